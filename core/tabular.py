@@ -49,6 +49,7 @@ a scikit-learn upgrade changes them, and the version used is written into the JS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -194,9 +195,7 @@ def _encode_categorical(col: pd.Series, vocabulary: Sequence[str]) -> np.ndarray
     """Position of each value in ``vocabulary`` as float64; NaN for missing/unseen/rare."""
     lookup = {key: float(i) for i, key in enumerate(vocabulary)}
     keys = _category_keys(col)
-    return keys.map(lambda k: lookup.get(k, np.nan) if k is not None else np.nan).to_numpy(
-        dtype=np.float64
-    )
+    return keys.map(lambda k: lookup.get(k, np.nan) if k is not None else np.nan).to_numpy(dtype=np.float64)
 
 
 def _build_vocabulary(col: pd.Series, max_categories: int) -> list[str]:
@@ -298,9 +297,7 @@ class _Forest:
             name: np.concatenate([t[name] for t in nodes]) if nodes else np.zeros(0, dtype)
             for name, (_, dtype) in _NODE_FIELDS.items()
         }
-        arrays["raw_left_cat_bitsets"] = (
-            np.concatenate(raw_bitsets) if raw_bitsets else np.zeros((0, 8), np.uint32)
-        )
+        arrays["raw_left_cat_bitsets"] = np.concatenate(raw_bitsets) if raw_bitsets else np.zeros((0, 8), np.uint32)
         arrays["tree_offsets"] = np.asarray(offsets, dtype=np.int64)
         arrays["tree_class"] = np.asarray(classes_of_tree, dtype=np.int64)
         if est._bin_mapper.is_categorical_ is None:
@@ -385,9 +382,7 @@ class _Forest:
         if fmap.shape != (p,):
             raise ValueError(f"saved model f_idx_map has shape {fmap.shape}; need ({p},)")
         cat_feats = np.unique(a["node_feature"][cat])
-        if cat_feats.size and (
-            fmap[cat_feats].min() < 0 or fmap[cat_feats].max() >= a["known_cat_bitsets"].shape[0]
-        ):
+        if cat_feats.size and (fmap[cat_feats].min() < 0 or fmap[cat_feats].max() >= a["known_cat_bitsets"].shape[0]):
             raise ValueError("saved model known-category map points outside its bitsets")
 
     def _walk(self, X: np.ndarray) -> np.ndarray:
@@ -473,6 +468,10 @@ class TabularModel:
         early_stopping, random_state: passed to ``HistGradientBoostingClassifier``.
         max_categories: vocabulary size per categorical column (1..255); rarer values are
             treated as missing.
+        n_threads: OpenMP threads scikit-learn may use to fit and predict (None: all cores).
+            On a busy machine (a transformer training next door, 2 shared cores) OpenMP's
+            spinning threads can make a fit 10-30x slower than with ``n_threads=1``; for the
+            few thousand rows of a campaign one thread is already well under a second.
 
     Attributes after ``fit`` / ``load``: ``classes_`` (ndarray of labels, sorted, the column
     order of ``predict_proba``), ``columns_``, ``kinds_``, ``vocabularies_``.
@@ -492,6 +491,7 @@ class TabularModel:
         early_stopping: str | bool = "auto",
         max_categories: int = MAX_CATEGORIES,
         random_state: int | None = 0,
+        n_threads: int | None = None,
     ) -> None:
         self.columns = list(columns) if columns is not None else None
         self.kinds = dict(kinds or {})
@@ -504,11 +504,10 @@ class TabularModel:
         self.early_stopping = early_stopping
         self.max_categories = max_categories
         self.random_state = random_state
+        self.n_threads = n_threads
         for c, k in self.kinds.items():
             if k not in (NUMERIC, CATEGORICAL):
-                raise ValueError(
-                    f"kind of column {c!r} must be 'numeric' or 'categorical'; found {k!r}"
-                )
+                raise ValueError(f"kind of column {c!r} must be 'numeric' or 'categorical'; found {k!r}")
         if not (1 <= int(max_categories) <= MAX_CATEGORIES):
             raise ValueError(f"max_categories must be 1..{MAX_CATEGORIES}; found {max_categories}")
         self._estimator: Any = None
@@ -530,7 +529,16 @@ class TabularModel:
             "early_stopping": self.early_stopping,
             "max_categories": self.max_categories,
             "random_state": self.random_state,
+            "n_threads": self.n_threads,
         }
+
+    def _thread_limit(self) -> Any:
+        """Context manager capping scikit-learn's OpenMP threads at ``n_threads`` (if set)."""
+        if self.n_threads is None:
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=int(self.n_threads), user_api="openmp")
 
     @property
     def is_fitted(self) -> bool:
@@ -579,9 +587,7 @@ class TabularModel:
             raise ValueError(f"y has {labels.size} values but the table has {len(df)} rows")
         if labels.isna().any():
             raise ValueError(f"y has {int(labels.isna().sum())} missing labels; drop those rows")
-        labels = labels.to_numpy(
-            dtype=object if not pd.api.types.is_numeric_dtype(labels) else None
-        )
+        labels = labels.to_numpy(dtype=object if not pd.api.types.is_numeric_dtype(labels) else None)
         if len(pd.unique(labels)) < 2:
             raise ValueError("y has 1 distinct value; training needs at least 2")
         columns = list(self.columns) if self.columns is not None else list(df.columns)
@@ -603,9 +609,7 @@ class TabularModel:
             if kinds[c] == NUMERIC and np.isnan(_encode_numeric(df[c])).all():
                 raise ValueError(f"column {c!r} is set to numeric but holds no numbers")
         vocabularies = {
-            c: _build_vocabulary(df[c], int(self.max_categories))
-            for c in columns
-            if kinds[c] == CATEGORICAL
+            c: _build_vocabulary(df[c], int(self.max_categories)) for c in columns if kinds[c] == CATEGORICAL
         }
         self.columns_ = columns
         self.kinds_ = {c: kinds[c] for c in columns}
@@ -622,7 +626,8 @@ class TabularModel:
             categorical_features=is_cat if is_cat.any() else None,
             random_state=self.random_state,
         )
-        est.fit(X, labels)
+        with self._thread_limit():
+            est.fit(X, labels)
         self._estimator = est
         self._forest = _Forest.from_sklearn(est)
         self.classes_ = np.asarray(est.classes_)
@@ -634,7 +639,8 @@ class TabularModel:
         order (binary: column 1 is the positive class, the later label in sorted order)."""
         X = self.encode(df)
         if self._estimator is not None:
-            return self._estimator.predict_proba(X)
+            with self._thread_limit():
+                return self._estimator.predict_proba(X)
         return self._forest.predict_proba(X)
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
@@ -678,10 +684,7 @@ class TabularModel:
         folder = Path(folder)
         json_path, arrays_path = folder / JSON_NAME, folder / ARRAYS_NAME
         if not json_path.is_file() or not arrays_path.is_file():
-            raise ValueError(
-                f"{folder} is not a saved tabular model: expected {JSON_NAME} and "
-                f"{ARRAYS_NAME} in it"
-            )
+            raise ValueError(f"{folder} is not a saved tabular model: expected {JSON_NAME} and {ARRAYS_NAME} in it")
         try:
             meta = json.loads(json_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -690,8 +693,7 @@ class TabularModel:
             raise ValueError(f"{json_path} is not a {FORMAT_NAME} file")
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(
-                f"{json_path} has format version {meta.get('format_version')}; "
-                f"this code reads version {FORMAT_VERSION}"
+                f"{json_path} has format version {meta.get('format_version')}; this code reads version {FORMAT_VERSION}"
             )
         try:
             params = dict(meta["params"])
@@ -704,9 +706,7 @@ class TabularModel:
             n_iter = int(meta.get("n_iter", 0))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{json_path} lacks or mangles a field: {exc!r}") from exc
-        if set(kinds) != set(columns) or any(
-            k not in (NUMERIC, CATEGORICAL) for k in kinds.values()
-        ):
+        if set(kinds) != set(columns) or any(k not in (NUMERIC, CATEGORICAL) for k in kinds.values()):
             raise ValueError(f"{json_path}: kinds do not match the columns")
         if any(kinds[c] == CATEGORICAL and c not in vocabularies for c in columns):
             raise ValueError(f"{json_path}: a categorical column has no vocabulary")

@@ -1,4 +1,8 @@
-"""Profile-column kinds, encoding, and the pickle-free TabularModel save/load."""
+"""Profile-column kinds, encoding, and the pickle-free TabularModel save/load.
+
+Models here use n_threads=1: on tiny tables OpenMP threads only add overhead (and much more on
+a busy CI machine); results do not depend on the thread count.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +34,7 @@ def _profile_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         - 0.6 * kids
     )
     y = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no")
-    df = pd.DataFrame(
-        {"age": age, "balance": balance, "job": job, "channel": channel, "kids": kids}
-    )
+    df = pd.DataFrame({"age": age, "balance": balance, "job": job, "channel": channel, "kids": kids})
     return df, y
 
 
@@ -52,7 +54,7 @@ def _unusual_rows() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted() -> tuple[TabularModel, pd.DataFrame, np.ndarray]:
     df, y = _profile_table(1500, seed=0)
-    return TabularModel(max_iter=40).fit(df, y), df, y
+    return TabularModel(max_iter=40, n_threads=1).fit(df, y), df, y
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def test_encoding_of_numbers_categories_and_missing(fitted):
 def test_vocabulary_is_capped_and_rare_values_are_missing():
     df = pd.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"]})
     y = ["yes", "no"] * 5 + ["yes"]
-    model = TabularModel(max_iter=2, min_samples_leaf=1, max_categories=2).fit(df, y)
+    model = TabularModel(max_iter=2, min_samples_leaf=1, max_categories=2, n_threads=1).fit(df, y)
     assert model.vocabularies_["c"] == ["a", "b"]
     assert np.isnan(model.encode(pd.DataFrame({"c": ["c", "d"]}))).all()
 
@@ -191,9 +193,7 @@ def test_numpy_walk_treats_out_of_vocabulary_codes_as_missing(fitted, tmp_path):
     j = model.columns_.index("job")
     X[::3, j] = 200.0  # a code sklearn never saw
     X[1::3, j] = -3.0
-    np.testing.assert_allclose(
-        loaded._forest.predict_proba(X), model._estimator.predict_proba(X), atol=1e-6
-    )
+    np.testing.assert_allclose(loaded._forest.predict_proba(X), model._estimator.predict_proba(X), atol=1e-6)
 
 
 def test_save_load_numeric_only_and_multiclass(tmp_path):
@@ -201,7 +201,7 @@ def test_save_load_numeric_only_and_multiclass(tmp_path):
     rng = np.random.default_rng(3)
     y3 = np.where(df["balance"] > 1300, "high", np.where(df["job"] == "retired", "mid", "low"))
     y3 = np.where(rng.uniform(size=len(df)) < 0.1, "low", y3)
-    multi = TabularModel(max_iter=15).fit(df, y3)
+    multi = TabularModel(max_iter=15, n_threads=1).fit(df, y3)
     multi.save(tmp_path / "multi")
     loaded = TabularModel.load(tmp_path / "multi")
     table = pd.concat([df.iloc[:200], _unusual_rows()], ignore_index=True)
@@ -209,7 +209,7 @@ def test_save_load_numeric_only_and_multiclass(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(table), multi.predict_proba(table), atol=1e-6)
 
     y01 = (df["balance"] > 1000).astype(int).to_numpy()
-    numeric = TabularModel(["age", "balance"], max_iter=10).fit(df, y01)
+    numeric = TabularModel(["age", "balance"], max_iter=10, n_threads=1).fit(df, y01)
     numeric.save(tmp_path / "numeric")
     _assert_no_pickle(tmp_path / "numeric")
     loaded = TabularModel.load(tmp_path / "numeric")
@@ -222,7 +222,7 @@ def test_hybrid_extra_numeric_column(tmp_path):
     rng = np.random.default_rng(4)
     # A "text score" with only a few distinct values would be inferred categorical; forced numeric.
     df["text_score"] = np.round(np.clip((y == "yes") * 0.5 + rng.uniform(0, 0.5, len(df)), 0, 1), 1)
-    model = TabularModel(["job", "age"], extra_numeric=["text_score"], max_iter=20).fit(df, y)
+    model = TabularModel(["job", "age"], extra_numeric=["text_score"], max_iter=20, n_threads=1).fit(df, y)
     assert model.columns_ == ["job", "age", "text_score"]
     assert model.kinds_["text_score"] == "numeric"
     low = df.assign(text_score=0.0)
@@ -279,3 +279,12 @@ def test_user_errors_are_value_errors(fitted):
         TabularModel(["job"], kinds={"job": "numeric"}).fit(df, y)
     with pytest.raises(ValueError, match="'numeric' or 'categorical'"):
         TabularModel(kinds={"job": "text"})
+
+
+def test_thread_limit_is_a_saved_setting(tmp_path):
+    df, y = _profile_table(400, seed=5)
+    model = TabularModel(max_iter=10, n_threads=1).fit(df, y)
+    model.save(tmp_path)
+    loaded = TabularModel.load(tmp_path)
+    assert loaded.n_threads == 1
+    np.testing.assert_allclose(loaded.predict_proba(df), model.predict_proba(df), atol=1e-6)
