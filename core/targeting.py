@@ -91,9 +91,7 @@ def _as_scores(scores: Any, n: int | None = None, name: str = "scores") -> np.nd
     if s.size == 0:
         raise ValueError(f"{name} is empty; at least one customer is needed")
     if not np.all(np.isfinite(s)):
-        raise ValueError(
-            f"{name} contains {int((~np.isfinite(s)).sum())} missing or infinite values"
-        )
+        raise ValueError(f"{name} contains {int((~np.isfinite(s)).sum())} missing or infinite values")
     return s
 
 
@@ -101,9 +99,7 @@ def _as_probabilities(p: Any, n: int | None = None, name: str = "probabilities")
     """Like ``_as_scores`` but also requires every value to lie in ``[0, 1]``."""
     p = _as_scores(p, n, name)
     if p.min() < 0.0 or p.max() > 1.0:
-        raise ValueError(
-            f"{name} must lie between 0 and 1; found values from {p.min():g} to {p.max():g}"
-        )
+        raise ValueError(f"{name} must lie between 0 and 1; found values from {p.min():g} to {p.max():g}")
     return p
 
 
@@ -324,8 +320,7 @@ class Calibrator:
             y = np.asarray(self.y, dtype=np.float64)
             if x.size == 0 or x.size != y.size:
                 raise ValueError(
-                    f"isotonic calibrator needs x and y of equal, non-zero length; "
-                    f"found {x.size} and {y.size}"
+                    f"isotonic calibrator needs x and y of equal, non-zero length; found {x.size} and {y.size}"
                 )
             if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
                 raise ValueError("isotonic calibrator x and y must be finite numbers")
@@ -421,8 +416,7 @@ def fit_calibrator(scores_val: Any, y_val: Any, method: str = "isotonic") -> Cal
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
         raise ValueError(
-            f"calibration needs both responders and non-responders in y_val; found "
-            f"{n_pos} responders out of {y.size}"
+            f"calibration needs both responders and non-responders in y_val; found {n_pos} responders out of {y.size}"
         )
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
@@ -533,9 +527,7 @@ def select_by_share(scores: Any, share: float) -> np.ndarray:
     return _rank_desc(s)[: _count_for_share(share, s.size)]
 
 
-def profit_curve(
-    probabilities: Any, cost_per_contact: float, value_per_conversion: float
-) -> pd.DataFrame:
+def profit_curve(probabilities: Any, cost_per_contact: float, value_per_conversion: float) -> pd.DataFrame:
     """Expected conversions and profit of contacting the ``k`` most likely customers.
 
     Args:

@@ -97,12 +97,8 @@ def test_constant_scores_give_lift_one_whatever_the_row_order():
 
 
 def test_gains_readout_text():
-    assert gains_readout(Y10, S10, share=0.2) == (
-        "Contact the top 20% to reach 33% of responders (1.7x random)"
-    )
-    assert gains_readout(Y10, S10, share=0.3) == (
-        "Contact the top 30% to reach 67% of responders (2.2x random)"
-    )
+    assert gains_readout(Y10, S10, share=0.2) == ("Contact the top 20% to reach 33% of responders (1.7x random)")
+    assert gains_readout(Y10, S10, share=0.3) == ("Contact the top 30% to reach 67% of responders (2.2x random)")
     # Fractional shares interpolate the curve: 12.5% of 10 = 1.25 contacts -> 1 responder.
     assert gains_readout(Y10, S10, share=0.125).startswith("Contact the top 12.5% to reach 33%")
 

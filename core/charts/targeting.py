@@ -83,8 +83,7 @@ def lift_chart(lift_df: pd.DataFrame, title: str = "Lift by decile") -> go.Figur
             name="Lift",
             marker_color=MODEL_COLOR,
             customdata=lift_df["response_rate"].to_numpy(dtype=float),
-            hovertemplate="Group %{x}: lift %{y:.2f}, response rate %{customdata:.1%}"
-            "<extra></extra>",
+            hovertemplate="Group %{x}: lift %{y:.2f}, response rate %{customdata:.1%}<extra></extra>",
         )
     )
     if "cumulative_lift" in lift_df.columns:
