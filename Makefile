@@ -1,0 +1,42 @@
+# `make run` and `make test` do all set-up on a fresh machine (venv, dependencies, base model).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: install run test test-fast test-browser lint bench-accuracy bench-predict bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# one command, torch pinned: see requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+test-browser: $(STAMP)
+	$(PY) -m pytest -q -m browser
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench-accuracy: $(STAMP)
+	$(PY) -m bench.bench_accuracy
+
+bench-predict: $(STAMP)
+	$(PY) -m bench.bench_predict
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

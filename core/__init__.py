@@ -1,0 +1,54 @@
+"""Marketune's engine: plain Python, no Streamlit. Pages, the CLI and tests use this API."""
+
+from .base_models import CATALOG, BaseModel, resolve_base_model
+from .config import TrainConfig
+from .data import (
+    LoadedCsv,
+    MappingReport,
+    Problem,
+    build_texts,
+    cjk_share,
+    load_csv,
+    read_csv,
+    split_indices,
+    validate_mapping,
+)
+from .evaluation import baseline_metrics, classification_metrics, regression_metrics
+from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
+from .model import TextClassifier
+from .registry import ModelInfo, delete_model, list_models, load_model, models_root, validate_name, zip_model
+from .training import ProgressEvent, TrainingCancelled, TrainResult, train
+
+__all__ = [
+    "CATALOG",
+    "BaseModel",
+    "LoadedCsv",
+    "MappingReport",
+    "ModelInfo",
+    "Problem",
+    "ProgressEvent",
+    "TextClassifier",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingCancelled",
+    "baseline_metrics",
+    "build_texts",
+    "cjk_share",
+    "classification_metrics",
+    "delete_model",
+    "list_models",
+    "load_csv",
+    "load_model",
+    "models_root",
+    "neutralise_formulas",
+    "read_csv",
+    "regression_metrics",
+    "resolve_base_model",
+    "split_indices",
+    "to_csv_bytes",
+    "to_xlsx_bytes",
+    "train",
+    "validate_mapping",
+    "validate_name",
+    "zip_model",
+]

@@ -1,0 +1,221 @@
+"""Command line: ``python -m core train|predict|evaluate|base-models ...``.
+
+The train/predict/evaluate interface is used by outside evaluations: keep it stable.
+Errors print one line for people and exit 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Marketune: fine-tune and use text models.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="fine-tune a model on a CSV and print test metrics as JSON")
+    t.add_argument("--data", required=True, help="training CSV")
+    t.add_argument("--text-col", action="append", required=True, dest="text_cols", help="text column (repeatable)")
+    t.add_argument("--feature-col", action="append", default=[], dest="feature_cols", help="profile column (repeatable)")
+    t.add_argument("--label-col", required=True)
+    t.add_argument("--out", required=True, help="folder to save the model in")
+    t.add_argument("--task", choices=["classification", "regression"], default="classification")
+    t.add_argument("--method", choices=["full", "lora"], default="full")
+    t.add_argument("--base-model", default="minilm-en", help="catalog name, local HF folder or hub id")
+    t.add_argument("--epochs", type=float, default=3.0)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 5e-4 LoRA)")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--max-length", type=int, default=128)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--class-weighting", action="store_true")
+    t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
+    t.add_argument("--max-train-seconds", type=float, default=None)
+    t.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    t.add_argument("--quiet", action="store_true", help="print only the final JSON line")
+
+    p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
+    p.add_argument("--model", required=True, help="saved model folder")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--fast", action="store_true", help="int8-quantized model (about 2x faster on CPU)")
+
+    e = sub.add_parser("evaluate", help="score a saved model on a labelled CSV; prints JSON")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--label-col", required=True)
+
+    b = sub.add_parser("base-models", help="list or install base models")
+    bsub = b.add_subparsers(dest="action", required=True)
+    bsub.add_parser("list")
+    install = bsub.add_parser("install")
+    install.add_argument("name")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for people unless --debug
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = "" if isinstance(exc, ValueError) else f"{type(exc).__name__}: "
+        print(f"error: {kind}{message}", file=sys.stderr)
+        return 2
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .data import read_csv
+    from .training import train
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
+    config = TrainConfig(
+        text_columns=tuple(args.text_cols),
+        feature_columns=tuple(args.feature_cols),
+        label_column=args.label_col,
+        task=args.task,
+        method=args.method,
+        base_model=args.base_model,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        seed=args.seed,
+        class_weighting=args.class_weighting,
+        split_column=args.split_col,
+        max_train_seconds=args.max_train_seconds,
+    )
+    df = read_csv(args.data)
+
+    def on_progress(event) -> None:
+        if args.quiet:
+            return
+        if event.phase == "train" and event.step % 10 and event.step != event.total_steps:
+            return
+        parts = [f"[{event.phase}]", f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
+        if event.loss is not None:
+            parts.append(f"loss {event.loss:.4f}")
+        if event.eta_s is not None:
+            parts.append(f"eta {event.eta_s:.0f}s")
+        if event.message:
+            parts.append(event.message)
+        print(" ".join(parts), flush=True)
+
+    result = train(df, config, on_progress=on_progress)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    result.save(out, overwrite=args.overwrite)
+    m = result.metrics
+    print(json.dumps({
+        "model": m["model"],
+        "baselines": m["baselines"],
+        "split_sizes": m["split_sizes"],
+        "stopped_reason": m["stopped_reason"],
+        "train_seconds": m["train_seconds"],
+        "model_dir": str(out),
+    }, default=_json_default), flush=True)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .model import TextClassifier
+    from .predict import predict_csv
+
+    model = TextClassifier.load(args.model)
+    if args.fast:
+        model.quantize()
+
+    def on_progress(p) -> None:
+        total = f"/{p.total_rows:,}" if p.total_rows else ""
+        eta = f" eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
+        print(f"\rpredicted {p.rows_done:,}{total} rows{eta}   ", end="", file=sys.stderr, flush=True)
+
+    summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress)
+    print(file=sys.stderr)
+    print(json.dumps({
+        "rows": summary.n_rows,
+        "rows_without_prediction": summary.n_errors,
+        "seconds": round(summary.seconds, 2),
+        "rows_per_second": round(summary.rows_per_second, 1),
+        "output": str(summary.output),
+    }))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from .data import read_csv
+    from .evaluation import classification_metrics, regression_metrics
+    from .model import TextClassifier
+    from .predict import predict_frame
+
+    model = TextClassifier.load(args.model)
+    df = read_csv(args.data)
+    if args.label_col not in df.columns:
+        raise ValueError(f"Label column '{args.label_col}' is not in the file; found {list(df.columns)}.")
+    label = df[args.label_col]
+    keep = label.notna() & (label.astype(str).str.strip() != "")
+    result = predict_frame(model, df.loc[keep])
+    scored = result["prediction_error"] == ""
+    if not scored.any():
+        raise ValueError("No row has both text and a label to evaluate on.")
+    if model.task == "regression":
+        truth = pd.to_numeric(result.loc[scored, args.label_col], errors="coerce")
+        ok = truth.notna()
+        metrics = regression_metrics(truth[ok], result.loc[scored, "predicted_value"][ok])
+    else:
+        truth = result.loc[scored, args.label_col].astype(str).str.strip()
+        unknown = sorted(set(truth) - set(map(str, model.classes_)))
+        proba = result.loc[scored, [f"p_{c}" for c in model.classes_]].to_numpy(dtype=float)
+        metrics = classification_metrics(truth, result.loc[scored, "predicted_label"], list(model.classes_), proba)
+        if unknown:
+            metrics["labels_not_in_model"] = unknown
+    metrics["rows_skipped"] = int(len(df) - int(np.sum(scored)))
+    print(json.dumps(metrics, default=_json_default))
+    return 0
+
+
+def cmd_base_models(args: argparse.Namespace) -> int:
+    from .base_models import CATALOG, resolve_base_model
+
+    if args.action == "list":
+        for name, (_, description) in CATALOG.items():
+            try:
+                where = resolve_base_model(name).location
+            except ValueError as exc:
+                where = f"not installed ({exc})"
+            print(f"{name}: {description}\n    {where}")
+        return 0
+    from .base_models import install_base_model
+
+    path = install_base_model(args.name, on_progress=lambda f, m: print(f"{f:4.0%} {m}", flush=True))
+    print(f"installed {args.name} in {path}")
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "base-models": cmd_base_models}

@@ -1,0 +1,127 @@
+"""Training configuration: one frozen, validated dataclass that is saved with every model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+TASKS = ("classification", "regression")
+METHODS = ("full", "lora")
+# Learning rates that measured well on this CPU (see README, bench/); LoRA trains far fewer
+# weights and needs a larger step.
+DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 5e-4}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides how a model is trained. Bad values raise ``ValueError``."""
+
+    text_columns: tuple[str, ...] = ("text",)  # columns whose text the model reads
+    label_column: str = "label"  # what the model learns to predict
+    feature_columns: tuple[str, ...] = ()  # profile columns written into the model input
+    split_column: str | None = None  # optional column with train/validation/test per row
+    task: str = "classification"  # "classification" (labels) or "regression" (a number)
+    base_model: str = "minilm-en"  # catalog name, local HF folder, or hub id
+    method: str = "full"  # "full" fine-tuning or "lora" adapters (merged on save)
+    epochs: float = 3.0  # passes over the training split (may be fractional)
+    learning_rate: float | None = None  # None: the method's default (1e-4 full, 5e-4 LoRA)
+    batch_size: int = 32  # texts per optimizer step
+    max_length: int = 128  # tokens kept per text; longer texts are truncated
+    warmup_fraction: float = 0.1  # share of steps with a linearly rising learning rate
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    class_weighting: bool = False  # weight the loss by inverse class frequency
+    val_fraction: float = 0.1  # share of rows held out for early stopping
+    test_fraction: float = 0.2  # share of rows held out for the reported metrics
+    seed: int = 42  # fixes the split, the head's initialisation and the batch order
+    evals_per_epoch: int = 2  # validation passes per epoch (points on the live chart)
+    early_stopping_patience: int = 3  # evaluations without improvement before stopping
+    max_train_seconds: float | None = None  # stop training after this long (best model kept)
+    freeze_embeddings: bool = False  # keep word embeddings fixed (large vocabularies)
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: int = 16  # LoRA scaling
+    lora_dropout: float = 0.1  # dropout on the LoRA path
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the model
+
+    def __post_init__(self) -> None:
+        # Accept lists from JSON/CLI but store tuples so the config stays hashable-ish and frozen.
+        for name in ("text_columns", "feature_columns"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+        _check(bool(self.text_columns), "text_columns", self.text_columns, "at least one column")
+        _check(bool(self.label_column), "label_column", self.label_column, "a column name")
+        _check(
+            self.label_column not in self.text_columns,
+            "label_column",
+            self.label_column,
+            "a column that is not also a text column",
+        )
+        _check(self.task in TASKS, "task", self.task, f"one of {TASKS}")
+        _check(self.method in METHODS, "method", self.method, f"one of {METHODS}")
+        _check(0 < self.epochs <= 100, "epochs", self.epochs, "a number in (0, 100]")
+        if self.learning_rate is not None:
+            _check(0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "in (0, 1)")
+        _check(1 <= self.batch_size <= 4096, "batch_size", self.batch_size, "in [1, 4096]")
+        _check(8 <= self.max_length <= 8192, "max_length", self.max_length, "in [8, 8192]")
+        _check(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "in [0, 1)")
+        _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
+        _check(0 < self.val_fraction < 0.5, "val_fraction", self.val_fraction, "in (0, 0.5)")
+        _check(0 < self.test_fraction < 0.5, "test_fraction", self.test_fraction, "in (0, 0.5)")
+        _check(
+            self.val_fraction + self.test_fraction < 0.8,
+            "test_fraction",
+            self.test_fraction,
+            "validation + test fractions below 0.8, so that something is left to train on",
+        )
+        _check(1 <= self.evals_per_epoch <= 20, "evals_per_epoch", self.evals_per_epoch, "1-20")
+        _check(
+            self.early_stopping_patience >= 1,
+            "early_stopping_patience",
+            self.early_stopping_patience,
+            "at least 1",
+        )
+        if self.max_train_seconds is not None:
+            _check(self.max_train_seconds > 0, "max_train_seconds", self.max_train_seconds, "> 0")
+        _check(1 <= self.lora_r <= 256, "lora_r", self.lora_r, "in [1, 256]")
+        _check(self.lora_alpha >= 1, "lora_alpha", self.lora_alpha, "at least 1")
+        _check(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "in [0, 1)")
+
+    @property
+    def effective_learning_rate(self) -> float:
+        """The learning rate training uses: the explicit one or the method's default."""
+        return self.learning_rate or DEFAULT_LEARNING_RATE[self.method]
+
+    @property
+    def all_input_columns(self) -> tuple[str, ...]:
+        """Profile columns first, then text columns: the order the model input is built in."""
+        return self.feature_columns + self.text_columns
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["text_columns"] = list(self.text_columns)
+        data["feature_columns"] = list(self.feature_columns)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. training_config.json); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown training setting(s) {unknown}; expected some of {sorted(known)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def _check(ok: bool, name: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"Setting '{name}' must be {expected}; got {value!r}.")

@@ -1,0 +1,224 @@
+"""Background training jobs that outlive the page that started them.
+
+A job is a folder ``<jobs root>/<id>/`` holding the data, the request, ``state.json`` (rewritten
+atomically) and ``events.jsonl`` (one progress event per line). A separate worker process
+(``python -m core.worker <folder>``) does the training, so it survives page changes, browser
+refreshes and Streamlit reruns, can be cancelled, and cannot take the web server down.
+
+Jobs run one at a time: a worker waits (state "queued") for an exclusive file lock, because two
+trainings on a 2-core laptop would each run at half speed and risk running out of memory.
+A job whose worker process has vanished (server or machine restart, crash) reads "interrupted".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import TrainConfig
+from .registry import model_path, models_root, validate_name
+
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def jobs_root() -> Path:
+    """$MARKETUNE_JOBS_DIR, or .marketune/jobs in the project folder."""
+    root = os.environ.get("MARKETUNE_JOBS_DIR")
+    return Path(root) if root else PROJECT_ROOT / ".marketune" / "jobs"
+
+
+@dataclass
+class JobStatus:
+    """A snapshot of one job, read from its folder."""
+
+    id: str
+    state: str  # queued, running, done, failed, cancelled, interrupted
+    model_name: str
+    created: float
+    message: str = ""  # the error for people, or what is happening
+    events: list[dict[str, Any]] = field(default_factory=list)
+    model_path: str | None = None
+    queue_position: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def last_event(self) -> dict[str, Any] | None:
+        return self.events[-1] if self.events else None
+
+
+def start_job(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    model_name: str,
+    *,
+    overwrite: bool = False,
+    root: Path | None = None,
+    models_dir: Path | None = None,
+) -> str:
+    """Queue a training job and start its worker process; returns the job id.
+
+    The model name is checked now (valid, not taken by a saved model or another active job),
+    so the user hears about it before waiting for training.
+    """
+    validate_name(model_name)
+    models_dir = models_dir or models_root()
+    if model_path(model_name, models_dir).exists() and not overwrite:
+        raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
+    root = root or jobs_root()
+    for job in list_jobs(root):
+        if job.active and job.model_name == model_name:
+            raise ValueError(f"Job {job.id} is already training a model named '{model_name}'.")
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    folder = root / job_id
+    folder.mkdir(parents=True)
+    df.to_csv(folder / "data.csv", index=False)
+    request = {
+        "config": config.to_dict(),
+        "model_name": model_name,
+        "models_dir": str(models_dir),
+        "overwrite": overwrite,
+        "created": time.time(),
+    }
+    _write_json(folder / "request.json", request)
+    _write_state(folder, "queued", message="Waiting for the trainer")
+    log = open(folder / "worker.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.worker", str(folder)],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # not killed with the Streamlit server's process group
+    )
+    log.close()
+    (folder / "pid").write_text(str(process.pid))  # its own file: the worker owns state.json
+    return job_id
+
+
+def cancel_job(job_id: str, root: Path | None = None) -> None:
+    """Ask a job to stop; the worker stops within one training step and saves nothing."""
+    folder = _job_folder(job_id, root)
+    (folder / "cancel").touch()
+
+
+def job_status(job_id: str, root: Path | None = None, *, with_events: bool = True) -> JobStatus:
+    folder = _job_folder(job_id, root)
+    state = _read_json(folder / "state.json")
+    request = _read_json(folder / "request.json")
+    status = JobStatus(
+        id=job_id,
+        state=state["state"],
+        model_name=request["model_name"],
+        created=request["created"],
+        message=state.get("message", ""),
+        model_path=state.get("model_path"),
+    )
+    if status.active and not _alive(_read_pid(folder), job_id):
+        # Re-read: the worker may have finished between the two reads.
+        state = _read_json(folder / "state.json")
+        if state["state"] in ACTIVE_STATES:
+            status.state = "interrupted"
+            status.message = "The training process stopped unexpectedly (server restart or crash). Start it again."
+        else:
+            status.state, status.message = state["state"], state.get("message", "")
+            status.model_path = state.get("model_path")
+    if with_events:
+        status.events = read_events(folder)
+    if status.state == "queued":
+        ahead = [j for j in list_jobs(folder.parent, with_events=False) if j.active and j.created < status.created]
+        status.queue_position = len(ahead)
+    return status
+
+
+def list_jobs(root: Path | None = None, *, with_events: bool = False) -> list[JobStatus]:
+    root = root or jobs_root()
+    if not root.is_dir():
+        return []
+    jobs = []
+    for folder in sorted(root.iterdir()):
+        if (folder / "state.json").is_file() and (folder / "request.json").is_file():
+            try:
+                jobs.append(job_status(folder.name, root, with_events=with_events))
+            except (ValueError, OSError, json.JSONDecodeError, KeyError):
+                continue
+    return jobs
+
+
+def read_events(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "events.jsonl"
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # the worker is writing this line right now
+    return events
+
+
+def _job_folder(job_id: str, root: Path | None) -> Path:
+    if not isinstance(job_id, str) or not job_id.replace("-", "").isalnum():
+        raise ValueError(f"Invalid job id {job_id!r}.")
+    folder = (root or jobs_root()) / job_id
+    if not (folder / "state.json").is_file():
+        raise ValueError(f"No training job {job_id!r}.")
+    return folder
+
+
+def _alive(pid: int | None, job_id: str) -> bool:
+    """Is the worker process for this job still running (not a zombie, not a reused pid)?"""
+    if not pid:
+        return True  # just started; the pid is being written
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            if handle.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return job_id.encode() in handle.read()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    except OSError:  # no /proc (macOS): fall back to a signal-0 probe
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+def _read_pid(folder: Path) -> int | None:
+    try:
+        return int((folder / "pid").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_state(folder: Path, state: str, **fields: Any) -> None:
+    path = folder / "state.json"
+    current = _read_json(path) if path.is_file() else {}
+    current.update(fields, state=state, updated=time.time())
+    _write_json(path, current)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))

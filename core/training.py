@@ -1,0 +1,462 @@
+"""Fine-tuning: ``train(df, config, on_progress)`` -> :class:`TrainResult`.
+
+A plain training loop (in the spirit of minGPT's trainer) driven by ``accelerate``, so the same
+code runs on a CPU, one GPU with bf16/fp16, or several GPUs under ``accelerate launch``/torchrun.
+Why not the HF Trainer: we need a progress event per optimizer step, cancellation within one
+step, the best checkpoint kept in memory (no checkpoint files on a laptop disk) and our own
+length-grouped batching; a 150-line loop is easier to read than the callbacks to bend Trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from .base_models import language_advice, resolve_base_model
+from .config import TrainConfig
+from .data import MappingReport, build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
+from .evaluation import baseline_metrics, classification_metrics, regression_metrics
+from .model import TextClassifier, pad_batch, softmax
+
+PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What training is doing now. Sent at least once per optimizer step and per evaluation."""
+
+    phase: str  # one of PHASES
+    step: int  # optimizer steps done
+    total_steps: int  # optimizer steps planned
+    epoch: float  # fractional epochs done
+    loss: float | None = None  # mean training loss over the recent steps
+    metrics: dict[str, Any] = field(default_factory=dict)  # validation (or final test) metrics
+    elapsed_s: float = 0.0  # seconds since train() started
+    eta_s: float | None = None  # estimated seconds until training finishes
+    message: str = ""  # a sentence for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class CancelSignal(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class TrainingCancelled(Exception):
+    """Raised when a cancel signal stopped training; nothing was saved."""
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its honest evaluation."""
+
+    model: TextClassifier
+    metrics: dict[str, Any]  # {"model": {...}, "baselines": {...}, "split_sizes": {...}, ...}
+    history: list[ProgressEvent]
+    report: MappingReport
+    warnings: list[str]
+    stopped_reason: str  # "completed", "early stopping", "time limit"
+    elapsed_s: float
+
+    def save(self, folder, *, overwrite: bool = False):
+        return self.model.save(folder, overwrite=overwrite)
+
+
+def train(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelSignal | Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Fine-tune ``config.base_model`` on ``df`` and evaluate it against the baselines.
+
+    Raises ``ValueError`` (with every problem found) when the column mapping does not fit the
+    data, and :class:`TrainingCancelled` when ``cancel`` is set; no files are written either way.
+    """
+    import torch
+    import transformers
+    from accelerate import Accelerator
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    started = time.monotonic()
+    history: list[ProgressEvent] = []
+    cancelled = _cancel_check(cancel)
+
+    def emit(event: ProgressEvent) -> None:
+        history.append(event)
+        if on_progress is not None and accelerator.is_main_process:
+            on_progress(event)
+
+    report = validate_mapping(df, config)
+    if not report.ok:
+        raise ValueError(" ".join(p.message for p in report.errors))
+    base = resolve_base_model(config.base_model)
+    rows = usable_rows(df, config)
+    texts = build_texts(rows, config.text_columns, config.feature_columns)
+    warnings = [p.message for p in report.warnings]
+    advice = language_advice(cjk_share(texts), base)
+    if advice:
+        warnings.append(advice)
+    if report.n_dropped:
+        warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
+
+    classification = config.task == "classification"
+    if classification:
+        y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
+        classes = sorted(set(y_str.tolist()), key=_natural_key)
+        y = np.array([classes.index(v) for v in y_str])
+    else:
+        classes = [config.label_column]
+        y = pd.to_numeric(rows[config.label_column]).to_numpy(dtype=np.float64)
+    if config.split_column:
+        splits = split_from_column(rows[config.split_column])
+    else:
+        splits = split_indices(
+            y_str if classification else np.zeros(len(y)),
+            val_fraction=config.val_fraction,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+            stratify=classification,
+        )
+    if len(splits["validation"]) == 0:  # a user split without validation rows: carve some out
+        train_idx = splits["train"]
+        rng = np.random.default_rng(config.seed)
+        n_val = max(1, int(len(train_idx) * config.val_fraction))
+        chosen = rng.permutation(len(train_idx))[:n_val]
+        splits = {**splits, "validation": np.sort(train_idx[chosen]), "train": np.delete(train_idx, chosen)}
+    target_scale = (0.0, 1.0)
+    if not classification:  # standardise so one learning rate suits CTRs and revenues alike
+        train_y = y[splits["train"]]
+        target_scale = (float(train_y.mean()), float(train_y.std() or 1.0))
+
+    accelerator = Accelerator(mixed_precision=_mixed_precision())
+    if accelerator.device.type == "cpu":
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    transformers.set_seed(config.seed)
+    transformers.logging.set_verbosity_error()  # "newly initialized classifier" is expected
+    emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
+
+    tokenizer = AutoTokenizer.from_pretrained(base.location)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base.location,
+        num_labels=len(classes) if classification else 1,
+        id2label=dict(enumerate(classes)),
+        label2id={c: i for i, c in enumerate(classes)},
+        problem_type="single_label_classification" if classification else "regression",
+        use_safetensors=True if base.is_local else None,
+    )
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if config.method == "lora":
+        model = _with_lora(model, config)
+
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
+    pad_id = tokenizer.pad_token_id or 0
+    scaled_y = (y - target_scale[0]) / target_scale[1] if not classification else y
+    train_loader = _loader(encoded, scaled_y, splits["train"], config, pad_id, shuffle=True)
+    val_loader = _loader(encoded, scaled_y, splits["validation"], config, pad_id, shuffle=False)
+
+    steps_per_epoch = len(train_loader)
+    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.effective_learning_rate)
+    scheduler = transformers.get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_fraction * total_steps), total_steps
+    )
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler
+    )
+    loss_fn = _loss_fn(config, y[splits["train"]], len(classes), accelerator.device)
+
+    best_score, best_state, evals_since_best = -math.inf, None, 0
+    best_step, step, stopped_reason = 0, 0, "completed"
+    recent_losses: list[float] = []
+    train_started = time.monotonic()
+    epoch = 0
+    while step < total_steps and stopped_reason == "completed":
+        train_loader.batch_sampler.set_epoch(epoch) if hasattr(train_loader.batch_sampler, "set_epoch") else None
+        model.train()
+        for input_ids, attention, targets in train_loader:
+            if cancelled():
+                raise TrainingCancelled("Training was cancelled; nothing was saved.")
+            logits = model(input_ids=input_ids, attention_mask=attention).logits
+            loss = loss_fn(logits, targets)
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            recent_losses = (recent_losses + [float(loss.detach())])[-20:]
+            elapsed_train = time.monotonic() - train_started
+            emit(
+                ProgressEvent(
+                    "train",
+                    step,
+                    total_steps,
+                    step / steps_per_epoch,
+                    float(np.mean(recent_losses)),
+                    elapsed_s=time.monotonic() - started,
+                    eta_s=elapsed_train / step * (total_steps - step),
+                )
+            )
+            if step % eval_every == 0 or step == total_steps:
+                val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
+                score = val["macro_f1"] if classification else val["r2"]
+                if score > best_score:
+                    best_score, best_step, evals_since_best = score, step, 0
+                    best_state = {
+                        n: p.detach().to("cpu", copy=True)
+                        for n, p in accelerator.unwrap_model(model).named_parameters()
+                        if p.requires_grad
+                    }
+                else:
+                    evals_since_best += 1
+                emit(
+                    ProgressEvent(
+                        "evaluate",
+                        step,
+                        total_steps,
+                        step / steps_per_epoch,
+                        float(np.mean(recent_losses)),
+                        metrics=val,
+                        elapsed_s=time.monotonic() - started,
+                        eta_s=elapsed_train / step * (total_steps - step),
+                        message=f"validation {'macro-F1' if classification else 'R²'} {score:.3f}",
+                    )
+                )
+                model.train()
+                if evals_since_best >= config.early_stopping_patience:
+                    stopped_reason = "early stopping"
+            if config.max_train_seconds and elapsed_train >= config.max_train_seconds:
+                stopped_reason = "time limit"
+            if step >= total_steps or stopped_reason != "completed":
+                break
+        epoch += 1
+
+    if step % eval_every != 0 and step != total_steps:  # stopped between evaluations
+        val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
+        score = val["macro_f1"] if classification else val["r2"]
+        if score > best_score or best_state is None:
+            best_state, best_step = None, step  # the current weights are the best
+    net = accelerator.unwrap_model(model)
+    if best_state is not None:
+        params = dict(net.named_parameters())
+        with torch.no_grad():
+            for name, value in best_state.items():
+                params[name].copy_(value.to(params[name].device))
+    if config.method == "lora":
+        net = net.merge_and_unload()  # a plain model that pipeline() and our loader can read
+    net.eval()
+
+    schema = {
+        "text_columns": list(config.text_columns),
+        "feature_columns": list(config.feature_columns),
+        "label_column": config.label_column,
+        "format": "raw text" if len(config.text_columns) == 1 and not config.feature_columns
+        else "'column: value' fields joined by ' | ', profile columns first; empty cells left out",
+    }
+    clf = TextClassifier(
+        net,
+        tokenizer,
+        task=config.task,
+        classes=classes,
+        schema=schema,
+        max_length=config.max_length,
+        target_scale=target_scale,
+        training_config=config.to_dict(),
+        base_model=base.name,
+    )
+    emit(ProgressEvent("test", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Scoring the test split"))
+    test_idx = splits["test"]
+    test_texts = [texts[i] for i in test_idx]
+    if classification:
+        proba = clf.predict_proba(test_texts)
+        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([])
+        true = y_str[test_idx]
+        model_metrics = classification_metrics(true, pred, classes, proba)
+        test_predictions = pd.DataFrame(
+            {"row": rows.index[test_idx], "text": test_texts, "true_label": true, "predicted_label": pred, "confidence": proba.max(axis=1) if len(proba) else []}
+        )
+        for i, c in enumerate(classes):
+            test_predictions[f"p_{c}"] = proba[:, i]
+    else:
+        pred = clf.predict(test_texts)
+        true = y[test_idx]
+        model_metrics = regression_metrics(true, pred)
+        test_predictions = pd.DataFrame({"row": rows.index[test_idx], "text": test_texts, "true_value": true, "predicted_value": pred})
+    emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
+    baselines = baseline_metrics(
+        config.task,
+        [texts[i] for i in splits["train"]],
+        (y_str if classification else y)[splits["train"]],
+        [texts[i] for i in splits["validation"]],
+        (y_str if classification else y)[splits["validation"]],
+        test_texts,
+        true,
+        classes,
+    )
+    elapsed = time.monotonic() - started
+    train_seconds = time.monotonic() - train_started
+    metrics = {
+        "task": config.task,
+        "model": model_metrics,
+        "baselines": baselines,
+        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+        "n_rows_used": int(len(rows)),
+        "rows_dropped": report.dropped,
+        "best_step": best_step,
+        "steps": step,
+        "stopped_reason": stopped_reason,
+        "train_seconds": round(train_seconds, 2),
+        "train_texts_per_second": round(step * config.batch_size / max(train_seconds, 1e-9), 2),
+        "warnings": warnings,
+        "device": accelerator.device.type,
+    }
+    clf.metrics = metrics
+    clf.test_predictions = test_predictions
+    emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, metrics=model_metrics, elapsed_s=elapsed, eta_s=0.0, message="Done"))
+    return TrainResult(clf, metrics, history, report, warnings, stopped_reason, elapsed)
+
+
+# ---------------------------------------------------------------------- pieces
+
+
+class LengthGroupedBatches:
+    """Batches of similar-length texts (less padding), in a shuffled order each epoch.
+
+    Rows are shuffled, cut into pools of 50 batches, each pool sorted by length and cut into
+    batches; then the batch order is shuffled. Deterministic for a seed and epoch.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, shuffle: bool) -> None:
+        self.lengths, self.batch_size, self.seed, self.shuffle = lengths, batch_size, seed, shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            yield from (order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size))
+            return
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(n)
+        pool = self.batch_size * 50
+        batches = []
+        for start in range(0, n, pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort([self.lengths[i] for i in chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        for b in rng.permutation(len(batches)):
+            yield batches[b]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+
+def _loader(encoded, y, positions, config: TrainConfig, pad_id: int, shuffle: bool):
+    import torch
+    from torch.utils.data import DataLoader
+
+    items = [(encoded[i], y[i]) for i in positions]
+    target_dtype = torch.long if config.task == "classification" else torch.float32
+
+    def collate(batch):
+        ids, mask = pad_batch([b[0] for b in batch], pad_id)
+        return ids, mask, torch.tensor([b[1] for b in batch], dtype=target_dtype)
+
+    sampler = LengthGroupedBatches([len(x[0]) for x in items], config.batch_size, config.seed, shuffle)
+    return DataLoader(items, batch_sampler=sampler, collate_fn=collate)
+
+
+def _evaluate(model, loader, accelerator, classification: bool, classes, target_scale) -> dict[str, Any]:
+    import torch
+
+    model.eval()
+    outputs, targets = [], []
+    with torch.inference_mode():
+        for input_ids, attention, target in loader:
+            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+            logits, target = accelerator.gather_for_metrics((logits, target))
+            outputs.append(logits.cpu().numpy())
+            targets.append(target.cpu().numpy())
+    logits = np.concatenate(outputs) if outputs else np.zeros((0, len(classes)))
+    target = np.concatenate(targets) if targets else np.zeros(0)
+    if classification:
+        proba = softmax(logits)
+        names = np.asarray(classes, dtype=object)
+        result = classification_metrics(names[target.astype(int)], names[proba.argmax(axis=1)], classes, proba)
+        return {k: result[k] for k in ("accuracy", "macro_f1", "weighted_f1") if k in result}
+    mean, std = target_scale
+    return regression_metrics(target * std + mean, logits[:, 0] * std + mean)
+
+
+def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device):
+    import torch
+
+    if config.task == "regression":
+        return lambda logits, target: torch.nn.functional.mse_loss(logits[:, 0].float(), target.float())
+    weight = None
+    if config.class_weighting:
+        counts = np.bincount(train_y.astype(int), minlength=n_classes).astype(float)
+        weight = torch.tensor(len(train_y) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+    return torch.nn.CrossEntropyLoss(weight=weight)
+
+
+def _param_groups(model, weight_decay: float):
+    """Decay weights but not biases or LayerNorm parameters (the usual AdamW practice)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _with_lora(model, config: TrainConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=["query", "key", "value", "dense"],
+    )
+    return get_peft_model(model, lora)
+
+
+def _mixed_precision() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _cancel_check(cancel) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel
+
+
+def _natural_key(value: str):
+    """Sort class names numerically when they are numbers ("2" before "10")."""
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)

@@ -1,0 +1,85 @@
+"""Shared fixtures: a tiny random BERT (and tokenizer) so tests train in seconds, tiny data."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+POSITIVE = ["great", "love", "excellent", "perfect", "happy", "wonderful", "best", "amazing"]
+NEGATIVE = ["bad", "hate", "terrible", "awful", "broken", "worst", "poor", "refund"]
+NEUTRAL = ["the", "a", "this", "phone", "dress", "service", "it", "was", "is", "very", "product", "order"]
+CHINESE = list("好很差不错质量服务喜欢失望满意退货")
+
+
+def make_tiny_bert(folder: Path) -> Path:
+    """Save a random 2-layer BERT with a small WordPiece vocabulary into ``folder``."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "|", ":", ".", ",", "!", "?", "-"]
+    vocab += sorted(set(POSITIVE + NEGATIVE + NEUTRAL + CHINESE))
+    vocab += [c for c in "abcdefghijklmnopqrstuvwxyz0123456789" if c not in vocab]
+    vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    vocab += ["text", "review", "age", "segment", "channel", "label", "yes", "no"]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def make_sentiment_frame(n: int = 120, seed: int = 0, classes: int = 2) -> pd.DataFrame:
+    """Short texts whose label is given away by one sentiment word (learnable in seconds)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = ["positive", "negative", "neutral"][i % classes]
+        words = [rng.choice(NEUTRAL) for _ in range(rng.randint(2, 6))]
+        if label != "neutral":
+            words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
+        rows.append({"text": " ".join(words), "label": label, "age": 20 + i % 50, "channel": ["email", "social"][i % 2]})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def sentiment_df() -> pd.DataFrame:
+    return make_sentiment_frame()
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "models"
+    monkeypatch.setenv("MARKETUNE_MODELS_DIR", str(folder))
+    monkeypatch.setenv("MARKETUNE_JOBS_DIR", str(tmp_path / "jobs"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_model_dir, tmp_path_factory):
+    """One tiny classifier trained once per session and saved: (result, folder)."""
+    from core import TrainConfig, train
+
+    df = make_sentiment_frame(160)
+    config = TrainConfig(base_model=str(tiny_model_dir), epochs=6, batch_size=16, learning_rate=3e-3, max_length=32, early_stopping_patience=100)
+    result = train(df, config)
+    folder = result.save(tmp_path_factory.mktemp("saved") / "tiny-sentiment")
+    return result, folder

@@ -1,0 +1,121 @@
+import threading
+
+import numpy as np
+import pytest
+
+from core import TrainConfig, TrainingCancelled, train
+from tests.conftest import make_sentiment_frame
+
+
+def tiny_config(tiny_model_dir, **changes):
+    base = dict(base_model=str(tiny_model_dir), epochs=2, batch_size=16, learning_rate=3e-3, max_length=32)
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def test_train_end_to_end_with_progress(tiny_model_dir):
+    df = make_sentiment_frame(100)
+    events = []
+    result = train(df, tiny_config(tiny_model_dir, early_stopping_patience=100), on_progress=events.append)
+    train_events = [e for e in events if e.phase == "train"]
+    steps = [e.step for e in train_events]
+    assert steps == list(range(1, len(steps) + 1))  # one event per optimizer step, increasing
+    assert steps[-1] == train_events[-1].total_steps
+    assert all(e.loss is not None and e.eta_s is not None for e in train_events)
+    assert any(e.phase == "evaluate" and "macro_f1" in e.metrics for e in events)
+    assert events[-1].phase == "done"
+    metrics = result.metrics
+    assert metrics["split_sizes"] == {"train": 70, "validation": 10, "test": 20}
+    assert set(metrics["baselines"]) == {"majority", "tfidf_lr"}
+    assert metrics["baselines"]["majority"]["macro_f1"] == pytest.approx(1 / 3)
+    cm = metrics["model"]["confusion_matrix"]
+    assert cm["labels"] == ["negative", "positive"]
+    assert np.asarray(cm["matrix"]).sum() == 20
+    assert set(metrics["model"]["per_class"]) == {"negative", "positive"}
+    assert 0 <= metrics["model"]["roc_auc"] <= 1
+    assert len(result.model.test_predictions) == 20
+
+
+def test_tiny_model_learns_the_signal(trained_tiny):
+    result, _ = trained_tiny
+    assert result.metrics["model"]["accuracy"] >= 0.8
+
+
+def test_cancel_stops_within_one_step(tiny_model_dir):
+    df = make_sentiment_frame(100)
+    stop = threading.Event()
+    seen = []
+
+    def on_progress(event):
+        seen.append(event)
+        if event.phase == "train" and event.step == 2:
+            stop.set()
+
+    with pytest.raises(TrainingCancelled):
+        train(df, tiny_config(tiny_model_dir), on_progress=on_progress, cancel=stop)
+    assert max(e.step for e in seen) == 2
+
+
+def test_bad_mapping_raises_before_training(tiny_model_dir):
+    df = make_sentiment_frame(30).assign(label="same")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        train(df, tiny_config(tiny_model_dir))
+
+
+def test_regression(tiny_model_dir):
+    df = make_sentiment_frame(120)
+    rng = np.random.default_rng(0)
+    df["ctr"] = np.where(df["label"] == "positive", 0.05, 0.01) + rng.normal(0, 0.002, len(df))
+    result = train(df, tiny_config(tiny_model_dir, label_column="ctr", task="regression", epochs=3))
+    metrics = result.metrics
+    assert set(metrics["model"]) >= {"mae", "rmse", "r2", "spearman"}
+    assert set(metrics["baselines"]) == {"mean", "tfidf_ridge"}
+    predictions = result.model.predict(["great phone", "awful phone"])
+    assert predictions.dtype.kind == "f"
+    assert 0.0 < predictions.mean() < 0.1  # de-standardised back to the CTR scale
+
+
+def test_lora_trains_and_merges(tiny_model_dir):
+    df = make_sentiment_frame(100)
+    result = train(df, tiny_config(tiny_model_dir, method="lora", learning_rate=1e-2))
+    assert "peft" not in type(result.model.model).__module__  # merged into a plain model
+    assert result.model.predict_proba(["great", "awful"]).shape == (2, 2)
+
+
+def test_profile_columns_and_class_weighting(tiny_model_dir):
+    df = make_sentiment_frame(90, classes=3)
+    config = tiny_config(tiny_model_dir, feature_columns=("age", "channel"), class_weighting=True)
+    result = train(df, config)
+    assert result.model.schema["feature_columns"] == ["age", "channel"]
+    assert result.model.test_predictions["text"].iloc[0].startswith("age: ")
+    assert len(result.model.classes_) == 3
+
+
+def test_time_limit_keeps_a_model(tiny_model_dir):
+    df = make_sentiment_frame(100)
+    result = train(df, tiny_config(tiny_model_dir, epochs=50, max_train_seconds=0.5))
+    assert result.stopped_reason in ("time limit", "early stopping")
+    assert result.metrics["steps"] < 50 * 5
+
+
+def test_split_column_is_respected(tiny_model_dir):
+    df = make_sentiment_frame(60)
+    df["split"] = ["train"] * 40 + ["validation"] * 8 + ["test"] * 12
+    result = train(df, tiny_config(tiny_model_dir, split_column="split", epochs=1))
+    assert result.metrics["split_sizes"] == {"train": 40, "validation": 8, "test": 12}
+
+
+def test_chinese_text_with_english_model_warns(tiny_model_dir, monkeypatch):
+    from core import base_models
+
+    real = base_models.resolve_base_model
+
+    def pretend_english(name):
+        resolved = real(name)
+        return base_models.BaseModel(resolved.name, resolved.location, ("en",), "", True)
+
+    monkeypatch.setattr("core.training.resolve_base_model", pretend_english)
+    df = make_sentiment_frame(40)
+    df["text"] = [("很好 喜欢 满意" if lab == "positive" else "很差 失望 退货") for lab in df["label"]]
+    result = train(df, tiny_config(tiny_model_dir, epochs=1))
+    assert any("English-only" in w for w in result.warnings)
