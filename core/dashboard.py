@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -516,17 +516,21 @@ def _period_codes(dates: pd.Series, period: str) -> tuple[np.ndarray, pd.Datetim
             f"date column {dates.name!r} must be parsed to datetimes first (parse_dates or "
             f"prepare_frame); found dtype {dates.dtype}"
         )
-    v = dates.to_numpy().astype("datetime64[us]")
+    v = dates.to_numpy()
     nat = np.isnat(v)
-    if period == "M":
-        key = v.astype("datetime64[M]").astype(np.int64)
-    else:
-        key = v.astype("datetime64[D]").astype(np.int64)
-        if period == "W":
-            # Day 0 (1970-01-01) is a Thursday; +3 makes weeks start on Monday.
-            key = (key + 3) // 7
     if nat.all():
         return np.full(len(v), -1, dtype=np.int64), pd.DatetimeIndex([], name="period")
+    key = v.astype("datetime64[D]").astype(np.int64)  # days since 1970 (floor)
+    if period == "W":
+        # Day 0 (1970-01-01) is a Thursday; +3 makes weeks start on Monday.
+        key = (key + 3) // 7
+    elif period == "M":
+        # Calendar months via a per-day lookup table over the span: numpy's month cast is
+        # slow per element, and the span has far fewer days than the table has rows.
+        dmin = int(key[~nat].min())
+        span = np.arange(dmin, int(key[~nat].max()) + 1).astype("datetime64[D]")
+        table = span.astype("datetime64[M]").astype(np.int64)
+        key = table[np.where(nat, 0, key - dmin)]
     kmin = int(key[~nat].min())
     kmax = int(key[~nat].max())
     codes = np.where(nat, -1, key - kmin)
@@ -561,7 +565,7 @@ def _codes(series: pd.Series, as_str: bool) -> tuple[np.ndarray, list]:
         codes = codes.astype(np.int64)
         cats = list(uniques)
     if as_str:
-        cats = [str(c) for c in cats]
+        cats = [_display(c) for c in cats]
     if (codes < 0).any():
         if MISSING in cats:
             codes = np.where(codes < 0, cats.index(MISSING), codes)
@@ -569,6 +573,14 @@ def _codes(series: pd.Series, as_str: bool) -> tuple[np.ndarray, list]:
             codes = np.where(codes < 0, len(cats), codes)
             cats.append(MISSING)
     return codes, cats
+
+
+def _display(value: Any) -> str:
+    """How a segment value is shown (and matched back from a page's selection)."""
+    # Integer segments with gaps arrive as floats (33.0); show them as people wrote them.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _bincount2(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> np.ndarray:
@@ -585,13 +597,10 @@ def _match_values(series: pd.Series, values: Iterable[Any]) -> np.ndarray:
     wanted_str = {str(v) for v in wanted}
     codes, cats = _codes(series, as_str=False)
     keep = np.array(
-        [(c in wanted) if _hashable(c) else False for c in cats], dtype=bool
-    ) | np.array([str(c) in wanted_str for c in cats], dtype=bool)
+        [c in wanted or _display(c) in wanted_str or str(c) in wanted_str for c in cats],
+        dtype=bool,
+    )
     return keep[codes] if len(cats) else np.zeros(len(series), dtype=bool)
-
-
-def _hashable(x: Any) -> bool:
-    return isinstance(x, Hashable)
 
 
 # --------------------------------------------------------------------------------------------
@@ -632,7 +641,7 @@ def prepare_frame(
     return out, report
 
 
-def apply_filters(
+def filter_mask(
     df: pd.DataFrame,
     date_range: tuple[Any, Any] | None = None,
     segment_filters: Mapping[str, Sequence[Any]] | None = None,
@@ -642,21 +651,9 @@ def apply_filters(
     date_col: str | None = None,
     label_col: str = "predicted_label",
     conf_col: str = "confidence",
-) -> pd.DataFrame:
-    """Rows of ``df`` passing every active filter (one boolean mask, at most one copy).
-
-    Args:
-        date_range: ``(start, end)``, either may be None. Bounds are anything ``pd.Timestamp``
-            accepts; an end without a time of day includes that whole day. Rows without a
-            date (NaT) are excluded while a date range is active. Needs ``date_col``.
-        segment_filters: ``{column: [allowed values]}``; ``"(missing)"`` selects missing
-            values; values also match by their string form. An empty list or None means "no
-            filter on this column" (a multiselect left empty).
-        labels: allowed predicted labels (empty/None: all).
-        min_confidence: keep rows with ``conf_col >= min_confidence``; None or <= 0: no filter.
-
-    Returns ``df`` itself when no filter is active, else a filtered copy (index kept).
-    """
+) -> np.ndarray | None:
+    """Boolean mask (length ``len(df)``) of the rows passing every active filter, or None
+    when no filter is active. Arguments as in :func:`apply_filters`."""
     mask: np.ndarray | None = None
 
     def _and(m: np.ndarray) -> None:
@@ -689,6 +686,48 @@ def apply_filters(
     if min_confidence is not None and min_confidence > 0:
         conf = df[conf_col].to_numpy(dtype=np.float64, na_value=np.nan)
         _and(conf >= float(min_confidence))
+    return mask
+
+
+def apply_filters(
+    df: pd.DataFrame,
+    date_range: tuple[Any, Any] | None = None,
+    segment_filters: Mapping[str, Sequence[Any]] | None = None,
+    labels: Sequence[Any] | None = None,
+    min_confidence: float | None = None,
+    *,
+    date_col: str | None = None,
+    label_col: str = "predicted_label",
+    conf_col: str = "confidence",
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rows of ``df`` passing every active filter (one boolean mask, at most one copy).
+
+    Args:
+        date_range: ``(start, end)``, either may be None. Bounds are anything ``pd.Timestamp``
+            accepts; an end without a time of day includes that whole day. Rows without a
+            date (NaT) are excluded while a date range is active. Needs ``date_col``.
+        segment_filters: ``{column: [allowed values]}``; ``"(missing)"`` selects missing
+            values; values also match by their string form. An empty list or None means "no
+            filter on this column" (a multiselect left empty).
+        labels: allowed predicted labels (empty/None: all).
+        min_confidence: keep rows with ``conf_col >= min_confidence``; None or <= 0: no filter.
+        columns: copy only these columns. Copying the text column of a million rows costs
+            more than every aggregate together, and only :func:`top_examples` needs it (give
+            that the full table and ``mask=filter_mask(...)`` instead).
+
+    Returns ``df`` itself when no filter is active and ``columns`` is None, else a filtered
+    copy (index kept).
+    """
+    mask = filter_mask(
+        df, date_range, segment_filters, labels, min_confidence,
+        date_col=date_col, label_col=label_col, conf_col=conf_col,
+    )
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise ValueError(f"columns {missing} not found; the table has {list(df.columns)}")
+        df = df[list(columns)]
     if mask is None:
         return df
     return df[mask]
@@ -1292,6 +1331,7 @@ def top_examples(
     n: int = 5,
     columns: Sequence[str] | None = None,
     dedupe: bool = True,
+    mask: np.ndarray | None = None,
 ) -> dict[Any, pd.DataFrame]:
     """The ``n`` highest-confidence rows of each predicted label.
 
@@ -1300,23 +1340,40 @@ def top_examples(
     extra ``columns``, sorted by confidence descending. With ``dedupe`` identical texts appear
     once (tables often repeat the same message); if very many copies tie at the top a label
     can get fewer than ``n`` rows. Rows without a confidence are never chosen.
+
+    ``mask`` (from :func:`filter_mask`) restricts the choice to the filtered rows without
+    copying the table: only the chosen rows' texts are ever copied. Labels with no rows in
+    the mask are left out.
     """
     for col in (label_col, conf_col, text_col, *(columns or ())):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not found; the table has {list(df.columns)}")
     cols = [text_col, conf_col] + [c for c in (columns or ()) if c not in (text_col, conf_col)]
-    conf = df[conf_col]
+    conf = df[conf_col].to_numpy(dtype=np.float64, na_value=np.nan)
+    conf = np.where(np.isnan(conf), -np.inf, conf)
     codes, cats = _codes(df[label_col], as_str=False)
-    counts = np.bincount(codes, minlength=len(cats))
-    grouped = conf.reset_index(drop=True).groupby(codes)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(df),):
+            raise ValueError(f"mask must have one entry per row ({len(df)}); found {mask.shape}")
+        conf = np.where(mask, conf, -np.inf)
+        counts = np.bincount(codes[mask], minlength=len(cats))
+    else:
+        counts = np.bincount(codes, minlength=len(cats))
     # A few spares per label so duplicates can be dropped without a full sort.
-    top = grouped.nlargest(n * 10 if dedupe else n)
+    want = n * 10 if dedupe else n
     out: dict[Any, pd.DataFrame] = {}
     for i in np.argsort(-counts, kind="stable"):
         if counts[i] == 0:
             continue
-        pos = top.loc[i].index.to_numpy() if i in top.index.get_level_values(0) else []
-        rows = df.iloc[pos][cols]
+        idx = np.flatnonzero(codes == i)
+        idx = idx[np.isfinite(conf[idx])]
+        k = min(want, len(idx))
+        if k < len(idx):
+            idx = idx[np.argpartition(-conf[idx], k - 1)[:k]]
+        # Highest confidence first; ties keep table order.
+        pos = idx[np.lexsort((idx, -conf[idx]))]
+        rows = df[cols].iloc[pos]
         rows.insert(0, "row", df.index[pos])
         if dedupe:
             rows = rows.drop_duplicates(subset=[text_col])

@@ -13,6 +13,7 @@ from core.dashboard import (
     detect_language,
     detect_prediction_columns,
     distinctive_words,
+    filter_mask,
     is_sentiment_like,
     kpis,
     label_mix_by_segment,
@@ -233,6 +234,33 @@ def test_apply_filters_without_filters_returns_same_frame_and_works_on_raw(preds
     assert len(raw) == 5
     with pytest.raises(ValueError, match="date_col"):
         apply_filters(preds, date_range=("2024-01-01", None))
+
+
+def test_filter_mask_columns_and_masked_examples(preds):
+    assert filter_mask(preds) is None
+    mask = filter_mask(preds, segment_filters={"channel": ["app"]})
+    assert mask.sum() == 4
+    light = apply_filters(preds, segment_filters={"channel": ["app"]},
+                          columns=["predicted_label", "confidence"])
+    assert list(light.columns) == ["predicted_label", "confidence"] and len(light) == 4
+    assert list(light.index) == list(np.flatnonzero(mask))
+    ex = top_examples(preds, "predicted_label", "confidence", "text", n=5, mask=mask)
+    assert list(ex) == ["negative", "neutral"]  # app has no positive rows
+    assert list(ex["negative"]["text"]) == ["terrible seams", "awful"]
+    with pytest.raises(ValueError, match="one entry per row"):
+        top_examples(preds, "predicted_label", "confidence", "text", mask=mask[:3])
+    with pytest.raises(ValueError, match="not found"):
+        apply_filters(preds, columns=["nope"])
+
+
+def test_numeric_segments_with_gaps_show_and_filter_as_written():
+    df = pd.DataFrame({"age": [33, None, 41, 33], "predicted_label": ["a", "b", "a", "a"]})
+    mix = label_mix_by_segment(df, "age", "predicted_label")
+    assert list(dict.fromkeys(mix["segment"])) == ["33", "41", MISSING]
+    assert len(apply_filters(df, segment_filters={"age": ["33", MISSING]})) == 3
+    prepared, _ = prepare_frame(df, label_col="predicted_label", segment_cols=["age"])
+    assert list(prepared["age"].cat.categories) == ["33", "41", MISSING]
+    assert len(apply_filters(prepared, segment_filters={"age": [41]})) == 1
 
 
 def test_apply_filters_end_date_includes_whole_day():
