@@ -16,7 +16,16 @@ from .data import (
 from .evaluation import baseline_metrics, classification_metrics, regression_metrics
 from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
 from .model import TextClassifier
-from .registry import ModelInfo, delete_model, list_models, load_model, models_root, validate_name, zip_model
+from .registry import (
+    ModelInfo,
+    delete_model,
+    list_models,
+    load_folder,
+    load_model,
+    models_root,
+    validate_name,
+    zip_model,
+)
 from .training import ProgressEvent, TrainingCancelled, TrainResult, train
 
 __all__ = [
@@ -38,6 +47,7 @@ __all__ = [
     "delete_model",
     "list_models",
     "load_csv",
+    "load_folder",
     "load_model",
     "models_root",
     "neutralise_formulas",

@@ -131,11 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .model import TextClassifier
     from .predict import predict_csv
+    from .registry import load_folder
 
-    model = TextClassifier.load(args.model)
+    model = load_folder(args.model)
     if args.fast:
+        if not hasattr(model, "quantize"):
+            raise ValueError("--fast is only available for transformer models.")
         model.quantize()
 
     def on_progress(p) -> None:

@@ -76,7 +76,7 @@ def predict_frame(
         raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {list(df.columns)}.")
     inputs = pd.DataFrame({needed: _typed(df[col]) for needed, col in source.items()}, index=df.index)
     text_cols = model.schema.get("text_columns", [])
-    has_text = np.zeros(len(df), dtype=bool)
+    has_text = np.zeros(len(df), dtype=bool) if text_cols else np.ones(len(df), dtype=bool)
     for col in text_cols:
         has_text |= inputs[col].notna().to_numpy() & (inputs[col].astype(str).str.strip() != "").to_numpy()
     out = df.copy()

@@ -98,27 +98,36 @@ def read_info(folder: Path) -> ModelInfo:
     )
 
 
+# Model kinds and the class that loads each ("module:Class"), imported only when needed.
+KIND_LOADERS: dict[str, str] = {
+    "transformer": "core.model:TextClassifier",
+    "fewshot": "core.fewshot:FewShotClassifier",
+    "tabular": "core.response:ResponseModel",
+    "hybrid": "core.response:ResponseModel",
+}
+
+
+def load_folder(folder: str | Path, **kwargs):
+    """Load a saved model folder of any kind (reads marketune.json to pick the loader)."""
+    import importlib
+
+    folder = Path(folder)
+    manifest_path = folder / "marketune.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
+    kind = json.loads(manifest_path.read_text(encoding="utf-8")).get("kind")
+    if kind not in KIND_LOADERS:
+        raise ValueError(f"Model in {folder} is of kind {kind!r}, which this version cannot load.")
+    module_name, class_name = KIND_LOADERS[kind].split(":")
+    return getattr(importlib.import_module(module_name), class_name).load(folder, **kwargs)
+
+
 def load_model(name: str, root: Path | None = None, **kwargs):
     """Load a saved model by name, whatever its kind."""
-    from .model import TextClassifier
-
     folder = model_path(name, root)
     if not folder.is_dir():
         raise ValueError(f"No saved model named {name!r} in {folder.parent}.")
-    kind = read_info(folder).kind
-    loaders = {"transformer": TextClassifier.load}
-    loaders.update(_extra_loaders())
-    if kind not in loaders:
-        raise ValueError(f"Model {name!r} is of kind {kind!r}, which this version cannot load.")
-    return loaders[kind](folder, **kwargs)
-
-
-def _extra_loaders() -> dict:
-    """Loaders of other model kinds (few-shot, tabular), registered by their modules."""
-    return dict(EXTRA_LOADERS)
-
-
-EXTRA_LOADERS: dict[str, Any] = {}
+    return load_folder(folder, **kwargs)
 
 
 def delete_model(name: str, root: Path | None = None) -> None:

@@ -1,0 +1,59 @@
+"""Session-wide state shared by pages: the active model, chosen once in the sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import list_models, load_model, models_root
+from core.registry import model_path
+
+ACTIVE_KEY = "active_model"
+
+
+def active_model_name() -> str | None:
+    """The model every page uses unless told otherwise (None when no model is saved yet)."""
+    names = [m.name for m in list_models()]
+    current = st.session_state.get(ACTIVE_KEY)
+    if current in names:
+        return current
+    return names[0] if names else None  # newest saved model
+
+
+def set_active_model(name: str | None) -> None:
+    st.session_state[ACTIVE_KEY] = name
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
+def _load(name: str, saved_at: float):
+    return load_model(name)
+
+
+def get_model(name: str):
+    """A loaded model, cached across reruns and sessions; reloaded if the folder changes."""
+    folder = model_path(name)
+    return _load(name, (folder / "marketune.json").stat().st_mtime)
+
+
+def render_sidebar() -> None:
+    """The active-model picker and what it is built on, on every page."""
+    models = list_models()
+    with st.sidebar:
+        st.markdown("### Active model")
+        if not models:
+            st.caption("No model yet — train one on the **Train** page.")
+            return
+        names = [m.name for m in models]
+        current = active_model_name()
+        chosen = st.selectbox(
+            "Active model",
+            names,
+            index=names.index(current) if current in names else 0,
+            key="sidebar_active_model",
+            label_visibility="collapsed",
+            help=f"Saved models in {models_root()}",
+        )
+        set_active_model(chosen)
+        info = next(m for m in models if m.name == chosen)
+        headline = ", ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in info.headline.items())
+        labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""
+        st.caption(f"{info.task}{labels} · base model **{info.base_model}** · {info.method}  \n{headline}")
