@@ -36,6 +36,7 @@ MISSING = "(missing)"
 OTHER = "(other)"
 Period = Literal["D", "W", "M"]
 
+ERROR_COLUMN = "prediction_error"  # written by core.predict; "" where the row was scored
 LABEL_COLUMN_CANDIDATES = ("predicted_label", "prediction", "predicted", "pred_label")
 CONFIDENCE_COLUMN_CANDIDATES = ("confidence", "predicted_confidence", "score")
 PROBA_PREFIX = "p_"
@@ -60,6 +61,7 @@ def detect_prediction_columns(df: pd.DataFrame, sample_rows: int = 20_000) -> di
     - ``confidence``: ``confidence`` (or a close name) if numeric, else ``None``;
     - ``proba``: ``{class: column}`` for the numeric ``p_<class>`` columns, in table order;
     - ``classes``: the class names of ``proba`` (list of str);
+    - ``error``: ``prediction_error`` (core.predict's "why this row has no prediction") or None;
     - ``date_candidates``, ``segment_candidates``, ``text_candidates``: lists of column names,
       heuristic suggestions for the page's defaults (checked on the first ``sample_rows`` rows).
 
@@ -85,7 +87,8 @@ def detect_prediction_columns(df: pd.DataFrame, sample_rows: int = 20_000) -> di
         and pd.api.types.is_numeric_dtype(df[c])
         and not pd.api.types.is_bool_dtype(df[c])
     }
-    reserved = {label, confidence, *proba.values()}
+    error = ERROR_COLUMN if ERROR_COLUMN in df.columns else None
+    reserved = {label, confidence, error, *proba.values()}
     sample = df.head(sample_rows)
     dates: list[str] = []
     segments: list[str] = []
@@ -125,6 +128,7 @@ def detect_prediction_columns(df: pd.DataFrame, sample_rows: int = 20_000) -> di
         "confidence": confidence,
         "proba": proba,
         "classes": list(proba),
+        "error": error,
         "date_candidates": dates,
         "segment_candidates": segments,
         "text_candidates": texts,
@@ -621,7 +625,9 @@ def prepare_frame(
     - ``date_col`` is replaced by its parsed datetimes (:func:`parse_dates`; unparseable values
       become NaT and are counted in the returned report, the rows are kept);
     - ``label_col`` and ``segment_cols`` become categoricals; missing segment values become
-      the category :data:`MISSING` so they show up (and can be filtered) like any other value.
+      the category :data:`MISSING` so they show up (and can be filtered) like any other value;
+    - empty labels (core.predict writes "" for rows without text) become missing, so they
+      are shown as "(missing)" rather than as a blank label.
 
     Returns ``(frame, report)``; ``frame`` is a new DataFrame sharing the other columns
     (copy-on-write), ``report`` is ``None`` without ``date_col``.
@@ -633,8 +639,15 @@ def prepare_frame(
     report = None
     if date_col is not None:
         out[date_col], report = parse_dates(df[date_col], dayfirst=dayfirst)
-    if not isinstance(out[label_col].dtype, pd.CategoricalDtype):
-        out[label_col] = out[label_col].astype("category")
+    labels = df[label_col]
+    if not isinstance(labels.dtype, pd.CategoricalDtype):
+        if pd.api.types.is_string_dtype(labels) or labels.dtype == object:
+            # Factorize first: stripping a million strings is slow, a few classes is not.
+            codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+            blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+            if blank.any():
+                labels = labels.where(~np.append(blank, False)[codes])
+        out[label_col] = labels.astype("category")
     for col in segment_cols:
         codes, cats = _codes(df[col], as_str=True)
         out[col] = pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=object))
@@ -758,12 +771,12 @@ def is_sentiment_like(
       0 (or -1 when present) negative.
 
     Returns the labels in their original form (e.g. ``"Positive"``, ``1``) so they match the
-    data; None for fewer than two distinct labels.
+    data; None for fewer than two distinct labels. Missing values and "(missing)" are ignored.
     """
     uniq = []
     seen = set()
     for lab in labels:
-        if lab is None or (isinstance(lab, float) and math.isnan(lab)):
+        if lab is None or (isinstance(lab, float) and math.isnan(lab)) or lab == MISSING:
             continue
         key = str(lab).strip().lower()
         if key not in seen:

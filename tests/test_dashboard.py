@@ -74,6 +74,18 @@ def test_detect_prediction_columns(preds):
     assert "predicted_label" not in cols["segment_candidates"]
 
 
+def test_rows_without_prediction_show_as_missing_label():
+    df = pd.DataFrame({"predicted_label": ["a", "", "b"], "confidence": [0.9, np.nan, 0.8],
+                       "prediction_error": ["", "no text in ['text']", ""],
+                       "text": ["x", None, "y"]})
+    assert detect_prediction_columns(df)["error"] == "prediction_error"
+    assert "prediction_error" not in detect_prediction_columns(df)["segment_candidates"]
+    prepared, _ = prepare_frame(df, label_col="predicted_label")
+    k = kpis(prepared, "predicted_label", "confidence")
+    assert k["label_counts"] == {"a": 1, "b": 1, MISSING: 1}
+    assert k["avg_confidence"] == pytest.approx(0.85)
+
+
 def test_detect_prediction_columns_ignores_text_p_columns():
     df = pd.DataFrame({"p_code": ["a", "b"], "p_1": [0.2, 0.7], "label": ["x", "y"]})
     cols = detect_prediction_columns(df)
@@ -181,7 +193,7 @@ def test_choose_period():
 
 def test_is_sentiment_like_is_conservative():
     assert is_sentiment_like(["Positive", "Negative", "Neutral"]) == ("Positive", "Negative")
-    assert is_sentiment_like(["pos", "neg"]) == ("pos", "neg")
+    assert is_sentiment_like(["pos", "neg", MISSING, None]) == ("pos", "neg")
     assert is_sentiment_like(["正面", "负面"]) == ("正面", "负面")
     assert is_sentiment_like(["positive", "negative", "spam"]) is None
     assert is_sentiment_like([0, 1]) is None  # could be "clicked"

@@ -294,8 +294,13 @@ def confidence_histogram(
         groups = [("All rows", np.bincount(idx, minlength=bins))]
         colors = dict(colors or {"All rows": qualitative.Plotly[0]})
     else:
-        lab = pd.Series(np.asarray(labels, dtype=object))[ok]
-        codes, uniques = pd.factorize(lab, sort=True)
+        lab = labels if isinstance(labels, pd.Series) else pd.Series(labels)
+        if len(lab) != len(conf):
+            raise ValueError(f"labels ({len(lab)}) and confidence ({len(conf)}) differ in length")
+        # factorize on the Series itself: categorical codes are reused, no object copy.
+        codes, uniques = pd.factorize(lab[ok], sort=True)
+        codes = np.asarray(codes)
+        uniques = list(uniques)
         names = _ordered_labels(list(uniques), label_order)
         pos = {u: i for i, u in enumerate(uniques)}
         counts = np.bincount(codes[codes >= 0] * bins + idx[codes >= 0],
