@@ -28,6 +28,9 @@ from .registry import (
 )
 from .training import ProgressEvent, TrainingCancelled, TrainResult, train
 
+# Analysis modules are reached as submodules (core.targeting, core.tabular, core.dashboard,
+# core.multilingual, ...) so that importing core stays light for the pages that need none.
+
 __all__ = [
     "CATALOG",
     "BaseModel",

@@ -139,9 +139,24 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
     if with_events:
         status.events = read_events(folder)
     if status.state == "queued":
-        ahead = [j for j in list_jobs(folder.parent, with_events=False) if j.active and j.created < status.created]
-        status.queue_position = len(ahead)
+        status.queue_position = _jobs_ahead(folder, status.created)
     return status
+
+
+def _jobs_ahead(folder: Path, created: float) -> int:
+    """Active jobs started before this one (those the trainer lock serves first)."""
+    ahead = 0
+    for other in folder.parent.iterdir():
+        if other == folder:
+            continue
+        try:
+            state = _read_json(other / "state.json")
+            request = _read_json(other / "request.json")
+        except (OSError, ValueError):
+            continue
+        if state.get("state") in ACTIVE_STATES and request.get("created", 0) < created and _alive(_read_pid(other), other.name):
+            ahead += 1
+    return ahead
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False) -> list[JobStatus]:

@@ -1,0 +1,75 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import make_sentiment_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory, tiny_model_dir):
+    folder = tmp_path_factory.mktemp("cli")
+    data = folder / "train.csv"
+    make_sentiment_frame(120).to_csv(data, index=False)
+    out = folder / "model"
+    result = run_cli(
+        "train", "--data", str(data), "--text-col", "text", "--label-col", "label", "--out", str(out),
+        "--base-model", str(tiny_model_dir), "--epochs", "6", "--lr", "3e-3", "--batch-size", "16", "--max-length", "32",
+    )
+    return folder, out, result
+
+
+def test_cli_train_prints_progress_then_one_json_line(cli_model):
+    _, out, result = cli_model
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("[train] step") for line in lines)
+    metrics = json.loads(lines[-1])
+    assert set(metrics["baselines"]) == {"majority", "tfidf_lr"}
+    assert 0 <= metrics["model"]["macro_f1"] <= 1
+    assert (out / "model.safetensors").is_file()
+
+
+def test_cli_predict_writes_rows_and_columns(cli_model):
+    folder, out, _ = cli_model
+    data = folder / "new.csv"
+    pd.DataFrame({"id": [1, 2, 3], "text": ["great phone", "", "awful, \"really\"\nawful"]}).to_csv(data, index=False)
+    result = run_cli("predict", "--model", str(out), "--data", str(data), "--out", str(folder / "pred.csv"))
+    assert json.loads(result.stdout.strip().splitlines()[-1])["rows"] == 3
+    pred = pd.read_csv(folder / "pred.csv", keep_default_na=False)
+    assert list(pred.columns) == ["id", "text", "predicted_label", "confidence", "p_negative", "p_positive", "prediction_error"]
+    assert pred["id"].tolist() == [1, 2, 3]
+    assert pred["predicted_label"][1] == "" and "no text" in pred["prediction_error"][1]
+    assert set(pred["predicted_label"][[0, 2]]) <= {"negative", "positive"}
+
+
+def test_cli_evaluate_prints_metrics_json(cli_model):
+    folder, out, _ = cli_model
+    data = folder / "eval.csv"
+    make_sentiment_frame(40, seed=3).to_csv(data, index=False)
+    result = run_cli("evaluate", "--model", str(out), "--data", str(data), "--label-col", "label")
+    metrics = json.loads(result.stdout.strip())
+    assert {"accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix"} <= set(metrics)
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 40
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "one_class.csv"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["x", "x", "x"]}).to_csv(bad, index=False)
+    result = run_cli("train", "--data", str(bad), "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "m"), check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: Column 'label' has 1 distinct value ('x'); training needs at least 2 classes."
+    assert "Traceback" not in result.stderr
+    missing = run_cli("predict", "--model", str(tmp_path / "nope"), "--data", str(bad), "--out", str(tmp_path / "o.csv"), check=False)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr

@@ -1,0 +1,82 @@
+import time
+
+import pytest
+
+from core import TrainConfig
+from core.jobs import cancel_job, job_status, list_jobs, start_job
+from tests.conftest import make_sentiment_frame
+
+
+def wait_for(job_id, states, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = job_status(job_id)
+        if status.state in states:
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} still {job_status(job_id).state}")
+
+
+def tiny(tiny_model_dir, **changes):
+    settings = dict(base_model=str(tiny_model_dir), epochs=3, batch_size=16, learning_rate=3e-3, max_length=32, method="full")
+    return TrainConfig(**{**settings, **changes})
+
+
+def test_job_runs_in_background_and_saves(models_dir, tiny_model_dir):
+    job_id = start_job(make_sentiment_frame(80), tiny(tiny_model_dir), "bg-model")
+    status = wait_for(job_id, {"done", "failed"})
+    assert status.state == "done", status.message
+    assert (models_dir / "bg-model" / "model.safetensors").is_file()
+    phases = [e["phase"] for e in status.events]
+    assert phases[-1] == "done" and "train" in phases
+    with pytest.raises(ValueError, match="already exists"):
+        start_job(make_sentiment_frame(80), tiny(tiny_model_dir), "bg-model")
+
+
+def test_cancel_leaves_no_model(models_dir, tiny_model_dir):
+    job_id = start_job(make_sentiment_frame(400), tiny(tiny_model_dir, epochs=30), "cancelled-model")
+    wait_for(job_id, {"running"})
+    cancel_job(job_id)
+    status = wait_for(job_id, {"cancelled", "done", "failed"})
+    assert status.state == "cancelled"
+    assert not (models_dir / "cancelled-model").exists()
+
+
+def test_failure_message_is_for_people(models_dir, tiny_model_dir):
+    df = make_sentiment_frame(30).assign(label="same")
+    status = wait_for(start_job(df, tiny(tiny_model_dir), "bad"), {"failed", "done"})
+    assert status.state == "failed"
+    assert status.message == "Column 'label' has 1 distinct value ('same'); training needs at least 2 classes."
+
+
+def test_dead_worker_reads_interrupted(models_dir, tiny_model_dir):
+    import json
+    import os
+    import signal
+
+    job_id = start_job(make_sentiment_frame(400), tiny(tiny_model_dir, epochs=30), "killed")
+    wait_for(job_id, {"running"})
+    folder = models_dir.parent / "jobs" / job_id
+    os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
+    status = wait_for(job_id, {"interrupted"}, timeout=20)
+    assert "stopped unexpectedly" in status.message
+    assert json.loads((folder / "state.json").read_text())["state"] == "running"  # as the worker left it
+    assert [j.state for j in list_jobs()] == ["interrupted"]
+
+
+def test_invalid_name_refused_before_starting(models_dir, tiny_model_dir):
+    with pytest.raises(ValueError, match="not allowed"):
+        start_job(make_sentiment_frame(30), tiny(tiny_model_dir), "../escape")
+    assert list_jobs() == []
+
+
+def test_second_job_waits_in_queue(models_dir, tiny_model_dir):
+    first = start_job(make_sentiment_frame(400), tiny(tiny_model_dir, epochs=8), "first")
+    wait_for(first, {"running"})
+    second = start_job(make_sentiment_frame(80), tiny(tiny_model_dir), "second")
+    time.sleep(1.0)
+    status = job_status(second)
+    assert status.state == "queued" and status.queue_position == 1
+    cancel_job(first)
+    assert wait_for(second, {"done", "failed"}).state == "done"
+    assert wait_for(first, {"cancelled", "done"}).state == "cancelled"
