@@ -14,6 +14,7 @@ Folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -112,7 +113,9 @@ class TextClassifier:
         device = next(self.model.parameters()).device if not self.quantized else torch.device("cpu")
         pad_id = self.tokenizer.pad_token_id or 0
         self.model.eval()
-        with torch.inference_mode():
+        # On a GPU, half precision roughly doubles throughput; on a CPU it would be slower.
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
             for start in range(0, n, batch_size):
                 rows = order[start : start + batch_size]
                 input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
