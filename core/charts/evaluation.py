@@ -1,0 +1,556 @@
+"""Plotly figures and small tables for training progress and model evaluation.
+
+Pure functions: metrics dicts (``metrics.json``), progress events (``events.jsonl``) or the
+saved ``test_predictions.csv`` frame in; a ``go.Figure`` or a ``pd.DataFrame`` out. The Train
+and Models pages render these through ``ui.results``; nothing here touches Streamlit or torch.
+
+Shares stay fractions in 0..1 in the figure data (axes show percentages) so tests can read
+them back. Labels are compared as strings: a CSV read back by pandas turns labels "0"/"1" into
+integers, and the classes in ``marketune.json`` are strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = [
+    "Headline",
+    "baseline_comparison_chart",
+    "confusion_matrix_chart",
+    "headline_numbers",
+    "label_distribution_chart",
+    "mistakes_frame",
+    "model_comparison_frame",
+    "per_class_frame",
+    "predicted_vs_actual_chart",
+    "roc_curve_chart",
+    "roc_inputs",
+    "target_histogram_chart",
+    "training_curve_chart",
+]
+
+MODEL_COLOR = "#1f77b4"
+BASELINE_COLOR = "#7f7f7f"
+LOSS_COLOR = "#ff7f0e"
+MAX_CURVE_POINTS = 1000  # a loss curve longer than this is thinned (the figure goes to the browser)
+MAX_SCATTER_POINTS = 5000
+BASELINE_NAMES = {
+    "tfidf_lr": "TF-IDF + logistic regression",
+    "tfidf_ridge": "TF-IDF + ridge regression",
+    "majority": "Majority class",
+    "mean": "Mean of training labels",
+}
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, not a number, or NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------- before training
+
+
+def label_distribution_chart(class_counts: Mapping[Any, int], title: str = "Label distribution") -> go.Figure:
+    """Bar chart of rows per class (x = class as text, y = row count), in the given order."""
+    labels = [str(k) for k in class_counts]
+    counts = [int(v) for v in class_counts.values()]
+    total = sum(counts) or 1
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=counts,
+            marker_color=MODEL_COLOR,
+            text=[f"{c / total:.0%}" for c in counts],
+            textposition="outside",
+            customdata=[c / total for c in counts],
+            hovertemplate="%{x}: %{y:,} rows (%{customdata:.1%})<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, xaxis_title="Label", yaxis_title="Rows", xaxis_type="category")
+    fig.update_layout(margin={"t": 50, "b": 40}, height=320)
+    return fig
+
+
+def target_histogram_chart(values: Sequence[float], bins: int = 30, title: str = "Label distribution") -> go.Figure:
+    """Histogram of a numeric label, binned here with numpy (the figure holds ``bins`` bars,
+    not one point per row). x = bin centres, y = row counts; non-numbers are left out."""
+    numbers = pd.to_numeric(pd.Series(list(values)), errors="coerce").dropna().to_numpy(dtype=float)
+    fig = go.Figure()
+    if len(numbers):
+        counts, edges = np.histogram(numbers, bins=bins)
+        centres = (edges[:-1] + edges[1:]) / 2
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=counts,
+                width=np.diff(edges),
+                marker_color=MODEL_COLOR,
+                customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+                hovertemplate="%{customdata[0]:.3g} to %{customdata[1]:.3g}: %{y:,} rows<extra></extra>",
+            )
+        )
+    fig.update_layout(title=title, xaxis_title="Label value", yaxis_title="Rows", height=320)
+    return fig
+
+
+# ------------------------------------------------------------------------- during training
+
+
+def _validation_key(task: str) -> tuple[str, str]:
+    return ("macro_f1", "Validation macro-F1") if task == "classification" else ("r2", "Validation R²")
+
+
+def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None = None) -> go.Figure:
+    """Training loss (trace 0, left axis) and the validation metric (trace 1, right axis) by
+    optimizer step, from progress events (``ProgressEvent.to_dict()`` dicts).
+
+    Loss comes from "train" events (a running mean over recent steps), the metric from
+    "evaluate" events: macro-F1 for classification, R² for regression (``task=None``: told
+    apart by which of the two the evaluation metrics hold). Long runs are thinned to at most
+    ``MAX_CURVE_POINTS`` loss points (the first and last are always kept).
+    """
+    if task is None:
+        evaluated = [e.get("metrics") or {} for e in events if e.get("phase") == "evaluate"]
+        task = (
+            "regression" if evaluated and "r2" in evaluated[0] and "macro_f1" not in evaluated[0] else "classification"
+        )
+    key, metric_name = _validation_key(task)
+    loss = [(int(e["step"]), _finite(e.get("loss"))) for e in events if e.get("phase") == "train"]
+    loss = [(s, v) for s, v in loss if v is not None]
+    if len(loss) > MAX_CURVE_POINTS:
+        keep = np.unique(np.linspace(0, len(loss) - 1, MAX_CURVE_POINTS).round().astype(int))
+        loss = [loss[i] for i in keep]
+    val = [(int(e["step"]), _finite((e.get("metrics") or {}).get(key))) for e in events if e.get("phase") == "evaluate"]
+    val = [(s, v) for s, v in val if v is not None]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[s for s, _ in loss],
+            y=[v for _, v in loss],
+            mode="lines",
+            name="Training loss",
+            line={"color": LOSS_COLOR},
+            hovertemplate="step %{x}: loss %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[s for s, _ in val],
+            y=[v for _, v in val],
+            mode="lines+markers",
+            name=metric_name,
+            yaxis="y2",
+            line={"color": MODEL_COLOR},
+            hovertemplate="step %{x}: %{y:.3f}<extra></extra>",
+        )
+    )
+    total = max((int(e.get("total_steps") or 0) for e in events), default=0)
+    fig.update_layout(
+        xaxis={"title": "Optimizer step", "range": [0, total] if total else None},
+        yaxis={"title": "Training loss", "rangemode": "tozero"},
+        yaxis2={
+            "title": metric_name,
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 1] if task == "classification" else None,
+        },
+        legend={"orientation": "h", "y": 1.12},
+        margin={"t": 40, "b": 40},
+        height=320,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline card: ``value`` as shown, ``delta`` (a signed text) against a baseline."""
+
+    label: str
+    value: str
+    delta: str | None = None
+    delta_color: str = "normal"  # "normal": up is good; "inverse": down is good (errors)
+    help: str = ""
+
+
+def _points(a: float | None, b: float | None) -> str | None:
+    """Difference of two 0..1 scores in percentage points, signed ("+12.3 pts")."""
+    if a is None or b is None:
+        return None
+    return f"{(a - b) * 100:+.1f} pts"
+
+
+def headline_numbers(metrics: Mapping[str, Any], task: str) -> list[Headline]:
+    """The headline cards for a model's ``metrics.json``.
+
+    Classification: accuracy, macro-F1, and the lift in macro-F1 points over the TF-IDF and
+    the majority-class baselines (same test split). Regression: R² and MAE, each against the
+    TF-IDF ridge and the mean baselines. Missing numbers are shown as "n/a", never invented.
+    """
+    model = metrics.get("model") or {}
+    base = metrics.get("baselines") or {}
+
+    def get(source: Mapping[str, Any], key: str) -> float | None:
+        return _finite((source or {}).get(key))
+
+    def fmt(value: float | None, pattern: str) -> str:
+        return "n/a" if value is None else pattern.format(value)
+
+    if task == "classification":
+        acc, f1 = get(model, "accuracy"), get(model, "macro_f1")
+        tfidf, majority = get(base.get("tfidf_lr"), "macro_f1"), get(base.get("majority"), "macro_f1")
+        n = model.get("n")
+        return [
+            Headline(
+                "Accuracy",
+                fmt(acc, "{:.1%}"),
+                _points(acc, get(base.get("majority"), "accuracy")),
+                help=f"Share of the {n} test rows predicted right; delta vs always predicting the most common class.",
+            ),
+            Headline(
+                "Macro-F1", fmt(f1, "{:.3f}"), help="F1 averaged over classes, each class counting equally (0-1)."
+            ),
+            Headline(
+                "Lift over TF-IDF",
+                _points(f1, tfidf) or "n/a",
+                None,
+                help=f"Macro-F1 points over a TF-IDF + logistic regression baseline ({fmt(tfidf, '{:.3f}')}).",
+            ),
+            Headline(
+                "Lift over majority",
+                _points(f1, majority) or "n/a",
+                None,
+                help=f"Macro-F1 points over always predicting the most common class ({fmt(majority, '{:.3f}')}).",
+            ),
+        ]
+    r2, mae = get(model, "r2"), get(model, "mae")
+    tfidf, mean = base.get("tfidf_ridge") or {}, base.get("mean") or {}
+
+    def diff(a: float | None, b: float | None, pattern: str) -> str | None:
+        return None if a is None or b is None else pattern.format(a - b)
+
+    return [
+        Headline(
+            "R²",
+            fmt(r2, "{:.3f}"),
+            help="Share of the label's variance explained on the test rows (1 is perfect, 0 is the mean).",
+        ),
+        Headline(
+            "R² vs TF-IDF",
+            diff(r2, get(tfidf, "r2"), "{:+.3f}") or "n/a",
+            help=f"R² minus that of a TF-IDF + ridge baseline ({fmt(get(tfidf, 'r2'), '{:.3f}')}).",
+        ),
+        Headline(
+            "MAE",
+            fmt(mae, "{:.4g}"),
+            diff(mae, get(mean, "mae"), "{:+.4g}"),
+            "inverse",
+            help=f"Mean absolute error; delta vs predicting the training mean (MAE {fmt(get(mean, 'mae'), '{:.4g}')}).",
+        ),
+        Headline(
+            "MAE vs TF-IDF",
+            diff(mae, get(tfidf, "mae"), "{:+.4g}") or "n/a",
+            help=f"MAE minus that of the TF-IDF + ridge baseline ({fmt(get(tfidf, 'mae'), '{:.4g}')}); negative is better.",
+        ),
+    ]
+
+
+def baseline_comparison_chart(metrics: Mapping[str, Any], task: str) -> go.Figure:
+    """Horizontal bars of the headline metric (macro-F1 or R²) for the model and each baseline.
+
+    Trace 0 holds every bar: y = names (model first), x = scores.
+    """
+    key = "macro_f1" if task == "classification" else "r2"
+    names, scores, colors = [], [], []
+    model_score = _finite((metrics.get("model") or {}).get(key))
+    if model_score is not None:
+        names.append("Your model")
+        scores.append(model_score)
+        colors.append(MODEL_COLOR)
+    for name, values in (metrics.get("baselines") or {}).items():
+        score = _finite((values or {}).get(key))
+        if score is not None:
+            names.append(BASELINE_NAMES.get(name, name))
+            scores.append(score)
+            colors.append(BASELINE_COLOR)
+    fig = go.Figure(
+        go.Bar(
+            x=scores,
+            y=names,
+            orientation="h",
+            marker_color=colors,
+            text=[f"{s:.3f}" for s in scores],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    label = "Macro-F1" if task == "classification" else "R²"
+    fig.update_layout(
+        title=f"{label} on the same test rows",
+        xaxis_title=label,
+        yaxis={"autorange": "reversed"},
+        height=120 + 40 * len(names),
+        margin={"t": 40, "b": 40},
+    )
+    return fig
+
+
+def per_class_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support from ``metrics["model"]["per_class"]``,
+    one row per class in the saved order; empty (with the columns) when absent."""
+    per_class = (metrics.get("model") or {}).get("per_class") or {}
+    rows = [
+        {
+            "class": str(name),
+            "precision": float(values.get("precision", float("nan"))),
+            "recall": float(values.get("recall", float("nan"))),
+            "f1": float(values.get("f1", float("nan"))),
+            "support": int(values.get("support", 0)),
+        }
+        for name, values in per_class.items()
+    ]
+    return pd.DataFrame(rows, columns=["class", "precision", "recall", "f1", "support"])
+
+
+def confusion_matrix_chart(
+    labels: Sequence[Any], matrix: Sequence[Sequence[int]], normalize: bool = False
+) -> go.Figure:
+    """Heatmap of true (rows, y) against predicted (columns, x) labels.
+
+    ``normalize=False``: z holds the counts. ``normalize=True``: z holds each row's shares
+    (recall per class; a row with no test rows stays 0). Cell text always shows both.
+    The first class is drawn at the top, as in a printed confusion matrix.
+    """
+    labels = [str(v) for v in labels]
+    counts = np.asarray(matrix, dtype=float).reshape(len(labels), len(labels))
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    z = shares if normalize else counts
+    text = [[f"{int(c):,}<br>{s:.0%}" for c, s in zip(crow, srow)] for crow, srow in zip(counts, shares)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalize else None,
+            customdata=np.stack([counts, shares], axis=-1),
+            hovertemplate="true %{y}, predicted %{x}: %{customdata[0]:,} rows (%{customdata[1]:.1%} of the true class)<extra></extra>",
+            colorbar={"title": "share" if normalize else "rows", "tickformat": ".0%" if normalize else ","},
+        )
+    )
+    side = max(300, min(700, 120 + 60 * len(labels)))
+    fig.update_layout(
+        title="Confusion matrix (row-normalised)" if normalize else "Confusion matrix (counts)",
+        xaxis={"title": "Predicted label", "type": "category", "side": "bottom"},
+        yaxis={"title": "True label", "type": "category", "autorange": "reversed"},
+        height=side,
+        margin={"t": 50, "b": 40},
+    )
+    return fig
+
+
+def roc_inputs(test_predictions: pd.DataFrame, classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(is_positive, score, positive_label) for a binary classifier's ROC curve, or None.
+
+    The positive class is ``classes[1]`` (as in ``core.evaluation``); the score is its
+    probability column ``p_<class>`` in ``test_predictions.csv``. None when the task is not
+    binary or the columns are missing.
+    """
+    classes = [str(c) for c in classes]
+    if len(classes) != 2 or test_predictions is None or "true_label" not in test_predictions:
+        return None
+    column = f"p_{classes[1]}"
+    if column not in test_predictions:
+        return None
+    truth = test_predictions["true_label"].astype(str).str.strip().to_numpy() == classes[1]
+    scores = pd.to_numeric(test_predictions[column], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(scores)
+    return truth[ok], scores[ok], classes[1]
+
+
+def roc_curve_chart(is_positive: Sequence[bool], scores: Sequence[float], positive_label: str = "1") -> go.Figure:
+    """ROC curve: trace 0 the model (x = false positive rate, y = true positive rate, AUC in
+    its name), trace 1 the chance diagonal. Needs both outcomes among ``is_positive``."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    truth = np.asarray(is_positive, dtype=bool)
+    scores = np.asarray(scores, dtype=float)
+    if len(truth) != len(scores):
+        raise ValueError(f"roc_curve_chart needs one score per row; found {len(truth)} rows and {len(scores)} scores.")
+    if truth.all() or not truth.any():
+        raise ValueError("A ROC curve needs test rows of both classes; found only one.")
+    fpr, tpr, thresholds = roc_curve(truth, scores)
+    auc = float(roc_auc_score(truth, scores))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=fpr,
+            y=tpr,
+            mode="lines",
+            name=f"Model (AUC {auc:.3f})",
+            line={"color": MODEL_COLOR, "width": 3},
+            customdata=np.clip(thresholds, 0, 1),
+            hovertemplate="threshold %{customdata:.2f}: FPR %{x:.1%}, TPR %{y:.1%}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="Chance",
+            line={"color": BASELINE_COLOR, "dash": "dash"},
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        title=f"ROC curve (positive class: {positive_label})",
+        xaxis={"title": "False positive rate", "tickformat": ".0%", "range": [0, 1]},
+        yaxis={"title": "True positive rate", "tickformat": ".0%", "range": [0, 1.02]},
+        legend={"x": 0.55, "y": 0.05},
+        height=380,
+        margin={"t": 50, "b": 40},
+    )
+    return fig
+
+
+def predicted_vs_actual_chart(actual: Sequence[float], predicted: Sequence[float], seed: int = 0) -> go.Figure:
+    """Scatter of predicted (y) against actual (x) values, trace 1 the y = x line.
+
+    More than ``MAX_SCATTER_POINTS`` rows are sampled (fixed ``seed``) to keep the page light.
+    """
+    actual = np.asarray(actual, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    if len(actual) != len(predicted):
+        raise ValueError(f"predicted_vs_actual_chart needs equal lengths; found {len(actual)} and {len(predicted)}.")
+    if len(actual) > MAX_SCATTER_POINTS:
+        pick = np.sort(np.random.default_rng(seed).choice(len(actual), MAX_SCATTER_POINTS, replace=False))
+        actual, predicted = actual[pick], predicted[pick]
+    both = np.concatenate([actual, predicted]) if len(actual) else np.array([0.0, 1.0])
+    lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=actual,
+            y=predicted,
+            mode="markers",
+            name="Test rows",
+            marker={"color": MODEL_COLOR, "opacity": 0.6, "size": 6},
+            hovertemplate="actual %{x:.4g}, predicted %{y:.4g}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="Perfect", line={"color": BASELINE_COLOR, "dash": "dash"})
+    )
+    fig.update_layout(
+        title="Predicted vs actual (test rows)", xaxis_title="Actual", yaxis_title="Predicted", height=400
+    )
+    return fig
+
+
+def mistakes_frame(test_predictions: pd.DataFrame, task: str, limit: int | None = 200) -> pd.DataFrame:
+    """The test rows the model got wrong, worst first.
+
+    Classification: rows whose predicted label differs from the true label, most confident
+    mistakes first (columns: row, text, true_label, predicted_label, confidence).
+    Regression: every row, largest absolute error first (row, text, true_value,
+    predicted_value, error). ``limit`` caps the rows returned (None: all).
+    """
+    df = test_predictions
+    if task == "classification":
+        needed = ["text", "true_label", "predicted_label"]
+        missing = [c for c in needed if c not in df]
+        if missing:
+            raise ValueError(f"mistakes_frame needs column(s) {missing}; found {list(df.columns)}")
+        wrong = df[df["true_label"].astype(str).str.strip() != df["predicted_label"].astype(str).str.strip()]
+        columns = [c for c in ("row", "text", "true_label", "predicted_label", "confidence") if c in df]
+        out = wrong[columns].copy()
+        if "confidence" in out:
+            out = out.sort_values("confidence", ascending=False, kind="stable")
+    else:
+        needed = ["text", "true_value", "predicted_value"]
+        missing = [c for c in needed if c not in df]
+        if missing:
+            raise ValueError(f"mistakes_frame needs column(s) {missing}; found {list(df.columns)}")
+        columns = [c for c in ("row", "text", "true_value", "predicted_value") if c in df]
+        out = df[columns].copy()
+        out["error"] = pd.to_numeric(out["predicted_value"], errors="coerce") - pd.to_numeric(
+            out["true_value"], errors="coerce"
+        )
+        out = out.iloc[np.argsort(-out["error"].abs().to_numpy(), kind="stable")]
+    out = out.reset_index(drop=True)
+    return out if limit is None else out.head(limit)
+
+
+def model_comparison_frame(models: Sequence[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]) -> pd.DataFrame:
+    """Side-by-side table: one column per model, one row per metric or setting.
+
+    ``models`` holds (name, task, metrics, training_config) tuples. Rows: test metrics of the
+    model, the TF-IDF baseline's headline metric, data sizes and the main settings. Values
+    are strings so that mixed rows display cleanly; missing values are "".
+    """
+    rows: dict[str, dict[str, str]] = {}
+
+    def put(row: str, name: str, value: Any, pattern: str = "{}") -> None:
+        number = _finite(value)
+        if number is not None:
+            text = pattern.format(number)
+        elif value is None or isinstance(value, (int, float)):
+            text = ""
+        else:
+            text = str(value)
+        rows.setdefault(row, {})[name] = text
+
+    for name, task, metrics, config in models:
+        model = metrics.get("model") or {}
+        base = metrics.get("baselines") or {}
+        put("task", name, task)
+        if task == "classification":
+            put("accuracy", name, model.get("accuracy"), "{:.3f}")
+            put("macro-F1", name, model.get("macro_f1"), "{:.3f}")
+            put("ROC-AUC", name, model.get("roc_auc"), "{:.3f}")
+            put("TF-IDF baseline macro-F1", name, (base.get("tfidf_lr") or {}).get("macro_f1"), "{:.3f}")
+            put("majority baseline macro-F1", name, (base.get("majority") or {}).get("macro_f1"), "{:.3f}")
+        else:
+            put("R²", name, model.get("r2"), "{:.3f}")
+            put("MAE", name, model.get("mae"), "{:.4g}")
+            put("Spearman", name, model.get("spearman"), "{:.3f}")
+            put("TF-IDF baseline R²", name, (base.get("tfidf_ridge") or {}).get("r2"), "{:.3f}")
+        put("test rows", name, model.get("n"), "{:.0f}")
+        put("rows used", name, metrics.get("n_rows_used"), "{:.0f}")
+        put("training seconds", name, metrics.get("train_seconds"), "{:.0f}")
+        for key in (
+            "base_model",
+            "method",
+            "epochs",
+            "learning_rate",
+            "batch_size",
+            "max_length",
+            "class_weighting",
+            "seed",
+        ):
+            value = config.get(key)
+            put(
+                key.replace("_", " "),
+                name,
+                value if not isinstance(value, bool) else ("yes" if value else "no"),
+                "{:.2g}" if key == "learning_rate" else "{:g}",
+            )
+    names = [m[0] for m in models]
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=names).fillna("")

@@ -1,0 +1,223 @@
+"""core.charts.evaluation: figures and tables checked for their data, not their pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.charts.evaluation import (
+    MAX_CURVE_POINTS,
+    baseline_comparison_chart,
+    confusion_matrix_chart,
+    headline_numbers,
+    label_distribution_chart,
+    mistakes_frame,
+    model_comparison_frame,
+    per_class_frame,
+    predicted_vs_actual_chart,
+    roc_curve_chart,
+    roc_inputs,
+    target_histogram_chart,
+    training_curve_chart,
+)
+
+CLS_METRICS = {
+    "model": {
+        "n": 40,
+        "accuracy": 0.9,
+        "macro_f1": 0.88,
+        "per_class": {
+            "neg": {"precision": 0.8, "recall": 1.0, "f1": 0.889, "support": 16},
+            "pos": {"precision": 1.0, "recall": 0.833, "f1": 0.909, "support": 24},
+        },
+        "confusion_matrix": {"labels": ["neg", "pos"], "matrix": [[16, 0], [4, 20]]},
+    },
+    "baselines": {
+        "majority": {"accuracy": 0.6, "macro_f1": 0.375},
+        "tfidf_lr": {"accuracy": 0.8, "macro_f1": 0.78},
+    },
+}
+REG_METRICS = {
+    "model": {"n": 30, "r2": 0.5, "mae": 1.2},
+    "baselines": {"mean": {"r2": -0.01, "mae": 2.0}, "tfidf_ridge": {"r2": 0.3, "mae": 1.5}},
+}
+
+
+def test_label_distribution_chart_keeps_order_and_counts():
+    fig = label_distribution_chart({"1": 30, "0": 10})
+    assert list(fig.data[0].x) == ["1", "0"]
+    assert list(fig.data[0].y) == [30, 10]
+    assert list(fig.data[0].customdata) == [0.75, 0.25]
+
+
+def test_target_histogram_bins_numbers_and_skips_text():
+    fig = target_histogram_chart([1, 2, 2, 3, "n/a", None], bins=2)
+    assert sum(fig.data[0].y) == 4  # the text and the None are left out
+    assert len(fig.data[0].x) == 2
+
+
+def _events():
+    events = [{"phase": "prepare", "step": 0, "total_steps": 0, "loss": None, "metrics": {}}]
+    for step in range(1, 7):
+        events.append({"phase": "train", "step": step, "total_steps": 6, "loss": 1.0 / step, "metrics": {}})
+        if step % 3 == 0:
+            events.append(
+                {
+                    "phase": "evaluate",
+                    "step": step,
+                    "total_steps": 6,
+                    "loss": 1.0 / step,
+                    "metrics": {"macro_f1": step / 10},
+                }
+            )
+    return events
+
+
+def test_training_curve_chart_splits_loss_and_validation_metric():
+    fig = training_curve_chart(_events())
+    assert list(fig.data[0].x) == [1, 2, 3, 4, 5, 6]
+    assert fig.data[0].y[1] == pytest.approx(0.5)
+    assert list(fig.data[1].x) == [3, 6]
+    assert list(fig.data[1].y) == [pytest.approx(0.3), pytest.approx(0.6)]
+    assert fig.data[1].name == "Validation macro-F1"
+    assert fig.data[1].yaxis == "y2"
+
+
+def test_training_curve_chart_detects_regression_and_thins_long_runs():
+    events = [{"phase": "train", "step": s, "total_steps": 5000, "loss": 1.0} for s in range(1, 5001)]
+    events.append({"phase": "evaluate", "step": 5000, "total_steps": 5000, "metrics": {"r2": 0.4, "mae": 1.0}})
+    fig = training_curve_chart(events)
+    assert fig.data[1].name == "Validation R²"
+    assert len(fig.data[0].x) <= MAX_CURVE_POINTS
+    assert fig.data[0].x[0] == 1 and fig.data[0].x[-1] == 5000
+
+
+def test_training_curve_chart_with_no_events_is_empty_not_an_error():
+    fig = training_curve_chart([])
+    assert len(fig.data[0].x) == 0 and len(fig.data[1].x) == 0
+
+
+def test_headline_numbers_classification_lift_in_points():
+    cards = {c.label: c for c in headline_numbers(CLS_METRICS, "classification")}
+    assert cards["Accuracy"].value == "90.0%"
+    assert cards["Accuracy"].delta == "+30.0 pts"  # vs the majority baseline's accuracy
+    assert cards["Macro-F1"].value == "0.880"
+    assert cards["Lift over TF-IDF"].value == "+10.0 pts"
+    assert cards["Lift over majority"].value == "+50.5 pts"
+
+
+def test_headline_numbers_regression_and_missing_values():
+    cards = {c.label: c for c in headline_numbers(REG_METRICS, "regression")}
+    assert cards["R²"].value == "0.500"
+    assert cards["R² vs TF-IDF"].value == "+0.200"
+    assert cards["MAE"].delta == "-0.8" and cards["MAE"].delta_color == "inverse"
+    empty = {c.label: c for c in headline_numbers({}, "classification")}
+    assert empty["Accuracy"].value == "n/a" and empty["Lift over TF-IDF"].value == "n/a"
+
+
+def test_baseline_comparison_chart_model_first():
+    fig = baseline_comparison_chart(CLS_METRICS, "classification")
+    assert list(fig.data[0].y) == ["Your model", "Majority class", "TF-IDF + logistic regression"]
+    assert list(fig.data[0].x) == [0.88, 0.375, 0.78]
+
+
+def test_per_class_frame():
+    frame = per_class_frame(CLS_METRICS)
+    assert frame["class"].tolist() == ["neg", "pos"]
+    assert frame["support"].tolist() == [16, 24]
+    assert per_class_frame({}).columns.tolist() == ["class", "precision", "recall", "f1", "support"]
+
+
+def test_confusion_matrix_chart_counts_and_row_normalised():
+    cm = CLS_METRICS["model"]["confusion_matrix"]
+    counts = confusion_matrix_chart(cm["labels"], cm["matrix"])
+    assert np.asarray(counts.data[0].z).tolist() == [[16, 0], [4, 20]]
+    assert list(counts.data[0].x) == ["neg", "pos"] and list(counts.data[0].y) == ["neg", "pos"]
+    shares = confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=True)
+    z = np.asarray(shares.data[0].z)
+    assert z[1].tolist() == pytest.approx([4 / 24, 20 / 24])
+    assert z.sum(axis=1).tolist() == pytest.approx([1.0, 1.0])
+    assert "16" in shares.data[0].text[0][0]  # counts stay visible when normalised
+
+
+def test_confusion_matrix_chart_empty_row_stays_zero():
+    fig = confusion_matrix_chart(["a", "b"], [[0, 0], [1, 1]], normalize=True)
+    assert np.asarray(fig.data[0].z)[0].tolist() == [0.0, 0.0]
+
+
+def _predictions():
+    # labels read back from CSV as integers, as pandas does with "0"/"1"
+    return pd.DataFrame(
+        {
+            "row": [0, 1, 2, 3, 4, 5],
+            "text": ["a", "b", "c", "d", "e", "f"],
+            "true_label": [0, 1, 1, 0, 1, 0],
+            "predicted_label": [0, 1, 0, 1, 1, 1],
+            "confidence": [0.9, 0.8, 0.6, 0.95, 0.7, 0.55],
+            "p_0": [0.9, 0.2, 0.6, 0.05, 0.3, 0.45],
+            "p_1": [0.1, 0.8, 0.4, 0.95, 0.7, 0.55],
+        }
+    )
+
+
+def test_roc_inputs_and_curve():
+    truth, scores, positive = roc_inputs(_predictions(), ["0", "1"])
+    assert positive == "1"
+    assert truth.tolist() == [False, True, True, False, True, False]
+    assert scores.tolist() == [0.1, 0.8, 0.4, 0.95, 0.7, 0.55]
+    fig = roc_curve_chart(truth, scores, positive)
+    assert fig.data[0].x[0] == 0 and fig.data[0].y[-1] == 1
+    assert "AUC 0.556" in fig.data[0].name  # 5 of 9 positive-negative pairs ranked right
+    assert list(fig.data[1].x) == [0, 1]
+
+
+def test_roc_inputs_none_for_multiclass_or_missing_columns():
+    assert roc_inputs(_predictions(), ["0", "1", "2"]) is None
+    assert roc_inputs(_predictions().drop(columns=["p_1"]), ["0", "1"]) is None
+    with pytest.raises(ValueError, match="both classes"):
+        roc_curve_chart([True, True], [0.2, 0.3])
+
+
+def test_mistakes_frame_most_confident_first():
+    wrong = mistakes_frame(_predictions(), "classification")
+    assert wrong["row"].tolist() == [3, 2, 5]
+    assert wrong["confidence"].tolist() == [0.95, 0.6, 0.55]
+    assert "p_0" not in wrong.columns
+    assert len(mistakes_frame(_predictions(), "classification", limit=1)) == 1
+
+
+def test_mistakes_frame_regression_largest_error_first():
+    df = pd.DataFrame(
+        {"row": [0, 1, 2], "text": ["a", "b", "c"], "true_value": [1.0, 2.0, 3.0], "predicted_value": [1.5, 0.0, 3.1]}
+    )
+    out = mistakes_frame(df, "regression")
+    assert out["row"].tolist() == [1, 0, 2]
+    assert out["error"].tolist() == pytest.approx([-2.0, 0.5, 0.1])
+    with pytest.raises(ValueError, match="true_value"):
+        mistakes_frame(df.drop(columns=["true_value"]), "regression")
+
+
+def test_predicted_vs_actual_chart_has_identity_line_and_samples_large_data():
+    fig = predicted_vs_actual_chart([1, 2, 3], [1.5, 2.5, 2.0])
+    assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [1.5, 2.5, 2.0]
+    assert list(fig.data[1].x) == [1.0, 3.0] == list(fig.data[1].y)
+    big = predicted_vs_actual_chart(np.arange(20_000), np.arange(20_000))
+    assert len(big.data[0].x) == 5000
+    with pytest.raises(ValueError, match="equal lengths"):
+        predicted_vs_actual_chart([1, 2], [1])
+
+
+def test_model_comparison_frame_columns_per_model():
+    frame = model_comparison_frame(
+        [
+            ("a", "classification", CLS_METRICS, {"epochs": 3.0, "learning_rate": 1e-4, "class_weighting": True}),
+            ("b", "regression", REG_METRICS, {"epochs": 1.0}),
+        ]
+    )
+    assert frame.columns.tolist() == ["a", "b"]
+    assert frame.loc["macro-F1", "a"] == "0.880" and frame.loc["macro-F1", "b"] == ""
+    assert frame.loc["R²", "b"] == "0.500"
+    assert frame.loc["epochs"].tolist() == ["3", "1"]
+    assert frame.loc["learning rate", "a"] == "0.0001"
+    assert frame.loc["class weighting", "a"] == "yes"
