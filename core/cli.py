@@ -25,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-col", required=True)
     t.add_argument("--out", required=True, help="folder to save the model in")
     t.add_argument("--task", choices=["classification", "regression"], default="classification")
-    t.add_argument("--method", choices=["full", "lora"], default="full")
-    t.add_argument("--base-model", default="minilm-en", help="catalog name, local HF folder or hub id")
+    t.add_argument("--method", choices=["full", "lora"], default=None, help="default: the base model's preset")
+    t.add_argument("--base-model", default="minilm-en",
+                   help="catalog name, local HF folder, hub id, or 'auto' (chosen by the text's language)")
+    t.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep word embeddings fixed (default: the base model's preset)")
     t.add_argument("--epochs", type=float, default=3.0)
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 5e-4 LoRA)")
     t.add_argument("--batch-size", type=int, default=32)
@@ -82,13 +85,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
+    df = read_csv(args.data)
+    base_model = _base_model_for(args, df)
+    # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
+    # user passed explicitly.
+    from .base_models import training_defaults
+
+    chosen = {"method": args.method, "freeze_embeddings": args.freeze_embeddings}
+    preset = {"method": "full", **training_defaults(base_model), **{k: v for k, v in chosen.items() if v is not None}}
     config = TrainConfig(
         text_columns=tuple(args.text_cols),
         feature_columns=tuple(args.feature_cols),
         label_column=args.label_col,
         task=args.task,
-        method=args.method,
-        base_model=args.base_model,
+        base_model=base_model,
         epochs=args.epochs,
         learning_rate=args.lr,
         batch_size=args.batch_size,
@@ -97,8 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         split_column=args.split_col,
         max_train_seconds=args.max_train_seconds,
+        **preset,
     )
-    df = read_csv(args.data)
 
     def on_progress(event) -> None:
         if args.quiet:
@@ -128,6 +138,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model_dir": str(out),
     }, default=_json_default), flush=True)
     return 0
+
+
+def _base_model_for(args: argparse.Namespace, df) -> str:
+    """``--base-model auto``: the multilingual model for mostly non-English text, if installed."""
+    if args.base_model != "auto":
+        return args.base_model
+    from .base_models import DEFAULT_BASE_MODEL, is_installed, recommend_base_model
+    from .data import build_texts
+
+    name, reason = recommend_base_model(build_texts(df, tuple(args.text_cols), ()), DEFAULT_BASE_MODEL)
+    if name != DEFAULT_BASE_MODEL and not is_installed(name):
+        print(f"warning: {reason} It is not installed (`python -m core base-models install {name}`); "
+              f"using {DEFAULT_BASE_MODEL}.", file=sys.stderr)
+        return DEFAULT_BASE_MODEL
+    if reason:
+        print(f"base model: {reason}", file=sys.stderr)
+    return name
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
