@@ -1,0 +1,96 @@
+"""Models: every saved model — inspect its metrics, compare two, download, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import delete_model, list_models, zip_model
+from core.charts.evaluation import model_comparison_frame
+from ui.results import models_frame, render_results
+from ui.state import active_model_name, set_active_model
+
+ss = st.session_state
+st.title("Models")
+models = list_models()
+if ss.get("models_deleted"):
+    st.success(f"Deleted model **{ss.pop('models_deleted')}**.")
+if not models:
+    st.info("No saved models yet. Train one on the Train page; it will be listed here.")
+    st.page_link(
+        str(Path(__file__).resolve().parent / "train.py"), label="Go to **Train**", icon=":material/model_training:"
+    )
+    st.stop()
+
+st.caption(f"{len(models)} saved model(s), newest first. Metrics are on each model's own held-out test rows.")
+st.dataframe(
+    models_frame(models),
+    hide_index=True,
+    key="models_table",
+    column_config={
+        "accuracy": st.column_config.NumberColumn(format="%.3f"),
+        "macro-F1": st.column_config.NumberColumn(format="%.3f"),
+        "lift vs TF-IDF (pts)": st.column_config.NumberColumn(format="%+.1f"),
+        "R²": st.column_config.NumberColumn(format="%.3f"),
+        "MAE": st.column_config.NumberColumn(format="%.4g"),
+    },
+)
+by_name = {m.name: m for m in models}
+names = list(by_name)
+inspect_tab, compare_tab = st.tabs(["Inspect a model", "Compare two models"])
+
+with inspect_tab:
+    active = active_model_name()
+    if ss.get("models_open") not in names:
+        ss["models_open"] = active if active in names else names[0]
+    name = st.selectbox("Model", names, key="models_open")
+    info = by_name[name]
+    actions = st.columns([1, 1, 1, 3])
+    actions[0].download_button(
+        "Download (.zip)",
+        data=lambda: zip_model(name),  # built only when clicked: a model folder is ~90 MB
+        file_name=f"{name}.zip",
+        mime="application/zip",
+        key="models_download",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    if actions[1].button("Make active", key="models_activate", disabled=name == active):
+        set_active_model(name)
+        st.rerun()
+    if actions[2].button("Delete…", key="models_delete", icon=":material/delete:"):
+        ss["models_pending_delete"] = name
+    if ss.get("models_pending_delete") == name:
+        st.warning(f"Delete model **{name}** and its files for good? This cannot be undone.")
+        yes, no, _ = st.columns([1, 1, 4])
+        if yes.button("Yes, delete", key="models_delete_confirm", type="primary"):
+            try:
+                delete_model(name)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                ss.pop("models_pending_delete", None)
+                ss["models_deleted"] = name
+                if active == name:
+                    set_active_model(None)
+                st.rerun()
+        if no.button("Cancel", key="models_delete_cancel"):
+            ss.pop("models_pending_delete", None)
+            st.rerun()
+    render_results(info, key="models_inspect")
+
+with compare_tab:
+    if len(names) < 2:
+        st.info("Save a second model to compare two side by side.")
+    else:
+        left, right = st.columns(2)
+        a = left.selectbox("First model", names, index=0, key="models_compare_a")
+        b = right.selectbox("Second model", names, index=1, key="models_compare_b")
+        chosen = [by_name[a], by_name[b]] if a != b else [by_name[a]]
+        st.dataframe(
+            model_comparison_frame([(m.name, m.task, m.metrics, m.config) for m in chosen]), key="models_compare_table"
+        )
+        for column, info in zip((left, right), chosen):
+            with column:
+                render_results(info, key=f"models_compare_{'ab'[chosen.index(info)]}", compact=True)

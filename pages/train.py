@@ -1,0 +1,379 @@
+"""Train: upload -> map columns -> configure -> background job -> metrics -> saved model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import streamlit as st
+
+from core import (
+    TrainConfig,
+    build_texts,
+    load_csv,
+    resolve_base_model,
+    validate_mapping,
+    validate_name,
+)
+from core.base_models import training_defaults
+from core.charts.evaluation import label_distribution_chart, target_histogram_chart
+from core.config import DEFAULT_LEARNING_RATE
+from core.jobs import job_status, list_jobs, start_job
+from core.registry import model_path, read_info
+from ui.base_model_picker import base_model_picker
+from ui.mapping import (
+    column_summary,
+    default_model_name,
+    field_of_config_error,
+    suggest_label_column,
+    suggest_text_columns,
+)
+from ui.results import render_results
+from ui.state import set_active_model
+from ui.train_job import live_panel, outcome_message
+
+SAMPLES = sorted((Path(__file__).resolve().parent.parent / "sample_data").glob("*.csv"))
+PRESETS = {  # quality/speed presets: epochs and tokens kept per text
+    "Fast": {"train_epochs": 1.0, "train_max_length": 64},
+    "Balanced": {"train_epochs": 3.0, "train_max_length": 128},
+    "Best": {"train_epochs": 5.0, "train_max_length": 128},
+}
+ADVANCED_DEFAULTS = {
+    "train_learning_rate": DEFAULT_LEARNING_RATE["full"],
+    "train_batch_size": 32,
+    "train_method": "full",
+    "train_class_weighting": False,
+    "train_val_fraction": 0.1,
+    "train_test_fraction": 0.2,
+    "train_seed": 42,
+    "train_patience": 3,
+    "train_preset": "Balanced",
+    **PRESETS["Balanced"],
+}
+MAPPING_KEYS = (
+    "train_text_cols",
+    "train_feature_cols",
+    "train_label_col",
+    "train_task",
+    "train_model_name",
+    "train_base_select",  # ui.base_model_picker's widgets
+    "train_base_custom",
+)
+ss = st.session_state
+# Streamlit forgets a widget's value when a run does not draw it (another page was open), so the
+# choices are kept in a plain dict as well and put back before the widgets are drawn.
+kept = ss.setdefault("train_kept", dict(ADVANCED_DEFAULTS))
+for k, v in kept.items():
+    if k not in ss:
+        ss[k] = v
+
+
+def apply_preset() -> None:
+    ss.update(PRESETS[ss["train_preset"]])
+
+
+def method_changed() -> None:
+    ss["train_learning_rate"] = DEFAULT_LEARNING_RATE[ss["train_method"]]
+
+
+def suggest_task() -> None:
+    """Pick classification or regression for the chosen label (what core's check suggests)."""
+    df, label = ss["train_data"]["frame"], ss.get("train_label_col")
+    task = "classification"
+    others = [c for c in df.columns if c != label][:1]
+    if label is not None and others:
+        task = validate_mapping(df, TrainConfig(text_columns=others, label_column=label)).suggested_task or task
+    ss["train_task"] = task
+
+
+def fresh_model_name(file_name: str) -> str:
+    """``<file stem>-<date>``, with -2, -3, ... added while a saved model has that name."""
+    name = default_model_name(Path(file_name).stem)
+    n = 1
+    while model_path(name if n == 1 else f"{name}-{n}").exists():
+        n += 1
+    return name if n == 1 else f"{name}-{n}"
+
+
+def use_data(key: str, name: str, source) -> None:
+    """Read a CSV (upload bytes or a sample path) and reset the mapping to suggested defaults."""
+    try:
+        loaded = load_csv(source)
+    except ValueError as exc:
+        ss.pop("train_data", None)
+        ss["train_data_error"] = str(exc)
+        return
+    ss.pop("train_data_error", None)
+    df = loaded.frame
+    ss["train_data"] = {
+        "key": key,
+        "name": name,
+        "frame": df,
+        "encoding": loaded.encoding,
+        "delimiter": loaded.delimiter,
+        "summary": column_summary(df),
+    }
+    texts = suggest_text_columns(df)
+    ss.update(
+        train_text_cols=texts,
+        train_feature_cols=[],
+        train_label_col=suggest_label_column(df, texts),
+        train_model_name=fresh_model_name(name),
+    )
+    suggest_task()
+
+
+st.title("Train a model")
+st.markdown("Upload a CSV of texts with labels, check the columns, and fine-tune a model on it.")
+
+# ----------------------------------------------------------------------------- 1. data
+st.subheader("1. Data")
+uploaded = st.file_uploader("Upload a CSV file", type=["csv", "tsv", "txt"], key="train_upload")
+sample_cols = st.columns(max(1, len(SAMPLES)))
+for col, path in zip(sample_cols, SAMPLES):
+    if col.button(f"Use sample: {path.name}", key=f"train_sample_{path.stem}", icon=":material/dataset:"):
+        use_data(f"sample:{path}", path.name, path)
+if uploaded is not None and ss.get("train_seen_upload") != uploaded.file_id:
+    ss["train_seen_upload"] = uploaded.file_id  # a new upload replaces whatever was shown
+    use_data(f"upload:{uploaded.file_id}", uploaded.name, uploaded.getvalue())
+elif uploaded is None and str((ss.get("train_data") or {}).get("key", "")).startswith("upload:"):
+    ss.pop("train_data")  # the user removed the file
+if ss.get("train_data_error"):
+    st.error(ss["train_data_error"])
+
+data = ss.get("train_data")
+if data is not None and ss.pop("train_bump_name", False):
+    ss["train_model_name"] = fresh_model_name(data["name"])  # the last name is taken now
+config = report = None
+problems: list[str] = []
+if data is not None:
+    df = data["frame"]
+    delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(
+        data["delimiter"], repr(data["delimiter"])
+    )
+    st.markdown(
+        f"**{data['name']}** · {len(df):,} rows · {len(df.columns)} columns · "
+        f"encoding {data['encoding']} · delimiter {delimiter}"
+    )
+    st.dataframe(df.head(20), key="train_preview")
+    with st.expander("Column summary"):
+        st.dataframe(
+            data["summary"],
+            hide_index=True,
+            key="train_summary",
+            column_config={"non-empty": st.column_config.ProgressColumn("non-empty", format="percent")},
+        )
+
+    # ------------------------------------------------------------------------- 2. columns
+    st.subheader("2. Columns")
+    left, right = st.columns(2)
+    with left:
+        text_cols = st.multiselect("Text column(s): what the model reads", list(df.columns), key="train_text_cols")
+        text_slot = st.container()
+        feature_cols = st.multiselect(
+            "Profile columns (optional): written into the model input",
+            list(df.columns),
+            key="train_feature_cols",
+            help="E.g. age or segment: 'age: 34 | review: ...'.",
+        )
+        feature_slot = st.container()
+    with right:
+        label_col = st.selectbox(
+            "Label column: what the model learns to predict",
+            list(df.columns),
+            key="train_label_col",
+            on_change=suggest_task,
+        )
+        label_slot = st.container()
+        task = st.radio(
+            "Task",
+            ["classification", "regression"],
+            key="train_task",
+            horizontal=True,
+            help="Classification: labels such as positive/negative. Regression: a number such as a rating.",
+        )
+        task_slot = st.container()
+    slots = {"text_columns": text_slot, "feature_columns": feature_slot, "label_column": label_slot, "task": task_slot}
+    try:
+        mapping = TrainConfig(
+            text_columns=text_cols, label_column=label_col or "", feature_columns=feature_cols, task=task
+        )
+    except ValueError as exc:
+        slots.get(field_of_config_error(str(exc)), label_slot).error(str(exc))
+        problems.append(str(exc))
+    else:
+        report = validate_mapping(df, mapping)
+        for problem in report.errors:
+            slots.get(problem.field, label_slot).error(problem.message)
+        for problem in report.warnings:
+            slots.get(problem.field, label_slot).warning(problem.message)
+        problems += [p.message for p in report.errors]
+        if report.class_counts and task == "classification":
+            st.plotly_chart(label_distribution_chart(report.class_counts), key="train_label_chart")
+        elif task == "regression" and label_col:
+            st.plotly_chart(target_histogram_chart(df[label_col]), key="train_label_chart")
+        if report.n_dropped:
+            st.info(f"{report.n_dropped:,} row(s) will be left out — {report.summary()}.")
+        else:
+            st.caption(f"All {report.n_rows_used:,} rows are usable.")
+
+    # ------------------------------------------------------------------------- 3. settings
+    st.subheader("3. Settings")
+    left, right = st.columns(2)
+    with left:
+        sample_texts = build_texts(df.head(2000), text_cols, feature_cols) if report is not None and report.ok else []
+        base_name = base_model_picker(sample_texts, key="train_base")
+    with right:
+        model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
+        try:
+            validate_name(model_name)
+            if model_path(model_name).exists():
+                raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
+        except ValueError as exc:
+            st.error(str(exc))
+            problems.append(str(exc))
+        st.radio(
+            "Quality / speed",
+            list(PRESETS),
+            key="train_preset",
+            horizontal=True,
+            on_change=apply_preset,
+            help="Fast: 1 epoch, 64 tokens. Balanced: 3 epochs. Best: 5 epochs. Fine-tune them below.",
+        )
+    try:
+        resolve_base_model(base_name)
+    except ValueError as exc:  # the picker has said why (not installed, no such folder)
+        problems.append(str(exc) if base_name else "Enter a base model folder or hub id.")
+    with st.expander("Advanced settings"):
+        a, b, c = st.columns(3)
+        a.radio(
+            "Method",
+            ["full", "lora"],
+            key="train_method",
+            horizontal=True,
+            on_change=method_changed,
+            help="full: all weights are trained. lora: small adapters (fewer weights, merged on save).",
+        )
+        a.checkbox(
+            "Weight classes by inverse frequency",
+            key="train_class_weighting",
+            help="Helps rare classes when labels are unbalanced.",
+        )
+        b.number_input("Epochs", 0.1, 100.0, step=0.5, key="train_epochs")
+        b.number_input("Learning rate", 1e-6, 0.5, step=1e-5, format="%.1e", key="train_learning_rate")
+        b.number_input("Batch size", 1, 4096, step=8, key="train_batch_size")
+        b.number_input("Max length (tokens per text)", 8, 8192, step=16, key="train_max_length")
+        c.number_input("Validation fraction", 0.01, 0.49, step=0.05, key="train_val_fraction")
+        c.number_input("Test fraction", 0.01, 0.49, step=0.05, key="train_test_fraction")
+        c.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
+        c.number_input(
+            "Early stopping patience",
+            1,
+            1000,
+            step=1,
+            key="train_patience",
+            help="Stop after this many validation checks (2 per epoch) without improvement.",
+        )
+    if report is not None:
+        try:
+            chosen = dict(
+                text_columns=text_cols,
+                label_column=label_col,
+                feature_columns=feature_cols,
+                task=task,
+                base_model=base_name,
+                method=ss["train_method"],
+                epochs=float(ss["train_epochs"]),
+                learning_rate=float(ss["train_learning_rate"]),
+                batch_size=int(ss["train_batch_size"]),
+                max_length=int(ss["train_max_length"]),
+                class_weighting=bool(ss["train_class_weighting"]),
+                val_fraction=float(ss["train_val_fraction"]),
+                test_fraction=float(ss["train_test_fraction"]),
+                seed=int(ss["train_seed"]),
+                early_stopping_patience=int(ss["train_patience"]),
+            )
+            # The base model's preset (e.g. frozen embeddings for a large vocabulary) under the choices.
+            config = TrainConfig(**{**training_defaults(base_name), **chosen})
+        except ValueError as exc:
+            st.error(str(exc))
+            problems.append(str(exc))
+
+    # ------------------------------------------------------------------------- 4. start
+    busy = [j for j in list_jobs() if j.active]
+    if busy:
+        st.caption(
+            f"{len(busy)} training job(s) running or queued; jobs run one at a time, so a new one waits its turn."
+        )
+    if problems:
+        st.caption("Fix the problems above to start training.")
+    if st.button(
+        "Train",
+        key="train_start",
+        type="primary",
+        disabled=bool(problems) or config is None,
+        icon=":material/model_training:",
+    ):
+        columns = list(dict.fromkeys([*config.feature_columns, *config.text_columns, config.label_column]))
+        try:
+            ss["train_job_id"] = start_job(df[columns], config, model_name)
+            ss["train_last_request"] = (df[columns], config, model_name)
+        except ValueError as exc:
+            st.error(str(exc))
+
+    kept.update({k: ss[k] for k in (*ADVANCED_DEFAULTS, *MAPPING_KEYS) if k in ss})
+
+# ----------------------------------------------------------------------------- 5. the job
+job_id = ss.get("train_job_id")
+if job_id is None:  # a refreshed browser or a second tab: show the latest job still running
+    active = [j for j in list_jobs() if j.active and j.id not in ss.get("train_dismissed", set())]
+    if active:  # followed to its end in this session, like a job started here
+        job_id = ss["train_job_id"] = active[-1].id
+if job_id is not None:
+    st.subheader("Training")
+    try:
+        status = job_status(job_id)
+    except ValueError as exc:
+        st.error(str(exc))
+        status = None
+    if status is not None and status.active:
+        live_panel(job_id)
+    elif status is not None:
+        kind, text = outcome_message(status)
+        getattr(st, kind)(text)
+        if status.state == "done":
+            if ss.get("train_activated") != job_id:
+                ss["train_activated"] = job_id
+                set_active_model(status.model_name)
+                ss["train_bump_name"] = True
+                st.rerun()  # so the sidebar shows the new active model
+            try:
+                render_results(read_info(model_path(status.model_name)), key="train_results")
+            except (ValueError, OSError) as exc:
+                st.error(f"The saved model could not be read: {exc}")
+        left, right = st.columns([1, 5])
+        last = ss.get("train_last_request")
+        if status.state in ("failed", "cancelled", "interrupted"):
+            if last is None or last[2] != status.model_name:
+                st.caption("To try again, load the data above and press Train.")
+            elif left.button("Retry", key="train_retry", icon=":material/refresh:"):
+                try:
+                    ss["train_job_id"] = start_job(*last)
+                    st.rerun()
+                except ValueError as exc:
+                    st.error(str(exc))
+        if right.button("Close", key="train_dismiss", help="Hide this job; the saved model stays on the Models page."):
+            ss.setdefault("train_dismissed", set()).add(job_id)
+            ss.pop("train_job_id", None)
+            st.rerun()
+
+recent = list_jobs()[-5:]
+if recent:
+    with st.expander("Recent training jobs"):
+        for job in reversed(recent):
+            when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
+            a, b = st.columns([4, 1])
+            a.markdown(f"`{when}` **{job.model_name}** — {job.state}")
+            if b.button("Show", key=f"train_show_{job.id}"):
+                ss["train_job_id"] = job.id
+                st.rerun()

@@ -1,0 +1,172 @@
+"""Renderers for a saved model's evaluation, shared by the Train and Models pages.
+
+Everything is read from the saved model folder (``metrics.json``, ``test_predictions.csv``
+via :class:`core.ModelInfo`), never from an in-memory training job, so what the Train page
+shows right after training is exactly what the Models page shows later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import ModelInfo
+from core.charts.evaluation import (
+    baseline_comparison_chart,
+    confusion_matrix_chart,
+    headline_numbers,
+    mistakes_frame,
+    per_class_frame,
+    predicted_vs_actual_chart,
+    roc_curve_chart,
+    roc_inputs,
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _read_predictions(path: str, mtime: float) -> pd.DataFrame:
+    # Only empty cells are missing: a text "NA" stays text (as in core.read_csv).
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def load_test_predictions(folder: Path) -> pd.DataFrame | None:
+    """The saved test rows with true and predicted labels, or None if the model has none."""
+    path = Path(folder) / "test_predictions.csv"
+    if not path.is_file():
+        return None
+    return _read_predictions(str(path), path.stat().st_mtime)
+
+
+def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
+    """One row per saved model for the Models page table (numbers stay numbers)."""
+    rows = []
+    for info in infos:
+        model = info.metrics.get("model") or {}
+        tfidf = (info.metrics.get("baselines") or {}).get("tfidf_lr") or {}
+        labels = ", ".join(info.classes[:6]) + (f" … (+{len(info.classes) - 6})" if len(info.classes) > 6 else "")
+        lift = None
+        if isinstance(model.get("macro_f1"), (int, float)) and isinstance(tfidf.get("macro_f1"), (int, float)):
+            lift = (model["macro_f1"] - tfidf["macro_f1"]) * 100
+        rows.append(
+            {
+                "name": info.name,
+                "task": info.task,
+                "labels": labels if info.task == "classification" else "(a number)",
+                "base model": info.base_model,
+                "method": info.method,
+                "rows": info.n_rows,
+                "saved": info.saved_at.replace("T", " ")[:16],
+                "accuracy": model.get("accuracy"),
+                "macro-F1": model.get("macro_f1"),
+                "lift vs TF-IDF (pts)": lift,
+                "R²": model.get("r2"),
+                "MAE": model.get("mae"),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    # Hide metric columns that no listed model has (e.g. R² when every model is a classifier).
+    return frame.dropna(axis=1, how="all") if len(frame) else frame
+
+
+def render_headline(info: ModelInfo, columns: int = 4) -> None:
+    """The headline cards (st.metric) for one model."""
+    cards = headline_numbers(info.metrics, info.task)
+    slots = st.columns(columns)
+    for i, card in enumerate(cards):
+        with slots[i % columns]:
+            st.metric(card.label, card.value, card.delta, delta_color=card.delta_color, help=card.help, border=True)
+
+
+def render_confusion_matrix(info: ModelInfo, key: str) -> None:
+    """The interactive confusion matrix with a counts / row-normalised toggle."""
+    cm = (info.metrics.get("model") or {}).get("confusion_matrix")
+    if not cm:
+        st.caption("No confusion matrix was saved with this model.")
+        return
+    normalise = st.toggle(
+        "Row-normalised (share of each true class)",
+        key=f"{key}_cm_normalise",
+        help="Off: row counts. On: each row sums to 100%, so the diagonal is each class's recall.",
+    )
+    st.plotly_chart(confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=normalise), key=f"{key}_cm")
+
+
+def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
+    """Everything about a saved model's test results.
+
+    ``key`` prefixes every widget key (two models can be shown on one page). ``compact``
+    leaves out the per-class table, the ROC curve and the mistakes (for side-by-side views).
+    """
+    metrics = info.metrics
+    split = metrics.get("split_sizes") or {}
+    facts = [f"**{info.task}**"]
+    if info.task == "classification":
+        facts.append(f"{len(info.classes)} classes")
+    facts.append(f"base model **{info.base_model or '?'}** ({info.method})")
+    if split:
+        facts.append(
+            f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
+            f"{split.get('test', 0):,} test rows"
+        )
+    if metrics.get("stopped_reason"):
+        facts.append(f"stopped: {metrics['stopped_reason']}")
+    if isinstance(metrics.get("train_seconds"), (int, float)):
+        facts.append(f"trained in {metrics['train_seconds']:.0f} s")
+    st.caption(" · ".join(facts))
+    render_headline(info, columns=2 if compact else 4)
+    if not compact:
+        for warning in metrics.get("warnings") or []:
+            st.warning(warning)
+        if metrics.get("baselines"):
+            st.plotly_chart(baseline_comparison_chart(metrics, info.task), key=f"{key}_baselines")
+
+    predictions = load_test_predictions(info.path)
+    if info.task == "classification":
+        if not compact:
+            st.markdown("##### Per class")
+            st.dataframe(
+                per_class_frame(metrics),
+                hide_index=True,
+                key=f"{key}_per_class",
+                column_config={
+                    name: st.column_config.NumberColumn(name, format="%.3f") for name in ("precision", "recall", "f1")
+                },
+            )
+        render_confusion_matrix(info, key)
+        roc = roc_inputs(predictions, info.classes) if predictions is not None and not compact else None
+        if roc is not None and 0 < roc[0].sum() < len(roc[0]):
+            st.plotly_chart(roc_curve_chart(*roc), key=f"{key}_roc")
+    elif predictions is not None and {"true_value", "predicted_value"} <= set(predictions.columns):
+        st.plotly_chart(
+            predicted_vs_actual_chart(predictions["true_value"], predictions["predicted_value"]), key=f"{key}_scatter"
+        )
+    if compact or predictions is None:
+        return
+    try:
+        mistakes = mistakes_frame(predictions, info.task)
+    except ValueError:
+        return  # a model kind whose predictions file has other columns
+    if info.task == "classification":
+        wrong = int(
+            (
+                predictions["true_label"].astype(str).str.strip()
+                != predictions["predicted_label"].astype(str).str.strip()
+            ).sum()
+        )
+        st.markdown(f"##### Test rows the model got wrong ({wrong:,} of {len(predictions):,}), most confident first")
+    else:
+        st.markdown("##### Test rows with the largest errors")
+    if len(mistakes):
+        st.dataframe(
+            mistakes,
+            hide_index=True,
+            key=f"{key}_mistakes",
+            column_config={
+                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f")
+            },
+        )
+    else:
+        st.success("The model got every test row right.")
