@@ -71,6 +71,9 @@ class TextClassifier:
         self.base_model = base_model
         self.path = path
         self.quantized = False
+        # Optional calibration of a binary model's P(positive) (core.response writes it as
+        # calibration.json: {"positive_class", "calibrator"}); applied in predict_proba.
+        self.calibration: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ inputs
 
@@ -137,7 +140,12 @@ class TextClassifier:
         if self.task != "classification":
             raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
         logits = self._forward(self.texts_from(data), batch_size, on_batch)
-        return softmax(logits)
+        proba = softmax(logits)
+        if self.calibration:
+            from .targeting import calibrate_proba
+
+            proba = calibrate_proba(proba, self.classes_, self.calibration)
+        return proba
 
     def predict(
         self,
@@ -182,6 +190,8 @@ class TextClassifier:
             write_json(tmp / "data_schema.json", self.schema)
             write_json(tmp / "training_config.json", self.training_config)
             write_json(tmp / "metrics.json", self.metrics)
+            if self.calibration:
+                write_json(tmp / "calibration.json", self.calibration)
             if self.test_predictions is not None:
                 self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
             (tmp / "README.md").write_text(model_card(self), encoding="utf-8")
@@ -219,7 +229,7 @@ class TextClassifier:
         model.to(device or default_device())
         tokenizer = AutoTokenizer.from_pretrained(folder)
         predictions = folder / "test_predictions.csv"
-        return cls(
+        clf = cls(
             model,
             tokenizer,
             task=manifest["task"],
@@ -235,6 +245,9 @@ class TextClassifier:
             base_model=manifest.get("base_model", ""),
             path=folder,
         )
+        if (folder / "calibration.json").is_file():
+            clf.calibration = read_json(folder / "calibration.json")
+        return clf
 
 
 # ---------------------------------------------------------------------- helpers

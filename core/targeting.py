@@ -35,6 +35,7 @@ import pandas as pd
 __all__ = [
     "Calibrator",
     "best_cutoff",
+    "calibrate_proba",
     "expected_calibration_error",
     "fit_calibrator",
     "gains_curve",
@@ -432,6 +433,35 @@ def fit_calibrator(scores_val: Any, y_val: Any, method: str = "isotonic") -> Cal
         a, b = _fit_platt(s, y)
         return Calibrator(method="platt", a=a, b=b)
     raise ValueError(f"method must be 'isotonic' or 'platt'; found {method!r}")
+
+
+def calibrate_proba(proba: Any, classes: Any, calibration: dict[str, Any]) -> np.ndarray:
+    """Apply a stored calibration to a binary model's class probabilities.
+
+    Args:
+        proba: shape ``(n, 2)``, probabilities in ``classes`` order.
+        classes: the two class labels (a model's ``classes_``).
+        calibration: ``{"positive_class": label, "calibrator": Calibrator.to_dict()}`` (the
+            ``calibration.json`` that ``core.response`` saves with a model).
+
+    Returns:
+        shape ``(n, 2)``: the positive class's column calibrated, the other ``1 -`` that.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    names = [str(c) for c in classes]
+    if p.ndim != 2 or p.shape[1] != 2 or len(names) != 2:
+        raise ValueError(f"calibration applies to two-class probabilities; found shape {p.shape} and classes {names}")
+    positive = str(calibration.get("positive_class"))
+    if positive not in names:
+        raise ValueError(f"the calibration is for class {positive!r}, which is not one of {names}")
+    if p.shape[0] == 0:
+        return p
+    j = names.index(positive)
+    pos = Calibrator.from_dict(calibration.get("calibrator")).transform(np.clip(p[:, j], 0.0, 1.0))
+    out = np.empty_like(p)
+    out[:, j] = pos
+    out[:, 1 - j] = 1.0 - pos
+    return out
 
 
 def _bin_index(p: np.ndarray, n_bins: int) -> np.ndarray:

@@ -1,0 +1,1283 @@
+"""Customer response models: who is likely to respond to the next campaign?
+
+``train_response_models`` fits up to three models on ONE stratified train/validation/test split
+of a campaign table (one row per customer contacted, profile columns, optional text columns, a
+response column) and reports them side by side on the same test rows:
+
+- ``"transformer"``: the core fine-tuning (``core.training.train``) on text built from the row,
+  ``"age: 41 | job: admin. | ... | review: ..."`` (profile fields first, empty cells left out;
+  with no text column the profile fields alone are the input). It is trained on exactly our
+  split (passed as a split column). Deployed, it is a normal ``TextClassifier`` (kind
+  ``"transformer"``) with a ``calibration.json``.
+- ``"tabular"``: the baseline the transformer has to beat, scikit-learn's
+  ``HistGradientBoostingClassifier`` on the profile columns with native categorical splits
+  (``core.tabular.TabularModel``: numbers stay numbers, categories become a vocabulary, missing,
+  unseen and rare values are "missing" and the trees learn where missing goes).
+- ``"hybrid"`` (only when text columns are given): the same gradient boosting on the profile
+  columns plus one extra number, a text score P(response | text) from TF-IDF (word 1-2-grams)
+  + logistic regression on the text columns.
+
+Why the hybrid's text score is TF-IDF + logistic regression, cross-fitted, and not the
+transformer's own score: the score fed to the trees must be *out-of-fold* on the training rows,
+otherwise the trees see a text score that is near-perfect on the rows they learn from (a model
+scoring its own training rows) and lean on it far too much. Out-of-fold transformer scores need
+k extra fine-tunings (k x minutes on a laptop CPU); scoring only the validation rows would leave
+the trees a few hundred rows to learn from. A k=3 cross-fit of TF-IDF + LR costs seconds, is
+exactly out-of-fold, and lets the hybrid predict without torch, so scoring a 100,000-customer
+list stays fast. The validation and test rows (and new customers) are scored by the text model
+fitted on all training rows (the usual stacking practice). The hybrid's text model is stored as
+plain arrays (vocabulary in JSON, idf and weights in safetensors) and rebuilt on load.
+
+Calibration: every model's P(response) is calibrated on the validation rows (never the training
+rows): Platt scaling when the validation split has fewer than ``PLATT_BELOW`` responders (or
+non-responders), otherwise isotonic or Platt, whichever has the lower 5-fold cross-validated ECE
+on the validation rows (choosing by the in-sample ECE would always pick isotonic, which can fit
+the validation rows exactly). Test metrics are reported before and after calibration.
+
+Which model is recommended: the gradient-boosting baseline, unless another model beats it on
+the validation rows' ROC-AUC by more than ``MIN_AUC_GAIN`` in at least ``RECOMMEND_CONFIDENCE`` of
+paired bootstrap resamples (the test rows are never used to choose). Validation sets are small, so a model must be clearly
+better before the simpler, faster baseline is replaced.
+
+Rows: rows without a response, and rows whose profile and text cells are all empty, are dropped
+(counted in ``warnings``); all models use the same remaining rows and split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import build_texts, format_value, split_indices
+from .tabular import TabularModel, infer_column_kinds
+from .targeting import (
+    Calibrator,
+    expected_calibration_error,
+    fit_calibrator,
+    gains_readout,
+    lift_by_decile,
+    precision_recall_at,
+)
+
+__all__ = [
+    "BUDGET_MODES",
+    "CandidateResult",
+    "ComparisonProgress",
+    "ResponseComparison",
+    "ResponseModel",
+    "TextScorer",
+    "budget_selection",
+    "choose_calibrator",
+    "deploy",
+    "positive_class_of",
+    "recommend_model",
+    "response_labels",
+    "score_customers",
+    "suggest_setup",
+    "train_response_models",
+]
+
+TRANSFORMER, TABULAR, HYBRID = "transformer", "tabular", "hybrid"
+MODEL_LABELS = {
+    TRANSFORMER: "Transformer (fine-tuned)",
+    TABULAR: "Gradient boosting (profile)",
+    HYBRID: "Hybrid (gradient boosting + text score)",
+}
+RESPONSE_KINDS = (TABULAR, HYBRID)  # kinds saved by ResponseModel
+FORMAT_VERSION = 1
+TEXT_SCORE_COLUMN = "__text_score__"  # the hybrid's extra numeric feature
+INPUT_COLUMN = "__marketune_input__"  # the transformer's built input text (training only)
+SPLIT_COLUMN = "__marketune_split__"  # our split, handed to core.training.train
+PLATT_BELOW = 50  # fewer validation responders (or non-responders) than this: Platt scaling
+RECOMMEND_CONFIDENCE = 0.9  # share of bootstrap resamples a challenger must win ...
+MIN_AUC_GAIN = 0.005  # ... by at least this much ROC-AUC (a paired bootstrap finds tiny gains)
+CROSS_FIT_FOLDS = 3
+
+CancelLike = Callable[[], bool] | Any  # a callable returning True, or an object with is_set()
+
+
+# --------------------------------------------------------------------------------------------
+# Labels, splits and checks
+# --------------------------------------------------------------------------------------------
+
+
+def _label_text(series: pd.Series) -> pd.Series:
+    """Labels as the model sees them: text, trimmed, whole numbers without '.0'; '' = missing."""
+    return series.map(format_value).astype(str).str.strip()
+
+
+def response_labels(labels: pd.Series | Sequence[Any], positive_class: Any) -> tuple[np.ndarray, str, str]:
+    """0/1 responses from a label column.
+
+    Returns ``(y, positive, negative)``: ``y`` shape ``(n,)`` int8 (1 = the positive class),
+    the positive class as text, and the name of the other class (the other value when the
+    column has exactly two; ``"not <positive>"`` when it has more). Missing labels are not
+    allowed here (drop them first).
+    """
+    text = _label_text(pd.Series(labels))
+    if (text == "").any():
+        raise ValueError(f"the response column has {int((text == '').sum())} empty value(s); drop those rows first")
+    positive = format_value(positive_class).strip() if positive_class is not None else ""
+    values = sorted(set(text.tolist()))
+    if positive not in values:
+        raise ValueError(f"positive class {positive!r} does not occur in the response column; found {values[:10]}")
+    if len(values) < 2:
+        raise ValueError(f"the response column has 1 distinct value ({positive!r}); a response model needs 2")
+    others = [v for v in values if v != positive]
+    negative = others[0] if len(others) == 1 else f"not {positive}"
+    return (text == positive).to_numpy().astype(np.int8), positive, negative
+
+
+def _cancel_check(cancel: CancelLike | None) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel
+
+
+def _check_columns(
+    df: pd.DataFrame, profile: list[str], text: list[str], label: str
+) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"expected a table (pandas DataFrame); found {type(df).__name__}")
+    if not profile:
+        raise ValueError("choose at least one profile column (age, job, region, past purchases, ...)")
+    missing = [c for c in [*profile, *text, label] if c not in df.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} are not in the table; it has {list(df.columns)[:30]}")
+    if label in profile or label in text:
+        raise ValueError(f"the response column {label!r} cannot also be a profile or text column (it would give the answer away)")
+    both = sorted(set(profile) & set(text))
+    if both:
+        raise ValueError(f"column(s) {both} are chosen as both profile and text columns; pick one role each")
+    reserved = {TEXT_SCORE_COLUMN, INPUT_COLUMN, SPLIT_COLUMN} & set([*profile, *text, label])
+    if reserved:
+        raise ValueError(f"column name(s) {sorted(reserved)} are reserved by Marketune; rename them")
+    if len(set(profile)) != len(profile) or len(set(text)) != len(text):
+        raise ValueError("a column is listed twice; list each profile/text column once")
+
+
+def _has_any_input(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    present = np.zeros(len(df), dtype=bool)
+    for c in columns:
+        present |= (df[c].map(format_value).astype(str).str.strip() != "").to_numpy()
+    return present
+
+
+# --------------------------------------------------------------------------------------------
+# The hybrid's text score: TF-IDF + logistic regression, stored as plain arrays
+# --------------------------------------------------------------------------------------------
+
+TEXT_SCORER_JSON = "text_scorer.json"
+TEXT_SCORER_ARRAYS = "text_scorer.safetensors"
+TEXT_SCORER_FORMAT = "marketune-tfidf-lr"
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default word pattern
+
+
+class TextScorer:
+    """P(response | text): TF-IDF (word 1-2-grams, sublinear tf, l2 rows) + logistic regression.
+
+    Fitted with scikit-learn; scored (before and after ``load``) from the stored vocabulary,
+    idf weights and coefficients with a fixed-vocabulary ``CountVectorizer`` and numpy, so a
+    saved scorer is JSON + safetensors only. Several text columns are joined with a space.
+    """
+
+    def __init__(
+        self,
+        text_columns: Sequence[str],
+        *,
+        C: float = 1.0,  # noqa: N803 - scikit-learn's name for the inverse regularisation
+        ngram_max: int = 2,
+        min_df: int = 2,
+        max_features: int = 50_000,
+    ) -> None:
+        if not text_columns:
+            raise ValueError("TextScorer needs at least one text column")
+        self.text_columns = list(text_columns)
+        self.C = float(C)
+        self.ngram_max = int(ngram_max)
+        self.min_df = int(min_df)
+        self.max_features = int(max_features)
+        self.vocabulary_: list[str] | None = None
+        self.idf_: np.ndarray | None = None
+        self.coef_: np.ndarray | None = None
+        self.intercept_: float = 0.0
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "text_columns": self.text_columns,
+            "C": self.C,
+            "ngram_max": self.ngram_max,
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+        }
+
+    def texts(self, df: pd.DataFrame) -> list[str]:
+        """One string per row: the text columns' cells joined by a space (missing = empty)."""
+        absent = [c for c in self.text_columns if c not in df.columns]
+        if absent:
+            raise ValueError(f"the table lacks text column(s) {absent}")
+        parts = [df[c].map(format_value).astype(str).tolist() for c in self.text_columns]
+        return [" ".join(p for p in row if p) for row in zip(*parts)]
+
+    def fit(self, df: pd.DataFrame, y: np.ndarray) -> TextScorer:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        texts = self.texts(df)
+        y = np.asarray(y).astype(np.int64)
+        min_df = self.min_df if len(texts) >= 50 else 1  # tiny tables: keep every word
+        vectorizer = TfidfVectorizer(
+            ngram_range=(1, self.ngram_max),
+            min_df=min_df,
+            max_features=self.max_features,
+            sublinear_tf=True,
+            token_pattern=TOKEN_PATTERN,
+            dtype=np.float64,
+        )
+        try:
+            X = vectorizer.fit_transform(texts)
+        except ValueError:  # "empty vocabulary"
+            raise ValueError(
+                f"the text column(s) {self.text_columns} hold no words to learn from; "
+                "leave them out or choose another column"
+            ) from None
+        clf = LogisticRegression(C=self.C, max_iter=2000)
+        clf.fit(X, y)
+        vocab = vectorizer.vocabulary_
+        self.vocabulary_ = [None] * len(vocab)  # type: ignore[list-item]
+        for term, i in vocab.items():
+            self.vocabulary_[i] = term
+        self.idf_ = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.coef_ = np.asarray(clf.coef_[0], dtype=np.float64)
+        self.intercept_ = float(clf.intercept_[0])
+        return self
+
+    def score(self, df: pd.DataFrame) -> np.ndarray:
+        """P(response) from the text alone, shape ``(len(df),)``; empty text gets the
+        intercept's probability."""
+        from scipy.special import expit
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.preprocessing import normalize
+
+        if self.vocabulary_ is None:
+            raise ValueError("this TextScorer is not fitted yet")
+        counter = CountVectorizer(
+            vocabulary=self.vocabulary_,
+            ngram_range=(1, self.ngram_max),
+            token_pattern=TOKEN_PATTERN,
+            dtype=np.float64,
+        )
+        X = counter.transform(self.texts(df)).tocsr()
+        X.data = np.log(X.data) + 1.0  # sublinear tf, as TfidfTransformer(sublinear_tf=True)
+        X = normalize(X.multiply(self.idf_).tocsr(), norm="l2")
+        return expit(X @ self.coef_ + self.intercept_)
+
+    def save(self, folder: Path) -> None:
+        from safetensors.numpy import save_file
+
+        if self.vocabulary_ is None:
+            raise ValueError("this TextScorer is not fitted yet")
+        meta = {"format": TEXT_SCORER_FORMAT, "format_version": FORMAT_VERSION, "params": self.params(),
+                "vocabulary": self.vocabulary_, "intercept": self.intercept_}
+        (folder / TEXT_SCORER_JSON).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        save_file({"idf": self.idf_, "coef": self.coef_}, str(folder / TEXT_SCORER_ARRAYS))
+
+    @classmethod
+    def load(cls, folder: Path) -> TextScorer:
+        from safetensors.numpy import load_file
+
+        json_path, arrays_path = folder / TEXT_SCORER_JSON, folder / TEXT_SCORER_ARRAYS
+        if not json_path.is_file() or not arrays_path.is_file():
+            raise ValueError(f"{folder} lacks the hybrid's text model ({TEXT_SCORER_JSON}, {TEXT_SCORER_ARRAYS})")
+        try:
+            meta = json.loads(json_path.read_text(encoding="utf-8"))
+            if meta.get("format") != TEXT_SCORER_FORMAT:
+                raise ValueError(f"{json_path} is not a {TEXT_SCORER_FORMAT} file")
+            scorer = cls(**meta["params"])
+            vocabulary = [str(t) for t in meta["vocabulary"]]
+            intercept = float(meta["intercept"])
+            arrays = load_file(str(arrays_path))
+            idf, coef = np.asarray(arrays["idf"], np.float64), np.asarray(arrays["coef"], np.float64)
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{folder}: the hybrid's text model files are damaged ({exc!r})") from exc
+        if not (len(vocabulary) == idf.size == coef.size) or len(set(vocabulary)) != len(vocabulary):
+            raise ValueError(f"{folder}: the text model's vocabulary and weights do not match")
+        scorer.vocabulary_, scorer.idf_, scorer.coef_, scorer.intercept_ = vocabulary, idf, coef, intercept
+        return scorer
+
+
+def cross_fit_text_scores(
+    df: pd.DataFrame,
+    y: np.ndarray,
+    text_columns: Sequence[str],
+    *,
+    folds: int = CROSS_FIT_FOLDS,
+    seed: int = 0,
+    **scorer_params: Any,
+) -> np.ndarray:
+    """Out-of-fold text scores for the rows of ``df``, shape ``(len(df),)``: each row is scored
+    by a ``TextScorer(text_columns, **scorer_params)`` fitted on the other folds (stratified
+    ``folds``-fold split)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y).astype(np.int64)
+    k = min(folds, int(np.bincount(y, minlength=2).min()))
+    if k < 2:
+        raise ValueError("the training rows need at least 2 responders and 2 non-responders for the hybrid")
+    out = np.empty(len(df), dtype=np.float64)
+    for fit_idx, score_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        scorer = TextScorer(text_columns, **scorer_params).fit(df.iloc[fit_idx], y[fit_idx])
+        out[score_idx] = scorer.score(df.iloc[score_idx])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration choice and recommendation
+# --------------------------------------------------------------------------------------------
+
+
+def choose_calibrator(scores_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0) -> tuple[Calibrator, dict[str, Any]]:
+    """Fit the calibrator for one model on its validation scores (shape ``(n,)``, in [0, 1]).
+
+    Platt when either class has fewer than ``PLATT_BELOW`` validation rows; otherwise the method
+    with the lower 5-fold cross-validated ECE (ties: Platt, the simpler). Returns the calibrator
+    fitted on all validation rows and ``{"method", "reason", "cv_ece"}``.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    s = np.clip(np.asarray(scores_val, dtype=np.float64), 0.0, 1.0)
+    y = np.asarray(y_val).astype(np.int64)
+    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    if min(n_pos, n_neg) < PLATT_BELOW:
+        reason = f"Platt scaling: the validation split has only {min(n_pos, n_neg)} rows of its smaller class (isotonic needs more)"
+        return fit_calibrator(s, y, "platt"), {"method": "platt", "reason": reason, "cv_ece": {}}
+    cv_ece = {}
+    for method in ("isotonic", "platt"):
+        pred = np.empty_like(s)
+        for fit_idx, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(s, y):
+            pred[held] = fit_calibrator(s[fit_idx], y[fit_idx], method).transform(s[held])
+        cv_ece[method] = expected_calibration_error(y, pred)
+    method = "isotonic" if cv_ece["isotonic"] < cv_ece["platt"] else "platt"
+    reason = (
+        f"{method}: lower cross-validated ECE on the validation split "
+        f"(isotonic {cv_ece['isotonic']:.3f}, Platt {cv_ece['platt']:.3f})"
+    )
+    return fit_calibrator(s, y, method), {"method": method, "reason": reason, "cv_ece": cv_ece}
+
+
+def recommend_model(
+    val_scores: Mapping[str, np.ndarray],
+    y_val: np.ndarray,
+    *,
+    baseline: str = TABULAR,
+    n_boot: int = 300,
+    confidence: float = RECOMMEND_CONFIDENCE,
+    min_gain: float = MIN_AUC_GAIN,
+    seed: int = 0,
+) -> tuple[str, str]:
+    """Pick the model to deploy by default, from validation scores only.
+
+    The ``baseline`` stays unless a challenger's validation ROC-AUC exceeds the baseline's by
+    more than ``min_gain`` in at least ``confidence`` of ``n_boot`` paired bootstrap resamples
+    of the validation rows (the same resampled rows for both models; the margin because paired
+    resamples call even a negligible but consistent difference "better"). Among such
+    challengers the highest validation AUC wins. Returns ``(name, reason)``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y_val).astype(np.int64)
+    if baseline not in val_scores:
+        raise ValueError(f"baseline {baseline!r} is not among the models {list(val_scores)}")
+    aucs = {name: float(roc_auc_score(y, s)) for name, s in val_scores.items()}
+    rng = np.random.default_rng(seed)
+    samples = []
+    while len(samples) < n_boot:
+        idx = rng.integers(0, y.size, y.size)
+        if 0 < y[idx].sum() < y.size:
+            samples.append(idx)
+    base = val_scores[baseline]
+    best, best_auc = baseline, aucs[baseline]
+    wins: dict[str, float] = {}
+    for name, s in val_scores.items():
+        if name == baseline:
+            continue
+        won = sum(roc_auc_score(y[i], s[i]) > roc_auc_score(y[i], base[i]) + min_gain for i in samples)
+        wins[name] = won / len(samples)
+        if wins[name] >= confidence and aucs[name] > best_auc:
+            best, best_auc = name, aucs[name]
+    label = MODEL_LABELS.get(baseline, baseline)
+    if best == baseline:
+        others = ", ".join(f"{MODEL_LABELS.get(n, n)} {aucs[n]:.3f} (better in {w:.0%} of resamples)" for n, w in wins.items())
+        reason = (
+            f"{label}: validation ROC-AUC {aucs[baseline]:.3f}; no other model was better by more than "
+            f"{min_gain:g} in at least {confidence:.0%} of bootstrap resamples of the validation rows"
+            + (f" ({others})" if others else "")
+        )
+    else:
+        reason = (
+            f"{MODEL_LABELS.get(best, best)}: validation ROC-AUC {best_auc:.3f} vs {aucs[baseline]:.3f} for "
+            f"{label}, better by more than {min_gain:g} in {wins[best]:.0%} of bootstrap resamples of the validation rows"
+        )
+    return best, reason
+
+
+# --------------------------------------------------------------------------------------------
+# ResponseModel: the saved tabular and hybrid kinds
+# --------------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from .model import write_json
+
+    write_json(path, data)
+
+
+class ResponseModel:
+    """A calibrated response model on profile columns (kind ``"tabular"``), optionally with a
+    text score (kind ``"hybrid"``). Same interface as ``TextClassifier``: ``task``,
+    ``classes_`` (``[negative, positive]``), ``schema``, ``input_columns``, ``predict``,
+    ``predict_proba`` (calibrated), ``metrics``, ``test_predictions``, ``save``, ``load``.
+
+    Saved folder (JSON + safetensors only, nothing is unpickled)::
+
+        marketune.json, data_schema.json, training_config.json, metrics.json, README.md
+        tabular_model.json + tabular_model.safetensors   # the trees (core.tabular)
+        text_scorer.json + text_scorer.safetensors       # hybrid only: TF-IDF + LR weights
+        calibration.json                                 # P(positive) calibrator
+        test_predictions.csv
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        kind: str,
+        tabular: TabularModel,
+        *,
+        classes: Sequence[str],
+        schema: dict[str, Any],
+        text_scorer: TextScorer | None = None,
+        calibration: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        test_predictions: pd.DataFrame | None = None,
+        training_config: dict[str, Any] | None = None,
+        path: Path | None = None,
+    ) -> None:
+        if kind not in RESPONSE_KINDS:
+            raise ValueError(f"kind must be one of {RESPONSE_KINDS}; found {kind!r}")
+        if kind == HYBRID and text_scorer is None:
+            raise ValueError("a hybrid response model needs its text scorer")
+        if len(classes) != 2:
+            raise ValueError(f"a response model has 2 classes [negative, positive]; found {list(classes)}")
+        self.kind = kind
+        self.tabular = tabular
+        self.text_scorer = text_scorer
+        self.classes_ = np.array([str(c) for c in classes], dtype=object)
+        self.schema = schema
+        self.calibration = calibration
+        self.metrics = metrics or {}
+        self.test_predictions = test_predictions
+        self.training_config = training_config or {}
+        self.path = path
+        self.base_model = "tfidf-lr + gradient boosting" if kind == HYBRID else "gradient boosting"
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a table must have: profile columns, then text columns."""
+        return [*self.schema.get("feature_columns", []), *self.schema.get("text_columns", [])]
+
+    @property
+    def positive_class(self) -> str:
+        return str(self.classes_[1])
+
+    def _frame(self, data: Any) -> pd.DataFrame:
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError(
+                f"a response model scores a table with columns {self.input_columns}; found {type(data).__name__}"
+            )
+        absent = [c for c in self.input_columns if c not in data.columns]
+        if absent:
+            raise ValueError(f"the table lacks column(s) {absent} that the model needs; it has {list(data.columns)[:20]}")
+        return data
+
+    def raw_scores(self, data: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated P(positive), shape ``(n,)``."""
+        df = self._frame(data)
+        if self.kind == HYBRID:
+            df = df[self.schema["feature_columns"]].copy()
+            df[TEXT_SCORE_COLUMN] = self.text_scorer.score(data)
+        return self.tabular.predict_proba(df)[:, 1]
+
+    def predict_proba(self, data: pd.DataFrame, batch_size: int | None = None, on_batch: Any = None) -> np.ndarray:
+        """Calibrated probabilities, shape ``(n, 2)``, columns ``classes_`` = [negative, positive].
+        ``batch_size`` and ``on_batch`` are accepted for interface parity (trees need no batches)."""
+        p = self.raw_scores(data)
+        if self.calibration is not None:
+            p = Calibrator.from_dict(self.calibration["calibrator"]).transform(np.clip(p, 0.0, 1.0))
+        if on_batch is not None:
+            on_batch(len(p), len(p))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, data: pd.DataFrame, batch_size: int | None = None, on_batch: Any = None) -> np.ndarray:
+        """Most likely class per row (calibrated P(positive) >= 0.5 means positive)."""
+        proba = self.predict_proba(data, batch_size, on_batch)
+        return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "task": self.task,
+            "classes": [str(c) for c in self.classes_],
+            "positive_class": self.positive_class,
+            "base_model": self.base_model,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the folder atomically (temporary folder, then rename). Returns the folder."""
+        from .model import replace_folder
+
+        folder = Path(folder)
+        if folder.exists() and not overwrite:
+            raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            self.tabular.save(tmp)
+            if self.text_scorer is not None:
+                self.text_scorer.save(tmp)
+            _write_json(tmp / "marketune.json", self.manifest())
+            _write_json(tmp / "data_schema.json", self.schema)
+            _write_json(tmp / "training_config.json", self.training_config)
+            _write_json(tmp / "metrics.json", self.metrics)
+            if self.calibration is not None:
+                _write_json(tmp / "calibration.json", self.calibration)
+            if self.test_predictions is not None:
+                self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
+            (tmp / "README.md").write_text(_model_card(self), encoding="utf-8")
+            replace_folder(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, **_: Any) -> ResponseModel:
+        """Load a saved folder; reads JSON and safetensors only."""
+        from .model import read_json
+
+        folder = Path(folder)
+        manifest = read_json(folder / "marketune.json")
+        kind = manifest.get("kind")
+        if kind not in RESPONSE_KINDS:
+            raise ValueError(f"{folder} holds a model of kind {kind!r}, not one of {RESPONSE_KINDS}.")
+        schema = read_json(folder / "data_schema.json")
+        tabular = TabularModel.load(folder)
+        scorer = TextScorer.load(folder) if kind == HYBRID else None
+        calibration_path = folder / "calibration.json"
+        calibration = read_json(calibration_path) if calibration_path.is_file() else None
+        if calibration is not None:
+            Calibrator.from_dict(calibration.get("calibrator"))  # fails early on a damaged file
+        predictions = folder / "test_predictions.csv"
+        return cls(
+            kind,
+            tabular,
+            classes=manifest["classes"],
+            schema=schema,
+            text_scorer=scorer,
+            calibration=calibration,
+            metrics=read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else {},
+            test_predictions=pd.read_csv(predictions, keep_default_na=False, na_values=[""]) if predictions.is_file() else None,
+            training_config=read_json(folder / "training_config.json") if (folder / "training_config.json").is_file() else {},
+            path=folder,
+        )
+
+
+def _model_card(model: ResponseModel) -> str:
+    response = model.metrics.get("response", {}).get("models", {}).get(model.kind, {})
+    lines = [
+        "# Marketune response model",
+        "",
+        f"- Kind: {model.kind} ({MODEL_LABELS[model.kind]})",
+        f"- Predicts P({model.schema.get('label_column')} = {model.positive_class}), calibrated "
+        f"({(model.calibration or {}).get('method', 'none')}) on the validation split",
+        f"- Profile columns: {model.schema.get('feature_columns', [])}",
+        f"- Text columns: {model.schema.get('text_columns', [])}",
+        "",
+        "## Test metrics",
+        "",
+    ]
+    for key, label in [("roc_auc", "ROC-AUC"), ("top_decile_lift", "top-decile lift"),
+                       ("ece_uncalibrated", "ECE before calibration"), ("ece_calibrated", "ECE after calibration")]:
+        if isinstance(response.get(key), (int, float)):
+            lines.append(f"- {label}: {response[key]:.3f}")
+    if response.get("readout"):
+        lines.append(f"- {response['readout']}")
+    lines += ["", "Load with `core.registry.load_folder(folder)`; files are JSON and safetensors only.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# The comparison
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComparisonProgress:
+    """Where ``train_response_models`` is. ``fraction`` is a rough 0..1 of the whole run."""
+
+    stage: str  # "prepare", "tabular", "hybrid", "transformer", "calibrate", "done"
+    fraction: float
+    message: str
+    train_event: Any = None  # the transformer's core.training.ProgressEvent, when stage == "transformer"
+
+
+@dataclass
+class CandidateResult:
+    """One trained, calibrated model and its test-split evaluation."""
+
+    name: str  # "transformer", "tabular" or "hybrid"
+    model: Any  # TextClassifier (with .calibration) or ResponseModel; predict_proba is calibrated
+    metrics: dict[str, Any]  # test: roc_auc, top_decile_lift, ece_*, readout, train_seconds, ...
+    val_scores_raw: np.ndarray  # uncalibrated P(positive) on the validation rows
+    test_scores_raw: np.ndarray  # uncalibrated P(positive) on the test rows
+    test_scores: np.ndarray  # calibrated P(positive) on the test rows
+
+    @property
+    def label(self) -> str:
+        return MODEL_LABELS[self.name]
+
+
+@dataclass
+class ResponseComparison:
+    """Every model trained on one split, evaluated on the same test rows."""
+
+    candidates: dict[str, CandidateResult]
+    positive_class: str
+    negative_class: str
+    label_column: str
+    profile_columns: list[str]
+    text_columns: list[str]
+    column_kinds: dict[str, str]
+    split: pd.Series  # "train"/"validation"/"test" per used row (index = the input table's)
+    test_frame: pd.DataFrame  # the test rows: input columns and the response column
+    y_test: np.ndarray  # 0/1, shape (n_test,)
+    y_val: np.ndarray
+    recommended: str
+    recommendation: str
+    warnings: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """Side-by-side test metrics, one row per model (numbers stay numbers)."""
+        rows = []
+        for name, c in self.candidates.items():
+            m = c.metrics
+            rows.append(
+                {
+                    "model": c.label,
+                    "key": name,
+                    "ROC-AUC": m["roc_auc"],
+                    "top-decile lift": m["top_decile_lift"],
+                    "ECE before calibration": m["ece_uncalibrated"],
+                    "ECE after calibration": m["ece_calibrated"],
+                    "calibration": m["calibration_method"],
+                    "training seconds": m["train_seconds"],
+                    "recommended": name == self.recommended,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _response_metrics(y: np.ndarray, p_raw: np.ndarray, p_cal: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    lift = lift_by_decile(y, p_cal) if y.size >= 10 else None
+    at10 = precision_recall_at(y, p_cal, share=0.1)
+    return {
+        "roc_auc": float(roc_auc_score(y, p_cal)),
+        "roc_auc_uncalibrated": float(roc_auc_score(y, p_raw)),
+        "top_decile_lift": float(lift["lift"].iloc[0]) if lift is not None else float("nan"),
+        "top_decile_response_rate": float(lift["response_rate"].iloc[0]) if lift is not None else float("nan"),
+        "precision_top_10pct": at10["precision"],
+        "recall_top_10pct": at10["recall"],
+        "ece_uncalibrated": expected_calibration_error(y, np.clip(p_raw, 0, 1)),
+        "ece_calibrated": expected_calibration_error(y, p_cal),
+        "readout": gains_readout(y, p_cal, 0.2),
+        "base_rate": float(y.mean()),
+        "n_test": int(y.size),
+    }
+
+
+def _classification_block(y: np.ndarray, p: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """core.evaluation's metrics for a [negative, positive] model from P(positive)."""
+    from .evaluation import classification_metrics
+
+    names = np.asarray(classes, dtype=object)
+    proba = np.column_stack([1.0 - p, p])
+    return classification_metrics(names[y], names[(p >= 0.5).astype(int)], classes, proba)
+
+
+def _test_predictions(index: pd.Index, y: np.ndarray, p: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    names = np.asarray(classes, dtype=object)
+    out = pd.DataFrame(
+        {
+            "row": index,
+            "true_label": names[y],
+            "predicted_label": names[(p >= 0.5).astype(int)],
+            "confidence": np.maximum(p, 1.0 - p),
+        }
+    )
+    out[f"p_{classes[0]}"] = 1.0 - p
+    out[f"p_{classes[1]}"] = p
+    return out
+
+
+def train_response_models(
+    df: pd.DataFrame,
+    profile_columns: Sequence[str],
+    text_columns: Sequence[str] = (),
+    label_column: str = "y",
+    positive_class: Any = "yes",
+    base_model: str = "minilm-en",
+    on_progress: Callable[[ComparisonProgress], None] | None = None,
+    cancel: CancelLike | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    *,
+    include_transformer: bool = True,
+    transformer_settings: Mapping[str, Any] | None = None,
+    transformer_max_train_rows: int | None = None,
+    column_kinds: Mapping[str, str] | None = None,
+    tabular_params: Mapping[str, Any] | None = None,
+) -> ResponseComparison:
+    """Train the transformer, the gradient-boosting baseline and (with text columns) the hybrid
+    on one stratified split of ``df`` and compare them on its test rows.
+
+    Args:
+        df: one row per customer contacted.
+        profile_columns: numeric/categorical columns (at least one); kinds are inferred by
+            ``core.tabular.infer_column_kinds`` unless given in ``column_kinds``.
+        text_columns: optional free-text columns (reviews, tickets, notes).
+        label_column, positive_class: the response column and the value that means "responded";
+            any other value is a non-response.
+        base_model: the transformer's base model (catalog name or local folder).
+        on_progress: called with ``ComparisonProgress`` at each stage and each training step.
+        cancel: a callable returning True (or an Event) to stop; raises ``TrainingCancelled``.
+        seed: fixes the split, the cross-fit folds and the transformer's training.
+        val_fraction, test_fraction: shares of rows for calibration/model choice and for the
+            reported metrics (stratified by response).
+        include_transformer: False skips the (slow) transformer.
+        transformer_settings: ``TrainConfig`` fields for the transformer (epochs, batch_size,
+            learning_rate, max_length, max_train_seconds, ...).
+        transformer_max_train_rows: fine-tune on at most this many training rows (a stratified
+            sample; a "fast" mode); the other models use every training row.
+        tabular_params: ``TabularModel`` arguments (default: scikit-learn's defaults, one thread).
+
+    Returns:
+        A ``ResponseComparison``; its ``candidates`` hold calibrated models ready for ``deploy``.
+    """
+    from .training import TrainingCancelled
+
+    started = time.monotonic()
+    cancelled = _cancel_check(cancel)
+    profile, text = list(profile_columns), list(text_columns)
+    _check_columns(df, profile, text, label_column)
+    if not (0 < val_fraction < 0.5 and 0 < test_fraction <= 0.5 and val_fraction + test_fraction < 0.8):
+        raise ValueError(
+            f"val_fraction must be in (0, 0.5) and test_fraction in (0, 0.5], together below 0.8; "
+            f"found {val_fraction} and {test_fraction}"
+        )
+    run_transformer = include_transformer
+    stages = (0.0, 0.08, 0.95) if run_transformer else (0.0, 0.45, 0.9)
+
+    def report(stage: str, fraction: float, message: str, event: Any = None) -> None:
+        if on_progress is not None:
+            on_progress(ComparisonProgress(stage, float(min(max(fraction, 0.0), 1.0)), message, event))
+
+    def check_cancel() -> None:
+        if cancelled():
+            raise TrainingCancelled("Training was cancelled; nothing was saved.")
+
+    report("prepare", 0.0, "Checking the table and splitting it")
+    warnings: list[str] = []
+    labels = _label_text(df[label_column])
+    has_label = (labels != "").to_numpy()
+    has_input = _has_any_input(df, [*profile, *text])
+    keep = has_label & has_input
+    if (~has_label).sum():
+        warnings.append(f"{int((~has_label).sum()):,} row(s) without a response value were left out.")
+    if (has_label & ~has_input).sum():
+        warnings.append(f"{int((has_label & ~has_input).sum()):,} row(s) with every profile and text cell empty were left out.")
+    data = df.loc[keep]
+    y, positive, negative = response_labels(data[label_column], positive_class)
+    classes = [negative, positive]
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < 3:
+        raise ValueError(
+            f"the response column needs at least 3 rows of each outcome (train, validation, test); "
+            f"found {int(counts[1])} {positive!r} and {int(counts[0])} other"
+        )
+    if counts[1] < 30:
+        warnings.append(f"Only {int(counts[1])} responders: every number here is very uncertain.")
+    kinds = infer_column_kinds(data, profile)
+    if column_kinds:
+        unknown = [c for c in column_kinds if c not in profile]
+        if unknown:
+            raise ValueError(f"column kinds given for {unknown}, which are not profile columns")
+        kinds.update(column_kinds)
+    parts = split_indices(np.asarray(classes, dtype=object)[y], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    split = pd.Series("train", index=data.index, dtype=object)
+    split.iloc[parts["validation"]] = "validation"
+    split.iloc[parts["test"]] = "test"
+    tr, va, te = parts["train"], parts["validation"], parts["test"]
+    y_tr, y_va, y_te = y[tr], y[va], y[te]
+    if min(np.bincount(y_tr, minlength=2).min(), np.bincount(y_va, minlength=2).min()) < 1:
+        raise ValueError("the split left a part without responders; add rows or change the fractions")
+    tparams = {"n_threads": 1, "random_state": seed, **dict(tabular_params or {})}
+    settings = {
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "base_model": base_model,
+        "tabular_params": tparams,
+        "transformer_settings": dict(transformer_settings or {}),
+        "transformer_max_train_rows": transformer_max_train_rows,
+    }
+    schema_base = {"feature_columns": profile, "label_column": label_column, "positive_class": positive,
+                   "column_kinds": {c: kinds[c] for c in profile}}
+    common_config = {
+        "profile_columns": profile,
+        "text_columns": text,
+        "label_column": label_column,
+        "positive_class": positive,
+        "column_kinds": schema_base["column_kinds"],
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+    }
+    split_sizes = {"train": int(len(tr)), "validation": int(len(va)), "test": int(len(te))}
+    raw: dict[str, dict[str, Any]] = {}  # name -> {"model", "val", "test", "seconds"}
+
+    # (b) the gradient-boosting baseline: seconds.
+    check_cancel()
+    report("tabular", stages[0] + 0.01, "Training the gradient-boosting baseline")
+    t0 = time.monotonic()
+    tab = TabularModel(profile, kinds={c: kinds[c] for c in profile}, **tparams).fit(data.iloc[tr], y_tr)
+    seconds = time.monotonic() - t0
+    raw[TABULAR] = {
+        "model": ResponseModel(TABULAR, tab, classes=classes, schema={**schema_base, "text_columns": [],
+                               "format": "profile columns as numbers and categories (core.tabular)"},
+                               training_config={"method": "gradient boosting", **common_config, "tabular_params": tparams}),
+        "val": tab.predict_proba(data.iloc[va])[:, 1],
+        "test": tab.predict_proba(data.iloc[te])[:, 1],
+        "seconds": seconds,
+    }
+
+    # (c) the hybrid: trees on the profile + an out-of-fold text score.
+    if text:
+        check_cancel()
+        report("hybrid", stages[1] * 0.3 if run_transformer else stages[1], "Training the hybrid (text score + gradient boosting)")
+        t0 = time.monotonic()
+        oof = cross_fit_text_scores(data.iloc[tr], y_tr, text, seed=seed)
+        scorer = TextScorer(text).fit(data.iloc[tr], y_tr)
+        frame_tr = data.iloc[tr][profile].copy()
+        frame_tr[TEXT_SCORE_COLUMN] = oof
+        hyb_tab = TabularModel(profile, kinds={c: kinds[c] for c in profile}, extra_numeric=[TEXT_SCORE_COLUMN], **tparams)
+        hyb_tab.fit(frame_tr, y_tr)
+        seconds = time.monotonic() - t0
+        hybrid = ResponseModel(
+            HYBRID, hyb_tab, classes=classes, text_scorer=scorer,
+            schema={**schema_base, "text_columns": text,
+                    "format": "profile columns (core.tabular) + P(response | text) from TF-IDF + logistic regression"},
+            training_config={"method": "gradient boosting + TF-IDF text score", **common_config, "tabular_params": tparams,
+                             "text_scorer": scorer.params(), "cross_fit_folds": CROSS_FIT_FOLDS},
+        )
+        raw[HYBRID] = {
+            "model": hybrid,
+            "val": hybrid.raw_scores(data.iloc[va]),
+            "test": hybrid.raw_scores(data.iloc[te]),
+            "seconds": seconds,
+        }
+
+    # (a) the transformer, on the same split.
+    if run_transformer:
+        check_cancel()
+        raw[TRANSFORMER] = _train_transformer(
+            data, y, classes, split, profile, text, label_column, base_model, seed,
+            transformer_settings or {}, transformer_max_train_rows, common_config,
+            lambda f, msg, ev: report("transformer", stages[1] + (stages[2] - stages[1]) * f, msg, ev),
+            cancel,
+        )
+        warnings += [f"Transformer: {w}" for w in raw[TRANSFORMER].pop("warnings", [])]
+
+    # Calibrate each on the validation rows; evaluate on the test rows.
+    check_cancel()
+    report("calibrate", stages[2], "Calibrating on the validation split and scoring the test split")
+    candidates: dict[str, CandidateResult] = {}
+    for name in (TRANSFORMER, TABULAR, HYBRID):
+        if name not in raw:
+            continue
+        r = raw[name]
+        calibrator, info = choose_calibrator(r["val"], y_va, seed=seed)
+        p_test = calibrator.transform(np.clip(r["test"], 0.0, 1.0))
+        metrics = _response_metrics(y_te, r["test"], p_test)
+        metrics.update(
+            {
+                "calibration_method": info["method"],
+                "calibration_reason": info["reason"],
+                "validation_roc_auc": float(_auc(y_va, r["val"])),
+                "train_seconds": round(float(r["seconds"]), 2),
+            }
+        )
+        metrics.update(r.get("extra_metrics", {}))
+        calibration = {"positive_class": positive, "calibrator": calibrator.to_dict(), "method": info["method"],
+                       "reason": info["reason"], "fitted_on": f"validation split ({len(va)} rows)"}
+        model = r["model"]
+        model.calibration = calibration
+        candidates[name] = CandidateResult(name, model, metrics, r["val"], r["test"], p_test)
+    recommended, reason = recommend_model({n: c.val_scores_raw for n, c in candidates.items()}, y_va, seed=seed)
+
+    # Metrics as saved with each model (metrics.json): the usual blocks plus the comparison.
+    summary = {
+        "positive_class": positive,
+        "models": {n: c.metrics for n, c in candidates.items()},
+        "recommended": recommended,
+        "recommendation": reason,
+    }
+    test_index = data.index[te]
+    for name, c in candidates.items():
+        block = _classification_block(y_te, c.test_scores, classes)
+        others = {MODEL_LABELS[o]: _classification_block(y_te, oc.test_scores, classes)
+                  for o, oc in candidates.items() if o != name}
+        if name == TRANSFORMER:
+            base_metrics = dict(c.model.metrics)
+            baselines = {**base_metrics.get("baselines", {}), **others}
+            c.model.metrics = {**base_metrics, "model": block, "model_uncalibrated": base_metrics.get("model", {}),
+                               "baselines": baselines, "split_sizes": split_sizes, "response": {**summary, "deployed": name}}
+            preds = _test_predictions(test_index, y_te, c.test_scores, classes)
+            old = c.model.test_predictions
+            if old is not None and "text" in old.columns:
+                preds.insert(1, "text", old.set_index("row").reindex(test_index)["text"].to_numpy())
+            c.model.test_predictions = preds
+        else:
+            c.model.metrics = {
+                "task": "classification",
+                "model": block,
+                "baselines": others,
+                "split_sizes": split_sizes,
+                "n_rows_used": int(len(data)),
+                "train_seconds": c.metrics["train_seconds"],
+                "warnings": warnings,
+                "response": {**summary, "deployed": name},
+            }
+            c.model.test_predictions = _test_predictions(test_index, y_te, c.test_scores, classes)
+
+    test_frame = data.iloc[te][[*profile, *text, label_column]].copy()
+    settings["seconds_total"] = round(time.monotonic() - started, 2)
+    report("done", 1.0, "Done")
+    return ResponseComparison(
+        candidates=candidates,
+        positive_class=positive,
+        negative_class=negative,
+        label_column=label_column,
+        profile_columns=profile,
+        text_columns=text,
+        column_kinds=schema_base["column_kinds"],
+        split=split,
+        test_frame=test_frame,
+        y_test=y_te,
+        y_val=y_va,
+        recommended=recommended,
+        recommendation=reason,
+        warnings=warnings,
+        settings=settings,
+    )
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(y, s)
+
+
+def _train_transformer(
+    data: pd.DataFrame,
+    y: np.ndarray,
+    classes: list[str],
+    split: pd.Series,
+    profile: list[str],
+    text: list[str],
+    label_column: str,
+    base_model: str,
+    seed: int,
+    settings: Mapping[str, Any],
+    max_train_rows: int | None,
+    common_config: dict[str, Any],
+    progress: Callable[[float, str, Any], None],
+    cancel: CancelLike | None,
+) -> dict[str, Any]:
+    """Fine-tune on our split. The input text is built exactly as ``TextClassifier`` builds it
+    at prediction time from the schema we give the model afterwards (profile + text columns),
+    so the deployed model reads the original columns."""
+    from .base_models import training_defaults
+    from .config import TrainConfig
+    from .training import train
+
+    texts = build_texts(data, text, profile)
+    names = np.asarray(classes, dtype=object)[y]
+    frame = pd.DataFrame({INPUT_COLUMN: texts, label_column: names, SPLIT_COLUMN: split.to_numpy()}, index=data.index)
+    if max_train_rows is not None:
+        if int(max_train_rows) < 10:
+            raise ValueError(f"transformer_max_train_rows must be at least 10; found {max_train_rows}")
+        train_pos = np.flatnonzero(split.to_numpy() == "train")
+        if train_pos.size > max_train_rows:
+            from sklearn.model_selection import train_test_split
+
+            chosen, _ = train_test_split(train_pos, train_size=int(max_train_rows), stratify=y[train_pos], random_state=seed)
+            drop = np.setdiff1d(train_pos, chosen)
+            frame = frame.drop(index=frame.index[drop])
+    allowed = {"epochs", "learning_rate", "batch_size", "max_length", "warmup_fraction", "weight_decay",
+               "class_weighting", "evals_per_epoch", "early_stopping_patience", "max_train_seconds", "method",
+               "freeze_embeddings", "lora_r", "lora_alpha", "lora_dropout"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise ValueError(f"unknown transformer setting(s) {unknown}; allowed: {sorted(allowed)}")
+    # Full fine-tuning (a TextClassifier, whatever "auto" would pick for a small table), then the
+    # base model's preset (e.g. LoRA + frozen embeddings for multilingual-e5), then the caller's.
+    preset = {k: v for k, v in training_defaults(base_model).items() if k in allowed}
+    settings = {"method": "full", **preset, **settings}
+    if settings["method"] not in ("full", "lora"):
+        raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {settings['method']!r}")
+    config = TrainConfig(
+        text_columns=(INPUT_COLUMN,),
+        label_column=label_column,
+        split_column=SPLIT_COLUMN,
+        base_model=base_model,
+        seed=seed,
+        **dict(settings),
+    )
+
+    def on_event(event: Any) -> None:
+        frac = event.step / event.total_steps if event.total_steps else 0.0
+        if event.phase in ("test", "baselines", "done"):
+            frac = 1.0
+        msg = event.message or f"Fine-tuning: step {event.step}/{event.total_steps}"
+        if event.eta_s is not None and event.phase in ("train", "evaluate"):
+            msg = f"Fine-tuning the transformer: step {event.step}/{event.total_steps}, about {math.ceil(event.eta_s)} s left"
+        progress(0.97 * frac, msg, event)
+
+    t0 = time.monotonic()
+    result = train(frame, config, on_progress=on_event, cancel=cancel)
+    wall = time.monotonic() - t0
+    clf = result.model
+    # The model reads the original columns from now on.
+    clf.schema = {
+        "text_columns": text,
+        "feature_columns": profile,
+        "label_column": label_column,
+        "positive_class": classes[1],
+        "format": "'column: value' fields joined by ' | ', profile columns first; empty cells left out"
+        if (profile or len(text) != 1) else "raw text",
+    }
+    clf.training_config = {
+        **config.to_dict(),
+        "text_columns": text,
+        "feature_columns": profile,
+        "split_column": None,
+        "extra": {"built_by": "core.response.train_response_models", **common_config,
+                  "transformer_max_train_rows": max_train_rows},
+    }
+    progress(0.98, "Scoring the validation split with the transformer", None)
+    pos = list(clf.classes_).index(classes[1])
+    val_mask = split.to_numpy() == "validation"
+    val_scores = clf.predict_proba([texts[i] for i in np.flatnonzero(val_mask)])[:, pos]
+    preds = clf.test_predictions.set_index("row")
+    test_index = data.index[split.to_numpy() == "test"]
+    test_scores = preds.reindex(test_index)[f"p_{classes[1]}"].to_numpy(dtype=np.float64)
+    if np.isnan(test_scores).any():  # cannot happen (every row has input) but never silently
+        raise RuntimeError("the transformer did not score every test row")
+    return {
+        "model": clf,
+        "val": val_scores,
+        "test": test_scores,
+        "seconds": float(result.metrics.get("train_seconds", wall)),
+        "warnings": result.warnings,
+        "extra_metrics": {
+            "wall_seconds": round(wall, 2),
+            "stopped_reason": result.stopped_reason,
+            "train_rows": int((frame[SPLIT_COLUMN] == "train").sum()),
+            "epochs": config.epochs,
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Deploying and scoring customer lists
+# --------------------------------------------------------------------------------------------
+
+
+def deploy(comparison: ResponseComparison, which: str | None, name: str, *, root: Path | None = None,
+           overwrite: bool = False) -> Path:
+    """Save model ``which`` (default: the recommended one) of ``comparison`` to the registry as
+    ``name``; returns the folder. A transformer is saved as a normal ``TextClassifier`` folder
+    (kind ``"transformer"``) plus ``calibration.json``; the others as ``ResponseModel``."""
+    from .registry import model_path, validate_name
+
+    which = which or comparison.recommended
+    if which not in comparison.candidates:
+        raise ValueError(f"no model {which!r} in this comparison; it has {list(comparison.candidates)}")
+    validate_name(name)
+    folder = model_path(name, root)
+    if folder.exists() and not overwrite:
+        raise ValueError(f"A model named '{name}' already exists; choose another name.")
+    candidate = comparison.candidates[which]
+    response = dict(candidate.model.metrics.get("response", {}))
+    response["deployed"] = which
+    candidate.model.metrics = {**candidate.model.metrics, "response": response}
+    return candidate.model.save(folder, overwrite=overwrite)
+
+
+def positive_class_of(model: Any) -> str | None:
+    """The class a binary model's "response" probability is for: the one it was calibrated or
+    trained for as a response model, else ``classes_[1]``; None for non-binary models."""
+    if getattr(model, "task", None) != "classification" or len(getattr(model, "classes_", [])) != 2:
+        return None
+    for source in (getattr(model, "calibration", None) or {}, getattr(model, "schema", None) or {}):
+        if source.get("positive_class") in [str(c) for c in model.classes_]:
+            return str(source["positive_class"])
+    return str(model.classes_[1])
+
+
+def score_customers(model: Any, df: pd.DataFrame, positive_class: str | None = None,
+                    prob_column: str = "response_probability") -> tuple[pd.DataFrame, int]:
+    """``df`` with ``prob_column`` = P(``positive_class``) from any binary model (via
+    ``core.predict.predict_frame``), without the rows the model could not score.
+
+    Returns ``(scored, n_unscored)``: scored rows keep their original columns (and index);
+    ``n_unscored`` counts rows left out (e.g. no text for a text model).
+    """
+    from .predict import predict_frame
+
+    positive = positive_class or positive_class_of(model)
+    if positive is None:
+        raise ValueError("targeting needs a model with two classes (responded or not); this model has "
+                         f"task {getattr(model, 'task', '?')!r} and classes {list(getattr(model, 'classes_', []))}")
+    if positive not in [str(c) for c in model.classes_]:
+        raise ValueError(f"class {positive!r} is not one of the model's classes {list(model.classes_)}")
+    if prob_column in df.columns:
+        raise ValueError(f"the list already has a column {prob_column!r}; rename it first")
+    result = predict_frame(model, df)
+    p = result[f"p_{positive}"].to_numpy(dtype=np.float64)
+    ok = np.isfinite(p)
+    scored = df.loc[ok].copy()
+    scored[prob_column] = p[ok]
+    return scored, int((~ok).sum())
+
+
+BUDGET_MODES = ("count", "share", "profit")
+
+
+def budget_selection(
+    scored: pd.DataFrame,
+    prob_column: str = "response_probability",
+    *,
+    mode: str,
+    n: int | None = None,
+    share: float | None = None,
+    cost_per_contact: float = 0.0,
+    value_per_conversion: float = 1.0,
+) -> pd.DataFrame:
+    """The customers to contact under a budget, best first, ready to export.
+
+    Args:
+        scored: one row per customer with ``prob_column`` = calibrated P(response).
+        mode: ``"count"`` (the top ``n``), ``"share"`` (the top ``floor(share * len)``) or
+            ``"profit"`` (every customer whose expected value ``p * value - cost`` is positive:
+            the best cut-off of the expected-profit curve).
+        cost_per_contact, value_per_conversion: money per contact and per response (>= 0).
+
+    Returns:
+        ``rank`` (1 = contact first), the original columns, ``prob_column``,
+        ``expected_value`` and ``cumulative_expected_profit`` (``core.targeting.target_list``).
+    """
+    from .targeting import target_list
+
+    if mode not in BUDGET_MODES:
+        raise ValueError(f"budget mode must be one of {BUDGET_MODES}; found {mode!r}")
+    if mode == "count" and n is None:
+        raise ValueError("a budget by number of contacts needs n")
+    if mode == "share" and share is None:
+        raise ValueError("a budget by share of the list needs share")
+    out = target_list(
+        scored,
+        prob_column,
+        cost_per_contact=cost_per_contact,
+        value_per_conversion=value_per_conversion,
+        n=n if mode == "count" else None,
+        share=share if mode == "share" else None,
+        profitable_only=mode == "profit",
+    )
+    first = ["rank"]
+    rest = [c for c in out.columns if c not in ("rank", prob_column, "expected_value", "cumulative_expected_profit")]
+    return out[first + rest + [prob_column, "expected_value", "cumulative_expected_profit"]]
+
+
+POSITIVE_WORDS = ("yes", "1", "true", "y", "responded", "response", "bought", "converted", "purchase", "clicked")
+
+
+def suggest_setup(df: pd.DataFrame, label_column: str | None = None) -> dict[str, Any]:
+    """Defaults for the Targeting page from a campaign table (the user can change every one).
+
+    Returns ``{"label_column", "positive_class", "profile_columns", "text_columns"}``: the
+    response column (``y``/``response``/... if present, else the last column with 2 values),
+    its positive class (a "yes"-like value, else the rarer one), text columns (text with long,
+    mostly distinct values: reviews, notes) and every other column as profile columns (columns
+    that look like ids, every value distinct, are left out).
+    """
+    columns = list(df.columns)
+    if label_column is None or label_column not in columns:
+        named = [c for c in columns if str(c).strip().lower() in ("y", "response", "responded", "converted", "target", "label")]
+        binary = [c for c in columns if df[c].dropna().nunique() == 2]
+        label_column = (named or binary[-1:] or columns[-1:] or [None])[0]
+    positive = None
+    if label_column is not None:
+        values = _label_text(df[label_column].dropna())
+        counts = values[values != ""].value_counts()
+        yes_like = [v for v in counts.index if v.lower() in POSITIVE_WORDS]
+        positive = yes_like[0] if yes_like else (str(counts.index[-1]) if len(counts) else None)
+    text, profile = [], []
+    for c in columns:
+        if c == label_column:
+            continue
+        col = df[c].dropna()
+        if col.empty:
+            continue
+        is_text = col.dtype == object or pd.api.types.is_string_dtype(col)
+        if is_text:
+            as_text = col.astype(str)
+            distinct = as_text.nunique() / len(as_text)
+            if as_text.str.len().mean() > 30 and distinct > 0.5:
+                text.append(c)
+                continue
+        if len(col) > 20 and col.nunique() == len(col) and (is_text or pd.api.types.is_integer_dtype(col)):
+            continue  # an id: every value distinct, says nothing about a new customer
+        profile.append(c)
+    return {"label_column": label_column, "positive_class": positive, "profile_columns": profile, "text_columns": text}
