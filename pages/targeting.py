@@ -1,0 +1,148 @@
+"""Targeting: customer response models, gains and lift, calibration, a target list within budget.
+
+Training runs inside the page script with a progress bar (not a background job): the gradient
+boosting and hybrid take seconds, and the comparison needs all its models in memory to show
+them side by side and deploy any of them. The transformer is the slow part; "Fast" (1 epoch on
+at most 3,000 training rows) keeps it to a few minutes on a laptop CPU. Leaving the page while
+it trains stops the run (nothing is saved until you deploy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import build_texts, load_csv
+from core.data import format_value
+from core.response import suggest_setup
+from ui import targeting as tg
+from ui.base_model_picker import base_model_picker
+from ui.state import active_model_name, get_model
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "bank_marketing.csv"
+
+
+@st.cache_data(show_spinner=False, max_entries=1)
+def _sample():
+    return load_csv(SAMPLE).frame
+
+
+st.title("Customer targeting")
+st.caption(
+    "Whom should the next campaign contact, and how many? Train response models on past campaign "
+    "results, see how much better than random they target, and export a ranked contact list within budget."
+)
+train_tab, list_tab = st.tabs(["Train and compare", "Target list"])
+
+with train_tab:
+    # ---- 1. Data ---------------------------------------------------------------------------
+    st.subheader("1. Campaign history")
+    source = st.radio(
+        "Data", ["sample", "upload"], horizontal=True, key="tg_source",
+        format_func={"sample": "Sample: bank marketing (10,000 customers)", "upload": "Upload a CSV"}.get,
+    )
+    df = None
+    if source == "sample":
+        df = _sample()
+        st.caption("UCI Bank Marketing (CC BY 4.0): did the customer subscribe a term deposit (y)? "
+                   "The call `duration` is left out: it is only known after the call.")
+    else:
+        up = st.file_uploader("One row per customer contacted, with the response", type=["csv", "tsv", "txt"], key="tg_upload")
+        if up is not None:
+            try:
+                df = load_csv(up.getvalue()).frame
+            except ValueError as exc:
+                st.error(str(exc))
+
+    if df is not None:
+        # ---- 2. Columns ------------------------------------------------------------------------
+        st.subheader("2. Columns")
+        columns = list(df.columns)
+        guess = suggest_setup(df)
+        cols = st.columns(2)
+        label = cols[0].selectbox("Response column", columns, index=columns.index(guess["label_column"]), key="tg_label")
+        guess = suggest_setup(df, label)
+        values = sorted({v for v in df[label].dropna().map(format_value).str.strip().unique().tolist()[:50] if v}
+                        | ({guess["positive_class"]} if guess["positive_class"] else set()))
+        positive = cols[1].selectbox(
+            "Counts as a response", values,
+            index=values.index(guess["positive_class"]) if guess["positive_class"] in values else 0, key="tg_positive",
+        )
+        others = [c for c in columns if c != label]
+        profile = st.multiselect("Profile columns (numbers and categories)", others,
+                                 default=[c for c in guess["profile_columns"] if c in others], key="tg_profile")
+        text = st.multiselect("Text columns (optional: reviews, notes, tickets)", [c for c in others if c not in profile],
+                              default=[c for c in guess["text_columns"] if c not in profile], key="tg_text")
+        if profile:
+            try:
+                st.dataframe(tg.column_kinds_frame(df, profile), hide_index=True, key="tg_kinds")
+            except ValueError as exc:
+                st.error(str(exc))
+        st.caption("Numeric columns stay numbers; categorical ones (text, or numbers with at most 15 values) are "
+                   "split as categories; empty, unseen and rare values count as missing.")
+
+        # ---- 3. Train ----------------------------------------------------------------------------
+        st.subheader("3. Train and compare")
+        cols = st.columns(2)
+        use_transformer = cols[0].checkbox("Also fine-tune the transformer (minutes)", value=True, key="tg_use_transformer")
+        fast = cols[1].radio(
+            "Transformer run", [True, False], key="tg_fast", disabled=not use_transformer, horizontal=True,
+            format_func=lambda f: "Fast: 1 epoch, ≤ 3,000 training rows" if f else "Full: 3 epochs, every training row",
+        )
+        base_model = "minilm-en"
+        if use_transformer and profile:
+            base_model = base_model_picker(build_texts(df.head(300), text, profile), key="tg_base")
+        if st.button("Train and compare", type="primary", key="tg_train", disabled=not profile):
+            setup = {"label_column": label, "positive_class": positive, "profile_columns": profile, "text_columns": text}
+            tg.run_comparison(df, setup, use_transformer=use_transformer, fast=fast, base_model=base_model)
+
+    comp = st.session_state.get(tg.COMPARISON)
+    if comp is not None:
+        st.subheader("4. Results on the test split")
+        tg.render_comparison(comp)
+        st.subheader("5. Deploy")
+        tg.render_deploy(comp)
+
+with list_tab:
+    comp = st.session_state.get(tg.COMPARISON)
+    name = active_model_name()
+    if name is None:
+        st.info("No saved model yet: train and deploy a response model in the first tab.")
+    else:
+        try:
+            model = get_model(name)
+        except (ValueError, OSError) as exc:
+            model = None
+            st.error(f"The active model **{name}** cannot be loaded: {exc}")
+        st.caption(f"Scoring with the active model **{name}** (choose another in the sidebar).")
+        positive = tg.model_positive_class(model, key="tg_list_positive") if model is not None else None
+        if model is None:
+            pass
+        elif positive is None:
+            st.warning(f"**{name}** is not a two-class model; targeting needs one that predicts respond / not respond.")
+        else:
+            sources = {"upload": "Upload a customer list"}
+            if comp is not None:
+                sources = {"test": "Test split of the last comparison", **sources}
+            where = st.radio("Customers", list(sources), format_func=sources.get, key="tg_list_source", horizontal=True)
+            customers, label_column = None, None
+            if where == "test":
+                customers, label_column = comp.test_frame, comp.label_column
+            else:
+                up = st.file_uploader("Customer list (CSV)", type=["csv", "tsv", "txt"], key="tg_list_upload")
+                if up is not None:
+                    try:
+                        customers = load_csv(up.getvalue()).frame
+                    except ValueError as exc:
+                        st.error(str(exc))
+            if customers is not None:
+                try:
+                    scored, n_unscored = tg.scored_list(f"{name}:{id(model)}", model, customers, positive)
+                except ValueError as exc:
+                    st.error(str(exc))
+                else:
+                    if n_unscored:
+                        st.warning(f"{n_unscored:,} customer(s) could not be scored (no text for this model) and are left out.")
+                    if len(scored):
+                        tg.render_budget(scored, label_column, positive)
