@@ -8,6 +8,7 @@ from core import list_models, load_model, models_root
 from core.registry import model_path
 
 ACTIVE_KEY = "active_model"
+SIDEBAR_KEY = "sidebar_active_model"
 
 
 def active_model_name() -> str | None:
@@ -34,6 +35,10 @@ def get_model(name: str):
     return _load(name, (folder / "marketune.json").stat().st_mtime)
 
 
+def _sidebar_changed() -> None:
+    set_active_model(st.session_state[SIDEBAR_KEY])
+
+
 def render_sidebar() -> None:
     """The active-model picker and what it is built on, on every page."""
     models = list_models()
@@ -44,11 +49,15 @@ def render_sidebar() -> None:
             return
         names = [m.name for m in models]
         current = active_model_name()
+        if st.session_state.get(SIDEBAR_KEY) != current:
+            # A page chose a model (set_active_model), or the list changed: the box shows it.
+            # Without this the box's own state would win and undo the page's choice.
+            st.session_state[SIDEBAR_KEY] = current
         chosen = st.selectbox(
             "Active model",
             names,
-            index=names.index(current) if current in names else 0,
-            key="sidebar_active_model",
+            key=SIDEBAR_KEY,
+            on_change=_sidebar_changed,
             label_visibility="collapsed",
             help=f"Saved models in {models_root()}",
         )
