@@ -1,0 +1,85 @@
+"""End to end in headless Chromium: upload the sample CSV, train a tiny model, see the results.
+
+The real app runs (``streamlit run app.py``) and a real worker process trains; the only
+shortcut is the base model, a tiny random BERT chosen through the picker's "Other" folder
+field, so the test takes about a minute instead of several.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytest.register_assert_rewrite("tests.browser_utils")
+from tests.browser_utils import (  # noqa: E402 - after register_assert_rewrite, on purpose
+    ROOT,
+    by_key,
+    choose,
+    click,
+    fill,
+    nav_to,
+    open_page,
+    screenshot,
+    upload,
+    wait_idle,
+    wait_ready,
+)
+
+pytest_plugins = ["tests.browser_utils"]  # the streamlit_app, chromium_browser and page fixtures
+
+SAMPLE = ROOT / "sample_data" / "sentiment_reviews_en.csv"
+TRAIN_LIMIT_MS = 300_000  # a tiny job takes ~30-60 s; the machine may be busy
+
+
+@pytest.mark.browser
+def test_upload_train_see_results_then_models_page(page, streamlit_app, tiny_model_dir):
+    # Start at the home page: on a fresh server, a first visit straight to /train would run
+    # pages/train.py without app.py (Streamlit's legacy pages/ mode; see browser_utils).
+    open_page(page, streamlit_app)
+    nav_to(page, "Train")
+    page.get_by_role("heading", name="Train a model").wait_for()
+    upload(page, "train_upload", SAMPLE)
+    page.get_by_text("3,000 rows").first.wait_for()
+    page.get_by_text("encoding utf-8").first.wait_for()
+    # the label distribution chart is drawn before training
+    by_key(page, "train_label_chart").locator(".js-plotly-plot").wait_for()
+
+    choose(page, "train_base_select", "Other")
+    fill(page, "train_base_custom", str(tiny_model_dir))
+    by_key(page, "train_preset").get_by_text("Fast", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Advanced settings").click()
+    fill(page, "train_batch_size", "64")
+    fill(page, "train_learning_rate", "3e-3")
+    name = by_key(page, "train_model_name").locator("input").input_value()
+    assert name.startswith("sentiment_reviews_en-")
+
+    click(page, "train_start")
+    # Live progress, then a browser refresh: the job keeps running and the new page finds it.
+    page.get_by_text(re.compile(r"Queued|Starting the trainer|Loading the base model|Training")).first.wait_for()
+    page.reload()
+    wait_ready(page)
+    page.get_by_text("is trained and saved", exact=False).wait_for(timeout=TRAIN_LIMIT_MS)
+    wait_idle(page)
+
+    matrix = by_key(page, "train_results_cm")
+    matrix.locator(".js-plotly-plot").wait_for()
+    assert matrix.locator(".heatmaplayer").count() == 1
+    assert "Confusion matrix (counts)" in matrix.inner_text()
+    for label in ("Accuracy", "Macro-F1", "Lift over TF-IDF", "Lift over majority"):
+        page.get_by_test_id("stMetricLabel").filter(has_text=label).first.wait_for()
+    by_key(page, "train_results_roc").locator(".js-plotly-plot").wait_for()
+    by_key(page, "train_results_cm_normalise").get_by_text("Row-normalised").click()
+    by_key(page, "train_results_cm").filter(has_text="Confusion matrix (row-normalised)").wait_for()
+    shot = screenshot(page, "train_results.png")
+    assert shot.stat().st_size > 10_000
+    # The new model is the active one in the sidebar.
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox")).to_have_value(name)
+
+    nav_to(page, "Models")
+    page.get_by_role("heading", name="Models").wait_for()
+    expect(by_key(page, "models_open").get_by_role("combobox")).to_have_value(name)
+    by_key(page, "models_inspect_cm").locator(".heatmaplayer").wait_for()
+    assert (streamlit_app.models_dir / name / "metrics.json").is_file()
