@@ -87,7 +87,7 @@ elif source == "score":
         if scored and Path(scored[0]).is_file():
             key, data, name = dash.path_key(scored[0]), scored[0], scored[1]
 else:
-    key, data, name = dash.path_key(dash.SAMPLE_PATH), str(dash.SAMPLE_PATH), "sample"
+    key, data, name = dash.path_key(dash.SAMPLE_PATH), str(dash.SAMPLE_PATH), dash.SAMPLE_PATH.name
     st.info(dash.SAMPLE_NOTE, icon=":material/science:")
 if key is None:
     st.stop()
