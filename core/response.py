@@ -818,6 +818,8 @@ def train_response_models(
 
     report("prepare", 0.0, "Checking the table and splitting it")
     warnings: list[str] = []
+    if not df.index.is_unique:  # rows are matched by index label between the models
+        df = df.reset_index(drop=True)
     labels = _label_text(df[label_column])
     has_label = (labels != "").to_numpy()
     has_input = _has_any_input(df, [*profile, *text])

@@ -435,3 +435,11 @@ def test_calibrate_proba_handles_either_column_order():
     assert out[1, 1] == pytest.approx(1 / (1 + np.exp(-1.0)))  # logit(0.5) = 0, plus b = 1
     with pytest.raises(ValueError, match="not one of"):
         calibrate_proba(raw, ["neg", "pos"], cal)
+
+
+def test_a_table_with_repeated_index_labels_is_handled():
+    df = campaign_table(300, seed=11)
+    df.index = [i // 2 for i in range(len(df))]  # e.g. two files concatenated
+    comp = train_response_models(df, ["age", "segment"], ["review"], "y", "yes", include_transformer=False)
+    assert comp.split.index.is_unique and len(comp.split) == 300
+    assert len(comp.test_frame) == comp.y_test.size

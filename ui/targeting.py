@@ -229,7 +229,7 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str)
     value = cols[1].number_input("Value per conversion", min_value=0.0, value=100.0, step=5.0, key="tg_value")
     kwargs: dict[str, Any] = {}
     if mode == "count":
-        kwargs["n"] = int(cols[2].number_input("Contacts", min_value=0, max_value=n, value=min(1000, n), step=100, key="tg_budget_n"))
+        kwargs["n"] = int(cols[2].number_input("Contacts", min_value=0, max_value=n, value=max(1, n // 5), step=100, key="tg_budget_n"))
     elif mode == "share":
         kwargs["share"] = cols[2].slider("Share of the list (%)", 1, 100, 20, key="tg_budget_share") / 100
     p = scored[PROB].to_numpy(dtype=float)
