@@ -118,11 +118,15 @@ def profile_columns(model: Any) -> list[str]:
 
 
 def default_success_class(model: Any) -> str | None:
-    """A sensible default success class: a class named like a good outcome ("1", "yes",
-    "positive", "clicked", ...), else the last class. None for regression models."""
+    """A sensible default success class: the model's declared positive class if it has one,
+    else a class named like a good outcome ("1", "yes", "positive", "clicked", ...), else the
+    last class. None for regression models."""
     if model.task == "regression":
         return None
     classes = [str(c) for c in model.classes_]
+    declared = model.schema.get("positive_class")  # response models name their positive class
+    if declared is not None and str(declared) in classes:
+        return str(declared)
     lowered = {c.strip().lower(): c for c in classes}
     for name in SUCCESS_NAMES:
         if name in lowered:

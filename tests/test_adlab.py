@@ -167,6 +167,8 @@ def test_success_class_choice_and_errors():
         adlab.score_variants(model, "  ", ["great ad"])
     with pytest.raises(ValueError, match="single string"):
         adlab.score_variants(model, "a", "great ad")
+    model.schema["positive_class"] = "no"  # a response model names its positive class
+    assert adlab.default_success_class(model) == "no"
 
 
 def test_profile_enters_the_model_input():
@@ -435,6 +437,8 @@ def test_segments_from_model_test_rows_feed_the_matrix():
     profiles = adlab.profile_frame_from_test(model)
     assert profiles["age"].tolist()[:3] == [25, 45, 47] and pd.isna(profiles["age"].iloc[3])
     assert profiles["channel"].tolist() == ["email", "social", "social", "email"]
+    no_text = FakeModel(test_predictions=pd.DataFrame({"true_label": ["yes"], "p_yes": [0.5]}))
+    assert adlab.profile_frame_from_test(no_text).empty  # nothing to parse profiles from
     seg = adlab.segments_from_profile(profiles, ["channel"])
     matrix = adlab.targeting_matrix(model, ADS, seg)
     assert matrix.shape == (2, 3)

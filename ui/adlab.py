@@ -71,7 +71,9 @@ class Lab:
     def fmt(self, value: float, signed: bool = False) -> str:
         """A score (or a change of score when ``signed``) as people read it."""
         if self.probability:
-            return f"{value * 100:+.1f} pts" if signed else f"{value:.1%}"
+            if signed:  # small changes keep a second decimal rather than showing "+0.0"
+                return f"{value * 100:+.{1 if abs(value) >= 0.001 else 2}f} pts"
+            return f"{value:.1%}"
         return f"{value:+.4g}" if signed else f"{value:.4g}"
 
 
@@ -390,7 +392,10 @@ def _audience_segments(lab: Lab) -> pd.DataFrame | None:
     if source == "the model's test data":
         people = adlab.profile_frame_from_test(lab.model)
         if people.empty:
-            st.warning("This model saved no test rows to take profile values from; upload a CSV.")
+            st.warning(
+                "The model's saved test rows hold no profile values to build segments from; "
+                "upload an audience CSV instead."
+            )
             return None
         st.caption(f"Segment sizes are counts among the model's {len(people):,} test rows.")
     else:
@@ -461,9 +466,8 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
     missing = [c for c in lab.features if c not in segments.columns]
     if missing:
         st.warning(f"Profile column(s) {missing} are not in the segments; the model sees no value.")
-    names = st.multiselect(
-        "Ads to compare", list(texts), default=list(texts), key="adlab_target_ads"
-    )
+    ads = sorted(texts, key=_ad_order)
+    names = st.multiselect("Ads to compare", ads, default=ads, key="adlab_target_ads")
     if not names:
         st.info("Choose at least one ad to compare.")
         return
@@ -509,6 +513,11 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
         mime="text/csv",
         key="adlab_dl_assignment",
     )
+
+
+def _ad_order(name: str) -> tuple:
+    """Base first, then V1, V2, ... in number order (the heatmap's column order)."""
+    return (name != "Base", int(name[1:]) if name[1:].isdigit() else 0, name)
 
 
 def _uplift_metrics(lab: Lab, uplift: dict[str, Any]) -> None:

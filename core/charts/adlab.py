@@ -35,6 +35,13 @@ def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
         raise ValueError(f"{what} needs column(s) {missing}; found {list(df.columns)}")
 
 
+def _percent_format(values: np.ndarray, signed: bool = False) -> str:
+    """A d3 percent format with enough decimals for the spread of ``values`` (0..1 data)."""
+    spread = float(np.nanmax(np.abs(values))) if signed else float(np.ptp(values))
+    decimals = 0 if spread >= 0.1 else 1 if spread >= 0.01 else 2
+    return f"{'+' if signed else ''}.{decimals}%"
+
+
 def _short(text: str, n: int = 80) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -127,7 +134,7 @@ def attribution_bar_chart(
         title="Words that move the score most",
         xaxis={
             "title": "Score with the word − score without it",
-            "tickformat": "+.0%" if probability else None,
+            "tickformat": _percent_format(values, signed=True) if probability and len(df) else None,
         },
         yaxis={"autorange": "reversed"},
         height=max(220, 60 + 24 * len(df)),
@@ -162,7 +169,10 @@ def targeting_heatmap(
             x=x,
             y=y,
             colorscale="Blues",
-            colorbar={"title": score_label, "tickformat": ".0%" if probability else None},
+            colorbar={
+                "title": score_label,
+                "tickformat": _percent_format(z) if probability else None,
+            },
             text=[[format(v, fmt) for v in row] for row in z],
             texttemplate="%{text}",
             hovertemplate="%{y}<br>%{x}: %{z:" + fmt + "}<extra></extra>",
