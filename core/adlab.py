@@ -18,8 +18,10 @@ How sure is the model? (:func:`uncertainty_margin`)
     root-mean-square standard error of the bin means (binomial with a +1/+2 Laplace correction
     for classifiers, sample variance / n for regression): a test set of 40 rows cannot vouch for
     differences finer than its own sampling noise. Two scores closer than this margin are
-    "no clear difference". It is a yardstick for "the model cannot tell these apart", not a
-    significance test; it is one number per model and success class, in score units.
+    "no clear difference", and a variant's rank counts only the texts that beat it by at least
+    the margin (texts the model cannot tell apart share a rank). It is a yardstick for "the
+    model cannot tell these apart", not a significance test; it is one number per model and
+    success class, in score units.
 
 Attributions (:func:`explain`)
     Leave-one-word-out occlusion: each word is deleted from the text in turn and the text is
@@ -296,7 +298,9 @@ def score_variants(
 
     Returns one row per text (base included), sorted by score descending, columns:
     ``variant`` (name: "Base", "V1", ... or ``names``), ``text``, ``is_base``, ``score``
-    (P(success) or predicted value), ``rank`` (1 = highest score; ties share the rank),
+    (P(success) or predicted value), ``rank`` (1 + the number of texts that score higher by
+    at least the margin: texts the model cannot tell apart share a rank; with no margin, the
+    plain rank by score, ties sharing),
     ``delta`` (score − base score), ``no_clear_difference`` (|delta| < the model's margin;
     False for the base and when the margin is unknown), ``verdict`` ("base", "better",
     "worse" or "no clear difference") and ``near_best`` (within the margin of the top score).
@@ -347,7 +351,10 @@ def score_variants(
             "near_best": scores >= scores.max() - (m or 0.0),
         }
     )
-    df.insert(4, "rank", df["score"].rank(ascending=False, method="min").astype(int))
+    # Honest rank: only texts that are clearly better (by >= the margin) count as ahead.
+    ahead = scores[None, :] - scores[:, None]  # [i, j]: how much j beats i
+    clearly = ahead >= m if m is not None else ahead > 0
+    df.insert(4, "rank", 1 + clearly.sum(axis=1))
     df = df.sort_values(["score", "is_base"], ascending=[False, False], kind="stable").reset_index(
         drop=True
     )

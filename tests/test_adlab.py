@@ -153,6 +153,8 @@ def test_small_differences_are_not_ranked_as_known():
     assert by.loc["V1", "verdict"] == "no clear difference"  # +0.1 < 0.15
     assert by.loc["V2", "verdict"] == "better"  # +0.2 >= 0.15
     assert by.loc["V1", "near_best"]  # 0.4 is within 0.15 of the best 0.5
+    # V1 cannot be told apart from V2, so both rank 1; V2 is clearly ahead of the base.
+    assert by.loc["V1", "rank"] == by.loc["V2", "rank"] == 1 and by.loc["Base", "rank"] == 2
 
 
 def test_success_class_choice_and_errors():

@@ -297,6 +297,11 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
         hide_index=True,
         width="stretch",
         column_config={
+            "rank": number(
+                "rank",
+                help="1 + the number of texts that score clearly higher (by at least the model's "
+                "uncertainty): texts the model cannot tell apart share a rank.",
+            ),
             "score": number(lab.score_label, format="percent" if lab.probability else "%.4g"),
             "delta": number("change vs base", format="percent" if lab.probability else "%+.4g"),
             "text": st.column_config.TextColumn("text", width="large"),
