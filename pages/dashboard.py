@@ -285,9 +285,17 @@ if "mix" in figs:
 
 if cmap.text:
     st.subheader("Distinctive words")
-    words = dash.cached_words(key, cmap, filters, prep, view.mask)
+    # Words contrast labels, so the label filter picks which panels to show, not the texts.
+    words_filters = dash.Filters(filters.date_range, filters.segments, (), filters.min_confidence)
+    words_mask = view.mask if not filters.labels else words_filters.mask(prep.frame, cmap)
+    words = dash.cached_words(key, cmap, words_filters, prep, words_mask)
+    if filters.labels:
+        words = {lab: w for lab, w in words.items() if str(lab) in filters.labels}
     figs["words"] = dash.words_figure(words, prep, cmap)
-    chart("words", "distinctive_words", dash.words_method(words))
+    note = (
+        " With a label filter, the chosen labels are compared with all other labels in view." if filters.labels else ""
+    )
+    chart("words", "distinctive_words", dash.words_method(words) + note)
     st.subheader("Examples with the highest confidence")
     st.caption("Click an example to read it in full.")
     dash.render_examples(view.examples, cmap)

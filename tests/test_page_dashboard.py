@@ -10,6 +10,7 @@ file name, and the tests call it to get the bytes a click would give.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -68,7 +69,13 @@ def rows_shown(at: AppTest) -> int:
 
 
 def net_points(at: AppTest) -> float:
-    return float(metric(at, "Net sentiment").split()[0])
+    return float(metric(at, "Net sentiment"))
+
+
+def chart_data(at: AppTest, key: str) -> list[dict]:
+    """The traces of the plotly chart with ``key``, as sent to the browser."""
+    chart = next(c for c in at.get("plotly_chart") if c.key == key)
+    return json.loads(chart.proto.spec)["data"]
 
 
 def set_and_run(at: AppTest, kind: str, key: str, value) -> AppTest:
@@ -180,6 +187,9 @@ def test_sample_filters_drive_kpis_and_exports(sample, downloads):
     want = want[want["predicted_label"] == "negative"]
     assert rows_shown(at) == len(want) > 0
     assert metric(at, "Share negative") == "100.0%"
+    # Words still contrast negative with positive texts (one label alone has no contrast).
+    words = chart_data(at, "dash_chart_words")
+    assert [t["name"] for t in words] == ["negative"] and len(words[0]["y"]) > 0
 
     # The filtered rows, as the CSV button would hand them out: same rows, original columns.
     got = read_csv_download(fetch(downloads, "dashboard_clothing_predictions_filtered.csv"))
@@ -288,7 +298,7 @@ def test_numeric_labels_need_the_user_to_say_1_is_positive(tmp_path):
     path = tmp_path / "numeric.csv"
     df.to_csv(path, index=False)
     at = open_page(last_prediction_path=str(path))
-    assert not [m for m in at.metric if m.label == "Net sentiment"]
+    assert not [m for m in at.metric if m.label.startswith("Net sentiment")]
     set_and_run(at, "checkbox", "dash_map_one_positive", True)
     pos = (df["predicted_label"] == 1).mean()
     assert net_points(at) == pytest.approx((2 * pos - 1) * 100, abs=0.051)

@@ -477,9 +477,9 @@ def render_kpis(view: View, max_labels: int = 4) -> None:
         if base and base.get("net_sentiment") is not None:
             d = (k["net_sentiment"] - base["net_sentiment"]) * 100
             delta = f"{d:+.1f} pts vs all rows"
-        cards.append(("Net sentiment", f"{k['net_sentiment'] * 100:+.1f} pts", delta, "auto"))
+        cards.append(("Net sentiment", f"{k['net_sentiment'] * 100:+.1f}", delta, "auto"))
     if k["avg_confidence"] is not None:
-        cards.append(("Average confidence", _pct(k["avg_confidence"]), None, "off"))
+        cards.append(("Avg confidence", _pct(k["avg_confidence"]), None, "off"))
     for lab, share in list(k["label_shares"].items())[:max_labels]:
         cards.append((f"Share {lab}", _pct(share), f"{k['label_counts'][lab]:,} rows", "off"))
     cols = st.columns(len(cards))
