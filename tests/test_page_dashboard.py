@@ -326,3 +326,28 @@ def test_score_a_csv_now_with_the_active_model(models_dir, trained_tiny):
     assert rows_shown(at) == len(texts)
     # the row without text has no prediction and shows as "(missing)"
     assert "(missing)" in at.multiselect(key="dash_f_labels").options
+
+
+def test_chinese_predictions_use_character_bigrams():
+    rng = np.random.default_rng(1)
+    good = ["质量很好，非常满意", "物流很快，包装不错", "衣服好看，很喜欢"]
+    bad = ["质量太差，非常失望", "尺码不对，申请退货", "做工粗糙，很失望"]
+    rows = []
+    for i in range(120):
+        pos = i % 3 != 0
+        rows.append(
+            {
+                "text": (good if pos else bad)[i % 3] + f" 第{i}单",
+                "predicted_label": "正面" if pos else "负面",
+                "confidence": round(0.6 + 0.4 * rng.random(), 3),
+            }
+        )
+    df = pd.DataFrame(rows)
+    at = open_page()
+    set_and_run(at, "radio", "dash_source", "upload")
+    at.file_uploader(key="dash_upload").set_value(("zh.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert net_points(at) == pytest.approx(((df["predicted_label"] == "正面").mean() * 2 - 1) * 100, abs=0.051)
+    assert any("Chinese character bigrams" in c.value for c in at.caption)
+    words = {t["name"]: t["y"] for t in chart_data(at, "dash_chart_words")}
+    assert "失望" in words["负面"]
