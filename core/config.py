@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TASKS = ("classification", "regression")
-METHODS = ("full", "lora")
+# "fewshot": SetFit-style contrastive training + logistic-regression head (core/fewshot.py);
+# "auto": few-shot for small labelled sets, full fine-tuning otherwise (fewshot.choose_method).
+METHODS = ("full", "lora", "fewshot", "auto")
 # Learning rates that measured well on this CPU (see README, bench/); LoRA trains far fewer
-# weights and needs a larger step.
-DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 5e-4}
+# weights and needs a larger step; few-shot uses SetFit's body learning rate.
+DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 5e-4, "fewshot": 2e-5}
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,9 @@ class TrainConfig:
     split_column: str | None = None  # optional column with train/validation/test per row
     task: str = "classification"  # "classification" (labels) or "regression" (a number)
     base_model: str = "minilm-en"  # catalog name, local HF folder, or hub id
-    method: str = "full"  # "full" fine-tuning or "lora" adapters (merged on save)
+    method: str = "auto"  # "full", "lora" (merged on save), "fewshot", or "auto" (chosen from the data)
     epochs: float = 3.0  # passes over the training split (may be fractional)
-    learning_rate: float | None = None  # None: the method's default (1e-4 full, 5e-4 LoRA)
+    learning_rate: float | None = None  # None: the method's default (1e-4 full, 5e-4 LoRA, 2e-5 few-shot)
     batch_size: int = 32  # texts per optimizer step
     max_length: int = 128  # tokens kept per text; longer texts are truncated
     warmup_fraction: float = 0.1  # share of steps with a linearly rising learning rate
@@ -91,8 +93,11 @@ class TrainConfig:
 
     @property
     def effective_learning_rate(self) -> float:
-        """The learning rate training uses: the explicit one or the method's default."""
-        return self.learning_rate or DEFAULT_LEARNING_RATE[self.method]
+        """The learning rate training uses: the explicit one or the method's default.
+
+        For "auto" the default is the one of the method training picks (full's until then).
+        """
+        return self.learning_rate or DEFAULT_LEARNING_RATE.get(self.method, DEFAULT_LEARNING_RATE["full"])
 
     @property
     def all_input_columns(self) -> tuple[str, ...]:

@@ -79,6 +79,50 @@ def train(
     on_progress: ProgressCallback | None = None,
     cancel: CancelSignal | Callable[[], bool] | None = None,
 ) -> TrainResult:
+    """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
+
+    "full"/"lora": fine-tuning (below); "fewshot": :func:`core.fewshot.train_fewshot`;
+    "auto": :func:`core.fewshot.choose_method` picks one from the labelled rows per class.
+    ``metrics["method_chosen"]`` and ``metrics["method_reason"]`` say which and why; the saved
+    training config records the method used (and "auto" in ``extra["method_requested"]``).
+    Raises ``ValueError`` for a mapping that does not fit the data and
+    :class:`TrainingCancelled` when ``cancel`` is set; no files are written either way.
+    """
+    from .fewshot import choose_method, train_fewshot
+
+    method, reason = config.method, f"Method '{config.method}', as chosen in the settings."
+    if config.method == "auto":
+        report = validate_mapping(df, config)
+        if not report.ok:
+            raise ValueError(" ".join(p.message for p in report.errors))
+        counts = report.class_counts
+        method, reason = choose_method(
+            min(counts.values()) if counts else 0, report.n_rows_used, task=config.task, n_classes=len(counts) or None
+        )
+        config = config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason})
+    if on_progress is not None:
+        on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
+    if method == "fewshot":
+        result = train_fewshot(df, config, on_progress, cancel)
+    else:
+        result = _train_transformer(df, config, on_progress, cancel)
+        test_rows = result.metrics.get("split_sizes", {}).get("test", 0)
+        if config.task == "classification" and test_rows < 100:
+            result.warnings.append(
+                f"The test split has only {test_rows} rows, so these numbers are rough; the few-shot "
+                "method reports cross-validated numbers on small data sets."
+            )
+    result.metrics["method_chosen"] = method
+    result.metrics["method_reason"] = reason
+    return result
+
+
+def _train_transformer(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelSignal | Callable[[], bool] | None = None,
+) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``df`` and evaluate it against the baselines.
 
     Raises ``ValueError`` (with every problem found) when the column mapping does not fit the

@@ -8,7 +8,7 @@ from tests.conftest import make_sentiment_frame
 
 
 def tiny_config(tiny_model_dir, **changes):
-    base = dict(base_model=str(tiny_model_dir), epochs=2, batch_size=16, learning_rate=3e-3, max_length=32)
+    base = dict(base_model=str(tiny_model_dir), method="full", epochs=2, batch_size=16, learning_rate=3e-3, max_length=32)
     base.update(changes)
     return TrainConfig(**base)
 

@@ -1,0 +1,880 @@
+"""Few-shot classification in the style of SetFit (Tunstall et al., 2022), written here.
+
+Two stages, as in SetFit:
+
+1. Contrastive fine-tuning of the base model's sentence encoder (mean pooling over tokens).
+   Pairs of texts from the same class should embed close together (cosine 1), pairs from
+   different classes far apart (cosine 0): SetFit's ``CosineSimilarityLoss``, a squared error
+   between the pair's cosine and its 0/1 target.
+2. A logistic-regression head (scikit-learn) on the L2-normalised embeddings.
+
+Where this differs from the ``setfit`` package (which we do not install: it pulls
+sentence-transformers and datasets and, with them, a CUDA torch): SetFit draws 2 x 20 pairs per
+text and encodes both texts of every pair, 16 pairs per step, so its cost grows with the data
+(60 steps for 24 texts, 480 for 192). Here each step encodes a class-balanced batch of up to
+``TEXTS_PER_STEP`` texts once and scores *all* pairs among them, positives and negatives
+weighted equally (SetFit's pairs are half positive, half negative). One step thus sees a few
+hundred pairs for the price of encoding ~24 texts, and the number of steps is fixed, so the
+training time hardly depends on the data size. Measured in bench/bench_fewshot.py.
+
+The saved folder holds the fine-tuned encoder (``save_pretrained``: config.json,
+model.safetensors, tokenizer files), the head as ``head.safetensors`` (float64 ``coef`` and
+``intercept``) and the usual Marketune JSON files, ``kind`` "fewshot". Nothing is pickled.
+
+Small data sets are evaluated by stratified k-fold cross-validation (see :func:`train_fewshot`);
+the saved model is then trained on every labelled row.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base_models import language_advice, resolve_base_model
+from .config import DEFAULT_LEARNING_RATE, TrainConfig
+from .data import build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
+from .evaluation import baseline_metrics, classification_metrics
+from .model import default_device, pad_batch, read_json, replace_folder, write_json
+from .training import ProgressEvent, TrainingCancelled, TrainResult, _cancel_check, _natural_key
+
+FORMAT_VERSION = 1
+KIND = "fewshot"
+HEAD_FILE = "head.safetensors"
+PREDICT_BATCH_SIZE = 64
+
+# Contrastive stage. Calibrated in bench/bench_fewshot.py on sentiment_reviews_en.csv (see the
+# README's few-shot section): more steps did not raise macro-F1 at 8-64 rows per class.
+FEWSHOT_STEPS = 40  # optimizer steps of the contrastive stage, whatever the data size
+TEXTS_PER_STEP = 24  # texts encoded per step; every pair among them is scored
+WARMUP_FRACTION = 0.1  # linear warm-up, then linear decay (as sentence-transformers' fit)
+HEAD_C = 1.0  # inverse regularisation of the logistic-regression head (scikit-learn default)
+
+# Small data: honest numbers need cross-validation (a 20 % test split of 24 rows is 5 rows).
+CV_MIN_PER_CLASS = 30  # below this many rows in the smallest class ...
+CV_MIN_ROWS = 200  # ... or this many rows in all, metrics are cross-validated
+CV_MAX_FOLDS = 5
+FEW_EXAMPLES_ROWS = 100  # fewer evaluated rows than this: say the numbers are rough
+
+# Automatic method choice. Measured with bench/bench_fewshot.py (sentiment_reviews_en.csv,
+# minilm-en, 3 seeds, 600 held-out rows); the table is in the README's few-shot section:
+#   rows/class   few-shot F1   full F1   TF-IDF F1   few-shot s   full s
+#   (filled in from the benchmark run; see AUTO_* below for the decision it supports)
+AUTO_FEWSHOT_MAX_PER_CLASS = 64  # few-shot while the smallest class has at most this many rows
+AUTO_FEWSHOT_MAX_ROWS = 1000  # ... and the data set is small enough that full FT is no faster
+
+
+def choose_method(
+    n_rows_per_class_min: int,
+    n_rows: int,
+    *,
+    task: str = "classification",
+    n_classes: int | None = None,
+) -> tuple[str, str]:
+    """Pick the training method for ``method="auto"``: (method, reason for people).
+
+    ``n_rows_per_class_min``: labelled rows in the smallest class; ``n_rows``: labelled rows in
+    all. Few-shot for small classification data sets (smallest class <= AUTO_FEWSHOT_MAX_PER_CLASS
+    rows and <= AUTO_FEWSHOT_MAX_ROWS rows), full fine-tuning otherwise; regression always uses
+    full fine-tuning (the few-shot head is a classifier).
+    """
+    if task != "classification":
+        return "full", "Full fine-tuning: few-shot training only handles classification, and this is regression."
+    classes = f" across {n_classes} classes" if n_classes else ""
+    if n_rows_per_class_min <= AUTO_FEWSHOT_MAX_PER_CLASS and n_rows <= AUTO_FEWSHOT_MAX_ROWS:
+        return "fewshot", (
+            f"Few-shot: the smallest class has {n_rows_per_class_min} labelled rows "
+            f"({n_rows} rows{classes}). Up to {AUTO_FEWSHOT_MAX_PER_CLASS} rows per class, contrastive "
+            "few-shot training was more accurate than plain fine-tuning in our measurements, and it "
+            "takes about the same time whatever the data size."
+        )
+    if n_rows > AUTO_FEWSHOT_MAX_ROWS:
+        why = f"{n_rows} labelled rows is more than the {AUTO_FEWSHOT_MAX_ROWS} where few-shot helps"
+    else:
+        why = (
+            f"every class has more than {AUTO_FEWSHOT_MAX_PER_CLASS} labelled rows "
+            f"(smallest: {n_rows_per_class_min})"
+        )
+    return "full", f"Full fine-tuning: {why}; with this much data it matches or beats few-shot training."
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class FewShotClassifier:
+    """A sentence encoder (mean pooling, L2-normalised) plus a logistic-regression head.
+
+    The same duck-typed interface as :class:`core.model.TextClassifier`: ``task`` is always
+    "classification"; ``predict_proba`` columns follow ``classes_``.
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        body: Any,
+        tokenizer: Any,
+        *,
+        classes: Sequence[str],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        schema: dict[str, Any],
+        max_length: int = 128,
+        training_config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        test_predictions: pd.DataFrame | None = None,
+        base_model: str = "",
+        path: Path | None = None,
+    ) -> None:
+        self.body = body
+        self.tokenizer = tokenizer
+        self.classes_ = np.array(list(classes), dtype=object)
+        # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.schema = schema
+        self.max_length = max_length
+        self.training_config = training_config or {}
+        self.metrics = metrics or {}
+        self.test_predictions = test_predictions
+        self.base_model = base_model
+        self.path = path
+        self.quantized = False
+
+    @property
+    def model(self) -> Any:
+        """The encoder (named like TextClassifier.model for code that reaches for it)."""
+        return self.body
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a DataFrame must have: profile columns, then text columns."""
+        return [*self.schema.get("feature_columns", []), *self.schema.get("text_columns", [])]
+
+    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
+        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
+        if isinstance(data, pd.DataFrame):
+            return build_texts(data, self.schema["text_columns"], self.schema.get("feature_columns", []))
+        if isinstance(data, str):
+            raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
+        return ["" if t is None else str(t) for t in data]
+
+    def embed(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """L2-normalised sentence embeddings, shape (n, hidden size), float32, input order."""
+        return encode(self.body, self.tokenizer, self.texts_from(data), self.max_length, batch_size, on_batch)
+
+    def predict_proba(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
+        return head_proba(self.embed(data, batch_size, on_batch), self.coef, self.intercept)
+
+    def predict(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Predicted labels, array of str."""
+        proba = self.predict_proba(data, batch_size, on_batch)
+        return self.classes_[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
+
+    def quantize(self) -> FewShotClassifier:
+        """Switch the encoder to int8 dynamic quantization of its Linear layers (CPU)."""
+        import torch
+
+        if not self.quantized:
+            self.body = torch.ao.quantization.quantize_dynamic(self.body.to("cpu"), {torch.nn.Linear}, dtype=torch.qint8)
+            self.quantized = True
+        return self
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the self-describing folder atomically (temporary folder, then rename)."""
+        from safetensors.numpy import save_file
+
+        if self.quantized:
+            raise ValueError("A quantized model cannot be saved; save the full-precision model.")
+        folder = Path(folder)
+        if folder.exists() and not overwrite:
+            raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            self.body.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            save_file({"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}, str(tmp / HEAD_FILE))
+            write_json(tmp / "marketune.json", self.manifest())
+            write_json(tmp / "data_schema.json", self.schema)
+            write_json(tmp / "training_config.json", self.training_config)
+            write_json(tmp / "metrics.json", self.metrics)
+            if self.test_predictions is not None:
+                self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
+            (tmp / "README.md").write_text(model_card(self), encoding="utf-8")
+            replace_folder(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = folder
+        return folder
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": KIND,
+            "task": self.task,
+            "classes": [str(c) for c in self.classes_],
+            "max_length": self.max_length,
+            "pooling": "mean, L2-normalised",
+            "head": "logistic regression (head.safetensors: coef, intercept)",
+            "base_model": self.base_model,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str | None = None) -> FewShotClassifier:
+        """Load a saved folder. Only JSON and safetensors are read."""
+        from safetensors.numpy import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = Path(folder)
+        manifest = read_json(folder / "marketune.json")
+        if manifest.get("kind") != KIND:
+            raise ValueError(f"{folder} holds a model of kind {manifest.get('kind')!r}, not {KIND!r}.")
+        for name in ("model.safetensors", HEAD_FILE):
+            if not (folder / name).is_file():
+                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
+        body = AutoModel.from_pretrained(folder, use_safetensors=True)
+        body.to(device or default_device())
+        body.eval()
+        head = load_file(str(folder / HEAD_FILE))
+        predictions = folder / "test_predictions.csv"
+        return cls(
+            body,
+            AutoTokenizer.from_pretrained(folder),
+            classes=manifest["classes"],
+            coef=head["coef"],
+            intercept=head["intercept"],
+            schema=read_json(folder / "data_schema.json"),
+            max_length=int(manifest.get("max_length", 128)),
+            training_config=read_json(folder / "training_config.json"),
+            metrics=read_json(folder / "metrics.json"),
+            test_predictions=pd.read_csv(predictions, keep_default_na=False, na_values=[""]) if predictions.is_file() else None,
+            base_model=manifest.get("base_model", ""),
+            path=folder,
+        )
+
+
+def head_proba(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """Logistic-regression probabilities (n, n_classes) from embeddings (n, d), in float64.
+
+    Two classes: sigmoid of the one decision value (scikit-learn's binary model); more:
+    softmax over the per-class scores (its multinomial model).
+    """
+    scores = np.asarray(embeddings, dtype=np.float64) @ coef.T + intercept
+    if coef.shape[0] == 1:
+        p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+        return np.column_stack([1.0 - p1, p1])
+    scores -= scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def encode(
+    body: Any,
+    tokenizer: Any,
+    texts: list[str],
+    max_length: int,
+    batch_size: int = PREDICT_BATCH_SIZE,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Mean-pooled, L2-normalised embeddings (n, d) float32 under ``torch.inference_mode``.
+
+    Texts are sorted by length so each batch pads only to its own longest text.
+    """
+    import torch
+
+    n = len(texts)
+    dim = int(body.config.hidden_size)
+    if n == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    ids = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    out = np.zeros((n, dim), dtype=np.float32)
+    device = _device_of(body)
+    pad_id = tokenizer.pad_token_id or 0
+    was_training = body.training
+    body.eval()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
+            emb = _pooled(body, input_ids.to(device), attention.to(device))
+            out[rows] = emb.float().cpu().numpy()
+            if on_batch:
+                on_batch(min(start + batch_size, n), n)
+    body.train(was_training)
+    return out
+
+
+def _pooled(body: Any, input_ids: Any, attention: Any) -> Any:
+    """Mean of the token states over real (non-padding) tokens, then L2-normalised: (b, d)."""
+    import torch
+
+    hidden = body(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    mask = attention.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+
+def _device_of(body: Any) -> Any:
+    import torch
+
+    try:
+        return next(body.parameters()).device
+    except StopIteration:  # a quantized module may expose no float parameters
+        return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_fewshot(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: Any = None,
+    *,
+    steps: int | None = None,
+    texts_per_step: int | None = None,
+    cv: bool | None = None,
+) -> TrainResult:
+    """Few-shot training of ``config.base_model`` on ``df``; returns a :class:`TrainResult`.
+
+    Evaluation: with a user split column, train on its train+validation rows and score its
+    test rows. Otherwise, when the data is small (smallest class < ``CV_MIN_PER_CLASS`` rows
+    or < ``CV_MIN_ROWS`` rows; ``cv`` forces it on/off) the reported metrics are stratified
+    k-fold cross-validated (k = min(5, rows in the smallest class)) for the model and the
+    baselines alike, with the spread across folds in ``metrics["cv"]``; else a stratified
+    test split of ``config.test_fraction``. The returned model is trained on all training rows
+    (every labelled row under cross-validation).
+
+    Settings used: base_model, max_length, learning_rate (default 2e-5), seed, class_weighting
+    (balanced head), freeze_embeddings, max_train_seconds (shared out evenly over the folds and
+    the final model), test_fraction. Epochs, batch size and early stopping do not apply: the
+    contrastive stage runs ``steps`` (default ``FEWSHOT_STEPS``) steps of ``texts_per_step``
+    texts. Progress: one "train" event per step, an "evaluate" event per fold.
+    Raises ``ValueError`` for a mapping that does not fit or a regression task, and
+    :class:`TrainingCancelled` when ``cancel`` is set (checked before every step).
+    """
+    import torch
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    started = time.monotonic()
+    history: list[ProgressEvent] = []
+    cancelled = _cancel_check(cancel)
+    steps = int(steps or FEWSHOT_STEPS)
+    texts_per_step = int(texts_per_step or TEXTS_PER_STEP)
+
+    def emit(event: ProgressEvent) -> None:
+        history.append(event)
+        if on_progress is not None:
+            on_progress(event)
+
+    if config.task != "classification":
+        raise ValueError(
+            f"Few-shot training predicts classes; task '{config.task}' needs the 'full' or 'lora' method."
+        )
+    report = validate_mapping(df, config)
+    if not report.ok:
+        raise ValueError(" ".join(p.message for p in report.errors))
+    base = resolve_base_model(config.base_model)
+    rows = usable_rows(df, config)
+    texts = build_texts(rows, config.text_columns, config.feature_columns)
+    warnings = [p.message for p in report.warnings]
+    advice = language_advice(cjk_share(texts), base)
+    if advice:
+        warnings.append(advice)
+    if report.n_dropped:
+        warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
+    y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
+    classes = sorted(set(y_str.tolist()), key=_natural_key)
+    y = np.array([classes.index(v) for v in y_str])
+    counts = np.bincount(y, minlength=len(classes))
+
+    # Which rows train which model, and which rows score it.
+    if config.split_column:
+        user = split_from_column(rows[config.split_column])
+        plan = [("final", np.sort(np.concatenate([user["train"], user["validation"]])), user["test"])]
+        evaluation = "test split (your split column)"
+    else:
+        small = counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS
+        if cv if cv is not None else small:
+            from sklearn.model_selection import StratifiedKFold
+
+            k = int(min(CV_MAX_FOLDS, counts.min()))
+            folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
+            plan = [(f"fold {i + 1}/{k}", tr, te) for i, (tr, te) in enumerate(folds)]
+            plan.append(("final", np.arange(len(y)), np.array([], dtype=int)))
+            evaluation = f"{k}-fold cross-validation"
+        else:
+            parts = split_indices(y_str, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
+            plan = [("final", np.sort(np.concatenate([parts["train"], parts["validation"]])), parts["test"])]
+            evaluation = f"test split ({config.test_fraction:.0%} of the rows)"
+
+    device = default_device()
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads())
+    transformers.logging.set_verbosity_error()
+    emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
+    tokenizer = AutoTokenizer.from_pretrained(base.location)
+    body = AutoModel.from_pretrained(base.location, use_safetensors=True if base.is_local else None)
+    body.to(device)
+    initial_state = copy.deepcopy(body.state_dict())  # every fold starts from the base model
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
+    pad_id = tokenizer.pad_token_id or 0
+    lr = config.learning_rate or DEFAULT_LEARNING_RATE["fewshot"]
+    total_steps = steps * len(plan)
+    seconds_per_run = config.max_train_seconds / len(plan) if config.max_train_seconds else None
+
+    done_steps = 0
+    train_started = time.monotonic()
+    stopped_reason = "completed"
+    fold_results: list[dict[str, Any]] = []
+    oof_rows: list[pd.DataFrame] = []
+    coef = intercept = None
+    for run_index, (name, train_idx, test_idx) in enumerate(plan):
+        if run_index:
+            body.load_state_dict(initial_state)
+        seed = config.seed + run_index
+        transformers.set_seed(seed)
+
+        def on_step(step: int, loss: float, _name: str = name) -> None:
+            nonlocal done_steps
+            done_steps += 1
+            elapsed_train = time.monotonic() - train_started
+            emit(
+                ProgressEvent(
+                    "train",
+                    done_steps,
+                    total_steps,
+                    done_steps / total_steps,
+                    loss,
+                    elapsed_s=time.monotonic() - started,
+                    eta_s=elapsed_train / done_steps * (total_steps - done_steps),
+                    message=f"contrastive step {step}/{steps} ({_name})",
+                )
+            )
+
+        ran = contrastive_finetune(
+            body,
+            [encoded[i] for i in train_idx],
+            y[train_idx],
+            pad_id=pad_id,
+            steps=steps,
+            texts_per_step=texts_per_step,
+            learning_rate=lr,
+            weight_decay=config.weight_decay,
+            seed=seed,
+            freeze_embeddings=config.freeze_embeddings,
+            cancelled=cancelled,
+            on_step=on_step,
+            max_seconds=seconds_per_run,
+        )
+        if ran < steps:
+            stopped_reason = "time limit"
+            done_steps += steps - ran  # keep the progress bar honest about what is left
+        emit(ProgressEvent("train", done_steps, total_steps, done_steps / total_steps, elapsed_s=time.monotonic() - started, message=f"Fitting the classification head ({name})"))
+        train_emb = encode(body, tokenizer, [texts[i] for i in train_idx], config.max_length)
+        coef, intercept = fit_head(train_emb, y[train_idx], len(classes), config.class_weighting, config.seed)
+        if len(test_idx) == 0:
+            continue
+        test_texts = [texts[i] for i in test_idx]
+        proba = head_proba(encode(body, tokenizer, test_texts, config.max_length), coef, intercept)
+        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+        true = y_str[test_idx]
+        model_m = classification_metrics(true, pred, classes, proba)
+        # No validation rows to tune the TF-IDF baseline on: it keeps C=1 (its first grid value).
+        val_texts, val_y = ([texts[i] for i in user["validation"]], y_str[user["validation"]]) if config.split_column else ([], [])
+        base_m = baseline_metrics("classification", [texts[i] for i in train_idx], y_str[train_idx], val_texts, val_y, test_texts, true, classes)
+        fold_results.append({"name": name, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "model": model_m, "baselines": base_m})
+        frame = pd.DataFrame({"row": rows.index[test_idx], "text": test_texts, "true_label": true, "predicted_label": pred, "confidence": proba.max(axis=1)})
+        for i, c in enumerate(classes):
+            frame[f"p_{c}"] = proba[:, i]
+        if name != "final":
+            frame.insert(1, "fold", run_index + 1)
+        oof_rows.append(frame)
+        emit(
+            ProgressEvent(
+                "evaluate",
+                done_steps,
+                total_steps,
+                done_steps / total_steps,
+                metrics={k: model_m[k] for k in ("accuracy", "macro_f1", "weighted_f1")},
+                elapsed_s=time.monotonic() - started,
+                message=f"{name}: macro-F1 {model_m['macro_f1']:.3f} on {len(test_idx)} rows",
+            )
+        )
+    train_seconds = time.monotonic() - train_started
+    body.eval()
+
+    emit(ProgressEvent("baselines", done_steps, total_steps, 1.0, elapsed_s=time.monotonic() - started, message="Comparing with the baselines"))
+    if len(fold_results) == 1:
+        model_metrics, baselines = fold_results[0]["model"], fold_results[0]["baselines"]
+        cv_summary = None
+    else:
+        model_metrics = combine_folds([f["model"] for f in fold_results], classes)
+        baselines = {b: combine_folds([f["baselines"][b] for f in fold_results], classes) for b in fold_results[0]["baselines"]}
+        cv_summary = {
+            "k": len(fold_results),
+            "folds": [{"n_train": f["n_train"], "n_test": f["n_test"]} for f in fold_results],
+            "model": fold_spread([f["model"] for f in fold_results]),
+            "baselines": {b: fold_spread([f["baselines"][b] for f in fold_results]) for b in baselines},
+            "note": "Each row was scored once, by a model trained without it; the numbers are means "
+            "over the folds, std is the sample standard deviation across folds. The saved model "
+            "is trained on all rows.",
+        }
+    warnings += small_data_warnings(model_metrics, baselines, cv_summary, counts, classes)
+    test_predictions = pd.concat(oof_rows, ignore_index=True) if oof_rows else None
+
+    schema = {
+        "text_columns": list(config.text_columns),
+        "feature_columns": list(config.feature_columns),
+        "label_column": config.label_column,
+        "format": "raw text" if len(config.text_columns) == 1 and not config.feature_columns
+        else "'column: value' fields joined by ' | ', profile columns first; empty cells left out",
+    }
+    clf = FewShotClassifier(
+        body,
+        tokenizer,
+        classes=classes,
+        coef=coef,
+        intercept=intercept,
+        schema=schema,
+        max_length=config.max_length,
+        training_config=config.to_dict(),
+        base_model=base.name,
+    )
+    final_train = plan[-1][1]
+    n_tested = int(sum(f["n_test"] for f in fold_results))
+    metrics = {
+        "task": "classification",
+        "method": KIND,
+        "evaluation": evaluation,
+        "model": model_metrics,
+        "baselines": baselines,
+        "split_sizes": {"train": int(len(final_train)), "validation": 0, "test": n_tested},
+        "n_rows_used": int(len(rows)),
+        "rows_dropped": report.dropped,
+        "best_step": steps,
+        "steps": steps,
+        "stopped_reason": stopped_reason,
+        "train_seconds": round(train_seconds, 2),
+        "train_texts_per_second": round(done_steps * min(texts_per_step, len(final_train)) / max(train_seconds, 1e-9), 2),
+        "warnings": warnings,
+        "device": str(device),
+        "fewshot": {"steps": steps, "texts_per_step": texts_per_step, "learning_rate": lr, "head_C": HEAD_C},
+    }
+    if cv_summary:
+        metrics["cv"] = cv_summary
+    clf.metrics = metrics
+    clf.test_predictions = test_predictions
+    elapsed = time.monotonic() - started
+    emit(ProgressEvent("done", done_steps, total_steps, 1.0, metrics={k: model_metrics[k] for k in ("accuracy", "macro_f1")}, elapsed_s=elapsed, eta_s=0.0, message="Done"))
+    return TrainResult(clf, metrics, history, report, warnings, stopped_reason, elapsed)
+
+
+def contrastive_finetune(
+    body: Any,
+    encoded: list[list[int]],
+    labels: np.ndarray,
+    *,
+    pad_id: int,
+    steps: int,
+    texts_per_step: int,
+    learning_rate: float,
+    weight_decay: float = 0.01,
+    seed: int = 42,
+    freeze_embeddings: bool = False,
+    cancelled: Callable[[], bool] = lambda: False,
+    on_step: Callable[[int, float], None] | None = None,
+    max_seconds: float | None = None,
+) -> int:
+    """Fine-tune ``body`` in place with the all-pairs cosine-similarity loss; returns steps run.
+
+    ``encoded``: token ids per text; ``labels``: class index per text (n,). Each step encodes
+    a class-balanced batch of up to ``texts_per_step`` texts and minimises, over every pair
+    (i < j) in it, ``(cos(e_i, e_j) - [y_i == y_j])^2``, with the positive and the negative
+    pairs each carrying half the weight. ``on_step(step, loss)`` after every step.
+    """
+    import torch
+    import transformers
+
+    params = [p for n, p in body.named_parameters() if not (freeze_embeddings and "word_embeddings" in n)]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate
+    )
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * steps), steps)
+    if freeze_embeddings:
+        body.get_input_embeddings().weight.requires_grad_(False)
+    batches = BalancedBatches(labels, texts_per_step, seed)
+    device = _device_of(body)
+    body.train()
+    started = time.monotonic()
+    recent: list[float] = []
+    for step in range(1, steps + 1):
+        if cancelled():
+            raise TrainingCancelled("Training was cancelled; nothing was saved.")
+        batch = batches.next()
+        input_ids, attention = pad_batch([encoded[i] for i in batch], pad_id)
+        emb = _pooled(body, input_ids.to(device), attention.to(device))
+        loss = pair_loss(emb, torch.as_tensor(labels[batch], device=device))
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        recent = (recent + [float(loss.detach())])[-10:]
+        if on_step:
+            on_step(step, float(np.mean(recent)))
+        if max_seconds and time.monotonic() - started >= max_seconds:
+            return step
+    return steps
+
+
+def cpu_threads() -> int:
+    """Torch threads for training: every core, unless the machine is already busy.
+
+    OpenMP threads wait for each other at every operation; when other processes keep the
+    cores busy (load average >= cores), a second thread mostly waits. Measured on the 2-core
+    machine at load ~14: one MiniLM step took 0.8 s of CPU with 1 thread and 2-3 s with 2
+    (2.4 s vs 4-10 s wall), and a tiny test model ran 27x faster with 1 thread.
+    """
+    cores = max(1, len(os.sched_getaffinity(0)))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        load = 0.0
+    return 1 if load >= cores else cores
+
+
+def pair_loss(embeddings: Any, labels: Any) -> Any:
+    """SetFit's CosineSimilarityLoss over all pairs of a batch, positives and negatives balanced.
+
+    ``embeddings``: (b, d) L2-normalised; ``labels``: (b,) class indices. A batch without
+    positive (or negative) pairs puts all the weight on the kind it has.
+    """
+    import torch
+
+    cosine = embeddings @ embeddings.T
+    same = (labels[:, None] == labels[None, :]).to(cosine.dtype)
+    upper = torch.triu(torch.ones_like(cosine), diagonal=1)
+    pos, neg = same * upper, (1 - same) * upper
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos > 0 and n_neg > 0:
+        weight = 0.5 * pos / n_pos + 0.5 * neg / n_neg
+    else:
+        weight = upper / upper.sum().clamp(min=1)
+    return (weight * (cosine - same) ** 2).sum()
+
+
+class BalancedBatches:
+    """Class-balanced batches of row positions, cycling through each class in shuffled order.
+
+    Each batch takes about ``size / n_classes`` rows from every class (at least 2 when the
+    class has them, so that every class contributes positive pairs); all rows when they fit.
+    Deterministic for a seed.
+    """
+
+    def __init__(self, labels: np.ndarray, size: int, seed: int) -> None:
+        self.labels = np.asarray(labels)
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.by_class = [np.flatnonzero(self.labels == c) for c in np.unique(self.labels)]
+        self.queues: list[list[int]] = [[] for _ in self.by_class]
+
+    def next(self) -> np.ndarray:
+        if len(self.labels) <= self.size:
+            return np.arange(len(self.labels))
+        per_class = max(2, self.size // len(self.by_class))
+        chosen: list[int] = []
+        for c, members in enumerate(self.by_class):
+            take = min(per_class, len(members))
+            while len(self.queues[c]) < take:
+                self.queues[c] += self.rng.permutation(members).tolist()
+            chosen += self.queues[c][:take]
+            self.queues[c] = self.queues[c][take:]
+        return np.asarray(chosen)
+
+
+def fit_head(
+    embeddings: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool = False, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression on the embeddings: (coef (1|n_classes, d), intercept) as float64.
+
+    Classes absent from ``y`` (possible in a cross-validation fold) get a score that never wins.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    head = LogisticRegression(C=HEAD_C, max_iter=1000, class_weight="balanced" if balanced else None, random_state=seed)
+    head.fit(embeddings.astype(np.float64), y)
+    present = head.classes_.astype(int)
+    coef, intercept = head.coef_.astype(np.float64), head.intercept_.astype(np.float64)
+    if len(present) == n_classes:
+        return coef, intercept
+    # Expand to all classes (multinomial form) so probabilities keep the model's column order.
+    dim = embeddings.shape[1]
+    full_coef, full_intercept = np.zeros((n_classes, dim)), np.full(n_classes, -1e4)
+    if len(present) == 2:  # binary: scores (0, z) give the same sigmoid probabilities
+        full_coef[present[1]], full_intercept[present[1]] = coef[0], intercept[0]
+        full_intercept[present[0]] = 0.0
+    else:
+        full_coef[present], full_intercept[present] = coef, intercept
+    return full_coef, full_intercept
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+SCALAR_KEYS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc")
+
+
+def combine_folds(folds: list[dict[str, Any]], classes: Sequence[str]) -> dict[str, Any]:
+    """One metrics dict from per-fold ``classification_metrics``: scalar metrics are the mean
+    over folds; the confusion matrix is the sum over folds (every row scored once, out of
+    fold), and per-class precision/recall/F1 are computed from that pooled matrix."""
+    labels = [str(c) for c in classes]
+    matrix = np.sum([np.asarray(f["confusion_matrix"]["matrix"]) for f in folds], axis=0)
+    result: dict[str, Any] = {"n": int(matrix.sum())}
+    for key in SCALAR_KEYS:
+        values = [f[key] for f in folds if isinstance(f.get(key), (int, float))]
+        if values:
+            result[key] = float(np.mean(values))
+    per_class = {}
+    for i, label in enumerate(labels):
+        tp, predicted, support = matrix[i, i], matrix[:, i].sum(), matrix[i].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support)}
+    result["per_class"] = per_class
+    result["confusion_matrix"] = {"labels": labels, "matrix": matrix.tolist()}
+    return result
+
+
+def fold_spread(folds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{metric: {mean, std, min, max, values}} across folds (std: sample std, ddof=1)."""
+    out = {}
+    for key in SCALAR_KEYS:
+        values = [float(f[key]) for f in folds if isinstance(f.get(key), (int, float)) and not math.isnan(f[key])]
+        if values:
+            out[key] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "min": float(np.min(values)),
+                "max": float(np.max(values)),
+                "values": values,
+            }
+    return out
+
+
+def cv_summary_frame(metrics: dict[str, Any], metric: str = "macro_f1") -> pd.DataFrame:
+    """The cross-validation spread of ``metric`` as a table for people: one row per model
+    ("this model", then each baseline), columns mean, std, min, max, folds. Empty when the
+    metrics were not cross-validated."""
+    cv = metrics.get("cv") or {}
+    names = {"tfidf_lr": "TF-IDF + logistic regression", "majority": "majority class"}
+    rows = []
+    for name, spread in [("this model", cv.get("model", {})), *((names.get(b, b), s) for b, s in cv.get("baselines", {}).items())]:
+        if metric in spread:
+            m = spread[metric]
+            rows.append({"model": name, "mean": m["mean"], "std": m["std"], "min": m["min"], "max": m["max"], "folds": len(m["values"])})
+    return pd.DataFrame(rows, columns=["model", "mean", "std", "min", "max", "folds"])
+
+
+def small_data_warnings(
+    model: dict[str, Any],
+    baselines: dict[str, dict[str, Any]],
+    cv_summary: dict[str, Any] | None,
+    counts: np.ndarray,
+    classes: Sequence[str],
+) -> list[str]:
+    """Plain sentences for people when the numbers rest on too few examples."""
+    out = []
+    n_scored = int(model.get("n", 0))
+    smallest = int(counts.min())
+    if n_scored < FEW_EXAMPLES_ROWS or smallest < CV_MIN_PER_CLASS:
+        small_class = classes[int(counts.argmin())]
+        out.append(
+            f"These numbers rest on only {n_scored} scored row(s) (smallest class '{small_class}': "
+            f"{smallest} labelled rows), so they are rough: a few different rows could move them a "
+            "lot. Label more rows (the Label page picks the most useful ones) before trusting them."
+        )
+    if cv_summary:
+        spread = cv_summary["model"].get("macro_f1")
+        tfidf = cv_summary["baselines"].get("tfidf_lr", {}).get("macro_f1")
+        if spread:
+            out.append(
+                f"Macro-F1 varied from {spread['min']:.2f} to {spread['max']:.2f} across the "
+                f"{cv_summary['k']} cross-validation folds (mean {spread['mean']:.2f} ± {spread['std']:.2f})."
+            )
+        if spread and tfidf and abs(spread["mean"] - tfidf["mean"]) < max(spread["std"], tfidf["std"]):
+            out.append(
+                f"The model (macro-F1 {spread['mean']:.2f}) and the TF-IDF baseline ({tfidf['mean']:.2f}) "
+                "are within the fold-to-fold spread of each other: the data cannot tell which is better."
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def model_card(clf: FewShotClassifier) -> str:
+    """A short README for the model folder: what it predicts, how it was trained, how well."""
+    m = clf.metrics.get("model", {})
+    keys = ["accuracy", "macro_f1", "weighted_f1", "roc_auc"]
+    lines = [
+        "# Marketune few-shot model",
+        "",
+        f"- Task: classification ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})",
+        f"- Base model: {clf.base_model}",
+        "- Method: few-shot (SetFit-style): contrastive fine-tuning of the sentence encoder "
+        "(mean pooling, L2-normalised), then a logistic-regression head (head.safetensors)",
+        f"- Evaluation: {clf.metrics.get('evaluation', '?')}",
+        f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
+        "",
+        "## Metrics",
+        "",
+        "| model | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
+    for name, values in [("this model", m), *clf.metrics.get("baselines", {}).items()]:
+        cells = [f"{values[k]:.3f}" if isinstance(values.get(k), (int, float)) else "" for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"- {w}" for w in clf.metrics.get("warnings", [])], ""]
+    lines += [
+        "Load with Marketune (`core.load_folder(folder)`). The encoder alone loads with",
+        '`transformers.AutoModel.from_pretrained(folder)` (mean-pool and normalise its output).',
+        "",
+    ]
+    return "\n".join(lines)
