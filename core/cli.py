@@ -25,13 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-col", required=True)
     t.add_argument("--out", required=True, help="folder to save the model in")
     t.add_argument("--task", choices=["classification", "regression"], default="classification")
-    t.add_argument("--method", choices=["full", "lora"], default=None, help="default: the base model's preset")
+    t.add_argument(
+        "--method",
+        choices=["full", "lora", "fewshot", "auto"],
+        default=None,
+        help="default: the base model's preset, else auto (few-shot for small labelled sets, full fine-tuning otherwise)",
+    )
     t.add_argument("--base-model", default="minilm-en",
                    help="catalog name, local HF folder, hub id, or 'auto' (chosen by the text's language)")
     t.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="keep word embeddings fixed (default: the base model's preset)")
     t.add_argument("--epochs", type=float, default=3.0)
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 5e-4 LoRA)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 5e-4 LoRA, 2e-5 few-shot)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--max-length", type=int, default=128)
     t.add_argument("--seed", type=int, default=42)
@@ -92,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .base_models import training_defaults
 
     chosen = {"method": args.method, "freeze_embeddings": args.freeze_embeddings}
-    preset = {"method": "full", **training_defaults(base_model), **{k: v for k, v in chosen.items() if v is not None}}
+    preset = {"method": "auto", **training_defaults(base_model), **{k: v for k, v in chosen.items() if v is not None}}
     config = TrainConfig(
         text_columns=tuple(args.text_cols),
         feature_columns=tuple(args.feature_cols),
@@ -135,6 +140,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "split_sizes": m["split_sizes"],
         "stopped_reason": m["stopped_reason"],
         "train_seconds": m["train_seconds"],
+        "method_chosen": m.get("method_chosen", config.method),
+        "method_reason": m.get("method_reason", ""),
+        **({"cv": m["cv"]} if "cv" in m else {}),
         "model_dir": str(out),
     }, default=_json_default), flush=True)
     return 0
@@ -190,10 +198,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .data import read_csv
     from .evaluation import classification_metrics, regression_metrics
-    from .model import TextClassifier
     from .predict import predict_frame
+    from .registry import load_folder
 
-    model = TextClassifier.load(args.model)
+    model = load_folder(args.model)  # any model kind (transformer, few-shot)
     df = read_csv(args.data)
     if args.label_col not in df.columns:
         raise ValueError(f"Label column '{args.label_col}' is not in the file; found {list(df.columns)}.")
