@@ -15,6 +15,8 @@ from .data import (
 )
 from .evaluation import baseline_metrics, classification_metrics, regression_metrics
 from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
+from .fewshot import FewShotClassifier, choose_method, train_fewshot
+from .labeling import LabelStore, label_store, uncertainty_ranking
 from .model import TextClassifier
 from .registry import (
     ModelInfo,
@@ -34,6 +36,8 @@ from .training import ProgressEvent, TrainingCancelled, TrainResult, train
 __all__ = [
     "CATALOG",
     "BaseModel",
+    "FewShotClassifier",
+    "LabelStore",
     "LoadedCsv",
     "MappingReport",
     "ModelInfo",
@@ -45,9 +49,11 @@ __all__ = [
     "TrainingCancelled",
     "baseline_metrics",
     "build_texts",
+    "choose_method",
     "cjk_share",
     "classification_metrics",
     "delete_model",
+    "label_store",
     "list_models",
     "load_csv",
     "load_folder",
@@ -61,6 +67,8 @@ __all__ = [
     "to_csv_bytes",
     "to_xlsx_bytes",
     "train",
+    "train_fewshot",
+    "uncertainty_ranking",
     "validate_mapping",
     "validate_name",
     "zip_model",

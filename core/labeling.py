@@ -1,0 +1,306 @@
+"""The labelling loop: which unlabelled rows to label next, and a labelled set kept on the server.
+
+Uncertainty sampling with diversity: rows are ranked by the *margin* between the model's two
+most likely classes (a 50/50 row has margin 0 and comes first; a 99/1 row has margin 0.98),
+then walked in that order, skipping a row whose TF-IDF cosine similarity to a row already
+picked is at least ``NEAR_DUPLICATE_COSINE``. TF-IDF (word 1-2-grams) rather than the model's
+embeddings: it works the same for every model kind, is cheap, and what it skips are the
+near-identical texts (templated ads, reposted reviews) that waste a labeller's time;
+embedding similarity would also skip texts that merely mean the same, which we still want
+labelled when the model is unsure of them.
+
+:class:`LabelStore` keeps a labelling project in a folder (default
+``.marketune/labels/<project>/``): ``data.csv`` (every row, its label or empty) and
+``meta.json`` (columns, counts, times), both replaced atomically on every save, so labels
+survive a closed browser tab or a server restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .export import to_csv_bytes
+from .registry import validate_name
+
+# TF-IDF cosine at or above which two texts count as near-duplicates. Measured on short texts:
+# one ad with a word changed or its case/punctuation changed scores 0.63-0.74, "zipper broke
+# after one wash" vs "... two washes" 0.54, unrelated reviews 0.0-0.1.
+NEAR_DUPLICATE_COSINE = 0.6
+ROW_ID = "_row_id"  # the store's stable row key (not exported)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def uncertainty_ranking(
+    model: Any,
+    unlabeled_df: pd.DataFrame,
+    n: int = 20,
+    diversity: bool = True,
+    *,
+    similarity_threshold: float = NEAR_DUPLICATE_COSINE,
+    batch_size: int = 64,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """The ``n`` unlabelled rows the model is least sure about, most unsure first.
+
+    ``model``: any classifier with ``predict_proba`` and ``classes_`` (and ``texts_from`` or
+    ``input_columns``); ``unlabeled_df`` must hold the model's input columns. Returns those
+    rows (original index, all columns) plus ``predicted_label``, ``confidence`` (top
+    probability), ``margin`` (top minus second probability, 0 = a coin toss),
+    ``entropy`` (normalised to 0-1) and ``rank`` (1 = label first). Rows without text are
+    skipped. With ``diversity``, a row whose TF-IDF cosine to an already chosen row is at least
+    ``similarity_threshold`` is passed over (used only if too few rows remain otherwise).
+    """
+    if getattr(model, "task", "classification") != "classification":
+        raise ValueError("Uncertainty ranking needs a classification model; this one predicts a number.")
+    if n < 1:
+        raise ValueError(f"Expected at least 1 row to rank; got n={n}.")
+    missing = [c for c in getattr(model, "input_columns", []) if c not in unlabeled_df.columns]
+    if missing:
+        raise ValueError(f"The unlabelled rows lack the model's input column(s) {missing}; found {list(unlabeled_df.columns)}.")
+    texts = model.texts_from(unlabeled_df) if hasattr(model, "texts_from") else unlabeled_df.iloc[:, 0].astype(str).tolist()
+    has_text = np.array([bool(str(t).strip()) for t in texts], dtype=bool)
+    rows = unlabeled_df.loc[has_text]
+    texts = [t for t, keep in zip(texts, has_text) if keep]
+    columns = ["predicted_label", "confidence", "margin", "entropy", "rank"]
+    if not len(rows):
+        return pd.DataFrame(columns=[*unlabeled_df.columns, *columns])
+    proba = np.asarray(model.predict_proba(rows, batch_size=batch_size, on_batch=on_batch), dtype=float)
+    top2 = np.sort(proba, axis=1)[:, ::-1][:, :2]
+    margin = top2[:, 0] - (top2[:, 1] if proba.shape[1] > 1 else 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)
+    entropy /= np.log(proba.shape[1]) if proba.shape[1] > 1 else 1.0
+    order = np.lexsort((-entropy, margin))  # smallest margin first; ties: higher entropy first
+    chosen = diverse_order(order, texts, n, similarity_threshold) if diversity else order[:n]
+    out = rows.iloc[chosen].copy()
+    out["predicted_label"] = np.asarray(model.classes_, dtype=object)[proba[chosen].argmax(axis=1)]
+    out["confidence"] = proba[chosen].max(axis=1)
+    out["margin"] = margin[chosen]
+    out["entropy"] = entropy[chosen]
+    out["rank"] = np.arange(1, len(chosen) + 1)
+    return out
+
+
+def diverse_order(order: np.ndarray, texts: list[str], n: int, threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:
+    """Greedy pick of ``n`` positions from ``order`` (best first), skipping near-duplicates.
+
+    A candidate is skipped when its TF-IDF cosine to any position already picked is
+    >= ``threshold``; skipped ones fill the list, in order, only if too few remain.
+    Only the first ``max(20 n, 500)`` candidates are compared (the rest are far down the ranking).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    pool = np.asarray(order[: max(20 * n, 500)])
+    if len(pool) <= 1:
+        return pool[:n]
+    try:
+        vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform([texts[i] for i in pool])
+    except ValueError:  # no words at all (e.g. only punctuation): nothing to compare
+        return pool[:n]
+    picked: list[int] = []
+    skipped: list[int] = []
+    for j in range(len(pool)):
+        if len(picked) == n:
+            break
+        if picked and (vectors[picked] @ vectors[j].T).max() >= threshold:
+            skipped.append(j)
+            continue
+        picked.append(j)
+    picked += skipped[: n - len(picked)]
+    return pool[picked]
+
+
+# --------------------------------------------------------------------------- the labelled set
+
+
+def labels_root() -> Path:
+    """$MARKETUNE_LABELS_DIR, or .marketune/labels in the project folder."""
+    root = os.environ.get("MARKETUNE_LABELS_DIR")
+    return Path(root) if root else PROJECT_ROOT / ".marketune" / "labels"
+
+
+def list_projects(root: Path | None = None) -> list[str]:
+    """Names of the labelling projects saved on this server, most recently changed first."""
+    root = root or labels_root()
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if (p / "meta.json").is_file() and (p / "data.csv").is_file()]
+    return [p.name for p in sorted(found, key=lambda p: (p / "meta.json").stat().st_mtime, reverse=True)]
+
+
+def label_store(project: str, root: Path | None = None) -> LabelStore:
+    """The store of a named project (the name is checked like a model name)."""
+    return LabelStore((root or labels_root()) / validate_name(project))
+
+
+class LabelStore:
+    """A labelling project on disk: every row with its label (empty = not labelled yet).
+
+    Create it from a DataFrame with :meth:`create`; then :meth:`set_labels` records labels,
+    :meth:`append` adds rows, :meth:`frame`/:meth:`labeled`/:meth:`unlabeled` read it back and
+    :meth:`export_csv` gives the CSV to download. Every change is written at once (atomically).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    # ------------------------------------------------------------------ creating
+
+    @property
+    def exists(self) -> bool:
+        return (self.folder / "meta.json").is_file() and (self.folder / "data.csv").is_file()
+
+    def create(
+        self, df: pd.DataFrame, text_columns: list[str] | tuple[str, ...], label_column: str, *, overwrite: bool = False
+    ) -> LabelStore:
+        """Start the project from ``df``: rows with an empty ``label_column`` are unlabelled.
+
+        A missing ``label_column`` is added (all rows unlabelled). Raises ``ValueError`` when
+        the project exists (unless ``overwrite``) or a text column is missing.
+        """
+        if self.exists and not overwrite:
+            raise ValueError(f"A labelling project already exists in {self.folder}; open it or choose another name.")
+        text_columns = list(text_columns)
+        missing = [c for c in text_columns if c not in df.columns]
+        if missing or not text_columns:
+            raise ValueError(f"Text column(s) {missing or text_columns} are not in the data; found {list(df.columns)}.")
+        if label_column in text_columns:
+            raise ValueError(f"The label column '{label_column}' cannot also be a text column.")
+        frame = df.reset_index(drop=True).copy()
+        if ROW_ID in frame.columns:
+            raise ValueError(f"The data already has a column named '{ROW_ID}'; rename it first.")
+        if label_column not in frame.columns:
+            frame[label_column] = ""
+        frame[label_column] = _clean_labels(frame[label_column])
+        frame.insert(0, ROW_ID, np.arange(len(frame)))
+        meta = {"text_columns": text_columns, "label_column": label_column, "created": time.time(), "rounds": 0}
+        self._save(frame, meta)
+        return self
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if not self.exists:
+            raise ValueError(f"No labelling project in {self.folder}.")
+        return json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
+
+    @property
+    def label_column(self) -> str:
+        return self.meta["label_column"]
+
+    @property
+    def text_columns(self) -> list[str]:
+        return list(self.meta["text_columns"])
+
+    def frame(self) -> pd.DataFrame:
+        """Every row (index = the store's row id), labels as strings ('' = unlabelled)."""
+        if not self.exists:
+            raise ValueError(f"No labelling project in {self.folder}.")
+        df = pd.read_csv(self.folder / "data.csv", keep_default_na=False, na_values=[], dtype=str)
+        df[ROW_ID] = df[ROW_ID].astype(int)
+        return df.set_index(ROW_ID)
+
+    def labeled(self) -> pd.DataFrame:
+        df = self.frame()
+        return df[df[self.label_column] != ""]
+
+    def unlabeled(self) -> pd.DataFrame:
+        df = self.frame()
+        return df[df[self.label_column] == ""]
+
+    def counts(self) -> dict[str, int]:
+        """{"labeled": n, "unlabeled": n, "<class>": n, ...}."""
+        labels = self.frame()[self.label_column]
+        done = labels[labels != ""]
+        return {"labeled": int(len(done)), "unlabeled": int((labels == "").sum()), **{str(k): int(v) for k, v in done.value_counts().items()}}
+
+    def classes(self) -> list[str]:
+        labels = self.frame()[self.label_column]
+        return sorted(set(labels[labels != ""]))
+
+    # ------------------------------------------------------------------ writing
+
+    def set_labels(self, labels: Mapping[Any, Any] | pd.Series) -> int:
+        """Record labels by row id ({row_id: label}); '' or None clears a label. Returns how many
+        rows changed. Unknown row ids raise ``ValueError`` (nothing is written then)."""
+        labels = dict(labels.items()) if isinstance(labels, pd.Series) else dict(labels)
+        df = self.frame()
+        try:
+            ids = [int(k) for k in labels]
+        except (TypeError, ValueError):
+            raise ValueError(f"Row ids must be whole numbers; got {list(labels)[:5]}.") from None
+        unknown = sorted(set(ids) - set(df.index))
+        if unknown:
+            raise ValueError(f"Row id(s) {unknown[:5]} are not in this labelling project.")
+        new = _clean_labels(pd.Series(list(labels.values()), index=ids))
+        column = self.label_column
+        changed = int((df.loc[new.index, column] != new).sum())
+        if changed:
+            df.loc[new.index, column] = new
+            self._save(df.reset_index(), self.meta)
+        return changed
+
+    def append(self, rows: pd.DataFrame) -> list[int]:
+        """Add rows (missing columns left empty); returns their new row ids."""
+        df = self.frame()
+        rows = rows.reset_index(drop=True).copy()
+        if self.label_column not in rows.columns:
+            rows[self.label_column] = ""
+        rows[self.label_column] = _clean_labels(rows[self.label_column])
+        start = int(df.index.max()) + 1 if len(df) else 0
+        ids = list(range(start, start + len(rows)))
+        rows.index = pd.Index(ids, name=ROW_ID)
+        combined = pd.concat([df, rows.astype(object).where(rows.notna(), "")], axis=0).fillna("")
+        combined.index.name = ROW_ID
+        self._save(combined.reset_index(), self.meta)
+        return ids
+
+    def note_round(self) -> int:
+        """Count one more train-and-label round (shown to the user); returns the new count."""
+        meta = self.meta
+        meta["rounds"] = int(meta.get("rounds", 0)) + 1
+        _write_json(self.folder / "meta.json", meta)
+        return meta["rounds"]
+
+    def export_csv(self, labeled_only: bool = True) -> bytes:
+        """The labelled set (or every row) as UTF-8 CSV bytes, spreadsheet formulas neutralised."""
+        df = self.labeled() if labeled_only else self.frame()
+        return to_csv_bytes(df.reset_index(drop=True))
+
+    def _save(self, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        labels = frame[meta["label_column"]].astype(str)
+        meta = {**meta, "updated": time.time(), "n_rows": int(len(frame)), "n_labeled": int((labels != "").sum())}
+        tmp = self.folder / f".data.csv.{os.getpid()}.tmp"
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, self.folder / "data.csv")  # readers never see half a file
+        _write_json(self.folder / "meta.json", meta)
+
+
+def _clean_labels(values: pd.Series) -> pd.Series:
+    """Labels as stripped strings; missing values and whitespace become ''. Whole-number floats
+    (1.0, from a CSV column with gaps) are written as integers, so 1 and 1.0 are one class."""
+
+    def clean(v: Any) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    return values.map(clean).astype(object)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)

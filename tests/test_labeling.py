@@ -1,0 +1,143 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.labeling import LabelStore, diverse_order, label_store, list_projects, uncertainty_ranking
+
+
+class FixedModel:
+    """A stand-in classifier whose probabilities are read from the text ("p=0.70 ...")."""
+
+    task = "classification"
+    classes_ = np.array(["negative", "positive"], dtype=object)
+    input_columns = ["text"]
+
+    def texts_from(self, df):
+        return df["text"].fillna("").astype(str).tolist()
+
+    def predict_proba(self, df, batch_size=64, on_batch=None):
+        p = np.array([float(t.split()[0][2:]) for t in self.texts_from(df)])
+        return np.column_stack([1 - p, p])
+
+
+def test_a_coin_toss_ranks_above_a_confident_row():
+    df = pd.DataFrame(
+        {"text": ["p=0.99 love it", "p=0.50 it arrived", "p=0.05 broken", "p=0.60 okay I guess"], "id": [1, 2, 3, 4]},
+        index=[10, 11, 12, 13],
+    )
+    ranked = uncertainty_ranking(FixedModel(), df, n=4)
+    assert ranked["id"].tolist() == [2, 4, 3, 1]  # margins 0.0, 0.2, 0.9, 0.98
+    assert ranked.index.tolist() == [11, 13, 12, 10]  # the caller's row index is kept
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]
+    assert ranked["margin"].iloc[0] == pytest.approx(0.0)
+    assert ranked["entropy"].iloc[0] == pytest.approx(1.0)
+    assert ranked["confidence"].iloc[-1] == pytest.approx(0.99)
+    assert ranked["predicted_label"].iloc[-1] == "positive"
+
+
+def test_diversity_skips_near_duplicates():
+    texts = [
+        "p=0.50 free shipping on all summer dresses today",
+        "p=0.51 free shipping on all summer dresses today",
+        "p=0.52 free shipping on all summer dresses today",
+        "p=0.60 the zipper broke after one wash",
+        "p=0.70 lovely colour and fits well",
+    ]
+    df = pd.DataFrame({"text": texts})
+    plain = uncertainty_ranking(FixedModel(), df, n=3, diversity=False)
+    assert plain.index.tolist() == [0, 1, 2]  # three copies of one ad
+    diverse = uncertainty_ranking(FixedModel(), df, n=3, diversity=True)
+    assert diverse.index.tolist() == [0, 3, 4]
+    # when only near-duplicates are left, they still fill the list (in order)
+    assert uncertainty_ranking(FixedModel(), df, n=5).index.tolist() == [0, 3, 4, 1, 2]
+
+
+def test_diverse_order_keeps_distinct_texts_in_order():
+    texts = ["red shoes sale", "blue hat", "red shoes sale!", "green scarf"]
+    assert diverse_order(np.arange(4), texts, 3).tolist() == [0, 1, 3]
+
+
+def test_rows_without_text_are_skipped_and_errors_are_worded():
+    df = pd.DataFrame({"text": ["p=0.5 a", "", None]})
+    assert uncertainty_ranking(FixedModel(), df, n=5).index.tolist() == [0]
+    with pytest.raises(ValueError, match="input column"):
+        uncertainty_ranking(FixedModel(), pd.DataFrame({"review": ["x"]}))
+    with pytest.raises(ValueError, match="at least 1"):
+        uncertainty_ranking(FixedModel(), df, n=0)
+
+
+def test_ranking_with_a_real_fewshot_model(tiny_model_dir):
+    from core import TrainConfig
+    from core.fewshot import train_fewshot
+    from tests.conftest import make_sentiment_frame
+
+    df = make_sentiment_frame(30)
+    model = train_fewshot(df, TrainConfig(base_model=str(tiny_model_dir), max_length=32, method="fewshot"), steps=2).model
+    pool = make_sentiment_frame(40, seed=5).drop(columns="label")
+    ranked = uncertainty_ranking(model, pool, n=10)
+    assert len(ranked) == 10 and ranked["margin"].is_monotonic_increasing is not None
+    margins = np.abs(np.diff(model.predict_proba(pool), axis=1))[:, 0]
+    assert ranked["margin"].iloc[0] == pytest.approx(margins.min())  # the least sure row comes first
+
+
+# --------------------------------------------------------------------------- LabelStore
+
+
+def upload_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": ["love it", "=cmd|' /C calc'!A0", "arrived late", "great fit", "meh"],
+            "label": ["positive", "negative", None, "", "  "],
+            "channel": ["email", "social", "email", "social", "email"],
+        }
+    )
+
+
+def test_labels_survive_a_new_session(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    store = label_store("spring-campaign").create(upload_frame(), ["text"], "label")
+    assert store.counts() == {"labeled": 2, "unlabeled": 3, "positive": 1, "negative": 1}
+    assert store.set_labels({2: "negative", 3: "positive"}) == 2
+    del store  # the browser tab closes; a new session opens the project by name
+
+    again = label_store("spring-campaign")
+    assert again.exists and list_projects() == ["spring-campaign"]
+    assert again.labeled()["label"].to_dict() == {0: "positive", 1: "negative", 2: "negative", 3: "positive"}
+    assert again.unlabeled().index.tolist() == [4]
+    assert again.frame()["channel"].tolist() == ["email", "social", "email", "social", "email"]
+    assert (tmp_path / "labels" / "spring-campaign" / "data.csv").is_file()
+
+
+def test_update_clear_append_and_export(tmp_path):
+    store = LabelStore(tmp_path / "p").create(upload_frame(), ["text"], "label")
+    assert store.set_labels({0: "positive"}) == 0  # unchanged
+    assert store.set_labels({0: ""}) == 1  # cleared
+    assert 0 in store.unlabeled().index
+    ids = store.append(pd.DataFrame({"text": ["new one", "another"], "label": ["positive", None]}))
+    assert ids == [5, 6]
+    assert store.frame().loc[6, "label"] == "" and store.frame().loc[5, "channel"] == ""
+    with pytest.raises(ValueError, match="not in this labelling project"):
+        store.set_labels({99: "positive"})
+    exported = pd.read_csv(pd.io.common.BytesIO(store.export_csv()), keep_default_na=False)
+    assert list(exported.columns) == ["text", "label", "channel"]  # no internal row id
+    assert exported["label"].tolist() == ["negative", "positive"]
+    assert exported["text"].iloc[0].startswith("'=")  # spreadsheet formula neutralised
+    assert len(pd.read_csv(pd.io.common.BytesIO(store.export_csv(labeled_only=False)))) == 7
+
+
+def test_numeric_labels_with_gaps_stay_one_class(tmp_path):
+    df = pd.DataFrame({"text": list("abcd"), "label": [1.0, np.nan, 0.0, 1.0]})
+    store = LabelStore(tmp_path / "p").create(df, ["text"], "label")
+    assert store.classes() == ["0", "1"]
+
+
+def test_create_refuses_bad_input(tmp_path):
+    store = LabelStore(tmp_path / "p").create(upload_frame(), ["text"], "label")
+    with pytest.raises(ValueError, match="already exists"):
+        store.create(upload_frame(), ["text"], "label")
+    with pytest.raises(ValueError, match="not in the data"):
+        LabelStore(tmp_path / "q").create(upload_frame(), ["review"], "label")
+    with pytest.raises(ValueError, match="not allowed"):
+        label_store("../escape")
+    fresh = LabelStore(tmp_path / "r").create(upload_frame().drop(columns="label"), ["text"], "label")
+    assert fresh.counts()["unlabeled"] == 5
