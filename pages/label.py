@@ -1,0 +1,295 @@
+"""Label: label the rows the model is least sure about, retrain with one click, repeat.
+
+Labels are written to the server (core.labeling.LabelStore, .marketune/labels/<project>/) the
+moment they are saved, so a closed tab loses nothing; the labelled set can be downloaded at
+any time. Training runs as a background job (core.jobs), like on the Train page, rather than
+inside this script: a few-shot run with cross-validation takes about a minute on a laptop CPU,
+longer than a page run should block, and a job survives the user switching pages or closing
+the tab, can be cancelled, and queues behind other trainings instead of competing for the CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import TrainConfig, load_csv, validate_mapping, validate_name
+from core.base_models import training_defaults
+from core.fewshot import cv_summary_frame
+from core.jobs import job_status, start_job
+from core.labeling import label_store, list_projects, uncertainty_ranking
+from core.registry import model_path, read_info
+from ui.base_model_picker import base_model_picker
+from ui.mapping import suggest_label_column, suggest_text_columns
+from ui.state import active_model_name, get_model, set_active_model
+from ui.train_job import live_panel, outcome_message
+
+NEW = "New project…"
+NEW_LABEL_COLUMN = "(add a 'label' column)"
+TRAIN_SOURCE, ACTIVE_SOURCE = "Train a model on the labelled rows", "Use the active model"
+MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
+ss = st.session_state
+
+
+def model_name_for(project: str) -> str:
+    """The model a project trains (replaced on every retrain)."""
+    return validate_name(f"label-{project}"[:64])
+
+
+def start_training(store, base_model: str) -> None:
+    """Queue a job on the labelled rows (method auto: few-shot while the labels are few)."""
+    rows = store.labeled()[[*store.text_columns, store.label_column]].reset_index(drop=True)
+    config = TrainConfig(
+        text_columns=store.text_columns,
+        label_column=store.label_column,
+        **{**training_defaults(base_model), "base_model": base_model, "method": "auto"},
+    )
+    report = validate_mapping(rows, config)
+    if not report.ok:
+        raise ValueError(" ".join(p.message for p in report.errors))
+    ss["label_job_id"] = start_job(rows, config, model_name_for(store.folder.name), overwrite=True)
+    ss["label_pending_source"] = TRAIN_SOURCE  # rank with the new model once it is saved
+    store.note_round()
+
+
+def new_project() -> None:
+    """Name a project, load rows (upload or the Train page's data), map columns, create it."""
+    name = st.text_input("Project name", key="label_new_name", placeholder="spring-campaign", max_chars=64)
+    train_data = ss.get("train_data")
+    sources = ["Upload a CSV"] + ([f"The data loaded on the Train page ({train_data['name']})"] if train_data else [])
+    source = st.radio("Rows to label", sources, key="label_source", horizontal=True)
+    df = None
+    if source == "Upload a CSV":
+        uploaded = st.file_uploader(
+            "CSV with a text column and a label column; leave the label empty on rows still to label",
+            type=["csv", "tsv", "txt"],
+            key="label_upload",
+        )
+        if uploaded is not None:
+            try:
+                df = load_csv(uploaded.getvalue()).frame
+            except ValueError as exc:
+                st.error(str(exc))
+    else:
+        df = train_data["frame"]
+    if df is None:
+        return
+    columns = list(df.columns)
+    texts = suggest_text_columns(df) or columns[:1]
+    left, right = st.columns(2)
+    text_col = left.selectbox("Text column", columns, index=columns.index(texts[0]), key="label_text_col")
+    label_guess = suggest_label_column(df, [text_col])
+    options = [c for c in columns if c != text_col] + [NEW_LABEL_COLUMN]
+    label_col = right.selectbox(
+        "Label column",
+        options,
+        index=options.index(label_guess) if label_guess in options else len(options) - 1,
+        key="label_label_col",
+    )
+    if label_col == NEW_LABEL_COLUMN:
+        label_col, n_labeled = "label", 0
+    else:
+        n_labeled = int((df[label_col].notna() & (df[label_col].astype(str).str.strip() != "")).sum())
+    st.caption(f"{len(df):,} rows: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
+    if st.button("Create project", key="label_create", type="primary", disabled=not name):
+        try:
+            label_store(name).create(df, [text_col], label_col)
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        ss["label_open"] = name
+        st.rerun()
+
+
+def show_job(store) -> None:
+    """Progress of this project's training job, then its outcome (method chosen and why)."""
+    job_id = ss.get("label_job_id")
+    if job_id is None:
+        return
+    try:
+        status = job_status(job_id)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    if status.active:
+        live_panel(job_id)
+        return
+    kind, text = outcome_message(status)
+    getattr(st, kind)(text)
+    if status.state == "done" and ss.get("label_activated") != job_id:
+        ss["label_activated"] = job_id
+        set_active_model(status.model_name)
+        st.rerun()  # so the sidebar shows the new active model
+
+
+def show_model_summary(name: str) -> None:
+    info = read_info(model_path(name))
+    metrics = info.metrics
+    reason = metrics.get("method_reason")
+    st.markdown(f"**{name}** · method **{metrics.get('method_chosen', info.method)}** · {metrics.get('evaluation', '')}")
+    if reason:
+        st.caption(reason)
+    table = cv_summary_frame(metrics)
+    if not table.empty:
+        st.markdown("Macro-F1 across the cross-validation folds (each row scored by a model that did not see it):")
+        st.dataframe(table, hide_index=True, key="label_cv_table", column_config={
+            c: st.column_config.NumberColumn(c, format="%.3f") for c in ("mean", "std", "min", "max")
+        })
+    elif isinstance(metrics.get("model", {}).get("macro_f1"), (int, float)):
+        st.caption(f"Test macro-F1 {metrics['model']['macro_f1']:.3f}")
+    for warning in metrics.get("warnings") or []:
+        st.warning(warning)
+
+
+def ranked_rows(store, name: str, n: int) -> pd.DataFrame:
+    """The least-sure unlabelled rows for model ``name``, computed once per model version."""
+    stamp = (name, (model_path(name) / "marketune.json").stat().st_mtime, n)
+    if ss.get("label_rank_stamp") != stamp:
+        model = get_model(name)
+        pool = store.unlabeled()
+        if len(pool) > MAX_SCORED:
+            pool = pool.sample(MAX_SCORED, random_state=0)
+        with st.spinner(f"Scoring {len(pool):,} unlabelled rows…"):
+            ss["label_ranked"] = uncertainty_ranking(model, pool, n)
+        ss["label_rank_stamp"] = stamp
+        ss["label_scored"] = len(pool)
+    ranked = ss["label_ranked"]
+    return ranked[ranked.index.isin(store.unlabeled().index)]  # rows labelled since drop out
+
+
+def save_edits(store, edited: pd.DataFrame) -> int:
+    labels = {int(r): v for r, v in zip(edited["row"], edited[store.label_column]) if isinstance(v, str) and v.strip()}
+    changed = store.set_labels(labels) if labels else 0
+    ss.pop("label_editor", None)  # the saved rows leave the editor; start it afresh
+    return changed
+
+
+# ----------------------------------------------------------------------------- page
+st.title("Label")
+st.markdown(
+    "Label the rows the model is least sure about, retrain, and repeat: a few rounds of 20 "
+    "well-chosen labels usually help more than hundreds of random ones. Labels are saved on the "
+    "server as you go."
+)
+if "label_open" in ss:
+    ss["label_project"] = ss.pop("label_open")
+projects = list_projects()
+project = st.selectbox("Labelling project", [NEW, *projects], key="label_project")
+if project == NEW:
+    new_project()
+    st.stop()
+
+store = label_store(project)
+counts = store.counts()
+a, b, c = st.columns(3)
+a.metric("Labelled", f"{counts['labeled']:,}")
+b.metric("Still to label", f"{counts['unlabeled']:,}")
+c.metric("Training rounds", store.meta.get("rounds", 0))
+per_class = {k: v for k, v in counts.items() if k not in ("labeled", "unlabeled")}
+if per_class:
+    st.caption("Labels so far: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
+st.download_button(
+    "Download the labelled set (CSV)",
+    store.export_csv(),
+    file_name=f"{project}-labelled.csv",
+    mime="text/csv",
+    key="label_download",
+    icon=":material/download:",
+)
+
+# ----------------------------------------------------------------------------- model
+st.subheader("Model")
+own_model = model_name_for(project)
+active = active_model_name()
+if "label_pending_source" in ss:
+    ss["label_model_source"] = ss.pop("label_pending_source")
+if model_path(own_model).exists() and "label_model_source" not in ss:
+    ss["label_model_source"] = TRAIN_SOURCE
+sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active != own_model else [])
+source = st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True)
+if source == ACTIVE_SOURCE:
+    ranking_model = active
+    base_model = read_info(model_path(active)).config.get("base_model", "minilm-en")
+    st.caption(f"Ranking with the active model **{active}**; retraining starts from its base model ({base_model}).")
+else:
+    ranking_model = own_model if model_path(own_model).exists() else None
+    sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
+    base_model = base_model_picker(sample, key="label_base")
+    if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):
+        try:
+            start_training(store, base_model)
+            st.rerun()
+        except ValueError as exc:
+            st.error(str(exc))
+show_job(store)
+busy = ss.get("label_job_id") is not None and job_status(ss["label_job_id"]).active
+if ranking_model and not busy:
+    show_model_summary(ranking_model)
+
+# ----------------------------------------------------------------------------- rows to label
+st.subheader("Rows to label")
+if busy:
+    st.info("Training is running; the rows to label appear when the model is saved.")
+    st.stop()
+if ranking_model is None:
+    st.info("Train a model on the labelled rows (or use the active model) to see which rows to label next.")
+    st.stop()
+if counts["unlabeled"] == 0:
+    st.success("Every row is labelled. Download the set above, or train the final model.")
+    st.stop()
+flash = ss.pop("label_flash", None)
+if flash:
+    st.success(flash)
+n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
+try:
+    ranked = ranked_rows(store, ranking_model, n)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+model = get_model(ranking_model)
+if ss.get("label_scored", 0) < counts["unlabeled"]:
+    st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
+st.caption(
+    "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate "
+    "texts are skipped so each row teaches the model something new."
+)
+classes = sorted(set(store.classes()) | {str(c) for c in model.classes_})
+text_col, label_col = store.text_columns[0], store.label_column
+view = pd.DataFrame(
+    {
+        "row": ranked.index.astype(int),
+        text_col: ranked[text_col].astype(str),
+        "model says": ranked["predicted_label"].astype(str),
+        "sure": ranked["confidence"].astype(float),
+        label_col: [""] * len(ranked),
+    }
+)
+edited = st.data_editor(
+    view,
+    key="label_editor",
+    hide_index=True,
+    disabled=["row", text_col, "model says", "sure"],
+    column_config={
+        label_col: st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"),
+        "sure": st.column_config.ProgressColumn("sure", min_value=0.0, max_value=1.0, format="percent"),
+        text_col: st.column_config.TextColumn(text_col, width="large"),
+    },
+)
+left, right = st.columns(2)
+if left.button("Save labels", key="label_save", icon=":material/save:"):
+    saved = save_edits(store, edited)
+    ss["label_flash"] = f"Saved {saved} label(s)."
+    st.rerun()
+if right.button("Save and retrain", key="label_retrain", type="primary", icon=":material/refresh:"):
+    saved = save_edits(store, edited)
+    try:
+        start_training(store, base_model)
+        ss["label_flash"] = f"Saved {saved} label(s); retraining."
+    except ValueError as exc:
+        ss["label_flash"] = None
+        st.error(f"Saved {saved} label(s), but training cannot start: {exc}")
+        st.stop()
+    st.rerun()
+st.caption(f"Labels are stored on the server in {Path(store.folder)}.")
