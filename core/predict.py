@@ -125,29 +125,27 @@ def predict_csv(
     written to a temporary file and renamed into place when complete."""
     source, output = Path(source), Path(output)
     started = time.monotonic()
-    with open(source, "rb") as handle:
-        sample = handle.read(1 << 20)
-    if not sample.strip():
-        raise ValueError("The file is empty: expected a header row and data rows.")
-    text, encoding = decode_bytes(sample)
-    delimiter = sniff_delimiter(text)
-    total = _count_rows(source, encoding, delimiter)
+    encoding, delimiter = sniff_file(source)
+    # Spreadsheets write an empty row as ",,"; a blank line is an empty row only in a one-column
+    # file (an empty text cell), and there it must come out as a row, not vanish.
+    try:
+        one_column = len(_reader(source, encoding, delimiter, nrows=0).columns) == 1
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        one_column = False  # the prediction pass reports the problem
+    total = _count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     n_rows = n_errors = 0
     try:
-        reader = pd.read_csv(
-            source,
-            sep=delimiter,
-            encoding="utf-8-sig" if encoding == "utf-8" else encoding,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            chunksize=chunk_rows,
-        )
+        reader = _reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
         for i, chunk in enumerate(reader):
+            chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size)
             n_errors += int((result[ERROR_COLUMN] != "").sum())
-            neutralise_formulas(result).to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+            # CRLF rows (RFC 4180): with "\n" alone, Python's csv writer leaves a lone "\r" in
+            # a cell unquoted, and a reader then splits that row in two.
+            neutralise_formulas(result).to_csv(
+                tmp, mode="w" if i == 0 else "a", header=i == 0, index=False, lineterminator="\r\n"
+            )
             n_rows += len(chunk)
             if on_progress:
                 elapsed = time.monotonic() - started
@@ -158,17 +156,195 @@ def predict_csv(
         tmp.replace(output)
     except pd.errors.ParserError as exc:
         raise ValueError(f"Could not parse the CSV: {str(exc).strip().splitlines()[0]}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"The file is not valid {encoding} text after its first part ({exc.reason} at byte "
+            f"{exc.start} of a block); save it as 'CSV UTF-8' and try again."
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output)
 
 
-def _count_rows(source: Path, encoding: str, delimiter: str) -> int:
+def read_head(source: str | Path, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` rows of a CSV file, read the way :func:`predict_csv` reads it (every cell
+    as text, header names stripped): for showing the columns before predicting a big file."""
+    encoding, delimiter = sniff_file(source)
+    try:
+        head = _reader(Path(source), encoding, delimiter, nrows=n)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Could not read the start of the file as CSV: {str(exc).strip().splitlines()[0]}") from None
+    head.columns = [str(c).strip() for c in head.columns]
+    return head
+
+
+def _count_rows(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False) -> int:
     """Data rows in the file (quoted newlines respected), for an honest progress bar."""
     count = 0
-    for chunk in pd.read_csv(
-        source, sep=delimiter, encoding="utf-8-sig" if encoding == "utf-8" else encoding,
-        dtype=str, usecols=[0], chunksize=200_000, keep_default_na=False,
-    ):
-        count += len(chunk)
+    try:
+        for chunk in _reader(source, encoding, delimiter, keep_blank_lines, chunksize=200_000, usecols=[0]):
+            count += len(chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError):
+        return 0  # the prediction pass reports the problem with its position
     return count
+
+
+def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
+    """(encoding, delimiter) of a CSV file, judged from its first ``sample_bytes``.
+
+    The sample is cut at its last line break so a multi-byte character (UTF-8 Chinese, say) is
+    never split, which would make UTF-8 fail and the text be mistaken for GB18030.
+    """
+    with open(source, "rb") as handle:
+        sample = handle.read(sample_bytes + 1)
+    if not sample.strip():
+        raise ValueError("The file is empty: expected a header row and data rows.")
+    if len(sample) > sample_bytes:
+        sample = sample[:sample_bytes]
+        cut = sample.rfind(b"\n")
+        if cut > 0:
+            sample = sample[: cut + 1]
+    text, encoding = decode_bytes(sample)
+    return encoding, sniff_delimiter(text)
+
+
+def _reader(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False, **kwargs: Any) -> Any:
+    """A pandas reader with every cell as text and only empty cells missing."""
+    return pd.read_csv(
+        source,
+        sep=delimiter,
+        encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        skip_blank_lines=not keep_blank_lines,
+        **kwargs,
+    )
+
+
+# ---------------------------------------------------------------------- reading results back
+# The Predict page shows a prediction file without loading it whole: a few typed rows, counts
+# and histograms computed chunk by chunk, and the least confident rows for review.
+
+READ_CHUNK_ROWS = 100_000
+# Text that reads back as the same number: no leading zeros (zip codes, ids stay text), no '+',
+# at most 15 significant digits (longer ids would lose digits as floats).
+_LOSSLESS_NUMBER = r"-?(0|[1-9]\d{0,14})(\.\d{1,14})?"
+
+
+@dataclass(frozen=True)
+class PredictionOverview:
+    """Counts over a whole prediction file.
+
+    ``label_counts``: predicted label -> rows ("" for rows without a prediction), classification
+    only. ``hist_edges`` (bins + 1,) and ``hist_counts`` label -> (bins,) counts of confidence
+    (classification, edges 0..1) or of the predicted value (regression, key "all").
+    """
+
+    n_rows: int
+    n_errors: int
+    label_counts: dict[str, int]
+    hist_edges: np.ndarray
+    hist_counts: dict[str, np.ndarray]
+
+
+def read_predictions(
+    path: str | Path, model: Any, *, nrows: int | None = None, skiprows: int = 0
+) -> pd.DataFrame:
+    """Rows of a file written by :func:`predict_csv`, typed for display and for Excel.
+
+    Prediction columns come back as numbers (confidence, ``p_*``, ``predicted_value``) or text
+    (label, error note). Original columns stay text unless every value is a plain number that
+    reads back unchanged. ``skiprows`` skips data rows (the header is kept).
+    """
+    skip = range(1, skiprows + 1) if skiprows else None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], nrows=nrows, skiprows=skip)
+    return _type_prediction_frame(frame, model)
+
+
+def _type_prediction_frame(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
+    predicted = prediction_columns(model)
+    for col in frame.columns:
+        if col in predicted:
+            if col not in ("predicted_label", ERROR_COLUMN):
+                frame[col] = pd.to_numeric(frame[col], errors="coerce")
+            else:
+                frame[col] = frame[col].fillna("")
+            continue
+        present = frame[col].dropna()
+        if not pd.api.types.is_string_dtype(present):
+            continue  # already typed (the ``row`` number of low_confidence_rows)
+        if len(present) and present.str.fullmatch(_LOSSLESS_NUMBER).all():
+            frame[col] = pd.to_numeric(frame[col])
+    return frame
+
+
+def prediction_overview(path: str | Path, model: Any, *, bins: int = 20) -> PredictionOverview:
+    """Row, error and label counts and a histogram, read chunk by chunk (bounded memory)."""
+    if model.task == "regression":
+        values = pd.concat(
+            pd.to_numeric(chunk["predicted_value"], errors="coerce")
+            for chunk in pd.read_csv(path, usecols=["predicted_value"], dtype=str, chunksize=READ_CHUNK_ROWS)
+        )
+        n_errors = sum(
+            int(chunk[ERROR_COLUMN].notna().sum())
+            for chunk in pd.read_csv(path, usecols=[ERROR_COLUMN], dtype=str, keep_default_na=False,
+                                     na_values=[""], chunksize=READ_CHUNK_ROWS)
+        )
+        finite = values.dropna().to_numpy()
+        counts, edges = np.histogram(finite, bins=bins) if len(finite) else (np.zeros(bins, int), np.linspace(0, 1, bins + 1))
+        return PredictionOverview(len(values), n_errors, {}, edges, {"all": counts})
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    label_counts: dict[str, int] = {str(c): 0 for c in model.classes_}
+    hist: dict[str, np.ndarray] = {}
+    n_rows = n_errors = 0
+    for chunk in pd.read_csv(
+        path, usecols=["predicted_label", "confidence", ERROR_COLUMN], dtype=str,
+        keep_default_na=False, na_values=[""], chunksize=READ_CHUNK_ROWS,
+    ):
+        n_rows += len(chunk)
+        n_errors += int(chunk[ERROR_COLUMN].notna().sum())
+        labels = chunk["predicted_label"].fillna("")
+        confidence = pd.to_numeric(chunk["confidence"], errors="coerce").to_numpy()
+        for label, count in labels.value_counts().items():
+            label_counts[label] = label_counts.get(label, 0) + int(count)
+        for label in labels.unique():
+            if label == "":
+                continue
+            values = confidence[(labels == label).to_numpy()]
+            counts, _ = np.histogram(values[~np.isnan(values)], bins=edges)
+            hist[label] = hist.get(label, np.zeros(bins, dtype=int)) + counts
+    return PredictionOverview(n_rows, n_errors, label_counts, edges, hist)
+
+
+def low_confidence_rows(
+    path: str | Path, model: Any, threshold: float, *, limit: int = 1000
+) -> tuple[pd.DataFrame, int]:
+    """The rows whose confidence is below ``threshold`` (0..1), least confident first.
+
+    Returns (up to ``limit`` rows with a 1-based ``row`` number in front, typed as
+    :func:`read_predictions` does; how many rows are below the threshold in all). Rows
+    without a prediction are not included: they have a ``prediction_error`` instead.
+    """
+    if model.task == "regression":
+        raise ValueError("Regression models have no confidence; low-confidence review needs a classifier.")
+    kept: pd.DataFrame | None = None
+    total = 0
+    offset = 0
+    for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=READ_CHUNK_ROWS):
+        confidence = pd.to_numeric(chunk["confidence"], errors="coerce")
+        mask = (confidence < threshold).to_numpy()
+        low = chunk.loc[mask].copy()
+        total += len(low)
+        if len(low):
+            low.insert(0, "row", np.flatnonzero(mask) + offset + 1)
+            low["_confidence"] = confidence.to_numpy()[mask]
+            kept = low if kept is None else pd.concat([kept, low])
+            kept = kept.nsmallest(limit, "_confidence", keep="first")
+        offset += len(chunk)
+    if kept is None:
+        empty = pd.read_csv(path, dtype=str, nrows=0)
+        empty.insert(0, "row", pd.Series(dtype=int))
+        return _type_prediction_frame(empty, model), 0
+    kept = kept.sort_values(["_confidence", "row"], kind="stable").drop(columns="_confidence")
+    return _type_prediction_frame(kept.reset_index(drop=True), model), total
