@@ -173,6 +173,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.fast:
         if not hasattr(model, "quantize"):
             raise ValueError("--fast is only available for transformer models.")
+        from .fastpath import check_fast_path, read_fast_path
+
+        record = read_fast_path(args.model)
+        if record is None:  # checked once per model folder, then recorded in fast_path.json
+            print("checking the int8 fast path on the model's test split ...", file=sys.stderr, flush=True)
+            record = check_fast_path(args.model, model)
+        if not record["passed"]:
+            raise ValueError(f"--fast is not offered for this model: {record['reason']}. Run without --fast.")
         model.quantize()
 
     def on_progress(p) -> None:

@@ -1,0 +1,139 @@
+"""The int8 fast path is offered per model, only after a recorded check on its test split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import core.fastpath as fastpath
+from core.fastpath import (
+    FAST_PATH_FILE,
+    check_fast_path,
+    fast_path_allowed,
+    load_fast_model,
+    quantized_copy,
+    read_fast_path,
+)
+from core.model import TextClassifier
+
+
+@pytest.fixture
+def folder(trained_tiny, tmp_path):
+    copy = tmp_path / "tiny"
+    shutil.copytree(trained_tiny[1], copy)
+    return copy
+
+
+class _Stub:
+    """Stands in for the int8 model: predicts what it is told (to force agreement levels)."""
+
+    def __init__(self, labels):
+        self.labels = np.asarray(labels, dtype=object)
+
+    def predict(self, texts):
+        return self.labels[: len(texts)]
+
+
+def test_check_compares_int8_with_fp32_on_the_test_split_and_records_it(folder):
+    model = TextClassifier.load(folder)
+    record = check_fast_path(folder, model)
+    on_disk = json.loads((folder / FAST_PATH_FILE).read_text())
+    assert on_disk == record
+    test = pd.read_csv(folder / "test_predictions.csv")
+    assert record["n_rows"] == len(test) > 0
+    assert 0.0 <= record["agreement"] <= 1.0
+    assert record["accuracy_fp32"] == pytest.approx(
+        float(np.mean(model.predict(test["text"].tolist()).astype(str) == test["true_label"].astype(str))), abs=1e-6
+    )
+    assert record["passed"] == (record["agreement"] >= 0.99 and record["accuracy_drop_points"] < 0.5)
+    assert record["torch_version"] == torch.__version__
+    assert record["speedup"] > 0 and record["seconds_int8"] > 0
+    assert fast_path_allowed(folder) is record["passed"]
+    assert read_fast_path(folder) == record
+    assert model.quantized is False  # the check quantizes a copy, never the given (cached) model
+
+
+def test_check_fails_when_int8_labels_disagree(folder, monkeypatch):
+    test = pd.read_csv(folder / "test_predictions.csv")
+    model = TextClassifier.load(folder)
+    fp32 = model.predict(test["text"].tolist()).astype(str)
+    flipped = np.where(fp32 == "positive", "negative", "positive")
+    flipped[: len(flipped) // 2] = fp32[: len(flipped) // 2]  # half agree
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m: _Stub(flipped))
+    record = check_fast_path(folder, model)
+    assert record["passed"] is False
+    assert record["agreement"] == pytest.approx(np.mean(flipped == fp32))
+    assert "labels agree on" in record["reason"] and "needs >= 99%" in record["reason"]
+    assert not fast_path_allowed(folder)
+    with pytest.raises(ValueError, match="has not passed"):
+        load_fast_model(folder)
+
+
+def test_check_passes_when_int8_labels_agree(folder, monkeypatch):
+    test = pd.read_csv(folder / "test_predictions.csv")
+    model = TextClassifier.load(folder)
+    same = model.predict(test["text"].tolist())
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m: _Stub(same))
+    record = check_fast_path(folder, model)
+    assert record["passed"] is True and record["agreement"] == 1.0 and record["accuracy_drop_points"] == 0.0
+    assert fast_path_allowed(folder)
+    fast = load_fast_model(folder)
+    assert fast.quantized is True
+    assert list(fast.predict(["great phone"])) in (["positive"], ["negative"])
+
+
+def test_an_accuracy_drop_of_half_a_point_fails_even_with_high_agreement(folder, monkeypatch):
+    # 200 rows, all correct in fp32; int8 gets one row wrong: 99.5% agreement, 0.5-point drop.
+    texts = [f"great {i}" for i in range(200)]
+    pd.DataFrame({"text": texts, "true_label": ["positive"] * 200}).to_csv(folder / "test_predictions.csv", index=False)
+    model = SimpleNamespace(task="classification", quantize=None, predict=lambda t: np.array(["positive"] * len(t)))
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m: _Stub(["negative"] + ["positive"] * 199))
+    record = check_fast_path(folder, model)
+    assert record["agreement"] == pytest.approx(0.995)
+    assert record["accuracy_drop_points"] == pytest.approx(0.5)
+    assert record["passed"] is False and "accuracy drops by 0.50 points" in record["reason"]
+
+
+def test_check_records_why_it_cannot_apply(folder):
+    (folder / "test_predictions.csv").unlink()
+    record = check_fast_path(folder)
+    assert record["passed"] is False and "no test_predictions.csv" in record["reason"]
+    assert not fast_path_allowed(folder)
+    regression = SimpleNamespace(task="regression", quantize=lambda: None)
+    assert "regression" in check_fast_path(folder, regression)["reason"]
+    tabular = SimpleNamespace(task="classification")
+    assert "transformer models only" in check_fast_path(folder, tabular)["reason"]
+    with pytest.raises(ValueError, match="transformer"):
+        quantized_copy(tabular)
+
+
+def test_a_record_from_another_torch_version_or_a_damaged_one_counts_as_missing(folder):
+    assert read_fast_path(folder) is None and not fast_path_allowed(folder)
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "torch_version": "1.0.0"}))
+    assert read_fast_path(folder) is None and not fast_path_allowed(folder)
+    (folder / FAST_PATH_FILE).write_text("{not json")
+    assert read_fast_path(folder) is None
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": "yes", "torch_version": torch.__version__}))
+    assert not fast_path_allowed(folder)  # only a real True counts
+
+
+def test_quantized_copy_leaves_the_original_fp32(trained_tiny):
+    model = trained_tiny[0].model
+    fast = quantized_copy(model)
+    assert fast.quantized and not model.quantized
+    assert fast.model is not model.model
+    proba = fast.predict_proba(["great phone", "awful"])
+    assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_saving_a_model_again_drops_the_old_record(folder):
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "torch_version": torch.__version__}))
+    assert fast_path_allowed(folder)
+    TextClassifier.load(folder).save(folder, overwrite=True)
+    assert not (folder / FAST_PATH_FILE).exists()
