@@ -1,0 +1,335 @@
+"""Predict: score a CSV with a saved model, review the result, download it as CSV or Excel.
+
+The upload is written to a temporary file and predicted chunk by chunk into another file on
+disk (core.predict.predict_csv); the page shows a preview and counts read back from that file,
+never a whole giant table, and the downloads are built only when clicked.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import streamlit as st
+
+from core import list_models, to_csv_bytes, to_xlsx_bytes
+from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
+from core.fastpath import check_fast_path, fast_path_allowed, quantized_copy, read_fast_path
+from core.predict import (
+    low_confidence_rows,
+    missing_columns,
+    predict_csv,
+    prediction_overview,
+    read_head,
+    read_predictions,
+)
+from core.registry import model_path
+from ui.state import active_model_name, get_model
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
+LAST_PATH = "last_prediction_path"  # read by the Dashboard page
+RESULT = "predict_result"
+XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
+XLSX_MAX_ROWS = 200_000  # above this a workbook takes minutes and GBs to build: CSV only
+PREVIEW_ROWS = 100
+CHOOSE = "— choose a column —"
+
+
+@st.cache_resource(show_spinner="Preparing the fast (int8) model…", max_entries=2)
+def _fast_model(name: str, saved_at: float):
+    return quantized_copy(get_model(name))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _overview(path: str, mtime: float, task: str, classes: tuple[str, ...]):
+    return prediction_overview(path, SimpleNamespace(task=task, classes_=list(classes)))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _low_confidence(path: str, mtime: float, classes: tuple[str, ...], threshold: float):
+    return low_confidence_rows(path, SimpleNamespace(task="classification", classes_=list(classes)), threshold)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _columns(path: str, mtime: float) -> list[str]:
+    return [str(c) for c in read_head(path, n=0).columns]
+
+
+def _session_dir() -> Path:
+    """A temporary folder for this browser session's uploads and results."""
+    folder = st.session_state.get("predict_tmp_dir")
+    if not folder or not Path(folder).is_dir():
+        folder = tempfile.mkdtemp(prefix="marketune-predict-")
+        st.session_state["predict_tmp_dir"] = folder
+    return Path(folder)
+
+
+def _saved_upload(upload) -> Path:
+    """The uploaded file on disk (written once per upload; older uploads removed)."""
+    path = _session_dir() / f"input-{upload.file_id}.csv"
+    if not path.is_file():
+        for old in _session_dir().glob("input-*.csv"):
+            old.unlink(missing_ok=True)
+        path.write_bytes(upload.getbuffer())
+    return path
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+st.title("Predict")
+st.caption("Score a CSV of new rows with a saved model, review what it is unsure about, and download the result.")
+
+models = list_models()
+if not models:
+    st.info("No saved model yet. Train one on the **Train** page first.")
+    if (ROOT / "pages" / "train.py").is_file():
+        st.page_link(str(ROOT / "pages" / "train.py"), label="Go to Train")
+    st.stop()
+
+names = [m.name for m in models]
+active = active_model_name()
+name = st.selectbox("Model", names, index=names.index(active) if active in names else 0, key="predict_model")
+folder = model_path(name)
+try:
+    model = get_model(name)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+classes = [str(c) for c in getattr(model, "classes_", [])]
+what = f"{len(classes)} classes: {', '.join(classes)}" if model.task == "classification" else "a number"
+st.caption(f"Predicts {what} · reads {', '.join(model.input_columns) or '(no columns)'}")
+
+# ---------------------------------------------------------------- input
+st.subheader("1. Rows to score")
+source_kind = st.radio(
+    "Input", ["Upload a CSV", "A bundled sample"], key="predict_source", horizontal=True, label_visibility="collapsed"
+)
+source: Path | None = None
+source_name = ""
+if source_kind == "Upload a CSV":
+    upload = st.file_uploader(
+        "CSV file (any size up to the upload limit; it is read in chunks)",
+        type=["csv", "tsv", "txt"],
+        key="predict_upload",
+    )
+    if upload is not None:
+        source, source_name = _saved_upload(upload), upload.name
+elif SAMPLES:
+    # Samples that have every column the model reads come first (the first is the default).
+    fitting = [n for n, p in SAMPLES.items() if not missing_columns(model, _columns(str(p), p.stat().st_mtime))]
+    names_in_order = [*fitting, *(n for n in SAMPLES if n not in fitting)]
+    sample = st.selectbox(
+        "Sample file", names_in_order, key="predict_sample",
+        format_func=lambda n: n if n in fitting else f"{n} (lacks the model's columns)",
+    )
+    source, source_name = SAMPLES[sample], sample
+else:
+    st.info("No bundled sample is installed.")
+
+column_map: dict[str, str] = {}
+ready = False
+if source is not None:
+    try:
+        head = read_head(source)
+    except ValueError as exc:
+        st.error(str(exc))
+        head = None
+    if head is not None:
+        st.dataframe(head, hide_index=True, key="predict_input_head")
+        # ---------------------------------------------------------------- mapping
+        st.subheader("2. Columns the model reads")
+        file_columns = [str(c) for c in head.columns]
+        by_lower = {c.lower(): c for c in file_columns}
+        absent = missing_columns(model, file_columns)
+        if absent:
+            st.warning(
+                f"The model was trained on column(s) {absent}, which this file does not have under "
+                "that name. Pick the file's column that holds the same kind of content for each; "
+                "columns that do not exist in the file cannot be predicted from."
+            )
+        text_cols = set(model.schema.get("text_columns", []))
+        cols = st.columns(max(1, min(3, len(model.input_columns))))
+        for i, needed in enumerate(model.input_columns):
+            guess = needed if needed in file_columns else by_lower.get(needed.lower())
+            options = [CHOOSE, *file_columns]
+            kind = "text" if needed in text_cols else "profile"
+            with cols[i % len(cols)]:
+                chosen = st.selectbox(
+                    f"{needed} ({kind})",
+                    options,
+                    index=options.index(guess) if guess else 0,
+                    key=f"predict_map_{needed}",
+                    help=f"The model learned from a {kind} column named '{needed}'.",
+                )
+            if chosen != CHOOSE:
+                column_map[needed] = chosen
+        unmapped = [c for c in model.input_columns if c not in column_map]
+        if unmapped:
+            st.error(f"Choose a column for {unmapped} to predict.")
+        ready = not unmapped
+
+# ---------------------------------------------------------------- run
+fast = False
+if hasattr(model, "quantize") and model.task == "classification":
+    record = read_fast_path(folder)
+    if fast_path_allowed(folder):
+        fast = st.checkbox(
+            "Fast (int8)",
+            key="predict_fast",
+            help=f"int8 quantized model: {record.get('speedup') or 0:.1f}x faster on the test split, labels "
+            f"agree with the full model on {record.get('agreement', 0):.1%} of its rows, accuracy "
+            f"{record.get('accuracy_fp32', 0):.1%} -> {record.get('accuracy_int8', 0):.1%}.",
+        )
+    elif record is not None:
+        st.caption(f"The fast (int8) path is not offered for this model: {record.get('reason')}.")
+    elif st.button("Check whether the fast (int8) path is safe for this model", key="predict_check_fast"):
+        with st.spinner("Comparing the int8 and full models on the test split…"):
+            try:
+                check_fast_path(folder, model)
+            except (ValueError, OSError) as exc:
+                st.error(f"The check could not run: {exc}")
+            else:
+                st.rerun()
+
+if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
+    runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime) if fast else model
+    out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    bar = st.progress(0.0, text="Counting rows…")
+
+    def on_progress(p) -> None:
+        if p.total_rows:
+            eta = f" · about {_duration(p.eta_s)} left" if p.eta_s is not None and p.rows_done < p.total_rows else ""
+            bar.progress(
+                min(p.rows_done / p.total_rows, 1.0), text=f"Predicted {p.rows_done:,} of {p.total_rows:,} rows{eta}"
+            )
+        else:
+            bar.progress(0.0, text=f"Predicted {p.rows_done:,} rows")
+
+    try:
+        summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress)
+    except ValueError as exc:
+        bar.empty()
+        st.error(str(exc))
+    else:
+        previous = st.session_state.get(RESULT)
+        if previous and Path(previous["path"]).parent == _session_dir() and previous["path"] != str(out):
+            Path(previous["path"]).unlink(missing_ok=True)
+        st.session_state[LAST_PATH] = str(out)
+        st.session_state[RESULT] = {
+            "path": str(out),
+            "model": name,
+            "task": model.task,
+            "classes": classes,
+            "source": source_name,
+            "rows": summary.n_rows,
+            "errors": summary.n_errors,
+            "seconds": summary.seconds,
+            "fast": fast,
+        }
+        bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {_duration(summary.seconds)}")
+
+# ---------------------------------------------------------------- results
+result = st.session_state.get(RESULT)
+if result and Path(result["path"]).is_file():
+    path = Path(result["path"])
+    described = SimpleNamespace(task=result["task"], classes_=result["classes"])
+    st.subheader("3. Result")
+    rate = result["rows"] / result["seconds"] if result["seconds"] else 0
+    st.success(
+        f"{result['rows']:,} rows from **{result['source']}** predicted by **{result['model']}**"
+        f"{' (fast, int8)' if result['fast'] else ''} in {_duration(result['seconds'])} ({rate:,.0f} rows/s)."
+    )
+    if result["errors"]:
+        st.warning(
+            f"{result['errors']:,} row(s) without usable input got an empty prediction and a note in "
+            "the `prediction_error` column; they are kept, in their place."
+        )
+    st.caption(f"First {min(PREVIEW_ROWS, result['rows']):,} rows:")
+    preview = read_predictions(path, described, nrows=PREVIEW_ROWS)
+    number_format = {
+        c: st.column_config.NumberColumn(format="%.3f")
+        for c in preview.columns
+        if c == "confidence" or c.startswith("p_")
+    }
+    st.dataframe(preview, hide_index=True, column_config=number_format, key="predict_preview")
+
+    overview = _overview(str(path), path.stat().st_mtime, result["task"], tuple(result["classes"]))
+    threshold = 0.6
+    if result["task"] == "classification":
+        left, right = st.columns(2)
+        threshold = st.session_state.get("predict_conf_threshold", threshold)
+        with left:
+            st.plotly_chart(prediction_distribution(overview.label_counts, result["classes"]), key="predict_dist_chart")
+        with right:
+            st.plotly_chart(
+                confidence_histogram(overview.hist_edges, overview.hist_counts, result["classes"], threshold),
+                key="predict_conf_chart",
+            )
+
+        st.subheader("Review the rows the model is least sure about")
+        threshold = st.slider("Show rows with confidence below", 0.0, 1.0, 0.6, 0.05, key="predict_conf_threshold")
+        low, n_low = _low_confidence(str(path), path.stat().st_mtime, tuple(result["classes"]), threshold)
+        share = n_low / result["rows"] if result["rows"] else 0
+        st.caption(
+            f"{n_low:,} rows ({share:.1%}) have confidence below {threshold:.0%}"
+            + (f"; the {len(low):,} least confident are shown, `row` is the row number in the file." if n_low else ".")
+        )
+        if n_low:
+            st.dataframe(low, hide_index=True, column_config=number_format, key="predict_low_table")
+            st.download_button(
+                "Download these rows (CSV)",
+                to_csv_bytes(low),
+                file_name="low_confidence_rows.csv",
+                mime="text/csv",
+                key="predict_download_low",
+                on_click="ignore",
+            )
+    else:
+        st.plotly_chart(value_histogram(overview.hist_edges, overview.hist_counts["all"]), key="predict_value_chart")
+
+    st.subheader("Download")
+    stem = path.stem
+    st.download_button(
+        "Download CSV",
+        lambda: b"\xef\xbb\xbf" + path.read_bytes(),  # BOM: Excel then reads UTF-8 right
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key="predict_download_csv",
+        on_click="ignore",
+        type="primary",
+    )
+    if result["rows"] >= XLSX_SHEET_ROWS:
+        st.info(
+            f"An Excel sheet holds at most {XLSX_SHEET_ROWS:,} rows (header included); this result has "
+            f"{result['rows']:,}, so it is offered as CSV only."
+        )
+    elif result["rows"] > XLSX_MAX_ROWS:
+        st.info(
+            f"Excel download is offered up to {XLSX_MAX_ROWS:,} rows (Excel itself stops at "
+            f"{XLSX_SHEET_ROWS:,}, and a workbook this large takes minutes to build): use the CSV."
+        )
+    else:
+        st.download_button(
+            "Download Excel (.xlsx)",
+            lambda: to_xlsx_bytes(read_predictions(path, described)),
+            file_name=f"{stem}.xlsx",
+            key="predict_download_xlsx",
+            on_click="ignore",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    st.caption(
+        "Text cells that a spreadsheet would run as a formula (starting with = + - @) are prefixed "
+        "with an apostrophe in both files; numbers stay numbers."
+    )
+    if (ROOT / "pages" / "dashboard.py").is_file():
+        st.page_link(str(ROOT / "pages" / "dashboard.py"), label="Explore these predictions on the Dashboard")
