@@ -417,6 +417,10 @@ def test_segments_from_profile_bins_categories_and_sizes():
     assert len(grid) == 4 and "size" not in grid.columns
     assert grid["segment"].iloc[0] == "age 25 · channel email"
 
+    top = adlab.segments_from_profile(people, ["channel"], max_categories=1)
+    assert top["segment"].tolist() == ["channel email"]  # rarer values are left out, and counted
+    assert top.attrs == {"n_people": 12, "n_covered": 7}
+
     with pytest.raises(ValueError, match="not in the audience data"):
         adlab.segments_from_profile(people, ["income"])
     with pytest.raises(ValueError, match="more than the limit"):

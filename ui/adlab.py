@@ -444,6 +444,12 @@ def _audience_segments(lab: Lab) -> pd.DataFrame | None:
     if held:
         values = ", ".join(f"{c} = {segments[c].iloc[0]}" for c in held)
         st.caption(f"Held at their typical value: {values}.")
+    covered, total = segments.attrs.get("n_covered", 0), segments.attrs.get("n_people", 0)
+    if covered < total:
+        st.caption(
+            f"The segments cover {covered:,} of {total:,} people; the rest have an empty or rare "
+            "value in a segment column."
+        )
     return segments
 
 
