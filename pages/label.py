@@ -124,6 +124,13 @@ def show_job(store) -> None:
         st.rerun()  # so the sidebar shows the new active model
 
 
+def is_training() -> bool:
+    try:
+        return ss.get("label_job_id") is not None and job_status(ss["label_job_id"]).active
+    except ValueError:  # the job's folder is gone (jobs cleaned up): nothing is running
+        return False
+
+
 def show_model_summary(name: str) -> None:
     info = read_info(model_path(name))
     metrics = info.metrics
@@ -224,7 +231,7 @@ else:
         except ValueError as exc:
             st.error(str(exc))
 show_job(store)
-busy = ss.get("label_job_id") is not None and job_status(ss["label_job_id"]).active
+busy = is_training()
 if ranking_model and not busy:
     show_model_summary(ranking_model)
 
