@@ -68,8 +68,8 @@ def test_attribution_bar_chart_top_words():
     assert list(bars.y) == [
         "great",
         "bad",
-        "a (@12)",
-    ]  # by |attribution|; repeated words get their position
+        "a #2",
+    ]  # by |attribution|; a repeated word gets its occurrence
     np.testing.assert_allclose(bars.x, [0.30, -0.20, -0.02])
     assert list(bars.marker.color) == [BETTER_COLOR, WORSE_COLOR, WORSE_COLOR]
 

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import TrainConfig, train
 from tests.conftest import make_sentiment_frame
-from ui.adlab import attribution_html
+from ui.adlab import attribution_html, top_words
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "ad_lab.py")
@@ -353,3 +353,12 @@ def test_attribution_html_shades_and_escapes():
     assert "rgba(44,160,44,0.750)" in html  # strongest positive word: full green
     assert "rgba(214,39,40,0.375)" in html  # half as strong, negative: red at half opacity
     assert 'title="+40.00 points"' in html and "<br>" in html
+
+
+def test_top_words_leave_out_negligible_moves():
+    expl = pd.DataFrame(
+        {"word": ["a", "great", "bad", "the"], "attribution": [0.001, 0.3, -0.2, -0.0001]}
+    )
+    up, down = top_words(expl, k=5)
+    assert up == [("great", 0.3)]  # "a" moves the score by under 1% of the largest move
+    assert down == [("bad", -0.2)]

@@ -111,11 +111,14 @@ def attribution_html(
 
 
 def top_words(
-    explanation: pd.DataFrame, k: int = 5
+    explanation: pd.DataFrame, k: int = 5, min_share: float = 0.01
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """(the k words pushing the score up most, the k pulling it down most) as (word, value)."""
-    up = explanation[explanation["attribution"] > 0].nlargest(k, "attribution")
-    down = explanation[explanation["attribution"] < 0].nsmallest(k, "attribution")
+    """(the k words pushing the score up most, the k pulling it down most) as (word, value).
+    Words moving the score by less than ``min_share`` of the largest move are left out."""
+    a = explanation["attribution"]
+    floor = float(a.abs().max()) * min_share if len(a) else 0.0
+    up = explanation[a > floor].nlargest(k, "attribution")
+    down = explanation[a < -floor].nsmallest(k, "attribution")
     return (
         [(w, float(v)) for w, v in zip(up["word"], up["attribution"])],
         [(w, float(v)) for w, v in zip(down["word"], down["attribution"])],

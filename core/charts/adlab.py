@@ -19,6 +19,7 @@ BETTER_COLOR = "#2ca02c"
 WORSE_COLOR = "#d62728"
 UNCLEAR_COLOR = "#9e9e9e"
 HIGHLIGHT_COLOR = "#111111"
+ROW_PX = 34  # heatmap row height in pixels
 VERDICT_COLORS = {
     "base": BASE_COLOR,
     "better": BETTER_COLOR,
@@ -114,12 +115,16 @@ def attribution_bar_chart(
 ) -> go.Figure:
     """The ``top`` words with the largest |attribution|, largest at the top; green pushes the
     score up, red down. ``explanation`` is ``core.adlab.explain`` output. Trace 0: bars with
-    y = "word" labels (a word that occurs twice gets its position appended), x = attribution."""
+    y = "word" labels (a repeated word gets its occurrence: "the #2"), x = attribution."""
     _require(explanation, ["word", "start", "attribution"], "attribution_bar_chart")
     df = explanation.assign(_abs=explanation["attribution"].abs())
     df = df.sort_values("_abs", ascending=False, kind="stable").head(top)
+    # A word that occurs more than once is labelled by its occurrence: "the #2".
+    occurrence = explanation.groupby("word").cumcount() + 1
     counts = explanation["word"].value_counts()
-    labels = [w if counts[w] == 1 else f"{w} (@{s})" for w, s in zip(df["word"], df["start"])]
+    labels = [
+        w if counts[w] == 1 else f"{w} #{occurrence[i]}" for i, w in zip(df.index, df["word"])
+    ]
     values = df["attribution"].to_numpy(dtype=float)
     fig = go.Figure(
         go.Bar(
@@ -187,9 +192,9 @@ def targeting_heatmap(
                 mode="markers",
                 marker={
                     "symbol": "square-open",
-                    "size": 34,
+                    "size": ROW_PX - 8,  # inside its cell, so neighbouring marks do not touch
                     "color": HIGHLIGHT_COLOR,
-                    "line": {"width": 3, "color": HIGHLIGHT_COLOR},
+                    "line": {"width": 2.5, "color": HIGHLIGHT_COLOR},
                 },
                 name="best ad for the segment",
                 hoverinfo="skip",
@@ -199,7 +204,7 @@ def targeting_heatmap(
         title=title,
         xaxis={"title": "Ad", "side": "top", "type": "category"},
         yaxis={"title": None, "autorange": "reversed", "type": "category"},
-        height=max(300, 110 + 34 * len(y)),
+        height=max(300, 110 + ROW_PX * len(y)),
         margin={"l": 10, "r": 10, "t": 80, "b": 20},
         showlegend=best is not None,
         legend={"orientation": "h", "y": -0.05},
