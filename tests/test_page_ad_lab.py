@@ -362,3 +362,13 @@ def test_top_words_leave_out_negligible_moves():
     up, down = top_words(expl, k=5)
     assert up == [("great", 0.3)]  # "a" moves the score by under 1% of the largest move
     assert down == [("bad", -0.2)]
+
+
+def test_page_opens_through_the_app_router(registry):
+    registry("sentiment")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/ad_lab.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value == "Ad Copy Lab"
+    assert len(table(at)) == 4
