@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import streamlit as st
@@ -18,8 +17,8 @@ from core import (
 from core.base_models import training_defaults
 from core.charts.evaluation import label_distribution_chart, target_histogram_chart
 from core.config import DEFAULT_LEARNING_RATE
-from core.jobs import job_status, list_jobs, start_job
-from core.registry import model_path, read_info
+from core.jobs import list_jobs, start_job
+from core.registry import model_path
 from ui.base_model_picker import base_model_picker
 from ui.mapping import (
     column_summary,
@@ -28,9 +27,7 @@ from ui.mapping import (
     suggest_label_column,
     suggest_text_columns,
 )
-from ui.results import render_results
-from ui.state import set_active_model
-from ui.train_job import live_panel, outcome_message
+from ui.train_job import job_section
 
 SAMPLES = sorted((Path(__file__).resolve().parent.parent / "sample_data").glob("*.csv"))
 PRESETS = {  # quality/speed presets: epochs and tokens kept per text
@@ -324,56 +321,4 @@ if data is not None:
     kept.update({k: ss[k] for k in (*ADVANCED_DEFAULTS, *MAPPING_KEYS) if k in ss})
 
 # ----------------------------------------------------------------------------- 5. the job
-job_id = ss.get("train_job_id")
-if job_id is None:  # a refreshed browser or a second tab: show the latest job still running
-    active = [j for j in list_jobs() if j.active and j.id not in ss.get("train_dismissed", set())]
-    if active:  # followed to its end in this session, like a job started here
-        job_id = ss["train_job_id"] = active[-1].id
-if job_id is not None:
-    st.subheader("Training")
-    try:
-        status = job_status(job_id)
-    except ValueError as exc:
-        st.error(str(exc))
-        status = None
-    if status is not None and status.active:
-        live_panel(job_id)
-    elif status is not None:
-        kind, text = outcome_message(status)
-        getattr(st, kind)(text)
-        if status.state == "done":
-            if ss.get("train_activated") != job_id:
-                ss["train_activated"] = job_id
-                set_active_model(status.model_name)
-                ss["train_bump_name"] = True
-                st.rerun()  # so the sidebar shows the new active model
-            try:
-                render_results(read_info(model_path(status.model_name)), key="train_results")
-            except (ValueError, OSError) as exc:
-                st.error(f"The saved model could not be read: {exc}")
-        left, right = st.columns([1, 5])
-        last = ss.get("train_last_request")
-        if status.state in ("failed", "cancelled", "interrupted"):
-            if last is None or last[2] != status.model_name:
-                st.caption("To try again, load the data above and press Train.")
-            elif left.button("Retry", key="train_retry", icon=":material/refresh:"):
-                try:
-                    ss["train_job_id"] = start_job(*last)
-                    st.rerun()
-                except ValueError as exc:
-                    st.error(str(exc))
-        if right.button("Close", key="train_dismiss", help="Hide this job; the saved model stays on the Models page."):
-            ss.setdefault("train_dismissed", set()).add(job_id)
-            ss.pop("train_job_id", None)
-            st.rerun()
-
-recent = list_jobs()[-5:]
-if recent:
-    with st.expander("Recent training jobs"):
-        for job in reversed(recent):
-            when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
-            a, b = st.columns([4, 1])
-            a.markdown(f"`{when}` **{job.model_name}** — {job.state}")
-            if b.button("Show", key=f"train_show_{job.id}"):
-                ss["train_job_id"] = job.id
-                st.rerun()
+job_section()

@@ -7,12 +7,16 @@ page reruns once so the results are drawn outside the polling fragment.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import streamlit as st
 
 from core.charts.evaluation import training_curve_chart
-from core.jobs import JobStatus, cancel_job, job_status
+from core.jobs import JobStatus, cancel_job, job_status, list_jobs, start_job
+from core.registry import model_path, read_info
+from ui.results import render_results
+from ui.state import set_active_model
 
 POLL_SECONDS = 1.5
 PHASE_TEXT = {
@@ -88,3 +92,77 @@ def outcome_message(status: JobStatus) -> tuple[str, str]:
     if status.state == "interrupted":
         return "warning", f"Training **{status.model_name}** was interrupted: {status.message}"
     return "info", f"Training **{status.model_name}**: {status.state}."
+
+
+def _shown_job_id() -> str | None:
+    """This session's job; else (a refreshed browser, a second tab) the latest job still
+    running, which is then followed to its end like a job started here."""
+    ss = st.session_state
+    if ss.get("train_job_id") is None:
+        active = [j for j in list_jobs() if j.active and j.id not in ss.get("train_dismissed", set())]
+        if active:
+            ss["train_job_id"] = active[-1].id
+    return ss.get("train_job_id")
+
+
+def _outcome(status: JobStatus) -> None:
+    """A finished job: its message, the saved model's results, Retry and Close."""
+    ss = st.session_state
+    kind, text = outcome_message(status)
+    getattr(st, kind)(text)
+    if status.state == "done":
+        if ss.get("train_activated") != status.id:
+            ss["train_activated"] = status.id
+            set_active_model(status.model_name)
+            ss["train_bump_name"] = True  # the page offers a fresh name for the next model
+            st.rerun()  # so the sidebar, drawn before the page, shows the new active model
+        try:
+            render_results(read_info(model_path(status.model_name)), key="train_results")
+        except (ValueError, OSError) as exc:
+            st.error(f"The saved model could not be read: {exc}")
+    left, right = st.columns([1, 5])
+    last = ss.get("train_last_request")
+    if status.state in ("failed", "cancelled", "interrupted"):
+        if last is None or last[2] != status.model_name:
+            st.caption("To try again, load the data above and press Train.")
+        elif left.button("Retry", key="train_retry", icon=":material/refresh:"):
+            try:
+                ss["train_job_id"] = start_job(*last)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
+    if right.button("Close", key="train_dismiss", help="Hide this job; a saved model stays on the Models page."):
+        ss.setdefault("train_dismissed", set()).add(status.id)
+        ss.pop("train_job_id", None)
+        st.rerun()
+
+
+def job_section() -> None:
+    """The Train page's job area: the shown job's live progress or outcome, then recent jobs.
+
+    Session keys: ``train_job_id`` (the job shown), ``train_last_request`` ((frame, config,
+    name) of the last job this session started, for Retry), ``train_dismissed`` (closed ids).
+    """
+    job_id = _shown_job_id()
+    if job_id is not None:
+        st.subheader("Training")
+        try:
+            status = job_status(job_id)
+        except ValueError as exc:  # its folder was removed
+            st.error(str(exc))
+        else:
+            if status.active:
+                live_panel(job_id)
+            else:
+                _outcome(status)
+    recent = list_jobs()[-5:]
+    if recent:
+        with st.expander("Recent training jobs"):
+            for job in reversed(recent):
+                when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
+                a, b = st.columns([4, 1])
+                a.markdown(f"`{when}` **{job.model_name}** — {job.state}")
+                if b.button("Show", key=f"train_show_{job.id}"):
+                    st.session_state["train_job_id"] = job.id
+                    st.rerun()
