@@ -94,7 +94,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
     at.slider(key="predict_conf_threshold").set_value(0.0)
     at.run()
     assert not [d for d in at.dataframe if "row" in d.value.columns]
-    assert any("0 rows (0.0%) have confidence below 0%" in c.value for c in at.caption)
+    assert any("0 row(s) (0.0%) have confidence below 0%" in c.value for c in at.caption)
 
 
 def test_missing_column_is_explained_and_can_be_mapped(registry):

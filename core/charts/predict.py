@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+
+from core.charts.dashboard import label_colors
+from core.dashboard import is_sentiment_like
 
 __all__ = ["confidence_histogram", "prediction_distribution", "value_histogram"]
 
@@ -19,8 +21,8 @@ _NO_PREDICTION_COLOR = "#bbbbbb"
 
 
 def _colors(labels: Sequence[str]) -> dict[str, str]:
-    palette = qualitative.Plotly
-    return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+    """The Dashboard's colours: green/red/grey for sentiment labels, a palette otherwise."""
+    return label_colors(list(labels), is_sentiment_like(labels))
 
 
 def prediction_distribution(
@@ -94,7 +96,8 @@ def confidence_histogram(
             hovertemplate=f"{label}: %{{y:,}} rows with confidence %{{customdata[0]:.2f}}-%{{customdata[1]:.2f}}<extra></extra>",
         )
     if threshold is not None:
-        fig.add_vline(x=threshold, line_dash="dash", line_color="#444", annotation_text="review below")
+        fig.add_vline(x=threshold, line_dash="dash", line_color="#444", annotation_text="review below",
+                      annotation_position="bottom left")
     fig.update_layout(
         title="How sure the model is",
         barmode="stack",
