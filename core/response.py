@@ -30,9 +30,11 @@ plain arrays (vocabulary in JSON, idf and weights in safetensors) and rebuilt on
 
 Calibration: every model's P(response) is calibrated on the validation rows (never the training
 rows): Platt scaling when the validation split has fewer than ``PLATT_BELOW`` responders (or
-non-responders), otherwise isotonic or Platt, whichever has the lower 5-fold cross-validated ECE
-on the validation rows (choosing by the in-sample ECE would always pick isotonic, which can fit
-the validation rows exactly). Test metrics are reported before and after calibration.
+non-responders), otherwise isotonic, Platt or none, whichever has the lowest ECE on the
+validation rows, cross-validated (5-fold) for the two that are fitted (choosing by the in-sample
+ECE would always pick isotonic, which can fit the validation rows exactly); "none" keeps a model
+whose own probabilities are already the best calibrated. Test metrics are reported before and
+after calibration.
 
 Which model is recommended: the gradient-boosting baseline, unless another model beats it on
 the validation rows' ROC-AUC by more than ``MIN_AUC_GAIN`` in at least ``RECOMMEND_CONFIDENCE`` of
@@ -351,9 +353,11 @@ def cross_fit_text_scores(
 def choose_calibrator(scores_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0) -> tuple[Calibrator, dict[str, Any]]:
     """Fit the calibrator for one model on its validation scores (shape ``(n,)``, in [0, 1]).
 
-    Platt when either class has fewer than ``PLATT_BELOW`` validation rows; otherwise the method
-    with the lower 5-fold cross-validated ECE (ties: Platt, the simpler). Returns the calibrator
-    fitted on all validation rows and ``{"method", "reason", "cv_ece"}``.
+    Platt when either class has fewer than ``PLATT_BELOW`` validation rows. Otherwise the option
+    with the lowest ECE on the validation rows: isotonic and Platt by 5-fold cross-validation,
+    "none" (the model's own probabilities, which need no fitting) directly; ties go to the
+    simpler (none, then Platt). "none" is stored as the identity (Platt with a=1, b=0).
+    Returns the calibrator fitted on all validation rows and ``{"method", "reason", "cv_ece"}``.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -363,17 +367,19 @@ def choose_calibrator(scores_val: np.ndarray, y_val: np.ndarray, *, seed: int = 
     if min(n_pos, n_neg) < PLATT_BELOW:
         reason = f"Platt scaling: the validation split has only {min(n_pos, n_neg)} rows of its smaller class (isotonic needs more)"
         return fit_calibrator(s, y, "platt"), {"method": "platt", "reason": reason, "cv_ece": {}}
-    cv_ece = {}
-    for method in ("isotonic", "platt"):
+    cv_ece = {"none": expected_calibration_error(y, s)}
+    for method in ("platt", "isotonic"):
         pred = np.empty_like(s)
         for fit_idx, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(s, y):
             pred[held] = fit_calibrator(s[fit_idx], y[fit_idx], method).transform(s[held])
         cv_ece[method] = expected_calibration_error(y, pred)
-    method = "isotonic" if cv_ece["isotonic"] < cv_ece["platt"] else "platt"
-    reason = (
-        f"{method}: lower cross-validated ECE on the validation split "
-        f"(isotonic {cv_ece['isotonic']:.3f}, Platt {cv_ece['platt']:.3f})"
-    )
+    order = list(cv_ece)  # simplest first
+    method = min(order, key=lambda m: (cv_ece[m], order.index(m)))
+    numbers = ", ".join(f"{m} {v:.3f}" for m, v in cv_ece.items())
+    if method == "none":
+        reason = f"none: the model's own probabilities had the lowest ECE on the validation split ({numbers})"
+        return Calibrator("platt", a=1.0, b=0.0), {"method": "none", "reason": reason, "cv_ece": cv_ece}
+    reason = f"{method}: lowest cross-validated ECE on the validation split ({numbers})"
     return fit_calibrator(s, y, method), {"method": method, "reason": reason, "cv_ece": cv_ece}
 
 

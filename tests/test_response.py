@@ -259,7 +259,7 @@ def test_calibration_in_the_pipeline_fixes_an_overconfident_model():
         assert c.model.calibration["positive_class"] == "yes"
     tab = comp.candidates[TABULAR].metrics
     assert tab["ece_uncalibrated"] > 0.1  # it really was miscalibrated
-    assert tab["calibration_method"] in ("isotonic", "platt") and tab["calibration_reason"]
+    assert tab["calibration_method"] in ("isotonic", "platt") and tab["calibration_reason"]  # not "none"
 
 
 def test_choose_calibrator_platt_on_small_validation_else_cross_validated():
@@ -271,9 +271,14 @@ def test_choose_calibrator_platt_on_small_validation_else_cross_validated():
     s = rng.uniform(size=3000)
     y = (rng.uniform(size=3000) < s**3).astype(int)  # needs a bend Platt's two numbers can follow
     cal, info = choose_calibrator(s, y)
-    assert set(info["cv_ece"]) == {"isotonic", "platt"}
+    assert set(info["cv_ece"]) == {"none", "isotonic", "platt"}
     assert info["method"] == min(info["cv_ece"], key=info["cv_ece"].get)
     assert expected_calibration_error(y, cal.transform(s)) < expected_calibration_error(y, s)
+    y = (rng.uniform(size=3000) < s).astype(int)  # already calibrated: leave it alone
+    cal, info = choose_calibrator(s, y)
+    assert info["method"] == "none" and "own probabilities" in info["reason"]
+    np.testing.assert_allclose(cal.transform(s), s, atol=1e-9)
+    assert info["cv_ece"]["none"] == pytest.approx(expected_calibration_error(y, s))
 
 
 def test_recommend_model_keeps_the_baseline_unless_clearly_better():
