@@ -183,20 +183,16 @@ def wait_idle(page, timeout: float = 60_000) -> None:
 
 
 def open_page(page, app: StreamlitApp, url_path: str = "") -> None:
-    """Open one of the app's pages (``url_path`` as in st.Page, e.g. "train") and wait for it.
-
-    Open the home page ("") first on a fresh server: until app.py has run once, Streamlit
-    (1.67) treats the pages/ folder as a legacy multipage app, so a first visit straight to
-    /train runs pages/train.py alone, without app.py's navigation and sidebar, and
-    :func:`wait_ready` times out.
-    """
+    """Open one of the app's pages (``url_path`` as in st.Page, e.g. "train") and wait for it."""
     page.goto(f"{app.url}/{url_path}")
     wait_ready(page)
 
 
 def wait_ready(page) -> None:
-    """Wait for the first full run of app.py: until then Streamlit's sidebar lists the files in
-    pages/ (its legacy navigation) instead of the app's own navigation and active-model box."""
+    """Wait for a full run of app.py: its sidebar (navigation and the active-model box) is drawn.
+
+    Before that, Streamlit may briefly show its own page list made from the pages/ folder.
+    """
     page.get_by_test_id("stSidebar").get_by_text("Active model").first.wait_for()
     wait_idle(page)
 

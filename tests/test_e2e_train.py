@@ -35,8 +35,7 @@ TRAIN_LIMIT_MS = 300_000  # a tiny job takes ~30-60 s; the machine may be busy
 
 @pytest.mark.browser
 def test_upload_train_see_results_then_models_page(page, streamlit_app, tiny_model_dir):
-    # Start at the home page: on a fresh server, a first visit straight to /train would run
-    # pages/train.py without app.py (Streamlit's legacy pages/ mode; see browser_utils).
+    # Start where a marketer starts: the home page, then the Train link in the sidebar.
     open_page(page, streamlit_app)
     nav_to(page, "Train")
     page.get_by_role("heading", name="Train a model").wait_for()
