@@ -682,7 +682,7 @@ class ResponseComparison:
     text_columns: list[str]
     column_kinds: dict[str, str]
     split: pd.Series  # "train"/"validation"/"test" per used row (index = the input table's)
-    test_frame: pd.DataFrame  # the test rows: input columns and the response column
+    test_frame: pd.DataFrame  # the test rows, all their columns (inputs, response, ids, ...)
     y_test: np.ndarray  # 0/1, shape (n_test,)
     y_val: np.ndarray
     recommended: str
@@ -998,7 +998,7 @@ def train_response_models(
             }
             c.model.test_predictions = _test_predictions(test_index, y_te, c.test_scores, classes)
 
-    test_frame = data.iloc[te][[*profile, *text, label_column]].copy()
+    test_frame = data.iloc[te].copy()  # every column (ids too: a target list needs them)
     settings["seconds_total"] = round(time.monotonic() - started, 2)
     report("done", 1.0, "Done")
     return ResponseComparison(

@@ -85,6 +85,7 @@ def test_sample_compare_views_deploy_and_budget_export(models_dir):
     assert len(chosen) == 150 and chosen["rank"].tolist() == list(range(1, 151))
     assert chosen["response_probability"].is_monotonic_decreasing
     assert {"y", "expected_value", "cumulative_expected_profit"} <= set(chosen.columns)
+    assert "campaign" in chosen.columns and "duration" not in chosen.columns
     np.testing.assert_allclose(chosen["expected_value"], chosen["response_probability"] * 100.0 - 5.0)
     assert at.download_button(key="tg_download_csv").label == "Download CSV"
     assert at.download_button(key="tg_download_xlsx").label == "Download Excel (.xlsx)"
