@@ -29,6 +29,7 @@ OMP_WAIT_POLICY=PASSIVE (or --threads 1) there, and say so next to the numbers.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes and thread counts")
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for every path")
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 weights (a fast-path candidate)")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "SRC", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -257,6 +259,20 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  {args.rows / results['fast']['seconds']:.0f} rows/s")
     agree = check_outputs_agree(RESULTS / "out_fp32.csv", RESULTS / "out_pipeline.csv")
     agree_fast = check_outputs_agree(RESULTS / "out_fast.csv", RESULTS / "out_fp32.csv")
+    agree_bf16 = None
+    if args.bf16:
+        bf16 = copy.deepcopy(model)
+        bf16.model = bf16.model.to("cpu").to(torch.bfloat16)
+        log("ours bf16 weights ...")
+        results["bf16"] = time_ours(bf16, source, RESULTS / "out_bf16.csv")
+        log(f"  {args.rows / results['bf16']['seconds']:.0f} rows/s")
+        agree_bf16 = check_outputs_agree(RESULTS / "out_bf16.csv", RESULTS / "out_fp32.csv")
+        test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
+        texts, truth = test["text"].astype(str).tolist(), test["true_label"].astype(str).to_numpy()
+        labels_fp32, labels_bf16 = model.predict(texts).astype(str), bf16.predict(texts).astype(str)
+        check_bf16 = {"agreement": float(np.mean(labels_fp32 == labels_bf16)),
+                      "accuracy_fp32": float(np.mean(labels_fp32 == truth)),
+                      "accuracy_bf16": float(np.mean(labels_bf16 == truth))}
 
     sweep_rows = sweep(model, fast, pd.read_csv(source)["text"].astype(str).tolist()[:4000]) if args.sweep else []
     rss = None if args.skip_rss else measure_rss(folder, args.rss_rows, args.threads)
@@ -271,13 +287,15 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|---:|---:|---|",
     ]
     names = {"pipeline": "baseline: transformers pipeline, batch 32", "fp32": "ours fp32 (predict_csv)",
-             "fast": "ours fast: int8 dynamic quantization"}
-    for key, label in names.items():
+             "fast": "ours fast: int8 dynamic quantization", "bf16": "ours, bf16 weights (candidate)"}
+    for key, label in ((k, v) for k, v in names.items() if k in results):
         r = results[key]
         lines.append(f"| {label} | {r['rows'] / r['seconds']:,.0f} | {base / r['seconds']:.2f} | "
                      f"{r['seconds']:.1f} | {r['load_before']} -> {r['load_after']} |")
     lines += ["", f"Labels: ours fp32 = pipeline on {agree:.2%} of rows; fast = fp32 on {agree_fast:.2%}.",
               f"Fast-path check on the test split: {json.dumps(check)}"]
+    if agree_bf16 is not None:
+        lines += [f"bf16 = fp32 on {agree_bf16:.2%} of rows; on the test split: {json.dumps(check_bf16)}"]
     if rss:
         lines += ["", "| peak memory run | rows in | rows out | input MB | peak RSS MB | seconds | load avg |",
                   "|---|---:|---:|---:|---:|---:|---|",
@@ -298,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "bench_predict.json").write_text(json.dumps(
         {"results": results, "rss": rss, "sweep": sweep_rows, "fast_path_check": check,
          "agreement_fp32_pipeline": agree, "agreement_fast_fp32": agree_fast}, indent=2), encoding="utf-8")
-    for name in ("out_pipeline.csv", "out_fp32.csv", "out_fast.csv"):
+    for name in ("out_pipeline.csv", "out_fp32.csv", "out_fast.csv", "out_bf16.csv"):
         (RESULTS / name).unlink(missing_ok=True)
     return 0
 
