@@ -36,10 +36,13 @@ ECE would always pick isotonic, which can fit the validation rows exactly); "non
 whose own probabilities are already the best calibrated. Test metrics are reported before and
 after calibration.
 
-Which model is recommended: the gradient-boosting baseline, unless another model beats it on
-the validation rows' ROC-AUC by more than ``MIN_AUC_GAIN`` in at least ``RECOMMEND_CONFIDENCE`` of
-paired bootstrap resamples (the test rows are never used to choose). Validation sets are small, so a model must be clearly
-better before the simpler, faster baseline is replaced.
+Which model is recommended: models are taken from the simplest to the most complex (gradient
+boosting, hybrid, transformer); a more complex one replaces the current pick only when its
+validation ROC-AUC is higher by more than ``MIN_AUC_GAIN`` in at least ``RECOMMEND_CONFIDENCE``
+of paired bootstrap resamples of the validation rows (the test rows are never used to choose).
+Validation sets are small, so a model must be clearly better before a simpler, faster one is
+replaced; the gradient-boosting baseline is therefore the default unless something clearly beats
+it.
 
 Rows: rows without a response, and rows whose profile and text cells are all empty, are dropped
 (counted in ``warnings``); all models use the same remaining rows and split.
@@ -387,25 +390,27 @@ def recommend_model(
     val_scores: Mapping[str, np.ndarray],
     y_val: np.ndarray,
     *,
-    baseline: str = TABULAR,
+    order: Sequence[str] = (TABULAR, HYBRID, TRANSFORMER),
     n_boot: int = 300,
     confidence: float = RECOMMEND_CONFIDENCE,
     min_gain: float = MIN_AUC_GAIN,
     seed: int = 0,
 ) -> tuple[str, str]:
-    """Pick the model to deploy by default, from validation scores only.
+    """Pick the model to deploy by default, from validation scores only (shape ``(n,)`` each).
 
-    The ``baseline`` stays unless a challenger's validation ROC-AUC exceeds the baseline's by
-    more than ``min_gain`` in at least ``confidence`` of ``n_boot`` paired bootstrap resamples
-    of the validation rows (the same resampled rows for both models; the margin because paired
-    resamples call even a negligible but consistent difference "better"). Among such
-    challengers the highest validation AUC wins. Returns ``(name, reason)``.
+    ``order`` runs from the simplest model (cheapest to train and to score) to the most complex;
+    the first is the pick to beat. Each later model replaces the current pick only if its
+    validation ROC-AUC exceeds the pick's by more than ``min_gain`` in at least ``confidence``
+    of ``n_boot`` paired bootstrap resamples of the validation rows (the same resampled rows for
+    both; the margin because paired resamples call even a negligible but consistent difference
+    "better"). A tie therefore goes to the simpler model. Returns ``(name, reason)``.
     """
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y_val).astype(np.int64)
-    if baseline not in val_scores:
-        raise ValueError(f"baseline {baseline!r} is not among the models {list(val_scores)}")
+    names = [n for n in order if n in val_scores] + [n for n in val_scores if n not in order]
+    if not names:
+        raise ValueError("no models to choose from")
     aucs = {name: float(roc_auc_score(y, s)) for name, s in val_scores.items()}
     rng = np.random.default_rng(seed)
     samples = []
@@ -413,29 +418,26 @@ def recommend_model(
         idx = rng.integers(0, y.size, y.size)
         if 0 < y[idx].sum() < y.size:
             samples.append(idx)
-    base = val_scores[baseline]
-    best, best_auc = baseline, aucs[baseline]
-    wins: dict[str, float] = {}
-    for name, s in val_scores.items():
-        if name == baseline:
-            continue
-        won = sum(roc_auc_score(y[i], s[i]) > roc_auc_score(y[i], base[i]) + min_gain for i in samples)
-        wins[name] = won / len(samples)
-        if wins[name] >= confidence and aucs[name] > best_auc:
-            best, best_auc = name, aucs[name]
-    label = MODEL_LABELS.get(baseline, baseline)
-    if best == baseline:
-        others = ", ".join(f"{MODEL_LABELS.get(n, n)} {aucs[n]:.3f} (better in {w:.0%} of resamples)" for n, w in wins.items())
-        reason = (
-            f"{label}: validation ROC-AUC {aucs[baseline]:.3f}; no other model was better by more than "
-            f"{min_gain:g} in at least {confidence:.0%} of bootstrap resamples of the validation rows"
-            + (f" ({others})" if others else "")
-        )
-    else:
-        reason = (
-            f"{MODEL_LABELS.get(best, best)}: validation ROC-AUC {best_auc:.3f} vs {aucs[baseline]:.3f} for "
-            f"{label}, better by more than {min_gain:g} in {wins[best]:.0%} of bootstrap resamples of the validation rows"
-        )
+
+    def label(name: str) -> str:
+        return MODEL_LABELS.get(name, name)
+
+    best = names[0]
+    notes = []
+    for name in names[1:]:
+        challenger, current = val_scores[name], val_scores[best]
+        won = sum(roc_auc_score(y[i], challenger[i]) > roc_auc_score(y[i], current[i]) + min_gain for i in samples)
+        share = won / len(samples)
+        verdict = "beat" if share >= confidence else "was not clearly better than"
+        notes.append(f"{label(name)} ({aucs[name]:.3f}) {verdict} {label(best)} ({aucs[best]:.3f}) in {share:.0%} of resamples")
+        if share >= confidence:
+            best = name
+    reason = (
+        f"{label(best)}, validation ROC-AUC {aucs[best]:.3f}. A more complex model replaces a simpler one only "
+        f"when its validation ROC-AUC is higher by more than {min_gain:g} in at least {confidence:.0%} of paired "
+        "bootstrap resamples of the validation rows"
+        + (": " + "; ".join(notes) + "." if notes else ".")
+    )
     return best, reason
 
 

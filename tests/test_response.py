@@ -281,17 +281,24 @@ def test_choose_calibrator_platt_on_small_validation_else_cross_validated():
     assert info["cv_ece"]["none"] == pytest.approx(expected_calibration_error(y, s))
 
 
-def test_recommend_model_keeps_the_baseline_unless_clearly_better():
+def test_recommend_model_keeps_the_simpler_model_unless_clearly_better():
     rng = np.random.default_rng(0)
     y = (rng.uniform(size=600) < 0.3).astype(int)
     noise = rng.normal(size=600)
     base = y + 1.5 * noise
     same = y + 1.5 * noise + rng.normal(scale=0.05, size=600)  # a near-copy: not clearly better
     better = y + 0.5 * noise
+    best = y + 0.1 * noise
     name, reason = recommend_model({TABULAR: base, TRANSFORMER: same}, y)
-    assert name == TABULAR and "no other model" in reason
+    assert name == TABULAR and "was not clearly better than" in reason
     name, reason = recommend_model({TABULAR: base, TRANSFORMER: same, HYBRID: better}, y)
     assert name == HYBRID and "bootstrap" in reason
+    # A tie between the hybrid and the transformer goes to the simpler hybrid ...
+    name, _ = recommend_model({TRANSFORMER: better + rng.normal(scale=0.01, size=600), TABULAR: base, HYBRID: better}, y)
+    assert name == HYBRID
+    # ... a transformer that is clearly better than the hybrid wins.
+    name, reason = recommend_model({TABULAR: base, HYBRID: better, TRANSFORMER: best}, y)
+    assert name == TRANSFORMER and reason.count(" beat ") == 2
 
 
 # ---------------------------------------------------------------------------------------------
