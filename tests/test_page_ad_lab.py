@@ -26,6 +26,7 @@ from ui.adlab import attribution_html, top_words
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "ad_lab.py")
 TINY = {
+    "method": "full",  # fine-tuning with a test split (the default "auto" picks few-shot for 160 rows)
     "epochs": 2,  # enough to load and score; quality is tested in test_adlab.py
     "batch_size": 16,
     "learning_rate": 3e-3,
