@@ -1,7 +1,12 @@
 """Customer-response benchmark: transformer vs gradient boosting vs hybrid, on one split.
 
     PYTHONPATH=. .venv/bin/python bench/bench_targeting.py [--dataset bank|clothing|both]
-        [--epochs 3] [--seed 0] [--out bench/results/bench_targeting.json]
+        [--epochs 3] [--seed 0] [--no-transformer] [--out bench/results/bench_targeting.json]
+    PYTHONPATH=. .venv/bin/python bench/bench_targeting.py --recheck bench/results/<run>_scores.csv
+
+A run writes its JSON (``--out``) and, next to it, ``<out stem>_<data>_scores.csv`` with every
+model's raw validation and test scores; ``--recheck`` recomputes calibration, test metrics and
+the recommendation from such a file with the current code, without retraining.
 
 Protocol (both data sets): a stratified sample of 10,000 rows (seed 0) goes through
 ``core.response.train_response_models`` with ``test_fraction=0.5`` and ``val_fraction=0.1``:
@@ -130,8 +135,29 @@ def run(name: str, args: argparse.Namespace) -> dict:
     }
 
 
+def recheck(path: Path) -> None:
+    """Recompute calibration, test metrics and the recommendation from a saved scores CSV (the
+    raw validation and test scores of a run), with the code as it is now; no retraining."""
+    from core.response import _response_metrics, choose_calibrator, recommend_model
+
+    d = pd.read_csv(path)
+    val, test = d[d["split"] == "validation"], d[d["split"] == "test"]
+    names = [c[4:] for c in d.columns if c.startswith("raw_")]
+    y_val, y_test = val["y"].to_numpy(), test["y"].to_numpy()
+    out = {}
+    for n in names:
+        cal, info = choose_calibrator(val[f"raw_{n}"].to_numpy(), y_val)
+        p_test = cal.transform(test[f"raw_{n}"].to_numpy().clip(0, 1))
+        m = _response_metrics(y_test, test[f"raw_{n}"].to_numpy(), p_test)
+        out[n] = {k: m[k] for k in ("roc_auc", "top_decile_lift", "ece_uncalibrated", "ece_calibrated", "readout")}
+        out[n]["calibration"] = info["method"]
+    best, reason = recommend_model({n: val[f"raw_{n}"].to_numpy() for n in names}, y_val)
+    print(json.dumps({"scores": str(path), "models": out, "recommended": best, "recommendation": reason}, indent=2, default=float))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recheck", type=Path, help="a saved *_scores.csv: recompute without retraining")
     ap.add_argument("--dataset", choices=["bank", "clothing", "both"], default="both")
     ap.add_argument("--n-train", type=int, default=5000)
     ap.add_argument("--n-test", type=int, default=5000)
@@ -141,6 +167,9 @@ def main() -> None:
     ap.add_argument("--no-transformer", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("bench/results/bench_targeting.json"))
     args = ap.parse_args()
+    if args.recheck:
+        recheck(args.recheck)
+        return
     names = ["bank", "clothing"] if args.dataset == "both" else [args.dataset]
     results = {"cpu_count": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}, "runs": []}
     for name in names:
