@@ -41,7 +41,8 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
     """UTF-8 CSV (with BOM so Excel detects the encoding) of a formula-safe copy of ``df``."""
-    return neutralise_formulas(df).to_csv(index=False).encode("utf-8-sig")
+    # CRLF rows: with "\n" a lone "\r" inside a cell is left unquoted and splits the row on reading.
+    return neutralise_formulas(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def to_xlsx_bytes(df: pd.DataFrame, sheet_name: str = "predictions") -> bytes:

@@ -34,3 +34,9 @@ def test_xlsx_cells_are_text_and_numbers_stay_numbers():
     assert sheet["A2"].value == "'=1+1" and sheet["A2"].data_type == "s"
     assert sheet["A3"].value == "'@x"
     assert sheet["B2"].value == 0.25 and sheet["B2"].data_type == "n"
+
+
+def test_csv_bytes_keep_a_carriage_return_inside_a_cell():
+    df = pd.DataFrame({"text": ["great\rphone", "ok"], "n": [1, 2]})
+    back = pd.read_csv(io.BytesIO(to_csv_bytes(df)), encoding="utf-8-sig")
+    assert len(back) == 2 and back["n"].tolist() == [1, 2]
