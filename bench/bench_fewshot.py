@@ -98,9 +98,12 @@ FEWSHOT_OVERRIDES: dict = {}  # --steps / --lr / --texts-per-step, for calibrati
 
 
 def run_fewshot(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+    import core.fewshot as fewshot
     from core import TrainConfig
     from core.fewshot import train_fewshot
 
+    if "frozen_layers" in FEWSHOT_OVERRIDES:
+        fewshot.FROZEN_LAYERS = FEWSHOT_OVERRIDES["frozen_layers"]
     config = TrainConfig(
         method="fewshot",
         split_column="split",
@@ -315,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, help="few-shot: learning rate (calibration)")
     parser.add_argument("--texts-per-step", type=int, help="few-shot: texts per step (calibration)")
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, help="few-shot: freeze word embeddings")
+    parser.add_argument("--frozen-layers", type=int, help="few-shot: lowest layers kept fixed (calibration)")
     args = parser.parse_args(argv)
-    overrides = {"steps": args.steps, "lr": args.lr, "texts_per_step": args.texts_per_step, "freeze": args.freeze}
+    overrides = {"steps": args.steps, "lr": args.lr, "texts_per_step": args.texts_per_step, "freeze": args.freeze,
+                 "frozen_layers": args.frozen_layers}
     FEWSHOT_OVERRIDES.update({k: v for k, v in overrides.items() if v is not None})
     # A calibration variant is reported under its own name, e.g. "fewshot[steps=80]".
     variant = ",".join(f"{k}={v}" for k, v in FEWSHOT_OVERRIDES.items())

@@ -61,6 +61,7 @@ def test_train_auto_dispatches_and_says_why(tiny_model_dir, monkeypatch):
     # Thresholds lowered so that both sides of the boundary train in seconds on the tiny model.
     monkeypatch.setattr(fewshot, "AUTO_FEWSHOT_MAX_PER_CLASS", 10)
     monkeypatch.setattr(fewshot, "FEWSHOT_STEPS", 3)
+    monkeypatch.setattr(fewshot, "CV_STEPS", 3)
     common = dict(base_model=str(tiny_model_dir), max_length=32, epochs=1, batch_size=16)
     events = []
     small = train(make_sentiment_frame(20), TrainConfig(**common), on_progress=events.append)  # 10 per class
