@@ -51,9 +51,22 @@ RUNS = ("minilm-en", "e5-full-frozen", "e5-lora", "multilingual")
 
 
 def run_config(run: str, epochs: float) -> dict:
-    """TrainConfig fields for one run (besides columns and split)."""
+    """TrainConfig fields for one run (besides columns and split).
+
+    ``run`` is one of RUNS, optionally with TrainConfig overrides: ``e5-lora+lora_dropout=0``.
+    """
     from core.base_models import MULTILINGUAL_BASE_MODEL, training_defaults
 
+    run, *overrides = run.split("+")
+    if overrides:
+        extra = {}
+        for item in overrides:
+            key, _, value = item.partition("=")
+            try:
+                extra[key] = json.loads(value)
+            except ValueError:
+                extra[key] = value
+        return {**run_config(run, epochs), **extra}
     if run == "minilm-en":
         return {"base_model": "minilm-en"}
     if run == "e5-full-frozen":
@@ -213,7 +226,7 @@ def main() -> None:
 
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     for r in runs:
-        if r not in RUNS:
+        if r.split("+")[0] not in RUNS:
             raise SystemExit(f"unknown run {r!r}; expected some of {RUNS}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     records = []
