@@ -237,6 +237,9 @@ if ranking_model and not busy:
 
 # ----------------------------------------------------------------------------- rows to label
 st.subheader("Rows to label")
+flash = ss.pop("label_flash", None)  # before the busy stop: "retraining" is shown while it is true
+if flash:
+    st.success(flash)
 if busy:
     st.info("Training is running; the rows to label appear when the model is saved.")
     st.stop()
@@ -246,9 +249,6 @@ if ranking_model is None:
 if counts["unlabeled"] == 0:
     st.success("Every row is labelled. Download the set above, or train the final model.")
     st.stop()
-flash = ss.pop("label_flash", None)
-if flash:
-    st.success(flash)
 n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
 try:
     ranked = ranked_rows(store, ranking_model, n)

@@ -6,9 +6,10 @@ Use from a test module with ``pytest_plugins = ["tests.browser_utils"]`` and mar
 - ``chromium_browser`` (session): Debian's ``chromium`` driven by Playwright. Skipped when
   chromium is missing, unless MARKETUNE_REQUIRE_BROWSER is set (CI), where that is a failure.
 - ``streamlit_app``: ``streamlit run app.py`` on a free localhost port, with its own empty
-  MARKETUNE_MODELS_DIR and MARKETUNE_JOBS_DIR (training workers inherit them). It yields a
-  :class:`StreamlitApp` (``url``, ``models_dir``, ``jobs_dir``); seed ``models_dir`` before
-  opening a page if a test needs saved models. On teardown, running training jobs are
+  MARKETUNE_MODELS_DIR, MARKETUNE_JOBS_DIR and MARKETUNE_LABELS_DIR (training workers inherit
+  them), so nothing is written into the repo's .marketune/. It yields a :class:`StreamlitApp`
+  (``url``, ``models_dir``, ``jobs_dir``, ``labels_dir``); seed ``models_dir`` before opening a
+  page if a test needs saved models. On teardown, running training jobs are
   cancelled and the server is stopped.
 - ``page``: a fresh browser tab (1400x1000) per test.
 
@@ -45,6 +46,7 @@ class StreamlitApp:
     jobs_dir: Path
     process: subprocess.Popen
     log: Path  # the server's stdout and stderr
+    labels_dir: Path  # the Label page's projects (MARKETUNE_LABELS_DIR)
 
 
 def free_port() -> int:
@@ -62,12 +64,16 @@ def _healthy(url: str) -> bool:
 
 
 def start_streamlit(models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, str] | None = None) -> StreamlitApp:
-    """Start the app headless on a free port and wait until it answers; raise if it does not."""
+    """Start the app headless on a free port and wait until it answers; raise if it does not.
+
+    Labelling projects go to ``labels`` next to ``models_dir`` (unless ``env`` says otherwise).
+    """
     port = free_port()
     environment = {
         **os.environ,
         "MARKETUNE_MODELS_DIR": str(models_dir),
         "MARKETUNE_JOBS_DIR": str(jobs_dir),
+        "MARKETUNE_LABELS_DIR": str(models_dir.parent / "labels"),
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
@@ -91,7 +97,7 @@ def start_streamlit(models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, 
             stop_streamlit(process)
             raise RuntimeError(f"streamlit did not start on {url}; its log:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.3)
-    return StreamlitApp(url, models_dir, jobs_dir, process, log)
+    return StreamlitApp(url, models_dir, jobs_dir, process, log, Path(environment["MARKETUNE_LABELS_DIR"]))
 
 
 def stop_streamlit(process: subprocess.Popen) -> None:
