@@ -13,15 +13,17 @@ output CSV (model loading excluded, after a warm-up call):
   with batch_size=32, results written to CSV with pandas (top label and score only);
 - ours fp32: ``core.predict.predict_csv`` (length-sorted batches, dynamic padding, inference_mode,
   all class probabilities, formula-safe output);
-- ours fast: the same on the int8 dynamically quantized model (``TextClassifier.quantize``).
+- ours int8 / ours bf16: the same on each fast-path candidate (``TextClassifier.quantize(method)``:
+  int8 dynamic quantization of the Linear layers, bfloat16 weights). core.fastpath checks both on the
+  model's test split and offers the fastest one that keeps >= 99% of labels (fast_path.json).
 
-Peak memory: ``predict_csv`` with the fast model on a 1,000,000-row file of repeated real texts, in
-a subprocess whose ``ru_maxrss`` is read when it ends.
+Peak memory: ``predict_csv`` with the offered fast form (fp32 when none passed) on a 1,000,000-row
+file of repeated real texts, in a subprocess whose ``ru_maxrss`` is read when it ends.
 
 The machine is shared: ``uptime`` load averages are printed next to every timing.
 
 Usage: make bench-predict   (or: .venv/bin/python -m bench.bench_predict [--rows N] [--rss-rows N]
-       [--skip-rss] [--sweep] [--retrain] [--threads N])
+       [--skip-rss] [--sweep] [--retrain] [--threads N] [--recheck])
 On a crowded machine torch's OpenMP threads spin while they wait for each other; run with
 OMP_WAIT_POLICY=PASSIVE (or --threads 1) there, and say so next to the numbers.
 """
@@ -29,7 +31,6 @@ OMP_WAIT_POLICY=PASSIVE (or --threads 1) there, and say so next to the numbers.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import re
@@ -148,7 +149,7 @@ def check_outputs_agree(ours: Path, baseline: Path) -> float:
     return float((a.to_numpy() == b.to_numpy()).mean())
 
 
-def sweep(model, fast, texts: list[str]) -> list[dict]:
+def sweep(models: dict, texts: list[str]) -> list[dict]:
     """predict_proba texts/s for batch sizes and thread counts (in memory, no CSV)."""
     import torch
 
@@ -156,7 +157,7 @@ def sweep(model, fast, texts: list[str]) -> list[dict]:
     default_threads = torch.get_num_threads()
     for threads in sorted({1, default_threads}):
         torch.set_num_threads(threads)
-        for name, m in [("fp32", model), ("int8", fast)]:
+        for name, m in models.items():
             for batch in (32, 64, 128, 256):
                 m.predict_proba(texts[:64], batch_size=batch)
                 started = time.perf_counter()
@@ -169,14 +170,14 @@ def sweep(model, fast, texts: list[str]) -> list[dict]:
     return rows
 
 
-def child_rss(folder: Path, source: Path, out: Path, fast: bool) -> None:
+def child_rss(folder: Path, source: Path, out: Path, method: str | None) -> None:
     """Run in the subprocess: predict the big file with progress on stderr, print JSON."""
     from core.predict import predict_csv
     from core.registry import load_folder
 
     model = load_folder(folder)
-    if fast:
-        model.quantize()
+    if method:
+        model.quantize(method)
     last = [0.0]
 
     def progress(p) -> None:
@@ -191,16 +192,17 @@ def child_rss(folder: Path, source: Path, out: Path, fast: bool) -> None:
                       "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def measure_rss(folder: Path, rows: int, threads: int | None = None) -> dict:
+def measure_rss(folder: Path, rows: int, method: str | None, threads: int | None = None) -> dict:
     source = RESULTS / f"predict_input_{rows}.csv"
     if not source.is_file():
         log(f"writing a {rows:,}-row input file ...")
         write_input(source, rows, seed=1)
     out = RESULTS / f"predict_output_{rows}.csv"
-    log(f"predicting {rows:,} rows in a subprocess (fast path) ...")
+    log(f"predicting {rows:,} rows in a subprocess ({method or 'fp32'}) ...")
     load = load_avg()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_predict", "--child", str(folder), str(source), str(out), "--fast",
+        [sys.executable, "-m", "bench.bench_predict", "--child", str(folder), str(source), str(out),
+         *(["--fast", method] if method else []),
          *(["--threads", str(threads)] if threads else [])],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True,
     )
@@ -210,7 +212,7 @@ def measure_rss(folder: Path, rows: int, threads: int | None = None) -> dict:
     out.unlink(missing_ok=True)
     return {"rows": rows, "rows_out": n_out, "peak_rss_mb": peak_mb, "seconds": child["seconds"],
             "load_before": load, "load_after": load_avg(),
-            "input_mb": source.stat().st_size / 1e6}
+            "input_mb": source.stat().st_size / 1e6, "method": method or "fp32"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes and thread counts")
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for every path")
-    parser.add_argument("--bf16", action="store_true", help="also time bf16 weights (a fast-path candidate)")
+    parser.add_argument("--recheck", action="store_true", help="redo the model's fast-path check")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "SRC", "OUT"), help=argparse.SUPPRESS)
-    parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fast", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import torch
     import transformers
@@ -231,51 +233,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
-        child_rss(*map(Path, args.child), fast=args.fast)
+        child_rss(*map(Path, args.child), method=args.fast)
         return 0
 
     from core.fastpath import check_fast_path, quantized_copy, read_fast_path
+    from core.model import FAST_METHODS
     from core.registry import load_folder
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     log(f"load average at start: {load_avg()} (2 cores: above ~2 means other work competes)")
     folder = ensure_model(args.retrain)
     model = load_folder(folder)
-    check = read_fast_path(folder) or check_fast_path(folder, model)
-    log(f"fast-path check: passed={check['passed']} agreement={check.get('agreement')} "
-        f"acc fp32={check.get('accuracy_fp32')} int8={check.get('accuracy_int8')} ({check['reason']})")
-    fast = quantized_copy(model)
+    check = (None if args.recheck else read_fast_path(folder)) or check_fast_path(folder, model)
+    log(f"fast-path check: passed={check['passed']} method={check['method']} ({check['reason']})")
 
     source = write_input(RESULTS / f"predict_input_{args.rows}.csv", args.rows)
     results: dict[str, dict] = {}
     log(f"baseline pipeline on {args.rows:,} rows ...")
     results["pipeline"] = time_pipeline(folder, source, RESULTS / "out_pipeline.csv")
     log(f"  {args.rows / results['pipeline']['seconds']:.0f} rows/s")
-    log("ours fp32 ...")
-    results["fp32"] = time_ours(model, source, RESULTS / "out_fp32.csv")
-    log(f"  {args.rows / results['fp32']['seconds']:.0f} rows/s")
-    log("ours fast (int8) ...")
-    results["fast"] = time_ours(fast, source, RESULTS / "out_fast.csv")
-    log(f"  {args.rows / results['fast']['seconds']:.0f} rows/s")
+    models = {"fp32": model, **{m: quantized_copy(model, m) for m in FAST_METHODS}}
+    for name, m in models.items():
+        log(f"ours {name} ...")
+        results[name] = time_ours(m, source, RESULTS / f"out_{name}.csv")
+        log(f"  {args.rows / results[name]['seconds']:.0f} rows/s")
     agree = check_outputs_agree(RESULTS / "out_fp32.csv", RESULTS / "out_pipeline.csv")
-    agree_fast = check_outputs_agree(RESULTS / "out_fast.csv", RESULTS / "out_fp32.csv")
-    agree_bf16 = None
-    if args.bf16:
-        bf16 = copy.deepcopy(model)
-        bf16.model = bf16.model.to("cpu").to(torch.bfloat16)
-        log("ours bf16 weights ...")
-        results["bf16"] = time_ours(bf16, source, RESULTS / "out_bf16.csv")
-        log(f"  {args.rows / results['bf16']['seconds']:.0f} rows/s")
-        agree_bf16 = check_outputs_agree(RESULTS / "out_bf16.csv", RESULTS / "out_fp32.csv")
-        test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
-        texts, truth = test["text"].astype(str).tolist(), test["true_label"].astype(str).to_numpy()
-        labels_fp32, labels_bf16 = model.predict(texts).astype(str), bf16.predict(texts).astype(str)
-        check_bf16 = {"agreement": float(np.mean(labels_fp32 == labels_bf16)),
-                      "accuracy_fp32": float(np.mean(labels_fp32 == truth)),
-                      "accuracy_bf16": float(np.mean(labels_bf16 == truth))}
+    agree_fast = {m: check_outputs_agree(RESULTS / f"out_{m}.csv", RESULTS / "out_fp32.csv") for m in FAST_METHODS}
 
-    sweep_rows = sweep(model, fast, pd.read_csv(source)["text"].astype(str).tolist()[:4000]) if args.sweep else []
-    rss = None if args.skip_rss else measure_rss(folder, args.rss_rows, args.threads)
+    sweep_rows = sweep(models, pd.read_csv(source)["text"].astype(str).tolist()[:4000]) if args.sweep else []
+    rss = None if args.skip_rss else measure_rss(folder, args.rss_rows, check["method"], args.threads)
 
     base = results["pipeline"]["seconds"]
     lines = [
@@ -286,20 +272,21 @@ def main(argv: list[str] | None = None) -> int:
         "| path | rows/s | x pipeline | seconds | load avg before -> after |",
         "|---|---:|---:|---:|---|",
     ]
+    offered = check["method"]
     names = {"pipeline": "baseline: transformers pipeline, batch 32", "fp32": "ours fp32 (predict_csv)",
-             "fast": "ours fast: int8 dynamic quantization", "bf16": "ours, bf16 weights (candidate)"}
+             **{m: f"ours {m} (fast-path candidate{', offered' if m == offered else ', not offered'})"
+                for m in FAST_METHODS}}
     for key, label in ((k, v) for k, v in names.items() if k in results):
         r = results[key]
         lines.append(f"| {label} | {r['rows'] / r['seconds']:,.0f} | {base / r['seconds']:.2f} | "
                      f"{r['seconds']:.1f} | {r['load_before']} -> {r['load_after']} |")
-    lines += ["", f"Labels: ours fp32 = pipeline on {agree:.2%} of rows; fast = fp32 on {agree_fast:.2%}.",
+    lines += ["", f"Labels: ours fp32 = pipeline on {agree:.2%} of rows; "
+              + "; ".join(f"{m} = fp32 on {a:.2%}" for m, a in agree_fast.items()) + ".",
               f"Fast-path check on the test split: {json.dumps(check)}"]
-    if agree_bf16 is not None:
-        lines += [f"bf16 = fp32 on {agree_bf16:.2%} of rows; on the test split: {json.dumps(check_bf16)}"]
     if rss:
         lines += ["", "| peak memory run | rows in | rows out | input MB | peak RSS MB | seconds | load avg |",
                   "|---|---:|---:|---:|---:|---:|---|",
-                  f"| predict_csv, fast path | {rss['rows']:,} | {rss['rows_out']:,} | {rss['input_mb']:.0f} | "
+                  f"| predict_csv, {rss['method']} | {rss['rows']:,} | {rss['rows_out']:,} | {rss['input_mb']:.0f} | "
                   f"{rss['peak_rss_mb']:,.0f} | {rss['seconds']:.0f} | {rss['load_before']} -> {rss['load_after']} |"]
     if sweep_rows:
         lines += ["", "| model | threads | batch | texts/s (in memory) | load |", "|---|---:|---:|---:|---|"]
@@ -316,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "bench_predict.json").write_text(json.dumps(
         {"results": results, "rss": rss, "sweep": sweep_rows, "fast_path_check": check,
          "agreement_fp32_pipeline": agree, "agreement_fast_fp32": agree_fast}, indent=2), encoding="utf-8")
-    for name in ("out_pipeline.csv", "out_fp32.csv", "out_fast.csv", "out_bf16.csv"):
+    for name in ("out_pipeline.csv", "out_fp32.csv", *(f"out_{m}.csv" for m in FAST_METHODS)):
         (RESULTS / name).unlink(missing_ok=True)
     return 0
 

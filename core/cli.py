@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--fast", action="store_true", help="int8-quantized model (about 2x faster on CPU)")
+    p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
 
     e = sub.add_parser("evaluate", help="score a saved model on a labelled CSV; prints JSON")
     e.add_argument("--model", required=True)
@@ -177,11 +177,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         record = read_fast_path(args.model)
         if record is None:  # checked once per model folder, then recorded in fast_path.json
-            print("checking the int8 fast path on the model's test split ...", file=sys.stderr, flush=True)
+            print("checking the fast path (int8, bf16) on the model's test split ...", file=sys.stderr, flush=True)
             record = check_fast_path(args.model, model)
         if not record["passed"]:
             raise ValueError(f"--fast is not offered for this model: {record['reason']}. Run without --fast.")
-        model.quantize()
+        print(f"fast path: {record['method']} ({record['reason']})", file=sys.stderr)
+        model.quantize(record["method"])
 
     def on_progress(p) -> None:
         total = f"/{p.total_rows:,}" if p.total_rows else ""

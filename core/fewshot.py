@@ -45,7 +45,7 @@ from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import DEFAULT_LEARNING_RATE, TrainConfig
 from .data import build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
 from .evaluation import baseline_metrics, classification_metrics
-from .model import default_device, pad_batch, read_json, replace_folder, write_json
+from .model import default_device, fast_module, pad_batch, read_json, replace_folder, write_json
 from .training import ProgressEvent, TrainingCancelled, TrainResult, _cancel_check, _natural_key
 
 FORMAT_VERSION = 1
@@ -176,7 +176,7 @@ class FewShotClassifier:
         self.test_predictions = test_predictions
         self.base_model = base_model
         self.path = path
-        self.quantized = False
+        self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
 
     @property
     def model(self) -> Any:
@@ -224,13 +224,13 @@ class FewShotClassifier:
         proba = self.predict_proba(data, batch_size, on_batch)
         return self.classes_[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
 
-    def quantize(self) -> FewShotClassifier:
-        """Switch the encoder to int8 dynamic quantization of its Linear layers (CPU)."""
-        import torch
-
+    def quantize(self, method: str = "int8") -> FewShotClassifier:
+        """Switch the encoder to a faster CPU form (see core.model.fast_module); it can no longer be saved."""
+        if self.quantized and self.quantized != method:
+            raise ValueError(f"This model is already in its {self.quantized} form; load it again for {method}.")
         if not self.quantized:
-            self.body = torch.ao.quantization.quantize_dynamic(self.body.to("cpu"), {torch.nn.Linear}, dtype=torch.qint8)
-            self.quantized = True
+            self.body = fast_module(self.body, method)
+            self.quantized = method
         return self
 
     # ------------------------------------------------------------------ persistence

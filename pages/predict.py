@@ -35,12 +35,13 @@ RESULT = "predict_result"
 XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
 XLSX_MAX_ROWS = 100_000  # openpyxl: ~1 s and ~3.5 MB of memory per 1,000 rows (measured): CSV only above
 PREVIEW_ROWS = 100
+FAST_LABELS = {"int8": "int8 quantized", "bf16": "bfloat16 weights"}
 CHOOSE = "— choose a column —"
 
 
-@st.cache_resource(show_spinner="Preparing the fast (int8) model…", max_entries=2)
-def _fast_model(name: str, saved_at: float):
-    return quantized_copy(get_model(name))
+@st.cache_resource(show_spinner="Preparing the fast model…", max_entries=2)
+def _fast_model(name: str, saved_at: float, method: str):
+    return quantized_copy(get_model(name), method)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -179,21 +180,23 @@ if source is not None:
         ready = not unmapped
 
 # ---------------------------------------------------------------- run
-fast = False
+fast = None  # or the checked fast form: "int8" or "bf16"
 if hasattr(model, "quantize") and model.task == "classification":
     record = read_fast_path(folder)
     if fast_path_allowed(folder):
-        fast = st.checkbox(
-            "Fast (int8)",
+        method = record["method"]
+        if st.checkbox(
+            f"Fast ({FAST_LABELS.get(method, method)}, {record.get('speedup') or 0:.1f}x)",
             key="predict_fast",
-            help=f"int8 quantized model: {record.get('speedup') or 0:.1f}x faster on the test split, labels "
-            f"agree with the full model on {record.get('agreement', 0):.1%} of its rows, accuracy "
-            f"{record.get('accuracy_fp32', 0):.1%} -> {record.get('accuracy_int8', 0):.1%}.",
-        )
+            help=f"{FAST_LABELS.get(method, method)}: {record.get('speedup') or 0:.1f}x faster on the test split, "
+            f"labels agree with the full model on {record.get('agreement', 0):.1%} of its rows, accuracy "
+            f"{record.get('accuracy_fp32', 0):.1%} -> {record.get('accuracy_fast', 0):.1%}.",
+        ):
+            fast = method
     elif record is not None:
-        st.caption(f"The fast (int8) path is not offered for this model: {record.get('reason')}.")
-    elif st.button("Check whether the fast (int8) path is safe for this model", key="predict_check_fast"):
-        with st.spinner("Comparing the int8 and full models on the test split…"):
+        st.caption(f"No fast path is offered for this model: {record.get('reason')}.")
+    elif st.button("Check whether a fast path is safe for this model", key="predict_check_fast"):
+        with st.spinner("Comparing the fast forms (int8, bf16) with the full model on the test split…"):
             try:
                 check_fast_path(folder, model)
             except (ValueError, OSError) as exc:
@@ -202,7 +205,7 @@ if hasattr(model, "quantize") and model.task == "classification":
                 st.rerun()
 
 if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
-    runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime) if fast else model
+    runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime, fast) if fast else model
     out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     bar = st.progress(0.0, text="Counting rows…")
 
@@ -247,7 +250,7 @@ if result and Path(result["path"]).is_file():
     rate = result["rows"] / result["seconds"] if result["seconds"] else 0
     st.success(
         f"{result['rows']:,} rows from **{result['source']}** predicted by **{result['model']}**"
-        f"{' (fast, int8)' if result['fast'] else ''} in {_duration(result['seconds'])} ({rate:,.0f} rows/s)."
+        f"{' (fast, ' + result['fast'] + ')' if result['fast'] else ''} in {_duration(result['seconds'])} ({rate:,.0f} rows/s)."
     )
     if result["errors"]:
         st.warning(

@@ -1,4 +1,4 @@
-"""The int8 fast path is offered per model, only after a recorded check on its test split."""
+"""A fast path (int8 or bf16) is offered per model, only after a recorded check on its test split."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def folder(trained_tiny, tmp_path):
 
 
 class _Stub:
-    """Stands in for the int8 model: predicts what it is told (to force agreement levels)."""
+    """Stands in for a fast form: predicts what it is told (to force agreement levels)."""
 
     def __init__(self, labels):
         self.labels = np.asarray(labels, dtype=object)
@@ -40,7 +40,7 @@ class _Stub:
         return self.labels[: len(texts)]
 
 
-def test_check_compares_int8_with_fp32_on_the_test_split_and_records_it(folder):
+def test_check_compares_each_fast_form_with_fp32_on_the_test_split_and_records_it(folder):
     model = TextClassifier.load(folder)
     record = check_fast_path(folder, model)
     on_disk = json.loads((folder / FAST_PATH_FILE).read_text())
@@ -51,9 +51,13 @@ def test_check_compares_int8_with_fp32_on_the_test_split_and_records_it(folder):
     assert record["accuracy_fp32"] == pytest.approx(
         float(np.mean(model.predict(test["text"].tolist()).astype(str) == test["true_label"].astype(str))), abs=1e-6
     )
-    assert record["passed"] == (record["agreement"] >= 0.99 and record["accuracy_drop_points"] < 0.5)
+    assert set(record["candidates"]) == {"int8", "bf16"}
+    for form in record["candidates"].values():
+        assert form["passed"] == (form["agreement"] >= 0.99 and form["accuracy_drop_points"] < 0.5
+                                  and form["speedup"] >= 1.2)
+        assert form["speedup"] > 0 and form["seconds_fast"] > 0
+    assert record["passed"] == any(f["passed"] for f in record["candidates"].values())
     assert record["torch_version"] == torch.__version__
-    assert record["speedup"] > 0 and record["seconds_int8"] > 0
     assert fast_path_allowed(folder) is record["passed"]
     assert read_fast_path(folder) == record
     assert model.quantized is False  # the check quantizes a copy, never the given (cached) model
@@ -65,26 +69,28 @@ def test_check_fails_when_int8_labels_disagree(folder, monkeypatch):
     fp32 = model.predict(test["text"].tolist()).astype(str)
     flipped = np.where(fp32 == "positive", "negative", "positive")
     flipped[: len(flipped) // 2] = fp32[: len(flipped) // 2]  # half agree
-    monkeypatch.setattr(fastpath, "quantized_copy", lambda m: _Stub(flipped))
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: _Stub(flipped))
     record = check_fast_path(folder, model)
     assert record["passed"] is False
     assert record["agreement"] == pytest.approx(np.mean(flipped == fp32))
-    assert "labels agree on" in record["reason"] and "needs >= 99%" in record["reason"]
+    assert record["method"] is None
+    assert "int8: labels agree on" in record["reason"] and "bf16: labels agree on" in record["reason"]
+    assert "needs >= 99%" in record["reason"]
     assert not fast_path_allowed(folder)
     with pytest.raises(ValueError, match="has not passed"):
         load_fast_model(folder)
 
 
-def test_check_passes_when_int8_labels_agree(folder, monkeypatch):
+def test_check_passes_when_fast_labels_agree(folder, monkeypatch):
     test = pd.read_csv(folder / "test_predictions.csv")
     model = TextClassifier.load(folder)
     same = model.predict(test["text"].tolist())
-    monkeypatch.setattr(fastpath, "quantized_copy", lambda m: _Stub(same))
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: _Stub(same))
     record = check_fast_path(folder, model)
     assert record["passed"] is True and record["agreement"] == 1.0 and record["accuracy_drop_points"] == 0.0
     assert fast_path_allowed(folder)
     fast = load_fast_model(folder)
-    assert fast.quantized is True
+    assert fast.quantized == record["method"] in ("int8", "bf16")
     assert list(fast.predict(["great phone"])) in (["positive"], ["negative"])
 
 
@@ -93,11 +99,40 @@ def test_an_accuracy_drop_of_half_a_point_fails_even_with_high_agreement(folder,
     texts = [f"great {i}" for i in range(200)]
     pd.DataFrame({"text": texts, "true_label": ["positive"] * 200}).to_csv(folder / "test_predictions.csv", index=False)
     model = SimpleNamespace(task="classification", quantize=None, predict=lambda t: np.array(["positive"] * len(t)))
-    monkeypatch.setattr(fastpath, "quantized_copy", lambda m: _Stub(["negative"] + ["positive"] * 199))
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: _Stub(["negative"] + ["positive"] * 199))
     record = check_fast_path(folder, model)
     assert record["agreement"] == pytest.approx(0.995)
     assert record["accuracy_drop_points"] == pytest.approx(0.5)
     assert record["passed"] is False and "accuracy drops by 0.50 points" in record["reason"]
+
+
+def test_the_fastest_passing_form_is_offered(folder, monkeypatch):
+    test = pd.read_csv(folder / "test_predictions.csv")
+    model = TextClassifier.load(folder)
+    same = model.predict(test["text"].tolist())
+    flipped = np.where(same == "positive", "negative", "positive")
+    forms = {"int8": _Stub(flipped), "bf16": _Stub(same)}  # int8 changes labels, bf16 keeps them
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: forms[method])
+    record = check_fast_path(folder, model)
+    assert record["passed"] is True and record["method"] == "bf16"
+    assert record["candidates"]["int8"]["passed"] is False and record["candidates"]["bf16"]["passed"] is True
+    assert record["agreement"] == 1.0 and record["reason"].startswith("bf16:")
+    fast = load_fast_model(folder)
+    assert fast.quantized == "bf16" and next(fast.model.parameters()).dtype == torch.bfloat16
+
+
+def test_a_form_that_is_not_faster_is_not_offered(folder, monkeypatch):
+    test = pd.read_csv(folder / "test_predictions.csv")
+    model = TextClassifier.load(folder)
+    same = model.predict(test["text"].tolist())
+    monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: _Stub(same))
+    # every form, fp32 included, takes the same 2 seconds: agreement is perfect, speed-up 1.0
+    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (2.0, np.asarray(m.predict(texts), dtype=object)))
+    record = check_fast_path(folder, model)
+    assert record["passed"] is False and record["method"] is None
+    assert record["candidates"]["bf16"]["speedup"] == 1.0
+    assert "only 1.00x faster (needs >= 1.2x)" in record["reason"]
+    assert not fast_path_allowed(folder)
 
 
 def test_check_records_why_it_cannot_apply(folder):
@@ -119,8 +154,12 @@ def test_a_record_from_another_torch_version_or_a_damaged_one_counts_as_missing(
     assert read_fast_path(folder) is None and not fast_path_allowed(folder)
     (folder / FAST_PATH_FILE).write_text("{not json")
     assert read_fast_path(folder) is None
-    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": "yes", "torch_version": torch.__version__}))
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": "yes", "method": "bf16", "candidates": {},
+                                                     "torch_version": torch.__version__}))
     assert not fast_path_allowed(folder)  # only a real True counts
+    # a record from before bf16 was a candidate (no "candidates") is checked again
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "torch_version": torch.__version__}))
+    assert read_fast_path(folder) is None and not fast_path_allowed(folder)
 
 
 def test_quantized_copy_leaves_the_original_fp32(trained_tiny):
@@ -133,7 +172,8 @@ def test_quantized_copy_leaves_the_original_fp32(trained_tiny):
 
 
 def test_saving_a_model_again_drops_the_old_record(folder):
-    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "torch_version": torch.__version__}))
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "method": "int8", "candidates": {},
+                                                     "torch_version": torch.__version__}))
     assert fast_path_allowed(folder)
     TextClassifier.load(folder).save(folder, overwrite=True)
     assert not (folder / FAST_PATH_FILE).exists()

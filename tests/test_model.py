@@ -84,11 +84,19 @@ def test_load_refuses_non_safetensors(tmp_path, trained_tiny):
         TextClassifier.load(copy)
 
 
-def test_quantized_predictions_close(trained_tiny):
+@pytest.mark.parametrize("method", ["int8", "bf16"])
+def test_fast_forms_predict_close_to_fp32(trained_tiny, method):
     result, folder = trained_tiny
-    fast = TextClassifier.load(folder).quantize()
-    texts = ["great phone", "awful service"]
-    assert list(fast.predict(texts)) == list(result.model.predict(texts))
+    fast = TextClassifier.load(folder).quantize(method)
+    assert fast.quantized == method
+    texts = ["great phone", "awful service", "fine", "the worst purchase ever, broke in a day"]
+    assert np.abs(fast.predict_proba(texts) - result.model.predict_proba(texts)).max() < 0.05
+    with pytest.raises(ValueError, match="already in its"):
+        fast.quantize("int8" if method == "bf16" else "bf16")
+    with pytest.raises(ValueError, match="cannot be saved"):
+        fast.save(folder.parent / "never-written")
+    with pytest.raises(ValueError, match="Unknown fast method"):
+        TextClassifier.load(folder).quantize("fp8")
 
 
 def test_bundled_base_model_loads_offline(monkeypatch):

@@ -135,22 +135,24 @@ def test_fast_checkbox_only_when_the_check_passed(registry):
     assert not [c for c in at.checkbox if c.key == "predict_fast"]
     assert at.button(key="predict_check_fast")  # no record yet: offer to run the check
 
-    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": False, "reason": "labels agree on 90.0% of test rows",
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": False, "method": None, "candidates": {},
+                                                     "reason": "labels agree on 90.0% of test rows",
                                                      "torch_version": torch.__version__}))
     at.run()
     assert not [c for c in at.checkbox if c.key == "predict_fast"]
-    assert any("not offered for this model: labels agree on 90.0%" in c.value for c in at.caption)
+    assert any("No fast path is offered for this model: labels agree on 90.0%" in c.value for c in at.caption)
 
-    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "reason": "ok", "agreement": 1.0, "speedup": 2.0,
-                                                     "accuracy_fp32": 0.9, "accuracy_int8": 0.9,
-                                                     "torch_version": torch.__version__}))
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "method": "bf16", "candidates": {}, "reason": "ok",
+                                                     "agreement": 1.0, "speedup": 1.8, "accuracy_fp32": 0.9,
+                                                     "accuracy_fast": 0.9, "torch_version": torch.__version__}))
     at.run()
+    assert at.checkbox(key="predict_fast").label == "Fast (bfloat16 weights, 1.8x)"
     at.checkbox(key="predict_fast").check()
     upload(at, NEW_ROWS)
     at.button(key="predict_run").click()
     at.run()
     assert not at.exception and not at.error
-    assert any("(fast, int8)" in s.value for s in at.success)
+    assert any("(fast, bf16)" in s.value for s in at.success)
     assert len(pd.read_csv(at.session_state["last_prediction_path"])) == 8
 
 

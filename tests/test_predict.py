@@ -337,7 +337,8 @@ def test_cli_predict_writes_every_row(model_copy, tmp_path, capsys):
 
 
 def _record(passed: bool) -> dict:
-    return {"passed": passed, "reason": "labels agree on 90.0% of test rows (needs >= 99%)" if not passed else "ok",
+    return {"passed": passed, "method": "bf16" if passed else None, "candidates": {},
+            "reason": "labels agree on 90.0% of test rows (needs >= 99%)" if not passed else "ok",
             "torch_version": torch.__version__}
 
 
@@ -368,7 +369,7 @@ def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys)
     argv = ["predict", "--model", str(model_copy), "--data", str(src), "--out", str(tmp_path / "o.csv"), "--fast"]
     code, _, err = run(argv, capsys)
     record = json.loads((model_copy / FAST_PATH_FILE).read_text())
-    assert "checking the int8 fast path" in err
+    assert "checking the fast path (int8, bf16)" in err
     assert code == (0 if record["passed"] else 2)
     assert record["n_rows"] == len(pd.read_csv(model_copy / "test_predictions.csv"))
     code_again, _, err_again = run(argv, capsys)
