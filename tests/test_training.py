@@ -119,3 +119,37 @@ def test_chinese_text_with_english_model_warns(tiny_model_dir, monkeypatch):
     df["text"] = [("很好 喜欢 满意" if lab == "positive" else "很差 失望 退货") for lab in df["label"]]
     result = train(df, tiny_config(tiny_model_dir, epochs=1))
     assert any("English-only" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("regression,weighted", [(False, False), (False, True), (True, False)])
+def test_a_batch_run_in_token_slices_gives_the_whole_batch_gradient(tiny_model_dir, regression, weighted):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from core.training import _RowLoss, _slices
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1 if regression else 3)
+    model.eval()  # no dropout: the two runs must see the same network
+    ids = torch.randint(5, 60, (7, 12))
+    attention = torch.ones_like(ids)
+    attention[3:, 9:] = 0  # some padding
+    targets = torch.randn(7) if regression else torch.tensor([0, 1, 2, 2, 2, 0, 2])
+    loss_fn = _RowLoss(regression, None if regression or not weighted else torch.tensor([3.0, 2.0, 0.5]))
+
+    def gradient(max_tokens):
+        model.zero_grad()
+        total = loss_fn.total_weight(targets)
+        for rows in _slices(len(targets), ids.shape[1], max_tokens):
+            (loss_fn(model(input_ids=ids[rows], attention_mask=attention[rows]).logits, targets[rows]).sum() / total).backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
+
+    assert [(s.start, s.stop) for s in _slices(7, 12, 30)] == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    whole, sliced = gradient(10_000), gradient(30)
+    assert torch.allclose(whole, sliced, atol=1e-6)
+    # and the whole-batch loss is torch's own (weighted) mean
+    model.zero_grad()
+    logits = model(input_ids=ids, attention_mask=attention).logits
+    expected = (torch.nn.functional.mse_loss(logits[:, 0], targets) if regression
+                else torch.nn.functional.cross_entropy(logits, targets, weight=loss_fn.class_weight))
+    assert torch.isclose(loss_fn(logits, targets).sum() / loss_fn.total_weight(targets), expected)
