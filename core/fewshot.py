@@ -91,7 +91,7 @@ FEW_EXAMPLES_ROWS = 100  # fewer evaluated rows than this: say the numbers are r
 #       32       0.870         0.511 (±0.18)  0.636        48          105
 #       64       0.879         0.545 (±0.17)  0.673        64          152
 #      128       0.892         0.839          0.713        47          232
-#      256       0.888         0.866 (1 seed) 0.767        66          506
+#      256       0.890         0.883          0.766        82          486
 # Few-shot led at every size measured and its time does not grow with the data, while full
 # fine-tuning needs ~250+ rows per class to come close and takes longer. So: few-shot up to 256
 # rows in the smallest class (the largest size measured), and at most 1,000 rows in all (beyond

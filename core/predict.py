@@ -3,6 +3,11 @@
 Memory stays bounded whatever the file size: each chunk is read, predicted and appended to
 the output file. Every input row gives exactly one output row in the same order; rows the model
 cannot use (no text) get an empty prediction and a ``prediction_error`` note.
+
+A row with profile columns filled but every text column empty gets no prediction either, on
+purpose: training drops rows without text (core.data.validate_mapping), so a text model has
+never seen a profile-only input and its score for one would be a guess. A model trained on
+profile columns alone (a tabular response model) has no text columns and scores every row.
 """
 
 from __future__ import annotations
