@@ -28,7 +28,7 @@ from .model import TextClassifier, pad_batch, softmax
 PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
 # CPU (1.4 GB for a batch of 32 texts of 128 tokens); a longer batch runs as several slices of this many
-# tokens whose gradients add up (the step and its result are the same, the peak memory lower).
+# tokens whose gradients add up to the whole batch's (the same step, dropout draws aside; lower peak memory).
 MAX_TOKENS_PER_PASS = 1024
 
 
