@@ -35,6 +35,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import load_avg  # noqa: E402 - after the path is set, so the file also runs as a script
 
 RESULTS = ROOT / "bench" / "results"
 SHARED_SENTIMENT_MODEL = RESULTS / "predict-model"  # bench_predict.py's model, same recipe
@@ -77,11 +78,6 @@ LONG_TEXT = (
 )
 
 
-def load_avg() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -111,13 +107,13 @@ def train_model(df: pd.DataFrame, folder: Path, **config) -> None:
     from core import TrainConfig, train
 
     cfg = TrainConfig(base_model="minilm-en", epochs=1.0, **config)
-    log(f"training {folder.name} on {len(df)} rows ({load_avg()})")
+    log(f"training {folder.name} on {len(df)} rows (load {load_avg()})")
     start = time.perf_counter()
     result = train(df, cfg)
     result.save(folder, overwrite=True)
     log(
         f"trained in {time.perf_counter() - start:.0f} s; test metrics "
-        f"{_headline(result.metrics)} ({load_avg()})"
+        f"{_headline(result.metrics)} (load {load_avg()})"
     )
 
 
@@ -163,14 +159,14 @@ def bench_scoring(folder: Path, repeats: int) -> None:
 
     start = time.perf_counter()
     model = load_folder(folder, device="cpu")
-    log(f"model {folder.name}: loaded in {time.perf_counter() - start:.2f} s ({load_avg()})")
+    log(f"model {folder.name}: loaded in {time.perf_counter() - start:.2f} s (load {load_avg()})")
     success = adlab.default_success_class(model)
     adlab.score_variants(model, BASE, VARIANTS[:2], success)  # warm-up (first call allocates)
 
     first, median, cpu, scored = timed(
         lambda: adlab.score_variants(model, BASE, VARIANTS, success), repeats
     )
-    log(f"score_variants, base + 20 variants: {fmt(first, median, cpu)} ({load_avg()})")
+    log(f"score_variants, base + 20 variants: {fmt(first, median, cpu)} (load {load_avg()})")
     margin = scored.attrs["margin"]
     unclear = int(scored["no_clear_difference"].sum())
     log(
@@ -182,7 +178,7 @@ def bench_scoring(folder: Path, repeats: int) -> None:
 
     n_units = len(adlab.text_units(EXPLAIN_TEXT))
     first, median, cpu, expl = timed(lambda: adlab.explain(model, EXPLAIN_TEXT, success), repeats)
-    log(f"explain, {n_units} units: {fmt(first, median, cpu)} ({load_avg()})")
+    log(f"explain, {n_units} units: {fmt(first, median, cpu)} (load {load_avg()})")
     top = expl.nlargest(3, "attribution")
     log(
         "  top words: "
@@ -192,7 +188,7 @@ def bench_scoring(folder: Path, repeats: int) -> None:
     first, median, cpu, _ = timed(
         lambda: adlab.explain(model, LONG_TEXT, success), max(1, repeats // 2)
     )
-    log(f"explain, {n_units} units: {fmt(first, median, cpu)} ({load_avg()})")
+    log(f"explain, {n_units} units: {fmt(first, median, cpu)} (load {load_avg()})")
 
 
 def bench_targeting(folder: Path, repeats: int) -> None:
@@ -209,7 +205,7 @@ def bench_targeting(folder: Path, repeats: int) -> None:
     )
     log(
         f"targeting_matrix {len(segments)} segments x {len(ads)} ads = {matrix.size} scores: "
-        f"{fmt(first, median, cpu)} ({load_avg()})"
+        f"{fmt(first, median, cpu)} (load {load_avg()})"
     )
     up = adlab.targeting_uplift(matrix, segments.set_index("segment")["size"])
     margin = adlab.uncertainty_margin(model)
@@ -223,7 +219,7 @@ def bench_targeting(folder: Path, repeats: int) -> None:
     first, median, cpu, _ = timed(
         lambda: adlab.score_variants(model, BASE, VARIANTS, None, profile), repeats
     )
-    log(f"score_variants with a profile, base + 20: {fmt(first, median, cpu)} ({load_avg()})")
+    log(f"score_variants with a profile, base + 20: {fmt(first, median, cpu)} (load {load_avg()})")
 
 
 def main() -> None:
@@ -239,7 +235,7 @@ def main() -> None:
 
     log(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs "
-        f"({load_avg()})"
+        f"(load {load_avg()})"
     )
     bench_scoring(sentiment_model(args.retrain), args.repeats)
     if args.targeting:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -48,17 +47,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import load_avg  # noqa: E402 - after the path is set, so the file also runs as a script
 
 DATA = ROOT / "sample_data" / "sentiment_reviews_en.csv"
 RESULTS = ROOT / "bench" / "results"
 RAW = RESULTS / "bench_fewshot.jsonl"
 TABLE = RESULTS / "bench_fewshot.md"
 TEST_ROWS = 600
-
-
-def load_avg() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def log(message: str) -> None:

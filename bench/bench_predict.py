@@ -45,18 +45,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import load_avg  # noqa: E402 - after the path is set, so the file also runs as a script
 
 RESULTS = ROOT / "bench" / "results"
 MODEL_DIR = RESULTS / "predict-model"
 TRAIN_DATA = ROOT / "sample_data" / "sentiment_reviews_en.csv"
 TEXT_SOURCE = Path("/work/shared/data/womens_clothing_ecommerce_reviews.csv")
 PIPELINE_BATCH = 32
-
-
-def load_avg() -> str:
-    """The 1/5/15-minute load averages, as ``uptime`` prints them."""
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def log(message: str) -> None:

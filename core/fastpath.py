@@ -166,7 +166,10 @@ def read_fast_path(model_folder: str | Path) -> dict[str, Any] | None:
 
 def fast_path_allowed(model_folder: str | Path) -> bool:
     """True when the folder's recorded check (current torch version) passed."""
-    record = read_fast_path(model_folder)
+    return _offered(read_fast_path(model_folder))
+
+
+def _offered(record: dict[str, Any] | None) -> bool:
     return bool(record and record.get("passed") is True and record.get("method") in FAST_METHODS)
 
 
@@ -184,9 +187,10 @@ def load_fast_model(model_folder: str | Path) -> Any:
     """Load ``model_folder`` in the fast form its check chose; refuses if no form passed."""
     from .registry import load_folder
 
-    if not fast_path_allowed(model_folder):
+    record = read_fast_path(model_folder)
+    if not _offered(record):
         raise ValueError(f"The fast path is not offered for {Path(model_folder).name}: its check has not passed.")
-    return load_folder(model_folder).quantize(read_fast_path(model_folder)["method"])
+    return load_folder(model_folder).quantize(record["method"])
 
 
 # ---------------------------------------------------------------------- helpers
