@@ -63,10 +63,14 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_streamlit(models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, str] | None = None) -> StreamlitApp:
+def start_streamlit(
+    models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> StreamlitApp:
     """Start the app headless on a free port and wait until it answers; raise if it does not.
 
     Labelling projects go to ``labels`` next to ``models_dir`` (unless ``env`` says otherwise).
+    Everything else comes from the project's .streamlit/config.toml (file watcher off), as for a
+    user; ``options`` adds command-line settings such as ``("--server.fileWatcherType", "auto")``.
     """
     port = free_port()
     environment = {
@@ -82,8 +86,8 @@ def start_streamlit(models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, 
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
+        *options,
     ]  # fmt: skip
     handle = open(log, "wb")
     process = subprocess.Popen(

@@ -1,0 +1,31 @@
+"""The server's own settings, as Streamlit itself reads them from .streamlit/config.toml."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def streamlit_setting(name: str) -> str:
+    """The value Streamlit resolves for ``server.<name>`` when started from the project folder."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "streamlit", "config", "show"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    section = shown.split("[server]", 1)[1].split("\n[", 1)[0]
+    values = [line.split("=", 1)[1].strip() for line in section.splitlines() if line.startswith(f"{name} =")]
+    assert values, f"server.{name} not in `streamlit config show`"
+    return values[0]
+
+
+def test_file_watcher_is_off_for_the_app():
+    # A watcher over a folder holding .venv costs the server up to a core (bench/bench_server_cpu.py).
+    assert streamlit_setting("fileWatcherType") == '"none"'
+
+
+def test_upload_limit_is_the_one_core_applies():
+    from core.data import DEFAULT_MAX_BYTES
+
+    assert int(streamlit_setting("maxUploadSize")) * 1024 * 1024 == DEFAULT_MAX_BYTES
