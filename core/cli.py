@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process (pandas, chunked); ray: Ray Data with a pool of scoring actors")
+    p.add_argument("--ray-address", default=None,
+                   help="with --engine ray: 'auto' or ray://host:10001 joins a cluster; default: a local Ray")
+    p.add_argument("--workers", type=int, default=2, help="with --engine ray: scoring actors (each loads the model once)")
+    p.add_argument("--parts", action="store_true",
+                   help="with --engine ray: --out is a folder with one CSV per input file instead of one CSV")
 
     e = sub.add_parser("evaluate", help="score a saved model on a labelled CSV; prints JSON")
     e.add_argument("--model", required=True)
@@ -169,6 +176,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import predict_csv
     from .registry import load_folder
 
+    if args.engine != "ray" and (args.ray_address or args.parts):
+        raise ValueError("--ray-address and --parts need --engine ray.")
     model = load_folder(args.model)
     if args.fast:
         if not hasattr(model, "quantize"):
@@ -189,7 +198,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         eta = f" eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
         print(f"\rpredicted {p.rows_done:,}{total} rows{eta}   ", end="", file=sys.stderr, flush=True)
 
-    summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress)
+    facts: dict[str, Any] = {}
+    if args.engine == "ray":
+        from .ray_predict import predict_ray
+
+        summary, facts = predict_ray(
+            args.model, args.data, args.out, address=args.ray_address, workers=args.workers,
+            batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
+        )
+    else:
+        summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress)
     print(file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,
@@ -197,6 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "seconds": round(summary.seconds, 2),
         "rows_per_second": round(summary.rows_per_second, 1),
         "output": str(summary.output),
+        **({"engine": "ray", **facts} if facts else {}),
     }))
     return 0
 

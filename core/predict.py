@@ -146,11 +146,7 @@ def predict_csv(
             chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size)
             n_errors += int((result[ERROR_COLUMN] != "").sum())
-            # CRLF rows (RFC 4180): with "\n" alone, Python's csv writer leaves a lone "\r" in
-            # a cell unquoted, and a reader then splits that row in two.
-            neutralise_formulas(result).to_csv(
-                tmp, mode="w" if i == 0 else "a", header=i == 0, index=False, lineterminator="\r\n"
-            )
+            write_chunk(result, tmp, first=i == 0)
             n_rows += len(chunk)
             if on_progress:
                 elapsed = time.monotonic() - started
@@ -169,6 +165,15 @@ def predict_csv(
     finally:
         tmp.unlink(missing_ok=True)
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output)
+
+
+def write_chunk(result: pd.DataFrame, path: Path, *, first: bool) -> None:
+    """Write (``first``) or append one chunk of predictions to the CSV at ``path``: text cells
+    made formula-safe, CRLF rows. Every writer of prediction files uses this, so the in-process
+    and the Ray paths (core.ray_predict) write the same bytes for the same rows."""
+    # CRLF rows (RFC 4180): with "\n" alone, Python's csv writer leaves a lone "\r" in
+    # a cell unquoted, and a reader then splits that row in two.
+    neutralise_formulas(result).to_csv(path, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n")
 
 
 def read_head(source: str | Path, n: int = 5) -> pd.DataFrame:

@@ -1,0 +1,243 @@
+"""Batch scoring on a Ray cluster: the same rows, columns and order as :func:`core.predict.predict_csv`.
+
+For files too big for one machine (a nightly 50-million-row export): Ray Data reads the input
+files in parallel (one read task per file, each read exactly as the in-process path reads a CSV:
+encoding and delimiter sniffed, every cell text), scores them in ``map_batches`` on a pool of
+actors that each load the saved model once (the same loader and the same checked fast path as
+in-process, on a GPU when the cluster has one), and streams the results back to this process in
+order, which writes them with the in-process writer (:func:`core.predict.write_chunk`).
+
+Every row carries a row id (file number, row number in the file); at the end the ids must be
+complete and in order, or nothing is written. Failed actor tasks are retried by Ray (actor
+restarts, ``max_task_retries`` and Ray Data's ``actor_task_retry_on_errors``); a row the model
+cannot use gets the same ``prediction_error`` note as in-process, never a lost row.
+
+Ray is an optional dependency (``pip install marketune[ray]``), imported only here.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .predict import (
+    CHUNK_ROWS,
+    ERROR_COLUMN,
+    PredictProgress,
+    PredictSummary,
+    _count_rows,
+    _reader,
+    sniff_file,
+    write_chunk,
+)
+
+FILE_ID, ROW_ID = "__marketune_file", "__marketune_row"  # carried through Ray, never written
+# CPUs per scoring actor on a local cluster. Below 1 so that on a 2-core laptop two actors and
+# the read tasks can all be scheduled (whole CPUs would make them wait for each other).
+LOCAL_ACTOR_CPUS = 0.5
+READ_TASK_CPUS = 0.25
+TASK_RETRIES = 3  # per actor task, application errors included
+
+
+def input_files(source: str | Path) -> list[Path]:
+    """The CSV files that ``source`` names: one file, every *.csv in a folder, or a glob pattern.
+
+    Sorted by path, which fixes the order of the output rows. Raises ValueError when none match.
+    """
+    source = str(source)
+    if Path(source).is_file():
+        return [Path(source)]
+    if Path(source).is_dir():
+        files = sorted(p for p in Path(source).iterdir() if p.suffix.lower() in (".csv", ".tsv", ".txt") and p.is_file())
+    else:
+        files = sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
+    if not files:
+        raise ValueError(f"No CSV files found at {source!r}: expected a CSV file, a folder of CSV files or a glob pattern.")
+    return files
+
+
+def _read_file(batch: dict[str, Any], chunk_rows: int):
+    """Ray Data task: read one input file in chunks, each row tagged with its (file, row) id."""
+    path, file_no = Path(str(batch["path"].iloc[0])), int(batch["file_no"].iloc[0])
+    encoding, delimiter = sniff_file(path)
+    one_column = len(_reader(path, encoding, delimiter, nrows=0).columns) == 1
+    offset = 0
+    for chunk in _reader(path, encoding, delimiter, one_column, chunksize=chunk_rows):
+        chunk.columns = [str(c).strip() for c in chunk.columns]
+        chunk[FILE_ID] = file_no
+        chunk[ROW_ID] = range(offset, offset + len(chunk))
+        offset += len(chunk)
+        yield chunk
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with Arrow-backed columns (as Ray Data hands pandas batches over) made the
+    NumPy-backed columns the in-process path works with: text as objects with NaN for missing,
+    numbers as float64/int64. Without this the same rows give other bytes (and the tokenizer
+    path other float rounding) than in-process."""
+    import pyarrow as pa
+
+    columns = {}
+    for col in frame.columns:
+        values, dtype = frame[col], frame[col].dtype
+        if isinstance(dtype, pd.ArrowDtype):
+            kind = dtype.pyarrow_dtype
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                values = values.to_numpy(dtype=object, na_value=np.nan)
+            elif pa.types.is_integer(kind) and not values.isna().any():
+                values = values.to_numpy(dtype=np.int64)
+            else:
+                values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        columns[col] = values
+    out = pd.DataFrame(columns, index=frame.index)
+    return out
+
+
+class Scorer:
+    """Ray Data actor: loads the saved model once, then predicts batch after batch."""
+
+    def __init__(self, model_dir: str, fast: bool, column_map: dict[str, str] | None, batch_size: int) -> None:
+        from .fastpath import load_fast_model
+        from .registry import load_folder
+
+        self.model = load_fast_model(model_dir) if fast else load_folder(model_dir)
+        self.column_map, self.batch_size = column_map, batch_size
+        self.pid = os.getpid()
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from .predict import predict_frame
+
+        batch = _plain(batch)
+        ids = batch[[FILE_ID, ROW_ID]]
+        result = predict_frame(
+            self.model, batch.drop(columns=[FILE_ID, ROW_ID]), column_map=self.column_map, batch_size=self.batch_size
+        )
+        result[FILE_ID], result[ROW_ID] = ids[FILE_ID].to_numpy(), ids[ROW_ID].to_numpy()
+        result["__marketune_actor"] = self.pid
+        return result
+
+
+def predict_ray(
+    model_dir: str | Path,
+    source: str | Path,
+    output: str | Path,
+    *,
+    address: str | None = None,
+    workers: int = 2,
+    batch_size: int = 256,
+    fast: bool = False,
+    column_map: dict[str, str] | None = None,
+    parts: bool = False,
+    on_progress: Callable[[PredictProgress], None] | None = None,
+    scorer: type = Scorer,
+) -> tuple[PredictSummary, dict[str, Any]]:
+    """Score every row of ``source`` (file, folder or glob of CSVs) with the model in ``model_dir``.
+
+    ``output`` is one CSV (rows of all files in file order) or, with ``parts``, a folder with one
+    CSV per input file under the input's name. Columns and row order are those of
+    :func:`core.predict.predict_csv` for the same rows. ``address``: None starts a local Ray
+    (actors get ``LOCAL_ACTOR_CPUS`` each); "auto" or "ray://host:10001" joins a cluster (actors
+    get 1 CPU, and 1 GPU each when the cluster has GPUs). ``workers``: actors in the pool;
+    ``batch_size``: rows per actor call. ``fast``: the model's checked fast form
+    (:func:`core.fastpath.load_fast_model`; refused if its check has not passed).
+
+    Returns (summary, run facts: actors used, GPUs per actor, files). Raises ValueError for bad
+    input (no files, files whose columns differ, missing model columns) and RuntimeError when the
+    rows that came back are incomplete or out of order; the output is written to a temporary
+    path and renamed into place only when complete.
+    """
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    from .registry import load_folder
+
+    started = time.monotonic()
+    files = input_files(source)
+    model = load_folder(model_dir)  # fails here, clearly, before any cluster work
+    columns = [list(_reader(f, *sniff_file(f), nrows=0).columns.str.strip()) for f in files]
+    for path, found in zip(files, columns):
+        if found != columns[0]:
+            raise ValueError(f"All input files need the same columns: {files[0].name} has {columns[0]}, {path.name} has {found}.")
+    absent = [c for c in model.input_columns if (column_map or {}).get(c, c) not in columns[0]]
+    if absent:
+        raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {columns[0]}.")
+    counts = [_count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
+    total = sum(counts)
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    context = DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.actor_task_retry_on_errors = True  # retry application errors too, not only crashes
+    context.enable_progress_bars = False
+    gpus = 1 if address and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    cpus = LOCAL_ACTOR_CPUS if address is None else 1
+
+    listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
+    dataset = (
+        ray.data.from_items(listing, override_num_blocks=len(files))
+        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS}, num_cpus=READ_TASK_CPUS)
+        .map_batches(
+            scorer,
+            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64},
+            batch_size=batch_size,
+            batch_format="pandas",
+            compute=ActorPoolStrategy(size=workers),
+            num_cpus=cpus,
+            num_gpus=gpus,
+            max_restarts=TASK_RETRIES,
+            max_task_retries=TASK_RETRIES,
+        )
+    )
+
+    output = Path(output)
+    if parts:
+        output.mkdir(parents=True, exist_ok=True)
+        targets = [output / f.name for f in files]
+    else:
+        targets = [output] * len(files)
+    temps = {t: t.with_name(f".{t.name}.partial-{os.getpid()}") for t in targets}
+    written: set[Path] = set()
+    expected_file, expected_row, n_rows, n_errors = 0, 0, 0, 0
+    actors: set[int] = set()
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+            for file_no, part in _plain(batch).groupby(FILE_ID, sort=False):
+                file_no = int(file_no)
+                while expected_file < file_no and expected_row == counts[expected_file]:
+                    expected_file, expected_row = expected_file + 1, 0
+                rows = part[ROW_ID].to_numpy()
+                if file_no != expected_file or rows[0] != expected_row or (rows != range(rows[0], rows[0] + len(rows))).any():
+                    raise RuntimeError(
+                        f"Rows came back out of order: expected row {expected_row} of {files[expected_file].name}, "
+                        f"got row {rows[0]} of {files[file_no].name}. Nothing was written."
+                    )
+                expected_row += len(rows)
+                actors.update(part["__marketune_actor"].unique().tolist())
+                result = part.drop(columns=[FILE_ID, ROW_ID, "__marketune_actor"])
+                tmp = temps[targets[file_no]]
+                write_chunk(result, tmp, first=tmp not in written)
+                written.add(tmp)
+                n_rows += len(result)
+                n_errors += int((result[ERROR_COLUMN] != "").sum())
+            if on_progress:
+                elapsed = time.monotonic() - started
+                on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
+        if n_rows != total:
+            raise RuntimeError(f"{n_rows:,} of {total:,} rows came back from the cluster; nothing was written.")
+        for target, tmp in temps.items():
+            if tmp not in written:  # an input file with a header only: the header alone, as in-process would fail
+                raise ValueError(f"{target.name}: the file has a header row but no data rows.")
+            tmp.replace(target)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    facts = {"actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
+    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output), facts
