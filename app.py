@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.guard import page_guard
 from ui.state import render_sidebar
 
 ROOT = Path(__file__).resolve().parent
@@ -28,5 +29,9 @@ navigation = st.navigation(
         if (ROOT / path).is_file()
     ]
 )
-render_sidebar()
-navigation.run()
+# Every page runs under one guard: an unexpected exception becomes a plain message on the page
+# and a log line with the traceback (st.rerun/st.stop/st.switch_page pass through; ui/guard.py).
+with page_guard("the sidebar"):
+    render_sidebar()
+with page_guard(f"page {navigation.title!r}"):
+    navigation.run()
