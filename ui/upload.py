@@ -87,22 +87,37 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
     return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
 
 
-def csv_upload(label: str, key: str, *, help: str | None = None) -> tuple[str, str, bytes] | None:
-    """Draw the uploader and return (name, ident, CSV bytes), or None.
+@dataclass(frozen=True)
+class SheetAsCsv:
+    """A workbook sheet as CSV bytes, with the parts of Streamlit's UploadedFile pages use."""
 
-    A CSV upload is returned as its own bytes without parsing it (pages that read big files in
-    chunks keep doing so); a workbook's sheet is read as :func:`table_upload` does and written
-    as UTF-8 CSV, so the page reads it like any CSV.
+    name: str
+    file_id: str  # the upload's id plus the sheet's position: safe in a file name
+    data: bytes
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self.data)
+
+
+def csv_upload(label: str, key: str, *, help: str | None = None):
+    """Draw the uploader and return the file as CSV, or None.
+
+    A CSV upload comes back as Streamlit's UploadedFile, unparsed (pages that read big files in
+    chunks keep doing so). A workbook's sheet is read as :func:`table_upload` reads it (sheet
+    picker included) and comes back as a :class:`SheetAsCsv` of UTF-8 CSV bytes with the same
+    ``name``, ``file_id``, ``getvalue()`` and ``getbuffer()``, so the page reads it like any CSV.
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
-    if upload is None:
-        return None
-    if not _is_workbook(upload):
-        return upload.name, f"upload:{upload.file_id}", upload.getvalue()
+    if upload is None or not _is_workbook(upload):
+        return upload
     try:
         table = _read_chosen_sheet(key, upload)
     except ValueError as exc:
         st.error(str(exc))
         return None
-    ident = f"upload:{upload.file_id}:{table.sheet}"
-    return upload.name, ident, _cached(key, "csv", ident, lambda: table.frame.to_csv(index=False).encode("utf-8"))
+    file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}"
+    data = _cached(key, "csv", file_id, lambda: table.frame.to_csv(index=False).encode("utf-8"))
+    return SheetAsCsv(name=upload.name, file_id=file_id, data=data)
