@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.guard import page_guard
 from ui.state import render_sidebar
 
 ROOT = Path(__file__).resolve().parent
@@ -21,12 +22,26 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="Marketune", page_icon=":material/tune:", layout="wide")
-navigation = st.navigation(
-    [
-        st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"), url_path=Path(path).stem)
-        for path, title, icon in PAGES
-        if (ROOT / path).is_file()
-    ]
-)
-render_sidebar()
-navigation.run()
+pages = [
+    st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"), url_path=Path(path).stem)
+    for path, title, icon in PAGES
+    if (ROOT / path).is_file()
+]
+# Streamlit draws its own page list from the pages/ file names ("app", "ad lab", ...) on the
+# server's first page load: a folder named pages/ puts that first run in Streamlit's old
+# multipage mode, before app.py or ui/__init__.py can run (a deep link runs the page file alone
+# until ui/__init__.py reroutes it through here; see tests/test_routing_mode.py). The supported
+# way to never show that list is `client.showSidebarNavigation = false` in .streamlit/config.toml;
+# it hides Streamlit's sidebar navigation everywhere, so the menu is then drawn here.
+OWN_MENU = st.get_option("client.showSidebarNavigation") is False
+navigation = st.navigation(pages, position="hidden" if OWN_MENU else "sidebar")
+if OWN_MENU:
+    with st.sidebar.container(key="app_menu"):
+        for page in pages:
+            st.page_link(page)
+# Every page runs under one guard: an unexpected exception becomes a plain message on the page
+# and a log line with the traceback (st.rerun/st.stop/st.switch_page pass through; ui/guard.py).
+with page_guard("the sidebar"):
+    render_sidebar()
+with page_guard(f"page {navigation.title!r}"):
+    navigation.run()

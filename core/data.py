@@ -1,4 +1,4 @@
-"""Reading users' CSV files, checking a column mapping, building model inputs, splitting.
+"""Reading users' CSV and Excel files, checking a column mapping, building model inputs, splitting.
 
 Everything here is pure pandas/numpy and raises ``ValueError`` with a message meant for the
 person who uploaded the file: what was expected and what was found.
@@ -7,9 +7,11 @@ person who uploaded the file: what was expected and what was found.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import math
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ DELIMITERS = ",;\t|"
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
+MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
 SPLIT_NAMES = ("train", "validation", "test")
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -32,12 +35,150 @@ _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-
 
 @dataclass(frozen=True)
 class LoadedCsv:
-    """A parsed CSV and how it was read (shown to the user next to the preview)."""
+    """A parsed table and how it was read (shown to the user next to the preview).
+
+    For a CSV ``encoding``/``delimiter`` say how the text was read; for an Excel workbook they
+    are ``"xlsx"``/``""`` and ``sheet`` names the sheet read, ``sheets`` all of its sheets.
+    """
 
     frame: pd.DataFrame
     encoding: str
     delimiter: str
     n_bytes: int
+    sheet: str | None = None
+    sheets: tuple[str, ...] = ()
+
+    @property
+    def is_workbook(self) -> bool:
+        return self.sheet is not None
+
+    def describe(self) -> str:
+        """How the file was read, in words: "encoding utf-8 · delimiter comma" or "sheet 'Q3'"."""
+        if self.is_workbook:
+            of = f" (of {len(self.sheets)})" if len(self.sheets) > 1 else ""
+            return f"Excel sheet '{self.sheet}'{of}"
+        name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter, repr(self.delimiter))
+        return f"encoding {self.encoding} · delimiter {name}"
+
+
+LoadedTable = LoadedCsv  # the same record for CSV and workbook uploads
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+TABLE_SUFFIXES = ("csv", "tsv", "txt", "xlsx", "xlsm", "xls")  # what upload widgets accept
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # old binary Excel (.xls), also old Word/PowerPoint
+
+
+def read_table(
+    source: str | Path | bytes | io.IOBase,
+    name: str = "",
+    *,
+    sheet: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> LoadedCsv:
+    """Read a user's table: a CSV (as :func:`load_csv`) or an Excel workbook (.xlsx/.xlsm).
+
+    The kind is told from the content (a workbook is a zip file), so a renamed file is read
+    right; ``name`` (the file name, e.g. the upload's) is only used in messages. For a workbook
+    ``sheet`` picks the sheet (default: the first); the first row is the header, cells come
+    back as the user's values (numbers as numbers, text as text, even text starting with '=';
+    a formula cell gives the value Excel last saved for it), fully empty rows are skipped and
+    only empty cells count as missing. Same limits and checks as CSV (size, rows, header,
+    duplicate names). Raises ``ValueError`` saying what was expected and found, e.g. for an old
+    .xls file when no installed library reads it, or an unknown sheet name.
+    """
+    raw = _read_bytes(source, max_bytes)
+    head = raw[:8]
+    if head.startswith(_OLE_MAGIC) or (not head.startswith(_ZIP_MAGIC) and str(name).lower().endswith(".xls")):
+        return _read_xls(raw, name, sheet, max_rows)
+    if head.startswith(_ZIP_MAGIC):
+        return _read_workbook(raw, name, sheet, max_rows, engine="openpyxl")
+    return load_csv(raw, max_bytes=max_bytes, max_rows=max_rows)
+
+
+def sheet_names(source: str | Path | bytes | io.IOBase, name: str = "", *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
+    """The sheet names of an Excel workbook, in workbook order; ``[]`` for a CSV (or any file
+    that is not a workbook). Raises ``ValueError`` when a workbook cannot be opened."""
+    raw = _read_bytes(source, max_bytes)
+    if not raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
+        return []
+    return list(read_table(raw, name, sheet=_SHEETS_ONLY, max_bytes=max_bytes).sheets)
+
+
+_SHEETS_ONLY = "\x00sheets"  # read_table's sheet value that lists the sheets without reading one
+
+
+def _read_xls(raw: bytes, name: str, sheet: str | None, max_rows: int) -> LoadedCsv:
+    # pandas reads .xls only through xlrd or python-calamine; neither is a dependency here.
+    for module, engine in (("python_calamine", "calamine"), ("xlrd", "xlrd")):
+        if importlib.util.find_spec(module) is not None:
+            return _read_workbook(raw, name, sheet, max_rows, engine=engine)
+    raise ValueError(
+        f"{name or 'This file'} is an old Excel 97-2003 workbook (.xls), which cannot be read here. "
+        "In Excel use File > Save As and choose 'Excel Workbook (.xlsx)' or 'CSV UTF-8', then upload that file."
+    )
+
+
+def _read_workbook(raw: bytes, name: str, sheet: str | None, max_rows: int, engine: str) -> LoadedCsv:
+    what = name or "the workbook"
+    try:
+        book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        raise ValueError(
+            f"Could not open {what} as an Excel workbook ({_first_line(exc)}); expected an .xlsx file "
+            "saved by Excel, LibreOffice or Google Sheets, or a CSV."
+        ) from None
+    with book:
+        sheets = tuple(str(s) for s in book.sheet_names)
+        if not sheets:
+            raise ValueError(f"{what} has no sheets.")
+        if sheet == _SHEETS_ONLY:
+            return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw), sheet="", sheets=sheets)
+        chosen = sheets[0] if sheet is None else str(sheet)
+        if chosen not in sheets:
+            raise ValueError(f"{what} has no sheet named {chosen!r}; its sheets are {list(sheets)}.")
+        try:
+            # header=None: the header row is checked here as for CSV (pandas would rename a
+            # duplicate "a" to "a.1" silently). keep_default_na=False: a cell saying "NA" is text.
+            cells = book.parse(
+                chosen, header=None, keep_default_na=False, na_values=[""], nrows=max_rows + 2, dtype=object
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"Could not read sheet {chosen!r} of {what}: {_first_line(exc)}.") from None
+    cells = cells.dropna(how="all")  # blank rows, as a CSV reader skips blank lines
+    if cells.empty:
+        raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row.")
+    header = ["" if pd.isna(h) else _cell_name(h) for h in cells.iloc[0].tolist()]
+    body = cells.iloc[1:]
+    # Columns with neither a name nor a value (formatting Excel keeps past the data) are dropped.
+    keep = [i for i, h in enumerate(header) if h or body.iloc[:, i].notna().any()]
+    header = [header[i] or f"Unnamed: {i}" for i in keep]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise ValueError(
+            f"Column names must be unique; found duplicated name(s) {duplicates} in sheet {chosen!r}. "
+            "Rename them in the workbook and upload it again."
+        )
+    if body.empty:
+        raise ValueError(f"Sheet {chosen!r} has a header row but no data rows.")
+    if len(body) > max_rows:
+        raise ValueError(
+            f"Sheet {chosen!r} has more than {max_rows:,} rows, the limit here; split it or sample it before uploading."
+        )
+    frame = body.iloc[:, keep].copy()
+    frame.columns = header
+    # Object columns of all-int or all-float cells become numeric columns as a CSV reader would
+    # make them; text columns (and mixed ones) keep each cell's own value.
+    frame = frame.infer_objects().reset_index(drop=True)
+    return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
+                     n_bytes=len(raw), sheet=chosen, sheets=sheets)
+
+
+def _cell_name(value: Any) -> str:
+    """A header cell as a column name: 2024 (a number) -> "2024", text stripped."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 def read_csv(
@@ -304,7 +445,19 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             )
         else:
             small = counts[counts < MIN_ROWS_PER_CLASS]
-            for cls, n in small.items():
+            if _looks_like_identifier(len(counts), len(small), int(keep.sum())):
+                # One message, not one per value: a column of ids or free text is the wrong column.
+                report.errors.append(
+                    Problem(
+                        "label_column",
+                        f"Column '{config.label_column}' has {len(counts):,} distinct values in "
+                        f"{int(keep.sum()):,} rows ({len(small):,} of them on fewer than {MIN_ROWS_PER_CLASS} rows); "
+                        "that looks like an id or free-text column, not a label. Choose the column that "
+                        "holds a few categories (e.g. positive/negative).",
+                    )
+                )
+                small = small.iloc[:0]
+            for cls, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items():
                 report.errors.append(
                     Problem(
                         "label_column",
@@ -312,7 +465,16 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                         f"{MIN_ROWS_PER_CLASS} (one each for training, validation and test).",
                     )
                 )
-            if len(counts) > 100:
+            if len(small) > MAX_SMALL_CLASSES_LISTED:
+                report.errors.append(
+                    Problem(
+                        "label_column",
+                        f"{len(small) - MAX_SMALL_CLASSES_LISTED} more class(es) have fewer than "
+                        f"{MIN_ROWS_PER_CLASS} rows (e.g. {', '.join(map(repr, small.index[MAX_SMALL_CLASSES_LISTED:][:3]))}); "
+                        "add rows for them or merge them into other classes.",
+                    )
+                )
+            if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
                 report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
         if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
             report.warnings.append(
@@ -328,6 +490,17 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     report.n_rows_used = int(keep.sum())
     report.dropped = {k: v for k, v in report.dropped.items() if v}
     return report
+
+
+def _looks_like_identifier(n_classes: int, n_small: int, n_rows: int) -> bool:
+    """True for a label column that holds ids or free text rather than categories: more than
+    MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION distinct values, most of them on too few rows to
+    learn from, and at least one distinct value per two rows (60 values in 60 rows, say)."""
+    return (
+        n_classes > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION
+        and n_small > n_classes / 2
+        and n_classes >= n_rows / 2
+    )
 
 
 def _text_present(df: pd.DataFrame, text_columns: tuple[str, ...]) -> pd.Series:

@@ -12,6 +12,7 @@ from core import to_csv_bytes
 from core.charts.dashboard import figure_to_html, summary_report_html
 from ui import dashboard as dash
 from ui.state import active_model_name, get_model
+from ui.upload import csv_upload
 
 st.title("Dashboard")
 st.caption(
@@ -40,9 +41,8 @@ if source == "predict":
             icon=":material/info:",
         )
 elif source == "upload":
-    up = st.file_uploader(
-        "Prediction CSV (the file the Predict page writes, or any CSV with a predicted label column)",
-        type=["csv", "tsv", "txt"],
+    up = csv_upload(
+        "Prediction file (the CSV or Excel file the Predict page writes, or any table with a predicted label column)",
         key="dash_upload",
     )
     if up is not None:
@@ -56,7 +56,7 @@ elif source == "score":
         st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
     else:
         st.caption(f"Scores every row with the active model **{model_name}** (sidebar).")
-        raw_up = st.file_uploader("CSV to score", type=["csv", "tsv", "txt"], key="dash_score_upload")
+        raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload")
         if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
             from core.predict import predict_csv
 

@@ -25,8 +25,12 @@ from ui.base_model_picker import base_model_picker
 from ui.mapping import suggest_label_column, suggest_text_columns
 from ui.state import active_model_name, get_model, set_active_model
 from ui.train_job import live_panel, outcome_message
+from ui.upload import table_upload
 
 NEW = "New project…"
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "label_reviews_unlabelled.csv"
+UPLOAD_SOURCE = "Upload a CSV or Excel file"
+SAMPLE_SOURCE = "Sample: clothing reviews, 570 of 600 unlabelled"
 NEW_LABEL_COLUMN = "(add a 'label' column)"
 TRAIN_SOURCE, ACTIVE_SOURCE = "Train a model on the labelled rows", "Use the active model"
 MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
@@ -58,20 +62,23 @@ def new_project() -> None:
     """Name a project, load rows (upload or the Train page's data), map columns, create it."""
     name = st.text_input("Project name", key="label_new_name", placeholder="spring-campaign", max_chars=64)
     train_data = ss.get("train_data")
-    sources = ["Upload a CSV"] + ([f"The data loaded on the Train page ({train_data['name']})"] if train_data else [])
+    sources = [UPLOAD_SOURCE] + ([SAMPLE_SOURCE] if SAMPLE.is_file() else [])
+    sources += [f"The data loaded on the Train page ({train_data['name']})"] if train_data else []
     source = st.radio("Rows to label", sources, key="label_source", horizontal=True)
     df = None
-    if source == "Upload a CSV":
-        uploaded = st.file_uploader(
-            "CSV with a text column and a label column; leave the label empty on rows still to label",
-            type=["csv", "tsv", "txt"],
+    if source == UPLOAD_SOURCE:
+        uploaded = table_upload(
+            "A table with a text column and a label column; leave the label empty on rows still to label",
             key="label_upload",
         )
         if uploaded is not None:
-            try:
-                df = load_csv(uploaded.getvalue()).frame
-            except ValueError as exc:
-                st.error(str(exc))
+            df = uploaded.frame
+    elif source == SAMPLE_SOURCE:
+        df = load_csv(SAMPLE).frame
+        st.caption(
+            "600 real clothing reviews (CC0): did the reviewer recommend the product? Only 30 rows keep "
+            "their answer; label the rest here. See sample_data/README.md."
+        )
     else:
         df = train_data["frame"]
     if df is None:
@@ -120,8 +127,23 @@ def show_job(store) -> None:
     getattr(st, kind)(text)
     if status.state == "done" and ss.get("label_activated") != job_id:
         ss["label_activated"] = job_id
+        ss["label_replaced_active"] = (job_id, active_model_name())
         set_active_model(status.model_name)
         st.rerun()  # so the sidebar shows the new active model
+    replaced = ss.get("label_replaced_active")
+    if status.state == "done" and replaced and replaced[0] == job_id:
+        before = replaced[1]
+        if before and before != status.model_name:
+            was = f"instead of **{before}**"
+        elif before:
+            was = "in place of its previous version"
+        else:
+            was = "(there was none before)"
+        st.info(
+            f"The new model **{status.model_name}** is now the active model {was}: Predict, Ad Copy Lab, "
+            "the Dashboard and Targeting use it from now on. Choose another one in the sidebar to switch back.",
+            icon=":material/swap_horiz:",
+        )
 
 
 def is_training() -> bool:

@@ -27,6 +27,7 @@ from core.predict import (
 )
 from core.registry import model_path
 from ui.state import active_model_name, get_model
+from ui.upload import csv_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
@@ -118,11 +119,7 @@ source_kind = st.radio(
 source: Path | None = None
 source_name = ""
 if source_kind == "Upload a CSV":
-    upload = st.file_uploader(
-        "CSV file (any size up to the upload limit; it is read in chunks)",
-        type=["csv", "tsv", "txt"],
-        key="predict_upload",
-    )
+    upload = csv_upload("CSV or Excel file (any size up to the upload limit; a CSV is read in chunks)", key="predict_upload")
     if upload is not None:
         source, source_name = _saved_upload(upload), upload.name
 elif SAMPLES:

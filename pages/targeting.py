@@ -19,6 +19,7 @@ from core.response import suggest_setup
 from ui import targeting as tg
 from ui.base_model_picker import base_model_picker
 from ui.state import active_model_name, get_model
+from ui.upload import table_upload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "bank_marketing.csv"
 
@@ -48,12 +49,9 @@ with train_tab:
         st.caption("UCI Bank Marketing (CC BY 4.0): did the customer subscribe a term deposit (y)? "
                    "The call `duration` is left out: it is only known after the call.")
     else:
-        up = st.file_uploader("One row per customer contacted, with the response", type=["csv", "tsv", "txt"], key="tg_upload")
+        up = table_upload("One row per customer contacted, with the response (CSV or Excel)", key="tg_upload")
         if up is not None:
-            try:
-                df = load_csv(up.getvalue()).frame
-            except ValueError as exc:
-                st.error(str(exc))
+            df = up.frame
 
     if df is not None:
         # ---- 2. Columns ------------------------------------------------------------------------
@@ -130,12 +128,9 @@ with list_tab:
             if where == "test":
                 customers, label_column = comp.test_frame, comp.label_column
             else:
-                up = st.file_uploader("Customer list (CSV)", type=["csv", "tsv", "txt"], key="tg_list_upload")
+                up = table_upload("Customer list (CSV or Excel)", key="tg_list_upload")
                 if up is not None:
-                    try:
-                        customers = load_csv(up.getvalue()).frame
-                    except ValueError as exc:
-                        st.error(str(exc))
+                    customers = up.frame
             if customers is not None:
                 try:
                     scored, n_unscored = tg.scored_list(f"{name}:{id(model)}", model, customers, positive)

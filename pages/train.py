@@ -9,14 +9,14 @@ import streamlit as st
 from core import (
     TrainConfig,
     build_texts,
-    load_csv,
+    choose_method,
     resolve_base_model,
     validate_mapping,
     validate_name,
 )
 from core.base_models import training_defaults
 from core.charts.evaluation import label_distribution_chart, target_histogram_chart
-from core.config import DEFAULT_LEARNING_RATE
+from core.data import read_table
 from core.jobs import list_jobs, start_job
 from core.registry import model_path
 from ui.base_model_picker import base_model_picker
@@ -26,19 +26,35 @@ from ui.mapping import (
     field_of_config_error,
     suggest_label_column,
     suggest_text_columns,
+    training_samples,
 )
 from ui.train_job import job_section
+from ui.upload import table_upload
 
-SAMPLES = sorted((Path(__file__).resolve().parent.parent / "sample_data").glob("*.csv"))
+SAMPLES = training_samples(Path(__file__).resolve().parent.parent / "sample_data")
+METHODS = {  # what the Method radio offers, in words
+    "auto": "Auto (recommended)",
+    "fewshot": "Few-shot",
+    "full": "Full fine-tuning",
+    "lora": "LoRA",
+}
+METHOD_HELP = (
+    "**Auto** picks few-shot for small labelled sets and full fine-tuning for larger ones (shown below). "
+    "**Few-shot**: a sentence encoder plus a small classifier; best with a few hundred labelled rows per class. "
+    "**Full fine-tuning**: every weight of the base model is trained. "
+    "**LoRA**: only small adapter matrices are trained (a tiny share of the weights), so training needs "
+    "less memory and the trained part is small; it is usually a little less accurate than full fine-tuning."
+)
 PRESETS = {  # quality/speed presets: epochs and tokens kept per text
     "Fast": {"train_epochs": 1.0, "train_max_length": 64},
     "Balanced": {"train_epochs": 3.0, "train_max_length": 128},
     "Best": {"train_epochs": 5.0, "train_max_length": 128},
 }
 ADVANCED_DEFAULTS = {
-    "train_learning_rate": DEFAULT_LEARNING_RATE["full"],
+    "train_learning_rate": TrainConfig(method="full").effective_learning_rate,
+    "train_lr_custom": False,  # True once the user typed a learning rate (then it is sent as is)
     "train_batch_size": 32,
-    "train_method": "full",
+    "train_method": "auto",
     "train_class_weighting": False,
     "train_val_fraction": 0.1,
     "train_test_fraction": 0.2,
@@ -70,17 +86,23 @@ def apply_preset() -> None:
 
 
 def method_changed() -> None:
-    ss["train_learning_rate"] = DEFAULT_LEARNING_RATE[ss["train_method"]]
+    ss["train_lr_custom"] = False  # a new method brings its own default learning rate
 
 
-def suggest_task() -> None:
-    """Pick classification or regression for the chosen label (what core's check suggests)."""
-    df, label = ss["train_data"]["frame"], ss.get("train_label_col")
-    task = "classification"
+def learning_rate_edited() -> None:
+    ss["train_lr_custom"] = True
+
+
+def suggested_task(df, label: str | None) -> str:
+    """Classification or regression for the chosen label (what core's check suggests).
+
+    Called from the page body, not a widget callback: a callback may run in the rerun where
+    the file it would read has just been replaced or removed (the old KeyError on "train_data").
+    """
     others = [c for c in df.columns if c != label][:1]
-    if label is not None and others:
-        task = validate_mapping(df, TrainConfig(text_columns=others, label_column=label)).suggested_task or task
-    ss["train_task"] = task
+    if label is None or not others:
+        return "classification"
+    return validate_mapping(df, TrainConfig(text_columns=others, label_column=label)).suggested_task or "classification"
 
 
 def fresh_model_name(file_name: str) -> str:
@@ -92,22 +114,15 @@ def fresh_model_name(file_name: str) -> str:
     return name if n == 1 else f"{name}-{n}"
 
 
-def use_data(key: str, name: str, source) -> None:
-    """Read a CSV (upload bytes or a sample path) and reset the mapping to suggested defaults."""
-    try:
-        loaded = load_csv(source)
-    except ValueError as exc:
-        ss.pop("train_data", None)
-        ss["train_data_error"] = str(exc)
-        return
+def use_data(key: str, name: str, loaded) -> None:
+    """Show a table read from an upload or a sample and reset the mapping to suggested defaults."""
     ss.pop("train_data_error", None)
     df = loaded.frame
     ss["train_data"] = {
         "key": key,
         "name": name,
         "frame": df,
-        "encoding": loaded.encoding,
-        "delimiter": loaded.delimiter,
+        "how_read": loaded.describe(),
         "summary": column_summary(df),
     }
     texts = suggest_text_columns(df)
@@ -117,24 +132,39 @@ def use_data(key: str, name: str, source) -> None:
         train_label_col=suggest_label_column(df, texts),
         train_model_name=fresh_model_name(name),
     )
-    suggest_task()
+    ss.pop("train_task_for", None)  # the task is suggested again for the new data
+
+
+def use_sample(path: Path) -> None:
+    try:
+        loaded = read_table(path, path.name)
+    except ValueError as exc:
+        ss.pop("train_data", None)
+        ss["train_data_error"] = str(exc)
+        return
+    use_data(f"sample:{path}", path.name, loaded)
 
 
 st.title("Train a model")
-st.markdown("Upload a CSV of texts with labels, check the columns, and fine-tune a model on it.")
+st.markdown("Upload a CSV or Excel file of texts with labels, check the columns, and fine-tune a model on it.")
 
 # ----------------------------------------------------------------------------- 1. data
 st.subheader("1. Data")
-uploaded = st.file_uploader("Upload a CSV file", type=["csv", "tsv", "txt"], key="train_upload")
+# What is shown follows the uploader: a new file (or sheet) replaces the data, removing the file
+# removes it. Derived here in the page body, so the order of widget callbacks cannot matter.
+uploaded = table_upload("Upload a CSV or Excel file", key="train_upload")
+if uploaded is not None and ss.get("train_seen_upload") != uploaded.ident:
+    ss["train_seen_upload"] = uploaded.ident  # a new upload replaces whatever was shown
+    use_data(uploaded.ident, uploaded.name, uploaded.table)
+elif uploaded is None:
+    ss.pop("train_seen_upload", None)  # the same file uploaded again counts as new
+    if str((ss.get("train_data") or {}).get("key", "")).startswith("upload:"):
+        ss.pop("train_data")  # the user removed the file (or it could not be read)
+st.caption("Or try a bundled sample:")
 sample_cols = st.columns(max(1, len(SAMPLES)))
-for col, path in zip(sample_cols, SAMPLES):
-    if col.button(f"Use sample: {path.name}", key=f"train_sample_{path.stem}", icon=":material/dataset:"):
-        use_data(f"sample:{path}", path.name, path)
-if uploaded is not None and ss.get("train_seen_upload") != uploaded.file_id:
-    ss["train_seen_upload"] = uploaded.file_id  # a new upload replaces whatever was shown
-    use_data(f"upload:{uploaded.file_id}", uploaded.name, uploaded.getvalue())
-elif uploaded is None and str((ss.get("train_data") or {}).get("key", "")).startswith("upload:"):
-    ss.pop("train_data")  # the user removed the file
+for col, (path, (short, description)) in zip(sample_cols, SAMPLES.items()):
+    if col.button(short, key=f"train_sample_{path.stem}", icon=":material/dataset:", help=description, width="stretch"):
+        use_sample(path)
 if ss.get("train_data_error"):
     st.error(ss["train_data_error"])
 
@@ -145,13 +175,7 @@ config = report = None
 problems: list[str] = []
 if data is not None:
     df = data["frame"]
-    delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(
-        data["delimiter"], repr(data["delimiter"])
-    )
-    st.markdown(
-        f"**{data['name']}** · {len(df):,} rows · {len(df.columns)} columns · "
-        f"encoding {data['encoding']} · delimiter {delimiter}"
-    )
+    st.markdown(f"**{data['name']}** · {len(df):,} rows · {len(df.columns)} columns · {data['how_read']}")
     st.dataframe(df.head(20), key="train_preview")
     with st.expander("Column summary"):
         st.dataframe(
@@ -179,9 +203,12 @@ if data is not None:
             "Label column: what the model learns to predict",
             list(df.columns),
             key="train_label_col",
-            on_change=suggest_task,
         )
         label_slot = st.container()
+        if ss.get("train_task_for") != (data["key"], label_col):
+            # A new file or label: suggest the task again (the user's own choice stands until then).
+            ss["train_task_for"] = (data["key"], label_col)
+            ss["train_task"] = suggested_task(df, label_col)
         task = st.radio(
             "Task",
             ["classification", "regression"],
@@ -211,7 +238,7 @@ if data is not None:
             st.plotly_chart(target_histogram_chart(df[label_col]), key="train_label_chart")
         if report.n_dropped:
             st.info(f"{report.n_dropped:,} row(s) will be left out — {report.summary()}.")
-        else:
+        elif report.ok:
             st.caption(f"All {report.n_rows_used:,} rows are usable.")
 
     # ------------------------------------------------------------------------- 3. settings
@@ -237,27 +264,57 @@ if data is not None:
             on_change=apply_preset,
             help="Fast: 1 epoch, 64 tokens. Balanced: 3 epochs. Best: 5 epochs. Fine-tune them below.",
         )
+        method = st.radio(
+            "Method",
+            list(METHODS),
+            format_func=METHODS.get,
+            key="train_method",
+            horizontal=True,
+            on_change=method_changed,
+            help=METHOD_HELP,
+        )
+        auto_pick = None
+        if report is not None and report.ok:
+            counts = report.class_counts if task == "classification" else {}
+            auto_pick, auto_reason = choose_method(
+                min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
+            )
+            if method == "auto":
+                st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {auto_reason}")
+        if method == "lora":
+            st.caption(
+                "LoRA trains small adapters instead of every weight: fewer trained weights and less memory, "
+                "usually a little less accurate than full fine-tuning. The adapters are merged into the "
+                "saved model, so it predicts like any other."
+            )
+        if not ss.get("train_lr_custom"):
+            # The learning rate follows the method (auto: the one it will pick) until the user types one.
+            used = auto_pick if method == "auto" and auto_pick else method
+            ss["train_learning_rate"] = TrainConfig(
+                **{**training_defaults(base_name), "method": used}
+            ).effective_learning_rate
     try:
         resolve_base_model(base_name)
     except ValueError as exc:  # the picker has said why (not installed, no such folder)
         problems.append(str(exc) if base_name else "Enter a base model folder or hub id.")
     with st.expander("Advanced settings"):
         a, b, c = st.columns(3)
-        a.radio(
-            "Method",
-            ["full", "lora"],
-            key="train_method",
-            horizontal=True,
-            on_change=method_changed,
-            help="full: all weights are trained. lora: small adapters (fewer weights, merged on save).",
-        )
         a.checkbox(
             "Weight classes by inverse frequency",
             key="train_class_weighting",
             help="Helps rare classes when labels are unbalanced.",
         )
         b.number_input("Epochs", 0.1, 100.0, step=0.5, key="train_epochs")
-        b.number_input("Learning rate", 1e-6, 0.5, step=1e-5, format="%.1e", key="train_learning_rate")
+        b.number_input(
+            "Learning rate",
+            1e-6,
+            0.5,
+            step=1e-5,
+            format="%.1e",
+            key="train_learning_rate",
+            on_change=learning_rate_edited,
+            help="Follows the method (its default) until you type one.",
+        )
         b.number_input("Batch size", 1, 4096, step=8, key="train_batch_size")
         b.number_input("Max length (tokens per text)", 8, 8192, step=16, key="train_max_length")
         c.number_input("Validation fraction", 0.01, 0.49, step=0.05, key="train_val_fraction")
@@ -281,7 +338,6 @@ if data is not None:
                 base_model=base_name,
                 method=ss["train_method"],
                 epochs=float(ss["train_epochs"]),
-                learning_rate=float(ss["train_learning_rate"]),
                 batch_size=int(ss["train_batch_size"]),
                 max_length=int(ss["train_max_length"]),
                 class_weighting=bool(ss["train_class_weighting"]),
@@ -290,6 +346,10 @@ if data is not None:
                 seed=int(ss["train_seed"]),
                 early_stopping_patience=int(ss["train_patience"]),
             )
+            if ss.get("train_lr_custom"):
+                chosen["learning_rate"] = float(ss["train_learning_rate"])
+            # else no learning rate is sent: training uses the default of the method it runs
+            # (for auto, of the method auto picks), as the CLI does.
             # The base model's preset (e.g. frozen embeddings for a large vocabulary) under the choices.
             config = TrainConfig(**{**training_defaults(base_name), **chosen})
         except ValueError as exc:

@@ -209,7 +209,8 @@ def wait_ready(page) -> None:
 
 def nav_to(page, title: str) -> None:
     """Go to a page by clicking its link (its st.Page title) in the sidebar navigation."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    # Streamlit's own navigation (stSidebarNav) or the menu app.py draws when that is hidden.
+    page.get_by_test_id("stSidebar").get_by_role("link", name=title, exact=True).first.click()
     wait_idle(page)
 
 

@@ -56,6 +56,9 @@ def use_base_folder(at: AppTest, folder: Path) -> AppTest:
 
 def tiny_settings(at: AppTest, tiny_model_dir: Path, epochs: float = 6.0) -> AppTest:
     use_base_folder(at, tiny_model_dir)
+    # Full fine-tuning, as these tests mean (auto would pick few-shot for this little data);
+    # the method is chosen before the learning rate, since a new method resets it to its default.
+    at.radio(key="train_method").set_value("full").run()
     at.number_input(key="train_epochs").set_value(epochs)
     at.number_input(key="train_learning_rate").set_value(3e-3)
     at.number_input(key="train_batch_size").set_value(16)

@@ -11,6 +11,12 @@ def _route_deep_links_through_app() -> None:
     run pages/ad_lab.py on its own, with Streamlit's automatic page list and no shared sidebar.
     Every page imports ui, so here we switch that mode off and rerun: the rerun goes through
     app.py, whose st.navigation resolves the same URL.
+
+    Why here and not in app.py: on that first run Streamlit runs the page file *instead of*
+    app.py, so only code the page itself runs can reroute it, and every page imports ui. The
+    flag is private (streamlit.runtime.pages_manager); tests/test_routing_mode.py fails loudly
+    if Streamlit changes it. Until the rerun, Streamlit shows its own list of pages/ file names
+    unless `client.showSidebarNavigation = false` (then app.py draws the menu; see app.py).
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager

@@ -23,10 +23,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import adlab, read_csv, to_csv_bytes
+from core import adlab, to_csv_bytes
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
 from core.registry import model_path
 from ui.state import get_model
+from ui.upload import table_upload
 
 POSITIVE_RGB = (44, 160, 44)  # green: the word pushes the score up
 NEGATIVE_RGB = (214, 39, 40)  # red: the word pulls the score down
@@ -247,25 +248,21 @@ def _variant_inputs() -> None:
     with st.expander("Paste many variants, or upload a CSV"):
         st.text_area("One variant per line", key="adlab_paste", height=120)
         st.button("Add these lines", key="adlab_add_lines", on_click=_add_pasted)
-        upload = st.file_uploader("CSV of variants", type=["csv"], key="adlab_csv")
+        upload = table_upload("CSV or Excel file of variants", key="adlab_csv")
         if upload is not None:
-            try:
-                frame = read_csv(upload.getvalue())
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                text_like = [c for c in frame.columns if frame[c].dtype == object]
-                column = st.selectbox(
-                    "Column with the ad text",
-                    text_like or list(frame.columns),
-                    key="adlab_csv_column",
-                )
-                st.button(
-                    f"Add {min(len(frame), MAX_VARIANTS)} variants from the CSV",
-                    key="adlab_add_csv",
-                    on_click=add_texts,
-                    args=(frame[column].dropna().astype(str).tolist(),),
-                )
+            frame = upload.frame
+            text_like = [c for c in frame.columns if frame[c].dtype == object]
+            column = st.selectbox(
+                "Column with the ad text",
+                text_like or list(frame.columns),
+                key="adlab_csv_column",
+            )
+            st.button(
+                f"Add {min(len(frame), MAX_VARIANTS)} variants from the CSV",
+                key="adlab_add_csv",
+                on_click=add_texts,
+                args=(frame[column].dropna().astype(str).tolist(),),
+            )
         st.button("Remove all variants", key="adlab_clear", on_click=set_rows, args=([],))
 
 
@@ -407,18 +404,13 @@ def _audience_segments(lab: Lab) -> pd.DataFrame | None:
             return None
         st.caption(f"Segment sizes are counts among the model's {len(people):,} test rows.")
     else:
-        audience = st.file_uploader(
-            "Audience CSV: one row per customer, or one row per segment with a `size` column",
-            type=["csv"],
+        audience = table_upload(
+            "Audience CSV or Excel file: one row per customer, or one row per segment with a `size` column",
             key="adlab_audience",
         )
         if audience is None:
             return None
-        try:
-            frame = read_csv(audience.getvalue())
-        except ValueError as exc:
-            st.error(str(exc))
-            return None
+        frame = audience.frame
         if not any(c in frame.columns for c in features):
             st.error(
                 f"The file has none of the model's profile columns {features}; "

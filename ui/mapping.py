@@ -6,8 +6,10 @@ has the last word on whether training can start.
 
 from __future__ import annotations
 
+import csv
 import re
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -121,3 +123,54 @@ def field_of_config_error(message: str) -> str:
     """Which setting a ``TrainConfig`` ValueError is about ("Setting 'epochs' must be ...")."""
     match = re.search(r"Setting '([a-z_]+)'", message)
     return match.group(1) if match else ""
+
+
+# Short button names and descriptions of the bundled samples (sample_data/README.md has more).
+SAMPLE_NOTES = {
+    "sentiment_reviews_en": (
+        "Review sentiment (English)",
+        "3,000 English review sentences from Amazon, IMDb and Yelp labelled positive (1) or negative (0). "
+        "UCI Sentiment Labelled Sentences, CC BY 4.0.",
+    ),
+    "ad_response_clothing": (
+        "Clothing reviews",
+        "4,000 women's clothing reviews with age and department; label: recommended (1/0). CC0.",
+    ),
+    "bank_marketing": (
+        "Bank marketing",
+        "10,000 bank customers (profile columns, no text) and whether they subscribed (y). "
+        "Best used on the Targeting page. UCI Bank Marketing, CC BY 4.0.",
+    ),
+    "label_reviews_unlabelled": (
+        "Reviews, partly labelled",
+        "English review sentences, most of them without a label yet: made for the Label page.",
+    ),
+}
+PREDICTION_COLUMNS = ("predicted_label", "confidence")
+
+
+def looks_like_predictions(columns: list[str]) -> bool:
+    """True for a file the Predict page wrote: a predicted_label or confidence column, or p_<class>
+    probability columns. Such a file holds a model's guesses, not labels to learn from."""
+    names = [str(c).strip().lower() for c in columns]
+    return any(n in PREDICTION_COLUMNS for n in names) or sum(n.startswith("p_") for n in names) >= 2
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def training_samples(folder: Path) -> dict[Path, tuple[str, str]]:
+    """The bundled CSVs a model can be trained on: path -> (short button name, description).
+
+    Prediction files (see :func:`looks_like_predictions`) and files without labels for most rows
+    are left out; an unknown file gets its name as the button and no description.
+    """
+    samples = {}
+    for path in sorted(folder.glob("*.csv")):
+        if looks_like_predictions(_header(path)) or path.stem.endswith("_unlabelled"):
+            continue
+        short, description = SAMPLE_NOTES.get(path.stem, (path.stem.replace("_", " "), path.name))
+        samples[path] = (short, f"{description} ({path.name})")
+    return samples

@@ -1,0 +1,124 @@
+"""core.data.read_table on Excel workbooks written here with openpyxl, and validate_mapping's
+message for a label column that holds ids or free text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from core import TrainConfig, validate_mapping
+from core.data import read_table, sheet_names
+
+
+def workbook(sheets: dict[str, list[list]]) -> bytes:
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def formula_text_workbook() -> bytes:
+    """One sheet whose text cells start with '=', '+', '@' (stored as text, not formulas)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Ads"
+    sheet.append(["text", "clicks", "code", "ctr"])
+    for text, clicks, code, ctr in [("=1+1 is not maths here", 12, "007", 0.25), ("@brand love it", 3, "010", 1.5)]:
+        sheet.append([None, clicks, code, ctr])
+        cell = sheet.cell(row=sheet.max_row, column=1, value=text)
+        cell.data_type = "s"  # openpyxl would store a value starting with '=' as a formula
+    sheet.append(["+plain", 0, "x", 0.0])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_multi_sheet_workbook_first_sheet_by_default_and_a_chosen_one():
+    data = workbook(
+        {
+            "Summary": [["what", "value"], ["rows", 2]],
+            "Reviews": [["review", "label", "stars"], ["Great fit", "positive", 5], ["Too small", "negative", 1]],
+        }
+    )
+    assert sheet_names(data) == ["Summary", "Reviews"]
+    first = read_table(data, "book.xlsx")
+    assert first.sheet == "Summary" and first.sheets == ("Summary", "Reviews")
+    assert first.frame.to_dict("list") == {"what": ["rows"], "value": [2]}
+    reviews = read_table(data, "book.xlsx", sheet="Reviews")
+    assert list(reviews.frame.columns) == ["review", "label", "stars"]
+    assert reviews.frame["review"].tolist() == ["Great fit", "Too small"]
+    assert reviews.frame["stars"].tolist() == [5, 1]
+    assert pd.api.types.is_integer_dtype(reviews.frame["stars"])
+    assert reviews.describe() == "Excel sheet 'Reviews' (of 2)"
+
+
+def test_cells_come_back_as_the_users_values():
+    frame = read_table(formula_text_workbook(), "ads.xlsx").frame
+    assert frame["text"].tolist() == ["=1+1 is not maths here", "@brand love it", "+plain"]
+    assert frame["code"].tolist() == ["007", "010", "x"]  # text that looks like a number stays text
+    assert frame["clicks"].tolist() == [12, 3, 0] and pd.api.types.is_integer_dtype(frame["clicks"])
+    assert frame["ctr"].tolist() == [0.25, 1.5, 0.0] and pd.api.types.is_float_dtype(frame["ctr"])
+
+
+def test_dates_empty_cells_and_na_text():
+    data = workbook(
+        {"S": [["text", "when", "note"], ["a", dt.datetime(2024, 3, 1), "NA"], [None, None, None], ["b", None, None]]}
+    )
+    frame = read_table(data).frame
+    assert len(frame) == 2  # the blank row is skipped, as a blank CSV line is
+    assert frame["when"].iloc[0] == pd.Timestamp("2024-03-01")
+    assert frame["note"].iloc[0] == "NA"  # a cell saying NA is text, not missing
+    assert pd.isna(frame["note"].iloc[1])
+
+
+def test_unknown_sheet_duplicate_header_and_row_limit_are_refused():
+    data = workbook({"A": [["text", "text"], ["x", "y"]], "B": [["t"], [1], [2], [3]]})
+    with pytest.raises(ValueError, match=r"no sheet named 'C'; its sheets are \['A', 'B'\]"):
+        read_table(data, sheet="C")
+    with pytest.raises(ValueError, match=r"duplicated name\(s\) \['text'\]"):
+        read_table(data, sheet="A")
+    with pytest.raises(ValueError, match="more than 2 rows"):
+        read_table(data, sheet="B", max_rows=2)
+    with pytest.raises(ValueError, match="the limit is"):
+        read_table(data, max_bytes=100)
+
+
+def test_csv_still_read_as_csv_and_xls_gets_a_clear_message():
+    loaded = read_table(b"text,label\nhi,1\nbye,0\n", "x.csv")
+    assert loaded.sheet is None and loaded.frame["text"].tolist() == ["hi", "bye"]
+    assert sheet_names(b"text,label\nhi,1\n") == []
+    old_excel = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
+    with pytest.raises(ValueError, match=r"old Excel 97-2003 workbook \(\.xls\).*\.xlsx.*CSV UTF-8"):
+        read_table(old_excel, "old.xls")
+
+
+def test_a_zip_that_is_not_a_workbook_is_refused_plainly():
+    with pytest.raises(ValueError, match="Could not open data.xlsx as an Excel workbook"):
+        read_table(b"PK\x03\x04garbage", "data.xlsx")
+
+
+def test_id_like_label_column_gives_one_error():
+    df = pd.DataFrame({"text": [f"review {i}" for i in range(60)], "customer": [f"C{i}" for i in range(60)]})
+    report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column="customer"))
+    assert len(report.errors) == 1
+    assert "60 distinct values in 60 rows" in report.errors[0].message
+    assert "looks like an id or free-text column" in report.errors[0].message
+
+
+def test_a_few_small_classes_are_still_named_and_many_are_counted():
+    labels = ["a"] * 40 + ["b"] * 40 + [f"rare{i}" for i in range(8)]
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(len(labels))], "label": labels})
+    report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column="label"))
+    messages = [p.message for p in report.errors]
+    assert sum(m.startswith("Class 'rare") for m in messages) == 5
+    assert any(m.startswith("3 more class(es) have fewer than 3 rows") for m in messages)
+    assert not any("looks like an id" in m for m in messages)

@@ -1,0 +1,123 @@
+"""One upload widget for tables (CSV or Excel) that every page uses, so pages stay thin.
+
+``table_upload`` draws the file uploader, a sheet picker only when the workbook has several
+sheets, and the reading error if any; it returns the parsed table (``core.data.read_table``).
+Pages that stream a big CSV from disk (Predict, the Dashboard) use ``csv_upload`` instead: CSV
+uploads come back as their own bytes, unparsed; a workbook's chosen sheet comes back as CSV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.data import TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
+
+ACCEPTED = list(TABLE_SUFFIXES)
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+
+
+@dataclass(frozen=True)
+class TableUpload:
+    """An uploaded file as read: ``ident`` changes when the file or the chosen sheet changes."""
+
+    name: str
+    file_id: str
+    ident: str  # "upload:<file_id>" or "upload:<file_id>:<sheet>"
+    table: LoadedCsv
+
+    @property
+    def frame(self):
+        return self.table.frame
+
+
+def _is_workbook(upload) -> bool:
+    return upload.name.lower().endswith(WORKBOOK_SUFFIXES) or upload.getvalue()[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
+def _cached(key: str, what: str, ident, compute):
+    """``compute()`` once per ident, kept in the session, so reruns do not parse the file again.
+    A ValueError is kept too and raised again on each rerun."""
+    cache_key = f"{key}__{what}"
+    cached = st.session_state.get(cache_key)
+    if cached is None or cached[0] != ident:
+        try:
+            cached = (ident, compute(), None)
+        except ValueError as exc:
+            cached = (ident, None, str(exc))
+        st.session_state[cache_key] = cached
+    if cached[2] is not None:
+        raise ValueError(cached[2])
+    return cached[1]
+
+
+def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
+    """The upload read as a table; a workbook with several sheets gets a "Sheet" picker first
+    (so a first sheet that cannot be read does not hide the others)."""
+    raw = upload.getvalue()
+    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name))
+    sheet = None
+    if len(sheets) > 1:
+        sheet = st.selectbox(
+            "Sheet",
+            sheets,
+            key=f"{key}_sheet",
+            help=f"{upload.name} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
+        )
+    return _cached(key, "read", (upload.file_id, sheet), lambda: read_table(raw, upload.name, sheet=sheet))
+
+
+def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
+    """Draw the uploader (CSV, TSV, TXT, XLSX) and return the table read, or None.
+
+    None when no file is uploaded or it could not be read (the reason is shown with st.error).
+    A workbook with several sheets gets a "Sheet" picker (key ``<key>_sheet``); the first sheet
+    is read until another is chosen.
+    """
+    upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
+    if upload is None:
+        return None
+    try:
+        table = _read_chosen_sheet(key, upload)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+    ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
+    return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
+
+
+@dataclass(frozen=True)
+class SheetAsCsv:
+    """A workbook sheet as CSV bytes, with the parts of Streamlit's UploadedFile pages use."""
+
+    name: str
+    file_id: str  # the upload's id plus the sheet's position: safe in a file name
+    data: bytes
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self.data)
+
+
+def csv_upload(label: str, key: str, *, help: str | None = None):
+    """Draw the uploader and return the file as CSV, or None.
+
+    A CSV upload comes back as Streamlit's UploadedFile, unparsed (pages that read big files in
+    chunks keep doing so). A workbook's sheet is read as :func:`table_upload` reads it (sheet
+    picker included) and comes back as a :class:`SheetAsCsv` of UTF-8 CSV bytes with the same
+    ``name``, ``file_id``, ``getvalue()`` and ``getbuffer()``, so the page reads it like any CSV.
+    """
+    upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
+    if upload is None or not _is_workbook(upload):
+        return upload
+    try:
+        table = _read_chosen_sheet(key, upload)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+    file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}"
+    data = _cached(key, "csv", file_id, lambda: table.frame.to_csv(index=False).encode("utf-8"))
+    return SheetAsCsv(name=upload.name, file_id=file_id, data=data)
