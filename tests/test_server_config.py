@@ -9,14 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def streamlit_setting(name: str) -> str:
-    """The value Streamlit resolves for ``server.<name>`` when started from the project folder."""
+def streamlit_setting(name: str, section: str = "server") -> str:
+    """The value Streamlit resolves for ``<section>.<name>`` when started from the project folder."""
     shown = subprocess.run(
         [sys.executable, "-m", "streamlit", "config", "show"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    section = shown.split("[server]", 1)[1].split("\n[", 1)[0]
-    values = [line.split("=", 1)[1].strip() for line in section.splitlines() if line.startswith(f"{name} =")]
-    assert values, f"server.{name} not in `streamlit config show`"
+    lines = shown.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+    values = [line.split("=", 1)[1].strip() for line in lines.splitlines() if line.startswith(f"{name} =")]
+    assert values, f"{section}.{name} not in `streamlit config show`"
     return values[0]
 
 
@@ -29,3 +29,10 @@ def test_upload_limit_is_the_one_core_applies():
     from core.data import DEFAULT_MAX_BYTES
 
     assert int(streamlit_setting("maxUploadSize")) * 1024 * 1024 == DEFAULT_MAX_BYTES
+
+
+def test_no_traceback_details_and_no_streamlit_page_list():
+    # Errors Streamlit catches itself (callbacks, fragments) show no traceback; the page list is
+    # app.py's own menu, so pages/ file names never flash on a fresh server's first load.
+    assert streamlit_setting("showErrorDetails", "client") == '"none"'
+    assert streamlit_setting("showSidebarNavigation", "client") == "false"
