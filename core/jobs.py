@@ -8,6 +8,10 @@ refreshes and Streamlit reruns, can be cancelled, and cannot take the web server
 Jobs run one at a time: a worker waits (state "queued") for an exclusive file lock, because two
 trainings on a 2-core laptop would each run at half speed and risk running out of memory.
 A job whose worker process has vanished (server or machine restart, crash) reads "interrupted".
+
+Two kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
+``core.training.train``) and "response" (``start_response_job``, the Targeting page's
+comparison of response models, ``core.response.train_response_models``).
 """
 
 from __future__ import annotations
