@@ -20,9 +20,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="fine-tune a model on a CSV and print test metrics as JSON")
     t.add_argument("--data", required=True, help="training CSV")
-    t.add_argument("--text-col", action="append", required=True, dest="text_cols", help="text column (repeatable)")
+    t.add_argument("--text-col", action="append", default=[], dest="text_cols",
+                   help="text column (repeatable); without one, the profile columns go to the response comparison")
     t.add_argument("--feature-col", action="append", default=[], dest="feature_cols", help="profile column (repeatable)")
     t.add_argument("--label-col", required=True)
+    t.add_argument("--response", action="store_true",
+                   help="response comparison (gradient boosting on the profile columns, the hybrid with a text "
+                        "score when text columns are given); the default without --text-col")
+    t.add_argument("--positive-class", default=None,
+                   help="response comparison: the label value that means 'responded' (default: a yes-like value, else the rarer)")
+    t.add_argument("--with-transformer", action="store_true",
+                   help="response comparison: also fine-tune the transformer on the row as text (minutes, not seconds)")
     t.add_argument("--out", required=True, help="folder to save the model in")
     t.add_argument("--task", choices=["classification", "regression"], default="classification")
     t.add_argument(
@@ -90,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.response or not args.text_cols:
+        return _train_response(args)
     from .config import TrainConfig
     from .data import read_csv
     from .training import train
@@ -150,6 +160,69 @@ def cmd_train(args: argparse.Namespace) -> int:
         "method_chosen": m.get("method_chosen", config.method),
         "method_reason": m.get("method_reason", ""),
         **({"cv": m["cv"]} if "cv" in m else {}),
+        "model_dir": str(out),
+    }, default=_json_default), flush=True)
+    return 0
+
+
+def _train_response(args: argparse.Namespace) -> int:
+    """``train`` without a text column (or with ``--response``): the response comparison of
+    ``core.response`` on the profile (``--feature-col``) columns; saves the recommended model
+    (refitted on every labelled row) in ``--out`` and prints the comparison as one JSON line."""
+    from .data import read_csv
+    from .response import suggest_setup, train_response_models, transformer_base_model
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
+    if args.task != "classification":
+        raise ValueError("the response comparison predicts a yes/no response; --task regression needs --text-col")
+    df = read_csv(args.data)
+    if args.label_col not in df.columns:
+        raise ValueError(f"Label column '{args.label_col}' is not in the file; found {list(df.columns)}.")
+    guess = suggest_setup(df, args.label_col)
+    profile = list(args.feature_cols) or [c for c in guess["profile_columns"] if c not in args.text_cols]
+    if not args.feature_cols:
+        print(f"profile columns (pass --feature-col to choose): {', '.join(profile)}", file=sys.stderr)
+    positive = args.positive_class if args.positive_class is not None else guess["positive_class"]
+    base_model = args.base_model
+    if base_model == "auto":
+        base_model, reason = transformer_base_model(df, args.text_cols)
+        if reason:
+            print(f"base model: {reason}", file=sys.stderr)
+    settings = {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
+                "class_weighting": args.class_weighting}
+    if args.lr is not None:
+        settings["learning_rate"] = args.lr
+    if args.max_train_seconds is not None:
+        settings["max_train_seconds"] = args.max_train_seconds
+
+    def on_progress(p) -> None:
+        if args.quiet or (p.stage == "transformer" and p.train_event is not None and p.train_event.step % 10):
+            return
+        print(f"[{p.stage}] {p.fraction:.0%} {p.message}", flush=True)
+
+    comp = train_response_models(
+        df, profile, args.text_cols, args.label_col, positive, base_model=base_model, on_progress=on_progress,
+        seed=args.seed, include_transformer=args.with_transformer, transformer_settings=settings,
+    )
+    for warning in comp.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    chosen = comp.candidates[comp.recommended]
+    chosen.model.save(out, overwrite=args.overwrite)
+    keys = ("roc_auc", "top_decile_lift", "precision_top_10pct", "recall_top_10pct", "ece_uncalibrated",
+            "ece_calibrated", "calibration_method", "validation_roc_auc", "train_seconds", "fitted_on_rows")
+    print(json.dumps({
+        "task": "response",
+        "label_column": comp.label_column,
+        "positive_class": comp.positive_class,
+        "profile_columns": comp.profile_columns,
+        "text_columns": comp.text_columns,
+        "split_sizes": {k: int(v) for k, v in comp.split.value_counts().items()},
+        "models": {name: {k: c.metrics.get(k) for k in keys} for name, c in comp.candidates.items()},
+        "recommended": comp.recommended,
+        "recommendation": comp.recommendation,
+        "metrics_note": chosen.metrics.get("refit_note", "Metrics are on the held-out test split."),
         "model_dir": str(out),
     }, default=_json_default), flush=True)
     return 0

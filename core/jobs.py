@@ -8,6 +8,10 @@ refreshes and Streamlit reruns, can be cancelled, and cannot take the web server
 Jobs run one at a time: a worker waits (state "queued") for an exclusive file lock, because two
 trainings on a 2-core laptop would each run at half speed and risk running out of memory.
 A job whose worker process has vanished (server or machine restart, crash) reads "interrupted".
+
+Two kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
+``core.training.train``) and "response" (``start_response_job``, the Targeting page's
+comparison of response models, ``core.response.train_response_models``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class JobStatus:
     events: list[dict[str, Any]] = field(default_factory=list)
     model_path: str | None = None
     queue_position: int = 0
+    kind: str = "train"  # "train" (core.training) or "response" (core.response comparison)
 
     @property
     def active(self) -> bool:
@@ -126,6 +131,7 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
         created=request["created"],
         message=state.get("message", ""),
         model_path=state.get("model_path"),
+        kind=request.get("kind", "train"),
     )
     if status.active and not _alive(_read_pid(folder), job_id):
         # Re-read: the worker may have finished between the two reads.
@@ -159,7 +165,8 @@ def _jobs_ahead(folder: Path, created: float) -> int:
     return ahead
 
 
-def list_jobs(root: Path | None = None, *, with_events: bool = False) -> list[JobStatus]:
+def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
@@ -167,10 +174,94 @@ def list_jobs(root: Path | None = None, *, with_events: bool = False) -> list[Jo
     for folder in sorted(root.iterdir()):
         if (folder / "state.json").is_file() and (folder / "request.json").is_file():
             try:
-                jobs.append(job_status(folder.name, root, with_events=with_events))
+                job = job_status(folder.name, root, with_events=with_events)
             except (ValueError, OSError, json.JSONDecodeError, KeyError):
                 continue
+            if kind is None or job.kind == kind:
+                jobs.append(job)
     return jobs
+
+
+def start_response_job(
+    df: pd.DataFrame,
+    setup: dict[str, Any],
+    model_name: str,
+    *,
+    include_transformer: bool = False,
+    base_model: str = "minilm-en",
+    transformer_settings: dict[str, Any] | None = None,
+    transformer_max_train_rows: int | None = None,
+    column_kinds: dict[str, str] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    root: Path | None = None,
+    models_dir: Path | None = None,
+) -> str:
+    """Queue a response-model comparison (``core.response.train_response_models``) as a job of
+    kind "response" in the same queue as training jobs; returns the job id.
+
+    ``setup``: ``{"label_column", "positive_class", "profile_columns", "text_columns"}``. The
+    worker saves the whole comparison in ``<job>/result`` (``core.response.save_comparison``)
+    and the recommended model in the registry as ``model_name`` (refused now if taken). A
+    cancelled or failed job saves nothing.
+    """
+    validate_name(model_name)
+    missing = [k for k in ("label_column", "positive_class", "profile_columns", "text_columns") if k not in setup]
+    if missing:
+        raise ValueError(f"the targeting setup lacks {missing}")
+    models_dir = models_dir or models_root()
+    if model_path(model_name, models_dir).exists() and not overwrite:
+        raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
+    root = root or jobs_root()
+    for job in list_jobs(root, kind=None):
+        if job.active and job.model_name == model_name:
+            raise ValueError(f"Job {job.id} is already training a model named '{model_name}'.")
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    folder = root / job_id
+    folder.mkdir(parents=True)
+    df.to_csv(folder / "data.csv", index=False)
+    request = {
+        "kind": "response",
+        "response": {
+            "label_column": setup["label_column"],
+            "positive_class": setup["positive_class"],
+            "profile_columns": list(setup["profile_columns"]),
+            "text_columns": list(setup["text_columns"]),
+            "include_transformer": bool(include_transformer),
+            "base_model": base_model,
+            "transformer_settings": dict(transformer_settings or {}),
+            "transformer_max_train_rows": transformer_max_train_rows,
+            "column_kinds": dict(column_kinds or {}),
+            "seed": int(seed),
+        },
+        "model_name": model_name,
+        "models_dir": str(models_dir),
+        "overwrite": overwrite,
+        "created": time.time(),
+    }
+    _write_json(folder / "request.json", request)
+    _write_state(folder, "queued", message="Waiting for the trainer")
+    _launch_worker(folder)
+    return job_id
+
+
+def response_result_folder(job_id: str, root: Path | None = None) -> Path:
+    """Where a finished response job keeps its comparison (``core.response.load_comparison``)."""
+    return _job_folder(job_id, root) / "result"
+
+
+def _launch_worker(folder: Path) -> None:
+    log = open(folder / "worker.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.worker", str(folder)],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # not killed with the Streamlit server's process group
+    )
+    log.close()
+    (folder / "pid").write_text(str(process.pid))  # its own file: the worker owns state.json
 
 
 def read_events(folder: Path) -> list[dict[str, Any]]:

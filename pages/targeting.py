@@ -1,23 +1,23 @@
 """Targeting: customer response models, gains and lift, calibration, a target list within budget.
 
-Training runs inside the page script with a progress bar (not a background job): the gradient
-boosting and hybrid take seconds, and the comparison needs all its models in memory to show
-them side by side and deploy any of them. The transformer is the slow part; "Fast" (1 epoch on
-at most 3,000 training rows) keeps it to a few minutes on a laptop CPU. Leaving the page while
-it trains stops the run (nothing is saved until you deploy).
+The comparison runs as a background job (``core.jobs``, kind "response") like training: a
+progress bar with Cancel, and the job carries on when the user leaves the page; coming back shows
+its progress or its result. Profile-only data (numbers and categories, no text) compares
+gradient boosting alone by default: seconds. The transformer is offered with its time estimate.
+The recommended model is saved (refitted on every labelled row) when the job finishes.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
 
-from core import build_texts, load_csv
+from core import load_csv
 from core.data import format_value
 from core.response import suggest_setup
 from ui import targeting as tg
-from ui.base_model_picker import base_model_picker
 from ui.state import active_model_name, get_model
 from ui.upload import table_upload
 
@@ -82,28 +82,27 @@ with train_tab:
 
         # ---- 3. Train ----------------------------------------------------------------------------
         st.subheader("3. Train and compare")
-        cols = st.columns(2)
-        use_transformer = cols[0].checkbox("Also fine-tune the transformer (minutes)", value=True, key="tg_use_transformer")
-        fast = cols[1].radio(
-            "Transformer run", [True, False], key="tg_fast", disabled=not use_transformer, horizontal=True,
-            format_func=lambda f: "Fast: 1 epoch, ≤ 3,000 training rows" if f else "Full: 3 epochs, every training row",
-        )
-        base_model = "minilm-en"
-        if use_transformer and profile:
-            base_model = base_model_picker(build_texts(df.head(300), text, profile), key="tg_base")
+        use_transformer, fast, base_model = tg.transformer_options(df, text)
+        if "tg_model_name" not in st.session_state:
+            st.session_state["tg_model_name"] = f"response-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = st.text_input("Save the recommended model as", key="tg_model_name")
         if st.button("Train and compare", type="primary", key="tg_train", disabled=not profile):
             setup = {"label_column": label, "positive_class": positive, "profile_columns": profile, "text_columns": text}
-            tg.run_comparison(df, setup, use_transformer=use_transformer, fast=fast, base_model=base_model)
+            if tg.start_comparison(df, setup, name, use_transformer=use_transformer, fast=fast, base_model=base_model):
+                st.session_state.pop("tg_model_name", None)  # a fresh name for the next run
+                st.rerun()
 
-    comp = st.session_state.get(tg.COMPARISON)
+    comp = tg.job_section()
     if comp is not None:
         st.subheader("4. Results on the test split")
         tg.render_comparison(comp)
-        st.subheader("5. Deploy")
-        tg.render_deploy(comp)
+        if len(comp.candidates) > 1:
+            st.subheader("5. Save another model")
+            tg.render_deploy(comp)
+    tg.recent_jobs()
 
 with list_tab:
-    comp = st.session_state.get(tg.COMPARISON)
+    comp = tg.shown_comparison()
     name = active_model_name()
     if name is None:
         st.info("No saved model yet: train and deploy a response model in the first tab.")
@@ -140,4 +139,5 @@ with list_tab:
                     if n_unscored:
                         st.warning(f"{n_unscored:,} customer(s) could not be scored (no text for this model) and are left out.")
                     if len(scored):
-                        tg.render_budget(scored, label_column, positive)
+                        refitted = where == "test" and bool((getattr(model, "metrics", None) or {}).get("refit_note"))
+                        tg.render_budget(scored, label_column, positive, seen_in_fit=refitted)

@@ -1,19 +1,30 @@
-"""AppTest of the Targeting page: sample -> compare -> views -> deploy -> budgeted target list."""
+"""AppTest of the Targeting page: sample -> comparison job -> views -> leave and come back ->
+budgeted target list and its real download bytes; upload with text; errors; cancel; the
+transformer. The comparison runs in the worker process (core.jobs), so the tests wait for the
+job and rerun the page, as a browser's polling fragment would."""
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from core import to_csv_bytes
+from core.jobs import job_status, jobs_root
 from core.targeting import best_cutoff
 from tests.test_response import campaign_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def open_page() -> AppTest:
@@ -35,7 +46,38 @@ def infos(at: AppTest) -> list[str]:
     return [i.value for i in at.info]
 
 
-def test_sample_compare_views_deploy_and_budget_export(models_dir):
+def wait_job(at: AppTest, timeout: float = 240) -> str:
+    """Wait for the page's comparison job to end, then rerun the page; returns its state."""
+    job_id = at.session_state["tg_job_id"]
+    deadline = time.monotonic() + timeout
+    while job_status(job_id).active:
+        assert time.monotonic() < deadline, f"job {job_id} still running"
+        time.sleep(0.3)
+    at.run()
+    return job_status(job_id).state
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """{file_name: callable returning the bytes}, for every deferred download button."""
+    made: dict = {}
+    original = MediaFileManager.add_deferred
+
+    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        made[file_name] = data_callable
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return made
+
+
+def read_csv_download(downloads: dict, name: str = "target_list.csv") -> pd.DataFrame:
+    assert name in downloads, f"no download named {name}; have {sorted(downloads)}"
+    return pd.read_csv(io.BytesIO(downloads[name]()), encoding="utf-8-sig", keep_default_na=False,
+                       na_values=[""], dtype=str)
+
+
+def test_sample_defaults_to_gradient_boosting_job_survives_page_change_and_exports(models_dir, downloads):
     at = open_page()
     # One-click sample, with the columns guessed.
     assert at.radio(key="tg_source").value == "sample"
@@ -47,16 +89,36 @@ def test_sample_compare_views_deploy_and_budget_export(models_dir):
     assert dict(zip(kinds["column"], kinds["treated as"]))["job"] == "categorical"
     assert dict(zip(kinds["column"], kinds["treated as"]))["balance"] == "numeric"
     assert infos(at)[-1].startswith("No saved model yet")  # the list tab, before any deploy
+    # Profile only: no transformer by default, offered with its time, English model, no
+    # language verdict on "age: 34 | job: admin." rows.
+    assert at.checkbox(key="tg_use_transformer").value is False
+    offer = next(c.value for c in at.caption if c.value.startswith("No text column"))
+    assert "minilm-en" in offer and " min on a laptop CPU" in offer
+    assert not [s for s in at.selectbox if s.key == "tg_base_select"]
+    page_text = " ".join(str(e.value) for e in [*at.caption, *at.info, *at.warning, *at.markdown])
+    assert "non-English" not in page_text and "multilingual" not in page_text
 
-    at.checkbox(key="tg_use_transformer").uncheck()
-    at.run()
+    at.text_input(key="tg_model_name").set_value("bank-gb")
     at.button(key="tg_train").click()
     at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    job_id = at.session_state["tg_job_id"]
+    # Right after the click: the job's progress bar (or, on a fast machine, its result).
+    assert at.get("progress") or any("Saved **bank-gb**" in s.value for s in at.success)
+    # Leave for another page while it runs, then come back: the job is still followed.
+    at.switch_page("pages/home.py")
+    at.run()
+    assert wait_job(at) == "done"
+    at.switch_page("pages/targeting.py")
+    at.run()
     ok(at)
+    assert at.session_state["tg_job_id"] == job_id
+    assert any("Saved **bank-gb**" in s.value for s in at.success)
     table = next(d.value for d in at.dataframe if "ROC-AUC" in d.value.columns)
     assert table["model"].tolist() == ["Gradient boosting (profile)"]
     assert 0.6 < table["ROC-AUC"][0] < 0.95 and table["top-decile lift"][0] > 1.5
     assert any(s.value.startswith("Recommended: Gradient boosting") for s in at.success)
+    assert any("refitted with the same settings on all 10,000 labelled rows" in c.value for c in at.caption)
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # gains, lift, reliability
     readout = [i for i in infos(at) if i.startswith("Contact the top 20%")]
@@ -65,13 +127,11 @@ def test_sample_compare_views_deploy_and_budget_export(models_dir):
     at.run()
     assert any(i.startswith("Contact the top 10%") for i in infos(at))
     assert [m.value for m in at.metric][0] == "200"  # 10% of the 2,000 test customers
-
-    at.text_input(key="tg_deploy_name").set_value("bank-gb")
-    at.button(key="tg_deploy").click()
-    at.run()
-    ok(at)
-    assert any("Saved **bank-gb**" in s.value for s in at.success)
-    assert json.loads((models_dir / "bank-gb" / "marketune.json").read_text())["kind"] == "tabular"
+    assert not [b for b in at.button if b.key == "tg_deploy"]  # one model: nothing else to save
+    saved = models_dir / "bank-gb"
+    assert json.loads((saved / "marketune.json").read_text())["kind"] == "tabular"
+    assert json.loads((saved / "metrics.json").read_text())["fitted_on_rows"] == 10_000
+    assert at.session_state["active_model"] == "bank-gb"
 
     # Target list: the test split scored by the deployed (now active) model.
     at.run()
@@ -89,7 +149,11 @@ def test_sample_compare_views_deploy_and_budget_export(models_dir):
     np.testing.assert_allclose(chosen["expected_value"], chosen["response_probability"] * 100.0 - 5.0)
     assert at.download_button(key="tg_download_csv").label == "Download CSV"
     assert at.download_button(key="tg_download_xlsx").label == "Download Excel (.xlsx)"
-    assert any("known outcomes" in c.value for c in at.caption)
+    assert any("known outcomes" in c.value and "refitted on every labelled row" in c.value for c in at.caption)
+    # The bytes a click hands out: the list as shown, best first.
+    exported = read_csv_download(downloads)
+    assert exported["rank"].astype(int).tolist() == list(range(1, 151))
+    np.testing.assert_allclose(exported["response_probability"].astype(float), chosen["response_probability"], rtol=1e-12)
 
     at.radio(key="tg_budget_mode").set_value("share")
     at.run()
@@ -112,7 +176,7 @@ def test_sample_compare_views_deploy_and_budget_export(models_dir):
     assert profit, "no profit chart"
 
 
-def test_upload_with_text_trains_hybrid_and_scores_an_uploaded_list(models_dir):
+def test_upload_with_text_trains_hybrid_and_scores_an_uploaded_list(models_dir, downloads):
     at = open_page()
     at.radio(key="tg_source").set_value("upload")
     at.run()
@@ -126,13 +190,18 @@ def test_upload_with_text_trains_hybrid_and_scores_an_uploaded_list(models_dir):
     at.multiselect(key="tg_profile").set_value(["age", "segment", "channel"])
     at.run()
     at.multiselect(key="tg_text").set_value(["review"])
+    at.run()
+    assert at.checkbox(key="tg_use_transformer").value is True  # text: the transformer is offered ticked
     at.checkbox(key="tg_use_transformer").uncheck()
     at.run()
+    at.text_input(key="tg_model_name").set_value("camp-recommended")
     at.button(key="tg_train").click()
     at.run()
+    assert wait_job(at) == "done"
     ok(at)
     table = next(d.value for d in at.dataframe if "ROC-AUC" in d.value.columns)
     assert table["model"].tolist() == ["Gradient boosting (profile)", "Hybrid (gradient boosting + text score)"]
+    assert (models_dir / "camp-recommended" / "marketune.json").is_file()
     at.selectbox(key="tg_deploy_which").set_value("hybrid")
     at.text_input(key="tg_deploy_name").set_value("camp-hybrid")
     at.button(key="tg_deploy").click()
@@ -143,7 +212,9 @@ def test_upload_with_text_trains_hybrid_and_scores_an_uploaded_list(models_dir):
     customers = campaign_table(40, seed=8).drop(columns=["y"])
     customers.insert(0, "customer_id", [f"N{i}" for i in range(40)])
     customers.loc[0, "review"] = ""  # cannot be scored by a text model
-    customers.loc[1, "channel"] = "=HYPERLINK(\"http://x\")"
+    customers.loc[1, "customer_id"] = "=1+1"
+    customers.loc[2, "customer_id"] = "@SUM(A1)"
+    customers.loc[3, "channel"] = "=HYPERLINK(\"http://x\")"
     at.radio(key="tg_list_source").set_value("upload")
     at.run()
     at.file_uploader(key="tg_list_upload").set_value(("list.csv", customers.to_csv(index=False).encode(), "text/csv"))
@@ -158,8 +229,18 @@ def test_upload_with_text_trains_hybrid_and_scores_an_uploaded_list(models_dir):
     chosen = at.session_state["tg_target_list"]
     assert len(chosen) == 39 and "N0" not in chosen["customer_id"].tolist()
     assert chosen.columns[0] == "rank" and chosen.columns[1] == "customer_id"
-    # The download goes through core.export: the formula cell is neutralised.
-    assert b"'=HYPERLINK" in to_csv_bytes(chosen)
+    # The page's real download bytes: formula-like cells cannot run in a spreadsheet, and keep
+    # the customer's text after the neutralising mark.
+    exported = read_csv_download(downloads)
+    ids = exported["customer_id"].tolist()
+    for dangerous in ("=1+1", "@SUM(A1)"):
+        cell = next(v for v in ids if v.endswith(dangerous))
+        assert not cell.startswith(FORMULA_START), cell
+    cell = next(v for v in exported["channel"] if "HYPERLINK" in v)
+    assert not cell.startswith(FORMULA_START), cell
+    book = openpyxl.load_workbook(io.BytesIO(downloads["target_list.xlsx"]()))
+    cells = [c for row in book.active.iter_rows() for c in row if isinstance(c.value, str) and c.value.endswith("=1+1")]
+    assert cells and all(c.data_type == "s" and not c.value.startswith(FORMULA_START) for c in cells)
 
 
 def test_impossible_requests_show_errors_not_tracebacks(models_dir):
@@ -176,7 +257,10 @@ def test_impossible_requests_show_errors_not_tracebacks(models_dir):
     at.button(key="tg_train").click()
     at.run()
     assert not at.exception
+    assert wait_job(at) == "failed"
+    assert not at.exception
     assert any("at least 3 rows of each outcome" in e.value for e in at.error)
+    assert not list(models_dir.glob("*/marketune.json"))
 
     at.file_uploader(key="tg_upload").set_value(("bad.csv", b"\x00\x01\x02binary", "text/csv"))
     at.run()
@@ -210,6 +294,7 @@ def test_transformer_in_the_page_with_progress_and_its_target_list(models_dir, t
     at.text_input(key="tg_base_custom").set_value(str(tiny_model_dir)).run()
     at.button(key="tg_train").click()
     at.run()
+    assert wait_job(at) == "done"
     ok(at)
     comp = at.session_state["tg_comparison"]
     assert list(comp.candidates) == ["transformer", "tabular", "hybrid"]
@@ -227,9 +312,34 @@ def test_transformer_in_the_page_with_progress_and_its_target_list(models_dir, t
     assert (folder / "calibration.json").is_file()
     at.run()
     ok(at)
+    assert at.session_state["active_model"] == "camp-transformer"
     chosen = at.session_state["tg_target_list"]
     assert len(chosen) == len(comp.test_frame) // 5  # the default budget: a fifth of the list
     # The deployed transformer, loaded back, scores the test rows as in the comparison (calibrated).
     np.testing.assert_allclose(
         chosen["response_probability"].to_numpy(), np.sort(tr.test_scores)[::-1][: len(chosen)], atol=1e-5
     )
+
+
+def test_cancel_while_queued_saves_nothing_and_says_so(models_dir):
+    """Another job holds the trainer: this one waits in the queue, shows it, and Cancel ends it."""
+    root = jobs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".trainer.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        at = open_page()
+        at.text_input(key="tg_model_name").set_value("never-saved")
+        at.button(key="tg_train").click()
+        at.run()
+        deadline = time.monotonic() + 60
+        while job_status(at.session_state["tg_job_id"]).state != "queued":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        at.run()
+        assert any("Queued" in str(p.proto.text) for p in at.get("progress"))
+        at.button(key="tg_cancel").click()
+        at.run()
+        assert wait_job(at) == "cancelled"
+    assert not at.exception
+    assert any("cancelled; nothing was saved" in w.value for w in at.warning)
+    assert not (models_dir / "never-saved").exists()

@@ -247,7 +247,7 @@ def test_calibration_in_the_pipeline_fixes_an_overconfident_model():
     overfit = {"max_iter": 300, "learning_rate": 1.0, "min_samples_leaf": 1, "max_leaf_nodes": 63, "early_stopping": False}
     comp = train_response_models(
         df, ["age", "segment", "channel"], ["review"], "y", "yes", include_transformer=False, tabular_params=overfit,
-        val_fraction=0.3, test_fraction=0.3,
+        val_fraction=0.3, test_fraction=0.3, refit=False,  # the held-out fit itself is checked here
     )
     for c in comp.candidates.values():
         m = c.metrics
@@ -402,7 +402,97 @@ def test_predict_frame_works_on_a_model_without_text_columns(quick):
     out = predict_frame(model, comp.test_frame.drop(columns=["y", "review"]))
     assert list(out.columns[-len(prediction_columns(model)):]) == prediction_columns(model)
     assert (out["prediction_error"] == "").all()
-    np.testing.assert_allclose(out["p_yes"], comp.candidates[TABULAR].test_scores)
+    np.testing.assert_allclose(out["p_yes"], model.predict_proba(comp.test_frame)[:, 1])
+
+
+def test_chosen_cheap_models_are_refitted_on_every_labelled_row(quick, models_dir):
+    """The deployed gradient boosting is the fit on all 800 rows (same settings), not the
+    training-split fit whose held-out numbers are reported; the metrics say so."""
+    from core.tabular import TabularModel
+
+    df, comp = quick
+    kinds = comp.column_kinds
+    params = comp.settings["tabular_params"]
+    y = (df["y"] == "yes").to_numpy().astype(int)
+    all_rows = TabularModel(["age", "segment", "channel"], kinds=kinds, **params).fit(df, y)
+    train_idx = comp.split.index[comp.split == "train"]
+    train_only = TabularModel(["age", "segment", "channel"], kinds=kinds, **params).fit(df.loc[train_idx], y[train_idx])
+    folder = deploy(comp, TABULAR, "gb-refit")
+    saved = load_folder(folder)
+    raw = saved.raw_scores(df)
+    np.testing.assert_allclose(raw, all_rows.predict_proba(df)[:, 1], atol=1e-9)
+    assert np.abs(raw - train_only.predict_proba(df)[:, 1]).max() > 1e-3
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["fitted_on_rows"] == 800
+    assert json.loads((folder / "training_config.json").read_text())["fitted_on_rows"] == 800
+    assert "held-out" in metrics["refit_note"] and "all 800 labelled rows" in metrics["refit_note"]
+    assert metrics["refit_note"] in (folder / "README.md").read_text()
+    # The reported numbers stay those of the training-split fit on the test rows.
+    test_idx = comp.split.index[comp.split == "test"]
+    held_out = roc_auc_score(y[test_idx], train_only.predict_proba(df.loc[test_idx])[:, 1])
+    assert comp.candidates[TABULAR].metrics["roc_auc_uncalibrated"] == pytest.approx(held_out, abs=1e-9)
+    # The hybrid is refitted too: its saved text scorer learnt words from all rows.
+    hybrid = comp.candidates[HYBRID].model
+    assert hybrid.metrics["fitted_on_rows"] == 800
+    assert len(hybrid.text_scorer.vocabulary_) == len(TextScorer(["review"]).fit(df, y).vocabulary_)
+
+
+def test_refit_can_be_turned_off():
+    df = campaign_table(300, seed=9)
+    comp = train_response_models(df, ["age", "segment"], [], "y", "yes", include_transformer=False, refit=False)
+    c = comp.candidates[TABULAR]
+    np.testing.assert_allclose(c.model.predict_proba(comp.test_frame)[:, 1], c.test_scores, atol=1e-12)
+    assert "refit_note" not in c.metrics and c.metrics["fitted_on_rows"] == int((comp.split == "train").sum())
+
+
+def test_comparison_survives_save_and_load_and_deploys_from_the_folder(quick, tmp_path, models_dir):
+    from core.response import load_comparison, save_comparison
+
+    _, comp = quick
+    save_comparison(comp, tmp_path / "cmp")
+    back = load_comparison(tmp_path / "cmp")
+    assert back.recommended == comp.recommended and list(back.candidates) == list(comp.candidates)
+    pd.testing.assert_frame_equal(back.table(), comp.table())
+    for name, c in comp.candidates.items():
+        np.testing.assert_array_equal(back.candidates[name].test_scores, c.test_scores)
+    np.testing.assert_array_equal(back.y_test, comp.y_test)
+    assert back.split.value_counts().to_dict() == comp.split.value_counts().to_dict()
+    folder = deploy(back, HYBRID, "from-folder")
+    np.testing.assert_allclose(load_folder(folder).predict_proba(comp.test_frame),
+                               comp.candidates[HYBRID].model.predict_proba(comp.test_frame), atol=1e-12)
+    with pytest.raises(ValueError, match="already exists"):
+        deploy(back, HYBRID, "from-folder")
+    with pytest.raises(ValueError, match="no saved comparison"):
+        load_comparison(tmp_path)
+
+
+def test_language_check_reads_text_columns_only():
+    """The bank sample has no text: its "age: 34 | job: admin." rows are no language, and the
+    transformer's base model stays the English one; a Chinese review column still counts."""
+    from core.base_models import MULTILINGUAL_BASE_MODEL, language_mix
+    from core.data import build_texts
+    from core.response import language_texts, suggest_setup, transformer_base_model
+
+    bank = pd.read_csv(ROOT / "sample_data" / "bank_marketing.csv").head(300)
+    setup = suggest_setup(bank)
+    assert setup["text_columns"] == [] and setup["include_transformer"] is False
+    # What the page used to judge: the profile fields as text, read as 100% non-English.
+    assert language_mix(build_texts(bank, [], setup["profile_columns"])).non_english > 0.9
+    assert language_texts(bank, setup["text_columns"]) == []
+    assert transformer_base_model(bank, setup["text_columns"]) == ("minilm-en", "")
+    zh = bank.assign(review=[f"第{i}位客人：这家酒店的服务很好，房间干净，早餐也不错，下次还会再来住。" for i in range(len(bank))])
+    assert suggest_setup(zh)["include_transformer"] is True
+    assert transformer_base_model(zh, ["review"])[0] == MULTILINGUAL_BASE_MODEL
+    assert language_texts(zh, ["review"])[0] == zh["review"][0]
+
+
+def test_transformer_time_estimate_grows_with_rows_epochs_and_model_size():
+    from core.response import estimate_transformer_seconds
+
+    base = estimate_transformer_seconds(10_000, epochs=1, max_train_rows=3000)
+    assert 60 < base < 600  # a few minutes for the Fast run on the bank sample
+    assert estimate_transformer_seconds(10_000, epochs=3) > 3 * base
+    assert estimate_transformer_seconds(10_000, epochs=1, max_train_rows=3000, base_model="multilingual-e5-small") > 2 * base
 
 
 def test_cli_predict_on_a_tabular_model(quick, tmp_path):

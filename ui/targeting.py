@@ -1,13 +1,18 @@
-"""Renderers for the Targeting page: column roles, the model comparison, deploy, target list.
+"""Renderers for the Targeting page: column roles, the comparison job, deploy, target list.
 
-Thin Streamlit code over ``core.response`` / ``core.targeting`` / ``core.charts.targeting``.
-Every widget has a ``tg_`` key. Results live in ``st.session_state``:
-``tg_comparison`` (the last ``ResponseComparison``), ``tg_target_list`` (the last exported list).
+Thin Streamlit code over ``core.response`` / ``core.targeting`` / ``core.charts.targeting`` and
+``core.jobs`` (the comparison runs as a background job of kind "response" in the worker process,
+like training: it survives page changes, shows progress and can be cancelled).
+Every widget has a ``tg_`` key. Results live in ``st.session_state``: ``tg_job_id`` (the
+comparison job shown), ``tg_comparison`` (its ``ResponseComparison`` read back from the job
+folder, ``tg_comparison_job`` says which job), ``tg_target_list`` (the last exported list).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import math
 import time
 from typing import Any
 
@@ -18,14 +23,18 @@ import streamlit as st
 from core import to_csv_bytes, to_xlsx_bytes
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
+from core.jobs import JobStatus, cancel_job, job_status, list_jobs, response_result_folder, start_response_job
 from core.response import (
     MODEL_LABELS,
     ResponseComparison,
     budget_selection,
     deploy,
+    estimate_transformer_seconds,
+    language_texts,
+    load_comparison,
     positive_class_of,
     score_customers,
-    train_response_models,
+    transformer_base_model,
 )
 from core.tabular import infer_column_kinds
 from core.targeting import (
@@ -70,35 +79,189 @@ def column_kinds_frame(df: pd.DataFrame, profile: list[str]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_comparison(df: pd.DataFrame, setup: dict[str, Any], *, use_transformer: bool, fast: bool,
-                   base_model: str = "minilm-en") -> ResponseComparison | None:
-    """Train in this script run with a progress bar; store and return the comparison (None on error)."""
-    bar = st.progress(0.0, text="Starting…")
+JOB_ID = "tg_job_id"
+COMPARISON_JOB = "tg_comparison_job"
+POLL_SECONDS = 1.5
 
-    def on_progress(event) -> None:
-        bar.progress(event.fraction, text=event.message)
 
+def _minutes(seconds: float) -> str:
+    return f"{max(1, math.ceil(seconds / 60))} min"
+
+
+def transformer_options(df: pd.DataFrame, text: list[str]) -> tuple[bool, bool, str]:
+    """The transformer's checkbox, its Fast/Full choice, time estimate and base model.
+
+    Returns ``(use_transformer, fast, base_model)``. The box starts ticked only when there are
+    text columns (profile-only data: gradient boosting wins in seconds), and is reset to that
+    default whenever text columns appear or disappear. The language check (and so a
+    multilingual base model) looks at the text columns only; profile fields read as
+    "column: value" are no language, and the English model reads them.
+    """
+    from ui.base_model_picker import base_model_picker
+
+    ss = st.session_state
+    has_text = bool(text)
+    if ss.get("tg_transformer_default_for") != has_text or "tg_use_transformer" not in ss:
+        ss["tg_transformer_default_for"] = has_text
+        ss["tg_use_transformer"] = has_text
+    cols = st.columns(2)
+    use = cols[0].checkbox("Also fine-tune the transformer (minutes, not seconds)", key="tg_use_transformer")
+    fast = cols[1].radio(
+        "Transformer run", [True, False], key="tg_fast", disabled=not use, horizontal=True,
+        format_func=lambda f: "Fast: 1 epoch, ≤ 3,000 training rows" if f else "Full: 3 epochs, every training row",
+    )
+    if has_text and use:
+        base_model = base_model_picker(language_texts(df, text), key="tg_base")
+    else:
+        base_model, _ = transformer_base_model(df, text)
+    seconds = estimate_transformer_seconds(
+        len(df), base_model=base_model, epochs=FAST["epochs"] if fast else 3.0,
+        max_train_rows=FAST_MAX_ROWS if fast else None,
+    )
+    if not has_text:
+        st.caption(
+            f"No text column: gradient boosting on the profile columns is the default and takes seconds. "
+            f"The transformer would read each row as \"column: value\" fields with the English model "
+            f"**{base_model}** (about {_minutes(seconds)} on a laptop CPU, {'Fast' if fast else 'Full'} run) "
+            "and has ranked customers worse than gradient boosting on such data."
+        )
+    else:
+        st.caption(f"The transformer ({base_model}, {'Fast' if fast else 'Full'} run) takes about "
+                   f"{_minutes(seconds)} on a laptop CPU; gradient boosting and the hybrid take seconds.")
+    return use, fast, base_model
+
+
+def start_comparison(df: pd.DataFrame, setup: dict[str, Any], name: str, *, use_transformer: bool, fast: bool,
+                     base_model: str = "minilm-en") -> str | None:
+    """Start the comparison as a background job; returns its id (None after showing an error)."""
     try:
-        comp = train_response_models(
+        job_id = start_response_job(
             df,
-            setup["profile_columns"],
-            setup["text_columns"],
-            setup["label_column"],
-            setup["positive_class"],
-            base_model=base_model,
-            on_progress=on_progress,
+            setup,
+            name.strip(),
             include_transformer=use_transformer,
-            transformer_settings=FAST if fast else None,
-            transformer_max_train_rows=FAST_MAX_ROWS if fast else None,
+            base_model=base_model,
+            transformer_settings=FAST if (use_transformer and fast) else None,
+            transformer_max_train_rows=FAST_MAX_ROWS if (use_transformer and fast) else None,
+            column_kinds=infer_column_kinds(df, setup["profile_columns"]),
         )
     except ValueError as exc:
-        bar.empty()
         st.error(str(exc))
         return None
-    bar.progress(1.0, text=f"Done in {comp.settings['seconds_total']:.0f} s")
-    st.session_state[COMPARISON] = comp
-    st.session_state.pop(TARGET_LIST, None)
+    ss = st.session_state
+    ss[JOB_ID] = job_id
+    ss.pop(COMPARISON, None)
+    ss.pop(COMPARISON_JOB, None)
+    ss.pop(TARGET_LIST, None)
+    return job_id
+
+
+def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
+    """(fraction 0..1, one line: what is happening, elapsed) for a comparison job."""
+    now = time.time() if now is None else now
+    elapsed = max(0, int(now - status.created))
+    elapsed_text = f"{elapsed // 60}:{elapsed % 60:02d}" if elapsed >= 60 else f"{elapsed} s"
+    if status.state == "queued":
+        return 0.0, f"Queued (position {max(1, status.queue_position)}) behind another job · waiting {elapsed_text}"
+    last = status.last_event
+    if last is None:
+        return 0.0, f"Starting · elapsed {elapsed_text}"
+    return float(min(max(last.get("fraction") or 0.0, 0.0), 1.0)), f"{last.get('message') or 'Working'} · elapsed {elapsed_text}"
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_panel(job_id: str) -> None:
+    """Progress bar and Cancel, refreshed every ``POLL_SECONDS`` while the job runs."""
+    status = job_status(job_id)
+    if not status.active:
+        st.rerun()  # draw the outcome in the page body; this fragment stops polling
+    fraction, line = progress_text(status)
+    st.progress(fraction, text=line)
+    st.caption("The comparison runs in the background: you can switch pages and come back.")
+    if st.button("Cancel", key="tg_cancel", icon=":material/stop:"):
+        cancel_job(job_id)
+        st.toast("Cancelling… nothing is saved.")
+
+
+def _shown_job_id() -> str | None:
+    """This session's job; else (a refreshed browser, a second tab) the latest running one."""
+    ss = st.session_state
+    if ss.get(JOB_ID) is None:
+        active = [j for j in list_jobs(kind="response") if j.active]
+        if active:
+            ss[JOB_ID] = active[-1].id
+    return ss.get(JOB_ID)
+
+
+def shown_comparison() -> ResponseComparison | None:
+    """The comparison of the job shown, read from its folder once (None while none is done)."""
+    ss = st.session_state
+    job_id = ss.get(JOB_ID)
+    if job_id is None:
+        return None
+    if ss.get(COMPARISON_JOB) == job_id and ss.get(COMPARISON) is not None:
+        return ss[COMPARISON]
+    try:
+        status = job_status(job_id, with_events=False)
+        if status.state != "done":
+            return None
+        comp = load_comparison(response_result_folder(job_id))
+    except ValueError:
+        return None
+    ss[COMPARISON], ss[COMPARISON_JOB] = comp, job_id
     return comp
+
+
+def job_section() -> ResponseComparison | None:
+    """The comparison job: live progress, or its outcome. Returns the finished comparison."""
+    from ui.state import set_active_model
+
+    ss = st.session_state
+    job_id = _shown_job_id()
+    if job_id is None:
+        return None
+    try:
+        status = job_status(job_id)
+    except ValueError as exc:  # its folder was removed
+        st.error(str(exc))
+        ss.pop(JOB_ID, None)
+        return None
+    if status.active:
+        live_panel(job_id)
+        return None
+    if status.state == "done":
+        if ss.get("tg_activated") != job_id:
+            ss["tg_activated"] = job_id
+            set_active_model(status.model_name)
+            st.rerun()  # so the sidebar, drawn before the page, shows the new active model
+        comp = shown_comparison()
+        label = MODEL_LABELS.get(comp.recommended, comp.recommended) if comp else "the recommended model"
+        st.success(f"Saved **{status.model_name}** ({label}) and made it the active model.")
+        if comp is None:
+            st.error("The comparison's files could not be read back; the saved model is on the Models page.")
+        return comp
+    if status.state == "cancelled":
+        st.warning(f"The comparison was cancelled; nothing was saved. {status.message}")
+    elif status.state == "failed":
+        st.error(f"The comparison failed: {status.message}")
+    else:
+        st.warning(f"The comparison was interrupted: {status.message}")
+    return None
+
+
+def recent_jobs() -> None:
+    """The last comparisons, each with a Show button (results of older jobs stay readable)."""
+    recent = list_jobs(kind="response")[-5:]
+    if not recent:
+        return
+    with st.expander("Recent comparisons"):
+        for job in reversed(recent):
+            when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
+            a, b = st.columns([4, 1])
+            a.markdown(f"`{when}` **{job.model_name}** — {job.state}")
+            if b.button("Show", key=f"tg_show_{job.id}"):
+                st.session_state[JOB_ID] = job.id
+                st.rerun()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,6 +297,9 @@ def render_comparison(comp: ResponseComparison) -> None:
         "after calibrating on the validation split."
     )
     st.success(f"Recommended: {comp.recommendation}", icon=":material/recommend:")
+    note = comp.candidates[comp.recommended].metrics.get("refit_note")
+    if note:
+        st.caption(note)
     if not comp.text_columns:
         st.caption("No text column was chosen, so there is no hybrid model (it adds a text score to the profile).")
 
@@ -173,6 +339,7 @@ def render_comparison(comp: ResponseComparison) -> None:
 
 def render_deploy(comp: ResponseComparison) -> None:
     names = list(comp.candidates)
+    st.caption("The recommended model is already saved. To use another model of this comparison, save it under a new name.")
     cols = st.columns([2, 2, 1])
     which = cols[0].selectbox(
         "Model to deploy", names, index=names.index(comp.recommended), format_func=MODEL_LABELS.get, key="tg_deploy_which"
@@ -215,8 +382,9 @@ def scored_list(model_key: str, model: Any, customers: pd.DataFrame, positive: s
     return scored, n_unscored
 
 
-def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str) -> None:
-    """Budget widgets, the profit curve, the selected list and its downloads."""
+def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str, *, seen_in_fit: bool = False) -> None:
+    """Budget widgets, the profit curve, the selected list and its downloads. ``seen_in_fit``:
+    the model was refitted on these very rows (the test split), so their outcomes flatter it."""
     n = len(scored)
     modes = {
         "count": "Number of contacts",
@@ -258,19 +426,25 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str)
         st.caption(
             f"These customers have known outcomes (the test split): {int(known.sum()):,} of the {k:,} selected "
             f"responded ({known.mean():.1%})."
+            + (" The model was refitted on every labelled row, these included, so this share flatters it; "
+               "the held-out numbers are in the comparison above." if seen_in_fit else "")
         )
     export = chosen
     st.session_state[TARGET_LIST] = export
     st.dataframe(export.head(100), hide_index=True, key="tg_list_preview")
     st.caption(f"Showing the first {min(100, k):,} of {k:,} rows, best first.")
     dl = st.columns(2)
+    # Deferred: the files are made (formula-neutralised by core.export) only when clicked, so
+    # moving a budget slider over a 45,000-row list does not rebuild an .xlsx on every rerun.
     dl[0].download_button(
-        "Download CSV", to_csv_bytes(export), file_name="target_list.csv", mime="text/csv", key="tg_download_csv", disabled=k == 0
+        "Download CSV", lambda: to_csv_bytes(export), file_name="target_list.csv", mime="text/csv",
+        key="tg_download_csv", disabled=k == 0, on_click="ignore",
     )
     if k <= XLSX_MAX_ROWS:
         dl[1].download_button(
             "Download Excel (.xlsx)",
-            to_xlsx_bytes(export, sheet_name="target list"),
+            lambda: to_xlsx_bytes(export, sheet_name="target list"),
+            on_click="ignore",
             file_name="target_list.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             key="tg_download_xlsx",
