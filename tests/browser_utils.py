@@ -116,14 +116,14 @@ def stop_streamlit(process: subprocess.Popen) -> None:
 
 
 def cancel_jobs(jobs_dir: Path, timeout: float = 60) -> None:
-    """Cancel the app's running training jobs and wait for their workers to stop."""
+    """Cancel the app's running jobs (training and targeting) and wait for their workers to stop."""
     from core.jobs import cancel_job, list_jobs
 
-    for job in list_jobs(jobs_dir):
+    for job in list_jobs(jobs_dir, kind=None):
         if job.active:
             cancel_job(job.id, jobs_dir)
     deadline = time.monotonic() + timeout
-    while any(j.active for j in list_jobs(jobs_dir)) and time.monotonic() < deadline:
+    while any(j.active for j in list_jobs(jobs_dir, kind=None)) and time.monotonic() < deadline:
         time.sleep(0.5)
 
 
