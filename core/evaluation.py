@@ -456,8 +456,9 @@ def choose_saved_model(
             how = f"ahead by less than {_points_text(CLEAR_MARGIN, task).lstrip('+')}"
         else:
             how = "difference within noise"
+        relation = "was worse than" if how == "worse beyond noise" else "was not clearly better than"
         reason = (
-            f"{cand_name[0].upper() + cand_name[1:]} was not clearly better than {alt_name} ({scores}, {how}), "
+            f"{cand_name[0].upper() + cand_name[1:]} {relation} {alt_name} ({scores}, {how}), "
             f"so the simpler, faster TF-IDF model was saved."
         )
     if test["n"]:
