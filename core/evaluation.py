@@ -363,14 +363,51 @@ def _points_text(delta: float, task: str) -> str:
     return f"{delta * 100:+.1f} points" if task == "classification" else f"{delta:+.3f}"
 
 
+def permutation_p_value(
+    task: str, y_true: Sequence, pred: Sequence, classes: Sequence[str] = (), *, n_permutations: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> float:
+    """One-sided permutation test of "the predictions carry no information about the truth".
+
+    The predictions are shuffled against the true values ``n_permutations`` times (keeping how
+    often each label is predicted); p = (1 + #shuffles scoring at least the real macro-F1 / R²)
+    / (1 + n_permutations). A coin-flip classifier beats the majority baseline on macro-F1 (the
+    majority's F1 is 0 on every other class), so this, not the majority, is the test of guessing.
+    """
+    n = len(y_true)
+    if n == 0:
+        return 1.0
+    if task == "classification":
+        labels = [str(c) for c in classes]
+        t, p = _codes(y_true, labels), _codes(pred, labels)
+
+        def score(tt, pp):
+            return macro_f1_rows(tt, pp, len(labels))
+    else:
+        t, p = np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float)
+        score = r2_rows
+    observed = float(score(t, p)[0])
+    rng = np.random.default_rng(seed)
+    at_least = 0
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_permutations, chunk):
+        size = min(chunk, n_permutations - start)
+        shuffled = p[np.argsort(rng.random((size, n)), axis=1)]
+        at_least += int((score(np.broadcast_to(t, shuffled.shape), shuffled) >= observed - 1e-12).sum())
+    return (1 + at_least) / (1 + n_permutations)
+
+
+GUESS_LEVEL = 0.05  # permutation p at or above this: not shown to beat guessing
+
+
 def usefulness_check(
     task: str, test_true: Sequence, test_pred: Sequence, constant_pred: Sequence, classes: Sequence[str] = (), *, seed: int = 0
 ) -> dict[str, Any]:
     """Is the saved model any better than always guessing the same answer (on the test rows)?
 
     ``useless`` is True when a classifier predicts one class for every test row (with more than
-    one class present), or when the paired-bootstrap interval of (model - majority/mean) on the
-    test rows reaches zero or below, i.e. the model cannot be told apart from guessing.
+    one class present), when the paired-bootstrap interval of (model - majority/mean) on the
+    test rows reaches zero or below, or when a permutation test cannot tell its predictions from
+    random guesses (:func:`permutation_p_value` >= ``GUESS_LEVEL``).
     ``message`` says so in plain words ("" when the model is useful).
     """
     comparison = compare_on_rows(task, test_true, test_pred, constant_pred, classes, seed=seed)
@@ -379,7 +416,8 @@ def usefulness_check(
         predicted = {str(v) for v in test_pred}
         one_class = len(predicted) == 1 and len({str(v) for v in test_true}) > 1
     beats = comparison["n"] > 0 and comparison["ci"][0] > 0
-    useless = one_class or not beats
+    p_guess = permutation_p_value(task, test_true, test_pred, classes, seed=seed)
+    useless = one_class or not beats or p_guess >= GUESS_LEVEL
     name, metric = MODEL_NAMES["majority" if task == "classification" else "mean"], _metric_name(task)
     if one_class:
         message = (
@@ -393,9 +431,16 @@ def usefulness_check(
             f"({metric} {comparison['a']:.2f} vs {comparison['b']:.2f}; the difference is within noise). "
             "Do not rely on it; more labelled rows usually help most."
         )
+    elif p_guess >= GUESS_LEVEL:
+        message = (
+            f"This model's predictions on the {comparison['n']:,} test rows are no better than guessing labels at "
+            f"random in the same proportions ({metric} {comparison['a']:.2f}; permutation test p = {p_guess:.2f}). "
+            "Do not rely on it; more labelled rows usually help most."
+        )
     else:
         message = ""
-    return {"useless": bool(useless), "one_class": bool(one_class), "vs_constant": comparison, "message": message}
+    return {"useless": bool(useless), "one_class": bool(one_class), "vs_constant": comparison,
+            "permutation_p": float(p_guess), "message": message}
 
 
 def choose_saved_model(
