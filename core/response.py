@@ -1076,7 +1076,7 @@ def _train_transformer(
         split_column=SPLIT_COLUMN,
         base_model=base_model,
         seed=seed,
-        **dict(settings),
+        **{"choose_simpler": False, **dict(settings)},  # this comparison chooses among its own candidates
     )
 
     def on_event(event: Any) -> None:
