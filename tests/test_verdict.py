@@ -115,9 +115,13 @@ def test_usefulness_flags_one_class_and_guess_level_models():
     y = np.array(["neg"] * 60 + ["pos"] * 40)
     one_class = usefulness_check("classification", y, ["neg"] * 100, ["neg"] * 100, classes)
     assert one_class["useless"] and one_class["one_class"] and "'neg' for every one of the 100" in one_class["message"]
-    coin = np.where(RNG.random(100) < 0.5, "neg", "pos")
-    assert usefulness_check("classification", y, coin, ["neg"] * 100, classes)["useless"]
-    assert not usefulness_check("classification", y, y, ["neg"] * 100, classes)["useless"]
+    # A coin flip beats the majority on macro-F1 (the majority scores 0 on "pos"), yet knows nothing.
+    y = np.array(["neg"] * 240 + ["pos"] * 160)
+    coin = np.where(np.random.default_rng(3).random(400) < 0.5, "neg", "pos")
+    assert skm.f1_score(y, coin, average="macro") > skm.f1_score(y, ["neg"] * 400, average="macro") + 0.1
+    flagged = usefulness_check("classification", y, coin, ["neg"] * 400, classes)
+    assert flagged["useless"] and "no better than guessing" in flagged["message"]
+    assert not usefulness_check("classification", y, y, ["neg"] * 400, classes)["useless"]
 
 
 def test_choose_saved_model_keeps_only_a_clear_winner():
