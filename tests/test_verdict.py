@@ -309,9 +309,16 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
         (folder / "cancel").touch()
         return path
 
+    saves = []
+
+    def save_and_count(dest, overwrite=False):
+        saves.append(dest)
+        return original_save(dest, overwrite=overwrite)
+
     monkeypatch.setattr(core.training, "train", fake_train)
-    if when == "while saving":
-        monkeypatch.setattr(result.model, "save", save_then_cancel)
+    monkeypatch.setattr(result.model, "save", save_then_cancel if when == "while saving" else save_and_count)
     worker.run(folder)
     assert _read_json(folder / "state.json")["state"] == "cancelled"
     assert not (models / "m1").exists()
+    if when == "after training":
+        assert saves == []  # not written and removed again: never written
