@@ -155,6 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "method_reason": m.get("method_reason", ""),
         **({"cv": m["cv"]} if "cv" in m else {}),
         "saved_kind": m.get("saved_kind", ""),
+        **({"candidates": m["candidates"]} if "candidates" in m else {}),  # the fine-tuned model, when not saved
         "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
         **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
