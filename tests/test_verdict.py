@@ -322,3 +322,12 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
     assert not (models / "m1").exists()
     if when == "after training":
         assert saves == []  # not written and removed again: never written
+
+
+def test_new_settings_are_validated_and_round_trip():
+    with pytest.raises(ValueError, match="refit_on_all_rows"):
+        TrainConfig(refit_on_all_rows="yes")
+    with pytest.raises(ValueError, match="choose_simpler"):
+        TrainConfig(choose_simpler=1)
+    config = TrainConfig(refit_on_all_rows=True, choose_simpler=False)
+    assert TrainConfig.from_dict(json.loads(config.to_json())) == config
