@@ -109,15 +109,11 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
     if compact:
         return
     saved = SAVED_NAMES.get(metrics.get("saved_kind", ""), "")
-    if metrics.get("saved_kind") == "tfidf" and info_task(metrics) == "regression":
+    if metrics.get("saved_kind") == "tfidf" and metrics.get("task") == "regression":
         saved = "TF-IDF + ridge regression"
     st.markdown(f"**Saved model: {saved}.** {verdict.get('sentence', '')}" if saved else verdict.get("sentence", ""))
     if (metrics.get("refit") or {}).get("sentence"):
         st.caption(metrics["refit"]["sentence"])
-
-
-def info_task(metrics: dict) -> str:
-    return metrics.get("task", "classification")
 
 
 def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
