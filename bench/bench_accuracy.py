@@ -40,6 +40,7 @@ def main() -> None:
     config = TrainConfig(
         text_columns=(args.text_col,), label_column=args.label_col, epochs=args.epochs,
         method=args.method, base_model=args.base_model,
+        choose_simpler=False,  # this measures the fine-tuned model, even where TF-IDF ties it
     )
     started = time.monotonic()
     result = train(df, config)

@@ -119,7 +119,7 @@ def run_full(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
     from core import TrainConfig
     from core import train as train_model
 
-    config = TrainConfig(method="full", split_column="split", seed=seed)
+    config = TrainConfig(method="full", split_column="split", seed=seed, choose_simpler=False)  # the fine-tune itself
     result = train_model(with_split(train, test), config)
     return {"macro_f1": result.metrics["model"]["macro_f1"], "train_seconds": result.metrics["train_seconds"]}
 

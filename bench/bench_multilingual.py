@@ -100,7 +100,7 @@ def child(run: str, data: Path, epochs: float, out: Path) -> None:
     df = pd.read_csv(data, dtype={"label": str, "split": str})
     config = TrainConfig(
         text_columns=("text",), label_column="label", split_column="split", epochs=epochs,
-        seed=0, **run_config(run, epochs),
+        seed=0, choose_simpler=False, **run_config(run, epochs),  # measure the fine-tuned model itself
     )
     clock = StepClock(run, config.batch_size)
     result = train(df, config, on_progress=clock)

@@ -28,6 +28,7 @@ from .registry import (
     validate_name,
     zip_model,
 )
+from .tfidf import TfidfClassifier
 from .training import ProgressEvent, TrainingCancelled, TrainResult, train
 
 # Analysis modules are reached as submodules (core.targeting, core.tabular, core.dashboard,
@@ -44,6 +45,7 @@ __all__ = [
     "Problem",
     "ProgressEvent",
     "TextClassifier",
+    "TfidfClassifier",
     "TrainConfig",
     "TrainResult",
     "TrainingCancelled",

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weighting", action="store_true")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     t.add_argument("--max-train-seconds", type=float, default=None)
+    t.add_argument("--refit", action="store_true",
+                   help="retrain the chosen transformer on train + validation for the steps early stopping chose")
+    t.add_argument("--keep-transformer", action="store_true",
+                   help="save the fine-tuned model even when it is not clearly better than TF-IDF + LR on validation")
     t.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     t.add_argument("--quiet", action="store_true", help="print only the final JSON line")
 
@@ -129,6 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         split_column=args.split_col,
         max_train_seconds=args.max_train_seconds,
+        refit_on_all_rows=args.refit,
+        choose_simpler=not args.keep_transformer,
         **preset,
     )
 
@@ -151,6 +157,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite)
     m = result.metrics
+    verdict = m.get("verdict") or {}
+    if verdict.get("sentence"):
+        print(f"verdict: {verdict['sentence']}", file=sys.stderr)
+    if verdict.get("useless"):
+        print(f"warning: NOT USABLE: {verdict.get('warning', '')}", file=sys.stderr)
     print(json.dumps({
         "model": m["model"],
         "baselines": m["baselines"],
@@ -160,6 +171,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "method_chosen": m.get("method_chosen", config.method),
         "method_reason": m.get("method_reason", ""),
         **({"cv": m["cv"]} if "cv" in m else {}),
+        "saved_kind": m.get("saved_kind", ""),
+        **({"candidates": m["candidates"]} if "candidates" in m else {}),  # the fine-tuned model, when not saved
+        "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
+        **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
     }, default=_json_default), flush=True)
     return 0
@@ -252,7 +267,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.engine != "ray" and (args.ray_address or args.parts):
         raise ValueError("--ray-address and --parts need --engine ray.")
     model = load_folder(args.model)
-    if args.fast:
+    if args.fast and getattr(model, "base_model", "").startswith("tfidf"):
+        # Training may save TF-IDF in place of a transformer; it is already fast, so a script
+        # that always passes --fast keeps working.
+        print("fast path: not needed, this is a TF-IDF model (already fast)", file=sys.stderr)
+    elif args.fast:
         if not hasattr(model, "quantize"):
             raise ValueError("--fast is only available for transformer models.")
         from .fastpath import check_fast_path, read_fast_path

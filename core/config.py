@@ -44,6 +44,12 @@ class TrainConfig:
     lora_r: int = 8  # LoRA rank
     lora_alpha: int = 16  # LoRA scaling
     lora_dropout: float = 0.1  # dropout on the LoRA path
+    # Save TF-IDF + LR instead when the fine-tuned model is not clearly better on validation
+    # (core.evaluation.choose_saved_model); False always keeps the fine-tuned model.
+    choose_simpler: bool = True
+    # After choosing, retrain the transformer from the base on train + validation for the steps
+    # early stopping chose (the test split stays held out); TF-IDF and few-shot heads always refit.
+    refit_on_all_rows: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the model
 
     def __post_init__(self) -> None:
@@ -90,6 +96,8 @@ class TrainConfig:
         _check(1 <= self.lora_r <= 256, "lora_r", self.lora_r, "in [1, 256]")
         _check(self.lora_alpha >= 1, "lora_alpha", self.lora_alpha, "at least 1")
         _check(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "in [0, 1)")
+        for name in ("choose_simpler", "refit_on_all_rows"):
+            _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
 
     @property
     def effective_learning_rate(self) -> float:

@@ -10,6 +10,7 @@ Baselines are trained and scored on exactly the same split as the model:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,94 @@ def tfidf_features():
     )
 
 
+@dataclass
+class FittedBaselines:
+    """The baselines fitted on the training split, with their predictions (for paired tests).
+
+    ``pipeline``: the TF-IDF pipeline fitted on the training rows, its regularisation
+    (``param``: C or alpha) chosen on validation; ``val_pred``/``test_pred``: its predictions
+    (labels as str, or floats); ``test_proba``: (n_test, len(classes)) or None; ``constant``:
+    the majority label or the training mean; ``metrics``: as :func:`baseline_metrics` returns.
+    """
+
+    task: str
+    pipeline: Any
+    param: float
+    val_pred: np.ndarray
+    test_pred: np.ndarray
+    test_proba: np.ndarray | None
+    constant: Any
+    metrics: dict[str, dict[str, Any]]
+
+    @property
+    def tfidf_key(self) -> str:
+        return "tfidf_lr" if self.task == "classification" else "tfidf_ridge"
+
+    @property
+    def constant_key(self) -> str:
+        return "majority" if self.task == "classification" else "mean"
+
+
+def tfidf_estimator(task: str, param: float):
+    """An unfitted TF-IDF pipeline: LR (class-balanced, C=param) or ridge (alpha=param)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+
+    if task == "classification":
+        return make_pipeline(tfidf_features(), LogisticRegression(C=param, max_iter=2000, class_weight="balanced"))
+    return make_pipeline(tfidf_features(), Ridge(alpha=param))
+
+
+def fit_baselines(
+    task: str,
+    train_texts: list[str],
+    train_y: Sequence,
+    val_texts: list[str],
+    val_y: Sequence,
+    test_texts: list[str],
+    test_y: Sequence,
+    classes: Sequence[str] = (),
+) -> FittedBaselines:
+    """Fit the majority/mean baseline and TF-IDF + LR (ridge) on the training split, pick the
+    TF-IDF regularisation on validation from a small grid (the first grid value when there are
+    no validation rows), and score both once on test, like the transformer."""
+    if task == "classification":
+        train_y = [str(v) for v in train_y]
+        values, counts = np.unique(train_y, return_counts=True)
+        constant = values[counts.argmax()]
+        grid: tuple[float, ...] = (1.0, 4.0, 16.0)
+    else:
+        train_y = np.asarray(train_y, dtype=float)
+        constant = float(train_y.mean())
+        grid = (0.3, 1.0, 3.0, 10.0)
+    best, best_param, best_score, best_val = None, grid[0], -np.inf, np.array([])
+    for param in grid:
+        pipe = tfidf_estimator(task, param).fit(train_texts, train_y)
+        val_pred = pipe.predict(val_texts) if len(val_y) else np.array([])
+        if task == "classification":
+            score = skm.f1_score([str(v) for v in val_y], val_pred, average="macro") if len(val_y) else 0.0
+        else:
+            score = skm.r2_score(np.asarray(val_y, float), val_pred) if len(val_y) > 1 else 0.0
+        if score > best_score:
+            best, best_param, best_score, best_val = pipe, param, score, val_pred
+        if not len(val_y):
+            break  # nothing to choose on: keep the first grid value
+    test_pred = best.predict(test_texts) if len(test_texts) else np.array([])
+    results: dict[str, dict[str, Any]] = {}
+    proba = None
+    if task == "classification":
+        results["majority"] = classification_metrics(test_y, [constant] * len(test_y), classes)
+        order = [list(best.classes_).index(c) for c in classes]
+        proba = best.predict_proba(test_texts)[:, order] if len(test_texts) else np.zeros((0, len(classes)))
+        results["tfidf_lr"] = classification_metrics(test_y, test_pred, classes, proba)
+        test_pred = np.asarray([str(v) for v in test_pred], dtype=object)
+        best_val = np.asarray([str(v) for v in best_val], dtype=object)
+    else:
+        results["mean"] = regression_metrics(test_y, np.full(len(test_y), constant))
+        results["tfidf_ridge"] = regression_metrics(test_y, test_pred)
+    return FittedBaselines(task, best, float(best_param), best_val, test_pred, proba, constant, results)
+
+
 def baseline_metrics(
     task: str,
     train_texts: list[str],
@@ -96,34 +185,356 @@ def baseline_metrics(
     The regularisation strength of the TF-IDF model is picked on the validation split from a
     small grid, then the model is scored once on test, like the transformer.
     """
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import make_pipeline
+    return fit_baselines(task, train_texts, train_y, val_texts, val_y, test_texts, test_y, classes).metrics
 
-    results: dict[str, dict[str, Any]] = {}
+
+# ---------------------------------------------------------------------- paired comparisons
+#
+# Two models scored on the same rows are compared row by row (a paired comparison): resampling
+# the rows together keeps what the two have in common (easy and hard rows) out of the noise, so
+# a difference of a few points on a few hundred rows can be told apart from luck.
+
+BOOTSTRAP_RESAMPLES = 2000  # the CI's bounds move by < 0.3 points between seeds at 2,000
+CONFIDENCE = 0.95  # two-sided level of the reported interval
+# "Clearly better" on validation, used to decide which model is saved (see choose_saved_model):
+# a gain of at least CLEAR_MARGIN (1 macro-F1 point, or 0.01 R²) whose one-sided bootstrap
+# lower bound at CLEAR_LEVEL is above zero. Why this bar: TF-IDF + LR predicts ~100x faster, can
+# be read word by word and is refitted on every labelled row for free, so the transformer has to
+# show it is better, not merely tie. Why one-sided 90% and not the usual 95%: the validation split
+# is small (10% of the rows), the question is one-directional ("is the transformer better?") and
+# picking the transformer wrongly costs speed, not accuracy; a 95% bar would discard transformers
+# that really are a few points better on a few hundred validation rows.
+CLEAR_MARGIN = 0.01
+CLEAR_LEVEL = 0.90
+MODEL_NAMES = {
+    "transformer": "the fine-tuned transformer",
+    "fewshot": "the few-shot model",
+    "tfidf_lr": "TF-IDF + logistic regression",
+    "tfidf_ridge": "TF-IDF + ridge regression",
+    "majority": "always predicting the most common label",
+    "mean": "always predicting the training mean",
+}
+
+
+def _codes(values: Sequence, labels: Sequence[str]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    return np.asarray([index.get(str(v), -1) for v in values], dtype=np.int64)
+
+
+def macro_f1_rows(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro-F1 of each row of ``true``/``pred`` (shape (B, n) integer class codes 0..k-1).
+
+    F1 of a class = 2·TP / (2·TP + FP + FN), 0 when the class is neither present nor predicted;
+    the mean over all ``n_classes`` classes, as scikit-learn's ``f1_score(average="macro",
+    labels=..., zero_division=0)``. Vectorised so that 2,000 bootstrap resamples take
+    milliseconds. Returns shape (B,).
+    """
+    true, pred = np.atleast_2d(true), np.atleast_2d(pred)
+    f1 = np.zeros(true.shape[0])
+    for k in range(n_classes):
+        t, p = true == k, pred == k
+        tp = (t & p).sum(axis=1)
+        denom = t.sum(axis=1) + p.sum(axis=1)  # = 2·TP + FP + FN
+        f1 += np.divide(2.0 * tp, denom, out=np.zeros(len(denom)), where=denom > 0)
+    return f1 / max(n_classes, 1)
+
+
+def r2_rows(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """R² of each row of ``true``/``pred`` (shape (B, n) floats), as scikit-learn's ``r2_score``
+    (1 - SSE/SST; 0.0 when the row's targets are all equal and the predictions exact)."""
+    true, pred = np.atleast_2d(true), np.atleast_2d(pred)
+    sse = ((true - pred) ** 2).sum(axis=1)
+    sst = ((true - true.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return 1.0 - np.divide(sse, sst, out=np.ones(len(sst)), where=sst > 0)
+
+
+def paired_bootstrap(
+    task: str,
+    y_true: Sequence,
+    pred_a: Sequence,
+    pred_b: Sequence,
+    classes: Sequence[str] = (),
+    *,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paired bootstrap of the headline difference ``metric(a) - metric(b)`` on the same rows.
+
+    Method: the rows are resampled with replacement ``n_resamples`` times (the same resample for
+    both models); the difference of macro-F1 (classification) or R² (regression) is computed on
+    each (Efron & Tibshirani 1993; Koehn 2004 for paired NLP comparisons). Returns ``{"a", "b",
+    "delta"}`` (on all rows), ``"ci"`` (the two-sided ``confidence`` percentile interval of the
+    difference), ``"p_a_better"`` (share of resamples where a is ahead), ``"lower_one_sided"``
+    at :data:`CLEAR_LEVEL` (the ``1 - CLEAR_LEVEL`` quantile), ``"n"`` and ``"n_resamples"``.
+    Empty input gives NaNs.
+    """
+    n = len(y_true)
     if task == "classification":
-        train_y = [str(v) for v in train_y]
-        values, counts = np.unique(train_y, return_counts=True)
-        majority = values[counts.argmax()]
-        results["majority"] = classification_metrics(test_y, [majority] * len(test_y), classes)
-        best, best_score = None, -1.0
-        for c in (1.0, 4.0, 16.0):
-            pipe = make_pipeline(tfidf_features(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
-            pipe.fit(train_texts, train_y)
-            score = skm.f1_score([str(v) for v in val_y], pipe.predict(val_texts), average="macro") if len(val_y) else 0.0
-            if score > best_score:
-                best, best_score = pipe, score
-        order = [list(best.classes_).index(c) for c in classes]
-        proba = best.predict_proba(test_texts)[:, order]
-        results["tfidf_lr"] = classification_metrics(test_y, best.predict(test_texts), classes, proba)
+        labels = [str(c) for c in classes]
+        t, a, b = (_codes(v, labels) for v in (y_true, pred_a, pred_b))
+
+        def score(tt, pp):
+            return macro_f1_rows(tt, pp, len(labels))
     else:
-        train_y = np.asarray(train_y, dtype=float)
-        results["mean"] = regression_metrics(test_y, np.full(len(test_y), train_y.mean()))
-        best, best_score = None, -np.inf
-        for alpha in (0.3, 1.0, 3.0, 10.0):
-            pipe = make_pipeline(tfidf_features(), Ridge(alpha=alpha))
-            pipe.fit(train_texts, train_y)
-            score = skm.r2_score(np.asarray(val_y, float), pipe.predict(val_texts)) if len(val_y) > 1 else 0.0
-            if score > best_score:
-                best, best_score = pipe, score
-        results["tfidf_ridge"] = regression_metrics(test_y, best.predict(test_texts))
-    return results
+        t, a, b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
+        score = r2_rows
+    if n == 0:
+        nan = float("nan")
+        return {"n": 0, "a": nan, "b": nan, "delta": nan, "ci": [nan, nan], "p_a_better": nan,
+                "lower_one_sided": nan, "n_resamples": 0, "confidence": confidence}
+    score_a, score_b = float(score(t, a)[0]), float(score(t, b)[0])
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // n)  # bound memory: about 2M resampled cells at a time
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+        deltas[start : start + len(idx)] = score(t[idx], a[idx]) - score(t[idx], b[idx])
+    tail = (1 - confidence) / 2
+    return {
+        "n": int(n),
+        "a": score_a,
+        "b": score_b,
+        "delta": score_a - score_b,
+        "ci": [float(np.quantile(deltas, tail)), float(np.quantile(deltas, 1 - tail))],
+        "p_a_better": float((deltas > 0).mean()),
+        "lower_one_sided": float(np.quantile(deltas, 1 - CLEAR_LEVEL)),
+        "n_resamples": int(n_resamples),
+        "confidence": confidence,
+    }
+
+
+def mcnemar_exact(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> dict[str, Any]:
+    """McNemar's exact test of "a and b are right equally often" on the same rows.
+
+    Only the rows where exactly one model is right count: ``a_only`` (a right, b wrong) and
+    ``b_only``. Under the null each such row is a fair coin, so the two-sided p-value is the
+    exact binomial test of ``a_only`` out of ``a_only + b_only`` at 0.5
+    (``scipy.stats.binomtest``); 1.0 when no row differs. Compares accuracy, not macro-F1.
+    """
+    from scipy.stats import binomtest
+
+    t = np.asarray([str(v) for v in y_true], dtype=object)
+    right_a = np.asarray([str(v) for v in pred_a], dtype=object) == t
+    right_b = np.asarray([str(v) for v in pred_b], dtype=object) == t
+    a_only, b_only = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
+    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"a_only": a_only, "b_only": b_only, "p_value": float(p)}
+
+
+def wilcoxon_abs_errors(y_true: Sequence[float], pred_a: Sequence[float], pred_b: Sequence[float]) -> dict[str, Any]:
+    """Wilcoxon signed-rank test of the paired absolute errors |y - a| vs |y - b| (regression's
+    counterpart of McNemar: is one model's error systematically smaller?). p = 1.0 when the
+    errors never differ."""
+    from scipy.stats import wilcoxon
+
+    t = np.asarray(y_true, dtype=float)
+    diff = np.abs(t - np.asarray(pred_a, dtype=float)) - np.abs(t - np.asarray(pred_b, dtype=float))
+    if not np.any(diff != 0):
+        return {"p_value": 1.0, "mae_delta": 0.0}
+    return {"p_value": float(wilcoxon(diff[diff != 0]).pvalue), "mae_delta": float(diff.mean())}
+
+
+def compare_on_rows(
+    task: str, y_true: Sequence, pred_a: Sequence, pred_b: Sequence, classes: Sequence[str] = (), *, seed: int = 0
+) -> dict[str, Any]:
+    """The paired bootstrap plus the exact test (McNemar for classes, Wilcoxon on absolute
+    errors for numbers) of a vs b on the same rows. Adds ``"within_noise"``: True when the
+    bootstrap interval of the difference contains 0."""
+    result = paired_bootstrap(task, y_true, pred_a, pred_b, classes, seed=seed)
+    test = mcnemar_exact(y_true, pred_a, pred_b) if task == "classification" else wilcoxon_abs_errors(y_true, pred_a, pred_b)
+    result["test"] = "McNemar exact (binomial)" if task == "classification" else "Wilcoxon signed-rank on |error|"
+    result.update(test)
+    low, high = result["ci"]
+    result["within_noise"] = bool(not (low > 0 or high < 0)) if result["n"] else True
+    return result
+
+
+def clearly_better(comparison: dict[str, Any]) -> bool:
+    """Is a clearly better than b in a :func:`paired_bootstrap` result? (see CLEAR_MARGIN)."""
+    return bool(comparison["n"]) and comparison["delta"] >= CLEAR_MARGIN and comparison["lower_one_sided"] > 0
+
+
+def _metric_name(task: str) -> str:
+    return "macro-F1" if task == "classification" else "R²"
+
+
+def _points_text(delta: float, task: str) -> str:
+    return f"{delta * 100:+.1f} points" if task == "classification" else f"{delta:+.3f}"
+
+
+def permutation_p_value(
+    task: str, y_true: Sequence, pred: Sequence, classes: Sequence[str] = (), *, n_permutations: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> float:
+    """One-sided permutation test of "the predictions carry no information about the truth".
+
+    The predictions are shuffled against the true values ``n_permutations`` times (keeping how
+    often each label is predicted); p = (1 + #shuffles scoring at least the real macro-F1 / R²)
+    / (1 + n_permutations). A coin-flip classifier beats the majority baseline on macro-F1 (the
+    majority's F1 is 0 on every other class), so this, not the majority, is the test of guessing.
+    """
+    n = len(y_true)
+    if n == 0:
+        return 1.0
+    if task == "classification":
+        labels = [str(c) for c in classes]
+        t, p = _codes(y_true, labels), _codes(pred, labels)
+
+        def score(tt, pp):
+            return macro_f1_rows(tt, pp, len(labels))
+    else:
+        t, p = np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float)
+        score = r2_rows
+    observed = float(score(t, p)[0])
+    rng = np.random.default_rng(seed)
+    at_least = 0
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_permutations, chunk):
+        size = min(chunk, n_permutations - start)
+        shuffled = p[np.argsort(rng.random((size, n)), axis=1)]
+        at_least += int((score(np.broadcast_to(t, shuffled.shape), shuffled) >= observed - 1e-12).sum())
+    return (1 + at_least) / (1 + n_permutations)
+
+
+GUESS_LEVEL = 0.05  # permutation p at or above this: not shown to beat guessing
+
+
+def usefulness_check(
+    task: str, test_true: Sequence, test_pred: Sequence, constant_pred: Sequence, classes: Sequence[str] = (), *, seed: int = 0
+) -> dict[str, Any]:
+    """Is the saved model any better than always guessing the same answer (on the test rows)?
+
+    ``useless`` is True when a classifier predicts one class for every test row (with more than
+    one class present), when the paired-bootstrap interval of (model - majority/mean) on the
+    test rows reaches zero or below, or when a permutation test cannot tell its predictions from
+    random guesses (:func:`permutation_p_value` >= ``GUESS_LEVEL``).
+    ``message`` says so in plain words ("" when the model is useful).
+    """
+    comparison = compare_on_rows(task, test_true, test_pred, constant_pred, classes, seed=seed)
+    one_class = False
+    if task == "classification":
+        predicted = {str(v) for v in test_pred}
+        one_class = len(predicted) == 1 and len({str(v) for v in test_true}) > 1
+    beats = comparison["n"] > 0 and comparison["ci"][0] > 0
+    p_guess = permutation_p_value(task, test_true, test_pred, classes, seed=seed)
+    useless = one_class or not beats or p_guess >= GUESS_LEVEL
+    name, metric = MODEL_NAMES["majority" if task == "classification" else "mean"], _metric_name(task)
+    if one_class:
+        message = (
+            f"This model predicts '{next(iter(predicted))}' for every one of the {comparison['n']:,} test rows: "
+            f"it has learned nothing beyond {name}. Do not use it for decisions; try more labelled rows, "
+            "another base model, or the few-shot method."
+        )
+    elif not beats:
+        message = (
+            f"This model could not be told apart from {name} on the {comparison['n']:,} test rows "
+            f"({metric} {comparison['a']:.2f} vs {comparison['b']:.2f}; the difference is within noise). "
+            "Do not rely on it; more labelled rows usually help most."
+        )
+    elif p_guess >= GUESS_LEVEL:
+        message = (
+            f"This model's predictions on the {comparison['n']:,} test rows are no better than guessing labels at "
+            f"random in the same proportions ({metric} {comparison['a']:.2f}; permutation test p = {p_guess:.2f}). "
+            "Do not rely on it; more labelled rows usually help most."
+        )
+    else:
+        message = ""
+    return {"useless": bool(useless), "one_class": bool(one_class), "vs_constant": comparison,
+            "permutation_p": float(p_guess), "message": message}
+
+
+def choose_saved_model(
+    task: str,
+    classes: Sequence[str],
+    *,
+    candidate: str,
+    val_true: Sequence,
+    val_candidate: Sequence,
+    val_tfidf: Sequence,
+    test_true: Sequence,
+    test_candidate: Sequence,
+    test_tfidf: Sequence,
+    test_constant: Sequence,
+    allow_simpler: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The verdict: which model to save, why, and how the two compare, in data and in words.
+
+    ``candidate`` is the trained model's kind ("transformer", "fewshot"); the alternative is the
+    TF-IDF baseline ("tfidf_lr" / "tfidf_ridge"). Method:
+
+    - Choice, on the validation rows: the candidate is kept only when it is *clearly* better
+      (:func:`clearly_better`: at least ``CLEAR_MARGIN`` ahead in macro-F1/R² and the one-sided
+      ``CLEAR_LEVEL`` paired-bootstrap lower bound above zero); otherwise the TF-IDF model is
+      saved. ``allow_simpler=False`` always keeps the candidate (the choice is still reported).
+      Without validation rows the choice falls back to the test rows (said in ``reason``).
+    - Report, on the test rows (never used for training or choosing the TF-IDF setting): the
+      paired bootstrap 95% interval of the difference (:func:`paired_bootstrap`) and an exact
+      test (McNemar via ``scipy.stats.binomtest`` for classes, Wilcoxon for numbers).
+    - Usefulness of the saved model against always guessing (:func:`usefulness_check`).
+
+    Returns ``{"chosen", "candidate", "alternative", "reason", "delta", "ci", "p_value",
+    "within_noise", "validation", "test", "usefulness", "useless", "warning", "sentence"}``;
+    ``delta``/``ci``/``p_value`` are the test comparison of candidate minus TF-IDF.
+    """
+    alternative = "tfidf_lr" if task == "classification" else "tfidf_ridge"
+    metric = _metric_name(task)
+    cand_name, alt_name = MODEL_NAMES.get(candidate, candidate), MODEL_NAMES[alternative]
+    val = compare_on_rows(task, val_true, val_candidate, val_tfidf, classes, seed=seed)
+    test = compare_on_rows(task, test_true, test_candidate, test_tfidf, classes, seed=seed + 1)
+    basis, basis_name = (val, "validation") if val["n"] else (test, "test")
+    clear = clearly_better(basis)
+    keep = clear or not allow_simpler
+    chosen = candidate if keep else alternative
+    scores = f"{basis['a']:.2f} vs {basis['b']:.2f} {metric} on {basis['n']:,} {basis_name} rows"
+    if clear:
+        reason = f"{cand_name[0].upper() + cand_name[1:]} was clearly better than {alt_name} ({scores}), so it was saved."
+    elif keep:
+        reason = (
+            f"{cand_name[0].upper() + cand_name[1:]} was not clearly better than {alt_name} ({scores}), "
+            "but it was saved because the settings ask to keep it."
+        )
+    else:
+        if basis["ci"][1] < 0:
+            how = "worse beyond noise"
+        elif basis["lower_one_sided"] > 0:
+            how = f"ahead by less than {_points_text(CLEAR_MARGIN, task).lstrip('+')}"
+        else:
+            how = "difference within noise"
+        relation = "was worse than" if how == "worse beyond noise" else "was not clearly better than"
+        reason = (
+            f"{cand_name[0].upper() + cand_name[1:]} {relation} {alt_name} ({scores}, {how}), "
+            f"so the simpler, faster TF-IDF model was saved."
+        )
+    if test["n"]:
+        verdict_test = (
+            f"On the {test['n']:,} held-out test rows: {test['a']:.2f} vs {test['b']:.2f} {metric} "
+            f"({_points_text(test['delta'], task)}, 95% interval {_points_text(test['ci'][0], task)} to "
+            f"{_points_text(test['ci'][1], task)}; {test['test']} p = {test['p_value']:.2g}), "
+            + ("within noise." if test["within_noise"] else
+               f"{'the fine-tuned model' if test['delta'] > 0 else 'TF-IDF'} is ahead beyond noise.")
+        )
+    else:
+        verdict_test = "There were no test rows to compare the two on."
+    saved_test = test_candidate if chosen == candidate else test_tfidf
+    usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)
+    return {
+        "chosen": chosen,
+        "candidate": candidate,
+        "alternative": alternative,
+        "chosen_on": basis_name,
+        "reason": reason,
+        "delta": test["delta"],
+        "ci": test["ci"],
+        "p_value": test["p_value"],
+        "within_noise": test["within_noise"],
+        "metric": metric,
+        "rule": f"kept only if >= {CLEAR_MARGIN:g} ahead on validation with the one-sided "
+        f"{CLEAR_LEVEL:.0%} paired-bootstrap lower bound above 0",
+        "validation": val,
+        "test": test,
+        "usefulness": usefulness,
+        "useless": usefulness["useless"],
+        "warning": usefulness["message"],
+        "sentence": f"{reason} {verdict_test}",
+    }

@@ -90,7 +90,8 @@ def read_info(folder: Path) -> ModelInfo:
         task=manifest.get("task", "?"),
         classes=manifest.get("classes", []),
         base_model=manifest.get("base_model", ""),
-        method=config.get("method", manifest.get("kind", "")),
+        # A TF-IDF model saved in place of a fine-tuned one keeps that run's config: name its own kind.
+        method="tfidf" if manifest.get("kind") == "tfidf" else config.get("method", manifest.get("kind", "")),
         n_rows=int(metrics.get("n_rows_used", 0)),
         saved_at=manifest.get("saved_at", ""),
         metrics=metrics,
@@ -102,6 +103,7 @@ def read_info(folder: Path) -> ModelInfo:
 KIND_LOADERS: dict[str, str] = {
     "transformer": "core.model:TextClassifier",
     "fewshot": "core.fewshot:FewShotClassifier",
+    "tfidf": "core.tfidf:TfidfClassifier",
     "tabular": "core.response:ResponseModel",
     "hybrid": "core.response:ResponseModel",
 }

@@ -293,20 +293,14 @@ class TextScorer:
         """P(response) from the text alone, shape ``(len(df),)``; empty text gets the
         intercept's probability."""
         from scipy.special import expit
-        from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.preprocessing import normalize
+
+        from .tfidf import tfidf_transform
 
         if self.vocabulary_ is None:
             raise ValueError("this TextScorer is not fitted yet")
-        counter = CountVectorizer(
-            vocabulary=self.vocabulary_,
-            ngram_range=(1, self.ngram_max),
-            token_pattern=TOKEN_PATTERN,
-            dtype=np.float64,
-        )
-        X = counter.transform(self.texts(df)).tocsr()
-        X.data = np.log(X.data) + 1.0  # sublinear tf, as TfidfTransformer(sublinear_tf=True)
-        X = normalize(X.multiply(self.idf_).tocsr(), norm="l2")
+        spec = {"analyzer": "word", "ngram_range": (1, self.ngram_max), "token_pattern": TOKEN_PATTERN,
+                "vocabulary": self.vocabulary_}  # sublinear tf, idf, l2 rows: tfidf_transform's defaults
+        X = tfidf_transform(self.texts(df), spec, self.idf_)
         return expit(X @ self.coef_ + self.intercept_)
 
     def save(self, folder: Path) -> None:
@@ -1148,7 +1142,7 @@ def _train_transformer(
         split_column=SPLIT_COLUMN,
         base_model=base_model,
         seed=seed,
-        **dict(settings),
+        **{"choose_simpler": False, **dict(settings)},  # this comparison chooses among its own candidates
     )
 
     def on_event(event: Any) -> None:

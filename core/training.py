@@ -22,8 +22,9 @@ import pandas as pd
 from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import TrainConfig
 from .data import MappingReport, build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
-from .evaluation import baseline_metrics, classification_metrics, regression_metrics
+from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
 from .model import TextClassifier, pad_batch, softmax
+from .tfidf import TfidfClassifier
 
 PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
@@ -65,7 +66,7 @@ class TrainingCancelled(Exception):
 class TrainResult:
     """A trained model with its honest evaluation."""
 
-    model: TextClassifier
+    model: Any  # TextClassifier, TfidfClassifier or FewShotClassifier: the model chosen to save
     metrics: dict[str, Any]  # {"model": {...}, "baselines": {...}, "split_sizes": {...}, ...}
     history: list[ProgressEvent]
     report: MappingReport
@@ -108,6 +109,8 @@ def train(
         on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
     if method == "fewshot":
         result = train_fewshot(df, config, on_progress, cancel)
+        result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed)
+        result.metrics["saved_kind"] = "fewshot"
     else:
         result = _train_transformer(df, config, on_progress, cancel)
         test_rows = result.metrics.get("split_sizes", {}).get("test", 0)
@@ -126,11 +129,21 @@ def _train_transformer(
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
     cancel: CancelSignal | Callable[[], bool] | None = None,
+    *,
+    refit: tuple[int, int] | None = None,
 ) -> TrainResult:
-    """Fine-tune ``config.base_model`` on ``df`` and evaluate it against the baselines.
+    """Fine-tune ``config.base_model`` on ``df``, evaluate it against the baselines and choose
+    the model to save (:func:`core.evaluation.choose_saved_model`: the TF-IDF model when the
+    transformer is not clearly better on validation; ``metrics["verdict"]`` says which and why).
+
+    ``refit=(stop_at, schedule_steps)`` is the internal refit run (``config.refit_on_all_rows``):
+    the same rows and split, trained on train + validation for ``stop_at`` optimizer steps of a
+    learning-rate schedule planned for ``schedule_steps`` (the first run's), with no evaluation
+    and no time limit; it returns the model only (``metrics`` holds ``steps``).
 
     Raises ``ValueError`` (with every problem found) when the column mapping does not fit the
-    data, and :class:`TrainingCancelled` when ``cancel`` is set; no files are written either way.
+    data, and :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
+    the test, baseline, choice and refit phases); no files are written either way.
     """
     import torch
     import transformers
@@ -183,6 +196,8 @@ def _train_transformer(
         n_val = max(1, int(len(train_idx) * config.val_fraction))
         chosen = rng.permutation(len(train_idx))[:n_val]
         splits = {**splits, "validation": np.sort(train_idx[chosen]), "train": np.delete(train_idx, chosen)}
+    if refit is not None:  # the refit run learns from train + validation; test stays held out
+        splits = {**splits, "train": np.sort(np.concatenate([splits["train"], splits["validation"]]))}
     target_scale = (0.0, 1.0)
     if not classification:  # standardise so one learning rate suits CTRs and revenues alike
         train_y = y[splits["train"]]
@@ -216,7 +231,8 @@ def _train_transformer(
     val_loader = _loader(encoded, scaled_y, splits["validation"], config, pad_id, shuffle=False)
 
     steps_per_epoch = len(train_loader)
-    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    total_steps = refit[1] if refit else max(1, math.ceil(config.epochs * steps_per_epoch))
+    stop_at = min(refit[0], total_steps) if refit else total_steps
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.effective_learning_rate)
     scheduler = transformers.get_linear_schedule_with_warmup(
@@ -232,7 +248,7 @@ def _train_transformer(
     recent_losses: list[float] = []
     train_started = time.monotonic()
     epoch = 0
-    while step < total_steps and stopped_reason == "completed":
+    while step < stop_at and stopped_reason == "completed":
         train_loader.batch_sampler.set_epoch(epoch) if hasattr(train_loader.batch_sampler, "set_epoch") else None
         model.train()
         for input_ids, attention, targets in train_loader:
@@ -261,7 +277,7 @@ def _train_transformer(
                     eta_s=elapsed_train / step * (total_steps - step),
                 )
             )
-            if step % eval_every == 0 or step == total_steps:
+            if refit is None and (step % eval_every == 0 or step == total_steps):
                 val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
                 score = val["macro_f1"] if classification else val["r2"]
                 if score > best_score:
@@ -289,13 +305,13 @@ def _train_transformer(
                 model.train()
                 if evals_since_best >= config.early_stopping_patience:
                     stopped_reason = "early stopping"
-            if config.max_train_seconds and elapsed_train >= config.max_train_seconds:
+            if config.max_train_seconds and elapsed_train >= config.max_train_seconds and refit is None:
                 stopped_reason = "time limit"
-            if step >= total_steps or stopped_reason != "completed":
+            if step >= stop_at or stopped_reason != "completed":
                 break
         epoch += 1
 
-    if step % eval_every != 0 and step != total_steps:  # stopped between evaluations
+    if refit is None and step % eval_every != 0 and step != total_steps:  # stopped between evaluations
         val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
         score = val["macro_f1"] if classification else val["r2"]
         if score > best_score or best_state is None:
@@ -328,35 +344,49 @@ def _train_transformer(
         training_config=config.to_dict(),
         base_model=base.name,
     )
+    if refit is not None:
+        return TrainResult(clf, {"steps": step}, history, report, warnings, "refit", time.monotonic() - started)
+
+    def check_cancel() -> None:  # between phases: a cancel during scoring or baselines counts too
+        if cancelled():
+            raise TrainingCancelled("Training was cancelled; nothing was saved.")
+
+    check_cancel()
     emit(ProgressEvent("test", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Scoring the test split"))
-    test_idx = splits["test"]
+    test_idx, val_idx = splits["test"], splits["validation"]
     test_texts = [texts[i] for i in test_idx]
-    if classification:
-        proba = clf.predict_proba(test_texts)
-        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([])
-        true = y_str[test_idx]
-        model_metrics = classification_metrics(true, pred, classes, proba)
-        test_predictions = pd.DataFrame(
-            {"row": rows.index[test_idx], "text": test_texts, "true_label": true, "predicted_label": pred, "confidence": proba.max(axis=1) if len(proba) else []}
-        )
-        for i, c in enumerate(classes):
-            test_predictions[f"p_{c}"] = proba[:, i]
-    else:
-        pred = clf.predict(test_texts)
-        true = y[test_idx]
-        model_metrics = regression_metrics(true, pred)
-        test_predictions = pd.DataFrame({"row": rows.index[test_idx], "text": test_texts, "true_value": true, "predicted_value": pred})
+    y_out = y_str if classification else y  # labels as text, or numbers
+    true = y_out[test_idx]
+    pred, proba = _predictions(clf, test_texts, classification)
+    model_metrics = _metrics_of(true, pred, proba, classes, classification)
+    test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+    check_cancel()
     emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
-    baselines = baseline_metrics(
+    fitted = fit_baselines(
         config.task,
         [texts[i] for i in splits["train"]],
-        (y_str if classification else y)[splits["train"]],
-        [texts[i] for i in splits["validation"]],
-        (y_str if classification else y)[splits["validation"]],
+        y_out[splits["train"]],
+        [texts[i] for i in val_idx],
+        y_out[val_idx],
         test_texts,
         true,
         classes,
     )
+    baselines = fitted.metrics
+    check_cancel()
+    val_pred = _predictions(clf, [texts[i] for i in val_idx], classification)[0]
+    verdict_inputs = dict(
+        candidate="transformer",
+        val_true=y_out[val_idx],
+        val_candidate=val_pred,
+        val_tfidf=fitted.val_pred,
+        test_true=true,
+        test_tfidf=fitted.test_pred,
+        test_constant=[fitted.constant] * len(test_idx),
+        allow_simpler=config.choose_simpler,
+        seed=config.seed,
+    )
+    verdict = choose_saved_model(config.task, classes, test_candidate=pred, **verdict_inputs)
     elapsed = time.monotonic() - started
     train_seconds = time.monotonic() - train_started
     metrics = {
@@ -375,13 +405,121 @@ def _train_transformer(
         "device": accelerator.device.type,
         "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
     }
-    clf.metrics = metrics
-    clf.test_predictions = test_predictions
+    saved: Any = clf
+    if verdict["chosen"] != "transformer":
+        # The TF-IDF model is cheap to fit: refit it on every labelled row with the setting chosen
+        # on validation, as AutoML tools do; the numbers reported stay those of the copy fitted on
+        # the training rows and scored on the held-out test rows.
+        check_cancel()
+        emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Refitting TF-IDF on every labelled row"))
+        pipeline = tfidf_estimator(config.task, fitted.param).fit(texts, y_out)
+        saved = TfidfClassifier.from_pipeline(
+            pipeline, task=config.task, classes=classes, schema=schema, training_config=config.to_dict()
+        )
+        metrics["candidates"] = {"transformer": model_metrics}
+        metrics["model"] = model_metrics = baselines[fitted.tfidf_key]
+        test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, fitted.test_pred, fitted.test_proba, classes)
+        param = "C" if classification else "alpha"
+        metrics["refit"] = {
+            "rows": int(len(rows)),
+            "sentence": f"The saved TF-IDF model was refitted on all {len(rows):,} labelled rows (train + validation "
+            f"+ test, {param}={fitted.param:g} as chosen on validation); the numbers shown are those of the same model "
+            f"fitted on the {len(splits['train']):,} training rows and scored on the {len(test_idx):,} held-out test rows.",
+        }
+    elif config.refit_on_all_rows:
+        check_cancel()
+        emit(ProgressEvent("train", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message=f"Refitting on train + validation for {best_step} steps"))
+        refitted = _train_transformer(df, config, on_progress, cancel, refit=(max(1, best_step), total_steps)).model
+        check_cancel()
+        saved = refitted
+        pred, proba = _predictions(refitted, test_texts, classification)
+        metrics["before_refit"] = model_metrics
+        metrics["model"] = model_metrics = _metrics_of(true, pred, proba, classes, classification)
+        test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+        verdict = choose_saved_model(config.task, classes, test_candidate=pred, **verdict_inputs)
+        n_fit = len(splits["train"]) + len(val_idx)
+        metrics["refit"] = {
+            "rows": int(n_fit),
+            "steps": int(max(1, best_step)),
+            "sentence": f"The saved transformer was retrained from {base.name} on the {n_fit:,} training + validation "
+            f"rows for {max(1, best_step)} steps (where early stopping had found the best validation score); the "
+            f"{len(test_idx):,} test rows stayed held out and the numbers shown are its score on them.",
+        }
+    metrics["verdict"] = verdict
+    metrics["saved_kind"] = "transformer" if verdict["chosen"] == "transformer" else "tfidf"
+    saved.metrics = metrics
+    saved.test_predictions = test_predictions
+    check_cancel()
+    elapsed = time.monotonic() - started
     emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, metrics=model_metrics, elapsed_s=elapsed, eta_s=0.0, message="Done"))
-    return TrainResult(clf, metrics, history, report, warnings, stopped_reason, elapsed)
+    return TrainResult(saved, metrics, history, report, warnings, stopped_reason, elapsed)
 
 
 # ---------------------------------------------------------------------- pieces
+
+
+def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, seed: int) -> dict[str, Any]:
+    """The few-shot model's verdict: it is kept (its body cannot be compared on a validation
+    split it never had); its score is set beside TF-IDF's in words, and its scored rows (out of
+    fold under cross-validation) are checked against always predicting the most common label
+    (:func:`core.evaluation.usefulness_check`)."""
+    from .evaluation import usefulness_check
+
+    model, tfidf = metrics.get("model") or {}, (metrics.get("baselines") or {}).get("tfidf_lr") or {}
+    where = metrics.get("evaluation", "the test rows")
+    sentence = (
+        f"The few-shot model was saved. Scored by {where}: {model.get('macro_f1', float('nan')):.2f} macro-F1 "
+        f"against {tfidf.get('macro_f1', float('nan')):.2f} for TF-IDF + logistic regression."
+    )
+    usefulness = {"useless": False, "message": ""}
+    if predictions is not None and len(predictions) and "predicted_label" in predictions:
+        true = predictions["true_label"].astype(str).to_numpy()
+        values, counts = np.unique(true, return_counts=True)
+        classes = (metrics.get("model") or {}).get("confusion_matrix", {}).get("labels") or sorted(values)
+        usefulness = usefulness_check(
+            "classification", true, predictions["predicted_label"].astype(str).to_numpy(),
+            [values[counts.argmax()]] * len(true), classes, seed=seed,
+        )
+    return {
+        "chosen": "fewshot",
+        "candidate": "fewshot",
+        "reason": "The few-shot method was used; it is compared with TF-IDF on the same rows but not replaced by it.",
+        "delta": (model.get("macro_f1", float("nan")) - tfidf.get("macro_f1", float("nan"))) if tfidf else None,
+        "ci": None,
+        "p_value": None,
+        "within_noise": None,
+        "usefulness": usefulness,
+        "useless": bool(usefulness["useless"]),
+        "warning": usefulness["message"],
+        "sentence": sentence,
+    }
+
+
+def _predictions(model: Any, texts: list[str], classification: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(predicted labels or values, probabilities (n, k) or None) of any saved-model kind."""
+    if not classification:
+        return np.asarray(model.predict(texts), dtype=float), None
+    proba = model.predict_proba(texts) if texts else np.zeros((0, len(model.classes_)))
+    pred = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
+    return pred, proba
+
+
+def _metrics_of(true, pred, proba, classes, classification: bool) -> dict[str, Any]:
+    return classification_metrics(true, pred, classes, proba) if classification else regression_metrics(true, pred)
+
+
+def _prediction_frame(index, texts, true, pred, proba, classes) -> pd.DataFrame:
+    """test_predictions.csv: row, text, true/predicted label, confidence and p_<class> (or
+    true/predicted value for regression)."""
+    if proba is None:
+        return pd.DataFrame({"row": index, "text": texts, "true_value": true, "predicted_value": pred})
+    frame = pd.DataFrame(
+        {"row": index, "text": texts, "true_label": true, "predicted_label": pred,
+         "confidence": proba.max(axis=1) if len(proba) else []}
+    )
+    for i, c in enumerate(classes):
+        frame[f"p_{c}"] = proba[:, i]
+    return frame
 
 
 class LengthGroupedBatches:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 import sys
 import time
 import traceback
@@ -46,8 +47,28 @@ def run(folder: Path) -> int:
         df = pd.read_csv(folder / "data.csv", keep_default_na=False, na_values=[""])
         result = train(df, config, on_progress=on_progress, cancel=cancel_file.exists)
         destination = model_path(request["model_name"], Path(request["models_dir"]))
+        if cancel_file.exists():  # sent after training's last check
+            raise TrainingCancelled("Training was cancelled; nothing was saved.")
+        existed = destination.exists()
         result.save(destination, overwrite=request.get("overwrite", False))
-        _write_state(folder, "done", message="Saved", model_path=str(destination))
+        if cancel_file.exists():  # sent while saving: take the new folder away again
+            if not existed:
+                shutil.rmtree(destination, ignore_errors=True)
+            raise TrainingCancelled(
+                "Training was cancelled; nothing was saved." if not existed
+                else "Training was cancelled while saving; the model it was replacing had already been overwritten."
+            )
+        verdict = result.metrics.get("verdict") or {}
+        _write_state(
+            folder,
+            "done",
+            message="Saved",
+            model_path=str(destination),
+            saved_kind=result.metrics.get("saved_kind", ""),
+            useless=bool(verdict.get("useless")),
+            verdict=verdict.get("sentence", ""),
+            warning=verdict.get("warning", ""),
+        )
     except TrainingCancelled as exc:
         _write_state(folder, "cancelled", message=str(exc))
     except ValueError as exc:  # problems with the data or settings, worded for people

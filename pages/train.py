@@ -56,6 +56,7 @@ ADVANCED_DEFAULTS = {
     "train_batch_size": 32,
     "train_method": "auto",
     "train_class_weighting": False,
+    "train_refit": False,
     "train_val_fraction": 0.1,
     "train_test_fraction": 0.2,
     "train_seed": 42,
@@ -304,6 +305,12 @@ if data is not None:
             key="train_class_weighting",
             help="Helps rare classes when labels are unbalanced.",
         )
+        a.checkbox(
+            "Refit on train + validation",
+            key="train_refit",
+            help="After choosing, retrain the transformer on the training and validation rows for the number of "
+            "steps early stopping chose (takes about as long again). The test rows stay held out.",
+        )
         b.number_input("Epochs", 0.1, 100.0, step=0.5, key="train_epochs")
         b.number_input(
             "Learning rate",
@@ -341,6 +348,7 @@ if data is not None:
                 batch_size=int(ss["train_batch_size"]),
                 max_length=int(ss["train_max_length"]),
                 class_weighting=bool(ss["train_class_weighting"]),
+                refit_on_all_rows=bool(ss["train_refit"]),
                 val_fraction=float(ss["train_val_fraction"]),
                 test_fraction=float(ss["train_test_fraction"]),
                 seed=int(ss["train_seed"]),

@@ -79,7 +79,8 @@ def trained_tiny(tiny_model_dir, tmp_path_factory):
     from core import TrainConfig, train
 
     df = make_sentiment_frame(160)
-    config = TrainConfig(base_model=str(tiny_model_dir), method="full", epochs=6, batch_size=16, learning_rate=3e-3, max_length=32, early_stopping_patience=100)
+    # choose_simpler=False: the fixture is the fine-tuned transformer, even where TF-IDF ties it.
+    config = TrainConfig(base_model=str(tiny_model_dir), method="full", epochs=6, batch_size=16, learning_rate=3e-3, max_length=32, early_stopping_patience=100, choose_simpler=False)
     result = train(df, config)
     folder = result.save(tmp_path_factory.mktemp("saved") / "tiny-sentiment")
     return result, folder

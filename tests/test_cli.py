@@ -38,7 +38,12 @@ def test_cli_train_prints_progress_then_one_json_line(cli_model):
     metrics = json.loads(lines[-1])
     assert set(metrics["baselines"]) == {"majority", "tfidf_lr"}
     assert 0 <= metrics["model"]["macro_f1"] <= 1
-    assert (out / "model.safetensors").is_file()
+    # The verdict says which model was saved; the folder holds that kind's weights.
+    assert metrics["verdict"]["sentence"] and metrics["saved_kind"] in {"transformer", "fewshot", "tfidf"}
+    weights = "tfidf.safetensors" if metrics["saved_kind"] == "tfidf" else "model.safetensors"
+    assert (out / weights).is_file()
+    assert json.loads((out / "marketune.json").read_text())["kind"] == metrics["saved_kind"]
+    assert "verdict: " in result.stderr
 
 
 def test_cli_predict_writes_rows_and_columns(cli_model):

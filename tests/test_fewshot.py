@@ -62,7 +62,7 @@ def test_train_auto_dispatches_and_says_why(tiny_model_dir, monkeypatch):
     monkeypatch.setattr(fewshot, "AUTO_FEWSHOT_MAX_PER_CLASS", 10)
     monkeypatch.setattr(fewshot, "FEWSHOT_STEPS", 3)
     monkeypatch.setattr(fewshot, "CV_STEPS", 3)
-    common = dict(base_model=str(tiny_model_dir), max_length=32, epochs=1, batch_size=16)
+    common = dict(base_model=str(tiny_model_dir), max_length=32, epochs=1, batch_size=16, choose_simpler=False)
     events = []
     small = train(make_sentiment_frame(20), TrainConfig(**common), on_progress=events.append)  # 10 per class
     assert small.metrics["method_chosen"] == "fewshot"

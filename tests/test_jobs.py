@@ -18,7 +18,7 @@ def wait_for(job_id, states, timeout=180):
 
 
 def tiny(tiny_model_dir, **changes):
-    settings = dict(base_model=str(tiny_model_dir), epochs=3, batch_size=16, learning_rate=3e-3, max_length=32, method="full")
+    settings = dict(base_model=str(tiny_model_dir), epochs=3, batch_size=16, learning_rate=3e-3, max_length=32, method="full", choose_simpler=False)
     return TrainConfig(**{**settings, **changes})
 
 

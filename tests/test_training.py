@@ -8,7 +8,7 @@ from tests.conftest import make_sentiment_frame
 
 
 def tiny_config(tiny_model_dir, **changes):
-    base = dict(base_model=str(tiny_model_dir), method="full", epochs=2, batch_size=16, learning_rate=3e-3, max_length=32)
+    base = dict(base_model=str(tiny_model_dir), method="full", epochs=2, batch_size=16, learning_rate=3e-3, max_length=32, choose_simpler=False)
     base.update(changes)
     return TrainConfig(**base)
 
@@ -73,6 +73,11 @@ def test_regression(tiny_model_dir):
     predictions = result.model.predict(["great phone", "awful phone"])
     assert predictions.dtype.kind == "f"
     assert 0.0 < predictions.mean() < 0.1  # de-standardised back to the CTR scale
+    # The verdict compares R² on the same test rows: its numbers are those of the two models' metrics.
+    verdict = metrics["verdict"]
+    assert verdict["metric"] == "R²" and verdict["test"]["test"].startswith("Wilcoxon")
+    assert verdict["delta"] == pytest.approx(metrics["model"]["r2"] - metrics["baselines"]["tfidf_ridge"]["r2"])
+    assert verdict["ci"][0] <= verdict["delta"] <= verdict["ci"][1]
 
 
 def test_lora_trains_and_merges(tiny_model_dir):

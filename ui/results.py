@@ -94,6 +94,28 @@ def render_confusion_matrix(info: ModelInfo, key: str) -> None:
     st.plotly_chart(confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=normalise), key=f"{key}_cm")
 
 
+SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + logistic regression", "fewshot": "the few-shot model"}
+
+
+def render_verdict(metrics: dict, *, compact: bool = False) -> None:
+    """Which model was saved and why, in words (``metrics["verdict"]``), with a warning banner
+    when the saved model is no better than guessing. Models saved before verdicts existed show
+    nothing."""
+    verdict = metrics.get("verdict") or {}
+    if not verdict:
+        return
+    if verdict.get("useless"):
+        st.warning(f"**Not usable:** {verdict.get('warning', '')}", icon=":material/warning:")
+    if compact:
+        return
+    saved = SAVED_NAMES.get(metrics.get("saved_kind", ""), "")
+    if metrics.get("saved_kind") == "tfidf" and metrics.get("task") == "regression":
+        saved = "TF-IDF + ridge regression"
+    st.markdown(f"**Saved model: {saved}.** {verdict.get('sentence', '')}" if saved else verdict.get("sentence", ""))
+    if (metrics.get("refit") or {}).get("sentence"):
+        st.caption(metrics["refit"]["sentence"])
+
+
 def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     """Everything about a saved model's test results.
 
@@ -116,6 +138,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     if isinstance(metrics.get("train_seconds"), (int, float)):
         facts.append(f"trained in {metrics['train_seconds']:.0f} s")
     st.caption(" · ".join(facts))
+    render_verdict(metrics, compact=compact)
     render_headline(info, columns=2 if compact else 4)
     if not compact:
         for warning in metrics.get("warnings") or []:

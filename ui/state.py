@@ -13,11 +13,14 @@ SIDEBAR_KEY = "sidebar_active_model"
 
 def active_model_name() -> str | None:
     """The model every page uses unless told otherwise (None when no model is saved yet)."""
-    names = [m.name for m in list_models()]
+    models = list_models()
+    names = [m.name for m in models]
     current = st.session_state.get(ACTIVE_KEY)
     if current in names:
         return current
-    return names[0] if names else None  # newest saved model
+    # The newest saved model, passing over ones whose verdict says they are no better than guessing.
+    usable = [m.name for m in models if not (m.metrics.get("verdict") or {}).get("useless")]
+    return (usable or names)[0] if names else None
 
 
 def set_active_model(name: str | None) -> None:
@@ -66,3 +69,5 @@ def render_sidebar() -> None:
         headline = ", ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in info.headline.items())
         labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""
         st.caption(f"{info.task}{labels} · base model **{info.base_model}** · {info.method}  \n{headline}")
+        if (info.metrics.get("verdict") or {}).get("useless"):
+            st.warning("This model is no better than guessing; see its results on the Models page.")

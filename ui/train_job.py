@@ -81,10 +81,23 @@ def live_panel(job_id: str) -> None:
             st.toast("Cancelling… the job stops within a few seconds; nothing is saved.")
 
 
-def outcome_message(status: JobStatus) -> tuple[str, str]:
-    """(st element name, text) describing a finished job to people."""
+def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str, str]:
+    """(st element name, text) describing a finished job to people.
+
+    ``metrics``: the saved model's metrics.json; its ``verdict`` says which model was saved
+    and why, and whether it is any better than guessing. A model that is not (one class for
+    everything, or within noise of the majority) gets a warning, never a success, and is not
+    made the active model.
+    """
     if status.state == "done":
-        return "success", f"Model **{status.model_name}** is trained and saved; it is now the active model."
+        verdict = (metrics or {}).get("verdict") or {}
+        if verdict.get("useless"):
+            return "warning", (
+                f"Model **{status.model_name}** was saved, but it is not usable: {verdict.get('warning', '')} "
+                "It was **not** made the active model."
+            )
+        why = f" {verdict['reason']}" if verdict.get("reason") else ""
+        return "success", f"Model **{status.model_name}** is trained and saved; it is now the active model.{why}"
     if status.state == "failed":
         return "error", f"Training **{status.model_name}** failed: {status.message}"
     if status.state == "cancelled":
@@ -108,18 +121,29 @@ def _shown_job_id() -> str | None:
 def _outcome(status: JobStatus) -> None:
     """A finished job: its message, the saved model's results, Retry and Close."""
     ss = st.session_state
-    kind, text = outcome_message(status)
+    info, problem = None, None
+    if status.state == "done":
+        try:
+            info = read_info(model_path(status.model_name))
+        except (ValueError, OSError) as exc:
+            problem = f"The saved model could not be read: {exc}"
+    kind, text = outcome_message(status, info.metrics if info else None)
     getattr(st, kind)(text)
     if status.state == "done":
+        useless = kind == "warning"
         if ss.get("train_activated") != status.id:
             ss["train_activated"] = status.id
-            set_active_model(status.model_name)
             ss["train_bump_name"] = True  # the page offers a fresh name for the next model
-            st.rerun()  # so the sidebar, drawn before the page, shows the new active model
-        try:
-            render_results(read_info(model_path(status.model_name)), key="train_results")
-        except (ValueError, OSError) as exc:
-            st.error(f"The saved model could not be read: {exc}")
+            if not useless:  # a model no better than guessing is never made active silently
+                set_active_model(status.model_name)
+                st.rerun()  # so the sidebar, drawn before the page, shows the new active model
+        if useless and st.button("Use this model anyway", key="train_use_anyway"):
+            set_active_model(status.model_name)
+            st.rerun()
+        if problem:
+            st.error(problem)
+        elif info is not None:
+            render_results(info, key="train_results")
     left, right = st.columns([1, 5])
     last = ss.get("train_last_request")
     if status.state in ("failed", "cancelled", "interrupted"):

@@ -1,0 +1,382 @@
+"""TF-IDF + a linear model as a first-class saved model, stored as plain arrays (no pickle).
+
+Training picks this model when the fine-tuned transformer is not clearly better than it on
+validation (``core.evaluation.choose_saved_model``). It is fitted with scikit-learn, then kept
+as what scoring needs: each vectoriser's settings and vocabulary (JSON) and its idf weights,
+the coefficients and intercepts (safetensors). Scoring rebuilds the term counts with a
+fixed-vocabulary ``CountVectorizer`` and applies sublinear tf, idf and l2 normalisation with
+numpy/scipy, which is what ``TfidfVectorizer.transform`` does; so a saved model scores exactly
+like the scikit-learn pipeline it came from, before and after loading.
+
+Folder layout::
+
+    marketune.json        # kind "tfidf", task, classes, format version
+    tfidf.json            # the vectoriser blocks (settings + vocabulary) and the estimator's settings
+    tfidf.safetensors     # idf_<i> per block, coef (k, n_features), intercept (k,)
+    data_schema.json, training_config.json, metrics.json, test_predictions.csv, README.md
+
+:func:`tfidf_transform` is shared with ``core.response.TextScorer`` (the hybrid's text score).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import build_texts
+
+KIND = "tfidf"
+FORMAT_VERSION = 1
+TFIDF_JSON = "tfidf.json"
+TFIDF_ARRAYS = "tfidf.safetensors"
+SCORE_CHUNK = 4096  # rows per scoring pass (progress callbacks; bounded sparse matrices)
+
+
+# ---------------------------------------------------------------------- vectoriser as data
+
+
+def vectorizer_spec(vectorizer: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """(settings + vocabulary as JSON-ready dict, idf array) of a fitted ``TfidfVectorizer``.
+
+    Raises ``ValueError`` for settings this format cannot reproduce (a custom analyzer,
+    tokenizer or preprocessor, stop words, binary counts, no idf).
+    """
+    if callable(vectorizer.analyzer) or vectorizer.tokenizer is not None or vectorizer.preprocessor is not None:
+        raise ValueError("a TF-IDF vectoriser with custom callables cannot be stored as data")
+    if vectorizer.stop_words is not None or vectorizer.binary or not vectorizer.use_idf:
+        raise ValueError("only TF-IDF vectorisers without stop words, binary counts or idf=False can be stored")
+    vocabulary: list[str] = [""] * len(vectorizer.vocabulary_)
+    for term, i in vectorizer.vocabulary_.items():
+        vocabulary[i] = term
+    spec = {
+        "analyzer": vectorizer.analyzer,
+        "ngram_range": list(vectorizer.ngram_range),
+        "lowercase": bool(vectorizer.lowercase),
+        "strip_accents": vectorizer.strip_accents,
+        "token_pattern": vectorizer.token_pattern if vectorizer.analyzer == "word" else None,
+        "sublinear_tf": bool(vectorizer.sublinear_tf),
+        "norm": vectorizer.norm,
+        "vocabulary": vocabulary,
+    }
+    return spec, np.asarray(vectorizer.idf_, dtype=np.float64)
+
+
+def tfidf_transform(texts: Sequence[str], spec: dict[str, Any], idf: np.ndarray) -> Any:
+    """TF-IDF rows (scipy CSR, shape (len(texts), len(vocabulary))) as ``TfidfVectorizer.transform``.
+
+    ``spec``: as :func:`vectorizer_spec` returns (``analyzer``, ``ngram_range``, ``vocabulary``,
+    and optionally ``lowercase``, ``strip_accents``, ``token_pattern``, ``sublinear_tf`` (default
+    True), ``norm`` (default "l2")). Words outside the vocabulary are ignored; an empty text is a
+    row of zeros.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.preprocessing import normalize
+
+    options: dict[str, Any] = {
+        "vocabulary": spec["vocabulary"],
+        "analyzer": spec.get("analyzer", "word"),
+        "ngram_range": tuple(spec.get("ngram_range", (1, 1))),
+        "lowercase": spec.get("lowercase", True),
+        "strip_accents": spec.get("strip_accents"),
+        "dtype": np.float64,
+    }
+    if options["analyzer"] == "word" and spec.get("token_pattern"):
+        options["token_pattern"] = spec["token_pattern"]
+    X = CountVectorizer(**options).transform(list(texts)).tocsr()
+    if spec.get("sublinear_tf", True):
+        X.data = np.log(X.data) + 1.0
+    X = X.multiply(np.asarray(idf, dtype=np.float64)).tocsr()
+    if spec.get("norm", "l2"):
+        X = normalize(X, norm=spec.get("norm", "l2"))
+    return X
+
+
+# ---------------------------------------------------------------------- the saved model
+
+
+class TfidfClassifier:
+    """TF-IDF features + logistic regression (classification) or ridge (regression).
+
+    The same interface as :class:`core.model.TextClassifier`: ``task``, ``classes_`` (the
+    ``predict_proba`` column order), ``schema``, ``input_columns``, ``texts_from``,
+    ``predict``, ``predict_proba``, ``save``, ``load``, ``metrics``, ``test_predictions``.
+    It has no ``quantize``: it is already fast, so no fast path is offered for it.
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        classes: Sequence[str],
+        blocks: list[dict[str, Any]],
+        idfs: list[np.ndarray],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        schema: dict[str, Any],
+        estimator: dict[str, Any] | None = None,
+        training_config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        test_predictions: pd.DataFrame | None = None,
+        path: Path | None = None,
+    ) -> None:
+        coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+        intercept = np.atleast_1d(np.asarray(intercept, dtype=np.float64))
+        n_features = sum(len(b["vocabulary"]) for b in blocks)
+        if len(blocks) != len(idfs) or any(len(b["vocabulary"]) != len(i) for b, i in zip(blocks, idfs)):
+            raise ValueError("the TF-IDF model's vocabularies and idf weights do not match")
+        if coef.shape != (len(intercept), n_features):
+            raise ValueError(
+                f"the TF-IDF model's coefficients have shape {coef.shape}; expected ({len(intercept)}, {n_features})"
+            )
+        self.task = task
+        self.classes_ = np.array(list(classes), dtype=object)
+        if task == "classification" and len(self.classes_) != len(intercept):
+            raise ValueError(f"{len(self.classes_)} classes but {len(intercept)} rows of coefficients")
+        self.blocks, self.idfs = blocks, [np.asarray(i, dtype=np.float64) for i in idfs]
+        self.coef, self.intercept = coef, intercept
+        self.schema = schema
+        self.estimator = estimator or {}
+        self.training_config = training_config or {}
+        self.metrics = metrics or {}
+        self.test_predictions = test_predictions
+        self.path = path
+        self.base_model = "tfidf-lr" if task == "classification" else "tfidf-ridge"
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        pipeline: Any,
+        *,
+        task: str,
+        classes: Sequence[str],
+        schema: dict[str, Any],
+        **kwargs: Any,
+    ) -> TfidfClassifier:
+        """From a fitted ``make_pipeline(FeatureUnion of TfidfVectorizers | TfidfVectorizer,
+        LogisticRegression | Ridge)`` (as ``core.evaluation.tfidf_estimator`` builds).
+
+        Logistic regression's columns are put in ``classes`` order; a binary model's single
+        row of coefficients becomes two rows (0 and the fitted row), whose softmax equals
+        scikit-learn's sigmoid probabilities.
+        """
+        from sklearn.pipeline import FeatureUnion
+
+        features, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
+        vectorizers = [t for _, t in features.transformer_list] if isinstance(features, FeatureUnion) else [features]
+        specs = [vectorizer_spec(v) for v in vectorizers]
+        coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
+        intercept = np.atleast_1d(np.asarray(estimator.intercept_, dtype=np.float64))
+        settings: dict[str, Any] = {"name": type(estimator).__name__}
+        if task == "classification":
+            fitted = [str(c) for c in estimator.classes_]
+            if coef.shape[0] == 1:  # binary: P(classes_[1]) = sigmoid(z) = softmax([0, z])[1]
+                coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+            missing = [c for c in classes if str(c) not in fitted]
+            if missing:
+                raise ValueError(f"the TF-IDF model was fitted without class(es) {missing}")
+            order = [fitted.index(str(c)) for c in classes]
+            coef, intercept = coef[order], intercept[order]
+            settings.update(C=float(estimator.C), class_weight=estimator.class_weight)
+        else:
+            settings.update(alpha=float(estimator.alpha))
+        return cls(
+            task=task,
+            classes=classes,
+            blocks=[s for s, _ in specs],
+            idfs=[i for _, i in specs],
+            coef=coef,
+            intercept=intercept,
+            schema=schema,
+            estimator=settings,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a DataFrame must have: profile columns, then text columns."""
+        return [*self.schema.get("feature_columns", []), *self.schema.get("text_columns", [])]
+
+    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
+        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
+        if isinstance(data, pd.DataFrame):
+            return build_texts(data, self.schema["text_columns"], self.schema.get("feature_columns", []))
+        if isinstance(data, str):
+            raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
+        return ["" if t is None else str(t) for t in data]
+
+    # ------------------------------------------------------------------ prediction
+
+    def features(self, texts: Sequence[str]) -> Any:
+        """The TF-IDF matrix (CSR, (n, n_features)): the blocks side by side, each l2-normalised."""
+        from scipy.sparse import hstack
+
+        return hstack([tfidf_transform(texts, b, i) for b, i in zip(self.blocks, self.idfs)], format="csr")
+
+    def decision_function(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = SCORE_CHUNK,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Linear scores X @ coef.T + intercept, shape (n, k)."""
+        texts = self.texts_from(data)
+        n, chunk = len(texts), max(int(batch_size), SCORE_CHUNK)
+        out = np.zeros((n, len(self.intercept)), dtype=np.float64)
+        for start in range(0, n, chunk):
+            X = self.features(texts[start : start + chunk])
+            out[start : start + chunk] = X @ self.coef.T + self.intercept
+            if on_batch:
+                on_batch(min(start + chunk, n), n)
+        return out
+
+    def predict_proba(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = SCORE_CHUNK,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1 (softmax of the scores)."""
+        if self.task != "classification":
+            raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
+        from .model import softmax
+
+        scores = self.decision_function(data, batch_size, on_batch)
+        return softmax(scores) if len(scores) else np.zeros((0, len(self.classes_)))
+
+    def predict(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = SCORE_CHUNK,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Predicted labels (classification, array of str) or values (regression, float)."""
+        if self.task == "regression":
+            return self.decision_function(data, batch_size, on_batch)[:, 0]
+        proba = self.predict_proba(data, batch_size, on_batch)
+        return self.classes_[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
+
+    # ------------------------------------------------------------------ persistence
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": KIND,
+            "task": self.task,
+            "classes": [str(c) for c in self.classes_],
+            "base_model": self.base_model,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the self-describing folder atomically (temporary folder, then rename)."""
+        from safetensors.numpy import save_file
+
+        from .model import replace_folder, write_json
+
+        folder = Path(folder)
+        if folder.exists() and not overwrite:
+            raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            write_json(tmp / "marketune.json", self.manifest())
+            write_json(tmp / TFIDF_JSON, {"blocks": self.blocks, "estimator": self.estimator})
+            arrays = {f"idf_{i}": idf for i, idf in enumerate(self.idfs)}
+            arrays.update(coef=np.ascontiguousarray(self.coef), intercept=self.intercept)
+            save_file(arrays, str(tmp / TFIDF_ARRAYS))
+            write_json(tmp / "data_schema.json", self.schema)
+            write_json(tmp / "training_config.json", self.training_config)
+            write_json(tmp / "metrics.json", self.metrics)
+            if self.test_predictions is not None:
+                self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
+            (tmp / "README.md").write_text(model_card(self), encoding="utf-8")
+            replace_folder(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, **_ignored: Any) -> TfidfClassifier:
+        """Load a saved folder (JSON + safetensors only). Extra keyword arguments (``device``)
+        are accepted for the common loader and ignored: this model runs on the CPU."""
+        from safetensors.numpy import load_file
+
+        from .model import read_json
+
+        folder = Path(folder)
+        manifest = read_json(folder / "marketune.json")
+        if manifest.get("kind") != KIND:
+            raise ValueError(f"{folder} holds a model of kind {manifest.get('kind')!r}, not {KIND!r}.")
+        if not (folder / TFIDF_ARRAYS).is_file():
+            raise ValueError(f"{folder} has no {TFIDF_ARRAYS}; the TF-IDF model's weights are missing.")
+        try:
+            meta = read_json(folder / TFIDF_JSON)
+            arrays = load_file(str(folder / TFIDF_ARRAYS))
+            blocks = meta["blocks"]
+            idfs = [arrays[f"idf_{i}"] for i in range(len(blocks))]
+            coef, intercept = arrays["coef"], arrays["intercept"]
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{folder}: the TF-IDF model files are damaged ({exc!r})") from exc
+        predictions = folder / "test_predictions.csv"
+        return cls(
+            task=manifest["task"],
+            classes=manifest["classes"],
+            blocks=blocks,
+            idfs=idfs,
+            coef=coef,
+            intercept=intercept,
+            schema=read_json(folder / "data_schema.json"),
+            estimator=meta.get("estimator", {}),
+            training_config=read_json(folder / "training_config.json"),
+            metrics=read_json(folder / "metrics.json"),
+            test_predictions=pd.read_csv(predictions, keep_default_na=False, na_values=[""])
+            if predictions.is_file()
+            else None,
+            path=folder,
+        )
+
+
+def model_card(model: TfidfClassifier) -> str:
+    """README.md for the folder: what the model is, why it was saved, its held-out numbers."""
+    m = model.metrics
+    verdict = m.get("verdict") or {}
+    lines = [
+        "# Marketune model: TF-IDF + " + ("logistic regression" if model.task == "classification" else "ridge regression"),
+        "",
+        f"- Task: {model.task}",
+    ]
+    if model.task == "classification":
+        lines.append(f"- Classes: {', '.join(str(c) for c in model.classes_)}")
+    lines += [
+        f"- Input columns: {', '.join(model.input_columns)}",
+        f"- Features: {sum(len(b['vocabulary']) for b in model.blocks):,} "
+        + " + ".join(f"{b['analyzer']} {b['ngram_range'][0]}-{b['ngram_range'][1]}-grams" for b in model.blocks),
+        f"- Estimator: {model.estimator}",
+    ]
+    if verdict.get("sentence"):
+        lines += ["", "## Why this model", "", verdict["sentence"]]
+    if verdict.get("warning"):
+        lines += ["", f"**Warning:** {verdict['warning']}"]
+    if (m.get("refit") or {}).get("sentence"):
+        lines += ["", m["refit"]["sentence"]]
+    headline = m.get("model") or {}
+    if headline:
+        keys = ("accuracy", "macro_f1", "roc_auc") if model.task == "classification" else ("r2", "mae", "rmse")
+        lines += ["", "## Held-out test results", ""]
+        lines += [f"- {k}: {headline[k]:.4f}" for k in keys if isinstance(headline.get(k), (int, float))]
+    lines += ["", "Files: JSON + safetensors only (no pickle). Load with `core.registry.load_folder`."]
+    return "\n".join(lines) + "\n"
