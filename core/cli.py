@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
+    p.add_argument("--raw", action="store_true", help="write every text exactly as read; by default a cell a "
+                   "spreadsheet would run as a formula (=, +, -, @ ...; see README) gets a leading apostrophe")
 
     e = sub.add_parser("evaluate", help="score a saved model on a labelled CSV; prints JSON")
     e.add_argument("--model", required=True)
@@ -189,7 +191,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         eta = f" eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
         print(f"\rpredicted {p.rows_done:,}{total} rows{eta}   ", end="", file=sys.stderr, flush=True)
 
-    summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress)
+    summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
+                          formula_safe=not args.raw)
     print(file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,

@@ -124,10 +124,16 @@ def predict_csv(
     batch_size: int = 64,
     chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[PredictProgress], None] | None = None,
+    formula_safe: bool = False,
 ) -> PredictSummary:
-    """Predict every row of CSV ``source`` into CSV ``output`` (original columns first, then
-    the prediction columns), chunk by chunk. Text cells are made formula-safe; the output is
-    written to a temporary file and renamed into place when complete."""
+    """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
+    original columns first, then the prediction columns), chunk by chunk. The output is written
+    to a temporary file and renamed into place when complete.
+
+    Text is written exactly as read (the file the Predict page and the Dashboard read back);
+    ``formula_safe=True`` neutralises formula-like cells as CSV downloads do
+    (:func:`core.export.is_formula_like`), for a file meant to be opened in a spreadsheet.
+    """
     source, output = Path(source), Path(output)
     started = time.monotonic()
     encoding, delimiter = sniff_file(source)
@@ -148,7 +154,7 @@ def predict_csv(
             n_errors += int((result[ERROR_COLUMN] != "").sum())
             # CRLF rows (RFC 4180): with "\n" alone, Python's csv writer leaves a lone "\r" in
             # a cell unquoted, and a reader then splits that row in two.
-            neutralise_formulas(result).to_csv(
+            (neutralise_formulas(result) if formula_safe else result).to_csv(
                 tmp, mode="w" if i == 0 else "a", header=i == 0, index=False, lineterminator="\r\n"
             )
             n_rows += len(chunk)

@@ -16,6 +16,7 @@ import streamlit as st
 
 from core import list_models, to_csv_bytes, to_xlsx_bytes
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
+from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, fast_path_allowed, quantized_copy, read_fast_path
 from core.predict import (
     low_confidence_rows,
@@ -304,7 +305,7 @@ if result and Path(result["path"]).is_file():
     stem = path.stem
     st.download_button(
         "Download CSV",
-        lambda: b"\xef\xbb\xbf" + path.read_bytes(),  # BOM: Excel then reads UTF-8 right
+        lambda: neutralise_csv_file(path),  # BOM, and formula-like cells made inert
         file_name=f"{stem}.csv",
         mime="text/csv",
         key="predict_download_csv",
@@ -331,8 +332,9 @@ if result and Path(result["path"]).is_file():
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     st.caption(
-        "Text cells that a spreadsheet would run as a formula (starting with = + - @) are prefixed "
-        "with an apostrophe in both files; numbers stay numbers."
+        "In the CSV, a text cell that a spreadsheet would run as a formula (such as `=HYPERLINK(…)`, "
+        "`+1+1` or `@SUM(…)`; not `@united thanks` nor `-3.5`) starts with an apostrophe. The Excel "
+        "file keeps every text exactly, as text cells that are never run; numbers stay numbers."
     )
     if (ROOT / "pages" / "dashboard.py").is_file():
         st.page_link(str(ROOT / "pages" / "dashboard.py"), label="Explore these predictions on the Dashboard")
