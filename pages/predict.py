@@ -17,7 +17,7 @@ import streamlit as st
 from core import list_models, to_csv_bytes, to_xlsx_bytes
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.export import neutralise_csv_file
-from core.fastpath import check_fast_path, fast_path_allowed, quantized_copy, read_fast_path
+from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.predict import (
     low_confidence_rows,
     missing_columns,
@@ -184,18 +184,23 @@ if source is not None:
 fast = None  # or the checked fast form: "int8" or "bf16"
 if hasattr(model, "quantize") and model.task == "classification":
     record = read_fast_path(folder)
+    just_checked = st.session_state.pop("predict_fast_checked", None) == name
+    if record is not None and just_checked:
+        # Say what the check found, right where the button was.
+        (st.success if fast_path_allowed(folder) else st.info)(f"Fast-path check done. {describe_check(record)}")
     if fast_path_allowed(folder):
         method = record["method"]
         if st.checkbox(
             f"Fast ({FAST_LABELS.get(method, method)}, {record.get('speedup') or 0:.1f}x)",
             key="predict_fast",
-            help=f"{FAST_LABELS.get(method, method)}: {record.get('speedup') or 0:.1f}x faster on the test split, "
-            f"labels agree with the full model on {record.get('agreement', 0):.1%} of its rows, accuracy "
-            f"{record.get('accuracy_fp32', 0):.1%} -> {record.get('accuracy_fast', 0):.1%}.",
+            help=describe_check(record),
         ):
             fast = method
+        if not just_checked:
+            st.caption(describe_check(record))
     elif record is not None:
-        st.caption(f"No fast path is offered for this model: {record.get('reason')}.")
+        if not just_checked:
+            st.caption(describe_check(record))
     elif st.button("Check whether a fast path is safe for this model", key="predict_check_fast"):
         with st.spinner("Comparing the fast forms (int8, bf16) with the full model on the test split…"):
             try:
@@ -203,6 +208,7 @@ if hasattr(model, "quantize") and model.task == "classification":
             except (ValueError, OSError) as exc:
                 st.error(f"The check could not run: {exc}")
             else:
+                st.session_state["predict_fast_checked"] = name
                 st.rerun()
 
 if st.button("Predict", type="primary", key="predict_run", disabled=not ready):

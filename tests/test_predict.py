@@ -454,13 +454,27 @@ def test_cli_fast_accepted_when_the_recorded_check_passed(model_copy, tmp_path, 
     assert len(fast) == len(TEXTS) and set(fast["predicted_label"]) <= {"negative", "positive"}
 
 
-def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys):
+def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys, monkeypatch):
+    import core.fastpath as fastpath
+    from core.model import TextClassifier
+
+    # Timing fixed (each fast form 2x faster) so that only the labels decide, computed here.
+    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (
+        1.0 if m.quantized else 2.0, np.asarray(m.predict(texts), dtype=str).astype(object)))
+    test = pd.read_csv(model_copy / "test_predictions.csv")
+    texts, truth = test["text"].tolist(), test["true_label"].astype(str).to_numpy()
+    fp32 = TextClassifier.load(model_copy).predict(texts).astype(str)
+    offered = False
+    for method in ("int8", "bf16"):
+        fast = TextClassifier.load(model_copy).quantize(method).predict(texts).astype(str)
+        offered |= bool(np.mean(fast == fp32) >= 0.99 and np.mean(fp32 == truth) - np.mean(fast == truth) < 0.005)
+
     src = write(tmp_path / "in.csv", pd.DataFrame({"text": TEXTS}))
     argv = ["predict", "--model", str(model_copy), "--data", str(src), "--out", str(tmp_path / "o.csv"), "--fast"]
     code, _, err = run(argv, capsys)
     record = json.loads((model_copy / FAST_PATH_FILE).read_text())
     assert "checking the fast path (int8, bf16)" in err
-    assert code == (0 if record["passed"] else 2)
+    assert code == (0 if offered else 2)
     assert record["n_rows"] == len(pd.read_csv(model_copy / "test_predictions.csv"))
     code_again, _, err_again = run(argv, capsys)
     assert code_again == code and "checking" not in err_again
