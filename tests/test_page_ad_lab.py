@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -248,6 +249,47 @@ def test_explanation_view_and_edit_loop(registry):
     run(at)
     assert "phone was terrible" in table(at)["text"].tolist()
     assert "phone was great" in table(at)["text"].tolist()  # the original stays
+
+
+def _picked_and_explained(at: AppTest, name: str, text: str) -> None:
+    """The explain tab shows ``name``'s current ``text`` in the editor and in the shading."""
+    assert at.selectbox(key="adlab_explain_pick").value == name
+    assert at.text_area(key="adlab_edit").value == text
+    shaded = next(m.value for m in at.markdown if 'class="adlab-attribution"' in m.value)
+    assert all(f">{w}</span>" in shaded for w in re.findall(r"\w+", text)), shaded
+    assert not at.metric[0].delta  # the draft is the variant itself: no change to show
+
+
+def test_explain_follows_replaced_variants_and_the_first_pick(registry):
+    registry("sentiment")
+    at = open_page("sentiment")
+    at.button(key="adlab_clear").click()
+    run(at)
+    at.text_area(key="adlab_paste").set_value("phone was great\nlove this dress")
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    assert table(at).set_index("variant").loc["V2", "text"] == "love this dress"
+    at.selectbox(key="adlab_explain_pick").set_value("V2")  # the first pick
+    run(at)
+    _picked_and_explained(at, "V2", "love this dress")
+
+    # Replace V2's text in the variants table: the name V2 stays, its text changes.
+    at.session_state["adlab_variants"] = {
+        "edited_rows": {1: {"text": "terrible broken order"}}, "added_rows": [], "deleted_rows": [],
+    }
+    run(at)
+    _picked_and_explained(at, "V2", "terrible broken order")  # not the stale "love this dress"
+
+    # Replace every variant: V2 is gone for a moment (the base is shown), then picked again.
+    at.button(key="adlab_clear").click()
+    run(at)
+    _picked_and_explained(at, "Base", at.text_area(key="adlab_base").value)
+    at.text_area(key="adlab_paste").set_value("awful service\nbad dress")
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    at.selectbox(key="adlab_explain_pick").set_value("V1")
+    run(at)
+    _picked_and_explained(at, "V1", "awful service")
 
 
 # --------------------------------------------------------------------------- targeting
