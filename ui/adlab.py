@@ -116,6 +116,8 @@ def top_words(
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(the k words pushing the score up most, the k pulling it down most) as (word, value).
     Words moving the score by less than ``min_share`` of the largest move are left out."""
+    # Punctuation and symbol runs ("!!!", ",") are shaded in the text but are not words.
+    explanation = explanation[explanation["word"].map(adlab.is_word)] if len(explanation) else explanation
     a = explanation["attribution"]
     floor = float(a.abs().max()) * min_share if len(a) else 0.0
     up = explanation[a > floor].nlargest(k, "attribution")
@@ -291,8 +293,11 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
             "base: **no clear difference**, the model cannot say they are better or worse."
         )
     number = st.column_config.NumberColumn
+    shown = scored[["rank", "variant", "text", "score", "delta", "verdict"]]
+    if lab.probability:  # a change of a probability is in percentage points, not "%"
+        shown = shown.assign(delta=shown["delta"] * 100)
     st.dataframe(
-        scored[["rank", "variant", "text", "score", "delta", "verdict"]],
+        shown,
         hide_index=True,
         width="stretch",
         column_config={
@@ -302,7 +307,10 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
                 "uncertainty): texts the model cannot tell apart share a rank.",
             ),
             "score": number(lab.score_label, format="percent" if lab.probability else "%.4g"),
-            "delta": number("change vs base", format="percent" if lab.probability else "%+.4g"),
+            "delta": number(
+                "change vs base", format="%+.1f pts" if lab.probability else "%+.4g",
+                help="Score minus the base's score" + (", in percentage points." if lab.probability else "."),
+            ),
             "text": st.column_config.TextColumn("text", width="large"),
         },
     )
