@@ -13,6 +13,7 @@ Where neutralisation happens, and where it does not:
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import zipfile
@@ -23,6 +24,7 @@ import pandas as pd
 # Characters at the start of a cell that make spreadsheets read it as a formula (OWASP,
 # "CSV Injection": https://owasp.org/www-community/attacks/CSV_Injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_MAYBE_FORMULA = set("=+-@\t\r ")  # first characters worth a full look (space: see the rule)
 # "-12.5", "+44", "1e-3": a spreadsheet reads these as numbers, not formulas.
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # "@united thanks": a social-media mention (letters, digits, underscore) followed by more text.
@@ -55,20 +57,19 @@ def is_formula_like(value: object) -> bool:
     """
     if not isinstance(value, str):
         return False
-    if value.startswith(("\t", "\r")):
-        return True
     text = value.lstrip(" ")
     if not text:
         return False
     first = text[0]
-    if first == "=":
+    if first in "=\t\r":
         return True
     if first in "+-":
         return _PLAIN_NUMBER.fullmatch(text) is None
     if first == "@":
-        mention = _MENTION_THEN_TEXT.match(text) is not None
-        acts = "|" in text or _FUNCTION_CALL.search(text) is not None
-        return not mention or acts
+        if _MENTION_THEN_TEXT.match(text) is None:
+            return True
+        # Cheap membership tests first: most mentions have no "(" and no "|" at all.
+        return "|" in text or ("(" in text and _FUNCTION_CALL.search(text) is not None)
     return False
 
 
@@ -89,7 +90,12 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise_cell)
+            # Vectorised first look: only cells starting (after spaces) with one of the prefixes
+            # go through the full rule, so a million ordinary cells cost one pass, not a million calls.
+            first = out[col].astype(str).str.lstrip(" ").str[:1]
+            candidate = first.isin(list(FORMULA_PREFIXES)) & out[col].map(type).eq(str)
+            if candidate.any():
+                out.loc[candidate, col] = out.loc[candidate, col].map(neutralise_cell)
     out.columns = [neutralise_cell(str(c)) for c in out.columns]
     return out
 
@@ -100,23 +106,21 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
     return neutralise_formulas(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
-def neutralise_csv_file(source: str | Path, *, chunk_rows: int = 100_000) -> bytes:
+def neutralise_csv_file(source: str | Path) -> bytes:
     """The CSV file ``source`` (UTF-8, comma-separated, as :func:`core.predict.predict_csv`
     writes it) as download bytes: UTF-8 with BOM, CRLF rows, formula-like cells neutralised.
 
-    Read chunk by chunk with every cell as text, so numbers keep their exact written form
-    (``0.931``, ``-3.5``: plain numbers are never neutralised) and empty cells stay empty.
-    Memory: the returned bytes plus one chunk. Raises ``OSError`` if the file cannot be read.
+    Streamed row by row with the csv module, every cell as the text it is, so numbers keep
+    their exact written form (``0.931``; plain numbers such as ``-3.5`` are never neutralised)
+    and empty cells stay empty. Memory: the returned bytes (about the file's size, twice while
+    encoding). Raises ``OSError`` if the file cannot be read.
     """
     out = io.StringIO()
-    for i, chunk in enumerate(
-        pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows,
-                    encoding="utf-8-sig")
-    ):
-        neutralise_formulas(chunk).to_csv(out, header=i == 0, index=False, lineterminator="\r\n")
-    if not out.tell():  # header only: pandas yields no chunk
-        header = pd.read_csv(source, dtype=str, nrows=0, encoding="utf-8-sig")
-        neutralise_formulas(header).to_csv(out, index=False, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n")
+    with open(source, newline="", encoding="utf-8-sig") as handle:
+        for row in csv.reader(handle):
+            # The first-character test skips the full rule for almost every cell.
+            writer.writerow(["'" + c if c[:1] in _MAYBE_FORMULA and is_formula_like(c) else c for c in row])
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -34,6 +34,7 @@ FORMULAS = [
     "@united see WEBSERVICE(\"http://x\")",
     "@a cmd|' /C calc'!A0",
     " =1+1 leading space",
+    " \t=1+1",
 ]
 # Each of these is text (or a number) to a spreadsheet, and must reach it unchanged.
 PLAIN = [
@@ -129,7 +130,7 @@ def test_neutralise_csv_file_matches_the_rule_cell_by_cell_and_keeps_numbers_as_
         "confidence": ["0.931", "-3.5", "1e-3"] + [""] * (len(FORMULAS) + len(PLAIN) - 3),
     })
     frame.to_csv(source, index=False, lineterminator="\r\n")
-    raw = neutralise_csv_file(source, chunk_rows=4)  # several chunks, one header
+    raw = neutralise_csv_file(source)
     assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"text,confidence") == 1
     with io.StringIO(raw.decode("utf-8-sig"), newline="") as handle:
         rows = list(csv.reader(handle))[1:]
