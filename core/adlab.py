@@ -94,6 +94,13 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
 _UNIT = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+(?:['’](?:(?![{_CJK}])\w)+)*|[^\w\s]+")
 
 
+def is_word(token: str) -> bool:
+    """True when ``token`` has a letter, a digit or a CJK character: punctuation and symbol
+    runs ("!!!", ",", ":)", "—") are not words, so word lists leave them out (they keep their
+    shading in the text itself). Python's ``str.isalnum`` counts CJK ideographs and kana."""
+    return any(ch.isalnum() for ch in str(token))
+
+
 # --------------------------------------------------------------------------- model inputs
 
 

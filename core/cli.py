@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
+    p.add_argument("--raw", action="store_true", help="write every text exactly as read; by default a cell a "
+                   "spreadsheet would run as a formula (=, +, -, @ ...; see README) gets a leading apostrophe")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process (pandas, chunked); ray: Ray Data with a pool of scoring actors")
     p.add_argument("--ray-address", default=None,
@@ -297,9 +299,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         summary, facts = predict_ray(
             args.model, args.data, args.out, address=args.ray_address, workers=args.workers,
             batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
+            formula_safe=not args.raw,
         )
     else:
-        summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress)
+        summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
+                              formula_safe=not args.raw)
     print(file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,

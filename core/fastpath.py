@@ -173,6 +173,42 @@ def _offered(record: dict[str, Any] | None) -> bool:
     return bool(record and record.get("passed") is True and record.get("method") in FAST_METHODS)
 
 
+FAST_NAMES = {"int8": "int8 quantized", "bf16": "bfloat16 weights"}
+
+
+def describe_check(record: dict[str, Any]) -> str:
+    """What a recorded check found, in plain words for the Predict page (one or two sentences).
+
+    ``record`` is what :func:`check_fast_path` returns. Says the offered form, its speed-up,
+    label agreement and accuracy on the test split; or, when none is offered, why not, per form.
+    """
+    n = record.get("n_rows") or 0
+    if _offered(record):
+        name = FAST_NAMES.get(record["method"], record["method"])
+        return (
+            f"A fast form is offered: {name}, {record.get('speedup') or 0:.1f}x faster than the full model on its "
+            f"{n:,} test rows; it gives the same label on {record.get('agreement', 0):.1%} of them, and accuracy "
+            f"goes from {record.get('accuracy_fp32', 0):.1%} to {record.get('accuracy_fast', 0):.1%}."
+        )
+    candidates = record.get("candidates") or {}
+    if not candidates:
+        return f"No fast form is offered: {record.get('reason') or 'the check did not run'}."
+    parts = []
+    for method, form in candidates.items():
+        problems = []
+        if round(form.get("agreement", 0), 9) < MIN_AGREEMENT:
+            problems.append(f"changed {1 - form.get('agreement', 0):.1%} of the labels (at most "
+                            f"{1 - MIN_AGREEMENT:.0%} allowed)")
+        if round(form.get("accuracy_drop_points", 0), 9) >= MAX_ACCURACY_DROP * 100:
+            problems.append(f"lost {form['accuracy_drop_points']:.1f} accuracy points (less than "
+                            f"{MAX_ACCURACY_DROP * 100:.1f} allowed)")
+        speedup = form.get("speedup")
+        if speedup is not None and round(speedup, 9) < MIN_SPEEDUP:
+            problems.append(f"was only {speedup:.1f}x as fast (at least {MIN_SPEEDUP}x needed)")
+        parts.append(f"{FAST_NAMES.get(method, method)} {' and '.join(problems) or 'did not pass'}")
+    return f"No fast form is offered: on the {n:,} test rows, " + "; ".join(parts) + ". The full model is used."
+
+
 def quantized_copy(model: Any, method: str = "int8") -> Any:
     """A copy of a loaded TextClassifier in its fast form ``method``; ``model`` itself stays fp32.
 

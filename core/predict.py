@@ -124,10 +124,16 @@ def predict_csv(
     batch_size: int = 64,
     chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[PredictProgress], None] | None = None,
+    formula_safe: bool = False,
 ) -> PredictSummary:
-    """Predict every row of CSV ``source`` into CSV ``output`` (original columns first, then
-    the prediction columns), chunk by chunk. Text cells are made formula-safe; the output is
-    written to a temporary file and renamed into place when complete."""
+    """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
+    original columns first, then the prediction columns), chunk by chunk. The output is written
+    to a temporary file and renamed into place when complete.
+
+    Text is written exactly as read (the file the Predict page and the Dashboard read back);
+    ``formula_safe=True`` neutralises formula-like cells as CSV downloads do
+    (:func:`core.export.is_formula_like`), for a file meant to be opened in a spreadsheet.
+    """
     source, output = Path(source), Path(output)
     started = time.monotonic()
     encoding, delimiter = sniff_file(source)
@@ -146,7 +152,7 @@ def predict_csv(
             chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size)
             n_errors += int((result[ERROR_COLUMN] != "").sum())
-            write_chunk(result, tmp, first=i == 0)
+            write_chunk(result, tmp, first=i == 0, formula_safe=formula_safe)
             n_rows += len(chunk)
             if on_progress:
                 elapsed = time.monotonic() - started
@@ -167,13 +173,16 @@ def predict_csv(
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output)
 
 
-def write_chunk(result: pd.DataFrame, path: Path, *, first: bool) -> None:
-    """Write (``first``) or append one chunk of predictions to the CSV at ``path``: text cells
-    made formula-safe, CRLF rows. Every writer of prediction files uses this, so the in-process
-    and the Ray paths (core.ray_predict) write the same bytes for the same rows."""
+def write_chunk(result: pd.DataFrame, path: Path, *, first: bool, formula_safe: bool = False) -> None:
+    """Write (``first``) or append one chunk of predictions to the CSV at ``path`` with CRLF rows;
+    ``formula_safe``: formula-like cells neutralised (core.export.neutralise_formulas), for files
+    a spreadsheet will open. Every writer of prediction files uses this, so the in-process and
+    the Ray paths (core.ray_predict) write the same cells for the same rows."""
     # CRLF rows (RFC 4180): with "\n" alone, Python's csv writer leaves a lone "\r" in
     # a cell unquoted, and a reader then splits that row in two.
-    neutralise_formulas(result).to_csv(path, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n")
+    (neutralise_formulas(result) if formula_safe else result).to_csv(
+        path, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n"
+    )
 
 
 def read_head(source: str | Path, n: int = 5) -> pd.DataFrame:

@@ -135,6 +135,7 @@ def predict_ray(
     fast: bool = False,
     column_map: dict[str, str] | None = None,
     parts: bool = False,
+    formula_safe: bool = False,
     on_progress: Callable[[PredictProgress], None] | None = None,
     scorer: type = Scorer,
 ) -> tuple[PredictSummary, dict[str, Any]]:
@@ -147,6 +148,7 @@ def predict_ray(
     get 1 CPU, and 1 GPU each when the cluster has GPUs). ``workers``: actors in the pool;
     ``batch_size``: rows per actor call. ``fast``: the model's checked fast form
     (:func:`core.fastpath.load_fast_model`; refused if its check has not passed).
+    ``formula_safe``: formula-like cells neutralised, as :func:`core.predict.predict_csv` does.
 
     Returns (summary, run facts: actors used, GPUs per actor, files). Raises ValueError for bad
     input (no files, files whose columns differ, missing model columns) and RuntimeError when the
@@ -223,7 +225,7 @@ def predict_ray(
                 actors.update(part["__marketune_actor"].unique().tolist())
                 result = part.drop(columns=[FILE_ID, ROW_ID, "__marketune_actor"])
                 tmp = temps[targets[file_no]]
-                write_chunk(result, tmp, first=tmp not in written)
+                write_chunk(result, tmp, first=tmp not in written, formula_safe=formula_safe)
                 written.add(tmp)
                 n_rows += len(result)
                 n_errors += int((result[ERROR_COLUMN] != "").sum())

@@ -339,5 +339,6 @@ with e2:
         key="dash_dl_report",
     )
 st.caption(
-    "Text cells starting with = + - @ get a leading apostrophe in the CSV so spreadsheets never run them as formulas."
+    "A text cell that a spreadsheet would run as a formula (such as `=HYPERLINK(…)` or `@SUM(…)`; not "
+    "`@united thanks`) gets a leading apostrophe in the CSV; everything shown here is the text as it is."
 )

@@ -16,7 +16,8 @@ import streamlit as st
 
 from core import list_models, to_csv_bytes, to_xlsx_bytes
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
-from core.fastpath import check_fast_path, fast_path_allowed, quantized_copy, read_fast_path
+from core.export import neutralise_csv_file
+from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.predict import (
     low_confidence_rows,
     missing_columns,
@@ -180,18 +181,23 @@ if source is not None:
 fast = None  # or the checked fast form: "int8" or "bf16"
 if hasattr(model, "quantize") and model.task == "classification":
     record = read_fast_path(folder)
+    just_checked = st.session_state.pop("predict_fast_checked", None) == name
+    if record is not None and just_checked:
+        # Say what the check found, right where the button was.
+        (st.success if fast_path_allowed(folder) else st.info)(f"Fast-path check done. {describe_check(record)}")
     if fast_path_allowed(folder):
         method = record["method"]
         if st.checkbox(
             f"Fast ({FAST_LABELS.get(method, method)}, {record.get('speedup') or 0:.1f}x)",
             key="predict_fast",
-            help=f"{FAST_LABELS.get(method, method)}: {record.get('speedup') or 0:.1f}x faster on the test split, "
-            f"labels agree with the full model on {record.get('agreement', 0):.1%} of its rows, accuracy "
-            f"{record.get('accuracy_fp32', 0):.1%} -> {record.get('accuracy_fast', 0):.1%}.",
+            help=describe_check(record),
         ):
             fast = method
+        if not just_checked:
+            st.caption(describe_check(record))
     elif record is not None:
-        st.caption(f"No fast path is offered for this model: {record.get('reason')}.")
+        if not just_checked:
+            st.caption(describe_check(record))
     elif st.button("Check whether a fast path is safe for this model", key="predict_check_fast"):
         with st.spinner("Comparing the fast forms (int8, bf16) with the full model on the test split…"):
             try:
@@ -199,6 +205,7 @@ if hasattr(model, "quantize") and model.task == "classification":
             except (ValueError, OSError) as exc:
                 st.error(f"The check could not run: {exc}")
             else:
+                st.session_state["predict_fast_checked"] = name
                 st.rerun()
 
 if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
@@ -301,7 +308,7 @@ if result and Path(result["path"]).is_file():
     stem = path.stem
     st.download_button(
         "Download CSV",
-        lambda: b"\xef\xbb\xbf" + path.read_bytes(),  # BOM: Excel then reads UTF-8 right
+        lambda: neutralise_csv_file(path),  # BOM, and formula-like cells made inert
         file_name=f"{stem}.csv",
         mime="text/csv",
         key="predict_download_csv",
@@ -328,8 +335,9 @@ if result and Path(result["path"]).is_file():
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     st.caption(
-        "Text cells that a spreadsheet would run as a formula (starting with = + - @) are prefixed "
-        "with an apostrophe in both files; numbers stay numbers."
+        "In the CSV, a text cell that a spreadsheet would run as a formula (such as `=HYPERLINK(…)`, "
+        "`+1+1` or `@SUM(…)`; not `@united thanks` nor `-3.5`) starts with an apostrophe. The Excel "
+        "file keeps every text exactly, as text cells that are never run; numbers stay numbers."
     )
     if (ROOT / "pages" / "dashboard.py").is_file():
         st.page_link(str(ROOT / "pages" / "dashboard.py"), label="Explore these predictions on the Dashboard")

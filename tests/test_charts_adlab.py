@@ -70,8 +70,32 @@ def test_attribution_bar_chart_top_words():
         "bad",
         "a #2",
     ]  # by |attribution|; a repeated word gets its occurrence
-    np.testing.assert_allclose(bars.x, [0.30, -0.20, -0.02])
+    np.testing.assert_allclose(bars.x, [30.0, -20.0, -2.0])  # percentage points
     assert list(bars.marker.color) == [BETTER_COLOR, WORSE_COLOR, WORSE_COLOR]
+    assert fig.layout.xaxis.ticksuffix == " pts" and "%}" not in bars.hovertemplate
+    assert "pts" in bars.hovertemplate
+
+
+def test_attribution_bar_chart_leaves_punctuation_out():
+    expl = pd.DataFrame(
+        {
+            "word": ["great", "!!!", ",", "好", ":)", "—", "2x"],
+            "start": [0, 5, 8, 9, 10, 12, 14],
+            "end": [5, 8, 9, 10, 12, 13, 16],
+            "attribution": [0.30, -0.50, 0.40, 0.10, 0.20, -0.3, 0.05],
+        }
+    )
+    bars = attribution_bar_chart(expl, top=10).data[0]
+    assert list(bars.y) == ["great", "好", "2x"]
+    np.testing.assert_allclose(bars.x, [30.0, 10.0, 5.0])
+
+
+def test_variants_bar_chart_change_vs_base_in_points():
+    bars = variants_bar_chart(scored_frame(), margin=0.05).data[0]
+    np.testing.assert_allclose(np.asarray(bars.customdata[:, 2], dtype=float), [20.0, 2.0, 0.0, -20.0])
+    assert "customdata[2]:+.1f} pts" in bars.hovertemplate
+    reg = variants_bar_chart(scored_frame(), None, probability=False).data[0]
+    np.testing.assert_allclose(np.asarray(reg.customdata[:, 2], dtype=float), [0.20, 0.02, 0.0, -0.20])
 
 
 def test_targeting_heatmap_marks_best_ad():

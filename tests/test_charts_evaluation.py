@@ -84,6 +84,20 @@ def test_training_curve_chart_splits_loss_and_validation_metric():
     assert fig.data[1].yaxis == "y2"
 
 
+def test_training_curve_chart_shows_the_whole_loss_line():
+    # A high first loss (as a running mean starts) and a validation metric on the other axis.
+    events = [{"phase": "train", "step": s, "total_steps": 40, "loss": 2.5 / s} for s in range(1, 41)]
+    events += [{"phase": "evaluate", "step": 20, "total_steps": 40, "metrics": {"macro_f1": 0.4}}]
+    fig = training_curve_chart(events)
+    low, high = fig.layout.yaxis.range
+    assert fig.layout.yaxis.autorange is False
+    assert low <= min(fig.data[0].y) and high > max(fig.data[0].y) == pytest.approx(2.5)
+    assert high <= 2.5 * 1.2  # not so high that the line is squashed
+    x_low, x_high = fig.layout.xaxis.range
+    assert x_low <= min(fig.data[0].x) and x_high >= max(fig.data[0].x)
+    assert list(fig.layout.yaxis2.range) == [0, 1]
+
+
 def test_training_curve_chart_detects_regression_and_thins_long_runs():
     events = [{"phase": "train", "step": s, "total_steps": 5000, "loss": 1.0} for s in range(1, 5001)]
     events.append({"phase": "evaluate", "step": 5000, "total_steps": 5000, "metrics": {"r2": 0.4, "mae": 1.0}})

@@ -25,7 +25,7 @@ pytest_plugins = ["tests.browser_utils"]  # the streamlit_app, chromium_browser 
 ROWS = pd.DataFrame({
     "id": range(1, 13),
     "text": ["great phone", "awful service", "", "=HYPERLINK(\"http://x\")", "love it, really\nlove it",
-             "bad", "the best", "worst order", "perfect", "broken, refund", "happy", "terrible"],
+             "bad", "the best", "worst order", "perfect", "broken, refund", "@united thanks for the help", "terrible"],
     "channel": ["email", "social"] * 6,
 })
 
@@ -60,7 +60,8 @@ def test_predict_page_upload_run_download(page, streamlit_app, trained_tiny, tmp
                                  "p_positive", "prediction_error"]
     assert got["id"].tolist() == list(range(1, 13))
     assert got["text"][4] == "love it, really\nlove it"
-    assert got["text"][3] == "'=HYPERLINK(\"http://x\")"
+    assert got["text"][3] == "'=HYPERLINK(\"http://x\")"  # a formula: neutralised in the CSV
+    assert got["text"][10] == "@united thanks for the help"  # a mention and words: not a formula
     assert got["predicted_label"][2] == "" and got["prediction_error"][2]
     assert set(got["predicted_label"].drop(index=2)) <= {"negative", "positive"}
     wait_idle(page)
@@ -74,4 +75,5 @@ def test_predict_page_upload_run_download(page, streamlit_app, trained_tiny, tmp
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == len(ROWS) + 1 and rows[0][3] == "predicted_label"
     assert isinstance(rows[1][4], float)  # confidence stays a number
-    assert rows[4][1] == "'=HYPERLINK(\"http://x\")"
+    assert rows[4][1] == "=HYPERLINK(\"http://x\")"  # exact text, in a string cell that is never run
+    assert sheet.cell(row=5, column=2).data_type == "s"

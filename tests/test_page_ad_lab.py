@@ -9,11 +9,14 @@ manager after each run, so the ``downloads`` fixture records each callable by fi
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -250,6 +253,47 @@ def test_explanation_view_and_edit_loop(registry):
     assert "phone was great" in table(at)["text"].tolist()  # the original stays
 
 
+def _picked_and_explained(at: AppTest, name: str, text: str) -> None:
+    """The explain tab shows ``name``'s current ``text`` in the editor and in the shading."""
+    assert at.selectbox(key="adlab_explain_pick").value == name
+    assert at.text_area(key="adlab_edit").value == text
+    shaded = next(m.value for m in at.markdown if 'class="adlab-attribution"' in m.value)
+    assert all(f">{w}</span>" in shaded for w in re.findall(r"\w+", text)), shaded
+    assert not at.metric[0].delta  # the draft is the variant itself: no change to show
+
+
+def test_explain_follows_replaced_variants_and_the_first_pick(registry):
+    registry("sentiment")
+    at = open_page("sentiment")
+    at.button(key="adlab_clear").click()
+    run(at)
+    at.text_area(key="adlab_paste").set_value("phone was great\nlove this dress")
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    assert table(at).set_index("variant").loc["V2", "text"] == "love this dress"
+    at.selectbox(key="adlab_explain_pick").set_value("V2")  # the first pick
+    run(at)
+    _picked_and_explained(at, "V2", "love this dress")
+
+    # Replace V2's text in the variants table: the name V2 stays, its text changes.
+    at.session_state["adlab_variants"] = {
+        "edited_rows": {1: {"text": "terrible broken order"}}, "added_rows": [], "deleted_rows": [],
+    }
+    run(at)
+    _picked_and_explained(at, "V2", "terrible broken order")  # not the stale "love this dress"
+
+    # Replace every variant: V2 is gone for a moment (the base is shown), then picked again.
+    at.button(key="adlab_clear").click()
+    run(at)
+    _picked_and_explained(at, "Base", at.text_area(key="adlab_base").value)
+    at.text_area(key="adlab_paste").set_value("awful service\nbad dress")
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    at.selectbox(key="adlab_explain_pick").set_value("V1")
+    run(at)
+    _picked_and_explained(at, "V1", "awful service")
+
+
 # --------------------------------------------------------------------------- targeting
 
 
@@ -363,6 +407,46 @@ def test_top_words_leave_out_negligible_moves():
     up, down = top_words(expl, k=5)
     assert up == [("great", 0.3)]  # "a" moves the score by under 1% of the largest move
     assert down == [("bad", -0.2)]
+
+
+def test_top_words_leave_out_punctuation():
+    expl = pd.DataFrame(
+        {"word": ["!!!", "great", ",", "差", ":(", "bad", "…"], "attribution": [0.9, 0.3, 0.5, -0.1, -0.8, -0.2, -0.4]}
+    )
+    up, down = top_words(expl, k=5)
+    assert up == [("great", 0.3)]
+    assert down == [("bad", -0.2), ("差", -0.1)]
+
+
+def test_variants_download_neutralises_only_formula_cells(registry, downloads):
+    registry("sentiment")
+    at = open_page("sentiment")
+    at.button(key="adlab_clear").click()
+    run(at)
+    pasted = {'=HYPERLINK("http://x")': True, "@united thanks for the help": False, "-2+3": True,
+              "@SUM(A1)": True, "great dress -3.5": False}
+    at.text_area(key="adlab_paste").set_value("\n".join(pasted))
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    assert set(table(at)["text"]) >= set(pasted)  # shown exactly as typed
+    raw = downloads["ad_variants_scored.csv"]()
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    written = {r["variant"]: r["text"] for r in rows}
+    by_name = dict(zip(table(at)["variant"], table(at)["text"], strict=True))
+    for name, text in by_name.items():
+        if text in pasted:
+            assert written[name] == ("'" + text if pasted[text] else text), text
+    assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+
+
+def test_change_vs_base_is_shown_in_points(registry):
+    registry("sentiment")
+    at = open_page("sentiment")
+    shown = table(at)
+    base = float(shown.loc[shown["variant"] == "Base", "score"].iloc[0])
+    np.testing.assert_allclose(shown["delta"], (shown["score"] - base) * 100, atol=1e-6)
+    config = json.loads(next(d for d in at.dataframe if "rank" in d.value.columns).proto.columns)
+    assert config["delta"]["type_config"]["format"] == "%+.1f pts"
 
 
 def test_page_opens_through_the_app_router(registry):

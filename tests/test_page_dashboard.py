@@ -291,6 +291,46 @@ def test_prediction_file_from_the_predict_page(tmp_path):
     assert "scored.csv" in at.expander[0].label
 
 
+def test_examples_show_the_raw_text_and_the_download_neutralises_only_formulas(tmp_path, downloads):
+    # As core.predict.predict_csv now writes the Predict page's file: the user's text exactly.
+    texts = {"@united thanks for the help": False, '=HYPERLINK("http://x")': True, "@SUM(A1)": True,
+             "-2+3 for two": True, "lovely great fit -3.5": False}
+    df = pd.DataFrame({
+        "review": list(texts) * 4,
+        "predicted_label": ["positive", "negative"] * 10,
+        "confidence": [0.9] * 20,
+    })
+    path = tmp_path / "predictions-tweets.csv"
+    df.to_csv(path, index=False)
+    at = open_page(last_prediction_path=str(path))
+    set_and_run(at, "selectbox", "dash_map_text", "review")  # five distinct texts look like a category
+    heads = " | ".join(e.label for e in at.expander)
+    assert "@united thanks for the help" in heads and "'@united" not in heads
+    assert "'=" not in heads and "''" not in heads
+    got = pd.read_csv(io.BytesIO(fetch(downloads, "predictions-tweets_filtered.csv")), encoding="utf-8-sig",
+                      keep_default_na=False)
+    assert len(got) == len(df)
+    for original, written in zip(df["review"], got["review"], strict=True):
+        assert written == ("'" + original if texts[original] else original)
+    assert got["confidence"].tolist() == [0.9] * 20
+
+
+def test_distinctive_words_are_never_punctuation():
+    from core.dashboard import distinctive_words
+
+    english = ["@united thanks!!! :) great flight #happy", "@united worst service ever... :( #fail — delayed",
+               "really bad … awful ?!", "love it 😍 😍 great ✈️"] * 15
+    chinese = ["很好！！服务不错，。。。", "太差了！！！失望……", "满意。。。 OK ！！", "退货，质量差？？"] * 15
+    for texts in (english, chinese):
+        labels = ["positive", "negative", "negative", "positive"] * 15
+        for language in ("auto", "en", "zh", "other"):
+            words = distinctive_words(pd.Series(texts), pd.Series(labels), top_n=50, language=language,
+                                      min_count=1)
+            listed = [w for table in words.values() for w in table["word"]]
+            assert listed, (language, texts[0])
+            assert all(any(ch.isalnum() for ch in w) for w in listed), (language, listed)
+
+
 def test_numeric_labels_need_the_user_to_say_1_is_positive(tmp_path):
     df = predictions_frame(n_weeks=1)
     df["predicted_label"] = np.where(df["predicted_label"] == "negative", 0, 1)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 import torch
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+import core.fastpath as fastpath
 from core.fastpath import FAST_PATH_FILE
+from core.model import TextClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -22,6 +29,35 @@ def registry(models_dir, trained_tiny):
     models_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
     return models_dir
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """{file_name: bytes or a callable returning them}, for every download button the page made.
+
+    AppTest drops its media manager after each run, so the files are recorded as they are made.
+    """
+    made: dict = {}
+    deferred, static = MediaFileManager.add_deferred, MediaFileManager.add
+
+    def record_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        made[file_name] = data_callable
+        return deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    def record_static(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
+        made[file_name] = path_or_data
+        return static(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
+    monkeypatch.setattr(MediaFileManager, "add", record_static)
+    return made
+
+
+def fetch(downloads: dict, suffix: str) -> bytes:
+    names = [n for n in downloads if n and n.endswith(suffix)]
+    assert len(names) == 1, f"expected one download ending {suffix}; have {sorted(map(str, downloads))}"
+    data = downloads[names[0]]
+    return data() if callable(data) else data
 
 
 def open_page() -> AppTest:
@@ -69,7 +105,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
     result = pd.read_csv(path, keep_default_na=False)
     assert len(result) == len(NEW_ROWS)
     assert result["id"].tolist() == list(range(1, 9))
-    assert result["text"][3] == "'=HYPERLINK(\"x\")"
+    assert result["text"][3] == "=HYPERLINK(\"x\")"  # the saved file keeps the text exactly
     assert result["predicted_label"][2] == "" and result["prediction_error"][2]
     assert any("8 rows from **new_rows.csv**" in s.value for s in at.success)
     assert any("1 row(s) without usable input" in w.value for w in at.warning)
@@ -140,7 +176,7 @@ def test_fast_checkbox_only_when_the_check_passed(registry):
                                                      "torch_version": torch.__version__}))
     at.run()
     assert not [c for c in at.checkbox if c.key == "predict_fast"]
-    assert any("No fast path is offered for this model: labels agree on 90.0%" in c.value for c in at.caption)
+    assert any("No fast form is offered: labels agree on 90.0%" in c.value for c in at.caption)
 
     (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "method": "bf16", "candidates": {}, "reason": "ok",
                                                      "agreement": 1.0, "speedup": 1.8, "accuracy_fp32": 0.9,
@@ -156,15 +192,122 @@ def test_fast_checkbox_only_when_the_check_passed(registry):
     assert len(pd.read_csv(at.session_state["last_prediction_path"])) == 8
 
 
-def test_check_button_runs_the_check(registry):
+def _independent_fast_verdict(folder: Path) -> bool:
+    """Whether a fast form should be offered, computed here from both forms' own labels on the
+    test split (agreement >= 99%, accuracy drop < 0.5 points; speed fixed by the caller)."""
+    test = pd.read_csv(folder / "test_predictions.csv")
+    texts, truth = test["text"].tolist(), test["true_label"].astype(str).to_numpy()
+    fp32 = TextClassifier.load(folder).predict(texts).astype(str)
+    offered = False
+    for method in ("int8", "bf16"):
+        fast = TextClassifier.load(folder).quantize(method).predict(texts).astype(str)
+        offered |= bool(np.mean(fast == fp32) >= 0.99 and np.mean(fp32 == truth) - np.mean(fast == truth) < 0.005)
+    return offered
+
+
+def test_check_button_runs_the_check_and_says_what_it_found(registry, monkeypatch):
+    # Each fast form takes 1 s against 2 s for fp32, so only the labels decide.
+    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (
+        1.0 if m.quantized else 2.0, np.asarray(m.predict(texts), dtype=str).astype(object)))
+    expected = _independent_fast_verdict(registry / "tiny-sentiment")
     at = open_page()
     at.button(key="predict_check_fast").click()
     at.run()
     assert not at.exception
     assert (registry / "tiny-sentiment" / FAST_PATH_FILE).is_file()
-    record = json.loads((registry / "tiny-sentiment" / FAST_PATH_FILE).read_text())
     offered = [c for c in at.checkbox if c.key == "predict_fast"]
-    assert bool(offered) == record["passed"]
+    assert bool(offered) == expected
+    said = [m.value for m in (*at.success, *at.info) if m.value.startswith("Fast-path check done.")]
+    assert len(said) == 1
+    n_rows = len(pd.read_csv(registry / "tiny-sentiment" / "test_predictions.csv"))
+    if expected:
+        assert "A fast form is offered:" in said[0] and "2.0x faster" in said[0] and f"{n_rows:,} test rows" in said[0]
+    else:
+        assert "No fast form is offered: on the" in said[0] and "changed" in said[0]
+
+
+def test_fast_box_changes_which_model_scores_the_rows(registry):
+    """With Fast ticked the file holds the bf16 form's probabilities, without it fp32's."""
+    folder = registry / "tiny-sentiment"
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "method": "bf16", "candidates": {}, "reason": "ok",
+                                                     "agreement": 1.0, "speedup": 1.8, "accuracy_fp32": 0.9,
+                                                     "accuracy_fast": 0.9, "n_rows": 40,
+                                                     "torch_version": torch.__version__}))
+    texts = NEW_ROWS["text"].tolist()
+    usable = [t for t in texts if t]
+    fp32 = TextClassifier.load(folder).predict_proba(usable)
+    bf16 = TextClassifier.load(folder).quantize("bf16").predict_proba(usable)
+    assert np.abs(fp32 - bf16).max() > 1e-4  # the two forms are distinguishable
+
+    at = open_page()
+    upload(at, NEW_ROWS)
+    got = {}
+    for ticked in (True, False):
+        at.checkbox(key="predict_fast").set_value(ticked)
+        at.run()
+        at.button(key="predict_run").click()
+        at.run()
+        assert not at.exception and not at.error
+        out = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+        got[ticked] = out.loc[out["text"] != "", ["p_negative", "p_positive"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(got[True], bf16, atol=1e-6)
+    np.testing.assert_allclose(got[False], fp32, atol=1e-6)
+
+
+# ------------------------------------------------------------------ what is shown and downloaded
+
+FORMULA_ROWS = pd.read_csv("/work/shared/data/faults/r13_formula_cells.csv", dtype=str, keep_default_na=False)
+# Whether each r13 text is formula-like (written out by hand, not computed by the code under test).
+R13_FORMULA = [True, True, True, True, True, True, False, True, False, True]
+EXTRA = [("@united thanks for the help", False), ("@SUM(A1)", True), ("+1+1", True), ("-3.5", False),
+         ("great phone", False)]
+
+
+def test_page_shows_raw_text_and_downloads_neutralise_only_formula_cells(registry, downloads):
+    frame = pd.DataFrame({
+        "text": [*FORMULA_ROWS["text"], *(t for t, _ in EXTRA)],
+        "customer": [*FORMULA_ROWS["customer"], *("c" for _ in EXTRA)],
+    })
+    formula = R13_FORMULA + [f for _, f in EXTRA]
+    at = open_page()
+    at.file_uploader(key="predict_upload").set_value(
+        ("tweets.csv", frame.to_csv(index=False, lineterminator="\r\n").encode(), "text/csv"))
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error
+
+    preview = next(d.value for d in at.dataframe if "predicted_label" in d.value.columns)
+    assert preview["text"].tolist() == frame["text"].tolist()  # shown exactly as uploaded
+    at.slider(key="predict_conf_threshold").set_value(1.0)
+    at.run()
+    low = next(d.value for d in at.dataframe if "row" in d.value.columns)
+    assert low["text"].tolist() == [frame["text"][r - 1] for r in low["row"]]
+
+    names = sorted(n for n in downloads if n)
+    full = next(n for n in names if n.startswith("predictions-") and n.endswith(".csv"))
+    raw = downloads[full]()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with io.StringIO(raw.decode("utf-8-sig"), newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:2] == ["text", "customer"]
+    for (text, is_formula), row in zip(zip(frame["text"], formula, strict=True), rows[1:], strict=True):
+        assert row[0] == ("'" + text if is_formula else text), text
+    assert rows[1][1] == "'=1+1" and rows[2][1] == "cust1"
+    confidence = rows[0].index("confidence")
+    assert all(0.0 <= float(r[confidence]) <= 1.0 for r in rows[1:])  # numbers, not "'0.93"
+
+    low_csv = downloads["low_confidence_rows.csv"]
+    low_rows = list(csv.reader(io.StringIO(low_csv.decode("utf-8-sig"), newline="")))
+    text_at = low_rows[0].index("text")
+    for row in low_rows[1:]:
+        text = frame["text"][int(row[0]) - 1]
+        assert row[text_at] == ("'" + text if formula[int(row[0]) - 1] else text)
+
+    sheet = openpyxl.load_workbook(io.BytesIO(fetch(downloads, ".xlsx"))).active
+    cells = [row[0] for row in sheet.iter_rows(min_row=2, max_col=1)]
+    assert [c.value for c in cells] == frame["text"].tolist()  # exact text, no apostrophe
+    assert all(c.data_type == "s" for c in cells)
 
 
 def test_unparseable_upload_shows_an_error_not_a_traceback(registry):

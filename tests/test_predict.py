@@ -189,39 +189,115 @@ def test_header_only_and_empty_files_are_refused(model, tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+# ------------------------------------------------------------------ right answers
+# The truth is the model's own predict_proba on the same texts, computed here: argmax -> label,
+# max -> confidence, p_<class> columns in classes_ order.
+
+# Labels whose first appearance (2, 10, 7), string order (10, 2, 7) and numeric order (2, 7, 10)
+# all differ, as in /work/shared/data/faults/r09_label_order.csv.
+ODD_LABELS = {"positive": "2", "negative": "10", "neutral": "7"}
+
+
+@pytest.fixture(scope="module")
+def odd_order_model(tiny_model_dir):
+    from core import TrainConfig, train
+    from tests.conftest import make_sentiment_frame
+
+    df = make_sentiment_frame(150, classes=3)
+    df["label"] = df["label"].map(ODD_LABELS)
+    config = TrainConfig(base_model=str(tiny_model_dir), method="full", epochs=3, batch_size=16, learning_rate=3e-3,
+                         max_length=32, early_stopping_patience=100)
+    return train(df, config).model
+
+
+def _assert_matches_predict_proba(model, texts, result):
+    """``result`` (predict_frame output, or a prediction CSV read as text) against predict_proba."""
+    proba = np.asarray(model.predict_proba(pd.DataFrame({"text": texts})), dtype=float)
+    classes = [str(c) for c in model.classes_]
+    assert proba.shape == (len(texts), len(classes))
+    # Each row must be decisive enough that argmin, min or a column swap shows.
+    assert (proba.max(axis=1) - proba.min(axis=1) > 1e-3).all()
+    assert result["predicted_label"].astype(str).tolist() == [classes[i] for i in proba.argmax(axis=1)]
+    np.testing.assert_allclose(result["confidence"].astype(float), proba.max(axis=1), atol=1e-5)
+    assert [c for c in result.columns if c.startswith("p_")] == [f"p_{c}" for c in classes]
+    for i, c in enumerate(classes):
+        np.testing.assert_allclose(result[f"p_{c}"].astype(float), proba[:, i], atol=1e-5, err_msg=c)
+
+
+MIXED = TEXTS + ["the phone was very", "it is a dress", "bad bad service", "love the order"]
+
+
+def test_predict_frame_labels_confidence_and_columns_match_predict_proba(model):
+    _assert_matches_predict_proba(model, MIXED, predict_frame(model, pd.DataFrame({"text": MIXED})))
+
+
+def test_predict_frame_with_labels_whose_sorted_order_differs_from_first_appearance(odd_order_model):
+    classes = [str(c) for c in odd_order_model.classes_]
+    assert sorted(classes) == ["10", "2", "7"]
+    result = predict_frame(odd_order_model, pd.DataFrame({"text": MIXED}))
+    _assert_matches_predict_proba(odd_order_model, MIXED, result)
+    assert set(result["predicted_label"]) <= set(ODD_LABELS.values())
+
+
+def test_predict_csv_columns_match_predict_proba_in_every_chunk(odd_order_model, tmp_path):
+    texts = MIXED * 3
+    src = write(tmp_path / "in.csv", pd.DataFrame({"id": range(len(texts)), "text": texts}))
+    predict_csv(odd_order_model, src, tmp_path / "out.csv", chunk_rows=7, batch_size=4)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)  # as written, untyped
+    assert out["id"].tolist() == [str(i) for i in range(len(texts))]
+    _assert_matches_predict_proba(odd_order_model, texts, out)
+
+
+def test_the_sentiment_model_is_right_on_obvious_texts(model):
+    # Independent of predict_proba: the tiny model learned the sentiment words.
+    result = predict_frame(model, pd.DataFrame({"text": ["great phone", "awful service", "love it", "worst order"]}))
+    assert result["predicted_label"].tolist() == ["positive", "negative", "positive", "negative"]
+
+
 # ------------------------------------------------------------------ formula injection
 
-HOSTILE = ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)", "\tgreat", "\rawful", "-12.5", "great phone"]
+HOSTILE = ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)", "\tgreat", "\rawful", "-12.5", "great phone",
+           "@united thanks for the help"]
 
 
-def test_formulas_neutralised_in_csv_and_xlsx_while_numbers_stay_numbers(model, tmp_path):
+def _hostile_prediction(model, tmp_path, **kwargs):
     df = pd.DataFrame({"id": range(len(HOSTILE)), "text": HOSTILE, "=cmd": ["=HYPERLINK(\"x\")"] * len(HOSTILE)})
     src = write(tmp_path / "in.csv", df, lineterminator="\r\n")  # quotes the lone "\r" cell
-    predict_csv(model, src, tmp_path / "out.csv")
-
+    predict_csv(model, src, tmp_path / "out.csv", **kwargs)
     with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
+        return list(csv.reader(handle))
+
+
+def test_formula_safe_output_neutralises_formula_cells_only(model, tmp_path):
+    rows = _hostile_prediction(model, tmp_path, formula_safe=True)
     header, body = rows[0], rows[1:]
     assert header[2] == "'=cmd"  # header cells are cells too
     texts = [r[1] for r in body]
     assert texts[:6] == ["'=1+1", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1:A2)", "'\tgreat", "'\rawful"]
-    assert texts[6:] == ["-12.5", "great phone"]  # a plain number and plain text are left alone
+    assert texts[6:] == ["-12.5", "great phone", "@united thanks for the help"]  # number, text, mention
     assert all(r[2] == "'=HYPERLINK(\"x\")" for r in body)
     conf = header.index("confidence")
     for r in body:
         assert 0.0 <= float(r[conf]) <= 1.0  # numeric, not "'0.93"
-        assert not any(cell.startswith(("=", "+", "@")) for cell in r)
+
+
+def test_the_saved_prediction_file_keeps_the_text_exactly_and_xlsx_too(model, tmp_path):
+    rows = _hostile_prediction(model, tmp_path)  # the file the Predict page and the Dashboard read
+    assert rows[0][:3] == ["id", "text", "=cmd"]
+    assert [r[1] for r in rows[1:]] == HOSTILE
+    assert all(r[2] == "=HYPERLINK(\"x\")" for r in rows[1:])
 
     from openpyxl import load_workbook
 
     frame = read_predictions(tmp_path / "out.csv", model)
+    assert frame["text"].tolist() == HOSTILE  # what the Predict preview shows
     sheet = load_workbook(io.BytesIO(to_xlsx_bytes(frame))).active
     values = list(sheet.iter_rows(values_only=True))
     xlsx_header = list(values[0])
-    assert xlsx_header[:3] == ["id", "text", "'=cmd"]
+    assert xlsx_header[:3] == ["id", "text", "=cmd"]
     cells = {name: [sheet.cell(row=r + 2, column=i + 1) for r in range(len(HOSTILE))] for i, name in enumerate(xlsx_header)}
-    assert [c.value for c in cells["text"]][:4] == ["'=1+1", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1:A2)"]
-    assert all(c.data_type == "s" for c in cells["text"]) and all(c.data_type == "s" for c in cells["'=cmd"])
+    assert [c.value for c in cells["text"]] == HOSTILE  # no apostrophe in the value
+    assert all(c.data_type == "s" for c in cells["text"]) and all(c.data_type == "s" for c in cells["=cmd"])
     for name in ("confidence", "p_negative", "p_positive"):
         assert all(c.data_type == "n" and isinstance(c.value, float) for c in cells[name]), name
     assert all(isinstance(c.value, int) for c in cells["id"])  # plain numbers read back as numbers
@@ -336,6 +412,20 @@ def test_cli_predict_writes_every_row(model_copy, tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "o.csv")) == 3
 
 
+def test_cli_predict_output_neutralises_formulas_and_raw_keeps_them(model_copy, tmp_path, capsys):
+    texts = ["=HYPERLINK(\"http://x\")", "@united thanks for the help", "@SUM(A1)", "-2+3", "-3.5"]
+    src = write(tmp_path / "in.csv", pd.DataFrame({"text": texts}))
+    base = ["predict", "--model", str(model_copy), "--data", str(src)]
+    assert run([*base, "--out", str(tmp_path / "safe.csv")], capsys)[0] == 0
+    assert run([*base, "--out", str(tmp_path / "raw.csv"), "--raw"], capsys)[0] == 0
+    safe = pd.read_csv(tmp_path / "safe.csv", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(tmp_path / "raw.csv", dtype=str, keep_default_na=False)
+    assert safe["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "@united thanks for the help", "'@SUM(A1)", "'-2+3",
+                                     "-3.5"]
+    assert raw["text"].tolist() == texts
+    assert safe.drop(columns="text").equals(raw.drop(columns="text"))  # the predictions are the same
+
+
 def _record(passed: bool) -> dict:
     return {"passed": passed, "method": "bf16" if passed else None, "candidates": {},
             "reason": "labels agree on 90.0% of test rows (needs >= 99%)" if not passed else "ok",
@@ -364,13 +454,27 @@ def test_cli_fast_accepted_when_the_recorded_check_passed(model_copy, tmp_path, 
     assert len(fast) == len(TEXTS) and set(fast["predicted_label"]) <= {"negative", "positive"}
 
 
-def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys):
+def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys, monkeypatch):
+    import core.fastpath as fastpath
+    from core.model import TextClassifier
+
+    # Timing fixed (each fast form 2x faster) so that only the labels decide, computed here.
+    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (
+        1.0 if m.quantized else 2.0, np.asarray(m.predict(texts), dtype=str).astype(object)))
+    test = pd.read_csv(model_copy / "test_predictions.csv")
+    texts, truth = test["text"].tolist(), test["true_label"].astype(str).to_numpy()
+    fp32 = TextClassifier.load(model_copy).predict(texts).astype(str)
+    offered = False
+    for method in ("int8", "bf16"):
+        fast = TextClassifier.load(model_copy).quantize(method).predict(texts).astype(str)
+        offered |= bool(np.mean(fast == fp32) >= 0.99 and np.mean(fp32 == truth) - np.mean(fast == truth) < 0.005)
+
     src = write(tmp_path / "in.csv", pd.DataFrame({"text": TEXTS}))
     argv = ["predict", "--model", str(model_copy), "--data", str(src), "--out", str(tmp_path / "o.csv"), "--fast"]
     code, _, err = run(argv, capsys)
     record = json.loads((model_copy / FAST_PATH_FILE).read_text())
     assert "checking the fast path (int8, bf16)" in err
-    assert code == (0 if record["passed"] else 2)
+    assert code == (0 if offered else 2)
     assert record["n_rows"] == len(pd.read_csv(model_copy / "test_predictions.csv"))
     code_again, _, err_again = run(argv, capsys)
     assert code_again == code and "checking" not in err_again

@@ -33,6 +33,7 @@ POSITIVE_RGB = (44, 160, 44)  # green: the word pushes the score up
 NEGATIVE_RGB = (214, 39, 40)  # red: the word pulls the score down
 ROWS, CURRENT, EDITOR = "adlab_rows", "adlab_current", "adlab_variants"
 TEXTS = "adlab_texts"  # variant name -> text, as last scored (for the other tabs)
+EDIT_SOURCE = "adlab_edit_source"  # (variant name, its text) the explain draft started from
 MAX_VARIANTS = 100
 EXAMPLE_BASE = "Our softest summer dress: flattering fit, true to size."
 EXAMPLE_VARIANTS = [
@@ -116,6 +117,8 @@ def top_words(
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(the k words pushing the score up most, the k pulling it down most) as (word, value).
     Words moving the score by less than ``min_share`` of the largest move are left out."""
+    # Punctuation and symbol runs ("!!!", ",") are shaded in the text but are not words.
+    explanation = explanation[explanation["word"].map(adlab.is_word)] if len(explanation) else explanation
     a = explanation["attribution"]
     floor = float(a.abs().max()) * min_share if len(a) else 0.0
     up = explanation[a > floor].nlargest(k, "attribution")
@@ -223,11 +226,6 @@ def _keep_edit() -> None:
     add_texts([st.session_state.get("adlab_edit", "")])
 
 
-def _load_pick() -> None:
-    ss = st.session_state
-    ss["adlab_edit"] = ss.get(TEXTS, {}).get(ss.get("adlab_explain_pick"), "")
-
-
 # --------------------------------------------------------------------------- tab: what-if scoring
 
 
@@ -292,8 +290,11 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
             "base: **no clear difference**, the model cannot say they are better or worse."
         )
     number = st.column_config.NumberColumn
+    shown = scored[["rank", "variant", "text", "score", "delta", "verdict"]]
+    if lab.probability:  # a change of a probability is in percentage points, not "%"
+        shown = shown.assign(delta=shown["delta"] * 100)
     st.dataframe(
-        scored[["rank", "variant", "text", "score", "delta", "verdict"]],
+        shown,
         hide_index=True,
         width="stretch",
         column_config={
@@ -303,7 +304,10 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
                 "uncertainty): texts the model cannot tell apart share a rank.",
             ),
             "score": number(lab.score_label, format="percent" if lab.probability else "%.4g"),
-            "delta": number("change vs base", format="percent" if lab.probability else "%+.4g"),
+            "delta": number(
+                "change vs base", format="%+.1f pts" if lab.probability else "%+.4g",
+                help="Score minus the base's score" + (", in percentage points." if lab.probability else "."),
+            ),
             "text": st.column_config.TextColumn("text", width="large"),
         },
     )
@@ -333,16 +337,22 @@ def render_explain(lab: Lab, scored: pd.DataFrame | None) -> None:
         st.info("Score some ad copy first (first tab).")
         return
     if ss.get("adlab_explain_pick") not in texts:
-        ss.pop("adlab_explain_pick", None)
+        ss["adlab_explain_pick"] = next(iter(texts))  # the picked variant is gone: the base
     pick = st.selectbox(
         "Variant to explain and edit",
         list(texts),
         key="adlab_explain_pick",
-        on_change=_load_pick,
         format_func=lambda v: f"{v}: {texts[v][:70]}",
     )
-    if "adlab_edit" not in ss:
+    # The draft belongs to one (variant, text) pair. When the pick changes, or the variants
+    # are replaced so that the same name now holds another text, the draft starts again from
+    # that text; while the pair stays the same the user's edits are kept. (Set here, before
+    # the text area exists in this run, rather than in an on_change callback, which does not
+    # fire when only the texts behind the names change.)
+    source = (pick, texts[pick])
+    if ss.get(EDIT_SOURCE) != source or "adlab_edit" not in ss:
         ss["adlab_edit"] = texts[pick]
+        ss[EDIT_SOURCE] = source
     draft = st.text_area("Edit the text; score and shading follow", key="adlab_edit", height=90)
     st.caption(f"Method: {adlab.ATTRIBUTION_METHOD}")
     if not draft.strip():

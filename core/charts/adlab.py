@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..adlab import is_word
+
 __all__ = ["attribution_bar_chart", "targeting_heatmap", "variants_bar_chart"]
 
 BASE_COLOR = "#1f77b4"
@@ -67,6 +69,7 @@ def variants_bar_chart(
     df = scored.sort_values("score", ascending=False, kind="stable")
     base = df.loc[df["verdict"] == "base", "score"]
     fmt = ".1%" if probability else ".4g"
+    delta_fmt = ".1f} pts" if probability else ".4g}"
     fig = go.Figure(
         go.Bar(
             x=df["score"].to_numpy(dtype=float),
@@ -77,13 +80,14 @@ def variants_bar_chart(
                 [
                     df["text"].map(_short).to_numpy(),
                     df["verdict"].to_numpy(),
-                    df["delta"].to_numpy(dtype=float),
+                    # change vs base: percentage points for probabilities
+                    df["delta"].to_numpy(dtype=float) * (100 if probability else 1),
                 ],
                 axis=1,
             ),
             text=[format(v, fmt) for v in df["score"]],
             textposition="auto",
-            hovertemplate=f"%{{y}}: %{{x:{fmt}}} (%{{customdata[1]}}, Δ %{{customdata[2]:+{fmt}}})"
+            hovertemplate=f"%{{y}}: %{{x:{fmt}}} (%{{customdata[1]}}, Δ %{{customdata[2]:+{delta_fmt})"
             "<br>%{customdata[0]}<extra></extra>",
             name="score",
         )
@@ -117,29 +121,33 @@ def attribution_bar_chart(
     score up, red down. ``explanation`` is ``core.adlab.explain`` output. Trace 0: bars with
     y = "word" labels (a repeated word gets its occurrence: "the #2"), x = attribution."""
     _require(explanation, ["word", "start", "attribution"], "attribution_bar_chart")
-    df = explanation.assign(_abs=explanation["attribution"].abs())
+    # Punctuation and symbol runs are not words (core.adlab.is_word): not listed here.
+    words = explanation[explanation["word"].map(is_word)] if len(explanation) else explanation
+    df = words.assign(_abs=words["attribution"].abs())
     df = df.sort_values("_abs", ascending=False, kind="stable").head(top)
     # A word that occurs more than once is labelled by its occurrence: "the #2".
-    occurrence = explanation.groupby("word").cumcount() + 1
-    counts = explanation["word"].value_counts()
+    occurrence = words.groupby("word").cumcount() + 1
+    counts = words["word"].value_counts()
     labels = [
         w if counts[w] == 1 else f"{w} #{occurrence[i]}" for i, w in zip(df.index, df["word"])
     ]
     values = df["attribution"].to_numpy(dtype=float)
+    # A change of a probability is in percentage points: x is in points, not in "%".
+    x = values * 100 if probability else values
     fig = go.Figure(
         go.Bar(
-            x=values,
+            x=x,
             y=labels,
             orientation="h",
             marker_color=[BETTER_COLOR if v > 0 else WORSE_COLOR for v in values],
-            hovertemplate="%{y}: %{x:+" + (".2%" if probability else ".4g") + "}<extra></extra>",
+            hovertemplate="%{y}: %{x:+" + (".2f} pts" if probability else ".4g}") + "<extra></extra>",
         )
     )
     fig.update_layout(
         title="Words that move the score most",
         xaxis={
-            "title": "Score with the word − score without it",
-            "tickformat": _percent_format(values, signed=True) if probability and len(df) else None,
+            "title": "Score with the word − score without it" + (" (percentage points)" if probability else ""),
+            "ticksuffix": " pts" if probability else None,
         },
         yaxis={"autorange": "reversed"},
         height=max(220, 60 + 24 * len(df)),

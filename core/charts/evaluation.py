@@ -155,9 +155,14 @@ def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None =
         )
     )
     total = max((int(e.get("total_steps") or 0) for e in events), default=0)
+    # An explicit loss range from 0 to a little above the highest point: left to autorange
+    # (with the overlaid metric axis and the live updates) the first, highest losses were drawn
+    # above the top of the plot.
+    top = max((v for _, v in loss), default=0.0)
+    loss_range = [min(0.0, min(v for _, v in loss)), top * 1.08 if top > 0 else 1.0] if loss else None
     fig.update_layout(
-        xaxis={"title": "Optimizer step", "range": [0, total] if total else None},
-        yaxis={"title": "Training loss", "rangemode": "tozero"},
+        xaxis={"title": "Optimizer step", "range": [0, max(total, loss[-1][0] if loss else 0)] if total else None},
+        yaxis={"title": "Training loss", "range": loss_range, "autorange": False if loss else True},
         yaxis2={
             "title": metric_name,
             "overlaying": "y",
