@@ -41,12 +41,14 @@ def parts(tmp_path) -> tuple[Path, pd.DataFrame]:
     return folder, df
 
 
-def assert_same_as_in_process(output: Path, model_dir: Path, df: pd.DataFrame, tmp_path: Path) -> None:
+def assert_same_as_in_process(
+    output: Path, model_dir: Path, df: pd.DataFrame, tmp_path: Path, *, formula_safe: bool = False
+) -> None:
     """``output`` has the in-process output's columns, rows, order and cells; probabilities may
     differ in the last float bits only (other batch compositions pad differently)."""
     source, reference = tmp_path / f"{output.stem}-in.csv", tmp_path / f"{output.stem}-ref.csv"
     df.to_csv(source, index=False)
-    predict_csv(load_folder(model_dir), source, reference)
+    predict_csv(load_folder(model_dir), source, reference, formula_safe=formula_safe)
     got, want = (pd.read_csv(p, dtype=str, keep_default_na=False) for p in (output, reference))
     assert list(got.columns) == list(want.columns) and len(got) == len(want)
     numeric = [c for c in want.columns if c == "confidence" or c.startswith("p_")]
@@ -134,7 +136,8 @@ def test_cli_engine_ray_on_a_glob(local_ray, trained_tiny, parts, tmp_path, caps
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["engine"] == "ray" and printed["rows"] == 150 and printed["files"] == 3
-    assert_same_as_in_process(out, model_dir, df, tmp_path)
+    assert_same_as_in_process(out, model_dir, df, tmp_path, formula_safe=True)  # the CLI's default, as in-process
+    assert "'=1+1 great" in out.read_text()
 
 
 def test_inputs_are_checked_before_any_cluster_work(trained_tiny, tmp_path):
