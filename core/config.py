@@ -44,6 +44,9 @@ class TrainConfig:
     lora_r: int = 8  # LoRA rank
     lora_alpha: int = 16  # LoRA scaling
     lora_dropout: float = 0.1  # dropout on the LoRA path
+    # Labels differing only in case ("positive"/"Positive") are one class, spelled as the most
+    # frequent variant; False keeps them apart (invisible characters and spaces are cleaned always).
+    merge_label_variants: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the model
 
     def __post_init__(self) -> None:
