@@ -43,7 +43,15 @@ import pandas as pd
 
 from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import DEFAULT_LEARNING_RATE, TrainConfig
-from .data import build_texts, cjk_share, duplicate_groups, split_from_column, split_indices, usable_rows, validate_mapping
+from .data import (
+    build_texts,
+    cjk_share,
+    duplicate_groups,
+    split_from_column,
+    split_indices,
+    usable_rows,
+    validate_mapping,
+)
 from .evaluation import baseline_metrics, classification_metrics
 from .model import default_device, fast_module, pad_batch, read_json, replace_folder, write_json
 from .training import ProgressEvent, TrainingCancelled, TrainResult, _cancel_check, _natural_key
