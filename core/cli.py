@@ -101,13 +101,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.response or not args.text_cols:
         return _train_response(args)
     from .config import TrainConfig
-    from .data import read_csv
+    from .data import load_csv
     from .training import train
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
-    df = read_csv(args.data)
+    loaded = load_csv(args.data)
+    for note in loaded.notes:  # repairs made while reading (stray bytes, decimal commas)
+        print(f"note: {note}", file=sys.stderr)
+    df = loaded.frame
     base_model = _base_model_for(args, df)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
     # user passed explicitly.
@@ -299,7 +302,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
-    import pandas as pd
 
     from .data import clean_labels, read_csv, to_number
     from .evaluation import classification_metrics, regression_metrics

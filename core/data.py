@@ -30,6 +30,7 @@ DELIMITERS = ",;\t|"
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
+FEW_ROWS_PER_CLASS = 10  # below this a class trains, with a warning that its scores are rough
 MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -737,6 +738,14 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                         "add rows for them or merge them into other classes.",
                     )
                 )
+            few = counts[(counts >= MIN_ROWS_PER_CLASS) & (counts < FEW_ROWS_PER_CLASS)]
+            if len(few) and len(small) == 0:
+                report.warnings.append(Problem(
+                    "label_column",
+                    f"Class(es) {', '.join(f'{c!r} ({n} rows)' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
+                    f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
+                    "test scores rest on one or two rows. Add rows for them if you can.",
+                ))
             if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
                 report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
         if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
