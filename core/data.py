@@ -861,13 +861,14 @@ _DIGITS = re.compile(r"\d+")
 
 def normalise_for_duplicates(text: Any) -> str:
     """The form two texts share when one is a copy of the other: NFKC, case folded, invisible
-    characters removed, URLs -> "<url>", @mentions -> "@user", digit runs -> "0", whitespace
-    runs -> one space, outer whitespace cut. ``"Great deal! http://x.co/1  @bob"`` and
-    ``"great deal! https://y.io/22 @ann"`` both give ``"great deal! <url> @user"``."""
+    characters removed, URLs and @mentions removed (a retweet with a link is still a copy),
+    digit runs -> "0", whitespace runs -> one space, outer whitespace cut.
+    ``"Great deal! http://x.co/1  @bob 20%"`` and ``"great deal! 35%"`` both give
+    ``"great deal! 0%"``."""
     value = unicodedata.normalize("NFKC", format_value(text)).casefold()
     value = _INVISIBLE.sub("", value)
-    value = _URL.sub("<url>", value)
-    value = _MENTION.sub("@user", value)
+    value = _URL.sub(" ", value)
+    value = _MENTION.sub(" ", value)
     value = _DIGITS.sub("0", value)
     return " ".join(value.split())
 
@@ -916,7 +917,7 @@ def split_indices(
     stratified by each group's most common label; then a class gets a row in every split when
     it is the main label of at least 3 groups.
     """
-    if groups is not None and len(set(groups)) < len(groups):
+    if groups is not None and len(set(groups)) < len(groups) and len(set(groups)) >= 3:
         return _group_split(labels, groups, val_fraction, test_fraction, seed, stratify)
     labels = np.asarray(pd.Series(labels).astype(str) if stratify else np.zeros(len(labels)))
     rng = np.random.default_rng(seed)
