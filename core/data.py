@@ -273,7 +273,12 @@ def load_csv(
     if delimiter != ",":
         # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
         converted = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
-        converted = [c for c in converted if _decimal_comma_numbers(frame[c]) is not None]
+        converted = [
+            c for c in converted
+            if _decimal_comma_numbers(frame[c]) is not None
+            # In a tab or pipe file 1,234 may be an English thousands group; ';' files are European.
+            and (delimiter == ";" or _thousands_comma_numbers(frame[c]) is None)
+        ]
         for c in converted:
             frame[c] = _decimal_comma_numbers(frame[c])
         if converted:
@@ -310,19 +315,38 @@ def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
     return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
 
 
+_THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
+
+
+def _thousands_comma_numbers(series: pd.Series) -> pd.Series | None:
+    """``series`` as floats when every non-empty value is a number with English thousands
+    commas (1,234 or 12,345.6) and at least one has a comma; None otherwise."""
+    present = series.dropna().astype(str).str.strip()
+    present = present[present != ""]
+    if present.empty or not present.str.contains(",", regex=False).any():
+        return None
+    if not present.str.fullmatch(_THOUSANDS_COMMA).all():
+        return None
+    cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
+    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
+
+
 def to_number(series: pd.Series) -> pd.Series:
     """A column as floats, NaN where a value is not a number (inf, -inf stay as they are).
 
-    Plain numbers (2.76, 1e3) are read as such; a column that only parses with a decimal
-    comma (2,76, as European spreadsheets write it) is read that way when every non-empty value
-    does. Text that is no number (n/a, NaN spelled out, free text) becomes NaN.
+    Plain numbers (2.76, 1e3) are read as such; a column that only parses with commas is read
+    with English thousands commas when every comma has three digits after it (1,234 -> 1234)
+    and else with a decimal comma (2,76 -> 2.76, as European spreadsheets write it), each only
+    when every non-empty value parses that way. Text that is no number (n/a, NaN spelled out, free text) becomes NaN.
     """
     plain = pd.to_numeric(series, errors="coerce")
     failed = plain.isna() & series.notna() & (series.astype(str).str.strip() != "")
     if failed.any():
-        comma = _decimal_comma_numbers(series)
-        if comma is not None:
-            return comma
+        # 1,234 and 12,345.6 read as English thousands; 2,76 and 1.234,5 as a decimal comma.
+        for parse in (_thousands_comma_numbers, _decimal_comma_numbers):
+            parsed = parse(series)
+            if parsed is not None:
+                return parsed
     return plain.astype(float)
 
 

@@ -444,3 +444,26 @@ def test_r14b_predict_page_keeps_the_users_columns_and_says_so(models_dir, train
     assert any("predicted_label_2" in i.value and "confidence_2" in i.value for i in at.info)
     out = pd.read_csv(at.session_state["last_prediction_path"], dtype=str, keep_default_na=False)
     assert out["confidence"].tolist() == ["0.99"] * len(out) and "predicted_label_2" in out.columns
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["2,76", "1", "-3,5", "1.234,5"], [2.76, 1.0, -3.5, 1234.5]),  # decimal comma (de, fr, es...)
+        (["1,234", "12", "2,500.5"], [1234.0, 12.0, 2500.5]),  # English thousands commas
+        (["2.76", "1e3", "inf"], [2.76, 1000.0, math.inf]),  # plain; inf is kept for the caller to drop
+        (["2,76", "lots"], [math.nan, math.nan]),  # not every value parses: nothing is guessed
+    ],
+)
+def test_to_number_every_decimal_mark(cells, expected):
+    from core.data import to_number
+
+    got = to_number(pd.Series(cells, dtype=object)).tolist()
+    assert [("nan" if math.isnan(g) else g) for g in got] == [("nan" if math.isnan(e) else e) for e in expected]
+
+
+def test_delimited_exports_convert_decimal_commas_only_where_unambiguous():
+    assert load_csv(b"a;b\nx;1,500\ny;2,000\n").frame["b"].tolist() == [1.5, 2.0]  # ';' file: European
+    assert load_csv(b"a\tb\nx\t1,5\ny\t2,25\n").frame["b"].tolist() == [1.5, 2.25]
+    assert load_csv(b"a\tb\nx\t1,234\ny\t2,000\n").frame["b"].tolist() == ["1,234", "2,000"]  # maybe thousands
+    assert load_csv(b'a,b\nx,"1,5"\ny,"2,25"\n').frame["b"].tolist() == ["1,5", "2,25"]  # comma files untouched
