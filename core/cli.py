@@ -107,13 +107,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.response or not args.text_cols:
         return _train_response(args)
     from .config import TrainConfig
-    from .data import read_csv
+    from .data import load_csv
     from .training import train
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
-    df = read_csv(args.data)
+    loaded = load_csv(args.data)
+    for note in loaded.notes:  # repairs made while reading (stray bytes, decimal commas)
+        print(f"note: {note}", file=sys.stderr)
+    df = loaded.frame
     base_model = _base_model_for(args, df)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
     # user passed explicitly.
@@ -305,6 +308,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
                               formula_safe=not args.raw)
     print(file=sys.stderr)
+    if getattr(summary, "renamed", None):
+        from .predict import renamed_message
+
+        print(f"note: {renamed_message(summary.renamed)}", file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,
         "rows_without_prediction": summary.n_errors,
@@ -318,11 +325,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
-    import pandas as pd
 
-    from .data import read_csv
+    from .data import clean_labels, read_csv, to_number
     from .evaluation import classification_metrics, regression_metrics
-    from .predict import predict_frame
+    from .predict import ERROR_COLUMN, output_names, predict_frame
     from .registry import load_folder
 
     model = load_folder(args.model)  # any model kind (transformer, few-shot)
@@ -332,18 +338,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     label = df[args.label_col]
     keep = label.notna() & (label.astype(str).str.strip() != "")
     result = predict_frame(model, df.loc[keep])
-    scored = result["prediction_error"] == ""
+    name = output_names(model, df.columns)  # the file may already have a 'confidence' column
+    scored = result[name[ERROR_COLUMN]] == ""
     if not scored.any():
         raise ValueError("No row has both text and a label to evaluate on.")
     if model.task == "regression":
-        truth = pd.to_numeric(result.loc[scored, args.label_col], errors="coerce")
-        ok = truth.notna()
-        metrics = regression_metrics(truth[ok], result.loc[scored, "predicted_value"][ok])
+        truth = to_number(result.loc[scored, args.label_col])
+        ok = truth.notna() & np.isfinite(truth.fillna(0))
+        metrics = regression_metrics(truth[ok], result.loc[scored, name["predicted_value"]][ok])
     else:
-        truth = result.loc[scored, args.label_col].astype(str).str.strip()
+        # Labels cleaned as training cleaned them (1.0 -> "1", invisible characters out), and a
+        # spelling that differs from a class only in case counts as that class.
+        truth = clean_labels(result.loc[scored, args.label_col], merge_case=False).fillna("")
+        by_case = {str(c).casefold(): str(c) for c in model.classes_}
+        truth = truth.map(lambda v: v if v in set(map(str, model.classes_)) else by_case.get(v.casefold(), v))
         unknown = sorted(set(truth) - set(map(str, model.classes_)))
-        proba = result.loc[scored, [f"p_{c}" for c in model.classes_]].to_numpy(dtype=float)
-        metrics = classification_metrics(truth, result.loc[scored, "predicted_label"], list(model.classes_), proba)
+        proba = result.loc[scored, [name[f"p_{c}"] for c in model.classes_]].to_numpy(dtype=float)
+        metrics = classification_metrics(truth, result.loc[scored, name["predicted_label"]], list(model.classes_), proba)
         if unknown:
             metrics["labels_not_in_model"] = unknown
     metrics["rows_skipped"] = int(len(df) - int(np.sum(scored)))

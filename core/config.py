@@ -50,6 +50,9 @@ class TrainConfig:
     # After choosing, retrain the transformer from the base on train + validation for the steps
     # early stopping chose (the test split stays held out); TF-IDF and few-shot heads always refit.
     refit_on_all_rows: bool = False
+    # Labels differing only in case ("positive"/"Positive") are one class, spelled as the most
+    # frequent variant; False keeps them apart (invisible characters and spaces are cleaned always).
+    merge_label_variants: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the model
 
     def __post_init__(self) -> None:

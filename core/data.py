@@ -6,11 +6,14 @@ person who uploaded the file: what was expected and what was found.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import importlib.util
 import io
 import math
 import re
+import unicodedata
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ DELIMITERS = ",;\t|"
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
+FEW_ROWS_PER_CLASS = 10  # below this a class trains, with a warning that its scores are rough
 MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -47,6 +51,9 @@ class LoadedCsv:
     n_bytes: int
     sheet: str | None = None
     sheets: tuple[str, ...] = ()
+    # Repairs made while reading, in words for the user (stray bytes, an empty trailing column,
+    # decimal-comma numbers); empty for a clean file.
+    notes: tuple[str, ...] = ()
 
     @property
     def is_workbook(self) -> bool:
@@ -58,7 +65,7 @@ class LoadedCsv:
             of = f" (of {len(self.sheets)})" if len(self.sheets) > 1 else ""
             return f"Excel sheet '{self.sheet}'{of}"
         name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter, repr(self.delimiter))
-        return f"encoding {self.encoding} · delimiter {name}"
+        return " · ".join([f"encoding {self.encoding}", f"delimiter {name}", *self.notes])
 
 
 LoadedTable = LoadedCsv  # the same record for CSV and workbook uploads
@@ -208,34 +215,54 @@ def load_csv(
     if not raw.strip():
         raise ValueError("The file is empty: expected a header row and at least one data row.")
     _refuse_binary(raw)
-    text, encoding = decode_bytes(raw)
+    decoded = decode_report(raw)
+    text, encoding = decoded.text, decoded.encoding
+    notes = [decoded.note] if decoded.note else []
     delimiter = sniff_delimiter(text)
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     header = [h.strip() for h in header]
     if not any(header):
         raise ValueError("The first row is empty: expected a header row naming the columns.")
-    duplicates = sorted({h for h in header if header.count(h) > 1})
+    # Empty names are not duplicates: "text,label,," is a header with two trailing delimiters.
+    duplicates = sorted({h for h in header if h and header.count(h) > 1})
     if duplicates:
         raise ValueError(
             f"Column names must be unique; found duplicated name(s) {duplicates}. "
             "Rename them in the file and upload it again."
         )
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            keep_default_na=False,
-            na_values=[""],
-            nrows=max_rows + 1,
-            skipinitialspace=False,
-            on_bad_lines="error",
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            # index_col=False: rows that all end with an extra delimiter must not turn the first
+            # column into the index (pandas' default), which shifts every column one to the left.
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                keep_default_na=False,
+                na_values=[""],
+                nrows=max_rows + 1,
+                skipinitialspace=False,
+                on_bad_lines="error",
+                index_col=False,
+            )
     except pd.errors.ParserError as exc:
         raise ValueError(
             f"Could not parse the file as CSV with delimiter {delimiter!r}: {_first_line(exc)}. "
             "Check that every row has the same number of fields and quotes are closed."
         ) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        # pandas dropped fields beyond the header: fine when they are all empty (a trailing
+        # delimiter), data loss otherwise.
+        _refuse_values_past_header(text, delimiter, len(header))
+        notes.append("every row's extra trailing delimiter ignored")
     frame.columns = [str(c).strip() for c in frame.columns]
+    # A header that ends with delimiters too gives unnamed columns; drop the ones with no value.
+    unnamed_empty = [
+        c for c, h in zip(frame.columns, header + [""] * len(frame.columns)) if not h and frame[c].isna().all()
+    ]
+    if unnamed_empty:
+        frame = frame.drop(columns=unnamed_empty)
+        notes.append(f"{len(unnamed_empty)} empty unnamed column(s) dropped")
     if len(frame) == 0:
         raise ValueError("The file has a header row but no data rows.")
     if len(frame) > max_rows:
@@ -243,7 +270,84 @@ def load_csv(
             f"The file has more than {max_rows:,} rows, the limit here; "
             "split it or sample it before uploading."
         )
-    return LoadedCsv(frame=frame, encoding=encoding, delimiter=delimiter, n_bytes=len(raw))
+    if delimiter != ",":
+        # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
+        converted = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+        converted = [
+            c for c in converted
+            if _decimal_comma_numbers(frame[c]) is not None
+            # In a tab or pipe file 1,234 may be an English thousands group; ';' files are European.
+            and (delimiter == ";" or _thousands_comma_numbers(frame[c]) is None)
+        ]
+        for c in converted:
+            frame[c] = _decimal_comma_numbers(frame[c])
+        if converted:
+            notes.append(f"decimal comma read as a decimal point in {converted}")
+    return LoadedCsv(frame=frame, encoding=encoding, delimiter=delimiter, n_bytes=len(raw), notes=tuple(notes))
+
+
+def _refuse_values_past_header(text: str, delimiter: str, n_header: int) -> None:
+    for line_no, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+        extra = [v for v in row[n_header:] if v.strip()]
+        if extra:
+            raise ValueError(
+                f"Row {line_no} of the file has {len(row)} fields but the header names {n_header} "
+                f"columns; the extra value(s) {extra[:3]} have no column. Add a name for them to the "
+                "header row or remove them."
+            )
+
+
+# A number written with a decimal comma, optionally with '.' or space thousands groups:
+# 2,76  -3,5  1.234,56  1 234,5  12 (whole numbers are fine alongside).
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?")
+
+
+def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
+    """``series`` as floats when every non-empty value is a decimal-comma number and at least
+    one has a comma (2,76 -> 2.76; 1.234,5 -> 1234.5); None when the column is not like that."""
+    present = series.dropna().astype(str).str.strip()
+    present = present[present != ""]
+    if present.empty or not present.str.contains(",", regex=False).any():
+        return None
+    if not present.str.fullmatch(_DECIMAL_COMMA).all():
+        return None
+    cleaned = series.astype(str).str.strip().str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
+    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
+
+
+_THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
+
+
+def _thousands_comma_numbers(series: pd.Series) -> pd.Series | None:
+    """``series`` as floats when every non-empty value is a number with English thousands
+    commas (1,234 or 12,345.6) and at least one has a comma; None otherwise."""
+    present = series.dropna().astype(str).str.strip()
+    present = present[present != ""]
+    if present.empty or not present.str.contains(",", regex=False).any():
+        return None
+    if not present.str.fullmatch(_THOUSANDS_COMMA).all():
+        return None
+    cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
+    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
+
+
+def to_number(series: pd.Series) -> pd.Series:
+    """A column as floats, NaN where a value is not a number (inf, -inf stay as they are).
+
+    Plain numbers (2.76, 1e3) are read as such; a column that only parses with commas is read
+    with English thousands commas when every comma has three digits after it (1,234 -> 1234)
+    and else with a decimal comma (2,76 -> 2.76, as European spreadsheets write it), each only
+    when every non-empty value parses that way. Text that is no number (n/a, NaN spelled out, free text) becomes NaN.
+    """
+    plain = pd.to_numeric(series, errors="coerce")
+    failed = plain.isna() & series.notna() & (series.astype(str).str.strip() != "")
+    if failed.any():
+        # 1,234 and 12,345.6 read as English thousands; 2,76 and 1.234,5 as a decimal comma.
+        for parse in (_thousands_comma_numbers, _decimal_comma_numbers):
+            parsed = parse(series)
+            if parsed is not None:
+                return parsed
+    return plain.astype(float)
 
 
 def _read_bytes(source: str | Path | bytes | io.IOBase, max_bytes: int) -> bytes:
@@ -286,32 +390,94 @@ def _refuse_binary(raw: bytes) -> None:
         raise ValueError("The file looks binary (not text), so it is not a CSV.")
 
 
+STRAY_BYTE_ERRORS = "marketune-cp1252"  # codec error handler: a stray non-UTF-8 byte read as cp1252
+
+
+def _stray_bytes_as_cp1252(exc: UnicodeError) -> tuple[str, int]:
+    # A UTF-8 export with a byte pasted from a cp1252 program (é as 0xE9): that one byte is read
+    # as cp1252, the rest stays UTF-8, so emoji and accents elsewhere are not turned to mojibake.
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return bad.decode("cp1252", errors="replace"), exc.end
+
+
+codecs.register_error(STRAY_BYTE_ERRORS, _stray_bytes_as_cp1252)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Text decoded from bytes: ``encoding`` is a Python codec name; ``stray_lines`` the
+    1-based line numbers holding bytes that were not valid in it (read as cp1252); ``note``
+    says so in words ("" when there were none)."""
+
+    text: str
+    encoding: str
+    stray_bytes: int = 0
+    stray_lines: tuple[int, ...] = ()
+
+    @property
+    def note(self) -> str:
+        if not self.stray_bytes:
+            return ""
+        lines = ", ".join(map(str, self.stray_lines[:10])) + (" ..." if len(self.stray_lines) > 10 else "")
+        return (
+            f"{self.stray_bytes} byte(s) on {len(self.stray_lines)} line(s) were not valid UTF-8 and were "
+            f"read as Windows-1252 characters (line {lines}); check those rows"
+        )
+
+
 def decode_bytes(raw: bytes) -> tuple[str, str]:
-    """Decode CSV bytes, returning (text, encoding name).
+    """Decode CSV bytes, returning (text, encoding name); see :func:`decode_report`."""
+    decoded = decode_report(raw)
+    return decoded.text, decoded.encoding
+
+
+def decode_report(raw: bytes) -> Decoded:
+    """Decode CSV bytes and say how.
 
     Order: UTF-8 (with or without BOM), UTF-16 with BOM, GB18030 (a superset of GBK/GB2312)
-    when the result is mostly Chinese, then cp1252, then Latin-1 (which never fails).
+    when the result is mostly Chinese, then cp1252, then Latin-1 (which never fails). A UTF-8
+    file with a few stray bytes (more valid multi-byte characters than invalid bytes) stays
+    UTF-8: only the invalid bytes are read as cp1252 and counted, never the whole file.
     """
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+        return _utf8_with_strays(raw[3:], "utf-8-sig")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
+        return Decoded(raw.decode("utf-16"), "utf-16")
     try:
-        return raw.decode("utf-8"), "utf-8"
+        return Decoded(raw.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
+    lenient = raw.decode("utf-8", errors="replace")
+    n_bad = lenient.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    n_valid_multibyte = sum(1 for ch in lenient if ord(ch) > 127 and ch != "\ufffd")
+    if 0 < n_bad <= n_valid_multibyte:
+        return _utf8_with_strays(raw, "utf-8")
     try:
         text = raw.decode("gb18030")
         non_ascii = [ch for ch in text if ord(ch) > 127]
         # cp1252 bytes often decode as GB18030 too; believe it only if the result reads as CJK.
         if non_ascii and sum(bool(_CJK.match(ch)) for ch in non_ascii) >= 0.7 * len(non_ascii):
-            return text, "gb18030"
+            return Decoded(text, "gb18030")
     except UnicodeDecodeError:
         pass
     try:
-        return raw.decode("cp1252"), "cp1252"
+        return Decoded(raw.decode("cp1252"), "cp1252")
     except UnicodeDecodeError:
-        return raw.decode("latin-1"), "latin-1"
+        return Decoded(raw.decode("latin-1"), "latin-1")
+
+
+def _utf8_with_strays(raw: bytes, encoding: str) -> Decoded:
+    n_bad, lines = 0, []
+    for line_no, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            fixed = line.decode("utf-8", errors="replace")
+            n_bad += fixed.count("\ufffd") - line.decode("utf-8", errors="ignore").count("\ufffd")
+            lines.append(line_no)
+    return Decoded(raw.decode("utf-8", errors=STRAY_BYTE_ERRORS), encoding, n_bad, tuple(lines))
 
 
 def sniff_delimiter(text: str) -> str:
@@ -377,6 +543,95 @@ class MappingReport:
         return "; ".join(parts)
 
 
+# --------------------------------------------------------------------------- label hygiene
+
+# Characters that show as nothing but make "positive" and "positive\u200b" two classes: zero-width
+# space/joiners, word joiner, BOM, soft hyphen, direction marks and embeddings.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069\u180e]")
+_ODD_SPACE = re.compile("[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\\s]+")
+
+
+def clean_label(value: Any) -> str:
+    """One label cell as the class name training uses; "" for a missing cell.
+
+    Numbers keep their own spelling without a float's '.0' (1.0 -> "1", so a column of 0/1
+    with blanks, which pandas reads as floats, still has classes "0" and "1"); booleans are
+    "True"/"False"; text is NFC-normalised, invisible characters (zero-width space, BOM, NBSP's
+    kin, direction marks) removed, runs of whitespace made one space and outer whitespace cut.
+    Case is kept: merging case variants is :func:`clean_labels`'s choice.
+    """
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = unicodedata.normalize("NFC", str(value))
+    text = _INVISIBLE.sub("", text)
+    return _ODD_SPACE.sub(" ", text).strip()
+
+
+def label_variants(series: pd.Series, *, merge_case: bool = True) -> dict[str, list[str]]:
+    """Spellings of one class that differ only in case, whitespace, Unicode normalisation or
+    invisible characters: ``{canonical: [variant, ...]}``, for classes with such variants only.
+
+    The canonical spelling is the most frequent cleaned spelling of the group (ties: the one
+    seen first); variants are the distinct raw cell values (as strings, in order of first
+    appearance) that are not exactly it. With ``merge_case=False`` only case-preserving
+    clean-ups count (``Positive`` stays its own class).
+    """
+    raw = [v for v in series.tolist() if clean_label(v)]
+    cleaned = [clean_label(v) for v in raw]
+    counts: dict[str, int] = {}
+    for c in cleaned:
+        counts[c] = counts.get(c, 0) + 1
+    groups: dict[str, list[str]] = {}  # key -> cleaned spellings in order of first appearance
+    for c in counts:
+        groups.setdefault(c.casefold() if merge_case else c, []).append(c)
+    canonical = {c: max(spellings, key=lambda x: counts[x]) for spellings in groups.values() for c in spellings}
+    variants: dict[str, list[str]] = {}
+    for value, c in zip(raw, cleaned):
+        spelled = value if isinstance(value, str) else clean_label(value)
+        if spelled != canonical[c]:
+            found = variants.setdefault(canonical[c], [])
+            if spelled not in found:
+                found.append(spelled)
+    return variants
+
+
+def clean_labels(series: pd.Series, *, merge_case: bool = True) -> pd.Series:
+    """``series`` with every label cleaned by :func:`clean_label` and, with ``merge_case``,
+    case variants spelled as their group's most frequent spelling; missing labels are NaN."""
+    cleaned = series.map(clean_label)
+    if merge_case:
+        counts = cleaned[cleaned != ""].value_counts(sort=False)
+        best: dict[str, str] = {}
+        for spelling, n in counts.items():
+            key = spelling.casefold()
+            if key not in best or n > counts[best[key]]:
+                best[key] = spelling
+        cleaned = cleaned.map(lambda c: best.get(c.casefold(), c) if c else c)
+    return cleaned.where(cleaned != "", np.nan)
+
+
+def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
+    listed = "; ".join(f"{', '.join(map(repr, found))} -> {canonical!r}" for canonical, found in variants.items())
+    keep_apart = (
+        " To keep classes that differ in case apart, untick 'Merge labels that differ only in case'."
+        if merge_case else ""
+    )
+    return f"Labels that look like one class were read as one (case, spaces or invisible characters): {listed}.{keep_apart}"
+
+
+def _row_numbers(mask: pd.Series | np.ndarray, limit: int = 10) -> str:
+    """1-based data-row numbers (the first row after the header is 1) of a boolean mask."""
+    rows = np.flatnonzero(np.asarray(mask)) + 1
+    listed = ", ".join(map(str, rows[:limit]))
+    return listed + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
 def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     """Check that ``config``'s columns fit ``df`` before any training starts.
 
@@ -412,22 +667,55 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                 "expected mostly non-empty text. Is this the right column?",
             )
         )
-    label = df[config.label_column]
-    label_present = label.notna() & (label.astype(str).str.strip() != "")
+    raw_label = df[config.label_column]
+    merge_case = getattr(config, "merge_label_variants", True)
+    label = clean_labels(raw_label, merge_case=merge_case)  # what training will see as classes
+    label_present = label.notna()
     report.dropped["no text"] = int((~text_present).sum())
     report.dropped["no label"] = int((text_present & ~label_present).sum())
     keep = text_present & label_present
-    numeric = pd.to_numeric(label[keep], errors="coerce")
+    number = to_number(raw_label)
+    numeric = number[keep]
     n_distinct = int(label[keep].nunique())
 
     if config.task == "regression":
-        not_number = numeric.isna()
+        not_number = keep & number.isna()
         report.dropped["label is not a number"] = int(not_number.sum())
-        keep &= pd.to_numeric(label, errors="coerce").notna()
+        # inf, -inf and 1e400 (read as inf) are numbers to pandas but no target to learn from.
+        infinite = keep & number.notna() & ~np.isfinite(number)
+        report.dropped["label is not a finite number"] = int(infinite.sum())
+        if infinite.any():
+            examples = sorted({str(v).strip() for v in raw_label[infinite]})[:5]
+            report.warnings.append(Problem(
+                "label_column",
+                f"{int(infinite.sum())} row(s) have a label that is not a finite number ({', '.join(examples)}) "
+                f"and are left out of training: data row(s) {_row_numbers(infinite)}.",
+            ))
+        if not_number.any():
+            examples = list(dict.fromkeys(str(v).strip() for v in raw_label[not_number]))[:5]
+            comma = [v for v in examples if re.fullmatch(r"[+-]?\d[\d. ]*,\d+", v)]
+            why = (
+                f" Some use a decimal comma ({', '.join(comma[:3])}); a column is read with a decimal comma only "
+                "when every value in it parses that way, so fix the other values or save the file with decimal points."
+                if comma else ""
+            )
+            report.warnings.append(Problem(
+                "label_column",
+                f"{int(not_number.sum())} row(s) have a label that is not a number ({', '.join(map(repr, examples))}) "
+                f"and are left out of training: data row(s) {_row_numbers(not_number)}.{why}",
+            ))
+        keep &= number.notna() & np.isfinite(number.fillna(0))
         if int(keep.sum()) < 10:
-            report.errors.append(Problem("label_column", f"Regression needs at least 10 rows with a numeric label; found {int(keep.sum())}."))
+            report.errors.append(Problem(
+                "label_column",
+                f"Regression needs at least 10 rows with a numeric label; found {int(keep.sum())}."
+                + (" Values with a decimal comma were found; see the warning about them." if "decimal comma" in "".join(p.message for p in report.warnings) else ""),
+            ))
     else:
-        counts = label[keep].astype(str).str.strip().value_counts()
+        variants = label_variants(raw_label[keep], merge_case=merge_case)
+        if variants:
+            report.warnings.append(Problem("label_column", _variants_message(variants, merge_case)))
+        counts = label[keep].value_counts()
         report.class_counts = {str(k): int(v) for k, v in counts.items()}
         if numeric.notna().all() and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
             report.suggested_task = "regression"
@@ -474,6 +762,14 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                         "add rows for them or merge them into other classes.",
                     )
                 )
+            few = counts[(counts >= MIN_ROWS_PER_CLASS) & (counts < FEW_ROWS_PER_CLASS)]
+            if len(few) and len(small) == 0:
+                report.warnings.append(Problem(
+                    "label_column",
+                    f"Class(es) {', '.join(f'{c!r} ({n} rows)' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
+                    f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
+                    "test scores rest on one or two rows. Add rows for them if you can.",
+                ))
             if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
                 report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
         if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
@@ -511,13 +807,21 @@ def _text_present(df: pd.DataFrame, text_columns: tuple[str, ...]) -> pd.Series:
 
 
 def usable_rows(df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
-    """The rows training uses: text present, label present (and numeric for regression)."""
+    """The rows training uses: text present, label present (and a finite number for regression).
+
+    The label column comes back cleaned as :func:`validate_mapping` counted it: class names from
+    :func:`clean_labels` (classification) or floats from :func:`to_number` (regression).
+    """
     keep = _text_present(df, config.text_columns)
-    label = df[config.label_column]
-    keep &= label.notna() & (label.astype(str).str.strip() != "")
     if config.task == "regression":
-        keep &= pd.to_numeric(label, errors="coerce").notna()
-    return df.loc[keep]
+        label = to_number(df[config.label_column])
+        keep &= label.notna() & np.isfinite(label.fillna(0))
+    else:
+        label = clean_labels(df[config.label_column], merge_case=getattr(config, "merge_label_variants", True))
+        keep &= label.notna()
+    rows = df.loc[keep].copy()
+    rows[config.label_column] = label[keep]
+    return rows
 
 
 # --------------------------------------------------------------------------- model input
@@ -574,6 +878,52 @@ def cjk_share(texts: list[str], sample: int = 2000) -> float:
 # --------------------------------------------------------------------------- splits
 
 
+_URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"@\w+")
+_DIGITS = re.compile(r"\d+")
+
+
+def normalise_for_duplicates(text: Any) -> str:
+    """The form two texts share when one is a copy of the other: NFKC, case folded, invisible
+    characters removed, URLs and @mentions removed (a retweet with a link is still a copy),
+    digit runs -> "0", whitespace runs -> one space, outer whitespace cut.
+    ``"Great deal! http://x.co/1  @bob 20%"`` and ``"great deal! 35%"`` both give
+    ``"great deal! 0%"``."""
+    value = unicodedata.normalize("NFKC", format_value(text)).casefold()
+    value = _INVISIBLE.sub("", value)
+    value = _URL.sub(" ", value)
+    value = _MENTION.sub(" ", value)
+    value = _DIGITS.sub("0", value)
+    return " ".join(value.split())
+
+
+def duplicate_groups(texts: list[str], labels: Any) -> tuple[list[str], str]:
+    """Group keys for a group-aware split (:func:`normalise_for_duplicates` of each text) and a
+    sentence for the user about duplicates ("" when every text is unique).
+
+    The sentence counts the texts that occur more than once, their rows (kept in one split),
+    and the conflicting ones: the same text with different labels.
+    """
+    keys = [normalise_for_duplicates(t) for t in texts]
+    frame = pd.DataFrame({"key": keys, "label": pd.Series(labels).astype(str).to_numpy()})
+    sizes = frame.groupby("key", sort=False)["label"].agg(["size", "nunique"])
+    repeated = sizes[sizes["size"] > 1]
+    if repeated.empty:
+        return keys, ""
+    conflicting = repeated[repeated["nunique"] > 1]
+    message = (
+        f"{len(repeated):,} text(s) occur more than once ({int(repeated['size'].sum()):,} rows, compared "
+        "ignoring case, spaces, URLs, @mentions and digits); each one's copies were kept in the same "
+        "split so the test rows have no copy in training."
+    )
+    if len(conflicting):
+        message += (
+            f" {len(conflicting):,} of them have different labels on their copies "
+            f"({int(conflicting['size'].sum()):,} rows): conflicting duplicates, worth relabelling."
+        )
+    return keys, message
+
+
 def split_indices(
     labels: pd.Series | np.ndarray | list,
     *,
@@ -581,12 +931,18 @@ def split_indices(
     test_fraction: float,
     seed: int,
     stratify: bool = True,
+    groups: pd.Series | np.ndarray | list | None = None,
 ) -> dict[str, np.ndarray]:
     """Positions (0..n-1) of the train/validation/test rows.
 
     Stratified by label (classification): every class with at least 3 rows gets at least one
-    row in each split. Deterministic for a given seed and label order.
+    row in each split. Deterministic for a given seed and label order. With ``groups`` (one key
+    per row, e.g. from :func:`duplicate_groups`) rows sharing a key land in the same split,
+    stratified by each group's most common label; then a class gets a row in every split when
+    it is the main label of at least 3 groups.
     """
+    if groups is not None and len(set(groups)) < len(groups) and len(set(groups)) >= 3:
+        return _group_split(labels, groups, val_fraction, test_fraction, seed, stratify)
     labels = np.asarray(pd.Series(labels).astype(str) if stratify else np.zeros(len(labels)))
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLIT_NAMES}
@@ -600,6 +956,46 @@ def split_indices(
         parts["validation"].append(idx[n_test : n_test + n_val])
         parts["train"].append(idx[n_test + n_val :])
     return {name: np.sort(np.concatenate(chunks)) if chunks else np.array([], int) for name, chunks in parts.items()}
+
+
+def _group_split(labels, groups, val_fraction: float, test_fraction: float, seed: int, stratify: bool) -> dict[str, np.ndarray]:
+    codes = pd.factorize(pd.Series(list(groups)))[0]
+    label_str = pd.Series(labels).astype(str).to_numpy() if stratify else np.zeros(len(codes)).astype(str)
+    frame = pd.DataFrame({"group": codes, "label": label_str})
+    # Each group's label for stratifying: its most common one (ties: the first in sorted order).
+    main = frame.groupby(["group", "label"]).size().reset_index(name="n").sort_values(
+        ["group", "n", "label"], ascending=[True, False, True], kind="stable"
+    ).drop_duplicates("group").set_index("group")["label"]
+    sizes = frame.groupby("group").size()
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, list[int]] = {name: [] for name in SPLIT_NAMES}
+    for value in sorted(set(main.tolist())):
+        gids = main.index[main.to_numpy() == value].to_numpy()
+        gids = gids[rng.permutation(len(gids))]
+        n = int(sizes[gids].sum())
+        enough = len(gids) >= 3
+        targets = {"test": max(1, round(n * test_fraction)) if enough else 0,
+                   "validation": max(1, round(n * val_fraction)) if enough else 0}
+        taken = {"test": [], "validation": [], "train": []}
+        filled = {"test": 0, "validation": 0}
+        for gid in gids:
+            size = int(sizes[gid])
+            for name in ("test", "validation"):
+                if filled[name] + size <= targets[name]:
+                    taken[name].append(gid)
+                    filled[name] += size
+                    break
+            else:
+                taken["train"].append(gid)
+        # A group bigger than the target still gives an empty split a member: the smallest one.
+        for name in ("test", "validation"):
+            if targets[name] and not taken[name] and len(taken["train"]) > 1:
+                smallest = min(taken["train"], key=lambda g: (int(sizes[g]), g))
+                taken["train"].remove(smallest)
+                taken[name].append(smallest)
+        for name in SPLIT_NAMES:
+            chosen[name] += taken[name]
+    return {name: np.sort(np.flatnonzero(np.isin(codes, chosen[name]))) for name in SPLIT_NAMES}
 
 
 def split_from_column(values: pd.Series) -> dict[str, np.ndarray]:

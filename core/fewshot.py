@@ -43,7 +43,15 @@ import pandas as pd
 
 from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import DEFAULT_LEARNING_RATE, TrainConfig
-from .data import build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
+from .data import (
+    build_texts,
+    cjk_share,
+    duplicate_groups,
+    split_from_column,
+    split_indices,
+    usable_rows,
+    validate_mapping,
+)
 from .evaluation import baseline_metrics, classification_metrics
 from .model import default_device, fast_module, pad_batch, read_json, replace_folder, write_json
 from .training import ProgressEvent, TrainingCancelled, TrainResult, _cancel_check, _natural_key
@@ -455,16 +463,24 @@ def train_fewshot(
         evaluation = "test split (your split column)"
     else:
         small = counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS
+        # Copies of one text (ignoring case, URLs, digits...) stay in one fold/split: no leakage.
+        groups, duplicates_note = duplicate_groups(texts, y_str)
+        if duplicates_note:
+            warnings.append(duplicates_note)
         if cv if cv is not None else small:
-            from sklearn.model_selection import StratifiedKFold
+            from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
             k = cv_folds(len(y), int(counts.min()))
-            folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
+            folds = (
+                StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y, groups)
+                if duplicates_note
+                else StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
+            )
             plan = [(f"fold {i + 1}/{k}", tr, te) for i, (tr, te) in enumerate(folds)]
             plan.append(("final", np.arange(len(y)), np.array([], dtype=int)))
             evaluation = f"{k}-fold cross-validation"
         else:
-            parts = split_indices(y_str, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
+            parts = split_indices(y_str, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed, groups=groups)
             plan = [("final", np.sort(np.concatenate([parts["train"], parts["validation"]])), parts["test"])]
             evaluation = f"test split ({config.test_fraction:.0%} of the rows)"
 

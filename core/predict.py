@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .data import decode_bytes, sniff_delimiter
+from .data import STRAY_BYTE_ERRORS, decode_bytes, sniff_delimiter
 from .export import neutralise_formulas
 
 CHUNK_ROWS = 5000
@@ -45,6 +45,8 @@ class PredictSummary:
     n_errors: int
     seconds: float
     output: Path
+    # Prediction columns whose usual name the file already used: usual name -> name written.
+    renamed: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -56,6 +58,44 @@ def prediction_columns(model: Any) -> list[str]:
     if model.task == "regression":
         return ["predicted_value", ERROR_COLUMN]
     return ["predicted_label", "confidence", *[f"p_{c}" for c in model.classes_], ERROR_COLUMN]
+
+
+def output_names(model: Any, columns: list[str] | pd.Index) -> dict[str, str]:
+    """The name each prediction column gets in a file with ``columns``: its usual name
+    (:func:`prediction_columns`), or ``name_2``, ``name_3``... when the file already has a column
+    of that name, so the user's own columns and values are never overwritten."""
+    taken = {str(c) for c in columns}
+    names: dict[str, str] = {}
+    for name in prediction_columns(model):
+        chosen, n = name, 1
+        while chosen in taken:
+            n += 1
+            chosen = f"{name}_{n}"
+        taken.add(chosen)
+        names[name] = chosen
+    return names
+
+
+def renamed_columns(model: Any, columns: list[str] | pd.Index) -> dict[str, str]:
+    """The prediction columns that cannot take their usual name in a file with ``columns``."""
+    return {k: v for k, v in output_names(model, columns).items() if k != v}
+
+
+def renamed_message(renamed: dict[str, str]) -> str:
+    """A sentence telling the user which prediction columns were renamed ("" for none)."""
+    if not renamed:
+        return ""
+    pairs = ", ".join(f"'{new}' (for '{old}')" for old, new in renamed.items())
+    return f"The file already has column(s) {list(renamed)}; they are kept as they are and the predictions are in {pairs}."
+
+
+def _names_in_file(columns: list[str] | pd.Index, model: Any) -> dict[str, str]:
+    # predict_csv writes the prediction columns last, so they are the file's last k columns.
+    usual = prediction_columns(model)
+    last = [str(c) for c in list(columns)[-len(usual):]]
+    if len(last) == len(usual) and all(c == u or c.startswith(f"{u}_") for c, u in zip(last, usual)):
+        return dict(zip(usual, last))
+    return {u: u for u in usual}
 
 
 def missing_columns(model: Any, columns: list[str]) -> list[str]:
@@ -71,6 +111,9 @@ def predict_frame(
 ) -> pd.DataFrame:
     """``df`` with prediction columns appended (same rows, same order).
 
+    The appended columns are named by :func:`output_names`: ``predicted_label_2`` and so on
+    where ``df`` already has a column of the usual name (kept untouched).
+
     ``column_map`` maps the model's input column names to this file's column names, for files
     whose columns are named differently from the training data.
     """
@@ -85,24 +128,25 @@ def predict_frame(
     for col in text_cols:
         has_text |= inputs[col].notna().to_numpy() & (inputs[col].astype(str).str.strip() != "").to_numpy()
     out = df.copy()
+    name = output_names(model, df.columns)  # never overwrite the user's own columns
     usable = np.flatnonzero(has_text)
     usable_inputs = inputs.iloc[usable]
     if model.task == "regression":
         values = np.full(len(df), np.nan)
         if len(usable):
             values[usable] = model.predict(usable_inputs, batch_size=batch_size)
-        out["predicted_value"] = values
+        out[name["predicted_value"]] = values
     else:
         proba = np.full((len(df), len(model.classes_)), np.nan)
         if len(usable):
             proba[usable] = model.predict_proba(usable_inputs, batch_size=batch_size)
         labels = np.full(len(df), "", dtype=object)
         labels[usable] = np.asarray(model.classes_, dtype=object)[proba[usable].argmax(axis=1)]
-        out["predicted_label"] = labels
-        out["confidence"] = proba.max(axis=1) if len(df) else []  # NaN where there was no text
+        out[name["predicted_label"]] = labels
+        out[name["confidence"]] = proba.max(axis=1) if len(df) else []  # NaN where there was no text
         for i, c in enumerate(model.classes_):
-            out[f"p_{c}"] = proba[:, i]
-    out[ERROR_COLUMN] = np.where(has_text, "", f"no text in {text_cols}")
+            out[name[f"p_{c}"]] = proba[:, i]
+    out[name[ERROR_COLUMN]] = np.where(has_text, "", f"no text in {text_cols}")
     return out
 
 
@@ -146,12 +190,14 @@ def predict_csv(
     total = _count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     n_rows = n_errors = 0
+    renamed: dict[str, str] = {}
     try:
         reader = _reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
         for i, chunk in enumerate(reader):
             chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size)
-            n_errors += int((result[ERROR_COLUMN] != "").sum())
+            renamed = renamed_columns(model, chunk.columns)
+            n_errors += int((result[output_names(model, chunk.columns)[ERROR_COLUMN]] != "").sum())
             write_chunk(result, tmp, first=i == 0, formula_safe=formula_safe)
             n_rows += len(chunk)
             if on_progress:
@@ -170,7 +216,7 @@ def predict_csv(
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
-    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output)
+    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed)
 
 
 def write_chunk(result: pd.DataFrame, path: Path, *, first: bool, formula_safe: bool = False) -> None:
@@ -237,6 +283,10 @@ def _reader(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool 
         keep_default_na=False,
         na_values=[""],
         skip_blank_lines=not keep_blank_lines,
+        # Rows that all end with an extra delimiter: never make the first column the index.
+        index_col=False,
+        # A UTF-8 file with a stray cp1252 byte: that byte alone is read as cp1252.
+        encoding_errors=STRAY_BYTE_ERRORS if encoding.startswith("utf-8") else "strict",
         **kwargs,
     )
 
@@ -282,10 +332,12 @@ def read_predictions(
 
 
 def _type_prediction_frame(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
-    predicted = prediction_columns(model)
+    names = _names_in_file(frame.columns, model)
+    predicted = list(names.values())
+    text_columns = (names["predicted_label"] if "predicted_label" in names else None, names[ERROR_COLUMN])
     for col in frame.columns:
         if col in predicted:
-            if col not in ("predicted_label", ERROR_COLUMN):
+            if col not in text_columns:
                 frame[col] = pd.to_numeric(frame[col], errors="coerce")
             else:
                 frame[col] = frame[col].fillna("")
@@ -300,14 +352,15 @@ def _type_prediction_frame(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
 
 def prediction_overview(path: str | Path, model: Any, *, bins: int = 20) -> PredictionOverview:
     """Row, error and label counts and a histogram, read chunk by chunk (bounded memory)."""
+    names = _names_in_file(pd.read_csv(path, nrows=0).columns, model)
     if model.task == "regression":
         values = pd.concat(
-            pd.to_numeric(chunk["predicted_value"], errors="coerce")
-            for chunk in pd.read_csv(path, usecols=["predicted_value"], dtype=str, chunksize=READ_CHUNK_ROWS)
+            pd.to_numeric(chunk[names["predicted_value"]], errors="coerce")
+            for chunk in pd.read_csv(path, usecols=[names["predicted_value"]], dtype=str, chunksize=READ_CHUNK_ROWS)
         )
         n_errors = sum(
-            int(chunk[ERROR_COLUMN].notna().sum())
-            for chunk in pd.read_csv(path, usecols=[ERROR_COLUMN], dtype=str, keep_default_na=False,
+            int(chunk[names[ERROR_COLUMN]].notna().sum())
+            for chunk in pd.read_csv(path, usecols=[names[ERROR_COLUMN]], dtype=str, keep_default_na=False,
                                      na_values=[""], chunksize=READ_CHUNK_ROWS)
         )
         finite = values.dropna().to_numpy()
@@ -318,13 +371,13 @@ def prediction_overview(path: str | Path, model: Any, *, bins: int = 20) -> Pred
     hist: dict[str, np.ndarray] = {}
     n_rows = n_errors = 0
     for chunk in pd.read_csv(
-        path, usecols=["predicted_label", "confidence", ERROR_COLUMN], dtype=str,
+        path, usecols=[names["predicted_label"], names["confidence"], names[ERROR_COLUMN]], dtype=str,
         keep_default_na=False, na_values=[""], chunksize=READ_CHUNK_ROWS,
     ):
         n_rows += len(chunk)
-        n_errors += int(chunk[ERROR_COLUMN].notna().sum())
-        labels = chunk["predicted_label"].fillna("")
-        confidence = pd.to_numeric(chunk["confidence"], errors="coerce").to_numpy()
+        n_errors += int(chunk[names[ERROR_COLUMN]].notna().sum())
+        labels = chunk[names["predicted_label"]].fillna("")
+        confidence = pd.to_numeric(chunk[names["confidence"]], errors="coerce").to_numpy()
         for label, count in labels.value_counts().items():
             label_counts[label] = label_counts.get(label, 0) + int(count)
         for label in labels.unique():
@@ -350,8 +403,9 @@ def low_confidence_rows(
     kept: pd.DataFrame | None = None
     total = 0
     offset = 0
+    confidence_column = _names_in_file(pd.read_csv(path, nrows=0).columns, model)["confidence"]
     for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=READ_CHUNK_ROWS):
-        confidence = pd.to_numeric(chunk["confidence"], errors="coerce")
+        confidence = pd.to_numeric(chunk[confidence_column], errors="coerce")
         mask = (confidence < threshold).to_numpy()
         low = chunk.loc[mask].copy()
         total += len(low)

@@ -34,6 +34,8 @@ from .predict import (
     PredictSummary,
     _count_rows,
     _reader,
+    output_names,
+    renamed_columns,
     sniff_file,
     write_chunk,
 )
@@ -170,6 +172,7 @@ def predict_ray(
     absent = [c for c in model.input_columns if (column_map or {}).get(c, c) not in columns[0]]
     if absent:
         raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {columns[0]}.")
+    error_column = output_names(model, columns[0])[ERROR_COLUMN]  # the user's own names never overwritten
     counts = [_count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
     total = sum(counts)
 
@@ -228,7 +231,7 @@ def predict_ray(
                 write_chunk(result, tmp, first=tmp not in written, formula_safe=formula_safe)
                 written.add(tmp)
                 n_rows += len(result)
-                n_errors += int((result[ERROR_COLUMN] != "").sum())
+                n_errors += int((result[error_column] != "").sum())
             if on_progress:
                 elapsed = time.monotonic() - started
                 on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
@@ -242,4 +245,5 @@ def predict_ray(
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
     facts = {"actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
-    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output), facts
+    renamed = renamed_columns(model, columns[0])
+    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed), facts

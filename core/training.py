@@ -21,7 +21,16 @@ import pandas as pd
 
 from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import TrainConfig
-from .data import MappingReport, build_texts, cjk_share, split_from_column, split_indices, usable_rows, validate_mapping
+from .data import (
+    MappingReport,
+    build_texts,
+    cjk_share,
+    duplicate_groups,
+    split_from_column,
+    split_indices,
+    usable_rows,
+    validate_mapping,
+)
 from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
 from .model import TextClassifier, pad_batch, softmax
 from .tfidf import TfidfClassifier
@@ -183,12 +192,17 @@ def _train_transformer(
     if config.split_column:
         splits = split_from_column(rows[config.split_column])
     else:
+        # Copies of one text (ignoring case, URLs, digits...) stay in one split: no test leakage.
+        groups, duplicates_note = duplicate_groups(texts, y_str if classification else y)
+        if duplicates_note:
+            warnings.append(duplicates_note)
         splits = split_indices(
             y_str if classification else np.zeros(len(y)),
             val_fraction=config.val_fraction,
             test_fraction=config.test_fraction,
             seed=config.seed,
             stratify=classification,
+            groups=groups,
         )
     if len(splits["validation"]) == 0:  # a user split without validation rows: carve some out
         train_idx = splits["train"]

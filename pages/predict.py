@@ -25,6 +25,7 @@ from core.predict import (
     prediction_overview,
     read_head,
     read_predictions,
+    renamed_message,
 )
 from core.registry import model_path
 from ui.state import active_model_name, get_model
@@ -242,6 +243,7 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
             "errors": summary.n_errors,
             "seconds": summary.seconds,
             "fast": fast,
+            "renamed": summary.renamed,
         }
         bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {_duration(summary.seconds)}")
 
@@ -261,6 +263,8 @@ if result and Path(result["path"]).is_file():
             f"{result['errors']:,} row(s) without usable input got an empty prediction and a note in "
             "the `prediction_error` column; they are kept, in their place."
         )
+    if result.get("renamed"):
+        st.info(renamed_message(result["renamed"]))
     st.caption(f"First {min(PREVIEW_ROWS, result['rows']):,} rows:")
     preview = read_predictions(path, described, nrows=PREVIEW_ROWS)
     number_format = {

@@ -218,10 +218,15 @@ if data is not None:
             help="Classification: labels such as positive/negative. Regression: a number such as a rating.",
         )
         task_slot = st.container()
+        merge_variants = task != "classification" or st.checkbox(
+            "Merge labels that differ only in case", value=True, key="train_merge_label_variants",
+            help="'positive', 'Positive' and 'POSITIVE' become one class, spelled as most rows spell it.",
+        )
     slots = {"text_columns": text_slot, "feature_columns": feature_slot, "label_column": label_slot, "task": task_slot}
     try:
         mapping = TrainConfig(
-            text_columns=text_cols, label_column=label_col or "", feature_columns=feature_cols, task=task
+            text_columns=text_cols, label_column=label_col or "", feature_columns=feature_cols, task=task,
+            merge_label_variants=merge_variants,
         )
     except ValueError as exc:
         slots.get(field_of_config_error(str(exc)), label_slot).error(str(exc))
@@ -342,6 +347,7 @@ if data is not None:
                 label_column=label_col,
                 feature_columns=feature_cols,
                 task=task,
+                merge_label_variants=merge_variants,
                 base_model=base_name,
                 method=ss["train_method"],
                 epochs=float(ss["train_epochs"]),

@@ -1,0 +1,469 @@
+"""Messy exports read right: one test per fault file in tests/data/faults (README there), plus the
+three fault kinds described without files (a stray cp1252 byte in UTF-8, duplicated texts with
+coin-flip labels, a European ';' export with decimal commas).
+
+Truths are independent of the code under test: Python's csv module over the file decoded with
+its known encoding, float() over the raw cells, sets computed here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import TrainConfig, train
+from core.cli import main as cli_main
+from core.data import (
+    clean_label,
+    decode_report,
+    duplicate_groups,
+    label_variants,
+    load_csv,
+    normalise_for_duplicates,
+    read_table,
+    split_indices,
+    usable_rows,
+    validate_mapping,
+)
+from core.predict import output_names, predict_csv, predict_frame, read_predictions
+from core.registry import load_folder
+
+FAULTS = Path(__file__).parent / "data" / "faults"
+csv.field_size_limit(1 << 24)  # r12 has a 150,000-character cell
+
+
+def csv_rows(name: str, encoding: str = "utf-8-sig", delimiter: str = ",") -> list[list[str]]:
+    """The file's rows as Python's csv module reads them (header included)."""
+    text = (FAULTS / name).read_bytes().decode(encoding)
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def tiny(base: Path, **changes) -> TrainConfig:
+    settings = dict(base_model=str(base), method="full", epochs=2, batch_size=16, learning_rate=3e-3, max_length=32)
+    return TrainConfig(**{**settings, **changes})
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``python -m core ARGS`` in this process (the same main() as __main__)."""
+    rc = cli_main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding", "delimiter", "columns"),
+    [
+        ("r01_bom_spaced_header.csv", "utf-8-sig", ",", ["text", "label"]),
+        ("r03_na_like_values.csv", "utf-8", ",", ["text", "region"]),
+        ("r05a_excel_unicode_text_utf16.csv", "utf-16", "\t", ["text", "label"]),
+        ("r06_quoted_newlines_crlf.csv", "utf-8", ",", ["text", "label"]),
+        ("r12_huge_cell.csv", "utf-8", ",", ["text", "label"]),
+    ],
+)
+def test_fault_file_reads_every_cell_as_written(name, encoding, delimiter, columns):
+    """r01 header found despite BOM and spaces; r03 'NA'/'None'/'null'/'N/A' stay strings;
+    r05a UTF-16 tab text with accents intact; r06 quoted newlines, 60 rows in and out; r12 a
+    150,000-character cell whole."""
+    truth = csv_rows(name, encoding, delimiter)
+    frame = read_table(FAULTS / name).frame
+    assert list(frame.columns) == columns
+    assert len(frame) == len(truth) - 1
+    for i, col in enumerate(columns):
+        assert frame[col].fillna("").astype(str).tolist() == [row[i] for row in truth[1:]]
+    if name.startswith("r03"):
+        assert {"NA", "None", "null"} <= set(frame["region"]) and frame["region"].notna().all()
+    if name.startswith("r05a"):
+        assert any(ch in "".join(frame["text"]) for ch in "éèàçöü")
+    if name.startswith("r06"):
+        assert len(frame) == 60 and frame["text"].str.contains("\n").any()
+    if name.startswith("r12"):
+        assert frame["text"].str.len().max() >= 150_000
+
+
+def test_r04_trailing_delimiter_keeps_columns_in_place_for_training_and_prediction(tmp_path, tiny_model_dir):
+    truth = csv_rows("r04_trailing_delimiter.csv")
+    assert all(len(row) == 3 and row[2] == "" for row in truth[1:])  # the fault as described
+    frame = load_csv(FAULTS / "r04_trailing_delimiter.csv").frame
+    assert list(frame.columns) == ["text", "label"]
+    assert frame["text"].tolist() == [row[0] for row in truth[1:]]
+    assert frame["label"].tolist() == [row[1] for row in truth[1:]]
+    result = train(frame, tiny(tiny_model_dir))
+    assert list(result.model.classes_) == sorted({row[1] for row in truth[1:]})
+    folder = result.save(tmp_path / "m")
+    summary = predict_csv(load_folder(folder), FAULTS / "r04_trailing_delimiter.csv", tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert summary.n_rows == 60 and summary.n_errors == 0
+    assert out["text"].tolist() == [row[0] for row in truth[1:]]
+    assert out["label"].tolist() == [row[1] for row in truth[1:]]
+
+
+@pytest.mark.parametrize(("header_tail", "row_tail", "delimiter"), [("", ",", ","), (",", ",", ","), (",,", ",,", ","), ("", ",,", ","), ("", ";", ";"), ("\t", "\t", "\t")])
+def test_every_trailing_delimiter_shape_is_dropped_not_shifted(header_tail, row_tail, delimiter):
+    lines = [f"text{delimiter}label{header_tail}"]
+    lines += [f"row {i} words{delimiter}{'pos' if i % 2 else 'neg'}{row_tail}" for i in range(6)]
+    frame = load_csv("\r\n".join(lines).encode()).frame
+    assert list(frame.columns) == ["text", "label"]
+    assert frame["text"].tolist() == [f"row {i} words" for i in range(6)]
+
+
+def test_extra_field_with_a_value_is_refused_not_dropped():
+    raw = b"text,label\nhello,pos,\nbye,neg,SURPRISE\n"
+    with pytest.raises(ValueError, match="SURPRISE"):
+        load_csv(raw)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_r02_case_and_invisible_variants_are_one_class_and_named(tiny_model_dir):
+    frame = load_csv(FAULTS / "r02_label_case_variants.csv").frame
+    raw = [row[1] for row in csv_rows("r02_label_case_variants.csv")[1:]]
+    assert {"positive", "Positive", "POSITIVE", "positive\u200b"} <= set(raw)
+    report = validate_mapping(frame, TrainConfig())
+    assert set(report.class_counts) == {"positive", "negative"}
+    assert report.class_counts["positive"] == sum(r.replace("\u200b", "").lower() == "positive" for r in raw)
+    message = " ".join(p.message for p in report.warnings)
+    for variant in ("'Positive'", "'POSITIVE'", "'positive\\u200b'"):
+        assert variant in message
+    variants = label_variants(frame["label"])
+    assert set(variants["positive"]) == {"Positive", "POSITIVE", "positive\u200b"}
+    # Kept apart on request, but an invisible character never makes a class of its own.
+    apart = validate_mapping(frame, TrainConfig(merge_label_variants=False))
+    assert "positive\u200b" not in apart.class_counts and {"Positive", "POSITIVE"} <= set(apart.class_counts)
+    result = train(frame, tiny(tiny_model_dir, epochs=1))
+    assert list(result.model.classes_) == ["negative", "positive"]
+    assert any("'POSITIVE'" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1.0, "1"), (0, "0"), (np.int64(3), "3"), (True, "True"), (np.bool_(False), "False"), (2.5, "2.5"),
+     (" spam\u00a0 eggs\ufeff ", "spam eggs"), ("Cafe\u0301", "Caf\u00e9"), ("\u200bham\u2060", "ham"), (float("nan"), "")],
+)
+def test_clean_label_every_numeric_type_and_invisible_character(value, expected):
+    assert clean_label(value) == expected
+
+
+def test_r03_na_like_labels_are_classes(tiny_model_dir):
+    frame = load_csv(FAULTS / "r03_na_like_values.csv").frame
+    report = validate_mapping(frame, TrainConfig(label_column="region"))
+    truth = pd.Series([row[1] for row in csv_rows("r03_na_like_values.csv")[1:]]).value_counts().to_dict()
+    assert report.class_counts == truth
+    assert report.n_rows_used == len(frame)
+
+
+def test_r07a_one_row_class_is_refused_by_name():
+    frame = load_csv(FAULTS / "r07a_one_example_class.csv").frame
+    report = validate_mapping(frame, TrainConfig())
+    assert not report.ok
+    assert any("'neutral'" in p.message and "1 row" in p.message for p in report.errors)
+    with pytest.raises(ValueError, match="'neutral'"):
+        train(frame, TrainConfig())
+
+
+def test_r07b_three_row_class_trains_with_a_warning(tiny_model_dir):
+    frame = load_csv(FAULTS / "r07b_three_example_class.csv").frame
+    result = train(frame, tiny(tiny_model_dir, epochs=1))
+    assert list(result.model.classes_) == ["negative", "neutral", "positive"]
+    assert any("'neutral' (3 rows)" in w for w in result.warnings)
+
+
+def test_r08_int_labels_with_blanks_stay_0_1_and_evaluate_on_a_clean_file(tmp_path, tiny_model_dir, capsys):
+    frame = load_csv(FAULTS / "r08a_int_labels_with_blanks.csv").frame
+    assert frame["label"].dtype == float  # the fault: pandas reads 0/1 with blanks as floats
+    assert set(validate_mapping(frame, TrainConfig()).class_counts) == {"0", "1"}
+    out = tmp_path / "model"
+    rc, _, err = run_cli(
+        capsys, "train", "--data", str(FAULTS / "r08a_int_labels_with_blanks.csv"), "--text-col", "text",
+        "--label-col", "label", "--out", str(out), "--base-model", str(tiny_model_dir), "--method", "full",
+        "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet",
+    )
+    assert rc == 0, err
+    assert list(load_folder(out).classes_) == ["0", "1"]
+    rc, stdout, err = run_cli(capsys, "evaluate", "--model", str(out), "--data", str(FAULTS / "r08b_int_labels_clean_eval.csv"), "--label-col", "label")
+    assert rc == 0, err
+    metrics = json.loads(stdout.strip().splitlines()[-1])
+    truth = [row[1] for row in csv_rows("r08b_int_labels_clean_eval.csv")[1:]]
+    assert "labels_not_in_model" not in metrics and metrics["rows_skipped"] == 0
+    assert 0 <= metrics["macro_f1"] <= 1 and len(truth) == 40
+
+
+def test_r09_probability_columns_match_classes_and_argmax(tmp_path, tiny_model_dir):
+    frame = load_csv(FAULTS / "r09_label_order.csv").frame
+    result = train(frame, tiny(tiny_model_dir, label_column="score", epochs=1))
+    model = result.model
+    assert list(model.classes_) == ["2", "10"]
+    scored = predict_frame(model, frame.drop(columns="score"))
+    proba = model.predict_proba(frame[["text"]])
+    for i, c in enumerate(model.classes_):
+        np.testing.assert_allclose(scored[f"p_{c}"].to_numpy(), proba[:, i], rtol=1e-5, atol=1e-6)
+    assert scored["predicted_label"].tolist() == [model.classes_[i] for i in proba.argmax(axis=1)]
+
+
+# --------------------------------------------------------------------------- regression targets
+
+
+@pytest.mark.parametrize("name", ["r11_regression_inf_nan.csv", "r11b_regression_one_inf.csv"])
+def test_r11_non_finite_targets_are_dropped_counted_and_named(name, tmp_path, tiny_model_dir, capsys):
+    truth = csv_rows(name)[1:]
+
+    def finite(cell: str) -> bool:
+        try:
+            return math.isfinite(float(cell))
+        except ValueError:
+            return False
+
+    bad_rows = [i + 1 for i, row in enumerate(truth) if not finite(row[1])]
+    assert bad_rows  # the fault is in the file
+    frame = load_csv(FAULTS / name).frame
+    config = TrainConfig(text_columns=("headline",), label_column="ctr", task="regression")
+    report = validate_mapping(frame, config)
+    assert report.n_rows_used == len(truth) - len(bad_rows) and report.n_dropped == len(bad_rows)
+    named = " ".join(p.message for p in report.warnings)
+    for row in bad_rows[:10]:
+        assert str(row) in named
+    used = usable_rows(frame, config)["ctr"]
+    assert np.isfinite(used.to_numpy(dtype=float)).all() and len(used) == report.n_rows_used
+    out = tmp_path / "model"
+    rc, stdout, err = run_cli(
+        capsys, "train", "--data", str(FAULTS / name), "--text-col", "headline", "--label-col", "ctr",
+        "--task", "regression", "--out", str(out), "--base-model", str(tiny_model_dir), "--method", "full",
+        "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet",
+    )
+    assert rc == 0, err
+    assert "not a finite number" in err
+    assert math.isfinite(json.loads(stdout.strip().splitlines()[-1])["model"]["rmse"])
+
+
+# --------------------------------------------------------------------------- prediction files
+
+
+def test_r12_huge_cell_is_truncated_for_the_model_and_written_back_whole(tmp_path, trained_tiny):
+    _, folder = trained_tiny
+    predict_csv(load_folder(folder), FAULTS / "r12_huge_cell.csv", tmp_path / "out.csv")
+    truth = csv_rows("r12_huge_cell.csv")[1:]
+    out = list(csv.reader(open(tmp_path / "out.csv", newline="", encoding="utf-8")))[1:]
+    assert [row[0] for row in out] == [row[0] for row in truth]
+    assert max(len(row[0]) for row in out) >= 150_000
+
+
+def test_r13_formula_cells_are_neutralised_and_numbers_stay_numbers(tmp_path, trained_tiny):
+    _, folder = trained_tiny
+    model = load_folder(folder)
+    predict_csv(model, FAULTS / "r13_formula_cells.csv", tmp_path / "out.csv")
+    truth = csv_rows("r13_formula_cells.csv")[1:]
+    out = list(csv.reader(open(tmp_path / "out.csv", newline="", encoding="utf-8")))[1:]
+    for original, written in zip(truth, out):
+        for cell, got in zip(original[:2], written[:2]):
+            if cell[:1] in ("=", "+", "@", "\t", "\r"):
+                assert got[:1] not in ("=", "+", "@", "\t", "\r"), (cell, got)
+    assert "-12.5" in [row[0] for row in out]  # a real number is not a formula
+    assert read_predictions(tmp_path / "out.csv", model)["p_positive"].dtype == float
+
+
+def test_r14a_missing_text_column_is_refused_listing_needed_and_found(tmp_path, trained_tiny, capsys):
+    _, folder = trained_tiny
+    with pytest.raises(ValueError) as info:
+        predict_csv(load_folder(folder), FAULTS / "r14a_predict_missing_text.csv", tmp_path / "out.csv")
+    assert "text" in str(info.value) and "'Text'" in str(info.value) and "'channel'" in str(info.value)
+    rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS / "r14a_predict_missing_text.csv"), "--out", str(tmp_path / "o.csv"))
+    assert rc == 2 and "'channel'" in err and "Traceback" not in err
+
+
+def test_r14b_colliding_columns_are_kept_and_new_ones_renamed(tmp_path, trained_tiny, capsys):
+    _, folder = trained_tiny
+    model = load_folder(folder)
+    truth = csv_rows("r14b_predict_colliding_columns.csv")
+    header = truth[0]
+    summary = predict_csv(model, FAULTS / "r14b_predict_colliding_columns.csv", tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    for i, col in enumerate(header):  # the user's own columns and values, untouched
+        assert out[col].tolist() == [row[i] for row in truth[1:]]
+    assert summary.renamed == {"predicted_label": "predicted_label_2", "confidence": "confidence_2"}
+    assert list(out.columns[len(header):]) == list(output_names(model, header).values())
+    proba = model.predict_proba(pd.read_csv(FAULTS / "r14b_predict_colliding_columns.csv")[["text"]])
+    np.testing.assert_allclose(out["confidence_2"].astype(float), proba.max(axis=1), rtol=1e-4)
+    typed = read_predictions(tmp_path / "out.csv", model)
+    assert typed["confidence_2"].dtype == float and typed["confidence"].tolist() == [0.99] * len(typed)
+    rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS / "r14b_predict_colliding_columns.csv"), "--out", str(tmp_path / "cli.csv"))
+    assert rc == 0 and "predicted_label_2" in err
+
+
+# --------------------------------------------------------------------------- kinds without files
+
+
+def test_utf8_with_one_stray_cp1252_byte_stays_utf8_and_counts_the_line(tmp_path, trained_tiny):
+    good = "text,label\nCafé 😀 naïve great,positive\nawful 💔 service,negative\n".encode()
+    raw = good + b"caf\xe9 was bad,negative\n"  # 0xE9 is 'é' in cp1252, invalid in UTF-8
+    decoded = decode_report(raw)
+    assert decoded.encoding == "utf-8" and decoded.stray_bytes == 1 and decoded.stray_lines == (4,)
+    loaded = load_csv(raw)
+    assert loaded.frame["text"].tolist() == ["Café 😀 naïve great", "awful 💔 service", "café was bad"]
+    assert "1 line" in loaded.describe()
+    # Prediction reads the same file the same way, the user's emoji intact in the output.
+    (tmp_path / "in.csv").write_bytes(raw)
+    _, folder = trained_tiny
+    predict_csv(load_folder(folder), tmp_path / "in.csv", tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str)
+    assert out["text"].tolist() == ["Café 😀 naïve great", "awful 💔 service", "café was bad"]
+    # A real cp1252 file (no valid multi-byte UTF-8 at all) is still read as cp1252.
+    assert decode_report("text\ncafé crème\n".encode("cp1252")).encoding == "cp1252"
+
+
+def test_duplicated_texts_with_coin_flip_labels_never_cross_splits(tiny_model_dir):
+    rng = np.random.default_rng(0)
+    words = ["spring", "summer", "autumn", "winter", "flash", "member", "weekend", "holiday"]
+    base = [f"the {a} offer beats the {b} sale" for a in words for b in words[:5]]  # 40 distinct texts
+    texts, labels = [], []
+    for text in base:  # each text 3-5 times, with case/space/URL/@/digit noise and random labels
+        for _ in range(rng.integers(3, 6)):
+            noisy = text.upper() if rng.random() < 0.3 else text
+            noisy = noisy.replace("offer", "offer ") + (" https://t.co/x" + str(rng.integers(100)) if rng.random() < 0.5 else "")
+            texts.append(noisy + (" @ann" if rng.random() < 0.3 else "") + f" {rng.integers(10, 99)}% off")
+            labels.append(["positive", "negative"][rng.integers(2)])
+    keys, message = duplicate_groups(texts, labels)
+    assert len(set(keys)) == len(base)  # the normaliser undoes every kind of noise added
+    splits = split_indices(labels, val_fraction=0.1, test_fraction=0.2, seed=1, groups=keys)
+    key_sets = {name: {keys[i] for i in idx} for name, idx in splits.items()}
+    assert not key_sets["test"] & key_sets["train"] and not key_sets["validation"] & key_sets["train"]
+    assert not key_sets["test"] & key_sets["validation"]
+    assert sorted(np.concatenate(list(splits.values())).tolist()) == list(range(len(texts)))
+    for name in ("train", "validation", "test"):
+        assert {labels[i] for i in splits[name]} == {"positive", "negative"}
+    conflicting = sum(len({labels[i] for i, k in enumerate(keys) if k == key}) > 1 for key in set(keys))
+    assert f"{len(base)} text(s) occur more than once" in message and f"{conflicting} of them have different labels" in message
+    # Training says so too, and its test split has no copy of a training text.
+    frame = pd.DataFrame({"text": texts, "label": labels})
+    result = train(frame, tiny(tiny_model_dir, epochs=1))
+    assert any("occur more than once" in w for w in result.warnings)
+
+
+def test_normalise_for_duplicates_ignores_case_space_urls_mentions_digits():
+    a = normalise_for_duplicates("Great DEAL!  http://x.co/1 @bob 20% off")
+    assert a == normalise_for_duplicates("great deal! https://y.io/22 @ann 35% off")
+    assert a != normalise_for_duplicates("great meal! https://y.io/22 @ann 35% off")
+
+
+def test_european_semicolon_export_with_decimal_comma_trains_regression(tiny_model_dir):
+    values = [f"{i % 7},{(i * 37) % 100:02d}" for i in range(40)] + ["3", "1.234,5"]
+    words = ["sale", "offer", "deal", "promo", "news", "tips", "guide"]
+    rows = [f"{words[i % 7]} {words[i // 7 % 7]} {'now' if i > 40 else ''};{v};x" for i, v in enumerate(values)]
+    raw = ("headline;ctr;note\n" + "\n".join(rows) + "\n").encode("cp1252")
+    loaded = load_csv(raw)
+    truth = [float(v.replace(".", "").replace(",", ".")) for v in values]
+    assert loaded.delimiter == ";" and loaded.frame["ctr"].tolist() == truth
+    assert "decimal comma" in loaded.describe()
+    config = TrainConfig(text_columns=("headline",), label_column="ctr", task="regression")
+    assert validate_mapping(loaded.frame, config).n_rows_used == 42
+    # Read as text (a frame built elsewhere), the column still parses as a whole.
+    as_text = pd.DataFrame({"headline": [row.split(";")[0] for row in rows], "ctr": values})
+    assert usable_rows(as_text, config)["ctr"].tolist() == truth
+    # When some values do not parse, the message names the decimal comma.
+    broken = as_text.assign(ctr=values[:-1] + ["lots"])
+    report = validate_mapping(broken, config)
+    assert any("decimal comma" in p.message for p in report.warnings + report.errors)
+    result = train(loaded.frame, tiny(tiny_model_dir, text_columns=("headline",), label_column="ctr", task="regression", epochs=1))
+    assert math.isfinite(result.metrics["model"]["rmse"])
+
+
+# --------------------------------------------------------------------------- pages (AppTest)
+
+
+@pytest.fixture
+def sent_requests(monkeypatch):
+    """What the Train page would queue: recorded and refused, so no worker starts."""
+    import core.jobs
+
+    sent = []
+
+    def fake_start_job(df, config, name):
+        sent.append((df, config, name))
+        raise ValueError("test: not started")
+
+    monkeypatch.setattr(core.jobs, "start_job", fake_start_job)
+    return sent
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_r02_train_page_names_the_variants_and_the_checkbox_keeps_them_apart(models_dir, sent_requests, merge):
+    from tests.test_page_train import open_train
+    from tests.test_page_train_data import put
+
+    at = open_train()
+    put(at, "r02.csv", (FAULTS / "r02_label_case_variants.csv").read_bytes())
+    at.selectbox(key="train_label_col").set_value("label").run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert "'POSITIVE'" in warnings and "'positive\\u200b'" in warnings
+    if not merge:
+        at.checkbox(key="train_merge_label_variants").uncheck().run()
+        variants = [w.value for w in at.warning if "look like one class" in w.value]
+        assert variants and "'POSITIVE'" not in variants[0] and "'positive\\u200b'" in variants[0]
+    at.text_input(key="train_model_name").set_value("r02-model").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    (_frame, config, _name), = sent_requests
+    assert config.merge_label_variants is merge
+
+
+@pytest.mark.parametrize("name", ["r04_trailing_delimiter.csv", "r08a_int_labels_with_blanks.csv"])
+def test_train_page_reads_trailing_delimiters_and_int_labels(models_dir, name):
+    from tests.test_page_train import open_train
+    from tests.test_page_train_data import put
+
+    at = open_train()
+    put(at, name, (FAULTS / name).read_bytes())
+    at.selectbox(key="train_label_col").set_value("label").run()
+    assert not at.error, [e.value for e in at.error]
+    n_used = sum(1 for row in csv_rows(name)[1:] if row[1])
+    shown = " ".join([c.value for c in at.caption] + [i.value for i in at.info])
+    assert f"{n_used} of 80 rows usable" in shown if name.startswith("r08") else "All 60 rows are usable" in shown
+
+
+def test_r14b_predict_page_keeps_the_users_columns_and_says_so(models_dir, trained_tiny):
+    import shutil
+
+    from tests.test_page_predict import open_page
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
+    at = open_page()
+    data = (FAULTS / "r14b_predict_colliding_columns.csv").read_bytes()
+    at.file_uploader(key="predict_upload").set_value(("r14b.csv", data, "text/csv")).run()
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("predicted_label_2" in i.value and "confidence_2" in i.value for i in at.info)
+    out = pd.read_csv(at.session_state["last_prediction_path"], dtype=str, keep_default_na=False)
+    assert out["confidence"].tolist() == ["0.99"] * len(out) and "predicted_label_2" in out.columns
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["2,76", "1", "-3,5", "1.234,5"], [2.76, 1.0, -3.5, 1234.5]),  # decimal comma (de, fr, es...)
+        (["1,234", "12", "2,500.5"], [1234.0, 12.0, 2500.5]),  # English thousands commas
+        (["2.76", "1e3", "inf"], [2.76, 1000.0, math.inf]),  # plain; inf is kept for the caller to drop
+        (["2,76", "lots"], [math.nan, math.nan]),  # not every value parses: nothing is guessed
+    ],
+)
+def test_to_number_every_decimal_mark(cells, expected):
+    from core.data import to_number
+
+    got = to_number(pd.Series(cells, dtype=object)).tolist()
+    assert [("nan" if math.isnan(g) else g) for g in got] == [("nan" if math.isnan(e) else e) for e in expected]
+
+
+def test_delimited_exports_convert_decimal_commas_only_where_unambiguous():
+    assert load_csv(b"a;b\nx;1,500\ny;2,000\n").frame["b"].tolist() == [1.5, 2.0]  # ';' file: European
+    assert load_csv(b"a\tb\nx\t1,5\ny\t2,25\n").frame["b"].tolist() == [1.5, 2.25]
+    assert load_csv(b"a\tb\nx\t1,234\ny\t2,000\n").frame["b"].tolist() == ["1,234", "2,000"]  # maybe thousands
+    assert load_csv(b'a,b\nx,"1,5"\ny,"2,25"\n').frame["b"].tolist() == ["1,5", "2,25"]  # comma files untouched
