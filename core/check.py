@@ -114,26 +114,42 @@ class DataReport:
 
         return to_csv_bytes(self.issues)
 
-    def relabelled(self, df: pd.DataFrame, label_column: str, kinds: tuple[str, ...] = ("label_error",)) -> tuple[pd.DataFrame, int]:
-        """A copy of ``df`` with the suggested label written into ``label_column`` for the rows
-        flagged with ``kinds`` that have a suggestion; returns (copy, rows changed)."""
-        out = df.copy()
-        sel = self.issues[self.issues["issue"].isin(kinds) & (self.issues["suggested_label"] != "")]
-        sel = sel.drop_duplicates("row")
-        changed = 0
-        column = out.columns.get_loc(label_column)
-        for row, label in zip(sel["row"], sel["suggested_label"]):
-            if _clean_label(out.iat[int(row), column]) != label:
-                changed += 1
-            out.iat[int(row), column] = label
-        return out, changed
-
-    def without(self, df: pd.DataFrame, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, int]:
-        """A copy of ``df`` without the rows flagged with ``kinds``; returns (copy, rows dropped)."""
-        drop = self.rows(*kinds)
+    def apply(
+        self, df: pd.DataFrame, label_column: str, *, drop: tuple[str, ...] = (), relabel: tuple[str, ...] = ()
+    ) -> tuple[pd.DataFrame, int, int]:
+        """``df`` (the frame that was checked) with the rows flagged with any of ``drop`` removed
+        and, in the remaining rows flagged with any of ``relabel`` that have a suggestion, the
+        suggested label written into ``label_column``. Returns (new frame, rows dropped, rows whose
+        label changed). ``df`` itself is not changed."""
+        if len(df) != self.n_rows:
+            raise ValueError(f"This check was run on {self.n_rows:,} rows; the data now has {len(df):,}. Run the check again.")
+        dropped = self.rows(*drop) if drop else []
         keep = np.ones(len(df), dtype=bool)
-        keep[drop] = False
-        return df.loc[keep].copy(), len(drop)
+        keep[dropped] = False
+        out = df.copy()
+        changed = 0
+        if relabel:
+            sel = self.issues[self.issues["issue"].isin(relabel) & (self.issues["suggested_label"] != "")]
+            # one suggestion per row: the first in ISSUE_KINDS order (label errors before variants)
+            column = out.columns.get_loc(label_column)
+            for row, label in sel.drop_duplicates("row")[["row", "suggested_label"]].itertuples(index=False):
+                if keep[row] and _clean_label(out.iat[row, column]) != label:
+                    out.iat[row, column] = _as_column_value(out[label_column], label)
+                    changed += 1
+        return out.loc[keep], len(dropped), changed
+
+
+def _as_column_value(column: pd.Series, label: str) -> Any:
+    """A suggested label (text) in the column's own type, so a 0/1 column stays numeric."""
+    if pd.api.types.is_bool_dtype(column):
+        return label == "True"
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            value = float(label)
+        except ValueError:
+            return label
+        return int(value) if value.is_integer() and pd.api.types.is_integer_dtype(column) else value
+    return label
 
 
 def normalise_text(text: str) -> str:
