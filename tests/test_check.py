@@ -174,3 +174,18 @@ def test_cli_exits_0_on_clean_data_and_2_on_a_missing_column(tmp_path, capsys):
     assert main(["check", "--data", str(source), "--text-col", "body", "--label-col", "label",
                  "--features", "tfidf", "--out", str(out)]) == 2
     assert "not in the data" in capsys.readouterr().err
+
+
+def test_label_page_ranking_puts_flipped_labelled_rows_first():
+    from core.labeling import suspected_label_errors
+
+    clean = make_sentiment_frame(160, seed=12)[["text", "label"]]
+    noisy, flipped = flip(clean, 8, seed=3)
+    noisy.index = noisy.index + 1000  # a store's row ids, not positions
+    ranked = suspected_label_errors(noisy, ["text"], "label", n=8)
+    assert len(set(ranked.index - 1000) & set(flipped)) >= 6
+    hits = ranked[(ranked.index - 1000).isin(flipped)]
+    assert (hits["suggested_label"].to_numpy() == clean["label"].iloc[hits.index - 1000].to_numpy()).all()
+    assert ranked["suspect_score"].is_monotonic_decreasing and ranked["rank"].tolist() == list(range(1, 9))
+    with pytest.raises(ValueError, match="two classes"):
+        suspected_label_errors(noisy.assign(label="positive"), ["text"], "label")

@@ -89,3 +89,28 @@ def test_a_new_file_hides_the_old_report(models_dir):
     at.selectbox(key="train_label_col").set_value("label").run()
     assert not at.exception
     assert not at.metric  # the report was for the other data
+
+
+def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tmp_path, monkeypatch):
+    from core.labeling import label_store
+    from tests.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    df, _copies, flipped = planted()
+    df = df.iloc[:120].copy()
+    unlabelled = make_sentiment_frame(10, seed=5)[["text"]].assign(label="")
+    store = label_store("noisy").create(pd.concat([df, unlabelled], ignore_index=True), ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("noisy").run()
+    at.radio(key="label_order").set_value("Suspected label errors first (labelled rows)").run()
+    assert not at.exception, at.exception
+    view = at.data_editor(key="label_suspect_editor").value
+    assert len(view) == 20 and set(view["row"]) <= set(store.labeled().index)
+    assert len(set(view["row"].head(6)) & set(flipped)) >= 4
+    # Correct the top row in the editor and save: the store (on disk) has the new label.
+    row, suggested = int(view["row"].iloc[0]), view["suggested"].iloc[0]
+    at.session_state["label_suspect_editor"] = {"edited_rows": {0: {"label": suggested}}, "added_rows": [], "deleted_rows": []}
+    at.button(key="label_suspect_save").click().run()
+    assert not at.exception, at.exception
+    assert label_store("noisy").frame().loc[row, "label"] == suggested
+    assert "Corrected 1 label(s)" in texts(at.success)
