@@ -206,9 +206,11 @@ def check(
     labels = spelled.map(lambda v: _clean_label(canonical.get(v, v)))  # variants merged for the checks below
 
     progress(0.05, "duplicates")
-    keys = [normalise_text(t) for t in texts]
+    # Duplicates are judged on the text columns alone: profile values ("age: 34") would make
+    # every copy of a reposted text look different, and digits are normalised away anyway.
+    keys = [normalise_text(t) for t in only_text]
     parts += _exact_duplicates(keys, labels, has_text)
-    near, char_vectors = _near_duplicates(texts, keys, has_text)
+    near, char_vectors = _near_duplicates(only_text, keys, has_text)
     parts.append(near)
 
     used = "none"
@@ -218,10 +220,10 @@ def check(
         progress(0.15, "sentence embeddings")
         try:
             embed = embedder or _base_model_embedder(config)
-            found = np.asarray(embed([t for t, k in zip(texts, has_text) if k]), dtype=np.float32)
-            embeddings = np.zeros((len(texts), found.shape[1] if found.ndim == 2 else 0), dtype=np.float32)
-            embeddings[has_text] = found  # rows without text keep zeros and are never read
-        except (ValueError, OSError) as exc:
+            encoded = np.asarray(embed([t for t, k in zip(texts, has_text) if k]), dtype=np.float32)
+            embeddings = np.zeros((len(texts), encoded.shape[1] if encoded.ndim == 2 else 0), dtype=np.float32)
+            embeddings[has_text] = encoded  # rows without text keep zeros and are never read
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back to TF-IDF whatever broke; others re-raise
             if features != "auto":
                 raise
             notes.append(f"Sentence embeddings were not available ({exc}); the label check used TF-IDF only.")
