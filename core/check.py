@@ -32,6 +32,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -557,3 +558,104 @@ def _base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarra
             torch.set_num_threads(before)
 
     return embed
+
+
+# --------------------------------------------------------------------------- out of distribution
+
+OOD_REFERENCE_ROWS = 2000  # reference rows kept (a random sample beyond this): 3 MB of float32 at d=384
+OOD_FILE = "ood_reference.safetensors"
+
+
+@dataclass(frozen=True)
+class OodReference:
+    """What "like the training data" means for the out-of-distribution flag.
+
+    ``embeddings``: (m, d) L2-normalised sentence embeddings of reference texts from the training
+    data's distribution; ``threshold``: a new row whose mean cosine distance to its ``k`` nearest
+    reference rows is above it is flagged. The threshold is the reference's own spread: Datalab's
+    outlier rule (Q3 + 1.7 IQR) over each reference row's mean distance to its k nearest *other*
+    reference rows, so about as few reference rows as the outlier check flags lie beyond it.
+    """
+
+    embeddings: np.ndarray
+    threshold: float
+    k: int = OUTLIER_K
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray, *, seed: int = 42, k: int = OUTLIER_K) -> OodReference:
+        """From (n, d) L2-normalised embeddings of the reference texts (n > k + 1; at most
+        OOD_REFERENCE_ROWS are kept, a random sample). Raises ValueError for too few rows."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        if len(x) <= k + 1:
+            raise ValueError(f"The out-of-distribution reference needs more than {k + 1} texts; got {len(x)}.")
+        if len(x) > OOD_REFERENCE_ROWS:
+            x = x[np.sort(np.random.default_rng(seed).choice(len(x), OOD_REFERENCE_ROWS, replace=False))]
+        return cls(x, distance_threshold(nearest_distances(x, x, k, same=True)), k)
+
+    def distances(self, embeddings: np.ndarray) -> np.ndarray:
+        """Mean cosine distance (0-2) of each row of (n, d) ``embeddings`` to its k nearest reference rows."""
+        return nearest_distances(np.asarray(embeddings, dtype=np.float32), self.embeddings, self.k)
+
+    def flags(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n,) bool: True for rows unlike the reference (distance above the threshold)."""
+        return self.distances(embeddings) > self.threshold
+
+    def save(self, folder: str | Path) -> Path:
+        """Write OOD_FILE (safetensors: the embeddings; metadata: threshold, k) into ``folder``."""
+        from safetensors.numpy import save_file
+
+        path = Path(folder) / OOD_FILE
+        save_file({"embeddings": np.ascontiguousarray(self.embeddings)}, str(path),
+                  metadata={"threshold": repr(self.threshold), "k": str(self.k)})
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> OodReference | None:
+        """The reference saved in ``folder``, or None when there is none."""
+        from safetensors import safe_open
+
+        path = Path(folder) / OOD_FILE
+        if not path.is_file():
+            return None
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            return cls(fh.get_tensor("embeddings"), float(meta["threshold"]), int(meta.get("k", OUTLIER_K)))
+
+
+def model_ood_reference(folder: str | Path, embedder: Callable[[list[str]], np.ndarray] | None = None) -> OodReference | None:
+    """The out-of-distribution reference of a saved model folder, built once and kept there.
+
+    Built from the folder's ``test_predictions.csv`` texts: held-out rows of the training data,
+    so its spread is the training data's own spread without the rows the model memorised.
+    ``embedder`` (texts -> L2-normalised (n, d)) defaults to the frozen encoder of the model's
+    base model (from training_config.json; minilm-en when unknown); the same one must embed the
+    rows to flag. Returns None when the folder has no usable test predictions.
+    """
+    folder = Path(folder)
+    saved = OodReference.load(folder)
+    if saved is not None:
+        return saved
+    path = folder / "test_predictions.csv"
+    if not path.is_file():
+        return None
+    texts = pd.read_csv(path, keep_default_na=False, dtype=str).get("text", pd.Series(dtype=str))
+    texts = [t for t in texts.tolist() if t.strip()]
+    if len(texts) <= OUTLIER_K + 1:
+        return None
+    reference = OodReference.fit((embedder or ood_embedder(folder))(texts))
+    try:
+        reference.save(folder)
+    except OSError:  # a read-only model folder: use it without keeping it
+        pass
+    return reference
+
+
+def ood_embedder(folder: str | Path) -> Callable[[list[str]], np.ndarray]:
+    """The frozen sentence encoder of a saved model's base model (see :func:`model_ood_reference`)."""
+    import json
+
+    base = "minilm-en"
+    config_path = Path(folder) / "training_config.json"
+    if config_path.is_file():
+        base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model", base)
+    return _base_model_embedder(TrainConfig(base_model=base))

@@ -189,3 +189,32 @@ def test_label_page_ranking_puts_flipped_labelled_rows_first():
     assert ranked["suspect_score"].is_monotonic_decreasing and ranked["rank"].tolist() == list(range(1, 9))
     with pytest.raises(ValueError, match="two classes"):
         suspected_label_errors(noisy.assign(label="positive"), ["text"], "label")
+
+
+def _bag_of_words(vocab: list[str]):
+    def embed(texts: list[str]) -> np.ndarray:
+        x = np.array([[t.lower().split().count(w) for w in vocab] + [1e-3] for t in texts], dtype=np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return embed
+
+
+def test_ood_flags_rows_unlike_the_reference_and_survives_a_save(tmp_path):
+    from core.check import OodReference, model_ood_reference
+
+    train = make_sentiment_frame(200, seed=1)["text"].tolist()
+    fresh = make_sentiment_frame(60, seed=99)["text"].tolist()  # same domain, new rows
+    foreign = ["quarterly ebitda accruals reconciliation", "hotel room had a sea view and breakfast buffet"] * 10
+    vocab = sorted({w for t in train + foreign for w in t.lower().split()})
+    embed = _bag_of_words(vocab)
+    reference = OodReference.fit(embed(train))
+    assert reference.flags(embed(foreign)).all()
+    assert reference.flags(embed(fresh)).mean() <= 0.1
+    # The threshold is the reference's own spread: few reference rows lie beyond it.
+    assert reference.flags(reference.embeddings).mean() <= 0.1
+    # Built from a model folder's held-out texts and kept there.
+    pd.DataFrame({"text": train[:80]}).to_csv(tmp_path / "test_predictions.csv", index=False)
+    built = model_ood_reference(tmp_path, embedder=embed)
+    assert (tmp_path / "ood_reference.safetensors").is_file()
+    again = model_ood_reference(tmp_path, embedder=lambda texts: 1 / 0)  # loaded, not rebuilt
+    assert again.threshold == pytest.approx(built.threshold)
+    assert np.array_equal(again.flags(embed(foreign)), built.flags(embed(foreign)))
