@@ -1,6 +1,7 @@
 """Marketune's engine: plain Python, no Streamlit. Pages, the CLI and tests use this API."""
 
 from .base_models import CATALOG, BaseModel, resolve_base_model
+from .check import DataReport, check
 from .config import TrainConfig
 from .data import (
     LoadedCsv,
@@ -37,6 +38,7 @@ from .training import ProgressEvent, TrainingCancelled, TrainResult, train
 __all__ = [
     "CATALOG",
     "BaseModel",
+    "DataReport",
     "FewShotClassifier",
     "LabelStore",
     "LoadedCsv",
@@ -51,6 +53,7 @@ __all__ = [
     "TrainingCancelled",
     "baseline_metrics",
     "build_texts",
+    "check",
     "choose_method",
     "cjk_share",
     "classification_metrics",

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub.add_parser("list")
     install = bsub.add_parser("install")
     install.add_argument("name")
+    _add_check_parser(sub)
     return parser
 
 
@@ -391,3 +392,41 @@ def _json_default(value: Any) -> Any:
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "base-models": cmd_base_models}
+
+
+# ----------------------------------------------------------------------------- check (issue 15)
+
+
+def _add_check_parser(sub: Any) -> None:
+    c = sub.add_parser("check", help="data-health check (label errors, duplicates, outliers) into an ISSUES.csv")
+    c.add_argument("--data", required=True, help="labelled CSV or Excel file")
+    c.add_argument("--text-col", action="append", default=[], dest="text_cols", required=True,
+                   help="text column (repeatable)")
+    c.add_argument("--feature-col", action="append", default=[], dest="feature_cols", help="profile column (repeatable)")
+    c.add_argument("--label-col", required=True)
+    c.add_argument("--task", choices=["classification", "regression"], default="classification")
+    c.add_argument("--base-model", default="minilm-en", help="whose sentence embeddings the check uses (--features)")
+    c.add_argument("--features", choices=["auto", "tfidf", "embeddings", "both"], default="auto",
+                   help="what the label-error model reads; auto: TF-IDF and the base model's embeddings when it loads")
+    c.add_argument("--seed", type=int, default=42)
+    c.add_argument("--out", required=True, help="ISSUES.csv to write (one line per flagged row and issue)")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Writes ISSUES.csv and prints a summary; exits 0 whenever the check ran, whatever it found."""
+    from .check import check
+    from .config import TrainConfig
+    from .data import read_table
+
+    df = read_table(args.data, str(args.data)).frame
+    config = TrainConfig(text_columns=tuple(args.text_cols), feature_columns=tuple(args.feature_cols),
+                         label_column=args.label_col, task=args.task, base_model=args.base_model, seed=args.seed)
+    report = check(df, config, features=args.features,
+                   on_progress=lambda f, m: print(f"[check] {f:4.0%} {m}", file=sys.stderr, flush=True))
+    Path(args.out).write_bytes(report.to_csv_bytes())
+    print(report.summary())
+    print(f"wrote {len(report.issues):,} line(s) for {len(report.rows()):,} row(s) to {args.out}")
+    return 0
+
+
+COMMANDS["check"] = cmd_check

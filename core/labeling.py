@@ -118,6 +118,43 @@ def diverse_order(order: np.ndarray, texts: list[str], n: int, threshold: float 
     return pool[picked]
 
 
+def suspected_label_errors(
+    labeled_df: pd.DataFrame, text_columns: list[str] | tuple[str, ...], label_column: str, n: int = 20, *, seed: int = 42
+) -> pd.DataFrame:
+    """The ``n`` labelled rows whose label looks most wrong, most suspect first.
+
+    No saved model is needed: out-of-fold probabilities of TF-IDF + logistic regression fitted on
+    the other labelled rows (core.check, cross-fitted), ranked by cleanlab's self-confidence label
+    quality. Returns those rows (original index, all columns) plus ``suggested_label`` (the
+    out-of-fold likeliest class), ``label_probability`` (out-of-fold probability of the given
+    label, 0-1), ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and
+    ``rank``. Rows of a class with fewer than 2 labelled rows are not ranked. Raises
+    ``ValueError`` when fewer than two classes have 2 labelled rows each.
+    """
+    from cleanlab.rank import get_label_quality_scores
+
+    from .check import MAX_FOLDS, out_of_fold_proba
+
+    labels = _clean_labels(labeled_df[label_column])
+    counts = labels[labels != ""].value_counts()
+    kept = counts[counts >= 2].index
+    rows = labeled_df.loc[labels.isin(kept).to_numpy()]
+    if len(kept) < 2:
+        raise ValueError(f"Ranking label errors needs two classes with 2 labelled rows each; found {dict(counts)}.")
+    texts = [" | ".join(str(v) for v in r) for r in rows[list(text_columns)].fillna("").astype(str).itertuples(index=False)]
+    classes = np.array(sorted(kept), dtype=object)
+    y = np.searchsorted(classes, labels.loc[rows.index].to_numpy(dtype=object))
+    proba = out_of_fold_proba(texts, y, "tfidf", None, seed, int(min(MAX_FOLDS, counts[kept].min())))
+    suspect = 1.0 - get_label_quality_scores(y, proba, method="self_confidence")
+    order = np.argsort(-suspect, kind="stable")[:n]
+    out = rows.iloc[order].copy()
+    out["suggested_label"] = classes[proba[order].argmax(axis=1)]
+    out["label_probability"] = proba[order, y[order]]
+    out["suspect_score"] = suspect[order]
+    out["rank"] = np.arange(1, len(order) + 1)
+    return out
+
+
 # --------------------------------------------------------------------------- the labelled set
 
 

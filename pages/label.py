@@ -19,7 +19,7 @@ from core import TrainConfig, load_csv, validate_mapping, validate_name
 from core.base_models import training_defaults
 from core.fewshot import cv_summary_frame
 from core.jobs import job_status, start_job
-from core.labeling import label_store, list_projects, uncertainty_ranking
+from core.labeling import label_store, list_projects, suspected_label_errors, uncertainty_ranking
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
 from ui.mapping import suggest_label_column, suggest_text_columns
@@ -33,6 +33,7 @@ UPLOAD_SOURCE = "Upload a CSV or Excel file"
 SAMPLE_SOURCE = "Sample: clothing reviews, 570 of 600 unlabelled"
 NEW_LABEL_COLUMN = "(add a 'label' column)"
 TRAIN_SOURCE, ACTIVE_SOURCE = "Train a model on the labelled rows", "Use the active model"
+LEAST_SURE, SUSPECTED = "Least sure first (unlabelled rows)", "Suspected label errors first (labelled rows)"
 MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
 ss = st.session_state
 
@@ -195,6 +196,52 @@ def save_edits(store, edited: pd.DataFrame) -> int:
     return changed
 
 
+def review_suspects(store) -> None:
+    """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors), with an
+    editor to correct them. Ranked once per state of the labels."""
+    n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
+    labeled = store.labeled()
+    stamp = (store.folder.name, (store.folder / "data.csv").stat().st_mtime, n)
+    if ss.get("label_suspect_stamp") != stamp:
+        try:
+            with st.spinner(f"Cross-checking {len(labeled):,} labelled rows…"):
+                ss["label_suspects"] = suspected_label_errors(labeled, store.text_columns, store.label_column, n)
+        except ValueError as exc:
+            st.info(str(exc))
+            return
+        ss["label_suspect_stamp"] = stamp
+    ranked = ss["label_suspects"]
+    st.caption(
+        "Most suspect first: a simple model trained on the other labelled rows (TF-IDF, cross-fitted) "
+        "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
+    )
+    text_col, label_col = store.text_columns[0], store.label_column
+    view = pd.DataFrame({
+        "row": ranked.index.astype(int),
+        text_col: ranked[text_col].astype(str),
+        "given label": ranked[label_col].astype(str),
+        "suggested": ranked["suggested_label"].astype(str),
+        "suspect": ranked["suspect_score"].astype(float),
+        label_col: [""] * len(ranked),
+    })
+    edited = st.data_editor(
+        view,
+        key="label_suspect_editor",
+        hide_index=True,
+        disabled=["row", text_col, "given label", "suggested", "suspect"],
+        column_config={
+            label_col: st.column_config.SelectboxColumn(label_col, options=store.classes(), help="The right label"),
+            "suspect": st.column_config.ProgressColumn("suspect", min_value=0.0, max_value=1.0, format="percent"),
+            text_col: st.column_config.TextColumn(text_col, width="large"),
+        },
+    )
+    if st.button("Save corrected labels", key="label_suspect_save", icon=":material/save:"):
+        labels = {int(r): v for r, v in zip(edited["row"], edited[label_col]) if isinstance(v, str) and v.strip()}
+        ss.pop("label_suspect_editor", None)
+        ss["label_flash"] = f"Corrected {store.set_labels(labels) if labels else 0} label(s)."
+        st.rerun()
+
+
 # ----------------------------------------------------------------------------- page
 st.title("Label")
 st.markdown(
@@ -264,6 +311,9 @@ if flash:
     st.success(flash)
 if busy:
     st.info("Training is running; the rows to label appear when the model is saved.")
+    st.stop()
+if counts["labeled"] and st.radio("Order", [LEAST_SURE, SUSPECTED], key="label_order", horizontal=True) == SUSPECTED:
+    review_suspects(store)
     st.stop()
 if ranking_model is None:
     st.info("Train a model on the labelled rows (or use the active model) to see which rows to label next.")

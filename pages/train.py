@@ -246,6 +246,9 @@ if data is not None:
             st.info(f"{report.n_dropped:,} row(s) will be left out — {report.summary()}.")
         elif report.ok:
             st.caption(f"All {report.n_rows_used:,} rows are usable.")
+    if report is not None and report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
+        from ui.check import render_check
+        df = render_check(df, mapping, key="train_check")
 
     # ------------------------------------------------------------------------- 3. settings
     st.subheader("3. Settings")

@@ -1,0 +1,661 @@
+"""The data-health check: suspected label errors, duplicates, outliers and label variants.
+
+``check(df, config)`` looks at the rows a training run would read (``config.text_columns``,
+``config.feature_columns`` and ``config.label_column`` of a :class:`~core.config.TrainConfig`)
+and returns a :class:`DataReport` whose ``issues`` table has one line per flagged row and
+issue kind:
+
+- ``label_error``: the given label disagrees with out-of-fold probabilities of a cheap model
+  (logistic regression on TF-IDF word and character n-grams, plus, with ``features="both"``,
+  on frozen sentence embeddings of the base model). ``cleanlab`` decides which rows are
+  issues (``find_label_issues``, confident learning) and ranks them
+  (``get_label_quality_scores``, self-confidence); ``score`` = 1 - label quality.
+- ``exact_duplicate``: same text after normalising case, Unicode form, invisible characters,
+  whitespace, URLs, @mentions and digits; every copy after the first is flagged.
+- ``conflicting_duplicate``: such a group whose copies carry different labels (every copy is
+  flagged; the group's majority label is suggested where there is one).
+- ``near_duplicate``: character n-gram TF-IDF cosine >= :data:`NEAR_DUPLICATE_COSINE` to an
+  earlier row with a different normalised text.
+- ``outlier``: mean cosine distance to the :data:`OUTLIER_K` nearest rows above the
+  interquartile rule cleanlab's Datalab uses for its outlier issue.
+- ``label_variant``: a label spelled differently from the most frequent spelling of the same
+  label (case, whitespace, Unicode form or invisible characters only).
+
+``row`` is the 0-based position of the data row in ``df`` (= in the file as read: the header
+line is not a row). Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import TrainConfig
+
+ISSUE_KINDS = (
+    "label_error",
+    "conflicting_duplicate",
+    "exact_duplicate",
+    "near_duplicate",
+    "outlier",
+    "label_variant",
+)
+ISSUE_COLUMNS = ["row", "issue", "score", "suggested_label", "group", "label", "text"]
+FEATURES = ("auto", "tfidf", "embeddings", "both")
+
+# Character 3-5-gram TF-IDF cosine (of the normalised texts) at or above which two texts count as
+# near-duplicates. Measured on the 3,000 UCI sentiment sentences (bench/bench_check.py --near):
+# the 13 pairs at >= 0.9 are one sentence with a word added ("great phone!" / "this is a great
+# phone!", "very disappointing." / "disappointing."); 0.8-0.9 already holds opposites such as
+# "bad quality." / "good quality." (0.82), which must stay apart.
+NEAR_DUPLICATE_COSINE = 0.9
+# Outliers: the mean cosine distance to the K nearest rows, flagged above Q3 + s * IQR with
+# s = 1/0.37037 - 1 = 1.7, the default rule of cleanlab's Datalab outlier issue
+# (OutlierIssueManager.DEFAULT_THRESHOLDS["features"]); k = 10 is Datalab's default too.
+OUTLIER_K = 10
+OUTLIER_IQR_SCALE = 1 / 0.37037 - 1
+MAX_FOLDS = 5  # cross-fitting folds for the out-of-fold probabilities
+SMALL_GROUP_ROWS = 256  # rows per block when comparing every row with every other
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)@\w+")
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+# Zero-width and other invisible format characters that spreadsheets and web forms leave behind.
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]")
+
+
+@dataclass
+class DataReport:
+    """What :func:`check` found.
+
+    ``issues``: DataFrame with :data:`ISSUE_COLUMNS`, one line per (row, issue kind), sorted by
+    issue kind then score (highest = most suspect first). ``row`` is the 0-based position in the
+    checked frame; ``group`` the first row of a duplicate group (-1 otherwise); ``label`` the row's
+    label as given; ``suggested_label`` '' where none applies. ``n_rows``: rows checked;
+    ``n_rows_analysed``: rows with text (and, for label errors, a label); ``features``: what
+    the label-error model read; ``seconds``: wall time; ``notes``: sentences for the user.
+    """
+
+    issues: pd.DataFrame
+    n_rows: int
+    n_rows_analysed: int
+    features: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Flagged rows per issue kind, every kind listed (0 when none)."""
+        found = self.issues["issue"].value_counts()
+        return {kind: int(found.get(kind, 0)) for kind in ISSUE_KINDS}
+
+    def rows(self, *kinds: str) -> list[int]:
+        """Sorted distinct row positions flagged with any of ``kinds`` (all kinds if none given)."""
+        sel = self.issues if not kinds else self.issues[self.issues["issue"].isin(kinds)]
+        return sorted({int(r) for r in sel["row"]})
+
+    def summary(self) -> str:
+        """One line per issue kind with a count, e.g. "label_error: 12 row(s)"."""
+        lines = [f"checked {self.n_rows:,} row(s) in {self.seconds:.1f}s (label model: {self.features})"]
+        lines += [f"{kind}: {n:,} row(s)" for kind, n in self.counts.items()]
+        return "\n".join(lines + self.notes)
+
+    def to_csv_bytes(self) -> bytes:
+        """ISSUES.csv: UTF-8 with BOM, text cells made formula-safe (core.export)."""
+        from .export import to_csv_bytes
+
+        return to_csv_bytes(self.issues)
+
+    def apply(
+        self, df: pd.DataFrame, label_column: str, *, drop: tuple[str, ...] = (), relabel: tuple[str, ...] = ()
+    ) -> tuple[pd.DataFrame, int, int]:
+        """``df`` (the frame that was checked) with the rows flagged with any of ``drop`` removed
+        and, in the remaining rows flagged with any of ``relabel`` that have a suggestion, the
+        suggested label written into ``label_column``. Returns (new frame, rows dropped, rows whose
+        label changed). ``df`` itself is not changed."""
+        if len(df) != self.n_rows:
+            raise ValueError(f"This check was run on {self.n_rows:,} rows; the data now has {len(df):,}. Run the check again.")
+        dropped = self.rows(*drop) if drop else []
+        keep = np.ones(len(df), dtype=bool)
+        keep[dropped] = False
+        out = df.copy()
+        changed = 0
+        if relabel:
+            sel = self.issues[self.issues["issue"].isin(relabel) & (self.issues["suggested_label"] != "")]
+            # one suggestion per row: the first in ISSUE_KINDS order (label errors before variants)
+            column = out.columns.get_loc(label_column)
+            for row, label in sel.drop_duplicates("row")[["row", "suggested_label"]].itertuples(index=False):
+                if keep[row] and _clean_label(out.iat[row, column]) != label:
+                    out.iat[row, column] = _as_column_value(out[label_column], label)
+                    changed += 1
+        return out.loc[keep], len(dropped), changed
+
+
+def _as_column_value(column: pd.Series, label: str) -> Any:
+    """A suggested label (text) in the column's own type, so a 0/1 column stays numeric."""
+    if pd.api.types.is_bool_dtype(column):
+        return label == "True"
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            value = float(label)
+        except ValueError:
+            return label
+        return int(value) if value.is_integer() and pd.api.types.is_integer_dtype(column) else value
+    return label
+
+
+def normalise_text(text: str) -> str:
+    """The key exact duplicates share: NFKC, invisible characters removed, case folded, URLs and
+    @mentions dropped, every run of digits written as '0', whitespace collapsed."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", str(text)))
+    text = _MENTION.sub(" ", _URL.sub(" ", text)).casefold()
+    return _SPACE.sub(" ", _DIGITS.sub("0", text)).strip()
+
+
+def check(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    features: str = "tfidf",
+    embedder: Callable[[list[str]], np.ndarray] | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> DataReport:
+    """Check the rows a training run on ``df`` with ``config`` would read.
+
+    ``features``: what the label-error model reads: "tfidf" (word 1-2-grams and character
+    2-5-grams, seconds on 3,000 rows), "embeddings" (frozen mean-pooled sentence embeddings of
+    ``config.base_model``), "both" (the two models' out-of-fold probabilities averaged; the best
+    measured, see bench/bench_check.py) or "auto" (= "both" when the base model loads, else
+    "tfidf"). ``embedder`` (texts -> (n, d) L2-normalised array) replaces the base model's
+    encoder (tests). ``on_progress(fraction, message)`` is called between steps.
+
+    Label errors need ``config.task == "classification"`` and at least two classes with two
+    labelled rows each; otherwise only duplicates, outliers and label variants are checked and a
+    note says why. Raises ``ValueError`` when a configured column is missing from ``df``.
+    """
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}; got {features!r}.")
+    start = time.perf_counter()
+    progress = on_progress or (lambda _f, _m: None)
+    columns = [*config.feature_columns, *config.text_columns, config.label_column]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"Column(s) {missing} are not in the data; found {list(df.columns)}.")
+    from .data import build_texts
+
+    frame = df.reset_index(drop=True)
+    texts = build_texts(frame, config.text_columns, config.feature_columns)
+    only_text = build_texts(frame, config.text_columns, ())
+    has_text = np.array([bool(t.strip()) for t in only_text], dtype=bool)
+    raw_labels = frame[config.label_column]
+    spelled = raw_labels.map(lambda v: _clean_label(v, strip=False))
+    notes: list[str] = []
+    parts: list[pd.DataFrame] = []
+
+    progress(0.02, "label spellings")
+    canonical, variant_issues = _label_variants(spelled)
+    parts.append(variant_issues)
+    labels = spelled.map(lambda v: _clean_label(canonical.get(v, v)))  # variants merged for the checks below
+
+    progress(0.05, "duplicates")
+    # Duplicates are judged on the text columns alone: profile values ("age: 34") would make
+    # every copy of a reposted text look different, and digits are normalised away anyway.
+    keys = [normalise_text(t) for t in only_text]
+    parts += _exact_duplicates(keys, labels, has_text)
+    near, char_vectors = _near_duplicates(only_text, keys, has_text)
+    parts.append(near)
+
+    used = "none"
+    embeddings = None
+    analysed = int(has_text.sum())
+    if features in ("auto", "both", "embeddings"):
+        progress(0.15, "sentence embeddings")
+        try:
+            embed = embedder or _base_model_embedder(config)
+            encoded = np.asarray(embed([t for t, k in zip(texts, has_text) if k]), dtype=np.float32)
+            embeddings = np.zeros((len(texts), encoded.shape[1] if encoded.ndim == 2 else 0), dtype=np.float32)
+            embeddings[has_text] = encoded  # rows without text keep zeros and are never read
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back to TF-IDF whatever broke; others re-raise
+            if features != "auto":
+                raise
+            notes.append(f"Sentence embeddings were not available ({exc}); the label check used TF-IDF only.")
+            embeddings = None
+
+    if config.task != "classification":
+        notes.append("Label errors are checked for classification only; this label is a number.")
+    else:
+        progress(0.5, "out-of-fold probabilities")
+        mode = "both" if features == "auto" and embeddings is not None else ("tfidf" if features == "auto" else features)
+        found, used, n_labelled, note = _label_errors(texts, labels, has_text, mode, embeddings, config.seed)
+        parts.append(found)
+        analysed = n_labelled
+        if note:
+            notes.append(note)
+
+    progress(0.85, "outliers")
+    outlier_features = embeddings if embeddings is not None else _reduced(char_vectors, config.seed)
+    if outlier_features is not None:
+        parts.append(_outliers(outlier_features, np.flatnonzero(has_text)))
+    if (~has_text).any():
+        notes.append(f"{int((~has_text).sum()):,} row(s) without text were not checked.")
+
+    issues = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _empty()
+    issues["label"] = [_clean_label(raw_labels.iat[int(r)]) for r in issues["row"]]
+    issues["text"] = [only_text[int(r)] for r in issues["row"]]
+    order = {kind: i for i, kind in enumerate(ISSUE_KINDS)}
+    issues = issues.assign(_k=issues["issue"].map(order)).sort_values(["_k", "score", "row"], ascending=[True, False, True])
+    issues = issues.drop(columns="_k").reset_index(drop=True)[ISSUE_COLUMNS]
+    issues["row"] = issues["row"].astype(int)
+    issues["group"] = issues["group"].astype(int)
+    issues["score"] = issues["score"].astype(float).round(6)
+    progress(1.0, "done")
+    return DataReport(issues, len(frame), analysed, used, time.perf_counter() - start, notes)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({"row": pd.Series(dtype=int), "issue": pd.Series(dtype=object),
+                         "score": pd.Series(dtype=float), "suggested_label": pd.Series(dtype=object),
+                         "group": pd.Series(dtype=int)})
+
+
+def _issues(rows: Any, kind: str, scores: Any, suggested: Any = "", group: Any = -1) -> pd.DataFrame:
+    rows = np.asarray(rows, dtype=int)
+    frame = pd.DataFrame({"row": rows, "issue": kind, "score": np.asarray(scores, dtype=float)})
+    frame["suggested_label"] = suggested if isinstance(suggested, str) else [str(s) for s in suggested]
+    frame["group"] = group if np.isscalar(group) else np.asarray(group, dtype=int)
+    return frame if len(rows) else _empty()
+
+
+def _clean_label(value: Any, *, strip: bool = True) -> str:
+    """A label as text: missing -> '', whole-number floats (1.0 from a column with gaps) as
+    integers, and (``strip``) invisible characters and outer whitespace removed. A private copy
+    of the rule in core.labeling, so this module does not depend on the label-hygiene work in
+    core.data."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    return _INVISIBLE.sub("", str(value)).strip() if strip else str(value)
+
+
+def _label_key(label: str) -> str:
+    return _SPACE.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", label))).strip().casefold()
+
+
+def _label_variants(labels: pd.Series) -> tuple[dict[str, str], pd.DataFrame]:
+    """Labels that differ only in case, whitespace, Unicode form or invisible characters.
+
+    Returns ({spelling: most frequent spelling of its kind}, issues for the rows spelled
+    otherwise; score = 1 - that spelling's share of its kind, so rare spellings rank first).
+    The raw values are compared (before :func:`_clean_label` strips them) so that a trailing
+    space or a zero-width space counts as a variant too.
+    """
+    raw = labels.astype(str)
+    present = raw[raw.map(lambda v: v.strip() != "")]
+    canonical: dict[str, str] = {}
+    rows: list[int] = []
+    scores: list[float] = []
+    suggested: list[str] = []
+    for _key, spellings in present.groupby(present.map(_label_key)):
+        counts = spellings.value_counts()
+        if len(counts) < 2:
+            continue
+        top = str(counts.index[0])
+        for spelling, n in counts.items():
+            canonical[str(spelling)] = top
+            if spelling == top:
+                continue
+            where = np.flatnonzero((raw == spelling).to_numpy())
+            rows += where.tolist()
+            scores += [1.0 - n / counts.sum()] * len(where)
+            suggested += [_clean_label(top)] * len(where)
+    return canonical, _issues(rows, "label_variant", scores, suggested)
+
+
+def _exact_duplicates(keys: list[str], labels: pd.Series, has_text: np.ndarray) -> list[pd.DataFrame]:
+    """Exact and conflicting duplicates from the normalised texts.
+
+    exact_duplicate: every copy after the first of a group (score = group size, so copies of
+    often repeated texts come first). conflicting_duplicate: every row of a group with two or
+    more different labels (score = 1 - the share of the row's label in the group; suggested =
+    the group's majority label, '' on a tie).
+    """
+    frame = pd.DataFrame({"key": keys, "label": labels.astype(str).to_numpy(), "row": np.arange(len(keys))})
+    frame = frame[has_text]
+    frame = frame[frame.duplicated("key", keep=False)]
+    exact, conflict = [], []
+    for _key, group in frame.groupby("key", sort=False):
+        first = int(group["row"].min())
+        size = len(group)
+        copies = group[group["row"] != first]
+        exact.append(_issues(copies["row"], "exact_duplicate", [size] * len(copies), "", first))
+        given = group.loc[group["label"] != "", "label"]
+        counts = given.value_counts()
+        if len(counts) >= 2:
+            majority = str(counts.index[0]) if counts.iloc[0] > counts.iloc[1] else ""
+            share = group["label"].map(counts).fillna(0).to_numpy() / counts.sum()
+            conflict.append(_issues(group["row"], "conflicting_duplicate", 1.0 - share, majority, first))
+    return exact + conflict
+
+
+def _char_vectors(texts: list[str]) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1,
+                           lowercase=True, dtype=np.float32).fit_transform(texts)
+
+
+def _near_duplicates(texts: list[str], keys: list[str], has_text: np.ndarray) -> tuple[pd.DataFrame, Any]:
+    """Rows whose character 3-5-gram TF-IDF cosine to an earlier row (with a different
+    normalised text) is >= NEAR_DUPLICATE_COSINE; grouped by union-find, every member after the
+    group's first row flagged (score = its highest cosine to another member).
+    Returns (issues, the (n_text_rows, v) sparse vectors for reuse, or None without text)."""
+    idx = np.flatnonzero(has_text)
+    if len(idx) < 2:
+        return _empty(), None
+    try:
+        vectors = _char_vectors([keys[i] for i in idx])
+    except ValueError:  # no characters at all
+        return _empty(), None
+    parent = list(range(len(idx)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    best = np.zeros(len(idx))
+    key_arr = np.array([keys[i] for i in idx], dtype=object)
+    for lo in range(0, len(idx), SMALL_GROUP_ROWS):
+        sims = (vectors[lo : lo + SMALL_GROUP_ROWS] @ vectors.T).toarray()
+        a, b = np.nonzero(sims >= NEAR_DUPLICATE_COSINE)
+        a = a + lo
+        keep = (a < b) & (key_arr[a] != key_arr[b])
+        for i, j in zip(a[keep], b[keep]):
+            s = sims[i - lo, j]
+            best[i] = max(best[i], s)
+            best[j] = max(best[j], s)
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+    roots = np.array([find(i) for i in range(len(idx))])
+    flagged = [i for i in range(len(idx)) if best[i] > 0 and roots[i] != i]
+    return _issues(idx[flagged], "near_duplicate", best[flagged], "", idx[roots[flagged]]), vectors
+
+
+def _reduced(vectors: Any, seed: int) -> np.ndarray | None:
+    """Character TF-IDF vectors reduced to at most 100 dimensions and L2-normalised: the outlier
+    check's features when no sentence embeddings were computed."""
+    if vectors is None or vectors.shape[0] <= OUTLIER_K + 1 or vectors.shape[1] < 3:
+        return None
+    from sklearn.decomposition import TruncatedSVD
+
+    dims = min(100, vectors.shape[1] - 1, vectors.shape[0] - 1)
+    reduced = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(vectors)
+    norms = np.linalg.norm(reduced, axis=1, keepdims=True)
+    return reduced / np.where(norms == 0, 1, norms)
+
+
+def _outliers(features: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """Rows whose mean cosine distance to their OUTLIER_K nearest rows is above
+    Q3 + OUTLIER_IQR_SCALE * IQR of that distance over all rows (Datalab's rule); score = the
+    mean distance. ``features``: (n_rows, d) for the text rows only when its length equals
+    ``len(rows)``, else (n_all, d) indexed by ``rows``."""
+    x = features if len(features) == len(rows) else features[rows]
+    if len(x) <= OUTLIER_K + 1:
+        return _empty()
+    mean = nearest_distances(x, x, OUTLIER_K, same=True)
+    threshold = distance_threshold(mean)
+    flagged = np.flatnonzero(mean > threshold)
+    return _issues(rows[flagged], "outlier", mean[flagged])
+
+
+def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = OUTLIER_K, *, same: bool = False) -> np.ndarray:
+    """Mean cosine distance (1 - cosine, 0-2) from each L2-normalised query row to its ``k``
+    nearest reference rows, shape (n_queries,); with ``same`` a row is not its own neighbour."""
+    out = np.zeros(len(queries))
+    k = min(k, len(reference) - (1 if same else 0))
+    ref = np.asarray(reference, dtype=np.float32)
+    for lo in range(0, len(queries), SMALL_GROUP_ROWS):
+        dist = 1.0 - np.asarray(queries[lo : lo + SMALL_GROUP_ROWS], dtype=np.float32) @ ref.T
+        if same:
+            dist[np.arange(dist.shape[0]), np.arange(lo, lo + dist.shape[0])] = np.inf
+        out[lo : lo + dist.shape[0]] = np.sort(np.partition(dist, k - 1, axis=1)[:, :k], axis=1).mean(axis=1)
+    return out
+
+
+def distance_threshold(mean_distances: np.ndarray) -> float:
+    """Datalab's outlier cut: Q3 + (1/0.37037 - 1) * IQR of the rows' mean kNN distances."""
+    q1, q3 = np.percentile(mean_distances, [25, 75])
+    return float(q3 + OUTLIER_IQR_SCALE * (q3 - q1))
+
+
+# --------------------------------------------------------------------------- label errors
+
+
+def out_of_fold_proba(
+    texts: list[str], y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int, folds: int = MAX_FOLDS
+) -> np.ndarray:
+    """Out-of-fold class probabilities (n, n_classes) from logistic regression, cross-fitted with
+    stratified ``folds``. ``y``: integer codes 0..K-1, every class with >= ``folds`` rows.
+    mode "tfidf": TF-IDF word 1-2-grams + char_wb 2-5-grams (refitted in every fold);
+    "embeddings": the given (n, d) embeddings; "both": the mean of the two probabilities."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out = []
+    if mode in ("tfidf", "both"):
+        out.append(cross_val_predict(_tfidf_model(), np.asarray(texts, dtype=object), y, cv=cv, method="predict_proba"))
+    if mode in ("embeddings", "both"):
+        from sklearn.linear_model import LogisticRegression
+
+        # C = 1 on L2-normalised embeddings: sklearn's default, within 1 point of the best C
+        # measured on the UCI sentences (bench/bench_check.py).
+        model = LogisticRegression(C=1.0, max_iter=2000)
+        out.append(cross_val_predict(model, embeddings, y, cv=cv, method="predict_proba"))
+    return np.mean(out, axis=0)
+
+
+def _tfidf_model() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+    )
+    return make_pipeline(features, LogisticRegression(C=4.0, max_iter=2000))
+
+
+def _label_errors(
+    texts: list[str], labels: pd.Series, has_text: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int
+) -> tuple[pd.DataFrame, str, int, str]:
+    """(issues, features used, rows analysed, note). cleanlab's find_label_issues (confident
+    learning, prune by noise rate) flags; score = 1 - get_label_quality_scores (self-confidence);
+    suggested label = the out-of-fold most likely class."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    given = labels.astype(str).to_numpy()
+    usable = has_text & (given != "")
+    counts = pd.Series(given[usable]).value_counts()
+    folds = int(min(MAX_FOLDS, counts.min())) if len(counts) else 0
+    kept_classes = counts[counts >= 2].index
+    small = counts[counts < 2]
+    note = ""
+    if len(small):
+        note = f"{len(small)} class(es) with a single row were left out of the label check."
+    usable &= np.isin(given, kept_classes)
+    folds = int(min(MAX_FOLDS, counts[kept_classes].min())) if len(kept_classes) else 0
+    if len(kept_classes) < 2 or folds < 2:
+        return _empty(), "none", 0, "Label errors need at least two classes with two labelled rows each."
+    idx = np.flatnonzero(usable)
+    classes = np.array(sorted(kept_classes), dtype=object)
+    y = np.searchsorted(classes, given[idx])
+    emb = embeddings[idx] if embeddings is not None else None
+    proba = out_of_fold_proba([texts[i] for i in idx], y, mode, emb, seed, folds)
+    flagged = find_label_issues(y, proba, filter_by="prune_by_noise_rate")
+    quality = get_label_quality_scores(y, proba, method="self_confidence")
+    where = np.flatnonzero(flagged)
+    suggested = classes[proba[where].argmax(axis=1)]
+    return _issues(idx[where], "label_error", 1.0 - quality[where], suggested), mode, len(idx), note
+
+
+def label_quality(texts: list[str], labels: list[str], *, mode: str = "tfidf", embeddings: np.ndarray | None = None,
+                  seed: int = 42) -> np.ndarray:
+    """1 - cleanlab's self-confidence label quality of every row (n,), from out-of-fold
+    probabilities: higher = more likely mislabelled. Every class needs >= 2 rows. The ranking
+    :func:`check` and the benchmark use."""
+    from cleanlab.rank import get_label_quality_scores
+
+    classes = np.array(sorted(set(labels)), dtype=object)
+    y = np.searchsorted(classes, np.asarray(labels, dtype=object))
+    folds = int(min(MAX_FOLDS, np.bincount(y).min()))
+    proba = out_of_fold_proba(texts, y, mode, embeddings, seed, folds)
+    return 1.0 - get_label_quality_scores(y, proba, method="self_confidence")
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def _base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarray]:
+    """texts -> (n, d) mean-pooled L2-normalised embeddings of ``config.base_model``, loaded
+    with core's own loading (base_models + fewshot.encode). Raises ValueError/OSError when the
+    base model is not installed."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from .base_models import resolve_base_model
+    from .fewshot import cpu_threads, encode
+
+    base = resolve_base_model(config.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(str(base.location))
+    body = AutoModel.from_pretrained(str(base.location))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(cpu_threads())
+        try:
+            return encode(body, tokenizer, texts, max_length=min(config.max_length, 128), batch_size=64)
+        finally:
+            torch.set_num_threads(before)
+
+    return embed
+
+
+# --------------------------------------------------------------------------- out of distribution
+
+OOD_REFERENCE_ROWS = 2000  # reference rows kept (a random sample beyond this): 3 MB of float32 at d=384
+OOD_FILE = "ood_reference.safetensors"
+
+
+@dataclass(frozen=True)
+class OodReference:
+    """What "like the training data" means for the out-of-distribution flag.
+
+    ``embeddings``: (m, d) L2-normalised sentence embeddings of reference texts from the training
+    data's distribution; ``threshold``: a new row whose mean cosine distance to its ``k`` nearest
+    reference rows is above it is flagged. The threshold is the reference's own spread: Datalab's
+    outlier rule (Q3 + 1.7 IQR) over each reference row's mean distance to its k nearest *other*
+    reference rows, so about as few reference rows as the outlier check flags lie beyond it.
+    """
+
+    embeddings: np.ndarray
+    threshold: float
+    k: int = OUTLIER_K
+
+    @classmethod
+    def fit(cls, embeddings: np.ndarray, *, seed: int = 42, k: int = OUTLIER_K) -> OodReference:
+        """From (n, d) L2-normalised embeddings of the reference texts (n > k + 1; at most
+        OOD_REFERENCE_ROWS are kept, a random sample). Raises ValueError for too few rows."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        if len(x) <= k + 1:
+            raise ValueError(f"The out-of-distribution reference needs more than {k + 1} texts; got {len(x)}.")
+        if len(x) > OOD_REFERENCE_ROWS:
+            x = x[np.sort(np.random.default_rng(seed).choice(len(x), OOD_REFERENCE_ROWS, replace=False))]
+        return cls(x, distance_threshold(nearest_distances(x, x, k, same=True)), k)
+
+    def distances(self, embeddings: np.ndarray) -> np.ndarray:
+        """Mean cosine distance (0-2) of each row of (n, d) ``embeddings`` to its k nearest reference rows."""
+        return nearest_distances(np.asarray(embeddings, dtype=np.float32), self.embeddings, self.k)
+
+    def flags(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n,) bool: True for rows unlike the reference (distance above the threshold)."""
+        return self.distances(embeddings) > self.threshold
+
+    def save(self, folder: str | Path) -> Path:
+        """Write OOD_FILE (safetensors: the embeddings; metadata: threshold, k) into ``folder``."""
+        from safetensors.numpy import save_file
+
+        path = Path(folder) / OOD_FILE
+        save_file({"embeddings": np.ascontiguousarray(self.embeddings)}, str(path),
+                  metadata={"threshold": repr(self.threshold), "k": str(self.k)})
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> OodReference | None:
+        """The reference saved in ``folder``, or None when there is none."""
+        from safetensors import safe_open
+
+        path = Path(folder) / OOD_FILE
+        if not path.is_file():
+            return None
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            return cls(fh.get_tensor("embeddings"), float(meta["threshold"]), int(meta.get("k", OUTLIER_K)))
+
+
+def model_ood_reference(folder: str | Path, embedder: Callable[[list[str]], np.ndarray] | None = None) -> OodReference | None:
+    """The out-of-distribution reference of a saved model folder, built once and kept there.
+
+    Built from the folder's ``test_predictions.csv`` texts: held-out rows of the training data,
+    so its spread is the training data's own spread without the rows the model memorised.
+    ``embedder`` (texts -> L2-normalised (n, d)) defaults to the frozen encoder of the model's
+    base model (from training_config.json; minilm-en when unknown); the same one must embed the
+    rows to flag. Returns None when the folder has no usable test predictions.
+    """
+    folder = Path(folder)
+    saved = OodReference.load(folder)
+    if saved is not None:
+        return saved
+    path = folder / "test_predictions.csv"
+    if not path.is_file():
+        return None
+    texts = pd.read_csv(path, keep_default_na=False, dtype=str).get("text", pd.Series(dtype=str))
+    texts = [t for t in texts.tolist() if t.strip()]
+    if len(texts) <= OUTLIER_K + 1:
+        return None
+    reference = OodReference.fit((embedder or ood_embedder(folder))(texts))
+    try:
+        reference.save(folder)
+    except OSError:  # a read-only model folder: use it without keeping it
+        pass
+    return reference
+
+
+def ood_embedder(folder: str | Path) -> Callable[[list[str]], np.ndarray]:
+    """The frozen sentence encoder of a saved model's base model (see :func:`model_ood_reference`)."""
+    import json
+
+    base = "minilm-en"
+    config_path = Path(folder) / "training_config.json"
+    if config_path.is_file():
+        base = json.loads(config_path.read_text(encoding="utf-8")).get("base_model", base)
+    return _base_model_embedder(TrainConfig(base_model=base))

@@ -1,0 +1,130 @@
+"""The "Check data" panel of the Train page: run core.check, show what it found, and let the
+user drop flagged rows or take the suggested labels before training."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import TrainConfig
+from core.check import ISSUE_KINDS, DataReport, check
+
+KIND_NAMES = {
+    "label_error": "Suspected label errors",
+    "conflicting_duplicate": "Same text, different labels",
+    "exact_duplicate": "Exact duplicates",
+    "near_duplicate": "Near duplicates",
+    "outlier": "Outliers",
+    "label_variant": "Label spelling variants",
+}
+RELABEL_KINDS = ("label_error", "conflicting_duplicate", "label_variant")  # kinds with a suggested label
+WORST_ROWS = 50
+EMBEDDING_ROWS = 5000  # above this the embeddings (about 12 ms of CPU a short text) are off by default  # rows shown in the table (all of them are in ISSUES.csv)
+
+
+def _ident(df: pd.DataFrame, config: TrainConfig) -> tuple:
+    """What a report belongs to: the mapped columns and a hash of their values (ms for 3,000 rows)."""
+    columns = list(dict.fromkeys([*config.feature_columns, *config.text_columns, config.label_column]))
+    digest = int(pd.util.hash_pandas_object(df[columns].astype(str), index=False).sum()) if len(df) else 0
+    return (tuple(columns), config.task, len(df), digest)
+
+
+def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataFrame:
+    """Draw the panel for ``df`` mapped by ``config``; return the frame to train on: ``df`` itself,
+    or a copy with the rows the user chose to drop removed and the suggested labels written in.
+
+    The report is kept in ``st.session_state[f"{key}_report"]`` with the data it was made for; a
+    changed file or mapping hides it until the check is run again.
+    """
+    ss = st.session_state
+    ident = _ident(df, config)
+    saved = ss.get(f"{key}_report")
+    report: DataReport | None = saved[1] if saved and saved[0] == ident else None
+    with st.expander("Check data: label errors, duplicates, outliers", expanded=report is not None):
+        st.caption(
+            "Looks for labels that a simple model trained on the other rows disagrees with (cleanlab), "
+            "repeated and nearly repeated texts, texts unlike the rest, and labels spelled several ways. "
+            "Nothing changes unless you choose it below."
+        )
+        left, right = st.columns([1, 2])
+        embeddings = right.checkbox(
+            "Also use the base model's sentence embeddings",
+            value=len(df) <= EMBEDDING_ROWS,
+            key=f"{key}_embeddings",
+            help="Finds more label errors (68% vs 48% of planted label flips ranked on top in bench/bench_check.py) "
+            "but takes longer: about 40 s of CPU for 3,000 short texts.",
+        )
+        if left.button("Check data", key=f"{key}_run", icon=":material/fact_check:"):
+            try:
+                with st.spinner(f"Checking {len(df):,} rows…"):
+                    report = check(df, config, features="auto" if embeddings else "tfidf")
+                ss[f"{key}_report"] = (ident, report)
+            except ValueError as exc:
+                st.error(str(exc))
+                return df
+        if report is None:
+            return df
+        return _show(df, config, report, key)
+
+
+def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -> pd.DataFrame:
+    counts = report.counts
+    st.caption(
+        f"Checked {report.n_rows:,} rows in {report.seconds:.0f} s (label errors from: {report.features})."
+    )
+    for note in report.notes:
+        st.info(note)
+    cells = st.columns(3)
+    for i, kind in enumerate(ISSUE_KINDS):
+        cells[i % 3].metric(KIND_NAMES[kind], f"{counts[kind]:,}")
+    if report.issues.empty:
+        st.success("Nothing was flagged.")
+        return df
+    found = [k for k in ISSUE_KINDS if counts[k]]
+    shown = st.selectbox("Show", found, format_func=KIND_NAMES.get, key=f"{key}_kind")
+    table = report.issues[report.issues["issue"] == shown].head(WORST_ROWS)
+    st.dataframe(
+        table.drop(columns=["issue"]),
+        hide_index=True,
+        key=f"{key}_table",
+        column_config={
+            "row": st.column_config.NumberColumn("row", help="0-based position of the row in the file"),
+            "score": st.column_config.NumberColumn("score", format="%.3f", help="higher = more suspect"),
+            "group": st.column_config.NumberColumn("group", help="first row of the duplicate group (-1: none)"),
+        },
+    )
+    st.download_button(
+        "Download ISSUES.csv",
+        data=report.to_csv_bytes(),
+        file_name="ISSUES.csv",
+        mime="text/csv",
+        key=f"{key}_download",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    st.markdown("**Before training**")
+    drop = st.multiselect(
+        "Drop the rows flagged as",
+        found,
+        format_func=lambda k: f"{KIND_NAMES[k]} ({counts[k]:,})",
+        key=f"{key}_drop",
+    )
+    can_relabel = [k for k in RELABEL_KINDS if k in found and k not in drop]
+    relabel = st.multiselect(
+        "Use the suggested label for",
+        can_relabel,
+        format_func=lambda k: f"{KIND_NAMES[k]} ({counts[k]:,})",
+        key=f"{key}_relabel",
+    ) if can_relabel else []
+    if not drop and not relabel:
+        return df
+    try:
+        out, n_dropped, n_changed = report.apply(df, config.label_column, drop=tuple(drop), relabel=tuple(relabel))
+    except ValueError as exc:
+        st.error(str(exc))
+        return df
+    st.info(
+        f"Training will use {len(out):,} of {len(df):,} rows: {n_dropped:,} dropped, "
+        f"{n_changed:,} relabelled with the suggested label."
+    )
+    return out
