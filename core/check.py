@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
+from .data import clean_label
+from .data import normalise_for_duplicates as normalise_text  # one duplicate key for the split and the check
 
 ISSUE_KINDS = (
     "label_error",
@@ -65,9 +67,6 @@ OUTLIER_IQR_SCALE = 1 / 0.37037 - 1
 MAX_FOLDS = 5  # cross-fitting folds for the out-of-fold probabilities
 SMALL_GROUP_ROWS = 256  # rows per block when comparing every row with every other
 
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_MENTION = re.compile(r"(?<!\w)@\w+")
-_DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 # Zero-width and other invisible format characters that spreadsheets and web forms leave behind.
 _INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]")
@@ -153,14 +152,6 @@ def _as_column_value(column: pd.Series, label: str) -> Any:
     return label
 
 
-def normalise_text(text: str) -> str:
-    """The key exact duplicates share: NFKC, invisible characters removed, case folded, URLs and
-    @mentions dropped, every run of digits written as '0', whitespace collapsed."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", str(text)))
-    text = _MENTION.sub(" ", _URL.sub(" ", text)).casefold()
-    return _SPACE.sub(" ", _DIGITS.sub("0", text)).strip()
-
-
 def check(
     df: pd.DataFrame,
     config: TrainConfig,
@@ -209,7 +200,7 @@ def check(
     progress(0.05, "duplicates")
     # Duplicates are judged on the text columns alone: profile values ("age: 34") would make
     # every copy of a reposted text look different, and digits are normalised away anyway.
-    keys = [normalise_text(t) for t in only_text]
+    keys = [normalise_text(t) for t in only_text]  # the same key as training's duplicate-aware split
     parts += _exact_duplicates(keys, labels, has_text)
     near, char_vectors = _near_duplicates(only_text, keys, has_text)
     parts.append(near)
@@ -279,17 +270,11 @@ def _issues(rows: Any, kind: str, scores: Any, suggested: Any = "", group: Any =
 
 
 def _clean_label(value: Any, *, strip: bool = True) -> str:
-    """A label as text: missing -> '', whole-number floats (1.0 from a column with gaps) as
-    integers, and (``strip``) invisible characters and outer whitespace removed. A private copy
-    of the rule in core.labeling, so this module does not depend on the label-hygiene work in
-    core.data."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    return _INVISIBLE.sub("", str(value)).strip() if strip else str(value)
+    """A label as training reads it (core.data.clean_label), or (``strip=False``) its raw
+    spelling, so a trailing or zero-width space still counts as a variant spelling."""
+    if not strip and isinstance(value, str):
+        return value
+    return clean_label(value)
 
 
 def _label_key(label: str) -> str:
