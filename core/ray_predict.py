@@ -48,6 +48,12 @@ READ_TASK_CPUS = 0.25
 TASK_RETRIES = 3  # per actor task, application errors included
 
 
+def configured_address() -> str | None:
+    """The Ray cluster the app offers to run on: ``MARKETUNE_RAY_ADDRESS`` ("auto",
+    "ray://host:10001", or "local" for a Ray started inside this process); None when unset."""
+    return os.environ.get("MARKETUNE_RAY_ADDRESS", "").strip() or None
+
+
 def input_files(source: str | Path) -> list[Path]:
     """The CSV files that ``source`` names: one file, every *.csv in a folder, or a glob pattern.
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from core import list_models, to_csv_bytes, to_xlsx_bytes
+from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
@@ -209,6 +209,11 @@ if hasattr(model, "quantize") and model.task == "classification":
                 st.session_state["predict_fast_checked"] = name
                 st.rerun()
 
+cluster = ray_predict.configured_address()
+on_cluster = cluster is not None and st.checkbox(
+    f"Run on the Ray cluster ({cluster})", key="predict_on_cluster",
+    help="Ray Data scores the file on the cluster's actors (MARKETUNE_RAY_ADDRESS); the rows come back here in order.",
+)
 if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
     runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime, fast) if fast else model
     out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
@@ -224,8 +229,12 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
             bar.progress(0.0, text=f"Predicted {p.rows_done:,} rows")
 
     try:
-        summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress)
-    except ValueError as exc:
+        if on_cluster:
+            summary, _ = ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
+                                     fast=bool(fast), column_map=column_map, on_progress=on_progress)
+        else:
+            summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress)
+    except (ValueError, RuntimeError) as exc:
         bar.empty()
         st.error(str(exc))
     else:
@@ -244,6 +253,7 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
             "seconds": summary.seconds,
             "fast": fast,
             "renamed": summary.renamed,
+            "engine": f"the Ray cluster ({cluster})" if on_cluster else "",
         }
         bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {_duration(summary.seconds)}")
 
@@ -256,8 +266,11 @@ if result and Path(result["path"]).is_file():
     rate = result["rows"] / result["seconds"] if result["seconds"] else 0
     st.success(
         f"{result['rows']:,} rows from **{result['source']}** predicted by **{result['model']}**"
-        f"{' (fast, ' + result['fast'] + ')' if result['fast'] else ''} in {_duration(result['seconds'])} ({rate:,.0f} rows/s)."
+        f"{' (fast, ' + result['fast'] + ')' if result['fast'] else ''}"
+        f"{' on ' + result['engine'] if result.get('engine') else ''} in {_duration(result['seconds'])} ({rate:,.0f} rows/s)."
     )
+    if result.get("engine"):
+        st.caption(f"The scored file was written to `{path}` on this server; download it below.")
     if result["errors"]:
         st.warning(
             f"{result['errors']:,} row(s) without usable input got an empty prediction and a note in "

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 import core.fastpath as fastpath
 from core.fastpath import FAST_PATH_FILE
 from core.model import TextClassifier
+from core.predict import predict_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -326,3 +327,35 @@ def test_unparseable_upload_shows_an_error_not_a_traceback(registry):
     assert not at.exception
     assert any("Could not parse" in e.value for e in at.error)
     assert "last_prediction_path" not in at.session_state
+
+
+def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
+    """With MARKETUNE_RAY_ADDRESS set, the page offers the cluster and hands the file to
+    core.ray_predict.predict_ray (spied here: the real Ray path is tests/test_ray_predict.py)."""
+    from core import ray_predict
+    from core.predict import PredictSummary
+
+    calls = []
+
+    def spy(model_dir, source, output, **kwargs):
+        calls.append({"model_dir": Path(model_dir), "address": kwargs["address"]})
+        from core.registry import load_folder
+
+        summary = predict_csv(load_folder(model_dir), source, output)
+        return PredictSummary(summary.n_rows, summary.n_errors, summary.seconds, Path(output)), {"actors": 2}
+
+    at = open_page()
+    assert "predict_on_cluster" not in [c.key for c in at.checkbox]  # no cluster configured: nothing offered
+
+    monkeypatch.setenv("MARKETUNE_RAY_ADDRESS", "ray://head:10001")
+    monkeypatch.setattr(ray_predict, "predict_ray", spy)
+    upload(at, NEW_ROWS)
+    at.checkbox(key="predict_on_cluster").check()
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls and calls[0]["address"] == "ray://head:10001" and calls[0]["model_dir"].name == "tiny-sentiment"
+    assert any("on the Ray cluster (ray://head:10001)" in s.value for s in at.success)
+    result = pd.read_csv(Path(at.session_state["last_prediction_path"]), keep_default_na=False)
+    assert result["id"].tolist() == list(range(1, 9))
