@@ -65,3 +65,30 @@ def test_lora_defaults_are_the_measured_recipe():
 
 # Filled in from the measurements (README "LoRA recipe").
 LORA_R, LORA_ALPHA, LORA_LR = 8, 16, 5e-4
+
+
+def test_multilingual_preset_leaves_the_method_to_auto(monkeypatch, tmp_path):
+    """The e5 preset must not force full fine-tuning: the CLI's "auto" has to survive it."""
+    from core import base_models, cli, training
+
+    assert "method" not in base_models.training_defaults(base_models.MULTILINGUAL_BASE_MODEL)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(df, config, on_progress=None, cancel=None):
+        seen.append(config)
+        raise Stop("stop")
+
+    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(cli, "_base_model_for", lambda args, df: base_models.MULTILINGUAL_BASE_MODEL, raising=False)
+    data = tmp_path / "zh.csv"
+    data.write_text("text,label\n很好,1\n很差,0\n", encoding="utf-8")
+    args = ["train", "--data", str(data), "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "m"),
+            "--base-model", base_models.MULTILINGUAL_BASE_MODEL]
+    try:
+        cli.main(args)
+    except Stop:
+        pass
+    assert seen and (seen[-1].method, seen[-1].freeze_embeddings) == ("auto", True)
