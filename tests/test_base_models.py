@@ -176,7 +176,8 @@ def test_resolve_hub_id_online_and_offline(monkeypatch):
 
 def test_training_defaults_for_catalog_and_folders(tiny_model_dir, tmp_path):
     multi = training_defaults(MULTILINGUAL_BASE_MODEL)
-    assert multi["freeze_embeddings"] is True and multi["method"] in ("full", "lora")
+    # No method: "auto" decides (few-shot on small sets), as for every other base model.
+    assert multi == {"freeze_embeddings": True}
     assert training_defaults(DEFAULT_BASE_MODEL) == {}
     assert training_defaults(str(tiny_model_dir)) == {}  # small vocabulary: nothing to freeze
     assert training_defaults("no-such-model") == {}
@@ -314,7 +315,7 @@ def test_real_multilingual_model_trains_saves_and_reloads_offline(tmp_path):
 
     df = pd.DataFrame({"text": CHINESE * 6 + ENGLISH * 6, "label": ["a", "b"] * 24})
     preset = training_defaults(MULTILINGUAL_BASE_MODEL)
-    config = TrainConfig(base_model=MULTILINGUAL_BASE_MODEL, epochs=0.01, batch_size=8, max_length=32,
+    config = TrainConfig(base_model=MULTILINGUAL_BASE_MODEL, method="full", epochs=0.01, batch_size=8, max_length=32,
                          evals_per_epoch=1, choose_simpler=False, **preset)  # the transformer is under test
     result = train(df, config)
     assert result.metrics["steps"] == 1
