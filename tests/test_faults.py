@@ -258,17 +258,22 @@ def test_r12_huge_cell_is_truncated_for_the_model_and_written_back_whole(tmp_pat
 
 
 def test_r13_formula_cells_are_neutralised_and_numbers_stay_numbers(tmp_path, trained_tiny):
+    # The download/CLI rule (formula_safe) neutralises what a spreadsheet would run; the file the
+    # app saves for itself keeps the text exactly (README, "Spreadsheet formulas in exports").
     _, folder = trained_tiny
     model = load_folder(folder)
-    predict_csv(model, FAULTS / "r13_formula_cells.csv", tmp_path / "out.csv")
+    predict_csv(model, FAULTS / "r13_formula_cells.csv", tmp_path / "safe.csv", formula_safe=True)
+    predict_csv(model, FAULTS / "r13_formula_cells.csv", tmp_path / "raw.csv")
     truth = csv_rows("r13_formula_cells.csv")[1:]
-    out = list(csv.reader(open(tmp_path / "out.csv", newline="", encoding="utf-8")))[1:]
-    for original, written in zip(truth, out):
+    safe = list(csv.reader(open(tmp_path / "safe.csv", newline="", encoding="utf-8")))[1:]
+    raw = list(csv.reader(open(tmp_path / "raw.csv", newline="", encoding="utf-8")))[1:]
+    for original, written, kept in zip(truth, safe, raw):
+        assert kept[:2] == original[:2]
         for cell, got in zip(original[:2], written[:2]):
-            if cell[:1] in ("=", "+", "@", "\t", "\r"):
-                assert got[:1] not in ("=", "+", "@", "\t", "\r"), (cell, got)
-    assert "-12.5" in [row[0] for row in out]  # a real number is not a formula
-    assert read_predictions(tmp_path / "out.csv", model)["p_positive"].dtype == float
+            if cell.lstrip(" ")[:1] in ("=", "\t", "\r") or cell[:1] in ("+", "@"):
+                assert got.startswith("'") and got[1:] == cell, (cell, got)
+    assert "-12.5" in [row[0] for row in safe]  # a real number is not a formula
+    assert read_predictions(tmp_path / "safe.csv", model)["p_positive"].dtype == float
 
 
 def test_r14a_missing_text_column_is_refused_listing_needed_and_found(tmp_path, trained_tiny, capsys):
