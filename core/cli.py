@@ -105,17 +105,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train and save. Under ``torchrun``/``accelerate launch`` every process trains its share of
+    each batch; only rank 0 prints and writes ``--out``, the others return 0 without touching it."""
+    import os
+
+    from .training import is_main_process
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
     if args.response or not args.text_cols:
+        if launched > 1:
+            raise ValueError(f"the response comparison runs in one process; found {launched} launched "
+                             "(run it with plain `python -m core train`, not torchrun or accelerate launch)")
         return _train_response(args)
     from .config import TrainConfig
     from .data import load_csv
     from .training import train
 
+    main_rank = is_main_process()
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
     loaded = load_csv(args.data)
-    for note in loaded.notes:  # repairs made while reading (stray bytes, decimal commas)
+    for note in loaded.notes if main_rank else ():  # repairs made while reading (stray bytes, decimal commas)
         print(f"note: {note}", file=sys.stderr)
     df = loaded.frame
     base_model = _base_model_for(args, df)
@@ -159,6 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(" ".join(parts), flush=True)
 
     result = train(df, config, on_progress=on_progress)
+    if not main_rank:  # rank 0 saves and reports
+        return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite)

@@ -9,6 +9,7 @@ length-grouped batching; a 150-line loop is easier to read than the callbacks to
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -104,6 +105,8 @@ def train(
     """
     from .fewshot import choose_method, train_fewshot
 
+    if not is_main_process():  # under torchrun/accelerate launch only rank 0 reports progress
+        on_progress = None
     method, reason = config.method, f"Method '{config.method}', as chosen in the settings."
     if config.method == "auto":
         report = validate_mapping(df, config)
@@ -156,7 +159,6 @@ def _train_transformer(
     """
     import torch
     import transformers
-    from accelerate import Accelerator
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     started = time.monotonic()
@@ -217,9 +219,10 @@ def _train_transformer(
         train_y = y[splits["train"]]
         target_scale = (float(train_y.mean()), float(train_y.std() or 1.0))
 
-    accelerator = Accelerator(mixed_precision=_mixed_precision())
-    if accelerator.device.type == "cpu":
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    accelerator = _accelerator(config.batch_size)
+    if accelerator.device.type == "cpu":  # the cores are shared by the processes on this machine
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_processes))
     transformers.set_seed(config.seed)
     transformers.logging.set_verbosity_error()  # "newly initialized classifier" is expected
     emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
@@ -242,8 +245,11 @@ def _train_transformer(
     pad_id = tokenizer.pad_token_id or 0
     scaled_y = (y - target_scale[0]) / target_scale[1] if not classification else y
     train_loader = _loader(encoded, scaled_y, splits["train"], config, pad_id, shuffle=True)
+    sampler = train_loader.batch_sampler  # prepare() wraps it for sharding; set_epoch must reach it
     val_loader = _loader(encoded, scaled_y, splits["validation"], config, pad_id, shuffle=False)
 
+    # split_batches (see _accelerator): the prepared loader has as many batches as this one, so the
+    # steps, the schedule and the evaluation cadence are those of a single process.
     steps_per_epoch = len(train_loader)
     total_steps = refit[1] if refit else max(1, math.ceil(config.epochs * steps_per_epoch))
     stop_at = min(refit[0], total_steps) if refit else total_steps
@@ -263,17 +269,22 @@ def _train_transformer(
     train_started = time.monotonic()
     epoch = 0
     while step < stop_at and stopped_reason == "completed":
-        train_loader.batch_sampler.set_epoch(epoch) if hasattr(train_loader.batch_sampler, "set_epoch") else None
+        sampler.set_epoch(epoch)
         model.train()
         for input_ids, attention, targets in train_loader:
-            if cancelled():
+            if _any_process(accelerator, cancelled()):
                 raise TrainingCancelled("Training was cancelled; nothing was saved.")
-            loss_value, total_weight = 0.0, loss_fn.total_weight(targets)
-            for part in _slices(len(targets), input_ids.shape[1], MAX_TOKENS_PER_PASS):
-                logits = model(input_ids=input_ids[part], attention_mask=attention[part]).logits
-                loss = loss_fn(logits, targets[part]).sum() / total_weight  # this slice's part of the batch mean
-                accelerator.backward(loss)
+            loss_value, total_weight = 0.0, _batch_weight(accelerator, loss_fn.total_weight(targets))
+            parts = _slices(len(targets), input_ids.shape[1], MAX_TOKENS_PER_PASS)
+            for i, part in enumerate(parts):
+                # Processes may cut their rows into different numbers of slices: gradients are
+                # averaged across processes once, at the last slice's backward.
+                with contextlib.nullcontext() if i == len(parts) - 1 else accelerator.no_sync(model):
+                    logits = model(input_ids=input_ids[part], attention_mask=attention[part]).logits
+                    loss = loss_fn(logits, targets[part]).sum() / total_weight  # this slice's part of the batch mean
+                    accelerator.backward(loss)
                 loss_value += float(loss.detach())
+            loss_value = _mean_over_processes(accelerator, loss_value)  # the whole batch's mean loss
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -319,7 +330,9 @@ def _train_transformer(
                 model.train()
                 if evals_since_best >= config.early_stopping_patience:
                     stopped_reason = "early stopping"
-            if config.max_train_seconds and elapsed_train >= config.max_train_seconds and refit is None:
+            # Every process must stop at the same step (or the others wait forever in the next
+            # gradient exchange), so the time limit counts when any process has reached it.
+            if config.max_train_seconds and refit is None and _any_process(accelerator, elapsed_train >= config.max_train_seconds):
                 stopped_reason = "time limit"
             if step >= stop_at or stopped_reason != "completed":
                 break
@@ -362,7 +375,7 @@ def _train_transformer(
         return TrainResult(clf, {"steps": step}, history, report, warnings, "refit", time.monotonic() - started)
 
     def check_cancel() -> None:  # between phases: a cancel during scoring or baselines counts too
-        if cancelled():
+        if _any_process(accelerator, cancelled()):
             raise TrainingCancelled("Training was cancelled; nothing was saved.")
 
     check_cancel()
@@ -417,10 +430,13 @@ def _train_transformer(
         "train_texts_per_second": round(step * config.batch_size / max(train_seconds, 1e-9), 2),
         "warnings": warnings,
         "device": accelerator.device.type,
+        "processes": accelerator.num_processes,
         "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
     }
     saved: Any = clf
-    if verdict["chosen"] != "transformer":
+    # Each process scored the test and validation rows itself; rank 0's verdict picks the branch
+    # for all (the refit run below trains together, so every process must take it or none).
+    if not _same_as_main(accelerator, verdict["chosen"] == "transformer"):
         # The TF-IDF model is cheap to fit: refit it on every labelled row with the setting chosen
         # on validation, as AutoML tools do; the numbers reported stay those of the copy fitted on
         # the training rows and scored on the held-out test rows.
@@ -564,7 +580,9 @@ class LengthGroupedBatches:
             chunk = order[start : start + pool]
             chunk = chunk[np.argsort([self.lengths[i] for i in chunk], kind="stable")]
             batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
-        for b in rng.permutation(len(batches)):
+        # The one short batch goes last: accelerate's sharding (BatchSamplerShard) expects only the
+        # last batch to be short and would drop a short one met earlier, with its rows.
+        for b in sorted(rng.permutation(len(batches)), key=lambda b: len(batches[b]) < self.batch_size):
             yield batches[b]
 
     def __len__(self) -> int:
@@ -605,6 +623,8 @@ def _evaluate(model, loader, accelerator, classification: bool, classes, target_
             targets.append(target.cpu().numpy())
     logits = np.concatenate(outputs) if outputs else np.zeros((0, len(classes)))
     target = np.concatenate(targets) if targets else np.zeros(0)
+    if len(target) != len(loader.dataset):  # several processes: each row gathered exactly once
+        raise RuntimeError(f"Validation gathered {len(target)} rows from the processes; expected {len(loader.dataset)}.")
     if classification:
         proba = softmax(logits)
         names = np.asarray(classes, dtype=object)
@@ -681,6 +701,85 @@ def _with_lora(model, config: TrainConfig):
         modules_to_save=[name.split(".")[-1] for name in head] or None,
     )
     return get_peft_model(model, lora)
+
+
+def is_main_process() -> bool:
+    """True in a single process and on rank 0 of ``torchrun``/``accelerate launch`` (their ``RANK``
+    environment variable); only that process reports progress and writes the model."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _accelerator(batch_size: int):
+    """The ``Accelerator`` for one training run: one process, or one of the ``WORLD_SIZE`` processes
+    started by ``torchrun``/``accelerate launch`` (DistributedDataParallel, NCCL on GPUs, gloo on CPUs).
+
+    ``batch_size`` stays the rows per optimizer step: each of N processes gets ``batch_size / N``
+    rows of every batch (``split_batches``), so the steps, learning-rate schedule and evaluations
+    are those of one process and the settings mean the same on one machine or eight GPUs.
+    Raises ``ValueError`` when ``batch_size`` does not split evenly over the processes.
+    """
+    import torch
+    from accelerate import Accelerator, DataLoaderConfiguration
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and batch_size % launched:
+        raise ValueError(
+            f"Each optimizer step's {batch_size} rows are shared out over {launched} processes, so the batch size "
+            f"must be a multiple of {launched}; found {batch_size} (try {batch_size + launched - batch_size % launched})."
+        )
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(),
+        # Without CUDA, accelerate joins the torchrun group (gloo) only when told it runs on CPUs;
+        # otherwise every process would train alone on all the rows.
+        cpu=launched > 1 and not torch.cuda.is_available(),
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+    )
+    if accelerator.num_processes != launched:
+        raise RuntimeError(
+            f"{launched} processes were launched (WORLD_SIZE) but accelerate joined {accelerator.num_processes}; "
+            "training alone in each would save different models."
+        )
+    return accelerator
+
+
+def _any_process(accelerator, flag: bool) -> bool:
+    """``flag`` if any process has it set (the same answer in every process)."""
+    if accelerator.num_processes == 1:
+        return bool(flag)
+    import torch
+
+    return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), "sum").item() > 0)
+
+
+def _same_as_main(accelerator, flag: bool) -> bool:
+    """Rank 0's ``flag``, in every process."""
+    if accelerator.num_processes == 1:
+        return bool(flag)
+    import torch
+    from accelerate.utils import broadcast
+
+    return bool(broadcast(torch.tensor([float(flag)], device=accelerator.device), from_process=0).item() > 0)
+
+
+def _batch_weight(accelerator, local_weight):
+    """What each process divides its summed row losses by so that DDP's mean of the processes'
+    gradients is the gradient of the whole batch's (weighted) mean loss: the batch's total weight
+    over all processes divided by their number (one process: its own total)."""
+    if accelerator.num_processes == 1:
+        return local_weight
+    import torch
+
+    weight = torch.as_tensor(local_weight, dtype=torch.float32, device=accelerator.device).reshape(1)
+    return accelerator.reduce(weight, "sum")[0] / accelerator.num_processes
+
+
+def _mean_over_processes(accelerator, value: float) -> float:
+    """The mean of ``value`` over the processes (with :func:`_batch_weight`, the whole batch's mean loss)."""
+    if accelerator.num_processes == 1:
+        return value
+    import torch
+
+    return float(accelerator.reduce(torch.tensor([value], device=accelerator.device), "mean").item())
 
 
 def _mixed_precision() -> str:
