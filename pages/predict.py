@@ -16,11 +16,13 @@ import streamlit as st
 
 from core import list_models, to_csv_bytes, to_xlsx_bytes
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
+from core.check import ood_available, ood_message
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.predict import (
     low_confidence_rows,
     missing_columns,
+    ood_reference,
     predict_csv,
     prediction_overview,
     read_head,
@@ -209,6 +211,15 @@ if hasattr(model, "quantize") and model.task == "classification":
                 st.session_state["predict_fast_checked"] = name
                 st.rerun()
 
+flag_ood = False
+if model.schema.get("text_columns") and ood_available(folder):
+    flag_ood = st.checkbox(
+        "Flag rows unlike the training data", value=True, key="predict_ood",
+        help="Adds an `out_of_distribution` column: True where a row's text is farther from the training texts "
+        "(in sentence-embedding space) than the training texts are from each other. Costs one pass of the "
+        "small base encoder over the file.",
+    )
+
 if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
     runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime, fast) if fast else model
     out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
@@ -224,7 +235,9 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
             bar.progress(0.0, text=f"Predicted {p.rows_done:,} rows")
 
     try:
-        summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress)
+        reference = ood_reference(model, folder) if flag_ood else None
+        summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
+                              ood=reference)
     except ValueError as exc:
         bar.empty()
         st.error(str(exc))
@@ -244,6 +257,7 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
             "seconds": summary.seconds,
             "fast": fast,
             "renamed": summary.renamed,
+            "ood": summary.n_out_of_distribution,
         }
         bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {_duration(summary.seconds)}")
 
@@ -265,6 +279,10 @@ if result and Path(result["path"]).is_file():
         )
     if result.get("renamed"):
         st.info(renamed_message(result["renamed"]))
+    if result.get("ood") is not None:
+        # A tenth of the file or more off the training ground is worth a warning, not a note.
+        ood_share = result["ood"] / result["rows"] if result["rows"] else 0.0
+        (st.warning if ood_share >= 0.1 else st.info)(ood_message(result["ood"], result["rows"]))
     st.caption(f"First {min(PREVIEW_ROWS, result['rows']):,} rows:")
     preview = read_predictions(path, described, nrows=PREVIEW_ROWS)
     number_format = {

@@ -170,3 +170,35 @@ def test_predict_csv_counts_flags_and_a_folder_without_reference_builds_it(train
     assert len(OodReference.load(copy).embeddings) == len(held_out)  # built from the held-out texts
     assert prediction_overview(tmp_path / "out.csv", model).n_rows == 40  # reads past the flag column
     assert predict_csv(model, data, tmp_path / "plain.csv").n_out_of_distribution is None
+
+
+@pytest.fixture
+def registry(models_dir, trained_tiny):
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
+    return models_dir
+
+
+def test_predict_page_flags_by_default_and_says_what_share(registry):
+    from pathlib import Path
+
+    from test_page_predict import open_page, upload
+
+    at = open_page()
+    rows = pd.DataFrame({"text": [*make_sentiment_frame(10, seed=8)["text"], *_chinese(10, seed=9)]})
+    upload(at, rows)
+    assert at.checkbox(key="predict_ood").value is True  # the model has a reference: on by default
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    written = pd.read_csv(Path(at.session_state["last_prediction_path"]))
+    n = int(written["out_of_distribution"].sum())
+    lines = [m.value for m in [*at.info, *at.warning] if "look unlike the training data" in m.value]
+    assert len(lines) == 1 and f"({n:,} of 20)" in lines[0] and lines[0].startswith(f"{n / 20:.0%} of rows")
+    flags = written["out_of_distribution"]
+    assert flags[10:].sum() > flags[:10].sum()  # the Chinese rows more often (random tiny encoder)
+    at.checkbox(key="predict_ood").uncheck()
+    at.button(key="predict_run").click()
+    at.run()
+    assert "out_of_distribution" not in pd.read_csv(Path(at.session_state["last_prediction_path"])).columns
+    assert not [m for m in [*at.info, *at.warning] if "look unlike the training data" in m.value]
