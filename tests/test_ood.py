@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import CHINESE, make_sentiment_frame
 
-from core.check import OOD_FILE, OodReference, distance_threshold, model_ood_reference
+from core.check import OOD_FILE, OodReference, model_ood_reference
 
 
 def _char_ngrams(texts: list[str]) -> np.ndarray:
@@ -55,12 +55,11 @@ def test_the_threshold_is_the_reference_spread():
 
     tight, wide = cloud(0.05), cloud(0.3)
     fitted = OodReference.fit(tight)
-    # Independent truth: sklearn's cosine kNN (self excluded), then Q3 + 1.7 IQR.
+    # Independent truth: sklearn's cosine kNN (self excluded), then the 99th percentile.
     dist, _ = NearestNeighbors(n_neighbors=fitted.k + 1, metric="cosine").fit(tight).kneighbors(tight)
     mean = dist[:, 1:].mean(axis=1)
-    q1, q3 = np.percentile(mean, [25, 75])
-    assert fitted.threshold == pytest.approx(q3 + (1 / 0.37037 - 1) * (q3 - q1), rel=1e-4)
-    assert fitted.threshold == pytest.approx(distance_threshold(mean), rel=1e-4)
+    assert fitted.threshold == pytest.approx(np.percentile(mean, 99), rel=1e-4)
+    assert (mean > fitted.threshold).sum() == 3  # 1% of the 300 reference rows lie beyond it
     # A wider training spread moves the threshold up, and a row at a middling distance is
     # unlike the tight data but like the wide data.
     loose = OodReference.fit(wide)
