@@ -14,6 +14,18 @@ fine-tuning is run here. Then ``--rows`` rows of each set are flagged:
 
 Prints one JSON line per set: flagged share, rows, seconds, and the reference build time (the
 cost training pays).
+
+Measured 2026-11-29 on the shared 2-core machine (defaults: 1,000 reference rows, 500 per set,
+seed 0), threshold 0.722 (99th percentile of the reference's own mean 10-NN cosine distance):
+
+    set                                    flagged   embed s (500 rows, loaded machine)
+    in-domain (held-out UCI sentences)      1.8%      53
+    nearer domain (clothing reviews)       44.6%     165
+    far domain (Chinese shopping reviews)  99.4%      31
+    reference build (1,000 rows)             -       124 (23 s in a quieter run)
+
+With Datalab's outlier cut (Q3 + 1.7 IQR, threshold 0.819) instead, the same run flagged 0.0%,
+1.8% and 41.4%: the cut lay beyond every reference row's own distance, hence the percentile.
 """
 
 from __future__ import annotations
