@@ -35,12 +35,12 @@ pages = [
 # it hides Streamlit's sidebar navigation everywhere, so the menu is then drawn here.
 OWN_MENU = st.get_option("client.showSidebarNavigation") is False
 navigation = st.navigation(pages, position="hidden" if OWN_MENU else "sidebar")
-if OWN_MENU:
-    with st.sidebar.container(key="app_menu"):
-        for page in pages:
-            st.page_link(page)
 # Every page runs under one guard: an unexpected exception becomes a plain message on the page
 # and a log line with the traceback (st.rerun/st.stop/st.switch_page pass through; ui/guard.py).
+if OWN_MENU:
+    with page_guard("the page menu"), st.sidebar.container(key="app_menu"):
+        for page in pages:
+            st.page_link(page)
 with page_guard("the sidebar"):
     render_sidebar()
 with page_guard(f"page {navigation.title!r}"):

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
     p.add_argument("--raw", action="store_true", help="write every text exactly as read; by default a cell a "
                    "spreadsheet would run as a formula (=, +, -, @ ...; see README) gets a leading apostrophe")
+    p.add_argument("--ood", action="store_true", help="append an out_of_distribution column: True for rows unlike "
+                   "the training data (sentence-embedding distance beyond the training texts' own spread)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process (pandas, chunked); ray: Ray Data with a pool of scoring actors")
     p.add_argument("--ray-address", default=None,
@@ -310,28 +312,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"\rpredicted {p.rows_done:,}{total} rows{eta}   ", end="", file=sys.stderr, flush=True)
 
     facts: dict[str, Any] = {}
+    ood = None
+    if args.ood:
+        from .predict import ood_reference
+
+        ood = ood_reference(model, args.model)
+        if ood is None:
+            print("note: no out-of-distribution flag: this model reads no text, or its folder has no training "
+                  "texts to compare with (no ood_reference.safetensors nor test_predictions.csv)", file=sys.stderr)
     if args.engine == "ray":
         from .ray_predict import predict_ray
 
         summary, facts = predict_ray(
             args.model, args.data, args.out, address=args.ray_address, workers=args.workers,
             batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
-            formula_safe=not args.raw,
+            formula_safe=not args.raw, ood=ood is not None,
         )
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
-                              formula_safe=not args.raw)
+                              formula_safe=not args.raw, ood=ood)
     print(file=sys.stderr)
     if getattr(summary, "renamed", None):
         from .predict import renamed_message
 
         print(f"note: {renamed_message(summary.renamed)}", file=sys.stderr)
+    n_ood = getattr(summary, "n_out_of_distribution", None)
+    if n_ood is not None:
+        from .check import ood_message
+
+        print(f"note: {ood_message(n_ood, summary.n_rows)}", file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,
         "rows_without_prediction": summary.n_errors,
         "seconds": round(summary.seconds, 2),
         "rows_per_second": round(summary.rows_per_second, 1),
         "output": str(summary.output),
+        **({"out_of_distribution": n_ood} if n_ood is not None else {}),
         **({"engine": "ray", **facts} if facts else {}),
     }))
     return 0

@@ -27,6 +27,7 @@ from .export import neutralise_formulas
 
 CHUNK_ROWS = 5000
 ERROR_COLUMN = "prediction_error"
+OOD_COLUMN = "out_of_distribution"  # = core.check.OOD_COLUMN (not imported: check pulls in sklearn)
 
 
 @dataclass(frozen=True)
@@ -47,26 +48,28 @@ class PredictSummary:
     output: Path
     # Prediction columns whose usual name the file already used: usual name -> name written.
     renamed: dict[str, str] = field(default_factory=dict)
+    # Rows flagged out_of_distribution; None when the flag was not asked for or not possible.
+    n_out_of_distribution: int | None = None
 
     @property
     def rows_per_second(self) -> float:
         return self.n_rows / self.seconds if self.seconds else 0.0
 
 
-def prediction_columns(model: Any) -> list[str]:
-    """The columns prediction appends, in order."""
+def prediction_columns(model: Any, *, ood: bool = False) -> list[str]:
+    """The columns prediction appends, in order (``ood``: with the out-of-distribution flag last)."""
     if model.task == "regression":
-        return ["predicted_value", ERROR_COLUMN]
-    return ["predicted_label", "confidence", *[f"p_{c}" for c in model.classes_], ERROR_COLUMN]
+        return ["predicted_value", ERROR_COLUMN, *([OOD_COLUMN] if ood else [])]
+    return ["predicted_label", "confidence", *[f"p_{c}" for c in model.classes_], ERROR_COLUMN, *([OOD_COLUMN] if ood else [])]
 
 
-def output_names(model: Any, columns: list[str] | pd.Index) -> dict[str, str]:
+def output_names(model: Any, columns: list[str] | pd.Index, *, ood: bool = False) -> dict[str, str]:
     """The name each prediction column gets in a file with ``columns``: its usual name
     (:func:`prediction_columns`), or ``name_2``, ``name_3``... when the file already has a column
     of that name, so the user's own columns and values are never overwritten."""
     taken = {str(c) for c in columns}
     names: dict[str, str] = {}
-    for name in prediction_columns(model):
+    for name in prediction_columns(model, ood=ood):
         chosen, n = name, 1
         while chosen in taken:
             n += 1
@@ -76,9 +79,9 @@ def output_names(model: Any, columns: list[str] | pd.Index) -> dict[str, str]:
     return names
 
 
-def renamed_columns(model: Any, columns: list[str] | pd.Index) -> dict[str, str]:
+def renamed_columns(model: Any, columns: list[str] | pd.Index, *, ood: bool = False) -> dict[str, str]:
     """The prediction columns that cannot take their usual name in a file with ``columns``."""
-    return {k: v for k, v in output_names(model, columns).items() if k != v}
+    return {k: v for k, v in output_names(model, columns, ood=ood).items() if k != v}
 
 
 def renamed_message(renamed: dict[str, str]) -> str:
@@ -90,12 +93,14 @@ def renamed_message(renamed: dict[str, str]) -> str:
 
 
 def _names_in_file(columns: list[str] | pd.Index, model: Any) -> dict[str, str]:
-    # predict_csv writes the prediction columns last, so they are the file's last k columns.
-    usual = prediction_columns(model)
-    last = [str(c) for c in list(columns)[-len(usual):]]
-    if len(last) == len(usual) and all(c == u or c.startswith(f"{u}_") for c, u in zip(last, usual)):
-        return dict(zip(usual, last))
-    return {u: u for u in usual}
+    # predict_csv writes the prediction columns last, so they are the file's last k columns
+    # (k + 1 with the out-of-distribution flag).
+    for ood in (True, False):
+        usual = prediction_columns(model, ood=ood)
+        last = [str(c) for c in list(columns)[-len(usual):]]
+        if len(last) == len(usual) and all(c == u or c.startswith(f"{u}_") for c, u in zip(last, usual)):
+            return dict(zip(usual, last))
+    return {u: u for u in prediction_columns(model)}
 
 
 def missing_columns(model: Any, columns: list[str]) -> list[str]:
@@ -108,11 +113,17 @@ def predict_frame(
     *,
     column_map: dict[str, str] | None = None,
     batch_size: int = 64,
+    ood: Any = None,
 ) -> pd.DataFrame:
     """``df`` with prediction columns appended (same rows, same order).
 
     The appended columns are named by :func:`output_names`: ``predicted_label_2`` and so on
     where ``df`` already has a column of the usual name (kept untouched).
+
+    ``ood``: a :class:`core.check.OodReference` (or True: the saved model folder's,
+    :func:`ood_reference`) appends ``out_of_distribution`` (bool) last: True where the row's
+    model input is farther from the training texts than the reference's threshold; False for
+    rows without text. None/False: no such column.
 
     ``column_map`` maps the model's input column names to this file's column names, for files
     whose columns are named differently from the training data.
@@ -127,8 +138,10 @@ def predict_frame(
     has_text = np.zeros(len(df), dtype=bool) if text_cols else np.ones(len(df), dtype=bool)
     for col in text_cols:
         has_text |= inputs[col].notna().to_numpy() & (inputs[col].astype(str).str.strip() != "").to_numpy()
+    if ood is True:
+        ood = ood_reference(model)
     out = df.copy()
-    name = output_names(model, df.columns)  # never overwrite the user's own columns
+    name = output_names(model, df.columns, ood=bool(ood))  # never overwrite the user's own columns
     usable = np.flatnonzero(has_text)
     usable_inputs = inputs.iloc[usable]
     if model.task == "regression":
@@ -147,7 +160,34 @@ def predict_frame(
         for i, c in enumerate(model.classes_):
             out[name[f"p_{c}"]] = proba[:, i]
     out[name[ERROR_COLUMN]] = np.where(has_text, "", f"no text in {text_cols}")
+    if ood:
+        flagged = np.zeros(len(df), dtype=bool)
+        if len(usable):
+            flagged[usable] = ood.flag_texts(_model_texts(model, usable_inputs))
+        out[name[OOD_COLUMN]] = flagged
     return out
+
+
+def _model_texts(model: Any, inputs: pd.DataFrame) -> list[str]:
+    """The model's input texts (core.data.build_texts over its schema's columns)."""
+    from .data import build_texts
+
+    return build_texts(inputs, model.schema["text_columns"], model.schema.get("feature_columns", []))
+
+
+def ood_reference(model: Any, folder: str | Path | None = None) -> Any:
+    """The out-of-distribution reference (core.check.OodReference) of a loaded model whose saved
+    folder is ``folder`` (default: ``model.path``); built once from the folder's test
+    predictions when training did not save one. None for a model that reads no text (tabular) or
+    has none. Raises ValueError when neither ``folder`` nor ``model.path`` is known."""
+    if not model.schema.get("text_columns"):
+        return None
+    folder = folder or getattr(model, "path", None)
+    if folder is None:
+        raise ValueError("The out-of-distribution flag needs the model's saved folder; pass it (or the reference).")
+    from .check import model_ood_reference
+
+    return model_ood_reference(folder)
 
 
 def _typed(series: pd.Series) -> pd.Series:
@@ -169,6 +209,7 @@ def predict_csv(
     chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[PredictProgress], None] | None = None,
     formula_safe: bool = False,
+    ood: Any = None,
 ) -> PredictSummary:
     """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
     original columns first, then the prediction columns), chunk by chunk. The output is written
@@ -177,8 +218,15 @@ def predict_csv(
     Text is written exactly as read (the file the Predict page and the Dashboard read back);
     ``formula_safe=True`` neutralises formula-like cells as CSV downloads do
     (:func:`core.export.is_formula_like`), for a file meant to be opened in a spreadsheet.
+
+    ``ood``: as :func:`predict_frame` (True: the model folder's reference, resolved once); the
+    summary's ``n_out_of_distribution`` counts the flagged rows (None when no flag was written:
+    not asked, or a model without text or reference).
     """
     source, output = Path(source), Path(output)
+    if ood is True:
+        ood = ood_reference(model)
+    ood = ood or None
     started = time.monotonic()
     encoding, delimiter = sniff_file(source)
     # Spreadsheets write an empty row as ",,"; a blank line is an empty row only in a one-column
@@ -189,15 +237,18 @@ def predict_csv(
         one_column = False  # the prediction pass reports the problem
     total = _count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    n_rows = n_errors = 0
+    n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
     try:
         reader = _reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
         for i, chunk in enumerate(reader):
             chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
-            result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size)
-            renamed = renamed_columns(model, chunk.columns)
-            n_errors += int((result[output_names(model, chunk.columns)[ERROR_COLUMN]] != "").sum())
+            result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood)
+            renamed = renamed_columns(model, chunk.columns, ood=ood is not None)
+            names = output_names(model, chunk.columns, ood=ood is not None)
+            n_errors += int((result[names[ERROR_COLUMN]] != "").sum())
+            if ood is not None:
+                n_ood += int(result[names[OOD_COLUMN]].sum())
             write_chunk(result, tmp, first=i == 0, formula_safe=formula_safe)
             n_rows += len(chunk)
             if on_progress:
@@ -216,7 +267,8 @@ def predict_csv(
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
-    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed)
+    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed,
+                          n_ood if ood is not None else None)
 
 
 def write_chunk(result: pd.DataFrame, path: Path, *, first: bool, formula_safe: bool = False) -> None:
@@ -337,7 +389,9 @@ def _type_prediction_frame(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
     text_columns = (names["predicted_label"] if "predicted_label" in names else None, names[ERROR_COLUMN])
     for col in frame.columns:
         if col in predicted:
-            if col not in text_columns:
+            if col == names.get(OOD_COLUMN):
+                frame[col] = frame[col].map({"True": True, "False": False})
+            elif col not in text_columns:
                 frame[col] = pd.to_numeric(frame[col], errors="coerce")
             else:
                 frame[col] = frame[col].fillna("")

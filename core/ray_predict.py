@@ -30,6 +30,7 @@ import pandas as pd
 from .predict import (
     CHUNK_ROWS,
     ERROR_COLUMN,
+    OOD_COLUMN,
     PredictProgress,
     PredictSummary,
     _count_rows,
@@ -99,6 +100,8 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
             kind = dtype.pyarrow_dtype
             if pa.types.is_string(kind) or pa.types.is_large_string(kind):
                 values = values.to_numpy(dtype=object, na_value=np.nan)
+            elif pa.types.is_boolean(kind) and not values.isna().any():  # the out_of_distribution flag
+                values = values.to_numpy(dtype=bool)
             elif pa.types.is_integer(kind) and not values.isna().any():
                 values = values.to_numpy(dtype=np.int64)
             else:
@@ -111,12 +114,16 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 class Scorer:
     """Ray Data actor: loads the saved model once, then predicts batch after batch."""
 
-    def __init__(self, model_dir: str, fast: bool, column_map: dict[str, str] | None, batch_size: int) -> None:
+    def __init__(self, model_dir: str, fast: bool, column_map: dict[str, str] | None, batch_size: int,
+                 ood: bool = False) -> None:
+        from .check import OodReference
         from .fastpath import load_fast_model
         from .registry import load_folder
 
         self.model = load_fast_model(model_dir) if fast else load_folder(model_dir)
         self.column_map, self.batch_size = column_map, batch_size
+        # predict_ray made sure the folder holds the reference before starting the actors.
+        self.ood = OodReference.load(model_dir) if ood else None
         self.pid = os.getpid()
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +132,8 @@ class Scorer:
         batch = _plain(batch)
         ids = batch[[FILE_ID, ROW_ID]]
         result = predict_frame(
-            self.model, batch.drop(columns=[FILE_ID, ROW_ID]), column_map=self.column_map, batch_size=self.batch_size
+            self.model, batch.drop(columns=[FILE_ID, ROW_ID]), column_map=self.column_map, batch_size=self.batch_size,
+            ood=self.ood,
         )
         result[FILE_ID], result[ROW_ID] = ids[FILE_ID].to_numpy(), ids[ROW_ID].to_numpy()
         result["__marketune_actor"] = self.pid
@@ -146,6 +154,7 @@ def predict_ray(
     formula_safe: bool = False,
     on_progress: Callable[[PredictProgress], None] | None = None,
     scorer: type = Scorer,
+    ood: bool = False,
 ) -> tuple[PredictSummary, dict[str, Any]]:
     """Score every row of ``source`` (file, folder or glob of CSVs) with the model in ``model_dir``.
 
@@ -157,6 +166,8 @@ def predict_ray(
     ``batch_size``: rows per actor call. ``fast``: the model's checked fast form
     (:func:`core.fastpath.load_fast_model`; refused if its check has not passed).
     ``formula_safe``: formula-like cells neutralised, as :func:`core.predict.predict_csv` does.
+    ``ood``: append the ``out_of_distribution`` flag (:func:`core.predict.predict_frame`) with
+    the model folder's reference (built here once, before the actors load it); the summary counts it.
 
     Returns (summary, run facts: actors used, GPUs per actor, files). Raises ValueError for bad
     input (no files, files whose columns differ, missing model columns) and RuntimeError when the
@@ -178,7 +189,14 @@ def predict_ray(
     absent = [c for c in model.input_columns if (column_map or {}).get(c, c) not in columns[0]]
     if absent:
         raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {columns[0]}.")
-    error_column = output_names(model, columns[0])[ERROR_COLUMN]  # the user's own names never overwritten
+    reference = None
+    if ood:
+        from .predict import ood_reference
+
+        reference = ood_reference(model, model_dir)  # saved into the folder for the actors
+    ood = reference is not None
+    names = output_names(model, columns[0], ood=ood)  # the user's own names never overwritten
+    error_column = names[ERROR_COLUMN]
     counts = [_count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
     total = sum(counts)
 
@@ -197,7 +215,8 @@ def predict_ray(
         .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS}, num_cpus=READ_TASK_CPUS)
         .map_batches(
             scorer,
-            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64},
+            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64,
+                                   **({"ood": True} if ood else {})},
             batch_size=batch_size,
             batch_format="pandas",
             compute=ActorPoolStrategy(size=workers),
@@ -216,7 +235,7 @@ def predict_ray(
         targets = [output] * len(files)
     temps = {t: t.with_name(f".{t.name}.partial-{os.getpid()}") for t in targets}
     written: set[Path] = set()
-    expected_file, expected_row, n_rows, n_errors = 0, 0, 0, 0
+    expected_file, expected_row, n_rows, n_errors, n_ood = 0, 0, 0, 0, 0
     actors: set[int] = set()
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
@@ -238,6 +257,8 @@ def predict_ray(
                 written.add(tmp)
                 n_rows += len(result)
                 n_errors += int((result[error_column] != "").sum())
+                if ood:
+                    n_ood += int(result[names[OOD_COLUMN]].astype(bool).sum())
             if on_progress:
                 elapsed = time.monotonic() - started
                 on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
@@ -251,5 +272,6 @@ def predict_ray(
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
     facts = {"actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
-    renamed = renamed_columns(model, columns[0])
-    return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed), facts
+    renamed = renamed_columns(model, columns[0], ood=ood)
+    summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
+    return summary, facts

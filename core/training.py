@@ -83,9 +83,15 @@ class TrainResult:
     warnings: list[str]
     stopped_reason: str  # "completed", "early stopping", "time limit"
     elapsed_s: float
+    # The out-of-distribution reference (core.check.OodReference) of the training texts, or None
+    # when it could not be built (too few rows, encoder missing): written into the model folder.
+    ood_reference: Any = None
 
     def save(self, folder, *, overwrite: bool = False):
-        return self.model.save(folder, overwrite=overwrite)
+        path = self.model.save(folder, overwrite=overwrite)
+        if self.ood_reference is not None:
+            self.ood_reference.save(path)
+        return path
 
 
 def train(
@@ -133,7 +139,23 @@ def train(
             )
     result.metrics["method_chosen"] = method
     result.metrics["method_reason"] = reason
+    result.ood_reference = _ood_reference(df, config)
     return result
+
+
+def _ood_reference(df: pd.DataFrame, config: TrainConfig) -> Any:
+    """The out-of-distribution reference of the rows trained on (model inputs as the model reads
+    them), embedded by the base model's frozen encoder; None when it cannot be built (a model
+    folder without one builds it later from its test predictions, core.check.model_ood_reference).
+    At most core.check.OOD_REFERENCE_ROWS texts are embedded, so this costs seconds."""
+    from .check import OodReference, ood_encoder
+
+    try:
+        rows = usable_rows(df, config)
+        texts = build_texts(rows, config.text_columns, config.feature_columns)
+        return OodReference.from_texts(texts, ood_encoder(config.base_model), seed=config.seed)
+    except Exception:  # noqa: BLE001 - too few rows, encoder not installed...: never fail a training for it
+        return None
 
 
 def _train_transformer(

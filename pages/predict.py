@@ -16,11 +16,13 @@ import streamlit as st
 
 from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
+from core.check import ood_available, ood_message
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.predict import (
     low_confidence_rows,
     missing_columns,
+    ood_reference,
     predict_csv,
     prediction_overview,
     read_head,
@@ -214,6 +216,15 @@ on_cluster = cluster is not None and st.checkbox(
     f"Run on the Ray cluster ({cluster})", key="predict_on_cluster",
     help="Ray Data scores the file on the cluster's actors (MARKETUNE_RAY_ADDRESS); the rows come back here in order.",
 )
+flag_ood = False
+if model.schema.get("text_columns") and ood_available(folder):
+    flag_ood = st.checkbox(
+        "Flag rows unlike the training data", value=True, key="predict_ood",
+        help="Adds an `out_of_distribution` column: True where a row's text is farther from the training texts "
+        "(in sentence-embedding space) than the training texts are from each other. Costs one pass of the "
+        "small base encoder over the file.",
+    )
+
 if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
     runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime, fast) if fast else model
     out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
@@ -231,9 +242,12 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
     try:
         if on_cluster:
             summary, _ = ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
-                                     fast=bool(fast), column_map=column_map, on_progress=on_progress)
+                                                 fast=bool(fast), column_map=column_map, on_progress=on_progress,
+                                                 ood=flag_ood)
         else:
-            summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress)
+            reference = ood_reference(model, folder) if flag_ood else None
+            summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000,
+                                  on_progress=on_progress, ood=reference)
     except (ValueError, RuntimeError) as exc:
         bar.empty()
         st.error(str(exc))
@@ -254,6 +268,7 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
             "fast": fast,
             "renamed": summary.renamed,
             "engine": f"the Ray cluster ({cluster})" if on_cluster else "",
+            "ood": summary.n_out_of_distribution,
         }
         bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {_duration(summary.seconds)}")
 
@@ -278,6 +293,10 @@ if result and Path(result["path"]).is_file():
         )
     if result.get("renamed"):
         st.info(renamed_message(result["renamed"]))
+    if result.get("ood") is not None:
+        # A tenth of the file or more off the training ground is worth a warning, not a note.
+        ood_share = result["ood"] / result["rows"] if result["rows"] else 0.0
+        (st.warning if ood_share >= 0.1 else st.info)(ood_message(result["ood"], result["rows"]))
     st.caption(f"First {min(PREVIEW_ROWS, result['rows']):,} rows:")
     preview = read_predictions(path, described, nrows=PREVIEW_ROWS)
     number_format = {
