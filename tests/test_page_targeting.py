@@ -240,7 +240,9 @@ def test_upload_with_text_trains_hybrid_and_scores_an_uploaded_list(models_dir, 
     assert not cell.startswith(FORMULA_START), cell
     book = openpyxl.load_workbook(io.BytesIO(downloads["target_list.xlsx"]()))
     cells = [c for row in book.active.iter_rows() for c in row if isinstance(c.value, str) and c.value.endswith("=1+1")]
-    assert cells and all(c.data_type == "s" and not c.value.startswith(FORMULA_START) for c in cells)
+    # XLSX keeps the exact text in string cells, which no spreadsheet evaluates (README's rule).
+    assert cells and all(c.data_type == "s" and not c.value.startswith("'") for c in cells)
+    assert [c.value for c in cells] == ["=1+1"]
 
 
 def test_impossible_requests_show_errors_not_tracebacks(models_dir):
