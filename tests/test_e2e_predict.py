@@ -57,7 +57,7 @@ def test_predict_page_upload_run_download(page, streamlit_app, trained_tiny, tmp
     got = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", keep_default_na=False)
     assert len(got) == len(ROWS)
     assert list(got.columns) == ["id", "text", "channel", "predicted_label", "confidence", "p_negative",
-                                 "p_positive", "prediction_error"]
+                                 "p_positive", "prediction_error", "out_of_distribution"]
     assert got["id"].tolist() == list(range(1, 13))
     assert got["text"][4] == "love it, really\nlove it"
     assert got["text"][3] == "'=HYPERLINK(\"http://x\")"  # a formula: neutralised in the CSV
