@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.guard import page_guard
+from ui.serving import guard_network_exposure
 from ui.state import render_sidebar
 
 ROOT = Path(__file__).resolve().parent
@@ -22,6 +23,8 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="Marketune", page_icon=":material/tune:", layout="wide")
+# A server open to the network without sign-in stops here (ui/serving.py).
+guard_network_exposure()
 pages = [
     st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"), url_path=Path(path).stem)
     for path, title, icon in PAGES

@@ -36,3 +36,8 @@ def test_no_traceback_details_and_no_streamlit_page_list():
     # app.py's own menu, so pages/ file names never flash on a fresh server's first load.
     assert streamlit_setting("showErrorDetails", "client") == '"none"'
     assert streamlit_setting("showSidebarNavigation", "client") == "false"
+
+
+def test_server_listens_on_this_machine_only():
+    # Streamlit's default ("") serves every interface: customer files on shared Wi-Fi.
+    assert streamlit_setting("address") == '"127.0.0.1"'
