@@ -77,8 +77,15 @@ ss = st.session_state
 # Streamlit forgets a widget's value when a run does not draw it (another page was open), so the
 # choices are kept in a plain dict as well and put back before the widgets are drawn.
 kept = ss.setdefault("train_kept", dict(ADVANCED_DEFAULTS))
+# When the last run did not draw the settings (no file: e.g. the moment between removing a file and
+# adding the next), the browser forgets their values and mounts them afresh next time. The browser
+# may still have sent its old values with the new file, so Streamlit believes they are on screen
+# and does not send them; a fresh widget then shows its own default, which for these number inputs
+# is min_value (batch 1, fractions 0.01, seed 0), and the next click sent those to training.
+# Setting the kept values again makes Streamlit send them to the browser.
+settings_were_shown = ss.pop("train_settings_shown", False)
 for k, v in kept.items():
-    if k not in ss:
+    if k not in ss or not settings_were_shown:
         ss[k] = v
 
 
@@ -396,6 +403,7 @@ if data is not None:
             st.error(str(exc))
 
     kept.update({k: ss[k] for k in (*ADVANCED_DEFAULTS, *MAPPING_KEYS) if k in ss})
+    ss["train_settings_shown"] = True  # read at the top of the next run
 
 # ----------------------------------------------------------------------------- 5. the job
 job_section()
