@@ -481,22 +481,49 @@ def _utf8_with_strays(raw: bytes, encoding: str) -> Decoded:
 
 
 def sniff_delimiter(text: str) -> str:
-    """The delimiter that splits the first lines into the most consistent number of fields."""
+    """The delimiter (one of ``DELIMITERS``) that splits the header and the first lines alike.
+
+    csv.Sniffer guesses from character counts, so one tab inside a cell of a one-column file
+    made it pick tab, and pandas then failed on the rows with a stray tab. A guess is kept only
+    if it splits the header into at least two names and gives no data row more fields than the
+    header unless every row has the same count (a trailing delimiter, handled by load_csv).
+    When no delimiter fits, the first guess that splits the header is used (its parse error then
+    names the bad row); a header no delimiter splits is one column, read with the comma.
+    """
     sample = text[:65536]
+    truncated = len(text) > len(sample)
+    candidates = []
     try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+        candidates.append(csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter)
     except csv.Error:
         pass
-    best, best_score = ",", -1.0
+    scored = []
     for delimiter in DELIMITERS:
         rows = list(csv.reader(io.StringIO(sample), delimiter=delimiter))[:50]
         widths = [len(r) for r in rows if r]
         if not widths or max(widths) < 2:
             continue
-        score = widths.count(widths[0]) / len(widths) * widths[0]
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
+        scored.append((widths.count(widths[0]) / len(widths) * widths[0], -DELIMITERS.index(delimiter), delimiter))
+    candidates += [d for *_, d in sorted(scored, reverse=True) if d not in candidates]
+    splits_header = [d for d in candidates if _delimiter_fits(sample, d, truncated) is not None]
+    fitting = [d for d in splits_header if _delimiter_fits(sample, d, truncated)]
+    return (fitting or splits_header or [","])[0]
+
+
+def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None:
+    """None if ``delimiter`` does not split the header into 2+ fields; else whether the data
+    rows agree with it (no row wider than the header, or all rows of one width)."""
+    try:
+        rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r]
+    except csv.Error:
+        return None
+    if truncated and len(rows) > 2:
+        rows = rows[:-1]  # the sample may end inside the last row
+    rows = rows[:51]
+    if not rows or len(rows[0]) < 2:
+        return None
+    widths = {len(r) for r in rows[1:]}
+    return not widths or max(widths) <= len(rows[0]) or len(widths) == 1
 
 
 def _first_line(exc: Exception) -> str:

@@ -41,6 +41,40 @@ def test_detects_delimiter(delimiter):
     assert loaded.frame["text"].tolist() == ["hello, world", "bye"]
 
 
+def test_one_column_file_with_tabs_in_cells_is_not_read_as_tsv():
+    # The newcomer's file: one text column, one cell starting with a tab (pandas' "C error" before).
+    texts = ["@user loved it, thanks!", "\tTabbed start", "plain good product", "two\ttabs\there"]
+    raw = "text\n" + "\n".join(f'"{t}"' if "," in t else t for t in texts) + "\n"
+    loaded = load_csv(raw.encode())
+    assert loaded.delimiter == ","
+    assert list(loaded.frame.columns) == ["text"]
+    assert loaded.frame["text"].tolist() == texts
+
+
+def test_one_column_file_where_most_cells_hold_one_tab_is_not_read_as_tsv():
+    # csv.Sniffer picks tab here (19 of 21 lines have one); the header has none.
+    texts = [f"word{i}\tmore" for i in range(19)] + ["x\ty\tz"]
+    loaded = load_csv(("text\n" + "\n".join(texts) + "\n").encode())
+    assert loaded.delimiter == ","
+    assert loaded.frame["text"].tolist() == texts
+
+
+def test_uneven_tab_counts_give_way_to_a_delimiter_that_fits():
+    # The header splits on tab and on ';', but tab gives some rows more fields than the header.
+    rows = [f"c{i}\tnote{i};pos" for i in range(10)] + ["c10\tnote\twith tab;neg"]
+    loaded = load_csv(("customer\tnote;label\n" + "\n".join(rows) + "\n").encode())
+    assert loaded.delimiter == ";"
+    assert loaded.frame["label"].tolist() == ["pos"] * 10 + ["neg"]
+
+
+def test_real_tsv_with_commas_and_a_short_row_stays_tsv():
+    raw = "text\tlabel\tscore\nhello, world\tpos\t1\nbye, then\tneg\t0\nno score\tpos\n"
+    loaded = load_csv(raw.encode())
+    assert loaded.delimiter == "\t"
+    assert loaded.frame["text"].tolist() == ["hello, world", "bye, then", "no score"]
+    assert loaded.frame["label"].tolist() == ["pos", "neg", "pos"]
+
+
 def test_quoted_newlines_stay_in_one_row():
     df = read_csv(b'text,label\n"line one\nline two",1\nplain,0\n')
     assert len(df) == 2
