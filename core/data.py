@@ -732,7 +732,9 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                 f"and are left out of training: data row(s) {_row_numbers(not_number)}.{why}",
             ))
         keep &= number.notna() & np.isfinite(number.fillna(0))
-        if int(keep.sum()) < 10:
+        if _looks_like_numeric_identifier(number[keep]):
+            report.errors.append(_identifier_problem(config.label_column, number[keep]))
+        elif int(keep.sum()) < 10:
             report.errors.append(Problem(
                 "label_column",
                 f"Regression needs at least 10 rows with a numeric label; found {int(keep.sum())}."
@@ -744,7 +746,9 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             report.warnings.append(Problem("label_column", _variants_message(variants, merge_case)))
         counts = label[keep].value_counts()
         report.class_counts = {str(k): int(v) for k, v in counts.items()}
-        if numeric.notna().all() and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
+        if numeric.notna().all() and _looks_like_numeric_identifier(numeric):
+            report.errors.append(_identifier_problem(config.label_column, numeric))
+        elif numeric.notna().all() and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
             report.suggested_task = "regression"
             report.errors.append(
                 Problem(
@@ -762,15 +766,7 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             small = counts[counts < MIN_ROWS_PER_CLASS]
             if _looks_like_identifier(len(counts), len(small), int(keep.sum())):
                 # One message, not one per value: a column of ids or free text is the wrong column.
-                report.errors.append(
-                    Problem(
-                        "label_column",
-                        f"Column '{config.label_column}' has {len(counts):,} distinct values in "
-                        f"{int(keep.sum()):,} rows ({len(small):,} of them on fewer than {MIN_ROWS_PER_CLASS} rows); "
-                        "that looks like an id or free-text column, not a label. Choose the column that "
-                        "holds a few categories (e.g. positive/negative).",
-                    )
-                )
+                report.errors.append(_identifier_problem(config.label_column, label[keep], len(small)))
                 small = small.iloc[:0]
             for cls, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items():
                 report.errors.append(
@@ -823,6 +819,38 @@ def _looks_like_identifier(n_classes: int, n_small: int, n_rows: int) -> bool:
         n_classes > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION
         and n_small > n_classes / 2
         and n_classes >= n_rows / 2
+    )
+
+
+def _looks_like_numeric_identifier(numbers: pd.Series) -> bool:
+    """True for a numeric label that numbers the rows instead of measuring something: more than
+    MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION rows, every value a whole number found on one row
+    only, and either packed densely (the range at most twice the row count: 1..n, or 1000..1399
+    with gaps) or evenly spaced (10, 20, 30, ...).
+
+    Why not every unique whole number: quantities can be unique per row too (revenue 1523,
+    2890, ...), but they spread wider than the row count and unevenly; ratings and counts repeat.
+    """
+    values = np.sort(pd.to_numeric(numbers, errors="coerce").to_numpy(dtype=float))
+    n = len(values)
+    if n <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION or not np.isfinite(values).all():
+        return False
+    if not (values == np.round(values)).all() or len(np.unique(values)) != n:
+        return False
+    return values[-1] - values[0] + 1 <= 2 * n or len(np.unique(np.diff(values))) == 1
+
+
+def _identifier_problem(column: str, values: pd.Series, n_small: int | None = None) -> Problem:
+    """The one message for a label column that holds ids or free text (numbers or words)."""
+    if n_small is None:
+        detail = f"whole numbers from {values.min():g} to {values.max():g}, each on one row"
+    else:
+        detail = f"{n_small:,} of them on fewer than {MIN_ROWS_PER_CLASS} rows"
+    return Problem(
+        "label_column",
+        f"Column '{column}' has {values.nunique():,} distinct values in {len(values):,} rows ({detail}); "
+        "that looks like an id or free-text column, not a label. Choose the column that holds what the "
+        "model should learn: a few categories (e.g. positive/negative) or a quantity such as a rating.",
     )
 
 

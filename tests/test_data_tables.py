@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import Workbook
@@ -112,6 +113,34 @@ def test_id_like_label_column_gives_one_error():
     assert len(report.errors) == 1
     assert "60 distinct values in 60 rows" in report.errors[0].message
     assert "looks like an id or free-text column" in report.errors[0].message
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("ids", [list(range(1, 61)), list(range(1000, 1060))[::-1], [3 * i for i in range(60)]])
+def test_numeric_id_label_gives_the_id_message_for_both_tasks(task, ids):
+    df = pd.DataFrame({"text": [f"review {i}" for i in range(60)], "id": ids})
+    report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column="id", task=task))
+    assert [p.field for p in report.errors] == ["label_column"]
+    assert "looks like an id or free-text column" in report.errors[0].message
+    assert f"from {min(ids)} to {max(ids)}, each on one row" in report.errors[0].message
+    assert report.suggested_task is None  # not "looks like a quantity: choose regression"
+
+
+def test_real_regression_targets_are_not_taken_for_ids():
+    rng = np.random.default_rng(0)
+    n = 60
+    revenue = rng.choice(np.arange(100, 100_000), size=n, replace=False)  # whole numbers, one per row
+    assert len(set(revenue)) == n and revenue.max() - revenue.min() > 2 * n  # unique but spread wide
+    targets = {
+        "rating": rng.integers(1, 6, size=n),  # whole numbers 1-5, repeated
+        "ctr": rng.uniform(0.01, 0.2, size=n),  # floats
+        "revenue": revenue,
+        "score": np.arange(n) / 4,  # evenly spaced, but not whole numbers
+    }
+    df = pd.DataFrame({"text": [f"review {i}" for i in range(n)], **targets})
+    for column in targets:
+        report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column=column, task="regression"))
+        assert report.ok and report.n_rows_used == n, (column, [p.message for p in report.errors])
 
 
 def test_a_few_small_classes_are_still_named_and_many_are_counted():

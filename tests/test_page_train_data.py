@@ -132,6 +132,17 @@ def test_id_like_label_gives_one_message_not_one_per_value(models_dir):
     assert at.button(key="train_start").disabled
 
 
+def test_numeric_id_label_is_refused_as_a_regression_target(models_dir):
+    df = pd.DataFrame({"text": [f"some review text {i}" for i in range(60)], "id": range(1000, 1060)})
+    at = open_train()
+    put(at, "orders.csv", df.to_csv(index=False).encode())
+    at.selectbox(key="train_label_col").set_value("id").run()
+    at.radio(key="train_task").set_value("regression").run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "looks like an id or free-text column" in errors[0]
+    assert at.button(key="train_start").disabled
+
+
 def test_samples_have_short_names_with_help_and_no_prediction_file(models_dir):
     at = open_train()
     samples = [b for b in at.button if str(b.key).startswith("train_sample_")]
