@@ -443,6 +443,39 @@ def usefulness_check(
             "permutation_p": float(p_guess), "message": message}
 
 
+def _test_sentence(
+    task: str, test: dict[str, Any], cand_name: str, alt_name: str, y_true: Sequence, pred_a: Sequence, pred_b: Sequence
+) -> str:
+    """How the candidate (a) and TF-IDF (b) compare on the test rows, in words: the headline
+    metric (higher is better) with its bootstrap interval, and for regression also the mean
+    absolute error, where *lower* is better, with the Wilcoxon test on the paired errors. Each
+    part names the model that is ahead, so a negative difference never reads as a gain."""
+    if not test["n"]:
+        return "There were no test rows to compare the two on."
+    metric = _metric_name(task)
+    ahead = cand_name if test["delta"] > 0 else alt_name
+    sentence = (
+        f"On the {test['n']:,} held-out test rows: {metric} {test['a']:.2f} for {cand_name} vs {test['b']:.2f} "
+        f"for {alt_name} (higher is better; difference {_points_text(test['delta'], task)}, 95% interval "
+        f"{_points_text(test['ci'][0], task)} to {_points_text(test['ci'][1], task)}"
+    )
+    if task == "classification":
+        sentence += f"; {test['test']} p = {test['p_value']:.2g})"
+        return sentence + (", within noise." if test["within_noise"] else f": {ahead} is ahead beyond noise.")
+    sentence += ")" + (", within noise" if test["within_noise"] else f": {ahead} is ahead beyond noise")
+    t = np.asarray(y_true, dtype=float)
+    mae_a = float(np.mean(np.abs(t - np.asarray(pred_a, dtype=float))))
+    mae_b = float(np.mean(np.abs(t - np.asarray(pred_b, dtype=float))))
+    if mae_a == mae_b:
+        return sentence + f"; mean absolute error {mae_a:.4g} for both."
+    lower = cand_name if mae_a < mae_b else alt_name
+    noise = "beyond noise" if test["p_value"] < 1 - CONFIDENCE else "within noise"
+    return sentence + (
+        f"; mean absolute error {mae_a:.4g} vs {mae_b:.4g} (lower is better): {lower} errs less, by "
+        f"{abs(mae_a - mae_b):.4g} per row on average, {noise} ({test['test']} p = {test['p_value']:.2g})."
+    )
+
+
 def choose_saved_model(
     task: str,
     classes: Sequence[str],
@@ -506,16 +539,12 @@ def choose_saved_model(
             f"{cand_name[0].upper() + cand_name[1:]} {relation} {alt_name} ({scores}, {how}), "
             f"so the simpler, faster TF-IDF model was saved."
         )
-    if test["n"]:
-        verdict_test = (
-            f"On the {test['n']:,} held-out test rows: {test['a']:.2f} vs {test['b']:.2f} {metric} "
-            f"({_points_text(test['delta'], task)}, 95% interval {_points_text(test['ci'][0], task)} to "
-            f"{_points_text(test['ci'][1], task)}; {test['test']} p = {test['p_value']:.2g}), "
-            + ("within noise." if test["within_noise"] else
-               f"{'the fine-tuned model' if test['delta'] > 0 else 'TF-IDF'} is ahead beyond noise.")
+    verdict_test = _test_sentence(task, test, cand_name, alt_name, test_true, test_candidate, test_tfidf)
+    if test["n"] and not test["within_noise"] and (test["delta"] > 0) != (chosen == candidate):
+        verdict_test += (
+            " The choice is made on the validation rows, never on the test rows, so that the test rows stay "
+            "an unbiased check."
         )
-    else:
-        verdict_test = "There were no test rows to compare the two on."
     saved_test = test_candidate if chosen == candidate else test_tfidf
     usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)
     return {

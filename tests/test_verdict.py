@@ -143,6 +143,48 @@ def test_choose_saved_model_keeps_only_a_clear_winner():
     assert kept["chosen"] == "transformer" and "settings ask to keep it" in kept["reason"]
 
 
+def _regression_verdict(val_a, val_b, test_a, test_b, y):
+    return choose_saved_model("regression", [], candidate="transformer", val_true=y, val_candidate=val_a,
+                              val_tfidf=val_b, test_true=y, test_candidate=test_a, test_tfidf=test_b,
+                              test_constant=np.full(len(y), y.mean()))
+
+
+def test_regression_verdict_names_the_better_model_for_r2_and_for_mae():
+    rng = np.random.default_rng(11)
+    y = rng.normal(100, 30, 300)
+    close, far = y + rng.normal(0, 5, 300), y + rng.normal(0, 25, 300)
+    # The same on validation (TF-IDF kept), the transformer far ahead on test: the sentence must say
+    # so, with MAE the right way round (a lower MAE is the better one) and why TF-IDF is still saved.
+    v = _regression_verdict(far, far, close, far, y)
+    mae_t, mae_f = skm.mean_absolute_error(y, close), skm.mean_absolute_error(y, far)
+    assert v["chosen"] == "tfidf_ridge" and mae_t < mae_f and skm.r2_score(y, close) > skm.r2_score(y, far)
+    sentence = v["sentence"]
+    assert "the fine-tuned transformer is ahead beyond noise" in sentence
+    assert f"mean absolute error {mae_t:.4g} vs {mae_f:.4g} (lower is better)" in sentence
+    assert f"the fine-tuned transformer errs less, by {mae_f - mae_t:.4g} per row on average, beyond noise" in sentence
+    assert "choice is made on the validation rows" in sentence
+    # Reversed: TF-IDF errs less; the transformer must not be called ahead or better anywhere.
+    r = _regression_verdict(far, far, far, close, y)
+    assert "TF-IDF + ridge regression is ahead beyond noise" in r["sentence"]
+    assert "TF-IDF + ridge regression errs less" in r["sentence"]
+    assert "transformer is ahead" not in r["sentence"] and "transformer errs less" not in r["sentence"]
+    assert "choice is made on the validation rows" not in r["sentence"]  # the saved model is the better one
+
+
+def test_regression_verdict_when_r2_and_mae_disagree():
+    # a: tiny errors but a few huge misses (lower MAE, worse R²); b: moderate errors everywhere.
+    rng = np.random.default_rng(5)
+    y = rng.normal(0, 10, 400)
+    a = y + rng.normal(0, 1, 400)
+    a[:12] += 120
+    b = y + rng.normal(0, 6, 400)
+    mae_a, mae_b = skm.mean_absolute_error(y, a), skm.mean_absolute_error(y, b)
+    assert mae_a < mae_b and skm.r2_score(y, a) < skm.r2_score(y, b)  # the premise, by scikit-learn
+    v = _regression_verdict(b, b, a, b, y)
+    assert "TF-IDF + ridge regression is ahead beyond noise" in v["sentence"]  # on R²
+    assert f"mean absolute error {mae_a:.4g} vs {mae_b:.4g} (lower is better): the fine-tuned transformer errs less" in v["sentence"]
+
+
 # ------------------------------------------------------------------------------ the TF-IDF kind
 
 

@@ -202,7 +202,8 @@ def headline_numbers(metrics: Mapping[str, Any], task: str) -> list[Headline]:
 
     Classification: accuracy, macro-F1, and the lift in macro-F1 points over the TF-IDF and
     the majority-class baselines (same test split). Regression: R² and MAE, each against the
-    TF-IDF ridge and the mean baselines. Missing numbers are shown as "n/a", never invented.
+    TF-IDF ridge and the mean baselines; the MAE card says "lower is better", and the cut in MAE
+    against TF-IDF is positive when this model errs less. Missing numbers are "n/a", never invented.
     """
     model = metrics.get("model") or {}
     base = metrics.get("baselines") or {}
@@ -246,6 +247,9 @@ def headline_numbers(metrics: Mapping[str, Any], task: str) -> list[Headline]:
     def diff(a: float | None, b: float | None, pattern: str) -> str | None:
         return None if a is None or b is None else pattern.format(a - b)
 
+    # R² is higher-is-better and MAE lower-is-better: each card says which way is good, and the
+    # comparison with TF-IDF is signed so that positive means this model is better, as for R².
+    vs_mean = diff(mae, get(mean, "mae"), "{:+.4g}")
     return [
         Headline(
             "R²",
@@ -255,19 +259,21 @@ def headline_numbers(metrics: Mapping[str, Any], task: str) -> list[Headline]:
         Headline(
             "R² vs TF-IDF",
             diff(r2, get(tfidf, "r2"), "{:+.3f}") or "n/a",
-            help=f"R² minus that of a TF-IDF + ridge baseline ({fmt(get(tfidf, 'r2'), '{:.3f}')}).",
+            help=f"R² minus that of a TF-IDF + ridge baseline ({fmt(get(tfidf, 'r2'), '{:.3f}')}); positive is better.",
         ),
         Headline(
             "MAE",
             fmt(mae, "{:.4g}"),
-            diff(mae, get(mean, "mae"), "{:+.4g}"),
+            vs_mean and f"{vs_mean} vs the mean (lower is better)",
             "inverse",
-            help=f"Mean absolute error; delta vs predicting the training mean (MAE {fmt(get(mean, 'mae'), '{:.4g}')}).",
+            help=f"Mean absolute error (lower is better); delta vs predicting the training mean "
+            f"(MAE {fmt(get(mean, 'mae'), '{:.4g}')}).",
         ),
         Headline(
-            "MAE vs TF-IDF",
-            diff(mae, get(tfidf, "mae"), "{:+.4g}") or "n/a",
-            help=f"MAE minus that of the TF-IDF + ridge baseline ({fmt(get(tfidf, 'mae'), '{:.4g}')}); negative is better.",
+            "MAE cut vs TF-IDF",
+            diff(get(tfidf, "mae"), mae, "{:+.4g}") or "n/a",
+            help=f"The TF-IDF + ridge baseline's MAE ({fmt(get(tfidf, 'mae'), '{:.4g}')}) minus this model's: "
+            "how much smaller this model's average error is. Positive is better.",
         ),
     ]
 
