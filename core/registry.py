@@ -30,6 +30,14 @@ class ModelInfo:
     saved_at: str
     metrics: dict[str, Any]  # the full metrics.json
     config: dict[str, Any]  # training_config.json
+    text_columns: tuple[str, ...] | None = None  # data_schema.json's: () profile-only, None unknown
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether the model reads a text column (Ad Copy Lab, the Dashboard and Label need one).
+        A folder that does not record its columns counts as reading text, as every kind but
+        the profile-only response model does."""
+        return self.text_columns is None or bool(self.text_columns)
 
     @property
     def headline(self) -> dict[str, float]:
@@ -83,6 +91,7 @@ def read_info(folder: Path) -> ModelInfo:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     manifest, metrics, config = load("marketune.json"), load("metrics.json"), load("training_config.json")
+    schema = load("data_schema.json")
     return ModelInfo(
         name=folder.name,
         path=folder,
@@ -96,7 +105,15 @@ def read_info(folder: Path) -> ModelInfo:
         saved_at=manifest.get("saved_at", ""),
         metrics=metrics,
         config=config,
+        text_columns=_text_columns(schema, config),
     )
+
+
+def _text_columns(schema: dict[str, Any], config: dict[str, Any]) -> tuple[str, ...] | None:
+    for source in (schema, config):
+        if isinstance(source.get("text_columns"), list):
+            return tuple(str(c) for c in source["text_columns"])
+    return None
 
 
 # Model kinds and the class that loads each ("module:Class"), imported only when needed.

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import adlab
 from ui.adlab import SAMPLE_NOTE, Lab, render_explain, render_scoring, render_targeting
-from ui.state import active_model_name, get_model
+from ui.state import active_model_name, get_model, text_model_for_page
 
 
 def _number_or_text(raw: str):
@@ -30,9 +30,10 @@ st.caption(
 with st.expander("Try it with the sample data"):
     st.markdown(SAMPLE_NOTE)
 
-name = active_model_name()
+name = text_model_for_page("Ad Copy Lab")  # a model that reads text, said so if not the active one
 if name is None:
-    st.info("No model yet. Train one on the **Train** page, then come back to score ad copy.")
+    if active_model_name() is None:
+        st.info("No model yet. Train one on the **Train** page, then come back to score ad copy.")
     st.stop()
 try:
     model = get_model(name)

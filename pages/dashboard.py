@@ -11,7 +11,7 @@ import streamlit as st
 from core import to_csv_bytes
 from core.charts.dashboard import figure_to_html, summary_report_html
 from ui import dashboard as dash
-from ui.state import active_model_name, get_model
+from ui.state import active_model_name, get_model, text_model_for_page
 from ui.upload import csv_upload
 
 st.title("Dashboard")
@@ -51,11 +51,12 @@ elif source == "upload":
             st.session_state["dash_upload_key"] = dash.bytes_key(up.getvalue())
         key, data, name = st.session_state["dash_upload_key"], up.getvalue(), up.name
 elif source == "score":
-    model_name = active_model_name()
+    model_name = text_model_for_page("the Dashboard")  # a model that reads text
     if model_name is None:
-        st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
+        if active_model_name() is None:
+            st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
     else:
-        st.caption(f"Scores every row with the active model **{model_name}** (sidebar).")
+        st.caption(f"Scores every row with **{model_name}** (the active model is chosen in the sidebar).")
         raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload")
         if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
             from core.predict import predict_csv

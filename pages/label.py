@@ -278,7 +278,7 @@ st.download_button(
 # ----------------------------------------------------------------------------- model
 st.subheader("Model")
 own_model = model_name_for(project)
-active = active_model_name()
+active = active_model_name(needs_text=True)  # ranking reads the texts: never a profile-only model
 if "label_pending_source" in ss:
     ss["label_model_source"] = ss.pop("label_pending_source")
 if model_path(own_model).exists() and "label_model_source" not in ss:
@@ -288,7 +288,7 @@ source = st.radio("Which model picks the rows", sources, key="label_model_source
 if source == ACTIVE_SOURCE:
     ranking_model = active
     base_model = read_info(model_path(active)).config.get("base_model", "minilm-en")
-    st.caption(f"Ranking with the active model **{active}**; retraining starts from its base model ({base_model}).")
+    st.caption(f"Ranking with **{active}**, the active model that reads text; retraining starts from its base model ({base_model}).")
 else:
     ranking_model = own_model if model_path(own_model).exists() else None
     sample = store.labeled()[store.text_columns[0]].head(2000).tolist()

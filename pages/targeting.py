@@ -18,7 +18,7 @@ from core import load_csv
 from core.data import format_value
 from core.response import suggest_setup
 from ui import targeting as tg
-from ui.state import active_model_name, get_model
+from ui.state import TARGETING_KEY, get_model, targeting_model_name
 from ui.upload import table_upload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "bank_marketing.csv"
@@ -103,7 +103,7 @@ with train_tab:
 
 with list_tab:
     comp = tg.shown_comparison()
-    name = active_model_name()
+    name = targeting_model_name()  # the model this page saved last, else the active model
     if name is None:
         st.info("No saved model yet: train and deploy a response model in the first tab.")
     else:
@@ -112,7 +112,8 @@ with list_tab:
         except (ValueError, OSError) as exc:
             model = None
             st.error(f"The active model **{name}** cannot be loaded: {exc}")
-        st.caption(f"Scoring with the active model **{name}** (choose another in the sidebar).")
+        which = "the model saved above" if st.session_state.get(TARGETING_KEY) == name else "the active model"
+        st.caption(f"Scoring with **{name}**, {which} (choose another in the sidebar).")
         positive = tg.model_positive_class(model, key="tg_list_positive") if model is not None else None
         if model is None:
             pass

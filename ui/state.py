@@ -9,22 +9,105 @@ from core.registry import model_path
 
 ACTIVE_KEY = "active_model"
 SIDEBAR_KEY = "sidebar_active_model"
+TEXT_KEY = "active_text_model"  # the last active model that reads text
+TARGETING_KEY = "targeting_model"  # the model Targeting saved last
+
+# The active model is kept per use, because no one model serves every page:
+# - The active model (the sidebar's box): what Predict, Models and the text pages start from.
+#   The Train, Label and Models pages and the sidebar set it (set_active_model).
+# - Pages that feed a model text (Ad Copy Lab, the Dashboard's scoring, Label's ranking) need
+#   one that reads a text column: active_model_name(needs_text=True) is the active model if it
+#   does, else the last one that did in this session, else the newest usable one that does;
+#   text_model_for_page says so on the page when that is not the active model.
+# - Targeting saves response models, and those trained on profile columns only read no text.
+#   set_targeting_model makes such a model the targeting model (Targeting's list tab scores with
+#   it) without replacing the active model: it used to, and Ad Copy Lab then failed with "reads
+#   no text". A saved model that reads text (a fine-tuned or hybrid response model) becomes the
+#   active model as well. Choosing a model in the sidebar is the user's word for every page, so
+#   it clears the targeting model.
 
 
-def active_model_name() -> str | None:
-    """The model every page uses unless told otherwise (None when no model is saved yet)."""
+def _usable(models) -> list:
+    """Models whose verdict does not say they are no better than guessing (all of them if none)."""
+    usable = [m for m in models if not (m.metrics.get("verdict") or {}).get("useless")]
+    return usable or list(models)
+
+
+def active_model_name(needs_text: bool = False) -> str | None:
+    """The model a page uses unless told otherwise (None when no suitable model is saved).
+
+    Without a choice in this session: the newest usable model that reads text (a profile-only
+    model never becomes the default), else the newest model. ``needs_text``: only models that
+    read a text column (see the comment above).
+    """
     models = list_models()
-    names = [m.name for m in models]
+    by_name = {m.name: m for m in models}
+    if needs_text:
+        for name in (st.session_state.get(ACTIVE_KEY), st.session_state.get(TEXT_KEY)):
+            if name in by_name and by_name[name].reads_text:
+                return name
+        text = _usable([m for m in models if m.reads_text])
+        return text[0].name if text else None
     current = st.session_state.get(ACTIVE_KEY)
-    if current in names:
+    if current in by_name:
         return current
-    # The newest saved model, passing over ones whose verdict says they are no better than guessing.
-    usable = [m.name for m in models if not (m.metrics.get("verdict") or {}).get("useless")]
-    return (usable or names)[0] if names else None
+    if not models:
+        return None
+    text = [m for m in _usable(models) if m.reads_text]
+    return (text or _usable(models))[0].name
 
 
-def set_active_model(name: str | None) -> None:
+def set_active_model(name: str | None, models=None) -> None:
+    """Make ``name`` the active model (any kind); remembered as the text model if it reads text.
+    ``models``: the list_models() the caller already has (read again otherwise)."""
     st.session_state[ACTIVE_KEY] = name
+    info = next((m for m in (list_models() if models is None else models) if m.name == name), None) if name else None
+    if info is not None and info.reads_text:
+        st.session_state[TEXT_KEY] = name
+
+
+def set_targeting_model(name: str) -> bool:
+    """Targeting saved ``name``: it becomes the targeting model, and the active model too if it
+    reads text. Returns whether it became the active model."""
+    st.session_state[TARGETING_KEY] = name
+    info = next((m for m in list_models() if m.name == name), None)
+    if info is not None and info.reads_text:
+        set_active_model(name)
+        return True
+    return False
+
+
+def targeting_model_name() -> str | None:
+    """The model Targeting's list tab scores with: the one Targeting saved last, unless the user
+    has chosen another in the sidebar since; else the active model."""
+    name = st.session_state.get(TARGETING_KEY)
+    if name and any(m.name == name for m in list_models()):
+        return name
+    return active_model_name()
+
+
+def text_model_for_page(page: str) -> str | None:
+    """The model a page that scores text uses (``page``: its name, for the message), with a note
+    when it is not the active model, and a button to make it the active one; None (with a
+    message saying what kind of model is needed) when no saved model reads text."""
+    active = active_model_name()
+    name = active_model_name(needs_text=True)
+    if name is None:
+        if active is not None:
+            st.info(
+                f"{page[0].upper() + page[1:]} needs a model that reads a text column, and every saved model "
+                "reads profile columns only. Train one with a text column on the **Train** page."
+            )
+        return None
+    if active is not None and name != active:
+        st.info(
+            f"The active model **{active}** reads no text (profile columns only), so {page} uses "
+            f"**{name}**, the last model that reads text."
+        )
+        if st.button(f"Make {name} the active model", key=f"text_model_switch_{page}"):
+            set_active_model(name)
+            st.rerun()
+    return name
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=3)
@@ -40,6 +123,7 @@ def get_model(name: str):
 
 def _sidebar_changed() -> None:
     set_active_model(st.session_state[SIDEBAR_KEY])
+    st.session_state.pop(TARGETING_KEY, None)  # the user's choice counts for Targeting too
 
 
 def render_sidebar() -> None:
@@ -64,7 +148,7 @@ def render_sidebar() -> None:
             label_visibility="collapsed",
             help=f"Saved models in {models_root()}",
         )
-        set_active_model(chosen)
+        set_active_model(chosen, models)
         info = next(m for m in models if m.name == chosen)
         headline = ", ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in info.headline.items())
         labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""

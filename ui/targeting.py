@@ -212,9 +212,19 @@ def shown_comparison() -> ResponseComparison | None:
     return comp
 
 
+def _made_what(made_active: bool) -> str:
+    """The end of the "Saved ..." sentence: where the new model is used."""
+    if made_active:
+        return "made it the active model."
+    return (
+        "made it the model the target list below scores with. It reads no text (profile columns only), "
+        "so it does not replace the active model that Ad Copy Lab and the Dashboard use."
+    )
+
+
 def job_section() -> ResponseComparison | None:
     """The comparison job: live progress, or its outcome. Returns the finished comparison."""
-    from ui.state import set_active_model
+    from ui.state import set_targeting_model
 
     ss = st.session_state
     job_id = _shown_job_id()
@@ -231,12 +241,13 @@ def job_section() -> ResponseComparison | None:
         return None
     if status.state == "done":
         if ss.get("tg_activated") != job_id:
+            # A profile-only model becomes the targeting model only, not the active model (ui.state).
             ss["tg_activated"] = job_id
-            set_active_model(status.model_name)
+            ss["tg_made_active"] = set_targeting_model(status.model_name)
             st.rerun()  # so the sidebar, drawn before the page, shows the new active model
         comp = shown_comparison()
         label = MODEL_LABELS.get(comp.recommended, comp.recommended) if comp else "the recommended model"
-        st.success(f"Saved **{status.model_name}** ({label}) and made it the active model.")
+        st.success(f"Saved **{status.model_name}** ({label}) and {_made_what(ss.get('tg_made_active', True))}")
         if comp is None:
             st.error("The comparison's files could not be read back; the saved model is on the Models page.")
         return comp
@@ -353,11 +364,12 @@ def render_deploy(comp: ResponseComparison) -> None:
         except ValueError as exc:
             st.error(str(exc))
         else:
-            from ui.state import set_active_model
+            from ui.state import set_targeting_model
 
-            set_active_model(folder.name)
-            st.session_state["sidebar_active_model"] = folder.name
-            st.success(f"Saved **{folder.name}** ({MODEL_LABELS[which]}) and made it the active model.")
+            made_active = set_targeting_model(folder.name)
+            if made_active:
+                st.session_state["sidebar_active_model"] = folder.name
+            st.success(f"Saved **{folder.name}** ({MODEL_LABELS[which]}) and {_made_what(made_active)}")
 
 
 # ---------------------------------------------------------------------------------------------
