@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: the base model's preset, else auto (few-shot for small labelled sets, full fine-tuning otherwise)",
     )
-    t.add_argument("--base-model", default="minilm-en",
-                   help="catalog name, local HF folder, hub id, or 'auto' (chosen by the text's language)")
+    t.add_argument("--base-model", default="auto",
+                   help="catalog name, local HF folder, hub id, or 'auto' (the default: chosen by the text's "
+                        "language, as the Train page does: minilm-en for English, multilingual-e5-small otherwise)")
     t.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="keep word embeddings fixed (default: the base model's preset)")
     t.add_argument("--epochs", type=float, default=3.0)
@@ -131,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for note in loaded.notes if main_rank else ():  # repairs made while reading (stray bytes, decimal commas)
         print(f"note: {note}", file=sys.stderr)
     df = loaded.frame
-    base_model = _base_model_for(args, df)
+    base_model = _base_model_for(args, df, say=main_rank)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
     # user passed explicitly.
     from .base_models import training_defaults
@@ -264,20 +265,26 @@ def _train_response(args: argparse.Namespace) -> int:
     return 0
 
 
-def _base_model_for(args: argparse.Namespace, df) -> str:
-    """``--base-model auto``: the multilingual model for mostly non-English text, if installed."""
+def _base_model_for(args: argparse.Namespace, df, say: bool = True) -> str:
+    """``--base-model auto`` (the default): chosen by the language of the text columns, as the
+    Train page's picker does (``recommend_base_model``): the multilingual model for mostly
+    non-English text when it is installed, else the English default. Says on stderr which model
+    and why (``say``: this process prints). An explicit ``--base-model`` is used as given."""
     if args.base_model != "auto":
         return args.base_model
-    from .base_models import DEFAULT_BASE_MODEL, is_installed, recommend_base_model
+    from .base_models import DEFAULT_BASE_MODEL, is_installed, language_mix, recommend_base_model
     from .data import build_texts
 
-    name, reason = recommend_base_model(build_texts(df, tuple(args.text_cols), ()), DEFAULT_BASE_MODEL)
+    texts = build_texts(df, tuple(args.text_cols), ())
+    name, reason = recommend_base_model(texts, DEFAULT_BASE_MODEL)
     if name != DEFAULT_BASE_MODEL and not is_installed(name):
-        print(f"warning: {reason} It is not installed (`python -m core base-models install {name}`); "
-              f"using {DEFAULT_BASE_MODEL}.", file=sys.stderr)
+        if say:
+            print(f"warning: {reason} It is not installed (`python -m core base-models install {name}`); "
+                  f"using {DEFAULT_BASE_MODEL}.", file=sys.stderr)
         return DEFAULT_BASE_MODEL
-    if reason:
-        print(f"base model: {reason}", file=sys.stderr)
+    if say:
+        why = reason or f"The text is {language_mix(texts).describe()}, so the English model fits."
+        print(f"base model: {name} (chosen by the text's language; --base-model overrides it). {why}", file=sys.stderr)
     return name
 
 

@@ -74,7 +74,10 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     pd.DataFrame({"text": ["a", "b", "c"], "label": ["x", "x", "x"]}).to_csv(bad, index=False)
     result = run_cli("train", "--data", str(bad), "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "m"), check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: Column 'label' has 1 distinct value ('x'); training needs at least 2 classes."
+    # The line before it says which base model the language check chose (--base-model auto).
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "error: Column 'label' has 1 distinct value ('x'); training needs at least 2 classes."
+    assert [line for line in lines if not line.startswith("base model: ")] == lines[-1:]
     assert "Traceback" not in result.stderr
     missing = run_cli("predict", "--model", str(tmp_path / "nope"), "--data", str(bad), "--out", str(tmp_path / "o.csv"), check=False)
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
