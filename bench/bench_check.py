@@ -112,10 +112,11 @@ def main() -> None:
 
 def near_pairs(texts: list[str]) -> None:
     """Pairs of different normalised texts by character TF-IDF cosine band (for the threshold)."""
-    from core.check import _char_vectors, normalise_text
+    from core.check import normalise_text
+    from core.duplicates import char_vectors
 
     keys = list(dict.fromkeys(normalise_text(t) for t in texts))
-    vectors = _char_vectors(keys)
+    vectors = char_vectors(keys)
     sims = (vectors @ vectors.T).toarray()
     np.fill_diagonal(sims, 0)
     i, j = np.nonzero(np.triu(sims) >= 0.5)

@@ -41,6 +41,8 @@ import pandas as pd
 from .config import TrainConfig
 from .data import clean_label
 from .data import normalise_for_duplicates as normalise_text  # one duplicate key for the split and the check
+from .duplicates import NEAR_DUPLICATE_COSINE as NEAR_DUPLICATE_COSINE  # re-exported: the check documents it
+from .duplicates import near_duplicate_groups  # one near-duplicate method for the split and the check
 
 ISSUE_KINDS = (
     "label_error",
@@ -53,12 +55,6 @@ ISSUE_KINDS = (
 ISSUE_COLUMNS = ["row", "issue", "score", "suggested_label", "group", "label", "text"]
 FEATURES = ("auto", "tfidf", "embeddings", "both")
 
-# Character 3-5-gram TF-IDF cosine (of the normalised texts) at or above which two texts count as
-# near-duplicates. Measured on the 3,000 UCI sentiment sentences (bench/bench_check.py --near):
-# the 13 pairs at >= 0.9 are one sentence with a word added ("great phone!" / "this is a great
-# phone!", "very disappointing." / "disappointing."); 0.8-0.9 already holds opposites such as
-# "bad quality." / "good quality." (0.82), which must stay apart.
-NEAR_DUPLICATE_COSINE = 0.9
 # Outliers: the mean cosine distance to the K nearest rows, flagged above Q3 + s * IQR with
 # s = 1/0.37037 - 1 = 1.7, the default rule of cleanlab's Datalab outlier issue
 # (OutlierIssueManager.DEFAULT_THRESHOLDS["features"]); k = 10 is Datalab's default too.
@@ -202,7 +198,7 @@ def check(
     # every copy of a reposted text look different, and digits are normalised away anyway.
     keys = [normalise_text(t) for t in only_text]  # the same key as training's duplicate-aware split
     parts += _exact_duplicates(keys, labels, has_text)
-    near, char_vectors = _near_duplicates(only_text, keys, has_text)
+    near, char_vectors = _near_duplicates(keys, has_text)
     parts.append(near)
 
     used = "none"
@@ -337,50 +333,20 @@ def _exact_duplicates(keys: list[str], labels: pd.Series, has_text: np.ndarray) 
     return exact + conflict
 
 
-def _char_vectors(texts: list[str]) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1,
-                           lowercase=True, dtype=np.float32).fit_transform(texts)
-
-
-def _near_duplicates(texts: list[str], keys: list[str], has_text: np.ndarray) -> tuple[pd.DataFrame, Any]:
-    """Rows whose character 3-5-gram TF-IDF cosine to an earlier row (with a different
-    normalised text) is >= NEAR_DUPLICATE_COSINE; grouped by union-find, every member after the
-    group's first row flagged (score = its highest cosine to another member).
-    Returns (issues, the (n_text_rows, v) sparse vectors for reuse, or None without text)."""
+def _near_duplicates(keys: list[str], has_text: np.ndarray) -> tuple[pd.DataFrame, Any]:
+    """Groups of rows whose normalised texts are near duplicates (core.duplicates: character
+    3-5-gram TF-IDF cosine >= NEAR_DUPLICATE_COSINE, transitively), the grouping training's split
+    uses too; every member after the group's first row is flagged (score = its highest cosine to
+    a member with another normalised text). Returns (issues, the (n_text_rows, v) sparse
+    vectors for reuse, or None without text)."""
     idx = np.flatnonzero(has_text)
     if len(idx) < 2:
         return _empty(), None
-    try:
-        vectors = _char_vectors([keys[i] for i in idx])
-    except ValueError:  # no characters at all
-        return _empty(), None
-    parent = list(range(len(idx)))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    best = np.zeros(len(idx))
-    key_arr = np.array([keys[i] for i in idx], dtype=object)
-    for lo in range(0, len(idx), SMALL_GROUP_ROWS):
-        sims = (vectors[lo : lo + SMALL_GROUP_ROWS] @ vectors.T).toarray()
-        a, b = np.nonzero(sims >= NEAR_DUPLICATE_COSINE)
-        a = a + lo
-        keep = (a < b) & (key_arr[a] != key_arr[b])
-        for i, j in zip(a[keep], b[keep]):
-            s = sims[i - lo, j]
-            best[i] = max(best[i], s)
-            best[j] = max(best[j], s)
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([find(i) for i in range(len(idx))])
-    flagged = [i for i in range(len(idx)) if best[i] > 0 and roots[i] != i]
-    return _issues(idx[flagged], "near_duplicate", best[flagged], "", idx[roots[flagged]]), vectors
+    found = near_duplicate_groups([keys[i] for i in idx])
+    first = pd.Series(np.arange(len(idx))).groupby(found.group).transform("min").to_numpy()
+    flagged = np.flatnonzero(found.joined & (first != np.arange(len(idx))))
+    issues = _issues(idx[flagged], "near_duplicate", found.best[flagged], "", idx[first[flagged]])
+    return issues, found.key_vectors[found.codes]
 
 
 def _reduced(vectors: Any, seed: int) -> np.ndarray | None:

@@ -952,31 +952,50 @@ def normalise_for_duplicates(text: Any) -> str:
     return " ".join(value.split())
 
 
-def duplicate_groups(texts: list[str], labels: Any) -> tuple[list[str], str]:
-    """Group keys for a group-aware split (:func:`normalise_for_duplicates` of each text) and a
-    sentence for the user about duplicates ("" when every text is unique).
+def duplicate_groups(texts: list[str], labels: Any, *, near: bool = True) -> tuple[list[str], str]:
+    """Group keys for a group-aware split and a sentence for the user about duplicates ("" when
+    every text is unique).
 
-    The sentence counts the texts that occur more than once, their rows (kept in one split),
-    and the conflicting ones: the same text with different labels.
+    Each row's key is :func:`normalise_for_duplicates` of its text, so copies share it. With
+    ``near`` the rows whose keys are near duplicates of each other (character 3-5-gram TF-IDF
+    cosine >= core.duplicates.NEAR_DUPLICATE_COSINE, transitively: a word, an emoji or a few
+    characters changed) share one key too: the key of the group's first row. The sentence counts
+    the texts that occur more than once, their rows (kept in one split), the conflicting ones (the
+    same text with different labels) and the rows grouped as near copies.
     """
     keys = [normalise_for_duplicates(t) for t in texts]
     frame = pd.DataFrame({"key": keys, "label": pd.Series(labels).astype(str).to_numpy()})
     sizes = frame.groupby("key", sort=False)["label"].agg(["size", "nunique"])
     repeated = sizes[sizes["size"] > 1]
-    if repeated.empty:
-        return keys, ""
-    conflicting = repeated[repeated["nunique"] > 1]
-    message = (
-        f"{len(repeated):,} text(s) occur more than once ({int(repeated['size'].sum()):,} rows, compared "
-        "ignoring case, spaces, URLs, @mentions and digits); each one's copies were kept in the same "
-        "split so the test rows have no copy in training."
-    )
-    if len(conflicting):
-        message += (
-            f" {len(conflicting):,} of them have different labels on their copies "
-            f"({int(conflicting['size'].sum()):,} rows): conflicting duplicates, worth relabelling."
+    sentences = []
+    if len(repeated):
+        conflicting = repeated[repeated["nunique"] > 1]
+        sentences.append(
+            f"{len(repeated):,} text(s) occur more than once ({int(repeated['size'].sum()):,} rows, compared "
+            "ignoring case, spaces, URLs, @mentions and digits); each one's copies were kept in the same "
+            "split so the test rows have no copy in training."
         )
-    return keys, message
+        if len(conflicting):
+            sentences.append(
+                f"{len(conflicting):,} of them have different labels on their copies "
+                f"({int(conflicting['size'].sum()):,} rows): conflicting duplicates, worth relabelling."
+            )
+    if near and len(keys) > 1:
+        from .duplicates import NEAR_DUPLICATE_COSINE, near_duplicate_groups
+
+        found = near_duplicate_groups(keys)
+        joined = found.joined
+        if joined.any():
+            # The rows of a group of near copies take the key of the group's first row.
+            first_row = pd.Series(np.arange(len(keys))).groupby(found.group).transform("min").to_numpy()
+            n_groups = len(np.unique(found.group[joined]))
+            keys = [keys[first_row[i]] if joined[i] else k for i, k in enumerate(keys)]
+            sentences.append(
+                f"{int(joined.sum()):,} row(s) in {n_groups:,} group(s) are near copies of each "
+                f"other (the same text with a word, an emoji or a few characters changed: character n-gram "
+                f"similarity >= {NEAR_DUPLICATE_COSINE}); each group was kept in one split as well."
+            )
+    return keys, " ".join(sentences)
 
 
 def split_indices(
