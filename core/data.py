@@ -270,19 +270,14 @@ def load_csv(
             f"The file has more than {max_rows:,} rows, the limit here; "
             "split it or sample it before uploading."
         )
-    if delimiter != ",":
-        # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
-        converted = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
-        converted = [
-            c for c in converted
-            if _decimal_comma_numbers(frame[c]) is not None
-            # In a tab or pipe file 1,234 may be an English thousands group; ';' files are European.
-            and (delimiter == ";" or _thousands_comma_numbers(frame[c]) is None)
-        ]
-        for c in converted:
-            frame[c] = _decimal_comma_numbers(frame[c])
-        if converted:
-            notes.append(f"decimal comma read as a decimal point in {converted}")
+    # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
+    scan = DecimalCommaScan(delimiter)
+    scan.add(frame)
+    converted = scan.columns()
+    for c in converted:
+        frame[c] = decimal_comma_floats(frame[c])
+    if converted:
+        notes.append(f"decimal comma read as a decimal point in {converted}")
     return LoadedCsv(frame=frame, encoding=encoding, delimiter=delimiter, n_bytes=len(raw), notes=tuple(notes))
 
 
@@ -311,8 +306,54 @@ def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
         return None
     if not present.str.fullmatch(_DECIMAL_COMMA).all():
         return None
+    return decimal_comma_floats(series)
+
+
+def decimal_comma_floats(series: pd.Series) -> pd.Series:
+    """``series`` of decimal-comma numbers as floats: thousands dots and spaces removed, the
+    comma made a point (2,76 -> 2.76; 1.234,5 -> 1234.5; 12 -> 12.0); empty cells and values
+    that still do not parse become NaN. Which columns to read this way is
+    :class:`DecimalCommaScan`'s decision."""
     cleaned = series.astype(str).str.strip().str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
     return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
+
+
+@dataclass
+class DecimalCommaScan:
+    """Which columns of a file hold numbers written with a decimal comma (2,76 or 1.234,5),
+    decided over all of the file's rows, whole (:func:`load_csv`) or chunk by chunk
+    (core.predict.predict_csv): one rule, so a model reads the same numbers at training and at
+    prediction. A column qualifies when every non-empty value is such a number and at least one
+    has a comma, in a file not separated by commas: a ';' file always (a European export); a tab
+    or pipe file only when the column does not read as English thousands commas (1,234) too.
+
+    Use: ``scan = DecimalCommaScan(delimiter)``; ``scan.add(chunk)`` for each part of the file;
+    ``scan.columns()``; convert those with :func:`decimal_comma_floats`.
+    """
+
+    delimiter: str
+    # column -> [some value has a comma, every value is a decimal-comma number, every value is
+    # an English thousands-comma number], over the rows added so far
+    seen: dict[str, list[bool]] = field(default_factory=dict)
+
+    def add(self, frame: pd.DataFrame, columns: list[str] | None = None) -> None:
+        """Take ``columns`` (default: all) of one part of the file into account."""
+        if self.delimiter == ",":
+            return
+        for column in frame.columns if columns is None else columns:
+            present = frame[column].dropna().astype(str).str.strip()
+            present = present[present != ""]
+            flags = self.seen.setdefault(str(column), [False, True, True])
+            if present.empty or not (flags[1] or flags[2]):
+                continue
+            flags[0] = flags[0] or bool(present.str.contains(",", regex=False).any())
+            flags[1] = flags[1] and bool(present.str.fullmatch(_DECIMAL_COMMA).all())
+            flags[2] = flags[2] and bool(present.str.fullmatch(_THOUSANDS_COMMA).all())
+
+    def columns(self) -> list[str]:
+        """The columns to read with a decimal comma, in the order first added."""
+        return [c for c, (comma, decimal, thousands) in self.seen.items()
+                if comma and decimal and (self.delimiter == ";" or not thousands)]
 
 
 _THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")

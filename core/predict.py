@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import STRAY_BYTE_ERRORS, decode_bytes, sniff_delimiter
+from .data import STRAY_BYTE_ERRORS, DecimalCommaScan, decimal_comma_floats, decode_bytes, sniff_delimiter
 from .export import neutralise_formulas
 
 CHUNK_ROWS = 5000
@@ -114,6 +114,7 @@ def predict_frame(
     column_map: dict[str, str] | None = None,
     batch_size: int = 64,
     ood: Any = None,
+    decimal_comma: Collection[str] = (),
 ) -> pd.DataFrame:
     """``df`` with prediction columns appended (same rows, same order).
 
@@ -127,13 +128,18 @@ def predict_frame(
 
     ``column_map`` maps the model's input column names to this file's column names, for files
     whose columns are named differently from the training data.
+
+    ``decimal_comma``: columns of ``df`` whose text holds decimal-comma numbers (2,76), read as
+    floats for the model as training read them (core.data.DecimalCommaScan decides which;
+    :func:`predict_csv` does). The columns written back keep the user's text.
     """
     column_map = column_map or {}
     source = {needed: column_map.get(needed, needed) for needed in model.input_columns}
     absent = [f"{needed} (mapped to '{col}')" if col != needed else needed for needed, col in source.items() if col not in df.columns]
     if absent:
         raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {list(df.columns)}.")
-    inputs = pd.DataFrame({needed: _typed(df[col]) for needed, col in source.items()}, index=df.index)
+    inputs = pd.DataFrame({needed: decimal_comma_floats(df[col]) if col in decimal_comma else _typed(df[col])
+                           for needed, col in source.items()}, index=df.index)
     text_cols = model.schema.get("text_columns", [])
     has_text = np.zeros(len(df), dtype=bool) if text_cols else np.ones(len(df), dtype=bool)
     for col in text_cols:
@@ -236,6 +242,7 @@ def predict_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         one_column = False  # the prediction pass reports the problem
     total = _count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
+    decimal_comma = decimal_comma_columns(model, source, column_map)
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
@@ -243,7 +250,8 @@ def predict_csv(
         reader = _reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
         for i, chunk in enumerate(reader):
             chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
-            result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood)
+            result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood,
+                                   decimal_comma=decimal_comma)
             renamed = renamed_columns(model, chunk.columns, ood=ood is not None)
             names = output_names(model, chunk.columns, ood=ood is not None)
             n_errors += int((result[names[ERROR_COLUMN]] != "").sum())
@@ -269,6 +277,34 @@ def predict_csv(
         tmp.unlink(missing_ok=True)
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed,
                           n_ood if ood is not None else None)
+
+
+def decimal_comma_columns(model: Any, source: str | Path, column_map: dict[str, str] | None = None) -> list[str]:
+    """The columns of CSV ``source`` that the model reads and that hold decimal-comma numbers
+    (2,76 in a ';' file), decided over the whole file by the rule training's reader applies
+    (core.data.DecimalCommaScan, the one :func:`core.data.load_csv` uses), in one pass over
+    those columns; [] for a comma-separated file. Columns the file lacks are left out (the
+    prediction pass reports them)."""
+    encoding, delimiter = sniff_file(source)
+    if delimiter == ",":
+        return []
+    source = Path(source)
+    try:
+        header = [str(c).strip() for c in _reader(source, encoding, delimiter, nrows=0).columns]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return []  # the prediction pass reports the problem
+    wanted = [c for c in dict.fromkeys((column_map or {}).get(n, n) for n in model.input_columns) if c in header]
+    if not wanted:
+        return []
+    scan = DecimalCommaScan(delimiter)
+    positions = [header.index(c) for c in wanted]
+    try:
+        for chunk in _reader(source, encoding, delimiter, chunksize=200_000, usecols=positions):
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            scan.add(chunk, wanted)
+    except (pd.errors.ParserError, UnicodeDecodeError):
+        return []  # the prediction pass reports the problem with its position
+    return scan.columns()
 
 
 def write_chunk(result: pd.DataFrame, path: Path, *, first: bool, formula_safe: bool = False) -> None:
