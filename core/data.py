@@ -29,6 +29,8 @@ DEFAULT_MAX_ROWS = 2_000_000
 DELIMITERS = ",;\t|"
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
+# ... when at most this share of its values are not numbers ('n/a', a word): still a quantity.
+MAX_NOT_NUMBER_SHARE = 0.1
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
 FEW_ROWS_PER_CLASS = 10  # below this a class trains, with a warning that its scores are rough
 MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
@@ -787,15 +789,19 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             report.warnings.append(Problem("label_column", _variants_message(variants, merge_case)))
         counts = label[keep].value_counts()
         report.class_counts = {str(k): int(v) for k, v in counts.items()}
+        n_not_number = int(numeric.isna().sum())
         if numeric.notna().all() and _looks_like_numeric_identifier(numeric):
             report.errors.append(_identifier_problem(config.label_column, numeric))
-        elif numeric.notna().all() and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
+        # Mostly numbers (a CTR column with a few 'n/a' or 'inf' cells is still a quantity).
+        elif len(numeric) and n_not_number <= MAX_NOT_NUMBER_SHARE * len(numeric) and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
             report.suggested_task = "regression"
+            others = (f" ({n_not_number} of its values are not numbers; regression leaves those rows out and names them)"
+                      if n_not_number else "")
             report.errors.append(
                 Problem(
                     "task",
                     f"Label column '{config.label_column}' holds numbers with {n_distinct} distinct "
-                    "values; that looks like a quantity. Choose the regression task to predict it.",
+                    f"values{others}; that looks like a quantity. Choose the regression task to predict it.",
                 )
             )
         elif len(counts) < 2:

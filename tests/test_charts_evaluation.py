@@ -57,6 +57,14 @@ def test_target_histogram_bins_numbers_and_skips_text():
     assert len(fig.data[0].x) == 2
 
 
+def test_target_histogram_leaves_out_what_training_drops_and_reads_decimal_commas():
+    # inf, -inf and 1e400 (read as inf) are dropped by training; they must not break the chart (r11).
+    fig = target_histogram_chart([1.0, 2.0, float("inf"), float("-inf"), "1e400", float("nan"), 3.0], bins=3)
+    assert sum(fig.data[0].y) == 3 and np.isfinite(fig.data[0].x).all()
+    fig = target_histogram_chart(["2,5", "3,75", "1"], bins=3)  # a European column, as training reads it
+    assert sum(fig.data[0].y) == 3 and min(fig.data[0].x) >= 1 and max(fig.data[0].x) <= 3.75
+
+
 def _events():
     events = [{"phase": "prepare", "step": 0, "total_steps": 0, "loss": None, "metrics": {}}]
     for step in range(1, 7):

@@ -226,6 +226,9 @@ def test_r11_non_finite_targets_are_dropped_counted_and_named(name, tmp_path, ti
     bad_rows = [i + 1 for i, row in enumerate(truth) if not finite(row[1])]
     assert bad_rows  # the fault is in the file
     frame = load_csv(FAULTS / name).frame
+    # Mostly numbers, a few 'n/a' or 'inf': a quantity, so regression is suggested (not "an id column").
+    as_classes = validate_mapping(frame, TrainConfig(text_columns=("headline",), label_column="ctr"))
+    assert as_classes.suggested_task == "regression"
     config = TrainConfig(text_columns=("headline",), label_column="ctr", task="regression")
     report = validate_mapping(frame, config)
     assert report.n_rows_used == len(truth) - len(bad_rows) and report.n_dropped == len(bad_rows)
@@ -384,74 +387,7 @@ def test_european_semicolon_export_with_decimal_comma_trains_regression(tiny_mod
     assert math.isfinite(result.metrics["model"]["rmse"])
 
 
-# --------------------------------------------------------------------------- pages (AppTest)
-
-
-@pytest.fixture
-def sent_requests(monkeypatch):
-    """What the Train page would queue: recorded and refused, so no worker starts."""
-    import core.jobs
-
-    sent = []
-
-    def fake_start_job(df, config, name):
-        sent.append((df, config, name))
-        raise ValueError("test: not started")
-
-    monkeypatch.setattr(core.jobs, "start_job", fake_start_job)
-    return sent
-
-
-@pytest.mark.parametrize("merge", [True, False])
-def test_r02_train_page_names_the_variants_and_the_checkbox_keeps_them_apart(models_dir, sent_requests, merge):
-    from tests.test_page_train import open_train
-    from tests.test_page_train_data import put
-
-    at = open_train()
-    put(at, "r02.csv", (FAULTS / "r02_label_case_variants.csv").read_bytes())
-    at.selectbox(key="train_label_col").set_value("label").run()
-    warnings = " ".join(w.value for w in at.warning)
-    assert "'POSITIVE'" in warnings and "'positive\\u200b'" in warnings
-    if not merge:
-        at.checkbox(key="train_merge_label_variants").uncheck().run()
-        variants = [w.value for w in at.warning if "look like one class" in w.value]
-        assert variants and "'POSITIVE'" not in variants[0] and "'positive\\u200b'" in variants[0]
-    at.text_input(key="train_model_name").set_value("r02-model").run()
-    at.button(key="train_start").click().run()
-    assert not at.exception
-    (_frame, config, _name), = sent_requests
-    assert config.merge_label_variants is merge
-
-
-@pytest.mark.parametrize("name", ["r04_trailing_delimiter.csv", "r08a_int_labels_with_blanks.csv"])
-def test_train_page_reads_trailing_delimiters_and_int_labels(models_dir, name):
-    from tests.test_page_train import open_train
-    from tests.test_page_train_data import put
-
-    at = open_train()
-    put(at, name, (FAULTS / name).read_bytes())
-    at.selectbox(key="train_label_col").set_value("label").run()
-    assert not at.error, [e.value for e in at.error]
-    n_used = sum(1 for row in csv_rows(name)[1:] if row[1])
-    shown = " ".join([c.value for c in at.caption] + [i.value for i in at.info])
-    assert f"{n_used} of 80 rows usable" in shown if name.startswith("r08") else "All 60 rows are usable" in shown
-
-
-def test_r14b_predict_page_keeps_the_users_columns_and_says_so(models_dir, trained_tiny):
-    import shutil
-
-    from tests.test_page_predict import open_page
-
-    models_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
-    at = open_page()
-    data = (FAULTS / "r14b_predict_colliding_columns.csv").read_bytes()
-    at.file_uploader(key="predict_upload").set_value(("r14b.csv", data, "text/csv")).run()
-    at.button(key="predict_run").click().run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("predicted_label_2" in i.value and "confidence_2" in i.value for i in at.info)
-    out = pd.read_csv(at.session_state["last_prediction_path"], dtype=str, keep_default_na=False)
-    assert out["confidence"].tolist() == ["0.99"] * len(out) and "predicted_label_2" in out.columns
+# The Train/Predict pages (AppTest) for every fault file: tests/test_faults_pages.py.
 
 
 @pytest.mark.parametrize(
