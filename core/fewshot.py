@@ -463,8 +463,9 @@ def train_fewshot(
         evaluation = "test split (your split column)"
     else:
         small = counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS
-        # Copies of one text (ignoring case, URLs, digits...) stay in one fold/split: no leakage.
-        groups, duplicates_note = duplicate_groups(texts, y_str)
+        # Copies and near copies of one text stay in one fold/split: no leakage (text columns
+        # alone compared, as core.training does).
+        groups, duplicates_note = duplicate_groups(build_texts(rows, config.text_columns, ()), y_str)
         if duplicates_note:
             warnings.append(duplicates_note)
         if cv if cv is not None else small:

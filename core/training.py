@@ -216,8 +216,12 @@ def _train_transformer(
     if config.split_column:
         splits = split_from_column(rows[config.split_column])
     else:
-        # Copies of one text (ignoring case, URLs, digits...) stay in one split: no test leakage.
-        groups, duplicates_note = duplicate_groups(texts, y_str if classification else y)
+        # Copies and near copies of one text (ignoring case, URLs, digits...) stay in one split:
+        # no test leakage. The text columns alone are compared, as the data-health check does: a
+        # reposted text is a copy whatever the profile says, and shared profile values must not
+        # make short texts look alike.
+        groups, duplicates_note = duplicate_groups(build_texts(rows, config.text_columns, ()),
+                                                   y_str if classification else y)
         if duplicates_note:
             warnings.append(duplicates_note)
         splits = split_indices(

@@ -223,3 +223,21 @@ def test_texts_without_copies_keep_their_plain_keys_and_get_no_sentence():
     frame, _ = planted_frame(seed=7, n_groups=0, n_single=30)
     keys, message = duplicate_groups(frame["text"].tolist(), frame["label"].tolist())
     assert message == "" and keys == [normalise_for_duplicates(t) for t in frame["text"]]
+
+
+@pytest.mark.parametrize("method", ["full", "fewshot"])
+def test_training_groups_by_the_text_alone_not_the_profile_columns(tiny_model_dir, method):
+    # Short texts from a small vocabulary: shared profile values ("age: 0 | channel: email")
+    # would make more of them look alike; copies are judged on the text, as the check does.
+    from core import train
+    from core.data import build_texts
+    from tests.conftest import make_sentiment_frame
+
+    df = make_sentiment_frame(160)
+    _, by_text = duplicate_groups(df["text"].tolist(), df["label"].tolist())
+    _, by_input = duplicate_groups(build_texts(df, ("text",), ("age", "channel")), df["label"].tolist())
+    assert by_text != by_input and "near copies" in by_text  # the data tells the two apart
+    config = TrainConfig(base_model=str(tiny_model_dir), method=method, epochs=1, batch_size=16, max_length=32,
+                         feature_columns=("age", "channel"), **({"learning_rate": 3e-3} if method == "full" else {}))
+    result = train(df, config)
+    assert by_text in result.warnings
