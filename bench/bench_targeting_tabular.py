@@ -40,10 +40,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from core.calibration import expected_calibration_error, fit_calibrator
 from core.tabular import NUMERIC, TabularModel
 from core.targeting import (
-    expected_calibration_error,
-    fit_calibrator,
     gains_readout,
     lift_by_decile,
     precision_recall_at,

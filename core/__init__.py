@@ -19,6 +19,7 @@ from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
 from .fewshot import FewShotClassifier, choose_method, train_fewshot
 from .labeling import LabelStore, label_store, uncertainty_ranking
 from .model import TextClassifier
+from .progress import ProgressEvent, TrainingCancelled, TrainResult
 from .registry import (
     ModelInfo,
     delete_model,
@@ -30,7 +31,7 @@ from .registry import (
     zip_model,
 )
 from .tfidf import TfidfClassifier
-from .training import ProgressEvent, TrainingCancelled, TrainResult, train
+from .training import train
 
 # Analysis modules are reached as submodules (core.targeting, core.tabular, core.dashboard,
 # core.multilingual, ...) so that importing core stays light for the pages that need none.

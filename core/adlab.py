@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .calibration import equal_count_gaps
+
 __all__ = [
     "ATTRIBUTION_METHOD",
     "Margin",
@@ -262,19 +264,9 @@ def uncertainty_margin(model: Any, success_class: str | None = None) -> Margin:
             None,
             f"Only {n} test rows were saved; too few to measure the model's uncertainty.",
         )
-    n_bins = int(np.clip(n // ROWS_PER_BIN, 1, MAX_BINS))
-    order = np.argsort(s, kind="stable")
-    gap2 = var = 0.0
-    for chunk in np.array_split(order, n_bins):
-        m = len(chunk)
-        w = m / n
-        gap2 += w * (y[chunk].mean() - s[chunk].mean()) ** 2
-        if index is None:
-            var += w * (y[chunk].var(ddof=1) / m if m > 1 else 0.0)
-        else:
-            p = (y[chunk].sum() + 1) / (m + 2)  # Laplace: a bin of all 0s still has noise
-            var += w * p * (1 - p) / m
-    calibration, sampling = math.sqrt(gap2), math.sqrt(var)
+    n_bins, calibration, sampling = equal_count_gaps(
+        y, s, binary=index is not None, rows_per_bin=ROWS_PER_BIN, max_bins=MAX_BINS
+    )
     value = max(calibration, sampling)
     unit = "probability points" if index is not None else "units of the predicted value"
     shown = f"{value * 100:.1f} {unit}" if index is not None else f"{value:.4g} {unit}"

@@ -47,6 +47,7 @@ from .data import (
     build_texts,
     cjk_share,
     duplicate_groups,
+    natural_key,
     split_from_column,
     split_indices,
     usable_rows,
@@ -54,7 +55,7 @@ from .data import (
 )
 from .evaluation import baseline_metrics, classification_metrics
 from .model import default_device, fast_module, pad_batch, read_json, replace_folder, write_json
-from .training import ProgressEvent, TrainingCancelled, TrainResult, _cancel_check, _natural_key
+from .progress import Cancel, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 FORMAT_VERSION = 1
 KIND = "fewshot"
@@ -397,7 +398,7 @@ def train_fewshot(
     df: pd.DataFrame,
     config: TrainConfig,
     on_progress: Callable[[ProgressEvent], None] | None = None,
-    cancel: Any = None,
+    cancel: Cancel = None,
     *,
     steps: int | None = None,
     texts_per_step: int | None = None,
@@ -427,7 +428,7 @@ def train_fewshot(
 
     started = time.monotonic()
     history: list[ProgressEvent] = []
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
     texts_per_step = int(texts_per_step or TEXTS_PER_STEP)
 
     def emit(event: ProgressEvent) -> None:
@@ -452,7 +453,7 @@ def train_fewshot(
     if report.n_dropped:
         warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
     y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
-    classes = sorted(set(y_str.tolist()), key=_natural_key)
+    classes = sorted(set(y_str.tolist()), key=natural_key)
     y = np.array([classes.index(v) for v in y_str])
     counts = np.bincount(y, minlength=len(classes))
 

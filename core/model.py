@@ -142,7 +142,7 @@ class TextClassifier:
         logits = self._forward(self.texts_from(data), batch_size, on_batch)
         proba = softmax(logits)
         if self.calibration:
-            from .targeting import calibrate_proba
+            from .calibration import calibrate_proba
 
             proba = calibrate_proba(proba, self.classes_, self.calibration)
         return proba

@@ -29,11 +29,11 @@ fitted on all training rows (the usual stacking practice). The hybrid's text mod
 plain arrays (vocabulary in JSON, idf and weights in safetensors) and rebuilt on load.
 
 Calibration: every model's P(response) is calibrated on the validation rows (never the training
-rows): Platt scaling when the validation split has fewer than ``PLATT_BELOW`` responders (or
-non-responders), otherwise isotonic, Platt or none, whichever has the lowest ECE on the
-validation rows, cross-validated (5-fold) for the two that are fitted (choosing by the in-sample
-ECE would always pick isotonic, which can fit the validation rows exactly); "none" keeps a model
-whose own probabilities are already the best calibrated. Test metrics are reported before and
+rows; ``core.calibration.choose_calibrator``): Platt scaling when the validation split has fewer
+than ``PLATT_BELOW`` responders (or non-responders), otherwise isotonic, Platt or none, whichever
+has the lowest ECE on the validation rows, cross-validated (5-fold) for the two that are fitted
+(choosing by the in-sample ECE would always pick isotonic, which can fit the validation rows
+exactly); "none" keeps a model whose own probabilities are already the best calibrated. Test metrics are reported before and
 after calibration.
 
 Which model is recommended: models are taken from the simplest to the most complex (gradient
@@ -77,12 +77,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .calibration import Calibrator, choose_calibrator, expected_calibration_error
 from .data import build_texts, format_value, split_indices
+from .progress import Cancel, TrainingCancelled, cancel_check
 from .tabular import TabularModel, infer_column_kinds
 from .targeting import (
-    Calibrator,
-    expected_calibration_error,
-    fit_calibrator,
     gains_readout,
     lift_by_decile,
     precision_recall_at,
@@ -96,7 +95,6 @@ __all__ = [
     "ResponseModel",
     "TextScorer",
     "budget_selection",
-    "choose_calibrator",
     "deploy",
     "estimate_transformer_seconds",
     "language_texts",
@@ -123,12 +121,9 @@ FORMAT_VERSION = 1
 TEXT_SCORE_COLUMN = "__text_score__"  # the hybrid's extra numeric feature
 INPUT_COLUMN = "__marketune_input__"  # the transformer's built input text (training only)
 SPLIT_COLUMN = "__marketune_split__"  # our split, handed to core.training.train
-PLATT_BELOW = 50  # fewer validation responders (or non-responders) than this: Platt scaling
 RECOMMEND_CONFIDENCE = 0.9  # share of bootstrap resamples a challenger must win ...
 MIN_AUC_GAIN = 0.005  # ... by at least this much ROC-AUC (a paired bootstrap finds tiny gains)
 CROSS_FIT_FOLDS = 3
-
-CancelLike = Callable[[], bool] | Any  # a callable returning True, or an object with is_set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,14 +156,6 @@ def response_labels(labels: pd.Series | Sequence[Any], positive_class: Any) -> t
     others = [v for v in values if v != positive]
     negative = others[0] if len(others) == 1 else f"not {positive}"
     return (text == positive).to_numpy().astype(np.int8), positive, negative
-
-
-def _cancel_check(cancel: CancelLike | None) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if hasattr(cancel, "is_set"):
-        return cancel.is_set
-    return cancel
 
 
 def _check_columns(
@@ -363,41 +350,8 @@ def cross_fit_text_scores(
 
 
 # --------------------------------------------------------------------------------------------
-# Calibration choice and recommendation
+# Recommendation
 # --------------------------------------------------------------------------------------------
-
-
-def choose_calibrator(scores_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0) -> tuple[Calibrator, dict[str, Any]]:
-    """Fit the calibrator for one model on its validation scores (shape ``(n,)``, in [0, 1]).
-
-    Platt when either class has fewer than ``PLATT_BELOW`` validation rows. Otherwise the option
-    with the lowest ECE on the validation rows: isotonic and Platt by 5-fold cross-validation,
-    "none" (the model's own probabilities, which need no fitting) directly; ties go to the
-    simpler (none, then Platt). "none" is stored as the identity (Platt with a=1, b=0).
-    Returns the calibrator fitted on all validation rows and ``{"method", "reason", "cv_ece"}``.
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    s = np.clip(np.asarray(scores_val, dtype=np.float64), 0.0, 1.0)
-    y = np.asarray(y_val).astype(np.int64)
-    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
-    if min(n_pos, n_neg) < PLATT_BELOW:
-        reason = f"Platt scaling: the validation split has only {min(n_pos, n_neg)} rows of its smaller class (isotonic needs more)"
-        return fit_calibrator(s, y, "platt"), {"method": "platt", "reason": reason, "cv_ece": {}}
-    cv_ece = {"none": expected_calibration_error(y, s)}
-    for method in ("platt", "isotonic"):
-        pred = np.empty_like(s)
-        for fit_idx, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(s, y):
-            pred[held] = fit_calibrator(s[fit_idx], y[fit_idx], method).transform(s[held])
-        cv_ece[method] = expected_calibration_error(y, pred)
-    order = list(cv_ece)  # simplest first
-    method = min(order, key=lambda m: (cv_ece[m], order.index(m)))
-    numbers = ", ".join(f"{m} {v:.3f}" for m, v in cv_ece.items())
-    if method == "none":
-        reason = f"none: the model's own probabilities had the lowest ECE on the validation split ({numbers})"
-        return Calibrator("platt", a=1.0, b=0.0), {"method": "none", "reason": reason, "cv_ece": cv_ece}
-    reason = f"{method}: lowest cross-validated ECE on the validation split ({numbers})"
-    return fit_calibrator(s, y, method), {"method": method, "reason": reason, "cv_ece": cv_ece}
 
 
 def recommend_model(
@@ -669,7 +623,7 @@ class ComparisonProgress:
     stage: str  # "prepare", "tabular", "hybrid", "transformer", "calibrate", "done"
     fraction: float
     message: str
-    train_event: Any = None  # the transformer's core.training.ProgressEvent, when stage == "transformer"
+    train_event: Any = None  # the transformer's core.progress.ProgressEvent, when stage == "transformer"
 
 
 @dataclass
@@ -791,7 +745,7 @@ def train_response_models(
     positive_class: Any = "yes",
     base_model: str = "minilm-en",
     on_progress: Callable[[ComparisonProgress], None] | None = None,
-    cancel: CancelLike | None = None,
+    cancel: Cancel = None,
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
@@ -832,10 +786,8 @@ def train_response_models(
     Returns:
         A ``ResponseComparison``; its ``candidates`` hold calibrated models ready for ``deploy``.
     """
-    from .training import TrainingCancelled
-
     started = time.monotonic()
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
     profile, text = list(profile_columns), list(text_columns)
     _check_columns(df, profile, text, label_column)
     if not (0 < val_fraction < 0.5 and 0 < test_fraction <= 0.5 and val_fraction + test_fraction < 0.8):
@@ -1102,7 +1054,7 @@ def _train_transformer(
     max_train_rows: int | None,
     common_config: dict[str, Any],
     progress: Callable[[float, str, Any], None],
-    cancel: CancelLike | None,
+    cancel: Cancel,
 ) -> dict[str, Any]:
     """Fine-tune on our split. The input text is built exactly as ``TextClassifier`` builds it
     at prediction time from the schema we give the model afterwards (profile + text columns),

@@ -13,9 +13,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +21,10 @@ import pandas as pd
 from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import TrainConfig
 from .data import (
-    MappingReport,
     build_texts,
     cjk_share,
     duplicate_groups,
+    natural_key,
     split_from_column,
     split_indices,
     usable_rows,
@@ -34,71 +32,20 @@ from .data import (
 )
 from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
 from .model import TextClassifier, pad_batch, softmax
+from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 from .tfidf import TfidfClassifier
 
-PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
 # CPU (1.4 GB for a batch of 32 texts of 128 tokens); a longer batch runs as several slices of this many
 # tokens whose gradients add up to the whole batch's (the same step, dropout draws aside; lower peak memory).
 MAX_TOKENS_PER_PASS = 1024
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
-    """What training is doing now. Sent at least once per optimizer step and per evaluation."""
-
-    phase: str  # one of PHASES
-    step: int  # optimizer steps done
-    total_steps: int  # optimizer steps planned
-    epoch: float  # fractional epochs done
-    loss: float | None = None  # mean training loss over the recent steps
-    metrics: dict[str, Any] = field(default_factory=dict)  # validation (or final test) metrics
-    elapsed_s: float = 0.0  # seconds since train() started
-    eta_s: float | None = None  # estimated seconds until training finishes
-    message: str = ""  # a sentence for people
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
-
-
-class CancelSignal(Protocol):
-    def is_set(self) -> bool: ...
-
-
-class TrainingCancelled(Exception):
-    """Raised when a cancel signal stopped training; nothing was saved."""
-
-
-@dataclass
-class TrainResult:
-    """A trained model with its honest evaluation."""
-
-    model: Any  # TextClassifier, TfidfClassifier or FewShotClassifier: the model chosen to save
-    metrics: dict[str, Any]  # {"model": {...}, "baselines": {...}, "split_sizes": {...}, ...}
-    history: list[ProgressEvent]
-    report: MappingReport
-    warnings: list[str]
-    stopped_reason: str  # "completed", "early stopping", "time limit"
-    elapsed_s: float
-    # The out-of-distribution reference (core.check.OodReference) of the training texts, or None
-    # when it could not be built (too few rows, encoder missing): written into the model folder.
-    ood_reference: Any = None
-
-    def save(self, folder, *, overwrite: bool = False):
-        path = self.model.save(folder, overwrite=overwrite)
-        if self.ood_reference is not None:
-            self.ood_reference.save(path)
-        return path
-
-
 def train(
     df: pd.DataFrame,
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
-    cancel: CancelSignal | Callable[[], bool] | None = None,
+    cancel: Cancel = None,
 ) -> TrainResult:
     """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
 
@@ -162,7 +109,7 @@ def _train_transformer(
     df: pd.DataFrame,
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
-    cancel: CancelSignal | Callable[[], bool] | None = None,
+    cancel: Cancel = None,
     *,
     refit: tuple[int, int] | None = None,
 ) -> TrainResult:
@@ -185,7 +132,7 @@ def _train_transformer(
 
     started = time.monotonic()
     history: list[ProgressEvent] = []
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
 
     def emit(event: ProgressEvent) -> None:
         history.append(event)
@@ -208,7 +155,7 @@ def _train_transformer(
     classification = config.task == "classification"
     if classification:
         y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
-        classes = sorted(set(y_str.tolist()), key=_natural_key)
+        classes = sorted(set(y_str.tolist()), key=natural_key)
         y = np.array([classes.index(v) for v in y_str])
     else:
         classes = [config.label_column]
@@ -810,19 +757,3 @@ def _mixed_precision() -> str:
     if not torch.cuda.is_available():
         return "no"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def _cancel_check(cancel) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if hasattr(cancel, "is_set"):
-        return cancel.is_set
-    return cancel
-
-
-def _natural_key(value: str):
-    """Sort class names numerically when they are numbers ("2" before "10")."""
-    try:
-        return (0, float(value), value)
-    except ValueError:
-        return (1, 0.0, value)

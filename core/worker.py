@@ -15,6 +15,7 @@ import pandas as pd
 
 from .config import TrainConfig
 from .jobs import _read_json, _write_state
+from .progress import TrainingCancelled
 from .registry import model_path
 
 
@@ -41,7 +42,7 @@ def run(folder: Path) -> int:
         events.flush()
 
     try:
-        from .training import TrainingCancelled, train
+        from .training import train
 
         config = TrainConfig.from_dict(request["config"])
         df = pd.read_csv(folder / "data.csv", keep_default_na=False, na_values=[""])
@@ -126,7 +127,6 @@ def run_response(folder: Path, request: dict[str, Any]) -> int:
 
     try:
         from .response import ComparisonProgress, deploy, save_comparison, train_response_models
-        from .training import TrainingCancelled
 
         r = request["response"]
         df = pd.read_csv(folder / "data.csv", keep_default_na=False, na_values=[""])

@@ -279,7 +279,7 @@ def _job_folder(tmp_path: Path, models: Path) -> Path:
 
 
 def _tfidf_result():
-    from core.training import TrainResult
+    from core.progress import TrainResult
 
     df = make_sentiment_frame(60)
     pipe = sklearn_pipeline(LogisticRegression(max_iter=2000)).fit(df["text"], df["label"])

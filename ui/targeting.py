@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from core import to_csv_bytes, to_xlsx_bytes
+from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
 from core.jobs import JobStatus, cancel_job, job_status, list_jobs, response_result_folder, start_response_job
@@ -44,7 +45,6 @@ from core.targeting import (
     lift_by_decile,
     precision_recall_at,
     profit_curve,
-    reliability_table,
 )
 
 COMPARISON = "tg_comparison"
