@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .data import MappingReport
+    from .models import SavedModel
 
 PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
 
@@ -64,7 +65,7 @@ def cancel_check(cancel: Cancel) -> Callable[[], bool]:
 class TrainResult:
     """A trained model with its honest evaluation."""
 
-    model: Any  # a core.models.SavedModel: the model chosen to save
+    model: SavedModel  # the model chosen to save
     metrics: dict[str, Any]  # {"model": {...}, "baselines": {...}, "split_sizes": {...}, ...}
     history: list[ProgressEvent]
     report: MappingReport

@@ -31,9 +31,11 @@ from .data import (
     validate_mapping,
 )
 from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
-from .model import TextClassifier, pad_batch, softmax
+from .models import SavedModel
+from .models.folder import pad_batch, softmax
+from .models.tfidf import TfidfClassifier
+from .models.transformer import TextClassifier
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
-from .tfidf import TfidfClassifier
 
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
 # CPU (1.4 GB for a batch of 32 texts of 128 tokens); a longer batch runs as several slices of this many
@@ -402,7 +404,7 @@ def _train_transformer(
         "processes": accelerator.num_processes,
         "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
     }
-    saved: Any = clf
+    saved: SavedModel = clf
     # Each process scored the test and validation rows itself; rank 0's verdict picks the branch
     # for all (the refit run below trains together, so every process must take it or none).
     if not _same_as_main(accelerator, verdict["chosen"] == "transformer"):
@@ -494,7 +496,7 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
     }
 
 
-def _predictions(model: Any, texts: list[str], classification: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _predictions(model: SavedModel, texts: list[str], classification: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """(predicted labels or values, probabilities (n, k) or None) of any saved-model kind."""
     if not classification:
         return np.asarray(model.predict(texts), dtype=float), None

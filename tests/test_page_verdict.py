@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 
 from core.evaluation import choose_saved_model, classification_metrics
 from core.jobs import _write_json, _write_state, jobs_root
+from core.models import TfidfClassifier
 from core.registry import model_path
-from core.tfidf import TfidfClassifier
 from tests.conftest import make_sentiment_frame
 from tests.test_page_train import open_train, texts
 from tests.test_verdict import sklearn_pipeline

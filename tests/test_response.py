@@ -16,13 +16,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from core.calibration import expected_calibration_error
-from core.registry import load_folder, load_model
+from core.models import load_folder
+from core.models.response import HYBRID, TABULAR, TRANSFORMER, ResponseModel, TextScorer
+from core.registry import load_model
 from core.response import (
-    HYBRID,
-    TABULAR,
-    TRANSFORMER,
-    ResponseModel,
-    TextScorer,
     cross_fit_text_scores,
     deploy,
     positive_class_of,
@@ -388,7 +385,7 @@ def test_predict_frame_works_on_a_model_without_text_columns(quick):
 def test_chosen_cheap_models_are_refitted_on_every_labelled_row(quick, models_dir):
     """The deployed gradient boosting is the fit on all 800 rows (same settings), not the
     training-split fit whose held-out numbers are reported; the metrics say so."""
-    from core.tabular import TabularModel
+    from core.models.tabular import TabularModel
 
     df, comp = quick
     kinds = comp.column_kinds

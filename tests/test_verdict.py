@@ -28,8 +28,8 @@ from core.evaluation import (
     regression_metrics,
     usefulness_check,
 )
-from core.registry import load_folder, read_info
-from core.tfidf import TfidfClassifier
+from core.models import TfidfClassifier, load_folder
+from core.registry import read_info
 from tests.conftest import make_sentiment_frame
 
 RNG = np.random.default_rng(7)
