@@ -14,27 +14,20 @@ from typing import Any
 import pandas as pd
 
 from .config import TrainConfig
-from .jobs import _read_json, _write_state
+from .jobs import read_request, write_state
 from .progress import TrainingCancelled
 from .registry import model_path
 
 
 def run(folder: Path) -> int:
-    request = _read_json(folder / "request.json")
+    request = read_request(folder)
     if request.get("kind") == "response":
         return run_response(folder, request)
     cancel_file = folder / "cancel"
-    lock = open(folder.parent / ".trainer.lock", "w")
-    while True:  # queue: one training at a time on this machine
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if cancel_file.exists():
-                _write_state(folder, "cancelled", message="Cancelled while waiting in the queue.")
-                return 0
-            time.sleep(0.5)
-    _write_state(folder, "running", message="Training")
+    lock = _wait_for_turn(folder)  # queue: one training at a time on this machine
+    if lock is None:
+        return 0
+    write_state(folder, "running", message="Training")
     events = open(folder / "events.jsonl", "a", encoding="utf-8")
 
     def on_progress(event) -> None:
@@ -60,7 +53,7 @@ def run(folder: Path) -> int:
                 else "Training was cancelled while saving; the model it was replacing had already been overwritten."
             )
         verdict = result.metrics.get("verdict") or {}
-        _write_state(
+        write_state(
             folder,
             "done",
             message="Saved",
@@ -71,16 +64,17 @@ def run(folder: Path) -> int:
             warning=verdict.get("warning", ""),
         )
     except TrainingCancelled as exc:
-        _write_state(folder, "cancelled", message=str(exc))
+        write_state(folder, "cancelled", message=str(exc))
     except ValueError as exc:  # problems with the data or settings, worded for people
-        _write_state(folder, "failed", message=str(exc))
+        write_state(folder, "failed", message=str(exc))
     except MemoryError:
-        _write_state(folder, "failed", message="Out of memory: try a smaller batch size or max length.")
+        write_state(folder, "failed", message="Out of memory: try a smaller batch size or max length.")
     except Exception as exc:  # noqa: BLE001 - anything else is a bug, but the user needs an answer
         traceback.print_exc()
-        _write_state(folder, "failed", message=f"Unexpected error ({type(exc).__name__}): {exc}. Details are in {folder / 'worker.log'}.")
+        write_state(folder, "failed", message=f"Unexpected error ({type(exc).__name__}): {exc}. Details are in {folder / 'worker.log'}.")
     finally:
         events.close()
+        lock.close()
         (folder / "data.csv").unlink(missing_ok=True)  # the user's data is not kept around
     return 0
 
@@ -96,7 +90,7 @@ def _wait_for_turn(folder: Path) -> Any:
             return lock
         except BlockingIOError:
             if cancel_file.exists():
-                _write_state(folder, "cancelled", message="Cancelled while waiting in the queue.")
+                write_state(folder, "cancelled", message="Cancelled while waiting in the queue.")
                 lock.close()
                 return None
             time.sleep(0.5)
@@ -106,14 +100,12 @@ def run_response(folder: Path, request: dict[str, Any]) -> int:
     """A response-model comparison job (``core.jobs.start_response_job``): compare, save the
     comparison in ``<folder>/result``, save the recommended model in the registry. Events are
     ``{"phase", "fraction", "message", "time"}`` plus the transformer's step fields."""
-    import shutil
-
     lock = _wait_for_turn(folder)
     if lock is None:
         return 0
     cancel_file = folder / "cancel"
     result_dir = folder / "result"
-    _write_state(folder, "running", message="Comparing response models")
+    write_state(folder, "running", message="Comparing response models")
     events = open(folder / "events.jsonl", "a", encoding="utf-8")
 
     def on_progress(progress) -> None:
@@ -147,20 +139,20 @@ def run_response(folder: Path, request: dict[str, Any]) -> int:
             raise TrainingCancelled("Cancelled; nothing was saved.")
         destination = deploy(comparison, None, request["model_name"], root=Path(request["models_dir"]),
                              overwrite=request.get("overwrite", False))
-        _write_state(folder, "done", message="Saved", model_path=str(destination), recommended=comparison.recommended)
+        write_state(folder, "done", message="Saved", model_path=str(destination), recommended=comparison.recommended)
     except TrainingCancelled as exc:
         shutil.rmtree(result_dir, ignore_errors=True)
-        _write_state(folder, "cancelled", message=str(exc))
+        write_state(folder, "cancelled", message=str(exc))
     except ValueError as exc:  # problems with the data or settings, worded for people
         shutil.rmtree(result_dir, ignore_errors=True)
-        _write_state(folder, "failed", message=str(exc))
+        write_state(folder, "failed", message=str(exc))
     except MemoryError:
         shutil.rmtree(result_dir, ignore_errors=True)
-        _write_state(folder, "failed", message="Out of memory: leave the transformer out or use fewer rows.")
+        write_state(folder, "failed", message="Out of memory: leave the transformer out or use fewer rows.")
     except Exception as exc:  # noqa: BLE001 - anything else is a bug, but the user needs an answer
         traceback.print_exc()
         shutil.rmtree(result_dir, ignore_errors=True)
-        _write_state(folder, "failed", message=f"Unexpected error ({type(exc).__name__}): {exc}. Details are in {folder / 'worker.log'}.")
+        write_state(folder, "failed", message=f"Unexpected error ({type(exc).__name__}): {exc}. Details are in {folder / 'worker.log'}.")
     finally:
         events.close()
         lock.close()

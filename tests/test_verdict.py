@@ -267,14 +267,15 @@ def test_cancel_during_scoring_or_baselines_raises(tiny_model_dir, phase):
 
 
 def _job_folder(tmp_path: Path, models: Path) -> Path:
-    from core.jobs import _write_json, _write_state
+    from core.jobs import write_state
 
     folder = tmp_path / "jobs" / "20260101-000000-abcdef"
     folder.mkdir(parents=True)
     make_sentiment_frame(60).to_csv(folder / "data.csv", index=False)
-    _write_json(folder / "request.json", {"config": TrainConfig().to_dict(), "model_name": "m1",
-                                         "models_dir": str(models), "overwrite": False, "created": 0})
-    _write_state(folder, "queued")
+    request = {"config": TrainConfig().to_dict(), "model_name": "m1", "models_dir": str(models),
+               "overwrite": False, "created": 0}
+    (folder / "request.json").write_text(json.dumps(request))
+    write_state(folder, "queued")
     return folder
 
 
@@ -292,7 +293,7 @@ def _tfidf_result():
 def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when):
     import core.training
     from core import worker
-    from core.jobs import _read_json
+    from core.jobs import job_status
 
     models = tmp_path / "models"
     folder = _job_folder(tmp_path, models)
@@ -318,7 +319,7 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
     monkeypatch.setattr(core.training, "train", fake_train)
     monkeypatch.setattr(result.model, "save", save_then_cancel if when == "while saving" else save_and_count)
     worker.run(folder)
-    assert _read_json(folder / "state.json")["state"] == "cancelled"
+    assert job_status(folder.name, folder.parent).state == "cancelled"
     assert not (models / "m1").exists()
     if when == "after training":
         assert saves == []  # not written and removed again: never written
