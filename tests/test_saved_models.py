@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from core import SavedModel, load_folder
+from core.models import FastModel
 
 DATA = Path(__file__).resolve().parent / "data" / "saved_models"
 EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
@@ -41,6 +42,7 @@ def test_folder_saved_by_earlier_code_loads_and_predicts_the_same(name):
     before = {p.name: p.read_bytes() for p in (DATA / name).iterdir()}
     model = load_folder(DATA / name)
     assert isinstance(model, SavedModel)
+    assert isinstance(model, FastModel) == (KINDS[name] in ("transformer", "fewshot")) == bool(model.fast_forms)
     inputs = pd.DataFrame(expected["inputs"])
     # Transformer weights are float32: the same weights on another CPU may differ in the last bits.
     atol = 1e-5 if KINDS[name] in ("transformer", "fewshot") else 1e-9

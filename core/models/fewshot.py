@@ -16,19 +16,16 @@ import numpy as np
 import pandas as pd
 
 from .folder import (
-    FAST_METHODS,
     PREDICT_BATCH_SIZE,
+    TorchModel,
     atomic_folder,
     default_device,
     device_of,
-    fast_module,
-    input_columns,
     labels_of,
     manifest_of,
     metrics_table,
     pad_batch,
     read_model_files,
-    texts_from,
     write_model_files,
 )
 
@@ -36,15 +33,14 @@ KIND = "fewshot"
 HEAD_FILE = "head.safetensors"
 
 
-class FewShotClassifier:
+class FewShotClassifier(TorchModel):
     """A sentence encoder (mean pooling, L2-normalised) plus a logistic-regression head.
 
-    Implements :class:`core.models.SavedModel`: ``task`` is always "classification";
-    ``predict_proba`` columns follow ``classes_``.
+    Implements :class:`core.models.FastModel`: ``task`` is always "classification";
+    ``predict_proba`` columns follow ``classes_``; ``model`` is the encoder.
     """
 
     task = "classification"
-    fast_forms = FAST_METHODS
 
     def __init__(
         self,
@@ -62,7 +58,7 @@ class FewShotClassifier:
         base_model: str = "",
         path: Path | None = None,
     ) -> None:
-        self.body = body
+        self.model = body
         self.tokenizer = tokenizer
         self.classes_ = np.array(list(classes), dtype=object)
         # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
@@ -78,18 +74,9 @@ class FewShotClassifier:
         self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
 
     @property
-    def model(self) -> Any:
-        """The encoder (named like TextClassifier.model for code that reaches for it)."""
-        return self.body
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Columns a DataFrame must have: profile columns, then text columns."""
-        return input_columns(self.schema)
-
-    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
-        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
-        return texts_from(self.schema, data)
+    def body(self) -> Any:
+        """The encoder (SetFit's name for it); the same object as ``model``."""
+        return self.model
 
     def embed(
         self,
@@ -118,26 +105,14 @@ class FewShotClassifier:
         """Predicted labels, array of str."""
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
-    def quantize(self, method: str = "int8") -> FewShotClassifier:
-        """Switch the encoder to a faster CPU form (see core.models.folder.fast_module); it can no longer be saved."""
-        if self.quantized and self.quantized != method:
-            raise ValueError(f"This model is already in its {self.quantized} form; load it again for {method}.")
-        if not self.quantized:
-            self.body = fast_module(self.body, method)
-            self.quantized = method
-        return self
-
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
         from safetensors.numpy import save_file
 
-        if self.quantized:
-            raise ValueError("A quantized model cannot be saved; save the full-precision model.")
         with atomic_folder(folder, overwrite=overwrite) as tmp:
-            self.body.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
+            self.save_network(tmp)
             head = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}
             save_file(head, str(tmp / HEAD_FILE))
             write_model_files(tmp, self, self.manifest(), model_card(self))

@@ -187,13 +187,24 @@ def input_columns(schema: dict[str, Any]) -> list[str]:
     return [*schema.get("feature_columns", []), *schema.get("text_columns", [])]
 
 
-def texts_from(schema: dict[str, Any], data: pd.DataFrame | Sequence[str]) -> list[str]:
-    """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
-    if isinstance(data, pd.DataFrame):
-        return build_texts(data, schema["text_columns"], schema.get("feature_columns", []))
-    if isinstance(data, str):
-        raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
-    return ["" if t is None else str(t) for t in data]
+class TextInputs:
+    """What the text kinds (transformer, few-shot, TF-IDF) share: one input text per row, built
+    from the columns in ``schema`` as training built it (core.data.build_texts)."""
+
+    schema: dict[str, Any]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a DataFrame must have: profile columns, then text columns."""
+        return input_columns(self.schema)
+
+    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
+        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
+        if isinstance(data, pd.DataFrame):
+            return build_texts(data, self.schema["text_columns"], self.schema.get("feature_columns", []))
+        if isinstance(data, str):
+            raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
+        return ["" if t is None else str(t) for t in data]
 
 
 def labels_of(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -211,6 +222,34 @@ def metrics_table(metrics: dict[str, Any], keys: Sequence[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------- torch helpers
+
+
+class TorchModel(TextInputs):
+    """What the two torch kinds (transformer, few-shot) share: a network ``model`` with its
+    ``tokenizer``, saved by ``save_pretrained``, and faster CPU forms (:func:`fast_module`)."""
+
+    fast_forms = FAST_METHODS
+    model: Any
+    tokenizer: Any
+    quantized: str | bool  # False, or the fast form in use: "int8" or "bf16"
+
+    def quantize(self, method: str = "int8") -> Any:
+        """Switch the network to the faster CPU form ``method`` in place; it can no longer be saved."""
+        if self.quantized and self.quantized != method:
+            raise ValueError(f"This model is already in its {self.quantized} form; load it again for {method}.")
+        if not self.quantized:
+            self.model = fast_module(self.model, method)
+            self.quantized = method
+        return self
+
+    def save_network(self, tmp: Path) -> None:
+        """Write the network and tokenizer (``save_pretrained``: config.json, model.safetensors,
+        tokenizer files) into ``tmp``; ``ValueError`` for a quantized network (nothing is written)."""
+        if self.quantized:
+            raise ValueError("A quantized model cannot be saved; save the full-precision model.")
+        self.model.save_pretrained(tmp, safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp)
+
 
 
 def default_device() -> str:

@@ -28,14 +28,13 @@ import numpy as np
 import pandas as pd
 
 from .folder import (
+    TextInputs,
     atomic_folder,
-    input_columns,
     labels_of,
     manifest_of,
     read_json,
     read_model_files,
     softmax,
-    texts_from,
     write_json,
     write_model_files,
 )
@@ -108,7 +107,7 @@ def tfidf_transform(texts: Sequence[str], spec: dict[str, Any], idf: np.ndarray)
 # ---------------------------------------------------------------------- the saved model
 
 
-class TfidfClassifier:
+class TfidfClassifier(TextInputs):
     """TF-IDF features + logistic regression (classification) or ridge (regression).
 
     Implements :class:`core.models.SavedModel` (and ``texts_from`` as the transformer does);
@@ -206,17 +205,6 @@ class TfidfClassifier:
             estimator=settings,
             **kwargs,
         )
-
-    # ------------------------------------------------------------------ inputs
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Columns a DataFrame must have: profile columns, then text columns."""
-        return input_columns(self.schema)
-
-    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
-        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
-        return texts_from(self.schema, data)
 
     # ------------------------------------------------------------------ prediction
 

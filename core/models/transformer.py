@@ -19,12 +19,10 @@ import pandas as pd
 
 from ..calibration import calibrate_proba
 from .folder import (
-    FAST_METHODS,
     PREDICT_BATCH_SIZE,
+    TorchModel,
     atomic_folder,
     default_device,
-    fast_module,
-    input_columns,
     labels_of,
     manifest_of,
     metrics_table,
@@ -32,23 +30,20 @@ from .folder import (
     read_calibration,
     read_model_files,
     softmax,
-    texts_from,
     write_model_files,
 )
 
 KIND = "transformer"
 
 
-class TextClassifier:
+class TextClassifier(TorchModel):
     """A text classifier (or regressor) following scikit-learn's conventions.
 
     ``classes_`` holds the label strings; ``predict_proba`` columns follow that order.
     Regression models have ``task == "regression"`` and expose ``predict`` only (floats).
     Inputs may be a list of texts or a DataFrame holding the columns in ``schema``.
-    Implements :class:`core.models.SavedModel`.
+    Implements :class:`core.models.FastModel`.
     """
-
-    fast_forms = FAST_METHODS
 
     def __init__(
         self,
@@ -82,17 +77,6 @@ class TextClassifier:
         # Optional calibration of a binary model's P(positive) (core.response writes it as
         # calibration.json: {"positive_class", "calibrator"}); applied in predict_proba.
         self.calibration: dict[str, Any] | None = None
-
-    # ------------------------------------------------------------------ inputs
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Columns a DataFrame must have: profile columns, then text columns."""
-        return input_columns(self.schema)
-
-    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
-        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
-        return texts_from(self.schema, data)
 
     # ------------------------------------------------------------------ prediction
 
@@ -162,24 +146,12 @@ class TextClassifier:
             return raw * std + mean
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
-    def quantize(self, method: str = "int8") -> TextClassifier:
-        """Switch to a faster CPU form of the network (see :func:`fast_module`); it can no longer be saved."""
-        if self.quantized and self.quantized != method:
-            raise ValueError(f"This model is already in its {self.quantized} form; load it again for {method}.")
-        if not self.quantized:
-            self.model = fast_module(self.model, method)
-            self.quantized = method
-        return self
-
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
-        if self.quantized:
-            raise ValueError("A quantized model cannot be saved; save the full-precision model.")
         with atomic_folder(folder, overwrite=overwrite) as tmp:
-            self.model.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
+            self.save_network(tmp)
             write_model_files(tmp, self, self.manifest(), model_card(self), self.calibration)
         self.path = Path(folder)
         return self.path
