@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .models import FastModel, SavedModel, load_folder
-from .models.folder import FAST_METHODS
+from .models.folder import FAST_METHODS, atomic_write
 
 FAST_PATH_FILE = "fast_path.json"
 MIN_AGREEMENT = 0.99  # share of test rows whose fast label equals the fp32 label
@@ -79,7 +78,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
     reason = _not_applicable(model, folder)
     if reason:
         record["reason"] = reason
-        _write(folder, record)
+        atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
         return record
 
     test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
@@ -115,7 +114,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
         **{k: v for k, v in chosen.items() if k not in ("passed", "reason")},
         candidates=candidates,
     )
-    _write(folder, record)
+    atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
     return record
 
 
@@ -250,9 +249,3 @@ def _timed_predict(model: SavedModel, texts: list[str]) -> tuple[float, np.ndarr
     labels = model.predict(texts)
     return time.perf_counter() - started, np.asarray([str(v) for v in labels], dtype=object)
 
-
-def _write(folder: Path, record: dict[str, Any]) -> None:
-    """Write fast_path.json atomically (a reader never sees half a file)."""
-    tmp = folder / f".{FAST_PATH_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    tmp.replace(folder / FAST_PATH_FILE)
