@@ -50,7 +50,7 @@ from .data import (
 )
 from .evaluation import baseline_metrics, classification_metrics
 from .models.fewshot import KIND, FewShotClassifier, encode, head_proba, mean_pooled
-from .models.folder import default_device, device_of, pad_batch
+from .models.folder import default_device, device_of, pad_batch, prediction_frame
 from .progress import Cancel, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
@@ -309,9 +309,7 @@ def train_fewshot(
         val_texts, val_y = ([texts[i] for i in user["validation"]], y_str[user["validation"]]) if config.split_column else ([], [])
         base_m = baseline_metrics("classification", [texts[i] for i in train_idx], y_str[train_idx], val_texts, val_y, test_texts, true, classes)
         fold_results.append({"name": name, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "model": model_m, "baselines": base_m})
-        frame = pd.DataFrame({"row": rows.index[test_idx], "text": test_texts, "true_label": true, "predicted_label": pred, "confidence": proba.max(axis=1)})
-        for i, c in enumerate(classes):
-            frame[f"p_{c}"] = proba[:, i]
+        frame = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
         if name != "final":
             frame.insert(1, "fold", run_index + 1)
         oof_rows.append(frame)

@@ -79,7 +79,7 @@ import pandas as pd
 from .calibration import choose_calibrator, expected_calibration_error
 from .data import build_texts, format_value, split_indices
 from .models import SavedModel
-from .models.folder import atomic_folder, write_json
+from .models.folder import atomic_folder, prediction_frame, write_json
 from .models.response import HYBRID, MODEL_LABELS, TABULAR, TEXT_SCORE_COLUMN, TRANSFORMER, ResponseModel, TextScorer
 from .models.tabular import TabularModel, infer_column_kinds
 from .progress import Cancel, TrainingCancelled, cancel_check
@@ -376,18 +376,9 @@ def _classification_block(y: np.ndarray, p: np.ndarray, classes: list[str]) -> d
 
 
 def _test_predictions(index: pd.Index, y: np.ndarray, p: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """test_predictions.csv of a [negative, positive] model from P(positive) (positive when >= 0.5)."""
     names = np.asarray(classes, dtype=object)
-    out = pd.DataFrame(
-        {
-            "row": index,
-            "true_label": names[y],
-            "predicted_label": names[(p >= 0.5).astype(int)],
-            "confidence": np.maximum(p, 1.0 - p),
-        }
-    )
-    out[f"p_{classes[0]}"] = 1.0 - p
-    out[f"p_{classes[1]}"] = p
-    return out
+    return prediction_frame(index, None, names[y], names[(p >= 0.5).astype(int)], np.column_stack([1.0 - p, p]), classes)
 
 
 def train_response_models(

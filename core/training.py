@@ -32,7 +32,7 @@ from .data import (
 )
 from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
 from .models import SavedModel
-from .models.folder import pad_batch, softmax
+from .models.folder import pad_batch, prediction_frame, softmax
 from .models.tfidf import TfidfClassifier
 from .models.transformer import TextClassifier
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
@@ -357,7 +357,7 @@ def _train_transformer(
     true = y_out[test_idx]
     pred, proba = _predictions(clf, test_texts, classification)
     model_metrics = _metrics_of(true, pred, proba, classes, classification)
-    test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+    test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
     check_cancel()
     emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
     fitted = fit_baselines(
@@ -419,7 +419,7 @@ def _train_transformer(
         )
         metrics["candidates"] = {"transformer": model_metrics}
         metrics["model"] = model_metrics = baselines[fitted.tfidf_key]
-        test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, fitted.test_pred, fitted.test_proba, classes)
+        test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, fitted.test_pred, fitted.test_proba, classes)
         param = "C" if classification else "alpha"
         metrics["refit"] = {
             "rows": int(len(rows)),
@@ -436,7 +436,7 @@ def _train_transformer(
         pred, proba = _predictions(refitted, test_texts, classification)
         metrics["before_refit"] = model_metrics
         metrics["model"] = model_metrics = _metrics_of(true, pred, proba, classes, classification)
-        test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+        test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
         verdict = choose_saved_model(config.task, classes, test_candidate=pred, **verdict_inputs)
         n_fit = len(splits["train"]) + len(val_idx)
         metrics["refit"] = {
@@ -507,20 +507,6 @@ def _predictions(model: SavedModel, texts: list[str], classification: bool) -> t
 
 def _metrics_of(true, pred, proba, classes, classification: bool) -> dict[str, Any]:
     return classification_metrics(true, pred, classes, proba) if classification else regression_metrics(true, pred)
-
-
-def _prediction_frame(index, texts, true, pred, proba, classes) -> pd.DataFrame:
-    """test_predictions.csv: row, text, true/predicted label, confidence and p_<class> (or
-    true/predicted value for regression)."""
-    if proba is None:
-        return pd.DataFrame({"row": index, "text": texts, "true_value": true, "predicted_value": pred})
-    frame = pd.DataFrame(
-        {"row": index, "text": texts, "true_label": true, "predicted_label": pred,
-         "confidence": proba.max(axis=1) if len(proba) else []}
-    )
-    for i, c in enumerate(classes):
-        frame[f"p_{c}"] = proba[:, i]
-    return frame
 
 
 class LengthGroupedBatches:

@@ -174,6 +174,21 @@ def read_model_files(
     }
 
 
+def prediction_frame(index: Any, texts: Sequence[str] | None, true: Any, pred: Any, proba: np.ndarray | None,
+                     classes: Sequence[str]) -> pd.DataFrame:
+    """test_predictions.csv of the held-out rows: ``row`` (the input table's index), ``text`` (the
+    model input; left out when ``texts`` is None), then ``true_label``, ``predicted_label``,
+    ``confidence`` (top probability) and ``p_<class>`` per class of ``proba`` (n, len(classes));
+    for regression (``proba`` None) ``true_value`` and ``predicted_value``."""
+    frame = pd.DataFrame({"row": index} if texts is None else {"row": index, "text": texts})
+    if proba is None:
+        return frame.assign(true_value=true, predicted_value=pred)
+    frame = frame.assign(true_label=true, predicted_label=pred, confidence=proba.max(axis=1) if len(proba) else [])
+    for i, c in enumerate(classes):
+        frame[f"p_{c}"] = proba[:, i]
+    return frame
+
+
 def read_calibration(folder: Path) -> dict[str, Any] | None:
     """The folder's calibration.json, or None when it has none."""
     return read_json(folder / CALIBRATION) if (folder / CALIBRATION).is_file() else None
