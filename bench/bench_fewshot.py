@@ -167,7 +167,8 @@ def encoder() -> Encoder:
 
 def _head_score(body, tokenizer, train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
     """(macro-F1 on test, seconds to embed the training rows and fit the head)."""
-    from core.fewshot import encode, fit_head, head_proba
+    from core.fewshot import fit_head
+    from core.models.fewshot import encode, head_proba
 
     classes = sorted(train["label"].unique())
     y = np.array([classes.index(v) for v in train["label"]])
@@ -202,8 +203,8 @@ def run_setfit(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
     import torch
     import transformers
 
-    from core.fewshot import _pooled
-    from core.model import pad_batch
+    from core.models.fewshot import mean_pooled
+    from core.models.folder import pad_batch
 
     enc = encoder()
     body = enc.fresh()
@@ -220,7 +221,7 @@ def run_setfit(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
     for batch in batches:
         a, b, target = zip(*batch)
         input_ids, attention = pad_batch([ids[i] for i in a + b], 0)
-        emb = _pooled(body, input_ids, attention)
+        emb = mean_pooled(body, input_ids, attention)
         cosine = (emb[: len(a)] * emb[len(a) :]).sum(dim=1)
         loss = torch.nn.functional.mse_loss(cosine, torch.tensor(target))
         loss.backward()

@@ -168,8 +168,8 @@ def sweep(models: dict, texts: list[str]) -> list[dict]:
 
 def child_rss(folder: Path, source: Path, out: Path, method: str | None) -> None:
     """Run in the subprocess: predict the big file with progress on stderr, print JSON."""
+    from core.models import load_folder
     from core.predict import predict_csv
-    from core.registry import load_folder
 
     model = load_folder(folder)
     if method:
@@ -233,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from core.fastpath import check_fast_path, quantized_copy, read_fast_path
-    from core.model import FAST_METHODS
-    from core.registry import load_folder
+    from core.models import load_folder
+    from core.models.folder import FAST_METHODS
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     log(f"load average at start: {load_avg()} (2 cores: above ~2 means other work competes)")

@@ -39,9 +39,9 @@ def main() -> int:
     import ray
 
     from core import TrainConfig, read_csv, train
+    from core.models import load_folder
     from core.predict import predict_csv
     from core.ray_predict import predict_ray
-    from core.registry import load_folder
 
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     model_dir = args.model

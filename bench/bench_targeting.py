@@ -138,7 +138,8 @@ def run(name: str, args: argparse.Namespace) -> dict:
 def recheck(path: Path) -> None:
     """Recompute calibration, test metrics and the recommendation from a saved scores CSV (the
     raw validation and test scores of a run), with the code as it is now; no retraining."""
-    from core.response import _response_metrics, choose_calibrator, recommend_model
+    from core.calibration import choose_calibrator
+    from core.response import _response_metrics, recommend_model
 
     d = pd.read_csv(path)
     val, test = d[d["split"] == "validation"], d[d["split"] == "test"]

@@ -40,10 +40,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from core.tabular import NUMERIC, TabularModel
+from core.calibration import expected_calibration_error, fit_calibrator
+from core.models.tabular import NUMERIC, TabularModel
 from core.targeting import (
-    expected_calibration_error,
-    fit_calibrator,
     gains_readout,
     lift_by_decile,
     precision_recall_at,
@@ -161,9 +160,9 @@ def comparison_bench(args: argparse.Namespace) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from bench import load_avg
-    from core.registry import load_folder
+    from core.models import load_folder
+    from core.models.tabular import infer_column_kinds
     from core.response import load_comparison, suggest_setup, train_response_models
-    from core.tabular import infer_column_kinds
 
     df = pd.read_csv(args.csv).drop(columns=["duration"])
     given, hidden = train_test_split(df, test_size=args.hidden_fraction, stratify=df["y"], random_state=args.seed)

@@ -16,23 +16,22 @@ from .data import (
 )
 from .evaluation import baseline_metrics, classification_metrics, regression_metrics
 from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
-from .fewshot import FewShotClassifier, choose_method, train_fewshot
+from .fewshot import choose_method, train_fewshot
 from .labeling import LabelStore, label_store, uncertainty_ranking
-from .model import TextClassifier
+from .models import FewShotClassifier, SavedModel, TextClassifier, TfidfClassifier, load_folder
+from .progress import ProgressEvent, TrainingCancelled, TrainResult
 from .registry import (
     ModelInfo,
     delete_model,
     list_models,
-    load_folder,
     load_model,
     models_root,
     validate_name,
     zip_model,
 )
-from .tfidf import TfidfClassifier
-from .training import ProgressEvent, TrainingCancelled, TrainResult, train
+from .training import train
 
-# Analysis modules are reached as submodules (core.targeting, core.tabular, core.dashboard,
+# Analysis modules are reached as submodules (core.targeting, core.response, core.dashboard,
 # core.multilingual, ...) so that importing core stays light for the pages that need none.
 
 __all__ = [
@@ -46,6 +45,7 @@ __all__ = [
     "ModelInfo",
     "Problem",
     "ProgressEvent",
+    "SavedModel",
     "TextClassifier",
     "TfidfClassifier",
     "TrainConfig",

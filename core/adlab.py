@@ -1,9 +1,9 @@
 """Ad Copy Lab: what-if scoring of ad copy variants, word attributions, audience x ad targeting.
 
-Plain Python over any saved model with the duck-typed TextClassifier interface (``task``,
-``classes_``, ``schema``, ``input_columns``, ``predict``, ``predict_proba``,
-``test_predictions``). The ad text goes into one of the model's text columns; models trained
-with profile columns (age, department, ...) also take a profile, one value per column.
+Plain Python over any saved model (``core.models.SavedModel``: ``task``, ``classes_``,
+``schema``, ``input_columns``, ``predict``, ``predict_proba``, ``test_predictions``). The ad
+text goes into one of the model's text columns; models trained with profile columns (age,
+department, ...) also take a profile, one value per column.
 
 Score
     Classification: the predicted probability of the *success class* (e.g. "clicked", "1").
@@ -49,6 +49,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .calibration import equal_count_gaps
+from .models import SavedModel
 
 __all__ = [
     "ATTRIBUTION_METHOD",
@@ -104,7 +107,7 @@ def is_word(token: str) -> bool:
 # --------------------------------------------------------------------------- model inputs
 
 
-def text_column_for(model: Any, text_column: str | None = None) -> str:
+def text_column_for(model: SavedModel, text_column: str | None = None) -> str:
     """The model text column that receives the ad copy (default: the first text column)."""
     text_columns = list(model.schema.get("text_columns", []))
     if not text_columns:
@@ -121,12 +124,12 @@ def text_column_for(model: Any, text_column: str | None = None) -> str:
     return text_column
 
 
-def profile_columns(model: Any) -> list[str]:
+def profile_columns(model: SavedModel) -> list[str]:
     """The model's profile (feature) columns, in training order; [] for text-only models."""
     return list(model.schema.get("feature_columns", []))
 
 
-def default_success_class(model: Any) -> str | None:
+def default_success_class(model: SavedModel) -> str | None:
     """A sensible default success class: the model's declared positive class if it has one,
     else a class named like a good outcome ("1", "yes", "positive", "clicked", ...), else the
     last class. None for regression models."""
@@ -143,7 +146,7 @@ def default_success_class(model: Any) -> str | None:
     return classes[-1]
 
 
-def _success_index(model: Any, success_class: str | None) -> int | None:
+def _success_index(model: SavedModel, success_class: str | None) -> int | None:
     """Column of ``predict_proba`` holding P(success); None for regression."""
     if model.task == "regression":
         if success_class not in (None, ""):
@@ -160,7 +163,7 @@ def _success_index(model: Any, success_class: str | None) -> int | None:
 
 
 def model_inputs(
-    model: Any,
+    model: SavedModel,
     texts: Sequence[str],
     profile: Mapping[str, Any] | None = None,
     *,
@@ -186,7 +189,7 @@ def model_inputs(
     return pd.DataFrame(data, columns=columns)
 
 
-def score_texts(model: Any, inputs: pd.DataFrame, success_class: str | None = None) -> np.ndarray:
+def score_texts(model: SavedModel, inputs: pd.DataFrame, success_class: str | None = None) -> np.ndarray:
     """Scores (n,) of model input rows: P(success class), or the predicted value (regression)."""
     index = _success_index(model, success_class)
     if len(inputs) == 0:
@@ -221,7 +224,7 @@ class Margin:
         }
 
 
-def uncertainty_margin(model: Any, success_class: str | None = None) -> Margin:
+def uncertainty_margin(model: SavedModel, success_class: str | None = None) -> Margin:
     """The model's measured uncertainty of its score, from its saved test predictions.
 
     See the module docstring for the rule. Classifiers need ``true_label`` and
@@ -262,19 +265,9 @@ def uncertainty_margin(model: Any, success_class: str | None = None) -> Margin:
             None,
             f"Only {n} test rows were saved; too few to measure the model's uncertainty.",
         )
-    n_bins = int(np.clip(n // ROWS_PER_BIN, 1, MAX_BINS))
-    order = np.argsort(s, kind="stable")
-    gap2 = var = 0.0
-    for chunk in np.array_split(order, n_bins):
-        m = len(chunk)
-        w = m / n
-        gap2 += w * (y[chunk].mean() - s[chunk].mean()) ** 2
-        if index is None:
-            var += w * (y[chunk].var(ddof=1) / m if m > 1 else 0.0)
-        else:
-            p = (y[chunk].sum() + 1) / (m + 2)  # Laplace: a bin of all 0s still has noise
-            var += w * p * (1 - p) / m
-    calibration, sampling = math.sqrt(gap2), math.sqrt(var)
+    n_bins, calibration, sampling = equal_count_gaps(
+        y, s, binary=index is not None, rows_per_bin=ROWS_PER_BIN, max_bins=MAX_BINS
+    )
     value = max(calibration, sampling)
     unit = "probability points" if index is not None else "units of the predicted value"
     shown = f"{value * 100:.1f} {unit}" if index is not None else f"{value:.4g} {unit}"
@@ -291,7 +284,7 @@ def uncertainty_margin(model: Any, success_class: str | None = None) -> Margin:
 
 
 def score_variants(
-    model: Any,
+    model: SavedModel,
     base_text: str,
     variants: Sequence[str],
     success_class: str | None = None,
@@ -394,7 +387,7 @@ def remove_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
 
 
 def explain(
-    model: Any,
+    model: SavedModel,
     text: str,
     success_class: str | None = None,
     profile: Mapping[str, Any] | None = None,
@@ -438,7 +431,7 @@ def explain(
 # --------------------------------------------------------------------------- segments
 
 
-def profile_frame_from_test(model: Any) -> pd.DataFrame:
+def profile_frame_from_test(model: SavedModel) -> pd.DataFrame:
     """The profile values of the model's saved test rows, one row per test row.
 
     Read from ``test_predictions``: its profile columns if present, else parsed from the model
@@ -650,7 +643,7 @@ def segments_from_profile(
 # --------------------------------------------------------------------------- targeting
 
 
-def _segment_labels(model: Any, segments: pd.DataFrame) -> list[str]:
+def _segment_labels(model: SavedModel, segments: pd.DataFrame) -> list[str]:
     if "segment" in segments.columns:
         labels = [str(x) for x in segments["segment"]]
     else:
@@ -666,7 +659,7 @@ def _segment_labels(model: Any, segments: pd.DataFrame) -> list[str]:
 
 
 def targeting_matrix(
-    model: Any,
+    model: SavedModel,
     ads: Sequence[str] | Mapping[str, str],
     segments: pd.DataFrame,
     success_class: str | None = None,

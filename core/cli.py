@@ -289,18 +289,18 @@ def _base_model_for(args: argparse.Namespace, df, say: bool = True) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .models import load_folder
     from .predict import predict_csv
-    from .registry import load_folder
 
     if args.engine != "ray" and (args.ray_address or args.parts):
         raise ValueError("--ray-address and --parts need --engine ray.")
     model = load_folder(args.model)
-    if args.fast and getattr(model, "base_model", "").startswith("tfidf"):
+    if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
         # that always passes --fast keeps working.
         print("fast path: not needed, this is a TF-IDF model (already fast)", file=sys.stderr)
     elif args.fast:
-        if not hasattr(model, "quantize"):
+        if not model.fast_forms:
             raise ValueError("--fast is only available for transformer models.")
         from .fastpath import check_fast_path, read_fast_path
 
@@ -365,8 +365,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .data import clean_labels, read_csv, to_number
     from .evaluation import classification_metrics, regression_metrics
+    from .models import load_folder
     from .predict import ERROR_COLUMN, output_names, predict_frame
-    from .registry import load_folder
 
     model = load_folder(args.model)  # any model kind (transformer, few-shot)
     df = read_csv(args.data)

@@ -929,6 +929,14 @@ def usable_rows(df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
 # --------------------------------------------------------------------------- model input
 
 
+def natural_key(value: str) -> tuple[int, float, str]:
+    """Sort key for class names: numbers numerically ("2" before "10"), then text."""
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
 def format_value(value: Any) -> str:
     """A cell as the model reads it: integers without '.0', floats to 4 significant digits."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -1,6 +1,6 @@
 """The fast path: a faster CPU form of a model, offered only after it is checked on that model.
 
-Two forms are candidates (core.model.fast_module): int8 dynamic quantization of the Linear
+Two forms are candidates (core.models.folder.fast_module): int8 dynamic quantization of the Linear
 layers, and bfloat16 weights. Both change the numbers a little, and for some models (small
 data, near-tied classes) they change labels; how much faster each is depends on the CPU. So
 each is checked per model on its own test split (``test_predictions.csv`` in the folder: the
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .model import FAST_METHODS
+from .models import FastModel, SavedModel, load_folder
+from .models.folder import FAST_METHODS, atomic_write
 
 FAST_PATH_FILE = "fast_path.json"
 MIN_AGREEMENT = 0.99  # share of test rows whose fast label equals the fp32 label
@@ -41,7 +41,7 @@ MAX_ACCURACY_DROP = 0.005  # 0.5 percentage points, as a fraction
 MIN_SPEEDUP = 1.2  # on the test split, against fp32
 
 
-def check_fast_path(model_folder: str | Path, model: Any | None = None) -> dict[str, Any]:
+def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -> dict[str, Any]:
     """Compare each fast form with the fp32 model of ``model_folder`` on its test split; record it.
 
     ``model`` may be the already loaded fp32 model of that folder (it is not modified; each
@@ -74,13 +74,11 @@ def check_fast_path(model_folder: str | Path, model: Any | None = None) -> dict[
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if model is None:
-        from .registry import load_folder
-
         model = load_folder(folder)
     reason = _not_applicable(model, folder)
     if reason:
         record["reason"] = reason
-        _write(folder, record)
+        atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
         return record
 
     test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
@@ -116,7 +114,7 @@ def check_fast_path(model_folder: str | Path, model: Any | None = None) -> dict[
         **{k: v for k, v in chosen.items() if k not in ("passed", "reason")},
         candidates=candidates,
     )
-    _write(folder, record)
+    atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
     return record
 
 
@@ -209,20 +207,18 @@ def describe_check(record: dict[str, Any]) -> str:
     return f"No fast form is offered: on the {n:,} test rows, " + "; ".join(parts) + ". The full model is used."
 
 
-def quantized_copy(model: Any, method: str = "int8") -> Any:
+def quantized_copy(model: SavedModel, method: str = "int8") -> FastModel:
     """A copy of a loaded TextClassifier in its fast form ``method``; ``model`` itself stays fp32.
 
     Copying matters because loaded models are cached and shared between pages/sessions.
     """
-    if not hasattr(model, "quantize"):
+    if not model.fast_forms:
         raise ValueError(f"The fast path needs a transformer model; this one is {type(model).__name__}.")
     return copy.deepcopy(model).quantize(method)
 
 
-def load_fast_model(model_folder: str | Path) -> Any:
+def load_fast_model(model_folder: str | Path) -> FastModel:
     """Load ``model_folder`` in the fast form its check chose; refuses if no form passed."""
-    from .registry import load_folder
-
     record = read_fast_path(model_folder)
     if not _offered(record):
         raise ValueError(f"The fast path is not offered for {Path(model_folder).name}: its check has not passed.")
@@ -232,10 +228,10 @@ def load_fast_model(model_folder: str | Path) -> Any:
 # ---------------------------------------------------------------------- helpers
 
 
-def _not_applicable(model: Any, folder: Path) -> str:
-    if not hasattr(model, "quantize"):
+def _not_applicable(model: SavedModel, folder: Path) -> str:
+    if not model.fast_forms:
         return f"the fast path applies to transformer models only (this is {type(model).__name__})"
-    if getattr(model, "task", None) != "classification":
+    if model.task != "classification":
         return "the fast path is checked on labels; it is not offered for regression models"
     path = folder / "test_predictions.csv"
     if not path.is_file():
@@ -248,14 +244,8 @@ def _not_applicable(model: Any, folder: Path) -> str:
     return ""
 
 
-def _timed_predict(model: Any, texts: list[str]) -> tuple[float, np.ndarray]:
+def _timed_predict(model: SavedModel, texts: list[str]) -> tuple[float, np.ndarray]:
     started = time.perf_counter()
     labels = model.predict(texts)
     return time.perf_counter() - started, np.asarray([str(v) for v in labels], dtype=object)
 
-
-def _write(folder: Path, record: dict[str, Any]) -> None:
-    """Write fast_path.json atomically (a reader never sees half a file)."""
-    tmp = folder / f".{FAST_PATH_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    tmp.replace(folder / FAST_PATH_FILE)

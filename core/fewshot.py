@@ -17,9 +17,7 @@ weighted equally (SetFit's pairs are half positive, half negative). One step thu
 hundred pairs for the price of encoding ~24 texts, and the number of steps is fixed, so the
 training time hardly depends on the data size. Measured in bench/bench_fewshot.py.
 
-The saved folder holds the fine-tuned encoder (``save_pretrained``: config.json,
-model.safetensors, tokenizer files), the head as ``head.safetensors`` (float64 ``coef`` and
-``intercept``) and the usual Marketune JSON files, ``kind`` "fewshot". Nothing is pickled.
+The trained model is a :class:`core.models.fewshot.FewShotClassifier` (kind "fewshot").
 
 Small data sets are evaluated by stratified k-fold cross-validation (see :func:`train_fewshot`);
 the saved model is then trained on every labelled row.
@@ -31,11 +29,8 @@ import copy
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,19 +42,16 @@ from .data import (
     build_texts,
     cjk_share,
     duplicate_groups,
+    natural_key,
     split_from_column,
     split_indices,
     usable_rows,
     validate_mapping,
 )
 from .evaluation import baseline_metrics, classification_metrics
-from .model import default_device, fast_module, pad_batch, read_json, replace_folder, write_json
-from .training import ProgressEvent, TrainingCancelled, TrainResult, _cancel_check, _natural_key
-
-FORMAT_VERSION = 1
-KIND = "fewshot"
-HEAD_FILE = "head.safetensors"
-PREDICT_BATCH_SIZE = 64
+from .models.fewshot import KIND, FewShotClassifier, encode, head_proba, mean_pooled
+from .models.folder import default_device, device_of, pad_batch, prediction_frame
+from .progress import Cancel, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
 # 3 seeds, 600 held-out rows; macro-F1 means at 8 rows per class):
@@ -143,253 +135,6 @@ def choose_method(
     return "full", f"Full fine-tuning: {why}; with this much data it matches or beats few-shot training."
 
 
-# --------------------------------------------------------------------------- the model
-
-
-class FewShotClassifier:
-    """A sentence encoder (mean pooling, L2-normalised) plus a logistic-regression head.
-
-    The same duck-typed interface as :class:`core.model.TextClassifier`: ``task`` is always
-    "classification"; ``predict_proba`` columns follow ``classes_``.
-    """
-
-    task = "classification"
-
-    def __init__(
-        self,
-        body: Any,
-        tokenizer: Any,
-        *,
-        classes: Sequence[str],
-        coef: np.ndarray,
-        intercept: np.ndarray,
-        schema: dict[str, Any],
-        max_length: int = 128,
-        training_config: dict[str, Any] | None = None,
-        metrics: dict[str, Any] | None = None,
-        test_predictions: pd.DataFrame | None = None,
-        base_model: str = "",
-        path: Path | None = None,
-    ) -> None:
-        self.body = body
-        self.tokenizer = tokenizer
-        self.classes_ = np.array(list(classes), dtype=object)
-        # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
-        self.coef = np.asarray(coef, dtype=np.float64)
-        self.intercept = np.asarray(intercept, dtype=np.float64)
-        self.schema = schema
-        self.max_length = max_length
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
-        self.base_model = base_model
-        self.path = path
-        self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
-
-    @property
-    def model(self) -> Any:
-        """The encoder (named like TextClassifier.model for code that reaches for it)."""
-        return self.body
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Columns a DataFrame must have: profile columns, then text columns."""
-        return [*self.schema.get("feature_columns", []), *self.schema.get("text_columns", [])]
-
-    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
-        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
-        if isinstance(data, pd.DataFrame):
-            return build_texts(data, self.schema["text_columns"], self.schema.get("feature_columns", []))
-        if isinstance(data, str):
-            raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
-        return ["" if t is None else str(t) for t in data]
-
-    def embed(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """L2-normalised sentence embeddings, shape (n, hidden size), float32, input order."""
-        return encode(self.body, self.tokenizer, self.texts_from(data), self.max_length, batch_size, on_batch)
-
-    def predict_proba(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
-        return head_proba(self.embed(data, batch_size, on_batch), self.coef, self.intercept)
-
-    def predict(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Predicted labels, array of str."""
-        proba = self.predict_proba(data, batch_size, on_batch)
-        return self.classes_[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
-
-    def quantize(self, method: str = "int8") -> FewShotClassifier:
-        """Switch the encoder to a faster CPU form (see core.model.fast_module); it can no longer be saved."""
-        if self.quantized and self.quantized != method:
-            raise ValueError(f"This model is already in its {self.quantized} form; load it again for {method}.")
-        if not self.quantized:
-            self.body = fast_module(self.body, method)
-            self.quantized = method
-        return self
-
-    # ------------------------------------------------------------------ persistence
-
-    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the self-describing folder atomically (temporary folder, then rename)."""
-        from safetensors.numpy import save_file
-
-        if self.quantized:
-            raise ValueError("A quantized model cannot be saved; save the full-precision model.")
-        folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-        try:
-            self.body.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
-            save_file({"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}, str(tmp / HEAD_FILE))
-            write_json(tmp / "marketune.json", self.manifest())
-            write_json(tmp / "data_schema.json", self.schema)
-            write_json(tmp / "training_config.json", self.training_config)
-            write_json(tmp / "metrics.json", self.metrics)
-            if self.test_predictions is not None:
-                self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
-            (tmp / "README.md").write_text(model_card(self), encoding="utf-8")
-            replace_folder(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self.path = folder
-        return folder
-
-    def manifest(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "kind": KIND,
-            "task": self.task,
-            "classes": [str(c) for c in self.classes_],
-            "max_length": self.max_length,
-            "pooling": "mean, L2-normalised",
-            "head": "logistic regression (head.safetensors: coef, intercept)",
-            "base_model": self.base_model,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-
-    @classmethod
-    def load(cls, folder: str | Path, *, device: str | None = None) -> FewShotClassifier:
-        """Load a saved folder. Only JSON and safetensors are read."""
-        from safetensors.numpy import load_file
-        from transformers import AutoModel, AutoTokenizer
-
-        folder = Path(folder)
-        manifest = read_json(folder / "marketune.json")
-        if manifest.get("kind") != KIND:
-            raise ValueError(f"{folder} holds a model of kind {manifest.get('kind')!r}, not {KIND!r}.")
-        for name in ("model.safetensors", HEAD_FILE):
-            if not (folder / name).is_file():
-                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
-        body = AutoModel.from_pretrained(folder, use_safetensors=True)
-        body.to(device or default_device())
-        body.eval()
-        head = load_file(str(folder / HEAD_FILE))
-        predictions = folder / "test_predictions.csv"
-        return cls(
-            body,
-            AutoTokenizer.from_pretrained(folder),
-            classes=manifest["classes"],
-            coef=head["coef"],
-            intercept=head["intercept"],
-            schema=read_json(folder / "data_schema.json"),
-            max_length=int(manifest.get("max_length", 128)),
-            training_config=read_json(folder / "training_config.json"),
-            metrics=read_json(folder / "metrics.json"),
-            test_predictions=pd.read_csv(predictions, keep_default_na=False, na_values=[""]) if predictions.is_file() else None,
-            base_model=manifest.get("base_model", ""),
-            path=folder,
-        )
-
-
-def head_proba(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    """Logistic-regression probabilities (n, n_classes) from embeddings (n, d), in float64.
-
-    Two classes: sigmoid of the one decision value (scikit-learn's binary model); more:
-    softmax over the per-class scores (its multinomial model).
-    """
-    scores = np.asarray(embeddings, dtype=np.float64) @ coef.T + intercept
-    if coef.shape[0] == 1:
-        p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
-        return np.column_stack([1.0 - p1, p1])
-    scores -= scores.max(axis=1, keepdims=True)
-    exp = np.exp(scores)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def encode(
-    body: Any,
-    tokenizer: Any,
-    texts: list[str],
-    max_length: int,
-    batch_size: int = PREDICT_BATCH_SIZE,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Mean-pooled, L2-normalised embeddings (n, d) float32 under ``torch.inference_mode``.
-
-    Texts are sorted by length so each batch pads only to its own longest text.
-    """
-    import torch
-
-    n = len(texts)
-    dim = int(body.config.hidden_size)
-    if n == 0:
-        return np.zeros((0, dim), dtype=np.float32)
-    ids = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    out = np.zeros((n, dim), dtype=np.float32)
-    device = _device_of(body)
-    pad_id = tokenizer.pad_token_id or 0
-    was_training = body.training
-    body.eval()
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            rows = order[start : start + batch_size]
-            input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
-            emb = _pooled(body, input_ids.to(device), attention.to(device))
-            out[rows] = emb.float().cpu().numpy()
-            if on_batch:
-                on_batch(min(start + batch_size, n), n)
-    body.train(was_training)
-    return out
-
-
-def _pooled(body: Any, input_ids: Any, attention: Any) -> Any:
-    """Mean of the token states over real (non-padding) tokens, then L2-normalised: (b, d)."""
-    import torch
-
-    hidden = body(input_ids=input_ids, attention_mask=attention).last_hidden_state
-    mask = attention.unsqueeze(-1).to(hidden.dtype)
-    mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(mean, p=2, dim=1)
-
-
-def _device_of(body: Any) -> Any:
-    import torch
-
-    try:
-        return next(body.parameters()).device
-    except StopIteration:  # a quantized module may expose no float parameters
-        return torch.device("cpu")
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -397,7 +142,7 @@ def train_fewshot(
     df: pd.DataFrame,
     config: TrainConfig,
     on_progress: Callable[[ProgressEvent], None] | None = None,
-    cancel: Any = None,
+    cancel: Cancel = None,
     *,
     steps: int | None = None,
     texts_per_step: int | None = None,
@@ -427,7 +172,7 @@ def train_fewshot(
 
     started = time.monotonic()
     history: list[ProgressEvent] = []
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
     texts_per_step = int(texts_per_step or TEXTS_PER_STEP)
 
     def emit(event: ProgressEvent) -> None:
@@ -452,7 +197,7 @@ def train_fewshot(
     if report.n_dropped:
         warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
     y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
-    classes = sorted(set(y_str.tolist()), key=_natural_key)
+    classes = sorted(set(y_str.tolist()), key=natural_key)
     y = np.array([classes.index(v) for v in y_str])
     counts = np.bincount(y, minlength=len(classes))
 
@@ -565,9 +310,7 @@ def train_fewshot(
         val_texts, val_y = ([texts[i] for i in user["validation"]], y_str[user["validation"]]) if config.split_column else ([], [])
         base_m = baseline_metrics("classification", [texts[i] for i in train_idx], y_str[train_idx], val_texts, val_y, test_texts, true, classes)
         fold_results.append({"name": name, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "model": model_m, "baselines": base_m})
-        frame = pd.DataFrame({"row": rows.index[test_idx], "text": test_texts, "true_label": true, "predicted_label": pred, "confidence": proba.max(axis=1)})
-        for i, c in enumerate(classes):
-            frame[f"p_{c}"] = proba[:, i]
+        frame = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
         if name != "final":
             frame.insert(1, "fold", run_index + 1)
         oof_rows.append(frame)
@@ -722,7 +465,7 @@ def contrastive_finetune(
     )
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * steps), steps)
     batches = BalancedBatches(labels, texts_per_step, seed)
-    device = _device_of(body)
+    device = device_of(body)
     body.train()
     started = time.monotonic()
     recent: list[float] = []
@@ -731,7 +474,7 @@ def contrastive_finetune(
             raise TrainingCancelled("Training was cancelled; nothing was saved.")
         batch = batches.next()
         input_ids, attention = pad_batch([encoded[i] for i in batch], pad_id)
-        emb = _pooled(body, input_ids.to(device), attention.to(device))
+        emb = mean_pooled(body, input_ids.to(device), attention.to(device))
         loss = pair_loss(emb, torch.as_tensor(labels[batch], device=device))
         loss.backward()
         optimizer.step()
@@ -938,37 +681,3 @@ def small_data_warnings(
                 "are within the fold-to-fold spread of each other: the data cannot tell which is better."
             )
     return out
-
-
-# --------------------------------------------------------------------------- model card
-
-
-def model_card(clf: FewShotClassifier) -> str:
-    """A short README for the model folder: what it predicts, how it was trained, how well."""
-    m = clf.metrics.get("model", {})
-    keys = ["accuracy", "macro_f1", "weighted_f1", "roc_auc"]
-    lines = [
-        "# Marketune few-shot model",
-        "",
-        f"- Task: classification ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})",
-        f"- Base model: {clf.base_model}",
-        "- Method: few-shot (SetFit-style): contrastive fine-tuning of the sentence encoder "
-        "(mean pooling, L2-normalised), then a logistic-regression head (head.safetensors)",
-        f"- Evaluation: {clf.metrics.get('evaluation', '?')}",
-        f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
-        "",
-        "## Metrics",
-        "",
-        "| model | " + " | ".join(keys) + " |",
-        "|---" * (len(keys) + 1) + "|",
-    ]
-    for name, values in [("this model", m), *clf.metrics.get("baselines", {}).items()]:
-        cells = [f"{values[k]:.3f}" if isinstance(values.get(k), (int, float)) else "" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", *[f"- {w}" for w in clf.metrics.get("warnings", [])], ""]
-    lines += [
-        "Load with Marketune (`core.load_folder(folder)`). The encoder alone loads with",
-        '`transformers.AutoModel.from_pretrained(folder)` (mean-pool and normalise its output).',
-        "",
-    ]
-    return "\n".join(lines)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from .config import TrainConfig
+from .models.folder import atomic_write
 from .registry import model_path, models_root, validate_name
 
 ACTIVE_STATES = ("queued", "running")
@@ -74,44 +75,13 @@ def start_job(
     root: Path | None = None,
     models_dir: Path | None = None,
 ) -> str:
-    """Queue a training job and start its worker process; returns the job id.
+    """Queue a training job (``core.training.train``) and start its worker process; returns the job id.
 
     The model name is checked now (valid, not taken by a saved model or another active job),
     so the user hears about it before waiting for training.
     """
-    validate_name(model_name)
-    models_dir = models_dir or models_root()
-    if model_path(model_name, models_dir).exists() and not overwrite:
-        raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
-    root = root or jobs_root()
-    for job in list_jobs(root):
-        if job.active and job.model_name == model_name:
-            raise ValueError(f"Job {job.id} is already training a model named '{model_name}'.")
-    job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-    folder = root / job_id
-    folder.mkdir(parents=True)
-    df.to_csv(folder / "data.csv", index=False)
-    request = {
-        "config": config.to_dict(),
-        "model_name": model_name,
-        "models_dir": str(models_dir),
-        "overwrite": overwrite,
-        "created": time.time(),
-    }
-    _write_json(folder / "request.json", request)
-    _write_state(folder, "queued", message="Waiting for the trainer")
-    log = open(folder / "worker.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core.worker", str(folder)],
-        cwd=PROJECT_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # not killed with the Streamlit server's process group
-    )
-    log.close()
-    (folder / "pid").write_text(str(process.pid))  # its own file: the worker owns state.json
-    return job_id
+    return _new_job("train", df, model_name, {"config": config.to_dict()}, overwrite=overwrite, root=root,
+                    models_dir=models_dir)
 
 
 def cancel_job(job_id: str, root: Path | None = None) -> None:
@@ -205,10 +175,42 @@ def start_response_job(
     and the recommended model in the registry as ``model_name`` (refused now if taken). A
     cancelled or failed job saves nothing.
     """
-    validate_name(model_name)
     missing = [k for k in ("label_column", "positive_class", "profile_columns", "text_columns") if k not in setup]
     if missing:
         raise ValueError(f"the targeting setup lacks {missing}")
+    response = {
+        "label_column": setup["label_column"],
+        "positive_class": setup["positive_class"],
+        "profile_columns": list(setup["profile_columns"]),
+        "text_columns": list(setup["text_columns"]),
+        "include_transformer": bool(include_transformer),
+        "base_model": base_model,
+        "transformer_settings": dict(transformer_settings or {}),
+        "transformer_max_train_rows": transformer_max_train_rows,
+        "column_kinds": dict(column_kinds or {}),
+        "seed": int(seed),
+    }
+    return _new_job("response", df, model_name, {"response": response}, overwrite=overwrite, root=root,
+                    models_dir=models_dir)
+
+
+def _new_job(
+    kind: str,
+    df: pd.DataFrame,
+    model_name: str,
+    request: dict[str, Any],
+    *,
+    overwrite: bool,
+    root: Path | None,
+    models_dir: Path | None,
+) -> str:
+    """Check the model name, write the job folder (data.csv, request.json with ``kind`` and
+    ``request``'s fields, state "queued") and start its worker; returns the job id.
+
+    Raises ``ValueError`` when the name is not allowed, taken by a saved model (unless
+    ``overwrite``) or by an active job of either kind.
+    """
+    validate_name(model_name)
     models_dir = models_dir or models_root()
     if model_path(model_name, models_dir).exists() and not overwrite:
         raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
@@ -220,27 +222,10 @@ def start_response_job(
     folder = root / job_id
     folder.mkdir(parents=True)
     df.to_csv(folder / "data.csv", index=False)
-    request = {
-        "kind": "response",
-        "response": {
-            "label_column": setup["label_column"],
-            "positive_class": setup["positive_class"],
-            "profile_columns": list(setup["profile_columns"]),
-            "text_columns": list(setup["text_columns"]),
-            "include_transformer": bool(include_transformer),
-            "base_model": base_model,
-            "transformer_settings": dict(transformer_settings or {}),
-            "transformer_max_train_rows": transformer_max_train_rows,
-            "column_kinds": dict(column_kinds or {}),
-            "seed": int(seed),
-        },
-        "model_name": model_name,
-        "models_dir": str(models_dir),
-        "overwrite": overwrite,
-        "created": time.time(),
-    }
+    request = {"kind": kind, **request, "model_name": model_name, "models_dir": str(models_dir),
+               "overwrite": overwrite, "created": time.time()}
     _write_json(folder / "request.json", request)
-    _write_state(folder, "queued", message="Waiting for the trainer")
+    write_state(folder, "queued", message="Waiting for the trainer")
     _launch_worker(folder)
     return job_id
 
@@ -313,7 +298,15 @@ def _read_pid(folder: Path) -> int | None:
         return None
 
 
-def _write_state(folder: Path, state: str, **fields: Any) -> None:
+def read_request(folder: Path) -> dict[str, Any]:
+    """The job's request.json: ``kind`` ("train" when absent), ``model_name``, ``models_dir``,
+    ``overwrite``, ``created`` and the kind's own fields (``config`` or ``response``)."""
+    return _read_json(folder / "request.json")
+
+
+def write_state(folder: Path, state: str, **fields: Any) -> None:
+    """Set the job's state (one of ACTIVE_STATES or FINAL_STATES) and any further fields
+    (``message``, ``model_path``, ...) in state.json, atomically; other fields are kept."""
     path = folder / "state.json"
     current = _read_json(path) if path.is_file() else {}
     current.update(fields, state=state, updated=time.time())
@@ -321,9 +314,7 @@ def _write_state(folder: Path, state: str, **fields: Any) -> None:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)  # readers never see half a file
+    atomic_write(path, json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"))  # never half a file
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .data import STRAY_BYTE_ERRORS, DecimalCommaScan, decimal_comma_floats, decode_bytes, sniff_delimiter
 from .export import neutralise_formulas
+from .models import SavedModel
 
 CHUNK_ROWS = 5000
 ERROR_COLUMN = "prediction_error"
@@ -103,12 +104,12 @@ def _names_in_file(columns: list[str] | pd.Index, model: Any) -> dict[str, str]:
     return {u: u for u in prediction_columns(model)}
 
 
-def missing_columns(model: Any, columns: list[str]) -> list[str]:
+def missing_columns(model: SavedModel, columns: list[str]) -> list[str]:
     return [c for c in model.input_columns if c not in columns]
 
 
 def predict_frame(
-    model: Any,
+    model: SavedModel,
     df: pd.DataFrame,
     *,
     column_map: dict[str, str] | None = None,
@@ -174,21 +175,21 @@ def predict_frame(
     return out
 
 
-def _model_texts(model: Any, inputs: pd.DataFrame) -> list[str]:
+def _model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
     """The model's input texts (core.data.build_texts over its schema's columns)."""
     from .data import build_texts
 
     return build_texts(inputs, model.schema["text_columns"], model.schema.get("feature_columns", []))
 
 
-def ood_reference(model: Any, folder: str | Path | None = None) -> Any:
+def ood_reference(model: SavedModel, folder: str | Path | None = None) -> Any:
     """The out-of-distribution reference (core.check.OodReference) of a loaded model whose saved
     folder is ``folder`` (default: ``model.path``); built once from the folder's test
     predictions when training did not save one. None for a model that reads no text (tabular) or
     has none. Raises ValueError when neither ``folder`` nor ``model.path`` is known."""
     if not model.schema.get("text_columns"):
         return None
-    folder = folder or getattr(model, "path", None)
+    folder = folder or model.path
     if folder is None:
         raise ValueError("The out-of-distribution flag needs the model's saved folder; pass it (or the reference).")
     from .check import model_ood_reference
@@ -206,7 +207,7 @@ def _typed(series: pd.Series) -> pd.Series:
 
 
 def predict_csv(
-    model: Any,
+    model: SavedModel,
     source: str | Path,
     output: str | Path,
     *,

@@ -118,7 +118,7 @@ class Scorer:
                  ood: bool = False) -> None:
         from .check import OodReference
         from .fastpath import load_fast_model
-        from .registry import load_folder
+        from .models import load_folder
 
         self.model = load_fast_model(model_dir) if fast else load_folder(model_dir)
         self.column_map, self.batch_size = column_map, batch_size
@@ -177,7 +177,7 @@ def predict_ray(
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
-    from .registry import load_folder
+    from .models import load_folder
 
     started = time.monotonic()
     files = input_files(source)

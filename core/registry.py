@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .models import SavedModel, load_folder
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -116,33 +118,8 @@ def _text_columns(schema: dict[str, Any], config: dict[str, Any]) -> tuple[str, 
     return None
 
 
-# Model kinds and the class that loads each ("module:Class"), imported only when needed.
-KIND_LOADERS: dict[str, str] = {
-    "transformer": "core.model:TextClassifier",
-    "fewshot": "core.fewshot:FewShotClassifier",
-    "tfidf": "core.tfidf:TfidfClassifier",
-    "tabular": "core.response:ResponseModel",
-    "hybrid": "core.response:ResponseModel",
-}
-
-
-def load_folder(folder: str | Path, **kwargs):
-    """Load a saved model folder of any kind (reads marketune.json to pick the loader)."""
-    import importlib
-
-    folder = Path(folder)
-    manifest_path = folder / "marketune.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
-    kind = json.loads(manifest_path.read_text(encoding="utf-8")).get("kind")
-    if kind not in KIND_LOADERS:
-        raise ValueError(f"Model in {folder} is of kind {kind!r}, which this version cannot load.")
-    module_name, class_name = KIND_LOADERS[kind].split(":")
-    return getattr(importlib.import_module(module_name), class_name).load(folder, **kwargs)
-
-
-def load_model(name: str, root: Path | None = None, **kwargs):
-    """Load a saved model by name, whatever its kind."""
+def load_model(name: str, root: Path | None = None, **kwargs: Any) -> SavedModel:
+    """Load a saved model by name, whatever its kind (:func:`core.models.load_folder`)."""
     folder = model_path(name, root)
     if not folder.is_dir():
         raise ValueError(f"No saved model named {name!r} in {folder.parent}.")

@@ -8,10 +8,10 @@ response column) and reports them side by side on the same test rows:
   ``"age: 41 | job: admin. | ... | review: ..."`` (profile fields first, empty cells left out;
   with no text column the profile fields alone are the input). It is trained on exactly our
   split (passed as a split column). Deployed, it is a normal ``TextClassifier`` (kind
-  ``"transformer"``) with a ``calibration.json``.
+  ``"transformer"``) with a ``calibration.json``. The saved kinds are in core.models.
 - ``"tabular"``: the baseline the transformer has to beat, scikit-learn's
   ``HistGradientBoostingClassifier`` on the profile columns with native categorical splits
-  (``core.tabular.TabularModel``: numbers stay numbers, categories become a vocabulary, missing,
+  (``core.models.tabular.TabularModel``: numbers stay numbers, categories become a vocabulary, missing,
   unseen and rare values are "missing" and the trees learn where missing goes).
 - ``"hybrid"`` (only when text columns are given): the same gradient boosting on the profile
   columns plus one extra number, a text score P(response | text) from TF-IDF (word 1-2-grams)
@@ -29,11 +29,11 @@ fitted on all training rows (the usual stacking practice). The hybrid's text mod
 plain arrays (vocabulary in JSON, idf and weights in safetensors) and rebuilt on load.
 
 Calibration: every model's P(response) is calibrated on the validation rows (never the training
-rows): Platt scaling when the validation split has fewer than ``PLATT_BELOW`` responders (or
-non-responders), otherwise isotonic, Platt or none, whichever has the lowest ECE on the
-validation rows, cross-validated (5-fold) for the two that are fitted (choosing by the in-sample
-ECE would always pick isotonic, which can fit the validation rows exactly); "none" keeps a model
-whose own probabilities are already the best calibrated. Test metrics are reported before and
+rows; ``core.calibration.choose_calibrator``): Platt scaling when the validation split has fewer
+than ``PLATT_BELOW`` responders (or non-responders), otherwise isotonic, Platt or none, whichever
+has the lowest ECE on the validation rows, cross-validated (5-fold) for the two that are fitted
+(choosing by the in-sample ECE would always pick isotonic, which can fit the validation rows
+exactly); "none" keeps a model whose own probabilities are already the best calibrated. Test metrics are reported before and
 after calibration.
 
 Which model is recommended: models are taken from the simplest to the most complex (gradient
@@ -67,7 +67,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,12 +76,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .calibration import choose_calibrator, expected_calibration_error
 from .data import build_texts, format_value, split_indices
-from .tabular import TabularModel, infer_column_kinds
+from .models import SavedModel
+from .models.folder import atomic_folder, prediction_frame, write_json
+from .models.response import HYBRID, MODEL_LABELS, TABULAR, TEXT_SCORE_COLUMN, TRANSFORMER, ResponseModel, TextScorer
+from .models.tabular import TabularModel, infer_column_kinds
+from .progress import Cancel, TrainingCancelled, cancel_check
 from .targeting import (
-    Calibrator,
-    expected_calibration_error,
-    fit_calibrator,
     gains_readout,
     lift_by_decile,
     precision_recall_at,
@@ -93,10 +94,7 @@ __all__ = [
     "CandidateResult",
     "ComparisonProgress",
     "ResponseComparison",
-    "ResponseModel",
-    "TextScorer",
     "budget_selection",
-    "choose_calibrator",
     "deploy",
     "estimate_transformer_seconds",
     "language_texts",
@@ -112,23 +110,12 @@ __all__ = [
     "train_response_models",
 ]
 
-TRANSFORMER, TABULAR, HYBRID = "transformer", "tabular", "hybrid"
-MODEL_LABELS = {
-    TRANSFORMER: "Transformer (fine-tuned)",
-    TABULAR: "Gradient boosting (profile)",
-    HYBRID: "Hybrid (gradient boosting + text score)",
-}
-RESPONSE_KINDS = (TABULAR, HYBRID)  # kinds saved by ResponseModel
-FORMAT_VERSION = 1
-TEXT_SCORE_COLUMN = "__text_score__"  # the hybrid's extra numeric feature
+FORMAT_VERSION = 1  # of a saved comparison (save_comparison)
 INPUT_COLUMN = "__marketune_input__"  # the transformer's built input text (training only)
 SPLIT_COLUMN = "__marketune_split__"  # our split, handed to core.training.train
-PLATT_BELOW = 50  # fewer validation responders (or non-responders) than this: Platt scaling
 RECOMMEND_CONFIDENCE = 0.9  # share of bootstrap resamples a challenger must win ...
 MIN_AUC_GAIN = 0.005  # ... by at least this much ROC-AUC (a paired bootstrap finds tiny gains)
 CROSS_FIT_FOLDS = 3
-
-CancelLike = Callable[[], bool] | Any  # a callable returning True, or an object with is_set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,14 +150,6 @@ def response_labels(labels: pd.Series | Sequence[Any], positive_class: Any) -> t
     return (text == positive).to_numpy().astype(np.int8), positive, negative
 
 
-def _cancel_check(cancel: CancelLike | None) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if hasattr(cancel, "is_set"):
-        return cancel.is_set
-    return cancel
-
-
 def _check_columns(
     df: pd.DataFrame, profile: list[str], text: list[str], label: str
 ) -> None:
@@ -200,143 +179,6 @@ def _has_any_input(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return present
 
 
-# --------------------------------------------------------------------------------------------
-# The hybrid's text score: TF-IDF + logistic regression, stored as plain arrays
-# --------------------------------------------------------------------------------------------
-
-TEXT_SCORER_JSON = "text_scorer.json"
-TEXT_SCORER_ARRAYS = "text_scorer.safetensors"
-TEXT_SCORER_FORMAT = "marketune-tfidf-lr"
-TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default word pattern
-
-
-class TextScorer:
-    """P(response | text): TF-IDF (word 1-2-grams, sublinear tf, l2 rows) + logistic regression.
-
-    Fitted with scikit-learn; scored (before and after ``load``) from the stored vocabulary,
-    idf weights and coefficients with a fixed-vocabulary ``CountVectorizer`` and numpy, so a
-    saved scorer is JSON + safetensors only. Several text columns are joined with a space.
-    """
-
-    def __init__(
-        self,
-        text_columns: Sequence[str],
-        *,
-        C: float = 1.0,  # noqa: N803 - scikit-learn's name for the inverse regularisation
-        ngram_max: int = 2,
-        min_df: int = 2,
-        max_features: int = 50_000,
-    ) -> None:
-        if not text_columns:
-            raise ValueError("TextScorer needs at least one text column")
-        self.text_columns = list(text_columns)
-        self.C = float(C)
-        self.ngram_max = int(ngram_max)
-        self.min_df = int(min_df)
-        self.max_features = int(max_features)
-        self.vocabulary_: list[str] | None = None
-        self.idf_: np.ndarray | None = None
-        self.coef_: np.ndarray | None = None
-        self.intercept_: float = 0.0
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "text_columns": self.text_columns,
-            "C": self.C,
-            "ngram_max": self.ngram_max,
-            "min_df": self.min_df,
-            "max_features": self.max_features,
-        }
-
-    def texts(self, df: pd.DataFrame) -> list[str]:
-        """One string per row: the text columns' cells joined by a space (missing = empty)."""
-        absent = [c for c in self.text_columns if c not in df.columns]
-        if absent:
-            raise ValueError(f"the table lacks text column(s) {absent}")
-        parts = [df[c].map(format_value).astype(str).tolist() for c in self.text_columns]
-        return [" ".join(p for p in row if p) for row in zip(*parts)]
-
-    def fit(self, df: pd.DataFrame, y: np.ndarray) -> TextScorer:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        texts = self.texts(df)
-        y = np.asarray(y).astype(np.int64)
-        min_df = self.min_df if len(texts) >= 50 else 1  # tiny tables: keep every word
-        vectorizer = TfidfVectorizer(
-            ngram_range=(1, self.ngram_max),
-            min_df=min_df,
-            max_features=self.max_features,
-            sublinear_tf=True,
-            token_pattern=TOKEN_PATTERN,
-            dtype=np.float64,
-        )
-        try:
-            X = vectorizer.fit_transform(texts)
-        except ValueError:  # "empty vocabulary"
-            raise ValueError(
-                f"the text column(s) {self.text_columns} hold no words to learn from; "
-                "leave them out or choose another column"
-            ) from None
-        clf = LogisticRegression(C=self.C, max_iter=2000)
-        clf.fit(X, y)
-        vocab = vectorizer.vocabulary_
-        self.vocabulary_ = [None] * len(vocab)  # type: ignore[list-item]
-        for term, i in vocab.items():
-            self.vocabulary_[i] = term
-        self.idf_ = np.asarray(vectorizer.idf_, dtype=np.float64)
-        self.coef_ = np.asarray(clf.coef_[0], dtype=np.float64)
-        self.intercept_ = float(clf.intercept_[0])
-        return self
-
-    def score(self, df: pd.DataFrame) -> np.ndarray:
-        """P(response) from the text alone, shape ``(len(df),)``; empty text gets the
-        intercept's probability."""
-        from scipy.special import expit
-
-        from .tfidf import tfidf_transform
-
-        if self.vocabulary_ is None:
-            raise ValueError("this TextScorer is not fitted yet")
-        spec = {"analyzer": "word", "ngram_range": (1, self.ngram_max), "token_pattern": TOKEN_PATTERN,
-                "vocabulary": self.vocabulary_}  # sublinear tf, idf, l2 rows: tfidf_transform's defaults
-        X = tfidf_transform(self.texts(df), spec, self.idf_)
-        return expit(X @ self.coef_ + self.intercept_)
-
-    def save(self, folder: Path) -> None:
-        from safetensors.numpy import save_file
-
-        if self.vocabulary_ is None:
-            raise ValueError("this TextScorer is not fitted yet")
-        meta = {"format": TEXT_SCORER_FORMAT, "format_version": FORMAT_VERSION, "params": self.params(),
-                "vocabulary": self.vocabulary_, "intercept": self.intercept_}
-        (folder / TEXT_SCORER_JSON).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        save_file({"idf": self.idf_, "coef": self.coef_}, str(folder / TEXT_SCORER_ARRAYS))
-
-    @classmethod
-    def load(cls, folder: Path) -> TextScorer:
-        from safetensors.numpy import load_file
-
-        json_path, arrays_path = folder / TEXT_SCORER_JSON, folder / TEXT_SCORER_ARRAYS
-        if not json_path.is_file() or not arrays_path.is_file():
-            raise ValueError(f"{folder} lacks the hybrid's text model ({TEXT_SCORER_JSON}, {TEXT_SCORER_ARRAYS})")
-        try:
-            meta = json.loads(json_path.read_text(encoding="utf-8"))
-            if meta.get("format") != TEXT_SCORER_FORMAT:
-                raise ValueError(f"{json_path} is not a {TEXT_SCORER_FORMAT} file")
-            scorer = cls(**meta["params"])
-            vocabulary = [str(t) for t in meta["vocabulary"]]
-            intercept = float(meta["intercept"])
-            arrays = load_file(str(arrays_path))
-            idf, coef = np.asarray(arrays["idf"], np.float64), np.asarray(arrays["coef"], np.float64)
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{folder}: the hybrid's text model files are damaged ({exc!r})") from exc
-        if not (len(vocabulary) == idf.size == coef.size) or len(set(vocabulary)) != len(vocabulary):
-            raise ValueError(f"{folder}: the text model's vocabulary and weights do not match")
-        scorer.vocabulary_, scorer.idf_, scorer.coef_, scorer.intercept_ = vocabulary, idf, coef, intercept
-        return scorer
-
-
 def cross_fit_text_scores(
     df: pd.DataFrame,
     y: np.ndarray,
@@ -363,41 +205,8 @@ def cross_fit_text_scores(
 
 
 # --------------------------------------------------------------------------------------------
-# Calibration choice and recommendation
+# Recommendation
 # --------------------------------------------------------------------------------------------
-
-
-def choose_calibrator(scores_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0) -> tuple[Calibrator, dict[str, Any]]:
-    """Fit the calibrator for one model on its validation scores (shape ``(n,)``, in [0, 1]).
-
-    Platt when either class has fewer than ``PLATT_BELOW`` validation rows. Otherwise the option
-    with the lowest ECE on the validation rows: isotonic and Platt by 5-fold cross-validation,
-    "none" (the model's own probabilities, which need no fitting) directly; ties go to the
-    simpler (none, then Platt). "none" is stored as the identity (Platt with a=1, b=0).
-    Returns the calibrator fitted on all validation rows and ``{"method", "reason", "cv_ece"}``.
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    s = np.clip(np.asarray(scores_val, dtype=np.float64), 0.0, 1.0)
-    y = np.asarray(y_val).astype(np.int64)
-    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
-    if min(n_pos, n_neg) < PLATT_BELOW:
-        reason = f"Platt scaling: the validation split has only {min(n_pos, n_neg)} rows of its smaller class (isotonic needs more)"
-        return fit_calibrator(s, y, "platt"), {"method": "platt", "reason": reason, "cv_ece": {}}
-    cv_ece = {"none": expected_calibration_error(y, s)}
-    for method in ("platt", "isotonic"):
-        pred = np.empty_like(s)
-        for fit_idx, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(s, y):
-            pred[held] = fit_calibrator(s[fit_idx], y[fit_idx], method).transform(s[held])
-        cv_ece[method] = expected_calibration_error(y, pred)
-    order = list(cv_ece)  # simplest first
-    method = min(order, key=lambda m: (cv_ece[m], order.index(m)))
-    numbers = ", ".join(f"{m} {v:.3f}" for m, v in cv_ece.items())
-    if method == "none":
-        reason = f"none: the model's own probabilities had the lowest ECE on the validation split ({numbers})"
-        return Calibrator("platt", a=1.0, b=0.0), {"method": "none", "reason": reason, "cv_ece": cv_ece}
-    reason = f"{method}: lowest cross-validated ECE on the validation split ({numbers})"
-    return fit_calibrator(s, y, method), {"method": method, "reason": reason, "cv_ece": cv_ece}
 
 
 def recommend_model(
@@ -456,208 +265,6 @@ def recommend_model(
 
 
 # --------------------------------------------------------------------------------------------
-# ResponseModel: the saved tabular and hybrid kinds
-# --------------------------------------------------------------------------------------------
-
-
-def _write_json(path: Path, data: Any) -> None:
-    from .model import write_json
-
-    write_json(path, data)
-
-
-class ResponseModel:
-    """A calibrated response model on profile columns (kind ``"tabular"``), optionally with a
-    text score (kind ``"hybrid"``). Same interface as ``TextClassifier``: ``task``,
-    ``classes_`` (``[negative, positive]``), ``schema``, ``input_columns``, ``predict``,
-    ``predict_proba`` (calibrated), ``metrics``, ``test_predictions``, ``save``, ``load``.
-
-    Saved folder (JSON + safetensors only, nothing is unpickled)::
-
-        marketune.json, data_schema.json, training_config.json, metrics.json, README.md
-        tabular_model.json + tabular_model.safetensors   # the trees (core.tabular)
-        text_scorer.json + text_scorer.safetensors       # hybrid only: TF-IDF + LR weights
-        calibration.json                                 # P(positive) calibrator
-        test_predictions.csv
-    """
-
-    task = "classification"
-
-    def __init__(
-        self,
-        kind: str,
-        tabular: TabularModel,
-        *,
-        classes: Sequence[str],
-        schema: dict[str, Any],
-        text_scorer: TextScorer | None = None,
-        calibration: dict[str, Any] | None = None,
-        metrics: dict[str, Any] | None = None,
-        test_predictions: pd.DataFrame | None = None,
-        training_config: dict[str, Any] | None = None,
-        path: Path | None = None,
-    ) -> None:
-        if kind not in RESPONSE_KINDS:
-            raise ValueError(f"kind must be one of {RESPONSE_KINDS}; found {kind!r}")
-        if kind == HYBRID and text_scorer is None:
-            raise ValueError("a hybrid response model needs its text scorer")
-        if len(classes) != 2:
-            raise ValueError(f"a response model has 2 classes [negative, positive]; found {list(classes)}")
-        self.kind = kind
-        self.tabular = tabular
-        self.text_scorer = text_scorer
-        self.classes_ = np.array([str(c) for c in classes], dtype=object)
-        self.schema = schema
-        self.calibration = calibration
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
-        self.training_config = training_config or {}
-        self.path = path
-        self.base_model = "tfidf-lr + gradient boosting" if kind == HYBRID else "gradient boosting"
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Columns a table must have: profile columns, then text columns."""
-        return [*self.schema.get("feature_columns", []), *self.schema.get("text_columns", [])]
-
-    @property
-    def positive_class(self) -> str:
-        return str(self.classes_[1])
-
-    def _frame(self, data: Any) -> pd.DataFrame:
-        if not isinstance(data, pd.DataFrame):
-            raise ValueError(
-                f"a response model scores a table with columns {self.input_columns}; found {type(data).__name__}"
-            )
-        absent = [c for c in self.input_columns if c not in data.columns]
-        if absent:
-            raise ValueError(f"the table lacks column(s) {absent} that the model needs; it has {list(data.columns)[:20]}")
-        return data
-
-    def raw_scores(self, data: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated P(positive), shape ``(n,)``."""
-        df = self._frame(data)
-        if self.kind == HYBRID:
-            df = df[self.schema["feature_columns"]].copy()
-            df[TEXT_SCORE_COLUMN] = self.text_scorer.score(data)
-        return self.tabular.predict_proba(df)[:, 1]
-
-    def predict_proba(self, data: pd.DataFrame, batch_size: int | None = None, on_batch: Any = None) -> np.ndarray:
-        """Calibrated probabilities, shape ``(n, 2)``, columns ``classes_`` = [negative, positive].
-        ``batch_size`` and ``on_batch`` are accepted for interface parity (trees need no batches)."""
-        p = self.raw_scores(data)
-        if self.calibration is not None:
-            p = Calibrator.from_dict(self.calibration["calibrator"]).transform(np.clip(p, 0.0, 1.0))
-        if on_batch is not None:
-            on_batch(len(p), len(p))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, data: pd.DataFrame, batch_size: int | None = None, on_batch: Any = None) -> np.ndarray:
-        """Most likely class per row (calibrated P(positive) >= 0.5 means positive)."""
-        proba = self.predict_proba(data, batch_size, on_batch)
-        return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
-
-    # -- persistence -------------------------------------------------------------------------
-
-    def manifest(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "kind": self.kind,
-            "task": self.task,
-            "classes": [str(c) for c in self.classes_],
-            "positive_class": self.positive_class,
-            "base_model": self.base_model,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-
-    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the folder atomically (temporary folder, then rename). Returns the folder."""
-        from .model import replace_folder
-
-        folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-        try:
-            self.tabular.save(tmp)
-            if self.text_scorer is not None:
-                self.text_scorer.save(tmp)
-            _write_json(tmp / "marketune.json", self.manifest())
-            _write_json(tmp / "data_schema.json", self.schema)
-            _write_json(tmp / "training_config.json", self.training_config)
-            _write_json(tmp / "metrics.json", self.metrics)
-            if self.calibration is not None:
-                _write_json(tmp / "calibration.json", self.calibration)
-            if self.test_predictions is not None:
-                self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
-            (tmp / "README.md").write_text(_model_card(self), encoding="utf-8")
-            replace_folder(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self.path = folder
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path, **_: Any) -> ResponseModel:
-        """Load a saved folder; reads JSON and safetensors only."""
-        from .model import read_json
-
-        folder = Path(folder)
-        manifest = read_json(folder / "marketune.json")
-        kind = manifest.get("kind")
-        if kind not in RESPONSE_KINDS:
-            raise ValueError(f"{folder} holds a model of kind {kind!r}, not one of {RESPONSE_KINDS}.")
-        schema = read_json(folder / "data_schema.json")
-        tabular = TabularModel.load(folder)
-        scorer = TextScorer.load(folder) if kind == HYBRID else None
-        calibration_path = folder / "calibration.json"
-        calibration = read_json(calibration_path) if calibration_path.is_file() else None
-        if calibration is not None:
-            Calibrator.from_dict(calibration.get("calibrator"))  # fails early on a damaged file
-        predictions = folder / "test_predictions.csv"
-        return cls(
-            kind,
-            tabular,
-            classes=manifest["classes"],
-            schema=schema,
-            text_scorer=scorer,
-            calibration=calibration,
-            metrics=read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else {},
-            test_predictions=pd.read_csv(predictions, keep_default_na=False, na_values=[""]) if predictions.is_file() else None,
-            training_config=read_json(folder / "training_config.json") if (folder / "training_config.json").is_file() else {},
-            path=folder,
-        )
-
-
-def _model_card(model: ResponseModel) -> str:
-    response = model.metrics.get("response", {}).get("models", {}).get(model.kind, {})
-    lines = [
-        "# Marketune response model",
-        "",
-        f"- Kind: {model.kind} ({MODEL_LABELS[model.kind]})",
-        f"- Predicts P({model.schema.get('label_column')} = {model.positive_class}), calibrated "
-        f"({(model.calibration or {}).get('method', 'none')}) on the validation split",
-        f"- Profile columns: {model.schema.get('feature_columns', [])}",
-        f"- Text columns: {model.schema.get('text_columns', [])}",
-        "",
-        "## Test metrics",
-        "",
-    ]
-    for key, label in [("roc_auc", "ROC-AUC"), ("top_decile_lift", "top-decile lift"),
-                       ("ece_uncalibrated", "ECE before calibration"), ("ece_calibrated", "ECE after calibration")]:
-        if isinstance(response.get(key), (int, float)):
-            lines.append(f"- {label}: {response[key]:.3f}")
-    if response.get("readout"):
-        lines.append(f"- {response['readout']}")
-    if model.metrics.get("refit_note"):
-        lines += ["", model.metrics["refit_note"]]
-    lines += ["", "Load with `core.registry.load_folder(folder)`; files are JSON and safetensors only.", ""]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
 # The comparison
 # --------------------------------------------------------------------------------------------
 
@@ -669,7 +276,7 @@ class ComparisonProgress:
     stage: str  # "prepare", "tabular", "hybrid", "transformer", "calibrate", "done"
     fraction: float
     message: str
-    train_event: Any = None  # the transformer's core.training.ProgressEvent, when stage == "transformer"
+    train_event: Any = None  # the transformer's core.progress.ProgressEvent, when stage == "transformer"
 
 
 @dataclass
@@ -677,7 +284,7 @@ class CandidateResult:
     """One trained, calibrated model and its test-split evaluation."""
 
     name: str  # "transformer", "tabular" or "hybrid"
-    model: Any  # TextClassifier (with .calibration) or ResponseModel; predict_proba is calibrated
+    model: SavedModel | Path  # TextClassifier (with .calibration) or ResponseModel, calibrated; a Path when read back
     metrics: dict[str, Any]  # test: roc_auc, top_decile_lift, ece_*, readout, train_seconds, ...
     val_scores_raw: np.ndarray  # uncalibrated P(positive) on the validation rows
     test_scores_raw: np.ndarray  # uncalibrated P(positive) on the test rows
@@ -769,18 +376,9 @@ def _classification_block(y: np.ndarray, p: np.ndarray, classes: list[str]) -> d
 
 
 def _test_predictions(index: pd.Index, y: np.ndarray, p: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """test_predictions.csv of a [negative, positive] model from P(positive) (positive when >= 0.5)."""
     names = np.asarray(classes, dtype=object)
-    out = pd.DataFrame(
-        {
-            "row": index,
-            "true_label": names[y],
-            "predicted_label": names[(p >= 0.5).astype(int)],
-            "confidence": np.maximum(p, 1.0 - p),
-        }
-    )
-    out[f"p_{classes[0]}"] = 1.0 - p
-    out[f"p_{classes[1]}"] = p
-    return out
+    return prediction_frame(index, None, names[y], names[(p >= 0.5).astype(int)], np.column_stack([1.0 - p, p]), classes)
 
 
 def train_response_models(
@@ -791,7 +389,7 @@ def train_response_models(
     positive_class: Any = "yes",
     base_model: str = "minilm-en",
     on_progress: Callable[[ComparisonProgress], None] | None = None,
-    cancel: CancelLike | None = None,
+    cancel: Cancel = None,
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
@@ -809,7 +407,7 @@ def train_response_models(
     Args:
         df: one row per customer contacted.
         profile_columns: numeric/categorical columns (at least one); kinds are inferred by
-            ``core.tabular.infer_column_kinds`` unless given in ``column_kinds``.
+            ``core.models.tabular.infer_column_kinds`` unless given in ``column_kinds``.
         text_columns: optional free-text columns (reviews, tickets, notes).
         label_column, positive_class: the response column and the value that means "responded";
             any other value is a non-response.
@@ -832,10 +430,8 @@ def train_response_models(
     Returns:
         A ``ResponseComparison``; its ``candidates`` hold calibrated models ready for ``deploy``.
     """
-    from .training import TrainingCancelled
-
     started = time.monotonic()
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
     profile, text = list(profile_columns), list(text_columns)
     _check_columns(df, profile, text, label_column)
     if not (0 < val_fraction < 0.5 and 0 < test_fraction <= 0.5 and val_fraction + test_fraction < 0.8):
@@ -936,7 +532,7 @@ def train_response_models(
     seconds = time.monotonic() - t0
     raw[TABULAR] = {
         "model": ResponseModel(TABULAR, tab, classes=classes, schema={**schema_base, "text_columns": [],
-                               "format": "profile columns as numbers and categories (core.tabular)"},
+                               "format": "profile columns as numbers and categories (core.models.tabular)"},
                                training_config={"method": "gradient boosting", **common_config, "tabular_params": tparams}),
         "val": tab.predict_proba(data.iloc[va])[:, 1],
         "test": tab.predict_proba(data.iloc[te])[:, 1],
@@ -953,7 +549,7 @@ def train_response_models(
         hybrid = ResponseModel(
             HYBRID, hyb_tab, classes=classes, text_scorer=scorer,
             schema={**schema_base, "text_columns": text,
-                    "format": "profile columns (core.tabular) + P(response | text) from TF-IDF + logistic regression"},
+                    "format": "profile columns (core.models.tabular) + P(response | text) from TF-IDF + logistic regression"},
             training_config={"method": "gradient boosting + TF-IDF text score", **common_config, "tabular_params": tparams,
                              "text_scorer": scorer.params(), "cross_fit_folds": CROSS_FIT_FOLDS},
         )
@@ -1102,7 +698,7 @@ def _train_transformer(
     max_train_rows: int | None,
     common_config: dict[str, Any],
     progress: Callable[[float, str, Any], None],
-    cancel: CancelLike | None,
+    cancel: Cancel,
 ) -> dict[str, Any]:
     """Fine-tune on our split. The input text is built exactly as ``TextClassifier`` builds it
     at prediction time from the schema we give the model afterwards (profile + text columns),
@@ -1229,20 +825,12 @@ def deploy(comparison: ResponseComparison, which: str | None, name: str, *, root
 
 def _copy_model_folder(source: Path, folder: Path, *, overwrite: bool = False) -> Path:
     """Copy a saved model folder into place atomically (temporary copy, then rename)."""
-    from .model import replace_folder
-
     if not (source / "marketune.json").is_file():
         raise ValueError(f"{source} is not a saved model folder (it lacks marketune.json)")
     if folder.exists() and not overwrite:
         raise ValueError(f"A model named '{folder.name}' already exists; choose another name.")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{time.time_ns()}")
-    try:
-        shutil.copytree(source, tmp)
-        replace_folder(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_folder(folder, overwrite=True) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
     return folder
 
 
@@ -1259,8 +847,6 @@ def save_comparison(comparison: ResponseComparison, folder: str | Path) -> Path:
     every candidate's metrics and scores (validation raw, test raw and calibrated);
     ``test_frame.csv`` the test rows with all their columns. Read back with ``load_comparison``.
     """
-    from .model import write_json
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, c in comparison.candidates.items():
@@ -1345,18 +931,19 @@ def load_comparison(folder: str | Path) -> ResponseComparison:
         raise ValueError(f"the saved comparison in {folder} is damaged ({exc!r})") from exc
 
 
-def positive_class_of(model: Any) -> str | None:
+def positive_class_of(model: SavedModel) -> str | None:
     """The class a binary model's "response" probability is for: the one it was calibrated or
     trained for as a response model, else ``classes_[1]``; None for non-binary models."""
-    if getattr(model, "task", None) != "classification" or len(getattr(model, "classes_", [])) != 2:
+    if model.task != "classification" or len(model.classes_) != 2:
         return None
-    for source in (getattr(model, "calibration", None) or {}, getattr(model, "schema", None) or {}):
+    # Only the transformer and the response kinds carry a calibration.
+    for source in (getattr(model, "calibration", None) or {}, model.schema):
         if source.get("positive_class") in [str(c) for c in model.classes_]:
             return str(source["positive_class"])
     return str(model.classes_[1])
 
 
-def score_customers(model: Any, df: pd.DataFrame, positive_class: str | None = None,
+def score_customers(model: SavedModel, df: pd.DataFrame, positive_class: str | None = None,
                     prob_column: str = "response_probability") -> tuple[pd.DataFrame, int]:
     """``df`` with ``prob_column`` = P(``positive_class``) from any binary model (via
     ``core.predict.predict_frame``), without the rows the model could not score.
@@ -1369,7 +956,7 @@ def score_customers(model: Any, df: pd.DataFrame, positive_class: str | None = N
     positive = positive_class or positive_class_of(model)
     if positive is None:
         raise ValueError("targeting needs a model with two classes (responded or not); this model has "
-                         f"task {getattr(model, 'task', '?')!r} and classes {list(getattr(model, 'classes_', []))}")
+                         f"task {model.task!r} and classes {list(model.classes_)}")
     if positive not in [str(c) for c in model.classes_]:
         raise ValueError(f"class {positive!r} is not one of the model's classes {list(model.classes_)}")
     if prob_column in df.columns:

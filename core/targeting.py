@@ -1,11 +1,11 @@
-"""Customer targeting: gains, lift, calibration and budgeted contact lists.
+"""Customer targeting: gains, lift and budgeted contact lists (calibration: core.calibration).
 
 Everything here is a pure function on numpy arrays (or a small DataFrame in, DataFrame out):
 
 - ``y_true``: shape ``(n,)``, the observed response, 0/1 (or bool). 1 = responded.
 - ``scores``: shape ``(n,)``, finite reals; higher = more likely to respond. For ranking
-  (gains, lift, selections) only the order matters; for calibration, ECE and money the
-  scores must be probabilities in ``[0, 1]``.
+  (gains, lift, selections) only the order matters; for money the scores must be
+  probabilities in ``[0, 1]``.
 
 Ties. A model often gives many customers the same score (trees do). When tied customers straddle
 a cut-off there is no honest way to say which of them were "contacted first". The curves and
@@ -25,25 +25,21 @@ likely customers therefore yields ``sum(p_1..p_k) * value - k * cost``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .calibration import as_binary, as_probabilities, as_scores
+
 __all__ = [
-    "Calibrator",
     "best_cutoff",
-    "calibrate_proba",
-    "expected_calibration_error",
-    "fit_calibrator",
     "gains_curve",
     "gains_readout",
     "lift_by_decile",
     "precision_recall_at",
     "profit_curve",
-    "reliability_table",
     "select_by_count",
     "select_by_share",
     "target_list",
@@ -53,55 +49,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Input checks (user data reaches these functions, so they raise ValueError, never assert)
 # --------------------------------------------------------------------------------------------
-
-
-def _as_binary(y_true: Any, name: str = "y_true") -> np.ndarray:
-    """``y_true`` as an int8 array of 0/1, or ValueError saying what was found."""
-    y = np.asarray(y_true)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; found shape {y.shape}")
-    if y.size == 0:
-        raise ValueError(f"{name} is empty; at least one customer is needed")
-    if y.dtype == bool:
-        return y.astype(np.int8)
-    if not np.issubdtype(y.dtype, np.number):
-        raise ValueError(f"{name} must hold 0/1 responses; found values of type {y.dtype}")
-    if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} contains missing or infinite values; expected only 0 and 1")
-    bad = np.setdiff1d(np.unique(y), [0, 1])
-    if bad.size:
-        raise ValueError(f"{name} must hold only 0 and 1; found also {bad[:5].tolist()}")
-    return y.astype(np.int8)
-
-
-def _as_scores(scores: Any, n: int | None = None, name: str = "scores") -> np.ndarray:
-    """``scores`` as a finite float64 array (of length ``n`` if given)."""
-    if isinstance(scores, pd.Series):
-        scores = pd.to_numeric(scores, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    s = np.asarray(scores)
-    if s.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; found shape {s.shape}")
-    if s.dtype == bool or not (np.issubdtype(s.dtype, np.number) or s.dtype == object):
-        raise ValueError(f"{name} must be numbers; found values of type {s.dtype}")
-    try:
-        s = s.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numbers; found non-numeric values") from exc
-    if n is not None and s.size != n:
-        raise ValueError(f"{name} has {s.size} values but y_true has {n}; they must match")
-    if s.size == 0:
-        raise ValueError(f"{name} is empty; at least one customer is needed")
-    if not np.all(np.isfinite(s)):
-        raise ValueError(f"{name} contains {int((~np.isfinite(s)).sum())} missing or infinite values")
-    return s
-
-
-def _as_probabilities(p: Any, n: int | None = None, name: str = "probabilities") -> np.ndarray:
-    """Like ``_as_scores`` but also requires every value to lie in ``[0, 1]``."""
-    p = _as_scores(p, n, name)
-    if p.min() < 0.0 or p.max() > 1.0:
-        raise ValueError(f"{name} must lie between 0 and 1; found values from {p.min():g} to {p.max():g}")
-    return p
 
 
 def _check_share(share: float, name: str = "share") -> float:
@@ -166,8 +113,8 @@ def gains_curve(y_true: Any, scores: Any) -> pd.DataFrame:
         group included; ``inf`` on the starting row). Tied scores form one step, so the straight
         line between two rows is the expected result of breaking the tie at random.
     """
-    y = _as_binary(y_true)
-    s = _as_scores(scores, y.size)
+    y = as_binary(y_true)
+    s = as_scores(scores, y.size)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ValueError("y_true has no responders (all 0); gains need at least one 1")
@@ -205,8 +152,8 @@ def lift_by_decile(y_true: Any, scores: Any, n_bins: int = 10) -> pd.DataFrame:
         ``cumulative_lift``, ``cumulative_gain`` (share of all responders reached),
         ``min_score``, ``max_score`` (score range of the ranks in the bin).
     """
-    y = _as_binary(y_true)
-    s = _as_scores(scores, y.size)
+    y = as_binary(y_true)
+    s = as_scores(scores, y.size)
     n = y.size
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins must be a whole number >= 1; found {n_bins!r}")
@@ -258,8 +205,8 @@ def gains_readout(y_true: Any, scores: Any, share: float = 0.2) -> str:
     reached / share (contacting at random reaches ``share`` of responders).
     """
     share = _check_share(share)
-    y = _as_binary(y_true)
-    s = _as_scores(scores, y.size)
+    y = as_binary(y_true)
+    s = as_scores(scores, y.size)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ValueError("y_true has no responders (all 0); gains need at least one 1")
@@ -269,250 +216,6 @@ def gains_readout(y_true: Any, scores: Any, share: float = 0.2) -> str:
         f"Contact the top {_format_pct(share)} to reach {reached * 100:.0f}% of responders "
         f"({reached / share:.1f}x random)"
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Calibration
-# --------------------------------------------------------------------------------------------
-
-_LOGIT_EPS = 1e-12  # keeps logit finite for scores of exactly 0 or 1
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # Two-branch form avoids overflow in exp for large |z|.
-    out = np.empty_like(z, dtype=np.float64)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
-@dataclass(frozen=True)
-class Calibrator:
-    """A fitted score -> probability map that is plain data (JSON via ``to_dict``).
-
-    ``method="isotonic"``: a non-decreasing step-and-line function through the points
-    (``x[i]``, ``y[i]``); scores between points are interpolated linearly and scores outside
-    ``[x[0], x[-1]]`` are clipped to the end values (same as scikit-learn's
-    ``IsotonicRegression(out_of_bounds="clip")``).
-
-    ``method="platt"``: ``p = sigmoid(a * logit(score) + b)``. Working on the logit of the
-    score (not the raw score as in Platt's SVM paper) lets it represent "no change" (a=1, b=0)
-    and fix over- or under-confidence exactly when that is a temperature (a) and bias (b).
-    """
-
-    method: str
-    x: tuple[float, ...] = ()
-    y: tuple[float, ...] = ()
-    a: float = 1.0
-    b: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.method not in ("isotonic", "platt"):
-            raise ValueError(f"method must be 'isotonic' or 'platt'; found {self.method!r}")
-        if self.method == "isotonic":
-            x = np.asarray(self.x, dtype=np.float64)
-            y = np.asarray(self.y, dtype=np.float64)
-            if x.size == 0 or x.size != y.size:
-                raise ValueError(
-                    f"isotonic calibrator needs x and y of equal, non-zero length; found {x.size} and {y.size}"
-                )
-            if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-                raise ValueError("isotonic calibrator x and y must be finite numbers")
-            if np.any(np.diff(x) < 0) or np.any(np.diff(y) < 0):
-                raise ValueError("isotonic calibrator x and y must be non-decreasing")
-            if y.min() < 0 or y.max() > 1:
-                raise ValueError("isotonic calibrator y values must lie between 0 and 1")
-        elif not (math.isfinite(self.a) and math.isfinite(self.b)):
-            raise ValueError(f"platt calibrator a and b must be finite; found {self.a}, {self.b}")
-
-    def transform(self, scores: Any) -> np.ndarray:
-        """Calibrated probabilities, shape ``(n,)``, for scores of shape ``(n,)`` in [0, 1]."""
-        s = _as_probabilities(scores, name="scores")
-        if self.method == "isotonic":
-            return np.interp(s, np.asarray(self.x), np.asarray(self.y))
-        return _sigmoid(self.a * _logit(s) + self.b)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; ``Calibrator.from_dict(c.to_dict()) == c``."""
-        if self.method == "isotonic":
-            return {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
-        return {"method": "platt", "a": self.a, "b": self.b}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
-        """Rebuild from ``to_dict`` output (for example read back from JSON)."""
-        if not isinstance(data, dict) or "method" not in data:
-            raise ValueError(f"calibrator data must be a dict with a 'method'; found {data!r:.80}")
-        if data["method"] == "isotonic":
-            return cls(
-                method="isotonic",
-                x=tuple(float(v) for v in data.get("x", ())),
-                y=tuple(float(v) for v in data.get("y", ())),
-            )
-        if data["method"] == "platt":
-            return cls(method="platt", a=float(data["a"]), b=float(data["b"]))
-        return cls(method=str(data["method"]))  # __post_init__ raises with the method found
-
-
-def _fit_platt(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Logistic regression of y on logit(s) by Newton's method, Platt's smoothed targets.
-
-    Platt's targets (n_pos+1)/(n_pos+2) and 1/(n_neg+2) instead of 1/0 keep the fit finite
-    when the validation scores separate the classes perfectly.
-    """
-    n_pos = float(y.sum())
-    n_neg = float(y.size - n_pos)
-    t = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    z = _logit(s)
-    a, b = 1.0, 0.0
-
-    def loss(a_: float, b_: float) -> float:
-        m = a_ * z + b_
-        # log(1 + exp(m)) - t*m, written stably.
-        return float(np.sum(np.logaddexp(0.0, m) - t * m))
-
-    current = loss(a, b)
-    for _ in range(100):
-        p = _sigmoid(a * z + b)
-        g = p - t
-        w = p * (1.0 - p)
-        grad = np.array([np.dot(g, z), g.sum()])
-        hess = np.array([[np.dot(w, z * z), np.dot(w, z)], [np.dot(w, z), w.sum()]])
-        hess += 1e-12 * np.eye(2)  # all-equal scores make the Hessian singular
-        step = np.linalg.solve(hess, grad)
-        lr = 1.0
-        while lr > 1e-10:  # backtracking: Newton can overshoot far from the optimum
-            cand = loss(a - lr * step[0], b - lr * step[1])
-            if cand <= current:
-                break
-            lr *= 0.5
-        else:
-            break
-        a, b = a - lr * step[0], b - lr * step[1]
-        improvement = current - cand
-        current = cand
-        if improvement < 1e-12 * max(1.0, abs(current)):
-            break
-    return float(a), float(b)
-
-
-def fit_calibrator(scores_val: Any, y_val: Any, method: str = "isotonic") -> Calibrator:
-    """Fit a calibrator on held-out validation scores (never on the training rows).
-
-    Args:
-        scores_val: shape ``(n,)``, model probabilities in [0, 1] on validation rows.
-        y_val: shape ``(n,)``, 0/1 responses of the same rows; both values must occur.
-        method: ``"isotonic"`` (flexible, needs a few hundred rows) or ``"platt"``
-            (two parameters, safer on small validation sets).
-    """
-    y = _as_binary(y_val, "y_val")
-    s = _as_probabilities(scores_val, y.size, "scores_val")
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
-        raise ValueError(
-            f"calibration needs both responders and non-responders in y_val; found {n_pos} responders out of {y.size}"
-        )
-    if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
-
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
-        iso.fit(s, y.astype(np.float64))
-        return Calibrator(
-            method="isotonic",
-            x=tuple(float(v) for v in iso.X_thresholds_),
-            y=tuple(float(v) for v in iso.y_thresholds_),
-        )
-    if method == "platt":
-        a, b = _fit_platt(s, y)
-        return Calibrator(method="platt", a=a, b=b)
-    raise ValueError(f"method must be 'isotonic' or 'platt'; found {method!r}")
-
-
-def calibrate_proba(proba: Any, classes: Any, calibration: dict[str, Any]) -> np.ndarray:
-    """Apply a stored calibration to a binary model's class probabilities.
-
-    Args:
-        proba: shape ``(n, 2)``, probabilities in ``classes`` order.
-        classes: the two class labels (a model's ``classes_``).
-        calibration: ``{"positive_class": label, "calibrator": Calibrator.to_dict()}`` (the
-            ``calibration.json`` that ``core.response`` saves with a model).
-
-    Returns:
-        shape ``(n, 2)``: the positive class's column calibrated, the other ``1 -`` that.
-    """
-    p = np.asarray(proba, dtype=np.float64)
-    names = [str(c) for c in classes]
-    if p.ndim != 2 or p.shape[1] != 2 or len(names) != 2:
-        raise ValueError(f"calibration applies to two-class probabilities; found shape {p.shape} and classes {names}")
-    positive = str(calibration.get("positive_class"))
-    if positive not in names:
-        raise ValueError(f"the calibration is for class {positive!r}, which is not one of {names}")
-    if p.shape[0] == 0:
-        return p
-    j = names.index(positive)
-    pos = Calibrator.from_dict(calibration.get("calibrator")).transform(np.clip(p[:, j], 0.0, 1.0))
-    out = np.empty_like(p)
-    out[:, j] = pos
-    out[:, 1 - j] = 1.0 - pos
-    return out
-
-
-def _bin_index(p: np.ndarray, n_bins: int) -> np.ndarray:
-    """Equal-width bin of each probability; bin ``i`` is [i/n_bins, (i+1)/n_bins), last closed."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a whole number >= 1; found {n_bins!r}")
-    return np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-
-
-def reliability_table(y: Any, p: Any, n_bins: int = 10) -> pd.DataFrame:
-    """Predicted against observed response rate in equal-width probability bins.
-
-    Args:
-        y: shape ``(n,)``, 0/1 responses.
-        p: shape ``(n,)``, predicted probabilities of a response, in [0, 1].
-        n_bins: number of equal-width bins over [0, 1].
-
-    Returns:
-        One row per non-empty bin, in order: ``bin`` (0-based), ``bin_lower``, ``bin_upper``,
-        ``mean_predicted``, ``observed_rate``, ``count``.
-    """
-    yy = _as_binary(y, "y")
-    pp = _as_probabilities(p, yy.size, "p")
-    idx = _bin_index(pp, n_bins)
-    count = np.bincount(idx, minlength=n_bins)
-    sum_p = np.bincount(idx, weights=pp, minlength=n_bins)
-    sum_y = np.bincount(idx, weights=yy.astype(np.float64), minlength=n_bins)
-    keep = count > 0
-    bins = np.arange(n_bins)[keep]
-    return pd.DataFrame(
-        {
-            "bin": bins,
-            "bin_lower": bins / n_bins,
-            "bin_upper": (bins + 1) / n_bins,
-            "mean_predicted": sum_p[keep] / count[keep],
-            "observed_rate": sum_y[keep] / count[keep],
-            "count": count[keep],
-        }
-    )
-
-
-def expected_calibration_error(y: Any, p: Any, n_bins: int = 10) -> float:
-    """ECE: the count-weighted mean of |mean predicted - observed rate| over equal-width bins.
-
-    0 = perfectly calibrated on this sample; in probability units (0.05 = five points off on
-    average). Uses the same bins as ``reliability_table``.
-    """
-    t = reliability_table(y, p, n_bins)
-    weights = t["count"].to_numpy() / t["count"].sum()
-    gaps = np.abs(t["mean_predicted"].to_numpy() - t["observed_rate"].to_numpy())
-    return float(np.sum(weights * gaps))
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,7 +244,7 @@ def select_by_count(scores: Any, n: int) -> np.ndarray:
     Ties are broken by original row order (earlier row first). ``n`` larger than the list
     selects everyone.
     """
-    s = _as_scores(scores)
+    s = as_scores(scores)
     n = _check_count(n)
     return _rank_desc(s)[:n]
 
@@ -553,7 +256,7 @@ def select_by_share(scores: Any, share: float) -> np.ndarray:
     ``select_by_count``.
     """
     share = _check_share(share)
-    s = _as_scores(scores)
+    s = as_scores(scores)
     return _rank_desc(s)[: _count_for_share(share, s.size)]
 
 
@@ -571,7 +274,7 @@ def profit_curve(probabilities: Any, cost_per_contact: float, value_per_conversi
         (sum of the k highest probabilities), ``expected_cost`` (k * cost),
         ``expected_revenue`` (conversions * value), ``expected_profit`` (revenue - cost).
     """
-    p = _as_probabilities(probabilities)
+    p = as_probabilities(probabilities)
     cost = _check_money(cost_per_contact, "cost_per_contact")
     value = _check_money(value_per_conversion, "value_per_conversion")
     p_sorted = p[_rank_desc(p)]
@@ -606,7 +309,7 @@ def best_cutoff(
     budget). Break-even customers (equal) are left out: same profit, fewer contacts. This is
     the argmax of ``profit_curve(...)["expected_profit"]`` without cumulative-sum rounding.
     """
-    p = _as_probabilities(probabilities)
+    p = as_probabilities(probabilities)
     cost = _check_money(cost_per_contact, "cost_per_contact")
     value = _check_money(value_per_conversion, "value_per_conversion")
     k = int(np.count_nonzero(p * value > cost))
@@ -649,7 +352,7 @@ def target_list(
     clash = {"rank", "expected_value", "cumulative_expected_profit"} & set(df.columns)
     if clash:
         raise ValueError(f"df already has column(s) {sorted(clash)}; rename them first")
-    p = _as_probabilities(pd.to_numeric(df[prob_col], errors="coerce").to_numpy(), name=prob_col)
+    p = as_probabilities(pd.to_numeric(df[prob_col], errors="coerce").to_numpy(), name=prob_col)
     cost = _check_money(cost_per_contact, "cost_per_contact")
     value = _check_money(value_per_conversion, "value_per_conversion")
     order = _rank_desc(p)
@@ -690,8 +393,8 @@ def precision_recall_at(
     given = [v is not None for v in (k, share, threshold)]
     if sum(given) != 1:
         raise ValueError("give exactly one of k, share or threshold")
-    y = _as_binary(y_true)
-    s = _as_scores(scores, y.size)
+    y = as_binary(y_true)
+    s = as_scores(scores, y.size)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ValueError("y_true has no responders (all 0); recall needs at least one 1")

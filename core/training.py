@@ -13,9 +13,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,82 +21,33 @@ import pandas as pd
 from .base_models import base_model_source, language_advice, resolve_base_model
 from .config import TrainConfig
 from .data import (
-    MappingReport,
     build_texts,
     cjk_share,
     duplicate_groups,
+    natural_key,
     split_from_column,
     split_indices,
     usable_rows,
     validate_mapping,
 )
 from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
-from .model import TextClassifier, pad_batch, softmax
-from .tfidf import TfidfClassifier
+from .models import SavedModel
+from .models.folder import pad_batch, prediction_frame, softmax
+from .models.tfidf import TfidfClassifier
+from .models.transformer import TextClassifier
+from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
-PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
 # CPU (1.4 GB for a batch of 32 texts of 128 tokens); a longer batch runs as several slices of this many
 # tokens whose gradients add up to the whole batch's (the same step, dropout draws aside; lower peak memory).
 MAX_TOKENS_PER_PASS = 1024
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
-    """What training is doing now. Sent at least once per optimizer step and per evaluation."""
-
-    phase: str  # one of PHASES
-    step: int  # optimizer steps done
-    total_steps: int  # optimizer steps planned
-    epoch: float  # fractional epochs done
-    loss: float | None = None  # mean training loss over the recent steps
-    metrics: dict[str, Any] = field(default_factory=dict)  # validation (or final test) metrics
-    elapsed_s: float = 0.0  # seconds since train() started
-    eta_s: float | None = None  # estimated seconds until training finishes
-    message: str = ""  # a sentence for people
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
-
-
-class CancelSignal(Protocol):
-    def is_set(self) -> bool: ...
-
-
-class TrainingCancelled(Exception):
-    """Raised when a cancel signal stopped training; nothing was saved."""
-
-
-@dataclass
-class TrainResult:
-    """A trained model with its honest evaluation."""
-
-    model: Any  # TextClassifier, TfidfClassifier or FewShotClassifier: the model chosen to save
-    metrics: dict[str, Any]  # {"model": {...}, "baselines": {...}, "split_sizes": {...}, ...}
-    history: list[ProgressEvent]
-    report: MappingReport
-    warnings: list[str]
-    stopped_reason: str  # "completed", "early stopping", "time limit"
-    elapsed_s: float
-    # The out-of-distribution reference (core.check.OodReference) of the training texts, or None
-    # when it could not be built (too few rows, encoder missing): written into the model folder.
-    ood_reference: Any = None
-
-    def save(self, folder, *, overwrite: bool = False):
-        path = self.model.save(folder, overwrite=overwrite)
-        if self.ood_reference is not None:
-            self.ood_reference.save(path)
-        return path
-
-
 def train(
     df: pd.DataFrame,
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
-    cancel: CancelSignal | Callable[[], bool] | None = None,
+    cancel: Cancel = None,
 ) -> TrainResult:
     """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
 
@@ -162,7 +111,7 @@ def _train_transformer(
     df: pd.DataFrame,
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
-    cancel: CancelSignal | Callable[[], bool] | None = None,
+    cancel: Cancel = None,
     *,
     refit: tuple[int, int] | None = None,
 ) -> TrainResult:
@@ -185,7 +134,7 @@ def _train_transformer(
 
     started = time.monotonic()
     history: list[ProgressEvent] = []
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
 
     def emit(event: ProgressEvent) -> None:
         history.append(event)
@@ -208,7 +157,7 @@ def _train_transformer(
     classification = config.task == "classification"
     if classification:
         y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
-        classes = sorted(set(y_str.tolist()), key=_natural_key)
+        classes = sorted(set(y_str.tolist()), key=natural_key)
         y = np.array([classes.index(v) for v in y_str])
     else:
         classes = [config.label_column]
@@ -412,7 +361,7 @@ def _train_transformer(
     true = y_out[test_idx]
     pred, proba = _predictions(clf, test_texts, classification)
     model_metrics = _metrics_of(true, pred, proba, classes, classification)
-    test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+    test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
     check_cancel()
     emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
     fitted = fit_baselines(
@@ -459,7 +408,7 @@ def _train_transformer(
         "processes": accelerator.num_processes,
         "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
     }
-    saved: Any = clf
+    saved: SavedModel = clf
     # Each process scored the test and validation rows itself; rank 0's verdict picks the branch
     # for all (the refit run below trains together, so every process must take it or none).
     if not _same_as_main(accelerator, verdict["chosen"] == "transformer"):
@@ -474,7 +423,7 @@ def _train_transformer(
         )
         metrics["candidates"] = {"transformer": model_metrics}
         metrics["model"] = model_metrics = baselines[fitted.tfidf_key]
-        test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, fitted.test_pred, fitted.test_proba, classes)
+        test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, fitted.test_pred, fitted.test_proba, classes)
         param = "C" if classification else "alpha"
         metrics["refit"] = {
             "rows": int(len(rows)),
@@ -491,7 +440,7 @@ def _train_transformer(
         pred, proba = _predictions(refitted, test_texts, classification)
         metrics["before_refit"] = model_metrics
         metrics["model"] = model_metrics = _metrics_of(true, pred, proba, classes, classification)
-        test_predictions = _prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+        test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
         verdict = choose_saved_model(config.task, classes, test_candidate=pred, **verdict_inputs)
         n_fit = len(splits["train"]) + len(val_idx)
         metrics["refit"] = {
@@ -551,7 +500,7 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
     }
 
 
-def _predictions(model: Any, texts: list[str], classification: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _predictions(model: SavedModel, texts: list[str], classification: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """(predicted labels or values, probabilities (n, k) or None) of any saved-model kind."""
     if not classification:
         return np.asarray(model.predict(texts), dtype=float), None
@@ -562,20 +511,6 @@ def _predictions(model: Any, texts: list[str], classification: bool) -> tuple[np
 
 def _metrics_of(true, pred, proba, classes, classification: bool) -> dict[str, Any]:
     return classification_metrics(true, pred, classes, proba) if classification else regression_metrics(true, pred)
-
-
-def _prediction_frame(index, texts, true, pred, proba, classes) -> pd.DataFrame:
-    """test_predictions.csv: row, text, true/predicted label, confidence and p_<class> (or
-    true/predicted value for regression)."""
-    if proba is None:
-        return pd.DataFrame({"row": index, "text": texts, "true_value": true, "predicted_value": pred})
-    frame = pd.DataFrame(
-        {"row": index, "text": texts, "true_label": true, "predicted_label": pred,
-         "confidence": proba.max(axis=1) if len(proba) else []}
-    )
-    for i, c in enumerate(classes):
-        frame[f"p_{c}"] = proba[:, i]
-    return frame
 
 
 class LengthGroupedBatches:
@@ -814,19 +749,3 @@ def _mixed_precision() -> str:
     if not torch.cuda.is_available():
         return "no"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def _cancel_check(cancel) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if hasattr(cancel, "is_set"):
-        return cancel.is_set
-    return cancel
-
-
-def _natural_key(value: str):
-    """Sort class names numerically when they are numbers ("2" before "10")."""
-    try:
-        return (0, float(value), value)
-    except ValueError:
-        return (1, 0.0, value)

@@ -6,14 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
-from core.targeting import (
-    best_cutoff,
-    gains_curve,
-    lift_by_decile,
-    profit_curve,
-    reliability_table,
-)
+from core.targeting import best_cutoff, gains_curve, lift_by_decile, profit_curve
 
 Y = np.array([1, 0, 1, 0, 0, 1, 0, 0, 0, 0])
 S = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core.registry import load_folder
+from core.models import load_folder
 from tests.test_cli import run_cli
 from tests.test_response import campaign_table
 

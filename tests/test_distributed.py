@@ -98,7 +98,7 @@ def test_rank_0_alone_prints_progress_and_one_json_line(runs):
 
 @pytest.mark.slow
 def test_one_complete_model_is_saved_and_scores_what_it_reports(runs):
-    from core.registry import load_folder
+    from core.models import load_folder
 
     _, ddp = runs
     assert sorted(p.name for p in ddp["models"].iterdir()) == ["model"]  # no second or half-written folder

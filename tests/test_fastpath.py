@@ -20,7 +20,7 @@ from core.fastpath import (
     quantized_copy,
     read_fast_path,
 )
-from core.model import TextClassifier
+from core.models import TextClassifier
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_an_accuracy_drop_of_half_a_point_fails_even_with_high_agreement(folder,
     # 200 rows, all correct in fp32; int8 gets one row wrong: 99.5% agreement, 0.5-point drop.
     texts = [f"great {i}" for i in range(200)]
     pd.DataFrame({"text": texts, "true_label": ["positive"] * 200}).to_csv(folder / "test_predictions.csv", index=False)
-    model = SimpleNamespace(task="classification", quantize=None, predict=lambda t: np.array(["positive"] * len(t)))
+    model = SimpleNamespace(task="classification", fast_forms=("int8", "bf16"), predict=lambda t: np.array(["positive"] * len(t)))
     monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: _Stub(["negative"] + ["positive"] * 199))
     record = check_fast_path(folder, model)
     assert record["agreement"] == pytest.approx(0.995)
@@ -167,9 +167,9 @@ def test_check_records_why_it_cannot_apply(folder):
     record = check_fast_path(folder)
     assert record["passed"] is False and "no test_predictions.csv" in record["reason"]
     assert not fast_path_allowed(folder)
-    regression = SimpleNamespace(task="regression", quantize=lambda: None)
+    regression = SimpleNamespace(task="regression", fast_forms=("int8", "bf16"))
     assert "regression" in check_fast_path(folder, regression)["reason"]
-    tabular = SimpleNamespace(task="classification")
+    tabular = SimpleNamespace(task="classification", fast_forms=())
     assert "transformer models only" in check_fast_path(folder, tabular)["reason"]
     with pytest.raises(ValueError, match="transformer"):
         quantized_copy(tabular)

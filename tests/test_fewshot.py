@@ -8,14 +8,8 @@ from safetensors import safe_open
 
 import core.fewshot as fewshot
 from core import TrainConfig, TrainingCancelled, load_folder, train
-from core.fewshot import (
-    FewShotClassifier,
-    choose_method,
-    combine_folds,
-    fit_head,
-    head_proba,
-    train_fewshot,
-)
+from core.fewshot import choose_method, combine_folds, fit_head, train_fewshot
+from core.models.fewshot import FewShotClassifier, head_proba
 from tests.conftest import make_sentiment_frame
 
 # The tiny random BERT learns the sentiment words with a large step, 24 texts per step and its

@@ -70,6 +70,23 @@ def test_invalid_name_refused_before_starting(models_dir, tiny_model_dir):
     assert list_jobs() == []
 
 
+def test_a_name_an_active_job_of_either_kind_will_save_is_refused(models_dir, tiny_model_dir):
+    from core.jobs import jobs_root, start_response_job, write_state
+
+    # A response job still queued (no pid file yet counts as just started) will save "taken".
+    folder = jobs_root() / "20260101-000000-abcdef"
+    folder.mkdir(parents=True)
+    (folder / "request.json").write_text('{"kind": "response", "model_name": "taken", "created": 0}')
+    write_state(folder, "queued")
+    assert [j.kind for j in list_jobs(kind=None) if j.active] == ["response"]
+    with pytest.raises(ValueError, match="already training a model named 'taken'"):
+        start_job(make_sentiment_frame(30), tiny(tiny_model_dir), "taken")
+    setup = {"label_column": "label", "positive_class": "positive", "profile_columns": ["age"], "text_columns": []}
+    with pytest.raises(ValueError, match="already training a model named 'taken'"):
+        start_response_job(make_sentiment_frame(30), setup, "taken")
+    assert len(list_jobs(kind=None)) == 1  # nothing was queued
+
+
 def test_second_job_waits_in_queue(models_dir, tiny_model_dir):
     first = start_job(make_sentiment_frame(400), tiny(tiny_model_dir, epochs=8), "first")
     wait_for(first, {"running"})

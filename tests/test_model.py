@@ -95,6 +95,7 @@ def test_fast_forms_predict_close_to_fp32(trained_tiny, method):
         fast.quantize("int8" if method == "bf16" else "bf16")
     with pytest.raises(ValueError, match="cannot be saved"):
         fast.save(folder.parent / "never-written")
+    assert not list(folder.parent.glob("*never-written*"))  # no folder, no temporary left behind
     with pytest.raises(ValueError, match="Unknown fast method"):
         TextClassifier.load(folder).quantize("fp8")
 

@@ -151,8 +151,8 @@ def test_training_saves_a_reference_and_the_cli_flag_writes_the_column(trained_t
 
 
 def test_predict_csv_counts_flags_and_a_folder_without_reference_builds_it(trained_tiny, tmp_path):
+    from core.models import load_folder
     from core.predict import predict_csv, prediction_overview
-    from core.registry import load_folder
 
     result, folder = trained_tiny
     copy = tmp_path / "old-model"
@@ -205,9 +205,9 @@ def test_predict_page_flags_by_default_and_says_what_share(registry):
 
 def test_ray_scoring_writes_the_same_flags_as_in_process(trained_tiny, tmp_path):
     ray = pytest.importorskip("ray")
+    from core.models import load_folder
     from core.predict import predict_csv
     from core.ray_predict import predict_ray
-    from core.registry import load_folder
 
     folder = trained_tiny[1]
     source = tmp_path / "in.csv"

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.fastpath as fastpath
 from core.fastpath import FAST_PATH_FILE
-from core.model import TextClassifier
+from core.models import TextClassifier
 from core.predict import predict_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -339,7 +339,7 @@ def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
 
     def spy(model_dir, source, output, **kwargs):
         calls.append({"model_dir": Path(model_dir), "address": kwargs["address"]})
-        from core.registry import load_folder
+        from core.models import load_folder
 
         summary = predict_csv(load_folder(model_dir), source, output)
         return PredictSummary(summary.n_rows, summary.n_errors, summary.seconds, Path(output)), {"actors": 2}

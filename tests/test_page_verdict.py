@@ -15,9 +15,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from core.evaluation import choose_saved_model, classification_metrics
-from core.jobs import _write_json, _write_state, jobs_root
+from core.jobs import jobs_root, write_state
+from core.models import TfidfClassifier
 from core.registry import model_path
-from core.tfidf import TfidfClassifier
 from tests.conftest import make_sentiment_frame
 from tests.test_page_train import open_train, texts
 from tests.test_verdict import sklearn_pipeline
@@ -52,8 +52,8 @@ def _saved_job(name: str, test_pred: np.ndarray, y: np.ndarray, tfidf_pred: np.n
                                   metrics=metrics, test_predictions=predictions).save(model_path(name))
     folder = jobs_root() / job_id
     folder.mkdir(parents=True)
-    _write_json(folder / "request.json", {"model_name": name, "created": time.time(), "config": {}})
-    _write_state(folder, "done", message="Saved", model_path=str(model_path(name)))
+    (folder / "request.json").write_text(json.dumps({"model_name": name, "created": time.time(), "config": {}}))
+    write_state(folder, "done", message="Saved", model_path=str(model_path(name)))
 
 
 def _show(job_id: str):

@@ -456,7 +456,7 @@ def test_cli_fast_accepted_when_the_recorded_check_passed(model_copy, tmp_path, 
 
 def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys, monkeypatch):
     import core.fastpath as fastpath
-    from core.model import TextClassifier
+    from core.models import TextClassifier
 
     # Timing fixed (each fast form 2x faster) so that only the labels decide, computed here.
     monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (

@@ -15,9 +15,9 @@ from tests.conftest import make_sentiment_frame
 
 ray = pytest.importorskip("ray")
 
+from core.models import load_folder  # noqa: E402
 from core.predict import predict_csv  # noqa: E402 - after the skip
 from core.ray_predict import Scorer, input_files, predict_ray  # noqa: E402
-from core.registry import load_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core.registry import load_folder, load_model
+from core.calibration import expected_calibration_error
+from core.models import load_folder
+from core.models.response import HYBRID, TABULAR, TRANSFORMER, ResponseModel, TextScorer
+from core.registry import load_model
 from core.response import (
-    HYBRID,
-    TABULAR,
-    TRANSFORMER,
-    ResponseModel,
-    TextScorer,
-    choose_calibrator,
     cross_fit_text_scores,
     deploy,
     positive_class_of,
@@ -31,7 +28,6 @@ from core.response import (
     score_customers,
     train_response_models,
 )
-from core.targeting import expected_calibration_error
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,25 +258,6 @@ def test_calibration_in_the_pipeline_fixes_an_overconfident_model():
     assert tab["calibration_method"] in ("isotonic", "platt") and tab["calibration_reason"]  # not "none"
 
 
-def test_choose_calibrator_platt_on_small_validation_else_cross_validated():
-    rng = np.random.default_rng(0)
-    s = rng.uniform(size=100)
-    y = (rng.uniform(size=100) < s**3).astype(int)
-    cal, info = choose_calibrator(s, y)
-    assert info["method"] == "platt" and "only" in info["reason"] and cal.method == "platt"
-    s = rng.uniform(size=3000)
-    y = (rng.uniform(size=3000) < s**3).astype(int)  # needs a bend Platt's two numbers can follow
-    cal, info = choose_calibrator(s, y)
-    assert set(info["cv_ece"]) == {"none", "isotonic", "platt"}
-    assert info["method"] == min(info["cv_ece"], key=info["cv_ece"].get)
-    assert expected_calibration_error(y, cal.transform(s)) < expected_calibration_error(y, s)
-    y = (rng.uniform(size=3000) < s).astype(int)  # already calibrated: leave it alone
-    cal, info = choose_calibrator(s, y)
-    assert info["method"] == "none" and "own probabilities" in info["reason"]
-    np.testing.assert_allclose(cal.transform(s), s, atol=1e-9)
-    assert info["cv_ece"]["none"] == pytest.approx(expected_calibration_error(y, s))
-
-
 def test_recommend_model_keeps_the_simpler_model_unless_clearly_better():
     rng = np.random.default_rng(0)
     y = (rng.uniform(size=600) < 0.3).astype(int)
@@ -408,7 +385,7 @@ def test_predict_frame_works_on_a_model_without_text_columns(quick):
 def test_chosen_cheap_models_are_refitted_on_every_labelled_row(quick, models_dir):
     """The deployed gradient boosting is the fit on all 800 rows (same settings), not the
     training-split fit whose held-out numbers are reported; the metrics say so."""
-    from core.tabular import TabularModel
+    from core.models.tabular import TabularModel
 
     df, comp = quick
     kinds = comp.column_kinds
@@ -523,20 +500,6 @@ def test_response_model_load_refuses_other_kinds_and_damaged_files(quick, tmp_pa
     (folder / "marketune.json").write_text(json.dumps({**manifest, "kind": "transformer"}))
     with pytest.raises(ValueError, match="kind"):
         ResponseModel.load(folder)
-
-
-def test_calibrate_proba_handles_either_column_order():
-    from core.targeting import Calibrator, calibrate_proba
-
-    cal = {"positive_class": "yes", "calibrator": Calibrator("platt", a=1.0, b=1.0).to_dict()}
-    raw = np.array([[0.2, 0.8], [0.5, 0.5]])
-    out = calibrate_proba(raw, ["no", "yes"], cal)
-    flipped = calibrate_proba(raw[:, ::-1], ["yes", "no"], cal)
-    np.testing.assert_allclose(out, flipped[:, ::-1])
-    np.testing.assert_allclose(out.sum(axis=1), 1.0)
-    assert out[1, 1] == pytest.approx(1 / (1 + np.exp(-1.0)))  # logit(0.5) = 0, plus b = 1
-    with pytest.raises(ValueError, match="not one of"):
-        calibrate_proba(raw, ["neg", "pos"], cal)
 
 
 def test_a_table_with_repeated_index_labels_is_handled():

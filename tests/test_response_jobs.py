@@ -13,9 +13,10 @@ import pytest
 import core.jobs as jobs
 import core.response as response
 from core.jobs import cancel_job, job_status, list_jobs, response_result_folder, start_response_job
-from core.registry import load_folder
-from core.response import TABULAR, load_comparison
-from core.tabular import TabularModel
+from core.models import load_folder
+from core.models.response import TABULAR
+from core.models.tabular import TabularModel
+from core.response import load_comparison
 from tests.test_response import campaign_table
 
 SETUP = {"label_column": "y", "positive_class": "yes", "profile_columns": ["age", "segment", "channel"], "text_columns": []}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.tabular import TabularModel, infer_column_kinds
+from core.models.tabular import TabularModel, infer_column_kinds
 
 
 def _profile_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:

@@ -1,24 +1,18 @@
-"""Gains, lift, calibration and budget arithmetic against hand-computed values."""
+"""Gains, lift and budget arithmetic against hand-computed values."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.targeting import (
-    Calibrator,
     best_cutoff,
-    expected_calibration_error,
-    fit_calibrator,
     gains_curve,
     gains_readout,
     lift_by_decile,
     precision_recall_at,
     profit_curve,
-    reliability_table,
     select_by_count,
     select_by_share,
     target_list,
@@ -121,94 +115,6 @@ def test_gains_bad_input_raises_value_error(y, s, message):
 def test_lift_rejects_more_bins_than_rows():
     with pytest.raises(ValueError, match="n_bins"):
         lift_by_decile([1, 0], [0.2, 0.1], n_bins=10)
-
-
-# ---------------------------------------------------------------------------------------------
-# calibration
-# ---------------------------------------------------------------------------------------------
-
-
-def _miscalibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Over-confident scores: sigmoid(2 * logit(p_true)); y drawn from p_true."""
-    rng = np.random.default_rng(seed)
-    p_true = rng.uniform(0.02, 0.98, n)
-    y = (rng.uniform(size=n) < p_true).astype(int)
-    logit = np.log(p_true / (1 - p_true))
-    return y, 1 / (1 + np.exp(-2 * logit))
-
-
-def test_ece_hand_computed():
-    y = np.array([0, 1, 1, 0])
-    p = np.array([0.1, 0.2, 0.8, 0.9])
-    # Bin [0, .5): mean .15 vs rate .5; bin [.5, 1]: mean .85 vs rate .5; each weight 1/2.
-    assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.35)
-
-
-def test_reliability_table_hand_computed_and_edges():
-    y = np.array([0, 1, 1, 0, 1])
-    p = np.array([0.1, 0.2, 0.8, 0.9, 1.0])  # 1.0 belongs to the last bin
-    t = reliability_table(y, p, n_bins=2)
-    assert t["bin"].tolist() == [0, 1]
-    assert t["count"].tolist() == [2, 3]
-    assert t["mean_predicted"].tolist() == pytest.approx([0.15, 0.9])
-    assert t["observed_rate"].tolist() == pytest.approx([0.5, 2 / 3])
-    assert t["bin_lower"].tolist() == [0.0, 0.5] and t["bin_upper"].tolist() == [0.5, 1.0]
-    # Empty bins are left out.
-    assert reliability_table(y, p, n_bins=10)["bin"].tolist() == [1, 2, 8, 9]
-
-
-@pytest.mark.parametrize("method", ["isotonic", "platt"])
-def test_calibration_reduces_ece_on_fresh_data(method):
-    y_val, s_val = _miscalibrated(4000, seed=1)
-    y_test, s_test = _miscalibrated(4000, seed=2)
-    before = expected_calibration_error(y_test, s_test)
-    cal = fit_calibrator(s_val, y_val, method=method)
-    after = expected_calibration_error(y_test, cal.transform(s_test))
-    assert before > 0.07
-    assert after < before / 2
-
-
-def test_platt_recovers_the_temperature():
-    y, s = _miscalibrated(20000, seed=3)
-    cal = fit_calibrator(s, y, method="platt")
-    # sigmoid(0.5 * logit(s)) undoes sigmoid(2 * logit(p)).
-    assert cal.a == pytest.approx(0.5, abs=0.05)
-    assert cal.b == pytest.approx(0.0, abs=0.05)
-
-
-def test_isotonic_matches_sklearn_and_round_trips_through_json():
-    from sklearn.isotonic import IsotonicRegression
-
-    y, s = _miscalibrated(500, seed=4)
-    cal = fit_calibrator(s, y, method="isotonic")
-    ref = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(s, y)
-    grid = np.linspace(0, 1, 101)
-    np.testing.assert_allclose(cal.transform(grid), ref.predict(grid), atol=1e-12)
-    again = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
-    assert again == cal
-    np.testing.assert_array_equal(again.transform(grid), cal.transform(grid))
-    out = cal.transform(grid)
-    assert np.all(np.diff(out) >= 0) and out.min() >= 0 and out.max() <= 1
-
-
-def test_platt_round_trips_and_identity():
-    cal = Calibrator.from_dict(json.loads(json.dumps({"method": "platt", "a": 1.0, "b": 0.0})))
-    p = np.array([0.01, 0.3, 0.5, 0.99])
-    np.testing.assert_allclose(cal.transform(p), p, rtol=1e-12)
-    assert Calibrator.from_dict(cal.to_dict()) == cal
-
-
-def test_calibration_bad_input():
-    with pytest.raises(ValueError, match="both responders"):
-        fit_calibrator([0.2, 0.4], [1, 1])
-    with pytest.raises(ValueError, match="method"):
-        fit_calibrator([0.2, 0.4], [0, 1], method="beta")
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        fit_calibrator([0.2, 1.4], [0, 1])
-    with pytest.raises(ValueError, match="non-decreasing"):
-        Calibrator.from_dict({"method": "isotonic", "x": [0.0, 1.0], "y": [0.9, 0.1]})
-    with pytest.raises(ValueError, match="method"):
-        Calibrator.from_dict({"method": "pickle"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from core.evaluation import (
     regression_metrics,
     usefulness_check,
 )
-from core.registry import load_folder, read_info
-from core.tfidf import TfidfClassifier
+from core.models import TfidfClassifier, load_folder
+from core.registry import read_info
 from tests.conftest import make_sentiment_frame
 
 RNG = np.random.default_rng(7)
@@ -309,19 +309,20 @@ def test_cancel_during_scoring_or_baselines_raises(tiny_model_dir, phase):
 
 
 def _job_folder(tmp_path: Path, models: Path) -> Path:
-    from core.jobs import _write_json, _write_state
+    from core.jobs import write_state
 
     folder = tmp_path / "jobs" / "20260101-000000-abcdef"
     folder.mkdir(parents=True)
     make_sentiment_frame(60).to_csv(folder / "data.csv", index=False)
-    _write_json(folder / "request.json", {"config": TrainConfig().to_dict(), "model_name": "m1",
-                                         "models_dir": str(models), "overwrite": False, "created": 0})
-    _write_state(folder, "queued")
+    request = {"config": TrainConfig().to_dict(), "model_name": "m1", "models_dir": str(models),
+               "overwrite": False, "created": 0}
+    (folder / "request.json").write_text(json.dumps(request))
+    write_state(folder, "queued")
     return folder
 
 
 def _tfidf_result():
-    from core.training import TrainResult
+    from core.progress import TrainResult
 
     df = make_sentiment_frame(60)
     pipe = sklearn_pipeline(LogisticRegression(max_iter=2000)).fit(df["text"], df["label"])
@@ -334,7 +335,7 @@ def _tfidf_result():
 def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when):
     import core.training
     from core import worker
-    from core.jobs import _read_json
+    from core.jobs import job_status
 
     models = tmp_path / "models"
     folder = _job_folder(tmp_path, models)
@@ -360,7 +361,7 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
     monkeypatch.setattr(core.training, "train", fake_train)
     monkeypatch.setattr(result.model, "save", save_then_cancel if when == "while saving" else save_and_count)
     worker.run(folder)
-    assert _read_json(folder / "state.json")["state"] == "cancelled"
+    assert job_status(folder.name, folder.parent).state == "cancelled"
     assert not (models / "m1").exists()
     if when == "after training":
         assert saves == []  # not written and removed again: never written

@@ -21,11 +21,13 @@ import pandas as pd
 import streamlit as st
 
 from core import to_csv_bytes, to_xlsx_bytes
+from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
 from core.jobs import JobStatus, cancel_job, job_status, list_jobs, response_result_folder, start_response_job
+from core.models.response import MODEL_LABELS
+from core.models.tabular import infer_column_kinds
 from core.response import (
-    MODEL_LABELS,
     ResponseComparison,
     budget_selection,
     deploy,
@@ -36,7 +38,6 @@ from core.response import (
     score_customers,
     transformer_base_model,
 )
-from core.tabular import infer_column_kinds
 from core.targeting import (
     best_cutoff,
     gains_curve,
@@ -44,7 +45,6 @@ from core.targeting import (
     lift_by_decile,
     precision_recall_at,
     profit_curve,
-    reliability_table,
 )
 
 COMPARISON = "tg_comparison"

@@ -146,7 +146,7 @@ def reliability_chart(
 ) -> go.Figure:
     """Observed response rate (y) against mean predicted probability (x) per bin.
 
-    ``table`` is ``core.targeting.reliability_table`` output. Trace 0 is ``table``; if
+    ``table`` is ``core.calibration.reliability_table`` output. Trace 0 is ``table``; if
     ``compare`` is given (e.g. after calibration) it is trace 1; the last trace is the
     diagonal of perfect calibration. Marker size grows with the bin count.
     """

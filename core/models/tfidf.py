@@ -10,20 +10,16 @@ like the scikit-learn pipeline it came from, before and after loading.
 
 Folder layout::
 
-    marketune.json        # kind "tfidf", task, classes, format version
     tfidf.json            # the vectoriser blocks (settings + vocabulary) and the estimator's settings
     tfidf.safetensors     # idf_<i> per block, coef (k, n_features), intercept (k,)
-    data_schema.json, training_config.json, metrics.json, test_predictions.csv, README.md
 
-:func:`tfidf_transform` is shared with ``core.response.TextScorer`` (the hybrid's text score).
+plus the common files of core.models.folder (kind "tfidf").
+:func:`tfidf_transform` is shared with ``core.models.response.TextScorer`` (the hybrid's text score).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +27,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import build_texts
+from .folder import (
+    TextInputs,
+    atomic_folder,
+    labels_of,
+    manifest_of,
+    read_json,
+    read_model_files,
+    softmax,
+    write_json,
+    write_model_files,
+)
 
 KIND = "tfidf"
-FORMAT_VERSION = 1
 TFIDF_JSON = "tfidf.json"
 TFIDF_ARRAYS = "tfidf.safetensors"
 SCORE_CHUNK = 4096  # rows per scoring pass (progress callbacks; bounded sparse matrices)
@@ -102,14 +107,14 @@ def tfidf_transform(texts: Sequence[str], spec: dict[str, Any], idf: np.ndarray)
 # ---------------------------------------------------------------------- the saved model
 
 
-class TfidfClassifier:
+class TfidfClassifier(TextInputs):
     """TF-IDF features + logistic regression (classification) or ridge (regression).
 
-    The same interface as :class:`core.model.TextClassifier`: ``task``, ``classes_`` (the
-    ``predict_proba`` column order), ``schema``, ``input_columns``, ``texts_from``,
-    ``predict``, ``predict_proba``, ``save``, ``load``, ``metrics``, ``test_predictions``.
-    It has no ``quantize``: it is already fast, so no fast path is offered for it.
+    Implements :class:`core.models.SavedModel` (and ``texts_from`` as the transformer does);
+    it is already fast, so it has no fast form (``fast_forms`` is empty, no ``quantize``).
     """
+
+    fast_forms: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -201,21 +206,6 @@ class TfidfClassifier:
             **kwargs,
         )
 
-    # ------------------------------------------------------------------ inputs
-
-    @property
-    def input_columns(self) -> list[str]:
-        """Columns a DataFrame must have: profile columns, then text columns."""
-        return [*self.schema.get("feature_columns", []), *self.schema.get("text_columns", [])]
-
-    def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
-        """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
-        if isinstance(data, pd.DataFrame):
-            return build_texts(data, self.schema["text_columns"], self.schema.get("feature_columns", []))
-        if isinstance(data, str):
-            raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
-        return ["" if t is None else str(t) for t in data]
-
     # ------------------------------------------------------------------ prediction
 
     def features(self, texts: Sequence[str]) -> Any:
@@ -250,8 +240,6 @@ class TfidfClassifier:
         """Class probabilities, shape (n, len(classes_)), rows summing to 1 (softmax of the scores)."""
         if self.task != "classification":
             raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
-        from .model import softmax
-
         scores = self.decision_function(data, batch_size, on_batch)
         return softmax(scores) if len(scores) else np.zeros((0, len(self.classes_)))
 
@@ -264,50 +252,25 @@ class TfidfClassifier:
         """Predicted labels (classification, array of str) or values (regression, float)."""
         if self.task == "regression":
             return self.decision_function(data, batch_size, on_batch)[:, 0]
-        proba = self.predict_proba(data, batch_size, on_batch)
-        return self.classes_[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
+        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
 
     def manifest(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "kind": KIND,
-            "task": self.task,
-            "classes": [str(c) for c in self.classes_],
-            "base_model": self.base_model,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        return manifest_of(self, KIND)
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
         from safetensors.numpy import save_file
 
-        from .model import replace_folder, write_json
-
-        folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-        try:
-            write_json(tmp / "marketune.json", self.manifest())
+        with atomic_folder(folder, overwrite=overwrite) as tmp:
             write_json(tmp / TFIDF_JSON, {"blocks": self.blocks, "estimator": self.estimator})
             arrays = {f"idf_{i}": idf for i, idf in enumerate(self.idfs)}
             arrays.update(coef=np.ascontiguousarray(self.coef), intercept=self.intercept)
             save_file(arrays, str(tmp / TFIDF_ARRAYS))
-            write_json(tmp / "data_schema.json", self.schema)
-            write_json(tmp / "training_config.json", self.training_config)
-            write_json(tmp / "metrics.json", self.metrics)
-            if self.test_predictions is not None:
-                self.test_predictions.to_csv(tmp / "test_predictions.csv", index=False)
-            (tmp / "README.md").write_text(model_card(self), encoding="utf-8")
-            replace_folder(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self.path = folder
-        return folder
+            write_model_files(tmp, self, self.manifest(), model_card(self))
+        self.path = Path(folder)
+        return self.path
 
     @classmethod
     def load(cls, folder: str | Path, **_ignored: Any) -> TfidfClassifier:
@@ -315,12 +278,8 @@ class TfidfClassifier:
         are accepted for the common loader and ignored: this model runs on the CPU."""
         from safetensors.numpy import load_file
 
-        from .model import read_json
-
         folder = Path(folder)
-        manifest = read_json(folder / "marketune.json")
-        if manifest.get("kind") != KIND:
-            raise ValueError(f"{folder} holds a model of kind {manifest.get('kind')!r}, not {KIND!r}.")
+        found, common = read_model_files(folder, (KIND,))
         if not (folder / TFIDF_ARRAYS).is_file():
             raise ValueError(f"{folder} has no {TFIDF_ARRAYS}; the TF-IDF model's weights are missing.")
         try:
@@ -331,22 +290,15 @@ class TfidfClassifier:
             coef, intercept = arrays["coef"], arrays["intercept"]
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{folder}: the TF-IDF model files are damaged ({exc!r})") from exc
-        predictions = folder / "test_predictions.csv"
         return cls(
-            task=manifest["task"],
-            classes=manifest["classes"],
+            task=found["task"],
+            classes=found["classes"],
             blocks=blocks,
             idfs=idfs,
             coef=coef,
             intercept=intercept,
-            schema=read_json(folder / "data_schema.json"),
             estimator=meta.get("estimator", {}),
-            training_config=read_json(folder / "training_config.json"),
-            metrics=read_json(folder / "metrics.json"),
-            test_predictions=pd.read_csv(predictions, keep_default_na=False, na_values=[""])
-            if predictions.is_file()
-            else None,
-            path=folder,
+            **common,
         )
 
 

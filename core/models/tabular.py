@@ -53,13 +53,14 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .folder import atomic_write
 
 __all__ = [
     "CATEGORICAL",
@@ -442,18 +443,6 @@ class _Forest:
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: no half-written files."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class TabularModel:
     """Response model on profile columns: scikit-learn ``HistGradientBoostingClassifier`` with
     native categorical splits, saved as JSON + safetensors (no pickle).
@@ -671,8 +660,8 @@ class TabularModel:
             "forest": self._forest.meta(),
         }
         arrays = save_arrays(dict(self._forest.arrays), metadata={"format": FORMAT_NAME})
-        _atomic_write(folder / ARRAYS_NAME, arrays)
-        _atomic_write(folder / JSON_NAME, json.dumps(meta, indent=1).encode("utf-8"))
+        atomic_write(folder / ARRAYS_NAME, arrays)
+        atomic_write(folder / JSON_NAME, json.dumps(meta, indent=1).encode("utf-8"))
         return folder
 
     @classmethod

@@ -1,0 +1,243 @@
+"""The few-shot model (kind "fewshot"): a sentence encoder plus a logistic-regression head.
+
+Trained by core.fewshot (SetFit-style contrastive fine-tuning of the encoder, then the head).
+The saved folder holds the fine-tuned encoder (``save_pretrained``: config.json,
+model.safetensors, tokenizer files), the head as ``head.safetensors`` (float64 ``coef`` and
+``intercept``) and the common files of core.models.folder. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .folder import (
+    PREDICT_BATCH_SIZE,
+    TorchModel,
+    atomic_folder,
+    default_device,
+    device_of,
+    labels_of,
+    manifest_of,
+    metrics_table,
+    pad_batch,
+    read_model_files,
+    write_model_files,
+)
+
+KIND = "fewshot"
+HEAD_FILE = "head.safetensors"
+
+
+class FewShotClassifier(TorchModel):
+    """A sentence encoder (mean pooling, L2-normalised) plus a logistic-regression head.
+
+    Implements :class:`core.models.FastModel`: ``task`` is always "classification";
+    ``predict_proba`` columns follow ``classes_``; ``model`` is the encoder.
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        body: Any,
+        tokenizer: Any,
+        *,
+        classes: Sequence[str],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        schema: dict[str, Any],
+        max_length: int = 128,
+        training_config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        test_predictions: pd.DataFrame | None = None,
+        base_model: str = "",
+        path: Path | None = None,
+    ) -> None:
+        self.model = body
+        self.tokenizer = tokenizer
+        self.classes_ = np.array(list(classes), dtype=object)
+        # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.schema = schema
+        self.max_length = max_length
+        self.training_config = training_config or {}
+        self.metrics = metrics or {}
+        self.test_predictions = test_predictions
+        self.base_model = base_model
+        self.path = path
+        self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
+
+    @property
+    def body(self) -> Any:
+        """The encoder (SetFit's name for it); the same object as ``model``."""
+        return self.model
+
+    def embed(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """L2-normalised sentence embeddings, shape (n, hidden size), float32, input order."""
+        return encode(self.body, self.tokenizer, self.texts_from(data), self.max_length, batch_size, on_batch)
+
+    def predict_proba(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
+        return head_proba(self.embed(data, batch_size, on_batch), self.coef, self.intercept)
+
+    def predict(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Predicted labels, array of str."""
+        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the self-describing folder atomically (temporary folder, then rename)."""
+        from safetensors.numpy import save_file
+
+        with atomic_folder(folder, overwrite=overwrite) as tmp:
+            self.save_network(tmp)
+            head = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}
+            save_file(head, str(tmp / HEAD_FILE))
+            write_model_files(tmp, self, self.manifest(), model_card(self))
+        self.path = Path(folder)
+        return self.path
+
+    def manifest(self) -> dict[str, Any]:
+        return manifest_of(
+            self,
+            KIND,
+            max_length=self.max_length,
+            pooling="mean, L2-normalised",
+            head="logistic regression (head.safetensors: coef, intercept)",
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str | None = None) -> FewShotClassifier:
+        """Load a saved folder. Only JSON and safetensors are read."""
+        from safetensors.numpy import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = Path(folder)
+        found, common = read_model_files(folder, (KIND,))
+        for name in ("model.safetensors", HEAD_FILE):
+            if not (folder / name).is_file():
+                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
+        body = AutoModel.from_pretrained(folder, use_safetensors=True)
+        body.to(device or default_device())
+        body.eval()
+        head = load_file(str(folder / HEAD_FILE))
+        return cls(
+            body,
+            AutoTokenizer.from_pretrained(folder),
+            classes=found["classes"],
+            coef=head["coef"],
+            intercept=head["intercept"],
+            max_length=int(found.get("max_length", 128)),
+            base_model=found.get("base_model", ""),
+            **common,
+        )
+
+
+def head_proba(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """Logistic-regression probabilities (n, n_classes) from embeddings (n, d), in float64.
+
+    Two classes: sigmoid of the one decision value (scikit-learn's binary model); more:
+    softmax over the per-class scores (its multinomial model).
+    """
+    scores = np.asarray(embeddings, dtype=np.float64) @ coef.T + intercept
+    if coef.shape[0] == 1:
+        p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+        return np.column_stack([1.0 - p1, p1])
+    scores -= scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def encode(
+    body: Any,
+    tokenizer: Any,
+    texts: list[str],
+    max_length: int,
+    batch_size: int = PREDICT_BATCH_SIZE,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Mean-pooled, L2-normalised embeddings (n, d) float32 under ``torch.inference_mode``.
+
+    Texts are sorted by length so each batch pads only to its own longest text.
+    """
+    import torch
+
+    n = len(texts)
+    dim = int(body.config.hidden_size)
+    if n == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    ids = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    out = np.zeros((n, dim), dtype=np.float32)
+    device = device_of(body)
+    pad_id = tokenizer.pad_token_id or 0
+    was_training = body.training
+    body.eval()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
+            emb = mean_pooled(body, input_ids.to(device), attention.to(device))
+            out[rows] = emb.float().cpu().numpy()
+            if on_batch:
+                on_batch(min(start + batch_size, n), n)
+    body.train(was_training)
+    return out
+
+
+def mean_pooled(body: Any, input_ids: Any, attention: Any) -> Any:
+    """Mean of the token states over real (non-padding) tokens, then L2-normalised: (b, d)."""
+    import torch
+
+    hidden = body(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    mask = attention.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+
+def model_card(clf: FewShotClassifier) -> str:
+    """A short README for the model folder: what it predicts, how it was trained, how well."""
+    keys = ["accuracy", "macro_f1", "weighted_f1", "roc_auc"]
+    lines = [
+        "# Marketune few-shot model",
+        "",
+        f"- Task: classification ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})",
+        f"- Base model: {clf.base_model}",
+        "- Method: few-shot (SetFit-style): contrastive fine-tuning of the sentence encoder "
+        "(mean pooling, L2-normalised), then a logistic-regression head (head.safetensors)",
+        f"- Evaluation: {clf.metrics.get('evaluation', '?')}",
+        f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
+        "",
+        "## Metrics",
+        "",
+        *metrics_table(clf.metrics, keys),
+    ]
+    lines += ["", *[f"- {w}" for w in clf.metrics.get("warnings", [])], ""]
+    lines += [
+        "Load with Marketune (`core.load_folder(folder)`). The encoder alone loads with",
+        '`transformers.AutoModel.from_pretrained(folder)` (mean-pool and normalise its output).',
+        "",
+    ]
+    return "\n".join(lines)

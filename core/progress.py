@@ -1,0 +1,84 @@
+"""What every trainer reports and obeys: progress events, cancellation and the result.
+
+The ground floor of core: it imports nothing else from core, so every trainer (core.training,
+core.fewshot, core.response) can use it without importing another trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .data import MappingReport
+    from .models import SavedModel
+
+PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What training is doing now. Sent at least once per optimizer step and per evaluation."""
+
+    phase: str  # one of PHASES
+    step: int  # optimizer steps done
+    total_steps: int  # optimizer steps planned
+    epoch: float  # fractional epochs done
+    loss: float | None = None  # mean training loss over the recent steps
+    metrics: dict[str, Any] = field(default_factory=dict)  # validation (or final test) metrics
+    elapsed_s: float = 0.0  # seconds since train() started
+    eta_s: float | None = None  # estimated seconds until training finishes
+    message: str = ""  # a sentence for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class CancelSignal(Protocol):
+    def is_set(self) -> bool: ...
+
+
+Cancel = CancelSignal | Callable[[], bool] | None  # what the trainers accept as ``cancel``
+
+
+class TrainingCancelled(Exception):
+    """Raised when a cancel signal stopped training; nothing was saved."""
+
+
+def cancel_check(cancel: Cancel) -> Callable[[], bool]:
+    """A no-argument function that says whether ``cancel`` is set: ``cancel`` may be None
+    (never), an object with ``is_set()`` (a ``threading.Event``) or a function returning a bool."""
+    if cancel is None:
+        return lambda: False
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return cancel
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its honest evaluation."""
+
+    model: SavedModel  # the model chosen to save
+    metrics: dict[str, Any]  # {"model": {...}, "baselines": {...}, "split_sizes": {...}, ...}
+    history: list[ProgressEvent]
+    report: MappingReport
+    warnings: list[str]
+    stopped_reason: str  # "completed", "early stopping", "time limit"
+    elapsed_s: float
+    # The out-of-distribution reference (core.check.OodReference) of the training texts, or None
+    # when it could not be built (too few rows, encoder missing): written into the model folder.
+    ood_reference: Any = None
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model folder (and the OOD reference into it); returns the folder."""
+        path = self.model.save(folder, overwrite=overwrite)
+        if self.ood_reference is not None:
+            self.ood_reference.save(path)
+        return path
