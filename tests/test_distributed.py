@@ -23,6 +23,9 @@ from tests.conftest import make_sentiment_frame, make_tiny_bert
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 8
+# Enough passes for the tiny model to learn the split it gets (with near copies grouped, 2 ended
+# at chance on it); the step-count checks below use the same number.
+EPOCHS = 3
 # The tests on `runs` are slow: two launches of the CLI (three processes), two minutes on two busy cores.
 
 
@@ -46,7 +49,7 @@ def runs(tmp_path_factory):
     data = folder / "train.csv"
     make_sentiment_frame(320).to_csv(data, index=False)
     args = ["train", "--data", str(data), "--text-col", "text", "--label-col", "label", "--base-model", str(tiny),
-            "--method", "full", "--epochs", "2", "--keep-transformer", "--batch-size", str(BATCH), "--lr", "5e-3",
+            "--method", "full", "--epochs", str(EPOCHS), "--keep-transformer", "--batch-size", str(BATCH), "--lr", "5e-3",
             "--max-length", "32"]
 
     single_out = folder / "single" / "model"
@@ -120,7 +123,7 @@ def test_two_processes_train_like_one(runs):
     single, ddp = runs
     assert ddp["metrics"]["split_sizes"] == single["metrics"]["split_sizes"]
     n_train = single["metrics"]["split_sizes"]["train"]
-    expected_total = 2 * math.ceil(n_train / BATCH)  # --epochs 2, --batch-size rows per optimizer step
+    expected_total = EPOCHS * math.ceil(n_train / BATCH)  # --batch-size rows per optimizer step
     # Every batch is shared out, not repeated: the same number of optimizer steps as one process.
     assert {t for _, t, _ in _steps(ddp["lines"])} == {t for _, t, _ in _steps(single["lines"])} == {expected_total}
     # The loss printed is the mean over the ranks: at step 10 (ten steps on the same batches, dropout
