@@ -542,7 +542,10 @@ def sniff_delimiter(text: str) -> str:
         pass
     scored = []
     for delimiter in DELIMITERS:
-        rows = list(csv.reader(io.StringIO(sample), delimiter=delimiter))[:50]
+        try:  # newline="": a lone CR inside a quoted cell stays in its cell, as pandas reads it
+            rows = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))[:50]
+        except csv.Error:
+            continue
         widths = [len(r) for r in rows if r]
         if not widths or max(widths) < 2:
             continue
@@ -557,7 +560,7 @@ def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None
     """None if ``delimiter`` does not split the header into 2+ fields; else whether the data
     rows agree with it (no row wider than the header, or all rows of one width)."""
     try:
-        rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r]
+        rows = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter) if r]
     except csv.Error:
         return None
     if truncated and len(rows) > 2:
