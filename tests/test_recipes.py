@@ -85,7 +85,7 @@ def test_multilingual_preset_leaves_the_method_to_auto(monkeypatch, tmp_path):
         raise Stop("stop")
 
     monkeypatch.setattr(training, "train", fake_train)
-    monkeypatch.setattr(cli, "_base_model_for", lambda args, df: base_models.MULTILINGUAL_BASE_MODEL, raising=False)
+    monkeypatch.setattr(cli, "_base_model_for", lambda args, df, say=True: base_models.MULTILINGUAL_BASE_MODEL, raising=False)
     data = tmp_path / "zh.csv"
     data.write_text("text,label\n很好,1\n很差,0\n", encoding="utf-8")
     args = ["train", "--data", str(data), "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "m"),
