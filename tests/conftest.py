@@ -66,6 +66,22 @@ def sentiment_df() -> pd.DataFrame:
 
 
 @pytest.fixture
+def sent_requests(monkeypatch):
+    """What the Train page would queue, as (frame, config, name): recorded and refused (a
+    ValueError the page shows), so no worker starts."""
+    import core.jobs
+
+    sent = []
+
+    def fake_start_job(df, config, name):
+        sent.append((df, config, name))
+        raise ValueError("test: not started")
+
+    monkeypatch.setattr(core.jobs, "start_job", fake_start_job)
+    return sent
+
+
+@pytest.fixture
 def models_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "models"
     monkeypatch.setenv("MARKETUNE_MODELS_DIR", str(folder))

@@ -188,20 +188,6 @@ def test_train_page_reads_the_fault_file_as_its_readme_row_says(name, models_dir
     assert_clean(at)
 
 
-@pytest.fixture
-def sent_requests(monkeypatch):
-    """What the Train page would queue: recorded and refused, so no worker starts."""
-    import core.jobs
-
-    sent = []
-
-    def fake_start_job(df, config, name):
-        sent.append((df, config, name))
-        raise ValueError("test: not started")
-
-    monkeypatch.setattr(core.jobs, "start_job", fake_start_job)
-    return sent
-
 
 @pytest.mark.parametrize("merge", [True, False])
 def test_r02_train_page_names_the_variants_and_the_checkbox_keeps_them_apart(models_dir, sent_requests, merge):

@@ -4,24 +4,9 @@ the worst rows, download ISSUES.csv, drop or relabel flagged rows, and what trai
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-import core.jobs
 from tests.conftest import make_sentiment_frame
 from tests.test_page_train import open_train, texts
-
-
-@pytest.fixture
-def sent_requests(monkeypatch):
-    """Catch what the page would queue: recorded and refused, so no worker starts."""
-    sent = []
-
-    def fake_start_job(df, config, name):
-        sent.append((df, config, name))
-        raise ValueError("test: not started")
-
-    monkeypatch.setattr(core.jobs, "start_job", fake_start_job)
-    return sent
 
 
 def planted() -> tuple[pd.DataFrame, list[int], list[int]]:

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-import core.jobs
 from core.config import DEFAULT_LEARNING_RATE
 from core.fewshot import choose_method
 from tests.conftest import make_sentiment_frame
@@ -153,18 +152,6 @@ def test_samples_have_short_names_with_help_and_no_prediction_file(models_dir):
         assert len(button.label) <= 28 and ".csv" not in button.label
         assert ".csv" in button.help  # the full description names the file
 
-
-@pytest.fixture
-def sent_requests(monkeypatch):
-    """Catch what the page would queue: the request is recorded and refused, so no worker starts."""
-    sent = []
-
-    def fake_start_job(df, config, name):
-        sent.append((df, config, name))
-        raise ValueError("test: not started")
-
-    monkeypatch.setattr(core.jobs, "start_job", fake_start_job)
-    return sent
 
 
 def test_method_auto_is_the_default_and_is_sent(models_dir, sent_requests):
