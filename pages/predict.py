@@ -182,7 +182,7 @@ if source is not None:
 
 # ---------------------------------------------------------------- run
 fast = None  # or the checked fast form: "int8" or "bf16"
-if hasattr(model, "quantize") and model.task == "classification":
+if model.fast_forms and model.task == "classification":
     record = read_fast_path(folder)
     just_checked = st.session_state.pop("predict_fast_checked", None) == name
     if record is not None and just_checked:
