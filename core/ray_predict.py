@@ -35,6 +35,7 @@ from .predict import (
     PredictSummary,
     _count_rows,
     _reader,
+    decimal_comma_columns,
     output_names,
     renamed_columns,
     sniff_file,
@@ -115,7 +116,7 @@ class Scorer:
     """Ray Data actor: loads the saved model once, then predicts batch after batch."""
 
     def __init__(self, model_dir: str, fast: bool, column_map: dict[str, str] | None, batch_size: int,
-                 ood: bool = False) -> None:
+                 ood: bool = False, decimal_comma: dict[int, list[str]] | None = None) -> None:
         from .check import OodReference
         from .fastpath import load_fast_model
         from .models import load_folder
@@ -124,6 +125,9 @@ class Scorer:
         self.column_map, self.batch_size = column_map, batch_size
         # predict_ray made sure the folder holds the reference before starting the actors.
         self.ood = OodReference.load(model_dir) if ood else None
+        # {file number: columns holding decimal-comma numbers}, decided per file by predict_ray
+        # over the whole file, as core.predict.predict_csv decides it for one file.
+        self.decimal_comma = decimal_comma or {}
         self.pid = os.getpid()
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
@@ -131,10 +135,15 @@ class Scorer:
 
         batch = _plain(batch)
         ids = batch[[FILE_ID, ROW_ID]]
-        result = predict_frame(
-            self.model, batch.drop(columns=[FILE_ID, ROW_ID]), column_map=self.column_map, batch_size=self.batch_size,
-            ood=self.ood,
-        )
+        # A batch may span files; rows of one file are contiguous (order is preserved), so
+        # scoring file by file keeps the batch's row order.
+        result = pd.concat([
+            predict_frame(
+                self.model, part.drop(columns=[FILE_ID, ROW_ID]), column_map=self.column_map,
+                batch_size=self.batch_size, ood=self.ood, decimal_comma=self.decimal_comma.get(int(file_no), ()),
+            )
+            for file_no, part in batch.groupby(FILE_ID, sort=False)
+        ])
         result[FILE_ID], result[ROW_ID] = ids[FILE_ID].to_numpy(), ids[ROW_ID].to_numpy()
         result["__marketune_actor"] = self.pid
         return result
@@ -198,6 +207,9 @@ def predict_ray(
     names = output_names(model, columns[0], ood=ood)  # the user's own names never overwritten
     error_column = names[ERROR_COLUMN]
     counts = [_count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
+    # Decimal-comma columns (2,76 in a ';' export) are decided per file over the whole file, as
+    # training's reader and predict_csv decide them; one pass over the model's columns each.
+    decimal_comma = {i: found for i, f in enumerate(files) if (found := decimal_comma_columns(model, f, column_map))}
     total = sum(counts)
 
     if not ray.is_initialized():
@@ -216,7 +228,8 @@ def predict_ray(
         .map_batches(
             scorer,
             fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64,
-                                   **({"ood": True} if ood else {})},
+                                   **({"ood": True} if ood else {}),
+                                   **({"decimal_comma": decimal_comma} if decimal_comma else {})},
             batch_size=batch_size,
             batch_format="pandas",
             compute=ActorPoolStrategy(size=workers),

@@ -155,6 +155,23 @@ def chromium_browser():
             browser.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a browser test fails, save what the browser showed at that moment (before any
+    fixture's teardown stops the app): test-artifacts/FAILED-<test>.png and .txt (the page's
+    text), since a timeout alone says nothing. CI keeps the folder."""
+    outcome = yield
+    report = outcome.get_result()
+    tab = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and tab is not None:
+        name = f"FAILED-{item.name}"
+        try:
+            screenshot(tab, f"{name}.png")
+            (ARTIFACTS / f"{name}.txt").write_text(tab.inner_text("body"), encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - a broken page must not hide the test's own failure
+            print(f"no failure screenshot: {exc}")
+
+
 @pytest.fixture
 def page(chromium_browser):
     context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})

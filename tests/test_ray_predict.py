@@ -18,6 +18,7 @@ ray = pytest.importorskip("ray")
 from core.models import load_folder  # noqa: E402
 from core.predict import predict_csv  # noqa: E402 - after the skip
 from core.ray_predict import Scorer, input_files, predict_ray  # noqa: E402
+from tests.test_decimal_comma import comma_model  # noqa: E402,F401 - the fixture, shared
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +155,26 @@ def test_inputs_are_checked_before_any_cluster_work(trained_tiny, tmp_path):
     (folder / "b.csv").rename(only_b / "b.csv")
     with pytest.raises(ValueError, match="lacks column"):
         predict_ray(trained_tiny[1], only_b, tmp_path / "o.csv")
+
+
+def test_decimal_commas_are_read_per_file_as_in_process(local_ray, comma_model, tmp_path):  # noqa: F811
+    """A ';' export with decimal commas (1.234,56), split in two files: the Ray path gives the
+    model the numbers training read (truth: the model's own predict_proba on the same rows with
+    decimal points), and writes the user's cells back as they were."""
+    import numpy as np
+
+    _, model_dir, comma, dot = comma_model
+    model = load_folder(model_dir)
+    truth = model.predict_proba(pd.read_csv(dot))
+    header, *rows = comma.read_bytes().split(b"\r\n")[:-1]
+    folder = tmp_path / "eu"
+    folder.mkdir()
+    half = len(rows) // 2
+    for i, part in enumerate([rows[:half], rows[half:]]):
+        (folder / f"part-{i}.csv").write_bytes(b"\r\n".join([header, *part]) + b"\r\n")
+    out = tmp_path / "ray.csv"
+    predict_ray(model_dir, folder, out, workers=2, batch_size=30)
+    got = pd.read_csv(out, dtype={"spend": str, "rate": str})
+    for i, c in enumerate(model.classes_):
+        np.testing.assert_allclose(got[f"p_{c}"].to_numpy(), truth[:, i], atol=1e-9)
+    assert got["spend"].tolist() == [r.split(b";")[0].decode("cp1252") for r in rows]
