@@ -1,6 +1,6 @@
 """End to end in headless Chromium: the Train page's verdict banner tells the truth.
 
-1. A transformer that cannot learn (a tiny random BERT at a learning rate of 1e-9) against
+1. A transformer that cannot learn (a tiny random BERT at the lowest learning rate the page allows, 1e-6) against
    TF-IDF on the real 3,000-row sample: the page says the simpler TF-IDF model was saved and why.
 2. Labels that are coin flips: whatever is saved is no better than guessing, so the page shows
    a warning instead of a success, and the model is not made the active one.
@@ -54,7 +54,7 @@ def train_on_page(page, app, data, tiny_model_dir, learning_rate: str) -> None:
 
 @pytest.mark.browser
 def test_a_transformer_no_better_than_tfidf_is_not_what_gets_saved(page, streamlit_app, tiny_model_dir):
-    train_on_page(page, streamlit_app, SAMPLE, tiny_model_dir, "1e-9")
+    train_on_page(page, streamlit_app, SAMPLE, tiny_model_dir, "1e-6")
     page.get_by_text("is trained and saved", exact=False).wait_for(timeout=TRAIN_LIMIT_MS)
     wait_idle(page)
     banner = page.get_by_test_id("stAlertContentSuccess").filter(has_text="is trained and saved")
