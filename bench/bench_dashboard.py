@@ -44,7 +44,6 @@ from core.charts.dashboard import (  # noqa: E402
 from core.dashboard import (  # noqa: E402
     apply_filters,
     choose_period,
-    distinctive_words,
     filter_mask,
     is_sentiment_like,
     kpis,
@@ -55,6 +54,7 @@ from core.dashboard import (  # noqa: E402
     prepare_frame,
     top_examples,
 )
+from core.words import distinctive_words  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/womens_clothing_ecommerce_reviews.csv")

@@ -52,6 +52,7 @@ import pandas as pd
 
 from .calibration import equal_count_gaps
 from .models import SavedModel
+from .words import UNSPACED_RANGES
 
 __all__ = [
     "ATTRIBUTION_METHOD",
@@ -92,9 +93,10 @@ SUCCESS_NAMES = tuple(
     "purchased purchase recommended good".split()
 )
 
-# Han ideographs (incl. extension A and compatibility) and kana: one unit per character.
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
-_UNIT = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+(?:['’](?:(?![{_CJK}])\w)+)*|[^\w\s]+")
+# Han ideographs and kana (written without spaces): one unit per character.
+_UNIT = re.compile(
+    rf"[{UNSPACED_RANGES}]|(?:(?![{UNSPACED_RANGES}])\w)+(?:['’](?:(?![{UNSPACED_RANGES}])\w)+)*|[^\w\s]+"
+)
 
 
 def is_word(token: str) -> bool:

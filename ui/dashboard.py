@@ -39,9 +39,7 @@ from core.charts.dashboard import (
 )
 from core.dashboard import (
     MISSING,
-    DateParseReport,
     choose_period,
-    distinctive_words,
     filter_mask,
     is_sentiment_like,
     kpis,
@@ -52,6 +50,8 @@ from core.dashboard import (
     prepare_frame,
     top_examples,
 )
+from core.dates import DateParseReport
+from core.words import distinctive_words
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "sample_data" / "dashboard_clothing_predictions.csv"
