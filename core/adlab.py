@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import equal_count_gaps
+from .columns import POSITIVE_NAMES
 from .models import SavedModel
 from .words import UNSPACED_RANGES
 
@@ -87,11 +88,6 @@ MAX_EXPLAIN_UNITS = 400  # more words than this would take long; the model trunc
 MAX_MATRIX_CELLS = 20_000  # segments x ads scored in one go
 MAX_SEGMENTS = 500
 MAX_DISTINCT_AS_CATEGORY = 10  # numeric columns with more distinct values are binned
-# Class names that usually mean "the good outcome", in order of preference.
-SUCCESS_NAMES = tuple(
-    "1 yes true y positive pos clicked click converted conversion success responded response "
-    "purchased purchase recommended good".split()
-)
 
 # Han ideographs and kana (written without spaces): one unit per character.
 _UNIT = re.compile(
@@ -142,7 +138,7 @@ def default_success_class(model: SavedModel) -> str | None:
     if declared is not None and str(declared) in classes:
         return str(declared)
     lowered = {c.strip().lower(): c for c in classes}
-    for name in SUCCESS_NAMES:
+    for name in POSITIVE_NAMES:
         if name in lowered:
             return lowered[name]
     return classes[-1]

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .columns import NEGATIVE_SENTIMENT, NEUTRAL_SENTIMENT, POSITIVE_SENTIMENT
 from .dates import DateParseReport, parse_dates
 
 MISSING = "(missing)"
@@ -403,9 +404,6 @@ def apply_filters(
 # Sentiment
 # --------------------------------------------------------------------------------------------
 
-_POSITIVE = {"positive", "pos", "+", "正面", "积极", "好评"}
-_NEGATIVE = {"negative", "neg", "-", "负面", "消极", "差评"}
-_OTHER_SENTIMENT = {"neutral", "neu", "mixed", "none", "irrelevant", "中性"}
 
 
 def is_sentiment_like(
@@ -437,10 +435,10 @@ def is_sentiment_like(
             uniq.append((key, lab))
     if len(uniq) < 2:
         return None
-    pos = [orig for key, orig in uniq if key in _POSITIVE]
-    neg = [orig for key, orig in uniq if key in _NEGATIVE]
-    others = [key for key, _ in uniq if key not in _POSITIVE | _NEGATIVE]
-    if len(pos) == 1 and len(neg) == 1 and all(k in _OTHER_SENTIMENT for k in others):
+    pos = [orig for key, orig in uniq if key in POSITIVE_SENTIMENT]
+    neg = [orig for key, orig in uniq if key in NEGATIVE_SENTIMENT]
+    others = [key for key, _ in uniq if key not in POSITIVE_SENTIMENT | NEGATIVE_SENTIMENT]
+    if len(pos) == 1 and len(neg) == 1 and all(k in NEUTRAL_SENTIMENT for k in others):
         return pos[0], neg[0]
     if numeric_binary:
         by_num: dict[float, Any] = {}

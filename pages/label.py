@@ -17,12 +17,12 @@ import streamlit as st
 
 from core import TrainConfig, load_csv, validate_mapping, validate_name
 from core.base_models import training_defaults
+from core.columns import suggest_label_column, suggest_text_columns
 from core.fewshot import cv_summary_frame
 from core.jobs import job_status, start_job
 from core.labeling import label_store, list_projects, suspected_label_errors, uncertainty_ranking
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
-from ui.mapping import suggest_label_column, suggest_text_columns
 from ui.state import active_model_name, get_model, set_active_model
 from ui.train_job import live_panel, outcome_message
 from ui.upload import table_upload

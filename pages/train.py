@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import (
+    ConfigError,
     TrainConfig,
     build_texts,
     choose_method,
@@ -16,18 +17,17 @@ from core import (
 )
 from core.base_models import training_defaults
 from core.charts.evaluation import label_distribution_chart, target_histogram_chart
-from core.data import read_table
-from core.jobs import list_jobs, start_job
-from core.registry import model_path
-from ui.base_model_picker import base_model_picker
-from ui.mapping import (
+from core.columns import (
     column_summary,
     default_model_name,
-    field_of_config_error,
     suggest_label_column,
     suggest_text_columns,
     training_samples,
 )
+from core.data import read_table
+from core.jobs import list_jobs, start_job
+from core.registry import model_path
+from ui.base_model_picker import base_model_picker
 from ui.train_job import job_section
 from ui.upload import table_upload
 
@@ -235,8 +235,8 @@ if data is not None:
             text_columns=text_cols, label_column=label_col or "", feature_columns=feature_cols, task=task,
             merge_label_variants=merge_variants,
         )
-    except ValueError as exc:
-        slots.get(field_of_config_error(str(exc)), label_slot).error(str(exc))
+    except ConfigError as exc:
+        slots.get(exc.field, label_slot).error(str(exc))
         problems.append(str(exc))
     else:
         report = validate_mapping(df, mapping)

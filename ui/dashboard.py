@@ -37,6 +37,7 @@ from core.charts.dashboard import (
     net_sentiment_heatmap_chart,
     segment_mix_chart,
 )
+from core.columns import TEXT_NAMES, named_like
 from core.dashboard import (
     MISSING,
     choose_period,
@@ -424,9 +425,6 @@ def cached_words(
     return words_for(_prepared, cmap, _mask)
 
 
-TEXT_NAMES = ("text", "review", "comment", "message", "body", "content", "feedback", "tweet", "description", "copy")
-
-
 def guess_text_column(raw: pd.DataFrame, det: dict[str, Any]) -> str | None:
     """The text column: core's guess (long strings), else a string column with a telling
     name (short texts such as tweets fall below core's length cut)."""
@@ -441,8 +439,7 @@ def guess_text_column(raw: pd.DataFrame, det: dict[str, Any]) -> str | None:
         *det["segment_candidates"],
     }
     for col in raw.columns:
-        name = str(col).lower()
-        if col not in taken and pd.api.types.is_string_dtype(raw[col]) and any(n in name for n in TEXT_NAMES):
+        if col not in taken and pd.api.types.is_string_dtype(raw[col]) and named_like(col, TEXT_NAMES):
             return col
     return None
 
