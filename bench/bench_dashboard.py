@@ -11,7 +11,7 @@ Timed:
 - one filter change + every KPI and aggregate the dashboard shows (the per-interaction cost),
   on the prepared frame and, for comparison, on the raw frame;
 - building the plotly figures from those aggregates;
-- the Dashboard page's own code path (ui.dashboard: prepare once, then compute_view +
+- the Dashboard page's own code path (core.dashboard_view: prepare once, then compute_view +
   build_figures + the figures' JSON for the browser on each filter change; distinctive words
   separately, as the page caches them per filter state);
 - with ``--apptest``: the whole page in Streamlit's AppTest, reading a CSV of the same table
@@ -245,10 +245,10 @@ def main() -> None:
 
 
 def page_path(raw: pd.DataFrame, repeats: int) -> None:
-    """What pages/dashboard.py computes, through the same ui.dashboard functions."""
+    """What pages/dashboard.py computes, through the same core.dashboard_view functions (no Streamlit)."""
     import plotly.io as pio
 
-    from ui import dashboard as dash
+    from core import dashboard_view as dash
 
     cmap = dash.ColumnMap(
         label="predicted_label", confidence="confidence", date="date", segments=tuple(SEGMENTS), text="text"
