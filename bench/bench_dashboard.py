@@ -11,7 +11,7 @@ Timed:
 - one filter change + every KPI and aggregate the dashboard shows (the per-interaction cost),
   on the prepared frame and, for comparison, on the raw frame;
 - building the plotly figures from those aggregates;
-- the Dashboard page's own code path (ui.dashboard: prepare once, then compute_view +
+- the Dashboard page's own code path (core.dashboard_view: prepare once, then compute_view +
   build_figures + the figures' JSON for the browser on each filter change; distinctive words
   separately, as the page caches them per filter state);
 - with ``--apptest``: the whole page in Streamlit's AppTest, reading a CSV of the same table
@@ -44,7 +44,6 @@ from core.charts.dashboard import (  # noqa: E402
 from core.dashboard import (  # noqa: E402
     apply_filters,
     choose_period,
-    distinctive_words,
     filter_mask,
     is_sentiment_like,
     kpis,
@@ -55,6 +54,7 @@ from core.dashboard import (  # noqa: E402
     prepare_frame,
     top_examples,
 )
+from core.words import distinctive_words  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/womens_clothing_ecommerce_reviews.csv")
@@ -245,10 +245,10 @@ def main() -> None:
 
 
 def page_path(raw: pd.DataFrame, repeats: int) -> None:
-    """What pages/dashboard.py computes, through the same ui.dashboard functions."""
+    """What pages/dashboard.py computes, through the same core.dashboard_view functions (no Streamlit)."""
     import plotly.io as pio
 
-    from ui import dashboard as dash
+    from core import dashboard_view as dash
 
     cmap = dash.ColumnMap(
         label="predicted_label", confidence="confidence", date="date", segments=tuple(SEGMENTS), text="text"

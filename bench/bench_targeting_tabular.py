@@ -160,9 +160,10 @@ def comparison_bench(args: argparse.Namespace) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from bench import load_avg
+    from core.columns import suggest_setup
     from core.models import load_folder
     from core.models.tabular import infer_column_kinds
-    from core.response import load_comparison, suggest_setup, train_response_models
+    from core.response import load_comparison, train_response_models
 
     df = pd.read_csv(args.csv).drop(columns=["duration"])
     given, hidden = train_test_split(df, test_size=args.hidden_fraction, stratify=df["y"], random_state=args.seed)

@@ -2,7 +2,7 @@
 
 from .base_models import CATALOG, BaseModel, resolve_base_model
 from .check import DataReport, check
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import (
     LoadedCsv,
     MappingReport,
@@ -37,6 +37,7 @@ from .training import train
 __all__ = [
     "CATALOG",
     "BaseModel",
+    "ConfigError",
     "DataReport",
     "FewShotClassifier",
     "LabelStore",

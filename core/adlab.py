@@ -51,7 +51,9 @@ import numpy as np
 import pandas as pd
 
 from .calibration import equal_count_gaps
+from .columns import POSITIVE_NAMES
 from .models import SavedModel
+from .words import UNSPACED_RANGES
 
 __all__ = [
     "ATTRIBUTION_METHOD",
@@ -86,15 +88,11 @@ MAX_EXPLAIN_UNITS = 400  # more words than this would take long; the model trunc
 MAX_MATRIX_CELLS = 20_000  # segments x ads scored in one go
 MAX_SEGMENTS = 500
 MAX_DISTINCT_AS_CATEGORY = 10  # numeric columns with more distinct values are binned
-# Class names that usually mean "the good outcome", in order of preference.
-SUCCESS_NAMES = tuple(
-    "1 yes true y positive pos clicked click converted conversion success responded response "
-    "purchased purchase recommended good".split()
-)
 
-# Han ideographs (incl. extension A and compatibility) and kana: one unit per character.
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
-_UNIT = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+(?:['’](?:(?![{_CJK}])\w)+)*|[^\w\s]+")
+# Han ideographs and kana (written without spaces): one unit per character.
+_UNIT = re.compile(
+    rf"[{UNSPACED_RANGES}]|(?:(?![{UNSPACED_RANGES}])\w)+(?:['’](?:(?![{UNSPACED_RANGES}])\w)+)*|[^\w\s]+"
+)
 
 
 def is_word(token: str) -> bool:
@@ -140,7 +138,7 @@ def default_success_class(model: SavedModel) -> str | None:
     if declared is not None and str(declared) in classes:
         return str(declared)
     lowered = {c.strip().lower(): c for c in classes}
-    for name in SUCCESS_NAMES:
+    for name in POSITIVE_NAMES:
         if name in lowered:
             return lowered[name]
     return classes[-1]

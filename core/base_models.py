@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .words import cjk_share, is_cjk
+
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
@@ -190,7 +192,7 @@ class LanguageMix:
     """
 
     n_texts: int  # texts looked at that have at least one letter
-    cjk_letters: float  # share of all letters that are Chinese/Japanese/Korean (core.data.cjk_share)
+    cjk_letters: float  # share of all letters that are Chinese/Japanese/Korean (core.words.cjk_share)
     english: float  # share of texts judged English
     cjk: float  # share of texts mostly in Chinese/Japanese/Korean characters (kana/hangul too)
     other_script: float  # share of texts mostly in another non-Latin script (Cyrillic, Arabic...)
@@ -218,14 +220,7 @@ def _script(ch: str) -> str:
     if ch.isascii():
         return "latin"
     code = ord(ch)
-    if (
-        0x2E80 <= code <= 0x9FFF  # CJK radicals, kana, CJK ideographs (incl. extension A)
-        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
-        or 0x1100 <= code <= 0x11FF  # Hangul jamo
-        or 0xF900 <= code <= 0xFAFF  # CJK compatibility ideographs
-        or 0xFF66 <= code <= 0xFFDC  # half-width kana / hangul
-        or 0x20000 <= code <= 0x3FFFF  # CJK extensions B+
-    ):
+    if is_cjk(ch):
         return "cjk"
     if 0xFF21 <= code <= 0xFF5A:  # full-width Latin letters (common in Chinese text)
         return "latin"
@@ -258,8 +253,6 @@ def _text_language(text: str) -> str | None:
 
 def language_mix(texts: Sequence[str], sample: int = LANGUAGE_SAMPLE) -> LanguageMix:
     """Judge the language of up to ``sample`` texts spread evenly over ``texts``."""
-    from .data import cjk_share
-
     texts = list(texts)
     if len(texts) > sample:
         step = len(texts) / sample

@@ -206,8 +206,9 @@ def _train_response(args: argparse.Namespace) -> int:
     """``train`` without a text column (or with ``--response``): the response comparison of
     ``core.response`` on the profile (``--feature-col``) columns; saves the recommended model
     (refitted on every labelled row) in ``--out`` and prints the comparison as one JSON line."""
+    from .columns import suggest_setup
     from .data import read_csv
-    from .response import suggest_setup, train_response_models, transformer_base_model
+    from .response import train_response_models, transformer_base_model
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:

@@ -16,9 +16,19 @@ METHODS = ("full", "lora", "fewshot", "auto")
 DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 5e-4, "fewshot": 2e-5}
 
 
+class ConfigError(ValueError):
+    """A training setting with a bad value; ``field`` names it (e.g. "epochs"), so a form can
+    show the message next to that widget."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides how a model is trained. Bad values raise ``ValueError``."""
+    """Everything that decides how a model is trained. Bad values raise :class:`ConfigError`
+    (a ``ValueError`` that names the field)."""
 
     text_columns: tuple[str, ...] = ("text",)  # columns whose text the model reads
     label_column: str = "label"  # what the model learns to predict
@@ -140,4 +150,4 @@ class TrainConfig:
 
 def _check(ok: bool, name: str, value: Any, expected: str) -> None:
     if not ok:
-        raise ValueError(f"Setting '{name}' must be {expected}; got {value!r}.")
+        raise ConfigError(f"Setting '{name}' must be {expected}; got {value!r}.", field=name)

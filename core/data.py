@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
+from .words import CJK_RANGES, cjk_share  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # Streamlit's default upload limit
 DEFAULT_MAX_ROWS = 2_000_000
@@ -35,8 +36,8 @@ MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
 FEW_ROWS_PER_CLASS = 10  # below this a class trains, with a warning that its scores are rough
 MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
 SPLIT_NAMES = ("train", "validation", "test")
-
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+# Text that decoded right as Chinese: CJK letters, CJK punctuation and full-width forms ("，").
+_CJK_TEXT = re.compile(f"[{CJK_RANGES}\uff00-\uffef]")
 
 
 @dataclass(frozen=True)
@@ -501,7 +502,7 @@ def decode_report(raw: bytes) -> Decoded:
         text = raw.decode("gb18030")
         non_ascii = [ch for ch in text if ord(ch) > 127]
         # cp1252 bytes often decode as GB18030 too; believe it only if the result reads as CJK.
-        if non_ascii and sum(bool(_CJK.match(ch)) for ch in non_ascii) >= 0.7 * len(non_ascii):
+        if non_ascii and sum(bool(_CJK_TEXT.match(ch)) for ch in non_ascii) >= 0.7 * len(non_ascii):
             return Decoded(text, "gb18030")
     except UnicodeDecodeError:
         pass
@@ -975,17 +976,6 @@ def build_texts(
         fields = [f"{name}: {format_value(v)}" for name, v in zip(columns, row) if format_value(v)]
         texts.append(" | ".join(fields))
     return texts
-
-
-def cjk_share(texts: list[str], sample: int = 2000) -> float:
-    """Share of letters that are Chinese/Japanese/Korean characters, over a sample of texts."""
-    letters = cjk = 0
-    for text in texts[:sample]:
-        for ch in str(text):
-            if ch.isalpha():
-                letters += 1
-                cjk += bool(_CJK.match(ch))
-    return cjk / letters if letters else 0.0
 
 
 # --------------------------------------------------------------------------- splits

@@ -53,7 +53,7 @@ the hidden-row ROC-AUC from 0.799 to 0.804 (bench_targeting_tabular.py --compari
 transformer is not refitted (another fine-tuning costs minutes).
 
 Profile-only data: without a text column the transformer reads "column: value" fields, which
-are no language; the default is gradient boosting alone (``suggest_setup``), the base model
+are no language; the default is gradient boosting alone (``core.columns.suggest_setup``), the base model
 for a requested transformer is the English one (``transformer_base_model``; the language check
 sees real text columns only, ``language_texts``) and ``estimate_transformer_seconds`` tells the
 user what the transformer would cost.
@@ -106,7 +106,6 @@ __all__ = [
     "refit_note",
     "response_labels",
     "score_customers",
-    "suggest_setup",
     "train_response_models",
 ]
 
@@ -1015,53 +1014,6 @@ def budget_selection(
     first = ["rank"]
     rest = [c for c in out.columns if c not in ("rank", prob_column, "expected_value", "cumulative_expected_profit")]
     return out[first + rest + [prob_column, "expected_value", "cumulative_expected_profit"]]
-
-
-POSITIVE_WORDS = ("yes", "1", "true", "y", "responded", "response", "bought", "converted", "purchase", "clicked")
-
-
-def suggest_setup(df: pd.DataFrame, label_column: str | None = None) -> dict[str, Any]:
-    """Defaults for the Targeting page from a campaign table (the user can change every one).
-
-    Returns ``{"label_column", "positive_class", "profile_columns", "text_columns",
-    "include_transformer"}``: the response column (``y``/``response``/... if present, else the
-    last column with 2 values), its positive class (a "yes"-like value, else the rarer one), text
-    columns (text with long, mostly distinct values: reviews, notes), every other column as
-    profile columns (columns that look like ids, every value distinct, are left out), and whether
-    to fine-tune the transformer by default: only when there is text. On numbers and categories
-    alone gradient boosting is the better model at a fraction of the time (bench_targeting.py:
-    ROC-AUC 0.770 in 0.3 s against 0.721 in 597 s on the bank sample).
-    """
-    columns = list(df.columns)
-    if label_column is None or label_column not in columns:
-        named = [c for c in columns if str(c).strip().lower() in ("y", "response", "responded", "converted", "target", "label")]
-        binary = [c for c in columns if df[c].dropna().nunique() == 2]
-        label_column = (named or binary[-1:] or columns[-1:] or [None])[0]
-    positive = None
-    if label_column is not None:
-        values = _label_text(df[label_column].dropna())
-        counts = values[values != ""].value_counts()
-        yes_like = [v for v in counts.index if v.lower() in POSITIVE_WORDS]
-        positive = yes_like[0] if yes_like else (str(counts.index[-1]) if len(counts) else None)
-    text, profile = [], []
-    for c in columns:
-        if c == label_column:
-            continue
-        col = df[c].dropna()
-        if col.empty:
-            continue
-        is_text = col.dtype == object or pd.api.types.is_string_dtype(col)
-        if is_text:
-            as_text = col.astype(str)
-            distinct = as_text.nunique() / len(as_text)
-            if as_text.str.len().mean() > 30 and distinct > 0.5:
-                text.append(c)
-                continue
-        if len(col) > 20 and col.nunique() == len(col) and (is_text or pd.api.types.is_integer_dtype(col)):
-            continue  # an id: every value distinct, says nothing about a new customer
-        profile.append(c)
-    return {"label_column": label_column, "positive_class": positive, "profile_columns": profile, "text_columns": text,
-            "include_transformer": bool(text)}
 
 
 LANGUAGE_SAMPLE_ROWS = 300

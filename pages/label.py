@@ -17,13 +17,13 @@ import streamlit as st
 
 from core import TrainConfig, load_csv, validate_mapping, validate_name
 from core.base_models import training_defaults
+from core.columns import suggest_label_column, suggest_text_columns
 from core.fewshot import cv_summary_frame
 from core.jobs import job_status, start_job
 from core.labeling import label_store, list_projects, suspected_label_errors, uncertainty_ranking
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
-from ui.mapping import suggest_label_column, suggest_text_columns
-from ui.state import active_model_name, get_model, set_active_model
+from ui.state import active_model_name, get_model, set_active_model, train_data
 from ui.train_job import live_panel, outcome_message
 from ui.upload import table_upload
 
@@ -62,9 +62,9 @@ def start_training(store, base_model: str) -> None:
 def new_project() -> None:
     """Name a project, load rows (upload or the Train page's data), map columns, create it."""
     name = st.text_input("Project name", key="label_new_name", placeholder="spring-campaign", max_chars=64)
-    train_data = ss.get("train_data")
+    loaded = train_data()  # declared in ui.state: the Train page's table
     sources = [UPLOAD_SOURCE] + ([SAMPLE_SOURCE] if SAMPLE.is_file() else [])
-    sources += [f"The data loaded on the Train page ({train_data['name']})"] if train_data else []
+    sources += [f"The data loaded on the Train page ({loaded.name})"] if loaded else []
     source = st.radio("Rows to label", sources, key="label_source", horizontal=True)
     df = None
     if source == UPLOAD_SOURCE:
@@ -81,7 +81,7 @@ def new_project() -> None:
             "their answer; label the rest here. See sample_data/README.md."
         )
     else:
-        df = train_data["frame"]
+        df = loaded.frame
     if df is None:
         return
     columns = list(df.columns)

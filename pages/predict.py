@@ -30,12 +30,11 @@ from core.predict import (
     renamed_message,
 )
 from core.registry import model_path
-from ui.state import active_model_name, get_model
+from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
 from ui.upload import csv_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
-LAST_PATH = "last_prediction_path"  # read by the Dashboard page
 RESULT = "predict_result"
 XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
 XLSX_MAX_ROWS = 100_000  # openpyxl: ~1 s and ~3.5 MB of memory per 1,000 rows (measured): CSV only above
@@ -255,7 +254,7 @@ if st.button("Predict", type="primary", key="predict_run", disabled=not ready):
         previous = st.session_state.get(RESULT)
         if previous and Path(previous["path"]).parent == _session_dir() and previous["path"] != str(out):
             Path(previous["path"]).unlink(missing_ok=True)
-        st.session_state[LAST_PATH] = str(out)
+        st.session_state[LAST_PREDICTION_KEY] = str(out)
         st.session_state[RESULT] = {
             "path": str(out),
             "model": name,

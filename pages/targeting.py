@@ -15,8 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 from core import load_csv
+from core.columns import suggest_setup
 from core.data import format_value
-from core.response import suggest_setup
 from ui import targeting as tg
 from ui.state import TARGETING_KEY, get_model, targeting_model_name
 from ui.upload import table_upload

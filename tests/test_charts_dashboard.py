@@ -22,12 +22,12 @@ from core.charts.dashboard import (
     summary_report_html,
 )
 from core.dashboard import (
-    distinctive_words,
     kpis,
     label_mix_by_segment,
     label_share_over_time,
     net_sentiment_heatmap,
 )
+from core.words import distinctive_words
 
 
 @pytest.fixture

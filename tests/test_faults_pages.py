@@ -64,7 +64,7 @@ def usable_rows(rows: list[list[str]], label_at: int = 1) -> int:
 
 
 def train_r01(at, rows):
-    assert at.session_state["train_data"]["frame"].columns.tolist() == ["text", "label"]
+    assert at.session_state["train_data"].frame.columns.tolist() == ["text", "label"]
     assert at.multiselect(key="train_text_cols").value == ["text"]
     assert at.selectbox(key="train_label_col").value == "label"
     assert f"All {len(rows) - 1} rows are usable" in everything_shown(at)
@@ -76,13 +76,13 @@ def train_r03(at, rows):
     na_like = {row[1] for row in rows[1:]} & {"NA", "N/A", "None", "null", "NULL", "nan", "NaN", "n/a"}
     assert len(na_like) >= 3 and na_like <= set(label_chart_classes(at))  # classes, not missing values
     assert f"All {len(rows) - 1} rows are usable" in everything_shown(at)
-    frame = at.session_state["train_data"]["frame"]
+    frame = at.session_state["train_data"].frame
     assert frame["region"].tolist() == [row[1] for row in rows[1:]]  # strings, never missing
 
 
 def train_r04(at, rows):
     assert all(len(row) == 3 and row[2] == "" for row in rows[1:])  # the fault is in the file
-    frame = at.session_state["train_data"]["frame"]
+    frame = at.session_state["train_data"].frame
     assert frame.columns.tolist() == ["text", "label"]
     assert frame["text"].tolist() == [row[0] for row in rows[1:]]
     assert frame["label"].tolist() == [row[1] for row in rows[1:]]
@@ -91,7 +91,7 @@ def train_r04(at, rows):
 
 
 def train_r05a(at, rows):
-    frame = at.session_state["train_data"]["frame"]
+    frame = at.session_state["train_data"].frame
     assert frame["text"].tolist() == [row[0] for row in rows[1:]]
     assert any(ch in "".join(frame["text"]) for ch in "éèàçöü")  # accents intact
     assert "encoding utf-16 · delimiter tab" in everything_shown(at)
@@ -101,7 +101,7 @@ def train_r05a(at, rows):
 def train_r06(at, rows):
     assert len(rows) - 1 == 60
     assert "· 60 rows ·" in everything_shown(at)
-    frame = at.session_state["train_data"]["frame"]
+    frame = at.session_state["train_data"].frame
     assert frame["text"].tolist() == [row[0] for row in rows[1:]]  # newlines inside cells kept
     assert frame["text"].str.contains("\n").any()
 
@@ -157,7 +157,7 @@ def train_regression(at, rows):
 
 
 def train_r12(at, rows):
-    frame = at.session_state["train_data"]["frame"]
+    frame = at.session_state["train_data"].frame
     assert len(frame) == len(rows) - 1
     assert frame["text"].str.len().max() == max(len(row[0]) for row in rows[1:]) >= 150_000
 

@@ -316,7 +316,7 @@ def test_examples_show_the_raw_text_and_the_download_neutralises_only_formulas(t
 
 
 def test_distinctive_words_are_never_punctuation():
-    from core.dashboard import distinctive_words
+    from core.words import distinctive_words
 
     english = ["@united thanks!!! :) great flight #happy", "@united worst service ever... :( #fail — delayed",
                "really bad … awful ?!", "love it 😍 😍 great ✈️"] * 15

@@ -311,35 +311,6 @@ def test_interrupted_and_queued_jobs_are_shown_plainly(models_dir):
 # ------------------------------------------------------------------------------ pure helpers
 
 
-def test_mapping_suggestions():
-    from ui.mapping import default_model_name, field_of_config_error, suggest_label_column, suggest_text_columns
-
-    df = pd.DataFrame(
-        {
-            "id": range(6),
-            "Ad Copy": ["buy now", "sale", "new in", "free ship", "last day", "hello"],
-            "notes": ["a much longer free text column here"] * 6,
-            "clicked": ["yes", "no"] * 3,
-        }
-    )
-    assert suggest_text_columns(df) == ["Ad Copy"]  # named like copy, though "notes" is longer
-    assert suggest_text_columns(df.drop(columns=["Ad Copy"])) == ["notes"]  # else the longest text
-    assert suggest_label_column(df, ["Ad Copy"]) == "clicked"  # fewest distinct values (2)
-    assert suggest_label_column(df.assign(sentiment=["p", "n", "p", "n", "p", "x"]), ["Ad Copy"]) == "sentiment"
-    name = default_model_name("My Reviews (2024)!")
-    assert name.startswith("My-Reviews-2024-") and "/" not in name
-    assert field_of_config_error("Setting 'epochs' must be a number in (0, 100]; got 0.") == "epochs"
-
-
-def test_column_summary_counts_blank_cells_as_empty():
-    from ui.mapping import column_summary
-
-    summary = column_summary(pd.DataFrame({"t": ["a", " ", None, "b"], "n": [1, 1, 2, None]})).set_index("column")
-    assert summary.loc["t", "non-empty"] == 0.5
-    assert summary.loc["t", "distinct values"] == 2
-    assert summary.loc["n", "distinct values"] == 2
-
-
 def test_progress_text_reads_the_latest_step():
     from core.jobs import JobStatus
     from ui.train_job import progress_text

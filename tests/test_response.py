@@ -447,8 +447,9 @@ def test_language_check_reads_text_columns_only():
     """The bank sample has no text: its "age: 34 | job: admin." rows are no language, and the
     transformer's base model stays the English one; a Chinese review column still counts."""
     from core.base_models import MULTILINGUAL_BASE_MODEL, language_mix
+    from core.columns import suggest_setup
     from core.data import build_texts
-    from core.response import language_texts, suggest_setup, transformer_base_model
+    from core.response import language_texts, transformer_base_model
 
     bank = pd.read_csv(ROOT / "sample_data" / "bank_marketing.csv").head(300)
     setup = suggest_setup(bank)

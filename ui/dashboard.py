@@ -15,43 +15,38 @@ column mapping.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from core import load_csv
-from core.charts.dashboard import (
-    confidence_histogram,
-    distinctive_words_chart,
-    label_colors,
-    label_share_chart,
-    net_sentiment_heatmap_chart,
-    segment_mix_chart,
+from core import load_csv, to_csv_bytes
+from core.charts.dashboard import figure_to_html, summary_report_html
+from core.dashboard_view import (
+    PERIOD_NAMES,
+    ColumnMap,
+    Filters,
+    Prepared,
+    View,
+    alert_method,
+    auto_period,
+    build_figures,
+    compute_view,
+    guess_text_column,
+    prepare,
+    words_figure,
+    words_for,
+    words_method,
 )
-from core.dashboard import (
-    MISSING,
-    DateParseReport,
-    choose_period,
-    distinctive_words,
-    filter_mask,
-    is_sentiment_like,
-    kpis,
-    label_mix_by_segment,
-    label_share_over_time,
-    negative_share_alerts,
-    net_sentiment_heatmap,
-    prepare_frame,
-    top_examples,
-)
+from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
+from ui.upload import csv_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "sample_data" / "dashboard_clothing_predictions.csv"
@@ -63,333 +58,9 @@ SAMPLE_NOTE = (
     "in this sample are noise. Segments (department, class, age group) are real."
 )
 NONE = "(none)"
-PERIOD_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
 # Files on disk (the Predict page's output) may be larger than a browser upload.
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_ROWS = 2_000_000
-WORDS_MAX_TEXTS = 10_000  # texts sampled for distinctive words (stratified per label)
-WORDS_TOP_N = 12
-ALERT_MIN_COUNT = 20  # rows a segment needs in both periods to be tested
-N_EXAMPLES = 5
-
-
-# --------------------------------------------------------------------------------------------
-# What the user chose
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """Roles of the prediction table's columns, as mapped on the page."""
-
-    label: str
-    confidence: str | None = None
-    date: str | None = None
-    segments: tuple[str, ...] = ()
-    text: str | None = None
-    dayfirst: bool | None = None  # None: decided from the values
-    one_is_positive: bool = False  # numeric 0/1 labels read as negative/positive
-
-    def light_columns(self) -> list[str]:
-        """Every mapped column but the text: what the aggregates need."""
-        cols = [self.label, self.confidence, self.date, *self.segments]
-        return list(dict.fromkeys(c for c in cols if c is not None))
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Active filters; empty tuples / None / 0 mean "no filter"."""
-
-    date_range: tuple[dt.date | None, dt.date | None] | None = None
-    segments: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    labels: tuple[str, ...] = ()
-    min_confidence: float = 0.0
-
-    def mask(self, frame: pd.DataFrame, cmap: ColumnMap) -> np.ndarray | None:
-        """Boolean row mask over ``frame`` (None when nothing is filtered)."""
-        return filter_mask(
-            frame,
-            self.date_range if cmap.date else None,
-            {c: list(v) for c, v in self.segments if v},
-            list(self.labels) or None,
-            self.min_confidence if cmap.confidence else None,
-            date_col=cmap.date,
-            label_col=cmap.label,
-            conf_col=cmap.confidence or "confidence",
-        )
-
-    def describe(self) -> list[str]:
-        """One line per active filter, for the report and the page."""
-        lines = []
-        if self.date_range:
-            start, end = self.date_range
-            lines.append(f"Dates {start or '…'} to {end or '…'}")
-        for col, values in self.segments:
-            if values:
-                lines.append(f"{col}: {', '.join(values)}")
-        if self.labels:
-            lines.append(f"Labels: {', '.join(self.labels)}")
-        if self.min_confidence:
-            lines.append(f"Confidence ≥ {self.min_confidence:.0%}")
-        return lines
-
-
-# --------------------------------------------------------------------------------------------
-# Preparation (once per file and mapping)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Prepared:
-    """A prediction table made fast to filter, and what the page's widgets need from it."""
-
-    frame: pd.DataFrame  # prepare_frame output: parsed dates, categorical labels/segments
-    report: DateParseReport | None
-    labels: list[str]  # label values as shown in the filter ("(missing)" last if any)
-    segment_values: dict[str, list[str]]
-    date_min: dt.date | None
-    date_max: dt.date | None
-    numeric_labels: bool  # the labels are {0, 1}-like: offer "1 means positive"
-    sentiment: tuple[Any, Any] | None  # (positive, negative) label, None if not sentiment
-
-
-def _numeric_binary(values: list[Any]) -> bool:
-    try:
-        nums = {float(str(v)) for v in values}
-    except ValueError:
-        return False
-    return nums in ({0.0, 1.0}, {-1.0, 1.0}, {-1.0, 0.0, 1.0})
-
-
-def prepare(raw: pd.DataFrame, cmap: ColumnMap) -> Prepared:
-    """Parse dates and make categoricals once (``core.dashboard.prepare_frame``)."""
-    if cmap.confidence and not pd.api.types.is_numeric_dtype(raw[cmap.confidence]):
-        raise ValueError(
-            f"The confidence column {cmap.confidence!r} should hold numbers between 0 and 1; "
-            f"found values such as {raw[cmap.confidence].dropna().astype(str).head(3).tolist()}."
-        )
-    frame, report = prepare_frame(
-        raw,
-        label_col=cmap.label,
-        date_col=cmap.date,
-        segment_cols=list(cmap.segments),
-        dayfirst=cmap.dayfirst,
-    )
-    cats = list(frame[cmap.label].cat.categories)
-    labels = [str(c) for c in cats]
-    if frame[cmap.label].isna().any():
-        labels.append(MISSING)
-    segment_values = {c: [str(v) for v in frame[c].cat.categories] for c in cmap.segments}
-    date_min = date_max = None
-    if cmap.date:
-        dates = frame[cmap.date]
-        if dates.notna().any():
-            date_min, date_max = dates.min().date(), dates.max().date()
-    numeric = _numeric_binary(cats)
-    sentiment = is_sentiment_like(cats, numeric_binary=numeric and cmap.one_is_positive)
-    return Prepared(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment)
-
-
-def auto_period(prepared: Prepared, filters: Filters) -> str:
-    """The time grain for the date span in view (filter range, else the data's span)."""
-    start, end = prepared.date_min, prepared.date_max
-    if filters.date_range:
-        start = filters.date_range[0] or start
-        end = filters.date_range[1] or end
-    if start is None or end is None:
-        return "D"
-    return choose_period(pd.Series(pd.to_datetime([start, end])))
-
-
-# --------------------------------------------------------------------------------------------
-# Per-interaction work
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class View:
-    """Everything the page shows for one set of filters."""
-
-    mask: np.ndarray | None
-    n_rows: int
-    kpis: dict[str, Any]
-    kpis_all: dict[str, Any]
-    period: str | None
-    share: pd.DataFrame | None = None
-    mix: pd.DataFrame | None = None
-    heat: tuple[pd.DataFrame, pd.DataFrame] | None = None
-    alerts: pd.DataFrame | None = None  # every segment column, flagged first
-    watch_label: Any = None
-    examples: dict[Any, pd.DataFrame] = field(default_factory=dict)
-
-
-def compute_view(
-    prepared: Prepared,
-    cmap: ColumnMap,
-    filters: Filters,
-    period: str | None,
-    breakdown: str | None,
-    watch_label: Any = None,
-    alpha: float = 0.05,
-    n_examples: int = N_EXAMPLES,
-) -> View:
-    """Filter once, then every KPI and aggregate the page shows.
-
-    Aggregates run on a copy of the filtered rows without the text column; the examples are
-    picked from the full table through the mask, so a million texts are never copied.
-    ``period=None`` picks one from the span in view. ``watch_label`` is the label whose
-    rising share raises alerts (the negative label for sentiment).
-    """
-    frame = prepared.frame
-    mask = filters.mask(frame, cmap)
-    light = cmap.light_columns()
-    view = frame[light] if mask is None else frame.loc[mask, light]
-    sentiment = prepared.sentiment
-    out = View(
-        mask=mask,
-        n_rows=len(view),
-        kpis=kpis(view, cmap.label, cmap.confidence, sentiment),
-        kpis_all=kpis(frame[light], cmap.label, cmap.confidence, sentiment) if mask is not None else {},
-        period=None,
-        watch_label=watch_label,
-    )
-    has_dates = cmap.date is not None and prepared.date_min is not None
-    if has_dates:
-        out.period = period or auto_period(prepared, filters)
-        out.share = label_share_over_time(view, cmap.date, cmap.label, out.period)
-    if breakdown:
-        sort_by = sentiment[1] if sentiment else None
-        out.mix = label_mix_by_segment(view, breakdown, cmap.label, sort_by=sort_by)
-        if has_dates and sentiment:
-            out.heat = net_sentiment_heatmap(
-                view,
-                breakdown,
-                cmap.date,
-                out.period,
-                sentiment[0],
-                sentiment[1],
-                label_col=cmap.label,
-                with_counts=True,
-            )
-    if has_dates and cmap.segments and watch_label is not None:
-        parts = []
-        for col in cmap.segments:
-            a = negative_share_alerts(
-                view,
-                col,
-                cmap.date,
-                out.period,
-                watch_label,
-                alpha=alpha,
-                min_count=ALERT_MIN_COUNT,
-                label_col=cmap.label,
-            )
-            a.insert(0, "column", col)
-            parts.append(a)
-        alerts = pd.concat(parts, ignore_index=True) if parts else None
-        if alerts is not None:
-            alerts = alerts.sort_values(
-                ["flagged", "p_value"], ascending=[False, True], na_position="last", kind="stable"
-            )
-        out.alerts = alerts.reset_index(drop=True) if alerts is not None else None
-    if cmap.text:
-        extra = [c for c in (cmap.date, *cmap.segments) if c]
-        if cmap.confidence:
-            out.examples = top_examples(
-                frame, cmap.label, cmap.confidence, cmap.text, n=n_examples, columns=extra, mask=mask
-            )
-        else:
-            # No confidence to rank by: the first rows of each label (ties keep table order).
-            tmp = frame[[cmap.label, cmap.text, *extra]].assign(_rank=0.0)
-            out.examples = top_examples(tmp, cmap.label, "_rank", cmap.text, n=n_examples, columns=extra, mask=mask)
-            for k in out.examples:
-                out.examples[k] = out.examples[k].drop(columns="_rank")
-    return out
-
-
-def build_figures(view: View, prepared: Prepared, cmap: ColumnMap, breakdown: str | None) -> dict[str, go.Figure]:
-    """The plotly figures for a view, keyed share / mix / heat / confidence (when they apply)."""
-    order = list(prepared.frame[cmap.label].cat.categories)
-    colors = label_colors(order, prepared.sentiment)
-    figs: dict[str, go.Figure] = {}
-    if view.share is not None:
-        figs["share"] = label_share_chart(
-            view.share, label_order=order, colors=colors, title=f"Share of each label, {PERIOD_NAMES[view.period]}"
-        )
-    if view.mix is not None:
-        figs["mix"] = segment_mix_chart(view.mix, label_order=order, colors=colors, title=f"Label mix by {breakdown}")
-    if view.heat is not None:
-        figs["heat"] = net_sentiment_heatmap_chart(
-            *view.heat, title=f"Net sentiment by {breakdown} and {PERIOD_NAMES[view.period]} period"
-        )
-    if cmap.confidence:
-        frame = prepared.frame
-        conf = frame[cmap.confidence]
-        labels = frame[cmap.label]
-        if view.mask is not None:
-            conf, labels = conf[view.mask], labels[view.mask]
-        figs["confidence"] = confidence_histogram(conf, labels, colors=colors, label_order=order)
-    return figs
-
-
-def words_for(
-    prepared: Prepared, cmap: ColumnMap, mask: np.ndarray | None, max_texts: int = WORDS_MAX_TEXTS, seed: int = 0
-) -> dict[Any, pd.DataFrame]:
-    """Distinctive words per label for the rows in ``mask`` (see core.dashboard).
-
-    ``distinctive_words`` samples at most ``max_texts`` texts, at most ``max_texts`` from any
-    one label, but it first cleans every text it is given. On a million rows that cleaning
-    costs more than the words themselves, so each label's rows are cut here to a uniform random
-    ``max_texts`` first: a uniform sample of a uniform sample, the same distribution.
-    """
-    frame = prepared.frame
-    codes = frame[cmap.label].cat.codes.to_numpy()
-    rows = np.arange(len(frame)) if mask is None else np.flatnonzero(mask)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for code in np.unique(codes[rows]):
-        idx = rows[codes[rows] == code]
-        keep.append(idx if len(idx) <= max_texts else rng.choice(idx, max_texts, replace=False))
-    take = np.sort(np.concatenate(keep)) if keep else rows[:0]
-    return distinctive_words(
-        frame[cmap.text].iloc[take],
-        frame[cmap.label].iloc[take],
-        top_n=WORDS_TOP_N,
-        max_texts=max_texts,
-        random_state=seed,
-    )
-
-
-def words_figure(words: dict[Any, pd.DataFrame], prepared: Prepared, cmap: ColumnMap) -> go.Figure:
-    """Distinctive-words bars in the same label colours as the other charts."""
-    order = list(prepared.frame[cmap.label].cat.categories)
-    return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment))
-
-
-def words_method(words: dict[Any, pd.DataFrame], max_texts: int = WORDS_MAX_TEXTS) -> str:
-    """How the words were found, in a sentence or two."""
-    lang = next((f.attrs.get("language") for f in words.values()), "en")
-    how = {
-        "en": "English words with common stop words removed (negations such as “didn't” kept)",
-        "zh": "Chinese character bigrams (no word segmenter) plus Latin words",
-        "other": "words of two or more letters, no stop-word list",
-    }.get(lang, "words")
-    return (
-        "Weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn "
-        f"2008): each label's texts against all other texts; bars are z-scores. Tokens: {how}."
-        f" Up to {max_texts:,} texts are sampled, each label getting an equal share; English "
-        "text uses words, Chinese text uses character bigrams."
-    )
-
-
-def alert_method(alpha: float) -> str:
-    return (
-        "One-sided two-proportion z-test (pooled variance) of the watched label's share in the "
-        "latest period against the period before, per segment; p-values are adjusted with "
-        f"Benjamini-Hochberg within each segment column, and a segment is flagged when the "
-        f"adjusted p ≤ {alpha:g}. Segments with fewer than {ALERT_MIN_COUNT} rows in either "
-        "period are not tested."
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,29 +93,6 @@ def cached_words(
     key: str, cmap: ColumnMap, filters: Filters, _prepared: Prepared, _mask: np.ndarray | None
 ) -> dict[Any, pd.DataFrame]:
     return words_for(_prepared, cmap, _mask)
-
-
-TEXT_NAMES = ("text", "review", "comment", "message", "body", "content", "feedback", "tweet", "description", "copy")
-
-
-def guess_text_column(raw: pd.DataFrame, det: dict[str, Any]) -> str | None:
-    """The text column: core's guess (long strings), else a string column with a telling
-    name (short texts such as tweets fall below core's length cut)."""
-    if det["text_candidates"]:
-        return det["text_candidates"][0]
-    taken = {
-        det["label"],
-        det["confidence"],
-        det["error"],
-        *det["proba"].values(),
-        *det["date_candidates"],
-        *det["segment_candidates"],
-    }
-    for col in raw.columns:
-        name = str(col).lower()
-        if col not in taken and pd.api.types.is_string_dtype(raw[col]) and any(n in name for n in TEXT_NAMES):
-            return col
-    return None
 
 
 def bytes_key(data: bytes) -> str:
@@ -570,3 +218,319 @@ def _fmt(value: Any) -> str:
 def download(label: str, make: Callable[[], bytes], file_name: str, mime: str, key: str, **kwargs: Any) -> None:
     """A download button whose file is made only when clicked (big tables stay cheap)."""
     st.download_button(label, data=make, file_name=file_name, mime=mime, key=key, on_click="ignore", **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# The page's sections (pages/dashboard.py calls them in order)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """The prediction file the page shows: a cache key, the bytes or path, its name, and where
+    it came from (one of :data:`SOURCES`)."""
+
+    key: str
+    data: bytes | str
+    name: str
+    kind: str
+
+
+SOURCES = {
+    "predict": "Result of the Predict page",
+    "upload": "Upload a prediction CSV",
+    "score": "Score a CSV now",
+    "sample": "Sample: clothing reviews",
+}
+
+
+def choose_source() -> Source | None:
+    """Section 1: which prediction file (the Predict page's result, an upload, a CSV scored now,
+    or the sample); None with a message while there is none."""
+    source = st.radio("Prediction file", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="dash_source")
+    key = data = None
+    name = ""
+    if source == "predict":
+        path = last_prediction_path()
+        if path is not None:
+            key, data, name = path_key(path), str(path), Path(path).name
+        else:
+            st.info(
+                "No prediction file yet in this session. Score a CSV on the **Predict** page, "
+                "upload a prediction CSV, score one here, or explore the sample.",
+                icon=":material/info:",
+            )
+    elif source == "upload":
+        up = csv_upload(
+            "Prediction file (the CSV or Excel file the Predict page writes, or any table with a predicted label column)",
+            key="dash_upload",
+        )
+        if up is not None:
+            if st.session_state.get("dash_upload_id") != up.file_id:
+                st.session_state["dash_upload_id"] = up.file_id
+                st.session_state["dash_upload_key"] = bytes_key(up.getvalue())
+            key, data, name = st.session_state["dash_upload_key"], up.getvalue(), up.name
+    elif source == "score":
+        model_name = text_model_for_page("the Dashboard")  # a model that reads text
+        if model_name is None:
+            if active_model_name() is None:
+                st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
+        else:
+            st.caption(f"Scores every row with **{model_name}** (the active model is chosen in the sidebar).")
+            raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload")
+            if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
+                from core.predict import predict_csv
+
+                try:
+                    model = get_model(model_name)
+                    if model.task != "classification":
+                        raise ValueError(f"The dashboard needs a classification model; {model_name!r} predicts numbers.")
+                    folder = Path(tempfile.gettempdir()) / "marketune-dashboard"
+                    folder.mkdir(exist_ok=True)
+                    stem = bytes_key(raw_up.getvalue()).split(":")[1][:12]
+                    src, out = folder / f"{stem}-input.csv", folder / f"{stem}-{model_name}.csv"
+                    src.write_bytes(raw_up.getvalue())
+                    bar = st.progress(0.0, text="Scoring…")
+                    predict_csv(
+                        model,
+                        src,
+                        out,
+                        on_progress=lambda p: bar.progress(
+                            min(1.0, p.rows_done / p.total_rows) if p.total_rows else 0.0,
+                            text=f"Scored {p.rows_done:,} rows",
+                        ),
+                    )
+                    src.unlink(missing_ok=True)
+                    st.session_state["dash_scored"] = (str(out), raw_up.name)
+                except ValueError as exc:
+                    st.error(str(exc))
+            scored = st.session_state.get("dash_scored")
+            if scored and Path(scored[0]).is_file():
+                key, data, name = path_key(scored[0]), scored[0], scored[1]
+    else:
+        key, data, name = path_key(SAMPLE_PATH), str(SAMPLE_PATH), SAMPLE_PATH.name
+        st.info(SAMPLE_NOTE, icon=":material/science:")
+    return None if key is None else Source(key, data, name, source)
+
+
+def column_form(raw: pd.DataFrame, det: dict[str, Any], name: str) -> ColumnMap:
+    """Section 2: the roles of the table's columns, defaulting to ``det``
+    (``core.dashboard.detect_prediction_columns``)."""
+    cols = list(raw.columns)
+    opt = [NONE, *cols]
+    with st.expander(f"Columns of **{name}** ({len(raw):,} rows)", expanded=det["label"] is None):
+        c1, c2, c3, c4 = st.columns(4)
+        label_col = c1.selectbox(
+            "Predicted label", cols, index=cols.index(det["label"]) if det["label"] in cols else 0, key="dash_map_label"
+        )
+        conf_col = c2.selectbox("Confidence", opt, index=opt.index(det["confidence"] or NONE), key="dash_map_conf")
+        date_col = c3.selectbox(
+            "Date", opt, index=opt.index((det["date_candidates"] or [NONE])[0]), key="dash_map_date"
+        )
+        text_col = c4.selectbox(
+            "Text", opt, index=opt.index(guess_text_column(raw, det) or NONE), key="dash_map_text"
+        )
+        # Named categories (channel, region) before numeric codes (rating, 0/1 flags).
+        default_segments = sorted(
+            (c for c in det["segment_candidates"] if c not in (label_col, date_col, text_col)),
+            key=lambda c: pd.api.types.is_numeric_dtype(raw[c]),
+        )[:3]
+        seg_options = [c for c in cols if c not in (label_col, conf_col, text_col, date_col)]
+        segs = st.multiselect(
+            "Segments (channel, product, region, …)",
+            seg_options,
+            default=[c for c in default_segments if c in seg_options],
+            key="dash_map_segments",
+        )
+        order = st.radio(
+            "Numeric dates such as 03/04/2024",
+            ["auto", "day", "month"],
+            horizontal=True,
+            format_func={"auto": "Decide from the values", "day": "Day first", "month": "Month first"}.get,
+            key="dash_map_dayfirst",
+        )
+        one_pos = st.checkbox(
+            "Labels 1/0: 1 means positive",
+            key="dash_map_one_positive",
+            help="Numeric labels are not assumed to be sentiment (1 might mean "
+            "'clicked' or 'churned'). Tick to read 1 as positive, 0 as negative.",
+        )
+    return ColumnMap(
+        label=label_col,
+        confidence=None if conf_col == NONE else conf_col,
+        date=None if date_col == NONE else date_col,
+        segments=tuple(segs),
+        text=None if text_col == NONE else text_col,
+        dayfirst={"auto": None, "day": True, "month": False}[order],
+        one_is_positive=one_pos,
+    )
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Section 3's answers: the filters and how to slice the rows in view."""
+
+    filters: Filters
+    period: str | None  # None: automatic
+    breakdown: str | None
+    watch: Any  # the label whose rising share raises alerts; None: no alerts
+
+
+def filter_form(prep: Prepared, cmap: ColumnMap) -> Choices:
+    """Section 3: filters, time grain, breakdown and the label to watch."""
+    with st.container(border=True):
+        f1, f2, f3 = st.columns([2, 2, 1])
+        date_range = None
+        if prep.date_min is not None:
+            picked = f1.date_input(
+                "Date range",
+                value=(prep.date_min, prep.date_max),
+                min_value=prep.date_min,
+                max_value=prep.date_max,
+                key="dash_f_dates",
+            )
+            picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+            start = picked[0] if picked else None
+            end = picked[1] if len(picked) > 1 else None
+            if (start, end) != (prep.date_min, prep.date_max):
+                date_range = (start, end)
+        labels = f2.multiselect("Labels", prep.labels, key="dash_f_labels", placeholder="All labels")
+        min_conf = 0.0
+        if cmap.confidence:
+            min_conf = f3.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="dash_f_minconf")
+        seg_filters = []
+        if cmap.segments:
+            for col, slot in zip(cmap.segments, st.columns(len(cmap.segments)), strict=True):
+                chosen = slot.multiselect(col, prep.segment_values[col], key=f"dash_f_seg_{col}", placeholder=f"All {col}")
+                seg_filters.append((col, tuple(chosen)))
+    filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf))
+
+    v1, v2, v3 = st.columns(3)
+    period = None
+    if prep.date_min is not None:
+        auto = auto_period(prep, filters)
+        period = v1.selectbox(
+            "Time grain",
+            ["auto", "D", "W", "M"],
+            key="dash_period",
+            format_func=lambda p: (
+                f"Automatic ({PERIOD_NAMES[auto]})" if p == "auto" else PERIOD_NAMES[p].capitalize()
+            ),
+        )
+        period = None if period == "auto" else period
+    breakdown = v2.selectbox("Break down by", cmap.segments, key="dash_breakdown") if cmap.segments else None
+    watch = prep.sentiment[1] if prep.sentiment else None
+    if watch is None and prep.date_min is not None and cmap.segments:
+        watch = v3.selectbox("Alert when this label's share rises", prep.labels, key="dash_watch")
+    return Choices(filters, period, breakdown, watch)
+
+
+def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnMap, choices: Choices,
+                alpha: float = 0.05) -> None:
+    """Sections 4 and 5: KPIs, alerts, charts, words, examples and the downloads."""
+    filters, breakdown, key, name = choices.filters, choices.breakdown, source.key, source.name
+    view = compute_view(prep, cmap, filters, choices.period, breakdown, choices.watch, alpha)
+    figs = build_figures(view, prep, cmap, breakdown)
+    if filters.describe():
+        st.caption("Filtered: " + " · ".join(filters.describe()))
+    render_kpis(view)
+    if view.n_rows == 0:
+        st.warning("No rows match the filters. Widen them to see charts.")
+        return
+
+    if view.alerts is not None:
+        st.subheader("Alerts")
+        render_alerts(view, alpha)
+
+    def chart(which: str, file_stem: str, caption: str | None = None) -> None:
+        st.plotly_chart(figs[which], key=f"dash_chart_{which}")
+        if caption:
+            st.caption(caption)
+        download(
+            "Chart as HTML",
+            lambda fig=figs[which]: figure_to_html(fig).encode("utf-8"),
+            f"{file_stem}.html",
+            "text/html",
+            key=f"dash_dl_{which}",
+            type="tertiary",
+            icon=":material/download:",
+        )
+
+    if "share" in figs:
+        st.subheader("Over time")
+        n_nodate = view.share.attrs.get("n_without_date", 0)
+        chart(
+            "share",
+            "label_share_over_time",
+            f"{n_nodate:,} rows without a readable date are left out." if n_nodate else None,
+        )
+    if "mix" in figs:
+        st.subheader(f"By {breakdown}")
+        chart("mix", f"label_mix_by_{breakdown}")
+        if "heat" in figs:
+            chart(
+                "heat",
+                f"net_sentiment_{breakdown}_by_period",
+                "Green: more positive than negative rows; red: the reverse. Blank: no rows.",
+            )
+        elif prep.date_min is not None:
+            st.caption("The net-sentiment heatmap needs sentiment labels (positive/negative).")
+
+    if cmap.text:
+        st.subheader("Distinctive words")
+        # Words contrast labels, so the label filter picks which panels to show, not the texts.
+        words_filters = Filters(filters.date_range, filters.segments, (), filters.min_confidence)
+        words_mask = view.mask if not filters.labels else words_filters.mask(prep.frame, cmap)
+        words = cached_words(key, cmap, words_filters, prep, words_mask)
+        if filters.labels:
+            words = {lab: w for lab, w in words.items() if str(lab) in filters.labels}
+        figs["words"] = words_figure(words, prep, cmap)
+        note = (
+            " With a label filter, the chosen labels are compared with all other labels in view." if filters.labels else ""
+        )
+        chart("words", "distinctive_words", words_method(words) + note)
+        st.subheader("Examples with the highest confidence")
+        st.caption("Click an example to read it in full.")
+        render_examples(view.examples, cmap)
+    else:
+        st.caption("Map a text column to see distinctive words and examples.")
+
+    if "confidence" in figs:
+        st.subheader("Model confidence")
+        chart("confidence", "confidence_histogram")
+
+    st.subheader("Export")
+    stem = Path(name).stem or "predictions"
+    e1, e2 = st.columns(2)
+    with e1:
+        download(
+            f"Filtered rows as CSV ({view.n_rows:,})",
+            lambda r=raw, m=view.mask: to_csv_bytes(r if m is None else r[m]),
+            f"{stem}_filtered.csv",
+            "text/csv",
+            key="dash_dl_csv",
+        )
+    with e2:
+        notes = [f"File: {name}", *(filters.describe() or ["No filters"])]
+        if source.kind == "sample":
+            notes.append("Sample data: the review dates are synthetic (random over Jan-Jun 2024).")
+        titles = {
+            "share": "Over time",
+            "mix": f"By {breakdown}",
+            "heat": "Net sentiment",
+            "words": "Distinctive words",
+            "confidence": "Model confidence",
+        }
+        download(
+            "One-page summary (HTML)",
+            lambda k=view.kpis, f={titles[k]: f for k, f in figs.items()}, n=notes: summary_report_html(
+                k, f, title=f"Dashboard: {name}", notes=n
+            ).encode("utf-8"),
+            f"{stem}_summary.html",
+            "text/html",
+            key="dash_dl_report",
+        )
+    st.caption(
+        "A text cell that a spreadsheet would run as a formula (such as `=HYPERLINK(…)` or `@SUM(…)`; not "
+        "`@united thanks`) gets a leading apostrophe in the CSV; everything shown here is the text as it is."
+    )

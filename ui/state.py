@@ -1,7 +1,13 @@
-"""Session-wide state shared by pages: the active model, chosen once in the sidebar."""
+"""Session-wide state shared by pages: the active model, chosen once in the sidebar, and every
+other session key that more than one page reads, declared here with its type. A page's own
+widget keys stay on the page (prefixed with its name); no page reads another page's keys."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
 from core import list_models, load_model, models_root
@@ -11,6 +17,32 @@ ACTIVE_KEY = "active_model"
 SIDEBAR_KEY = "sidebar_active_model"
 TEXT_KEY = "active_text_model"  # the last active model that reads text
 TARGETING_KEY = "targeting_model"  # the model Targeting saved last
+LAST_PREDICTION_KEY = "last_prediction_path"  # str: the CSV the Predict page wrote last (the Dashboard shows it)
+TRAIN_DATA_KEY = "train_data"  # TrainData: the table loaded on the Train page (the Label page offers it)
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """A table loaded on the Train page: ``key`` says where from ("upload:<hash>" or
+    "sample:<path>"), ``name`` the file name, ``how_read`` the reading in words, ``summary`` one
+    row per column (``core.columns.column_summary``)."""
+
+    key: str
+    name: str
+    frame: pd.DataFrame
+    how_read: str
+    summary: pd.DataFrame
+
+
+def train_data() -> TrainData | None:
+    """The table loaded on the Train page in this session, if any."""
+    return st.session_state.get(TRAIN_DATA_KEY)
+
+
+def last_prediction_path() -> Path | None:
+    """The prediction CSV the Predict page wrote last in this session, while it still exists."""
+    path = st.session_state.get(LAST_PREDICTION_KEY)
+    return Path(path) if path and Path(path).is_file() else None
 
 # The active model is kept per use, because no one model serves every page:
 # - The active model (the sidebar's box): what Predict, Models and the text pages start from.

@@ -21,6 +21,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ..columns import NEUTRAL_SENTIMENT
+
 __all__ = [
     "confidence_histogram",
     "distinctive_words_chart",
@@ -35,7 +37,6 @@ __all__ = [
 POSITIVE_COLOR = "#2ca02c"
 NEGATIVE_COLOR = "#d62728"
 NEUTRAL_COLOR = "#7f7f7f"
-_NEUTRAL_NAMES = {"neutral", "neu", "mixed", "none", "irrelevant", "中性"}
 
 
 def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
@@ -59,7 +60,7 @@ def label_colors(
             out[lab] = POSITIVE_COLOR
         elif sentiment is not None and lab == sentiment[1]:
             out[lab] = NEGATIVE_COLOR
-        elif sentiment is not None and str(lab).strip().lower() in _NEUTRAL_NAMES:
+        elif sentiment is not None and str(lab).strip().lower() in NEUTRAL_SENTIMENT:
             out[lab] = NEUTRAL_COLOR
         else:
             out[lab] = palette[k % len(palette)]

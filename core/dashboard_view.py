@@ -1,0 +1,385 @@
+"""The Dashboard page's computation, without Streamlit: what the user mapped and filtered
+(:class:`ColumnMap`, :class:`Filters`), the table made fast once (:func:`prepare`), and per
+widget change everything the page shows (:func:`compute_view`, :func:`build_figures`,
+:func:`words_for`). Plain pandas over ``core.dashboard``, so bench/bench_dashboard.py times
+exactly what the page runs on a filter change; ui/dashboard.py only caches and renders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .charts.dashboard import (
+    confidence_histogram,
+    distinctive_words_chart,
+    label_colors,
+    label_share_chart,
+    net_sentiment_heatmap_chart,
+    segment_mix_chart,
+)
+from .columns import TEXT_NAMES, named_like
+from .dashboard import (
+    MISSING,
+    choose_period,
+    filter_mask,
+    is_sentiment_like,
+    kpis,
+    label_mix_by_segment,
+    label_share_over_time,
+    negative_share_alerts,
+    net_sentiment_heatmap,
+    prepare_frame,
+    top_examples,
+)
+from .dates import DateParseReport
+from .words import distinctive_words
+
+PERIOD_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
+WORDS_MAX_TEXTS = 10_000  # texts sampled for distinctive words (stratified per label)
+WORDS_TOP_N = 12
+ALERT_MIN_COUNT = 20  # rows a segment needs in both periods to be tested
+N_EXAMPLES = 5
+
+
+# --------------------------------------------------------------------------------------------
+# What the user chose
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Roles of the prediction table's columns, as mapped on the page."""
+
+    label: str
+    confidence: str | None = None
+    date: str | None = None
+    segments: tuple[str, ...] = ()
+    text: str | None = None
+    dayfirst: bool | None = None  # None: decided from the values
+    one_is_positive: bool = False  # numeric 0/1 labels read as negative/positive
+
+    def light_columns(self) -> list[str]:
+        """Every mapped column but the text: what the aggregates need."""
+        cols = [self.label, self.confidence, self.date, *self.segments]
+        return list(dict.fromkeys(c for c in cols if c is not None))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Active filters; empty tuples / None / 0 mean "no filter"."""
+
+    date_range: tuple[dt.date | None, dt.date | None] | None = None
+    segments: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    labels: tuple[str, ...] = ()
+    min_confidence: float = 0.0
+
+    def mask(self, frame: pd.DataFrame, cmap: ColumnMap) -> np.ndarray | None:
+        """Boolean row mask over ``frame`` (None when nothing is filtered)."""
+        return filter_mask(
+            frame,
+            self.date_range if cmap.date else None,
+            {c: list(v) for c, v in self.segments if v},
+            list(self.labels) or None,
+            self.min_confidence if cmap.confidence else None,
+            date_col=cmap.date,
+            label_col=cmap.label,
+            conf_col=cmap.confidence or "confidence",
+        )
+
+    def describe(self) -> list[str]:
+        """One line per active filter, for the report and the page."""
+        lines = []
+        if self.date_range:
+            start, end = self.date_range
+            lines.append(f"Dates {start or '…'} to {end or '…'}")
+        for col, values in self.segments:
+            if values:
+                lines.append(f"{col}: {', '.join(values)}")
+        if self.labels:
+            lines.append(f"Labels: {', '.join(self.labels)}")
+        if self.min_confidence:
+            lines.append(f"Confidence ≥ {self.min_confidence:.0%}")
+        return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Preparation (once per file and mapping)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A prediction table made fast to filter, and what the page's widgets need from it."""
+
+    frame: pd.DataFrame  # prepare_frame output: parsed dates, categorical labels/segments
+    report: DateParseReport | None
+    labels: list[str]  # label values as shown in the filter ("(missing)" last if any)
+    segment_values: dict[str, list[str]]
+    date_min: dt.date | None
+    date_max: dt.date | None
+    numeric_labels: bool  # the labels are {0, 1}-like: offer "1 means positive"
+    sentiment: tuple[Any, Any] | None  # (positive, negative) label, None if not sentiment
+
+
+def _numeric_binary(values: list[Any]) -> bool:
+    try:
+        nums = {float(str(v)) for v in values}
+    except ValueError:
+        return False
+    return nums in ({0.0, 1.0}, {-1.0, 1.0}, {-1.0, 0.0, 1.0})
+
+
+def prepare(raw: pd.DataFrame, cmap: ColumnMap) -> Prepared:
+    """Parse dates and make categoricals once (``core.dashboard.prepare_frame``)."""
+    if cmap.confidence and not pd.api.types.is_numeric_dtype(raw[cmap.confidence]):
+        raise ValueError(
+            f"The confidence column {cmap.confidence!r} should hold numbers between 0 and 1; "
+            f"found values such as {raw[cmap.confidence].dropna().astype(str).head(3).tolist()}."
+        )
+    frame, report = prepare_frame(
+        raw,
+        label_col=cmap.label,
+        date_col=cmap.date,
+        segment_cols=list(cmap.segments),
+        dayfirst=cmap.dayfirst,
+    )
+    cats = list(frame[cmap.label].cat.categories)
+    labels = [str(c) for c in cats]
+    if frame[cmap.label].isna().any():
+        labels.append(MISSING)
+    segment_values = {c: [str(v) for v in frame[c].cat.categories] for c in cmap.segments}
+    date_min = date_max = None
+    if cmap.date:
+        dates = frame[cmap.date]
+        if dates.notna().any():
+            date_min, date_max = dates.min().date(), dates.max().date()
+    numeric = _numeric_binary(cats)
+    sentiment = is_sentiment_like(cats, numeric_binary=numeric and cmap.one_is_positive)
+    return Prepared(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment)
+
+
+def auto_period(prepared: Prepared, filters: Filters) -> str:
+    """The time grain for the date span in view (filter range, else the data's span)."""
+    start, end = prepared.date_min, prepared.date_max
+    if filters.date_range:
+        start = filters.date_range[0] or start
+        end = filters.date_range[1] or end
+    if start is None or end is None:
+        return "D"
+    return choose_period(pd.Series(pd.to_datetime([start, end])))
+
+
+# --------------------------------------------------------------------------------------------
+# Per-interaction work
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class View:
+    """Everything the page shows for one set of filters."""
+
+    mask: np.ndarray | None
+    n_rows: int
+    kpis: dict[str, Any]
+    kpis_all: dict[str, Any]
+    period: str | None
+    share: pd.DataFrame | None = None
+    mix: pd.DataFrame | None = None
+    heat: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    alerts: pd.DataFrame | None = None  # every segment column, flagged first
+    watch_label: Any = None
+    examples: dict[Any, pd.DataFrame] = field(default_factory=dict)
+
+
+def compute_view(
+    prepared: Prepared,
+    cmap: ColumnMap,
+    filters: Filters,
+    period: str | None,
+    breakdown: str | None,
+    watch_label: Any = None,
+    alpha: float = 0.05,
+    n_examples: int = N_EXAMPLES,
+) -> View:
+    """Filter once, then every KPI and aggregate the page shows.
+
+    Aggregates run on a copy of the filtered rows without the text column; the examples are
+    picked from the full table through the mask, so a million texts are never copied.
+    ``period=None`` picks one from the span in view. ``watch_label`` is the label whose
+    rising share raises alerts (the negative label for sentiment).
+    """
+    frame = prepared.frame
+    mask = filters.mask(frame, cmap)
+    light = cmap.light_columns()
+    view = frame[light] if mask is None else frame.loc[mask, light]
+    sentiment = prepared.sentiment
+    out = View(
+        mask=mask,
+        n_rows=len(view),
+        kpis=kpis(view, cmap.label, cmap.confidence, sentiment),
+        kpis_all=kpis(frame[light], cmap.label, cmap.confidence, sentiment) if mask is not None else {},
+        period=None,
+        watch_label=watch_label,
+    )
+    has_dates = cmap.date is not None and prepared.date_min is not None
+    if has_dates:
+        out.period = period or auto_period(prepared, filters)
+        out.share = label_share_over_time(view, cmap.date, cmap.label, out.period)
+    if breakdown:
+        sort_by = sentiment[1] if sentiment else None
+        out.mix = label_mix_by_segment(view, breakdown, cmap.label, sort_by=sort_by)
+        if has_dates and sentiment:
+            out.heat = net_sentiment_heatmap(
+                view,
+                breakdown,
+                cmap.date,
+                out.period,
+                sentiment[0],
+                sentiment[1],
+                label_col=cmap.label,
+                with_counts=True,
+            )
+    if has_dates and cmap.segments and watch_label is not None:
+        parts = []
+        for col in cmap.segments:
+            a = negative_share_alerts(
+                view,
+                col,
+                cmap.date,
+                out.period,
+                watch_label,
+                alpha=alpha,
+                min_count=ALERT_MIN_COUNT,
+                label_col=cmap.label,
+            )
+            a.insert(0, "column", col)
+            parts.append(a)
+        alerts = pd.concat(parts, ignore_index=True) if parts else None
+        if alerts is not None:
+            alerts = alerts.sort_values(
+                ["flagged", "p_value"], ascending=[False, True], na_position="last", kind="stable"
+            )
+        out.alerts = alerts.reset_index(drop=True) if alerts is not None else None
+    if cmap.text:
+        extra = [c for c in (cmap.date, *cmap.segments) if c]
+        if cmap.confidence:
+            out.examples = top_examples(
+                frame, cmap.label, cmap.confidence, cmap.text, n=n_examples, columns=extra, mask=mask
+            )
+        else:
+            # No confidence to rank by: the first rows of each label (ties keep table order).
+            tmp = frame[[cmap.label, cmap.text, *extra]].assign(_rank=0.0)
+            out.examples = top_examples(tmp, cmap.label, "_rank", cmap.text, n=n_examples, columns=extra, mask=mask)
+            for k in out.examples:
+                out.examples[k] = out.examples[k].drop(columns="_rank")
+    return out
+
+
+def build_figures(view: View, prepared: Prepared, cmap: ColumnMap, breakdown: str | None) -> dict[str, go.Figure]:
+    """The plotly figures for a view, keyed share / mix / heat / confidence (when they apply)."""
+    order = list(prepared.frame[cmap.label].cat.categories)
+    colors = label_colors(order, prepared.sentiment)
+    figs: dict[str, go.Figure] = {}
+    if view.share is not None:
+        figs["share"] = label_share_chart(
+            view.share, label_order=order, colors=colors, title=f"Share of each label, {PERIOD_NAMES[view.period]}"
+        )
+    if view.mix is not None:
+        figs["mix"] = segment_mix_chart(view.mix, label_order=order, colors=colors, title=f"Label mix by {breakdown}")
+    if view.heat is not None:
+        figs["heat"] = net_sentiment_heatmap_chart(
+            *view.heat, title=f"Net sentiment by {breakdown} and {PERIOD_NAMES[view.period]} period"
+        )
+    if cmap.confidence:
+        frame = prepared.frame
+        conf = frame[cmap.confidence]
+        labels = frame[cmap.label]
+        if view.mask is not None:
+            conf, labels = conf[view.mask], labels[view.mask]
+        figs["confidence"] = confidence_histogram(conf, labels, colors=colors, label_order=order)
+    return figs
+
+
+def words_for(
+    prepared: Prepared, cmap: ColumnMap, mask: np.ndarray | None, max_texts: int = WORDS_MAX_TEXTS, seed: int = 0
+) -> dict[Any, pd.DataFrame]:
+    """Distinctive words per label for the rows in ``mask`` (see core.dashboard).
+
+    ``distinctive_words`` samples at most ``max_texts`` texts, at most ``max_texts`` from any
+    one label, but it first cleans every text it is given. On a million rows that cleaning
+    costs more than the words themselves, so each label's rows are cut here to a uniform random
+    ``max_texts`` first: a uniform sample of a uniform sample, the same distribution.
+    """
+    frame = prepared.frame
+    codes = frame[cmap.label].cat.codes.to_numpy()
+    rows = np.arange(len(frame)) if mask is None else np.flatnonzero(mask)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for code in np.unique(codes[rows]):
+        idx = rows[codes[rows] == code]
+        keep.append(idx if len(idx) <= max_texts else rng.choice(idx, max_texts, replace=False))
+    take = np.sort(np.concatenate(keep)) if keep else rows[:0]
+    return distinctive_words(
+        frame[cmap.text].iloc[take],
+        frame[cmap.label].iloc[take],
+        top_n=WORDS_TOP_N,
+        max_texts=max_texts,
+        random_state=seed,
+    )
+
+
+def words_figure(words: dict[Any, pd.DataFrame], prepared: Prepared, cmap: ColumnMap) -> go.Figure:
+    """Distinctive-words bars in the same label colours as the other charts."""
+    order = list(prepared.frame[cmap.label].cat.categories)
+    return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment))
+
+
+def words_method(words: dict[Any, pd.DataFrame], max_texts: int = WORDS_MAX_TEXTS) -> str:
+    """How the words were found, in a sentence or two."""
+    lang = next((f.attrs.get("language") for f in words.values()), "en")
+    how = {
+        "en": "English words with common stop words removed (negations such as “didn't” kept)",
+        "zh": "Chinese character bigrams (no word segmenter) plus Latin words",
+        "other": "words of two or more letters, no stop-word list",
+    }.get(lang, "words")
+    return (
+        "Weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn "
+        f"2008): each label's texts against all other texts; bars are z-scores. Tokens: {how}."
+        f" Up to {max_texts:,} texts are sampled, each label getting an equal share; English "
+        "text uses words, Chinese text uses character bigrams."
+    )
+
+
+def alert_method(alpha: float) -> str:
+    return (
+        "One-sided two-proportion z-test (pooled variance) of the watched label's share in the "
+        "latest period against the period before, per segment; p-values are adjusted with "
+        f"Benjamini-Hochberg within each segment column, and a segment is flagged when the "
+        f"adjusted p ≤ {alpha:g}. Segments with fewer than {ALERT_MIN_COUNT} rows in either "
+        "period are not tested."
+    )
+
+
+def guess_text_column(raw: pd.DataFrame, det: dict[str, Any]) -> str | None:
+    """The text column: core's guess (long strings), else a string column with a telling
+    name (short texts such as tweets fall below core's length cut)."""
+    if det["text_candidates"]:
+        return det["text_candidates"][0]
+    taken = {
+        det["label"],
+        det["confidence"],
+        det["error"],
+        *det["proba"].values(),
+        *det["date_candidates"],
+        *det["segment_candidates"],
+    }
+    for col in raw.columns:
+        if col not in taken and pd.api.types.is_string_dtype(raw[col]) and named_like(col, TEXT_NAMES):
+            return col
+    return None

@@ -1,0 +1,63 @@
+"""Tests for core.columns: which column plays which role, one word list each."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.adlab import default_success_class
+from core.columns import (
+    column_summary,
+    default_model_name,
+    suggest_label_column,
+    suggest_setup,
+    suggest_text_columns,
+)
+from core.config import ConfigError, TrainConfig
+
+
+def test_mapping_suggestions():
+    df = pd.DataFrame(
+        {
+            "id": range(6),
+            "Ad Copy": ["buy now", "sale", "new in", "free ship", "last day", "hello"],
+            "notes": ["a much longer free text column here"] * 6,
+            "clicked": ["yes", "no"] * 3,
+        }
+    )
+    assert suggest_text_columns(df) == ["Ad Copy"]  # named like copy, though "notes" is longer
+    assert suggest_text_columns(df.drop(columns=["Ad Copy"])) == ["notes"]  # else the longest text
+    assert suggest_label_column(df, ["Ad Copy"]) == "clicked"  # fewest distinct values (2)
+    assert suggest_label_column(df.assign(sentiment=["p", "n", "p", "n", "p", "x"]), ["Ad Copy"]) == "sentiment"
+    name = default_model_name("My Reviews (2024)!")
+    assert name.startswith("My-Reviews-2024-") and "/" not in name
+
+
+def test_column_summary_counts_blank_cells_as_empty():
+    summary = column_summary(pd.DataFrame({"t": ["a", " ", None, "b"], "n": [1, 1, 2, None]})).set_index("column")
+    assert summary.loc["t", "non-empty"] == 0.5
+    assert summary.loc["t", "distinct values"] == 2
+    assert summary.loc["n", "distinct values"] == 2
+
+
+def test_camel_case_names_are_read_as_words():
+    df = pd.DataFrame({"reviewText": ["fine"] * 3, "notes": ["a much longer free text here"] * 3})
+    assert suggest_text_columns(df) == ["reviewText"]
+
+
+def test_one_positive_word_list_for_targeting_and_ad_lab():
+    """"purchased" means the good outcome on both pages (Targeting used to pick the rarer "no")."""
+    df = pd.DataFrame({"age": range(30), "outcome": ["purchased"] * 20 + ["no"] * 10})
+    assert suggest_setup(df, "outcome")["positive_class"] == "purchased"
+
+    class Model:
+        task, classes_, schema = "classification", ["bought", "no"], {}
+
+    assert default_success_class(Model()) == "bought"  # Ad Copy Lab used to fall back to the last class
+
+
+def test_config_error_names_its_field():
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(text_columns=("t",), label_column="y", epochs=0)
+    assert caught.value.field == "epochs" and isinstance(caught.value, ValueError)
+    assert "Setting 'epochs' must be" in str(caught.value)

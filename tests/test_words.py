@@ -1,0 +1,59 @@
+"""Tests for core.words: the one CJK range, language detection and distinctive words."""
+
+from __future__ import annotations
+
+from core.base_models import language_mix
+from core.data import decode_report
+from core.words import cjk_share, detect_language, distinctive_words, is_cjk
+
+
+def test_one_cjk_range_for_every_detector():
+    """Kana and Hangul are CJK letters for the training check, the base-model check and the
+    dashboard alike (data.cjk_share used to miss kana and Hangul; the dashboard missed kana)."""
+    japanese, korean = ["これはとても良い商品です"] * 3, ["이 제품은 정말 좋아요"] * 3
+    assert all(is_cjk(ch) for ch in "中文かなカナ한국어")
+    assert not any(is_cjk(ch) for ch in "abcé，ｇ1")  # nor full-width Latin and its punctuation
+    assert cjk_share(["好。"]) == 1.0  # "。" is in the block but no letter: only letters count
+    assert cjk_share(japanese) == 1.0 and cjk_share(korean) == 1.0
+    assert language_mix(japanese).cjk == 1.0 and language_mix(korean).cjk_letters == 1.0
+    assert detect_language(japanese) == "zh" and detect_language(korean) == "zh"
+
+
+def test_gb18030_still_recognised_by_its_punctuation_and_letters():
+    raw = "评论，很好！质量不错。".encode("gb18030")
+    assert decode_report(raw).encoding == "gb18030"
+
+
+def test_distinctive_words_english():
+    pos = ["I love this dress, great fit", "great colour and love the fabric",
+           "love love love, great price", "beautiful and great quality"] * 5
+    neg = ["poor quality, returned it", "the seams ripped, poor stitching, returned",
+           "returned because the fabric was poor", "cheap and poor, disappointed"] * 5
+    words = distinctive_words(pos + neg, ["positive"] * 20 + ["negative"] * 20, top_n=5)
+    assert set(words) == {"positive", "negative"}
+    assert {"love", "great"} <= set(words["positive"]["word"])
+    assert {"poor", "returned"} <= set(words["negative"]["word"])
+    assert "the" not in set(words["negative"]["word"])  # stop word
+    assert (words["positive"]["z_score"].diff().dropna() <= 0).all()  # sorted
+    assert words["positive"].set_index("word").loc["love", "count"] == 25
+    assert words["positive"].attrs["language"] == "en"
+
+
+def test_distinctive_words_chinese_bigrams():
+    pos = ["质量很好。非常满意", "物流很快。很满意", "满意。下次还来", "宝贝很好。满意"] * 5
+    neg = ["太失望了。质量很差", "很失望。差评", "包装破损。失望", "质量差。退货"] * 5
+    assert detect_language(pos + neg) == "zh"
+    words = distinctive_words(pos + neg, ["好"] * 20 + ["差"] * 20, top_n=5)
+    assert words["好"].attrs["language"] == "zh"
+    assert "满意" in set(words["好"]["word"])
+    assert "失望" in set(words["差"]["word"])
+    assert all(len(w) <= 2 for w in words["差"]["word"])
+
+
+def test_distinctive_words_samples_but_keeps_every_label():
+    texts = ["common words here"] * 3000 + ["rare gem sparkle"] * 30
+    labels = ["big"] * 3000 + ["small"] * 30
+    words = distinctive_words(texts, labels, max_texts=500)
+    assert words["small"].attrs["n_texts"] == 30  # rare label keeps all its texts
+    assert words["big"].attrs["n_texts"] == 470
+    assert "sparkle" in set(words["small"]["word"])

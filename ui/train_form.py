@@ -1,0 +1,442 @@
+"""The Train page's form: data, columns, settings and the Train button (pages/train.py calls
+the sections in order). Every choice lives in session state under a ``train_`` key; the
+choices survive a page switch and a replaced file (:func:`restore_settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import (
+    ConfigError,
+    MappingReport,
+    TrainConfig,
+    build_texts,
+    choose_method,
+    jobs,  # jobs.start_job looked up at the click: tests replace it
+    resolve_base_model,
+    validate_mapping,
+    validate_name,
+)
+from core.base_models import training_defaults
+from core.charts.evaluation import label_distribution_chart, target_histogram_chart
+from core.columns import (
+    column_summary,
+    default_model_name,
+    suggest_label_column,
+    suggest_text_columns,
+    training_samples,
+)
+from core.data import read_table
+from core.registry import model_path
+from ui.base_model_picker import base_model_picker
+from ui.state import TRAIN_DATA_KEY, TrainData, train_data
+from ui.upload import table_upload
+
+SAMPLES = training_samples(Path(__file__).resolve().parent.parent / "sample_data")
+METHODS = {  # what the Method radio offers, in words
+    "auto": "Auto (recommended)",
+    "fewshot": "Few-shot",
+    "full": "Full fine-tuning",
+    "lora": "LoRA",
+}
+METHOD_HELP = (
+    "**Auto** picks few-shot for small labelled sets and full fine-tuning for larger ones (shown below). "
+    "**Few-shot**: a sentence encoder plus a small classifier; best with a few hundred labelled rows per class. "
+    "**Full fine-tuning**: every weight of the base model is trained. "
+    "**LoRA**: only small adapter matrices are trained (a tiny share of the weights), so training needs "
+    "less memory and the trained part is small; it is usually a little less accurate than full fine-tuning."
+)
+PRESETS = {  # quality/speed presets: epochs and tokens kept per text
+    "Fast": {"train_epochs": 1.0, "train_max_length": 64},
+    "Balanced": {"train_epochs": 3.0, "train_max_length": 128},
+    "Best": {"train_epochs": 5.0, "train_max_length": 128},
+}
+ADVANCED_DEFAULTS = {
+    "train_learning_rate": TrainConfig(method="full").effective_learning_rate,
+    "train_lr_custom": False,  # True once the user typed a learning rate (then it is sent as is)
+    "train_batch_size": 32,
+    "train_method": "auto",
+    "train_class_weighting": False,
+    "train_refit": False,
+    "train_val_fraction": 0.1,
+    "train_test_fraction": 0.2,
+    "train_seed": 42,
+    "train_patience": 3,
+    "train_preset": "Balanced",
+    **PRESETS["Balanced"],
+}
+MAPPING_KEYS = (
+    "train_text_cols",
+    "train_feature_cols",
+    "train_label_col",
+    "train_task",
+    "train_model_name",
+    "train_base_select",  # ui.base_model_picker's widgets
+    "train_base_custom",
+)
+ss = st.session_state
+
+
+def restore_settings() -> None:
+    """Put the kept choices back before any widget is drawn (call first on every run).
+
+    Streamlit forgets a widget's value when a run does not draw it (another page was open), so
+    the choices are kept in a plain dict as well. When the last run did not draw the settings
+    (no file: e.g. the moment between removing a file and adding the next), the browser forgets
+    their values and mounts them afresh next time. The browser may still have sent its old
+    values with the new file, so Streamlit believes they are on screen and does not send them;
+    a fresh widget then shows its own default, which for these number inputs is min_value
+    (batch 1, fractions 0.01, seed 0), and the next click sent those to training. Setting the
+    kept values again makes Streamlit send them to the browser.
+    """
+    kept = ss.setdefault("train_kept", dict(ADVANCED_DEFAULTS))
+    settings_were_shown = ss.pop("train_settings_shown", False)
+    for k, v in kept.items():
+        if k not in ss or not settings_were_shown:
+            ss[k] = v
+
+
+def remember_settings() -> None:
+    """Keep the choices drawn in this run (call last, only in a run that drew the settings)."""
+    ss["train_kept"].update({k: ss[k] for k in (*ADVANCED_DEFAULTS, *MAPPING_KEYS) if k in ss})
+    ss["train_settings_shown"] = True  # read by restore_settings in the next run
+
+
+def apply_preset() -> None:
+    ss.update(PRESETS[ss["train_preset"]])
+
+
+def method_changed() -> None:
+    ss["train_lr_custom"] = False  # a new method brings its own default learning rate
+
+
+def learning_rate_edited() -> None:
+    ss["train_lr_custom"] = True
+
+
+def suggested_task(df, label: str | None) -> str:
+    """Classification or regression for the chosen label (what core's check suggests).
+
+    Called from the page body, not a widget callback: a callback may run in the rerun where
+    the file it would read has just been replaced or removed (the old KeyError on "train_data").
+    """
+    others = [c for c in df.columns if c != label][:1]
+    if label is None or not others:
+        return "classification"
+    return validate_mapping(df, TrainConfig(text_columns=others, label_column=label)).suggested_task or "classification"
+
+
+def fresh_model_name(file_name: str) -> str:
+    """``<file stem>-<date>``, with -2, -3, ... added while a saved model has that name."""
+    name = default_model_name(Path(file_name).stem)
+    n = 1
+    while model_path(name if n == 1 else f"{name}-{n}").exists():
+        n += 1
+    return name if n == 1 else f"{name}-{n}"
+
+
+def _use_data(key: str, name: str, loaded) -> None:
+    """Show a table read from an upload or a sample and reset the mapping to suggested defaults."""
+    ss.pop("train_data_error", None)
+    df = loaded.frame
+    ss[TRAIN_DATA_KEY] = TrainData(key, name, df, loaded.describe(), column_summary(df))
+    texts = suggest_text_columns(df)
+    ss.update(
+        train_text_cols=texts,
+        train_feature_cols=[],
+        train_label_col=suggest_label_column(df, texts),
+        train_model_name=fresh_model_name(name),
+    )
+    ss.pop("train_task_for", None)  # the task is suggested again for the new data
+
+
+def _use_sample(path: Path) -> None:
+    try:
+        loaded = read_table(path, path.name)
+    except ValueError as exc:
+        ss.pop(TRAIN_DATA_KEY, None)
+        ss["train_data_error"] = str(exc)
+        return
+    _use_data(f"sample:{path}", path.name, loaded)
+
+
+def data_section() -> TrainData | None:
+    """Section 1: the uploader and the sample buttons; the table shown, if any."""
+    st.subheader("1. Data")
+    # What is shown follows the uploader: a new file (or sheet) replaces the data, removing the file
+    # removes it. Derived here in the page body, so the order of widget callbacks cannot matter.
+    uploaded = table_upload("Upload a CSV or Excel file", key="train_upload")
+    if uploaded is not None and ss.get("train_seen_upload") != uploaded.ident:
+        ss["train_seen_upload"] = uploaded.ident  # a new upload replaces whatever was shown
+        _use_data(uploaded.ident, uploaded.name, uploaded.table)
+    elif uploaded is None:
+        ss.pop("train_seen_upload", None)  # the same file uploaded again counts as new
+        if getattr(train_data(), "key", "").startswith("upload:"):
+            ss.pop(TRAIN_DATA_KEY)  # the user removed the file (or it could not be read)
+    st.caption("Or try a bundled sample:")
+    sample_cols = st.columns(max(1, len(SAMPLES)))
+    for col, (path, (short, description)) in zip(sample_cols, SAMPLES.items()):
+        if col.button(short, key=f"train_sample_{path.stem}", icon=":material/dataset:", help=description, width="stretch"):
+            _use_sample(path)
+    if ss.get("train_data_error"):
+        st.error(ss["train_data_error"])
+
+    data = train_data()
+    if data is not None and ss.pop("train_bump_name", False):
+        ss["train_model_name"] = fresh_model_name(data.name)  # the last name is taken now
+    return data
+
+
+@dataclass
+class Columns:
+    """Section 2's answers. ``df`` is the table after the data-health check (which may drop or
+    relabel rows); ``mapping`` is None while the choices do not make a valid TrainConfig."""
+
+    df: pd.DataFrame
+    text_cols: list[str]
+    feature_cols: list[str]
+    label_col: str | None
+    task: str
+    merge_variants: bool
+    mapping: TrainConfig | None
+    report: MappingReport | None
+
+
+def columns_section(data: TrainData, problems: list[str]) -> Columns:
+    """The preview and section 2: which columns to read and learn; appends to ``problems``."""
+    mapping = report = None
+    df = data.frame
+    st.markdown(f"**{data.name}** · {len(df):,} rows · {len(df.columns)} columns · {data.how_read}")
+    st.dataframe(df.head(20), key="train_preview")
+    with st.expander("Column summary"):
+        st.dataframe(
+            data.summary,
+            hide_index=True,
+            key="train_summary",
+            column_config={"non-empty": st.column_config.ProgressColumn("non-empty", format="percent")},
+        )
+
+    # ------------------------------------------------------------------------- 2. columns
+    st.subheader("2. Columns")
+    left, right = st.columns(2)
+    with left:
+        text_cols = st.multiselect("Text column(s): what the model reads", list(df.columns), key="train_text_cols")
+        text_slot = st.container()
+        feature_cols = st.multiselect(
+            "Profile columns (optional): written into the model input",
+            list(df.columns),
+            key="train_feature_cols",
+            help="E.g. age or segment: 'age: 34 | review: ...'.",
+        )
+        feature_slot = st.container()
+    with right:
+        label_col = st.selectbox(
+            "Label column: what the model learns to predict",
+            list(df.columns),
+            key="train_label_col",
+        )
+        label_slot = st.container()
+        if ss.get("train_task_for") != (data.key, label_col):
+            # A new file or label: suggest the task again (the user's own choice stands until then).
+            ss["train_task_for"] = (data.key, label_col)
+            ss["train_task"] = suggested_task(df, label_col)
+        task = st.radio(
+            "Task",
+            ["classification", "regression"],
+            key="train_task",
+            horizontal=True,
+            help="Classification: labels such as positive/negative. Regression: a number such as a rating.",
+        )
+        task_slot = st.container()
+        merge_variants = task != "classification" or st.checkbox(
+            "Merge labels that differ only in case", value=True, key="train_merge_label_variants",
+            help="'positive', 'Positive' and 'POSITIVE' become one class, spelled as most rows spell it.",
+        )
+    slots = {"text_columns": text_slot, "feature_columns": feature_slot, "label_column": label_slot, "task": task_slot}
+    try:
+        mapping = TrainConfig(
+            text_columns=text_cols, label_column=label_col or "", feature_columns=feature_cols, task=task,
+            merge_label_variants=merge_variants,
+        )
+    except ConfigError as exc:
+        slots.get(exc.field, label_slot).error(str(exc))
+        problems.append(str(exc))
+    else:
+        report = validate_mapping(df, mapping)
+        for problem in report.errors:
+            slots.get(problem.field, label_slot).error(problem.message)
+        for problem in report.warnings:
+            slots.get(problem.field, label_slot).warning(problem.message)
+        problems += [p.message for p in report.errors]
+        if report.class_counts and task == "classification":
+            st.plotly_chart(label_distribution_chart(report.class_counts), key="train_label_chart")
+        elif task == "regression" and label_col:
+            st.plotly_chart(target_histogram_chart(df[label_col]), key="train_label_chart")
+        if report.n_dropped:
+            st.info(f"{report.n_dropped:,} row(s) will be left out — {report.summary()}.")
+        elif report.ok:
+            st.caption(f"All {report.n_rows_used:,} rows are usable.")
+    if report is not None and report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
+        from ui.check import render_check
+        df = render_check(df, mapping, key="train_check")
+    return Columns(df, text_cols, feature_cols, label_col, task, merge_variants, mapping, report)
+
+
+def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | None, str]:
+    """Section 3: base model, name, method and the advanced settings; returns the config to
+    train with (None while the columns are not valid) and the model name."""
+    df, report, task, config = cols.df, cols.report, cols.task, None
+    text_cols, feature_cols, label_col = cols.text_cols, cols.feature_cols, cols.label_col
+    merge_variants = cols.merge_variants
+    # ------------------------------------------------------------------------- 3. settings
+    st.subheader("3. Settings")
+    left, right = st.columns(2)
+    with left:
+        sample_texts = build_texts(df.head(2000), text_cols, feature_cols) if report is not None and report.ok else []
+        base_name = base_model_picker(sample_texts, key="train_base")
+    with right:
+        model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
+        try:
+            validate_name(model_name)
+            if model_path(model_name).exists():
+                raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
+        except ValueError as exc:
+            st.error(str(exc))
+            problems.append(str(exc))
+        st.radio(
+            "Quality / speed",
+            list(PRESETS),
+            key="train_preset",
+            horizontal=True,
+            on_change=apply_preset,
+            help="Fast: 1 epoch, 64 tokens. Balanced: 3 epochs. Best: 5 epochs. Fine-tune them below.",
+        )
+        method = st.radio(
+            "Method",
+            list(METHODS),
+            format_func=METHODS.get,
+            key="train_method",
+            horizontal=True,
+            on_change=method_changed,
+            help=METHOD_HELP,
+        )
+        auto_pick = None
+        if report is not None and report.ok:
+            counts = report.class_counts if task == "classification" else {}
+            auto_pick, auto_reason = choose_method(
+                min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
+            )
+            if method == "auto":
+                st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {auto_reason}")
+        if method == "lora":
+            st.caption(
+                "LoRA trains small adapters instead of every weight: fewer trained weights and less memory, "
+                "usually a little less accurate than full fine-tuning. The adapters are merged into the "
+                "saved model, so it predicts like any other."
+            )
+        if not ss.get("train_lr_custom"):
+            # The learning rate follows the method (auto: the one it will pick) until the user types one.
+            used = auto_pick if method == "auto" and auto_pick else method
+            ss["train_learning_rate"] = TrainConfig(
+                **{**training_defaults(base_name), "method": used}
+            ).effective_learning_rate
+    try:
+        resolve_base_model(base_name)
+    except ValueError as exc:  # the picker has said why (not installed, no such folder)
+        problems.append(str(exc) if base_name else "Enter a base model folder or hub id.")
+    with st.expander("Advanced settings"):
+        a, b, c = st.columns(3)
+        a.checkbox(
+            "Weight classes by inverse frequency",
+            key="train_class_weighting",
+            help="Helps rare classes when labels are unbalanced.",
+        )
+        a.checkbox(
+            "Refit on train + validation",
+            key="train_refit",
+            help="After choosing, retrain the transformer on the training and validation rows for the number of "
+            "steps early stopping chose (takes about as long again). The test rows stay held out.",
+        )
+        b.number_input("Epochs", 0.1, 100.0, step=0.5, key="train_epochs")
+        b.number_input(
+            "Learning rate",
+            1e-6,
+            0.5,
+            step=1e-5,
+            format="%.1e",
+            key="train_learning_rate",
+            on_change=learning_rate_edited,
+            help="Follows the method (its default) until you type one.",
+        )
+        b.number_input("Batch size", 1, 4096, step=8, key="train_batch_size")
+        b.number_input("Max length (tokens per text)", 8, 8192, step=16, key="train_max_length")
+        c.number_input("Validation fraction", 0.01, 0.49, step=0.05, key="train_val_fraction")
+        c.number_input("Test fraction", 0.01, 0.49, step=0.05, key="train_test_fraction")
+        c.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
+        c.number_input(
+            "Early stopping patience",
+            1,
+            1000,
+            step=1,
+            key="train_patience",
+            help="Stop after this many validation checks (2 per epoch) without improvement.",
+        )
+    if report is not None:
+        try:
+            chosen = dict(
+                text_columns=text_cols,
+                label_column=label_col,
+                feature_columns=feature_cols,
+                task=task,
+                merge_label_variants=merge_variants,
+                base_model=base_name,
+                method=ss["train_method"],
+                epochs=float(ss["train_epochs"]),
+                batch_size=int(ss["train_batch_size"]),
+                max_length=int(ss["train_max_length"]),
+                class_weighting=bool(ss["train_class_weighting"]),
+                refit_on_all_rows=bool(ss["train_refit"]),
+                val_fraction=float(ss["train_val_fraction"]),
+                test_fraction=float(ss["train_test_fraction"]),
+                seed=int(ss["train_seed"]),
+                early_stopping_patience=int(ss["train_patience"]),
+            )
+            if ss.get("train_lr_custom"):
+                chosen["learning_rate"] = float(ss["train_learning_rate"])
+            # else no learning rate is sent: training uses the default of the method it runs
+            # (for auto, of the method auto picks), as the CLI does.
+            # The base model's preset (e.g. frozen embeddings for a large vocabulary) under the choices.
+            config = TrainConfig(**{**training_defaults(base_name), **chosen})
+        except ValueError as exc:
+            st.error(str(exc))
+            problems.append(str(exc))
+    return config, model_name
+
+
+def start_section(df: pd.DataFrame, config: TrainConfig | None, model_name: str, problems: list[str]) -> None:
+    """Section 4: the Train button (disabled while there are ``problems``)."""
+    # ------------------------------------------------------------------------- 4. start
+    busy = [j for j in jobs.list_jobs() if j.active]
+    if busy:
+        st.caption(
+            f"{len(busy)} training job(s) running or queued; jobs run one at a time, so a new one waits its turn."
+        )
+    if problems:
+        st.caption("Fix the problems above to start training.")
+    if st.button(
+        "Train",
+        key="train_start",
+        type="primary",
+        disabled=bool(problems) or config is None,
+        icon=":material/model_training:",
+    ):
+        columns = list(dict.fromkeys([*config.feature_columns, *config.text_columns, config.label_column]))
+        try:
+            ss["train_job_id"] = jobs.start_job(df[columns], config, model_name)
+            ss["train_last_request"] = (df[columns], config, model_name)
+        except ValueError as exc:
+            st.error(str(exc))
