@@ -11,7 +11,6 @@ form.restore_settings()  # first, before any widget: see its docstring (the sett
 st.title("Train a model")
 st.markdown("Upload a CSV or Excel file of texts with labels, check the columns, and fine-tune a model on it.")
 
-st.subheader("1. Data")
 data = form.data_section()
 if data is not None:
     problems: list[str] = []

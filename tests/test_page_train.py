@@ -144,6 +144,8 @@ def test_upload_shows_preview_summary_and_suggested_mapping(models_dir):
     assert at.text_input(key="train_model_name").value.startswith("My-Reviews-")
     assert not at.button(key="train_start").disabled
     assert any(f["data"][0]["y"] == [10, 10, 10] for f in figures(at))  # the label distribution
+    headings = [h.value for h in at.subheader]
+    assert [h for h in headings if h[:2] in ("1.", "2.", "3.")] == ["1. Data", "2. Columns", "3. Settings"], headings
 
 
 def test_sample_button_loads_bundled_data(models_dir):
