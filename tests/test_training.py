@@ -119,7 +119,7 @@ def test_chinese_text_with_english_model_warns(tiny_model_dir, monkeypatch):
         resolved = real(name)
         return base_models.BaseModel(resolved.name, resolved.location, ("en",), "", True)
 
-    monkeypatch.setattr("core.training.resolve_base_model", pretend_english)
+    monkeypatch.setattr("core.prepare.resolve_base_model", pretend_english)
     df = make_sentiment_frame(40)
     df["text"] = [("很好 喜欢 满意" if lab == "positive" else "很差 失望 退货") for lab in df["label"]]
     result = train(df, tiny_config(tiny_model_dir, epochs=1))
