@@ -139,15 +139,12 @@ def train_fewshot(
     config: TrainConfig,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     cancel: Cancel = None,
-    *,
-    steps: int | None = None,
-    texts_per_step: int | None = None,
-    cv: bool | None = None,
+    **options: Any,
 ) -> TrainResult:
     """Few-shot training of ``config.base_model`` on ``df``: :func:`core.prepare.prepare`, then
-    :func:`fit_fewshot` (whose docstring says what it does). Raises ``ValueError`` for a mapping
-    that does not fit or a regression task, :class:`TrainingCancelled` when ``cancel`` is set."""
-    return fit_fewshot(prepare(df, config), config, on_progress, cancel, steps=steps, texts_per_step=texts_per_step, cv=cv)
+    :func:`fit_fewshot` (``options``: its ``steps``, ``texts_per_step`` and ``cv``). Raises
+    ``ValueError`` for a mapping that does not fit or a regression task."""
+    return fit_fewshot(prepare(df, config), config, on_progress, cancel, **options)
 
 
 def fit_fewshot(

@@ -30,7 +30,7 @@ from .data import (
     validate_mapping,
 )
 
-__all__ = ["Prepared", "prepare", "prepared_from_texts"]
+__all__ = ["BUILT_FORMAT", "Prepared", "prepare", "prepared_from_texts"]
 
 BUILT_FORMAT = "'column: value' fields joined by ' | ', profile columns first; empty cells left out"
 
