@@ -21,7 +21,6 @@ from .config import TrainConfig
 from .data import (
     MappingReport,
     build_texts,
-    cjk_share,
     duplicate_groups,
     natural_key,
     split_from_column,
@@ -29,6 +28,7 @@ from .data import (
     usable_rows,
     validate_mapping,
 )
+from .words import cjk_share
 
 __all__ = ["BUILT_FORMAT", "Prepared", "prepare", "prepared_from_texts"]
 
