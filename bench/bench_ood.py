@@ -50,14 +50,16 @@ def main() -> None:
 
     from core.check import encoder_embedder
     from core.config import TrainConfig
+    from core.data import build_texts, usable_rows
     from core.training import _ood_reference
 
     uci = pd.read_csv(DATA / "uci_sentiment_labelled_sentences.csv").sample(frac=1.0, random_state=args.seed)
     train, held_out = uci.iloc[: args.train_rows], uci.iloc[args.train_rows : args.train_rows + args.rows]
     config = TrainConfig(text_columns=("text",), label_column="label", base_model="minilm-en", seed=args.seed)
     encoder_embedder("minilm-en")  # load once, outside the timing
+    texts = build_texts(usable_rows(train, config), config.text_columns, config.feature_columns)
     started = time.perf_counter()
-    reference = _ood_reference(train, config)
+    reference = _ood_reference(texts, config)
     build_s = time.perf_counter() - started
     print(json.dumps({"reference_rows": len(reference.embeddings), "threshold": round(reference.threshold, 4),
                       "build_seconds": round(build_s, 1)}), flush=True)

@@ -9,12 +9,19 @@ Baselines are trained and scored on exactly the same split as the model:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
+
+from .models.folder import prediction_frame
+
+if TYPE_CHECKING:
+    from .prepare import Prepared
 
 REGRESSION_KEYS = ("mae", "rmse", "r2", "spearman")
 
@@ -67,6 +74,96 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict
 def headline(metrics: dict[str, Any], task: str) -> float:
     """The one number models are ranked by: macro-F1 (classification) or R² (regression)."""
     return float(metrics["macro_f1"] if task == "classification" else metrics["r2"])
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's predictions on some prepared rows, and their metrics."""
+
+    metrics: dict[str, Any]  # classification_metrics or regression_metrics
+    predictions: pd.DataFrame  # test_predictions.csv of these rows (core.models.folder.prediction_frame)
+    pred: np.ndarray  # (m,) predicted class names (object) or values (float)
+    proba: np.ndarray | None  # (m, k) class probabilities in ``classes`` order; None for regression
+
+
+def evaluate(model: Any, prepared: Prepared, positions: np.ndarray) -> Scored:
+    """Score ``model`` (any saved kind: ``predict_proba``/``predict`` of a list of model inputs)
+    on the prepared rows at ``positions`` (m of them) against their labels."""
+    texts = prepared.texts_at(positions)
+    if not prepared.classification:
+        return score_predictions(prepared, positions, np.asarray(model.predict(texts), dtype=float), None)
+    proba = model.predict_proba(texts) if texts else np.zeros((0, len(model.classes_)))
+    pred = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
+    return score_predictions(prepared, positions, pred, proba)
+
+
+def score_predictions(prepared: Prepared, positions: np.ndarray, pred: np.ndarray, proba: np.ndarray | None) -> Scored:
+    """:class:`Scored` from predictions ``pred`` (and ``proba`` (m, k)) of the rows at ``positions``."""
+    true = prepared.labels[positions]
+    if prepared.classification:
+        metrics = classification_metrics(true, pred, prepared.classes, proba)
+    else:
+        metrics = regression_metrics(true, pred)
+    frame = prediction_frame(prepared.index[positions], prepared.texts_at(positions), true, pred, proba, prepared.classes)
+    return Scored(metrics, frame, pred, proba)
+
+
+# ---------------------------------------------------------------------- cross-validation
+
+SCALAR_KEYS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc")
+
+
+def combine_folds(folds: list[dict[str, Any]], classes: Sequence[str]) -> dict[str, Any]:
+    """One metrics dict from per-fold ``classification_metrics``: scalar metrics are the mean
+    over folds; the confusion matrix is the sum over folds (every row scored once, out of
+    fold), and per-class precision/recall/F1 are computed from that pooled matrix."""
+    labels = [str(c) for c in classes]
+    matrix = np.sum([np.asarray(f["confusion_matrix"]["matrix"]) for f in folds], axis=0)
+    result: dict[str, Any] = {"n": int(matrix.sum())}
+    for key in SCALAR_KEYS:
+        values = [f[key] for f in folds if isinstance(f.get(key), (int, float))]
+        if values:
+            result[key] = float(np.mean(values))
+    per_class = {}
+    for i, label in enumerate(labels):
+        tp, predicted, support = matrix[i, i], matrix[:, i].sum(), matrix[i].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support)}
+    result["per_class"] = per_class
+    result["confusion_matrix"] = {"labels": labels, "matrix": matrix.tolist()}
+    return result
+
+
+def fold_spread(folds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{metric: {mean, std, min, max, values}} across folds (std: sample std, ddof=1)."""
+    out = {}
+    for key in SCALAR_KEYS:
+        values = [float(f[key]) for f in folds if isinstance(f.get(key), (int, float)) and not math.isnan(f[key])]
+        if values:
+            out[key] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "min": float(np.min(values)),
+                "max": float(np.max(values)),
+                "values": values,
+            }
+    return out
+
+
+def cv_summary_frame(metrics: dict[str, Any], metric: str = "macro_f1") -> pd.DataFrame:
+    """The cross-validation spread of ``metric`` as a table for people: one row per model
+    ("this model", then each baseline), columns mean, std, min, max, folds. Empty when the
+    metrics were not cross-validated."""
+    cv = metrics.get("cv") or {}
+    names = {"tfidf_lr": "TF-IDF + logistic regression", "majority": "majority class"}
+    rows = []
+    for name, spread in [("this model", cv.get("model", {})), *((names.get(b, b), s) for b, s in cv.get("baselines", {}).items())]:
+        if metric in spread:
+            m = spread[metric]
+            rows.append({"model": name, "mean": m["mean"], "std": m["std"], "min": m["min"], "max": m["max"], "folds": len(m["values"])})
+    return pd.DataFrame(rows, columns=["model", "mean", "std", "min", "max", "folds"])
 
 
 def tfidf_features():

@@ -19,14 +19,13 @@ training time hardly depends on the data size. Measured in bench/bench_fewshot.p
 
 The trained model is a :class:`core.models.fewshot.FewShotClassifier` (kind "fewshot").
 
-Small data sets are evaluated by stratified k-fold cross-validation (see :func:`train_fewshot`);
+Small data sets are evaluated by stratified k-fold cross-validation (see :func:`fit_fewshot`);
 the saved model is then trained on every labelled row.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import os
 import re
 import time
@@ -36,21 +35,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base_models import base_model_source, language_advice, resolve_base_model
+from .base_models import base_model_source, resolve_base_model
 from .config import DEFAULT_LEARNING_RATE, TrainConfig
-from .data import (
-    build_texts,
-    cjk_share,
-    duplicate_groups,
-    natural_key,
-    split_from_column,
-    split_indices,
-    usable_rows,
-    validate_mapping,
+from .evaluation import (
+    baseline_metrics,
+    combine_folds,
+    cv_summary_frame,  # noqa: F401 - pages/label.py imports it from here (until the UI move)
+    fold_spread,
+    score_predictions,
 )
-from .evaluation import baseline_metrics, classification_metrics
 from .models.fewshot import KIND, FewShotClassifier, encode, head_proba, mean_pooled
-from .models.folder import default_device, device_of, pad_batch, prediction_frame
+from .models.folder import default_device, device_of, pad_batch
+from .prepare import Prepared, prepare
 from .progress import Cancel, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
@@ -143,28 +139,41 @@ def train_fewshot(
     config: TrainConfig,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     cancel: Cancel = None,
+    **options: Any,
+) -> TrainResult:
+    """Few-shot training of ``config.base_model`` on ``df``: :func:`core.prepare.prepare`, then
+    :func:`fit_fewshot` (``options``: its ``steps``, ``texts_per_step`` and ``cv``). Raises
+    ``ValueError`` for a mapping that does not fit or a regression task."""
+    return fit_fewshot(prepare(df, config), config, on_progress, cancel, **options)
+
+
+def fit_fewshot(
+    prepared: Prepared,
+    config: TrainConfig,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    cancel: Cancel = None,
     *,
     steps: int | None = None,
     texts_per_step: int | None = None,
     cv: bool | None = None,
 ) -> TrainResult:
-    """Few-shot training of ``config.base_model`` on ``df``; returns a :class:`TrainResult`.
+    """Few-shot training of ``config.base_model`` on the prepared rows; returns a :class:`TrainResult`.
 
     Evaluation: with a user split column, train on its train+validation rows and score its
     test rows. Otherwise, when the data is small (smallest class < ``CV_MIN_PER_CLASS`` rows
     or < ``CV_MIN_ROWS`` rows; ``cv`` forces it on/off) the reported metrics are stratified
-    k-fold cross-validated (k from :func:`cv_folds`: 3-5) for the model and the
-    baselines alike, with the spread across folds in ``metrics["cv"]``; else a stratified
-    test split of ``config.test_fraction``. The returned model is trained on all training rows
-    (every labelled row under cross-validation).
+    k-fold cross-validated (k from :func:`cv_folds`: 3-5; copies of a text in one fold) for the
+    model and the baselines alike, with the spread across folds in ``metrics["cv"]``; else the
+    prepared split's test rows. The returned model is trained on all training rows (every
+    labelled row under cross-validation).
 
     Settings used: base_model, max_length, learning_rate (default 2e-5), seed, class_weighting
     (balanced head), max_train_seconds (shared out evenly over the folds and
-    the final model), test_fraction. Epochs, batch size and early stopping do not apply: the
+    the final model). Epochs, batch size and early stopping do not apply: the
     contrastive stage runs ``steps`` (default ``FEWSHOT_STEPS``, ``CV_STEPS`` per run under
     cross-validation) steps of ``texts_per_step`` texts. Progress: one "train" event per step, an "evaluate" event per fold.
-    Raises ``ValueError`` for a mapping that does not fit or a regression task, and
-    :class:`TrainingCancelled` when ``cancel`` is set (checked before every step).
+    Raises ``ValueError`` for a regression task and :class:`TrainingCancelled` when ``cancel``
+    is set (checked before every step).
     """
     import torch
     import transformers
@@ -180,55 +189,34 @@ def train_fewshot(
         if on_progress is not None:
             on_progress(event)
 
-    if config.task != "classification":
+    if not prepared.classification:
         raise ValueError(
-            f"Few-shot training predicts classes; task '{config.task}' needs the 'full' or 'lora' method."
+            f"Few-shot training predicts classes; task '{prepared.task}' needs the 'full' or 'lora' method."
         )
-    report = validate_mapping(df, config)
-    if not report.ok:
-        raise ValueError(" ".join(p.message for p in report.errors))
     base = resolve_base_model(config.base_model)
-    rows = usable_rows(df, config)
-    texts = build_texts(rows, config.text_columns, config.feature_columns)
-    warnings = [p.message for p in report.warnings]
-    advice = language_advice(cjk_share(texts), base)
-    if advice:
-        warnings.append(advice)
-    if report.n_dropped:
-        warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
-    y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
-    classes = sorted(set(y_str.tolist()), key=natural_key)
-    y = np.array([classes.index(v) for v in y_str])
+    texts, y, classes, splits = prepared.texts, prepared.y, prepared.classes, prepared.splits
+    warnings = list(prepared.warnings)
     counts = np.bincount(y, minlength=len(classes))
 
     # Which rows train which model, and which rows score it.
-    if config.split_column:
-        user = split_from_column(rows[config.split_column])
-        plan = [("final", np.sort(np.concatenate([user["train"], user["validation"]])), user["test"])]
+    if prepared.split_column:
+        plan = [("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])]
         evaluation = "test split (your split column)"
-    else:
-        small = counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS
-        # Copies and near copies of one text stay in one fold/split: no leakage (text columns
-        # alone compared, as core.training does).
-        groups, duplicates_note = duplicate_groups(build_texts(rows, config.text_columns, ()), y_str)
-        if duplicates_note:
-            warnings.append(duplicates_note)
-        if cv if cv is not None else small:
-            from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    elif cv if cv is not None else (counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS):
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-            k = cv_folds(len(y), int(counts.min()))
-            folds = (
-                StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y, groups)
-                if duplicates_note
-                else StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
-            )
-            plan = [(f"fold {i + 1}/{k}", tr, te) for i, (tr, te) in enumerate(folds)]
-            plan.append(("final", np.arange(len(y)), np.array([], dtype=int)))
-            evaluation = f"{k}-fold cross-validation"
-        else:
-            parts = split_indices(y_str, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed, groups=groups)
-            plan = [("final", np.sort(np.concatenate([parts["train"], parts["validation"]])), parts["test"])]
-            evaluation = f"test split ({config.test_fraction:.0%} of the rows)"
+        k = cv_folds(len(y), int(counts.min()))
+        folds = (
+            StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y, prepared.groups)
+            if prepared.groups is not None
+            else StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
+        )
+        plan = [(f"fold {i + 1}/{k}", tr, te) for i, (tr, te) in enumerate(folds)]
+        plan.append(("final", np.arange(len(y)), np.array([], dtype=int)))
+        evaluation = f"{k}-fold cross-validation"
+    else:
+        plan = [("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])]
+        evaluation = f"test split ({config.test_fraction:.0%} of the rows)"
 
     if steps is None:
         steps = CV_STEPS if len(plan) > 1 else FEWSHOT_STEPS
@@ -301,16 +289,15 @@ def train_fewshot(
         coef, intercept = fit_head(train_emb, y[train_idx], len(classes), config.class_weighting, config.seed)
         if len(test_idx) == 0:
             continue
-        test_texts = [texts[i] for i in test_idx]
+        test_texts = prepared.texts_at(test_idx)
         proba = head_proba(encode(body, tokenizer, test_texts, config.max_length), coef, intercept)
-        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-        true = y_str[test_idx]
-        model_m = classification_metrics(true, pred, classes, proba)
+        scored = score_predictions(prepared, test_idx, np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba)
+        model_m, frame, labels = scored.metrics, scored.predictions, prepared.labels
         # No validation rows to tune the TF-IDF baseline on: it keeps C=1 (its first grid value).
-        val_texts, val_y = ([texts[i] for i in user["validation"]], y_str[user["validation"]]) if config.split_column else ([], [])
-        base_m = baseline_metrics("classification", [texts[i] for i in train_idx], y_str[train_idx], val_texts, val_y, test_texts, true, classes)
+        val_idx = splits["validation"] if prepared.split_column else np.array([], dtype=int)
+        base_m = baseline_metrics("classification", prepared.texts_at(train_idx), labels[train_idx], prepared.texts_at(val_idx),
+                                  labels[val_idx], test_texts, labels[test_idx], classes)
         fold_results.append({"name": name, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "model": model_m, "baselines": base_m})
-        frame = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
         if name != "final":
             frame.insert(1, "fold", run_index + 1)
         oof_rows.append(frame)
@@ -359,22 +346,15 @@ def train_fewshot(
     warnings += small_data_warnings(model_metrics, baselines, cv_summary, counts, classes)
     test_predictions = pd.concat(oof_rows, ignore_index=True) if oof_rows else None
 
-    schema = {
-        "text_columns": list(config.text_columns),
-        "feature_columns": list(config.feature_columns),
-        "label_column": config.label_column,
-        "format": "raw text" if len(config.text_columns) == 1 and not config.feature_columns
-        else "'column: value' fields joined by ' | ', profile columns first; empty cells left out",
-    }
     clf = FewShotClassifier(
         body,
         tokenizer,
         classes=classes,
         coef=coef,
         intercept=intercept,
-        schema=schema,
+        schema=prepared.schema,
         max_length=config.max_length,
-        training_config=config.to_dict(),
+        training_config=prepared.training_config(config),
         base_model=base.name,
     )
     final_train = plan[-1][1]
@@ -386,8 +366,8 @@ def train_fewshot(
         "model": model_metrics,
         "baselines": baselines,
         "split_sizes": {"train": int(len(final_train)), "validation": 0, "test": n_tested},
-        "n_rows_used": int(len(rows)),
-        "rows_dropped": report.dropped,
+        "n_rows_used": int(len(y)),
+        "rows_dropped": prepared.report.dropped,
         "best_step": steps,
         "steps": steps,
         "stopped_reason": stopped_reason,
@@ -412,7 +392,7 @@ def train_fewshot(
     clf.test_predictions = test_predictions
     elapsed = time.monotonic() - started
     emit(ProgressEvent("done", done_steps, total_steps, 1.0, metrics={k: model_metrics[k] for k in ("accuracy", "macro_f1")}, elapsed_s=elapsed, eta_s=0.0, message="Done"))
-    return TrainResult(clf, metrics, history, report, warnings, stopped_reason, elapsed)
+    return TrainResult(clf, metrics, history, prepared.report, warnings, stopped_reason, elapsed)
 
 
 def cv_folds(n_rows: int, smallest_class: int) -> int:
@@ -591,62 +571,6 @@ def fit_head(
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-SCALAR_KEYS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc")
-
-
-def combine_folds(folds: list[dict[str, Any]], classes: Sequence[str]) -> dict[str, Any]:
-    """One metrics dict from per-fold ``classification_metrics``: scalar metrics are the mean
-    over folds; the confusion matrix is the sum over folds (every row scored once, out of
-    fold), and per-class precision/recall/F1 are computed from that pooled matrix."""
-    labels = [str(c) for c in classes]
-    matrix = np.sum([np.asarray(f["confusion_matrix"]["matrix"]) for f in folds], axis=0)
-    result: dict[str, Any] = {"n": int(matrix.sum())}
-    for key in SCALAR_KEYS:
-        values = [f[key] for f in folds if isinstance(f.get(key), (int, float))]
-        if values:
-            result[key] = float(np.mean(values))
-    per_class = {}
-    for i, label in enumerate(labels):
-        tp, predicted, support = matrix[i, i], matrix[:, i].sum(), matrix[i].sum()
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support)}
-    result["per_class"] = per_class
-    result["confusion_matrix"] = {"labels": labels, "matrix": matrix.tolist()}
-    return result
-
-
-def fold_spread(folds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{metric: {mean, std, min, max, values}} across folds (std: sample std, ddof=1)."""
-    out = {}
-    for key in SCALAR_KEYS:
-        values = [float(f[key]) for f in folds if isinstance(f.get(key), (int, float)) and not math.isnan(f[key])]
-        if values:
-            out[key] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "min": float(np.min(values)),
-                "max": float(np.max(values)),
-                "values": values,
-            }
-    return out
-
-
-def cv_summary_frame(metrics: dict[str, Any], metric: str = "macro_f1") -> pd.DataFrame:
-    """The cross-validation spread of ``metric`` as a table for people: one row per model
-    ("this model", then each baseline), columns mean, std, min, max, folds. Empty when the
-    metrics were not cross-validated."""
-    cv = metrics.get("cv") or {}
-    names = {"tfidf_lr": "TF-IDF + logistic regression", "majority": "majority class"}
-    rows = []
-    for name, spread in [("this model", cv.get("model", {})), *((names.get(b, b), s) for b, s in cv.get("baselines", {}).items())]:
-        if metric in spread:
-            m = spread[metric]
-            rows.append({"model": name, "mean": m["mean"], "std": m["std"], "min": m["min"], "max": m["max"], "folds": len(m["values"])})
-    return pd.DataFrame(rows, columns=["model", "mean", "std", "min", "max", "folds"])
 
 
 def small_data_warnings(

@@ -4,10 +4,10 @@
 of a campaign table (one row per customer contacted, profile columns, optional text columns, a
 response column) and reports them side by side on the same test rows:
 
-- ``"transformer"``: the core fine-tuning (``core.training.train``) on text built from the row,
+- ``"transformer"``: the core fine-tuning (``core.training.fit_transformer``) on text built from the row,
   ``"age: 41 | job: admin. | ... | review: ..."`` (profile fields first, empty cells left out;
   with no text column the profile fields alone are the input). It is trained on exactly our
-  split (passed as a split column). Deployed, it is a normal ``TextClassifier`` (kind
+  split (``core.prepare.prepared_from_texts``). Deployed, it is a normal ``TextClassifier`` (kind
   ``"transformer"``) with a ``calibration.json``. The saved kinds are in core.models.
 - ``"tabular"``: the baseline the transformer has to beat, scikit-learn's
   ``HistGradientBoostingClassifier`` on the profile columns with native categorical splits
@@ -110,8 +110,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1  # of a saved comparison (save_comparison)
-INPUT_COLUMN = "__marketune_input__"  # the transformer's built input text (training only)
-SPLIT_COLUMN = "__marketune_split__"  # our split, handed to core.training.train
 RECOMMEND_CONFIDENCE = 0.9  # share of bootstrap resamples a challenger must win ...
 MIN_AUC_GAIN = 0.005  # ... by at least this much ROC-AUC (a paired bootstrap finds tiny gains)
 CROSS_FIT_FOLDS = 3
@@ -164,7 +162,7 @@ def _check_columns(
     both = sorted(set(profile) & set(text))
     if both:
         raise ValueError(f"column(s) {both} are chosen as both profile and text columns; pick one role each")
-    reserved = {TEXT_SCORE_COLUMN, INPUT_COLUMN, SPLIT_COLUMN} & set([*profile, *text, label])
+    reserved = {TEXT_SCORE_COLUMN} & set([*profile, *text, label])
     if reserved:
         raise ValueError(f"column name(s) {sorted(reserved)} are reserved by Marketune; rename them")
     if len(set(profile)) != len(profile) or len(set(text)) != len(text):
@@ -699,16 +697,16 @@ def _train_transformer(
     progress: Callable[[float, str, Any], None],
     cancel: Cancel,
 ) -> dict[str, Any]:
-    """Fine-tune on our split. The input text is built exactly as ``TextClassifier`` builds it
-    at prediction time from the schema we give the model afterwards (profile + text columns),
-    so the deployed model reads the original columns."""
+    """Fine-tune on our split (core.training.fit_transformer). The input text is built exactly
+    as ``TextClassifier`` builds it at prediction time from the schema the model is given
+    (profile + text columns), so the deployed model reads the original columns."""
     from .base_models import training_defaults
     from .config import TrainConfig
-    from .training import train
+    from .prepare import BUILT_FORMAT, prepared_from_texts
+    from .training import fit_transformer
 
     texts = build_texts(data, text, profile)
-    names = np.asarray(classes, dtype=object)[y]
-    frame = pd.DataFrame({INPUT_COLUMN: texts, label_column: names, SPLIT_COLUMN: split.to_numpy()}, index=data.index)
+    keep = np.ones(len(data), dtype=bool)
     if max_train_rows is not None:
         if int(max_train_rows) < 10:
             raise ValueError(f"transformer_max_train_rows must be at least 10; found {max_train_rows}")
@@ -717,8 +715,7 @@ def _train_transformer(
             from sklearn.model_selection import train_test_split
 
             chosen, _ = train_test_split(train_pos, train_size=int(max_train_rows), stratify=y[train_pos], random_state=seed)
-            drop = np.setdiff1d(train_pos, chosen)
-            frame = frame.drop(index=frame.index[drop])
+            keep[np.setdiff1d(train_pos, chosen)] = False
     allowed = {"epochs", "learning_rate", "batch_size", "max_length", "warmup_fraction", "weight_decay",
                "class_weighting", "evals_per_epoch", "early_stopping_patience", "max_train_seconds", "method",
                "freeze_embeddings", "lora_r", "lora_alpha", "lora_dropout"}
@@ -731,12 +728,20 @@ def _train_transformer(
     settings = {"method": "full", **preset, **settings}
     if settings["method"] not in ("full", "lora"):
         raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {settings['method']!r}")
+    schema = {"text_columns": text, "feature_columns": profile, "label_column": label_column,
+              "positive_class": classes[1], "format": BUILT_FORMAT}  # profile columns are never empty here
+    prepared = prepared_from_texts(
+        [t for t, k in zip(texts, keep) if k], np.asarray(classes, dtype=object)[y[keep]], split.to_numpy()[keep],
+        index=data.index[keep], schema=schema, base_model=base_model,
+    )
     config = TrainConfig(
-        text_columns=(INPUT_COLUMN,),
+        # The settings of the fine-tuning; the columns it reads are the prepared schema's (a
+        # TrainConfig needs a text column, which a profile-only table does not have).
+        text_columns=tuple(text or profile),
         label_column=label_column,
-        split_column=SPLIT_COLUMN,
         base_model=base_model,
         seed=seed,
+        extra={"built_by": "core.response.train_response_models", **common_config, "transformer_max_train_rows": max_train_rows},
         **{"choose_simpler": False, **dict(settings)},  # this comparison chooses among its own candidates
     )
 
@@ -750,26 +755,9 @@ def _train_transformer(
         progress(0.97 * frac, msg, event)
 
     t0 = time.monotonic()
-    result = train(frame, config, on_progress=on_event, cancel=cancel)
+    result = fit_transformer(prepared, config, on_progress=on_event, cancel=cancel)
     wall = time.monotonic() - t0
     clf = result.model
-    # The model reads the original columns from now on.
-    clf.schema = {
-        "text_columns": text,
-        "feature_columns": profile,
-        "label_column": label_column,
-        "positive_class": classes[1],
-        "format": "'column: value' fields joined by ' | ', profile columns first; empty cells left out"
-        if (profile or len(text) != 1) else "raw text",
-    }
-    clf.training_config = {
-        **config.to_dict(),
-        "text_columns": text,
-        "feature_columns": profile,
-        "split_column": None,
-        "extra": {"built_by": "core.response.train_response_models", **common_config,
-                  "transformer_max_train_rows": max_train_rows},
-    }
     progress(0.98, "Scoring the validation split with the transformer", None)
     pos = list(clf.classes_).index(classes[1])
     val_mask = split.to_numpy() == "validation"
@@ -788,7 +776,7 @@ def _train_transformer(
         "extra_metrics": {
             "wall_seconds": round(wall, 2),
             "stopped_reason": result.stopped_reason,
-            "train_rows": int((frame[SPLIT_COLUMN] == "train").sum()),
+            "train_rows": int(len(prepared.splits["train"])),
             "epochs": config.epochs,
         },
     }

@@ -18,23 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base_models import base_model_source, language_advice, resolve_base_model
+from .base_models import base_model_source, resolve_base_model
 from .config import TrainConfig
-from .data import (
-    build_texts,
-    cjk_share,
-    duplicate_groups,
-    natural_key,
-    split_from_column,
-    split_indices,
-    usable_rows,
-    validate_mapping,
+from .evaluation import (
+    choose_saved_model,
+    classification_metrics,
+    evaluate,
+    fit_baselines,
+    regression_metrics,
+    score_predictions,
+    tfidf_estimator,
 )
-from .evaluation import choose_saved_model, classification_metrics, fit_baselines, regression_metrics, tfidf_estimator
+from .fewshot import choose_method, fit_fewshot
 from .models import SavedModel
-from .models.folder import pad_batch, prediction_frame, softmax
+from .models.folder import pad_batch, softmax
 from .models.tfidf import TfidfClassifier
 from .models.transformer import TextClassifier
+from .prepare import Prepared, prepare
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
@@ -51,81 +51,73 @@ def train(
 ) -> TrainResult:
     """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
 
-    "full"/"lora": fine-tuning (below); "fewshot": :func:`core.fewshot.train_fewshot`;
-    "auto": :func:`core.fewshot.choose_method` picks one from the labelled rows per class.
+    Prepares the data once (:func:`core.prepare.prepare`: validation, usable rows, split, model
+    inputs), then fits: "full"/"lora": :func:`fit_transformer`; "fewshot":
+    :func:`core.fewshot.fit_fewshot`; "auto": :func:`core.fewshot.choose_method` picks one from
+    the labelled rows per class.
     ``metrics["method_chosen"]`` and ``metrics["method_reason"]`` say which and why; the saved
     training config records the method used (and "auto" in ``extra["method_requested"]``).
     Raises ``ValueError`` for a mapping that does not fit the data and
     :class:`TrainingCancelled` when ``cancel`` is set; no files are written either way.
     """
-    from .fewshot import choose_method, train_fewshot
-
     if not is_main_process():  # under torchrun/accelerate launch only rank 0 reports progress
         on_progress = None
+    prepared = prepare(df, config)
     method, reason = config.method, f"Method '{config.method}', as chosen in the settings."
     if config.method == "auto":
-        report = validate_mapping(df, config)
-        if not report.ok:
-            raise ValueError(" ".join(p.message for p in report.errors))
-        counts = report.class_counts
+        counts = prepared.report.class_counts
         method, reason = choose_method(
-            min(counts.values()) if counts else 0, report.n_rows_used, task=config.task, n_classes=len(counts) or None
+            min(counts.values()) if counts else 0, prepared.report.n_rows_used, task=config.task, n_classes=len(counts) or None
         )
         config = config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason})
     if on_progress is not None:
         on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
     if method == "fewshot":
-        result = train_fewshot(df, config, on_progress, cancel)
+        result = fit_fewshot(prepared, config, on_progress, cancel)
         result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed)
         result.metrics["saved_kind"] = "fewshot"
     else:
-        result = _train_transformer(df, config, on_progress, cancel)
-        test_rows = result.metrics.get("split_sizes", {}).get("test", 0)
-        if config.task == "classification" and test_rows < 100:
-            result.warnings.append(
-                f"The test split has only {test_rows} rows, so these numbers are rough; the few-shot "
-                "method reports cross-validated numbers on small data sets."
-            )
+        result = fit_transformer(prepared, config, on_progress, cancel)
     result.metrics["method_chosen"] = method
     result.metrics["method_reason"] = reason
-    result.ood_reference = _ood_reference(df, config)
+    result.ood_reference = _ood_reference(prepared.texts, config)
     return result
 
 
-def _ood_reference(df: pd.DataFrame, config: TrainConfig) -> Any:
-    """The out-of-distribution reference of the rows trained on (model inputs as the model reads
-    them), embedded by the base model's frozen encoder; None when it cannot be built (a model
+def _ood_reference(texts: list[str], config: TrainConfig) -> Any:
+    """The out-of-distribution reference of the rows trained on (``texts``: model inputs as the
+    model reads them), embedded by the base model's frozen encoder; None when it cannot be built (a model
     folder without one builds it later from its test predictions, core.check.model_ood_reference).
     At most core.check.OOD_REFERENCE_ROWS texts are embedded, so this costs seconds."""
     from .check import OodReference, ood_encoder
 
     try:
-        rows = usable_rows(df, config)
-        texts = build_texts(rows, config.text_columns, config.feature_columns)
         return OodReference.from_texts(texts, ood_encoder(config.base_model), seed=config.seed)
     except Exception:  # noqa: BLE001 - too few rows, encoder not installed...: never fail a training for it
         return None
 
 
-def _train_transformer(
-    df: pd.DataFrame,
+def fit_transformer(
+    prepared: Prepared,
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
     cancel: Cancel = None,
     *,
     refit: tuple[int, int] | None = None,
 ) -> TrainResult:
-    """Fine-tune ``config.base_model`` on ``df``, evaluate it against the baselines and choose
+    """Fine-tune ``config.base_model`` on the prepared rows (``config.method`` "full" or "lora"),
+    evaluate it against the baselines and choose
     the model to save (:func:`core.evaluation.choose_saved_model`: the TF-IDF model when the
     transformer is not clearly better on validation; ``metrics["verdict"]`` says which and why).
+    A split without validation rows (a user's split column) gives ``config.val_fraction`` of
+    its training rows to validation, for early stopping.
 
     ``refit=(stop_at, schedule_steps)`` is the internal refit run (``config.refit_on_all_rows``):
     the same rows and split, trained on train + validation for ``stop_at`` optimizer steps of a
     learning-rate schedule planned for ``schedule_steps`` (the first run's), with no evaluation
     and no time limit; it returns the model only (``metrics`` holds ``steps``).
 
-    Raises ``ValueError`` (with every problem found) when the column mapping does not fit the
-    data, and :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
+    Raises :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
     the test, baseline, choice and refit phases); no files are written either way.
     """
     import torch
@@ -141,46 +133,10 @@ def _train_transformer(
         if on_progress is not None and accelerator.is_main_process:
             on_progress(event)
 
-    report = validate_mapping(df, config)
-    if not report.ok:
-        raise ValueError(" ".join(p.message for p in report.errors))
     base = resolve_base_model(config.base_model)
-    rows = usable_rows(df, config)
-    texts = build_texts(rows, config.text_columns, config.feature_columns)
-    warnings = [p.message for p in report.warnings]
-    advice = language_advice(cjk_share(texts), base)
-    if advice:
-        warnings.append(advice)
-    if report.n_dropped:
-        warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
-
-    classification = config.task == "classification"
-    if classification:
-        y_str = rows[config.label_column].astype(str).str.strip().to_numpy()
-        classes = sorted(set(y_str.tolist()), key=natural_key)
-        y = np.array([classes.index(v) for v in y_str])
-    else:
-        classes = [config.label_column]
-        y = pd.to_numeric(rows[config.label_column]).to_numpy(dtype=np.float64)
-    if config.split_column:
-        splits = split_from_column(rows[config.split_column])
-    else:
-        # Copies and near copies of one text (ignoring case, URLs, digits...) stay in one split:
-        # no test leakage. The text columns alone are compared, as the data-health check does: a
-        # reposted text is a copy whatever the profile says, and shared profile values must not
-        # make short texts look alike.
-        groups, duplicates_note = duplicate_groups(build_texts(rows, config.text_columns, ()),
-                                                   y_str if classification else y)
-        if duplicates_note:
-            warnings.append(duplicates_note)
-        splits = split_indices(
-            y_str if classification else np.zeros(len(y)),
-            val_fraction=config.val_fraction,
-            test_fraction=config.test_fraction,
-            seed=config.seed,
-            stratify=classification,
-            groups=groups,
-        )
+    texts, y, y_out, classes, splits = prepared.texts, prepared.y, prepared.labels, prepared.classes, prepared.splits
+    warnings = list(prepared.warnings)
+    classification = prepared.classification
     if len(splits["validation"]) == 0:  # a user split without validation rows: carve some out
         train_idx = splits["train"]
         rng = np.random.default_rng(config.seed)
@@ -328,26 +284,19 @@ def _train_transformer(
         net = net.merge_and_unload()  # a plain model that pipeline() and our loader can read
     net.eval()
 
-    schema = {
-        "text_columns": list(config.text_columns),
-        "feature_columns": list(config.feature_columns),
-        "label_column": config.label_column,
-        "format": "raw text" if len(config.text_columns) == 1 and not config.feature_columns
-        else "'column: value' fields joined by ' | ', profile columns first; empty cells left out",
-    }
     clf = TextClassifier(
         net,
         tokenizer,
-        task=config.task,
+        task=prepared.task,
         classes=classes,
-        schema=schema,
+        schema=prepared.schema,
         max_length=config.max_length,
         target_scale=target_scale,
-        training_config=config.to_dict(),
+        training_config=prepared.training_config(config),
         base_model=base.name,
     )
     if refit is not None:
-        return TrainResult(clf, {"steps": step}, history, report, warnings, "refit", time.monotonic() - started)
+        return TrainResult(clf, {"steps": step}, history, prepared.report, warnings, "refit", time.monotonic() - started)
 
     def check_cancel() -> None:  # between phases: a cancel during scoring or baselines counts too
         if _any_process(accelerator, cancelled()):
@@ -356,19 +305,17 @@ def _train_transformer(
     check_cancel()
     emit(ProgressEvent("test", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Scoring the test split"))
     test_idx, val_idx = splits["test"], splits["validation"]
-    test_texts = [texts[i] for i in test_idx]
-    y_out = y_str if classification else y  # labels as text, or numbers
+    test_texts = prepared.texts_at(test_idx)
     true = y_out[test_idx]
-    pred, proba = _predictions(clf, test_texts, classification)
-    model_metrics = _metrics_of(true, pred, proba, classes, classification)
-    test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
+    scored = evaluate(clf, prepared, test_idx)
+    pred, model_metrics, test_predictions = scored.pred, scored.metrics, scored.predictions
     check_cancel()
     emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
     fitted = fit_baselines(
-        config.task,
-        [texts[i] for i in splits["train"]],
+        prepared.task,
+        prepared.texts_at(splits["train"]),
         y_out[splits["train"]],
-        [texts[i] for i in val_idx],
+        prepared.texts_at(val_idx),
         y_out[val_idx],
         test_texts,
         true,
@@ -376,7 +323,7 @@ def _train_transformer(
     )
     baselines = fitted.metrics
     check_cancel()
-    val_pred = _predictions(clf, [texts[i] for i in val_idx], classification)[0]
+    val_pred = evaluate(clf, prepared, val_idx).pred
     verdict_inputs = dict(
         candidate="transformer",
         val_true=y_out[val_idx],
@@ -388,16 +335,15 @@ def _train_transformer(
         allow_simpler=config.choose_simpler,
         seed=config.seed,
     )
-    verdict = choose_saved_model(config.task, classes, test_candidate=pred, **verdict_inputs)
-    elapsed = time.monotonic() - started
+    verdict = choose_saved_model(prepared.task, classes, test_candidate=pred, **verdict_inputs)
     train_seconds = time.monotonic() - train_started
     metrics = {
-        "task": config.task,
+        "task": prepared.task,
         "model": model_metrics,
         "baselines": baselines,
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
-        "n_rows_used": int(len(rows)),
-        "rows_dropped": report.dropped,
+        "n_rows_used": int(len(texts)),
+        "rows_dropped": prepared.report.dropped,
         "best_step": best_step,
         "steps": step,
         "stopped_reason": stopped_reason,
@@ -417,31 +363,31 @@ def _train_transformer(
         # the training rows and scored on the held-out test rows.
         check_cancel()
         emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Refitting TF-IDF on every labelled row"))
-        pipeline = tfidf_estimator(config.task, fitted.param).fit(texts, y_out)
+        pipeline = tfidf_estimator(prepared.task, fitted.param).fit(texts, y_out)
         saved = TfidfClassifier.from_pipeline(
-            pipeline, task=config.task, classes=classes, schema=schema, training_config=config.to_dict()
+            pipeline, task=prepared.task, classes=classes, schema=prepared.schema, training_config=prepared.training_config(config)
         )
         metrics["candidates"] = {"transformer": model_metrics}
         metrics["model"] = model_metrics = baselines[fitted.tfidf_key]
-        test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, fitted.test_pred, fitted.test_proba, classes)
+        test_predictions = score_predictions(prepared, test_idx, fitted.test_pred, fitted.test_proba).predictions
         param = "C" if classification else "alpha"
         metrics["refit"] = {
-            "rows": int(len(rows)),
-            "sentence": f"The saved TF-IDF model was refitted on all {len(rows):,} labelled rows (train + validation "
+            "rows": int(len(texts)),
+            "sentence": f"The saved TF-IDF model was refitted on all {len(texts):,} labelled rows (train + validation "
             f"+ test, {param}={fitted.param:g} as chosen on validation); the numbers shown are those of the same model "
             f"fitted on the {len(splits['train']):,} training rows and scored on the {len(test_idx):,} held-out test rows.",
         }
     elif config.refit_on_all_rows:
         check_cancel()
         emit(ProgressEvent("train", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message=f"Refitting on train + validation for {best_step} steps"))
-        refitted = _train_transformer(df, config, on_progress, cancel, refit=(max(1, best_step), total_steps)).model
+        refitted = fit_transformer(prepared, config, on_progress, cancel, refit=(max(1, best_step), total_steps)).model
         check_cancel()
         saved = refitted
-        pred, proba = _predictions(refitted, test_texts, classification)
+        scored = evaluate(refitted, prepared, test_idx)
         metrics["before_refit"] = model_metrics
-        metrics["model"] = model_metrics = _metrics_of(true, pred, proba, classes, classification)
-        test_predictions = prediction_frame(rows.index[test_idx], test_texts, true, pred, proba, classes)
-        verdict = choose_saved_model(config.task, classes, test_candidate=pred, **verdict_inputs)
+        metrics["model"] = model_metrics = scored.metrics
+        test_predictions = scored.predictions
+        verdict = choose_saved_model(prepared.task, classes, test_candidate=scored.pred, **verdict_inputs)
         n_fit = len(splits["train"]) + len(val_idx)
         metrics["refit"] = {
             "rows": int(n_fit),
@@ -451,13 +397,18 @@ def _train_transformer(
             f"{len(test_idx):,} test rows stayed held out and the numbers shown are its score on them.",
         }
     metrics["verdict"] = verdict
+    if classification and len(test_idx) < 100:
+        warnings.append(
+            f"The test split has only {len(test_idx)} rows, so these numbers are rough; the few-shot "
+            "method reports cross-validated numbers on small data sets."
+        )
     metrics["saved_kind"] = "transformer" if verdict["chosen"] == "transformer" else "tfidf"
     saved.metrics = metrics
     saved.test_predictions = test_predictions
     check_cancel()
     elapsed = time.monotonic() - started
     emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, metrics=model_metrics, elapsed_s=elapsed, eta_s=0.0, message="Done"))
-    return TrainResult(saved, metrics, history, report, warnings, stopped_reason, elapsed)
+    return TrainResult(saved, metrics, history, prepared.report, warnings, stopped_reason, elapsed)
 
 
 # ---------------------------------------------------------------------- pieces
@@ -498,19 +449,6 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
         "warning": usefulness["message"],
         "sentence": sentence,
     }
-
-
-def _predictions(model: SavedModel, texts: list[str], classification: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(predicted labels or values, probabilities (n, k) or None) of any saved-model kind."""
-    if not classification:
-        return np.asarray(model.predict(texts), dtype=float), None
-    proba = model.predict_proba(texts) if texts else np.zeros((0, len(model.classes_)))
-    pred = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
-    return pred, proba
-
-
-def _metrics_of(true, pred, proba, classes, classification: bool) -> dict[str, Any]:
-    return classification_metrics(true, pred, classes, proba) if classification else regression_metrics(true, pred)
 
 
 class LengthGroupedBatches:

@@ -8,7 +8,8 @@ from safetensors import safe_open
 
 import core.fewshot as fewshot
 from core import TrainConfig, TrainingCancelled, load_folder, train
-from core.fewshot import choose_method, combine_folds, fit_head, train_fewshot
+from core.evaluation import combine_folds, cv_summary_frame
+from core.fewshot import choose_method, fit_head, train_fewshot
 from core.models.fewshot import FewShotClassifier, head_proba
 from tests.conftest import make_sentiment_frame
 
@@ -241,8 +242,6 @@ def test_combine_folds_pools_the_confusion_matrix():
 
 
 def test_cv_summary_frame(fewshot_run):
-    from core.fewshot import cv_summary_frame
-
     result, _, _ = fewshot_run
     table = cv_summary_frame(result.metrics)
     assert table["model"].tolist() == ["this model", "majority class", "TF-IDF + logistic regression"]

@@ -509,3 +509,42 @@ def test_a_table_with_repeated_index_labels_is_handled():
     comp = train_response_models(df, ["age", "segment"], ["review"], "y", "yes", include_transformer=False)
     assert comp.split.index.is_unique and len(comp.split) == 300
     assert len(comp.test_frame) == comp.y_test.size
+
+
+def test_the_transformer_is_fitted_on_the_comparisons_own_rows_without_fake_columns(tiny_model_dir, tmp_path, monkeypatch):
+    """The comparison hands core.training.fit_transformer a Prepared of its own input texts and
+    split: the model comes back reading the original columns, and nothing named __marketune_*
+    reaches the data, the model, its training config or the saved folder."""
+    import core.training
+    from core.data import build_texts
+
+    seen = {}
+    real = core.training.fit_transformer
+
+    def spy(prepared, config, *args, **kwargs):
+        seen["prepared"], seen["config"] = prepared, config
+        result = real(prepared, config, *args, **kwargs)
+        seen["schema"], seen["training_config"] = dict(result.model.schema), dict(result.model.training_config)
+        return result
+
+    monkeypatch.setattr(core.training, "fit_transformer", spy)
+    monkeypatch.setattr(core.training, "prepare", lambda *a, **k: pytest.fail("the comparison must not call prepare()"))
+    df = campaign_table(120, seed=3)
+    comp = train_response_models(df, ["age", "segment"], ["review"], "y", "yes", base_model=str(tiny_model_dir),
+                                 transformer_settings={**TINY, "epochs": 1}, transformer_max_train_rows=50)
+    prepared, model = seen["prepared"], comp.candidates[TRANSFORMER].model
+    # The model inputs are the rows' own columns, "age: 41 | segment: gold | review: ...", and the split is ours.
+    assert prepared.texts == build_texts(df.loc[prepared.index], ["review"], ["age", "segment"])
+    row = df.loc[prepared.index].dropna().iloc[0]
+    assert f"age: {int(row['age'])} | segment: {row['segment']} | review: {row['review']}" in prepared.texts
+    for part in ("validation", "test"):
+        assert list(prepared.index[prepared.splits[part]]) == list(comp.split.index[comp.split == part])
+    assert len(prepared.splits["train"]) == 50
+    # What fit_transformer returned is what is deployed: no schema or config rewritten afterwards.
+    assert model.schema == seen["schema"] and model.training_config == seen["training_config"]
+    assert model.schema["text_columns"] == ["review"] and model.schema["feature_columns"] == ["age", "segment"]
+    assert model.training_config["split_column"] is None and model.training_config["method"] == "full"
+    folder = model.save(tmp_path / "tr")
+    for text in [json.dumps(seen["config"].to_dict()), json.dumps(model.metrics, default=str),
+                 *(p.read_text(encoding="utf-8") for p in folder.iterdir() if p.suffix in (".json", ".csv", ".md"))]:
+        assert "__marketune_" not in text

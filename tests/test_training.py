@@ -119,7 +119,7 @@ def test_chinese_text_with_english_model_warns(tiny_model_dir, monkeypatch):
         resolved = real(name)
         return base_models.BaseModel(resolved.name, resolved.location, ("en",), "", True)
 
-    monkeypatch.setattr("core.training.resolve_base_model", pretend_english)
+    monkeypatch.setattr("core.prepare.resolve_base_model", pretend_english)
     df = make_sentiment_frame(40)
     df["text"] = [("很好 喜欢 满意" if lab == "positive" else "很差 失望 退货") for lab in df["label"]]
     result = train(df, tiny_config(tiny_model_dir, epochs=1))
@@ -158,3 +158,37 @@ def test_a_batch_run_in_token_slices_gives_the_whole_batch_gradient(tiny_model_d
     expected = (torch.nn.functional.mse_loss(logits[:, 0], targets) if regression
                 else torch.nn.functional.cross_entropy(logits, targets, weight=loss_fn.class_weight))
     assert torch.isclose(loss_fn(logits, targets).sum() / loss_fn.total_weight(targets), expected)
+
+
+@pytest.mark.parametrize("method,rows,chosen", [
+    ("full", 60, "full"), ("lora", 60, "lora"), ("fewshot", 24, "fewshot"), ("auto", 24, "fewshot"), ("auto", 60, "full"),
+])
+def test_train_prepares_and_validates_the_data_once(tiny_model_dir, monkeypatch, method, rows, chosen):
+    """One prepare() (and so one validate_mapping) per train(), whatever the method; "auto"
+    chooses after it (24 rows: few-shot; 60 with a lowered threshold: full, then the refit run)."""
+    import sys
+
+    import core.fewshot as fewshot
+    import core.prepare
+
+    monkeypatch.setattr(fewshot, "AUTO_FEWSHOT_MAX_PER_CLASS", 20)
+    monkeypatch.setattr(fewshot, "FEWSHOT_STEPS", 1)
+    monkeypatch.setattr(fewshot, "CV_STEPS", 1)
+    calls = {"prepare": 0, "validate_mapping": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    # Every core module's own reference, so that a trainer calling either directly is counted too.
+    reals = {"prepare": core.prepare.prepare, "validate_mapping": core.prepare.validate_mapping}
+    for module in [m for n, m in list(sys.modules.items()) if n == "core" or n.startswith("core.")]:
+        for name, real in reals.items():
+            if getattr(module, name, None) is real:
+                monkeypatch.setattr(module, name, counted(name, real))
+    config = tiny_config(tiny_model_dir, method=method, epochs=1, refit_on_all_rows=True)
+    result = train(make_sentiment_frame(rows), config)
+    assert result.metrics["method_chosen"] == chosen
+    assert calls == {"prepare": 1, "validate_mapping": 1}
