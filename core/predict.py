@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,9 +59,14 @@ class PredictSummary:
 
 def prediction_columns(model: Any, *, ood: bool = False) -> list[str]:
     """The columns prediction appends, in order (``ood``: with the out-of-distribution flag last)."""
-    if model.task == "regression":
-        return ["predicted_value", ERROR_COLUMN, *([OOD_COLUMN] if ood else [])]
-    return ["predicted_label", "confidence", *[f"p_{c}" for c in model.classes_], ERROR_COLUMN, *([OOD_COLUMN] if ood else [])]
+    return _appended(model.task, model.classes_, ood)
+
+
+def _appended(task: str, classes: Sequence[Any], ood: bool) -> list[str]:
+    flag = [OOD_COLUMN] if ood else []
+    if task == "regression":
+        return ["predicted_value", ERROR_COLUMN, *flag]
+    return ["predicted_label", "confidence", *[f"p_{c}" for c in classes], ERROR_COLUMN, *flag]
 
 
 def output_names(model: Any, columns: list[str] | pd.Index, *, ood: bool = False) -> dict[str, str]:
@@ -93,15 +98,15 @@ def renamed_message(renamed: dict[str, str]) -> str:
     return f"The file already has column(s) {list(renamed)}; they are kept as they are and the predictions are in {pairs}."
 
 
-def _names_in_file(columns: list[str] | pd.Index, model: Any) -> dict[str, str]:
+def _names_in_file(columns: list[str] | pd.Index, task: str, classes: Sequence[Any]) -> dict[str, str]:
     # predict_csv writes the prediction columns last, so they are the file's last k columns
     # (k + 1 with the out-of-distribution flag).
     for ood in (True, False):
-        usual = prediction_columns(model, ood=ood)
+        usual = _appended(task, classes, ood)
         last = [str(c) for c in list(columns)[-len(usual):]]
         if len(last) == len(usual) and all(c == u or c.startswith(f"{u}_") for c, u in zip(last, usual)):
             return dict(zip(usual, last))
-    return {u: u for u in prediction_columns(model)}
+    return {u: u for u in _appended(task, classes, False)}
 
 
 def missing_columns(model: SavedModel, columns: list[str]) -> list[str]:
@@ -407,9 +412,12 @@ class PredictionOverview:
 
 
 def read_predictions(
-    path: str | Path, model: Any, *, nrows: int | None = None, skiprows: int = 0
+    path: str | Path, task: str, classes: Sequence[Any], *, nrows: int | None = None, skiprows: int = 0
 ) -> pd.DataFrame:
     """Rows of a file written by :func:`predict_csv`, typed for display and for Excel.
+
+    ``task`` and ``classes`` are those of the model that wrote it (``model.task``,
+    ``model.classes_``): they name the prediction columns, so the model itself is not needed.
 
     Prediction columns come back as numbers (confidence, ``p_*``, ``predicted_value``) or text
     (label, error note). Original columns stay text unless every value is a plain number that
@@ -417,11 +425,11 @@ def read_predictions(
     """
     skip = range(1, skiprows + 1) if skiprows else None
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], nrows=nrows, skiprows=skip)
-    return _type_prediction_frame(frame, model)
+    return _type_prediction_frame(frame, task, classes)
 
 
-def _type_prediction_frame(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
-    names = _names_in_file(frame.columns, model)
+def _type_prediction_frame(frame: pd.DataFrame, task: str, classes: Sequence[Any]) -> pd.DataFrame:
+    names = _names_in_file(frame.columns, task, classes)
     predicted = list(names.values())
     text_columns = (names["predicted_label"] if "predicted_label" in names else None, names[ERROR_COLUMN])
     for col in frame.columns:
@@ -441,10 +449,11 @@ def _type_prediction_frame(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
     return frame
 
 
-def prediction_overview(path: str | Path, model: Any, *, bins: int = 20) -> PredictionOverview:
-    """Row, error and label counts and a histogram, read chunk by chunk (bounded memory)."""
-    names = _names_in_file(pd.read_csv(path, nrows=0).columns, model)
-    if model.task == "regression":
+def prediction_overview(path: str | Path, task: str, classes: Sequence[Any], *, bins: int = 20) -> PredictionOverview:
+    """Row, error and label counts and a histogram, read chunk by chunk (bounded memory);
+    ``task``, ``classes``: as for :func:`read_predictions`."""
+    names = _names_in_file(pd.read_csv(path, nrows=0).columns, task, classes)
+    if task == "regression":
         values = pd.concat(
             pd.to_numeric(chunk[names["predicted_value"]], errors="coerce")
             for chunk in pd.read_csv(path, usecols=[names["predicted_value"]], dtype=str, chunksize=READ_CHUNK_ROWS)
@@ -458,7 +467,7 @@ def prediction_overview(path: str | Path, model: Any, *, bins: int = 20) -> Pred
         counts, edges = np.histogram(finite, bins=bins) if len(finite) else (np.zeros(bins, int), np.linspace(0, 1, bins + 1))
         return PredictionOverview(len(values), n_errors, {}, edges, {"all": counts})
     edges = np.linspace(0.0, 1.0, bins + 1)
-    label_counts: dict[str, int] = {str(c): 0 for c in model.classes_}
+    label_counts: dict[str, int] = {str(c): 0 for c in classes}
     hist: dict[str, np.ndarray] = {}
     n_rows = n_errors = 0
     for chunk in pd.read_csv(
@@ -481,20 +490,21 @@ def prediction_overview(path: str | Path, model: Any, *, bins: int = 20) -> Pred
 
 
 def low_confidence_rows(
-    path: str | Path, model: Any, threshold: float, *, limit: int = 1000
+    path: str | Path, task: str, classes: Sequence[Any], threshold: float, *, limit: int = 1000
 ) -> tuple[pd.DataFrame, int]:
-    """The rows whose confidence is below ``threshold`` (0..1), least confident first.
+    """The rows whose confidence is below ``threshold`` (0..1), least confident first
+    (``task``, ``classes``: as for :func:`read_predictions`).
 
     Returns (up to ``limit`` rows with a 1-based ``row`` number in front, typed as
     :func:`read_predictions` does; how many rows are below the threshold in all). Rows
     without a prediction are not included: they have a ``prediction_error`` instead.
     """
-    if model.task == "regression":
+    if task == "regression":
         raise ValueError("Regression models have no confidence; low-confidence review needs a classifier.")
     kept: pd.DataFrame | None = None
     total = 0
     offset = 0
-    confidence_column = _names_in_file(pd.read_csv(path, nrows=0).columns, model)["confidence"]
+    confidence_column = _names_in_file(pd.read_csv(path, nrows=0).columns, task, classes)["confidence"]
     for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=READ_CHUNK_ROWS):
         confidence = pd.to_numeric(chunk[confidence_column], errors="coerce")
         mask = (confidence < threshold).to_numpy()
@@ -509,6 +519,6 @@ def low_confidence_rows(
     if kept is None:
         empty = pd.read_csv(path, dtype=str, nrows=0)
         empty.insert(0, "row", pd.Series(dtype=int))
-        return _type_prediction_frame(empty, model), 0
+        return _type_prediction_frame(empty, task, classes), 0
     kept = kept.sort_values(["_confidence", "row"], kind="stable").drop(columns="_confidence")
-    return _type_prediction_frame(kept.reset_index(drop=True), model), total
+    return _type_prediction_frame(kept.reset_index(drop=True), task, classes), total

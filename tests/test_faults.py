@@ -276,7 +276,7 @@ def test_r13_formula_cells_are_neutralised_and_numbers_stay_numbers(tmp_path, tr
             if cell.lstrip(" ")[:1] in ("=", "\t", "\r") or cell[:1] in ("+", "@"):
                 assert got.startswith("'") and got[1:] == cell, (cell, got)
     assert "-12.5" in [row[0] for row in safe]  # a real number is not a formula
-    assert read_predictions(tmp_path / "safe.csv", model)["p_positive"].dtype == float
+    assert read_predictions(tmp_path / "safe.csv", model.task, model.classes_)["p_positive"].dtype == float
 
 
 def test_r14a_missing_text_column_is_refused_listing_needed_and_found(tmp_path, trained_tiny, capsys):
@@ -301,7 +301,7 @@ def test_r14b_colliding_columns_are_kept_and_new_ones_renamed(tmp_path, trained_
     assert list(out.columns[len(header):]) == list(output_names(model, header).values())
     proba = model.predict_proba(pd.read_csv(FAULTS / "r14b_predict_colliding_columns.csv")[["text"]])
     np.testing.assert_allclose(out["confidence_2"].astype(float), proba.max(axis=1), rtol=1e-4)
-    typed = read_predictions(tmp_path / "out.csv", model)
+    typed = read_predictions(tmp_path / "out.csv", model.task, model.classes_)
     assert typed["confidence_2"].dtype == float and typed["confidence"].tolist() == [0.99] * len(typed)
     rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS / "r14b_predict_colliding_columns.csv"), "--out", str(tmp_path / "cli.csv"))
     assert rc == 0 and "predicted_label_2" in err

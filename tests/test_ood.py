@@ -143,7 +143,7 @@ def test_training_saves_a_reference_and_the_cli_flag_writes_the_column(trained_t
 
     assert json.loads(run.stdout.strip().splitlines()[-1])["out_of_distribution"] == int(flags.sum())
     assert "look unlike the training data" in run.stderr
-    assert read_predictions(out, result.model)["out_of_distribution"].dtype == bool
+    assert read_predictions(out, result.model.task, result.model.classes_)["out_of_distribution"].dtype == bool
     # Without --ood: no column.
     subprocess.run([sys.executable, "-m", "core", "predict", "--model", str(folder), "--data", str(data),
                     "--out", str(out)], cwd=root, check=True, capture_output=True, timeout=300)
@@ -167,7 +167,7 @@ def test_predict_csv_counts_flags_and_a_folder_without_reference_builds_it(train
     assert (copy / OOD_FILE).is_file()
     held_out = pd.read_csv(copy / "test_predictions.csv")["text"]
     assert len(OodReference.load(copy).embeddings) == len(held_out)  # built from the held-out texts
-    assert prediction_overview(tmp_path / "out.csv", model).n_rows == 40  # reads past the flag column
+    assert prediction_overview(tmp_path / "out.csv", model.task, model.classes_).n_rows == 40  # reads past the flag column
     assert predict_csv(model, data, tmp_path / "plain.csv").n_out_of_distribution is None
 
 

@@ -289,7 +289,7 @@ def test_the_saved_prediction_file_keeps_the_text_exactly_and_xlsx_too(model, tm
 
     from openpyxl import load_workbook
 
-    frame = read_predictions(tmp_path / "out.csv", model)
+    frame = read_predictions(tmp_path / "out.csv", model.task, model.classes_)
     assert frame["text"].tolist() == HOSTILE  # what the Predict preview shows
     sheet = load_workbook(io.BytesIO(to_xlsx_bytes(frame))).active
     values = list(sheet.iter_rows(values_only=True))
@@ -308,13 +308,13 @@ def test_read_predictions_keeps_ids_with_leading_zeros_as_text(model, tmp_path):
                        "text": ["great", "awful"]})
     src = write(tmp_path / "in.csv", df)
     predict_csv(model, src, tmp_path / "out.csv")
-    frame = read_predictions(tmp_path / "out.csv", model)
+    frame = read_predictions(tmp_path / "out.csv", model.task, model.classes_)
     assert frame["zip"].tolist() == ["02134", "10001"]
     assert frame["big_id"].tolist() == ["12345678901234567890", "1"]
     assert frame["n"].tolist() == [3.0, 4.5]
     assert frame["confidence"].dtype == float and pd.api.types.is_string_dtype(frame["predicted_label"])
-    assert len(read_predictions(tmp_path / "out.csv", model, nrows=1)) == 1
-    assert read_predictions(tmp_path / "out.csv", model, skiprows=1)["text"].tolist() == ["awful"]
+    assert len(read_predictions(tmp_path / "out.csv", model.task, model.classes_, nrows=1)) == 1
+    assert read_predictions(tmp_path / "out.csv", model.task, model.classes_, skiprows=1)["text"].tolist() == ["awful"]
 
 
 # ------------------------------------------------------------------ encodings
@@ -362,7 +362,7 @@ def test_overview_and_low_confidence_rows_are_read_in_chunks(model, tmp_path, mo
     whole = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""])
     monkeypatch.setattr(predict_module, "READ_CHUNK_ROWS", 4)  # many chunks on a small file
 
-    ov = prediction_overview(tmp_path / "out.csv", model, bins=10)
+    ov = prediction_overview(tmp_path / "out.csv", model.task, model.classes_, bins=10)
     assert ov.n_rows == 32 and ov.n_errors == 1
     assert ov.label_counts[""] == 1
     expected = whole["predicted_label"].fillna("").value_counts().to_dict()
@@ -374,14 +374,14 @@ def test_overview_and_low_confidence_rows_are_read_in_chunks(model, tmp_path, mo
         assert counts.tolist() == np.histogram(conf, bins=ov.hist_edges)[0].tolist()
 
     threshold = float(whole["confidence"].median())
-    low, total = low_confidence_rows(tmp_path / "out.csv", model, threshold, limit=5)
+    low, total = low_confidence_rows(tmp_path / "out.csv", model.task, model.classes_, threshold, limit=5)
     below = whole[whole["confidence"] < threshold].sort_values("confidence", kind="stable")
     assert total == len(below)
     assert len(low) == min(5, total)
     assert low["confidence"].tolist() == pytest.approx(below["confidence"].head(5).tolist())
     assert low["row"].tolist() == (below.index[:5] + 1).tolist()  # 1-based row in the file
     assert low["text"].tolist() == below["text"].head(5).tolist()
-    none, zero = low_confidence_rows(tmp_path / "out.csv", model, 0.0)
+    none, zero = low_confidence_rows(tmp_path / "out.csv", model.task, model.classes_, 0.0)
     assert zero == 0 and len(none) == 0 and "row" in none.columns
 
 
