@@ -112,6 +112,16 @@ def named_like(name: object, names: tuple[str, ...]) -> bool:
     return any(word in names for word in name_words(name))
 
 
+def match_column(name: str, columns: list[str]) -> str | None:
+    """The column of ``columns`` that is ``name``: the exact name, else the first one equal to it
+    ignoring case and whitespace (``Text `` or ``TEXT`` for ``text``; an underscore still counts);
+    None when there is none."""
+    if name in columns:
+        return name
+    squeezed = "".join(name.split()).casefold()
+    return next((c for c in columns if "".join(str(c).split()).casefold() == squeezed), None)
+
+
 def suggest_text_columns(df: pd.DataFrame) -> list[str]:
     """The column most likely to hold the text: a text column named like text/review/headline/
     copy/content/comment..., else the text column with the longest average content."""

@@ -9,6 +9,7 @@ from core.adlab import default_success_class
 from core.columns import (
     column_summary,
     default_model_name,
+    match_column,
     suggest_label_column,
     suggest_setup,
     suggest_text_columns,
@@ -38,6 +39,14 @@ def test_column_summary_counts_blank_cells_as_empty():
     assert summary.loc["t", "non-empty"] == 0.5
     assert summary.loc["t", "distinct values"] == 2
     assert summary.loc["n", "distinct values"] == 2
+
+
+def test_a_column_matches_its_name_ignoring_case_and_whitespace():
+    assert match_column("text", ["Text ", "text_2"]) == "Text "
+    assert match_column("product name", ["id", "Product  Name"]) == "Product  Name"
+    assert match_column("Text", ["text", "Text"]) == "Text"  # the exact name first
+    assert match_column("product_name", ["Product Name"]) is None  # an underscore is not a space
+    assert match_column("text", ["review"]) is None
 
 
 def test_camel_case_names_are_read_as_words():

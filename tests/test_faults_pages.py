@@ -296,8 +296,10 @@ def predict_r14a(at, rows, model):
     assert "['text']" in warning and "does not have" in warning
     options = at.selectbox(key="predict_map_text").options
     assert [o for o in options if not o.startswith("—")] == header  # the found columns offered
-    # The page guesses the case-insensitive match 'Text' (the user can change it); choosing
-    # nothing refuses to predict and says which column is needed.
+    # The page guesses the case- and whitespace-insensitive match 'Text' (the file's 'Text ';
+    # the user can change it); choosing nothing refuses to predict and says which column is needed.
+    assert at.selectbox(key="predict_map_text").value == "Text"
+    assert not at.button(key="predict_run").disabled
     at.selectbox(key="predict_map_text").set_value("— choose a column —").run()
     assert "Choose a column for ['text'] to predict." in texts(at.error)
     assert at.button(key="predict_run").disabled

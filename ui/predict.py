@@ -1,0 +1,398 @@
+"""The Predict page's sections (pages/predict.py calls them in order): the model, the rows to
+score, the column map, the fast-path box, the run, and the result with its downloads. Every
+widget key starts with ``predict_``.
+
+The upload is written to a temporary file and predicted chunk by chunk into another file on
+disk (core.predict.predict_csv); the result shows a preview and counts read back from that
+file, never a whole giant table, and the downloads are built only when clicked.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes
+from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
+from core.check import ood_available, ood_message
+from core.columns import match_column
+from core.export import neutralise_csv_file
+from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
+from core.models import SavedModel
+from core.predict import (
+    low_confidence_rows,
+    missing_columns,
+    ood_reference,
+    predict_csv,
+    prediction_overview,
+    read_head,
+    read_predictions,
+    renamed_message,
+)
+from core.registry import model_path
+from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
+from ui.upload import csv_upload
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
+RESULT = "predict_result"  # a Result: the last run of this session
+XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
+XLSX_MAX_ROWS = 100_000  # openpyxl: ~1 s and ~3.5 MB of memory per 1,000 rows (measured): CSV only above
+PREVIEW_ROWS = 100
+FAST_LABELS = {"int8": "int8 quantized", "bf16": "bfloat16 weights"}
+CHOOSE = "— choose a column —"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished run: the scored file ``path`` and what the result section says about it."""
+
+    path: str
+    model: str
+    task: str
+    classes: tuple[str, ...]
+    source: str  # the input file's name
+    rows: int
+    errors: int  # rows without usable input
+    seconds: float
+    fast: str | None = None  # the fast form used ("int8", "bf16"), if any
+    renamed: dict[str, str] = field(default_factory=dict)  # usual prediction column -> name written
+    engine: str = ""  # "" on this server, else where it ran, in words
+    ood: int | None = None  # rows flagged out of distribution; None when not asked for
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    fast: str | None  # the checked fast form to use, or None for the full model
+    cluster: str | None  # the Ray cluster to run on, or None for this server
+    flag_ood: bool
+
+
+@st.cache_resource(show_spinner="Preparing the fast model…", max_entries=2)
+def _fast_model(name: str, saved_at: float, method: str):
+    return quantized_copy(get_model(name), method)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _overview(path: str, mtime: float, task: str, classes: tuple[str, ...]):
+    return prediction_overview(path, task, classes)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _low_confidence(path: str, mtime: float, classes: tuple[str, ...], threshold: float):
+    return low_confidence_rows(path, "classification", classes, threshold)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _columns(path: str, mtime: float) -> list[str]:
+    return [str(c) for c in read_head(path, n=0).columns]
+
+
+def _session_dir() -> Path:
+    """A temporary folder for this browser session's uploads and results."""
+    folder = st.session_state.get("predict_tmp_dir")
+    if not folder or not Path(folder).is_dir():
+        folder = tempfile.mkdtemp(prefix="marketune-predict-")
+        st.session_state["predict_tmp_dir"] = folder
+    return Path(folder)
+
+
+def _saved_upload(upload) -> Path:
+    """The uploaded file on disk (written once per upload; older uploads removed)."""
+    path = _session_dir() / f"input-{upload.file_id}.csv"
+    if not path.is_file():
+        for old in _session_dir().glob("input-*.csv"):
+            old.unlink(missing_ok=True)
+        path.write_bytes(upload.getbuffer())
+    return path
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in words: "42 s", "3 min 05 s", "2 h 07 min"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _link(page: str, label: str) -> None:
+    if (ROOT / "pages" / page).is_file():
+        st.page_link(str(ROOT / "pages" / page), label=label)
+
+
+def choose_model() -> tuple[str, SavedModel] | None:
+    """The model box (the active model first) and what the model reads and predicts; None, with
+    a message, when no model is saved or the chosen one cannot be loaded."""
+    models = list_models()
+    if not models:
+        st.info("No saved model yet. Train one on the **Train** page first.")
+        _link("train.py", "Go to Train")
+        return None
+    names = [m.name for m in models]
+    active = active_model_name()
+    name = st.selectbox("Model", names, index=names.index(active) if active in names else 0, key="predict_model")
+    try:
+        model = get_model(name)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+    classes = [str(c) for c in model.classes_]
+    what = f"{len(classes)} classes: {', '.join(classes)}" if model.task == "classification" else "a number"
+    st.caption(f"Predicts {what} · reads {', '.join(model.input_columns) or '(no columns)'}")
+    return name, model
+
+
+def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
+    """An upload or a bundled sample (those with the model's columns first): (file on disk, its
+    name), or None while there is none."""
+    kind = st.radio(
+        "Input", ["Upload a CSV", "A bundled sample"], key="predict_source", horizontal=True, label_visibility="collapsed"
+    )
+    if kind == "Upload a CSV":
+        upload = csv_upload("CSV or Excel file (any size up to the upload limit; a CSV is read in chunks)", key="predict_upload")
+        return (_saved_upload(upload), upload.name) if upload is not None else None
+    if not SAMPLES:
+        st.info("No bundled sample is installed.")
+        return None
+    fitting = [n for n, p in SAMPLES.items() if not missing_columns(model, _columns(str(p), p.stat().st_mtime))]
+    sample = st.selectbox(
+        "Sample file", [*fitting, *(n for n in SAMPLES if n not in fitting)], key="predict_sample",
+        format_func=lambda n: n if n in fitting else f"{n} (lacks the model's columns)",
+    )
+    return SAMPLES[sample], sample
+
+
+def file_columns(source: Path) -> list[str] | None:
+    """The file's first rows shown, and its column names; None (with the reason) when its start
+    cannot be read as CSV."""
+    try:
+        head = read_head(source)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+    st.dataframe(head, hide_index=True, key="predict_input_head")
+    return [str(c) for c in head.columns]
+
+
+def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[str, str] | None:
+    """One box per column the model reads, offering the file's ``columns``, preset to the same
+    name (ignoring case and whitespace: :func:`core.columns.match_column`). Returns {model's
+    column: file's column}, or None (with an error naming them) while any is unchosen. Box keys:
+    ``<key>_<model column>``."""
+    absent = missing_columns(model, columns)
+    if absent:
+        st.warning(
+            f"The model was trained on column(s) {absent}, which this file does not have under "
+            "that name. Pick the file's column that holds the same kind of content for each; "
+            "columns that do not exist in the file cannot be predicted from."
+        )
+    text_cols = set(model.schema.get("text_columns", []))
+    boxes = st.columns(max(1, min(3, len(model.input_columns))))
+    options = [CHOOSE, *columns]
+    column_map: dict[str, str] = {}
+    for i, needed in enumerate(model.input_columns):
+        guess = match_column(needed, columns)
+        kind = "text" if needed in text_cols else "profile"
+        chosen = boxes[i % len(boxes)].selectbox(
+            f"{needed} ({kind})", options, index=options.index(guess) if guess else 0, key=f"{key}_{needed}",
+            help=f"The model learned from a {kind} column named '{needed}'.",
+        )
+        if chosen != CHOOSE:
+            column_map[needed] = chosen
+    unmapped = [c for c in model.input_columns if c not in column_map]
+    if unmapped:
+        st.error(f"Choose a column for {unmapped} to predict.")
+        return None
+    return column_map
+
+
+def fast_path_box(name: str, model: SavedModel) -> str | None:
+    """The Fast checkbox where the model's fast-path check passed, the check's verdict where it
+    did not, or a button to run the check. Returns the fast form to use ("int8", "bf16") or None."""
+    if not (model.fast_forms and model.task == "classification"):
+        return None
+    folder = model_path(name)
+    record = read_fast_path(folder)
+    just_checked = st.session_state.pop("predict_fast_checked", None) == name
+    if record is not None and just_checked:
+        # Say what the check found, right where the button was.
+        (st.success if fast_path_allowed(folder) else st.info)(f"Fast-path check done. {describe_check(record)}")
+    fast = None
+    if fast_path_allowed(folder):
+        method = record["method"]
+        label = f"Fast ({FAST_LABELS.get(method, method)}, {record.get('speedup') or 0:.1f}x)"
+        fast = method if st.checkbox(label, key="predict_fast", help=describe_check(record)) else None
+    if record is not None:
+        if not just_checked:
+            st.caption(describe_check(record))
+        return fast
+    if st.button("Check whether a fast path is safe for this model", key="predict_check_fast"):
+        with st.spinner("Comparing the fast forms (int8, bf16) with the full model on the test split…"):
+            try:
+                check_fast_path(folder, model)
+            except (ValueError, OSError) as exc:
+                st.error(f"The check could not run: {exc}")
+            else:
+                st.session_state["predict_fast_checked"] = name
+                st.rerun()
+    return None
+
+
+def run_options(name: str, model: SavedModel) -> RunOptions:
+    """The fast-path box, the Ray cluster box (when MARKETUNE_RAY_ADDRESS is set) and the
+    out-of-distribution box (when the model has the reference for it)."""
+    fast = fast_path_box(name, model)
+    cluster = ray_predict.configured_address()
+    on_cluster = cluster is not None and st.checkbox(
+        f"Run on the Ray cluster ({cluster})", key="predict_on_cluster",
+        help="Ray Data scores the file on the cluster's actors (MARKETUNE_RAY_ADDRESS); the rows come back here in order.",
+    )
+    flag_ood = bool(model.schema.get("text_columns")) and ood_available(model_path(name)) and st.checkbox(
+        "Flag rows unlike the training data", value=True, key="predict_ood",
+        help="Adds an `out_of_distribution` column: True where a row's text is farther from the training texts "
+        "(in sentence-embedding space) than the training texts are from each other. Costs one pass of the "
+        "small base encoder over the file.",
+    )
+    return RunOptions(fast, cluster if on_cluster else None, flag_ood)
+
+
+def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[str, str], options: RunOptions) -> None:
+    """Score ``rows`` (file, name) into this session's folder with a progress bar; the Result
+    goes to session state (the previous result's file is removed), an error is shown."""
+    source, source_name = rows
+    folder = model_path(name)
+    out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    bar = st.progress(0.0, text="Counting rows…")
+
+    def on_progress(p) -> None:
+        if p.total_rows:
+            eta = f" · about {duration(p.eta_s)} left" if p.eta_s is not None and p.rows_done < p.total_rows else ""
+            bar.progress(min(p.rows_done / p.total_rows, 1.0), text=f"Predicted {p.rows_done:,} of {p.total_rows:,} rows{eta}")
+        else:
+            bar.progress(0.0, text=f"Predicted {p.rows_done:,} rows")
+
+    cluster = options.cluster
+    try:
+        if cluster is not None:
+            summary, _ = ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
+                                                 fast=bool(options.fast), column_map=column_map,
+                                                 on_progress=on_progress, ood=options.flag_ood)
+        else:
+            runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime, options.fast) if options.fast else model
+            summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
+                                  ood=ood_reference(model, folder) if options.flag_ood else None)
+    except (ValueError, RuntimeError) as exc:
+        bar.empty()
+        st.error(str(exc))
+        return
+    previous = st.session_state.get(RESULT)
+    if previous and Path(previous.path).parent == _session_dir() and previous.path != str(out):
+        Path(previous.path).unlink(missing_ok=True)
+    st.session_state[LAST_PREDICTION_KEY] = str(out)
+    st.session_state[RESULT] = Result(
+        str(out), name, model.task, tuple(str(c) for c in model.classes_), source_name, summary.n_rows,
+        summary.n_errors, summary.seconds, options.fast, summary.renamed,
+        f"the Ray cluster ({cluster})" if cluster is not None else "", summary.n_out_of_distribution,
+    )
+    bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {duration(summary.seconds)}")
+
+
+def render_result() -> None:
+    """The last run's summary, notes, preview, charts, low-confidence review and downloads."""
+    result: Result | None = st.session_state.get(RESULT)
+    if result is None or not Path(result.path).is_file():
+        return
+    path = Path(result.path)
+    st.subheader("3. Result")
+    rate = result.rows / result.seconds if result.seconds else 0
+    st.success(
+        f"{result.rows:,} rows from **{result.source}** predicted by **{result.model}**"
+        f"{' (fast, ' + result.fast + ')' if result.fast else ''}"
+        f"{' on ' + result.engine if result.engine else ''} in {duration(result.seconds)} ({rate:,.0f} rows/s)."
+    )
+    if result.engine:
+        st.caption(f"The scored file was written to `{path}` on this server; download it below.")
+    if result.errors:
+        st.warning(
+            f"{result.errors:,} row(s) without usable input got an empty prediction and a note in "
+            "the `prediction_error` column; they are kept, in their place."
+        )
+    if result.renamed:
+        st.info(renamed_message(result.renamed))
+    if result.ood is not None:
+        # A tenth of the file or more off the training ground is worth a warning, not a note.
+        (st.warning if result.rows and result.ood / result.rows >= 0.1 else st.info)(ood_message(result.ood, result.rows))
+    st.caption(f"First {min(PREVIEW_ROWS, result.rows):,} rows:")
+    preview = read_predictions(path, result.task, result.classes, nrows=PREVIEW_ROWS)
+    number_format = {
+        c: st.column_config.NumberColumn(format="%.3f") for c in preview.columns if c == "confidence" or c.startswith("p_")
+    }
+    st.dataframe(preview, hide_index=True, column_config=number_format, key="predict_preview")
+    overview = _overview(str(path), path.stat().st_mtime, result.task, result.classes)
+    if result.task == "classification":
+        _review(result, overview, number_format)
+    else:
+        st.plotly_chart(value_histogram(overview.hist_edges, overview.hist_counts["all"]), key="predict_value_chart")
+    _downloads(result)
+
+
+def _review(result: Result, overview, number_format: dict) -> None:
+    """The label and confidence charts, and the rows below the confidence slider's threshold."""
+    path = Path(result.path)
+    left, right = st.columns(2)
+    threshold = st.session_state.get("predict_conf_threshold", 0.6)  # the slider below, drawn on the chart
+    left.plotly_chart(prediction_distribution(overview.label_counts, list(result.classes)), key="predict_dist_chart")
+    right.plotly_chart(
+        confidence_histogram(overview.hist_edges, overview.hist_counts, list(result.classes), threshold),
+        key="predict_conf_chart",
+    )
+    st.subheader("Review the rows the model is least sure about")
+    threshold = st.slider("Show rows with confidence below", 0.0, 1.0, 0.6, 0.05, key="predict_conf_threshold")
+    low, n_low = _low_confidence(str(path), path.stat().st_mtime, result.classes, threshold)
+    share = n_low / result.rows if result.rows else 0
+    st.caption(
+        f"{n_low:,} row(s) ({share:.1%}) have confidence below {threshold:.0%}"
+        + (f"; the {len(low):,} least confident are shown, `row` is the row number in the file." if n_low else ".")
+    )
+    if n_low:
+        st.dataframe(low, hide_index=True, column_config=number_format, key="predict_low_table")
+        st.download_button("Download these rows (CSV)", to_csv_bytes(low), file_name="low_confidence_rows.csv",
+                           mime="text/csv", key="predict_download_low", on_click="ignore")
+
+
+def _downloads(result: Result) -> None:
+    """CSV always (formula-like cells made inert), Excel up to XLSX_MAX_ROWS, and a link to the Dashboard."""
+    path = Path(result.path)
+    st.subheader("Download")
+    st.download_button(
+        "Download CSV", lambda: neutralise_csv_file(path), file_name=f"{path.stem}.csv", mime="text/csv",
+        key="predict_download_csv", on_click="ignore", type="primary",
+    )
+    if result.rows >= XLSX_SHEET_ROWS:
+        st.info(
+            f"An Excel sheet holds at most {XLSX_SHEET_ROWS:,} rows (header included); this result has "
+            f"{result.rows:,}, so it is offered as CSV only."
+        )
+    elif result.rows > XLSX_MAX_ROWS:
+        st.info(
+            f"Excel download is offered up to {XLSX_MAX_ROWS:,} rows (Excel itself stops at "
+            f"{XLSX_SHEET_ROWS:,}, and a workbook this large takes minutes to build): use the CSV."
+        )
+    else:
+        st.download_button(
+            "Download Excel (.xlsx)", lambda: to_xlsx_bytes(read_predictions(path, result.task, result.classes)),
+            file_name=f"{path.stem}.xlsx", key="predict_download_xlsx", on_click="ignore",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    st.caption(
+        "In the CSV, a text cell that a spreadsheet would run as a formula (such as `=HYPERLINK(…)`, "
+        "`+1+1` or `@SUM(…)`; not `@united thanks` nor `-3.5`) starts with an apostrophe. The Excel "
+        "file keeps every text exactly, as text cells that are never run; numbers stay numbers."
+    )
+    _link("dashboard.py", "Explore these predictions on the Dashboard")
