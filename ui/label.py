@@ -1,0 +1,351 @@
+"""The Label page's sections (pages/label.py calls them in order): a new project, the project's
+counts, the model that ranks the rows, and the rows to label in an editor. Every widget and
+session key starts with ``label_``.
+
+Labels are written to the server (core.labeling.LabelStore, .marketune/labels/<project>/) the
+moment they are saved, so a closed tab loses nothing; the labelled set can be downloaded at
+any time. Training runs as a background job (core.jobs), like on the Train page, rather than
+inside the page's script: a few-shot run with cross-validation takes about a minute on a laptop
+CPU, longer than a page run should block, and a job survives the user switching pages or
+closing the tab, can be cancelled, and queues behind other trainings instead of competing for
+the CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name  # jobs.*: tests replace them
+from core.base_models import training_defaults
+from core.columns import suggest_label_column, suggest_text_columns
+from core.fewshot import cv_summary_frame
+from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
+from core.registry import model_path, read_info
+from ui.base_model_picker import base_model_picker
+from ui.state import active_model_name, get_model, set_active_model, train_data
+from ui.train_job import live_panel, outcome_message
+from ui.upload import table_upload
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "label_reviews_unlabelled.csv"
+UPLOAD_SOURCE = "Upload a CSV or Excel file"
+SAMPLE_SOURCE = "Sample: clothing reviews, 570 of 600 unlabelled"
+NEW_LABEL_COLUMN = "(add a 'label' column)"
+TRAIN_SOURCE, ACTIVE_SOURCE = "Train a model on the labelled rows", "Use the active model"
+LEAST_SURE, SUSPECTED = "Least sure first (unlabelled rows)", "Suspected label errors first (labelled rows)"
+MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
+ss = st.session_state
+
+
+def model_name_for(project: str) -> str:
+    """The model a project trains (replaced on every retrain)."""
+    return validate_name(f"label-{project}"[:64])
+
+
+def start_training(store: LabelStore, base_model: str) -> None:
+    """Queue a job on the labelled rows (method auto: few-shot while the labels are few)."""
+    rows = store.labeled()[[*store.text_columns, store.label_column]].reset_index(drop=True)
+    config = TrainConfig(
+        text_columns=store.text_columns,
+        label_column=store.label_column,
+        **{**training_defaults(base_model), "base_model": base_model, "method": "auto"},
+    )
+    report = validate_mapping(rows, config)
+    if not report.ok:
+        raise ValueError(" ".join(p.message for p in report.errors))
+    ss["label_job_id"] = jobs.start_job(rows, config, model_name_for(store.folder.name), overwrite=True)
+    ss["label_pending_source"] = TRAIN_SOURCE  # rank with the new model once it is saved
+    store.note_round()
+
+
+def new_project() -> None:
+    """Name a project, load rows (upload, the sample or the Train page's data), map columns, create it."""
+    name = st.text_input("Project name", key="label_new_name", placeholder="spring-campaign", max_chars=64)
+    loaded = train_data()  # declared in ui.state: the Train page's table
+    sources = [UPLOAD_SOURCE] + ([SAMPLE_SOURCE] if SAMPLE.is_file() else [])
+    sources += [f"The data loaded on the Train page ({loaded.name})"] if loaded else []
+    source = st.radio("Rows to label", sources, key="label_source", horizontal=True)
+    df = None
+    if source == UPLOAD_SOURCE:
+        uploaded = table_upload(
+            "A table with a text column and a label column; leave the label empty on rows still to label",
+            key="label_upload",
+        )
+        df = uploaded.frame if uploaded is not None else None
+    elif source == SAMPLE_SOURCE:
+        df = load_csv(SAMPLE).frame
+        st.caption(
+            "600 real clothing reviews (CC0): did the reviewer recommend the product? Only 30 rows keep "
+            "their answer; label the rest here. See sample_data/README.md."
+        )
+    else:
+        df = loaded.frame
+    if df is None:
+        return
+    columns = list(df.columns)
+    texts = suggest_text_columns(df) or columns[:1]
+    left, right = st.columns(2)
+    text_col = left.selectbox("Text column", columns, index=columns.index(texts[0]), key="label_text_col")
+    label_guess = suggest_label_column(df, [text_col])
+    options = [c for c in columns if c != text_col] + [NEW_LABEL_COLUMN]
+    label_col = right.selectbox(
+        "Label column",
+        options,
+        index=options.index(label_guess) if label_guess in options else len(options) - 1,
+        key="label_label_col",
+    )
+    if label_col == NEW_LABEL_COLUMN:
+        label_col, n_labeled = "label", 0
+    else:
+        n_labeled = int((df[label_col].notna() & (df[label_col].astype(str).str.strip() != "")).sum())
+    st.caption(f"{len(df):,} rows: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
+    if st.button("Create project", key="label_create", type="primary", disabled=not name):
+        try:
+            label_store(name).create(df, [text_col], label_col)
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        ss["label_open"] = name
+        st.rerun()
+
+
+def project_summary(store: LabelStore) -> dict[str, int]:
+    """The project's counts (returned: ``store.counts()``) and the labelled set's download."""
+    counts = store.counts()
+    a, b, c = st.columns(3)
+    a.metric("Labelled", f"{counts['labeled']:,}")
+    b.metric("Still to label", f"{counts['unlabeled']:,}")
+    c.metric("Training rounds", store.meta.get("rounds", 0))
+    per_class = {k: v for k, v in counts.items() if k not in ("labeled", "unlabeled")}
+    if per_class:
+        st.caption("Labels so far: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
+    st.download_button(
+        "Download the labelled set (CSV)",
+        store.export_csv(),
+        file_name=f"{store.folder.name}-labelled.csv",
+        mime="text/csv",
+        key="label_download",
+        icon=":material/download:",
+    )
+    return counts
+
+
+def model_section(store: LabelStore) -> tuple[str | None, str]:
+    """Which model ranks the rows (the project's own or the active one), the base model to
+    train from, the Train button and the training job. Returns (ranking model or None, base model)."""
+    own_model = model_name_for(store.folder.name)
+    active = active_model_name(needs_text=True)  # ranking reads the texts: never a profile-only model
+    if "label_pending_source" in ss:
+        ss["label_model_source"] = ss.pop("label_pending_source")
+    if model_path(own_model).exists() and "label_model_source" not in ss:
+        ss["label_model_source"] = TRAIN_SOURCE
+    sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active != own_model else [])
+    if st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True) == ACTIVE_SOURCE:
+        ranking_model = active
+        base_model = read_info(model_path(active)).config.get("base_model", "minilm-en")
+        st.caption(
+            f"Ranking with **{active}**, the active model that reads text; retraining starts from its base model "
+            f"({base_model})."
+        )
+    else:
+        ranking_model = own_model if model_path(own_model).exists() else None
+        sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
+        base_model = base_model_picker(sample, key="label_base")
+        if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):
+            try:
+                start_training(store, base_model)
+                st.rerun()
+            except ValueError as exc:
+                st.error(str(exc))
+    _show_job()
+    if ranking_model and not is_training():
+        _show_model_summary(ranking_model)
+    return ranking_model, base_model
+
+
+def _show_job() -> None:
+    """Progress of this project's training job, then its outcome (method chosen and why)."""
+    job_id = ss.get("label_job_id")
+    if job_id is None:
+        return
+    try:
+        status = jobs.job_status(job_id)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    if status.active:
+        live_panel(job_id)
+        return
+    kind, text = outcome_message(status)
+    getattr(st, kind)(text)
+    if status.state == "done" and ss.get("label_activated") != job_id:
+        ss["label_activated"] = job_id
+        ss["label_replaced_active"] = (job_id, active_model_name())
+        set_active_model(status.model_name)
+        st.rerun()  # so the sidebar shows the new active model
+    replaced = ss.get("label_replaced_active")
+    if status.state == "done" and replaced and replaced[0] == job_id:
+        before = replaced[1]
+        if before and before != status.model_name:
+            was = f"instead of **{before}**"
+        elif before:
+            was = "in place of its previous version"
+        else:
+            was = "(there was none before)"
+        st.info(
+            f"The new model **{status.model_name}** is now the active model {was}: Predict, Ad Copy Lab, "
+            "the Dashboard and Targeting use it from now on. Choose another one in the sidebar to switch back.",
+            icon=":material/swap_horiz:",
+        )
+
+
+def is_training() -> bool:
+    """Whether this session's training job is still queued or running."""
+    try:
+        return ss.get("label_job_id") is not None and jobs.job_status(ss["label_job_id"]).active
+    except ValueError:  # the job's folder is gone (jobs cleaned up): nothing is running
+        return False
+
+
+def _show_model_summary(name: str) -> None:
+    info = read_info(model_path(name))
+    metrics = info.metrics
+    reason = metrics.get("method_reason")
+    st.markdown(f"**{name}** · method **{metrics.get('method_chosen', info.method)}** · {metrics.get('evaluation', '')}")
+    if reason:
+        st.caption(reason)
+    table = cv_summary_frame(metrics)
+    if not table.empty:
+        st.markdown("Macro-F1 across the cross-validation folds (each row scored by a model that did not see it):")
+        st.dataframe(table, hide_index=True, key="label_cv_table", column_config={
+            c: st.column_config.NumberColumn(c, format="%.3f") for c in ("mean", "std", "min", "max")
+        })
+    elif isinstance(metrics.get("model", {}).get("macro_f1"), (int, float)):
+        st.caption(f"Test macro-F1 {metrics['model']['macro_f1']:.3f}")
+    for warning in metrics.get("warnings") or []:
+        st.warning(warning)
+
+
+def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str | None, base_model: str) -> None:
+    """The rows to label: least sure first (unlabelled rows, ranked by ``ranking_model``) or
+    suspected label errors first (labelled rows), in an editor with Save (and retrain) buttons."""
+    flash = ss.pop("label_flash", None)  # before the busy return: "retraining" is shown while it is true
+    if flash:
+        st.success(flash)
+    if is_training():
+        st.info("Training is running; the rows to label appear when the model is saved.")
+        return
+    if counts["labeled"] and st.radio("Order", [LEAST_SURE, SUSPECTED], key="label_order", horizontal=True) == SUSPECTED:
+        _review_suspects(store)
+        return
+    if ranking_model is None:
+        st.info("Train a model on the labelled rows (or use the active model) to see which rows to label next.")
+        return
+    if counts["unlabeled"] == 0:
+        st.success("Every row is labelled. Download the set above, or train the final model.")
+        return
+    n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
+    try:
+        ranked = _ranked_rows(store, ranking_model, n)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    if ss.get("label_scored", 0) < counts["unlabeled"]:
+        st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
+    st.caption(
+        "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate "
+        "texts are skipped so each row teaches the model something new."
+    )
+    classes = sorted(set(store.classes()) | {str(c) for c in get_model(ranking_model).classes_})
+    shown = {"model says": ranked["predicted_label"].astype(str), "sure": ranked["confidence"].astype(float)}
+    edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor")
+    left, right = st.columns(2)
+    if left.button("Save labels", key="label_save", icon=":material/save:"):
+        ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor')} label(s)."
+        st.rerun()
+    if right.button("Save and retrain", key="label_retrain", type="primary", icon=":material/refresh:"):
+        saved = _save(store, edited, "label_editor")
+        try:
+            start_training(store, base_model)
+        except ValueError as exc:
+            st.error(f"Saved {saved} label(s), but training cannot start: {exc}")
+            return
+        ss["label_flash"] = f"Saved {saved} label(s); retraining."
+        st.rerun()
+    st.caption(f"Labels are stored on the server in {Path(store.folder)}.")
+
+
+def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
+    """The least-sure unlabelled rows for model ``name``, computed once per model version."""
+    stamp = (name, (model_path(name) / "marketune.json").stat().st_mtime, n)
+    if ss.get("label_rank_stamp") != stamp:
+        pool = store.unlabeled()
+        if len(pool) > MAX_SCORED:
+            pool = pool.sample(MAX_SCORED, random_state=0)
+        with st.spinner(f"Scoring {len(pool):,} unlabelled rows…"):
+            ss["label_ranked"] = uncertainty_ranking(get_model(name), pool, n)
+        ss["label_rank_stamp"] = stamp
+        ss["label_scored"] = len(pool)
+    ranked = ss["label_ranked"]
+    return ranked[ranked.index.isin(store.unlabeled().index)]  # rows labelled since drop out
+
+
+def _review_suspects(store: LabelStore) -> None:
+    """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors), with an
+    editor to correct them. Ranked once per state of the labels."""
+    n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
+    labeled = store.labeled()
+    stamp = (store.folder.name, (store.folder / "data.csv").stat().st_mtime, n)
+    if ss.get("label_suspect_stamp") != stamp:
+        try:
+            with st.spinner(f"Cross-checking {len(labeled):,} labelled rows…"):
+                ss["label_suspects"] = suspected_label_errors(labeled, store.text_columns, store.label_column, n)
+        except ValueError as exc:
+            st.info(str(exc))
+            return
+        ss["label_suspect_stamp"] = stamp
+    ranked = ss["label_suspects"]
+    st.caption(
+        "Most suspect first: a simple model trained on the other labelled rows (TF-IDF, cross-fitted) "
+        "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
+    )
+    shown = {
+        "given label": ranked[store.label_column].astype(str),
+        "suggested": ranked["suggested_label"].astype(str),
+        "suspect": ranked["suspect_score"].astype(float),
+    }
+    edited = _label_editor(store, ranked, shown, "suspect", store.classes(), key="label_suspect_editor")
+    if st.button("Save corrected labels", key="label_suspect_save", icon=":material/save:"):
+        ss["label_flash"] = f"Corrected {_save(store, edited, 'label_suspect_editor')} label(s)."
+        st.rerun()
+
+
+def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.Series], bar: str,
+                  classes: list[str], *, key: str) -> pd.DataFrame:
+    """An editor over ``ranked`` rows: the row number, the text, the read-only ``shown`` columns
+    (``bar``, a 0..1 share, drawn as a bar) and an empty label column to pick from ``classes``."""
+    text_col, label_col = store.text_columns[0], store.label_column
+    view = pd.DataFrame({
+        "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown, label_col: [""] * len(ranked)
+    })
+    return st.data_editor(
+        view,
+        key=key,
+        hide_index=True,
+        disabled=[c for c in view.columns if c != label_col],
+        column_config={
+            label_col: st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"),
+            bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent"),
+            text_col: st.column_config.TextColumn(text_col, width="large"),
+        },
+    )
+
+
+def _save(store: LabelStore, edited: pd.DataFrame, key: str) -> int:
+    """Save the labels picked in editor ``key`` (blank picks skipped); returns how many changed.
+    The editor is reset: the saved rows leave it."""
+    picked = {int(r): v for r, v in zip(edited["row"], edited[store.label_column]) if isinstance(v, str) and v.strip()}
+    ss.pop(key, None)
+    return store.set_labels(picked) if picked else 0
