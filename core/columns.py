@@ -1,6 +1,7 @@
 """Which column plays which role, guessed from names and values: the text to learn from, the
-label, a campaign's response and its positive class, profile columns, sentiment labels; plus
-the bundled samples. Pure pandas, used by core and the pages alike.
+label, a campaign's response and its positive class, profile columns, sentiment labels, the
+roles in a prediction table (the Dashboard's defaults); plus the bundled samples. Pure
+pandas, used by core and the pages alike.
 
 Every word list lives here once. They only suggest: the user's choice in the widgets always
 wins, and ``core.validate_mapping`` has the last word on whether training can start.
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .data import format_value
+from .dates import parse_dates
 
 # --------------------------------------------------------------------------------------------
 # Word lists (each once; matched case-insensitively against whole words of a name or value)
@@ -189,6 +191,96 @@ def looks_like_predictions(columns: list[str]) -> bool:
     probability columns. Such a file holds a model's guesses, not labels to learn from."""
     names = [str(c).strip().lower() for c in columns]
     return any(n in PREDICTION_COLUMNS for n in names) or sum(n.startswith("p_") for n in names) >= 2
+
+
+# The roles of a prediction table's columns (the Dashboard's defaults): the names tried, in order.
+ERROR_COLUMN = "prediction_error"  # = core.predict.ERROR_COLUMN: "" where the row was scored
+LABEL_COLUMN_CANDIDATES = ("predicted_label", "prediction", "predicted", "pred_label")
+CONFIDENCE_COLUMN_CANDIDATES = ("confidence", "predicted_confidence", "score")
+PROBA_PREFIX = "p_"
+
+
+def detect_prediction_columns(df: pd.DataFrame, sample_rows: int = 20_000) -> dict[str, Any]:
+    """Guess which columns of a prediction table play which role.
+
+    Returns a dict with
+    - ``label``: the predicted-label column (``predicted_label`` if present, else a few common
+      names such as ``prediction``) or ``None``;
+    - ``confidence``: ``confidence`` (or a close name) if numeric, else ``None``;
+    - ``proba``: ``{class: column}`` for the numeric ``p_<class>`` columns, in table order;
+    - ``classes``: the class names of ``proba`` (list of str);
+    - ``error``: ``prediction_error`` (core.predict's "why this row has no prediction") or None;
+    - ``date_candidates``, ``segment_candidates``, ``text_candidates``: lists of column names,
+      heuristic suggestions for the page's defaults (checked on the first ``sample_rows`` rows).
+
+    Nothing is modified. Detection is by name and dtype only, plus a parse check on a sample
+    for dates, so it takes milliseconds on a million rows.
+    """
+    columns = list(df.columns)
+    label = next((c for c in LABEL_COLUMN_CANDIDATES if c in df.columns), None)
+    confidence = next(
+        (
+            c
+            for c in CONFIDENCE_COLUMN_CANDIDATES
+            if c in df.columns and pd.api.types.is_numeric_dtype(df[c])
+        ),
+        None,
+    )
+    proba = {
+        str(c)[len(PROBA_PREFIX):]: c
+        for c in columns
+        if isinstance(c, str)
+        and c.startswith(PROBA_PREFIX)
+        and len(c) > len(PROBA_PREFIX)
+        and pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+    }
+    error = ERROR_COLUMN if ERROR_COLUMN in df.columns else None
+    reserved = {label, confidence, error, *proba.values()}
+    sample = df.head(sample_rows)
+    dates: list[str] = []
+    segments: list[str] = []
+    texts: list[str] = []
+    for col in columns:
+        if col in reserved:
+            continue
+        s = sample[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            dates.append(col)
+            continue
+        name = str(col).lower()
+        is_text_like = pd.api.types.is_string_dtype(s) or isinstance(
+            s.dtype, pd.CategoricalDtype
+        )
+        dateish_number = pd.api.types.is_numeric_dtype(s) and re.search(
+            r"date|time|created|timestamp", name
+        )
+        non_null = s.dropna()
+        if len(non_null) and (is_text_like or dateish_number):
+            _, rep = parse_dates(non_null.head(500))
+            if rep.n_parsed >= 0.9 * max(1, rep.n_rows - rep.n_missing):
+                dates.append(col)
+                continue
+        if pd.api.types.is_float_dtype(s):
+            continue
+        n_unique = s.nunique(dropna=True)
+        if is_text_like:
+            lengths = s.dropna().astype(str).str.len()
+            if len(lengths) and lengths.mean() >= 25 and n_unique > 50:
+                texts.append(col)
+                continue
+        if 2 <= n_unique <= 50:
+            segments.append(col)
+    return {
+        "label": label,
+        "confidence": confidence,
+        "proba": proba,
+        "classes": list(proba),
+        "error": error,
+        "date_candidates": dates,
+        "segment_candidates": segments,
+        "text_candidates": texts,
+    }
 
 
 def _header(path: Path) -> list[str]:

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.columns import detect_prediction_columns
 from core.dashboard import (
     MISSING,
     apply_filters,
     choose_period,
-    detect_prediction_columns,
     filter_mask,
     is_sentiment_like,
     kpis,

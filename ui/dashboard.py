@@ -29,6 +29,7 @@ import streamlit as st
 
 from core import load_csv, to_csv_bytes
 from core.charts.dashboard import figure_to_html, summary_report_html
+from core.columns import detect_prediction_columns
 from core.dashboard_view import (
     PERIOD_NAMES,
     ColumnMap,
@@ -78,8 +79,6 @@ def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=3)
 def cached_detection(key: str, _raw: pd.DataFrame) -> dict[str, Any]:
-    from core.dashboard import detect_prediction_columns
-
     return detect_prediction_columns(_raw)
 
 
@@ -315,7 +314,7 @@ def choose_source() -> Source | None:
 
 def column_form(raw: pd.DataFrame, det: dict[str, Any], name: str) -> ColumnMap:
     """Section 2: the roles of the table's columns, defaulting to ``det``
-    (``core.dashboard.detect_prediction_columns``)."""
+    (``core.columns.detect_prediction_columns``)."""
     cols = list(raw.columns)
     opt = [NONE, *cols]
     with st.expander(f"Columns of **{name}** ({len(raw):,} rows)", expanded=det["label"] is None):
