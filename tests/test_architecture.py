@@ -141,19 +141,14 @@ def test_no_importlib_string_loading_in_core():
 
 
 MAX_PAGE_LINES = 150
-# Pages not yet thinned (issue 14, move 5): each may only shrink. Remove an entry once its page
-# is under MAX_PAGE_LINES; the test fails when an entry is no longer needed.
-NOT_YET_THIN = {"label.py": 374, "predict.py": 378}
 
 
 def test_pages_stay_thin():
     """A page reads widgets, calls core or a ui renderer, and renders (DESIGN: 40-120 lines);
-    form logic lives in ui/ (ui/train_form.py, ui/dashboard.py), computation in core."""
+    form logic lives in ui/ (ui/train_form.py, ui/predict.py, ui/label.py, ui/dashboard.py),
+    computation in core."""
     sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (ROOT / "pages").glob("*.py")}
-    too_long = {name: n for name, n in sizes.items() if n > NOT_YET_THIN.get(name, MAX_PAGE_LINES)}
-    assert too_long == {}
-    thin_already = {name for name in NOT_YET_THIN if sizes.get(name, 0) <= MAX_PAGE_LINES}
-    assert thin_already == set(), "remove these from NOT_YET_THIN"
+    assert {name: n for name, n in sizes.items() if n > MAX_PAGE_LINES} == {}
 
 
 def test_no_page_reads_another_pages_session_keys():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -24,6 +24,7 @@ from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.models import SavedModel
 from core.predict import (
+    PredictSummary,
     low_confidence_rows,
     missing_columns,
     ood_reference,
@@ -49,20 +50,15 @@ CHOOSE = "— choose a column —"
 
 @dataclass(frozen=True)
 class Result:
-    """A finished run: the scored file ``path`` and what the result section says about it."""
+    """A finished run: core's summary (the scored file, counts, time) and the run's context."""
 
-    path: str
+    summary: PredictSummary
     model: str
     task: str
     classes: tuple[str, ...]
     source: str  # the input file's name
-    rows: int
-    errors: int  # rows without usable input
-    seconds: float
-    fast: str | None = None  # the fast form used ("int8", "bf16"), if any
-    renamed: dict[str, str] = field(default_factory=dict)  # usual prediction column -> name written
-    engine: str = ""  # "" on this server, else where it ran, in words
-    ood: int | None = None  # rows flagged out of distribution; None when not asked for
+    fast: str | None  # the fast form used ("int8", "bf16"), if any
+    engine: str  # "" on this server, else where it ran, in words
 
 
 @dataclass(frozen=True)
@@ -292,13 +288,12 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
         st.error(str(exc))
         return
     previous = st.session_state.get(RESULT)
-    if previous and Path(previous.path).parent == _session_dir() and previous.path != str(out):
-        Path(previous.path).unlink(missing_ok=True)
+    if previous and previous.summary.output.parent == _session_dir() and previous.summary.output != out:
+        previous.summary.output.unlink(missing_ok=True)
     st.session_state[LAST_PREDICTION_KEY] = str(out)
     st.session_state[RESULT] = Result(
-        str(out), name, model.task, tuple(str(c) for c in model.classes_), source_name, summary.n_rows,
-        summary.n_errors, summary.seconds, options.fast, summary.renamed,
-        f"the Ray cluster ({cluster})" if cluster is not None else "", summary.n_out_of_distribution,
+        summary, name, model.task, tuple(str(c) for c in model.classes_), source_name, options.fast,
+        f"the Ray cluster ({cluster})" if cluster is not None else "",
     )
     bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {duration(summary.seconds)}")
 
@@ -306,29 +301,28 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
 def render_result() -> None:
     """The last run's summary, notes, preview, charts, low-confidence review and downloads."""
     result: Result | None = st.session_state.get(RESULT)
-    if result is None or not Path(result.path).is_file():
+    if result is None or not result.summary.output.is_file():
         return
-    path = Path(result.path)
+    done, path = result.summary, result.summary.output
     st.subheader("3. Result")
-    rate = result.rows / result.seconds if result.seconds else 0
     st.success(
-        f"{result.rows:,} rows from **{result.source}** predicted by **{result.model}**"
+        f"{done.n_rows:,} rows from **{result.source}** predicted by **{result.model}**"
         f"{' (fast, ' + result.fast + ')' if result.fast else ''}"
-        f"{' on ' + result.engine if result.engine else ''} in {duration(result.seconds)} ({rate:,.0f} rows/s)."
+        f"{' on ' + result.engine if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s)."
     )
     if result.engine:
         st.caption(f"The scored file was written to `{path}` on this server; download it below.")
-    if result.errors:
+    if done.n_errors:
         st.warning(
-            f"{result.errors:,} row(s) without usable input got an empty prediction and a note in "
+            f"{done.n_errors:,} row(s) without usable input got an empty prediction and a note in "
             "the `prediction_error` column; they are kept, in their place."
         )
-    if result.renamed:
-        st.info(renamed_message(result.renamed))
-    if result.ood is not None:
+    if done.renamed:
+        st.info(renamed_message(done.renamed))
+    if (n_ood := done.n_out_of_distribution) is not None:
         # A tenth of the file or more off the training ground is worth a warning, not a note.
-        (st.warning if result.rows and result.ood / result.rows >= 0.1 else st.info)(ood_message(result.ood, result.rows))
-    st.caption(f"First {min(PREVIEW_ROWS, result.rows):,} rows:")
+        (st.warning if done.n_rows and n_ood / done.n_rows >= 0.1 else st.info)(ood_message(n_ood, done.n_rows))
+    st.caption(f"First {min(PREVIEW_ROWS, done.n_rows):,} rows:")
     preview = read_predictions(path, result.task, result.classes, nrows=PREVIEW_ROWS)
     number_format = {
         c: st.column_config.NumberColumn(format="%.3f") for c in preview.columns if c == "confidence" or c.startswith("p_")
@@ -344,7 +338,7 @@ def render_result() -> None:
 
 def _review(result: Result, overview, number_format: dict) -> None:
     """The label and confidence charts, and the rows below the confidence slider's threshold."""
-    path = Path(result.path)
+    path = result.summary.output
     left, right = st.columns(2)
     threshold = st.session_state.get("predict_conf_threshold", 0.6)  # the slider below, drawn on the chart
     left.plotly_chart(prediction_distribution(overview.label_counts, list(result.classes)), key="predict_dist_chart")
@@ -355,7 +349,7 @@ def _review(result: Result, overview, number_format: dict) -> None:
     st.subheader("Review the rows the model is least sure about")
     threshold = st.slider("Show rows with confidence below", 0.0, 1.0, 0.6, 0.05, key="predict_conf_threshold")
     low, n_low = _low_confidence(str(path), path.stat().st_mtime, result.classes, threshold)
-    share = n_low / result.rows if result.rows else 0
+    share = n_low / result.summary.n_rows if result.summary.n_rows else 0
     st.caption(
         f"{n_low:,} row(s) ({share:.1%}) have confidence below {threshold:.0%}"
         + (f"; the {len(low):,} least confident are shown, `row` is the row number in the file." if n_low else ".")
@@ -368,18 +362,18 @@ def _review(result: Result, overview, number_format: dict) -> None:
 
 def _downloads(result: Result) -> None:
     """CSV always (formula-like cells made inert), Excel up to XLSX_MAX_ROWS, and a link to the Dashboard."""
-    path = Path(result.path)
+    path, n_rows = result.summary.output, result.summary.n_rows
     st.subheader("Download")
     st.download_button(
         "Download CSV", lambda: neutralise_csv_file(path), file_name=f"{path.stem}.csv", mime="text/csv",
         key="predict_download_csv", on_click="ignore", type="primary",
     )
-    if result.rows >= XLSX_SHEET_ROWS:
+    if n_rows >= XLSX_SHEET_ROWS:
         st.info(
             f"An Excel sheet holds at most {XLSX_SHEET_ROWS:,} rows (header included); this result has "
-            f"{result.rows:,}, so it is offered as CSV only."
+            f"{n_rows:,}, so it is offered as CSV only."
         )
-    elif result.rows > XLSX_MAX_ROWS:
+    elif n_rows > XLSX_MAX_ROWS:
         st.info(
             f"Excel download is offered up to {XLSX_MAX_ROWS:,} rows (Excel itself stops at "
             f"{XLSX_SHEET_ROWS:,}, and a workbook this large takes minutes to build): use the CSV."
