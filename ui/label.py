@@ -47,11 +47,8 @@ def model_name_for(project: str) -> str:
 def start_training(store: LabelStore, base_model: str) -> None:
     """Queue a job on the labelled rows (method auto: few-shot while the labels are few)."""
     rows = store.labeled()[[*store.text_columns, store.label_column]].reset_index(drop=True)
-    config = TrainConfig(
-        text_columns=store.text_columns,
-        label_column=store.label_column,
-        **{**training_defaults(base_model), "base_model": base_model, "method": "auto"},
-    )
+    config = TrainConfig(text_columns=store.text_columns, label_column=store.label_column,
+                         **{**training_defaults(base_model), "base_model": base_model, "method": "auto"})
     report = validate_mapping(rows, config)
     if not report.ok:
         raise ValueError(" ".join(p.message for p in report.errors))
@@ -90,12 +87,8 @@ def new_project() -> None:
     text_col = left.selectbox("Text column", columns, index=columns.index(texts[0]), key="label_text_col")
     label_guess = suggest_label_column(df, [text_col])
     options = [c for c in columns if c != text_col] + [NEW_LABEL_COLUMN]
-    label_col = right.selectbox(
-        "Label column",
-        options,
-        index=options.index(label_guess) if label_guess in options else len(options) - 1,
-        key="label_label_col",
-    )
+    label_col = right.selectbox("Label column", options, key="label_label_col",
+                                index=options.index(label_guess) if label_guess in options else len(options) - 1)
     if label_col == NEW_LABEL_COLUMN:
         label_col, n_labeled = "label", 0
     else:
@@ -121,14 +114,8 @@ def project_summary(store: LabelStore) -> dict[str, int]:
     per_class = {k: v for k, v in counts.items() if k not in ("labeled", "unlabeled")}
     if per_class:
         st.caption("Labels so far: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
-    st.download_button(
-        "Download the labelled set (CSV)",
-        store.export_csv(),
-        file_name=f"{store.folder.name}-labelled.csv",
-        mime="text/csv",
-        key="label_download",
-        icon=":material/download:",
-    )
+    st.download_button("Download the labelled set (CSV)", store.export_csv(), file_name=f"{store.folder.name}-labelled.csv",
+                       mime="text/csv", key="label_download", icon=":material/download:")
     return counts
 
 
@@ -188,11 +175,8 @@ def _show_job() -> None:
     replaced = ss.get("label_replaced_active")
     if status.state == "done" and replaced and replaced[0] == job_id:
         before = replaced[1]
-        if before and before != status.model_name:
-            was = f"instead of **{before}**"
-        elif before:
-            was = "in place of its previous version"
-        else:
+        was = f"instead of **{before}**" if before != status.model_name else "in place of its previous version"
+        if not before:
             was = "(there was none before)"
         st.info(
             f"The new model **{status.model_name}** is now the active model {was}: Predict, Ad Copy Lab, "
@@ -331,11 +315,7 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
         "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown, label_col: [""] * len(ranked)
     })
     return st.data_editor(
-        view,
-        key=key,
-        hide_index=True,
-        disabled=[c for c in view.columns if c != label_col],
-        column_config={
+        view, key=key, hide_index=True, disabled=[c for c in view.columns if c != label_col], column_config={
             label_col: st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"),
             bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent"),
             text_col: st.column_config.TextColumn(text_col, width="large"),
