@@ -21,7 +21,7 @@ import streamlit as st
 from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name  # jobs.*: tests replace them
 from core.base_models import training_defaults
 from core.columns import suggest_label_column, suggest_text_columns
-from core.fewshot import cv_summary_frame
+from core.evaluation import cv_summary_frame
 from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
