@@ -40,7 +40,6 @@ from .config import DEFAULT_LEARNING_RATE, TrainConfig
 from .evaluation import (
     baseline_metrics,
     combine_folds,
-    cv_summary_frame,  # noqa: F401 - pages/label.py imports it from here (until the UI move)
     fold_spread,
     score_predictions,
 )
