@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.stats import false_discovery_control
 
 from .columns import NEGATIVE_SENTIMENT, NEUTRAL_SENTIMENT, POSITIVE_SENTIMENT
 from .dates import DateParseReport, parse_dates
@@ -590,19 +591,6 @@ def net_sentiment_heatmap(
     return net_df
 
 
-def _bh_adjust(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (step-up, monotone, capped at 1)."""
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(ranked, 1.0)
-    return out
-
-
 def negative_share_alerts(
     df: pd.DataFrame,
     segment_col: str,
@@ -672,7 +660,7 @@ def negative_share_alerts(
     m = int(tested.sum())
     p_adj = np.full(len(scats), np.nan)
     if m:
-        p_adj[tested] = _bh_adjust(p[tested]) if correction == "bh" else np.minimum(
+        p_adj[tested] = false_discovery_control(p[tested], method="bh") if correction == "bh" else np.minimum(
             p[tested] * m, 1.0)
     flagged = tested & (p_adj <= alpha) & (p2 > p1)
     method = (

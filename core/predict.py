@@ -244,16 +244,16 @@ def predict_csv(
     # Spreadsheets write an empty row as ",,"; a blank line is an empty row only in a one-column
     # file (an empty text cell), and there it must come out as a row, not vanish.
     try:
-        one_column = len(_reader(source, encoding, delimiter, nrows=0).columns) == 1
+        one_column = len(csv_reader(source, encoding, delimiter, nrows=0).columns) == 1
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         one_column = False  # the prediction pass reports the problem
-    total = _count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
+    total = count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
     decimal_comma = decimal_comma_columns(model, source, column_map)
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
     try:
-        reader = _reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
+        reader = csv_reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
         for i, chunk in enumerate(reader):
             chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood,
@@ -296,7 +296,7 @@ def decimal_comma_columns(model: Any, source: str | Path, column_map: dict[str, 
         return []
     source = Path(source)
     try:
-        header = [str(c).strip() for c in _reader(source, encoding, delimiter, nrows=0).columns]
+        header = [str(c).strip() for c in csv_reader(source, encoding, delimiter, nrows=0).columns]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         return []  # the prediction pass reports the problem
     wanted = [c for c in dict.fromkeys((column_map or {}).get(n, n) for n in model.input_columns) if c in header]
@@ -305,7 +305,7 @@ def decimal_comma_columns(model: Any, source: str | Path, column_map: dict[str, 
     scan = DecimalCommaScan(delimiter)
     positions = [header.index(c) for c in wanted]
     try:
-        for chunk in _reader(source, encoding, delimiter, chunksize=200_000, usecols=positions):
+        for chunk in csv_reader(source, encoding, delimiter, chunksize=200_000, usecols=positions):
             chunk.columns = [str(c).strip() for c in chunk.columns]
             scan.add(chunk, wanted)
     except (pd.errors.ParserError, UnicodeDecodeError):
@@ -330,18 +330,18 @@ def read_head(source: str | Path, n: int = 5) -> pd.DataFrame:
     as text, header names stripped): for showing the columns before predicting a big file."""
     encoding, delimiter = sniff_file(source)
     try:
-        head = _reader(Path(source), encoding, delimiter, nrows=n)
+        head = csv_reader(Path(source), encoding, delimiter, nrows=n)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValueError(f"Could not read the start of the file as CSV: {str(exc).strip().splitlines()[0]}") from None
     head.columns = [str(c).strip() for c in head.columns]
     return head
 
 
-def _count_rows(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False) -> int:
+def count_rows(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False) -> int:
     """Data rows in the file (quoted newlines respected), for an honest progress bar."""
     count = 0
     try:
-        for chunk in _reader(source, encoding, delimiter, keep_blank_lines, chunksize=200_000, usecols=[0]):
+        for chunk in csv_reader(source, encoding, delimiter, keep_blank_lines, chunksize=200_000, usecols=[0]):
             count += len(chunk)
     except (pd.errors.ParserError, UnicodeDecodeError):
         return 0  # the prediction pass reports the problem with its position
@@ -367,7 +367,7 @@ def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, st
     return encoding, sniff_delimiter(text)
 
 
-def _reader(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False, **kwargs: Any) -> Any:
+def csv_reader(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False, **kwargs: Any) -> Any:
     """A pandas reader with every cell as text and only empty cells missing."""
     return pd.read_csv(
         source,

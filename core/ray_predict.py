@@ -33,8 +33,8 @@ from .predict import (
     OOD_COLUMN,
     PredictProgress,
     PredictSummary,
-    _count_rows,
-    _reader,
+    count_rows,
+    csv_reader,
     decimal_comma_columns,
     output_names,
     renamed_columns,
@@ -77,9 +77,9 @@ def _read_file(batch: dict[str, Any], chunk_rows: int):
     """Ray Data task: read one input file in chunks, each row tagged with its (file, row) id."""
     path, file_no = Path(str(batch["path"].iloc[0])), int(batch["file_no"].iloc[0])
     encoding, delimiter = sniff_file(path)
-    one_column = len(_reader(path, encoding, delimiter, nrows=0).columns) == 1
+    one_column = len(csv_reader(path, encoding, delimiter, nrows=0).columns) == 1
     offset = 0
-    for chunk in _reader(path, encoding, delimiter, one_column, chunksize=chunk_rows):
+    for chunk in csv_reader(path, encoding, delimiter, one_column, chunksize=chunk_rows):
         chunk.columns = [str(c).strip() for c in chunk.columns]
         chunk[FILE_ID] = file_no
         chunk[ROW_ID] = range(offset, offset + len(chunk))
@@ -191,7 +191,7 @@ def predict_ray(
     started = time.monotonic()
     files = input_files(source)
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
-    columns = [list(_reader(f, *sniff_file(f), nrows=0).columns.str.strip()) for f in files]
+    columns = [list(csv_reader(f, *sniff_file(f), nrows=0).columns.str.strip()) for f in files]
     for path, found in zip(files, columns):
         if found != columns[0]:
             raise ValueError(f"All input files need the same columns: {files[0].name} has {columns[0]}, {path.name} has {found}.")
@@ -206,7 +206,7 @@ def predict_ray(
     ood = reference is not None
     names = output_names(model, columns[0], ood=ood)  # the user's own names never overwritten
     error_column = names[ERROR_COLUMN]
-    counts = [_count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
+    counts = [count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
     # Decimal-comma columns (2,76 in a ';' export) are decided per file over the whole file, as
     # training's reader and predict_csv decide them; one pass over the model's columns each.
     decimal_comma = {i: found for i, f in enumerate(files) if (found := decimal_comma_columns(model, f, column_map))}

@@ -177,8 +177,7 @@ def private_imports() -> set[tuple[str, str, str]]:
 def test_no_private_names_cross_core_modules():
     """A name starting with _ is its module's own business: another module that needs it should
     get a public name (fewshot once imported training's _cancel_check and _natural_key)."""
-    known = {("core.ray_predict", ".predict", "_count_rows"), ("core.ray_predict", ".predict", "_reader")}  # not yet fixed
-    assert private_imports() - known == set()
+    assert private_imports() == set()
 
 
 def test_the_response_comparison_passes_no_fake_columns():
