@@ -252,10 +252,6 @@ def test_cancel_from_a_refreshed_page_leaves_no_model(models_dir, tiny_model_dir
     assert "load the data above and press Train" in texts(at.caption)
 
 
-@pytest.mark.skip(
-    reason="Quarantined 2026-11-29: passes alone and with its file, but failed in both whole-suite runs "
-    "(Retry left train_job_id unchanged); cause not found in the session, see the closing note"
-)
 def test_failed_job_shows_message_and_retry(models_dir, tmp_path, jobs_cleanup):
     broken = tmp_path / "broken-model"
     broken.mkdir()

@@ -12,8 +12,9 @@ import time
 
 import streamlit as st
 
+from core import jobs
 from core.charts.evaluation import training_curve_chart
-from core.jobs import JobStatus, cancel_job, job_status, list_jobs, start_job
+from core.jobs import JobStatus, cancel_job, job_status, list_jobs
 from core.registry import model_path, read_info
 from ui.results import render_results
 from ui.state import set_active_model
@@ -151,7 +152,9 @@ def _outcome(status: JobStatus) -> None:
             st.caption("To try again, load the data above and press Train.")
         elif left.button("Retry", key="train_retry", icon=":material/refresh:"):
             try:
-                ss["train_job_id"] = start_job(*last)
+                # Looked up now, not bound at import: a module imported while a test had
+                # replaced core.jobs.start_job would otherwise keep the stand-in for good.
+                ss["train_job_id"] = jobs.start_job(*last)
             except ValueError as exc:
                 st.error(str(exc))
             else:
