@@ -6,7 +6,8 @@ Streamlit):
 
 - **Laptop** (no sign-in): one workspace, ``local``, at today's places: ``models/`` in the project
   (``$MARKETUNE_MODELS_DIR``), ``.marketune/jobs`` (``$MARKETUNE_JOBS_DIR``) and
-  ``.marketune/labels`` (``$MARKETUNE_LABELS_DIR``). Model names are plain (``churn-v2``).
+  ``.marketune/labels`` (``$MARKETUNE_LABELS_DIR``); uploads and prediction files in the system's
+  temporary folder. Model names are plain (``churn-v2``).
 - **Team** (sign-in): under one data folder (``[marketune] data_dir``, default ``.marketune``)::
 
       workspaces/<id>/owner.json     who signed in (email, name): for admins and backups
@@ -43,6 +44,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -296,8 +298,9 @@ def laptop() -> Workspace:
     models = Path(env("MARKETUNE_MODELS_DIR") or PROJECT_ROOT / "models")
     jobs = Path(env("MARKETUNE_JOBS_DIR") or PROJECT_ROOT / ".marketune" / "jobs")
     labels = Path(env("MARKETUNE_LABELS_DIR") or PROJECT_ROOT / ".marketune" / "labels")
-    scratch = PROJECT_ROOT / ".marketune"
-    return Workspace(LOCAL_ID, models, jobs, labels, scratch / "uploads", scratch / "predictions")
+    # Uploads and prediction files stay temporary on a laptop, as they always were.
+    scratch = Path(tempfile.gettempdir())
+    return Workspace(LOCAL_ID, models, jobs, labels, scratch / "marketune-uploads", scratch / "marketune-predictions")
 
 
 def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
