@@ -45,8 +45,9 @@ def server(tmp_path):
         workspace.set_session_lookup(lambda: ws)
         return ws
 
+    previous = workspace._session_lookup  # ui/account.py's, when an AppTest module imported it first
     yield sign_in, spaces, settings
-    workspace.set_session_lookup(None)
+    workspace.set_session_lookup(previous)
 
 
 def test_laptop_mode_is_todays_folders(tmp_path, monkeypatch):
