@@ -81,7 +81,7 @@ def sign_in(page, app, user: str) -> None:
     page.get_by_role("link", name=f"Sign in as {user}").click()  # the provider's page
     page.wait_for_url(re.compile(re.escape(app.url)))
     wait_ready(page)
-    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Signed in as {USERS[user]['email']}")
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Signed in as {USERS[user]['email']}", timeout=60_000)
 
 
 def train_tiny(page, csv, model_name: str, tiny_model_dir) -> None:
@@ -149,7 +149,7 @@ def test_two_people_sign_in_and_never_see_each_others_models(chromium_browser, t
         assert models_listed(ben) == ["ben-model"]
         nav_to(ana, "Predict")
         box = by_key(ana, "predict_model").get_by_role("combobox")
-        expect(box).to_have_value("ana-model")
+        expect(box).to_have_value("ana-model", timeout=60_000)
         box.click()
         assert [o.inner_text().strip() for o in ana.get_by_role("option").all()] == ["ana-model"]
         ana.keyboard.press("Escape")
@@ -161,7 +161,7 @@ def test_two_people_sign_in_and_never_see_each_others_models(chromium_browser, t
             error = ana.get_by_test_id("stAlertContentError").filter(has_text="The link's model cannot be opened")
             error.wait_for()
             expect(error).to_contain_text(re.compile(r"another person's workspace|not allowed"))
-            expect(ana.get_by_test_id("stSidebar").get_by_role("combobox")).to_have_value("ana-model")
+            expect(ana.get_by_test_id("stSidebar").get_by_role("combobox")).to_have_value("ana-model", timeout=60_000)
         # A crafted model name on the Train page cannot write into Ben's workspace either.
         nav_to(ana, "Train")
         upload(ana, "train_upload", csv)
