@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.account import apply_model_link, render_account, render_link_error, require_sign_in
 from ui.guard import page_guard
 from ui.serving import guard_network_exposure
 from ui.state import render_sidebar
@@ -38,6 +39,9 @@ pages = [
 # it hides Streamlit's sidebar navigation everywhere, so the menu is then drawn here.
 OWN_MENU = st.get_option("client.showSidebarNavigation") is False
 navigation = st.navigation(pages, position="hidden" if OWN_MENU else "sidebar")
+# A team server (an [auth] section in secrets.toml) shows nothing but a sign-in button until
+# someone signs in; each person then sees their own workspace only (ui/account.py).
+require_sign_in()
 # Every page runs under one guard: an unexpected exception becomes a plain message on the page
 # and a log line with the traceback (st.rerun/st.stop/st.switch_page pass through; ui/guard.py).
 if OWN_MENU:
@@ -45,6 +49,9 @@ if OWN_MENU:
         for page in pages:
             st.page_link(page)
 with page_guard("the sidebar"):
+    render_account()
+    apply_model_link()  # ?model=<name> makes that model active, if the caller may open it
     render_sidebar()
+render_link_error()
 with page_guard(f"page {navigation.title!r}"):
     navigation.run()

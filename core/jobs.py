@@ -6,7 +6,9 @@ atomically) and ``events.jsonl`` (one progress event per line). A separate worke
 refreshes and Streamlit reruns, can be cancelled, and cannot take the web server down.
 
 Jobs run one at a time: a worker waits (state "queued") for an exclusive file lock, because two
-trainings on a 2-core laptop would each run at half speed and risk running out of memory.
+trainings on a 2-core laptop would each run at half speed and risk running out of memory. On a
+team server each person's jobs live in their own workspace (``core.workspace``), and the lock is
+one for the whole server (``request.json``'s ``queue_dir``).
 A job whose worker process has vanished (server or machine restart, crash) reads "interrupted".
 
 Two kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
@@ -28,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import workspace
 from .config import TrainConfig
 from .models.folder import atomic_write
 from .registry import model_path, models_root, validate_name
@@ -38,9 +41,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def jobs_root() -> Path:
-    """$MARKETUNE_JOBS_DIR, or .marketune/jobs in the project folder."""
-    root = os.environ.get("MARKETUNE_JOBS_DIR")
-    return Path(root) if root else PROJECT_ROOT / ".marketune" / "jobs"
+    """The caller's jobs folder: on a laptop $MARKETUNE_JOBS_DIR, or .marketune/jobs in the
+    project folder; on a team server the signed-in person's workspace (core.workspace)."""
+    return workspace.current().jobs
 
 
 @dataclass
@@ -115,15 +118,17 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
     if with_events:
         status.events = read_events(folder)
     if status.state == "queued":
-        status.queue_position = _jobs_ahead(folder, status.created)
+        status.queue_position = _jobs_ahead(folder, status.created, request.get("queue_dir"))
     return status
 
 
-def _jobs_ahead(folder: Path, created: float) -> int:
-    """Active jobs started before this one (those the trainer lock serves first)."""
+def _jobs_ahead(folder: Path, created: float, queue_dir: str | None = None) -> int:
+    """Active jobs started before this one (those the trainer lock serves first), in every
+    jobs folder that shares its queue (all workspaces' on a team server)."""
+    roots = workspace.jobs_roots_sharing(Path(queue_dir)) if queue_dir else [folder.parent]
     ahead = 0
-    for other in folder.parent.iterdir():
-        if other == folder:
+    for other in (f for root in roots if root.is_dir() for f in root.iterdir()):
+        if other == folder or not other.is_dir():
             continue
         try:
             state = _read_json(other / "state.json")
@@ -214,6 +219,7 @@ def _new_job(
     models_dir = models_dir or models_root()
     if model_path(model_name, models_dir).exists() and not overwrite:
         raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
+    queue_dir = root or workspace.current().queue_dir  # a test's own folder is its own queue
     root = root or jobs_root()
     for job in list_jobs(root, kind=None):
         if job.active and job.model_name == model_name:
@@ -223,7 +229,7 @@ def _new_job(
     folder.mkdir(parents=True)
     df.to_csv(folder / "data.csv", index=False)
     request = {"kind": kind, **request, "model_name": model_name, "models_dir": str(models_dir),
-               "overwrite": overwrite, "created": time.time()}
+               "queue_dir": str(queue_dir), "overwrite": overwrite, "created": time.time()}
     _write_json(folder / "request.json", request)
     write_state(folder, "queued", message="Waiting for the trainer")
     _launch_worker(folder)
@@ -280,7 +286,10 @@ def _alive(pid: int | None, job_id: str) -> bool:
             if handle.read().rsplit(")", 1)[-1].split()[0] == "Z":
                 return False
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return job_id.encode() in handle.read()
+            command = handle.read()
+        # Empty while the new process is still being set up (read right after the start on a busy
+        # machine: seen in tests/test_e2e_sign_in.py); that is our worker, not a stranger.
+        return not command or job_id.encode() in command
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     except OSError:  # no /proc (macOS): fall back to a signal-0 probe

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import workspace
 from .export import to_csv_bytes
 from .registry import validate_name
 
@@ -35,7 +36,6 @@ from .registry import validate_name
 # after one wash" vs "... two washes" 0.54, unrelated reviews 0.0-0.1.
 NEAR_DUPLICATE_COSINE = 0.6
 ROW_ID = "_row_id"  # the store's stable row key (not exported)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def uncertainty_ranking(
@@ -159,9 +159,9 @@ def suspected_label_errors(
 
 
 def labels_root() -> Path:
-    """$MARKETUNE_LABELS_DIR, or .marketune/labels in the project folder."""
-    root = os.environ.get("MARKETUNE_LABELS_DIR")
-    return Path(root) if root else PROJECT_ROOT / ".marketune" / "labels"
+    """The caller's labelling projects: on a laptop $MARKETUNE_LABELS_DIR, or .marketune/labels
+    in the project folder; on a team server the signed-in person's workspace (core.workspace)."""
+    return workspace.current().labels
 
 
 def list_projects(root: Path | None = None) -> list[str]:

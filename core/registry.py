@@ -1,20 +1,24 @@
-"""The model registry: saved models as folders under one root (default ./models)."""
+"""The model registry: saved models as folders under one root (default ./models).
+
+Without an explicit ``root``, every name goes through the caller's workspace
+(:mod:`core.workspace`): a plain name is the caller's own model, ``team:<name>`` the team's, and
+anything outside the caller's workspaces is refused with a ``ValueError`` saying why. On a
+laptop that is the one ``models/`` folder of today."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-import os
-import re
 import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import workspace
 from .models import SavedModel, load_folder
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+from .workspace import NAME_PATTERN, validate_name
 
 
 @dataclass(frozen=True)
@@ -49,41 +53,47 @@ class ModelInfo:
 
 
 def models_root() -> Path:
-    """$MARKETUNE_MODELS_DIR, or models/ in the project folder."""
-    root = os.environ.get("MARKETUNE_MODELS_DIR")
-    return Path(root) if root else Path(__file__).resolve().parent.parent / "models"
+    """The caller's own models folder: on a laptop $MARKETUNE_MODELS_DIR, or models/ in the
+    project folder; on a team server the signed-in person's workspace (core.workspace)."""
+    return workspace.current().models
 
 
-def validate_name(name: str) -> str:
-    """Return ``name`` if it is a safe folder name, else raise ``ValueError`` saying why.
-
-    1-64 characters of letters, digits, '_', '-', '.', starting with a letter or digit: no
-    path separators, no '..', no hidden or absolute paths.
-    """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
-        raise ValueError(
-            f"Model name {name!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit (no slashes, no '..')."
-        )
-    return name
-
-
-def model_path(name: str, root: Path | None = None) -> Path:
-    return (root or models_root()) / validate_name(name)
+def model_path(name: str, root: Path | None = None, *, write: bool = False) -> Path:
+    """The folder of model ``name``: ``root / name`` when ``root`` is given, else resolved in the
+    caller's workspace (``write``: to create, replace or delete it). Raises ``ValueError`` for a
+    name that is not allowed or lies outside the caller's workspaces."""
+    if root is not None:
+        return root / validate_name(name)
+    return workspace.current().resolve_model(name, write=write)
 
 
 def list_models(root: Path | None = None) -> list[ModelInfo]:
-    """All complete model folders, newest first. Half-written (temporary) folders are skipped."""
-    root = root or models_root()
+    """All complete model folders, newest first. Half-written (temporary) folders are skipped.
+
+    Without ``root``: every model the caller may open, named as :func:`model_path` takes them
+    (own models plainly, the team's as ``team:<name>``, for admins others' as ``<id>:<name>``).
+    """
+    if root is not None:
+        return _sorted(_infos(root, ""))
+    return _sorted([info for prefix, area in workspace.current().visible_model_areas() for info in _infos(area, prefix)])
+
+
+def _infos(root: Path, prefix: str) -> list[ModelInfo]:
     if not root.is_dir():
         return []
     infos = []
     for folder in root.iterdir():
-        if folder.is_dir() and NAME_PATTERN.match(folder.name) and (folder / "marketune.json").is_file():
+        if (folder.is_dir() and not folder.is_symlink() and NAME_PATTERN.match(folder.name)
+                and (folder / "marketune.json").is_file()):
             try:
-                infos.append(read_info(folder))
+                info = read_info(folder)
             except (ValueError, json.JSONDecodeError, OSError):
                 continue  # a damaged folder must not break the list
+            infos.append(dataclasses.replace(info, name=prefix + info.name) if prefix else info)
+    return infos
+
+
+def _sorted(infos: list[ModelInfo]) -> list[ModelInfo]:
     return sorted(infos, key=lambda i: i.saved_at, reverse=True)
 
 
@@ -127,7 +137,8 @@ def load_model(name: str, root: Path | None = None, **kwargs: Any) -> SavedModel
 
 
 def delete_model(name: str, root: Path | None = None) -> None:
-    folder = model_path(name, root)
+    """Delete a saved model's folder; ``ValueError`` if there is none or the caller may not."""
+    folder = model_path(name, root, write=True)
     if not (folder / "marketune.json").is_file():
         raise ValueError(f"No saved model named {name!r}.")
     shutil.rmtree(folder)
@@ -139,6 +150,6 @@ def zip_model(name: str, root: Path | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, Path(name) / path.relative_to(folder))
+            if path.is_file() and not path.is_symlink():  # a link could point anywhere on the server
+                archive.write(path, Path(folder.name) / path.relative_to(folder))
     return buffer.getvalue()

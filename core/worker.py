@@ -64,7 +64,9 @@ def _wait_for_turn(folder: Path) -> Any:
     """The exclusive trainer lock (the queue shared by both kinds of job), or None when the job
     was cancelled while waiting (its state is then written)."""
     cancel_file = folder / "cancel"
-    lock = open(folder.parent / ".trainer.lock", "w")
+    queue_dir = Path(read_request(folder).get("queue_dir") or folder.parent)  # the server's one queue
+    queue_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(queue_dir / ".trainer.lock", "w")
     while True:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import delete_model, list_models, zip_model
 from core.charts.evaluation import model_comparison_frame
+from ui.account import render_admin_panel
 from ui.results import models_frame, render_results
 from ui.state import active_model_name, set_active_model
 
@@ -21,6 +22,7 @@ if not models:
     st.page_link(
         str(Path(__file__).resolve().parent / "train.py"), label="Go to **Train**", icon=":material/model_training:"
     )
+    render_admin_panel()  # admins on a team server: every workspace and the queue
     st.stop()
 
 st.caption(f"{len(models)} saved model(s), newest first. Metrics are on each model's own held-out test rows.")
@@ -94,3 +96,5 @@ with compare_tab:
         for column, info in zip((left, right), chosen):
             with column:
                 render_results(info, key=f"models_compare_{'ab'[chosen.index(info)]}", compact=True)
+
+render_admin_panel()  # admins on a team server: every workspace and the queue

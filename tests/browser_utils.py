@@ -64,15 +64,17 @@ def _healthy(url: str) -> bool:
 
 
 def start_streamlit(
-    models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+    models_dir: Path, jobs_dir: Path, log: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> StreamlitApp:
     """Start the app headless on a free port and wait until it answers; raise if it does not.
 
     Labelling projects go to ``labels`` next to ``models_dir`` (unless ``env`` says otherwise).
     Everything else comes from the project's .streamlit/config.toml (file watcher off), as for a
     user; ``options`` adds command-line settings such as ``("--server.fileWatcherType", "auto")``.
+    ``port``: a port chosen beforehand (sign-in's redirect URI names it), else a free one.
     """
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "MARKETUNE_MODELS_DIR": str(models_dir),

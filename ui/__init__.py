@@ -28,3 +28,7 @@ def _route_deep_links_through_app() -> None:
 
 
 _route_deep_links_through_app()
+
+# Registers how core finds the caller's workspace (sign-in on a team server) before any page or
+# renderer asks core for a folder: whichever module of ui is imported first, this has run.
+from ui import account as _account  # noqa: E402,F401

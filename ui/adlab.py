@@ -132,9 +132,11 @@ def top_words(
 # --------------------------------------------------------------------------- cached core calls
 
 
-def _stamp(name: str) -> float:
-    """When the model folder was last saved (part of every cache key)."""
-    return (model_path(name) / "marketune.json").stat().st_mtime
+def _stamp(name: str) -> tuple[str, float]:
+    """The model's folder and when it was last saved (part of every cache key): the folder, as
+    two people's models may share a name on a team server and the caches serve every session."""
+    folder = model_path(name)
+    return str(folder), (folder / "marketune.json").stat().st_mtime
 
 
 def _items(profile: dict[str, Any] | None) -> tuple:

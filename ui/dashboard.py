@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import load_csv, to_csv_bytes
+from core import load_csv, to_csv_bytes, workspace
 from core.charts.dashboard import figure_to_html, summary_report_html
 from core.columns import detect_prediction_columns
 from core.dashboard_view import (
@@ -284,8 +283,8 @@ def choose_source() -> Source | None:
                     model = get_model(model_name)
                     if model.task != "classification":
                         raise ValueError(f"The dashboard needs a classification model; {model_name!r} predicts numbers.")
-                    folder = Path(tempfile.gettempdir()) / "marketune-dashboard"
-                    folder.mkdir(exist_ok=True)
+                    folder = workspace.current().predictions  # the caller's own (core/workspace.py)
+                    folder.mkdir(parents=True, exist_ok=True)
                     stem = bytes_key(raw_up.getvalue()).split(":")[1][:12]
                     src, out = folder / f"{stem}-input.csv", folder / f"{stem}-{model_name}.csv"
                     src.write_bytes(raw_up.getvalue())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes
+from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspace
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.check import ood_available, ood_message
 from core.columns import match_column
@@ -69,7 +69,8 @@ class RunOptions:
 
 
 @st.cache_resource(show_spinner="Preparing the fast model…", max_entries=2)
-def _fast_model(name: str, saved_at: float, method: str):
+def _fast_model(name: str, stamp: tuple[str, float], method: str):
+    # ``stamp``: (folder, save time); the folder, as two people's models may share a name.
     return quantized_copy(get_model(name), method)
 
 
@@ -92,7 +93,9 @@ def _session_dir() -> Path:
     """A temporary folder for this browser session's uploads and results."""
     folder = st.session_state.get("predict_tmp_dir")
     if not folder or not Path(folder).is_dir():
-        folder = tempfile.mkdtemp(prefix="marketune-predict-")
+        own = workspace.current().predictions  # the person's own folder on a team server
+        own.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.mkdtemp(prefix="marketune-predict-", dir=own)
         st.session_state["predict_tmp_dir"] = folder
     return Path(folder)
 
@@ -280,7 +283,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
                                                  fast=bool(options.fast), column_map=column_map,
                                                  on_progress=on_progress, ood=options.flag_ood)
         else:
-            runner = _fast_model(name, (folder / "marketune.json").stat().st_mtime, options.fast) if options.fast else model
+            runner = _fast_model(name, (str(folder), (folder / "marketune.json").stat().st_mtime), options.fast) if options.fast else model
             summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
                                   ood=ood_reference(model, folder) if options.flag_ood else None)
     except (ValueError, RuntimeError) as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import list_models, load_model, models_root
+from core import list_models, load_folder, models_root
 from core.registry import model_path
 
 ACTIVE_KEY = "active_model"
@@ -143,14 +143,19 @@ def text_model_for_page(page: str) -> str | None:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=3)
-def _load(name: str, saved_at: float):
-    return load_model(name)
+def _load(folder: str, saved_at: float):
+    return load_folder(Path(folder))
 
 
 def get_model(name: str):
-    """A loaded model, cached across reruns and sessions; reloaded if the folder changes."""
+    """A loaded model, cached across reruns and sessions; reloaded if the folder changes.
+
+    Cached by the folder the caller's workspace resolves ``name`` to, never by the name alone:
+    two people's models may share a name on a team server."""
     folder = model_path(name)
-    return _load(name, (folder / "marketune.json").stat().st_mtime)
+    if not (folder / "marketune.json").is_file():
+        raise ValueError(f"No saved model named {name!r} in {folder.parent}.")
+    return _load(str(folder), (folder / "marketune.json").stat().st_mtime)
 
 
 def _sidebar_changed() -> None:

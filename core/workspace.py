@@ -1,0 +1,340 @@
+"""Workspaces: where each person's models, jobs, label projects, uploads and prediction files live,
+and the one resolver every model name goes through.
+
+Two modes, chosen by the server's configuration (``ui/account.py`` decides; core never reads
+Streamlit):
+
+- **Laptop** (no sign-in): one workspace, ``local``, at today's places: ``models/`` in the project
+  (``$MARKETUNE_MODELS_DIR``), ``.marketune/jobs`` (``$MARKETUNE_JOBS_DIR``) and
+  ``.marketune/labels`` (``$MARKETUNE_LABELS_DIR``); uploads and prediction files in the system's
+  temporary folder. Model names are plain (``churn-v2``).
+- **Team** (sign-in): under one data folder (``[marketune] data_dir``, default ``.marketune``)::
+
+      workspaces/<id>/owner.json     who signed in (email, name): for admins and backups
+      workspaces/<id>/models/        saved models (one folder each)
+      workspaces/<id>/jobs/          training jobs (their data.csv while they run)
+      workspaces/<id>/labels/        labelling projects
+      workspaces/<id>/uploads/       files the pages keep (scoring inputs)
+      workspaces/<id>/predictions/   prediction files the pages write
+      team/models/                   the shared team workspace (read-only unless configured)
+      queue/.trainer.lock            one training at a time for the whole server
+
+  ``<id>`` is ``u-`` + 20 hex digits of SHA-256 over the identity provider's issuer and the
+  person's subject (the ``iss`` and ``sub`` claims: stable, assigned by the provider, never typed
+  by anyone), so no name a person chooses can reach another folder.
+
+Model references: a plain name is the caller's own model; ``team:<name>`` a model of the team
+workspace; ``<id>:<name>`` one in another person's workspace, which only admins may open (read
+only). :meth:`Workspace.resolve_model` turns a reference into a folder or raises
+:class:`WorkspaceError` (a ``ValueError``) saying why: a malformed name (``..``, slashes, an
+absolute path), another person's workspace, a link out of the workspace, or a write to a
+read-only place.
+
+How a request finds its workspace: :func:`current`. The Streamlit side registers a lookup once
+(:func:`set_session_lookup`) that reads the signed-in user of the script run calling it, so it
+is right in every session of one server process, in widget callbacks and in fragment reruns
+alike (a value stored per run at the top of app.py would miss those: a fragment rerun does not
+run app.py). Without a registered lookup (the CLI, the training worker, tests) it is the laptop
+workspace, and core functions also take explicit folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}$")
+LOCAL_ID = "local"
+TEAM = "team"  # the reference prefix of the shared team workspace: team:<name>
+SEP = ":"  # never part of a model name (NAME_PATTERN), so a reference splits unambiguously
+TEAM_ACCESS = ("off", "read", "write")
+FOLDERS = ("models", "jobs", "labels", "uploads", "predictions")
+
+
+class WorkspaceError(ValueError):
+    """A model name or path that the caller may not use; the message says why, for people."""
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a safe folder name, else raise ``ValueError`` saying why.
+
+    1-64 characters of letters, digits, '_', '-', '.', starting with a letter or digit: no
+    path separators, no '..', no hidden or absolute paths.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise WorkspaceError(
+            f"Model name {name!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (no slashes, no '..')."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who signed in, from the identity provider's ID-token claims (``st.user``)."""
+
+    issuer: str  # the provider (``iss``)
+    subject: str  # the person's stable id at that provider (``sub``)
+    email: str = ""
+    name: str = ""
+    email_verified: bool | None = None  # the ``email_verified`` claim, when the provider sends it
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Identity:
+        """From the claims of an ID token. Raises :class:`WorkspaceError` without a subject."""
+        subject = str(claims.get("sub") or "").strip()
+        if not subject:
+            raise WorkspaceError(
+                "The sign-in provider sent no subject (`sub` claim) for this account, so Marketune "
+                "cannot tell whose workspace it is. Check the provider's OpenID Connect settings."
+            )
+        verified = claims.get("email_verified")
+        return cls(
+            issuer=str(claims.get("iss") or ""),
+            subject=subject,
+            email=str(claims.get("email") or "").strip(),
+            name=str(claims.get("name") or ""),
+            email_verified=verified if isinstance(verified, bool) else None,
+        )
+
+    @property
+    def workspace_id(self) -> str:
+        """``u-`` + 20 hex digits of SHA-256(issuer, newline, subject): stable, and no typed text in it."""
+        digest = hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
+        return f"u-{digest[:20]}"
+
+
+@dataclass(frozen=True)
+class TeamSettings:
+    """A team server's ``[marketune]`` settings (README, "Run it for a team").
+
+    ``data_dir``: where workspaces live; ``admins``: e-mail addresses (compared without case)
+    that may see every workspace and the whole jobs queue; ``team_workspace``: "off", "read"
+    (everyone may open the team's models) or "write" (everyone may also add and delete them).
+    """
+
+    data_dir: Path = PROJECT_ROOT / ".marketune"
+    admins: frozenset[str] = frozenset()
+    team_workspace: str = "read"
+
+    @classmethod
+    def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
+        """From the ``[marketune]`` table of secrets.toml (missing keys take the defaults).
+        Raises :class:`WorkspaceError` naming a bad value."""
+        section = dict(section or {})
+        admins = section.get("admins", [])
+        if isinstance(admins, str):
+            admins = [admins]
+        if not isinstance(admins, (list, tuple)) or not all(isinstance(a, str) for a in admins):
+            raise WorkspaceError(f"[marketune] admins must be a list of e-mail addresses; found {admins!r}.")
+        access = str(section.get("team_workspace", "read")).lower()
+        if access not in TEAM_ACCESS:
+            raise WorkspaceError(f"[marketune] team_workspace must be one of {TEAM_ACCESS}; found {access!r}.")
+        data_dir = Path(str(section["data_dir"])).expanduser() if section.get("data_dir") else cls.data_dir
+        if not data_dir.is_absolute():
+            data_dir = PROJECT_ROOT / data_dir
+        return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
+                   team_workspace=access)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One person's folders (or the laptop's), and what else they may read.
+
+    ``id``: "local" or ``u-<20 hex>``; ``email``: the signed-in address ("" on a laptop);
+    ``admin``: may open every workspace (read only) and see the whole queue; ``team_models``:
+    the team workspace's models folder (None: no team workspace); ``team_writable``: whether the
+    caller may add or delete models there; ``data_dir``: the team server's data folder (None on
+    a laptop).
+    """
+
+    id: str
+    models: Path
+    jobs: Path
+    labels: Path
+    uploads: Path
+    predictions: Path
+    email: str = ""
+    admin: bool = False
+    team_models: Path | None = None
+    team_writable: bool = False
+    data_dir: Path | None = None
+
+    @property
+    def team_mode(self) -> bool:
+        return self.data_dir is not None
+
+    @property
+    def queue_dir(self) -> Path:
+        """Where the trainer lock lives: one queue for the whole server."""
+        return self.data_dir / "queue" if self.data_dir is not None else self.jobs
+
+    # ------------------------------------------------------------------ resolving names
+
+    def resolve_model(self, ref: str, *, write: bool = False) -> Path:
+        """The folder of model ``ref`` (which need not exist yet), or :class:`WorkspaceError`.
+
+        ``ref``: a plain name (own workspace), ``team:<name>`` or, for admins, ``<id>:<name>``.
+        ``write``: the caller means to create, replace or delete it (only the own workspace, and
+        the team's when it is writable). A folder that is a link, or that resolves outside its
+        workspace, is refused.
+        """
+        if not isinstance(ref, str):
+            raise WorkspaceError(f"A model name must be text; got {type(ref).__name__}.")
+        scope, _, name = ref.rpartition(SEP) if SEP in ref else ("", "", ref)
+        if scope and not self.team_mode:
+            validate_name(ref)  # a laptop has no other workspaces: the plain name rule explains
+        validate_name(name)
+        if scope in ("", self.id):
+            area = self.models
+        elif scope == TEAM:
+            if self.team_models is None:
+                raise WorkspaceError(f"Model {ref!r}: this server has no team workspace.")
+            if write and not self.team_writable:
+                raise WorkspaceError(
+                    f"Model {ref!r} is in the team workspace, which is read-only on this server "
+                    "([marketune] team_workspace = \"read\"); save it under your own name instead."
+                )
+            area = self.team_models
+        elif ID_PATTERN.match(scope) and self.data_dir is not None:
+            if not self.admin:
+                raise WorkspaceError(
+                    f"Model {ref!r} is in another person's workspace; you can open only your own "
+                    "models and the team's."
+                )
+            if write:
+                raise WorkspaceError(f"Model {ref!r} is in another person's workspace: admins may look, not change it.")
+            area = self.data_dir / "workspaces" / scope / "models"
+        else:
+            raise WorkspaceError(
+                f"Model {ref!r} names no workspace you can reach: use a plain model name "
+                f"(your own), or {TEAM}{SEP}<name> for the team's models."
+            )
+        return _inside(area / name, area, ref)
+
+    def visible_model_areas(self) -> list[tuple[str, Path]]:
+        """(reference prefix, models folder) for every place whose models the caller may list:
+        own ("" prefix), the team's (``team:``), and for admins everyone else's (``<id>:``)."""
+        areas = [("", self.models)]
+        if self.team_models is not None:
+            areas.append((TEAM + SEP, self.team_models))
+        if self.admin:
+            areas += [(other + SEP, folder / "models") for other, folder in self.other_workspaces()]
+        return areas
+
+    def other_workspaces(self) -> list[tuple[str, Path]]:
+        """(id, folder) of every other person's workspace on this server; admins only."""
+        if not self.admin or self.data_dir is None:
+            raise WorkspaceError("Only admins can see other people's workspaces.")
+        return [(f.name, f) for f in all_workspace_folders(self.data_dir) if f.name != self.id]
+
+    def all_jobs_roots(self) -> list[Path]:
+        """Every jobs folder that shares this server's training queue (the caller's alone on a laptop)."""
+        if self.data_dir is None:
+            return [self.jobs]
+        return [f / "jobs" for f in all_workspace_folders(self.data_dir)]
+
+    def ensure(self, identity: Identity | None = None) -> Workspace:
+        """Create the folders (and, in team mode, ``owner.json``) if missing; returns self."""
+        for folder in (self.models, self.jobs, self.labels, self.uploads, self.predictions):
+            folder.mkdir(parents=True, exist_ok=True)
+        if identity is not None and self.data_dir is not None:
+            owner = self.models.parent / "owner.json"
+            if not owner.is_file():
+                data = {"email": identity.email, "name": identity.name, "issuer": identity.issuer,
+                        "subject": identity.subject, "created": time.time()}
+                tmp = owner.with_name(f".owner.json.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+                os.replace(tmp, owner)
+        return self
+
+
+def _inside(path: Path, area: Path, ref: str) -> Path:
+    """``path`` if it is not a link and resolves inside ``area``, else :class:`WorkspaceError`."""
+    if path.is_symlink() or (path.exists() and not path.resolve().is_relative_to(area.resolve())):
+        raise WorkspaceError(f"Model {ref!r} is a link to a folder outside its workspace; it is not opened.")
+    return path
+
+
+def all_workspace_folders(data_dir: Path) -> list[Path]:
+    """The per-person workspace folders under a team server's ``data_dir``, by id."""
+    root = Path(data_dir) / "workspaces"
+    if not root.is_dir():
+        return []
+    return sorted(f for f in root.iterdir() if ID_PATTERN.match(f.name) and f.is_dir() and not f.is_symlink())
+
+
+def jobs_roots_sharing(queue_dir: Path) -> list[Path]:
+    """Every jobs folder whose jobs wait for the trainer lock in ``queue_dir``: on a team server
+    (``<data>/queue``) every workspace's ``jobs``; otherwise ``queue_dir`` itself, which is then
+    the jobs folder (the laptop, or a test's own folder)."""
+    queue_dir = Path(queue_dir)
+    if queue_dir.name == "queue" and (queue_dir.parent / "workspaces").is_dir():
+        return [f / "jobs" for f in all_workspace_folders(queue_dir.parent)]
+    return [queue_dir]
+
+
+def owner_of(folder: Path) -> dict[str, Any]:
+    """The workspace's ``owner.json`` ({} when missing or unreadable)."""
+    try:
+        return json.loads((Path(folder) / "owner.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def laptop() -> Workspace:
+    """The one workspace of a server without sign-in: today's folders (environment read now)."""
+    env = os.environ.get
+    models = Path(env("MARKETUNE_MODELS_DIR") or PROJECT_ROOT / "models")
+    jobs = Path(env("MARKETUNE_JOBS_DIR") or PROJECT_ROOT / ".marketune" / "jobs")
+    labels = Path(env("MARKETUNE_LABELS_DIR") or PROJECT_ROOT / ".marketune" / "labels")
+    # Uploads and prediction files stay temporary on a laptop, as they always were.
+    scratch = Path(tempfile.gettempdir())
+    return Workspace(LOCAL_ID, models, jobs, labels, scratch / "marketune-uploads", scratch / "marketune-predictions")
+
+
+def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
+    """The signed-in person's workspace on a team server (folders not created: :meth:`Workspace.ensure`).
+
+    Admin: the e-mail is in ``settings.admins`` and the provider did not say it is unverified.
+    """
+    wid = identity.workspace_id
+    folder = settings.data_dir / "workspaces" / wid
+    email = identity.email.lower()
+    admin = bool(email) and email in settings.admins and identity.email_verified is not False
+    team = settings.data_dir / TEAM / "models" if settings.team_workspace != "off" else None
+    return Workspace(
+        wid, folder / "models", folder / "jobs", folder / "labels", folder / "uploads", folder / "predictions",
+        email=identity.email, admin=admin, team_models=team, team_writable=settings.team_workspace == "write",
+        data_dir=settings.data_dir,
+    )
+
+
+_session_lookup: Callable[[], Workspace] | None = None
+
+
+def set_session_lookup(lookup: Callable[[], Workspace] | None) -> None:
+    """Register how :func:`current` finds the caller's workspace (the Streamlit side does, once
+    per process; None: back to the laptop workspace). The lookup itself must read the caller's
+    session: it is shared by every session of the process."""
+    global _session_lookup
+    _session_lookup = lookup
+
+
+def current() -> Workspace:
+    """The caller's workspace: the registered lookup's answer, else the laptop workspace.
+
+    Raises :class:`WorkspaceError` (from the lookup) when sign-in is configured and the caller
+    is not signed in: no folder is ever guessed.
+    """
+    return _session_lookup() if _session_lookup is not None else laptop()

@@ -1,0 +1,182 @@
+"""The workspace resolver (core/workspace.py): each person's folders, and every model name checked.
+
+Saved models here are bare folders with a marketune.json (all list_models reads); the resolver
+never loads weights, so no model is trained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from core import workspace
+from core.jobs import jobs_root
+from core.labeling import labels_root
+from core.registry import delete_model, list_models, load_model, model_path, models_root, zip_model
+from core.workspace import Identity, TeamSettings
+
+ANA = Identity(issuer="https://idp.example", subject="ana-123", email="Ana@Example.com")
+BEN = Identity(issuer="https://idp.example", subject="ben-456", email="ben@example.com")
+
+
+def fake_model(folder: Path, saved_at: str = "2026-01-01T00:00:00") -> Path:
+    folder.mkdir(parents=True)
+    manifest = {"kind": "tfidf", "task": "classification", "classes": ["neg", "pos"], "saved_at": saved_at}
+    (folder / "marketune.json").write_text(json.dumps(manifest))
+    (folder / "model.safetensors").write_bytes(b"weights of " + folder.name.encode())
+    return folder
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A team server's data folder with Ana's and Ben's workspaces (one model each, both named
+    "churn") and a team model; yields a function that makes someone the caller."""
+    settings = TeamSettings(data_dir=tmp_path / "data", admins=frozenset({"boss@example.com"}))
+    spaces = {who.subject: workspace.for_identity(who, settings).ensure(who) for who in (ANA, BEN)}
+    fake_model(spaces["ana-123"].models / "churn", "2026-01-02T00:00:00")
+    fake_model(spaces["ben-456"].models / "churn", "2026-01-03T00:00:00")
+    fake_model(settings.data_dir / "team" / "models" / "shared-sentiment")
+
+    def sign_in(who: Identity, **changes):
+        ws = workspace.for_identity(who, TeamSettings(**{**settings.__dict__, **changes})).ensure(who)
+        workspace.set_session_lookup(lambda: ws)
+        return ws
+
+    previous = workspace._session_lookup  # ui/account.py's, when an AppTest module imported it first
+    yield sign_in, spaces, settings
+    workspace.set_session_lookup(previous)
+
+
+def test_laptop_mode_is_todays_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKETUNE_MODELS_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("MARKETUNE_JOBS_DIR", str(tmp_path / "j"))
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "l"))
+    assert (models_root(), jobs_root(), labels_root()) == (tmp_path / "m", tmp_path / "j", tmp_path / "l")
+    assert model_path("churn") == tmp_path / "m" / "churn"
+    monkeypatch.delenv("MARKETUNE_MODELS_DIR")
+    assert models_root() == Path(workspace.__file__).resolve().parent.parent / "models"
+    # A laptop has no other workspaces: a qualified name is simply not a model name there.
+    with pytest.raises(ValueError, match="not allowed"):
+        model_path("team:churn")
+
+
+@pytest.mark.parametrize("name", ["../churn", "..", "/etc/passwd", "a/b", "churn/../../x", "", ".hidden", "a:b:c"])
+def test_traversal_and_absolute_names_are_refused(server, name):
+    sign_in, _, _ = server
+    sign_in(ANA)
+    with pytest.raises(ValueError) as error:
+        model_path(name)
+    assert "not allowed" in str(error.value) or "names no workspace" in str(error.value)
+
+
+def test_each_person_has_their_own_folders_from_issuer_and_subject(server):
+    sign_in, spaces, settings = server
+    ana, ben = spaces["ana-123"], spaces["ben-456"]
+    assert ana.id != ben.id and workspace.ID_PATTERN.match(ana.id)
+    # The id is a hash of (issuer, subject), not of anything typed: the same subject at another
+    # provider is another person, and an e-mail change keeps the workspace.
+    assert Identity("https://other.example", "ana-123").workspace_id != ana.id
+    assert Identity("https://idp.example", "ana-123", email="new@example.com").workspace_id == ana.id
+    assert ana.models == settings.data_dir / "workspaces" / ana.id / "models"
+    assert json.loads((ana.models.parent / "owner.json").read_text())["email"] == "Ana@Example.com"
+    sign_in(ANA)
+    assert (models_root(), jobs_root(), labels_root()) == (ana.models, ana.jobs, ana.labels)
+
+
+def test_nobody_lists_or_opens_another_persons_model(server):
+    sign_in, spaces, _ = server
+    ben = spaces["ben-456"]
+    sign_in(ANA)
+    listed = [m.name for m in list_models()]
+    assert listed == ["churn", "team:shared-sentiment"]
+    assert list_models()[0].path == spaces["ana-123"].models / "churn"  # her own, not Ben's newer one
+    crafted = f"{ben.id}:churn"
+    for action in (model_path, load_model, zip_model, delete_model):
+        with pytest.raises(ValueError, match="another person's workspace"):
+            action(crafted)
+    assert (ben.models / "churn" / "marketune.json").is_file()
+
+
+def test_a_link_out_of_the_workspace_is_refused_and_not_listed(server):
+    sign_in, spaces, _ = server
+    ana = sign_in(ANA)
+    (ana.models / "stolen").symlink_to(spaces["ben-456"].models / "churn", target_is_directory=True)
+    assert "stolen" not in [m.name for m in list_models()]
+    with pytest.raises(ValueError, match="link"):
+        model_path("stolen")
+    with pytest.raises(ValueError, match="link"):
+        zip_model("stolen")
+
+
+def test_a_link_inside_a_model_folder_is_left_out_of_the_download(server, tmp_path):
+    sign_in, _, _ = server
+    ana = sign_in(ANA)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("server secret")
+    os.symlink(secret, ana.models / "churn" / "notes.txt")
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(zip_model("churn"))).namelist()
+    assert names == ["churn/marketune.json", "churn/model.safetensors"]
+
+
+def test_team_workspace_is_read_only_unless_configured(server):
+    sign_in, _, settings = server
+    sign_in(ANA)
+    assert model_path("team:shared-sentiment") == settings.data_dir / "team" / "models" / "shared-sentiment"
+    with pytest.raises(ValueError, match="read-only"):
+        delete_model("team:shared-sentiment")
+    sign_in(ANA, team_workspace="write")
+    delete_model("team:shared-sentiment")
+    assert not (settings.data_dir / "team" / "models" / "shared-sentiment").exists()
+    sign_in(ANA, team_workspace="off")
+    with pytest.raises(ValueError, match="no team workspace"):
+        model_path("team:shared-sentiment")
+    assert [m.name for m in list_models()] == ["churn"]
+
+
+def test_admins_see_every_workspace_but_change_none(server):
+    sign_in, spaces, settings = server
+    boss = Identity("https://idp.example", "boss-1", email="BOSS@example.com")
+    admin = sign_in(boss)
+    assert admin.admin
+    ben = spaces["ben-456"]
+    listed = {m.name: m.path for m in list_models()}
+    assert listed[f"{ben.id}:churn"] == ben.models / "churn"
+    assert listed[f"{spaces['ana-123'].id}:churn"] == spaces["ana-123"].models / "churn"
+    assert zip_model(f"{ben.id}:churn")  # may download it
+    with pytest.raises(ValueError, match="admins may look"):
+        delete_model(f"{ben.id}:churn")
+    assert {wid for wid, _ in admin.other_workspaces()} == {ben.id, spaces["ana-123"].id}
+    assert set(admin.all_jobs_roots()) == {f / "jobs" for f in workspace.all_workspace_folders(settings.data_dir)}
+    # An address the provider marks unverified is not trusted as an admin's.
+    unverified = Identity("https://idp.example", "boss-2", email="boss@example.com", email_verified=False)
+    assert not workspace.for_identity(unverified, settings).admin
+    with pytest.raises(ValueError, match="Only admins"):
+        sign_in(ANA).other_workspaces()
+
+
+def test_one_training_queue_for_the_whole_server(server):
+    sign_in, spaces, settings = server
+    ana = sign_in(ANA)
+    assert ana.queue_dir == settings.data_dir / "queue"
+    roots = workspace.jobs_roots_sharing(ana.queue_dir)
+    assert set(roots) == {spaces["ana-123"].jobs, spaces["ben-456"].jobs}
+    assert workspace.jobs_roots_sharing(Path("/somewhere/jobs")) == [Path("/somewhere/jobs")]  # a laptop's
+
+
+def test_settings_and_identity_errors_are_worded():
+    assert TeamSettings.from_mapping({"admins": "a@x.org"}).admins == {"a@x.org"}
+    assert TeamSettings.from_mapping({"data_dir": "/srv/mt"}).data_dir == Path("/srv/mt")
+    with pytest.raises(ValueError, match="team_workspace must be one of"):
+        TeamSettings.from_mapping({"team_workspace": "everyone"})
+    with pytest.raises(ValueError, match="admins must be a list"):
+        TeamSettings.from_mapping({"admins": [1, 2]})
+    with pytest.raises(ValueError, match="no subject"):
+        Identity.from_claims({"email": "a@x.org", "iss": "https://idp.example"})
+    claims = Identity.from_claims({"sub": "42", "iss": "https://idp.example", "email": "a@x.org", "email_verified": True})
+    assert claims.workspace_id == Identity("https://idp.example", "42").workspace_id

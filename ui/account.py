@@ -1,0 +1,168 @@
+"""Sign-in and workspaces on the Streamlit side: who is signed in, and which folders are theirs.
+
+With an ``[auth]`` section in `.streamlit/secrets.toml` the server is a team server: every
+page asks for sign-in first (Streamlit's own ``st.login`` with an OpenID Connect provider),
+and each person works in their own workspace (core/workspace.py). Without it, the laptop
+mode of today: no sign-in, one workspace.
+
+The workspace is looked up from ``st.user`` of the script run that asks, every time core
+asks (``core.workspace.set_session_lookup``, registered once at import): Streamlit serves many
+sessions from one process, so nothing per person may sit in a module global or os.environ,
+and a fragment rerun or a widget callback runs without app.py's top, so a value set there
+would be missing or stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import workspace
+from core.jobs import list_jobs
+from core.registry import list_models, model_path
+from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
+from ui.serving import sign_in_configured
+
+MODEL_PARAM = "model"  # ?model=<name>: open the app with that model active (a deep link)
+
+
+def team_settings() -> TeamSettings:
+    """The ``[marketune]`` table of secrets.toml (data_dir, admins, team_workspace)."""
+    try:
+        section = st.secrets.get("marketune")
+    except Exception:  # no secrets file at all (Streamlit raises a FileNotFoundError subclass)
+        section = None
+    return TeamSettings.from_mapping(dict(section) if section else None)
+
+
+def _claims() -> dict[str, Any]:
+    return dict(st.user.to_dict())
+
+
+def session_workspace() -> Workspace:
+    """The workspace of whoever runs this script run: the laptop's without sign-in, else the
+    signed-in person's (created on first use). Raises ``WorkspaceError`` when sign-in is
+    configured and nobody is signed in (core then opens nothing)."""
+    if not sign_in_configured():
+        return workspace.laptop()
+    claims = _claims()
+    if not claims.get("is_logged_in"):
+        raise WorkspaceError("Sign in first: this server keeps each person's models and files apart.")
+    identity = Identity.from_claims(claims)
+    found = workspace.for_identity(identity, team_settings())
+    if not (found.models.parent / "owner.json").is_file():
+        found.ensure(identity)
+    return found
+
+
+workspace.set_session_lookup(session_workspace)
+
+
+def providers() -> list[str | None]:
+    """The sign-in providers of the ``[auth]`` section: named ones (``[auth.google]``, ...), or
+    [None] for the single provider written into ``[auth]`` itself."""
+    section = st.secrets.get("auth") or {}
+    named = [k for k, v in section.items() if hasattr(v, "keys") and ("client_id" in v or "server_metadata_url" in v)]
+    return named or [None]
+
+
+def require_sign_in() -> None:
+    """Stop the page with a sign-in button unless someone is signed in (team servers only).
+
+    Called by app.py before any page runs. An account the provider describes without a
+    subject gets an explanation and a sign-out button instead of a workspace.
+    """
+    if not sign_in_configured():
+        return
+    if _claims().get("is_logged_in"):
+        try:
+            session_workspace()
+            return
+        except WorkspaceError as exc:
+            st.error(str(exc))
+            if st.button("Sign out", key="account_signout_error"):
+                st.logout()
+            st.stop()
+    st.title("Marketune")
+    st.write(
+        "Sign in to open your workspace. Your models, training jobs, label projects and files are "
+        "yours alone on this server; admins can see every workspace."
+    )
+    for provider in providers():
+        label = f"Sign in with {provider.capitalize()}" if provider else "Sign in"
+        if st.button(label, key=f"account_login_{provider or 'default'}", type="primary", icon=":material/login:"):
+            if provider:
+                st.login(provider)
+            else:
+                st.login()
+    st.stop()
+
+
+def render_account() -> None:
+    """The sidebar's "Signed in as ... / Sign out" (team servers only)."""
+    if not sign_in_configured():
+        return
+    mine = session_workspace()
+    claims = _claims()
+    with st.sidebar:
+        who = claims.get("email") or claims.get("name") or "signed in"
+        st.caption(f"Signed in as **{who}**" + (" · admin" if mine.admin else ""))
+        if st.button("Sign out", key="account_signout", icon=":material/logout:"):
+            st.logout()
+
+
+def apply_model_link() -> None:
+    """Open the model a link names (``?model=<name>``) as the active model, once; a name outside
+    the caller's workspaces gets the resolver's message on the page instead."""
+    from ui.state import set_active_model  # ui.state imports this module
+
+    ref = st.query_params.get(MODEL_PARAM)
+    if ref is None:
+        return
+    del st.query_params[MODEL_PARAM]  # applied once: the sidebar's choice wins afterwards
+    try:
+        folder = model_path(ref)
+        if not (folder / "marketune.json").is_file():
+            raise WorkspaceError(f"No saved model named {ref!r} in your workspace.")
+    except ValueError as exc:
+        st.session_state["account_link_error"] = str(exc)
+        return
+    set_active_model(ref)
+
+
+def render_link_error() -> None:
+    """The message of a refused ``?model=`` link, on the page (kept across the rerun that
+    removed the parameter from the address)."""
+    message = st.session_state.pop("account_link_error", None)
+    if message:
+        st.error(f"The link's model cannot be opened. {message}")
+
+
+def render_admin_panel() -> None:
+    """For admins on a team server: every workspace (owner, models, jobs) and the whole
+    training queue. Shows nothing to anyone else."""
+    if not sign_in_configured():
+        return
+    mine = session_workspace()
+    if not mine.admin:
+        return
+    st.divider()
+    st.subheader("All workspaces (admin)")
+    rows, queue = [], []
+    for wid, folder in [(mine.id, mine.models.parent), *mine.other_workspaces()]:
+        owner = workspace.owner_of(folder).get("email", "?")
+        jobs = list_jobs(folder / "jobs", kind=None)
+        rows.append({"workspace": wid, "owner": owner, "models": len(list_models(folder / "models")),
+                     "active jobs": sum(j.active for j in jobs)})
+        queue += [{"job": j.id, "owner": owner, "kind": j.kind, "model": j.model_name, "state": j.state,
+                   "queued at": pd.Timestamp(j.created, unit="s").strftime("%Y-%m-%d %H:%M")}
+                  for j in jobs if j.active]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="account_admin_workspaces")
+    st.caption("Open someone's model (read only) from the sidebar list, where it is named `<workspace>:<model>`.")
+    st.markdown("**Training queue** (oldest first; one job trains at a time)")
+    if queue:
+        st.dataframe(pd.DataFrame(queue).sort_values("queued at"), hide_index=True, key="account_admin_queue")
+    else:
+        st.caption("No job is queued or running.")
