@@ -66,11 +66,6 @@ def test_a_transformer_no_better_than_tfidf_is_not_what_gets_saved(page, streaml
 
 
 @pytest.mark.browser
-@pytest.mark.skip(
-    reason="Quarantined 2026-11-29: failed once in a whole-suite run, passes alone (85 s); cause open "
-    "(shared e2e state? the new active-model-per-use rule?), see the closing note; test_page_verdict "
-    "still covers the warning in AppTest"
-)
 def test_coin_flip_labels_get_a_warning_not_a_success(page, streamlit_app, tiny_model_dir, tmp_path):
     rng = random.Random(7)
     words = pd.read_csv(SAMPLE)["text"].str.split().explode().dropna().unique().tolist()
