@@ -33,8 +33,8 @@ pages = [
 ]
 # Streamlit draws its own page list from the pages/ file names ("app", "ad lab", ...) on the
 # server's first page load: a folder named pages/ puts that first run in Streamlit's old
-# multipage mode, before app.py or ui/__init__.py can run (a deep link runs the page file alone
-# until ui/__init__.py reroutes it through here; see tests/test_routing_mode.py). The supported
+# multipage mode, before app.py or any page code can run (a deep link runs the page file alone
+# until its first line, ui.routing.use_app_router, reroutes it through here; see tests/test_routing_mode.py). The supported
 # way to never show that list is `client.showSidebarNavigation = false` in .streamlit/config.toml;
 # it hides Streamlit's sidebar navigation everywhere, so the menu is then drawn here.
 OWN_MENU = st.get_option("client.showSidebarNavigation") is False

@@ -11,7 +11,10 @@ import streamlit as st
 
 from core import adlab
 from ui.adlab import SAMPLE_NOTE, Lab, render_explain, render_scoring, render_targeting
+from ui.routing import use_app_router
 from ui.state import active_model_name, get_model, text_model_for_page
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 
 def _number_or_text(raw: str):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import dashboard as dash
+from ui.routing import use_app_router
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 st.title("Dashboard")
 st.caption(

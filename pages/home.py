@@ -4,6 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.routing import use_app_router
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
+
 st.title("Marketune")
 st.markdown(
     "Turn your own marketing data into a working language model: upload a CSV of texts with "

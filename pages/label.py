@@ -10,6 +10,9 @@ import streamlit as st
 
 from core.labeling import label_store, list_projects
 from ui import label as lab
+from ui.routing import use_app_router
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 NEW = "New project…"
 

@@ -10,7 +10,10 @@ from core import delete_model, list_models, zip_model
 from core.charts.evaluation import model_comparison_frame
 from ui.account import render_admin_panel
 from ui.results import models_frame, render_results
+from ui.routing import use_app_router
 from ui.state import active_model_name, set_active_model
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 ss = st.session_state
 st.title("Models")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import predict as pred
+from ui.routing import use_app_router
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 st.title("Predict")
 st.caption("Score a CSV of new rows with a saved model, review what it is unsure about, and download the result.")

@@ -18,8 +18,11 @@ from core import load_csv
 from core.columns import suggest_setup
 from core.data import format_value
 from ui import targeting as tg
+from ui.routing import use_app_router
 from ui.state import TARGETING_KEY, get_model, targeting_model_name
 from ui.upload import table_upload
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "bank_marketing.csv"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import train_form as form
+from ui.routing import use_app_router
 from ui.train_job import job_section
+
+use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
 form.restore_settings()  # first, before any widget: see its docstring (the settings-reset race)
 st.title("Train a model")

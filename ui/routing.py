@@ -1,0 +1,32 @@
+"""Deep links on a fresh server: make a first visit straight to /<page> run app.py's router.
+
+Streamlit treats a project with a folder named ``pages/`` beside the entry point as an old-style
+(v1) multipage app until some run calls ``st.navigation``
+(``streamlit/runtime/pages_manager.py``: ``PagesManager.uses_pages_directory``). A server's very
+first session that opens e.g. /ad_lab therefore runs ``pages/ad_lab.py`` on its own, with
+Streamlit's automatic page list, no sign-in gate and no shared sidebar. ``pages/`` is part of the
+product's fixed layout, and Streamlit offers no setting for this, so every page calls
+:func:`use_app_router` as its first statement: in that mode it switches the mode off and reruns,
+and the rerun goes through app.py, whose ``st.navigation`` resolves the same URL. In every other
+run (the normal case) it does nothing.
+
+Why in the page and not in app.py: on that first run Streamlit runs the page file *instead of*
+app.py. Why an explicit call and not an import side effect: importing a ui module must never
+rerun the script. The flag is private; tests/test_routing_mode.py fails loudly if a Streamlit
+upgrade changes it, and tests/test_e2e_routing.py opens a deep link on a fresh server.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def use_app_router() -> None:
+    """Rerun through app.py when Streamlit runs this page in its old pages/ mode; else nothing."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without this internal: nothing to fix then
+        return
+    if PagesManager.uses_pages_directory and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
