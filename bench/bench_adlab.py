@@ -160,7 +160,7 @@ def bench_scoring(folder: Path, repeats: int) -> None:
     start = time.perf_counter()
     model = load_folder(folder, device="cpu")
     log(f"model {folder.name}: loaded in {time.perf_counter() - start:.2f} s (load {load_avg()})")
-    success = adlab.default_success_class(model)
+    success = adlab.default_positive_class(model)
     adlab.score_variants(model, BASE, VARIANTS[:2], success)  # warm-up (first call allocates)
 
     first, median, cpu, scored = timed(

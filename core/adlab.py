@@ -6,7 +6,7 @@ text goes into one of the model's text columns; models trained with profile colu
 department, ...) also take a profile, one value per column.
 
 Score
-    Classification: the predicted probability of the *success class* (e.g. "clicked", "1").
+    Classification: the predicted probability of the *positive class* (the outcome that counts as success) (e.g. "clicked", "1").
     Regression: the predicted value (e.g. CTR). Higher is better in both cases.
 
 How sure is the model? (:func:`uncertainty_margin`)
@@ -21,7 +21,7 @@ How sure is the model? (:func:`uncertainty_margin`)
     "no clear difference", and a variant's rank counts only the texts that beat it by at least
     the margin (texts the model cannot tell apart share a rank). It is a yardstick for "the
     model cannot tell these apart", not a significance test; it is one number per model and
-    success class, in score units.
+    positive class, in score units.
 
 Attributions (:func:`explain`)
     Leave-one-word-out occlusion: each word is deleted from the text in turn and the text is
@@ -59,7 +59,7 @@ __all__ = [
     "ATTRIBUTION_METHOD",
     "Margin",
     "best_ad_per_segment",
-    "default_success_class",
+    "default_positive_class",
     "explain",
     "model_inputs",
     "profile_columns",
@@ -127,8 +127,8 @@ def profile_columns(model: SavedModel) -> list[str]:
     return list(model.schema.get("feature_columns", []))
 
 
-def default_success_class(model: SavedModel) -> str | None:
-    """A sensible default success class: the model's declared positive class if it has one,
+def default_positive_class(model: SavedModel) -> str | None:
+    """A sensible default positive class: the model's declared positive class if it has one,
     else a class named like a good outcome ("1", "yes", "positive", "clicked", ...), else the
     last class. None for regression models."""
     if model.task == "regression":
@@ -144,17 +144,17 @@ def default_success_class(model: SavedModel) -> str | None:
     return classes[-1]
 
 
-def _success_index(model: SavedModel, success_class: str | None) -> int | None:
+def _positive_index(model: SavedModel, positive_class: str | None) -> int | None:
     """Column of ``predict_proba`` holding P(success); None for regression."""
     if model.task == "regression":
-        if success_class not in (None, ""):
+        if positive_class not in (None, ""):
             raise ValueError(
                 f"This is a regression model: its score is the predicted value, so there is no "
-                f"success class to choose (got {success_class!r})."
+                f"positive class (the outcome that counts as success) to choose (got {positive_class!r})."
             )
         return None
     classes = [str(c) for c in model.classes_]
-    chosen = default_success_class(model) if success_class in (None, "") else str(success_class)
+    chosen = default_positive_class(model) if positive_class in (None, "") else str(positive_class)
     if chosen not in classes:
         raise ValueError(f"Success class {chosen!r} is not one of the model's classes {classes}.")
     return classes.index(chosen)
@@ -187,9 +187,9 @@ def model_inputs(
     return pd.DataFrame(data, columns=columns)
 
 
-def score_texts(model: SavedModel, inputs: pd.DataFrame, success_class: str | None = None) -> np.ndarray:
-    """Scores (n,) of model input rows: P(success class), or the predicted value (regression)."""
-    index = _success_index(model, success_class)
+def score_texts(model: SavedModel, inputs: pd.DataFrame, positive_class: str | None = None) -> np.ndarray:
+    """Scores (n,) of model input rows: P(positive class), or the predicted value (regression)."""
+    index = _positive_index(model, positive_class)
     if len(inputs) == 0:
         return np.zeros(0, dtype=float)
     if index is None:
@@ -222,14 +222,14 @@ class Margin:
         }
 
 
-def uncertainty_margin(model: SavedModel, success_class: str | None = None) -> Margin:
+def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> Margin:
     """The model's measured uncertainty of its score, from its saved test predictions.
 
     See the module docstring for the rule. Classifiers need ``true_label`` and
     ``p_<class>`` columns in ``model.test_predictions``; regression models ``true_value`` and
     ``predicted_value``. Without them (or with fewer than 10 test rows) ``value`` is None.
     """
-    index = _success_index(model, success_class)
+    index = _positive_index(model, positive_class)
     tp = getattr(model, "test_predictions", None)
     if index is None:
         needed = ["true_value", "predicted_value"]
@@ -285,7 +285,7 @@ def score_variants(
     model: SavedModel,
     base_text: str,
     variants: Sequence[str],
-    success_class: str | None = None,
+    positive_class: str | None = None,
     profile: Mapping[str, Any] | None = None,
     *,
     names: Sequence[str] | None = None,
@@ -302,7 +302,7 @@ def score_variants(
     ``delta`` (score − base score), ``no_clear_difference`` (|delta| < the model's margin;
     False for the base and when the margin is unknown), ``verdict`` ("base", "better",
     "worse" or "no clear difference") and ``near_best`` (within the margin of the top score).
-    ``df.attrs`` holds ``margin`` (Margin.to_dict()), ``success_class`` and ``base_score``.
+    ``df.attrs`` holds ``margin`` (Margin.to_dict()), ``positive_class`` and ``base_score``.
     All scored in one predict call.
     """
     if not isinstance(base_text, str) or not base_text.strip():
@@ -322,7 +322,7 @@ def score_variants(
     if len(set(names)) != len(names):
         raise ValueError(f"Variant names must be unique (and not 'Base'); found {names}.")
     texts = [base_text, *variants]
-    index = _success_index(model, success_class)  # validates before any model work
+    index = _positive_index(model, positive_class)  # validates before any model work
     chosen = None if index is None else str(model.classes_[index])
     scores = score_texts(
         model, model_inputs(model, texts, profile, text_column=text_column), chosen
@@ -356,7 +356,7 @@ def score_variants(
     df = df.sort_values(["score", "is_base"], ascending=[False, False], kind="stable").reset_index(
         drop=True
     )
-    df.attrs = {"margin": margin.to_dict(), "success_class": chosen, "base_score": float(scores[0])}
+    df.attrs = {"margin": margin.to_dict(), "positive_class": chosen, "base_score": float(scores[0])}
     return df
 
 
@@ -387,7 +387,7 @@ def remove_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
 def explain(
     model: SavedModel,
     text: str,
-    success_class: str | None = None,
+    positive_class: str | None = None,
     profile: Mapping[str, Any] | None = None,
     *,
     text_column: str | None = None,
@@ -398,7 +398,7 @@ def explain(
     Returns one row per unit, in text order: ``word``, ``start``, ``end`` (character offsets
     in ``text``), ``attribution`` (score of the full text − score without this unit, in score
     units: probability for classifiers, the predicted value for regression). ``df.attrs``
-    holds ``score`` (the full text's score), ``success_class`` and ``method``. One predict
+    holds ``score`` (the full text's score), ``positive_class`` and ``method``. One predict
     call on 1 + n_units texts; the profile (if any) is held fixed.
     """
     if not isinstance(text, str) or not text.strip():
@@ -408,7 +408,7 @@ def explain(
         raise ValueError(
             f"The text has {len(units)} words; explanations are limited to {max_units}. Shorten it."
         )
-    index = _success_index(model, success_class)
+    index = _positive_index(model, positive_class)
     chosen = None if index is None else str(model.classes_[index])
     texts = [text] + [remove_spans(text, [(start, end)]) for _, start, end in units]
     scores = score_texts(
@@ -422,7 +422,7 @@ def explain(
             "attribution": scores[0] - scores[1:],
         }
     )
-    df.attrs = {"score": float(scores[0]), "success_class": chosen, "method": ATTRIBUTION_METHOD}
+    df.attrs = {"score": float(scores[0]), "positive_class": chosen, "method": ATTRIBUTION_METHOD}
     return df
 
 
@@ -660,7 +660,7 @@ def targeting_matrix(
     model: SavedModel,
     ads: Sequence[str] | Mapping[str, str],
     segments: pd.DataFrame,
-    success_class: str | None = None,
+    positive_class: str | None = None,
     *,
     text_column: str | None = None,
 ) -> pd.DataFrame:
@@ -712,7 +712,7 @@ def targeting_matrix(
     for col in present:
         inputs[col] = np.repeat(segments[col].to_numpy(dtype=object), len(ad_map))
     inputs = inputs.astype(object).where(inputs.notna(), None)
-    scores = score_texts(model, inputs, success_class).reshape(len(segments), len(ad_map))
+    scores = score_texts(model, inputs, positive_class).reshape(len(segments), len(ad_map))
     matrix = pd.DataFrame(scores, index=pd.Index(labels, name="segment"), columns=list(ad_map))
     matrix.columns.name = "ad"
     return matrix

@@ -1,6 +1,6 @@
 """Ad Copy Lab: what-if scoring of ad copy variants, word attributions, audience × ad targeting.
 
-The page picks the model and the shared choices (success class, text column, audience
+The page picks the model and the shared choices (positive class, text column, audience
 profile); the three tabs are drawn by ui.adlab over core.adlab.
 """
 
@@ -64,7 +64,7 @@ with left:
         success = st.selectbox(
             "Which outcome counts as success?",
             classes,
-            index=classes.index(adlab.default_success_class(model)),
+            index=classes.index(adlab.default_positive_class(model)),
             key="adlab_success",
             help=f"The score is the predicted probability of this value of '{label}'.",
         )

@@ -157,12 +157,12 @@ def test_small_differences_are_not_ranked_as_known():
     assert by.loc["V1", "rank"] == by.loc["V2", "rank"] == 1 and by.loc["Base", "rank"] == 2
 
 
-def test_success_class_choice_and_errors():
+def test_positive_class_choice_and_errors():
     model = FakeModel(test_predictions=half_and_half())
-    assert adlab.default_success_class(model) == "yes"
+    assert adlab.default_positive_class(model) == "yes"
     df = adlab.score_variants(model, "a plain ad", ["great ad"], "no")
     assert df.iloc[0]["variant"] == "Base"  # P(no) is higher for the base
-    assert df.attrs["success_class"] == "no"
+    assert df.attrs["positive_class"] == "no"
     with pytest.raises(ValueError, match="not one of the model's classes"):
         adlab.score_variants(model, "a plain ad", ["great ad"], "maybe")
     with pytest.raises(ValueError, match="base ad copy"):
@@ -170,7 +170,7 @@ def test_success_class_choice_and_errors():
     with pytest.raises(ValueError, match="single string"):
         adlab.score_variants(model, "a", "great ad")
     model.schema["positive_class"] = "no"  # a response model names its positive class
-    assert adlab.default_success_class(model) == "no"
+    assert adlab.default_positive_class(model) == "no"
 
 
 def test_profile_enters_the_model_input():
@@ -289,7 +289,7 @@ def regression_model(tiny_model_dir):
 
 def test_regression_model_scores_predicted_value(regression_model):
     model = regression_model
-    assert adlab.default_success_class(model) is None
+    assert adlab.default_positive_class(model) is None
     df = adlab.score_variants(
         model, "the dress was great", ["the dress was terrible", "love it excellent"]
     )

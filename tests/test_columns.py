@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.adlab import default_success_class
+from core.adlab import default_positive_class
 from core.columns import (
     column_summary,
     default_model_name,
@@ -62,7 +62,7 @@ def test_one_positive_word_list_for_targeting_and_ad_lab():
     class Model:
         task, classes_, schema = "classification", ["bought", "no"], {}
 
-    assert default_success_class(Model()) == "bought"  # Ad Copy Lab used to fall back to the last class
+    assert default_positive_class(Model()) == "bought"  # Ad Copy Lab used to fall back to the last class
 
 
 def test_config_error_names_its_field():

@@ -148,7 +148,7 @@ def test_text_only_model_explains_why_no_targeting(registry):
 # --------------------------------------------------------------------------- what-if scoring
 
 
-def test_paste_variants_score_and_success_class(registry, downloads):
+def test_paste_variants_score_and_positive_class(registry, downloads):
     registry("sentiment")
     at = open_page("sentiment")
     assert len(table(at)) == 4  # the example base + 3 variants

@@ -57,7 +57,7 @@ class Lab:
     name: str  # registry name of the model
     model: Any
     text_column: str  # the model column the ad copy goes into
-    success: str | None  # success class (None: regression)
+    success: str | None  # the positive class, the outcome that counts as success (None: regression)
     score_label: str  # e.g. "P(clicked = yes)" or "predicted ctr"
     profile: dict[str, Any]  # profile values for what-if scoring and explanations
     margin: adlab.Margin
