@@ -21,12 +21,23 @@ from __future__ import annotations
 import streamlit as st
 
 
+_rerouted = False  # once per server process: see use_app_router
+
+
 def use_app_router() -> None:
-    """Rerun through app.py when Streamlit runs this page in its old pages/ mode; else nothing."""
+    """Rerun through app.py when Streamlit runs this page in its old pages/ mode; else nothing.
+
+    At most once per process. On a server the first rerun through app.py calls ``st.navigation``,
+    which turns the mode off for good; only Streamlit's AppTest turns it back on before every run
+    (and then runs a ``switch_page`` target alone), where a rerun on each run would swallow every
+    button click of a page test.
+    """
+    global _rerouted
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a future Streamlit without this internal: nothing to fix then
         return
-    if PagesManager.uses_pages_directory and st.runtime.exists():
+    if PagesManager.uses_pages_directory and st.runtime.exists() and not _rerouted:
+        _rerouted = True
         PagesManager.uses_pages_directory = False
         st.rerun()
