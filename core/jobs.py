@@ -431,6 +431,12 @@ def _alive(pid: int | None, job_id: str) -> bool:
             return False
 
 
+def is_worker_alive(folder: Path) -> bool:
+    """Whether the worker process of the job in ``folder`` still runs (True while its pid file is
+    not written yet: the job was just started)."""
+    return _alive(_read_pid(folder), folder.name)
+
+
 def _read_pid(folder: Path) -> int | None:
     try:
         return int((folder / "pid").read_text())

@@ -14,12 +14,14 @@ would be missing or stale.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import workspace
+from core.cleanup import CleanupReport, cleanup, server_folders
 from core.jobs import list_jobs
 from core.registry import list_models, model_path
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
@@ -58,6 +60,26 @@ def session_workspace() -> Workspace:
 
 
 workspace.set_session_lookup(session_workspace)
+
+
+@st.cache_resource(show_spinner=False)
+def startup_cleanup() -> CleanupReport | None:
+    """Once per server process (app.py calls it on every run; the cache makes it once): remove
+    the disk dead jobs and cut-off saves left behind (core/cleanup.py), in every workspace on a
+    team server, and log each removal with its size. A problem here is logged, never shown."""
+    cleanup_log = logging.getLogger("marketune.cleanup")
+    if not cleanup_log.handlers:  # Streamlit configures only its own loggers: make these lines visible
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        cleanup_log.addHandler(handler)
+        cleanup_log.setLevel(logging.INFO)
+    try:
+        settings = team_settings()
+        folders = server_folders(settings if sign_in_configured() else None)
+        return cleanup(*folders, keep_interrupted_days=settings.keep_interrupted_days)
+    except Exception:  # noqa: BLE001 - the app must start even when a folder cannot be cleaned
+        cleanup_log.exception("Start-up cleanup failed; nothing else is affected.")
+        return None
 
 
 def providers() -> list[str | None]:
