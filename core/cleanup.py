@@ -8,9 +8,9 @@ anyone starts a job. What it removes, and why that is safe:
   atomic writes (``.<name>.<random>.tmp``, ``.<name>.tmp-<random>``). The rest (state, events,
   log, a comparison's ``result``) is small and is what the pages show.
 - an **interrupted job** (its worker died while it was queued or running, or its state says
-  "interrupted", or it keeps a ``checkpoint`` folder without being done): nothing while it is
-  younger than ``keep_interrupted_days`` (its ``data.csv`` and ``checkpoint`` are what Resume
-  needs); older than that, the whole job folder.
+  "interrupted"): nothing while it is younger than ``keep_interrupted_days`` (its ``data.csv``
+  and ``checkpoint`` are what Resume needs); older than that, the whole job folder. A finished
+  job's ``checkpoint`` is not removed by name here (the worker deletes it when the job ends).
 - a **job folder without a readable state or request** (its start was cut off before
   ``state.json`` was written) older than :data:`STALE_SAVE_HOURS`: the whole folder.
 - in **models folders**: temporary folders of atomic saves (``.<name>.tmp-<random>``,
@@ -120,8 +120,7 @@ def _clean_job(folder: Path, report: CleanupReport, now: float, keep_seconds: fl
     dead = state in ACTIVE_STATES and not is_worker_alive(folder)
     if state in ACTIVE_STATES and not dead:
         return  # a live job: its worker owns every file
-    resumable = dead or state == "interrupted" or (state != "done" and (folder / "checkpoint").is_dir())
-    if resumable:
+    if dead or state == "interrupted":  # what Resume needs (core.jobs.resume_job): kept while young
         last_activity = max(float(request.get("created") or 0), _newest_mtime(folder, depth=1))
         if now - last_activity > keep_seconds:
             _remove(folder, report, f"an interrupted job not resumed for {keep_seconds / 86400:g} days")

@@ -93,16 +93,16 @@ def test_interrupted_jobs_are_kept_for_resume_until_they_are_old(tmp_path, worke
     young_dead = job(jobs, workers, "bbb001", "running", days_old=6, files=kept)
     young_queued = job(jobs, workers, "bbb002", "queued", days_old=1, files=kept)
     said_interrupted = job(jobs, workers, "bbb003", "interrupted", days_old=2, files=kept)
-    failed_with_checkpoint = job(jobs, workers, "bbb004", "failed", days_old=3, files=kept)
+    failed_with_checkpoint = job(jobs, workers, "bbb004", "failed", days_old=3, files=kept)  # not resumable
     old_dead = job(jobs, workers, "bbb005", "running", days_old=8, files=kept)
     old_interrupted = job(jobs, workers, "bbb006", "interrupted", days_old=30, files=kept)
-    before = {f: sorted(p.relative_to(f) for p in f.rglob("*")) for f in (young_dead, young_queued, said_interrupted,
-                                                                          failed_with_checkpoint)}
+    before = {f: sorted(p.relative_to(f) for p in f.rglob("*")) for f in (young_dead, young_queued, said_interrupted)}
     report = cleanup([jobs], keep_interrupted_days=7)
-    assert sorted(p for p, _ in report.removed) == sorted([old_dead, old_interrupted])
+    assert sorted(p for p, _ in report.removed) == sorted([old_dead, old_interrupted, failed_with_checkpoint / "data.csv"])
     assert not old_dead.exists() and not old_interrupted.exists()
     for folder, files in before.items():  # untouched, checkpoint and data included
         assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == files
+    assert (failed_with_checkpoint / "checkpoint" / "model.safetensors").is_file()  # left alone by name
 
     # The age limit is a setting: half a day removes the others too.
     report = cleanup([jobs], keep_interrupted_days=0.5)
