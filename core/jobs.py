@@ -228,10 +228,12 @@ def _live_jobs(root: Path) -> list[tuple[Path, str, dict[str, Any]]]:
     for folder in root.iterdir():
         try:
             state = _read_json(folder / "state.json").get("state")
+            if state not in ACTIVE_STATES:  # most folders: finished jobs, one small read each
+                continue
             request = _read_json(folder / "request.json")
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             continue
-        if state in ACTIVE_STATES and _alive(_read_pid(folder), folder.name):
+        if _alive(_read_pid(folder), folder.name):
             found.append((folder, state, request))
     return found
 
