@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pandas as pd
+import tomllib
 from streamlit.testing.v1 import AppTest
 
 import ui.predict
