@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.account import apply_model_link, render_account, render_link_error, require_sign_in
+from ui.account import apply_model_link, render_account, render_link_error, require_sign_in, startup_cleanup
 from ui.guard import page_guard
 from ui.serving import guard_network_exposure
 from ui.state import render_sidebar
@@ -26,6 +26,8 @@ PAGES = [
 st.set_page_config(page_title="Marketune", page_icon=":material/tune:", layout="wide")
 # A server open to the network without sign-in stops here (ui/serving.py).
 guard_network_exposure()
+# Once per server process: the disk dead jobs and cut-off saves left behind (core/cleanup.py).
+startup_cleanup()
 pages = [
     st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"), url_path=Path(path).stem)
     for path, title, icon in PAGES

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import workspace
+from . import limits, workspace
 from .config import TrainConfig
 from .models.folder import atomic_write
 from .registry import model_path, models_root, validate_name
@@ -87,10 +87,26 @@ def start_job(
                     models_dir=models_dir)
 
 
-def cancel_job(job_id: str, root: Path | None = None) -> None:
-    """Ask a job to stop; the worker stops within one training step and saves nothing."""
+def cancel_job(job_id: str, root: Path | None = None, *, workspace_id: str | None = None) -> None:
+    """Ask a job to stop; the worker stops within one training step and saves nothing.
+
+    Without ``root`` the caller is ``workspace.current()``: they may cancel their own jobs, and
+    an admin any job on the server (``workspace_id``: whose, as :class:`QueueEntry` names it).
+    Raises ``ValueError`` for another person's job ("you can cancel only your own jobs") and for
+    a job that does not exist. With ``root`` (tests, tools): the job in that folder, unchecked.
+    """
+    by = ""
+    if root is None:
+        caller = workspace.current()
+        root = caller.jobs_of(workspace_id)  # refuses another person's folder unless admin
+        if workspace_id in (None, caller.id) and not (root / job_id / "state.json").is_file():
+            # Say so plainly when the id is someone else's job, not "no such job".
+            others = [r for r in workspace.jobs_roots_sharing(caller.queue_dir) if r != root]
+            if _valid_job_id(job_id) and any((r / job_id / "state.json").is_file() for r in others):
+                raise workspace.WorkspaceError(workspace.NOT_YOUR_JOB)
+        by = caller.email
     folder = _job_folder(job_id, root)
-    (folder / "cancel").touch()
+    (folder / "cancel").write_text(by)  # who asked (the worker only looks whether it exists)
 
 
 def job_status(job_id: str, root: Path | None = None, *, with_events: bool = True) -> JobStatus:
@@ -138,6 +154,102 @@ def _jobs_ahead(folder: Path, created: float, queue_dir: str | None = None) -> i
         if state.get("state") in ACTIVE_STATES and request.get("created", 0) < created and _alive(_read_pid(other), other.name):
             ahead += 1
     return ahead
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One job waiting for, or holding, the server's trainer, as one caller may see it.
+
+    ``owner`` (e-mail, else name, from the workspace's owner.json) and ``model_name`` are ""
+    for another person's job unless the caller is an admin: others see that a job is ahead of
+    theirs, not whose or what it is.
+    """
+
+    id: str
+    workspace_id: str  # "local" on a laptop, else the owner's "u-…" workspace id
+    mine: bool
+    owner: str
+    kind: str
+    model_name: str
+    state: str  # "queued" or "running"
+    created: float
+
+
+def server_queue(caller: workspace.Workspace | None = None) -> list[QueueEntry]:
+    """Every live job in the caller's server queue (all workspaces' on a team server), in the
+    order the trainer takes them: running first, then queued oldest first (the worker waits
+    until no older queued job is left: :func:`first_in_line`)."""
+    caller = caller or workspace.current()
+    entries = []
+    for root in workspace.jobs_roots_sharing(caller.queue_dir):
+        wid = workspace.workspace_id_of_jobs(root)
+        mine = wid == caller.id
+        owner = ""
+        if (mine or caller.admin) and wid != workspace.LOCAL_ID:
+            found = workspace.owner_of(root.parent)
+            owner = str(found.get("email") or found.get("name") or wid)
+        for folder, state, request in _live_jobs(root):
+            entries.append(QueueEntry(
+                id=folder.name, workspace_id=wid, mine=mine, owner=owner, kind=request.get("kind", "train"),
+                model_name=request.get("model_name", "") if (mine or caller.admin) else "",
+                state=state, created=float(request.get("created", 0)),
+            ))
+    return sorted(entries, key=lambda e: (e.state != "running", e.created, e.id))
+
+
+def queue_ahead(job_id: str, caller: workspace.Workspace | None = None) -> list[QueueEntry]:
+    """The jobs the trainer takes before the caller's own job ``job_id`` (running first); []
+    when that job is not waiting (running, finished, or not the caller's)."""
+    entries = server_queue(caller)
+    for position, entry in enumerate(entries):
+        if entry.mine and entry.id == job_id:
+            return entries[:position] if entry.state == "queued" else []
+    return []
+
+
+def first_in_line(folder: Path) -> bool:
+    """Whether the queued job in ``folder`` is the oldest live queued job of its server queue,
+    so it may take the trainer lock next (the lock alone would serve whoever asks first)."""
+    request = _read_json(folder / "request.json")
+    me = (float(request.get("created", 0)), folder.name)
+    roots = workspace.jobs_roots_sharing(Path(request["queue_dir"])) if request.get("queue_dir") else [folder.parent]
+    for root in roots:
+        for other, state, other_request in _live_jobs(root):
+            if state == "queued" and other != folder and (float(other_request.get("created", 0)), other.name) < me:
+                return False
+    return True
+
+
+def _live_jobs(root: Path) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(folder, state, request) of the jobs in ``root`` that are queued or running with a live worker."""
+    found = []
+    if not root.is_dir():
+        return found
+    for folder in root.iterdir():
+        try:
+            state = _read_json(folder / "state.json").get("state")
+            if state not in ACTIVE_STATES:  # most folders: finished jobs, one small read each
+                continue
+            request = _read_json(folder / "request.json")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if _alive(_read_pid(folder), folder.name):
+            found.append((folder, state, request))
+    return found
+
+
+def check_job_limit(root: Path, max_jobs: int | None) -> None:
+    """Raise ``ValueError`` when the jobs folder ``root`` (one person's) already holds ``max_jobs``
+    queued or running jobs of either kind; None: no limit."""
+    if max_jobs is None:
+        return
+    active = len(_live_jobs(root))
+    if active >= max_jobs:
+        raise ValueError(
+            f"You already have {active} job(s) queued or running, and this server allows {max_jobs} per "
+            "person at a time (training and targeting comparisons together), so that everybody's jobs "
+            "get their turn. Wait for one to finish, or cancel one on the Train or Targeting page."
+        )
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
@@ -216,6 +328,7 @@ def _new_job(
     ``overwrite``) or by an active job of either kind.
     """
     validate_name(model_name)
+    max_jobs = workspace.current().max_jobs if root is None else None  # the caller's limit (laptop: none)
     models_dir = models_dir or models_root()
     if model_path(model_name, models_dir).exists() and not overwrite:
         raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
@@ -224,6 +337,8 @@ def _new_job(
     for job in list_jobs(root, kind=None):
         if job.active and job.model_name == model_name:
             raise ValueError(f"Job {job.id} is already training a model named '{model_name}'.")
+    check_job_limit(root, max_jobs)
+    limits.check_disk_space(root, limits.job_disk_need(_base_model_of(kind, request), _data_bytes(df)))
     job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     folder = root / job_id
     folder.mkdir(parents=True)
@@ -234,6 +349,20 @@ def _new_job(
     write_state(folder, "queued", message="Waiting for the trainer")
     _launch_worker(folder)
     return job_id
+
+
+def _base_model_of(kind: str, request: dict[str, Any]) -> str | None:
+    """The base model a job fine-tunes (None: a response comparison without the transformer)."""
+    if kind == "response":
+        response = request["response"]
+        return response.get("base_model") if response.get("include_transformer") else None
+    return request["config"].get("base_model")
+
+
+def _data_bytes(df: pd.DataFrame) -> int:
+    """About the bytes of ``df`` as CSV: its memory size (text cells counted in full), an
+    overestimate that costs no second copy of the data."""
+    return int(df.memory_usage(index=False, deep=True).sum())
 
 
 def response_result_folder(job_id: str, root: Path | None = None) -> Path:
@@ -268,8 +397,12 @@ def read_events(folder: Path) -> list[dict[str, Any]]:
     return events
 
 
+def _valid_job_id(job_id: Any) -> bool:
+    return isinstance(job_id, str) and job_id.replace("-", "").isalnum()
+
+
 def _job_folder(job_id: str, root: Path | None) -> Path:
-    if not isinstance(job_id, str) or not job_id.replace("-", "").isalnum():
+    if not _valid_job_id(job_id):
         raise ValueError(f"Invalid job id {job_id!r}.")
     folder = (root or jobs_root()) / job_id
     if not (folder / "state.json").is_file():
@@ -298,6 +431,12 @@ def _alive(pid: int | None, job_id: str) -> bool:
             return True
         except OSError:
             return False
+
+
+def is_worker_alive(folder: Path) -> bool:
+    """Whether the worker process of the job in ``folder`` still runs (True while its pid file is
+    not written yet: the job was just started)."""
+    return _alive(_read_pid(folder), folder.name)
 
 
 def _read_pid(folder: Path) -> int | None:

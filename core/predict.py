@@ -24,6 +24,7 @@ import pandas as pd
 
 from .data import STRAY_BYTE_ERRORS, DecimalCommaScan, decimal_comma_floats, decode_bytes, sniff_delimiter
 from .export import neutralise_formulas
+from .limits import check_scoring_rows
 from .models import SavedModel
 
 CHUNK_ROWS = 5000
@@ -222,6 +223,7 @@ def predict_csv(
     on_progress: Callable[[PredictProgress], None] | None = None,
     formula_safe: bool = False,
     ood: Any = None,
+    max_rows: int | None = None,
 ) -> PredictSummary:
     """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
     original columns first, then the prediction columns), chunk by chunk. The output is written
@@ -234,6 +236,9 @@ def predict_csv(
     ``ood``: as :func:`predict_frame` (True: the model folder's reference, resolved once); the
     summary's ``n_out_of_distribution`` counts the flagged rows (None when no flag was written:
     not asked, or a model without text or reference).
+
+    ``max_rows``: refuse (``ValueError``, from :func:`core.limits.check_scoring_rows`, before any
+    row is scored) a file with more data rows; the pages pass the browser's limit.
     """
     source, output = Path(source), Path(output)
     if ood is True:
@@ -248,6 +253,8 @@ def predict_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         one_column = False  # the prediction pass reports the problem
     total = count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
+    if max_rows is not None:
+        check_scoring_rows(total, max_rows)
     decimal_comma = decimal_comma_columns(model, source, column_map)
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     n_rows = n_errors = n_ood = 0

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .config import TrainConfig
-from .jobs import read_request, write_state
+from .jobs import first_in_line, read_request, write_state
 from .progress import TrainingCancelled
 from .registry import model_path
 
@@ -69,6 +69,10 @@ def _wait_for_turn(folder: Path) -> Any:
     lock = open(queue_dir / ".trainer.lock", "w")
     while True:
         try:
+            # First come, first served: the lock alone would go to whichever waiting worker asks
+            # first after a release, so a job waits until no older queued job is left.
+            if not first_in_line(folder):
+                raise BlockingIOError
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return lock
         except BlockingIOError:

@@ -59,6 +59,8 @@ TEAM = "team"  # the reference prefix of the shared team workspace: team:<name>
 SEP = ":"  # never part of a model name (NAME_PATTERN), so a reference splits unambiguously
 TEAM_ACCESS = ("off", "read", "write")
 FOLDERS = ("models", "jobs", "labels", "uploads", "predictions")
+NOT_YOUR_JOB = ("That job belongs to another person: you can cancel only your own jobs "
+                "(an admin can cancel any job from the queue on the Models page).")
 
 
 class WorkspaceError(ValueError):
@@ -120,12 +122,21 @@ class TeamSettings:
 
     ``data_dir``: where workspaces live; ``admins``: e-mail addresses (compared without case)
     that may see every workspace and the whole jobs queue; ``team_workspace``: "off", "read"
-    (everyone may open the team's models) or "write" (everyone may also add and delete them).
+    (everyone may open the team's models) or "write" (everyone may also add and delete them);
+    ``max_jobs_per_person``: queued + running jobs one person may have at once (both kinds);
+    ``keep_interrupted_days``: how long the start-up cleanup keeps an interrupted job (its data
+    and checkpoint, so it can be resumed) before removing it (``core.cleanup``).
     """
 
     data_dir: Path = PROJECT_ROOT / ".marketune"
     admins: frozenset[str] = frozenset()
     team_workspace: str = "read"
+    # Two: one training and one response comparison, or one running and the next queued; a third
+    # would only wait behind everybody else's jobs while holding its data on the server's disk.
+    max_jobs_per_person: int = 2
+    # A week: long enough to come back after a weekend and press Resume, short enough that the
+    # customer data of a job nobody resumes does not stay on the server for good.
+    keep_interrupted_days: float = 7.0
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -143,8 +154,14 @@ class TeamSettings:
         data_dir = Path(str(section["data_dir"])).expanduser() if section.get("data_dir") else cls.data_dir
         if not data_dir.is_absolute():
             data_dir = PROJECT_ROOT / data_dir
+        max_jobs = section.get("max_jobs_per_person", cls.max_jobs_per_person)
+        if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
+            raise WorkspaceError(f"[marketune] max_jobs_per_person must be a whole number of at least 1; found {max_jobs!r}.")
+        keep_days = section.get("keep_interrupted_days", cls.keep_interrupted_days)
+        if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)) or keep_days < 0:
+            raise WorkspaceError(f"[marketune] keep_interrupted_days must be a number of days, 0 or more; found {keep_days!r}.")
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
-                   team_workspace=access)
+                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days))
 
 
 @dataclass(frozen=True)
@@ -152,10 +169,11 @@ class Workspace:
     """One person's folders (or the laptop's), and what else they may read.
 
     ``id``: "local" or ``u-<20 hex>``; ``email``: the signed-in address ("" on a laptop);
-    ``admin``: may open every workspace (read only) and see the whole queue; ``team_models``:
-    the team workspace's models folder (None: no team workspace); ``team_writable``: whether the
-    caller may add or delete models there; ``data_dir``: the team server's data folder (None on
-    a laptop).
+    ``admin``: may open every workspace (read only), see the whole queue and cancel anyone's
+    job; ``team_models``: the team workspace's models folder (None: no team workspace);
+    ``team_writable``: whether the caller may add or delete models there; ``data_dir``: the
+    team server's data folder (None on a laptop); ``max_jobs``: queued + running jobs this
+    person may have at once (None: no limit, the laptop).
     """
 
     id: str
@@ -169,6 +187,7 @@ class Workspace:
     team_models: Path | None = None
     team_writable: bool = False
     data_dir: Path | None = None
+    max_jobs: int | None = None
 
     @property
     def team_mode(self) -> bool:
@@ -244,6 +263,18 @@ class Workspace:
             return [self.jobs]
         return [f / "jobs" for f in all_workspace_folders(self.data_dir)]
 
+    def jobs_of(self, workspace_id: str | None) -> Path:
+        """The jobs folder of workspace ``workspace_id`` (None: the caller's own): another
+        person's only for admins, else :class:`WorkspaceError` saying that one may act only on
+        one's own jobs."""
+        if workspace_id in (None, self.id):
+            return self.jobs
+        if not self.admin or self.data_dir is None:
+            raise WorkspaceError(NOT_YOUR_JOB)
+        if not isinstance(workspace_id, str) or not ID_PATTERN.match(workspace_id):
+            raise WorkspaceError(f"No workspace {workspace_id!r} on this server.")
+        return self.data_dir / "workspaces" / workspace_id / "jobs"
+
     def ensure(self, identity: Identity | None = None) -> Workspace:
         """Create the folders (and, in team mode, ``owner.json``) if missing; returns self."""
         for folder in (self.models, self.jobs, self.labels, self.uploads, self.predictions):
@@ -284,6 +315,15 @@ def jobs_roots_sharing(queue_dir: Path) -> list[Path]:
     return [queue_dir]
 
 
+def workspace_id_of_jobs(root: Path) -> str:
+    """The id of the workspace a jobs folder belongs to: ``u-…`` for ``<data>/workspaces/u-…/jobs``,
+    else "local" (the laptop's, or a test's own folder)."""
+    root = Path(root)
+    if root.name == "jobs" and ID_PATTERN.match(root.parent.name) and root.parent.parent.name == "workspaces":
+        return root.parent.name
+    return LOCAL_ID
+
+
 def owner_of(folder: Path) -> dict[str, Any]:
     """The workspace's ``owner.json`` ({} when missing or unreadable)."""
     try:
@@ -316,7 +356,7 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
     return Workspace(
         wid, folder / "models", folder / "jobs", folder / "labels", folder / "uploads", folder / "predictions",
         email=identity.email, admin=admin, team_models=team, team_writable=settings.team_workspace == "write",
-        data_dir=settings.data_dir,
+        data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person,
     )
 
 

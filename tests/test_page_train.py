@@ -300,6 +300,7 @@ def test_interrupted_and_queued_jobs_are_shown_plainly(models_dir):
         progress = [p.proto.text for p in at.get("progress")]
         assert progress and progress[0].startswith("Queued (position 1)")
         assert "jobs run one at a time" in texts(at.info)
+        assert "1 job ahead (your 'first' (running))" in texts(at.info)  # a laptop: all jobs are yours
     finally:
         for sleeper in sleepers:
             sleeper.kill()

@@ -14,13 +14,15 @@ would be missing or stale.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import workspace
-from core.jobs import list_jobs
+from core.cleanup import CleanupReport, cleanup, server_folders
+from core.jobs import QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue
 from core.registry import list_models, model_path
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
 from ui.serving import sign_in_configured
@@ -58,6 +60,26 @@ def session_workspace() -> Workspace:
 
 
 workspace.set_session_lookup(session_workspace)
+
+
+@st.cache_resource(show_spinner=False)
+def startup_cleanup() -> CleanupReport | None:
+    """Once per server process (app.py calls it on every run; the cache makes it once): remove
+    the disk dead jobs and cut-off saves left behind (core/cleanup.py), in every workspace on a
+    team server, and log each removal with its size. A problem here is logged, never shown."""
+    cleanup_log = logging.getLogger("marketune.cleanup")
+    if not cleanup_log.handlers:  # Streamlit configures only its own loggers: make these lines visible
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        cleanup_log.addHandler(handler)
+        cleanup_log.setLevel(logging.INFO)
+    try:
+        settings = team_settings()
+        folders = server_folders(settings if sign_in_configured() else None)
+        return cleanup(*folders, keep_interrupted_days=settings.keep_interrupted_days)
+    except Exception:  # noqa: BLE001 - the app must start even when a folder cannot be cleaned
+        cleanup_log.exception("Start-up cleanup failed; nothing else is affected.")
+        return None
 
 
 def providers() -> list[str | None]:
@@ -150,19 +172,66 @@ def render_admin_panel() -> None:
         return
     st.divider()
     st.subheader("All workspaces (admin)")
-    rows, queue = [], []
+    rows = []
     for wid, folder in [(mine.id, mine.models.parent), *mine.other_workspaces()]:
         owner = workspace.owner_of(folder).get("email", "?")
         jobs = list_jobs(folder / "jobs", kind=None)
         rows.append({"workspace": wid, "owner": owner, "models": len(list_models(folder / "models")),
                      "active jobs": sum(j.active for j in jobs)})
-        queue += [{"job": j.id, "owner": owner, "kind": j.kind, "model": j.model_name, "state": j.state,
-                   "queued at": pd.Timestamp(j.created, unit="s").strftime("%Y-%m-%d %H:%M")}
-                  for j in jobs if j.active]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="account_admin_workspaces")
     st.caption("Open someone's model (read only) from the sidebar list, where it is named `<workspace>:<model>`.")
-    st.markdown("**Training queue** (oldest first; one job trains at a time)")
-    if queue:
-        st.dataframe(pd.DataFrame(queue).sort_values("queued at"), hide_index=True, key="account_admin_queue")
-    else:
+    render_admin_queue(mine)
+
+
+def render_admin_queue(mine: Workspace) -> None:
+    """The whole server queue in the trainer's order, and Cancel for any job in it (admins only:
+    core.jobs.cancel_job refuses anyone else)."""
+    st.markdown("**Training queue** (in the order the trainer takes them; one job runs at a time)")
+    queue = server_queue(mine)
+    if not queue:
         st.caption("No job is queued or running.")
+        return
+    rows = [{"position": i + 1, "owner": e.owner or e.workspace_id, "kind": KIND_WORDS.get(e.kind, e.kind),
+             "model": e.model_name, "state": e.state, "queued at": pd.Timestamp(e.created, unit="s").strftime("%Y-%m-%d %H:%M"),
+             "job": e.id} for i, e in enumerate(queue)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="account_admin_queue")
+    by_key = {f"{e.workspace_id}/{e.id}": e for e in queue}
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = left.selectbox("Job to cancel", list(by_key), key="account_admin_cancel_pick",
+                            format_func=lambda k: f"{by_key[k].owner or by_key[k].workspace_id} · {by_key[k].model_name} ({by_key[k].state})")
+    if right.button("Cancel this job", key="account_admin_cancel", icon=":material/stop:"):
+        entry = by_key[chosen]
+        try:
+            cancel_job(entry.id, workspace_id=entry.workspace_id)
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Asked job {entry.id} ({entry.owner}, {entry.model_name}) to stop; it saves nothing.")
+
+
+KIND_WORDS = {"train": "training", "response": "targeting comparison"}
+
+
+def queued_message(ahead: list[QueueEntry], admin: bool) -> str:
+    """What a person whose job waits is told: its position and who is ahead. Another person's job
+    is named (owner and model) only for admins; everyone else reads "other people's"."""
+    if not ahead:
+        return "Your job is next: it starts as soon as the trainer is free."
+    parts = [f"your '{e.model_name}' ({e.state})" for e in ahead if e.mine]
+    others = [e for e in ahead if not e.mine]
+    if admin:
+        parts += [f"{e.owner or e.workspace_id}'s '{e.model_name}' ({e.state})" for e in others]
+    elif others and not parts:
+        parts = ["other people's"]
+    elif others:
+        parts.append(f"{len(others)} of other people's")
+    n = len(ahead)
+    return (
+        f"Your job is queued: {n} job{'s' if n != 1 else ''} ahead ({'; '.join(parts)}). On this server "
+        "jobs run one at a time, first come first served; you can leave this page meanwhile."
+    )
+
+
+def render_queue_position(job_id: str) -> None:
+    """The queued job's position and who is ahead of it (see :func:`queued_message`)."""
+    st.info(queued_message(queue_ahead(job_id), session_workspace().admin))

@@ -45,6 +45,7 @@ from core.dashboard_view import (
     words_for,
     words_method,
 )
+from core.limits import BROWSER_SCORING_MAX_ROWS
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
 from ui.upload import csv_upload
 
@@ -275,7 +276,7 @@ def choose_source() -> Source | None:
                 st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
         else:
             st.caption(f"Scores every row with **{model_name}** (the active model is chosen in the sidebar).")
-            raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload")
+            raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload", scoring=True)
             if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
                 from core.predict import predict_csv
 
@@ -293,6 +294,7 @@ def choose_source() -> Source | None:
                         model,
                         src,
                         out,
+                        max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster (core/limits.py)
                         on_progress=lambda p: bar.progress(
                             min(1.0, p.rows_done / p.total_rows) if p.total_rows else 0.0,
                             text=f"Scored {p.rows_done:,} rows",

@@ -22,6 +22,7 @@ from core.check import ood_available, ood_message
 from core.columns import match_column
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
+from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.models import SavedModel
 from core.predict import (
     PredictSummary,
@@ -154,7 +155,7 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         "Input", ["Upload a CSV", "A bundled sample"], key="predict_source", horizontal=True, label_visibility="collapsed"
     )
     if kind == "Upload a CSV":
-        upload = csv_upload("CSV or Excel file (any size up to the upload limit; a CSV is read in chunks)", key="predict_upload")
+        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True)
         return (_saved_upload(upload), upload.name) if upload is not None else None
     if not SAMPLES:
         st.info("No bundled sample is installed.")
@@ -285,7 +286,8 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
         else:
             runner = _fast_model(name, (str(folder), (folder / "marketune.json").stat().st_mtime), options.fast) if options.fast else model
             summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
-                                  ood=ood_reference(model, folder) if options.flag_ood else None)
+                                  ood=ood_reference(model, folder) if options.flag_ood else None,
+                                  max_rows=BROWSER_SCORING_MAX_ROWS)  # more: the CLI or the cluster
     except (ValueError, RuntimeError) as exc:
         bar.empty()
         st.error(str(exc))

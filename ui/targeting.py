@@ -46,6 +46,7 @@ from core.targeting import (
     precision_recall_at,
     profit_curve,
 )
+from ui.account import render_queue_position
 
 COMPARISON = "tg_comparison"
 TARGET_LIST = "tg_target_list"
@@ -177,6 +178,8 @@ def live_panel(job_id: str) -> None:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
     fraction, line = progress_text(status)
     st.progress(fraction, text=line)
+    if status.state == "queued":
+        render_queue_position(job_id)  # position and who is ahead (names for admins only)
     st.caption("The comparison runs in the background: you can switch pages and come back.")
     if st.button("Cancel", key="tg_cancel", icon=":material/stop:"):
         cancel_job(job_id)

@@ -16,6 +16,7 @@ from core import jobs
 from core.charts.evaluation import training_curve_chart
 from core.jobs import JobStatus, cancel_job, job_status, list_jobs
 from core.registry import model_path, read_info
+from ui.account import render_queue_position
 from ui.results import render_results
 from ui.state import set_active_model
 
@@ -68,10 +69,7 @@ def live_panel(job_id: str) -> None:
     fraction, line = progress_text(status)
     st.progress(fraction, text=line)
     if status.state == "queued":
-        st.info(
-            f"Your job is queued (position {max(1, status.queue_position)}): jobs run one at a time on this "
-            "machine, so it starts when the job ahead of it finishes. You can leave this page meanwhile."
-        )
+        render_queue_position(job_id)  # position and who is ahead (names for admins only)
     else:
         st.caption("Training runs in the background: you can switch pages or close the tab and come back.")
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.data import TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
+from core.limits import upload_limit_bytes, upload_limits_sentence
 
 ACCEPTED = list(TABLE_SUFFIXES)
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -30,6 +31,16 @@ class TableUpload:
     @property
     def frame(self):
         return self.table.frame
+
+
+def max_upload_mb() -> int:
+    """Streamlit's ``server.maxUploadSize`` (MB): the uploader's limit, which core's byte limit
+    follows (:func:`core.limits.upload_limit_bytes`) and the page states."""
+    return st.get_option("server.maxUploadSize")
+
+
+def _limits_caption(scoring: bool) -> None:
+    st.caption(upload_limits_sentence(max_upload_mb(), scoring=scoring))
 
 
 def _is_workbook(upload) -> bool:
@@ -56,7 +67,8 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
     """The upload read as a table; a workbook with several sheets gets a "Sheet" picker first
     (so a first sheet that cannot be read does not hide the others)."""
     raw = upload.getvalue()
-    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name))
+    max_bytes = upload_limit_bytes(max_upload_mb())
+    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name, max_bytes=max_bytes))
     sheet = None
     if len(sheets) > 1:
         sheet = st.selectbox(
@@ -65,7 +77,8 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
             key=f"{key}_sheet",
             help=f"{upload.name} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
         )
-    return _cached(key, "read", (upload.file_id, sheet), lambda: read_table(raw, upload.name, sheet=sheet))
+    return _cached(key, "read", (upload.file_id, sheet),
+                   lambda: read_table(raw, upload.name, sheet=sheet, max_bytes=max_bytes))
 
 
 def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
@@ -73,9 +86,10 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
 
     None when no file is uploaded or it could not be read (the reason is shown with st.error).
     A workbook with several sheets gets a "Sheet" picker (key ``<key>_sheet``); the first sheet
-    is read until another is chosen.
+    is read until another is chosen. The upload limits are stated under the uploader.
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
+    _limits_caption(scoring=False)
     if upload is None:
         return None
     try:
@@ -102,8 +116,9 @@ class SheetAsCsv:
         return memoryview(self.data)
 
 
-def csv_upload(label: str, key: str, *, help: str | None = None):
-    """Draw the uploader and return the file as CSV, or None.
+def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool = False):
+    """Draw the uploader and return the file as CSV, or None; the upload limits are stated under
+    it (``scoring``: the rows are scored in the browser, so that row limit is stated too).
 
     A CSV upload comes back as Streamlit's UploadedFile, unparsed (pages that read big files in
     chunks keep doing so). A workbook's sheet is read as :func:`table_upload` reads it (sheet
@@ -111,6 +126,7 @@ def csv_upload(label: str, key: str, *, help: str | None = None):
     ``name``, ``file_id``, ``getvalue()`` and ``getbuffer()``, so the page reads it like any CSV.
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
+    _limits_caption(scoring=scoring)
     if upload is None or not _is_workbook(upload):
         return upload
     try:
