@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-
 _rerouted = False  # once per server process: see use_app_router
 
 
