@@ -138,7 +138,7 @@ def save(folder: str | Path, state: dict[str, Any], history: list[dict[str, Any]
     _write_synced(step_folder / "history.json", _json_bytes(history))
     _write_synced(step_folder / "trainer.json", _json_bytes(state))
     _fsync(step_folder)
-    pause_point("checkpoint-write")  # tests kill the process here: a complete step folder, no pointer yet
+    pause_point("checkpoint-write", f"checkpoint-write-{state['step']}")  # tests kill the process here: a complete step folder, no pointer yet
     pointer = {"folder": name, "step": state["step"], "total_steps": state["total_steps"], "epoch": state["epoch"],
                "fingerprint": state["fingerprint"], "saved_at": time.time()}
     tmp = folder / f".{LATEST}.{os.getpid()}.tmp"

@@ -96,14 +96,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def pause_point(point: str) -> None:
-    """A test hook: when $MARKETUNE_TEST_PAUSE_AT equals ``point``, say so on stderr and sleep
-    for an hour, so a test can kill the process at exactly this place. Points: ``step-<n>``
-    (before optimizer step n, core.training), ``checkpoint-write`` (a checkpoint's files written,
-    its pointer not yet switched, core.checkpoint) and ``model-save`` (a model folder fully written
-    beside its destination, not yet renamed into place). Unset (always, outside tests): nothing."""
-    if os.environ.get("MARKETUNE_TEST_PAUSE_AT") == point:
-        print(f"MARKETUNE_TEST_PAUSE_AT: paused at {point} (pid {os.getpid()})", file=sys.stderr, flush=True)
+def pause_point(*points: str) -> None:
+    """A test hook: when $MARKETUNE_TEST_PAUSE_AT is one of ``points``, say so on stderr and
+    sleep for an hour, so a test can kill the process at exactly this place. Points: ``step-<n>``
+    (before optimizer step n, core.training), ``checkpoint-write`` or ``checkpoint-write-<n>`` (the
+    step-n checkpoint's files written, the pointer to them not yet switched, core.checkpoint) and
+    ``model-save`` (a model folder fully written beside its destination, not yet renamed into
+    place). Unset (always, outside tests): nothing happens."""
+    wanted = os.environ.get("MARKETUNE_TEST_PAUSE_AT")
+    if wanted and wanted in points:
+        print(f"MARKETUNE_TEST_PAUSE_AT: paused at {wanted} (pid {os.getpid()})", file=sys.stderr, flush=True)
         time.sleep(3600)
 
 
