@@ -138,10 +138,13 @@ def fit_transformer(
     ``metrics["resumed_from_step"]`` is k. Raises ``ValueError`` when the checkpoint was written
     for other data (model inputs, targets, split) or settings. The refit run (below) keeps no
     checkpoint: a run killed during it resumes after the main loop and refits again from the
-    start. Only the main process writes; under torchrun every process reads it back.
+    start. ``config.max_train_seconds`` counts the seconds trained before the interruption too.
+    Only the main process writes; under torchrun every process reads it back. The caller
+    deletes the folder once the model is saved (:func:`core.checkpoint.remove`).
 
     Raises :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
-    the test, baseline, choice and refit phases); no files are written either way.
+    the test, baseline, choice and refit phases); no model is written either way (a checkpoint
+    folder is left as it was, for the caller to delete).
     """
     import torch
     import transformers
@@ -239,6 +242,8 @@ def fit_transformer(
         _load_trainable(net, found.tensors("weights"), checkpoint)
         optimizer.load_state_dict(checkpoints.optimizer_state_dict(found.tensors("optimizer"), saved["optimizer"]))
         scheduler.load_state_dict(saved["scheduler"])
+        if saved.get("scaler") and getattr(accelerator, "scaler", None) is not None:  # fp16 loss scaling
+            accelerator.scaler.load_state_dict(saved["scaler"])
         step, epoch, batch_in_epoch = int(saved["step"]), int(saved["epoch_index"]), int(saved["batch_in_epoch"])
         best_score = -math.inf if saved["best_score"] is None else float(saved["best_score"])
         best_step, evals_since_best = int(saved["best_step"]), int(saved["evals_since_best"])
@@ -272,6 +277,7 @@ def fit_transformer(
             "recent_losses": recent_losses, "train_seconds": time.monotonic() - train_started,
             "elapsed_s": time.monotonic() - started, "optimizer": optimizer_rest, "scheduler": scheduler.state_dict(),
             "rng": rng_rest,
+            "scaler": accelerator.scaler.state_dict() if getattr(accelerator, "scaler", None) is not None else None,
         }
         checkpoints.save(checkpoint, state, [e.to_dict() for e in [*history, event]], tensors)
 
