@@ -110,16 +110,17 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
     return "info", f"Training **{status.model_name}**: {status.state}."
 
 
-def interrupted_text(status: JobStatus) -> str:
-    """What an interrupted job's outcome says: where it stopped and what Resume will do."""
+def interrupted_text(status: JobStatus, *, offer_resume: bool = False) -> str:
+    """What an interrupted job's outcome says: where it stopped and (``offer_resume``: the page
+    shows the Resume button) what Resume will do."""
     name = f"**{status.model_name}**"
     if status.checkpoint_step is not None:
         text = (f"Training {name} was interrupted at step {status.checkpoint_step} of {status.total_steps}: the "
                 "training process stopped unexpectedly (server restart or crash).")
-        if status.resumable:
+        if offer_resume and status.resumable:
             text += f" **Resume** continues from step {status.checkpoint_step} to the result an uninterrupted run gives."
         return text
-    if status.resumable:
+    if offer_resume and status.resumable:
         return (f"Training {name} was interrupted before its first checkpoint: the training process stopped "
                 "unexpectedly (server restart or crash). **Resume** starts it again from the beginning.")
     return f"Training {name} was interrupted: {status.message}"
@@ -149,6 +150,8 @@ def _outcome(status: JobStatus) -> None:
         except (ValueError, OSError) as exc:
             problem = f"The saved model could not be read: {exc}"
     kind, text = outcome_message(status, info.metrics if info else None)
+    if status.state == "interrupted":  # this page has the Resume button: say what it does
+        text = interrupted_text(status, offer_resume=True)
     getattr(st, kind)(text)
     if status.state == "done":
         useless = kind == "warning"
