@@ -596,12 +596,15 @@ class OodReference:
         return self.flags((self.embed or encoder_embedder(self.encoder))(list(texts)))
 
     def save(self, folder: str | Path) -> Path:
-        """Write OOD_FILE (safetensors: the embeddings; metadata: threshold, k, encoder) into ``folder``."""
-        from safetensors.numpy import save_file
+        """Write OOD_FILE (safetensors: the embeddings; metadata: threshold, k, encoder) into ``folder``,
+        atomically: it lands in a saved (listed) model folder, where half a file must never be read."""
+        from safetensors.numpy import save
+
+        from .models.folder import atomic_write
 
         path = Path(folder) / OOD_FILE
-        save_file({"embeddings": np.ascontiguousarray(self.embeddings)}, str(path),
-                  metadata={"threshold": repr(self.threshold), "k": str(self.k), "encoder": self.encoder})
+        atomic_write(path, save({"embeddings": np.ascontiguousarray(self.embeddings)},
+                                metadata={"threshold": repr(self.threshold), "k": str(self.k), "encoder": self.encoder}))
         return path
 
     @classmethod

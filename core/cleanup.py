@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import workspace
-from .jobs import ACTIVE_STATES, FINAL_STATES, is_worker_alive, read_request
+from .jobs import ACTIVE_STATES, CHECKPOINT, FINAL_STATES, is_worker_alive, read_request
 
 log = logging.getLogger("marketune.cleanup")
 
@@ -127,7 +127,7 @@ def _clean_job(folder: Path, report: CleanupReport, now: float, keep_seconds: fl
         return  # younger: its data.csv and checkpoint are what Resume needs
     if state in FINAL_STATES:
         for entry in _entries(folder):
-            if entry.name == "data.csv" or TEMP_NAME.match(entry.name):
+            if entry.name in ("data.csv", CHECKPOINT) or TEMP_NAME.match(entry.name):  # = jobs.removable_files
                 _remove(entry, report, f"left by a {state} job")
 
 

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-transformer", action="store_true",
                    help="save the fine-tuned model even when it is not clearly better than TF-IDF + LR on validation")
     t.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    t.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its checkpoint (OUT.checkpoint, written at each evaluation; "
+                        "same data and settings required)")
     t.add_argument("--quiet", action="store_true", help="print only the final JSON line")
 
     p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
@@ -109,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and save. Under ``torchrun``/``accelerate launch`` every process trains its share of
-    each batch; only rank 0 prints and writes ``--out``, the others return 0 without touching it."""
+    each batch; only rank 0 prints and writes ``--out``, the others return 0 without touching it.
+
+    Nothing exists at ``--out`` until the model is complete (it is written beside it and renamed
+    into place). Fine-tuning keeps a checkpoint beside it, ``<out>.checkpoint/``, rewritten at each
+    evaluation and removed once the model is saved; ``--resume`` continues from it (printing
+    "resumed from step N of M" on stderr) and refuses a checkpoint of other data or settings.
+    Without ``--resume`` an old checkpoint is replaced by the new run's."""
     import os
 
     from .training import is_main_process
@@ -120,6 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"the response comparison runs in one process; found {launched} launched "
                              "(run it with plain `python -m core train`, not torchrun or accelerate launch)")
         return _train_response(args)
+    from . import checkpoint as checkpoints
     from .config import TrainConfig
     from .data import load_csv
     from .training import train
@@ -128,6 +138,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
+    checkpoint = checkpoint_folder(out)
+    if args.resume and checkpoints.read_progress(checkpoint) is None:
+        raise ValueError(f"--resume: there is no checkpoint at {checkpoint} to continue from (one is written at each "
+                         "evaluation of a fine-tuning run and removed when its model is saved); run without --resume "
+                         "to start afresh.")
+    if not args.resume and checkpoint.exists() and main_rank:
+        progress = checkpoints.read_progress(checkpoint)
+        if progress is not None:
+            print(f"note: starting afresh; the checkpoint of an interrupted run (step {progress['step']} of "
+                  f"{progress['total_steps']}) in {checkpoint} is replaced (pass --resume to continue it)", file=sys.stderr)
+        checkpoints.remove(checkpoint)
     loaded = load_csv(args.data)
     for note in loaded.notes if main_rank else ():  # repairs made while reading (stray bytes, decimal commas)
         print(f"note: {note}", file=sys.stderr)
@@ -159,6 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
 
     def on_progress(event) -> None:
+        if event.message.startswith("Resumed from step"):
+            print(event.message.replace("Resumed", "resumed", 1), file=sys.stderr, flush=True)
         if args.quiet:
             return
         if event.phase == "train" and event.step % 10 and event.step != event.total_steps:
@@ -172,12 +195,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             parts.append(event.message)
         print(" ".join(parts), flush=True)
 
-    result = train(df, config, on_progress=on_progress)
+    # Under torchrun only rank 0 writes the checkpoint; the others read it only to resume (never
+    # an old one that rank 0 is replacing).
+    result = train(df, config, on_progress=on_progress, checkpoint=checkpoint if main_rank or args.resume else None)
     if not main_rank:  # rank 0 saves and reports
         return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite)
+    checkpoints.remove(checkpoint)
     m = result.metrics
     verdict = m.get("verdict") or {}
     if verdict.get("sentence"):
@@ -210,6 +236,8 @@ def _train_response(args: argparse.Namespace) -> int:
     from .data import read_csv
     from .response import train_response_models, transformer_base_model
 
+    if args.resume:
+        print("note: the response comparison keeps no checkpoint; it starts again from the beginning", file=sys.stderr)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
@@ -264,6 +292,11 @@ def _train_response(args: argparse.Namespace) -> int:
         "model_dir": str(out),
     }, default=_json_default), flush=True)
     return 0
+
+
+def checkpoint_folder(out: Path) -> Path:
+    """Where ``train --out OUT`` keeps its checkpoint: ``OUT.checkpoint`` beside it."""
+    return out.with_name(out.name + ".checkpoint")
 
 
 def _base_model_for(args: argparse.Namespace, df, say: bool = True) -> str:

@@ -11,6 +11,15 @@ team server each person's jobs live in their own workspace (``core.workspace``),
 one for the whole server (``request.json``'s ``queue_dir``).
 A job whose worker process has vanished (server or machine restart, crash) reads "interrupted".
 
+Interruption and resume: a training job checkpoints at each evaluation into ``<job>/checkpoint``
+(core.checkpoint); an interrupted job reads "interrupted at step k of n" (or, killed before its
+first checkpoint, just "interrupted") and :func:`resume_job` starts its worker again on the same
+folder, back in the queue: fine-tuning continues from step k to the result an uninterrupted run
+gives; a few-shot fit or a response comparison starts again from the beginning. The job folder
+keeps ``data.csv`` and ``checkpoint/`` exactly while the job can still be resumed (active or
+interrupted); the worker deletes both when the job ends done, failed or cancelled.
+:func:`removable_files` names what a clean-up may delete.
+
 Two kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
 ``core.training.train``) and "response" (``start_response_job``, the Targeting page's
 comparison of response models, ``core.response.train_response_models``).
@@ -18,6 +27,7 @@ comparison of response models, ``core.response.train_response_models``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -30,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import checkpoint as checkpoints
 from . import limits, workspace
 from .config import TrainConfig
 from .models.folder import atomic_write
@@ -38,6 +49,7 @@ from .registry import model_path, models_root, validate_name
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT = "checkpoint"  # <job>/checkpoint: the training loop's checkpoint (core.checkpoint)
 
 
 def jobs_root() -> Path:
@@ -59,6 +71,11 @@ class JobStatus:
     model_path: str | None = None
     queue_position: int = 0
     kind: str = "train"  # "train" (core.training) or "response" (core.response comparison)
+    # Interrupted jobs: the last checkpoint's optimizer step and the steps planned (None: no
+    # checkpoint), and whether resume_job can start it again (its data was kept).
+    checkpoint_step: int | None = None
+    total_steps: int | None = None
+    resumable: bool = False
 
     @property
     def active(self) -> bool:
@@ -128,6 +145,12 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
         if state["state"] in ACTIVE_STATES:
             status.state = "interrupted"
             status.message = "The training process stopped unexpectedly (server restart or crash). Start it again."
+            progress = checkpoints.read_progress(folder / CHECKPOINT)
+            if progress is not None:
+                status.checkpoint_step, status.total_steps = int(progress["step"]), int(progress["total_steps"])
+                status.message = (f"Interrupted at step {status.checkpoint_step} of {status.total_steps}: the training "
+                                  "process stopped unexpectedly (server restart or crash).")
+            status.resumable = (folder / "data.csv").is_file()
         else:
             status.state, status.message = state["state"], state.get("message", "")
             status.model_path = state.get("model_path")
@@ -136,6 +159,69 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
     if status.state == "queued":
         status.queue_position = _jobs_ahead(folder, status.created, request.get("queue_dir"))
     return status
+
+
+def resume_job(job_id: str, root: Path | None = None) -> str:
+    """Start an interrupted job's worker again on the same folder; it waits in the queue like a
+    new job and then continues from its checkpoint (fine-tuning) or from the beginning (a
+    few-shot fit, a response comparison, or a job killed before its first checkpoint).
+    Returns ``job_id``.
+
+    Raises ``ValueError`` (worded for people) when the job is not interrupted (it is queued,
+    running, done, failed or cancelled), when its data was not kept, when another active job is
+    now training a model of the same name, or when a model of that name has since been saved
+    (and the job was not started to replace it), or when the caller already has the server's
+    ``max_jobs_per_person`` jobs queued or running (:func:`check_job_limit`).
+    """
+    folder = _job_folder(job_id, root)
+    with open(folder / ".resume.lock", "w") as lock:  # two clicks must not start two workers
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"Job {job_id} is being resumed already.") from None
+        status = job_status(job_id, root, with_events=False)
+        if status.state != "interrupted":
+            raise ValueError(f"Job {job_id} is {status.state}; only an interrupted job can be resumed.")
+        if not status.resumable:
+            raise ValueError(f"Job {job_id} cannot be resumed: its data was not kept. Start it again from the Train page.")
+        request = read_request(folder)
+        # A resumed job takes a place in the queue like a new one: the per-person limit holds.
+        check_job_limit(folder.parent, workspace.current().max_jobs if root is None else None)
+        for job in list_jobs(folder.parent, kind=None):
+            if job.active and job.model_name == status.model_name and job.id != job_id:
+                raise ValueError(f"Job {job.id} is now training a model named '{status.model_name}'; "
+                                 "wait for it or delete that model before resuming this one.")
+        models_dir = Path(request.get("models_dir") or models_root())
+        if (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not request.get("overwrite"):
+            raise ValueError(f"A model named '{status.model_name}' has been saved since this job started (perhaps by "
+                             "this job, just before it stopped); open it on the Models page, or delete it to resume.")
+        (folder / "cancel").unlink(missing_ok=True)  # a cancel sent to the dead worker is not for this one
+        resumes = int(_read_json(folder / "state.json").get("resumes", 0)) + 1
+        write_state(folder, "queued", message="Waiting for the trainer (resuming)", resumes=resumes)
+        # Until the new pid is written the old, dead one makes the job read "interrupted" again
+        # (to other readers; this lock keeps a second resume out): a failed start stays resumable.
+        _launch_worker(folder)
+    return job_id
+
+
+def abandon_job(job_id: str, root: Path | None = None) -> None:
+    """Give up resuming an interrupted job (it was started again as a new job): delete its kept
+    ``data.csv`` and checkpoint; it stays listed as interrupted. No effect on other states."""
+    folder = _job_folder(job_id, root)
+    if job_status(job_id, root, with_events=False).state == "interrupted":
+        (folder / "data.csv").unlink(missing_ok=True)
+        checkpoints.remove(folder / CHECKPOINT)
+
+
+def removable_files(job_id: str, root: Path | None = None) -> list[Path]:
+    """What a clean-up may delete in a job's folder: ``data.csv`` and ``checkpoint/`` of a job
+    that ended done, failed or cancelled (left behind only when its worker died while tidying
+    up). Nothing of an active or interrupted job: those files are what Resume needs; delete
+    the whole folder to give up on an interrupted job."""
+    folder = _job_folder(job_id, root)
+    if job_status(job_id, root, with_events=False).state not in ("done", "failed", "cancelled"):
+        return []
+    return [path for path in (folder / "data.csv", folder / CHECKPOINT) if path.exists()]
 
 
 def _jobs_ahead(folder: Path, created: float, queue_dir: str | None = None) -> int:

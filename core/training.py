@@ -3,8 +3,9 @@
 A plain training loop (in the spirit of minGPT's trainer) driven by ``accelerate``, so the same
 code runs on a CPU, one GPU with bf16/fp16, or several GPUs under ``accelerate launch``/torchrun.
 Why not the HF Trainer: we need a progress event per optimizer step, cancellation within one
-step, the best checkpoint kept in memory (no checkpoint files on a laptop disk) and our own
-length-grouped batching; a 150-line loop is easier to read than the callbacks to bend Trainer.
+step, the best weights kept in memory (checkpoint files only when asked for: a training job and
+the CLI ask, to survive being killed; see core.checkpoint) and our own length-grouped batching;
+a 200-line loop is easier to read than the callbacks to bend Trainer.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import contextlib
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import checkpoint as checkpoints
 from .base_models import base_model_source, resolve_base_model
 from .config import TrainConfig
 from .evaluation import (
@@ -31,7 +34,7 @@ from .evaluation import (
 )
 from .fewshot import choose_method, fit_fewshot
 from .models import SavedModel
-from .models.folder import pad_batch, softmax
+from .models.folder import pad_batch, pause_point, softmax
 from .models.tfidf import TfidfClassifier
 from .models.transformer import TextClassifier
 from .prepare import Prepared, prepare
@@ -48,6 +51,8 @@ def train(
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
     cancel: Cancel = None,
+    *,
+    checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
 
@@ -59,6 +64,11 @@ def train(
     training config records the method used (and "auto" in ``extra["method_requested"]``).
     Raises ``ValueError`` for a mapping that does not fit the data and
     :class:`TrainingCancelled` when ``cancel`` is set; no files are written either way.
+
+    ``checkpoint``: a folder where fine-tuning keeps its state at each evaluation and resumes
+    from when it finds one (:func:`fit_transformer`); None (the default) writes nothing. The
+    caller removes it once the model is saved. The few-shot fit takes seconds to minutes and
+    writes none: interrupted, it starts again from the beginning.
     """
     if not is_main_process():  # under torchrun/accelerate launch only rank 0 reports progress
         on_progress = None
@@ -77,7 +87,7 @@ def train(
         result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed)
         result.metrics["saved_kind"] = "fewshot"
     else:
-        result = fit_transformer(prepared, config, on_progress, cancel)
+        result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint)
     result.metrics["method_chosen"] = method
     result.metrics["method_reason"] = reason
     result.ood_reference = _ood_reference(prepared.texts, config)
@@ -104,6 +114,7 @@ def fit_transformer(
     cancel: Cancel = None,
     *,
     refit: tuple[int, int] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.base_model`` on the prepared rows (``config.method`` "full" or "lora"),
     evaluate it against the baselines and choose
@@ -117,8 +128,23 @@ def fit_transformer(
     learning-rate schedule planned for ``schedule_steps`` (the first run's), with no evaluation
     and no time limit; it returns the model only (``metrics`` holds ``steps``).
 
+    ``checkpoint``: a folder (core.checkpoint) where the state of the loop is written at each
+    evaluation: trainable weights, AdamW and scheduler state, the RNG states, step, epoch and
+    batches done in it, best-so-far score/step/weights, evaluations since the best, recent
+    losses, progress events and seconds trained. When the folder already holds a checkpoint the
+    run continues from it, after the batches it had done (the batch order is fixed by seed and
+    epoch), to the same result as a run never stopped: the same optimizer steps and, on a CPU,
+    the same weights; the first event then says "Resumed from step k of n" and
+    ``metrics["resumed_from_step"]`` is k. Raises ``ValueError`` when the checkpoint was written
+    for other data (model inputs, targets, split) or settings. The refit run (below) keeps no
+    checkpoint: a run killed during it resumes after the main loop and refits again from the
+    start. ``config.max_train_seconds`` counts the seconds trained before the interruption too.
+    Only the main process writes; under torchrun every process reads it back. The caller
+    deletes the folder once the model is saved (:func:`core.checkpoint.remove`).
+
     Raises :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
-    the test, baseline, choice and refit phases); no files are written either way.
+    the test, baseline, choice and refit phases); no model is written either way (a checkpoint
+    folder is left as it was, for the caller to delete).
     """
     import torch
     import transformers
@@ -198,11 +224,78 @@ def fit_transformer(
     best_step, step, stopped_reason = 0, 0, "completed"
     recent_losses: list[float] = []
     train_started = time.monotonic()
-    epoch = 0
+    epoch, batch_in_epoch, resumed_from = 0, 0, None
+    if refit is not None:
+        checkpoint = None  # see the docstring: the refit run starts from the base model each time
+    fingerprint = checkpoints.fingerprint(texts, y, splits, config.to_dict()) if checkpoint is not None else ""
+    found = checkpoints.load(checkpoint) if checkpoint is not None else None
+    rng_to_restore = None
+    if found is not None:
+        saved = found.state
+        if saved["fingerprint"] != fingerprint or saved["total_steps"] != total_steps or saved["steps_per_epoch"] != steps_per_epoch:
+            raise ValueError(
+                f"The checkpoint in {checkpoint} was written by a run on other data or with other settings "
+                f"(step {saved['step']} of {saved['total_steps']}), so it cannot continue this one. Resume with the "
+                "same data and settings, or delete the checkpoint to start afresh."
+            )
+        net = accelerator.unwrap_model(model)
+        _load_trainable(net, found.tensors("weights"), checkpoint)
+        optimizer.load_state_dict(checkpoints.optimizer_state_dict(found.tensors("optimizer"), saved["optimizer"]))
+        scheduler.load_state_dict(saved["scheduler"])
+        if saved.get("scaler") and getattr(accelerator, "scaler", None) is not None:  # fp16 loss scaling
+            accelerator.scaler.load_state_dict(saved["scaler"])
+        step, epoch, batch_in_epoch = int(saved["step"]), int(saved["epoch_index"]), int(saved["batch_in_epoch"])
+        best_score = -math.inf if saved["best_score"] is None else float(saved["best_score"])
+        best_step, evals_since_best = int(saved["best_step"]), int(saved["evals_since_best"])
+        stopped_reason, recent_losses = saved["stopped_reason"], [float(v) for v in saved["recent_losses"]]
+        if saved["has_best"]:
+            best_state = found.tensors("best") or {
+                n: p.detach().to("cpu", copy=True) for n, p in net.named_parameters() if p.requires_grad
+            }
+        history[:] = [ProgressEvent(**event) for event in found.history]
+        train_started = time.monotonic() - float(saved["train_seconds"])
+        started = time.monotonic() - float(saved["elapsed_s"])
+        rng_to_restore = (found.tensors("rng"), saved["rng"])
+        resumed_from = step
+        emit(ProgressEvent("train", step, total_steps, step / steps_per_epoch, float(np.mean(recent_losses)) if recent_losses else None,
+                           elapsed_s=time.monotonic() - started, message=f"Resumed from step {step} of {total_steps}"))
+
+    def save_checkpoint(event: ProgressEvent) -> None:
+        """Write the loop's state after an evaluation (``event``, its progress event, included)."""
+        net = accelerator.unwrap_model(model)
+        weights = {n: p for n, p in net.named_parameters() if p.requires_grad}
+        optimizer_tensors, optimizer_rest = checkpoints.optimizer_parts(optimizer.state_dict())
+        rng_tensors, rng_rest = checkpoints.rng_parts()
+        tensors = {"weights": weights, "optimizer": optimizer_tensors, "rng": rng_tensors}
+        if best_state is not None and best_step != step:
+            tensors["best"] = best_state
+        state = {
+            "fingerprint": fingerprint, "step": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
+            "epoch": step / steps_per_epoch, "epoch_index": epoch, "batch_in_epoch": batch_in_epoch,
+            "best_score": None if best_score == -math.inf else best_score, "best_step": best_step,
+            "has_best": best_state is not None, "evals_since_best": evals_since_best, "stopped_reason": stopped_reason,
+            "recent_losses": recent_losses, "train_seconds": time.monotonic() - train_started,
+            "elapsed_s": time.monotonic() - started, "optimizer": optimizer_rest, "scheduler": scheduler.state_dict(),
+            "rng": rng_rest,
+            "scaler": accelerator.scaler.state_dict() if getattr(accelerator, "scaler", None) is not None else None,
+        }
+        checkpoints.save(checkpoint, state, [e.to_dict() for e in [*history, event]], tensors)
+
     while step < stop_at and stopped_reason == "completed":
+        # The prepared loader sets the sampler's epoch from its own count of passes, which starts
+        # at 0 in a resumed run: tell it which epoch this is.
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
         sampler.set_epoch(epoch)
         model.train()
-        for input_ids, attention, targets in train_loader:
+        batches = iter(train_loader)
+        for _ in range(batch_in_epoch):  # a resumed run: the batches the checkpointed run had done
+            next(batches, None)
+        if rng_to_restore is not None:  # after the skip, so every later random draw is the one it would have been
+            checkpoints.set_rng(*rng_to_restore)
+            rng_to_restore = None
+        for input_ids, attention, targets in batches:
+            pause_point(f"step-{step + 1}")
             if _any_process(accelerator, cancelled()):
                 raise TrainingCancelled("Training was cancelled; nothing was saved.")
             loss_value, total_weight = 0.0, _batch_weight(accelerator, loss_fn.total_weight(targets))
@@ -220,6 +313,7 @@ def fit_transformer(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            batch_in_epoch += 1
             recent_losses = (recent_losses + [loss_value])[-20:]
             elapsed_train = time.monotonic() - train_started
             emit(
@@ -245,29 +339,33 @@ def fit_transformer(
                     }
                 else:
                     evals_since_best += 1
-                emit(
-                    ProgressEvent(
-                        "evaluate",
-                        step,
-                        total_steps,
-                        step / steps_per_epoch,
-                        float(np.mean(recent_losses)),
-                        metrics=val,
-                        elapsed_s=time.monotonic() - started,
-                        eta_s=elapsed_train / step * (total_steps - step),
-                        message=f"validation {'macro-F1' if classification else 'R²'} {score:.3f}",
-                    )
-                )
-                model.train()
                 if evals_since_best >= config.early_stopping_patience:
                     stopped_reason = "early stopping"
+                event = ProgressEvent(
+                    "evaluate",
+                    step,
+                    total_steps,
+                    step / steps_per_epoch,
+                    float(np.mean(recent_losses)),
+                    metrics=val,
+                    elapsed_s=time.monotonic() - started,
+                    eta_s=elapsed_train / step * (total_steps - step),
+                    message=f"validation {'macro-F1' if classification else 'R²'} {score:.3f}",
+                )
+                if checkpoint is not None and accelerator.is_main_process:
+                    save_checkpoint(event)  # before the event: an "evaluate" event means its checkpoint is on disk
+                emit(event)
+                model.train()
             # Every process must stop at the same step (or the others wait forever in the next
             # gradient exchange), so the time limit counts when any process has reached it.
             if config.max_train_seconds and refit is None and _any_process(accelerator, elapsed_train >= config.max_train_seconds):
                 stopped_reason = "time limit"
             if step >= stop_at or stopped_reason != "completed":
                 break
-        epoch += 1
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+    if rng_to_restore is not None:  # resumed after the loop's end (killed while testing or saving)
+        checkpoints.set_rng(*rng_to_restore)
 
     if refit is None and step % eval_every != 0 and step != total_steps:  # stopped between evaluations
         val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
@@ -354,6 +452,8 @@ def fit_transformer(
         "processes": accelerator.num_processes,
         "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
     }
+    if resumed_from is not None:
+        metrics["resumed_from_step"] = resumed_from
     saved: SavedModel = clf
     # Each process scored the test and validation rows itself; rank 0's verdict picks the branch
     # for all (the refit run below trains together, so every process must take it or none).
@@ -486,6 +586,19 @@ class LengthGroupedBatches:
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)
+
+
+def _load_trainable(net, weights: dict[str, Any], where: Any) -> None:
+    """Copy a checkpoint's trainable parameters (name -> CPU tensor) into ``net``; ``ValueError``
+    when they are not the network's trainable parameters (another base model or method)."""
+    import torch
+
+    params = {n: p for n, p in net.named_parameters() if p.requires_grad}
+    if set(params) != set(weights) or any(params[n].shape != weights[n].shape for n in params):
+        raise ValueError(f"The checkpoint in {where} holds the weights of another network; delete it to start afresh.")
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value.to(params[name].device))
 
 
 def _slices(n_rows: int, length: int, max_tokens: int) -> list[slice]:

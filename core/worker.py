@@ -1,4 +1,10 @@
-"""The training worker process: ``python -m core.worker <job folder>`` (started by core.jobs)."""
+"""The training worker process: ``python -m core.worker <job folder>`` (started by core.jobs).
+
+The same command continues an interrupted job (core.jobs.resume_job): a training job resumes
+from ``<job>/checkpoint``, written at each evaluation. ``data.csv`` and the checkpoint stay in
+the folder until the job ends done, failed or cancelled; a worker that is killed (SIGKILL, out of
+memory, a machine restart) or interrupted (SIGINT) leaves both for the resume.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from . import checkpoint as checkpoints
 from .config import TrainConfig
-from .jobs import first_in_line, read_request, write_state
+from .jobs import CHECKPOINT, first_in_line, read_events, read_request, write_state
+from .models.folder import atomic_write
 from .progress import TrainingCancelled
 from .registry import model_path
 
@@ -28,21 +36,26 @@ def run(folder: Path) -> int:
     lock = _wait_for_turn(folder)  # queue: one training at a time on this machine
     if lock is None:
         return 0
+    _trim_events(folder, response)  # a resumed job: drop the events after its checkpoint
     write_state(folder, "running", message="Comparing response models" if response else "Training")
     events = open(folder / "events.jsonl", "a", encoding="utf-8")
+    ended = False  # a final state was written: the data and checkpoint can go
 
     def log(event: dict[str, Any]) -> None:
         events.write(json.dumps(event, ensure_ascii=False, default=float) + "\n")
         events.flush()
 
     def fail(state: str, message: str) -> None:
+        nonlocal ended
         shutil.rmtree(folder / "result", ignore_errors=True)  # a response job's half-saved comparison
         write_state(folder, state, message=message)
+        ended = True
 
     try:
         df = pd.read_csv(folder / "data.csv", keep_default_na=False, na_values=[""])
         done = (_compare if response else _train)(folder, request, df, log)
         write_state(folder, "done", message="Saved", **done)
+        ended = True
     except TrainingCancelled as exc:
         fail("cancelled", str(exc))
     except ValueError as exc:  # problems with the data or settings, worded for people
@@ -56,8 +69,29 @@ def run(folder: Path) -> int:
     finally:
         events.close()
         lock.close()
-        (folder / "data.csv").unlink(missing_ok=True)  # the user's data is not kept around
+        if ended:  # the user's data is not kept around once the job cannot be resumed
+            (folder / "data.csv").unlink(missing_ok=True)
+            checkpoints.remove(folder / CHECKPOINT)
     return 0
+
+
+def _trim_events(folder: Path, response: bool) -> None:
+    """Before a (resumed) run: keep the events up to the checkpoint's step, so the progress and
+    the live chart continue from there instead of repeating the steps that are trained again.
+    A run without a checkpoint, or a response comparison, starts its events afresh."""
+    path = folder / "events.jsonl"
+    if not path.is_file():
+        return
+    progress = None if response else checkpoints.read_progress(folder / CHECKPOINT)
+    kept = []
+    if progress is not None:
+        for event in read_events(folder):
+            phase = event.get("phase")
+            if phase not in ("prepare", "train", "evaluate") or (phase != "prepare" and int(event.get("step") or 0) > progress["step"]):
+                break
+            kept.append(event)
+    lines = "".join(json.dumps(e, ensure_ascii=False, default=float) + "\n" for e in kept)
+    atomic_write(path, lines.encode("utf-8"))
 
 
 def _wait_for_turn(folder: Path) -> Any:
@@ -90,7 +124,8 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
 
     cancel_file = folder / "cancel"
     config = TrainConfig.from_dict(request["config"])
-    result = train(df, config, on_progress=lambda event: log(event.to_dict()), cancel=cancel_file.exists)
+    result = train(df, config, on_progress=lambda event: log(event.to_dict()), cancel=cancel_file.exists,
+                   checkpoint=folder / CHECKPOINT)
     destination = model_path(request["model_name"], Path(request["models_dir"]))
     if cancel_file.exists():  # sent after training's last check
         raise TrainingCancelled("Training was cancelled; nothing was saved.")

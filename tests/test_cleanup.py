@@ -98,26 +98,27 @@ def test_interrupted_jobs_are_kept_for_resume_until_they_are_old(tmp_path, worke
     old_interrupted = job(jobs, workers, "bbb006", "interrupted", days_old=30, files=kept)
     before = {f: sorted(p.relative_to(f) for p in f.rglob("*")) for f in (young_dead, young_queued, said_interrupted)}
     report = cleanup([jobs], keep_interrupted_days=7)
-    assert sorted(p for p, _ in report.removed) == sorted([old_dead, old_interrupted, failed_with_checkpoint / "data.csv"])
+    assert sorted(p for p, _ in report.removed) == sorted(
+        [old_dead, old_interrupted, failed_with_checkpoint / "data.csv", failed_with_checkpoint / "checkpoint"])
     assert not old_dead.exists() and not old_interrupted.exists()
     for folder, files in before.items():  # untouched, checkpoint and data included
         assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == files
-    assert (failed_with_checkpoint / "checkpoint" / "model.safetensors").is_file()  # left alone by name
 
     # The age limit is a setting: half a day removes the others too.
     report = cleanup([jobs], keep_interrupted_days=0.5)
     assert sorted(p for p, _ in report.removed) == sorted(before)
 
 
-def test_a_live_job_is_never_touched_and_a_done_jobs_checkpoint_is_left_by_name(tmp_path, workers):
+def test_a_live_job_is_never_touched_and_a_done_jobs_checkpoint_goes(tmp_path, workers):
+    """A worker killed while tidying up after "done" leaves its checkpoint (core.jobs.removable_files)."""
     jobs = tmp_path / "jobs"
     files = {"data.csv": b"text,label\nx,y\n", ".state.json.a.tmp": b"{", "checkpoint/optimizer.safetensors": b"o"}
     live = job(jobs, workers, "ccc001", "running", alive=True, days_old=40, files=files)
     done = job(jobs, workers, "ccc002", "done", files=files)
     report = cleanup([jobs], keep_interrupted_days=7)
-    assert sorted(p for p, _ in report.removed) == sorted([done / "data.csv", done / ".state.json.a.tmp"])
+    assert sorted(p for p, _ in report.removed) == sorted([done / "data.csv", done / ".state.json.a.tmp", done / "checkpoint"])
     assert all((live / rel).exists() for rel in files)
-    assert (done / "checkpoint" / "optimizer.safetensors").is_file()
+    assert not (done / "checkpoint").exists()
 
 
 def test_a_job_whose_start_was_cut_off_goes_after_an_hour(tmp_path):

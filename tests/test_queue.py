@@ -146,6 +146,14 @@ def test_the_per_person_limit_holds_across_both_kinds_of_job(server, tiny_model_
     (first / "state.json").write_text(json.dumps({"state": "done"}))
     start_job(df, tiny(tiny_model_dir), "third")
 
+    # Resuming an interrupted job takes a place in the queue too: refused while Ana has 2 active.
+    (first / "state.json").write_text(json.dumps({"state": "running"}))
+    (first / "pid").write_text("999999999")  # above any pid_max: the worker is gone
+    (first / "data.csv").write_text("text,label\nx,y\n")
+    assert jobs.job_status(first.name).state == "interrupted"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jobs.resume_job(first.name)
+
 
 def test_the_laptop_has_no_job_limit(models_dir, tiny_model_dir, monkeypatch):
     monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)

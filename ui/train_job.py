@@ -2,7 +2,9 @@
 
 The job runs in its own worker process (``core.jobs``); this panel only reads the job's folder.
 While the job is queued or running, a fragment re-reads it every 1.5 s; when it ends, the whole
-page reruns once so the results are drawn outside the polling fragment.
+page reruns once so the results are drawn outside the polling fragment. A job whose worker died
+(server restart, crash) reads "interrupted at step k of n" and offers Resume (core.jobs.resume_job),
+which puts it back in the queue to continue from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -102,18 +104,37 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
     if status.state == "cancelled":
         return "warning", f"Training **{status.model_name}** was cancelled; nothing was saved."
     if status.state == "interrupted":
-        return "warning", f"Training **{status.model_name}** was interrupted: {status.message}"
+        return "warning", interrupted_text(status)
     return "info", f"Training **{status.model_name}**: {status.state}."
 
 
+def interrupted_text(status: JobStatus, *, offer_resume: bool = False) -> str:
+    """What an interrupted job's outcome says: where it stopped and (``offer_resume``: the page
+    shows the Resume button) what Resume will do."""
+    name = f"**{status.model_name}**"
+    if status.checkpoint_step is not None:
+        text = (f"Training {name} was interrupted at step {status.checkpoint_step} of {status.total_steps}: the "
+                "training process stopped unexpectedly (server restart or crash).")
+        if offer_resume and status.resumable:
+            text += f" **Resume** continues from step {status.checkpoint_step} to the result an uninterrupted run gives."
+        return text
+    if offer_resume and status.resumable:
+        return (f"Training {name} was interrupted before its first checkpoint: the training process stopped "
+                "unexpectedly (server restart or crash). **Resume** starts it again from the beginning.")
+    return f"Training {name} was interrupted: {status.message}"
+
+
 def _shown_job_id() -> str | None:
-    """This session's job; else (a refreshed browser, a second tab) the latest job still
-    running, which is then followed to its end like a job started here."""
+    """This session's job; else (a refreshed browser, a second tab, the server restarted) the
+    latest job still running, which is then followed to its end like a job started here, or the
+    latest one that was interrupted and can be resumed."""
     ss = st.session_state
     if ss.get("train_job_id") is None:
-        active = [j for j in list_jobs() if j.active and j.id not in ss.get("train_dismissed", set())]
-        if active:
-            ss["train_job_id"] = active[-1].id
+        dismissed = ss.get("train_dismissed", set())
+        jobs_now = [j for j in list_jobs() if j.id not in dismissed]
+        shown = [j for j in jobs_now if j.active] or [j for j in jobs_now if j.state == "interrupted" and j.resumable]
+        if shown:
+            ss["train_job_id"] = shown[-1].id
     return ss.get("train_job_id")
 
 
@@ -127,6 +148,8 @@ def _outcome(status: JobStatus) -> None:
         except (ValueError, OSError) as exc:
             problem = f"The saved model could not be read: {exc}"
     kind, text = outcome_message(status, info.metrics if info else None)
+    if status.state == "interrupted":  # this page has the Resume button: say what it does
+        text = interrupted_text(status, offer_resume=True)
     getattr(st, kind)(text)
     if status.state == "done":
         useless = kind == "warning"
@@ -143,12 +166,24 @@ def _outcome(status: JobStatus) -> None:
             st.error(problem)
         elif info is not None:
             render_results(info, key="train_results")
-    left, right = st.columns([1, 5])
+    resumable = status.state == "interrupted" and status.resumable
+    if resumable:
+        resume, left, right = st.columns([1, 1, 4])
+        if resume.button("Resume", key="train_resume", icon=":material/play_arrow:", type="primary"):
+            try:
+                ss["train_job_id"] = jobs.resume_job(status.id)  # looked up now, as Retry's start_job below
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()  # the job is queued again: the live panel follows it
+    else:
+        left, right = st.columns([1, 5])
     last = ss.get("train_last_request")
     if status.state in ("failed", "cancelled", "interrupted"):
         if last is None or last[2] != status.model_name:
-            st.caption("To try again, load the data above and press Train.")
-        elif left.button("Retry", key="train_retry", icon=":material/refresh:"):
+            if not resumable:
+                st.caption("To try again, load the data above and press Train.")
+        elif left.button("Start again" if resumable else "Retry", key="train_retry", icon=":material/refresh:"):
             try:
                 # Looked up now, not bound at import: a module imported while a test had
                 # replaced core.jobs.start_job would otherwise keep the stand-in for good.
@@ -156,6 +191,8 @@ def _outcome(status: JobStatus) -> None:
             except ValueError as exc:
                 st.error(str(exc))
             else:
+                if resumable:  # started afresh: the interrupted run's data and checkpoint can go
+                    jobs.abandon_job(status.id)
                 st.rerun()
     if right.button("Close", key="train_dismiss", help="Hide this job; a saved model stays on the Models page."):
         ss.setdefault("train_dismissed", set()).add(status.id)
@@ -187,7 +224,8 @@ def job_section() -> None:
             for job in reversed(recent):
                 when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
                 a, b = st.columns([4, 1])
-                a.markdown(f"`{when}` **{job.model_name}** — {job.state}")
+                state = job.state if job.checkpoint_step is None else f"{job.state} at step {job.checkpoint_step} of {job.total_steps}"
+                a.markdown(f"`{when}` **{job.model_name}** — {state}")
                 if b.button("Show", key=f"train_show_{job.id}"):
                     st.session_state["train_job_id"] = job.id
                     st.rerun()

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -95,6 +96,19 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def pause_point(*points: str) -> None:
+    """A test hook: when $MARKETUNE_TEST_PAUSE_AT is one of ``points``, say so on stderr and
+    sleep for an hour, so a test can kill the process at exactly this place. Points: ``step-<n>``
+    (before optimizer step n, core.training), ``checkpoint-write`` or ``checkpoint-write-<n>`` (the
+    step-n checkpoint's files written, the pointer to them not yet switched, core.checkpoint) and
+    ``model-save`` (a model folder fully written beside its destination, not yet renamed into
+    place). Unset (always, outside tests): nothing happens."""
+    wanted = os.environ.get("MARKETUNE_TEST_PAUSE_AT")
+    if wanted and wanted in points:
+        print(f"MARKETUNE_TEST_PAUSE_AT: paused at {wanted} (pid {os.getpid()})", file=sys.stderr, flush=True)
+        time.sleep(3600)
+
+
 @contextlib.contextmanager
 def atomic_folder(folder: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """A temporary folder beside ``folder`` to write into; it replaces ``folder`` when the block
@@ -109,6 +123,7 @@ def atomic_folder(folder: str | Path, *, overwrite: bool = False) -> Iterator[Pa
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         yield tmp
+        pause_point("model-save")
         replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
