@@ -212,7 +212,7 @@ def test_cli_applies_the_preset_unless_overridden(monkeypatch, tmp_path, tiny_mo
     class Stop(Exception):
         pass
 
-    def fake_train(df, config, on_progress=None, cancel=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
         seen.append(config)
         raise Stop("stop")
 
@@ -233,7 +233,7 @@ def test_cli_auto_base_model_falls_back_when_multilingual_is_missing(monkeypatch
 
     seen = []
 
-    def fake_train(df, config, on_progress=None, cancel=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
         seen.append(config)
         raise ValueError("stop")
 

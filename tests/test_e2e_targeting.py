@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytest.register_assert_rewrite("tests.browser_utils")
 from tests.browser_utils import by_key, click, nav_to, open_page, screenshot, wait_idle  # noqa: E402
@@ -38,8 +39,10 @@ def test_bank_sample_defaults_job_survives_leaving_the_page(page, streamlit_app,
     page.get_by_text(re.compile(r"No text column: gradient boosting .* minilm-en")).first.wait_for()
     body = page.locator('[data-testid="stMain"]').inner_text()
     assert "non-English" not in body and "multilingual" not in body
-    name = by_key(page, "tg_model_name").locator("input").input_value()
-    assert name.startswith("response-y-")
+    name_box = by_key(page, "tg_model_name").locator("input")
+    # The box can be drawn a moment before its value on a busy machine: wait for the value.
+    expect(name_box).to_have_value(re.compile(r"^response-y-\d{8}-\d{6}$"), timeout=30_000)
+    name = name_box.input_value()
 
     click(page, "tg_train")
     nav_to(page, "Predict")  # leave at once, while the job runs or has just finished

@@ -80,7 +80,7 @@ def test_multilingual_preset_leaves_the_method_to_auto(monkeypatch, tmp_path):
     class Stop(Exception):
         pass
 
-    def fake_train(df, config, on_progress=None, cancel=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
         seen.append(config)
         raise Stop("stop")
 
