@@ -26,9 +26,14 @@ base-models: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
+# Two pytest workers (pytest-xdist), whole files each (module fixtures such as the local Ray
+# cluster stay in one process): the suite's browser and job tests spend much of their time
+# waiting on servers and worker processes, which a second worker overlaps on 2 cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
