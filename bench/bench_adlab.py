@@ -147,7 +147,7 @@ def clothing_model(retrain: bool, rows: int) -> Path:
             df,
             CLOTHING_MODEL,
             text_columns=("review",),
-            feature_columns=("age", "department"),
+            profile_columns=("age", "department"),
             label_column="recommended",
             max_length=128,
         )

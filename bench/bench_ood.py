@@ -57,7 +57,7 @@ def main() -> None:
     train, held_out = uci.iloc[: args.train_rows], uci.iloc[args.train_rows : args.train_rows + args.rows]
     config = TrainConfig(text_columns=("text",), label_column="label", base_model="minilm-en", seed=args.seed)
     encoder_embedder("minilm-en")  # load once, outside the timing
-    texts = build_texts(usable_rows(train, config), config.text_columns, config.feature_columns)
+    texts = build_texts(usable_rows(train, config), config.text_columns, config.profile_columns)
     started = time.perf_counter()
     reference = _ood_reference(texts, config)
     build_s = time.perf_counter() - started

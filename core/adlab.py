@@ -123,8 +123,8 @@ def text_column_for(model: SavedModel, text_column: str | None = None) -> str:
 
 
 def profile_columns(model: SavedModel) -> list[str]:
-    """The model's profile (feature) columns, in training order; [] for text-only models."""
-    return list(model.schema.get("feature_columns", []))
+    """The model's profile columns, in training order; [] for text-only models."""
+    return list(model.schema.get("profile_columns", []))
 
 
 def default_positive_class(model: SavedModel) -> str | None:

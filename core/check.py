@@ -1,7 +1,7 @@
 """The data-health check: suspected label errors, duplicates, outliers and label variants.
 
 ``check(df, config)`` looks at the rows a training run would read (``config.text_columns``,
-``config.feature_columns`` and ``config.label_column`` of a :class:`~core.config.TrainConfig`)
+``config.profile_columns`` and ``config.label_column`` of a :class:`~core.config.TrainConfig`)
 and returns a :class:`DataReport` whose ``issues`` table has one line per flagged row and
 issue kind:
 
@@ -173,14 +173,14 @@ def check(
         raise ValueError(f"features must be one of {FEATURES}; got {features!r}.")
     start = time.perf_counter()
     progress = on_progress or (lambda _f, _m: None)
-    columns = [*config.feature_columns, *config.text_columns, config.label_column]
+    columns = [*config.profile_columns, *config.text_columns, config.label_column]
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"Column(s) {missing} are not in the data; found {list(df.columns)}.")
     from .data import build_texts
 
     frame = df.reset_index(drop=True)
-    texts = build_texts(frame, config.text_columns, config.feature_columns)
+    texts = build_texts(frame, config.text_columns, config.profile_columns)
     only_text = build_texts(frame, config.text_columns, ())
     has_text = np.array([bool(t.strip()) for t in only_text], dtype=bool)
     raw_labels = frame[config.label_column]

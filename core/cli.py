@@ -13,6 +13,13 @@ from pathlib import Path
 from typing import Any
 
 
+def _add_profile_col(parser: argparse.ArgumentParser) -> None:
+    # --feature-col is the option's name before the rename to "profile columns" (issue 14): old
+    # scripts still pass it, so it stays an alias of --profile-col (same dest).
+    parser.add_argument("--profile-col", "--feature-col", action="append", default=[], dest="profile_cols",
+                        help="profile column, e.g. age or segment (repeatable; --feature-col is its old name)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Marketune: fine-tune and use text models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -22,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", required=True, help="training CSV")
     t.add_argument("--text-col", action="append", default=[], dest="text_cols",
                    help="text column (repeatable); without one, the profile columns go to the response comparison")
-    t.add_argument("--feature-col", action="append", default=[], dest="feature_cols", help="profile column (repeatable)")
+    _add_profile_col(t)
     t.add_argument("--label-col", required=True)
     t.add_argument("--response", action="store_true",
                    help="response comparison (gradient boosting on the profile columns, the hybrid with a text "
@@ -162,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     preset = {"method": "auto", **training_defaults(base_model), **{k: v for k, v in chosen.items() if v is not None}}
     config = TrainConfig(
         text_columns=tuple(args.text_cols),
-        feature_columns=tuple(args.feature_cols),
+        profile_columns=tuple(args.profile_cols),
         label_column=args.label_col,
         task=args.task,
         base_model=base_model,
@@ -230,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_response(args: argparse.Namespace) -> int:
     """``train`` without a text column (or with ``--response``): the response comparison of
-    ``core.response`` on the profile (``--feature-col``) columns; saves the recommended model
+    ``core.response`` on the profile (``--profile-col``) columns; saves the recommended model
     (refitted on every labelled row) in ``--out`` and prints the comparison as one JSON line."""
     from .columns import suggest_setup
     from .data import read_csv
@@ -247,9 +254,9 @@ def _train_response(args: argparse.Namespace) -> int:
     if args.label_col not in df.columns:
         raise ValueError(f"Label column '{args.label_col}' is not in the file; found {list(df.columns)}.")
     guess = suggest_setup(df, args.label_col)
-    profile = list(args.feature_cols) or [c for c in guess["profile_columns"] if c not in args.text_cols]
-    if not args.feature_cols:
-        print(f"profile columns (pass --feature-col to choose): {', '.join(profile)}", file=sys.stderr)
+    profile = list(args.profile_cols) or [c for c in guess["profile_columns"] if c not in args.text_cols]
+    if not args.profile_cols:
+        print(f"profile columns (pass --profile-col to choose): {', '.join(profile)}", file=sys.stderr)
     positive = args.positive_class if args.positive_class is not None else guess["positive_class"]
     base_model = args.base_model
     if base_model == "auto":
@@ -472,7 +479,7 @@ def _add_check_parser(sub: Any) -> None:
     c.add_argument("--data", required=True, help="labelled CSV or Excel file")
     c.add_argument("--text-col", action="append", default=[], dest="text_cols", required=True,
                    help="text column (repeatable)")
-    c.add_argument("--feature-col", action="append", default=[], dest="feature_cols", help="profile column (repeatable)")
+    _add_profile_col(c)
     c.add_argument("--label-col", required=True)
     c.add_argument("--task", choices=["classification", "regression"], default="classification")
     c.add_argument("--base-model", default="minilm-en", help="whose sentence embeddings the check uses (--features)")
@@ -489,7 +496,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .data import read_table
 
     df = read_table(args.data, str(args.data)).frame
-    config = TrainConfig(text_columns=tuple(args.text_cols), feature_columns=tuple(args.feature_cols),
+    config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=args.task, base_model=args.base_model, seed=args.seed)
     report = check(df, config, features=args.features,
                    on_progress=lambda f, m: print(f"[check] {f:4.0%} {m}", file=sys.stderr, flush=True))

@@ -32,7 +32,7 @@ class TrainConfig:
 
     text_columns: tuple[str, ...] = ("text",)  # columns whose text the model reads
     label_column: str = "label"  # what the model learns to predict
-    feature_columns: tuple[str, ...] = ()  # profile columns written into the model input
+    profile_columns: tuple[str, ...] = ()  # e.g. age or segment, written into the model input
     split_column: str | None = None  # optional column with train/validation/test per row
     task: str = "classification"  # "classification" (labels) or "regression" (a number)
     base_model: str = "minilm-en"  # catalog name, local HF folder, or hub id
@@ -67,7 +67,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Accept lists from JSON/CLI but store tuples so the config stays hashable-ish and frozen.
-        for name in ("text_columns", "feature_columns"):
+        for name in ("text_columns", "profile_columns"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = (value,)
@@ -123,7 +123,7 @@ class TrainConfig:
     @property
     def all_input_columns(self) -> tuple[str, ...]:
         """Profile columns first, then text columns: the order the model input is built in."""
-        return self.feature_columns + self.text_columns
+        return self.profile_columns + self.text_columns
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
@@ -132,12 +132,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["text_columns"] = list(self.text_columns)
-        data["feature_columns"] = list(self.feature_columns)
+        data["profile_columns"] = list(self.profile_columns)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict (e.g. training_config.json); unknown keys are an error."""
+        """Build from a dict (e.g. training_config.json or a job's request.json); unknown keys are
+        an error, old key names are read as their new ones (:func:`renamed_keys`)."""
+        data = renamed_keys(data, "Training settings")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -146,6 +148,36 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+# Keys renamed since models and job requests were first saved: old name -> new name. Folders and
+# request.json files written before "feature_columns" became "profile_columns" (one term for one
+# concept, the one the pages use) still say the old name; the model loader and from_dict read it
+# through renamed_keys, so the rest of the code only ever sees the new one.
+RENAMED_KEYS = {"feature_columns": "profile_columns"}
+
+
+def renamed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """A copy of ``data`` with old key names (:data:`RENAMED_KEYS`) replaced by the new ones, in
+    place of the old key so the order stays. Raises :class:`ConfigError` starting with ``source``
+    (e.g. a file's path) when ``data`` holds both names with different values."""
+    def same(a: Any, b: Any) -> bool:  # a tuple from code and a list from JSON say the same
+        return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
+
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        new = RENAMED_KEYS.get(key)
+        if new is None:
+            out[key] = value
+        elif new in data and not same(data[new], value):
+            raise ConfigError(
+                f"{source}: both '{key}' (the old name) and '{new}' are given, with different values "
+                f"({value!r} and {data[new]!r}); keep only '{new}'.",
+                field=new,
+            )
+        else:
+            out[new] = data.get(new, value)
+    return out
 
 
 def _check(ok: bool, name: str, value: Any, expected: str) -> None:

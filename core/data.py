@@ -584,7 +584,7 @@ def _first_line(exc: Exception) -> str:
 class Problem:
     """One thing wrong with a mapping; ``field`` names the control it concerns."""
 
-    field: str  # "text_columns", "label_column", "feature_columns", "split_column" or "task"
+    field: str  # "text_columns", "label_column", "profile_columns", "split_column" or "task"
     message: str
 
 
@@ -714,7 +714,7 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     report = MappingReport(n_rows_in=len(df))
     columns = set(df.columns)
     for name, kind in [(c, "text_columns") for c in config.text_columns] + [
-        (c, "feature_columns") for c in config.feature_columns
+        (c, "profile_columns") for c in config.profile_columns
     ]:
         if name not in columns:
             report.errors.append(Problem(kind, f"Column '{name}' is not in the file; found {list(df.columns)}."))
@@ -722,10 +722,10 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
         report.errors.append(
             Problem("label_column", f"Label column '{config.label_column}' is not in the file.")
         )
-    overlap = set(config.feature_columns) & (set(config.text_columns) | {config.label_column})
+    overlap = set(config.profile_columns) & (set(config.text_columns) | {config.label_column})
     if overlap:
         report.errors.append(
-            Problem("feature_columns", f"Column(s) {sorted(overlap)} cannot be both a profile column and a text/label column.")
+            Problem("profile_columns", f"Column(s) {sorted(overlap)} cannot be both a profile column and a text/label column.")
         )
     if config.split_column and config.split_column not in columns:
         report.errors.append(Problem("split_column", f"Split column '{config.split_column}' is not in the file."))
@@ -955,7 +955,7 @@ def format_value(value: Any) -> str:
 
 
 def build_texts(
-    df: pd.DataFrame, text_columns: tuple[str, ...] | list[str], feature_columns: tuple[str, ...] | list[str] = ()
+    df: pd.DataFrame, text_columns: tuple[str, ...] | list[str], profile_columns: tuple[str, ...] | list[str] = ()
 ) -> list[str]:
     """Build one model input per row, deterministically.
 
@@ -964,12 +964,12 @@ def build_texts(
     by ``" | "``, profile columns first, then text columns, in the given order; empty cells
     are left out. Example: ``"age: 34 | department: Dresses | review: Love it"``.
     """
-    missing = [c for c in [*feature_columns, *text_columns] if c not in df.columns]
+    missing = [c for c in [*profile_columns, *text_columns] if c not in df.columns]
     if missing:
-        raise ValueError(f"Column(s) {missing} are missing; the model needs {[*feature_columns, *text_columns]}.")
-    if len(text_columns) == 1 and not feature_columns:
+        raise ValueError(f"Column(s) {missing} are missing; the model needs {[*profile_columns, *text_columns]}.")
+    if len(text_columns) == 1 and not profile_columns:
         return [format_value(v) for v in df[text_columns[0]].tolist()]
-    columns = [*feature_columns, *text_columns]
+    columns = [*profile_columns, *text_columns]
     values = [df[c].tolist() for c in columns]
     texts = []
     for row in zip(*values):

@@ -185,7 +185,7 @@ def _model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
     """The model's input texts (core.data.build_texts over its schema's columns)."""
     from .data import build_texts
 
-    return build_texts(inputs, model.schema["text_columns"], model.schema.get("feature_columns", []))
+    return build_texts(inputs, model.schema["text_columns"], model.schema.get("profile_columns", []))
 
 
 def ood_reference(model: SavedModel, folder: str | Path | None = None) -> Any:

@@ -66,7 +66,7 @@ class Prepared:
         return {
             **config.to_dict(),
             "text_columns": list(self.schema["text_columns"]),
-            "feature_columns": list(self.schema["feature_columns"]),
+            "profile_columns": list(self.schema["profile_columns"]),
             "label_column": self.schema["label_column"],
             "split_column": self.split_column,
         }
@@ -86,7 +86,7 @@ def prepare(df: pd.DataFrame, config: TrainConfig) -> Prepared:
     if not report.ok:
         raise ValueError(" ".join(p.message for p in report.errors))
     rows = usable_rows(df, config)
-    texts = build_texts(rows, config.text_columns, config.feature_columns)
+    texts = build_texts(rows, config.text_columns, config.profile_columns)
     warnings = [p.message for p in report.warnings]
     advice = language_advice(cjk_share(texts), resolve_base_model(config.base_model))
     if advice:
@@ -117,7 +117,7 @@ def prepare(df: pd.DataFrame, config: TrainConfig) -> Prepared:
             stratify=classification,
             groups=groups,
         )
-    schema = _schema(config.text_columns, config.feature_columns, config.label_column)
+    schema = _schema(config.text_columns, config.profile_columns, config.label_column)
     return Prepared(config.task, rows.index, texts, y, labels, classes, splits, groups, schema,
                     config.split_column, report, tuple(warnings))
 
@@ -135,7 +135,7 @@ def prepared_from_texts(
 
     ``texts``, ``labels`` (class names) and ``split`` ("train"/"validation"/"test") hold one
     value per row of ``index``; ``schema`` is saved with the model (its ``text_columns``,
-    ``feature_columns`` and ``label_column`` say which columns build the input at prediction
+    ``profile_columns`` and ``label_column`` say which columns build the input at prediction
     time). Every row is used; the only warning is the language check against ``base_model``.
     """
     labels = np.asarray(labels, dtype=object)
@@ -148,10 +148,10 @@ def prepared_from_texts(
                     split_from_column(pd.Series(split)), None, schema, None, report, (advice,) if advice else ())
 
 
-def _schema(text_columns, feature_columns, label_column: str) -> dict[str, Any]:
+def _schema(text_columns, profile_columns, label_column: str) -> dict[str, Any]:
     return {
         "text_columns": list(text_columns),
-        "feature_columns": list(feature_columns),
+        "profile_columns": list(profile_columns),
         "label_column": label_column,
-        "format": "raw text" if len(text_columns) == 1 and not feature_columns else BUILT_FORMAT,
+        "format": "raw text" if len(text_columns) == 1 and not profile_columns else BUILT_FORMAT,
     }

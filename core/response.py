@@ -494,7 +494,7 @@ def train_response_models(
         "transformer_settings": dict(transformer_settings or {}),
         "transformer_max_train_rows": transformer_max_train_rows,
     }
-    schema_base = {"feature_columns": profile, "label_column": label_column, "positive_class": positive,
+    schema_base = {"profile_columns": profile, "label_column": label_column, "positive_class": positive,
                    "column_kinds": {c: kinds[c] for c in profile}}
     common_config = {
         "profile_columns": profile,
@@ -728,7 +728,7 @@ def _train_transformer(
     settings = {"method": "full", **preset, **settings}
     if settings["method"] not in ("full", "lora"):
         raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {settings['method']!r}")
-    schema = {"text_columns": text, "feature_columns": profile, "label_column": label_column,
+    schema = {"text_columns": text, "profile_columns": profile, "label_column": label_column,
               "positive_class": classes[1], "format": BUILT_FORMAT}  # profile columns are never empty here
     prepared = prepared_from_texts(
         [t for t, k in zip(texts, keep) if k], np.asarray(classes, dtype=object)[y[keep]], split.to_numpy()[keep],

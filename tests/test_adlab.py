@@ -27,7 +27,7 @@ class FakeModel:
         self.classes_ = np.array(["no", "yes"], dtype=object)
         self.schema = {
             "text_columns": ["ad"],
-            "feature_columns": list(features),
+            "profile_columns": list(features),
             "label_column": "clicked",
         }
         self.test_predictions = test_predictions
@@ -35,7 +35,7 @@ class FakeModel:
 
     @property
     def input_columns(self):
-        return [*self.schema["feature_columns"], *self.schema["text_columns"]]
+        return [*self.schema["profile_columns"], *self.schema["text_columns"]]
 
     def _p(self, df: pd.DataFrame) -> np.ndarray:
         self.calls += 1

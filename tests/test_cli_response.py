@@ -32,7 +32,7 @@ def test_profile_only_train_runs_the_comparison_and_prints_it(profile_cli):
     assert report["profile_columns"] == ["age", "segment", "channel"] and report["text_columns"] == []
     assert list(report["models"]) == ["tabular"] and report["recommended"] == "tabular"
     assert "held-out" in report["metrics_note"] and report["models"]["tabular"]["fitted_on_rows"] == 600
-    assert "profile columns (pass --feature-col to choose): age, segment, channel" in result.stderr
+    assert "profile columns (pass --profile-col to choose): age, segment, channel" in result.stderr
     # The printed ROC-AUC is the one of the saved held-out test predictions, computed here.
     preds = pd.read_csv(out / "test_predictions.csv")
     auc = roc_auc_score(preds["true_label"] == "yes", preds["p_yes"])
@@ -63,11 +63,11 @@ def test_text_with_response_flag_adds_the_hybrid_and_transformer_only_when_asked
     data = tmp_path / "campaign.csv"
     df.to_csv(data, index=False)
     result = run_cli("train", "--data", str(data), "--label-col", "y", "--out", str(tmp_path / "m1"), "--response",
-                     "--text-col", "review", "--feature-col", "age", "--feature-col", "segment", "--quiet")
+                     "--text-col", "review", "--profile-col", "age", "--profile-col", "segment", "--quiet")
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert list(report["models"]) == ["tabular", "hybrid"]
     result = run_cli("train", "--data", str(data), "--label-col", "y", "--out", str(tmp_path / "m2"),
-                     "--feature-col", "age", "--feature-col", "segment", "--with-transformer",
+                     "--profile-col", "age", "--profile-col", "segment", "--with-transformer",
                      "--base-model", str(tiny_model_dir), "--epochs", "1", "--max-length", "32", "--quiet")
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert list(report["models"]) == ["transformer", "tabular"]

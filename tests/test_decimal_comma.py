@@ -52,8 +52,8 @@ def comma_model(tmp_path_factory):
     train.write_bytes(european(customers(500, seed=1)))
     assert re.search(r"^\d\.\d{3},\d\d;", train.read_text(encoding="cp1252"), re.M)  # e.g. 1.234,56;
     out = folder / "model"
-    result = run_cli("train", "--data", str(train), "--label-col", "y", "--feature-col", "spend",
-                     "--feature-col", "rate", "--feature-col", "channel", "--out", str(out))
+    result = run_cli("train", "--data", str(train), "--label-col", "y", "--profile-col", "spend",
+                     "--profile-col", "rate", "--profile-col", "channel", "--out", str(out))
     assert result.returncode == 0, result.stderr
     new = customers(80, seed=2).drop(columns="y")
     comma, dot = folder / "new_comma.csv", folder / "new_dot.csv"
@@ -68,7 +68,7 @@ def test_the_training_file_was_read_as_numbers(comma_model):
     truth = customers(500, seed=1)
     assert loaded.frame["spend"].tolist() == truth["spend"].tolist()  # 1.234,56 -> 1234.56
     assert loaded.frame["rate"].tolist() == truth["rate"].tolist()
-    report = json.loads(run_cli("train", "--data", str(folder / "train.csv"), "--label-col", "y", "--feature-col",
+    report = json.loads(run_cli("train", "--data", str(folder / "train.csv"), "--label-col", "y", "--profile-col",
                                 "spend", "--out", str(folder / "m2")).stdout.strip().splitlines()[-1])
     assert report["profile_columns"] == ["spend"] and load_folder(out).kind == "tabular"
 

@@ -238,6 +238,6 @@ def test_training_groups_by_the_text_alone_not_the_profile_columns(tiny_model_di
     _, by_input = duplicate_groups(build_texts(df, ("text",), ("age", "channel")), df["label"].tolist())
     assert by_text != by_input and "near copies" in by_text  # the data tells the two apart
     config = TrainConfig(base_model=str(tiny_model_dir), method=method, epochs=1, batch_size=16, max_length=32,
-                         feature_columns=("age", "channel"), **({"learning_rate": 3e-3} if method == "full" else {}))
+                         profile_columns=("age", "channel"), **({"learning_rate": 3e-3} if method == "full" else {}))
     result = train(df, config)
     assert by_text in result.warnings

@@ -87,7 +87,7 @@ def test_a_saved_reference_keeps_its_encoder_and_an_old_folder_builds_one(tmp_pa
     tabular = tmp_path / "tabular"
     tabular.mkdir()
     pd.DataFrame({"text": texts}).to_csv(tabular / "test_predictions.csv", index=False)
-    (tabular / "data_schema.json").write_text('{"text_columns": [], "feature_columns": ["age"]}')
+    (tabular / "data_schema.json").write_text('{"text_columns": [], "profile_columns": ["age"]}')
     assert model_ood_reference(tabular, embedder=_char_ngrams) is None
 
 

@@ -45,14 +45,14 @@ def trained_models(tiny_model_dir, trained_tiny, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("adlab-models")
     shutil.copytree(trained_tiny[1], root / "sentiment")
     df = make_sentiment_frame(160, seed=1)
-    config = TrainConfig(base_model=str(tiny_model_dir), feature_columns=("age", "channel"), **TINY)
+    config = TrainConfig(base_model=str(tiny_model_dir), profile_columns=("age", "channel"), **TINY)
     train(df, config).save(root / "profiled")
     df["ctr"] = (df["label"] == "positive") * 2.0 + df["age"] / 100
     config = TrainConfig(
         base_model=str(tiny_model_dir),
         task="regression",
         label_column="ctr",
-        feature_columns=("age",),
+        profile_columns=("age",),
         **TINY,
     )
     train(df, config).save(root / "value")

@@ -292,7 +292,7 @@ def test_comparison_with_the_transformer_uses_one_split(full):
     assert (comp.split == "test").sum() == len(comp.test_frame)
     assert tr.model.metrics["split_sizes"] == {k: int((comp.split == k).sum()) for k in ("train", "validation", "test")}
     # It reads the original columns, the input built as in training.
-    assert tr.model.schema["feature_columns"] == ["age", "segment"] and tr.model.schema["text_columns"] == ["review"]
+    assert tr.model.schema["profile_columns"] == ["age", "segment"] and tr.model.schema["text_columns"] == ["review"]
     assert tr.model.input_columns == ["age", "segment", "review"]
     np.testing.assert_allclose(tr.model.predict_proba(comp.test_frame)[:, list(tr.model.classes_).index("yes")],
                                tr.test_scores, atol=1e-5)
@@ -542,7 +542,7 @@ def test_the_transformer_is_fitted_on_the_comparisons_own_rows_without_fake_colu
     assert len(prepared.splits["train"]) == 50
     # What fit_transformer returned is what is deployed: no schema or config rewritten afterwards.
     assert model.schema == seen["schema"] and model.training_config == seen["training_config"]
-    assert model.schema["text_columns"] == ["review"] and model.schema["feature_columns"] == ["age", "segment"]
+    assert model.schema["text_columns"] == ["review"] and model.schema["profile_columns"] == ["age", "segment"]
     assert model.training_config["split_column"] is None and model.training_config["method"] == "full"
     folder = model.save(tmp_path / "tr")
     for text in [json.dumps(seen["config"].to_dict()), json.dumps(model.metrics, default=str),

@@ -89,9 +89,9 @@ def test_lora_trains_and_merges(tiny_model_dir):
 
 def test_profile_columns_and_class_weighting(tiny_model_dir):
     df = make_sentiment_frame(90, classes=3)
-    config = tiny_config(tiny_model_dir, feature_columns=("age", "channel"), class_weighting=True)
+    config = tiny_config(tiny_model_dir, profile_columns=("age", "channel"), class_weighting=True)
     result = train(df, config)
-    assert result.model.schema["feature_columns"] == ["age", "channel"]
+    assert result.model.schema["profile_columns"] == ["age", "channel"]
     assert result.model.test_predictions["text"].iloc[0].startswith("age: ")
     assert len(result.model.classes_) == 3
 

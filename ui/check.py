@@ -24,7 +24,7 @@ EMBEDDING_ROWS = 5000  # above this the embeddings (about 12 ms of CPU a short t
 
 def _ident(df: pd.DataFrame, config: TrainConfig) -> tuple:
     """What a report belongs to: the mapped columns and a hash of their values (ms for 3,000 rows)."""
-    columns = list(dict.fromkeys([*config.feature_columns, *config.text_columns, config.label_column]))
+    columns = list(dict.fromkeys([*config.profile_columns, *config.text_columns, config.label_column]))
     digest = int(pd.util.hash_pandas_object(df[columns].astype(str), index=False).sum()) if len(df) else 0
     return (tuple(columns), config.task, len(df), digest)
 

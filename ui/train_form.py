@@ -71,7 +71,7 @@ ADVANCED_DEFAULTS = {
 }
 MAPPING_KEYS = (
     "train_text_cols",
-    "train_feature_cols",
+    "train_profile_cols",
     "train_label_col",
     "train_task",
     "train_model_name",
@@ -147,7 +147,7 @@ def _use_data(key: str, name: str, loaded) -> None:
     texts = suggest_text_columns(df)
     ss.update(
         train_text_cols=texts,
-        train_feature_cols=[],
+        train_profile_cols=[],
         train_label_col=suggest_label_column(df, texts),
         train_model_name=fresh_model_name(name),
     )
@@ -198,7 +198,7 @@ class Columns:
 
     df: pd.DataFrame
     text_cols: list[str]
-    feature_cols: list[str]
+    profile_cols: list[str]
     label_col: str | None
     task: str
     merge_variants: bool
@@ -226,13 +226,13 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
     with left:
         text_cols = st.multiselect("Text column(s): what the model reads", list(df.columns), key="train_text_cols")
         text_slot = st.container()
-        feature_cols = st.multiselect(
+        profile_cols = st.multiselect(
             "Profile columns (optional): written into the model input",
             list(df.columns),
-            key="train_feature_cols",
+            key="train_profile_cols",
             help="E.g. age or segment: 'age: 34 | review: ...'.",
         )
-        feature_slot = st.container()
+        profile_slot = st.container()
     with right:
         label_col = st.selectbox(
             "Label column: what the model learns to predict",
@@ -256,10 +256,10 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
             "Merge labels that differ only in case", value=True, key="train_merge_label_variants",
             help="'positive', 'Positive' and 'POSITIVE' become one class, spelled as most rows spell it.",
         )
-    slots = {"text_columns": text_slot, "feature_columns": feature_slot, "label_column": label_slot, "task": task_slot}
+    slots = {"text_columns": text_slot, "profile_columns": profile_slot, "label_column": label_slot, "task": task_slot}
     try:
         mapping = TrainConfig(
-            text_columns=text_cols, label_column=label_col or "", feature_columns=feature_cols, task=task,
+            text_columns=text_cols, label_column=label_col or "", profile_columns=profile_cols, task=task,
             merge_label_variants=merge_variants,
         )
     except ConfigError as exc:
@@ -283,20 +283,20 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
     if report is not None and report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
         from ui.check import render_check
         df = render_check(df, mapping, key="train_check")
-    return Columns(df, text_cols, feature_cols, label_col, task, merge_variants, mapping, report)
+    return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report)
 
 
 def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | None, str]:
     """Section 3: base model, name, method and the advanced settings; returns the config to
     train with (None while the columns are not valid) and the model name."""
     df, report, task, config = cols.df, cols.report, cols.task, None
-    text_cols, feature_cols, label_col = cols.text_cols, cols.feature_cols, cols.label_col
+    text_cols, profile_cols, label_col = cols.text_cols, cols.profile_cols, cols.label_col
     merge_variants = cols.merge_variants
     # ------------------------------------------------------------------------- 3. settings
     st.subheader("3. Settings")
     left, right = st.columns(2)
     with left:
-        sample_texts = build_texts(df.head(2000), text_cols, feature_cols) if report is not None and report.ok else []
+        sample_texts = build_texts(df.head(2000), text_cols, profile_cols) if report is not None and report.ok else []
         base_name = base_model_picker(sample_texts, key="train_base")
     with right:
         model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
@@ -390,7 +390,7 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             chosen = dict(
                 text_columns=text_cols,
                 label_column=label_col,
-                feature_columns=feature_cols,
+                profile_columns=profile_cols,
                 task=task,
                 merge_label_variants=merge_variants,
                 base_model=base_name,
@@ -434,7 +434,7 @@ def start_section(df: pd.DataFrame, config: TrainConfig | None, model_name: str,
         disabled=bool(problems) or config is None,
         icon=":material/model_training:",
     ):
-        columns = list(dict.fromkeys([*config.feature_columns, *config.text_columns, config.label_column]))
+        columns = list(dict.fromkeys([*config.profile_columns, *config.text_columns, config.label_column]))
         try:
             ss["train_job_id"] = jobs.start_job(df[columns], config, model_name)
             ss["train_last_request"] = (df[columns], config, model_name)

@@ -228,7 +228,7 @@ def model_card(clf: FewShotClassifier) -> str:
         "- Method: few-shot (SetFit-style): contrastive fine-tuning of the sentence encoder "
         "(mean pooling, L2-normalised), then a logistic-regression head (head.safetensors)",
         f"- Evaluation: {clf.metrics.get('evaluation', '?')}",
-        f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
+        f"- Input: profile columns {clf.schema.get('profile_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
         "",
         "## Metrics",
         "",

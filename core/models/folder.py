@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import renamed_keys
 from ..data import build_texts
 
 FORMAT_VERSION = 1
@@ -165,8 +166,9 @@ def read_model_files(
 
     ``common`` holds the constructor arguments every kind takes: ``schema``,
     ``training_config``, ``metrics`` (``{}`` when missing and not ``required``),
-    ``test_predictions`` (a DataFrame or None) and ``path``. Raises ``ValueError`` for another
-    kind or a missing required file.
+    ``test_predictions`` (a DataFrame or None) and ``path``. Old key names in the schema and the
+    training config (``feature_columns``) are read as today's (``profile_columns``), so every
+    kind sees one spelling. Raises ``ValueError`` for another kind or a missing required file.
     """
     folder = Path(folder)
     found = read_json(folder / MANIFEST)
@@ -179,8 +181,9 @@ def read_model_files(
 
     predictions = folder / TEST_PREDICTIONS
     return found, {
-        "schema": read(SCHEMA),
-        "training_config": read(TRAINING_CONFIG),
+        # Folders saved before the rename say "feature_columns": the one place they are upgraded.
+        "schema": renamed_keys(read(SCHEMA), str(folder / SCHEMA)),
+        "training_config": renamed_keys(read(TRAINING_CONFIG), str(folder / TRAINING_CONFIG)),
         "metrics": read(METRICS),
         "test_predictions": pd.read_csv(predictions, keep_default_na=False, na_values=[""])
         if predictions.is_file()
@@ -214,7 +217,7 @@ def read_calibration(folder: Path) -> dict[str, Any] | None:
 
 def input_columns(schema: dict[str, Any]) -> list[str]:
     """Columns a table must have for a model with this schema: profile columns, then text columns."""
-    return [*schema.get("feature_columns", []), *schema.get("text_columns", [])]
+    return [*schema.get("profile_columns", []), *schema.get("text_columns", [])]
 
 
 class TextInputs:
@@ -231,7 +234,7 @@ class TextInputs:
     def texts_from(self, data: pd.DataFrame | Sequence[str]) -> list[str]:
         """Model inputs from a DataFrame (built per the saved schema) or a list of texts."""
         if isinstance(data, pd.DataFrame):
-            return build_texts(data, self.schema["text_columns"], self.schema.get("feature_columns", []))
+            return build_texts(data, self.schema["text_columns"], self.schema.get("profile_columns", []))
         if isinstance(data, str):
             raise ValueError("Expected a list of texts or a DataFrame, got a single string; wrap it in a list.")
         return ["" if t is None else str(t) for t in data]

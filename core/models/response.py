@@ -253,7 +253,7 @@ class ResponseModel:
         """Uncalibrated P(positive), shape ``(n,)``."""
         df = self._frame(data)
         if self.kind == HYBRID:
-            df = df[self.schema["feature_columns"]].copy()
+            df = df[self.schema["profile_columns"]].copy()
             df[TEXT_SCORE_COLUMN] = self.text_scorer.score(data)
         return self.tabular.predict_proba(df)[:, 1]
 
@@ -309,7 +309,7 @@ def _model_card(model: ResponseModel) -> str:
         f"- Kind: {model.kind} ({MODEL_LABELS[model.kind]})",
         f"- Predicts P({model.schema.get('label_column')} = {model.positive_class}), calibrated "
         f"({(model.calibration or {}).get('method', 'none')}) on the validation split",
-        f"- Profile columns: {model.schema.get('feature_columns', [])}",
+        f"- Profile columns: {model.schema.get('profile_columns', [])}",
         f"- Text columns: {model.schema.get('text_columns', [])}",
         "",
         "## Test metrics",

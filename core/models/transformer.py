@@ -213,7 +213,7 @@ def model_card(clf: TextClassifier) -> str:
         f"- Base model: {clf.base_model}",
         *_source_lines(clf.metrics.get("base_model_source") or {}),
         f"- Method: {cfg.get('method', '?')}, epochs {cfg.get('epochs', '?')}",
-        f"- Input: profile columns {clf.schema.get('feature_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
+        f"- Input: profile columns {clf.schema.get('profile_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
         f"- Input format: {clf.schema.get('format', '')}",
         "",
         "## Test metrics",
