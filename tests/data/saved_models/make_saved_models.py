@@ -3,7 +3,8 @@
 Run once, by hand, from the repository root: ``.venv/bin/python tests/data/saved_models/make_saved_models.py``.
 The folders in git were written by the code of main at ee6cf18, before core's models wing
 (issue 14), so the test proves that folders saved by that code still load and predict the same.
-Do not rewrite them with newer code unless the saved format changes on purpose.
+Do not rewrite them with newer code unless the saved format changes on purpose. This script
+speaks that code's names: ``feature_columns`` (today's ``profile_columns``, renamed in issue 14).
 
 One folder per saved kind, each as small as a model of that kind can be (the tiny random BERT of
 tests/conftest.py, a few dozen rows): transformer, transformer-calibrated (a response comparison's
