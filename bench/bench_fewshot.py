@@ -144,7 +144,7 @@ class Encoder:
         from transformers import AutoModel, AutoTokenizer
 
         from core.base_models import resolve_base_model
-        from core.fewshot import cpu_threads
+        from core.cpu import cpu_threads
 
         torch.set_num_threads(cpu_threads())
         location = resolve_base_model("minilm-en").location
@@ -280,7 +280,7 @@ def table(rows: list[dict]) -> str:
 
 def timing_run() -> dict:
     from core import TrainConfig, train
-    from core.fewshot import cpu_threads
+    from core.cpu import cpu_threads
 
     df = pd.read_csv(DATA)
     rows = draw(df, 8, 0, label="source")[["text", "source"]]

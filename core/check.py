@@ -492,7 +492,7 @@ def _base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarra
     from transformers import AutoModel, AutoTokenizer
 
     from .base_models import resolve_base_model
-    from .fewshot import cpu_threads
+    from .cpu import cpu_threads
     from .models.fewshot import encode
 
     base = resolve_base_model(config.base_model)

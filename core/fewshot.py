@@ -26,7 +26,6 @@ the saved model is then trained on every labelled row.
 from __future__ import annotations
 
 import copy
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ import pandas as pd
 
 from .base_models import base_model_source, resolve_base_model
 from .config import DEFAULT_LEARNING_RATE, TrainConfig
+from .cpu import cpu_threads
 from .evaluation import (
     baseline_metrics,
     combine_folds,
@@ -477,21 +477,6 @@ def _below(name: str, layers: int) -> bool:
     return bool(match) and int(match.group(1)) < layers
 
 
-def cpu_threads() -> int:
-    """Torch threads for training: the cores nobody else is using (at least one).
-
-    OpenMP threads wait for each other at every operation; a thread on a core that another
-    process keeps busy mostly waits, and its partners spin. Measured on the shared 2-core
-    machine: one MiniLM step at load ~14 took 0.8 s of CPU with 1 thread and 2-3 s with 2; the
-    whole 24-row few-shot run took 165 s with 1 thread at load 5.9 but 311 s with 2 at load 1.8;
-    a tiny test model ran 27x faster with 1 thread.
-    """
-    cores = max(1, len(os.sched_getaffinity(0)))
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        load = 0.0
-    return max(1, cores - round(load))
 
 
 def pair_loss(embeddings: Any, labels: Any) -> Any:

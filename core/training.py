@@ -23,6 +23,7 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from .base_models import base_model_source, resolve_base_model
 from .config import TrainConfig
+from .cpu import cpu_threads
 from .evaluation import (
     choose_saved_model,
     classification_metrics,
@@ -177,9 +178,9 @@ def fit_transformer(
         target_scale = (float(train_y.mean()), float(train_y.std() or 1.0))
 
     accelerator = _accelerator(config.batch_size)
-    if accelerator.device.type == "cpu":  # the cores are shared by the processes on this machine
-        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_processes))
+    if accelerator.device.type == "cpu":  # the cores, shared by a distributed run's processes
+        # Not adapted to the load: a run of minutes to hours outlives the load at its start.
+        torch.set_num_threads(cpu_threads(adapt_to_load=False))
     transformers.set_seed(config.seed)
     transformers.logging.set_verbosity_error()  # "newly initialized classifier" is expected
     emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
