@@ -117,6 +117,13 @@ def stop_streamlit(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def kill_streamlit(process: subprocess.Popen) -> None:
+    """SIGKILL to the server's process group, as an out-of-memory kill or a crash: none of the
+    server's clean-up code runs (training workers run in sessions of their own and live on)."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def cancel_jobs(jobs_dir: Path, timeout: float = 60) -> None:
     """Cancel the app's running jobs (training and targeting) and wait for their workers to stop."""
     from core.jobs import cancel_job, list_jobs

@@ -1,6 +1,7 @@
 """End to end in headless Chromium: upload the sample CSV, train a tiny model, see the results.
 
-The real app runs (``streamlit run app.py``) and a real worker process trains; the only
+The real app runs (``streamlit run app.py``) and a real worker process trains; midway the
+server is killed and a new one started, whose page finds the job by itself. The only
 shortcut is the base model, a tiny random BERT chosen through the picker's "Other" folder
 field, so the test takes about a minute instead of several.
 """
@@ -19,12 +20,14 @@ from tests.browser_utils import (  # noqa: E402 - after register_assert_rewrite,
     choose,
     click,
     fill,
+    kill_streamlit,
     nav_to,
     open_page,
     screenshot,
+    start_streamlit,
+    stop_streamlit,
     upload,
     wait_idle,
-    wait_ready,
 )
 
 pytest_plugins = ["tests.browser_utils"]  # the streamlit_app, chromium_browser and page fixtures
@@ -34,7 +37,7 @@ TRAIN_LIMIT_MS = 300_000  # a tiny job takes ~30-60 s; the machine may be busy
 
 
 @pytest.mark.browser
-def test_upload_train_see_results_then_models_page(page, streamlit_app, tiny_model_dir):
+def test_upload_train_see_results_then_models_page(page, streamlit_app, tiny_model_dir, tmp_path):
     # Start where a marketer starts: the home page, then the Train link in the sidebar.
     open_page(page, streamlit_app)
     nav_to(page, "Train")
@@ -56,10 +59,19 @@ def test_upload_train_see_results_then_models_page(page, streamlit_app, tiny_mod
     assert name.startswith("sentiment_reviews_en-")
 
     click(page, "train_start")
-    # Live progress, then a browser refresh: the job keeps running and the new page finds it.
+    # Live progress, then the server is killed (SIGKILL, as an out-of-memory kill): the training
+    # worker lives on, and a new server's page, a new session, finds the job and follows it.
     page.get_by_text(re.compile(r"Queued|Starting the trainer|Loading the base model|Training")).first.wait_for()
-    page.reload()
-    wait_ready(page)
+    kill_streamlit(streamlit_app.process)
+    restarted = start_streamlit(streamlit_app.models_dir, streamlit_app.jobs_dir, tmp_path / "restarted.log")
+    try:
+        _results_then_models_page(page, restarted, name)
+    finally:
+        stop_streamlit(restarted.process)
+
+
+def _results_then_models_page(page, app, name: str) -> None:
+    open_page(page, app, "train")
     page.get_by_text("is trained and saved", exact=False).wait_for(timeout=TRAIN_LIMIT_MS)
     wait_idle(page)
 
@@ -81,4 +93,4 @@ def test_upload_train_see_results_then_models_page(page, streamlit_app, tiny_mod
     page.get_by_role("heading", name="Models").wait_for()
     expect(by_key(page, "models_open").get_by_role("combobox")).to_have_value(name)
     by_key(page, "models_inspect_cm").locator(".heatmaplayer").wait_for()
-    assert (streamlit_app.models_dir / name / "metrics.json").is_file()
+    assert (app.models_dir / name / "metrics.json").is_file()
