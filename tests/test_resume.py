@@ -139,44 +139,48 @@ def reference(tiny_model_dir):
     return result.metrics["steps"], probabilities(result.model.test_predictions)
 
 
-@pytest.mark.parametrize(
-    ("point", "checkpoint_step"),
-    [
-        ("step-1", None),  # during the first step: no checkpoint yet, Resume starts from step 0
-        ("step-4", 2),  # between evaluations: the checkpoint of step 2
-        ("checkpoint-write-4", 2),  # while writing step 4's checkpoint: step 2's is still the one
-        ("model-save", 12),  # while saving the model: trained to the end, the folder not yet in place
-    ],
-)
-def test_a_killed_job_resumes_to_the_uninterrupted_result(point, checkpoint_step, reference, models_dir, tiny_model_dir, monkeypatch):
-    name = "survivor"
-    monkeypatch.setenv("MARKETUNE_TEST_PAUSE_AT", point)  # the worker inherits it
-    job_id = start_job(make_sentiment_frame(80), tiny_config(tiny_model_dir), name)
-    monkeypatch.delenv("MARKETUNE_TEST_PAUSE_AT")
-    folder = jobs_root() / job_id
-    wait_for_pause(folder / "worker.log", point)
-    os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
+# Where the worker is killed, one point after the other on one job (each resume is killed again
+# at the next point), and the checkpoint it must leave: the job's 12 steps evaluate every 2.
+KILL_POINTS = [
+    ("step-1", None),  # during the first step: no checkpoint yet, Resume starts from step 0
+    ("step-4", 2),  # between evaluations: the checkpoint of step 2
+    ("checkpoint-write-4", 2),  # while writing step 4's checkpoint: step 2's is still the one
+    ("model-save", 12),  # while saving the model: trained to the end, the folder not yet in place
+]
 
-    status = wait_for(job_id, {"interrupted"}, timeout=30)  # not "running" for ever
-    assert status.checkpoint_step == checkpoint_step and status.resumable
-    if checkpoint_step is None:
-        assert "stopped unexpectedly" in status.message
-    else:
-        assert status.message.startswith(f"Interrupted at step {checkpoint_step} of 12")
-    assert (folder / "data.csv").is_file()  # kept for the resume
-    # Nothing half-written is listed or loadable.
-    assert list_models() == [] and not (models_dir / name).exists()
-    with pytest.raises(ValueError):
-        load_model(name)
+
+def test_a_job_killed_at_each_point_resumes_to_the_uninterrupted_result(reference, models_dir, tiny_model_dir, monkeypatch):
+    name = "survivor"
+    folder = None
+    for point, checkpoint_step in KILL_POINTS:
+        monkeypatch.setenv("MARKETUNE_TEST_PAUSE_AT", point)  # the worker inherits it
+        if folder is None:
+            job_id = start_job(make_sentiment_frame(80), tiny_config(tiny_model_dir), name)
+            folder = jobs_root() / job_id
+        else:
+            assert resume_job(job_id) == job_id
+        monkeypatch.delenv("MARKETUNE_TEST_PAUSE_AT")
+        wait_for_pause(folder / "worker.log", point)
+        os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
+
+        status = wait_for(job_id, {"interrupted"}, timeout=30)  # not "running" for ever
+        assert (status.checkpoint_step, status.resumable) == (checkpoint_step, True), point
+        if checkpoint_step is None:
+            assert "stopped unexpectedly" in status.message
+        else:
+            assert status.message.startswith(f"Interrupted at step {checkpoint_step} of 12"), (point, status.message)
+        assert (folder / "data.csv").is_file()  # kept for the resume
+        # Nothing half-written is listed or loadable.
+        assert list_models() == [] and not (models_dir / name).exists()
+        with pytest.raises(ValueError):
+            load_model(name)
 
     assert resume_job(job_id) == job_id
     status = wait_for(job_id, {"done", "failed", "cancelled", "interrupted"})
     assert status.state == "done", status.message
-    messages = [e.get("message", "") for e in status.events]
-    if checkpoint_step is None:
-        assert not any(m.startswith("Resumed") for m in messages)
-    else:
-        assert f"Resumed from step {checkpoint_step} of 12" in messages
+    # The last resume started from the model-save kill's checkpoint; the weights it saves were
+    # trained on from step 2 after two kills, and still equal the uninterrupted run's.
+    assert "Resumed from step 12 of 12" in [e.get("message", "") for e in status.events]
     steps, expected = reference
     saved = json.loads((models_dir / name / "metrics.json").read_text())
     assert saved["steps"] == steps
