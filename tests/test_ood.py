@@ -201,24 +201,3 @@ def test_predict_page_flags_by_default_and_says_what_share(registry):
     at.run()
     assert "out_of_distribution" not in pd.read_csv(Path(at.session_state["last_prediction_path"])).columns
     assert not [m for m in [*at.info, *at.warning] if "look unlike the training data" in m.value]
-
-
-def test_ray_scoring_writes_the_same_flags_as_in_process(trained_tiny, tmp_path):
-    ray = pytest.importorskip("ray")
-    from core.models import load_folder
-    from core.predict import predict_csv
-    from core.ray_predict import predict_ray
-
-    folder = trained_tiny[1]
-    source = tmp_path / "in.csv"
-    pd.DataFrame({"text": [*make_sentiment_frame(20, seed=12)["text"], *_chinese(20, seed=13), ""]}).to_csv(source, index=False)
-    want = predict_csv(load_folder(folder), source, tmp_path / "local.csv", ood=True)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        got, _facts = predict_ray(folder, source, tmp_path / "ray.csv", workers=1, batch_size=16, ood=True)
-    finally:
-        ray.shutdown()
-    local, remote = (pd.read_csv(tmp_path / n, dtype=str, keep_default_na=False) for n in ("local.csv", "ray.csv"))
-    assert list(remote.columns) == list(local.columns) and remote.columns[-1] == "out_of_distribution"
-    assert remote["out_of_distribution"].tolist() == local["out_of_distribution"].tolist()  # "True"/"False" text
-    assert got.n_out_of_distribution == want.n_out_of_distribution == (local["out_of_distribution"] == "True").sum()

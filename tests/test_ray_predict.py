@@ -1,4 +1,5 @@
-"""Batch scoring on a local Ray (2 actors of 0.5 CPU each): the same rows, columns, order and
+"""Batch scoring on a local Ray (actors of 0.5 CPU each; two where their number matters, else one, as
+each actor imports torch): the same rows, columns, order and
 cells as the in-process path, each actor loading the model once, a one-off failure retried, and
 nothing written when rows go missing."""
 
@@ -89,7 +90,7 @@ def test_parts_mode_writes_one_output_per_input_file(local_ray, trained_tiny, pa
     model_dir = trained_tiny[1]
     folder, df = parts
     out = tmp_path / "out"
-    predict_ray(model_dir, str(folder / "part-*.csv"), out, workers=2, batch_size=25, parts=True)
+    predict_ray(model_dir, str(folder / "part-*.csv"), out, workers=1, batch_size=25, parts=True)
     assert sorted(p.name for p in out.iterdir()) == ["part-0.csv", "part-1.csv", "part-2.csv"]
     assert_same_as_in_process(out / "part-1.csv", model_dir, df.iloc[40:95], tmp_path)
 
@@ -107,7 +108,7 @@ def test_a_one_off_failure_is_retried_and_no_row_is_lost(local_ray, trained_tiny
             return super().__call__(batch)
 
     out = tmp_path / "out.csv"
-    predict_ray(model_dir, folder, out, workers=2, batch_size=30, scorer=FailingOnce)
+    predict_ray(model_dir, folder, out, workers=1, batch_size=30, scorer=FailingOnce)
     assert marker.exists()  # the failure did happen
     assert_same_as_in_process(out, model_dir, df, tmp_path)
 
@@ -133,7 +134,7 @@ def test_cli_engine_ray_on_a_glob(local_ray, trained_tiny, parts, tmp_path, caps
     folder, df = parts
     out = tmp_path / "cli.csv"
     code = main(["predict", "--model", str(model_dir), "--data", str(folder / "*.csv"), "--out", str(out),
-                 "--engine", "ray", "--workers", "2", "--batch-size", "40"])
+                 "--engine", "ray", "--workers", "1", "--batch-size", "40"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["engine"] == "ray" and printed["rows"] == 150 and printed["files"] == 3
@@ -173,8 +174,23 @@ def test_decimal_commas_are_read_per_file_as_in_process(local_ray, comma_model, 
     for i, part in enumerate([rows[:half], rows[half:]]):
         (folder / f"part-{i}.csv").write_bytes(b"\r\n".join([header, *part]) + b"\r\n")
     out = tmp_path / "ray.csv"
-    predict_ray(model_dir, folder, out, workers=2, batch_size=30)
+    predict_ray(model_dir, folder, out, workers=1, batch_size=30)
     got = pd.read_csv(out, dtype={"spend": str, "rate": str})
     for i, c in enumerate(model.classes_):
         np.testing.assert_allclose(got[f"p_{c}"].to_numpy(), truth[:, i], atol=1e-9)
     assert got["spend"].tolist() == [r.split(b";")[0].decode("cp1252") for r in rows]
+
+
+def test_ood_flags_are_the_same_as_in_process(local_ray, trained_tiny, tmp_path):
+    """The out-of-distribution column (core/ood.py) from the actors equals the in-process one."""
+    from tests.test_ood import _chinese
+
+    folder = trained_tiny[1]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": [*make_sentiment_frame(20, seed=12)["text"], *_chinese(20, seed=13), ""]}).to_csv(source, index=False)
+    want = predict_csv(load_folder(folder), source, tmp_path / "local.csv", ood=True)
+    got, _facts = predict_ray(folder, source, tmp_path / "ray.csv", workers=1, batch_size=16, ood=True)
+    local, remote = (pd.read_csv(tmp_path / n, dtype=str, keep_default_na=False) for n in ("local.csv", "ray.csv"))
+    assert list(remote.columns) == list(local.columns) and remote.columns[-1] == "out_of_distribution"
+    assert remote["out_of_distribution"].tolist() == local["out_of_distribution"].tolist()  # "True"/"False" text
+    assert got.n_out_of_distribution == want.n_out_of_distribution == (local["out_of_distribution"] == "True").sum()
