@@ -1,4 +1,5 @@
-"""The Label page in AppTest: create a project, rank, label in the editor, save, retrain.
+"""The Label page in AppTest: create a project, rank, label in the editor, save, retrain; an
+interrupted training found after a server restart, with Resume.
 
 The retrain runs a real background job (core.jobs worker process) on the tiny test BERT;
 MARKETUNE_MODELS_DIR / JOBS_DIR / LABELS_DIR point into tmp_path, so nothing touches the repo.
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from core.jobs import cancel_job, list_jobs
 from core.labeling import label_store
 from tests.conftest import make_sentiment_frame
+from tests.test_page_targeting import interrupted_job
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_TIME_LIMIT = 300  # seconds; a tiny few-shot job takes ~20-60 s, most of it importing torch
@@ -123,3 +125,40 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert any("smallest class" in c.value for c in at.caption)
     assert at.session_state["active_model"] == "label-demo"
     assert len(at.data_editor(key="label_editor").value) == 20
+
+
+def test_an_interrupted_training_is_found_by_its_model_name_and_resume_resumes_it(labels_dir, monkeypatch):
+    """A fresh session (the server restarted): the project's latest job, found by the model name
+    the page trains, was interrupted; the page says so, that no label was lost, and Resume calls
+    core.jobs.resume_job with its id. A refusal is an error on the page, never a traceback."""
+    import core.jobs
+
+    label_store("spring").create(mixed_frame(), ["text"], "label")
+    interrupted_job("20000101-000000-older1", "label-spring", kind="train")  # superseded by the next one
+    job_id = "20000101-000001-killed"
+    interrupted_job(job_id, "label-spring", kind="train")
+    interrupted_job("20000101-000002-autumn", "label-autumn", kind="train")  # another project's
+    at = open_label()
+    at.selectbox(key="label_project").set_value("spring").run()
+    assert not at.exception, at.exception
+    assert at.session_state["label_job_id"] == job_id
+    warning = " ".join(w.value for w in at.warning)
+    assert "**label-spring** was interrupted" in warning and "server restart or crash" in warning
+    assert "No label was lost" in warning and "**Resume** trains again from the beginning" in warning
+
+    calls = []
+    monkeypatch.setattr(core.jobs, "resume_job", lambda resumed, root=None: calls.append(resumed) or resumed)
+    at.button(key="label_resume").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert calls == [job_id] and at.session_state["label_job_id"] == job_id
+
+    refusal = "Job 20000101-000001-killed is being resumed already."
+
+    def refuse(resumed, root=None):
+        raise ValueError(refusal)
+
+    monkeypatch.setattr(core.jobs, "resume_job", refuse)
+    at.button(key="label_resume").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [refusal]
+    assert label_store("spring").counts()["labeled"] == 24  # the labels are where they were

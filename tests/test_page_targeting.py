@@ -1,6 +1,6 @@
 """AppTest of the Targeting page: sample -> comparison job -> views -> leave and come back ->
 budgeted target list and its real download bytes; upload with text; errors; cancel; the
-transformer. The comparison runs in the worker process (core.jobs), so the tests wait for the
+transformer; an interrupted comparison shown by itself with Resume. The comparison runs in the worker process (core.jobs), so the tests wait for the
 job and rerun the page, as a browser's polling fragment would."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -69,6 +70,22 @@ def downloads(monkeypatch) -> dict:
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", record)
     return made
+
+
+def interrupted_job(job_id: str, model_name: str, kind: str = "response") -> Path:
+    """A job folder as a killed worker (SIGKILL, a server restart) leaves it: state "running",
+    a pid that no longer runs, its data kept; ``core.jobs.job_status`` reads it "interrupted"
+    and resumable. Returns the folder."""
+    folder = jobs_root() / job_id
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_text("text,label\na,b\n")
+    (folder / "request.json").write_text(json.dumps({"kind": kind, "model_name": model_name,
+                                                     "created": time.time() - 60, "config": {}}))
+    (folder / "state.json").write_text(json.dumps({"state": "running", "message": "Working"}))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (folder / "pid").write_text(str(dead.pid))
+    return folder
 
 
 def read_csv_download(downloads: dict, name: str = "target_list.csv") -> pd.DataFrame:
@@ -348,3 +365,38 @@ def test_cancel_while_queued_saves_nothing_and_says_so(models_dir):
     assert not at.exception
     assert any("cancelled; nothing was saved" in w.value for w in at.warning)
     assert not (models_dir / "never-saved").exists()
+
+
+def test_an_interrupted_comparison_is_shown_by_itself_and_resume_resumes_it(models_dir, monkeypatch):
+    """After a server restart no session knows the comparison: the page finds it, says what
+    happened and what Resume does; Resume calls core.jobs.resume_job with its id; a refusal from
+    resume_job is an error on the page, never a traceback; Close hides it."""
+    import core.jobs
+
+    job_id = "20000101-000000-cmpkil"
+    interrupted_job(job_id, "response-killed")
+    at = open_page()  # a fresh session
+    warning = " ".join(w.value for w in at.warning)
+    assert "**response-killed** was interrupted" in warning and "server restart or crash" in warning
+    assert "**Resume** runs it again from the beginning with the same settings and data" in warning
+    assert at.session_state["tg_job_id"] == job_id
+
+    calls = []
+    monkeypatch.setattr(core.jobs, "resume_job", lambda resumed, root=None: calls.append(resumed) or resumed)
+    at.button(key="tg_resume").click().run()
+    ok(at)
+    assert calls == [job_id] and at.session_state["tg_job_id"] == job_id
+
+    refusal = "A model named 'response-killed' has been saved since this job started"
+
+    def refuse(resumed, root=None):
+        raise ValueError(refusal)
+
+    monkeypatch.setattr(core.jobs, "resume_job", refuse)
+    at.button(key="tg_resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [refusal]
+
+    at.button(key="tg_dismiss").click().run()
+    ok(at)
+    assert "tg_job_id" not in at.session_state and not any("interrupted" in w.value for w in at.warning)

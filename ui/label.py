@@ -8,7 +8,8 @@ any time. Training runs as a background job (core.jobs), like on the Train page,
 inside the page's script: a few-shot run with cross-validation takes about a minute on a laptop
 CPU, longer than a page run should block, and a job survives the user switching pages or
 closing the tab, can be cancelled, and queues behind other trainings instead of competing for
-the CPU.
+the CPU. After a server restart (no session holds the job any more) the page finds the project's
+latest job by its model name; one whose worker died is shown with **Resume** (core.jobs.resume_job).
 """
 
 from __future__ import annotations
@@ -146,15 +147,67 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
                 st.rerun()
             except ValueError as exc:
                 st.error(str(exc))
-    _show_job()
+    _show_job(store)
     if ranking_model and not is_training():
         _show_model_summary(ranking_model)
     return ranking_model, base_model
 
 
-def _show_job() -> None:
+def _shown_job_id(store: LabelStore) -> str | None:
+    """This session's training job; else (a refreshed browser, the server restarted) the project's
+    latest job (found by the model name it trains) when it is still running, which is then
+    followed like a job started here, or was interrupted and can be resumed (not closed here)."""
+    if ss.get("label_job_id") is None:
+        own = model_name_for(store.folder.name)
+        mine = [j for j in jobs.list_jobs() if j.model_name == own]  # oldest first
+        latest = mine[-1] if mine else None
+        # Only the latest: an older interrupted run resumed after a newer one finished would
+        # replace the newer model (trained on more labels).
+        if latest and latest.id not in ss.get("label_dismissed", set()) and (
+                latest.active or (latest.state == "interrupted" and latest.resumable)):
+            ss["label_job_id"] = latest.id
+    return ss.get("label_job_id")
+
+
+def interrupted_text(status: jobs.JobStatus) -> str:
+    """What an interrupted training says on this page: where it stopped, that the labels are
+    safe, and (when its data was kept) what Resume does."""
+    where = f" at step {status.checkpoint_step} of {status.total_steps}" if status.checkpoint_step is not None else ""
+    text = (f"Training **{status.model_name}** was interrupted{where}: the training process stopped unexpectedly "
+            "(server restart or crash). No label was lost: labels are saved on the server as you go.")
+    if not status.resumable:
+        return text + " Press **Train on the labelled rows** to train again."
+    if status.checkpoint_step is not None:
+        return text + (f" **Resume** continues from step {status.checkpoint_step} on the labelled rows it started "
+                       "with; **Train on the labelled rows** starts afresh with every label saved since.")
+    return text + (" **Resume** trains again from the beginning on the labelled rows it started with (this run "
+                   "kept no checkpoint); **Train on the labelled rows** uses every label saved since.")
+
+
+def _interrupted(status: jobs.JobStatus) -> None:
+    """An interrupted training: what happened, Resume (when its data was kept) and Close."""
+    st.warning(interrupted_text(status))
+    if status.resumable:
+        resume, close, _ = st.columns([1, 1, 4])
+        if resume.button("Resume", key="label_resume", icon=":material/play_arrow:", type="primary"):
+            try:
+                ss["label_job_id"] = jobs.resume_job(status.id)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                ss["label_pending_source"] = TRAIN_SOURCE  # rank with the model once it is saved
+                st.rerun()  # queued again: the live panel follows it
+    else:
+        close, _ = st.columns([1, 5])
+    if close.button("Close", key="label_dismiss", help="Hide this job; the labels and any saved model stay."):
+        ss.setdefault("label_dismissed", set()).add(status.id)
+        ss.pop("label_job_id", None)
+        st.rerun()
+
+
+def _show_job(store: LabelStore) -> None:
     """Progress of this project's training job, then its outcome (method chosen and why)."""
-    job_id = ss.get("label_job_id")
+    job_id = _shown_job_id(store)
     if job_id is None:
         return
     try:
@@ -164,6 +217,9 @@ def _show_job() -> None:
         return
     if status.active:
         live_panel(job_id)
+        return
+    if status.state == "interrupted":
+        _interrupted(status)
         return
     kind, text = outcome_message(status)
     getattr(st, kind)(text)

@@ -5,7 +5,10 @@ Thin Streamlit code over ``core.response`` / ``core.targeting`` / ``core.charts.
 like training: it survives page changes, shows progress and can be cancelled).
 Every widget has a ``tg_`` key. Results live in ``st.session_state``: ``tg_job_id`` (the
 comparison job shown), ``tg_comparison`` (its ``ResponseComparison`` read back from the job
-folder, ``tg_comparison_job`` says which job), ``tg_target_list`` (the last exported list).
+folder, ``tg_comparison_job`` says which job), ``tg_target_list`` (the last exported list),
+``tg_dismissed`` (ids of interrupted jobs closed in this session).
+A comparison whose worker died (server restart, crash) is shown by itself with **Resume**
+(``core.jobs.resume_job``), which runs it again from the beginning: comparisons keep no checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import to_csv_bytes, to_xlsx_bytes
+from core import jobs, to_csv_bytes, to_xlsx_bytes  # jobs.resume_job: looked up at click time (tests replace it)
 from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
@@ -187,13 +190,50 @@ def live_panel(job_id: str) -> None:
 
 
 def _shown_job_id() -> str | None:
-    """This session's job; else (a refreshed browser, a second tab) the latest running one."""
+    """This session's job; else (a refreshed browser, a second tab, the server restarted) the
+    latest one still running, or the latest one that was interrupted and can be resumed (not
+    closed in this session)."""
     ss = st.session_state
     if ss.get(JOB_ID) is None:
-        active = [j for j in list_jobs(kind="response") if j.active]
-        if active:
-            ss[JOB_ID] = active[-1].id
+        dismissed = ss.get("tg_dismissed", set())
+        jobs_now = [j for j in list_jobs(kind="response") if j.id not in dismissed]
+        shown = [j for j in jobs_now if j.active] or [j for j in jobs_now if j.state == "interrupted" and j.resumable]
+        if shown:
+            ss[JOB_ID] = shown[-1].id
     return ss.get(JOB_ID)
+
+
+def interrupted_text(status: JobStatus) -> str:
+    """What an interrupted comparison says: that it stopped, and (when it can be resumed) what
+    Resume does. A comparison keeps no checkpoint, so Resume starts it over."""
+    if not status.resumable:
+        return f"The comparison **{status.model_name}** was interrupted: {status.message}"
+    return (
+        f"The comparison **{status.model_name}** was interrupted: the process running it stopped unexpectedly "
+        "(server restart or crash), and nothing was saved. **Resume** runs it again from the beginning with "
+        "the same settings and data (a comparison keeps no checkpoint to continue from)."
+    )
+
+
+def _interrupted(status: JobStatus) -> None:
+    """An interrupted comparison: what happened, Resume (when its data was kept) and Close."""
+    ss = st.session_state
+    st.warning(interrupted_text(status))
+    if status.resumable:
+        resume, close, _ = st.columns([1, 1, 4])
+        if resume.button("Resume", key="tg_resume", icon=":material/play_arrow:", type="primary"):
+            try:
+                ss[JOB_ID] = jobs.resume_job(status.id)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()  # queued again: the live panel follows it
+    else:
+        close, _ = st.columns([1, 5])
+    if close.button("Close", key="tg_dismiss", help="Hide this comparison; Recent comparisons still lists it."):
+        ss.setdefault("tg_dismissed", set()).add(status.id)
+        ss.pop(JOB_ID, None)
+        st.rerun()
 
 
 def shown_comparison() -> ResponseComparison | None:
@@ -259,7 +299,7 @@ def job_section() -> ResponseComparison | None:
     elif status.state == "failed":
         st.error(f"The comparison failed: {status.message}")
     else:
-        st.warning(f"The comparison was interrupted: {status.message}")
+        _interrupted(status)
     return None
 
 
