@@ -99,6 +99,9 @@ def start_tiny_training(page, csv, model_name: str, tiny_model_dir) -> None:
     fill(page, "train_base_custom", str(tiny_model_dir))
     by_key(page, "train_preset").get_by_text("Fast", exact=True).click()
     wait_idle(page)
+    # Full fine-tuning, one epoch: seconds; auto would cross-validate a few-shot model on 60 rows.
+    by_key(page, "train_method").get_by_text("Full fine-tuning", exact=True).click()
+    wait_idle(page)
     fill(page, "train_model_name", model_name)
     click(page, "train_start")
 
