@@ -14,7 +14,7 @@ peak resident memory, read with ``resource.getrusage`` when it ends):
 
 - ``minilm-en``: the bundled English all-MiniLM-L6-v2, the default recipe (full fine-tuning);
 - ``e5-full-frozen``: multilingual-e5-small, full fine-tuning with the word embeddings frozen;
-- ``e5-lora``: multilingual-e5-small, LoRA (r=8) adapters;
+- ``e5-lora``: multilingual-e5-small, LoRA adapters (the LoRA defaults);
 - ``multilingual``: multilingual-e5-small with ``core.base_models.training_defaults`` (the recipe
   the app uses; one of the two above).
 

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="keep word embeddings fixed (default: the base model's preset)")
     t.add_argument("--epochs", type=float, default=3.0)
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 5e-4 LoRA, 2e-5 few-shot)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 2e-3 LoRA, 2e-5 few-shot)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--max-length", type=int, default=128)
     t.add_argument("--seed", type=int, default=42)

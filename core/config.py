@@ -13,7 +13,7 @@ TASKS = ("classification", "regression")
 METHODS = ("full", "lora", "fewshot", "auto")
 # Learning rates that measured well on this CPU (see README, bench/); LoRA trains far fewer
 # weights and needs a larger step; few-shot uses SetFit's body learning rate.
-DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 5e-4, "fewshot": 2e-5}
+DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 2e-3, "fewshot": 2e-5}
 
 
 class ConfigError(ValueError):
@@ -38,7 +38,7 @@ class TrainConfig:
     base_model: str = "minilm-en"  # catalog name, local HF folder, or hub id
     method: str = "auto"  # "full", "lora" (merged on save), "fewshot", or "auto" (chosen from the data)
     epochs: float = 3.0  # passes over the training split (may be fractional)
-    learning_rate: float | None = None  # None: the method's default (1e-4 full, 5e-4 LoRA, 2e-5 few-shot)
+    learning_rate: float | None = None  # None: the method's default (1e-4 full, 2e-3 LoRA, 2e-5 few-shot)
     batch_size: int = 32  # texts per optimizer step
     max_length: int = 128  # tokens kept per text; longer texts are truncated
     warmup_fraction: float = 0.1  # share of steps with a linearly rising learning rate
@@ -51,8 +51,10 @@ class TrainConfig:
     early_stopping_patience: int = 3  # evaluations without improvement before stopping
     max_train_seconds: float | None = None  # stop training after this long (best model kept)
     freeze_embeddings: bool = False  # keep word embeddings fixed (large vocabularies)
-    lora_r: int = 8  # LoRA rank
-    lora_alpha: int = 16  # LoRA scaling
+    # LoRA rank and scaling, measured with lr 2e-3 (README, issue 13): r=16 matched r=8 on balanced
+    # UCI sentences (0.922 vs 0.923) and beat it on the imbalanced clothing classes (0.619 vs 0.585).
+    lora_r: int = 16  # LoRA rank
+    lora_alpha: int = 32  # LoRA scaling
     lora_dropout: float = 0.1  # dropout on the LoRA path
     # Save TF-IDF + LR instead when the fine-tuned model is not clearly better on validation
     # (core.evaluation.choose_saved_model); False always keeps the fine-tuned model.

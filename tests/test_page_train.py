@@ -201,7 +201,7 @@ def test_presets_and_method_set_the_advanced_values(models_dir):
     assert at.number_input(key="train_epochs").value == 1.0
     assert at.number_input(key="train_max_length").value == 64
     at.radio(key="train_method").set_value("lora").run()
-    assert at.number_input(key="train_learning_rate").value == pytest.approx(5e-4)
+    assert at.number_input(key="train_learning_rate").value == pytest.approx(2e-3)
 
 
 def test_full_tiny_training_job_reaches_results(models_dir, tiny_model_dir, jobs_cleanup):
