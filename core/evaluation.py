@@ -557,8 +557,14 @@ def _test_sentence(
         f"{_points_text(test['ci'][0], task)} to {_points_text(test['ci'][1], task)}"
     )
     if task == "classification":
-        sentence += f"; {test['test']} p = {test['p_value']:.2g})"
-        return sentence + (", within noise." if test["within_noise"] else f": {ahead} is ahead beyond noise.")
+        # The verdict rests on the interval of the headline metric; the paired test looks at which
+        # rows each model gets right (accuracy), a different question, so each is named with its
+        # metric and a small p never reads as the reason for a macro-F1 verdict or the other way round.
+        sentence += f"; on the rows each gets right, {test['test']} p = {test['p_value']:.2g})"
+        return sentence + (
+            f": the {metric} interval includes 0, within noise." if test["within_noise"]
+            else f": the {metric} interval excludes 0, so {ahead} is ahead beyond noise."
+        )
     sentence += ")" + (", within noise" if test["within_noise"] else f": {ahead} is ahead beyond noise")
     t = np.asarray(y_true, dtype=float)
     mae_a = float(np.mean(np.abs(t - np.asarray(pred_a, dtype=float))))
