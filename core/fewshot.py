@@ -477,8 +477,6 @@ def _below(name: str, layers: int) -> bool:
     return bool(match) and int(match.group(1)) < layers
 
 
-
-
 def pair_loss(embeddings: Any, labels: Any) -> Any:
     """SetFit's CosineSimilarityLoss over all pairs of a batch, positives and negatives balanced.
 

@@ -27,7 +27,7 @@ from core.labeling import LabelStore, label_store, suspected_label_errors, uncer
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
 from ui.state import active_model_name, get_model, set_active_model, train_data
-from ui.train_job import live_panel, outcome_message
+from ui.train_job import live_panel, outcome_message, resume_or_close
 from ui.upload import table_upload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "label_reviews_unlabelled.csv"
@@ -187,22 +187,11 @@ def interrupted_text(status: jobs.JobStatus) -> str:
 def _interrupted(status: jobs.JobStatus) -> None:
     """An interrupted training: what happened, Resume (when its data was kept) and Close."""
     st.warning(interrupted_text(status))
-    if status.resumable:
-        resume, close, _ = st.columns([1, 1, 4])
-        if resume.button("Resume", key="label_resume", icon=":material/play_arrow:", type="primary"):
-            try:
-                ss["label_job_id"] = jobs.resume_job(status.id)
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                ss["label_pending_source"] = TRAIN_SOURCE  # rank with the model once it is saved
-                st.rerun()  # queued again: the live panel follows it
-    else:
-        close, _ = st.columns([1, 5])
-    if close.button("Close", key="label_dismiss", help="Hide this job; the labels and any saved model stay."):
-        ss.setdefault("label_dismissed", set()).add(status.id)
-        ss.pop("label_job_id", None)
-        st.rerun()
+
+    def rank_with_the_new_model() -> None:
+        ss["label_pending_source"] = TRAIN_SOURCE  # rank with the model once it is saved
+
+    resume_or_close(status, "label", "Hide this job; the labels and any saved model stay.", rank_with_the_new_model)
 
 
 def _show_job(store: LabelStore) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import jobs, to_csv_bytes, to_xlsx_bytes  # jobs.resume_job: looked up at click time (tests replace it)
+from core import to_csv_bytes, to_xlsx_bytes
 from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
@@ -50,6 +50,7 @@ from core.targeting import (
     profit_curve,
 )
 from ui.account import render_queue_position
+from ui.train_job import resume_or_close
 
 COMPARISON = "tg_comparison"
 TARGET_LIST = "tg_target_list"
@@ -215,27 +216,6 @@ def interrupted_text(status: JobStatus) -> str:
     )
 
 
-def _interrupted(status: JobStatus) -> None:
-    """An interrupted comparison: what happened, Resume (when its data was kept) and Close."""
-    ss = st.session_state
-    st.warning(interrupted_text(status))
-    if status.resumable:
-        resume, close, _ = st.columns([1, 1, 4])
-        if resume.button("Resume", key="tg_resume", icon=":material/play_arrow:", type="primary"):
-            try:
-                ss[JOB_ID] = jobs.resume_job(status.id)
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                st.rerun()  # queued again: the live panel follows it
-    else:
-        close, _ = st.columns([1, 5])
-    if close.button("Close", key="tg_dismiss", help="Hide this comparison; Recent comparisons still lists it."):
-        ss.setdefault("tg_dismissed", set()).add(status.id)
-        ss.pop(JOB_ID, None)
-        st.rerun()
-
-
 def shown_comparison() -> ResponseComparison | None:
     """The comparison of the job shown, read from its folder once (None while none is done)."""
     ss = st.session_state
@@ -299,7 +279,8 @@ def job_section() -> ResponseComparison | None:
     elif status.state == "failed":
         st.error(f"The comparison failed: {status.message}")
     else:
-        _interrupted(status)
+        st.warning(interrupted_text(status))
+        resume_or_close(status, "tg", "Hide this comparison; Recent comparisons still lists it.")
     return None
 
 

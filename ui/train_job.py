@@ -138,6 +138,32 @@ def _shown_job_id() -> str | None:
     return ss.get("train_job_id")
 
 
+def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed=None) -> None:
+    """Resume (when the job's data was kept) and Close under an interrupted job's message, for
+    pages whose only choices are these two. Keys ``<prefix>_resume`` and ``<prefix>_dismiss``; the
+    job shown is ``st.session_state["<prefix>_job_id"]``, closed ids go to ``"<prefix>_dismissed"``.
+    ``on_resumed()`` runs after a successful resume, before the rerun; a refusal from
+    ``core.jobs.resume_job`` (a ValueError, worded for people) is shown as an error."""
+    ss = st.session_state
+    if status.resumable:
+        resume, close, _ = st.columns([1, 1, 4])
+        if resume.button("Resume", key=f"{prefix}_resume", icon=":material/play_arrow:", type="primary"):
+            try:
+                ss[f"{prefix}_job_id"] = jobs.resume_job(status.id)  # looked up now: tests replace it
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                if on_resumed is not None:
+                    on_resumed()
+                st.rerun()  # queued again: the live panel follows it
+    else:
+        close, _ = st.columns([1, 5])
+    if close.button("Close", key=f"{prefix}_dismiss", help=close_help):
+        ss.setdefault(f"{prefix}_dismissed", set()).add(status.id)
+        ss.pop(f"{prefix}_job_id", None)
+        st.rerun()
+
+
 def _outcome(status: JobStatus) -> None:
     """A finished job: its message, the saved model's results, Retry and Close."""
     ss = st.session_state
