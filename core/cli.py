@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--with-transformer", action="store_true",
                    help="response comparison: also fine-tune the transformer on the row as text (minutes, not seconds)")
     t.add_argument("--out", required=True, help="folder to save the model in")
-    t.add_argument("--task", choices=["classification", "regression"], default="classification")
+    t.add_argument("--task", choices=["classification", "regression"], default=None,
+                   help="default: regression when the label holds numbers with many distinct values, else classification")
     t.add_argument(
         "--method",
         choices=["full", "lora", "fewshot", "auto"],
@@ -138,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_response(args)
     from . import checkpoint as checkpoints
     from .config import TrainConfig
-    from .data import load_csv
+    from .data import read_table
     from .training import train
 
     main_rank = is_main_process()
@@ -156,10 +157,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: starting afresh; the checkpoint of an interrupted run (step {progress['step']} of "
                   f"{progress['total_steps']}) in {checkpoint} is replaced (pass --resume to continue it)", file=sys.stderr)
         checkpoints.remove(checkpoint)
-    loaded = load_csv(args.data)
+    loaded = read_table(args.data, str(args.data))  # CSV or Excel, as the Train page reads it
     for note in loaded.notes if main_rank else ():  # repairs made while reading (stray bytes, decimal commas)
         print(f"note: {note}", file=sys.stderr)
     df = loaded.frame
+    task = _task_for(args, df, say=main_rank)
     base_model = _base_model_for(args, df, say=main_rank)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
     # user passed explicitly.
@@ -171,7 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         text_columns=tuple(args.text_cols),
         profile_columns=tuple(args.profile_cols),
         label_column=args.label_col,
-        task=args.task,
+        task=task,
         base_model=base_model,
         epochs=args.epochs,
         learning_rate=args.lr,
@@ -248,7 +250,7 @@ def _train_response(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
-    if args.task != "classification":
+    if args.task == "regression":
         raise ValueError("the response comparison predicts a yes/no response; --task regression needs --text-col")
     df = read_csv(args.data)
     if args.label_col not in df.columns:
@@ -304,6 +306,21 @@ def _train_response(args: argparse.Namespace) -> int:
 def checkpoint_folder(out: Path) -> Path:
     """Where ``train --out OUT`` keeps its checkpoint: ``OUT.checkpoint`` beside it."""
     return out.with_name(out.name + ".checkpoint")
+
+
+def _task_for(args: argparse.Namespace, df, say: bool = True) -> str:
+    """``--task`` as given, else what the Train page suggests for the label column
+    (``validate_mapping``'s suggested_task: regression for numbers with many distinct values),
+    said on stderr when it is regression (``say``: this process prints)."""
+    if args.task:
+        return args.task
+    from .data import suggest_task
+
+    suggested = suggest_task(df, args.label_col)
+    if suggested == "regression" and say:
+        print(f"task: regression ('{args.label_col}' holds numbers with many distinct values; "
+              "--task classification overrides it)", file=sys.stderr)
+    return suggested
 
 
 def _base_model_for(args: argparse.Namespace, df, say: bool = True) -> str:
@@ -481,7 +498,8 @@ def _add_check_parser(sub: Any) -> None:
                    help="text column (repeatable)")
     _add_profile_col(c)
     c.add_argument("--label-col", required=True)
-    c.add_argument("--task", choices=["classification", "regression"], default="classification")
+    c.add_argument("--task", choices=["classification", "regression"], default=None,
+                   help="default: regression when the label holds numbers with many distinct values, else classification")
     c.add_argument("--base-model", default="minilm-en", help="whose sentence embeddings the check uses (--features)")
     c.add_argument("--features", choices=["auto", "tfidf", "embeddings", "both"], default="auto",
                    help="what the label-error model reads; auto: TF-IDF and the base model's embeddings when it loads")
@@ -493,11 +511,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Writes ISSUES.csv and prints a summary; exits 0 whenever the check ran, whatever it found."""
     from .check import check
     from .config import TrainConfig
-    from .data import read_table
+    from .data import read_table, validate_mapping
 
-    df = read_table(args.data, str(args.data)).frame
+    loaded = read_table(args.data, str(args.data))
+    for note in loaded.notes:  # repairs made while reading (stray bytes, decimal commas)
+        print(f"note: {note}", file=sys.stderr)
+    df = loaded.frame
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
-                         label_column=args.label_col, task=args.task, base_model=args.base_model, seed=args.seed)
+                         label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
+                         seed=args.seed)
+    if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
+        # What training would say about these columns (rows it leaves out, label spellings, small
+        # classes), so the check's output is never read without it.
+        mapping = validate_mapping(df, config)
+        for problem in [*mapping.errors, *mapping.warnings]:
+            print(f"note: {problem.message}", file=sys.stderr)
     report = check(df, config, features=args.features,
                    on_progress=lambda f, m: print(f"[check] {f:4.0%} {m}", file=sys.stderr, flush=True))
     Path(args.out).write_bytes(report.to_csv_bytes())

@@ -34,6 +34,7 @@ MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
 MAX_NOT_NUMBER_SHARE = 0.1
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
 FEW_ROWS_PER_CLASS = 10  # below this a class trains, with a warning that its scores are rough
+MIN_DISTINCT_FOR_IDENTIFIER = 5  # a value on every row of 5+ rows is an id, however few rows
 MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
 SPLIT_NAMES = ("train", "validation", "test")
 # Text that decoded right as Chinese: CJK letters, CJK punctuation and full-width forms ("，").
@@ -700,10 +701,13 @@ def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
 
 
 def _row_numbers(mask: pd.Series | np.ndarray, limit: int = 10) -> str:
-    """1-based data-row numbers (the first row after the header is 1) of a boolean mask."""
-    rows = np.flatnonzero(np.asarray(mask)) + 1
+    """"row(s) 3, 17 (0 = the first row after the header)": the rows of a boolean mask numbered as
+    everywhere else in Marketune (ISSUES.csv, the check's table, the Label page), so a number in
+    a message finds the same row there."""
+    rows = np.flatnonzero(np.asarray(mask))
     listed = ", ".join(map(str, rows[:limit]))
-    return listed + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row(s) {listed}{more} (0 = the first row after the header)"
 
 
 def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
@@ -763,7 +767,7 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             report.warnings.append(Problem(
                 "label_column",
                 f"{int(infinite.sum())} row(s) have a label that is not a finite number ({', '.join(examples)}) "
-                f"and are left out of training: data row(s) {_row_numbers(infinite)}.",
+                f"and are left out of training: {_row_numbers(infinite)}.",
             ))
         if not_number.any():
             examples = list(dict.fromkeys(str(v).strip() for v in raw_label[not_number]))[:5]
@@ -776,7 +780,7 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             report.warnings.append(Problem(
                 "label_column",
                 f"{int(not_number.sum())} row(s) have a label that is not a number ({', '.join(map(repr, examples))}) "
-                f"and are left out of training: data row(s) {_row_numbers(not_number)}.{why}",
+                f"and are left out of training: {_row_numbers(not_number)}.{why}",
             ))
         keep &= number.notna() & np.isfinite(number.fillna(0))
         if _looks_like_numeric_identifier(number[keep]):
@@ -819,23 +823,22 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                 # One message, not one per value: a column of ids or free text is the wrong column.
                 report.errors.append(_identifier_problem(config.label_column, label[keep], len(small)))
                 small = small.iloc[:0]
-            for cls, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items():
-                report.errors.append(
-                    Problem(
-                        "label_column",
-                        f"Class {cls!r} has {n} row(s); each class needs at least "
-                        f"{MIN_ROWS_PER_CLASS} (one each for training, validation and test).",
-                    )
-                )
-            if len(small) > MAX_SMALL_CLASSES_LISTED:
-                report.errors.append(
-                    Problem(
-                        "label_column",
-                        f"{len(small) - MAX_SMALL_CLASSES_LISTED} more class(es) have fewer than "
-                        f"{MIN_ROWS_PER_CLASS} rows (e.g. {', '.join(map(repr, small.index[MAX_SMALL_CLASSES_LISTED:][:3]))}); "
-                        "add rows for them or merge them into other classes.",
-                    )
-                )
+            if len(small) == 1:
+                cls, n = next(iter(small.items()))
+                report.errors.append(Problem(
+                    "label_column",
+                    f"Class {cls!r} has {n} row(s); each class needs at least "
+                    f"{MIN_ROWS_PER_CLASS} (one each for training, validation and test).",
+                ))
+            elif len(small):  # one message however many: a page of red boxes hides what to do
+                named = ", ".join(f"{c!r} ({n})" for c, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items())
+                more = f" and {len(small) - MAX_SMALL_CLASSES_LISTED} more" if len(small) > MAX_SMALL_CLASSES_LISTED else ""
+                report.errors.append(Problem(
+                    "label_column",
+                    f"{len(small)} classes have fewer than {MIN_ROWS_PER_CLASS} rows: {named}{more}. Each class "
+                    f"needs at least {MIN_ROWS_PER_CLASS} (one each for training, validation and test); "
+                    "add rows for them or merge them into other classes.",
+                ))
             few = counts[(counts >= MIN_ROWS_PER_CLASS) & (counts < FEW_ROWS_PER_CLASS)]
             if len(few) and len(small) == 0:
                 report.warnings.append(Problem(
@@ -862,11 +865,26 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     return report
 
 
+def suggest_task(df: pd.DataFrame, label_column: str | None) -> str:
+    """"classification" or "regression" for ``label_column`` of ``df``: regression when it holds
+    numbers with more than MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION distinct values (what
+    :func:`validate_mapping` suggests), else classification. The Train page's and the CLI's default."""
+    others = [c for c in df.columns if c != label_column][:1]
+    if label_column not in df.columns or not others:
+        return "classification"
+    from .config import TrainConfig
+
+    report = validate_mapping(df, TrainConfig(text_columns=others, label_column=label_column))
+    return report.suggested_task or "classification"
+
+
 def _looks_like_identifier(n_classes: int, n_small: int, n_rows: int) -> bool:
     """True for a label column that holds ids or free text rather than categories: more than
     MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION distinct values, most of them on too few rows to
-    learn from, and at least one distinct value per two rows (60 values in 60 rows, say)."""
-    return (
+    learn from, and at least one distinct value per two rows (60 values in 60 rows, say); or a
+    different value on every one of at least MIN_DISTINCT_FOR_IDENTIFIER rows."""
+    every_row_its_own = n_classes == n_rows >= MIN_DISTINCT_FOR_IDENTIFIER  # 10 customer ids in 10 rows
+    return every_row_its_own or (
         n_classes > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION
         and n_small > n_classes / 2
         and n_classes >= n_rows / 2

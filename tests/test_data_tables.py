@@ -143,11 +143,36 @@ def test_real_regression_targets_are_not_taken_for_ids():
         assert report.ok and report.n_rows_used == n, (column, [p.message for p in report.errors])
 
 
-def test_a_few_small_classes_are_still_named_and_many_are_counted():
+def test_small_classes_are_one_message_naming_five_and_counting_the_rest():
     labels = ["a"] * 40 + ["b"] * 40 + [f"rare{i}" for i in range(8)]
     df = pd.DataFrame({"text": [f"t{i}" for i in range(len(labels))], "label": labels})
     report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column="label"))
     messages = [p.message for p in report.errors]
-    assert sum(m.startswith("Class 'rare") for m in messages) == 5
-    assert any(m.startswith("3 more class(es) have fewer than 3 rows") for m in messages)
-    assert not any("looks like an id" in m for m in messages)
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("8 classes have fewer than 3 rows: 'rare0' (1), ")
+    assert "'rare4' (1) and 3 more." in messages[0] and "'rare5'" not in messages[0]
+    assert "looks like an id" not in messages[0]
+
+
+def test_a_different_label_on_every_row_is_one_id_message_even_in_a_small_file():
+    # the formula-cells fault file's shape: 10 rows, 10 customer names as the "label"
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(10)], "customer": [f"cust{i}" for i in range(10)]})
+    report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column="customer"))
+    assert [p.message for p in report.errors] == [
+        "Column 'customer' has 10 distinct values in 10 rows (10 of them on fewer than 3 rows); that looks like an "
+        "id or free-text column, not a label. Choose the column that holds what the model should learn: a few "
+        "categories (e.g. positive/negative) or a quantity such as a rating."
+    ]
+    four = df.head(4).assign(customer=["a", "b", "c", "d"])  # below 5 rows: too few to call it an id
+    assert not any("looks like an id" in p.message for p in validate_mapping(
+        four, TrainConfig(text_columns=("text",), label_column="customer")).errors)
+
+
+def test_rows_left_out_of_regression_are_numbered_from_0_like_issues_csv():
+    values = ["1.5", "2", "inf", "3", "x", *[str(i) for i in range(10)]]
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(len(values))], "y": values})
+    report = validate_mapping(df, TrainConfig(text_columns=("text",), label_column="y", task="regression"))
+    messages = " ".join(p.message for p in report.warnings)
+    assert "not a finite number (inf)" in messages and "not a number ('x')" in messages
+    assert "left out of training: row(s) 2 (0 = the first row after the header)" in messages
+    assert "left out of training: row(s) 4 (0 = the first row after the header)" in messages

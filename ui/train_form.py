@@ -30,7 +30,7 @@ from core.columns import (
     suggest_text_columns,
     training_samples,
 )
-from core.data import read_table
+from core.data import read_table, suggest_task
 from core.registry import model_path
 from ui.base_model_picker import base_model_picker
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
@@ -116,18 +116,6 @@ def method_changed() -> None:
 
 def learning_rate_edited() -> None:
     ss["train_lr_custom"] = True
-
-
-def suggested_task(df, label: str | None) -> str:
-    """Classification or regression for the chosen label (what core's check suggests).
-
-    Called from the page body, not a widget callback: a callback may run in the rerun where
-    the file it would read has just been replaced or removed (the old KeyError on "train_data").
-    """
-    others = [c for c in df.columns if c != label][:1]
-    if label is None or not others:
-        return "classification"
-    return validate_mapping(df, TrainConfig(text_columns=others, label_column=label)).suggested_task or "classification"
 
 
 def fresh_model_name(file_name: str) -> str:
@@ -243,7 +231,9 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
         if ss.get("train_task_for") != (data.key, label_col):
             # A new file or label: suggest the task again (the user's own choice stands until then).
             ss["train_task_for"] = (data.key, label_col)
-            ss["train_task"] = suggested_task(df, label_col)
+            # In the page body, not a widget callback: a callback may run in the rerun where the
+            # file it would read has just been replaced or removed (the old KeyError on "train_data").
+            ss["train_task"] = suggest_task(df, label_col)
         task = st.radio(
             "Task",
             ["classification", "regression"],
@@ -272,17 +262,26 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
         for problem in report.warnings:
             slots.get(problem.field, label_slot).warning(problem.message)
         problems += [p.message for p in report.errors]
-        if report.class_counts and task == "classification":
-            st.plotly_chart(label_distribution_chart(report.class_counts), key="train_label_chart")
-        elif task == "regression" and label_col:
-            st.plotly_chart(target_histogram_chart(df[label_col]), key="train_label_chart")
-        if report.n_dropped:
-            st.info(f"{report.n_dropped:,} row(s) will be left out — {report.summary()}.")
-        elif report.ok:
-            st.caption(f"All {report.n_rows_used:,} rows are usable.")
-    if report is not None and report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
-        from ui.check import render_check
-        df = render_check(df, mapping, key="train_check")
+        summary = st.container()  # filled below, once the check panel has said which rows training gets
+        if report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
+            from ui.check import render_check
+
+            checked = render_check(df, mapping, key="train_check")
+            if checked is not df:  # rows dropped or relabelled: count classes and rows again
+                df, report = checked, validate_mapping(checked, mapping)
+                problems += [p.message for p in report.errors]
+                for problem in report.errors:  # e.g. dropping flagged rows left a class too small
+                    summary.error(f"After the data check's changes: {problem.message}")
+        with summary:
+            after = " after the data check's changes" if df is not data.frame else ""
+            if report.class_counts and task == "classification":
+                st.plotly_chart(label_distribution_chart(report.class_counts), key="train_label_chart")
+            elif task == "regression" and label_col:
+                st.plotly_chart(target_histogram_chart(df[label_col]), key="train_label_chart")
+            if report.n_dropped:
+                st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {report.summary()}.")
+            elif report.ok:
+                st.caption(f"All {report.n_rows_used:,} rows are usable{after}.")
     return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report)
 
 
