@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="a .npy file to keep the MiniLM embeddings in between runs (read if present)")
     parser.add_argument("--skip-check", action="store_true", help="only the precision table, not the timed check")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None,
+                        help="instead: for random subsets of these sizes, how precise the *flagged* rows are and how "
+                        "well the cross-fitted label model agrees with the labels (the credibility rule's numbers)")
     args = parser.parse_args()
     import torch
 
@@ -72,6 +75,9 @@ def main() -> None:
 
     if args.near:
         near_pairs(texts)
+        return
+    if args.sizes:
+        by_size(df, args.sizes, args.seeds, args.cache)
         return
     t0, c0 = time.perf_counter(), time.process_time()
     if args.cache and args.cache.is_file():
@@ -108,6 +114,39 @@ def main() -> None:
         print(f"check(features={features}): {seconds:.1f}s wall, {cpu:.1f}s CPU (all threads), load average "
               f"{load[0]:.1f}/{load[1]:.1f} at start, {os.getloadavg()[0]:.1f} at end; counts {report.counts}; "
               f"label_error flagged {len(flagged)}, of them flipped {hit} (recall {hit / len(idx):.2f})")
+
+
+def by_size(df: pd.DataFrame, sizes: list[int], seeds: list[int], cache: Path | None) -> None:
+    """Per subset size: the label model's out-of-fold balanced accuracy against the (noisy) labels,
+    precision of the rows find_label_issues flags (flagged & flipped / flagged) and of the top k."""
+    from core import TrainConfig
+    from core.check import MAX_FOLDS, _base_model_embedder, flag_label_issues, out_of_fold_proba
+
+    if cache and cache.is_file():
+        embeddings = np.load(cache, allow_pickle=False)
+    else:
+        embeddings = _base_model_embedder(TrainConfig(text_columns=("text",), label_column="label"))(
+            df["text"].astype(str).tolist())
+        if cache:
+            np.save(cache, embeddings, allow_pickle=False)
+    modes = ["tfidf", "both"]
+    print("mode   rows  seed  oof_bal_acc  flagged  flag_precision  top_k_precision")
+    for mode in modes:
+        for n in sizes:
+            for seed in seeds:
+                rng = np.random.default_rng(1000 + seed)
+                pick = np.sort(rng.choice(len(df), size=min(n, len(df)), replace=False))
+                texts = df["text"].astype(str).to_numpy()[pick].tolist()
+                noisy, idx = flipped(df["label"].astype(str).to_numpy()[pick], seed)
+                classes = np.unique(noisy)
+                y = np.searchsorted(classes, noisy)
+                emb = embeddings[pick] if mode == "both" else None
+                proba = out_of_fold_proba(texts, y, mode, emb, seed, int(min(MAX_FOLDS, np.bincount(y).min())))
+                flagged, _quality, agreement = flag_label_issues(y, proba)
+                hits = len(set(np.flatnonzero(flagged).tolist()) & set(idx.tolist()))
+                top = precision_at_k(1 - proba[np.arange(len(y)), y], idx)
+                print(f"{mode:6s} {len(y):5d} {seed:5d} {agreement:12.3f} {int(flagged.sum()):8d} "
+                      f"{hits / max(1, flagged.sum()):15.3f} {top:16.3f}", flush=True)
 
 
 def near_pairs(texts: list[str]) -> None:

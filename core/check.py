@@ -61,6 +61,15 @@ FEATURES = ("auto", "tfidf", "embeddings", "both")
 OUTLIER_K = 10
 OUTLIER_IQR_SCALE = 1 / 0.37037 - 1
 MAX_FOLDS = 5  # cross-fitting folds for the out-of-fold probabilities
+# The label model must have learned the labels before its disagreements mean anything. Its skill =
+# out-of-fold balanced accuracy rescaled so that chance (1/K) is 0 and perfect is 1. Measured on
+# the UCI sentences with 5% of labels flipped (`python -m bench.bench_check --sizes 100 200 400 800
+# 1500 3000`, seeds 0-2): at balanced accuracy below 0.75 (skill 0.5) at most 23% of the rows
+# cleanlab flags were flipped ones, often 0-15% (TF-IDF on 100-1,500 rows); from 0.80 (skill 0.6)
+# 30-54% were (TF-IDF on 3,000 rows; with sentence embeddings from 400 rows on). Below this skill
+# no row is called a label error and a note says why: a list of mostly correct labels called
+# wrong is worse than none (a newcomer's 100-row file: 8 of 8 flagged rows were labelled right).
+MIN_LABEL_MODEL_SKILL = 0.6
 SMALL_GROUP_ROWS = 256  # rows per block when comparing every row with every other
 
 _SPACE = re.compile(r"\s+")
@@ -75,7 +84,8 @@ class DataReport:
     ``issues``: DataFrame with :data:`ISSUE_COLUMNS`, one line per (row, issue kind), sorted by
     issue kind then score (highest = most suspect first). ``row`` is the 0-based position in the
     checked frame; ``group`` the first row of a duplicate group (-1 otherwise); ``label`` the row's
-    label as given; ``suggested_label`` '' where none applies. ``n_rows``: rows checked;
+    label as given; ``text`` its text cell(s) as written in the file (several joined by " | ");
+    ``suggested_label`` '' where none applies. ``n_rows``: rows checked;
     ``n_rows_analysed``: rows with text (and, for label errors, a label); ``features``: what
     the label-error model read; ``seconds``: wall time; ``notes``: sentences for the user.
     """
@@ -237,7 +247,8 @@ def check(
 
     issues = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _empty()
     issues["label"] = [_clean_label(raw_labels.iat[int(r)]) for r in issues["row"]]
-    issues["text"] = [only_text[int(r)] for r in issues["row"]]
+    written = _as_written(frame, config.text_columns)  # the user's own text, spaces and line breaks kept
+    issues["text"] = [written[int(r)] for r in issues["row"]]
     order = {kind: i for i, kind in enumerate(ISSUE_KINDS)}
     issues = issues.assign(_k=issues["issue"].map(order)).sort_values(["_k", "score", "row"], ascending=[True, False, True])
     issues = issues.drop(columns="_k").reset_index(drop=True)[ISSUE_COLUMNS]
@@ -249,6 +260,16 @@ def check(
 
 
 # --------------------------------------------------------------------------- pieces
+
+
+def _as_written(frame: pd.DataFrame, text_columns: tuple[str, ...]) -> list[str]:
+    """Each row's text cells as in the file (not the model's whitespace-collapsed input), so a
+    row in ISSUES.csv can be found in the user's file: one column's cell itself, several joined
+    by " | "; empty cells are ''."""
+    cells = frame[list(text_columns)].astype(object).where(frame[list(text_columns)].notna(), "").astype(str)
+    if len(text_columns) == 1:
+        return cells.iloc[:, 0].tolist()
+    return [" | ".join(v for v in row if v) for row in cells.itertuples(index=False)]
 
 
 def _empty() -> pd.DataFrame:
@@ -440,9 +461,6 @@ def _label_errors(
     """(issues, features used, rows analysed, note). cleanlab's find_label_issues (confident
     learning, prune by noise rate) flags; score = 1 - get_label_quality_scores (self-confidence);
     suggested label = the out-of-fold most likely class."""
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
-
     given = labels.astype(str).to_numpy()
     usable = has_text & (given != "")
     counts = pd.Series(given[usable]).value_counts()
@@ -461,11 +479,45 @@ def _label_errors(
     y = np.searchsorted(classes, given[idx])
     emb = embeddings[idx] if embeddings is not None else None
     proba = out_of_fold_proba([texts[i] for i in idx], y, mode, emb, seed, folds)
-    flagged = find_label_issues(y, proba, filter_by="prune_by_noise_rate")
-    quality = get_label_quality_scores(y, proba, method="self_confidence")
+    flagged, quality, agreement = flag_label_issues(y, proba)
+    if label_model_skill(agreement, len(classes)) < MIN_LABEL_MODEL_SKILL:
+        return _empty(), mode, len(idx), " ".join(filter(None, [note, weak_label_model_note(agreement, len(idx))]))
     where = np.flatnonzero(flagged)
     suggested = classes[proba[where].argmax(axis=1)]
     return _issues(idx[where], "label_error", 1.0 - quality[where], suggested), mode, len(idx), note
+
+
+def label_model_skill(agreement: float, n_classes: int) -> float:
+    """Out-of-fold balanced accuracy rescaled: 0 = chance (1 / ``n_classes``), 1 = every label
+    learned; compared with :data:`MIN_LABEL_MODEL_SKILL`."""
+    chance = 1.0 / max(2, n_classes)
+    return (agreement - chance) / (1.0 - chance)
+
+
+def weak_label_model_note(agreement: float, n_rows: int) -> str:
+    """Why no label errors were flagged: the cross-checking model learned too little."""
+    return (
+        f"Label errors were not flagged: a simple model trained on the other rows gets only {agreement:.0%} of "
+        f"these {n_rows:,} labels right (balanced over classes), too few to tell a wrong label from a hard row; "
+        "measured with planted errors, most rows it would flag at this level are labelled correctly. More "
+        "labelled rows, or the sentence-embeddings option, make the check sharper."
+    )
+
+
+def flag_label_issues(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(flagged (n,) bool, label quality (n,) 0-1, agreement) for integer labels ``y`` and
+    out-of-fold ``proba`` (n, K). ``agreement``: the label model's balanced accuracy against the
+    given labels, out of fold (0-1), i.e. how well it could learn them at all."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+    from sklearn.metrics import balanced_accuracy_score
+
+    # n_jobs=1: cleanlab's default starts a multiprocessing Pool (fork on Linux) with one process per
+    # core; forked from the threaded Streamlit server, its children hung on a lock, ~0.8 GB each,
+    # after every "Check data". One process costs nothing measurable here: the work is K classes.
+    flagged = find_label_issues(y, proba, filter_by="prune_by_noise_rate", n_jobs=1)
+    quality = get_label_quality_scores(y, proba, method="self_confidence")
+    return flagged, quality, float(balanced_accuracy_score(y, proba.argmax(axis=1)))
 
 
 def label_quality(texts: list[str], labels: list[str], *, mode: str = "tfidf", embeddings: np.ndarray | None = None,

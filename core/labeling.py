@@ -128,12 +128,12 @@ def suspected_label_errors(
     quality. Returns those rows (original index, all columns) plus ``suggested_label`` (the
     out-of-fold likeliest class), ``label_probability`` (out-of-fold probability of the given
     label, 0-1), ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and
-    ``rank``. Rows of a class with fewer than 2 labelled rows are not ranked. Raises
+    ``rank``; ``attrs["agreement"]``: the cross-checking model's out-of-fold balanced accuracy
+    on the given labels (0-1; near 1 / n_classes it learned little, and its order is rough) and
+    ``attrs["n_ranked"]``: rows it ranked. Rows of a class with fewer than 2 labelled rows are not ranked. Raises
     ``ValueError`` when fewer than two classes have 2 labelled rows each.
     """
-    from cleanlab.rank import get_label_quality_scores
-
-    from .check import MAX_FOLDS, out_of_fold_proba
+    from .check import MAX_FOLDS, flag_label_issues, out_of_fold_proba
 
     labels = _clean_labels(labeled_df[label_column])
     counts = labels[labels != ""].value_counts()
@@ -145,13 +145,16 @@ def suspected_label_errors(
     classes = np.array(sorted(kept), dtype=object)
     y = np.searchsorted(classes, labels.loc[rows.index].to_numpy(dtype=object))
     proba = out_of_fold_proba(texts, y, "tfidf", None, seed, int(min(MAX_FOLDS, counts[kept].min())))
-    suspect = 1.0 - get_label_quality_scores(y, proba, method="self_confidence")
+    _flagged, quality, agreement = flag_label_issues(y, proba)
+    suspect = 1.0 - quality
     order = np.argsort(-suspect, kind="stable")[:n]
     out = rows.iloc[order].copy()
     out["suggested_label"] = classes[proba[order].argmax(axis=1)]
     out["label_probability"] = proba[order, y[order]]
     out["suspect_score"] = suspect[order]
     out["rank"] = np.arange(1, len(order) + 1)
+    out.attrs["agreement"] = agreement  # how well the cross-checking model learned these labels
+    out.attrs["n_ranked"] = len(y)
     return out
 
 

@@ -43,6 +43,9 @@ def test_panel_counts_table_download_and_dropping_reach_training(models_dir, sen
     assert len(set(table["row"].head(6)) & set(flipped)) >= 4
     at.multiselect(key="train_check_drop").set_value(["exact_duplicate"]).run()
     assert "Training will use 120 of 123 rows: 3 dropped" in texts(at.info)
+    # What the page says about the rows and classes follows the check's changes, not the file.
+    assert "All 120 rows are usable after the data check's changes." in texts(at.caption)
+    assert "All 123 rows are usable" not in texts(at.caption)
     at.button(key="train_start").click().run()
     assert not at.exception
     (frame, _config, _name), = sent_requests
@@ -99,3 +102,22 @@ def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tm
     assert not at.exception, at.exception
     assert label_store("noisy").frame().loc[row, "label"] == suggested
     assert "Corrected 1 label(s)" in texts(at.success)
+
+
+def test_label_page_says_the_order_is_rough_when_the_checking_model_learned_little(models_dir, tmp_path, monkeypatch):
+    import numpy as np
+
+    from core.labeling import label_store
+    from tests.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    df = make_sentiment_frame(60, seed=4)[["text", "label"]]
+    df["label"] = np.random.default_rng(0).permutation(["positive", "negative"] * 30)  # labels unrelated to text
+    label_store("coin").create(pd.concat([df, df[["text"]].head(5).assign(label="")], ignore_index=True), ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("coin").run()
+    at.radio(key="label_order").set_value("Suspected label errors first (labelled rows)").run()
+    assert not at.exception, at.exception
+    assert "Treat this order as rough" in texts(at.warning)
+    view = at.data_editor(key="label_suspect_editor").value
+    assert view["rank"].tolist() == list(range(1, len(view) + 1)) and "suspect" not in view.columns

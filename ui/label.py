@@ -21,6 +21,7 @@ import streamlit as st
 
 from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name  # jobs.*: tests replace them
 from core.base_models import training_defaults
+from core.check import MIN_LABEL_MODEL_SKILL, label_model_skill
 from core.columns import suggest_label_column, suggest_text_columns
 from core.evaluation import cv_summary_frame
 from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
@@ -336,25 +337,34 @@ def _review_suspects(store: LabelStore) -> None:
             return
         ss["label_suspect_stamp"] = stamp
     ranked = ss["label_suspects"]
+    agreement, n_ranked = ranked.attrs.get("agreement", 1.0), ranked.attrs.get("n_ranked", len(ranked))
     st.caption(
         "Most suspect first: a simple model trained on the other labelled rows (TF-IDF, cross-fitted) "
         "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
     )
+    if label_model_skill(agreement, ranked[store.label_column].nunique() or 2) < MIN_LABEL_MODEL_SKILL:
+        # The order is still the best guess, but most rows near the top may well be right: say so,
+        # and show ranks rather than a percentage that reads like certainty.
+        st.warning(
+            f"Treat this order as rough: the checking model gets only {agreement:.0%} of the {n_ranked:,} labels "
+            "right on rows it did not see, so many rows near the top are probably labelled correctly. It gets "
+            "sharper as more rows are labelled."
+        )
     shown = {
+        "rank": ranked["rank"].astype(int),
         "given label": ranked[store.label_column].astype(str),
         "suggested": ranked["suggested_label"].astype(str),
-        "suspect": ranked["suspect_score"].astype(float),
     }
-    edited = _label_editor(store, ranked, shown, "suspect", store.classes(), key="label_suspect_editor")
+    edited = _label_editor(store, ranked, shown, None, store.classes(), key="label_suspect_editor")
     if st.button("Save corrected labels", key="label_suspect_save", icon=":material/save:"):
         ss["label_flash"] = f"Corrected {_save(store, edited, 'label_suspect_editor')} label(s)."
         st.rerun()
 
 
-def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.Series], bar: str,
+def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.Series], bar: str | None,
                   classes: list[str], *, key: str) -> pd.DataFrame:
     """An editor over ``ranked`` rows: the row number, the text, the read-only ``shown`` columns
-    (``bar``, a 0..1 share, drawn as a bar) and an empty label column to pick from ``classes``."""
+    (``bar``, a 0..1 share, drawn as a bar; None: no bar) and an empty label column to pick from ``classes``."""
     text_col, label_col = store.text_columns[0], store.label_column
     view = pd.DataFrame({
         "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown, label_col: [""] * len(ranked)
@@ -362,8 +372,8 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
     return st.data_editor(
         view, key=key, hide_index=True, disabled=[c for c in view.columns if c != label_col], column_config={
             label_col: st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"),
-            bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent"),
             text_col: st.column_config.TextColumn(text_col, width="large"),
+            **({bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent")} if bar else {}),
         },
     )
 
