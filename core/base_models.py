@@ -167,8 +167,20 @@ ENGLISH_WORDS = frozenset(
     "he she his them if when than more just would will what which about after product great "
     "good bad love like really".split()
 )
-# A Latin-script text of at least this many words is English only if this share of its
-# words is in ENGLISH_WORDS; shorter texts (slogans, product names) are judged by script alone.
+# Everyday words of other Latin-script languages that are not English words (Spanish, French,
+# German, Portuguese, Italian, Dutch, Scandinavian, Indonesian/Malay, Tagalog); unaccented, since
+# accents are caught by script. A text is judged not English on its words only when these
+# outnumber the English ones: terse English without function words ("job: management | marital:
+# married | housing: yes") has neither and stays English, where the old rule called it foreign.
+OTHER_LANGUAGE_WORDS = frozenset(
+    "el los las que y una es por con para del muy pero esta este como le les des est et une qui pour "
+    "dans avec sur mais tres sont nous vous der das und ist nicht ich sie ein eine mit auf dem sehr aber "
+    "auch wir uma em da muito mas il che della sono molto anche het een niet dat voor ook maar zijn "
+    "og ikke jeg och inte jag att ini dan yang tidak dengan untuk sangat sekali saya ang mga ng".split()
+)
+# A Latin-script text of at least this many words is judged on them: not English when words of
+# OTHER_LANGUAGE_WORDS outnumber those of ENGLISH_WORDS and the English ones are under this
+# share; shorter texts (slogans, product names) are judged by script alone.
 MIN_WORDS_FOR_WORD_CHECK = 8
 MIN_ENGLISH_WORD_SHARE = 0.08
 # Accented Latin letters above this share of letters mean French/German/Spanish/Vietnamese...
@@ -188,7 +200,7 @@ class LanguageMix:
 
     Shares of texts are over the texts that have letters at all (of up to LANGUAGE_SAMPLE
     texts). A text is "English" when its letters are mostly ASCII Latin, few are accented and,
-    for texts of 8+ words, enough of its words are common English words.
+    for texts of 8+ words, common words of other languages do not outnumber common English ones.
     """
 
     n_texts: int  # texts looked at that have at least one letter
@@ -246,7 +258,8 @@ def _text_language(text: str) -> str | None:
     words = _WORD.findall(text.lower().replace("\u2019", "'"))
     if len(words) >= MIN_WORDS_FOR_WORD_CHECK:
         english = sum(w in ENGLISH_WORDS for w in words)
-        if english < MIN_ENGLISH_WORD_SHARE * len(words):
+        other = sum(w in OTHER_LANGUAGE_WORDS for w in words)
+        if other > english and english < MIN_ENGLISH_WORD_SHARE * len(words):
             return "other_latin"
     return "english"
 

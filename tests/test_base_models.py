@@ -75,6 +75,15 @@ def test_language_mix_other_languages_are_not_english():
     assert (mix.other_latin, mix.other_script, mix.cjk) == pytest.approx((3 / 6, 1 / 6, 2 / 6))
 
 
+def test_terse_english_without_function_words_stays_english():
+    # profile columns written into the model input (the bank sample's shape), and attribute lists
+    profile = "age: 58 | job: management | marital: married | education: tertiary | default: no | housing: yes | loan: no"
+    specs = "Colour: navy blue, size: medium, material: cotton blend, fit: regular, machine washable"
+    assert language_mix([profile, specs]).english == 1.0
+    # the same shape in Spanish is still not English: its own everyday words give it away
+    assert language_mix(["Producto muy bueno y la entrega fue rapida pero el envio es caro para mi"]).english == 0.0
+
+
 def test_language_mix_mixed_rows_and_empty_cells():
     mix = language_mix(ENGLISH + CHINESE + ["", None, "12345 !!!"])
     assert mix.n_texts == 8  # texts without letters are left out
