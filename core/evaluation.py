@@ -579,6 +579,23 @@ def _test_sentence(
     )
 
 
+def missed_classes(y_true: Sequence, y_pred: Sequence) -> list[str]:
+    """Classes found in ``y_true`` that ``y_pred`` never predicts, most frequent in ``y_true``
+    first ([] when it predicts every class present). The sign of a model collapsed onto the
+    majority class, which macro-F1 alone hides behind one number."""
+    true = pd.Series(np.asarray(y_true, dtype=str))
+    predicted = set(np.asarray(y_pred, dtype=str).tolist())
+    return [str(c) for c in true.value_counts().index if c not in predicted]
+
+
+def _quoted(names: Sequence[str], limit: int = 3) -> str:
+    """"'a'", "'a' or 'b'", "'a', 'b' or 'c'", "'a', 'b', 'c' or 2 more"."""
+    shown = [repr(str(n)) for n in names[:limit]]
+    if len(names) > limit:
+        return f"{', '.join(shown)} or {len(names) - limit} more"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
 def choose_saved_model(
     task: str,
     classes: Sequence[str],
@@ -592,6 +609,7 @@ def choose_saved_model(
     test_tfidf: Sequence,
     test_constant: Sequence,
     allow_simpler: bool = True,
+    class_weighting: bool | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The verdict: which model to save, why, and how the two compare, in data and in words.
@@ -609,8 +627,12 @@ def choose_saved_model(
       test (McNemar via ``scipy.stats.binomtest`` for classes, Wilcoxon for numbers).
     - Usefulness of the saved model against always guessing (:func:`usefulness_check`).
 
+    - Classes the candidate never predicts on the test rows (:func:`missed_classes`) are named,
+      with a hint to turn on class weighting when ``class_weighting`` is False (the run's setting).
+
     Returns ``{"chosen", "candidate", "alternative", "reason", "delta", "ci", "p_value",
-    "within_noise", "validation", "test", "usefulness", "useless", "warning", "sentence"}``;
+    "within_noise", "validation", "test", "usefulness", "useless", "warning", "missed_classes",
+    "sentence"}``;
     ``delta``/``ci``/``p_value`` are the test comparison of candidate minus TF-IDF.
     """
     alternative = "tfidf_lr" if task == "classification" else "tfidf_ridge"
@@ -648,6 +670,18 @@ def choose_saved_model(
             " The choice is made on the validation rows, never on the test rows, so that the test rows stay "
             "an unbiased check."
         )
+    missed = missed_classes(test_true, test_candidate) if task == "classification" else []
+    if missed:
+        share = float(np.isin(np.asarray(test_true, dtype=str), missed).mean())
+        verdict_test += (
+            f" {cand_name[0].upper() + cand_name[1:]} never predicted {_quoted(missed)} on the test rows "
+            f"({share:.0%} of them): it leans on the more common class{'es' if len(set(test_true)) - len(missed) > 1 else ''}."
+        )
+        if class_weighting is False:
+            verdict_test += (
+                " Class weighting (Advanced settings; --class-weighting in the CLI) makes rare classes count as "
+                "much as common ones in training; try it."
+            )
     saved_test = test_candidate if chosen == candidate else test_tfidf
     usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)
     return {
@@ -668,5 +702,6 @@ def choose_saved_model(
         "usefulness": usefulness,
         "useless": usefulness["useless"],
         "warning": usefulness["message"],
+        "missed_classes": missed,
         "sentence": f"{reason} {verdict_test}",
     }

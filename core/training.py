@@ -432,6 +432,7 @@ def fit_transformer(
         test_tfidf=fitted.test_pred,
         test_constant=[fitted.constant] * len(test_idx),
         allow_simpler=config.choose_simpler,
+        class_weighting=config.class_weighting,
         seed=config.seed,
     )
     verdict = choose_saved_model(prepared.task, classes, test_candidate=pred, **verdict_inputs)

@@ -23,6 +23,7 @@ from core.evaluation import (
     compare_on_rows,
     macro_f1_rows,
     mcnemar_exact,
+    missed_classes,
     paired_bootstrap,
     r2_rows,
     regression_metrics,
@@ -141,6 +142,24 @@ def test_choose_saved_model_keeps_only_a_clear_winner():
     kept = choose_saved_model("classification", classes, candidate="transformer", val_candidate=fair,
                               val_tfidf=good, test_candidate=fair, test_tfidf=good, allow_simpler=False, **common)
     assert kept["chosen"] == "transformer" and "settings ask to keep it" in kept["reason"]
+
+
+def test_a_model_that_never_predicts_the_rare_classes_is_named_and_class_weighting_suggested():
+    classes = ["negative", "neutral", "positive"]
+    y = np.array(["positive"] * 150 + ["negative"] * 30 + ["neutral"] * 20)
+    collapsed = np.where(y == "negative", "negative", "positive")  # never 'neutral'
+    tfidf = np.where(RNG.random(200) < 0.7, y, "positive")
+    args = dict(candidate="transformer", val_true=y, val_candidate=collapsed, val_tfidf=tfidf, test_true=y,
+                test_candidate=collapsed, test_tfidf=tfidf, test_constant=["positive"] * 200)
+    off = choose_saved_model("classification", classes, class_weighting=False, **args)
+    assert off["missed_classes"] == ["neutral"]
+    assert "The fine-tuned transformer never predicted 'neutral' on the test rows (10% of them): it leans on the more common classes." in off["sentence"]
+    assert "Class weighting (Advanced settings; --class-weighting in the CLI)" in off["sentence"]
+    on = choose_saved_model("classification", classes, class_weighting=True, **args)
+    assert "never predicted 'neutral'" in on["sentence"] and "Class weighting" not in on["sentence"]
+    fine = choose_saved_model("classification", classes, class_weighting=False, **{**args, "test_candidate": y})
+    assert fine["missed_classes"] == [] and "never predicted" not in fine["sentence"]
+    assert missed_classes(y, ["positive"] * 200) == ["negative", "neutral"]  # most frequent first
 
 
 def _regression_verdict(val_a, val_b, test_a, test_b, y):
