@@ -110,6 +110,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
     assert result["predicted_label"][2] == "" and result["prediction_error"][2]
     assert any("8 rows from **new_rows.csv**" in s.value for s in at.success)
     assert any("1 row(s) without usable input" in w.value for w in at.warning)
+    assert not any("Every row was scored" in c.value for c in at.caption)
 
     previews = [d.value for d in at.dataframe if "predicted_label" in d.value.columns]
     assert previews, "no preview table"
@@ -164,6 +165,7 @@ def test_bundled_sample_runs(registry):
     assert not at.exception and not at.error
     result = pd.read_csv(at.session_state["last_prediction_path"], usecols=["predicted_label"])
     assert len(result) == 3000
+    assert any(c.value.startswith("Every row was scored: the `prediction_error` column") for c in at.caption)
 
 
 def test_fast_checkbox_only_when_the_check_passed(registry):

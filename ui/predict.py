@@ -322,6 +322,8 @@ def render_result() -> None:
             f"{done.n_errors:,} row(s) without usable input got an empty prediction and a note in "
             "the `prediction_error` column; they are kept, in their place."
         )
+    else:  # the column is always written (a stable layout for scripts), so say why it is empty
+        st.caption("Every row was scored: the `prediction_error` column, which names why a row could not be, is empty.")
     if done.renamed:
         st.info(renamed_message(done.renamed))
     if (n_ood := done.n_out_of_distribution) is not None:
