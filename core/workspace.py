@@ -1,4 +1,4 @@
-"""Workspaces: where each person's models, jobs, label projects, uploads and prediction files live,
+"""Workspaces: where each person's models, jobs, label projects and prediction files live,
 and the one resolver every model name goes through.
 
 Two modes, chosen by the server's configuration (``ui/account.py`` decides; core never reads
@@ -6,7 +6,7 @@ Streamlit):
 
 - **Laptop** (no sign-in): one workspace, ``local``, at today's places: ``models/`` in the project
   (``$MARKETUNE_MODELS_DIR``), ``.marketune/jobs`` (``$MARKETUNE_JOBS_DIR``) and
-  ``.marketune/labels`` (``$MARKETUNE_LABELS_DIR``); uploads and prediction files in the system's
+  ``.marketune/labels`` (``$MARKETUNE_LABELS_DIR``); prediction files (and their inputs) in the system's
   temporary folder. Model names are plain (``churn-v2``).
 - **Team** (sign-in): under one data folder (``[marketune] data_dir``, default ``.marketune``)::
 
@@ -14,8 +14,7 @@ Streamlit):
       workspaces/<id>/models/        saved models (one folder each)
       workspaces/<id>/jobs/          training jobs (their data.csv while they run)
       workspaces/<id>/labels/        labelling projects
-      workspaces/<id>/uploads/       files the pages keep (scoring inputs)
-      workspaces/<id>/predictions/   prediction files the pages write
+      workspaces/<id>/predictions/   files the pages score and the predictions they write
       team/models/                   the shared team workspace (read-only unless configured)
       queue/.trainer.lock            one training at a time for the whole server
 
@@ -58,7 +57,6 @@ LOCAL_ID = "local"
 TEAM = "team"  # the reference prefix of the shared team workspace: team:<name>
 SEP = ":"  # never part of a model name (NAME_PATTERN), so a reference splits unambiguously
 TEAM_ACCESS = ("off", "read", "write")
-FOLDERS = ("models", "jobs", "labels", "uploads", "predictions")
 NOT_YOUR_JOB = ("That job belongs to another person: you can cancel only your own jobs "
                 "(an admin can cancel any job from the queue on the Models page).")
 
@@ -180,7 +178,6 @@ class Workspace:
     models: Path
     jobs: Path
     labels: Path
-    uploads: Path
     predictions: Path
     email: str = ""
     admin: bool = False
@@ -277,7 +274,7 @@ class Workspace:
 
     def ensure(self, identity: Identity | None = None) -> Workspace:
         """Create the folders (and, in team mode, ``owner.json``) if missing; returns self."""
-        for folder in (self.models, self.jobs, self.labels, self.uploads, self.predictions):
+        for folder in (self.models, self.jobs, self.labels, self.predictions):
             folder.mkdir(parents=True, exist_ok=True)
         if identity is not None and self.data_dir is not None:
             owner = self.models.parent / "owner.json"
@@ -338,9 +335,8 @@ def laptop() -> Workspace:
     models = Path(env("MARKETUNE_MODELS_DIR") or PROJECT_ROOT / "models")
     jobs = Path(env("MARKETUNE_JOBS_DIR") or PROJECT_ROOT / ".marketune" / "jobs")
     labels = Path(env("MARKETUNE_LABELS_DIR") or PROJECT_ROOT / ".marketune" / "labels")
-    # Uploads and prediction files stay temporary on a laptop, as they always were.
-    scratch = Path(tempfile.gettempdir())
-    return Workspace(LOCAL_ID, models, jobs, labels, scratch / "marketune-uploads", scratch / "marketune-predictions")
+    # Prediction files (and the uploads they score) stay temporary on a laptop, as they always were.
+    return Workspace(LOCAL_ID, models, jobs, labels, Path(tempfile.gettempdir()) / "marketune-predictions")
 
 
 def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
@@ -354,7 +350,7 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
     admin = bool(email) and email in settings.admins and identity.email_verified is not False
     team = settings.data_dir / TEAM / "models" if settings.team_workspace != "off" else None
     return Workspace(
-        wid, folder / "models", folder / "jobs", folder / "labels", folder / "uploads", folder / "predictions",
+        wid, folder / "models", folder / "jobs", folder / "labels", folder / "predictions",
         email=identity.email, admin=admin, team_models=team, team_writable=settings.team_workspace == "write",
         data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person,
     )
