@@ -374,7 +374,7 @@ def test_an_interrupted_comparison_is_shown_by_itself_and_resume_resumes_it(mode
     import core.jobs
 
     job_id = "20000101-000000-cmpkil"
-    interrupted_job(job_id, "response-killed")
+    folder = interrupted_job(job_id, "response-killed")
     at = open_page()  # a fresh session
     warning = " ".join(w.value for w in at.warning)
     assert "**response-killed** was interrupted" in warning and "server restart or crash" in warning
@@ -397,6 +397,11 @@ def test_an_interrupted_comparison_is_shown_by_itself_and_resume_resumes_it(mode
     assert not at.exception, [e.value for e in at.exception]
     assert [e.value for e in at.error] == [refusal]
 
+    # Closing a resumable job is for good: its kept data goes, and the next session does not show it.
+    assert at.button(key="tg_dismiss").label == "Discard"
     at.button(key="tg_dismiss").click().run()
     ok(at)
     assert "tg_job_id" not in at.session_state and not any("interrupted" in w.value for w in at.warning)
+    assert not (folder / "data.csv").exists() and (folder / "state.json").exists()  # still listed, not resumable
+    fresh = open_page()
+    assert "tg_job_id" not in fresh.session_state and not any("interrupted" in w.value for w in fresh.warning)

@@ -158,10 +158,27 @@ def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed=
                 st.rerun()  # queued again: the live panel follows it
     else:
         close, _ = st.columns([1, 5])
-    if close.button("Close", key=f"{prefix}_dismiss", help=close_help):
+    if _close_button(close, status, f"{prefix}_dismiss", close_help):
         ss.setdefault(f"{prefix}_dismissed", set()).add(status.id)
         ss.pop(f"{prefix}_job_id", None)
         st.rerun()
+
+
+DISCARD_HELP = ("Delete what this interrupted run kept to resume (its copy of the data and its checkpoint). "
+                "It cannot be resumed afterwards and is not shown again; saved models and labels stay.")
+
+
+def _close_button(column, status: JobStatus, key: str, close_help: str) -> bool:
+    """Close (this session only) or, for a job that could be resumed, Discard: the page shows a
+    resumable job again in every new session (after a restart, to anyone who might press Resume),
+    so only giving up the resume (``core.jobs.abandon_job``: its kept data and checkpoint deleted)
+    puts it away for good, and frees the disk and the customer data it holds."""
+    if not status.resumable:
+        return column.button("Close", key=key, help=close_help)
+    if column.button("Discard", key=key, help=DISCARD_HELP, icon=":material/delete:"):
+        jobs.abandon_job(status.id)  # looked up now: tests replace core.jobs functions
+        return True
+    return False
 
 
 def _outcome(status: JobStatus) -> None:
@@ -220,7 +237,7 @@ def _outcome(status: JobStatus) -> None:
                 if resumable:  # started afresh: the interrupted run's data and checkpoint can go
                     jobs.abandon_job(status.id)
                 st.rerun()
-    if right.button("Close", key="train_dismiss", help="Hide this job; a saved model stays on the Models page."):
+    if _close_button(right, status, "train_dismiss", "Hide this job; a saved model stays on the Models page."):
         ss.setdefault("train_dismissed", set()).add(status.id)
         ss.pop("train_job_id", None)
         st.rerun()
