@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--max-length", type=int, default=128)
     t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--class-weighting", action="store_true")
+    t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
+                   help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     t.add_argument("--max-train-seconds", type=float, default=None)
     t.add_argument("--refit", action="store_true",

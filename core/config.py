@@ -43,7 +43,11 @@ class TrainConfig:
     max_length: int = 128  # tokens kept per text; longer texts are truncated
     warmup_fraction: float = 0.1  # share of steps with a linearly rising learning rate
     weight_decay: float = 0.01  # AdamW decoupled weight decay
-    class_weighting: bool = False  # weight the loss by inverse class frequency
+    # Weight the loss by inverse class frequency (sklearn's "balanced": n / (K * count)), so training
+    # aims at macro-F1, the metric every verdict uses. On by default: full fine-tuning on 3 imbalanced
+    # clothing classes 0.473 -> 0.648 macro-F1, few-shot on 600 Chinese reviews (70/30) 0.749 -> 0.759
+    # (minority recall 0.58 -> 0.78); on balanced classes every weight is 1, so nothing changes (README).
+    class_weighting: bool = True
     val_fraction: float = 0.1  # share of rows held out for early stopping
     test_fraction: float = 0.2  # share of rows held out for the reported metrics
     seed: int = 42  # fixes the split, the head's initialisation and the batch order

@@ -679,8 +679,8 @@ def choose_saved_model(
         )
         if class_weighting is False:
             verdict_test += (
-                " Class weighting (Advanced settings; --class-weighting in the CLI) makes rare classes count as "
-                "much as common ones in training; try it."
+                " This run had class weighting off; it makes rare classes count as much as common ones in training "
+                "(Advanced settings; --class-weighting in the CLI): turn it back on."
             )
     saved_test = test_candidate if chosen == candidate else test_tfidf
     usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)

@@ -81,3 +81,14 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     missing = run_cli("predict", "--model", str(tmp_path / "nope"), "--data", str(bad), "--out", str(tmp_path / "o.csv"), check=False)
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+
+
+def test_cli_class_weighting_is_on_by_default_like_the_page_and_can_be_switched_off():
+    from core.cli import build_parser
+    from core.config import TrainConfig
+
+    base = ["train", "--data", "x.csv", "--text-col", "text", "--label-col", "label", "--out", "m"]
+    parser = build_parser()
+    assert parser.parse_args(base).class_weighting is True is TrainConfig().class_weighting
+    assert parser.parse_args([*base, "--no-class-weighting"]).class_weighting is False
+    assert parser.parse_args([*base, "--class-weighting"]).class_weighting is True

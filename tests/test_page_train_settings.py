@@ -83,16 +83,17 @@ def test_settings_survive_a_replaced_file(models_dir, monkeypatch):
     at = upload(open_train(), make_sentiment_frame(60))
     for key, value in USER_SETTINGS.items():
         at.number_input(key=key).set_value(value)
-    at.checkbox(key="train_class_weighting").check()
+    assert at.checkbox(key="train_class_weighting").value is True  # on by default (TrainConfig's default)
+    at.checkbox(key="train_class_weighting").uncheck()  # the user's choice must survive the replaced file
     at.radio(key="train_method").set_value("lora").run()
     replace_file_in_a_race(at, "second.csv", make_sentiment_frame(70, seed=3))
     shown = {key: browser_shows(at.number_input(key=key)) for key in USER_SETTINGS}
     assert shown == pytest.approx(USER_SETTINGS)
-    assert browser_shows(at.checkbox(key="train_class_weighting")) is True
+    assert browser_shows(at.checkbox(key="train_class_weighting")) is False
     assert browser_shows(at.radio(key="train_method")) == "LoRA"
     config = click_train_as_the_browser(at, monkeypatch)
     assert {key: getattr(config, field) for key, field in CONFIG_FIELD.items()} == pytest.approx(USER_SETTINGS)
-    assert config.method == "lora" and config.class_weighting is True
+    assert config.method == "lora" and config.class_weighting is False
 
 
 def test_after_a_finished_job_the_next_file_keeps_the_settings(models_dir, tiny_model_dir, jobs_cleanup, monkeypatch):  # noqa: F811
