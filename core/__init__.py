@@ -22,10 +22,12 @@ from .models import FewShotClassifier, SavedModel, TextClassifier, TfidfClassifi
 from .progress import ProgressEvent, TrainingCancelled, TrainResult
 from .registry import (
     ModelInfo,
+    can_share,
     delete_model,
     list_models,
     load_model,
     models_root,
+    share_model,
     validate_name,
     zip_model,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "cjk_share",
     "classification_metrics",
     "delete_model",
+    "can_share",
     "label_store",
     "list_models",
     "load_csv",
@@ -69,6 +72,7 @@ __all__ = [
     "read_csv",
     "regression_metrics",
     "resolve_base_model",
+    "share_model",
     "split_indices",
     "to_csv_bytes",
     "to_xlsx_bytes",

@@ -144,6 +144,46 @@ def delete_model(name: str, root: Path | None = None) -> None:
     shutil.rmtree(folder)
 
 
+def can_share() -> bool:
+    """Whether the caller may copy models into the team workspace (a team server whose
+    ``[marketune] team_workspace`` is "write")."""
+    ws = workspace.current()
+    return ws.team_models is not None and ws.team_writable
+
+
+def share_model(name: str) -> str:
+    """Copy the caller's own model ``name`` into the team workspace; returns its reference there,
+    ``team:<name>``, which everyone on the server can list, open and predict with.
+
+    The copy is written beside its place and renamed into it (nobody sees half a model); the
+    own model stays. Raises ``ValueError`` saying why: not one's own model, no such model, no
+    team workspace or a read-only one, or the team already has a model of that name.
+    """
+    if workspace.SEP in name:
+        raise ValueError(f"Only your own models can be shared; {name!r} is not one of them.")
+    source = model_path(name)
+    if not (source / "marketune.json").is_file():
+        raise ValueError(f"No saved model named {name!r}.")
+    ref = f"{workspace.TEAM}{workspace.SEP}{name}"
+    target = model_path(ref, write=True)  # refuses without a (writable) team workspace
+    if target.exists():
+        raise ValueError(f"The team already has a model named {name!r}; rename yours (train it under another name) "
+                         "or ask whoever shared it to delete the team's copy.")
+    from .models.folder import atomic_folder
+
+    with atomic_folder(target) as tmp:
+        for path in source.rglob("*"):
+            if path.is_symlink():  # never follow a link out of the workspace into the team's
+                continue
+            destination = tmp / path.relative_to(source)
+            if path.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+            else:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, destination)
+    return ref
+
+
 def zip_model(name: str, root: Path | None = None) -> bytes:
     """The model folder as a zip archive (bytes), for download."""
     folder = model_path(name, root)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import delete_model, list_models, zip_model
+from core import can_share, delete_model, list_models, share_model, zip_model
 from core.charts.evaluation import model_comparison_frame
 from ui.account import render_admin_panel
 from ui.results import models_frame, render_results
@@ -20,6 +20,8 @@ st.title("Models")
 models = list_models()
 if ss.get("models_deleted"):
     st.success(f"Deleted model **{ss.pop('models_deleted')}**.")
+if ss.get("models_shared"):
+    st.success(f"Shared with the team as **{ss.pop('models_shared')}**: everyone on this server can use it now.")
 if not models:
     st.info("No saved models yet. Train one on the Train page; it will be listed here.")
     st.page_link(
@@ -51,7 +53,7 @@ with inspect_tab:
         ss["models_open"] = active if active in names else names[0]
     name = st.selectbox("Model", names, key="models_open")
     info = by_name[name]
-    actions = st.columns([1, 1, 1, 3])
+    actions = st.columns([1, 1, 1, 1, 2])
     actions[0].download_button(
         "Download (.zip)",
         data=lambda: zip_model(name),  # built only when clicked: a model folder is ~90 MB
@@ -82,6 +84,15 @@ with inspect_tab:
                 st.rerun()
         if no.button("Cancel", key="models_delete_cancel"):
             ss.pop("models_pending_delete", None)
+            st.rerun()
+    if can_share() and ":" not in name and actions[3].button(
+            "Share with team", key="models_share", icon=":material/group:",
+            help="Copy this model into the team workspace: everyone on this server can open and use it."):
+        try:
+            ss["models_shared"] = share_model(name)
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
             st.rerun()
     render_results(info, key="models_inspect")
 

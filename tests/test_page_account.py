@@ -153,3 +153,17 @@ def test_admins_see_every_workspace_and_the_queue(team):
     owners = set(frame_with(at, "owner")["owner"])
     assert {"ana@example.com", "ben@example.com", "boss@example.com"} <= owners
     assert "Signed in as **boss@example.com** · admin" in home[0]
+
+
+def test_share_with_team_appears_only_where_the_team_workspace_is_writable(team):
+    data, _ = team
+    read_only = on_models_page(team_app(data, ANA))
+    assert not [b for b in read_only.button if b.key == "models_share"]
+    at = team_app(data, ANA)
+    at.secrets["marketune"] = {**at.secrets["marketune"], "team_workspace": "write"}
+    at = on_models_page(at)
+    at.button(key="models_share").click().run()
+    assert not at.exception, at.exception
+    assert "Shared with the team as **team:ana-model**" in texts(at.success)
+    assert (data / "team" / "models" / "ana-model" / "marketune.json").is_file()
+    assert "team:ana-model" in model_names(on_models_page(team_app(data, BEN)))  # Ben sees the team's copy

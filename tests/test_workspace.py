@@ -15,7 +15,16 @@ import pytest
 from core import workspace
 from core.jobs import jobs_root
 from core.labeling import labels_root
-from core.registry import delete_model, list_models, load_model, model_path, models_root, zip_model
+from core.registry import (
+    can_share,
+    delete_model,
+    list_models,
+    load_model,
+    model_path,
+    models_root,
+    share_model,
+    zip_model,
+)
 from core.workspace import Identity, TeamSettings
 
 ANA = Identity(issuer="https://idp.example", subject="ana-123", email="Ana@Example.com")
@@ -137,6 +146,32 @@ def test_team_workspace_is_read_only_unless_configured(server):
     with pytest.raises(ValueError, match="no team workspace"):
         model_path("team:shared-sentiment")
     assert [m.name for m in list_models()] == ["churn"]
+
+
+def test_sharing_copies_ones_own_model_into_a_writable_team_workspace_only(server):
+    sign_in, spaces, settings = server
+    sign_in(ANA)  # team_workspace "read" (the default)
+    assert not can_share()
+    with pytest.raises(ValueError, match="read-only"):
+        share_model("churn")
+    sign_in(ANA, team_workspace="write")
+    assert can_share()
+    assert share_model("churn") == "team:churn"
+    team_copy = settings.data_dir / "team" / "models" / "churn"
+    own = spaces["ana-123"].models / "churn"
+    assert (team_copy / "model.safetensors").read_bytes() == (own / "model.safetensors").read_bytes() == b"weights of churn"
+    assert own.is_dir() and not [p for p in team_copy.parent.iterdir() if p.name.startswith(".")]  # no temp left
+    sign_in(BEN)  # another person, read-only team: sees and opens the shared copy, not Ana's own
+    assert "team:churn" in [m.name for m in list_models()] and model_path("team:churn") == team_copy
+    sign_in(BEN, team_workspace="write")
+    with pytest.raises(ValueError, match="already has a model named 'churn'"):
+        share_model("churn")  # Ben's own "churn" may not replace the team's
+    with pytest.raises(ValueError, match="Only your own models"):
+        share_model(f"{spaces['ana-123'].id}:churn")
+    with pytest.raises(ValueError, match="No saved model"):
+        share_model("nothing-here")
+    sign_in(ANA, team_workspace="off")
+    assert not can_share()
 
 
 def test_admins_see_every_workspace_but_change_none(server):
