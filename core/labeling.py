@@ -130,7 +130,8 @@ def suspected_label_errors(
     label, 0-1), ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and
     ``rank``; ``attrs["agreement"]``: the cross-checking model's out-of-fold balanced accuracy
     on the given labels (0-1; near 1 / n_classes it learned little, and its order is rough) and
-    ``attrs["n_ranked"]``: rows it ranked. Rows of a class with fewer than 2 labelled rows are not ranked. Raises
+    ``attrs["n_ranked"]`` / ``attrs["n_classes"]``: rows and classes it ranked (for
+    :func:`core.check.credible_label_model`). Rows of a class with fewer than 2 labelled rows are not ranked. Raises
     ``ValueError`` when fewer than two classes have 2 labelled rows each.
     """
     from .check import MAX_FOLDS, flag_label_issues, out_of_fold_proba
@@ -155,6 +156,7 @@ def suspected_label_errors(
     out["rank"] = np.arange(1, len(order) + 1)
     out.attrs["agreement"] = agreement  # how well the cross-checking model learned these labels
     out.attrs["n_ranked"] = len(y)
+    out.attrs["n_classes"] = len(classes)
     return out
 
 

@@ -21,7 +21,7 @@ import streamlit as st
 
 from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name  # jobs.*: tests replace them
 from core.base_models import training_defaults
-from core.check import MIN_LABEL_MODEL_SKILL, label_model_skill
+from core.check import credible_label_model
 from core.columns import suggest_label_column, suggest_text_columns
 from core.evaluation import cv_summary_frame
 from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
@@ -342,7 +342,7 @@ def _review_suspects(store: LabelStore) -> None:
         "Most suspect first: a simple model trained on the other labelled rows (TF-IDF, cross-fitted) "
         "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
     )
-    if label_model_skill(agreement, ranked[store.label_column].nunique() or 2) < MIN_LABEL_MODEL_SKILL:
+    if not credible_label_model(agreement, n_ranked, ranked.attrs.get("n_classes", 2)):
         # The order is still the best guess, but most rows near the top may well be right: say so,
         # and show ranks rather than a percentage that reads like certainty.
         st.warning(
