@@ -745,6 +745,15 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                 "expected mostly non-empty text. Is this the right column?",
             )
         )
+    categorical = [c for c in config.text_columns if _looks_like_categories(df[c])]
+    if categorical and len(categorical) == len(config.text_columns):
+        examples = ", ".join(repr(str(v)) for v in df[categorical[0]].dropna().astype(str).value_counts().index[:3])
+        report.warnings.append(Problem(
+            "text_columns",
+            f"{', '.join(repr(c) for c in categorical)} hold(s) a few short categories (e.g. {examples}), not free "
+            "text, so a language model has little to read. Use such columns as profile columns beside a real text "
+            "column, or, with profile columns only, the Targeting page (gradient boosting on the profile).",
+        ))
     raw_label = df[config.label_column]
     merge_case = getattr(config, "merge_label_variants", True)
     label = clean_labels(raw_label, merge_case=merge_case)  # what training will see as classes
@@ -863,6 +872,17 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     report.n_rows_used = int(keep.sum())
     report.dropped = {k: v for k, v in report.dropped.items() if v}
     return report
+
+
+def _looks_like_categories(column: pd.Series) -> bool:
+    """True for a "text" column that holds a few short categories (a job title, a channel), not
+    free text: 50+ non-empty rows, distinct values at most 5% of them, under 3 words on average."""
+    values = column.dropna().astype(str).str.strip()
+    values = values[values != ""]
+    if len(values) < 50:
+        return False
+    distinct = values.unique()
+    return len(distinct) <= 0.05 * len(values) and float(np.mean([len(v.split()) for v in distinct])) < 3
 
 
 def suggest_task(df: pd.DataFrame, label_column: str | None) -> str:

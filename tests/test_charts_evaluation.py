@@ -127,6 +127,11 @@ def test_headline_numbers_classification_lift_in_points():
     assert cards["Macro-F1"].value == "0.880"
     assert cards["Lift over TF-IDF"].value == "+10.0 pts"
     assert cards["Lift over majority"].value == "+50.5 pts"
+    assert cards["Accuracy"].delta_color == "normal"
+    # A model that only matches the majority's accuracy gets no green arrow (a walker saw "+0.0 pts" in green).
+    level = {**CLS_METRICS, "model": {**CLS_METRICS["model"], "accuracy": CLS_METRICS["baselines"]["majority"]["accuracy"]}}
+    flat = next(c for c in headline_numbers(level, "classification") if c.label == "Accuracy")
+    assert flat.delta == "+0.0 pts" and flat.delta_color == "off"
 
 
 def test_headline_numbers_regression_and_missing_values():

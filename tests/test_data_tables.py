@@ -176,3 +176,21 @@ def test_rows_left_out_of_regression_are_numbered_from_0_like_issues_csv():
     assert "not a finite number (inf)" in messages and "not a number ('x')" in messages
     assert "left out of training: row(s) 2 (0 = the first row after the header)" in messages
     assert "left out of training: row(s) 4 (0 = the first row after the header)" in messages
+
+
+def test_a_text_column_of_few_short_categories_is_called_out():
+    n = 200
+    df = pd.DataFrame({
+        "job": ["management", "technician", "blue-collar", "admin."] * (n // 4),
+        "note": [f"called about the offer, number {i} said maybe later" for i in range(n)],
+        "y": ["yes", "no"] * (n // 2),
+    })
+    only_job = validate_mapping(df, TrainConfig(text_columns=("job",), label_column="y"))
+    said = [p.message for p in only_job.warnings if p.field == "text_columns"]
+    assert len(said) == 1 and said[0].startswith("'job' hold(s) a few short categories (e.g. ")
+    assert "Targeting page" in said[0] and only_job.ok  # a warning: the user may still train on it
+    with_text = validate_mapping(df, TrainConfig(text_columns=("note", "job"), label_column="y"))
+    assert not [p for p in with_text.warnings if p.field == "text_columns"]  # a real text column beside it
+    short_texts = pd.DataFrame({"text": [f"t{i}" for i in range(n)], "y": ["yes", "no"] * (n // 2)})
+    assert not [p for p in validate_mapping(short_texts, TrainConfig(text_columns=("text",), label_column="y")).warnings
+                if p.field == "text_columns"]  # short, but every row its own: not categories

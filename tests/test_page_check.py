@@ -41,6 +41,11 @@ def test_panel_counts_table_download_and_dropping_reach_training(models_dir, sen
     # The worst rows: label errors first, and the top ones are planted flips.
     table = next(t.value for t in at.dataframe if "suggested_label" in t.value.columns)
     assert len(set(table["row"].head(6)) & set(flipped)) >= 4
+    assert "group" not in table.columns  # label errors have no duplicate group: no column of -1
+    at.selectbox(key="train_check_kind").set_value("exact_duplicate").run()
+    dups = next(t.value for t in at.dataframe if "group" in t.value.columns)
+    assert set(dups["row"]) == set(copies) and set(dups["group"]) == {0} and "suggested_label" not in dups.columns
+    at.selectbox(key="train_check_kind").set_value("label_error").run()
     at.multiselect(key="train_check_drop").set_value(["exact_duplicate"]).run()
     assert "Training will use 120 of 123 rows: 3 dropped" in texts(at.info)
     # What the page says about the rows and classes follows the check's changes, not the file.

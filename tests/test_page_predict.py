@@ -117,6 +117,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
     preview = previews[0]
     assert {"predicted_label", "confidence", "p_negative", "p_positive", "prediction_error"} <= set(preview.columns)
     assert len(preview) == 8 and preview["confidence"].dtype == float
+    assert preview["predicted_label"][2] == "" and preview["text"].notna().all()  # empty cells show empty
 
     charts = at.get("plotly_chart")
     assert len(charts) == 2

@@ -18,8 +18,18 @@ KIND_NAMES = {
     "label_variant": "Label spelling variants",
 }
 RELABEL_KINDS = ("label_error", "conflicting_duplicate", "label_variant")  # kinds with a suggested label
-WORST_ROWS = 50
-EMBEDDING_ROWS = 5000  # above this the embeddings (about 12 ms of CPU a short text) are off by default  # rows shown in the table (all of them are in ISSUES.csv)
+GROUPED_KINDS = ("conflicting_duplicate", "exact_duplicate", "near_duplicate")  # kinds with a group
+# What "score" means for each kind (core.check's definitions), shown as the column's help.
+SCORE_HELP = {
+    "label_error": "1 - cleanlab's label quality: higher = the given label is more likely wrong",
+    "conflicting_duplicate": "share of the group's copies with another label than this row's",
+    "exact_duplicate": "how many copies the text has",
+    "near_duplicate": "closest character n-gram similarity to another text of the group (0-1)",
+    "outlier": "mean cosine distance to the 10 most similar rows: higher = less like the rest",
+    "label_variant": "1 - this spelling's share among the label's spellings: rarer spellings first",
+}
+WORST_ROWS = 50  # rows shown in the table (all of them are in ISSUES.csv)
+EMBEDDING_ROWS = 5000  # above this the embeddings (about 12 ms of CPU a short text) are off by default
 
 
 def _ident(df: pd.DataFrame, config: TrainConfig) -> tuple:
@@ -83,13 +93,16 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
     found = [k for k in ISSUE_KINDS if counts[k]]
     shown = st.selectbox("Show", found, format_func=KIND_NAMES.get, key=f"{key}_kind")
     table = report.issues[report.issues["issue"] == shown].head(WORST_ROWS)
+    # Only the columns this kind fills: "group" belongs to duplicates, a suggestion to the kinds
+    # that make one (a column of -1 or of blanks only raises questions).
+    unused = ["issue"] + ([] if shown in GROUPED_KINDS else ["group"]) + ([] if shown in RELABEL_KINDS else ["suggested_label"])
     st.dataframe(
-        table.drop(columns=["issue"]),
+        table.drop(columns=unused),
         hide_index=True,
         key=f"{key}_table",
         column_config={
             "row": st.column_config.NumberColumn("row", help="0-based position of the row in the file"),
-            "score": st.column_config.NumberColumn("score", format="%.3f", help="higher = more suspect"),
+            "score": st.column_config.NumberColumn("score", format="%.3f", help=SCORE_HELP.get(shown, "higher = more suspect")),
             "group": st.column_config.NumberColumn("group", help="first row of the duplicate group (-1: none)"),
         },
     )

@@ -331,6 +331,8 @@ def render_result() -> None:
         (st.warning if done.n_rows and n_ood / done.n_rows >= 0.1 else st.info)(ood_message(n_ood, done.n_rows))
     st.caption(f"First {min(PREVIEW_ROWS, done.n_rows):,} rows:")
     preview = read_predictions(path, result.task, result.classes, nrows=PREVIEW_ROWS)
+    text = preview.select_dtypes(include=["object", "string"]).columns
+    preview[text] = preview[text].fillna("")  # an empty cell shows empty, not as "None"
     number_format = {
         c: st.column_config.NumberColumn(format="%.3f") for c in preview.columns if c == "confidence" or c.startswith("p_")
     }

@@ -95,7 +95,8 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
         if verdict.get("useless"):
             return "warning", (
                 f"Model **{status.model_name}** was saved, but it is not usable: {verdict.get('warning', '')} "
-                "It was **not** made the active model."
+                "It was **not** made the active model (while no usable model is saved, the sidebar still lists "
+                "it, marked as no better than guessing)."
             )
         why = f" {verdict['reason']}" if verdict.get("reason") else ""
         return "success", f"Model **{status.model_name}** is trained and saved; it is now the active model.{why}"
@@ -201,7 +202,9 @@ def _outcome(status: JobStatus) -> None:
             ss["train_bump_name"] = True  # the page offers a fresh name for the next model
             if not useless:  # a model no better than guessing is never made active silently
                 set_active_model(status.model_name)
-                st.rerun()  # so the sidebar, drawn before the page, shows the new active model
+            # Rerun either way: the sidebar (drawn before the page) shows the new active model, and
+            # the form above offers the fresh name instead of "a model named ... already exists".
+            st.rerun()
         if useless and st.button("Use this model anyway", key="train_use_anyway"):
             set_active_model(status.model_name)
             st.rerun()

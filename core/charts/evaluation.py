@@ -223,11 +223,14 @@ def headline_numbers(metrics: Mapping[str, Any], task: str) -> list[Headline]:
         acc, f1 = get(model, "accuracy"), get(model, "macro_f1")
         tfidf, majority = get(base.get("tfidf_lr"), "macro_f1"), get(base.get("majority"), "macro_f1")
         n = model.get("n")
+        vs_majority = _points(acc, get(base.get("majority"), "accuracy"))
         return [
             Headline(
                 "Accuracy",
                 fmt(acc, "{:.1%}"),
-                _points(acc, get(base.get("majority"), "accuracy")),
+                vs_majority,
+                # No green arrow for no gain: a model level with always guessing the common class.
+                delta_color="off" if vs_majority and vs_majority[1:].startswith("0.0 ") else "normal",
                 help=f"Share of the {n} test rows predicted right; delta vs always predicting the most common class.",
             ),
             Headline(
