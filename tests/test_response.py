@@ -454,8 +454,8 @@ def test_language_check_reads_text_columns_only():
     bank = pd.read_csv(ROOT / "sample_data" / "bank_marketing.csv").head(300)
     setup = suggest_setup(bank)
     assert setup["text_columns"] == [] and setup["include_transformer"] is False
-    # What the page used to judge: the profile fields as text, read as 100% non-English.
-    assert language_mix(build_texts(bank, [], setup["profile_columns"])).non_english > 0.9
+    # The profile fields as text were once read as 100% non-English; terse English now stays English.
+    assert language_mix(build_texts(bank, [], setup["profile_columns"])).english == 1.0
     assert language_texts(bank, setup["text_columns"]) == []
     assert transformer_base_model(bank, setup["text_columns"]) == ("minilm-en", "")
     zh = bank.assign(review=[f"第{i}位客人：这家酒店的服务很好，房间干净，早餐也不错，下次还会再来住。" for i in range(len(bank))])
