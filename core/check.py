@@ -20,6 +20,9 @@ issue kind:
   interquartile rule cleanlab's Datalab uses for its outlier issue.
 - ``label_variant``: a label spelled differently from the most frequent spelling of the same
   label (case, whitespace, Unicode form or invisible characters only).
+- ``no_text``, ``no_label``, ``label_not_a_number``: rows training leaves out (core.data's
+  validate_mapping counts them): no text in any text column; an empty label; for regression a
+  label that is not a finite number ('n/a', 'inf'). score = 1.
 
 ``row`` is the 0-based position of the data row in ``df`` (= in the file as read: the header
 line is not a row). Nothing here imports Streamlit.
@@ -52,6 +55,9 @@ ISSUE_KINDS = (
     "near_duplicate",
     "outlier",
     "label_variant",
+    "no_text",
+    "no_label",
+    "label_not_a_number",
 )
 ISSUE_COLUMNS = ["row", "issue", "score", "suggested_label", "group", "label", "text"]
 FEATURES = ("auto", "tfidf", "embeddings", "both")
@@ -248,6 +254,7 @@ def check(
         parts.append(_outliers(outlier_features, np.flatnonzero(has_text)))
     if (~has_text).any():
         notes.append(f"{int((~has_text).sum()):,} row(s) without text were not checked.")
+    parts += _unusable(has_text, labels, raw_labels, config.task)
 
     issues = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _empty()
     issues["label"] = [_clean_label(raw_labels.iat[int(r)]) for r in issues["row"]]
@@ -330,6 +337,19 @@ def _label_variants(labels: pd.Series) -> tuple[dict[str, str], pd.DataFrame]:
             scores += [1.0 - n / counts.sum()] * len(where)
             suggested += [_clean_label(top)] * len(where)
     return canonical, _issues(rows, "label_variant", scores, suggested)
+
+
+def _unusable(has_text: np.ndarray, labels: pd.Series, raw_labels: pd.Series, task: str) -> list[pd.DataFrame]:
+    """The rows training leaves out, one kind per reason (the first that applies), so ISSUES.csv
+    lists every row that needs the user's attention, not only the suspect ones."""
+    from .data import to_number
+
+    no_label = has_text & (labels.astype(str).to_numpy() == "")
+    found = [_issues(np.flatnonzero(~has_text), "no_text", 1.0), _issues(np.flatnonzero(no_label), "no_label", 1.0)]
+    if task == "regression":
+        number = to_number(raw_labels).to_numpy(dtype=float)
+        found.append(_issues(np.flatnonzero(has_text & ~no_label & ~np.isfinite(number)), "label_not_a_number", 1.0))
+    return found
 
 
 def _exact_duplicates(keys: list[str], labels: pd.Series, has_text: np.ndarray) -> list[pd.DataFrame]:

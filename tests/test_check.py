@@ -234,6 +234,19 @@ def test_cli_check_takes_a_numeric_target_as_regression_and_names_rows_it_cannot
     assert "classification only" in said.out  # no label-error check on 40 'classes' of one row each
     issues = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
     assert "label_error" not in set(issues["issue"])
+    # The row training leaves out is in ISSUES.csv too, with the same 0-based number as the message.
+    assert issues.loc[issues["issue"] == "label_not_a_number", "row"].tolist() == [3]
+
+
+def test_rows_training_leaves_out_are_listed_by_reason():
+    df = make_sentiment_frame(60, seed=2)[["text", "label"]]
+    df.loc[4, "text"] = "   "
+    df.loc[9, "label"] = None
+    df.loc[11, ["text", "label"]] = [None, None]  # no text is the reason given, once
+    report = run_check(df, CONFIG, features="tfidf")
+    listed = {kind: report.rows(kind) for kind in ("no_text", "no_label", "label_not_a_number")}
+    assert listed == {"no_text": [4, 11], "no_label": [9], "label_not_a_number": []}
+    assert set(report.issues.loc[report.issues["issue"] == "no_text", "score"]) == {1.0}
 
 
 def test_no_label_error_is_claimed_when_the_label_model_learned_too_little():

@@ -16,6 +16,9 @@ KIND_NAMES = {
     "near_duplicate": "Near duplicates",
     "outlier": "Outliers",
     "label_variant": "Label spelling variants",
+    "no_text": "Rows without text",
+    "no_label": "Rows without a label",
+    "label_not_a_number": "Labels that are not numbers",
 }
 RELABEL_KINDS = ("label_error", "conflicting_duplicate", "label_variant")  # kinds with a suggested label
 GROUPED_KINDS = ("conflicting_duplicate", "exact_duplicate", "near_duplicate")  # kinds with a group
@@ -27,6 +30,9 @@ SCORE_HELP = {
     "near_duplicate": "closest character n-gram similarity to another text of the group (0-1)",
     "outlier": "mean cosine distance to the 10 most similar rows: higher = less like the rest",
     "label_variant": "1 - this spelling's share among the label's spellings: rarer spellings first",
+    "no_text": "1: training leaves this row out",
+    "no_label": "1: training leaves this row out",
+    "label_not_a_number": "1: training leaves this row out",
 }
 WORST_ROWS = 50  # rows shown in the table (all of them are in ISSUES.csv)
 EMBEDDING_ROWS = 5000  # above this the embeddings (about 12 ms of CPU a short text) are off by default
