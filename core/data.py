@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
+from .export import csv_reader
 from .words import CJK_RANGES, cjk_share  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # Streamlit's default upload limit
@@ -223,7 +224,7 @@ def load_csv(
     text, encoding = decoded.text, decoded.encoding
     notes = [decoded.note] if decoded.note else []
     delimiter = sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    header = next(csv_reader(io.StringIO(text), delimiter=delimiter), [])
     header = [h.strip() for h in header]
     if not any(header):
         raise ValueError("The first row is empty: expected a header row naming the columns.")
@@ -286,7 +287,7 @@ def load_csv(
 
 
 def _refuse_values_past_header(text: str, delimiter: str, n_header: int) -> None:
-    for line_no, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+    for line_no, row in enumerate(csv_reader(io.StringIO(text), delimiter=delimiter), start=1):
         extra = [v for v in row[n_header:] if v.strip()]
         if extra:
             raise ValueError(
@@ -545,7 +546,7 @@ def sniff_delimiter(text: str) -> str:
     scored = []
     for delimiter in DELIMITERS:
         try:  # newline="": a lone CR inside a quoted cell stays in its cell, as pandas reads it
-            rows = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))[:50]
+            rows = list(csv_reader(io.StringIO(sample, newline=""), delimiter=delimiter))[:50]
         except csv.Error:
             continue
         widths = [len(r) for r in rows if r]
@@ -562,7 +563,7 @@ def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None
     """None if ``delimiter`` does not split the header into 2+ fields; else whether the data
     rows agree with it (no row wider than the header, or all rows of one width)."""
     try:
-        rows = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter) if r]
+        rows = [r for r in csv_reader(io.StringIO(sample, newline=""), delimiter=delimiter) if r]
     except csv.Error:
         return None
     if truncated and len(rows) > 2:
