@@ -257,7 +257,9 @@ def check(
     parts += _unusable(has_text, labels, raw_labels, config.task)
 
     issues = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _empty()
-    issues["label"] = [_clean_label(raw_labels.iat[int(r)]) for r in issues["row"]]
+    # The label as written (a trailing or zero-width space kept: that is what a label variant is);
+    # numbers as training spells them (1.0 read from a column with blanks is "1").
+    issues["label"] = [_clean_label(raw_labels.iat[int(r)], strip=False) for r in issues["row"]]
     written = _as_written(frame, config.text_columns)  # the user's own text, spaces and line breaks kept
     issues["text"] = [written[int(r)] for r in issues["row"]]
     order = {kind: i for i, kind in enumerate(ISSUE_KINDS)}

@@ -126,3 +126,17 @@ def test_label_page_says_the_order_is_rough_when_the_checking_model_learned_litt
     assert "Treat this order as rough" in texts(at.warning)
     view = at.data_editor(key="label_suspect_editor").value
     assert view["rank"].tolist() == list(range(1, len(view) + 1)) and "suspect" not in view.columns
+
+
+def test_variant_spellings_show_their_invisible_characters_and_are_not_offered_for_dropping(models_dir):
+    from ui.check import visible
+
+    df = make_sentiment_frame(60, seed=6)[["text", "label"]]
+    df.loc[[3, 8], "label"] = ["positive\u200b", "Positive "]
+    at = run_panel(open_train(), df)
+    at.selectbox(key="train_check_kind").set_value("label_variant").run()
+    table = next(t.value for t in at.dataframe if "suggested_label" in t.value.columns)
+    assert set(table["label"]) == {"positive⟨U+200B⟩", "Positive⟨space⟩"}
+    offered = " ".join(map(str, at.multiselect(key="train_check_drop").options))
+    assert "spelling" not in offered and "label_variant" not in offered
+    assert visible("\u200bx ") == "⟨U+200B⟩x⟨space⟩" and visible("plain") == "plain"

@@ -3,6 +3,8 @@ user drop flagged rows or take the suggested labels before training."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pandas as pd
 import streamlit as st
 
@@ -36,6 +38,13 @@ SCORE_HELP = {
 }
 WORST_ROWS = 50  # rows shown in the table (all of them are in ISSUES.csv)
 EMBEDDING_ROWS = 5000  # above this the embeddings (about 12 ms of CPU a short text) are off by default
+
+
+def visible(label: str) -> str:
+    """``label`` with invisible characters and outer spaces shown: 'positive⟨U+200B⟩', '⟨space⟩x'."""
+    shown = "".join(f"⟨U+{ord(ch):04X}⟩" if unicodedata.category(ch) in ("Cf", "Zl", "Zp") else ch for ch in label)
+    lead, trail = len(shown) - len(shown.lstrip(" ")), len(shown) - len(shown.rstrip(" "))
+    return "⟨space⟩" * lead + shown.strip(" ") + "⟨space⟩" * trail if shown.strip(" ") else shown
 
 
 def _ident(df: pd.DataFrame, config: TrainConfig) -> tuple:
@@ -102,6 +111,8 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
     # Only the columns this kind fills: "group" belongs to duplicates, a suggestion to the kinds
     # that make one (a column of -1 or of blanks only raises questions).
     unused = ["issue"] + ([] if shown in GROUPED_KINDS else ["group"]) + ([] if shown in RELABEL_KINDS else ["suggested_label"])
+    if shown == "label_variant":  # a zero-width space or a trailing space is invisible in a table
+        table = table.assign(label=[visible(v) for v in table["label"]])
     st.dataframe(
         table.drop(columns=unused),
         hide_index=True,
@@ -121,10 +132,18 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
         on_click="ignore",
         icon=":material/download:",
     )
+    if counts["label_error"]:
+        st.caption(
+            "Suspected label errors are rows to review, not proof: measured with planted errors on public reviews "
+            "(bench/bench_check.py), about half of the rows flagged this way were wrong, and the other half correct "
+            "but hard. Dropping or relabelling them all trades both halves."
+        )
     st.markdown("**Before training**")
     drop = st.multiselect(
         "Drop the rows flagged as",
-        found,
+        # Variant spellings are merged into one class for training anyway: dropping them would
+        # throw away correctly labelled rows.
+        [k for k in found if k != "label_variant"],
         format_func=lambda k: f"{KIND_NAMES[k]} ({counts[k]:,})",
         key=f"{key}_drop",
     )
