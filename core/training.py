@@ -521,15 +521,17 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
     split it never had); its score is set beside TF-IDF's in words, and its scored rows (out of
     fold under cross-validation) are checked against always predicting the most common label
     (:func:`core.evaluation.usefulness_check`)."""
-    from .evaluation import usefulness_check
+    from .evaluation import missed_classes, usefulness_check
 
     model, tfidf = metrics.get("model") or {}, (metrics.get("baselines") or {}).get("tfidf_lr") or {}
     where = metrics.get("evaluation", "the test rows")
+    # The page already says "Saved model: the few-shot model."; the sentence says how it scored.
     sentence = (
-        f"The few-shot model was saved. Scored by {where}: {model.get('macro_f1', float('nan')):.2f} macro-F1 "
+        f"Scored by {where}: {model.get('macro_f1', float('nan')):.2f} macro-F1 "
         f"against {tfidf.get('macro_f1', float('nan')):.2f} for TF-IDF + logistic regression."
     )
     usefulness = {"useless": False, "message": ""}
+    missed: list[str] = []
     if predictions is not None and len(predictions) and "predicted_label" in predictions:
         true = predictions["true_label"].astype(str).to_numpy()
         values, counts = np.unique(true, return_counts=True)
@@ -538,6 +540,10 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
             "classification", true, predictions["predicted_label"].astype(str).to_numpy(),
             [values[counts.argmax()]] * len(true), classes, seed=seed,
         )
+        missed = missed_classes(true, predictions["predicted_label"].astype(str).to_numpy())
+        if missed:
+            sentence += (f" It never predicted {', '.join(repr(c) for c in missed)} on those rows: it leans on the more "
+                         "common classes.")
     return {
         "chosen": "fewshot",
         "candidate": "fewshot",
@@ -549,6 +555,7 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
         "usefulness": usefulness,
         "useless": bool(usefulness["useless"]),
         "warning": usefulness["message"],
+        "missed_classes": missed,
         "sentence": sentence,
     }
 

@@ -393,3 +393,15 @@ def test_new_settings_are_validated_and_round_trip():
         TrainConfig(choose_simpler=1)
     config = TrainConfig(refit_on_all_rows=True, choose_simpler=False)
     assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_fewshot_verdict_names_classes_it_never_predicts_without_repeating_what_was_saved():
+    from core.training import _fewshot_verdict
+
+    true = ["pos"] * 40 + ["neg"] * 12 + ["neutral"] * 8
+    predicted = ["pos"] * 40 + ["neg"] * 12 + ["pos"] * 8  # never 'neutral'
+    metrics = {"model": {"macro_f1": 0.61}, "baselines": {"tfidf_lr": {"macro_f1": 0.49}}, "evaluation": "the test rows"}
+    verdict = _fewshot_verdict(metrics, pd.DataFrame({"true_label": true, "predicted_label": predicted}), seed=0)
+    assert verdict["sentence"].startswith("Scored by the test rows: 0.61 macro-F1 against 0.49")
+    assert "was saved" not in verdict["sentence"]  # the page already says which model was saved
+    assert verdict["missed_classes"] == ["neutral"] and "never predicted 'neutral'" in verdict["sentence"]
