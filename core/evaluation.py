@@ -588,6 +588,24 @@ def missed_classes(y_true: Sequence, y_pred: Sequence) -> list[str]:
     return [str(c) for c in true.value_counts().index if c not in predicted]
 
 
+def below_majority_note(y_true: Sequence, y_pred: Sequence, constant: Sequence) -> str:
+    """A sentence when ``y_pred`` is right on fewer rows than always predicting ``constant[0]``
+    (the majority class): on imbalanced classes a model chosen on macro-F1 can trade accuracy for
+    the rare classes, and the accuracy card alone would leave that unexplained. '' otherwise."""
+    true = np.asarray(y_true, dtype=str)
+    if not len(true):
+        return ""
+    acc = float((np.asarray(y_pred, dtype=str) == true).mean())
+    majority = float((np.asarray(constant, dtype=str) == true).mean())
+    if acc >= majority:
+        return ""
+    return (
+        f" Its accuracy ({acc:.1%}) is below always predicting '{np.asarray(constant, dtype=str)[0]}' ({majority:.1%}): "
+        "it gets rare classes right at the cost of some common-class rows, which macro-F1, the measure it is "
+        "judged on, counts as a gain; if only overall accuracy matters to you, that is a loss."
+    )
+
+
 def _quoted(names: Sequence[str], limit: int = 3) -> str:
     """"'a'", "'a' or 'b'", "'a', 'b' or 'c'", "'a', 'b', 'c' or 2 more"."""
     shown = [repr(str(n)) for n in names[:limit]]
@@ -684,6 +702,8 @@ def choose_saved_model(
             )
     saved_test = test_candidate if chosen == candidate else test_tfidf
     usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)
+    if task == "classification" and not usefulness["useless"]:
+        verdict_test += below_majority_note(test_true, saved_test, test_constant)
     return {
         "chosen": chosen,
         "candidate": candidate,

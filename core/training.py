@@ -521,7 +521,7 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
     split it never had); its score is set beside TF-IDF's in words, and its scored rows (out of
     fold under cross-validation) are checked against always predicting the most common label
     (:func:`core.evaluation.usefulness_check`)."""
-    from .evaluation import missed_classes, usefulness_check
+    from .evaluation import below_majority_note, missed_classes, usefulness_check
 
     model, tfidf = metrics.get("model") or {}, (metrics.get("baselines") or {}).get("tfidf_lr") or {}
     where = metrics.get("evaluation", "the test rows")
@@ -541,6 +541,9 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
             [values[counts.argmax()]] * len(true), classes, seed=seed,
         )
         missed = missed_classes(true, predictions["predicted_label"].astype(str).to_numpy())
+        if not usefulness["useless"]:
+            sentence += below_majority_note(true, predictions["predicted_label"].astype(str).to_numpy(),
+                                            [values[counts.argmax()]] * len(true))
         if missed:
             sentence += (f" It never predicted {', '.join(repr(c) for c in missed)} on those rows: it leans on the more "
                          "common classes.")

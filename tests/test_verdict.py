@@ -405,3 +405,21 @@ def test_fewshot_verdict_names_classes_it_never_predicts_without_repeating_what_
     assert verdict["sentence"].startswith("Scored by the test rows: 0.61 macro-F1 against 0.49")
     assert "was saved" not in verdict["sentence"]  # the page already says which model was saved
     assert verdict["missed_classes"] == ["neutral"] and "never predicted 'neutral'" in verdict["sentence"]
+
+
+def test_an_accuracy_below_always_guessing_the_common_class_is_said_in_words():
+    from core.evaluation import below_majority_note
+
+    y = np.array(["pos"] * 160 + ["neg"] * 40)
+    # Right on every 'neg' row, wrong on 50 'pos' rows: 150/200 = 75% < 80% for always 'pos'.
+    trade = np.where(np.arange(200) < 50, "neg", y)
+    note = below_majority_note(y, trade, ["pos"] * 200)
+    assert note.startswith(" Its accuracy (75.0%) is below always predicting 'pos' (80.0%)")
+    assert below_majority_note(y, y, ["pos"] * 200) == ""
+    # In the verdict of a saved, usable model (independent truth: the accuracies computed here).
+    assert (trade == y).mean() < (y == "pos").mean()
+    verdict = choose_saved_model("classification", ["neg", "pos"], candidate="transformer", val_true=y,
+                                 val_candidate=trade, val_tfidf=np.full(200, "pos"), test_true=y,
+                                 test_candidate=trade, test_tfidf=np.full(200, "pos"), test_constant=["pos"] * 200)
+    assert verdict["chosen"] == "transformer" and not verdict["useless"]
+    assert "Its accuracy (75.0%) is below always predicting 'pos' (80.0%)" in verdict["sentence"]
