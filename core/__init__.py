@@ -22,6 +22,7 @@ from .models import FewShotClassifier, SavedModel, TextClassifier, TfidfClassifi
 from .progress import ProgressEvent, TrainingCancelled, TrainResult
 from .registry import (
     ModelInfo,
+    can_change,
     can_share,
     delete_model,
     list_models,
@@ -61,6 +62,7 @@ __all__ = [
     "cjk_share",
     "classification_metrics",
     "delete_model",
+    "can_change",
     "can_share",
     "label_store",
     "list_models",

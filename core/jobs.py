@@ -427,7 +427,9 @@ def _new_job(
     limits.check_disk_space(root, limits.job_disk_need(_base_model_of(kind, request), _data_bytes(df)))
     job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     folder = root / job_id
-    folder.mkdir(parents=True)
+    # Owner-only, like a model folder: data.csv is the person's uploaded customer table, and on a
+    # shared host nobody else's account should read it while the job runs.
+    folder.mkdir(parents=True, mode=0o700)
     df.to_csv(folder / "data.csv", index=False)
     request = {"kind": kind, **request, "model_name": model_name, "models_dir": str(models_dir),
                "queue_dir": str(queue_dir), "overwrite": overwrite, "created": time.time()}

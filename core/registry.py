@@ -144,6 +144,16 @@ def delete_model(name: str, root: Path | None = None) -> None:
     shutil.rmtree(folder)
 
 
+def can_change(name: str) -> bool:
+    """Whether the caller may delete or replace model ``name`` (their own, or the team's when it
+    is writable; never another person's, not even an admin), so pages offer only what works."""
+    try:
+        model_path(name, write=True)
+    except ValueError:
+        return False
+    return True
+
+
 def can_share() -> bool:
     """Whether the caller may copy models into the team workspace (a team server whose
     ``[marketune] team_workspace`` is "write")."""

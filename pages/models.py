@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import can_share, delete_model, list_models, share_model, zip_model
+from core import can_change, can_share, delete_model, list_models, share_model, zip_model
 from core.charts.evaluation import model_comparison_frame
 from ui.account import render_admin_panel
 from ui.results import models_frame, render_results
@@ -66,7 +66,7 @@ with inspect_tab:
     if actions[1].button("Make active", key="models_activate", disabled=name == active):
         set_active_model(name)
         st.rerun()
-    if actions[2].button("Delete…", key="models_delete", icon=":material/delete:"):
+    if can_change(name) and actions[2].button("Delete…", key="models_delete", icon=":material/delete:"):
         ss["models_pending_delete"] = name
     if ss.get("models_pending_delete") == name:
         st.warning(f"Delete model **{name}** and its files for good? This cannot be undone.")

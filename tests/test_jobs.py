@@ -24,6 +24,10 @@ def tiny(tiny_model_dir, **changes):
 
 def test_job_runs_in_background_and_saves(models_dir, tiny_model_dir):
     job_id = start_job(make_sentiment_frame(80), tiny(tiny_model_dir), "bg-model")
+    from core.jobs import jobs_root
+
+    # The job folder (which holds the uploaded table while the job runs) is the owner's alone.
+    assert (jobs_root() / job_id).stat().st_mode & 0o077 == 0
     status = wait_for(job_id, {"done", "failed"})
     assert status.state == "done", status.message
     assert (models_dir / "bg-model" / "model.safetensors").is_file()

@@ -153,6 +153,12 @@ def test_admins_see_every_workspace_and_the_queue(team):
     owners = set(frame_with(at, "owner")["owner"])
     assert {"ana@example.com", "ben@example.com", "boss@example.com"} <= owners
     assert "Signed in as **boss@example.com** · admin" in home[0]
+    # Looking, not changing: on another person's model no Delete is offered (it would be refused).
+    at.selectbox(key="models_open").set_value(f"{ids['ana-1']}:ana-model").run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.key == "models_delete"]
+    own = on_models_page(team_app(data, ANA))
+    assert [b for b in own.button if b.key == "models_delete"]  # the owner has it
 
 
 def test_share_with_team_appears_only_where_the_team_workspace_is_writable(team):

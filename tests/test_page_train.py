@@ -298,7 +298,7 @@ def test_interrupted_and_queued_jobs_are_shown_plainly(models_dir):
             _fake_job(job_id, state, sleeper.pid, now + i, name)
         at = open_train()
         progress = [p.proto.text for p in at.get("progress")]
-        assert progress and progress[0].startswith("Queued (position 1)")
+        assert progress and progress[0].startswith("Queued (1 job ahead)")
         assert "jobs run one at a time" in texts(at.info)
         assert "1 job ahead (your 'first' (running))" in texts(at.info)  # a laptop: all jobs are yours
     finally:
@@ -323,4 +323,6 @@ def test_progress_text_reads_the_latest_step():
     assert fraction == 0.25
     assert "step 10/40" in line and "epoch 0.50" in line and "elapsed 1:05" in line and "about 1:35 left" in line
     queued = JobStatus(id="y", state="queued", model_name="m", created=1000.0, queue_position=2)
-    assert progress_text(queued, now=1003.0) == (0.0, "Queued (position 2) · waiting 3 s")
+    assert progress_text(queued, now=1003.0) == (0.0, "Queued (2 jobs ahead) · waiting 3 s")
+    nothing_ahead = JobStatus(id="z", state="queued", model_name="m", created=1000.0, queue_position=0)
+    assert progress_text(nothing_ahead, now=1003.0)[1] == "Queued (next) · waiting 3 s"

@@ -50,7 +50,7 @@ from core.targeting import (
     profit_curve,
 )
 from ui.account import render_queue_position
-from ui.train_job import resume_or_close
+from ui.train_job import queue_words, resume_or_close
 
 COMPARISON = "tg_comparison"
 TARGET_LIST = "tg_target_list"
@@ -167,7 +167,7 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     elapsed = max(0, int(now - status.created))
     elapsed_text = f"{elapsed // 60}:{elapsed % 60:02d}" if elapsed >= 60 else f"{elapsed} s"
     if status.state == "queued":
-        return 0.0, f"Queued (position {max(1, status.queue_position)}) behind another job · waiting {elapsed_text}"
+        return 0.0, f"Queued ({queue_words(status.queue_position)}) · waiting {elapsed_text}"
     last = status.last_event
     if last is None:
         return 0.0, f"Starting · elapsed {elapsed_text}"

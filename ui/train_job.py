@@ -40,12 +40,18 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
+def queue_words(ahead: int) -> str:
+    """"2 jobs ahead" / "next": the jobs ahead of a queued one, the running job included. (A
+    "position" counted from the waiting jobs alone disagreed with the admin's queue table.)"""
+    return f"{ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else "next"
+
+
 def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
     """(fraction done 0..1, one line: phase, step/total, epoch, elapsed, ETA) for a job."""
     now = time.time() if now is None else now
     elapsed = _duration(now - status.created)
     if status.state == "queued":
-        return 0.0, f"Queued (position {max(1, status.queue_position)}) · waiting {elapsed}"
+        return 0.0, f"Queued ({queue_words(status.queue_position)}) · waiting {elapsed}"
     steps = [e for e in status.events if e.get("total_steps")]
     last = status.last_event or {}
     phase = PHASE_TEXT.get(last.get("phase", ""), "Starting the trainer")
