@@ -490,7 +490,6 @@ def _label_errors(
     given = labels.astype(str).to_numpy()
     usable = has_text & (given != "")
     counts = pd.Series(given[usable]).value_counts()
-    folds = int(min(MAX_FOLDS, counts.min())) if len(counts) else 0
     kept_classes = counts[counts >= 2].index
     small = counts[counts < 2]
     note = ""
