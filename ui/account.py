@@ -105,7 +105,7 @@ def require_sign_in() -> None:
         except WorkspaceError as exc:
             st.error(str(exc))
             if st.button("Sign out", key="account_signout_error"):
-                st.logout()
+                sign_out()
             st.stop()
     st.title("Marketune")
     st.write(
@@ -132,7 +132,15 @@ def render_account() -> None:
         who = claims.get("email") or claims.get("name") or "signed in"
         st.caption(f"Signed in as **{who}**" + (" · admin" if mine.admin else ""))
         if st.button("Sign out", key="account_signout", icon=":material/logout:"):
-            st.logout()
+            sign_out()
+
+
+def sign_out() -> None:
+    """Sign out and end this script run. ``st.logout`` empties ``st.user`` and sends the browser
+    to the logout address, but returns: the rest of the run would then ask for a workspace with
+    nobody signed in, and log "Sign in first" tracebacks for the sidebar and the page."""
+    st.logout()
+    st.stop()
 
 
 def apply_model_link() -> None:
