@@ -588,6 +588,28 @@ def missed_classes(y_true: Sequence, y_pred: Sequence) -> list[str]:
     return [str(c) for c in true.value_counts().index if c not in predicted]
 
 
+def missed_classes_sentence(y_true: Sequence, missed: Sequence[str], subject: str, where: str,
+                            class_weighting: bool | None) -> str:
+    """" <Subject> never predicted 'a' on <where> (12% of them): it leans on the more common
+    class(es)." for the classes :func:`missed_classes` found ('' when there are none), and the
+    advice to turn class weighting back on when the run had it off (``class_weighting is False``)."""
+    if not len(missed):
+        return ""
+    true = np.asarray(y_true, dtype=str)
+    share = float(np.isin(true, np.asarray(missed, dtype=str)).mean())
+    others = len(set(true.tolist())) - len(missed)
+    sentence = (
+        f" {subject[0].upper() + subject[1:]} never predicted {_quoted(list(missed))} on {where} "
+        f"({share:.0%} of them): it leans on the more common class{'es' if others > 1 else ''}."
+    )
+    if class_weighting is False:
+        sentence += (
+            " This run had class weighting off; it makes rare classes count as much as common ones in training "
+            "(Advanced settings; --class-weighting in the CLI): turn it back on."
+        )
+    return sentence
+
+
 def below_majority_note(y_true: Sequence, y_pred: Sequence, constant: Sequence) -> str:
     """A sentence when ``y_pred`` is right on fewer rows than always predicting ``constant[0]``
     (the majority class): on imbalanced classes a model chosen on macro-F1 can trade accuracy for
@@ -689,17 +711,7 @@ def choose_saved_model(
             "an unbiased check."
         )
     missed = missed_classes(test_true, test_candidate) if task == "classification" else []
-    if missed:
-        share = float(np.isin(np.asarray(test_true, dtype=str), missed).mean())
-        verdict_test += (
-            f" {cand_name[0].upper() + cand_name[1:]} never predicted {_quoted(missed)} on the test rows "
-            f"({share:.0%} of them): it leans on the more common class{'es' if len(set(test_true)) - len(missed) > 1 else ''}."
-        )
-        if class_weighting is False:
-            verdict_test += (
-                " This run had class weighting off; it makes rare classes count as much as common ones in training "
-                "(Advanced settings; --class-weighting in the CLI): turn it back on."
-            )
+    verdict_test += missed_classes_sentence(test_true, missed, cand_name, "the test rows", class_weighting)
     saved_test = test_candidate if chosen == candidate else test_tfidf
     usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)
     if task == "classification" and not usefulness["useless"]:

@@ -85,7 +85,8 @@ def train(
         on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
     if method == "fewshot":
         result = fit_fewshot(prepared, config, on_progress, cancel)
-        result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed)
+        result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed,
+                                                     config.class_weighting)
         result.metrics["saved_kind"] = "fewshot"
     else:
         result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint)
@@ -516,12 +517,13 @@ def fit_transformer(
 # ---------------------------------------------------------------------- pieces
 
 
-def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, seed: int) -> dict[str, Any]:
+def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, seed: int,
+                     class_weighting: bool = True) -> dict[str, Any]:
     """The few-shot model's verdict: it is kept (its body cannot be compared on a validation
     split it never had); its score is set beside TF-IDF's in words, and its scored rows (out of
     fold under cross-validation) are checked against always predicting the most common label
     (:func:`core.evaluation.usefulness_check`)."""
-    from .evaluation import below_majority_note, missed_classes, usefulness_check
+    from .evaluation import below_majority_note, missed_classes, missed_classes_sentence, usefulness_check
 
     model, tfidf = metrics.get("model") or {}, (metrics.get("baselines") or {}).get("tfidf_lr") or {}
     where = metrics.get("evaluation", "the test rows")
@@ -544,9 +546,7 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
         if not usefulness["useless"]:
             sentence += below_majority_note(true, predictions["predicted_label"].astype(str).to_numpy(),
                                             [values[counts.argmax()]] * len(true))
-        if missed:
-            sentence += (f" It never predicted {', '.join(repr(c) for c in missed)} on those rows: it leans on the more "
-                         "common classes.")
+        sentence += missed_classes_sentence(true, missed, "it", "those rows", class_weighting)
     return {
         "chosen": "fewshot",
         "candidate": "fewshot",

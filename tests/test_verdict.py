@@ -404,7 +404,12 @@ def test_fewshot_verdict_names_classes_it_never_predicts_without_repeating_what_
     verdict = _fewshot_verdict(metrics, pd.DataFrame({"true_label": true, "predicted_label": predicted}), seed=0)
     assert verdict["sentence"].startswith("Scored by the test rows: 0.61 macro-F1 against 0.49")
     assert "was saved" not in verdict["sentence"]  # the page already says which model was saved
-    assert verdict["missed_classes"] == ["neutral"] and "never predicted 'neutral'" in verdict["sentence"]
+    assert verdict["missed_classes"] == ["neutral"]
+    assert "It never predicted 'neutral' on those rows (13% of them): it leans on the more common classes." in verdict["sentence"]
+    assert "class weighting" not in verdict["sentence"]  # it was on (the default)
+    off = _fewshot_verdict(metrics, pd.DataFrame({"true_label": true, "predicted_label": predicted}), seed=0,
+                           class_weighting=False)
+    assert "This run had class weighting off" in off["sentence"]  # the same advice as a fine-tuned model's
 
 
 def test_an_accuracy_below_always_guessing_the_common_class_is_said_in_words():
