@@ -187,7 +187,7 @@ def render_sidebar() -> None:
         )
         set_active_model(chosen, models)
         info = next(m for m in models if m.name == chosen)
-        headline = ", ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in info.headline.items())
+        headline = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in info.headline.items())
         labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""
         st.caption(f"{info.task}{labels} · base model **{info.base_model}** · {info.method}  \n{headline}")
         if (info.metrics.get("verdict") or {}).get("useless"):
