@@ -1,7 +1,11 @@
 """Batch scoring on a local Ray (actors of 0.5 CPU each; two where their number matters, else one, as
 each actor imports torch): the same rows, columns, order and
 cells as the in-process path, each actor loading the model once, a one-off failure retried, and
-nothing written when rows go missing."""
+nothing written when rows go missing.
+
+The plumbing tests (parts, retries, missing rows, the CLI) score with a TF-IDF model: the same
+actors, reads and writer, without each actor importing torch and loading a transformer (about
+10 s per test on 2 cores). The transformer is scored by the tests that are about it."""
 
 from __future__ import annotations
 
@@ -27,6 +31,23 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tfidf_model(tmp_path_factory) -> Path:
+    """A saved TF-IDF + logistic regression text model (the scikit-learn kind of saved model)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from core.models import TfidfClassifier
+
+    df = make_sentiment_frame(160)
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(df["text"], df["label"])
+    folder = tmp_path_factory.mktemp("tfidf") / "model"
+    TfidfClassifier.from_pipeline(pipe, task="classification", classes=sorted(df["label"].unique()),
+                                  schema={"text_columns": ["text"], "label_column": "label"}).save(folder)
+    return folder
 
 
 @pytest.fixture
@@ -86,8 +107,8 @@ def test_ray_scoring_writes_what_in_process_writes_and_loads_the_model_once_per_
     assert 1 <= facts["actors"] <= 2 and facts["cpus_per_actor"] == 0.5
 
 
-def test_parts_mode_writes_one_output_per_input_file(local_ray, trained_tiny, parts, tmp_path):
-    model_dir = trained_tiny[1]
+def test_parts_mode_writes_one_output_per_input_file(local_ray, tfidf_model, parts, tmp_path):
+    model_dir = tfidf_model
     folder, df = parts
     out = tmp_path / "out"
     predict_ray(model_dir, str(folder / "part-*.csv"), out, workers=1, batch_size=25, parts=True)
@@ -95,8 +116,8 @@ def test_parts_mode_writes_one_output_per_input_file(local_ray, trained_tiny, pa
     assert_same_as_in_process(out / "part-1.csv", model_dir, df.iloc[40:95], tmp_path)
 
 
-def test_a_one_off_failure_is_retried_and_no_row_is_lost(local_ray, trained_tiny, parts, tmp_path):
-    model_dir = trained_tiny[1]
+def test_a_one_off_failure_is_retried_and_no_row_is_lost(local_ray, tfidf_model, parts, tmp_path):
+    model_dir = tfidf_model
     folder, df = parts
     marker = tmp_path / "failed-once"
 
@@ -113,8 +134,8 @@ def test_a_one_off_failure_is_retried_and_no_row_is_lost(local_ray, trained_tiny
     assert_same_as_in_process(out, model_dir, df, tmp_path)
 
 
-def test_rows_missing_from_the_cluster_write_nothing(local_ray, trained_tiny, parts, tmp_path):
-    model_dir = trained_tiny[1]
+def test_rows_missing_from_the_cluster_write_nothing(local_ray, tfidf_model, parts, tmp_path):
+    model_dir = tfidf_model
     folder, _ = parts
 
     class DropsARow(Scorer):
@@ -127,10 +148,10 @@ def test_rows_missing_from_the_cluster_write_nothing(local_ray, trained_tiny, pa
     assert not out.exists() and not list(tmp_path.glob(".out.csv.partial*"))
 
 
-def test_cli_engine_ray_on_a_glob(local_ray, trained_tiny, parts, tmp_path, capsys):
+def test_cli_engine_ray_on_a_glob(local_ray, tfidf_model, parts, tmp_path, capsys):
     from core.cli import main
 
-    model_dir = trained_tiny[1]
+    model_dir = tfidf_model
     folder, df = parts
     out = tmp_path / "cli.csv"
     code = main(["predict", "--model", str(model_dir), "--data", str(folder / "*.csv"), "--out", str(out),

@@ -225,7 +225,9 @@ def run_cli(*args: str, pause: str | None = None, out: Path) -> subprocess.Popen
     return process
 
 
-def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_dir, tmp_path):
+def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_dir, tmp_path, capsys):
+    from core.cli import main
+
     data = tmp_path / "reviews.csv"
     make_sentiment_frame(80).to_csv(data, index=False)
     out = tmp_path / "model"
@@ -236,9 +238,10 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
                 "--base-model", str(tiny_model_dir), "--method", "full", "--epochs", "3", "--batch-size", "16",
                 "--lr", lr, "--max-length", "32", "--keep-transformer"]
 
-    missing = subprocess.run([sys.executable, "-m", "core", "train", *args(), "--resume"], cwd=ROOT,
-                             capture_output=True, text=True)
-    assert missing.returncode == 2 and f"no checkpoint at {checkpoint}" in missing.stderr
+    # The two refusals run the CLI in this process (they stop before any training); the runs that
+    # are killed and resumed are real processes.
+    assert main(["train", *args(), "--resume"]) == 2
+    assert f"no checkpoint at {checkpoint}" in capsys.readouterr().err
 
     first = run_cli(*args(), pause="step-4", out=tmp_path / "first.log")
     try:
@@ -249,9 +252,9 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
         first.kill()
         first.wait()
 
-    other = subprocess.run([sys.executable, "-m", "core", "train", *args(lr="1e-3"), "--resume"],
-                           cwd=ROOT, capture_output=True, text=True)
-    assert other.returncode == 2 and "other data or with other settings" in other.stderr, other.stderr
+    assert main(["train", *args(lr="1e-3"), "--resume"]) == 2
+    refused = capsys.readouterr().err
+    assert "other data or with other settings" in refused, refused
 
     second = run_cli(*args(), "--resume", pause="model-save", out=tmp_path / "second.log")
     try:
