@@ -281,6 +281,33 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
 # --------------------------------------------------------------------------- what-if scoring
 
 
+def unlike_training(
+    model: SavedModel,
+    texts: Sequence[str],
+    profile: Mapping[str, Any] | None = None,
+    *,
+    text_column: str | None = None,
+    folder: str | None = None,
+) -> np.ndarray | None:
+    """(n,) bool: which of ``texts`` (as ad copy, with ``profile``) look unlike the texts the model
+    was trained on: the Predict page's out-of-distribution flag (core.check.OodReference: sentence
+    embeddings farther from the training texts than 99% of those are from each other), e.g. English
+    ads for a model trained on Chinese reviews. None when the model has no such reference (it reads
+    no text, or its folder has neither a saved reference nor test predictions to build one)."""
+    from .check import ood_available
+    from .data import build_texts
+    from .predict import ood_reference
+
+    where = folder or model.path
+    if not model.schema.get("text_columns") or where is None or not ood_available(where):
+        return None
+    reference = ood_reference(model, where)
+    if reference is None:
+        return None
+    inputs = model_inputs(model, texts, profile, text_column=text_column)
+    return reference.flag_texts(build_texts(inputs, model.schema["text_columns"], model.schema.get("profile_columns", [])))
+
+
 def score_variants(
     model: SavedModel,
     base_text: str,

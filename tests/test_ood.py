@@ -201,3 +201,25 @@ def test_predict_page_flags_by_default_and_says_what_share(registry):
     at.run()
     assert "out_of_distribution" not in pd.read_csv(Path(at.session_state["last_prediction_path"])).columns
     assert not [m for m in [*at.info, *at.warning] if "look unlike the training data" in m.value]
+
+
+def test_ad_copy_lab_flags_ads_unlike_the_training_texts_as_predict_does(trained_tiny, tmp_path):
+    from core.adlab import unlike_training
+    from core.models import load_folder
+    from core.predict import OOD_COLUMN, ood_reference, predict_frame
+
+    result, folder = trained_tiny
+    model = load_folder(folder)
+    texts = [*make_sentiment_frame(20, seed=21)["text"], *_chinese(20, seed=22)]
+    flags = unlike_training(model, texts)
+    assert flags.dtype == bool and len(flags) == 40
+    assert flags[20:].mean() >= 0.7 and flags[:20].mean() <= 0.2  # the tiny random encoder: ~85% apart
+    # The same rows flagged as the Predict page flags them.
+    predicted = predict_frame(model, pd.DataFrame({"text": texts}), ood=ood_reference(model, folder))
+    assert predicted[OOD_COLUMN].tolist() == flags.tolist()
+    # A folder with no reference and nothing to build one from: no flags rather than a guess.
+    bare = tmp_path / "bare"
+    shutil.copytree(folder, bare)
+    (bare / OOD_FILE).unlink()
+    (bare / "test_predictions.csv").unlink()
+    assert unlike_training(load_folder(bare), texts) is None

@@ -457,3 +457,27 @@ def test_page_opens_through_the_app_router(registry):
     assert not at.exception, [e.message for e in at.exception]
     assert at.title[0].value == "Ad Copy Lab"
     assert len(table(at)) == 4
+
+
+def test_ads_unlike_the_training_texts_get_a_warning(registry):
+    from tests.test_ood import _chinese
+
+    registry("sentiment")
+    at = open_page("sentiment")
+    at.button(key="adlab_clear").click()  # the example ads are about dresses; the tiny model's texts are not
+    run(at)
+    english = make_sentiment_frame(6, seed=31)["text"].tolist()  # like its training texts
+    chinese = _chinese(5, seed=32)
+    at.text_area(key="adlab_base").set_value(english[0])
+    run(at)
+    assert not [w for w in at.warning if "look unlike the texts" in w.value]  # nothing to say
+    at.text_area(key="adlab_paste").set_value("\n".join([*english[1:], *chinese]))
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    names = table(at).set_index("text")["variant"]
+    [warning] = [w.value for w in at.warning if "look unlike the texts" in w.value]
+    listed = warning.split("(", 1)[1].split(")", 1)[0].split(" and ")[0]  # "V6, V7, ... and 2 more"
+    named = set(listed.split(", "))
+    # The tiny test encoder has random weights: it tells Chinese from these texts well, not perfectly.
+    assert len(named & {names[t] for t in chinese}) >= 3 and len(named & {names[t] for t in english}) <= 1
+    assert int(warning.split(" of ")[0]) >= len(named) and f" of {len(names)} texts" in warning

@@ -82,6 +82,16 @@ def test_a_new_file_hides_the_old_report(models_dir):
     at.selectbox(key="train_label_col").set_value("label").run()
     assert not at.exception
     assert not at.metric  # the report was for the other data
+    assert "changed since the last check" in texts(at.info)  # said, not silently gone
+
+
+def test_no_changed_since_note_before_the_first_check(models_dir):
+    at = open_train()
+    df, _copies, _flipped = planted()
+    at.file_uploader(key="train_upload").set_value(("reviews.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    at.selectbox(key="train_label_col").set_value("label").run()
+    assert not at.exception
+    assert "changed since the last check" not in texts(at.info)
 
 
 def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ editor last showed and drop the editor's now-stale edits.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +33,7 @@ from ui.upload import table_upload
 POSITIVE_RGB = (44, 160, 44)  # green: the word pushes the score up
 NEGATIVE_RGB = (214, 39, 40)  # red: the word pulls the score down
 ROWS, CURRENT, EDITOR = "adlab_rows", "adlab_current", "adlab_variants"
+LOG = logging.getLogger("marketune.pages")
 TEXTS = "adlab_texts"  # variant name -> text, as last scored (for the other tabs)
 EDIT_SOURCE = "adlab_edit_source"  # (variant name, its text) the explain draft started from
 MAX_VARIANTS = 100
@@ -148,6 +150,34 @@ def _score(name, stamp, base, variants, success, profile, text_column) -> pd.Dat
     model = get_model(name)
     return adlab.score_variants(
         model, base, list(variants), success, dict(profile) or None, text_column=text_column
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _unlike(name, stamp, texts, profile, text_column) -> list[bool] | None:
+    flags = adlab.unlike_training(get_model(name), list(texts), dict(profile), text_column=text_column,
+                                  folder=str(model_path(name)))
+    return None if flags is None else [bool(f) for f in flags]
+
+
+def render_unlike_training(lab: Lab, scored: pd.DataFrame) -> None:
+    """A warning naming the texts that look unlike the model's training texts (another language,
+    another kind of text): their scores say little. Nothing when all look alike or the model has
+    no reference. A reference that cannot be built (its encoder will not load) is logged, not shown."""
+    try:
+        flags = _unlike(lab.name, _stamp(lab.name), tuple(scored["text"]), _items(lab.profile), lab.text_column)
+    except (ValueError, OSError):
+        LOG.warning("Ad Copy Lab: no out-of-distribution check for %s", lab.name, exc_info=True)
+        return
+    if not flags or not any(flags):
+        return
+    names = scored["variant"][flags].tolist()
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    st.warning(
+        f"{len(names)} of {len(scored)} texts ({shown}) look unlike the texts **{lab.name}** was trained on, "
+        "for example another language or another kind of text: the model's scores for them are less "
+        "trustworthy. The Predict page flags such rows the same way.",
+        icon=":material/travel_explore:",
     )
 
 
@@ -280,6 +310,7 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
         st.session_state.pop(TEXTS, None)
         return None
     st.session_state[TEXTS] = dict(zip(scored["variant"], scored["text"]))
+    render_unlike_training(lab, scored)
     margin = lab.margin
     if margin.value is None:
         st.warning(margin.note + " Differences are shown without the 'no clear difference' check.")

@@ -88,6 +88,13 @@ def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataF
                 st.error(str(exc))
                 return df
         if report is None:
+            if saved:  # a report for other data or another column, label or task choice
+                st.info(
+                    "The file, the columns or the task changed since the last check, so its results and the "
+                    "drops or label fixes chosen there no longer apply. Run Check data again to see them for "
+                    "these settings.",
+                    icon=":material/info:",
+                )
             return df
         return _show(df, config, report, key)
 
