@@ -12,7 +12,7 @@ st.title("Marketune")
 st.markdown(
     "Turn your own marketing data into a working language model: upload a CSV of texts with "
     "labels (reviews, ad copy, tickets, campaign results), fine-tune a pretrained transformer on "
-    "it on your laptop, and see honestly how much better it does than a simple baseline. Then use "
+    "it on your laptop or your team's server, and see honestly how much better it does than a simple baseline. Then use "
     "it: score new files, test ad copy variants, pick whom to target, and watch sentiment over time."
 )
 cols = st.columns(3)

@@ -155,7 +155,9 @@ def apply_model_link() -> None:
     try:
         folder = model_path(ref)
         if not (folder / "marketune.json").is_file():
-            raise WorkspaceError(f"No saved model named {ref!r} in your workspace.")
+            where = "the team's workspace" if ref.startswith(f"{workspace.TEAM}:") else (
+                "that workspace" if ":" in ref else "your workspace")
+            raise WorkspaceError(f"No saved model named {ref!r} in {where}.")
     except ValueError as exc:
         st.session_state["account_link_error"] = str(exc)
         return
