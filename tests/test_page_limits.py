@@ -47,11 +47,11 @@ def test_the_predict_page_states_and_enforces_the_scoring_row_limit(registry, mo
     monkeypatch.setattr(ui.predict, "BROWSER_SCORING_MAX_ROWS", 5)
     rows = pd.DataFrame({"text": ["great phone", "awful", "love it", "bad", "the best", "worst"]})
     upload(at, rows)
-    at.button(key="predict_run").click().run()
     assert not at.exception, at.exception
-    error = texts(at.error)
+    error = texts(at.error)  # said on upload, before Predict is pressed
     assert "This file has 6 rows; the browser scores up to 5 rows per file" in error
     assert "python -m core predict" in error and "core/ray_predict.py" in error
+    assert at.button(key="predict_run").disabled
     assert "last_prediction_path" not in at.session_state
     upload(at, rows.head(5), name="five.csv")  # at the limit: scored
     at.button(key="predict_run").click().run()

@@ -22,10 +22,11 @@ from core.check import ood_available, ood_message
 from core.columns import match_column
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
-from core.limits import BROWSER_SCORING_MAX_ROWS
+from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
 from core.predict import (
     PredictSummary,
+    count_rows,
     low_confidence_rows,
     missing_columns,
     ood_reference,
@@ -34,6 +35,7 @@ from core.predict import (
     read_head,
     read_predictions,
     renamed_message,
+    sniff_file,
 )
 from core.registry import model_path
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
@@ -242,6 +244,28 @@ def fast_path_box(name: str, model: SavedModel) -> str | None:
                 st.session_state["predict_fast_checked"] = name
                 st.rerun()
     return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _row_count(path: str, mtime: float) -> int:
+    encoding, delimiter = sniff_file(path)
+    return count_rows(Path(path), encoding, delimiter)
+
+
+def too_many_rows(source: Path, options: RunOptions) -> bool:
+    """Whether ``source`` has more rows than the browser scores in the server's process
+    (``BROWSER_SCORING_MAX_ROWS``), said on the page with the way to score them, before Predict
+    is pressed. Never for a run on the Ray cluster, which scores any number of rows."""
+    if options.cluster is not None:
+        return False
+    with st.spinner("Counting rows…"):
+        n_rows = _row_count(str(source), source.stat().st_mtime)
+    try:
+        check_scoring_rows(n_rows, BROWSER_SCORING_MAX_ROWS)
+    except ValueError as exc:
+        st.error(str(exc))
+        return True
+    return False
 
 
 def run_options(name: str, model: SavedModel) -> RunOptions:
