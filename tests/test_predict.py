@@ -511,3 +511,12 @@ def test_value_histogram_for_regression():
     assert list(fig.data[0].x) == [0.5, 1.5] and list(fig.data[0].y) == [3, 4]
     with pytest.raises(ValueError):
         value_histogram(np.array([0.0, 1.0]), np.array([3, 4]))
+
+
+def test_a_file_over_max_rows_is_refused_before_anything_is_written(model, tmp_path):
+    source, out = tmp_path / "six.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": ["great", "awful", "love it", "bad", "the best", "worst"]}).to_csv(source, index=False)
+    with pytest.raises(ValueError, match="This file has 6 rows; the browser scores up to 5 rows per file"):
+        predict_csv(model, source, out, max_rows=5)
+    assert not out.exists() and not list(tmp_path.glob("*.partial*"))
+    assert predict_csv(model, source, out, max_rows=6).n_rows == 6  # at the limit: scored
