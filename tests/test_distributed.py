@@ -52,11 +52,11 @@ def runs(tmp_path_factory):
             "--method", "full", "--epochs", str(EPOCHS), "--keep-transformer", "--batch-size", str(BATCH), "--lr", "5e-3",
             "--max-length", "32"]
 
+    # The two launches run side by side (each spends seconds starting Python and importing torch):
+    # they share nothing but the CSV they read.
     single_out = folder / "single" / "model"
-    single = subprocess.run([sys.executable, "-m", "core", *args, "--out", str(single_out)], cwd=ROOT, env=_env(),
-                            capture_output=True, text=True, timeout=600)
-    assert single.returncode == 0, single.stderr
-
+    single_run = subprocess.Popen([sys.executable, "-m", "core", *args, "--out", str(single_out)], cwd=ROOT,
+                                  env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # --standalone picks a free port itself; -r 3 --log-dir writes each rank's stdout/stderr to its own
     # file, so the test can tell which rank printed what.
     models, logs = folder / "ddp" / "models", folder / "ddp" / "logs"
@@ -65,6 +65,9 @@ def runs(tmp_path_factory):
          "-m", "core", *args, "--out", str(models / "model")],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
     )
+    stdout, stderr = single_run.communicate(timeout=600)
+    single = subprocess.CompletedProcess(single_run.args, single_run.returncode, stdout, stderr)
+    assert single.returncode == 0, single.stderr
     rank_logs = {int(p.parent.name): p.parent for p in logs.glob("*/attempt_0/*/stdout.log")}
     assert ddp.returncode == 0, ddp.stderr + "".join((d / "stderr.log").read_text() for d in rank_logs.values())
     assert set(rank_logs) == {0, 1}
