@@ -295,17 +295,15 @@ def unlike_training(
     ads for a model trained on Chinese reviews. None when the model has no such reference (it reads
     no text, or its folder has neither a saved reference nor test predictions to build one)."""
     from .check import ood_available
-    from .data import build_texts
-    from .predict import ood_reference
+    from .predict import model_texts, ood_reference
 
     where = folder or model.path
-    if not model.schema.get("text_columns") or where is None or not ood_available(where):
+    if where is None or not ood_available(where):
         return None
-    reference = ood_reference(model, where)
+    reference = ood_reference(model, where)  # None for a model that reads no text
     if reference is None:
         return None
-    inputs = model_inputs(model, texts, profile, text_column=text_column)
-    return reference.flag_texts(build_texts(inputs, model.schema["text_columns"], model.schema.get("profile_columns", [])))
+    return reference.flag_texts(model_texts(model, model_inputs(model, texts, profile, text_column=text_column)))
 
 
 def score_variants(

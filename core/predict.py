@@ -176,13 +176,14 @@ def predict_frame(
     if ood:
         flagged = np.zeros(len(df), dtype=bool)
         if len(usable):
-            flagged[usable] = ood.flag_texts(_model_texts(model, usable_inputs))
+            flagged[usable] = ood.flag_texts(model_texts(model, usable_inputs))
         out[name[OOD_COLUMN]] = flagged
     return out
 
 
-def _model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
-    """The model's input texts (core.data.build_texts over its schema's columns)."""
+def model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
+    """The model's input texts for ``inputs`` (a frame with its input columns): core.data.build_texts
+    over its schema's columns, one text per row, as training built them."""
     from .data import build_texts
 
     return build_texts(inputs, model.schema["text_columns"], model.schema.get("profile_columns", []))

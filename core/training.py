@@ -536,16 +536,14 @@ def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, 
     missed: list[str] = []
     if predictions is not None and len(predictions) and "predicted_label" in predictions:
         true = predictions["true_label"].astype(str).to_numpy()
+        predicted = predictions["predicted_label"].astype(str).to_numpy()
         values, counts = np.unique(true, return_counts=True)
-        classes = (metrics.get("model") or {}).get("confusion_matrix", {}).get("labels") or sorted(values)
-        usefulness = usefulness_check(
-            "classification", true, predictions["predicted_label"].astype(str).to_numpy(),
-            [values[counts.argmax()]] * len(true), classes, seed=seed,
-        )
-        missed = missed_classes(true, predictions["predicted_label"].astype(str).to_numpy())
+        constant = [values[counts.argmax()]] * len(true)  # always the most common label
+        classes = model.get("confusion_matrix", {}).get("labels") or sorted(values)
+        usefulness = usefulness_check("classification", true, predicted, constant, classes, seed=seed)
+        missed = missed_classes(true, predicted)
         if not usefulness["useless"]:
-            sentence += below_majority_note(true, predictions["predicted_label"].astype(str).to_numpy(),
-                                            [values[counts.argmax()]] * len(true))
+            sentence += below_majority_note(true, predicted, constant)
         sentence += missed_classes_sentence(true, missed, "it", "those rows", class_weighting)
     return {
         "chosen": "fewshot",
