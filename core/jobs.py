@@ -411,9 +411,12 @@ def _new_job(
     ``request``'s fields, state "queued") and start its worker; returns the job id.
 
     Raises ``ValueError`` when the name is not allowed, taken by a saved model (unless
-    ``overwrite``) or by an active job of either kind.
+    ``overwrite``) or by an active job of either kind, and (a :class:`~core.workspace.WorkspaceError`)
+    when a page's job names a base model the caller may not read.
     """
     validate_name(model_name)
+    if root is None:  # a page's job: the caller's workspace decides which base models it may read
+        workspace.current().check_base_model(_base_model_of(kind, request))
     max_jobs = workspace.current().max_jobs if root is None else None  # the caller's limit (laptop: none)
     models_dir = models_dir or models_root()
     if model_path(model_name, models_dir).exists() and not overwrite:

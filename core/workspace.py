@@ -50,12 +50,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .base_models import CATALOG, HUB_ID
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}$")
 LOCAL_ID = "local"
 TEAM = "team"  # the reference prefix of the shared team workspace: team:<name>
 SEP = ":"  # never part of a model name (NAME_PATTERN), so a reference splits unambiguously
+SERVER = "server"  # the reference prefix of a base-model folder an admin lists: server:<name>
 TEAM_ACCESS = ("off", "read", "write")
 NOT_YOUR_JOB = ("That job belongs to another person: you can cancel only your own jobs "
                 "(an admin can cancel any job from the queue on the Models page).")
@@ -135,6 +138,13 @@ class TeamSettings:
     # A week: long enough to come back after a weekend and press Resume, short enough that the
     # customer data of a job nobody resumes does not stay on the server for good.
     keep_interrupted_days: float = 7.0
+    # Folders an admin lets everyone fine-tune from, by the name the Train page shows:
+    # ``[marketune.base_models]`` with ``name = "/srv/models/bert-zh"``. A typed path is never
+    # accepted on a team server (it would read any folder the server can: another person's model).
+    base_model_folders: tuple[tuple[str, Path], ...] = ()
+    # Hub ids (owner/model) downloaded at training time: off unless the admin turns it on, since
+    # a download runs code-free but still fetches whatever the id names onto the server's disk.
+    allow_hub_models: bool = False
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -158,8 +168,21 @@ class TeamSettings:
         keep_days = section.get("keep_interrupted_days", cls.keep_interrupted_days)
         if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)) or keep_days < 0:
             raise WorkspaceError(f"[marketune] keep_interrupted_days must be a number of days, 0 or more; found {keep_days!r}.")
+        folders = section.get("base_models", {})
+        if not isinstance(folders, dict) or not all(isinstance(v, str) for v in folders.values()):
+            raise WorkspaceError("[marketune.base_models] must map names to model folders, like "
+                                 f"bert-zh = \"/srv/models/bert-zh\"; found {folders!r}.")
+        for label in folders:
+            if not NAME_PATTERN.fullmatch(str(label)) or ".." in str(label) or str(label).startswith(TEAM):
+                raise WorkspaceError(f"[marketune.base_models] name {label!r} is not allowed: use 1-64 letters, "
+                                     "digits, '_', '-' or '.' (not starting with 'team').")
+        hub = section.get("allow_hub_models", False)
+        if not isinstance(hub, bool):
+            raise WorkspaceError(f"[marketune] allow_hub_models must be true or false; found {hub!r}.")
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
-                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days))
+                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days),
+                   base_model_folders=tuple((str(k), Path(v).expanduser()) for k, v in folders.items()),
+                   allow_hub_models=hub)
 
 
 @dataclass(frozen=True)
@@ -185,6 +208,8 @@ class Workspace:
     team_writable: bool = False
     data_dir: Path | None = None
     max_jobs: int | None = None
+    base_model_folders: tuple[tuple[str, Path], ...] = ()  # TeamSettings.base_model_folders
+    allow_hub_models: bool = False  # TeamSettings.allow_hub_models
 
     @property
     def team_mode(self) -> bool:
@@ -238,6 +263,73 @@ class Workspace:
             )
         return _inside(area / name, area, ref)
 
+    # ------------------------------------------------------------------ base models
+
+    def base_model_choices(self) -> list[tuple[str, str]]:
+        """(reference, description) of each base model beyond the catalog that the caller may
+        fine-tune from on a team server: folders the admin lists (``server:<name>``), the
+        caller's own fine-tuned transformers (``<name>``) and the team's (``team:<name>``). A
+        model folder qualifies when it holds a Hugging Face ``config.json`` (TF-IDF and
+        response models do not). Empty on a laptop, where any folder may be typed."""
+        if not self.team_mode:
+            return []
+        found = [(f"{SERVER}{SEP}{name}", f"set up by the admin ({folder.name})")
+                 for name, folder in self.base_model_folders if (folder / "config.json").is_file()]
+        for prefix, area, whose in (("", self.models, "your model"), (TEAM + SEP, self.team_models, "team model")):
+            if area is None or not area.is_dir():
+                continue
+            for folder in sorted(area.iterdir()):
+                if (NAME_PATTERN.fullmatch(folder.name) and not folder.is_symlink()
+                        and (folder / "config.json").is_file()):
+                    found.append((prefix + folder.name, whose))
+        return found
+
+    def resolve_base_model(self, ref: str) -> str:
+        """What ``TrainConfig.base_model`` should hold for the base model ``ref`` a person chose.
+
+        Laptop: ``ref`` itself (a catalog name, any local folder or a hub id: the person owns the
+        machine). Team server: a catalog name as is; ``server:<name>`` (an admin's folder), a
+        plain name (one's own fine-tuned transformer) or ``team:<name>`` as the folder's absolute
+        path; a hub id only when ``allow_hub_models`` is on. Anything else raises
+        :class:`WorkspaceError` with one message that does not say whether a folder or another
+        person's model exists.
+        """
+        ref = (ref or "").strip()
+        if not self.team_mode or ref in CATALOG:
+            return ref
+        if ref.startswith(SERVER + SEP):
+            for name, folder in self.base_model_folders:
+                if f"{SERVER}{SEP}{name}" == ref and (folder / "config.json").is_file():
+                    return str(folder.resolve())
+            raise WorkspaceError(_NOT_OFFERED.format(ref))
+        if self.allow_hub_models and _hub_id(ref):
+            return ref
+        try:
+            folder = self.resolve_model(ref)
+        except WorkspaceError:
+            raise WorkspaceError(_NOT_OFFERED.format(ref)) from None
+        if not (folder / "config.json").is_file():
+            raise WorkspaceError(_NOT_OFFERED.format(ref))
+        return str(folder.resolve())
+
+    def check_base_model(self, value: str | None) -> None:
+        """Raise :class:`WorkspaceError` unless a job's ``base_model`` (as :meth:`resolve_base_model`
+        returns it) is one the caller may use: every job start checks it, whatever page or
+        request built the job. No-op on a laptop and for jobs without a base model."""
+        value = (value or "").strip()
+        if not self.team_mode or not value or value in CATALOG:
+            return
+        if self.allow_hub_models and _hub_id(value):
+            return
+        path = Path(value)
+        if path.is_absolute() and not path.is_symlink():
+            real = path.resolve()
+            allowed = [self.models, *([self.team_models] if self.team_models is not None else []),
+                       *(folder for _, folder in self.base_model_folders)]
+            if any(real == a.resolve() or real.is_relative_to(a.resolve()) for a in allowed):
+                return
+        raise WorkspaceError(_NOT_OFFERED.format(value))
+
     def visible_model_areas(self) -> list[tuple[str, Path]]:
         """(reference prefix, models folder) for every place whose models the caller may list:
         own ("" prefix), the team's (``team:``), and for admins everyone else's (``<id>:``)."""
@@ -285,6 +377,18 @@ class Workspace:
                 tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
                 os.replace(tmp, owner)
         return self
+
+
+_NOT_OFFERED = (
+    "Base model {!r} is not one this server offers. Pick one from the list: the catalog, your own "
+    "fine-tuned models, the team's, or folders your admin has set up ([marketune.base_models])."
+)
+
+
+def _hub_id(value: str) -> bool:
+    """A hub id (owner/model) that is not also a path on this server (transformers would load the
+    local folder first)."""
+    return bool(HUB_ID.fullmatch(value)) and ".." not in value and not Path(value).exists()
 
 
 def _inside(path: Path, area: Path, ref: str) -> Path:
@@ -353,6 +457,7 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
         wid, folder / "models", folder / "jobs", folder / "labels", folder / "predictions",
         email=identity.email, admin=admin, team_models=team, team_writable=settings.team_workspace == "write",
         data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person,
+        base_model_folders=settings.base_model_folders, allow_hub_models=settings.allow_hub_models,
     )
 
 

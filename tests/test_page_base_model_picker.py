@@ -116,3 +116,30 @@ def test_other_folder_is_resolved_with_a_clear_error(empty_cache, tiny_model_dir
     at.text_input(key="bm_custom").set_value(str(tiny_model_dir)).run()
     assert not at.error
     assert chosen(at) == str(tiny_model_dir)
+
+
+def test_a_team_server_offers_a_list_not_a_path_field(empty_cache, tmp_path):
+    """Issue 32: on a team server "Other" lists what the server offers (one's own fine-tuned
+    transformers, the team's, the admin's folders); nothing can be typed, so no path reaches
+    another person's model."""
+    from core import workspace
+    from core.workspace import Identity, TeamSettings
+
+    ana, ben = Identity("https://idp", "ana"), Identity("https://idp", "ben")
+    settings = TeamSettings(data_dir=tmp_path / "data")
+    spaces = {who.subject: workspace.for_identity(who, settings).ensure(who) for who in (ana, ben)}
+    for folder in (spaces["ana"].models / "ana-bert", spaces["ben"].models / "ben-bert"):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    previous = workspace._session_lookup
+    workspace.set_session_lookup(lambda: spaces["ana"])
+    try:
+        at = run(ENGLISH)
+        at.selectbox(key="bm_select").set_value("other").run()
+        assert not at.text_input  # no field to type a path into
+        offered = at.selectbox(key="bm_ref")
+        assert offered.options == ["ana-bert (your model)"]
+        offered.set_value("ana-bert").run()
+        assert chosen(at) == str((spaces["ana"].models / "ana-bert").resolve())
+    finally:
+        workspace.set_session_lookup(previous)

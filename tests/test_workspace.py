@@ -215,3 +215,77 @@ def test_settings_and_identity_errors_are_worded():
         Identity.from_claims({"email": "a@x.org", "iss": "https://idp.example"})
     claims = Identity.from_claims({"sub": "42", "iss": "https://idp.example", "email": "a@x.org", "email_verified": True})
     assert claims.workspace_id == Identity("https://idp.example", "42").workspace_id
+
+
+# ---------------------------------------------------------------------- base models (issue 32)
+
+
+def transformer_folder(folder: Path) -> Path:
+    """A folder the base-model resolver treats as a Hugging Face model (config.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    return folder
+
+
+def test_a_team_server_offers_only_its_own_base_models(server, tmp_path):
+    sign_in, spaces, settings = server
+    bens = transformer_folder(spaces["ben-456"].models / "ben-bert")
+    outside = transformer_folder(tmp_path / "anywhere" / "bert")
+    listed = transformer_folder(tmp_path / "srv" / "bert-zh")
+    mine = transformer_folder(spaces["ana-123"].models / "ana-bert")
+    team = transformer_folder(settings.data_dir / "team" / "models" / "team-bert")
+    ana = sign_in(ANA, base_model_folders=(("bert-zh", listed),))
+
+    offered = dict(ana.base_model_choices())
+    assert set(offered) == {"server:bert-zh", "ana-bert", "team:team-bert"}  # not Ben's, not a TF-IDF model
+    assert ana.resolve_base_model("minilm-en") == "minilm-en"
+    assert ana.resolve_base_model("ana-bert") == str(mine.resolve())
+    assert ana.resolve_base_model("team:team-bert") == str(team.resolve())
+    assert ana.resolve_base_model("server:bert-zh") == str(listed.resolve())
+    # Another person's model, any folder on the server, a missing one, a TF-IDF model, a hub id:
+    # one message, which says nothing about what exists.
+    refusals = [str(bens), f"{spaces['ben-456'].id}:ben-bert", str(outside), str(tmp_path / "nothing"),
+                "no-such-model", "churn", "server:other", "owner/model", "../ben-456/models/ben-bert"]
+    messages = set()
+    for typed in refusals:
+        with pytest.raises(workspace.WorkspaceError) as caught:
+            ana.resolve_base_model(typed)
+        messages.add(str(caught.value).replace(repr(typed), "<typed>"))
+    assert len(messages) == 1 and "not one this server offers" in messages.pop()
+
+
+def test_every_job_start_checks_the_base_model(server, tmp_path):
+    import pandas as pd
+
+    from core import jobs
+    from core.config import TrainConfig
+
+    sign_in, spaces, _ = server
+    bens = transformer_folder(spaces["ben-456"].models / "ben-bert")
+    ana = sign_in(ANA)
+    link = spaces["ana-123"].models / "looks-mine"
+    link.symlink_to(bens, target_is_directory=True)
+    df = pd.DataFrame({"text": ["good", "bad"] * 5, "label": ["pos", "neg"] * 5})
+    for sneaky in (str(bens), str(link), str(link / "."), "owner/model"):
+        with pytest.raises(workspace.WorkspaceError, match="not one this server offers"):
+            jobs.start_job(df, TrainConfig(base_model=sneaky), "stolen")
+        assert not any(ana.jobs.iterdir())  # refused before any job folder is written
+    ana.check_base_model("minilm-en")  # the catalog always passes
+    ana.check_base_model(str(transformer_folder(ana.models / "ana-bert")))
+    workspace.laptop().check_base_model(str(bens))  # a laptop is one person's machine
+
+
+def test_hub_ids_only_when_the_admin_allows_them(server, tmp_path, monkeypatch):
+    sign_in, _, _ = server
+    ana = sign_in(ANA, allow_hub_models=True)
+    assert ana.resolve_base_model("intfloat/multilingual-e5-small") == "intfloat/multilingual-e5-small"
+    monkeypatch.chdir(tmp_path)
+    transformer_folder(tmp_path / "owner" / "model")  # a relative path that looks like a hub id
+    with pytest.raises(workspace.WorkspaceError):
+        ana.resolve_base_model("owner/model")
+    with pytest.raises(workspace.WorkspaceError, match="allow_hub_models must be true or false"):
+        TeamSettings.from_mapping({"allow_hub_models": "yes"})
+    parsed = TeamSettings.from_mapping({"base_models": {"bert-zh": "/srv/models/bert-zh"}})
+    assert parsed.base_model_folders == (("bert-zh", Path("/srv/models/bert-zh")),)
+    with pytest.raises(workspace.WorkspaceError, match="base_models"):
+        TeamSettings.from_mapping({"base_models": {"../x": "/srv"}})

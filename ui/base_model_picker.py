@@ -15,13 +15,16 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from core import base_models
+from core import base_models, workspace
+from core.workspace import WorkspaceError
 
 OTHER = "other"  # the select's value for "a local folder or hub id"
 
 
 def _label(name: str) -> str:
     if name == OTHER:
+        if workspace.current().team_mode:
+            return "Other: one of your fine-tuned models, the team's, or a folder the admin set up"
         return "Other: a local Hugging Face model folder or hub id"
     installed = "" if base_models.is_installed(name) else " (not installed)"
     return f"{name}{installed} — {base_models.CATALOG[name][1]}"
@@ -75,15 +78,7 @@ def base_model_picker(texts: Sequence[str], key: str) -> str:
         st.caption(f"Language of the training text (script-based check): {mix.describe()}.")
 
     if choice == OTHER:
-        name = st.text_input(
-            "Model folder or hub id", key=f"{key}_custom", placeholder="/path/to/model or owner/model"
-        ).strip()
-        if name:
-            try:
-                base_models.resolve_base_model(name)
-            except ValueError as exc:
-                st.error(str(exc))
-        return name
+        return _other(key)
 
     if reason and choice == recommended and not st.session_state.get(chosen_flag):
         st.info(f"Chosen automatically: {reason}")
@@ -97,6 +92,37 @@ def base_model_picker(texts: Sequence[str], key: str) -> str:
     if not base_models.is_installed(choice):
         _install(choice, key)
     return choice
+
+
+def _other(key: str) -> str:
+    """The base model under "Other", through the workspace's resolver (core.workspace): on a
+    laptop any folder or hub id typed; on a team server only what the server offers, picked from
+    a list (a typed path could read another person's model). Returns what TrainConfig.base_model
+    should hold ("" when nothing usable is chosen; the error is shown here)."""
+    ws = workspace.current()
+    if ws.team_mode:
+        choices = dict(ws.base_model_choices())
+        if not choices and not ws.allow_hub_models:
+            st.info("This server offers no other base models: none of your models or the team's is a fine-tuned "
+                    "transformer yet, and the admin has set up no folders ([marketune.base_models]).")
+            return ""
+        ref = st.selectbox("Fine-tune from", list(choices), key=f"{key}_ref", index=None,
+                           format_func=lambda r: f"{r} ({choices[r]})", placeholder="Choose a model")
+        if ws.allow_hub_models:
+            ref = st.text_input("Or a hub id", key=f"{key}_custom", placeholder="owner/model").strip() or ref
+    else:
+        ref = st.text_input(
+            "Model folder or hub id", key=f"{key}_custom", placeholder="/path/to/model or owner/model"
+        ).strip()
+    if not ref:
+        return ""
+    try:
+        name = ws.resolve_base_model(ref)
+        base_models.resolve_base_model(name)
+    except ValueError as exc:  # WorkspaceError is one
+        st.error(str(exc))
+        return "" if isinstance(exc, WorkspaceError) else name  # "": the form then refuses to start
+    return name
 
 
 def _install(name: str, key: str) -> None:

@@ -20,6 +20,7 @@ from core import (
     resolve_base_model,
     validate_mapping,
     validate_name,
+    workspace,
 )
 from core.base_models import training_defaults
 from core.charts.evaluation import label_distribution_chart, target_histogram_chart
@@ -346,9 +347,10 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
                 **{**training_defaults(base_name), "method": used}
             ).effective_learning_rate
     try:
+        workspace.current().check_base_model(base_name)
         resolve_base_model(base_name)
-    except ValueError as exc:  # the picker has said why (not installed, no such folder)
-        problems.append(str(exc) if base_name else "Enter a base model folder or hub id.")
+    except ValueError as exc:  # the picker has said why (not installed, no such folder, not offered)
+        problems.append(str(exc) if base_name else "Choose a base model under \"Other\", or one from the list.")
     with st.expander("Advanced settings"):
         a, b, c = st.columns(3)
         a.checkbox(
