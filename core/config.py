@@ -60,7 +60,7 @@ class TrainConfig:
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling
     lora_dropout: float = 0.1  # dropout on the LoRA path
-    # Save TF-IDF + LR instead when the fine-tuned model is not clearly better on validation
+    # Save TF-IDF + LR instead when the fine-tuned model does not score higher on validation
     # (core.evaluation.choose_saved_model); False always keeps the fine-tuned model.
     choose_simpler: bool = True
     # After choosing, retrain the transformer from the base on train + validation for the steps

@@ -293,15 +293,17 @@ def baseline_metrics(
 
 BOOTSTRAP_RESAMPLES = 2000  # the CI's bounds move by < 0.3 points between seeds at 2,000
 CONFIDENCE = 0.95  # two-sided level of the reported interval
-# "Clearly better" on validation, used to decide which model is saved (see choose_saved_model):
-# a gain of at least CLEAR_MARGIN (1 macro-F1 point, or 0.01 R²) whose one-sided bootstrap
-# lower bound at CLEAR_LEVEL is above zero. Why this bar: TF-IDF + LR predicts ~100x faster, can
-# be read word by word and is refitted on every labelled row for free, so the transformer has to
-# show it is better, not merely tie. Why one-sided 90% and not the usual 95%: the validation split
-# is small (10% of the rows), the question is one-directional ("is the transformer better?") and
-# picking the transformer wrongly costs speed, not accuracy; a 95% bar would discard transformers
-# that really are a few points better on a few hundred validation rows.
-CLEAR_MARGIN = 0.01
+# The choice of the saved model (see choose_saved_model): the better-scoring model on validation is
+# kept; the simpler, faster TF-IDF + LR is preferred only when the two are within TIE_MARGIN (half
+# a macro-F1 point, or 0.005 R²), a tie where its speed (~100x) and readability decide. Why not
+# "clearly better" (a lead whose bootstrap lower bound is above zero, the rule until issue 26):
+# with the ~200 validation rows of a 2,000-row set, a real 5-10 point lead often fails that test,
+# so the model that is probably worse was saved (airline tweets and Financial PhraseBank: 0.706
+# and 0.689 test macro-F1 saved against 0.782 and 0.799 for the fine-tune). When the validation
+# score is an unbiased estimate of the test score, keeping the higher one has the smaller expected
+# loss; the uncertainty is said in words (the paired-bootstrap interval), never used to overrule it.
+TIE_MARGIN = 0.005
+# The one-sided level of the bootstrap lower bound that paired_bootstrap reports (``lower_one_sided``).
 CLEAR_LEVEL = 0.90
 MODEL_NAMES = {
     "transformer": "the fine-tuned transformer",
@@ -447,9 +449,23 @@ def compare_on_rows(
     return result
 
 
-def clearly_better(comparison: dict[str, Any]) -> bool:
-    """Is a clearly better than b in a :func:`paired_bootstrap` result? (see CLEAR_MARGIN)."""
-    return bool(comparison["n"]) and comparison["delta"] >= CLEAR_MARGIN and comparison["lower_one_sided"] > 0
+def better_than(comparison: dict[str, Any]) -> bool:
+    """Does a score more than TIE_MARGIN above b in a :func:`paired_bootstrap` result? (the rule
+    that chooses the saved model: the better one, the simpler one on a tie)."""
+    return bool(comparison["n"]) and comparison["delta"] > TIE_MARGIN
+
+
+def lead_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
+    """How far apart two models are on ``basis`` rows and how sure that is, for people:
+    "6.0 points ahead on 147 validation rows; within noise (95% interval -1.2 to +13.1 points)"."""
+    delta, (low, high) = comparison["delta"], comparison["ci"]
+    size = _points_text(abs(delta), task).lstrip("+")
+    where = "ahead" if delta > 0 else "behind"
+    lead = f"{size} {where} on {comparison['n']:,} {basis} rows" if delta else f"level on {comparison['n']:,} {basis} rows"
+    if low != low or high != high:  # nan: no interval could be computed
+        return lead
+    sure = "within noise" if low <= 0 <= high else "beyond noise"
+    return f"{lead}; {sure} (95% interval {_points_text(low, task)} to {_points_text(high, task)})"
 
 
 def _metric_name(task: str) -> str:
@@ -657,10 +673,10 @@ def choose_saved_model(
     ``candidate`` is the trained model's kind ("transformer", "fewshot"); the alternative is the
     TF-IDF baseline ("tfidf_lr" / "tfidf_ridge"). Method:
 
-    - Choice, on the validation rows: the candidate is kept only when it is *clearly* better
-      (:func:`clearly_better`: at least ``CLEAR_MARGIN`` ahead in macro-F1/R² and the one-sided
-      ``CLEAR_LEVEL`` paired-bootstrap lower bound above zero); otherwise the TF-IDF model is
-      saved. ``allow_simpler=False`` always keeps the candidate (the choice is still reported).
+    - Choice, on the validation rows: the better-scoring model is kept (:func:`better_than`: more
+      than ``TIE_MARGIN`` ahead in macro-F1/R²); on a tie the simpler TF-IDF model. How sure the
+      lead is (the paired-bootstrap 95% interval) is said in words, and never overrules it.
+      ``allow_simpler=False`` always keeps the candidate (the choice is still reported).
       Without validation rows the choice falls back to the test rows (said in ``reason``).
     - Report, on the test rows (never used for training or choosing the TF-IDF setting): the
       paired bootstrap 95% interval of the difference (:func:`paired_bootstrap`) and an exact
@@ -681,29 +697,22 @@ def choose_saved_model(
     val = compare_on_rows(task, val_true, val_candidate, val_tfidf, classes, seed=seed)
     test = compare_on_rows(task, test_true, test_candidate, test_tfidf, classes, seed=seed + 1)
     basis, basis_name = (val, "validation") if val["n"] else (test, "test")
-    clear = clearly_better(basis)
-    keep = clear or not allow_simpler
+    better = better_than(basis)
+    keep = better or not allow_simpler
     chosen = candidate if keep else alternative
-    scores = f"{basis['a']:.2f} vs {basis['b']:.2f} {metric} on {basis['n']:,} {basis_name} rows"
-    if clear:
-        reason = f"{cand_name[0].upper() + cand_name[1:]} was clearly better than {alt_name} ({scores}), so it was saved."
+    cand_title = cand_name[0].upper() + cand_name[1:]
+    scores = f"{basis['a']:.2f} vs {basis['b']:.2f} {metric}, {lead_in_words(basis, task, basis_name)}"
+    tie = abs(basis["delta"]) <= TIE_MARGIN
+    if better:
+        reason = f"{cand_title} scored higher than {alt_name} ({scores}), so it was saved."
     elif keep:
-        reason = (
-            f"{cand_name[0].upper() + cand_name[1:]} was not clearly better than {alt_name} ({scores}), "
-            "but it was saved because the settings ask to keep it."
-        )
+        reason = (f"{cand_title} did not score higher than {alt_name} ({scores}), but it was saved because the "
+                  "settings ask to keep it.")
+    elif tie:
+        reason = (f"{cand_title} and {alt_name} scored the same within {_points_text(TIE_MARGIN, task).lstrip('+')} "
+                  f"({scores}), so the simpler, faster TF-IDF model was saved.")
     else:
-        if basis["ci"][1] < 0:
-            how = "worse beyond noise"
-        elif basis["lower_one_sided"] > 0:
-            how = f"ahead by less than {_points_text(CLEAR_MARGIN, task).lstrip('+')}"
-        else:
-            how = "difference within noise"
-        relation = "was worse than" if how == "worse beyond noise" else "was not clearly better than"
-        reason = (
-            f"{cand_name[0].upper() + cand_name[1:]} {relation} {alt_name} ({scores}, {how}), "
-            f"so the simpler, faster TF-IDF model was saved."
-        )
+        reason = f"{cand_title} scored lower than {alt_name} ({scores}), so the simpler, faster TF-IDF model was saved."
     verdict_test = _test_sentence(task, test, cand_name, alt_name, test_true, test_candidate, test_tfidf)
     if test["n"] and not test["within_noise"] and (test["delta"] > 0) != (chosen == candidate):
         verdict_test += (
@@ -727,8 +736,7 @@ def choose_saved_model(
         "p_value": test["p_value"],
         "within_noise": test["within_noise"],
         "metric": metric,
-        "rule": f"kept only if >= {CLEAR_MARGIN:g} ahead on validation with the one-sided "
-        f"{CLEAR_LEVEL:.0%} paired-bootstrap lower bound above 0",
+        "rule": f"the higher {metric} on {basis_name} is kept; TF-IDF when within {TIE_MARGIN:g} (a tie)",
         "validation": val,
         "test": test,
         "usefulness": usefulness,

@@ -121,7 +121,7 @@ def fit_transformer(
     """Fine-tune ``config.base_model`` on the prepared rows (``config.method`` "full" or "lora"),
     evaluate it against the baselines and choose
     the model to save (:func:`core.evaluation.choose_saved_model`: the TF-IDF model when the
-    transformer is not clearly better on validation; ``metrics["verdict"]`` says which and why).
+    transformer does not score higher on validation; ``metrics["verdict"]`` says which and why).
     A split without validation rows (a user's split column) gives ``config.val_fraction`` of
     its training rows to validation, for early stopping.
 

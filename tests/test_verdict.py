@@ -125,7 +125,7 @@ def test_usefulness_flags_one_class_and_guess_level_models():
     assert not usefulness_check("classification", y, y, ["neg"] * 400, classes)["useless"]
 
 
-def test_choose_saved_model_keeps_only_a_clear_winner():
+def test_choose_saved_model_keeps_the_better_scoring_model_and_prefers_tfidf_on_a_tie():
     classes = ["neg", "pos"]
     y = np.array(["neg", "pos"] * 100)
     flip = np.where(y == "pos", "neg", "pos")
@@ -134,7 +134,7 @@ def test_choose_saved_model_keeps_only_a_clear_winner():
     common = dict(val_true=y, test_true=y, test_constant=["neg"] * 200)
     win = choose_saved_model("classification", classes, candidate="transformer", val_candidate=good,
                              val_tfidf=fair, test_candidate=good, test_tfidf=fair, **common)
-    assert win["chosen"] == "transformer" and "clearly better" in win["reason"]
+    assert win["chosen"] == "transformer" and "scored higher" in win["reason"] and "beyond noise" in win["reason"]
     tie = choose_saved_model("classification", classes, candidate="transformer", val_candidate=fair,
                              val_tfidf=fair, test_candidate=fair, test_tfidf=fair, **common)
     assert tie["chosen"] == "tfidf_lr" and "within noise" in tie["sentence"]
@@ -142,6 +142,32 @@ def test_choose_saved_model_keeps_only_a_clear_winner():
     kept = choose_saved_model("classification", classes, candidate="transformer", val_candidate=fair,
                               val_tfidf=good, test_candidate=fair, test_tfidf=good, allow_simpler=False, **common)
     assert kept["chosen"] == "transformer" and "settings ask to keep it" in kept["reason"]
+
+
+def test_a_lead_within_noise_is_kept_and_its_uncertainty_said():
+    """Issue 26: a 4-point lead on 200 validation rows is not "significant" at the old bar (its
+    one-sided 90% bootstrap lower bound is below zero), yet it is the better estimate, so it is
+    kept, and the sentence says the lead is within noise. The truth is computed here with
+    scikit-learn; the two differ on 60 rows, 34 for the model and 26 against."""
+    classes = ["neg", "pos"]
+    y = np.array(["neg", "pos"] * 100)
+    flip = np.where(y == "pos", "neg", "pos")
+    base = np.where(RNG.random(200) < 0.75, y, flip)
+    wrong, right = np.flatnonzero(base != y), np.flatnonzero(base == y)
+    ahead = base.copy()
+    ahead[wrong[:34]] = y[wrong[:34]]  # right where TF-IDF is wrong on 34 rows,
+    ahead[right[:26]] = flip[right[:26]]  # wrong where it is right on 26: +4 points of accuracy
+    delta = skm.f1_score(y, ahead, average="macro") - skm.f1_score(y, base, average="macro")
+    assert 0.02 < delta < 0.06
+    common = dict(val_true=y, test_true=y, test_constant=["neg"] * 200)
+    verdict = choose_saved_model("classification", classes, candidate="transformer", val_candidate=ahead,
+                                 val_tfidf=base, test_candidate=ahead, test_tfidf=base, **common)
+    assert verdict["validation"]["lower_one_sided"] <= 0  # the old "clearly better" bar threw it away
+    assert verdict["chosen"] == "transformer"
+    assert f"{delta * 100:.1f} points ahead on 200 validation rows; within noise" in verdict["reason"]
+    behind = choose_saved_model("classification", classes, candidate="transformer", val_candidate=base,
+                                val_tfidf=ahead, test_candidate=base, test_tfidf=ahead, **common)
+    assert behind["chosen"] == "tfidf_lr" and "scored lower" in behind["reason"]
 
 
 def test_a_model_that_never_predicts_the_rare_classes_is_named_and_class_weighting_suggested():

@@ -1,6 +1,6 @@
 """TF-IDF + a linear model as a first-class saved model, stored as plain arrays (no pickle).
 
-Training picks this model when the fine-tuned transformer is not clearly better than it on
+Training picks this model when the fine-tuned transformer does not score higher than it on
 validation (``core.evaluation.choose_saved_model``). It is fitted with scikit-learn, then kept
 as what scoring needs: each vectoriser's settings and vocabulary (JSON) and its idf weights,
 the coefficients and intercepts (safetensors). Scoring rebuilds the term counts with a
