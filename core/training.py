@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import checkpoint as checkpoints
-from .base_models import base_model_source, resolve_base_model
+from .base_models import base_model_source, ensure_base_model, needs_build, resolve_base_model
 from .config import TrainConfig
 from .cpu import cpu_threads
 from .evaluation import (
@@ -73,6 +73,8 @@ def train(
     """
     if not is_main_process():  # under torchrun/accelerate launch only rank 0 reports progress
         on_progress = None
+    if needs_build(config.base_model):
+        _build_base_model(config.base_model, on_progress)
     prepared = prepare(df, config)
     method, reason = config.method, f"Method '{config.method}', as chosen in the settings."
     if config.method == "auto":
@@ -94,6 +96,17 @@ def train(
     result.metrics["method_reason"] = reason
     result.ood_reference = _ood_reference(prepared.texts, config)
     return result
+
+
+def _build_base_model(name: str, on_progress: ProgressCallback | None) -> None:
+    """Build a catalog base model missing on this machine (a fresh home folder, a cleared cache),
+    reported as "prepare" events: a missing base model is built, never replaced by another."""
+    def report(fraction: float, message: str) -> None:
+        if on_progress is not None:
+            on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=f"Building {name} once (offline, about a "
+                                      f"minute; {fraction:.0%}): {message}"))
+
+    ensure_base_model(name, on_progress=report)
 
 
 def _ood_reference(texts: list[str], config: TrainConfig) -> Any:

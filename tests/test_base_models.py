@@ -237,7 +237,9 @@ def test_cli_applies_the_preset_unless_overridden(monkeypatch, tmp_path, tiny_mo
     assert (seen[-1].method, seen[-1].freeze_embeddings) == ("full", False)
 
 
-def test_cli_auto_base_model_falls_back_when_multilingual_is_missing(monkeypatch, tmp_path, empty_cache, capsys):
+def test_cli_auto_base_model_never_swaps_a_missing_multilingual_model(monkeypatch, tmp_path, empty_cache, capsys):
+    """Issue 26: Chinese text gets the multilingual model even when it is not built yet (training
+    builds it first); it used to fall back to the English model with a one-line warning."""
     from core import cli, training
 
     seen = []
@@ -252,13 +254,42 @@ def test_cli_auto_base_model_falls_back_when_multilingual_is_missing(monkeypatch
     args = ["train", "--data", str(data), "--text-col", "text", "--label-col", "label",
             "--out", str(tmp_path / "m"), "--base-model", "auto"]
     assert cli.main(args) == 2
-    assert seen[-1].base_model == DEFAULT_BASE_MODEL
-    assert "not installed" in capsys.readouterr().err
-    folder = empty_cache / "base_models" / MULTILINGUAL_BASE_MODEL
-    folder.mkdir(parents=True)
-    (folder / "verified.json").write_text("{}")
-    assert cli.main(args) == 2
     assert (seen[-1].base_model, seen[-1].freeze_embeddings) == (MULTILINGUAL_BASE_MODEL, True)
+    assert "training builds it first" in capsys.readouterr().err
+
+
+def test_training_builds_a_missing_catalog_model_first_and_only_once(monkeypatch, empty_cache):
+    """A fresh home folder: train() builds multilingual-e5-small (reported as "prepare" events)
+    before anything else, and a second training finds it built. The build itself is replaced
+    by a fake that writes the verified folder (the real one is tests/test_multilingual.py's)."""
+    from core import training
+    from core.config import TrainConfig
+
+    builds = []
+
+    def fake_install(name, on_progress=None):
+        builds.append(name)
+        on_progress(0.5, "Dequantising")
+        folder = base_models.multilingual_path()
+        folder.mkdir(parents=True)
+        (folder / "verified.json").write_text("{}")
+        return folder
+
+    def stop(df, config):
+        raise ValueError("stop after the build")
+
+    monkeypatch.setattr(base_models, "install_base_model", fake_install)
+    monkeypatch.setattr(training, "prepare", stop)
+    events = []
+    config = TrainConfig(base_model=MULTILINGUAL_BASE_MODEL)
+    assert base_models.needs_build(MULTILINGUAL_BASE_MODEL)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="stop after the build"):
+            training.train(None, config, on_progress=events.append)
+    assert builds == [MULTILINGUAL_BASE_MODEL]
+    assert [e.phase for e in events] == ["prepare"]
+    assert "Building multilingual-e5-small once" in events[0].message and "Dequantising" in events[0].message
+    assert not base_models.needs_build(MULTILINGUAL_BASE_MODEL) and base_models.is_installed(MULTILINGUAL_BASE_MODEL)
 
 
 # ---------------------------------------------------------------------- install and provenance

