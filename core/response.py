@@ -700,11 +700,13 @@ def _train_transformer(
     """Fine-tune on our split (core.training.fit_transformer). The input text is built exactly
     as ``TextClassifier`` builds it at prediction time from the schema the model is given
     (profile + text columns), so the deployed model reads the original columns."""
-    from .base_models import training_defaults
+    from .base_models import ensure_base_model, training_defaults
     from .config import TrainConfig
     from .prepare import BUILT_FORMAT, prepared_from_texts
     from .training import fit_transformer
 
+    # A catalog model missing on this machine is built first (once), never replaced by another.
+    ensure_base_model(base_model, on_progress=lambda fraction, message: progress(0.0, f"Building {base_model}: {message}", None))
     texts = build_texts(data, text, profile)
     keep = np.ones(len(data), dtype=bool)
     if max_train_rows is not None:
