@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .job_limits import NO_LIMITS, TEAM_LIMITS, JobLimits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}$")
@@ -123,7 +125,9 @@ class TeamSettings:
     (everyone may open the team's models) or "write" (everyone may also add and delete them);
     ``max_jobs_per_person``: queued + running jobs one person may have at once (both kinds);
     ``keep_interrupted_days``: how long the start-up cleanup keeps an interrupted job (its data
-    and checkpoint, so it can be resumed) before removing it (``core.cleanup``).
+    and checkpoint, so it can be resumed) before removing it (``core.cleanup``);
+    ``job_limits``: what one job may ask of the trainer (``max_job_minutes``, ``max_rows``,
+    ``max_epochs``, ``max_length``; core/job_limits.py says why each default).
     """
 
     data_dir: Path = PROJECT_ROOT / ".marketune"
@@ -135,6 +139,7 @@ class TeamSettings:
     # A week: long enough to come back after a weekend and press Resume, short enough that the
     # customer data of a job nobody resumes does not stay on the server for good.
     keep_interrupted_days: float = 7.0
+    job_limits: JobLimits = TEAM_LIMITS  # core.job_limits.TEAM_DEFAULTS for the keys left out
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -158,8 +163,13 @@ class TeamSettings:
         keep_days = section.get("keep_interrupted_days", cls.keep_interrupted_days)
         if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)) or keep_days < 0:
             raise WorkspaceError(f"[marketune] keep_interrupted_days must be a number of days, 0 or more; found {keep_days!r}.")
+        try:
+            job_limits = JobLimits.from_settings(section, team=True)
+        except ValueError as exc:
+            raise WorkspaceError(str(exc)) from None
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
-                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days))
+                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days),
+                   job_limits=job_limits)
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,8 @@ class Workspace:
     job; ``team_models``: the team workspace's models folder (None: no team workspace);
     ``team_writable``: whether the caller may add or delete models there; ``data_dir``: the
     team server's data folder (None on a laptop); ``max_jobs``: queued + running jobs this
-    person may have at once (None: no limit, the laptop).
+    person may have at once (None: no limit, the laptop); ``job_limits``: what one job may ask
+    of the trainer (none on a laptop unless its secrets.toml sets them).
     """
 
     id: str
@@ -185,6 +196,7 @@ class Workspace:
     team_writable: bool = False
     data_dir: Path | None = None
     max_jobs: int | None = None
+    job_limits: JobLimits = NO_LIMITS
 
     @property
     def team_mode(self) -> bool:
@@ -352,7 +364,7 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
     return Workspace(
         wid, folder / "models", folder / "jobs", folder / "labels", folder / "predictions",
         email=identity.email, admin=admin, team_models=team, team_writable=settings.team_workspace == "write",
-        data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person,
+        data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person, job_limits=settings.job_limits,
     )
 
 
