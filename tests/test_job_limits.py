@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core import TrainConfig, jobs, train, workspace
 from core.job_limits import NO_LIMITS, TEAM_DEFAULTS, JobLimitError, JobLimits
@@ -18,6 +19,7 @@ from core.jobs import job_status, start_job, start_response_job
 from core.registry import load_model, model_path, read_info
 from core.workspace import Identity, TeamSettings, WorkspaceError
 from tests.conftest import make_sentiment_frame
+from ui.train_job import outcome_message  # imports ui.account, which registers the session lookup
 
 SETUP = {"label_column": "label", "positive_class": "positive", "profile_columns": ["age"], "text_columns": ["text"]}
 
@@ -178,8 +180,49 @@ def test_a_job_stops_at_its_time_limit_with_its_best_checkpoint_and_the_next_job
                            f"{metrics['total_steps']}, so that the next job in the queue could start; the best "
                            "checkpoint (the best validation score so far) was tested and saved as usual.")
     assert load_model("cut-short").predict(["great phone"])[0] in ("positive", "negative")
+    assert outcome_message(cut, metrics)[1].endswith(cut.message)  # what the Train and Label pages say
     assert not (jobs.jobs_root() / first / "data.csv").exists()
     nxt = job_status(second)
     assert nxt.state == "done" and nxt.message == jobs.SAVED, nxt.message
     assert read_info(model_path("next-in-line")).metrics["stopped_reason"] != "time limit"
 
+
+def train_page(secrets: dict, user: dict | None = None):
+    """The Train page in AppTest with these secrets (and this signed-in person), 80 rows uploaded."""
+    from tests.test_page_train import ROOT, upload
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets = secrets
+    at.user = dict(user or {})
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/train.py").run()
+    return upload(at, make_sentiment_frame(80))
+
+
+def test_the_train_page_states_a_team_servers_limits_and_refuses_settings_over_them(tmp_path, models_dir):
+    from tests.test_page_account import ANA, team_app
+
+    secrets = team_app(tmp_path / "data", ANA).secrets
+    secrets["marketune"].update(max_job_minutes=30, max_rows=50, max_epochs=2, max_length=64)
+    at = train_page(secrets, ANA)
+    captions = [c.value for c in at.caption]
+    assert ("Limits per job on this server, set by its admin: 30 min of training once it starts (then it stops and "
+            "saves the best model so far), 50 rows, 2 epochs, 64 tokens per text.") in captions
+    errors = [e.value for e in at.error if "this server allows" in e.value]
+    assert [re.search(r"asks for (\d+) (.+?);", e).groups() for e in errors] == [
+        ("80", "rows"), ("3", "epochs"), ("128", "tokens per text")]  # the file's rows, the Balanced preset
+    assert at.button(key="train_start").disabled
+    at.number_input(key="train_epochs").set_value(2.0)
+    at.number_input(key="train_max_length").set_value(64).run()
+    assert [e.value for e in at.error if "this server allows" in e.value] == errors[:1]  # the rows are still too many
+
+
+def test_a_laptop_shows_and_applies_only_the_limits_its_secrets_set(models_dir):
+    at = train_page({})
+    assert not [c.value for c in at.caption if "Limits per job" in c.value]
+    assert not [e.value for e in at.error if "this server allows" in e.value]
+    at = train_page({"marketune": {"max_epochs": 2}})
+    assert "Limits per job on this server, set by its admin: 2 epochs." in [c.value for c in at.caption]
+    assert [e.value for e in at.error if "this server allows" in e.value][0].startswith(
+        "This job asks for 3 epochs; this server allows at most 2 epochs per job")

@@ -20,6 +20,7 @@ from core import (
     resolve_base_model,
     validate_mapping,
     validate_name,
+    workspace,
 )
 from core.base_models import training_defaults
 from core.charts.evaluation import label_distribution_chart, target_histogram_chart
@@ -349,6 +350,9 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
         resolve_base_model(base_name)
     except ValueError as exc:  # the picker has said why (not installed, no such folder)
         problems.append(str(exc) if base_name else "Enter a base model folder or hub id.")
+    limits = workspace.current().job_limits  # a team server's, set by its admin (none on a laptop)
+    if limits.active:
+        st.caption(limits.sentence())
     with st.expander("Advanced settings"):
         a, b, c = st.columns(3)
         a.checkbox(
@@ -416,6 +420,10 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
         except ValueError as exc:
             st.error(str(exc))
             problems.append(str(exc))
+    if config is not None:  # refused here, before the click: core.jobs would refuse the job the same way
+        for problem in limits.problems(rows=len(df), epochs=config.epochs, max_length=config.max_length):
+            st.error(problem)
+            problems.append(problem)
     return config, model_name
 
 
