@@ -155,6 +155,7 @@ def fit_fewshot(
     steps: int | None = None,
     texts_per_step: int | None = None,
     cv: bool | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Few-shot training of ``config.base_model`` on the prepared rows; returns a :class:`TrainResult`.
 
@@ -171,6 +172,9 @@ def fit_fewshot(
     the final model). Epochs, batch size and early stopping do not apply: the
     contrastive stage runs ``steps`` (default ``FEWSHOT_STEPS``, ``CV_STEPS`` per run under
     cross-validation) steps of ``texts_per_step`` texts. Progress: one "train" event per step, an "evaluate" event per fold.
+    ``deadline``: a ``time.monotonic()`` value (a server's per-job time limit): the time left is
+    shared out over the runs still to do, each of which runs at least one step
+    (``stopped_reason`` "time limit"; ``metrics["steps_trained"]`` of ``metrics["total_steps"]``).
     Raises ``ValueError`` for a regression task and :class:`TrainingCancelled` when ``cancel``
     is set (checked before every step).
     """
@@ -235,7 +239,7 @@ def fit_fewshot(
     total_steps = steps * len(plan)
     seconds_per_run = config.max_train_seconds / len(plan) if config.max_train_seconds else None
 
-    done_steps = 0
+    done_steps = trained_steps = 0
     train_started = time.monotonic()
     stopped_reason = "completed"
     fold_results: list[dict[str, Any]] = []
@@ -246,6 +250,10 @@ def fit_fewshot(
             body.load_state_dict(initial_state)
         seed = config.seed + run_index
         transformers.set_seed(seed)
+        run_seconds = seconds_per_run
+        if deadline is not None:  # every run left gets its share, so the final model is trained too
+            share = max(deadline - time.monotonic(), 0.0) / (len(plan) - run_index)
+            run_seconds = max(1e-9, share if run_seconds is None else min(run_seconds, share))  # 0 would mean "no limit"
 
         def on_step(step: int, loss: float, _name: str = name) -> None:
             nonlocal done_steps
@@ -278,8 +286,9 @@ def fit_fewshot(
             freeze_layers=FROZEN_LAYERS,
             cancelled=cancelled,
             on_step=on_step,
-            max_seconds=seconds_per_run,
+            max_seconds=run_seconds,
         )
+        trained_steps += ran
         if ran < steps:
             stopped_reason = "time limit"
             done_steps += steps - ran  # keep the progress bar honest about what is left
@@ -369,6 +378,8 @@ def fit_fewshot(
         "rows_dropped": prepared.report.dropped,
         "best_step": steps,
         "steps": steps,
+        "steps_trained": trained_steps,
+        "total_steps": total_steps,
         "stopped_reason": stopped_reason,
         "train_seconds": round(train_seconds, 2),
         "train_texts_per_second": round(done_steps * min(texts_per_step, len(final_train)) / max(train_seconds, 1e-9), 2),

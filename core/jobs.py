@@ -50,6 +50,8 @@ ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "checkpoint"  # <job>/checkpoint: the training loop's checkpoint (core.checkpoint)
+# The message of a job that ended "done" as planned; any other says what was unusual (a time limit).
+SAVED = "Saved"
 
 
 def jobs_root() -> Path:
@@ -411,12 +413,19 @@ def _new_job(
     ``request``'s fields, state "queued") and start its worker; returns the job id.
 
     Raises ``ValueError`` when the name is not allowed, taken by a saved model (unless
-    ``overwrite``) or by an active job of either kind, and (a :class:`~core.workspace.WorkspaceError`)
-    when a page's job names a base model the caller may not read.
+    ``overwrite``) or by an active job of either kind; (a :class:`~core.workspace.WorkspaceError`)
+    when a page's job names a base model the caller may not read; and
+    :class:`core.job_limits.JobLimitError` (a ``ValueError``) when the job is over the server's
+    per-job limits (rows, epochs, tokens per text; the caller's workspace's ``job_limits``, also
+    with ``root``: they guard the server's trainer). The limits go into request.json, where the
+    worker reads them (the time limit too).
     """
     validate_name(model_name)
     if root is None:  # a page's job: the caller's workspace decides which base models it may read
         workspace.current().check_base_model(_base_model_of(kind, request))
+    job_limits = workspace.current().job_limits
+    epochs, max_length = job_size({"kind": kind, **request})
+    job_limits.check(rows=len(df), epochs=epochs, max_length=max_length)
     max_jobs = workspace.current().max_jobs if root is None else None  # the caller's limit (laptop: none)
     models_dir = models_dir or models_root()
     if model_path(model_name, models_dir).exists() and not overwrite:
@@ -435,11 +444,28 @@ def _new_job(
     folder.mkdir(parents=True, mode=0o700)
     df.to_csv(folder / "data.csv", index=False)
     request = {"kind": kind, **request, "model_name": model_name, "models_dir": str(models_dir),
-               "queue_dir": str(queue_dir), "overwrite": overwrite, "created": time.time()}
+               "queue_dir": str(queue_dir), "overwrite": overwrite, "created": time.time(),
+               "limits": job_limits.to_dict()}
     _write_json(folder / "request.json", request)
     write_state(folder, "queued", message="Waiting for the trainer")
     _launch_worker(folder)
     return job_id
+
+
+def job_size(request: dict[str, Any]) -> tuple[float | None, int | None]:
+    """(epochs, tokens per text) of the fine-tuning a job's ``request`` (request.json) runs, as
+    the trainer will run it (the base model's preset under the settings given); (None, None) for
+    a response comparison without the transformer, which fine-tunes nothing."""
+    from .base_models import training_defaults
+
+    if request.get("kind") == "response":
+        response = request["response"]
+        if not response.get("include_transformer"):
+            return None, None
+        settings = {**training_defaults(response.get("base_model") or ""), **(response.get("transformer_settings") or {})}
+    else:
+        settings = request["config"]
+    return float(settings.get("epochs", TrainConfig.epochs)), int(settings.get("max_length", TrainConfig.max_length))
 
 
 def _base_model_of(kind: str, request: dict[str, Any]) -> str | None:

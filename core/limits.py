@@ -2,8 +2,8 @@
 what was found: upload size and rows, rows scored in the browser, and disk space for a job.
 
 One place for the numbers, so the page that states a limit and the code that enforces it read
-the same constant (the per-person job limit lives in ``core.workspace.TeamSettings``: it is a
-server setting).
+the same constant (the per-person job limit lives in ``core.workspace.TeamSettings``, the per-job
+limits of rows, epochs, tokens and run time in ``core.job_limits``: they are server settings).
 """
 
 from __future__ import annotations

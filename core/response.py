@@ -397,6 +397,7 @@ def train_response_models(
     column_kinds: Mapping[str, str] | None = None,
     tabular_params: Mapping[str, Any] | None = None,
     refit: bool = True,
+    deadline: float | None = None,
 ) -> ResponseComparison:
     """Train the transformer, the gradient-boosting baseline and (with text columns) the hybrid
     on one stratified split of ``df`` and compare them on its test rows.
@@ -423,6 +424,10 @@ def train_response_models(
         refit: after the comparison, refit the gradient boosting and the hybrid (seconds) on
             every labelled row with the same settings; their reported metrics stay the held-out
             ones (``metrics["refit_note"]`` says so). The transformer is never refitted.
+        deadline: a ``time.monotonic()`` value (a server's per-job time limit) for the
+            transformer, the one slow model: its fine-tuning stops there with its best
+            checkpoint (``stopped_reason`` "time limit"), or it is left out, with a warning, when
+            the deadline has passed before its turn.
 
     Returns:
         A ``ResponseComparison``; its ``candidates`` hold calibrated models ready for ``deploy``.
@@ -558,13 +563,15 @@ def train_response_models(
         }
 
     # (a) the transformer, on the same split.
-    if run_transformer:
+    if run_transformer and deadline is not None and time.monotonic() >= deadline:
+        warnings.append("The transformer was left out: this server's time limit per job was reached before its turn.")
+    elif run_transformer:
         check_cancel()
         raw[TRANSFORMER] = _train_transformer(
             data, y, classes, split, profile, text, label_column, base_model, seed,
             transformer_settings or {}, transformer_max_train_rows, common_config,
             lambda f, msg, ev: report("transformer", stages[1] + (stages[2] - stages[1]) * f, msg, ev),
-            cancel,
+            cancel, deadline,
         )
         warnings += [f"Transformer: {w}" for w in raw[TRANSFORMER].pop("warnings", [])]
 
@@ -696,6 +703,7 @@ def _train_transformer(
     common_config: dict[str, Any],
     progress: Callable[[float, str, Any], None],
     cancel: Cancel,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """Fine-tune on our split (core.training.fit_transformer). The input text is built exactly
     as ``TextClassifier`` builds it at prediction time from the schema the model is given
@@ -757,7 +765,7 @@ def _train_transformer(
         progress(0.97 * frac, msg, event)
 
     t0 = time.monotonic()
-    result = fit_transformer(prepared, config, on_progress=on_event, cancel=cancel)
+    result = fit_transformer(prepared, config, on_progress=on_event, cancel=cancel, deadline=deadline)
     wall = time.monotonic() - t0
     clf = result.model
     progress(0.98, "Scoring the validation split with the transformer", None)

@@ -54,6 +54,7 @@ def train(
     cancel: Cancel = None,
     *,
     checkpoint: str | Path | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
 
@@ -70,6 +71,10 @@ def train(
     from when it finds one (:func:`fit_transformer`); None (the default) writes nothing. The
     caller removes it once the model is saved. The few-shot fit takes seconds to minutes and
     writes none: interrupted, it starts again from the beginning.
+
+    ``deadline``: a ``time.monotonic()`` value (a server's per-job time limit, core/worker.py)
+    at which training stops as at ``config.max_train_seconds``: ``stopped_reason`` "time
+    limit", the best model so far kept, tested and compared as usual.
     """
     if not is_main_process():  # under torchrun/accelerate launch only rank 0 reports progress
         on_progress = None
@@ -86,12 +91,12 @@ def train(
     if on_progress is not None:
         on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
     if method == "fewshot":
-        result = fit_fewshot(prepared, config, on_progress, cancel)
+        result = fit_fewshot(prepared, config, on_progress, cancel, deadline=deadline)
         result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed,
                                                      config.class_weighting)
         result.metrics["saved_kind"] = "fewshot"
     else:
-        result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint)
+        result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint, deadline=deadline)
     result.metrics["method_chosen"] = method
     result.metrics["method_reason"] = reason
     result.ood_reference = _ood_reference(prepared.texts, config)
@@ -130,6 +135,7 @@ def fit_transformer(
     *,
     refit: tuple[int, int] | None = None,
     checkpoint: str | Path | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.base_model`` on the prepared rows (``config.method`` "full" or "lora"),
     evaluate it against the baselines and choose
@@ -156,6 +162,12 @@ def fit_transformer(
     start. ``config.max_train_seconds`` counts the seconds trained before the interruption too.
     Only the main process writes; under torchrun every process reads it back. The caller
     deletes the folder once the model is saved (:func:`core.checkpoint.remove`).
+
+    ``deadline``: a ``time.monotonic()`` value at which the loop stops, as at
+    ``config.max_train_seconds`` ("time limit"; a server's per-job limit): after at least one
+    step, so a run whose time ran out before any evaluation is evaluated once and keeps those
+    weights. Testing, the baselines and the choice follow as usual; the refit on train +
+    validation is skipped (a warning says so) when it would end after the deadline.
 
     Raises :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
     the test, baseline, choice and refit phases); no model is written either way (a checkpoint
@@ -373,7 +385,9 @@ def fit_transformer(
                 model.train()
             # Every process must stop at the same step (or the others wait forever in the next
             # gradient exchange), so the time limit counts when any process has reached it.
-            if config.max_train_seconds and refit is None and _any_process(accelerator, elapsed_train >= config.max_train_seconds):
+            out_of_time = (bool(config.max_train_seconds) and elapsed_train >= config.max_train_seconds) or (
+                deadline is not None and time.monotonic() >= deadline)
+            if (config.max_train_seconds or deadline is not None) and refit is None and _any_process(accelerator, out_of_time):
                 stopped_reason = "time limit"
             if step >= stop_at or stopped_reason != "completed":
                 break
@@ -460,6 +474,7 @@ def fit_transformer(
         "rows_dropped": prepared.report.dropped,
         "best_step": best_step,
         "steps": step,
+        "total_steps": total_steps,
         "stopped_reason": stopped_reason,
         "train_seconds": round(train_seconds, 2),
         "train_texts_per_second": round(step * config.batch_size / max(train_seconds, 1e-9), 2),
@@ -493,6 +508,14 @@ def fit_transformer(
             f"+ test, {param}={fitted.param:g} as chosen on validation); the numbers shown are those of the same model "
             f"fitted on the {len(splits['train']):,} training rows and scored on the {len(test_idx):,} held-out test rows.",
         }
+    elif config.refit_on_all_rows and deadline is not None and (
+            time.monotonic() + train_seconds / max(step, 1) * max(1, best_step) > deadline):
+        # The refit trains best_step steps again from the base: past the deadline it would hold
+        # the trainer beyond the server's limit, so the model trained on the training rows stays.
+        note = ("The refit on train + validation was skipped: it would have run past this server's time limit per "
+                "job. The saved transformer is the one trained on the training rows.")
+        warnings.append(note)
+        metrics["refit_skipped"] = note
     elif config.refit_on_all_rows:
         check_cancel()
         emit(ProgressEvent("train", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message=f"Refitting on train + validation for {best_step} steps"))

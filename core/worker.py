@@ -4,6 +4,12 @@ The same command continues an interrupted job (core.jobs.resume_job): a training
 from ``<job>/checkpoint``, written at each evaluation. ``data.csv`` and the checkpoint stay in
 the folder until the job ends done, failed or cancelled; a worker that is killed (SIGKILL, out of
 memory, a machine restart) or interrupted (SIGINT) leaves both for the resume.
+
+The server's per-job limits (core/job_limits.py) come in request.json. Rows, epochs and tokens
+are checked again before any training (over a limit: "failed", saying which). The time limit
+counts from when the job gets the trainer lock, not while it waits: at the deadline the training
+loop stops the way early stopping does, and the job ends "done" with its best checkpoint tested
+and saved and a message saying where it stopped; the lock is then released for the next job.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import pandas as pd
 
 from . import checkpoint as checkpoints
 from .config import TrainConfig
-from .jobs import CHECKPOINT, first_in_line, read_events, read_request, write_state
+from .job_limits import JobLimits
+from .jobs import CHECKPOINT, SAVED, first_in_line, job_size, read_events, read_request, write_state
 from .models.folder import atomic_write
 from .progress import TrainingCancelled
 from .registry import model_path
@@ -36,6 +43,9 @@ def run(folder: Path) -> int:
     lock = _wait_for_turn(folder)  # queue: one training at a time on this machine
     if lock is None:
         return 0
+    # The job's run time starts now: its time in the queue was other people's run time.
+    limits = JobLimits.from_dict(request.get("limits"))
+    deadline = limits.deadline(time.monotonic())
     _trim_events(folder, response)  # a resumed job: drop the events after its checkpoint
     write_state(folder, "running", message="Comparing response models" if response else "Training")
     events = open(folder / "events.jsonl", "a", encoding="utf-8")
@@ -53,8 +63,13 @@ def run(folder: Path) -> int:
 
     try:
         df = pd.read_csv(folder / "data.csv", keep_default_na=False, na_values=[""])
-        done = (_compare if response else _train)(folder, request, df, log)
-        write_state(folder, "done", message="Saved", **done)
+        epochs, max_length = job_size(request)
+        limits.check(rows=len(df), epochs=epochs, max_length=max_length)  # a ValueError: "failed"
+        done = (_compare if response else _train)(folder, request, df, log, deadline)
+        if done.pop("time_limit", False):
+            step, total = done.pop("stopped_at", (None, None))
+            done["message"] = limits.time_limit_message(step, total, done.pop("kept", None))
+        write_state(folder, "done", **{"message": SAVED, **done})
         ended = True
     except TrainingCancelled as exc:
         fail("cancelled", str(exc))
@@ -117,15 +132,18 @@ def _wait_for_turn(folder: Path) -> Any:
             time.sleep(0.5)
 
 
-def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None]) -> dict[str, Any]:
-    """A training job (``core.jobs.start_job``): train, save the chosen model in the registry;
-    returns the state fields of "done". Events are ``ProgressEvent.to_dict()``."""
+def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
+           deadline: float | None = None) -> dict[str, Any]:
+    """A training job (``core.jobs.start_job``): train (stopping at ``deadline``, a
+    ``time.monotonic()`` value, like early stopping), save the chosen model in the registry;
+    returns the state fields of "done" (``time_limit``, ``stopped_at``, ``kept``: for
+    :func:`run`'s message). Events are ``ProgressEvent.to_dict()``."""
     from .training import train
 
     cancel_file = folder / "cancel"
     config = TrainConfig.from_dict(request["config"])
     result = train(df, config, on_progress=lambda event: log(event.to_dict()), cancel=cancel_file.exists,
-                   checkpoint=folder / CHECKPOINT)
+                   checkpoint=folder / CHECKPOINT, deadline=deadline)
     destination = model_path(request["model_name"], Path(request["models_dir"]))
     if cancel_file.exists():  # sent after training's last check
         raise TrainingCancelled("Training was cancelled; nothing was saved.")
@@ -139,21 +157,34 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
             else "Training was cancelled while saving; the model it was replacing had already been overwritten."
         )
     verdict = result.metrics.get("verdict") or {}
-    return {
+    metrics = result.metrics
+    done = {
         "model_path": str(destination),
-        "saved_kind": result.metrics.get("saved_kind", ""),
+        "saved_kind": metrics.get("saved_kind", ""),
         "useless": bool(verdict.get("useless")),
         "verdict": verdict.get("sentence", ""),
         "warning": verdict.get("warning", ""),
     }
+    if deadline is not None and result.stopped_reason == "time limit":
+        done["time_limit"] = True
+        done["stopped_at"] = (metrics.get("steps_trained", metrics.get("steps")), metrics.get("total_steps"))
+        if metrics.get("saved_kind") == "fewshot":
+            done["kept"] = "the encoder as tuned by then got its classification head and was tested and saved as usual"
+    return done
 
 
-def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None]) -> dict[str, Any]:
+def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
+             deadline: float | None = None) -> dict[str, Any]:
     """A response-model comparison job (``core.jobs.start_response_job``): compare, save the
     comparison in ``<folder>/result``, save the recommended model in the registry; returns the
     state fields of "done". Events are ``{"phase", "fraction", "message", "time"}`` plus the
-    transformer's step fields."""
-    from .response import ComparisonProgress, deploy, save_comparison, train_response_models
+    transformer's step fields.
+
+    ``deadline`` (``time.monotonic()``) bounds the transformer, the one slow model: it stops
+    there with its best checkpoint, or is left out when the deadline passed before its turn. The
+    comparison of what was trained is still complete and honest (every candidate scored on the
+    same held-out rows), so the job ends "done", its message saying what the time limit cut."""
+    from .response import TRANSFORMER, ComparisonProgress, deploy, save_comparison, train_response_models
 
     def on_progress(progress: ComparisonProgress) -> None:
         event = {"phase": progress.stage, "fraction": progress.fraction, "message": progress.message, "time": time.time()}
@@ -172,6 +203,7 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
         transformer_settings=r.get("transformer_settings") or None,
         transformer_max_train_rows=r.get("transformer_max_train_rows"),
         column_kinds=r.get("column_kinds") or None,
+        deadline=deadline,
     )
     # A cancel that arrives after the last model is trained still means "save nothing".
     if cancel_file.exists():
@@ -182,7 +214,15 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
         raise TrainingCancelled("Cancelled; nothing was saved.")
     destination = deploy(comparison, None, request["model_name"], root=Path(request["models_dir"]),
                          overwrite=request.get("overwrite", False))
-    return {"model_path": str(destination), "recommended": comparison.recommended}
+    done = {"model_path": str(destination), "recommended": comparison.recommended}
+    transformer = comparison.candidates.get(TRANSFORMER)
+    if deadline is not None and r.get("include_transformer") and transformer is None:
+        done.update(time_limit=True, kept="the transformer was left out (the time was up before its turn), and the "
+                                          "other models were compared and the recommended one saved as usual")
+    elif deadline is not None and transformer is not None and transformer.metrics.get("stopped_reason") == "time limit":
+        done.update(time_limit=True, kept="the transformer's best checkpoint was compared with the other models on "
+                                          "the same held-out rows, and the recommended one saved as usual")
+    return done
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from .base_models import CATALOG, HUB_ID
+from .job_limits import NO_LIMITS, TEAM_LIMITS, JobLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -126,7 +127,9 @@ class TeamSettings:
     (everyone may open the team's models) or "write" (everyone may also add and delete them);
     ``max_jobs_per_person``: queued + running jobs one person may have at once (both kinds);
     ``keep_interrupted_days``: how long the start-up cleanup keeps an interrupted job (its data
-    and checkpoint, so it can be resumed) before removing it (``core.cleanup``).
+    and checkpoint, so it can be resumed) before removing it (``core.cleanup``);
+    ``job_limits``: what one job may ask of the trainer (``max_job_minutes``, ``max_rows``,
+    ``max_epochs``, ``max_length``; core/job_limits.py says why each default).
     """
 
     data_dir: Path = PROJECT_ROOT / ".marketune"
@@ -145,6 +148,7 @@ class TeamSettings:
     # Hub ids (owner/model) downloaded at training time: off unless the admin turns it on, since
     # a download runs code-free but still fetches whatever the id names onto the server's disk.
     allow_hub_models: bool = False
+    job_limits: JobLimits = TEAM_LIMITS  # core.job_limits.TEAM_DEFAULTS for the keys left out
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -179,10 +183,14 @@ class TeamSettings:
         hub = section.get("allow_hub_models", False)
         if not isinstance(hub, bool):
             raise WorkspaceError(f"[marketune] allow_hub_models must be true or false; found {hub!r}.")
+        try:
+            job_limits = JobLimits.from_settings(section, team=True)
+        except ValueError as exc:
+            raise WorkspaceError(str(exc)) from None
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
                    team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days),
                    base_model_folders=tuple((str(k), Path(v).expanduser()) for k, v in folders.items()),
-                   allow_hub_models=hub)
+                   allow_hub_models=hub, job_limits=job_limits)
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,8 @@ class Workspace:
     job; ``team_models``: the team workspace's models folder (None: no team workspace);
     ``team_writable``: whether the caller may add or delete models there; ``data_dir``: the
     team server's data folder (None on a laptop); ``max_jobs``: queued + running jobs this
-    person may have at once (None: no limit, the laptop).
+    person may have at once (None: no limit, the laptop); ``job_limits``: what one job may ask
+    of the trainer (none on a laptop unless its secrets.toml sets them).
     """
 
     id: str
@@ -210,6 +219,7 @@ class Workspace:
     max_jobs: int | None = None
     base_model_folders: tuple[tuple[str, Path], ...] = ()  # TeamSettings.base_model_folders
     allow_hub_models: bool = False  # TeamSettings.allow_hub_models
+    job_limits: JobLimits = NO_LIMITS
 
     @property
     def team_mode(self) -> bool:
@@ -456,7 +466,7 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
     return Workspace(
         wid, folder / "models", folder / "jobs", folder / "labels", folder / "predictions",
         email=identity.email, admin=admin, team_models=team, team_writable=settings.team_workspace == "write",
-        data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person,
+        data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person, job_limits=settings.job_limits,
         base_model_folders=settings.base_model_folders, allow_hub_models=settings.allow_hub_models,
     )
 

@@ -387,7 +387,7 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
     result = _tfidf_result()
     original_save = result.model.save
 
-    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None, deadline=None):
         if when == "after training":
             (folder / "cancel").touch()
         return result

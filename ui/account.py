@@ -14,6 +14,7 @@ would be missing or stale.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -22,6 +23,7 @@ import streamlit as st
 
 from core import workspace
 from core.cleanup import CleanupReport, cleanup, server_folders
+from core.job_limits import JobLimits
 from core.jobs import QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue
 from core.registry import list_models, model_path
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
@@ -30,13 +32,27 @@ from ui.serving import sign_in_configured
 MODEL_PARAM = "model"  # ?model=<name>: open the app with that model active (a deep link)
 
 
-def team_settings() -> TeamSettings:
-    """The ``[marketune]`` table of secrets.toml (data_dir, admins, team_workspace)."""
+def _marketune_section() -> dict[str, Any] | None:
+    """The ``[marketune]`` table of secrets.toml, or None."""
     try:
         section = st.secrets.get("marketune")
     except Exception:  # no secrets file at all (Streamlit raises a FileNotFoundError subclass)
         section = None
-    return TeamSettings.from_mapping(dict(section) if section else None)
+    return dict(section) if section else None
+
+
+def team_settings() -> TeamSettings:
+    """The ``[marketune]`` table of secrets.toml (data_dir, admins, team_workspace, job limits)."""
+    return TeamSettings.from_mapping(_marketune_section())
+
+
+def laptop_job_limits() -> JobLimits:
+    """The per-job limits a laptop's secrets.toml sets under ``[marketune]`` (none unless set:
+    a laptop's queue is its owner's). Raises ``WorkspaceError`` naming a bad value."""
+    try:
+        return JobLimits.from_settings(_marketune_section(), team=False)
+    except ValueError as exc:
+        raise WorkspaceError(str(exc)) from None
 
 
 def _claims() -> dict[str, Any]:
@@ -48,7 +64,7 @@ def session_workspace() -> Workspace:
     signed-in person's (created on first use). Raises ``WorkspaceError`` when sign-in is
     configured and nobody is signed in (core then opens nothing)."""
     if not sign_in_configured():
-        return workspace.laptop()
+        return dataclasses.replace(workspace.laptop(), job_limits=laptop_job_limits())
     claims = _claims()
     if not claims.get("is_logged_in"):
         raise WorkspaceError("Sign in first: this server keeps each person's models and files apart.")

@@ -27,7 +27,7 @@ from core import to_csv_bytes, to_xlsx_bytes
 from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
-from core.jobs import JobStatus, cancel_job, job_status, list_jobs, response_result_folder, start_response_job
+from core.jobs import SAVED, JobStatus, cancel_job, job_status, list_jobs, response_result_folder, start_response_job
 from core.models.response import MODEL_LABELS
 from core.models.tabular import infer_column_kinds
 from core.response import (
@@ -271,6 +271,8 @@ def job_section() -> ResponseComparison | None:
         comp = shown_comparison()
         label = MODEL_LABELS.get(comp.recommended, comp.recommended) if comp else "the recommended model"
         st.success(f"Saved **{status.model_name}** ({label}) and {_made_what(ss.get('tg_made_active', True))}")
+        if status.message and status.message != SAVED:  # e.g. the server's time limit cut the transformer short
+            st.info(status.message)
         if comp is None:
             st.error("The comparison's files could not be read back; the saved model is on the Models page.")
         return comp

@@ -352,6 +352,9 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             resolve_base_model(base_name)
     except ValueError as exc:  # the picker has said why (not installed, no such folder, not offered)
         problems.append(str(exc) if base_name else "Choose a base model under \"Other\", or one from the list.")
+    limits = workspace.current().job_limits  # a team server's, set by its admin (none on a laptop)
+    if limits.active:
+        st.caption(limits.sentence())
     with st.expander("Advanced settings"):
         a, b, c = st.columns(3)
         a.checkbox(
@@ -419,6 +422,10 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
         except ValueError as exc:
             st.error(str(exc))
             problems.append(str(exc))
+    if config is not None:  # refused here, before the click: core.jobs would refuse the job the same way
+        for problem in limits.problems(rows=len(df), epochs=config.epochs, max_length=config.max_length):
+            st.error(problem)
+            problems.append(problem)
     return config, model_name
 
 

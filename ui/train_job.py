@@ -98,14 +98,16 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
     """
     if status.state == "done":
         verdict = (metrics or {}).get("verdict") or {}
+        # What was unusual about the run, e.g. that it stopped at the server's time limit per job.
+        note = f" {status.message}" if status.message and status.message != jobs.SAVED else ""
         if verdict.get("useless"):
             return "warning", (
                 f"Model **{status.model_name}** was saved, but it is not usable: {verdict.get('warning', '')} "
                 "It was **not** made the active model (while no usable model is saved, the sidebar still lists "
-                "it, marked as no better than guessing)."
+                f"it, marked as no better than guessing).{note}"
             )
         why = f" {verdict['reason']}" if verdict.get("reason") else ""
-        return "success", f"Model **{status.model_name}** is trained and saved; it is now the active model.{why}"
+        return "success", f"Model **{status.model_name}** is trained and saved; it is now the active model.{why}{note}"
     if status.state == "failed":
         return "error", f"Training **{status.model_name}** failed: {status.message}"
     if status.state == "cancelled":
