@@ -51,8 +51,9 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}$")
+# \Z, not $: "$" also matches before a trailing newline, so "churn\n" would pass a .match().
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}\Z")
 LOCAL_ID = "local"
 TEAM = "team"  # the reference prefix of the shared team workspace: team:<name>
 SEP = ":"  # never part of a model name (NAME_PATTERN), so a reference splits unambiguously

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from core import workspace
-from core.jobs import jobs_root
-from core.labeling import labels_root
+from core.cleanup import OLD_NAME, TEMP_NAME
+from core.jobs import cancel_job, jobs_root
+from core.labeling import label_store, labels_root
 from core.registry import (
     can_share,
     delete_model,
@@ -23,6 +24,7 @@ from core.registry import (
     model_path,
     models_root,
     share_model,
+    validate_name,
     zip_model,
 )
 from core.workspace import Identity, TeamSettings
@@ -215,3 +217,27 @@ def test_settings_and_identity_errors_are_worded():
         Identity.from_claims({"email": "a@x.org", "iss": "https://idp.example"})
     claims = Identity.from_claims({"sub": "42", "iss": "https://idp.example", "email": "a@x.org", "email_verified": True})
     assert claims.workspace_id == Identity("https://idp.example", "42").workspace_id
+
+
+def test_names_and_ids_with_a_trailing_newline_are_refused(server):
+    sign_in, spaces, settings = server
+    ana = sign_in(ANA)
+    ben = spaces["ben-456"].id
+    for name in ("churn\n", "team:shared-sentiment\n"):
+        with pytest.raises(ValueError, match="not allowed"):
+            model_path(name)
+    with pytest.raises(ValueError, match="not allowed"):
+        validate_name("churn\n")
+    with pytest.raises(ValueError, match="not allowed"):
+        label_store("spring\n")
+    with pytest.raises(ValueError, match="Invalid job id"):
+        cancel_job("20260101-000000-abcdef\n", ana.jobs)
+    boss = sign_in(Identity("https://idp.example", "boss-1", email="boss@example.com", email_verified=True))
+    with pytest.raises(ValueError, match="names no workspace"):
+        model_path(f"{ben}\n:churn")
+    with pytest.raises(ValueError, match="No workspace"):
+        boss.jobs_of(f"{ben}\n")
+    (settings.data_dir / "workspaces" / f"{ben}\n").mkdir()  # a folder named like an id and a newline
+    assert f"{ben}\n" not in [f.name for f in workspace.all_workspace_folders(settings.data_dir)]
+    assert TEMP_NAME.match(".data.csv.tmp") and not TEMP_NAME.match(".data.csv.tmp\n")
+    assert OLD_NAME.match(".churn.old-42") and not OLD_NAME.match(".churn.old-42\n")
