@@ -88,7 +88,7 @@ class Identity:
     subject: str  # the person's stable id at that provider (``sub``)
     email: str = ""
     name: str = ""
-    email_verified: bool | None = None  # the ``email_verified`` claim, when the provider sends it
+    email_verified: bool | None = None  # the ``email_verified`` claim when it is a JSON boolean, else None
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Identity:
@@ -348,7 +348,7 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
     wid = identity.workspace_id
     folder = settings.data_dir / "workspaces" / wid
     email = identity.email.lower()
-    admin = bool(email) and email in settings.admins and identity.email_verified is not False
+    admin = bool(email) and email in settings.admins and identity.email_verified is True
     team = settings.data_dir / TEAM / "models" if settings.team_workspace != "off" else None
     return Workspace(
         wid, folder / "models", folder / "jobs", folder / "labels", folder / "predictions",

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "https://idp.example"
 ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana-1", "email": "ana@example.com", "name": "Ana"}
 BEN = {"is_logged_in": True, "iss": ISSUER, "sub": "ben-2", "email": "ben@example.com", "name": "Ben"}
-BOSS = {"is_logged_in": True, "iss": ISSUER, "sub": "boss-3", "email": "boss@example.com", "name": "Boss"}
+BOSS = {"is_logged_in": True, "iss": ISSUER, "sub": "boss-3", "email": "boss@example.com", "name": "Boss",
+        "email_verified": True}
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from tests.conftest import make_sentiment_frame
 
 ANA = Identity(issuer="https://idp.example", subject="ana-1", email="ana@example.com", name="Ana")
 BEN = Identity(issuer="https://idp.example", subject="ben-2", email="ben@example.com", name="Ben")
-BOSS = Identity(issuer="https://idp.example", subject="boss-3", email="boss@example.com", name="Boss")
+BOSS = Identity(issuer="https://idp.example", subject="boss-3", email="boss@example.com", name="Boss",
+                email_verified=True)
 SETUP = {"label_column": "label", "positive_class": "positive", "profile_columns": ["age"], "text_columns": []}
 
 

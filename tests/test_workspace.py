@@ -178,7 +178,7 @@ def test_sharing_copies_ones_own_model_into_a_writable_team_workspace_only(serve
 
 def test_admins_see_every_workspace_but_change_none(server):
     sign_in, spaces, settings = server
-    boss = Identity("https://idp.example", "boss-1", email="BOSS@example.com")
+    boss = Identity("https://idp.example", "boss-1", email="BOSS@example.com", email_verified=True)
     admin = sign_in(boss)
     assert admin.admin
     ben = spaces["ben-456"]
@@ -217,6 +217,15 @@ def test_settings_and_identity_errors_are_worded():
         Identity.from_claims({"email": "a@x.org", "iss": "https://idp.example"})
     claims = Identity.from_claims({"sub": "42", "iss": "https://idp.example", "email": "a@x.org", "email_verified": True})
     assert claims.workspace_id == Identity("https://idp.example", "42").workspace_id
+
+
+@pytest.mark.parametrize("verified", ["missing", "false", "true", False, True])
+def test_admin_rights_need_email_verified_to_be_the_boolean_true(tmp_path, verified):
+    claims = {"sub": "boss-1", "iss": "https://idp.example", "email": "boss@example.com"}
+    if verified != "missing":
+        claims["email_verified"] = verified
+    settings = TeamSettings(data_dir=tmp_path / "data", admins=frozenset({"boss@example.com"}))
+    assert workspace.for_identity(Identity.from_claims(claims), settings).admin is (verified is True)
 
 
 def test_names_and_ids_with_a_trailing_newline_are_refused(server):
