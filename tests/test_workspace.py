@@ -6,6 +6,8 @@ never loads weights, so no model is trained.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -89,8 +91,9 @@ def test_each_person_has_their_own_folders_from_issuer_and_subject(server):
     assert ana.id != ben.id and workspace.ID_PATTERN.match(ana.id)
     # The id is a hash of (issuer, subject), not of anything typed: the same subject at another
     # provider is another person, and an e-mail change keeps the workspace.
-    assert Identity("https://other.example", "ana-123").workspace_id != ana.id
-    assert Identity("https://idp.example", "ana-123", email="new@example.com").workspace_id == ana.id
+    key = workspace.workspace_key(settings)
+    assert Identity("https://other.example", "ana-123").workspace_id(key) != ana.id
+    assert Identity("https://idp.example", "ana-123", email="new@example.com").workspace_id(key) == ana.id
     assert ana.models == settings.data_dir / "workspaces" / ana.id / "models"
     assert json.loads((ana.models.parent / "owner.json").read_text())["email"] == "Ana@Example.com"
     sign_in(ANA)
@@ -216,7 +219,7 @@ def test_settings_and_identity_errors_are_worded():
     with pytest.raises(ValueError, match="no subject"):
         Identity.from_claims({"email": "a@x.org", "iss": "https://idp.example"})
     claims = Identity.from_claims({"sub": "42", "iss": "https://idp.example", "email": "a@x.org", "email_verified": True})
-    assert claims.workspace_id == Identity("https://idp.example", "42").workspace_id
+    assert claims.workspace_id(b"k" * 32) == Identity("https://idp.example", "42").workspace_id(b"k" * 32)
 
 
 @pytest.mark.parametrize("verified", ["missing", "false", "true", False, True])
@@ -250,3 +253,67 @@ def test_names_and_ids_with_a_trailing_newline_are_refused(server):
     assert f"{ben}\n" not in [f.name for f in workspace.all_workspace_folders(settings.data_dir)]
     assert TEMP_NAME.match(".data.csv.tmp") and not TEMP_NAME.match(".data.csv.tmp\n")
     assert OLD_NAME.match(".churn.old-42") and not OLD_NAME.match(".churn.old-42\n")
+
+
+def test_workspace_ids_need_the_servers_key(tmp_path):
+    who = Identity("https://idp.example", "ana-123")
+    first, second = TeamSettings(data_dir=tmp_path / "a"), TeamSettings(data_dir=tmp_path / "b")
+    key = workspace.workspace_key(first)  # made on first use
+    key_file = tmp_path / "a" / workspace.SECRET_FILE
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key) == 64 and int(key, 16) >= 0
+    ids = [workspace.for_identity(who, s).id for s in (first, second)]
+    assert ids[0] != ids[1]  # another server, another key
+    assert workspace.for_identity(who, first).id == ids[0] and workspace.workspace_key(first) == key  # kept
+    message = b"https://idp.example\nana-123"
+    assert ids[0] == "u-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
+    public = "u-" + hashlib.sha256(message).hexdigest()[:20]  # what anyone knowing the provider could compute
+    assert public == who.legacy_workspace_id and public not in ids
+    # A configured secret wins over the file: the same on any data folder, and no file is made.
+    configured = [TeamSettings.from_mapping({"data_dir": str(tmp_path / d), "workspace_secret": "s" * 40}) for d in "cd"]
+    assert workspace.for_identity(who, configured[0]).id == workspace.for_identity(who, configured[1]).id
+    assert workspace.for_identity(who, configured[0]).id not in ids and not (tmp_path / "c" / workspace.SECRET_FILE).exists()
+    assert "s" * 40 not in repr(configured[0])
+    with pytest.raises(ValueError, match="workspace_secret must be text of at least 32 characters.*found 5 characters"):
+        TeamSettings.from_mapping({"workspace_secret": "short"})
+    # An existing key file is read, never replaced; a damaged one stops sign-in with a message.
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / workspace.SECRET_FILE).write_text("k" * 40 + "\n")
+    assert workspace.workspace_key(TeamSettings(data_dir=tmp_path / "e")) == b"k" * 40
+    key_file.write_text("0123")
+    with pytest.raises(ValueError, match="damaged .4 characters.*Restore it from a backup"):
+        workspace.for_identity(who, first)
+
+
+def legacy_workspace(data: Path, who: Identity) -> workspace.Workspace:
+    """A workspace as a server before the workspace key made it (its id: plain SHA-256), with
+    one model and one job that ended without saving (its request names the old models folder)."""
+    folder = data / "workspaces" / who.legacy_workspace_id
+    old = workspace.Workspace(folder.name, folder / "models", folder / "jobs", folder / "labels",
+                              folder / "predictions", data_dir=data).ensure(who)
+    fake_model(old.models / "churn")
+    job = old.jobs / "20260101-000000-abcdef"
+    job.mkdir()
+    (job / "request.json").write_text(json.dumps({"kind": "train", "model_name": "next", "created": 1.0,
+                                                  "models_dir": str(old.models), "queue_dir": str(data / "queue")}))
+    (job / "state.json").write_text(json.dumps({"state": "failed", "message": "x"}))
+    return old
+
+
+def test_a_folder_from_before_the_key_moves_to_the_new_id_with_its_models_and_jobs(tmp_path):
+    settings = TeamSettings(data_dir=tmp_path / "data")
+    old = legacy_workspace(settings.data_dir, ANA)
+    # Without a way to tell whether its jobs run, or while one does, it is used where it is.
+    assert workspace.for_identity(ANA, settings).id == old.id
+    assert workspace.for_identity(ANA, settings, jobs_busy=lambda jobs: True).id == old.id
+    # Another person's sign-in never takes it (its owner.json names Ana).
+    impostor = Identity(ANA.issuer, "someone-else")
+    assert workspace.for_identity(impostor, settings, jobs_busy=lambda jobs: False).id != old.id
+    assert old.models.is_dir()
+
+    ana = workspace.for_identity(ANA, settings, jobs_busy=lambda jobs: False)
+    assert ana.id != old.id and workspace.ID_PATTERN.match(ana.id)
+    assert not old.models.parent.exists()
+    assert (ana.models / "churn" / "model.safetensors").read_bytes() == b"weights of churn"
+    request = json.loads((ana.jobs / "20260101-000000-abcdef" / "request.json").read_text())
+    assert request["models_dir"] == str(ana.models) and request["queue_dir"] == str(settings.data_dir / "queue")
+    assert workspace.for_identity(ANA, settings).id == ana.id  # from now on, without a check

@@ -53,7 +53,10 @@ def session_workspace() -> Workspace:
     if not claims.get("is_logged_in"):
         raise WorkspaceError("Sign in first: this server keeps each person's models and files apart.")
     identity = Identity.from_claims(claims)
-    found = workspace.for_identity(identity, team_settings())
+    # A folder made before the server's workspace key moves to the new id unless a job of it is
+    # queued or running (its worker writes to that folder's absolute paths): core/workspace.py.
+    found = workspace.for_identity(identity, team_settings(),
+                                   jobs_busy=lambda jobs: any(j.active for j in list_jobs(jobs, kind=None)))
     if not (found.models.parent / "owner.json").is_file():
         found.ensure(identity)
     return found
