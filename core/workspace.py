@@ -26,6 +26,9 @@ Streamlit):
   the provider and their account id. A folder made before the secret (plain SHA-256) is renamed
   to the new id when its owner signs in (:func:`for_identity`).
 
+  Everything under the data folder is owner-only (folders 0700, files 0600): the server process
+  sets its umask so (ui/account.py), and the writers here create their files so themselves.
+
 Model references: a plain name is the caller's own model; ``team:<name>`` a model of the team
 workspace; ``<id>:<name>`` one in another person's workspace, which only admins may open (read
 only). :meth:`Workspace.resolve_model` turns a reference into a folder or raises
@@ -299,17 +302,16 @@ class Workspace:
         return self.data_dir / "workspaces" / workspace_id / "jobs"
 
     def ensure(self, identity: Identity | None = None) -> Workspace:
-        """Create the folders (and, in team mode, ``owner.json``) if missing; returns self."""
+        """Create the folders (owner-only, 0700) and, in team mode, ``owner.json`` (0600) if
+        missing; returns self. Folders that exist keep their mode."""
         for folder in (self.models, self.jobs, self.labels, self.predictions):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         if identity is not None and self.data_dir is not None:
             owner = self.models.parent / "owner.json"
             if not owner.is_file():
                 data = {"email": identity.email, "name": identity.name, "issuer": identity.issuer,
                         "subject": identity.subject, "created": time.time()}
-                tmp = owner.with_name(f".owner.json.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-                os.replace(tmp, owner)
+                _write_owner_only(owner, json.dumps(data, indent=2, ensure_ascii=False))
         return self
 
 

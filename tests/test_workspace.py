@@ -96,6 +96,11 @@ def test_each_person_has_their_own_folders_from_issuer_and_subject(server):
     assert Identity("https://idp.example", "ana-123", email="new@example.com").workspace_id(key) == ana.id
     assert ana.models == settings.data_dir / "workspaces" / ana.id / "models"
     assert json.loads((ana.models.parent / "owner.json").read_text())["email"] == "Ana@Example.com"
+    # Owner-only as this process (umask 022) made them: no server umask is needed for these.
+    made = [ana.models.parent / "owner.json", settings.data_dir / workspace.SECRET_FILE, settings.data_dir,
+            ana.models, ana.jobs, ana.labels, ana.predictions]
+    assert [f"{p.stat().st_mode & 0o777:o} {p.name}" for p in made] == [
+        "600 owner.json", "600 .workspace_secret", "700 data", "700 models", "700 jobs", "700 labels", "700 predictions"]
     sign_in(ANA)
     assert (models_root(), jobs_root(), labels_root()) == (ana.models, ana.jobs, ana.labels)
 
@@ -166,6 +171,7 @@ def test_sharing_copies_ones_own_model_into_a_writable_team_workspace_only(serve
     own = spaces["ana-123"].models / "churn"
     assert (team_copy / "model.safetensors").read_bytes() == (own / "model.safetensors").read_bytes() == b"weights of churn"
     assert own.is_dir() and not [p for p in team_copy.parent.iterdir() if p.name.startswith(".")]  # no temp left
+    assert [p.stat().st_mode & 0o777 for p in (team_copy, *team_copy.iterdir())] == [0o700, 0o600, 0o600]  # owner-only
     sign_in(BEN)  # another person, read-only team: sees and opens the shared copy, not Ana's own
     assert "team:churn" in [m.name for m in list_models()] and model_path("team:churn") == team_copy
     sign_in(BEN, team_workspace="write")

@@ -15,6 +15,7 @@ would be missing or stale.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pandas as pd
@@ -49,6 +50,13 @@ def session_workspace() -> Workspace:
     configured and nobody is signed in (core then opens nothing)."""
     if not sign_in_configured():
         return workspace.laptop()
+    # Before any folder of anyone's is handed out: every file and folder this server process
+    # creates from now on is owner-only (0600 / 0700), whoever writes it (pandas' to_csv, a model's
+    # save_pretrained, Streamlit, a library's temporary file): other accounts on the host must not
+    # read customer data. Process-wide and idempotent, so setting it on every lookup costs one
+    # system call and holds in every session, callback and fragment rerun. The training worker
+    # sets the same itself (core/worker.py): it may be started without this process.
+    os.umask(0o077)
     claims = _claims()
     if not claims.get("is_logged_in"):
         raise WorkspaceError("Sign in first: this server keeps each person's models and files apart.")
