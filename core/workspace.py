@@ -386,35 +386,48 @@ def workspace_key(settings: TeamSettings) -> bytes:
     That file is made on first use: 64 random hex digits, owner-only (0600), written whole under
     a temporary name and linked into place, so two processes starting at once agree on one key
     and an existing key is never replaced (every workspace id depends on it). Raises
-    :class:`WorkspaceError` when the file is there but unreadable or shorter than 32 characters.
+    :class:`WorkspaceError` when the file cannot be made or read, or is shorter than 32 characters.
     """
     if settings.workspace_secret:
         return settings.workspace_secret.encode("utf-8")
     path = settings.data_dir / SECRET_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{SECRET_FILE}.", suffix=".tmp")  # mkstemp: 0600
         try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(tmp, path)  # unlike a rename, fails when the file exists: the first key stays
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp)
+            _create_key_file(path)
+        except OSError as exc:  # a read-only disk, or one without hard links
+            raise WorkspaceError(
+                f"Cannot create this server's workspace key {path} ({exc}); an admin can set "
+                "[marketune] workspace_secret in secrets.toml instead."
+            ) from None
     try:
         key = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(f"Cannot read this server's workspace key {path}: {exc}.") from None
+        raise WorkspaceError(f"Cannot read this server's workspace key {path} ({exc}); an admin must fix it.") from None
     if len(key) < MIN_SECRET_CHARS:
         raise WorkspaceError(
             f"This server's workspace key {path} is damaged ({len(key)} characters, expected at least "
-            f"{MIN_SECRET_CHARS}). Restore it from a backup: every workspace's folder name depends on it."
+            f"{MIN_SECRET_CHARS}): an admin must restore it from a backup, as every workspace's folder name depends on it."
         )
     return key.encode("ascii")
+
+
+def _create_key_file(path: Path) -> None:
+    """Write 64 random hex digits to ``path`` (0600) unless it exists: whole, under a temporary
+    name, then hard-linked into place (unlike a rename, a link fails when the file exists, so the
+    first key made stays and no reader sees half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{SECRET_FILE}.", suffix=".tmp")  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: that one is the key
+    finally:
+        os.unlink(tmp)
 
 
 def for_identity(identity: Identity, settings: TeamSettings, *,
@@ -450,8 +463,8 @@ def _move_legacy_folder(identity: Identity, root: Path, wid: str, jobs_busy: Cal
 
     While ``jobs_busy(<old>/jobs)`` (a job there is queued or running) the old folder stays where
     it is and its id is returned (the job's worker writes to absolute paths in that folder); the
-    next sign-in after the job ends moves it. A moved job's ``models_dir`` and ``model_path`` are rewritten, so an
-    interrupted job resumes into the new folder.
+    next sign-in after the job ends moves it. A moved job's ``models_dir`` and ``model_path`` are
+    rewritten, so an interrupted job resumes into the new folder.
     """
     new = root / wid
     if new.exists():

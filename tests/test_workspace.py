@@ -285,8 +285,11 @@ def test_workspace_ids_need_the_servers_key(tmp_path):
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / workspace.SECRET_FILE).write_text("k" * 40 + "\n")
     assert workspace.workspace_key(TeamSettings(data_dir=tmp_path / "e")) == b"k" * 40
+    (tmp_path / "plain").write_text("a file where the data folder's parent should be")
+    with pytest.raises(ValueError, match="Cannot create this server's workspace key .*set \\[marketune\\] workspace_secret"):
+        workspace.workspace_key(TeamSettings(data_dir=tmp_path / "plain" / "data"))
     key_file.write_text("0123")
-    with pytest.raises(ValueError, match="damaged .4 characters.*Restore it from a backup"):
+    with pytest.raises(ValueError, match="damaged .4 characters.*restore it from a backup"):
         workspace.for_identity(who, first)
 
 
