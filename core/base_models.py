@@ -17,7 +17,7 @@ from typing import Any
 
 from .words import cjk_share, is_cjk
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}\Z")  # \Z: no trailing newline
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ STALE_SAVE_HOURS = 1.0
 # A browser session's scoring files are useless after the session ends; a day keeps any tab that
 # is still open through a long meeting.
 STALE_SCRATCH_HOURS = 24.0
-TEMP_NAME = re.compile(r"^\..+(\.tmp-[^/]+|\.old-\d+|\.tmp|\.partial-\d+)$")
-OLD_NAME = re.compile(r"^\.(?P<name>.+)\.old-\d+$")
+TEMP_NAME = re.compile(r"^\..+(\.tmp-[^/]+|\.old-\d+|\.tmp|\.partial-\d+)\Z")  # \Z: "$" passes a trailing newline
+OLD_NAME = re.compile(r"^\.(?P<name>.+)\.old-\d+\Z")
 
 
 @dataclass

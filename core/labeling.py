@@ -12,13 +12,15 @@ labelled when the model is unsure of them.
 :class:`LabelStore` keeps a labelling project in a folder (default
 ``.marketune/labels/<project>/``): ``data.csv`` (every row, its label or empty) and
 ``meta.json`` (columns, counts, times), both replaced atomically on every save, so labels
-survive a closed browser tab or a server restart.
+survive a closed browser tab or a server restart. The folder is owner-only (0700, its files
+0600): the rows are customer data.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,6 +31,7 @@ import pandas as pd
 
 from . import workspace
 from .export import to_csv_bytes
+from .models.folder import atomic_write
 from .registry import validate_name
 
 # TF-IDF cosine at or above which two texts count as near-duplicates. Measured on short texts:
@@ -319,12 +322,19 @@ class LabelStore:
         return to_csv_bytes(df.reset_index(drop=True))
 
     def _save(self, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         labels = frame[meta["label_column"]].astype(str)
         meta = {**meta, "updated": time.time(), "n_rows": int(len(frame)), "n_labeled": int((labels != "").sum())}
-        tmp = self.folder / f".data.csv.{os.getpid()}.tmp"
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, self.folder / "data.csv")  # readers never see half a file
+        # Streamed into a 0600 temporary file (mkstemp), not built in memory first: a project
+        # may hold up to the row limit.
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".data.csv.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                frame.to_csv(handle, index=False)
+            os.replace(tmp, self.folder / "data.csv")  # readers never see half a file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         _write_json(self.folder / "meta.json", meta)
 
 
@@ -343,6 +353,4 @@ def _clean_labels(values: pd.Series) -> pd.Series:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))  # 0600, never half a file

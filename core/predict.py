@@ -228,7 +228,8 @@ def predict_csv(
 ) -> PredictSummary:
     """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
     original columns first, then the prediction columns), chunk by chunk. The output is written
-    to a temporary file and renamed into place when complete.
+    to a temporary file and renamed into place when complete; it is owner-only (0600), like
+    every file of customer data Marketune writes.
 
     Text is written exactly as read (the file the Predict page and the Dashboard read back);
     ``formula_safe=True`` neutralises formula-like cells as CSV downloads do
@@ -258,6 +259,8 @@ def predict_csv(
         check_scoring_rows(total, max_rows)
     decimal_comma = decimal_comma_columns(model, source, column_map)
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    tmp.unlink(missing_ok=True)  # a leftover of a dead process with this pid would keep its mode
+    tmp.touch(mode=0o600)  # the chunks' "w" and "a" writes keep this mode, and so does the rename
     n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import sys
 import time
@@ -226,4 +227,10 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
 
 
 if __name__ == "__main__":
+    # Everything the job writes (checkpoint, events, the model it saves) holds customer data:
+    # owner-only (0600 / 0700). A team server's process sets this umask itself (ui/account.py)
+    # and a worker it starts inherits it; the worker sets it too because it is not always started
+    # by that process: on a laptop the server keeps the default umask, and core.jobs.start_job
+    # (the core API) also runs from scripts and notebooks, whose umask nobody chose.
+    os.umask(0o077)
     sys.exit(run(Path(sys.argv[1])))

@@ -10,6 +10,7 @@ Streamlit):
   temporary folder. Model names are plain (``churn-v2``).
 - **Team** (sign-in): under one data folder (``[marketune] data_dir``, default ``.marketune``)::
 
+      .workspace_secret              the server's key for workspace ids (owner-only; never overwritten)
       workspaces/<id>/owner.json     who signed in (email, name): for admins and backups
       workspaces/<id>/models/        saved models (one folder each)
       workspaces/<id>/jobs/          training jobs (their data.csv while they run)
@@ -18,9 +19,15 @@ Streamlit):
       team/models/                   the shared team workspace (read-only unless configured)
       queue/.trainer.lock            one training at a time for the whole server
 
-  ``<id>`` is ``u-`` + 20 hex digits of SHA-256 over the identity provider's issuer and the
-  person's subject (the ``iss`` and ``sub`` claims: stable, assigned by the provider, never typed
-  by anyone), so no name a person chooses can reach another folder.
+  ``<id>`` is ``u-`` + 20 hex digits of HMAC-SHA256, keyed with the server's secret
+  (:func:`workspace_key`), over the identity provider's issuer and the person's subject (the
+  ``iss`` and ``sub`` claims: stable, assigned by the provider, never typed by anyone), so no name
+  a person chooses can reach another folder, and nobody can work out another person's id from
+  the provider and their account id. A folder made before the secret (plain SHA-256) is renamed
+  to the new id when its owner signs in (:func:`for_identity`).
+
+  Everything under the data folder is owner-only (folders 0700, files 0600): the server process
+  sets its umask so (ui/account.py), and the writers here create their files so themselves.
 
 Model references: a plain name is the caller's own model; ``team:<name>`` a model of the team
 workspace; ``<id>:<name>`` one in another person's workspace, which only admins may open (read
@@ -40,13 +47,15 @@ workspace, and core functions also take explicit folders.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +63,16 @@ from .base_models import CATALOG, HUB_ID
 from .job_limits import NO_LIMITS, TEAM_LIMITS, JobLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}$")
+# \Z, not $: "$" also matches before a trailing newline, so "churn\n" would pass a .match().
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}\Z")
 LOCAL_ID = "local"
 TEAM = "team"  # the reference prefix of the shared team workspace: team:<name>
 SEP = ":"  # never part of a model name (NAME_PATTERN), so a reference splits unambiguously
 SERVER = "server"  # the reference prefix of a base-model folder an admin lists: server:<name>
 TEAM_ACCESS = ("off", "read", "write")
+SECRET_FILE = ".workspace_secret"  # <data_dir>/.workspace_secret: the key of the workspace ids
+MIN_SECRET_CHARS = 32  # a shorter key could be guessed, and with it every id
 NOT_YOUR_JOB = ("That job belongs to another person: you can cancel only your own jobs "
                 "(an admin can cancel any job from the queue on the Models page).")
 
@@ -91,7 +103,7 @@ class Identity:
     subject: str  # the person's stable id at that provider (``sub``)
     email: str = ""
     name: str = ""
-    email_verified: bool | None = None  # the ``email_verified`` claim, when the provider sends it
+    email_verified: bool | None = None  # the ``email_verified`` claim when it is a JSON boolean, else None
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Identity:
@@ -111,9 +123,16 @@ class Identity:
             email_verified=verified if isinstance(verified, bool) else None,
         )
 
+    def workspace_id(self, key: bytes) -> str:
+        """``u-`` + 20 hex digits of HMAC-SHA256(``key``, issuer, newline, subject): stable, no
+        typed text in it, and not computable without the server's key (:func:`workspace_key`)."""
+        digest = hmac.new(key, f"{self.issuer}\n{self.subject}".encode(), hashlib.sha256).hexdigest()
+        return f"u-{digest[:20]}"
+
     @property
-    def workspace_id(self) -> str:
-        """``u-`` + 20 hex digits of SHA-256(issuer, newline, subject): stable, and no typed text in it."""
+    def legacy_workspace_id(self) -> str:
+        """The id folders had before the server key: ``u-`` + 20 hex digits of plain
+        SHA-256(issuer, newline, subject). Only used to find such a folder and rename it."""
         digest = hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()
         return f"u-{digest[:20]}"
 
@@ -130,6 +149,8 @@ class TeamSettings:
     and checkpoint, so it can be resumed) before removing it (``core.cleanup``);
     ``job_limits``: what one job may ask of the trainer (``max_job_minutes``, ``max_rows``,
     ``max_epochs``, ``max_length``; core/job_limits.py says why each default).
+    ``workspace_secret``: the key of the workspace ids ("" : the one kept in
+    ``<data_dir>/.workspace_secret``, see :func:`workspace_key`).
     """
 
     data_dir: Path = PROJECT_ROOT / ".marketune"
@@ -149,6 +170,7 @@ class TeamSettings:
     # a download runs code-free but still fetches whatever the id names onto the server's disk.
     allow_hub_models: bool = False
     job_limits: JobLimits = TEAM_LIMITS  # core.job_limits.TEAM_DEFAULTS for the keys left out
+    workspace_secret: str = field(default="", repr=False)  # never in a log line or a traceback
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -172,6 +194,12 @@ class TeamSettings:
         keep_days = section.get("keep_interrupted_days", cls.keep_interrupted_days)
         if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)) or keep_days < 0:
             raise WorkspaceError(f"[marketune] keep_interrupted_days must be a number of days, 0 or more; found {keep_days!r}.")
+        secret = section.get("workspace_secret", "")
+        if not isinstance(secret, str) or (secret and len(secret.strip()) < MIN_SECRET_CHARS):
+            found = f"{len(secret.strip())} characters" if isinstance(secret, str) else type(secret).__name__
+            raise WorkspaceError(
+                f"[marketune] workspace_secret must be text of at least {MIN_SECRET_CHARS} characters (python -c "
+                f"\"import secrets; print(secrets.token_hex(32))\"); found {found}.")
         folders = section.get("base_models", {})
         if not isinstance(folders, dict) or not all(isinstance(v, str) for v in folders.values()):
             raise WorkspaceError("[marketune.base_models] must map names to model folders, like "
@@ -190,7 +218,7 @@ class TeamSettings:
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
                    team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days),
                    base_model_folders=tuple((str(k), Path(v).expanduser()) for k, v in folders.items()),
-                   allow_hub_models=hub, job_limits=job_limits)
+                   allow_hub_models=hub, job_limits=job_limits, workspace_secret=secret.strip())
 
 
 @dataclass(frozen=True)
@@ -375,17 +403,16 @@ class Workspace:
         return self.data_dir / "workspaces" / workspace_id / "jobs"
 
     def ensure(self, identity: Identity | None = None) -> Workspace:
-        """Create the folders (and, in team mode, ``owner.json``) if missing; returns self."""
+        """Create the folders (owner-only, 0700) and, in team mode, ``owner.json`` (0600) if
+        missing; returns self. Folders that exist keep their mode."""
         for folder in (self.models, self.jobs, self.labels, self.predictions):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         if identity is not None and self.data_dir is not None:
             owner = self.models.parent / "owner.json"
             if not owner.is_file():
                 data = {"email": identity.email, "name": identity.name, "issuer": identity.issuer,
                         "subject": identity.subject, "created": time.time()}
-                tmp = owner.with_name(f".owner.json.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-                os.replace(tmp, owner)
+                _write_owner_only(owner, json.dumps(data, indent=2, ensure_ascii=False))
         return self
 
 
@@ -399,6 +426,18 @@ def _hub_id(value: str) -> bool:
     """A hub id (owner/model) that is not also a path on this server (transformers would load the
     local folder first)."""
     return bool(HUB_ID.fullmatch(value)) and ".." not in value and not Path(value).exists()
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a 0600 temporary file beside it, renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _inside(path: Path, area: Path, ref: str) -> Path:
@@ -453,15 +492,75 @@ def laptop() -> Workspace:
     return Workspace(LOCAL_ID, models, jobs, labels, Path(tempfile.gettempdir()) / "marketune-predictions")
 
 
-def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
+def workspace_key(settings: TeamSettings) -> bytes:
+    """The server's key for workspace ids: ``[marketune] workspace_secret`` when set (for a
+    server that rebuilds its data folder), else the one in ``<data_dir>/.workspace_secret``.
+
+    That file is made on first use: 64 random hex digits, owner-only (0600), written whole under
+    a temporary name and linked into place, so two processes starting at once agree on one key
+    and an existing key is never replaced (every workspace id depends on it). Raises
+    :class:`WorkspaceError` when the file cannot be made or read, or is shorter than 32 characters.
+    """
+    if settings.workspace_secret:
+        return settings.workspace_secret.encode("utf-8")
+    path = settings.data_dir / SECRET_FILE
+    if not path.exists():
+        try:
+            _create_key_file(path)
+        except OSError as exc:  # a read-only disk, or one without hard links
+            raise WorkspaceError(
+                f"Cannot create this server's workspace key {path} ({exc}); an admin can set "
+                "[marketune] workspace_secret in secrets.toml instead."
+            ) from None
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"Cannot read this server's workspace key {path} ({exc}); an admin must fix it.") from None
+    if len(key) < MIN_SECRET_CHARS:
+        raise WorkspaceError(
+            f"This server's workspace key {path} is damaged ({len(key)} characters, expected at least "
+            f"{MIN_SECRET_CHARS}): an admin must restore it from a backup, as every workspace's folder name depends on it."
+        )
+    return key.encode("ascii")
+
+
+def _create_key_file(path: Path) -> None:
+    """Write 64 random hex digits to ``path`` (0600) unless it exists: whole, under a temporary
+    name, then hard-linked into place (unlike a rename, a link fails when the file exists, so the
+    first key made stays and no reader sees half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{SECRET_FILE}.", suffix=".tmp")  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: that one is the key
+    finally:
+        os.unlink(tmp)
+
+
+def for_identity(identity: Identity, settings: TeamSettings, *,
+                 jobs_busy: Callable[[Path], bool] | None = None) -> Workspace:
     """The signed-in person's workspace on a team server (folders not created: :meth:`Workspace.ensure`).
 
-    Admin: the e-mail is in ``settings.admins`` and the provider did not say it is unverified.
+    Its id is :meth:`Identity.workspace_id` under the server's key. A folder of this person
+    under the id of before the key is renamed to it first (:func:`_move_legacy_folder`) when
+    ``jobs_busy(jobs folder)`` says none of its jobs is queued or running (ui/account.py passes
+    core.jobs' answer: this module sits below core.jobs); without ``jobs_busy`` it is used where
+    it is, never moved.
+    Admin: the e-mail is in ``settings.admins`` and the provider vouches for it
+    (``email_verified`` is the boolean true: a missing claim or the text "true" is not enough).
+    Raises :class:`WorkspaceError` when the key cannot be read.
     """
-    wid = identity.workspace_id
+    wid = _move_legacy_folder(identity, settings.data_dir / "workspaces", identity.workspace_id(workspace_key(settings)),
+                              jobs_busy or (lambda _jobs: True))
     folder = settings.data_dir / "workspaces" / wid
     email = identity.email.lower()
-    admin = bool(email) and email in settings.admins and identity.email_verified is not False
+    admin = bool(email) and email in settings.admins and identity.email_verified is True
     team = settings.data_dir / TEAM / "models" if settings.team_workspace != "off" else None
     return Workspace(
         wid, folder / "models", folder / "jobs", folder / "labels", folder / "predictions",
@@ -469,6 +568,50 @@ def for_identity(identity: Identity, settings: TeamSettings) -> Workspace:
         data_dir=settings.data_dir, max_jobs=settings.max_jobs_per_person, job_limits=settings.job_limits,
         base_model_folders=settings.base_model_folders, allow_hub_models=settings.allow_hub_models,
     )
+
+
+def _move_legacy_folder(identity: Identity, root: Path, wid: str, jobs_busy: Callable[[Path], bool]) -> str:
+    """The id to use for ``identity`` under ``root`` (``<data_dir>/workspaces``): ``wid``, after
+    renaming the person's folder of before the server key (``legacy_workspace_id``) to it when
+    ``wid`` has no folder yet and the old one's owner.json names the same issuer and subject.
+
+    While ``jobs_busy(<old>/jobs)`` (a job there is queued or running) the old folder stays where
+    it is and its id is returned (the job's worker writes to absolute paths in that folder); the
+    next sign-in after the job ends moves it. A moved job's ``models_dir`` and ``model_path`` are
+    rewritten, so an interrupted job resumes into the new folder.
+    """
+    new = root / wid
+    if new.exists():
+        return wid
+    old = root / identity.legacy_workspace_id
+    if old.is_symlink() or not old.is_dir():
+        return wid
+    owner = owner_of(old)
+    if (owner.get("issuer"), owner.get("subject")) != (identity.issuer, identity.subject):
+        return wid
+    if jobs_busy(old / "jobs"):
+        return old.name
+    try:
+        old.rename(new)
+    except OSError:  # another session of this person moved it a moment ago, or the disk refused
+        return wid if new.exists() else old.name
+    for job in (new / "jobs").iterdir() if (new / "jobs").is_dir() else ():
+        _rehome_job(job, old, new)
+    return wid
+
+
+def _rehome_job(job: Path, old: Path, new: Path) -> None:
+    """Point the absolute paths a job folder keeps (request ``models_dir``, state ``model_path``)
+    from the moved workspace folder ``old`` to ``new``; files that do not parse are left alone."""
+    for name, key in (("request.json", "models_dir"), ("state.json", "model_path")):
+        try:
+            data = json.loads((job / name).read_text(encoding="utf-8"))
+            value = Path(data[key])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if value.is_relative_to(old):
+            data[key] = str(new / value.relative_to(old))
+            _write_owner_only(job / name, json.dumps(data, ensure_ascii=False))
 
 
 _session_lookup: Callable[[], Workspace] | None = None

@@ -90,6 +90,16 @@ def sent_requests(monkeypatch):
     return sent
 
 
+@pytest.fixture(autouse=True)
+def _umask_restored():
+    """A team server sets its process's umask to 077 (ui/account.py), and an AppTest runs the app
+    in this process: each test ends with the umask it started with."""
+    started = os.umask(0o022)
+    os.umask(started)
+    yield
+    os.umask(started)
+
+
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "models"

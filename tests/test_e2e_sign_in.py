@@ -46,7 +46,7 @@ USERS = {
 
 
 @pytest.fixture
-def team_server(tmp_path):
+def team_server(tmp_path, tiny_model_dir):
     """The identity provider and the app configured to use it; yields (app, idp, data folder)."""
     client_id, client_secret = "marketune-test", "test-client-secret"
     port = free_port()
@@ -62,7 +62,9 @@ def team_server(tmp_path):
             f'server_metadata_url = "{idp.metadata_url}"\n'
             "[marketune]\n"
             f'data_dir = "{data}"\n'
-            "admins = []\n",
+            "admins = []\n"
+            "[marketune.base_models]\n"  # the tiny model, offered by the admin: no path is typed on a team server
+            f'tiny = "{tiny_model_dir}"\n',
             encoding="utf-8",
         )
         app = start_streamlit(tmp_path / "laptop-models", tmp_path / "laptop-jobs", tmp_path / "streamlit.log",
@@ -84,19 +86,21 @@ def sign_in(page, app, user: str) -> None:
     expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Signed in as {USERS[user]['email']}", timeout=60_000)
 
 
-def start_tiny_training(page, csv, model_name: str, tiny_model_dir) -> None:
+def start_tiny_training(page, csv, model_name: str) -> None:
     nav_to(page, "Train")
     page.get_by_role("heading", name="Train a model").wait_for()
     upload(page, "train_upload", csv)
     for _ in range(3):  # on a busy machine the pick is sometimes lost to a rerun still running: pick again
         try:
             choose(page, "train_base_select", "Other")
-            by_key(page, "train_base_custom").locator("input").wait_for(timeout=15_000)
+            by_key(page, "train_base_ref").get_by_role("combobox").wait_for(timeout=15_000)
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError
             page.keyboard.press("Escape")
             wait_idle(page)
-    fill(page, "train_base_custom", str(tiny_model_dir))
+    # Issue 32: a list of what the server offers, never a path field (a path could read Ben's model).
+    expect(by_key(page, "train_base_custom")).to_have_count(0)
+    choose(page, "train_base_ref", "server:tiny")
     by_key(page, "train_preset").get_by_text("Fast", exact=True).click()
     wait_idle(page)
     # Full fine-tuning, one epoch: seconds; auto would cross-validate a few-shot model on 60 rows.
@@ -123,7 +127,7 @@ def models_listed(page) -> list[str]:
 
 
 @pytest.mark.browser
-def test_two_people_sign_in_and_never_see_each_others_models(chromium_browser, team_server, tiny_model_dir, tmp_path):
+def test_two_people_sign_in_and_never_see_each_others_models(chromium_browser, team_server, tmp_path):
     app, idp, data = team_server
     rows = pd.read_csv(ROOT / "sample_data" / "sentiment_reviews_en.csv").groupby("label").head(30)
     csv = tmp_path / "reviews.csv"
@@ -144,8 +148,8 @@ def test_two_people_sign_in_and_never_see_each_others_models(chromium_browser, t
         sign_in(ben, app, "ben")
         assert idp.sign_ins == ["ana", "ben"]
         # Both start; Ben's job waits in the one queue behind Ana's.
-        start_tiny_training(ana, csv, "ana-model", tiny_model_dir)
-        start_tiny_training(ben, csv, "ben-model", tiny_model_dir)
+        start_tiny_training(ana, csv, "ana-model")
+        start_tiny_training(ben, csv, "ben-model")
         wait_trained(ana, "ana-model")
         wait_trained(ben, "ben-model")
 

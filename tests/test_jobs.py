@@ -31,6 +31,10 @@ def test_job_runs_in_background_and_saves(models_dir, tiny_model_dir):
     status = wait_for(job_id, {"done", "failed"})
     assert status.state == "done", status.message
     assert (models_dir / "bg-model" / "model.safetensors").is_file()
+    # Owner-only on a laptop too (this process keeps umask 022): the saved model (the atomic model
+    # folder) and what the worker wrote itself (its own umask, core/worker.py).
+    written = [models_dir / "bg-model", *(models_dir / "bg-model").iterdir(), jobs_root() / job_id / "events.jsonl"]
+    assert [f"{p.stat().st_mode & 0o777:o} {p.name}" for p in written if p.stat().st_mode & 0o077] == []
     phases = [e["phase"] for e in status.events]
     assert phases[-1] == "done" and "train" in phases
     with pytest.raises(ValueError, match="already exists"):

@@ -105,7 +105,11 @@ def test_labels_survive_a_new_session(tmp_path, monkeypatch):
     assert again.labeled()["label"].to_dict() == {0: "positive", 1: "negative", 2: "negative", 3: "positive"}
     assert again.unlabeled().index.tolist() == [4]
     assert again.frame()["channel"].tolist() == ["email", "social", "email", "social", "email"]
-    assert (tmp_path / "labels" / "spring-campaign" / "data.csv").is_file()
+    project = tmp_path / "labels" / "spring-campaign"
+    assert (project / "data.csv").is_file()
+    # Owner-only, under this process's umask 022 too: the rows are customer data.
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (project, *project.iterdir())}
+    assert modes == {"spring-campaign": 0o700, "data.csv": 0o600, "meta.json": 0o600}
 
 
 def test_update_clear_append_and_export(tmp_path):

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "https://idp.example"
 ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana-1", "email": "ana@example.com", "name": "Ana"}
 BEN = {"is_logged_in": True, "iss": ISSUER, "sub": "ben-2", "email": "ben@example.com", "name": "Ben"}
-BOSS = {"is_logged_in": True, "iss": ISSUER, "sub": "boss-3", "email": "boss@example.com", "name": "Boss"}
+BOSS = {"is_logged_in": True, "iss": ISSUER, "sub": "boss-3", "email": "boss@example.com", "name": "Boss",
+        "email_verified": True}
 
 
 @pytest.fixture
@@ -115,8 +116,33 @@ def test_a_new_person_gets_an_empty_workspace(team):
     newcomer = {"is_logged_in": True, "iss": ISSUER, "sub": "new-4", "email": "new@example.com"}
     at = on_models_page(team_app(data, newcomer))
     assert "No saved models yet" in texts(at.info)
-    wid = Identity.from_claims(newcomer).workspace_id
+    wid = workspace.for_identity(Identity.from_claims(newcomer), TeamSettings(data_dir=data)).id
     assert workspace.owner_of(data / "workspaces" / wid)["email"] == "new@example.com"
+
+
+def test_a_workspace_from_before_the_key_moves_at_sign_in_once_no_job_of_it_runs(tmp_path):
+    """A server upgraded from plain SHA-256 ids: Ana's old folder (a model, a queued job) stays in
+    use while the job waits; her first sign-in after it ended moves it to her new id."""
+    data = tmp_path / "data"
+    ana = Identity.from_claims(ANA)
+    old = data / "workspaces" / ana.legacy_workspace_id
+    workspace.Workspace(old.name, old / "models", old / "jobs", old / "labels", old / "predictions",
+                        data_dir=data).ensure(ana)
+    regression_folder(old / "models" / "from-last-year")
+    job = old / "jobs" / "20260101-000000-abcdef"
+    job.mkdir()
+    (job / "request.json").write_text(json.dumps({"kind": "train", "model_name": "next", "created": 1.0,
+                                                  "models_dir": str(old / "models")}))
+    (job / "state.json").write_text(json.dumps({"state": "queued"}))  # its worker is starting: no pid yet
+
+    assert model_names(on_models_page(team_app(data, ANA))) == {"from-last-year"}
+    new = data / "workspaces" / ana.workspace_id(workspace.workspace_key(TeamSettings(data_dir=data)))
+    assert old.is_dir() and not new.exists()  # the worker writes to the old folder's paths
+
+    (job / "state.json").write_text(json.dumps({"state": "failed", "message": "x"}))
+    assert model_names(on_models_page(team_app(data, ANA))) == {"from-last-year"}
+    assert not old.exists() and (new / "models" / "from-last-year" / "marketune.json").is_file()
+    assert json.loads((new / "jobs" / job.name / "request.json").read_text())["models_dir"] == str(new / "models")
 
 
 @pytest.mark.parametrize("crafted", ["{ben}:ben-model", "../{ben}/models/ben-model", "/etc", "team:ben-model"])

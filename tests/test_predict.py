@@ -155,6 +155,7 @@ def test_chunked_output_identical_to_one_shot(model, tmp_path):
     chunked = pd.read_csv(tmp_path / "chunked.csv", dtype=str, keep_default_na=False)
     whole = pd.read_csv(tmp_path / "whole.csv", dtype=str, keep_default_na=False)
     assert len(chunked) == len(whole) == 53
+    assert (tmp_path / "chunked.csv").stat().st_mode & 0o777 == 0o600  # owner-only, whatever the umask (022 here)
     probability_columns = ["confidence", "p_negative", "p_positive"]
     other = [c for c in whole.columns if c not in probability_columns]
     pd.testing.assert_frame_equal(chunked[other], whole[other])

@@ -25,7 +25,8 @@ from tests.conftest import make_sentiment_frame
 
 ANA = Identity(issuer="https://idp.example", subject="ana-1", email="ana@example.com", name="Ana")
 BEN = Identity(issuer="https://idp.example", subject="ben-2", email="ben@example.com", name="Ben")
-BOSS = Identity(issuer="https://idp.example", subject="boss-3", email="boss@example.com", name="Boss")
+BOSS = Identity(issuer="https://idp.example", subject="boss-3", email="boss@example.com", name="Boss",
+                email_verified=True)
 SETUP = {"label_column": "label", "positive_class": "positive", "profile_columns": ["age"], "text_columns": []}
 
 
@@ -126,7 +127,9 @@ def test_the_per_person_limit_holds_across_both_kinds_of_job(server, tiny_model_
     sign_in, add_job, spaces = server
     monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)  # queued, no worker: nothing trains
     df = make_sentiment_frame(30)
-    ana = sign_in(ANA, max_jobs_per_person=2)
+    # The tiny model is a folder the admin offers: a team server reads no other base-model path.
+    offered = {"max_jobs_per_person": 2, "base_model_folders": (("tiny", tiny_model_dir),)}
+    ana = sign_in(ANA, **offered)
     assert ana.max_jobs == 2
     start_job(df, tiny(tiny_model_dir), "first")
     start_response_job(df, SETUP, "second")
@@ -137,11 +140,11 @@ def test_the_per_person_limit_holds_across_both_kinds_of_job(server, tiny_model_
         start_response_job(df, SETUP, "third")
     assert len(list(ana.jobs.iterdir())) == 2  # nothing of the refused jobs was written
 
-    sign_in(BEN, max_jobs_per_person=2)  # the limit is per person: Ben still has room
+    sign_in(BEN, **offered)  # the limit is per person: Ben still has room
     start_job(df, tiny(tiny_model_dir), "bens")
 
     # A finished or dead job frees its place.
-    sign_in(ANA, max_jobs_per_person=2)
+    sign_in(ANA, **offered)
     first = next(f for f in ana.jobs.iterdir() if json.loads((f / "request.json").read_text())["model_name"] == "first")
     (first / "state.json").write_text(json.dumps({"state": "done"}))
     start_job(df, tiny(tiny_model_dir), "third")

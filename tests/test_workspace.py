@@ -6,6 +6,8 @@ never loads weights, so no model is trained.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -13,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from core import workspace
-from core.jobs import jobs_root
-from core.labeling import labels_root
+from core.cleanup import OLD_NAME, TEMP_NAME
+from core.jobs import cancel_job, jobs_root
+from core.labeling import label_store, labels_root
 from core.registry import (
     can_share,
     delete_model,
@@ -23,6 +26,7 @@ from core.registry import (
     model_path,
     models_root,
     share_model,
+    validate_name,
     zip_model,
 )
 from core.workspace import Identity, TeamSettings
@@ -87,10 +91,16 @@ def test_each_person_has_their_own_folders_from_issuer_and_subject(server):
     assert ana.id != ben.id and workspace.ID_PATTERN.match(ana.id)
     # The id is a hash of (issuer, subject), not of anything typed: the same subject at another
     # provider is another person, and an e-mail change keeps the workspace.
-    assert Identity("https://other.example", "ana-123").workspace_id != ana.id
-    assert Identity("https://idp.example", "ana-123", email="new@example.com").workspace_id == ana.id
+    key = workspace.workspace_key(settings)
+    assert Identity("https://other.example", "ana-123").workspace_id(key) != ana.id
+    assert Identity("https://idp.example", "ana-123", email="new@example.com").workspace_id(key) == ana.id
     assert ana.models == settings.data_dir / "workspaces" / ana.id / "models"
     assert json.loads((ana.models.parent / "owner.json").read_text())["email"] == "Ana@Example.com"
+    # Owner-only as this process (umask 022) made them: no server umask is needed for these.
+    made = [ana.models.parent / "owner.json", settings.data_dir / workspace.SECRET_FILE, settings.data_dir,
+            ana.models, ana.jobs, ana.labels, ana.predictions]
+    assert [f"{p.stat().st_mode & 0o777:o} {p.name}" for p in made] == [
+        "600 owner.json", "600 .workspace_secret", "700 data", "700 models", "700 jobs", "700 labels", "700 predictions"]
     sign_in(ANA)
     assert (models_root(), jobs_root(), labels_root()) == (ana.models, ana.jobs, ana.labels)
 
@@ -161,6 +171,7 @@ def test_sharing_copies_ones_own_model_into_a_writable_team_workspace_only(serve
     own = spaces["ana-123"].models / "churn"
     assert (team_copy / "model.safetensors").read_bytes() == (own / "model.safetensors").read_bytes() == b"weights of churn"
     assert own.is_dir() and not [p for p in team_copy.parent.iterdir() if p.name.startswith(".")]  # no temp left
+    assert [p.stat().st_mode & 0o777 for p in (team_copy, *team_copy.iterdir())] == [0o700, 0o600, 0o600]  # owner-only
     sign_in(BEN)  # another person, read-only team: sees and opens the shared copy, not Ana's own
     assert "team:churn" in [m.name for m in list_models()] and model_path("team:churn") == team_copy
     sign_in(BEN, team_workspace="write")
@@ -176,7 +187,7 @@ def test_sharing_copies_ones_own_model_into_a_writable_team_workspace_only(serve
 
 def test_admins_see_every_workspace_but_change_none(server):
     sign_in, spaces, settings = server
-    boss = Identity("https://idp.example", "boss-1", email="BOSS@example.com")
+    boss = Identity("https://idp.example", "boss-1", email="BOSS@example.com", email_verified=True)
     admin = sign_in(boss)
     assert admin.admin
     ben = spaces["ben-456"]
@@ -214,9 +225,107 @@ def test_settings_and_identity_errors_are_worded():
     with pytest.raises(ValueError, match="no subject"):
         Identity.from_claims({"email": "a@x.org", "iss": "https://idp.example"})
     claims = Identity.from_claims({"sub": "42", "iss": "https://idp.example", "email": "a@x.org", "email_verified": True})
-    assert claims.workspace_id == Identity("https://idp.example", "42").workspace_id
+    assert claims.workspace_id(b"k" * 32) == Identity("https://idp.example", "42").workspace_id(b"k" * 32)
 
 
+@pytest.mark.parametrize("verified", ["missing", "false", "true", False, True])
+def test_admin_rights_need_email_verified_to_be_the_boolean_true(tmp_path, verified):
+    claims = {"sub": "boss-1", "iss": "https://idp.example", "email": "boss@example.com"}
+    if verified != "missing":
+        claims["email_verified"] = verified
+    settings = TeamSettings(data_dir=tmp_path / "data", admins=frozenset({"boss@example.com"}))
+    assert workspace.for_identity(Identity.from_claims(claims), settings).admin is (verified is True)
+
+
+def test_names_and_ids_with_a_trailing_newline_are_refused(server):
+    sign_in, spaces, settings = server
+    ana = sign_in(ANA)
+    ben = spaces["ben-456"].id
+    for name in ("churn\n", "team:shared-sentiment\n"):
+        with pytest.raises(ValueError, match="not allowed"):
+            model_path(name)
+    with pytest.raises(ValueError, match="not allowed"):
+        validate_name("churn\n")
+    with pytest.raises(ValueError, match="not allowed"):
+        label_store("spring\n")
+    with pytest.raises(ValueError, match="Invalid job id"):
+        cancel_job("20260101-000000-abcdef\n", ana.jobs)
+    boss = sign_in(Identity("https://idp.example", "boss-1", email="boss@example.com", email_verified=True))
+    with pytest.raises(ValueError, match="names no workspace"):
+        model_path(f"{ben}\n:churn")
+    with pytest.raises(ValueError, match="No workspace"):
+        boss.jobs_of(f"{ben}\n")
+    (settings.data_dir / "workspaces" / f"{ben}\n").mkdir()  # a folder named like an id and a newline
+    assert f"{ben}\n" not in [f.name for f in workspace.all_workspace_folders(settings.data_dir)]
+    assert TEMP_NAME.match(".data.csv.tmp") and not TEMP_NAME.match(".data.csv.tmp\n")
+    assert OLD_NAME.match(".churn.old-42") and not OLD_NAME.match(".churn.old-42\n")
+
+
+def test_workspace_ids_need_the_servers_key(tmp_path):
+    who = Identity("https://idp.example", "ana-123")
+    first, second = TeamSettings(data_dir=tmp_path / "a"), TeamSettings(data_dir=tmp_path / "b")
+    key = workspace.workspace_key(first)  # made on first use
+    key_file = tmp_path / "a" / workspace.SECRET_FILE
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key) == 64 and int(key, 16) >= 0
+    ids = [workspace.for_identity(who, s).id for s in (first, second)]
+    assert ids[0] != ids[1]  # another server, another key
+    assert workspace.for_identity(who, first).id == ids[0] and workspace.workspace_key(first) == key  # kept
+    message = b"https://idp.example\nana-123"
+    assert ids[0] == "u-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
+    public = "u-" + hashlib.sha256(message).hexdigest()[:20]  # what anyone knowing the provider could compute
+    assert public == who.legacy_workspace_id and public not in ids
+    # A configured secret wins over the file: the same on any data folder, and no file is made.
+    configured = [TeamSettings.from_mapping({"data_dir": str(tmp_path / d), "workspace_secret": "s" * 40}) for d in "cd"]
+    assert workspace.for_identity(who, configured[0]).id == workspace.for_identity(who, configured[1]).id
+    assert workspace.for_identity(who, configured[0]).id not in ids and not (tmp_path / "c" / workspace.SECRET_FILE).exists()
+    assert "s" * 40 not in repr(configured[0])
+    with pytest.raises(ValueError, match="workspace_secret must be text of at least 32 characters.*found 5 characters"):
+        TeamSettings.from_mapping({"workspace_secret": "short"})
+    # An existing key file is read, never replaced; a damaged one stops sign-in with a message.
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / workspace.SECRET_FILE).write_text("k" * 40 + "\n")
+    assert workspace.workspace_key(TeamSettings(data_dir=tmp_path / "e")) == b"k" * 40
+    (tmp_path / "plain").write_text("a file where the data folder's parent should be")
+    with pytest.raises(ValueError, match="Cannot create this server's workspace key .*set \\[marketune\\] workspace_secret"):
+        workspace.workspace_key(TeamSettings(data_dir=tmp_path / "plain" / "data"))
+    key_file.write_text("0123")
+    with pytest.raises(ValueError, match="damaged .4 characters.*restore it from a backup"):
+        workspace.for_identity(who, first)
+
+
+def legacy_workspace(data: Path, who: Identity) -> workspace.Workspace:
+    """A workspace as a server before the workspace key made it (its id: plain SHA-256), with
+    one model and one job that ended without saving (its request names the old models folder)."""
+    folder = data / "workspaces" / who.legacy_workspace_id
+    old = workspace.Workspace(folder.name, folder / "models", folder / "jobs", folder / "labels",
+                              folder / "predictions", data_dir=data).ensure(who)
+    fake_model(old.models / "churn")
+    job = old.jobs / "20260101-000000-abcdef"
+    job.mkdir()
+    (job / "request.json").write_text(json.dumps({"kind": "train", "model_name": "next", "created": 1.0,
+                                                  "models_dir": str(old.models), "queue_dir": str(data / "queue")}))
+    (job / "state.json").write_text(json.dumps({"state": "failed", "message": "x"}))
+    return old
+
+
+def test_a_folder_from_before_the_key_moves_to_the_new_id_with_its_models_and_jobs(tmp_path):
+    settings = TeamSettings(data_dir=tmp_path / "data")
+    old = legacy_workspace(settings.data_dir, ANA)
+    # Without a way to tell whether its jobs run, or while one does, it is used where it is.
+    assert workspace.for_identity(ANA, settings).id == old.id
+    assert workspace.for_identity(ANA, settings, jobs_busy=lambda jobs: True).id == old.id
+    # Another person's sign-in never takes it (its owner.json names Ana).
+    impostor = Identity(ANA.issuer, "someone-else")
+    assert workspace.for_identity(impostor, settings, jobs_busy=lambda jobs: False).id != old.id
+    assert old.models.is_dir()
+
+    ana = workspace.for_identity(ANA, settings, jobs_busy=lambda jobs: False)
+    assert ana.id != old.id and workspace.ID_PATTERN.match(ana.id)
+    assert not old.models.parent.exists()
+    assert (ana.models / "churn" / "model.safetensors").read_bytes() == b"weights of churn"
+    request = json.loads((ana.jobs / "20260101-000000-abcdef" / "request.json").read_text())
+    assert request["models_dir"] == str(ana.models) and request["queue_dir"] == str(settings.data_dir / "queue")
+    assert workspace.for_identity(ANA, settings).id == ana.id  # from now on, without a check
 # ---------------------------------------------------------------------- base models (issue 32)
 
 

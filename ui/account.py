@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from typing import Any
 
 import pandas as pd
@@ -65,11 +66,21 @@ def session_workspace() -> Workspace:
     configured and nobody is signed in (core then opens nothing)."""
     if not sign_in_configured():
         return dataclasses.replace(workspace.laptop(), job_limits=laptop_job_limits())
+    # Before any folder of anyone's is handed out: every file and folder this server process
+    # creates from now on is owner-only (0600 / 0700), whoever writes it (pandas' to_csv, a model's
+    # save_pretrained, Streamlit, a library's temporary file): other accounts on the host must not
+    # read customer data. Process-wide and idempotent, so setting it on every lookup costs one
+    # system call and holds in every session, callback and fragment rerun. The training worker
+    # sets the same itself (core/worker.py): it may be started without this process.
+    os.umask(0o077)
     claims = _claims()
     if not claims.get("is_logged_in"):
         raise WorkspaceError("Sign in first: this server keeps each person's models and files apart.")
     identity = Identity.from_claims(claims)
-    found = workspace.for_identity(identity, team_settings())
+    # A folder made before the server's workspace key moves to the new id unless a job of it is
+    # queued or running (its worker writes to that folder's absolute paths): core/workspace.py.
+    found = workspace.for_identity(identity, team_settings(),
+                                   jobs_busy=lambda jobs: any(j.active for j in list_jobs(jobs, kind=None)))
     if not (found.models.parent / "owner.json").is_file():
         found.ensure(identity)
     return found

@@ -46,6 +46,7 @@ from core.dashboard_view import (
     words_method,
 )
 from core.limits import BROWSER_SCORING_MAX_ROWS
+from core.models.folder import atomic_write
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
 from ui.upload import csv_upload
 
@@ -285,10 +286,10 @@ def choose_source() -> Source | None:
                     if model.task != "classification":
                         raise ValueError(f"The dashboard needs a classification model; {model_name!r} predicts numbers.")
                     folder = workspace.current().predictions  # the caller's own (core/workspace.py)
-                    folder.mkdir(parents=True, exist_ok=True)
+                    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
                     stem = bytes_key(raw_up.getvalue()).split(":")[1][:12]
                     src, out = folder / f"{stem}-input.csv", folder / f"{stem}-{model_name}.csv"
-                    src.write_bytes(raw_up.getvalue())
+                    atomic_write(src, raw_up.getvalue())  # owner-only (0600), like the predictions
                     bar = st.progress(0.0, text="Scoring…")
                     predict_csv(
                         model,

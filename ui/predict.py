@@ -97,8 +97,8 @@ def _session_dir() -> Path:
     folder = st.session_state.get("predict_tmp_dir")
     if not folder or not Path(folder).is_dir():
         own = workspace.current().predictions  # the person's own folder on a team server
-        own.mkdir(parents=True, exist_ok=True)
-        folder = tempfile.mkdtemp(prefix="marketune-predict-", dir=own)
+        own.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = tempfile.mkdtemp(prefix="marketune-predict-", dir=own)  # 0700
         st.session_state["predict_tmp_dir"] = folder
     return Path(folder)
 

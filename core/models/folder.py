@@ -13,7 +13,8 @@ unpickled). Every kind writes the same common files; its weights are its own::
 
 A folder is written next to its destination under a temporary name and renamed into place at
 the end (:func:`atomic_folder`), so a reader never sees half a model and a failed save leaves
-the old one. Also here: the device and batch helpers the two torch kinds share.
+the old one. Both helpers here write owner-only (folders 0700, files 0600), whatever the
+process's umask: a model and its test predictions are customer data. Also here: the device and batch helpers the two torch kinds share.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def replace_folder(tmp: Path, folder: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it: no half-written files."""
+    """Write ``data`` to a temporary file beside ``path``, then rename it: no half-written files.
+    The file is owner-only (0600: ``mkstemp`` creates it so, and the rename keeps the mode)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -113,22 +115,35 @@ def pause_point(*points: str) -> None:
 @contextlib.contextmanager
 def atomic_folder(folder: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """A temporary folder beside ``folder`` to write into; it replaces ``folder`` when the block
-    ends without an error and is removed when it raises (including KeyboardInterrupt).
+    ends without an error and is removed when it raises (including KeyboardInterrupt). What
+    lands in place is owner-only: the folder and its subfolders 0700, its files 0600.
 
     Raises ``ValueError`` when ``folder`` exists and ``overwrite`` is False.
     """
     folder = Path(folder)
     if folder.exists() and not overwrite:
         raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         yield tmp
+        owner_only(tmp)  # mkdtemp made tmp 0700; the writers inside (save_pretrained, to_csv) follow the umask
         pause_point("model-save")
         replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def owner_only(folder: Path) -> None:
+    """Make ``folder`` and everything under it owner-only: folders 0700, files 0600 (links are
+    neither followed nor changed)."""
+    folder.chmod(0o700)
+    for parent, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            path = Path(parent, name)
+            if not path.is_symlink():
+                path.chmod(0o700 if name in dirs else 0o600)
 
 
 def manifest_of(model: Any, kind: str, **extra: Any) -> dict[str, Any]:
