@@ -54,7 +54,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,8 +200,8 @@ class TeamSettings:
             raise WorkspaceError(
                 f"[marketune] workspace_secret must be text of at least {MIN_SECRET_CHARS} characters (python -c "
                 f"\"import secrets; print(secrets.token_hex(32))\"); found {found}.")
-        folders = section.get("base_models", {})
-        if not isinstance(folders, dict) or not all(isinstance(v, str) for v in folders.values()):
+        folders = section.get("base_models", {})  # st.secrets gives a Mapping (AttrDict), not a dict
+        if not isinstance(folders, Mapping) or not all(isinstance(v, str) for v in folders.values()):
             raise WorkspaceError("[marketune.base_models] must map names to model folders, like "
                                  f"bert-zh = \"/srv/models/bert-zh\"; found {folders!r}.")
         for label in folders:

@@ -42,6 +42,7 @@ TRAIN_LIMIT_MS = 300_000  # a tiny job takes ~30-60 s; the second waits for the 
 USERS = {
     "ana": {"email": "ana@example.com", "email_verified": True, "name": "Ana"},
     "ben": {"email": "ben@example.com", "email_verified": True, "name": "Ben"},
+    "boss": {"email": "boss@example.com", "email_verified": True, "name": "Boss"},
 }
 
 
@@ -62,7 +63,7 @@ def team_server(tmp_path, tiny_model_dir):
             f'server_metadata_url = "{idp.metadata_url}"\n'
             "[marketune]\n"
             f'data_dir = "{data}"\n'
-            "admins = []\n"
+            'admins = ["boss@example.com"]\n'
             "[marketune.base_models]\n"  # the tiny model, offered by the admin: no path is typed on a team server
             f'tiny = "{tiny_model_dir}"\n',
             encoding="utf-8",
@@ -160,6 +161,26 @@ def test_two_people_sign_in_and_never_see_each_others_models(chromium_browser, t
 
         assert models_listed(ana) == ["ana-model"]
         assert models_listed(ben) == ["ben-model"]
+        # Issue 32: Ben may fine-tune from his own model and the admin's folder, never from Ana's.
+        nav_to(ben, "Train")
+        upload(ben, "train_upload", csv)
+        choose(ben, "train_base_select", "Other")
+        by_key(ben, "train_base_ref").get_by_role("combobox").click()
+        offered = [o.inner_text().strip() for o in ben.get_by_role("option").all()]
+        ben.keyboard.press("Escape")
+        # His model is offered when it is a fine-tuned transformer (a tiny one may lose to TF-IDF).
+        transformer = (data / "workspaces" / ben_id / "models" / "ben-model" / "config.json").is_file()
+        assert sorted(o.split(" — ")[0] for o in offered) == ["ben-model"] * transformer + ["server:tiny"], offered
+
+        # The admin sees both workspaces and both models (read only), named <workspace>:<model>.
+        boss_context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
+        boss = boss_context.new_page()
+        boss.set_default_timeout(60_000)
+        sign_in(boss, app, "boss")
+        assert sorted(name.split(":")[-1] for name in models_listed(boss)) == ["ana-model", "ben-model"]
+        admin_table = boss.get_by_text("All workspaces (admin)")
+        admin_table.wait_for()
+        boss_context.close()
         nav_to(ana, "Predict")
         box = by_key(ana, "predict_model").get_by_role("combobox")
         expect(box).to_have_value("ana-model", timeout=60_000)

@@ -138,7 +138,7 @@ def test_a_team_server_offers_a_list_not_a_path_field(empty_cache, tmp_path):
         at.selectbox(key="bm_select").set_value("other").run()
         assert not at.text_input  # no field to type a path into
         offered = at.selectbox(key="bm_ref")
-        assert offered.options == ["ana-bert (your model)"]
+        assert offered.options == ["ana-bert — your model"]
         offered.set_value("ana-bert").run()
         assert chosen(at) == str((spaces["ana"].models / "ana-bert").resolve())
     finally:

@@ -394,7 +394,9 @@ def test_hub_ids_only_when_the_admin_allows_them(server, tmp_path, monkeypatch):
         ana.resolve_base_model("owner/model")
     with pytest.raises(workspace.WorkspaceError, match="allow_hub_models must be true or false"):
         TeamSettings.from_mapping({"allow_hub_models": "yes"})
-    parsed = TeamSettings.from_mapping({"base_models": {"bert-zh": "/srv/models/bert-zh"}})
+    from types import MappingProxyType  # st.secrets hands sub-tables over as a Mapping, not a dict
+
+    parsed = TeamSettings.from_mapping({"base_models": MappingProxyType({"bert-zh": "/srv/models/bert-zh"})})
     assert parsed.base_model_folders == (("bert-zh", Path("/srv/models/bert-zh")),)
     with pytest.raises(workspace.WorkspaceError, match="base_models"):
         TeamSettings.from_mapping({"base_models": {"../x": "/srv"}})

@@ -107,7 +107,7 @@ def _other(key: str) -> str:
                     "transformer yet, and the admin has set up no folders ([marketune.base_models]).")
             return ""
         ref = st.selectbox("Fine-tune from", list(choices), key=f"{key}_ref", index=None,
-                           format_func=lambda r: f"{r} ({choices[r]})", placeholder="Choose a model")
+                           format_func=lambda r: f"{r} — {choices[r]}", placeholder="Choose a model")
         if ws.allow_hub_models:
             ref = st.text_input("Or a hub id", key=f"{key}_custom", placeholder="owner/model").strip() or ref
     else:
