@@ -159,7 +159,7 @@ def test_listing_zip_and_cli_show_and_switch_the_candidates(saved, capsys):
 
     assert main(["choose", str(saved)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"transformer (in place)  validation macro-F1 ") and "validation rows" in lines[0]
+    assert lines[0].startswith("transformer (in place)  validation macro-F1 ") and "validation rows" in lines[0]
     assert f"test macro-F1 {macro_f1_of(saved):.3f}" in lines[0]
     assert lines[1].startswith("tfidf (kept)") and f"test macro-F1 {macro_f1_of(saved / 'candidates' / 'tfidf'):.3f}" in lines[1]
 
@@ -213,3 +213,36 @@ def test_train_result_offers_the_candidate(saved):
     at.button(key="train_results_use_confirm").click().run()
     assert isinstance(load_folder(saved), TfidfClassifier)
     assert "You chose TF-IDF + logistic regression" in texts(at.markdown)
+
+
+def test_on_a_team_server_only_ones_own_model_can_be_switched(tmp_path):
+    from core import workspace
+    from core.workspace import Identity, TeamSettings
+
+    settings = TeamSettings(data_dir=tmp_path / "data", admins=frozenset({"boss@example.com"}))
+    ana, ben = (Identity("https://idp.example", s, email=f"{s}@example.com") for s in ("ana-1", "ben-2"))
+    spaces = {who.subject: workspace.for_identity(who, settings).ensure(who) for who in (ana, ben)}
+    folders = [spaces["ana-1"].models / "churn", spaces["ben-2"].models / "churn", settings.data_dir / "team" / "models" / "shared"]
+    for folder in folders:  # bare folders: a switch moves files, it never loads weights
+        for kind, where in (("transformer", folder), ("tfidf", folder / "candidates" / "tfidf")):
+            where.mkdir(parents=True)
+            (where / "marketune.json").write_text(json.dumps({"kind": kind, "task": "classification"}))
+    before = {folder: files_of(folder) for folder in folders}
+    previous = workspace._session_lookup
+    try:
+        for who, ref, refusal in ((ana, f"{spaces['ben-2'].id}:churn", "another person's workspace"),
+                                  (ana, "team:shared", "read-only"),
+                                  (Identity("https://idp.example", "boss", email="boss@example.com"),
+                                   f"{spaces['ana-1'].id}:churn", "admins may look")):
+            ws = workspace.for_identity(who, settings).ensure(who)
+            workspace.set_session_lookup(lambda ws=ws: ws)
+            with pytest.raises(ValueError, match=refusal):
+                choose_candidate(ref, "tfidf")
+        assert {folder: files_of(folder) for folder in folders} == before
+        ws = workspace.for_identity(ana, settings).ensure(ana)
+        workspace.set_session_lookup(lambda: ws)
+        assert choose_candidate("churn", "tfidf").kind == "tfidf"  # her own: switched
+        assert json.loads((folders[0] / "marketune.json").read_text())["kind"] == "tfidf"
+        assert files_of(folders[1]) == before[folders[1]]  # Ben's model of the same name is untouched
+    finally:
+        workspace.set_session_lookup(previous)
