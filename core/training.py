@@ -134,6 +134,8 @@ def fit_transformer(
     evaluate it against the baselines and choose
     the model to save (:func:`core.evaluation.choose_saved_model`: the TF-IDF model when the
     transformer does not score higher on validation; ``metrics["verdict"]`` says which and why).
+    The other one is kept in ``TrainResult.alternatives`` (:func:`_kept_alternatives`), saved
+    with the model in its ``candidates/`` folder.
     A split without validation rows (a user's split column) gives ``config.val_fraction`` of
     its training rows to validation, for early stopping.
 

@@ -18,7 +18,7 @@ import sklearn.metrics as skm
 from sklearn.linear_model import LogisticRegression
 
 import core.models.candidates as candidates_module
-from core import TfidfClassifier, list_models, load_folder, zip_model
+from core import TfidfClassifier, delete_model, list_models, load_folder, zip_model
 from core.candidates import candidates_of
 from core.cli import main
 from core.jobs import jobs_root, write_state
@@ -170,6 +170,8 @@ def test_listing_zip_and_cli_show_and_switch_the_candidates(saved, capsys):
     assert isinstance(load_folder(saved), TfidfClassifier)
     assert main(["choose", str(saved), "nope"]) == 2
     assert "the candidates kept are: transformer" in capsys.readouterr().err
+    delete_model(NAME)  # the candidates go with the model
+    assert not saved.exists() and list_models() == []
 
 
 def test_models_page_switches_after_confirmation_and_the_active_model_follows(saved):
