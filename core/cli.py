@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|predict|evaluate|base-models ...``.
+"""Command line: ``python -m core train|predict|evaluate|choose|check|base-models ...``.
 
 The train/predict/evaluate interface is used by outside evaluations: keep it stable.
 Errors print one line for people and exit 2 (``--debug`` shows the traceback).
@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     install = bsub.add_parser("install")
     install.add_argument("name")
     install.add_argument("--if-missing", action="store_true", help="do nothing when it is already built")
+    ch = sub.add_parser("choose", help="list a saved model's candidates, or put a kept one in its place (no retraining)")
+    ch.add_argument("model_dir", metavar="MODEL_DIR", help="saved model folder")
+    ch.add_argument("candidate", metavar="CANDIDATE", nargs="?",
+                    help="kind of the kept candidate to put in place (e.g. tfidf, transformer); without it, list them")
     _add_check_parser(sub)
     return parser
 
@@ -232,6 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         **({"cv": m["cv"]} if "cv" in m else {}),
         "saved_kind": m.get("saved_kind", ""),
         **({"candidates": m["candidates"]} if "candidates" in m else {}),  # the fine-tuned model, when not saved
+        "kept_candidates": sorted(result.alternatives),  # in MODEL_DIR/candidates/; `choose` puts one in place
         "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
         **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
@@ -482,6 +487,34 @@ def cmd_base_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_choose(args: argparse.Namespace) -> int:
+    """``choose MODEL_DIR``: one line per candidate (the model in place first) with its validation
+    and test scores and its lead in words. ``choose MODEL_DIR CANDIDATE``: put that kept candidate
+    in place (core.models.candidates.switch_candidate), then the same lines."""
+    from .candidates import candidates_of, choice_sentence
+    from .models.candidates import switch_candidate
+    from .models.folder import METRICS, read_json
+
+    folder = Path(args.model_dir)
+    if not (folder / "marketune.json").is_file():
+        raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
+    if args.candidate:
+        put_aside = switch_candidate(folder, args.candidate)
+        print(f"{args.candidate} is now in place in {folder}; {put_aside} is kept as a candidate "
+              f"(python -m core choose {folder} {put_aside} switches back)", file=sys.stderr)
+    found = candidates_of(folder)
+    if not found:
+        print(f"{folder.name} keeps no other candidate (models saved before candidates were kept, or by a trainer "
+              "that compares none)", file=sys.stderr)
+        return 0
+    for candidate in found:
+        print(candidate.line())
+    chosen = choice_sentence(read_json(folder / METRICS))
+    if chosen:
+        print(f"note: {chosen}", file=sys.stderr)
+    return 0
+
+
 def _json_default(value: Any) -> Any:
     import numpy as np
 
@@ -492,7 +525,8 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "base-models": cmd_base_models}
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "base-models": cmd_base_models,
+            "choose": cmd_choose}
 
 
 # ----------------------------------------------------------------------------- check (issue 15)

@@ -1,7 +1,8 @@
 """What every trainer reports and obeys: progress events, cancellation and the result.
 
-The ground floor of core: it imports nothing else from core, so every trainer (core.training,
-core.fewshot, core.response) can use it without importing another trainer.
+The ground floor of core: it imports nothing else from core (but for the models wing's folder
+writer, when a result is saved), so every trainer (core.training, core.fewshot, core.response)
+can use it without importing another trainer.
 """
 
 from __future__ import annotations
@@ -75,10 +76,22 @@ class TrainResult:
     # The out-of-distribution reference (core.check.OodReference) of the training texts, or None
     # when it could not be built (too few rows, encoder missing): written into the model folder.
     ood_reference: Any = None
+    # The candidates not chosen, kept to be put in place later without retraining (kind -> model,
+    # e.g. {"tfidf": TfidfClassifier} beside a saved transformer); each model's metrics are its own.
+    alternatives: dict[str, SavedModel] = field(default_factory=dict)
+
+    def note(self, **facts: Any) -> None:
+        """Record facts of the whole run (``method_chosen=...``) in the metrics of the model and of
+        every kept alternative."""
+        for metrics in (self.metrics, *(alternative.metrics for alternative in self.alternatives.values())):
+            metrics.update(facts)
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the model folder (and the OOD reference into it); returns the folder."""
-        path = self.model.save(folder, overwrite=overwrite)
-        if self.ood_reference is not None:
-            self.ood_reference.save(path)
-        return path
+        """Write the model folder, each alternative in ``candidates/<kind>/`` and the OOD reference
+        into each (core.models.candidates.save_with_candidates: all of it renamed into place at
+        once, so a crash leaves the old folder or none); returns the folder. Raises ``ValueError``
+        when ``folder`` exists and ``overwrite`` is False."""
+        from .models.candidates import save_with_candidates
+
+        also = self.ood_reference.save if self.ood_reference is not None else None
+        return save_with_candidates(self.model, folder, self.alternatives, overwrite=overwrite, also=also)

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import workspace
 from .models import SavedModel, load_folder
+from .models.candidates import kept_kinds, switch_candidate
 from .workspace import NAME_PATTERN, validate_name
 
 
@@ -37,6 +38,7 @@ class ModelInfo:
     metrics: dict[str, Any]  # the full metrics.json
     config: dict[str, Any]  # training_config.json
     text_columns: tuple[str, ...] | None = None  # data_schema.json's: () profile-only, None unknown
+    candidates: tuple[str, ...] = ()  # kinds kept beside it in candidates/ (core.models.candidates)
 
     @property
     def reads_text(self) -> bool:
@@ -118,6 +120,7 @@ def read_info(folder: Path) -> ModelInfo:
         metrics=metrics,
         config=config,
         text_columns=_text_columns(schema, config),
+        candidates=tuple(kept_kinds(folder)),
     )
 
 
@@ -137,11 +140,26 @@ def load_model(name: str, root: Path | None = None, **kwargs: Any) -> SavedModel
 
 
 def delete_model(name: str, root: Path | None = None) -> None:
-    """Delete a saved model's folder; ``ValueError`` if there is none or the caller may not."""
+    """Delete a saved model's folder, the candidates kept in it included; ``ValueError`` if there
+    is none or the caller may not."""
     folder = model_path(name, root, write=True)
     if not (folder / "marketune.json").is_file():
         raise ValueError(f"No saved model named {name!r}.")
     shutil.rmtree(folder)
+
+
+def choose_candidate(name: str, kind: str, root: Path | None = None) -> ModelInfo:
+    """Put the candidate ``kind`` kept in model ``name`` in its place, and the model in place among
+    the candidates (core.models.candidates.switch_candidate: no retraining, one atomic replace of
+    the folder; metrics.json records that a person chose it over the rule's choice, and when).
+    Every page and the CLI then predict with it under the same name. Returns the model's new
+    ModelInfo. Raises ``ValueError``: no such model, not the caller's to change (another person's,
+    a read-only team model), or no such candidate (the message names the ones kept)."""
+    folder = model_path(name, root, write=True)
+    if not (folder / "marketune.json").is_file():
+        raise ValueError(f"No saved model named {name!r}.")
+    switch_candidate(folder, kind)
+    return dataclasses.replace(read_info(folder), name=name)
 
 
 def can_change(name: str) -> bool:
@@ -195,7 +213,9 @@ def share_model(name: str) -> str:
 
 
 def zip_model(name: str, root: Path | None = None) -> bytes:
-    """The model folder as a zip archive (bytes), for download."""
+    """The model folder as a zip archive (bytes), for download; its kept candidates come along
+    (``candidates/<kind>/``, each a model folder that loads on its own), so the download is all of
+    what the app has for the model."""
     folder = model_path(name, root)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

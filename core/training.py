@@ -97,8 +97,7 @@ def train(
         result.metrics["saved_kind"] = "fewshot"
     else:
         result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint, deadline=deadline)
-    result.metrics["method_chosen"] = method
-    result.metrics["method_reason"] = reason
+    result.note(method_chosen=method, method_reason=reason)
     result.ood_reference = _ood_reference(prepared.texts, config)
     return result
 
@@ -141,6 +140,8 @@ def fit_transformer(
     evaluate it against the baselines and choose
     the model to save (:func:`core.evaluation.choose_saved_model`: the TF-IDF model when the
     transformer does not score higher on validation; ``metrics["verdict"]`` says which and why).
+    The other one is kept in ``TrainResult.alternatives`` (:func:`_kept_alternatives`), saved
+    with the model in its ``candidates/`` folder.
     A split without validation rows (a user's split column) gives ``config.val_fraction`` of
     its training rows to validation, for early stopping.
 
@@ -434,7 +435,7 @@ def fit_transformer(
     test_idx, val_idx = splits["test"], splits["validation"]
     test_texts = prepared.texts_at(test_idx)
     true = y_out[test_idx]
-    scored = evaluate(clf, prepared, test_idx)
+    scored = first = evaluate(clf, prepared, test_idx)  # first: the fine-tuned model's own, kept if it is not saved
     pred, model_metrics, test_predictions = scored.pred, scored.metrics, scored.predictions
     check_cancel()
     emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
@@ -494,20 +495,10 @@ def fit_transformer(
         # the training rows and scored on the held-out test rows.
         check_cancel()
         emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Refitting TF-IDF on every labelled row"))
-        pipeline = tfidf_estimator(prepared.task, fitted.param).fit(texts, y_out)
-        saved = TfidfClassifier.from_pipeline(
-            pipeline, task=prepared.task, classes=classes, schema=prepared.schema, training_config=prepared.training_config(config)
-        )
+        saved, metrics["refit"] = _tfidf_refit(prepared, config, fitted, splits)
         metrics["candidates"] = {"transformer": model_metrics}
         metrics["model"] = model_metrics = baselines[fitted.tfidf_key]
         test_predictions = score_predictions(prepared, test_idx, fitted.test_pred, fitted.test_proba).predictions
-        param = "C" if classification else "alpha"
-        metrics["refit"] = {
-            "rows": int(len(texts)),
-            "sentence": f"The saved TF-IDF model was refitted on all {len(texts):,} labelled rows (train + validation "
-            f"+ test, {param}={fitted.param:g} as chosen on validation); the numbers shown are those of the same model "
-            f"fitted on the {len(splits['train']):,} training rows and scored on the {len(test_idx):,} held-out test rows.",
-        }
     elif config.refit_on_all_rows and deadline is not None and (
             time.monotonic() + train_seconds / max(step, 1) * max(1, best_step) > deadline):
         # The refit trains best_step steps again from the base: past the deadline it would hold
@@ -545,12 +536,83 @@ def fit_transformer(
     saved.metrics = metrics
     saved.test_predictions = test_predictions
     check_cancel()
+    if metrics["saved_kind"] == "transformer":
+        emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Refitting TF-IDF on every labelled row, kept as the other candidate"))
+    alternatives = _kept_alternatives(prepared, config, fitted, splits, metrics, clf, first, scored.pred)
     elapsed = time.monotonic() - started
     emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, metrics=model_metrics, elapsed_s=elapsed, eta_s=0.0, message="Done"))
-    return TrainResult(saved, metrics, history, prepared.report, warnings, stopped_reason, elapsed)
+    return TrainResult(saved, metrics, history, prepared.report, warnings, stopped_reason, elapsed, alternatives=alternatives)
 
 
 # ---------------------------------------------------------------------- pieces
+
+
+def _tfidf_refit(prepared: Prepared, config: TrainConfig, fitted: Any, splits: dict[str, np.ndarray]
+                 ) -> tuple[TfidfClassifier, dict[str, Any]]:
+    """The TF-IDF model to keep, refitted on every labelled row with the setting chosen on
+    validation (``fitted``: core.evaluation.fit_baselines' result), as AutoML tools do: it is
+    cheap to fit. Returns it with ``metrics["refit"]`` (rows, a sentence): the numbers reported
+    stay those of the copy fitted on the training rows and scored on the held-out test rows."""
+    texts = prepared.texts
+    pipeline = tfidf_estimator(prepared.task, fitted.param).fit(texts, prepared.labels)
+    model = TfidfClassifier.from_pipeline(
+        pipeline, task=prepared.task, classes=prepared.classes, schema=prepared.schema,
+        training_config=prepared.training_config(config),
+    )
+    param = "C" if prepared.classification else "alpha"
+    return model, {
+        "rows": int(len(texts)),
+        "sentence": f"The saved TF-IDF model was refitted on all {len(texts):,} labelled rows (train + validation "
+        f"+ test, {param}={fitted.param:g} as chosen on validation); the numbers shown are those of the same model "
+        f"fitted on the {len(splits['train']):,} training rows and scored on the {len(splits['test']):,} held-out test rows.",
+    }
+
+
+def _kept_alternatives(prepared: Prepared, config: TrainConfig, fitted: Any, splits: dict[str, np.ndarray],
+                       metrics: dict[str, Any], transformer: TextClassifier, first: Any, saved_pred: np.ndarray
+                       ) -> dict[str, SavedModel]:
+    """The candidate not saved, kept beside the saved one (core.models.candidates), so a person can
+    put it in place later without retraining: the fine-tuned ``transformer`` (with ``first``, its
+    own test scores) when TF-IDF was saved, else the TF-IDF model refitted as :func:`_tfidf_refit`
+    does. Its metrics are the run's (baselines, verdict, split) with its own "model" numbers, test
+    predictions and usefulness check. ``saved_pred``: the fine-tuned model's final test predictions
+    (after a refit), those of the saved model when it is the one saved."""
+    if metrics["saved_kind"] == "tfidf":
+        kind, model, saved_pred = "transformer", transformer, fitted.test_pred
+        own_pred, own_predictions = first.pred, first.predictions
+        own_metrics = {k: v for k, v in metrics.items() if k not in ("refit", "candidates")}
+        own_metrics["model"] = first.metrics
+    else:  # scored as the TF-IDF-saved branch of fit_transformer scores it
+        kind = "tfidf"
+        model, refit = _tfidf_refit(prepared, config, fitted, splits)
+        own_pred = fitted.test_pred
+        own_predictions = score_predictions(prepared, splits["test"], fitted.test_pred, fitted.test_proba).predictions
+        own_metrics = {k: v for k, v in metrics.items() if k not in ("refit", "before_refit")}
+        own_metrics.update(model=metrics["baselines"][fitted.tfidf_key], refit=refit)
+    test_true = prepared.labels[splits["test"]]
+    constant = [fitted.constant] * len(test_true)
+    own_metrics.update(saved_kind=kind, verdict=_own_verdict(
+        metrics["verdict"], prepared.task, prepared.classes, test_true, own_pred, saved_pred, constant, config.seed))
+    model.metrics, model.test_predictions = own_metrics, own_predictions
+    return {kind: model}
+
+
+def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: Any, own_pred: Any, saved_pred: Any,
+                 constant: list[Any], seed: int) -> dict[str, Any]:
+    """The run's verdict as a kept candidate carries it: the same choice and comparison, with the
+    usefulness check (and the note on accuracy below always guessing) of the candidate's own test
+    predictions instead of the saved model's, so whichever is put in place is flagged for itself."""
+    from .evaluation import below_majority_note, usefulness_check
+
+    usefulness = usefulness_check(task, test_true, own_pred, constant, classes, seed=seed + 2)
+    sentence = verdict.get("sentence", "")
+    if task == "classification":
+        if not verdict.get("useless"):
+            sentence = sentence.replace(below_majority_note(test_true, saved_pred, constant), "")
+        if not usefulness["useless"]:
+            sentence += below_majority_note(test_true, own_pred, constant)
+    return {**verdict, "usefulness": usefulness, "useless": usefulness["useless"], "warning": usefulness["message"],
+            "sentence": sentence}
 
 
 def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, seed: int,

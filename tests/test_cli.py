@@ -44,6 +44,9 @@ def test_cli_train_prints_progress_then_one_json_line(cli_model):
     assert (out / weights).is_file()
     assert json.loads((out / "marketune.json").read_text())["kind"] == metrics["saved_kind"]
     assert "verdict: " in result.stderr
+    # The candidate the verdict did not choose is kept in the folder (the few-shot path compares none).
+    kept = {"transformer": ["tfidf"], "tfidf": ["transformer"], "fewshot": []}[metrics["saved_kind"]]
+    assert metrics["kept_candidates"] == kept == sorted(p.parent.name for p in (out / "candidates").glob("*/marketune.json"))
 
 
 def test_cli_predict_writes_rows_and_columns(cli_model):

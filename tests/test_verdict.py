@@ -318,6 +318,16 @@ def test_a_transformer_that_cannot_learn_is_replaced_by_tfidf(tiny_model_dir, tm
     folder = result.save(tmp_path / "saved")
     assert "refitted on all 200" in (folder / "README.md").read_text()
     assert json.loads((folder / "metrics.json").read_text())["verdict"]["chosen"] == "tfidf_lr"
+    # The fine-tuned transformer is not lost: kept in candidates/, it loads and gives the very
+    # probabilities it gave the test rows at training time; its numbers are its own.
+    kept = folder / "candidates" / "transformer"
+    own = json.loads((kept / "metrics.json").read_text())
+    assert own["saved_kind"] == "transformer" and "refit" not in own
+    assert own["model"] == result.metrics["candidates"]["transformer"] and own["verdict"]["chosen"] == "tfidf_lr"
+    tp = pd.read_csv(kept / "test_predictions.csv", keep_default_na=False)
+    proba = load_folder(kept).predict_proba(tp["text"].tolist())
+    assert proba == pytest.approx(tp[["p_negative", "p_positive"]].to_numpy(), abs=1e-5)
+    assert own["model"]["macro_f1"] == pytest.approx(skm.f1_score(tp["true_label"], tp["predicted_label"], average="macro"))
 
 
 def test_kept_useless_transformer_is_flagged_and_refit_uses_best_step(tiny_model_dir):

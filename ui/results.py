@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import ModelInfo
+from core.candidates import choice_sentence
 from core.charts.evaluation import (
     baseline_comparison_chart,
     confusion_matrix_chart,
@@ -24,6 +25,7 @@ from core.charts.evaluation import (
     roc_curve_chart,
     roc_inputs,
 )
+from ui.candidates import render_candidates
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -57,6 +59,7 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "labels": labels if info.task == "classification" else "(a number)",
                 "base model": info.base_model,
                 "method": info.method,
+                "kept candidates": ", ".join(info.candidates) or None,  # core.models.candidates
                 "rows": info.n_rows,
                 "saved": info.saved_at.replace("T", " ")[:16],
                 "accuracy": model.get("accuracy"),
@@ -111,7 +114,12 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
     saved = SAVED_NAMES.get(metrics.get("saved_kind", ""), "")
     if metrics.get("saved_kind") == "tfidf" and metrics.get("task") == "regression":
         saved = "TF-IDF + ridge regression"
-    st.markdown(f"**Saved model: {saved}.** {verdict.get('sentence', '')}" if saved else verdict.get("sentence", ""))
+    chosen = choice_sentence(metrics)
+    if chosen:  # a person put this candidate in place: say so first, then the rule's own account
+        rest = verdict.get("sentence", "").removeprefix(verdict.get("reason", "")).strip()
+        st.markdown(f"**Model in place: {saved}, your choice.** {chosen} {rest}".strip())
+    else:
+        st.markdown(f"**Saved model: {saved}.** {verdict.get('sentence', '')}" if saved else verdict.get("sentence", ""))
     if (metrics.get("refit") or {}).get("sentence"):
         st.caption(metrics["refit"]["sentence"])
 
@@ -139,6 +147,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
         facts.append(f"trained in {metrics['train_seconds']:.0f} s")
     st.caption(" · ".join(facts))
     render_verdict(metrics, compact=compact)
+    if not compact:
+        render_candidates(info, key)
     render_headline(info, columns=2 if compact else 4)
     if not compact:
         for warning in metrics.get("warnings") or []:

@@ -1,0 +1,112 @@
+"""What a saved model's candidates are and how they compare, in numbers and in words.
+
+Training keeps the model it did not choose inside the saved folder (core.models.candidates);
+this module reads the run's verdict to say, for the model in place and each kept candidate, its
+validation and test scores and how far it leads or trails the other ("6.0 points behind on 147
+validation rows; within noise (...)"), and whether a person chose the model in place over the
+rule's choice. The pages and ``python -m core choose`` say the same from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .evaluation import MODEL_NAMES, lead_in_words
+from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, rule_kind
+from .models.folder import MANIFEST, METRICS, read_json
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model of a run: the one in place or a kept candidate."""
+
+    kind: str  # folder kind: "transformer", "tfidf", "fewshot"
+    name: str  # for people, inside a sentence: "the fine-tuned transformer"
+    title: str  # at the start of one: "The fine-tuned transformer"
+    in_place: bool  # True: the model every page and the CLI predict with
+    metric: str  # "macro-F1" or "R²"
+    validation: float | None  # its score on the validation rows (None: not compared there)
+    test: float | None  # its score on the held-out test rows
+    lead: str  # against the other candidate, on the rows the rule chose on, in words ("" if unknown)
+    path: Path
+
+    def line(self) -> str:
+        """One line for the CLI: kind, place, scores and the lead."""
+        scores = [f"{where} {self.metric} {value:.3f}" for where, value in (("validation", self.validation),
+                                                                          ("test", self.test)) if value is not None]
+        place = "in place" if self.in_place else "kept"
+        return "  ".join([f"{self.kind} ({place})", *scores, self.lead]).rstrip()
+
+
+def kind_name(kind: str, task: str) -> str:
+    """"the fine-tuned transformer", "TF-IDF + logistic regression" (ridge for regression), ..."""
+    key = ("tfidf_lr" if task == "classification" else "tfidf_ridge") if kind == "tfidf" else kind
+    return MODEL_NAMES.get(key, kind)
+
+
+def kind_title(kind: str, task: str) -> str:
+    """:func:`kind_name` at the start of a sentence: "The fine-tuned transformer"."""
+    name = kind_name(kind, task)
+    return name[0].upper() + name[1:]
+
+
+def candidates_of(folder: str | Path) -> list[Candidate]:
+    """The model in place in ``folder`` first, then each kept candidate (``[]`` for a folder that
+    keeps none). Scores come from the run's verdict (validation and test rows of one split)."""
+    folder = Path(folder)
+    kept = kept_kinds(folder)
+    if not kept:
+        return []
+    metrics = read_json(folder / METRICS)
+    in_place = read_json(folder / MANIFEST).get("kind", "?")
+    found = [_candidate(in_place, metrics, folder, True)]
+    return found + [_candidate(kind, metrics, folder / CANDIDATES / kind, False) for kind in kept]
+
+
+def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -> Candidate:
+    task = metrics.get("task", "classification")
+    verdict = metrics.get("verdict") or {}
+    side = {kind_of_verdict_name(verdict.get("candidate")): "a", kind_of_verdict_name(verdict.get("alternative")): "b"}.get(kind)
+    basis = verdict.get("chosen_on", "validation")
+    lead = ""
+    if side and isinstance(verdict.get(basis), dict) and verdict[basis].get("n"):
+        lead = lead_in_words(_seen_from(verdict[basis], side), task, basis)
+    return Candidate(
+        kind=kind, name=kind_name(kind, task), title=kind_title(kind, task), in_place=in_place, metric=verdict.get("metric", "macro-F1"),
+        validation=_score(verdict.get("validation"), side), test=_score(verdict.get("test"), side), lead=lead, path=path,
+    )
+
+
+def _score(comparison: dict[str, Any] | None, side: str | None) -> float | None:
+    if not side or not isinstance(comparison, dict) or not comparison.get("n"):
+        return None
+    value = comparison.get(side)
+    return float(value) if isinstance(value, (int, float)) and value == value else None
+
+
+def _seen_from(comparison: dict[str, Any], side: str) -> dict[str, Any]:
+    """A paired comparison of a minus b, as seen from ``side`` ("b": the difference and its interval turned round)."""
+    if side == "a":
+        return comparison
+    low, high = comparison["ci"]
+    # 0.0 - x, not -x: a level comparison must not read "-0.0 points".
+    return {**comparison, "a": comparison["b"], "b": comparison["a"], "delta": 0.0 - comparison["delta"],
+            "ci": [0.0 - high, 0.0 - low]}
+
+
+def choice_sentence(metrics: dict[str, Any]) -> str:
+    """"You chose TF-IDF + logistic regression (2026-01-02 10:00); the rule had saved the fine-tuned
+    transformer: <the rule's reason>" when a person put the model in place over the rule's choice;
+    "" otherwise."""
+    choice = metrics.get(CHOICE) or {}
+    if not choice:
+        return ""
+    task = metrics.get("task", "classification")
+    rule = choice.get("rule_kind") or rule_kind(metrics)
+    when = str(choice.get("at", ""))[:16].replace("T", " ")
+    reason = (metrics.get("verdict") or {}).get("reason", "")
+    chosen = kind_title(choice.get("kind", "?"), task)
+    rule_text = f"; the rule had saved {kind_name(rule, task)}" if rule else ""
+    return f"You chose {chosen}{f' ({when})' if when else ''}{rule_text}. {reason}".strip()
