@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     t.add_argument("--max-train-seconds", type=float, default=None)
+    t.add_argument("--precision", choices=("auto", "fp32"), default="auto",
+                   help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
     t.add_argument("--refit", action="store_true",
                    help="retrain the chosen transformer on train + validation for the steps early stopping chose")
     t.add_argument("--keep-transformer", action="store_true",
@@ -189,6 +191,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         split_column=args.split_col,
         max_train_seconds=args.max_train_seconds,
+        precision=args.precision,
         refit_on_all_rows=args.refit,
         choose_simpler=not args.keep_transformer,
         **preset,

@@ -14,6 +14,7 @@ METHODS = ("full", "lora", "fewshot", "auto")
 # Learning rates that measured well on this CPU (see README, bench/); LoRA trains far fewer
 # weights and needs a larger step; few-shot uses SetFit's body learning rate.
 DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 2e-3, "fewshot": 2e-5}
+PRECISIONS = ("auto", "fp32")
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,11 @@ class TrainConfig:
     early_stopping_patience: int = 3  # evaluations without improvement before stopping
     max_train_seconds: float | None = None  # stop training after this long (best model kept)
     freeze_embeddings: bool = False  # keep word embeddings fixed (large vocabularies)
+    # Fine-tuning's arithmetic on a CPU: "auto" runs the forward pass under bfloat16 autocast where
+    # the CPU has native bf16 (AVX512-BF16 or AMX: core.training.cpu_has_bf16), fp32 elsewhere;
+    # weights, optimizer state, loss, validation and the saved model stay fp32. "fp32" turns it off.
+    # Measured in bench/bench_bf16.py (README): faster at the same macro-F1 within noise.
+    precision: str = "auto"
     # LoRA rank and scaling, measured with lr 2e-3 (README, issue 13): r=16 matched r=8 on balanced
     # UCI sentences (0.922 vs 0.923) and beat it on the imbalanced clothing classes (0.619 vs 0.585).
     lora_r: int = 16  # LoRA rank
@@ -112,6 +118,7 @@ class TrainConfig:
         )
         if self.max_train_seconds is not None:
             _check(self.max_train_seconds > 0, "max_train_seconds", self.max_train_seconds, "> 0")
+        _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
         _check(1 <= self.lora_r <= 256, "lora_r", self.lora_r, "in [1, 256]")
         _check(self.lora_alpha >= 1, "lora_alpha", self.lora_alpha, "at least 1")
         _check(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "in [0, 1)")

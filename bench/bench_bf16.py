@@ -1,0 +1,60 @@
+"""bf16 autocast against fp32 for fine-tuning on this CPU, in one run on the same rows.
+
+    python -m bench.bench_bf16 [--data FILE --text-col text --label-col label] [--rows 2000] [--seeds 0]
+
+For each seed: a stratified sample of ``--rows`` rows, then the product's default full fine-tuning
+twice on the same split, ``precision="fp32"`` and ``precision="auto"`` (bfloat16 autocast where the
+CPU has native bf16, core.training.cpu_has_bf16), alternating which goes first. Prints training
+texts/s, wall seconds and test macro-F1 of each, and their ratio. Speed claims need an idle
+machine (the load is printed); accuracy does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from core import TrainConfig, train
+from core.training import cpu_has_bf16
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--text-col", default="text")
+    parser.add_argument("--label-col", default="rating")
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args()
+    from sklearn.model_selection import train_test_split
+
+    frame = pd.read_csv(args.data)[[args.text_col, args.label_col]].dropna()
+    frame.columns = ["text", "label"]
+    print(f"native bf16: {cpu_has_bf16()}; load before: {os.getloadavg()}")
+    for seed in args.seeds:
+        rows, _ = train_test_split(frame, train_size=args.rows, stratify=frame["label"], random_state=seed)
+        rows = rows.reset_index(drop=True)
+        order = ("fp32", "auto") if seed % 2 == 0 else ("auto", "fp32")
+        results = {}
+        for precision in order:
+            config = TrainConfig(method="full", seed=seed, precision=precision)
+            started = time.monotonic()
+            metrics = train(rows, config).metrics
+            results[precision] = {"texts_per_s": metrics["train_texts_per_second"], "train_s": metrics["train_seconds"],
+                                  "wall_s": round(time.monotonic() - started, 1),
+                                  "macro_f1": round(metrics["candidates"]["transformer"]["macro_f1"]
+                                                    if "candidates" in metrics else metrics["model"]["macro_f1"], 4)}
+        ratio = results["auto"]["texts_per_s"] / results["fp32"]["texts_per_s"]
+        print(json.dumps({"seed": seed, "rows": len(rows), **results, "speedup": round(ratio, 2),
+                          "load_after": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()
