@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import workspace
+from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
 from .models.candidates import kept_kinds, switch_candidate
 from .workspace import NAME_PATTERN, validate_name
@@ -214,12 +215,23 @@ def share_model(name: str) -> str:
 
 def zip_model(name: str, root: Path | None = None) -> bytes:
     """The model folder as a zip archive (bytes), for download; its kept candidates come along
-    (``candidates/<kind>/``, each a model folder that loads on its own), so the download is all of
-    what the app has for the model."""
+    (``candidates/<kind>/``, each a model folder that loads on its own).
+
+    Its CSV files (``test_predictions.csv``: texts from the training data) are written as
+    :func:`core.export.neutralise_csv_file` makes them, so a spreadsheet that opens one from the
+    archive runs no formula; every other file is byte for byte the saved one (the model loads from
+    the unpacked folder as from the original). Without ``root`` the name is resolved in the
+    caller's workspace, which needs the caller's session: a caller building the archive later, in
+    another thread (a deferred download), resolves the folder first and passes ``root``.
+    """
     folder = model_path(name, root)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.is_symlink():  # a link could point anywhere on the server
-                archive.write(path, Path(folder.name) / path.relative_to(folder))
+                member = str(Path(folder.name) / path.relative_to(folder))
+                if path.suffix.lower() == ".csv":
+                    archive.writestr(member, neutralise_csv_file(path))
+                else:
+                    archive.write(path, member)
     return buffer.getvalue()

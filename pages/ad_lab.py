@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import adlab
 from ui.adlab import SAMPLE_NOTE, Lab, render_explain, render_scoring, render_targeting
+from ui.markdown import plain
 from ui.routing import use_app_router
 from ui.state import active_model_name, get_model, text_model_for_page
 
@@ -42,7 +43,7 @@ try:
     model = get_model(name)
     text_column = adlab.text_column_for(model)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 
 label = model.schema.get("label_column", "the label")
@@ -66,12 +67,12 @@ with left:
             classes,
             index=classes.index(adlab.default_positive_class(model)),
             key="adlab_success",
-            help=f"The score is the predicted probability of this value of '{label}'.",
+            help=f"The score is the predicted probability of this value of '{plain(label)}'.",
         )
         score_label = f"P({label} = {success})"
     else:
         success, score_label = None, f"predicted {label}"
-        st.markdown(f"Regression model: the score is the **predicted {label}** (higher is better).")
+        st.markdown(f"Regression model: the score is the **predicted {plain(label)}** (higher is better).")
 with right:
     profile = {}
     if adlab.profile_columns(model):
@@ -80,7 +81,7 @@ with right:
         for col in adlab.profile_columns(model):
             guess = adlab.typical_value(seen[col]) if col in seen and len(seen) else None
             raw = st.text_input(
-                col, "" if guess is None else str(guess), key=f"adlab_profile_{col}"
+                plain(col), "" if guess is None else str(guess), key=f"adlab_profile_{col}"
             )
             if raw.strip():
                 profile[col] = _number_or_text(raw.strip())

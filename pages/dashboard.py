@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import dashboard as dash
+from ui.markdown import plain
 from ui.routing import use_app_router
 
 use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
@@ -21,7 +22,7 @@ if source is None:
 try:
     raw = dash.cached_table(source.key, source.data)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 det = dash.cached_detection(source.key, raw)
 # New file: forget the mapping and filters chosen for the previous one.
@@ -45,12 +46,12 @@ if st.session_state.get("dash_cmap") != cmap:
 try:
     prep = dash.cached_prepare(source.key, cmap, raw)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 if prep.report is not None:
     r = prep.report
     (st.warning if r.n_unparseable else st.caption)(
-        f"Date column **{cmap.date}**: {r.summary}"
+        f"Date column **{plain(cmap.date)}**: {plain(r.summary)}"
         + (
             " Unparseable dates are kept but left out of charts over time and excluded while a date range is set."
             if r.n_unparseable

@@ -8,7 +8,10 @@ import streamlit as st
 
 from core import can_change, can_share, delete_model, list_models, share_model, zip_model
 from core.charts.evaluation import model_comparison_frame
+from core.registry import model_path
 from ui.account import render_admin_panel
+from ui.downloads import download_button
+from ui.markdown import plain
 from ui.results import models_frame, render_results
 from ui.routing import use_app_router
 from ui.state import active_model_name, set_active_model
@@ -19,9 +22,9 @@ ss = st.session_state
 st.title("Models")
 models = list_models()
 if ss.get("models_deleted"):
-    st.success(f"Deleted model **{ss.pop('models_deleted')}**.")
+    st.success(f"Deleted model **{plain(ss.pop('models_deleted'))}**.")
 if ss.get("models_shared"):
-    st.success(f"Shared with the team as **{ss.pop('models_shared')}**: everyone on this server can use it now.")
+    st.success(f"Shared with the team as **{plain(ss.pop('models_shared'))}**: everyone on this server can use it now.")
 if not models:
     st.info("No saved models yet. Train one on the Train page; it will be listed here.")
     st.page_link(
@@ -54,14 +57,15 @@ with inspect_tab:
     name = st.selectbox("Model", names, key="models_open")
     info = by_name[name]
     actions = st.columns([1, 1, 1, 1, 2])
-    actions[0].download_button(
+    folder = model_path(name)  # resolved here: the zip below is built in a thread with no signed-in session
+    download_button(
         "Download (.zip)",
-        data=lambda: zip_model(name),  # built only when clicked: a model folder is ~90 MB
+        lambda: zip_model(folder.name, folder.parent),  # built only when clicked: a model folder is ~90 MB
         file_name=f"{name}.zip",
         mime="application/zip",
         key="models_download",
         icon=":material/download:",
-        on_click="ignore",
+        where=actions[0],
     )
     if actions[1].button("Make active", key="models_activate", disabled=name == active):
         set_active_model(name)
@@ -69,13 +73,13 @@ with inspect_tab:
     if can_change(name) and actions[2].button("Delete…", key="models_delete", icon=":material/delete:"):
         ss["models_pending_delete"] = name
     if ss.get("models_pending_delete") == name:
-        st.warning(f"Delete model **{name}** and its files for good? This cannot be undone.")
+        st.warning(f"Delete model **{plain(name)}** and its files for good? This cannot be undone.")
         yes, no, _ = st.columns([1, 1, 4])
         if yes.button("Yes, delete", key="models_delete_confirm", type="primary"):
             try:
                 delete_model(name)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 ss.pop("models_pending_delete", None)
                 ss["models_deleted"] = name
@@ -91,7 +95,7 @@ with inspect_tab:
         try:
             ss["models_shared"] = share_model(name)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.rerun()
     render_results(info, key="models_inspect")

@@ -18,6 +18,7 @@ from core import load_csv
 from core.columns import suggest_setup
 from core.data import format_value
 from ui import targeting as tg
+from ui.markdown import plain
 from ui.routing import use_app_router
 from ui.state import TARGETING_KEY, get_model, targeting_model_name
 from ui.upload import table_upload
@@ -79,7 +80,7 @@ with train_tab:
             try:
                 st.dataframe(tg.column_kinds_frame(df, profile), hide_index=True, key="tg_kinds")
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
         st.caption("Numeric columns stay numbers; categorical ones (text, or numbers with at most 15 values) are "
                    "split as categories; empty, unseen and rare values count as missing.")
 
@@ -114,14 +115,14 @@ with list_tab:
             model = get_model(name)
         except (ValueError, OSError) as exc:
             model = None
-            st.error(f"The active model **{name}** cannot be loaded: {exc}")
+            st.error(f"The active model **{plain(name)}** cannot be loaded: {plain(exc)}")
         which = "the model saved above" if st.session_state.get(TARGETING_KEY) == name else "the active model"
-        st.caption(f"Scoring with **{name}**, {which} (choose another in the sidebar).")
+        st.caption(f"Scoring with **{plain(name)}**, {which} (choose another in the sidebar).")
         positive = tg.model_positive_class(model, key="tg_list_positive") if model is not None else None
         if model is None:
             pass
         elif positive is None:
-            st.warning(f"**{name}** is not a two-class model; targeting needs one that predicts respond / not respond.")
+            st.warning(f"**{plain(name)}** is not a two-class model; targeting needs one that predicts respond / not respond.")
         else:
             sources = {"upload": "Upload a customer list"}
             if comp is not None:
@@ -138,7 +139,7 @@ with list_tab:
                 try:
                     scored, n_unscored = tg.scored_list(f"{name}:{id(model)}", model, customers, positive)
                 except ValueError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                 else:
                     if n_unscored:
                         st.warning(f"{n_unscored:,} customer(s) could not be scored (no text for this model) and are left out.")

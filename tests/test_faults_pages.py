@@ -195,12 +195,12 @@ def test_train_page_reads_the_fault_file_as_its_readme_row_says(name, models_dir
 def test_r02_train_page_names_the_variants_and_the_checkbox_keeps_them_apart(models_dir, sent_requests, merge):
     at = put(open_train(), "r02.csv", (FAULTS / "r02_label_case_variants.csv").read_bytes())
     at.selectbox(key="train_label_col").set_value("label").run()
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = texts(at.warning)  # as shown: the Markdown escapes of data undone
     assert "'POSITIVE'" in warnings and "'positive\\u200b'" in warnings
     assert sorted(label_chart_classes(at)) == ["negative", "positive"]
     if not merge:
         at.checkbox(key="train_merge_label_variants").uncheck().run()
-        variants = [w.value for w in at.warning if "look like one class" in w.value]
+        variants = [texts([w]) for w in at.warning if "look like one class" in w.value]
         assert variants and "'POSITIVE'" not in variants[0] and "'positive\\u200b'" in variants[0]
         # An invisible character never makes a class of its own, even kept apart.
         assert "positive\u200b" not in label_chart_classes(at)
@@ -313,7 +313,7 @@ def predict_r14b(at, rows, model):
     header = rows[0]
     for i, col in enumerate(header):  # the user's own columns and values, untouched
         assert out[col].tolist() == [row[i] for row in rows[1:]]
-    assert any("predicted_label_2" in i.value and "confidence_2" in i.value for i in at.info)
+    assert any("predicted_label_2" in texts([i]) and "confidence_2" in texts([i]) for i in at.info)
     own = model.predict_proba(pd.DataFrame({"text": [row[0] for row in rows[1:]]}))
     np.testing.assert_allclose(out["confidence_2"].astype(float), own.max(axis=1), atol=1e-5)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -106,7 +107,10 @@ def figures(at: AppTest) -> list[dict]:
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    """The elements' texts as a person reads them: the Markdown escapes ui/markdown.py puts into
+    text from the data (a backslash before punctuation, a word joiner in an address) removed."""
+    raw = "\n".join(str(e.value) for e in elements)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", raw).replace("\u2060", "")
 
 
 @pytest.fixture

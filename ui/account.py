@@ -28,6 +28,7 @@ from core.job_limits import JobLimits
 from core.jobs import QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue
 from core.registry import list_models, model_path
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
+from ui.markdown import plain
 from ui.serving import sign_in_configured
 
 MODEL_PARAM = "model"  # ?model=<name>: open the app with that model active (a deep link)
@@ -130,7 +131,7 @@ def require_sign_in() -> None:
             session_workspace()
             return
         except WorkspaceError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             if st.button("Sign out", key="account_signout_error"):
                 sign_out()
             st.stop()
@@ -157,7 +158,7 @@ def render_account() -> None:
     claims = _claims()
     with st.sidebar:
         who = claims.get("email") or claims.get("name") or "signed in"
-        st.caption(f"Signed in as **{who}**" + (" · admin" if mine.admin else ""))
+        st.caption(f"Signed in as **{plain(who)}**" + (" · admin" if mine.admin else ""))
         if st.button("Sign out", key="account_signout", icon=":material/logout:"):
             sign_out()
 
@@ -196,7 +197,7 @@ def render_link_error() -> None:
     removed the parameter from the address)."""
     message = st.session_state.pop("account_link_error", None)
     if message:
-        st.error(f"The link's model cannot be opened. {message}")
+        st.error(f"The link's model cannot be opened. {plain(message)}")
 
 
 def render_admin_panel() -> None:
@@ -241,9 +242,9 @@ def render_admin_queue(mine: Workspace) -> None:
         try:
             cancel_job(entry.id, workspace_id=entry.workspace_id)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
-            st.success(f"Asked job {entry.id} ({entry.owner}, {entry.model_name}) to stop; it saves nothing.")
+            st.success(f"Asked job {entry.id} ({plain(entry.owner)}, {plain(entry.model_name)}) to stop; it saves nothing.")
 
 
 KIND_WORDS = {"train": "training", "response": "targeting comparison"}
@@ -271,4 +272,4 @@ def queued_message(ahead: list[QueueEntry], admin: bool) -> str:
 
 def render_queue_position(job_id: str) -> None:
     """The queued job's position and who is ahead of it (see :func:`queued_message`)."""
-    st.info(queued_message(queue_ahead(job_id), session_workspace().admin))
+    st.info(plain(queued_message(queue_ahead(job_id), session_workspace().admin)))

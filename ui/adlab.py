@@ -27,6 +27,9 @@ import streamlit as st
 from core import adlab, to_csv_bytes
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
 from core.registry import model_path
+from ui.downloads import download_button
+from ui.figures import inert
+from ui.markdown import plain
 from ui.state import get_model
 from ui.upload import table_upload
 
@@ -174,7 +177,7 @@ def render_unlike_training(lab: Lab, scored: pd.DataFrame) -> None:
     names = scored["variant"][flags].tolist()
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     st.warning(
-        f"{len(names)} of {len(scored)} texts ({shown}) look unlike the texts **{lab.name}** was trained on, "
+        f"{len(names)} of {len(scored)} texts ({plain(shown)}) look unlike the texts **{plain(lab.name)}** was trained on, "
         "for example another language or another kind of text: the model's scores for them are less "
         "trustworthy. The Predict page flags such rows the same way.",
         icon=":material/travel_explore:",
@@ -306,16 +309,16 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
     try:
         scored = cached_score(lab, base, current_texts())
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.session_state.pop(TEXTS, None)
         return None
     st.session_state[TEXTS] = dict(zip(scored["variant"], scored["text"]))
     render_unlike_training(lab, scored)
     margin = lab.margin
     if margin.value is None:
-        st.warning(margin.note + " Differences are shown without the 'no clear difference' check.")
+        st.warning(plain(margin.note) + " Differences are shown without the 'no clear difference' check.")
     else:
-        st.caption(f"Model uncertainty: ±{lab.fmt(margin.value)}. {margin.note}")
+        st.caption(f"Model uncertainty: ±{lab.fmt(margin.value)}. {plain(margin.note)}")
     unclear = int(scored["no_clear_difference"].sum())
     if unclear:
         st.info(
@@ -347,9 +350,9 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
     chart = variants_bar_chart(
         scored, margin.value, probability=lab.probability, score_label=lab.score_label
     )
-    st.plotly_chart(chart, key="adlab_bar")
+    st.plotly_chart(inert(chart), key="adlab_bar")
     export = scored.drop(columns=["is_base"]).assign(model=lab.name, score_meaning=lab.score_label)
-    st.download_button(
+    download_button(
         "Download variants with scores (CSV)",
         partial(to_csv_bytes, export),
         file_name="ad_variants_scored.csv",
@@ -393,17 +396,17 @@ def render_explain(lab: Lab, scored: pd.DataFrame | None) -> None:
     try:
         expl = cached_explain(lab, draft)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     original = float(scored.loc[scored["variant"] == pick, "score"].iloc[0])
     score = expl.attrs["score"]
     left, right = st.columns([1, 3])
     with left:
         st.metric(
-            lab.score_label,
+            plain(lab.score_label),
             lab.fmt(score),
             delta=None if draft == texts[pick] else lab.fmt(score - original, signed=True),
-            help=f"Change against {pick} as scored in the first tab.",
+            help=f"Change against {plain(pick)} as scored in the first tab.",
         )
         st.button(
             "Keep as new variant",
@@ -418,10 +421,10 @@ def render_explain(lab: Lab, scored: pd.DataFrame | None) -> None:
     up, down = top_words(expl)
     left, right = st.columns(2)
     for column, title, words in ((left, "Pushes the score up", up), (right, "Pulls it down", down)):
-        listed = "  \n".join(f"{w} ({lab.fmt(v, signed=True)})" for w, v in words) or "none"
+        listed = "  \n".join(f"{plain(w)} ({lab.fmt(v, signed=True)})" for w, v in words) or "none"
         column.markdown(f"**{title}**  \n{listed}")
     chart = attribution_bar_chart(expl, probability=lab.probability)
-    st.plotly_chart(chart, key="adlab_attr_chart")
+    st.plotly_chart(inert(chart), key="adlab_attr_chart")
 
 
 # --------------------------------------------------------------------------- tab: targeting
@@ -456,8 +459,8 @@ def _audience_segments(lab: Lab) -> pd.DataFrame | None:
         frame = audience.frame
         if not any(c in frame.columns for c in features):
             st.error(
-                f"The file has none of the model's profile columns {features}; "
-                f"found {list(frame.columns)}."
+                f"The file has none of the model's profile columns {plain(features)}; "
+                f"found {plain(list(frame.columns))}."
             )
             return None
         size_col = next((c for c in frame.columns if c.strip().lower() == "size"), None)
@@ -477,11 +480,11 @@ def _audience_segments(lab: Lab) -> pd.DataFrame | None:
     try:
         segments = adlab.segments_from_profile(people, chosen, int(bins), fixed_columns=held)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     if held:
         values = ", ".join(f"{c} = {segments[c].iloc[0]}" for c in held)
-        st.caption(f"Held at their typical value: {values}.")
+        st.caption(f"Held at their typical value: {plain(values)}.")
     covered, total = segments.attrs.get("n_covered", 0), segments.attrs.get("n_people", 0)
     if covered < total:
         st.caption(
@@ -495,7 +498,7 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
     """Segments x ads heatmap, best ad per segment, uplift of targeting, CSV downloads."""
     if not lab.features:
         st.info(
-            f"The model **{lab.name}** reads the ad text only (no profile columns), so it predicts "
+            f"The model **{plain(lab.name)}** reads the ad text only (no profile columns), so it predicts "
             "the same response for every audience and cannot compare segments. Targeting needs a "
             "model trained with profile columns plus ad text, for example the sample "
             "`ad_response_clothing.csv` with `age` and `department` as profile columns."
@@ -514,7 +517,7 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
         return
     missing = [c for c in lab.features if c not in segments.columns]
     if missing:
-        st.warning(f"Profile column(s) {missing} are not in the segments; the model sees no value.")
+        st.warning(f"Profile column(s) {plain(missing)} are not in the segments; the model sees no value.")
     ads = sorted(texts, key=_ad_order)
     names = st.multiselect("Ads to compare", ads, default=ads, key="adlab_target_ads")
     if not names:
@@ -531,13 +534,13 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
         best = adlab.best_ad_per_segment(matrix, sizes, lab.margin.value)
         uplift = adlab.targeting_uplift(matrix, sizes)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     _uplift_metrics(lab, uplift)
     chart = targeting_heatmap(
         matrix, best, probability=lab.probability, score_label=lab.score_label
     )
-    st.plotly_chart(chart, key="adlab_heatmap")
+    st.plotly_chart(inert(chart), key="adlab_heatmap")
     st.dataframe(best, hide_index=True, width="stretch")
     profile_cols = [c for c in segments.columns if c not in ("size", "segment")]
     assignment = best.merge(
@@ -548,19 +551,21 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
     if sizes is not None:
         matrix_out.insert(1, "size", sizes.to_numpy())
     left, right = st.columns(2)
-    left.download_button(
+    download_button(
         "Download the matrix (CSV)",
         partial(to_csv_bytes, matrix_out),
         file_name="targeting_matrix.csv",
         mime="text/csv",
         key="adlab_dl_matrix",
+        where=left,
     )
-    right.download_button(
+    download_button(
         "Download the recommended assignment (CSV)",
         partial(to_csv_bytes, assignment),
         file_name="targeting_assignment.csv",
         mime="text/csv",
         key="adlab_dl_assignment",
+        where=right,
     )
 
 
@@ -572,7 +577,7 @@ def _ad_order(name: str) -> tuple:
 def _uplift_metrics(lab: Lab, uplift: dict[str, Any]) -> None:
     left, middle, right = st.columns(3)
     left.metric(
-        f"Everyone sees {uplift['single_best_ad']}", lab.fmt(uplift["single_best_response"])
+        f"Everyone sees {plain(uplift['single_best_ad'])}", lab.fmt(uplift["single_best_response"])
     )
     middle.metric("Best ad per segment", lab.fmt(uplift["targeted_response"]))
     rel = uplift["relative_uplift"]
@@ -588,7 +593,7 @@ def _uplift_metrics(lab: Lab, uplift: dict[str, Any]) -> None:
     note = (
         f"Expected response, {weighting}. {uplift['n_segments_switched']} of "
         f"{uplift['n_segments']} segments do better with another ad than "
-        f"{uplift['single_best_ad']}."
+        f"{plain(uplift['single_best_ad'])}."
     )
     if lab.margin.value:
         note += (

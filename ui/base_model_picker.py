@@ -17,6 +17,7 @@ import streamlit as st
 
 from core import base_models, workspace
 from core.workspace import WorkspaceError
+from ui.markdown import plain
 
 OTHER = "other"  # the select's value for "a local folder or hub id"
 
@@ -120,7 +121,7 @@ def _other(key: str) -> str:
         name = ws.resolve_base_model(ref)
         base_models.resolve_base_model(name)
     except ValueError as exc:  # WorkspaceError is one
-        st.error(str(exc))
+        st.error(plain(str(exc)))
         return "" if isinstance(exc, WorkspaceError) else name  # "": the form then refuses to start
     return name
 
@@ -139,7 +140,7 @@ def _install(name: str, key: str) -> None:
             name, on_progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
         )
     except (ValueError, OSError) as exc:  # OSError: disk full, no write permission
-        st.error(f"Installing '{name}' failed: {exc}")
+        st.error(plain(f"Installing '{name}' failed: {exc}"))
         return
     bar.progress(1.0, text="Done")
     # Rerun so that the select and the advice show the model as installed.

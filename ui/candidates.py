@@ -9,6 +9,7 @@ import streamlit as st
 from core import ModelInfo, can_change
 from core.candidates import Candidate, candidates_of
 from core.registry import choose_candidate
+from ui.markdown import plain
 
 
 def _scores(candidate: Candidate) -> str:
@@ -31,7 +32,7 @@ def render_candidates(info: ModelInfo, key: str) -> None:
     try:
         found = candidates_of(info.path)
     except (ValueError, OSError) as exc:  # a damaged folder: say so, never a traceback
-        st.warning(f"The candidates kept with this model could not be read: {exc}")
+        st.warning(plain(f"The candidates kept with this model could not be read: {exc}"))
         return
     st.markdown("##### Candidates")
     lines = []
@@ -58,7 +59,7 @@ def _confirm(name: str, chosen: Candidate, current: Candidate, key: str) -> None
     ss = st.session_state
     st.warning(
         f"Put {chosen.name} in place of {current.name} "
-        f"in model **{name}**? Every page and the CLI predict with it from now on, under the same name; "
+        f"in model **{plain(name)}**? Every page and the CLI predict with it from now on, under the same name; "
         f"{current.name} stays kept here, so you can switch back."
     )
     yes, no, _ = st.columns([1, 1, 4])
@@ -66,10 +67,10 @@ def _confirm(name: str, chosen: Candidate, current: Candidate, key: str) -> None
         try:
             choose_candidate(name, chosen.kind)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
         else:
             ss.pop(f"{key}_use_pending", None)
-            ss[f"{key}_switched"] = (f"Model **{name}** now predicts with {chosen.name}; "
+            ss[f"{key}_switched"] = (f"Model **{plain(name)}** now predicts with {chosen.name}; "
                                      f"{current.name} is kept as a candidate.")
             st.rerun()
     if no.button("Cancel", key=f"{key}_use_cancel"):

@@ -10,6 +10,8 @@ import streamlit as st
 
 from core import TrainConfig
 from core.check import ISSUE_KINDS, DataReport, check
+from ui.downloads import download_button
+from ui.markdown import plain
 
 KIND_NAMES = {
     "label_error": "Suspected label errors",
@@ -85,7 +87,7 @@ def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataF
                     report = check(df, config, features="auto" if embeddings else "tfidf")
                 ss[f"{key}_report"] = (ident, report)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 return df
         if report is None:
             if saved:  # a report for other data or another column, label or task choice
@@ -105,7 +107,7 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
         f"Checked {report.n_rows:,} rows in {report.seconds:.0f} s (label errors from: {report.features})."
     )
     for note in report.notes:
-        st.info(note)
+        st.info(plain(note))
     cells = st.columns(3)
     for i, kind in enumerate(ISSUE_KINDS):
         cells[i % 3].metric(KIND_NAMES[kind], f"{counts[kind]:,}")
@@ -130,13 +132,12 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
             "group": st.column_config.NumberColumn("group", help="first row of the duplicate group (-1: none)"),
         },
     )
-    st.download_button(
+    download_button(
         "Download ISSUES.csv",
-        data=report.to_csv_bytes(),
+        report.to_csv_bytes,
         file_name="ISSUES.csv",
         mime="text/csv",
         key=f"{key}_download",
-        on_click="ignore",
         icon=":material/download:",
     )
     if counts["label_error"]:
@@ -166,7 +167,7 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
     try:
         out, n_dropped, n_changed = report.apply(df, config.label_column, drop=tuple(drop), relabel=tuple(relabel))
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return df
     st.info(
         f"Training will use {len(out):,} of {len(df):,} rows: {n_dropped:,} dropped, "

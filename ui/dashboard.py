@@ -47,6 +47,9 @@ from core.dashboard_view import (
 )
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.models.folder import atomic_write
+from ui.downloads import download_button
+from ui.figures import inert
+from ui.markdown import plain, plain_lines
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
 from ui.upload import csv_upload
 
@@ -129,7 +132,7 @@ def render_kpis(view: View, max_labels: int = 4) -> None:
     if k["avg_confidence"] is not None:
         cards.append(("Avg confidence", _pct(k["avg_confidence"]), None, "off"))
     for lab, share in list(k["label_shares"].items())[:max_labels]:
-        cards.append((f"Share {lab}", _pct(share), f"{k['label_counts'][lab]:,} rows", "off"))
+        cards.append((f"Share {plain(lab)}", _pct(share), f"{k['label_counts'][lab]:,} rows", "off"))
     cols = st.columns(len(cards))
     for col, (name, value, delta, arrow) in zip(cols, cards, strict=True):
         col.metric(
@@ -137,7 +140,7 @@ def render_kpis(view: View, max_labels: int = 4) -> None:
         )
     if k["net_sentiment"] is not None:
         st.caption(
-            f"Net sentiment = share “{k['positive_label']}” − share “{k['negative_label']}”, in "
+            f"Net sentiment = share “{plain(k['positive_label'])}” − share “{plain(k['negative_label'])}”, in "
             "percentage points of all rows in view (neutral rows count in the denominator)."
         )
 
@@ -150,7 +153,7 @@ def render_alerts(view: View, alpha: float) -> None:
     flagged = alerts[alerts["flagged"]]
     latest = pd.Timestamp(alerts["latest_period"].iloc[0]).date()
     prev = pd.Timestamp(alerts["prev_period"].iloc[0]).date()
-    what = f"share of “{view.watch_label}”"
+    what = f"share of “{plain(view.watch_label)}”"
     if flagged.empty:
         st.success(
             f"No segment's {what} rose significantly in the period starting {latest} "
@@ -159,7 +162,7 @@ def render_alerts(view: View, alpha: float) -> None:
         )
     for row in flagged.itertuples():
         st.warning(
-            f"**{row.column} = {row.segment}**: {what} rose from {row.prev_share:.1%} "
+            f"**{plain(row.column)} = {plain(row.segment)}**: {what} rose from {row.prev_share:.1%} "
             f"({row.n_prev:,} rows) to {row.latest_share:.1%} ({row.n_latest:,} rows); "
             f"adjusted p = {row.p_adjusted:.3g}.",
             icon=":material/trending_up:",
@@ -195,18 +198,18 @@ def render_examples(examples: dict[Any, pd.DataFrame], cmap: ColumnMap) -> None:
     if not examples:
         st.caption("No rows in view.")
         return
-    tabs = st.tabs([str(lab) for lab in examples])
+    tabs = st.tabs([plain(lab) for lab in examples])
     for tab, rows in zip(tabs, examples.values(), strict=True):
         with tab:
             for row in rows.to_dict("records"):
                 text = str(row[cmap.text])
                 short = text if len(text) <= 90 else text[:90].rsplit(" ", 1)[0] + " …"
                 conf = row.get(cmap.confidence) if cmap.confidence else None
-                head = f"{conf:.0%} · {short}" if conf is not None else short
+                head = f"{conf:.0%} · {plain(short)}" if conf is not None else plain(short)
                 with st.expander(head):
-                    st.markdown(text.replace("\n", "  \n"))
+                    st.markdown(plain_lines(text))
                     meta = [f"row {row['row']}"] + [f"{c}: {_fmt(row[c])}" for c in (cmap.date, *cmap.segments) if c]
-                    st.caption(" · ".join(meta))
+                    st.caption(plain(" · ".join(meta)))
 
 
 def _fmt(value: Any) -> str:
@@ -217,7 +220,7 @@ def _fmt(value: Any) -> str:
 
 def download(label: str, make: Callable[[], bytes], file_name: str, mime: str, key: str, **kwargs: Any) -> None:
     """A download button whose file is made only when clicked (big tables stay cheap)."""
-    st.download_button(label, data=make, file_name=file_name, mime=mime, key=key, on_click="ignore", **kwargs)
+    download_button(label, make, file_name=file_name, mime=mime, key=key, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,7 +279,7 @@ def choose_source() -> Source | None:
             if active_model_name() is None:
                 st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
         else:
-            st.caption(f"Scores every row with **{model_name}** (the active model is chosen in the sidebar).")
+            st.caption(f"Scores every row with **{plain(model_name)}** (the active model is chosen in the sidebar).")
             raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload", scoring=True)
             if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
                 from core.predict import predict_csv
@@ -304,7 +307,7 @@ def choose_source() -> Source | None:
                     src.unlink(missing_ok=True)
                     st.session_state["dash_scored"] = (str(out), raw_up.name)
                 except ValueError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
             scored = st.session_state.get("dash_scored")
             if scored and Path(scored[0]).is_file():
                 key, data, name = path_key(scored[0]), scored[0], scored[1]
@@ -319,7 +322,7 @@ def column_form(raw: pd.DataFrame, det: dict[str, Any], name: str) -> ColumnMap:
     (``core.columns.detect_prediction_columns``)."""
     cols = list(raw.columns)
     opt = [NONE, *cols]
-    with st.expander(f"Columns of **{name}** ({len(raw):,} rows)", expanded=det["label"] is None):
+    with st.expander(f"Columns of **{plain(name)}** ({len(raw):,} rows)", expanded=det["label"] is None):
         c1, c2, c3, c4 = st.columns(4)
         label_col = c1.selectbox(
             "Predicted label", cols, index=cols.index(det["label"]) if det["label"] in cols else 0, key="dash_map_label"
@@ -402,7 +405,7 @@ def filter_form(prep: Prepared, cmap: ColumnMap) -> Choices:
         seg_filters = []
         if cmap.segments:
             for col, slot in zip(cmap.segments, st.columns(len(cmap.segments)), strict=True):
-                chosen = slot.multiselect(col, prep.segment_values[col], key=f"dash_f_seg_{col}", placeholder=f"All {col}")
+                chosen = slot.multiselect(plain(col), prep.segment_values[col], key=f"dash_f_seg_{col}", placeholder=f"All {col}")
                 seg_filters.append((col, tuple(chosen)))
     filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf))
 
@@ -433,7 +436,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnM
     view = compute_view(prep, cmap, filters, choices.period, breakdown, choices.watch, alpha)
     figs = build_figures(view, prep, cmap, breakdown)
     if filters.describe():
-        st.caption("Filtered: " + " · ".join(filters.describe()))
+        st.caption("Filtered: " + plain(" · ".join(filters.describe())))
     render_kpis(view)
     if view.n_rows == 0:
         st.warning("No rows match the filters. Widen them to see charts.")
@@ -444,9 +447,9 @@ def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnM
         render_alerts(view, alpha)
 
     def chart(which: str, file_stem: str, caption: str | None = None) -> None:
-        st.plotly_chart(figs[which], key=f"dash_chart_{which}")
+        st.plotly_chart(inert(figs[which]), key=f"dash_chart_{which}")
         if caption:
-            st.caption(caption)
+            st.caption(plain(caption))
         download(
             "Chart as HTML",
             lambda fig=figs[which]: figure_to_html(fig).encode("utf-8"),
@@ -466,7 +469,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnM
             f"{n_nodate:,} rows without a readable date are left out." if n_nodate else None,
         )
     if "mix" in figs:
-        st.subheader(f"By {breakdown}")
+        st.subheader(f"By {plain(breakdown)}")
         chart("mix", f"label_mix_by_{breakdown}")
         if "heat" in figs:
             chart(

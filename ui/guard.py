@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from ui.markdown import plain
+
 try:  # where Streamlit 1.x keeps it; tests/test_guard.py fails loudly if it moves
     from streamlit.errors import FragmentHandledException
 except ImportError:  # pragma: no cover - a future Streamlit without it
@@ -47,5 +49,5 @@ def page_guard(where: str) -> Iterator[None]:
     except Exception as exc:  # the whole point: nothing unexpected reaches the page as a traceback
         LOG.exception("Unexpected error in %s", where)
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-        st.error(f"{MESSAGE}\n\nError: `{type(exc).__name__}`" + (f": {first_line}" if first_line else ""),
+        st.error(f"{MESSAGE}\n\nError: `{type(exc).__name__}`" + (f": {plain(first_line)}" if first_line else ""),
                  icon=":material/error:")

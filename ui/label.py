@@ -27,6 +27,8 @@ from core.evaluation import cv_summary_frame
 from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
+from ui.downloads import download_button
+from ui.markdown import plain
 from ui.state import active_model_name, get_model, set_active_model, train_data
 from ui.train_job import live_panel, outcome_message, resume_or_close
 from ui.upload import table_upload
@@ -64,7 +66,7 @@ def new_project() -> None:
     name = st.text_input("Project name", key="label_new_name", placeholder="spring-campaign", max_chars=64)
     loaded = train_data()  # declared in ui.state: the Train page's table
     sources = [UPLOAD_SOURCE] + ([SAMPLE_SOURCE] if SAMPLE.is_file() else [])
-    sources += [f"The data loaded on the Train page ({loaded.name})"] if loaded else []
+    sources += [f"The data loaded on the Train page ({plain(loaded.name)})"] if loaded else []
     source = st.radio("Rows to label", sources, key="label_source", horizontal=True)
     df = None
     if source == UPLOAD_SOURCE:
@@ -100,7 +102,7 @@ def new_project() -> None:
         try:
             label_store(name).create(df, [text_col], label_col)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         ss["label_open"] = name
         st.rerun()
@@ -115,9 +117,9 @@ def project_summary(store: LabelStore) -> dict[str, int]:
     c.metric("Training rounds", store.meta.get("rounds", 0))
     per_class = {k: v for k, v in counts.items() if k not in ("labeled", "unlabeled")}
     if per_class:
-        st.caption("Labels so far: " + ", ".join(f"{k} {v}" for k, v in sorted(per_class.items())))
-    st.download_button("Download the labelled set (CSV)", store.export_csv(), file_name=f"{store.folder.name}-labelled.csv",
-                       mime="text/csv", key="label_download", icon=":material/download:")
+        st.caption("Labels so far: " + plain(", ".join(f"{k} {v}" for k, v in sorted(per_class.items()))))
+    download_button("Download the labelled set (CSV)", store.export_csv, file_name=f"{store.folder.name}-labelled.csv",
+                    mime="text/csv", key="label_download", icon=":material/download:")
     return counts
 
 
@@ -135,8 +137,8 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
         ranking_model = active
         base_model = read_info(model_path(active)).config.get("base_model", "minilm-en")
         st.caption(
-            f"Ranking with **{active}**, the active model that reads text; retraining starts from its base model "
-            f"({base_model})."
+            f"Ranking with **{plain(active)}**, the active model that reads text; retraining starts from its base model "
+            f"({plain(base_model)})."
         )
     else:
         ranking_model = own_model if model_path(own_model).exists() else None
@@ -147,7 +149,7 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
                 start_training(store, base_model)
                 st.rerun()
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
     _show_job(store)
     if ranking_model and not is_training():
         _show_model_summary(ranking_model)
@@ -174,7 +176,7 @@ def interrupted_text(status: jobs.JobStatus) -> str:
     """What an interrupted training says on this page: where it stopped, that the labels are
     safe, and (when its data was kept) what Resume does."""
     where = f" at step {status.checkpoint_step} of {status.total_steps}" if status.checkpoint_step is not None else ""
-    text = (f"Training **{status.model_name}** was interrupted{where}: the training process stopped unexpectedly "
+    text = (f"Training **{plain(status.model_name)}** was interrupted{where}: the training process stopped unexpectedly "
             "(server restart or crash). No label was lost: labels are saved on the server as you go.")
     if not status.resumable:
         return text + " Press **Train on the labelled rows** to train again."
@@ -203,7 +205,7 @@ def _show_job(store: LabelStore) -> None:
     try:
         status = jobs.job_status(job_id)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     if status.active:
         live_panel(job_id)
@@ -221,11 +223,11 @@ def _show_job(store: LabelStore) -> None:
     replaced = ss.get("label_replaced_active")
     if status.state == "done" and replaced and replaced[0] == job_id:
         before = replaced[1]
-        was = f"instead of **{before}**" if before != status.model_name else "in place of its previous version"
+        was = f"instead of **{plain(before)}**" if before != status.model_name else "in place of its previous version"
         if not before:
             was = "(there was none before)"
         st.info(
-            f"The new model **{status.model_name}** is now the active model {was}: Predict, Ad Copy Lab, "
+            f"The new model **{plain(status.model_name)}** is now the active model {was}: Predict, Ad Copy Lab, "
             "the Dashboard and Targeting use it from now on. Choose another one in the sidebar to switch back.",
             icon=":material/swap_horiz:",
         )
@@ -243,9 +245,10 @@ def _show_model_summary(name: str) -> None:
     info = read_info(model_path(name))
     metrics = info.metrics
     reason = metrics.get("method_reason")
-    st.markdown(f"**{name}** · method **{metrics.get('method_chosen', info.method)}** · {metrics.get('evaluation', '')}")
+    st.markdown(f"**{plain(name)}** · method **{plain(metrics.get('method_chosen', info.method))}** · "
+                f"{plain(metrics.get('evaluation', ''))}")
     if reason:
-        st.caption(reason)
+        st.caption(plain(reason))
     table = cv_summary_frame(metrics)
     if not table.empty:
         st.markdown("Macro-F1 across the cross-validation folds (each row scored by a model that did not see it):")
@@ -255,7 +258,7 @@ def _show_model_summary(name: str) -> None:
     elif isinstance(metrics.get("model", {}).get("macro_f1"), (int, float)):
         st.caption(f"Test macro-F1 {metrics['model']['macro_f1']:.3f}")
     for warning in metrics.get("warnings") or []:
-        st.warning(warning)
+        st.warning(plain(warning))
 
 
 def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str | None, base_model: str) -> None:
@@ -280,7 +283,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     try:
         ranked = _ranked_rows(store, ranking_model, n)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     if ss.get("label_scored", 0) < counts["unlabeled"]:
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
@@ -300,11 +303,11 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         try:
             start_training(store, base_model)
         except ValueError as exc:
-            st.error(f"Saved {saved} label(s), but training cannot start: {exc}")
+            st.error(f"Saved {saved} label(s), but training cannot start: {plain(exc)}")
             return
         ss["label_flash"] = f"Saved {saved} label(s); retraining."
         st.rerun()
-    st.caption(f"Labels are stored on the server in {Path(store.folder)}.")
+    st.caption(f"Labels are stored on the server in {plain(Path(store.folder))}.")
 
 
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
@@ -333,7 +336,7 @@ def _review_suspects(store: LabelStore) -> None:
             with st.spinner(f"Cross-checking {len(labeled):,} labelled rows…"):
                 ss["label_suspects"] = suspected_label_errors(labeled, store.text_columns, store.label_column, n)
         except ValueError as exc:
-            st.info(str(exc))
+            st.info(plain(exc))
             return
         ss["label_suspect_stamp"] = stamp
     ranked = ss["label_suspects"]

@@ -38,6 +38,9 @@ from core.predict import (
     sniff_file,
 )
 from core.registry import model_path
+from ui.downloads import download_button
+from ui.figures import inert
+from ui.markdown import plain
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
 from ui.upload import csv_upload
 
@@ -142,11 +145,11 @@ def choose_model() -> tuple[str, SavedModel] | None:
     try:
         model = get_model(name)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     classes = [str(c) for c in model.classes_]
     what = f"{len(classes)} classes: {', '.join(classes)}" if model.task == "classification" else "a number"
-    st.caption(f"Predicts {what} · reads {', '.join(model.input_columns) or '(no columns)'}")
+    st.caption(f"Predicts {plain(what)} · reads {plain(', '.join(model.input_columns) or '(no columns)')}")
     return name, model
 
 
@@ -176,7 +179,7 @@ def file_columns(source: Path) -> list[str] | None:
     try:
         head = read_head(source)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     st.dataframe(head, hide_index=True, key="predict_input_head")
     return [str(c) for c in head.columns]
@@ -190,7 +193,7 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
     absent = missing_columns(model, columns)
     if absent:
         st.warning(
-            f"The model was trained on column(s) {absent}, which this file does not have under "
+            f"The model was trained on column(s) {plain(absent)}, which this file does not have under "
             "that name. Pick the file's column that holds the same kind of content for each; "
             "columns that do not exist in the file cannot be predicted from."
         )
@@ -202,14 +205,14 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
         guess = match_column(needed, columns)
         kind = "text" if needed in text_cols else "profile"
         chosen = boxes[i % len(boxes)].selectbox(
-            f"{needed} ({kind})", options, index=options.index(guess) if guess else 0, key=f"{key}_{needed}",
-            help=f"The model learned from a {kind} column named '{needed}'.",
+            f"{plain(needed)} ({kind})", options, index=options.index(guess) if guess else 0, key=f"{key}_{needed}",
+            help=f"The model learned from a {kind} column named '{plain(needed)}'.",
         )
         if chosen != CHOOSE:
             column_map[needed] = chosen
     unmapped = [c for c in model.input_columns if c not in column_map]
     if unmapped:
-        st.error(f"Choose a column for {unmapped} to predict.")
+        st.error(f"Choose a column for {plain(unmapped)} to predict.")
         return None
     return column_map
 
@@ -224,22 +227,22 @@ def fast_path_box(name: str, model: SavedModel) -> str | None:
     just_checked = st.session_state.pop("predict_fast_checked", None) == name
     if record is not None and just_checked:
         # Say what the check found, right where the button was.
-        (st.success if fast_path_allowed(folder) else st.info)(f"Fast-path check done. {describe_check(record)}")
+        (st.success if fast_path_allowed(folder) else st.info)(f"Fast-path check done. {plain(describe_check(record))}")
     fast = None
     if fast_path_allowed(folder):
         method = record["method"]
         label = f"Fast ({FAST_LABELS.get(method, method)}, {record.get('speedup') or 0:.1f}x)"
-        fast = method if st.checkbox(label, key="predict_fast", help=describe_check(record)) else None
+        fast = method if st.checkbox(label, key="predict_fast", help=plain(describe_check(record))) else None
     if record is not None:
         if not just_checked:
-            st.caption(describe_check(record))
+            st.caption(plain(describe_check(record)))
         return fast
     if st.button("Check whether a fast path is safe for this model", key="predict_check_fast"):
         with st.spinner("Comparing the fast forms (int8, bf16) with the full model on the test split…"):
             try:
                 check_fast_path(folder, model)
             except (ValueError, OSError) as exc:
-                st.error(f"The check could not run: {exc}")
+                st.error(f"The check could not run: {plain(exc)}")
             else:
                 st.session_state["predict_fast_checked"] = name
                 st.rerun()
@@ -263,7 +266,7 @@ def too_many_rows(source: Path, options: RunOptions) -> bool:
     try:
         check_scoring_rows(n_rows, BROWSER_SCORING_MAX_ROWS)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return True
     return False
 
@@ -274,7 +277,7 @@ def run_options(name: str, model: SavedModel) -> RunOptions:
     fast = fast_path_box(name, model)
     cluster = ray_predict.configured_address()
     on_cluster = cluster is not None and st.checkbox(
-        f"Run on the Ray cluster ({cluster})", key="predict_on_cluster",
+        f"Run on the Ray cluster ({plain(cluster)})", key="predict_on_cluster",
         help="Ray Data scores the file on the cluster's actors (MARKETUNE_RAY_ADDRESS); the rows come back here in order.",
     )
     flag_ood = bool(model.schema.get("text_columns")) and ood_available(model_path(name)) and st.checkbox(
@@ -314,7 +317,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
                                   max_rows=BROWSER_SCORING_MAX_ROWS)  # more: the CLI or the cluster
     except (ValueError, RuntimeError) as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     previous = st.session_state.get(RESULT)
     if previous and previous.summary.output.parent == _session_dir() and previous.summary.output != out:
@@ -335,12 +338,12 @@ def render_result() -> None:
     done, path = result.summary, result.summary.output
     st.subheader("3. Result")
     st.success(
-        f"{done.n_rows:,} rows from **{result.source}** predicted by **{result.model}**"
+        f"{done.n_rows:,} rows from **{plain(result.source)}** predicted by **{plain(result.model)}**"
         f"{' (fast, ' + result.fast + ')' if result.fast else ''}"
-        f"{' on ' + result.engine if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s)."
+        f"{' on ' + plain(result.engine) if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s)."
     )
     if result.engine:
-        st.caption(f"The scored file was written to `{path}` on this server; download it below.")
+        st.caption(f"The scored file was written to {plain(path)} on this server; download it below.")
     if done.n_errors:
         st.warning(
             f"{done.n_errors:,} row(s) without usable input got an empty prediction and a note in "
@@ -349,10 +352,10 @@ def render_result() -> None:
     else:  # the column is always written (a stable layout for scripts), so say why it is empty
         st.caption("Every row was scored: the `prediction_error` column, which names why a row could not be, is empty.")
     if done.renamed:
-        st.info(renamed_message(done.renamed))
+        st.info(plain(renamed_message(done.renamed)))
     if (n_ood := done.n_out_of_distribution) is not None:
         # A tenth of the file or more off the training ground is worth a warning, not a note.
-        (st.warning if done.n_rows and n_ood / done.n_rows >= 0.1 else st.info)(ood_message(n_ood, done.n_rows))
+        (st.warning if done.n_rows and n_ood / done.n_rows >= 0.1 else st.info)(plain(ood_message(n_ood, done.n_rows)))
     st.caption(f"First {min(PREVIEW_ROWS, done.n_rows):,} rows:")
     preview = read_predictions(path, result.task, result.classes, nrows=PREVIEW_ROWS)
     text = preview.select_dtypes(include=["object", "string"]).columns
@@ -365,7 +368,7 @@ def render_result() -> None:
     if result.task == "classification":
         _review(result, overview, number_format)
     else:
-        st.plotly_chart(value_histogram(overview.hist_edges, overview.hist_counts["all"]), key="predict_value_chart")
+        st.plotly_chart(inert(value_histogram(overview.hist_edges, overview.hist_counts["all"])), key="predict_value_chart")
     _downloads(result)
 
 
@@ -374,9 +377,9 @@ def _review(result: Result, overview, number_format: dict) -> None:
     path = result.summary.output
     left, right = st.columns(2)
     threshold = st.session_state.get("predict_conf_threshold", 0.6)  # the slider below, drawn on the chart
-    left.plotly_chart(prediction_distribution(overview.label_counts, list(result.classes)), key="predict_dist_chart")
+    left.plotly_chart(inert(prediction_distribution(overview.label_counts, list(result.classes))), key="predict_dist_chart")
     right.plotly_chart(
-        confidence_histogram(overview.hist_edges, overview.hist_counts, list(result.classes), threshold),
+        inert(confidence_histogram(overview.hist_edges, overview.hist_counts, list(result.classes), threshold)),
         key="predict_conf_chart",
     )
     st.subheader("Review the rows the model is least sure about")
@@ -389,17 +392,17 @@ def _review(result: Result, overview, number_format: dict) -> None:
     )
     if n_low:
         st.dataframe(low, hide_index=True, column_config=number_format, key="predict_low_table")
-        st.download_button("Download these rows (CSV)", to_csv_bytes(low), file_name="low_confidence_rows.csv",
-                           mime="text/csv", key="predict_download_low", on_click="ignore")
+        download_button("Download these rows (CSV)", lambda: to_csv_bytes(low), file_name="low_confidence_rows.csv",
+                        mime="text/csv", key="predict_download_low")
 
 
 def _downloads(result: Result) -> None:
     """CSV always (formula-like cells made inert), Excel up to XLSX_MAX_ROWS, and a link to the Dashboard."""
     path, n_rows = result.summary.output, result.summary.n_rows
     st.subheader("Download")
-    st.download_button(
+    download_button(
         "Download CSV", lambda: neutralise_csv_file(path), file_name=f"{path.stem}.csv", mime="text/csv",
-        key="predict_download_csv", on_click="ignore", type="primary",
+        key="predict_download_csv", type="primary",
     )
     if n_rows >= XLSX_SHEET_ROWS:
         st.info(
@@ -412,9 +415,9 @@ def _downloads(result: Result) -> None:
             f"{XLSX_SHEET_ROWS:,}, and a workbook this large takes minutes to build): use the CSV."
         )
     else:
-        st.download_button(
+        download_button(
             "Download Excel (.xlsx)", lambda: to_xlsx_bytes(read_predictions(path, result.task, result.classes)),
-            file_name=f"{path.stem}.xlsx", key="predict_download_xlsx", on_click="ignore",
+            file_name=f"{path.stem}.xlsx", key="predict_download_xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
     st.caption(

@@ -26,6 +26,8 @@ from core.charts.evaluation import (
     roc_inputs,
 )
 from ui.candidates import render_candidates
+from ui.figures import inert
+from ui.markdown import plain
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -94,7 +96,7 @@ def render_confusion_matrix(info: ModelInfo, key: str) -> None:
         key=f"{key}_cm_normalise",
         help="Off: row counts. On: each row sums to 100%, so the diagonal is each class's recall.",
     )
-    st.plotly_chart(confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=normalise), key=f"{key}_cm")
+    st.plotly_chart(inert(confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=normalise)), key=f"{key}_cm")
 
 
 SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + logistic regression", "fewshot": "the few-shot model"}
@@ -108,7 +110,7 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
     if not verdict:
         return
     if verdict.get("useless"):
-        st.warning(f"**Not usable:** {verdict.get('warning', '')}", icon=":material/warning:")
+        st.warning(f"**Not usable:** {plain(verdict.get('warning', ''))}", icon=":material/warning:")
     if compact:
         return
     saved = SAVED_NAMES.get(metrics.get("saved_kind", ""), "")
@@ -117,11 +119,12 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
     chosen = choice_sentence(metrics)
     if chosen:  # a person put this candidate in place: say so first, then the rule's own account
         rest = verdict.get("sentence", "").removeprefix(verdict.get("reason", "")).strip()
-        st.markdown(f"**Model in place: {saved}, your choice.** {chosen} {rest}".strip())
+        st.markdown(f"**Model in place: {saved}, your choice.** {plain(chosen)} {plain(rest)}".strip())
     else:
-        st.markdown(f"**Saved model: {saved}.** {verdict.get('sentence', '')}" if saved else verdict.get("sentence", ""))
+        sentence = plain(verdict.get("sentence", ""))
+        st.markdown(f"**Saved model: {saved}.** {sentence}" if saved else sentence)
     if (metrics.get("refit") or {}).get("sentence"):
-        st.caption(metrics["refit"]["sentence"])
+        st.caption(plain(metrics["refit"]["sentence"]))
 
 
 def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
@@ -135,14 +138,14 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     facts = [f"**{info.task}**"]
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
-    facts.append(f"base model **{info.base_model or '?'}** ({info.method})")
+    facts.append(f"base model **{plain(info.base_model or '?')}** ({plain(info.method)})")
     if split:
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
             f"{split.get('test', 0):,} test rows"
         )
     if metrics.get("stopped_reason"):
-        facts.append(f"stopped: {metrics['stopped_reason']}")
+        facts.append(f"stopped: {plain(metrics['stopped_reason'])}")
     if isinstance(metrics.get("train_seconds"), (int, float)):
         facts.append(f"trained in {metrics['train_seconds']:.0f} s")
     st.caption(" · ".join(facts))
@@ -152,9 +155,9 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     render_headline(info, columns=2 if compact else 4)
     if not compact:
         for warning in metrics.get("warnings") or []:
-            st.warning(warning)
+            st.warning(plain(warning))
         if metrics.get("baselines"):
-            st.plotly_chart(baseline_comparison_chart(metrics, info.task), key=f"{key}_baselines")
+            st.plotly_chart(inert(baseline_comparison_chart(metrics, info.task)), key=f"{key}_baselines")
 
     predictions = load_test_predictions(info.path)
     if info.task == "classification":
@@ -171,10 +174,10 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
         render_confusion_matrix(info, key)
         roc = roc_inputs(predictions, info.classes) if predictions is not None and not compact else None
         if roc is not None and 0 < roc[0].sum() < len(roc[0]):
-            st.plotly_chart(roc_curve_chart(*roc), key=f"{key}_roc")
+            st.plotly_chart(inert(roc_curve_chart(*roc)), key=f"{key}_roc")
     elif predictions is not None and {"true_value", "predicted_value"} <= set(predictions.columns):
         st.plotly_chart(
-            predicted_vs_actual_chart(predictions["true_value"], predictions["predicted_value"]), key=f"{key}_scatter"
+            inert(predicted_vs_actual_chart(predictions["true_value"], predictions["predicted_value"])), key=f"{key}_scatter"
         )
     if compact or predictions is None:
         return

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import list_models, load_folder, models_root
 from core.registry import model_path
+from ui.markdown import plain
 
 ACTIVE_KEY = "active_model"
 SIDEBAR_KEY = "sidebar_active_model"
@@ -133,10 +134,10 @@ def text_model_for_page(page: str) -> str | None:
         return None
     if active is not None and name != active:
         st.info(
-            f"The active model **{active}** reads no text (profile columns only), so {page} uses "
-            f"**{name}**, the last model that reads text."
+            f"The active model **{plain(active)}** reads no text (profile columns only), so {page} uses "
+            f"**{plain(name)}**, the last model that reads text."
         )
-        if st.button(f"Make {name} the active model", key=f"text_model_switch_{page}"):
+        if st.button(f"Make {plain(name)} the active model", key=f"text_model_switch_{page}"):
             set_active_model(name)
             st.rerun()
     return name
@@ -183,12 +184,12 @@ def render_sidebar() -> None:
             key=SIDEBAR_KEY,
             on_change=_sidebar_changed,
             label_visibility="collapsed",
-            help=f"Saved models in {models_root()}",
+            help=f"Saved models in {plain(models_root())}",
         )
         set_active_model(chosen, models)
         info = next(m for m in models if m.name == chosen)
         headline = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in info.headline.items())
         labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""
-        st.caption(f"{info.task}{labels} · base model **{info.base_model}** · {info.method}  \n{headline}")
+        st.caption(f"{info.task}{labels} · base model **{plain(info.base_model)}** · {plain(info.method)}  \n{headline}")
         if (info.metrics.get("verdict") or {}).get("useless"):
             st.warning("This model is no better than guessing; see its results on the Models page.")

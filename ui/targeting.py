@@ -50,6 +50,9 @@ from core.targeting import (
     profit_curve,
 )
 from ui.account import render_queue_position
+from ui.downloads import download_button
+from ui.figures import inert
+from ui.markdown import plain
 from ui.train_job import queue_words, resume_or_close
 
 COMPARISON = "tg_comparison"
@@ -127,11 +130,11 @@ def transformer_options(df: pd.DataFrame, text: list[str]) -> tuple[bool, bool, 
         st.caption(
             f"No text column: gradient boosting on the profile columns is the default and takes seconds. "
             f"The transformer would read each row as \"column: value\" fields with the English model "
-            f"**{base_model}** (about {_minutes(seconds)} on a laptop CPU, {'Fast' if fast else 'Full'} run) "
+            f"**{plain(base_model)}** (about {_minutes(seconds)} on a laptop CPU, {'Fast' if fast else 'Full'} run) "
             "and has ranked customers worse than gradient boosting on such data."
         )
     else:
-        st.caption(f"The transformer ({base_model}, {'Fast' if fast else 'Full'} run) takes about "
+        st.caption(f"The transformer ({plain(base_model)}, {'Fast' if fast else 'Full'} run) takes about "
                    f"{_minutes(seconds)} on a laptop CPU; gradient boosting and the hybrid take seconds.")
     return use, fast, base_model
 
@@ -151,7 +154,7 @@ def start_comparison(df: pd.DataFrame, setup: dict[str, Any], name: str, *, use_
             column_kinds=infer_column_kinds(df, setup["profile_columns"]),
         )
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     ss = st.session_state
     ss[JOB_ID] = job_id
@@ -181,7 +184,7 @@ def live_panel(job_id: str) -> None:
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
     fraction, line = progress_text(status)
-    st.progress(fraction, text=line)
+    st.progress(fraction, text=plain(line))
     if status.state == "queued":
         render_queue_position(job_id)  # position and who is ahead (names for admins only)
     st.caption("The comparison runs in the background: you can switch pages and come back.")
@@ -208,9 +211,9 @@ def interrupted_text(status: JobStatus) -> str:
     """What an interrupted comparison says: that it stopped, and (when it can be resumed) what
     Resume does. A comparison keeps no checkpoint, so Resume starts it over."""
     if not status.resumable:
-        return f"The comparison **{status.model_name}** was interrupted: {status.message}"
+        return f"The comparison **{plain(status.model_name)}** was interrupted: {plain(status.message)}"
     return (
-        f"The comparison **{status.model_name}** was interrupted: the process running it stopped unexpectedly "
+        f"The comparison **{plain(status.model_name)}** was interrupted: the process running it stopped unexpectedly "
         "(server restart or crash), and nothing was saved. **Resume** runs it again from the beginning with "
         "the same settings and data (a comparison keeps no checkpoint to continue from)."
     )
@@ -256,7 +259,7 @@ def job_section() -> ResponseComparison | None:
     try:
         status = job_status(job_id)
     except ValueError as exc:  # its folder was removed
-        st.error(str(exc))
+        st.error(plain(exc))
         ss.pop(JOB_ID, None)
         return None
     if status.active:
@@ -270,16 +273,16 @@ def job_section() -> ResponseComparison | None:
             st.rerun()  # so the sidebar, drawn before the page, shows the new active model
         comp = shown_comparison()
         label = MODEL_LABELS.get(comp.recommended, comp.recommended) if comp else "the recommended model"
-        st.success(f"Saved **{status.model_name}** ({label}) and {_made_what(ss.get('tg_made_active', True))}")
+        st.success(f"Saved **{plain(status.model_name)}** ({plain(label)}) and {_made_what(ss.get('tg_made_active', True))}")
         if status.message and status.message != SAVED:  # e.g. the server's time limit cut the transformer short
-            st.info(status.message)
+            st.info(plain(status.message))
         if comp is None:
             st.error("The comparison's files could not be read back; the saved model is on the Models page.")
         return comp
     if status.state == "cancelled":
-        st.warning(f"The comparison was cancelled; nothing was saved. {status.message}")
+        st.warning(f"The comparison was cancelled; nothing was saved. {plain(status.message)}")
     elif status.state == "failed":
-        st.error(f"The comparison failed: {status.message}")
+        st.error(f"The comparison failed: {plain(status.message)}")
     else:
         st.warning(interrupted_text(status))
         resume_or_close(status, "tg", "Hide this comparison; Recent comparisons still lists it.")
@@ -295,7 +298,7 @@ def recent_jobs() -> None:
         for job in reversed(recent):
             when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
             a, b = st.columns([4, 1])
-            a.markdown(f"`{when}` **{job.model_name}** — {job.state}")
+            a.markdown(f"`{when}` **{plain(job.model_name)}** — {job.state}")
             if b.button("Show", key=f"tg_show_{job.id}"):
                 st.session_state[JOB_ID] = job.id
                 st.rerun()
@@ -308,12 +311,13 @@ def recent_jobs() -> None:
 
 def render_comparison(comp: ResponseComparison) -> None:
     st.caption(
-        f"Response **{comp.label_column} = {comp.positive_class}** · profile: {', '.join(comp.profile_columns)}"
-        + (f" · text: {', '.join(comp.text_columns)}" if comp.text_columns else "")
+        f"Response **{plain(comp.label_column)} = {plain(comp.positive_class)}** · "
+        f"profile: {plain(', '.join(comp.profile_columns))}"
+        + (f" · text: {plain(', '.join(comp.text_columns))}" if comp.text_columns else "")
         + f" · split {', '.join(f'{k} {v:,}' for k, v in comp.split.value_counts().items())} (the same rows for every model)"
     )
     for w in comp.warnings:
-        st.warning(w)
+        st.warning(plain(w))
     table = comp.table().drop(columns=["key"])
     st.dataframe(
         table,
@@ -333,10 +337,10 @@ def render_comparison(comp: ResponseComparison) -> None:
         "ECE: how far predicted probabilities are from observed response rates (0 = exact), before and "
         "after calibrating on the validation split."
     )
-    st.success(f"Recommended: {comp.recommendation}", icon=":material/recommend:")
+    st.success(f"Recommended: {plain(comp.recommendation)}", icon=":material/recommend:")
     note = comp.candidates[comp.recommended].metrics.get("refit_note")
     if note:
-        st.caption(note)
+        st.caption(plain(note))
     if not comp.text_columns:
         st.caption("No text column was chosen, so there is no hybrid model (it adds a text score to the profile).")
 
@@ -351,7 +355,7 @@ def render_comparison(comp: ResponseComparison) -> None:
     c = comp.candidates[which]
     y, p = comp.y_test, c.test_scores
     share = st.slider("Contact the top … % of customers", 1, 100, 20, key="tg_cutoff") / 100
-    st.info(gains_readout(y, p, share), icon=":material/campaign:")
+    st.info(plain(gains_readout(y, p, share)), icon=":material/campaign:")
     pr = precision_recall_at(y, p, share=share)
     cols = st.columns(4)
     cols[0].metric("Customers contacted", f"{pr['k']:,}")
@@ -359,18 +363,18 @@ def render_comparison(comp: ResponseComparison) -> None:
     cols[2].metric("Recall (responders reached)", f"{pr['recall']:.1%}")
     cols[3].metric("Lift", f"{pr['lift']:.2f}x", help="Response rate of the list over the overall rate.")
     left, right = st.columns(2)
-    left.plotly_chart(gains_chart(gains_curve(y, p), title=f"Cumulative gains — {c.label}"), key="tg_gains")
-    right.plotly_chart(lift_chart(lift_by_decile(y, p), title=f"Lift by decile — {c.label}"), key="tg_lift")
+    left.plotly_chart(inert(gains_chart(gains_curve(y, p), title=f"Cumulative gains — {c.label}")), key="tg_gains")
+    right.plotly_chart(inert(lift_chart(lift_by_decile(y, p), title=f"Lift by decile — {c.label}")), key="tg_lift")
     raw_table, cal_table = reliability_table(y, np.clip(c.test_scores_raw, 0, 1)), reliability_table(y, p)
     st.plotly_chart(
-        reliability_chart(raw_table, name="Before calibration", compare=cal_table, compare_name="Calibrated",
-                          title=f"Reliability — {c.label}"),
+        inert(reliability_chart(raw_table, name="Before calibration", compare=cal_table, compare_name="Calibrated",
+                          title=f"Reliability — {c.label}")),
         key="tg_reliability",
     )
     m = c.metrics
     st.caption(
         f"ECE on the test split: {m['ece_uncalibrated']:.3f} before, {m['ece_calibrated']:.3f} after calibration. "
-        f"{m['calibration_reason'][0].upper() + m['calibration_reason'][1:]}."
+        f"{plain(m['calibration_reason'][0].upper() + m['calibration_reason'][1:])}."
     )
 
 
@@ -388,14 +392,14 @@ def render_deploy(comp: ResponseComparison) -> None:
         try:
             folder = deploy(comp, which, name.strip())
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             from ui.state import set_targeting_model
 
             made_active = set_targeting_model(folder.name)
             if made_active:
                 st.session_state["sidebar_active_model"] = folder.name
-            st.success(f"Saved **{folder.name}** ({MODEL_LABELS[which]}) and {_made_what(made_active)}")
+            st.success(f"Saved **{plain(folder.name)}** ({MODEL_LABELS[which]}) and {_made_what(made_active)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,11 +448,11 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
     try:
         chosen = budget_selection(scored, PROB, mode=mode, cost_per_contact=cost, value_per_conversion=value, **kwargs)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     k = len(chosen)
     if mode == "profit":
-        st.plotly_chart(profit_chart(curve, best), key="tg_profit")
+        st.plotly_chart(inert(profit_chart(curve, best)), key="tg_profit")
     expected = float(chosen[PROB].sum())
     profit = float(chosen["expected_value"].sum()) if k else 0.0
     total_expected = float(p.sum())
@@ -474,15 +478,15 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
     dl = st.columns(2)
     # Deferred: the files are made (formula-neutralised by core.export) only when clicked, so
     # moving a budget slider over a 45,000-row list does not rebuild an .xlsx on every rerun.
-    dl[0].download_button(
+    download_button(
         "Download CSV", lambda: to_csv_bytes(export), file_name="target_list.csv", mime="text/csv",
-        key="tg_download_csv", disabled=k == 0, on_click="ignore",
+        key="tg_download_csv", disabled=k == 0, where=dl[0],
     )
     if k <= XLSX_MAX_ROWS:
-        dl[1].download_button(
+        download_button(
             "Download Excel (.xlsx)",
             lambda: to_xlsx_bytes(export, sheet_name="target list"),
-            on_click="ignore",
+            where=dl[1],
             file_name="target_list.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             key="tg_download_xlsx",

@@ -34,6 +34,8 @@ from core.columns import (
 from core.data import read_table, suggest_task
 from core.registry import model_path
 from ui.base_model_picker import base_model_picker
+from ui.figures import inert
+from ui.markdown import plain
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
 from ui.upload import table_upload
 
@@ -172,7 +174,7 @@ def data_section() -> TrainData | None:
         if col.button(short, key=f"train_sample_{path.stem}", icon=":material/dataset:", help=description, width="stretch"):
             _use_sample(path)
     if ss.get("train_data_error"):
-        st.error(ss["train_data_error"])
+        st.error(plain(ss["train_data_error"]))
 
     data = train_data()
     if data is not None and ss.pop("train_bump_name", False):
@@ -199,7 +201,7 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
     """The preview and section 2: which columns to read and learn; appends to ``problems``."""
     mapping = report = None
     df = data.frame
-    st.markdown(f"**{data.name}** · {len(df):,} rows · {len(df.columns)} columns · {data.how_read}")
+    st.markdown(f"**{plain(data.name)}** · {len(df):,} rows · {len(df.columns)} columns · {plain(data.how_read)}")
     st.dataframe(df.head(20), key="train_preview")
     with st.expander("Column summary"):
         st.dataframe(
@@ -254,14 +256,14 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
             merge_label_variants=merge_variants,
         )
     except ConfigError as exc:
-        slots.get(exc.field, label_slot).error(str(exc))
+        slots.get(exc.field, label_slot).error(plain(exc))
         problems.append(str(exc))
     else:
         report = validate_mapping(df, mapping)
         for problem in report.errors:
-            slots.get(problem.field, label_slot).error(problem.message)
+            slots.get(problem.field, label_slot).error(plain(problem.message))
         for problem in report.warnings:
-            slots.get(problem.field, label_slot).warning(problem.message)
+            slots.get(problem.field, label_slot).warning(plain(problem.message))
         problems += [p.message for p in report.errors]
         summary = st.container()  # filled below, once the check panel has said which rows training gets
         if report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
@@ -272,15 +274,15 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
                 df, report = checked, validate_mapping(checked, mapping)
                 problems += [p.message for p in report.errors]
                 for problem in report.errors:  # e.g. dropping flagged rows left a class too small
-                    summary.error(f"After the data check's changes: {problem.message}")
+                    summary.error(f"After the data check's changes: {plain(problem.message)}")
         with summary:
             after = " after the data check's changes" if df is not data.frame else ""
             if report.class_counts and task == "classification":
-                st.plotly_chart(label_distribution_chart(report.class_counts), key="train_label_chart")
+                st.plotly_chart(inert(label_distribution_chart(report.class_counts)), key="train_label_chart")
             elif task == "regression" and label_col:
-                st.plotly_chart(target_histogram_chart(df[label_col]), key="train_label_chart")
+                st.plotly_chart(inert(target_histogram_chart(df[label_col])), key="train_label_chart")
             if report.n_dropped:
-                st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {report.summary()}.")
+                st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {plain(report.summary())}.")
             elif report.ok:
                 st.caption(f"All {report.n_rows_used:,} rows are usable{after}.")
     return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report)
@@ -305,7 +307,7 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             if model_path(model_name).exists():
                 raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             problems.append(str(exc))
         st.radio(
             "Quality / speed",
@@ -331,7 +333,7 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
                 min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
             )
             if method == "auto":
-                st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {auto_reason}")
+                st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {plain(auto_reason)}")
         if method == "lora":
             st.caption(
                 "LoRA trains small adapters instead of every weight (about 3% of them): less memory, a "
@@ -420,7 +422,7 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             # The base model's preset (e.g. frozen embeddings for a large vocabulary) under the choices.
             config = TrainConfig(**{**training_defaults(base_name), **chosen})
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             problems.append(str(exc))
     if config is not None:  # refused here, before the click: core.jobs would refuse the job the same way
         for problem in limits.problems(rows=len(df), epochs=config.epochs, max_length=config.max_length):
@@ -451,4 +453,4 @@ def start_section(df: pd.DataFrame, config: TrainConfig | None, model_name: str,
             ss["train_job_id"] = jobs.start_job(df[columns], config, model_name)
             ss["train_last_request"] = (df[columns], config, model_name)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))

@@ -19,6 +19,8 @@ from core.charts.evaluation import training_curve_chart
 from core.jobs import JobStatus, cancel_job, job_status, list_jobs
 from core.registry import model_path, read_info
 from ui.account import render_queue_position
+from ui.figures import inert
+from ui.markdown import plain
 from ui.results import render_results
 from ui.state import set_active_model
 
@@ -75,13 +77,13 @@ def live_panel(job_id: str) -> None:
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
     fraction, line = progress_text(status)
-    st.progress(fraction, text=line)
+    st.progress(fraction, text=plain(line))
     if status.state == "queued":
         render_queue_position(job_id)  # position and who is ahead (names for admins only)
     else:
         st.caption("Training runs in the background: you can switch pages or close the tab and come back.")
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
-        st.plotly_chart(training_curve_chart(status.events), key="train_live_chart")
+        st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
     if (status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued":
         if st.button("Cancel training", key="train_cancel", icon=":material/stop:"):
             cancel_job(job_id)
@@ -99,28 +101,28 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
     if status.state == "done":
         verdict = (metrics or {}).get("verdict") or {}
         # What was unusual about the run, e.g. that it stopped at the server's time limit per job.
-        note = f" {status.message}" if status.message and status.message != jobs.SAVED else ""
+        note = f" {plain(status.message)}" if status.message and status.message != jobs.SAVED else ""
         if verdict.get("useless"):
             return "warning", (
-                f"Model **{status.model_name}** was saved, but it is not usable: {verdict.get('warning', '')} "
+                f"Model **{plain(status.model_name)}** was saved, but it is not usable: {plain(verdict.get('warning', ''))} "
                 "It was **not** made the active model (while no usable model is saved, the sidebar still lists "
                 f"it, marked as no better than guessing).{note}"
             )
-        why = f" {verdict['reason']}" if verdict.get("reason") else ""
-        return "success", f"Model **{status.model_name}** is trained and saved; it is now the active model.{why}{note}"
+        why = f" {plain(verdict['reason'])}" if verdict.get("reason") else ""
+        return "success", f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model.{why}{note}"
     if status.state == "failed":
-        return "error", f"Training **{status.model_name}** failed: {status.message}"
+        return "error", f"Training **{plain(status.model_name)}** failed: {plain(status.message)}"
     if status.state == "cancelled":
-        return "warning", f"Training **{status.model_name}** was cancelled; nothing was saved."
+        return "warning", f"Training **{plain(status.model_name)}** was cancelled; nothing was saved."
     if status.state == "interrupted":
         return "warning", interrupted_text(status)
-    return "info", f"Training **{status.model_name}**: {status.state}."
+    return "info", f"Training **{plain(status.model_name)}**: {status.state}."
 
 
 def interrupted_text(status: JobStatus, *, offer_resume: bool = False) -> str:
     """What an interrupted job's outcome says: where it stopped and (``offer_resume``: the page
     shows the Resume button) what Resume will do."""
-    name = f"**{status.model_name}**"
+    name = f"**{plain(status.model_name)}**"
     if status.checkpoint_step is not None:
         text = (f"Training {name} was interrupted at step {status.checkpoint_step} of {status.total_steps}: the "
                 "training process stopped unexpectedly (server restart or crash).")
@@ -130,7 +132,7 @@ def interrupted_text(status: JobStatus, *, offer_resume: bool = False) -> str:
     if offer_resume and status.resumable:
         return (f"Training {name} was interrupted before its first checkpoint: the training process stopped "
                 "unexpectedly (server restart or crash). **Resume** starts it again from the beginning.")
-    return f"Training {name} was interrupted: {status.message}"
+    return f"Training {name} was interrupted: {plain(status.message)}"
 
 
 def _shown_job_id() -> str | None:
@@ -160,7 +162,7 @@ def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed=
             try:
                 ss[f"{prefix}_job_id"] = jobs.resume_job(status.id)  # looked up now: tests replace it
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 if on_resumed is not None:
                     on_resumed()
@@ -198,7 +200,7 @@ def _outcome(status: JobStatus) -> None:
         try:
             info = read_info(model_path(status.model_name))
         except (ValueError, OSError) as exc:
-            problem = f"The saved model could not be read: {exc}"
+            problem = f"The saved model could not be read: {plain(exc)}"
     kind, text = outcome_message(status, info.metrics if info else None)
     if status.state == "interrupted":  # this page has the Resume button: say what it does
         text = interrupted_text(status, offer_resume=True)
@@ -227,7 +229,7 @@ def _outcome(status: JobStatus) -> None:
             try:
                 ss["train_job_id"] = jobs.resume_job(status.id)  # looked up now, as Retry's start_job below
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.rerun()  # the job is queued again: the live panel follows it
     else:
@@ -243,7 +245,7 @@ def _outcome(status: JobStatus) -> None:
                 # replaced core.jobs.start_job would otherwise keep the stand-in for good.
                 ss["train_job_id"] = jobs.start_job(*last)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 if resumable:  # started afresh: the interrupted run's data and checkpoint can go
                     jobs.abandon_job(status.id)
@@ -266,7 +268,7 @@ def job_section() -> None:
         try:
             status = job_status(job_id)
         except ValueError as exc:  # its folder was removed
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             if status.active:
                 live_panel(job_id)
@@ -279,7 +281,7 @@ def job_section() -> None:
                 when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
                 a, b = st.columns([4, 1])
                 state = job.state if job.checkpoint_step is None else f"{job.state} at step {job.checkpoint_step} of {job.total_steps}"
-                a.markdown(f"`{when}` **{job.model_name}** — {state}")
+                a.markdown(f"`{when}` **{plain(job.model_name)}** — {state}")
                 if b.button("Show", key=f"train_show_{job.id}"):
                     st.session_state["train_job_id"] = job.id
                     st.rerun()

@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.data import TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
 from core.limits import upload_limit_bytes, upload_limits_sentence
+from ui.markdown import plain
 
 ACCEPTED = list(TABLE_SUFFIXES)
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -75,7 +76,7 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
             "Sheet",
             sheets,
             key=f"{key}_sheet",
-            help=f"{upload.name} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
+            help=f"{plain(upload.name)} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
         )
     return _cached(key, "read", (upload.file_id, sheet),
                    lambda: read_table(raw, upload.name, sheet=sheet, max_bytes=max_bytes))
@@ -95,7 +96,7 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
     try:
         table = _read_chosen_sheet(key, upload)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
     return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
@@ -132,7 +133,7 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
     try:
         table = _read_chosen_sheet(key, upload)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}"
     data = _cached(key, "csv", file_id, lambda: table.frame.to_csv(index=False).encode("utf-8"))
