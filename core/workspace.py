@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .limits import DEFAULT_MAX_BYTES, MAX_CELL_CHARS, MAX_COLUMNS, MAX_UNPACKED_MB, MB, ReadLimits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ID_PATTERN = re.compile(r"^u-[0-9a-f]{20}$")
@@ -123,7 +125,9 @@ class TeamSettings:
     (everyone may open the team's models) or "write" (everyone may also add and delete them);
     ``max_jobs_per_person``: queued + running jobs one person may have at once (both kinds);
     ``keep_interrupted_days``: how long the start-up cleanup keeps an interrupted job (its data
-    and checkpoint, so it can be resumed) before removing it (``core.cleanup``).
+    and checkpoint, so it can be resumed) before removing it (``core.cleanup``);
+    ``max_cell_chars``, ``max_columns``, ``max_unpacked_mb``: what reading one person's file may
+    cost (:meth:`read_limits`; defaults and their reasons in core/limits.py).
     """
 
     data_dir: Path = PROJECT_ROOT / ".marketune"
@@ -135,6 +139,9 @@ class TeamSettings:
     # A week: long enough to come back after a weekend and press Resume, short enough that the
     # customer data of a job nobody resumes does not stay on the server for good.
     keep_interrupted_days: float = 7.0
+    max_cell_chars: int = MAX_CELL_CHARS
+    max_columns: int = MAX_COLUMNS
+    max_unpacked_mb: int = MAX_UNPACKED_MB
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -158,8 +165,22 @@ class TeamSettings:
         keep_days = section.get("keep_interrupted_days", cls.keep_interrupted_days)
         if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)) or keep_days < 0:
             raise WorkspaceError(f"[marketune] keep_interrupted_days must be a number of days, 0 or more; found {keep_days!r}.")
+        read = {}
+        for key in ("max_cell_chars", "max_columns", "max_unpacked_mb"):
+            value = section.get(key, getattr(cls, key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkspaceError(f"[marketune] {key} must be a whole number of at least 1; found {value!r}.")
+            read[key] = value
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
-                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days))
+                   team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days), **read)
+
+    def read_limits(self, max_bytes: int | None = None) -> ReadLimits:
+        """What reading one person's file may cost on this server: these settings, the upload's
+        byte limit ``max_bytes`` (None: core's default) and core's row limit; messages name
+        the settings (``from_server_settings``)."""
+        return ReadLimits(max_bytes=max_bytes or DEFAULT_MAX_BYTES, max_cell_chars=self.max_cell_chars,
+                          max_columns=self.max_columns, max_unpacked_bytes=self.max_unpacked_mb * MB,
+                          from_server_settings=True)
 
 
 @dataclass(frozen=True)
