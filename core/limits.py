@@ -613,21 +613,24 @@ def check_workbook(raw: bytes, limits: ReadLimits = DEFAULT_READ_LIMITS, name: s
 
 
 def _check_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ReadLimits, what: str) -> None:
-    scan = _XmlScan()
+    scan, stopped = _XmlScan(), False
     try:
         with archive.open(member) as part:
             while chunk := part.read(SCAN_CHUNK_BYTES):
                 scan.feed(chunk)
                 if scan.longest_text > limits.max_cell_chars or scan.most_cells > limits.max_columns:
+                    stopped = part.read(1) != b""  # the rest is not read: what was found is a lower bound
+                    if not stopped:
+                        scan.feed(b"", final=True)
                     break
             else:
                 scan.feed(b"", final=True)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return  # a damaged or encrypted part: opening the workbook reports it
-    if scan.longest_text > limits.max_cell_chars:
-        raise ReadLimitError(limits.cell_message(f"about {scan.longest_text:,}"))
+    if scan.longest_text > limits.max_cell_chars:  # as written: tags and escapes such as &amp; count
+        raise ReadLimitError(limits.cell_message(f"{'at least' if stopped else 'about'} {scan.longest_text:,}"))
     if scan.most_cells > limits.max_columns:
-        raise ReadLimitError(limits.columns_message(f"at least {scan.most_cells:,}"))
+        raise ReadLimitError(limits.columns_message(f"{'at least ' if stopped else ''}{scan.most_cells:,}"))
 
 
 def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str = "") -> list[list[Any]]:

@@ -234,7 +234,7 @@ def test_a_workbook_cell_over_the_limit_is_found_in_its_xml(monkeypatch):
 def test_a_workbook_row_wider_than_the_limit_is_refused_before_it_is_read(monkeypatch):
     data = workbook([[f"c{i}" for i in range(30)], list(range(30))])
     no_pandas_parse(monkeypatch)
-    with pytest.raises(ReadLimitError, match="at least 30 columns; the limit here is 20 columns"):
+    with pytest.raises(ReadLimitError, match="has 30 columns; the limit here is 20 columns"):
         read_table(data, "wide.xlsx", limits=ReadLimits(max_columns=20))
 
 
