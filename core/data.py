@@ -464,7 +464,10 @@ def _read_bytes(source: str | Path | bytes | io.IOBase, limits: ReadLimits) -> b
 
 
 def _too_big(size: int, limits: ReadLimits) -> str:
-    return f"The file is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB ({limits.where('max_bytes')})."
+    found, limit = f"{size / 1e6:.1f} MB", f"{limits.max_bytes / 1e6:.1f} MB"
+    if found == limit:  # just over: say it in bytes
+        found, limit = f"{size:,} bytes", f"{limits.max_bytes:,} bytes"
+    return f"The file is {found}; the limit is {limit} ({limits.where('max_bytes')})."
 
 
 def _refuse_binary(raw: bytes) -> None:

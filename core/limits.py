@@ -42,10 +42,12 @@ DEFAULT_MAX_ROWS = 2_000_000
 # an unclosed quote); review exports do hold long ones (the r12 fault file: 150,000), kept well
 # inside. Nothing bounded it before: one 100 MB cell took the server to 7.7 GB of memory.
 MAX_CELL_CHARS = 1_000_000
-# Columns of one table: Excel's own limit (column XFD), so no spreadsheet export is wider. pandas
-# reads 16,384 columns x 1,000 rows in 3.4 s here; a million columns kept a core busy for over
-# 6 minutes (pandas alone: 82 s for the header).
-MAX_COLUMNS = 16_384
+# Columns of one table. pandas' cost per cell grows with the column count past a few thousand:
+# a 200 MB CSV of one-character cells reads in 12 s at 500 or 2,000 columns, in 63 s (and 2.2 GB)
+# at 16,384 (Excel's own limit), and a million columns kept a core busy for over 6 minutes (82 s
+# for pandas to read the header alone). The widest tables marketers bring, survey exports, have
+# hundreds; a model reads a few of them.
+MAX_COLUMNS = 2_000
 # Unpacked size of a workbook (an .xlsx is a zip of XML), in MB. openpyxl reads about 4 MB of
 # sheet XML a second on one core (measured: 100,000 rows x 3 columns, 27 MB, 7 s), so 100 MB is
 # about 25 s: some 370,000 rows of 3 columns. The same sheet saved as CSV reads about 50x faster
@@ -92,7 +94,7 @@ def upload_limit_bytes(max_upload_mb: int | float | None) -> int:
 
     The browser counts a megabyte as 1,000,000 bytes on some systems and 1,048,576 on others,
     so core uses the larger reading: a file the uploader accepted is never refused afterwards
-    for its size. None: core's own default (:data:`core.data.DEFAULT_MAX_BYTES`).
+    for its size. None: core's own default (:data:`DEFAULT_MAX_BYTES`).
     """
     if not max_upload_mb:
         return DEFAULT_MAX_BYTES
