@@ -321,42 +321,53 @@ class _CsvScan:
         quotes = np.flatnonzero(a == _QUOTE)
         separators = np.flatnonzero((a == self.delimiter) | (a == _LF) | (a == _CR))
         continuation = np.flatnonzero((a & 0xC0) == 0x80) if self.utf8 else None
+        if continuation is not None and not len(continuation):
+            continuation = None  # ASCII: a byte is a character
 
         def chars(positions: Any) -> Any:  # characters in a[:position]
             return positions if continuation is None else positions - np.searchsorted(continuation, positions)
 
         # Quote-blind stretches between separators: a lower bound of the longest field.
-        self.stretch, longest, _ = _runs(separators, chars, n, self.stretch)
+        carried = self.stretch
+        self.stretch, longest, at = _runs(separators, chars, n, carried)
         self.longest_stretch = max(self.longest_stretch, longest)
         opening = ((self.parity + np.arange(1, len(quotes) + 1)) & 1) == 1  # each quote opens or closes
         self._quotes(a, quotes, opening)
         if self.shape.regular:
-            outside = separators[((self.parity + np.searchsorted(quotes, separators)) & 1) == 0]
+            outside = separators
+            if len(quotes) or self.parity:
+                outside = separators[((self.parity + np.searchsorted(quotes, separators)) & 1) == 0]
+            if len(quotes) or self.parity or self.field != carried:
+                self.field, longest, at = _runs(outside, chars, n, self.field)
+            else:  # no quote in play and the same field carried in: the quote-blind pass's numbers
+                self.field = self.stretch
             kind = a[outside]
-            rows_ended = outside[kind == _LF]  # a CRLF row ends once, at its LF
-            self.field, longest, at = _runs(outside, chars, n, self.field)
+            is_lf = kind == _LF  # a CRLF row ends once, at its LF
+
+            def row_at(position: int) -> int:
+                return self.row + int(np.searchsorted(outside[is_lf], position))
+
             if longest > self.shape.longest_cell:
-                self.shape.longest_cell = longest
-                self.shape.longest_cell_row = self.row + int(np.searchsorted(rows_ended, at))
-            self._widest(outside[kind == self.delimiter], outside[kind != self.delimiter], rows_ended)
+                self.shape.longest_cell, self.shape.longest_cell_row = longest, row_at(at)
+            self._widest(outside, np.flatnonzero(kind != self.delimiter), row_at)
             if opening.any():
-                self.open_row = self.row + int(np.searchsorted(rows_ended, quotes[opening][-1]))
-            self.row += len(rows_ended)
+                self.open_row = row_at(int(quotes[opening][-1]))
+            self.row += int(np.count_nonzero(is_lf))
         self.parity = (self.parity + len(quotes)) & 1
         self.prev = int(a[-1])
 
-    def _widest(self, delimiters: np.ndarray, line_breaks: np.ndarray, rows_ended: np.ndarray) -> None:
-        if not len(line_breaks):
-            self.fields += len(delimiters)
+    def _widest(self, outside: np.ndarray, breaks: np.ndarray, row_at: Any) -> None:
+        """Fields per row: ``outside`` are the separators outside quotes, ``breaks`` the indexes
+        of the line breaks among them; the separators between two line breaks are delimiters."""
+        if not len(breaks):
+            self.fields += len(outside)
             return
-        before = np.searchsorted(delimiters, line_breaks)  # delimiters before each row's end
-        fields = np.diff(before, prepend=0) + 1
+        fields = np.diff(breaks, prepend=-1)  # delimiters between two line breaks, plus one
         fields[0] += self.fields - 1
         best = int(np.argmax(fields))
         if fields[best] > self.shape.widest:
-            self.shape.widest = int(fields[best])
-            self.shape.widest_row = self.row + int(np.searchsorted(rows_ended, line_breaks[best]))
-        self.fields = 1 + len(delimiters) - int(before[-1])
+            self.shape.widest, self.shape.widest_row = int(fields[best]), row_at(int(outside[breaks[best]]))
+        self.fields = len(outside) - int(breaks[-1])
 
     def _quotes(self, a: np.ndarray, quotes: np.ndarray, opening: np.ndarray) -> None:
         """Whether every quote opens or closes a field (see the class docstring)."""
