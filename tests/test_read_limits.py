@@ -31,6 +31,7 @@ from core.limits import (
 )
 from core.predict import count_rows, predict_csv, read_head, sniff_file
 from core.workspace import TeamSettings, WorkspaceError
+from tests.test_page_predict import registry  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTS = Path("/work/shared/data/faults")
@@ -329,3 +330,17 @@ def test_the_train_page_says_which_limit_an_upload_crossed(models_dir):
     at.file_uploader(key="train_upload").set_value(("bomb.xlsx", bomb, XLSX)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "packed" in "\n".join(e.value for e in at.error)
+
+
+def test_the_predict_page_refuses_a_long_cell_past_its_preview_before_predict_is_pressed(registry):  # noqa: F811
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["marketune"] = {"max_cell_chars": 1000}
+    at.run()
+    at.switch_page("pages/predict.py").run()
+    rows = pd.DataFrame({"text": ["great phone"] * 30 + ["y" * 1500]})  # row 32: past the 5-row preview
+    at.file_uploader(key="predict_upload").set_value(("rows.csv", rows.to_csv(index=False).encode(), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = "\n".join(e.value for e in at.error)
+    assert "This file has a cell of 1,500 characters on row 32" in errors
+    assert "max_cell_chars under [marketune]" in errors
+    assert at.button(key="predict_run").disabled
