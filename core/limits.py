@@ -216,6 +216,8 @@ class ReadLimits:
         return f"it is {_SETTINGS[setting]} in core/limits.py"
 
     def cell_message(self, found: str, row: int | None = None, hint: str = "") -> str:
+        """The refusal of a cell of ``found`` characters (in words: "2,000,000", "at least
+        8,388,608") on ``row`` (None: unknown), with ``hint`` in place of the usual advice."""
         at = f" on row {row:,} (the header is row 1)" if row else ""
         return (
             f"This file has a cell of {found} characters{at}; the limit here is {self.max_cell_chars:,} "
@@ -223,10 +225,11 @@ class ReadLimits:
         )
 
     def columns_message(self, found: str, row: int | None = None) -> str:
+        """The refusal of a row of ``found`` columns (in words) on ``row`` (None: unknown)."""
         at = f" on row {row:,} (the header is row 1)" if row else ""
         return (
             f"This file has {found} columns{at}; the limit here is {self.max_columns:,} columns "
-            f"({self.where('max_columns')}). Keep the columns you need (text, label, profile) and upload that."
+            f"({self.where('max_columns')}). Keep the columns you need and upload that file."
         )
 
 
