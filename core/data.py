@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import importlib.util
 import io
 import math
@@ -15,6 +16,7 @@ import re
 import unicodedata
 import warnings
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,19 @@ import pandas as pd
 
 from .config import TrainConfig
 from .export import csv_reader
+from .limits import (  # noqa: F401 (DEFAULT_MAX_*: re-exported, core.data.DEFAULT_MAX_BYTES)
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_READ_LIMITS,
+    ReadLimitError,
+    ReadLimits,
+    check_csv_bytes,
+    check_table,
+    check_workbook,
+    sheet_rows,
+)
 from .words import CJK_RANGES, cjk_share  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
 
-DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # Streamlit's default upload limit
-DEFAULT_MAX_ROWS = 2_000_000
 DELIMITERS = ",;\t|"
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
@@ -85,8 +96,9 @@ def read_table(
     name: str = "",
     *,
     sheet: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    limits: ReadLimits | None = None,
 ) -> LoadedCsv:
     """Read a user's table: a CSV (as :func:`load_csv`) or an Excel workbook (.xlsx/.xlsm).
 
@@ -98,41 +110,59 @@ def read_table(
     only empty cells count as missing. Same limits and checks as CSV (size, rows, header,
     duplicate names). Raises ``ValueError`` saying what was expected and found, e.g. for an old
     .xls file when no installed library reads it, or an unknown sheet name.
+
+    ``limits``: what reading may cost (:class:`core.limits.ReadLimits`: bytes, rows, cell
+    length, columns, a workbook's unpacked size; core's defaults when None), each checked
+    before the costly work; ``max_bytes``/``max_rows`` override those two. A file over one
+    raises :class:`core.limits.ReadLimitError` (a ``ValueError``) naming the limit.
     """
-    raw = _read_bytes(source, max_bytes)
+    limits = read_limits(limits, max_bytes, max_rows)
+    raw = _read_bytes(source, limits)
     head = raw[:8]
     if head.startswith(_OLE_MAGIC) or (not head.startswith(_ZIP_MAGIC) and str(name).lower().endswith(".xls")):
-        return _read_xls(raw, name, sheet, max_rows)
+        return _read_xls(raw, name, sheet, limits)
     if head.startswith(_ZIP_MAGIC):
-        return _read_workbook(raw, name, sheet, max_rows, engine="openpyxl")
-    return load_csv(raw, max_bytes=max_bytes, max_rows=max_rows)
+        return _read_workbook(raw, name, sheet, limits, engine="openpyxl")
+    return load_csv(raw, limits=limits)
 
 
-def sheet_names(source: str | Path | bytes | io.IOBase, name: str = "", *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:
+def read_limits(limits: ReadLimits | None, max_bytes: int | None = None, max_rows: int | None = None) -> ReadLimits:
+    """``limits`` (core's defaults when None) with ``max_bytes``/``max_rows`` put in where given."""
+    limits = limits or DEFAULT_READ_LIMITS
+    changes = {k: v for k, v in (("max_bytes", max_bytes), ("max_rows", max_rows)) if v is not None}
+    return dataclasses.replace(limits, **changes) if changes else limits
+
+
+def sheet_names(source: str | Path | bytes | io.IOBase, name: str = "", *, max_bytes: int | None = None,
+                limits: ReadLimits | None = None) -> list[str]:
     """The sheet names of an Excel workbook, in workbook order; ``[]`` for a CSV (or any file
-    that is not a workbook). Raises ``ValueError`` when a workbook cannot be opened."""
-    raw = _read_bytes(source, max_bytes)
+    that is not a workbook). Raises ``ValueError`` when a workbook cannot be opened, or is over
+    a read limit (``limits``, as :func:`read_table`)."""
+    limits = read_limits(limits, max_bytes)
+    raw = _read_bytes(source, limits)
     if not raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
         return []
-    return list(read_table(raw, name, sheet=_SHEETS_ONLY, max_bytes=max_bytes).sheets)
+    return list(read_table(raw, name, sheet=_SHEETS_ONLY, limits=limits).sheets)
 
 
 _SHEETS_ONLY = "\x00sheets"  # read_table's sheet value that lists the sheets without reading one
 
 
-def _read_xls(raw: bytes, name: str, sheet: str | None, max_rows: int) -> LoadedCsv:
+def _read_xls(raw: bytes, name: str, sheet: str | None, limits: ReadLimits) -> LoadedCsv:
     # pandas reads .xls only through xlrd or python-calamine; neither is a dependency here.
     for module, engine in (("python_calamine", "calamine"), ("xlrd", "xlrd")):
         if importlib.util.find_spec(module) is not None:
-            return _read_workbook(raw, name, sheet, max_rows, engine=engine)
+            return _read_workbook(raw, name, sheet, limits, engine=engine)
     raise ValueError(
         f"{name or 'This file'} is an old Excel 97-2003 workbook (.xls), which cannot be read here. "
         "In Excel use File > Save As and choose 'Excel Workbook (.xlsx)' or 'CSV UTF-8', then upload that file."
     )
 
 
-def _read_workbook(raw: bytes, name: str, sheet: str | None, max_rows: int, engine: str) -> LoadedCsv:
+def _read_workbook(raw: bytes, name: str, sheet: str | None, limits: ReadLimits, engine: str) -> LoadedCsv:
     what = name or "the workbook"
+    if engine == "openpyxl":
+        check_workbook(raw, limits, name)  # sizes, texts and row widths, before openpyxl loads any of it
     try:
         book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
@@ -150,12 +180,19 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, max_rows: int, engi
         if chosen not in sheets:
             raise ValueError(f"{what} has no sheet named {chosen!r}; its sheets are {list(sheets)}.")
         try:
-            # header=None: the header row is checked here as for CSV (pandas would rename a
-            # duplicate "a" to "a.1" silently). keep_default_na=False: a cell saying "NA" is text.
-            cells = book.parse(
-                chosen, header=None, keep_default_na=False, na_values=[""], nrows=max_rows + 2, dtype=object
-            )
+            # The header row is checked here as for CSV (pandas would rename a duplicate "a" to
+            # "a.1" silently); a cell saying "NA" is text. openpyxl's rows are streamed and the
+            # read stops at the first over a limit (core.limits.sheet_rows); other engines read
+            # through pandas, their size bounded by the file's (an .xls is not packed).
+            if engine == "openpyxl":
+                cells = pd.DataFrame(sheet_rows(book.book[chosen], limits, chosen), dtype=object)
+            else:
+                cells = book.parse(chosen, header=None, keep_default_na=False, na_values=[""],
+                                   nrows=limits.max_rows + 2, dtype=object)
+                check_table(cells, limits)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            if isinstance(exc, ReadLimitError):
+                raise
             raise ValueError(f"Could not read sheet {chosen!r} of {what}: {_first_line(exc)}.") from None
     cells = cells.dropna(how="all")  # blank rows, as a CSV reader skips blank lines
     if cells.empty:
@@ -165,7 +202,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, max_rows: int, engi
     # Columns with neither a name nor a value (formatting Excel keeps past the data) are dropped.
     keep = [i for i, h in enumerate(header) if h or body.iloc[:, i].notna().any()]
     header = [header[i] or f"Unnamed: {i}" for i in keep]
-    duplicates = sorted({h for h in header if header.count(h) > 1})
+    duplicates = sorted(h for h, n in Counter(header).items() if n > 1)
     if duplicates:
         raise ValueError(
             f"Column names must be unique; found duplicated name(s) {duplicates} in sheet {chosen!r}. "
@@ -173,9 +210,10 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, max_rows: int, engi
         )
     if body.empty:
         raise ValueError(f"Sheet {chosen!r} has a header row but no data rows.")
-    if len(body) > max_rows:
+    if len(body) > limits.max_rows:
         raise ValueError(
-            f"Sheet {chosen!r} has more than {max_rows:,} rows, the limit here; split it or sample it before uploading."
+            f"Sheet {chosen!r} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
+            "split it or sample it before uploading."
         )
     frame = body.iloc[:, keep].copy()
     frame.columns = header
@@ -196,18 +234,20 @@ def _cell_name(value: Any) -> str:
 def read_csv(
     source: str | Path | bytes | io.IOBase,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    limits: ReadLimits | None = None,
 ) -> pd.DataFrame:
     """Read a user's CSV into a DataFrame (see :func:`load_csv` for what is detected)."""
-    return load_csv(source, max_bytes=max_bytes, max_rows=max_rows).frame
+    return load_csv(source, max_bytes=max_bytes, max_rows=max_rows, limits=limits).frame
 
 
 def load_csv(
     source: str | Path | bytes | io.IOBase,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_rows: int = DEFAULT_MAX_ROWS,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    limits: ReadLimits | None = None,
 ) -> LoadedCsv:
     """Read a CSV robustly: encoding (UTF-8 with/without BOM, GB18030/GBK, cp1252, Latin-1),
     delimiter (comma, semicolon, tab, pipe) and quoted newlines are handled.
@@ -215,8 +255,13 @@ def load_csv(
     Only empty cells count as missing (a review saying "NA" stays text). Raises ``ValueError``
     for an empty file, a header without rows, binary content (e.g. an .xlsx renamed .csv),
     duplicate column names, or more bytes/rows than the limits.
+
+    ``limits`` as :func:`read_table`: the longest cell and the widest row are checked in one
+    cheap scan of the bytes (:func:`core.limits.check_csv_bytes`) before pandas parses anything.
     """
-    raw = _read_bytes(source, max_bytes)
+    limits = read_limits(limits, max_bytes, max_rows)
+    max_rows = limits.max_rows
+    raw = _read_bytes(source, limits)
     if not raw.strip():
         raise ValueError("The file is empty: expected a header row and at least one data row.")
     _refuse_binary(raw)
@@ -224,12 +269,13 @@ def load_csv(
     text, encoding = decoded.text, decoded.encoding
     notes = [decoded.note] if decoded.note else []
     delimiter = sniff_delimiter(text)
+    check_csv_bytes(raw, text, encoding, delimiter, limits)
     header = next(csv_reader(io.StringIO(text), delimiter=delimiter), [])
     header = [h.strip() for h in header]
     if not any(header):
         raise ValueError("The first row is empty: expected a header row naming the columns.")
     # Empty names are not duplicates: "text,label,," is a header with two trailing delimiters.
-    duplicates = sorted({h for h in header if h and header.count(h) > 1})
+    duplicates = sorted(h for h, n in Counter(header).items() if h and n > 1)
     if duplicates:
         raise ValueError(
             f"Column names must be unique; found duplicated name(s) {duplicates}. "
@@ -272,7 +318,7 @@ def load_csv(
         raise ValueError("The file has a header row but no data rows.")
     if len(frame) > max_rows:
         raise ValueError(
-            f"The file has more than {max_rows:,} rows, the limit here; "
+            f"The file has more than {max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
             "split it or sample it before uploading."
         )
     # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
@@ -396,7 +442,8 @@ def to_number(series: pd.Series) -> pd.Series:
     return plain.astype(float)
 
 
-def _read_bytes(source: str | Path | bytes | io.IOBase, max_bytes: int) -> bytes:
+def _read_bytes(source: str | Path | bytes | io.IOBase, limits: ReadLimits) -> bytes:
+    max_bytes = limits.max_bytes
     if isinstance(source, (bytes, bytearray)):
         raw = bytes(source)
     elif isinstance(source, (str, Path)):
@@ -405,19 +452,22 @@ def _read_bytes(source: str | Path | bytes | io.IOBase, max_bytes: int) -> bytes
             raise ValueError(f"No such file: {path}")
         size = path.stat().st_size
         if size > max_bytes:
-            raise ValueError(_too_big(size, max_bytes))
+            raise ValueError(_too_big(size, limits))
         raw = path.read_bytes()
     else:  # a file-like object, e.g. Streamlit's UploadedFile
         raw = source.read(max_bytes + 1)
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
     if len(raw) > max_bytes:
-        raise ValueError(_too_big(len(raw), max_bytes))
+        raise ValueError(_too_big(len(raw), limits))
     return raw
 
 
-def _too_big(size: int, limit: int) -> str:
-    return f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB."
+def _too_big(size: int, limits: ReadLimits) -> str:
+    found, limit = f"{size / 1e6:.1f} MB", f"{limits.max_bytes / 1e6:.1f} MB"
+    if found == limit:  # just over: say it in bytes
+        found, limit = f"{size:,} bytes", f"{limits.max_bytes:,} bytes"
+    return f"The file is {found}; the limit is {limit} ({limits.where('max_bytes')})."
 
 
 def _refuse_binary(raw: bytes) -> None:

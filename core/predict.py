@@ -24,7 +24,7 @@ import pandas as pd
 
 from .data import STRAY_BYTE_ERRORS, DecimalCommaScan, decimal_comma_floats, decode_bytes, sniff_delimiter
 from .export import neutralise_formulas
-from .limits import check_scoring_rows
+from .limits import DEFAULT_READ_LIMITS, ReadLimits, check_csv_file, check_scoring_rows
 from .models import SavedModel
 
 CHUNK_ROWS = 5000
@@ -225,6 +225,7 @@ def predict_csv(
     formula_safe: bool = False,
     ood: Any = None,
     max_rows: int | None = None,
+    limits: ReadLimits | None = None,
 ) -> PredictSummary:
     """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
     original columns first, then the prediction columns), chunk by chunk. The output is written
@@ -241,6 +242,11 @@ def predict_csv(
 
     ``max_rows``: refuse (``ValueError``, from :func:`core.limits.check_scoring_rows`, before any
     row is scored) a file with more data rows; the pages pass the browser's limit.
+
+    ``limits``: the longest cell and the widest row (:class:`core.limits.ReadLimits`; core's
+    defaults when None) are checked in one cheap scan before pandas reads anything
+    (:func:`core.limits.check_csv_file`, raising ``ReadLimitError``, a ``ValueError``). The
+    file's size is not limited here: it is read in chunks (the pages limit their uploads).
     """
     source, output = Path(source), Path(output)
     if ood is True:
@@ -248,6 +254,7 @@ def predict_csv(
     ood = ood or None
     started = time.monotonic()
     encoding, delimiter = sniff_file(source)
+    check_csv_file(source, encoding, delimiter, limits or DEFAULT_READ_LIMITS)
     # Spreadsheets write an empty row as ",,"; a blank line is an empty row only in a one-column
     # file (an empty text cell), and there it must come out as a row, not vanish.
     try:
@@ -336,10 +343,13 @@ def write_chunk(result: pd.DataFrame, path: Path, *, first: bool, formula_safe: 
     )
 
 
-def read_head(source: str | Path, n: int = 5) -> pd.DataFrame:
+def read_head(source: str | Path, n: int = 5, limits: ReadLimits | None = None) -> pd.DataFrame:
     """The first ``n`` rows of a CSV file, read the way :func:`predict_csv` reads it (every cell
-    as text, header names stripped): for showing the columns before predicting a big file."""
+    as text, header names stripped): for showing the columns before predicting a big file.
+    The start of the file, those rows at least, is checked against ``limits`` first (cell length,
+    columns; a ``ReadLimitError``)."""
     encoding, delimiter = sniff_file(source)
+    check_csv_file(source, encoding, delimiter, limits or DEFAULT_READ_LIMITS, stop_after_rows=n + 1)
     try:
         head = csv_reader(Path(source), encoding, delimiter, nrows=n)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -348,8 +358,13 @@ def read_head(source: str | Path, n: int = 5) -> pd.DataFrame:
     return head
 
 
-def count_rows(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False) -> int:
-    """Data rows in the file (quoted newlines respected), for an honest progress bar."""
+def count_rows(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False,
+               limits: ReadLimits | None = None) -> int:
+    """Data rows in the file (quoted newlines respected), for an honest progress bar. With
+    ``limits`` the whole file is checked first (cell length, columns; a ``ReadLimitError``);
+    without, the caller has checked it."""
+    if limits is not None:
+        check_csv_file(source, encoding, delimiter, limits)
     count = 0
     try:
         for chunk in csv_reader(source, encoding, delimiter, keep_blank_lines, chunksize=200_000, usecols=[0]):

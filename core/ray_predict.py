@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .limits import DEFAULT_READ_LIMITS, ReadLimits, check_csv_file
 from .predict import (
     CHUNK_ROWS,
     ERROR_COLUMN,
@@ -164,6 +165,7 @@ def predict_ray(
     on_progress: Callable[[PredictProgress], None] | None = None,
     scorer: type = Scorer,
     ood: bool = False,
+    limits: ReadLimits | None = None,
 ) -> tuple[PredictSummary, dict[str, Any]]:
     """Score every row of ``source`` (file, folder or glob of CSVs) with the model in ``model_dir``.
 
@@ -177,6 +179,8 @@ def predict_ray(
     ``formula_safe``: formula-like cells neutralised, as :func:`core.predict.predict_csv` does.
     ``ood``: append the ``out_of_distribution`` flag (:func:`core.predict.predict_frame`) with
     the model folder's reference (built here once, before the actors load it); the summary counts it.
+    ``limits``: every file's longest cell and widest row are checked first, as
+    :func:`core.predict.predict_csv` checks them (core's defaults when None).
 
     Returns (summary, run facts: actors used, GPUs per actor, files). Raises ValueError for bad
     input (no files, files whose columns differ, missing model columns) and RuntimeError when the
@@ -191,6 +195,8 @@ def predict_ray(
     started = time.monotonic()
     files = input_files(source)
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
+    for path in files:
+        check_csv_file(path, *sniff_file(path), limits or DEFAULT_READ_LIMITS)
     columns = [list(csv_reader(f, *sniff_file(f), nrows=0).columns.str.strip()) for f in files]
     for path, found in zip(files, columns):
         if found != columns[0]:

@@ -61,6 +61,7 @@ from typing import Any
 
 from .base_models import CATALOG, HUB_ID
 from .job_limits import NO_LIMITS, TEAM_LIMITS, JobLimits
+from .limits import DEFAULT_MAX_BYTES, MAX_CELL_CHARS, MAX_COLUMNS, MAX_UNPACKED_MB, MB, ReadLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # \Z, not $: "$" also matches before a trailing newline, so "churn\n" would pass a .match().
@@ -151,6 +152,8 @@ class TeamSettings:
     ``max_epochs``, ``max_length``; core/job_limits.py says why each default).
     ``workspace_secret``: the key of the workspace ids ("" : the one kept in
     ``<data_dir>/.workspace_secret``, see :func:`workspace_key`).
+    ``max_cell_chars``, ``max_columns``, ``max_unpacked_mb``: what reading one person's file may
+    cost (:meth:`read_limits`; defaults and their reasons in core/limits.py).
     """
 
     data_dir: Path = PROJECT_ROOT / ".marketune"
@@ -171,6 +174,9 @@ class TeamSettings:
     allow_hub_models: bool = False
     job_limits: JobLimits = TEAM_LIMITS  # core.job_limits.TEAM_DEFAULTS for the keys left out
     workspace_secret: str = field(default="", repr=False)  # never in a log line or a traceback
+    max_cell_chars: int = MAX_CELL_CHARS
+    max_columns: int = MAX_COLUMNS
+    max_unpacked_mb: int = MAX_UNPACKED_MB
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any] | None) -> TeamSettings:
@@ -215,10 +221,24 @@ class TeamSettings:
             job_limits = JobLimits.from_settings(section, team=True)
         except ValueError as exc:
             raise WorkspaceError(str(exc)) from None
+        read = {}
+        for key in ("max_cell_chars", "max_columns", "max_unpacked_mb"):
+            value = section.get(key, getattr(cls, key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkspaceError(f"[marketune] {key} must be a whole number of at least 1; found {value!r}.")
+            read[key] = value
         return cls(data_dir=data_dir, admins=frozenset(a.strip().lower() for a in admins if a.strip()),
                    team_workspace=access, max_jobs_per_person=max_jobs, keep_interrupted_days=float(keep_days),
                    base_model_folders=tuple((str(k), Path(v).expanduser()) for k, v in folders.items()),
-                   allow_hub_models=hub, job_limits=job_limits, workspace_secret=secret.strip())
+                   allow_hub_models=hub, job_limits=job_limits, workspace_secret=secret.strip(), **read)
+
+    def read_limits(self, max_bytes: int | None = None) -> ReadLimits:
+        """What reading one person's file may cost on this server: these settings, the upload's
+        byte limit ``max_bytes`` (None: core's default) and core's row limit; messages name
+        the settings (``from_server_settings``)."""
+        return ReadLimits(max_bytes=max_bytes or DEFAULT_MAX_BYTES, max_cell_chars=self.max_cell_chars,
+                          max_columns=self.max_columns, max_unpacked_bytes=self.max_unpacked_mb * MB,
+                          from_server_settings=True)
 
 
 @dataclass(frozen=True)

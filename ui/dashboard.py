@@ -51,7 +51,7 @@ from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain, plain_lines
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
-from ui.upload import csv_upload
+from ui.upload import csv_upload, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "sample_data" / "dashboard_clothing_predictions.csv"
@@ -77,8 +77,7 @@ MAX_ROWS = 2_000_000
 def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
     """The raw table, read once per ``key`` (content hash or path+size+mtime)."""
     limit = MAX_FILE_BYTES if isinstance(_source, str) else None
-    kwargs = {"max_bytes": limit} if limit else {}
-    return load_csv(_source, max_rows=MAX_ROWS, **kwargs).frame
+    return load_csv(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits()).frame
 
 
 @st.cache_resource(max_entries=3)
@@ -299,6 +298,7 @@ def choose_source() -> Source | None:
                         src,
                         out,
                         max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster (core/limits.py)
+                        limits=read_limits(),
                         on_progress=lambda p: bar.progress(
                             min(1.0, p.rows_done / p.total_rows) if p.total_rows else 0.0,
                             text=f"Scored {p.rows_done:,} rows",

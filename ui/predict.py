@@ -42,7 +42,7 @@ from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
-from ui.upload import csv_upload
+from ui.upload import csv_upload, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
@@ -177,7 +177,7 @@ def file_columns(source: Path) -> list[str] | None:
     """The file's first rows shown, and its column names; None (with the reason) when its start
     cannot be read as CSV."""
     try:
-        head = read_head(source)
+        head = read_head(source, limits=read_limits())
     except ValueError as exc:
         st.error(plain(exc))
         return None
@@ -250,9 +250,14 @@ def fast_path_box(name: str, model: SavedModel) -> str | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _row_count(path: str, mtime: float) -> int:
+def _row_count(path: str, mtime: float) -> tuple[int, str]:
+    """(data rows, "") or (0, why the file is over a read limit): the whole file is checked
+    (core.limits.check_csv_file) before it is counted; a refusal is kept like a count."""
     encoding, delimiter = sniff_file(path)
-    return count_rows(Path(path), encoding, delimiter)
+    try:
+        return count_rows(Path(path), encoding, delimiter, limits=read_limits()), ""
+    except ValueError as exc:
+        return 0, str(exc)
 
 
 def too_many_rows(source: Path, options: RunOptions) -> bool:
@@ -262,8 +267,10 @@ def too_many_rows(source: Path, options: RunOptions) -> bool:
     if options.cluster is not None:
         return False
     with st.spinner("Counting rows…"):
-        n_rows = _row_count(str(source), source.stat().st_mtime)
+        n_rows, refused = _row_count(str(source), source.stat().st_mtime)
     try:
+        if refused:
+            raise ValueError(refused)
         check_scoring_rows(n_rows, BROWSER_SCORING_MAX_ROWS)
     except ValueError as exc:
         st.error(plain(exc))
@@ -309,12 +316,13 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
         if cluster is not None:
             summary, _ = ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
                                                  fast=bool(options.fast), column_map=column_map,
-                                                 on_progress=on_progress, ood=options.flag_ood)
+                                                 on_progress=on_progress, ood=options.flag_ood, limits=read_limits())
         else:
             runner = _fast_model(name, (str(folder), (folder / "marketune.json").stat().st_mtime), options.fast) if options.fast else model
             summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
                                   ood=ood_reference(model, folder) if options.flag_ood else None,
-                                  max_rows=BROWSER_SCORING_MAX_ROWS)  # more: the CLI or the cluster
+                                  max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster
+                                  limits=read_limits())
     except (ValueError, RuntimeError) as exc:
         bar.empty()
         st.error(plain(exc))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.data import TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
-from core.limits import upload_limit_bytes, upload_limits_sentence
+from core.limits import ReadLimits, upload_limit_bytes, upload_limits_sentence
+from ui.account import team_settings
 from ui.markdown import plain
 
 ACCEPTED = list(TABLE_SUFFIXES)
@@ -38,6 +39,13 @@ def max_upload_mb() -> int:
     """Streamlit's ``server.maxUploadSize`` (MB): the uploader's limit, which core's byte limit
     follows (:func:`core.limits.upload_limit_bytes`) and the page states."""
     return st.get_option("server.maxUploadSize")
+
+
+def read_limits() -> ReadLimits:
+    """What reading one uploaded file may cost here: the uploader's byte limit and the server's
+    ``[marketune]`` read limits (max_cell_chars, max_columns, max_unpacked_mb; core's defaults
+    when unset), for every reader a page calls on a person's file."""
+    return team_settings().read_limits(upload_limit_bytes(max_upload_mb()))
 
 
 def _limits_caption(scoring: bool) -> None:
@@ -68,8 +76,8 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
     """The upload read as a table; a workbook with several sheets gets a "Sheet" picker first
     (so a first sheet that cannot be read does not hide the others)."""
     raw = upload.getvalue()
-    max_bytes = upload_limit_bytes(max_upload_mb())
-    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name, max_bytes=max_bytes))
+    limits = read_limits()
+    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name, limits=limits))
     sheet = None
     if len(sheets) > 1:
         sheet = st.selectbox(
@@ -79,7 +87,7 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
             help=f"{plain(upload.name)} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
         )
     return _cached(key, "read", (upload.file_id, sheet),
-                   lambda: read_table(raw, upload.name, sheet=sheet, max_bytes=max_bytes))
+                   lambda: read_table(raw, upload.name, sheet=sheet, limits=limits))
 
 
 def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
