@@ -241,3 +241,24 @@ def test_cancel_asks_to_confirm_and_the_page_follows_jobs_that_end(models_dir, w
     assert at.session_state[SEEN] == jobs_stamp()
     (other / "state.json").write_text(json.dumps({"state": "done"}))
     assert at.session_state[SEEN] != jobs_stamp()
+    at.run()  # the rerun the fragment asks for: the Recent list now reads "done"
+    assert any("**first** — done" in m.value for m in at.markdown)
+    assert at.session_state[SEEN] == jobs_stamp()
+
+
+def stale_page_script():
+    import streamlit as st
+
+    from ui.train_job import SEEN, follow, rerun_if_page_is_stale
+
+    st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    # The first run's page "drew" a state that is not the jobs' state any more; the rerun draws anew.
+    follow(lambda job_id: rerun_if_page_is_stale(), "any")
+    if st.session_state["runs"] == 1:
+        st.session_state[SEEN] = ("a job drawn as running",)
+        rerun_if_page_is_stale()
+
+
+def test_a_stale_page_reruns_once(models_dir):
+    at = AppTest.from_function(stale_page_script, default_timeout=30).run()
+    assert not at.exception and at.session_state["runs"] == 2
