@@ -5,11 +5,19 @@ atomically) and ``events.jsonl`` (one progress event per line). A separate worke
 (``python -m core.worker <folder>``) does the training, so it survives page changes, browser
 refreshes and Streamlit reruns, can be cancelled, and cannot take the web server down.
 
-Jobs run one at a time: a worker waits (state "queued") for an exclusive file lock, because two
-trainings on a 2-core laptop would each run at half speed and risk running out of memory. On a
-team server each person's jobs live in their own workspace (``core.workspace``), and the lock is
-one for the whole server (``request.json``'s ``queue_dir``).
+Jobs run in two lanes (core/lanes.py), one job at a time in each: a worker waits (state "queued")
+for its lane's exclusive file lock. A fine-tune goes to the long lane, a job of seconds (a Targeting
+comparison without the transformer, a few-shot run on small data) to the short lane, decided from
+the job's estimated run time when it is queued (request.json's ``lane`` and ``estimate_s``), so a
+short job never waits behind a fine-tune, and at most two jobs run at once (two fine-tunes on a
+2-core laptop would each run at half speed and risk running out of memory). Within a lane the next
+job is the oldest of the person with the fewest jobs ahead (``lanes.fair_order``). On a team server
+each person's jobs live in their own workspace (``core.workspace``), and the locks are the whole
+server's (``request.json``'s ``queue_dir``). :func:`server_queue`, :func:`queue_ahead`,
+:func:`first_in_line` and ``JobStatus.queue_position`` read one order (:func:`_lane_order`), so
+every page and the admin's table count the same jobs ahead.
 A job whose worker process has vanished (server or machine restart, crash) reads "interrupted".
+The server reaps each worker it starts when it exits (:func:`_launch_worker`): no defunct processes.
 
 Interruption and resume: a training job checkpoints at each evaluation into ``<job>/checkpoint``
 (core.checkpoint); an interrupted job reads "interrupted at step k of n" (or, killed before its
@@ -33,6 +41,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +50,7 @@ from typing import Any
 import pandas as pd
 
 from . import checkpoint as checkpoints
-from . import limits, workspace
+from . import lanes, limits, workspace
 from .config import TrainConfig
 from .models.folder import atomic_write
 from .registry import model_path, models_root, validate_name
@@ -78,6 +87,11 @@ class JobStatus:
     checkpoint_step: int | None = None
     total_steps: int | None = None
     resumable: bool = False
+    lane: str = lanes.LONG  # core.lanes: "long" (fine-tunes) or "short"
+    # A queued job: the estimated seconds until it starts (the running job's own ETA plus the
+    # estimates of the jobs ahead in its lane; None: unknown).
+    wait_s: float | None = None
+    cancel_requested: bool = False  # an active job asked to stop that has not stopped yet
 
     @property
     def active(self) -> bool:
@@ -140,6 +154,7 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
         message=state.get("message", ""),
         model_path=state.get("model_path"),
         kind=request.get("kind", "train"),
+        lane=lanes.lane_of(request),
     )
     if status.active and not _alive(_read_pid(folder), job_id):
         # Re-read: the worker may have finished between the two reads.
@@ -159,7 +174,10 @@ def job_status(job_id: str, root: Path | None = None, *, with_events: bool = Tru
     if with_events:
         status.events = read_events(folder)
     if status.state == "queued":
-        status.queue_position = _jobs_ahead(folder, status.created, request.get("queue_dir"))
+        ahead = _ahead_of(folder, request)
+        status.queue_position = len(ahead)
+        status.wait_s = wait_seconds([_time_left(job) for job in ahead])
+    status.cancel_requested = status.active and (folder / "cancel").exists()
     return status
 
 
@@ -226,27 +244,92 @@ def removable_files(job_id: str, root: Path | None = None) -> list[Path]:
     return [path for path in (folder / "data.csv", folder / CHECKPOINT) if path.exists()]
 
 
-def _jobs_ahead(folder: Path, created: float, queue_dir: str | None = None) -> int:
-    """Active jobs started before this one (those the trainer lock serves first), in every
-    jobs folder that shares its queue (all workspaces' on a team server)."""
-    roots = workspace.jobs_roots_sharing(Path(queue_dir)) if queue_dir else [folder.parent]
-    ahead = 0
-    for other in (f for root in roots if root.is_dir() for f in root.iterdir()):
-        if other == folder or not other.is_dir():
-            continue
+@dataclass(frozen=True)
+class _Live:
+    """A queued or running job with a live worker, as the lanes see it."""
+
+    folder: Path
+    state: str
+    request: dict[str, Any]
+    person: str  # its workspace id ("local" on a laptop): fairness is between these
+
+    @property
+    def age(self) -> tuple[float, str]:
+        return float(self.request.get("created", 0)), self.folder.name
+
+
+def _lane_order(queue_dir: str | Path | None, lane: str, home: Path, *, include: Path | None = None) -> list[_Live]:
+    """The live jobs of ``lane`` in the queue of ``queue_dir`` (every jobs folder sharing it; none:
+    the jobs folder ``home`` alone), in the order the lane serves them (``lanes.fair_order``):
+    running first. ``include``: a queued job's folder counted even when its worker is not seen
+    yet (a worker asking before its pid file is rewritten on resume)."""
+    roots = workspace.jobs_roots_sharing(Path(queue_dir)) if queue_dir else [home]
+    live = [_Live(folder, state, request, workspace.workspace_id_of_jobs(root))
+            for root in roots for folder, state, request in _live_jobs(root) if lanes.lane_of(request) == lane]
+    if include is not None and all(job.folder != include for job in live):
+        live.append(_Live(include, "queued", _read_json(include / "request.json"),
+                          workspace.workspace_id_of_jobs(include.parent)))
+    return lanes.fair_order(live, person=lambda j: j.person, running=lambda j: j.state == "running", age=lambda j: j.age)
+
+
+def _ahead_of(folder: Path, request: dict[str, Any]) -> list[_Live]:
+    """The live jobs its lane serves before the queued job in ``folder`` (the running one first)."""
+    order = _lane_order(request.get("queue_dir"), lanes.lane_of(request), folder.parent, include=folder)
+    return next((order[:i] for i, job in enumerate(order) if job.folder == folder), [])
+
+
+def _time_left(job: _Live, now: float | None = None) -> float | None:
+    """Seconds ``job`` still needs. Running: its own latest ETA (the training loop's, from its
+    progress events), counted down since it was written; before its loop reports one (loading the
+    model, a comparison's cheap models), its estimate less the time it has run; 0 once it runs
+    past its estimate. Queued: its estimate. None: no estimate (a job queued before lanes)."""
+    now = time.time() if now is None else now
+    estimate = job.request.get("estimate_s")
+    if job.state != "running":
+        return None if estimate is None else float(estimate)
+    latest = _last_event(job.folder)
+    if latest is not None:
+        event, written = latest
+        if event.get("eta_s") is not None and (event.get("train_phase") or event.get("phase")) in ("train", "evaluate"):
+            return max(0.0, float(event["eta_s"]) - max(0.0, now - float(event.get("time") or written)))
+    if estimate is None:
+        return None
+    try:
+        state = _read_json(job.folder / "state.json")
+    except (OSError, ValueError):
+        state = {}
+    started = float(state.get("started") or state.get("updated") or now)
+    return max(0.0, float(estimate) - max(0.0, now - started))
+
+
+def wait_seconds(times: list[float | None]) -> float | None:
+    """The wait behind jobs that need ``times`` seconds (``_time_left``); None when any is unknown."""
+    return None if any(t is None for t in times) else float(sum(times))
+
+
+def _last_event(folder: Path) -> tuple[dict[str, Any], float] | None:
+    """The job's last complete progress event and when its file was last written (the last
+    4 KB of events.jsonl: a long training writes thousands of lines)."""
+    path = folder / "events.jsonl"
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 4096))
+            tail = handle.read().decode("utf-8", errors="replace")
+        written = path.stat().st_mtime
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()[1 if size > 4096 else 0:]):  # the first may be cut
         try:
-            state = _read_json(other / "state.json")
-            request = _read_json(other / "request.json")
-        except (OSError, ValueError):
-            continue
-        if state.get("state") in ACTIVE_STATES and request.get("created", 0) < created and _alive(_read_pid(other), other.name):
-            ahead += 1
-    return ahead
+            return json.loads(line), written
+        except json.JSONDecodeError:
+            continue  # the line being written now
+    return None
 
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """One job waiting for, or holding, the server's trainer, as one caller may see it.
+    """One job waiting for, or holding, one of the server's lanes, as one caller may see it.
 
     ``owner`` (e-mail, else name, from the workspace's owner.json) and ``model_name`` are ""
     for another person's job unless the caller is an admin: others see that a job is ahead of
@@ -261,51 +344,58 @@ class QueueEntry:
     model_name: str
     state: str  # "queued" or "running"
     created: float
+    lane: str = lanes.LONG  # core.lanes: "long" or "short"
+    estimate_s: float | None = None  # the job's estimated run time (None: unknown)
+    # Seconds it still needs: a running job's own ETA, a queued job's estimate (None: unknown).
+    time_left_s: float | None = None
 
 
 def server_queue(caller: workspace.Workspace | None = None) -> list[QueueEntry]:
-    """Every live job in the caller's server queue (all workspaces' on a team server), in the
-    order the trainer takes them: running first, then queued oldest first (the worker waits
-    until no older queued job is left: :func:`first_in_line`)."""
+    """Every live job in the caller's server queue (all workspaces' on a team server), lane by
+    lane (long, then short), each lane in the order it serves them: running first, then the
+    order of ``lanes.fair_order`` (oldest first on a laptop; :func:`first_in_line`)."""
     caller = caller or workspace.current()
+    owners: dict[str, str] = {}
     entries = []
-    for root in workspace.jobs_roots_sharing(caller.queue_dir):
-        wid = workspace.workspace_id_of_jobs(root)
-        mine = wid == caller.id
-        owner = ""
-        if (mine or caller.admin) and wid != workspace.LOCAL_ID:
-            found = workspace.owner_of(root.parent)
-            owner = str(found.get("email") or found.get("name") or wid)
-        for folder, state, request in _live_jobs(root):
+    for lane in lanes.LANES:
+        for job in _lane_order(caller.queue_dir, lane, caller.jobs):
+            mine = job.person == caller.id
+            if (mine or caller.admin) and job.person != workspace.LOCAL_ID and job.person not in owners:
+                found = workspace.owner_of(job.folder.parent.parent)
+                owners[job.person] = str(found.get("email") or found.get("name") or job.person)
+            estimate = job.request.get("estimate_s")
             entries.append(QueueEntry(
-                id=folder.name, workspace_id=wid, mine=mine, owner=owner, kind=request.get("kind", "train"),
-                model_name=request.get("model_name", "") if (mine or caller.admin) else "",
-                state=state, created=float(request.get("created", 0)),
+                id=job.folder.name, workspace_id=job.person, mine=mine,
+                owner=owners.get(job.person, "") if (mine or caller.admin) else "",
+                kind=job.request.get("kind", "train"),
+                model_name=job.request.get("model_name", "") if (mine or caller.admin) else "",
+                state=job.state, created=float(job.request.get("created", 0)), lane=lane,
+                estimate_s=None if estimate is None else float(estimate), time_left_s=_time_left(job),
             ))
-    return sorted(entries, key=lambda e: (e.state != "running", e.created, e.id))
+    return entries
 
 
 def queue_ahead(job_id: str, caller: workspace.Workspace | None = None) -> list[QueueEntry]:
-    """The jobs the trainer takes before the caller's own job ``job_id`` (running first); []
-    when that job is not waiting (running, finished, or not the caller's)."""
+    """The jobs the caller's own queued job ``job_id`` waits for: those of its lane served before
+    it (running first); [] when that job is not waiting (running, finished, or not the caller's).
+    Its length is that job's ``JobStatus.queue_position``."""
     entries = server_queue(caller)
-    for position, entry in enumerate(entries):
+    for entry in entries:
         if entry.mine and entry.id == job_id:
-            return entries[:position] if entry.state == "queued" else []
+            if entry.state != "queued":
+                return []
+            lane = [e for e in entries if e.lane == entry.lane]
+            return lane[:lane.index(entry)]
     return []
 
 
 def first_in_line(folder: Path) -> bool:
-    """Whether the queued job in ``folder`` is the oldest live queued job of its server queue,
-    so it may take the trainer lock next (the lock alone would serve whoever asks first)."""
+    """Whether the queued job in ``folder`` is the next its lane serves (the first queued job of
+    ``_lane_order``), so it may take the lane's lock next (the lock alone would serve whoever
+    asks first)."""
     request = _read_json(folder / "request.json")
-    me = (float(request.get("created", 0)), folder.name)
-    roots = workspace.jobs_roots_sharing(Path(request["queue_dir"])) if request.get("queue_dir") else [folder.parent]
-    for root in roots:
-        for other, state, other_request in _live_jobs(root):
-            if state == "queued" and other != folder and (float(other_request.get("created", 0)), other.name) < me:
-                return False
-    return True
+    order = _lane_order(request.get("queue_dir"), lanes.lane_of(request), folder.parent, include=folder)
+    return next((job.folder for job in order if job.state == "queued"), None) == folder
 
 
 def _live_jobs(root: Path) -> list[tuple[Path, str, dict[str, Any]]]:
@@ -426,6 +516,9 @@ def _new_job(
     job_limits = workspace.current().job_limits
     epochs, max_length = job_size({"kind": kind, **request})
     job_limits.check(rows=len(df), epochs=epochs, max_length=max_length)
+    # Its lane, from its estimated run time (at most the server's time limit, where it stops).
+    cost = lanes.estimate({"kind": kind, **request}, df,
+                          job_limits.max_job_minutes * 60 if job_limits.max_job_minutes else None)
     max_jobs = workspace.current().max_jobs if root is None else None  # the caller's limit (laptop: none)
     models_dir = models_dir or models_root()
     if model_path(model_name, models_dir).exists() and not overwrite:
@@ -445,7 +538,7 @@ def _new_job(
     df.to_csv(folder / "data.csv", index=False)
     request = {"kind": kind, **request, "model_name": model_name, "models_dir": str(models_dir),
                "queue_dir": str(queue_dir), "overwrite": overwrite, "created": time.time(),
-               "limits": job_limits.to_dict()}
+               "limits": job_limits.to_dict(), "lane": cost.lane, "estimate_s": cost.seconds}
     _write_json(folder / "request.json", request)
     write_state(folder, "queued", message="Waiting for the trainer")
     _launch_worker(folder)
@@ -488,6 +581,10 @@ def response_result_folder(job_id: str, root: Path | None = None) -> Path:
 
 
 def _launch_worker(folder: Path) -> None:
+    """Start the job's worker in its own session, and reap it when it exits: a child process that
+    ends stays a zombie ("defunct") under the server until its parent waits for it, and a
+    Streamlit server lives for weeks. A daemon thread per worker waits for it (it sleeps in the
+    kernel meanwhile and costs nothing)."""
     log = open(folder / "worker.log", "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "core.worker", str(folder)],
@@ -499,6 +596,7 @@ def _launch_worker(folder: Path) -> None:
     )
     log.close()
     (folder / "pid").write_text(str(process.pid))  # its own file: the worker owns state.json
+    threading.Thread(target=process.wait, name=f"reap-worker-{folder.name}", daemon=True).start()
 
 
 def read_events(folder: Path) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from . import checkpoint as checkpoints
+from . import lanes
 from .config import TrainConfig
 from .job_limits import JobLimits
 from .jobs import CHECKPOINT, SAVED, first_in_line, job_size, read_events, read_request, write_state
@@ -41,14 +42,17 @@ def run(folder: Path) -> int:
     when its turn in the queue comes; every outcome ends as a state in state.json."""
     request = read_request(folder)
     response = request.get("kind") == "response"
-    lock = _wait_for_turn(folder)  # queue: one training at a time on this machine
+    lock = _wait_for_turn(folder)  # queue: one job at a time in each lane (core/lanes.py)
     if lock is None:
         return 0
+    if lanes.lane_of(request) == lanes.SHORT:
+        lanes.limit_threads()  # before torch is loaded: the long lane's fine-tune keeps the other cores
     # The job's run time starts now: its time in the queue was other people's run time.
     limits = JobLimits.from_dict(request.get("limits"))
     deadline = limits.deadline(time.monotonic())
     _trim_events(folder, response)  # a resumed job: drop the events after its checkpoint
-    write_state(folder, "running", message="Comparing response models" if response else "Training")
+    write_state(folder, "running", message="Comparing response models" if response else "Training",
+                started=time.time())  # for the ETA of the jobs behind it (core.jobs._time_left)
     events = open(folder / "events.jsonl", "a", encoding="utf-8")
     ended = False  # a final state was written: the data and checkpoint can go
 
@@ -111,16 +115,17 @@ def _trim_events(folder: Path, response: bool) -> None:
 
 
 def _wait_for_turn(folder: Path) -> Any:
-    """The exclusive trainer lock (the queue shared by both kinds of job), or None when the job
-    was cancelled while waiting (its state is then written)."""
+    """The exclusive lock of the job's lane (core/lanes.py; shared by every kind of job), or None
+    when the job was cancelled while waiting (its state is then written)."""
     cancel_file = folder / "cancel"
-    queue_dir = Path(read_request(folder).get("queue_dir") or folder.parent)  # the server's one queue
+    request = read_request(folder)
+    queue_dir = Path(request.get("queue_dir") or folder.parent)  # the server's queue folder
     queue_dir.mkdir(parents=True, exist_ok=True)
-    lock = open(queue_dir / ".trainer.lock", "w")
+    lock = open(queue_dir / lanes.LOCKS[lanes.lane_of(request)], "w")
     while True:
         try:
-            # First come, first served: the lock alone would go to whichever waiting worker asks
-            # first after a release, so a job waits until no older queued job is left.
+            # In the lane's order: the lock alone would go to whichever waiting worker asks first
+            # after a release, so a job waits until it is the next its lane serves (first_in_line).
             if not first_in_line(folder):
                 raise BlockingIOError
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

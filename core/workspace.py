@@ -17,7 +17,8 @@ Streamlit):
       workspaces/<id>/labels/        labelling projects
       workspaces/<id>/predictions/   files the pages score and the predictions they write
       team/models/                   the shared team workspace (read-only unless configured)
-      queue/.trainer.lock            one training at a time for the whole server
+      queue/.trainer.lock            the long-job lane: one fine-tune at a time (core/lanes.py)
+      queue/.short.lock              the short-job lane: one short job at a time beside it
 
   ``<id>`` is ``u-`` + 20 hex digits of HMAC-SHA256, keyed with the server's secret
   (:func:`workspace_key`), over the identity provider's issuer and the person's subject (the

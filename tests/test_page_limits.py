@@ -59,21 +59,27 @@ def test_the_predict_page_states_and_enforces_the_scoring_row_limit(registry, mo
     assert len(pd.read_csv(at.session_state["last_prediction_path"])) == 5
 
 
-def entry(job: str, mine: bool, state: str = "queued", owner: str = "", model: str = "") -> QueueEntry:
-    return QueueEntry(job, "u-" + "0" * 20, mine, owner, "train", model, state, 0.0)
+def entry(job: str, mine: bool, state: str = "queued", owner: str = "", model: str = "",
+          left: float | None = None) -> QueueEntry:
+    return QueueEntry(job, "u-" + "0" * 20, mine, owner, "train", model, state, 0.0, time_left_s=left)
 
 
 def test_a_waiting_person_sees_the_position_and_names_only_when_admin():
     from ui.account import queued_message
 
-    others = [entry("a", False, "running", "ana@example.com", "churn"), entry("b", False, owner="ben@example.com", model="x")]
-    plain = queued_message([entry("a", False, "running"), entry("b", False)], admin=False)
-    assert plain.startswith("Your job is queued: 2 jobs ahead (other people's).")
+    others = [entry("a", False, "running", "ana@example.com", "churn", left=500),
+              entry("b", False, owner="ben@example.com", model="x", left=190)]
+    plain = queued_message([entry("a", False, "running", left=500), entry("b", False, left=190)], admin=False)
+    # 500 s left of the running job + 190 s estimated for the queued one = 690 s: 11.5 min, said as 12.
+    assert plain.startswith("Waiting for the long-job lane: 2 jobs ahead (other people's), so it starts in about 12 min")
     admin = queued_message(others, admin=True)
-    assert "2 jobs ahead (ana@example.com's 'churn' (running); ben@example.com's 'x' (queued))" in admin
-    mixed = queued_message([entry("m", True, "running", "me@example.com", "mine"), entry("b", False)], admin=False)
-    assert "2 jobs ahead (your 'mine' (running); 1 of other people's)" in mixed
-    assert queued_message([], admin=False).startswith("Your job is next")
+    assert ("2 jobs ahead (ana@example.com's 'churn' (training, running, about 9 min left); ben@example.com's 'x' "
+            "(training, queued, needs about 4 min))") in admin
+    mixed = queued_message([entry("m", True, "running", "me@example.com", "mine", left=30), entry("b", False)],
+                           admin=False, lane="short")
+    assert mixed.startswith("Waiting for the short-job lane: 2 jobs ahead (your 'mine' (training, running, under a "
+                            "minute left); 1 of other people's), so the time is unknown")  # b has no estimate
+    assert queued_message([], admin=False).startswith("Waiting for the long-job lane: your job is next")
 
 
 def test_an_admin_cancels_someones_job_from_the_models_page(team):  # noqa: F811

@@ -344,10 +344,13 @@ def test_transformer_in_the_page_with_progress_and_its_target_list(models_dir, t
 
 
 def test_cancel_while_queued_saves_nothing_and_says_so(models_dir):
-    """Another job holds the trainer: this one waits in the queue, shows it, and Cancel ends it."""
+    """Another short job holds the short-job lane (a comparison without the transformer goes there):
+    this one waits in the queue, shows it, and Cancel, once confirmed, ends it."""
+    from core import lanes
+
     root = jobs_root()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".trainer.lock", "w") as lock:
+    with open(root / lanes.LOCKS[lanes.SHORT], "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         at = open_page()
         at.text_input(key="tg_model_name").set_value("never-saved")
@@ -358,8 +361,12 @@ def test_cancel_while_queued_saves_nothing_and_says_so(models_dir):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         at.run()
-        assert any("Queued" in str(p.proto.text) for p in at.get("progress"))
+        assert any("Queued for the short-job lane" in str(p.proto.text) for p in at.get("progress"))
         at.button(key="tg_cancel").click()
+        at.run()
+        assert job_status(at.session_state["tg_job_id"]).state == "queued"  # not yet: it asks first
+        assert any("Cancel the comparison **never-saved**?" in w.value for w in at.warning)
+        at.button(key="tg_cancel_yes").click()
         at.run()
         assert wait_job(at) == "cancelled"
     assert not at.exception

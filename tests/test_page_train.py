@@ -248,6 +248,8 @@ def test_cancel_from_a_refreshed_page_leaves_no_model(models_dir, tiny_model_dir
     assert "Training" in [h.value for h in at.subheader]
     poll(at, lambda at: any("step" in p.proto.text for p in at.get("progress")))
     at.button(key="train_cancel").click().run()
+    assert job_status(job_id).active and "Cancel training **to-cancel**?" in texts(at.warning)  # it asks first
+    at.button(key="train_cancel_yes").click().run()
     poll(at, lambda at: bool(at.warning) and "cancelled" in texts(at.warning), limit=60)
     assert job_status(job_id).state == "cancelled"
     assert not model_path("to-cancel").exists()
@@ -302,9 +304,11 @@ def test_interrupted_and_queued_jobs_are_shown_plainly(models_dir):
             _fake_job(job_id, state, sleeper.pid, now + i, name)
         at = open_train()
         progress = [p.proto.text for p in at.get("progress")]
-        assert progress and progress[0].startswith("Queued (1 job ahead)")
-        assert "jobs run one at a time" in texts(at.info)
-        assert "1 job ahead (your 'first' (running))" in texts(at.info)  # a laptop: all jobs are yours
+        # Jobs queued before lanes existed: the long-job lane, no estimate to give a start time by.
+        assert progress and progress[0].startswith("Queued for the long-job lane (1 job ahead) · waiting")
+        assert "Each lane runs one job at a time" in texts(at.info)
+        # A laptop: all jobs are yours.
+        assert "1 job ahead (your 'first' (training, running, time unknown)), so the time is unknown" in texts(at.info)
     finally:
         for sleeper in sleepers:
             sleeper.kill()
@@ -326,7 +330,9 @@ def test_progress_text_reads_the_latest_step():
     fraction, line = progress_text(status, now=1065.0)
     assert fraction == 0.25
     assert "step 10/40" in line and "epoch 0.50" in line and "elapsed 1:05" in line and "about 1:35 left" in line
-    queued = JobStatus(id="y", state="queued", model_name="m", created=1000.0, queue_position=2)
-    assert progress_text(queued, now=1003.0) == (0.0, "Queued (2 jobs ahead) · waiting 3 s")
-    nothing_ahead = JobStatus(id="z", state="queued", model_name="m", created=1000.0, queue_position=0)
-    assert progress_text(nothing_ahead, now=1003.0)[1] == "Queued (next) · waiting 3 s"
+    queued = JobStatus(id="y", state="queued", model_name="m", created=1000.0, queue_position=2, wait_s=700.0)
+    assert progress_text(queued, now=1003.0) == (
+        0.0, "Queued for the long-job lane (2 jobs ahead, starts in about 12 min) · waiting 3 s")
+    nothing_ahead = JobStatus(id="z", state="queued", model_name="m", created=1000.0, queue_position=0,
+                              lane="short", wait_s=0.0)
+    assert progress_text(nothing_ahead, now=1003.0)[1] == "Queued for the short-job lane (next) · waiting 3 s"

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core import workspace
+from core import lanes, workspace
 from core.cleanup import CleanupReport, cleanup, server_folders
 from core.job_limits import JobLimits
-from core.jobs import QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue
+from core.jobs import JobStatus, QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue, wait_seconds
 from core.registry import list_models, model_path
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
 from ui.markdown import plain
@@ -222,16 +223,23 @@ def render_admin_panel() -> None:
 
 
 def render_admin_queue(mine: Workspace) -> None:
-    """The whole server queue in the trainer's order, and Cancel for any job in it (admins only:
-    core.jobs.cancel_job refuses anyone else)."""
-    st.markdown("**Training queue** (in the order the trainer takes them; one job runs at a time)")
+    """The whole server queue, lane by lane in the order each lane takes them, and Cancel for any
+    job in it (admins only: core.jobs.cancel_job refuses anyone else)."""
+    st.markdown("**Job queue** (two lanes, one job at a time in each, in the order each lane takes them: "
+                "fine-tunes in the long-job lane, short jobs in the short-job lane)")
     queue = server_queue(mine)
     if not queue:
         st.caption("No job is queued or running.")
         return
-    rows = [{"position": i + 1, "owner": e.owner or e.workspace_id, "kind": KIND_WORDS.get(e.kind, e.kind),
-             "model": e.model_name, "state": e.state, "queued at": pd.Timestamp(e.created, unit="s").strftime("%Y-%m-%d %H:%M"),
-             "job": e.id} for i, e in enumerate(queue)]
+    positions: dict[str, int] = {}
+    rows = []
+    for e in queue:
+        positions[e.lane] = positions.get(e.lane, 0) + 1
+        rows.append({"lane": e.lane, "position": positions[e.lane], "owner": e.owner or e.workspace_id,
+                     "kind": KIND_WORDS.get(e.kind, e.kind), "model": e.model_name, "state": e.state,
+                     "time": f"{duration_words(e.time_left_s)} left" if e.state == "running"
+                     else f"needs {duration_words(e.time_left_s)}",
+                     "queued at": pd.Timestamp(e.created, unit="s").strftime("%Y-%m-%d %H:%M"), "job": e.id})
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="account_admin_queue")
     by_key = {f"{e.workspace_id}/{e.id}": e for e in queue}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
@@ -250,26 +258,77 @@ def render_admin_queue(mine: Workspace) -> None:
 KIND_WORDS = {"train": "training", "response": "targeting comparison"}
 
 
-def queued_message(ahead: list[QueueEntry], admin: bool) -> str:
-    """What a person whose job waits is told: its position and who is ahead. Another person's job
-    is named (owner and model) only for admins; everyone else reads "other people's"."""
+def duration_words(seconds: float | None) -> str:
+    """A wait or run time for people: "under a minute", "about 12 min", "about 1 h 30 min";
+    "an unknown time" for None (a job queued before estimates existed)."""
+    if seconds is None:
+        return "an unknown time"
+    if seconds < 60:
+        return "under a minute"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")
+
+
+def _entry_words(e: QueueEntry, who: str) -> str:
+    """"your 'churn-v2' (training, running, about 12 min left)"."""
+    kind = KIND_WORDS.get(e.kind, e.kind)
+    if e.time_left_s is None:  # a job queued before estimates existed
+        return f"{who} '{e.model_name}' ({kind}, {e.state}, time unknown)"
+    if e.state == "running":
+        return f"{who} '{e.model_name}' ({kind}, running, {duration_words(e.time_left_s)} left)"
+    return f"{who} '{e.model_name}' ({kind}, queued, needs {duration_words(e.time_left_s)})"
+
+
+def queued_message(ahead: list[QueueEntry], admin: bool, lane: str = lanes.LONG) -> str:
+    """What a person whose job waits in ``lane`` is told: what it waits for (the jobs ahead in its
+    lane, the running one first), and when it should start: the running job's own ETA plus the
+    estimates of the queued ones. Another person's job is named (owner and model) only for
+    admins; everyone else reads "other people's"."""
+    where = lanes.LANE_WORDS.get(lane, lane)
     if not ahead:
-        return "Your job is next: it starts as soon as the trainer is free."
-    parts = [f"your '{e.model_name}' ({e.state})" for e in ahead if e.mine]
+        return f"Waiting for {where}: your job is next and starts as soon as the lane is free."
+    parts = [_entry_words(e, "your") for e in ahead if e.mine]
     others = [e for e in ahead if not e.mine]
     if admin:
-        parts += [f"{e.owner or e.workspace_id}'s '{e.model_name}' ({e.state})" for e in others]
+        parts += [_entry_words(e, f"{e.owner or e.workspace_id}'s") for e in others]
     elif others and not parts:
         parts = ["other people's"]
     elif others:
         parts.append(f"{len(others)} of other people's")
     n = len(ahead)
+    wait = wait_seconds([e.time_left_s for e in ahead])
+    when = "the time is unknown" if wait is None else f"it starts in {duration_words(wait)}"
     return (
-        f"Your job is queued: {n} job{'s' if n != 1 else ''} ahead ({'; '.join(parts)}). On this server "
-        "jobs run one at a time, first come first served; you can leave this page meanwhile."
+        f"Waiting for {where}: {n} job{'s' if n != 1 else ''} ahead ({'; '.join(parts)}), so {when} "
+        "(the running job's own estimate plus estimates for the others). Each lane runs one job at a time: "
+        "fine-tunes in the long-job lane, short jobs (a Targeting comparison without the transformer, "
+        "few-shot training on little data) in the short-job lane. You can leave this page meanwhile."
     )
 
 
-def render_queue_position(job_id: str) -> None:
-    """The queued job's position and who is ahead of it (see :func:`queued_message`)."""
-    st.info(plain(queued_message(queue_ahead(job_id), session_workspace().admin)))
+def render_queue_position(status: JobStatus) -> None:
+    """The queued job's lane, who is ahead of it and when it should start (:func:`queued_message`)."""
+    st.info(plain(queued_message(queue_ahead(status.id), session_workspace().admin, status.lane)))
+
+
+def queue_summary(queue: list[QueueEntry], lane: str | None = None, estimate_s: float | None = None) -> str:
+    """One line on the whole queue (every kind of job, every person's): how many jobs run and wait
+    in each lane; with ``lane``, where a job started now would go and how long it should take."""
+    parts = []
+    for name in lanes.LANES:
+        running = sum(e.lane == name and e.state == "running" for e in queue)
+        waiting = sum(e.lane == name and e.state == "queued" for e in queue)
+        if running or waiting:
+            parts.append(f"{lanes.LANE_WORDS[name]} runs {running} job{'s' if running != 1 else ''}"
+                         + (f" with {waiting} waiting" if waiting else ""))
+        else:
+            parts.append(f"{lanes.LANE_WORDS[name]} is free")
+    where = "this server" if sign_in_configured() else "this computer"
+    line = f"Jobs on {where} now: {'; '.join(parts)}."
+    if lane is not None:
+        ahead = sum(e.lane == lane for e in queue)
+        line += (f" This job would go to {lanes.LANE_WORDS[lane]} ({'estimated ' + duration_words(estimate_s) if estimate_s is not None else 'time unknown'} "
+                 f"on an idle machine), " + (f"behind {ahead} job{'s' if ahead != 1 else ''}." if ahead else "with nothing ahead."))
+    return line

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import to_csv_bytes, to_xlsx_bytes
+from core import jobs, lanes, to_csv_bytes, to_xlsx_bytes, workspace
 from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
-from core.jobs import SAVED, JobStatus, cancel_job, job_status, list_jobs, response_result_folder, start_response_job
+from core.jobs import SAVED, JobStatus, job_status, list_jobs, response_result_folder, start_response_job
 from core.models.response import MODEL_LABELS
 from core.models.tabular import infer_column_kinds
 from core.response import (
@@ -49,11 +49,11 @@ from core.targeting import (
     precision_recall_at,
     profit_curve,
 )
-from ui.account import render_queue_position
+from ui.account import queue_summary, render_queue_position
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain
-from ui.train_job import queue_words, resume_or_close
+from ui.train_job import cancel_button, follow, queued_line, rerun_if_page_is_stale, resume_or_close
 
 COMPARISON = "tg_comparison"
 TARGET_LIST = "tg_target_list"
@@ -164,33 +164,56 @@ def start_comparison(df: pd.DataFrame, setup: dict[str, Any], name: str, *, use_
     return job_id
 
 
+def render_queue_line(df: pd.DataFrame, text: list[str], *, use_transformer: bool, fast: bool,
+                      base_model: str) -> None:
+    """Under the start button, while any job is queued or running: the queue's lanes and where this
+    comparison would go (the short-job lane without the transformer: it does not wait for a fine-tune)."""
+    queue = jobs.server_queue()
+    if not queue:
+        return
+    request = {"kind": "response", "response": {
+        "text_columns": list(text), "include_transformer": use_transformer, "base_model": base_model,
+        "transformer_settings": FAST if (use_transformer and fast) else {},
+        "transformer_max_train_rows": FAST_MAX_ROWS if (use_transformer and fast) else None}}
+    minutes = workspace.current().job_limits.max_job_minutes
+    cost = lanes.estimate(request, df, minutes * 60 if minutes else None)
+    st.caption(queue_summary(queue, cost.lane, cost.seconds))
+
+
 def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
     """(fraction 0..1, one line: what is happening, elapsed) for a comparison job."""
     now = time.time() if now is None else now
     elapsed = max(0, int(now - status.created))
     elapsed_text = f"{elapsed // 60}:{elapsed % 60:02d}" if elapsed >= 60 else f"{elapsed} s"
     if status.state == "queued":
-        return 0.0, f"Queued ({queue_words(status.queue_position)}) · waiting {elapsed_text}"
+        return 0.0, queued_line(status, elapsed_text)
     last = status.last_event
     if last is None:
         return 0.0, f"Starting · elapsed {elapsed_text}"
     return float(min(max(last.get("fraction") or 0.0, 0.0), 1.0)), f"{last.get('message') or 'Working'} · elapsed {elapsed_text}"
 
 
-@st.fragment(run_every=POLL_SECONDS)
 def live_panel(job_id: str) -> None:
+    """The comparison's live panel (:func:`_live_panel`), from the page's full run."""
+    follow(_live_panel, job_id)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_panel(job_id: str) -> None:
     """Progress bar and Cancel, refreshed every ``POLL_SECONDS`` while the job runs."""
     status = job_status(job_id)
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
+    rerun_if_page_is_stale()
     fraction, line = progress_text(status)
     st.progress(fraction, text=plain(line))
     if status.state == "queued":
-        render_queue_position(job_id)  # position and who is ahead (names for admins only)
+        render_queue_position(status)  # lane, who is ahead (names for admins only), when it starts
     st.caption("The comparison runs in the background: you can switch pages and come back.")
-    if st.button("Cancel", key="tg_cancel", icon=":material/stop:"):
-        cancel_job(job_id)
-        st.toast("Cancelling… nothing is saved.")
+    if status.cancel_requested:
+        st.caption("Cancelling… nothing is saved.")
+    else:
+        cancel_button(job_id, "tg_cancel", "Cancel", f"the comparison **{plain(status.model_name)}**")
 
 
 def _shown_job_id() -> str | None:

@@ -17,6 +17,7 @@ from core import (
     build_texts,
     choose_method,
     jobs,  # jobs.start_job looked up at the click: tests replace it
+    lanes,
     resolve_base_model,
     validate_mapping,
     validate_name,
@@ -33,6 +34,7 @@ from core.columns import (
 )
 from core.data import read_table, suggest_task
 from core.registry import model_path
+from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert
 from ui.markdown import plain
@@ -434,11 +436,14 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
 def start_section(df: pd.DataFrame, config: TrainConfig | None, model_name: str, problems: list[str]) -> None:
     """Section 4: the Train button (disabled while there are ``problems``)."""
     # ------------------------------------------------------------------------- 4. start
-    busy = [j for j in jobs.list_jobs() if j.active]
-    if busy:
-        st.caption(
-            f"{len(busy)} training job(s) running or queued; jobs run one at a time, so a new one waits its turn."
-        )
+    queue = jobs.server_queue()  # every person's jobs of every kind: the counts the admin's table shows
+    if queue:
+        lane = estimate = None
+        if config is not None and config.label_column in df.columns:
+            minutes = workspace.current().job_limits.max_job_minutes
+            cost = lanes.estimate({"kind": "train", "config": config.to_dict()}, df, minutes * 60 if minutes else None)
+            lane, estimate = cost.lane, cost.seconds
+        st.caption(queue_summary(queue, lane, estimate))
     if problems:
         st.caption("Fix the problems above to start training.")
     if st.button(

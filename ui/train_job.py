@@ -1,8 +1,10 @@
 """The Train page's job panel: live progress of a background training job, then its outcome.
 
 The job runs in its own worker process (``core.jobs``); this panel only reads the job's folder.
-While the job is queued or running, a fragment re-reads it every 1.5 s; when it ends, the whole
-page reruns once so the results are drawn outside the polling fragment. A job whose worker died
+While the job is queued or running, a fragment re-reads it every 1.5 s; when it ends, or when any
+other job the page drew outside the fragment changes state (the "Recent jobs" list, the queue
+line: :func:`jobs_stamp`), the whole page reruns once, so no finished job reads "running" there.
+Cancel asks to confirm (:func:`cancel_button`). A job whose worker died
 (server restart, crash) reads "interrupted at step k of n" and offers Resume (core.jobs.resume_job),
 which puts it back in the queue to continue from its last checkpoint.
 """
@@ -14,11 +16,11 @@ import time
 
 import streamlit as st
 
-from core import jobs
+from core import jobs, lanes
 from core.charts.evaluation import training_curve_chart
-from core.jobs import JobStatus, cancel_job, job_status, list_jobs
+from core.jobs import JobStatus, job_status, list_jobs, server_queue
 from core.registry import model_path, read_info
-from ui.account import render_queue_position
+from ui.account import duration_words, render_queue_position
 from ui.figures import inert
 from ui.markdown import plain
 from ui.results import render_results
@@ -48,12 +50,77 @@ def queue_words(ahead: int) -> str:
     return f"{ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else "next"
 
 
+def queued_line(status: JobStatus, elapsed: str) -> str:
+    """A queued job's progress line: its lane, the jobs ahead, when it should start, its wait so far."""
+    starts = f", starts in {duration_words(status.wait_s)}" if status.queue_position and status.wait_s is not None else ""
+    return (f"Queued for {lanes.LANE_WORDS.get(status.lane, status.lane)} ({queue_words(status.queue_position)}"
+            f"{starts}) · waiting {elapsed}")
+
+
+SEEN = "jobs_seen"  # session key: jobs_stamp() as the page's last full run drew it
+
+
+def jobs_stamp() -> tuple:
+    """What a page draws from the jobs outside its polling fragment: each of the caller's jobs (all
+    kinds) with its state, and each job in the server's queue with its state. When this changes,
+    the fragment reruns the whole page (a job that finished must not read "running" in the
+    Recent list or the queue line until a reload)."""
+    own = tuple((j.id, j.state) for j in list_jobs(kind=None))
+    return own + tuple((e.workspace_id, e.id, e.state) for e in server_queue())
+
+
+def follow(panel, job_id: str) -> None:
+    """Draw ``panel`` (a polling fragment) for ``job_id`` from a full page run, noting what the
+    rest of the page drew (:func:`jobs_stamp`) so that the fragment can tell when it is out of date."""
+    st.session_state[SEEN] = jobs_stamp()
+    panel(job_id)
+
+
+def rerun_if_page_is_stale() -> None:
+    """Inside a polling fragment: rerun the whole page when a job changed state since the page
+    was drawn (another of the person's jobs finished, one joined or left the queue)."""
+    if st.session_state.get(SEEN) != jobs_stamp():
+        st.rerun()
+
+
+def cancel_button(job_id: str, key: str, label: str, what: str) -> None:
+    """Cancel, confirmed: the first click asks "Cancel <what>?" with **Yes, cancel** (key
+    ``<key>_yes``) and **No, keep it** (``<key>_no``); only the first sends the cancel
+    (``core.jobs.cancel_job``, looked up at the click: tests replace it). Callbacks, so the
+    fragment's next run already draws the new state."""
+    ss = st.session_state
+    asking, problem = f"{key}_asking", f"{key}_problem"
+
+    def ask() -> None:
+        ss[asking] = job_id
+
+    def keep() -> None:
+        ss.pop(asking, None)
+
+    def send() -> None:
+        ss.pop(asking, None)
+        try:
+            jobs.cancel_job(job_id)
+        except ValueError as exc:
+            ss[problem] = str(exc)
+
+    if ss.get(problem):
+        st.error(ss.pop(problem))
+    if ss.get(asking) != job_id:
+        st.button(label, key=key, icon=":material/stop:", on_click=ask)
+        return
+    st.warning(f"Cancel {what}? It stops within a few seconds and saves nothing; this cannot be undone.")
+    yes, no, _ = st.columns([1, 1, 3])
+    yes.button("Yes, cancel", key=f"{key}_yes", type="primary", icon=":material/stop:", on_click=send)
+    no.button("No, keep it", key=f"{key}_no", on_click=keep)
+
+
 def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
     """(fraction done 0..1, one line: phase, step/total, epoch, elapsed, ETA) for a job."""
     now = time.time() if now is None else now
     elapsed = _duration(now - status.created)
     if status.state == "queued":
-        return 0.0, f"Queued ({queue_words(status.queue_position)}) · waiting {elapsed}"
+        return 0.0, queued_line(status, elapsed)
     steps = [e for e in status.events if e.get("total_steps")]
     last = status.last_event or {}
     phase = PHASE_TEXT.get(last.get("phase", ""), "Starting the trainer")
@@ -70,24 +137,31 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     return min(1.0, step / total), line
 
 
-@st.fragment(run_every=POLL_SECONDS)
 def live_panel(job_id: str) -> None:
+    """The job's live panel (:func:`_live_panel`), called from the page's full run (the Train and
+    Label pages)."""
+    follow(_live_panel, job_id)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_panel(job_id: str) -> None:
     """Progress bar, live loss/metric chart and Cancel, refreshed every ``POLL_SECONDS``."""
     status = job_status(job_id)
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
+    rerun_if_page_is_stale()
     fraction, line = progress_text(status)
     st.progress(fraction, text=plain(line))
     if status.state == "queued":
-        render_queue_position(job_id)  # position and who is ahead (names for admins only)
+        render_queue_position(status)  # lane, who is ahead (names for admins only), when it starts
     else:
         st.caption("Training runs in the background: you can switch pages or close the tab and come back.")
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
         st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
-    if (status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued":
-        if st.button("Cancel training", key="train_cancel", icon=":material/stop:"):
-            cancel_job(job_id)
-            st.toast("Cancelling… the job stops within a few seconds; nothing is saved.")
+    if status.cancel_requested:
+        st.caption("Cancelling… the job stops within a few seconds; nothing is saved.")
+    elif (status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued":
+        cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**")
 
 
 def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str, str]:
