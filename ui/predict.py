@@ -26,17 +26,15 @@ from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
 from core.predict import (
     PredictSummary,
-    count_rows,
     low_confidence_rows,
     missing_columns,
     ood_reference,
     predict_csv,
     prediction_overview,
-    read_head,
     read_predictions,
     renamed_message,
-    sniff_file,
 )
+from core.reading import JSON_SUFFIXES, count_rows, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -108,12 +106,22 @@ def _session_dir() -> Path:
 
 def _saved_upload(upload) -> Path:
     """The uploaded file on disk (written once per upload; older uploads removed)."""
-    path = _session_dir() / f"input-{upload.file_id}.csv"
+    path = _session_dir() / f"input-{upload.file_id}{_kept_suffix(upload.name)}"
     if not path.is_file():
-        for old in _session_dir().glob("input-*.csv"):
+        for old in _session_dir().glob("input-*"):
             old.unlink(missing_ok=True)
         path.write_bytes(upload.getbuffer())
     return path
+
+
+def _kept_suffix(name: str) -> str:
+    """The part of an upload's name that tells core.reading its kind when the content does not
+    (.json, .jsonl, and those gzipped); ".csv" for the rest (content tells a workbook, gzip, zip)."""
+    suffixes = [s.lower() for s in Path(name).suffixes[-2:]]
+    if suffixes and suffixes[-1] in (".gz", ".zip"):
+        inner = suffixes[-2] if len(suffixes) > 1 and suffixes[-2] in JSON_SUFFIXES else ".csv"
+        return inner + suffixes[-1]
+    return suffixes[-1] if suffixes and suffixes[-1] in JSON_SUFFIXES else ".csv"
 
 
 def duration(seconds: float) -> str:
@@ -253,9 +261,8 @@ def fast_path_box(name: str, model: SavedModel) -> str | None:
 def _row_count(path: str, mtime: float) -> tuple[int, str]:
     """(data rows, "") or (0, why the file is over a read limit): the whole file is checked
     (core.limits.check_csv_file) before it is counted; a refusal is kept like a count."""
-    encoding, delimiter = sniff_file(path)
     try:
-        return count_rows(Path(path), encoding, delimiter, limits=read_limits()), ""
+        return count_rows(open_stream(path, limits=read_limits())), ""
     except ValueError as exc:
         return 0, str(exc)
 
