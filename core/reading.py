@@ -467,6 +467,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     cells = cells.loc[top:]
     cells, merged = _spread_merged(cells, extras.merged, top)
     if merged:
+        merged = sorted(merged, key=lambda ref: _cell_position(ref.split(":")[0]) or (0, 0))
         shown = ", ".join(merged[:5]) + (f" and {len(merged) - 5} more" if len(merged) > 5 else "")
         notes.append(f"{len(merged)} merged cell range(s) ({shown}) spread over their rows: each cell of a range "
                      "takes the value written in its first cell")
@@ -474,7 +475,8 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     body = cells.iloc[1:]
     # Columns with neither a name nor a value (formatting Excel keeps past the data) are dropped.
     keep = [i for i, h in enumerate(header) if h or body.iloc[:, i].notna().any()]
-    _refuse_unsaved_formulas(extras.unsaved_formulas, header, keep, top, where)
+    unsaved = _unsaved_formulas(extras.unsaved_formulas, header, keep, top, where, columns)
+    notes += [unsaved] if unsaved else []
     header = [header[i] or f"Unnamed: {i}" for i in keep]
     refuse_duplicate_names(header, where)
     if body.empty:
@@ -625,19 +627,26 @@ def _spread_merged(cells: pd.DataFrame, merged: Sequence[str], top: int) -> tupl
     return cells, spread
 
 
-def _refuse_unsaved_formulas(unsaved: Sequence[tuple[int, int]], header: list[str], keep: list[int], top: int,
-                             where: str) -> None:
+def _unsaved_formulas(unsaved: Sequence[tuple[int, int]], header: list[str], keep: list[int], top: int,
+                      where: str, columns: Sequence[str]) -> str:
+    """Refuse (``ValueError``) a table whose cells below the header hold formulas without a saved
+    result (a workbook written by a script and never opened in Excel: the values would read as
+    empty). When the caller named the ``columns`` it needs and none of those holds such a cell,
+    a note naming the columns is returned instead; "" when there are none."""
     by_column: dict[int, int] = {}
     for row, column in unsaved:
         if row > top and column - 1 in keep:
             by_column[column - 1] = by_column.get(column - 1, 0) + 1
-    if by_column:
-        named = ", ".join(f"'{header[c] or f'Unnamed: {c}'}'" for c in sorted(by_column))
-        n = sum(by_column.values())
-        raise ValueError(
-            f"column {named} of {where} holds formulas without saved results ({n:,} cell(s)): open and save "
-            "the workbook in Excel, or export it as CSV."
-        )
+    if not by_column:
+        return ""
+    names = [header[c] or f"Unnamed: {c}" for c in sorted(by_column)]
+    named = ", ".join(f"'{n}'" for n in names)
+    n = sum(by_column.values())
+    message = (f"column {named} holds formulas without saved results: open and save the workbook in Excel, or "
+               f"export it as CSV ({n:,} cell(s) in {where}")
+    if columns and not set(names) & {str(c) for c in columns}:
+        return message + "; read as empty cells)"
+    raise ValueError(message + ").")
 
 
 def _cell_name(value: Any) -> str:

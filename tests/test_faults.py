@@ -431,3 +431,161 @@ def test_delimited_exports_convert_decimal_commas_only_where_unambiguous():
     assert load_csv(b"a\tb\nx\t1,5\ny\t2,25\n").frame["b"].tolist() == [1.5, 2.25]
     assert load_csv(b"a\tb\nx\t1,234\ny\t2,000\n").frame["b"].tolist() == ["1,234", "2,000"]  # maybe thousands
     assert load_csv(b'a,b\nx,"1,5"\ny,"2,25"\n').frame["b"].tolist() == ["1,5", "2,25"]  # comma files untouched
+
+
+# --------------------------------------------------------------------------- faults3: every export read one way
+# tests/data/faults3 (README there). Each file goes through every reading entry point: the Python
+# API (core.read_table, core.read_csv), the streamed reader of prediction and the Ray path
+# (core.reading.open_stream + pandas_chunks), predict_csv and `python -m core predict|evaluate|
+# check|train`; the rows each read are compared with one another and with a truth read here with
+# the csv, gzip, json and openpyxl modules. The pages: tests/test_faults_pages.py.
+
+FAULTS3 = Path(__file__).parent / "data" / "faults3"
+THE_FORMULA_MESSAGE = "holds formulas without saved results: open and save the workbook in Excel, or export it as CSV"
+
+
+def cell(value) -> str:
+    """One cell as comparable text: empty for missing, numbers by value (45292 == '45292' == 45292.0)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return ""
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def table_rows(frame: pd.DataFrame) -> tuple[list[str], list[tuple[str, ...]]]:
+    return [str(c) for c in frame.columns], [tuple(cell(v) for v in row) for row in frame.itertuples(index=False)]
+
+
+def faults3_truth(name: str, sheet: str | None = None) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The file's header and rows read without core: csv / gzip+csv / json per line / openpyxl
+    (full mode, merged ranges filled from their first cell by hand)."""
+    import gzip
+
+    import openpyxl
+
+    path = FAULTS3 / name
+    if name.endswith(".xlsx"):
+        book = openpyxl.load_workbook(path)
+        sheet_ = book[sheet] if sheet else book.worksheets[0]
+        grid = [[c.value for c in row] for row in sheet_.iter_rows()]
+        for merged in sheet_.merged_cells.ranges:
+            value = grid[merged.min_row - 1][merged.min_col - 1]
+            for r in range(merged.min_row, merged.max_row + 1):
+                for c in range(merged.min_col, merged.max_col + 1):
+                    grid[r - 1][c - 1] = value
+        grid = [row for row in grid if any(v not in (None, "") for v in row)]
+        return [str(h) for h in grid[0]], [tuple(cell(v) for v in row) for row in grid[1:]]
+    if name.endswith(".jsonl"):
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        header = list(dict.fromkeys(k for r in records for k in r))
+        return header, [tuple(cell(r.get(k)) for k in header) for r in records]
+    raw = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    return rows[0], [tuple(cell(v) for v in row) for row in rows[1:]]
+
+
+def streamed(path: Path, **kwargs) -> pd.DataFrame:
+    from core.reading import open_stream, pandas_chunks
+
+    return pd.concat(list(pandas_chunks(open_stream(path, **kwargs), 7)), ignore_index=True)
+
+
+# (file, sheet): the files every entry point reads as a table (t05 is refused, t04's data is on 'Reviews').
+READ_ALIKE = [("t00_base_train.csv", None), ("t01_multilabel_joined.csv", None), ("t03_xlsx_merged_label_cells.xlsx", None),
+              ("t04_xlsx_cover_sheet_first.xlsx", "Reviews"), ("t04b_xlsx_to_score.xlsx", None),
+              ("t06_dates_excel_serial.csv", None), ("t13_gzip.csv.gz", None), ("t14_reviews.jsonl", None)]
+
+
+@pytest.mark.parametrize(("name", "sheet"), READ_ALIKE)
+def test_faults3_every_reader_gives_the_same_rows_as_the_truth(name, sheet):
+    import core
+
+    truth = faults3_truth(name, sheet)
+    read = {
+        "read_table": table_rows(core.read_table(FAULTS3 / name, sheet=sheet).frame),
+        "stream (predict, Ray)": table_rows(streamed(FAULTS3 / name, sheet=sheet)),
+    }
+    if sheet is None:
+        read["read_csv"] = table_rows(core.read_csv(FAULTS3 / name))
+    for entry, got in read.items():
+        assert got == truth, entry
+    if name.startswith("t03"):  # the merged labels: all 80 rows labelled, and the note says so
+        loaded = core.read_table(FAULTS3 / name)
+        assert loaded.frame["label"].notna().sum() == 80
+        assert any("20 merged cell range(s)" in n and "B2:B5" in n for n in loaded.notes)
+
+
+@pytest.mark.parametrize("name", ["t03_xlsx_merged_label_cells.xlsx", "t13_gzip.csv.gz", "t14_reviews.jsonl"])
+def test_faults3_cli_predict_and_check_read_what_the_api_reads(name, tmp_path, trained_tiny, capsys):
+    _, folder = trained_tiny
+    header, rows = faults3_truth(name)
+    rc, stdout, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS3 / name),
+                              "--out", str(tmp_path / "out.csv"), "--raw")
+    assert rc == 0, err
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert table_rows(out[header]) == (header, rows)
+    assert json.loads(stdout.strip().splitlines()[-1])["rows"] == len(rows)
+    rc, stdout, err = run_cli(capsys, "check", "--data", str(FAULTS3 / name), "--text-col", "text", "--label-col",
+                              "label", "--features", "tfidf", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0, err
+    if name.startswith("t03"):
+        assert "merged cell range(s)" in err and "no label" not in err
+    if name.endswith(".gz"):
+        assert "unpacked from gzip" in err
+
+
+def test_faults3_t04b_workbook_to_score_is_scored_as_train_reads_it(tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    _, folder = trained_tiny
+    header, rows = faults3_truth("t04b_xlsx_to_score.xlsx")
+    summary = predict_csv(load_folder(folder), FAULTS3 / "t04b_xlsx_to_score.xlsx", tmp_path / "api.csv")
+    rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS3 / "t04b_xlsx_to_score.xlsx"),
+                         "--out", str(tmp_path / "cli.csv"), "--sheet", "Reviews")
+    assert rc == 0 and "tokeniz" not in err.lower(), err
+    api = pd.read_csv(tmp_path / "api.csv", dtype=str, keep_default_na=False)
+    cli = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+    assert summary.n_rows == 20 and table_rows(api[header]) == table_rows(cli[header]) == (header, rows)
+    assert api["predicted_label"].tolist() == cli["predicted_label"].tolist()
+
+
+def test_faults3_t04_cover_sheet_first_names_the_other_sheet_and_sheet_chooses_it(tmp_path, tiny_model_dir, capsys):
+    path = str(FAULTS3 / "t04_xlsx_cover_sheet_first.xlsx")
+    for command in (["check", "--features", "tfidf", "--text-col", "text"],
+                    ["train", "--text-col", "text", "--base-model", str(tiny_model_dir)]):
+        rc, _, err = run_cli(capsys, *command, "--data", path, "--label-col", "label", "--out", str(tmp_path / "o"))
+        assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
+    rc, stdout, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path,
+                              "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"), "--sheet", "Reviews")
+    assert rc == 0, err
+    with pytest.raises(ValueError, match="no sheet named 'Q3'; its sheets are \\['About', 'Reviews'\\]"):
+        read_table(path, sheet="Q3")
+
+
+def test_faults3_t05_unsaved_formulas_are_named_by_every_entry_point(tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    path = FAULTS3 / "t05_xlsx_formula_labels_no_cache.xlsx"
+    with pytest.raises(ValueError, match="sheet 'Reviews'") as info:
+        read_table(path)
+    assert f"column 'label' {THE_FORMULA_MESSAGE}" in str(info.value) and "no values" not in str(info.value)
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--data", str(path), "--text-col", "text",
+                         "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 2 and THE_FORMULA_MESSAGE in err
+    # Scoring reads 'text' only: the label's formulas are named in a note, the rows scored.
+    summary = predict_csv(load_folder(trained_tiny[1]), path, tmp_path / "out.csv")
+    assert summary.n_rows == 80 and any(THE_FORMULA_MESSAGE in n for n in summary.notes)
+
+
+def test_faults3_t01_joined_tags_read_as_written():
+    """Reading keeps each joined-tags cell exactly as written (detection of several tags per row
+    is the multi-label part of issue 27, not the reader's)."""
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    assert read_table(FAULTS3 / "t01_multilabel_joined.csv").frame["topics"].tolist() == [r[1] for r in rows]
+
+
+def test_every_faults3_file_has_a_reading_test():
+    covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
+    assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered
