@@ -29,7 +29,7 @@ def _add_reading(parser: argparse.ArgumentParser) -> None:
                              "block sits above them (default: found)")
 
 
-def _read(args: argparse.Namespace, columns: list[str], say: bool = True):
+def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label: str | None = None):
     """``args.data`` read as every entry point reads a file (core.reading.read_table, with
     ``--sheet``/``--header-row``), its notes printed on stderr (``say``), and the columns the
     command needs required (a message naming the columns found, the closest match and the
@@ -39,9 +39,11 @@ def _read(args: argparse.Namespace, columns: list[str], say: bool = True):
     if args.header_row is not None and args.header_row < 1:
         raise ValueError(f"--header-row counts from 1 (the first row); got {args.header_row}.")
     loaded = read_table(args.data, Path(args.data).name, sheet=args.sheet, header_row=args.header_row,
-                        columns=[c for c in columns if c])
+                        columns=[c for c in [label, *columns] if c])
     for note in loaded.notes if say else ():  # how the file was read (stray bytes, decimal commas, a title block)
         print(f"note: {note}", file=sys.stderr)
+    if label:
+        loaded.require([label], lead=f"Label column '{label}' is not in the file")
     loaded.require([c for c in columns if c])
     return loaded
 
@@ -194,7 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{progress['total_steps']}) in {checkpoint} is replaced (pass --resume to continue it)", file=sys.stderr)
         checkpoints.remove(checkpoint)
     # Any file the Train page reads, read as it reads it.
-    loaded = _read(args, [*args.text_cols, *args.profile_cols, args.label_col, args.split_col], say=main_rank)
+    loaded = _read(args, [*args.text_cols, *args.profile_cols, args.label_col, args.split_col], say=main_rank,
+                   label=args.label_col)
     df = loaded.frame
     task = _task_for(args, df, say=main_rank)
     base_model = _base_model_for(args, df, say=main_rank)
@@ -288,7 +291,7 @@ def _train_response(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
     if args.task == "regression":
         raise ValueError("the response comparison predicts a yes/no response; --task regression needs --text-col")
-    df = _read(args, [args.label_col, *args.profile_cols, *args.text_cols]).frame
+    df = _read(args, [*args.profile_cols, *args.text_cols], label=args.label_col).frame
     guess = suggest_setup(df, args.label_col)
     profile = list(args.profile_cols) or [c for c in guess["profile_columns"] if c not in args.text_cols]
     if not args.profile_cols:
@@ -463,7 +466,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .predict import ERROR_COLUMN, check_columns, output_names, predict_frame
 
     model = load_folder(args.model)  # any model kind (transformer, few-shot)
-    loaded = _read(args, [args.label_col, *model.input_columns])
+    loaded = _read(args, list(model.input_columns), label=args.label_col)
     df = loaded.frame
     check_columns(model, df.columns, sheet_hint=loaded.sheet_hint())
     label = df[args.label_col]
@@ -587,7 +590,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .data import validate_mapping
 
-    df = _read(args, [*args.text_cols, *args.profile_cols, args.label_col]).frame
+    df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed)

@@ -195,18 +195,19 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
         (c, "profile_columns") for c in config.profile_columns
     ]:
         if name not in columns:
-            report.errors.append(Problem(kind, f"Column '{name}' is not in the file; found {list(df.columns)}."))
+            report.errors.append(Problem(kind, missing_columns_message(
+                [name], df.columns, lead=f"Column '{name}' is not in the file")))
     if config.label_column not in columns:
-        report.errors.append(
-            Problem("label_column", f"Label column '{config.label_column}' is not in the file.")
-        )
+        report.errors.append(Problem("label_column", missing_columns_message(
+            [config.label_column], df.columns, lead=f"Label column '{config.label_column}' is not in the file")))
     overlap = set(config.profile_columns) & (set(config.text_columns) | {config.label_column})
     if overlap:
         report.errors.append(
             Problem("profile_columns", f"Column(s) {sorted(overlap)} cannot be both a profile column and a text/label column.")
         )
     if config.split_column and config.split_column not in columns:
-        report.errors.append(Problem("split_column", f"Split column '{config.split_column}' is not in the file."))
+        report.errors.append(Problem("split_column", missing_columns_message(
+            [config.split_column], df.columns, lead=f"Split column '{config.split_column}' is not in the file")))
     if report.errors:
         return report
 

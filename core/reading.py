@@ -135,13 +135,25 @@ def missing_columns_message(missing: Sequence[Any], found: Sequence[Any], *, lea
     hints = []
     for name in missing:
         name = str(name)
-        same = [c for c in found if c.strip().casefold() == name.strip().casefold()]
-        close = same or difflib.get_close_matches(name, found, n=1, cutoff=0.6)
+        close = _closest(name, found)
         if close:
             hints.append(f"'{name}' -> '{close[0]}'")
     lead = lead or f"Column(s) {[str(m) for m in missing]} are not in the file"
     closest = f" Closest match: {'; '.join(hints)}." if hints else ""
     return f"{lead}; found {listed}.{closest}"
+
+
+def _closest(name: str, found: list[str]) -> list[str]:
+    """The found column nearest ``name``: the same in another case or spacing; else difflib's
+    closest (ignoring case); else one that holds it or is held by it ('text' in 'Review Text')."""
+    key = " ".join(name.split()).casefold()
+    keys = {" ".join(c.split()).casefold(): c for c in reversed(found)}
+    if key in keys:
+        return [keys[key]]
+    close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+    if close:
+        return [keys[close[0]]]
+    return [keys[k] for k in keys if k and (key in k or k in key)][:1]
 
 
 def refuse_duplicate_names(header: Sequence[str], where: str = "the file") -> None:
@@ -506,8 +518,8 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
     """The sheet row number (1-based) of the header among the non-blank rows ``cells``: the row
     asked for; else the first non-blank row when it holds ``columns`` or looks like a header;
     else, within the first MAX_HEADER_SEARCH_ROWS rows, the first holding every one of
-    ``columns``, then the first whose cells are mostly non-empty text (a title block above a
-    header has one or two cells)."""
+    ``columns``, then the first whose cells are mostly non-empty text naming at least half of
+    the table's columns (a title block above a header has one or two cells a row)."""
     if header_row is not None:
         if header_row not in cells.index:
             raise ValueError(f"Row {header_row} of {where} is empty or past the data, so it cannot be the header; "
@@ -522,9 +534,12 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
                 return int(number)
     width = int(cells.notna().any().sum())
     for number, row in zip(first.index, first.itertuples(index=False)):
-        present = [v for v in row if not pd.isna(v)]
-        text = [v for v in present if isinstance(v, str) and v.strip()]
-        if len(text) >= max(1, -(-width // 2)) and len(text) > len(present) - len(text):
+        # Mostly text and naming at least half of the table's columns: a title block's rows hold
+        # one or two cells (a title, "Exported: <date>"). One that names half the columns is
+        # taken for the header: --header-row, or the columns the caller asks for, then decide.
+        text = sum(1 for v in row if isinstance(v, str) and v.strip())
+        present = sum(1 for v in row if not pd.isna(v))
+        if text >= max(1, -(-width // 2)) and text > present - text:
             return int(number)
     return int(cells.index[0])
 

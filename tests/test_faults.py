@@ -589,3 +589,197 @@ def test_faults3_t01_joined_tags_read_as_written():
 def test_every_faults3_file_has_a_reading_test():
     covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
     assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered
+
+
+# --------------------------------------------------------------------------- kinds described in issue 27, built here
+
+WORDS = ["great", "awful", "fine", "slow", "fast", "cheap", "broken", "lovely", "late", "kind"]
+
+
+def review_rows(n: int, seed: int = 0) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    return [[f"{WORDS[rng.integers(10)]} {WORDS[rng.integers(10)]}, really {i}", ["positive", "negative"][i % 2]]
+            for i in range(n)]
+
+
+def xlsx_bytes(rows: list[list], merged: tuple[str, ...] = ()) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Export"
+    for row in rows:
+        sheet.append(row)
+    for ref in merged:
+        sheet.merge_cells(ref)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+TITLE_BLOCKS = {
+    "title": [["Q3 review export"]],
+    "title, date, blank": [["Reviews by channel"], ["Exported", __import__("datetime").datetime(2024, 5, 1)], []],
+    "merged title over the columns": [["Customer feedback, all channels", None, None]],
+    "two notes and a date value": [["Source: CRM"], ["Owner: marketing"], ["As of", 45292]],
+}
+
+
+@pytest.mark.parametrize("block", sorted(TITLE_BLOCKS))
+def test_a_title_block_above_an_excel_header_is_found_by_every_reader(block, tmp_path, trained_tiny, capsys):
+    rows = review_rows(12, seed=len(block))
+    title = TITLE_BLOCKS[block]
+    header_at = len(title) + 1  # the row Excel shows
+    merged = ("A1:C1",) if block.startswith("merged") else ()
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(xlsx_bytes([*title, ["text", "label", "channel"], *[[*r, "web"] for r in rows]], merged))
+    expected = (["text", "label", "channel"], [tuple(cell(v) for v in (*r, "web")) for r in rows])
+    for columns in ((), ("text", "label")):  # found by its look (the pages), or by the columns asked for (CLI)
+        loaded = read_table(path, columns=columns)
+        assert table_rows(loaded.frame) == expected, columns
+        assert any(f"header read from row {header_at}" in n for n in loaded.notes)
+    assert table_rows(read_table(path, header_row=header_at).frame) == expected
+    assert table_rows(streamed(path)) == expected
+    with pytest.raises(ValueError, match=f"Row {header_at + 40} of sheet 'Export'"):
+        read_table(path, header_row=header_at + 40)
+    _, folder = trained_tiny
+    rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(path), "--out", str(tmp_path / "o.csv"))
+    assert rc == 0 and f"row {header_at}" in err, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str).iloc[:, :3]) == expected
+
+
+def test_a_title_row_that_names_half_the_columns_needs_the_columns_or_header_row(tmp_path):
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(xlsx_bytes([["Region", "EMEA"], ["text", "label", "channel"], *[[*r, "web"] for r in review_rows(5)]]))
+    assert list(read_table(path, columns=["text", "label"]).frame.columns) == ["text", "label", "channel"]
+    assert list(read_table(path, header_row=2).frame.columns) == ["text", "label", "channel"]
+    with pytest.raises(ValueError, match=r"found \['Region', 'EMEA'"):
+        read_table(path).require(["text"])  # taken for the header: the message shows what was read
+
+
+@pytest.mark.parametrize(("parts", "newline", "bom"), [(2, "\n", True), (3, "\r\n", True), (3, "\n", False)])
+def test_a_concatenated_export_drops_its_repeated_headers_and_names_their_lines(parts, newline, bom, tmp_path,
+                                                                                 trained_tiny, capsys):
+    chunks, expected, header_lines, line = [], [], [], 0
+    for p in range(parts):
+        rows = review_rows(4 + p, seed=p)
+        text = newline.join(["text,label", *(f'"{a}",{b}' for a, b in rows)]) + newline
+        chunks.append(("\ufeff" if bom else "") + text)
+        if p:
+            header_lines.append(line + 1)
+        line += 1 + len(rows)
+        expected += [tuple(r) for r in rows]
+    path = tmp_path / "joined.csv"
+    path.write_bytes("".join(chunks).encode("utf-8"))
+    loaded = read_table(path)
+    assert table_rows(loaded.frame) == (["text", "label"], expected)
+    assert "label" not in set(loaded.frame["label"])  # never a class called 'label'
+    shown = ", ".join(map(str, header_lines))
+    assert any(f"{parts - 1} repeated header row(s) dropped (line {shown})" in n for n in loaded.notes), loaded.notes
+    assert table_rows(streamed(path)) == (["text", "label"], expected)
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path), "--out", str(tmp_path / "o.csv"))
+    assert rc == 0 and f"line {shown}" in err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str)[["text", "label"]]) == (["text", "label"], expected)
+    rc, _, err = run_cli(capsys, "check", "--data", str(path), "--text-col", "text", "--label-col", "label",
+                         "--features", "tfidf", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0 and f"line {shown}" in err
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_cr_only_line_ends_read_as_lf_and_crlf_do_everywhere(encoding, tmp_path, trained_tiny, capsys):
+    rows = [[f"caf\u00e9 {a}, nice", b] for a, b in review_rows(9, seed=3)]
+    files = {}
+    for name, newline in (("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")):
+        files[name] = tmp_path / f"{name}.csv"
+        text = newline.join(["text,label", *(f'"{a}",{b}' for a, b in rows)]) + newline
+        files[name].write_bytes(text.encode(encoding))
+    expected = (["text", "label"], [tuple(r) for r in rows])
+    for name, path in files.items():
+        assert table_rows(read_table(path).frame) == expected, name
+        assert table_rows(streamed(path)) == expected, name
+    assert any("carriage returns only" in n for n in read_table(files["cr"]).notes)
+    rc, _, err = run_cli(capsys, "evaluate", "--model", str(trained_tiny[1]), "--data", str(files["cr"]), "--label-col", "label")
+    assert rc == 0 and json.loads(_.strip().splitlines()[-1])["rows_skipped"] == 0, err
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(files["cr"]),
+                         "--out", str(tmp_path / "o.csv"))
+    assert rc == 0, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str)[["text", "label"]]) == expected
+
+
+def gz(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)
+
+
+# One file of each kind, written by the test: (file name, bytes).
+HEADER_ONLY_FILES = {
+    "csv": ("h.csv", b"text,label\n"),
+    "crlf tsv": ("h.tsv", b"text\tlabel\r\n"),
+    "xlsx": ("h.xlsx", None),  # built in the test: a sheet with its header row only
+    "gzip": ("h.csv.gz", gz(b"text,label\n")),
+}
+DUPLICATE_FILES = {
+    "csv": ("d.csv", b"text,text,label\na,b,positive\nc,d,negative\n"),
+    "spaced csv": ("d.csv", b"text , text,label\na,b,positive\nc,d,negative\n"),
+    "xlsx": ("d.xlsx", None),
+    "jsonl": ("d.jsonl", b'{"text": "a", "text": "b", "label": "positive"}\n'),
+    "gzip": ("d.csv.gz", gz(b"text,text,label\na,b,positive\n")),
+}
+
+
+def written(tmp_path: Path, kind: str, files: dict, rows: list[list]) -> Path:
+    name, data = files[kind]
+    path = tmp_path / name
+    path.write_bytes(xlsx_bytes(rows) if data is None else data)
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(HEADER_ONLY_FILES))
+def test_a_header_only_file_gets_the_same_message_everywhere(kind, tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    path = written(tmp_path, kind, HEADER_ONLY_FILES, [["text", "label"]])
+    with pytest.raises(ValueError, match="header row but no data rows"):
+        read_table(path)
+    with pytest.raises(ValueError, match="header row but no data rows"):
+        predict_csv(load_folder(trained_tiny[1]), path, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    model = str(trained_tiny[1])
+    for command in (["predict", "--model", model, "--out", str(tmp_path / "o.csv")],
+                    ["evaluate", "--model", model, "--label-col", "label"],
+                    ["check", "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "I.csv")],
+                    ["train", "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "m")]):
+        rc, _, err = run_cli(capsys, *command, "--data", str(path))
+        assert rc == 2 and "header row but no data rows" in err and "NotImplementedError" not in err, (command, err)
+
+
+@pytest.mark.parametrize("kind", sorted(DUPLICATE_FILES))
+def test_duplicate_column_names_get_the_same_message_everywhere(kind, tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    path = written(tmp_path, kind, DUPLICATE_FILES, [["text", "text", "label"], ["a", "b", "positive"]])
+    with pytest.raises(ValueError, match=r"duplicated name\(s\) \['text'\]"):
+        read_table(path)
+    with pytest.raises(ValueError, match=r"duplicated name\(s\) \['text'\]"):
+        predict_csv(load_folder(trained_tiny[1]), path, tmp_path / "out.csv")  # never 'text.1' silently
+    for command in (["predict", "--model", str(trained_tiny[1]), "--out", str(tmp_path / "o.csv")],
+                    ["check", "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "I.csv")]):
+        rc, _, err = run_cli(capsys, *command, "--data", str(path))
+        assert rc == 2 and "duplicated name(s) ['text']" in err, (command, err)
+
+
+def test_missing_column_messages_list_the_columns_found_and_the_closest(tmp_path, trained_tiny, capsys):
+    path = tmp_path / "spelled.csv"
+    path.write_text("Review Text,Label\ngreat,positive\nawful,negative\n", encoding="utf-8")
+    model = str(trained_tiny[1])
+    for command in (["predict", "--model", model, "--out", str(tmp_path / "o.csv")],
+                    ["evaluate", "--model", model, "--label-col", "label"],
+                    ["check", "--text-col", "review text", "--label-col", "label", "--out", str(tmp_path / "I.csv")],
+                    ["train", "--text-col", "review_text", "--label-col", "Label", "--out", str(tmp_path / "m")]):
+        rc, _, err = run_cli(capsys, *command, "--data", str(path))
+        assert rc == 2 and "found ['Review Text', 'Label']" in err and "Closest match:" in err, (command, err)
+    from core.data import validate_mapping
+
+    report = validate_mapping(read_table(path).frame, TrainConfig(text_columns=("review text",), label_column="Label"))
+    assert any("'review text' -> 'Review Text'" in p.message for p in report.errors)
