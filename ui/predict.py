@@ -34,7 +34,7 @@ from core.predict import (
     read_predictions,
     renamed_message,
 )
-from core.reading import JSON_SUFFIXES, count_rows, open_stream, read_head
+from core.reading import count_rows, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -106,22 +106,14 @@ def _session_dir() -> Path:
 
 def _saved_upload(upload) -> Path:
     """The uploaded file on disk (written once per upload; older uploads removed)."""
-    path = _session_dir() / f"input-{upload.file_id}{_kept_suffix(upload.name)}"
+    # CSV: ui.upload.csv_upload hands over any other kind (workbook, JSON, gzip, zip) as the CSV of
+    # the table core.reading read from it.
+    path = _session_dir() / f"input-{upload.file_id}.csv"
     if not path.is_file():
         for old in _session_dir().glob("input-*"):
             old.unlink(missing_ok=True)
         path.write_bytes(upload.getbuffer())
     return path
-
-
-def _kept_suffix(name: str) -> str:
-    """The part of an upload's name that tells core.reading its kind when the content does not
-    (.json, .jsonl, and those gzipped); ".csv" for the rest (content tells a workbook, gzip, zip)."""
-    suffixes = [s.lower() for s in Path(name).suffixes[-2:]]
-    if suffixes and suffixes[-1] in (".gz", ".zip"):
-        inner = suffixes[-2] if len(suffixes) > 1 and suffixes[-2] in JSON_SUFFIXES else ".csv"
-        return inner + suffixes[-1]
-    return suffixes[-1] if suffixes and suffixes[-1] in JSON_SUFFIXES else ".csv"
 
 
 def duration(seconds: float) -> str:
