@@ -73,12 +73,13 @@ def input_files(source: str | Path) -> list[Path]:
     return files
 
 
-def _read_file(batch: dict[str, Any], chunk_rows: int, limits: ReadLimits | None = None):
+def _read_file(batch: dict[str, Any], chunk_rows: int, limits: ReadLimits | None = None,
+               columns: list[str] | None = None):
     """Ray Data task: read one input file in chunks (core.reading, as the in-process path reads
     it), each row tagged with its (file, row) id."""
     path, file_no = Path(str(batch["path"].iloc[0])), int(batch["file_no"].iloc[0])
     offset = 0
-    for chunk in pandas_chunks(open_stream(path, limits=limits), chunk_rows):
+    for chunk in pandas_chunks(open_stream(path, columns=columns or (), limits=limits), chunk_rows):
         if chunk.empty:
             continue
         chunk[FILE_ID] = file_no
@@ -194,7 +195,8 @@ def predict_ray(
     started = time.monotonic()
     files = input_files(source)
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
-    streams = [open_stream(path, limits=limits) for path in files]  # limits checked, kinds read, as in-process
+    needed = [(column_map or {}).get(c, c) for c in model.input_columns]  # a workbook's header row is found by them
+    streams = [open_stream(path, columns=needed, limits=limits) for path in files]  # as in-process reads them
     columns = [list(stream.header) for stream in streams]
     for path, found in zip(files, columns):
         if found != columns[0]:
@@ -226,7 +228,7 @@ def predict_ray(
     listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
     dataset = (
         ray.data.from_items(listing, override_num_blocks=len(files))
-        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits}, num_cpus=READ_TASK_CPUS)
+        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
         .map_batches(
             scorer,
             fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64,

@@ -519,7 +519,8 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
     asked for; else the first non-blank row when it holds ``columns`` or looks like a header;
     else, within the first MAX_HEADER_SEARCH_ROWS rows, the first holding every one of
     ``columns``, then the first whose cells are mostly non-empty text naming at least half of
-    the table's columns (a title block above a header has one or two cells a row)."""
+    the table's columns, and two of them when it has two or more (a title block above a header
+    has one or two cells a row)."""
     if header_row is not None:
         if header_row not in cells.index:
             raise ValueError(f"Row {header_row} of {where} is empty or past the data, so it cannot be the header; "
@@ -539,7 +540,7 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
         # taken for the header: --header-row, or the columns the caller asks for, then decide.
         text = sum(1 for v in row if isinstance(v, str) and v.strip())
         present = sum(1 for v in row if not pd.isna(v))
-        if text >= max(1, -(-width // 2)) and text > present - text:
+        if text >= max(min(2, width), -(-width // 2)) and text > present - text:
             return int(number)
     return int(cells.index[0])
 
