@@ -516,11 +516,10 @@ def _count_rows_above(cells: pd.DataFrame, top: int) -> int:
 
 def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Sequence[str], where: str) -> int:
     """The sheet row number (1-based) of the header among the non-blank rows ``cells``: the row
-    asked for; else the first non-blank row when it holds ``columns`` or looks like a header;
-    else, within the first MAX_HEADER_SEARCH_ROWS rows, the first holding every one of
-    ``columns``, then the first whose cells are mostly non-empty text naming at least half of
-    the table's columns, and two of them when it has two or more (a title block above a header
-    has one or two cells a row)."""
+    asked for; else, within the first MAX_HEADER_SEARCH_ROWS rows, the first holding every one
+    of ``columns`` (none: the first non-blank row); without ``columns``, the first whose cells
+    are mostly non-empty text naming at least half of the table's columns, and two of them when
+    it has two or more (a title block above a header has one or two cells a row)."""
     if header_row is not None:
         if header_row not in cells.index:
             raise ValueError(f"Row {header_row} of {where} is empty or past the data, so it cannot be the header; "
@@ -533,6 +532,7 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
         for number, found in zip(first.index, names):
             if wanted <= found:
                 return int(number)
+        return int(cells.index[0])  # not in this sheet: the caller's message lists what its first row holds
     width = int(cells.notna().any().sum())
     for number, row in zip(first.index, first.itertuples(index=False)):
         # Mostly text and naming at least half of the table's columns: a title block's rows hold

@@ -351,7 +351,7 @@ def test_every_fault_file_has_a_page_test():
 # tests/data/faults3 through the Train, Predict and Dashboard pages: the rows each page read are
 # the rows core.read_table and the truth of tests/test_faults.py read (faults3_truth).
 
-from tests.test_faults import FAULTS3, faults3_truth, table_rows  # noqa: E402 - this section's own imports
+from tests.test_faults import FAULTS3, cell, faults3_truth, table_rows  # noqa: E402 - this section's own imports
 
 
 @pytest.mark.parametrize(("name", "sheet"), [("t03_xlsx_merged_label_cells.xlsx", None),
@@ -405,3 +405,17 @@ def test_faults3_t06_dashboard_reads_excel_serial_dates_with_a_note():
     import datetime
 
     assert parsed.dt.date.tolist() == [datetime.date(1899, 12, 30) + datetime.timedelta(days=float(r[0])) for r in rows]
+
+
+def test_the_header_row_box_chooses_a_workbooks_header_on_the_page(models_dir):
+    from tests.test_faults import review_rows, xlsx_bytes
+
+    rows = review_rows(6)
+    # A title row naming half of three columns is taken for the header until the box says row 2.
+    data = xlsx_bytes([["Region", "EMEA"], ["text", "label", "channel"], *[[*r, "web"] for r in rows]])
+    at = put(open_train(), "export.xlsx", data)
+    assert at.session_state["train_data"].frame.columns.tolist() == ["Region", "EMEA", "Unnamed: 2"]
+    at.number_input(key="train_upload_header_row").set_value(2).run()
+    assert_clean(at)
+    assert table_rows(at.session_state["train_data"].frame) == (
+        ["text", "label", "channel"], [tuple(cell(v) for v in (*r, "web")) for r in rows])

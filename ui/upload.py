@@ -28,7 +28,7 @@ class TableUpload:
 
     name: str
     file_id: str
-    ident: str  # "upload:<file_id>" or "upload:<file_id>:<sheet>"
+    ident: str  # "upload:<file_id>", "upload:<file_id>:<sheet>" or "upload:<file_id>:<sheet>:row<n>"
     table: LoadedCsv
 
     @property
@@ -122,6 +122,8 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
         st.error(plain(exc))
         return None
     ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
+    header_row = st.session_state.get(f"{key}_header_row")
+    ident += f":row{header_row}" if header_row else ""  # another header row: another table
     return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
 
 
