@@ -192,7 +192,8 @@ class ReadLimits:
 
     ``max_bytes``: bytes of the file; ``max_rows``: data rows of a table; ``max_cell_chars``:
     characters of one cell as written in the file (quotes or XML escapes included);
-    ``max_columns``: fields of one row; ``max_unpacked_bytes``: a workbook's unpacked size.
+    ``max_columns``: fields of one row; ``max_unpacked_bytes``: a workbook's unpacked size, and a
+    .gz's or a .zip's (core.reading.unpack).
     ``from_server_settings``: the values come from the app's ``[marketune]`` settings
     (``core.workspace.TeamSettings.read_limits``), so messages name the setting an admin
     changes; False (the CLI, core's API): core's defaults, named as constants of this module.

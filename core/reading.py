@@ -29,6 +29,7 @@ import json
 import re
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ def unpack(raw: bytes, name: str, limits: ReadLimits = DEFAULT_READ_LIMITS) -> t
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as handle:
                 data = _bounded_read(handle, limits, f"{what} (gzip)")
-        except (OSError, EOFError, zlib_error()) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{what} looks gzip-compressed but could not be unpacked ({_first_line(exc)}); "
                              "expected a .gz made by gzip or 7-Zip. Unpack it yourself and give the file inside.") from None
         return data, inner, (f"unpacked from gzip ({len(raw):,} bytes packed, {len(data):,} unpacked)",)
@@ -273,12 +274,6 @@ def unpack(raw: bytes, name: str, limits: ReadLimits = DEFAULT_READ_LIMITS) -> t
                                  "unzip it yourself and give the file inside.") from None
         return data, Path(member.filename).name, (f"read {member.filename!r} from the zip file",)
     return raw, name, ()
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
 
 
 def _bounded_read(handle: Any, limits: ReadLimits, what: str) -> bytes:
@@ -468,9 +463,10 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     extras = _sheet_extras(raw, chosen) if engine == "openpyxl" else _SheetExtras()
     cells = cells.dropna(how="all")  # blank rows, as a CSV reader skips blank lines
     if cells.empty:
-        raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row. "
-                         f"{where[0].upper() + where[1:]}." if len(sheets) > 1 else
-                         f"Sheet {chosen!r} is empty: expected a header row and at least one data row.")
+        others = [repr(s) for s in sheets if s != chosen]
+        raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row."
+                         + (f" The workbook's other sheet(s): {', '.join(others)} (choose one with --sheet NAME "
+                            "or the Sheet picker)." if others else ""))
     notes = []
     top = _header_position(cells, header_row, columns, where)
     if top != cells.index[0]:
@@ -1151,12 +1147,6 @@ class Stream:
     sheet: str | None = None
     sheets: tuple[str, ...] = ()
 
-    def require(self, columns: Sequence[str], lead: str = "") -> None:
-        """As :meth:`LoadedCsv.require`, on the header."""
-        table = LoadedCsv(frame=pd.DataFrame(columns=list(self.header)), encoding=self.encoding,
-                          delimiter=self.delimiter, n_bytes=0, sheet=self.sheet, sheets=self.sheets)
-        table.require(columns, lead)
-
 
 # Encodings pandas streams as load_csv decodes them (their line-break bytes are plain ASCII).
 _STREAMED_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1", "gb18030")
@@ -1182,7 +1172,7 @@ def open_stream(
     if not path.is_file():
         raise ValueError(f"No such file: {path}")
     with open(path, "rb") as handle:
-        head = handle.read(8)
+        head = handle.read(64)
     plain = not head.startswith((_ZIP_MAGIC, _OLE_MAGIC, _GZIP_MAGIC)) and not _looks_like_json(head, path.name)
     if plain and header_row is None and not path.name.lower().endswith(".xls"):
         encoding, delimiter = sniff_file(path)

@@ -783,3 +783,44 @@ def test_missing_column_messages_list_the_columns_found_and_the_closest(tmp_path
 
     report = validate_mapping(read_table(path).frame, TrainConfig(text_columns=("review text",), label_column="Label"))
     assert any("'review text' -> 'Review Text'" in p.message for p in report.errors)
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("inner", ["reviews.csv", "reviews.jsonl", "reviews.xlsx"])
+@pytest.mark.parametrize("packing", ["gz", "zip"])
+def test_compressed_files_of_every_kind_read_as_unpacked_and_within_the_unpacked_limit(inner, packing, tmp_path):
+    from core.limits import ReadLimitError, ReadLimits
+
+    rows = review_rows(30, seed=7)
+    if inner.endswith(".csv"):
+        data = ("text,label\n" + "".join(f'"{a}",{b}\n' for a, b in rows)).encode()
+    elif inner.endswith(".jsonl"):
+        data = "".join(json.dumps({"text": a, "label": b}) + "\n" for a, b in rows).encode()
+    else:
+        data = xlsx_bytes([["text", "label"], *rows])
+    plain = tmp_path / inner
+    plain.write_bytes(data)
+    packed = tmp_path / f"{inner}.gz" if packing == "gz" else tmp_path / "reviews.zip"
+    packed.write_bytes(gz(data) if packing == "gz" else zipped({f"export/{inner}": data, "__MACOSX/._x": b"junk"}))
+    expected = (["text", "label"], [tuple(r) for r in rows])
+    assert table_rows(read_table(plain).frame) == expected
+    assert table_rows(read_table(packed).frame) == expected
+    assert table_rows(streamed(packed)) == expected
+    with pytest.raises(ReadLimitError, match="max_unpacked_mb|MAX_UNPACKED_MB"):
+        read_table(packed, limits=ReadLimits(max_unpacked_bytes=len(data) - 1))
+
+
+def test_a_zip_of_several_files_is_refused_naming_them(tmp_path):
+    path = tmp_path / "two.zip"
+    path.write_bytes(zipped({"a.csv": b"text,label\nx,y\n", "b.csv": b"text,label\nx,y\n"}))
+    with pytest.raises(ValueError, match=r"holding 2 files \['a.csv', 'b.csv'\]; expected one"):
+        read_table(path)
