@@ -4,13 +4,10 @@ from .base_models import CATALOG, BaseModel, resolve_base_model
 from .check import DataReport, check
 from .config import ConfigError, TrainConfig
 from .data import (
-    LoadedCsv,
     MappingReport,
     Problem,
     build_texts,
     cjk_share,
-    load_csv,
-    read_csv,
     split_indices,
     validate_mapping,
 )
@@ -20,6 +17,7 @@ from .fewshot import choose_method, train_fewshot
 from .labeling import LabelStore, label_store, uncertainty_ranking
 from .models import FewShotClassifier, SavedModel, TextClassifier, TfidfClassifier, load_folder
 from .progress import ProgressEvent, TrainingCancelled, TrainResult
+from .reading import LoadedCsv, load_csv, read_csv, read_table
 from .registry import (
     ModelInfo,
     can_change,
@@ -72,6 +70,7 @@ __all__ = [
     "models_root",
     "neutralise_formulas",
     "read_csv",
+    "read_table",
     "regression_metrics",
     "resolve_base_model",
     "share_model",

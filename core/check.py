@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
-from .data import clean_label
+from .data import clean_label, missing_columns_message
 from .data import normalise_for_duplicates as normalise_text  # one duplicate key for the split and the check
 from .duplicates import NEAR_DUPLICATE_COSINE as NEAR_DUPLICATE_COSINE  # re-exported: the check documents it
 from .duplicates import near_duplicate_groups  # one near-duplicate method for the split and the check
@@ -196,7 +196,7 @@ def check(
     columns = [*config.profile_columns, *config.text_columns, config.label_column]
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"Column(s) {missing} are not in the data; found {list(df.columns)}.")
+        raise ValueError(missing_columns_message(missing, df.columns, lead=f"Column(s) {missing} are not in the data"))
     from .data import build_texts
 
     frame = df.reset_index(drop=True)

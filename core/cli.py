@@ -20,6 +20,34 @@ def _add_profile_col(parser: argparse.ArgumentParser) -> None:
                         help="profile column, e.g. age or segment (repeatable; --feature-col is its old name)")
 
 
+def _add_reading(parser: argparse.ArgumentParser) -> None:
+    """--sheet and --header-row: how a file is read (core.reading.read_table), for every command that reads one."""
+    parser.add_argument("--sheet", default=None,
+                        help="Excel workbook: the sheet to read (default: the first; messages name the others)")
+    parser.add_argument("--header-row", type=int, default=None, metavar="N",
+                        help="the row (Excel's row number; CSV: the line) holding the column names, when a title "
+                             "block sits above them (default: found)")
+
+
+def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label: str | None = None):
+    """``args.data`` read as every entry point reads a file (core.reading.read_table, with
+    ``--sheet``/``--header-row``), its notes printed on stderr (``say``), and the columns the
+    command needs required (a message naming the columns found, the closest match and the
+    workbook's other sheets)."""
+    from .reading import read_table
+
+    if args.header_row is not None and args.header_row < 1:
+        raise ValueError(f"--header-row counts from 1 (the first row); got {args.header_row}.")
+    loaded = read_table(args.data, Path(args.data).name, sheet=args.sheet, header_row=args.header_row,
+                        columns=[c for c in [label, *columns] if c])
+    for note in loaded.notes if say else ():  # how the file was read (stray bytes, decimal commas, a title block)
+        print(f"note: {note}", file=sys.stderr)
+    if label:
+        loaded.require([label], lead=f"Label column '{label}' is not in the file")
+    loaded.require([c for c in columns if c])
+    return loaded
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Marketune: fine-tune and use text models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -72,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run from its checkpoint (OUT.checkpoint, written at each evaluation; "
                         "same data and settings required)")
     t.add_argument("--quiet", action="store_true", help="print only the final JSON line")
+    _add_reading(t)
 
     p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
     p.add_argument("--model", required=True, help="saved model folder")
@@ -90,11 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="with --engine ray: scoring actors (each loads the model once)")
     p.add_argument("--parts", action="store_true",
                    help="with --engine ray: --out is a folder with one CSV per input file instead of one CSV")
+    _add_reading(p)
 
     e = sub.add_parser("evaluate", help="score a saved model on a labelled CSV; prints JSON")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
     e.add_argument("--label-col", required=True)
+    _add_reading(e)
 
     b = sub.add_parser("base-models", help="list or install base models")
     bsub = b.add_subparsers(dest="action", required=True)
@@ -147,7 +178,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_response(args)
     from . import checkpoint as checkpoints
     from .config import TrainConfig
-    from .data import read_table
     from .training import train
 
     main_rank = is_main_process()
@@ -165,9 +195,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: starting afresh; the checkpoint of an interrupted run (step {progress['step']} of "
                   f"{progress['total_steps']}) in {checkpoint} is replaced (pass --resume to continue it)", file=sys.stderr)
         checkpoints.remove(checkpoint)
-    loaded = read_table(args.data, str(args.data))  # CSV or Excel, as the Train page reads it
-    for note in loaded.notes if main_rank else ():  # repairs made while reading (stray bytes, decimal commas)
-        print(f"note: {note}", file=sys.stderr)
+    # Any file the Train page reads, read as it reads it.
+    loaded = _read(args, [*args.text_cols, *args.profile_cols, args.label_col, args.split_col], say=main_rank,
+                   label=args.label_col)
     df = loaded.frame
     task = _task_for(args, df, say=main_rank)
     base_model = _base_model_for(args, df, say=main_rank)
@@ -252,7 +282,6 @@ def _train_response(args: argparse.Namespace) -> int:
     ``core.response`` on the profile (``--profile-col``) columns; saves the recommended model
     (refitted on every labelled row) in ``--out`` and prints the comparison as one JSON line."""
     from .columns import suggest_setup
-    from .data import read_csv
     from .response import train_response_models, transformer_base_model
 
     if args.resume:
@@ -262,9 +291,7 @@ def _train_response(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
     if args.task == "regression":
         raise ValueError("the response comparison predicts a yes/no response; --task regression needs --text-col")
-    df = read_csv(args.data)
-    if args.label_col not in df.columns:
-        raise ValueError(f"Label column '{args.label_col}' is not in the file; found {list(df.columns)}.")
+    df = _read(args, [*args.profile_cols, *args.text_cols], label=args.label_col).frame
     guess = suggest_setup(df, args.label_col)
     profile = list(args.profile_cols) or [c for c in guess["profile_columns"] if c not in args.text_cols]
     if not args.profile_cols:
@@ -359,6 +386,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.engine != "ray" and (args.ray_address or args.parts):
         raise ValueError("--ray-address and --parts need --engine ray.")
+    if args.engine == "ray" and (args.sheet or args.header_row):
+        raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
+                         "and header as found (run without --engine ray to choose them).")
     model = load_folder(args.model)
     if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
@@ -402,8 +432,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
-                              formula_safe=not args.raw, ood=ood)
+                              formula_safe=not args.raw, ood=ood, sheet=args.sheet, header_row=args.header_row)
     print(file=sys.stderr)
+    for note in getattr(summary, "notes", ()):  # how the file was read (a sheet's title block, gzip...)
+        print(f"note: {note}", file=sys.stderr)
     if getattr(summary, "renamed", None):
         from .predict import renamed_message
 
@@ -428,15 +460,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .data import clean_labels, read_csv, to_number
+    from .data import clean_labels, to_number
     from .evaluation import classification_metrics, regression_metrics
     from .models import load_folder
-    from .predict import ERROR_COLUMN, output_names, predict_frame
+    from .predict import ERROR_COLUMN, check_columns, output_names, predict_frame
 
     model = load_folder(args.model)  # any model kind (transformer, few-shot)
-    df = read_csv(args.data)
-    if args.label_col not in df.columns:
-        raise ValueError(f"Label column '{args.label_col}' is not in the file; found {list(df.columns)}.")
+    loaded = _read(args, list(model.input_columns), label=args.label_col)
+    df = loaded.frame
+    check_columns(model, df.columns, sheet_hint=loaded.sheet_hint())
     label = df[args.label_col]
     keep = label.notna() & (label.astype(str).str.strip() != "")
     result = predict_frame(model, df.loc[keep])
@@ -549,18 +581,16 @@ def _add_check_parser(sub: Any) -> None:
                    help="what the label-error model reads; auto: TF-IDF and the base model's embeddings when it loads")
     c.add_argument("--seed", type=int, default=42)
     c.add_argument("--out", required=True, help="ISSUES.csv to write (one line per flagged row and issue)")
+    _add_reading(c)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Writes ISSUES.csv and prints a summary; exits 0 whenever the check ran, whatever it found."""
     from .check import check
     from .config import TrainConfig
-    from .data import read_table, validate_mapping
+    from .data import validate_mapping
 
-    loaded = read_table(args.data, str(args.data))
-    for note in loaded.notes:  # repairs made while reading (stray bytes, decimal commas)
-        print(f"note: {note}", file=sys.stderr)
-    df = loaded.frame
+    df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed)

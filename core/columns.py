@@ -18,7 +18,7 @@ import pandas as pd
 
 from .data import format_value
 from .dates import parse_dates
-from .export import csv_reader
+from .reading import csv_rows
 
 # --------------------------------------------------------------------------------------------
 # Word lists (each once; matched case-insensitively against whole words of a name or value)
@@ -285,7 +285,7 @@ def detect_prediction_columns(df: pd.DataFrame, sample_rows: int = 20_000) -> di
 
 def _header(path: Path) -> list[str]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        return next(csv_reader(handle), [])
+        return next(csv_rows(handle), [])
 
 
 def training_samples(folder: Path) -> dict[Path, tuple[str, str]]:

@@ -1,45 +1,46 @@
-"""Reading users' CSV and Excel files, checking a column mapping, building model inputs, splitting.
+"""Checking a column mapping, label hygiene, building model inputs, splitting.
 
-Everything here is pure pandas/numpy and raises ``ValueError`` with a message meant for the
-person who uploaded the file: what was expected and what was found.
+Reading files is core/reading.py's (its public names are re-exported here, where most callers
+import them). Everything here is pure pandas/numpy and raises ``ValueError`` with a message
+meant for the person who uploaded the file: what was expected and what was found.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import dataclasses
-import importlib.util
-import io
 import math
 import re
 import unicodedata
-import warnings
-import zipfile
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
-from .export import csv_reader
-from .limits import (  # noqa: F401 (DEFAULT_MAX_*: re-exported, core.data.DEFAULT_MAX_BYTES)
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_ROWS,
-    DEFAULT_READ_LIMITS,
-    ReadLimitError,
-    ReadLimits,
-    check_csv_bytes,
-    check_table,
-    check_workbook,
-    sheet_rows,
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS  # noqa: F401 (re-exported: core.data.DEFAULT_MAX_BYTES)
+from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the rest, as callers import them)
+    DELIMITERS,
+    STRAY_BYTE_ERRORS,
+    TABLE_SUFFIXES,
+    WORKBOOK_SUFFIXES,
+    DecimalCommaScan,
+    Decoded,
+    LoadedCsv,
+    LoadedTable,
+    decimal_comma_floats,
+    decode_bytes,
+    decode_report,
+    load_csv,
+    missing_columns_message,
+    read_csv,
+    read_limits,
+    read_table,
+    sheet_names,
+    sniff_delimiter,
+    to_number,
 )
-from .words import CJK_RANGES, cjk_share  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
+from .words import cjk_share  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
 
-DELIMITERS = ",;\t|"
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
 # ... when at most this share of its values are not numbers ('n/a', a word): still a quantity.
@@ -49,584 +50,6 @@ FEW_ROWS_PER_CLASS = 10  # below this a class trains, with a warning that its sc
 MIN_DISTINCT_FOR_IDENTIFIER = 5  # a value on every row of 5+ rows is an id, however few rows
 MAX_SMALL_CLASSES_LISTED = 5  # classes named one by one as too small; the rest are counted
 SPLIT_NAMES = ("train", "validation", "test")
-# Text that decoded right as Chinese: CJK letters, CJK punctuation and full-width forms ("，").
-_CJK_TEXT = re.compile(f"[{CJK_RANGES}\uff00-\uffef]")
-
-
-@dataclass(frozen=True)
-class LoadedCsv:
-    """A parsed table and how it was read (shown to the user next to the preview).
-
-    For a CSV ``encoding``/``delimiter`` say how the text was read; for an Excel workbook they
-    are ``"xlsx"``/``""`` and ``sheet`` names the sheet read, ``sheets`` all of its sheets.
-    """
-
-    frame: pd.DataFrame
-    encoding: str
-    delimiter: str
-    n_bytes: int
-    sheet: str | None = None
-    sheets: tuple[str, ...] = ()
-    # Repairs made while reading, in words for the user (stray bytes, an empty trailing column,
-    # decimal-comma numbers); empty for a clean file.
-    notes: tuple[str, ...] = ()
-
-    @property
-    def is_workbook(self) -> bool:
-        return self.sheet is not None
-
-    def describe(self) -> str:
-        """How the file was read, in words: "encoding utf-8 · delimiter comma" or "sheet 'Q3'"."""
-        if self.is_workbook:
-            of = f" (of {len(self.sheets)})" if len(self.sheets) > 1 else ""
-            return f"Excel sheet '{self.sheet}'{of}"
-        name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter, repr(self.delimiter))
-        return " · ".join([f"encoding {self.encoding}", f"delimiter {name}", *self.notes])
-
-
-LoadedTable = LoadedCsv  # the same record for CSV and workbook uploads
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
-TABLE_SUFFIXES = ("csv", "tsv", "txt", "xlsx", "xlsm", "xls")  # what upload widgets accept
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # old binary Excel (.xls), also old Word/PowerPoint
-
-
-def read_table(
-    source: str | Path | bytes | io.IOBase,
-    name: str = "",
-    *,
-    sheet: str | None = None,
-    max_bytes: int | None = None,
-    max_rows: int | None = None,
-    limits: ReadLimits | None = None,
-) -> LoadedCsv:
-    """Read a user's table: a CSV (as :func:`load_csv`) or an Excel workbook (.xlsx/.xlsm).
-
-    The kind is told from the content (a workbook is a zip file), so a renamed file is read
-    right; ``name`` (the file name, e.g. the upload's) is only used in messages. For a workbook
-    ``sheet`` picks the sheet (default: the first); the first row is the header, cells come
-    back as the user's values (numbers as numbers, text as text, even text starting with '=';
-    a formula cell gives the value Excel last saved for it), fully empty rows are skipped and
-    only empty cells count as missing. Same limits and checks as CSV (size, rows, header,
-    duplicate names). Raises ``ValueError`` saying what was expected and found, e.g. for an old
-    .xls file when no installed library reads it, or an unknown sheet name.
-
-    ``limits``: what reading may cost (:class:`core.limits.ReadLimits`: bytes, rows, cell
-    length, columns, a workbook's unpacked size; core's defaults when None), each checked
-    before the costly work; ``max_bytes``/``max_rows`` override those two. A file over one
-    raises :class:`core.limits.ReadLimitError` (a ``ValueError``) naming the limit.
-    """
-    limits = read_limits(limits, max_bytes, max_rows)
-    raw = _read_bytes(source, limits)
-    head = raw[:8]
-    if head.startswith(_OLE_MAGIC) or (not head.startswith(_ZIP_MAGIC) and str(name).lower().endswith(".xls")):
-        return _read_xls(raw, name, sheet, limits)
-    if head.startswith(_ZIP_MAGIC):
-        return _read_workbook(raw, name, sheet, limits, engine="openpyxl")
-    return load_csv(raw, limits=limits)
-
-
-def read_limits(limits: ReadLimits | None, max_bytes: int | None = None, max_rows: int | None = None) -> ReadLimits:
-    """``limits`` (core's defaults when None) with ``max_bytes``/``max_rows`` put in where given."""
-    limits = limits or DEFAULT_READ_LIMITS
-    changes = {k: v for k, v in (("max_bytes", max_bytes), ("max_rows", max_rows)) if v is not None}
-    return dataclasses.replace(limits, **changes) if changes else limits
-
-
-def sheet_names(source: str | Path | bytes | io.IOBase, name: str = "", *, max_bytes: int | None = None,
-                limits: ReadLimits | None = None) -> list[str]:
-    """The sheet names of an Excel workbook, in workbook order; ``[]`` for a CSV (or any file
-    that is not a workbook). Raises ``ValueError`` when a workbook cannot be opened, or is over
-    a read limit (``limits``, as :func:`read_table`)."""
-    limits = read_limits(limits, max_bytes)
-    raw = _read_bytes(source, limits)
-    if not raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        return []
-    return list(read_table(raw, name, sheet=_SHEETS_ONLY, limits=limits).sheets)
-
-
-_SHEETS_ONLY = "\x00sheets"  # read_table's sheet value that lists the sheets without reading one
-
-
-def _read_xls(raw: bytes, name: str, sheet: str | None, limits: ReadLimits) -> LoadedCsv:
-    # pandas reads .xls only through xlrd or python-calamine; neither is a dependency here.
-    for module, engine in (("python_calamine", "calamine"), ("xlrd", "xlrd")):
-        if importlib.util.find_spec(module) is not None:
-            return _read_workbook(raw, name, sheet, limits, engine=engine)
-    raise ValueError(
-        f"{name or 'This file'} is an old Excel 97-2003 workbook (.xls), which cannot be read here. "
-        "In Excel use File > Save As and choose 'Excel Workbook (.xlsx)' or 'CSV UTF-8', then upload that file."
-    )
-
-
-def _read_workbook(raw: bytes, name: str, sheet: str | None, limits: ReadLimits, engine: str) -> LoadedCsv:
-    what = name or "the workbook"
-    if engine == "openpyxl":
-        check_workbook(raw, limits, name)  # sizes, texts and row widths, before openpyxl loads any of it
-    try:
-        book = pd.ExcelFile(io.BytesIO(raw), engine=engine)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise ValueError(
-            f"Could not open {what} as an Excel workbook ({_first_line(exc)}); expected an .xlsx file "
-            "saved by Excel, LibreOffice or Google Sheets, or a CSV."
-        ) from None
-    with book:
-        sheets = tuple(str(s) for s in book.sheet_names)
-        if not sheets:
-            raise ValueError(f"{what} has no sheets.")
-        if sheet == _SHEETS_ONLY:
-            return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw), sheet="", sheets=sheets)
-        chosen = sheets[0] if sheet is None else str(sheet)
-        if chosen not in sheets:
-            raise ValueError(f"{what} has no sheet named {chosen!r}; its sheets are {list(sheets)}.")
-        try:
-            # The header row is checked here as for CSV (pandas would rename a duplicate "a" to
-            # "a.1" silently); a cell saying "NA" is text. openpyxl's rows are streamed and the
-            # read stops at the first over a limit (core.limits.sheet_rows); other engines read
-            # through pandas, their size bounded by the file's (an .xls is not packed).
-            if engine == "openpyxl":
-                cells = pd.DataFrame(sheet_rows(book.book[chosen], limits, chosen), dtype=object)
-            else:
-                cells = book.parse(chosen, header=None, keep_default_na=False, na_values=[""],
-                                   nrows=limits.max_rows + 2, dtype=object)
-                check_table(cells, limits)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            if isinstance(exc, ReadLimitError):
-                raise
-            raise ValueError(f"Could not read sheet {chosen!r} of {what}: {_first_line(exc)}.") from None
-    cells = cells.dropna(how="all")  # blank rows, as a CSV reader skips blank lines
-    if cells.empty:
-        raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row.")
-    header = ["" if pd.isna(h) else _cell_name(h) for h in cells.iloc[0].tolist()]
-    body = cells.iloc[1:]
-    # Columns with neither a name nor a value (formatting Excel keeps past the data) are dropped.
-    keep = [i for i, h in enumerate(header) if h or body.iloc[:, i].notna().any()]
-    header = [header[i] or f"Unnamed: {i}" for i in keep]
-    duplicates = sorted(h for h, n in Counter(header).items() if n > 1)
-    if duplicates:
-        raise ValueError(
-            f"Column names must be unique; found duplicated name(s) {duplicates} in sheet {chosen!r}. "
-            "Rename them in the workbook and upload it again."
-        )
-    if body.empty:
-        raise ValueError(f"Sheet {chosen!r} has a header row but no data rows.")
-    if len(body) > limits.max_rows:
-        raise ValueError(
-            f"Sheet {chosen!r} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-            "split it or sample it before uploading."
-        )
-    frame = body.iloc[:, keep].copy()
-    frame.columns = header
-    # Object columns of all-int or all-float cells become numeric columns as a CSV reader would
-    # make them; text columns (and mixed ones) keep each cell's own value.
-    frame = frame.infer_objects().reset_index(drop=True)
-    return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
-                     n_bytes=len(raw), sheet=chosen, sheets=sheets)
-
-
-def _cell_name(value: Any) -> str:
-    """A header cell as a column name: 2024 (a number) -> "2024", text stripped."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def read_csv(
-    source: str | Path | bytes | io.IOBase,
-    *,
-    max_bytes: int | None = None,
-    max_rows: int | None = None,
-    limits: ReadLimits | None = None,
-) -> pd.DataFrame:
-    """Read a user's CSV into a DataFrame (see :func:`load_csv` for what is detected)."""
-    return load_csv(source, max_bytes=max_bytes, max_rows=max_rows, limits=limits).frame
-
-
-def load_csv(
-    source: str | Path | bytes | io.IOBase,
-    *,
-    max_bytes: int | None = None,
-    max_rows: int | None = None,
-    limits: ReadLimits | None = None,
-) -> LoadedCsv:
-    """Read a CSV robustly: encoding (UTF-8 with/without BOM, GB18030/GBK, cp1252, Latin-1),
-    delimiter (comma, semicolon, tab, pipe) and quoted newlines are handled.
-
-    Only empty cells count as missing (a review saying "NA" stays text). Raises ``ValueError``
-    for an empty file, a header without rows, binary content (e.g. an .xlsx renamed .csv),
-    duplicate column names, or more bytes/rows than the limits.
-
-    ``limits`` as :func:`read_table`: the longest cell and the widest row are checked in one
-    cheap scan of the bytes (:func:`core.limits.check_csv_bytes`) before pandas parses anything.
-    """
-    limits = read_limits(limits, max_bytes, max_rows)
-    max_rows = limits.max_rows
-    raw = _read_bytes(source, limits)
-    if not raw.strip():
-        raise ValueError("The file is empty: expected a header row and at least one data row.")
-    _refuse_binary(raw)
-    decoded = decode_report(raw)
-    text, encoding = decoded.text, decoded.encoding
-    notes = [decoded.note] if decoded.note else []
-    delimiter = sniff_delimiter(text)
-    check_csv_bytes(raw, text, encoding, delimiter, limits)
-    header = next(csv_reader(io.StringIO(text), delimiter=delimiter), [])
-    header = [h.strip() for h in header]
-    if not any(header):
-        raise ValueError("The first row is empty: expected a header row naming the columns.")
-    # Empty names are not duplicates: "text,label,," is a header with two trailing delimiters.
-    duplicates = sorted(h for h, n in Counter(header).items() if h and n > 1)
-    if duplicates:
-        raise ValueError(
-            f"Column names must be unique; found duplicated name(s) {duplicates}. "
-            "Rename them in the file and upload it again."
-        )
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", pd.errors.ParserWarning)
-            # index_col=False: rows that all end with an extra delimiter must not turn the first
-            # column into the index (pandas' default), which shifts every column one to the left.
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=delimiter,
-                keep_default_na=False,
-                na_values=[""],
-                nrows=max_rows + 1,
-                skipinitialspace=False,
-                on_bad_lines="error",
-                index_col=False,
-            )
-    except pd.errors.ParserError as exc:
-        raise ValueError(
-            f"Could not parse the file as CSV with delimiter {delimiter!r}: {_first_line(exc)}. "
-            "Check that every row has the same number of fields and quotes are closed."
-        ) from None
-    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        # pandas dropped fields beyond the header: fine when they are all empty (a trailing
-        # delimiter), data loss otherwise.
-        _refuse_values_past_header(text, delimiter, len(header))
-        notes.append("every row's extra trailing delimiter ignored")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    # A header that ends with delimiters too gives unnamed columns; drop the ones with no value.
-    unnamed_empty = [
-        c for c, h in zip(frame.columns, header + [""] * len(frame.columns)) if not h and frame[c].isna().all()
-    ]
-    if unnamed_empty:
-        frame = frame.drop(columns=unnamed_empty)
-        notes.append(f"{len(unnamed_empty)} empty unnamed column(s) dropped")
-    if len(frame) == 0:
-        raise ValueError("The file has a header row but no data rows.")
-    if len(frame) > max_rows:
-        raise ValueError(
-            f"The file has more than {max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-            "split it or sample it before uploading."
-        )
-    # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
-    scan = DecimalCommaScan(delimiter)
-    scan.add(frame)
-    converted = scan.columns()
-    for c in converted:
-        frame[c] = decimal_comma_floats(frame[c])
-    if converted:
-        notes.append(f"decimal comma read as a decimal point in {converted}")
-    return LoadedCsv(frame=frame, encoding=encoding, delimiter=delimiter, n_bytes=len(raw), notes=tuple(notes))
-
-
-def _refuse_values_past_header(text: str, delimiter: str, n_header: int) -> None:
-    for line_no, row in enumerate(csv_reader(io.StringIO(text), delimiter=delimiter), start=1):
-        extra = [v for v in row[n_header:] if v.strip()]
-        if extra:
-            raise ValueError(
-                f"Row {line_no} of the file has {len(row)} fields but the header names {n_header} "
-                f"columns; the extra value(s) {extra[:3]} have no column. Add a name for them to the "
-                "header row or remove them."
-            )
-
-
-# A number written with a decimal comma, optionally with '.' or space thousands groups:
-# 2,76  -3,5  1.234,56  1 234,5  12 (whole numbers are fine alongside).
-_DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?")
-
-
-def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-empty value is a decimal-comma number and at least
-    one has a comma (2,76 -> 2.76; 1.234,5 -> 1234.5); None when the column is not like that."""
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    if present.empty or not present.str.contains(",", regex=False).any():
-        return None
-    if not present.str.fullmatch(_DECIMAL_COMMA).all():
-        return None
-    return decimal_comma_floats(series)
-
-
-def decimal_comma_floats(series: pd.Series) -> pd.Series:
-    """``series`` of decimal-comma numbers as floats: thousands dots and spaces removed, the
-    comma made a point (2,76 -> 2.76; 1.234,5 -> 1234.5; 12 -> 12.0); empty cells and values
-    that still do not parse become NaN. Which columns to read this way is
-    :class:`DecimalCommaScan`'s decision."""
-    cleaned = series.astype(str).str.strip().str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
-    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
-
-
-@dataclass
-class DecimalCommaScan:
-    """Which columns of a file hold numbers written with a decimal comma (2,76 or 1.234,5),
-    decided over all of the file's rows, whole (:func:`load_csv`) or chunk by chunk
-    (core.predict.predict_csv): one rule, so a model reads the same numbers at training and at
-    prediction. A column qualifies when every non-empty value is such a number and at least one
-    has a comma, in a file not separated by commas: a ';' file always (a European export); a tab
-    or pipe file only when the column does not read as English thousands commas (1,234) too.
-
-    Use: ``scan = DecimalCommaScan(delimiter)``; ``scan.add(chunk)`` for each part of the file;
-    ``scan.columns()``; convert those with :func:`decimal_comma_floats`.
-    """
-
-    delimiter: str
-    # column -> [some value has a comma, every value is a decimal-comma number, every value is
-    # an English thousands-comma number], over the rows added so far
-    seen: dict[str, list[bool]] = field(default_factory=dict)
-
-    def add(self, frame: pd.DataFrame, columns: list[str] | None = None) -> None:
-        """Take ``columns`` (default: all) of one part of the file into account."""
-        if self.delimiter == ",":
-            return
-        for column in frame.columns if columns is None else columns:
-            present = frame[column].dropna().astype(str).str.strip()
-            present = present[present != ""]
-            flags = self.seen.setdefault(str(column), [False, True, True])
-            if present.empty or not (flags[1] or flags[2]):
-                continue
-            flags[0] = flags[0] or bool(present.str.contains(",", regex=False).any())
-            flags[1] = flags[1] and bool(present.str.fullmatch(_DECIMAL_COMMA).all())
-            flags[2] = flags[2] and bool(present.str.fullmatch(_THOUSANDS_COMMA).all())
-
-    def columns(self) -> list[str]:
-        """The columns to read with a decimal comma, in the order first added."""
-        return [c for c, (comma, decimal, thousands) in self.seen.items()
-                if comma and decimal and (self.delimiter == ";" or not thousands)]
-
-
-_THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
-
-
-def _thousands_comma_numbers(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-empty value is a number with English thousands
-    commas (1,234 or 12,345.6) and at least one has a comma; None otherwise."""
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    if present.empty or not present.str.contains(",", regex=False).any():
-        return None
-    if not present.str.fullmatch(_THOUSANDS_COMMA).all():
-        return None
-    cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
-    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
-
-
-def to_number(series: pd.Series) -> pd.Series:
-    """A column as floats, NaN where a value is not a number (inf, -inf stay as they are).
-
-    Plain numbers (2.76, 1e3) are read as such; a column that only parses with commas is read
-    with English thousands commas when every comma has three digits after it (1,234 -> 1234)
-    and else with a decimal comma (2,76 -> 2.76, as European spreadsheets write it), each only
-    when every non-empty value parses that way. Text that is no number (n/a, NaN spelled out, free text) becomes NaN.
-    """
-    plain = pd.to_numeric(series, errors="coerce")
-    failed = plain.isna() & series.notna() & (series.astype(str).str.strip() != "")
-    if failed.any():
-        # 1,234 and 12,345.6 read as English thousands; 2,76 and 1.234,5 as a decimal comma.
-        for parse in (_thousands_comma_numbers, _decimal_comma_numbers):
-            parsed = parse(series)
-            if parsed is not None:
-                return parsed
-    return plain.astype(float)
-
-
-def _read_bytes(source: str | Path | bytes | io.IOBase, limits: ReadLimits) -> bytes:
-    max_bytes = limits.max_bytes
-    if isinstance(source, (bytes, bytearray)):
-        raw = bytes(source)
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"No such file: {path}")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ValueError(_too_big(size, limits))
-        raw = path.read_bytes()
-    else:  # a file-like object, e.g. Streamlit's UploadedFile
-        raw = source.read(max_bytes + 1)
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8")
-    if len(raw) > max_bytes:
-        raise ValueError(_too_big(len(raw), limits))
-    return raw
-
-
-def _too_big(size: int, limits: ReadLimits) -> str:
-    found, limit = f"{size / 1e6:.1f} MB", f"{limits.max_bytes / 1e6:.1f} MB"
-    if found == limit:  # just over: say it in bytes
-        found, limit = f"{size:,} bytes", f"{limits.max_bytes:,} bytes"
-    return f"The file is {found}; the limit is {limit} ({limits.where('max_bytes')})."
-
-
-def _refuse_binary(raw: bytes) -> None:
-    head = raw[:8192]
-    if head.startswith(b"PK\x03\x04"):
-        raise ValueError(
-            "This is an Excel workbook or another zip file, not a CSV. "
-            "In Excel use File > Save As > 'CSV UTF-8' and upload that file."
-        )
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ValueError("This is an old Excel (.xls) file, not a CSV. Save it as 'CSV UTF-8'.")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return  # UTF-16 text has NUL bytes but is text; decode_bytes handles it
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
-    if b"\x00" in head or control > len(head) * 0.01:
-        raise ValueError("The file looks binary (not text), so it is not a CSV.")
-
-
-STRAY_BYTE_ERRORS = "marketune-cp1252"  # codec error handler: a stray non-UTF-8 byte read as cp1252
-
-
-def _stray_bytes_as_cp1252(exc: UnicodeError) -> tuple[str, int]:
-    # A UTF-8 export with a byte pasted from a cp1252 program (é as 0xE9): that one byte is read
-    # as cp1252, the rest stays UTF-8, so emoji and accents elsewhere are not turned to mojibake.
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    bad = exc.object[exc.start : exc.end]
-    return bad.decode("cp1252", errors="replace"), exc.end
-
-
-codecs.register_error(STRAY_BYTE_ERRORS, _stray_bytes_as_cp1252)
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """Text decoded from bytes: ``encoding`` is a Python codec name; ``stray_lines`` the
-    1-based line numbers holding bytes that were not valid in it (read as cp1252); ``note``
-    says so in words ("" when there were none)."""
-
-    text: str
-    encoding: str
-    stray_bytes: int = 0
-    stray_lines: tuple[int, ...] = ()
-
-    @property
-    def note(self) -> str:
-        if not self.stray_bytes:
-            return ""
-        lines = ", ".join(map(str, self.stray_lines[:10])) + (" ..." if len(self.stray_lines) > 10 else "")
-        return (
-            f"{self.stray_bytes} byte(s) on {len(self.stray_lines)} line(s) were not valid UTF-8 and were "
-            f"read as Windows-1252 characters (line {lines}); check those rows"
-        )
-
-
-def decode_bytes(raw: bytes) -> tuple[str, str]:
-    """Decode CSV bytes, returning (text, encoding name); see :func:`decode_report`."""
-    decoded = decode_report(raw)
-    return decoded.text, decoded.encoding
-
-
-def decode_report(raw: bytes) -> Decoded:
-    """Decode CSV bytes and say how.
-
-    Order: UTF-8 (with or without BOM), UTF-16 with BOM, GB18030 (a superset of GBK/GB2312)
-    when the result is mostly Chinese, then cp1252, then Latin-1 (which never fails). A UTF-8
-    file with a few stray bytes (more valid multi-byte characters than invalid bytes) stays
-    UTF-8: only the invalid bytes are read as cp1252 and counted, never the whole file.
-    """
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return _utf8_with_strays(raw[3:], "utf-8-sig")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return Decoded(raw.decode("utf-16"), "utf-16")
-    try:
-        return Decoded(raw.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
-    lenient = raw.decode("utf-8", errors="replace")
-    n_bad = lenient.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
-    n_valid_multibyte = sum(1 for ch in lenient if ord(ch) > 127 and ch != "\ufffd")
-    if 0 < n_bad <= n_valid_multibyte:
-        return _utf8_with_strays(raw, "utf-8")
-    try:
-        text = raw.decode("gb18030")
-        non_ascii = [ch for ch in text if ord(ch) > 127]
-        # cp1252 bytes often decode as GB18030 too; believe it only if the result reads as CJK.
-        if non_ascii and sum(bool(_CJK_TEXT.match(ch)) for ch in non_ascii) >= 0.7 * len(non_ascii):
-            return Decoded(text, "gb18030")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return Decoded(raw.decode("cp1252"), "cp1252")
-    except UnicodeDecodeError:
-        return Decoded(raw.decode("latin-1"), "latin-1")
-
-
-def _utf8_with_strays(raw: bytes, encoding: str) -> Decoded:
-    n_bad, lines = 0, []
-    for line_no, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            fixed = line.decode("utf-8", errors="replace")
-            n_bad += fixed.count("\ufffd") - line.decode("utf-8", errors="ignore").count("\ufffd")
-            lines.append(line_no)
-    return Decoded(raw.decode("utf-8", errors=STRAY_BYTE_ERRORS), encoding, n_bad, tuple(lines))
-
-
-def sniff_delimiter(text: str) -> str:
-    """The delimiter (one of ``DELIMITERS``) that splits the header and the first lines alike.
-
-    csv.Sniffer guesses from character counts, so one tab inside a cell of a one-column file
-    made it pick tab, and pandas then failed on the rows with a stray tab. A guess is kept only
-    if it splits the header into at least two names and gives no data row more fields than the
-    header unless every row has the same count (a trailing delimiter, handled by load_csv).
-    When no delimiter fits, the first guess that splits the header is used (its parse error then
-    names the bad row); a header no delimiter splits is one column, read with the comma.
-    """
-    sample = text[:65536]
-    truncated = len(text) > len(sample)
-    candidates = []
-    try:
-        candidates.append(csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter)
-    except csv.Error:
-        pass
-    scored = []
-    for delimiter in DELIMITERS:
-        try:  # newline="": a lone CR inside a quoted cell stays in its cell, as pandas reads it
-            rows = list(csv_reader(io.StringIO(sample, newline=""), delimiter=delimiter))[:50]
-        except csv.Error:
-            continue
-        widths = [len(r) for r in rows if r]
-        if not widths or max(widths) < 2:
-            continue
-        scored.append((widths.count(widths[0]) / len(widths) * widths[0], -DELIMITERS.index(delimiter), delimiter))
-    candidates += [d for *_, d in sorted(scored, reverse=True) if d not in candidates]
-    splits_header = [d for d in candidates if _delimiter_fits(sample, d, truncated) is not None]
-    fitting = [d for d in splits_header if _delimiter_fits(sample, d, truncated)]
-    return (fitting or splits_header or [","])[0]
-
-
-def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None:
-    """None if ``delimiter`` does not split the header into 2+ fields; else whether the data
-    rows agree with it (no row wider than the header, or all rows of one width)."""
-    try:
-        rows = [r for r in csv_reader(io.StringIO(sample, newline=""), delimiter=delimiter) if r]
-    except csv.Error:
-        return None
-    if truncated and len(rows) > 2:
-        rows = rows[:-1]  # the sample may end inside the last row
-    rows = rows[:51]
-    if not rows or len(rows[0]) < 2:
-        return None
-    widths = {len(r) for r in rows[1:]}
-    return not widths or max(widths) <= len(rows[0]) or len(widths) == 1
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- column mapping
@@ -772,18 +195,19 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
         (c, "profile_columns") for c in config.profile_columns
     ]:
         if name not in columns:
-            report.errors.append(Problem(kind, f"Column '{name}' is not in the file; found {list(df.columns)}."))
+            report.errors.append(Problem(kind, missing_columns_message(
+                [name], df.columns, lead=f"Column '{name}' is not in the file")))
     if config.label_column not in columns:
-        report.errors.append(
-            Problem("label_column", f"Label column '{config.label_column}' is not in the file.")
-        )
+        report.errors.append(Problem("label_column", missing_columns_message(
+            [config.label_column], df.columns, lead=f"Label column '{config.label_column}' is not in the file")))
     overlap = set(config.profile_columns) & (set(config.text_columns) | {config.label_column})
     if overlap:
         report.errors.append(
             Problem("profile_columns", f"Column(s) {sorted(overlap)} cannot be both a profile column and a text/label column.")
         )
     if config.split_column and config.split_column not in columns:
-        report.errors.append(Problem("split_column", f"Split column '{config.split_column}' is not in the file."))
+        report.errors.append(Problem("split_column", missing_columns_message(
+            [config.split_column], df.columns, lead=f"Split column '{config.split_column}' is not in the file")))
     if report.errors:
         return report
 
@@ -1055,7 +479,8 @@ def build_texts(
     """
     missing = [c for c in [*profile_columns, *text_columns] if c not in df.columns]
     if missing:
-        raise ValueError(f"Column(s) {missing} are missing; the model needs {[*profile_columns, *text_columns]}.")
+        raise ValueError(missing_columns_message(
+            missing, df.columns, lead=f"Column(s) {missing} are missing (the model needs {[*profile_columns, *text_columns]})"))
     if len(text_columns) == 1 and not profile_columns:
         return [format_value(v) for v in df[text_columns[0]].tolist()]
     columns = [*profile_columns, *text_columns]

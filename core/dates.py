@@ -81,6 +81,26 @@ _RE_MONTH_NAME = (
 _RE_TZ = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
+# Excel's 1900 date system: serial day numbers counted from 1899-12-30 (Excel counts 1900-02-29,
+# a day that never was, so from 1900-03-01 on this epoch gives Excel's dates). Numbers in this
+# range read as serials: 1954-09-08 .. 2119-01-10, far below any unix timestamp (1e8 s is 1973).
+EXCEL_EPOCH = np.datetime64("1899-12-30", "us")
+EXCEL_SERIALS = (20_000, 80_000)
+EXCEL_NOTE = ("Numbers read as Excel serial dates (1900 date system, as Excel stores them: 45292 = 2024-01-01); "
+              "format the column as dates in Excel, or export dates as text, to see them as dates in the file.")
+
+
+def _from_excel(values: np.ndarray) -> np.ndarray:
+    """datetime64[us] of Excel serial day numbers (fractions: the time of day)."""
+    us = np.round(values.astype(np.float64) * 86_400_000_000).astype(np.int64)
+    return EXCEL_EPOCH + us.astype("timedelta64[us]")
+
+
+def _excel_serials(values: np.ndarray) -> bool:
+    """True when every value is a plausible Excel serial date (see EXCEL_SERIALS)."""
+    return len(values) > 0 and bool(np.all((values >= EXCEL_SERIALS[0]) & (values <= EXCEL_SERIALS[1])))
+
+
 _UNIX_UNITS = (("s", 1e8, 1e11, 1e6), ("ms", 1e11, 1e14, 1e3), ("us", 1e14, 1e17, 1.0),
                ("ns", 1e17, 1e20, 1e-3))
 
@@ -213,6 +233,8 @@ def parse_dates(
     - unix timestamps (numbers, or digit strings of >= 9 digits): seconds, milliseconds,
       micro- or nanoseconds, chosen per column from the median magnitude;
     - ``YYYYMMDD`` integers/strings (e.g. 20240131);
+    - Excel serial day numbers (1900 date system, 45292 = 2024-01-01), when every number of the
+      column lies in EXCEL_SERIALS; a note says so;
     - dates with month names (``Jan 5, 2024``, ``5 March 2024``), via dateutil.
 
     Anything else, and anything outside 1900-2200, becomes NaT and is counted in
@@ -269,6 +291,9 @@ def parse_dates(
                 parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
                 parsed_u[finite] = parsed.to_numpy().astype("datetime64[us]")
                 kind_u[finite] = "yyyymmdd"
+            elif _excel_serials(v):
+                parsed_u[finite], kind_u[finite] = _from_excel(v), "excel-serial"
+                notes.append(EXCEL_NOTE)
             else:
                 parsed_u[finite], kind_u[finite] = _from_unix(v)
                 if np.all(np.abs(v) < 1e8):
@@ -288,6 +313,13 @@ def parse_dates(
             parsed_u[ymd] = p.to_numpy().astype("datetime64[us]")
             kind_u[ymd] = "iso"
             todo &= ~ymd
+
+        serial = todo & u.str.fullmatch(r"\d{5}(?:\.\d+)?").to_numpy()
+        if serial.any() and serial.sum() == todo.sum() and _excel_serials(u[serial].astype(float).to_numpy()):
+            parsed_u[serial] = _from_excel(u[serial].astype(float).to_numpy())
+            kind_u[serial] = "excel-serial"
+            notes.append(EXCEL_NOTE)
+            todo &= ~serial
 
         ymd8 = todo & u.str.fullmatch(_RE_YYYYMMDD).to_numpy()
         if ymd8.any():

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .reading import csv_rows
+
 # Characters at the start of a cell that make spreadsheets read it as a formula (OWASP,
 # "CSV Injection": https://owasp.org/www-community/attacks/CSV_Injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -106,19 +108,6 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
     return neutralise_formulas(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
-# The csv module refuses a cell over 131,072 characters unless told otherwise; a review export can
-# hold one (the r12 fault file: 150,000), and the upload and row limits (core/limits.py) already
-# bound what is read, so every CSV reader of core accepts any length.
-MAX_CSV_CELL = 2**31 - 1
-
-
-def csv_reader(handle, **kwargs):
-    """``csv.reader(handle, **kwargs)`` that accepts cells of any length (see MAX_CSV_CELL)."""
-    if csv.field_size_limit() < MAX_CSV_CELL:
-        csv.field_size_limit(MAX_CSV_CELL)
-    return csv.reader(handle, **kwargs)
-
-
 def neutralise_csv_file(source: str | Path) -> bytes:
     """The CSV file ``source`` (UTF-8, comma-separated, as :func:`core.predict.predict_csv`
     writes it) as download bytes: UTF-8 with BOM, CRLF rows, formula-like cells neutralised.
@@ -131,7 +120,7 @@ def neutralise_csv_file(source: str | Path) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     with open(source, newline="", encoding="utf-8-sig") as handle:
-        for row in csv_reader(handle):
+        for row in csv_rows(handle):
             # The first-character test skips the full rule for almost every cell.
             writer.writerow(["'" + c if c[:1] in _MAYBE_FORMULA and is_formula_like(c) else c for c in row])
     return out.getvalue().encode("utf-8-sig")

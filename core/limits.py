@@ -18,6 +18,7 @@ opens it (:func:`check_workbook`), and the reader stops at the first sheet row o
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import math
 import shutil
@@ -38,6 +39,10 @@ DEFAULT_MAX_BYTES = 200 * MB
 # Data rows of one table: about twice Excel's 1,048,576, so any spreadsheet export fits; more is
 # a job for a sample first (training time grows with rows).
 DEFAULT_MAX_ROWS = 2_000_000
+# The csv module refuses a cell over 131,072 characters unless told otherwise; a review export can
+# hold one (the r12 fault file: 150,000), and the limits here bound what is read, so every CSV
+# reader of core accepts any length (core.reading.csv_rows).
+MAX_CSV_CELL = 2**31 - 1
 # Characters in one cell. The models read the first few hundred tokens of a text (a few thousand
 # characters), so a longer cell is almost always an export gone wrong (a log pasted into a cell,
 # an unclosed quote); review exports do hold long ones (the r12 fault file: 150,000), kept well
@@ -187,7 +192,8 @@ class ReadLimits:
 
     ``max_bytes``: bytes of the file; ``max_rows``: data rows of a table; ``max_cell_chars``:
     characters of one cell as written in the file (quotes or XML escapes included);
-    ``max_columns``: fields of one row; ``max_unpacked_bytes``: a workbook's unpacked size.
+    ``max_columns``: fields of one row; ``max_unpacked_bytes``: a workbook's unpacked size, and a
+    .gz's or a .zip's (core.reading.unpack).
     ``from_server_settings``: the values come from the app's ``[marketune]`` settings
     (``core.workspace.TeamSettings.read_limits``), so messages name the setting an admin
     changes; False (the CLI, core's API): core's defaults, named as constants of this module.
@@ -507,9 +513,10 @@ def _chunks_utf8(text: str) -> Iterator[bytes]:
 
 
 def _csv_module_rows(handle: Any, delimiter: str) -> Iterator[list[str]]:
-    from .export import csv_reader  # accepts cells of any length
-
-    return csv_reader(handle, delimiter=delimiter)
+    # core.reading.csv_rows is this reader; limits sits below reading, so it is not imported.
+    if csv.field_size_limit() < MAX_CSV_CELL:
+        csv.field_size_limit(MAX_CSV_CELL)
+    return csv.reader(handle, delimiter=delimiter)
 
 
 def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: ReadLimits = DEFAULT_READ_LIMITS, *,
@@ -650,7 +657,8 @@ def _check_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ReadLi
         raise ReadLimitError(limits.columns_message(f"{'at least ' if stopped else ''}{scan.most_cells:,}"))
 
 
-def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str = "") -> list[list[Any]]:
+def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str = "",
+               numbers: list[int] | None = None) -> list[list[Any]]:
     """The non-blank rows of an openpyxl read-only ``sheet``, as pandas' openpyxl reader gives
     cell values (an empty cell or empty text: NaN; an error cell: NaN; a whole float: int),
     padded with NaN to the widest row; the first row is the header.
@@ -660,6 +668,7 @@ def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str =
     sheet spans them), a row wider than ``limits.max_columns`` cells, a text over
     ``limits.max_cell_chars`` characters, or more cells than ``limits.max_sheet_cells`` (rows
     times the widest row, stray formatted cells far right included: the table it would become).
+    ``numbers``: when given, each returned row's sheet row number (1-based) is appended to it.
     """
     what = f"Sheet {name!r}" if name else "The sheet"
     sheet.reset_dimensions()  # a sheet's declared size can be wrong; read what is there (as pandas does)
@@ -689,6 +698,8 @@ def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str =
         if widest * (len(rows) + 1) > budget:
             raise ReadLimitError(_sheet_cells_message(what, number, widest, limits, table_rows=len(rows) + 1))
         rows.append(values)
+        if numbers is not None:
+            numbers.append(number)
     return [[math.nan if v is _EMPTY else v for v in r] + [math.nan] * (widest - len(r)) for r in rows]
 
 

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import STRAY_BYTE_ERRORS, DecimalCommaScan, decimal_comma_floats, decode_bytes, sniff_delimiter
+from .data import DecimalCommaScan, decimal_comma_floats
 from .export import neutralise_formulas
-from .limits import DEFAULT_READ_LIMITS, ReadLimits, check_csv_file, check_scoring_rows
+from .limits import ReadLimits, check_scoring_rows
 from .models import SavedModel
+from .reading import HEADER_ONLY, Stream, count_rows, missing_columns_message, open_stream, pandas_chunks
 
 CHUNK_ROWS = 5000
 ERROR_COLUMN = "prediction_error"
@@ -52,6 +53,8 @@ class PredictSummary:
     renamed: dict[str, str] = field(default_factory=dict)
     # Rows flagged out_of_distribution; None when the flag was not asked for or not possible.
     n_out_of_distribution: int | None = None
+    # How the file was read (core.reading's notes: a sheet's title block, merged cells, gzip...).
+    notes: tuple[str, ...] = ()
 
     @property
     def rows_per_second(self) -> float:
@@ -122,6 +125,7 @@ def predict_frame(
     batch_size: int = 64,
     ood: Any = None,
     decimal_comma: Collection[str] = (),
+    sheet_hint: str = "",
 ) -> pd.DataFrame:
     """``df`` with prediction columns appended (same rows, same order).
 
@@ -139,12 +143,12 @@ def predict_frame(
     ``decimal_comma``: columns of ``df`` whose text holds decimal-comma numbers (2,76), read as
     floats for the model as training read them (core.data.DecimalCommaScan decides which;
     :func:`predict_csv` does). The columns written back keep the user's text.
+
+    ``sheet_hint``: appended to the missing-columns message (which sheet was read, and the others).
     """
     column_map = column_map or {}
+    check_columns(model, df.columns, column_map, sheet_hint)
     source = {needed: column_map.get(needed, needed) for needed in model.input_columns}
-    absent = [f"{needed} (mapped to '{col}')" if col != needed else needed for needed, col in source.items() if col not in df.columns]
-    if absent:
-        raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {list(df.columns)}.")
     inputs = pd.DataFrame({needed: decimal_comma_floats(df[col]) if col in decimal_comma else _typed(df[col])
                            for needed, col in source.items()}, index=df.index)
     text_cols = model.schema.get("text_columns", [])
@@ -179,6 +183,19 @@ def predict_frame(
             flagged[usable] = ood.flag_texts(model_texts(model, usable_inputs))
         out[name[OOD_COLUMN]] = flagged
     return out
+
+
+def check_columns(model: Any, columns: Sequence[str] | pd.Index, column_map: dict[str, str] | None = None,
+                  sheet_hint: str = "") -> None:
+    """Raise the one ``ValueError`` for a file that lacks a column the model reads: the columns
+    needed (and what they are mapped to), those found, the closest match, and ``sheet_hint``."""
+    column_map = column_map or {}
+    source = {needed: column_map.get(needed, needed) for needed in model.input_columns}
+    absent = [f"{needed} (mapped to '{col}')" if col != needed else needed for needed, col in source.items() if col not in columns]
+    if absent:
+        missing = [col for col in source.values() if col not in columns]
+        raise ValueError(missing_columns_message(
+            missing, columns, lead=f"The file lacks column(s) the model needs: {absent}") + sheet_hint)
 
 
 def model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
@@ -226,11 +243,15 @@ def predict_csv(
     ood: Any = None,
     max_rows: int | None = None,
     limits: ReadLimits | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
 ) -> PredictSummary:
-    """Predict every row of CSV ``source`` into CSV ``output`` (UTF-8, comma-separated,
-    original columns first, then the prediction columns), chunk by chunk. The output is written
-    to a temporary file and renamed into place when complete; it is owner-only (0600), like
-    every file of customer data Marketune writes.
+    """Predict every row of ``source`` into CSV ``output`` (UTF-8, comma-separated, original
+    columns first, then the prediction columns), chunk by chunk. ``source`` is any file
+    core.reading reads (CSV, a workbook with ``sheet``/``header_row``, JSON, .gz, .zip), its rows
+    as training reads them (:func:`core.reading.open_stream`). The output is written to a
+    temporary file and renamed into place when complete; it is owner-only (0600), like every
+    file of customer data Marketune writes.
 
     Text is written exactly as read (the file the Predict page and the Dashboard read back);
     ``formula_safe=True`` neutralises formula-like cells as CSV downloads do
@@ -243,88 +264,91 @@ def predict_csv(
     ``max_rows``: refuse (``ValueError``, from :func:`core.limits.check_scoring_rows`, before any
     row is scored) a file with more data rows; the pages pass the browser's limit.
 
-    ``limits``: the longest cell and the widest row (:class:`core.limits.ReadLimits`; core's
-    defaults when None) are checked in one cheap scan before pandas reads anything
-    (:func:`core.limits.check_csv_file`, raising ``ReadLimitError``, a ``ValueError``). The
-    file's size is not limited here: it is read in chunks (the pages limit their uploads).
+    ``limits``: a plain CSV's longest cell and widest row (:class:`core.limits.ReadLimits`; core's
+    defaults when None) are checked in one cheap scan before pandas reads anything (a
+    ``ReadLimitError``, a ``ValueError``); a plain CSV's size is not limited here (it is read in
+    chunks; the pages limit their uploads), any other kind is read whole within the limits.
+    A header without rows, duplicate column names and missing model columns are refused before
+    any row is scored.
     """
     source, output = Path(source), Path(output)
+    started = time.monotonic()
+    stream = open_stream(source, sheet=sheet, header_row=header_row, columns=_needed(model, column_map), limits=limits)
+    check_columns(model, stream.header, column_map, _sheet_hint(stream))
     if ood is True:
         ood = ood_reference(model)
     ood = ood or None
-    started = time.monotonic()
-    encoding, delimiter = sniff_file(source)
-    check_csv_file(source, encoding, delimiter, limits or DEFAULT_READ_LIMITS)
-    # Spreadsheets write an empty row as ",,"; a blank line is an empty row only in a one-column
-    # file (an empty text cell), and there it must come out as a row, not vanish.
-    try:
-        one_column = len(csv_reader(source, encoding, delimiter, nrows=0).columns) == 1
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        one_column = False  # the prediction pass reports the problem
-    total = count_rows(source, encoding, delimiter, one_column) or None  # None: unknown
+    total = count_rows(stream) or None  # None: unknown (a row that does not parse; reported below)
     if max_rows is not None:
         check_scoring_rows(total, max_rows)
-    decimal_comma = decimal_comma_columns(model, source, column_map)
+    decimal_comma = decimal_comma_columns(model, stream, column_map)
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     tmp.unlink(missing_ok=True)  # a leftover of a dead process with this pid would keep its mode
     tmp.touch(mode=0o600)  # the chunks' "w" and "a" writes keep this mode, and so does the rename
     n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
     try:
-        reader = csv_reader(source, encoding, delimiter, one_column, chunksize=chunk_rows)
-        for i, chunk in enumerate(reader):
-            chunk.columns = [str(c).strip() for c in chunk.columns]  # as core.data.load_csv does
+        for chunk in pandas_chunks(stream, chunk_rows):
+            if chunk.empty:
+                continue
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood,
-                                   decimal_comma=decimal_comma)
+                                   decimal_comma=decimal_comma, sheet_hint=_sheet_hint(stream))
             renamed = renamed_columns(model, chunk.columns, ood=ood is not None)
             names = output_names(model, chunk.columns, ood=ood is not None)
             n_errors += int((result[names[ERROR_COLUMN]] != "").sum())
             if ood is not None:
                 n_ood += int(result[names[OOD_COLUMN]].sum())
-            write_chunk(result, tmp, first=i == 0, formula_safe=formula_safe)
+            write_chunk(result, tmp, first=n_rows == 0, formula_safe=formula_safe)
             n_rows += len(chunk)
             if on_progress:
                 elapsed = time.monotonic() - started
                 eta = elapsed / n_rows * (total - n_rows) if total else None
                 on_progress(PredictProgress(n_rows, total, elapsed, eta))
         if n_rows == 0:
-            raise ValueError("The file has a header row but no data rows.")
+            raise ValueError(HEADER_ONLY)
         tmp.replace(output)
     except pd.errors.ParserError as exc:
         raise ValueError(f"Could not parse the CSV: {str(exc).strip().splitlines()[0]}") from None
     except UnicodeDecodeError as exc:
         raise ValueError(
-            f"The file is not valid {encoding} text after its first part ({exc.reason} at byte "
+            f"The file is not valid {stream.encoding} text after its first part ({exc.reason} at byte "
             f"{exc.start} of a block); save it as 'CSV UTF-8' and try again."
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed,
-                          n_ood if ood is not None else None)
+                          n_ood if ood is not None else None, stream.notes)
 
 
-def decimal_comma_columns(model: Any, source: str | Path, column_map: dict[str, str] | None = None) -> list[str]:
-    """The columns of CSV ``source`` that the model reads and that hold decimal-comma numbers
-    (2,76 in a ';' file), decided over the whole file by the rule training's reader applies
-    (core.data.DecimalCommaScan, the one :func:`core.data.load_csv` uses), in one pass over
-    those columns; [] for a comma-separated file. Columns the file lacks are left out (the
-    prediction pass reports them)."""
-    encoding, delimiter = sniff_file(source)
-    if delimiter == ",":
+def _needed(model: Any, column_map: dict[str, str] | None) -> list[str]:
+    """The file's column names the model reads (for finding a workbook's header row)."""
+    return [(column_map or {}).get(c, c) for c in getattr(model, "input_columns", [])]
+
+
+def _sheet_hint(stream: Stream) -> str:
+    from .reading import LoadedCsv
+
+    return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=0, sheet=stream.sheet,
+                     sheets=stream.sheets).sheet_hint()
+
+
+def decimal_comma_columns(model: Any, source: str | Path | Stream, column_map: dict[str, str] | None = None) -> list[str]:
+    """The columns of ``source`` (a file or a :class:`core.reading.Stream`) that the model reads
+    and that hold decimal-comma numbers (2,76 in a ';' file), decided over the whole file by the
+    rule training's reader applies (core.reading.DecimalCommaScan, the one
+    :func:`core.reading.load_csv` uses), in one pass over those columns; [] for a
+    comma-separated file. Columns the file lacks are left out (the prediction pass reports them)."""
+    stream = source if isinstance(source, Stream) else open_stream(source)
+    if stream.delimiter == ",":
         return []
-    source = Path(source)
-    try:
-        header = [str(c).strip() for c in csv_reader(source, encoding, delimiter, nrows=0).columns]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        return []  # the prediction pass reports the problem
+    header = list(stream.header)
     wanted = [c for c in dict.fromkeys((column_map or {}).get(n, n) for n in model.input_columns) if c in header]
     if not wanted:
         return []
-    scan = DecimalCommaScan(delimiter)
+    scan = DecimalCommaScan(stream.delimiter)
     positions = [header.index(c) for c in wanted]
     try:
-        for chunk in csv_reader(source, encoding, delimiter, chunksize=200_000, usecols=positions):
-            chunk.columns = [str(c).strip() for c in chunk.columns]
+        for chunk in pandas_chunks(stream, 200_000, usecols=positions):
             scan.add(chunk, wanted)
     except (pd.errors.ParserError, UnicodeDecodeError):
         return []  # the prediction pass reports the problem with its position
@@ -340,74 +364,6 @@ def write_chunk(result: pd.DataFrame, path: Path, *, first: bool, formula_safe: 
     # a cell unquoted, and a reader then splits that row in two.
     (neutralise_formulas(result) if formula_safe else result).to_csv(
         path, mode="w" if first else "a", header=first, index=False, lineterminator="\r\n"
-    )
-
-
-def read_head(source: str | Path, n: int = 5, limits: ReadLimits | None = None) -> pd.DataFrame:
-    """The first ``n`` rows of a CSV file, read the way :func:`predict_csv` reads it (every cell
-    as text, header names stripped): for showing the columns before predicting a big file.
-    The start of the file, those rows at least, is checked against ``limits`` first (cell length,
-    columns; a ``ReadLimitError``)."""
-    encoding, delimiter = sniff_file(source)
-    check_csv_file(source, encoding, delimiter, limits or DEFAULT_READ_LIMITS, stop_after_rows=n + 1)
-    try:
-        head = csv_reader(Path(source), encoding, delimiter, nrows=n)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Could not read the start of the file as CSV: {str(exc).strip().splitlines()[0]}") from None
-    head.columns = [str(c).strip() for c in head.columns]
-    return head
-
-
-def count_rows(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False,
-               limits: ReadLimits | None = None) -> int:
-    """Data rows in the file (quoted newlines respected), for an honest progress bar. With
-    ``limits`` the whole file is checked first (cell length, columns; a ``ReadLimitError``);
-    without, the caller has checked it."""
-    if limits is not None:
-        check_csv_file(source, encoding, delimiter, limits)
-    count = 0
-    try:
-        for chunk in csv_reader(source, encoding, delimiter, keep_blank_lines, chunksize=200_000, usecols=[0]):
-            count += len(chunk)
-    except (pd.errors.ParserError, UnicodeDecodeError):
-        return 0  # the prediction pass reports the problem with its position
-    return count
-
-
-def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV file, judged from its first ``sample_bytes``.
-
-    The sample is cut at its last line break so a multi-byte character (UTF-8 Chinese, say) is
-    never split, which would make UTF-8 fail and the text be mistaken for GB18030.
-    """
-    with open(source, "rb") as handle:
-        sample = handle.read(sample_bytes + 1)
-    if not sample.strip():
-        raise ValueError("The file is empty: expected a header row and data rows.")
-    if len(sample) > sample_bytes:
-        sample = sample[:sample_bytes]
-        cut = sample.rfind(b"\n")
-        if cut > 0:
-            sample = sample[: cut + 1]
-    text, encoding = decode_bytes(sample)
-    return encoding, sniff_delimiter(text)
-
-
-def csv_reader(source: Path, encoding: str, delimiter: str, keep_blank_lines: bool = False, **kwargs: Any) -> Any:
-    """A pandas reader with every cell as text and only empty cells missing."""
-    return pd.read_csv(
-        source,
-        sep=delimiter,
-        encoding="utf-8-sig" if encoding == "utf-8" else encoding,
-        dtype=str,
-        keep_default_na=False,
-        na_values=[""],
-        skip_blank_lines=not keep_blank_lines,
-        # Rows that all end with an extra delimiter: never make the first column the index.
-        index_col=False,
-        # A UTF-8 file with a stray cp1252 byte: that byte alone is read as cp1252.
-        encoding_errors=STRAY_BYTE_ERRORS if encoding.startswith("utf-8") else "strict",
-        **kwargs,
     )
 
 

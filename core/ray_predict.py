@@ -27,21 +27,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .limits import DEFAULT_READ_LIMITS, ReadLimits, check_csv_file
+from .limits import ReadLimits
 from .predict import (
     CHUNK_ROWS,
     ERROR_COLUMN,
     OOD_COLUMN,
     PredictProgress,
     PredictSummary,
-    count_rows,
-    csv_reader,
+    check_columns,
     decimal_comma_columns,
     output_names,
     renamed_columns,
-    sniff_file,
     write_chunk,
 )
+from .reading import TABLE_SUFFIXES, count_rows, open_stream, pandas_chunks
 
 FILE_ID, ROW_ID = "__marketune_file", "__marketune_row"  # carried through Ray, never written
 # CPUs per scoring actor on a local cluster. Below 1 so that on a 2-core laptop two actors and
@@ -66,7 +65,7 @@ def input_files(source: str | Path) -> list[Path]:
     if Path(source).is_file():
         return [Path(source)]
     if Path(source).is_dir():
-        files = sorted(p for p in Path(source).iterdir() if p.suffix.lower() in (".csv", ".tsv", ".txt") and p.is_file())
+        files = sorted(p for p in Path(source).iterdir() if p.suffix.lower().lstrip(".") in TABLE_SUFFIXES and p.is_file())
     else:
         files = sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
     if not files:
@@ -74,14 +73,15 @@ def input_files(source: str | Path) -> list[Path]:
     return files
 
 
-def _read_file(batch: dict[str, Any], chunk_rows: int):
-    """Ray Data task: read one input file in chunks, each row tagged with its (file, row) id."""
+def _read_file(batch: dict[str, Any], chunk_rows: int, limits: ReadLimits | None = None,
+               columns: list[str] | None = None):
+    """Ray Data task: read one input file in chunks (core.reading, as the in-process path reads
+    it), each row tagged with its (file, row) id."""
     path, file_no = Path(str(batch["path"].iloc[0])), int(batch["file_no"].iloc[0])
-    encoding, delimiter = sniff_file(path)
-    one_column = len(csv_reader(path, encoding, delimiter, nrows=0).columns) == 1
     offset = 0
-    for chunk in csv_reader(path, encoding, delimiter, one_column, chunksize=chunk_rows):
-        chunk.columns = [str(c).strip() for c in chunk.columns]
+    for chunk in pandas_chunks(open_stream(path, columns=columns or (), limits=limits), chunk_rows):
+        if chunk.empty:
+            continue
         chunk[FILE_ID] = file_no
         chunk[ROW_ID] = range(offset, offset + len(chunk))
         offset += len(chunk)
@@ -195,15 +195,13 @@ def predict_ray(
     started = time.monotonic()
     files = input_files(source)
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
-    for path in files:
-        check_csv_file(path, *sniff_file(path), limits or DEFAULT_READ_LIMITS)
-    columns = [list(csv_reader(f, *sniff_file(f), nrows=0).columns.str.strip()) for f in files]
+    needed = [(column_map or {}).get(c, c) for c in model.input_columns]  # a workbook's header row is found by them
+    streams = [open_stream(path, columns=needed, limits=limits) for path in files]  # as in-process reads them
+    columns = [list(stream.header) for stream in streams]
     for path, found in zip(files, columns):
         if found != columns[0]:
             raise ValueError(f"All input files need the same columns: {files[0].name} has {columns[0]}, {path.name} has {found}.")
-    absent = [c for c in model.input_columns if (column_map or {}).get(c, c) not in columns[0]]
-    if absent:
-        raise ValueError(f"The file lacks column(s) the model needs: {absent}; it has {columns[0]}.")
+    check_columns(model, columns[0], column_map)
     reference = None
     if ood:
         from .predict import ood_reference
@@ -212,10 +210,10 @@ def predict_ray(
     ood = reference is not None
     names = output_names(model, columns[0], ood=ood)  # the user's own names never overwritten
     error_column = names[ERROR_COLUMN]
-    counts = [count_rows(f, *sniff_file(f), keep_blank_lines=len(columns[0]) == 1) for f in files]
+    counts = [count_rows(stream) for stream in streams]
     # Decimal-comma columns (2,76 in a ';' export) are decided per file over the whole file, as
     # training's reader and predict_csv decide them; one pass over the model's columns each.
-    decimal_comma = {i: found for i, f in enumerate(files) if (found := decimal_comma_columns(model, f, column_map))}
+    decimal_comma = {i: found for i, s in enumerate(streams) if (found := decimal_comma_columns(model, s, column_map))}
     total = sum(counts)
 
     if not ray.is_initialized():
@@ -230,7 +228,7 @@ def predict_ray(
     listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
     dataset = (
         ray.data.from_items(listing, override_num_blocks=len(files))
-        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS}, num_cpus=READ_TASK_CPUS)
+        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
         .map_batches(
             scorer,
             fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64,

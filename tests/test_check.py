@@ -173,7 +173,7 @@ def test_cli_exits_0_on_clean_data_and_2_on_a_missing_column(tmp_path, capsys):
     assert list(pd.read_csv(out, encoding="utf-8-sig").columns) == ISSUE_COLUMNS
     assert main(["check", "--data", str(source), "--text-col", "body", "--label-col", "label",
                  "--features", "tfidf", "--out", str(out)]) == 2
-    assert "not in the data" in capsys.readouterr().err
+    assert "['body'] are not in the file; found ['text', 'label']" in capsys.readouterr().err  # core.reading's message
 
 
 def test_label_page_ranking_puts_flipped_labelled_rows_first():

@@ -431,3 +431,396 @@ def test_delimited_exports_convert_decimal_commas_only_where_unambiguous():
     assert load_csv(b"a\tb\nx\t1,5\ny\t2,25\n").frame["b"].tolist() == [1.5, 2.25]
     assert load_csv(b"a\tb\nx\t1,234\ny\t2,000\n").frame["b"].tolist() == ["1,234", "2,000"]  # maybe thousands
     assert load_csv(b'a,b\nx,"1,5"\ny,"2,25"\n').frame["b"].tolist() == ["1,5", "2,25"]  # comma files untouched
+
+
+# --------------------------------------------------------------------------- faults3: every export read one way
+# tests/data/faults3 (README there). Each file goes through every reading entry point: the Python
+# API (core.read_table, core.read_csv), the streamed reader of prediction and the Ray path
+# (core.reading.open_stream + pandas_chunks), predict_csv and `python -m core predict|evaluate|
+# check|train`; the rows each read are compared with one another and with a truth read here with
+# the csv, gzip, json and openpyxl modules. The pages: tests/test_faults_pages.py.
+
+FAULTS3 = Path(__file__).parent / "data" / "faults3"
+THE_FORMULA_MESSAGE = "holds formulas without saved results: open and save the workbook in Excel, or export it as CSV"
+
+
+def cell(value) -> str:
+    """One cell as comparable text: empty for missing, numbers by value (45292 == '45292' == 45292.0)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return ""
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def table_rows(frame: pd.DataFrame) -> tuple[list[str], list[tuple[str, ...]]]:
+    return [str(c) for c in frame.columns], [tuple(cell(v) for v in row) for row in frame.itertuples(index=False)]
+
+
+def faults3_truth(name: str, sheet: str | None = None) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The file's header and rows read without core: csv / gzip+csv / json per line / openpyxl
+    (full mode, merged ranges filled from their first cell by hand)."""
+    import gzip
+
+    import openpyxl
+
+    path = FAULTS3 / name
+    if name.endswith(".xlsx"):
+        book = openpyxl.load_workbook(path)
+        sheet_ = book[sheet] if sheet else book.worksheets[0]
+        grid = [[c.value for c in row] for row in sheet_.iter_rows()]
+        for merged in sheet_.merged_cells.ranges:
+            value = grid[merged.min_row - 1][merged.min_col - 1]
+            for r in range(merged.min_row, merged.max_row + 1):
+                for c in range(merged.min_col, merged.max_col + 1):
+                    grid[r - 1][c - 1] = value
+        grid = [row for row in grid if any(v not in (None, "") for v in row)]
+        return [str(h) for h in grid[0]], [tuple(cell(v) for v in row) for row in grid[1:]]
+    if name.endswith(".jsonl"):
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        header = list(dict.fromkeys(k for r in records for k in r))
+        return header, [tuple(cell(r.get(k)) for k in header) for r in records]
+    raw = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    return rows[0], [tuple(cell(v) for v in row) for row in rows[1:]]
+
+
+def streamed(path: Path, **kwargs) -> pd.DataFrame:
+    from core.reading import open_stream, pandas_chunks
+
+    return pd.concat(list(pandas_chunks(open_stream(path, **kwargs), 7)), ignore_index=True)
+
+
+# (file, sheet): the files every entry point reads as a table (t05 is refused, t04's data is on 'Reviews').
+READ_ALIKE = [("t00_base_train.csv", None), ("t01_multilabel_joined.csv", None), ("t03_xlsx_merged_label_cells.xlsx", None),
+              ("t04_xlsx_cover_sheet_first.xlsx", "Reviews"), ("t04b_xlsx_to_score.xlsx", None),
+              ("t06_dates_excel_serial.csv", None), ("t13_gzip.csv.gz", None), ("t14_reviews.jsonl", None)]
+
+
+@pytest.mark.parametrize(("name", "sheet"), READ_ALIKE)
+def test_faults3_every_reader_gives_the_same_rows_as_the_truth(name, sheet):
+    import core
+
+    truth = faults3_truth(name, sheet)
+    read = {
+        "read_table": table_rows(core.read_table(FAULTS3 / name, sheet=sheet).frame),
+        "stream (predict, Ray)": table_rows(streamed(FAULTS3 / name, sheet=sheet)),
+    }
+    if sheet is None:
+        read["read_csv"] = table_rows(core.read_csv(FAULTS3 / name))
+    for entry, got in read.items():
+        assert got == truth, entry
+    if name.startswith("t03"):  # the merged labels: all 80 rows labelled, and the note says so
+        loaded = core.read_table(FAULTS3 / name)
+        assert loaded.frame["label"].notna().sum() == 80
+        assert any("20 merged cell range(s)" in n and "B2:B5" in n for n in loaded.notes)
+
+
+@pytest.mark.parametrize("name", ["t03_xlsx_merged_label_cells.xlsx", "t13_gzip.csv.gz", "t14_reviews.jsonl"])
+def test_faults3_cli_predict_and_check_read_what_the_api_reads(name, tmp_path, trained_tiny, capsys):
+    _, folder = trained_tiny
+    header, rows = faults3_truth(name)
+    rc, stdout, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS3 / name),
+                              "--out", str(tmp_path / "out.csv"), "--raw")
+    assert rc == 0, err
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert table_rows(out[header]) == (header, rows)
+    assert json.loads(stdout.strip().splitlines()[-1])["rows"] == len(rows)
+    rc, stdout, err = run_cli(capsys, "check", "--data", str(FAULTS3 / name), "--text-col", "text", "--label-col",
+                              "label", "--features", "tfidf", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0, err
+    if name.startswith("t03"):
+        assert "merged cell range(s)" in err and "no label" not in err
+    if name.endswith(".gz"):
+        assert "unpacked from gzip" in err
+
+
+def test_faults3_t04b_workbook_to_score_is_scored_as_train_reads_it(tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    _, folder = trained_tiny
+    header, rows = faults3_truth("t04b_xlsx_to_score.xlsx")
+    summary = predict_csv(load_folder(folder), FAULTS3 / "t04b_xlsx_to_score.xlsx", tmp_path / "api.csv")
+    rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(FAULTS3 / "t04b_xlsx_to_score.xlsx"),
+                         "--out", str(tmp_path / "cli.csv"), "--sheet", "Reviews")
+    assert rc == 0 and "tokeniz" not in err.lower(), err
+    api = pd.read_csv(tmp_path / "api.csv", dtype=str, keep_default_na=False)
+    cli = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+    assert summary.n_rows == 20 and table_rows(api[header]) == table_rows(cli[header]) == (header, rows)
+    assert api["predicted_label"].tolist() == cli["predicted_label"].tolist()
+
+
+def test_faults3_t04_cover_sheet_first_names_the_other_sheet_and_sheet_chooses_it(tmp_path, tiny_model_dir, capsys):
+    path = str(FAULTS3 / "t04_xlsx_cover_sheet_first.xlsx")
+    for command in (["check", "--features", "tfidf", "--text-col", "text"],
+                    ["train", "--text-col", "text", "--base-model", str(tiny_model_dir)]):
+        rc, _, err = run_cli(capsys, *command, "--data", path, "--label-col", "label", "--out", str(tmp_path / "o"))
+        assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
+    rc, stdout, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path,
+                              "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"), "--sheet", "Reviews")
+    assert rc == 0, err
+    with pytest.raises(ValueError, match="no sheet named 'Q3'; its sheets are \\['About', 'Reviews'\\]"):
+        read_table(path, sheet="Q3")
+
+
+def test_faults3_t05_unsaved_formulas_are_named_by_every_entry_point(tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    path = FAULTS3 / "t05_xlsx_formula_labels_no_cache.xlsx"
+    with pytest.raises(ValueError, match="sheet 'Reviews'") as info:
+        read_table(path)
+    assert f"column 'label' {THE_FORMULA_MESSAGE}" in str(info.value) and "no values" not in str(info.value)
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--data", str(path), "--text-col", "text",
+                         "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 2 and THE_FORMULA_MESSAGE in err
+    # Scoring reads 'text' only: the label's formulas are named in a note, the rows scored.
+    summary = predict_csv(load_folder(trained_tiny[1]), path, tmp_path / "out.csv")
+    assert summary.n_rows == 80 and any(THE_FORMULA_MESSAGE in n for n in summary.notes)
+
+
+def test_faults3_t01_joined_tags_read_as_written():
+    """Reading keeps each joined-tags cell exactly as written (detection of several tags per row
+    is the multi-label part of issue 27, not the reader's)."""
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    assert read_table(FAULTS3 / "t01_multilabel_joined.csv").frame["topics"].tolist() == [r[1] for r in rows]
+
+
+def test_every_faults3_file_has_a_reading_test():
+    covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
+    assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered
+
+
+# --------------------------------------------------------------------------- kinds described in issue 27, built here
+
+WORDS = ["great", "awful", "fine", "slow", "fast", "cheap", "broken", "lovely", "late", "kind"]
+
+
+def review_rows(n: int, seed: int = 0) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    return [[f"{WORDS[rng.integers(10)]} {WORDS[rng.integers(10)]}, really {i}", ["positive", "negative"][i % 2]]
+            for i in range(n)]
+
+
+def xlsx_bytes(rows: list[list], merged: tuple[str, ...] = ()) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Export"
+    for row in rows:
+        sheet.append(row)
+    for ref in merged:
+        sheet.merge_cells(ref)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+TITLE_BLOCKS = {
+    "title": [["Q3 review export"]],
+    "title, date, blank": [["Reviews by channel"], ["Exported", __import__("datetime").datetime(2024, 5, 1)], []],
+    "merged title over the columns": [["Customer feedback, all channels", None, None]],
+    "two notes and a date value": [["Source: CRM"], ["Owner: marketing"], ["As of", 45292]],
+}
+
+
+@pytest.mark.parametrize("block", sorted(TITLE_BLOCKS))
+def test_a_title_block_above_an_excel_header_is_found_by_every_reader(block, tmp_path, trained_tiny, capsys):
+    rows = review_rows(12, seed=len(block))
+    title = TITLE_BLOCKS[block]
+    header_at = len(title) + 1  # the row Excel shows
+    merged = ("A1:C1",) if block.startswith("merged") else ()
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(xlsx_bytes([*title, ["text", "label", "channel"], *[[*r, "web"] for r in rows]], merged))
+    expected = (["text", "label", "channel"], [tuple(cell(v) for v in (*r, "web")) for r in rows])
+    for columns in ((), ("text", "label")):  # found by its look (the pages), or by the columns asked for (CLI)
+        loaded = read_table(path, columns=columns)
+        assert table_rows(loaded.frame) == expected, columns
+        assert any(f"header read from row {header_at}" in n for n in loaded.notes)
+    assert table_rows(read_table(path, header_row=header_at).frame) == expected
+    assert table_rows(streamed(path)) == expected
+    with pytest.raises(ValueError, match=f"Row {header_at + 40} of sheet 'Export'"):
+        read_table(path, header_row=header_at + 40)
+    _, folder = trained_tiny
+    rc, _, err = run_cli(capsys, "predict", "--model", str(folder), "--data", str(path), "--out", str(tmp_path / "o.csv"))
+    assert rc == 0 and f"row {header_at}" in err, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str).iloc[:, :3]) == expected
+
+
+def test_a_title_row_that_names_half_the_columns_needs_the_columns_or_header_row(tmp_path):
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(xlsx_bytes([["Region", "EMEA"], ["text", "label", "channel"], *[[*r, "web"] for r in review_rows(5)]]))
+    assert list(read_table(path, columns=["text", "label"]).frame.columns) == ["text", "label", "channel"]
+    assert list(read_table(path, header_row=2).frame.columns) == ["text", "label", "channel"]
+    with pytest.raises(ValueError, match=r"found \['Region', 'EMEA'"):
+        read_table(path).require(["text"])  # taken for the header: the message shows what was read
+
+
+@pytest.mark.parametrize(("parts", "newline", "bom"), [(2, "\n", True), (3, "\r\n", True), (3, "\n", False)])
+def test_a_concatenated_export_drops_its_repeated_headers_and_names_their_lines(parts, newline, bom, tmp_path,
+                                                                                 trained_tiny, capsys):
+    chunks, expected, header_lines, line = [], [], [], 0
+    for p in range(parts):
+        rows = review_rows(4 + p, seed=p)
+        text = newline.join(["text,label", *(f'"{a}",{b}' for a, b in rows)]) + newline
+        chunks.append(("\ufeff" if bom else "") + text)
+        if p:
+            header_lines.append(line + 1)
+        line += 1 + len(rows)
+        expected += [tuple(r) for r in rows]
+    path = tmp_path / "joined.csv"
+    path.write_bytes("".join(chunks).encode("utf-8"))
+    loaded = read_table(path)
+    assert table_rows(loaded.frame) == (["text", "label"], expected)
+    assert "label" not in set(loaded.frame["label"])  # never a class called 'label'
+    shown = ", ".join(map(str, header_lines))
+    assert any(f"{parts - 1} repeated header row(s) dropped (line {shown})" in n for n in loaded.notes), loaded.notes
+    assert table_rows(streamed(path)) == (["text", "label"], expected)
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path), "--out", str(tmp_path / "o.csv"))
+    assert rc == 0 and f"line {shown}" in err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str)[["text", "label"]]) == (["text", "label"], expected)
+    rc, _, err = run_cli(capsys, "check", "--data", str(path), "--text-col", "text", "--label-col", "label",
+                         "--features", "tfidf", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0 and f"line {shown}" in err
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_cr_only_line_ends_read_as_lf_and_crlf_do_everywhere(encoding, tmp_path, trained_tiny, capsys):
+    rows = [[f"caf\u00e9 {a}, nice", b] for a, b in review_rows(9, seed=3)]
+    files = {}
+    for name, newline in (("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")):
+        files[name] = tmp_path / f"{name}.csv"
+        text = newline.join(["text,label", *(f'"{a}",{b}' for a, b in rows)]) + newline
+        files[name].write_bytes(text.encode(encoding))
+    expected = (["text", "label"], [tuple(r) for r in rows])
+    for name, path in files.items():
+        assert table_rows(read_table(path).frame) == expected, name
+        assert table_rows(streamed(path)) == expected, name
+    assert any("carriage returns only" in n for n in read_table(files["cr"]).notes)
+    rc, _, err = run_cli(capsys, "evaluate", "--model", str(trained_tiny[1]), "--data", str(files["cr"]), "--label-col", "label")
+    assert rc == 0 and json.loads(_.strip().splitlines()[-1])["rows_skipped"] == 0, err
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(files["cr"]),
+                         "--out", str(tmp_path / "o.csv"))
+    assert rc == 0, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str)[["text", "label"]]) == expected
+
+
+def gz(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)
+
+
+# One file of each kind, written by the test: (file name, bytes).
+HEADER_ONLY_FILES = {
+    "csv": ("h.csv", b"text,label\n"),
+    "crlf tsv": ("h.tsv", b"text\tlabel\r\n"),
+    "xlsx": ("h.xlsx", None),  # built in the test: a sheet with its header row only
+    "gzip": ("h.csv.gz", gz(b"text,label\n")),
+}
+DUPLICATE_FILES = {
+    "csv": ("d.csv", b"text,text,label\na,b,positive\nc,d,negative\n"),
+    "spaced csv": ("d.csv", b"text , text,label\na,b,positive\nc,d,negative\n"),
+    "xlsx": ("d.xlsx", None),
+    "jsonl": ("d.jsonl", b'{"text": "a", "text": "b", "label": "positive"}\n'),
+    "gzip": ("d.csv.gz", gz(b"text,text,label\na,b,positive\n")),
+}
+
+
+def written(tmp_path: Path, kind: str, files: dict, rows: list[list]) -> Path:
+    name, data = files[kind]
+    path = tmp_path / name
+    path.write_bytes(xlsx_bytes(rows) if data is None else data)
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(HEADER_ONLY_FILES))
+def test_a_header_only_file_gets_the_same_message_everywhere(kind, tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    path = written(tmp_path, kind, HEADER_ONLY_FILES, [["text", "label"]])
+    with pytest.raises(ValueError, match="header row but no data rows"):
+        read_table(path)
+    with pytest.raises(ValueError, match="header row but no data rows"):
+        predict_csv(load_folder(trained_tiny[1]), path, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    model = str(trained_tiny[1])
+    for command in (["predict", "--model", model, "--out", str(tmp_path / "o.csv")],
+                    ["evaluate", "--model", model, "--label-col", "label"],
+                    ["check", "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "I.csv")],
+                    ["train", "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "m")]):
+        rc, _, err = run_cli(capsys, *command, "--data", str(path))
+        assert rc == 2 and "header row but no data rows" in err and "NotImplementedError" not in err, (command, err)
+
+
+@pytest.mark.parametrize("kind", sorted(DUPLICATE_FILES))
+def test_duplicate_column_names_get_the_same_message_everywhere(kind, tmp_path, trained_tiny, capsys):
+    from core.predict import predict_csv
+
+    path = written(tmp_path, kind, DUPLICATE_FILES, [["text", "text", "label"], ["a", "b", "positive"]])
+    with pytest.raises(ValueError, match=r"duplicated name\(s\) \['text'\]"):
+        read_table(path)
+    with pytest.raises(ValueError, match=r"duplicated name\(s\) \['text'\]"):
+        predict_csv(load_folder(trained_tiny[1]), path, tmp_path / "out.csv")  # never 'text.1' silently
+    for command in (["predict", "--model", str(trained_tiny[1]), "--out", str(tmp_path / "o.csv")],
+                    ["check", "--text-col", "text", "--label-col", "label", "--out", str(tmp_path / "I.csv")]):
+        rc, _, err = run_cli(capsys, *command, "--data", str(path))
+        assert rc == 2 and "duplicated name(s) ['text']" in err, (command, err)
+
+
+def test_missing_column_messages_list_the_columns_found_and_the_closest(tmp_path, trained_tiny, capsys):
+    path = tmp_path / "spelled.csv"
+    path.write_text("Review Text,Label\ngreat,positive\nawful,negative\n", encoding="utf-8")
+    model = str(trained_tiny[1])
+    for command in (["predict", "--model", model, "--out", str(tmp_path / "o.csv")],
+                    ["evaluate", "--model", model, "--label-col", "label"],
+                    ["check", "--text-col", "review text", "--label-col", "label", "--out", str(tmp_path / "I.csv")],
+                    ["train", "--text-col", "review_text", "--label-col", "Label", "--out", str(tmp_path / "m")]):
+        rc, _, err = run_cli(capsys, *command, "--data", str(path))
+        assert rc == 2 and "found ['Review Text', 'Label']" in err and "Closest match:" in err, (command, err)
+    from core.data import validate_mapping
+
+    report = validate_mapping(read_table(path).frame, TrainConfig(text_columns=("review text",), label_column="Label"))
+    assert any("'review text' -> 'Review Text'" in p.message for p in report.errors)
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("inner", ["reviews.csv", "reviews.jsonl", "reviews.xlsx"])
+@pytest.mark.parametrize("packing", ["gz", "zip"])
+def test_compressed_files_of_every_kind_read_as_unpacked_and_within_the_unpacked_limit(inner, packing, tmp_path):
+    from core.limits import ReadLimitError, ReadLimits
+
+    rows = review_rows(30, seed=7)
+    if inner.endswith(".csv"):
+        data = ("text,label\n" + "".join(f'"{a}",{b}\n' for a, b in rows)).encode()
+    elif inner.endswith(".jsonl"):
+        data = "".join(json.dumps({"text": a, "label": b}) + "\n" for a, b in rows).encode()
+    else:
+        data = xlsx_bytes([["text", "label"], *rows])
+    plain = tmp_path / inner
+    plain.write_bytes(data)
+    packed = tmp_path / f"{inner}.gz" if packing == "gz" else tmp_path / "reviews.zip"
+    packed.write_bytes(gz(data) if packing == "gz" else zipped({f"export/{inner}": data, "__MACOSX/._x": b"junk"}))
+    expected = (["text", "label"], [tuple(r) for r in rows])
+    assert table_rows(read_table(plain).frame) == expected
+    assert table_rows(read_table(packed).frame) == expected
+    assert table_rows(streamed(packed)) == expected
+    with pytest.raises(ReadLimitError, match="max_unpacked_mb|MAX_UNPACKED_MB"):
+        read_table(packed, limits=ReadLimits(max_unpacked_bytes=len(data) - 1))
+
+
+def test_a_zip_of_several_files_is_refused_naming_them(tmp_path):
+    path = tmp_path / "two.zip"
+    path.write_bytes(zipped({"a.csv": b"text,label\nx,y\n", "b.csv": b"text,label\nx,y\n"}))
+    with pytest.raises(ValueError, match=r"holding 2 files \['a.csv', 'b.csv'\]; expected one"):
+        read_table(path)

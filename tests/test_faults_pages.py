@@ -345,3 +345,77 @@ def test_every_fault_file_has_a_page_test():
     files = {p.name for p in FAULTS.glob("*.csv")}
     covered = set(TRAIN_CHECKS) | set(PREDICT_CHECKS) | {"r02_label_case_variants.csv"}
     assert files == covered, f"without a page test: {sorted(files - covered)}; unknown: {sorted(covered - files)}"
+
+
+# --------------------------------------------------------------------------- faults3 on the pages
+# tests/data/faults3 through the Train, Predict and Dashboard pages: the rows each page read are
+# the rows core.read_table and the truth of tests/test_faults.py read (faults3_truth).
+
+from tests.test_faults import FAULTS3, cell, faults3_truth, table_rows  # noqa: E402 - this section's own imports
+
+
+@pytest.mark.parametrize(("name", "sheet"), [("t03_xlsx_merged_label_cells.xlsx", None),
+                                              ("t04_xlsx_cover_sheet_first.xlsx", "Reviews"),
+                                              ("t13_gzip.csv.gz", None), ("t14_reviews.jsonl", None)])
+def test_faults3_train_page_reads_the_rows_every_entry_point_reads(name, sheet, models_dir):
+    at = put(open_train(), name, (FAULTS3 / name).read_bytes())
+    if sheet:  # the cover sheet is read first; the picker names the data sheet
+        assert at.selectbox(key="train_upload_sheet").options == ["About", "Reviews"]
+        at.selectbox(key="train_upload_sheet").set_value(sheet).run()
+    assert_clean(at)
+    assert table_rows(at.session_state["train_data"].frame) == faults3_truth(name, sheet)
+    if name.startswith("t03"):
+        assert "merged cell range(s)" in everything_shown(at)
+        assert "All 80 rows are usable" in everything_shown(at)
+
+
+def test_faults3_t05_train_page_names_the_unsaved_formulas(models_dir):
+    at = put(open_train(), "t05.xlsx", (FAULTS3 / "t05_xlsx_formula_labels_no_cache.xlsx").read_bytes())
+    assert "column 'label' holds formulas without saved results" in texts(at.error)
+    assert_clean(at)
+
+
+@pytest.mark.parametrize("name", ["t04b_xlsx_to_score.xlsx", "t13_gzip.csv.gz", "t14_reviews.jsonl"])
+def test_faults3_predict_page_scores_the_rows_every_entry_point_reads(name, models_dir, trained_tiny):
+    at = predict_page(models_dir, trained_tiny[1], name, (FAULTS3 / name).read_bytes())
+    out = run_prediction(at)
+    header, rows = faults3_truth(name)
+    assert table_rows(out[header].replace("", np.nan)) == (header, rows)
+
+
+def test_faults3_t06_dashboard_reads_excel_serial_dates_with_a_note():
+    from tests.test_page_dashboard import open_page as open_dashboard
+    from tests.test_page_dashboard import rows_shown, set_and_run
+
+    at = open_dashboard()
+    set_and_run(at, "radio", "dash_source", "upload")
+    data = (FAULTS3 / "t06_dates_excel_serial.csv").read_bytes()
+    at.file_uploader(key="dash_upload").set_value(("t06.csv", data, "text/csv")).run()
+    assert_clean(at)
+    assert at.selectbox(key="dash_map_date").value == "date"
+    shown = everything_shown(at) + "\n".join(w.value for w in at.warning)
+    assert "Excel serial dates" in shown and "45292 = 2024-01-01" in shown and "too small" not in shown
+    _, rows = faults3_truth("t06_dates_excel_serial.csv")
+    assert rows_shown(at) == len(rows)
+    # The dates themselves: Excel's 1900 system counted independently (1899-12-30 + serial days).
+    from core.dashboard import prepare_frame  # noqa: F401 - the Dashboard's own parse, checked below
+    from core.dates import parse_dates
+
+    parsed, _ = parse_dates(pd.Series([float(r[0]) for r in rows]))
+    import datetime
+
+    assert parsed.dt.date.tolist() == [datetime.date(1899, 12, 30) + datetime.timedelta(days=float(r[0])) for r in rows]
+
+
+def test_the_header_row_box_chooses_a_workbooks_header_on_the_page(models_dir):
+    from tests.test_faults import review_rows, xlsx_bytes
+
+    rows = review_rows(6)
+    # A title row naming half of three columns is taken for the header until the box says row 2.
+    data = xlsx_bytes([["Region", "EMEA"], ["text", "label", "channel"], *[[*r, "web"] for r in rows]])
+    at = put(open_train(), "export.xlsx", data)
+    assert at.session_state["train_data"].frame.columns.tolist() == ["Region", "EMEA", "Unnamed: 2"]
+    at.number_input(key="train_upload_header_row").set_value(2).run()
+    assert_clean(at)
+    assert table_rows(at.session_state["train_data"].frame) == (
+        ["text", "label", "channel"], [tuple(cell(v) for v in (*r, "web")) for r in rows])

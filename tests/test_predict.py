@@ -25,10 +25,9 @@ from core.predict import (
     predict_frame,
     prediction_columns,
     prediction_overview,
-    read_head,
     read_predictions,
-    sniff_file,
 )
+from core.reading import read_head, sniff_file
 
 TEXTS = ["great phone", "awful service", "the dress was very bad", "love it", "worst order", "it is the best"]
 
@@ -67,7 +66,7 @@ def test_columns_come_from_the_saved_schema_and_column_map(model, tmp_path):
 
 def test_missing_column_error_says_what_is_needed_and_what_is_there(model, tmp_path):
     df = pd.DataFrame({"id": [1], "review": ["great"]})
-    with pytest.raises(ValueError, match=r"lacks column\(s\) the model needs: \['text'\]; it has \['id', 'review'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) the model needs: \['text'\]; found \['id', 'review'\]"):
         predict_frame(model, df)
     with pytest.raises(ValueError, match=r"text \(mapped to 'nope'\)"):
         predict_frame(model, df, column_map={"text": "nope"})

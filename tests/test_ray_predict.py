@@ -215,3 +215,26 @@ def test_ood_flags_are_the_same_as_in_process(local_ray, trained_tiny, tmp_path)
     assert list(remote.columns) == list(local.columns) and remote.columns[-1] == "out_of_distribution"
     assert remote["out_of_distribution"].tolist() == local["out_of_distribution"].tolist()  # "True"/"False" text
     assert got.n_out_of_distribution == want.n_out_of_distribution == (local["out_of_distribution"] == "True").sum()
+
+
+def test_every_kind_core_reads_is_scored_on_ray_as_in_process(local_ray, tfidf_model, tmp_path):
+    """tests/data/faults3's gzip and JSON Lines files, a workbook and a CR-only CSV in one folder:
+    the Ray path reads each as core.reading does (the rows of predict_csv, in file order)."""
+    from tests.test_faults import FAULTS3, xlsx_bytes
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("t13_gzip.csv.gz", "t14_reviews.jsonl"):
+        (folder / name).write_bytes((FAULTS3 / name).read_bytes())
+    rows = make_sentiment_frame(12, seed=5)[["text", "label"]]
+    (folder / "c_book.xlsx").write_bytes(xlsx_bytes([["Exported rows"], ["text", "label"], *rows.values.tolist()]))
+    (folder / "d_mac.csv").write_bytes(rows.to_csv(index=False, lineterminator="\r").encode())
+    predict_ray(tfidf_model, folder, tmp_path / "ray.csv")
+    model = load_folder(tfidf_model)
+    expected = []
+    for path in input_files(folder):
+        predict_csv(model, path, tmp_path / f"{path.name}.csv")
+        expected.append(pd.read_csv(tmp_path / f"{path.name}.csv", dtype=str, keep_default_na=False))
+    got = pd.read_csv(tmp_path / "ray.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(got, pd.concat(expected, ignore_index=True))
+    assert len(got) == 60 + 60 + 12 + 12

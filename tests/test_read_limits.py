@@ -29,7 +29,8 @@ from core.limits import (
     scan_csv,
     sheet_rows,
 )
-from core.predict import count_rows, predict_csv, read_head, sniff_file
+from core.predict import predict_csv
+from core.reading import count_rows, open_stream, read_head
 from core.workspace import TeamSettings, WorkspaceError
 from tests.test_page_predict import registry  # noqa: F401 (a fixture)
 from tests.test_page_train import texts
@@ -192,12 +193,12 @@ def test_the_prediction_readers_check_before_they_read(tmp_path, monkeypatch):
     path = tmp_path / "rows.csv"
     path.write_bytes(long_cell_csv(5_000, row=4))
     limits = ReadLimits(max_cell_chars=1_000)
-    encoding, delimiter = sniff_file(path)
     assert list(read_head(path, n=1, limits=ReadLimits(max_cell_chars=5_000)).columns) == ["text", "label"]
     with pytest.raises(ReadLimitError, match="a cell of 5,000 characters on row 4"):
         read_head(path, n=5, limits=limits)
     with pytest.raises(ReadLimitError, match="a cell of 5,000 characters on row 4"):
-        count_rows(path, encoding, delimiter, limits=limits)
+        open_stream(path, limits=limits)  # before count_rows or any chunk is read
+    assert count_rows(open_stream(path, limits=ReadLimits(max_cell_chars=5_000))) == 5
     out = tmp_path / "scored.csv"
     monkeypatch.setattr(core.predict.pd, "read_csv", lambda *a, **k: pytest.fail("pandas read a refused file"))
     with pytest.raises(ReadLimitError, match="a cell of 5,000 characters on row 4"):

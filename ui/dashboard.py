@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import load_csv, to_csv_bytes, workspace
+from core import read_table, to_csv_bytes, workspace
 from core.charts.dashboard import figure_to_html, summary_report_html
 from core.columns import detect_prediction_columns
 from core.dashboard_view import (
@@ -77,7 +77,8 @@ MAX_ROWS = 2_000_000
 def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
     """The raw table, read once per ``key`` (content hash or path+size+mtime)."""
     limit = MAX_FILE_BYTES if isinstance(_source, str) else None
-    return load_csv(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits()).frame
+    # core.reading's reader, as every entry point reads a file (a CSV, or what csv_upload made of another kind).
+    return read_table(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits()).frame
 
 
 @st.cache_resource(max_entries=3)

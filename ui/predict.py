@@ -26,17 +26,15 @@ from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
 from core.predict import (
     PredictSummary,
-    count_rows,
     low_confidence_rows,
     missing_columns,
     ood_reference,
     predict_csv,
     prediction_overview,
-    read_head,
     read_predictions,
     renamed_message,
-    sniff_file,
 )
+from core.reading import count_rows, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -108,9 +106,11 @@ def _session_dir() -> Path:
 
 def _saved_upload(upload) -> Path:
     """The uploaded file on disk (written once per upload; older uploads removed)."""
+    # CSV: ui.upload.csv_upload hands over any other kind (workbook, JSON, gzip, zip) as the CSV of
+    # the table core.reading read from it.
     path = _session_dir() / f"input-{upload.file_id}.csv"
     if not path.is_file():
-        for old in _session_dir().glob("input-*.csv"):
+        for old in _session_dir().glob("input-*"):
             old.unlink(missing_ok=True)
         path.write_bytes(upload.getbuffer())
     return path
@@ -253,9 +253,8 @@ def fast_path_box(name: str, model: SavedModel) -> str | None:
 def _row_count(path: str, mtime: float) -> tuple[int, str]:
     """(data rows, "") or (0, why the file is over a read limit): the whole file is checked
     (core.limits.check_csv_file) before it is counted; a refusal is kept like a count."""
-    encoding, delimiter = sniff_file(path)
     try:
-        return count_rows(Path(path), encoding, delimiter, limits=read_limits()), ""
+        return count_rows(open_stream(path, limits=read_limits())), ""
     except ValueError as exc:
         return 0, str(exc)
 

@@ -1,9 +1,10 @@
-"""One upload widget for tables (CSV or Excel) that every page uses, so pages stay thin.
+"""One upload widget for tables (CSV, Excel, JSON, gzip/zip of those) that every page uses.
 
 ``table_upload`` draws the file uploader, a sheet picker only when the workbook has several
-sheets, and the reading error if any; it returns the parsed table (``core.data.read_table``).
-Pages that stream a big CSV from disk (Predict, the Dashboard) use ``csv_upload`` instead: CSV
-uploads come back as their own bytes, unparsed; a workbook's chosen sheet comes back as CSV.
+sheets, a "Header row" box for a workbook (0: found, as core.reading finds it), and the
+reading error if any; it returns the parsed table (``core.reading.read_table``). Pages that
+stream a big CSV from disk (Predict, the Dashboard) use ``csv_upload`` instead: CSV uploads come
+back as their own bytes, unparsed; any other kind comes back as the CSV of the table read.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.data import TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
 from core.limits import ReadLimits, upload_limit_bytes, upload_limits_sentence
+from core.reading import JSON_SUFFIXES, TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
 from ui.account import team_settings
 from ui.markdown import plain
 
@@ -27,7 +28,7 @@ class TableUpload:
 
     name: str
     file_id: str
-    ident: str  # "upload:<file_id>" or "upload:<file_id>:<sheet>"
+    ident: str  # "upload:<file_id>", "upload:<file_id>:<sheet>" or "upload:<file_id>:<sheet>:row<n>"
     table: LoadedCsv
 
     @property
@@ -56,6 +57,14 @@ def _is_workbook(upload) -> bool:
     return upload.name.lower().endswith(WORKBOOK_SUFFIXES) or upload.getvalue()[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
 
+def _is_plain_csv(upload) -> bool:
+    """A CSV the pages may stream as it is: not a workbook, JSON, gzip or zip (those are read by
+    core.reading first, so every page reads them alike)."""
+    name = upload.name.lower()
+    return not (_is_workbook(upload) or name.endswith((*JSON_SUFFIXES, ".gz", ".zip"))
+                or upload.getvalue()[:2] == b"\x1f\x8b")
+
+
 def _cached(key: str, what: str, ident, compute):
     """``compute()`` once per ident, kept in the session, so reruns do not parse the file again.
     A ValueError is kept too and raised again on each rerun."""
@@ -78,7 +87,7 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
     raw = upload.getvalue()
     limits = read_limits()
     sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name, limits=limits))
-    sheet = None
+    sheet = header_row = None
     if len(sheets) > 1:
         sheet = st.selectbox(
             "Sheet",
@@ -86,8 +95,14 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
             key=f"{key}_sheet",
             help=f"{plain(upload.name)} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
         )
-    return _cached(key, "read", (upload.file_id, sheet),
-                   lambda: read_table(raw, upload.name, sheet=sheet, limits=limits))
+    if sheets:
+        header_row = st.number_input(
+            "Header row", min_value=0, value=0, step=1, key=f"{key}_header_row",
+            help="The sheet row (as Excel numbers it) holding the column names; 0: found (the first row, or the "
+                 "first mostly-text row below a title block).",
+        ) or None
+    return _cached(key, "read", (upload.file_id, sheet, header_row),
+                   lambda: read_table(raw, upload.name, sheet=sheet, header_row=header_row, limits=limits))
 
 
 def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
@@ -107,6 +122,8 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
         st.error(plain(exc))
         return None
     ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
+    header_row = st.session_state.get(f"{key}_header_row")
+    ident += f":row{header_row}" if header_row else ""  # another header row: another table
     return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
 
 
@@ -136,13 +153,15 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
     _limits_caption(scoring=scoring)
-    if upload is None or not _is_workbook(upload):
+    if upload is None or _is_plain_csv(upload):
         return upload
     try:
         table = _read_chosen_sheet(key, upload)
     except ValueError as exc:
         st.error(plain(exc))
         return None
-    file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}"
+    for note in table.notes:  # how it was read: a title block skipped, merged cells spread, unpacked
+        st.caption(plain(note))
+    file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}" if table.is_workbook else f"{upload.file_id}-table"
     data = _cached(key, "csv", file_id, lambda: table.frame.to_csv(index=False).encode("utf-8"))
     return SheetAsCsv(name=upload.name, file_id=file_id, data=data)
