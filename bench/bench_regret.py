@@ -40,7 +40,7 @@ def _clothing_rating(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _single_label_emotions(df: pd.DataFrame) -> pd.DataFrame:
-    one = df[~df["labels"].astype(str).str.contains(",")]
+    one = df[~df["labels"].astype(str).str.contains("|", regex=False)]  # tags joined by "|": several per row
     return pd.DataFrame({"text": one["text"], "label": one["labels"]})
 
 
