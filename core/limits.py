@@ -23,8 +23,8 @@ import io
 import math
 import shutil
 import zipfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,11 @@ _SETTINGS = {
 }
 
 
+# Sheet rows between two calls of ReadLimits.checkpoint: openpyxl streams ~20,000 short rows a
+# second here, so a read that its page left stops within a tenth of a second or so.
+CHECKPOINT_ROWS = 2_000
+
+
 @dataclass(frozen=True)
 class ReadLimits:
     """The limits one read of a user's file works under.
@@ -197,6 +202,10 @@ class ReadLimits:
     ``from_server_settings``: the values come from the app's ``[marketune]`` settings
     (``core.workspace.TeamSettings.read_limits``), so messages name the setting an admin
     changes; False (the CLI, core's API): core's defaults, named as constants of this module.
+    ``checkpoint``: called between the chunks of a scan (every SCAN_CHUNK_BYTES) and every
+    CHECKPOINT_ROWS rows of a sheet; whatever it raises stops the read. A page passes one that
+    makes a Streamlit call (ui/upload.py): Streamlit stops a script run only at its next call, so
+    a read whose page went away (another page opened, the tab closed) ends there, not at its end.
     """
 
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -205,6 +214,12 @@ class ReadLimits:
     max_columns: int = MAX_COLUMNS
     max_unpacked_bytes: int = MAX_UNPACKED_MB * MB
     from_server_settings: bool = False
+    checkpoint: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+
+    def tick(self) -> None:
+        """Call :attr:`checkpoint` (a read's chance to be stopped); nothing without one."""
+        if self.checkpoint is not None:
+            self.checkpoint()
 
     @property
     def max_sheet_cells(self) -> int:
@@ -473,6 +488,7 @@ def scan_csv(chunks: Iterable[bytes], delimiter: str, *, utf8: bool = True, limi
     scan = _CsvScan(delimiter, utf8, limits)
     chunks = iter(chunks)
     for chunk in chunks:
+        limits.tick()
         scan.feed(chunk)
         if scan.over() or (stop_after_rows is not None and scan.row > stop_after_rows):
             return scan.finish(at_end=not any(len(more) for more in chunks))  # at most one chunk more
@@ -641,6 +657,7 @@ def _check_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ReadLi
     try:
         with archive.open(member) as part:
             while chunk := part.read(SCAN_CHUNK_BYTES):
+                limits.tick()
                 scan.feed(chunk)
                 if scan.longest_text > limits.max_cell_chars or scan.most_cells > limits.max_columns:
                     stopped = part.read(1) != b""  # the rest is not read: what was found is a lower bound
@@ -676,6 +693,8 @@ def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str =
     widest = cells_read = 0
     budget = limits.max_sheet_cells
     for number, row in enumerate(sheet.rows, start=1):
+        if number % CHECKPOINT_ROWS == 0:
+            limits.tick()
         if number > limits.max_rows + 1:
             raise ReadLimitError(
                 f"{what} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "

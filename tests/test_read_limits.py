@@ -350,3 +350,51 @@ def test_the_predict_page_refuses_a_long_cell_past_its_preview_before_predict_is
     assert "characters on row 32 (the header is row 1); the limit here is 1,000 characters per cell" in errors
     assert "max_cell_chars under [marketune]" in errors
     assert at.button(key="predict_run").disabled
+
+
+class LeftThePage(Exception):
+    """What Streamlit's stop exception stands for here: the page that started the read went away."""
+
+
+def test_a_read_stops_at_its_next_checkpoint_when_the_page_went_away(monkeypatch):
+    """Issue 32: a runaway read ends when its page goes away. The readers call the limits'
+    checkpoint between scan chunks and every CHECKPOINT_ROWS sheet rows; whatever it raises (on a
+    page, Streamlit's stop exception) ends the read there. Counted against the number of chunks
+    and rows the file has, computed here."""
+    monkeypatch.setattr(core.limits, "SCAN_CHUNK_BYTES", 1024)
+    raw = ("text,label\n" + "".join(f"row {i} of a long file,pos\n" for i in range(2000))).encode()
+    calls = []
+    counting = ReadLimits(checkpoint=lambda: calls.append(1))
+    assert len(read_table(raw, "big.csv", limits=counting).frame) == 2000
+    assert len(calls) >= len(raw) // 1024  # at least once per chunk of the scan
+
+    def leave_after(n):
+        seen = []
+
+        def checkpoint():
+            seen.append(1)
+            if len(seen) >= n:
+                raise LeftThePage
+        return ReadLimits(checkpoint=checkpoint)
+
+    with pytest.raises(LeftThePage):
+        read_table(raw, "big.csv", limits=leave_after(3))
+    rows = [[f"row {i}", "pos"] for i in range(3 * core.limits.CHECKPOINT_ROWS)]
+    with pytest.raises(LeftThePage):  # the workbook: its XML scan, then its rows, give way too
+        read_table(workbook([["text", "label"], *rows]), "big.xlsx", limits=leave_after(2))
+
+
+def test_the_pages_reads_give_way_to_streamlit(monkeypatch):
+    """ui/upload.read_limits hands every page's read a checkpoint that touches st.session_state,
+    where Streamlit stops a run whose page went away (its SafeSessionState calls the script
+    runner's execution-control check on every access)."""
+    import ui.upload
+
+    class Stopping:
+        def __contains__(self, key):
+            raise LeftThePage
+
+    limits = ui.upload.read_limits()
+    monkeypatch.setattr(ui.upload.st, "session_state", Stopping())
+    with pytest.raises(LeftThePage):
+        limits.tick()

@@ -9,6 +9,7 @@ back as their own bytes, unparsed; any other kind comes back as the CSV of the t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import streamlit as st
@@ -46,7 +47,15 @@ def read_limits() -> ReadLimits:
     """What reading one uploaded file may cost here: the uploader's byte limit and the server's
     ``[marketune]`` read limits (max_cell_chars, max_columns, max_unpacked_mb; core's defaults
     when unset), for every reader a page calls on a person's file."""
-    return team_settings().read_limits(upload_limit_bytes(max_upload_mb()))
+    limits = team_settings().read_limits(upload_limit_bytes(max_upload_mb()))
+    return dataclasses.replace(limits, checkpoint=_stop_point)
+
+
+def _stop_point() -> None:
+    """A read's chance to end when its page went away: any access to st.session_state is a point
+    where Streamlit stops a script run it was asked to stop or rerun (another page opened, the
+    tab closed), raising its own stop exception here instead of after the whole read."""
+    _ = "upload_read_stop_point" in st.session_state
 
 
 def _limits_caption(scoring: bool) -> None:
