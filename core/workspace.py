@@ -371,6 +371,25 @@ class Workspace:
             raise WorkspaceError(_NOT_OFFERED.format(ref))
         return str(folder.resolve())
 
+    def base_model_label(self, value: str | None) -> str:
+        """How a page names the base model ``value`` (as TrainConfig.base_model holds it): on a
+        team server a folder is named by its reference (``server:<name>``, one's own model's
+        name, ``team:<name>``; another folder by its last part), so no server path is shown to
+        members; on a laptop ``value`` itself."""
+        value = (value or "").strip()
+        path = Path(value)
+        if not self.team_mode or not value or not path.is_absolute():
+            return value
+        real = path.resolve()
+        areas = [(f"{SERVER}{SEP}{name}", folder) for name, folder in self.base_model_folders]
+        for prefix, area in (("", self.models), (TEAM + SEP, self.team_models)):
+            if area is not None and real.parent == area.resolve():
+                return prefix + real.name
+        for ref, folder in areas:
+            if real == folder.resolve():
+                return ref
+        return path.name
+
     def check_base_model(self, value: str | None) -> None:
         """Raise :class:`WorkspaceError` unless a job's ``base_model`` (as :meth:`resolve_base_model`
         returns it) is one the caller may use: every job start checks it, whatever page or

@@ -412,3 +412,18 @@ def test_an_interrupted_comparison_is_shown_by_itself_and_resume_resumes_it(mode
     assert not (folder / "data.csv").exists() and (folder / "state.json").exists()  # still listed, not resumable
     fresh = open_page()
     assert "tg_job_id" not in fresh.session_state and not any("interrupted" in w.value for w in fresh.warning)
+
+
+def test_the_lift_chart_of_a_small_test_split_has_one_group_per_customer():
+    """The probe's crash: a 40-row table leaves 8 customers in the test split, and deciles of 8
+    customers raised ValueError on the results page. Now each customer is a group; the lift of a
+    group is its response over the split's rate, computed here."""
+    import numpy as np
+
+    from ui.targeting import lift_groups
+
+    y, p = np.array([1, 0, 1, 0, 0, 1, 0, 0]), np.linspace(0.9, 0.2, 8)
+    table, what = lift_groups(y, p)
+    assert what == "customer (8 in the test split)" and len(table) == 8
+    np.testing.assert_allclose(table["lift"], y / y.mean())
+    assert lift_groups(np.tile(y, 2), np.linspace(0.9, 0.1, 16))[1] == "decile"

@@ -400,3 +400,19 @@ def test_hub_ids_only_when_the_admin_allows_them(server, tmp_path, monkeypatch):
     assert parsed.base_model_folders == (("bert-zh", Path("/srv/models/bert-zh")),)
     with pytest.raises(workspace.WorkspaceError, match="base_models"):
         TeamSettings.from_mapping({"base_models": {"../x": "/srv"}})
+
+
+def test_pages_name_a_base_model_folder_by_its_reference_never_its_server_path(server, tmp_path):
+    """The probe saw "base model /srv/.../tiny-bert" in a member's sidebar: a team server names a
+    base-model folder the way the picker offers it; a laptop shows what was typed."""
+    sign_in, spaces, settings = server
+    listed = transformer_folder(tmp_path / "srv" / "bert-zh")
+    mine = transformer_folder(spaces["ana-123"].models / "ana-bert")
+    team = transformer_folder(settings.data_dir / "team" / "models" / "team-bert")
+    ana = sign_in(ANA, base_model_folders=(("bert-zh", listed),))
+    assert ana.base_model_label(str(listed)) == "server:bert-zh"
+    assert ana.base_model_label(str(mine)) == "ana-bert"
+    assert ana.base_model_label(str(team)) == "team:team-bert"
+    assert ana.base_model_label("minilm-en") == "minilm-en"
+    assert ana.base_model_label(str(tmp_path / "elsewhere" / "model")) == "model"  # no path, whatever it is
+    assert workspace.laptop().base_model_label(str(listed)) == str(listed)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name  # jobs.*: tests replace them
+from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name, workspace  # jobs.*: tests replace them
 from core.base_models import training_defaults
 from core.check import credible_label_model
 from core.columns import suggest_label_column, suggest_text_columns
@@ -307,7 +307,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
             return
         ss["label_flash"] = f"Saved {saved} label(s); retraining."
         st.rerun()
-    st.caption(f"Labels are stored on the server in {plain(Path(store.folder))}.")
+    where = "in your workspace on the server" if workspace.current().team_mode else f"in {plain(Path(store.folder))}"
+    st.caption(f"Labels are stored {where}.")
 
 
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import ModelInfo
+from core import ModelInfo, workspace
 from core.candidates import choice_sentence
 from core.charts.evaluation import (
     baseline_comparison_chart,
@@ -138,7 +138,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     facts = [f"**{info.task}**"]
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
-    facts.append(f"base model **{plain(info.base_model or '?')}** ({plain(info.method)})")
+    facts.append(f"base model **{plain(workspace.current().base_model_label(info.base_model) or '?')}** "
+                 f"({plain(info.method)})")
     if split:
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "

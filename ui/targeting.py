@@ -134,7 +134,7 @@ def transformer_options(df: pd.DataFrame, text: list[str]) -> tuple[bool, bool, 
             "and has ranked customers worse than gradient boosting on such data."
         )
     else:
-        st.caption(f"The transformer ({plain(base_model)}, {'Fast' if fast else 'Full'} run) takes about "
+        st.caption(f"The transformer ({plain(workspace.current().base_model_label(base_model))}, {'Fast' if fast else 'Full'} run) takes about "
                    f"{_minutes(seconds)} on a laptop CPU; gradient boosting and the hybrid take seconds.")
     return use, fast, base_model
 
@@ -387,7 +387,8 @@ def render_comparison(comp: ResponseComparison) -> None:
     cols[3].metric("Lift", f"{pr['lift']:.2f}x", help="Response rate of the list over the overall rate.")
     left, right = st.columns(2)
     left.plotly_chart(inert(gains_chart(gains_curve(y, p), title=f"Cumulative gains — {c.label}")), key="tg_gains")
-    right.plotly_chart(inert(lift_chart(lift_by_decile(y, p), title=f"Lift by decile — {c.label}")), key="tg_lift")
+    table, what = lift_groups(y, p)
+    right.plotly_chart(inert(lift_chart(table, title=f"Lift by {what} — {c.label}")), key="tg_lift")
     raw_table, cal_table = reliability_table(y, np.clip(c.test_scores_raw, 0, 1)), reliability_table(y, p)
     st.plotly_chart(
         inert(reliability_chart(raw_table, name="Before calibration", compare=cal_table, compare_name="Calibrated",
@@ -524,3 +525,11 @@ def model_positive_class(model: Any, key: str) -> str | None:
         return None
     classes = [str(c) for c in model.classes_]
     return st.selectbox("Response class (what counts as responding)", classes, index=classes.index(default), key=key)
+
+
+def lift_groups(y, p) -> tuple:
+    """(core.targeting.lift_by_decile's table, what its groups are) for the test split's ``y``
+    and scores ``p``: deciles, or one group per customer when a small table left fewer than 10
+    customers in its test split (ten groups of fewer than one customer do not exist)."""
+    n_bins = min(10, len(y))
+    return lift_by_decile(y, p, n_bins=n_bins), "decile" if n_bins == 10 else f"customer ({n_bins} in the test split)"
