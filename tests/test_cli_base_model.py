@@ -73,9 +73,10 @@ def test_an_explicit_base_model_wins(tmp_path, would_train, capsys):
     assert "base model:" not in capsys.readouterr().err
 
 
-def test_not_installed_multilingual_model_falls_back_with_a_warning(tmp_path, would_train, monkeypatch, capsys):
-    monkeypatch.setattr(core.base_models, "is_installed", lambda name: name == "minilm-en")
+def test_a_multilingual_model_not_built_yet_is_chosen_and_built_by_training(tmp_path, would_train, monkeypatch, capsys):
+    """Issue 26: never the English model in its place (it used to fall back with a warning)."""
+    monkeypatch.setattr(core.base_models, "needs_build", lambda name: name == "multilingual-e5-small")
     with pytest.raises(Stop):
         main(train_args(tmp_path, chinese_frame()))
-    assert would_train[0].base_model == "minilm-en"
-    assert "base-models install multilingual-e5-small" in capsys.readouterr().err
+    assert would_train[0].base_model == "multilingual-e5-small"
+    assert "not built yet on this machine: training builds it first" in capsys.readouterr().err
