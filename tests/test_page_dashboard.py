@@ -391,3 +391,28 @@ def test_chinese_predictions_use_character_bigrams():
     assert any("Chinese character bigrams" in c.value for c in at.caption)
     words = {t["name"]: t["y"] for t in chart_data(at, "dash_chart_words")}
     assert "失望" in words["负面"]
+
+
+def test_a_refused_file_to_score_leaves_no_copy_behind(models_dir, trained_tiny, monkeypatch):
+    """The probe found refused uploads left in the workspace's predictions folder: the copy the
+    page scores from goes whether the file was scored or refused (here: over a read limit)."""
+    import dataclasses
+
+    from core import workspace
+    from core.limits import ReadLimits
+
+    _, folder = trained_tiny
+    shutil.copytree(folder, models_dir / "tiny-sentiment")
+    predictions = models_dir.parent / "predictions-of-this-test"  # not the shared temporary folder
+    laptop = workspace.laptop
+    monkeypatch.setattr(workspace, "laptop", lambda: dataclasses.replace(laptop(), predictions=predictions))
+    monkeypatch.setattr("ui.dashboard.read_limits", lambda: ReadLimits(max_cell_chars=20))
+    at = open_page()
+    set_and_run(at, "radio", "dash_source", "score")
+    csv = pd.DataFrame({"text": ["a review much longer than twenty characters", "ok"]}).to_csv(index=False)
+    at.file_uploader(key="dash_score_upload").set_value(("long.csv", csv.encode(), "text/csv"))
+    at.run()
+    at.button(key="dash_score_btn").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("20 characters" in e.value for e in at.error)
+    assert predictions.is_dir() and list(predictions.iterdir()) == []

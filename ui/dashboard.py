@@ -284,6 +284,7 @@ def choose_source() -> Source | None:
             if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
                 from core.predict import predict_csv
 
+                src = bar = None
                 try:
                     model = get_model(model_name)
                     if model.task != "classification":
@@ -305,10 +306,14 @@ def choose_source() -> Source | None:
                             text=f"Scored {p.rows_done:,} rows",
                         ),
                     )
-                    src.unlink(missing_ok=True)
                     st.session_state["dash_scored"] = (str(out), raw_up.name)
                 except ValueError as exc:
+                    if bar is not None:  # no empty "Scoring…" bar beside the refusal
+                        bar.empty()
                     st.error(plain(exc))
+                finally:  # the upload's copy goes whether it was scored or refused: nothing left behind
+                    if src is not None:
+                        src.unlink(missing_ok=True)
             scored = st.session_state.get("dash_scored")
             if scored and Path(scored[0]).is_file():
                 key, data, name = path_key(scored[0]), scored[0], scored[1]
