@@ -134,6 +134,18 @@ def test_headline_numbers_classification_lift_in_points():
     assert flat.delta == "+0.0 pts" and flat.delta_color == "off"
 
 
+def test_a_saved_tfidf_model_is_set_beside_the_fine_tune_not_beside_itself():
+    """Issue 28's small lie: a saved TF-IDF model showed "Lift over TF-IDF +0.0". It is now
+    compared with the fine-tuned model it was chosen over (kept as a candidate)."""
+    fine_tune = {"accuracy": 0.8, "macro_f1": 0.74}
+    saved = {**CLS_METRICS, "saved_kind": "tfidf", "model": CLS_METRICS["baselines"]["tfidf_lr"],
+             "candidates": {"transformer": fine_tune}}
+    cards = {c.label: c for c in headline_numbers(saved, "classification")}
+    assert "Lift over TF-IDF" not in cards
+    tfidf_f1 = CLS_METRICS["baselines"]["tfidf_lr"]["macro_f1"]
+    assert cards["Lift over the fine-tune"].value == f"{(tfidf_f1 - 0.74) * 100:+.1f} pts"
+
+
 def test_headline_numbers_regression_and_missing_values():
     cards = {c.label: c for c in headline_numbers(REG_METRICS, "regression")}
     assert cards["R²"].value == "0.500"
