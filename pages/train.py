@@ -15,7 +15,7 @@ st.title("Train a model")
 st.markdown("Upload a CSV or Excel file of texts with labels, check the columns, and fine-tune a model on it.")
 
 data = form.data_section()
-if data is not None:
+if data is not None and not form.refuse_too_few_columns(data):
     problems: list[str] = []
     columns = form.columns_section(data, problems)
     config, model_name = form.settings_section(columns, problems)

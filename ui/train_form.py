@@ -199,6 +199,20 @@ class Columns:
     report: MappingReport | None
 
 
+def refuse_too_few_columns(data: TrainData) -> bool:
+    """Say so and return True when the table has fewer than two columns (a workbook's notes or
+    cover sheet, a file of texts without labels): training needs a text column and a label."""
+    df = data.frame
+    if len(df.columns) >= 2:
+        return False
+    found = f"one column, {plain(repr(str(df.columns[0])))}" if len(df.columns) else "no columns"
+    sheet = " If this is a notes or cover sheet, choose the data sheet in the Sheet box above." if (
+        "sheet" in data.how_read.lower()) else ""
+    st.error(f"**{plain(data.name)}** ({plain(data.how_read)}) has {found}; training needs at least two: the text "
+             f"the model reads and the label it learns.{sheet}")
+    return True
+
+
 def columns_section(data: TrainData, problems: list[str]) -> Columns:
     """The preview and section 2: which columns to read and learn; appends to ``problems``."""
     mapping = report = None
