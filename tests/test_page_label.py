@@ -61,10 +61,14 @@ def mixed_frame() -> pd.DataFrame:
 
 def test_create_a_project_from_an_upload(labels_dir):
     at = open_label()
-    at.text_input(key="label_new_name").set_value("spring").run()
     csv = mixed_frame().to_csv(index=False).encode()
     at.file_uploader(key="label_upload").set_value(("mixed.csv", csv, "text/csv")).run()
+    # Without a name the button is disabled and the page says why (issue 28: greyed out, no reason).
+    assert at.button(key="label_create").disabled
+    assert "Name the project above to create it." in [c.value for c in at.caption]
+    at.text_input(key="label_new_name").set_value("spring").run()
     assert not at.exception, at.exception
+    assert not at.button(key="label_create").disabled
     assert at.selectbox(key="label_text_col").value == "text"
     assert at.selectbox(key="label_label_col").value == "label"
     assert "24 labelled, 30 to label" in " ".join(c.value for c in at.caption)

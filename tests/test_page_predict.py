@@ -20,6 +20,7 @@ import core.fastpath as fastpath
 from core.fastpath import FAST_PATH_FILE
 from core.models import TextClassifier
 from core.predict import predict_csv
+from tests.test_page_train import texts as shown_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -139,7 +140,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
 def test_missing_column_is_explained_and_can_be_mapped(registry):
     at = open_page()
     upload(at, NEW_ROWS.rename(columns={"text": "review"}))
-    assert any("trained on column(s) \\['text'\\]" in w.value for w in at.warning)
+    assert "trained on column(s) 'text', which this file" in shown_text(at.warning)
     assert at.selectbox(key="predict_map_text").value == "— choose a column —"
     assert at.button(key="predict_run").disabled
     assert any("Choose a column for \\['text'\\]" in e.value for e in at.error)

@@ -329,6 +329,6 @@ def queue_summary(queue: list[QueueEntry], lane: str | None = None, estimate_s: 
     line = f"Jobs on {where} now: {'; '.join(parts)}."
     if lane is not None:
         ahead = sum(e.lane == lane for e in queue)
-        line += (f" This job would go to {lanes.LANE_WORDS[lane]} ({'estimated ' + duration_words(estimate_s) if estimate_s is not None else 'time unknown'} "
+        line += (f" A new job would go to {lanes.LANE_WORDS[lane]} ({'estimated ' + duration_words(estimate_s) if estimate_s is not None else 'time unknown'} "
                  f"on an idle machine), " + (f"behind {ahead} job{'s' if ahead != 1 else ''}." if ahead else "with nothing ahead."))
     return line

@@ -98,7 +98,10 @@ def new_project() -> None:
     else:
         n_labeled = int((df[label_col].notna() & (df[label_col].astype(str).str.strip() != "")).sum())
     st.caption(f"{len(df):,} rows: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
-    if st.button("Create project", key="label_create", type="primary", disabled=not name):
+    if not name:  # a disabled button says why (issue 28: it was greyed out with no reason)
+        st.caption("Name the project above to create it.")
+    if st.button("Create project", key="label_create", type="primary", disabled=not name,
+                 help=None if name else "Name the project first (the Project name box above)."):
         try:
             label_store(name).create(df, [text_col], label_col)
         except ValueError as exc:

@@ -193,7 +193,8 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
     absent = missing_columns(model, columns)
     if absent:
         st.warning(
-            f"The model was trained on column(s) {plain(absent)}, which this file does not have under "
+            f"The model was trained on column(s) {plain(', '.join(repr(str(c)) for c in absent))}, which this "
+            "file does not have under "
             "that name. Pick the file's column that holds the same kind of content for each; "
             "columns that do not exist in the file cannot be predicted from."
         )
