@@ -295,7 +295,7 @@ def predict_r14a(at, rows, model):
     header = [h.strip() for h in rows[0]]
     assert "text" not in header  # the fault: the model's column is missing under its name
     warning = texts(at.warning)
-    assert "['text']" in warning and "does not have" in warning
+    assert "column(s) 'text', which this file does not have" in warning
     options = at.selectbox(key="predict_map_text").options
     assert [o for o in options if not o.startswith("—")] == header  # the found columns offered
     # The page guesses the case- and whitespace-insensitive match 'Text' (the file's 'Text ';
