@@ -141,7 +141,7 @@ class Identity:
 
 @dataclass(frozen=True)
 class TeamSettings:
-    """A team server's ``[marketune]`` settings (README, "Run it for a team").
+    """A team server's ``[marketune]`` settings (docs/team-server.md).
 
     ``data_dir``: where workspaces live; ``admins``: e-mail addresses (compared without case)
     that may see every workspace and the whole jobs queue; ``team_workspace``: "off", "read"

@@ -24,6 +24,7 @@ from core import TrainConfig, jobs, lanes, workspace
 from core.jobs import first_in_line, job_status, jobs_root, queue_ahead, server_queue, start_job, start_response_job
 from core.workspace import TeamSettings
 from tests.conftest import make_sentiment_frame
+from tests.test_page_train import open_train
 from tests.test_queue import ANA, BEN, BOSS, SETUP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,12 +204,6 @@ def test_every_count_of_the_queue_agrees(tmp_path, workers):
         workspace.set_session_lookup(previous)
 
 
-def open_train() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/train.py").run()
-    assert not at.exception
-    return at
 
 
 def test_cancel_asks_to_confirm_and_the_page_follows_jobs_that_end(models_dir, workers):

@@ -2,7 +2,7 @@
 
 Streamlit serves a download at ``/media/<hash>.<ext>`` to anyone who has that address: its media
 route knows no session and no sign-in cookie, and nothing in Streamlit can bind the address to
-the session that made it. So, measured on a real server (README, "Run it for a team"):
+the session that made it. So, measured on a real server (docs/team-server.md):
 
 - every download is deferred (``data`` a callable): nothing is stored, and no address exists,
   until the person clicks; then Streamlit runs ``make`` and stores the bytes;
