@@ -33,6 +33,38 @@ class ProgressEvent:
     elapsed_s: float = 0.0  # seconds since train() started
     eta_s: float | None = None  # estimated seconds until training finishes
     message: str = ""  # a sentence for people
+    # The leaderboard so far (core.pipeline): one CandidateRow.to_dict() per candidate, in the
+    # order they run (cheapest first); empty for events that are not about the leaderboard.
+    leaderboard: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+CANDIDATE_STATUSES = ("waiting", "running", "done", "stopped early", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One line of the leaderboard: a candidate model of one training job, as it stands.
+
+    ``score`` is the candidate's validation headline (macro-F1 for classification, R² for
+    regression: ``metric`` says which) on ``n_val`` rows, None until it is scored. ``leader``:
+    the candidate the choice rule (core.evaluation.better_than) keeps so far; ``saved``: it is
+    the model in the job's model folder now, usable on every page and in the CLI while later
+    candidates run. ``note`` says in words why a candidate was skipped, stopped early or failed.
+    """
+
+    kind: str  # "tfidf", "embedding", "fewshot", "transformer" (core.candidates.kind_name)
+    title: str  # for people: "TF-IDF + logistic regression"
+    status: str = "waiting"  # one of CANDIDATE_STATUSES
+    score: float | None = None
+    metric: str = "macro_f1"  # "macro_f1" or "r2"
+    n_val: int = 0
+    seconds: float | None = None  # wall-clock seconds the candidate took to fit and score
+    note: str = ""
+    leader: bool = False
+    saved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
