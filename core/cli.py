@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("candidate", metavar="CANDIDATE", nargs="?",
                     help="kind of the kept candidate to put in place (e.g. tfidf, transformer); without it, list them")
     _add_check_parser(sub)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -609,3 +610,43 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS["check"] = cmd_check
+
+
+# ----------------------------------------------------------------------------- serve (issue 31)
+
+
+def _add_serve_parser(sub: Any) -> None:
+    s = sub.add_parser("serve", help="an HTTP API for a saved model (FastAPI; OpenAPI docs at /docs)")
+    s.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
+    s.add_argument("--host", default="127.0.0.1", help="beyond loopback a token is required (MARKETUNE_API_TOKEN)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--token-file", default=None, help="file whose first line is the bearer token "
+                   "(default: $MARKETUNE_API_TOKEN; none: no token needed, loopback only)")
+    s.add_argument("--max-rows", type=int, default=1000, help="rows per request (413 beyond)")
+    s.add_argument("--max-text-chars", type=int, default=10_000, help="characters per text (413 beyond)")
+
+
+def model_folder(ref: str) -> Path:
+    """A model the command line names: an existing folder as typed, else a model name resolved in
+    this machine's models folder (core.workspace, the one resolver). ValueError when neither."""
+    if Path(ref).is_dir():
+        return Path(ref)
+    from .workspace import laptop
+
+    folder = laptop().resolve_model(ref)
+    if not folder.is_dir():
+        raise ValueError(f"No model folder {ref!r} and no saved model of that name in {folder.parent}.")
+    return folder
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ApiLimits, check_exposure, read_token, serve
+
+    token = read_token(args.token_file)
+    check_exposure(args.host, token)  # before the model loads: a refusal costs nothing
+    serve(model_folder(args.model), host=args.host, port=args.port, token=token,
+          limits=ApiLimits(max_rows=args.max_rows, max_text_chars=args.max_text_chars))
+    return 0
+
+
+COMMANDS["serve"] = cmd_serve

@@ -1,0 +1,284 @@
+"""An HTTP API for one saved model: ``python -m core serve --model NAME_OR_DIR``.
+
+FastAPI + uvicorn (OpenAPI docs at ``/docs``):
+
+- ``POST /predict`` with ``{"texts": [...]}`` (a model that reads one text column) or
+  ``{"rows": [{column: value}, ...]}`` returns ``{"predictions": [...]}``, one per input in
+  order: ``{"label", "confidence", "probabilities": {class: p}, "ood"}`` for a classifier,
+  ``{"value", "ood"}`` for a regression model. The numbers are :func:`core.predict.predict_frame`'s,
+  the same function ``python -m core predict`` writes its CSV with. A row the model cannot use
+  (no text) gets ``{"error": ...}`` in its place, as the CLI's ``prediction_error`` column says.
+- ``GET /health``: ``{"status": "ok", "model": name}``; ``GET /model``: the model's card.
+
+A bearer token (``Authorization: Bearer <token>``, from ``MARKETUNE_API_TOKEN`` or ``--token-file``)
+is required when one is set, and a server bound beyond loopback refuses to start without one: the
+rule the app follows (ui/serving.py). Limits: rows per request and characters per text (413 with
+the limit and what was sent, the server keeps serving), and the request body's size (checked from
+Content-Length before it is read).
+
+Requests are batched under load (:class:`MicroBatcher`): while the model scores one batch, the
+requests that arrive wait together and are scored as the next single batch, so 20 concurrent
+clients cost a few forward passes rather than 20.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import os
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .models import SavedModel, load_folder
+from .predict import ERROR_COLUMN, OOD_COLUMN, output_names, predict_frame
+
+TOKEN_ENV = "MARKETUNE_API_TOKEN"
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """What one request may ask (413 beyond). Defaults: 1,000 rows keep one request's scoring to
+    seconds on a laptop CPU for MiniLM (core/predict.py's chunk is 5,000 rows); 10,000 characters
+    per text is far beyond what the model reads (it truncates at its max_length tokens)."""
+
+    max_rows: int = 1000
+    max_text_chars: int = 10_000
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_batch_rows: int = 2048  # rows scored in one pass when requests are batched together
+
+
+class RequestTooLarge(ValueError):
+    """A request over an :class:`ApiLimits` bound (413)."""
+
+
+class MicroBatcher:
+    """Scores frames for many concurrent requests in few passes.
+
+    ``submit(frame)`` returns a Future of the scored frame (same rows, same order). One thread
+    takes every frame waiting (up to ``max_rows`` rows), scores them as one ``predict_frame``
+    call and splits the result: a request never waits for more than the batch ahead of it.
+    """
+
+    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int) -> None:
+        self.model, self.ood, self.max_rows = model, ood, max_rows
+        self._waiting: queue.Queue[tuple[pd.DataFrame, Future]] = queue.Queue()
+        self.batches = 0  # passes made (the load benchmark reports requests per pass)
+        threading.Thread(target=self._run, name="marketune-api-batcher", daemon=True).start()
+
+    def submit(self, frame: pd.DataFrame) -> Future:
+        future: Future = Future()
+        self._waiting.put((frame, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._waiting.get()]
+            rows = len(batch[0][0])
+            while rows < self.max_rows:
+                try:
+                    item = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+                rows += len(item[0])
+            self._score(batch)
+
+    def _score(self, batch: list[tuple[pd.DataFrame, Future]]) -> None:
+        frames = [frame for frame, _ in batch]
+        try:
+            scored = predict_frame(self.model, pd.concat(frames, ignore_index=True), ood=self.ood)
+        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, the thread lives on
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        start = 0
+        for frame, future in batch:
+            future.set_result(scored.iloc[start:start + len(frame)].reset_index(drop=True))
+            start += len(frame)
+
+
+def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) -> pd.DataFrame:
+    """The rows of one ``/predict`` body as a frame of the model's input columns.
+
+    ``{"texts": [str, ...]}`` needs a model that reads exactly one column (its text column);
+    ``{"rows": [{column: value}, ...]}`` any model. Raises :class:`RequestTooLarge` over
+    ``limits`` and ``ValueError`` (422) for any other shape, naming what was expected and found.
+    """
+    if not isinstance(body, dict) or ("texts" in body) == ("rows" in body):
+        found = sorted(body) if isinstance(body, dict) else type(body).__name__
+        raise ValueError(f'Send {{"texts": [...]}} or {{"rows": [{{column: value}}]}}; found {found}.')
+    columns = model.input_columns
+    if "texts" in body:
+        texts = body["texts"]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError('"texts" must be a list of strings.')
+        if len(columns) != 1:
+            raise ValueError(f'This model reads the columns {columns}; send {{"rows": [{{column: value}}]}} instead of "texts".')
+        records = [{columns[0]: t} for t in texts]
+    else:
+        records = body["rows"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise ValueError('"rows" must be a list of objects, one per row: {column: value}.')
+        for i, record in enumerate(records):  # other keys are ignored, as the CLI ignores other columns
+            absent = [c for c in columns if c not in record]
+            if absent:
+                raise ValueError(f"Row {i} lacks {absent}; the model reads {columns}; found {sorted(record)}.")
+    if len(records) > limits.max_rows:
+        raise RequestTooLarge(f"{len(records):,} rows sent; at most {limits.max_rows:,} per request "
+                              "(split the rows, or score a file with `python -m core predict`).")
+    frame = pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)
+    for column in columns:
+        longest = frame[column].map(lambda v: len(v) if isinstance(v, str) else 0).max() if len(frame) else 0
+        if longest > limits.max_text_chars:
+            raise RequestTooLarge(f"A text in '{column}' has {longest:,} characters; at most {limits.max_text_chars:,}.")
+    return frame
+
+
+def predictions(model: SavedModel, scored: pd.DataFrame, columns: list[str], ood: bool) -> list[dict[str, Any]]:
+    """One JSON-ready dict per row of ``scored`` (``predict_frame``'s output for a frame with
+    ``columns``): the numbers as predict_frame computed them, NaN never sent."""
+    name = output_names(model, columns, ood=ood)
+    out = []
+    for _, row in scored.iterrows():
+        if row[name[ERROR_COLUMN]]:
+            out.append({"error": str(row[name[ERROR_COLUMN]])})
+            continue
+        if model.task == "regression":
+            item: dict[str, Any] = {"value": float(row[name["predicted_value"]])}
+        else:
+            item = {
+                "label": _plain(row[name["predicted_label"]]),
+                "confidence": float(row[name["confidence"]]),
+                "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_},
+            }
+        if ood:
+            item["ood"] = bool(row[name[OOD_COLUMN]])
+        out.append(item)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
+    """What ``GET /model`` says: kind, task, classes, input columns, base model and the test
+    metrics recorded at training (JSON files of the folder, nothing recomputed)."""
+    manifest = _json(folder / "marketune.json")
+    metrics = _json(folder / "metrics.json")
+    headline = {k: v for k, v in metrics.get("model", {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    return {
+        "name": folder.name,
+        "kind": manifest.get("kind"),
+        "task": model.task,
+        "classes": [str(c) for c in model.classes_] if model.task != "regression" else [],
+        "input_columns": model.input_columns,
+        "base_model": model.base_model,
+        "saved_at": manifest.get("saved_at"),
+        "test_metrics": headline,
+        "saved_kind_reason": metrics.get("verdict", {}).get("reason") if isinstance(metrics.get("verdict"), dict) else None,
+    }
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def check_exposure(host: str, token: str | None) -> None:
+    """Refuse to serve beyond loopback without a token (ValueError): the app's rule (ui/serving.py)."""
+    from ipaddress import ip_address
+
+    name = host.strip().strip("[]").lower()
+    try:
+        loopback = name == "localhost" or ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not token:
+        raise ValueError(f"--host {host} reaches beyond this machine: set {TOKEN_ENV} (or --token-file) so every "
+                         "request must carry 'Authorization: Bearer <token>', or serve on 127.0.0.1.")
+
+
+def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimits | None = None) -> Any:
+    """The FastAPI app serving the model saved in ``folder``; ``token``: the bearer token every
+    request must carry (None: no token needed, loopback only - :func:`check_exposure`)."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse
+
+    from .predict import ood_reference
+
+    folder = Path(folder)
+    limits = limits or ApiLimits()
+    model = load_folder(folder)
+    ood = ood_reference(model, folder)
+    batcher = MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows)
+    app = FastAPI(title="Marketune model API", version="1",
+                  description=f"Predictions of the saved model '{folder.name}' ({model.task}).")
+    app.state.batcher = batcher
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):  # the token and the body size, before any work
+        if token is not None and request.url.path not in ("/docs", "/openapi.json"):
+            sent = request.headers.get("authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return JSONResponse({"detail": "Missing or wrong token: send 'Authorization: Bearer <token>'."},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > limits.max_body_bytes:
+            return JSONResponse({"detail": f"The request body has {int(size):,} bytes; at most "
+                                 f"{limits.max_body_bytes:,}."}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": folder.name}
+
+    @app.get("/model")
+    def card() -> dict[str, Any]:
+        return model_card(folder, model)
+
+    @app.post("/predict")
+    def predict(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            frame = request_frame(model, body, limits)
+        except RequestTooLarge as exc:
+            raise HTTPException(status_code=413, detail=str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        if frame.empty:
+            return {"predictions": []}
+        try:
+            scored = batcher.submit(frame).result()
+        except ValueError as exc:  # the model refused these rows (a column it needs is missing...)
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return {"predictions": predictions(model, scored, list(frame.columns), ood is not None)}
+
+    return app
+
+
+def read_token(token_file: str | None) -> str | None:
+    """The bearer token: the first line of ``token_file`` when given, else ``$MARKETUNE_API_TOKEN``;
+    None when neither is set. Raises ValueError for an empty token file."""
+    if token_file:
+        token = Path(token_file).read_text(encoding="utf-8").strip().splitlines()
+        if not token or not token[0].strip():
+            raise ValueError(f"{token_file} is empty; put the token on its first line.")
+        return token[0].strip()
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def serve(folder: str | Path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
+          limits: ApiLimits | None = None) -> None:
+    """Run the API until interrupted (uvicorn, one process: the batcher shares one model)."""
+    import uvicorn
+
+    check_exposure(host, token)
+    uvicorn.run(create_app(folder, token=token, limits=limits), host=host, port=port, log_level="info")

@@ -1,0 +1,165 @@
+"""The HTTP API (core/serve.py): its answers are the CLI's, the token, the limits, the batching.
+
+Truths are independent of the API: the CLI's predictions CSV for the same rows, and plain HTTP
+status codes from FastAPI's TestClient.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from core.cli import main as cli_main
+from core.serve import ApiLimits, MicroBatcher, check_exposure, create_app, read_token
+
+TEXTS = ["great fast delivery love it", "terrible broken refund", "ok fine", "", "awful awful awful"]
+
+
+@pytest.fixture(scope="module")
+def folder(trained_tiny):
+    return trained_tiny[1]
+
+
+@pytest.fixture(scope="module")
+def client(folder):
+    return TestClient(create_app(folder, limits=ApiLimits(max_rows=50, max_text_chars=200)))
+
+
+def test_answers_equal_the_cli_for_the_same_rows(client, folder, tmp_path):
+    data, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(data, index=False)
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--ood"]) == 0
+    expected = pd.read_csv(out, keep_default_na=False)
+
+    answer = client.post("/predict", json={"texts": TEXTS})
+    assert answer.status_code == 200
+    got = answer.json()["predictions"]
+    assert len(got) == len(TEXTS)
+    for (_, row), prediction in zip(expected.iterrows(), got):
+        if row["prediction_error"]:  # the empty text: no prediction, the CLI's reason
+            assert prediction == {"error": row["prediction_error"]}
+            continue
+        assert prediction["label"] == row["predicted_label"]
+        assert prediction["confidence"] == pytest.approx(float(row["confidence"]), abs=1e-6)
+        for label, p in prediction["probabilities"].items():
+            assert p == pytest.approx(float(row[f"p_{label}"]), abs=1e-6)
+        assert prediction["ood"] == (str(row["out_of_distribution"]) == "True")
+
+
+def test_rows_form_gives_the_same_answers_as_texts(client):
+    by_text = client.post("/predict", json={"texts": TEXTS[:3]}).json()
+    by_row = client.post("/predict", json={"rows": [{"text": t} for t in TEXTS[:3]]}).json()
+    assert by_text == by_row
+
+
+def test_health_and_card(client, folder):
+    assert client.get("/health").json() == {"status": "ok", "model": folder.name}
+    card = client.get("/model").json()
+    manifest = json.loads((folder / "marketune.json").read_text())
+    assert card["kind"] == manifest["kind"] and card["classes"] == [str(c) for c in manifest["classes"]]
+    assert card["input_columns"] == ["text"]
+
+
+def test_too_many_rows_is_413_and_the_server_keeps_serving(client):
+    big = client.post("/predict", json={"texts": ["hello"] * 51})
+    assert big.status_code == 413 and "at most 50" in big.json()["detail"]
+    long = client.post("/predict", json={"texts": ["x" * 201]})
+    assert long.status_code == 413 and "201" in long.json()["detail"]
+    assert client.post("/predict", json={"texts": ["hello"]}).status_code == 200
+
+
+def test_body_over_the_byte_limit_is_413_before_it_is_read(folder):
+    small = TestClient(create_app(folder, limits=ApiLimits(max_body_bytes=100)))
+    answer = small.post("/predict", json={"texts": ["a" * 150]})
+    assert answer.status_code == 413 and "bytes" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [{}, {"texts": "one string"}, {"rows": [1, 2]}, {"texts": [], "rows": []},
+                                  {"rows": [{"other": "x"}]}])
+def test_malformed_bodies_are_422_with_what_was_expected(client, body):
+    answer = client.post("/predict", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"]
+
+
+def test_token_required_when_set(folder):
+    secured = TestClient(create_app(folder, token="s3cret"))
+    assert secured.post("/predict", json={"texts": ["hi"]}).status_code == 401
+    wrong = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert secured.get("/health").status_code == 401
+    ok = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+
+
+def test_beyond_loopback_needs_a_token():
+    check_exposure("127.0.0.1", None)
+    check_exposure("localhost", None)
+    with pytest.raises(ValueError, match="MARKETUNE_API_TOKEN"):
+        check_exposure("0.0.0.0", None)
+    check_exposure("0.0.0.0", "token")
+    assert cli_main(["serve", "--model", "does-not-matter", "--host", "0.0.0.0"]) == 2
+
+
+def test_token_file_and_env(tmp_path, monkeypatch):
+    monkeypatch.delenv("MARKETUNE_API_TOKEN", raising=False)
+    assert read_token(None) is None
+    monkeypatch.setenv("MARKETUNE_API_TOKEN", "from-env")
+    assert read_token(None) == "from-env"
+    (tmp_path / "t").write_text("from-file\n")
+    assert read_token(str(tmp_path / "t")) == "from-file"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ValueError, match="empty"):
+        read_token(str(tmp_path / "empty"))
+
+
+def test_concurrent_requests_each_get_their_own_rows(folder):
+    client = TestClient(create_app(folder))
+    texts = [t for t in TEXTS if t]
+    alone = {t: client.post("/predict", json={"texts": [t]}).json()["predictions"][0] for t in texts}
+    answers: dict[int, tuple[str, dict]] = {}
+
+    def ask(i: int) -> None:
+        text = texts[i % len(texts)]
+        answers[i] = (text, client.post("/predict", json={"texts": [text]}).json()["predictions"][0])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 20
+    for text, prediction in answers.values():  # each request got the prediction of its own text
+        assert prediction["label"] == alone[text]["label"]
+        assert prediction["confidence"] == pytest.approx(alone[text]["confidence"], abs=1e-5)
+
+
+def test_requests_waiting_behind_a_pass_are_scored_together(monkeypatch):
+    """While one pass runs, the frames that arrive wait and go in ONE next pass, each answered
+    with its own rows in order."""
+    import core.serve
+
+    release, calls = threading.Event(), []
+
+    def slow_predict_frame(model, frame, ood=None):
+        calls.append(len(frame))
+        if len(calls) == 1:
+            release.wait(5)
+        return frame.assign(doubled=frame["x"] * 2)
+
+    monkeypatch.setattr(core.serve, "predict_frame", slow_predict_frame)
+    batcher = MicroBatcher(model=None, ood=None, max_rows=100)
+    first = batcher.submit(pd.DataFrame({"x": [0]}))
+    while not calls:  # the first pass has started and is blocked
+        threading.Event().wait(0.01)
+    waiting = [batcher.submit(pd.DataFrame({"x": [i, i + 100]})) for i in range(1, 6)]
+    release.set()
+    assert first.result(5)["doubled"].tolist() == [0]
+    for i, future in enumerate(waiting, start=1):
+        assert future.result(5)["doubled"].tolist() == [2 * i, 2 * (i + 100)]
+    assert calls == [1, 10]  # five requests of 2 rows: one pass
+    assert batcher.batches == 2
