@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="kind of the kept candidate to put in place (e.g. tfidf, transformer); without it, list them")
     _add_check_parser(sub)
     _add_serve_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 
@@ -395,6 +396,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
         # that always passes --fast keeps working.
         print("fast path: not needed, this is a TF-IDF model (already fast)", file=sys.stderr)
+    elif args.fast and (onnx := _onnx_form(args.model)) is not None:
+        model = onnx
     elif args.fast:
         if not model.fast_forms:
             raise ValueError("--fast is only available for transformer models.")
@@ -650,3 +653,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 COMMANDS["serve"] = cmd_serve
+
+
+# ----------------------------------------------------------------------------- export (issue 31)
+
+
+def _add_export_parser(sub: Any) -> None:
+    x = sub.add_parser("export", help="export a fine-tuned transformer to ONNX, checked on its test split")
+    x.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
+    x.add_argument("--format", choices=["onnx"], default="onnx")
+    x.add_argument("--int8", action="store_true", help="quantize the ONNX weights to int8 (ONNX Runtime)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .onnx_form import export
+
+    print("exporting and checking on the model's test split ...", file=sys.stderr, flush=True)
+    record = export(model_folder(args.model), int8=args.int8)
+    print(json.dumps(record))
+    return 0
+
+
+def _onnx_form(folder: str) -> Any:
+    """The model in its checked ONNX form (``python -m core export``), saying so; None without one."""
+    from .onnx_form import load_onnx, read_record
+
+    model = load_onnx(folder)
+    if model is not None:
+        record = read_record(folder)
+        print(f"fast path: ONNX Runtime, {record['file']} ({record['reason']})", file=sys.stderr)
+    return model
+
+
+COMMANDS["export"] = cmd_export

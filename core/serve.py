@@ -184,6 +184,7 @@ def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
         "input_columns": model.input_columns,
         "base_model": model.base_model,
         "saved_at": manifest.get("saved_at"),
+        "form": "onnx" if getattr(model, "quantized", False) == "onnx" else "saved weights",
         "test_metrics": headline,
         "saved_kind_reason": metrics.get("verdict", {}).get("reason") if isinstance(metrics.get("verdict"), dict) else None,
     }
@@ -213,11 +214,14 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
 
+    from .onnx_form import load_onnx
     from .predict import ood_reference
 
     folder = Path(folder)
     limits = limits or ApiLimits()
-    model = load_folder(folder)
+    # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
+    # test rows), else the saved model as it is.
+    model = load_onnx(folder) or load_folder(folder)
     ood = ood_reference(model, folder)
     batcher = MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows)
     app = FastAPI(title="Marketune model API", version="1",

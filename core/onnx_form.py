@@ -1,0 +1,185 @@
+"""The ONNX form of a fine-tuned transformer: ``python -m core export --format onnx [--int8]``.
+
+The network of a saved TextClassifier is exported to ``model.onnx`` in its folder (torch's
+TorchScript-based exporter, opset 17, dynamic batch and sequence axes), optionally quantized to
+int8 by ONNX Runtime (``model.int8.onnx``: dynamic quantization of the MatMul weights,
+``onnxruntime.quantization.quantize_dynamic``). Then it is checked on the model's own test split
+with the fast path's rule (core/fastpath.py): labels agree with the fp32 torch model on >= 99% of
+the rows and accuracy drops by less than 0.5 points. A form that fails is removed and refused with
+the numbers; one that passes is recorded in ``onnx.json`` and used by ``python -m core predict
+--fast`` and ``python -m core serve``. Speed is measured and reported (rows/s beside torch fp32 and
+bf16 in the same run) but not required: where ONNX is not faster the record says so.
+
+At prediction the ONNX session plugs into TextClassifier's one forward loop (:class:`OrtNetwork`
+stands where the torch network stood), so tokenisation, length bucketing, calibration and labels
+are the same code whichever form runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, _judge, _timed_predict
+from .models import SavedModel, load_folder
+from .models.folder import atomic_write
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+RECORD_FILE = "onnx.json"
+OPSET = 17
+
+
+class OrtNetwork:
+    """An ONNX Runtime session with the two things TextClassifier's forward loop asks of a torch
+    network: ``config.num_labels`` and a call ``(input_ids=, attention_mask=) -> .logits``."""
+
+    def __init__(self, path: Path, num_labels: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.config = SimpleNamespace(num_labels=num_labels)
+
+    def __call__(self, input_ids: Any, attention_mask: Any) -> Any:
+        import torch
+
+        logits = self.session.run(["logits"], {"input_ids": input_ids.numpy().astype(np.int64),
+                                               "attention_mask": attention_mask.numpy().astype(np.int64)})[0]
+        return SimpleNamespace(logits=torch.from_numpy(logits))
+
+    def parameters(self):  # the loop reads the device from here: ONNX Runtime runs on the CPU
+        import torch
+
+        yield torch.zeros(0)
+
+    def eval(self) -> OrtNetwork:
+        return self
+
+
+def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
+    """Export ``folder``'s transformer to ONNX (and int8 when asked), check it, record it.
+
+    Returns the record written to ``onnx.json``::
+
+        {"passed": bool, "file": "model.onnx" | "model.int8.onnx", "reason": str, "n_rows": int,
+         "agreement": float, "accuracy_fp32": float, "accuracy_fast": float,
+         "accuracy_drop_points": float, "rows_per_s": {"torch_fp32": .., "torch_bf16": .., "onnx": ..},
+         "opset": 17, "onnxruntime": version, "exported_at": str}
+
+    Raises ValueError for a model that is not a transformer classifier or has no test split
+    (the check needs its rows), and when the exported form fails the check (its file removed,
+    the numbers in the message). The torch model and its folder are otherwise left as they were.
+    """
+    import onnxruntime
+
+    from .fastpath import _not_applicable
+
+    folder = Path(folder)
+    model = load_folder(folder)
+    reason = _not_applicable(model, folder)
+    if reason or getattr(model, "tokenizer", None) is None:
+        raise ValueError(f"ONNX export: {reason or 'this kind of model has no transformer network to export'}.")
+    target = folder / (INT8_FILE if int8 else ONNX_FILE)
+    _export_network(model, folder / ONNX_FILE)
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(folder / ONNX_FILE), str(target), weight_type=QuantType.QInt8)
+    texts, truth = _test_split(folder)
+    model.predict(texts[:8])
+    seconds_fp32, labels_fp32 = _timed_predict(model, texts)
+    onnx_model = with_onnx(load_folder(folder), target)
+    onnx_model.predict(texts[:8])
+    seconds_onnx, labels_onnx = _timed_predict(onnx_model, texts)
+    bf16 = load_folder(folder).quantize("bf16")
+    bf16.predict(texts[:8])
+    seconds_bf16, _ = _timed_predict(bf16, texts)
+    judged = _judge(labels_onnx, labels_fp32, truth, seconds_onnx, seconds_fp32)
+    # Speed is reported, not required: the export is for other runtimes as much as for speed.
+    problems = [p for p in judged["reason"].split("; ") if p != "passed" and "faster" not in p]
+    n = len(texts)
+    record = {
+        "passed": not problems,
+        "file": target.name,
+        "reason": "; ".join(problems) or (f"labels agree with the fp32 model on {judged['agreement']:.1%} of {n:,} test "
+                                          f"rows; accuracy {judged['accuracy_drop_points']:+.2f} points lower"),
+        "n_rows": n,
+        "agreement": judged["agreement"],
+        "accuracy_fp32": round(float(np.mean(labels_fp32 == truth)), 6),
+        "accuracy_fast": judged["accuracy_fast"],
+        "accuracy_drop_points": judged["accuracy_drop_points"],
+        "rows_per_s": {"torch_fp32": round(n / seconds_fp32, 1), "torch_bf16": round(n / seconds_bf16, 1),
+                       "onnx": round(n / seconds_onnx, 1)},
+        "min_agreement": MIN_AGREEMENT,
+        "max_accuracy_drop_points": MAX_ACCURACY_DROP * 100,
+        "opset": OPSET,
+        "onnxruntime": onnxruntime.__version__,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if not record["passed"]:
+        for name in (ONNX_FILE, INT8_FILE, RECORD_FILE):
+            (folder / name).unlink(missing_ok=True)
+        raise ValueError(f"The ONNX form{' (int8)' if int8 else ''} was refused: {record['reason']} on the model's "
+                         f"{n:,} test rows. The model is unchanged; use it as it is.")
+    if int8:
+        (folder / ONNX_FILE).unlink(missing_ok=True)  # only the form that was checked stays
+    atomic_write(folder / RECORD_FILE, json.dumps(record, indent=2).encode("utf-8"))
+    return record
+
+
+def _export_network(model: Any, path: Path) -> None:
+    import torch
+
+    net = model.model.eval()
+    sample = model.tokenizer(["a short example", "a somewhat longer example text"], padding=True,
+                             return_tensors="pt")
+    with torch.no_grad():
+        torch.onnx.export(net, (sample["input_ids"], sample["attention_mask"]), str(path), dynamo=False,
+                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                                        "logits": {0: "batch"}}, opset_version=OPSET)
+
+
+def _test_split(folder: Path) -> tuple[list[str], np.ndarray]:
+    import pandas as pd
+
+    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
+    texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
+    return texts, np.asarray([str(v) for v in test["true_label"].tolist()], dtype=object)
+
+
+def read_record(folder: str | Path) -> dict[str, Any] | None:
+    """The folder's passed ONNX record whose file is present, or None."""
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or record.get("passed") is not True:
+        return None
+    if record.get("file") not in (ONNX_FILE, INT8_FILE) or not (folder / record["file"]).is_file():
+        return None
+    return record
+
+
+def with_onnx(model: SavedModel, path: str | Path) -> SavedModel:
+    """``model`` (a loaded TextClassifier) running its network through the ONNX file ``path``;
+    it can no longer be saved (as a quantized model cannot)."""
+    model.model = OrtNetwork(Path(path), int(model.model.config.num_labels))
+    model.quantized = "onnx"
+    return model
+
+
+def load_onnx(folder: str | Path) -> SavedModel | None:
+    """The folder's model in its checked ONNX form, or None when it has none that passed."""
+    record = read_record(folder)
+    if record is None:
+        return None
+    return with_onnx(load_folder(folder), Path(folder) / record["file"])

@@ -1,0 +1,91 @@
+"""The ONNX form (core/onnx_form.py): same numbers as the torch model, refused when it disagrees,
+used by predict --fast and by the HTTP API. Truth: the saved torch model's own predictions."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+import core.onnx_form
+from core.cli import main as cli_main
+from core.models import load_folder
+from core.onnx_form import INT8_FILE, ONNX_FILE, RECORD_FILE, export, load_onnx, read_record
+from core.serve import create_app
+
+TEXTS = ["great fast delivery love it", "terrible broken refund", "ok fine", "awful awful awful", "love love"]
+
+
+@pytest.fixture
+def folder(trained_tiny, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(trained_tiny[1], copy)
+    return copy
+
+
+def test_export_gives_the_torch_models_probabilities(folder):
+    record = export(folder)
+    assert record["passed"] and record["file"] == ONNX_FILE and (folder / ONNX_FILE).is_file()
+    assert set(record["rows_per_s"]) == {"torch_fp32", "torch_bf16", "onnx"}
+    torch_proba = load_folder(folder).predict_proba(TEXTS)
+    onnx_model = load_onnx(folder)
+    assert onnx_model.quantized == "onnx"
+    np.testing.assert_allclose(onnx_model.predict_proba(TEXTS), torch_proba, atol=1e-4)
+
+
+def test_a_form_that_disagrees_is_refused_and_removed(folder, monkeypatch):
+    real = core.onnx_form._export_network
+
+    def export_flipped(model, path):  # a network whose class scores are negated: labels flip
+        model = copy.deepcopy(model)  # the torch model checked against stays as saved
+        head = model.model.classifier
+        head.weight.data.neg_()
+        head.bias.data.neg_()
+        real(model, path)
+
+    monkeypatch.setattr(core.onnx_form, "_export_network", export_flipped)
+    with pytest.raises(ValueError, match="refused: labels agree on"):
+        export(folder)
+    assert not (folder / ONNX_FILE).exists() and not (folder / RECORD_FILE).exists()
+    assert read_record(folder) is None and load_onnx(folder) is None
+
+
+def test_int8_either_passes_with_its_file_or_leaves_nothing(folder):
+    try:
+        record = export(folder, int8=True)
+    except ValueError as exc:
+        assert "int8" in str(exc)
+        assert not any((folder / f).exists() for f in (ONNX_FILE, INT8_FILE, RECORD_FILE))
+    else:
+        assert record["file"] == INT8_FILE and (folder / INT8_FILE).is_file() and not (folder / ONNX_FILE).exists()
+        assert read_record(folder)["agreement"] >= 0.99
+
+
+def test_predict_fast_and_serve_use_the_checked_form(folder, tmp_path, capsys):
+    data, out_torch, out_onnx = tmp_path / "in.csv", tmp_path / "torch.csv", tmp_path / "onnx.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(data, index=False)
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out_torch)]) == 0
+    assert cli_main(["export", "--model", str(folder)]) == 0
+    capsys.readouterr()
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out_onnx), "--fast"]) == 0
+    assert "ONNX Runtime" in capsys.readouterr().err
+    a, b = pd.read_csv(out_torch), pd.read_csv(out_onnx)
+    assert a["predicted_label"].tolist() == b["predicted_label"].tolist()
+    np.testing.assert_allclose(a["confidence"], b["confidence"], atol=1e-4)
+    assert TestClient(create_app(folder)).get("/model").json()["form"] == "onnx"
+
+
+def test_export_refuses_a_model_without_a_network(tmp_path, sentiment_df):
+    from core.evaluation import tfidf_estimator
+    from core.models import TfidfClassifier
+
+    pipeline = tfidf_estimator("classification", 1.0).fit(sentiment_df["text"], sentiment_df["label"])
+    model = TfidfClassifier.from_pipeline(pipeline, task="classification", classes=sorted(set(sentiment_df["label"])),
+                                          schema={"text_columns": ["text"], "profile_columns": []})
+    model.save(tmp_path / "tfidf")
+    with pytest.raises(ValueError, match="ONNX export"):
+        export(tmp_path / "tfidf")
