@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_parser(sub)
     _add_serve_parser(sub)
     _add_export_parser(sub)
+    m = sub.add_parser("monitor", help="a model's scoring history against its training data, with drift alarms")
+    m.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
+    m.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when the last scoring raised an alarm "
+                   "(for a scheduled check)")
     return parser
 
 
@@ -436,7 +440,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
-                              formula_safe=not args.raw, ood=ood, sheet=args.sheet, header_row=args.header_row)
+                              formula_safe=not args.raw, ood=ood, sheet=args.sheet, header_row=args.header_row,
+                              history="cli")
     print(file=sys.stderr)
     for note in getattr(summary, "notes", ()):  # how the file was read (a sheet's title block, gzip...)
         print(f"note: {note}", file=sys.stderr)
@@ -686,3 +691,19 @@ def _onnx_form(folder: str) -> Any:
 
 
 COMMANDS["export"] = cmd_export
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Prints the history as JSON (core.monitor.report) and, on stderr, the last scoring's alarms in words."""
+    from .monitor import report
+
+    found = report(model_folder(args.model))
+    print(json.dumps(found))
+    if not found["history"]:
+        print("no scoring recorded yet: predict, the Predict page, the Dashboard and serve add to it", file=sys.stderr)
+    for alarm in found["last_alarms"]:
+        print(f"alarm: {alarm}", file=sys.stderr)
+    return 3 if args.fail_on_alarm and found["alarm"] else 0
+
+
+COMMANDS["monitor"] = cmd_monitor

@@ -245,6 +245,7 @@ def predict_csv(
     limits: ReadLimits | None = None,
     sheet: str | None = None,
     header_row: int | None = None,
+    history: str | None = None,
 ) -> PredictSummary:
     """Predict every row of ``source`` into CSV ``output`` (UTF-8, comma-separated, original
     columns first, then the prediction columns), chunk by chunk. ``source`` is any file
@@ -270,7 +271,11 @@ def predict_csv(
     chunks; the pages limit their uploads), any other kind is read whole within the limits.
     A header without rows, duplicate column names and missing model columns are refused before
     any row is scored.
+
+    ``history``: where the scoring came from ("cli", "page", ...): its counts are added to the
+    model folder's scoring history (core.monitor) once the file is written; None adds nothing.
     """
+    from .monitor import ScoringTally, record
     source, output = Path(source), Path(output)
     started = time.monotonic()
     stream = open_stream(source, sheet=sheet, header_row=header_row, columns=_needed(model, column_map), limits=limits)
@@ -287,6 +292,7 @@ def predict_csv(
     tmp.touch(mode=0o600)  # the chunks' "w" and "a" writes keep this mode, and so does the rename
     n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
+    tally = ScoringTally()
     try:
         for chunk in pandas_chunks(stream, chunk_rows):
             if chunk.empty:
@@ -298,6 +304,7 @@ def predict_csv(
             n_errors += int((result[names[ERROR_COLUMN]] != "").sum())
             if ood is not None:
                 n_ood += int(result[names[OOD_COLUMN]].sum())
+            tally.add(result, names, model.task, ood is not None)
             write_chunk(result, tmp, first=n_rows == 0, formula_safe=formula_safe)
             n_rows += len(chunk)
             if on_progress:
@@ -316,6 +323,8 @@ def predict_csv(
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
+    if history is not None:
+        record(model.path, tally, history)
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed,
                           n_ood if ood is not None else None, stream.notes)
 

@@ -29,7 +29,9 @@ import math
 import os
 import queue
 import threading
+import time
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .models import SavedModel, load_folder
+from .monitor import ScoringTally, record
 from .predict import ERROR_COLUMN, OOD_COLUMN, output_names, predict_frame
 
 TOKEN_ENV = "MARKETUNE_API_TOKEN"
@@ -67,10 +70,13 @@ class MicroBatcher:
     call and splits the result: a request never waits for more than the batch ahead of it.
     """
 
-    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int) -> None:
+    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int, history_every_s: float = 60.0) -> None:
         self.model, self.ood, self.max_rows = model, ood, max_rows
         self._waiting: queue.Queue[tuple[pd.DataFrame, Future]] = queue.Queue()
-        self.batches = 0  # passes made (the load benchmark reports requests per pass)
+        self.batches = 0  # passes made
+        # The API's scoring history (core.monitor): counts of the rows scored, one line per
+        # ``history_every_s`` seconds of traffic (a line per request would swamp the history).
+        self.tally, self.history_every_s, self._since = ScoringTally(), history_every_s, time.monotonic()
         threading.Thread(target=self._run, name="marketune-api-batcher", daemon=True).start()
 
     def submit(self, frame: pd.DataFrame) -> Future:
@@ -104,6 +110,22 @@ class MicroBatcher:
         for frame, future in batch:
             future.set_result(scored.iloc[start:start + len(frame)].reset_index(drop=True))
             start += len(frame)
+        try:
+            self._count(scored, frames[0].columns)
+        except Exception:  # noqa: BLE001 - the history never stops the serving
+            pass
+
+
+    def _count(self, scored: pd.DataFrame, columns: pd.Index) -> None:
+        names = output_names(self.model, list(columns), ood=self.ood is not None)
+        self.tally.add(scored, names, self.model.task, self.ood is not None)
+        if time.monotonic() - self._since >= self.history_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the counts so far as one history line (nothing when no row was scored)."""
+        record(getattr(self.model, "path", None), self.tally, "api")
+        self.tally, self._since = ScoringTally(), time.monotonic()
 
 
 def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) -> pd.DataFrame:
@@ -224,7 +246,13 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
     model = load_onnx(folder) or load_folder(folder)
     ood = ood_reference(model, folder)
     batcher = MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows)
-    app = FastAPI(title="Marketune model API", version="1",
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        batcher.flush()  # the last minute's counts are not lost when the server stops
+
+    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan,
                   description=f"Predictions of the saved model '{folder.name}' ({model.task}).")
     app.state.batcher = batcher
 

@@ -12,6 +12,7 @@ from core.registry import model_path
 from ui.account import render_admin_panel
 from ui.downloads import download_button
 from ui.markdown import plain
+from ui.monitor import render_drift
 from ui.results import models_frame, render_results
 from ui.routing import use_app_router
 from ui.state import active_model_name, set_active_model
@@ -48,7 +49,7 @@ st.dataframe(
 )
 by_name = {m.name: m for m in models}
 names = list(by_name)
-inspect_tab, compare_tab = st.tabs(["Inspect a model", "Compare two models"])
+inspect_tab, compare_tab, drift_tab = st.tabs(["Inspect a model", "Compare two models", "Use over time"])
 
 with inspect_tab:
     active = active_model_name()
@@ -114,5 +115,8 @@ with compare_tab:
         for column, info in zip((left, right), chosen):
             with column:
                 render_results(info, key=f"models_compare_{'ab'[chosen.index(info)]}", compact=True)
+
+with drift_tab:
+    render_drift(model_path(ss["models_open"]), key="models_drift")
 
 render_admin_panel()  # admins on a team server: every workspace and the queue

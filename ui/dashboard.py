@@ -301,6 +301,7 @@ def choose_source() -> Source | None:
                         out,
                         max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster (core/limits.py)
                         limits=read_limits(),
+                        history="dashboard",
                         on_progress=lambda p: bar.progress(
                             min(1.0, p.rows_done / p.total_rows) if p.total_rows else 0.0,
                             text=f"Scored {p.rows_done:,} rows",

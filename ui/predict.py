@@ -322,7 +322,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
             summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
                                   ood=ood_reference(model, folder) if options.flag_ood else None,
                                   max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster
-                                  limits=read_limits())
+                                  limits=read_limits(), history="page")
     except (ValueError, RuntimeError) as exc:
         bar.empty()
         st.error(plain(exc))

@@ -1,0 +1,177 @@
+"""A watch on drift: every scored file adds a line to its model's history, compared with training.
+
+Each scoring (the Predict page, the Dashboard, ``python -m core predict``, the HTTP API) appends
+one JSON line to ``<model folder>/scoring_history.jsonl``: when, from where, rows scored, the share
+of rows flagged unlike the training data (when the flag was computed), the predicted-label mix and
+the mean confidence. Only counts are kept, never a row's text. The reference is the model's own
+held-out test split (``test_predictions.csv``: the same model's predictions on rows like its
+training data) and, for the flag, the rate the flag's threshold was set at (core.check.OOD_QUANTILE:
+1% of training texts lie beyond it).
+
+Three alarms, each a rule of thumb stated with its source:
+- **Label mix**: population stability index (PSI) of the predicted-label mix against the test
+  split's, alarm at PSI > 0.25, the usual "significant shift" line of credit-scoring practice
+  (Siddiqi, *Credit Risk Scorecards*, 2006: < 0.1 stable, 0.1-0.25 some shift, > 0.25 significant).
+- **Unlike the training data**: more than 10% of rows flagged, ten times the 1% the flag's
+  threshold lets through on training-like text.
+- **Confidence**: mean confidence more than 10 points below the test split's.
+A batch of fewer than 50 scored rows raises no alarm: its mix says too little (it is still kept).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HISTORY_FILE = "scoring_history.jsonl"
+PSI_ALARM = 0.25
+OOD_ALARM = 0.10
+CONFIDENCE_DROP_ALARM = 0.10
+MIN_ROWS_FOR_ALARM = 50
+PSI_FLOOR = 1e-4  # a share of 0 in either mix counts as this, so PSI stays finite
+
+
+@dataclass
+class ScoringTally:
+    """Counts of one scoring, added to chunk by chunk (:meth:`add`)."""
+
+    n_rows: int = 0
+    n_scored: int = 0  # rows with a prediction (not "no text")
+    n_flagged: int = 0  # of the scored rows, flagged unlike the training data
+    flag_computed: bool = False
+    labels: Counter = field(default_factory=Counter)
+    confidence_sum: float = 0.0
+    value_sum: float = 0.0  # regression: the predicted values' sum
+
+    def add(self, result: pd.DataFrame, names: dict[str, str], task: str, with_flag: bool) -> None:
+        """Count one chunk of :func:`core.predict.predict_frame`'s output (``names``: its
+        :func:`core.predict.output_names`)."""
+        scored = result[names["prediction_error"]].astype(str) == ""
+        self.n_rows += len(result)
+        self.n_scored += int(scored.sum())
+        if task == "regression":
+            self.value_sum += float(pd.to_numeric(result.loc[scored, names["predicted_value"]]).sum())
+        else:
+            self.labels.update(str(v) for v in result.loc[scored, names["predicted_label"]])
+            self.confidence_sum += float(pd.to_numeric(result.loc[scored, names["confidence"]]).sum())
+        if with_flag:
+            self.flag_computed = True
+            self.n_flagged += int(result.loc[scored, names["out_of_distribution"]].astype(bool).sum())
+
+    def line(self, source: str) -> dict[str, Any]:
+        n = max(self.n_scored, 1)
+        return {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "source": source,
+            "rows": self.n_rows,
+            "scored": self.n_scored,
+            "share_unlike_training": round(self.n_flagged / n, 6) if self.flag_computed and self.n_scored else None,
+            "label_mix": {k: round(v / n, 6) for k, v in sorted(self.labels.items())} if self.labels else {},
+            "mean_confidence": round(self.confidence_sum / n, 6) if self.labels else None,
+            "mean_value": round(self.value_sum / n, 6) if not self.labels and self.n_scored else None,
+        }
+
+
+def record(folder: str | Path | None, tally: ScoringTally, source: str) -> dict[str, Any] | None:
+    """Append ``tally`` as one line to ``folder``'s history (owner-only file); returns the line.
+    None (nothing written) for a model without a folder or a scoring of no rows. A history that
+    cannot be written (a read-only team folder) never fails the scoring: it is skipped."""
+    if folder is None or tally.n_rows == 0:
+        return None
+    line = tally.line(source)
+    path = Path(folder) / HISTORY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:  # one short write: appends do not interleave
+            f.write(json.dumps(line) + "\n")
+    except OSError:
+        return None
+    return line
+
+
+def history(folder: str | Path) -> list[dict[str, Any]]:
+    """The folder's scoring lines, oldest first (a damaged line is skipped)."""
+    path = Path(folder) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    return lines
+
+
+def reference(folder: str | Path) -> dict[str, Any]:
+    """The training side: predicted-label mix and mean confidence on the model's test split
+    (``{}`` when the folder has no test_predictions.csv with them), and the flag's expected rate."""
+    from .check import OOD_QUANTILE
+
+    out: dict[str, Any] = {"share_unlike_training": round(1 - OOD_QUANTILE, 6)}
+    path = Path(folder) / "test_predictions.csv"
+    if not path.is_file():
+        return out
+    test = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if "predicted_label" in test and "confidence" in test and len(test):
+        counts = test["predicted_label"].astype(str).value_counts(normalize=True)
+        out["label_mix"] = {k: round(float(v), 6) for k, v in sorted(counts.items())}
+        out["mean_confidence"] = round(float(test["confidence"].mean()), 6)
+        out["rows"] = int(len(test))
+    return out
+
+
+def psi(expected: dict[str, float], actual: dict[str, float]) -> float:
+    """Population stability index of two label mixes: sum over labels of (a - e) * ln(a / e),
+    shares floored at PSI_FLOOR so a label absent on one side counts without being infinite."""
+    labels = sorted(set(expected) | set(actual))
+    e = np.array([max(expected.get(k, 0.0), PSI_FLOOR) for k in labels])
+    a = np.array([max(actual.get(k, 0.0), PSI_FLOOR) for k in labels])
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def alarms(line: dict[str, Any], ref: dict[str, Any]) -> list[str]:
+    """The module's three alarms for one history line against the reference, in words."""
+    if (line.get("scored") or 0) < MIN_ROWS_FOR_ALARM:
+        return []
+    found = []
+    if line.get("label_mix") and ref.get("label_mix"):
+        value = psi(ref["label_mix"], line["label_mix"])
+        if value > PSI_ALARM:
+            moved = max(line["label_mix"], key=lambda k: abs(line["label_mix"].get(k, 0) - ref["label_mix"].get(k, 0)))
+            found.append(f"the predicted-label mix moved (PSI {value:.2f} > {PSI_ALARM}): '{moved}' is "
+                         f"{line['label_mix'].get(moved, 0):.0%} of rows against {ref['label_mix'].get(moved, 0):.0%} "
+                         "on the test split")
+    share = line.get("share_unlike_training")
+    if share is not None and share > OOD_ALARM:
+        found.append(f"{share:.0%} of rows look unlike the training data (more than {OOD_ALARM:.0%}; about "
+                     f"{ref['share_unlike_training']:.0%} of training-like text is flagged)")
+    conf, ref_conf = line.get("mean_confidence"), ref.get("mean_confidence")
+    if conf is not None and ref_conf is not None and ref_conf - conf > CONFIDENCE_DROP_ALARM:
+        found.append(f"mean confidence fell to {conf:.0%} from {ref_conf:.0%} on the test split")
+    return found
+
+
+def report(folder: str | Path) -> dict[str, Any]:
+    """What ``python -m core monitor`` prints and the Models page draws: the reference, each
+    history line with its alarms, and the last line's alarms (``"alarm"``: any of them)."""
+    ref = reference(folder)
+    lines = [{**line, "alarms": alarms(line, ref), "psi": _psi_of(line, ref)} for line in history(folder)]
+    last = lines[-1]["alarms"] if lines else []
+    return {"model": Path(folder).name, "reference": ref, "history": lines, "alarm": bool(last), "last_alarms": last}
+
+
+def _psi_of(line: dict[str, Any], ref: dict[str, Any]) -> float | None:
+    if not line.get("label_mix") or not ref.get("label_mix"):
+        return None
+    value = psi(ref["label_mix"], line["label_mix"])
+    return round(value, 4) if math.isfinite(value) else None
