@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
     m.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when the last scoring raised an alarm "
                    "(for a scheduled check)")
+    _add_version_parsers(sub)
     return parser
 
 
@@ -707,3 +708,57 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 COMMANDS["monitor"] = cmd_monitor
+
+
+# ----------------------------------------------------------------------------- retrain, versions (issue 31)
+
+
+def _add_version_parsers(sub: Any) -> None:
+    r = sub.add_parser("retrain", help="train a challenger on old + new labels; promote it only when better")
+    r.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
+    r.add_argument("--data", required=True, help="the labelled rows the model was trained on (or all you have)")
+    r.add_argument("--new", required=True, help="newly labelled rows (30%% of them judge the challenger)")
+    r.add_argument("--seed", type=int, default=42)
+    _add_reading(r)
+    v = sub.add_parser("versions", help="list a model's kept versions (replaced models, challengers that lost)")
+    v.add_argument("--model", required=True)
+    b = sub.add_parser("rollback", help="put a kept version back in place (the one in use is kept as a version)")
+    b.add_argument("--model", required=True)
+    b.add_argument("--to", default=None, metavar="VERSION", help="e.g. v2 (default: the newest replaced one)")
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from .models import load_folder
+    from .versions import challenge
+
+    folder = model_folder(args.model)
+    current = load_folder(folder)
+    label = current.training_config.get("label_column")
+    data = _read(args, current.input_columns, label=label).frame
+    new = _read(argparse.Namespace(**{**vars(args), "data": args.new}), current.input_columns, label=label).frame
+    outcome = challenge(folder, data, new, seed=args.seed,
+                        on_progress=lambda e: print(f"[{e.phase}] {e.message}", file=sys.stderr, flush=True))
+    print(outcome.sentence, file=sys.stderr)
+    print(json.dumps({"promoted": outcome.promoted, "version_kept": outcome.version, "sentence": outcome.sentence,
+                      "delta": outcome.comparison["delta"], "ci": outcome.comparison["ci"],
+                      "n_holdout": outcome.n_holdout, "n_new_eval": outcome.n_new_eval,
+                      "n_trained": outcome.n_trained}, default=_json_default))
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from .versions import list_versions
+
+    print(json.dumps(list_versions(model_folder(args.model)), default=_json_default))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .versions import rollback
+
+    put = rollback(model_folder(args.model), args.to)
+    print(f"{put} is in place again; the model that was in use is kept as a version", file=sys.stderr)
+    return 0
+
+
+COMMANDS.update(retrain=cmd_retrain, versions=cmd_versions, rollback=cmd_rollback)

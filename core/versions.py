@@ -1,0 +1,226 @@
+"""Retraining that cannot make things worse: a challenger, promoted only when better; every version kept.
+
+``python -m core retrain --model MODEL --data LABELLED.csv --new NEW.csv`` trains a challenger on
+the old labelled rows plus most of the new ones, with the current model's settings, and compares
+the two on the same rows neither trained on:
+
+- the **fixed holdout**: the current model's own test split (``test_predictions.csv``), or after a
+  first challenge the rows of the last comparison (``holdout.csv``), and
+- a share of the **new labelled rows** held out for the comparison (``NEW_EVAL_SHARE``, stratified).
+
+Rows of ``--data``/``--new`` whose model input equals a holdout text are left out of the
+challenger's training, so the holdout stays unseen. The rule is the leaderboard's
+(core.evaluation.better_than: more than TIE_MARGIN ahead on the paired rows); the challenger is
+promoted only when it is better, and the uncertainty is said in words. A model that is not promoted
+is not lost either: it is kept under ``versions/`` as a challenger that lost.
+
+Versions live inside the model folder::
+
+    <model>/                       # the version in use
+        versions/
+            v1/                    # an earlier version (complete model folder), version.json says
+            v2/                    # when it was replaced or why it lost, and its comparison
+
+:func:`rollback` puts a kept version back in place (the one in use becomes a version too), with
+the same build-beside-and-rename as core.models.candidates: a crash leaves the old folder or the new.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .models.candidates import _copy_tree, _switch_lock
+from .models.folder import MANIFEST, atomic_folder, read_json, write_json
+
+VERSIONS = "versions"
+VERSION_FILE = "version.json"
+NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
+# The comparison rows of the last challenge (text, true_label), carried by the model in place: the
+# holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
+HOLDOUT = "holdout.csv"
+
+
+@dataclass
+class Challenge:
+    """What :func:`challenge` found: the comparison on the shared rows, and what was done."""
+
+    promoted: bool
+    sentence: str  # for people: who won, by how much, on which rows, how sure
+    comparison: dict[str, Any]  # core.evaluation.compare_on_rows of challenger vs current
+    n_holdout: int
+    n_new_eval: int
+    n_trained: int
+    version: str  # the versions/ entry written: the old model (promoted) or the challenger (not)
+
+
+def list_versions(folder: str | Path) -> list[dict[str, Any]]:
+    """The kept versions, oldest first: ``{"version", "kind", "saved_at", "status", "macro_f1"...}``."""
+    root = Path(folder) / VERSIONS
+    if not root.is_dir():
+        return []
+    out = []
+    for path in sorted((p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file()), key=_number):
+        info = read_json(path / VERSION_FILE) if (path / VERSION_FILE).is_file() else {}
+        manifest = read_json(path / MANIFEST)
+        out.append({"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"), **info})
+    return out
+
+
+def _number(path: Path) -> int:
+    return int(path.name[1:]) if path.name[1:].isdigit() else 0
+
+
+def _next_version(folder: Path) -> str:
+    taken = [_number(p) for p in (folder / VERSIONS).glob("v*")] if (folder / VERSIONS).is_dir() else []
+    return f"v{max(taken, default=0) + 1}"
+
+
+def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.ndarray, pd.DataFrame, int]:
+    """(texts, labels) of the comparison rows - the holdout, then the held-out share of ``new`` -
+    the rows of ``new`` left for training, and how many comparison rows are the holdout's.
+    Raises ValueError without a holdout to compare on."""
+    from sklearn.model_selection import train_test_split
+
+    from .data import build_texts
+
+    folder = Path(model.path)
+    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / "test_predictions.csv"
+    if not path.is_file():
+        raise ValueError(f"{folder.name} has no test_predictions.csv: there is no fixed holdout to compare a "
+                         "challenger on. Train it again with this version of Marketune.")
+    test = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    label_col = model.training_config.get("label_column")
+    texts = test["text"].astype(str).tolist()
+    truth = test["true_label"].astype(str).to_numpy(dtype=object)
+    n_holdout = len(texts)
+    new = new[new[label_col].notna()]
+    if len(new) >= 10:
+        counts = new[label_col].astype(str).value_counts()
+        stratify = new[label_col].astype(str) if counts.min() >= 2 else None
+        new_train, new_eval = train_test_split(new, test_size=NEW_EVAL_SHARE, random_state=seed, stratify=stratify)
+        schema = model.schema
+        texts += build_texts(new_eval, schema["text_columns"], schema.get("profile_columns", []))
+        truth = np.concatenate([truth, new_eval[label_col].astype(str).to_numpy(dtype=object)])
+    else:  # too few to split: all train the challenger, the holdout alone judges
+        new_train = new
+    return texts, truth, new_train, n_holdout
+
+
+def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_progress=None, cancel=None,
+              seed: int = 42) -> Challenge:
+    """Train a challenger on ``data`` + most of ``new`` with the model's saved settings, compare it
+    with the model in ``folder`` on the shared rows, promote it only when better (module doc).
+
+    ``data`` and ``new`` need the model's input and label columns. Raises ValueError for a model that
+    is not a classifier, lacks a holdout, or data without its columns; TrainingCancelled when cancelled
+    (nothing changes then)."""
+    from .config import TrainConfig
+    from .data import build_texts
+    from .evaluation import better_than, compare_on_rows, lead_in_words
+    from .models import load_folder
+    from .training import train
+
+    folder = Path(folder)
+    current = load_folder(folder)
+    if current.task != "classification":
+        raise ValueError("Retraining with a challenger is built for classifiers; this model predicts numbers.")
+    config = TrainConfig.from_dict(current.training_config)
+    needed = [*current.input_columns, config.label_column]
+    for name, frame in (("--data", data), ("--new", new)):
+        absent = [c for c in needed if c not in frame.columns]
+        if absent:
+            raise ValueError(f"{name} lacks {absent}: the model reads {current.input_columns} and its label is "
+                             f"'{config.label_column}'; found {list(frame.columns)}.")
+    texts, truth, new_train, n_holdout = eval_rows(current, new[needed], seed)
+    pool = pd.concat([data[needed], new_train], ignore_index=True)
+    schema = current.schema
+    pool_texts = build_texts(pool, schema["text_columns"], schema.get("profile_columns", []))
+    unseen = ~pd.Series(pool_texts).isin(set(texts)).to_numpy()  # the comparison rows stay unseen
+    training = pool[unseen].reset_index(drop=True)
+    result = train(training, config, on_progress=on_progress, cancel=cancel)
+    challenger = result.model
+    pred_new = np.asarray([str(v) for v in challenger.predict(texts)], dtype=object)
+    pred_old = np.asarray([str(v) for v in current.predict(texts)], dtype=object)
+    classes = sorted(set(truth) | set(pred_new) | set(pred_old))
+    comparison = compare_on_rows("classification", truth, pred_new, pred_old, classes, seed=seed)
+    promoted = better_than(comparison)
+    basis = f"{n_holdout:,} holdout + {len(texts) - n_holdout:,} new"
+    lead = lead_in_words(comparison, "classification", "shared")
+    sentence = (f"The challenger {'was promoted' if promoted else 'was not promoted'}: {lead} ({basis} rows, "
+                "neither model trained on them). " + ("" if promoted else "The model in use stays; the challenger is "
+                                                       "kept under versions/ and can be put in place by hand."))
+    record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")}, "sentence": sentence,
+              "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
+    holdout = pd.DataFrame({"text": texts, "true_label": truth})
+    version = _keep(folder, result, record, promoted, holdout)
+    return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version)
+
+
+def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame) -> str:
+    """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
+    place; not promoted, the challenger is saved under versions/. The model in place gets the
+    comparison rows as its holdout.csv (owner-only: customer text). Returns the version written."""
+    import shutil
+    import tempfile
+
+    with _switch_lock(folder):
+        version = _next_version(folder)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.challenger-", dir=folder.parent))
+        try:
+            saved = result.save(staging / "model")
+            if not promoted:
+                with atomic_folder(folder, overwrite=True) as tmp:
+                    _copy_tree(folder, tmp)
+                    _copy_tree(saved, tmp / VERSIONS / version)
+                    write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": "challenger, not promoted"})
+                    _write_holdout(tmp, holdout)
+                return version
+            with atomic_folder(folder, overwrite=True) as tmp:
+                _copy_tree(saved, tmp)
+                _copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
+                if (folder / VERSIONS).is_dir():
+                    _copy_tree(folder / VERSIONS, tmp / VERSIONS)
+                write_json(tmp / VERSIONS / version / VERSION_FILE,
+                           {**record, "status": "replaced by a better challenger"})
+                _write_holdout(tmp, holdout)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return version
+
+
+def _write_holdout(folder: Path, holdout: pd.DataFrame) -> None:
+    path = folder / HOLDOUT
+    path.unlink(missing_ok=True)  # a hard-linked copy is never written through
+    path.touch(mode=0o600)
+    holdout.to_csv(path, index=False)
+
+
+def rollback(folder: str | Path, version: str | None = None) -> str:
+    """Put ``version`` (default: the newest replaced one) back in place; the model in use becomes a
+    new version. Returns the version put in place. ValueError naming the kept versions otherwise."""
+    folder = Path(folder)
+    kept = list_versions(folder)
+    if version is None:
+        replaced = [v["version"] for v in kept if v.get("status") == "replaced by a better challenger"]
+        if not replaced:
+            raise ValueError(f"{folder.name} keeps no replaced version to roll back to.")
+        version = replaced[-1]
+    if version not in {v["version"] for v in kept}:
+        found = ", ".join(v["version"] for v in kept) or "none"
+        raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {found}.")
+    with _switch_lock(folder):
+        aside = _next_version(folder)
+        with atomic_folder(folder, overwrite=True) as tmp:
+            _copy_tree(folder / VERSIONS / version, tmp)
+            (tmp / VERSION_FILE).unlink(missing_ok=True)
+            _copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
+            _copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
+            write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"rolled back to {version}",
+                                                               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return version

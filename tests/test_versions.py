@@ -1,0 +1,84 @@
+"""Retraining with a challenger (core/versions.py): a worse challenger is not promoted, a better one
+is, every version is kept, and a rollback puts the old one back. Truths: each folder's own
+predictions on the fixed holdout, computed in the test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.cli import main as cli_main
+from core.models import load_folder
+from core.versions import VERSIONS, challenge, list_versions, rollback
+from tests.conftest import make_sentiment_frame
+
+
+def holdout_accuracy(folder) -> float:
+    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
+    pred = load_folder(folder).predict(test["text"].astype(str).tolist())
+    return float(np.mean(np.asarray(pred, dtype=str) == test["true_label"].astype(str).to_numpy()))
+
+
+@pytest.fixture
+def flipped(trained_tiny, tmp_path):
+    """The session's tiny model with its class scores negated: a model in use that is plainly worse."""
+    folder = tmp_path / "models" / "sentiment"
+    shutil.copytree(trained_tiny[1], folder)
+    model = load_folder(folder)
+    model.model.classifier.weight.data.neg_()
+    model.model.classifier.bias.data.neg_()
+    model.save(folder, overwrite=True)
+    assert (folder / "test_predictions.csv").is_file()
+    return folder
+
+
+def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
+    before = holdout_accuracy(flipped)
+    n_test = len(pd.read_csv(flipped / "test_predictions.csv"))
+    data, new = make_sentiment_frame(160, seed=1), make_sentiment_frame(40, seed=2)
+    outcome = challenge(flipped, data, new)
+    assert outcome.promoted and "was promoted" in outcome.sentence
+    assert outcome.n_holdout == n_test and outcome.n_new_eval == 12
+    holdout = pd.read_csv(flipped / "holdout.csv")  # carried by the model in place: the next round's holdout
+    assert len(holdout) == n_test + 12 and oct((flipped / "holdout.csv").stat().st_mode & 0o777) == "0o600"
+    after = holdout_accuracy(flipped)
+    assert after > before  # the model in place now is the better one, on rows neither trained on
+    [kept] = list_versions(flipped)
+    assert kept["version"] == "v1" and kept["status"] == "replaced by a better challenger"
+    assert holdout_accuracy(flipped / VERSIONS / "v1") == pytest.approx(before)
+
+    assert rollback(flipped) == "v1"
+    assert holdout_accuracy(flipped) == pytest.approx(before)
+    versions = {v["version"]: v for v in list_versions(flipped)}
+    assert set(versions) == {"v2"} and versions["v2"]["status"] == "rolled back to v1"
+    assert holdout_accuracy(flipped / VERSIONS / "v2") == pytest.approx(after)
+
+
+def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(trained_tiny, tmp_path, capsys):
+    folder = tmp_path / "sentiment"
+    shutil.copytree(trained_tiny[1], folder)
+    weights = (folder / "model.safetensors").read_bytes()
+    assert holdout_accuracy(folder) == 1.0  # a model in use that cannot be beaten on the holdout
+    data, new = tmp_path / "data.csv", tmp_path / "new.csv"
+    make_sentiment_frame(160, seed=1).to_csv(data, index=False)
+    noisy = make_sentiment_frame(40, seed=3)
+    noisy["label"] = noisy["label"].map({"positive": "negative", "negative": "positive"})  # wrong labels
+    noisy.to_csv(new, index=False)
+    assert cli_main(["retrain", "--model", str(folder), "--data", str(data), "--new", str(new)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["promoted"] is False and printed["version_kept"] == "v1"
+    assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
+    assert list_versions(folder)[0]["status"] == "challenger, not promoted"
+    with pytest.raises(ValueError, match="no replaced version"):
+        rollback(folder)
+
+
+def test_refuses_files_without_the_model_columns(trained_tiny, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(trained_tiny[1], folder)
+    with pytest.raises(ValueError, match=r"--new lacks \['label'\]"):
+        challenge(folder, make_sentiment_frame(20), make_sentiment_frame(20).drop(columns="label"))
