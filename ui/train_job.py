@@ -22,6 +22,7 @@ from core.jobs import JobStatus, job_status, list_jobs, server_queue
 from core.registry import model_path, read_info
 from ui.account import duration_words, render_queue_position
 from ui.figures import inert
+from ui.leaderboard import latest_leaderboard, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import render_results
 from ui.state import set_active_model
@@ -156,12 +157,53 @@ def _live_panel(job_id: str) -> None:
         render_queue_position(status)  # lane, who is ahead (names for admins only), when it starts
     else:
         st.caption("Training runs in the background: you can switch pages or close the tab and come back.")
+        _live_leaderboard(status)
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
         st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
     if status.cancel_requested:
         st.caption("Cancelling… the job stops within a few seconds; nothing is saved.")
     elif (status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued":
         cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**")
+
+
+def _live_leaderboard(status: JobStatus) -> None:
+    """The leaderboard so far and, once the best candidate so far is saved, "usable now" with a
+    link to Predict. The first time a usable one is saved, it becomes the active model (as the
+    finished job's model does; one no better than guessing never does), so Predict opens on it."""
+    rows = latest_leaderboard(status.events)
+    if not rows:
+        return
+    warning, readable = "", False
+    if ready_line(rows, status.model_name) is not None:
+        try:
+            verdict = read_info(model_path(status.model_name)).metrics.get("verdict") or {}
+            readable = True
+        except (ValueError, OSError):  # being replaced right now: the next poll reads it
+            verdict = {}
+        warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
+    usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning)
+    if usable and readable and st.session_state.get("train_interim_active") != status.id:
+        st.session_state["train_interim_active"] = status.id
+        set_active_model(status.model_name)
+        st.rerun()  # the whole page: the sidebar shows the new active model
+
+
+def kept_before_the_end(status: JobStatus, rows: list[dict]) -> str | None:
+    """For a job that ended without finishing (failed, cancelled, interrupted): "<candidate>, saved
+    while the job ran, stays usable as <model>" when its leaderboard had a saved candidate and the
+    model folder still holds a model of that kind saved since the job was created; else None."""
+    saved = next((row for row in rows if row.get("saved")), None)
+    if saved is None:
+        return None
+    try:
+        info = read_info(model_path(status.model_name))
+        when = dt.datetime.strptime(info.saved_at, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except (ValueError, OSError):  # no model folder (taken away when the job ended), or no date
+        return None
+    if info.kind != saved.get("kind") or when < int(status.created):
+        return None
+    return (f"**{plain(saved.get('title') or saved.get('kind'))}**, saved while the job ran, stays usable as "
+            f"**{plain(status.model_name)}**.")
 
 
 def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str, str]:
@@ -278,7 +320,15 @@ def _outcome(status: JobStatus) -> None:
     kind, text = outcome_message(status, info.metrics if info else None)
     if status.state == "interrupted":  # this page has the Resume button: say what it does
         text = interrupted_text(status, offer_resume=True)
+    rows = latest_leaderboard(status.events)
+    kept = kept_before_the_end(status, rows) if status.state != "done" else None
+    if kept is not None and status.state == "cancelled":
+        kind, text = "warning", f"Training **{plain(status.model_name)}** was cancelled; nothing more was trained."
     getattr(st, kind)(text)
+    if kept is not None:
+        st.info(kept, icon=":material/check_circle:")
+    if status.state != "done":
+        render_leaderboard(rows, "train_leaderboard_end", ended=True)
     if status.state == "done":
         useless = kind == "warning"
         if ss.get("train_activated") != status.id:
@@ -295,7 +345,7 @@ def _outcome(status: JobStatus) -> None:
         if problem:
             st.error(problem)
         elif info is not None:
-            render_results(info, key="train_results")
+            render_results(info, key="train_results", leaderboard=rows)
     resumable = status.state == "interrupted" and status.resumable
     if resumable:
         resume, left, right = st.columns([1, 1, 4])
