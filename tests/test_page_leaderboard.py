@@ -200,3 +200,20 @@ def test_a_cancelled_job_says_its_saved_leader_stays_usable(models_dir):
     assert "nothing was saved" not in texts(at.warning) and "nothing more was trained" in texts(at.warning)
     assert f"TF-IDF + logistic regression, saved while the job ran, stays usable as {NAME}" in words(at.info)
     assert board_of(at)["TF-IDF + logistic regression"]["validation score"] == "0.812"
+
+
+def test_the_models_page_says_while_the_job_runs_what_may_replace_the_model(worker):
+    folder = job_folder("running", worker)
+    write_events(folder, rows(1))
+    model_folder("tfidf", rows(1))  # the leader saved mid-run, its metrics recording the board so far
+    at = open_models()
+    at.selectbox(key="models_open").set_value(NAME).run()
+    board = board_of(at)
+    assert (board["TF-IDF + logistic regression"]["standing"], board["Fine-tuned transformer"]["status"]) == (
+        "leader, in use", "running")
+    assert "still running: Fine-tuned transformer may replace this model" in texts(at.caption)
+
+    write_state(folder, "failed", message="Out of memory")  # the job ended: nothing will replace it
+    at.run()
+    assert board_of(at)["Fine-tuned transformer"]["status"] == "not finished"
+    assert "still running" not in texts(at.caption)
