@@ -134,6 +134,8 @@ def test_the_table_fills_in_and_usable_now_appears_only_with_a_saved_leader(work
     assert "Fine-tuned transformer may replace it if it scores better" in ready
     assert [link.proto.label for link in at.main.get("page_link")] == ["Use it on **Predict**"]
     assert active(at) == NAME  # Predict opens on it
+    at.button(key="train_cancel").click().run()
+    assert "stops within a few seconds and trains no further candidate" in texts(at.warning)
 
 
 def test_a_saved_leader_no_better_than_guessing_is_not_called_usable(worker):

@@ -22,7 +22,7 @@ from core.jobs import JobStatus, job_status, list_jobs, server_queue
 from core.registry import model_path, read_info
 from ui.account import duration_words, render_queue_position
 from ui.figures import inert
-from ui.leaderboard import latest_leaderboard, ready_line, render_leaderboard, render_live
+from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import render_results
 from ui.state import set_active_model
@@ -84,8 +84,9 @@ def rerun_if_page_is_stale() -> None:
         st.rerun()
 
 
-def cancel_button(job_id: str, key: str, label: str, what: str) -> None:
-    """Cancel, confirmed: the first click asks "Cancel <what>?" with **Yes, cancel** (key
+def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "saves nothing") -> None:
+    """Cancel, confirmed: the first click asks "Cancel <what>? It stops within a few seconds and
+    <effect>; ..." with **Yes, cancel** (key
     ``<key>_yes``) and **No, keep it** (``<key>_no``); only the first sends the cancel
     (``core.jobs.cancel_job``, looked up at the click: tests replace it). Callbacks, so the
     fragment's next run already draws the new state."""
@@ -110,7 +111,7 @@ def cancel_button(job_id: str, key: str, label: str, what: str) -> None:
     if ss.get(asking) != job_id:
         st.button(label, key=key, icon=":material/stop:", on_click=ask)
         return
-    st.warning(f"Cancel {what}? It stops within a few seconds and saves nothing; this cannot be undone.")
+    st.warning(f"Cancel {what}? It stops within a few seconds and {effect}; this cannot be undone.")
     yes, no, _ = st.columns([1, 1, 3])
     yes.button("Yes, cancel", key=f"{key}_yes", type="primary", icon=":material/stop:", on_click=send)
     no.button("No, keep it", key=f"{key}_no", on_click=keep)
@@ -160,10 +161,17 @@ def _live_panel(job_id: str) -> None:
         _live_leaderboard(status)
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
         st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
+    # With a leader saved mid-run, what the cancel does to it is the pipeline's to say (the outcome
+    # reads the model folder: kept_before_the_end); the question only promises what is certain.
+    rows = latest_leaderboard(status.events)
+    saved = ready_line(rows, status.model_name) is not None
     if status.cancel_requested:
-        st.caption("Cancelling… the job stops within a few seconds; nothing is saved.")
-    elif (status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued":
-        cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**")
+        st.caption("Cancelling… the job stops within a few seconds; "
+                   + ("no further candidate is trained." if saved else "nothing is saved."))
+    elif ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued"
+          or pending_titles(rows)):  # candidates still to come: cancelling spares their time
+        cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**",
+                      "trains no further candidate" if saved else "saves nothing")
 
 
 def _live_leaderboard(status: JobStatus) -> None:
