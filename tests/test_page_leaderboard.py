@@ -115,6 +115,8 @@ def test_the_table_fills_in_and_usable_now_appears_only_with_a_saved_leader(work
     assert list(board) == ["TF-IDF + logistic regression", "Frozen-encoder embeddings + LR", "Fine-tuned transformer"]
     assert board["TF-IDF + logistic regression"]["status"] == "running"
     assert board["Fine-tuned transformer"]["status"] == "waiting"
+    progress = at.get("progress")[0].proto.text
+    assert progress.startswith("TF-IDF + logistic regression (candidate 1 of 3) · Training · step 3/40"), progress
     assert "usable now" not in texts(at.success) and not at.main.get("page_link")
     assert active(at) == "older-model"
 

@@ -4,6 +4,8 @@ The job runs in its own worker process (``core.jobs``); this panel only reads th
 While the job is queued or running, a fragment re-reads it every 1.5 s; when it ends, or when any
 other job the page drew outside the fragment changes state (the "Recent jobs" list, the queue
 line: :func:`jobs_stamp`), the whole page reruns once, so no finished job reads "running" there.
+A leaderboard job (core.pipeline: candidates cheapest first) shows its table as candidates
+finish, and "usable now" with a link to Predict once the best so far is saved (ui/leaderboard.py).
 Cancel asks to confirm (:func:`cancel_button`). A job whose worker died
 (server restart, crash) reads "interrupted at step k of n" and offers Resume (core.jobs.resume_job),
 which puts it back in the queue to continue from its last checkpoint.
@@ -118,7 +120,8 @@ def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "s
 
 
 def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
-    """(fraction done 0..1, one line: phase, step/total, epoch, elapsed, ETA) for a job."""
+    """(fraction done 0..1, one line: the candidate running (a leaderboard job), phase, step/total,
+    epoch, elapsed, ETA) for a job."""
     now = time.time() if now is None else now
     elapsed = _duration(now - status.created)
     if status.state == "queued":
@@ -126,6 +129,10 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     steps = [e for e in status.events if e.get("total_steps")]
     last = status.last_event or {}
     phase = PHASE_TEXT.get(last.get("phase", ""), "Starting the trainer")
+    rows = latest_leaderboard(status.events)
+    running = next((i for i, row in enumerate(rows) if row.get("status") == "running"), None)
+    if running is not None:
+        phase = f"{rows[running].get('title') or rows[running].get('kind')} (candidate {running + 1} of {len(rows)}) · {phase}"
     if not steps:
         return 0.0, f"{phase} · elapsed {elapsed}"
     latest = steps[-1]
