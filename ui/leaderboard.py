@@ -102,7 +102,8 @@ def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = 
     if not rows:
         return
     st.markdown("##### Leaderboard")
-    st.dataframe(leaderboard_frame(rows, in_use_kind, ended=ended), hide_index=True, key=key)
+    st.dataframe(leaderboard_frame(rows, in_use_kind, ended=ended), hide_index=True, key=key,
+                 column_config={"note": st.column_config.TextColumn(width="large")})  # why: often a sentence
 
 
 def pending_titles(rows: Sequence[Row]) -> list[str]:
