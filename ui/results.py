@@ -25,8 +25,10 @@ from core.charts.evaluation import (
     roc_curve_chart,
     roc_inputs,
 )
+from core.jobs import list_jobs
 from ui.candidates import render_candidates
 from ui.figures import inert
+from ui.leaderboard import pending_titles, render_leaderboard, saved_leaderboard
 from ui.markdown import plain
 
 
@@ -113,7 +115,9 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
         st.warning(f"**Not usable:** {plain(verdict.get('warning', ''))}", icon=":material/warning:")
     if compact:
         return
-    saved = SAVED_NAMES.get(metrics.get("saved_kind", ""), "")
+    saved = SAVED_NAMES.get(metrics.get("saved_kind", "")) or next(  # a newer kind: its leaderboard title
+        (str(row.get("title")) for row in saved_leaderboard(metrics) if row.get("kind") == metrics.get("saved_kind")
+         and row.get("title")), "")
     if metrics.get("saved_kind") == "tfidf" and metrics.get("task") == "regression":
         saved = "TF-IDF + ridge regression"
     chosen = choice_sentence(metrics)
@@ -127,11 +131,26 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
         st.caption(plain(metrics["refit"]["sentence"]))
 
 
-def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
+def _render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
+    """The run's leaderboard, the model in the folder marked "in use" (it follows a switch to a
+    kept candidate), and, while its training job still runs, which candidates may replace it."""
+    if not rows:
+        return
+    running = any(job.active and job.model_name == info.name for job in list_jobs())
+    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.kind, ended=not running)
+    pending = pending_titles(rows) if running else []
+    if pending:
+        st.caption(f"Its training job is still running: {plain(' or '.join(pending))} may replace this model "
+                   "if it scores better.")
+
+
+def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = ()) -> None:
     """Everything about a saved model's test results.
 
     ``key`` prefixes every widget key (two models can be shown on one page). ``compact``
-    leaves out the per-class table, the ROC curve and the mistakes (for side-by-side views).
+    leaves out the per-class table, the ROC curve, the mistakes and the leaderboard (for
+    side-by-side views). The leaderboard is the one the model's metrics record
+    (``metrics["leaderboard"]``), else ``leaderboard`` (the Train page: its job's last event).
     """
     metrics = info.metrics
     split = metrics.get("split_sizes") or {}
@@ -152,6 +171,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     st.caption(" · ".join(facts))
     render_verdict(metrics, compact=compact)
     if not compact:
+        _render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
         render_candidates(info, key)
     render_headline(info, columns=2 if compact else 4)
     if not compact:

@@ -4,6 +4,8 @@ The job runs in its own worker process (``core.jobs``); this panel only reads th
 While the job is queued or running, a fragment re-reads it every 1.5 s; when it ends, or when any
 other job the page drew outside the fragment changes state (the "Recent jobs" list, the queue
 line: :func:`jobs_stamp`), the whole page reruns once, so no finished job reads "running" there.
+A leaderboard job (core.pipeline: candidates cheapest first) shows its table as candidates
+finish, and "usable now" with a link to Predict once the best so far is saved (ui/leaderboard.py).
 Cancel asks to confirm (:func:`cancel_button`). A job whose worker died
 (server restart, crash) reads "interrupted at step k of n" and offers Resume (core.jobs.resume_job),
 which puts it back in the queue to continue from its last checkpoint.
@@ -22,6 +24,7 @@ from core.jobs import JobStatus, job_status, list_jobs, server_queue
 from core.registry import model_path, read_info
 from ui.account import duration_words, render_queue_position
 from ui.figures import inert
+from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import render_results
 from ui.state import set_active_model
@@ -83,8 +86,9 @@ def rerun_if_page_is_stale() -> None:
         st.rerun()
 
 
-def cancel_button(job_id: str, key: str, label: str, what: str) -> None:
-    """Cancel, confirmed: the first click asks "Cancel <what>?" with **Yes, cancel** (key
+def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "saves nothing") -> None:
+    """Cancel, confirmed: the first click asks "Cancel <what>? It stops within a few seconds and
+    <effect>; ..." with **Yes, cancel** (key
     ``<key>_yes``) and **No, keep it** (``<key>_no``); only the first sends the cancel
     (``core.jobs.cancel_job``, looked up at the click: tests replace it). Callbacks, so the
     fragment's next run already draws the new state."""
@@ -109,14 +113,15 @@ def cancel_button(job_id: str, key: str, label: str, what: str) -> None:
     if ss.get(asking) != job_id:
         st.button(label, key=key, icon=":material/stop:", on_click=ask)
         return
-    st.warning(f"Cancel {what}? It stops within a few seconds and saves nothing; this cannot be undone.")
+    st.warning(f"Cancel {what}? It stops within a few seconds and {effect}; this cannot be undone.")
     yes, no, _ = st.columns([1, 1, 3])
     yes.button("Yes, cancel", key=f"{key}_yes", type="primary", icon=":material/stop:", on_click=send)
     no.button("No, keep it", key=f"{key}_no", on_click=keep)
 
 
 def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
-    """(fraction done 0..1, one line: phase, step/total, epoch, elapsed, ETA) for a job."""
+    """(fraction done 0..1, one line: the candidate running (a leaderboard job), phase, step/total,
+    epoch, elapsed, ETA) for a job."""
     now = time.time() if now is None else now
     elapsed = _duration(now - status.created)
     if status.state == "queued":
@@ -124,6 +129,10 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     steps = [e for e in status.events if e.get("total_steps")]
     last = status.last_event or {}
     phase = PHASE_TEXT.get(last.get("phase", ""), "Starting the trainer")
+    rows = latest_leaderboard(status.events)
+    running = next((i for i, row in enumerate(rows) if row.get("status") == "running"), None)
+    if running is not None:
+        phase = f"{rows[running].get('title') or rows[running].get('kind')} (candidate {running + 1} of {len(rows)}) · {phase}"
     if not steps:
         return 0.0, f"{phase} · elapsed {elapsed}"
     latest = steps[-1]
@@ -156,12 +165,60 @@ def _live_panel(job_id: str) -> None:
         render_queue_position(status)  # lane, who is ahead (names for admins only), when it starts
     else:
         st.caption("Training runs in the background: you can switch pages or close the tab and come back.")
+        _live_leaderboard(status)
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
         st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
+    # With a leader saved mid-run, what the cancel does to it is the pipeline's to say (the outcome
+    # reads the model folder: kept_before_the_end); the question only promises what is certain.
+    rows = latest_leaderboard(status.events)
+    saved = ready_line(rows, status.model_name) is not None
     if status.cancel_requested:
-        st.caption("Cancelling… the job stops within a few seconds; nothing is saved.")
-    elif (status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued":
-        cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**")
+        st.caption("Cancelling… the job stops within a few seconds; "
+                   + ("no further candidate is trained." if saved else "nothing is saved."))
+    elif ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued"
+          or pending_titles(rows)):  # candidates still to come: cancelling spares their time
+        cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**",
+                      "trains no further candidate" if saved else "saves nothing")
+
+
+def _live_leaderboard(status: JobStatus) -> None:
+    """The leaderboard so far and, once the best candidate so far is saved, "usable now" with a
+    link to Predict. The first time a usable one is saved, it becomes the active model (as the
+    finished job's model does; one no better than guessing never does), so Predict opens on it."""
+    rows = latest_leaderboard(status.events)
+    if not rows:
+        return
+    warning, readable = "", False
+    if ready_line(rows, status.model_name) is not None:
+        try:
+            verdict = read_info(model_path(status.model_name)).metrics.get("verdict") or {}
+            readable = True
+        except (ValueError, OSError):  # being replaced right now: the next poll reads it
+            verdict = {}
+        warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
+    usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning)
+    if usable and readable and st.session_state.get("train_interim_active") != status.id:
+        st.session_state["train_interim_active"] = status.id
+        set_active_model(status.model_name)
+        st.rerun()  # the whole page: the sidebar shows the new active model
+
+
+def kept_before_the_end(status: JobStatus, rows: list[dict]) -> str | None:
+    """For a job that ended without finishing (failed, cancelled, interrupted): "<candidate>, saved
+    while the job ran, stays usable as <model>" when its leaderboard had a saved candidate and the
+    model folder still holds a model of that kind saved since the job was created; else None."""
+    saved = next((row for row in rows if row.get("saved")), None)
+    if saved is None:
+        return None
+    try:
+        info = read_info(model_path(status.model_name))
+        when = dt.datetime.strptime(info.saved_at, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except (ValueError, OSError):  # no model folder (taken away when the job ended), or no date
+        return None
+    if info.kind != saved.get("kind") or when < int(status.created):
+        return None
+    return (f"**{plain(saved.get('title') or saved.get('kind'))}**, saved while the job ran, stays usable as "
+            f"**{plain(status.model_name)}**.")
 
 
 def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str, str]:
@@ -278,7 +335,15 @@ def _outcome(status: JobStatus) -> None:
     kind, text = outcome_message(status, info.metrics if info else None)
     if status.state == "interrupted":  # this page has the Resume button: say what it does
         text = interrupted_text(status, offer_resume=True)
+    rows = latest_leaderboard(status.events)
+    kept = kept_before_the_end(status, rows) if status.state != "done" else None
+    if kept is not None and status.state == "cancelled":
+        kind, text = "warning", f"Training **{plain(status.model_name)}** was cancelled; nothing more was trained."
     getattr(st, kind)(text)
+    if kept is not None:
+        st.info(kept, icon=":material/check_circle:")
+    if status.state != "done":
+        render_leaderboard(rows, "train_leaderboard_end", ended=True)
     if status.state == "done":
         useless = kind == "warning"
         if ss.get("train_activated") != status.id:
@@ -295,7 +360,7 @@ def _outcome(status: JobStatus) -> None:
         if problem:
             st.error(problem)
         elif info is not None:
-            render_results(info, key="train_results")
+            render_results(info, key="train_results", leaderboard=rows)
     resumable = status.state == "interrupted" and status.resumable
     if resumable:
         resume, left, right = st.columns([1, 1, 4])

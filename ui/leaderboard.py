@@ -1,0 +1,154 @@
+"""A training job's leaderboard on the Train page (live and finished) and the Models page.
+
+The rows are ``core.progress.CandidateRow.to_dict()`` snapshots: while the job runs, from its
+latest progress event that carries a leaderboard (``ProgressEvent.leaderboard``, written to the
+job's events.jsonl by core.worker); once a model is saved, from its ``metrics["leaderboard"]``
+(falling back to the job's last event when the model folder does not record one). Keys read from
+each row: ``kind``, ``title``, ``status``, ``score``, ``metric``, ``n_val``, ``seconds``,
+``note``, ``leader``, ``saved``.
+
+Everything here is plain text: the table is an ``st.dataframe`` (its cells are never Markdown)
+and every value from a row that meets Markdown passes through :func:`ui.markdown.plain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ui.markdown import plain
+
+Row = dict[str, Any]
+METRIC_WORDS = {"macro_f1": "macro-F1", "r2": "R²"}
+PENDING = ("waiting", "running")  # statuses of candidates that may still replace the leader
+PREDICT_PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "predict.py")
+
+
+def latest_leaderboard(events: Iterable[dict[str, Any]]) -> list[Row]:
+    """The rows of the last event whose ``leaderboard`` is not empty (``[]`` when none is:
+    a job from before leaderboards, or one still preparing). Rows that are not dicts are dropped."""
+    rows: list[Row] = []
+    for event in events:
+        board = event.get("leaderboard") if isinstance(event, dict) else None
+        if board:
+            rows = [row for row in board if isinstance(row, dict)]
+    return rows
+
+
+def saved_leaderboard(metrics: dict[str, Any] | None) -> list[Row]:
+    """The leaderboard a saved model's metrics.json records (``metrics["leaderboard"]``), or ``[]``."""
+    board = (metrics or {}).get("leaderboard")
+    return [row for row in board if isinstance(row, dict)] if isinstance(board, list) else []
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else None
+
+
+def _seconds_words(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def in_use_index(rows: Sequence[Row], in_use_kind: str | None) -> int | None:
+    """Which row is the model in the folder now. While the job runs (``in_use_kind`` None): the
+    row marked ``saved``. Once it ended: the row of the folder's kind (core.registry.ModelInfo.kind,
+    which follows a "Use ... instead" switch); of several rows of that kind, the saved one, else
+    the best-scoring one (a model folder keeps one model per kind)."""
+    if in_use_kind is None:
+        return next((i for i, row in enumerate(rows) if row.get("saved")), None)
+    same = [i for i, row in enumerate(rows) if row.get("kind") == in_use_kind]
+    if not same:
+        return None
+    saved = [i for i in same if rows[i].get("saved")]
+    return saved[0] if saved else max(same, key=lambda i: _number(rows[i].get("score")) or float("-inf"))
+
+
+def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, ended: bool = False) -> pd.DataFrame:
+    """One line per candidate, in the order they ran, as text (a score 0.8123 reads "0.812"):
+    candidate, standing ("leader", "in use"), validation score, what it was scored on
+    ("macro-F1, 210 rows"), time, status and note. ``ended``: the job is over, so a candidate
+    the last snapshot has waiting or running reads "not finished"."""
+    in_use = in_use_index(rows, in_use_kind)
+    lines = []
+    for i, row in enumerate(rows):
+        score = _number(row.get("score"))
+        metric = METRIC_WORDS.get(str(row.get("metric")), str(row.get("metric") or ""))
+        n_val = int(_number(row.get("n_val")) or 0)
+        standing = [word for word, flag in (("leader", row.get("leader")), ("in use", i == in_use)) if flag]
+        status = str(row.get("status") or "")
+        status = "not finished" if ended and status in PENDING else status
+        lines.append({
+            "candidate": str(row.get("title") or row.get("kind") or "?"),
+            "standing": ", ".join(standing),
+            "validation score": f"{score:.3f}" if score is not None else "",
+            "scored on": f"{metric}, {n_val:,} rows" if score is not None and n_val else (metric if score is not None else ""),
+            "time": _seconds_words(_number(row.get("seconds"))) or ("running…" if status == "running" else ""),
+            "status": status,
+            "note": str(row.get("note") or ""),
+        })
+    return pd.DataFrame(lines, columns=["candidate", "standing", "validation score", "scored on", "time", "status", "note"])
+
+
+def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = None, *, ended: bool = False) -> None:
+    """The leaderboard table (nothing for no rows). ``in_use_kind``: see :func:`in_use_index`;
+    ``ended``: see :func:`leaderboard_frame`."""
+    if not rows:
+        return
+    st.markdown("##### Leaderboard")
+    st.dataframe(leaderboard_frame(rows, in_use_kind, ended=ended), hide_index=True, key=key,
+                 column_config={"note": st.column_config.TextColumn(width="large")})  # why: often a sentence
+
+
+def pending_titles(rows: Sequence[Row]) -> list[str]:
+    """The candidates still waiting or running, in their order."""
+    return [str(row.get("title") or row.get("kind")) for row in rows if row.get("status") in PENDING]
+
+
+def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
+    """While the job runs: "<leader> is saved as <model> and usable now ...; <pending> may replace
+    it if it scores better", or None while no saved leader exists (Markdown, values escaped)."""
+    leader = next((row for row in rows if row.get("saved") and row.get("leader")), None)
+    if leader is None:
+        return None
+    line = (f"**{plain(leader.get('title') or leader.get('kind'))}** is saved as **{plain(model_name)}** and usable now "
+            "on Predict, the Dashboard and Ad Copy Lab, and in the CLI")
+    pending = pending_titles(rows)
+    if pending:
+        line += f"; {plain(' or '.join(pending))} may replace it if it scores better."
+    return line + ("" if pending else ".")
+
+
+def stopped_lines(rows: Sequence[Row]) -> list[str]:
+    """One sentence per candidate stopped early, with its note (why)."""
+    lines = []
+    for row in rows:
+        if row.get("status") == "stopped early":
+            why = f": {plain(row['note'])}" if row.get("note") else "."
+            lines.append(f"**{plain(row.get('title') or row.get('kind'))}** was stopped early{why}")
+    return lines
+
+
+def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "") -> bool:
+    """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
+    with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
+    than guessing (then said instead of "usable now"). Returns whether a usable saved leader exists."""
+    render_leaderboard(rows, key)
+    for line in stopped_lines(rows):
+        st.info(line, icon=":material/timer_off:")
+    line = ready_line(rows, model_name)
+    if line is None:
+        return False
+    if not_usable:
+        st.warning(f"The best model so far is saved as **{plain(model_name)}**, but it is not usable: "
+                   f"{plain(not_usable)}", icon=":material/warning:")
+        return False
+    st.success(line, icon=":material/check_circle:")
+    st.page_link(PREDICT_PAGE, label="Use it on **Predict**", icon=":material/online_prediction:")
+    return True
