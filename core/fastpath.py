@@ -75,7 +75,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
     }
     if model is None:
         model = load_folder(folder)
-    reason = _not_applicable(model, folder)
+    reason = not_applicable(model, folder)
     if reason:
         record["reason"] = reason
         atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
@@ -86,14 +86,14 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
     truth = np.asarray([str(v) for v in test["true_label"].tolist()], dtype=object)
 
     model.predict(texts[:8])  # warm up (thread pools, first-call allocations) before timing
-    seconds_fp32, labels_fp32 = _timed_predict(model, texts)
+    seconds_fp32, labels_fp32 = timed_predict(model, texts)
     acc_fp32 = float(np.mean(labels_fp32 == truth))
     candidates = {}
     for method in FAST_METHODS:
         fast = quantized_copy(model, method)
         fast.predict(texts[:8])
-        seconds, labels = _timed_predict(fast, texts)
-        candidates[method] = _judge(labels, labels_fp32, truth, seconds, seconds_fp32)
+        seconds, labels = timed_predict(fast, texts)
+        candidates[method] = judge_form(labels, labels_fp32, truth, seconds, seconds_fp32)
         del fast
 
     passing = [m for m in FAST_METHODS if candidates[m]["passed"]]
@@ -118,7 +118,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
     return record
 
 
-def _judge(labels: np.ndarray, labels_fp32: np.ndarray, truth: np.ndarray, seconds: float,
+def judge_form(labels: np.ndarray, labels_fp32: np.ndarray, truth: np.ndarray, seconds: float,
            seconds_fp32: float) -> dict[str, Any]:
     """One fast form's numbers against fp32, and whether they pass the three bars."""
     agreement = float(np.mean(labels == labels_fp32))
@@ -228,7 +228,7 @@ def load_fast_model(model_folder: str | Path) -> FastModel:
 # ---------------------------------------------------------------------- helpers
 
 
-def _not_applicable(model: SavedModel, folder: Path) -> str:
+def not_applicable(model: SavedModel, folder: Path) -> str:
     if not model.fast_forms:
         return f"the fast path applies to transformer models only (this is {type(model).__name__})"
     if model.task != "classification":
@@ -244,7 +244,7 @@ def _not_applicable(model: SavedModel, folder: Path) -> str:
     return ""
 
 
-def _timed_predict(model: SavedModel, texts: list[str]) -> tuple[float, np.ndarray]:
+def timed_predict(model: SavedModel, texts: list[str]) -> tuple[float, np.ndarray]:
     started = time.perf_counter()
     labels = model.predict(texts)
     return time.perf_counter() - started, np.asarray([str(v) for v in labels], dtype=object)

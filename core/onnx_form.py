@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, _judge, _timed_predict
+from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, judge_form, timed_predict
 from .models import SavedModel, load_folder
 from .models.folder import atomic_write
 
@@ -79,11 +79,11 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
     """
     import onnxruntime
 
-    from .fastpath import _not_applicable
+    from .fastpath import not_applicable
 
     folder = Path(folder)
     model = load_folder(folder)
-    reason = _not_applicable(model, folder)
+    reason = not_applicable(model, folder)
     if reason or getattr(model, "tokenizer", None) is None:
         raise ValueError(f"ONNX export: {reason or 'this kind of model has no transformer network to export'}.")
     target = folder / (INT8_FILE if int8 else ONNX_FILE)
@@ -94,14 +94,14 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
         quantize_dynamic(str(folder / ONNX_FILE), str(target), weight_type=QuantType.QInt8)
     texts, truth = _test_split(folder)
     model.predict(texts[:8])
-    seconds_fp32, labels_fp32 = _timed_predict(model, texts)
+    seconds_fp32, labels_fp32 = timed_predict(model, texts)
     onnx_model = with_onnx(load_folder(folder), target)
     onnx_model.predict(texts[:8])
-    seconds_onnx, labels_onnx = _timed_predict(onnx_model, texts)
+    seconds_onnx, labels_onnx = timed_predict(onnx_model, texts)
     bf16 = load_folder(folder).quantize("bf16")
     bf16.predict(texts[:8])
-    seconds_bf16, _ = _timed_predict(bf16, texts)
-    judged = _judge(labels_onnx, labels_fp32, truth, seconds_onnx, seconds_fp32)
+    seconds_bf16, _ = timed_predict(bf16, texts)
+    judged = judge_form(labels_onnx, labels_fp32, truth, seconds_onnx, seconds_fp32)
     # Speed is reported, not required: the export is for other runtimes as much as for speed.
     problems = [p for p in judged["reason"].split("; ") if p != "passed" and "faster" not in p]
     n = len(texts)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models.candidates import _copy_tree, _switch_lock
+from .models.candidates import copy_tree, folder_lock
 from .models.folder import MANIFEST, atomic_folder, read_json, write_json
 
 VERSIONS = "versions"
@@ -169,23 +169,23 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
     import shutil
     import tempfile
 
-    with _switch_lock(folder):
+    with folder_lock(folder):
         version = _next_version(folder)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.challenger-", dir=folder.parent))
         try:
             saved = result.save(staging / "model")
             if not promoted:
                 with atomic_folder(folder, overwrite=True) as tmp:
-                    _copy_tree(folder, tmp)
-                    _copy_tree(saved, tmp / VERSIONS / version)
+                    copy_tree(folder, tmp)
+                    copy_tree(saved, tmp / VERSIONS / version)
                     write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": "challenger, not promoted"})
                     _write_holdout(tmp, holdout)
                 return version
             with atomic_folder(folder, overwrite=True) as tmp:
-                _copy_tree(saved, tmp)
-                _copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
+                copy_tree(saved, tmp)
+                copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
                 if (folder / VERSIONS).is_dir():
-                    _copy_tree(folder / VERSIONS, tmp / VERSIONS)
+                    copy_tree(folder / VERSIONS, tmp / VERSIONS)
                 write_json(tmp / VERSIONS / version / VERSION_FILE,
                            {**record, "status": "replaced by a better challenger"})
                 _write_holdout(tmp, holdout)
@@ -214,13 +214,13 @@ def rollback(folder: str | Path, version: str | None = None) -> str:
     if version not in {v["version"] for v in kept}:
         found = ", ".join(v["version"] for v in kept) or "none"
         raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {found}.")
-    with _switch_lock(folder):
+    with folder_lock(folder):
         aside = _next_version(folder)
         with atomic_folder(folder, overwrite=True) as tmp:
-            _copy_tree(folder / VERSIONS / version, tmp)
+            copy_tree(folder / VERSIONS / version, tmp)
             (tmp / VERSION_FILE).unlink(missing_ok=True)
-            _copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
-            _copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
+            copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
+            copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
             write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"rolled back to {version}",
                                                                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return version

@@ -71,7 +71,7 @@ def test_passed_and_method_follow_agreement_and_accuracy_computed_independently(
     # Timing fixed (fp32 2 s, int8 1 s, bf16 1.25 s: both fast enough, int8 fastest) so that
     # only the labels decide; the labels are the real forms' own.
     seconds = {False: 2.0, "int8": 1.0, "bf16": 1.25}
-    monkeypatch.setattr(fastpath, "_timed_predict",
+    monkeypatch.setattr(fastpath, "timed_predict",
                         lambda m, texts: (seconds[m.quantized], np.asarray(m.predict(texts), dtype=str).astype(object)))
     model = TextClassifier.load(folder)
     test = pd.read_csv(folder / "test_predictions.csv")
@@ -154,7 +154,7 @@ def test_a_form_that_is_not_faster_is_not_offered(folder, monkeypatch):
     same = model.predict(test["text"].tolist())
     monkeypatch.setattr(fastpath, "quantized_copy", lambda m, method: _Stub(same))
     # every form, fp32 included, takes the same 2 seconds: agreement is perfect, speed-up 1.0
-    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (2.0, np.asarray(m.predict(texts), dtype=object)))
+    monkeypatch.setattr(fastpath, "timed_predict", lambda m, texts: (2.0, np.asarray(m.predict(texts), dtype=object)))
     record = check_fast_path(folder, model)
     assert record["passed"] is False and record["method"] is None
     assert record["candidates"]["bf16"]["speedup"] == 1.0

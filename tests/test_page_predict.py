@@ -212,7 +212,7 @@ def _independent_fast_verdict(folder: Path) -> bool:
 
 def test_check_button_runs_the_check_and_says_what_it_found(registry, monkeypatch):
     # Each fast form takes 1 s against 2 s for fp32, so only the labels decide.
-    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (
+    monkeypatch.setattr(fastpath, "timed_predict", lambda m, texts: (
         1.0 if m.quantized else 2.0, np.asarray(m.predict(texts), dtype=str).astype(object)))
     expected = _independent_fast_verdict(registry / "tiny-sentiment")
     at = open_page()

@@ -459,7 +459,7 @@ def test_cli_fast_runs_the_check_once_when_missing(model_copy, tmp_path, capsys,
     from core.models import TextClassifier
 
     # Timing fixed (each fast form 2x faster) so that only the labels decide, computed here.
-    monkeypatch.setattr(fastpath, "_timed_predict", lambda m, texts: (
+    monkeypatch.setattr(fastpath, "timed_predict", lambda m, texts: (
         1.0 if m.quantized else 2.0, np.asarray(m.predict(texts), dtype=str).astype(object)))
     test = pd.read_csv(model_copy / "test_predictions.csv")
     texts, truth = test["text"].tolist(), test["true_label"].astype(str).to_numpy()

@@ -110,7 +110,7 @@ def switch_candidate(folder: str | Path, kind: str, *, by: str = "person") -> st
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
         raise ValueError(f"{folder} is not a Marketune model folder (no {MANIFEST}).")
-    with _switch_lock(folder):
+    with folder_lock(folder):
         kept = kept_kinds(folder)
         if kind not in kept:
             found = ", ".join(kept) if kept else "none"
@@ -118,11 +118,11 @@ def switch_candidate(folder: str | Path, kind: str, *, by: str = "person") -> st
         current = read_json(folder / MANIFEST).get("kind", "?")
         source = folder / CANDIDATES / kind
         with atomic_folder(folder, overwrite=True) as tmp:
-            _copy_tree(source, tmp)
-            _copy_tree(folder, tmp / CANDIDATES / current, skip=CANDIDATES)
+            copy_tree(source, tmp)
+            copy_tree(folder, tmp / CANDIDATES / current, skip=CANDIDATES)
             for other in kept:
                 if other != kind:
-                    _copy_tree(folder / CANDIDATES / other, tmp / CANDIDATES / other)
+                    copy_tree(folder / CANDIDATES / other, tmp / CANDIDATES / other)
             _record_choice(tmp, kind, by)
             _record_choice(tmp / CANDIDATES / current, None, by)
             # marketune.json is a fresh file (copied), so every cache keyed on its time reloads.
@@ -147,7 +147,7 @@ def _record_choice(folder: Path, kind: str | None, by: str) -> None:
     write_json(path, metrics)
 
 
-def _copy_tree(source: Path, target: Path, *, skip: str | None = None) -> None:
+def copy_tree(source: Path, target: Path, *, skip: str | None = None) -> None:
     """Copy the files under ``source`` into ``target`` (created): weights (``*.safetensors``, never
     rewritten in place) as hard links where possible, everything else as fresh copies (new
     modification times: caches keyed on them see the change). Links are skipped, never followed
@@ -157,7 +157,7 @@ def _copy_tree(source: Path, target: Path, *, skip: str | None = None) -> None:
         if path.is_symlink() or path.name == skip or path.name.startswith("."):
             continue
         if path.is_dir():
-            _copy_tree(path, target / path.name)
+            copy_tree(path, target / path.name)
         elif path.suffix == ".safetensors":
             try:
                 os.link(path, target / path.name)
@@ -168,7 +168,7 @@ def _copy_tree(source: Path, target: Path, *, skip: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def _switch_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path) -> Iterator[None]:
     """One switch at a time in a models folder (two would rename the same folder at once): an
     exclusive lock on the folder that holds the model, held until the swapped folder is in place."""
     fd = os.open(folder.parent, os.O_RDONLY)
