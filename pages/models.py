@@ -38,6 +38,7 @@ st.dataframe(
     models_frame(models),
     hide_index=True,
     key="models_table",
+    placeholder="",  # a missing number or candidate shows empty, not "None"
     column_config={
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "macro-F1": st.column_config.NumberColumn(format="%.3f"),

@@ -275,6 +275,7 @@ def _variant_inputs() -> None:
         key=EDITOR,
         num_rows="dynamic",
         hide_index=True,
+        placeholder="",  # a new, empty row shows empty, not "None"
         width="stretch",
         column_config={"text": st.column_config.TextColumn("Variant text", width="large")},
     )

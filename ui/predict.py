@@ -20,6 +20,7 @@ from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspac
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.check import ood_available, ood_message
 from core.columns import match_column
+from core.data import ROW_NUMBERING
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
@@ -181,7 +182,7 @@ def file_columns(source: Path) -> list[str] | None:
     except ValueError as exc:
         st.error(plain(exc))
         return None
-    st.dataframe(head, hide_index=True, key="predict_input_head")
+    st.dataframe(head, hide_index=True, key="predict_input_head", placeholder="")
     return [str(c) for c in head.columns]
 
 
@@ -371,7 +372,7 @@ def render_result() -> None:
     number_format = {
         c: st.column_config.NumberColumn(format="%.3f") for c in preview.columns if c == "confidence" or c.startswith("p_")
     }
-    st.dataframe(preview, hide_index=True, column_config=number_format, key="predict_preview")
+    st.dataframe(preview, hide_index=True, column_config=number_format, key="predict_preview", placeholder="")
     overview = _overview(str(path), path.stat().st_mtime, result.task, result.classes)
     if result.task == "classification":
         _review(result, overview, number_format)
@@ -396,10 +397,13 @@ def _review(result: Result, overview, number_format: dict) -> None:
     share = n_low / result.summary.n_rows if result.summary.n_rows else 0
     st.caption(
         f"{n_low:,} row(s) ({share:.1%}) have confidence below {threshold:.0%}"
-        + (f"; the {len(low):,} least confident are shown, `row` is the row number in the file." if n_low else ".")
+        + (f"; the {len(low):,} least confident are shown, `row` is the row's number in the file "
+           f"({ROW_NUMBERING})." if n_low else ".")
     )
     if n_low:
-        st.dataframe(low, hide_index=True, column_config=number_format, key="predict_low_table")
+        row_help = st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})")
+        st.dataframe(low, hide_index=True, column_config={**number_format, "row": row_help}, key="predict_low_table",
+                     placeholder="")
         download_button("Download these rows (CSV)", lambda: to_csv_bytes(low), file_name="low_confidence_rows.csv",
                         mime="text/csv", key="predict_download_low")
 

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import ModelInfo, workspace
+from core.base_models import is_language_advice
 from core.candidates import choice_sentence
 from core.charts.evaluation import (
     baseline_comparison_chart,
@@ -59,7 +60,7 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "name": info.name,
                 "task": info.task,
                 "labels": labels if info.task == "classification" else "(a number)",
-                "base model": info.base_model,
+                "base model": info.base_model_used or "none",  # TF-IDF, trees: none (issue 28)
                 "method": info.method,
                 "kept candidates": ", ".join(info.candidates) or None,  # core.models.candidates
                 "rows": info.n_rows,
@@ -127,6 +128,16 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
         st.caption(plain(metrics["refit"]["sentence"]))
 
 
+def render_warnings(info: ModelInfo) -> None:
+    """The training run's warnings. The base model's language advice is a caption about the
+    fine-tuned candidate when the saved model runs on no base model (TF-IDF saved in its place)."""
+    for warning in info.metrics.get("warnings") or []:
+        if info.base_model_used is None and is_language_advice(warning):
+            st.caption(f"About the fine-tuned candidate: {plain(warning)}")
+        else:
+            st.warning(plain(warning))
+
+
 def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     """Everything about a saved model's test results.
 
@@ -138,8 +149,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     facts = [f"**{info.task}**"]
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
-    facts.append(f"base model **{plain(workspace.current().base_model_label(info.base_model) or '?')}** "
-                 f"({plain(info.method)})")
+    facts.append(plain(info.describe(workspace.current().base_model_label)))
     if split:
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
@@ -155,8 +165,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
         render_candidates(info, key)
     render_headline(info, columns=2 if compact else 4)
     if not compact:
-        for warning in metrics.get("warnings") or []:
-            st.warning(plain(warning))
+        render_warnings(info)
         if metrics.get("baselines"):
             st.plotly_chart(inert(baseline_comparison_chart(metrics, info.task)), key=f"{key}_baselines")
 
@@ -201,6 +210,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
             mistakes,
             hide_index=True,
             key=f"{key}_mistakes",
+            placeholder="",
             column_config={
                 "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f")
             },

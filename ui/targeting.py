@@ -497,7 +497,7 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
         )
     export = chosen
     st.session_state[TARGET_LIST] = export
-    st.dataframe(export.head(100), hide_index=True, key="tg_list_preview")
+    st.dataframe(export.head(100), hide_index=True, key="tg_list_preview", placeholder="")
     st.caption(f"Showing the first {min(100, k):,} of {k:,} rows, best first.")
     dl = st.columns(2)
     # Deferred: the files are made (formula-neutralised by core.export) only when clicked, so

@@ -1,0 +1,136 @@
+"""The small lies on the pages (issue 28): a saved model described as what it is, row numbers
+counted from 0 everywhere, empty cells shown empty. Each check compares with what was saved or
+read (the manifest's kind, the run's config, pandas' index), not with the page's own words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn.metrics as skm
+from sklearn.linear_model import LogisticRegression
+from streamlit.testing.v1 import AppTest
+
+from core import TfidfClassifier
+from core.base_models import language_advice, resolve_base_model
+from core.charts.evaluation import headline_numbers
+from core.registry import read_info
+from tests.conftest import make_sentiment_frame
+from tests.test_page_train import frame_with
+from tests.test_verdict import sklearn_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "tfidf-words"
+# The English-only advice the run gave about its base model, as core.prepare words it.
+ADVICE = language_advice(1.0, resolve_base_model("minilm-en"))
+
+
+def saved_tfidf(folder: Path, *, fine_tune: dict | None = None) -> Path:
+    """A TF-IDF model saved in place of a fine-tune, as training saves it: the run's config names
+    minilm-en and method "full", and its warnings hold the base model's language advice."""
+    df = make_sentiment_frame(120)
+    train, test = df.iloc[:90], df.iloc[90:]
+    pipe = sklearn_pipeline(LogisticRegression(max_iter=1000)).fit(train["text"], train["label"])
+    pred = pipe.predict(test["text"])
+    scores = {"n": len(test), "accuracy": skm.accuracy_score(test["label"], pred),
+              "macro_f1": skm.f1_score(test["label"], pred, average="macro")}
+    metrics = {
+        "task": "classification", "model": scores,
+        "baselines": {"tfidf_lr": scores, "majority": {"accuracy": 0.5, "macro_f1": 1 / 3}},
+        "warnings": [ADVICE, "The test split has only 30 rows, so these numbers are rough."],
+        "saved_kind": "tfidf", "method_chosen": "full", "method_reason": "Method 'full', as chosen in the settings.",
+        **({"candidates": {"transformer": fine_tune}} if fine_tune else {}),
+    }
+    predictions = pd.DataFrame({"row": test.index, "text": test["text"], "true_label": test["label"],
+                                "predicted_label": pred, "confidence": pipe.predict_proba(test["text"]).max(axis=1)})
+    model = TfidfClassifier.from_pipeline(
+        pipe, task="classification", classes=sorted(df["label"].unique()), schema={"text_columns": ["text"]},
+        metrics=metrics, training_config={"base_model": "minilm-en", "method": "full", "text_columns": ["text"]},
+        test_predictions=predictions,
+    )
+    return model.save(folder)
+
+
+def json_folder(folder: Path, kind: str, base_model: str, config: dict, metrics: dict | None = None) -> Path:
+    folder.mkdir(parents=True)
+    manifest = {"kind": kind, "task": "classification", "classes": ["a", "b"], "base_model": base_model,
+                "saved_at": "2020-01-01T00:00:00+0000"}
+    for name, data in (("marketune.json", manifest), ("training_config.json", config), ("metrics.json", metrics or {})):
+        (folder / name).write_text(json.dumps(data))
+    return folder
+
+
+def test_each_kind_is_described_by_its_manifest_not_by_the_run_config(tmp_path):
+    tfidf = read_info(saved_tfidf(tmp_path / "t"))
+    assert json.loads((tmp_path / "t" / "training_config.json").read_text())["base_model"] == "minilm-en"
+    assert tfidf.base_model_used is None and tfidf.method == "tfidf"
+    assert tfidf.describe() == "TF-IDF + logistic regression · no base model"
+    # "auto" chose LoRA: the method that built the model, not the setting.
+    lora = read_info(json_folder(tmp_path / "l", "transformer", "minilm-en", {"method": "auto"}, {"method_chosen": "lora"}))
+    assert lora.describe(str.upper) == "fine-tuned transformer · base model MINILM-EN · LoRA adapters"
+    full = read_info(json_folder(tmp_path / "f", "transformer", "multilingual-e5-small", {"method": "full"}))
+    assert (full.base_model_used, full.method) == ("multilingual-e5-small", "full")
+    few = read_info(json_folder(tmp_path / "s", "fewshot", "minilm-en", {"method": "auto"}, {"method_chosen": "fewshot"}))
+    assert few.describe().startswith("few-shot model · base model minilm-en · ")
+    trees = read_info(json_folder(tmp_path / "g", "tabular", "gradient boosting", {"method": "gradient boosting"}))
+    assert trees.describe() == "gradient-boosted trees · no base model"
+
+
+def test_a_tfidf_model_has_no_lift_over_itself():
+    metrics = {"model": {"accuracy": 0.9, "macro_f1": 0.8}, "saved_kind": "tfidf",
+               "baselines": {"tfidf_lr": {"macro_f1": 0.8}, "majority": {"accuracy": 0.5, "macro_f1": 0.3}}}
+    labels = [c.label for c in headline_numbers(metrics, "classification")]
+    assert labels == ["Accuracy", "Macro-F1", "Lift over majority"]
+    with_fine_tune = {**metrics, "candidates": {"transformer": {"macro_f1": 0.55}}}
+    cards = {c.label: c for c in headline_numbers(with_fine_tune, "classification")}
+    assert cards["Lift over the fine-tune"].value == f"{(0.8 - 0.55) * 100:+.1f} pts"
+
+
+def test_models_page_and_sidebar_describe_a_tfidf_model_as_tfidf(models_dir):
+    saved_tfidf(models_dir / NAME)
+    # The sidebar's card, which every page shows (Predict, Dashboard, Ad Copy Lab too).
+    sidebar = AppTest.from_string("from ui.state import render_sidebar\nrender_sidebar()", default_timeout=30).run()
+    card = sidebar.sidebar.caption[0].value
+    assert "TF-IDF + logistic regression · no base model" in card
+    assert "minilm-en" not in card and "full" not in card
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/models.py").run()
+    at.selectbox(key="models_open").set_value(NAME).run()
+    assert not at.exception, at.exception
+    page = " ".join(c.value for c in at.caption)
+    assert "TF-IDF + logistic regression · no base model" in page and "base model **" not in page
+    assert not any("English-only" in w.value for w in at.warning)  # not a warning about this model…
+    assert f"About the fine-tuned candidate: {ADVICE}" in [c.value for c in at.caption]  # …a note on the other
+    assert any("only 30 rows" in w.value for w in at.warning)  # other warnings stay warnings
+    assert "Lift over TF-IDF" not in [m.label for m in at.metric]
+    table = frame_with(at, "base model").set_index("name")
+    assert (table.loc[NAME, "base model"], table.loc[NAME, "method"]) == ("none", "tfidf")
+    # Missing cells (no R², no candidates) show empty: Streamlit draws "None" unless told otherwise.
+    shown = {d.proto.id: d.proto for d in at.dataframe}
+    assert all(p.placeholder == "" for p in shown.values()), [p.placeholder for p in shown.values()]
+
+
+def test_label_page_summary_and_editor_say_what_the_model_is_and_leave_labels_empty(models_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    saved_tfidf(models_dir / NAME)
+    labelled = make_sentiment_frame(24)[["text", "label"]]
+    rows = pd.concat([labelled, make_sentiment_frame(30, seed=7)[["text"]].assign(label="")], ignore_index=True)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/label.py").run()
+    at.file_uploader(key="label_upload").set_value(("rows.csv", rows.to_csv(index=False).encode(), "text/csv")).run()
+    at.text_input(key="label_new_name").set_value("words").run()
+    at.button(key="label_create").click().run()
+    at.radio(key="label_model_source").set_value("Use the active model").run()
+    assert not at.exception, at.exception
+    assert f"**{NAME}** · TF-IDF + logistic regression · no base model" in [m.value for m in at.markdown]
+    assert not any("English-only" in w.value for w in at.warning)
+    editor = next(d for d in at.dataframe if "label" in d.value.columns)
+    # Rows numbered from 0, as in the file pandas read: row r holds the file's row r.
+    assert (editor.value["text"] == rows.loc[editor.value["row"], "text"].to_numpy()).all()
+    assert (rows.loc[editor.value["row"], "label"] == "").all()
+    assert editor.proto.placeholder == ""  # an empty label is drawn empty, not "None"
+    assert np.all(editor.value["label"] == "")
