@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import sklearn.metrics as skm
 from sklearn.linear_model import LogisticRegression
 from streamlit.testing.v1 import AppTest
@@ -134,3 +135,88 @@ def test_label_page_summary_and_editor_say_what_the_model_is_and_leave_labels_em
     assert (rows.loc[editor.value["row"], "label"] == "").all()
     assert editor.proto.placeholder == ""  # an empty label is drawn empty, not "None"
     assert np.all(editor.value["label"] == "")
+
+
+def open_ad_lab() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
+    at.session_state["active_model"] = NAME
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_ad_copy_lab_keeps_base_copy_and_variants_across_a_reload(models_dir):
+    from core.drafts import draft_path
+    from ui.adlab import EXAMPLE_VARIANTS
+
+    saved_tfidf(models_dir / NAME)
+    at = open_ad_lab()
+    at.text_area(key="adlab_base").set_value("our new linen dress").run()
+    at.text_area(key="adlab_paste").set_value("love this dress\nawful refund service").run()
+    at.button(key="adlab_add_lines").click().run()
+    typed = [*EXAMPLE_VARIANTS, "love this dress", "awful refund service"]
+
+    again = open_ad_lab()  # a reload: a new session, nothing in it
+    assert again.text_area(key="adlab_base").value == "our new linen dress"
+    scored = next(d.value for d in again.dataframe if list(d.value.columns[:2]) == ["rank", "variant"])
+    assert sorted(scored["text"]) == sorted(["our new linen dress", *typed])
+    path = draft_path("ad_lab")  # in this person's workspace, beside the jobs folder
+    assert path.parent == models_dir.parent / "drafts"
+    assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert json.loads(path.read_text()) == {"base": "our new linen dress", "variants": typed}
+
+
+def test_a_damaged_or_foreign_draft_is_ignored(models_dir):
+    from core.drafts import draft_path, load_draft, save_draft
+
+    save_draft("ad_lab", {"base": "x", "variants": []})
+    assert load_draft("ad_lab") == {"base": "x", "variants": []}
+    draft_path("ad_lab").write_text("{not json")
+    assert load_draft("ad_lab") == {}
+    draft_path("ad_lab").write_text("[1, 2]")
+    assert load_draft("ad_lab") == {}
+    for bad in ("../ad_lab", "a/b", ""):
+        with pytest.raises(ValueError):
+            save_draft(bad, {})
+
+
+def response_job(job_id: str, response: dict) -> Path:
+    """An interrupted comparison as a server restart leaves it (tests.test_page_targeting's
+    interrupted_job) with the setup the Targeting page sent."""
+    from tests.test_page_targeting import interrupted_job
+
+    folder = interrupted_job(job_id, "response-y")
+    request = json.loads((folder / "request.json").read_text())
+    (folder / "request.json").write_text(json.dumps({**request, "response": response}))
+    return folder
+
+
+def open_targeting() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/targeting.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_targeting_form_follows_the_comparison_of_an_uploaded_file_after_a_reload(models_dir):
+    response_job("20260101-000000-aaaaaa", {"label_column": "clicked", "positive_class": "1",
+                                            "profile_columns": ["age"], "text_columns": [], "data_name": "spring.csv"})
+    at = open_targeting()  # a reload: a new session finds the job on disk
+    assert any("was interrupted" in w.value for w in at.warning)  # the comparison shown
+    assert at.radio(key="tg_source").value == "upload"  # not the sample's columns beside it
+    assert "tg_label" not in [s.key for s in at.selectbox]
+    assert any("**spring.csv**" in c.value and "**clicked**" in c.value for c in at.caption)
+
+
+def test_targeting_form_follows_a_comparison_of_the_sample(models_dir):
+    from core import load_csv
+
+    sample = load_csv(ROOT / "sample_data" / "bank_marketing.csv").frame
+    profile = ["age", "job", "balance"]
+    response_job("20260101-000000-bbbbbb", {"label_column": "y", "positive_class": "no", "profile_columns": profile,
+                                            "text_columns": [], "data_name": "sample"})
+    at = open_targeting()
+    assert at.radio(key="tg_source").value == "sample"
+    assert (at.selectbox(key="tg_label").value, at.selectbox(key="tg_positive").value) == ("y", "no")
+    assert at.multiselect(key="tg_profile").value == profile and set(profile) <= set(sample.columns)
