@@ -68,7 +68,8 @@ with inspect_tab:
         icon=":material/download:",
         where=actions[0],
     )
-    if actions[1].button("Make active", key="models_activate", disabled=name == active):
+    if actions[1].button("Make active", key="models_activate", disabled=name == active,
+                         help="It is the active model already." if name == active else None):
         set_active_model(name)
         st.rerun()
     if can_change(name) and actions[2].button("Delete…", key="models_delete", icon=":material/delete:"):

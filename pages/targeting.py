@@ -91,7 +91,7 @@ with train_tab:
             st.session_state["tg_model_name"] = f"response-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
         name = st.text_input("Save the recommended model as", key="tg_model_name")
         tg.render_queue_line(df, text, use_transformer=use_transformer, fast=fast, base_model=base_model)
-        if st.button("Train and compare", type="primary", key="tg_train", disabled=not profile):
+        if st.button("Train and compare", type="primary", key="tg_train", disabled=not profile, help=tg.TRAIN_HELP[bool(profile)]):
             setup = {"label_column": label, "positive_class": positive, "profile_columns": profile, "text_columns": text}
             if tg.start_comparison(df, setup, name, use_transformer=use_transformer, fast=fast, base_model=base_model,
                                    data_name=tg.SAMPLE_DATA if source == "sample" else up.name):

@@ -220,3 +220,21 @@ def test_targeting_form_follows_a_comparison_of_the_sample(models_dir):
     assert at.radio(key="tg_source").value == "sample"
     assert (at.selectbox(key="tg_label").value, at.selectbox(key="tg_positive").value) == ("y", "no")
     assert at.multiselect(key="tg_profile").value == profile and set(profile) <= set(sample.columns)
+
+
+def test_greyed_out_buttons_say_why(models_dir):
+    saved_tfidf(models_dir / NAME)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/predict.py").run()  # no file chosen yet
+    assert at.button(key="predict_run").disabled and "Upload a CSV" in at.button(key="predict_run").help
+    at.switch_page("pages/models.py").run()  # the only model is the active one
+    assert at.button(key="models_activate").disabled and "active model already" in at.button(key="models_activate").help
+    at.switch_page("pages/targeting.py").run()
+    assert at.radio(key="tg_fast").disabled and "Also fine-tune the transformer" in at.radio(key="tg_fast").help
+    at.multiselect(key="tg_profile").set_value([]).run()
+    assert at.button(key="tg_train").disabled and "profile column" in at.button(key="tg_train").help
+    lab = open_ad_lab()
+    lab.tabs[1].selectbox(key="adlab_explain_pick").set_value(lab.selectbox(key="adlab_explain_pick").options[1]).run()
+    keep = lab.button(key="adlab_keep")  # the text is a variant as it stands: nothing new to keep
+    assert keep.disabled and "edit it" in keep.help

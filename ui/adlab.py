@@ -450,6 +450,8 @@ def render_explain(lab: Lab, scored: pd.DataFrame | None) -> None:
             key="adlab_keep",
             on_click=_keep_edit,
             disabled=draft.strip() in texts.values(),
+            help="This text is a variant already: edit it above to keep a new one."
+            if draft.strip() in texts.values() else None,
         )
     with right:
         shaded = attribution_html(draft, expl, probability=lab.probability)

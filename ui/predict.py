@@ -214,7 +214,7 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
             column_map[needed] = chosen
     unmapped = [c for c in model.input_columns if c not in column_map]
     if unmapped:
-        st.error(f"Choose a column for {plain(unmapped)} to predict.")
+        st.error(f"Choose a column for {plain(', '.join(repr(c) for c in unmapped))} to predict.")
         return None
     return column_map
 
@@ -259,6 +259,19 @@ def _row_count(path: str, mtime: float) -> tuple[int, str]:
         return count_rows(open_stream(path, limits=read_limits())), ""
     except ValueError as exc:
         return 0, str(exc)
+
+
+def predict_help(rows, column_map: dict[str, str] | None, too_many: bool) -> str | None:
+    """Why Predict is greyed out, for its tooltip (None while it is not): ``rows`` from
+    :func:`choose_rows`, ``column_map`` from :func:`column_map_form`, ``too_many`` from
+    :func:`too_many_rows`."""
+    if rows is None:
+        return "Upload a CSV or pick a bundled sample above first."
+    if column_map is None:
+        return "Choose, above, the file's column for each column the model reads."
+    if too_many:
+        return "This file has more rows than the browser scores; the message above says how to score it."
+    return None
 
 
 def too_many_rows(source: Path, options: RunOptions) -> bool:

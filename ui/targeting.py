@@ -92,6 +92,8 @@ JOB_ID = "tg_job_id"
 FORM_JOB = "tg_form_job"  # the job whose data and columns the form was last set to (form_follows_job)
 FORM_NOTE = "tg_form_note"  # which uploaded file the shown comparison was run on
 SAMPLE_DATA = "sample"  # a job's data_name when it ran on the sample table
+NO_ROWS = "The budget above selects no customers: raise it to download a list."
+TRAIN_HELP = {False: "Choose at least one profile column above first.", True: None}  # by whether there is one
 COMPARISON_JOB = "tg_comparison_job"
 POLL_SECONDS = 1.5
 
@@ -120,6 +122,7 @@ def transformer_options(df: pd.DataFrame, text: list[str]) -> tuple[bool, bool, 
     use = cols[0].checkbox("Also fine-tune the transformer (minutes, not seconds)", key="tg_use_transformer")
     fast = cols[1].radio(
         "Transformer run", [True, False], key="tg_fast", disabled=not use, horizontal=True,
+        help=None if use else "Tick 'Also fine-tune the transformer' to choose how long it runs.",
         format_func=lambda f: "Fast: 1 epoch, ≤ 3,000 training rows" if f else "Full: 3 epochs, every training row",
     )
     if has_text and use:
@@ -552,7 +555,7 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
     # moving a budget slider over a 45,000-row list does not rebuild an .xlsx on every rerun.
     download_button(
         "Download CSV", lambda: to_csv_bytes(export), file_name="target_list.csv", mime="text/csv",
-        key="tg_download_csv", disabled=k == 0, where=dl[0],
+        key="tg_download_csv", disabled=k == 0, where=dl[0], help=NO_ROWS if k == 0 else None,
     )
     if k <= XLSX_MAX_ROWS:
         download_button(
@@ -563,6 +566,7 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             key="tg_download_xlsx",
             disabled=k == 0,
+            help=NO_ROWS if k == 0 else None,
         )
 
 
