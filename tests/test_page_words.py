@@ -238,3 +238,14 @@ def test_greyed_out_buttons_say_why(models_dir):
     lab.tabs[1].selectbox(key="adlab_explain_pick").set_value(lab.selectbox(key="adlab_explain_pick").options[1]).run()
     keep = lab.button(key="adlab_keep")  # the text is a variant as it stands: nothing new to keep
     assert keep.disabled and "edit it" in keep.help
+
+
+def test_a_missing_input_column_is_named_as_text_with_the_closest_match():
+    from core.labeling import uncertainty_ranking
+
+    model = TfidfClassifier.from_pipeline(
+        sklearn_pipeline(LogisticRegression()).fit(["good", "bad", "fine", "awful"] * 3, ["p", "n", "p", "n"] * 3),
+        task="classification", classes=["n", "p"], schema={"text_columns": ["text"]})
+    with pytest.raises(ValueError) as err:
+        uncertainty_ranking(model, pd.DataFrame({"Text ": ["good"], "id": [1]}), 1)
+    assert "input column(s) 'text'; found ['Text ', 'id']" in str(err.value) and "'text' -> 'Text '" in str(err.value)

@@ -362,7 +362,9 @@ def render_result() -> None:
     st.success(
         f"{done.n_rows:,} rows from **{plain(result.source)}** predicted by **{plain(result.model)}**"
         f"{' (fast, ' + result.fast + ')' if result.fast else ''}"
-        f"{' on ' + plain(result.engine) if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s)."
+        f"{' on ' + plain(result.engine) if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s"
+        # The unlike-training check embeds every row with a sentence encoder: often most of the time.
+        f"{', the check for rows unlike the training data included' if done.n_out_of_distribution is not None else ''})."
     )
     if result.engine:
         st.caption(f"The scored file was written to {plain(path)} on this server; download it below.")
