@@ -249,3 +249,16 @@ def test_a_missing_input_column_is_named_as_text_with_the_closest_match():
     with pytest.raises(ValueError) as err:
         uncertainty_ranking(model, pd.DataFrame({"Text ": ["good"], "id": [1]}), 1)
     assert "input column(s) 'text'; found ['Text ', 'id']" in str(err.value) and "'text' -> 'Text '" in str(err.value)
+
+
+def test_the_model_card_names_the_method_auto_chose():
+    from types import SimpleNamespace
+
+    from core.models.transformer import model_card
+
+    clf = SimpleNamespace(task="classification", classes_=np.array(["a", "b"]), base_model="minilm-en",
+                          training_config={"method": "auto", "epochs": 3}, schema={"text_columns": ["text"]},
+                          metrics={"method_chosen": "lora", "model": {"accuracy": 0.9}})
+    assert "- Method: lora, epochs 3" in model_card(clf)
+    clf.metrics = {"model": {}}  # saved before auto recorded its choice: the setting, as it was
+    assert "- Method: auto, epochs 3" in model_card(clf)
