@@ -262,3 +262,22 @@ def test_the_model_card_names_the_method_auto_chose():
     assert "- Method: lora, epochs 3" in model_card(clf)
     clf.metrics = {"model": {}}  # saved before auto recorded its choice: the setting, as it was
     assert "- Method: auto, epochs 3" in model_card(clf)
+
+
+def test_dashboard_examples_number_rows_from_0_as_the_file_read_by_pandas(models_dir):
+    import re as regex
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/dashboard.py").run()
+    at.radio(key="dash_source").set_value("sample").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("(0 = the first row after the header)" in c.value for c in at.caption)
+    sample = pd.read_csv(ROOT / "sample_data" / "dashboard_clothing_predictions.csv")
+    tab = at.tabs[[t.label for t in at.tabs].index("negative")]
+    checked = 0
+    for box in tab.expander:
+        row = int(regex.match(r"row (\d+) ·", box.caption[0].value).group(1))
+        assert box.markdown[0].value.startswith(sample.loc[row, "text"][:40])  # row r is pandas' row r
+        checked += 1
+    assert checked == 5

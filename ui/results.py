@@ -26,6 +26,7 @@ from core.charts.evaluation import (
     roc_curve_chart,
     roc_inputs,
 )
+from core.data import ROW_NUMBERING
 from ui.candidates import render_candidates
 from ui.figures import inert
 from ui.markdown import plain
@@ -212,7 +213,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
             key=f"{key}_mistakes",
             placeholder="",
             column_config={
-                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f")
+                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+                "row": st.column_config.NumberColumn("row", help=f"The row's position in the training file ({ROW_NUMBERING})"),
             },
         )
     else:
