@@ -12,7 +12,7 @@ from core.registry import model_path
 from ui.account import render_admin_panel
 from ui.downloads import download_button
 from ui.markdown import plain
-from ui.results import models_frame, render_results
+from ui.results import compared_settings, models_frame, render_results
 from ui.routing import use_app_router
 from ui.state import active_model_name, set_active_model
 
@@ -111,7 +111,7 @@ with compare_tab:
         b = right.selectbox("Second model", names, index=1, key="models_compare_b")
         chosen = [by_name[a], by_name[b]] if a != b else [by_name[a]]
         st.dataframe(
-            model_comparison_frame([(m.name, m.task, m.metrics, m.config) for m in chosen]), key="models_compare_table"
+            model_comparison_frame([(m.name, m.task, m.metrics, compared_settings(m)) for m in chosen]), key="models_compare_table"
         )
         for column, info in zip((left, right), chosen):
             with column:

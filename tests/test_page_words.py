@@ -281,3 +281,18 @@ def test_dashboard_examples_number_rows_from_0_as_the_file_read_by_pandas(models
         assert box.markdown[0].value.startswith(sample.loc[row, "text"][:40])  # row r is pandas' row r
         checked += 1
     assert checked == 5
+
+
+def test_models_compare_table_shows_a_tfidf_model_without_the_fine_tunes_settings(models_dir):
+    saved_tfidf(models_dir / NAME)
+    json_folder(models_dir / "lora-run", "transformer", "minilm-en", {"method": "auto", "epochs": 2.0},
+                {"method_chosen": "lora", "task": "classification", "model": {"accuracy": 0.5}})
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/models.py").run()
+    at.selectbox(key="models_compare_a").set_value(NAME).run()
+    at.selectbox(key="models_compare_b").set_value("lora-run").run()
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == [NAME, "lora-run"])
+    assert (table.loc["base model", NAME], table.loc["method", NAME], table.loc["epochs", NAME]) == ("none", "tfidf", "")
+    assert (table.loc["base model", "lora-run"], table.loc["method", "lora-run"], table.loc["epochs", "lora-run"]) == (
+        "minilm-en", "lora", "2")

@@ -78,6 +78,15 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
     return frame.dropna(axis=1, how="all") if len(frame) else frame
 
 
+def compared_settings(info: ModelInfo) -> dict:
+    """The settings the Models page compares (core.charts.evaluation.model_comparison_frame): the
+    run's config with the model's own base model and method. A model on no base model (TF-IDF saved
+    in place of a fine-tune) shows none of the fine-tune's settings, which did not build it."""
+    if info.base_model_used is None:
+        return {"base_model": "none", "method": info.method}
+    return {**info.config, "base_model": workspace.current().base_model_label(info.base_model), "method": info.method}
+
+
 def render_headline(info: ModelInfo, columns: int = 4) -> None:
     """The headline cards (st.metric) for one model."""
     cards = headline_numbers(info.metrics, info.task)
