@@ -113,15 +113,24 @@ def resolve_base_model(name_or_path: str) -> BaseModel:
     )
 
 
+ENGLISH_ONLY = "is an English-only model"  # in every language_advice sentence (is_language_advice)
+
+
 def language_advice(cjk_fraction: float, base: BaseModel) -> str | None:
     """One sentence of advice when the text's script does not suit the base model."""
     if cjk_fraction >= 0.3 and base.english_only:
         return (
             f"{cjk_fraction:.0%} of the letters in this text are Chinese/Japanese/Korean, but "
-            f"'{base.name}' is an English-only model and will do poorly (often no better than the "
+            f"'{base.name}' {ENGLISH_ONLY} and will do poorly (often no better than the "
             f"baseline); choose '{MULTILINGUAL_BASE_MODEL}' or a Chinese model folder."
         )
     return None
+
+
+def is_language_advice(warning: str) -> bool:
+    """Whether a saved warning is :func:`language_advice`'s: it concerns the base model, so it
+    says nothing about a saved model built on none (TF-IDF saved in place of the fine-tune)."""
+    return ENGLISH_ONLY in warning
 
 
 def install_base_model(name: str, on_progress: Callable[[float, str], None] | None = None) -> Path:

@@ -345,14 +345,13 @@ def words_method(words: dict[Any, pd.DataFrame], max_texts: int = WORDS_MAX_TEXT
     lang = next((f.attrs.get("language") for f in words.values()), "en")
     how = {
         "en": "English words with common stop words removed (negations such as “didn't” kept)",
-        "zh": "Chinese character bigrams (no word segmenter) plus Latin words",
+        "zh": "Chinese words as the jieba segmenter cuts them (function words such as 的 left out) plus Latin words",
         "other": "words of two or more letters, no stop-word list",
     }.get(lang, "words")
     return (
         "Weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn "
         f"2008): each label's texts against all other texts; bars are z-scores. Tokens: {how}."
-        f" Up to {max_texts:,} texts are sampled, each label getting an equal share; English "
-        "text uses words, Chinese text uses character bigrams."
+        f" Up to {max_texts:,} texts are sampled, each label getting an equal share."
     )
 
 

@@ -174,14 +174,21 @@ def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
     return f"Labels that look like one class were read as one (case, spaces or invisible characters): {listed}.{keep_apart}"
 
 
+# How Marketune numbers a table's data rows, everywhere (messages, ISSUES.csv, the check's table,
+# Predict's review table, the Label page, the Dashboard): from 0, the row's position in the table as
+# read (pandas' index), so a number in a message finds the same row in every table and in the CLI's
+# output. Pages say so with ROW_NUMBERING.
+ROW_NUMBERING = "0 = the first row after the header"
+
+
 def _row_numbers(mask: pd.Series | np.ndarray, limit: int = 10) -> str:
     """"row(s) 3, 17 (0 = the first row after the header)": the rows of a boolean mask numbered as
-    everywhere else in Marketune (ISSUES.csv, the check's table, the Label page), so a number in
-    a message finds the same row there."""
+    everywhere else in Marketune (:data:`ROW_NUMBERING`), so a number in a message finds the same
+    row there."""
     rows = np.flatnonzero(np.asarray(mask))
     listed = ", ".join(map(str, rows[:limit]))
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
-    return f"row(s) {listed}{more} (0 = the first row after the header)"
+    return f"row(s) {listed}{more} ({ROW_NUMBERING})"
 
 
 def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:

@@ -461,9 +461,12 @@ def start_response_job(
     overwrite: bool = False,
     root: Path | None = None,
     models_dir: Path | None = None,
+    data_name: str = "",
 ) -> str:
     """Queue a response-model comparison (``core.response.train_response_models``) as a job of
     kind "response" in the same queue as training jobs; returns the job id.
+    ``data_name``: what ``df`` is, for people (the Targeting page: "sample" or the file's name),
+    kept in request.json so a page shown the job later can say which table it came from.
 
     ``setup``: ``{"label_column", "positive_class", "profile_columns", "text_columns"}``. The
     worker saves the whole comparison in ``<job>/result`` (``core.response.save_comparison``)
@@ -484,6 +487,7 @@ def start_response_job(
         "transformer_max_train_rows": transformer_max_train_rows,
         "column_kinds": dict(column_kinds or {}),
         "seed": int(seed),
+        "data_name": str(data_name),
     }
     return _new_job("response", df, model_name, {"response": response}, overwrite=overwrite, root=root,
                     models_dir=models_dir)

@@ -32,6 +32,7 @@ import pandas as pd
 from . import workspace
 from .export import to_csv_bytes
 from .models.folder import atomic_write
+from .reading import missing_columns_message
 from .registry import validate_name
 
 # TF-IDF cosine at or above which two texts count as near-duplicates. Measured on short texts:
@@ -67,7 +68,8 @@ def uncertainty_ranking(
         raise ValueError(f"Expected at least 1 row to rank; got n={n}.")
     missing = [c for c in getattr(model, "input_columns", []) if c not in unlabeled_df.columns]
     if missing:
-        raise ValueError(f"The unlabelled rows lack the model's input column(s) {missing}; found {list(unlabeled_df.columns)}.")
+        raise ValueError(missing_columns_message(missing, unlabeled_df.columns, lead="The unlabelled rows lack the model's "
+                                                 f"input column(s) {', '.join(repr(c) for c in missing)}"))
     texts = model.texts_from(unlabeled_df) if hasattr(model, "texts_from") else unlabeled_df.iloc[:, 0].astype(str).tolist()
     has_text = np.array([bool(str(t).strip()) for t in texts], dtype=bool)
     rows = unlabeled_df.loc[has_text]

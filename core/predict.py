@@ -486,7 +486,8 @@ def low_confidence_rows(
     """The rows whose confidence is below ``threshold`` (0..1), least confident first
     (``task``, ``classes``: as for :func:`read_predictions`).
 
-    Returns (up to ``limit`` rows with a 1-based ``row`` number in front, typed as
+    Returns (up to ``limit`` rows with their ``row`` number in front, counted from 0 as
+    everywhere in Marketune (``core.data.ROW_NUMBERING``), typed as
     :func:`read_predictions` does; how many rows are below the threshold in all). Rows
     without a prediction are not included: they have a ``prediction_error`` instead.
     """
@@ -502,7 +503,7 @@ def low_confidence_rows(
         low = chunk.loc[mask].copy()
         total += len(low)
         if len(low):
-            low.insert(0, "row", np.flatnonzero(mask) + offset + 1)
+            low.insert(0, "row", np.flatnonzero(mask) + offset)
             low["_confidence"] = confidence.to_numpy()[mask]
             kept = low if kept is None else pd.concat([kept, low])
             kept = kept.nsmallest(limit, "_confidence", keep="first")

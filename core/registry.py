@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,18 @@ from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
 from .models.candidates import kept_kinds, switch_candidate
 from .workspace import NAME_PATTERN, validate_name
+
+# How pages name each kind of saved model (marketune.json's "kind") and each method; only the
+# kinds in BASE_MODEL_KINDS run on a base model.
+KIND_NAMES = {
+    "transformer": "fine-tuned transformer",
+    "fewshot": "few-shot model",
+    "tfidf": "TF-IDF + logistic regression",
+    "tabular": "gradient-boosted trees",
+    "hybrid": "gradient-boosted trees + TF-IDF text score",
+}
+METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA adapters", "fewshot": "SetFit-style contrastive tuning + logistic regression"}
+BASE_MODEL_KINDS = ("transformer", "fewshot")
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,26 @@ class ModelInfo:
         A folder that does not record its columns counts as reading text, as every kind but
         the profile-only response model does."""
         return self.text_columns is None or bool(self.text_columns)
+
+    @property
+    def base_model_used(self) -> str | None:
+        """The base model the saved model runs on, or None for the kinds built on none (TF-IDF,
+        gradient-boosted trees): their manifest's ``base_model`` ("tfidf-lr") names no base model,
+        and the run's config names the one the losing fine-tune used."""
+        return self.base_model if self.kind in BASE_MODEL_KINDS else None
+
+    def describe(self, base_label: Callable[[str], str] = str) -> str:
+        """What the saved model is, in words, for every page that names it (issue 28): its kind,
+        its base model (``base_label`` names it, e.g. ``Workspace.base_model_label``; "no base
+        model" for kinds with none) and its method, e.g. "fine-tuned transformer · base model
+        minilm-en · LoRA adapters" or "TF-IDF + logistic regression · no base model"."""
+        kind = KIND_NAMES.get(self.kind, self.kind)
+        if self.kind == "tfidf" and self.task == "regression":
+            kind = "TF-IDF + ridge regression"
+        if self.base_model_used is None:
+            return f"{kind} · no base model"
+        method = METHOD_NAMES.get(self.method, self.method)
+        return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", method) if part)
 
     @property
     def headline(self) -> dict[str, float]:
@@ -114,8 +147,7 @@ def read_info(folder: Path) -> ModelInfo:
         task=manifest.get("task", "?"),
         classes=manifest.get("classes", []),
         base_model=manifest.get("base_model", ""),
-        # A TF-IDF model saved in place of a fine-tuned one keeps that run's config: name its own kind.
-        method="tfidf" if manifest.get("kind") == "tfidf" else config.get("method", manifest.get("kind", "")),
+        method=_method(manifest, metrics, config),
         n_rows=int(metrics.get("n_rows_used", 0)),
         saved_at=manifest.get("saved_at", ""),
         metrics=metrics,
@@ -123,6 +155,16 @@ def read_info(folder: Path) -> ModelInfo:
         text_columns=_text_columns(schema, config),
         candidates=tuple(kept_kinds(folder)),
     )
+
+
+def _method(manifest: dict[str, Any], metrics: dict[str, Any], config: dict[str, Any]) -> str:
+    """The method that built the saved model. A TF-IDF model saved in place of a fine-tuned one
+    keeps that run's config ("full"): it is named by its own kind. The method "auto" chose
+    (``metrics["method_chosen"]``) beats the config's "auto"."""
+    kind = manifest.get("kind", "")
+    if kind == "tfidf":
+        return "tfidf"
+    return str(metrics.get("method_chosen") or config.get("method") or kind)
 
 
 def _text_columns(schema: dict[str, Any], config: dict[str, Any]) -> tuple[str, ...] | None:

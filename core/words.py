@@ -1,5 +1,5 @@
 """Words: which script a text is in, how to cut it into words, and which words set one label's
-texts apart from the rest (:func:`distinctive_words`). Pure pandas/numpy/scikit-learn.
+texts apart from the rest (:func:`distinctive_words`). Pure pandas/numpy/scikit-learn, and jieba for Chinese words.
 
 This module owns the one answer to "is this Chinese?" (:data:`CJK_RANGES`): the training data
 check (:func:`cjk_share`), the base-model language check (``core.base_models``) and the
@@ -8,9 +8,13 @@ dashboard's tokeniser all read it from here.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -49,7 +53,7 @@ _CJK_RUN = re.compile(f"(?:(?=[^\\W\\d_])[{UNSPACED_RANGES}])+")
 _LATIN_WORD = re.compile(r"[^\W\d_]{2,}")
 # CJK ideographs count as letters for \w; the Chinese tokeniser's word pattern excludes them.
 _NON_CJK_WORD = re.compile(f"(?:(?![{UNSPACED_RANGES}])[^\\W\\d_]){{2,}}")
-# Bigrams made only of these function characters carry no meaning ("的了", "一个").
+# Words made only of these function characters carry no meaning ("的", "我们", "一个").
 _ZH_STOP_CHARS = set("的了是我你他她它在有这那就也都和与及而着吗吧呢啊个一们")
 # Pronoun contractions are as empty as their stop-word parts; negations ("didn't") are kept
 # on purpose, they separate negative from positive texts.
@@ -72,17 +76,50 @@ def detect_language(texts: Sequence[str], sample: int = 2000) -> Literal["en", "
     return "other"
 
 
+_KANA = re.compile("[\u3040-\u30ff]")
+_SEGMENTER: Any = None
+_SEGMENTER_LOCK = threading.Lock()
+
+
+def chinese_segmenter() -> Any:
+    """jieba's word segmenter (a ``jieba.Tokenizer``), built once per process on first use
+    (~1-2 s: it reads its 349,046-word dictionary) and without jieba's log lines on stderr.
+
+    Its cache of that dictionary goes to a folder of our own (``$MARKETUNE_CACHE/jieba`` or
+    ``~/.cache/marketune/jieba``, owner-only; the folder of ``core.base_models.cache_dir``, which
+    imports this module), not jieba's default ``/tmp/jieba.cache``: jieba loads that file with
+    ``marshal``, and in a shared /tmp anyone on the machine could plant it.
+    """
+    global _SEGMENTER
+    with _SEGMENTER_LOCK:  # two threads of one server may ask at once: build it once
+        if _SEGMENTER is None:
+            import jieba
+
+            logging.getLogger("jieba").setLevel(logging.WARNING)  # "Building prefix dict..." is debug noise
+            folder = Path(os.environ.get("MARKETUNE_CACHE") or Path.home() / ".cache" / "marketune") / "jieba"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.tmp_dir = str(folder)
+            tokenizer.initialize()
+            _SEGMENTER = tokenizer
+        return _SEGMENTER
+
+
+def chinese_words(run: str) -> list[str]:
+    """The words of one run of unspaced CJK letters (:data:`UNSPACED_RANGES`): jieba's
+    segmentation (precise mode, with its HMM for words not in the dictionary), e.g. "非常好" ->
+    ["非常", "好"], "我知道" -> ["我", "知道"]. A run holding kana (Japanese), which jieba does not
+    know, is cut into character bigrams instead."""
+    if _KANA.search(run):
+        return [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
+    return chinese_segmenter().lcut(run)
+
+
 def _zh_analyzer(text: str) -> list[str]:
-    """Character bigrams inside runs of CJK characters, plus Latin words (lower-cased)."""
-    tokens: list[str] = []
-    for run in _CJK_RUN.findall(text):
-        if len(run) == 1:
-            tokens.append(run)
-            continue
-        for i in range(len(run) - 1):
-            bigram = run[i:i + 2]
-            if not (bigram[0] in _ZH_STOP_CHARS and bigram[1] in _ZH_STOP_CHARS):
-                tokens.append(bigram)
+    """Words of runs of CJK letters (:func:`chinese_words`), function words such as 的 / 我们
+    left out, plus Latin words (lower-cased)."""
+    tokens = [w for run in _CJK_RUN.findall(text) for w in chinese_words(run)
+              if not all(ch in _ZH_STOP_CHARS for ch in w)]
     tokens.extend(w.lower() for w in _NON_CJK_WORD.findall(text))
     return tokens
 
@@ -131,10 +168,9 @@ def distinctive_words(
     Tokenisation (``language="auto"`` detects it with :func:`detect_language`):
     - "en": lower-cased words, scikit-learn's English stop words (plus pronoun contractions)
       removed; negations such as "didn't" kept;
-    - "zh": character bigrams within runs of Chinese characters (and single characters
-      standing alone), plus Latin words. No word segmenter (jieba etc.) is used, to avoid the
-      dependency; bigrams catch most two-character words (失望, 满意) at the cost of some
-      cross-word pairs;
+    - "zh": words of runs of Chinese characters as the jieba segmenter cuts them
+      (:func:`chinese_words`: 非常好 -> 非常 / 好, where character bigrams gave the cross-word
+      "常好"), function words (的, 我们) left out, plus Latin words;
     - "other": lower-cased words of >= 2 letters, no stop words.
 
     At most ``max_texts`` texts are used (default 50,000): each label keeps up to an equal

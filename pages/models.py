@@ -13,7 +13,7 @@ from ui.account import render_admin_panel
 from ui.downloads import download_button
 from ui.markdown import plain
 from ui.monitor import render_drift
-from ui.results import models_frame, render_results
+from ui.results import compared_settings, models_frame, render_results
 from ui.routing import use_app_router
 from ui.state import active_model_name, set_active_model
 
@@ -39,6 +39,7 @@ st.dataframe(
     models_frame(models),
     hide_index=True,
     key="models_table",
+    placeholder="",  # a missing number or candidate shows empty, not "None"
     column_config={
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "macro-F1": st.column_config.NumberColumn(format="%.3f"),
@@ -68,7 +69,8 @@ with inspect_tab:
         icon=":material/download:",
         where=actions[0],
     )
-    if actions[1].button("Make active", key="models_activate", disabled=name == active):
+    if actions[1].button("Make active", key="models_activate", disabled=name == active,
+                         help="It is the active model already." if name == active else None):
         set_active_model(name)
         st.rerun()
     if can_change(name) and actions[2].button("Delete…", key="models_delete", icon=":material/delete:"):
@@ -110,7 +112,7 @@ with compare_tab:
         b = right.selectbox("Second model", names, index=1, key="models_compare_b")
         chosen = [by_name[a], by_name[b]] if a != b else [by_name[a]]
         st.dataframe(
-            model_comparison_frame([(m.name, m.task, m.metrics, m.config) for m in chosen]), key="models_compare_table"
+            model_comparison_frame([(m.name, m.task, m.metrics, compared_settings(m)) for m in chosen]), key="models_compare_table"
         )
         for column, info in zip((left, right), chosen):
             with column:

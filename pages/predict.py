@@ -30,6 +30,7 @@ if rows is not None and (columns := pred.file_columns(rows[0])) is not None:
 
 options = pred.run_options(name, model)
 too_many = column_map is not None and pred.too_many_rows(rows[0], options)  # said before Predict is pressed
-if st.button("Predict", type="primary", key="predict_run", disabled=column_map is None or too_many):
+if st.button("Predict", type="primary", key="predict_run", disabled=column_map is None or too_many,
+             help=pred.predict_help(rows, column_map, too_many)):
     pred.run(name, model, rows, column_map, options)
 pred.render_result()

@@ -2,9 +2,8 @@
 
 The comparison runs as a background job (``core.jobs``, kind "response") like training: a
 progress bar with Cancel, and the job carries on when the user leaves the page; coming back shows
-its progress or its result. Profile-only data (numbers and categories, no text) compares
-gradient boosting alone by default: seconds. The transformer is offered with its time estimate.
-The recommended model is saved (refitted on every labelled row) when the job finishes.
+its progress or its result, and the form its data. Profile-only data compares gradient boosting alone
+by default (seconds); the transformer is offered with its time estimate. The recommended model is saved.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ train_tab, list_tab = st.tabs(["Train and compare", "Target list"])
 with train_tab:
     # ---- 1. Data ---------------------------------------------------------------------------
     st.subheader("1. Campaign history")
+    tg.form_follows_job(_sample)  # after a reload the form shows the table of the result below
     source = st.radio(
         "Data", ["sample", "upload"], horizontal=True, key="tg_source",
         format_func={"sample": "Sample: bank marketing (10,000 customers)", "upload": "Upload a CSV"}.get,
@@ -91,9 +91,10 @@ with train_tab:
             st.session_state["tg_model_name"] = f"response-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
         name = st.text_input("Save the recommended model as", key="tg_model_name")
         tg.render_queue_line(df, text, use_transformer=use_transformer, fast=fast, base_model=base_model)
-        if st.button("Train and compare", type="primary", key="tg_train", disabled=not profile):
+        if st.button("Train and compare", type="primary", key="tg_train", disabled=not profile, help=tg.TRAIN_HELP[bool(profile)]):
             setup = {"label_column": label, "positive_class": positive, "profile_columns": profile, "text_columns": text}
-            if tg.start_comparison(df, setup, name, use_transformer=use_transformer, fast=fast, base_model=base_model):
+            if tg.start_comparison(df, setup, name, use_transformer=use_transformer, fast=fast, base_model=base_model,
+                                   data_name=tg.SAMPLE_DATA if source == "sample" else up.name):
                 st.session_state.pop("tg_model_name", None)  # a fresh name for the next run
                 st.rerun()
 

@@ -130,7 +130,7 @@ def test_label_and_retrain_one_round(page, streamlit_app, tiny_model_dir, tmp_pa
     click(page, "label_train")
     wait_for_trained_model(page)
     model = f"label-{PROJECT}"
-    page.get_by_test_id("stMarkdown").filter(has_text=f"{model} · method fewshot").wait_for()
+    page.get_by_test_id("stMarkdown").filter(has_text=f"{model} · few-shot model · base model").wait_for()
     page.get_by_text(f"Few-shot: the smallest class has 4 labelled rows ({N_LABELLED} rows across 3").wait_for()
     # The cross-validation table. st.dataframe without selections gets no st-key-<key> class (Streamlit
     # 1.67 ignores the key of a display table), so it is found by its "folds" column.

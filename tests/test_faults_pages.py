@@ -303,7 +303,7 @@ def predict_r14a(at, rows, model):
     assert at.selectbox(key="predict_map_text").value == "Text"
     assert not at.button(key="predict_run").disabled
     at.selectbox(key="predict_map_text").set_value("— choose a column —").run()
-    assert "Choose a column for ['text'] to predict." in texts(at.error)
+    assert "Choose a column for 'text' to predict." in texts(at.error)
     assert at.button(key="predict_run").disabled
     assert_clean(at)
 

@@ -194,6 +194,7 @@ def test_predict_page_flags_by_default_and_says_what_share(registry):
     n = int(written["out_of_distribution"].sum())
     lines = [m.value for m in [*at.info, *at.warning] if "look unlike the training data" in m.value]
     assert len(lines) == 1 and f"({n:,} of 20)" in lines[0] and lines[0].startswith(f"{n / 20:.0%} of rows")
+    assert "rows/s, the check for rows unlike the training data included)" in at.success[0].value  # in the time
     flags = written["out_of_distribution"]
     assert flags[10:].sum() > flags[:10].sum()  # the Chinese rows more often (random tiny encoder)
     at.checkbox(key="predict_ood").uncheck()
@@ -201,6 +202,7 @@ def test_predict_page_flags_by_default_and_says_what_share(registry):
     at.run()
     assert "out_of_distribution" not in pd.read_csv(Path(at.session_state["last_prediction_path"])).columns
     assert not [m for m in [*at.info, *at.warning] if "look unlike the training data" in m.value]
+    assert "rows/s)." in at.success[0].value and "unlike" not in at.success[0].value
 
 
 def test_ad_copy_lab_flags_ads_unlike_the_training_texts_as_predict_does(trained_tiny, tmp_path):

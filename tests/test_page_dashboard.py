@@ -158,7 +158,7 @@ def test_sample_in_one_click_with_synthetic_dates_said(sample):
         "dash_chart_words",
         "dash_chart_confidence",
     ]
-    assert any("character bigrams" in c.value for c in at.caption)
+    assert any("English words with common stop words removed" in c.value for c in at.caption)
     # Examples: one tab per label, the most confident rows first, each opening to the full text
     tab = next(t for t in at.tabs if t.label == "negative")
     top = sample[sample["predicted_label"] == "negative"].sort_values("confidence", ascending=False)
@@ -368,7 +368,7 @@ def test_score_a_csv_now_with_the_active_model(models_dir, trained_tiny):
     assert "(missing)" in at.multiselect(key="dash_f_labels").options
 
 
-def test_chinese_predictions_use_character_bigrams():
+def test_chinese_predictions_use_jieba_words():
     rng = np.random.default_rng(1)
     good = ["质量很好，非常满意", "物流很快，包装不错", "衣服好看，很喜欢"]
     bad = ["质量太差，非常失望", "尺码不对，申请退货", "做工粗糙，很失望"]
@@ -388,9 +388,10 @@ def test_chinese_predictions_use_character_bigrams():
     at.file_uploader(key="dash_upload").set_value(("zh.csv", df.to_csv(index=False).encode(), "text/csv")).run()
     assert not at.exception, [e.message for e in at.exception]
     assert net_points(at) == pytest.approx(((df["predicted_label"] == "正面").mean() * 2 - 1) * 100, abs=0.051)
-    assert any("Chinese character bigrams" in c.value for c in at.caption)
+    assert any("Chinese words as the jieba segmenter cuts them" in c.value for c in at.caption)
     words = {t["name"]: t["y"] for t in chart_data(at, "dash_chart_words")}
     assert "失望" in words["负面"]
+    assert "常满" not in words["正面"] and "常失" not in words["负面"]  # pairs across 非常|满意, 非常|失望
 
 
 def test_a_refused_file_to_score_leaves_no_copy_behind(models_dir, trained_tiny, monkeypatch):

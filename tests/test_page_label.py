@@ -125,7 +125,7 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     poll(at, lambda at: any("trained and saved" in s.value for s in at.success))
     poll(at, lambda at: bool(at.data_editor))  # the new model ranks the rows left
     summary = " ".join(m.value for m in at.markdown)
-    assert "label-demo" in summary and "method **fewshot**" in summary  # 28 labels: few-shot, and why
+    assert "**label-demo** · few-shot model · base model" in summary  # 28 labels: few-shot, and why
     assert any("smallest class" in c.value for c in at.caption)
     assert at.session_state["active_model"] == "label-demo"
     assert len(at.data_editor(key="label_editor").value) == 20

@@ -143,7 +143,7 @@ def test_missing_column_is_explained_and_can_be_mapped(registry):
     assert "trained on column(s) 'text', which this file" in shown_text(at.warning)
     assert at.selectbox(key="predict_map_text").value == "— choose a column —"
     assert at.button(key="predict_run").disabled
-    assert any("Choose a column for \\['text'\\]" in e.value for e in at.error)
+    assert any("Choose a column for 'text' to predict" in e.value for e in at.error)
 
     at.selectbox(key="predict_map_text").set_value("review")
     at.run()
@@ -287,7 +287,7 @@ def test_page_shows_raw_text_and_downloads_neutralise_only_formula_cells(registr
     at.slider(key="predict_conf_threshold").set_value(1.0)
     at.run()
     low = next(d.value for d in at.dataframe if "row" in d.value.columns)
-    assert low["text"].tolist() == [frame["text"][r - 1] for r in low["row"]]
+    assert low["text"].tolist() == [frame["text"][r] for r in low["row"]]  # rows counted from 0
 
     names = sorted(n for n in downloads if n)
     full = next(n for n in names if n.startswith("predictions-") and n.endswith(".csv"))
@@ -306,8 +306,8 @@ def test_page_shows_raw_text_and_downloads_neutralise_only_formula_cells(registr
     low_rows = list(csv.reader(io.StringIO(low_csv.decode("utf-8-sig"), newline="")))
     text_at = low_rows[0].index("text")
     for row in low_rows[1:]:
-        text = frame["text"][int(row[0]) - 1]
-        assert row[text_at] == ("'" + text if formula[int(row[0]) - 1] else text)
+        text = frame["text"][int(row[0])]
+        assert row[text_at] == ("'" + text if formula[int(row[0])] else text)
 
     sheet = openpyxl.load_workbook(io.BytesIO(fetch(downloads, ".xlsx"))).active
     cells = [row[0] for row in sheet.iter_rows(min_row=2, max_col=1)]

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import stat
+
 from core.base_models import language_mix
 from core.data import decode_report
-from core.words import cjk_share, detect_language, distinctive_words, is_cjk
+from core.words import (
+    UNSPACED_RANGES,
+    _zh_analyzer,
+    chinese_words,
+    cjk_share,
+    detect_language,
+    distinctive_words,
+    is_cjk,
+)
 
 
 def test_one_cjk_range_for_every_detector():
@@ -39,15 +51,52 @@ def test_distinctive_words_english():
     assert words["positive"].attrs["language"] == "en"
 
 
-def test_distinctive_words_chinese_bigrams():
+def test_distinctive_words_chinese_words():
     pos = ["质量很好。非常满意", "物流很快。很满意", "满意。下次还来", "宝贝很好。满意"] * 5
     neg = ["太失望了。质量很差", "很失望。差评", "包装破损。失望", "质量差。退货"] * 5
     assert detect_language(pos + neg) == "zh"
     words = distinctive_words(pos + neg, ["好"] * 20 + ["差"] * 20, top_n=5)
     assert words["好"].attrs["language"] == "zh"
     assert "满意" in set(words["好"]["word"])
-    assert "失望" in set(words["差"]["word"])
-    assert all(len(w) <= 2 for w in words["差"]["word"])
+    assert {"失望", "差评"} <= set(words["差"]["word"])
+    # Words, not the pairs that straddle two words (character bigrams gave "常满", "包装破" -> "装破").
+    every = set(words["好"]["word"]) | set(words["差"]["word"])
+    assert not every & {"常满", "装破", "意下", "望质"}
+
+
+# Sentences whose words any reader of Chinese knows: (sentence, its words in order, function words
+# such as 我/的/了 included). Segmentation is jieba's; these are the cuts a dictionary gives.
+KNOWN_WORDS = [
+    ("非常好", ["非常", "好"]),
+    ("我知道不好", ["我", "知道", "不好"]),
+    ("房间干净，早餐不错", ["房间", "干净", "早餐", "不错"]),
+    ("服务员很热情", ["服务员", "很", "热情"]),
+]
+
+
+def test_chinese_runs_are_cut_into_words_by_jieba():
+    for sentence, known in KNOWN_WORDS:
+        got = [w for run in re.findall(f"[{UNSPACED_RANGES}]+", sentence) for w in chinese_words(run)]
+        assert got == known, sentence
+    tokens = _zh_analyzer("非常好，我知道这家酒店的wifi不好")
+    assert {"非常", "好", "知道", "酒店", "不好", "wifi"} <= set(tokens)
+    assert not {"常好", "道不", "道这"} & set(tokens)  # the cut-up bigrams
+    assert not {"我", "的"} & set(tokens)  # function words carry no meaning
+    assert chinese_words("東京に行きました")[:2] == ["東京", "京に"]  # Japanese (kana): bigrams, as before
+
+
+def test_jieba_starts_once_on_first_use_quietly_with_a_private_cache(tmp_path, monkeypatch, caplog):
+    import core.words as words
+
+    monkeypatch.setattr(words, "_SEGMENTER", None)  # as in a fresh process
+    monkeypatch.setenv("MARKETUNE_CACHE", str(tmp_path))
+    caplog.set_level(logging.DEBUG)
+    first = words.chinese_segmenter()
+    assert words.chinese_segmenter() is first  # built once
+    assert not [r for r in caplog.records if r.name.startswith("jieba")]  # "Building prefix dict..." not logged
+    cache = tmp_path / "jieba" / "jieba.cache"  # not the shared /tmp/jieba.cache, which jieba would trust
+    assert cache.is_file() and stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
+    assert first.lcut("非常好") == ["非常", "好"]
 
 
 def test_distinctive_words_samples_but_keeps_every_label():

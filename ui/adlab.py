@@ -26,6 +26,7 @@ import streamlit as st
 
 from core import adlab, to_csv_bytes
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
+from core.drafts import load_draft, save_draft
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -36,6 +37,8 @@ from ui.upload import table_upload
 POSITIVE_RGB = (44, 160, 44)  # green: the word pushes the score up
 NEGATIVE_RGB = (214, 39, 40)  # red: the word pulls the score down
 ROWS, CURRENT, EDITOR = "adlab_rows", "adlab_current", "adlab_variants"
+BASE = "adlab_base"  # the base copy's text box
+DRAFT_PAGE, DRAFT_SAVED = "ad_lab", "adlab_draft_saved"  # core.drafts' page name; (base, variants) last kept
 LOG = logging.getLogger("marketune.pages")
 TEXTS = "adlab_texts"  # variant name -> text, as last scored (for the other tabs)
 EDIT_SOURCE = "adlab_edit_source"  # (variant name, its text) the explain draft started from
@@ -261,6 +264,39 @@ def _keep_edit() -> None:
     add_texts([st.session_state.get("adlab_edit", "")])
 
 
+# --------------------------------------------------------------------------- the draft on disk
+
+
+def _restore_draft() -> None:
+    """On a session's first run of the page: the base copy and variants this person last had
+    (core.drafts: on disk in their workspace, so a reload or a second tab finds them, as the
+    Train page finds its job), else the examples."""
+    ss = st.session_state
+    if DRAFT_SAVED in ss:
+        return
+    draft = load_draft(DRAFT_PAGE)
+    base = draft.get("base") if isinstance(draft.get("base"), str) else EXAMPLE_BASE
+    variants = draft.get("variants")
+    variants = _clean(variants) if isinstance(variants, list) else list(EXAMPLE_VARIANTS)
+    ss.setdefault(BASE, base)
+    if ROWS not in ss:
+        ss[ROWS] = pd.DataFrame({"text": variants}, dtype=object)
+    ss[DRAFT_SAVED] = (base, tuple(variants))
+
+
+def _keep_draft(base: str, variants: list[str]) -> None:
+    """Write the base copy and variants to this person's draft when they changed."""
+    ss = st.session_state
+    if ss.get(DRAFT_SAVED) == (base, tuple(variants)):
+        return
+    try:
+        save_draft(DRAFT_PAGE, {"base": base, "variants": variants})
+    except (OSError, ValueError) as exc:  # the page works on; only the next visit starts afresh
+        LOG.warning("Ad Copy Lab could not keep its draft: %s", exc)
+        st.caption(f"These texts could not be kept for your next visit: {plain(exc)}")
+    ss[DRAFT_SAVED] = (base, tuple(variants))
+
+
 # --------------------------------------------------------------------------- tab: what-if scoring
 
 
@@ -275,6 +311,7 @@ def _variant_inputs() -> None:
         key=EDITOR,
         num_rows="dynamic",
         hide_index=True,
+        placeholder="",  # a new, empty row shows empty, not "None"
         width="stretch",
         column_config={"text": st.column_config.TextColumn("Variant text", width="large")},
     )
@@ -302,10 +339,10 @@ def _variant_inputs() -> None:
 def render_scoring(lab: Lab) -> pd.DataFrame | None:
     """Base copy + variants in, sorted table, bar chart and CSV export out. Returns the
     scored table (``core.adlab.score_variants``) or None when nothing could be scored."""
-    base = st.text_area(
-        "Base ad copy (what you run today)", value=EXAMPLE_BASE, key="adlab_base", height=80
-    )
+    _restore_draft()
+    base = st.text_area("Base ad copy (what you run today)", key=BASE, height=80)
     _variant_inputs()
+    _keep_draft(base, current_texts())
     try:
         scored = cached_score(lab, base, current_texts())
     except ValueError as exc:
@@ -413,6 +450,8 @@ def render_explain(lab: Lab, scored: pd.DataFrame | None) -> None:
             key="adlab_keep",
             on_click=_keep_edit,
             disabled=draft.strip() in texts.values(),
+            help="This text is a variant already: edit it above to keep a new one."
+            if draft.strip() in texts.values() else None,
         )
     with right:
         shaded = attribution_html(draft, expl, probability=lab.probability)

@@ -45,6 +45,7 @@ from core.dashboard_view import (
     words_for,
     words_method,
 )
+from core.data import ROW_NUMBERING
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.models.folder import atomic_write
 from ui.downloads import download_button
@@ -501,7 +502,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnM
         )
         chart("words", "distinctive_words", words_method(words) + note)
         st.subheader("Examples with the highest confidence")
-        st.caption("Click an example to read it in full.")
+        st.caption(f"Click an example to read it in full. Rows are numbered as in the file ({ROW_NUMBERING}).")
         render_examples(view.examples, cmap)
     else:
         st.caption("Map a text column to see distinctive words and examples.")

@@ -23,12 +23,14 @@ from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name, w
 from core.base_models import training_defaults
 from core.check import credible_label_model
 from core.columns import suggest_label_column, suggest_text_columns
+from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
 from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
 from ui.downloads import download_button
 from ui.markdown import plain
+from ui.results import render_warnings
 from ui.state import active_model_name, get_model, set_active_model, train_data
 from ui.train_job import live_panel, outcome_message, resume_or_close
 from ui.upload import table_upload
@@ -138,10 +140,13 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
     sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active != own_model else [])
     if st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True) == ACTIVE_SOURCE:
         ranking_model = active
-        base_model = read_info(model_path(active)).config.get("base_model", "minilm-en")
+        info = read_info(model_path(active))
+        base_model = info.config.get("base_model", "minilm-en")
+        # A TF-IDF model has no base model: retraining starts from the one its run fine-tuned.
+        whose = "its base model" if info.base_model_used else "the base model its training run used"
         st.caption(
-            f"Ranking with **{plain(active)}**, the active model that reads text; retraining starts from its base model "
-            f"({plain(base_model)})."
+            f"Ranking with **{plain(active)}**, the active model that reads text; retraining starts from {whose} "
+            f"({plain(workspace.current().base_model_label(base_model))})."
         )
     else:
         ranking_model = own_model if model_path(own_model).exists() else None
@@ -247,9 +252,10 @@ def is_training() -> bool:
 def _show_model_summary(name: str) -> None:
     info = read_info(model_path(name))
     metrics = info.metrics
-    reason = metrics.get("method_reason")
-    st.markdown(f"**{plain(name)}** · method **{plain(metrics.get('method_chosen', info.method))}** · "
-                f"{plain(metrics.get('evaluation', ''))}")
+    # The method "auto" chose is the run's: a TF-IDF model saved in place of that fine-tune has its own.
+    reason = metrics.get("method_reason") if info.base_model_used else None
+    facts = [info.describe(workspace.current().base_model_label), metrics.get("evaluation", "")]
+    st.markdown(" · ".join([f"**{plain(name)}**"] + [plain(f) for f in facts if f]))
     if reason:
         st.caption(plain(reason))
     table = cv_summary_frame(metrics)
@@ -260,8 +266,7 @@ def _show_model_summary(name: str) -> None:
         })
     elif isinstance(metrics.get("model", {}).get("macro_f1"), (int, float)):
         st.caption(f"Test macro-F1 {metrics['model']['macro_f1']:.3f}")
-    for warning in metrics.get("warnings") or []:
-        st.warning(plain(warning))
+    render_warnings(info)
 
 
 def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str | None, base_model: str) -> None:
@@ -377,7 +382,8 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
         "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown, label_col: [""] * len(ranked)
     })
     return st.data_editor(
-        view, key=key, hide_index=True, disabled=[c for c in view.columns if c != label_col], column_config={
+        view, key=key, hide_index=True, placeholder="", disabled=[c for c in view.columns if c != label_col], column_config={
+            "row": st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})"),
             label_col: st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"),
             text_col: st.column_config.TextColumn(text_col, width="large"),
             **({bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent")} if bar else {}),

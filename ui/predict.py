@@ -20,6 +20,7 @@ from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspac
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.check import ood_available, ood_message
 from core.columns import match_column
+from core.data import ROW_NUMBERING
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
@@ -181,7 +182,7 @@ def file_columns(source: Path) -> list[str] | None:
     except ValueError as exc:
         st.error(plain(exc))
         return None
-    st.dataframe(head, hide_index=True, key="predict_input_head")
+    st.dataframe(head, hide_index=True, key="predict_input_head", placeholder="")
     return [str(c) for c in head.columns]
 
 
@@ -213,7 +214,7 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
             column_map[needed] = chosen
     unmapped = [c for c in model.input_columns if c not in column_map]
     if unmapped:
-        st.error(f"Choose a column for {plain(unmapped)} to predict.")
+        st.error(f"Choose a column for {plain(', '.join(repr(c) for c in unmapped))} to predict.")
         return None
     return column_map
 
@@ -258,6 +259,19 @@ def _row_count(path: str, mtime: float) -> tuple[int, str]:
         return count_rows(open_stream(path, limits=read_limits())), ""
     except ValueError as exc:
         return 0, str(exc)
+
+
+def predict_help(rows, column_map: dict[str, str] | None, too_many: bool) -> str | None:
+    """Why Predict is greyed out, for its tooltip (None while it is not): ``rows`` from
+    :func:`choose_rows`, ``column_map`` from :func:`column_map_form`, ``too_many`` from
+    :func:`too_many_rows`."""
+    if rows is None:
+        return "Upload a CSV or pick a bundled sample above first."
+    if column_map is None:
+        return "Choose, above, the file's column for each column the model reads."
+    if too_many:
+        return "This file has more rows than the browser scores; the message above says how to score it."
+    return None
 
 
 def too_many_rows(source: Path, options: RunOptions) -> bool:
@@ -348,7 +362,9 @@ def render_result() -> None:
     st.success(
         f"{done.n_rows:,} rows from **{plain(result.source)}** predicted by **{plain(result.model)}**"
         f"{' (fast, ' + result.fast + ')' if result.fast else ''}"
-        f"{' on ' + plain(result.engine) if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s)."
+        f"{' on ' + plain(result.engine) if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s"
+        # The unlike-training check embeds every row with a sentence encoder: often most of the time.
+        f"{', the check for rows unlike the training data included' if done.n_out_of_distribution is not None else ''})."
     )
     if result.engine:
         st.caption(f"The scored file was written to {plain(path)} on this server; download it below.")
@@ -371,7 +387,7 @@ def render_result() -> None:
     number_format = {
         c: st.column_config.NumberColumn(format="%.3f") for c in preview.columns if c == "confidence" or c.startswith("p_")
     }
-    st.dataframe(preview, hide_index=True, column_config=number_format, key="predict_preview")
+    st.dataframe(preview, hide_index=True, column_config=number_format, key="predict_preview", placeholder="")
     overview = _overview(str(path), path.stat().st_mtime, result.task, result.classes)
     if result.task == "classification":
         _review(result, overview, number_format)
@@ -396,10 +412,13 @@ def _review(result: Result, overview, number_format: dict) -> None:
     share = n_low / result.summary.n_rows if result.summary.n_rows else 0
     st.caption(
         f"{n_low:,} row(s) ({share:.1%}) have confidence below {threshold:.0%}"
-        + (f"; the {len(low):,} least confident are shown, `row` is the row number in the file." if n_low else ".")
+        + (f"; the {len(low):,} least confident are shown, `row` is the row's number in the file "
+           f"({ROW_NUMBERING})." if n_low else ".")
     )
     if n_low:
-        st.dataframe(low, hide_index=True, column_config=number_format, key="predict_low_table")
+        row_help = st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})")
+        st.dataframe(low, hide_index=True, column_config={**number_format, "row": row_help}, key="predict_low_table",
+                     placeholder="")
         download_button("Download these rows (CSV)", lambda: to_csv_bytes(low), file_name="low_confidence_rows.csv",
                         mime="text/csv", key="predict_download_low")
 

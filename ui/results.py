@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import ModelInfo, workspace
+from core.base_models import is_language_advice
 from core.candidates import choice_sentence
 from core.charts.evaluation import (
     baseline_comparison_chart,
@@ -25,6 +26,7 @@ from core.charts.evaluation import (
     roc_curve_chart,
     roc_inputs,
 )
+from core.data import ROW_NUMBERING
 from core.jobs import list_jobs
 from ui.candidates import render_candidates
 from ui.figures import inert
@@ -61,7 +63,7 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "name": info.name,
                 "task": info.task,
                 "labels": labels if info.task == "classification" else "(a number)",
-                "base model": info.base_model,
+                "base model": info.base_model_used or "none",  # TF-IDF, trees: none (issue 28)
                 "method": info.method,
                 "kept candidates": ", ".join(info.candidates) or None,  # core.models.candidates
                 "rows": info.n_rows,
@@ -76,6 +78,15 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     # Hide metric columns that no listed model has (e.g. R² when every model is a classifier).
     return frame.dropna(axis=1, how="all") if len(frame) else frame
+
+
+def compared_settings(info: ModelInfo) -> dict:
+    """The settings the Models page compares (core.charts.evaluation.model_comparison_frame): the
+    run's config with the model's own base model and method. A model on no base model (TF-IDF saved
+    in place of a fine-tune) shows none of the fine-tune's settings, which did not build it."""
+    if info.base_model_used is None:
+        return {"base_model": "none", "method": info.method}
+    return {**info.config, "base_model": workspace.current().base_model_label(info.base_model), "method": info.method}
 
 
 def render_headline(info: ModelInfo, columns: int = 4) -> None:
@@ -144,6 +155,16 @@ def _render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
                    "if it scores better.")
 
 
+def render_warnings(info: ModelInfo) -> None:
+    """The training run's warnings. The base model's language advice is a caption about the
+    fine-tuned candidate when the saved model runs on no base model (TF-IDF saved in its place)."""
+    for warning in info.metrics.get("warnings") or []:
+        if info.base_model_used is None and is_language_advice(warning):
+            st.caption(f"About the fine-tuned candidate: {plain(warning)}")
+        else:
+            st.warning(plain(warning))
+
+
 def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = ()) -> None:
     """Everything about a saved model's test results.
 
@@ -157,8 +178,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     facts = [f"**{info.task}**"]
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
-    facts.append(f"base model **{plain(workspace.current().base_model_label(info.base_model) or '?')}** "
-                 f"({plain(info.method)})")
+    facts.append(plain(info.describe(workspace.current().base_model_label)))
     if split:
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
@@ -175,8 +195,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         render_candidates(info, key)
     render_headline(info, columns=2 if compact else 4)
     if not compact:
-        for warning in metrics.get("warnings") or []:
-            st.warning(plain(warning))
+        render_warnings(info)
         if metrics.get("baselines"):
             st.plotly_chart(inert(baseline_comparison_chart(metrics, info.task)), key=f"{key}_baselines")
 
@@ -221,8 +240,10 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
             mistakes,
             hide_index=True,
             key=f"{key}_mistakes",
+            placeholder="",
             column_config={
-                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f")
+                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+                "row": st.column_config.NumberColumn("row", help=f"The row's position in the training file ({ROW_NUMBERING})"),
             },
         )
     else:

@@ -190,6 +190,6 @@ def render_sidebar() -> None:
         info = next(m for m in models if m.name == chosen)
         headline = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in info.headline.items())
         labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""
-        st.caption(f"{info.task}{labels} · base model **{plain(workspace.current().base_model_label(info.base_model))}** · {plain(info.method)}  \n{headline}")
+        st.caption(f"{info.task}{labels} · {plain(info.describe(workspace.current().base_model_label))}  \n{headline}")
         if (info.metrics.get("verdict") or {}).get("useless"):
             st.warning("This model is no better than guessing; see its results on the Models page.")

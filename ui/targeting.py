@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,11 @@ def column_kinds_frame(df: pd.DataFrame, profile: list[str]) -> pd.DataFrame:
 
 
 JOB_ID = "tg_job_id"
+FORM_JOB = "tg_form_job"  # the job whose data and columns the form was last set to (form_follows_job)
+FORM_NOTE = "tg_form_note"  # which uploaded file the shown comparison was run on
+SAMPLE_DATA = "sample"  # a job's data_name when it ran on the sample table
+NO_ROWS = "The budget above selects no customers: raise it to download a list."
+TRAIN_HELP = {False: "Choose at least one profile column above first.", True: None}  # by whether there is one
 COMPARISON_JOB = "tg_comparison_job"
 POLL_SECONDS = 1.5
 
@@ -116,6 +122,7 @@ def transformer_options(df: pd.DataFrame, text: list[str]) -> tuple[bool, bool, 
     use = cols[0].checkbox("Also fine-tune the transformer (minutes, not seconds)", key="tg_use_transformer")
     fast = cols[1].radio(
         "Transformer run", [True, False], key="tg_fast", disabled=not use, horizontal=True,
+        help=None if use else "Tick 'Also fine-tune the transformer' to choose how long it runs.",
         format_func=lambda f: "Fast: 1 epoch, ≤ 3,000 training rows" if f else "Full: 3 epochs, every training row",
     )
     if has_text and use:
@@ -140,8 +147,9 @@ def transformer_options(df: pd.DataFrame, text: list[str]) -> tuple[bool, bool, 
 
 
 def start_comparison(df: pd.DataFrame, setup: dict[str, Any], name: str, *, use_transformer: bool, fast: bool,
-                     base_model: str = "minilm-en") -> str | None:
-    """Start the comparison as a background job; returns its id (None after showing an error)."""
+                     base_model: str = "minilm-en", data_name: str = "") -> str | None:
+    """Start the comparison as a background job; returns its id (None after showing an error).
+    ``data_name``: SAMPLE_DATA or the uploaded file's name (kept with the job: :func:`form_follows_job`)."""
     try:
         job_id = start_response_job(
             df,
@@ -152,12 +160,13 @@ def start_comparison(df: pd.DataFrame, setup: dict[str, Any], name: str, *, use_
             transformer_settings=FAST if (use_transformer and fast) else None,
             transformer_max_train_rows=FAST_MAX_ROWS if (use_transformer and fast) else None,
             column_kinds=infer_column_kinds(df, setup["profile_columns"]),
+            data_name=data_name,
         )
     except ValueError as exc:
         st.error(plain(exc))
         return None
     ss = st.session_state
-    ss[JOB_ID] = job_id
+    ss[JOB_ID] = ss[FORM_JOB] = job_id  # the form already shows this job's data and columns
     ss.pop(COMPARISON, None)
     ss.pop(COMPARISON_JOB, None)
     ss.pop(TARGET_LIST, None)
@@ -259,6 +268,48 @@ def shown_comparison() -> ResponseComparison | None:
         return None
     ss[COMPARISON], ss[COMPARISON_JOB] = comp, job_id
     return comp
+
+
+def form_follows_job(sample: Callable[[], pd.DataFrame]) -> None:
+    """Before the form is drawn: when the page shows a comparison the form was not set for (a
+    reload, a second tab, a server restart, or Show under Recent comparisons), set the form to
+    that comparison's data and columns, so the form never shows one table beside the result of
+    another. Sample data: its columns are picked again. An uploaded file is not kept after the
+    job, so the form waits for it (Upload a CSV) and a caption names it. ``sample()``: the
+    sample table (read only when needed)."""
+    ss = st.session_state
+    job_id = _shown_job_id()
+    if job_id is not None and ss.get(FORM_JOB) != job_id:
+        ss[FORM_JOB] = job_id
+        try:
+            setup = jobs.read_request(response_result_folder(job_id).parent).get("response") or {}
+        except (OSError, ValueError):
+            setup = {}
+        ss.pop(FORM_NOTE, None)
+        if setup.get("data_name") == SAMPLE_DATA:
+            ss["tg_source"] = "sample"
+            _set_columns(sample(), setup)
+        elif setup.get("data_name"):
+            ss["tg_source"] = "upload"
+            ss[FORM_NOTE] = (
+                f"The comparison below was run on **{plain(setup['data_name'])}** (response column "
+                f"**{plain(setup.get('label_column', '?'))}**). Upload it again to change the setup and train again."
+            )
+    if ss.get(FORM_NOTE) and ss.get("tg_source") == "upload":
+        st.caption(ss[FORM_NOTE])
+
+
+def _set_columns(df: pd.DataFrame, setup: dict[str, Any]) -> None:
+    """The form's column widgets set to ``setup`` (a job's), where the columns are ``df``'s."""
+    ss, columns = st.session_state, set(df.columns)
+    label = setup.get("label_column")
+    if label not in columns:
+        return
+    ss["tg_label"] = label
+    if str(setup.get("positive_class")) in set(df[label].dropna().map(format_value).str.strip()):
+        ss["tg_positive"] = str(setup["positive_class"])
+    ss["tg_profile"] = [c for c in setup.get("profile_columns", []) if c in columns and c != label]
+    ss["tg_text"] = [c for c in setup.get("text_columns", []) if c in columns and c not in ss["tg_profile"]]
 
 
 def _made_what(made_active: bool) -> str:
@@ -497,14 +548,14 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
         )
     export = chosen
     st.session_state[TARGET_LIST] = export
-    st.dataframe(export.head(100), hide_index=True, key="tg_list_preview")
+    st.dataframe(export.head(100), hide_index=True, key="tg_list_preview", placeholder="")
     st.caption(f"Showing the first {min(100, k):,} of {k:,} rows, best first.")
     dl = st.columns(2)
     # Deferred: the files are made (formula-neutralised by core.export) only when clicked, so
     # moving a budget slider over a 45,000-row list does not rebuild an .xlsx on every rerun.
     download_button(
         "Download CSV", lambda: to_csv_bytes(export), file_name="target_list.csv", mime="text/csv",
-        key="tg_download_csv", disabled=k == 0, where=dl[0],
+        key="tg_download_csv", disabled=k == 0, where=dl[0], help=NO_ROWS if k == 0 else None,
     )
     if k <= XLSX_MAX_ROWS:
         download_button(
@@ -515,6 +566,7 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             key="tg_download_xlsx",
             disabled=k == 0,
+            help=NO_ROWS if k == 0 else None,
         )
 
 

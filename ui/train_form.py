@@ -218,7 +218,7 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
     mapping = report = None
     df = data.frame
     st.markdown(f"**{plain(data.name)}** · {len(df):,} rows · {len(df.columns)} columns · {plain(data.how_read)}")
-    st.dataframe(df.head(20), key="train_preview")
+    st.dataframe(df.head(20), key="train_preview", placeholder="")  # an empty cell shows empty, not "None"
     with st.expander("Column summary"):
         st.dataframe(
             data.summary,

@@ -209,7 +209,16 @@ def headline_numbers(metrics: Mapping[str, Any], task: str) -> list[Headline]:
     the majority-class baselines (same test split). Regression: R² and MAE, each against the
     TF-IDF ridge and the mean baselines; the MAE card says "lower is better", and the cut in MAE
     against TF-IDF is positive when this model errs less. Missing numbers are "n/a", never invented.
+    A saved TF-IDF model is compared with the fine-tune it was chosen over when that is recorded;
+    otherwise it has no card against TF-IDF (it would compare the model with itself: "+0.0").
     """
+    cards = _headline_cards(metrics, task)
+    if metrics.get("saved_kind") == "tfidf" and not (metrics.get("candidates") or {}).get("transformer"):
+        cards = [card for card in cards if not card.label.endswith("TF-IDF")]
+    return cards
+
+
+def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
     model = metrics.get("model") or {}
     base = dict(metrics.get("baselines") or {})
     rival = "TF-IDF"

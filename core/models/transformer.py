@@ -212,7 +212,8 @@ def model_card(clf: TextClassifier) -> str:
         f"- Task: {clf.task}" + (f" ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
         f"- Base model: {clf.base_model}",
         *_source_lines(clf.metrics.get("base_model_source") or {}),
-        f"- Method: {cfg.get('method', '?')}, epochs {cfg.get('epochs', '?')}",
+        # The method "auto" chose (metrics), not the setting "auto".
+        f"- Method: {clf.metrics.get('method_chosen') or cfg.get('method', '?')}, epochs {cfg.get('epochs', '?')}",
         f"- Input: profile columns {clf.schema.get('profile_columns', [])}, text columns {clf.schema.get('text_columns', [])}",
         f"- Input format: {clf.schema.get('format', '')}",
         "",
