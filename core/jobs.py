@@ -84,7 +84,7 @@ class JobStatus:
     events: list[dict[str, Any]] = field(default_factory=list)
     model_path: str | None = None
     queue_position: int = 0
-    kind: str = "train"  # "train" (core.training) or "response" (core.response comparison)
+    kind: str = "train"  # "train" (core.training), "response" (core.response comparison) or "rewrite" (core.generate)
     # Interrupted jobs: the last checkpoint's optimizer step and the steps planned (None: no
     # checkpoint), and whether resume_job can start it again (its data was kept).
     checkpoint_step: int | None = None
@@ -210,12 +210,15 @@ def resume_job(job_id: str, root: Path | None = None) -> str:
         request = read_request(folder)
         # A resumed job takes a place in the queue like a new one: the per-person limit holds.
         check_job_limit(folder.parent, workspace.current().max_jobs if root is None else None)
+        saves_model = request.get("kind") != "rewrite"  # a rewrite job reads its model and saves none
         for job in list_jobs(folder.parent, kind=None):
-            if job.active and job.model_name == status.model_name and job.id != job_id:
+            if saves_model and job.active and job.kind != "rewrite" and job.model_name == status.model_name \
+                    and job.id != job_id:
                 raise ValueError(f"Job {job.id} is now training a model named '{status.model_name}'; "
                                  "wait for it or delete that model before resuming this one.")
         models_dir = Path(request.get("models_dir") or models_root())
-        if (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not request.get("overwrite"):
+        if saves_model and (model_path(status.model_name, models_dir) / "marketune.json").is_file() \
+                and not request.get("overwrite"):
             raise ValueError(f"A model named '{status.model_name}' has been saved since this job started (perhaps by "
                              "this job, just before it stopped); open it on the Models page, or delete it to resume.")
         (folder / "cancel").unlink(missing_ok=True)  # a cancel sent to the dead worker is not for this one
@@ -434,7 +437,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
-    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response"; None: all)."""
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []

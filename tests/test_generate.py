@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -260,3 +261,21 @@ def test_cli_writes_the_scored_rewrites(saved_classifier, monkeypatch, tmp_path,
     assert main(["generate", "--model", str(saved_classifier), "--text", "x y", "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
 
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_interrupted_rewrite_job_resumes_although_its_model_exists(saved_classifier, monkeypatch):
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    job_id = jobs.start_rewrite_job("the dress is very", "tiny", n=2)
+    (jobs.jobs_root() / job_id / "pid").write_text(str(_dead_pid()))  # its worker is gone
+    assert jobs.job_status(job_id).state == "interrupted"
+    launched = []
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: launched.append(folder))
+    assert jobs.resume_job(job_id) == job_id  # a training job would be refused: "a model named 'tiny' has been saved"
+    assert launched == [jobs.jobs_root() / job_id]
+    (jobs.jobs_root() / job_id / "pid").unlink()  # as a just-started worker, before its pid is written
+    assert jobs.job_status(job_id).state == "queued"
