@@ -12,11 +12,12 @@ The generator
     file or a transformers folder with a chat template). Speed: docs/measurements.md.
 
 How rewrites are written (:func:`write_rewrites`)
-    One chat prompt (system: write ad copy, one line only; user: the base copy, the tone, the
-    words to keep or avoid, the length limit), sampled with temperature and top-p, one seed per
-    attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is reproducible. Each
-    reply is cut to its first line and stripped of quotes and list marks, then dropped when it
-    is empty, cut off at the token limit, over ``max_chars``, the base again, a duplicate of one
+    One chat prompt (system: write ad copy, one line only; one worked example; user: the base
+    copy, the tone, the words to keep or avoid, the length limit), sampled with temperature and
+    top-p, one seed per attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is
+    reproducible. Each reply is cut to its first line and stripped of quotes, list marks and
+    labels ("Ad 1:"), then dropped when it is empty, about the task rather than an ad (the
+    instructions or the example repeated), cut off at the token limit, over ``max_chars``, the base again, a duplicate of one
     already kept (compared lower-cased, without punctuation or extra spaces), in another language
     than the base (``core.base_models.language_mix``: English, CJK, another Latin-script language
     or another script), missing a word to keep, or holding a word to avoid. It tries at most
@@ -57,6 +58,7 @@ MAX_REWRITES = 20
 MIN_MAX_CHARS = 10
 TEMPERATURE = 0.8  # sampling: varied enough that attempts differ, low enough to stay on topic
 TOP_P = 0.9
+EXAMPLE = ("Fresh coffee, roasted every morning.", "Roasted this morning, in your cup by noon.")  # (base, rewrite)
 SYSTEM_PROMPT = (
     "You are an advertising copywriter. Reply with the rewritten ad copy only: one line, in the "
     "same language as the original, no quotes, no explanations."
@@ -64,6 +66,7 @@ SYSTEM_PROMPT = (
 # Why a reply was dropped, in words (the keys are what Rewrites.dropped counts).
 REASONS = {
     "empty": "empty reply",
+    "echo": "about the task, not an ad (the instructions or the example repeated)",
     "unfinished": "cut off at the token limit",
     "too_long": "over the length limit",
     "same_as_base": "the base copy again",
@@ -294,20 +297,34 @@ def load_generator(source: str | Path | None = None) -> ChatGenerator:
 # --------------------------------------------------------------------------- prompt and filters
 
 
-def build_messages(base_copy: str, *, tone: str | None = None, keep_words: Sequence[str] = (),
-                   avoid_words: Sequence[str] = (), max_chars: int | None = None) -> list[dict[str, str]]:
-    """The chat messages asking for one rewrite of ``base_copy`` (system + user)."""
+def _asks(tone: str | None, keep_words: Sequence[str], avoid_words: Sequence[str], max_chars: int | None) -> str:
     asks = ["Rewrite this ad copy" + (f" in a {tone.strip()} tone" if tone and tone.strip() else "") + "."]
     if keep_words:
         asks.append("Keep these words: " + ", ".join(keep_words) + ".")
     if avoid_words:
         asks.append("Do not use these words: " + ", ".join(avoid_words) + ".")
     asks.append(f"Use at most {max_chars} characters." if max_chars else "Keep it about as short as the original.")
+    return " ".join(asks)
+
+
+def build_messages(base_copy: str, *, tone: str | None = None, keep_words: Sequence[str] = (),
+                   avoid_words: Sequence[str] = (), max_chars: int | None = None) -> list[dict[str, str]]:
+    """The chat messages asking for one rewrite of ``base_copy``: the system prompt, one worked
+    example (:data:`EXAMPLE`: a 135M model otherwise often answers with a label such as "Ad 1:"
+    or repeats the instructions), then the request."""
     return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": " ".join(asks) + f"\n\nAd copy: {base_copy.strip()}"}]
+            {"role": "user", "content": _asks(None, (), (), None) + f"\n\nAd copy: {EXAMPLE[0]}"},
+            {"role": "assistant", "content": EXAMPLE[1]},
+            {"role": "user", "content": _asks(tone, keep_words, avoid_words, max_chars) + f"\n\nAd copy: {base_copy.strip()}"}]
 
 
-_LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:rewritten ad copy|rewrite|ad copy|ad)\s*:\s*)", re.IGNORECASE)
+# "Ad 1:", "Rewritten ad copy:", "Headline:" ... before the rewrite itself; list marks "- ", "1. ".
+_LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s+)?(?:ad copy|ad creative|ad|copy|headline|"
+                   r"tagline|version|option|rewrite|answer|output)(?:\s*\d+)?\s*:\s*)", re.IGNORECASE)
+# Words about the task rather than the product: a reply using them (when the base does not) talks
+# about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
+TASK_WORDS = ("rewrite", "rewritten", "rewriting", "ad copy", "copywriter", "original", "explanation", "explanations",
+              "quotes", "instructions")
 _QUOTES = "\"'“”‘’「」『』«»"
 
 
@@ -353,11 +370,22 @@ def has_word(text: str, word: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
 
 
+def is_echo(text: str, base_copy: str) -> bool:
+    """Whether a reply is about the task rather than an ad: it is (part of) the system prompt or
+    the example, or it uses a word of :data:`TASK_WORDS` that the base copy does not."""
+    said = normalise(" ".join([SYSTEM_PROMPT, *EXAMPLE, _asks(None, (), (), None)]))
+    if normalise(text) in said:
+        return True
+    return any(has_word(text, w) and not has_word(base_copy, w) for w in TASK_WORDS)
+
+
 def drop_reason(reply: Generation, text: str, *, base_copy: str, kept: Sequence[str], keep_words: Sequence[str],
                 avoid_words: Sequence[str], max_chars: int | None, base_language: str | None) -> str | None:
     """Why the cleaned reply ``text`` is dropped (a key of :data:`REASONS`), or None to keep it."""
     if not normalise(text):
         return "empty"
+    if is_echo(text, base_copy):
+        return "echo"
     if not reply.finished:
         return "unfinished"
     if max_chars is not None and len(text) > max_chars:

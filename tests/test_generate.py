@@ -37,6 +37,9 @@ REPLIES = [  # (reply, why it is dropped, or None: kept as the cleaned text)
     ("The perfect summer outfit, true to size.", "missing_keep_word"),
     ("A cheap dress for great summer days.", "has_avoid_word"),
     ("\n  \n", "empty"),
+    ("Ad 1:", "empty"),
+    ("Rewrite the ad with a mix of creative language.", "echo"),
+    (generate.EXAMPLE[1], "echo"),
     (f"- {KEPT_2}\nThis ad works because...", None),
 ]
 
@@ -72,7 +75,7 @@ def test_filters_drop_copies_duplicates_foreign_long_and_word_rules():
     expected = pd.Series([why for _, why in REPLIES if why]).value_counts().to_dict()
     assert facts["dropped"] == expected and facts["attempts"] == len(REPLIES)
     assert fake.seeds == list(range(7, 7 + len(REPLIES)))  # one seed per attempt
-    assert [s for _, s in kept] == [8, 16]
+    assert [s for _, s in kept] == [7 + i for i, (_, why) in enumerate(REPLIES) if why is None]
     texts = [_plain(t) for t, _ in kept]
     assert _plain(BASE) not in texts and len(set(texts)) == len(texts)
     prompt = fake.messages[-1]["content"]
