@@ -127,7 +127,7 @@ class Rewrites(list):
     ``dropped`` (reason -> count, keys of :data:`REASONS`), ``attempts``, ``tokens`` and
     ``generation_s`` (tokens generated and seconds spent generating, all attempts), ``base_score``,
     ``margin`` (``core.adlab.Margin.to_dict()``), ``positive_class``, ``generator`` and
-    ``time_limit`` (the server's time limit stopped the writing early)."""
+    ``time_limit`` (the server's time limit stopped the writing early) and ``base_copy``."""
 
     def __init__(self, items=(), **facts: Any):
         super().__init__(items)
@@ -140,10 +140,11 @@ class Rewrites(list):
         self.positive_class: str | None = facts.get("positive_class")
         self.generator: str = facts.get("generator", GENERATOR_NAME)
         self.time_limit: bool = bool(facts.get("time_limit", False))
+        self.base_copy: str = facts.get("base_copy", "")
 
     def facts(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("dropped", "attempts", "tokens", "generation_s", "base_score",
-                                              "margin", "positive_class", "generator", "time_limit")}
+                                              "margin", "positive_class", "generator", "time_limit", "base_copy")}
 
     def dropped_text(self) -> str:
         """E.g. "dropped 3 of 8 attempts: 2 a duplicate of another rewrite, 1 over the length limit"."""
@@ -323,8 +324,8 @@ _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s
                    r"tagline|version|option|rewrite|answer|output)(?:\s*\d+)?\s*:\s*)", re.IGNORECASE)
 # Words about the task rather than the product: a reply using them (when the base does not) talks
 # about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
-TASK_WORDS = ("rewrite", "rewritten", "rewriting", "ad copy", "copywriter", "original", "explanation", "explanations",
-              "quotes", "instructions")
+TASK_WORDS = ("rewrite", "rewritten", "rewriting", "ad copy", "ad creative", "copywriter", "original", "explanation",
+              "explanations", "quotes", "instructions")
 _QUOTES = "\"'“”‘’「」『』«»"
 
 
@@ -372,9 +373,14 @@ def has_word(text: str, word: str) -> bool:
 
 def is_echo(text: str, base_copy: str) -> bool:
     """Whether a reply is about the task rather than an ad: it is (part of) the system prompt or
-    the example, or it uses a word of :data:`TASK_WORDS` that the base copy does not."""
+    the example, borrows three words in a row from the example's rewrite, or uses a word of
+    :data:`TASK_WORDS`, where the base copy does not."""
     said = normalise(" ".join([SYSTEM_PROMPT, *EXAMPLE, _asks(None, (), (), None)]))
     if normalise(text) in said:
+        return True
+    # Three words in a row from the example's rewrite ("in your cup by noon" on a dress ad).
+    example = normalise(EXAMPLE[1]).split()
+    if any(has_word(text, p) and not has_word(base_copy, p) for p in map(" ".join, zip(example, example[1:], example[2:]))):
         return True
     return any(has_word(text, w) and not has_word(base_copy, w) for w in TASK_WORDS)
 
@@ -531,6 +537,6 @@ def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class:
                              seeds[row.variant], words))
     report(RewriteProgress("score", 1.0, f"Kept {len(items)} of {n} rewrites", len(items), facts["attempts"],
                            facts["dropped"]))
-    return Rewrites(items, **facts, base_score=scored.attrs["base_score"], margin=scored.attrs["margin"],
+    return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"], margin=scored.attrs["margin"],
                     positive_class=scored.attrs["positive_class"],
                     generator=getattr(generator, "name", None) or generator_info()["name"])

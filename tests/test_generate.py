@@ -40,6 +40,8 @@ REPLIES = [  # (reply, why it is dropped, or None: kept as the cleaned text)
     ("Ad 1:", "empty"),
     ("Rewrite the ad with a mix of creative language.", "echo"),
     (generate.EXAMPLE[1], "echo"),
+    ("Great summer dress, in your cup by noon.", "echo"),
+    ("Ad creative.", "echo"),
     (f"- {KEPT_2}\nThis ad works because...", None),
 ]
 

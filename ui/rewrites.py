@@ -124,7 +124,7 @@ def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]],
     except ValueError as exc:
         st.error(plain(exc))
         return
-    st.caption(plain(message))
+    st.caption(f"Rewrites of “{plain(result.base_copy)}”. {plain(message)}")
     if result.positive_class not in (None, lab.success):
         st.caption(f"Scored as P({plain(result.positive_class)}); the lab now scores another outcome.")
     if not result:
