@@ -59,6 +59,7 @@ MIN_MAX_CHARS = 10
 TEMPERATURE = 0.8  # sampling: varied enough that attempts differ, low enough to stay on topic
 TOP_P = 0.9
 EXAMPLE = ("Fresh coffee, roasted every morning.", "Roasted this morning, in your cup by noon.")  # (base, rewrite)
+EXAMPLE_WORDS = ("coffee", "roasted", "cup", "noon")  # a rewrite of another ad using these copied the example
 SYSTEM_PROMPT = (
     "You are an advertising copywriter. Reply with the rewritten ad copy only: one line, in the "
     "same language as the original, no quotes, no explanations."
@@ -324,8 +325,8 @@ _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s
                    r"tagline|version|option|rewrite|answer|output)(?:\s*\d+)?\s*:\s*)", re.IGNORECASE)
 # Words about the task rather than the product: a reply using them (when the base does not) talks
 # about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
-TASK_WORDS = ("rewrite", "rewritten", "rewriting", "ad copy", "ad creative", "copywriter", "original", "explanation",
-              "explanations", "quotes", "instructions")
+TASK_WORDS = ("rewrite", "rewritten", "rewriting", "rephrase", "ad copy", "ad creative", "copywriter", "original",
+              "explanation", "explanations", "quotes", "instructions")
 _QUOTES = "\"'“”‘’「」『』«»"
 
 
@@ -373,16 +374,15 @@ def has_word(text: str, word: str) -> bool:
 
 def is_echo(text: str, base_copy: str) -> bool:
     """Whether a reply is about the task rather than an ad: it is (part of) the system prompt or
-    the example, borrows three words in a row from the example's rewrite, or uses a word of
-    :data:`TASK_WORDS`, where the base copy does not."""
+    the example, or it uses a word of the example (:data:`EXAMPLE_WORDS`) or of the task
+    (:data:`TASK_WORDS`) that the base copy does not."""
     said = normalise(" ".join([SYSTEM_PROMPT, *EXAMPLE, _asks(None, (), (), None)]))
     if normalise(text) in said:
         return True
-    # Three words in a row from the example's rewrite ("in your cup by noon" on a dress ad).
-    example = normalise(EXAMPLE[1]).split()
-    if any(has_word(text, p) and not has_word(base_copy, p) for p in map(" ".join, zip(example, example[1:], example[2:]))):
-        return True
-    return any(has_word(text, w) and not has_word(base_copy, w) for w in TASK_WORDS)
+    # The example's own words ("fresh coffee by noon" on a dress ad; an ad about coffee may use
+    # them) or talk about the task.
+    borrowed = () if any(has_word(base_copy, w) for w in EXAMPLE_WORDS) else EXAMPLE_WORDS
+    return any(has_word(text, w) and not has_word(base_copy, w) for w in (*borrowed, *TASK_WORDS))
 
 
 def drop_reason(reply: Generation, text: str, *, base_copy: str, kept: Sequence[str], keep_words: Sequence[str],

@@ -40,7 +40,7 @@ REPLIES = [  # (reply, why it is dropped, or None: kept as the cleaned text)
     ("Ad 1:", "empty"),
     ("Rewrite the ad with a mix of creative language.", "echo"),
     (generate.EXAMPLE[1], "echo"),
-    ("Great summer dress, in your cup by noon.", "echo"),
+    ("Great summer dress, fresh coffee by noon.", "echo"),
     ("Ad creative.", "echo"),
     (f"- {KEPT_2}\nThis ad works because...", None),
 ]
@@ -96,6 +96,12 @@ def test_attempts_are_bounded_and_requests_checked():
             write_rewrites(BASE, **{"n": 2, **bad}, generator=fake)
     with pytest.raises(ValueError, match="empty"):
         write_rewrites("  ", 2, generator=fake)
+
+
+def test_the_prompts_example_is_not_taken_for_a_rewrite_unless_the_ad_is_about_it():
+    for base, reply, kept in [(BASE, "Summer dress, fresh coffee by noon.", False),
+                              ("Fresh coffee every day.", "Your daily cup of fresh coffee.", True)]:
+        assert generate.is_echo(reply, base) is not kept
 
 
 def test_chinese_base_keeps_chinese_rewrites_and_words():
