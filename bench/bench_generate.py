@@ -13,7 +13,9 @@ orientation only). Torch threads: core.cpu.cpu_threads (1 on a busy machine).
 The machine is shared: the load averages are recorded with every number. One line per headline and
 a summary line go to bench/results/generate.jsonl.
 
-Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--max-chars 80]
+``--threads`` also times greedy generation with 1 and with 2 torch threads.
+
+Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--max-chars 80] [--threads]
 """
 
 from __future__ import annotations
@@ -51,12 +53,32 @@ def title_classifier(train_rows: int, seed: int = 0):
     return model, held, accuracy
 
 
+def thread_check(chat, tokens: int = 24) -> dict[str, float]:
+    """Greedy tokens/s of the loaded generator with 1 and with 2 torch threads (the same prompt,
+    ``tokens`` new tokens each), to check core/cpu.py's choice of threads for this model."""
+    import torch
+
+    from core.generate import build_messages
+
+    inputs = chat.tokenizer.apply_chat_template(build_messages("Our softest summer dress."), add_generation_prompt=True,
+                                                return_tensors="pt", return_dict=True)
+    speeds = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            chat.model.generate(**inputs, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens)
+        speeds[f"tokens_per_s_{threads}_threads"] = round(tokens / (time.perf_counter() - t0), 2)
+    return speeds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--headlines", type=int, default=3)
     parser.add_argument("--max-chars", type=int, default=80)
     parser.add_argument("--train-rows", type=int, default=3000)
+    parser.add_argument("--threads", action="store_true", help="also time greedy generation with 1 and 2 torch threads")
     args = parser.parse_args()
     from core.cpu import cpu_threads
     from core.generate import generator_info, load_generator, suggest_rewrites
@@ -65,10 +87,13 @@ def main() -> int:
     print(f"title classifier: held-out accuracy {accuracy:.3f} (orientation only) | load {load_avg()}")
     before = load_avg()
     started = time.perf_counter()
-    load_generator()
+    chat = load_generator()
     load_s = time.perf_counter() - started
     info = generator_info()
     print(f"loaded {info['name']} ({info['megabytes']} MB) in {load_s:.1f} s | load {before} -> {load_avg()}")
+    threads = {**thread_check(chat), "load": load_avg()} if args.threads else {}
+    if threads:
+        print(f"greedy speed by torch threads: {threads}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "generate.jsonl"
     totals = {"tokens": 0, "generation_s": 0.0, "attempts": 0, "kept": 0, "wall_s": 0.0}
@@ -96,7 +121,7 @@ def main() -> int:
                    "s_per_attempt": round(totals["generation_s"] / max(totals["attempts"], 1), 2),
                    "attempts_per_kept": round(totals["attempts"] / max(totals["kept"], 1), 2),
                    "s_per_kept_rewrite": round(totals["wall_s"] / max(totals["kept"], 1), 2),
-                   "classifier_accuracy": round(accuracy, 3), "load_end": load_avg(), "time": time.time(),
+                   "classifier_accuracy": round(accuracy, 3), "thread_check": threads, "load_end": load_avg(), "time": time.time(),
                    "seconds_total": round(totals["wall_s"] + load_s, 1)}
         fh.write(json.dumps(summary) + "\n")
     print(json.dumps(summary))
