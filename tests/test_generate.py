@@ -139,6 +139,14 @@ def test_cancel_stops_between_and_during_attempts():
     assert len(fake.seeds) == 2
 
 
+def test_a_servers_time_limit_keeps_the_rewrites_written_by_then():
+    import time
+
+    fake = Scripted([KEPT_1, KEPT_2], on_call=lambda i: time.sleep(0.3))  # each attempt outlasts the limit
+    kept, facts = write_rewrites(BASE, 2, generator=fake, deadline=time.monotonic() + 0.2)
+    assert [t for t, _ in kept] == [KEPT_1] and facts["time_limit"] and len(fake.seeds) == 1
+
+
 def test_missing_generator_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv(generate.GENERATOR_ENV, str(tmp_path / "nothing.gguf"))
     with pytest.raises(generate.GeneratorUnavailable, match="does not exist"):
