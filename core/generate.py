@@ -17,9 +17,9 @@ How rewrites are written (:func:`write_rewrites`)
     top-p, one seed per attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is
     reproducible. Each reply is cut to its first line and stripped of quotes, list marks and
     labels ("Ad 1:"), then dropped when it is empty, about the task rather than an ad (the
-    instructions or the example repeated), cut off at the token limit, over ``max_chars``, the base again, a duplicate of one
-    already kept (compared lower-cased, without punctuation or extra spaces), in another language
-    than the base (``core.base_models.language_mix``: English, CJK, another Latin-script language
+    instructions or the example repeated), cut off at the token limit, over ``max_chars``, the
+    base again, a duplicate of one already kept (compared lower-cased, without punctuation or
+    extra spaces), in another language than the base (``core.base_models.language_mix``: English, CJK, another Latin-script language
     or another script), missing a word to keep, or holding a word to avoid. It tries at most
     ``max_attempts`` times (default ``3 n + 2``) and says how many it dropped and why.
 
@@ -531,12 +531,12 @@ def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class:
         words: tuple = ()
         if explain:
             expl = adlab.explain(classifier, row.text, scored.attrs["positive_class"], profile, text_column=text_column)
-            words = tuple((str(w), int(a), int(b), float(v)) for w, a, b, v in expl[["word", "start", "end", "attribution"]]
-                          .itertuples(index=False))
+            units = expl[["word", "start", "end", "attribution"]].itertuples(index=False)
+            words = tuple((str(w), int(a), int(b), float(v)) for w, a, b, v in units)
         items.append(Rewrite(row.variant, row.text, float(row.score), float(row.delta), str(row.verdict), int(row.rank),
                              seeds[row.variant], words))
     report(RewriteProgress("score", 1.0, f"Kept {len(items)} of {n} rewrites", len(items), facts["attempts"],
                            facts["dropped"]))
-    return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"], margin=scored.attrs["margin"],
-                    positive_class=scored.attrs["positive_class"],
+    return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"],
+                    margin=scored.attrs["margin"], positive_class=scored.attrs["positive_class"],
                     generator=getattr(generator, "name", None) or generator_info()["name"])

@@ -513,7 +513,7 @@ def start_rewrite_job(
 ) -> str:
     """Queue ``n`` suggested rewrites of ``base_copy`` (``core.generate.suggest_rewrites``), each
     scored by the saved model ``model_name``, as a job of kind "rewrite"; returns the job id. Its
-    lane follows its estimate (``core.lanes``: the generator's load plus about two attempts per
+    lane follows its estimate (``core.lanes``: the generator's load plus about 2.5 attempts per
     rewrite). The worker writes the scored rewrites to ``<job>/result.json``
     (:func:`rewrite_result`); the base copy is the job's data.csv, deleted when it ends.
 
@@ -528,9 +528,9 @@ def start_rewrite_job(
     model_folder = model_path(model_name) if models_dir is None else model_path(model_name, models_dir)
     if not (model_folder / "marketune.json").is_file():
         raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
-    rewrite = {"n": n, "model_folder": str(model_folder), "tone": tone, "keep_words": keep, "avoid_words": avoid, "max_chars": max_chars,
-               "seed": int(seed), "positive_class": positive_class, "profile": dict(profile or {}),
-               "text_column": text_column}
+    rewrite = {"n": n, "model_folder": str(model_folder), "tone": tone, "keep_words": keep, "avoid_words": avoid,
+               "max_chars": max_chars, "seed": int(seed), "positive_class": positive_class,
+               "profile": dict(profile or {}), "text_column": text_column}
     return _new_job("rewrite", pd.DataFrame({"text": [base_copy]}), model_name, {"rewrite": rewrite},
                     overwrite=False, root=root, models_dir=models_dir)
 
