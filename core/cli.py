@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|predict|evaluate|choose|check|base-models ...``.
+"""Command line: ``python -m core train|predict|evaluate|choose|check|generate|base-models ...``.
 
 The train/predict/evaluate interface is used by outside evaluations: keep it stable.
 Errors print one line for people and exit 2 (``--debug`` shows the traceback).
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when the last scoring raised an alarm "
                    "(for a scheduled check)")
     _add_version_parsers(sub)
+    _add_generate_parser(sub)
     return parser
 
 
@@ -762,3 +763,70 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 COMMANDS.update(retrain=cmd_retrain, versions=cmd_versions, rollback=cmd_rollback)
+# ----------------------------------------------------------------------------- generate (issue 30)
+
+
+def _add_generate_parser(sub: Any) -> None:
+    from .generate import GENERATOR_LICENCE, GENERATOR_NAME, MAX_REWRITES
+
+    g = sub.add_parser("generate", help=f"suggest rewrites of an ad copy, written offline by {GENERATOR_NAME} "
+                                        f"({GENERATOR_LICENCE}) and scored by your model, into a CSV")
+    g.add_argument("--model", required=True, help="the classifier that scores them: a saved model folder or name")
+    g.add_argument("--text", required=True, help="the base ad copy to rewrite")
+    g.add_argument("--n", type=int, default=5, help=f"rewrites wanted (1-{MAX_REWRITES}; default 5)")
+    g.add_argument("--tone", default=None, help="e.g. playful, formal, urgent")
+    g.add_argument("--keep", action="append", default=[], help="a word every rewrite must keep (repeatable)")
+    g.add_argument("--avoid", action="append", default=[], help="a word no rewrite may use (repeatable)")
+    g.add_argument("--max-chars", type=int, default=None, help="longest rewrite in characters (default: no limit)")
+    g.add_argument("--success", default=None, help="the class whose probability is the score (default: the "
+                   "model's success class, as in Ad Copy Lab)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed of the first attempt (the next get +1, +2, ...)")
+    g.add_argument("--out", required=True, help="CSV to write: one row per rewrite with its score")
+
+
+def _classifier(name_or_folder: str):
+    """A saved model from its folder (as ``predict --model`` takes it) or its registry name
+    (``core.registry``: the one resolver of names)."""
+    from .models import load_folder
+    from .registry import load_model
+
+    folder = Path(name_or_folder)
+    if (folder / "marketune.json").is_file():
+        return load_folder(folder)
+    return load_model(name_or_folder)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Writes the scored rewrites (CSV, base first) and prints a JSON summary."""
+    import pandas as pd
+
+    from .export import to_csv_bytes
+    from .generate import generator_info, suggest_rewrites
+    from .models.folder import atomic_write
+
+    model = _classifier(args.model)
+    result = suggest_rewrites(
+        args.text, args.n, classifier=model, positive_class=args.success, tone=args.tone, keep_words=args.keep,
+        avoid_words=args.avoid, max_chars=args.max_chars, seed=args.seed,
+        on_progress=lambda p: print(f"[generate] {p.fraction:4.0%} {p.message}", file=sys.stderr, flush=True))
+    base = pd.DataFrame([{"name": "Base", "text": args.text, "score": result.base_score, "delta": 0.0,
+                          "verdict": "base", "rank": None, "seed": None, "top_words": ""}])
+    frame = pd.concat([base, result.to_frame()], ignore_index=True) if len(result) else base
+    info = generator_info()
+    frame = frame.assign(score_of=f"P({result.positive_class})" if result.positive_class else "predicted value",
+                         generator=result.generator)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(args.out), to_csv_bytes(frame))
+    print(json.dumps({
+        "rewrites": len(result), "wanted": args.n, "attempts": result.attempts, "dropped": result.dropped,
+        "tokens": result.tokens, "generation_seconds": round(result.generation_s, 2),
+        "tokens_per_second": round(result.tokens / result.generation_s, 2) if result.generation_s else None,
+        "generator": result.generator, "licence": info["licence"], "output": str(args.out),
+    }))
+    if len(result) < args.n:
+        print(f"note: only {len(result)} of {args.n} rewrites passed the filters; {result.dropped_text()}",
+              file=sys.stderr)
+    return 0
+
+
+COMMANDS["generate"] = cmd_generate

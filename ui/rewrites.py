@@ -1,0 +1,150 @@
+"""Ad Copy Lab's "Suggest rewrites": a background job (core.jobs.start_rewrite_job) writes N
+rewrites of the base copy with a small instruction model on this machine and scores each with the
+user's model; they are shown as suggestions, each with a button that adds it to the variants.
+
+The job runs in the worker process like training, so it survives page changes and reloads: the
+section shows this session's job, else the latest rewrite job for the model (running, or done).
+While it runs a fragment polls it (progress bar and Cancel, ui.train_job's). Every widget has a
+``rw_`` key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core import jobs
+from core.generate import Rewrite, generator_info, generator_source
+from core.jobs import job_status, list_jobs, rewrite_result
+from ui.markdown import plain
+from ui.train_job import POLL_SECONDS, cancel_button, follow, rerun_if_page_is_stale
+
+JOB_ID = "rw_job_id"
+MAX_ASKED = 10  # rewrites one click may ask for on the page (the CLI allows MAX_REWRITES)
+
+
+def render_suggestions(lab: Any, base: str, add: Callable[[list[str]], None]) -> None:
+    """The "Suggest rewrites" section for the Ad Copy Lab ``lab`` (ui.adlab.Lab) and the base
+    copy ``base``; ``add(texts)`` puts texts into the variant table (ui.adlab.add_texts)."""
+    job_id = _shown_job_id(lab.name)
+    with st.expander("Suggest rewrites (written on this machine)", expanded=job_id is not None):
+        info = generator_info()
+        st.caption(
+            f"Written by **{info['name']}** ({plain(info['size'])}; licence {plain(info['licence'])}), a small "
+            "instruction model that runs on this machine: your ad copy is never sent anywhere. Each rewrite is "
+            f"scored by your model **{plain(lab.name)}** like the variants above. It is a small model: treat its "
+            "rewrites as drafts to edit."
+        )
+        if not info["installed"]:
+            try:
+                generator_source()
+            except ValueError as exc:
+                st.warning(plain(exc))
+            return
+        _request_form(lab, base)
+        if job_id is not None:
+            _job_panel(lab, job_id, add)
+
+
+def _request_form(lab: Any, base: str) -> None:
+    left, middle, right = st.columns(3)
+    n = left.number_input("Rewrites", 1, MAX_ASKED, 5, key="rw_n",
+                          help="About 15 s each on a laptop CPU, plus half a minute to load the model.")
+    tone = middle.text_input("Tone (optional)", key="rw_tone", placeholder="e.g. playful, formal, urgent")
+    max_chars = right.number_input("Longest rewrite, characters (0: no limit)", 0, 1000, 0, step=10,
+                                   key="rw_max_chars")
+    left, right = st.columns(2)
+    keep = left.text_input("Words to keep (comma-separated)", key="rw_keep")
+    avoid = right.text_input("Words to avoid (comma-separated)", key="rw_avoid")
+    if st.button("Suggest rewrites", key="rw_start", icon=":material/edit_note:", disabled=not base.strip()):
+        try:
+            st.session_state[JOB_ID] = jobs.start_rewrite_job(  # looked up now: tests replace it
+                base, lab.name, n=int(n), tone=tone.strip() or None, keep_words=keep, avoid_words=avoid,
+                max_chars=int(max_chars) or None, positive_class=lab.success, profile=lab.profile,
+                text_column=lab.text_column)
+        except ValueError as exc:
+            st.error(plain(exc))
+            return
+        st.rerun()
+
+
+def _shown_job_id(model_name: str) -> str | None:
+    """This session's rewrite job; else (a reload, another page visited) the latest rewrite job
+    for this model that is running or done."""
+    ss = st.session_state
+    if ss.get(JOB_ID) is None:
+        shown = [j for j in list_jobs(kind="rewrite") if j.model_name == model_name and j.state in
+                 ("queued", "running", "done")]
+        if shown:
+            ss[JOB_ID] = shown[-1].id
+    return ss.get(JOB_ID)
+
+
+def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
+    try:
+        status = job_status(job_id)
+    except ValueError:  # its folder was removed
+        st.session_state.pop(JOB_ID, None)
+        return
+    if status.active:
+        follow(_live_panel, job_id)
+    elif status.state == "done":
+        _suggestions(lab, job_id, status.message, add)
+    elif status.state == "cancelled":
+        st.warning("The rewrites were cancelled; none were kept.")
+    elif status.state == "failed":
+        st.error(f"Writing the rewrites failed: {plain(status.message)}")
+    else:
+        st.warning(f"Writing the rewrites was interrupted: {plain(status.message)} Ask again.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_panel(job_id: str) -> None:
+    """Progress bar and Cancel, refreshed while the job runs."""
+    status = job_status(job_id)
+    if not status.active:
+        st.rerun()  # draw the suggestions in the page body; this fragment stops polling
+    rerun_if_page_is_stale()
+    last = status.last_event or {}
+    fraction = float(min(max(last.get("fraction") or 0.0, 0.0), 1.0))
+    line = last.get("message") or ("Waiting for its turn in the queue" if status.state == "queued" else "Starting")
+    st.progress(fraction, text=plain(line))
+    st.caption("The rewrites are written in the background: you can switch pages and come back.")
+    if status.cancel_requested:
+        st.caption("Cancelling…")
+    else:
+        cancel_button(job_id, "rw_cancel", "Cancel", "the rewrites")
+
+
+def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]], None]) -> None:
+    try:
+        result = rewrite_result(job_id)
+    except ValueError as exc:
+        st.error(plain(exc))
+        return
+    st.caption(f"Rewrites of “{plain(result.base_copy)}”. {plain(message)}")
+    if result.positive_class not in (None, lab.success):
+        st.caption(f"Scored as P({plain(result.positive_class)}); the lab now scores another outcome.")
+    if not result:
+        st.info("No rewrite passed the checks; try again, perhaps with fewer words to keep or a longer limit.")
+    for rewrite in result:
+        _suggestion(lab, rewrite, add)
+
+
+def _suggestion(lab: Any, rewrite: Rewrite, add: Callable[[list[str]], None]) -> None:
+    from ui.adlab import current_texts, top_words  # imported here: ui.adlab imports this module
+
+    with st.container(border=True):
+        text, button = st.columns([5, 1])
+        text.markdown(plain(rewrite.text))
+        change = lab.fmt(rewrite.delta, signed=True)
+        text.caption(f"{plain(lab.score_label)}: {lab.fmt(rewrite.score)} ({change} against the base; "
+                     f"{rewrite.verdict})")
+        up, down = top_words(rewrite.explanation())
+        if up or down:
+            words = [f"{plain(w)} {lab.fmt(v, signed=True)}" for w, v in [*up[:3], *down[:3]]]
+            text.caption("Words that move the score: " + ", ".join(words))
+        button.button("Add to variants", key=f"rw_add_{rewrite.name}", on_click=add, args=([rewrite.text],),
+                      disabled=rewrite.text in current_texts(), help="Add it to the variants above, to edit it there.")
