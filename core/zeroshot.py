@@ -280,10 +280,10 @@ def build_zeroshot(
     templates = tuple(options.templates or TEMPLATES[language])
 
     def embed(batch: list[str]) -> np.ndarray:
+        import torch
+
         from .cpu import cpu_threads
         from .models.fewshot import encode
-
-        import torch
 
         before = torch.get_num_threads()
         torch.set_num_threads(cpu_threads())
