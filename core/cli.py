@@ -650,7 +650,7 @@ def cmd_zero_shot(args: argparse.Namespace) -> int:
                            base_model=args.base_model, options=Options(self_training=not args.no_self_training),
                            seed=args.seed,
                            on_progress=lambda f, m: print(f"[zero-shot] {f:4.0%} {m}", file=sys.stderr, flush=True))
-    for warning in model.metrics.get("warnings", [])[1:]:
+    for warning in model.metrics.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     model.save(out, overwrite=args.overwrite)
     print(json.dumps({"model_dir": str(out), "kind": "zeroshot", "classes": list(model.classes_),

@@ -317,8 +317,9 @@ def build_zeroshot(
                 f"a logistic regression fitted on the {n} rows per class that label-name similarity was surest of, "
                 f"among {len(texts):,} unlabelled rows of the file (pseudo-labels, not the user's labels)")}
         else:
-            warnings.append(f"Self-training was skipped: some category got fewer than {SELF_TRAIN_MIN_PER_CLASS * 2} "
-                            "rows, so the model uses label-name similarity alone.")
+            warnings.append("Self-training was skipped: some category was the best match of too few rows "
+                            f"(it needs {SELF_TRAIN_MIN_PER_CLASS} sure rows per category), so the model uses "
+                            "label-name similarity alone.")
     if reason:
         warnings.append(reason)
     seconds = round(time.perf_counter() - started, 2)
@@ -335,6 +336,6 @@ def build_zeroshot(
                          "text_columns": list(text_columns), "self_training": options.self_training,
                          "rows_read": len(texts), "seed": seed},
         metrics={"trained_on_labels": False, "evaluation": NEVER_TRAINED, "n_rows_used": 0,
-                 "rows_read": len(texts), "train_seconds": seconds, "warnings": [NEVER_TRAINED, *warnings]},
+                 "rows_read": len(texts), "train_seconds": seconds, "warnings": warnings},
         base_model=name,
     )

@@ -25,6 +25,7 @@ from core.charts.evaluation import (
     roc_curve_chart,
     roc_inputs,
 )
+from core.models.zeroshot import NEVER_TRAINED
 from ui.candidates import render_candidates
 from ui.figures import inert
 from ui.markdown import plain
@@ -150,6 +151,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     if isinstance(metrics.get("train_seconds"), (int, float)):
         facts.append(f"trained in {metrics['train_seconds']:.0f} s")
     st.caption(" · ".join(facts))
+    if info.kind == "zeroshot":  # no labels, so no test score: say it before any number (core.zeroshot)
+        st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
     render_verdict(metrics, compact=compact)
     if not compact:
         render_candidates(info, key)
