@@ -90,3 +90,26 @@ def test_predict_and_ad_copy_lab_use_it(saved_zeroshot, models_dir):
     assert not lab.exception and not lab.error, [e.value for e in [*lab.exception, *lab.error]]
     scored = next(d.value for d in lab.dataframe if list(d.value.columns[:2]) == ["rank", "variant"])
     assert len(scored) >= 2
+
+
+def test_label_page_cold_start_suggests_labels_least_sure_first(models_dir, tmp_path, monkeypatch, tiny_base):
+    from core.labeling import label_store, uncertainty_ranking
+    from tests.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    label_store("cold").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("cold").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Train a model on the labelled rows" in i.value for i in at.info)  # nothing ranks the rows yet
+    at.text_input(key="label_zs_labels").set_value("great, bad").run()
+    at.button(key="label_zs_build").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any("model says" in s.value for s in at.success)
+    folder = models_dir / "label-cold-zeroshot"
+    assert at.session_state["active_model"] == "label-cold-zeroshot"
+    editor = at.data_editor(key="label_editor").value
+    # The rows and suggestions are the zero-shot model's least-sure ranking, computed here independently.
+    expected = uncertainty_ranking(load_folder(folder), label_store("cold").unlabeled(), len(editor))
+    assert list(editor["row"]) == list(expected.index)
+    assert list(editor["model says"]) == list(expected["predicted_label"])

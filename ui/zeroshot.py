@@ -72,13 +72,15 @@ def _problem(labels: str, descriptions: str) -> str | None:
     return None
 
 
-def _build(df, text_col: str, labels: str, descriptions: str, self_train: bool, name: str) -> None:
-    """Build and save the model under ``name`` with a progress bar; errors shown, nothing half-saved."""
+def _build(df, text_col: str, labels: str, descriptions: str, self_train: bool, name: str, *,
+           overwrite: bool = False) -> None:
+    """Build and save the model under ``name`` with a progress bar; errors shown, nothing half-saved
+    (``overwrite``: replace a model of that name, atomically, once the new one is built)."""
     ss.pop("zeroshot_done", None)
     bar = st.progress(0.0, text="Starting")
     try:
         folder = model_path(name, write=True)
-        if folder.exists():
+        if folder.exists() and not overwrite:
             raise ValueError(f"A model named '{name}' exists already; choose another name.")
         sample = df.sample(PAGE_ROWS, random_state=0) if len(df) > PAGE_ROWS else df
         # The base model by the text's language, as training picks it; allowed on this server?
@@ -87,7 +89,7 @@ def _build(df, text_col: str, labels: str, descriptions: str, self_train: bool, 
         model = build_zeroshot(sample, labels, text_columns=[text_col], descriptions=descriptions,
                                base_model=base, options=Options(self_training=self_train),
                                on_progress=lambda f, m: bar.progress(min(1.0, f), text=m))
-        model.save(folder)
+        model.save(folder, overwrite=overwrite)
     except (ValueError, OSError) as exc:
         bar.empty()
         st.error(plain(exc))
@@ -98,3 +100,45 @@ def _build(df, text_col: str, labels: str, descriptions: str, self_train: bool, 
     ss["zeroshot_done"] = (f"Saved zero-shot model **{plain(name)}** ({plain(', '.join(model.classes_))}; "
                            f"{plain(model.base_model)}; {plain(how)}; {model.metrics['train_seconds']:.0f} s). "
                            "It is now the active model: use it on **Predict**, **Dashboard**, **Ad Copy Lab** or **Label**.")
+
+
+# --------------------------------------------------------------------------- the Label page's cold start
+
+
+def label_cold_start(store, own_model_exists: bool) -> None:
+    """The Label page before its first model: categories typed -> a zero-shot model on the
+    project's unlabelled rows, made active, so the rows are ranked least sure first with its
+    suggestion beside each ("model says"). Shown until the project has trained its own model;
+    after a few dozen labels "Train on the labelled rows" takes over (few-shot, then fine-tuning)."""
+    if own_model_exists:
+        return
+    name = f"label-{store.folder.name}"[:55] + "-zeroshot"
+    try:
+        built = model_path(name).exists()
+    except ValueError:  # a project name that makes no model name: nothing to offer
+        return
+    with st.expander(TITLE, expanded=not (built or store.counts()["labeled"]), icon=":material/label_off:"):
+        st.caption("A model from your category names suggests a label for every row and ranks them least sure "
+                   "first; accept or correct them below, then train on your labels.")
+        if "label_zs_labels" not in ss and store.classes():
+            ss["label_zs_labels"] = ", ".join(store.classes())
+        labels = st.text_input("Categories, separated by commas", key="label_zs_labels",
+                               placeholder="complaint, praise, question")
+        descriptions = st.text_area("Descriptions (optional), one per line: category = what it means",
+                                    key="label_zs_descriptions")
+        problem = _problem(labels, descriptions)
+        if problem and labels.strip():
+            st.error(plain(problem))
+        if st.button("Suggest labels from these categories", key="label_zs_build", disabled=bool(problem),
+                     icon=":material/auto_awesome:"):
+            rows = store.unlabeled()
+            if not len(rows):
+                st.info("Every row is labelled already.")
+                return
+            # The project's own zero-shot model: rebuilt in place (atomically) when the categories change.
+            _build(rows[[store.text_columns[0]]], store.text_columns[0], labels, descriptions, True, name, overwrite=True)
+            if ss.get("zeroshot_done"):
+                ss["label_pending_source"] = "Use the active model"  # ui.label.ACTIVE_SOURCE: rank with it
+                ss["label_flash"] = ss.pop("zeroshot_done").split(" It is now")[0] + (
+                    " Its suggestions are in the **model says** column, least sure rows first.")
+                st.rerun()
