@@ -134,3 +134,14 @@ def test_descriptions_are_checked_against_the_names():
         parse_descriptions("refund=money back", ["complaint", "praise"])
     with pytest.raises(ValueError, match="name=description"):
         parse_descriptions("just words", ["complaint", "praise"])
+
+
+def test_e5_gets_its_query_prefix_and_chinese_gets_chinese_templates():
+    from core.zeroshot import TEMPLATES, language_of, text_prefix
+
+    assert text_prefix("multilingual-e5-small") == "query: "
+    assert text_prefix("/models/intfloat-e5-base") == "query: "
+    assert text_prefix("minilm-en") == "" and text_prefix("/x/bert5-tiny") == ""
+    assert language_of(["质量很好，物流很快", "太差了"], ["好评", "差评"]) == "zh"
+    assert language_of(["great phone", "awful service"], ["praise", "complaint"]) == "en"
+    assert all("{label}" in t for t in TEMPLATES["zh"]) and any("评论" in t for t in TEMPLATES["zh"])
