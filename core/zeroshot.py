@@ -215,12 +215,14 @@ def confident_rows(proba: np.ndarray, share: float = SELF_TRAIN_SHARE) -> tuple[
     return np.concatenate(chosen), n
 
 
-def self_trained_head(embeddings: np.ndarray, proba: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+def self_trained_head(
+    embeddings: np.ndarray, proba: np.ndarray, seed: int = 0, share: float = SELF_TRAIN_SHARE
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(coef, intercept, n per class) of a logistic regression fitted on :func:`confident_rows`
-    pseudo-labelled by ``proba``'s top class; n = 0 (and empty arrays) when there are too few."""
+    (``share``) pseudo-labelled by ``proba``'s top class; n = 0 (and empty arrays) when there are too few."""
     from sklearn.linear_model import LogisticRegression
 
-    rows, n = confident_rows(proba)
+    rows, n = confident_rows(proba, share)
     if n == 0:
         return np.zeros((0, 0)), np.zeros(0), 0
     lr = LogisticRegression(C=SELF_TRAIN_C, max_iter=2000, random_state=seed)
