@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|predict|evaluate|choose|check|generate|base-models ...``.
+"""Command line: ``python -m core train|predict|evaluate|choose|check|zero-shot|generate|serve|export|monitor|retrain|versions|rollback|base-models ...``.
 
 The train/predict/evaluate interface is used by outside evaluations: keep it stable.
 Errors print one line for people and exit 2 (``--debug`` shows the traceback).
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(for a scheduled check)")
     _add_version_parsers(sub)
     _add_generate_parser(sub)
+    _add_zero_shot_parser(sub)
     return parser
 
 
@@ -830,3 +831,52 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 COMMANDS["generate"] = cmd_generate
+# ----------------------------------------------------------------------------- zero-shot (issue 30)
+
+
+def _add_zero_shot_parser(sub: Any) -> None:
+    z = sub.add_parser("zero-shot", help="build a model from category names, without labels (core.zeroshot)")
+    z.add_argument("--data", required=True, help="CSV or Excel file of unlabelled rows (centres the scores and "
+                   "gives the self-training rows; no label column is read)")
+    z.add_argument("--text-col", action="append", default=[], dest="text_cols", required=True,
+                   help="text column (repeatable)")
+    z.add_argument("--labels", required=True, help='category names separated by commas, e.g. "complaint,praise,question"')
+    z.add_argument("--descriptions", default=None,
+                   help='optional, per category: "complaint=the customer reports a problem;praise=..."')
+    z.add_argument("--base-model", default="auto",
+                   help="catalog name, local HF folder, or 'auto' (the default: by the text's language, as train)")
+    z.add_argument("--no-self-training", action="store_true",
+                   help="use label-name similarity alone (default: self-train on the file's surest rows)")
+    z.add_argument("--seed", type=int, default=0)
+    z.add_argument("--out", required=True, help="folder to save the model in")
+    z.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    _add_reading(z)
+
+
+def cmd_zero_shot(args: argparse.Namespace) -> int:
+    """Build, save and describe a zero-shot model; prints one JSON line (the model was never trained on labels)."""
+    from .zeroshot import Options, build_zeroshot, parse_descriptions, parse_labels
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
+    labels = parse_labels(args.labels)  # bad names fail before the file is read
+    parse_descriptions(args.descriptions, labels)
+    df = _read(args, args.text_cols).frame
+    if args.base_model == "auto":
+        args.base_model = _base_model_for(args, df)
+    model = build_zeroshot(df, labels, text_columns=args.text_cols, descriptions=args.descriptions,
+                           base_model=args.base_model, options=Options(self_training=not args.no_self_training),
+                           seed=args.seed,
+                           on_progress=lambda f, m: print(f"[zero-shot] {f:4.0%} {m}", file=sys.stderr, flush=True))
+    for warning in model.metrics.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    model.save(out, overwrite=args.overwrite)
+    print(json.dumps({"model_dir": str(out), "kind": "zeroshot", "classes": list(model.classes_),
+                      "base_model": model.base_model, "method": model.zero_shot["method"],
+                      "rows_read": model.metrics["rows_read"], "seconds": model.metrics["train_seconds"],
+                      "trained_on_labels": False, "note": model.metrics["evaluation"]}, ensure_ascii=False))
+    return 0
+
+
+COMMANDS["zero-shot"] = cmd_zero_shot

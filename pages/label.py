@@ -11,6 +11,7 @@ import streamlit as st
 from core.labeling import label_store, list_projects
 from ui import label as lab
 from ui.routing import use_app_router
+from ui.zeroshot import label_cold_start
 
 use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
@@ -32,6 +33,7 @@ if project == NEW:
 store = label_store(project)
 counts = lab.project_summary(store)
 st.subheader("Model")
+label_cold_start(store, own_model_exists=lab.model_path(lab.model_name_for(project)).exists())  # ui/zeroshot.py
 ranking_model, base_model = lab.model_section(store)
 st.subheader("Rows to label")
 lab.rows_section(store, counts, ranking_model, base_model)

@@ -7,6 +7,7 @@ import streamlit as st
 from ui import train_form as form
 from ui.routing import use_app_router
 from ui.train_job import job_section
+from ui.zeroshot import zero_shot_section
 
 use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
@@ -22,4 +23,5 @@ if data is not None and not form.refuse_too_few_columns(data):
     form.start_section(columns.df, config, model_name, problems)
     form.remember_settings()
 
+zero_shot_section(data)  # no labels: a model from category names (ui/zeroshot.py)
 job_section()

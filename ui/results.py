@@ -28,6 +28,7 @@ from core.charts.evaluation import (
 )
 from core.data import ROW_NUMBERING
 from core.jobs import list_jobs
+from core.models.zeroshot import NEVER_TRAINED
 from ui.candidates import render_candidates
 from ui.figures import inert
 from ui.leaderboard import pending_titles, render_leaderboard, saved_leaderboard
@@ -189,6 +190,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     if isinstance(metrics.get("train_seconds"), (int, float)):
         facts.append(f"trained in {metrics['train_seconds']:.0f} s")
     st.caption(" · ".join(facts))
+    if info.kind == "zeroshot":  # no labels, so no test score: say it before any number (core.zeroshot)
+        st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
     render_verdict(metrics, compact=compact)
     if not compact:
         _render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)

@@ -5,6 +5,8 @@ Kinds (the ``kind`` in a folder's marketune.json) and their classes:
 - "transformer": :class:`TextClassifier` (core.models.transformer), a fine-tuned transformer;
 - "fewshot": :class:`FewShotClassifier` (core.models.fewshot), a sentence encoder + LR head;
 - "tfidf": :class:`TfidfClassifier` (core.models.tfidf), TF-IDF + logistic regression / ridge;
+- "zeroshot": :class:`ZeroShotClassifier` (core.models.zeroshot), a frozen encoder + a head from
+  category names (core.zeroshot), never trained on labels;
 - "tabular" and "hybrid": :class:`ResponseModel` (core.models.response), gradient-boosted trees
   on profile columns (``TabularModel``, core.models.tabular), the hybrid with a text score.
 
@@ -28,8 +30,10 @@ from .folder import MANIFEST
 from .response import ResponseModel
 from .tfidf import TfidfClassifier
 from .transformer import TextClassifier
+from .zeroshot import ZeroShotClassifier
 
-__all__ = ["KINDS", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier", "TfidfClassifier", "load_folder"]
+__all__ = ["KINDS", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier", "TfidfClassifier", "ZeroShotClassifier",
+           "load_folder"]
 
 
 @runtime_checkable
@@ -89,6 +93,7 @@ KINDS: dict[str, type] = {
     "transformer": TextClassifier,
     "fewshot": FewShotClassifier,
     "tfidf": TfidfClassifier,
+    "zeroshot": ZeroShotClassifier,
     "tabular": ResponseModel,
     "hybrid": ResponseModel,
 }

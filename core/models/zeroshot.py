@@ -1,0 +1,156 @@
+"""The zero-shot model (kind "zeroshot"): a frozen sentence encoder plus a linear head built from
+category names, never from labelled rows.
+
+Built by core.zeroshot. The head is either the label embeddings themselves (cosine similarity
+divided by a temperature, then softmax) or a logistic regression fitted on the rows of the
+user's own unlabelled file that the label embeddings were surest of ("self-training"); both are
+linear in the L2-normalised text embedding, so one ``head.safetensors`` (``coef``, ``intercept``)
+holds either. The saved folder is a few-shot folder's layout (the base encoder as
+``save_pretrained`` writes it, the head, the common files of core.models.folder) with kind
+"zeroshot"; ``label_embeddings.safetensors`` keeps the label prototypes the head started from.
+Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .fewshot import HEAD_FILE, FewShotClassifier, encode
+from .folder import (
+    PREDICT_BATCH_SIZE,
+    atomic_folder,
+    default_device,
+    manifest_of,
+    read_model_files,
+    write_model_files,
+)
+
+KIND = "zeroshot"
+PROTOTYPES_FILE = "label_embeddings.safetensors"
+# Said wherever the model is described (card, Models page, Train page): its numbers are no
+# held-out score, because there were no labels to hold out.
+NEVER_TRAINED = (
+    "This zero-shot model was never trained on labelled rows: it was built from the category names"
+    " (and descriptions) alone, so it has no test score. Check a sample of its predictions, or label"
+    " a few dozen rows and train a model to measure it."
+)
+
+
+class ZeroShotClassifier(FewShotClassifier):
+    """A frozen sentence encoder (mean pooling, L2-normalised) and a linear head from label names.
+
+    ``predict_proba(texts)``: (n, len(classes_)) probabilities, columns in ``classes_`` order.
+    ``text_prefix`` is put before every text before encoding (``"query: "`` for E5 encoders,
+    which were trained with it; ``""`` otherwise). ``prototypes``: (len(classes_), d) the
+    L2-normalised label embeddings. ``zero_shot``: how the head was built (templates,
+    descriptions, temperature, self-training counts), written to marketune.json.
+    """
+
+    def __init__(
+        self,
+        body: Any,
+        tokenizer: Any,
+        *,
+        prototypes: np.ndarray,
+        text_prefix: str = "",
+        zero_shot: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(body, tokenizer, **kwargs)
+        self.prototypes = np.asarray(prototypes, dtype=np.float32)
+        self.text_prefix = text_prefix
+        self.zero_shot = zero_shot or {}
+
+    def embed(
+        self,
+        data: pd.DataFrame | Sequence[str],
+        batch_size: int = PREDICT_BATCH_SIZE,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """L2-normalised embeddings (n, d) float32 of the inputs, each with ``text_prefix``."""
+        texts = [self.text_prefix + t for t in self.texts_from(data)]
+        return encode(self.body, self.tokenizer, texts, self.max_length, batch_size, on_batch)
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the folder atomically (temporary folder, then rename); JSON and safetensors only."""
+        from safetensors.numpy import save_file
+
+        with atomic_folder(folder, overwrite=overwrite) as tmp:
+            self.save_network(tmp)
+            head = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}
+            save_file(head, str(tmp / HEAD_FILE))
+            save_file({"prototypes": np.ascontiguousarray(self.prototypes)}, str(tmp / PROTOTYPES_FILE))
+            write_model_files(tmp, self, self.manifest(), model_card(self))
+        self.path = Path(folder)
+        return self.path
+
+    def manifest(self) -> dict[str, Any]:
+        return manifest_of(
+            self,
+            KIND,
+            max_length=self.max_length,
+            pooling="mean, L2-normalised",
+            text_prefix=self.text_prefix,
+            trained_on_labels=False,
+            zero_shot=self.zero_shot,
+            head="linear head from label names (head.safetensors: coef, intercept)",
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str | None = None) -> ZeroShotClassifier:
+        """Load a saved folder. Only JSON and safetensors are read; ``ValueError`` when a file is missing."""
+        from safetensors.numpy import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = Path(folder)
+        found, common = read_model_files(folder, (KIND,))
+        for name in ("model.safetensors", HEAD_FILE, PROTOTYPES_FILE):
+            if not (folder / name).is_file():
+                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
+        body = AutoModel.from_pretrained(folder, use_safetensors=True)
+        body.to(device or default_device())
+        body.eval()
+        head = load_file(str(folder / HEAD_FILE))
+        return cls(
+            body,
+            AutoTokenizer.from_pretrained(folder),
+            prototypes=load_file(str(folder / PROTOTYPES_FILE))["prototypes"],
+            text_prefix=str(found.get("text_prefix", "")),
+            zero_shot=found.get("zero_shot", {}),
+            classes=found["classes"],
+            coef=head["coef"],
+            intercept=head["intercept"],
+            max_length=int(found.get("max_length", 128)),
+            base_model=found.get("base_model", ""),
+            **common,
+        )
+
+
+def model_card(clf: ZeroShotClassifier) -> str:
+    """The folder's README: what it predicts, how it was built, and that it has no test score."""
+    zs = clf.zero_shot
+    descriptions = zs.get("descriptions") or {}
+    self_training = zs.get("self_training") or {}
+    lines = [
+        "# Marketune zero-shot model",
+        "",
+        f"**{NEVER_TRAINED}**",
+        "",
+        f"- Task: classification ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})",
+        f"- Base model: {clf.base_model} (frozen: its weights were not changed)",
+        f"- Method: {zs.get('method', 'label-name similarity')}",
+        f"- Label templates: {'; '.join(zs.get('templates', []))}",
+        *([f"- Description of '{k}': {v}" for k, v in descriptions.items()]),
+        f"- Temperature: {zs.get('temperature', '?')} (cosine similarity / temperature, then softmax)",
+        f"- Input: text columns {clf.schema.get('text_columns', [])}",
+    ]
+    if self_training:
+        lines.append(f"- Self-training: {self_training.get('sentence', '')}")
+    lines += ["", *[f"- {w}" for w in clf.metrics.get("warnings", [])], ""]
+    lines += ["Load with Marketune (`core.load_folder(folder)`).", ""]
+    return "\n".join(lines)
