@@ -19,13 +19,14 @@ training time hardly depends on the data size. Measured in bench/bench_fewshot.p
 
 The trained model is a :class:`core.models.fewshot.FewShotClassifier` (kind "fewshot").
 
-Small data sets are evaluated by stratified k-fold cross-validation (see :func:`fit_fewshot`);
+Small data sets are evaluated by stratified k-fold cross-validation (see :func:`fit_and_score_fewshot`);
 the saved model is then trained on every labelled row.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +47,7 @@ from .evaluation import (
 from .models.fewshot import KIND, FewShotClassifier, encode, head_proba, mean_pooled
 from .models.folder import default_device, device_of, pad_batch
 from .prepare import Prepared, prepare
-from .progress import Cancel, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
+from .progress import Cancel, Events, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
 # 3 seeds, 600 held-out rows; macro-F1 means at 8 rows per class):
@@ -141,12 +142,83 @@ def train_fewshot(
     **options: Any,
 ) -> TrainResult:
     """Few-shot training of ``config.base_model`` on ``df``: :func:`core.prepare.prepare`, then
-    :func:`fit_fewshot` (``options``: its ``steps``, ``texts_per_step`` and ``cv``). Raises
+    :func:`fit_and_score_fewshot` (``options``: its ``steps``, ``texts_per_step`` and ``cv``). Raises
     ``ValueError`` for a mapping that does not fit or a regression task."""
-    return fit_fewshot(prepare(df, config), config, on_progress, cancel, **options)
+    return fit_and_score_fewshot(prepare(df, config), config, on_progress, cancel, **options)
 
 
 def fit_fewshot(
+    prepared: Prepared,
+    config: TrainConfig,
+    events: Events | Callable[[ProgressEvent], None] | None = None,
+    cancel: Cancel = None,
+    *,
+    steps: int | None = None,
+    texts_per_step: int | None = None,
+    deadline: float | None = None,
+) -> FewShotClassifier:
+    """A few-shot model of ``config.base_model`` fitted on ``prepared.splits["train"]`` rows only;
+    returns the model (scoring is the caller's: core.pipeline scores it on the validation rows
+    like every candidate and refits it on train + validation with a second call).
+
+    ``steps`` contrastive steps (default ``FEWSHOT_STEPS``) of ``texts_per_step`` texts, then the
+    logistic-regression head. ``model.metrics`` holds the fit's facts (``steps``,
+    ``steps_trained``, ``stopped_reason``: "completed" or "time limit" at ``deadline`` (a
+    ``time.monotonic()`` value) or ``config.max_train_seconds``, ``train_seconds``, ``fewshot``).
+    One "train" event per step. Raises ``ValueError`` for regression and
+    :class:`TrainingCancelled` when ``cancel`` is set (checked before every step).
+    """
+    import torch
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    if not prepared.classification:
+        raise ValueError(f"Few-shot training predicts classes; task '{prepared.task}' needs the 'full' or 'lora' method.")
+    events, started = Events.of(events), time.monotonic()
+    steps, texts_per_step = int(steps or FEWSHOT_STEPS), int(texts_per_step or TEXTS_PER_STEP)
+    base, rows = resolve_base_model(config.base_model), prepared.splits["train"]
+    device = default_device()
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads())
+    transformers.logging.set_verbosity_error()
+    transformers.set_seed(config.seed)
+    events.emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=0.0, message=f"Loading {base.name}"))
+    tokenizer = AutoTokenizer.from_pretrained(base.location)
+    body = AutoModel.from_pretrained(base.location, use_safetensors=True if base.is_local else None).to(device)
+    texts = prepared.texts_at(rows)
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
+    lr = config.learning_rate or DEFAULT_LEARNING_RATE["fewshot"]
+    max_seconds = config.max_train_seconds or None
+    if deadline is not None:
+        max_seconds = max(1e-9, min(max_seconds or math.inf, deadline - time.monotonic()))  # 0 would mean "no limit"
+
+    def on_step(step: int, loss: float) -> None:
+        elapsed = time.monotonic() - started
+        events.emit(ProgressEvent("train", step, steps, step / steps, loss, elapsed_s=elapsed,
+                                  eta_s=elapsed / step * (steps - step), message=f"contrastive step {step}/{steps}"))
+
+    ran = contrastive_finetune(
+        body, encoded, prepared.y[rows], pad_id=tokenizer.pad_token_id or 0, steps=steps, texts_per_step=texts_per_step,
+        learning_rate=lr, weight_decay=config.weight_decay, seed=config.seed,
+        freeze_embeddings=FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings, freeze_layers=FROZEN_LAYERS,
+        cancelled=cancel_check(cancel), on_step=on_step, max_seconds=max_seconds,
+    )
+    body.eval()
+    coef, intercept = fit_head(encode(body, tokenizer, texts, config.max_length), prepared.y[rows], len(prepared.classes),
+                               config.class_weighting, config.seed)
+    clf = FewShotClassifier(body, tokenizer, classes=prepared.classes, coef=coef, intercept=intercept, schema=prepared.schema,
+                            max_length=config.max_length, training_config=prepared.training_config(config), base_model=base.name)
+    clf.metrics = {
+        "method": KIND, "steps": steps, "steps_trained": ran, "best_step": ran, "total_steps": steps,
+        "stopped_reason": "completed" if ran >= steps else "time limit", "train_seconds": round(time.monotonic() - started, 2),
+        "device": str(device), "base_model_source": base_model_source(base),
+        "fewshot": {"steps": steps, "texts_per_step": texts_per_step, "learning_rate": lr, "head_C": HEAD_C,
+                    "word_embeddings_frozen": FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings},
+    }
+    return clf
+
+
+def fit_and_score_fewshot(
     prepared: Prepared,
     config: TrainConfig,
     on_progress: Callable[[ProgressEvent], None] | None = None,
@@ -157,7 +229,8 @@ def fit_fewshot(
     cv: bool | None = None,
     deadline: float | None = None,
 ) -> TrainResult:
-    """Few-shot training of ``config.base_model`` on the prepared rows; returns a :class:`TrainResult`.
+    """Few-shot training of ``config.base_model`` on the prepared rows, scored on its own
+    (:func:`train_fewshot`; training jobs use core.pipeline); returns a :class:`TrainResult`.
 
     Evaluation: with a user split column, train on its train+validation rows and score its
     test rows. Otherwise, when the data is small (smallest class < ``CV_MIN_PER_CLASS`` rows

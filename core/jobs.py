@@ -59,6 +59,7 @@ ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "checkpoint"  # <job>/checkpoint: the training loop's checkpoint (core.checkpoint)
+LEADER_SAVED = "leader_saved.json"  # in a job folder: the job saved a best so far ({"existed": the name was taken before})
 # The message of a job that ended "done" as planned; any other says what was unusual (a time limit).
 SAVED = "Saved"
 
@@ -212,7 +213,9 @@ def resume_job(job_id: str, root: Path | None = None) -> str:
                 raise ValueError(f"Job {job.id} is now training a model named '{status.model_name}'; "
                                  "wait for it or delete that model before resuming this one.")
         models_dir = Path(request.get("models_dir") or models_root())
-        if (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not request.get("overwrite"):
+        saved_by_this_job = (folder / LEADER_SAVED).is_file()  # its best so far, saved before it stopped
+        if (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not (
+                request.get("overwrite") or saved_by_this_job):
             raise ValueError(f"A model named '{status.model_name}' has been saved since this job started (perhaps by "
                              "this job, just before it stopped); open it on the Models page, or delete it to resume.")
         (folder / "cancel").unlink(missing_ok=True)  # a cancel sent to the dead worker is not for this one

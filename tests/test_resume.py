@@ -170,10 +170,11 @@ def test_a_job_killed_at_each_point_resumes_to_the_uninterrupted_result(referenc
         else:
             assert status.message.startswith(f"Interrupted at step {checkpoint_step} of 12"), (point, status.message)
         assert (folder / "data.csv").is_file()  # kept for the resume
-        # Nothing half-written is listed or loadable.
-        assert list_models() == [] and not (models_dir / name).exists()
-        with pytest.raises(ValueError):
-            load_model(name)
+        # Nothing half-written is listed: the one model listed is the best so far (TF-IDF, saved
+        # whole before the fine-tune started), and it loads.
+        assert [m.name for m in list_models()] == [name]
+        assert json.loads((models_dir / name / "marketune.json").read_text())["kind"] == "tfidf"
+        assert load_model(name).predict(["great phone"])[0] in {"positive", "negative"}
 
     assert resume_job(job_id) == job_id
     status = wait_for(job_id, {"done", "failed", "cancelled", "interrupted"})
@@ -246,7 +247,8 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
     first = run_cli(*args(), pause="step-4", out=tmp_path / "first.log")
     try:
         wait_for_pause(tmp_path / "first.log", "step-4")
-        assert not out.exists()
+        # The best so far (TF-IDF) is at --out, whole, while the fine-tune runs.
+        assert json.loads((out / "marketune.json").read_text())["kind"] == "tfidf"
         assert checkpoints.read_progress(checkpoint)["step"] == 2
     finally:
         first.kill()
@@ -260,7 +262,8 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
     try:
         wait_for_pause(tmp_path / "second.log", "model-save")
         assert "resumed from step 2 of 12" in (tmp_path / "second.log").read_text()
-        assert not out.exists()  # the whole model is written beside it, not yet in place
+        # The whole fine-tuned model is written beside it, not yet in place: the best so far still is.
+        assert json.loads((out / "marketune.json").read_text())["kind"] == "tfidf"
         assert any(p.name.startswith(".model.tmp-") for p in tmp_path.iterdir())
     finally:
         second.kill()

@@ -61,6 +61,7 @@ def save_with_candidates(
     *,
     overwrite: bool = False,
     also: Callable[[Path], Any] | None = None,
+    pause: str = "model-save",
 ) -> Path:
     """Save ``model`` in ``folder`` with each of ``alternatives`` (kind -> saved-model object) in
     ``folder/candidates/<kind>/``; ``also(path)`` then runs on the model's folder and on each
@@ -83,7 +84,7 @@ def save_with_candidates(
         if also is not None:
             for path in [written, *(written / CANDIDATES / kind for kind in alternatives)]:
                 also(path)
-        pause_point("model-save")
+        pause_point(pause)  # a test hook ("model-save": the final model; "leader-save": a best so far)
         replace_folder(written, folder)
     except BaseException:
         for m, path in zip(models, paths):

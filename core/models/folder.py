@@ -104,8 +104,8 @@ def pause_point(*points: str) -> None:
     sleep for an hour, so a test can kill the process at exactly this place. Points: ``step-<n>``
     (before optimizer step n, core.training), ``checkpoint-write`` or ``checkpoint-write-<n>`` (the
     step-n checkpoint's files written, the pointer to them not yet switched, core.checkpoint) and
-    ``model-save`` (a model folder fully written beside its destination, not yet renamed into
-    place). Unset (always, outside tests): nothing happens."""
+    ``model-save`` or ``leader-save`` (a final or a best-so-far model folder fully written beside
+    its destination, not yet renamed into place). Unset (always, outside tests): nothing happens."""
     wanted = os.environ.get("MARKETUNE_TEST_PAUSE_AT")
     if wanted and wanted in points:
         print(f"MARKETUNE_TEST_PAUSE_AT: paused at {wanted} (pid {os.getpid()})", file=sys.stderr, flush=True)
