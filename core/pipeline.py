@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .base_models import ensure_base_model, needs_build, resolve_base_model
-from .candidates import kind_title
+from .candidates import kind_name, kind_title
 from .checkpoint import LoopCheckpoint
 from .config import TrainConfig
 from .evaluation import (
@@ -130,7 +130,7 @@ def train(
     events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
     events.emit(ProgressEvent("baselines", 0, 0, 0.0, message="Fitting TF-IDF + logistic regression and the baselines"))
     baselines = _baselines(prepared)
-    table = candidate_table(prepared, config, baselines)
+    table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
     board = Leaderboard(events, prepared, table)
     fitted: dict[str, Fitted] = {}
     leader, ood = None, None
@@ -140,14 +140,16 @@ def train(
         _check(cancel)
         board.update(candidate.kind, status="running")
         hooks = _early_stop(config, fitted, leader, prepared)
-        fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, checkpoint, deadline, hooks)
+        fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
-        board.finished(fitted[candidate.kind], leader, cross_validated(prepared, baselines) if candidate.kind == "tfidf" else None)
+        board.finished(fitted[candidate.kind], leader)
         if leader == candidate.kind and on_leader is not None:
             ood = ood if ood is not None else ood_reference(prepared.texts, config)
             on_leader(assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason,
                                       ood_reference=ood))
             board.saved(leader)
+        if candidate.kind == "tfidf":  # after the first save: the first usable model does not wait for it
+            board.cross_validated(candidate.kind, cross_validated(prepared, baselines))
     _check(cancel)
     refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
     ood = ood if ood is not None else ood_reference(prepared.texts, config)
@@ -159,14 +161,25 @@ def train(
     return result
 
 
-def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBaselines) -> list[Candidate]:
+def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBaselines,
+                    checkpoint: str | Path | None = None, baseline_seconds: float = 0.0) -> list[Candidate]:
     """The candidates in the order they run (cheapest first), each runnable or skipped with a reason.
-    ``config.method`` is resolved ("full", "lora" or "fewshot")."""
+    ``config.method`` is resolved ("full", "lora" or "fewshot"); ``baselines``: the TF-IDF candidate,
+    already fitted (in ``baseline_seconds``); ``checkpoint``: the fine-tune's folder."""
 
     def tfidf(prepared: Prepared, config: TrainConfig, *_: Any) -> SavedModel:
         model = TfidfClassifier.from_pipeline(baselines.pipeline, task=prepared.task, classes=prepared.classes,
                                               schema=prepared.schema, training_config=prepared.training_config(config))
-        model.metrics = {"param": baselines.param}  # C (alpha), chosen on validation: the refit uses it
+        # C (alpha), chosen on validation: the refit uses it; the fit's seconds count in its time.
+        model.metrics = {"param": baselines.param, "fit_seconds": baseline_seconds}
+        return model
+
+    def fine_tune(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, deadline: float | None,
+                  hooks: tuple[Any, ...]) -> SavedModel:
+        fit_events, mark = Events(events.emit), len(events.history)
+        model = fit_transformer(prepared, config, fit_events, cancel, deadline=deadline, callbacks=hooks,
+                                checkpoint=LoopCheckpoint(checkpoint) if checkpoint is not None else None)
+        events.history[mark:mark] = fit_events.restored  # a resumed run's earlier events (not sent again) belong in its history
         return model
 
     def fewshot(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, deadline: float | None,
@@ -178,10 +191,10 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
         table.append(_embedding_candidate())
         table.append(Candidate("fewshot", fewshot) if config.method == "fewshot" else Candidate(
             "fewshot", None, f"Few-shot is for small data sets; method '{config.method}' was chosen."))
-    fine_tune = config.method in ("full", "lora")
     why_not = ("Few-shot was chosen for this data size instead of fine-tuning." if config.method == "fewshot"
                else f"Method '{config.method}' was chosen in the settings.")
-    table.append(Candidate("transformer", _fine_tune if fine_tune else None, "" if fine_tune else why_not))
+    table.append(Candidate("transformer", fine_tune if config.method in ("full", "lora") else None,
+                           "" if config.method in ("full", "lora") else why_not))
     return table
 
 
@@ -198,23 +211,11 @@ def _embedding_candidate() -> Candidate:
     return Candidate("embedding", fit)
 
 
-def _fine_tune(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, deadline: float | None,
-               hooks: tuple[Any, ...], checkpoint: str | Path | None = None) -> SavedModel:
-    fit_events, mark = Events(events.emit), len(events.history)
-    model = fit_transformer(prepared, config, fit_events, cancel, deadline=deadline, callbacks=hooks,
-                            checkpoint=LoopCheckpoint(checkpoint) if checkpoint is not None else None)
-    events.history[mark:mark] = fit_events.restored  # a resumed run's earlier events (not sent again) belong in its history
-    return model
-
-
 def _run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
-         checkpoint: str | Path | None, deadline: float | None, hooks: tuple[Any, ...]) -> Fitted:
+         deadline: float | None, hooks: tuple[Any, ...]) -> Fitted:
     """Fit one candidate and score it on the validation and test rows."""
     started = time.monotonic()
-    if candidate.fit is _fine_tune:
-        model = _fine_tune(prepared, config, events, cancel, deadline, hooks, checkpoint)
-    else:
-        model = candidate.fit(prepared, config, events, cancel, deadline, hooks)
+    model = candidate.fit(prepared, config, events, cancel, deadline, hooks)
     _check(cancel)
     events.emit(ProgressEvent("test", 0, 0, 1.0, message=f"Scoring {kind_title(candidate.kind, prepared.task)} on the "
                               "validation and test rows"))
@@ -223,7 +224,7 @@ def _run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: 
     _check(cancel)
     facts = dict(getattr(model, "metrics", None) or {})
     stopped = facts.get("stopped_reason") == BehindTheLeader.REASON
-    return Fitted(candidate.kind, model, val, test, time.monotonic() - started,
+    return Fitted(candidate.kind, model, val, test, time.monotonic() - started + facts.get("fit_seconds", 0.0),
                   "stopped early" if stopped else "done", facts.get("stop_note", "") if stopped else "", facts)
 
 
@@ -394,6 +395,7 @@ class Leaderboard:
         self.events, self.prepared, self.task = events, prepared, prepared.task
         self.metric = "macro_f1" if prepared.classification else "r2"
         self.fitted: dict[str, Fitted] = {}
+        self._cv: dict[str, tuple[float, int]] = {}
         self._rows = {c.kind: CandidateRow(c.kind, kind_title(c.kind, self.task), metric=self.metric,
                                            status="skipped" if c.fit is None else "waiting", note=c.skip) for c in table}
         self._send("Candidates: " + ", ".join(f"{r.title} ({r.status})" for r in self._rows.values()))
@@ -405,22 +407,39 @@ class Leaderboard:
         self._rows[kind] = dataclasses.replace(self._rows[kind], **changes)
         self._send(message or f"{self._rows[kind].title}: {self._rows[kind].status}")
 
-    def finished(self, fitted: Fitted, leader: str, cv: tuple[float, int] | None = None) -> None:
+    def finished(self, fitted: Fitted, leader: str) -> None:
         """``fitted`` has run: its score, time and note; the leader flag moves to ``leader`` (a new
         leader is not saved yet: :meth:`saved` says when it is)."""
         self.fitted[fitted.kind] = fitted
         for kind, row in self._rows.items():
             if row.leader != (kind == leader):
-                self._rows[kind] = dataclasses.replace(row, leader=kind == leader, saved=False)
+                # A former leader's note now says how it compares with the new one.
+                note = self._lead(self.fitted[kind], leader) if kind in self.fitted and kind != fitted.kind else row.note
+                self._rows[kind] = dataclasses.replace(row, leader=kind == leader, saved=False,
+                                                       note=note + self._cv_note(kind) if note != row.note else note)
         score, row = fitted.score(self.task), self._rows[fitted.kind]
-        note = fitted.note or ("The best so far." if fitted.kind == leader else self._lead(fitted, leader))
-        if cv is not None:
-            note += f" {CV_FOLDS}-fold cross-validated on {cv[1]:,} training + validation rows: {cv[0]:.3f}."
+        ahead = [f for f in self.fitted.values() if f.score(self.task) > fitted.score(self.task)]
+        best = "The best so far." if not ahead else "Kept because the settings ask to keep it, though it scored lower."
+        note = fitted.note or (best if fitted.kind == leader else self._lead(fitted, leader))
         metric = "macro-F1" if self.metric == "macro_f1" else "R²"
         self.update(fitted.kind, status=fitted.status, score=score, n_val=len(fitted.val.pred),
-                    seconds=round(fitted.seconds, 2), note=note.strip(), cv_score=None if cv is None else cv[0],
-                    cv_n=0 if cv is None else cv[1],
+                    seconds=round(fitted.seconds, 2), note=note.strip(),
                     message=f"{row.title}: validation {metric} {score:.3f}{' (leader)' if fitted.kind == leader else ''}")
+
+    def cross_validated(self, kind: str, cv: tuple[float, int] | None) -> None:
+        """Set ``kind``'s out-of-fold score (:func:`cross_validated`) beside its validation score."""
+        if cv is None:
+            return
+        self._cv[kind] = cv
+        row = self._rows[kind]
+        self.update(kind, cv_score=cv[0], cv_n=cv[1], note=(row.note + self._cv_note(kind)).strip(),
+                    message=f"{row.title}: {CV_FOLDS}-fold cross-validated {cv[0]:.3f} on {cv[1]:,} rows")
+
+    def _cv_note(self, kind: str) -> str:
+        if kind not in self._cv:
+            return ""
+        score, n = self._cv[kind]
+        return f" {CV_FOLDS}-fold cross-validated on {n:,} training + validation rows: {score:.3f}."
 
     def saved(self, kind: str) -> None:
         self.update(kind, saved=True, message=f"{self._rows[kind].title}: saved as the best so far")
@@ -432,7 +451,7 @@ class Leaderboard:
         truth = self.prepared.labels[self.prepared.splits["validation"]]
         comparison = paired_bootstrap(self.task, truth, fitted.val.pred, self.fitted[leader].val.pred, self.prepared.classes)
         words = lead_in_words(comparison, self.task, "validation")
-        return f"{words[0].upper()}{words[1:]}, against {kind_title(leader, self.task)}."
+        return f"{words[0].upper()}{words[1:]}, against {kind_name(leader, self.task)}."
 
     def _send(self, message: str) -> None:
         self.events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=message, leaderboard=self.rows()))

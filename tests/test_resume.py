@@ -170,10 +170,11 @@ def test_a_job_killed_at_each_point_resumes_to_the_uninterrupted_result(referenc
         else:
             assert status.message.startswith(f"Interrupted at step {checkpoint_step} of 12"), (point, status.message)
         assert (folder / "data.csv").is_file()  # kept for the resume
-        # Nothing half-written is listed: the one model listed is the best so far (TF-IDF, saved
-        # whole before the fine-tune started), and it loads.
+        # Nothing half-written is listed: the one model listed is the best so far, saved whole
+        # (TF-IDF before the fine-tune ended; then the fine-tune, kept as the settings ask), and it loads.
         assert [m.name for m in list_models()] == [name]
-        assert json.loads((models_dir / name / "marketune.json").read_text())["kind"] == "tfidf"
+        best_so_far = "transformer" if point == "model-save" else "tfidf"
+        assert json.loads((models_dir / name / "marketune.json").read_text())["kind"] == best_so_far, point
         assert load_model(name).predict(["great phone"])[0] in {"positive", "negative"}
 
     assert resume_job(job_id) == job_id
@@ -262,8 +263,9 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
     try:
         wait_for_pause(tmp_path / "second.log", "model-save")
         assert "resumed from step 2 of 12" in (tmp_path / "second.log").read_text()
-        # The whole fine-tuned model is written beside it, not yet in place: the best so far still is.
-        assert json.loads((out / "marketune.json").read_text())["kind"] == "tfidf"
+        # The final folder is written whole beside --out, not yet in place; --out holds the best so
+        # far (the fine-tune, kept as --keep-transformer asks, saved whole when it took the lead).
+        assert json.loads((out / "marketune.json").read_text())["kind"] == "transformer"
         assert any(p.name.startswith(".model.tmp-") for p in tmp_path.iterdir())
     finally:
         second.kill()
