@@ -29,7 +29,7 @@ interrupted); the worker deletes both when the job ends done, failed or cancelle
 :func:`removable_files` names what a clean-up may delete.
 
 Two kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
-``core.training.train``) and "response" (``start_response_job``, the Targeting page's
+``core.pipeline.train``) and "response" (``start_response_job``, the Targeting page's
 comparison of response models, ``core.response.train_response_models``).
 """
 
@@ -112,7 +112,7 @@ def start_job(
     root: Path | None = None,
     models_dir: Path | None = None,
 ) -> str:
-    """Queue a training job (``core.training.train``) and start its worker process; returns the job id.
+    """Queue a training job (``core.pipeline.train``, the leaderboard) and start its worker process; returns the job id.
 
     The model name is checked now (valid, not taken by a saved model or another active job),
     so the user hears about it before waiting for training.
