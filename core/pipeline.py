@@ -144,15 +144,17 @@ def train(
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
         board.finished(fitted[candidate.kind], leader)
         if leader == candidate.kind and on_leader is not None:
-            ood = ood if ood is not None else ood_reference(prepared.texts, config)
             on_leader(assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason,
                                       ood_reference=ood))
             board.saved(leader)
-        if candidate.kind == "tfidf":  # after the first save: the first usable model does not wait for it
+        # After the first save, so that the first usable model waits for neither: TF-IDF's
+        # cross-validated score, and the OOD reference (seconds: the base encoder embeds the rows;
+        # a folder saved without one builds it when first asked, core.check.model_ood_reference).
+        if candidate.kind == "tfidf":
             board.cross_validated(candidate.kind, cross_validated(prepared, baselines))
+        ood = ood if ood is not None else ood_reference(prepared.texts, config)
     _check(cancel)
     refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
-    ood = ood if ood is not None else ood_reference(prepared.texts, config)
     result = assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason, refitted=refitted,
                              ood_reference=ood)
     result.history = events.history
@@ -253,7 +255,7 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
         events.emit(ProgressEvent("baselines", 0, 0, 1.0, message="Refitting TF-IDF on every labelled row"))
         return tfidf_refit(prepared, config, chosen)
     if chosen.kind == "transformer":
-        facts = chosen.model.metrics
+        facts = chosen.facts  # the fit's own (model.metrics is the saved run's once it led)
         steps = max(1, int(facts.get("best_step") or 1))
         if not config.refit_on_all_rows:
             return None
@@ -267,6 +269,9 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
                     f"validation score); the {len(splits['test']):,} test rows stayed held out and the numbers shown are its "
                     "score on them.")
         extra = {"steps": steps}
+    elif deadline is not None and time.monotonic() + chosen.seconds > deadline:
+        return {"skipped": f"The refit on train + validation was skipped: it would have run past this server's time limit "
+                           f"per job. The saved model is {kind_name(chosen.kind, prepared.task)} trained on the training rows."}
     elif chosen.kind == "fewshot":
         events.emit(ProgressEvent("train", 0, 0, 1.0, message="Refitting the few-shot model on train + validation"))
         model = fit_fewshot(more, config, events.emit, cancel, deadline=deadline)
