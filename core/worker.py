@@ -96,20 +96,24 @@ def run(folder: Path) -> int:
 
 
 def _trim_events(folder: Path, response: bool) -> None:
-    """Before a (resumed) run: keep the events up to the checkpoint's step, so the progress and
-    the live chart continue from there instead of repeating the steps that are trained again.
-    A run without a checkpoint, or a response comparison, starts its events afresh."""
+    """Before a (resumed) run: keep the fine-tune's events up to the checkpoint's step (those after
+    the leaderboard's "transformer: running"), so the progress and the live chart continue from
+    there instead of repeating the steps that are trained again; the candidates before it run
+    again and send their events anew. A run without a checkpoint, or a response comparison,
+    starts its events afresh."""
     path = folder / "events.jsonl"
     if not path.is_file():
         return
     progress = None if response else checkpoints.read_progress(folder / CHECKPOINT)
-    kept = []
+    kept: list[dict[str, Any]] = []
     if progress is not None:
         for event in read_events(folder):
-            phase = event.get("phase")
-            if phase not in ("prepare", "train", "evaluate") or (phase != "prepare" and int(event.get("step") or 0) > progress["step"]):
+            if any(row.get("kind") == "transformer" and row.get("status") == "running" for row in event.get("leaderboard") or ()):
+                kept = []  # the fine-tune starts here
+            elif event.get("phase") in ("train", "evaluate") and 0 < int(event.get("step") or 0) <= progress["step"]:
+                kept.append(event)
+            elif event.get("phase") in ("train", "evaluate") and int(event.get("step") or 0) > progress["step"]:
                 break
-            kept.append(event)
     lines = "".join(json.dumps(e, ensure_ascii=False, default=float) + "\n" for e in kept)
     atomic_write(path, lines.encode("utf-8"))
 
@@ -145,8 +149,9 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
     in the registry each time the leader changes (the whole folder with every finished candidate
     in ``candidates/``, renamed into place at once: usable on every page while later candidates
     run), then the final one; returns the state fields of "done" (``time_limit``, ``stopped_at``,
-    ``kept``: for :func:`run`'s message). Events are ``ProgressEvent.to_dict()``. A cancelled job
-    takes away what it saved, unless it had replaced an older model of that name."""
+    ``kept``: for :func:`run`'s message). Events are ``ProgressEvent.to_dict()``. A cancelled or
+    failed job takes away what it saved, unless it had replaced an older model of that name; one
+    killed (SIGKILL, a restart) keeps its best so far for the resume."""
     from .pipeline import train
 
     cancel_file = folder / "cancel"
@@ -178,6 +183,11 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
                        checkpoint=folder / CHECKPOINT, deadline=deadline, on_leader=save)
     except TrainingCancelled:
         raise cancelled() from None
+    except Exception:  # not KeyboardInterrupt: an interrupted job keeps its best so far for the resume
+        # A failed job leaves what it found: its best so far goes (a retry may take the name again).
+        if saved and not existed:
+            shutil.rmtree(destination, ignore_errors=True)
+        raise
     if cancel_file.exists():  # sent after training's last check
         raise cancelled()
     save(result, pause="model-save")

@@ -168,3 +168,30 @@ def test_cancel_after_the_first_leader_takes_the_jobs_model_away(tiny_model_dir,
     assert job_status(folder.name, folder.parent).state == "cancelled"
     assert not (models / "m1").exists()
     assert Path(folder / "events.jsonl").is_file()
+
+
+def test_a_resumed_job_keeps_the_fine_tunes_events_up_to_its_checkpoint(tmp_path):
+    """The worker's trim before a resume: the fine-tune's events up to the checkpoint's step stay
+    (the live chart continues), the earlier candidates' events go (they run again)."""
+    from core import worker
+    from core.jobs import CHECKPOINT
+
+    folder = tmp_path / "job"
+    step_folder = folder / CHECKPOINT / "step-0000004-abcdef"
+    step_folder.mkdir(parents=True)
+    (step_folder / "trainer.json").write_text("{}")
+    (folder / CHECKPOINT / "latest.json").write_text(json.dumps({"folder": step_folder.name, "step": 4, "total_steps": 8}))
+
+    def board(status):
+        return {"phase": "prepare", "step": 0, "leaderboard": [{"kind": "tfidf", "status": "done"},
+                                                               {"kind": "transformer", "status": status}]}
+
+    embedding = [{"phase": "train", "step": s, "total_steps": 3} for s in (1, 2, 3)]
+    fine_tune = [{"phase": "train", "step": s, "total_steps": 8} for s in range(1, 7)]
+    fine_tune += [{"phase": "evaluate", "step": 2, "total_steps": 8}, {"phase": "evaluate", "step": 4, "total_steps": 8}]
+    fine_tune.sort(key=lambda e: (e["step"], e["phase"] == "evaluate"))
+    events = [board("waiting"), *embedding, board("running"), *fine_tune]
+    (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    worker._trim_events(folder, response=False)
+    kept = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    assert kept == [e for e in fine_tune if e["step"] <= 4]
