@@ -74,7 +74,7 @@ from .progress import (
     cancel_check,
 )
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
-from .training import fit_transformer, is_main_process, with_validation
+from .training import check_batch_split, fit_transformer, is_main_process, with_validation
 
 # Early stop of a fine-tune behind the leader (BehindTheLeader). Chosen, not fitted: by 40% of
 # the planned steps the linear schedule is past its warm-up (10%) and most of a fine-tune's gain
@@ -123,6 +123,7 @@ def train(
     """
     events = Events(on_progress, report=is_main_process())  # under torchrun only rank 0 reports
     started = time.monotonic()
+    check_batch_split(config.batch_size)
     if needs_build(config.base_model):
         _build_base_model(config.base_model, events)
     prepared = with_validation(prepare(df, config), config)

@@ -499,6 +499,19 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def check_batch_split(batch_size: int) -> int:
+    """The number of processes launched (``WORLD_SIZE``, 1 without torchrun); raises ``ValueError``
+    in words when ``batch_size`` rows per optimizer step do not split evenly over them (checked
+    before any candidate runs, so nothing is saved)."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and batch_size % launched:
+        raise ValueError(
+            f"Each optimizer step's {batch_size} rows are shared out over {launched} processes, so the batch size "
+            f"must be a multiple of {launched}; found {batch_size} (try {batch_size + launched - batch_size % launched})."
+        )
+    return launched
+
+
 def _accelerator(batch_size: int):
     """The ``Accelerator`` for one training run: one process, or one of the ``WORLD_SIZE`` processes
     started by ``torchrun``/``accelerate launch`` (DistributedDataParallel, NCCL on GPUs, gloo on CPUs).
@@ -511,12 +524,7 @@ def _accelerator(batch_size: int):
     import torch
     from accelerate import Accelerator, DataLoaderConfiguration
 
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched > 1 and batch_size % launched:
-        raise ValueError(
-            f"Each optimizer step's {batch_size} rows are shared out over {launched} processes, so the batch size "
-            f"must be a multiple of {launched}; found {batch_size} (try {batch_size + launched - batch_size % launched})."
-        )
+    launched = check_batch_split(batch_size)
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(),
         # Without CUDA, accelerate joins the torchrun group (gloo) only when told it runs on CPUs;
