@@ -8,7 +8,7 @@ class, seed 0) is the test set of every run; the training rows are drawn from th
 Methods (base model minilm-en = all-MiniLM-L6-v2 for all transformer methods):
 - fewshot: ``core.fewshot.train_fewshot`` (the product's few-shot method, default settings),
   trained on the drawn rows, scored on the 600 (a split column, so no cross-validation here);
-- full: ``core.training.train(method="full")`` with the product defaults (3 epochs, batch 32,
+- full: ``core.pipeline.train(method="full")`` with the product defaults (3 epochs, batch 32,
   lr 1e-4, validation carved from the drawn rows, best checkpoint kept);
 - tfidf: the product's TF-IDF + logistic-regression baseline (C=1, balanced classes: what the
   app shows when there is no validation split to tune C on);

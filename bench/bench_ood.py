@@ -3,7 +3,7 @@
     nice -n 10 .venv/bin/python -m bench.bench_ood [--train-rows 1000] [--rows 500]
 
 The reference is built exactly as training builds it for a model on ``--train-rows`` random rows
-of the UCI sentiment sentences (Amazon/Yelp/IMDb, English; ``core.training._ood_reference``:
+of the UCI sentiment sentences (Amazon/Yelp/IMDb, English; ``core.result.ood_reference``:
 the rows' model inputs embedded by the frozen minilm-en encoder, threshold = Q3 + 1.7 IQR of the
 rows' own mean 10-NN cosine distance). The flag does not read the fine-tuned weights, so no
 fine-tuning is run here. Then ``--rows`` rows of each set are flagged:
@@ -51,7 +51,7 @@ def main() -> None:
     from core.check import encoder_embedder
     from core.config import TrainConfig
     from core.data import build_texts, usable_rows
-    from core.training import _ood_reference
+    from core.result import ood_reference
 
     uci = pd.read_csv(DATA / "uci_sentiment_labelled_sentences.csv").sample(frac=1.0, random_state=args.seed)
     train, held_out = uci.iloc[: args.train_rows], uci.iloc[args.train_rows : args.train_rows + args.rows]
@@ -59,7 +59,7 @@ def main() -> None:
     encoder_embedder("minilm-en")  # load once, outside the timing
     texts = build_texts(usable_rows(train, config), config.text_columns, config.profile_columns)
     started = time.perf_counter()
-    reference = _ood_reference(texts, config)
+    reference = ood_reference(texts, config)
     build_s = time.perf_counter() - started
     print(json.dumps({"reference_rows": len(reference.embeddings), "threshold": round(reference.threshold, 4),
                       "build_seconds": round(build_s, 1)}), flush=True)

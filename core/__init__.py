@@ -16,6 +16,7 @@ from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
 from .fewshot import choose_method, train_fewshot
 from .labeling import LabelStore, label_store, uncertainty_ranking
 from .models import FewShotClassifier, SavedModel, TextClassifier, TfidfClassifier, load_folder
+from .pipeline import train
 from .progress import ProgressEvent, TrainingCancelled, TrainResult
 from .reading import LoadedCsv, load_csv, read_csv, read_table
 from .registry import (
@@ -30,7 +31,6 @@ from .registry import (
     validate_name,
     zip_model,
 )
-from .training import train
 
 # Analysis modules are reached as submodules (core.targeting, core.response, core.dashboard,
 # core.multilingual, ...) so that importing core stays light for the pages that need none.

@@ -717,7 +717,7 @@ class OodReference:
 def model_ood_reference(folder: str | Path, embedder: Callable[[list[str]], np.ndarray] | None = None) -> OodReference | None:
     """The out-of-distribution reference of a saved model folder, built once and kept there.
 
-    Training writes it (:func:`core.training.train`, from the training rows). For older folders
+    Training writes it (:func:`core.pipeline.train`, from the training rows). For older folders
     it is built here from the folder's ``test_predictions.csv`` texts: held-out rows of the
     training data, so its spread is the training data's own. ``embedder`` (texts ->
     L2-normalised (n, d)) defaults to the frozen encoder of the model's base model (from

@@ -1,6 +1,6 @@
 """Training checkpoints: the fine-tuning loop's whole state on disk, so a killed run can resume.
 
-:func:`core.training.fit_transformer` writes one at each evaluation when it is given a
+:func:`core.training.fit_transformer` writes one (:class:`LoopCheckpoint`) at each evaluation when it is given a
 checkpoint folder (the training job's ``<job>/checkpoint``, the CLI's ``<out>.checkpoint``)
 and continues from it when it finds one. No pickle: tensors go to safetensors, the rest to
 JSON. The folder holds one complete checkpoint and a pointer to it::
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import secrets
@@ -147,6 +148,98 @@ def save(folder: str | Path, state: dict[str, Any], history: list[dict[str, Any]
     _fsync(folder)
     if previous is not None:
         _remove(folder / previous["folder"])
+
+
+class LoopCheckpoint:
+    """The fine-tuning loop's checkpoint as a callback (core.training.fit_transformer's ``callbacks``).
+
+    ``on_start`` restores the loop from the checkpoint in ``folder`` when there is one: trainable
+    weights, AdamW and scheduler state, step, epoch and batches done in it, best-so-far
+    score/step/weights, evaluations since the best, recent losses, seconds trained, progress
+    events (into ``events.history``) and, after the resumed epoch's skipped batches, the RNG
+    states; the batch order is fixed by seed and epoch, so the run continues to the same result
+    as one never stopped (the same steps and, on a CPU, the same weights); the first event says
+    "Resumed from step k of n". Raises ``ValueError`` when the checkpoint was written for other
+    data (model inputs, targets, split) or settings: ``fingerprint`` is set by the fit.
+    ``on_evaluate`` writes the loop's state at each evaluation (main process only), before the
+    evaluation's event is sent: an "evaluate" event means its checkpoint is on disk.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder, self.fingerprint, self.events = Path(folder), "", None
+
+    def on_start(self, state: Any, loop: Any, events: Any) -> None:
+        from .progress import ProgressEvent
+
+        self.events = events
+        found = load(self.folder)
+        if found is None:
+            return
+        saved = found.state
+        if (saved["fingerprint"] != self.fingerprint or saved["total_steps"] != loop.total_steps
+                or saved["steps_per_epoch"] != loop.steps_per_epoch):
+            raise ValueError(
+                f"The checkpoint in {self.folder} was written by a run on other data or with other settings "
+                f"(step {saved['step']} of {saved['total_steps']}), so it cannot continue this one. Resume with the "
+                "same data and settings, or delete the checkpoint to start afresh."
+            )
+        load_trainable(loop.trainable(), found.tensors("weights"), self.folder)
+        loop.optimizer.load_state_dict(optimizer_state_dict(found.tensors("optimizer"), saved["optimizer"]))
+        loop.scheduler.load_state_dict(saved["scheduler"])
+        if saved.get("scaler") and getattr(loop.accelerator, "scaler", None) is not None:  # fp16 loss scaling
+            loop.accelerator.scaler.load_state_dict(saved["scaler"])
+        state.step, state.epoch, state.batch_in_epoch = int(saved["step"]), int(saved["epoch_index"]), int(saved["batch_in_epoch"])
+        state.best_score = -math.inf if saved["best_score"] is None else float(saved["best_score"])
+        state.best_step, state.evals_since_best = int(saved["best_step"]), int(saved["evals_since_best"])
+        state.stopped_reason, state.recent_losses = saved["stopped_reason"], [float(v) for v in saved["recent_losses"]]
+        state.scores = [(int(s), float(v)) for s, v in saved.get("scores", [])]
+        if saved["has_best"]:
+            state.best_state = found.tensors("best") or {n: p.detach().to("cpu", copy=True) for n, p in loop.trainable().items()}
+        events.restored = [ProgressEvent(**event) for event in found.history]
+        events.history[:] = events.restored
+        state.train_started = time.monotonic() - float(saved["train_seconds"])
+        state.started = time.monotonic() - float(saved["elapsed_s"])
+        state.rng_to_restore = (found.tensors("rng"), saved["rng"])
+        state.resumed_from = state.step
+        losses = state.recent_losses
+        events.emit(ProgressEvent("train", state.step, loop.total_steps, state.step / loop.steps_per_epoch,
+                                  float(np.mean(losses)) if losses else None, elapsed_s=time.monotonic() - state.started,
+                                  message=f"Resumed from step {state.step} of {loop.total_steps}"))
+
+    def on_evaluate(self, state: Any, loop: Any, event: Any) -> None:
+        if not loop.accelerator.is_main_process:
+            return
+        optimizer_tensors, optimizer_rest = optimizer_parts(loop.optimizer.state_dict())
+        rng_tensors, rng_rest = rng_parts()
+        tensors = {"weights": loop.trainable(), "optimizer": optimizer_tensors, "rng": rng_tensors}
+        if state.best_state is not None and state.best_step != state.step:
+            tensors["best"] = state.best_state
+        scaler = getattr(loop.accelerator, "scaler", None)
+        saved = {
+            "fingerprint": self.fingerprint, "step": state.step, "total_steps": loop.total_steps,
+            "steps_per_epoch": loop.steps_per_epoch, "epoch": state.step / loop.steps_per_epoch,
+            "epoch_index": state.epoch, "batch_in_epoch": state.batch_in_epoch,
+            "best_score": None if state.best_score == -math.inf else state.best_score, "best_step": state.best_step,
+            "has_best": state.best_state is not None, "evals_since_best": state.evals_since_best,
+            "stopped_reason": state.stopped_reason, "recent_losses": state.recent_losses, "scores": state.scores,
+            "train_seconds": time.monotonic() - state.train_started, "elapsed_s": time.monotonic() - state.started,
+            "optimizer": optimizer_rest, "scheduler": loop.scheduler.state_dict(), "rng": rng_rest,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+        }
+        save(self.folder, saved, [e.to_dict() for e in [*self.events.history, event]], tensors)
+
+
+def load_trainable(params: dict[str, Any], weights: dict[str, Any], where: Any) -> None:
+    """Copy a checkpoint's trainable parameters (name -> CPU tensor) into ``params`` (a network's
+    trainable parameters by name); ``ValueError`` when they are not the same names and shapes
+    (another base model or method)."""
+    import torch
+
+    if set(params) != set(weights) or any(params[n].shape != weights[n].shape for n in params):
+        raise ValueError(f"The checkpoint in {where} holds the weights of another network; delete it to start afresh.")
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value.to(params[name].device))
 
 
 def remove(folder: str | Path | None) -> None:

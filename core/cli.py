@@ -170,7 +170,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train and save. Under ``torchrun``/``accelerate launch`` every process trains its share of
     each batch; only rank 0 prints and writes ``--out``, the others return 0 without touching it.
 
-    Nothing exists at ``--out`` until the model is complete (it is written beside it and renamed
+    Candidates run cheapest first (core.pipeline): one JSON line per candidate as it finishes
+    (``{"event": "candidate", ...}``, :func:`candidate_line`), and the best so far is saved at
+    ``--out`` each time the leader changes, so it is usable while later candidates run; the last
+    line is the final JSON. A model folder is always whole (written beside ``--out`` and renamed
     into place). Fine-tuning keeps a checkpoint beside it, ``<out>.checkpoint/``, rewritten at each
     evaluation and removed once the model is saved; ``--resume`` continues from it (printing
     "resumed from step N of M" on stderr) and refuses a checkpoint of other data or settings.
@@ -187,11 +190,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_response(args)
     from . import checkpoint as checkpoints
     from .config import TrainConfig
-    from .training import train
+    from .pipeline import train
 
     main_rank = is_main_process()
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
+    if out.exists() and not args.overwrite and not args.resume:  # a resumed run saved its best so far there
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
     checkpoint = checkpoint_folder(out)
     if args.resume and checkpoints.read_progress(checkpoint) is None:
@@ -236,30 +239,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         **preset,
     )
 
-    def on_progress(event) -> None:
-        if event.message.startswith("Resumed from step"):
-            print(event.message.replace("Resumed", "resumed", 1), file=sys.stderr, flush=True)
-        if args.quiet:
-            return
-        if event.phase == "train" and event.step % 10 and event.step != event.total_steps:
-            return
-        parts = [f"[{event.phase}]", f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
-        if event.loss is not None:
-            parts.append(f"loss {event.loss:.4f}")
-        if event.eta_s is not None:
-            parts.append(f"eta {event.eta_s:.0f}s")
-        if event.message:
-            parts.append(event.message)
-        print(" ".join(parts), flush=True)
+    saved, on_progress = {"any": False}, _train_printer(args, out, main_rank)
+
+    def on_leader(result) -> None:  # the best so far, usable at --out while later candidates run
+        if main_rank:
+            result.save(out, overwrite=args.overwrite or args.resume or saved["any"], pause="leader-save")
+            saved["any"] = True
 
     # Under torchrun only rank 0 writes the checkpoint; the others read it only to resume (never
     # an old one that rank 0 is replacing).
-    result = train(df, config, on_progress=on_progress, checkpoint=checkpoint if main_rank or args.resume else None)
+    result = train(df, config, on_progress=on_progress, checkpoint=checkpoint if main_rank or args.resume else None,
+                   on_leader=on_leader)
     if not main_rank:  # rank 0 saves and reports
         return 0
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    result.save(out, overwrite=args.overwrite)
+    result.save(out, overwrite=args.overwrite or args.resume or saved["any"])
     checkpoints.remove(checkpoint)
     m = result.metrics
     verdict = m.get("verdict") or {}
@@ -284,6 +279,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model_dir": str(out),
     }, default=_json_default), flush=True)
     return 0
+
+
+def _train_printer(args: argparse.Namespace, out: Path, main_rank: bool) -> Any:
+    """``train``'s progress callback: a line per 10 steps and per evaluation (none with --quiet),
+    "resumed from step N of M" on stderr, and one JSON line per candidate (:func:`candidate_line`)."""
+    reported: set[tuple[str, str]] = set()
+
+    def on_progress(event) -> None:
+        if event.leaderboard and main_rank:
+            candidate_line(event, out, reported)
+        if event.message.startswith("Resumed from step"):
+            print(event.message.replace("Resumed", "resumed", 1), file=sys.stderr, flush=True)
+        if args.quiet:
+            return
+        if event.phase == "train" and event.step % 10 and event.step != event.total_steps:
+            return
+        parts = [f"[{event.phase}]", f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
+        if event.loss is not None:
+            parts.append(f"loss {event.loss:.4f}")
+        if event.eta_s is not None:
+            parts.append(f"eta {event.eta_s:.0f}s")
+        if event.message:
+            parts.append(event.message)
+        print(" ".join(parts), flush=True)
+
+    return on_progress
+
+
+def candidate_line(event: Any, out: Path, reported: set[tuple[str, str]]) -> None:
+    """Print one JSON line for each candidate that has just finished, been stopped early, skipped or
+    failed (``{"event": "candidate", kind, score, metric, n_val, seconds, status, leader, saved,
+    note}``), read from the leaderboard of a progress event; each (kind, status) once. ``saved``:
+    it is the model at ``out`` now. ``reported``: the (kind, status) pairs printed so far in this run."""
+    for row in event.leaderboard:
+        if row["status"] not in ("done", "stopped early", "skipped", "failed") or (row["leader"] and not row["saved"]):
+            continue  # a new leader is reported once it is saved
+        if (row["kind"], row["status"]) in reported:
+            continue
+        reported.add((row["kind"], row["status"]))
+        fields = ("kind", "score", "metric", "n_val", "seconds", "status", "leader", "saved", "note", "cv_score", "cv_n")
+        print(json.dumps({"event": "candidate", **{k: row.get(k) for k in fields}, "model_dir": str(out) if row["saved"] else None},
+                         default=_json_default), flush=True)
 
 
 def _train_response(args: argparse.Namespace) -> int:

@@ -308,6 +308,7 @@ CLEAR_LEVEL = 0.90
 MODEL_NAMES = {
     "transformer": "the fine-tuned transformer",
     "fewshot": "the few-shot model",
+    "embedding": "frozen-encoder embeddings + logistic regression",
     "tfidf_lr": "TF-IDF + logistic regression",
     "tfidf_ridge": "TF-IDF + ridge regression",
     "majority": "always predicting the most common label",

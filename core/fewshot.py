@@ -19,13 +19,14 @@ training time hardly depends on the data size. Measured in bench/bench_fewshot.p
 
 The trained model is a :class:`core.models.fewshot.FewShotClassifier` (kind "fewshot").
 
-Small data sets are evaluated by stratified k-fold cross-validation (see :func:`fit_fewshot`);
+Small data sets are evaluated by stratified k-fold cross-validation (see :func:`fit_and_score_fewshot`);
 the saved model is then trained on every labelled row.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -40,13 +41,13 @@ from .cpu import cpu_threads
 from .evaluation import (
     baseline_metrics,
     combine_folds,
+    evaluate,
     fold_spread,
-    score_predictions,
 )
-from .models.fewshot import KIND, FewShotClassifier, encode, head_proba, mean_pooled
+from .models.fewshot import KIND, FewShotClassifier, encode, mean_pooled
 from .models.folder import default_device, device_of, pad_batch
 from .prepare import Prepared, prepare
-from .progress import Cancel, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
+from .progress import Cancel, Events, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
 # 3 seeds, 600 held-out rows; macro-F1 means at 8 rows per class):
@@ -141,12 +142,87 @@ def train_fewshot(
     **options: Any,
 ) -> TrainResult:
     """Few-shot training of ``config.base_model`` on ``df``: :func:`core.prepare.prepare`, then
-    :func:`fit_fewshot` (``options``: its ``steps``, ``texts_per_step`` and ``cv``). Raises
+    :func:`fit_and_score_fewshot` (``options``: its ``steps``, ``texts_per_step`` and ``cv``). Raises
     ``ValueError`` for a mapping that does not fit or a regression task."""
-    return fit_fewshot(prepare(df, config), config, on_progress, cancel, **options)
+    return fit_and_score_fewshot(prepare(df, config), config, on_progress, cancel, **options)
 
 
 def fit_fewshot(
+    prepared: Prepared,
+    config: TrainConfig,
+    events: Events | Callable[[ProgressEvent], None] | None = None,
+    cancel: Cancel = None,
+    *,
+    steps: int | None = None,
+    texts_per_step: int | None = None,
+    deadline: float | None = None,
+    seed: int | None = None,
+) -> FewShotClassifier:
+    """A few-shot model of ``config.base_model`` fitted on ``prepared.splits["train"]`` rows only;
+    returns the model (scoring is the caller's: core.pipeline scores it on the validation rows
+    like every candidate and refits it on train + validation with a second call).
+
+    ``steps`` contrastive steps (default ``FEWSHOT_STEPS``) of ``texts_per_step`` texts, then the
+    logistic-regression head. ``model.metrics`` holds the fit's facts (``steps``,
+    ``steps_trained``, ``stopped_reason``: "completed" or "time limit" at ``deadline`` (a
+    ``time.monotonic()`` value) or ``config.max_train_seconds``, ``train_seconds``, ``fewshot``).
+    ``seed``: the contrastive stage's (default ``config.seed``; a cross-validation fold's differs).
+    One "train" event per step. Raises ``ValueError`` for regression and
+    :class:`TrainingCancelled` when ``cancel`` is set (checked before every step).
+    """
+    import torch
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    if not prepared.classification:
+        raise ValueError(f"Few-shot training predicts classes; task '{prepared.task}' needs the 'full' or 'lora' method.")
+    events, started = Events.of(events), time.monotonic()
+    steps, texts_per_step = int(steps or FEWSHOT_STEPS), int(texts_per_step or TEXTS_PER_STEP)
+    base, rows = resolve_base_model(config.base_model), prepared.splits["train"]
+    device = default_device()
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads())
+    transformers.logging.set_verbosity_error()
+    seed = config.seed if seed is None else seed
+    events.emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=0.0, message=f"Loading {base.name}"))
+    tokenizer = AutoTokenizer.from_pretrained(base.location)
+    body = AutoModel.from_pretrained(base.location, use_safetensors=True if base.is_local else None).to(device)
+    texts = prepared.texts_at(rows)
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
+    lr = config.learning_rate or DEFAULT_LEARNING_RATE["fewshot"]
+    max_seconds = config.max_train_seconds or None
+    if deadline is not None:
+        max_seconds = max(1e-9, min(max_seconds or math.inf, deadline - time.monotonic()))  # 0 would mean "no limit"
+
+    def on_step(step: int, loss: float) -> None:
+        elapsed = time.monotonic() - started
+        events.emit(ProgressEvent("train", step, steps, step / steps, loss, elapsed_s=elapsed,
+                                  eta_s=elapsed / step * (steps - step), message=f"contrastive step {step}/{steps}"))
+
+    transformers.set_seed(seed)
+    ran = contrastive_finetune(
+        body, encoded, prepared.y[rows], pad_id=tokenizer.pad_token_id or 0, steps=steps, texts_per_step=texts_per_step,
+        learning_rate=lr, weight_decay=config.weight_decay, seed=seed,
+        freeze_embeddings=FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings, freeze_layers=FROZEN_LAYERS,
+        cancelled=cancel_check(cancel), on_step=on_step, max_seconds=max_seconds,
+    )
+    body.eval()
+    events.emit(ProgressEvent("train", ran, steps, 1.0, elapsed_s=time.monotonic() - started, message="Fitting the classification head"))
+    coef, intercept = fit_head(encode(body, tokenizer, texts, config.max_length), prepared.y[rows], len(prepared.classes),
+                               config.class_weighting, config.seed)
+    clf = FewShotClassifier(body, tokenizer, classes=prepared.classes, coef=coef, intercept=intercept, schema=prepared.schema,
+                            max_length=config.max_length, training_config=prepared.training_config(config), base_model=base.name)
+    clf.metrics = {
+        "method": KIND, "steps": steps, "steps_trained": ran, "best_step": ran, "total_steps": steps,
+        "stopped_reason": "completed" if ran >= steps else "time limit", "train_seconds": round(time.monotonic() - started, 2),
+        "device": str(device), "base_model_source": base_model_source(base),
+        "fewshot": {"steps": steps, "texts_per_step": texts_per_step, "learning_rate": lr, "head_C": HEAD_C,
+                    "word_embeddings_frozen": FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings},
+    }
+    return clf
+
+
+def fit_and_score_fewshot(
     prepared: Prepared,
     config: TrainConfig,
     on_progress: Callable[[ProgressEvent], None] | None = None,
@@ -157,7 +233,8 @@ def fit_fewshot(
     cv: bool | None = None,
     deadline: float | None = None,
 ) -> TrainResult:
-    """Few-shot training of ``config.base_model`` on the prepared rows; returns a :class:`TrainResult`.
+    """Few-shot training of ``config.base_model`` on the prepared rows, scored on its own
+    (:func:`train_fewshot`; training jobs use core.pipeline); returns a :class:`TrainResult`.
 
     Evaluation: with a user split column, train on its train+validation rows and score its
     test rows. Otherwise, when the data is small (smallest class < ``CV_MIN_PER_CLASS`` rows
@@ -178,34 +255,90 @@ def fit_fewshot(
     Raises ``ValueError`` for a regression task and :class:`TrainingCancelled` when ``cancel``
     is set (checked before every step).
     """
-    import torch
-    import transformers
-    from transformers import AutoModel, AutoTokenizer
-
-    started = time.monotonic()
-    history: list[ProgressEvent] = []
-    cancelled = cancel_check(cancel)
-    texts_per_step = int(texts_per_step or TEXTS_PER_STEP)
-
-    def emit(event: ProgressEvent) -> None:
-        history.append(event)
-        if on_progress is not None:
-            on_progress(event)
-
     if not prepared.classification:
-        raise ValueError(
-            f"Few-shot training predicts classes; task '{prepared.task}' needs the 'full' or 'lora' method."
+        raise ValueError(f"Few-shot training predicts classes; task '{prepared.task}' needs the 'full' or 'lora' method.")
+    started, events = time.monotonic(), Events(on_progress)
+    emit, cancelled = events.emit, cancel_check(cancel)
+    classes, y, splits = prepared.classes, prepared.y, prepared.splits
+    warnings, counts = list(prepared.warnings), np.bincount(y, minlength=len(classes))
+    plan, evaluation = _plan(prepared, config, cv)
+    steps, texts_per_step = int(steps or (CV_STEPS if len(plan) > 1 else FEWSHOT_STEPS)), int(texts_per_step or TEXTS_PER_STEP)
+    total_steps = steps * len(plan)
+    seconds_per_run = config.max_train_seconds / len(plan) if config.max_train_seconds else None
+    emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=0.0, message=f"Loading {resolve_base_model(config.base_model).name}"))
+    done_steps = trained_steps = 0
+    train_started, stopped_reason = time.monotonic(), "completed"
+    fold_results: list[dict[str, Any]] = []
+    oof_rows: list[pd.DataFrame] = []
+    for run_index, (name, train_idx, test_idx) in enumerate(plan):
+        run_seconds = seconds_per_run
+        if deadline is not None:  # every run left gets its share, so the final model is trained too
+            share = max(deadline - time.monotonic(), 0.0) / (len(plan) - run_index)
+            run_seconds = share if run_seconds is None else min(run_seconds, share)
+        run = dataclasses.replace(prepared, splits={"train": train_idx, "validation": np.array([], dtype=int), "test": test_idx})
+        model = fit_fewshot(run, config.replace(max_train_seconds=None), _RunEvents(emit, done_steps, total_steps, name, started),
+                            cancel, steps=steps, texts_per_step=texts_per_step, seed=config.seed + run_index,
+                            deadline=None if run_seconds is None else time.monotonic() + max(run_seconds, 1e-9))
+        ran = int(model.metrics["steps_trained"])
+        trained_steps, done_steps = trained_steps + ran, done_steps + steps  # the bar stays honest about what is left
+        if ran < steps:
+            stopped_reason = "time limit"
+        if len(test_idx) == 0:
+            continue
+        scored = evaluate(model, prepared, test_idx)
+        model_m, frame, labels = scored.metrics, scored.predictions, prepared.labels
+        # No validation rows to tune the TF-IDF baseline on: it keeps C=1 (its first grid value).
+        val_idx = splits["validation"] if prepared.split_column else np.array([], dtype=int)
+        base_m = baseline_metrics("classification", prepared.texts_at(train_idx), labels[train_idx], prepared.texts_at(val_idx),
+                                  labels[val_idx], prepared.texts_at(test_idx), labels[test_idx], classes)
+        fold_results.append({"name": name, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "model": model_m, "baselines": base_m})
+        if name != "final":
+            frame.insert(1, "fold", run_index + 1)
+        oof_rows.append(frame)
+        emit(ProgressEvent("evaluate", done_steps, total_steps, done_steps / total_steps,
+                           metrics={k: model_m[k] for k in ("accuracy", "macro_f1", "weighted_f1")},
+                           elapsed_s=time.monotonic() - started, message=f"{name}: macro-F1 {model_m['macro_f1']:.3f} on {len(test_idx)} rows"))
+    train_seconds = time.monotonic() - train_started
+    refit_sentence = None
+    if len(plan) == 1 and len(plan[0][2]):
+        # The head is cheap to refit: after scoring, refit it on every labelled row (the body
+        # stays as trained on train + validation); the reported numbers stay the held-out ones.
+        if cancelled():
+            raise TrainingCancelled("Training was cancelled; nothing was saved.")
+        model.coef, model.intercept = fit_head(encode(model.model, model.tokenizer, prepared.texts, config.max_length), y,
+                                               len(classes), config.class_weighting, config.seed)
+        refit_sentence = (
+            f"The saved model's classification head was refitted on all {len(y):,} labelled rows (its encoder was "
+            f"tuned on the {len(plan[0][1]):,} training rows); the numbers shown are from before, on the "
+            f"{len(plan[0][2]):,} held-out test rows."
         )
-    base = resolve_base_model(config.base_model)
-    texts, y, classes, splits = prepared.texts, prepared.y, prepared.classes, prepared.splits
-    warnings = list(prepared.warnings)
-    counts = np.bincount(y, minlength=len(classes))
+    emit(ProgressEvent("baselines", done_steps, total_steps, 1.0, elapsed_s=time.monotonic() - started, message="Comparing with the baselines"))
+    metrics = _scored_metrics(prepared, config, fold_results, counts, warnings)
+    final_train = plan[-1][1]
+    metrics.update(
+        evaluation=evaluation, split_sizes={"train": int(len(final_train)), "validation": 0, "test": metrics.pop("n_tested")},
+        best_step=steps, steps=steps, steps_trained=trained_steps, total_steps=total_steps, stopped_reason=stopped_reason,
+        train_seconds=round(train_seconds, 2),
+        train_texts_per_second=round(done_steps * min(texts_per_step, len(final_train)) / max(train_seconds, 1e-9), 2),
+        device=model.metrics["device"], base_model_source=model.metrics["base_model_source"], fewshot=model.metrics["fewshot"])
+    if refit_sentence:
+        metrics["refit"] = {"rows": int(len(y)), "sentence": refit_sentence}
+    model.metrics, model.test_predictions = metrics, pd.concat(oof_rows, ignore_index=True) if oof_rows else None
+    elapsed = time.monotonic() - started
+    emit(ProgressEvent("done", done_steps, total_steps, 1.0, metrics={k: metrics["model"][k] for k in ("accuracy", "macro_f1")},
+                       elapsed_s=elapsed, eta_s=0.0, message="Done"))
+    return TrainResult(model, metrics, events.history, prepared.report, metrics["warnings"], stopped_reason, elapsed)
 
-    # Which rows train which model, and which rows score it.
+
+def _plan(prepared: Prepared, config: TrainConfig, cv: bool | None) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
+    """Which rows train which model and which rows score it: [(name, train rows, scored rows)], the
+    last one "final" (the model returned), and the evaluation in words (see :func:`fit_and_score_fewshot`)."""
+    y, splits = prepared.y, prepared.splits
+    counts = np.bincount(y, minlength=len(prepared.classes))
     if prepared.split_column:
-        plan = [("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])]
-        evaluation = "test split (your split column)"
-    elif cv if cv is not None else (counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS):
+        return ([("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])],
+                "test split (your split column)")
+    if cv if cv is not None else (counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS):
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
         k = cv_folds(len(y), int(counts.min()))
@@ -215,127 +348,32 @@ def fit_fewshot(
             else StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
         )
         plan = [(f"fold {i + 1}/{k}", tr, te) for i, (tr, te) in enumerate(folds)]
-        plan.append(("final", np.arange(len(y)), np.array([], dtype=int)))
-        evaluation = f"{k}-fold cross-validation"
-    else:
-        plan = [("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])]
-        evaluation = f"test split ({config.test_fraction:.0%} of the rows)"
+        return [*plan, ("final", np.arange(len(y)), np.array([], dtype=int))], f"{k}-fold cross-validation"
+    return ([("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])],
+            f"test split ({config.test_fraction:.0%} of the rows)")
 
-    if steps is None:
-        steps = CV_STEPS if len(plan) > 1 else FEWSHOT_STEPS
-    steps = int(steps)
-    device = default_device()
-    if device == "cpu":
-        torch.set_num_threads(cpu_threads())
-    transformers.logging.set_verbosity_error()
-    emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
-    tokenizer = AutoTokenizer.from_pretrained(base.location)
-    body = AutoModel.from_pretrained(base.location, use_safetensors=True if base.is_local else None)
-    body.to(device)
-    initial_state = copy.deepcopy(body.state_dict())  # every fold starts from the base model
-    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
-    pad_id = tokenizer.pad_token_id or 0
-    lr = config.learning_rate or DEFAULT_LEARNING_RATE["fewshot"]
-    total_steps = steps * len(plan)
-    seconds_per_run = config.max_train_seconds / len(plan) if config.max_train_seconds else None
 
-    done_steps = trained_steps = 0
-    train_started = time.monotonic()
-    stopped_reason = "completed"
-    fold_results: list[dict[str, Any]] = []
-    oof_rows: list[pd.DataFrame] = []
-    coef = intercept = None
-    for run_index, (name, train_idx, test_idx) in enumerate(plan):
-        if run_index:
-            body.load_state_dict(initial_state)
-        seed = config.seed + run_index
-        transformers.set_seed(seed)
-        run_seconds = seconds_per_run
-        if deadline is not None:  # every run left gets its share, so the final model is trained too
-            share = max(deadline - time.monotonic(), 0.0) / (len(plan) - run_index)
-            run_seconds = max(1e-9, share if run_seconds is None else min(run_seconds, share))  # 0 would mean "no limit"
+class _RunEvents:
+    """One run's progress events as the whole run's: steps counted from ``offset`` of ``total``,
+    the run's ``name`` in the message (the fit's own "prepare" events are left out)."""
 
-        def on_step(step: int, loss: float, _name: str = name) -> None:
-            nonlocal done_steps
-            done_steps += 1
-            elapsed_train = time.monotonic() - train_started
-            emit(
-                ProgressEvent(
-                    "train",
-                    done_steps,
-                    total_steps,
-                    done_steps / total_steps,
-                    loss,
-                    elapsed_s=time.monotonic() - started,
-                    eta_s=elapsed_train / done_steps * (total_steps - done_steps),
-                    message=f"contrastive step {step}/{steps} ({_name})",
-                )
-            )
+    def __init__(self, emit: Callable[[ProgressEvent], None], offset: int, total: int, name: str, started: float) -> None:
+        self.emit, self.offset, self.total, self.name, self.started = emit, offset, total, name, started
+        self.train_started = time.monotonic()
 
-        ran = contrastive_finetune(
-            body,
-            [encoded[i] for i in train_idx],
-            y[train_idx],
-            pad_id=pad_id,
-            steps=steps,
-            texts_per_step=texts_per_step,
-            learning_rate=lr,
-            weight_decay=config.weight_decay,
-            seed=seed,
-            freeze_embeddings=FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings,
-            freeze_layers=FROZEN_LAYERS,
-            cancelled=cancelled,
-            on_step=on_step,
-            max_seconds=run_seconds,
-        )
-        trained_steps += ran
-        if ran < steps:
-            stopped_reason = "time limit"
-            done_steps += steps - ran  # keep the progress bar honest about what is left
-        emit(ProgressEvent("train", done_steps, total_steps, done_steps / total_steps, elapsed_s=time.monotonic() - started, message=f"Fitting the classification head ({name})"))
-        train_emb = encode(body, tokenizer, [texts[i] for i in train_idx], config.max_length)
-        coef, intercept = fit_head(train_emb, y[train_idx], len(classes), config.class_weighting, config.seed)
-        if len(test_idx) == 0:
-            continue
-        test_texts = prepared.texts_at(test_idx)
-        proba = head_proba(encode(body, tokenizer, test_texts, config.max_length), coef, intercept)
-        scored = score_predictions(prepared, test_idx, np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba)
-        model_m, frame, labels = scored.metrics, scored.predictions, prepared.labels
-        # No validation rows to tune the TF-IDF baseline on: it keeps C=1 (its first grid value).
-        val_idx = splits["validation"] if prepared.split_column else np.array([], dtype=int)
-        base_m = baseline_metrics("classification", prepared.texts_at(train_idx), labels[train_idx], prepared.texts_at(val_idx),
-                                  labels[val_idx], test_texts, labels[test_idx], classes)
-        fold_results.append({"name": name, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "model": model_m, "baselines": base_m})
-        if name != "final":
-            frame.insert(1, "fold", run_index + 1)
-        oof_rows.append(frame)
-        emit(
-            ProgressEvent(
-                "evaluate",
-                done_steps,
-                total_steps,
-                done_steps / total_steps,
-                metrics={k: model_m[k] for k in ("accuracy", "macro_f1", "weighted_f1")},
-                elapsed_s=time.monotonic() - started,
-                message=f"{name}: macro-F1 {model_m['macro_f1']:.3f} on {len(test_idx)} rows",
-            )
-        )
-    train_seconds = time.monotonic() - train_started
-    body.eval()
-    refit_sentence = None
-    if len(plan) == 1 and len(plan[0][2]):
-        # The head is cheap to refit: after scoring, refit it on every labelled row (the body
-        # stays as trained on train + validation); the reported numbers stay the held-out ones.
-        if cancelled():
-            raise TrainingCancelled("Training was cancelled; nothing was saved.")
-        coef, intercept = fit_head(encode(body, tokenizer, texts, config.max_length), y, len(classes), config.class_weighting, config.seed)
-        refit_sentence = (
-            f"The saved model's classification head was refitted on all {len(y):,} labelled rows (its encoder was "
-            f"tuned on the {len(plan[0][1]):,} training rows); the numbers shown are from before, on the "
-            f"{len(plan[0][2]):,} held-out test rows."
-        )
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.phase != "train":
+            return
+        done = self.offset + event.step
+        elapsed = time.monotonic() - self.train_started
+        self.emit(ProgressEvent("train", done, self.total, done / self.total, event.loss, elapsed_s=time.monotonic() - self.started,
+                                eta_s=elapsed / max(event.step, 1) * (self.total - done), message=f"{event.message} ({self.name})"))
 
-    emit(ProgressEvent("baselines", done_steps, total_steps, 1.0, elapsed_s=time.monotonic() - started, message="Comparing with the baselines"))
+
+def _scored_metrics(prepared: Prepared, config: TrainConfig, fold_results: list[dict[str, Any]], counts: np.ndarray,
+                    warnings: list[str]) -> dict[str, Any]:
+    """The model's and the baselines' metrics over the scored runs (pooled over folds, with their spread)."""
+    classes = prepared.classes
     if len(fold_results) == 1:
         model_metrics, baselines = fold_results[0]["model"], fold_results[0]["baselines"]
         cv_summary = None
@@ -351,58 +389,13 @@ def fit_fewshot(
             "over the folds, std is the sample standard deviation across folds. The saved model "
             "is trained on all rows.",
         }
-    warnings += small_data_warnings(model_metrics, baselines, cv_summary, counts, classes)
-    test_predictions = pd.concat(oof_rows, ignore_index=True) if oof_rows else None
-
-    clf = FewShotClassifier(
-        body,
-        tokenizer,
-        classes=classes,
-        coef=coef,
-        intercept=intercept,
-        schema=prepared.schema,
-        max_length=config.max_length,
-        training_config=prepared.training_config(config),
-        base_model=base.name,
-    )
-    final_train = plan[-1][1]
-    n_tested = int(sum(f["n_test"] for f in fold_results))
-    metrics = {
-        "task": "classification",
-        "method": KIND,
-        "evaluation": evaluation,
-        "model": model_metrics,
-        "baselines": baselines,
-        "split_sizes": {"train": int(len(final_train)), "validation": 0, "test": n_tested},
-        "n_rows_used": int(len(y)),
-        "rows_dropped": prepared.report.dropped,
-        "best_step": steps,
-        "steps": steps,
-        "steps_trained": trained_steps,
-        "total_steps": total_steps,
-        "stopped_reason": stopped_reason,
-        "train_seconds": round(train_seconds, 2),
-        "train_texts_per_second": round(done_steps * min(texts_per_step, len(final_train)) / max(train_seconds, 1e-9), 2),
-        "warnings": warnings,
-        "device": str(device),
-        "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
-        "fewshot": {
-            "steps": steps,
-            "texts_per_step": texts_per_step,
-            "learning_rate": lr,
-            "head_C": HEAD_C,
-            "word_embeddings_frozen": FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings,
-        },
-    }
+    metrics = {"task": "classification", "method": KIND, "model": model_metrics, "baselines": baselines,
+               "n_tested": int(sum(f["n_test"] for f in fold_results)), "n_rows_used": int(len(prepared.y)),
+               "rows_dropped": prepared.report.dropped,
+               "warnings": warnings + small_data_warnings(model_metrics, baselines, cv_summary, counts, classes)}
     if cv_summary:
         metrics["cv"] = cv_summary
-    if refit_sentence:
-        metrics["refit"] = {"rows": int(len(y)), "sentence": refit_sentence}
-    clf.metrics = metrics
-    clf.test_predictions = test_predictions
-    elapsed = time.monotonic() - started
-    emit(ProgressEvent("done", done_steps, total_steps, 1.0, metrics={k: model_metrics[k] for k in ("accuracy", "macro_f1")}, elapsed_s=elapsed, eta_s=0.0, message="Done"))
-    return TrainResult(clf, metrics, history, prepared.report, warnings, stopped_reason, elapsed)
+    return metrics
 
 
 def cv_folds(n_rows: int, smallest_class: int) -> int:

@@ -29,7 +29,7 @@ interrupted); the worker deletes both when the job ends done, failed or cancelle
 :func:`removable_files` names what a clean-up may delete.
 
 Three kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
-``core.training.train``), "response" (``start_response_job``, the Targeting page's
+``core.pipeline.train``), "response" (``start_response_job``, the Targeting page's
 comparison of response models, ``core.response.train_response_models``) and "rewrite"
 (``start_rewrite_job``, Ad Copy Lab's suggested rewrites, ``core.generate.suggest_rewrites``:
 it reads a saved model and saves none, so its ``model_name`` is the model that scores).
@@ -61,6 +61,7 @@ ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "checkpoint"  # <job>/checkpoint: the training loop's checkpoint (core.checkpoint)
+LEADER_SAVED = "leader_saved.json"  # in a job folder: the job saved a best so far ({"existed": the name was taken before})
 # The message of a job that ended "done" as planned; any other says what was unusual (a time limit).
 SAVED = "Saved"
 REWRITES_FILE = "result.json"  # <job>/result.json: a rewrite job's scored rewrites (core.generate.Rewrites)
@@ -114,7 +115,7 @@ def start_job(
     root: Path | None = None,
     models_dir: Path | None = None,
 ) -> str:
-    """Queue a training job (``core.training.train``) and start its worker process; returns the job id.
+    """Queue a training job (``core.pipeline.train``, the leaderboard) and start its worker process; returns the job id.
 
     The model name is checked now (valid, not taken by a saved model or another active job),
     so the user hears about it before waiting for training.
@@ -217,8 +218,9 @@ def resume_job(job_id: str, root: Path | None = None) -> str:
                 raise ValueError(f"Job {job.id} is now training a model named '{status.model_name}'; "
                                  "wait for it or delete that model before resuming this one.")
         models_dir = Path(request.get("models_dir") or models_root())
-        if saves_model and (model_path(status.model_name, models_dir) / "marketune.json").is_file() \
-                and not request.get("overwrite"):
+        saved_by_this_job = (folder / LEADER_SAVED).is_file()  # its best so far, saved before it stopped
+        if saves_model and (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not (
+                request.get("overwrite") or saved_by_this_job):
             raise ValueError(f"A model named '{status.model_name}' has been saved since this job started (perhaps by "
                              "this job, just before it stopped); open it on the Models page, or delete it to resume.")
         (folder / "cancel").unlink(missing_ok=True)  # a cancel sent to the dead worker is not for this one

@@ -65,12 +65,36 @@ class CandidateRow:
     note: str = ""
     leader: bool = False
     saved: bool = False
+    # Small data (core.pipeline.CV_BELOW_ROWS): the cheap candidate's k-fold out-of-fold score on
+    # train + validation (cv_n rows), reported beside ``score``; None when not cross-validated.
+    cv_score: float | None = None
+    cv_n: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class Events:
+    """The progress events of one run: each kept in ``history`` and passed on to ``on_progress``
+    (when ``report``: under torchrun only rank 0 reports)."""
+
+    def __init__(self, on_progress: ProgressCallback | None = None, *, report: bool = True) -> None:
+        self.on_progress, self.report = on_progress, report
+        self.history: list[ProgressEvent] = []
+        self.restored: list[ProgressEvent] = []  # a resumed run's events from its checkpoint (not sent again)
+
+    def emit(self, event: ProgressEvent) -> None:
+        self.history.append(event)
+        if self.on_progress is not None and self.report:
+            self.on_progress(event)
+
+    @classmethod
+    def of(cls, events: Events | ProgressCallback | None) -> Events:
+        """``events`` itself, or new Events passing each on to the callback ``events`` (None: to no one)."""
+        return events if isinstance(events, Events) else cls(events)
 
 
 class CancelSignal(Protocol):
@@ -118,12 +142,13 @@ class TrainResult:
         for metrics in (self.metrics, *(alternative.metrics for alternative in self.alternatives.values())):
             metrics.update(facts)
 
-    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+    def save(self, folder: str | Path, *, overwrite: bool = False, pause: str = "model-save") -> Path:
         """Write the model folder, each alternative in ``candidates/<kind>/`` and the OOD reference
         into each (core.models.candidates.save_with_candidates: all of it renamed into place at
         once, so a crash leaves the old folder or none); returns the folder. Raises ``ValueError``
-        when ``folder`` exists and ``overwrite`` is False."""
+        when ``folder`` exists and ``overwrite`` is False. ``pause``: the test hook's name for this
+        save (core.models.folder.pause_point; "leader-save" for a best so far)."""
         from .models.candidates import save_with_candidates
 
         also = self.ood_reference.save if self.ood_reference is not None else None
-        return save_with_candidates(self.model, folder, self.alternatives, overwrite=overwrite, also=also)
+        return save_with_candidates(self.model, folder, self.alternatives, overwrite=overwrite, also=also, pause=pause)

@@ -710,6 +710,7 @@ def _train_transformer(
     (profile + text columns), so the deployed model reads the original columns."""
     from .base_models import ensure_base_model, training_defaults
     from .config import TrainConfig
+    from .evaluation import evaluate
     from .prepare import BUILT_FORMAT, prepared_from_texts
     from .training import fit_transformer
 
@@ -765,27 +766,28 @@ def _train_transformer(
         progress(0.97 * frac, msg, event)
 
     t0 = time.monotonic()
-    result = fit_transformer(prepared, config, on_progress=on_event, cancel=cancel, deadline=deadline)
+    clf = fit_transformer(prepared, config, on_event, cancel, deadline=deadline)
     wall = time.monotonic() - t0
-    clf = result.model
-    progress(0.98, "Scoring the validation split with the transformer", None)
+    progress(0.98, "Scoring the validation and test splits with the transformer", None)
     pos = list(clf.classes_).index(classes[1])
-    val_mask = split.to_numpy() == "validation"
+    val_mask, test_mask = split.to_numpy() == "validation", split.to_numpy() == "test"
     val_scores = clf.predict_proba([texts[i] for i in np.flatnonzero(val_mask)])[:, pos]
-    preds = clf.test_predictions.set_index("row")
-    test_index = data.index[split.to_numpy() == "test"]
-    test_scores = preds.reindex(test_index)[f"p_{classes[1]}"].to_numpy(dtype=np.float64)
+    scored = evaluate(clf, prepared, prepared.splits["test"])  # its own test numbers, before calibration
+    facts = dict(clf.metrics)
+    clf.metrics, clf.test_predictions = {**facts, "task": prepared.task, "model": scored.metrics}, scored.predictions
+    test_index = data.index[test_mask]
+    test_scores = scored.predictions.set_index("row").reindex(test_index)[f"p_{classes[1]}"].to_numpy(dtype=np.float64)
     if np.isnan(test_scores).any():  # cannot happen (every row has input) but never silently
         raise RuntimeError("the transformer did not score every test row")
     return {
         "model": clf,
         "val": val_scores,
         "test": test_scores,
-        "seconds": float(result.metrics.get("train_seconds", wall)),
-        "warnings": result.warnings,
+        "seconds": float(facts.get("train_seconds", wall)),
+        "warnings": list(prepared.warnings),
         "extra_metrics": {
             "wall_seconds": round(wall, 2),
-            "stopped_reason": result.stopped_reason,
+            "stopped_reason": facts.get("stopped_reason", "completed"),
             "train_rows": int(len(prepared.splits["train"])),
             "epochs": config.epochs,
         },

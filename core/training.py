@@ -1,45 +1,36 @@
-"""Fine-tuning: ``train(df, config, on_progress)`` -> :class:`TrainResult`.
+"""Fine-tuning: :func:`fit_transformer` (prepared rows -> :class:`TextClassifier`), one model, nothing else.
 
 A plain training loop (in the spirit of minGPT's trainer) driven by ``accelerate``, so the same
 code runs on a CPU, one GPU with bf16/fp16, or several GPUs under ``accelerate launch``/torchrun.
 Why not the HF Trainer: we need a progress event per optimizer step, cancellation within one
-step, the best weights kept in memory (checkpoint files only when asked for: a training job and
-the CLI ask, to survive being killed; see core.checkpoint) and our own length-grouped batching;
-a 200-line loop is easier to read than the callbacks to bend Trainer.
+step, the best weights kept in memory, our own length-grouped batching and callbacks at each
+evaluation (a checkpoint, core.checkpoint.LoopCheckpoint; the leaderboard's early stop,
+core.pipeline); a 200-line loop is easier to read than the callbacks to bend Trainer.
+Scoring, the choice among candidates and saving are core.pipeline's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import checkpoint as checkpoints
-from .base_models import base_model_source, ensure_base_model, needs_build, resolve_base_model
+from .base_models import base_model_source, resolve_base_model
 from .config import TrainConfig
 from .cpu import cpu_threads
-from .evaluation import (
-    choose_saved_model,
-    classification_metrics,
-    evaluate,
-    fit_baselines,
-    regression_metrics,
-    score_predictions,
-    tfidf_estimator,
-)
-from .fewshot import choose_method, fit_fewshot
-from .models import SavedModel
+from .evaluation import classification_metrics, regression_metrics
 from .models.folder import pad_batch, pause_point, softmax
-from .models.tfidf import TfidfClassifier
 from .models.transformer import TextClassifier
-from .prepare import Prepared, prepare
-from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
+from .prepare import Prepared
+from .progress import Cancel, Events, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 
 # Tokens in one forward/backward pass. Training activations of MiniLM take ~350 KB per token on
 # CPU (1.4 GB for a batch of 32 texts of 128 tokens); a longer batch runs as several slices of this many
@@ -47,618 +38,308 @@ from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled
 MAX_TOKENS_PER_PASS = 1024
 
 
-def train(
-    df: pd.DataFrame,
-    config: TrainConfig,
-    on_progress: ProgressCallback | None = None,
-    cancel: Cancel = None,
-    *,
-    checkpoint: str | Path | None = None,
-    deadline: float | None = None,
-) -> TrainResult:
-    """Train a model on ``df`` with ``config.method`` and evaluate it against the baselines.
+@dataclass
+class LoopState:
+    """Where the fine-tuning loop is: what a checkpoint saves and restores, and what callbacks read."""
 
-    Prepares the data once (:func:`core.prepare.prepare`: validation, usable rows, split, model
-    inputs), then fits: "full"/"lora": :func:`fit_transformer`; "fewshot":
-    :func:`core.fewshot.fit_fewshot`; "auto": :func:`core.fewshot.choose_method` picks one from
-    the labelled rows per class.
-    ``metrics["method_chosen"]`` and ``metrics["method_reason"]`` say which and why; the saved
-    training config records the method used (and "auto" in ``extra["method_requested"]``).
-    Raises ``ValueError`` for a mapping that does not fit the data and
-    :class:`TrainingCancelled` when ``cancel`` is set; no files are written either way.
-
-    ``checkpoint``: a folder where fine-tuning keeps its state at each evaluation and resumes
-    from when it finds one (:func:`fit_transformer`); None (the default) writes nothing. The
-    caller removes it once the model is saved. The few-shot fit takes seconds to minutes and
-    writes none: interrupted, it starts again from the beginning.
-
-    ``deadline``: a ``time.monotonic()`` value (a server's per-job time limit, core/worker.py)
-    at which training stops as at ``config.max_train_seconds``: ``stopped_reason`` "time
-    limit", the best model so far kept, tested and compared as usual.
-    """
-    if not is_main_process():  # under torchrun/accelerate launch only rank 0 reports progress
-        on_progress = None
-    if needs_build(config.base_model):
-        _build_base_model(config.base_model, on_progress)
-    prepared = prepare(df, config)
-    method, reason = config.method, f"Method '{config.method}', as chosen in the settings."
-    if config.method == "auto":
-        counts = prepared.report.class_counts
-        method, reason = choose_method(
-            min(counts.values()) if counts else 0, prepared.report.n_rows_used, task=config.task, n_classes=len(counts) or None
-        )
-        config = config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason})
-    if on_progress is not None:
-        on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
-    if method == "fewshot":
-        result = fit_fewshot(prepared, config, on_progress, cancel, deadline=deadline)
-        result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed,
-                                                     config.class_weighting)
-        result.metrics["saved_kind"] = "fewshot"
-    else:
-        result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint, deadline=deadline)
-    result.note(method_chosen=method, method_reason=reason)
-    result.ood_reference = _ood_reference(prepared.texts, config)
-    return result
+    started: float  # time.monotonic() when the fit started (moved back by a resumed run's seconds)
+    train_started: float  # ... when the loop started
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # the epoch under way (0-based)
+    batch_in_epoch: int = 0  # batches done in it
+    best_score: float = -math.inf  # best validation headline so far (macro-F1 or R²)
+    best_step: int = 0
+    best_state: dict[str, Any] | None = None  # trainable weights at best_step (CPU), None: the current ones
+    evals_since_best: int = 0
+    stopped_reason: str = "completed"  # "early stopping", "time limit", "behind the leader" (a callback's)
+    note: str = ""  # a callback's reason for stopping, in words
+    recent_losses: list[float] = field(default_factory=list)
+    scores: list[tuple[int, float]] = field(default_factory=list)  # (step, validation score) of each evaluation
+    resumed_from: int | None = None
+    rng_to_restore: Any = None  # a checkpoint's RNG states, set after the resumed epoch's skipped batches
 
 
-def _build_base_model(name: str, on_progress: ProgressCallback | None) -> None:
-    """Build a catalog base model missing on this machine (a fresh home folder, a cleared cache),
-    reported as "prepare" events: a missing base model is built, never replaced by another."""
-    def report(fraction: float, message: str) -> None:
-        if on_progress is not None:
-            on_progress(ProgressEvent("prepare", 0, 0, 0.0, message=f"Building {name} once (offline, about a "
-                                      f"minute; {fraction:.0%}): {message}"))
+@dataclass
+class Loop:
+    """The torch objects of one fit, for the loop and its callbacks."""
 
-    ensure_base_model(name, on_progress=report)
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    total_steps: int  # optimizer steps the schedule plans
+    steps_per_epoch: int
+    stop_at: int  # the step the loop stops at (total_steps, or a refit's best step)
+    eval_every: int  # 0: no evaluation (a refit)
+    loss_fn: Any = None  # _RowLoss
+
+    def trainable(self) -> dict[str, Any]:
+        net = self.accelerator.unwrap_model(self.model)
+        return {n: p for n, p in net.named_parameters() if p.requires_grad}
 
 
-def _ood_reference(texts: list[str], config: TrainConfig) -> Any:
-    """The out-of-distribution reference of the rows trained on (``texts``: model inputs as the
-    model reads them), embedded by the base model's frozen encoder; None when it cannot be built (a model
-    folder without one builds it later from its test predictions, core.check.model_ood_reference).
-    At most core.check.OOD_REFERENCE_ROWS texts are embedded, so this costs seconds."""
-    from .check import OodReference, ood_encoder
-
-    try:
-        return OodReference.from_texts(texts, ood_encoder(config.base_model), seed=config.seed)
-    except Exception:  # noqa: BLE001 - too few rows, encoder not installed...: never fail a training for it
-        return None
+def with_validation(prepared: Prepared, config: TrainConfig) -> Prepared:
+    """``prepared`` itself, or, for a split without validation rows (a user's split column), a copy
+    whose validation split is ``config.val_fraction`` of its training rows (seeded): early
+    stopping and the choice among candidates need validation rows."""
+    if len(prepared.splits["validation"]):
+        return prepared
+    train_idx = prepared.splits["train"]
+    n_val = max(1, int(len(train_idx) * config.val_fraction))
+    chosen = np.random.default_rng(config.seed).permutation(len(train_idx))[:n_val]
+    splits = {**prepared.splits, "validation": np.sort(train_idx[chosen]), "train": np.delete(train_idx, chosen)}
+    return dataclasses.replace(prepared, splits=splits)
 
 
 def fit_transformer(
     prepared: Prepared,
     config: TrainConfig,
-    on_progress: ProgressCallback | None = None,
+    events: Events | ProgressCallback | None = None,
     cancel: Cancel = None,
     *,
-    refit: tuple[int, int] | None = None,
-    checkpoint: str | Path | None = None,
+    checkpoint: str | Path | checkpoints.LoopCheckpoint | None = None,
     deadline: float | None = None,
-) -> TrainResult:
-    """Fine-tune ``config.base_model`` on the prepared rows (``config.method`` "full" or "lora"),
-    evaluate it against the baselines and choose
-    the model to save (:func:`core.evaluation.choose_saved_model`: the TF-IDF model when the
-    transformer does not score higher on validation; ``metrics["verdict"]`` says which and why).
-    The other one is kept in ``TrainResult.alternatives`` (:func:`_kept_alternatives`), saved
-    with the model in its ``candidates/`` folder.
-    A split without validation rows (a user's split column) gives ``config.val_fraction`` of
-    its training rows to validation, for early stopping.
+    steps: tuple[int, int] | None = None,
+    callbacks: tuple[Any, ...] = (),
+) -> TextClassifier:
+    """Fine-tune ``config.base_model`` (``config.method`` "full" or "lora") on ``prepared``'s
+    training rows, evaluating on its validation rows (carved out of training by
+    :func:`with_validation` when there are none) to keep the best weights; returns the model.
 
-    ``refit=(stop_at, schedule_steps)`` is the internal refit run (``config.refit_on_all_rows``):
-    the same rows and split, trained on train + validation for ``stop_at`` optimizer steps of a
-    learning-rate schedule planned for ``schedule_steps`` (the first run's), with no evaluation
-    and no time limit; it returns the model only (``metrics`` holds ``steps``).
+    ``model.metrics`` holds the loop's facts only: ``best_step``, ``steps``, ``total_steps``,
+    ``stopped_reason`` ("completed", "early stopping" after ``config.early_stopping_patience``
+    evaluations without a better score, "time limit", or a callback's, e.g. "behind the leader"),
+    ``stop_note``, ``train_seconds``, ``train_texts_per_second``, ``device``, ``processes``,
+    ``base_model_source`` and ``resumed_from_step`` after a resume. Testing and choosing are the
+    caller's (core.pipeline).
 
-    ``checkpoint``: a folder (core.checkpoint) where the state of the loop is written at each
-    evaluation: trainable weights, AdamW and scheduler state, the RNG states, step, epoch and
-    batches done in it, best-so-far score/step/weights, evaluations since the best, recent
-    losses, progress events and seconds trained. When the folder already holds a checkpoint the
-    run continues from it, after the batches it had done (the batch order is fixed by seed and
-    epoch), to the same result as a run never stopped: the same optimizer steps and, on a CPU,
-    the same weights; the first event then says "Resumed from step k of n" and
-    ``metrics["resumed_from_step"]`` is k. Raises ``ValueError`` when the checkpoint was written
-    for other data (model inputs, targets, split) or settings. The refit run (below) keeps no
-    checkpoint: a run killed during it resumes after the main loop and refits again from the
-    start. ``config.max_train_seconds`` counts the seconds trained before the interruption too.
-    Only the main process writes; under torchrun every process reads it back. The caller
-    deletes the folder once the model is saved (:func:`core.checkpoint.remove`).
-
-    ``deadline``: a ``time.monotonic()`` value at which the loop stops, as at
-    ``config.max_train_seconds`` ("time limit"; a server's per-job limit): after at least one
-    step, so a run whose time ran out before any evaluation is evaluated once and keeps those
-    weights. Testing, the baselines and the choice follow as usual; the refit on train +
-    validation is skipped (a warning says so) when it would end after the deadline.
-
-    Raises :class:`TrainingCancelled` when ``cancel`` is set (checked every step and between
-    the test, baseline, choice and refit phases); no model is written either way (a checkpoint
-    folder is left as it was, for the caller to delete).
+    ``events``: an :class:`core.progress.Events` (its ``history`` gets every event, a resumed
+    run's earlier ones first) or a progress callback. ``steps=(stop_at, schedule_steps)``: the
+    refit run (core.pipeline): train on all of ``prepared``'s training rows for ``stop_at``
+    steps of a schedule planned for ``schedule_steps``, no evaluation, no checkpoint, no limit.
+    ``callbacks``: objects with ``on_start(state, loop, events)`` and/or ``on_evaluate(state,
+    loop, event)`` (:class:`LoopState`, :class:`Loop`); one may stop the loop by setting
+    ``state.stopped_reason``. ``checkpoint``: a folder (or a :class:`core.checkpoint.LoopCheckpoint`)
+    saved at each evaluation and resumed from when it holds one (see that class: the same
+    steps and, on a CPU, the same weights as a run never stopped; ``ValueError`` for another
+    run's checkpoint). ``deadline``: a ``time.monotonic()`` value where the loop stops as at
+    ``config.max_train_seconds`` ("time limit", after at least one step, the best weights kept).
+    Raises :class:`TrainingCancelled` when ``cancel`` is set (checked every step).
     """
     import torch
     import transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    started = time.monotonic()
-    history: list[ProgressEvent] = []
-    cancelled = cancel_check(cancel)
-
-    def emit(event: ProgressEvent) -> None:
-        history.append(event)
-        if on_progress is not None and accelerator.is_main_process:
-            on_progress(event)
-
+    events, started = Events.of(events), time.monotonic()
+    refit = steps is not None
+    if not refit:
+        prepared = with_validation(prepared, config)
     base = resolve_base_model(config.base_model)
-    texts, y, y_out, classes, splits = prepared.texts, prepared.y, prepared.labels, prepared.classes, prepared.splits
-    warnings = list(prepared.warnings)
-    classification = prepared.classification
-    if len(splits["validation"]) == 0:  # a user split without validation rows: carve some out
-        train_idx = splits["train"]
-        rng = np.random.default_rng(config.seed)
-        n_val = max(1, int(len(train_idx) * config.val_fraction))
-        chosen = rng.permutation(len(train_idx))[:n_val]
-        splits = {**splits, "validation": np.sort(train_idx[chosen]), "train": np.delete(train_idx, chosen)}
-    if refit is not None:  # the refit run learns from train + validation; test stays held out
-        splits = {**splits, "train": np.sort(np.concatenate([splits["train"], splits["validation"]]))}
     target_scale = (0.0, 1.0)
-    if not classification:  # standardise so one learning rate suits CTRs and revenues alike
-        train_y = y[splits["train"]]
+    if not prepared.classification:  # standardise so one learning rate suits CTRs and revenues alike
+        train_y = prepared.y[prepared.splits["train"]]
         target_scale = (float(train_y.mean()), float(train_y.std() or 1.0))
-
     accelerator = _accelerator(config.batch_size)
+    events.report = events.report and accelerator.is_main_process  # under torchrun only rank 0 reports
     if accelerator.device.type == "cpu":  # the cores, shared by a distributed run's processes
         # Not adapted to the load: a run of minutes to hours outlives the load at its start.
         torch.set_num_threads(cpu_threads(adapt_to_load=False))
     transformers.set_seed(config.seed)
     transformers.logging.set_verbosity_error()  # "newly initialized classifier" is expected
-    emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
+    events.emit(ProgressEvent("prepare", 0, 0, 0.0, elapsed_s=time.monotonic() - started, message=f"Loading {base.name}"))
+    tokenizer, model = _network(base, prepared, config)
+    encoded = tokenizer(prepared.texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
+    scaled_y = (prepared.y - target_scale[0]) / target_scale[1] if not prepared.classification else prepared.y
+    pad_id = tokenizer.pad_token_id or 0
+    train_loader = _loader(encoded, scaled_y, prepared.splits["train"], config, pad_id, shuffle=True)
+    sampler = train_loader.batch_sampler  # prepare() wraps it for sharding; set_epoch must reach it
+    val_loader = _loader(encoded, scaled_y, prepared.splits["validation"], config, pad_id, shuffle=False)
+    # split_batches (see _accelerator): the prepared loader has as many batches as this one, so the
+    # steps, the schedule and the evaluation cadence are those of a single process.
+    steps_per_epoch = len(train_loader)
+    total_steps = steps[1] if refit else max(1, math.ceil(config.epochs * steps_per_epoch))
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.effective_learning_rate)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, val_loader, scheduler)
+    loop = Loop(accelerator, model, optimizer, scheduler, total_steps, steps_per_epoch,
+                min(steps[0], total_steps) if refit else total_steps,
+                0 if refit else max(1, steps_per_epoch // config.evals_per_epoch),
+                _loss_fn(config, prepared.y[prepared.splits["train"]], len(prepared.classes), accelerator.device))
+    hooks = list(callbacks)
+    if checkpoint is not None and not refit:  # a refit starts from the base model each time
+        saver = checkpoint if isinstance(checkpoint, checkpoints.LoopCheckpoint) else checkpoints.LoopCheckpoint(checkpoint)
+        saver.fingerprint = checkpoints.fingerprint(prepared.texts, prepared.y, prepared.splits, config.to_dict())
+        hooks.insert(0, saver)  # saved before a callback may stop the loop
+    state = LoopState(started=started, train_started=time.monotonic())
+    for hook in hooks:
+        if hasattr(hook, "on_start"):
+            hook.on_start(state, loop, events)
+    scorer = _Scorer(val_loader, accelerator, prepared.classification, prepared.classes, target_scale)
+    _run_loop(loop, state, events, config, (train_loader, sampler), scorer, hooks, cancel_check(cancel), deadline)
+    net = _best_network(loop, state, scorer, config)
+    clf = TextClassifier(net, tokenizer, task=prepared.task, classes=prepared.classes, schema=prepared.schema,
+                         max_length=config.max_length, target_scale=target_scale,
+                         training_config=prepared.training_config(config), base_model=base.name)
+    train_seconds = time.monotonic() - state.train_started
+    clf.metrics = {
+        "best_step": state.best_step, "steps": state.step, "total_steps": total_steps,
+        "stopped_reason": "refit" if refit else state.stopped_reason, "stop_note": state.note,
+        "train_seconds": round(train_seconds, 2),
+        "train_texts_per_second": round(state.step * config.batch_size / max(train_seconds, 1e-9), 2),
+        "device": accelerator.device.type, "processes": accelerator.num_processes,
+        "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
+        **({"resumed_from_step": state.resumed_from} if state.resumed_from is not None else {}),
+    }
+    return clf
+
+
+def _network(base: Any, prepared: Prepared, config: TrainConfig) -> tuple[Any, Any]:
+    """The tokenizer and the sequence-classification network to fine-tune (LoRA-wrapped for "lora")."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base.location)
     model = AutoModelForSequenceClassification.from_pretrained(
         base.location,
-        num_labels=len(classes) if classification else 1,
-        id2label=dict(enumerate(classes)),
-        label2id={c: i for i, c in enumerate(classes)},
-        problem_type="single_label_classification" if classification else "regression",
+        num_labels=len(prepared.classes) if prepared.classification else 1,
+        id2label=dict(enumerate(prepared.classes)),
+        label2id={c: i for i, c in enumerate(prepared.classes)},
+        problem_type="single_label_classification" if prepared.classification else "regression",
         use_safetensors=True if base.is_local else None,
     )
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     if config.method == "lora":
         model = _with_lora(model, config)
+    return tokenizer, model
 
-    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, padding=False)["input_ids"]
-    pad_id = tokenizer.pad_token_id or 0
-    scaled_y = (y - target_scale[0]) / target_scale[1] if not classification else y
-    train_loader = _loader(encoded, scaled_y, splits["train"], config, pad_id, shuffle=True)
-    sampler = train_loader.batch_sampler  # prepare() wraps it for sharding; set_epoch must reach it
-    val_loader = _loader(encoded, scaled_y, splits["validation"], config, pad_id, shuffle=False)
 
-    # split_batches (see _accelerator): the prepared loader has as many batches as this one, so the
-    # steps, the schedule and the evaluation cadence are those of a single process.
-    steps_per_epoch = len(train_loader)
-    total_steps = refit[1] if refit else max(1, math.ceil(config.epochs * steps_per_epoch))
-    stop_at = min(refit[0], total_steps) if refit else total_steps
-    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.effective_learning_rate)
-    scheduler = transformers.get_linear_schedule_with_warmup(
-        optimizer, int(config.warmup_fraction * total_steps), total_steps
-    )
-    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, scheduler
-    )
-    loss_fn = _loss_fn(config, y[splits["train"]], len(classes), accelerator.device)
+@dataclass
+class _Scorer:
+    """Validation scoring of the network in training: its metrics and headline."""
+
+    loader: Any
+    accelerator: Any
+    classification: bool
+    classes: list[str]
+    target_scale: tuple[float, float]
+
+    def __call__(self, model) -> tuple[dict[str, Any], float]:
+        val = _evaluate(model, self.loader, self.accelerator, self.classification, self.classes, self.target_scale)
+        return val, float(val["macro_f1"] if self.classification else val["r2"])
+
+
+def _run_loop(loop: Loop, state: LoopState, events: Events, config: TrainConfig, train: tuple[Any, Any],
+              scorer: _Scorer, hooks: list[Any], cancelled: Any, deadline: float | None) -> None:
+    """Optimizer steps until ``loop.stop_at`` or a stop (patience, time, a callback); one "train"
+    event per step and an evaluation every ``loop.eval_every`` steps (:func:`_evaluate_now`)."""
+    accelerator, model, (train_loader, sampler) = loop.accelerator, loop.model, train
+    loss_fn = loop.loss_fn
     autocast = _cpu_autocast(config, accelerator.device.type)
-
-    best_score, best_state, evals_since_best = -math.inf, None, 0
-    best_step, step, stopped_reason = 0, 0, "completed"
-    recent_losses: list[float] = []
-    train_started = time.monotonic()
-    epoch, batch_in_epoch, resumed_from = 0, 0, None
-    if refit is not None:
-        checkpoint = None  # see the docstring: the refit run starts from the base model each time
-    fingerprint = checkpoints.fingerprint(texts, y, splits, config.to_dict()) if checkpoint is not None else ""
-    found = checkpoints.load(checkpoint) if checkpoint is not None else None
-    rng_to_restore = None
-    if found is not None:
-        saved = found.state
-        if saved["fingerprint"] != fingerprint or saved["total_steps"] != total_steps or saved["steps_per_epoch"] != steps_per_epoch:
-            raise ValueError(
-                f"The checkpoint in {checkpoint} was written by a run on other data or with other settings "
-                f"(step {saved['step']} of {saved['total_steps']}), so it cannot continue this one. Resume with the "
-                "same data and settings, or delete the checkpoint to start afresh."
-            )
-        net = accelerator.unwrap_model(model)
-        _load_trainable(net, found.tensors("weights"), checkpoint)
-        optimizer.load_state_dict(checkpoints.optimizer_state_dict(found.tensors("optimizer"), saved["optimizer"]))
-        scheduler.load_state_dict(saved["scheduler"])
-        if saved.get("scaler") and getattr(accelerator, "scaler", None) is not None:  # fp16 loss scaling
-            accelerator.scaler.load_state_dict(saved["scaler"])
-        step, epoch, batch_in_epoch = int(saved["step"]), int(saved["epoch_index"]), int(saved["batch_in_epoch"])
-        best_score = -math.inf if saved["best_score"] is None else float(saved["best_score"])
-        best_step, evals_since_best = int(saved["best_step"]), int(saved["evals_since_best"])
-        stopped_reason, recent_losses = saved["stopped_reason"], [float(v) for v in saved["recent_losses"]]
-        if saved["has_best"]:
-            best_state = found.tensors("best") or {
-                n: p.detach().to("cpu", copy=True) for n, p in net.named_parameters() if p.requires_grad
-            }
-        history[:] = [ProgressEvent(**event) for event in found.history]
-        train_started = time.monotonic() - float(saved["train_seconds"])
-        started = time.monotonic() - float(saved["elapsed_s"])
-        rng_to_restore = (found.tensors("rng"), saved["rng"])
-        resumed_from = step
-        emit(ProgressEvent("train", step, total_steps, step / steps_per_epoch, float(np.mean(recent_losses)) if recent_losses else None,
-                           elapsed_s=time.monotonic() - started, message=f"Resumed from step {step} of {total_steps}"))
-
-    def save_checkpoint(event: ProgressEvent) -> None:
-        """Write the loop's state after an evaluation (``event``, its progress event, included)."""
-        net = accelerator.unwrap_model(model)
-        weights = {n: p for n, p in net.named_parameters() if p.requires_grad}
-        optimizer_tensors, optimizer_rest = checkpoints.optimizer_parts(optimizer.state_dict())
-        rng_tensors, rng_rest = checkpoints.rng_parts()
-        tensors = {"weights": weights, "optimizer": optimizer_tensors, "rng": rng_tensors}
-        if best_state is not None and best_step != step:
-            tensors["best"] = best_state
-        state = {
-            "fingerprint": fingerprint, "step": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
-            "epoch": step / steps_per_epoch, "epoch_index": epoch, "batch_in_epoch": batch_in_epoch,
-            "best_score": None if best_score == -math.inf else best_score, "best_step": best_step,
-            "has_best": best_state is not None, "evals_since_best": evals_since_best, "stopped_reason": stopped_reason,
-            "recent_losses": recent_losses, "train_seconds": time.monotonic() - train_started,
-            "elapsed_s": time.monotonic() - started, "optimizer": optimizer_rest, "scheduler": scheduler.state_dict(),
-            "rng": rng_rest,
-            "scaler": accelerator.scaler.state_dict() if getattr(accelerator, "scaler", None) is not None else None,
-        }
-        checkpoints.save(checkpoint, state, [e.to_dict() for e in [*history, event]], tensors)
-
-    while step < stop_at and stopped_reason == "completed":
+    timed = bool(config.max_train_seconds) or deadline is not None
+    while state.step < loop.stop_at and state.stopped_reason == "completed":
         # The prepared loader sets the sampler's epoch from its own count of passes, which starts
         # at 0 in a resumed run: tell it which epoch this is.
         if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        sampler.set_epoch(epoch)
+            train_loader.set_epoch(state.epoch)
+        sampler.set_epoch(state.epoch)
         model.train()
         batches = iter(train_loader)
-        for _ in range(batch_in_epoch):  # a resumed run: the batches the checkpointed run had done
+        for _ in range(state.batch_in_epoch):  # a resumed run: the batches the checkpointed run had done
             next(batches, None)
-        if rng_to_restore is not None:  # after the skip, so every later random draw is the one it would have been
-            checkpoints.set_rng(*rng_to_restore)
-            rng_to_restore = None
+        if state.rng_to_restore is not None:  # after the skip, so every later random draw is the one it would have been
+            checkpoints.set_rng(*state.rng_to_restore)
+            state.rng_to_restore = None
         for input_ids, attention, targets in batches:
-            pause_point(f"step-{step + 1}")
+            pause_point(f"step-{state.step + 1}")
             if _any_process(accelerator, cancelled()):
                 raise TrainingCancelled("Training was cancelled; nothing was saved.")
-            loss_value, total_weight = 0.0, _batch_weight(accelerator, loss_fn.total_weight(targets))
-            parts = _slices(len(targets), input_ids.shape[1], MAX_TOKENS_PER_PASS)
-            for i, part in enumerate(parts):
-                # Processes may cut their rows into different numbers of slices: gradients are
-                # averaged across processes once, at the last slice's backward.
-                with contextlib.nullcontext() if i == len(parts) - 1 else accelerator.no_sync(model):
-                    with autocast():
-                        logits = model(input_ids=input_ids[part], attention_mask=attention[part]).logits
-                    loss = loss_fn(logits.float(), targets[part]).sum() / total_weight  # this slice's part of the batch mean
-                    accelerator.backward(loss)
-                loss_value += float(loss.detach())
-            loss_value = _mean_over_processes(accelerator, loss_value)  # the whole batch's mean loss
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            batch_in_epoch += 1
-            recent_losses = (recent_losses + [loss_value])[-20:]
-            elapsed_train = time.monotonic() - train_started
-            emit(
-                ProgressEvent(
-                    "train",
-                    step,
-                    total_steps,
-                    step / steps_per_epoch,
-                    float(np.mean(recent_losses)),
-                    elapsed_s=time.monotonic() - started,
-                    eta_s=elapsed_train / step * (total_steps - step),
-                )
-            )
-            if refit is None and (step % eval_every == 0 or step == total_steps):
-                val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
-                score = val["macro_f1"] if classification else val["r2"]
-                if score > best_score:
-                    best_score, best_step, evals_since_best = score, step, 0
-                    best_state = {
-                        n: p.detach().to("cpu", copy=True)
-                        for n, p in accelerator.unwrap_model(model).named_parameters()
-                        if p.requires_grad
-                    }
-                else:
-                    evals_since_best += 1
-                if evals_since_best >= config.early_stopping_patience:
-                    stopped_reason = "early stopping"
-                event = ProgressEvent(
-                    "evaluate",
-                    step,
-                    total_steps,
-                    step / steps_per_epoch,
-                    float(np.mean(recent_losses)),
-                    metrics=val,
-                    elapsed_s=time.monotonic() - started,
-                    eta_s=elapsed_train / step * (total_steps - step),
-                    message=f"validation {'macro-F1' if classification else 'R²'} {score:.3f}",
-                )
-                if checkpoint is not None and accelerator.is_main_process:
-                    save_checkpoint(event)  # before the event: an "evaluate" event means its checkpoint is on disk
-                emit(event)
-                model.train()
+            loss_value = _optimizer_step(loop, loss_fn, autocast, input_ids, attention, targets)
+            state.step += 1
+            state.batch_in_epoch += 1
+            state.recent_losses = (state.recent_losses + [loss_value])[-20:]
+            elapsed_train = time.monotonic() - state.train_started
+            eta = elapsed_train / state.step * (loop.total_steps - state.step)
+            events.emit(ProgressEvent("train", state.step, loop.total_steps, state.step / loop.steps_per_epoch,
+                                      float(np.mean(state.recent_losses)), elapsed_s=time.monotonic() - state.started, eta_s=eta))
+            if loop.eval_every and (state.step % loop.eval_every == 0 or state.step == loop.total_steps):
+                _evaluate_now(loop, state, events, config, scorer, hooks, eta)
             # Every process must stop at the same step (or the others wait forever in the next
             # gradient exchange), so the time limit counts when any process has reached it.
             out_of_time = (bool(config.max_train_seconds) and elapsed_train >= config.max_train_seconds) or (
                 deadline is not None and time.monotonic() >= deadline)
-            if (config.max_train_seconds or deadline is not None) and refit is None and _any_process(accelerator, out_of_time):
-                stopped_reason = "time limit"
-            if step >= stop_at or stopped_reason != "completed":
+            if timed and loop.eval_every and _any_process(accelerator, out_of_time):
+                state.stopped_reason = "time limit"
+            if state.step >= loop.stop_at or state.stopped_reason != "completed":
                 break
         else:
-            epoch, batch_in_epoch = epoch + 1, 0
-    if rng_to_restore is not None:  # resumed after the loop's end (killed while testing or saving)
-        checkpoints.set_rng(*rng_to_restore)
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+    if state.rng_to_restore is not None:  # resumed after the loop's end (killed while testing or saving)
+        checkpoints.set_rng(*state.rng_to_restore)
 
-    if refit is None and step % eval_every != 0 and step != total_steps:  # stopped between evaluations
-        val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
-        score = val["macro_f1"] if classification else val["r2"]
-        if score > best_score or best_state is None:
-            best_state, best_step = None, step  # the current weights are the best
-    net = accelerator.unwrap_model(model)
-    if best_state is not None:
+
+def _optimizer_step(loop: Loop, loss_fn: Any, autocast: Any, input_ids: Any, attention: Any, targets: Any) -> float:
+    """One optimizer step on a batch, run in token slices (MAX_TOKENS_PER_PASS); the batch's mean loss."""
+    accelerator, model = loop.accelerator, loop.model
+    loss_value, total_weight = 0.0, _batch_weight(accelerator, loss_fn.total_weight(targets))
+    parts = _slices(len(targets), input_ids.shape[1], MAX_TOKENS_PER_PASS)
+    for i, part in enumerate(parts):
+        # Processes may cut their rows into different numbers of slices: gradients are
+        # averaged across processes once, at the last slice's backward.
+        with contextlib.nullcontext() if i == len(parts) - 1 else accelerator.no_sync(model):
+            with autocast():
+                logits = model(input_ids=input_ids[part], attention_mask=attention[part]).logits
+            loss = loss_fn(logits.float(), targets[part]).sum() / total_weight  # this slice's part of the batch mean
+            accelerator.backward(loss)
+        loss_value += float(loss.detach())
+    loop.optimizer.step()
+    loop.scheduler.step()
+    loop.optimizer.zero_grad(set_to_none=True)
+    return _mean_over_processes(accelerator, loss_value)  # the whole batch's mean loss
+
+
+def _evaluate_now(loop: Loop, state: LoopState, events: Events, config: TrainConfig, scorer: _Scorer,
+                  hooks: list[Any], eta: float) -> None:
+    """Score the validation rows, keep the best weights, count patience, run the callbacks (a
+    checkpoint is on disk before its "evaluate" event is sent), then send the event."""
+    val, score = scorer(loop.model)
+    state.scores.append((state.step, score))
+    if score > state.best_score:
+        state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
+        state.best_state = {n: p.detach().to("cpu", copy=True) for n, p in loop.trainable().items()}
+    else:
+        state.evals_since_best += 1
+    if state.evals_since_best >= config.early_stopping_patience:
+        state.stopped_reason = "early stopping"
+    event = ProgressEvent("evaluate", state.step, loop.total_steps, state.step / loop.steps_per_epoch,
+                          float(np.mean(state.recent_losses)), metrics=val, elapsed_s=time.monotonic() - state.started,
+                          eta_s=eta, message=f"validation {'macro-F1' if scorer.classification else 'R²'} {score:.3f}")
+    for hook in hooks:
+        if hasattr(hook, "on_evaluate"):
+            hook.on_evaluate(state, loop, event)
+    if state.note and state.stopped_reason not in ("completed", "early stopping", "time limit"):
+        event = dataclasses.replace(event, message=f"{event.message}; {state.note}")
+    events.emit(event)
+    loop.model.train()
+
+
+def _best_network(loop: Loop, state: LoopState, scorer: _Scorer, config: TrainConfig) -> Any:
+    """The network with its best validation weights (the current ones when the loop stopped between
+    evaluations and they score higher), LoRA merged, in eval mode."""
+    import torch
+
+    if loop.eval_every and state.step % loop.eval_every != 0 and state.step != loop.total_steps:
+        _, score = scorer(loop.model)  # stopped between evaluations
+        if score > state.best_score or state.best_state is None:
+            state.best_state, state.best_step = None, state.step  # the current weights are the best
+    net = loop.accelerator.unwrap_model(loop.model)
+    if state.best_state is not None:
         params = dict(net.named_parameters())
         with torch.no_grad():
-            for name, value in best_state.items():
+            for name, value in state.best_state.items():
                 params[name].copy_(value.to(params[name].device))
     if config.method == "lora":
         net = net.merge_and_unload()  # a plain model that pipeline() and our loader can read
     net.eval()
-
-    clf = TextClassifier(
-        net,
-        tokenizer,
-        task=prepared.task,
-        classes=classes,
-        schema=prepared.schema,
-        max_length=config.max_length,
-        target_scale=target_scale,
-        training_config=prepared.training_config(config),
-        base_model=base.name,
-    )
-    if refit is not None:
-        return TrainResult(clf, {"steps": step}, history, prepared.report, warnings, "refit", time.monotonic() - started)
-
-    def check_cancel() -> None:  # between phases: a cancel during scoring or baselines counts too
-        if _any_process(accelerator, cancelled()):
-            raise TrainingCancelled("Training was cancelled; nothing was saved.")
-
-    check_cancel()
-    emit(ProgressEvent("test", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Scoring the test split"))
-    test_idx, val_idx = splits["test"], splits["validation"]
-    test_texts = prepared.texts_at(test_idx)
-    true = y_out[test_idx]
-    scored = first = evaluate(clf, prepared, test_idx)  # first: the fine-tuned model's own, kept if it is not saved
-    pred, model_metrics, test_predictions = scored.pred, scored.metrics, scored.predictions
-    check_cancel()
-    emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Training the baselines"))
-    fitted = fit_baselines(
-        prepared.task,
-        prepared.texts_at(splits["train"]),
-        y_out[splits["train"]],
-        prepared.texts_at(val_idx),
-        y_out[val_idx],
-        test_texts,
-        true,
-        classes,
-    )
-    baselines = fitted.metrics
-    check_cancel()
-    val_pred = evaluate(clf, prepared, val_idx).pred
-    verdict_inputs = dict(
-        candidate="transformer",
-        val_true=y_out[val_idx],
-        val_candidate=val_pred,
-        val_tfidf=fitted.val_pred,
-        test_true=true,
-        test_tfidf=fitted.test_pred,
-        test_constant=[fitted.constant] * len(test_idx),
-        allow_simpler=config.choose_simpler,
-        class_weighting=config.class_weighting,
-        seed=config.seed,
-    )
-    verdict = choose_saved_model(prepared.task, classes, test_candidate=pred, **verdict_inputs)
-    train_seconds = time.monotonic() - train_started
-    metrics = {
-        "task": prepared.task,
-        "model": model_metrics,
-        "baselines": baselines,
-        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
-        "n_rows_used": int(len(texts)),
-        "rows_dropped": prepared.report.dropped,
-        "best_step": best_step,
-        "steps": step,
-        "total_steps": total_steps,
-        "stopped_reason": stopped_reason,
-        "train_seconds": round(train_seconds, 2),
-        "train_texts_per_second": round(step * config.batch_size / max(train_seconds, 1e-9), 2),
-        "warnings": warnings,
-        "device": accelerator.device.type,
-        "processes": accelerator.num_processes,
-        "base_model_source": base_model_source(base),  # package/version/sha256 of weights+tokenizer
-    }
-    if resumed_from is not None:
-        metrics["resumed_from_step"] = resumed_from
-    saved: SavedModel = clf
-    # Each process scored the test and validation rows itself; rank 0's verdict picks the branch
-    # for all (the refit run below trains together, so every process must take it or none).
-    if not _same_as_main(accelerator, verdict["chosen"] == "transformer"):
-        # The TF-IDF model is cheap to fit: refit it on every labelled row with the setting chosen
-        # on validation, as AutoML tools do; the numbers reported stay those of the copy fitted on
-        # the training rows and scored on the held-out test rows.
-        check_cancel()
-        emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Refitting TF-IDF on every labelled row"))
-        saved, metrics["refit"] = _tfidf_refit(prepared, config, fitted, splits)
-        metrics["candidates"] = {"transformer": model_metrics}
-        metrics["model"] = model_metrics = baselines[fitted.tfidf_key]
-        test_predictions = score_predictions(prepared, test_idx, fitted.test_pred, fitted.test_proba).predictions
-    elif config.refit_on_all_rows and deadline is not None and (
-            time.monotonic() + train_seconds / max(step, 1) * max(1, best_step) > deadline):
-        # The refit trains best_step steps again from the base: past the deadline it would hold
-        # the trainer beyond the server's limit, so the model trained on the training rows stays.
-        note = ("The refit on train + validation was skipped: it would have run past this server's time limit per "
-                "job. The saved transformer is the one trained on the training rows.")
-        warnings.append(note)
-        metrics["refit_skipped"] = note
-    elif config.refit_on_all_rows:
-        check_cancel()
-        emit(ProgressEvent("train", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message=f"Refitting on train + validation for {best_step} steps"))
-        refitted = fit_transformer(prepared, config, on_progress, cancel, refit=(max(1, best_step), total_steps)).model
-        check_cancel()
-        saved = refitted
-        scored = evaluate(refitted, prepared, test_idx)
-        metrics["before_refit"] = model_metrics
-        metrics["model"] = model_metrics = scored.metrics
-        test_predictions = scored.predictions
-        verdict = choose_saved_model(prepared.task, classes, test_candidate=scored.pred, **verdict_inputs)
-        n_fit = len(splits["train"]) + len(val_idx)
-        metrics["refit"] = {
-            "rows": int(n_fit),
-            "steps": int(max(1, best_step)),
-            "sentence": f"The saved transformer was retrained from {base.name} on the {n_fit:,} training + validation "
-            f"rows for {max(1, best_step)} steps (where early stopping had found the best validation score); the "
-            f"{len(test_idx):,} test rows stayed held out and the numbers shown are its score on them.",
-        }
-    metrics["verdict"] = verdict
-    if classification and len(test_idx) < 100:
-        warnings.append(
-            f"The test split has only {len(test_idx)} rows, so these numbers are rough; the few-shot "
-            "method reports cross-validated numbers on small data sets."
-        )
-    metrics["saved_kind"] = "transformer" if verdict["chosen"] == "transformer" else "tfidf"
-    saved.metrics = metrics
-    saved.test_predictions = test_predictions
-    check_cancel()
-    if metrics["saved_kind"] == "transformer":
-        emit(ProgressEvent("baselines", step, total_steps, step / steps_per_epoch, elapsed_s=time.monotonic() - started, message="Refitting TF-IDF on every labelled row, kept as the other candidate"))
-    alternatives = _kept_alternatives(prepared, config, fitted, splits, metrics, clf, first, scored.pred)
-    elapsed = time.monotonic() - started
-    emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, metrics=model_metrics, elapsed_s=elapsed, eta_s=0.0, message="Done"))
-    return TrainResult(saved, metrics, history, prepared.report, warnings, stopped_reason, elapsed, alternatives=alternatives)
-
-
-# ---------------------------------------------------------------------- pieces
-
-
-def _tfidf_refit(prepared: Prepared, config: TrainConfig, fitted: Any, splits: dict[str, np.ndarray]
-                 ) -> tuple[TfidfClassifier, dict[str, Any]]:
-    """The TF-IDF model to keep, refitted on every labelled row with the setting chosen on
-    validation (``fitted``: core.evaluation.fit_baselines' result), as AutoML tools do: it is
-    cheap to fit. Returns it with ``metrics["refit"]`` (rows, a sentence): the numbers reported
-    stay those of the copy fitted on the training rows and scored on the held-out test rows."""
-    texts = prepared.texts
-    pipeline = tfidf_estimator(prepared.task, fitted.param).fit(texts, prepared.labels)
-    model = TfidfClassifier.from_pipeline(
-        pipeline, task=prepared.task, classes=prepared.classes, schema=prepared.schema,
-        training_config=prepared.training_config(config),
-    )
-    param = "C" if prepared.classification else "alpha"
-    return model, {
-        "rows": int(len(texts)),
-        "sentence": f"The saved TF-IDF model was refitted on all {len(texts):,} labelled rows (train + validation "
-        f"+ test, {param}={fitted.param:g} as chosen on validation); the numbers shown are those of the same model "
-        f"fitted on the {len(splits['train']):,} training rows and scored on the {len(splits['test']):,} held-out test rows.",
-    }
-
-
-def _kept_alternatives(prepared: Prepared, config: TrainConfig, fitted: Any, splits: dict[str, np.ndarray],
-                       metrics: dict[str, Any], transformer: TextClassifier, first: Any, saved_pred: np.ndarray
-                       ) -> dict[str, SavedModel]:
-    """The candidate not saved, kept beside the saved one (core.models.candidates), so a person can
-    put it in place later without retraining: the fine-tuned ``transformer`` (with ``first``, its
-    own test scores) when TF-IDF was saved, else the TF-IDF model refitted as :func:`_tfidf_refit`
-    does. Its metrics are the run's (baselines, verdict, split) with its own "model" numbers, test
-    predictions and usefulness check. ``saved_pred``: the fine-tuned model's final test predictions
-    (after a refit), those of the saved model when it is the one saved."""
-    if metrics["saved_kind"] == "tfidf":
-        kind, model, saved_pred = "transformer", transformer, fitted.test_pred
-        own_pred, own_predictions = first.pred, first.predictions
-        own_metrics = {k: v for k, v in metrics.items() if k not in ("refit", "candidates")}
-        own_metrics["model"] = first.metrics
-    else:  # scored as the TF-IDF-saved branch of fit_transformer scores it
-        kind = "tfidf"
-        model, refit = _tfidf_refit(prepared, config, fitted, splits)
-        own_pred = fitted.test_pred
-        own_predictions = score_predictions(prepared, splits["test"], fitted.test_pred, fitted.test_proba).predictions
-        own_metrics = {k: v for k, v in metrics.items() if k not in ("refit", "before_refit")}
-        own_metrics.update(model=metrics["baselines"][fitted.tfidf_key], refit=refit)
-    test_true = prepared.labels[splits["test"]]
-    constant = [fitted.constant] * len(test_true)
-    own_metrics.update(saved_kind=kind, verdict=_own_verdict(
-        metrics["verdict"], prepared.task, prepared.classes, test_true, own_pred, saved_pred, constant, config.seed))
-    model.metrics, model.test_predictions = own_metrics, own_predictions
-    return {kind: model}
-
-
-def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: Any, own_pred: Any, saved_pred: Any,
-                 constant: list[Any], seed: int) -> dict[str, Any]:
-    """The run's verdict as a kept candidate carries it: the same choice and comparison, with the
-    usefulness check (and the note on accuracy below always guessing) of the candidate's own test
-    predictions instead of the saved model's, so whichever is put in place is flagged for itself."""
-    from .evaluation import below_majority_note, usefulness_check
-
-    usefulness = usefulness_check(task, test_true, own_pred, constant, classes, seed=seed + 2)
-    sentence = verdict.get("sentence", "")
-    if task == "classification":
-        if not verdict.get("useless"):
-            sentence = sentence.replace(below_majority_note(test_true, saved_pred, constant), "")
-        if not usefulness["useless"]:
-            sentence += below_majority_note(test_true, own_pred, constant)
-    return {**verdict, "usefulness": usefulness, "useless": usefulness["useless"], "warning": usefulness["message"],
-            "sentence": sentence}
-
-
-def _fewshot_verdict(metrics: dict[str, Any], predictions: pd.DataFrame | None, seed: int,
-                     class_weighting: bool = True) -> dict[str, Any]:
-    """The few-shot model's verdict: it is kept (its body cannot be compared on a validation
-    split it never had); its score is set beside TF-IDF's in words, and its scored rows (out of
-    fold under cross-validation) are checked against always predicting the most common label
-    (:func:`core.evaluation.usefulness_check`)."""
-    from .evaluation import below_majority_note, missed_classes, missed_classes_sentence, usefulness_check
-
-    model, tfidf = metrics.get("model") or {}, (metrics.get("baselines") or {}).get("tfidf_lr") or {}
-    where = metrics.get("evaluation", "the test rows")
-    # The page already says "Saved model: the few-shot model."; the sentence says how it scored.
-    sentence = (
-        f"Scored by {where}: {model.get('macro_f1', float('nan')):.2f} macro-F1 "
-        f"against {tfidf.get('macro_f1', float('nan')):.2f} for TF-IDF + logistic regression."
-    )
-    usefulness = {"useless": False, "message": ""}
-    missed: list[str] = []
-    if predictions is not None and len(predictions) and "predicted_label" in predictions:
-        true = predictions["true_label"].astype(str).to_numpy()
-        predicted = predictions["predicted_label"].astype(str).to_numpy()
-        values, counts = np.unique(true, return_counts=True)
-        constant = [values[counts.argmax()]] * len(true)  # always the most common label
-        classes = model.get("confusion_matrix", {}).get("labels") or sorted(values)
-        usefulness = usefulness_check("classification", true, predicted, constant, classes, seed=seed)
-        missed = missed_classes(true, predicted)
-        if not usefulness["useless"]:
-            sentence += below_majority_note(true, predicted, constant)
-        sentence += missed_classes_sentence(true, missed, "it", "those rows", class_weighting)
-    return {
-        "chosen": "fewshot",
-        "candidate": "fewshot",
-        "reason": "The few-shot method was used; it is compared with TF-IDF on the same rows but not replaced by it.",
-        "delta": (model.get("macro_f1", float("nan")) - tfidf.get("macro_f1", float("nan"))) if tfidf else None,
-        "ci": None,
-        "p_value": None,
-        "within_noise": None,
-        "usefulness": usefulness,
-        "useless": bool(usefulness["useless"]),
-        "warning": usefulness["message"],
-        "missed_classes": missed,
-        "sentence": sentence,
-    }
+    return net
 
 
 class LengthGroupedBatches:
@@ -696,19 +377,6 @@ class LengthGroupedBatches:
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)
-
-
-def _load_trainable(net, weights: dict[str, Any], where: Any) -> None:
-    """Copy a checkpoint's trainable parameters (name -> CPU tensor) into ``net``; ``ValueError``
-    when they are not the network's trainable parameters (another base model or method)."""
-    import torch
-
-    params = {n: p for n, p in net.named_parameters() if p.requires_grad}
-    if set(params) != set(weights) or any(params[n].shape != weights[n].shape for n in params):
-        raise ValueError(f"The checkpoint in {where} holds the weights of another network; delete it to start afresh.")
-    with torch.no_grad():
-        for name, value in weights.items():
-            params[name].copy_(value.to(params[name].device))
 
 
 def _slices(n_rows: int, length: int, max_tokens: int) -> list[slice]:
@@ -831,6 +499,19 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def check_batch_split(batch_size: int) -> int:
+    """The number of processes launched (``WORLD_SIZE``, 1 without torchrun); raises ``ValueError``
+    in words when ``batch_size`` rows per optimizer step do not split evenly over them (checked
+    before any candidate runs, so nothing is saved)."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and batch_size % launched:
+        raise ValueError(
+            f"Each optimizer step's {batch_size} rows are shared out over {launched} processes, so the batch size "
+            f"must be a multiple of {launched}; found {batch_size} (try {batch_size + launched - batch_size % launched})."
+        )
+    return launched
+
+
 def _accelerator(batch_size: int):
     """The ``Accelerator`` for one training run: one process, or one of the ``WORLD_SIZE`` processes
     started by ``torchrun``/``accelerate launch`` (DistributedDataParallel, NCCL on GPUs, gloo on CPUs).
@@ -843,12 +524,7 @@ def _accelerator(batch_size: int):
     import torch
     from accelerate import Accelerator, DataLoaderConfiguration
 
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched > 1 and batch_size % launched:
-        raise ValueError(
-            f"Each optimizer step's {batch_size} rows are shared out over {launched} processes, so the batch size "
-            f"must be a multiple of {launched}; found {batch_size} (try {batch_size + launched - batch_size % launched})."
-        )
+    launched = check_batch_split(batch_size)
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(),
         # Without CUDA, accelerate joins the torchrun group (gloo) only when told it runs on CPUs;

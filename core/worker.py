@@ -31,7 +31,17 @@ from . import checkpoint as checkpoints
 from . import lanes
 from .config import TrainConfig
 from .job_limits import JobLimits
-from .jobs import CHECKPOINT, REWRITES_FILE, SAVED, first_in_line, job_size, read_events, read_request, write_state
+from .jobs import (
+    CHECKPOINT,
+    LEADER_SAVED,
+    REWRITES_FILE,
+    SAVED,
+    first_in_line,
+    job_size,
+    read_events,
+    read_request,
+    write_state,
+)
 from .models.folder import atomic_write
 from .progress import TrainingCancelled
 from .registry import model_path
@@ -98,20 +108,24 @@ def run(folder: Path) -> int:
 
 
 def _trim_events(folder: Path, response: bool) -> None:
-    """Before a (resumed) run: keep the events up to the checkpoint's step, so the progress and
-    the live chart continue from there instead of repeating the steps that are trained again.
-    A run without a checkpoint, or a response comparison, starts its events afresh."""
+    """Before a (resumed) run: keep the fine-tune's events up to the checkpoint's step (those after
+    the leaderboard's "transformer: running"), so the progress and the live chart continue from
+    there instead of repeating the steps that are trained again; the candidates before it run
+    again and send their events anew. A run without a checkpoint, or a response comparison,
+    starts its events afresh."""
     path = folder / "events.jsonl"
     if not path.is_file():
         return
     progress = None if response else checkpoints.read_progress(folder / CHECKPOINT)
-    kept = []
+    kept: list[dict[str, Any]] = []
     if progress is not None:
         for event in read_events(folder):
-            phase = event.get("phase")
-            if phase not in ("prepare", "train", "evaluate") or (phase != "prepare" and int(event.get("step") or 0) > progress["step"]):
+            if any(row.get("kind") == "transformer" and row.get("status") == "running" for row in event.get("leaderboard") or ()):
+                kept = []  # the fine-tune starts here
+            elif event.get("phase") in ("train", "evaluate") and 0 < int(event.get("step") or 0) <= progress["step"]:
+                kept.append(event)
+            elif event.get("phase") in ("train", "evaluate") and int(event.get("step") or 0) > progress["step"]:
                 break
-            kept.append(event)
     lines = "".join(json.dumps(e, ensure_ascii=False, default=float) + "\n" for e in kept)
     atomic_write(path, lines.encode("utf-8"))
 
@@ -142,28 +156,55 @@ def _wait_for_turn(folder: Path) -> Any:
 
 def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
            deadline: float | None = None) -> dict[str, Any]:
-    """A training job (``core.jobs.start_job``): train (stopping at ``deadline``, a
-    ``time.monotonic()`` value, like early stopping), save the chosen model in the registry;
-    returns the state fields of "done" (``time_limit``, ``stopped_at``, ``kept``: for
-    :func:`run`'s message). Events are ``ProgressEvent.to_dict()``."""
-    from .training import train
+    """A training job (``core.jobs.start_job``): run the leaderboard (core.pipeline.train; stopping at
+    ``deadline``, a ``time.monotonic()`` value, like early stopping), saving the best model so far
+    in the registry each time the leader changes (the whole folder with every finished candidate
+    in ``candidates/``, renamed into place at once: usable on every page while later candidates
+    run), then the final one; returns the state fields of "done" (``time_limit``, ``stopped_at``,
+    ``kept``: for :func:`run`'s message). Events are ``ProgressEvent.to_dict()``. A cancelled or
+    failed job takes away what it saved, unless it had replaced an older model of that name; one
+    killed (SIGKILL, a restart) keeps its best so far for the resume."""
+    from .pipeline import train
 
     cancel_file = folder / "cancel"
     config = TrainConfig.from_dict(request["config"])
-    result = train(df, config, on_progress=lambda event: log(event.to_dict()), cancel=cancel_file.exists,
-                   checkpoint=folder / CHECKPOINT, deadline=deadline)
     destination = model_path(request["model_name"], Path(request["models_dir"]))
-    if cancel_file.exists():  # sent after training's last check
-        raise TrainingCancelled("Training was cancelled; nothing was saved.")
-    existed = destination.exists()
-    result.save(destination, overwrite=request.get("overwrite", False))
-    if cancel_file.exists():  # sent while saving: take the new folder away again
-        if not existed:
+    # A resumed job finds the best so far it saved before it was interrupted (LEADER_SAVED says so).
+    marker = folder / LEADER_SAVED
+    saved = marker.is_file()
+    existed = json.loads(marker.read_text(encoding="utf-8"))["existed"] if saved else destination.exists()
+
+    def save(result: Any, pause: str = "leader-save") -> None:
+        nonlocal saved
+        if not cancel_file.exists():
+            if not saved:
+                atomic_write(marker, json.dumps({"existed": existed}).encode("utf-8"))
+            # This job's own destination: replaced by each new leader, whatever the request said.
+            result.save(destination, overwrite=saved or request.get("overwrite", False), pause=pause)
+            saved = True
+
+    def cancelled() -> TrainingCancelled:
+        if saved and not existed:
             shutil.rmtree(destination, ignore_errors=True)
-        raise TrainingCancelled(
-            "Training was cancelled; nothing was saved." if not existed
-            else "Training was cancelled while saving; the model it was replacing had already been overwritten."
-        )
+        return TrainingCancelled(
+            "Training was cancelled; nothing was saved." if not (saved and existed)
+            else "Training was cancelled; the model it was replacing had already been overwritten by its best so far.")
+
+    try:
+        result = train(df, config, on_progress=lambda event: log(event.to_dict()), cancel=cancel_file.exists,
+                       checkpoint=folder / CHECKPOINT, deadline=deadline, on_leader=save)
+    except TrainingCancelled:
+        raise cancelled() from None
+    except Exception:  # not KeyboardInterrupt: an interrupted job keeps its best so far for the resume
+        # A failed job leaves what it found: its best so far goes (a retry may take the name again).
+        if saved and not existed:
+            shutil.rmtree(destination, ignore_errors=True)
+        raise
+    if cancel_file.exists():  # sent after training's last check
+        raise cancelled()
+    save(result, pause="model-save")
+    if cancel_file.exists():  # sent while saving: take the new folder away again
+        raise cancelled()
     verdict = result.metrics.get("verdict") or {}
     metrics = result.metrics
     done = {

@@ -214,18 +214,18 @@ def test_preset_fields_are_valid_train_config_fields():
 
 
 def test_cli_applies_the_preset_unless_overridden(monkeypatch, tmp_path, tiny_model_dir):
-    from core import cli, training
+    from core import cli, pipeline
 
     seen = []
 
     class Stop(Exception):
         pass
 
-    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None, on_leader=None):
         seen.append(config)
         raise Stop("stop")
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(pipeline, "train", fake_train)
     monkeypatch.setattr(base_models, "training_defaults", lambda name: {"method": "lora", "freeze_embeddings": True})
     data = tmp_path / "d.csv"
     data.write_text("text,label\ngood,1\nbad,0\n", encoding="utf-8")
@@ -240,15 +240,15 @@ def test_cli_applies_the_preset_unless_overridden(monkeypatch, tmp_path, tiny_mo
 def test_cli_auto_base_model_never_swaps_a_missing_multilingual_model(monkeypatch, tmp_path, empty_cache, capsys):
     """Issue 26: Chinese text gets the multilingual model even when it is not built yet (training
     builds it first); it used to fall back to the English model with a one-line warning."""
-    from core import cli, training
+    from core import cli, pipeline
 
     seen = []
 
-    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None, on_leader=None):
         seen.append(config)
         raise ValueError("stop")
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(pipeline, "train", fake_train)
     data = tmp_path / "zh.csv"
     data.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(CHINESE)), encoding="utf-8")
     args = ["train", "--data", str(data), "--text-col", "text", "--label-col", "label",
@@ -262,7 +262,7 @@ def test_training_builds_a_missing_catalog_model_first_and_only_once(monkeypatch
     """A fresh home folder: train() builds multilingual-e5-small (reported as "prepare" events)
     before anything else, and a second training finds it built. The build itself is replaced
     by a fake that writes the verified folder (the real one is tests/test_multilingual.py's)."""
-    from core import training
+    from core import pipeline
     from core.config import TrainConfig
 
     builds = []
@@ -279,13 +279,13 @@ def test_training_builds_a_missing_catalog_model_first_and_only_once(monkeypatch
         raise ValueError("stop after the build")
 
     monkeypatch.setattr(base_models, "install_base_model", fake_install)
-    monkeypatch.setattr(training, "prepare", stop)
+    monkeypatch.setattr(pipeline, "prepare", stop)
     events = []
     config = TrainConfig(base_model=MULTILINGUAL_BASE_MODEL)
     assert base_models.needs_build(MULTILINGUAL_BASE_MODEL)
     for _ in range(2):
         with pytest.raises(ValueError, match="stop after the build"):
-            training.train(None, config, on_progress=events.append)
+            pipeline.train(None, config, on_progress=events.append)
     assert builds == [MULTILINGUAL_BASE_MODEL]
     assert [e.phase for e in events] == ["prepare"]
     assert "Building multilingual-e5-small once" in events[0].message and "Dequantising" in events[0].message

@@ -1,6 +1,6 @@
 """`python -m core train` picks the base model by the text's language, as the Train page does.
 
-Nothing is trained: ``core.training.train`` is replaced by a stub that records the config it
+Nothing is trained: ``core.pipeline.train`` is replaced by a stub that records the config it
 is given (what would be loaded) and stops, so no 118M-parameter model is fine-tuned here.
 """
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import core.base_models
-import core.training
+import core.pipeline
 from core.cli import main
 from tests.conftest import CHINESE, make_sentiment_frame
 
@@ -23,14 +23,14 @@ class Stop(Exception):
 
 @pytest.fixture
 def would_train(monkeypatch):
-    """The TrainConfig cmd_train passes to core.training.train (the call is stopped there)."""
+    """The TrainConfig cmd_train passes to core.pipeline.train (the call is stopped there)."""
     seen = []
 
     def fake_train(df, config, *args, **kwargs):
         seen.append(config)
         raise Stop("test: not trained")
 
-    monkeypatch.setattr(core.training, "train", fake_train)
+    monkeypatch.setattr(core.pipeline, "train", fake_train)
     # The multilingual model counts as installed whatever this machine has (it is never loaded).
     monkeypatch.setattr(core.base_models, "is_installed", lambda name: True)
     return seen

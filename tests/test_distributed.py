@@ -81,7 +81,7 @@ def runs(tmp_path_factory):
 
 def _parsed(stdout: str, out: Path) -> dict:
     lines = stdout.strip().splitlines()
-    json_lines = [line for line in lines if line.startswith("{")]
+    json_lines = [line for line in lines if line.startswith("{") and not line.startswith('{"event": "candidate"')]
     return {"lines": lines, "json_lines": json_lines, "metrics": json.loads(json_lines[-1]), "out": out}
 
 

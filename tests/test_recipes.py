@@ -72,7 +72,7 @@ LORA_R, LORA_ALPHA, LORA_LR = 16, 32, 2e-3
 
 def test_multilingual_preset_leaves_the_method_to_auto(monkeypatch, tmp_path):
     """The e5 preset must not force full fine-tuning: the CLI's "auto" has to survive it."""
-    from core import base_models, cli, training
+    from core import base_models, cli, pipeline
 
     assert "method" not in base_models.training_defaults(base_models.MULTILINGUAL_BASE_MODEL)
     seen = []
@@ -80,11 +80,11 @@ def test_multilingual_preset_leaves_the_method_to_auto(monkeypatch, tmp_path):
     class Stop(Exception):
         pass
 
-    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None, on_leader=None):
         seen.append(config)
         raise Stop("stop")
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(pipeline, "train", fake_train)
     monkeypatch.setattr(cli, "_base_model_for", lambda args, df, say=True: base_models.MULTILINGUAL_BASE_MODEL, raising=False)
     data = tmp_path / "zh.csv"
     data.write_text("text,label\n很好,1\n很差,0\n", encoding="utf-8")

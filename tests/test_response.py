@@ -515,6 +515,7 @@ def test_the_transformer_is_fitted_on_the_comparisons_own_rows_without_fake_colu
     """The comparison hands core.training.fit_transformer a Prepared of its own input texts and
     split: the model comes back reading the original columns, and nothing named __marketune_*
     reaches the data, the model, its training config or the saved folder."""
+    import core.pipeline
     import core.training
     from core.data import build_texts
 
@@ -523,12 +524,12 @@ def test_the_transformer_is_fitted_on_the_comparisons_own_rows_without_fake_colu
 
     def spy(prepared, config, *args, **kwargs):
         seen["prepared"], seen["config"] = prepared, config
-        result = real(prepared, config, *args, **kwargs)
-        seen["schema"], seen["training_config"] = dict(result.model.schema), dict(result.model.training_config)
-        return result
+        model = real(prepared, config, *args, **kwargs)
+        seen["schema"], seen["training_config"] = dict(model.schema), dict(model.training_config)
+        return model
 
     monkeypatch.setattr(core.training, "fit_transformer", spy)
-    monkeypatch.setattr(core.training, "prepare", lambda *a, **k: pytest.fail("the comparison must not call prepare()"))
+    monkeypatch.setattr(core.pipeline, "prepare", lambda *a, **k: pytest.fail("the comparison must not call prepare()"))
     df = campaign_table(120, seed=3)
     comp = train_response_models(df, ["age", "segment"], ["review"], "y", "yes", base_model=str(tiny_model_dir),
                                  transformer_settings={**TINY, "epochs": 1}, transformer_max_train_rows=50)

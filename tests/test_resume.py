@@ -170,10 +170,12 @@ def test_a_job_killed_at_each_point_resumes_to_the_uninterrupted_result(referenc
         else:
             assert status.message.startswith(f"Interrupted at step {checkpoint_step} of 12"), (point, status.message)
         assert (folder / "data.csv").is_file()  # kept for the resume
-        # Nothing half-written is listed or loadable.
-        assert list_models() == [] and not (models_dir / name).exists()
-        with pytest.raises(ValueError):
-            load_model(name)
+        # Nothing half-written is listed: the one model listed is the best so far, saved whole
+        # (TF-IDF before the fine-tune ended; then the fine-tune, kept as the settings ask), and it loads.
+        assert [m.name for m in list_models()] == [name]
+        best_so_far = "transformer" if point == "model-save" else "tfidf"
+        assert json.loads((models_dir / name / "marketune.json").read_text())["kind"] == best_so_far, point
+        assert load_model(name).predict(["great phone"])[0] in {"positive", "negative"}
 
     assert resume_job(job_id) == job_id
     status = wait_for(job_id, {"done", "failed", "cancelled", "interrupted"})
@@ -246,7 +248,8 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
     first = run_cli(*args(), pause="step-4", out=tmp_path / "first.log")
     try:
         wait_for_pause(tmp_path / "first.log", "step-4")
-        assert not out.exists()
+        # The best so far (TF-IDF) is at --out, whole, while the fine-tune runs.
+        assert json.loads((out / "marketune.json").read_text())["kind"] == "tfidf"
         assert checkpoints.read_progress(checkpoint)["step"] == 2
     finally:
         first.kill()
@@ -260,7 +263,9 @@ def test_cli_resume_continues_and_the_model_appears_only_when_whole(tiny_model_d
     try:
         wait_for_pause(tmp_path / "second.log", "model-save")
         assert "resumed from step 2 of 12" in (tmp_path / "second.log").read_text()
-        assert not out.exists()  # the whole model is written beside it, not yet in place
+        # The final folder is written whole beside --out, not yet in place; --out holds the best so
+        # far (the fine-tune, kept as --keep-transformer asks, saved whole when it took the lead).
+        assert json.loads((out / "marketune.json").read_text())["kind"] == "transformer"
         assert any(p.name.startswith(".model.tmp-") for p in tmp_path.iterdir())
     finally:
         second.kill()

@@ -388,7 +388,7 @@ def _tfidf_result():
 
 @pytest.mark.parametrize("when", ["after training", "while saving"])
 def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when):
-    import core.training
+    import core.pipeline
     from core import worker
     from core.jobs import job_status
 
@@ -397,7 +397,7 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
     result = _tfidf_result()
     original_save = result.model.save
 
-    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None, deadline=None):
+    def fake_train(df, config, on_progress=None, cancel=None, checkpoint=None, deadline=None, on_leader=None):
         if when == "after training":
             (folder / "cancel").touch()
         return result
@@ -413,7 +413,7 @@ def test_worker_honours_a_cancel_sent_after_training(tmp_path, monkeypatch, when
         saves.append(dest)
         return original_save(dest, overwrite=overwrite)
 
-    monkeypatch.setattr(core.training, "train", fake_train)
+    monkeypatch.setattr(core.pipeline, "train", fake_train)
     monkeypatch.setattr(result.model, "save", save_then_cancel if when == "while saving" else save_and_count)
     worker.run(folder)
     assert job_status(folder.name, folder.parent).state == "cancelled"
@@ -429,23 +429,6 @@ def test_new_settings_are_validated_and_round_trip():
         TrainConfig(choose_simpler=1)
     config = TrainConfig(refit_on_all_rows=True, choose_simpler=False)
     assert TrainConfig.from_dict(json.loads(config.to_json())) == config
-
-
-def test_fewshot_verdict_names_classes_it_never_predicts_without_repeating_what_was_saved():
-    from core.training import _fewshot_verdict
-
-    true = ["pos"] * 40 + ["neg"] * 12 + ["neutral"] * 8
-    predicted = ["pos"] * 40 + ["neg"] * 12 + ["pos"] * 8  # never 'neutral'
-    metrics = {"model": {"macro_f1": 0.61}, "baselines": {"tfidf_lr": {"macro_f1": 0.49}}, "evaluation": "the test rows"}
-    verdict = _fewshot_verdict(metrics, pd.DataFrame({"true_label": true, "predicted_label": predicted}), seed=0)
-    assert verdict["sentence"].startswith("Scored by the test rows: 0.61 macro-F1 against 0.49")
-    assert "was saved" not in verdict["sentence"]  # the page already says which model was saved
-    assert verdict["missed_classes"] == ["neutral"]
-    assert "It never predicted 'neutral' on those rows (13% of them): it leans on the more common classes." in verdict["sentence"]
-    assert "class weighting" not in verdict["sentence"]  # it was on (the default)
-    off = _fewshot_verdict(metrics, pd.DataFrame({"true_label": true, "predicted_label": predicted}), seed=0,
-                           class_weighting=False)
-    assert "This run had class weighting off" in off["sentence"]  # the same advice as a fine-tuned model's
 
 
 def test_an_accuracy_below_always_guessing_the_common_class_is_said_in_words():

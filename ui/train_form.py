@@ -304,6 +304,19 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
     return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report)
 
 
+def _training_now(model_name: str) -> bool:
+    """This session's job is training ``model_name`` now: the folder there is its best so far
+    (core.pipeline saves it while later candidates run), not a name taken by another model."""
+    job_id = st.session_state.get("train_job_id")
+    if not job_id:
+        return False
+    try:
+        status = jobs.job_status(job_id, with_events=False)
+    except ValueError:
+        return False
+    return status.active and status.model_name == model_name
+
+
 def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | None, str]:
     """Section 3: base model, name, method and the advanced settings; returns the config to
     train with (None while the columns are not valid) and the model name."""
@@ -320,7 +333,7 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
         model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
         try:
             validate_name(model_name)
-            if model_path(model_name).exists():
+            if model_path(model_name).exists() and not _training_now(model_name):
                 raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
         except ValueError as exc:
             st.error(plain(exc))

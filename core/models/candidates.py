@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .folder import MANIFEST, METRICS, atomic_folder, pause_point, read_json, replace_folder, write_json
+from .folder import MANIFEST, METRICS, atomic_folder, pause_alias, pause_point, read_json, replace_folder, write_json
 
 CANDIDATES = "candidates"
 CHOICE = "choice"  # the metrics.json key recording that a person chose the model in place over the rule's
@@ -61,6 +61,7 @@ def save_with_candidates(
     *,
     overwrite: bool = False,
     also: Callable[[Path], Any] | None = None,
+    pause: str = "model-save",
 ) -> Path:
     """Save ``model`` in ``folder`` with each of ``alternatives`` (kind -> saved-model object) in
     ``folder/candidates/<kind>/``; ``also(path)`` then runs on the model's folder and on each
@@ -68,6 +69,8 @@ def save_with_candidates(
     folder beside ``folder`` and renamed into place at the end: a failure at any point leaves the
     old folder (or none) and removes the temporary one. Returns ``folder``; the objects' ``path``
     point into it. Raises ``ValueError`` when ``folder`` exists and ``overwrite`` is False.
+    ``pause``: the name the test hook "model-save" answers to during this save
+    (core.models.folder.pause_alias; "leader-save" for core.pipeline's best so far).
     """
     folder = Path(folder)
     if folder.exists() and not overwrite:
@@ -77,13 +80,8 @@ def save_with_candidates(
     paths = [getattr(m, "path", None) for m in models]  # each save points its model at the temporary folder
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
-        written = Path(model.save(staging / folder.name))
-        for kind, alternative in alternatives.items():
-            alternative.save(written / CANDIDATES / kind)
-        if also is not None:
-            for path in [written, *(written / CANDIDATES / kind for kind in alternatives)]:
-                also(path)
-        pause_point("model-save")
+        with pause_alias("model-save", pause):  # the test hook's name for this save
+            written = _write(model, alternatives, staging / folder.name, also)
         replace_folder(written, folder)
     except BaseException:
         for m, path in zip(models, paths):
@@ -95,6 +93,18 @@ def save_with_candidates(
     for kind, alternative in alternatives.items():
         alternative.path = folder / CANDIDATES / kind
     return folder
+
+
+def _write(model: Any, alternatives: Mapping[str, Any], target: Path, also: Callable[[Path], Any] | None) -> Path:
+    """The whole folder written at ``target`` (in the staging folder), ready to be renamed into place."""
+    written = Path(model.save(target))
+    for kind, alternative in alternatives.items():
+        alternative.save(written / CANDIDATES / kind)
+    if also is not None:
+        for path in [written, *(written / CANDIDATES / kind for kind in alternatives)]:
+            also(path)
+    pause_point("model-save")  # a test hook: the folder whole beside its place
+    return written
 
 
 def switch_candidate(folder: str | Path, kind: str, *, by: str = "person") -> str:

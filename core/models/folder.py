@@ -99,15 +99,29 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+_PAUSE_ALIAS: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def pause_alias(point: str, alias: str) -> Iterator[None]:
+    """Within the block the test hook ``point`` answers to ``alias`` instead: a best-so-far save
+    (core.pipeline's leader) is "leader-save", so a test can stop at the final "model-save"."""
+    _PAUSE_ALIAS[point] = alias
+    try:
+        yield
+    finally:
+        _PAUSE_ALIAS.pop(point, None)
+
+
 def pause_point(*points: str) -> None:
     """A test hook: when $MARKETUNE_TEST_PAUSE_AT is one of ``points``, say so on stderr and
     sleep for an hour, so a test can kill the process at exactly this place. Points: ``step-<n>``
     (before optimizer step n, core.training), ``checkpoint-write`` or ``checkpoint-write-<n>`` (the
     step-n checkpoint's files written, the pointer to them not yet switched, core.checkpoint) and
-    ``model-save`` (a model folder fully written beside its destination, not yet renamed into
-    place). Unset (always, outside tests): nothing happens."""
+    ``model-save`` or ``leader-save`` (a final or a best-so-far model folder fully written beside
+    its destination, not yet renamed into place). Unset (always, outside tests): nothing happens."""
     wanted = os.environ.get("MARKETUNE_TEST_PAUSE_AT")
-    if wanted and wanted in points:
+    if wanted and wanted in {_PAUSE_ALIAS.get(point, point) for point in points}:
         print(f"MARKETUNE_TEST_PAUSE_AT: paused at {wanted} (pid {os.getpid()})", file=sys.stderr, flush=True)
         time.sleep(3600)
 

@@ -1,0 +1,463 @@
+"""The one training pipeline: prepare -> candidates, cheapest first -> choose -> refit -> save.
+
+:func:`train` reads as the recipe. Candidates, in the order they run (cheapest first):
+
+- ``tfidf``: word 1-2-gram + character 1-3-gram TF-IDF with logistic regression (ridge for
+  regression), its C (alpha) chosen on validation (core.evaluation.fit_baselines);
+- ``embedding``: the frozen base encoder's embeddings + logistic regression (core.embedding,
+  classification; skipped, saying so, where that module is not installed);
+- ``fewshot``: contrastive few-shot (core.fewshot.fit_fewshot) where the data is small
+  (core.fewshot.choose_method's threshold, or method "fewshot");
+- ``transformer``: fine-tuning, full or LoRA (core.training.fit_transformer), where the data
+  supports it (method "full"/"lora", or "auto" above the few-shot threshold).
+
+Every candidate is fitted on the same training rows and scored on the same validation rows
+(core.evaluation.evaluate). The leader is chosen by the rule of core.evaluation: a later
+(costlier) candidate replaces the leader only when it scores more than ``TIE_MARGIN`` higher
+(:func:`core.evaluation.better_than`); within the margin the cheaper one stays. How sure a lead
+is is said in words (:func:`core.evaluation.lead_in_words`), never used to overrule it. With
+``config.choose_simpler`` False the requested fine-tune is kept once it has run.
+
+Each time a candidate becomes the leader, ``on_leader(result)`` gets a complete
+:class:`TrainResult` (the leader, every other finished candidate as an alternative), so a job
+or the CLI can save the best so far while later candidates run. A fine-tune clearly behind the
+leader is stopped early (:class:`BehindTheLeader`). A ``ProgressEvent`` with the whole
+leaderboard (``leaderboard``: CandidateRow dicts) is sent whenever a candidate starts, finishes,
+is skipped or stopped early.
+
+Every row the evidence allows: the choice is made on the validation split (the same rows for all
+candidates, so the comparison is paired); on small data (fewer than ``CV_BELOW_ROWS`` training +
+validation rows) the TF-IDF candidate is also 5-fold cross-validated on train + validation, its
+out-of-fold score reported beside its validation score (``cv_score``, ``cv_n``), as a second,
+larger sample, but not used to choose (the other candidates have no out-of-fold predictions).
+The chosen model is then refitted on more rows: TF-IDF on every labelled row (cheap; its
+numbers stay those of the copy fitted on the training rows), few-shot and embeddings on train +
+validation, the fine-tune on train + validation for its best step count when
+``config.refit_on_all_rows``. The test rows are never used to fit or choose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base_models import ensure_base_model, needs_build, resolve_base_model
+from .candidates import kind_name, kind_title
+from .checkpoint import LoopCheckpoint
+from .config import TrainConfig
+from .evaluation import (
+    FittedBaselines,
+    better_than,
+    evaluate,
+    fit_baselines,
+    paired_bootstrap,
+)
+from .fewshot import choose_method, fit_fewshot
+from .models import SavedModel
+from .models.tfidf import TfidfClassifier
+from .prepare import Prepared, prepare
+from .progress import (
+    Cancel,
+    CandidateRow,
+    Events,
+    ProgressCallback,
+    ProgressEvent,
+    TrainingCancelled,
+    TrainResult,
+    cancel_check,
+)
+from .result import Fitted, assemble_result, ood_reference, tfidf_refit
+from .training import check_batch_split, fit_transformer, is_main_process, with_validation
+
+# Early stop of a fine-tune behind the leader (BehindTheLeader). Chosen, not fitted: by 40% of
+# the planned steps the linear schedule is past its warm-up (10%) and most of a fine-tune's gain
+# is in; 5 points of macro-F1 (0.05 R²) is about the half-width of the 95% paired-bootstrap
+# interval on the ~200 validation rows of a 2,000-row set (issue 26's "6 points ahead on 147
+# validation rows; within noise (-1.2 to +13.1)"), so a gap wider than that, not closing, is
+# rarely noise. bench/ measures the regret of the whole rule.
+STOP_AFTER_FRACTION = 0.4
+STOP_MARGIN = 0.05
+CV_BELOW_ROWS = 2000  # cross-validate the TF-IDF candidate below this many training + validation rows
+CV_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One row of the candidate table: ``fit(prepared, config, events, cancel, deadline, callbacks)``
+    returns a model fitted on ``prepared.splits["train"]``; None with ``skip``: why it does not run."""
+
+    kind: str
+    fit: Callable[..., SavedModel] | None
+    skip: str = ""
+
+
+def train(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    on_progress: ProgressCallback | None = None,
+    cancel: Cancel = None,
+    *,
+    checkpoint: str | Path | None = None,
+    deadline: float | None = None,
+    on_leader: Callable[[TrainResult], None] | None = None,
+) -> TrainResult:
+    """Run the leaderboard on ``df`` and return the chosen model with its honest evaluation.
+
+    ``config.method``: "auto" picks few-shot or fine-tuning with :func:`core.fewshot.choose_method`
+    (``metrics["method_chosen"]``/``["method_reason"]`` say which and why); the cheaper candidates
+    run whatever the method (see the module doc). ``checkpoint``: a folder where the fine-tune
+    keeps its state at each evaluation and resumes from (core.checkpoint.LoopCheckpoint); the
+    caller removes it once the model is saved. ``deadline``: a ``time.monotonic()`` value where the
+    fine-tune stops as at ``config.max_train_seconds`` ("time limit"; the refit is skipped when it
+    would end after it). ``on_leader(result)``: called with the best so far each time the leader
+    changes (module doc). Raises ``ValueError`` for a mapping that does not fit the data or a
+    checkpoint of another run, :class:`TrainingCancelled` when ``cancel`` is set; nothing is
+    written here either way (``on_leader`` writes what its caller chooses).
+    """
+    events = Events(on_progress, report=is_main_process())  # under torchrun only rank 0 reports
+    started = time.monotonic()
+    check_batch_split(config.batch_size)
+    if needs_build(config.base_model):
+        _build_base_model(config.base_model, events)
+    prepared = with_validation(prepare(df, config), config)
+    config, reason = _resolve_method(prepared, config)
+    events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
+    events.emit(ProgressEvent("baselines", 0, 0, 0.0, message="Fitting TF-IDF + logistic regression and the baselines"))
+    baselines = _baselines(prepared)
+    table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
+    board = Leaderboard(events, prepared, table)
+    fitted: dict[str, Fitted] = {}
+    leader, ood = None, None
+    for candidate in table:
+        if candidate.fit is None:
+            continue
+        _check(cancel)
+        board.update(candidate.kind, status="running")
+        hooks = _early_stop(config, fitted, leader, prepared)
+        fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
+        leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
+        board.finished(fitted[candidate.kind], leader)
+        if leader == candidate.kind and on_leader is not None:
+            on_leader(assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason,
+                                      ood_reference=ood))
+            board.saved(leader)
+        # After the first save, so that the first usable model waits for neither: TF-IDF's
+        # cross-validated score, and the OOD reference (seconds: the base encoder embeds the rows;
+        # a folder saved without one builds it when first asked, core.check.model_ood_reference).
+        if candidate.kind == "tfidf":
+            board.cross_validated(candidate.kind, cross_validated(prepared, baselines))
+        ood = ood if ood is not None else ood_reference(prepared.texts, config)
+    _check(cancel)
+    refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
+    result = assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason, refitted=refitted,
+                             ood_reference=ood)
+    result.history = events.history
+    events.emit(ProgressEvent("done", 0, 0, 1.0, metrics=result.metrics["model"], elapsed_s=time.monotonic() - started,
+                              eta_s=0.0, message="Done", leaderboard=board.rows()))
+    return result
+
+
+def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBaselines,
+                    checkpoint: str | Path | None = None, baseline_seconds: float = 0.0) -> list[Candidate]:
+    """The candidates in the order they run (cheapest first), each runnable or skipped with a reason.
+    ``config.method`` is resolved ("full", "lora" or "fewshot"); ``baselines``: the TF-IDF candidate,
+    already fitted (in ``baseline_seconds``); ``checkpoint``: the fine-tune's folder."""
+
+    def tfidf(prepared: Prepared, config: TrainConfig, *_: Any) -> SavedModel:
+        model = TfidfClassifier.from_pipeline(baselines.pipeline, task=prepared.task, classes=prepared.classes,
+                                              schema=prepared.schema, training_config=prepared.training_config(config))
+        # C (alpha), chosen on validation: the refit uses it; the fit's seconds count in its time.
+        model.metrics = {"param": baselines.param, "fit_seconds": baseline_seconds}
+        return model
+
+    def fine_tune(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, deadline: float | None,
+                  hooks: tuple[Any, ...]) -> SavedModel:
+        fit_events, mark = Events(events.emit), len(events.history)
+        model = fit_transformer(prepared, config, fit_events, cancel, deadline=deadline, callbacks=hooks,
+                                checkpoint=LoopCheckpoint(checkpoint) if checkpoint is not None else None)
+        events.history[mark:mark] = fit_events.restored  # a resumed run's earlier events (not sent again) belong in its history
+        return model
+
+    def fewshot(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, deadline: float | None,
+                _hooks: Any) -> SavedModel:
+        return fit_fewshot(prepared, config, events, cancel, deadline=deadline)
+
+    table = [Candidate("tfidf", tfidf)]
+    if prepared.classification:
+        table.append(_embedding_candidate())
+        table.append(Candidate("fewshot", fewshot) if config.method == "fewshot" else Candidate(
+            "fewshot", None, f"Few-shot is for small data sets; method '{config.method}' was chosen."))
+    why_not = ("Few-shot was chosen for this data size instead of fine-tuning." if config.method == "fewshot"
+               else f"Method '{config.method}' was chosen in the settings.")
+    table.append(Candidate("transformer", fine_tune if config.method in ("full", "lora") else None,
+                           "" if config.method in ("full", "lora") else why_not))
+    return table
+
+
+def _embedding_candidate() -> Candidate:
+    """The frozen-encoder candidate (core.embedding, built beside this module); skipped where absent."""
+    try:
+        from .embedding import fit_embedding  # type: ignore[import-not-found]
+    except ImportError:
+        return Candidate("embedding", None, "Frozen-encoder embeddings are not available in this version.")
+
+    def fit(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, *_: Any) -> SavedModel:
+        return fit_embedding(prepared, config, events.emit, cancel)
+
+    return Candidate("embedding", fit)
+
+
+def _run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
+         deadline: float | None, hooks: tuple[Any, ...]) -> Fitted:
+    """Fit one candidate and score it on the validation and test rows."""
+    started = time.monotonic()
+    model = candidate.fit(prepared, config, events, cancel, deadline, hooks)
+    _check(cancel)
+    events.emit(ProgressEvent("test", 0, 0, 1.0, message=f"Scoring {kind_title(candidate.kind, prepared.task)} on the "
+                              "validation and test rows"))
+    val = evaluate(model, prepared, prepared.splits["validation"])
+    test = evaluate(model, prepared, prepared.splits["test"])
+    _check(cancel)
+    facts = dict(getattr(model, "metrics", None) or {})
+    stopped = facts.get("stopped_reason") == BehindTheLeader.REASON
+    return Fitted(candidate.kind, model, val, test, time.monotonic() - started + facts.get("fit_seconds", 0.0),
+                  "stopped early" if stopped else "done", facts.get("stop_note", "") if stopped else "", facts)
+
+
+def choose_leader(fitted: list[Fitted], task: str, preferred: str | None = None) -> str:
+    """The rule: in the order they ran (cheapest first), a candidate replaces the leader only when
+    its validation score is more than TIE_MARGIN higher (core.evaluation.better_than); the
+    ``preferred`` kind (``config.choose_simpler`` False: the requested fine-tune) wins once it ran."""
+    if preferred is not None and any(f.kind == preferred for f in fitted):
+        return preferred
+    leader = fitted[0]
+    for other in fitted[1:]:
+        if better_than({"n": len(other.val.pred), "delta": other.score(task) - leader.score(task)}):
+            leader = other
+    return leader.kind
+
+
+def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Events, cancel: Cancel,
+          deadline: float | None) -> dict[str, Any] | None:
+    """The chosen model refitted on more rows (module doc): ``{"model", "test" (Scored, or None
+    when the numbers stay the training-rows copy's), "sentence", "rows", "steps"?}``; None when
+    there is no refit (a fine-tune without ``config.refit_on_all_rows``, or one past ``deadline``)."""
+    splits = prepared.splits
+    both = np.sort(np.concatenate([splits["train"], splits["validation"]]))
+    more = dataclasses.replace(prepared, splits={**splits, "train": both, "validation": np.array([], dtype=int)})
+    if chosen.kind == "tfidf":
+        events.emit(ProgressEvent("baselines", 0, 0, 1.0, message="Refitting TF-IDF on every labelled row"))
+        return tfidf_refit(prepared, config, chosen)
+    if chosen.kind == "transformer":
+        facts = chosen.facts  # the fit's own (model.metrics is the saved run's once it led)
+        steps = max(1, int(facts.get("best_step") or 1))
+        if not config.refit_on_all_rows:
+            return None
+        if deadline is not None and time.monotonic() + chosen.seconds / max(facts["steps"], 1) * steps > deadline:
+            return {"skipped": "The refit on train + validation was skipped: it would have run past this server's time "
+                               "limit per job. The saved transformer is the one trained on the training rows."}
+        events.emit(ProgressEvent("train", 0, 0, 1.0, message=f"Refitting on train + validation for {steps} steps"))
+        model = fit_transformer(more, config, events.emit, cancel, steps=(steps, int(facts["total_steps"])))
+        sentence = (f"The saved transformer was retrained from {resolve_base_model(config.base_model).name} on the "
+                    f"{len(both):,} training + validation rows for {steps} steps (where early stopping had found the best "
+                    f"validation score); the {len(splits['test']):,} test rows stayed held out and the numbers shown are its "
+                    "score on them.")
+        extra = {"steps": steps}
+    elif deadline is not None and time.monotonic() + chosen.seconds > deadline:
+        return {"skipped": f"The refit on train + validation was skipped: it would have run past this server's time limit "
+                           f"per job. The saved model is {kind_name(chosen.kind, prepared.task)} trained on the training rows."}
+    elif chosen.kind == "fewshot":
+        events.emit(ProgressEvent("train", 0, 0, 1.0, message="Refitting the few-shot model on train + validation"))
+        model = fit_fewshot(more, config, events.emit, cancel, deadline=deadline)
+        sentence = (f"The saved few-shot model was retrained on the {len(both):,} training + validation rows; the "
+                    f"{len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them.")
+        extra = {}
+    else:
+        model = _refit_other(chosen, more, config, events, cancel)
+        sentence = (f"The saved model was refitted on the {len(both):,} training + validation rows; the "
+                    f"{len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them.")
+        extra = {}
+    _check(cancel)
+    return {"model": model, "test": evaluate(model, prepared, splits["test"]), "rows": int(len(both)),
+            "sentence": sentence, **extra}
+
+
+def _refit_other(chosen: Fitted, more: Prepared, config: TrainConfig, events: Events, cancel: Cancel) -> SavedModel:
+    """A candidate kind this module does not fit itself (embeddings), refitted with its table's fit."""
+    candidate = _embedding_candidate()
+    if candidate.fit is None or candidate.kind != chosen.kind:
+        return chosen.model
+    return candidate.fit(more, config, events, cancel, None, ())
+
+
+class BehindTheLeader:
+    """Stops a fine-tune clearly behind the leader (a fit_transformer callback).
+
+    The rule: at an evaluation after at least ``STOP_AFTER_FRACTION`` of the planned steps, with
+    at least two evaluations done, when the fine-tune's best validation score so far is more than
+    ``STOP_MARGIN`` below the leader's and this evaluation brought no new best (not closing). Its
+    best weights so far are kept, scored and kept as a candidate ("stopped early")."""
+
+    REASON = "behind the leader"
+
+    def __init__(self, leader_score: float, leader_title: str, task: str, n_val: int) -> None:
+        self.leader_score, self.leader_title, self.task, self.n_val = leader_score, leader_title, task, n_val
+
+    def on_evaluate(self, state: Any, loop: Any, event: Any) -> None:
+        if state.step < STOP_AFTER_FRACTION * loop.total_steps or len(state.scores) < 2:
+            return
+        gap = self.leader_score - state.best_score
+        if gap > STOP_MARGIN and state.evals_since_best >= 1:
+            metric = "macro-F1" if self.task == "classification" else "R²"
+            size = f"{gap * 100:.1f} points" if self.task == "classification" else f"{gap:.3f}"
+            state.stopped_reason = self.REASON
+            state.note = (f"Stopped early at step {state.step} of {loop.total_steps}: its best validation {metric} "
+                          f"({state.best_score:.3f}) was {size} behind {self.leader_title} ({self.leader_score:.3f}) on "
+                          f"{self.n_val:,} validation rows and no longer closing the gap.")
+
+
+def _early_stop(config: TrainConfig, fitted: dict[str, Fitted], leader: str | None, prepared: Prepared) -> tuple[Any, ...]:
+    if leader is None or not config.choose_simpler:  # keep-the-fine-tune runs are never cut short
+        return ()
+    best = fitted[leader]
+    return (BehindTheLeader(best.score(prepared.task), kind_title(leader, prepared.task), prepared.task, len(best.val.pred)),)
+
+
+def _preferred(config: TrainConfig) -> str | None:
+    if config.choose_simpler:
+        return None
+    return {"fewshot": "fewshot", "embedding": "embedding"}.get(config.method, "transformer")
+
+
+def _resolve_method(prepared: Prepared, config: TrainConfig) -> tuple[TrainConfig, str]:
+    """``config`` with "auto" resolved (:func:`core.fewshot.choose_method`), and the reason in words."""
+    if config.method != "auto":
+        return config, f"Method '{config.method}', as chosen in the settings."
+    counts = prepared.report.class_counts
+    method, reason = choose_method(min(counts.values()) if counts else 0, prepared.report.n_rows_used,
+                                   task=config.task, n_classes=len(counts) or None)
+    return config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason}), reason
+
+
+def _baselines(prepared: Prepared) -> FittedBaselines:
+    """The majority/mean baseline and the TF-IDF candidate, fitted on the training rows (C or alpha chosen on validation)."""
+    s, labels = prepared.splits, prepared.labels
+    return fit_baselines(prepared.task, prepared.texts_at(s["train"]), labels[s["train"]], prepared.texts_at(s["validation"]),
+                         labels[s["validation"]], prepared.texts_at(s["test"]), labels[s["test"]], prepared.classes)
+
+
+def cross_validated(prepared: Prepared, baselines: FittedBaselines) -> tuple[float, int] | None:
+    """The TF-IDF candidate's 5-fold out-of-fold score on train + validation (stratified for
+    classes), with its C/alpha; None above ``CV_BELOW_ROWS`` rows or with too few rows per class."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    from .evaluation import classification_metrics, regression_metrics, tfidf_estimator
+
+    rows = np.sort(np.concatenate([prepared.splits["train"], prepared.splits["validation"]]))
+    if len(rows) >= CV_BELOW_ROWS:
+        return None
+    y = prepared.labels[rows]
+    if prepared.classification:
+        smallest = int(pd.Series(y).value_counts().min())
+        if smallest < 2:
+            return None
+        folds = StratifiedKFold(n_splits=min(CV_FOLDS, smallest), shuffle=True, random_state=0)
+        y = np.asarray([str(v) for v in y], dtype=object)
+    else:
+        folds = KFold(n_splits=CV_FOLDS, shuffle=True, random_state=0)
+    pred = cross_val_predict(tfidf_estimator(prepared.task, baselines.param), prepared.texts_at(rows), y, cv=folds)
+    if prepared.classification:
+        return classification_metrics(y, pred, prepared.classes)["macro_f1"], len(rows)
+    return regression_metrics(y, pred)["r2"], len(rows)
+
+
+def _check(cancel: Cancel) -> None:
+    """Between phases: a cancel during scoring, the baselines or a refit counts too."""
+    if cancel_check(cancel)():
+        raise TrainingCancelled("Training was cancelled; nothing was saved.")
+
+
+def _build_base_model(name: str, events: Events) -> None:
+    """Build a catalog base model missing on this machine (a fresh home folder, a cleared cache),
+    reported as "prepare" events: a missing base model is built, never replaced by another."""
+    def report(fraction: float, message: str) -> None:
+        events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=f"Building {name} once (offline, about a "
+                                  f"minute; {fraction:.0%}): {message}"))
+
+    ensure_base_model(name, on_progress=report)
+
+
+class Leaderboard:
+    """The candidates' rows as they stand; every change is sent as a ProgressEvent with all rows."""
+
+    def __init__(self, events: Events, prepared: Prepared, table: list[Candidate]) -> None:
+        self.events, self.prepared, self.task = events, prepared, prepared.task
+        self.metric = "macro_f1" if prepared.classification else "r2"
+        self.fitted: dict[str, Fitted] = {}
+        self._cv: dict[str, tuple[float, int]] = {}
+        self._rows = {c.kind: CandidateRow(c.kind, kind_title(c.kind, self.task), metric=self.metric,
+                                           status="skipped" if c.fit is None else "waiting", note=c.skip) for c in table}
+        self._send("Candidates: " + ", ".join(f"{r.title} ({r.status})" for r in self._rows.values()))
+
+    def rows(self) -> tuple[dict[str, Any], ...]:
+        return tuple(row.to_dict() for row in self._rows.values())
+
+    def update(self, kind: str, message: str = "", **changes: Any) -> None:
+        self._rows[kind] = dataclasses.replace(self._rows[kind], **changes)
+        self._send(message or f"{self._rows[kind].title}: {self._rows[kind].status}")
+
+    def finished(self, fitted: Fitted, leader: str) -> None:
+        """``fitted`` has run: its score, time and note; the leader flag moves to ``leader`` (a new
+        leader is not saved yet: :meth:`saved` says when it is)."""
+        self.fitted[fitted.kind] = fitted
+        for kind, row in self._rows.items():
+            if row.leader != (kind == leader):
+                # A former leader's note now says how it compares with the new one.
+                note = self._lead(self.fitted[kind], leader) if kind in self.fitted and kind != fitted.kind else row.note
+                self._rows[kind] = dataclasses.replace(row, leader=kind == leader, saved=False,
+                                                       note=note + self._cv_note(kind) if note != row.note else note)
+        score, row = fitted.score(self.task), self._rows[fitted.kind]
+        ahead = [f for f in self.fitted.values() if f.score(self.task) > fitted.score(self.task)]
+        best = "The best so far." if not ahead else "Kept because the settings ask to keep it, though it scored lower."
+        note = fitted.note or (best if fitted.kind == leader else self._lead(fitted, leader))
+        metric = "macro-F1" if self.metric == "macro_f1" else "R²"
+        self.update(fitted.kind, status=fitted.status, score=score, n_val=len(fitted.val.pred),
+                    seconds=round(fitted.seconds, 2), note=note.strip(),
+                    message=f"{row.title}: validation {metric} {score:.3f}{' (leader)' if fitted.kind == leader else ''}")
+
+    def cross_validated(self, kind: str, cv: tuple[float, int] | None) -> None:
+        """Set ``kind``'s out-of-fold score (:func:`cross_validated`) beside its validation score."""
+        if cv is None:
+            return
+        self._cv[kind] = cv
+        row = self._rows[kind]
+        self.update(kind, cv_score=cv[0], cv_n=cv[1], note=(row.note + self._cv_note(kind)).strip(),
+                    message=f"{row.title}: {CV_FOLDS}-fold cross-validated {cv[0]:.3f} on {cv[1]:,} rows")
+
+    def _cv_note(self, kind: str) -> str:
+        if kind not in self._cv:
+            return ""
+        score, n = self._cv[kind]
+        return f" {CV_FOLDS}-fold cross-validated on {n:,} training + validation rows: {score:.3f}."
+
+    def saved(self, kind: str) -> None:
+        self.update(kind, saved=True, message=f"{self._rows[kind].title}: saved as the best so far")
+
+    def _lead(self, fitted: Fitted, leader: str) -> str:
+        """How ``fitted`` compares with the leader on the same validation rows, in words."""
+        from .evaluation import lead_in_words
+
+        truth = self.prepared.labels[self.prepared.splits["validation"]]
+        comparison = paired_bootstrap(self.task, truth, fitted.val.pred, self.fitted[leader].val.pred, self.prepared.classes)
+        words = lead_in_words(comparison, self.task, "validation")
+        return f"{words[0].upper()}{words[1:]}, against {kind_name(leader, self.task)}."
+
+    def _send(self, message: str) -> None:
+        self.events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=message, leaderboard=self.rows()))

@@ -1,0 +1,212 @@
+"""The result of a leaderboard run (core.pipeline): the chosen model, its verdict and metrics, and
+every other finished candidate kept beside it.
+
+One tail for every kind of model: :func:`assemble_result` builds the :class:`TrainResult` the
+pipeline hands to ``on_leader`` (the best so far, while later candidates run) and returns at
+the end (the chosen model refitted on more rows). The verdict is core.evaluation's
+:func:`choose_saved_model` of the chosen candidate (or the best-scoring other one when TF-IDF
+leads) against TF-IDF on the same validation and test rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+from .evaluation import (
+    MODEL_NAMES,
+    FittedBaselines,
+    Scored,
+    below_majority_note,
+    choose_saved_model,
+    headline,
+    tfidf_estimator,
+    usefulness_check,
+)
+from .models import SavedModel
+from .models.tfidf import TfidfClassifier
+from .prepare import Prepared
+from .progress import TrainResult
+
+
+@dataclass
+class Fitted:
+    """A candidate that ran: its model (fitted on the training rows), its validation and test
+    scores, wall-clock seconds, and the fit's own facts (``model.metrics`` as the fit returned it)."""
+
+    kind: str
+    model: SavedModel
+    val: Scored
+    test: Scored
+    seconds: float
+    status: str = "done"  # or "stopped early"
+    note: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    refitted: dict[str, Any] | None = None  # TF-IDF: its copy refitted on every labelled row (made once)
+
+    def score(self, task: str) -> float:
+        return headline(self.val.metrics, task)
+
+
+def tfidf_refit(prepared: Prepared, config: TrainConfig, fitted: Fitted) -> dict[str, Any]:
+    """The TF-IDF model refitted on every labelled row with the setting chosen on validation, as
+    AutoML tools do (it is cheap): ``{"model", "test": None, "rows", "sentence"}``; its reported
+    numbers stay those of ``fitted``, the copy fitted on the training rows and scored on the
+    held-out test rows. Made once per run (kept in ``fitted.refitted``)."""
+    if fitted.refitted is None:
+        param = float(fitted.facts["param"])  # C or alpha, as chosen on validation
+        model = TfidfClassifier.from_pipeline(
+            tfidf_estimator(prepared.task, param).fit(prepared.texts, prepared.labels), task=prepared.task,
+            classes=prepared.classes, schema=prepared.schema, training_config=prepared.training_config(config))
+        name, splits, n = "C" if prepared.classification else "alpha", prepared.splits, len(prepared.texts)
+        fitted.refitted = {"model": model, "test": None, "rows": int(n), "sentence": (
+            f"The saved TF-IDF model was refitted on all {n:,} labelled rows (train + validation + test, {name}={param:g} "
+            f"as chosen on validation); the numbers shown are those of the same model fitted on the "
+            f"{len(splits['train']):,} training rows and scored on the {len(splits['test']):,} held-out test rows.")}
+    return fitted.refitted
+
+
+def assemble_result(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitted], leader: str,
+                    baselines: FittedBaselines, rows: tuple[dict[str, Any], ...], started: float, reason: str, *,
+                    refitted: dict[str, Any] | None = None, ood_reference: Any = None) -> TrainResult:
+    """The :class:`TrainResult` with ``fitted[leader]`` as the model (``refitted``: core.pipeline.refit's
+    answer; TF-IDF is always its all-rows copy) and every other candidate in ``alternatives``.
+
+    ``metrics``: task, model (test metrics of the saved model), baselines, split_sizes,
+    n_rows_used, rows_dropped, the fine-tune's steps/best_step/total_steps/stopped_reason and
+    train_seconds (the only candidate's when there is no fine-tune), verdict, saved_kind,
+    candidates ({kind: test metrics} of the others), validation ({kind: validation headline}),
+    leaderboard (``rows``), refit / refit_skipped / before_refit, method_chosen, method_reason."""
+    chosen = fitted[leader]
+    if leader == "tfidf":
+        refitted = tfidf_refit(prepared, config, chosen)
+    saved = refitted["model"] if refitted and "model" in refitted else chosen.model
+    test = refitted["test"] if refitted and refitted.get("test") is not None else chosen.test
+    metrics = _run_metrics(prepared, config, fitted, baselines, rows, started)
+    warnings = list(metrics["warnings"])
+    metrics.update(model=test.metrics, saved_kind=leader, verdict=choose_verdict(prepared, config, fitted, leader, test.pred, baselines),
+                   candidates={k: f.test.metrics for k, f in fitted.items() if k != leader})
+    if refitted and "skipped" in refitted:
+        metrics["refit_skipped"] = refitted["skipped"]
+        warnings.append(refitted["skipped"])
+    elif refitted:
+        metrics["refit"] = {k: refitted[k] for k in ("rows", "sentence", "steps") if k in refitted}
+        if refitted.get("test") is not None:
+            metrics["before_refit"] = chosen.test.metrics
+    metrics["warnings"] = warnings
+    saved.metrics, saved.test_predictions = metrics, test.predictions
+    alternatives = {kind: _kept(prepared, config, f, metrics, test.pred, baselines) for kind, f in fitted.items() if kind != leader}
+    result = TrainResult(saved, metrics, [], prepared.report, warnings, metrics["stopped_reason"], time.monotonic() - started,
+                         ood_reference=ood_reference, alternatives=alternatives)
+    result.note(method_chosen=config.method, method_reason=reason)
+    return result
+
+
+def _run_metrics(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitted], baselines: FittedBaselines,
+                 rows: tuple[dict[str, Any], ...], started: float) -> dict[str, Any]:
+    """The metrics every model of the run shares (see :func:`assemble_result`)."""
+    task, splits = prepared.task, prepared.splits
+    fine = next((fitted[k] for k in ("transformer", "fewshot") if k in fitted), None)
+    facts = dict(fine.facts) if fine is not None else {}
+    facts.pop("stop_note", None)
+    warnings = list(prepared.warnings)
+    if prepared.classification and len(splits["test"]) < 100:
+        warnings.append(f"The test split has only {len(splits['test'])} rows, so these numbers are rough; the "
+                        "leaderboard's note on TF-IDF gives a cross-validated score on the training + validation rows.")
+    return {
+        "task": task,
+        "baselines": baselines.metrics,
+        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+        "n_rows_used": int(len(prepared.texts)),
+        "rows_dropped": prepared.report.dropped,
+        "best_step": 0, "steps": 0, "total_steps": 0, "stopped_reason": "completed",
+        **facts,
+        "train_seconds": float(facts.get("train_seconds", round(sum(f.seconds for f in fitted.values()), 2))),
+        "total_seconds": round(time.monotonic() - started, 2),
+        "warnings": warnings,
+        "validation": {k: f.score(task) for k, f in fitted.items()},
+        "leaderboard": [dict(r) for r in rows],
+    }
+
+
+def choose_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitted], leader: str,
+                   saved_test_pred: np.ndarray, baselines: FittedBaselines) -> dict[str, Any]:
+    """core.evaluation.choose_saved_model of the leader (or, when TF-IDF leads, the best-scoring
+    other candidate) against TF-IDF on the same rows; a verdict of TF-IDF alone when nothing else ran."""
+    s, labels, tfidf = prepared.splits, prepared.labels, fitted["tfidf"]
+    test_true = labels[s["test"]]
+    constant = [baselines.constant] * len(test_true)
+    others = [f for k, f in fitted.items() if k != "tfidf"]
+    if not others:
+        return _alone(prepared, config, tfidf, constant)
+    rival = fitted[leader] if leader != "tfidf" else max(others, key=lambda f: f.score(prepared.task))
+    return choose_saved_model(
+        prepared.task, prepared.classes, candidate=rival.kind, val_true=labels[s["validation"]], val_candidate=rival.val.pred,
+        val_tfidf=tfidf.val.pred, test_true=test_true, test_candidate=saved_test_pred if rival.kind == leader else rival.test.pred,
+        test_tfidf=tfidf.test.pred, test_constant=constant, allow_simpler=config.choose_simpler or rival.kind != leader,
+        class_weighting=config.class_weighting, seed=config.seed)
+
+
+def _alone(prepared: Prepared, config: TrainConfig, tfidf: Fitted, constant: list[Any]) -> dict[str, Any]:
+    """The verdict while (or when) TF-IDF is the only candidate scored."""
+    key = "tfidf_lr" if prepared.classification else "tfidf_ridge"
+    test_true = prepared.labels[prepared.splits["test"]]
+    usefulness = usefulness_check(prepared.task, test_true, tfidf.test.pred, constant, prepared.classes, seed=config.seed + 2)
+    reason = f"{MODEL_NAMES[key][0].upper()}{MODEL_NAMES[key][1:]} is the only candidate scored so far, so it was saved."
+    nothing = {"n": 0}
+    return {"chosen": key, "candidate": None, "alternative": key, "chosen_on": "validation", "reason": reason,
+            "delta": None, "ci": None, "p_value": None, "within_noise": None, "validation": nothing, "test": nothing,
+            "metric": "macro-F1" if prepared.classification else "R²", "usefulness": usefulness,
+            "useless": usefulness["useless"], "warning": usefulness["message"], "missed_classes": [],
+            "sentence": f"{reason} {usefulness['message']}".strip()}
+
+
+def _kept(prepared: Prepared, config: TrainConfig, fitted: Fitted, metrics: dict[str, Any], saved_pred: np.ndarray,
+          baselines: FittedBaselines) -> SavedModel:
+    """A candidate not saved, kept beside the saved one (core.models.candidates) to be put in place
+    later without retraining: the run's metrics with its own test numbers, predictions and
+    usefulness check (TF-IDF as refitted on every labelled row, :func:`tfidf_refit`)."""
+    own = {k: v for k, v in metrics.items() if k not in ("refit", "before_refit", "candidates", "refit_skipped")}
+    model = fitted.model
+    if fitted.kind == "tfidf":
+        refit = tfidf_refit(prepared, config, fitted)
+        model, own["refit"] = refit["model"], {"rows": refit["rows"], "sentence": refit["sentence"]}
+    test_true = prepared.labels[prepared.splits["test"]]
+    constant = [baselines.constant] * len(test_true)
+    own.update(model=fitted.test.metrics, saved_kind=fitted.kind, verdict=_own_verdict(
+        metrics["verdict"], prepared.task, prepared.classes, test_true, fitted.test.pred, saved_pred, constant, config.seed))
+    model.metrics, model.test_predictions = own, fitted.test.predictions
+    return model
+
+
+def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: Any, own_pred: Any, saved_pred: Any,
+                 constant: list[Any], seed: int) -> dict[str, Any]:
+    """The run's verdict as a kept candidate carries it: the same choice and comparison, with the
+    usefulness check (and the note on accuracy below always guessing) of the candidate's own test
+    predictions instead of the saved model's, so whichever is put in place is flagged for itself."""
+    usefulness = usefulness_check(task, test_true, own_pred, constant, classes, seed=seed + 2)
+    sentence = verdict.get("sentence", "")
+    if task == "classification":
+        if not verdict.get("useless"):
+            sentence = sentence.replace(below_majority_note(test_true, saved_pred, constant), "")
+        if not usefulness["useless"]:
+            sentence += below_majority_note(test_true, own_pred, constant)
+    return {**verdict, "usefulness": usefulness, "useless": usefulness["useless"], "warning": usefulness["message"],
+            "sentence": sentence}
+
+
+def ood_reference(texts: list[str], config: TrainConfig) -> Any:
+    """The out-of-distribution reference of the rows trained on (``texts``: model inputs as the
+    model reads them), embedded by the base model's frozen encoder; None when it cannot be built (a model
+    folder without one builds it later from its test predictions, core.check.model_ood_reference).
+    At most core.check.OOD_REFERENCE_ROWS texts are embedded, so this costs seconds."""
+    from .check import OodReference, ood_encoder
+
+    try:
+        return OodReference.from_texts(texts, ood_encoder(config.base_model), seed=config.seed)
+    except Exception:  # noqa: BLE001 - too few rows, encoder not installed...: never fail a training for it
+        return None
