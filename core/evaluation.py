@@ -308,6 +308,7 @@ CLEAR_LEVEL = 0.90
 MODEL_NAMES = {
     "transformer": "the fine-tuned transformer",
     "fewshot": "the few-shot model",
+    "embedding": "the frozen-encoder embedding model",
     "tfidf_lr": "TF-IDF + logistic regression",
     "tfidf_ridge": "TF-IDF + ridge regression",
     "majority": "always predicting the most common label",

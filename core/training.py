@@ -95,6 +95,8 @@ def train(
         result.metrics["verdict"] = _fewshot_verdict(result.metrics, result.model.test_predictions, config.seed,
                                                      config.class_weighting)
         result.metrics["saved_kind"] = "fewshot"
+    elif method == "embedding":
+        result = _embedding_result(prepared, config, on_progress, cancel)
     else:
         result = fit_transformer(prepared, config, on_progress, cancel, checkpoint=checkpoint, deadline=deadline)
     result.note(method_chosen=method, method_reason=reason)
@@ -547,6 +549,53 @@ def fit_transformer(
 
 
 # ---------------------------------------------------------------------- pieces
+
+
+def _embedding_result(prepared: Prepared, config: TrainConfig, on_progress: ProgressCallback | None,
+                      cancel: Cancel) -> TrainResult:
+    """``method="embedding"`` alone (until core.pipeline runs it as one candidate among others):
+    core.embedding.fit_embedding on the training rows, scored on the test rows and compared with
+    TF-IDF + LR on the same validation and test rows as the fine-tuned model is
+    (:func:`core.evaluation.choose_saved_model`; the embedding model is kept, as asked, and the
+    verdict says in words how the two compare). TF-IDF is kept beside it as a candidate."""
+    from .embedding import fit_embedding
+
+    started, history = time.monotonic(), []
+    cancelled = cancel_check(cancel)
+
+    def emit(event: ProgressEvent) -> None:
+        history.append(event)
+        if on_progress is not None:
+            on_progress(event)
+
+    model = fit_embedding(prepared, config, emit, cancel)
+    splits, labels = prepared.splits, prepared.labels
+    train_idx, val_idx, test_idx = splits["train"], splits["validation"], splits["test"]
+    emit(ProgressEvent("test", 1, 1, 1.0, elapsed_s=time.monotonic() - started, message="Scoring the test split"))
+    scored = evaluate(model, prepared, test_idx)
+    if cancelled():
+        raise TrainingCancelled("Training was cancelled; nothing was saved.")
+    emit(ProgressEvent("baselines", 1, 1, 1.0, elapsed_s=time.monotonic() - started, message="Training the baselines"))
+    fitted = fit_baselines(prepared.task, prepared.texts_at(train_idx), labels[train_idx], prepared.texts_at(val_idx),
+                           labels[val_idx], prepared.texts_at(test_idx), labels[test_idx], prepared.classes)
+    verdict = choose_saved_model(
+        prepared.task, prepared.classes, candidate="embedding", val_true=labels[val_idx],
+        val_candidate=evaluate(model, prepared, val_idx).pred, val_tfidf=fitted.val_pred, test_true=labels[test_idx],
+        test_candidate=scored.pred, test_tfidf=fitted.test_pred, test_constant=[fitted.constant] * len(test_idx),
+        allow_simpler=False, class_weighting=config.class_weighting, seed=config.seed)
+    warnings = list(prepared.warnings)
+    metrics = {**model.metrics, "model": scored.metrics, "baselines": fitted.metrics, "verdict": verdict,
+               "saved_kind": "embedding", "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+               "n_rows_used": len(prepared.texts), "rows_dropped": prepared.report.dropped,
+               "stopped_reason": "completed", "warnings": warnings,
+               "base_model_source": base_model_source(resolve_base_model(config.base_model))}
+    model.metrics, model.test_predictions = metrics, scored.predictions
+    if cancelled():
+        raise TrainingCancelled("Training was cancelled; nothing was saved.")
+    alternatives = _kept_alternatives(prepared, config, fitted, splits, metrics, model, scored, scored.pred)
+    elapsed = time.monotonic() - started
+    emit(ProgressEvent("done", 1, 1, 1.0, metrics=scored.metrics, elapsed_s=elapsed, eta_s=0.0, message="Done"))
+    return TrainResult(model, metrics, history, prepared.report, warnings, "completed", elapsed, alternatives=alternatives)
 
 
 def _tfidf_refit(prepared: Prepared, config: TrainConfig, fitted: Any, splits: dict[str, np.ndarray]

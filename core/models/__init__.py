@@ -4,6 +4,8 @@ Kinds (the ``kind`` in a folder's marketune.json) and their classes:
 
 - "transformer": :class:`TextClassifier` (core.models.transformer), a fine-tuned transformer;
 - "fewshot": :class:`FewShotClassifier` (core.models.fewshot), a sentence encoder + LR head;
+- "embedding": :class:`EmbeddingClassifier` (core.models.embedding), a frozen base encoder's
+  embeddings + logistic regression / ridge (the encoder referenced, not copied);
 - "tfidf": :class:`TfidfClassifier` (core.models.tfidf), TF-IDF + logistic regression / ridge;
 - "tabular" and "hybrid": :class:`ResponseModel` (core.models.response), gradient-boosted trees
   on profile columns (``TabularModel``, core.models.tabular), the hybrid with a text score.
@@ -23,13 +25,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from .embedding import EmbeddingClassifier
 from .fewshot import FewShotClassifier
 from .folder import MANIFEST
 from .response import ResponseModel
 from .tfidf import TfidfClassifier
 from .transformer import TextClassifier
 
-__all__ = ["KINDS", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier", "TfidfClassifier", "load_folder"]
+__all__ = ["KINDS", "EmbeddingClassifier", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier", "TfidfClassifier", "load_folder"]
 
 
 @runtime_checkable
@@ -88,6 +91,7 @@ class FastModel(SavedModel, Protocol):
 KINDS: dict[str, type] = {
     "transformer": TextClassifier,
     "fewshot": FewShotClassifier,
+    "embedding": EmbeddingClassifier,
     "tfidf": TfidfClassifier,
     "tabular": ResponseModel,
     "hybrid": ResponseModel,
