@@ -197,3 +197,20 @@ def test_cli_method_embedding_trains_compares_and_predicts(tiny_model_dir, tmp_p
     written = pd.read_csv(predictions, keep_default_na=False)
     expected = load_folder(out).predict(pd.read_csv(data, keep_default_na=False))
     assert written["predicted_label"].astype(str).tolist() == [str(v) for v in expected]
+
+
+def test_predict_page_scores_with_an_embedding_model(fitted, models_dir):
+    from tests.test_page_predict import NEW_ROWS, open_page, upload
+
+    shutil.copytree(fitted[2], models_dir / "emb-model")
+    at = open_page()
+    assert at.selectbox(key="predict_model").value == "emb-model"
+    upload(at, NEW_ROWS)
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    result = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+    expected = fitted[1].predict(NEW_ROWS)
+    scored = result["text"] != ""
+    assert result.loc[scored, "predicted_label"].astype(str).tolist() == [str(v) for v in expected[scored.to_numpy()]]
+    assert {f"p_{c}" for c in fitted[1].classes_} <= set(result.columns)
