@@ -116,6 +116,22 @@ def resolve_base_model(name_or_path: str) -> BaseModel:
 ENGLISH_ONLY = "is an English-only model"  # in every language_advice sentence (is_language_advice)
 
 
+def input_prefix(base: BaseModel) -> str:
+    """The text a frozen encoder expects before each input: ``"query: "`` for E5 models (the
+    catalog's multilingual-e5-small, a folder built from it, an ``intfloat/*e5*`` hub id), else ``""``.
+    Fine-tuned models learn without it; a frozen encoder is best read as its authors trained it
+    (E5's model card: "query: " for symmetric tasks such as classification)."""
+    from .multilingual import QUERY_PREFIX as E5_QUERY_PREFIX
+
+    if base.name == MULTILINGUAL_BASE_MODEL:
+        return E5_QUERY_PREFIX
+    if base.is_local:
+        source = _read_json(Path(base.location) / SOURCE_FILE)
+        return E5_QUERY_PREFIX if isinstance(source, dict) and source.get("model") == MULTILINGUAL_HUB_ID else ""
+    owner, _, model = base.location.partition("/")
+    return E5_QUERY_PREFIX if owner == "intfloat" and "e5" in model.lower() else ""
+
+
 def language_advice(cjk_fraction: float, base: BaseModel) -> str | None:
     """One sentence of advice when the text's script does not suit the base model."""
     if cjk_fraction >= 0.3 and base.english_only:

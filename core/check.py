@@ -580,17 +580,13 @@ def label_quality(texts: list[str], labels: list[str], *, mode: str = "tfidf", e
 
 def _base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarray]:
     """texts -> (n, d) mean-pooled L2-normalised embeddings of ``config.base_model``, loaded
-    with core's own loading (base_models + fewshot.encode). Raises ValueError/OSError when the
-    base model is not installed."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from .base_models import resolve_base_model
+    with core's own loading (core.models.embedding.load_encoder + fewshot.encode, as the
+    embedding model reads it). Raises ValueError/OSError when the base model is not installed."""
     from .cpu import cpu_threads
+    from .models.embedding import load_encoder
     from .models.fewshot import encode
 
-    base = resolve_base_model(config.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(str(base.location))
-    body = AutoModel.from_pretrained(str(base.location))
+    body, tokenizer, _ = load_encoder(config.base_model, device="cpu")
 
     def embed(texts: list[str]) -> np.ndarray:
         import torch

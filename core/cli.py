@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import METHODS
+
 
 def _add_profile_col(parser: argparse.ArgumentParser) -> None:
     # --feature-col is the option's name before the rename to "profile columns" (issue 14): old
@@ -71,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: regression when the label holds numbers with many distinct values, else classification")
     t.add_argument(
         "--method",
-        choices=["full", "lora", "fewshot", "auto"],
+        choices=list(METHODS),
         default=None,
-        help="default: the base model's preset, else auto (few-shot for small labelled sets, full fine-tuning otherwise)",
+        help="default: the base model's preset, else auto (few-shot for small labelled sets, full fine-tuning "
+             "otherwise); embedding: the base model's frozen sentence embeddings + logistic regression (seconds)",
     )
     t.add_argument("--base-model", default="auto",
                    help="catalog name, local HF folder, hub id, or 'auto' (the default: chosen by the text's "

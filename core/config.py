@@ -9,8 +9,9 @@ from typing import Any
 
 TASKS = ("classification", "regression")
 # "fewshot": SetFit-style contrastive training + logistic-regression head (core/fewshot.py);
+# "embedding": the base model's frozen sentence embeddings + logistic regression / ridge (core/embedding.py);
 # "auto": few-shot for small labelled sets, full fine-tuning otherwise (fewshot.choose_method).
-METHODS = ("full", "lora", "fewshot", "auto")
+METHODS = ("full", "lora", "fewshot", "embedding", "auto")
 # Learning rates that measured well on this CPU (see README, bench/); LoRA trains far fewer
 # weights and needs a larger step; few-shot uses SetFit's body learning rate.
 DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 2e-3, "fewshot": 2e-5}
@@ -37,7 +38,7 @@ class TrainConfig:
     split_column: str | None = None  # optional column with train/validation/test per row
     task: str = "classification"  # "classification" (labels) or "regression" (a number)
     base_model: str = "minilm-en"  # catalog name, local HF folder, or hub id
-    method: str = "auto"  # "full", "lora" (merged on save), "fewshot", or "auto" (chosen from the data)
+    method: str = "auto"  # "full", "lora" (merged on save), "fewshot", "embedding", or "auto" (chosen from the data)
     epochs: float = 3.0  # passes over the training split (may be fractional)
     learning_rate: float | None = None  # None: the method's default (1e-4 full, 2e-3 LoRA, 2e-5 few-shot)
     batch_size: int = 32  # texts per optimizer step

@@ -113,7 +113,8 @@ def render_confusion_matrix(info: ModelInfo, key: str) -> None:
     st.plotly_chart(inert(confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=normalise)), key=f"{key}_cm")
 
 
-SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + logistic regression", "fewshot": "the few-shot model"}
+SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + logistic regression", "fewshot": "the few-shot model",
+               "embedding": "frozen-encoder embeddings + logistic regression"}
 
 
 def render_verdict(metrics: dict, *, compact: bool = False) -> None:
@@ -130,8 +131,8 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
     saved = SAVED_NAMES.get(metrics.get("saved_kind", "")) or next(  # a newer kind: its leaderboard title
         (str(row.get("title")) for row in saved_leaderboard(metrics) if row.get("kind") == metrics.get("saved_kind")
          and row.get("title")), "")
-    if metrics.get("saved_kind") == "tfidf" and metrics.get("task") == "regression":
-        saved = "TF-IDF + ridge regression"
+    if metrics.get("saved_kind") in ("tfidf", "embedding") and metrics.get("task") == "regression":
+        saved = saved.replace("logistic regression", "ridge regression")
     chosen = choice_sentence(metrics)
     if chosen:  # a person put this candidate in place: say so first, then the rule's own account
         rest = verdict.get("sentence", "").removeprefix(verdict.get("reason", "")).strip()

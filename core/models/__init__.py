@@ -4,6 +4,8 @@ Kinds (the ``kind`` in a folder's marketune.json) and their classes:
 
 - "transformer": :class:`TextClassifier` (core.models.transformer), a fine-tuned transformer;
 - "fewshot": :class:`FewShotClassifier` (core.models.fewshot), a sentence encoder + LR head;
+- "embedding": :class:`EmbeddingClassifier` (core.models.embedding), a frozen base encoder's
+  embeddings + logistic regression / ridge (the encoder referenced, not copied);
 - "tfidf": :class:`TfidfClassifier` (core.models.tfidf), TF-IDF + logistic regression / ridge;
 - "zeroshot": :class:`ZeroShotClassifier` (core.models.zeroshot), a frozen encoder + a head from
   category names (core.zeroshot), never trained on labels;
@@ -25,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from .embedding import EmbeddingClassifier
 from .fewshot import FewShotClassifier
 from .folder import MANIFEST
 from .response import ResponseModel
@@ -32,8 +35,8 @@ from .tfidf import TfidfClassifier
 from .transformer import TextClassifier
 from .zeroshot import ZeroShotClassifier
 
-__all__ = ["KINDS", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier", "TfidfClassifier", "ZeroShotClassifier",
-           "load_folder"]
+__all__ = ["KINDS", "EmbeddingClassifier", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier",
+           "TfidfClassifier", "ZeroShotClassifier", "load_folder"]
 
 
 @runtime_checkable
@@ -92,6 +95,7 @@ class FastModel(SavedModel, Protocol):
 KINDS: dict[str, type] = {
     "transformer": TextClassifier,
     "fewshot": FewShotClassifier,
+    "embedding": EmbeddingClassifier,
     "tfidf": TfidfClassifier,
     "zeroshot": ZeroShotClassifier,
     "tabular": ResponseModel,
