@@ -82,7 +82,10 @@ def train(
         _build_base_model(config.base_model, on_progress)
     prepared = prepare(df, config)
     method, reason = config.method, f"Method '{config.method}', as chosen in the settings."
-    if config.method == "auto":
+    if config.method == "auto" and config.multi_label:  # the few-shot head is single-label
+        method, reason = "full", "Several tags per row: full fine-tuning (the few-shot head learns one class per row)."
+        config = config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason})
+    elif config.method == "auto":
         counts = prepared.report.class_counts
         method, reason = choose_method(
             min(counts.values()) if counts else 0, prepared.report.n_rows_used, task=config.task, n_classes=len(counts) or None
@@ -218,7 +221,8 @@ def fit_transformer(
         num_labels=len(classes) if classification else 1,
         id2label=dict(enumerate(classes)),
         label2id={c: i for i, c in enumerate(classes)},
-        problem_type="single_label_classification" if classification else "regression",
+        problem_type=("multi_label_classification" if prepared.multi_label else "single_label_classification")
+        if classification else "regression",
         use_safetensors=True if base.is_local else None,
     )
     if config.freeze_embeddings:
@@ -246,7 +250,7 @@ def fit_transformer(
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
-    loss_fn = _loss_fn(config, y[splits["train"]], len(classes), accelerator.device)
+    loss_fn = _loss_fn(config, y[splits["train"]], len(classes), accelerator.device, multi_label=prepared.multi_label)
     autocast = _cpu_autocast(config, accelerator.device.type)
 
     best_score, best_state, evals_since_best = -math.inf, None, 0
@@ -359,7 +363,7 @@ def fit_transformer(
             )
             if refit is None and (step % eval_every == 0 or step == total_steps):
                 val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
-                score = val["macro_f1"] if classification else val["r2"]
+                score = val[_score_key(val, classification)]
                 if score > best_score:
                     best_score, best_step, evals_since_best = score, step, 0
                     best_state = {
@@ -380,7 +384,7 @@ def fit_transformer(
                     metrics=val,
                     elapsed_s=time.monotonic() - started,
                     eta_s=elapsed_train / step * (total_steps - step),
-                    message=f"validation {'macro-F1' if classification else 'R²'} {score:.3f}",
+                    message=f"validation {_score_key(val, classification).replace('_f1', '-F1').replace('r2', 'R²')} {score:.3f}",
                 )
                 if checkpoint is not None and accelerator.is_main_process:
                     save_checkpoint(event)  # before the event: an "evaluate" event means its checkpoint is on disk
@@ -401,7 +405,7 @@ def fit_transformer(
 
     if refit is None and step % eval_every != 0 and step != total_steps:  # stopped between evaluations
         val = _evaluate(model, val_loader, accelerator, classification, classes, target_scale)
-        score = val["macro_f1"] if classification else val["r2"]
+        score = val[_score_key(val, classification)]
         if score > best_score or best_state is None:
             best_state, best_step = None, step  # the current weights are the best
     net = accelerator.unwrap_model(model)
@@ -427,6 +431,13 @@ def fit_transformer(
     )
     if refit is not None:
         return TrainResult(clf, {"steps": step}, history, prepared.report, warnings, "refit", time.monotonic() - started)
+    if prepared.multi_label:  # thresholds on validation, test metrics, TF-IDF one-vs-rest: core/multilabel_training.py
+        from .multilabel_training import finish_transformer
+
+        return finish_transformer(clf, prepared, config, splits, history, emit, warnings=warnings, step=step,
+                                  total_steps=total_steps, best_step=best_step, stopped_reason=stopped_reason,
+                                  train_seconds=time.monotonic() - train_started, started=started,
+                                  device=accelerator.device.type, base_model_source=base_model_source(base))
 
     def check_cancel() -> None:  # between phases: a cancel during scoring or baselines counts too
         if _any_process(accelerator, cancelled()):
@@ -711,6 +722,12 @@ def _load_trainable(net, weights: dict[str, Any], where: Any) -> None:
             params[name].copy_(value.to(params[name].device))
 
 
+def _score_key(val: dict[str, Any], classification: bool) -> str:
+    """The validation number early stopping follows: micro-F1 with several tags per row, else
+    macro-F1 (classification) or R²."""
+    return "micro_f1" if "micro_f1" in val else "macro_f1" if classification else "r2"
+
+
 def _slices(n_rows: int, length: int, max_tokens: int) -> list[slice]:
     """Row slices of a padded (n_rows, length) batch with at most ``max_tokens`` tokens each."""
     per_slice = max(1, max_tokens // max(1, length))
@@ -722,11 +739,12 @@ def _loader(encoded, y, positions, config: TrainConfig, pad_id: int, shuffle: bo
     from torch.utils.data import DataLoader
 
     items = [(encoded[i], y[i]) for i in positions]
-    target_dtype = torch.long if config.task == "classification" else torch.float32
+    # Class positions (long); a target number or, several tags per row, an indicator row (float).
+    target_dtype = torch.long if config.task == "classification" and not config.multi_label else torch.float32
 
     def collate(batch):
         ids, mask = pad_batch([b[0] for b in batch], pad_id)
-        return ids, mask, torch.tensor([b[1] for b in batch], dtype=target_dtype)
+        return ids, mask, torch.tensor(np.array([b[1] for b in batch]), dtype=target_dtype)
 
     sampler = LengthGroupedBatches([len(x[0]) for x in items], config.batch_size, config.seed, shuffle)
     return DataLoader(items, batch_sampler=sampler, collate_fn=collate)
@@ -747,6 +765,11 @@ def _evaluate(model, loader, accelerator, classification: bool, classes, target_
     target = np.concatenate(targets) if targets else np.zeros(0)
     if len(target) != len(loader.dataset):  # several processes: each row gathered exactly once
         raise RuntimeError(f"Validation gathered {len(target)} rows from the processes; expected {len(loader.dataset)}.")
+    if classification and target.ndim == 2:  # several tags per row: the default 0.5 cut while training
+        from .multilabel import multilabel_metrics, sigmoid
+
+        result = multilabel_metrics(target, sigmoid(logits) >= 0.5, classes)
+        return {k: result[k] for k in ("micro_f1", "macro_f1", "hamming_loss")}
     if classification:
         proba = softmax(logits)
         names = np.asarray(classes, dtype=object)
@@ -765,27 +788,35 @@ class _RowLoss:
     of the whole batch.
     """
 
-    def __init__(self, regression: bool, class_weight: Any = None) -> None:
-        self.regression, self.class_weight = regression, class_weight
+    def __init__(self, regression: bool, class_weight: Any = None, pos_weight: Any = None) -> None:
+        self.regression, self.class_weight, self.pos_weight = regression, class_weight, pos_weight
 
     def __call__(self, logits, target):
         import torch
 
+        if target.ndim == 2:  # several tags per row: binary cross-entropy per tag, averaged over the tags
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, target.float(), pos_weight=self.pos_weight, reduction="none").mean(dim=1)
         if self.regression:
             return torch.nn.functional.mse_loss(logits[:, 0].float(), target.float(), reduction="none")
         return torch.nn.functional.cross_entropy(logits, target, weight=self.class_weight, reduction="none")
 
     def total_weight(self, target) -> Any:
-        if self.class_weight is None or self.regression:
+        if self.class_weight is None or self.regression or target.ndim == 2:
             return float(len(target))
         return self.class_weight[target].sum()
 
 
-def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device) -> _RowLoss:
+def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device, *, multi_label: bool = False) -> _RowLoss:
     import torch
 
     if config.task == "regression":
         return _RowLoss(regression=True)
+    if multi_label:  # per-tag positive weight (negatives / positives) when class weighting is on
+        from .multilabel import pos_weight
+
+        weight = torch.tensor(pos_weight(train_y), device=device) if config.class_weighting else None
+        return _RowLoss(regression=False, pos_weight=weight)
     weight = None
     if config.class_weighting:
         counts = np.bincount(train_y.astype(int), minlength=n_classes).astype(float)

@@ -1,0 +1,134 @@
+"""Multi-label training end to end on tiny data: a sigmoid head, thresholds chosen on validation
+and saved, TF-IDF one-vs-rest as the comparison, predicted_labels in every prediction output."""
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NEGATIVE, NEUTRAL, POSITIVE
+from sklearn import metrics as skm
+
+from core.cli import main
+from core.config import TrainConfig
+from core.models import load_folder
+from core.multilabel import binarize, parse_labels
+from core.predict import output_task, predict_csv, predict_frame, read_predictions
+
+
+def make_tagged_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Texts whose tags are given away by words: "pos" by a positive word, "neg" by a negative one,
+    both when both are there, "other" when neither is."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words, tags = [rng.choice(NEUTRAL) for _ in range(3)], []
+        if i % 3 != 2:
+            words.append(rng.choice(POSITIVE))
+            tags.append("pos")
+        if i % 2 == 0:
+            words.append(rng.choice(NEGATIVE))
+            tags.append("neg")
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "tags": " | ".join(tags or ["other"])})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, tmp_path_factory):
+    from core.training import train
+
+    config = TrainConfig(base_model=str(tiny_model_dir), label_column="tags", method="full", multi_label=True,
+                         epochs=4, batch_size=16, learning_rate=3e-3, max_length=32, choose_simpler=False)
+    result = train(make_tagged_frame(), config)
+    return result, result.save(tmp_path_factory.mktemp("ml") / "tagged")
+
+
+def test_the_saved_model_has_a_sigmoid_head_and_its_thresholds(trained):
+    result, folder = trained
+    model = load_folder(folder)
+    assert model.multi_label and list(model.classes_) == ["neg", "other", "pos"]
+    assert model.model.config.problem_type == "multi_label_classification"
+    saved = json.loads((folder / "thresholds.json").read_text())
+    assert saved["tags"] == ["neg", "other", "pos"] and saved["label_sep"] == "|"
+    assert np.allclose(model.thresholds, saved["thresholds"])
+    proba = model.predict_proba(["great love it", "bad hate this"])
+    assert proba.shape == (2, 3) and ((proba >= 0) & (proba <= 1)).all()
+    assert result.metrics["headline"] == "micro_f1" and "tfidf_ovr" in result.metrics["baselines"]
+    assert sorted(result.alternatives) == ["tfidf"]  # the TF-IDF one-vs-rest model is kept beside it
+
+
+def test_reported_metrics_are_scikit_learns_on_the_saved_test_predictions(trained):
+    result, _ = trained
+    frame = result.model.test_predictions
+    tags = list(result.model.classes_)
+    Y, _ = binarize(parse_labels(frame["true_labels"].tolist(), "|")[0], tags)
+    P, _ = binarize(parse_labels(frame["predicted_labels"].fillna("").tolist(), "|")[0], tags)
+    m = result.metrics["model"]
+    assert m["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(Y, P, average="macro", zero_division=0))
+    assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(Y, P))
+    assert m["n_rows"] == len(frame) == result.metrics["split_sizes"]["test"]
+
+
+def test_predicted_labels_agree_with_p_tag_and_thresholds(trained, tmp_path):
+    _, folder = trained
+    model = load_folder(folder)
+    df = pd.DataFrame({"text": ["great love", "bad hate great", "", "phone order"]})
+    out = predict_frame(model, df)
+    assert output_task(model) == "multi_label"
+    assert list(out.columns[1:]) == ["predicted_labels", "p_neg", "p_other", "p_pos", "prediction_error"]
+    for _, row in out.iloc[[0, 1, 3]].iterrows():
+        expected = [t for t, cut in zip(model.classes_, model.thresholds) if row[f"p_{t}"] >= cut]
+        assert row["predicted_labels"] == "|".join(expected)
+    assert out.loc[2, "predicted_labels"] == "" and out.loc[2, "prediction_error"] != ""
+    # The saved prediction file reads back the same (CSV, then typed as the pages and XLSX read it).
+    df.to_csv(tmp_path / "in.csv", index=False)
+    predict_csv(model, tmp_path / "in.csv", tmp_path / "out.csv")
+    back = read_predictions(tmp_path / "out.csv", "multi_label", list(model.classes_))
+    assert back["predicted_labels"].tolist() == out["predicted_labels"].tolist()
+    assert np.allclose(back["p_pos"].to_numpy(dtype=float), out["p_pos"].to_numpy(dtype=float), equal_nan=True)
+
+
+def test_the_tfidf_candidate_scores_as_its_scikit_learn_pipeline(trained):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from core.evaluation import tfidf_features
+    from core.multilabel_training import tfidf_ovr_model
+    from core.prepare import prepare
+
+    config = TrainConfig(label_column="tags", multi_label=True)
+    prepared = prepare(make_tagged_frame(), config)
+    pipe = make_pipeline(tfidf_features(), OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=2000)))
+    pipe.fit(prepared.texts, prepared.y)
+    model = tfidf_ovr_model(pipe, prepared, config)
+    texts = ["great love it", "bad hate", "phone"]
+    assert np.allclose(model.predict_proba(texts), pipe.predict_proba(texts))
+
+
+def test_cli_round_trip_with_lora(tiny_model_dir, tmp_path, capsys):
+    data = tmp_path / "tagged.csv"
+    frame = make_tagged_frame(90, seed=1)
+    frame["tags"] = [json.dumps(t.split(" | ")) for t in frame["tags"]]  # JSON lists this time
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model"
+    code = main(["train", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--out", str(out),
+                 "--base-model", str(tiny_model_dir), "--method", "lora", "--multi-label", "--epochs", "1",
+                 "--batch-size", "16", "--max-length", "32", "--quiet"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "micro_f1" in printed["model"] and "tfidf_ovr" in printed["baselines"]
+    assert json.loads((out / "thresholds.json").read_text())["label_sep"] == "json"
+    assert main(["predict", "--model", str(out), "--data", str(data), "--out", str(tmp_path / "pred.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "pred.csv", keep_default_na=False)
+    assert {"predicted_labels", "p_neg", "p_other", "p_pos"} <= set(scored.columns)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--data", str(data), "--label-col", "tags"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = load_folder(out)
+    Y, _ = binarize(parse_labels(frame["tags"].tolist(), "json")[0], list(model.classes_))
+    P, _ = binarize(parse_labels(scored["predicted_labels"].tolist(), "|")[0], list(model.classes_))
+    assert evaluated["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
