@@ -622,6 +622,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed)
+    if config.label_column in df.columns:  # several tags per row: say so before the single-label check
+        _say_list_labels(df, config.label_column)
     if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.

@@ -7,7 +7,6 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NEGATIVE, NEUTRAL, POSITIVE
 from sklearn import metrics as skm
 
 from core.cli import main
@@ -15,6 +14,7 @@ from core.config import TrainConfig
 from core.models import load_folder
 from core.multilabel import binarize, parse_labels
 from core.predict import output_task, predict_csv, predict_frame, read_predictions
+from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
 
 
 def make_tagged_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -132,3 +132,44 @@ def test_cli_round_trip_with_lora(tiny_model_dir, tmp_path, capsys):
     Y, _ = binarize(parse_labels(frame["tags"].tolist(), "json")[0], list(model.classes_))
     P, _ = binarize(parse_labels(scored["predicted_labels"].tolist(), "|")[0], list(model.classes_))
     assert evaluated["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
+
+
+def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
+    from tests.test_page_train import open_train, tiny_settings, upload
+
+    at = upload(open_train(), make_tagged_frame(60), "tagged.csv")
+    if at.selectbox(key="train_label_col").value != "tags":
+        at.selectbox(key="train_label_col").set_value("tags").run()
+    assert any("several tags per row" in i.value for i in at.info)
+    assert at.checkbox(key="train_multi_label").value is True
+    at = tiny_settings(at, tiny_model_dir)
+    at.button(key="train_start").click().run()
+    (_, config, _), = sent_requests
+    assert config.multi_label and config.label_sep == "|" and config.label_column == "tags"
+    at.checkbox(key="train_multi_label").set_value(False).run()  # untick: one class per combination again
+    assert not at.exception
+
+
+def test_results_view_shows_multi_label_numbers_and_a_per_tag_confusion(trained, models_dir):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_page_train import ROOT, figures
+
+    result, folder = trained
+    shutil.copytree(folder, models_dir / "tagged")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/models.py").run()
+    at.selectbox(key="models_open").set_value("tagged").run()
+    assert not at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert float(cards["Micro-F1 (headline)"]) == pytest.approx(result.metrics["model"]["micro_f1"], abs=5e-4)
+    assert {"Macro-F1", "Hamming loss", "Subset accuracy"} <= set(cards)
+    per_tag = next(d.value for d in at.dataframe if "threshold" in d.value.columns)
+    assert sorted(per_tag["tag"]) == ["neg", "other", "pos"]
+    tag = at.selectbox(key="models_inspect_tag_cm").value
+    counts = result.metrics["model"]["per_tag"][tag]
+    heatmap = next(f for f in figures(at) if f["data"][0]["type"] == "heatmap")
+    assert np.asarray(heatmap["data"][0]["z"]).tolist() == [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]

@@ -134,6 +134,11 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
     leaves out the per-class table, the ROC curve and the mistakes (for side-by-side views).
     """
     metrics = info.metrics
+    if metrics.get("multi_label"):  # several tags per row: its own numbers and views
+        from ui.multilabel import render_multilabel_results
+
+        render_multilabel_results(info, key, compact=compact)
+        return
     split = metrics.get("split_sizes") or {}
     facts = [f"**{info.task}**"]
     if info.task == "classification":
