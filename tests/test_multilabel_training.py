@@ -173,3 +173,28 @@ def test_results_view_shows_multi_label_numbers_and_a_per_tag_confusion(trained,
     counts = result.metrics["model"]["per_tag"][tag]
     heatmap = next(f for f in figures(at) if f["data"][0]["type"] == "heatmap")
     assert np.asarray(heatmap["data"][0]["z"]).tolist() == [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
+
+
+def test_check_cli_names_a_list_like_label_column(tmp_path, capsys):
+    data = tmp_path / "tagged.csv"
+    make_tagged_frame(60).to_csv(data, index=False)
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
+                 "--out", str(tmp_path / "ISSUES.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "Label column 'tags' looks like several tags per row" in err and "--multi-label" in err
+
+
+def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
+    from core.check import check
+
+    df = make_tagged_frame(240, seed=2)
+    flipped = [0, 6, 12, 18, 24, 30]  # rows with "pos" and "neg" (i % 6 == 0): drop "neg" from their label
+    truth = df.loc[flipped, "tags"].tolist()
+    df.loc[flipped, "tags"] = "pos"
+    report = check(df, TrainConfig(label_column="tags", multi_label=True, label_sep="|"), features="tfidf")
+    errors = report.issues[report.issues["issue"] == "label_error"].set_index("row")
+    found = [r for r in flipped if r in errors.index]
+    assert len(found) >= len(flipped) // 2, errors
+    for r in found:
+        assert sorted(errors.loc[r, "suggested_label"].split("|")) == sorted(truth[flipped.index(r)].split(" | "))
+    assert len(errors) <= len(flipped) + 6  # few rows flagged that were not flipped

@@ -286,10 +286,7 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
             slots.get(problem.field, label_slot).warning(plain(problem.message))
         problems += [p.message for p in report.errors]
         summary = st.container()  # filled below, once the check panel has said which rows training gets
-        if report.ok and multi_label:  # core.check's label search is single-label (issue 27, not done)
-            st.caption("The data check looks for label errors among single labels; with several tags per row "
-                       "it is not run here.")
-        elif report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
+        if report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
             from ui.check import render_check
 
             checked = render_check(df, mapping, key="train_check")
