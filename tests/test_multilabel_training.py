@@ -15,6 +15,7 @@ from core.models import load_folder
 from core.multilabel import binarize, parse_labels
 from core.predict import output_task, predict_csv, predict_frame, read_predictions
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
+from tests.test_page_predict import downloads  # noqa: F401 - the Predict page tests' download recorder
 
 
 def make_tagged_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -198,3 +199,28 @@ def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
     for r in found:
         assert sorted(errors.loc[r, "suggested_label"].split("|")) == sorted(truth[flipped.index(r)].split(" | "))
     assert len(errors) <= len(flipped) + 6  # few rows flagged that were not flipped
+
+
+def test_predict_page_scores_tags_and_offers_them_in_csv_and_xlsx(trained, models_dir,
+                                                                  downloads):  # noqa: F811 - the fixture
+    import io
+    import shutil
+
+    from tests.test_page_predict import fetch, open_page, upload
+
+    made = downloads
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained[1], models_dir / "tagged")
+    at = upload(open_page(), pd.DataFrame({"text": ["great love bad", "phone order", ""]}))
+    at.selectbox(key="predict_model").set_value("tagged").run()
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    preview = next(d.value for d in at.dataframe if "predicted_labels" in d.value.columns)
+    model = load_folder(models_dir / "tagged")
+    for _, row in preview.iloc[:2].iterrows():
+        assert row["predicted_labels"] == "|".join(
+            t for t, cut in zip(model.classes_, model.thresholds) if row[f"p_{t}"] >= cut)
+    xlsx = pd.read_excel(io.BytesIO(fetch(made, ".xlsx")), keep_default_na=False)
+    assert xlsx["predicted_labels"].tolist() == preview["predicted_labels"].fillna("").tolist()
+    csv = pd.read_csv(io.BytesIO(fetch(made, ".csv")), keep_default_na=False)
+    assert list(csv.columns)[:6] == ["text", "predicted_labels", "p_neg", "p_other", "p_pos", "prediction_error"]
