@@ -224,3 +224,17 @@ def test_predict_page_scores_tags_and_offers_them_in_csv_and_xlsx(trained, model
     assert xlsx["predicted_labels"].tolist() == preview["predicted_labels"].fillna("").tolist()
     csv = pd.read_csv(io.BytesIO(fetch(made, ".csv")), keep_default_na=False)
     assert list(csv.columns)[:6] == ["text", "predicted_labels", "p_neg", "p_other", "p_pos", "prediction_error"]
+
+
+def test_ad_copy_lab_scores_each_tag_and_measures_its_margin_on_that_tag(trained):
+    from core.adlab import model_inputs, score_texts, score_variants, uncertainty_margin
+
+    model = trained[0].model
+    texts = ["great love it", "bad awful", "phone order"]
+    for j, tag in enumerate(model.classes_):  # each tag is a success class of its own: P(tag), not a softmax share
+        scores = score_texts(model, model_inputs(model, texts), positive_class=tag)
+        assert np.allclose(scores, model.predict_proba(texts)[:, j])
+    margin = uncertainty_margin(model, "pos")
+    assert margin.n_test == len(model.test_predictions) and margin.value is not None
+    ranked = score_variants(model, "phone order", ["great phone order"], positive_class="neg", margin=margin)
+    assert set(ranked["variant"]) == {"Base", "V1"}
