@@ -185,6 +185,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .training import train
 
+    if args.label_sep and not args.multi_label:
+        raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
     main_rank = is_main_process()
     out = Path(args.out)
     if out.exists() and not args.overwrite:
