@@ -126,8 +126,11 @@ def verdict(val_scores: dict[str, float], test: dict[str, Any], *, allow_simpler
     chosen = "transformer" if transformer_wins else "tfidf"
     ci = test.get("ci")
     within_noise = bool(ci and ci[0] <= 0 <= ci[1])
+    ahead = val_scores["transformer"] > val_scores["tfidf"]
+    kept = ("the fine-tuned model scores higher and is kept." if ahead else
+            "the fine-tuned model is kept, as asked (the simpler model is not chosen in its place).")
     reason = (f"Validation micro-F1: fine-tuned {val_scores['transformer']:.3f}, TF-IDF one-vs-rest "
-              f"{val_scores['tfidf']:.3f}; " + ("the fine-tuned model is kept." if transformer_wins else
+              f"{val_scores['tfidf']:.3f}; " + (kept if transformer_wins else
                                                  "TF-IDF scores as high or higher, so the simpler model is saved."))
     interval = f" (95% interval {ci[0]:+.3f} to {ci[1]:+.3f})" if ci else ""
     sentence = (f"{reason} On the held-out test rows the fine-tuned model's micro-F1 is {test['delta']:+.3f} "

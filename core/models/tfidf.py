@@ -333,7 +333,8 @@ def model_card(model: TfidfClassifier) -> str:
         f"- Task: {model.task}",
     ]
     if model.task == "classification":
-        lines.append(f"- Classes: {', '.join(str(c) for c in model.classes_)}")
+        kind = "Tags (several per row, one-vs-rest)" if model.multi_label else "Classes"
+        lines.append(f"- {kind}: {', '.join(str(c) for c in model.classes_)}")
     lines += [
         f"- Input columns: {', '.join(model.input_columns)}",
         f"- Features: {sum(len(b['vocabulary']) for b in model.blocks):,} "
@@ -349,6 +350,8 @@ def model_card(model: TfidfClassifier) -> str:
     headline = m.get("model") or {}
     if headline:
         keys = ("accuracy", "macro_f1", "roc_auc") if model.task == "classification" else ("r2", "mae", "rmse")
+        if model.multi_label:
+            keys = ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy")
         lines += ["", "## Held-out test results", ""]
         lines += [f"- {k}: {headline[k]:.4f}" for k in keys if isinstance(headline.get(k), (int, float))]
     lines += ["", "Files: JSON + safetensors only (no pickle). Load with `core.registry.load_folder`."]

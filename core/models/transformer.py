@@ -230,7 +230,8 @@ def model_card(clf: TextClassifier) -> str:
     lines = [
         "# Marketune model",
         "",
-        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
+        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} {'tags, several per row' if clf.multi_label else 'classes'}: "
+                                 f"{', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
         f"- Base model: {clf.base_model}",
         *_source_lines(clf.metrics.get("base_model_source") or {}),
         f"- Method: {cfg.get('method', '?')}, epochs {cfg.get('epochs', '?')}",
@@ -241,6 +242,8 @@ def model_card(clf: TextClassifier) -> str:
         "",
     ]
     keys = ["accuracy", "macro_f1", "weighted_f1", "roc_auc"] if clf.task == "classification" else ["mae", "rmse", "r2", "spearman"]
+    if clf.metrics.get("multi_label"):  # several tags per row: micro-F1 is the headline
+        keys = ["micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
     lines += metrics_table(clf.metrics, keys)
     lines += [
         "",
