@@ -533,7 +533,7 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     from cleanlab.multilabel_classification.filter import find_label_issues, find_multilabel_issues_per_class
     from cleanlab.multilabel_classification.rank import get_label_quality_scores
 
-    from .multilabel import JSON_LIST, binarize, parse_labels
+    from .multilabel import binarize, join_tags, parse_labels
 
     present = raw_labels.notna().to_numpy() & has_text
     idx = np.flatnonzero(present)
@@ -552,11 +552,10 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     per_tag = per_tag.T if per_tag.shape == (len(tags), len(given)) else per_tag  # (n, k): suspect (row, tag)
     quality = get_label_quality_scores(given, proba)
     where = np.flatnonzero(flagged)
-    suggested, glue = [], {";": "; ", ",": ", "}.get(separator, separator)
+    suggested = []
     for i in where:
         row = Y[i].astype(bool) ^ per_tag[i]  # flip the suspect tags
-        chosen = [t for t, on in zip(tags, row) if on]
-        suggested.append(json.dumps(chosen) if separator == JSON_LIST else glue.join(chosen))
+        suggested.append(join_tags([t for t, on in zip(tags, row) if on], separator))
     return _issues(idx[where], "label_error", 1.0 - quality[where], suggested), mode, len(idx), ""
 
 
@@ -829,7 +828,6 @@ def ood_message(n_flagged: int, n_rows: int) -> str:
 
 
 def _reads_text(folder: Path) -> bool:
-    import json
 
     schema = folder / "data_schema.json"
     if not schema.is_file():
@@ -839,7 +837,6 @@ def _reads_text(folder: Path) -> bool:
 
 def _folder_encoder(folder: str | Path) -> str:
     """The base model of a saved model (training_config.json), or the fallback encoder."""
-    import json
 
     config_path = Path(folder) / "training_config.json"
     base = ""

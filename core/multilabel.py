@@ -151,6 +151,14 @@ def _found(column: str, separator: str, lists: list[list[str]], n_rows: int) -> 
     return ListLabels(column, separator, [t for t, _ in counts.most_common()], several / max(1, len(lists)), n_rows)
 
 
+def join_tags(tags: Sequence[str], separator: str) -> str:
+    """One label cell from ``tags``, written as a column joined by ``separator`` writes them
+    ("|", "; ", ", " or a JSON list): the inverse of :func:`split_tags`."""
+    if separator == JSON_LIST:
+        return json.dumps([str(t) for t in tags], ensure_ascii=False)
+    return {";": "; ", ",": ", "}.get(separator, separator).join(str(t) for t in tags)
+
+
 def parse_labels(values: Iterable[Any], separator: str | None = None) -> tuple[list[list[str]], str]:
     """``(tags per cell, separator used)``; ``separator`` None: the one :func:`detect` finds, or
     "|" when it finds none (a column of single tags is a valid multi-label column too)."""

@@ -15,6 +15,7 @@ from core.models import load_folder
 from core.multilabel import binarize, parse_labels
 from core.predict import output_task, predict_csv, predict_frame, read_predictions
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
+from tests.test_page_label import labels_dir  # noqa: F401 - the Label page tests' project folder
 from tests.test_page_predict import downloads  # noqa: F401 - the Predict page tests' download recorder
 
 
@@ -238,3 +239,32 @@ def test_ad_copy_lab_scores_each_tag_and_measures_its_margin_on_that_tag(trained
     assert margin.n_test == len(model.test_predictions) and margin.value is not None
     ranked = score_variants(model, "phone order", ["great phone order"], positive_class="neg", margin=margin)
     assert set(ranked["variant"]) == {"Base", "V1"}
+
+
+def test_label_page_ranks_by_the_most_doubtful_tag_and_saves_several_tags(trained, models_dir,
+                                                                          labels_dir):  # noqa: F811 - the fixture
+    import shutil
+
+    from core.labeling import label_store, uncertainty_ranking
+    from tests.test_page_label import open_label
+
+    frame = make_tagged_frame(60, seed=4).rename(columns={"tags": "label"})
+    frame.loc[30:, "label"] = ""
+    store = label_store("tags").create(frame, ["text"], "label")
+    shutil.copytree(trained[1], models_dir / "label-tags")  # the project's model of an earlier round
+    model = load_folder(models_dir / "label-tags")
+    ranked = uncertainty_ranking(model, store.unlabeled(), n=10, diversity=False)
+    proba = model.predict_proba(ranked["text"].tolist())
+    assert np.allclose(ranked["margin"], np.abs(proba - model.thresholds).min(axis=1))
+    assert ranked["margin"].is_monotonic_increasing
+    at = open_label()
+    at.selectbox(key="label_project").set_value("tags").run()
+    assert not at.exception, at.exception
+    view = at.data_editor(key="label_editor").value
+    first, second = int(view["row"].iloc[0]), int(view["row"].iloc[1])
+    at.session_state["label_editor"] = {"edited_rows": {0: {"label": ["neg", "pos"]}, 1: {"label": ["other"]}},
+                                        "added_rows": [], "deleted_rows": []}
+    at.button(key="label_save").click().run()
+    assert not at.exception, at.exception
+    saved = label_store("tags").frame()["label"]
+    assert saved[first] == "neg|pos" and saved[second] == "other"  # joined by the project's own separator
