@@ -185,8 +185,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .training import train
 
-    if args.label_sep and not args.multi_label:
-        raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
     main_rank = is_main_process()
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -205,16 +203,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Any file the Train page reads, read as it reads it.
     loaded = _read(args, [*args.text_cols, *args.profile_cols, args.label_col, args.split_col], say=main_rank,
                    label=args.label_col)
-    df = loaded.frame
-    if not args.multi_label and args.label_col in df.columns and main_rank:
-        _say_list_labels(df, args.label_col)
+    df = _tags_checked(args, loaded.frame, say=main_rank)
     task = _task_for(args, df, say=main_rank)
     base_model = _base_model_for(args, df, say=main_rank)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
     # user passed explicitly.
     from .base_models import training_defaults
 
-    chosen = {"method": args.method, "freeze_embeddings": args.freeze_embeddings}
+    chosen = {"method": args.method, "freeze_embeddings": args.freeze_embeddings, "multi_label": args.multi_label,
+              "label_sep": args.label_sep}
     preset = {"method": "auto", **training_defaults(base_model), **{k: v for k, v in chosen.items() if v is not None}}
     config = TrainConfig(
         text_columns=tuple(args.text_cols),
@@ -233,8 +230,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         refit_on_all_rows=args.refit,
         choose_simpler=not args.keep_transformer,
-        multi_label=args.multi_label,
-        label_sep=args.label_sep,
         **preset,
     )
 
@@ -354,6 +349,16 @@ def _train_response(args: argparse.Namespace) -> int:
 def checkpoint_folder(out: Path) -> Path:
     """Where ``train --out OUT`` keeps its checkpoint: ``OUT.checkpoint`` beside it."""
     return out.with_name(out.name + ".checkpoint")
+
+
+def _tags_checked(args: argparse.Namespace, df, say: bool):
+    """``df`` after the several-tags-per-row checks of ``train``: ``--label-sep`` needs
+    ``--multi-label``; without it, a list-like label column is named on stderr (``say``)."""
+    if args.label_sep and not args.multi_label:
+        raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
+    if not args.multi_label and args.label_col in df.columns and say:
+        _say_list_labels(df, args.label_col)
+    return df
 
 
 def _say_list_labels(df, column: str) -> None:
