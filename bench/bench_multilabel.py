@@ -19,7 +19,7 @@ paired-bootstrap interval of the micro-F1 difference, and wall seconds (the fine
 ``train_seconds``; the whole run) with the load average (the machine is shared: no speed claims).
 
 Usage: nice -n 5 .venv/bin/python -m bench.bench_multilabel [--rows 3000] [--test-rows 2000]
-       [--epochs 3] [--max-length 64] [--max-train-seconds S]
+       [--epochs 3] [--max-length 64] [--max-train-seconds S] [--no-class-weighting]
 Appends one JSON line to bench/results/bench_multilabel.jsonl.
 """
 
@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--base-model", default="minilm-en")
+    parser.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
+                        help="per-tag positive weights in the loss (and balanced TF-IDF) - the product default")
     parser.add_argument("--max-train-seconds", type=float, default=None,
                         help="stop fine-tuning after this long (the best validation checkpoint is kept), for a shared machine")
     args = parser.parse_args()
@@ -69,7 +71,8 @@ def main() -> None:
     df = rows_for(args.rows, args.test_rows)
     config = TrainConfig(text_columns=("text",), label_column="labels", split_column="split", multi_label=True,
                          base_model=args.base_model, method="full", epochs=args.epochs, max_length=args.max_length,
-                         choose_simpler=False, max_train_seconds=args.max_train_seconds)
+                         choose_simpler=False, max_train_seconds=args.max_train_seconds,
+                         class_weighting=args.class_weighting)
     load_before, started = load_avg(), time.monotonic()
     result = train(df, config, on_progress=lambda e: e.phase == "evaluate" and print(
         f"[{time.strftime('%H:%M:%S')}] step {e.step}/{e.total_steps} {e.message} (load {load_avg()})",
@@ -80,6 +83,7 @@ def main() -> None:
     record = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": args.rows, "test_rows": args.test_rows,
         "epochs": args.epochs, "max_length": args.max_length, "base_model": args.base_model,
+        "class_weighting": args.class_weighting, "max_train_seconds": args.max_train_seconds,
         "split_sizes": m["split_sizes"], "steps": m["steps"], "stopped_reason": m["stopped_reason"],
         "fine_tuned": {k: m["model"][k] for k in keys}, "tfidf_ovr": {k: m["baselines"]["tfidf_ovr"][k] for k in keys},
         "most_common_tag": {k: m["baselines"]["most_common_tag"][k] for k in keys},
