@@ -268,3 +268,12 @@ def test_label_page_ranks_by_the_most_doubtful_tag_and_saves_several_tags(traine
     assert not at.exception, at.exception
     saved = label_store("tags").frame()["label"]
     assert saved[first] == "neg|pos" and saved[second] == "other"  # joined by the project's own separator
+
+
+def test_the_live_chart_follows_validation_micro_f1(trained):
+    from core.charts.evaluation import training_curve_chart
+
+    events = [e.to_dict() for e in trained[0].history]
+    chart = training_curve_chart(events)
+    assert chart.data[1].name == "Validation micro-F1"
+    assert list(chart.data[1].y) == pytest.approx([e["metrics"]["micro_f1"] for e in events if e["phase"] == "evaluate"])
