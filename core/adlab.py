@@ -233,9 +233,9 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
     tp = getattr(model, "test_predictions", None)
     if index is None:
         needed = ["true_value", "predicted_value"]
-    else:
+    else:  # several tags per row: the tag's own yes/no is in true_labels ("|"-joined)
         cls = str(model.classes_[index])
-        needed = ["true_label", f"p_{cls}"]
+        needed = ["true_labels" if getattr(model, "multi_label", False) else "true_label", f"p_{cls}"]
     if tp is None or not set(needed) <= set(tp.columns):
         return Margin(
             None,
@@ -249,7 +249,8 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
         y = pd.to_numeric(tp["true_value"], errors="coerce").to_numpy(dtype=float)
         s = pd.to_numeric(tp["predicted_value"], errors="coerce").to_numpy(dtype=float)
     else:
-        y = (tp["true_label"].astype(str).str.strip() == cls).to_numpy(dtype=float)
+        y = ((tp["true_label"].astype(str).str.strip() == cls) if needed[0] == "true_label" else
+             tp["true_labels"].fillna("").astype(str).str.split("|").map(lambda tags: cls in tags)).to_numpy(dtype=float)
         s = pd.to_numeric(tp[f"p_{cls}"], errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(y) & np.isfinite(s)
     y, s = y[ok], s[ok]

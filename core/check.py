@@ -30,6 +30,7 @@ line is not a row). Nothing here imports Streamlit.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -239,6 +240,14 @@ def check(
 
     if config.task != "classification":
         notes.append("Label errors are checked for classification only; this label is a number.")
+    elif getattr(config, "multi_label", False):  # several tags per row: issues per tag (cleanlab multi-label)
+        progress(0.5, "out-of-fold probabilities per tag")
+        mode = "both" if features == "auto" and embeddings is not None else ("tfidf" if features == "auto" else features)
+        found, used, analysed, note = tag_label_errors(texts, raw_labels, has_text, mode, embeddings, config.seed,
+                                                       config.label_sep)
+        parts.append(found)
+        if note:
+            notes.append(note)
     else:
         progress(0.5, "out-of-fold probabilities")
         mode = "both" if features == "auto" and embeddings is not None else ("tfidf" if features == "auto" else features)
@@ -512,6 +521,64 @@ def _label_errors(
     return _issues(idx[where], "label_error", 1.0 - quality[where], suggested), mode, len(idx), note
 
 
+def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarray, mode: str,
+                     embeddings: np.ndarray | None, seed: int, separator: str | None) -> tuple[pd.DataFrame, str, int, str]:
+    """Label issues of a column with several tags per row: (issues, features used, rows analysed, note).
+
+    Out-of-fold per-tag probabilities (one-vs-rest logistic regression, ``folds`` by KFold; mode as
+    :func:`out_of_fold_proba`), then cleanlab's multi-label ``find_label_issues`` flags rows and
+    ``find_multilabel_issues_per_class`` says which tags of each row look wrong; score = 1 -
+    ``get_label_quality_scores``; the suggested label is the row's tags with those flipped (written
+    with the column's own separator). Tags on fewer than 2 rows are left out of the check."""
+    from cleanlab.multilabel_classification.filter import find_label_issues, find_multilabel_issues_per_class
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores
+
+    from .multilabel import binarize, join_tags, parse_labels
+
+    present = raw_labels.notna().to_numpy() & has_text
+    idx = np.flatnonzero(present)
+    lists, separator = parse_labels(raw_labels.iloc[idx].tolist(), separator)
+    counts = pd.Series([t for r in lists for t in r], dtype=object).value_counts()
+    tags = sorted(counts[counts >= 2].index)
+    folds = min(MAX_FOLDS, len(idx) // 2)
+    if len(tags) < 2 or folds < 2:
+        return _empty(), "none", 0, "Label errors need at least two tags with two labelled rows each."
+    Y, tags = binarize(lists, tags)
+    proba = _tag_proba([texts[i] for i in idx], Y.astype(int), mode, embeddings[idx] if embeddings is not None else None,
+                       seed, folds)
+    given = [list(np.flatnonzero(row)) for row in Y]
+    flagged = find_label_issues(given, proba, n_jobs=1)
+    per_tag = np.asarray(find_multilabel_issues_per_class(given, proba, n_jobs=1), dtype=bool)
+    per_tag = per_tag.T if per_tag.shape == (len(tags), len(given)) else per_tag  # (n, k): suspect (row, tag)
+    quality = get_label_quality_scores(given, proba)
+    where = np.flatnonzero(flagged)
+    suggested = []
+    for i in where:
+        row = Y[i].astype(bool) ^ per_tag[i]  # flip the suspect tags
+        suggested.append(join_tags([t for t, on in zip(tags, row) if on], separator))
+    return _issues(idx[where], "label_error", 1.0 - quality[where], suggested), mode, len(idx), ""
+
+
+def _tag_proba(texts: list[str], Y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int,
+               folds: int) -> np.ndarray:
+    """Out-of-fold per-tag probabilities (n, k): one-vs-rest logistic regression on TF-IDF, on the
+    embeddings, or the mean of both (``mode``), cross-fitted over ``folds`` shuffled folds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.multiclass import OneVsRestClassifier
+
+    cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    out = []
+    if mode in ("tfidf", "both"):
+        model = _tfidf_model()
+        model.steps[-1] = (model.steps[-1][0], OneVsRestClassifier(model.steps[-1][1]))
+        out.append(cross_val_predict(model, np.asarray(texts, dtype=object), Y, cv=cv, method="predict_proba"))
+    if mode in ("embeddings", "both") and embeddings is not None:
+        model = OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=2000))
+        out.append(cross_val_predict(model, embeddings, Y, cv=cv, method="predict_proba"))
+    return np.mean(out, axis=0)
+
+
 def label_model_skill(agreement: float, n_classes: int) -> float:
     """Out-of-fold balanced accuracy rescaled: 0 = chance (1 / ``n_classes``), 1 = every label
     learned; compared with :data:`MIN_LABEL_MODEL_SKILL`."""
@@ -757,7 +824,6 @@ def ood_message(n_flagged: int, n_rows: int) -> str:
 
 
 def _reads_text(folder: Path) -> bool:
-    import json
 
     schema = folder / "data_schema.json"
     if not schema.is_file():
@@ -767,7 +833,6 @@ def _reads_text(folder: Path) -> bool:
 
 def _folder_encoder(folder: str | Path) -> str:
     """The base model of a saved model (training_config.json), or the fallback encoder."""
-    import json
 
     config_path = Path(folder) / "training_config.json"
     base = ""

@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
+    t.add_argument("--multi-label", action="store_true",
+                   help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON lists; "
+                        "each tag gets a sigmoid output and a threshold chosen on validation")
+    t.add_argument("--label-sep", default=None, metavar="SEP",
+                   help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in the data)")
     t.add_argument("--max-train-seconds", type=float, default=None)
     t.add_argument("--precision", choices=("auto", "fp32"), default="auto",
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
@@ -213,14 +218,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Any file the Train page reads, read as it reads it.
     loaded = _read(args, [*args.text_cols, *args.profile_cols, args.label_col, args.split_col], say=main_rank,
                    label=args.label_col)
-    df = loaded.frame
+    df = _tags_checked(args, loaded.frame, say=main_rank)
     task = _task_for(args, df, say=main_rank)
     base_model = _base_model_for(args, df, say=main_rank)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
     # user passed explicitly.
     from .base_models import training_defaults
 
-    chosen = {"method": args.method, "freeze_embeddings": args.freeze_embeddings}
+    chosen = {"method": args.method, "freeze_embeddings": args.freeze_embeddings, "multi_label": args.multi_label,
+              "label_sep": args.label_sep}
     preset = {"method": "auto", **training_defaults(base_model), **{k: v for k, v in chosen.items() if v is not None}}
     config = TrainConfig(
         text_columns=tuple(args.text_cols),
@@ -394,12 +400,33 @@ def checkpoint_folder(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
 
+def _tags_checked(args: argparse.Namespace, df, say: bool):
+    """``df`` after the several-tags-per-row checks of ``train``: ``--label-sep`` needs
+    ``--multi-label``; without it, a list-like label column is named on stderr (``say``)."""
+    if args.label_sep and not args.multi_label:
+        raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
+    if not args.multi_label and args.label_col in df.columns and say:
+        _say_list_labels(df, args.label_col)
+    return df
+
+
+def _say_list_labels(df, column: str) -> None:
+    """A note on stderr when the label column looks like several tags per row (core.multilabel.detect)."""
+    from .multilabel import detect
+
+    found = detect(df[column], column)
+    if found is not None:
+        print(f"note: {found.sentence()}", file=sys.stderr)
+
+
 def _task_for(args: argparse.Namespace, df, say: bool = True) -> str:
     """``--task`` as given, else what the Train page suggests for the label column
     (``validate_mapping``'s suggested_task: regression for numbers with many distinct values),
     said on stderr when it is regression (``say``: this process prints)."""
     if args.task:
         return args.task
+    if getattr(args, "multi_label", False):  # tags are names, never a quantity
+        return "classification"
     from .data import suggest_task
 
     suggested = suggest_task(df, args.label_col)
@@ -446,6 +473,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif args.fast and (onnx := _onnx_form(args.model)) is not None:
         model = onnx
     elif args.fast:
+        if getattr(model, "multi_label", False):
+            raise ValueError("--fast is not offered for models with several tags per row yet; run without --fast.")
         if not model.fast_forms:
             raise ValueError("--fast is only available for transformer models.")
         from .fastpath import check_fast_path, read_fast_path
@@ -528,7 +557,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scored = result[name[ERROR_COLUMN]] == ""
     if not scored.any():
         raise ValueError("No row has both text and a label to evaluate on.")
-    if model.task == "regression":
+    if getattr(model, "multi_label", False):  # several tags per row: the cells parsed as training parsed them
+        from .multilabel import evaluate_tags
+
+        proba = result.loc[scored, [name[f"p_{c}"] for c in model.classes_]].to_numpy(dtype=float)
+        metrics = evaluate_tags(result.loc[scored, args.label_col].tolist(), proba, list(model.classes_),
+                                model.thresholds, model.label_sep)
+    elif model.task == "regression":
         truth = to_number(result.loc[scored, args.label_col])
         ok = truth.notna() & np.isfinite(truth.fillna(0))
         metrics = regression_metrics(truth[ok], result.loc[scored, name["predicted_value"]][ok])
@@ -646,6 +681,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed)
+    if config.label_column in df.columns:  # several tags per row: say so before the single-label check
+        _say_list_labels(df, config.label_column)
     if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.

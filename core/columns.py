@@ -195,7 +195,9 @@ def looks_like_predictions(columns: list[str]) -> bool:
 
 # The roles of a prediction table's columns (the Dashboard's defaults): the names tried, in order.
 ERROR_COLUMN = "prediction_error"  # = core.predict.ERROR_COLUMN: "" where the row was scored
-LABEL_COLUMN_CANDIDATES = ("predicted_label", "prediction", "predicted", "pred_label")
+# predicted_labels: several tags per row joined by "|" (core.multilabel); each combination is a label
+# in the label charts, and the Dashboard adds a view per tag (core.dashboard_tags).
+LABEL_COLUMN_CANDIDATES = ("predicted_label", "prediction", "predicted", "pred_label", "predicted_labels")
 CONFIDENCE_COLUMN_CANDIDATES = ("confidence", "predicted_confidence", "score")
 PROBA_PREFIX = "p_"
 

@@ -16,6 +16,8 @@ METHODS = ("full", "lora", "fewshot", "embedding", "auto")
 # weights and needs a larger step; few-shot uses SetFit's body learning rate.
 DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 2e-3, "fewshot": 2e-5}
 PRECISIONS = ("auto", "fp32")
+LABEL_SEPS = ("|", ";", ",", "json")  # how a multi-label cell joins its tags ("json": a JSON list)
+LABEL_SEP_NAMES = {"pipe": "|", "semicolon": ";", "comma": ","}
 
 
 class ConfigError(ValueError):
@@ -76,6 +78,11 @@ class TrainConfig:
     # Labels differing only in case ("positive"/"Positive") are one class, spelled as the most
     # frequent variant; False keeps them apart (invisible characters and spaces are cleaned always).
     merge_label_variants: bool = True
+    # Several tags per row (core/multilabel.py): the label column holds tags joined by label_sep
+    # ("|", ";", ",") or JSON lists ("json"); None finds the separator in the data. Each tag is learned
+    # on its own (a sigmoid per tag, binary cross-entropy) with a threshold per tag chosen on validation.
+    multi_label: bool = False
+    label_sep: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the model
 
     def __post_init__(self) -> None:
@@ -123,7 +130,16 @@ class TrainConfig:
         _check(1 <= self.lora_r <= 256, "lora_r", self.lora_r, "in [1, 256]")
         _check(self.lora_alpha >= 1, "lora_alpha", self.lora_alpha, "at least 1")
         _check(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "in [0, 1)")
-        for name in ("choose_simpler", "refit_on_all_rows"):
+        if self.label_sep is not None:  # the names --label-sep also takes, stored as the character
+            object.__setattr__(self, "label_sep", LABEL_SEP_NAMES.get(str(self.label_sep).strip().lower(),
+                                                                    str(self.label_sep).strip()))
+        _check(self.label_sep in (None, *LABEL_SEPS), "label_sep", self.label_sep, f"one of {LABEL_SEPS} or None")
+        if self.multi_label:
+            _check(self.task == "classification", "task", self.task,
+                   "'classification' with several tags per row (multi_label)")
+            _check(self.method != "fewshot", "method", self.method,
+                   "'full', 'lora' or 'auto' with several tags per row (the few-shot head is single-label)")
+        for name in ("choose_simpler", "refit_on_all_rows", "multi_label"):
             _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
 
     @property

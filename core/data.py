@@ -282,6 +282,8 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
                 f"Regression needs at least 10 rows with a numeric label; found {int(keep.sum())}."
                 + (" Values with a decimal comma were found; see the warning about them." if "decimal comma" in "".join(p.message for p in report.warnings) else ""),
             ))
+    elif getattr(config, "multi_label", False):
+        _check_tags(report, label[keep], config)
     else:
         variants = label_variants(raw_label[keep], merge_case=merge_case)
         if variants:
@@ -430,6 +432,31 @@ def _text_present(df: pd.DataFrame, text_columns: tuple[str, ...]) -> pd.Series:
     for col in text_columns:
         present |= df[col].notna() & (df[col].astype(str).str.strip() != "")
     return present
+
+
+def _check_tags(report: MappingReport, labels: pd.Series, config: TrainConfig) -> None:
+    """The label checks of a multi-label mapping (several tags per row, core.multilabel): the
+    cells parse, at least 2 tags, a warning for tags with fewer than MIN_ROWS_PER_CLASS rows
+    (they are trained, but some split may hold none). ``report.class_counts``: rows per tag."""
+    from .multilabel import parse_labels
+
+    try:
+        lists, separator = parse_labels(labels.tolist(), getattr(config, "label_sep", None))
+    except ValueError as exc:
+        report.errors.append(Problem("label_column", f"Label column '{config.label_column}': {exc}"))
+        return
+    counts = pd.Series([t for tags in lists for t in tags], dtype=object).value_counts()
+    report.class_counts = {str(k): int(v) for k, v in counts.items()}
+    if len(counts) < 2:
+        found = f"1 tag ({counts.index[0]!r})" if len(counts) else "no tags"
+        report.errors.append(Problem("label_column", f"Column '{config.label_column}' has {found} when split on "
+                                     f"{separator!r}; several tags per row needs at least 2 tags."))
+        return
+    small = counts[counts < MIN_ROWS_PER_CLASS]
+    if len(small):
+        named = ", ".join(f"{c!r} ({n})" for c, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items())
+        report.warnings.append(Problem("label_column", f"Tag(s) {named} have fewer than {MIN_ROWS_PER_CLASS} rows: "
+                                       "they are learned, but their test scores rest on one row or none."))
 
 
 def usable_rows(df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:

@@ -78,6 +78,8 @@ def uncertainty_ranking(
     if not len(rows):
         return pd.DataFrame(columns=[*unlabeled_df.columns, *columns])
     proba = np.asarray(model.predict_proba(rows, batch_size=batch_size, on_batch=on_batch), dtype=float)
+    if getattr(model, "multi_label", False):
+        return _tag_ranking(model, rows, texts, proba, n, diversity, similarity_threshold, columns)
     top2 = np.sort(proba, axis=1)[:, ::-1][:, :2]
     margin = top2[:, 0] - (top2[:, 1] if proba.shape[1] > 1 else 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -92,6 +94,34 @@ def uncertainty_ranking(
     out["entropy"] = entropy[chosen]
     out["rank"] = np.arange(1, len(chosen) + 1)
     return out
+
+
+def _tag_ranking(model: Any, rows: pd.DataFrame, texts: list[str], proba: np.ndarray, n: int, diversity: bool,
+                 similarity_threshold: float, columns: list[str]) -> pd.DataFrame:
+    """:func:`uncertainty_ranking` for a model with several tags per row: a row is as unsure as its
+    most doubtful tag. ``margin``: the smallest distance of a tag's probability from that tag's
+    threshold (0 = on the cut); ``confidence``: the probability of the decision taken on that tag
+    (p, or 1 - p when the tag is not given); ``entropy``: the mean binary entropy over the tags
+    (0-1); ``predicted_label``: the tags given, joined by "|"."""
+    from .multilabel import tags_from_proba
+
+    thresholds = model.thresholds if model.thresholds is not None else np.full(proba.shape[1], 0.5)
+    gap = np.abs(proba - thresholds[None, :])
+    doubtful = gap.argmin(axis=1)
+    margin = gap[np.arange(len(proba)), doubtful]
+    p = proba[np.arange(len(proba)), doubtful]
+    decided = np.where(p >= thresholds[doubtful], p, 1.0 - p)
+    q = np.clip(proba, 1e-12, 1 - 1e-12)
+    entropy = (-(q * np.log2(q) + (1 - q) * np.log2(1 - q))).mean(axis=1)
+    order = np.lexsort((-entropy, margin))
+    chosen = diverse_order(order, texts, n, similarity_threshold) if diversity else order[:n]
+    out = rows.iloc[chosen].copy()
+    out["predicted_label"] = tags_from_proba(proba[chosen], model.classes_, thresholds)
+    out["confidence"] = decided[chosen]
+    out["margin"] = margin[chosen]
+    out["entropy"] = entropy[chosen]
+    out["rank"] = np.arange(1, len(chosen) + 1)
+    return out[[*rows.columns, *columns]]
 
 
 def diverse_order(order: np.ndarray, texts: list[str], n: int, threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:

@@ -129,6 +129,8 @@ def train(
     prepared = with_validation(prepare(df, config), config)
     config, reason = _resolve_method(prepared, config)
     events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
+    if prepared.multi_label:
+        return _train_multi_label(prepared, config, events, cancel, checkpoint, deadline, started, reason)
     events.emit(ProgressEvent("baselines", 0, 0, 0.0, message="Fitting TF-IDF + logistic regression and the baselines"))
     baselines = _baselines(prepared)
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
@@ -336,8 +338,31 @@ def _preferred(config: TrainConfig) -> str | None:
     return {"fewshot": "fewshot", "embedding": "embedding"}.get(config.method, "transformer")
 
 
+def _train_multi_label(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
+                       checkpoint: str | Path | None, deadline: float | None, started: float, reason: str) -> TrainResult:
+    """Several tags per row: the fine-tune (sigmoid head) against TF-IDF one-vs-rest on the same
+    rows, thresholds per tag on validation (core.multilabel_training.finish_transformer). Not yet a
+    leaderboard: no best-so-far save, no embedding or few-shot candidate for tags."""
+    from .multilabel_training import finish_transformer
+
+    clf = fit_transformer(prepared, config, events, cancel, checkpoint=checkpoint, deadline=deadline)
+    _check(cancel)
+    loop = clf.metrics
+    result = finish_transformer(
+        clf, prepared, config, prepared.splits, events.history, events.emit, warnings=list(prepared.warnings),
+        step=loop["steps"], total_steps=loop["total_steps"], best_step=loop["best_step"],
+        stopped_reason=loop["stopped_reason"], train_seconds=loop["train_seconds"], started=started,
+        device=loop["device"], base_model_source=loop["base_model_source"])
+    result.note(method_chosen=config.method, method_reason=reason)
+    result.ood_reference = ood_reference(prepared.texts, config)
+    return result
+
+
 def _resolve_method(prepared: Prepared, config: TrainConfig) -> tuple[TrainConfig, str]:
     """``config`` with "auto" resolved (:func:`core.fewshot.choose_method`), and the reason in words."""
+    if config.method == "auto" and config.multi_label:  # the few-shot head is single-label
+        reason = "Several tags per row: full fine-tuning (the few-shot head learns one class per row)."
+        return config.replace(method="full", extra={**config.extra, "method_requested": "auto", "method_reason": reason}), reason
     if config.method != "auto":
         return config, f"Method '{config.method}', as chosen in the settings."
     counts = prepared.report.class_counts

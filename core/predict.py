@@ -26,6 +26,8 @@ from .data import DecimalCommaScan, decimal_comma_floats
 from .export import neutralise_formulas
 from .limits import ReadLimits, check_scoring_rows
 from .models import SavedModel
+from .multilabel import OUTPUT_SEP, PREDICTED_LABELS, tags_from_proba
+from .multilabel import prediction_columns as multilabel_columns
 from .reading import HEADER_ONLY, Stream, count_rows, missing_columns_message, open_stream, pandas_chunks
 
 CHUNK_ROWS = 5000
@@ -61,15 +63,27 @@ class PredictSummary:
         return self.n_rows / self.seconds if self.seconds else 0.0
 
 
+MULTI_LABEL = "multi_label"  # the prediction kind of a model with several tags per row
+
+
+def output_task(model: Any) -> str:
+    """What a model's prediction file holds: "classification", "regression", or "multi_label"
+    (several tags per row: ``predicted_labels`` and ``p_<tag>``); the ``task`` that
+    :func:`read_predictions`, :func:`prediction_overview` and the pages take."""
+    return MULTI_LABEL if getattr(model, "multi_label", False) else model.task
+
+
 def prediction_columns(model: Any, *, ood: bool = False) -> list[str]:
     """The columns prediction appends, in order (``ood``: with the out-of-distribution flag last)."""
-    return _appended(model.task, model.classes_, ood)
+    return _appended(output_task(model), model.classes_, ood)
 
 
 def _appended(task: str, classes: Sequence[Any], ood: bool) -> list[str]:
     flag = [OOD_COLUMN] if ood else []
     if task == "regression":
         return ["predicted_value", ERROR_COLUMN, *flag]
+    if task == MULTI_LABEL:  # several tags per row (core.multilabel)
+        return [*multilabel_columns(classes), ERROR_COLUMN, *flag]
     return ["predicted_label", "confidence", *[f"p_{c}" for c in classes], ERROR_COLUMN, *flag]
 
 
@@ -166,6 +180,14 @@ def predict_frame(
         if len(usable):
             values[usable] = model.predict(usable_inputs, batch_size=batch_size)
         out[name["predicted_value"]] = values
+    elif output_task(model) == MULTI_LABEL:  # tags at or above their thresholds; p_<tag> each on its own
+        proba = np.full((len(df), len(model.classes_)), np.nan)
+        if len(usable):
+            proba[usable] = model.predict_proba(usable_inputs, batch_size=batch_size)
+        thresholds = model.thresholds if model.thresholds is not None else np.full(len(model.classes_), 0.5)
+        out[name[PREDICTED_LABELS]] = tags_from_proba(proba, model.classes_, thresholds)
+        for i, c in enumerate(model.classes_):
+            out[name[f"p_{c}"]] = proba[:, i]
     else:
         proba = np.full((len(df), len(model.classes_)), np.nan)
         if len(usable):
@@ -422,7 +444,8 @@ def read_predictions(
 def _type_prediction_frame(frame: pd.DataFrame, task: str, classes: Sequence[Any]) -> pd.DataFrame:
     names = _names_in_file(frame.columns, task, classes)
     predicted = list(names.values())
-    text_columns = (names["predicted_label"] if "predicted_label" in names else None, names[ERROR_COLUMN])
+    label = "predicted_label" if "predicted_label" in names else PREDICTED_LABELS if PREDICTED_LABELS in names else None
+    text_columns = (names[label] if label else None, names[ERROR_COLUMN])
     for col in frame.columns:
         if col in predicted:
             if col == names.get(OOD_COLUMN):
@@ -457,6 +480,8 @@ def prediction_overview(path: str | Path, task: str, classes: Sequence[Any], *, 
         finite = values.dropna().to_numpy()
         counts, edges = np.histogram(finite, bins=bins) if len(finite) else (np.zeros(bins, int), np.linspace(0, 1, bins + 1))
         return PredictionOverview(len(values), n_errors, {}, edges, {"all": counts})
+    if task == MULTI_LABEL:
+        return _tags_overview(path, names, classes, bins)
     edges = np.linspace(0.0, 1.0, bins + 1)
     label_counts: dict[str, int] = {str(c): 0 for c in classes}
     hist: dict[str, np.ndarray] = {}
@@ -478,6 +503,23 @@ def prediction_overview(path: str | Path, task: str, classes: Sequence[Any], *, 
             counts, _ = np.histogram(values[~np.isnan(values)], bins=edges)
             hist[label] = hist.get(label, np.zeros(bins, dtype=int)) + counts
     return PredictionOverview(n_rows, n_errors, label_counts, edges, hist)
+
+
+def _tags_overview(path: str | Path, names: dict[str, str], tags: Sequence[Any], bins: int) -> PredictionOverview:
+    """A multi-label file's overview: rows, errors, and rows given each tag (``label_counts``;
+    "" counts rows given none); no confidence histogram (each tag has its own probability)."""
+    counts: dict[str, int] = {str(t): 0 for t in tags}
+    n_rows = n_errors = 0
+    for chunk in pd.read_csv(path, usecols=[names[PREDICTED_LABELS], names[ERROR_COLUMN]], dtype=str,
+                             keep_default_na=False, na_values=[""], chunksize=READ_CHUNK_ROWS):
+        n_rows += len(chunk)
+        errors = chunk[names[ERROR_COLUMN]].notna()
+        n_errors += int(errors.sum())
+        labels = chunk.loc[~errors, names[PREDICTED_LABELS]].fillna("")
+        counts[""] = counts.get("", 0) + int((labels == "").sum())
+        for tag, n in labels[labels != ""].str.split(OUTPUT_SEP, regex=False).explode().value_counts().items():
+            counts[str(tag)] = counts.get(str(tag), 0) + int(n)
+    return PredictionOverview(n_rows, n_errors, counts, np.linspace(0.0, 1.0, bins + 1), {})
 
 
 def low_confidence_rows(

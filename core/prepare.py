@@ -28,6 +28,7 @@ from .data import (
     usable_rows,
     validate_mapping,
 )
+from .multilabel import binarize, joined, parse_labels, rarest_tag
 from .words import cjk_share
 
 __all__ = ["BUILT_FORMAT", "Prepared", "prepare", "prepared_from_texts"]
@@ -51,10 +52,18 @@ class Prepared:
     split_column: str | None  # the user's split column; None when the split is ours
     report: MappingReport  # rows in, used, dropped (reason -> count), class counts
     warnings: tuple[str, ...]  # sentences for people: mapping, language, dropped rows, copies
+    # Several tags per row (config.multi_label): ``y`` is then the indicator matrix (n, k) of 0/1
+    # float32 over ``classes`` (the tags), ``labels`` each row's tags joined by "|", and this the
+    # separator the label cells used ("|", ";", "," or "json").
+    label_sep: str | None = None
 
     @property
     def classification(self) -> bool:
         return self.task == "classification"
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_sep is not None
 
     def texts_at(self, positions: np.ndarray) -> list[str]:
         """The model inputs of the rows at ``positions``."""
@@ -94,7 +103,13 @@ def prepare(df: pd.DataFrame, config: TrainConfig) -> Prepared:
     if report.n_dropped:
         warnings.append(f"{report.n_dropped:,} row(s) were not used: {report.summary()}.")
     classification = config.task == "classification"
-    if classification:
+    label_sep = strata = None
+    if config.multi_label:
+        tag_lists, label_sep = parse_labels(rows[config.label_column].tolist(), config.label_sep)
+        y, classes = binarize(tag_lists, sorted({t for r in tag_lists for t in r}, key=natural_key))
+        labels = joined(y, classes)
+        strata = rarest_tag(y, classes)  # stratify on each row's rarest tag: every tag in every split
+    elif classification:
         labels = rows[config.label_column].astype(str).str.strip().to_numpy()
         classes = sorted(set(labels.tolist()), key=natural_key)
         y = np.array([classes.index(v) for v in labels])
@@ -110,7 +125,7 @@ def prepare(df: pd.DataFrame, config: TrainConfig) -> Prepared:
             warnings.append(duplicates_note)
             groups = keys
         splits = split_indices(
-            labels if classification else np.zeros(len(y)),
+            strata if strata is not None else labels if classification else np.zeros(len(y)),
             val_fraction=config.val_fraction,
             test_fraction=config.test_fraction,
             seed=config.seed,
@@ -119,7 +134,7 @@ def prepare(df: pd.DataFrame, config: TrainConfig) -> Prepared:
         )
     schema = _schema(config.text_columns, config.profile_columns, config.label_column)
     return Prepared(config.task, rows.index, texts, y, labels, classes, splits, groups, schema,
-                    config.split_column, report, tuple(warnings))
+                    config.split_column, report, tuple(warnings), label_sep)
 
 
 def prepared_from_texts(

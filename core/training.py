@@ -163,7 +163,8 @@ def fit_transformer(
     loop = Loop(accelerator, model, optimizer, scheduler, total_steps, steps_per_epoch,
                 min(steps[0], total_steps) if refit else total_steps,
                 0 if refit else max(1, steps_per_epoch // config.evals_per_epoch),
-                _loss_fn(config, prepared.y[prepared.splits["train"]], len(prepared.classes), accelerator.device))
+                _loss_fn(config, prepared.y[prepared.splits["train"]], len(prepared.classes), accelerator.device,
+                         multi_label=prepared.multi_label))
     hooks = list(callbacks)
     if checkpoint is not None and not refit:  # a refit starts from the base model each time
         saver = checkpoint if isinstance(checkpoint, checkpoints.LoopCheckpoint) else checkpoints.LoopCheckpoint(checkpoint)
@@ -202,7 +203,8 @@ def _network(base: Any, prepared: Prepared, config: TrainConfig) -> tuple[Any, A
         num_labels=len(prepared.classes) if prepared.classification else 1,
         id2label=dict(enumerate(prepared.classes)),
         label2id={c: i for i, c in enumerate(prepared.classes)},
-        problem_type="single_label_classification" if prepared.classification else "regression",
+        problem_type=("multi_label_classification" if prepared.multi_label else "single_label_classification")
+        if prepared.classification else "regression",
         use_safetensors=True if base.is_local else None,
     )
     if config.freeze_embeddings:
@@ -224,7 +226,7 @@ class _Scorer:
 
     def __call__(self, model) -> tuple[dict[str, Any], float]:
         val = _evaluate(model, self.loader, self.accelerator, self.classification, self.classes, self.target_scale)
-        return val, float(val["macro_f1"] if self.classification else val["r2"])
+        return val, float(val[_score_key(val, self.classification)])
 
 
 def _run_loop(loop: Loop, state: LoopState, events: Events, config: TrainConfig, train: tuple[Any, Any],
@@ -311,7 +313,7 @@ def _evaluate_now(loop: Loop, state: LoopState, events: Events, config: TrainCon
         state.stopped_reason = "early stopping"
     event = ProgressEvent("evaluate", state.step, loop.total_steps, state.step / loop.steps_per_epoch,
                           float(np.mean(state.recent_losses)), metrics=val, elapsed_s=time.monotonic() - state.started,
-                          eta_s=eta, message=f"validation {'macro-F1' if scorer.classification else 'R²'} {score:.3f}")
+                          eta_s=eta, message=f"validation {_score_key(val, scorer.classification).replace('_f1', '-F1').replace('r2', 'R²')} {score:.3f}")
     for hook in hooks:
         if hasattr(hook, "on_evaluate"):
             hook.on_evaluate(state, loop, event)
@@ -379,6 +381,12 @@ class LengthGroupedBatches:
         return math.ceil(len(self.lengths) / self.batch_size)
 
 
+def _score_key(val: dict[str, Any], classification: bool) -> str:
+    """The validation number early stopping follows: micro-F1 with several tags per row, else
+    macro-F1 (classification) or R²."""
+    return "micro_f1" if "micro_f1" in val else "macro_f1" if classification else "r2"
+
+
 def _slices(n_rows: int, length: int, max_tokens: int) -> list[slice]:
     """Row slices of a padded (n_rows, length) batch with at most ``max_tokens`` tokens each."""
     per_slice = max(1, max_tokens // max(1, length))
@@ -390,11 +398,12 @@ def _loader(encoded, y, positions, config: TrainConfig, pad_id: int, shuffle: bo
     from torch.utils.data import DataLoader
 
     items = [(encoded[i], y[i]) for i in positions]
-    target_dtype = torch.long if config.task == "classification" else torch.float32
+    # Class positions (long); a target number or, several tags per row, an indicator row (float).
+    target_dtype = torch.long if config.task == "classification" and not config.multi_label else torch.float32
 
     def collate(batch):
         ids, mask = pad_batch([b[0] for b in batch], pad_id)
-        return ids, mask, torch.tensor([b[1] for b in batch], dtype=target_dtype)
+        return ids, mask, torch.tensor(np.array([b[1] for b in batch]), dtype=target_dtype)
 
     sampler = LengthGroupedBatches([len(x[0]) for x in items], config.batch_size, config.seed, shuffle)
     return DataLoader(items, batch_sampler=sampler, collate_fn=collate)
@@ -415,6 +424,11 @@ def _evaluate(model, loader, accelerator, classification: bool, classes, target_
     target = np.concatenate(targets) if targets else np.zeros(0)
     if len(target) != len(loader.dataset):  # several processes: each row gathered exactly once
         raise RuntimeError(f"Validation gathered {len(target)} rows from the processes; expected {len(loader.dataset)}.")
+    if classification and target.ndim == 2:  # several tags per row: the default 0.5 cut while training
+        from .multilabel import multilabel_metrics, sigmoid
+
+        result = multilabel_metrics(target, sigmoid(logits) >= 0.5, classes)
+        return {k: result[k] for k in ("micro_f1", "macro_f1", "hamming_loss")}
     if classification:
         proba = softmax(logits)
         names = np.asarray(classes, dtype=object)
@@ -433,27 +447,35 @@ class _RowLoss:
     of the whole batch.
     """
 
-    def __init__(self, regression: bool, class_weight: Any = None) -> None:
-        self.regression, self.class_weight = regression, class_weight
+    def __init__(self, regression: bool, class_weight: Any = None, pos_weight: Any = None) -> None:
+        self.regression, self.class_weight, self.pos_weight = regression, class_weight, pos_weight
 
     def __call__(self, logits, target):
         import torch
 
+        if target.ndim == 2:  # several tags per row: binary cross-entropy per tag, averaged over the tags
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, target.float(), pos_weight=self.pos_weight, reduction="none").mean(dim=1)
         if self.regression:
             return torch.nn.functional.mse_loss(logits[:, 0].float(), target.float(), reduction="none")
         return torch.nn.functional.cross_entropy(logits, target, weight=self.class_weight, reduction="none")
 
     def total_weight(self, target) -> Any:
-        if self.class_weight is None or self.regression:
+        if self.class_weight is None or self.regression or target.ndim == 2:
             return float(len(target))
         return self.class_weight[target].sum()
 
 
-def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device) -> _RowLoss:
+def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device, *, multi_label: bool = False) -> _RowLoss:
     import torch
 
     if config.task == "regression":
         return _RowLoss(regression=True)
+    if multi_label:  # per-tag positive weight (negatives / positives) when class weighting is on
+        from .multilabel import pos_weight
+
+        weight = torch.tensor(pos_weight(train_y), device=device) if config.class_weighting else None
+        return _RowLoss(regression=False, pos_weight=weight)
     weight = None
     if config.class_weighting:
         counts = np.bincount(train_y.astype(int), minlength=n_classes).astype(float)

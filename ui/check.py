@@ -53,7 +53,7 @@ def _ident(df: pd.DataFrame, config: TrainConfig) -> tuple:
     """What a report belongs to: the mapped columns and a hash of their values (ms for 3,000 rows)."""
     columns = list(dict.fromkeys([*config.profile_columns, *config.text_columns, config.label_column]))
     digest = int(pd.util.hash_pandas_object(df[columns].astype(str), index=False).sum()) if len(df) else 0
-    return (tuple(columns), config.task, len(df), digest)
+    return (tuple(columns), config.task, config.multi_label, len(df), digest)
 
 
 def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataFrame:

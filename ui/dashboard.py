@@ -29,6 +29,15 @@ import streamlit as st
 from core import read_table, to_csv_bytes, workspace
 from core.charts.dashboard import figure_to_html, summary_report_html
 from core.columns import detect_prediction_columns
+from core.dashboard_tags import (
+    cooccurrence,
+    cooccurrence_chart,
+    has_tags,
+    tag_counts_chart,
+    tag_share_chart,
+    tag_share_over_time,
+    tag_table,
+)
 from core.dashboard_view import (
     PERIOD_NAMES,
     ColumnMap,
@@ -48,6 +57,7 @@ from core.dashboard_view import (
 from core.data import ROW_NUMBERING
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.models.folder import atomic_write
+from core.multilabel import PREDICTED_LABELS
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain, plain_lines
@@ -437,6 +447,20 @@ def filter_form(prep: Prepared, cmap: ColumnMap) -> Choices:
     return Choices(filters, period, breakdown, watch)
 
 
+def render_tags(raw: pd.DataFrame, prep: Prepared, cmap: ColumnMap, mask: Any, period: str) -> None:
+    """Several tags per row (``predicted_labels``): rows per tag, tags together, each tag over time."""
+    labels = raw[PREDICTED_LABELS] if mask is None else raw.loc[np.asarray(mask), PREDICTED_LABELS]
+    st.subheader("Tags")
+    st.caption("Each row may carry several tags (the model's `predicted_labels`); the label charts above count "
+               "each combination as one label, these count each tag.")
+    left, right = st.columns(2)
+    left.plotly_chart(inert(tag_counts_chart(tag_table(labels))), key="dash_chart_tags")
+    right.plotly_chart(inert(cooccurrence_chart(cooccurrence(labels))), key="dash_chart_tags_together")
+    if cmap.date and period in ("D", "W", "M"):
+        dates = prep.frame.loc[labels.index, cmap.date]
+        st.plotly_chart(inert(tag_share_chart(tag_share_over_time(labels, dates, period))), key="dash_chart_tags_time")
+
+
 def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnMap, choices: Choices,
                 alpha: float = 0.05) -> None:
     """Sections 4 and 5: KPIs, alerts, charts, words, examples and the downloads."""
@@ -506,6 +530,9 @@ def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnM
         render_examples(view.examples, cmap)
     else:
         st.caption("Map a text column to see distinctive words and examples.")
+
+    if has_tags(raw.columns):
+        render_tags(raw, prep, cmap, view.mask, choices.period or auto_period(prep, filters))
 
     if "confidence" in figs:
         st.subheader("Model confidence")

@@ -26,6 +26,7 @@ from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
 from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
+from core.multilabel import detect, join_tags, split_tags
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
 from ui.downloads import download_button
@@ -53,7 +54,9 @@ def model_name_for(project: str) -> str:
 def start_training(store: LabelStore, base_model: str) -> None:
     """Queue a job on the labelled rows (method auto: few-shot while the labels are few)."""
     rows = store.labeled()[[*store.text_columns, store.label_column]].reset_index(drop=True)
+    tags = detect(rows[store.label_column], store.label_column)  # several tags per row: train them so
     config = TrainConfig(text_columns=store.text_columns, label_column=store.label_column,
+                         multi_label=tags is not None, label_sep=tags.separator if tags is not None else None,
                          **{**training_defaults(base_model), "base_model": base_model, "method": "auto"})
     report = validate_mapping(rows, config)
     if not report.ok:
@@ -299,9 +302,15 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate "
         "texts are skipped so each row teaches the model something new."
     )
-    classes = sorted(set(store.classes()) | {str(c) for c in get_model(ranking_model).classes_})
+    model = get_model(ranking_model)
+    tagged = tag_project(store, model)
+    known = [t for label in store.classes() for t in split_tags(label, tagged)] if tagged else store.classes()
+    classes = sorted(set(known) | {str(c) for c in model.classes_})
     shown = {"model says": ranked["predicted_label"].astype(str), "sure": ranked["confidence"].astype(float)}
-    edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor")
+    if tagged:
+        st.caption("Several tags per row: pick every tag that fits (\"sure\": how sure the model is of its most "
+                   "doubtful tag).")
+    edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor", several=bool(tagged))
     left, right = st.columns(2)
     if left.button("Save labels", key="label_save", icon=":material/save:"):
         ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor')} label(s)."
@@ -373,18 +382,30 @@ def _review_suspects(store: LabelStore) -> None:
         st.rerun()
 
 
+def tag_project(store: LabelStore, model) -> str | None:
+    """The tag separator of a project labelled with several tags per row ("|" when the ranking
+    model is multi-label and the labels so far show none), or None for one label per row."""
+    found = detect(store.labeled()[store.label_column], store.label_column) if store.classes() else None
+    if found is not None:
+        return found.separator
+    return "|" if getattr(model, "multi_label", False) else None
+
+
 def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.Series], bar: str | None,
-                  classes: list[str], *, key: str) -> pd.DataFrame:
+                  classes: list[str], *, key: str, several: bool = False) -> pd.DataFrame:
     """An editor over ``ranked`` rows: the row number, the text, the read-only ``shown`` columns
     (``bar``, a 0..1 share, drawn as a bar; None: no bar) and an empty label column to pick from ``classes``."""
     text_col, label_col = store.text_columns[0], store.label_column
     view = pd.DataFrame({
-        "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown, label_col: [""] * len(ranked)
+        "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown,
+        label_col: [[] for _ in range(len(ranked))] if several else [""] * len(ranked),
     })
+    pick = (st.column_config.MultiselectColumn(label_col, options=classes, help="Pick every tag that fits")
+            if several else st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"))
     return st.data_editor(
         view, key=key, hide_index=True, placeholder="", disabled=[c for c in view.columns if c != label_col], column_config={
             "row": st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})"),
-            label_col: st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"),
+            label_col: pick,
             text_col: st.column_config.TextColumn(text_col, width="large"),
             **({bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent")} if bar else {}),
         },
@@ -394,6 +415,12 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
 def _save(store: LabelStore, edited: pd.DataFrame, key: str) -> int:
     """Save the labels picked in editor ``key`` (blank picks skipped); returns how many changed.
     The editor is reset: the saved rows leave it."""
-    picked = {int(r): v for r, v in zip(edited["row"], edited[store.label_column]) if isinstance(v, str) and v.strip()}
+    def label(value) -> str:  # several tags per row come back as a list: joined as the project joins them
+        if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+            tags = [str(t) for t in list(value) if str(t).strip()]
+            return join_tags(tags, tag_project(store, None) or "|")
+        return value if isinstance(value, str) else ""
+
+    picked = {int(r): label(v) for r, v in zip(edited["row"], edited[store.label_column]) if label(v).strip()}
     ss.pop(key, None)
     return store.set_labels(picked) if picked else 0

@@ -30,6 +30,7 @@ from core.predict import (
     low_confidence_rows,
     missing_columns,
     ood_reference,
+    output_task,
     predict_csv,
     prediction_overview,
     read_predictions,
@@ -222,8 +223,8 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
 def fast_path_box(name: str, model: SavedModel) -> str | None:
     """The Fast checkbox where the model's fast-path check passed, the check's verdict where it
     did not, or a button to run the check. Returns the fast form to use ("int8", "bf16") or None."""
-    if not (model.fast_forms and model.task == "classification"):
-        return None
+    if not (model.fast_forms and model.task == "classification") or getattr(model, "multi_label", False):
+        return None  # several tags per row: the fast-path check compares single labels
     folder = model_path(name)
     record = read_fast_path(folder)
     just_checked = st.session_state.pop("predict_fast_checked", None) == name
@@ -346,7 +347,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
         previous.summary.output.unlink(missing_ok=True)
     st.session_state[LAST_PREDICTION_KEY] = str(out)
     st.session_state[RESULT] = Result(
-        summary, name, model.task, tuple(str(c) for c in model.classes_), source_name, options.fast,
+        summary, name, output_task(model), tuple(str(c) for c in model.classes_), source_name, options.fast,
         f"the Ray cluster ({cluster})" if cluster is not None else "",
     )
     bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {duration(summary.seconds)}")
@@ -391,6 +392,9 @@ def render_result() -> None:
     overview = _overview(str(path), path.stat().st_mtime, result.task, result.classes)
     if result.task == "classification":
         _review(result, overview, number_format)
+    elif result.task == "multi_label":  # rows given each tag ("" : none passed its threshold)
+        st.plotly_chart(inert(prediction_distribution(overview.label_counts, list(result.classes))),
+                        key="predict_dist_chart")
     else:
         st.plotly_chart(inert(value_histogram(overview.hist_edges, overview.hist_counts["all"])), key="predict_value_chart")
     _downloads(result)

@@ -176,6 +176,11 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     (``metrics["leaderboard"]``), else ``leaderboard`` (the Train page: its job's last event).
     """
     metrics = info.metrics
+    if metrics.get("multi_label"):  # several tags per row: its own numbers and views
+        from ui.multilabel import render_multilabel_results
+
+        render_multilabel_results(info, key, compact=compact)
+        return
     split = metrics.get("split_sizes") or {}
     facts = [f"**{info.task}**"]
     if info.task == "classification":

@@ -38,6 +38,7 @@ from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert
 from ui.markdown import plain
+from ui.multilabel import multi_label_toggle
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
 from ui.upload import table_upload
 
@@ -197,6 +198,8 @@ class Columns:
     merge_variants: bool
     mapping: TrainConfig | None
     report: MappingReport | None
+    multi_label: bool = False  # several tags per row (ui/multilabel.py)
+    label_sep: str | None = None
 
 
 def refuse_too_few_columns(data: TrainData) -> bool:
@@ -265,11 +268,12 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
             "Merge labels that differ only in case", value=True, key="train_merge_label_variants",
             help="'positive', 'Positive' and 'POSITIVE' become one class, spelled as most rows spell it.",
         )
+        multi_label, label_sep = multi_label_toggle(df, label_col, data.key) if task == "classification" else (False, None)
     slots = {"text_columns": text_slot, "profile_columns": profile_slot, "label_column": label_slot, "task": task_slot}
     try:
         mapping = TrainConfig(
             text_columns=text_cols, label_column=label_col or "", profile_columns=profile_cols, task=task,
-            merge_label_variants=merge_variants,
+            merge_label_variants=merge_variants, multi_label=multi_label, label_sep=label_sep,
         )
     except ConfigError as exc:
         slots.get(exc.field, label_slot).error(plain(exc))
@@ -301,7 +305,7 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
                 st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {plain(report.summary())}.")
             elif report.ok:
                 st.caption(f"All {report.n_rows_used:,} rows are usable{after}.")
-    return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report)
+    return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report, multi_label, label_sep)
 
 
 def _training_now(model_name: str) -> bool:
@@ -361,6 +365,8 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             auto_pick, auto_reason = choose_method(
                 min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
             )
+            if cols.multi_label:  # the few-shot head is single-label
+                auto_pick, auto_reason = "full", "Several tags per row: full fine-tuning."
             if method == "auto":
                 st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {plain(auto_reason)}")
         if method == "lora":
@@ -443,6 +449,8 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
                 test_fraction=float(ss["train_test_fraction"]),
                 seed=int(ss["train_seed"]),
                 early_stopping_patience=int(ss["train_patience"]),
+                multi_label=cols.multi_label,
+                label_sep=cols.label_sep,
             )
             if ss.get("train_lr_custom"):
                 chosen["learning_rate"] = float(ss["train_learning_rate"])

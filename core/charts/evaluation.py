@@ -130,6 +130,8 @@ def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None =
             "regression" if evaluated and "r2" in evaluated[0] and "macro_f1" not in evaluated[0] else "classification"
         )
     key, metric_name = _validation_key(task)
+    if any("micro_f1" in (e.get("metrics") or {}) for e in events if e.get("phase") == "evaluate"):
+        key, metric_name = "micro_f1", "Validation micro-F1"  # several tags per row: what early stopping follows
     loss = [(int(e["step"]), _finite(e.get("loss"))) for e in events if e.get("phase") == "train"]
     loss = [(s, v) for s, v in loss if v is not None]
     if len(loss) > MAX_CURVE_POINTS:

@@ -38,6 +38,7 @@ from .folder import (
     write_json,
     write_model_files,
 )
+from .tags import read_thresholds, sigmoid, tags_from_proba, write_thresholds
 
 KIND = "tfidf"
 TFIDF_JSON = "tfidf.json"
@@ -154,6 +155,14 @@ class TfidfClassifier(TextInputs):
         self.test_predictions = test_predictions
         self.path = path
         self.base_model = "tfidf-lr" if task == "classification" else "tfidf-ridge"
+        # Several tags per row: one-vs-rest logistic regression (estimator["multi_label"]), a
+        # sigmoid per tag and a threshold per tag (core.models.tags).
+        self.thresholds: np.ndarray | None = None
+        self.label_sep: str | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.estimator.get("multi_label"))
 
     # ------------------------------------------------------------------ construction
 
@@ -237,11 +246,14 @@ class TfidfClassifier(TextInputs):
         batch_size: int = SCORE_CHUNK,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes_)), rows summing to 1 (softmax of the scores)."""
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1 (softmax of the scores);
+        multi-label: one independent probability per tag (sigmoid of each tag's score)."""
         if self.task != "classification":
             raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
         scores = self.decision_function(data, batch_size, on_batch)
-        return softmax(scores) if len(scores) else np.zeros((0, len(self.classes_)))
+        if not len(scores):
+            return np.zeros((0, len(self.classes_)))
+        return sigmoid(scores) if self.multi_label else softmax(scores)
 
     def predict(
         self,
@@ -252,6 +264,9 @@ class TfidfClassifier(TextInputs):
         """Predicted labels (classification, array of str) or values (regression, float)."""
         if self.task == "regression":
             return self.decision_function(data, batch_size, on_batch)[:, 0]
+        if self.multi_label:
+            thresholds = self.thresholds if self.thresholds is not None else np.full(len(self.classes_), 0.5)
+            return tags_from_proba(self.predict_proba(data, batch_size, on_batch), self.classes_, thresholds)
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
@@ -269,6 +284,8 @@ class TfidfClassifier(TextInputs):
             arrays.update(coef=np.ascontiguousarray(self.coef), intercept=self.intercept)
             save_file(arrays, str(tmp / TFIDF_ARRAYS))
             write_model_files(tmp, self, self.manifest(), model_card(self))
+            if self.thresholds is not None:
+                write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
         self.path = Path(folder)
         return self.path
 
@@ -290,7 +307,7 @@ class TfidfClassifier(TextInputs):
             coef, intercept = arrays["coef"], arrays["intercept"]
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{folder}: the TF-IDF model files are damaged ({exc!r})") from exc
-        return cls(
+        model = cls(
             task=found["task"],
             classes=found["classes"],
             blocks=blocks,
@@ -300,6 +317,10 @@ class TfidfClassifier(TextInputs):
             estimator=meta.get("estimator", {}),
             **common,
         )
+        tagged = read_thresholds(folder, model.classes_)
+        if tagged is not None:
+            model.thresholds, model.label_sep = tagged["thresholds"], tagged.get("label_sep")
+        return model
 
 
 def model_card(model: TfidfClassifier) -> str:
@@ -312,7 +333,8 @@ def model_card(model: TfidfClassifier) -> str:
         f"- Task: {model.task}",
     ]
     if model.task == "classification":
-        lines.append(f"- Classes: {', '.join(str(c) for c in model.classes_)}")
+        kind = "Tags (several per row, one-vs-rest)" if model.multi_label else "Classes"
+        lines.append(f"- {kind}: {', '.join(str(c) for c in model.classes_)}")
     lines += [
         f"- Input columns: {', '.join(model.input_columns)}",
         f"- Features: {sum(len(b['vocabulary']) for b in model.blocks):,} "
@@ -328,6 +350,8 @@ def model_card(model: TfidfClassifier) -> str:
     headline = m.get("model") or {}
     if headline:
         keys = ("accuracy", "macro_f1", "roc_auc") if model.task == "classification" else ("r2", "mae", "rmse")
+        if model.multi_label:
+            keys = ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy")
         lines += ["", "## Held-out test results", ""]
         lines += [f"- {k}: {headline[k]:.4f}" for k in keys if isinstance(headline.get(k), (int, float))]
     lines += ["", "Files: JSON + safetensors only (no pickle). Load with `core.registry.load_folder`."]

@@ -32,6 +32,7 @@ from .folder import (
     softmax,
     write_model_files,
 )
+from .tags import read_thresholds, sigmoid, tags_from_proba, write_thresholds
 
 KIND = "transformer"
 
@@ -77,6 +78,14 @@ class TextClassifier(TorchModel):
         # Optional calibration of a binary model's P(positive) (core.response writes it as
         # calibration.json: {"positive_class", "calibrator"}); applied in predict_proba.
         self.calibration: dict[str, Any] | None = None
+        # Several tags per row (core.models.tags): a threshold per tag, and the training file's separator.
+        self.thresholds: np.ndarray | None = None
+        self.label_sep: str | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        """Several tags per row: a sigmoid per tag (the head's ``problem_type``), tags by threshold."""
+        return self.thresholds is not None or getattr(self.model.config, "problem_type", "") == "multi_label_classification"
 
     # ------------------------------------------------------------------ prediction
 
@@ -124,10 +133,13 @@ class TextClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1; for a multi-label
+        model one independent probability per tag (sigmoid)."""
         if self.task != "classification":
             raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
         logits = self._forward(self.texts_from(data), batch_size, on_batch)
+        if self.multi_label:
+            return sigmoid(logits)
         proba = softmax(logits)
         if self.calibration:
             proba = calibrate_proba(proba, self.classes_, self.calibration)
@@ -139,11 +151,15 @@ class TextClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Predicted labels (classification, array of str) or values (regression, float)."""
+        """Predicted labels (classification, array of str) or values (regression, float); for a
+        multi-label model each row's tags at or above their thresholds joined by "|" ("" for none)."""
         if self.task == "regression":
             raw = self._forward(self.texts_from(data), batch_size, on_batch)[:, 0]
             mean, std = self.target_scale
             return raw * std + mean
+        if self.multi_label:
+            thresholds = self.thresholds if self.thresholds is not None else np.full(len(self.classes_), 0.5)
+            return tags_from_proba(self.predict_proba(data, batch_size, on_batch), self.classes_, thresholds)
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
@@ -153,6 +169,8 @@ class TextClassifier(TorchModel):
         with atomic_folder(folder, overwrite=overwrite) as tmp:
             self.save_network(tmp)
             write_model_files(tmp, self, self.manifest(), model_card(self), self.calibration)
+            if self.thresholds is not None:
+                write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
         self.path = Path(folder)
         return self.path
 
@@ -181,6 +199,9 @@ class TextClassifier(TorchModel):
             **common,
         )
         clf.calibration = read_calibration(folder)
+        tagged = read_thresholds(folder, clf.classes_)
+        if tagged is not None:
+            clf.thresholds, clf.label_sep = tagged["thresholds"], tagged.get("label_sep")
         return clf
 
 
@@ -209,7 +230,8 @@ def model_card(clf: TextClassifier) -> str:
     lines = [
         "# Marketune model",
         "",
-        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} classes: {', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
+        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} {'tags, several per row' if clf.multi_label else 'classes'}: "
+                                 f"{', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
         f"- Base model: {clf.base_model}",
         *_source_lines(clf.metrics.get("base_model_source") or {}),
         # The method "auto" chose (metrics), not the setting "auto".
@@ -221,6 +243,8 @@ def model_card(clf: TextClassifier) -> str:
         "",
     ]
     keys = ["accuracy", "macro_f1", "weighted_f1", "roc_auc"] if clf.task == "classification" else ["mae", "rmse", "r2", "spearman"]
+    if clf.metrics.get("multi_label"):  # several tags per row: micro-F1 is the headline
+        keys = ["micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
     lines += metrics_table(clf.metrics, keys)
     lines += [
         "",

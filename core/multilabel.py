@@ -1,0 +1,301 @@
+"""Multi-label ("several tags per row"): detecting a label column that holds lists, parsing it into
+a binary indicator matrix, choosing a threshold per tag on validation, and the metrics.
+
+A list-like label cell is tags joined by ``|``, ``;`` or ``,`` (spaces around them allowed:
+``"price | delivery"``), or a JSON list (``["price", "delivery"]``). The field's terms: a *tag* is
+one of the labels a row may carry; the indicator matrix Y (n rows, k tags) has Y[i, j] = 1 when row
+i carries tag j (scikit-learn's ``MultiLabelBinarizer``). Metrics are scikit-learn's multi-label
+ones: micro-F1 (the headline: every (row, tag) decision counts once), macro-F1 (the mean of the
+per-tag F1s), per-tag precision/recall/F1, Hamming loss and subset accuracy (a row counts only when
+all its tags are right).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "JSON_LIST", "SEPARATORS", "ListLabels", "binarize", "choose_thresholds", "detect", "joined", "multilabel_metrics",
+    "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba", "tag_counts",
+]
+
+JSON_LIST = "json"  # the separator name of JSON-list cells
+SEPARATORS = ("|", ";", ",")  # tried in this order; the first that fits is the column's
+MIN_SEVERAL_SHARE = 0.02  # a column is list-like when at least this share of its labelled rows holds 2+ tags
+MAX_TAG_CHARS = 40  # a tag is a short name; longer pieces are free text with commas in it
+MAX_TAG_WORDS = 4
+MAX_TAGS = 200  # more distinct pieces than this reads as free text, not a tag vocabulary
+THRESHOLD_FALLBACK = 0.5  # a tag with no positive validation row keeps the usual cut
+OUTPUT_SEP = "|"  # predicted_labels joins tags with this, whatever the training file used
+PREDICTED_LABELS = "predicted_labels"
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function, shape kept (numerically stable for large |x|)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -logits))
+
+
+def tags_from_proba(proba: np.ndarray, tags: Sequence[str], thresholds: np.ndarray) -> np.ndarray:
+    """``predicted_labels`` per row of ``proba`` (n, k): the tags whose probability is at least
+    their threshold, in ``tags`` order, joined by "|"; "" when none passes. A NaN row (no text)
+    gives "". Returns an object array (n,)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    chosen = np.nan_to_num(proba, nan=-1.0) >= np.asarray(thresholds, dtype=np.float64)[None, :]
+    names = [str(t) for t in tags]
+    return np.array([OUTPUT_SEP.join(n for n, on in zip(names, row) if on) for row in chosen], dtype=object)
+
+
+@dataclass(frozen=True)
+class ListLabels:
+    """What :func:`detect` found in a label column (``separator``: "|", ";", "," or "json")."""
+
+    column: str
+    separator: str
+    tags: list[str]  # the tag vocabulary, most frequent first
+    share_several: float  # share of labelled rows with two or more tags (0..1)
+    n_rows: int  # labelled rows looked at
+
+    def sentence(self) -> str:
+        """One line for the Train page and ``check``: what was found and what to do."""
+        joined_by = "JSON lists" if self.separator == JSON_LIST else f"tags joined by '{self.separator}'"
+        shown = ", ".join(repr(t) for t in self.tags[:8]) + (f" and {len(self.tags) - 8} more" if len(self.tags) > 8 else "")
+        return (f"Label column '{self.column}' looks like several tags per row: {joined_by}, {len(self.tags)} tags "
+                f"({shown}); {self.share_several:.0%} of its {self.n_rows:,} labelled rows have two or more. Train "
+                f"with several tags per row (multi-label: the Train page's toggle, or `--multi-label"
+                f"{'' if self.separator == '|' else f' --label-sep {self.separator!r}'}`) so that each tag is "
+                "learned on its own; otherwise every combination becomes a class of its own.")
+
+
+def split_tags(value: Any, separator: str) -> list[str]:
+    """The tags of one cell, stripped, without empty pieces or repeats (first spelling kept).
+
+    ``separator`` "json": the cell must be a JSON list of strings or numbers (``ValueError``
+    otherwise, naming the cell). A missing cell or "[]" has no tags.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    text = str(value).strip()
+    if separator == JSON_LIST:
+        try:
+            items = json.loads(text) if text else []
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Label {text[:60]!r} is not a JSON list ({exc.msg}); expected e.g. [\"price\", \"delivery\"].") from exc
+        if not isinstance(items, list) or any(isinstance(i, (list, dict)) for i in items):
+            raise ValueError(f"Label {text[:60]!r} is not a flat JSON list of tags; expected e.g. [\"price\", \"delivery\"].")
+        pieces = [str(i) for i in items if i is not None]
+    else:
+        pieces = text.split(separator)
+    return list(dict.fromkeys(p.strip() for p in pieces if p.strip()))
+
+
+def _looks_like_json_list(text: str) -> bool:
+    return text.startswith("[") and text.endswith("]")
+
+
+def _tag_like(piece: str) -> bool:
+    return len(piece) <= MAX_TAG_CHARS and len(piece.split()) <= MAX_TAG_WORDS
+
+
+def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabels | None:
+    """A :class:`ListLabels` when the label ``values`` look like lists of tags, else None.
+
+    JSON lists: at least 90% of the labelled cells parse as flat JSON lists. A separator s
+    ("|", ";", "," tried in order) fits when at least 2% of the cells hold s, every piece is short
+    (at most 40 characters and 4 words), the pieces form a vocabulary of at most 200 tags, that
+    vocabulary is smaller than the number of distinct cells, and the pieces of cells holding s
+    are tags that recur: each such piece also appears in 2+ rows (free text with commas in it has
+    pieces that are met once); for "," at least half of those pieces are also whole cells. A plain single-label column (no separator in it) gives None.
+    """
+    cells = pd.Series(values, dtype=object).dropna().astype(str).str.strip()
+    cells = cells[cells != ""]
+    if len(cells) == 0:
+        return None
+    json_like = cells.map(_looks_like_json_list)
+    if json_like.mean() >= 0.9:
+        try:
+            lists = [split_tags(c, JSON_LIST) for c in cells[json_like]]
+        except ValueError:
+            lists = None
+        if lists is not None:
+            return _found(column, JSON_LIST, lists, len(cells))
+    distinct = cells.unique()
+    for separator in SEPARATORS:
+        holding = [c for c in distinct if separator in c]
+        if not holding or cells.str.contains(separator, regex=False).mean() < MIN_SEVERAL_SHARE:
+            continue
+        lists = [split_tags(c, separator) for c in cells]
+        counts = Counter(t for tags in lists for t in tags)
+        if len(counts) > MAX_TAGS or len(counts) >= len(distinct) or not all(_tag_like(t) for t in counts):
+            continue
+        pieces = {t for c in holding for t in split_tags(c, separator)}
+        alone = {c for c in distinct if separator not in c}
+        # A comma is common in free text: there the tags must also stand alone in some cells.
+        if all(counts[t] >= 2 for t in pieces) and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
+            return _found(column, separator, lists, len(cells))
+    return None
+
+
+def _found(column: str, separator: str, lists: list[list[str]], n_rows: int) -> ListLabels | None:
+    several = sum(len(t) >= 2 for t in lists)
+    if several == 0:
+        return None  # one tag per row: an ordinary class column
+    counts = Counter(t for tags in lists for t in tags)
+    return ListLabels(column, separator, [t for t, _ in counts.most_common()], several / max(1, len(lists)), n_rows)
+
+
+def join_tags(tags: Sequence[str], separator: str) -> str:
+    """One label cell from ``tags``, written as a column joined by ``separator`` writes them
+    ("|", "; ", ", " or a JSON list): the inverse of :func:`split_tags`."""
+    if separator == JSON_LIST:
+        return json.dumps([str(t) for t in tags], ensure_ascii=False)
+    return {";": "; ", ",": ", "}.get(separator, separator).join(str(t) for t in tags)
+
+
+def parse_labels(values: Iterable[Any], separator: str | None = None) -> tuple[list[list[str]], str]:
+    """``(tags per cell, separator used)``; ``separator`` None: the one :func:`detect` finds, or
+    "|" when it finds none (a column of single tags is a valid multi-label column too)."""
+    values = list(values)
+    if separator is None:
+        found = detect(pd.Series(values, dtype=object))
+        separator = found.separator if found is not None else OUTPUT_SEP
+    return [split_tags(v, separator) for v in values], separator
+
+
+def binarize(tag_lists: Sequence[Sequence[str]], tags: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """``(Y, tags)``: the indicator matrix (n, k) of 0/1 float32 and its tag order (``tags`` when
+    given, else sorted) by scikit-learn's ``MultiLabelBinarizer``. Tags outside a given ``tags``
+    are ignored (scikit-learn warns; we do not)."""
+    import warnings
+
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    binarizer = MultiLabelBinarizer(classes=list(tags) if tags is not None else sorted({t for r in tag_lists for t in r}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "unknown class(es) will be ignored": intended here
+        Y = binarizer.fit_transform([list(r) for r in tag_lists])
+    return np.asarray(Y, dtype=np.float32), [str(t) for t in binarizer.classes_]
+
+
+def joined(Y: np.ndarray, tags: Sequence[str]) -> np.ndarray:
+    """One string per row of an indicator matrix: its tags in ``tags`` order joined by "|" ("" for none)."""
+    return tags_from_proba(np.asarray(Y, dtype=np.float64), tags, np.full(len(tags), 0.5))
+
+
+def tag_counts(Y: np.ndarray, tags: Sequence[str]) -> dict[str, int]:
+    """Rows carrying each tag."""
+    return {str(t): int(n) for t, n in zip(tags, np.asarray(Y).sum(axis=0))}
+
+
+def pos_weight(Y_train: np.ndarray) -> np.ndarray:
+    """Per-tag positive weight for ``BCEWithLogitsLoss(pos_weight=...)``: negatives / positives on
+    the training rows (torch's documented choice, the binary form of scikit-learn's "balanced"),
+    1 for a tag without positive or negative rows. Shape (k,)."""
+    Y_train = np.asarray(Y_train, dtype=np.float64)
+    pos = Y_train.sum(axis=0)
+    neg = len(Y_train) - pos
+    return np.where((pos > 0) & (neg > 0), neg / np.maximum(pos, 1), 1.0).astype(np.float32)
+
+
+def choose_thresholds(Y_val: np.ndarray, P_val: np.ndarray) -> np.ndarray:
+    """Per-tag thresholds (k,) that maximise each tag's F1 on the validation rows.
+
+    For tag j the candidates are its validation probabilities (scikit-learn's
+    ``precision_recall_curve``: predicted positive when ``p >= threshold``); the best F1 wins,
+    the highest threshold among ties. A tag with no positive validation row keeps 0.5.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    Y_val, P_val = np.asarray(Y_val), np.asarray(P_val, dtype=np.float64)
+    out = np.full(Y_val.shape[1], THRESHOLD_FALLBACK)
+    for j in range(Y_val.shape[1]):
+        if Y_val[:, j].sum() == 0:
+            continue
+        precision, recall, cuts = precision_recall_curve(Y_val[:, j], P_val[:, j])
+        f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+        best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+        out[j] = float(cuts[best[-1]])
+    return out
+
+
+def multilabel_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, tags: Sequence[str]) -> dict[str, Any]:
+    """Multi-label metrics by scikit-learn, for indicator matrices (n, k).
+
+    ``micro_f1`` (the headline), ``macro_f1``, ``micro_precision``, ``micro_recall``,
+    ``hamming_loss``, ``subset_accuracy`` (also as ``accuracy``: scikit-learn's ``accuracy_score``
+    on indicator matrices), ``samples_f1``; ``per_tag``: {tag: precision, recall, f1, support
+    (true rows), predicted (rows given the tag), tn, fp, fn, tp}; ``multi_label`` True. Undefined
+    ratios (a tag never predicted or never true) count as 0, as ``zero_division=0`` does.
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        hamming_loss,
+        multilabel_confusion_matrix,
+        precision_recall_fscore_support,
+    )
+
+    Y_true, Y_pred = np.asarray(Y_true).astype(int), np.asarray(Y_pred).astype(int)
+    p, r, f, s = precision_recall_fscore_support(Y_true, Y_pred, average=None, zero_division=0)
+    confusion = multilabel_confusion_matrix(Y_true, Y_pred) if len(Y_true) else np.zeros((len(tags), 2, 2), int)
+    per_tag = {
+        str(t): {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]), "support": int(s[j]),
+                 "predicted": int(Y_pred[:, j].sum()), "tn": int(confusion[j][0, 0]), "fp": int(confusion[j][0, 1]),
+                 "fn": int(confusion[j][1, 0]), "tp": int(confusion[j][1, 1])}
+        for j, t in enumerate(tags)
+    }
+    subset = float(accuracy_score(Y_true, Y_pred))
+    micro_p, micro_r, micro_f, _ = precision_recall_fscore_support(Y_true, Y_pred, average="micro", zero_division=0)
+    return {
+        "multi_label": True,
+        "micro_f1": float(micro_f),
+        "macro_f1": float(f1_score(Y_true, Y_pred, average="macro", zero_division=0)),
+        "micro_precision": float(micro_p),
+        "micro_recall": float(micro_r),
+        "samples_f1": float(f1_score(Y_true, Y_pred, average="samples", zero_division=0)),
+        "hamming_loss": float(hamming_loss(Y_true, Y_pred)),
+        "subset_accuracy": subset,
+        "accuracy": subset,
+        "n_rows": int(len(Y_true)),
+        "per_tag": per_tag,
+    }
+
+
+def evaluate_tags(values: Sequence[Any], proba: np.ndarray, tags: Sequence[str], thresholds: np.ndarray | None,
+                  separator: str | None) -> dict[str, Any]:
+    """:func:`multilabel_metrics` of a saved model's probabilities ``proba`` (n, k) against label
+    cells ``values`` (parsed with ``separator``, the training file's; found when None). Tags the
+    model does not know are listed in ``tags_not_in_model`` and left out of the scores."""
+    lists, _ = parse_labels(values, separator)
+    unknown = sorted({t for r in lists for t in r} - {str(t) for t in tags})
+    Y, _ = binarize(lists, [str(t) for t in tags])
+    cut = np.asarray(thresholds if thresholds is not None else np.full(len(tags), 0.5), dtype=np.float64)
+    metrics = multilabel_metrics(Y, np.asarray(proba) >= cut, [str(t) for t in tags])
+    if unknown:
+        metrics["tags_not_in_model"] = unknown
+    return metrics
+
+
+def prediction_columns(tags: Sequence[str]) -> list[str]:
+    """The columns a multi-label prediction appends: ``predicted_labels`` and ``p_<tag>`` per tag."""
+    return [PREDICTED_LABELS, *[f"p_{t}" for t in tags]]
+
+
+def rarest_tag(Y: np.ndarray, tags: Sequence[str]) -> np.ndarray:
+    """Each row's rarest tag ("" for a row without tags): the stratum a split stratifies on, so
+    that every tag with 3+ rows lands in train, validation and test (a light form of iterative
+    stratification, Sechidis et al. 2011)."""
+    Y = np.asarray(Y)
+    counts = Y.sum(axis=0)
+    rank = np.where(Y > 0, counts[None, :], np.inf)
+    best = rank.argmin(axis=1)
+    names = np.asarray([str(t) for t in tags], dtype=object)
+    return np.where(np.isfinite(rank.min(axis=1)), names[best] if len(tags) else "", "")
+

@@ -1,0 +1,139 @@
+"""Several tags per row (core/multilabel.py): detection, parsing, thresholds and metrics checked
+against scikit-learn computed here; a saved model's predicted_labels against its p_<tag> columns."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from core.config import ConfigError, TrainConfig
+from core.multilabel import (
+    binarize,
+    choose_thresholds,
+    detect,
+    multilabel_metrics,
+    parse_labels,
+    pos_weight,
+    split_tags,
+    tags_from_proba,
+)
+from core.prepare import prepare
+
+TAGS = ["price", "delivery", "quality", "service"]
+
+
+def _lists(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return [list(rng.choice(TAGS, size=rng.integers(1, 3), replace=False)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("join", [
+    lambda tags: "|".join(tags),
+    lambda tags: " | ".join(tags),
+    lambda tags: "; ".join(tags),
+    lambda tags: ", ".join(tags),
+    lambda tags: json.dumps(tags),
+])
+def test_list_shapes_are_detected_with_their_separator_and_tags(join):
+    lists = _lists()
+    found = detect(pd.Series([join(t) for t in lists]), "topics")
+    assert found is not None and found.column == "topics"
+    assert sorted(found.tags) == sorted(TAGS)
+    assert found.share_several == pytest.approx(np.mean([len(t) >= 2 for t in lists]))
+    parsed, sep = parse_labels([join(t) for t in lists], found.separator)
+    assert sep == found.separator and parsed == lists
+    assert "several tags per row" in found.sentence()
+
+
+def test_single_label_columns_are_not_flagged():
+    sentiments = pd.Series(["positive", "negative", "neutral"] * 20)
+    assert detect(sentiments) is None
+    # Free text with commas (a label column that is really a sentence) is not a tag list.
+    sentences = pd.Series([f"Great product, arrived on day {i}, would buy again" for i in range(40)])
+    assert detect(sentences) is None
+    # Category names with a comma in them, never alone, are one label each.
+    categories = pd.Series(["Home, Garden", "Toys", "Books, Music"] * 15)
+    assert detect(categories) is None
+    # A pipe in a single-label column where every row has one tag is an ordinary column.
+    assert detect(pd.Series(["a", "b"] * 10)) is None
+
+
+def test_split_tags_strips_drops_empties_and_repeats_and_rejects_bad_json():
+    assert split_tags(" price |  | delivery|price ", "|") == ["price", "delivery"]
+    assert split_tags("[]", "json") == [] and split_tags(None, "|") == []
+    assert split_tags('["a", 2]', "json") == ["a", "2"]
+    with pytest.raises(ValueError, match="JSON list"):
+        split_tags("[a, b", "json")
+
+
+def test_binarize_agrees_with_the_lists():
+    lists = _lists()
+    Y, tags = binarize(lists)
+    assert tags == sorted(TAGS)
+    for row, given in zip(Y, lists):
+        assert {tags[j] for j in np.flatnonzero(row)} == set(given)
+
+
+def test_metrics_are_scikit_learns():
+    rng = np.random.default_rng(1)
+    Y = rng.integers(0, 2, size=(80, 4))
+    P = np.where(rng.random((80, 4)) < 0.75, Y, 1 - Y)
+    m = multilabel_metrics(Y, P, TAGS)
+    assert m["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro"))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(Y, P, average="macro"))
+    assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(Y, P))
+    assert m["subset_accuracy"] == pytest.approx(skm.accuracy_score(Y, P))
+    for j, tag in enumerate(TAGS):
+        assert m["per_tag"][tag]["precision"] == pytest.approx(skm.precision_score(Y[:, j], P[:, j]))
+        assert m["per_tag"][tag]["recall"] == pytest.approx(skm.recall_score(Y[:, j], P[:, j]))
+        assert m["per_tag"][tag]["tp"] == int(((Y[:, j] == 1) & (P[:, j] == 1)).sum())
+        assert m["per_tag"][tag]["support"] == int(Y[:, j].sum())
+
+
+def test_thresholds_maximise_each_tags_f1_and_fall_back_without_positives():
+    rng = np.random.default_rng(2)
+    Y = rng.integers(0, 2, size=(40, 3))
+    Y[:, 2] = 0  # no positive validation row for the third tag
+    P = np.clip(Y * 0.3 + rng.random((40, 3)) * 0.7, 0, 1)
+    chosen = choose_thresholds(Y, P)
+    assert chosen[2] == 0.5
+    for j in range(2):  # brute force over every candidate cut: none beats the chosen one
+        best = max(skm.f1_score(Y[:, j], P[:, j] >= t) for t in np.unique(P[:, j]))
+        assert skm.f1_score(Y[:, j], P[:, j] >= chosen[j]) == pytest.approx(best)
+
+
+def test_predicted_labels_are_the_tags_at_or_above_their_threshold():
+    proba = np.array([[0.9, 0.2, 0.5], [0.1, 0.1, 0.1], [np.nan, np.nan, np.nan]])
+    out = tags_from_proba(proba, ["a", "b", "c"], np.array([0.5, 0.1, 0.6]))
+    assert list(out) == ["a|b", "b", ""]
+
+
+def test_pos_weight_is_negatives_over_positives():
+    Y = np.array([[1, 0], [0, 0], [0, 0], [1, 0]])
+    assert list(pos_weight(Y)) == [1.0, 1.0]  # 2/2; a tag with no positive keeps 1
+    assert pos_weight(np.array([[1], [0], [0], [0]]))[0] == pytest.approx(3.0)
+
+
+def test_config_refuses_few_shot_and_regression_with_several_tags():
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(multi_label=True, method="fewshot")
+    assert err.value.field == "method"
+    with pytest.raises(ConfigError):
+        TrainConfig(multi_label=True, task="regression")
+    assert TrainConfig(multi_label=True, label_sep="semicolon").label_sep == ";"
+    with pytest.raises(ConfigError):
+        TrainConfig(label_sep="/")
+
+
+def test_prepare_gives_an_indicator_matrix_and_every_tag_in_every_split():
+    lists = _lists(90, seed=3)
+    df = pd.DataFrame({"text": [f"row {i}" for i in range(90)], "label": ["; ".join(t) for t in lists]})
+    prepared = prepare(df, TrainConfig(multi_label=True))
+    assert prepared.label_sep == ";" and prepared.classes == sorted(TAGS)
+    assert prepared.y.shape == (90, 4)
+    Y, _ = binarize(lists, prepared.classes)
+    assert (prepared.y == Y).all()
+    for positions in prepared.splits.values():
+        assert (prepared.y[positions].sum(axis=0) > 0).all()

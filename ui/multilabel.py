@@ -1,0 +1,109 @@
+"""Several tags per row on the pages: the Train page's suggestion and toggle, and the results
+view of a multi-label model (micro/macro-F1, Hamming loss, subset accuracy, the comparison with
+TF-IDF one-vs-rest, a per-tag table and a per-tag confusion view). Computation is in
+core/multilabel.py and core/multilabel_training.py."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import ModelInfo
+from core.charts.evaluation import confusion_matrix_chart
+from core.multilabel import ListLabels, detect
+from core.multilabel_training import headline_row, per_tag_table
+from ui.figures import inert
+from ui.markdown import plain
+
+ss = st.session_state
+TOGGLE_KEY = "train_multi_label"
+MISTAKE_ROWS = 200  # test rows shown whose predicted tags differ from the true ones
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _detect(values: pd.Series, column: str) -> ListLabels | None:
+    return detect(values, column)
+
+
+def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -> tuple[bool, str | None]:
+    """The Train page's "Several tags per row" checkbox under the label column, ticked for the
+    user when the column looks like lists (core.multilabel.detect; said in words). Returns
+    (multi-label on, the separator found or None)."""
+    if not label_col or label_col not in df.columns:
+        return False, None
+    found = _detect(df[label_col], label_col)
+    if ss.get("train_multi_label_for") != (data_key, label_col):  # a new file or label: suggest again
+        ss["train_multi_label_for"] = (data_key, label_col)
+        ss[TOGGLE_KEY] = found is not None
+    if found is not None:
+        st.info(plain(found.sentence()) + " The box below was ticked for you.", icon=":material/sell:")
+    on = st.checkbox(
+        "Several tags per row (multi-label)", key=TOGGLE_KEY,
+        help="Each row may carry several tags (e.g. 'price|delivery'): each tag gets its own yes/no output and a "
+        "threshold chosen on the validation rows; predictions list every tag that passes its threshold.",
+    )
+    return bool(on), (found.separator if found is not None else None)
+
+
+def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
+    """The results of a model with several tags per row (``info.metrics["multi_label"]``)."""
+    from ui.results import render_verdict
+
+    metrics = info.metrics
+    model, baselines = metrics.get("model") or {}, metrics.get("baselines") or {}
+    tfidf = baselines.get("tfidf_ovr") or {}
+    split = metrics.get("split_sizes") or {}
+    st.caption(f"**several tags per row** · {len(info.classes)} tags · {plain(info.method)} · "
+               f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
+               f"{split.get('test', 0):,} test rows")
+    render_verdict(metrics, compact=compact)
+    cards = st.columns(2 if compact else 4)
+    delta = (model["micro_f1"] - tfidf["micro_f1"]) * 100 if "micro_f1" in tfidf and "micro_f1" in model else None
+    cards[0].metric("Micro-F1 (headline)", f"{model.get('micro_f1', float('nan')):.3f}",
+                    None if delta is None else f"{delta:+.1f} pts vs TF-IDF one-vs-rest", border=True,
+                    help="Every (row, tag) decision counts once: F1 over all of them.")
+    cards[1].metric("Macro-F1", f"{model.get('macro_f1', float('nan')):.3f}", border=True,
+                    help="The mean of the per-tag F1s: a rare tag counts as much as a common one.")
+    cards[2 % len(cards)].metric("Hamming loss", f"{model.get('hamming_loss', float('nan')):.3f}", border=True,
+                                 help="Share of (row, tag) decisions that are wrong: lower is better.")
+    cards[3 % len(cards)].metric("Subset accuracy", f"{model.get('subset_accuracy', float('nan')):.3f}", border=True,
+                                 help="Share of test rows whose tags are all exactly right.")
+    if compact:
+        return
+    for warning in metrics.get("warnings") or []:
+        st.warning(plain(warning))
+    names = {"tfidf_ovr": "TF-IDF one-vs-rest", "most_common_tag": "always the most common tag"}
+    table = [headline_row("saved model", model), *(headline_row(names.get(k, k), v) for k, v in baselines.items())]
+    st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_ml_compare")
+    _per_tag(metrics, key)
+    _mistakes(info, key)
+
+
+def _per_tag(metrics: dict, key: str) -> None:
+    """The per-tag table (with each tag's threshold) and one tag's 2x2 confusion matrix."""
+    st.markdown("##### Per tag")
+    table = per_tag_table(metrics.get("model") or {})
+    thresholds = metrics.get("thresholds") or {}
+    if thresholds:
+        table.insert(1, "threshold", table["tag"].map(thresholds))
+    st.dataframe(table, hide_index=True, key=f"{key}_per_tag", column_config={
+        name: st.column_config.NumberColumn(name, format="%.3f") for name in ("threshold", "precision", "recall", "f1")})
+    if not len(table):
+        return
+    tag = st.selectbox("Confusion matrix of tag", table["tag"].tolist(), key=f"{key}_tag_cm")
+    row = table.set_index("tag").loc[tag]
+    matrix = [[int(row["tn"]), int(row["fp"])], [int(row["fn"]), int(row["tp"])]]
+    st.plotly_chart(inert(confusion_matrix_chart([f"not {tag}", tag], matrix)), key=f"{key}_tag_cm_chart")
+
+
+def _mistakes(info: ModelInfo, key: str) -> None:
+    from ui.results import load_test_predictions
+
+    predictions = load_test_predictions(info.path)
+    if predictions is None or not {"true_labels", "predicted_labels"} <= set(predictions.columns):
+        return
+    true, pred = predictions["true_labels"].fillna("").astype(str), predictions["predicted_labels"].fillna("").astype(str)
+    wrong = predictions.loc[true != pred, ["text", "true_labels", "predicted_labels"]]
+    st.markdown(f"##### Test rows whose tags were not all right ({len(wrong):,} of {len(predictions):,})")
+    if len(wrong):
+        st.dataframe(wrong.head(MISTAKE_ROWS), hide_index=True, key=f"{key}_ml_mistakes")
