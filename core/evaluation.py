@@ -305,6 +305,11 @@ CONFIDENCE = 0.95  # two-sided level of the reported interval
 TIE_MARGIN = 0.005
 # The one-sided level of the bootstrap lower bound that paired_bootstrap reports (``lower_one_sided``).
 CLEAR_LEVEL = 0.90
+# Stratified intervals need rows in every class: a class with n rows resampled within itself shows
+# (n - 1) / n of its variance. Above MAX_SMALL_CLASS_SHARE of the classes with fewer than
+# MIN_CLASS_ROWS rows no interval is given (tests/test_verdict.py simulates the coverage kept).
+MIN_CLASS_ROWS = 5
+MAX_SMALL_CLASS_SHARE = 0.2
 MODEL_NAMES = {
     "transformer": "the fine-tuned transformer",
     "fewshot": "the few-shot model",
@@ -363,13 +368,26 @@ def paired_bootstrap(
 
     Method: the rows are resampled with replacement ``n_resamples`` times (the same resample for
     both models); the difference of macro-F1 (classification) or R² (regression) is computed on
-    each (Efron & Tibshirani 1993; Koehn 2004 for paired NLP comparisons). Returns ``{"a", "b",
-    "delta"}`` (on all rows), ``"ci"`` (the two-sided ``confidence`` percentile interval of the
-    difference), ``"p_a_better"`` (share of resamples where a is ahead), ``"lower_one_sided"``
-    at :data:`CLEAR_LEVEL` (the ``1 - CLEAR_LEVEL`` quantile), ``"n"`` and ``"n_resamples"``.
+    each (Efron & Tibshirani 1993; Koehn 2004 for paired NLP comparisons). For classes the rows
+    are resampled *within each true class* (a stratified bootstrap, Davison & Hinkley 1997 §3.8):
+    a plain resample drops every class with one test row about a third of the time (e^-1), and
+    a dropped class scores F1 = 0, so the resampled macro-F1 was biased and its interval could
+    leave out the estimate itself (100 classes x 3 rows: -15.6 points, "interval -13.8 to -6.9").
+
+    No interval is given (``ci`` = [nan, nan], ``ci_note`` says why) when it cannot hold its
+    coverage: when more than a fifth of the classes in ``y_true`` have fewer than
+    :data:`MIN_CLASS_ROWS` rows (a class with n rows resampled within itself shows only
+    (n - 1) / n of its variance, none at n = 1; the simulation in tests/test_verdict.py measured
+    the coverage this rule keeps), or when the interval does not contain the estimate.
+
+    Returns ``{"a", "b", "delta"}`` (on all rows), ``"ci"`` (the two-sided ``confidence``
+    percentile interval of the difference), ``"ci_note"`` ('' when there is an interval),
+    ``"p_a_better"`` (share of resamples where a is ahead), ``"lower_one_sided"`` at
+    :data:`CLEAR_LEVEL` (the ``1 - CLEAR_LEVEL`` quantile), ``"n"`` and ``"n_resamples"``.
     Empty input gives NaNs.
     """
     n = len(y_true)
+    nan = float("nan")
     if task == "classification":
         labels = [str(c) for c in classes]
         t, a, b = (_codes(v, labels) for v in (y_true, pred_a, pred_b))
@@ -380,28 +398,49 @@ def paired_bootstrap(
         t, a, b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
         score = r2_rows
     if n == 0:
-        nan = float("nan")
-        return {"n": 0, "a": nan, "b": nan, "delta": nan, "ci": [nan, nan], "p_a_better": nan,
-                "lower_one_sided": nan, "n_resamples": 0, "confidence": confidence}
+        return {"n": 0, "a": nan, "b": nan, "delta": nan, "ci": [nan, nan], "ci_note": "There are no rows.",
+                "p_a_better": nan, "lower_one_sided": nan, "n_resamples": 0, "confidence": confidence}
     score_a, score_b = float(score(t, a)[0]), float(score(t, b)[0])
+    delta = score_a - score_b
+    strata = [np.flatnonzero(t == code) for code in np.unique(t)] if task == "classification" else [np.arange(n)]
+    note = _too_few_rows_note(strata) if task == "classification" else ""
     rng = np.random.default_rng(seed)
     deltas = np.empty(n_resamples)
     chunk = max(1, 2_000_000 // n)  # bound memory: about 2M resampled cells at a time
     for start in range(0, n_resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+        idx = _stratified_resample(rng, strata, min(chunk, n_resamples - start))
         deltas[start : start + len(idx)] = score(t[idx], a[idx]) - score(t[idx], b[idx])
     tail = (1 - confidence) / 2
+    ci = [float(np.quantile(deltas, tail)), float(np.quantile(deltas, 1 - tail))]
+    if not note and not ci[0] <= delta <= ci[1]:
+        note = (f"The resampled differences ({_points_text(ci[0], task)} to {_points_text(ci[1], task)}) do not "
+                "contain the difference on all rows, so no interval is given.")
     return {
         "n": int(n),
         "a": score_a,
         "b": score_b,
-        "delta": score_a - score_b,
-        "ci": [float(np.quantile(deltas, tail)), float(np.quantile(deltas, 1 - tail))],
+        "delta": delta,
+        "ci": [nan, nan] if note else ci,
+        "ci_note": note,
         "p_a_better": float((deltas > 0).mean()),
-        "lower_one_sided": float(np.quantile(deltas, 1 - CLEAR_LEVEL)),
+        "lower_one_sided": nan if note else float(np.quantile(deltas, 1 - CLEAR_LEVEL)),
         "n_resamples": int(n_resamples),
         "confidence": confidence,
     }
+
+
+def _stratified_resample(rng: np.random.Generator, strata: list[np.ndarray], size: int) -> np.ndarray:
+    """(size, n) row indices: each stratum's rows drawn with replacement from that stratum only."""
+    return np.concatenate([rows[rng.integers(0, len(rows), size=(size, len(rows)))] for rows in strata], axis=1)
+
+
+def _too_few_rows_note(strata: list[np.ndarray]) -> str:
+    """Why a stratified interval cannot hold its coverage ('' when it can)."""
+    small = sum(len(rows) < MIN_CLASS_ROWS for rows in strata)
+    if small <= MAX_SMALL_CLASS_SHARE * len(strata):
+        return ""
+    return (f"The 95% interval cannot be computed: {small} of the {len(strata)} classes have fewer than "
+            f"{MIN_CLASS_ROWS} rows here, too few to tell how much the score would move on other rows.")
 
 
 def mcnemar_exact(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> dict[str, Any]:
@@ -464,7 +503,7 @@ def lead_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
     where = "ahead" if delta > 0 else "behind"
     lead = f"{size} {where} on {comparison['n']:,} {basis} rows" if delta else f"level on {comparison['n']:,} {basis} rows"
     if low != low or high != high:  # nan: no interval could be computed
-        return lead
+        return f"{lead}; no 95% interval (too few rows per class)" if comparison.get("ci_note") else lead
     sure = "within noise" if low <= 0 <= high else "beyond noise"
     return f"{lead}; {sure} (95% interval {_points_text(low, task)} to {_points_text(high, task)})"
 
@@ -529,7 +568,9 @@ def usefulness_check(
     if task == "classification":
         predicted = {str(v) for v in test_pred}
         one_class = len(predicted) == 1 and len({str(v) for v in test_true}) > 1
-    beats = comparison["n"] > 0 and comparison["ci"][0] > 0
+    low = comparison["ci"][0]
+    # Without an interval (too few rows per class) the permutation test below is the only judge.
+    beats = comparison["n"] > 0 and (low > 0 if low == low else comparison["delta"] > 0)
     p_guess = permutation_p_value(task, test_true, test_pred, classes, seed=seed)
     useless = one_class or not beats or p_guess >= GUESS_LEVEL
     name, metric = MODEL_NAMES["majority" if task == "classification" else "mean"], _metric_name(task)
@@ -568,21 +609,25 @@ def _test_sentence(
         return "There were no test rows to compare the two on."
     metric = _metric_name(task)
     ahead = cand_name if test["delta"] > 0 else alt_name
+    interval = (f"95% interval {_points_text(test['ci'][0], task)} to {_points_text(test['ci'][1], task)}"
+                if not test.get("ci_note") else "no 95% interval: too few rows per class")
     sentence = (
         f"On the {test['n']:,} held-out test rows: {metric} {test['a']:.2f} for {cand_name} vs {test['b']:.2f} "
-        f"for {alt_name} (higher is better; difference {_points_text(test['delta'], task)}, 95% interval "
-        f"{_points_text(test['ci'][0], task)} to {_points_text(test['ci'][1], task)}"
+        f"for {alt_name} (higher is better; difference {_points_text(test['delta'], task)}, {interval}"
     )
     if task == "classification":
         # The verdict rests on the interval of the headline metric; the paired test looks at which
         # rows each model gets right (accuracy), a different question, so each is named with its
         # metric and a small p never reads as the reason for a macro-F1 verdict or the other way round.
         sentence += f"; on the rows each gets right, {test['test']} p = {test['p_value']:.2g})"
+        if test.get("ci_note"):
+            return f"{sentence}. {test['ci_note']}"
         return sentence + (
             f": the {metric} interval includes 0, within noise." if test["within_noise"]
             else f": the {metric} interval excludes 0, so {ahead} is ahead beyond noise."
         )
-    sentence += ")" + (", within noise" if test["within_noise"] else f": {ahead} is ahead beyond noise")
+    sentence += ")" + (f". {test['ci_note']}" if test.get("ci_note") else ", within noise" if test["within_noise"]
+                       else f": {ahead} is ahead beyond noise")
     t = np.asarray(y_true, dtype=float)
     mae_a = float(np.mean(np.abs(t - np.asarray(pred_a, dtype=float))))
     mae_b = float(np.mean(np.abs(t - np.asarray(pred_b, dtype=float))))
