@@ -48,6 +48,18 @@ FILE_ID, ROW_ID = "__marketune_file", "__marketune_row"  # carried through Ray, 
 LOCAL_ACTOR_CPUS = 0.5
 READ_TASK_CPUS = 0.25
 TASK_RETRIES = 3  # per actor task, application errors included
+# Rows per actor call. Each call costs a task dispatch, an Arrow -> pandas conversion and a
+# length sort of only its own rows; 64- or 256-row calls spent more on that and on padding
+# than big calls (measurements in the module docstring). CHUNK_ROWS-sized reads give one call
+# per read block or so.
+ROWS_PER_CALL = 2048
+CALLS_PER_ACTOR = 8  # enough calls that no actor idles long while the last ones finish
+
+
+def rows_per_call(total: int, workers: int) -> int:
+    """Rows per actor call for ``total`` rows on ``workers`` actors: big calls (fewer dispatches,
+    less padding) but at least ``CALLS_PER_ACTOR`` per actor, between 64 and ``ROWS_PER_CALL``."""
+    return int(min(ROWS_PER_CALL, max(64, -(-total // (max(1, workers) * CALLS_PER_ACTOR)))))
 
 
 def configured_address() -> str | None:
@@ -157,7 +169,8 @@ def predict_ray(
     *,
     address: str | None = None,
     workers: int = 2,
-    batch_size: int = 256,
+    batch_size: int | None = None,
+    model_batch_size: int = 64,
     fast: bool = False,
     column_map: dict[str, str] | None = None,
     parts: bool = False,
@@ -174,7 +187,10 @@ def predict_ray(
     :func:`core.predict.predict_csv` for the same rows. ``address``: None starts a local Ray
     (actors get ``LOCAL_ACTOR_CPUS`` each); "auto" or "ray://host:10001" joins a cluster (actors
     get 1 CPU, and 1 GPU each when the cluster has GPUs). ``workers``: actors in the pool;
-    ``batch_size``: rows per actor call. ``fast``: the model's checked fast form
+    ``batch_size``: rows per actor call (sorted by length inside the call); None: about
+    ``CALLS_PER_ACTOR`` calls per actor, at most ``ROWS_PER_CALL`` rows (:func:`rows_per_call`);
+    ``model_batch_size``: rows per forward pass inside an actor (``batch_size`` of
+    :func:`core.predict.predict_csv`). ``fast``: the model's checked fast form
     (:func:`core.fastpath.load_fast_model`; refused if its check has not passed).
     ``formula_safe``: formula-like cells neutralised, as :func:`core.predict.predict_csv` does.
     ``ood``: append the ``out_of_distribution`` flag (:func:`core.predict.predict_frame`) with
@@ -215,9 +231,12 @@ def predict_ray(
     # training's reader and predict_csv decide them; one pass over the model's columns each.
     decimal_comma = {i: found for i, s in enumerate(streams) if (found := decimal_comma_columns(model, s, column_map))}
     total = sum(counts)
+    batch_size = batch_size or rows_per_call(total, workers)
 
+    marks = {"prepare": time.monotonic() - started}
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    marks["ray_start"] = time.monotonic() - started - marks["prepare"]
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.actor_task_retry_on_errors = True  # retry application errors too, not only crashes
@@ -231,7 +250,8 @@ def predict_ray(
         .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
         .map_batches(
             scorer,
-            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64,
+            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map,
+                                   "batch_size": model_batch_size,
                                    **({"ood": True} if ood else {}),
                                    **({"decimal_comma": decimal_comma} if decimal_comma else {})},
             batch_size=batch_size,
@@ -254,8 +274,11 @@ def predict_ray(
     written: set[Path] = set()
     expected_file, expected_row, n_rows, n_errors, n_ood = 0, 0, 0, 0, 0
     actors: set[int] = set()
+    writing, executing = 0.0, time.monotonic()
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+            marks.setdefault("first_rows", time.monotonic() - executing)
+            began = time.monotonic()
             for file_no, part in _plain(batch).groupby(FILE_ID, sort=False):
                 file_no = int(file_no)
                 while expected_file < file_no and expected_row == counts[expected_file]:
@@ -276,6 +299,7 @@ def predict_ray(
                 n_errors += int((result[error_column] != "").sum())
                 if ood:
                     n_ood += int(result[names[OOD_COLUMN]].astype(bool).sum())
+            writing += time.monotonic() - began
             if on_progress:
                 elapsed = time.monotonic() - started
                 on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
@@ -288,7 +312,8 @@ def predict_ray(
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    facts = {"actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
+    marks.update(write=writing, total=time.monotonic() - started)
+    facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
     renamed = renamed_columns(model, columns[0], ood=ood)
     summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
     return summary, facts
