@@ -13,6 +13,33 @@ restarts, ``max_task_retries`` and Ray Data's ``actor_task_retry_on_errors``); a
 cannot use gets the same ``prediction_error`` note as in-process, never a lost row.
 
 Ray is an optional dependency (``pip install marketune[ray]``), imported only here.
+
+Where the time goes (issue 28; minilm-en fine-tuned 1 epoch on 400 sample rows, 2-core machine
+shared with other jobs, 1-minute load in brackets; /tmp scripts timing each phase and every
+actor call, plus ``bench/bench_ray_predict.py``):
+
+- Rows per actor call was the main cost. The CLI passed its ``--batch-size`` (64, the forward
+  batch in-process) as rows per actor call, so every 64 rows paid a task dispatch, a pandas
+  conversion and, above all, padding: ``TextClassifier`` sorts by length only within a call, and
+  in-process sorts within 5,000-row chunks. One actor thread, 2,000 rows through
+  ``predict_frame`` (load 1.8-3): 62 rows/s in 64-row calls, 121 in 256-row calls, 150 in
+  2,048-row calls. Now ``--batch-size`` is the forward batch inside the actor and each call gets
+  :func:`rows_per_call` rows (up to 2,048; enough calls that both actors stay busy).
+- Start, before the first row is scored (4,000 rows, load 5-7): ``ray.init`` 6-12 s; then
+  15-20 s until an actor's constructor runs (a fresh worker process importing ray, pandas,
+  scikit-learn through ``core``), then 14-16 s to load torch, transformers and the model on one
+  thread. So about 30 s under load before scoring starts; it is a fixed cost, paid once per run.
+- Threads: Ray sets ``OMP_NUM_THREADS=1`` for a 0.5-CPU actor, so two actors ran one torch
+  thread each (checked in the actors): no oversubscription, but one local actor used only one of
+  the two cores. Actors now set torch's threads to cores / workers (cluster actors: 1).
+- Arrow -> pandas (``_plain``): 2 ms per 2,000 rows; the CSV write in the driver: 0.1 s for
+  4,000 rows. Neither matters. The read tasks (0.25 CPU each) overlap the actors' start.
+- Result, 20,000 rows, 2 workers, same run (load 2.4-2.6): in-process 217 rows/s; Ray 262 rows/s
+  without ``ray.init`` (1.21x), 250 with it (1.15x); labels agree 100%, rows complete and in
+  order by id. ``python -m bench.bench_ray_predict --rows 20000``; to be rerun on an idle machine.
+- With ``preserve_order`` the first scored rows reached the driver only at the end of a
+  4,000-row run (``facts["seconds"]["first_rows"]``), so writing does not overlap scoring; it is
+  cheap, so this costs little here.
 """
 
 from __future__ import annotations
@@ -129,11 +156,15 @@ class Scorer:
     """Ray Data actor: loads the saved model once, then predicts batch after batch."""
 
     def __init__(self, model_dir: str, fast: bool, column_map: dict[str, str] | None, batch_size: int,
-                 ood: bool = False, decimal_comma: dict[int, list[str]] | None = None) -> None:
+                 ood: bool = False, decimal_comma: dict[int, list[str]] | None = None, threads: int | None = None) -> None:
+        import torch
+
         from .check import OodReference
         from .fastpath import load_fast_model
         from .models import load_folder
 
+        if threads:  # the actor's share of the cores: more would oversubscribe them (module docstring)
+            torch.set_num_threads(threads)
         self.model = load_fast_model(model_dir) if fast else load_folder(model_dir)
         self.column_map, self.batch_size = column_map, batch_size
         # predict_ray made sure the folder holds the reference before starting the actors.
@@ -243,6 +274,9 @@ def predict_ray(
     context.enable_progress_bars = False
     gpus = 1 if address and ray.cluster_resources().get("GPU", 0) >= 1 else 0
     cpus = LOCAL_ACTOR_CPUS if address is None else 1
+    # Local: the cores shared out among the actors (2 actors on 2 cores: 1 torch thread each; 1
+    # actor: 2). A cluster actor holds 1 CPU, and Ray sets OMP_NUM_THREADS=1 for it.
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if address is None else 1
 
     listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
     dataset = (
@@ -251,7 +285,7 @@ def predict_ray(
         .map_batches(
             scorer,
             fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map,
-                                   "batch_size": model_batch_size,
+                                   "batch_size": model_batch_size, "threads": threads,
                                    **({"ood": True} if ood else {}),
                                    **({"decimal_comma": decimal_comma} if decimal_comma else {})},
             batch_size=batch_size,
@@ -313,7 +347,7 @@ def predict_ray(
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
     marks.update(write=writing, total=time.monotonic() - started)
-    facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
+    facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), "threads_per_actor": threads, "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
     renamed = renamed_columns(model, columns[0], ood=ood)
     summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
     return summary, facts
