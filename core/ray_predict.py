@@ -193,6 +193,41 @@ class Scorer:
         return result
 
 
+def _scoring_dataset(files: list[Path], needed: list[str], limits: ReadLimits | None, *, address: str | None,
+                     workers: int, batch_size: int, scorer: type, actor_kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The Ray Data pipeline (one read task per file, then ``workers`` ``scorer`` actors taking
+    ``batch_size`` rows per call) on the initialised Ray, and the resources each actor holds."""
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    context = DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.actor_task_retry_on_errors = True  # retry application errors too, not only crashes
+    context.enable_progress_bars = False
+    gpus = 1 if address and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    cpus = LOCAL_ACTOR_CPUS if address is None else 1
+    # Local: the cores shared out among the actors (2 actors on 2 cores: 1 torch thread each; 1
+    # actor: 2). A cluster actor holds 1 CPU, and Ray sets OMP_NUM_THREADS=1 for it.
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if address is None else 1
+    listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
+    dataset = (
+        ray.data.from_items(listing, override_num_blocks=len(files))
+        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
+        .map_batches(
+            scorer,
+            fn_constructor_kwargs={**actor_kwargs, "threads": threads},
+            batch_size=batch_size,
+            batch_format="pandas",
+            compute=ActorPoolStrategy(size=workers),
+            num_cpus=cpus,
+            num_gpus=gpus,
+            max_restarts=TASK_RETRIES,
+            max_task_retries=TASK_RETRIES,
+        )
+    )
+    return dataset, {"threads_per_actor": threads, "gpus_per_actor": gpus, "cpus_per_actor": cpus}
+
+
 def predict_ray(
     model_dir: str | Path,
     source: str | Path,
@@ -235,7 +270,6 @@ def predict_ray(
     path and renamed into place only when complete.
     """
     import ray
-    from ray.data import ActorPoolStrategy, DataContext
 
     from .models import load_folder
 
@@ -268,34 +302,10 @@ def predict_ray(
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     marks["ray_start"] = time.monotonic() - started - marks["prepare"]
-    context = DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.actor_task_retry_on_errors = True  # retry application errors too, not only crashes
-    context.enable_progress_bars = False
-    gpus = 1 if address and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    cpus = LOCAL_ACTOR_CPUS if address is None else 1
-    # Local: the cores shared out among the actors (2 actors on 2 cores: 1 torch thread each; 1
-    # actor: 2). A cluster actor holds 1 CPU, and Ray sets OMP_NUM_THREADS=1 for it.
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if address is None else 1
-
-    listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
-    dataset = (
-        ray.data.from_items(listing, override_num_blocks=len(files))
-        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
-        .map_batches(
-            scorer,
-            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map,
-                                   "batch_size": model_batch_size, "threads": threads,
-                                   **({"ood": True} if ood else {}),
-                                   **({"decimal_comma": decimal_comma} if decimal_comma else {})},
-            batch_size=batch_size,
-            batch_format="pandas",
-            compute=ActorPoolStrategy(size=workers),
-            num_cpus=cpus,
-            num_gpus=gpus,
-            max_restarts=TASK_RETRIES,
-            max_task_retries=TASK_RETRIES,
-        )
+    dataset, resources = _scoring_dataset(
+        files, needed, limits, address=address, workers=workers, batch_size=batch_size, scorer=scorer,
+        actor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": model_batch_size,
+                      **({"ood": True} if ood else {}), **({"decimal_comma": decimal_comma} if decimal_comma else {})},
     )
 
     output = Path(output)
@@ -347,7 +357,8 @@ def predict_ray(
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
     marks.update(write=writing, total=time.monotonic() - started)
-    facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), "threads_per_actor": threads, "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
+    facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), **resources,
+             "files": len(files)}
     renamed = renamed_columns(model, columns[0], ood=ood)
     summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
     return summary, facts
