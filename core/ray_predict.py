@@ -37,6 +37,10 @@ actor call, plus ``bench/bench_ray_predict.py``):
 - Result, 20,000 rows, 2 workers, same run (load 2.4-2.6): in-process 217 rows/s; Ray 262 rows/s
   without ``ray.init`` (1.21x), 250 with it (1.15x); labels agree 100%, rows complete and in
   order by id. ``python -m bench.bench_ray_predict --rows 20000``; to be rerun on an idle machine.
+- Left: one 2,000-row CSV through the CLI with ``--workers 2`` was scored by one actor
+  (``facts["actors"] == 1``) while the other idled; smaller read chunks did not change it (Ray
+  Data coalesces a read task's output into one block; an actor takes several blocks in flight).
+  With 4 files of 5,000 rows both actors worked. Split big single files into parts.
 - With ``preserve_order`` the first scored rows reached the driver only at the end of a
   4,000-row run (``facts["seconds"]["first_rows"]``), so writing does not overlap scoring; it is
   cheap, so this costs little here.
