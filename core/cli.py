@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="saved model folder")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass (with --engine ray: inside each "
+                   "actor, which gets core.ray_predict.rows_per_call rows per call)")
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
     p.add_argument("--raw", action="store_true", help="write every text exactly as read; by default a cell a "
                    "spreadsheet would run as a formula (=, +, -, @ ...; see README) gets a leading apostrophe")
@@ -507,7 +508,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         summary, facts = predict_ray(
             args.model, args.data, args.out, address=args.ray_address, workers=args.workers,
-            batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
+            model_batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
             formula_safe=not args.raw, ood=ood is not None,
         )
     else:

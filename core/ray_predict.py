@@ -13,6 +13,37 @@ restarts, ``max_task_retries`` and Ray Data's ``actor_task_retry_on_errors``); a
 cannot use gets the same ``prediction_error`` note as in-process, never a lost row.
 
 Ray is an optional dependency (``pip install marketune[ray]``), imported only here.
+
+Where the time goes (issue 28; minilm-en fine-tuned 1 epoch on 400 sample rows, 2-core machine
+shared with other jobs, 1-minute load in brackets; /tmp scripts timing each phase and every
+actor call, plus ``bench/bench_ray_predict.py``):
+
+- Rows per actor call was the main cost. The CLI passed its ``--batch-size`` (64, the forward
+  batch in-process) as rows per actor call, so every 64 rows paid a task dispatch, a pandas
+  conversion and, above all, padding: ``TextClassifier`` sorts by length only within a call, and
+  in-process sorts within 5,000-row chunks. One actor thread, 2,000 rows through
+  ``predict_frame`` (load 1.8-3): 62 rows/s in 64-row calls, 121 in 256-row calls, 150 in
+  2,048-row calls. Now ``--batch-size`` is the forward batch inside the actor and each call gets
+  :func:`rows_per_call` rows (up to 2,048; enough calls that both actors stay busy).
+- Start, before the first row is scored (4,000 rows, load 5-7): ``ray.init`` 6-12 s; then
+  15-20 s until an actor's constructor runs (a fresh worker process importing ray, pandas,
+  scikit-learn through ``core``), then 14-16 s to load torch, transformers and the model on one
+  thread. So about 30 s under load before scoring starts; it is a fixed cost, paid once per run.
+- Threads: Ray sets ``OMP_NUM_THREADS=1`` for a 0.5-CPU actor, so two actors ran one torch
+  thread each (checked in the actors): no oversubscription, but one local actor used only one of
+  the two cores. Actors now set torch's threads to cores / workers (cluster actors: 1).
+- Arrow -> pandas (``_plain``): 2 ms per 2,000 rows; the CSV write in the driver: 0.1 s for
+  4,000 rows. Neither matters. The read tasks (0.25 CPU each) overlap the actors' start.
+- Result, 20,000 rows, 2 workers, same run (load 2.4-2.6): in-process 217 rows/s; Ray 262 rows/s
+  without ``ray.init`` (1.21x), 250 with it (1.15x); labels agree 100%, rows complete and in
+  order by id. ``python -m bench.bench_ray_predict --rows 20000``; to be rerun on an idle machine.
+- Left: one 2,000-row CSV through the CLI with ``--workers 2`` was scored by one actor
+  (``facts["actors"] == 1``) while the other idled; smaller read chunks did not change it (Ray
+  Data coalesces a read task's output into one block; an actor takes several blocks in flight).
+  With 4 files of 5,000 rows both actors worked. Split big single files into parts.
+- With ``preserve_order`` the first scored rows reached the driver only at the end of a
+  4,000-row run (``facts["seconds"]["first_rows"]``), so writing does not overlap scoring; it is
+  cheap, so this costs little here.
 """
 
 from __future__ import annotations
@@ -48,6 +79,18 @@ FILE_ID, ROW_ID = "__marketune_file", "__marketune_row"  # carried through Ray, 
 LOCAL_ACTOR_CPUS = 0.5
 READ_TASK_CPUS = 0.25
 TASK_RETRIES = 3  # per actor task, application errors included
+# Rows per actor call. Each call costs a task dispatch, an Arrow -> pandas conversion and a
+# length sort of only its own rows; 64- or 256-row calls spent more on that and on padding
+# than big calls (measurements in the module docstring). CHUNK_ROWS-sized reads give one call
+# per read block or so.
+ROWS_PER_CALL = 2048
+CALLS_PER_ACTOR = 8  # enough calls that no actor idles long while the last ones finish
+
+
+def rows_per_call(total: int, workers: int) -> int:
+    """Rows per actor call for ``total`` rows on ``workers`` actors: big calls (fewer dispatches,
+    less padding) but at least ``CALLS_PER_ACTOR`` per actor, between 64 and ``ROWS_PER_CALL``."""
+    return int(min(ROWS_PER_CALL, max(64, -(-total // (max(1, workers) * CALLS_PER_ACTOR)))))
 
 
 def configured_address() -> str | None:
@@ -117,11 +160,15 @@ class Scorer:
     """Ray Data actor: loads the saved model once, then predicts batch after batch."""
 
     def __init__(self, model_dir: str, fast: bool, column_map: dict[str, str] | None, batch_size: int,
-                 ood: bool = False, decimal_comma: dict[int, list[str]] | None = None) -> None:
+                 ood: bool = False, decimal_comma: dict[int, list[str]] | None = None, threads: int | None = None) -> None:
+        import torch
+
         from .check import OodReference
         from .fastpath import load_fast_model
         from .models import load_folder
 
+        if threads:  # the actor's share of the cores: more would oversubscribe them (module docstring)
+            torch.set_num_threads(threads)
         self.model = load_fast_model(model_dir) if fast else load_folder(model_dir)
         self.column_map, self.batch_size = column_map, batch_size
         # predict_ray made sure the folder holds the reference before starting the actors.
@@ -150,6 +197,41 @@ class Scorer:
         return result
 
 
+def _scoring_dataset(files: list[Path], needed: list[str], limits: ReadLimits | None, *, address: str | None,
+                     workers: int, batch_size: int, scorer: type, actor_kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The Ray Data pipeline (one read task per file, then ``workers`` ``scorer`` actors taking
+    ``batch_size`` rows per call) on the initialised Ray, and the resources each actor holds."""
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    context = DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.actor_task_retry_on_errors = True  # retry application errors too, not only crashes
+    context.enable_progress_bars = False
+    gpus = 1 if address and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    cpus = LOCAL_ACTOR_CPUS if address is None else 1
+    # Local: the cores shared out among the actors (2 actors on 2 cores: 1 torch thread each; 1
+    # actor: 2). A cluster actor holds 1 CPU, and Ray sets OMP_NUM_THREADS=1 for it.
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if address is None else 1
+    listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
+    dataset = (
+        ray.data.from_items(listing, override_num_blocks=len(files))
+        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
+        .map_batches(
+            scorer,
+            fn_constructor_kwargs={**actor_kwargs, "threads": threads},
+            batch_size=batch_size,
+            batch_format="pandas",
+            compute=ActorPoolStrategy(size=workers),
+            num_cpus=cpus,
+            num_gpus=gpus,
+            max_restarts=TASK_RETRIES,
+            max_task_retries=TASK_RETRIES,
+        )
+    )
+    return dataset, {"threads_per_actor": threads, "gpus_per_actor": gpus, "cpus_per_actor": cpus}
+
+
 def predict_ray(
     model_dir: str | Path,
     source: str | Path,
@@ -157,7 +239,8 @@ def predict_ray(
     *,
     address: str | None = None,
     workers: int = 2,
-    batch_size: int = 256,
+    batch_size: int | None = None,
+    model_batch_size: int = 64,
     fast: bool = False,
     column_map: dict[str, str] | None = None,
     parts: bool = False,
@@ -174,7 +257,10 @@ def predict_ray(
     :func:`core.predict.predict_csv` for the same rows. ``address``: None starts a local Ray
     (actors get ``LOCAL_ACTOR_CPUS`` each); "auto" or "ray://host:10001" joins a cluster (actors
     get 1 CPU, and 1 GPU each when the cluster has GPUs). ``workers``: actors in the pool;
-    ``batch_size``: rows per actor call. ``fast``: the model's checked fast form
+    ``batch_size``: rows per actor call (sorted by length inside the call); None: about
+    ``CALLS_PER_ACTOR`` calls per actor, at most ``ROWS_PER_CALL`` rows (:func:`rows_per_call`);
+    ``model_batch_size``: rows per forward pass inside an actor (``batch_size`` of
+    :func:`core.predict.predict_csv`). ``fast``: the model's checked fast form
     (:func:`core.fastpath.load_fast_model`; refused if its check has not passed).
     ``formula_safe``: formula-like cells neutralised, as :func:`core.predict.predict_csv` does.
     ``ood``: append the ``out_of_distribution`` flag (:func:`core.predict.predict_frame`) with
@@ -188,7 +274,6 @@ def predict_ray(
     path and renamed into place only when complete.
     """
     import ray
-    from ray.data import ActorPoolStrategy, DataContext
 
     from .models import load_folder
 
@@ -215,33 +300,16 @@ def predict_ray(
     # training's reader and predict_csv decide them; one pass over the model's columns each.
     decimal_comma = {i: found for i, s in enumerate(streams) if (found := decimal_comma_columns(model, s, column_map))}
     total = sum(counts)
+    batch_size = batch_size or rows_per_call(total, workers)
 
+    marks = {"prepare": time.monotonic() - started}
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    context = DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.actor_task_retry_on_errors = True  # retry application errors too, not only crashes
-    context.enable_progress_bars = False
-    gpus = 1 if address and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    cpus = LOCAL_ACTOR_CPUS if address is None else 1
-
-    listing = [{"path": str(f), "file_no": i} for i, f in enumerate(files)]
-    dataset = (
-        ray.data.from_items(listing, override_num_blocks=len(files))
-        .map_batches(_read_file, batch_size=1, batch_format="pandas", fn_kwargs={"chunk_rows": CHUNK_ROWS, "limits": limits, "columns": needed}, num_cpus=READ_TASK_CPUS)
-        .map_batches(
-            scorer,
-            fn_constructor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": 64,
-                                   **({"ood": True} if ood else {}),
-                                   **({"decimal_comma": decimal_comma} if decimal_comma else {})},
-            batch_size=batch_size,
-            batch_format="pandas",
-            compute=ActorPoolStrategy(size=workers),
-            num_cpus=cpus,
-            num_gpus=gpus,
-            max_restarts=TASK_RETRIES,
-            max_task_retries=TASK_RETRIES,
-        )
+    marks["ray_start"] = time.monotonic() - started - marks["prepare"]
+    dataset, resources = _scoring_dataset(
+        files, needed, limits, address=address, workers=workers, batch_size=batch_size, scorer=scorer,
+        actor_kwargs={"model_dir": str(model_dir), "fast": fast, "column_map": column_map, "batch_size": model_batch_size,
+                      **({"ood": True} if ood else {}), **({"decimal_comma": decimal_comma} if decimal_comma else {})},
     )
 
     output = Path(output)
@@ -254,8 +322,11 @@ def predict_ray(
     written: set[Path] = set()
     expected_file, expected_row, n_rows, n_errors, n_ood = 0, 0, 0, 0, 0
     actors: set[int] = set()
+    writing, executing = 0.0, time.monotonic()
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+            marks.setdefault("first_rows", time.monotonic() - executing)
+            began = time.monotonic()
             for file_no, part in _plain(batch).groupby(FILE_ID, sort=False):
                 file_no = int(file_no)
                 while expected_file < file_no and expected_row == counts[expected_file]:
@@ -276,6 +347,7 @@ def predict_ray(
                 n_errors += int((result[error_column] != "").sum())
                 if ood:
                     n_ood += int(result[names[OOD_COLUMN]].astype(bool).sum())
+            writing += time.monotonic() - began
             if on_progress:
                 elapsed = time.monotonic() - started
                 on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
@@ -288,7 +360,9 @@ def predict_ray(
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    facts = {"actors": len(actors), "gpus_per_actor": gpus, "cpus_per_actor": cpus, "files": len(files)}
+    marks.update(write=writing, total=time.monotonic() - started)
+    facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), **resources,
+             "files": len(files)}
     renamed = renamed_columns(model, columns[0], ood=ood)
     summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
     return summary, facts
