@@ -9,7 +9,7 @@ rows to learn from; a split column gives 10% of those to validation (early stopp
 thresholds), the rest to training. Both models see exactly these rows and are scored on the same
 held-out test rows.
 
-Run through the product path: ``core.training.train`` with ``multi_label=True``, method "full",
+Run through the product path: ``core.pipeline.train`` with ``multi_label=True``, method "full",
 ``choose_simpler=False`` (the fine-tuned model's own numbers are reported; the TF-IDF one-vs-rest
 model is the run's baseline "tfidf_ovr", fitted on the same training rows, C and thresholds chosen
 on the same validation rows).
@@ -66,7 +66,7 @@ def main() -> None:
                         help="stop fine-tuning after this long (the best validation checkpoint is kept), for a shared machine")
     args = parser.parse_args()
     from core.config import TrainConfig
-    from core.training import train
+    from core.pipeline import train
 
     df = rows_for(args.rows, args.test_rows)
     config = TrainConfig(text_columns=("text",), label_column="labels", split_column="split", multi_label=True,

@@ -446,3 +446,17 @@ def _version(distribution: str) -> str | None:
         return version(distribution)
     except PackageNotFoundError:
         return None
+
+
+def is_sentence_encoder(base: BaseModel) -> bool:
+    """Whether ``base``'s frozen, mean-pooled embeddings are meant to be used as they are: a catalog
+    model (both are sentence encoders), a folder in the sentence-transformers layout (modules.json
+    or a pooling module), or an E5 model (:func:`input_prefix`). A plain pretrained checkpoint (a
+    masked-language model) is not: its frozen embeddings are a poor feature set, so the leaderboard
+    fine-tunes it instead of fitting a classifier on them (SetFit's premise: sentence-transformers)."""
+    if base.name in CATALOG or input_prefix(base):
+        return True
+    if base.is_local:
+        folder = Path(base.location)
+        return (folder / "modules.json").is_file() or (folder / "1_Pooling").is_dir()
+    return False

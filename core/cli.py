@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--refit", action="store_true",
                    help="retrain the chosen transformer on train + validation for the steps early stopping chose")
     t.add_argument("--keep-transformer", action="store_true",
-                   help="save the fine-tuned model even when TF-IDF + LR scores as well or better on validation")
+                   help="save the requested model (the fine-tune, or --method embedding/fewshot) even when a cheaper "
+                        "candidate scores as well or better on validation")
     t.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     t.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its checkpoint (OUT.checkpoint, written at each evaluation; "

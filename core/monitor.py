@@ -51,6 +51,7 @@ class ScoringTally:
     labels: Counter = field(default_factory=Counter)
     confidence_sum: float = 0.0
     value_sum: float = 0.0  # regression: the predicted values' sum
+    with_confidence: bool = False  # single-label classification: a confidence per row
 
     def add(self, result: pd.DataFrame, names: dict[str, str], task: str, with_flag: bool) -> None:
         """Count one chunk of :func:`core.predict.predict_frame`'s output (``names``: its
@@ -60,9 +61,13 @@ class ScoringTally:
         self.n_scored += int(scored.sum())
         if task == "regression":
             self.value_sum += float(pd.to_numeric(result.loc[scored, names["predicted_value"]]).sum())
+        elif "predicted_label" not in names:  # several tags per row: the mix counts each tag given
+            column = names.get("predicted_labels", "predicted_labels")
+            self.labels.update(t for cell in result.loc[scored, column].astype(str) for t in cell.split("|") if t)
         else:
             self.labels.update(str(v) for v in result.loc[scored, names["predicted_label"]])
             self.confidence_sum += float(pd.to_numeric(result.loc[scored, names["confidence"]]).sum())
+            self.with_confidence = True
         if with_flag:
             self.flag_computed = True
             self.n_flagged += int(result.loc[scored, names["out_of_distribution"]].astype(bool).sum())
@@ -76,7 +81,7 @@ class ScoringTally:
             "scored": self.n_scored,
             "share_unlike_training": round(self.n_flagged / n, 6) if self.flag_computed and self.n_scored else None,
             "label_mix": {k: round(v / n, 6) for k, v in sorted(self.labels.items())} if self.labels else {},
-            "mean_confidence": round(self.confidence_sum / n, 6) if self.labels else None,
+            "mean_confidence": round(self.confidence_sum / n, 6) if self.with_confidence else None,
             "mean_value": round(self.value_sum / n, 6) if not self.labels and self.n_scored else None,
         }
 

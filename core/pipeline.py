@@ -143,7 +143,16 @@ def train(
         _check(cancel)
         board.update(candidate.kind, status="running")
         hooks = _early_stop(config, fitted, leader, prepared)
-        fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
+        try:
+            fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
+        except (ValueError, RuntimeError) as exc:
+            requested = {"fewshot": "fewshot", "embedding": "embedding"}.get(config.method, "transformer")
+            if candidate.kind in ("tfidf", requested) or not fitted:
+                raise  # the candidate asked for (or the first) failing is the training failing
+            # An optional candidate that cannot fit these rows (too few per class for its
+            # cross-validation, say) is marked failed; the others are unaffected.
+            board.update(candidate.kind, status="failed", note=f"Could not be fitted: {str(exc).strip().splitlines()[0]}")
+            continue
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
         board.finished(fitted[candidate.kind], leader)
         if leader == candidate.kind and on_leader is not None:
@@ -193,7 +202,9 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
 
     table = [Candidate("tfidf", tfidf)]
     if prepared.classification:
-        table.append(_embedding_candidate())
+        table.append(_embedding_candidate() if config.method == "embedding" or _sentence_encoder(config) else Candidate(
+            "embedding", None, "The base model is not a sentence encoder: its frozen embeddings are not used as "
+            "features (it is fine-tuned instead)."))
         table.append(Candidate("fewshot", fewshot) if config.method == "fewshot" else Candidate(
             "fewshot", None, f"Few-shot is for small data sets; method '{config.method}' was chosen."))
     why_not = ("Few-shot was chosen for this data size instead of fine-tuning." if config.method == "fewshot"
@@ -201,6 +212,15 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
     table.append(Candidate("transformer", fine_tune if config.method in ("full", "lora") else None,
                            "" if config.method in ("full", "lora") else why_not))
     return table
+
+
+def _sentence_encoder(config: TrainConfig) -> bool:
+    from .base_models import is_sentence_encoder, resolve_base_model
+
+    try:
+        return is_sentence_encoder(resolve_base_model(config.base_model))
+    except ValueError:
+        return False
 
 
 def _embedding_candidate() -> Candidate:

@@ -124,7 +124,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     from .data import build_texts
     from .evaluation import better_than, compare_on_rows, lead_in_words
     from .models import load_folder
-    from .training import train
+    from .pipeline import train
 
     folder = Path(folder)
     current = load_folder(folder)

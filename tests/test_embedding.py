@@ -177,7 +177,8 @@ def test_cli_method_embedding_trains_compares_and_predicts(tiny_model_dir, tmp_p
     make_sentiment_frame(90, seed=2).to_csv(data, index=False)
     out = tmp_path / "model"
     code = main(["train", "--data", str(data), "--text-col", "text", "--label-col", "label", "--out", str(out),
-                 "--base-model", str(tiny_model_dir), "--method", "embedding", "--max-length", "32", "--quiet"])
+                 "--base-model", str(tiny_model_dir), "--method", "embedding", "--max-length", "32", "--quiet",
+                 "--keep-transformer"])  # keep the requested kind whatever the rule says (it is the kind under test)
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out.strip().splitlines()[-1])
@@ -191,7 +192,7 @@ def test_cli_method_embedding_trains_compares_and_predicts(tiny_model_dir, tmp_p
 
     assert result["model"]["macro_f1"] == pytest.approx(
         f1_score(saved["true_label"].astype(str), saved["predicted_label"].astype(str), average="macro"))
-    assert "frozen-encoder embedding model" in result["verdict"]["sentence"]
+    assert "Frozen-encoder embeddings + logistic regression" in result["verdict"]["sentence"]
     predictions = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(out), "--data", str(data), "--out", str(predictions)]) == 0
     written = pd.read_csv(predictions, keep_default_na=False)

@@ -39,7 +39,7 @@ def make_tagged_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
-    from core.training import train
+    from core.pipeline import train
 
     config = TrainConfig(base_model=str(tiny_model_dir), label_column="tags", method="full", multi_label=True,
                          epochs=4, batch_size=16, learning_rate=3e-3, max_length=32, choose_simpler=False)

@@ -214,7 +214,8 @@ def test_full_tiny_training_job_reaches_results(models_dir, tiny_model_dir, jobs
     at.button(key="train_start").click().run()
     assert not at.error, texts(at.error)
     job_id = at.session_state["train_job_id"]
-    poll(at, lambda at: bool(at.success))
+    # the best so far is announced first ("usable now"); the job's end says "trained and saved"
+    poll(at, lambda at: "is trained and saved" in texts(at.success))
     assert "is trained and saved" in texts(at.success)
     assert job_status(job_id).state == "done"
     assert (model_path(name) / "metrics.json").is_file()

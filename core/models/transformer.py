@@ -230,7 +230,7 @@ def model_card(clf: TextClassifier) -> str:
     lines = [
         "# Marketune model",
         "",
-        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} {'tags, several per row' if clf.multi_label else 'classes'}: "
+        f"- Task: {clf.task}" + (f" ({len(clf.classes_)} {'tags, several per row' if getattr(clf, 'multi_label', False) else 'classes'}: "
                                  f"{', '.join(map(str, clf.classes_))})" if clf.task == "classification" else ""),
         f"- Base model: {clf.base_model}",
         *_source_lines(clf.metrics.get("base_model_source") or {}),
