@@ -106,14 +106,14 @@ class MicroBatcher:
                 future.set_exception(exc)
             return
         self.batches += 1
+        try:  # counted before anyone is answered, so a shutdown right after an answer writes it too
+            self._count(scored, frames[0].columns)
+        except Exception:  # noqa: BLE001 - the history never stops the serving
+            pass
         start = 0
         for frame, future in batch:
             future.set_result(scored.iloc[start:start + len(frame)].reset_index(drop=True))
             start += len(frame)
-        try:
-            self._count(scored, frames[0].columns)
-        except Exception:  # noqa: BLE001 - the history never stops the serving
-            pass
 
 
     def _count(self, scored: pd.DataFrame, columns: pd.Index) -> None:
