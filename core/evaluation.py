@@ -713,8 +713,13 @@ def choose_saved_model(
     allow_simpler: bool = True,
     class_weighting: bool | None = None,
     seed: int = 0,
+    out_of_fold: bool = False,
 ) -> dict[str, Any]:
     """The verdict: which model to save, why, and how the two compare, in data and in words.
+
+    ``out_of_fold``: the validation and test rows are the same rows, every one scored by a copy
+    trained without it (k-fold cross-validation on small data, core.small_data): the words say so
+    and there is no separate test report.
 
     ``candidate`` is the trained model's kind ("transformer", "fewshot"); the alternative is the
     TF-IDF baseline ("tfidf_lr" / "tfidf_ridge"). Method:
@@ -742,7 +747,7 @@ def choose_saved_model(
     cand_name, alt_name = MODEL_NAMES.get(candidate, candidate), MODEL_NAMES[alternative]
     val = compare_on_rows(task, val_true, val_candidate, val_tfidf, classes, seed=seed)
     test = compare_on_rows(task, test_true, test_candidate, test_tfidf, classes, seed=seed + 1)
-    basis, basis_name = (val, "validation") if val["n"] else (test, "test")
+    basis, basis_name = (val, "out-of-fold" if out_of_fold else "validation") if val["n"] else (test, "test")
     better = better_than(basis)
     keep = better or not allow_simpler
     chosen = candidate if keep else alternative
@@ -760,7 +765,11 @@ def choose_saved_model(
     else:
         reason = f"{cand_title} scored lower than {alt_name} ({scores}), so the simpler, faster TF-IDF model was saved."
     verdict_test = _test_sentence(task, test, cand_name, alt_name, test_true, test_candidate, test_tfidf)
-    if test["n"] and not test["within_noise"] and (test["delta"] > 0) != (chosen == candidate):
+    if out_of_fold:
+        verdict_test = (f"Every one of the {test['n']:,} rows was scored once, by a copy trained without it "
+                        "(cross-validation), so the choice and the numbers rest on the same rows; the saved model is "
+                        "trained on all of them.")
+    elif test["n"] and not test["within_noise"] and (test["delta"] > 0) != (chosen == candidate):
         verdict_test += (
             " The choice is made on the validation rows, never on the test rows, so that the test rows stay "
             "an unbiased check."

@@ -334,19 +334,12 @@ def _plan(prepared: Prepared, config: TrainConfig, cv: bool | None) -> tuple[lis
     """Which rows train which model and which rows score it: [(name, train rows, scored rows)], the
     last one "final" (the model returned), and the evaluation in words (see :func:`fit_and_score_fewshot`)."""
     y, splits = prepared.y, prepared.splits
-    counts = np.bincount(y, minlength=len(prepared.classes))
     if prepared.split_column:
         return ([("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])],
                 "test split (your split column)")
-    if cv if cv is not None else (counts.min() < CV_MIN_PER_CLASS or len(y) < CV_MIN_ROWS):
-        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-        k = cv_folds(len(y), int(counts.min()))
-        folds = (
-            StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y, prepared.groups)
-            if prepared.groups is not None
-            else StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
-        )
+    if cv if cv is not None else is_small(prepared):
+        folds = cross_validation_folds(prepared, config.seed)
+        k = len(folds)
         plan = [(f"fold {i + 1}/{k}", tr, te) for i, (tr, te) in enumerate(folds)]
         return [*plan, ("final", np.arange(len(y)), np.array([], dtype=int))], f"{k}-fold cross-validation"
     return ([("final", np.sort(np.concatenate([splits["train"], splits["validation"]])), splits["test"])],
@@ -396,6 +389,25 @@ def _scored_metrics(prepared: Prepared, config: TrainConfig, fold_results: list[
     if cv_summary:
         metrics["cv"] = cv_summary
     return metrics
+
+
+def is_small(prepared: Prepared) -> bool:
+    """Whether ``prepared`` (classification, one label per row) is small enough that its metrics are
+    cross-validated: the smallest class under ``CV_MIN_PER_CLASS`` rows or fewer than ``CV_MIN_ROWS`` rows."""
+    counts = np.bincount(prepared.y, minlength=len(prepared.classes))
+    return bool(counts.min() < CV_MIN_PER_CLASS or len(prepared.y) < CV_MIN_ROWS)
+
+
+def cross_validation_folds(prepared: Prepared, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold over every prepared row (k from :func:`cv_folds`; copies of a text, the
+    ``groups``, kept in one fold): [(training positions, scored positions)] * k, each row scored once."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = prepared.y
+    k = cv_folds(len(y), int(np.bincount(y, minlength=len(prepared.classes)).min()))
+    if prepared.groups is not None:
+        return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, prepared.groups))
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
 def cv_folds(n_rows: int, smallest_class: int) -> int:

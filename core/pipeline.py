@@ -26,8 +26,11 @@ leaderboard (``leaderboard``: CandidateRow dicts) is sent whenever a candidate s
 is skipped or stopped early.
 
 Every row the evidence allows: the choice is made on the validation split (the same rows for all
-candidates, so the comparison is paired); on small data (fewer than ``CV_BELOW_ROWS`` training +
-validation rows) the TF-IDF candidate is also 5-fold cross-validated on train + validation, its
+candidates, so the comparison is paired). On small few-shot data (core.fewshot.is_small: the
+smallest class under 30 rows or fewer than 200 rows, no split column of the user's) every
+candidate is instead cross-validated on all labelled rows and chosen on its out-of-fold
+predictions (core.small_data), the saved copy trained on every row. Otherwise, on data with
+fewer than ``CV_BELOW_ROWS`` training + validation rows, the TF-IDF candidate is also 5-fold cross-validated on train + validation, its
 out-of-fold score reported beside its validation score (``cv_score``, ``cv_n``), as a second,
 larger sample, but not used to choose (the other candidates have no out-of-fold predictions).
 The chosen model is then refitted on more rows: TF-IDF on every labelled row (cheap; its
@@ -58,6 +61,7 @@ from .evaluation import (
     evaluate,
     fit_baselines,
     paired_bootstrap,
+    tfidf_estimator,
 )
 from .fewshot import choose_method, fit_fewshot
 from .models import SavedModel
@@ -74,6 +78,7 @@ from .progress import (
     cancel_check,
 )
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
+from .small_data import Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
 from .training import check_batch_split, fit_transformer, is_main_process, with_validation
 
 # Early stop of a fine-tune behind the leader (BehindTheLeader). Chosen, not fitted: by 40% of
@@ -131,12 +136,21 @@ def train(
     events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
     if prepared.multi_label:
         return _train_multi_label(prepared, config, events, cancel, checkpoint, deadline, started, reason)
+    folds = folds_for(prepared, config)  # small data: every candidate cross-validated on all rows (core.small_data)
     events.emit(ProgressEvent("baselines", 0, 0, 0.0, message="Fitting TF-IDF + logistic regression and the baselines"))
-    baselines = _baselines(prepared)
+    baselines = _baselines(prepared) if folds is None else None  # from TF-IDF's out-of-fold predictions once it ran
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
-    board = Leaderboard(events, prepared, table)
+    view = prepared if folds is None else scored_view(prepared)  # the rows the candidates are scored on
+    board = Leaderboard(events, view, table)
     fitted: dict[str, Fitted] = {}
     leader, ood = None, None
+
+    def result(**extra: Any) -> TrainResult:
+        done = assemble_result(view, config, fitted, leader, baselines, board.rows(), started, reason, ood_reference=ood, **extra)
+        if folds is not None:
+            describe(done.metrics, fitted, leader, len(prepared.texts), len(folds))
+        return done
+
     for candidate in table:
         if candidate.fit is None:
             continue
@@ -144,7 +158,11 @@ def train(
         board.update(candidate.kind, status="running")
         hooks = _early_stop(config, fitted, leader, prepared)
         try:
-            fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
+            if folds is None:
+                fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
+            else:
+                fitted[candidate.kind] = _cross_run(candidate, prepared, config, events, cancel, deadline, folds)
+                baselines = baselines or oof_baselines(prepared, fitted["tfidf"])
         except (ValueError, RuntimeError) as exc:
             requested = {"fewshot": "fewshot", "embedding": "embedding"}.get(config.method, "transformer")
             if candidate.kind in ("tfidf", requested) or not fitted:
@@ -156,36 +174,40 @@ def train(
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
         board.finished(fitted[candidate.kind], leader)
         if leader == candidate.kind and on_leader is not None:
-            on_leader(assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason,
-                                      ood_reference=ood))
+            on_leader(result())
             board.saved(leader)
         # After the first save, so that the first usable model waits for neither: TF-IDF's
         # cross-validated score, and the OOD reference (seconds: the base encoder embeds the rows;
         # a folder saved without one builds it when first asked, core.check.model_ood_reference).
-        if candidate.kind == "tfidf":
+        if candidate.kind == "tfidf" and folds is None:
             board.cross_validated(candidate.kind, cross_validated(prepared, baselines))
         ood = ood if ood is not None else ood_reference(prepared.texts, config)
     _check(cancel)
-    refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
-    result = assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason, refitted=refitted,
-                             ood_reference=ood)
-    result.history = events.history
-    events.emit(ProgressEvent("done", 0, 0, 1.0, metrics=result.metrics["model"], elapsed_s=time.monotonic() - started,
+    final = result(refitted=refit(prepared, config, fitted[leader], events, cancel, deadline) if folds is None
+                   else fitted[leader].refitted)  # cross-validated: the saved copy is already trained on every row
+    final.history = events.history
+    events.emit(ProgressEvent("done", 0, 0, 1.0, metrics=final.metrics["model"], elapsed_s=time.monotonic() - started,
                               eta_s=0.0, message="Done", leaderboard=board.rows()))
-    return result
+    return final
 
 
-def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBaselines,
+def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBaselines | None,
                     checkpoint: str | Path | None = None, baseline_seconds: float = 0.0) -> list[Candidate]:
     """The candidates in the order they run (cheapest first), each runnable or skipped with a reason.
     ``config.method`` is resolved ("full", "lora" or "fewshot"); ``baselines``: the TF-IDF candidate,
-    already fitted (in ``baseline_seconds``); ``checkpoint``: the fine-tune's folder."""
+    already fitted (in ``baseline_seconds``), or None where each fit fits its own (cross-validation);
+    ``checkpoint``: the fine-tune's folder."""
 
     def tfidf(prepared: Prepared, config: TrainConfig, *_: Any) -> SavedModel:
-        model = TfidfClassifier.from_pipeline(baselines.pipeline, task=prepared.task, classes=prepared.classes,
+        if baselines is None:  # cross-validated (core.small_data): fitted on this run's training rows, C=1
+            train = prepared.splits["train"]
+            pipeline, param = tfidf_estimator(prepared.task, 1.0).fit(prepared.texts_at(train), prepared.labels[train]), 1.0
+        else:
+            pipeline, param = baselines.pipeline, baselines.param
+        model = TfidfClassifier.from_pipeline(pipeline, task=prepared.task, classes=prepared.classes,
                                               schema=prepared.schema, training_config=prepared.training_config(config))
         # C (alpha), chosen on validation: the refit uses it; the fit's seconds count in its time.
-        model.metrics = {"param": baselines.param, "fit_seconds": baseline_seconds}
+        model.metrics = {"param": param, "fit_seconds": baseline_seconds}
         return model
 
     def fine_tune(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel, deadline: float | None,
@@ -251,6 +273,21 @@ def _run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: 
     stopped = facts.get("stopped_reason") == BehindTheLeader.REASON
     return Fitted(candidate.kind, model, val, test, time.monotonic() - started + facts.get("fit_seconds", 0.0),
                   "stopped early" if stopped else "done", facts.get("stop_note", "") if stopped else "", facts)
+
+
+def _cross_run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
+               deadline: float | None, folds: Folds) -> Fitted:
+    """Fit one candidate on each fold and on every row, scored out of fold (core.small_data.cross_fit)."""
+    title = kind_title(candidate.kind, prepared.task)
+
+    def fit(run: Prepared) -> SavedModel:
+        _check(cancel)
+        return candidate.fit(run, config, events, cancel, deadline, ())
+
+    def on_fold(which: str) -> None:
+        events.emit(ProgressEvent("train", 0, 0, 0.0, message=f"{title}: {which}"))
+
+    return cross_fit(candidate.kind, fit, prepared, folds, on_fold)
 
 
 def choose_leader(fitted: list[Fitted], task: str, preferred: str | None = None) -> str:
@@ -501,7 +538,7 @@ class Leaderboard:
 
         truth = self.prepared.labels[self.prepared.splits["validation"]]
         comparison = paired_bootstrap(self.task, truth, fitted.val.pred, self.fitted[leader].val.pred, self.prepared.classes)
-        words = lead_in_words(comparison, self.task, "validation")
+        words = lead_in_words(comparison, self.task, "out-of-fold" if self.prepared.out_of_fold else "validation")
         return f"{words[0].upper()}{words[1:]}, against {kind_name(leader, self.task)}."
 
     def _send(self, message: str) -> None:

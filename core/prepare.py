@@ -56,6 +56,9 @@ class Prepared:
     # float32 over ``classes`` (the tags), ``labels`` each row's tags joined by "|", and this the
     # separator the label cells used ("|", ";", "," or "json").
     label_sep: str | None = None
+    # Every row is a validation and a test row, scored by a copy of the model trained without it
+    # (k-fold cross-validation on small data, core.small_data.scored_view): words say "out-of-fold".
+    out_of_fold: bool = False
 
     @property
     def classification(self) -> bool:

@@ -148,7 +148,7 @@ def choose_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fi
         prepared.task, prepared.classes, candidate=rival.kind, val_true=labels[s["validation"]], val_candidate=rival.val.pred,
         val_tfidf=tfidf.val.pred, test_true=test_true, test_candidate=saved_test_pred if rival.kind == leader else rival.test.pred,
         test_tfidf=tfidf.test.pred, test_constant=constant, allow_simpler=config.choose_simpler or rival.kind != leader,
-        class_weighting=config.class_weighting, seed=config.seed)
+        class_weighting=config.class_weighting, seed=config.seed, out_of_fold=prepared.out_of_fold)
 
 
 def _alone(prepared: Prepared, config: TrainConfig, tfidf: Fitted, constant: list[Any]) -> dict[str, Any]:

@@ -195,3 +195,32 @@ def test_a_resumed_job_keeps_the_fine_tunes_events_up_to_its_checkpoint(tmp_path
     worker._trim_events(folder, response=False)
     kept = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert kept == [e for e in fine_tune if e["step"] <= 4]
+
+
+def test_small_data_scores_every_candidate_out_of_fold_on_every_row(tiny_model_dir):
+    """30 labelled rows (core.fewshot.is_small): TF-IDF and few-shot are each fitted on k-1 folds
+    and score the k-th, the rule chooses on all 30 out-of-fold rows (not a 3-row validation split),
+    and the saved copy is trained on every row. Independent truth: TF-IDF's out-of-fold macro-F1
+    recomputed here with scikit-learn's cross_val_predict on the same folds."""
+    from sklearn.model_selection import cross_val_predict
+
+    from core.evaluation import tfidf_estimator
+    from core.fewshot import cross_validation_folds
+
+    df = make_sentiment_frame(30, classes=3)
+    config = tiny(tiny_model_dir, method="fewshot")
+    saves: list[str] = []
+    result = pipeline.train(df, config, on_leader=lambda r: saves.append(r.metrics["saved_kind"]))
+    m = result.metrics
+    prepared = prepare(df, config)
+    folds = cross_validation_folds(prepared, config.seed)
+    assert m["evaluation"] == f"{len(folds)}-fold cross-validation" and m["split_sizes"]["test"] == 30
+    oof = cross_val_predict(tfidf_estimator("classification", 1.0), prepared.texts, prepared.labels, cv=folds)
+    assert m["validation"]["tfidf"] == pytest.approx(f1_score(prepared.labels, oof, average="macro"))
+    assert {row["kind"]: row["n_val"] for row in m["leaderboard"] if row["status"] == "done"} == {"tfidf": 30, "fewshot": 30}
+    order = [m["validation"]["tfidf"], m["validation"]["fewshot"]]
+    assert m["saved_kind"] == ["tfidf", "fewshot"][rule(order)]
+    assert saves[0] == "tfidf" and saves[-1] == m["saved_kind"]  # the best so far first, then the rule's choice
+    assert set(result.alternatives) == {"tfidf", "fewshot"} - {m["saved_kind"]}
+    assert m["refit"]["rows"] == 30 and len(result.model.predict_proba(prepared.texts)) == 30  # trained on every row
+    assert "out-of-fold rows" in m["verdict"]["reason"]
