@@ -1,0 +1,115 @@
+"""Rounds of a labelling project and the gain per step (core.label_rounds).
+
+Independent truths: the suggestions' order is recomputed here from the model's own probabilities
+(smallest gap between the two likeliest classes first); every score in the gain table is
+scikit-learn's f1_score / accuracy_score on the rows the test works out itself (labelled after the
+round was built; for the gain, after both rounds were built)."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from core.label_rounds import BIAS_NOTE, gain_table, gain_words, own_score, rank_and_record, read_rounds
+from core.labeling import LabelStore
+
+CLASSES = ["complaint", "praise", "question"]
+
+
+class Scripted:
+    """A classifier whose probabilities are a fixed function of the text and a seed."""
+
+    task, multi_label, input_columns = "classification", False, ["text"]
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.classes_ = seed, np.array(CLASSES, dtype=object)
+
+    def texts_from(self, df):
+        return df["text"].astype(str).tolist()
+
+    def proba_of(self, texts):
+        rng = [np.random.default_rng(zlib.crc32(f"{self.seed}:{t}".encode())) for t in texts]
+        raw = np.array([g.random(len(CLASSES)) ** 3 for g in rng])
+        return raw / raw.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, df, batch_size=64, on_batch=None):
+        return self.proba_of(self.texts_from(df))
+
+
+@pytest.fixture
+def store(tmp_path):
+    texts = [f"row {i}: {w} item number {i * 7 % 13}" for i, w in enumerate(["bad", "nice", "why", "late"] * 15)]
+    return LabelStore(tmp_path / "p").create(pd.DataFrame({"text": texts}), ["text"], "label")
+
+
+def _truth(i: int) -> str:
+    return CLASSES[(i * 5) % 3]
+
+
+def test_suggestions_come_least_sure_first_with_the_models_own_label(store):
+    model, pool = Scripted(1), store.unlabeled()
+    ranked = rank_and_record(store, model, pool, 10, name="label-p-zeroshot", version="v0", kind="zeroshot",
+                             metrics={"trained_on_labels": False})
+    proba = model.proba_of(pool["text"].tolist())
+    top2 = np.sort(proba, axis=1)[:, ::-1]
+    margin = pd.Series(top2[:, 0] - top2[:, 1], index=pool.index)
+    picked = margin[ranked.index]
+    assert len(ranked) == 10 and list(picked) == sorted(picked)  # least sure first
+    assert picked.max() <= margin.drop(ranked.index).min() + 1e-12  # no less sure row left out
+    expected = pd.Series(np.array(CLASSES)[proba.argmax(axis=1)], index=pool.index)
+    assert list(ranked["predicted_label"]) == list(expected[ranked.index])
+    # The round is recorded once, with its label for every row it scored (unseen by it).
+    rounds = read_rounds(store)
+    assert len(rounds) == 1 and rounds[0]["labels"] == 0 and len(rounds[0]["predicted"]) == len(pool)
+    rank_and_record(store, model, pool, 5, name="label-p-zeroshot", version="v0", kind="zeroshot", metrics={})
+    assert len(read_rounds(store)) == 1
+
+
+def test_gain_is_scored_on_rows_labelled_since_and_on_the_same_rows_for_two_rounds(store):
+    zero, trained = Scripted(1), Scripted(2)
+    rank_and_record(store, zero, store.unlabeled(), 5, name="zs", version="a", kind="zeroshot", metrics={})
+    first = list(range(0, 24))  # labelled after round 0 only
+    store.set_labels({i: _truth(i) for i in first})
+    metrics = {"model": {"macro_f1": 0.61}, "split_sizes": {"test": 5}}
+    rank_and_record(store, trained, store.unlabeled(), 5, name="own", version="b", kind="fewshot", metrics=metrics)
+    table = gain_table(store)
+    assert table["rows_since"].tolist() == [24, 0] and np.isnan(table.loc[1, "macro_f1"])
+    assert gain_words(table.iloc[1]).startswith("not measured yet")
+    second = list(range(24, 44))  # labelled after both rounds
+    store.set_labels({i: _truth(i) for i in second})
+    table = gain_table(store)
+    texts = store.frame()["text"]
+    truth = [_truth(i) for i in first + second]
+    zero_pred = np.array(CLASSES)[zero.proba_of(texts[first + second].tolist()).argmax(axis=1)]
+    assert table.loc[0, "macro_f1"] == pytest.approx(f1_score(truth, zero_pred, average="macro"))
+    assert table.loc[0, "accuracy"] == pytest.approx(accuracy_score(truth, zero_pred))
+    truth2 = [_truth(i) for i in second]
+    zero2 = np.array(CLASSES)[zero.proba_of(texts[second].tolist()).argmax(axis=1)]
+    own2 = np.array(CLASSES)[trained.proba_of(texts[second].tolist()).argmax(axis=1)]
+    row = table.iloc[1]
+    assert row["rows_since"] == 20 and row["same_rows"] == 20 and row["labels"] == 24
+    assert row["previous_macro_f1"] == pytest.approx(f1_score(truth2, zero2, average="macro"))
+    assert row["this_macro_f1"] == pytest.approx(f1_score(truth2, own2, average="macro"))
+    assert row["gain"] == pytest.approx(f1_score(truth2, own2, average="macro") - f1_score(truth2, zero2, average="macro"))
+    assert "on the same 20 rows" in gain_words(row) and gain_words(table.iloc[0]) == "first round"
+    assert row["own_score"] == 0.61 and "held-out: 5 labelled rows" in row["own_score_how"]
+    assert "never saw" in BIAS_NOTE
+
+
+def test_own_score_says_how_it_was_measured():
+    assert own_score("zeroshot", {}) == (None, "none: built from the category names, never trained on labels")
+    cv = {"cv": {"model": {"macro_f1": {"mean": 0.7, "values": [0.6, 0.7, 0.8]}}}, "model": {"macro_f1": 0.5}}
+    assert own_score("fewshot", cv) == (0.7, "cross-validated over 3 folds")
+    assert own_score("tfidf", {}) == (None, "not measured")
+
+
+def test_a_model_with_several_tags_per_row_ranks_but_is_not_recorded(store):
+    model = Scripted(3)
+    model.multi_label = True
+    model.thresholds = np.full(len(CLASSES), 0.5)
+    ranked = rank_and_record(store, model, store.unlabeled(), 5, name="x", version="t", kind="transformer", metrics={})
+    assert len(ranked) == 5 and read_rounds(store) == []
