@@ -148,3 +148,10 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     said = zs.predict(pd.DataFrame({"text": [TEXTS[r] for r in rows]}))
     assert table["macro-F1 on them"].iloc[0] == pytest.approx(f1_score([truth[r] for r in rows], said, average="macro"))
     assert table["vs previous round (same rows)"].iloc[0] == "first round"
+
+    # A reload (a new session, another active model): the project's zero-shot model still ranks its rows.
+    again = open_label()
+    again.session_state["active_model"] = None
+    again.selectbox(key="label_project").set_value("cold").run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert not set(again.data_editor(key="label_editor").value["row"]) & set(rows)  # the labelled rows left

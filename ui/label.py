@@ -154,7 +154,8 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
             f"({plain(workspace.current().base_model_label(base_model))})."
         )
     else:
-        ranking_model = own_model if model_path(own_model).exists() else None
+        cold = zeroshot_name(store.folder.name)  # the cold start's model ranks until the project trains its own
+        ranking_model = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
         sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
         base_model = base_model_picker(sample, key="label_base")
         if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):

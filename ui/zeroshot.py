@@ -155,9 +155,10 @@ def _train_page_done(status: jobs.JobStatus) -> None:
 
 def label_cold_start(store, own_model_exists: bool) -> None:
     """The Label page before its first model: categories typed -> a zero-shot model on the
-    project's unlabelled rows, made active, so the rows are ranked least sure first with its
-    suggestion beside each ("model says"). Shown until the project has trained its own model;
-    after a few dozen labels "Train on the labelled rows" takes over (few-shot, then fine-tuning)."""
+    project's unlabelled rows (a background job), which then ranks the rows least sure first with
+    its suggestion preselected in each row's label. Shown until the project has trained its own
+    model; after a few dozen labels "Train on the labelled rows" takes over (the leaderboard:
+    few-shot, then fine-tuning), and ui/label_rounds.py shows the gain at each step."""
     if own_model_exists:
         return
     name = zeroshot_name(store.folder.name)
@@ -193,9 +194,10 @@ def label_cold_start(store, own_model_exists: bool) -> None:
 
 
 def _label_page_done(status: jobs.JobStatus) -> None:
-    """The project's zero-shot model is saved: it becomes the active model and ranks the rows."""
+    """The project's zero-shot model is saved: it ranks the rows (ui.label.model_section takes it
+    until the project has trained its own) and becomes the active model, for the other pages."""
     set_active_model(status.model_name)
-    ss["label_pending_source"] = "Use the active model"  # ui.label.ACTIVE_SOURCE: rank with it
+    ss["label_pending_source"] = "Train a model on the labelled rows"  # ui.label.TRAIN_SOURCE: the project's models
     ss["label_flash"] = (f"{plain(status.message)} Its suggestions are preselected in the label column, least sure "
                          "rows first: accept or correct them, then save.")
     st.rerun()
