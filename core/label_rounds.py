@@ -103,8 +103,9 @@ def rank_and_record(
     """The ``n`` rows of ``pool`` (unlabelled rows of ``store``, index = row id) that ``model`` is
     least sure of, with its ``predicted_label`` (core.labeling.uncertainty_ranking); and, the first
     time this model ``version`` ranks (a new round), its predicted label for every pool row it scored
-    appended to rounds.json with ``name``, ``kind``, its own score (:func:`own_score`) and the number
-    of labels at that time. A model with several tags per row ranks but is not recorded."""
+    appended to rounds.json with ``name``, ``kind``, its own score (:func:`own_score`) and the labels
+    it learned from (those saved by then; 0 for a zero-shot model, which reads none). A model with
+    several tags per row ranks but is not recorded."""
     remembered = _Remembered(model)
     ranked = uncertainty_ranking(remembered, pool, n)
     rounds = read_rounds(store)
@@ -113,7 +114,7 @@ def rank_and_record(
     predicted = np.asarray(model.classes_, dtype=object)[remembered.proba.argmax(axis=1)]
     score, how = own_score(kind, metrics)
     rounds.append({"round": len(rounds), "name": name, "version": version, "kind": kind, "built": time.time(),
-                   "labels": store.counts()["labeled"], "own_score": score, "own_score_how": how,
+                   "labels": 0 if kind == "zeroshot" else store.counts()["labeled"], "own_score": score, "own_score_how": how,
                    "predicted": {str(int(r)): str(p) for r, p in zip(remembered.rows, predicted)}})
     atomic_write(store.folder / ROUNDS_FILE, json.dumps({"rounds": rounds}, ensure_ascii=False).encode("utf-8"))
     return ranked
@@ -128,8 +129,8 @@ def _scores(truth: pd.Series, predicted: pd.Series) -> tuple[float, float]:
 
 
 def gain_table(store: LabelStore, rounds: list[dict[str, Any]] | None = None) -> pd.DataFrame:
-    """One row per round, oldest first: ``round``, ``model`` (kind), ``labels`` (labelled rows when
-    it was built), ``own_score``/``own_score_how`` (:func:`own_score`), ``rows_since`` (rows labelled
+    """One row per round, oldest first: ``round``, ``model`` (kind), ``labels`` (the labels it
+    learned from), ``own_score``/``own_score_how`` (:func:`own_score`), ``rows_since`` (rows labelled
     since it was built), ``macro_f1``/``accuracy`` on them (NaN when none), and against the previous
     round on the rows labelled since both were built: ``same_rows`` (how many), ``previous_macro_f1``,
     ``this_macro_f1`` and ``gain`` (this minus previous; NaN when there are no such rows)."""

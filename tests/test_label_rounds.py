@@ -71,6 +71,7 @@ def test_suggestions_come_least_sure_first_with_the_models_own_label(store):
 
 def test_gain_is_scored_on_rows_labelled_since_and_on_the_same_rows_for_two_rounds(store):
     zero, trained = Scripted(1), Scripted(2)
+    store.set_labels({59: _truth(59)})  # labelled before the zero-shot model, which still learns from no label
     rank_and_record(store, zero, store.unlabeled(), 5, name="zs", version="a", kind="zeroshot", metrics={})
     first = list(range(0, 24))  # labelled after round 0 only
     store.set_labels({i: _truth(i) for i in first})
@@ -91,7 +92,7 @@ def test_gain_is_scored_on_rows_labelled_since_and_on_the_same_rows_for_two_roun
     zero2 = np.array(CLASSES)[zero.proba_of(texts[second].tolist()).argmax(axis=1)]
     own2 = np.array(CLASSES)[trained.proba_of(texts[second].tolist()).argmax(axis=1)]
     row = table.iloc[1]
-    assert row["rows_since"] == 20 and row["same_rows"] == 20 and row["labels"] == 24
+    assert row["rows_since"] == 20 and row["same_rows"] == 20 and row["labels"] == 25 and table.loc[0, "labels"] == 0
     assert row["previous_macro_f1"] == pytest.approx(f1_score(truth2, zero2, average="macro"))
     assert row["this_macro_f1"] == pytest.approx(f1_score(truth2, own2, average="macro"))
     assert row["gain"] == pytest.approx(f1_score(truth2, own2, average="macro") - f1_score(truth2, zero2, average="macro"))
