@@ -136,6 +136,8 @@ def gain_table(store: LabelStore, rounds: list[dict[str, Any]] | None = None) ->
     ``this_macro_f1`` and ``gain`` (this minus previous; NaN when there are no such rows)."""
     from .registry import KIND_NAMES
 
+    kind_names = {**KIND_NAMES, "zeroshot": "zero-shot model (category names)",
+                  "embedding": "frozen-encoder embeddings + LR"}
     rounds = read_rounds(store) if rounds is None else rounds
     truth = store.labeled()[store.label_column].astype(str)
     truth.index = truth.index.astype(int)
@@ -147,7 +149,7 @@ def gain_table(store: LabelStore, rounds: list[dict[str, Any]] | None = None) ->
         predicted.index = predicted.index.astype(int)
         since = predicted.index.intersection(truth.index)
         f1, acc = _scores(truth[since], predicted[since]) if len(since) else (np.nan, np.nan)
-        row = {"round": int(r["round"]), "model": KIND_NAMES.get(r["kind"], r["kind"]), "labels": int(r["labels"]),
+        row = {"round": int(r["round"]), "model": kind_names.get(r["kind"], r["kind"]), "labels": int(r["labels"]),
                "own_score": np.nan if r.get("own_score") is None else float(r["own_score"]),
                "own_score_how": r.get("own_score_how", ""), "rows_since": int(len(since)), "macro_f1": f1,
                "accuracy": acc, "same_rows": 0, "previous_macro_f1": np.nan, "this_macro_f1": np.nan, "gain": np.nan}

@@ -114,3 +114,27 @@ def test_a_model_with_several_tags_per_row_ranks_but_is_not_recorded(store):
     model.thresholds = np.full(len(CLASSES), 0.5)
     ranked = rank_and_record(store, model, store.unlabeled(), 5, name="x", version="t", kind="transformer", metrics={})
     assert len(ranked) == 5 and read_rounds(store) == []
+
+
+def test_the_label_page_shows_the_gain_and_warns_when_a_round_is_behind(tmp_path, monkeypatch, models_dir):
+    """Two recorded rounds, the later one worse on the same rows: the page's table carries
+    scikit-learn's numbers and a warning says the round is behind."""
+    from core.labeling import label_store
+    from tests.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    texts = [f"review number {i}" for i in range(30)]
+    store = label_store("gain").create(pd.DataFrame({"text": texts}), ["text"], "label")
+    rank_and_record(store, Scripted(1), store.unlabeled(), 5, name="zs", version="a", kind="zeroshot", metrics={})
+    first = Scripted(1).proba_of(texts).argmax(axis=1)  # the truth is round 0's own label: it is always right
+    rank_and_record(store, Scripted(2), store.unlabeled(), 5, name="own", version="b", kind="tfidf", metrics={})
+    store.set_labels({i: CLASSES[first[i]] for i in range(12)})
+    at = open_label()
+    at.selectbox(key="label_project").set_value("gain").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "vs previous round (same rows)" in d.value.columns)
+    truth = [CLASSES[k] for k in first[:12]]
+    second = np.array(CLASSES)[Scripted(2).proba_of(texts[:12]).argmax(axis=1)]
+    assert table["macro-F1 on them"].tolist() == pytest.approx([1.0, f1_score(truth, second, average="macro")])
+    assert table["model"].tolist() == ["zero-shot model (category names)", "TF-IDF + logistic regression"]
+    assert any("is behind round 0 on the same 12 rows" in w.value for w in at.warning)
