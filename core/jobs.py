@@ -440,7 +440,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
-    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite"; None: all)."""
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite", "zeroshot"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
