@@ -14,7 +14,8 @@ and 80 labels. Rounds: zero-shot -> 40 labels -> train -> 40 more -> train -> 20
 
 Printed and written to bench/results/label_rounds.jsonl: per round the page's table (macro-F1 on
 the rows labelled since, the gain on the same rows) beside each round's macro-F1 on the random
-held-out rows (scikit-learn), the check being whether the page's gain has the held-out gain's sign.
+held-out rows (scikit-learn), the check being whether the page's gain has the held-out gain's sign
+(the page's words come with a paired-bootstrap interval: read "within noise" as no sign).
 """
 
 from __future__ import annotations

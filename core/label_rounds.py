@@ -12,10 +12,11 @@ each round on the rows labelled since, and the gain against the previous round o
 since BOTH were built (the same rows, unseen by either); where there are none yet it says so.
 
 Two biases are stated wherever the numbers are shown (:data:`BIAS_NOTE`): the rows labelled since a
-round are the ones it was least sure of (harder than random rows, so its scores are lower than its
-accuracy on the whole file), and they were labelled starting from its preselected suggestion (which
-favours the later round when the two are compared, and inflates the share of suggestions kept when
-suggestions are accepted without reading them).
+round are the ones it was least sure of (harder than random rows, and in a comparison the later
+round's own hardest rows, which works against it), and they were labelled starting from its
+preselected suggestion (which works for it when suggestions are accepted unread). The gain carries
+its 95% paired-bootstrap interval, so a difference on a few dozen rows reads "within noise".
+Measured against a random held-out set in bench/bench_label_rounds.py (docs/measurements.md).
 
 The round's own score, as its training measured it (cross-validated or on its held-out split), is
 shown beside, saying which; those are computed on different rows per round and are not compared.
@@ -39,9 +40,11 @@ ROUNDS_FILE = "rounds.json"
 # while the labels are few, then fine-tuning). The issue's "a few dozen labels"; chosen, not measured.
 TRAIN_AFTER_LABELS = 24
 BIAS_NOTE = (
-    "Each round is scored on the rows labelled after it was built, which it never saw. Those rows were its least "
-    "sure ones (so the scores are lower than on random rows) and were labelled starting from its suggestion (which "
-    "favours the later round in the comparison, and counts a suggestion accepted unread as right)."
+    "Each round is scored on the rows labelled after it was built, which it never saw. Those rows were the least "
+    "sure ones of the round that ranked them: harder than random rows (so the scores are below the model's accuracy "
+    "on the whole file), and in a comparison of two rounds they were the later round's own hardest rows, which "
+    "works against it. They were also labelled starting from that round's suggestion, which works for it when a "
+    "suggestion is accepted without reading it. Treat a gain within noise as no difference."
 )
 
 
@@ -133,7 +136,9 @@ def gain_table(store: LabelStore, rounds: list[dict[str, Any]] | None = None) ->
     learned from), ``own_score``/``own_score_how`` (:func:`own_score`), ``rows_since`` (rows labelled
     since it was built), ``macro_f1``/``accuracy`` on them (NaN when none), and against the previous
     round on the rows labelled since both were built: ``same_rows`` (how many), ``previous_macro_f1``,
-    ``this_macro_f1`` and ``gain`` (this minus previous; NaN when there are no such rows)."""
+    ``this_macro_f1`` and ``gain`` (this minus previous; NaN when there are no such rows), its 95%
+    paired-bootstrap interval ``gain_low``/``gain_high`` (NaN where too few rows per class) and
+    ``lead`` in words (core.evaluation.paired_bootstrap and lead_in_words, as the leaderboard says it)."""
     from .registry import KIND_NAMES
 
     kind_names = {**KIND_NAMES, "zeroshot": "zero-shot model (category names)",
@@ -142,7 +147,7 @@ def gain_table(store: LabelStore, rounds: list[dict[str, Any]] | None = None) ->
     truth = store.labeled()[store.label_column].astype(str)
     truth.index = truth.index.astype(int)
     columns = ["round", "model", "labels", "own_score", "own_score_how", "rows_since", "macro_f1", "accuracy",
-               "same_rows", "previous_macro_f1", "this_macro_f1", "gain"]
+               "same_rows", "previous_macro_f1", "this_macro_f1", "gain", "gain_low", "gain_high", "lead"]
     out, previous = [], None
     for r in rounds:
         predicted = pd.Series(r["predicted"], dtype=object)
@@ -152,17 +157,28 @@ def gain_table(store: LabelStore, rounds: list[dict[str, Any]] | None = None) ->
         row = {"round": int(r["round"]), "model": kind_names.get(r["kind"], r["kind"]), "labels": int(r["labels"]),
                "own_score": np.nan if r.get("own_score") is None else float(r["own_score"]),
                "own_score_how": r.get("own_score_how", ""), "rows_since": int(len(since)), "macro_f1": f1,
-               "accuracy": acc, "same_rows": 0, "previous_macro_f1": np.nan, "this_macro_f1": np.nan, "gain": np.nan}
+               "accuracy": acc, "same_rows": 0, "previous_macro_f1": np.nan, "this_macro_f1": np.nan, "gain": np.nan,
+               "gain_low": np.nan, "gain_high": np.nan, "lead": ""}
         if previous is not None:
             same = since.intersection(previous.index)
             row["same_rows"] = int(len(same))
             if len(same):
-                row["previous_macro_f1"] = _scores(truth[same], previous[same])[0]
-                row["this_macro_f1"] = _scores(truth[same], predicted[same])[0]
-                row["gain"] = row["this_macro_f1"] - row["previous_macro_f1"]
+                row.update(_paired(truth[same], predicted[same], previous[same]))
         out.append(row)
         previous = predicted
     return pd.DataFrame(out, columns=columns)
+
+
+def _paired(truth: pd.Series, this: pd.Series, previous: pd.Series) -> dict[str, Any]:
+    """The gain of ``this`` over ``previous`` on the same rows: macro-F1 of each over the classes
+    either model or the person used, the difference and its paired-bootstrap interval."""
+    from .evaluation import lead_in_words, paired_bootstrap
+
+    classes = sorted(set(truth) | set(this) | set(previous))
+    found = paired_bootstrap("classification", truth.tolist(), this.tolist(), previous.tolist(), classes)
+    low, high = found["ci"]
+    return {"this_macro_f1": found["a"], "previous_macro_f1": found["b"], "gain": found["delta"],
+            "gain_low": low, "gain_high": high, "lead": lead_in_words(found, "classification", "labelled")}
 
 
 def gain_words(row: pd.Series) -> str:
@@ -171,6 +187,5 @@ def gain_words(row: pd.Series) -> str:
         return "first round"
     if not row["same_rows"]:
         return "not measured yet: no row labelled since both were built"
-    return (f"{row['gain']:+.2f} macro-F1 ({row['previous_macro_f1']:.2f} -> {row['this_macro_f1']:.2f}) "
-            f"on the same {int(row['same_rows'])} rows")
+    return f"{row['previous_macro_f1']:.2f} -> {row['this_macro_f1']:.2f} on the same rows: {row['lead']}"
 

@@ -93,10 +93,14 @@ def test_gain_is_scored_on_rows_labelled_since_and_on_the_same_rows_for_two_roun
     own2 = np.array(CLASSES)[trained.proba_of(texts[second].tolist()).argmax(axis=1)]
     row = table.iloc[1]
     assert row["rows_since"] == 20 and row["same_rows"] == 20 and row["labels"] == 25 and table.loc[0, "labels"] == 0
-    assert row["previous_macro_f1"] == pytest.approx(f1_score(truth2, zero2, average="macro"))
-    assert row["this_macro_f1"] == pytest.approx(f1_score(truth2, own2, average="macro"))
-    assert row["gain"] == pytest.approx(f1_score(truth2, own2, average="macro") - f1_score(truth2, zero2, average="macro"))
-    assert "on the same 20 rows" in gain_words(row) and gain_words(table.iloc[0]) == "first round"
+    classes = sorted(set(truth2) | set(zero2) | set(own2))  # macro-F1 over every class either side used
+    previous_f1 = f1_score(truth2, zero2, average="macro", labels=classes, zero_division=0)
+    this_f1 = f1_score(truth2, own2, average="macro", labels=classes, zero_division=0)
+    assert row["previous_macro_f1"] == pytest.approx(previous_f1) and row["this_macro_f1"] == pytest.approx(this_f1)
+    assert row["gain"] == pytest.approx(this_f1 - previous_f1)
+    assert "on the same rows" in gain_words(row) and "on 20 labelled rows" in row["lead"]
+    assert np.isnan(row["gain_low"]) or row["gain_low"] <= row["gain"] <= row["gain_high"]
+    assert gain_words(table.iloc[0]) == "first round"
     assert row["own_score"] == 0.61 and "held-out: 5 labelled rows" in row["own_score_how"]
     assert "never saw" in BIAS_NOTE
 
@@ -137,4 +141,4 @@ def test_the_label_page_shows_the_gain_and_warns_when_a_round_is_behind(tmp_path
     second = np.array(CLASSES)[Scripted(2).proba_of(texts[:12]).argmax(axis=1)]
     assert table["macro-F1 on them"].tolist() == pytest.approx([1.0, f1_score(truth, second, average="macro")])
     assert table["model"].tolist() == ["zero-shot model (category names)", "TF-IDF + logistic regression"]
-    assert any("is behind round 0 on the same 12 rows" in w.value for w in at.warning)
+    assert any("is behind round 0 on the same rows" in w.value and "on 12 labelled rows" in w.value for w in at.warning)

@@ -55,9 +55,9 @@ def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool)
             "its own score (macro-F1)": st.column_config.NumberColumn(format="%.3f"),
         })
         last = table.iloc[-1]
-        if last["same_rows"] and last["gain"] < 0:
+        if last["same_rows"] and last["gain"] < 0 and not last["gain_high"] >= 0:  # behind, and not within noise
             st.warning(f"Round {int(last['round'])} ({plain(last['model'])}) is behind round {int(last['round']) - 1} on "
-                       f"the same {int(last['same_rows'])} rows ({last['gain']:+.2f} macro-F1). With few labels a trained "
+                       f"the same rows: {plain(last['lead'])}. With few labels a trained "
                        "model can be worse than the one before it: label more rows before trusting it. An earlier model that "
                        "is still saved can pick the rows instead: make it the active model in the sidebar, then choose "
                        "**Use the active model**.", icon=":material/trending_down:")
