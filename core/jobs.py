@@ -32,7 +32,8 @@ Three kinds of job share the folder layout, the queue and the states: "train" (`
 ``core.pipeline.train``), "response" (``start_response_job``, the Targeting page's
 comparison of response models, ``core.response.train_response_models``) and "rewrite"
 (``start_rewrite_job``, Ad Copy Lab's suggested rewrites, ``core.generate.suggest_rewrites``:
-it reads a saved model and saves none, so its ``model_name`` is the model that scores).
+it reads a saved model and saves none, so its ``model_name`` is the model that scores), and
+"zeroshot" (``start_zeroshot_job``, a model from category names, ``core.zeroshot.build_zeroshot``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class JobStatus:
     events: list[dict[str, Any]] = field(default_factory=list)
     model_path: str | None = None
     queue_position: int = 0
-    kind: str = "train"  # "train" (core.training), "response" (core.response comparison) or "rewrite" (core.generate)
+    kind: str = "train"  # "train" (core.training), "response" (core.response), "rewrite" (core.generate), "zeroshot"
     # Interrupted jobs: the last checkpoint's optimizer step and the steps planned (None: no
     # checkpoint), and whether resume_job can start it again (its data was kept).
     checkpoint_step: int | None = None
@@ -439,7 +440,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
-    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite"; None: all)."""
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite", "zeroshot"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
@@ -541,6 +542,48 @@ def start_rewrite_job(
                     overwrite=False, root=root, models_dir=models_dir)
 
 
+def start_zeroshot_job(
+    df: pd.DataFrame,
+    text_column: str,
+    labels: str | list[str],
+    model_name: str,
+    *,
+    descriptions: str | dict[str, str] | None = None,
+    self_training: bool = True,
+    base_model: str = "auto",
+    overwrite: bool = False,
+    seed: int = 0,
+    root: Path | None = None,
+    models_dir: Path | None = None,
+) -> str:
+    """Queue a zero-shot model (``core.zeroshot.build_zeroshot``) from the category names ``labels``
+    and the texts of ``df[text_column]`` (unlabelled; at most ``core.zeroshot.MAX_ROWS`` of them are
+    read, a seeded sample beyond), saved as ``model_name``; a job of kind "zeroshot"; returns the id.
+
+    The base model is chosen now ("auto": by the texts' language, as training picks it) so the
+    workspace's base-model rules apply before anything runs. Raises ``ValueError`` (worded for
+    people) for bad category names or descriptions, a missing text column, no text at all, or a
+    name that is taken (unless ``overwrite``); nothing is queued then.
+    """
+    from .zeroshot import MAX_ROWS, choose_base_model, parse_descriptions, parse_labels
+
+    names = parse_labels(labels)
+    described = parse_descriptions(descriptions, names)
+    if text_column not in df.columns:
+        raise ValueError(f"Text column '{text_column}' is not in the table; its columns are {list(df.columns)}.")
+    texts = df[text_column].astype("string").fillna("")
+    texts = texts[texts.str.strip() != ""]
+    if texts.empty:
+        raise ValueError(f"Column '{text_column}' holds no text; a zero-shot model needs rows of text to sort.")
+    if len(texts) > MAX_ROWS:  # the build reads no more: the job's data file stays small
+        texts = texts.sample(MAX_ROWS, random_state=seed)
+    chosen, _ = choose_base_model(texts.tolist(), names, base_model)
+    zeroshot = {"text_column": text_column, "labels": names, "descriptions": described,
+                "self_training": bool(self_training), "base_model": chosen, "seed": int(seed)}
+    return _new_job("zeroshot", pd.DataFrame({text_column: texts.tolist()}), model_name, {"zeroshot": zeroshot},
+                    overwrite=overwrite, root=root, models_dir=models_dir)
+
+
 def rewrite_result(job_id: str, root: Path | None = None):
     """The scored rewrites of a finished rewrite job (``core.generate.Rewrites``); ValueError
     when the job has none (not done, or its file was removed)."""
@@ -616,8 +659,8 @@ def job_size(request: dict[str, Any]) -> tuple[float | None, int | None]:
     a response comparison without the transformer, which fine-tunes nothing."""
     from .base_models import training_defaults
 
-    if request.get("kind") == "rewrite":
-        return None, None  # it writes text and scores it; nothing is fine-tuned
+    if request.get("kind") in ("rewrite", "zeroshot"):
+        return None, None  # it writes text and scores it, or reads texts with a frozen encoder: nothing is fine-tuned
     if request.get("kind") == "response":
         response = request["response"]
         if not response.get("include_transformer"):
@@ -629,9 +672,11 @@ def job_size(request: dict[str, Any]) -> tuple[float | None, int | None]:
 
 
 def _base_model_of(kind: str, request: dict[str, Any]) -> str | None:
-    """The base model a job fine-tunes (None: a response comparison without the transformer, a rewrite job)."""
+    """The base model a job fine-tunes or reads (None: a response comparison without the transformer, a rewrite job)."""
     if kind == "rewrite":
         return None
+    if kind == "zeroshot":
+        return request["zeroshot"]["base_model"]
     if kind == "response":
         response = request["response"]
         return response.get("base_model") if response.get("include_transformer") else None

@@ -167,11 +167,22 @@ def _estimate_rewrite(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
     return Estimate(GENERATOR_LOAD_SECONDS + n * ATTEMPTS_PER_REWRITE * REWRITE_ATTEMPT_SECONDS, fine_tunes=False)
 
 
+def _estimate_zeroshot(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
+    """A zero-shot model (core.zeroshot): the base model's load, then one forward pass per text read
+    (at most its MAX_ROWS, already sampled into the job's data) at the scoring speed; no fine-tune."""
+    from .zeroshot import MAX_ROWS
+
+    rows = min(len(df), MAX_ROWS)
+    return Estimate(LOAD_SECONDS + rows / (SCORE_ROWS_PER_SECOND / _slowdown(request["zeroshot"].get("base_model"))),
+                    fine_tunes=False)
+
+
 # kind -> estimator(request, data): add one here for a new kind of job.
 ESTIMATORS: dict[str, Callable[[dict[str, Any], pd.DataFrame], Estimate]] = {
     "train": _estimate_train,
     "response": _estimate_response,
     "rewrite": _estimate_rewrite,
+    "zeroshot": _estimate_zeroshot,
 }
 
 

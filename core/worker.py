@@ -303,8 +303,38 @@ def _rewrite(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
     return done
 
 
-RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite}  # request.json's kind -> what runs it
-STARTING = {"train": "Training", "response": "Comparing response models", "rewrite": "Writing rewrites"}
+def _zeroshot(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
+              deadline: float | None = None) -> dict[str, Any]:
+    """A zero-shot job (``core.jobs.start_zeroshot_job``): build the model from the category names
+    on data.csv's texts and save it atomically under the job's model name; returns the state fields
+    of "done". Events are ``{"phase": "zeroshot", "fraction", "message", "time"}``; a cancel is
+    seen between batches of texts. It takes seconds to a minute, so ``deadline`` is not consulted."""
+    from .zeroshot import Options, build_zeroshot
+
+    cancel_file = folder / "cancel"
+    z = request["zeroshot"]
+
+    def on_progress(fraction: float, message: str) -> None:
+        if cancel_file.exists():
+            raise TrainingCancelled("Cancelled; nothing was saved.")
+        log({"phase": "zeroshot", "fraction": float(fraction), "message": message, "time": time.time()})
+
+    model = build_zeroshot(df, z["labels"], text_columns=[z["text_column"]], descriptions=z.get("descriptions") or None,
+                           base_model=z["base_model"], options=Options(self_training=bool(z.get("self_training", True))),
+                           on_progress=on_progress, cancel=cancel_file.exists, seed=int(z.get("seed", 0)))
+    if cancel_file.exists():
+        raise TrainingCancelled("Cancelled; nothing was saved.")
+    destination = model_path(request["model_name"], Path(request["models_dir"]))
+    model.save(destination, overwrite=bool(request.get("overwrite")))
+    return {"model_path": str(destination), "saved_kind": "zeroshot", "message": (
+        f"Saved zero-shot model {request['model_name']} ({', '.join(map(str, model.classes_))}; {model.base_model}; "
+        f"{model.zero_shot['method']}; {model.metrics['train_seconds']:.0f} s).")}
+
+
+# request.json's kind -> what runs it
+RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite, "zeroshot": _zeroshot}
+STARTING = {"train": "Training", "response": "Comparing response models", "rewrite": "Writing rewrites",
+            "zeroshot": "Building the zero-shot model"}
 
 
 if __name__ == "__main__":

@@ -290,7 +290,7 @@ def build_zeroshot(
         before = torch.get_num_threads()
         torch.set_num_threads(cpu_threads())
         try:
-            return encode(body, tokenizer, [prefix + t for t in batch], MAX_LENGTH,
+            return encode(body, tokenizer, batch, MAX_LENGTH, text_prefix=prefix,
                           on_batch=lambda done, total: progress(0.1 + 0.8 * done / total, f"Reading {done:,} of {total:,} rows"))
         finally:
             torch.set_num_threads(before)

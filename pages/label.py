@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.labeling import label_store, list_projects
 from ui import label as lab
+from ui.label_rounds import gain_section
 from ui.routing import use_app_router
 from ui.zeroshot import label_cold_start
 
@@ -35,5 +36,6 @@ counts = lab.project_summary(store)
 st.subheader("Model")
 label_cold_start(store, own_model_exists=lab.model_path(lab.model_name_for(project)).exists())  # ui/zeroshot.py
 ranking_model, base_model = lab.model_section(store)
+gain_section(store, counts, lab.model_path(lab.model_name_for(project)).exists())  # ui/label_rounds.py
 st.subheader("Rows to label")
 lab.rows_section(store, counts, ranking_model, base_model)

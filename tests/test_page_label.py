@@ -101,10 +101,12 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert len(view) == 20 and list(view.columns) == ["row", "text", "model says", "sure", "label"]
     assert set(view["row"]) <= set(store.unlabeled().index)
     assert view["sure"].is_monotonic_increasing or view["sure"].iloc[0] <= view["sure"].max()
-    # Label the first three suggestions in the browser's editor and save.
+    # Each label is preselected with the model's suggestion; correct the first three, clear the others, save.
+    assert view["label"].tolist() == view["model says"].tolist()
     rows = view["row"].tolist()[:3]
+    cleared = {i: {"label": None} for i in range(3, len(view))}
     at.session_state["label_editor"] = {
-        "edited_rows": {0: {"label": "positive"}, 1: {"label": "negative"}, 2: {"label": "positive"}},
+        "edited_rows": {0: {"label": "positive"}, 1: {"label": "negative"}, 2: {"label": "positive"}, **cleared},
         "added_rows": [],
         "deleted_rows": [],
     }
@@ -119,7 +121,9 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     at.selectbox(key="label_base_select").set_value("other").run()
     at.text_input(key="label_base_custom").set_value(str(tiny_model_dir)).run()
     next_row = at.data_editor(key="label_editor").value["row"].iloc[0]
-    at.session_state["label_editor"] = {"edited_rows": {0: {"label": "negative"}}, "added_rows": [], "deleted_rows": []}
+    cleared = {i: {"label": None} for i in range(1, len(at.data_editor(key="label_editor").value))}
+    at.session_state["label_editor"] = {"edited_rows": {0: {"label": "negative"}, **cleared}, "added_rows": [],
+                                        "deleted_rows": []}
     at.button(key="label_retrain").click().run()
     assert not at.exception, at.exception
     assert label_store("demo").frame().loc[next_row, "label"] == "negative"

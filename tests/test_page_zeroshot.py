@@ -1,5 +1,7 @@
-"""A zero-shot model through the pages: built from category names on the Train page (ui/zeroshot.py),
-then opened by Models (which says it was never trained on labels), Predict and Ad Copy Lab.
+"""A zero-shot model through the pages: built from category names by a background job (kind
+"zeroshot") on the Train page (ui/zeroshot.py), then opened by Models (which says it was never
+trained on labels), Predict and Ad Copy Lab; the Label page's cold start, its preselected
+suggestions and the gain per round (ui/label_rounds.py).
 
 The tiny random BERT stands in for the base model (ui.zeroshot.choose_base_model is replaced),
 so the truths are what was saved and what the pages show, not accuracy (bench/bench_zeroshot.py).
@@ -27,9 +29,23 @@ TEXTS = make_sentiment_frame(60, classes=3)["text"].tolist()
 
 @pytest.fixture
 def tiny_base(monkeypatch, tiny_model_dir):
+    import core.jobs
     import ui.zeroshot
 
     monkeypatch.setattr(ui.zeroshot, "choose_base_model", lambda texts, labels, chosen="auto": (str(tiny_model_dir), ""))
+    monkeypatch.setattr(core.jobs, "_launch_worker", lambda folder: None)  # the tests run the worker themselves
+
+
+def run_the_job(at: AppTest, key: str) -> None:
+    """The queued zero-shot job the page follows: progress and Cancel shown, then run to its end."""
+    import core.jobs as jobs
+    import core.worker as worker
+
+    job_id = at.session_state[key]
+    assert jobs.job_status(job_id).kind == "zeroshot" and at.button(key=f"zs_cancel_{job_id}")
+    assert any("Zero-shot model" in p.text for p in at.get("progress"))
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    at.run()
 
 
 def test_train_page_builds_a_zero_shot_model_from_a_file_without_labels(models_dir, tiny_base):
@@ -45,6 +61,7 @@ def test_train_page_builds_a_zero_shot_model_from_a_file_without_labels(models_d
     assert not at.button(key="zeroshot_build").disabled
     at.button(key="zeroshot_build").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    run_the_job(at, "zeroshot_job_id")
     assert any("Saved zero-shot model" in s.value for s in at.success)
     model = load_folder(models_dir / "reviews-zs")
     assert list(model.classes_) == ["great", "bad"] and model.zero_shot["descriptions"] == {"bad": "awful and terrible"}
@@ -92,24 +109,49 @@ def test_predict_and_ad_copy_lab_use_it(saved_zeroshot, models_dir):
     assert len(scored) >= 2
 
 
-def test_label_page_cold_start_suggests_labels_least_sure_first(models_dir, tmp_path, monkeypatch, tiny_base):
+def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, tmp_path, monkeypatch, tiny_base):
+    from sklearn.metrics import f1_score
+
     from core.labeling import label_store, uncertainty_ranking
     from tests.test_page_label import open_label
 
     monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    truth = make_sentiment_frame(60, classes=3)["label"].tolist()  # the people's labels, given row by row below
     label_store("cold").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
     at = open_label()
     at.selectbox(key="label_project").set_value("cold").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Train a model on the labelled rows" in i.value for i in at.info)  # nothing ranks the rows yet
-    at.text_input(key="label_zs_labels").set_value("great, bad").run()
+    at.text_input(key="label_zs_labels").set_value("negative, neutral, positive").run()
     at.button(key="label_zs_build").click().run()
+    run_the_job(at, "label_zs_job_id")
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
-    assert any("model says" in s.value for s in at.success)
+    assert any("preselected" in s.value for s in at.success)
     folder = models_dir / "label-cold-zeroshot"
     assert at.session_state["active_model"] == "label-cold-zeroshot"
     editor = at.data_editor(key="label_editor").value
-    # The rows and suggestions are the zero-shot model's least-sure ranking, computed here independently.
-    expected = uncertainty_ranking(load_folder(folder), label_store("cold").unlabeled(), len(editor))
+    # The rows and suggestions are the zero-shot model's least-sure ranking, computed here independently,
+    # and each label is preselected with its suggestion.
+    zs = load_folder(folder)
+    expected = uncertainty_ranking(zs, label_store("cold").unlabeled(), len(editor))
     assert list(editor["row"]) == list(expected.index)
-    assert list(editor["model says"]) == list(expected["predicted_label"])
+    assert list(editor["model says"]) == list(expected["predicted_label"]) == list(editor["label"])
+
+    # The person corrects every suggestion to the true label and saves: round 0 is scored on those rows.
+    rows = editor["row"].tolist()
+    at.session_state["label_editor"] = {"edited_rows": {i: {"label": truth[r]} for i, r in enumerate(rows)},
+                                        "added_rows": [], "deleted_rows": []}
+    at.button(key="label_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "vs previous round (same rows)" in d.value.columns)
+    assert table["rows labelled since"].tolist() == [len(rows)]
+    said = zs.predict(pd.DataFrame({"text": [TEXTS[r] for r in rows]}))
+    assert table["macro-F1 on them"].iloc[0] == pytest.approx(f1_score([truth[r] for r in rows], said, average="macro"))
+    assert table["vs previous round (same rows)"].iloc[0] == "first round"
+
+    # A reload (a new session, another active model): the project's zero-shot model still ranks its rows.
+    again = open_label()
+    again.session_state["active_model"] = None
+    again.selectbox(key="label_project").set_value("cold").run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert not set(again.data_editor(key="label_editor").value["row"]) & set(rows)  # the labelled rows left

@@ -25,11 +25,13 @@ from core.check import credible_label_model
 from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
-from core.labeling import LabelStore, label_store, suspected_label_errors, uncertainty_ranking
+from core.label_rounds import zeroshot_name
+from core.labeling import LabelStore, label_store, suspected_label_errors
 from core.multilabel import detect, join_tags, split_tags
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
 from ui.downloads import download_button
+from ui.label_rounds import ranked_rows
 from ui.markdown import plain
 from ui.results import render_warnings
 from ui.state import active_model_name, get_model, set_active_model, train_data
@@ -152,7 +154,8 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
             f"({plain(workspace.current().base_model_label(base_model))})."
         )
     else:
-        ranking_model = own_model if model_path(own_model).exists() else None
+        cold = zeroshot_name(store.folder.name)  # the cold start's model ranks until the project trains its own
+        ranking_model = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
         sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
         base_model = base_model_picker(sample, key="label_base")
         if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):
@@ -301,7 +304,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
     st.caption(
         "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate "
-        "texts are skipped so each row teaches the model something new."
+        "texts are skipped so each row teaches the model something new. Each label is preselected with the "
+        "model's suggestion: correct the wrong ones, clear the ones you are unsure of, then save."
     )
     model = get_model(ranking_model)
     tagged = tag_project(store, model)
@@ -311,7 +315,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     if tagged:
         st.caption("Several tags per row: pick every tag that fits (\"sure\": how sure the model is of its most "
                    "doubtful tag).")
-    edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor", several=bool(tagged))
+    edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor", several=bool(tagged),
+                           suggested=None if tagged else ranked["predicted_label"].astype(str))
     left, right = st.columns(2)
     if left.button("Save labels", key="label_save", icon=":material/save:"):
         ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor')} label(s)."
@@ -336,8 +341,9 @@ def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
         pool = store.unlabeled()
         if len(pool) > MAX_SCORED:
             pool = pool.sample(MAX_SCORED, random_state=0)
+        own = name in (model_name_for(store.folder.name), zeroshot_name(store.folder.name))
         with st.spinner(f"Scoring {len(pool):,} unlabelled rows…"):
-            ss["label_ranked"] = uncertainty_ranking(get_model(name), pool, n)
+            ss["label_ranked"] = ranked_rows(store, name, pool, n, own=own)  # ui/label_rounds.py: rounds and gain
         ss["label_rank_stamp"] = stamp
         ss["label_scored"] = len(pool)
     ranked = ss["label_ranked"]
@@ -393,13 +399,16 @@ def tag_project(store: LabelStore, model) -> str | None:
 
 
 def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.Series], bar: str | None,
-                  classes: list[str], *, key: str, several: bool = False) -> pd.DataFrame:
+                  classes: list[str], *, key: str, several: bool = False,
+                  suggested: pd.Series | None = None) -> pd.DataFrame:
     """An editor over ``ranked`` rows: the row number, the text, the read-only ``shown`` columns
-    (``bar``, a 0..1 share, drawn as a bar; None: no bar) and an empty label column to pick from ``classes``."""
+    (``bar``, a 0..1 share, drawn as a bar; None: no bar) and a label column to pick from ``classes``,
+    empty or preselected with ``suggested`` (one label per row, to accept or correct)."""
     text_col, label_col = store.text_columns[0], store.label_column
+    empty = [[] for _ in range(len(ranked))] if several else [""] * len(ranked)
     view = pd.DataFrame({
         "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown,
-        label_col: [[] for _ in range(len(ranked))] if several else [""] * len(ranked),
+        label_col: empty if suggested is None else list(suggested),
     })
     pick = (st.column_config.MultiselectColumn(label_col, options=classes, help="Pick every tag that fits")
             if several else st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"))

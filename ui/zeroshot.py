@@ -1,9 +1,10 @@
 """The Train page's "No labels yet? Start from your category names": a zero-shot model
 (core.zeroshot) from the uploaded file's text and the categories the user types.
 
-It is built inline, in the page run, with a progress bar: the page reads at most
-:data:`PAGE_ROWS` rows of the file (a seeded sample beyond), which with minilm-en takes well
-under a minute (bench/bench_zeroshot.py), so it needs no background job.
+It is built by a background job (core.jobs.start_zeroshot_job, kind "zeroshot"), like training:
+a progress bar and Cancel while it runs, and it goes on when the person switches pages; the page
+shows this session's job, else (a reload) the latest such job still running. The Label page's cold
+start (:func:`label_cold_start`) builds the project's own zero-shot model the same way.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import workspace
+from core import jobs  # jobs.*: looked up at the call, tests replace them
 from core.columns import suggest_text_columns
+from core.label_rounds import zeroshot_name
 from core.models.zeroshot import NEVER_TRAINED
 from core.registry import model_path
-from core.zeroshot import Options, build_zeroshot, choose_base_model, parse_descriptions, parse_labels
+from core.zeroshot import choose_base_model, parse_descriptions, parse_labels
 from ui.markdown import plain
 from ui.state import TrainData, set_active_model
+from ui.train_job import POLL_SECONDS, cancel_button, follow, rerun_if_page_is_stale
 
-PAGE_ROWS = 1000  # rows read on the page: enough for centring and self-training, seconds to embed
+TRAIN_JOB, LABEL_JOB = "zeroshot_job_id", "label_zs_job_id"  # session keys: the job each section follows
 TITLE = "No labels yet? Start from your category names"
 ss = st.session_state
 
@@ -58,7 +61,8 @@ def zero_shot_section(data: TrainData | None) -> None:
             st.error(plain(problem))
         if st.button("Build zero-shot model", key="zeroshot_build", type="primary", disabled=bool(problem),
                      icon=":material/auto_awesome:"):
-            _build(df[[text_col]], text_col, labels, descriptions, self_train, name)
+            _start(TRAIN_JOB, df[[text_col]], text_col, labels, descriptions, self_train, name)
+        job_panel(TRAIN_JOB, _train_page_done, _not_a_label_project)
         if ss.get("zeroshot_done"):
             st.success(ss["zeroshot_done"])
             st.caption(NEVER_TRAINED)
@@ -73,34 +77,77 @@ def _problem(labels: str, descriptions: str) -> str | None:
     return None
 
 
-def _build(df, text_col: str, labels: str, descriptions: str, self_train: bool, name: str, *,
+def _start(job_key: str, df, text_col: str, labels: str, descriptions: str, self_train: bool, name: str, *,
            overwrite: bool = False) -> None:
-    """Build and save the model under ``name`` with a progress bar; errors shown, nothing half-saved
-    (``overwrite``: replace a model of that name, atomically, once the new one is built)."""
+    """Queue the build of zero-shot model ``name`` (core.jobs.start_zeroshot_job); problems shown
+    in words, nothing queued then (``overwrite``: replace a model of that name once the new one is
+    built, atomically)."""
     ss.pop("zeroshot_done", None)
-    bar = st.progress(0.0, text="Starting")
     try:
-        folder = model_path(name, write=True)
-        if folder.exists() and not overwrite:
+        if model_path(name, write=True).exists() and not overwrite:
             raise ValueError(f"A model named '{name}' exists already; choose another name.")
-        sample = df.sample(PAGE_ROWS, random_state=0) if len(df) > PAGE_ROWS else df
-        # The base model by the text's language, as training picks it; allowed on this server?
-        base, _ = choose_base_model(sample[text_col].dropna().astype(str).tolist(), parse_labels(labels))
-        workspace.current().check_base_model(base)
-        model = build_zeroshot(sample, labels, text_columns=[text_col], descriptions=descriptions,
-                               base_model=base, options=Options(self_training=self_train),
-                               on_progress=lambda f, m: bar.progress(min(1.0, f), text=m))
-        model.save(folder, overwrite=overwrite)
+        texts = df[text_col].dropna().astype(str).head(2000).tolist()
+        base, _ = choose_base_model(texts, parse_labels(labels))  # by the text's language, as training picks it
+        ss[job_key] = jobs.start_zeroshot_job(df, text_col, labels, name, descriptions=descriptions,
+                                              self_training=self_train, base_model=base, overwrite=overwrite)
     except (ValueError, OSError) as exc:
-        bar.empty()
         st.error(plain(exc))
+
+
+def job_panel(job_key: str, on_done, mine=lambda job: True) -> None:
+    """The zero-shot job this section follows (session key ``job_key``; after a reload the latest
+    running job of kind "zeroshot" for which ``mine(job)`` holds): progress and Cancel while it runs,
+    then ``on_done(status)`` once, or what went wrong."""
+    if ss.get(job_key) is None:
+        running = [j for j in jobs.list_jobs(kind="zeroshot") if j.active and mine(j)]
+        if running:
+            ss[job_key] = running[-1].id
+    job_id = ss.get(job_key)
+    if job_id is None:
         return
-    bar.empty()
-    set_active_model(name)
-    how = model.zero_shot["method"]
-    ss["zeroshot_done"] = (f"Saved zero-shot model **{plain(name)}** ({plain(', '.join(model.classes_))}; "
-                           f"{plain(model.base_model)}; {plain(how)}; {model.metrics['train_seconds']:.0f} s). "
-                           "It is now the active model: use it on **Predict**, **Dashboard**, **Ad Copy Lab** or **Label**.")
+    try:
+        status = jobs.job_status(job_id)
+    except ValueError:  # its folder was removed
+        ss.pop(job_key, None)
+        return
+    if status.active:
+        follow(_live_panel, job_id)
+        return
+    ss.pop(job_key, None)  # shown once: the model (or the message) is what stays
+    if status.state == "done":
+        on_done(status)
+    elif status.state == "cancelled":
+        st.warning("Building the zero-shot model was cancelled; nothing was saved.")
+    else:
+        st.error(f"Building the zero-shot model did not finish: {plain(status.message)}")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_panel(job_id: str) -> None:
+    """Progress bar and Cancel, refreshed while the job runs."""
+    status = jobs.job_status(job_id)
+    if not status.active:
+        st.rerun()  # the outcome is drawn by the page body; this fragment stops polling
+    rerun_if_page_is_stale()
+    last = status.last_event or {}
+    fraction = float(min(max(last.get("fraction") or 0.0, 0.0), 1.0))
+    line = last.get("message") or ("Waiting for its turn in the queue" if status.state == "queued" else "Starting")
+    st.progress(fraction, text=plain(f"Zero-shot model {status.model_name}: {line}"))
+    st.caption("It is built in the background: you can switch pages and come back.")
+    if status.cancel_requested:
+        st.caption("Cancelling…")
+    else:
+        cancel_button(job_id, f"zs_cancel_{job_id}", "Cancel", "the zero-shot model")
+
+
+def _not_a_label_project(job: jobs.JobStatus) -> bool:
+    return not (job.model_name.startswith("label-") and job.model_name.endswith("-zeroshot"))
+
+
+def _train_page_done(status: jobs.JobStatus) -> None:
+    set_active_model(status.model_name)
+    ss["zeroshot_done"] = (f"{plain(status.message)} It is now the active model: use it on **Predict**, **Dashboard**, "
+                           "**Ad Copy Lab** or **Label**.")
 
 
 # --------------------------------------------------------------------------- the Label page's cold start
@@ -108,17 +155,19 @@ def _build(df, text_col: str, labels: str, descriptions: str, self_train: bool, 
 
 def label_cold_start(store, own_model_exists: bool) -> None:
     """The Label page before its first model: categories typed -> a zero-shot model on the
-    project's unlabelled rows, made active, so the rows are ranked least sure first with its
-    suggestion beside each ("model says"). Shown until the project has trained its own model;
-    after a few dozen labels "Train on the labelled rows" takes over (few-shot, then fine-tuning)."""
+    project's unlabelled rows (a background job), which then ranks the rows least sure first with
+    its suggestion preselected in each row's label. Shown until the project has trained its own
+    model; after a few dozen labels "Train on the labelled rows" takes over (the leaderboard:
+    few-shot, then fine-tuning), and ui/label_rounds.py shows the gain at each step."""
     if own_model_exists:
         return
-    name = f"label-{store.folder.name}"[:55] + "-zeroshot"
+    name = zeroshot_name(store.folder.name)
     try:
         built = model_path(name).exists()
     except ValueError:  # a project name that makes no model name: nothing to offer
         return
-    with st.expander(TITLE, expanded=not (built or store.counts()["labeled"]), icon=":material/label_off:"):
+    expanded = not (built or store.counts()["labeled"]) or bool(ss.get(LABEL_JOB))
+    with st.expander(TITLE, expanded=expanded, icon=":material/label_off:"):
         st.caption("A model from your category names suggests a label for every row and ranks them least sure "
                    "first; accept or correct them below, then train on your labels.")
         if "label_zs_labels" not in ss and store.classes():
@@ -137,9 +186,18 @@ def label_cold_start(store, own_model_exists: bool) -> None:
                 st.info("Every row is labelled already.")
                 return
             # The project's own zero-shot model: rebuilt in place (atomically) when the categories change.
-            _build(rows[[store.text_columns[0]]], store.text_columns[0], labels, descriptions, True, name, overwrite=True)
-            if ss.get("zeroshot_done"):
-                ss["label_pending_source"] = "Use the active model"  # ui.label.ACTIVE_SOURCE: rank with it
-                ss["label_flash"] = ss.pop("zeroshot_done").split(" It is now")[0] + (
-                    " Its suggestions are in the **model says** column, least sure rows first.")
+            _start(LABEL_JOB, rows[[store.text_columns[0]]], store.text_columns[0], labels, descriptions, True, name,
+                   overwrite=True)
+            if ss.get(LABEL_JOB):
                 st.rerun()
+        job_panel(LABEL_JOB, _label_page_done, lambda job: job.model_name == name)
+
+
+def _label_page_done(status: jobs.JobStatus) -> None:
+    """The project's zero-shot model is saved: it ranks the rows (ui.label.model_section takes it
+    until the project has trained its own) and becomes the active model, for the other pages."""
+    set_active_model(status.model_name)
+    ss["label_pending_source"] = "Train a model on the labelled rows"  # ui.label.TRAIN_SOURCE: the project's models
+    ss["label_flash"] = (f"{plain(status.message)} Its suggestions are preselected in the label column, least sure "
+                         "rows first: accept or correct them, then save.")
+    st.rerun()

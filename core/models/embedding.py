@@ -142,9 +142,8 @@ class EmbeddingClassifier(TorchModel):
     ) -> np.ndarray:
         """Sentence embeddings (n, d) float32, input order: the encoder's mean-pooled,
         L2-normalised token states of ``prefix + text`` (at most ``max_length`` tokens)."""
-        prefix = self.encoder["prefix"]
-        texts = [prefix + t for t in self.texts_from(data)]
-        return encode(self.model, self.tokenizer, texts, int(self.encoder["max_length"]), batch_size, on_batch)
+        return encode(self.model, self.tokenizer, self.texts_from(data), int(self.encoder["max_length"]), batch_size,
+                      on_batch, text_prefix=self.encoder["prefix"])
 
     def decision_function(
         self,

@@ -41,6 +41,9 @@ class FewShotClassifier(TorchModel):
     """
 
     task = "classification"
+    # Put before every text when embedding: "" here (a few-shot encoder is fine-tuned without one);
+    # the zero-shot kind sets "query: " for E5 encoders, which were trained with it.
+    text_prefix = ""
 
     def __init__(
         self,
@@ -84,8 +87,9 @@ class FewShotClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """L2-normalised sentence embeddings, shape (n, hidden size), float32, input order."""
-        return encode(self.body, self.tokenizer, self.texts_from(data), self.max_length, batch_size, on_batch)
+        """L2-normalised sentence embeddings of ``text_prefix + text``, shape (n, hidden size), float32, input order."""
+        return encode(self.body, self.tokenizer, self.texts_from(data), self.max_length, batch_size, on_batch,
+                      text_prefix=self.text_prefix)
 
     def predict_proba(
         self,
@@ -177,13 +181,18 @@ def encode(
     max_length: int,
     batch_size: int = PREDICT_BATCH_SIZE,
     on_batch: Callable[[int, int], None] | None = None,
+    *,
+    text_prefix: str = "",
 ) -> np.ndarray:
-    """Mean-pooled, L2-normalised embeddings (n, d) float32 under ``torch.inference_mode``.
+    """Mean-pooled, L2-normalised embeddings (n, d) float32 of ``text_prefix + text`` under
+    ``torch.inference_mode`` (the one encoding loop of the few-shot, zero-shot and embedding kinds).
 
     Texts are sorted by length so each batch pads only to its own longest text.
     """
     import torch
 
+    if text_prefix:
+        texts = [text_prefix + t for t in texts]
     n = len(texts)
     dim = int(body.config.hidden_size)
     if n == 0:

@@ -13,16 +13,13 @@ Nothing is pickled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from .fewshot import HEAD_FILE, FewShotClassifier, encode
+from .fewshot import HEAD_FILE, FewShotClassifier
 from .folder import (
-    PREDICT_BATCH_SIZE,
     atomic_folder,
     default_device,
     manifest_of,
@@ -46,7 +43,7 @@ class ZeroShotClassifier(FewShotClassifier):
 
     ``predict_proba(texts)``: (n, len(classes_)) probabilities, columns in ``classes_`` order.
     ``text_prefix`` is put before every text before encoding (``"query: "`` for E5 encoders,
-    which were trained with it; ``""`` otherwise). ``prototypes``: (len(classes_), d) the
+    which were trained with it; ``""`` otherwise; ``FewShotClassifier.embed`` applies it). ``prototypes``: (len(classes_), d) the
     L2-normalised label embeddings. ``zero_shot``: how the head was built (templates,
     descriptions, temperature, self-training counts), written to marketune.json.
     """
@@ -65,16 +62,6 @@ class ZeroShotClassifier(FewShotClassifier):
         self.prototypes = np.asarray(prototypes, dtype=np.float32)
         self.text_prefix = text_prefix
         self.zero_shot = zero_shot or {}
-
-    def embed(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """L2-normalised embeddings (n, d) float32 of the inputs, each with ``text_prefix``."""
-        texts = [self.text_prefix + t for t in self.texts_from(data)]
-        return encode(self.body, self.tokenizer, texts, self.max_length, batch_size, on_batch)
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the folder atomically (temporary folder, then rename); JSON and safetensors only."""
