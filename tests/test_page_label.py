@@ -98,32 +98,32 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert not at.exception, at.exception
     editor = at.data_editor(key="label_editor")
     view = editor.value
-    assert len(view) == 20 and list(view.columns) == ["row", "text", "model says", "sure", "label"]
+    assert len(view) == 20 and list(view.columns) == ["row", "text", "model says", "sure", "accept", "label"]
     assert set(view["row"]) <= set(store.unlabeled().index)
     assert view["sure"].is_monotonic_increasing or view["sure"].iloc[0] <= view["sure"].max()
-    # Each label is preselected with the model's suggestion; correct the first three, clear the others, save.
-    assert view["label"].tolist() == view["model says"].tolist()
-    rows = view["row"].tolist()[:3]
-    cleared = {i: {"label": None} for i in range(3, len(view))}
+    # Each label is preselected with the model's suggestion: correct the first three, accept the
+    # fourth as it is, leave the other 16 alone (an untouched suggestion is not a label), save.
+    assert view["label"].tolist() == view["model says"].tolist() and not view["accept"].any()
+    rows, accepted, untouched = view["row"].tolist()[:3], int(view["row"].iloc[3]), view["row"].tolist()[4:]
     at.session_state["label_editor"] = {
-        "edited_rows": {0: {"label": "positive"}, 1: {"label": "negative"}, 2: {"label": "positive"}, **cleared},
+        "edited_rows": {0: {"label": "positive"}, 1: {"label": "negative"}, 2: {"label": "positive"}, 3: {"accept": True}},
         "added_rows": [],
         "deleted_rows": [],
     }
     at.button(key="label_save").click().run()
     assert not at.exception, at.exception
-    assert "Saved 3 label(s)" in " ".join(s.value for s in at.success)
+    assert "Saved 4 label(s)" in " ".join(s.value for s in at.success)
     fresh = label_store("demo")  # a new session reads the labels from disk
     assert fresh.labeled().loc[rows, "label"].tolist() == ["positive", "negative", "positive"]
-    assert not set(rows) & set(at.data_editor(key="label_editor").value["row"])  # labelled rows left the list
+    assert fresh.frame().loc[accepted, "label"] == view["model says"].iloc[3]
+    assert set(untouched) <= set(fresh.unlabeled().index)
+    assert not {*rows, accepted} & set(at.data_editor(key="label_editor").value["row"])  # labelled rows left the list
 
     # One click: save one more label and retrain on the tiny base model.
     at.selectbox(key="label_base_select").set_value("other").run()
     at.text_input(key="label_base_custom").set_value(str(tiny_model_dir)).run()
     next_row = at.data_editor(key="label_editor").value["row"].iloc[0]
-    cleared = {i: {"label": None} for i in range(1, len(at.data_editor(key="label_editor").value))}
-    at.session_state["label_editor"] = {"edited_rows": {0: {"label": "negative"}, **cleared}, "added_rows": [],
-                                        "deleted_rows": []}
+    at.session_state["label_editor"] = {"edited_rows": {0: {"label": "negative"}}, "added_rows": [], "deleted_rows": []}
     at.button(key="label_retrain").click().run()
     assert not at.exception, at.exception
     assert label_store("demo").frame().loc[next_row, "label"] == "negative"
@@ -131,7 +131,7 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     poll(at, lambda at: any("trained and saved" in s.value for s in at.success))
     poll(at, lambda at: bool(at.data_editor))  # the new model ranks the rows left
     summary = " ".join(m.value for m in at.markdown)
-    # 28 labels: few-shot and TF-IDF, each cross-validated on every labelled row; the rule keeps
+    # 29 labels: few-shot and TF-IDF, each cross-validated on every labelled row; the rule keeps
     # few-shot only when it is more than TIE_MARGIN ahead (the tiny random BERT rarely is).
     metrics = json.loads((models_dir / "label-demo" / "metrics.json").read_text())
     scores = metrics["validation"]
@@ -141,7 +141,7 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert f"**label-demo** · {title}" in summary
     captions = " ".join(c.value for c in at.caption)
     assert "smallest class" in captions or expected == "tfidf"  # why few-shot ran (shown with a few-shot model)
-    assert "on 28 out-of-fold rows" in captions  # why this model was kept, on every labelled row
+    assert "on 29 out-of-fold rows" in captions  # why this model was kept, on every labelled row
     assert at.session_state["active_model"] == "label-demo"
     assert len(at.data_editor(key="label_editor").value) == 20
 

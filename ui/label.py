@@ -45,6 +45,7 @@ NEW_LABEL_COLUMN = "(add a 'label' column)"
 TRAIN_SOURCE, ACTIVE_SOURCE = "Train a model on the labelled rows", "Use the active model"
 LEAST_SURE, SUSPECTED = "Least sure first (unlabelled rows)", "Suspected label errors first (labelled rows)"
 MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
+ACCEPT = "accept"  # the editor's tick box: save the suggested label as it is
 ss = st.session_state
 
 
@@ -305,7 +306,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     st.caption(
         "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate "
         "texts are skipped so each row teaches the model something new. Each label is preselected with the "
-        "model's suggestion: correct the wrong ones, clear the ones you are unsure of, then save."
+        "model's suggestion: correct the wrong ones and tick \"accept\" on the right ones; only those rows are saved."
     )
     model = get_model(ranking_model)
     tagged = tag_project(store, model)
@@ -406,15 +407,20 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
     empty or preselected with ``suggested`` (one label per row, to accept or correct)."""
     text_col, label_col = store.text_columns[0], store.label_column
     empty = [[] for _ in range(len(ranked))] if several else [""] * len(ranked)
+    # A suggestion is saved only when ticked or corrected (_save), never unread; the label stays the
+    # last column, where the eye (and the browser test) finds it.
+    accept = {} if suggested is None else {ACCEPT: False}
     view = pd.DataFrame({
-        "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown,
+        "row": ranked.index.astype(int), text_col: ranked[text_col].astype(str), **shown, **accept,
         label_col: empty if suggested is None else list(suggested),
     })
     pick = (st.column_config.MultiselectColumn(label_col, options=classes, help="Pick every tag that fits")
             if several else st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"))
     return st.data_editor(
-        view, key=key, hide_index=True, placeholder="", disabled=[c for c in view.columns if c != label_col], column_config={
+        view, key=key, hide_index=True, placeholder="", disabled=[c for c in view.columns if c not in (label_col, ACCEPT)],
+        column_config={
             "row": st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})"),
+            ACCEPT: st.column_config.CheckboxColumn(ACCEPT, help="Tick to save the suggested label as it is"),
             label_col: pick,
             text_col: st.column_config.TextColumn(text_col, width="large"),
             **({bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent")} if bar else {}),
@@ -431,6 +437,10 @@ def _save(store: LabelStore, edited: pd.DataFrame, key: str) -> int:
             return join_tags(tags, tag_project(store, None) or "|")
         return value if isinstance(value, str) else ""
 
-    picked = {int(r): label(v) for r, v in zip(edited["row"], edited[store.label_column]) if label(v).strip()}
+    # Only rows the person touched: a label picked or corrected, or a suggestion ticked as right.
+    # A preselected suggestion left alone is not a label (it would teach the model its own guess).
+    changes = {int(i): c for i, c in ((ss.get(key) or {}).get("edited_rows") or {}).items()}
+    touched = [store.label_column in changes.get(i, {}) or bool(changes.get(i, {}).get(ACCEPT)) for i in range(len(edited))]
+    picked = {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
     ss.pop(key, None)
     return store.set_labels(picked) if picked else 0
