@@ -22,10 +22,11 @@ import json
 import re
 import secrets
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .models.folder import atomic_write
 from .workspace import (

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .api_tokens import TokenBook
-from .serve import ApiLimits, Served, bearer_token, unauthorized, build_api
+from .serve import ApiLimits, Served, bearer_token, build_api, unauthorized
 from .workspace import TeamSettings, WorkspaceError
 
 MAX_MODELS = 4  # loaded at once: a MiniLM model holds ~100 MB of weights in memory
