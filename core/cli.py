@@ -510,7 +510,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         summary, facts = predict_ray(
             args.model, args.data, args.out, address=args.ray_address, workers=args.workers,
             model_batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
-            formula_safe=not args.raw, ood=ood is not None,
+            formula_safe=not args.raw, ood=ood is not None, history="cli",
         )
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,

@@ -439,7 +439,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
-    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite"; None: all)."""
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite", "retrain"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
@@ -539,6 +539,26 @@ def start_rewrite_job(
                "profile": dict(profile or {}), "text_column": text_column}
     return _new_job("rewrite", pd.DataFrame({"text": [base_copy]}), model_name, {"rewrite": rewrite},
                     overwrite=False, root=root, models_dir=models_dir)
+
+
+def start_retrain_job(model_name: str, data: pd.DataFrame, new: pd.DataFrame, *, seed: int = 42,
+                      root: Path | None = None, models_dir: Path | None = None) -> str:
+    """Queue "Retrain with new labels" for the saved model ``model_name`` (``core.versions.challenge``:
+    a challenger on ``data`` + most of ``new``, promoted only when better) as a job of kind
+    "retrain"; returns the job id. Its data.csv holds both tables, told apart by the column
+    ``core.versions.PART``. Raises ValueError (worded for people) for a model that cannot be
+    retrained so or tables without its columns; nothing is queued then."""
+    from .versions import PART, check_inputs
+
+    model_folder = model_path(model_name, write=True) if models_dir is None else model_path(model_name, models_dir)
+    if not (model_folder / "marketune.json").is_file():
+        raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
+    current, needed = check_inputs(model_folder, data, new)
+    both = pd.concat([data[needed].assign(**{PART: "old"}), new[needed].assign(**{PART: "new"})], ignore_index=True)
+    retrain = {"model_folder": str(model_folder), "seed": int(seed)}
+    # "config": the settings the challenger trains with, read where every kind's size and base model are.
+    return _new_job("retrain", both, model_name, {"config": current.training_config, "retrain": retrain},
+                    overwrite=True, root=root, models_dir=models_dir)
 
 
 def rewrite_result(job_id: str, root: Path | None = None):

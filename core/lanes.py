@@ -172,6 +172,7 @@ ESTIMATORS: dict[str, Callable[[dict[str, Any], pd.DataFrame], Estimate]] = {
     "train": _estimate_train,
     "response": _estimate_response,
     "rewrite": _estimate_rewrite,
+    "retrain": _estimate_train,  # a challenger is a training run with the model's saved settings
 }
 
 
