@@ -15,8 +15,8 @@ from ui.markdown import plain
 from ui.monitor import render_drift
 from ui.results import compared_settings, models_frame, render_results
 from ui.routing import use_app_router
-from ui.versions import render_versions
 from ui.state import active_model_name, set_active_model
+from ui.versions import render_versions
 
 use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
