@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|predict|evaluate|choose|check|zero-shot|generate|serve|export|monitor|retrain|versions|rollback|base-models ...``.
+"""Command line: ``python -m core train|predict|evaluate|choose|check|zero-shot|generate|serve|api-token|export|monitor|retrain|versions|rollback|base-models ...``.
 
 The train/predict/evaluate interface is used by outside evaluations: keep it stable.
 Errors print one line for people and exit 2 (``--debug`` shows the traceback).
