@@ -8,7 +8,8 @@ Then it starts the server as a user would (a subprocess of ``python -m core serv
 thread sends ``--requests`` POST /predict requests of ``--texts`` held-out sentences, one after
 another. Prints one JSON line: errors, p50/p95/max latency (ms), rows/s through the API, rows/s of ``predict_frame`` in this process
 on the same rows (one call, the ceiling without HTTP), whether every answer's label equals that
-in-process prediction, and the load average before and after.
+in-process prediction, and the load average before and after; the line is appended to
+bench/results/api.jsonl.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "uci_sentiment_labelled_sentences.csv"
+RESULTS = ROOT / "bench" / "results" / "api.jsonl"
 
 
 def train_model(folder: Path) -> Path:
@@ -123,13 +125,18 @@ def main() -> None:
         server.wait(30)
     ms = np.array(latencies) * 1000
     agree = sum(answers.get(i) == expected[i] for i in range(n)) / n
-    print(json.dumps({
+    line = json.dumps({
         "clients": args.clients, "requests": len(latencies), "texts_per_request": args.texts, "errors": len(errors),
         "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
         "max_ms": round(float(ms.max()), 1), "api_rows_per_s": round(n / wall, 1),
         "in_process_rows_per_s": round(in_process, 1), "labels_agree_with_in_process": round(agree, 4),
         "model": str(folder), "load_before": load_before, "load_after": os.getloadavg(),
-    }))
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    print(line)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|predict|evaluate|choose|check|zero-shot|generate|serve|export|monitor|retrain|versions|rollback|base-models ...``.
+"""Command line: ``python -m core train|predict|evaluate|choose|check|zero-shot|generate|serve|api-token|export|monitor|retrain|versions|rollback|base-models ...``.
 
 The train/predict/evaluate interface is used by outside evaluations: keep it stable.
 Errors print one line for people and exit 2 (``--debug`` shows the traceback).
@@ -510,7 +510,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         summary, facts = predict_ray(
             args.model, args.data, args.out, address=args.ray_address, workers=args.workers,
             model_batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
-            formula_safe=not args.raw, ood=ood is not None,
+            formula_safe=not args.raw, ood=ood is not None, history="cli",
         )
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
@@ -707,13 +707,30 @@ COMMANDS["check"] = cmd_check
 
 def _add_serve_parser(sub: Any) -> None:
     s = sub.add_parser("serve", help="an HTTP API for a saved model (FastAPI; OpenAPI docs at /docs)")
-    s.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
+    s.add_argument("--model", default=None, help="saved model folder, or the name of a model in models/ "
+                   "(with --team: the model name used when a request names none with ?model=NAME)")
     s.add_argument("--host", default="127.0.0.1", help="beyond loopback a token is required (MARKETUNE_API_TOKEN)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--token-file", default=None, help="file whose first line is the bearer token "
                    "(default: $MARKETUNE_API_TOKEN; none: no token needed, loopback only)")
+    s.add_argument("--team", action="store_true", help="team server: each request's token (`api-token add`) "
+                   "picks its holder's workspace, where ?model=NAME is found")
+    s.add_argument("--secrets", default=None, help="the team server's secrets.toml (default .streamlit/secrets.toml)")
+    s.add_argument("--engine", choices=("uvicorn", "ray"), default="uvicorn",
+                   help="ray: the same app as a Ray Serve deployment with --replicas replicas")
+    s.add_argument("--replicas", type=int, default=2, help="Ray Serve replicas (--engine ray)")
+    s.add_argument("--cpus-per-replica", type=float, default=0.5, help="Ray CPUs per replica (--engine ray)")
     s.add_argument("--max-rows", type=int, default=1000, help="rows per request (413 beyond)")
     s.add_argument("--max-text-chars", type=int, default=10_000, help="characters per text (413 beyond)")
+    t = sub.add_parser("api-token", help="team server: issue, list or revoke a person's API token")
+    tsub = t.add_subparsers(dest="token_command", required=True)
+    add = tsub.add_parser("add", help="issue a token for PERSON (printed once; only its SHA-256 is kept)")
+    add.add_argument("person", help="the e-mail the person signs in with, or their workspace id u-...")
+    tsub.add_parser("list", help="the tokens issued (ids and holders, never the tokens)")
+    rev = tsub.add_parser("revoke", help="remove a token by the id `list` shows")
+    rev.add_argument("token_id")
+    for parser in (add, tsub.choices["list"], rev):
+        parser.add_argument("--secrets", default=None, help="the team server's secrets.toml (default .streamlit/secrets.toml)")
 
 
 def model_folder(ref: str) -> Path:
@@ -732,13 +749,51 @@ def model_folder(ref: str) -> Path:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import ApiLimits, check_exposure, read_token, serve
 
+    limits = ApiLimits(max_rows=args.max_rows, max_text_chars=args.max_text_chars)
+    if args.team:
+        from .api_tokens import team_settings_from
+        from .serve_team import serve_team
+
+        if args.engine == "ray":
+            raise ValueError("--engine ray serves one model folder; --team serves every workspace: use one of them.")
+        if args.token_file:
+            raise ValueError("--team reads each person's token from the server's token file (`api-token add`); "
+                             "--token-file is for a single model.")
+        serve_team(team_settings_from(args.secrets), model=args.model, host=args.host, port=args.port, limits=limits)
+        return 0
+    if not args.model:
+        raise ValueError("--model is required (a saved model folder or name), unless --team.")
     token = read_token(args.token_file)
     check_exposure(args.host, token)  # before the model loads: a refusal costs nothing
-    serve(model_folder(args.model), host=args.host, port=args.port, token=token,
-          limits=ApiLimits(max_rows=args.max_rows, max_text_chars=args.max_text_chars))
+    if args.engine == "ray":
+        from .serve_ray import serve_ray
+
+        serve_ray(model_folder(args.model), host=args.host, port=args.port, token=token, limits=limits,
+                  replicas=args.replicas, cpus_per_replica=args.cpus_per_replica)
+        return 0
+    serve(model_folder(args.model), host=args.host, port=args.port, token=token, limits=limits)
     return 0
 
 
+def cmd_api_token(args: argparse.Namespace) -> int:
+    """``add`` prints the new token once on stdout (its holder on stderr); ``list`` prints JSON."""
+    from .api_tokens import issue, list_tokens, revoke, team_settings_from
+
+    settings = team_settings_from(args.secrets)
+    if args.token_command == "add":
+        token, record = issue(settings, args.person)
+        print(f"token {record['id']} for {record['person'] or record['workspace']} ({record['workspace']}); "
+              "shown once, only its SHA-256 is kept: send it as 'Authorization: Bearer <token>'", file=sys.stderr)
+        print(token)
+    elif args.token_command == "list":
+        print(json.dumps(list_tokens(settings)))
+    else:
+        record = revoke(settings, args.token_id)
+        print(f"revoked token {record['id']} of {record['person'] or record['workspace']}", file=sys.stderr)
+    return 0
+
+
+COMMANDS["api-token"] = cmd_api_token
 COMMANDS["serve"] = cmd_serve
 
 

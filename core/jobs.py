@@ -440,7 +440,8 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
-    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite", "zeroshot"; None: all)."""
+    """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite", "zeroshot",
+    "retrain"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
@@ -582,6 +583,24 @@ def start_zeroshot_job(
                 "self_training": bool(self_training), "base_model": chosen, "seed": int(seed)}
     return _new_job("zeroshot", pd.DataFrame({text_column: texts.tolist()}), model_name, {"zeroshot": zeroshot},
                     overwrite=overwrite, root=root, models_dir=models_dir)
+def start_retrain_job(model_name: str, data: pd.DataFrame, new: pd.DataFrame, *, seed: int = 42,
+                      root: Path | None = None, models_dir: Path | None = None) -> str:
+    """Queue "Retrain with new labels" for the saved model ``model_name`` (``core.versions.challenge``:
+    a challenger on ``data`` + most of ``new``, promoted only when better) as a job of kind
+    "retrain"; returns the job id. Its data.csv holds both tables, told apart by the column
+    ``core.versions.PART``. Raises ValueError (worded for people) for a model that cannot be
+    retrained so or tables without its columns; nothing is queued then."""
+    from .versions import PART, check_inputs
+
+    model_folder = model_path(model_name, write=True) if models_dir is None else model_path(model_name, models_dir)
+    if not (model_folder / "marketune.json").is_file():
+        raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
+    current, needed = check_inputs(model_folder, data, new)
+    both = pd.concat([data[needed].assign(**{PART: "old"}), new[needed].assign(**{PART: "new"})], ignore_index=True)
+    retrain = {"model_folder": str(model_folder), "seed": int(seed)}
+    # "config": the settings the challenger trains with, read where every kind's size and base model are.
+    return _new_job("retrain", both, model_name, {"config": current.training_config, "retrain": retrain},
+                    overwrite=True, root=root, models_dir=models_dir)
 
 
 def rewrite_result(job_id: str, root: Path | None = None):

@@ -183,6 +183,7 @@ ESTIMATORS: dict[str, Callable[[dict[str, Any], pd.DataFrame], Estimate]] = {
     "response": _estimate_response,
     "rewrite": _estimate_rewrite,
     "zeroshot": _estimate_zeroshot,
+    "retrain": _estimate_train,  # a challenger is a training run with the model's saved settings
 }
 
 

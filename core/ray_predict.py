@@ -249,6 +249,7 @@ def predict_ray(
     scorer: type = Scorer,
     ood: bool = False,
     limits: ReadLimits | None = None,
+    history: str | None = None,
 ) -> tuple[PredictSummary, dict[str, Any]]:
     """Score every row of ``source`` (file, folder or glob of CSVs) with the model in ``model_dir``.
 
@@ -267,6 +268,8 @@ def predict_ray(
     the model folder's reference (built here once, before the actors load it); the summary counts it.
     ``limits``: every file's longest cell and widest row are checked first, as
     :func:`core.predict.predict_csv` checks them (core's defaults when None).
+    ``history``: where the scoring came from ("cli", "page"): its counts are added to the model
+    folder's scoring history (core.monitor) once the output is written, as predict_csv does.
 
     Returns (summary, run facts: actors used, GPUs per actor, files). Raises ValueError for bad
     input (no files, files whose columns differ, missing model columns) and RuntimeError when the
@@ -276,6 +279,7 @@ def predict_ray(
     import ray
 
     from .models import load_folder
+    from .monitor import ScoringTally, record
 
     started = time.monotonic()
     files = input_files(source)
@@ -322,6 +326,7 @@ def predict_ray(
     written: set[Path] = set()
     expected_file, expected_row, n_rows, n_errors, n_ood = 0, 0, 0, 0, 0
     actors: set[int] = set()
+    tally = ScoringTally()
     writing, executing = 0.0, time.monotonic()
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
@@ -347,22 +352,30 @@ def predict_ray(
                 n_errors += int((result[error_column] != "").sum())
                 if ood:
                     n_ood += int(result[names[OOD_COLUMN]].astype(bool).sum())
+                tally.add(result, names, model.task, ood)
             writing += time.monotonic() - began
             if on_progress:
                 elapsed = time.monotonic() - started
                 on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
         if n_rows != total:
             raise RuntimeError(f"{n_rows:,} of {total:,} rows came back from the cluster; nothing was written.")
-        for target, tmp in temps.items():
-            if tmp not in written:  # an input file with a header only: the header alone, as in-process would fail
-                raise ValueError(f"{target.name}: the file has a header row but no data rows.")
-            tmp.replace(target)
+        _put_in_place(temps, written)
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
+    if history is not None:
+        record(model.path, tally, history)
     marks.update(write=writing, total=time.monotonic() - started)
     facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), **resources,
              "files": len(files)}
     renamed = renamed_columns(model, columns[0], ood=ood)
     summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
     return summary, facts
+
+
+def _put_in_place(temps: dict[Path, Path], written: set[Path]) -> None:
+    """Rename each finished temporary output to its target; an input with a header only fails, as in-process."""
+    for target, tmp in temps.items():
+        if tmp not in written:
+            raise ValueError(f"{target.name}: the file has a header row but no data rows.")
+        tmp.replace(target)

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fastapi import Request  # module level: FastAPI reads the routes' annotations from this module's names
 
 from .models import SavedModel, load_folder
 from .monitor import ScoringTally, record
@@ -84,18 +85,31 @@ class MicroBatcher:
         self._waiting.put((frame, future))
         return future
 
+    def stop(self) -> None:
+        """Score what waits, write the counts, and end the thread (a model the server lets go)."""
+        self._waiting.put(None)
+
     def _run(self) -> None:
         while True:
-            batch = [self._waiting.get()]
-            rows = len(batch[0][0])
+            first = self._waiting.get()
+            if first is None:
+                self.flush()
+                return
+            batch, rows, stopping = [first], len(first[0]), False
             while rows < self.max_rows:
                 try:
                     item = self._waiting.get_nowait()
                 except queue.Empty:
                     break
+                if item is None:
+                    stopping = True
+                    break
                 batch.append(item)
                 rows += len(item[0])
             self._score(batch)
+            if stopping:
+                self.flush()
+                return
 
     def _score(self, batch: list[tuple[pd.DataFrame, Future]]) -> None:
         frames = [frame for frame, _ in batch]
@@ -114,7 +128,6 @@ class MicroBatcher:
         for frame, future in batch:
             future.set_result(scored.iloc[start:start + len(frame)].reset_index(drop=True))
             start += len(frame)
-
 
     def _count(self, scored: pd.DataFrame, columns: pd.Index) -> None:
         names = output_names(self.model, list(columns), ood=self.ood is not None)
@@ -230,39 +243,77 @@ def check_exposure(host: str, token: str | None) -> None:
                          "request must carry 'Authorization: Bearer <token>', or serve on 127.0.0.1.")
 
 
+@dataclass
+class Served:
+    """One model as the API serves it: the loaded model, its out-of-distribution reference and
+    the batcher that scores its requests."""
+
+    folder: Path
+    model: SavedModel
+    ood: Any
+    batcher: MicroBatcher
+
+    @classmethod
+    def load(cls, folder: str | Path, limits: ApiLimits) -> Served:
+        from .onnx_form import load_onnx
+        from .predict import ood_reference
+
+        folder = Path(folder)
+        # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
+        # test rows), else the saved model as it is.
+        model = load_onnx(folder) or load_folder(folder)
+        ood = ood_reference(model, folder)
+        return cls(folder, model, ood, MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows))
+
+
 def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimits | None = None) -> Any:
     """The FastAPI app serving the model saved in ``folder``; ``token``: the bearer token every
-    request must carry (None: no token needed, loopback only - :func:`check_exposure`)."""
-    from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import JSONResponse
+    request must carry (None: no token needed, loopback only - :func:`check_exposure`).
+    A ``?model=NAME`` naming another model gets 404."""
+    from fastapi import HTTPException
 
-    from .onnx_form import load_onnx
-    from .predict import ood_reference
-
-    folder = Path(folder)
     limits = limits or ApiLimits()
-    # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
-    # test rows), else the saved model as it is.
-    model = load_onnx(folder) or load_folder(folder)
-    ood = ood_reference(model, folder)
-    batcher = MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows)
+    served = Served.load(folder, limits)
+
+    def authorize(request: Any) -> Any:
+        if token is not None and not hmac.compare_digest(bearer_token(request).encode(), token.encode()):
+            return unauthorized()
+        return None
+
+    def served_for(_request: Any, name: str | None) -> Served:
+        if name not in (None, "", served.folder.name):
+            raise HTTPException(status_code=404, detail=f"This server serves the model '{served.folder.name}' only; "
+                                f"found ?model={name}.")
+        return served
+
+    app = build_api(limits, authorize, served_for, lambda: [served],
+                    f"Predictions of the saved model '{served.folder.name}' ({served.model.task}).")
+    app.state.batcher = served.batcher
+    return app
+
+
+def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: Any, description: str) -> Any:
+    """The routes every form of the API shares. ``authorize(request)``: None to let the request
+    in, else the response to send (401); ``served_for(request, name)``: the :class:`Served` model
+    for ``?model=name`` (None: the default), raising HTTPException; ``all_served()``: the models
+    loaded now (their counts are written at shutdown)."""
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import JSONResponse
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        batcher.flush()  # the last minute's counts are not lost when the server stops
+        for served in all_served():
+            served.batcher.flush()  # the last minute's counts are not lost when the server stops
 
-    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan,
-                  description=f"Predictions of the saved model '{folder.name}' ({model.task}).")
-    app.state.batcher = batcher
+    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):  # the token and the body size, before any work
-        if token is not None and request.url.path not in ("/docs", "/openapi.json"):
-            sent = request.headers.get("authorization", "")
-            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-                return JSONResponse({"detail": "Missing or wrong token: send 'Authorization: Bearer <token>'."},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if request.url.path not in ("/docs", "/openapi.json"):
+            denied = authorize(request)
+            if denied is not None:
+                return denied
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > limits.max_body_bytes:
             return JSONResponse({"detail": f"The request body has {int(size):,} bytes; at most "
@@ -270,17 +321,19 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
         return await call_next(request)
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "model": folder.name}
+    def health(request: Request, model: str | None = None) -> dict[str, Any]:
+        return {"status": "ok", "model": served_for(request, model).folder.name}
 
     @app.get("/model")
-    def card() -> dict[str, Any]:
-        return model_card(folder, model)
+    def card(request: Request, model: str | None = None) -> dict[str, Any]:
+        served = served_for(request, model)
+        return model_card(served.folder, served.model)
 
     @app.post("/predict")
-    def predict(body: dict[str, Any]) -> dict[str, Any]:
+    def predict(request: Request, body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+        served = served_for(request, model)
         try:
-            frame = request_frame(model, body, limits)
+            frame = request_frame(served.model, body, limits)
         except RequestTooLarge as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
         except ValueError as exc:
@@ -288,12 +341,24 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
         if frame.empty:
             return {"predictions": []}
         try:
-            scored = batcher.submit(frame).result()
+            scored = served.batcher.submit(frame).result()
         except ValueError as exc:  # the model refused these rows (a column it needs is missing...)
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        return {"predictions": predictions(model, scored, list(frame.columns), ood is not None)}
+        return {"predictions": predictions(served.model, scored, list(frame.columns), served.ood is not None)}
 
     return app
+
+
+def bearer_token(request: Any) -> str:
+    sent = request.headers.get("authorization", "")
+    return sent[len("Bearer "):].strip() if sent.startswith("Bearer ") else ""
+
+
+def unauthorized() -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"detail": "Missing or wrong token: send 'Authorization: Bearer <token>'."},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def read_token(token_file: str | None) -> str | None:

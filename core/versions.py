@@ -44,6 +44,7 @@ NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the c
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
 # holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
 HOLDOUT = "holdout.csv"
+PART = "__marketune_part"  # in a retrain job's data.csv: "old" (the labelled rows) or "new" (the new labels)
 
 
 @dataclass
@@ -112,38 +113,73 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     return texts, truth, new_train, n_holdout
 
 
-def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_progress=None, cancel=None,
-              seed: int = 42) -> Challenge:
-    """Train a challenger on ``data`` + most of ``new`` with the model's saved settings, compare it
-    with the model in ``folder`` on the shared rows, promote it only when better (module doc).
-
-    ``data`` and ``new`` need the model's input and label columns. Raises ValueError for a model that
-    is not a classifier, lacks a holdout, or data without its columns; TrainingCancelled when cancelled
-    (nothing changes then)."""
-    from .config import TrainConfig
-    from .data import build_texts
-    from .evaluation import better_than, compare_on_rows, lead_in_words
-    from .models import load_folder
-    from .pipeline import train
-
+def holdout_rows(folder: str | Path) -> int:
+    """Rows of the fixed holdout a challenger of the model in ``folder`` is judged on (0: none)."""
     folder = Path(folder)
+    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / "test_predictions.csv"
+    if not path.is_file():
+        return 0
+    return len(pd.read_csv(path, usecols=[0]))
+
+
+def rule_in_words(folder: str | Path) -> str:
+    """How a challenger is judged, for people (the Models page says it before the run)."""
+    from .evaluation import TIE_MARGIN
+
+    n = holdout_rows(folder)
+    return (f"The challenger trains on the labelled rows plus {1 - NEW_EVAL_SHARE:.0%} of the new ones. Both models "
+            f"are then scored on the same rows, which neither trained on: the fixed holdout ({n:,} rows) plus the "
+            f"other {NEW_EVAL_SHARE:.0%} of the new rows. The challenger replaces the model in use only when its "
+            f"macro-F1 there is more than {TIE_MARGIN * 100:.1f} points higher (the leaderboard's rule); otherwise "
+            "the model in use stays and the challenger is kept as a version that lost. Every version is kept.")
+
+
+def check_inputs(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame) -> tuple[Any, list[str]]:
+    """(the model in ``folder``, the columns a challenger needs: inputs + label). ValueError for a
+    model that is not a classifier, or ``data``/``new`` without those columns, naming what was found."""
+    from .config import TrainConfig
+    from .models import load_folder
+
     current = load_folder(folder)
     if current.task != "classification":
         raise ValueError("Retraining with a challenger is built for classifiers; this model predicts numbers.")
-    config = TrainConfig.from_dict(current.training_config)
-    needed = [*current.input_columns, config.label_column]
-    for name, frame in (("--data", data), ("--new", new)):
+    label = TrainConfig.from_dict(current.training_config).label_column
+    needed = [*current.input_columns, label]
+    for name, frame in (("The labelled rows", data), ("The new labelled rows", new)):
         absent = [c for c in needed if c not in frame.columns]
         if absent:
-            raise ValueError(f"{name} lacks {absent}: the model reads {current.input_columns} and its label is "
-                             f"'{config.label_column}'; found {list(frame.columns)}.")
+            raise ValueError(f"{name} lack {absent}: the model reads {current.input_columns} and its label is "
+                             f"'{label}'; found {list(frame.columns)}.")
+    if new[label].notna().sum() == 0:
+        raise ValueError(f"The new rows have no label in '{label}': label some rows first.")
+    return current, needed
+
+
+def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_progress=None, cancel=None,
+              seed: int = 42, deadline: float | None = None) -> Challenge:
+    """Train a challenger on ``data`` + most of ``new`` with the model's saved settings, compare it
+    with the model in ``folder`` on the shared rows, promote it only when better (module doc).
+
+    ``data`` and ``new`` need the model's input and label columns. ``deadline``: a
+    ``time.monotonic()`` value where training stops like early stopping (a job's time limit).
+    Raises ValueError for a model that is not a classifier, lacks a holdout, or data without its
+    columns; TrainingCancelled when cancelled before the outcome is written (nothing changes then)."""
+    from .config import TrainConfig
+    from .data import build_texts
+    from .evaluation import better_than, compare_on_rows, lead_in_words
+    from .pipeline import train
+    from .progress import TrainingCancelled
+
+    folder = Path(folder)
+    current, needed = check_inputs(folder, data, new)
+    config = TrainConfig.from_dict(current.training_config)
     texts, truth, new_train, n_holdout = eval_rows(current, new[needed], seed)
     pool = pd.concat([data[needed], new_train], ignore_index=True)
     schema = current.schema
     pool_texts = build_texts(pool, schema["text_columns"], schema.get("profile_columns", []))
     unseen = ~pd.Series(pool_texts).isin(set(texts)).to_numpy()  # the comparison rows stay unseen
     training = pool[unseen].reset_index(drop=True)
-    result = train(training, config, on_progress=on_progress, cancel=cancel)
+    result = train(training, config, on_progress=on_progress, cancel=cancel, deadline=deadline)
     challenger = result.model
     pred_new = np.asarray([str(v) for v in challenger.predict(texts)], dtype=object)
     pred_old = np.asarray([str(v) for v in current.predict(texts)], dtype=object)
@@ -158,6 +194,8 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")}, "sentence": sentence,
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
+    if cancel is not None and cancel():
+        raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
     version = _keep(folder, result, record, promoted, holdout)
     return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version)
 

@@ -331,10 +331,27 @@ def _zeroshot(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Call
         f"{model.zero_shot['method']}; {model.metrics['train_seconds']:.0f} s).")}
 
 
+def _retrain(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
+             deadline: float | None = None) -> dict[str, Any]:
+    """A retrain job (``core.jobs.start_retrain_job``): a challenger of the saved model, promoted only
+    when better (``core.versions.challenge``, which writes the outcome into the model's folder);
+    returns the state fields of "done": the comparison in words, promoted or not, the version kept."""
+    from .versions import PART, challenge
+
+    r = request["retrain"]
+    part = df.pop(PART)
+    outcome = challenge(r["model_folder"], df[part == "old"].reset_index(drop=True),
+                        df[part == "new"].reset_index(drop=True), seed=int(r.get("seed", 42)),
+                        on_progress=lambda event: log(event.to_dict()), cancel=(folder / "cancel").exists,
+                        deadline=deadline)
+    return {"message": outcome.sentence, "promoted": outcome.promoted, "version": outcome.version,
+            "model_path": r["model_folder"]}
+
+
 # request.json's kind -> what runs it
-RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite, "zeroshot": _zeroshot}
+RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite, "zeroshot": _zeroshot, "retrain": _retrain}
 STARTING = {"train": "Training", "response": "Comparing response models", "rewrite": "Writing rewrites",
-            "zeroshot": "Building the zero-shot model"}
+            "zeroshot": "Building the zero-shot model", "retrain": "Training a challenger"}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Models: every saved model — inspect its metrics, compare two, download, delete."""
+"""Models: every saved model — inspect its metrics, compare two, download, delete, watch its use, retrain, roll back."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ui.monitor import render_drift
 from ui.results import compared_settings, models_frame, render_results
 from ui.routing import use_app_router
 from ui.state import active_model_name, set_active_model
+from ui.versions import render_versions
 
 use_app_router()  # a first visit straight to this URL goes through app.py (ui/routing.py)
 
@@ -50,7 +51,8 @@ st.dataframe(
 )
 by_name = {m.name: m for m in models}
 names = list(by_name)
-inspect_tab, compare_tab, drift_tab = st.tabs(["Inspect a model", "Compare two models", "Use over time"])
+inspect_tab, compare_tab, drift_tab, versions_tab = st.tabs(["Inspect a model", "Compare two models", "Use over time",
+                                                             "Versions"])
 
 with inspect_tab:
     active = active_model_name()
@@ -120,5 +122,8 @@ with compare_tab:
 
 with drift_tab:
     render_drift(model_path(ss["models_open"]), key="models_drift")
+
+with versions_tab:  # retrain with new labels (a challenger, promoted only when better), roll back
+    render_versions(ss["models_open"], model_path(ss["models_open"]), by_name[ss["models_open"]].task, key="models_versions")
 
 render_admin_panel()  # admins on a team server: every workspace and the queue

@@ -342,7 +342,7 @@ def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
     calls = []
 
     def spy(model_dir, source, output, **kwargs):
-        calls.append({"model_dir": Path(model_dir), "address": kwargs["address"]})
+        calls.append({"model_dir": Path(model_dir), "address": kwargs["address"], "history": kwargs.get("history")})
         from core.models import load_folder
 
         summary = predict_csv(load_folder(model_dir), source, output)
@@ -360,6 +360,7 @@ def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert calls and calls[0]["address"] == "ray://head:10001" and calls[0]["model_dir"].name == "tiny-sentiment"
+    assert calls[0]["history"] == "page"  # the cluster's scoring goes into the model's history, as in-process
     assert any("on the Ray cluster (ray://head:10001)" in s.value for s in at.success)
     result = pd.read_csv(Path(at.session_state["last_prediction_path"]), keep_default_na=False)
     assert result["id"].tolist() == list(range(1, 9))

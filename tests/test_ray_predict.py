@@ -149,9 +149,12 @@ def test_rows_missing_from_the_cluster_write_nothing(local_ray, tfidf_model, par
 
 
 def test_cli_engine_ray_on_a_glob(local_ray, tfidf_model, parts, tmp_path, capsys):
-    from core.cli import main
+    import shutil
 
-    model_dir = tfidf_model
+    from core.cli import main
+    from core.monitor import history
+
+    model_dir = shutil.copytree(tfidf_model, tmp_path / "model")  # its scoring history is this test's own
     folder, df = parts
     out = tmp_path / "cli.csv"
     code = main(["predict", "--model", str(model_dir), "--data", str(folder / "*.csv"), "--out", str(out),
@@ -161,6 +164,13 @@ def test_cli_engine_ray_on_a_glob(local_ray, tfidf_model, parts, tmp_path, capsy
     assert printed["engine"] == "ray" and printed["rows"] == 150 and printed["files"] == 3
     assert_same_as_in_process(out, model_dir, df, tmp_path, formula_safe=True)  # the CLI's default, as in-process
     assert "'=1+1 great" in out.read_text()
+    # The scoring is in the model's history, with the counts in-process scoring records for the same rows.
+    twin = shutil.copytree(tfidf_model, tmp_path / "twin")
+    df.to_csv(tmp_path / "all.csv", index=False)
+    predict_csv(load_folder(twin), tmp_path / "all.csv", tmp_path / "twin.csv", history="cli")
+    (ray_line,), (in_process_line,) = history(model_dir), history(twin)
+    for key in ("source", "rows", "scored", "label_mix", "mean_confidence"):
+        assert ray_line[key] == pytest.approx(in_process_line[key]), key
 
 
 def test_inputs_are_checked_before_any_cluster_work(trained_tiny, tmp_path):

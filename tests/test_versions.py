@@ -80,5 +80,5 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
 def test_refuses_files_without_the_model_columns(trained_tiny, tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(trained_tiny[1], folder)
-    with pytest.raises(ValueError, match=r"--new lacks \['label'\]"):
+    with pytest.raises(ValueError, match=r"The new labelled rows lack \['label'\]"):
         challenge(folder, make_sentiment_frame(20), make_sentiment_frame(20).drop(columns="label"))

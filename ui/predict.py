@@ -331,7 +331,8 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
         if cluster is not None:
             summary, _ = ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
                                                  fast=bool(options.fast), column_map=column_map,
-                                                 on_progress=on_progress, ood=options.flag_ood, limits=read_limits())
+                                                 on_progress=on_progress, ood=options.flag_ood, limits=read_limits(),
+                                                 history="page")
         else:
             runner = _fast_model(name, (str(folder), (folder / "marketune.json").stat().st_mtime), options.fast) if options.fast else model
             summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,

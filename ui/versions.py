@@ -1,0 +1,137 @@
+"""The Models page's "Versions" tab: retrain with new labels (a challenger, promoted only when
+better) as a background job, every kept version, and a rollback with confirmation.
+The logic is core/versions.py's; this module draws it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs
+from core.jobs import job_status
+from core.registry import can_change
+from core.versions import holdout_rows, list_versions, rollback, rule_in_words
+from ui.markdown import plain
+from ui.train_job import POLL_SECONDS, cancel_button, follow, rerun_if_page_is_stale
+from ui.upload import table_upload
+
+JOBS = "versions_jobs"  # session key: {model name: the id of its last retrain job started here}
+
+
+def render_versions(name: str, folder: Path, task: str, key: str) -> None:
+    """The tab for model ``name`` (saved in ``folder``; ``task``: its task)."""
+    st.caption(f"Model **{plain(name)}** (choose another under *Inspect a model*).")
+    if task != "classification":
+        st.info("Retraining with a challenger is built for classifiers; this model predicts numbers.")
+    elif not can_change(name):
+        st.info("This model is read-only for you (the team's, on a read-only team workspace): retrain your own copy.")
+    else:
+        _retrain(name, folder, key)
+    _versions(name, folder, key)
+
+
+def _retrain(name: str, folder: Path, key: str) -> None:
+    st.subheader("Retrain with new labels")
+    st.markdown(plain(rule_in_words(folder)))
+    job_id = st.session_state.get(JOBS, {}).get(name)
+    if job_id:
+        _job(job_id, key)
+    if not holdout_rows(folder):
+        st.info("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
+                "Train it again with this version of Marketune.")
+        return
+    old = table_upload("Labelled rows the model was trained on (CSV or Excel)", key=f"{key}_old")
+    new = table_upload("New labelled rows", key=f"{key}_new")
+    busy = bool(job_id) and _active(job_id)
+    why = "A retrain of this model is running." if busy else (
+        "Upload both tables first." if old is None or new is None else None)
+    if st.button("Retrain with new labels", key=f"{key}_start", type="primary", disabled=why is not None, help=why):
+        _start(name, old.table.frame, new.table.frame)
+
+
+def _start(name: str, old: pd.DataFrame, new: pd.DataFrame) -> None:
+    try:
+        job_id = jobs.start_retrain_job(name, old, new)  # looked up at the click: tests replace it
+    except ValueError as exc:
+        st.error(plain(exc))
+        return
+    st.session_state.setdefault(JOBS, {})[name] = job_id
+    st.rerun()
+
+
+def _active(job_id: str) -> bool:
+    try:
+        return job_status(job_id, with_events=False).active
+    except ValueError:
+        return False
+
+
+def _job(job_id: str, key: str) -> None:
+    try:
+        status = job_status(job_id)
+    except ValueError:  # its folder was removed
+        return
+    if status.active:
+        follow(_live, job_id)
+    elif status.state == "done":
+        promoted = "was promoted" in status.message
+        (st.success if promoted else st.info)(plain(status.message))
+    elif status.state == "cancelled":
+        st.warning("The retraining was cancelled; the model in use and its versions are unchanged.")
+    else:
+        st.error(f"The retraining did not finish: {plain(status.message)}")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live(job_id: str) -> None:
+    """Progress and Cancel, refreshed while the challenger trains."""
+    status = job_status(job_id)
+    if not status.active:
+        st.rerun()  # the outcome is drawn in the page body; this fragment stops polling
+    rerun_if_page_is_stale()
+    last = status.last_event or {}
+    fraction = float(min(max(last.get("fraction") or 0.0, 0.0), 1.0))
+    line = last.get("message") or ("Waiting for its turn in the queue" if status.state == "queued" else "Starting")
+    st.progress(fraction, text=plain(line))
+    st.caption("The challenger trains in the background: you can switch pages and come back.")
+    if not status.cancel_requested:
+        cancel_button(job_id, "versions_cancel", "Cancel", "the retraining", "changes nothing")
+
+
+def _versions(name: str, folder: Path, key: str) -> None:
+    st.subheader("Versions")
+    kept = list_versions(folder)
+    if not kept:
+        st.caption("No earlier version yet: a retrain keeps the model it replaces (or the challenger that lost) here.")
+        return
+    rows = [{"version": v["version"], "what happened": v.get("status", ""), "saved": v.get("saved_at", ""),
+             "comparison": v.get("sentence", "")} for v in reversed(kept)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
+    if not can_change(name):
+        return
+    ss = st.session_state
+    pending = f"{key}_pending"
+    choice, button, _ = st.columns([1, 1, 2])
+    version = choice.selectbox("Version", [v["version"] for v in reversed(kept)], key=f"{key}_pick",
+                               label_visibility="collapsed")
+    if button.button("Roll back…", key=f"{key}_rollback", icon=":material/history:"):
+        ss[pending] = version
+    if ss.get(pending) in {v["version"] for v in kept}:
+        st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? The model in use is kept as a new "
+                   "version, so this can be undone the same way.")
+        yes, no, _ = st.columns([1, 1, 4])
+        if yes.button("Yes, roll back", key=f"{key}_confirm", type="primary"):
+            try:
+                put = rollback(folder, ss.pop(pending))
+            except ValueError as exc:
+                st.error(plain(exc))
+            else:
+                ss[f"{key}_done"] = put
+                st.rerun()
+        if no.button("Cancel", key=f"{key}_cancel"):
+            ss.pop(pending, None)
+            st.rerun()
+    if ss.get(f"{key}_done"):
+        st.success(f"**{plain(ss.pop(f'{key}_done'))}** is in place again; the model that was in use is kept as a version.")
