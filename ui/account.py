@@ -255,7 +255,7 @@ def render_admin_queue(mine: Workspace) -> None:
             st.success(f"Asked job {entry.id} ({plain(entry.owner)}, {plain(entry.model_name)}) to stop; it saves nothing.")
 
 
-KIND_WORDS = {"train": "training", "response": "targeting comparison", "rewrite": "ad-copy rewrites"}
+KIND_WORDS = {"train": "training", "response": "targeting comparison", "rewrite": "ad-copy rewrites", "check": "data check"}
 
 
 def duration_words(seconds: float | None) -> str:
