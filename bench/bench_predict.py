@@ -177,11 +177,11 @@ def child_rss(folder: Path, source: Path, out: Path, method: str | None) -> None
     last = [0.0]
 
     def progress(p) -> None:
-        if time.monotonic() - last[0] >= 30 or p.rows_done == p.total_rows:
+        if time.monotonic() - last[0] >= 30 or p.step == p.total_steps:
             last[0] = time.monotonic()
             eta = f", eta {p.eta_s / 60:.1f} min" if p.eta_s is not None else ""
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            log(f"  1M-row run: {p.rows_done:,}/{p.total_rows:,} rows{eta}, peak RSS so far {rss:.0f} MB, load {load_avg()}")
+            log(f"  1M-row run: {p.step:,}/{p.total_steps:,} rows{eta}, peak RSS so far {rss:.0f} MB, load {load_avg()}")
 
     summary = predict_csv(model, source, out, on_progress=progress)
     print(json.dumps({"rows": summary.n_rows, "seconds": summary.seconds,

@@ -91,8 +91,8 @@ def run(name: str, args: argparse.Namespace) -> dict:
 
     def progress(event) -> None:
         now = time.monotonic()
-        if now - last[0] > 30 or event.stage != "transformer":
-            print(f"[{name}] {event.stage} {event.fraction:.0%} {event.message}", file=sys.stderr, flush=True)
+        if now - last[0] > 30 or event.phase != "transformer":
+            print(f"[{name}] {event.phase} {event.fraction:.0%} {event.message}", file=sys.stderr, flush=True)
             last[0] = now
 
     t0 = time.monotonic()

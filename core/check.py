@@ -48,6 +48,7 @@ from .data import clean_label, missing_columns_message
 from .data import normalise_for_duplicates as normalise_text  # one duplicate key for the split and the check
 from .duplicates import NEAR_DUPLICATE_COSINE as NEAR_DUPLICATE_COSINE  # re-exported: the check documents it
 from .duplicates import near_duplicate_groups  # one near-duplicate method for the split and the check
+from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 
 ISSUE_KINDS = (
     "label_error",
@@ -155,6 +156,20 @@ class DataReport:
                     changed += 1
         return out.loc[keep], len(dropped), changed
 
+    def to_json(self) -> str:
+        """The report as JSON (a check job's result file; :meth:`from_json` reads it back equal)."""
+        facts = {"n_rows": self.n_rows, "n_rows_analysed": self.n_rows_analysed, "features": self.features,
+                 "seconds": self.seconds, "notes": list(self.notes)}
+        return json.dumps({**facts, "issues": self.issues.to_dict(orient="list")}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> DataReport:
+        data = json.loads(text)
+        issues = pd.DataFrame(data.pop("issues"), columns=ISSUE_COLUMNS)
+        issues = issues.astype({"row": int, "group": int, "score": float, "issue": str, "suggested_label": str,
+                                "label": str, "text": str})
+        return cls(issues, **data)
+
 
 def _as_column_value(column: pd.Series, label: str) -> Any:
     """A suggested label (text) in the column's own type, so a 0/1 column stays numeric."""
@@ -175,7 +190,8 @@ def check(
     *,
     features: str = "tfidf",
     embedder: Callable[[list[str]], np.ndarray] | None = None,
-    on_progress: Callable[[float, str], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: Cancel = None,
 ) -> DataReport:
     """Check the rows a training run on ``df`` with ``config`` would read.
 
@@ -184,7 +200,9 @@ def check(
     ``config.base_model``), "both" (the two models' out-of-fold probabilities averaged; the best
     measured, see bench/bench_check.py) or "auto" (= "both" when the base model loads, else
     "tfidf"). ``embedder`` (texts -> (n, d) L2-normalised array) replaces the base model's
-    encoder (tests). ``on_progress(fraction, message)`` is called between steps.
+    encoder (tests). ``on_progress`` is called between steps with a ``core.progress.ProgressEvent``
+    (phase "check", its ``fraction`` of the whole check); ``cancel`` (a function or an Event) is
+    looked at there too: set, the check raises ``core.progress.TrainingCancelled``.
 
     Label errors need ``config.task == "classification"`` and at least two classes with two
     labelled rows each; otherwise only duplicates, outliers and label variants are checked and a
@@ -193,7 +211,7 @@ def check(
     if features not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES}; got {features!r}.")
     start = time.perf_counter()
-    progress = on_progress or (lambda _f, _m: None)
+    progress = _reporter(on_progress, cancel, start)
     columns = [*config.profile_columns, *config.text_columns, config.label_column]
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -279,6 +297,20 @@ def check(
     issues["score"] = issues["score"].astype(float).round(6)
     progress(1.0, "done")
     return DataReport(issues, len(frame), analysed, used, time.perf_counter() - start, notes)
+
+
+def _reporter(on_progress: ProgressCallback | None, cancel: Cancel, start: float) -> Callable[[float, str], None]:
+    """The check's ``progress(fraction, step name)``: stops a cancelled check, then reports."""
+    stop = cancel_check(cancel)
+
+    def progress(fraction: float, step: str) -> None:
+        if stop():
+            raise TrainingCancelled("The data check was cancelled.")
+        if on_progress is not None:
+            message = "Done" if step == "done" else f"Checking the data: {step}"
+            on_progress(ProgressEvent("check", fraction=fraction, message=message, elapsed_s=time.perf_counter() - start))
+
+    return progress
 
 
 # --------------------------------------------------------------------------- pieces

@@ -367,9 +367,9 @@ def _train_response(args: argparse.Namespace) -> int:
         settings["max_train_seconds"] = args.max_train_seconds
 
     def on_progress(p) -> None:
-        if args.quiet or (p.stage == "transformer" and p.train_event is not None and p.train_event.step % 10):
+        if args.quiet or (p.phase == "transformer" and p.step % 10):
             return
-        print(f"[{p.stage}] {p.fraction:.0%} {p.message}", flush=True)
+        print(f"[{p.phase}] {p.fraction:.0%} {p.message}", flush=True)
 
     comp = train_response_models(
         df, profile, args.text_cols, args.label_col, positive, base_model=base_model, on_progress=on_progress,
@@ -491,9 +491,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         model.quantize(record["method"])
 
     def on_progress(p) -> None:
-        total = f"/{p.total_rows:,}" if p.total_rows else ""
+        total = f"/{p.total_steps:,}" if p.total_steps else ""
         eta = f" eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
-        print(f"\rpredicted {p.rows_done:,}{total} rows{eta}   ", end="", file=sys.stderr, flush=True)
+        print(f"\rpredicted {p.step:,}{total} rows{eta}   ", end="", file=sys.stderr, flush=True)
 
     facts: dict[str, Any] = {}
     ood = None
@@ -692,7 +692,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in [*mapping.errors, *mapping.warnings]:
             print(f"note: {problem.message}", file=sys.stderr)
     report = check(df, config, features=args.features,
-                   on_progress=lambda f, m: print(f"[check] {f:4.0%} {m}", file=sys.stderr, flush=True))
+                   on_progress=lambda e: print(f"[check] {e.fraction:4.0%} {e.message}", file=sys.stderr, flush=True))
     Path(args.out).write_bytes(report.to_csv_bytes())
     print(report.summary())
     print(f"wrote {len(report.issues):,} line(s) for {len(report.rows()):,} row(s) to {args.out}")

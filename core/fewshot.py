@@ -47,7 +47,7 @@ from .evaluation import (
 from .models.fewshot import KIND, FewShotClassifier, encode, mean_pooled
 from .models.folder import default_device, device_of, pad_batch
 from .prepare import Prepared, prepare
-from .progress import Cancel, Events, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
+from .progress import Cancel, Events, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
 # 3 seeds, 600 held-out rows; macro-F1 means at 8 rows per class):
@@ -276,7 +276,7 @@ def fit_and_score_fewshot(
             share = max(deadline - time.monotonic(), 0.0) / (len(plan) - run_index)
             run_seconds = share if run_seconds is None else min(run_seconds, share)
         run = dataclasses.replace(prepared, splits={"train": train_idx, "validation": np.array([], dtype=int), "test": test_idx})
-        model = fit_fewshot(run, config.replace(max_train_seconds=None), _RunEvents(emit, done_steps, total_steps, name, started),
+        model = fit_fewshot(run, config.replace(max_train_seconds=None), _run_events(emit, done_steps, total_steps, name, started),
                             cancel, steps=steps, texts_per_step=texts_per_step, seed=config.seed + run_index,
                             deadline=None if run_seconds is None else time.monotonic() + max(run_seconds, 1e-9))
         ran = int(model.metrics["steps_trained"])
@@ -346,21 +346,19 @@ def _plan(prepared: Prepared, config: TrainConfig, cv: bool | None) -> tuple[lis
             f"test split ({config.test_fraction:.0%} of the rows)")
 
 
-class _RunEvents:
+def _run_events(emit: ProgressCallback, offset: int, total: int, name: str, started: float) -> ProgressCallback:
     """One run's progress events as the whole run's: steps counted from ``offset`` of ``total``,
     the run's ``name`` in the message (the fit's own "prepare" events are left out)."""
+    train_started = time.monotonic()
 
-    def __init__(self, emit: Callable[[ProgressEvent], None], offset: int, total: int, name: str, started: float) -> None:
-        self.emit, self.offset, self.total, self.name, self.started = emit, offset, total, name, started
-        self.train_started = time.monotonic()
+    def on_event(event: ProgressEvent) -> None:
+        if event.phase == "train":
+            done, elapsed = offset + event.step, time.monotonic() - train_started
+            emit(dataclasses.replace(event, step=done, total_steps=total, epoch=done / total, fraction=None,
+                                     elapsed_s=time.monotonic() - started, metrics={},
+                                     eta_s=elapsed / max(event.step, 1) * (total - done), message=f"{event.message} ({name})"))
 
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.phase != "train":
-            return
-        done = self.offset + event.step
-        elapsed = time.monotonic() - self.train_started
-        self.emit(ProgressEvent("train", done, self.total, done / self.total, event.loss, elapsed_s=time.monotonic() - self.started,
-                                eta_s=elapsed / max(event.step, 1) * (self.total - done), message=f"{event.message} ({self.name})"))
+    return on_event
 
 
 def _scored_metrics(prepared: Prepared, config: TrainConfig, fold_results: list[dict[str, Any]], counts: np.ndarray,

@@ -40,13 +40,13 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .progress import TrainingCancelled, cancel_check
+from .progress import ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 
 GENERATOR_NAME = "SmolLM2-135M-Instruct"
 GENERATOR_LICENCE = "Apache-2.0"
@@ -176,20 +176,12 @@ class Rewrites(list):
         return cls(items, **data)
 
 
-@dataclass(frozen=True)
-class RewriteProgress:
-    """What a rewrite run is doing: ``stage`` ("load", "write", "score"), ``fraction`` done
-    (0..1), a sentence for people, rewrites kept and attempts so far, and the drops by reason."""
-
-    stage: str
-    fraction: float
-    message: str
-    kept: int = 0
-    attempts: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.stage, **{k: v for k, v in asdict(self).items() if k != "stage"}}
+def rewrite_event(phase: str, fraction: float, message: str, kept: int = 0, attempts: int = 0,
+                  dropped: Mapping[str, int] | None = None) -> ProgressEvent:
+    """A rewrite run's progress (phase "load", "write" or "score"); ``metrics``: the rewrites kept,
+    the attempts so far and the drops by reason."""
+    return ProgressEvent(phase, fraction=fraction, message=message,
+                         metrics={"kept": kept, "attempts": attempts, "dropped": dict(dropped or {})})
 
 
 # --------------------------------------------------------------------------- the generator
@@ -440,7 +432,7 @@ def check_request(base_copy: Any, n: Any, keep: list[str], avoid: list[str], max
 def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_words: Sequence[str] = (),
                    avoid_words: Sequence[str] = (), max_chars: int | None = None, seed: int = 0,
                    generator: Generator | None = None, max_attempts: int | None = None,
-                   on_progress: Callable[[RewriteProgress], None] | None = None,
+                   on_progress: ProgressCallback | None = None,
                    cancel: Any = None, deadline: float | None = None) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     """Up to ``n`` distinct rewrites of ``base_copy`` as (text, seed), and the run's facts
     (``dropped``, ``attempts``, ``tokens``, ``generation_s``, ``time_limit``). See the module
@@ -456,7 +448,7 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
     stop = cancel_check(cancel)
     report = on_progress or (lambda progress: None)
     if generator is None:
-        report(RewriteProgress("load", 0.0, f"Loading {GENERATOR_NAME} (once per process)"))
+        report(rewrite_event("load", 0.0, f"Loading {GENERATOR_NAME} (once per process)"))
         generator = load_generator()
     messages = build_messages(base_copy, tone=tone, keep_words=keep, avoid_words=avoid, max_chars=max_chars)
     budget = max_attempts or 3 * n + 2
@@ -472,7 +464,7 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
             break
         if stop():
             raise TrainingCancelled("Cancelled; no rewrites were kept.")
-        report(RewriteProgress("write", 0.1 + 0.8 * len(kept) / n, f"Writing rewrite {len(kept) + 1} of {n} "
+        report(rewrite_event("write", 0.1 + 0.8 * len(kept) / n, f"Writing rewrite {len(kept) + 1} of {n} "
                                f"(attempt {attempts + 1} of at most {budget})", len(kept), attempts, dict(dropped)))
         reply = generator(messages, seed=seed + attempts, max_new_tokens=max_new_tokens, temperature=TEMPERATURE,
                           top_p=TOP_P, cancel=stop)
@@ -498,7 +490,7 @@ def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class:
                      tone: str | None = None, keep_words: Sequence[str] = (), avoid_words: Sequence[str] = (),
                      max_chars: int | None = None, seed: int = 0, explain: bool = True,
                      generator: Generator | None = None, max_attempts: int | None = None,
-                     on_progress: Callable[[RewriteProgress], None] | None = None, cancel: Any = None,
+                     on_progress: ProgressCallback | None = None, cancel: Any = None,
                      deadline: float | None = None) -> Rewrites:
     """``n`` rewrites of ``base_copy`` written offline (:func:`write_rewrites`), each scored by
     ``classifier`` (a ``core.models.SavedModel``) with ``core.adlab.score_variants`` against the
@@ -518,7 +510,7 @@ def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class:
                                   max_chars=max_chars, seed=seed, generator=generator, max_attempts=max_attempts,
                                   on_progress=report, cancel=cancel, deadline=deadline)
     stop = cancel_check(cancel)
-    report(RewriteProgress("score", 0.9, f"Scoring {len(texts)} rewrites with your model", len(texts),
+    report(rewrite_event("score", 0.9, f"Scoring {len(texts)} rewrites with your model", len(texts),
                            facts["attempts"], facts["dropped"]))
     names = [f"R{i + 1}" for i in range(len(texts))]
     scored = adlab.score_variants(classifier, base_copy, [t for t, _ in texts], positive_class, profile,
@@ -535,7 +527,7 @@ def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class:
             words = tuple((str(w), int(a), int(b), float(v)) for w, a, b, v in units)
         items.append(Rewrite(row.variant, row.text, float(row.score), float(row.delta), str(row.verdict), int(row.rank),
                              seeds[row.variant], words))
-    report(RewriteProgress("score", 1.0, f"Kept {len(items)} of {n} rewrites", len(items), facts["attempts"],
+    report(rewrite_event("score", 1.0, f"Kept {len(items)} of {n} rewrites", len(items), facts["attempts"],
                            facts["dropped"]))
     return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"],
                     margin=scored.attrs["margin"], positive_class=scored.attrs["positive_class"],

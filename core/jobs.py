@@ -28,12 +28,14 @@ keeps ``data.csv`` and ``checkpoint/`` exactly while the job can still be resume
 interrupted); the worker deletes both when the job ends done, failed or cancelled.
 :func:`removable_files` names what a clean-up may delete.
 
-Three kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
+Four kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
 ``core.pipeline.train``), "response" (``start_response_job``, the Targeting page's
 comparison of response models, ``core.response.train_response_models``) and "rewrite"
 (``start_rewrite_job``, Ad Copy Lab's suggested rewrites, ``core.generate.suggest_rewrites``:
-it reads a saved model and saves none, so its ``model_name`` is the model that scores), and
-"zeroshot" (``start_zeroshot_job``, a model from category names, ``core.zeroshot.build_zeroshot``).
+it reads a saved model and saves none, so its ``model_name`` is the model that scores),
+"zeroshot" (``start_zeroshot_job``, a model from category names, ``core.zeroshot.build_zeroshot``) and
+"check" (``start_check_job``, the Train page's data check, ``core.check.check``: it saves no
+model; its ``model_name`` names the data, and its report is kept with the job, :func:`check_result`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ LEADER_SAVED = "leader_saved.json"  # in a job folder: the job saved a best so f
 # The message of a job that ended "done" as planned; any other says what was unusual (a time limit).
 SAVED = "Saved"
 REWRITES_FILE = "result.json"  # <job>/result.json: a rewrite job's scored rewrites (core.generate.Rewrites)
+CHECK_FILE = "check.json"  # <job>/check.json: a check job's report (core.check.DataReport.to_json)
+SAVES_NO_MODEL = ("rewrite", "check")  # kinds that read data (and a model) and save no model
 
 
 def jobs_root() -> Path:
@@ -86,7 +90,7 @@ class JobStatus:
     events: list[dict[str, Any]] = field(default_factory=list)
     model_path: str | None = None
     queue_position: int = 0
-    kind: str = "train"  # "train" (core.training), "response" (core.response), "rewrite" (core.generate), "zeroshot"
+    kind: str = "train"  # "train" (core.pipeline), "response", "rewrite", "zeroshot", "retrain", "check" (core.jobs doc)
     # Interrupted jobs: the last checkpoint's optimizer step and the steps planned (None: no
     # checkpoint), and whether resume_job can start it again (its data was kept).
     checkpoint_step: int | None = None
@@ -212,9 +216,9 @@ def resume_job(job_id: str, root: Path | None = None) -> str:
         request = read_request(folder)
         # A resumed job takes a place in the queue like a new one: the per-person limit holds.
         check_job_limit(folder.parent, workspace.current().max_jobs if root is None else None)
-        saves_model = request.get("kind") != "rewrite"  # a rewrite job reads its model and saves none
+        saves_model = request.get("kind", "train") not in SAVES_NO_MODEL
         for job in list_jobs(folder.parent, kind=None):
-            if saves_model and job.active and job.kind != "rewrite" and job.model_name == status.model_name \
+            if saves_model and job.active and job.kind not in SAVES_NO_MODEL and job.model_name == status.model_name \
                     and job.id != job_id:
                 raise ValueError(f"Job {job.id} is now training a model named '{status.model_name}'; "
                                  "wait for it or delete that model before resuming this one.")
@@ -299,7 +303,8 @@ def _time_left(job: _Live, now: float | None = None) -> float | None:
     latest = _last_event(job.folder)
     if latest is not None:
         event, written = latest
-        if event.get("eta_s") is not None and (event.get("train_phase") or event.get("phase")) in ("train", "evaluate"):
+        # A comparison's fine-tuning events are its phase "transformer" (core.response).
+        if event.get("eta_s") is not None and event.get("phase") in ("train", "evaluate", "transformer"):
             return max(0.0, float(event["eta_s"]) - max(0.0, now - float(event.get("time") or written)))
     if estimate is None:
         return None
@@ -441,7 +446,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
 
 def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str | None = "train") -> list[JobStatus]:
     """Jobs under ``root``, oldest first; only those of ``kind`` ("train", "response", "rewrite", "zeroshot",
-    "retrain"; None: all)."""
+    "retrain", "check"; None: all)."""
     root = root or jobs_root()
     if not root.is_dir():
         return []
@@ -614,6 +619,40 @@ def rewrite_result(job_id: str, root: Path | None = None):
     return Rewrites.from_json(path.read_text(encoding="utf-8"))
 
 
+def start_check_job(df: pd.DataFrame, config: TrainConfig, *, features: str = "tfidf", data_name: str = "data",
+                    root: Path | None = None, models_dir: Path | None = None) -> str:
+    """Queue the data check of ``df`` as read by ``config`` (``core.check.check``: label errors,
+    duplicates, outliers, label variants) as a job of kind "check"; returns the job id. The worker
+    saves the report in ``<job>/check.json`` (:func:`check_result`); it saves no model.
+    ``data_name`` (the file's name, for people) is the job's ``model_name`` in lists.
+
+    Raises ValueError for ``features`` not in ``core.check.FEATURES`` or a column of ``config``
+    missing from ``df``; nothing is queued then.
+    """
+    from .check import FEATURES
+
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}; found {features!r}.")
+    columns = list(dict.fromkeys([*config.profile_columns, *config.text_columns, config.label_column]))
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"Column(s) {missing} are not in the data; found {list(df.columns)}.")
+    check = {"config": config.to_dict(), "features": features}
+    return _new_job("check", df[columns], str(data_name), {"check": check}, overwrite=False, root=root,
+                    models_dir=models_dir)
+
+
+def check_result(job_id: str, root: Path | None = None):
+    """The report of a finished check job (``core.check.DataReport``); ValueError when the job has
+    none (not done, or its file was removed)."""
+    from .check import DataReport
+
+    path = _job_folder(job_id, root) / CHECK_FILE
+    if not path.is_file():
+        raise ValueError(f"Job {job_id} has no data check report (it is not done, or its result was removed).")
+    return DataReport.from_json(path.read_text(encoding="utf-8"))
+
+
 def _new_job(
     kind: str,
     df: pd.DataFrame,
@@ -635,7 +674,7 @@ def _new_job(
     with ``root``: they guard the server's trainer). The limits go into request.json, where the
     worker reads them (the time limit too).
     """
-    saves_model = kind != "rewrite"  # a rewrite job scores with a saved model (checked by its caller) and saves none
+    saves_model = kind not in SAVES_NO_MODEL  # a rewrite job scores with a saved model (checked by its caller)
     if saves_model:
         validate_name(model_name)
     if root is None:  # a page's job: the caller's workspace decides which base models it may read
@@ -653,7 +692,7 @@ def _new_job(
     queue_dir = root or workspace.current().queue_dir  # a test's own folder is its own queue
     root = root or jobs_root()
     for job in list_jobs(root, kind=None):
-        if saves_model and job.active and job.kind != "rewrite" and job.model_name == model_name:
+        if saves_model and job.active and job.kind not in SAVES_NO_MODEL and job.model_name == model_name:
             raise ValueError(f"Job {job.id} is already training a model named '{model_name}'.")
     check_job_limit(root, max_jobs)
     limits.check_disk_space(root, limits.job_disk_need(_base_model_of(kind, request), _data_bytes(df)))
@@ -678,8 +717,8 @@ def job_size(request: dict[str, Any]) -> tuple[float | None, int | None]:
     a response comparison without the transformer, which fine-tunes nothing."""
     from .base_models import training_defaults
 
-    if request.get("kind") in ("rewrite", "zeroshot"):
-        return None, None  # it writes text and scores it, or reads texts with a frozen encoder: nothing is fine-tuned
+    if request.get("kind") in (*SAVES_NO_MODEL, "zeroshot"):
+        return None, None  # it writes text and scores it, checks data, or reads texts with a frozen encoder: nothing is fine-tuned
     if request.get("kind") == "response":
         response = request["response"]
         if not response.get("include_transformer"):
@@ -696,6 +735,8 @@ def _base_model_of(kind: str, request: dict[str, Any]) -> str | None:
         return None
     if kind == "zeroshot":
         return request["zeroshot"]["base_model"]
+    if kind == "check":  # the base model's sentence embeddings, unless the check reads TF-IDF only
+        return request["check"]["config"].get("base_model") if request["check"]["features"] != "tfidf" else None
     if kind == "response":
         response = request["response"]
         return response.get("base_model") if response.get("include_transformer") else None

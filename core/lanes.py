@@ -70,6 +70,12 @@ FEWSHOT_STEP_SECONDS = 0.6
 GENERATOR_LOAD_SECONDS = 30.0
 REWRITE_ATTEMPT_SECONDS = 5.0
 ATTEMPTS_PER_REWRITE = 2.5
+# The data check (core/check.py): TF-IDF cross-fitting and the near-duplicate search about 5 ms a
+# row; the base model's sentence embeddings about 13 ms of CPU a short text more ("about 40 s of CPU
+# for 3,000 short texts", ui/check.py), rounded up, plus loading the encoder.
+CHECK_BASE_SECONDS = 2.0
+CHECK_ROW_SECONDS = 0.005
+CHECK_EMBEDDING_ROW_SECONDS = 0.015
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,16 @@ def _estimate_zeroshot(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
                     fine_tunes=False)
 
 
+def _estimate_check(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
+    """The data check (core.check): per row, plus the embeddings when its features use them; it
+    fine-tunes nothing, so a check of a few thousand rows goes to the short lane."""
+    per_row = CHECK_ROW_SECONDS
+    embeds = request["check"].get("features", "tfidf") != "tfidf"
+    if embeds:
+        per_row += CHECK_EMBEDDING_ROW_SECONDS
+    return Estimate(CHECK_BASE_SECONDS + (LOAD_SECONDS if embeds else 0.0) + per_row * len(df), fine_tunes=False)
+
+
 # kind -> estimator(request, data): add one here for a new kind of job.
 ESTIMATORS: dict[str, Callable[[dict[str, Any], pd.DataFrame], Estimate]] = {
     "train": _estimate_train,
@@ -184,6 +200,7 @@ ESTIMATORS: dict[str, Callable[[dict[str, Any], pd.DataFrame], Estimate]] = {
     "rewrite": _estimate_rewrite,
     "zeroshot": _estimate_zeroshot,
     "retrain": _estimate_train,  # a challenger is a training run with the model's saved settings
+    "check": _estimate_check,
 }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,21 +28,12 @@ from .limits import ReadLimits, check_scoring_rows
 from .models import SavedModel
 from .multilabel import OUTPUT_SEP, PREDICTED_LABELS, tags_from_proba
 from .multilabel import prediction_columns as multilabel_columns
+from .progress import ProgressCallback, ProgressEvent
 from .reading import HEADER_ONLY, Stream, count_rows, missing_columns_message, open_stream, pandas_chunks
 
 CHUNK_ROWS = 5000
 ERROR_COLUMN = "prediction_error"
 OOD_COLUMN = "out_of_distribution"  # = core.check.OOD_COLUMN (not imported: check pulls in sklearn)
-
-
-@dataclass(frozen=True)
-class PredictProgress:
-    """Progress of a batch prediction (same spirit as training's ProgressEvent)."""
-
-    rows_done: int
-    total_rows: int | None  # None when unknown (counted lazily for huge files)
-    elapsed_s: float
-    eta_s: float | None
 
 
 @dataclass(frozen=True)
@@ -252,6 +243,13 @@ def _typed(series: pd.Series) -> pd.Series:
     return series
 
 
+def predict_event(rows_done: int, total_rows: int | None, elapsed_s: float, eta_s: float | None) -> ProgressEvent:
+    """A batch prediction's progress: ``step`` rows scored of ``total_steps`` (0: unknown)."""
+    total = f" of {total_rows:,}" if total_rows else ""
+    return ProgressEvent("predict", rows_done, total_rows or 0, elapsed_s=elapsed_s, eta_s=eta_s,
+                         message=f"Predicted {rows_done:,}{total} rows")
+
+
 def predict_csv(
     model: SavedModel,
     source: str | Path,
@@ -260,7 +258,7 @@ def predict_csv(
     column_map: dict[str, str] | None = None,
     batch_size: int = 64,
     chunk_rows: int = CHUNK_ROWS,
-    on_progress: Callable[[PredictProgress], None] | None = None,
+    on_progress: ProgressCallback | None = None,
     formula_safe: bool = False,
     ood: Any = None,
     max_rows: int | None = None,
@@ -332,7 +330,7 @@ def predict_csv(
             if on_progress:
                 elapsed = time.monotonic() - started
                 eta = elapsed / n_rows * (total - n_rows) if total else None
-                on_progress(PredictProgress(n_rows, total, elapsed, eta))
+                on_progress(predict_event(n_rows, total, elapsed, eta))
         if n_rows == 0:
             raise ValueError(HEADER_ONLY)
         tmp.replace(output)

@@ -7,6 +7,7 @@ can use it without importing another trainer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,25 +18,38 @@ if TYPE_CHECKING:
     from .data import MappingReport
     from .models import SavedModel
 
+# Training's phases; the other producers name theirs in their docstrings (core.response,
+# core.predict "predict", core.generate "load"/"write"/"score", core.check "check").
 PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What training is doing now. Sent at least once per optimizer step and per evaluation."""
+    """What a long run (training, a comparison, a prediction, rewrites, the data check) is doing
+    now; training sends one at least per optimizer step and per evaluation. ``fraction``: the share
+    done, in [0, 1] (clipped; NaN reads 0), never lower than the one before in the same phase;
+    left out, ``step / total_steps`` (0 while nothing is counted, 1 for "done")."""
 
-    phase: str  # one of PHASES
-    step: int  # optimizer steps done
-    total_steps: int  # optimizer steps planned
-    epoch: float  # fractional epochs done
+    phase: str  # training: one of PHASES; other producers: see PHASES' comment
+    step: int = 0  # training: optimizer steps done; prediction: rows scored
+    total_steps: int = 0  # training: optimizer steps planned; prediction: rows in the file (0: unknown)
+    epoch: float = 0.0  # fractional epochs done
     loss: float | None = None  # mean training loss over the recent steps
-    metrics: dict[str, Any] = field(default_factory=dict)  # validation (or final test) metrics
-    elapsed_s: float = 0.0  # seconds since train() started
-    eta_s: float | None = None  # estimated seconds until training finishes
+    metrics: dict[str, Any] = field(default_factory=dict)  # validation (or final test) metrics; other facts of the run
+    elapsed_s: float = 0.0  # seconds since the run started
+    eta_s: float | None = None  # estimated seconds until the run finishes
     message: str = ""  # a sentence for people
     # The leaderboard so far (core.pipeline): one CandidateRow.to_dict() per candidate, in the
     # order they run (cheapest first); empty for events that are not about the leaderboard.
     leaderboard: tuple[dict[str, Any], ...] = ()
+    fraction: float | None = None  # see the class docstring; a float in [0, 1] once built
+
+    def __post_init__(self) -> None:
+        fraction = self.fraction
+        if fraction is None:
+            fraction = self.step / self.total_steps if self.total_steps else float(self.phase == "done")
+        fraction = 0.0 if math.isnan(fraction) else float(fraction)
+        object.__setattr__(self, "fraction", min(max(fraction, 0.0), 1.0))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -51,7 +51,6 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +62,15 @@ from .predict import (
     CHUNK_ROWS,
     ERROR_COLUMN,
     OOD_COLUMN,
-    PredictProgress,
     PredictSummary,
     check_columns,
     decimal_comma_columns,
     output_names,
+    predict_event,
     renamed_columns,
     write_chunk,
 )
+from .progress import ProgressCallback
 from .reading import TABLE_SUFFIXES, count_rows, open_stream, pandas_chunks
 
 FILE_ID, ROW_ID = "__marketune_file", "__marketune_row"  # carried through Ray, never written
@@ -245,7 +245,7 @@ def predict_ray(
     column_map: dict[str, str] | None = None,
     parts: bool = False,
     formula_safe: bool = False,
-    on_progress: Callable[[PredictProgress], None] | None = None,
+    on_progress: ProgressCallback | None = None,
     scorer: type = Scorer,
     ood: bool = False,
     limits: ReadLimits | None = None,
@@ -356,7 +356,7 @@ def predict_ray(
             writing += time.monotonic() - began
             if on_progress:
                 elapsed = time.monotonic() - started
-                on_progress(PredictProgress(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
+                on_progress(predict_event(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
         if n_rows != total:
             raise RuntimeError(f"{n_rows:,} of {total:,} rows came back from the cluster; nothing was written.")
         _put_in_place(temps, written)

@@ -64,6 +64,7 @@ Rows: rows without a response, and rows whose profile and text cells are all emp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -82,7 +83,7 @@ from .models import SavedModel
 from .models.folder import atomic_folder, prediction_frame, write_json
 from .models.response import HYBRID, MODEL_LABELS, TABULAR, TEXT_SCORE_COLUMN, TRANSFORMER, ResponseModel, TextScorer
 from .models.tabular import TabularModel, infer_column_kinds
-from .progress import Cancel, TrainingCancelled, cancel_check
+from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 from .targeting import (
     gains_readout,
     lift_by_decile,
@@ -92,7 +93,6 @@ from .targeting import (
 __all__ = [
     "BUDGET_MODES",
     "CandidateResult",
-    "ComparisonProgress",
     "ResponseComparison",
     "budget_selection",
     "deploy",
@@ -266,16 +266,6 @@ def recommend_model(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ComparisonProgress:
-    """Where ``train_response_models`` is. ``fraction`` is a rough 0..1 of the whole run."""
-
-    stage: str  # "prepare", "tabular", "hybrid", "transformer", "calibrate", "done"
-    fraction: float
-    message: str
-    train_event: Any = None  # the transformer's core.progress.ProgressEvent, when stage == "transformer"
-
-
 @dataclass
 class CandidateResult:
     """One trained, calibrated model and its test-split evaluation."""
@@ -385,7 +375,7 @@ def train_response_models(
     label_column: str = "y",
     positive_class: Any = "yes",
     base_model: str = "minilm-en",
-    on_progress: Callable[[ComparisonProgress], None] | None = None,
+    on_progress: ProgressCallback | None = None,
     cancel: Cancel = None,
     seed: int = 0,
     val_fraction: float = 0.1,
@@ -410,7 +400,8 @@ def train_response_models(
         label_column, positive_class: the response column and the value that means "responded";
             any other value is a non-response.
         base_model: the transformer's base model (catalog name or local folder).
-        on_progress: called with ``ComparisonProgress`` at each stage and each training step.
+        on_progress: called with a ProgressEvent per stage (its ``phase``) and training step
+            (phase "transformer", the fine-tune's step fields kept); ``fraction`` of the whole run.
         cancel: a callable returning True (or an Event) to stop; raises ``TrainingCancelled``.
         seed: fixes the split, the cross-fit folds and the transformer's training.
         val_fraction, test_fraction: shares of rows for calibration/model choice and for the
@@ -444,9 +435,9 @@ def train_response_models(
     run_transformer = include_transformer
     stages = (0.0, 0.08, 0.95) if run_transformer else (0.0, 0.45, 0.9)
 
-    def report(stage: str, fraction: float, message: str, event: Any = None) -> None:
+    def report(stage: str, fraction: float, message: str, event: ProgressEvent | None = None) -> None:
         if on_progress is not None:
-            on_progress(ComparisonProgress(stage, float(min(max(fraction, 0.0), 1.0)), message, event))
+            on_progress(dataclasses.replace(event or ProgressEvent(stage), phase=stage, fraction=fraction, message=message))
 
     def check_cancel() -> None:
         if cancelled():

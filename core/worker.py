@@ -32,6 +32,7 @@ from . import lanes
 from .config import TrainConfig
 from .job_limits import JobLimits
 from .jobs import (
+    CHECK_FILE,
     CHECKPOINT,
     LEADER_SAVED,
     REWRITES_FILE,
@@ -43,7 +44,7 @@ from .jobs import (
     write_state,
 )
 from .models.folder import atomic_write
-from .progress import TrainingCancelled
+from .progress import ProgressEvent, TrainingCancelled
 from .registry import model_path
 
 
@@ -75,6 +76,7 @@ def run(folder: Path) -> int:
         nonlocal ended
         shutil.rmtree(folder / "result", ignore_errors=True)  # a response job's half-saved comparison
         (folder / REWRITES_FILE).unlink(missing_ok=True)  # a rewrite job's result, should a cancel come after it
+        (folder / CHECK_FILE).unlink(missing_ok=True)  # a check job's report, likewise
         write_state(folder, state, message=message)
         ended = True
 
@@ -226,23 +228,16 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
              deadline: float | None = None) -> dict[str, Any]:
     """A response-model comparison job (``core.jobs.start_response_job``): compare, save the
     comparison in ``<folder>/result``, save the recommended model in the registry; returns the
-    state fields of "done". Events are ``{"phase", "fraction", "message", "time"}`` plus the
-    transformer's step fields.
+    state fields of "done". Events are ``ProgressEvent.to_dict()`` plus ``time``.
 
     ``deadline`` (``time.monotonic()``) bounds the transformer, the one slow model: it stops
     there with its best checkpoint, or is left out when the deadline passed before its turn. The
     comparison of what was trained is still complete and honest (every candidate scored on the
     same held-out rows), so the job ends "done", its message saying what the time limit cut."""
-    from .response import TRANSFORMER, ComparisonProgress, deploy, save_comparison, train_response_models
+    from .response import TRANSFORMER, deploy, save_comparison, train_response_models
 
-    def on_progress(progress: ComparisonProgress) -> None:
-        event = {"phase": progress.stage, "fraction": progress.fraction, "message": progress.message, "time": time.time()}
-        if progress.train_event is not None:
-            step = progress.train_event.to_dict()
-            event.update({k: step.get(k) for k in ("step", "total_steps", "epoch", "loss", "eta_s")})
-            event["train_phase"] = step.get("phase")
-        log(event)
-
+    def on_progress(event: ProgressEvent) -> None:
+        log({**event.to_dict(), "time": time.time()})
     cancel_file = folder / "cancel"
     r = request["response"]
     comparison = train_response_models(
@@ -257,7 +252,7 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
     # A cancel that arrives after the last model is trained still means "save nothing".
     if cancel_file.exists():
         raise TrainingCancelled("Cancelled; nothing was saved.")
-    on_progress(ComparisonProgress("save", 1.0, "Saving the models"))
+    on_progress(ProgressEvent("save", fraction=1.0, message="Saving the models"))
     save_comparison(comparison, folder / "result")
     if cancel_file.exists():
         raise TrainingCancelled("Cancelled; nothing was saved.")
@@ -279,7 +274,7 @@ def _rewrite(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
     """A rewrite job (``core.jobs.start_rewrite_job``): write and score the rewrites of the base
     copy (data.csv's one ``text`` cell) with the saved model in ``model_folder``, and save them in
     ``<folder>/result.json``; returns the state fields of "done". Events are
-    ``core.generate.RewriteProgress.to_dict()`` plus ``time``. At ``deadline`` the writing stops
+    ``ProgressEvent.to_dict()`` plus ``time``. At ``deadline`` the writing stops
     and the rewrites kept so far are scored and saved."""
     from .generate import suggest_rewrites
     from .models import load_folder
@@ -348,10 +343,31 @@ def _retrain(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
             "model_path": r["model_folder"]}
 
 
+
+def _check(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callable[[dict], None],
+           deadline: float | None = None) -> dict[str, Any]:
+    """A data check job (``core.jobs.start_check_job``): ``core.check.check`` on data.csv, its
+    report saved in ``<folder>/check.json``; returns the state fields of "done". Events are
+    ``ProgressEvent.to_dict()`` plus ``time``. The check has no partial result: past ``deadline``
+    it runs on (its estimate put it in a lane; a server's time limit is for fine-tunes)."""
+    from .check import check
+
+    cancel_file = folder / "cancel"
+    r = request["check"]
+    report = check(df, TrainConfig.from_dict(r["config"]), features=r["features"], cancel=cancel_file.exists,
+                   on_progress=lambda event: log({**event.to_dict(), "time": time.time()}))
+    if cancel_file.exists():
+        raise TrainingCancelled("The data check was cancelled.")
+    atomic_write(folder / CHECK_FILE, report.to_json().encode("utf-8"))
+    flagged = len(report.rows())
+    return {"message": f"Checked {report.n_rows:,} rows: {flagged:,} flagged.", "flagged": flagged}
+
+
 # request.json's kind -> what runs it
-RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite, "zeroshot": _zeroshot, "retrain": _retrain}
+RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite, "zeroshot": _zeroshot, "retrain": _retrain,
+           "check": _check}
 STARTING = {"train": "Training", "response": "Comparing response models", "rewrite": "Writing rewrites",
-            "zeroshot": "Building the zero-shot model", "retrain": "Training a challenger"}
+            "zeroshot": "Building the zero-shot model", "retrain": "Training a challenger", "check": "Checking the data"}
 
 
 if __name__ == "__main__":

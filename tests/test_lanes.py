@@ -231,7 +231,7 @@ def test_cancel_asks_to_confirm_and_the_page_follows_jobs_that_end(models_dir, w
 
     # The other job ends while this page polls: the page drew it as running, so the fragment's
     # check (jobs_stamp against what the page drew) now asks for a whole-page rerun.
-    from ui.train_job import SEEN, jobs_stamp
+    from ui.jobs import SEEN, jobs_stamp
 
     assert at.session_state[SEEN] == jobs_stamp()
     (other / "state.json").write_text(json.dumps({"state": "done"}))
@@ -244,7 +244,7 @@ def test_cancel_asks_to_confirm_and_the_page_follows_jobs_that_end(models_dir, w
 def stale_page_script():
     import streamlit as st
 
-    from ui.train_job import SEEN, follow, rerun_if_page_is_stale
+    from ui.jobs import SEEN, follow, rerun_if_page_is_stale
 
     st.session_state["runs"] = st.session_state.get("runs", 0) + 1
     # The first run's page "drew" a state that is not the jobs' state any more; the rerun draws anew.

@@ -3,10 +3,23 @@ the worst rows, download ISSUES.csv, drop or relabel flagged rows, and what trai
 
 from __future__ import annotations
 
-import pandas as pd
+import os
 
+import pandas as pd
+import pytest
+
+import core.jobs as jobs
+import core.worker as worker
 from tests.conftest import make_sentiment_frame
 from tests.test_page_train import open_train, texts
+
+
+@pytest.fixture(autouse=True)
+def check_jobs_run_at_once(monkeypatch):
+    """The check is a background job (kind "check"); here its worker runs in the test's process
+    as soon as it is queued, so the click's own rerun already shows the report."""
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))  # a short-lane worker caps it
+    monkeypatch.setattr(jobs, "_launch_worker", worker.run)
 
 
 def planted() -> tuple[pd.DataFrame, list[int], list[int]]:

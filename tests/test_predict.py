@@ -171,8 +171,9 @@ def test_progress_reports_rows_and_eta(model, tmp_path):
     src = write(tmp_path / "in.csv", pd.DataFrame({"text": TEXTS * 4}))
     events = []
     predict_csv(model, src, tmp_path / "out.csv", chunk_rows=10, on_progress=events.append)
-    assert [e.rows_done for e in events] == [10, 20, 24]
-    assert all(e.total_rows == 24 for e in events)
+    assert [e.step for e in events] == [10, 20, 24]
+    assert all(e.phase == "predict" and e.total_steps == 24 for e in events)
+    assert [e.fraction for e in events] == pytest.approx([10 / 24, 20 / 24, 1.0])
     assert events[-1].eta_s == pytest.approx(0.0)
 
 

@@ -300,7 +300,7 @@ def test_comparison_with_the_transformer_uses_one_split(full):
         for key in ("roc_auc", "top_decile_lift", "ece_uncalibrated", "ece_calibrated", "train_seconds", "readout"):
             assert key in c.metrics, (name, key)
         assert c.model.metrics["response"]["recommended"] == comp.recommended
-    stages = [e.stage for e in events]
+    stages = [e.phase for e in events]
     assert stages[0] == "prepare" and stages[-1] == "done" and "transformer" in stages
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

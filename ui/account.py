@@ -256,7 +256,7 @@ def render_admin_queue(mine: Workspace) -> None:
 
 
 KIND_WORDS = {"train": "training", "response": "targeting comparison", "rewrite": "ad-copy rewrites",
-              "zeroshot": "zero-shot model"}
+              "zeroshot": "zero-shot model", "retrain": "challenger training", "check": "data check"}
 
 
 def duration_words(seconds: float | None) -> str:

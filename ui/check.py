@@ -1,5 +1,6 @@
-"""The "Check data" panel of the Train page: run core.check, show what it found, and let the
-user drop flagged rows or take the suggested labels before training."""
+"""The "Check data" panel of the Train page: run core.check as a background job (kind "check",
+ui/jobs.py's panel), show what it found, and let the user drop flagged rows or take the
+suggested labels before training."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import unicodedata
 import pandas as pd
 import streamlit as st
 
-from core import TrainConfig
-from core.check import ISSUE_KINDS, DataReport, check
+from core import TrainConfig, jobs
+from core.check import ISSUE_KINDS, DataReport
 from ui.downloads import download_button
+from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 
 KIND_NAMES = {
@@ -56,18 +58,28 @@ def _ident(df: pd.DataFrame, config: TrainConfig) -> tuple:
     return (tuple(columns), config.task, config.multi_label, len(df), digest)
 
 
-def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataFrame:
+PANEL = JobPanel(key="train_check", what=lambda status: "the data check", effect=lambda status: "keeps no report",
+                 note="The check runs in the background: you can switch pages and come back to its report.",
+                 cancelling=lambda status: "Cancelling… no report is kept.")
+
+
+def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str, data_name: str = "data") -> pd.DataFrame:
     """Draw the panel for ``df`` mapped by ``config``; return the frame to train on: ``df`` itself,
     or a copy with the rows the user chose to drop removed and the suggested labels written in.
 
-    The report is kept in ``st.session_state[f"{key}_report"]`` with the data it was made for; a
-    changed file or mapping hides it until the check is run again.
+    **Check data** starts a background job (``core.jobs.start_check_job``: its progress, Cancel
+    with confirmation, a page change survived: ui/jobs.py); ``st.session_state[f"{key}_job"]``
+    holds (data it was started for, job id). Its report, read from the job once done, is kept in
+    ``st.session_state[f"{key}_report"]`` with the data it was made for; a changed file or
+    mapping hides it until the check is run again.
     """
     ss = st.session_state
     ident = _ident(df, config)
     saved = ss.get(f"{key}_report")
     report: DataReport | None = saved[1] if saved and saved[0] == ident else None
-    with st.expander("Check data: label errors, duplicates, outliers", expanded=report is not None):
+    job = ss.get(f"{key}_job")
+    job_id = job[1] if job and job[0] == ident and report is None else None
+    with st.expander("Check data: label errors, duplicates, outliers", expanded=report is not None or job_id is not None):
         st.caption(
             "Looks for labels that a simple model trained on the other rows disagrees with (cleanlab), "
             "repeated and nearly repeated texts, texts unlike the rest, and labels spelled several ways. "
@@ -81,16 +93,21 @@ def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataF
             help="Finds more label errors (68% vs 48% of planted label flips ranked on top in bench/bench_check.py) "
             "but takes longer: about 40 s of CPU for 3,000 short texts.",
         )
-        if left.button("Check data", key=f"{key}_run", icon=":material/fact_check:"):
-            try:
-                with st.spinner(f"Checking {len(df):,} rows…"):
-                    report = check(df, config, features="auto" if embeddings else "tfidf")
-                ss[f"{key}_report"] = (ident, report)
+        running = job_id is not None and _job_state(job_id) in jobs.ACTIVE_STATES
+        if left.button("Check data", key=f"{key}_run", icon=":material/fact_check:", disabled=running,
+                       help="The check is running; cancel it below to start another." if running else None):
+            try:  # looked up now: tests replace core.jobs functions
+                job_id = jobs.start_check_job(df, config, features="auto" if embeddings else "tfidf", data_name=data_name)
             except ValueError as exc:
                 st.error(plain(exc))
                 return df
+            ss[f"{key}_job"] = (ident, job_id)
+            ss.pop(f"{key}_report", None)
+            saved = None
+        if report is None and job_id is not None:
+            report = _job_report(job_id, ident, key)
         if report is None:
-            if saved:  # a report for other data or another column, label or task choice
+            if saved and job_id is None:  # a report for other data or another column, label or task choice
                 st.info(
                     "The file, the columns or the task changed since the last check, so its results and the "
                     "drops or label fixes chosen there no longer apply. Run Check data again to see them for "
@@ -99,6 +116,41 @@ def render_check(df: pd.DataFrame, config: TrainConfig, *, key: str) -> pd.DataF
                 )
             return df
         return _show(df, config, report, key)
+
+
+def _job_state(job_id: str) -> str | None:
+    try:
+        return jobs.job_status(job_id, with_events=False).state
+    except ValueError:  # its folder was removed
+        return None
+
+
+def _job_report(job_id: str, ident: tuple, key: str) -> DataReport | None:
+    """The check job's live panel while it runs; once done its report (kept in the session), else
+    what stopped it."""
+    try:
+        status = jobs.job_status(job_id)
+    except ValueError as exc:  # its folder was removed
+        st.error(plain(exc))
+        st.session_state.pop(f"{key}_job", None)
+        return None
+    if status.active:
+        live_panel(job_id, PANEL)
+    elif status.state == "done":
+        try:
+            report = jobs.check_result(job_id)
+        except (ValueError, OSError) as exc:
+            st.error(plain(exc))
+            return None
+        st.session_state[f"{key}_report"] = (ident, report)
+        return report
+    elif status.state == "cancelled":
+        st.warning("The data check was cancelled; nothing changed. Press Check data to run it again.")
+    elif status.state == "failed":
+        st.error(f"The data check failed: {plain(status.message)}")
+    else:
+        st.warning(f"The data check was interrupted: {plain(status.message)} Press Check data to run it again.")
+    return None
 
 
 def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -> pd.DataFrame:

@@ -60,6 +60,7 @@ from core.models.folder import atomic_write
 from core.multilabel import PREDICTED_LABELS
 from ui.downloads import download_button
 from ui.figures import inert
+from ui.jobs import show_progress
 from ui.markdown import plain, plain_lines
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
 from ui.upload import csv_upload, read_limits
@@ -313,10 +314,7 @@ def choose_source() -> Source | None:
                         max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster (core/limits.py)
                         limits=read_limits(),
                         history="dashboard",
-                        on_progress=lambda p: bar.progress(
-                            min(1.0, p.rows_done / p.total_rows) if p.total_rows else 0.0,
-                            text=f"Scored {p.rows_done:,} rows",
-                        ),
+                        on_progress=lambda event: show_progress(bar, event),
                     )
                     st.session_state["dash_scored"] = (str(out), raw_up.name)
                 except ValueError as exc:

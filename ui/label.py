@@ -31,11 +31,12 @@ from core.multilabel import detect, join_tags, split_tags
 from core.registry import model_path, read_info
 from ui.base_model_picker import base_model_picker
 from ui.downloads import download_button
+from ui.jobs import live_panel, resume_or_close, shown_job
 from ui.label_rounds import ranked_rows
 from ui.markdown import plain
 from ui.results import render_warnings
 from ui.state import active_model_name, get_model, set_active_model, train_data
-from ui.train_job import live_panel, outcome_message, resume_or_close
+from ui.train_job import PANEL, outcome_message
 from ui.upload import table_upload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "label_reviews_unlabelled.csv"
@@ -171,22 +172,6 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
     return ranking_model, base_model
 
 
-def _shown_job_id(store: LabelStore) -> str | None:
-    """This session's training job; else (a refreshed browser, the server restarted) the project's
-    latest job (found by the model name it trains) when it is still running, which is then
-    followed like a job started here, or was interrupted and can be resumed (not closed here)."""
-    if ss.get("label_job_id") is None:
-        own = model_name_for(store.folder.name)
-        mine = [j for j in jobs.list_jobs() if j.model_name == own]  # oldest first
-        latest = mine[-1] if mine else None
-        # Only the latest: an older interrupted run resumed after a newer one finished would
-        # replace the newer model (trained on more labels).
-        if latest and latest.id not in ss.get("label_dismissed", set()) and (
-                latest.active or (latest.state == "interrupted" and latest.resumable)):
-            ss["label_job_id"] = latest.id
-    return ss.get("label_job_id")
-
-
 def interrupted_text(status: jobs.JobStatus) -> str:
     """What an interrupted training says on this page: where it stopped, that the labels are
     safe, and (when its data was kept) what Resume does."""
@@ -214,16 +199,15 @@ def _interrupted(status: jobs.JobStatus) -> None:
 
 def _show_job(store: LabelStore) -> None:
     """Progress of this project's training job, then its outcome (method chosen and why)."""
-    job_id = _shown_job_id(store)
-    if job_id is None:
+    # Only the project's latest job: an older interrupted run resumed after a newer one finished
+    # would replace the newer model (trained on more labels).
+    own = model_name_for(store.folder.name)
+    status = shown_job("train", key="label", match=lambda job: job.model_name == own, latest_only=True)
+    if status is None:
         return
-    try:
-        status = jobs.job_status(job_id)
-    except ValueError as exc:
-        st.error(plain(exc))
-        return
+    job_id = status.id
     if status.active:
-        live_panel(job_id)
+        live_panel(job_id, PANEL)
         return
     if status.state == "interrupted":
         _interrupted(status)

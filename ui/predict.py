@@ -36,10 +36,12 @@ from core.predict import (
     read_predictions,
     renamed_message,
 )
+from core.progress import ProgressEvent
 from core.reading import count_rows, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
+from ui.jobs import show_progress
 from ui.markdown import plain
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
 from ui.upload import csv_upload, read_limits
@@ -319,12 +321,8 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
     out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     bar = st.progress(0.0, text="Counting rows…")
 
-    def on_progress(p) -> None:
-        if p.total_rows:
-            eta = f" · about {duration(p.eta_s)} left" if p.eta_s is not None and p.rows_done < p.total_rows else ""
-            bar.progress(min(p.rows_done / p.total_rows, 1.0), text=f"Predicted {p.rows_done:,} of {p.total_rows:,} rows{eta}")
-        else:
-            bar.progress(0.0, text=f"Predicted {p.rows_done:,} rows")
+    def on_progress(event: ProgressEvent) -> None:
+        show_progress(bar, event)
 
     cluster = options.cluster
     try:

@@ -17,9 +17,9 @@ import streamlit as st
 
 from core import jobs
 from core.generate import Rewrite, generator_info, generator_source
-from core.jobs import job_status, list_jobs, rewrite_result
+from core.jobs import job_status, rewrite_result
+from ui.jobs import JobPanel, follow_job, live_panel
 from ui.markdown import plain
-from ui.train_job import POLL_SECONDS, cancel_button, follow, rerun_if_page_is_stale
 
 JOB_ID = "rw_job_id"
 MAX_ASKED = 10  # rewrites one click may ask for on the page (the CLI allows MAX_REWRITES)
@@ -28,7 +28,7 @@ MAX_ASKED = 10  # rewrites one click may ask for on the page (the CLI allows MAX
 def render_suggestions(lab: Any, base: str, add: Callable[[list[str]], None]) -> None:
     """The "Suggest rewrites" section for the Ad Copy Lab ``lab`` (ui.adlab.Lab) and the base
     copy ``base``; ``add(texts)`` puts texts into the variant table (ui.adlab.add_texts)."""
-    job_id = _shown_job_id(lab.name)
+    job_id = follow_job("rewrite", key="rw", match=lambda job: job.model_name == lab.name, done_too=True)
     with st.expander("Suggest rewrites (written on this machine)", expanded=job_id is not None):
         info = generator_info()
         st.caption(
@@ -70,18 +70,6 @@ def _request_form(lab: Any, base: str) -> None:
         st.rerun()
 
 
-def _shown_job_id(model_name: str) -> str | None:
-    """This session's rewrite job; else (a reload, another page visited) the latest rewrite job
-    for this model that is running or done."""
-    ss = st.session_state
-    if ss.get(JOB_ID) is None:
-        shown = [j for j in list_jobs(kind="rewrite") if j.model_name == model_name and j.state in
-                 ("queued", "running", "done")]
-        if shown:
-            ss[JOB_ID] = shown[-1].id
-    return ss.get(JOB_ID)
-
-
 def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
     try:
         status = job_status(job_id)
@@ -89,7 +77,7 @@ def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
         st.session_state.pop(JOB_ID, None)
         return
     if status.active:
-        follow(_live_panel, job_id)
+        live_panel(job_id, PANEL)
     elif status.state == "done":
         _suggestions(lab, job_id, status.message, add)
     elif status.state == "cancelled":
@@ -100,22 +88,9 @@ def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
         st.warning(f"Writing the rewrites was interrupted: {plain(status.message)} Ask again.")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def _live_panel(job_id: str) -> None:
-    """Progress bar and Cancel, refreshed while the job runs."""
-    status = job_status(job_id)
-    if not status.active:
-        st.rerun()  # draw the suggestions in the page body; this fragment stops polling
-    rerun_if_page_is_stale()
-    last = status.last_event or {}
-    fraction = float(min(max(last.get("fraction") or 0.0, 0.0), 1.0))
-    line = last.get("message") or ("Waiting for its turn in the queue" if status.state == "queued" else "Starting")
-    st.progress(fraction, text=plain(line))
-    st.caption("The rewrites are written in the background: you can switch pages and come back.")
-    if status.cancel_requested:
-        st.caption("Cancelling…")
-    else:
-        cancel_button(job_id, "rw_cancel", "Cancel", "the rewrites")
+PANEL = JobPanel(key="rw", what=lambda status: "the rewrites", effect=lambda status: "keeps none of them",
+                 note="The rewrites are written in the background: you can switch pages and come back.",
+                 cancelling=lambda status: "Cancelling…")
 
 
 def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]], None]) -> None:

@@ -13,7 +13,6 @@ A comparison whose worker died (server restart, crash) is shown by itself with *
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
 import time
@@ -28,7 +27,7 @@ from core import jobs, lanes, to_csv_bytes, to_xlsx_bytes, workspace
 from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
-from core.jobs import SAVED, JobStatus, job_status, list_jobs, response_result_folder, start_response_job
+from core.jobs import SAVED, JobStatus, job_status, response_result_folder, start_response_job
 from core.models.response import MODEL_LABELS
 from core.models.tabular import infer_column_kinds
 from core.response import (
@@ -50,11 +49,12 @@ from core.targeting import (
     precision_recall_at,
     profit_curve,
 )
-from ui.account import queue_summary, render_queue_position
+from ui.account import queue_summary
 from ui.downloads import download_button
 from ui.figures import inert
+from ui.jobs import JobPanel, follow_job, live_panel, resume_or_close, shown_job
+from ui.jobs import recent_jobs as jobs_list
 from ui.markdown import plain
-from ui.train_job import cancel_button, follow, queued_line, rerun_if_page_is_stale, resume_or_close
 
 COMPARISON = "tg_comparison"
 TARGET_LIST = "tg_target_list"
@@ -95,7 +95,6 @@ SAMPLE_DATA = "sample"  # a job's data_name when it ran on the sample table
 NO_ROWS = "The budget above selects no customers: raise it to download a list."
 TRAIN_HELP = {False: "Choose at least one profile column above first.", True: None}  # by whether there is one
 COMPARISON_JOB = "tg_comparison_job"
-POLL_SECONDS = 1.5
 
 
 def _minutes(seconds: float) -> str:
@@ -189,54 +188,8 @@ def render_queue_line(df: pd.DataFrame, text: list[str], *, use_transformer: boo
     st.caption(queue_summary(queue, cost.lane, cost.seconds))
 
 
-def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
-    """(fraction 0..1, one line: what is happening, elapsed) for a comparison job."""
-    now = time.time() if now is None else now
-    elapsed = max(0, int(now - status.created))
-    elapsed_text = f"{elapsed // 60}:{elapsed % 60:02d}" if elapsed >= 60 else f"{elapsed} s"
-    if status.state == "queued":
-        return 0.0, queued_line(status, elapsed_text)
-    last = status.last_event
-    if last is None:
-        return 0.0, f"Starting · elapsed {elapsed_text}"
-    return float(min(max(last.get("fraction") or 0.0, 0.0), 1.0)), f"{last.get('message') or 'Working'} · elapsed {elapsed_text}"
-
-
-def live_panel(job_id: str) -> None:
-    """The comparison's live panel (:func:`_live_panel`), from the page's full run."""
-    follow(_live_panel, job_id)
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def _live_panel(job_id: str) -> None:
-    """Progress bar and Cancel, refreshed every ``POLL_SECONDS`` while the job runs."""
-    status = job_status(job_id)
-    if not status.active:
-        st.rerun()  # draw the outcome in the page body; this fragment stops polling
-    rerun_if_page_is_stale()
-    fraction, line = progress_text(status)
-    st.progress(fraction, text=plain(line))
-    if status.state == "queued":
-        render_queue_position(status)  # lane, who is ahead (names for admins only), when it starts
-    st.caption("The comparison runs in the background: you can switch pages and come back.")
-    if status.cancel_requested:
-        st.caption("Cancelling… nothing is saved.")
-    else:
-        cancel_button(job_id, "tg_cancel", "Cancel", f"the comparison **{plain(status.model_name)}**")
-
-
-def _shown_job_id() -> str | None:
-    """This session's job; else (a refreshed browser, a second tab, the server restarted) the
-    latest one still running, or the latest one that was interrupted and can be resumed (not
-    closed in this session)."""
-    ss = st.session_state
-    if ss.get(JOB_ID) is None:
-        dismissed = ss.get("tg_dismissed", set())
-        jobs_now = [j for j in list_jobs(kind="response") if j.id not in dismissed]
-        shown = [j for j in jobs_now if j.active] or [j for j in jobs_now if j.state == "interrupted" and j.resumable]
-        if shown:
-            ss[JOB_ID] = shown[-1].id
-    return ss.get(JOB_ID)
+PANEL = JobPanel(key="tg", what=lambda status: f"the comparison **{plain(status.model_name)}**",
+                 note="The comparison runs in the background: you can switch pages and come back.")
 
 
 def interrupted_text(status: JobStatus) -> str:
@@ -278,7 +231,7 @@ def form_follows_job(sample: Callable[[], pd.DataFrame]) -> None:
     job, so the form waits for it (Upload a CSV) and a caption names it. ``sample()``: the
     sample table (read only when needed)."""
     ss = st.session_state
-    job_id = _shown_job_id()
+    job_id = follow_job("response", key="tg")
     if job_id is not None and ss.get(FORM_JOB) != job_id:
         ss[FORM_JOB] = job_id
         try:
@@ -327,17 +280,12 @@ def job_section() -> ResponseComparison | None:
     from ui.state import set_targeting_model
 
     ss = st.session_state
-    job_id = _shown_job_id()
-    if job_id is None:
+    status = shown_job("response", key="tg")
+    if status is None:
         return None
-    try:
-        status = job_status(job_id)
-    except ValueError as exc:  # its folder was removed
-        st.error(plain(exc))
-        ss.pop(JOB_ID, None)
-        return None
+    job_id = status.id
     if status.active:
-        live_panel(job_id)
+        live_panel(job_id, PANEL)
         return None
     if status.state == "done":
         if ss.get("tg_activated") != job_id:
@@ -365,17 +313,7 @@ def job_section() -> ResponseComparison | None:
 
 def recent_jobs() -> None:
     """The last comparisons, each with a Show button (results of older jobs stay readable)."""
-    recent = list_jobs(kind="response")[-5:]
-    if not recent:
-        return
-    with st.expander("Recent comparisons"):
-        for job in reversed(recent):
-            when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
-            a, b = st.columns([4, 1])
-            a.markdown(f"`{when}` **{plain(job.model_name)}** — {job.state}")
-            if b.button("Show", key=f"tg_show_{job.id}"):
-                st.session_state[JOB_ID] = job.id
-                st.rerun()
+    jobs_list("response", key="tg", title="Recent comparisons")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
         if report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)
             from ui.check import render_check
 
-            checked = render_check(df, mapping, key="train_check")
+            checked = render_check(df, mapping, key="train_check", data_name=data.name)
             if checked is not df:  # rows dropped or relabelled: count classes and rows again
                 df, report = checked, validate_mapping(checked, mapping)
                 problems += [p.message for p in report.errors]

@@ -3,10 +3,10 @@
 The job runs in its own worker process (``core.jobs``); this panel only reads the job's folder.
 While the job is queued or running, a fragment re-reads it every 1.5 s; when it ends, or when any
 other job the page drew outside the fragment changes state (the "Recent jobs" list, the queue
-line: :func:`jobs_stamp`), the whole page reruns once, so no finished job reads "running" there.
+line: ``ui.jobs.jobs_stamp``), the whole page reruns once, so no finished job reads "running" there.
 A leaderboard job (core.pipeline: candidates cheapest first) shows its table as candidates
 finish, and "usable now" with a link to Predict once the best so far is saved (ui/leaderboard.py).
-Cancel asks to confirm (:func:`cancel_button`). A job whose worker died
+The bar, Cancel (confirmed), Resume and Close are the one job panel's (ui/jobs.py). A job whose worker died
 (server restart, crash) reads "interrupted at step k of n" and offers Resume (core.jobs.resume_job),
 which puts it back in the queue to continue from its last checkpoint.
 """
@@ -18,18 +18,17 @@ import time
 
 import streamlit as st
 
-from core import jobs, lanes
+from core import jobs
 from core.charts.evaluation import training_curve_chart
-from core.jobs import JobStatus, job_status, list_jobs, server_queue
+from core.jobs import JobStatus
 from core.registry import model_path, read_info
-from ui.account import duration_words, render_queue_position
 from ui.figures import inert
+from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, recent_jobs, resume_button, shown_job
 from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import render_results
 from ui.state import set_active_model
 
-POLL_SECONDS = 1.5
 PHASE_TEXT = {
     "prepare": "Loading the base model",
     "train": "Training",
@@ -40,90 +39,11 @@ PHASE_TEXT = {
 }
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
-
-
-def queue_words(ahead: int) -> str:
-    """"2 jobs ahead" / "next": the jobs ahead of a queued one, the running job included. (A
-    "position" counted from the waiting jobs alone disagreed with the admin's queue table.)"""
-    return f"{ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else "next"
-
-
-def queued_line(status: JobStatus, elapsed: str) -> str:
-    """A queued job's progress line: its lane, the jobs ahead, when it should start, its wait so far."""
-    starts = f", starts in {duration_words(status.wait_s)}" if status.queue_position and status.wait_s is not None else ""
-    return (f"Queued for {lanes.LANE_WORDS.get(status.lane, status.lane)} ({queue_words(status.queue_position)}"
-            f"{starts}) · waiting {elapsed}")
-
-
-SEEN = "jobs_seen"  # session key: jobs_stamp() as the page's last full run drew it
-
-
-def jobs_stamp() -> tuple:
-    """What a page draws from the jobs outside its polling fragment: each of the caller's jobs (all
-    kinds) with its state, and each job in the server's queue with its state. When this changes,
-    the fragment reruns the whole page (a job that finished must not read "running" in the
-    Recent list or the queue line until a reload)."""
-    own = tuple((j.id, j.state) for j in list_jobs(kind=None))
-    return own + tuple((e.workspace_id, e.id, e.state) for e in server_queue())
-
-
-def follow(panel, job_id: str) -> None:
-    """Draw ``panel`` (a polling fragment) for ``job_id`` from a full page run, noting what the
-    rest of the page drew (:func:`jobs_stamp`) so that the fragment can tell when it is out of date."""
-    st.session_state[SEEN] = jobs_stamp()
-    panel(job_id)
-
-
-def rerun_if_page_is_stale() -> None:
-    """Inside a polling fragment: rerun the whole page when a job changed state since the page
-    was drawn (another of the person's jobs finished, one joined or left the queue)."""
-    if st.session_state.get(SEEN) != jobs_stamp():
-        st.rerun()
-
-
-def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "saves nothing") -> None:
-    """Cancel, confirmed: the first click asks "Cancel <what>? It stops within a few seconds and
-    <effect>; ..." with **Yes, cancel** (key
-    ``<key>_yes``) and **No, keep it** (``<key>_no``); only the first sends the cancel
-    (``core.jobs.cancel_job``, looked up at the click: tests replace it). Callbacks, so the
-    fragment's next run already draws the new state."""
-    ss = st.session_state
-    asking, problem = f"{key}_asking", f"{key}_problem"
-
-    def ask() -> None:
-        ss[asking] = job_id
-
-    def keep() -> None:
-        ss.pop(asking, None)
-
-    def send() -> None:
-        ss.pop(asking, None)
-        try:
-            jobs.cancel_job(job_id)
-        except ValueError as exc:
-            ss[problem] = str(exc)
-
-    if ss.get(problem):
-        st.error(ss.pop(problem))
-    if ss.get(asking) != job_id:
-        st.button(label, key=key, icon=":material/stop:", on_click=ask)
-        return
-    st.warning(f"Cancel {what}? It stops within a few seconds and {effect}; this cannot be undone.")
-    yes, no, _ = st.columns([1, 1, 3])
-    yes.button("Yes, cancel", key=f"{key}_yes", type="primary", icon=":material/stop:", on_click=send)
-    no.button("No, keep it", key=f"{key}_no", on_click=keep)
-
-
 def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, str]:
     """(fraction done 0..1, one line: the candidate running (a leaderboard job), phase, step/total,
     epoch, elapsed, ETA) for a job."""
     now = time.time() if now is None else now
-    elapsed = _duration(now - status.created)
+    elapsed = duration(now - status.created)
     if status.state == "queued":
         return 0.0, queued_line(status, elapsed)
     steps = [e for e in status.events if e.get("total_steps")]
@@ -140,45 +60,43 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     eta = latest.get("eta_s") if last.get("phase") in ("train", "evaluate") else None
     line = f"{phase} · step {step}/{total} · epoch {float(latest.get('epoch') or 0):.2f} · elapsed {elapsed}"
     if eta is not None:
-        line += f" · about {_duration(eta)} left"
+        line += f" · about {duration(eta)} left"
     if last.get("message") and last.get("phase") == "evaluate":
         line += f" · {last['message']}"
     return min(1.0, step / total), line
 
 
-def live_panel(job_id: str) -> None:
-    """The job's live panel (:func:`_live_panel`), called from the page's full run (the Train and
-    Label pages)."""
-    follow(_live_panel, job_id)
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def _live_panel(job_id: str) -> None:
-    """Progress bar, live loss/metric chart and Cancel, refreshed every ``POLL_SECONDS``."""
-    status = job_status(job_id)
-    if not status.active:
-        st.rerun()  # draw the outcome in the page body; this fragment stops polling
-    rerun_if_page_is_stale()
-    fraction, line = progress_text(status)
-    st.progress(fraction, text=plain(line))
-    if status.state == "queued":
-        render_queue_position(status)  # lane, who is ahead (names for admins only), when it starts
-    else:
-        st.caption("Training runs in the background: you can switch pages or close the tab and come back.")
-        _live_leaderboard(status)
+def _live_extras(status: JobStatus) -> None:
+    """Under the bar: the leaderboard so far and the live loss/metric chart."""
+    _live_leaderboard(status)
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
         st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
-    # With a leader saved mid-run, what the cancel does to it is the pipeline's to say (the outcome
-    # reads the model folder: kept_before_the_end); the question only promises what is certain.
-    rows = latest_leaderboard(status.events)
-    saved = ready_line(rows, status.model_name) is not None
-    if status.cancel_requested:
-        st.caption("Cancelling… the job stops within a few seconds; "
-                   + ("no further candidate is trained." if saved else "nothing is saved."))
-    elif ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued"
-          or pending_titles(rows)):  # candidates still to come: cancelling spares their time
-        cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**",
-                      "trains no further candidate" if saved else "saves nothing")
+
+
+def _leader_saved(status: JobStatus) -> bool:
+    return ready_line(latest_leaderboard(status.events), status.model_name) is not None
+
+
+def _can_cancel(status: JobStatus) -> bool:
+    """While there is training left to spare: a fine-tune running, or candidates still to come."""
+    return ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued"
+            or bool(pending_titles(latest_leaderboard(status.events))))
+
+
+# With a leader saved mid-run, what the cancel does to it is the pipeline's to say (the outcome
+# reads the model folder: kept_before_the_end); the question only promises what is certain.
+PANEL = JobPanel(
+    key="train",
+    what=lambda status: f"training **{plain(status.model_name)}**",
+    note="Training runs in the background: you can switch pages or close the tab and come back.",
+    cancel_label="Cancel training",
+    effect=lambda status: "trains no further candidate" if _leader_saved(status) else "saves nothing",
+    cancelling=lambda status: "Cancelling… the job stops within a few seconds; "
+    + ("no further candidate is trained." if _leader_saved(status) else "nothing is saved."),
+    line=lambda status: progress_text(status),
+    extra=_live_extras,
+    can_cancel=_can_cancel,
+)
 
 
 def _live_leaderboard(status: JobStatus) -> None:
@@ -266,63 +184,6 @@ def interrupted_text(status: JobStatus, *, offer_resume: bool = False) -> str:
     return f"Training {name} was interrupted: {plain(status.message)}"
 
 
-def _shown_job_id() -> str | None:
-    """This session's job; else (a refreshed browser, a second tab, the server restarted) the
-    latest job still running, which is then followed to its end like a job started here, or the
-    latest one that was interrupted and can be resumed."""
-    ss = st.session_state
-    if ss.get("train_job_id") is None:
-        dismissed = ss.get("train_dismissed", set())
-        jobs_now = [j for j in list_jobs() if j.id not in dismissed]
-        shown = [j for j in jobs_now if j.active] or [j for j in jobs_now if j.state == "interrupted" and j.resumable]
-        if shown:
-            ss["train_job_id"] = shown[-1].id
-    return ss.get("train_job_id")
-
-
-def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed=None) -> None:
-    """Resume (when the job's data was kept) and Close under an interrupted job's message, for
-    pages whose only choices are these two. Keys ``<prefix>_resume`` and ``<prefix>_dismiss``; the
-    job shown is ``st.session_state["<prefix>_job_id"]``, closed ids go to ``"<prefix>_dismissed"``.
-    ``on_resumed()`` runs after a successful resume, before the rerun; a refusal from
-    ``core.jobs.resume_job`` (a ValueError, worded for people) is shown as an error."""
-    ss = st.session_state
-    if status.resumable:
-        resume, close, _ = st.columns([1, 1, 4])
-        if resume.button("Resume", key=f"{prefix}_resume", icon=":material/play_arrow:", type="primary"):
-            try:
-                ss[f"{prefix}_job_id"] = jobs.resume_job(status.id)  # looked up now: tests replace it
-            except ValueError as exc:
-                st.error(plain(exc))
-            else:
-                if on_resumed is not None:
-                    on_resumed()
-                st.rerun()  # queued again: the live panel follows it
-    else:
-        close, _ = st.columns([1, 5])
-    if _close_button(close, status, f"{prefix}_dismiss", close_help):
-        ss.setdefault(f"{prefix}_dismissed", set()).add(status.id)
-        ss.pop(f"{prefix}_job_id", None)
-        st.rerun()
-
-
-DISCARD_HELP = ("Delete what this interrupted run kept to resume (its copy of the data and its checkpoint). "
-                "It cannot be resumed afterwards and is not shown again; saved models and labels stay.")
-
-
-def _close_button(column, status: JobStatus, key: str, close_help: str) -> bool:
-    """Close (this session only) or, for a job that could be resumed, Discard: the page shows a
-    resumable job again in every new session (after a restart, to anyone who might press Resume),
-    so only giving up the resume (``core.jobs.abandon_job``: its kept data and checkpoint deleted)
-    puts it away for good, and frees the disk and the customer data it holds."""
-    if not status.resumable:
-        return column.button("Close", key=key, help=close_help)
-    if column.button("Discard", key=key, help=DISCARD_HELP, icon=":material/delete:"):
-        jobs.abandon_job(status.id)  # looked up now: tests replace core.jobs functions
-        return True
-    return False
-
-
 def _outcome(status: JobStatus) -> None:
     """A finished job: its message, the saved model's results, Retry and Close."""
     ss = st.session_state
@@ -364,13 +225,7 @@ def _outcome(status: JobStatus) -> None:
     resumable = status.state == "interrupted" and status.resumable
     if resumable:
         resume, left, right = st.columns([1, 1, 4])
-        if resume.button("Resume", key="train_resume", icon=":material/play_arrow:", type="primary"):
-            try:
-                ss["train_job_id"] = jobs.resume_job(status.id)  # looked up now, as Retry's start_job below
-            except ValueError as exc:
-                st.error(plain(exc))
-            else:
-                st.rerun()  # the job is queued again: the live panel follows it
+        resume_button(resume, status, "train")
     else:
         left, right = st.columns([1, 5])
     last = ss.get("train_last_request")
@@ -389,10 +244,7 @@ def _outcome(status: JobStatus) -> None:
                 if resumable:  # started afresh: the interrupted run's data and checkpoint can go
                     jobs.abandon_job(status.id)
                 st.rerun()
-    if _close_button(right, status, "train_dismiss", "Hide this job; a saved model stays on the Models page."):
-        ss.setdefault("train_dismissed", set()).add(status.id)
-        ss.pop("train_job_id", None)
-        st.rerun()
+    close_button(right, status, "train", "Hide this job; a saved model stays on the Models page.")
 
 
 def job_section() -> None:
@@ -401,26 +253,11 @@ def job_section() -> None:
     Session keys: ``train_job_id`` (the job shown), ``train_last_request`` ((frame, config,
     name) of the last job this session started, for Retry), ``train_dismissed`` (closed ids).
     """
-    job_id = _shown_job_id()
-    if job_id is not None:
+    status = shown_job("train", key="train")
+    if status is not None:
         st.subheader("Training")
-        try:
-            status = job_status(job_id)
-        except ValueError as exc:  # its folder was removed
-            st.error(plain(exc))
+        if status.active:
+            live_panel(status.id, PANEL)
         else:
-            if status.active:
-                live_panel(job_id)
-            else:
-                _outcome(status)
-    recent = list_jobs()[-5:]
-    if recent:
-        with st.expander("Recent training jobs"):
-            for job in reversed(recent):
-                when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
-                a, b = st.columns([4, 1])
-                state = job.state if job.checkpoint_step is None else f"{job.state} at step {job.checkpoint_step} of {job.total_steps}"
-                a.markdown(f"`{when}` **{plain(job.model_name)}** — {state}")
-                if b.button("Show", key=f"train_show_{job.id}"):
-                    st.session_state["train_job_id"] = job.id
-                    st.rerun()
+            _outcome(status)
+    recent_jobs("train", key="train", title="Recent training jobs")

@@ -13,8 +13,8 @@ from core import jobs
 from core.jobs import job_status
 from core.registry import can_change
 from core.versions import holdout_rows, list_versions, rollback, rule_in_words
+from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
-from ui.train_job import POLL_SECONDS, cancel_button, follow, rerun_if_page_is_stale
 from ui.upload import table_upload
 
 JOBS = "versions_jobs"  # session key: {model name: the id of its last retrain job started here}
@@ -74,7 +74,7 @@ def _job(job_id: str, key: str) -> None:
     except ValueError:  # its folder was removed
         return
     if status.active:
-        follow(_live, job_id)
+        live_panel(job_id, PANEL)
     elif status.state == "done":
         promoted = "was promoted" in status.message
         (st.success if promoted else st.info)(plain(status.message))
@@ -84,20 +84,9 @@ def _job(job_id: str, key: str) -> None:
         st.error(f"The retraining did not finish: {plain(status.message)}")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def _live(job_id: str) -> None:
-    """Progress and Cancel, refreshed while the challenger trains."""
-    status = job_status(job_id)
-    if not status.active:
-        st.rerun()  # the outcome is drawn in the page body; this fragment stops polling
-    rerun_if_page_is_stale()
-    last = status.last_event or {}
-    fraction = float(min(max(last.get("fraction") or 0.0, 0.0), 1.0))
-    line = last.get("message") or ("Waiting for its turn in the queue" if status.state == "queued" else "Starting")
-    st.progress(fraction, text=plain(line))
-    st.caption("The challenger trains in the background: you can switch pages and come back.")
-    if not status.cancel_requested:
-        cancel_button(job_id, "versions_cancel", "Cancel", "the retraining", "changes nothing")
+# The one job panel (ui/jobs.py): progress, the queue line, Cancel with confirmation.
+PANEL = JobPanel(key="versions", what=lambda status: "the retraining", effect=lambda status: "changes nothing",
+                 note="The challenger trains in the background: you can switch pages and come back.")
 
 
 def _versions(name: str, folder: Path, key: str) -> None:

@@ -19,9 +19,9 @@ from core.label_rounds import zeroshot_name
 from core.models.zeroshot import NEVER_TRAINED
 from core.registry import model_path
 from core.zeroshot import choose_base_model, parse_descriptions, parse_labels
+from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 from ui.state import TrainData, set_active_model
-from ui.train_job import POLL_SECONDS, cancel_button, follow, rerun_if_page_is_stale
 
 TRAIN_JOB, LABEL_JOB = "zeroshot_job_id", "label_zs_job_id"  # session keys: the job each section follows
 TITLE = "No labels yet? Start from your category names"
@@ -111,7 +111,7 @@ def job_panel(job_key: str, on_done, mine=lambda job: True) -> None:
         ss.pop(job_key, None)
         return
     if status.active:
-        follow(_live_panel, job_id)
+        live_panel(job_id, PANEL)
         return
     ss.pop(job_key, None)  # shown once: the model (or the message) is what stays
     if status.state == "done":
@@ -122,22 +122,9 @@ def job_panel(job_key: str, on_done, mine=lambda job: True) -> None:
         st.error(f"Building the zero-shot model did not finish: {plain(status.message)}")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def _live_panel(job_id: str) -> None:
-    """Progress bar and Cancel, refreshed while the job runs."""
-    status = jobs.job_status(job_id)
-    if not status.active:
-        st.rerun()  # the outcome is drawn by the page body; this fragment stops polling
-    rerun_if_page_is_stale()
-    last = status.last_event or {}
-    fraction = float(min(max(last.get("fraction") or 0.0, 0.0), 1.0))
-    line = last.get("message") or ("Waiting for its turn in the queue" if status.state == "queued" else "Starting")
-    st.progress(fraction, text=plain(f"Zero-shot model {status.model_name}: {line}"))
-    st.caption("It is built in the background: you can switch pages and come back.")
-    if status.cancel_requested:
-        st.caption("Cancelling…")
-    else:
-        cancel_button(job_id, f"zs_cancel_{job_id}", "Cancel", "the zero-shot model")
+# The one job panel (ui/jobs.py): progress, the queue line, Cancel with confirmation.
+PANEL = JobPanel(key="zs", what=lambda status: f"the zero-shot model **{plain(status.model_name)}**",
+                 note="It is built in the background: you can switch pages and come back.")
 
 
 def _not_a_label_project(job: jobs.JobStatus) -> bool:
