@@ -25,7 +25,8 @@ def _add_profile_col(parser: argparse.ArgumentParser) -> None:
 def _add_reading(parser: argparse.ArgumentParser) -> None:
     """--sheet and --header-row: how a file is read (core.reading.read_table), for every command that reads one."""
     parser.add_argument("--sheet", default=None,
-                        help="Excel workbook: the sheet to read (default: the first; messages name the others)")
+                        help="Excel workbook: the sheet to read (default: the first holding the columns asked for; "
+                             "messages name the others)")
     parser.add_argument("--header-row", type=int, default=None, metavar="N",
                         help="the row (Excel's row number; CSV: the line) holding the column names, when a title "
                              "block sits above them (default: found)")

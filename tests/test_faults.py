@@ -551,15 +551,29 @@ def test_faults3_t04b_workbook_to_score_is_scored_as_train_reads_it(tmp_path, tr
     assert api["predicted_label"].tolist() == cli["predicted_label"].tolist()
 
 
-def test_faults3_t04_cover_sheet_first_names_the_other_sheet_and_sheet_chooses_it(tmp_path, tiny_model_dir, capsys):
+def test_faults3_t04_cover_sheet_first_reads_the_sheet_with_the_columns_and_names_the_sheets(tmp_path, trained_tiny,
+                                                                                              capsys):
+    """Without --sheet every command reads the first sheet holding the columns it needs ('Reviews',
+    not the cover sheet 'About') and says so naming both; --sheet still chooses, and a sheet without
+    the columns gets a message naming the other sheet."""
+    import core
+
     path = str(FAULTS3 / "t04_xlsx_cover_sheet_first.xlsx")
-    for command in (["check", "--features", "tfidf", "--text-col", "text"],
-                    ["train", "--text-col", "text", "--base-model", str(tiny_model_dir)]):
-        rc, _, err = run_cli(capsys, *command, "--data", path, "--label-col", "label", "--out", str(tmp_path / "o"))
-        assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
-    rc, stdout, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path,
-                              "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"), "--sheet", "Reviews")
-    assert rc == 0, err
+    header, rows = faults3_truth("t04_xlsx_cover_sheet_first.xlsx", "Reviews")
+    named = "the workbook's sheets: ['About', 'Reviews']"
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path,
+                         "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0 and "read sheet 'Reviews'" in err and named in err, err
+    rc, stdout, err = run_cli(capsys, "evaluate", "--model", str(trained_tiny[1]), "--data", path, "--label-col", "label")
+    assert rc == 0 and named in err and json.loads(stdout.strip().splitlines()[-1])["rows_skipped"] == 0, err
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", path, "--out", str(tmp_path / "o.csv"))
+    assert rc == 0 and named in err, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str, keep_default_na=False)[header]) == (header, rows)
+    assert table_rows(core.read_table(path, columns=["text", "label"]).frame) == (header, rows)
+    assert table_rows(streamed(Path(path), columns=["text"])) == (header, rows)
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path, "--sheet", "About",
+                         "--label-col", "label", "--out", str(tmp_path / "o"))
+    assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
     with pytest.raises(ValueError, match="no sheet named 'Q3'; its sheets are \\['About', 'Reviews'\\]"):
         read_table(path, sheet="Q3")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.limits import ReadLimits, upload_limit_bytes, upload_limits_sentence
-from core.reading import JSON_SUFFIXES, TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
+from core.reading import JSON_SUFFIXES, TABLE_SUFFIXES, LoadedCsv, default_sheet, read_table, sheet_names
 from ui.account import team_settings
 from ui.markdown import plain
 
@@ -95,14 +95,17 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
     (so a first sheet that cannot be read does not hide the others)."""
     raw = upload.getvalue()
     limits = read_limits()
-    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name, limits=limits))
+    sheets, first = _cached(key, "sheets", upload.file_id, lambda: (
+        sheet_names(raw, upload.name, limits=limits), default_sheet(raw, upload.name, limits=limits)))
     sheet = header_row = None
     if len(sheets) > 1:
         sheet = st.selectbox(
-            "Sheet",
+            f"Sheet ({len(sheets)} in this workbook)",
             sheets,
+            index=sheets.index(first) if first in sheets else 0,
             key=f"{key}_sheet",
-            help=f"{plain(upload.name)} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
+            help=f"{plain(upload.name)} has {len(sheets)} sheets: {plain(', '.join(sheets))}. Preselected: "
+                 f"{plain(first or sheets[0])}, the first whose top row looks like a table's header.",
         )
     if sheets:
         header_row = st.number_input(
@@ -118,8 +121,8 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
     """Draw the uploader (CSV, TSV, TXT, XLSX) and return the table read, or None.
 
     None when no file is uploaded or it could not be read (the reason is shown with st.error).
-    A workbook with several sheets gets a "Sheet" picker (key ``<key>_sheet``); the first sheet
-    is read until another is chosen. The upload limits are stated under the uploader.
+    A workbook with several sheets gets a "Sheet" picker (key ``<key>_sheet``) naming them, preset
+    to the first sheet that looks like a table (core.reading.default_sheet). The upload limits are stated under the uploader.
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
     _limits_caption(scoring=False)
