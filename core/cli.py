@@ -476,8 +476,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif args.fast and (onnx := _onnx_form(args.model)) is not None:
         model = onnx
     elif args.fast:
-        if getattr(model, "multi_label", False):
-            raise ValueError("--fast is not offered for models with several tags per row yet; run without --fast.")
         if not model.fast_forms:
             raise ValueError("--fast is only available for transformer models.")
         from .fastpath import check_fast_path, read_fast_path
