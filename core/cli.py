@@ -467,7 +467,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("--ray-address and --parts need --engine ray.")
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
-                         "and header as found (run without --engine ray to choose them).")
+                         "holding the model's columns and its header as found (run without --engine ray to choose them).")
     model = load_folder(args.model)
     if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
