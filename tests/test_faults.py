@@ -600,6 +600,26 @@ def test_faults3_t01_joined_tags_read_as_written():
     assert read_table(FAULTS3 / "t01_multilabel_joined.csv").frame["topics"].tolist() == [r[1] for r in rows]
 
 
+def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_without_multi_label_is_refused(
+        tmp_path, tiny_model_dir, capsys):
+    """'|', '; ' and JSON lists in one column: each cell's tags as a person reads them (split here
+    by hand), three tags, never a tag 'movies; food'; `train` without --multi-label refuses naming a
+    joined value (the Train page ticks its box for it: tests/test_multilabel_training.py)."""
+    from core.multilabel import detect, parse_labels
+
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    cells = [r[1] for r in rows]
+    truth = [json.loads(c) if c.startswith("[") else [t.strip() for t in re.split(r"[|;]", c)] for c in cells]
+    found = detect(pd.Series(cells), "topics")
+    assert found is not None and sorted(found.tags) == ["electronics", "food", "movies"]
+    assert parse_labels(cells)[0] == truth
+    path = str(FAULTS3 / "t01_multilabel_joined.csv")
+    rc, _, err = run_cli(capsys, "train", "--data", path, "--text-col", "text", "--label-col", "topics",
+                         "--base-model", str(tiny_model_dir), "--out", str(tmp_path / "m"))
+    assert rc == 2 and "'electronics|food'" in err and "--multi-label" in err and "--no-multi-label" in err, err
+    assert not (tmp_path / "m").exists()
+
+
 def test_every_faults3_file_has_a_reading_test():
     covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
     assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered
