@@ -402,19 +402,20 @@ def sheet_names(source: str | Path | bytes | io.IOBase, name: str = "", *, max_b
     return list(_sheets_only(source, name, read_limits(limits, max_bytes)).sheets)
 
 
-def default_sheet(source: str | Path | bytes | io.IOBase, name: str = "", *,
+def default_sheet(source: str | Path | bytes | io.IOBase, name: str = "", *, columns: Sequence[str] = (),
                   limits: ReadLimits | None = None) -> str | None:
-    """The sheet :func:`read_table` reads when none is chosen and no columns are asked for (the
-    first whose header looks like a table's, else the first): what a page's Sheet picker
+    """The sheet :func:`read_table` reads when none is chosen (the first holding ``columns``; without
+    them the first whose header looks like a table's; else the first): what a page's Sheet picker
     preselects. None for a file that is not a workbook. Raises as :func:`sheet_names`."""
-    return _sheets_only(source, name, read_limits(limits)).sheet
+    return _sheets_only(source, name, read_limits(limits), columns).sheet
 
 
-def _sheets_only(source: str | Path | bytes | io.IOBase, name: str, limits: ReadLimits) -> LoadedCsv:
+def _sheets_only(source: str | Path | bytes | io.IOBase, name: str, limits: ReadLimits,
+                 columns: Sequence[str] = ()) -> LoadedCsv:
     raw, name, _ = unpack(_read_bytes(source, limits), name, limits)
     if not raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
         return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw))
-    return _read_kind(raw, name, _SHEETS_ONLY, None, (), limits)
+    return _read_kind(raw, name, _SHEETS_ONLY, None, columns, limits)
 
 
 _SHEETS_ONLY = "\x00sheets"  # read_table's sheet value that lists the sheets without reading one
@@ -451,7 +452,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
         listed = str(list(sheets))
         default_note = ""
         if sheet is None or sheet == _SHEETS_ONLY:
-            chosen, default_note = _default_sheet(book, sheets, () if sheet == _SHEETS_ONLY else columns)
+            chosen, default_note = _default_sheet(book, sheets, columns)
         else:
             chosen = str(sheet)
         if sheet == _SHEETS_ONLY:

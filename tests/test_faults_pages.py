@@ -419,3 +419,25 @@ def test_the_header_row_box_chooses_a_workbooks_header_on_the_page(models_dir):
     assert_clean(at)
     assert table_rows(at.session_state["train_data"].frame) == (
         ["text", "label", "channel"], [tuple(cell(v) for v in (*r, "web")) for r in rows])
+
+
+def test_faults3_t04_and_t05_on_the_predict_page_read_as_python_m_core_predict(models_dir, trained_tiny, tmp_path, capsys):
+    """The Predict page asks for the model's columns as `python -m core predict` does: the cover
+    sheet first (t04) preselects 'Reviews'; unsaved formulas in a column the model does not read
+    (t05's label) are a note and the rows are scored. Truth: the CLI's output file of the same file."""
+    from tests.test_faults import run_cli
+
+    for name, sheet in (("t04_xlsx_cover_sheet_first.xlsx", "Reviews"), ("t05_xlsx_formula_labels_no_cache.xlsx", None)):
+        shutil.rmtree(models_dir / "fault-model", ignore_errors=True)
+        at = predict_page(models_dir, trained_tiny[1], name, (FAULTS3 / name).read_bytes())
+        if sheet:
+            assert at.selectbox(key="predict_upload_sheet").value == sheet
+        else:
+            assert "holds formulas without saved results" in everything_shown(at)
+        page = run_prediction(at)
+        rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(FAULTS3 / name),
+                             "--out", str(tmp_path / "cli.csv"), "--raw")  # the page's file is raw too
+        assert rc == 0, err
+        cli = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+        assert page["text"].tolist() == cli["text"].tolist() and len(page) == 80
+        assert page["predicted_label"].tolist() == cli["predicted_label"].tolist()

@@ -162,7 +162,8 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         "Input", ["Upload a CSV", "A bundled sample"], key="predict_source", horizontal=True, label_visibility="collapsed"
     )
     if kind == "Upload a CSV":
-        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True)
+        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True,
+                            columns=tuple(model.input_columns))
         return (_saved_upload(upload), upload.name) if upload is not None else None
     if not SAMPLES:
         st.info("No bundled sample is installed.")
