@@ -618,6 +618,9 @@ def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_without_mul
                          "--base-model", str(tiny_model_dir), "--out", str(tmp_path / "m"))
     assert rc == 2 and "'electronics|food'" in err and "--multi-label" in err and "--no-multi-label" in err, err
     assert not (tmp_path / "m").exists()
+    # The Python API (and the Train page with its box unticked): trained as classes, but named.
+    report = validate_mapping(read_table(path).frame, TrainConfig(text_columns=("text",), label_column="topics"))
+    assert any("looks like several tags per row" in w.message for w in report.warnings)
 
 
 def test_every_faults3_file_has_a_reading_test():
