@@ -185,3 +185,31 @@ def test_a_refused_file_gets_one_message_everywhere(kind, tmp_path, trained_tiny
     set_and_run(dash, "radio", "dash_source", "upload")
     dash.file_uploader(key="dash_upload").set_value((name, data, "application/octet-stream")).run()
     assert not dash.exception and message in texts(dash.error), texts(dash.error)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx", "JSON Lines", "gzip"])
+def test_excel_serial_dates_read_as_dates_on_the_dashboard_whatever_the_file(kind):
+    """Excel serial day numbers (45292 = 2024-01-01, the 1900 system) in a date column: the
+    Dashboard maps the column, reads every row and says the numbers were read as Excel dates;
+    the dates of the frame the page read are Excel's, counted here from 1899-12-30."""
+    from core.dates import parse_dates
+    from tests.test_page_dashboard import open_page as open_dashboard
+    from tests.test_page_dashboard import rows_shown, set_and_run
+    from tests.test_page_train import texts
+    from ui.dashboard import cached_table
+
+    rows = [[45292 + 3 * i, text, label] for i, (text, label) in enumerate(review_rows(30, seed=6))]
+    header = ["date", "text", "predicted_label"]
+    csv = ",".join(header) + "\n" + "".join(f'{d},"{t}",{b}\n' for d, t, b in rows)
+    name, data = {"csv": ("d.csv", csv.encode()), "xlsx": ("d.xlsx", xlsx_bytes([header, *rows])),
+                  "JSON Lines": ("d.jsonl", "".join(json.dumps(dict(zip(header, r))) + "\n" for r in rows).encode()),
+                  "gzip": ("d.csv.gz", gz(csv.encode()))}[kind]
+    at = open_dashboard()
+    set_and_run(at, "radio", "dash_source", "upload")
+    at.file_uploader(key="dash_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="dash_map_date").value == "date" and rows_shown(at) == len(rows)
+    shown = "\n".join(texts(getattr(at, k)) for k in ("warning", "info", "caption", "markdown"))
+    assert "Excel serial dates" in shown and "too small" not in shown
+    parsed, _ = parse_dates(cached_table(at.session_state["dash_upload_key"], b"")["date"])
+    assert parsed.dt.date.tolist() == [datetime.date(1899, 12, 30) + datetime.timedelta(days=d) for d, _, _ in rows]
