@@ -526,7 +526,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
 
 
 def _default_sheet(book: pd.ExcelFile, sheets: tuple[str, ...], columns: Sequence[str]) -> tuple[str, str]:
-    """(the sheet read when none is chosen, a note saying why when it is not the first): the
+    """(the sheet read when none is chosen, a note naming it and every sheet; "" for one sheet): the
     first sheet whose first rows hold every one of ``columns`` (the columns the caller needs);
     without ``columns``, the first whose header looks like a table's (:func:`_table_like`);
     else the first sheet. Only the first MAX_HEADER_SEARCH_ROWS + 1 rows of each are looked at."""
@@ -537,12 +537,12 @@ def _default_sheet(book: pd.ExcelFile, sheets: tuple[str, ...], columns: Sequenc
         rows = _first_rows(book, name)
         holds = any(wanted <= {_cell_name(v) for v in row if not pd.isna(v)} for row in rows)
         if holds if wanted else _table_like(rows):
-            if name == sheets[0]:
-                return name, ""
             why = f"the first holding the column(s) {sorted(wanted)}" if wanted else "the first that looks like a table"
-            return name, (f"read sheet {name!r}, {why}; the workbook's sheets: {list(sheets)} "
-                          "(--sheet NAME or the Sheet picker chooses another)")
-    return sheets[0], ""
+            break
+    else:
+        name, why = sheets[0], "the first sheet"
+    return name, (f"read sheet {name!r}, {why}; the workbook's sheets: {list(sheets)} "
+                  "(--sheet NAME or the Sheet picker chooses another)")
 
 
 def _first_rows(book: pd.ExcelFile, name: str) -> list[list[Any]]:
