@@ -441,3 +441,21 @@ def test_faults3_t04_and_t05_on_the_predict_page_read_as_python_m_core_predict(m
         cli = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
         assert page["text"].tolist() == cli["text"].tolist() and len(page) == 80
         assert page["predicted_label"].tolist() == cli["predicted_label"].tolist()
+
+
+def test_faults3_t04_scored_on_the_dashboard_reads_the_sheet_holding_the_models_columns(models_dir, trained_tiny):
+    """The Dashboard's "score it" upload asks for the model's text columns as the CLI does: the cover
+    sheet first (t04) preselects 'Reviews', and every one of its 80 rows is scored."""
+    from tests.test_page_dashboard import open_page as open_dashboard
+    from tests.test_page_dashboard import rows_shown, set_and_run
+
+    shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
+    at = open_dashboard()
+    set_and_run(at, "radio", "dash_source", "score")
+    data = (FAULTS3 / "t04_xlsx_cover_sheet_first.xlsx").read_bytes()
+    at.file_uploader(key="dash_score_upload").set_value(("t04.xlsx", data, "application/octet-stream")).run()
+    assert_clean(at)
+    assert at.selectbox(key="dash_score_upload_sheet").value == "Reviews"
+    at.button(key="dash_score_btn").click().run()
+    assert_clean(at)
+    assert rows_shown(at) == len(faults3_truth("t04_xlsx_cover_sheet_first.xlsx", "Reviews")[1]) == 80
