@@ -576,7 +576,7 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     if len(tags) < 2 or folds < 2:
         return _empty(), "none", 0, "Label errors need at least two tags with two labelled rows each."
     Y, tags = binarize(lists, tags)
-    proba = _tag_proba([texts[i] for i in idx], Y.astype(int), mode, embeddings[idx] if embeddings is not None else None,
+    proba = tag_proba([texts[i] for i in idx], Y.astype(int), mode, embeddings[idx] if embeddings is not None else None,
                        seed, folds)
     given = [list(np.flatnonzero(row)) for row in Y]
     flagged = find_label_issues(given, proba, n_jobs=1)
@@ -591,8 +591,8 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     return _issues(idx[where], "label_error", 1.0 - quality[where], suggested), mode, len(idx), ""
 
 
-def _tag_proba(texts: list[str], Y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int,
-               folds: int) -> np.ndarray:
+def tag_proba(texts: list[str], Y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int,
+              folds: int) -> np.ndarray:
     """Out-of-fold per-tag probabilities (n, k): one-vs-rest logistic regression on TF-IDF, on the
     embeddings, or the mean of both (``mode``), cross-fitted over ``folds`` shuffled folds."""
     from sklearn.linear_model import LogisticRegression

@@ -25,7 +25,8 @@ def _add_profile_col(parser: argparse.ArgumentParser) -> None:
 def _add_reading(parser: argparse.ArgumentParser) -> None:
     """--sheet and --header-row: how a file is read (core.reading.read_table), for every command that reads one."""
     parser.add_argument("--sheet", default=None,
-                        help="Excel workbook: the sheet to read (default: the first; messages name the others)")
+                        help="Excel workbook: the sheet to read (default: the first holding the columns asked for; "
+                             "messages name the others)")
     parser.add_argument("--header-row", type=int, default=None, metavar="N",
                         help="the row (Excel's row number; CSV: the line) holding the column names, when a title "
                              "block sits above them (default: found)")
@@ -91,9 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
-    t.add_argument("--multi-label", action="store_true",
+    t.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
                    help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON lists; "
-                        "each tag gets a sigmoid output and a threshold chosen on validation")
+                        "each tag gets a sigmoid output and a threshold chosen on validation (default: refused when "
+                        "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
     t.add_argument("--label-sep", default=None, metavar="SEP",
                    help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in the data)")
     t.add_argument("--max-train-seconds", type=float, default=None)
@@ -404,20 +406,31 @@ def checkpoint_folder(out: Path) -> Path:
 
 def _tags_checked(args: argparse.Namespace, df, say: bool):
     """``df`` after the several-tags-per-row checks of ``train``: ``--label-sep`` needs
-    ``--multi-label``; without it, a list-like label column is named on stderr (``say``)."""
+    ``--multi-label``; a list-like label column is refused unless ``--multi-label`` or
+    ``--no-multi-label`` says what it is (as the Train page ticks its box for it), the joined
+    values named; with ``--no-multi-label`` it is named on stderr (``say``)."""
     if args.label_sep and not args.multi_label:
         raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
-    if not args.multi_label and args.label_col in df.columns and say:
-        _say_list_labels(df, args.label_col)
+    if not args.multi_label and args.label_col in df.columns:
+        _list_labels(df, args.label_col, refuse=args.multi_label is None, say=say)
     return df
 
 
-def _say_list_labels(df, column: str) -> None:
-    """A note on stderr when the label column looks like several tags per row (core.multilabel.detect)."""
-    from .multilabel import detect
+def _list_labels(df, column: str, *, refuse: bool, say: bool) -> None:
+    """When the label column looks like several tags per row (core.multilabel.detect): a refusal
+    naming joined values (``refuse``), else a note on stderr (``say``)."""
+    from .multilabel import detect, split_tags
 
     found = detect(df[column], column)
-    if found is not None:
+    if found is None:
+        return
+    if refuse:
+        values = df[column].dropna().astype(str)
+        joined = list(dict.fromkeys(v for v in values if len(split_tags(v, found.separator)) > 1))
+        raise ValueError(f"{found.sentence()} Without --multi-label, values such as "
+                         f"{', '.join(repr(v) for v in joined[:3])} would each be one class. Pass --multi-label "
+                         "(one output per tag), or --no-multi-label to keep every combination as a class of its own.")
+    if say:
         print(f"note: {found.sentence()}", file=sys.stderr)
 
 
@@ -466,7 +479,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("--ray-address and --parts need --engine ray.")
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
-                         "and header as found (run without --engine ray to choose them).")
+                         "holding the model's columns and its header as found (run without --engine ray to choose them).")
     model = load_folder(args.model)
     if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
@@ -475,8 +488,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif args.fast and (onnx := _onnx_form(args.model)) is not None:
         model = onnx
     elif args.fast:
-        if getattr(model, "multi_label", False):
-            raise ValueError("--fast is not offered for models with several tags per row yet; run without --fast.")
         if not model.fast_forms:
             raise ValueError("--fast is only available for transformer models.")
         from .fastpath import check_fast_path, read_fast_path
@@ -684,7 +695,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed)
     if config.label_column in df.columns:  # several tags per row: say so before the single-label check
-        _say_list_labels(df, config.label_column)
+        _list_labels(df, config.label_column, refuse=False, say=True)
     if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.

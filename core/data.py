@@ -288,6 +288,10 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
         variants = label_variants(raw_label[keep], merge_case=merge_case)
         if variants:
             report.warnings.append(Problem("label_column", _variants_message(variants, merge_case)))
+        from .multilabel import detect  # tag lists trained as classes: every combination would be one
+
+        if (tag_lists := detect(raw_label[keep], config.label_column)) is not None:
+            report.warnings.append(Problem("label_column", tag_lists.sentence()))
         counts = label[keep].value_counts()
         report.class_counts = {str(k): int(v) for k, v in counts.items()}
         n_not_number = int(numeric.isna().sum())

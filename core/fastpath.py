@@ -10,6 +10,11 @@ built model input ``text`` and ``true_label``), and a form passes when
 - test accuracy drops by less than 0.5 percentage points, and
 - it is at least 1.2x faster than fp32 there (a "fast" path that is not faster is not offered).
 
+For a model with several tags per row (a sigmoid per tag, tags by threshold) the same bars
+apply per tag decision: each tag's yes/no agrees with the fp32 model on >= 99% of the test rows
+(the worst tag counts, so a rare tag cannot hide behind the easy "no"s of the others), and the
+test micro-F1 (scikit-learn's, over the tags of ``true_labels``) drops by less than 0.5 points.
+
 The fastest passing form is offered. Measured on the default model (bench/bench_predict.py):
 int8 was ~2x faster but agreed on only 98.0-98.7% of labels, so it failed; bf16 agreed on 100%
 at 1.7-1.8x on this machine's CPU (it has AVX512-BF16).
@@ -48,7 +53,8 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
     fast form is made from a copy). Returns the record written to ``fast_path.json``::
 
         {"passed": bool, "method": "int8" | "bf16" | None (the form offered), "reason": str,
-         "n_rows": int, "accuracy_fp32": float, "seconds_fp32": float,
+         "n_rows": int, "measure": "accuracy" | "micro_f1" (multi-label: accuracy_* hold micro-F1,
+         agreement the worst tag's, agreement_per_tag each tag's), "accuracy_fp32": float, "seconds_fp32": float,
          # the offered form's numbers (or, when none passed, the fastest form's):
          "agreement": float (0-1), "accuracy_fast": float, "accuracy_drop_points": float,
          "seconds_fast": float, "speedup": float,
@@ -56,6 +62,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
          "min_agreement": 0.99, "max_accuracy_drop_points": 0.5, "min_speedup": 1.2,
          "torch_version": str, "checked_at": str}
 
+    A multi-label model is judged per tag decision (module docstring).
     A model the check cannot apply to (not a transformer, a regression model, no test split)
     gets ``passed: False`` with the reason; nothing is raised for those.
     """
@@ -81,27 +88,27 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
         atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
         return record
 
-    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
-    texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
-    truth = np.asarray([str(v) for v in test["true_label"].tolist()], dtype=object)
+    texts, truth = read_test_split(folder)
+    tags = tags_of(model)
 
     model.predict(texts[:8])  # warm up (thread pools, first-call allocations) before timing
     seconds_fp32, labels_fp32 = timed_predict(model, texts)
-    acc_fp32 = float(np.mean(labels_fp32 == truth))
+    acc_fp32 = score(labels_fp32, truth, tags)
     candidates = {}
     for method in FAST_METHODS:
         fast = quantized_copy(model, method)
         fast.predict(texts[:8])
         seconds, labels = timed_predict(fast, texts)
-        candidates[method] = judge_form(labels, labels_fp32, truth, seconds, seconds_fp32)
+        candidates[method] = judge_form(labels, labels_fp32, truth, seconds, seconds_fp32, tags=tags)
         del fast
 
     passing = [m for m in FAST_METHODS if candidates[m]["passed"]]
     best = max(passing or FAST_METHODS, key=lambda m: candidates[m]["speedup"] or 0)
     chosen = candidates[best]
     if passing:
-        reason = (f"{best}: labels agree with fp32 on {chosen['agreement']:.1%} of test rows, accuracy holds, "
-                  f"{chosen['speedup']:.1f}x faster")
+        what = "each tag's decisions agree" if tags else "labels agree"
+        reason = (f"{best}: {what} with fp32 on {chosen['agreement']:.1%} of test rows or more, "
+                  f"{'micro-F1' if tags else 'accuracy'} holds, {chosen['speedup']:.1f}x faster")
     else:
         reason = "; ".join(f"{m}: {candidates[m]['reason']}" for m in FAST_METHODS)
     record.update(
@@ -109,6 +116,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
         method=best if passing else None,
         reason=reason,
         n_rows=len(texts),
+        measure="micro_f1" if tags else "accuracy",
         accuracy_fp32=round(acc_fp32, 6),
         seconds_fp32=round(seconds_fp32, 4),
         **{k: v for k, v in chosen.items() if k not in ("passed", "reason")},
@@ -119,29 +127,86 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
 
 
 def judge_form(labels: np.ndarray, labels_fp32: np.ndarray, truth: np.ndarray, seconds: float,
-           seconds_fp32: float) -> dict[str, Any]:
-    """One fast form's numbers against fp32, and whether they pass the three bars."""
-    agreement = float(np.mean(labels == labels_fp32))
-    drop = float(np.mean(labels_fp32 == truth)) - float(np.mean(labels == truth))
+               seconds_fp32: float, *, tags: list[str] | None = None) -> dict[str, Any]:
+    """One fast form's numbers against fp32, and whether they pass the three bars.
+
+    ``labels``/``labels_fp32``/``truth``: one label per test row; with ``tags`` (a multi-label
+    model's tags) each is a row's tags joined by "|", ``agreement`` is the lowest share of rows on
+    which one tag's decision agrees (``agreement_per_tag`` gives each) and ``accuracy_*`` is
+    micro-F1 (scikit-learn) instead of accuracy."""
+    if tags:
+        fast, full = decisions(labels, tags), decisions(labels_fp32, tags)
+        per_tag = (fast == full).mean(axis=0) if len(fast) else np.ones(len(tags))
+        worst = int(np.argmin(per_tag))
+        agreement = float(per_tag[worst])
+        agree_words = f"tag '{tags[worst]}' decisions agree on {agreement:.1%} of test rows (needs >= " \
+                      f"{MIN_AGREEMENT:.0%} for every tag)"
+        measure = "micro-F1"
+    else:
+        agreement = float(np.mean(labels == labels_fp32))
+        agree_words = f"labels agree on {agreement:.1%} of test rows (needs >= {MIN_AGREEMENT:.0%})"
+        measure = "accuracy"
+    score_fast = score(labels, truth, tags)
+    drop = score(labels_fp32, truth, tags) - score_fast
     speedup = seconds_fp32 / seconds if seconds > 0 else None
     # Rounded before comparing so that exactly 99% or exactly 0.5 points is judged as written,
     # not by the last bit of a float (1 - 0.995 > 0.005 in binary).
     problems = []
     if round(agreement, 9) < MIN_AGREEMENT:
-        problems.append(f"labels agree on {agreement:.1%} of test rows (needs >= {MIN_AGREEMENT:.0%})")
+        problems.append(agree_words)
     if round(drop, 9) >= MAX_ACCURACY_DROP:
-        problems.append(f"accuracy drops by {drop * 100:.2f} points (needs < {MAX_ACCURACY_DROP * 100:.1f})")
+        problems.append(f"{measure} drops by {drop * 100:.2f} points (needs < {MAX_ACCURACY_DROP * 100:.1f})")
     if speedup is not None and round(speedup, 9) < MIN_SPEEDUP:
         problems.append(f"only {speedup:.2f}x faster (needs >= {MIN_SPEEDUP}x)")
-    return {
+    judged = {
         "passed": not problems,
         "reason": "; ".join(problems) or "passed",
         "agreement": round(agreement, 6),
-        "accuracy_fast": round(float(np.mean(labels == truth)), 6),
+        "accuracy_fast": round(score_fast, 6),
         "accuracy_drop_points": round(drop * 100, 4),
         "seconds_fast": round(seconds, 4),
         "speedup": round(speedup, 3) if speedup is not None else None,
     }
+    if tags:
+        judged["agreement_per_tag"] = {t: round(float(a), 6) for t, a in zip(tags, per_tag)}
+    return judged
+
+
+def tags_of(model: SavedModel) -> list[str] | None:
+    """A multi-label model's tags (the order of its ``p_<tag>`` columns); None for one label per row."""
+    return [str(c) for c in model.classes_] if getattr(model, "multi_label", False) else None
+
+
+def decisions(labels: np.ndarray, tags: list[str]) -> np.ndarray:
+    """(n, k) bool: row i carries tag j, from labels joined by "|" (the model's ``predict``)."""
+    from .multilabel import OUTPUT_SEP
+
+    index = {t: j for j, t in enumerate(tags)}
+    out = np.zeros((len(labels), len(tags)), dtype=bool)
+    for i, value in enumerate(labels):
+        for tag in ("" if pd.isna(value) else str(value)).split(OUTPUT_SEP):
+            if tag in index:
+                out[i, index[tag]] = True
+    return out
+
+
+def score(labels: np.ndarray, truth: np.ndarray, tags: list[str] | None = None) -> float:
+    """Accuracy of ``labels`` against ``truth``; with ``tags``, scikit-learn's micro-F1 over the tag
+    decisions (0 where neither side has a tag, as scikit-learn's zero_division=0)."""
+    if not tags:
+        return float(np.mean(labels == truth))
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(decisions(truth, tags), decisions(labels, tags), average="micro", zero_division=0))
+
+
+def read_test_split(folder: Path) -> tuple[list[str], np.ndarray]:
+    """(texts, truth) of the folder's test_predictions.csv: ``true_label`` per row, or for a
+    multi-label model ``true_labels`` (tags joined by "|", "" for none)."""
+    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
+    texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
+    column = "true_label" if "true_label" in test.columns else "true_labels"
+    return texts, np.asarray(["" if pd.isna(v) else str(v) for v in test[column].tolist()], dtype=object)
 
 
 def read_fast_path(model_folder: str | Path) -> dict[str, Any] | None:
@@ -181,11 +246,15 @@ def describe_check(record: dict[str, Any]) -> str:
     label agreement and accuracy on the test split; or, when none is offered, why not, per form.
     """
     n = record.get("n_rows") or 0
+    tagged = record.get("measure") == "micro_f1"  # several tags per row: decisions per tag, micro-F1
+    measure = "micro-F1" if tagged else "accuracy"
     if _offered(record):
         name = FAST_NAMES.get(record["method"], record["method"])
+        same = (f"each tag's decision is the same on at least {record.get('agreement', 0):.1%} of them" if tagged
+                else f"it gives the same label on {record.get('agreement', 0):.1%} of them")
         return (
             f"A fast form is offered: {name}, {record.get('speedup') or 0:.1f}x faster than the full model on its "
-            f"{n:,} test rows; it gives the same label on {record.get('agreement', 0):.1%} of them, and accuracy "
+            f"{n:,} test rows; {same}, and {measure} "
             f"goes from {record.get('accuracy_fp32', 0):.1%} to {record.get('accuracy_fast', 0):.1%}."
         )
     candidates = record.get("candidates") or {}
@@ -195,10 +264,11 @@ def describe_check(record: dict[str, Any]) -> str:
     for method, form in candidates.items():
         problems = []
         if round(form.get("agreement", 0), 9) < MIN_AGREEMENT:
-            problems.append(f"changed {1 - form.get('agreement', 0):.1%} of the labels (at most "
+            what = "of one tag's decisions" if tagged else "of the labels"
+            problems.append(f"changed {1 - form.get('agreement', 0):.1%} {what} (at most "
                             f"{1 - MIN_AGREEMENT:.0%} allowed)")
         if round(form.get("accuracy_drop_points", 0), 9) >= MAX_ACCURACY_DROP * 100:
-            problems.append(f"lost {form['accuracy_drop_points']:.1f} accuracy points (less than "
+            problems.append(f"lost {form['accuracy_drop_points']:.1f} {measure} points (less than "
                             f"{MAX_ACCURACY_DROP * 100:.1f} allowed)")
         speedup = form.get("speedup")
         if speedup is not None and round(speedup, 9) < MIN_SPEEDUP:
@@ -237,8 +307,9 @@ def not_applicable(model: SavedModel, folder: Path) -> str:
     if not path.is_file():
         return "the model folder has no test_predictions.csv to check the fast path on"
     columns = pd.read_csv(path, nrows=0).columns
-    if not {"text", "true_label"} <= set(columns):
-        return f"test_predictions.csv lacks 'text'/'true_label' columns (has {list(columns)})"
+    truth = "true_labels" if getattr(model, "multi_label", False) else "true_label"
+    if not {"text", truth} <= set(columns):
+        return f"test_predictions.csv lacks 'text'/'{truth}' columns (has {list(columns)})"
     if len(pd.read_csv(path, usecols=["text"])) == 0:
         return "the test split is empty"
     return ""

@@ -13,6 +13,7 @@ all its tags are right).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -65,12 +66,13 @@ class ListLabels:
 
     def sentence(self) -> str:
         """One line for the Train page and ``check``: what was found and what to do."""
-        joined_by = "JSON lists" if self.separator == JSON_LIST else f"tags joined by '{self.separator}'"
+        joined_by = ("JSON lists" if self.separator == JSON_LIST
+                     else f"tags joined by {' or '.join(repr(c) for c in self.separator)}")
         shown = ", ".join(repr(t) for t in self.tags[:8]) + (f" and {len(self.tags) - 8} more" if len(self.tags) > 8 else "")
         return (f"Label column '{self.column}' looks like several tags per row: {joined_by}, {len(self.tags)} tags "
                 f"({shown}); {self.share_several:.0%} of its {self.n_rows:,} labelled rows have two or more. Train "
                 f"with several tags per row (multi-label: the Train page's toggle, or `--multi-label"
-                f"{'' if self.separator == '|' else f' --label-sep {self.separator!r}'}`) so that each tag is "
+                f"{'' if self.separator in ('|', '|;') else f' --label-sep {self.separator!r}'}`) so that each tag is "
                 "learned on its own; otherwise every combination becomes a class of its own.")
 
 
@@ -91,9 +93,23 @@ def split_tags(value: Any, separator: str) -> list[str]:
         if not isinstance(items, list) or any(isinstance(i, (list, dict)) for i in items):
             raise ValueError(f"Label {text[:60]!r} is not a flat JSON list of tags; expected e.g. [\"price\", \"delivery\"].")
         pieces = [str(i) for i in items if i is not None]
+    elif _looks_like_json_list(text) and (items := _json_items(text)) is not None:
+        pieces = items  # a JSON list among joined cells (exports mix spellings): its items, not its text
     else:
-        pieces = text.split(separator)
+        # Several separator characters ("|;"): cells of one column joined either way, each split on any.
+        pieces = re.split("|".join(map(re.escape, separator)), text) if len(separator) > 1 else text.split(separator)
     return list(dict.fromkeys(p.strip() for p in pieces if p.strip()))
+
+
+def _json_items(text: str) -> list[str] | None:
+    """The items of a flat JSON list of strings or numbers, as text; None when ``text`` is not one."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(items, list) or any(isinstance(i, (list, dict)) for i in items):
+        return None
+    return [str(i) for i in items if i is not None]
 
 
 def _looks_like_json_list(text: str) -> bool:
@@ -127,16 +143,18 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
         if lists is not None:
             return _found(column, JSON_LIST, lists, len(cells))
     distinct = cells.unique()
-    for separator in SEPARATORS:
-        holding = [c for c in distinct if separator in c]
-        if not holding or cells.str.contains(separator, regex=False).mean() < MIN_SEVERAL_SHARE:
+    # Cells joined by '|' in some rows and by ';' in others (exports merged from two tools): both at once.
+    both = "".join(s for s in ("|", ";") if cells.str.contains(s, regex=False).mean() >= MIN_SEVERAL_SHARE)
+    for separator in ([both] if len(both) > 1 else []) + list(SEPARATORS):
+        holding = [c for c in distinct if any(ch in c for ch in separator)]
+        if not holding or cells.map(lambda c, s=separator: any(ch in c for ch in s)).mean() < MIN_SEVERAL_SHARE:
             continue
         lists = [split_tags(c, separator) for c in cells]
         counts = Counter(t for tags in lists for t in tags)
         if len(counts) > MAX_TAGS or len(counts) >= len(distinct) or not all(_tag_like(t) for t in counts):
             continue
         pieces = {t for c in holding for t in split_tags(c, separator)}
-        alone = {c for c in distinct if separator not in c}
+        alone = {c for c in distinct if not any(ch in c for ch in separator)}
         # A comma is common in free text: there the tags must also stand alone in some cells.
         if all(counts[t] >= 2 for t in pieces) and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
             return _found(column, separator, lists, len(cells))
@@ -156,6 +174,7 @@ def join_tags(tags: Sequence[str], separator: str) -> str:
     ("|", "; ", ", " or a JSON list): the inverse of :func:`split_tags`."""
     if separator == JSON_LIST:
         return json.dumps([str(t) for t in tags], ensure_ascii=False)
+    separator = separator[0]  # several ("|;": a column joined either way): written with the first
     return {";": "; ", ",": ", "}.get(separator, separator).join(str(t) for t in tags)
 
 

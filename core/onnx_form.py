@@ -5,7 +5,8 @@ TorchScript-based exporter, opset 17, dynamic batch and sequence axes), optional
 int8 by ONNX Runtime (``model.int8.onnx``: dynamic quantization of the MatMul weights,
 ``onnxruntime.quantization.quantize_dynamic``). Then it is checked on the model's own test split
 with the fast path's rule (core/fastpath.py): labels agree with the fp32 torch model on >= 99% of
-the rows and accuracy drops by less than 0.5 points. A form that fails is removed and refused with
+the rows and accuracy drops by less than 0.5 points (a multi-label model: each tag's decisions
+agree on >= 99% of the rows and micro-F1 drops by less than 0.5 points). A form that fails is removed and refused with
 the numbers; one that passes is recorded in ``onnx.json`` and used by ``python -m core predict
 --fast`` and ``python -m core serve``. Speed is measured and reported (rows/s beside torch fp32 and
 bf16 in the same run) but not required: where ONNX is not faster the record says so.
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, judge_form, timed_predict
+from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, judge_form, read_test_split, score, tags_of, timed_predict
 from .models import SavedModel, load_folder
 from .models.folder import atomic_write
 
@@ -39,13 +40,14 @@ class OrtNetwork:
     """An ONNX Runtime session with the two things TextClassifier's forward loop asks of a torch
     network: ``config.num_labels`` and a call ``(input_ids=, attention_mask=) -> .logits``."""
 
-    def __init__(self, path: Path, num_labels: int) -> None:
+    def __init__(self, path: Path, num_labels: int, problem_type: str | None = None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.config = SimpleNamespace(num_labels=num_labels)
+        # problem_type kept: a multi-label head stays sigmoid per tag (TextClassifier.multi_label)
+        self.config = SimpleNamespace(num_labels=num_labels, problem_type=problem_type)
 
     def __call__(self, input_ids: Any, attention_mask: Any) -> Any:
         import torch
@@ -92,7 +94,8 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(str(folder / ONNX_FILE), str(target), weight_type=QuantType.QInt8)
-    texts, truth = _test_split(folder)
+    texts, truth = read_test_split(folder)
+    tags = tags_of(model)  # several tags per row: judged per tag decision, micro-F1 (core.fastpath)
     model.predict(texts[:8])
     seconds_fp32, labels_fp32 = timed_predict(model, texts)
     onnx_model = with_onnx(load_folder(folder), target)
@@ -101,18 +104,21 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
     bf16 = load_folder(folder).quantize("bf16")
     bf16.predict(texts[:8])
     seconds_bf16, _ = timed_predict(bf16, texts)
-    judged = judge_form(labels_onnx, labels_fp32, truth, seconds_onnx, seconds_fp32)
+    judged = judge_form(labels_onnx, labels_fp32, truth, seconds_onnx, seconds_fp32, tags=tags)
     # Speed is reported, not required: the export is for other runtimes as much as for speed.
     problems = [p for p in judged["reason"].split("; ") if p != "passed" and "faster" not in p]
     n = len(texts)
     record = {
         "passed": not problems,
         "file": target.name,
-        "reason": "; ".join(problems) or (f"labels agree with the fp32 model on {judged['agreement']:.1%} of {n:,} test "
-                                          f"rows; accuracy {judged['accuracy_drop_points']:+.2f} points lower"),
+        "reason": "; ".join(problems) or (
+            f"{'each tag' if tags else 'labels'} agree{'s' if tags else ''} with the fp32 model on "
+            f"{judged['agreement']:.1%} of {n:,} test rows{' or more' if tags else ''}; "
+            f"{'micro-F1' if tags else 'accuracy'} {judged['accuracy_drop_points']:+.2f} points lower"),
         "n_rows": n,
+        "measure": "micro_f1" if tags else "accuracy",
         "agreement": judged["agreement"],
-        "accuracy_fp32": round(float(np.mean(labels_fp32 == truth)), 6),
+        "accuracy_fp32": round(score(labels_fp32, truth, tags), 6),
         "accuracy_fast": judged["accuracy_fast"],
         "accuracy_drop_points": judged["accuracy_drop_points"],
         "rows_per_s": {"torch_fp32": round(n / seconds_fp32, 1), "torch_bf16": round(n / seconds_bf16, 1),
@@ -147,14 +153,6 @@ def _export_network(model: Any, path: Path) -> None:
                                         "logits": {0: "batch"}}, opset_version=OPSET)
 
 
-def _test_split(folder: Path) -> tuple[list[str], np.ndarray]:
-    import pandas as pd
-
-    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
-    texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
-    return texts, np.asarray([str(v) for v in test["true_label"].tolist()], dtype=object)
-
-
 def read_record(folder: str | Path) -> dict[str, Any] | None:
     """The folder's passed ONNX record whose file is present, or None."""
     folder = Path(folder)
@@ -172,7 +170,8 @@ def read_record(folder: str | Path) -> dict[str, Any] | None:
 def with_onnx(model: SavedModel, path: str | Path) -> SavedModel:
     """``model`` (a loaded TextClassifier) running its network through the ONNX file ``path``;
     it can no longer be saved (as a quantized model cannot)."""
-    model.model = OrtNetwork(Path(path), int(model.model.config.num_labels))
+    config = model.model.config
+    model.model = OrtNetwork(Path(path), int(config.num_labels), getattr(config, "problem_type", None))
     model.quantized = "onnx"
     return model
 

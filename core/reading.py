@@ -188,7 +188,9 @@ def read_table(
     so a renamed file is read right; ``name`` (the file name, e.g. the upload's) tells JSON from
     CSV when the content does not, and names the file in messages.
 
-    For a workbook ``sheet`` picks the sheet (default: the first). The header is the first
+    For a workbook ``sheet`` picks the sheet; by default the first sheet holding all of
+    ``columns``, or without ``columns`` the first whose header looks like a table's, else the
+    first (a note names the sheets when another than the first is read). The header is the first
     non-empty row, unless a title block sits above it: then the first row holding all of
     ``columns`` (the columns the caller needs), else the first row whose cells are mostly
     non-empty text, is the header (a note says which row); ``header_row`` (the row number Excel
@@ -397,11 +399,23 @@ def sheet_names(source: str | Path | bytes | io.IOBase, name: str = "", *, max_b
     """The sheet names of an Excel workbook, in workbook order (also inside a .gz or a .zip);
     ``[]`` for any file that is not a workbook. Raises ``ValueError`` when a workbook cannot be
     opened, or is over a read limit (``limits``, as :func:`read_table`)."""
-    limits = read_limits(limits, max_bytes)
+    return list(_sheets_only(source, name, read_limits(limits, max_bytes)).sheets)
+
+
+def default_sheet(source: str | Path | bytes | io.IOBase, name: str = "", *, columns: Sequence[str] = (),
+                  limits: ReadLimits | None = None) -> str | None:
+    """The sheet :func:`read_table` reads when none is chosen (the first holding ``columns``; without
+    them the first whose header looks like a table's; else the first): what a page's Sheet picker
+    preselects. None for a file that is not a workbook. Raises as :func:`sheet_names`."""
+    return _sheets_only(source, name, read_limits(limits), columns).sheet
+
+
+def _sheets_only(source: str | Path | bytes | io.IOBase, name: str, limits: ReadLimits,
+                 columns: Sequence[str] = ()) -> LoadedCsv:
     raw, name, _ = unpack(_read_bytes(source, limits), name, limits)
     if not raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        return []
-    return list(_read_kind(raw, name, _SHEETS_ONLY, None, (), limits).sheets)
+        return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw))
+    return _read_kind(raw, name, _SHEETS_ONLY, None, columns, limits)
 
 
 _SHEETS_ONLY = "\x00sheets"  # read_table's sheet value that lists the sheets without reading one
@@ -435,10 +449,15 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
         sheets = tuple(str(s) for s in book.sheet_names)
         if not sheets:
             raise ValueError(f"{what} has no sheets.")
-        if sheet == _SHEETS_ONLY:
-            return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw), sheet="", sheets=sheets)
-        chosen = sheets[0] if sheet is None else str(sheet)
         listed = str(list(sheets))
+        default_note = ""
+        if sheet is None or sheet == _SHEETS_ONLY:
+            chosen, default_note = _default_sheet(book, sheets, columns)
+        else:
+            chosen = str(sheet)
+        if sheet == _SHEETS_ONLY:
+            return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw), sheet=chosen,
+                             sheets=sheets)
         if chosen not in sheets:
             raise ValueError(f"{what} has no sheet named {chosen!r}; its sheets are {listed}.")
         where = f"sheet {chosen!r} of {what}" + (f" (its sheets: {listed})" if len(sheets) > 1 else "")
@@ -467,7 +486,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
         raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row."
                          + (f" The workbook's other sheet(s): {', '.join(others)} (choose one with --sheet NAME "
                             "or the Sheet picker)." if others else ""))
-    notes = []
+    notes = [default_note] if default_note else []
     top = _header_position(cells, header_row, columns, where)
     if top != cells.index[0]:
         notes.append(f"header read from row {top} of sheet {chosen!r}; the {_count_rows_above(cells, top)} row(s) "
@@ -504,6 +523,51 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     frame = frame.infer_objects().reset_index(drop=True)
     return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
                      n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes))
+
+
+def _default_sheet(book: pd.ExcelFile, sheets: tuple[str, ...], columns: Sequence[str]) -> tuple[str, str]:
+    """(the sheet read when none is chosen, a note naming it and every sheet; "" for one sheet): the
+    first sheet whose first rows hold every one of ``columns`` (the columns the caller needs);
+    without ``columns``, the first whose header looks like a table's (:func:`_table_like`);
+    else the first sheet. Only the first MAX_HEADER_SEARCH_ROWS + 1 rows of each are looked at."""
+    if len(sheets) < 2:
+        return sheets[0], ""
+    wanted = {str(c).strip() for c in columns if c}
+    for name in sheets:
+        rows = _first_rows(book, name)
+        holds = any(wanted <= {_cell_name(v) for v in row if not pd.isna(v)} for row in rows)
+        if holds if wanted else _table_like(rows):
+            why = f"the first holding the column(s) {sorted(wanted)}" if wanted else "the first that looks like a table"
+            break
+    else:
+        name, why = sheets[0], "the first sheet"
+    return name, (f"read sheet {name!r}, {why}; the workbook's sheets: {list(sheets)} "
+                  "(--sheet NAME or the Sheet picker chooses another)")
+
+
+def _first_rows(book: pd.ExcelFile, name: str) -> list[list[Any]]:
+    """The first MAX_HEADER_SEARCH_ROWS + 1 non-blank rows of sheet ``name``, NaN for empty cells."""
+    if book.engine == "openpyxl":
+        sheet = book.book[name]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # a declared size can be wrong (as core.limits.sheet_rows)
+        rows = [list(r) for r in sheet.iter_rows(max_row=MAX_HEADER_SEARCH_ROWS + 1, values_only=True)]
+    else:
+        rows = book.parse(name, header=None, nrows=MAX_HEADER_SEARCH_ROWS + 1, dtype=object).values.tolist()
+    rows = [[float("nan") if v is None or v == "" else v for v in r] for r in rows]
+    return [r for r in rows if not all(pd.isna(v) for v in r)]
+
+
+def _table_like(rows: list[list[Any]]) -> bool:
+    """True when some row is a table's header: two or more distinct short texts, every filled cell
+    text, and at least one non-blank row below it (a cover sheet's "Owner | Marketing" line at its
+    end, or one note per row, is not)."""
+    for row in rows[:-1]:
+        filled = [v for v in row if not pd.isna(v)]
+        names = {str(v).strip() for v in filled if isinstance(v, str) and 0 < len(v.strip()) <= 60}
+        if len(names) >= 2 and len(names) == len(filled):
+            return True
+    return False
 
 
 def _count_rows_above(cells: pd.DataFrame, top: int) -> int:

@@ -165,8 +165,11 @@ def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) ->
             raise ValueError('"rows" must be a list of objects, one per row: {column: value}.')
         for i, record in enumerate(records):  # other keys are ignored, as the CLI ignores other columns
             absent = [c for c in columns if c not in record]
-            if absent:
-                raise ValueError(f"Row {i} lacks {absent}; the model reads {columns}; found {sorted(record)}.")
+            if absent:  # the one missing-columns message: the keys found and the closest match
+                from .reading import missing_columns_message
+
+                raise ValueError(missing_columns_message(absent, list(record),
+                                                         lead=f"Row {i} lacks {absent}; the model reads {columns}"))
     if len(records) > limits.max_rows:
         raise RequestTooLarge(f"{len(records):,} rows sent; at most {limits.max_rows:,} per request "
                               "(split the rows, or score a file with `python -m core predict`).")

@@ -43,7 +43,7 @@ def formula_text_workbook() -> bytes:
     return buffer.getvalue()
 
 
-def test_multi_sheet_workbook_first_sheet_by_default_and_a_chosen_one():
+def test_multi_sheet_workbook_default_sheet_named_and_a_chosen_one():
     data = workbook(
         {
             "Summary": [["what", "value"], ["rows", 2]],
@@ -54,6 +54,9 @@ def test_multi_sheet_workbook_first_sheet_by_default_and_a_chosen_one():
     first = read_table(data, "book.xlsx")
     assert first.sheet == "Summary" and first.sheets == ("Summary", "Reviews")
     assert first.frame.to_dict("list") == {"what": ["rows"], "value": [2]}
+    assert any("read sheet 'Summary'" in n and "sheets: ['Summary', 'Reviews']" in n for n in first.notes)
+    by_columns = read_table(data, "book.xlsx", columns=["review", "label"])  # what the CLI asks for
+    assert by_columns.sheet == "Reviews" and any("the first holding the column(s)" in n for n in by_columns.notes)
     reviews = read_table(data, "book.xlsx", sheet="Reviews")
     assert list(reviews.frame.columns) == ["review", "label", "stars"]
     assert reviews.frame["review"].tolist() == ["Great fit", "Too small"]

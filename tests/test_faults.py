@@ -551,15 +551,29 @@ def test_faults3_t04b_workbook_to_score_is_scored_as_train_reads_it(tmp_path, tr
     assert api["predicted_label"].tolist() == cli["predicted_label"].tolist()
 
 
-def test_faults3_t04_cover_sheet_first_names_the_other_sheet_and_sheet_chooses_it(tmp_path, tiny_model_dir, capsys):
+def test_faults3_t04_cover_sheet_first_reads_the_sheet_with_the_columns_and_names_the_sheets(tmp_path, trained_tiny,
+                                                                                              capsys):
+    """Without --sheet every command reads the first sheet holding the columns it needs ('Reviews',
+    not the cover sheet 'About') and says so naming both; --sheet still chooses, and a sheet without
+    the columns gets a message naming the other sheet."""
+    import core
+
     path = str(FAULTS3 / "t04_xlsx_cover_sheet_first.xlsx")
-    for command in (["check", "--features", "tfidf", "--text-col", "text"],
-                    ["train", "--text-col", "text", "--base-model", str(tiny_model_dir)]):
-        rc, _, err = run_cli(capsys, *command, "--data", path, "--label-col", "label", "--out", str(tmp_path / "o"))
-        assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
-    rc, stdout, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path,
-                              "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"), "--sheet", "Reviews")
-    assert rc == 0, err
+    header, rows = faults3_truth("t04_xlsx_cover_sheet_first.xlsx", "Reviews")
+    named = "the workbook's sheets: ['About', 'Reviews']"
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path,
+                         "--label-col", "label", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0 and "read sheet 'Reviews'" in err and named in err, err
+    rc, stdout, err = run_cli(capsys, "evaluate", "--model", str(trained_tiny[1]), "--data", path, "--label-col", "label")
+    assert rc == 0 and named in err and json.loads(stdout.strip().splitlines()[-1])["rows_skipped"] == 0, err
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", path, "--out", str(tmp_path / "o.csv"))
+    assert rc == 0 and named in err, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str, keep_default_na=False)[header]) == (header, rows)
+    assert table_rows(core.read_table(path, columns=["text", "label"]).frame) == (header, rows)
+    assert table_rows(streamed(Path(path), columns=["text"])) == (header, rows)
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path, "--sheet", "About",
+                         "--label-col", "label", "--out", str(tmp_path / "o"))
+    assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
     with pytest.raises(ValueError, match="no sheet named 'Q3'; its sheets are \\['About', 'Reviews'\\]"):
         read_table(path, sheet="Q3")
 
@@ -584,6 +598,29 @@ def test_faults3_t01_joined_tags_read_as_written():
     is the multi-label part of issue 27, not the reader's)."""
     _, rows = faults3_truth("t01_multilabel_joined.csv")
     assert read_table(FAULTS3 / "t01_multilabel_joined.csv").frame["topics"].tolist() == [r[1] for r in rows]
+
+
+def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_without_multi_label_is_refused(
+        tmp_path, tiny_model_dir, capsys):
+    """'|', '; ' and JSON lists in one column: each cell's tags as a person reads them (split here
+    by hand), three tags, never a tag 'movies; food'; `train` without --multi-label refuses naming a
+    joined value (the Train page ticks its box for it: tests/test_multilabel_training.py)."""
+    from core.multilabel import detect, parse_labels
+
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    cells = [r[1] for r in rows]
+    truth = [json.loads(c) if c.startswith("[") else [t.strip() for t in re.split(r"[|;]", c)] for c in cells]
+    found = detect(pd.Series(cells), "topics")
+    assert found is not None and sorted(found.tags) == ["electronics", "food", "movies"]
+    assert parse_labels(cells)[0] == truth
+    path = str(FAULTS3 / "t01_multilabel_joined.csv")
+    rc, _, err = run_cli(capsys, "train", "--data", path, "--text-col", "text", "--label-col", "topics",
+                         "--base-model", str(tiny_model_dir), "--out", str(tmp_path / "m"))
+    assert rc == 2 and "'electronics|food'" in err and "--multi-label" in err and "--no-multi-label" in err, err
+    assert not (tmp_path / "m").exists()
+    # The Python API (and the Train page with its box unticked): trained as classes, but named.
+    report = validate_mapping(read_table(path).frame, TrainConfig(text_columns=("text",), label_column="topics"))
+    assert any("looks like several tags per row" in w.message for w in report.warnings)
 
 
 def test_every_faults3_file_has_a_reading_test():

@@ -359,9 +359,9 @@ from tests.test_faults import FAULTS3, cell, faults3_truth, table_rows  # noqa: 
                                               ("t13_gzip.csv.gz", None), ("t14_reviews.jsonl", None)])
 def test_faults3_train_page_reads_the_rows_every_entry_point_reads(name, sheet, models_dir):
     at = put(open_train(), name, (FAULTS3 / name).read_bytes())
-    if sheet:  # the cover sheet is read first; the picker names the data sheet
+    if sheet:  # the picker names both sheets and preselects the data sheet, not the cover sheet
         assert at.selectbox(key="train_upload_sheet").options == ["About", "Reviews"]
-        at.selectbox(key="train_upload_sheet").set_value(sheet).run()
+        assert at.selectbox(key="train_upload_sheet").value == sheet
     assert_clean(at)
     assert table_rows(at.session_state["train_data"].frame) == faults3_truth(name, sheet)
     if name.startswith("t03"):
@@ -419,3 +419,43 @@ def test_the_header_row_box_chooses_a_workbooks_header_on_the_page(models_dir):
     assert_clean(at)
     assert table_rows(at.session_state["train_data"].frame) == (
         ["text", "label", "channel"], [tuple(cell(v) for v in (*r, "web")) for r in rows])
+
+
+def test_faults3_t04_and_t05_on_the_predict_page_read_as_python_m_core_predict(models_dir, trained_tiny, tmp_path, capsys):
+    """The Predict page asks for the model's columns as `python -m core predict` does: the cover
+    sheet first (t04) preselects 'Reviews'; unsaved formulas in a column the model does not read
+    (t05's label) are a note and the rows are scored. Truth: the CLI's output file of the same file."""
+    from tests.test_faults import run_cli
+
+    for name, sheet in (("t04_xlsx_cover_sheet_first.xlsx", "Reviews"), ("t05_xlsx_formula_labels_no_cache.xlsx", None)):
+        shutil.rmtree(models_dir / "fault-model", ignore_errors=True)
+        at = predict_page(models_dir, trained_tiny[1], name, (FAULTS3 / name).read_bytes())
+        if sheet:
+            assert at.selectbox(key="predict_upload_sheet").value == sheet
+        else:
+            assert "holds formulas without saved results" in everything_shown(at)
+        page = run_prediction(at)
+        rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(FAULTS3 / name),
+                             "--out", str(tmp_path / "cli.csv"), "--raw")  # the page's file is raw too
+        assert rc == 0, err
+        cli = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+        assert page["text"].tolist() == cli["text"].tolist() and len(page) == 80
+        assert page["predicted_label"].tolist() == cli["predicted_label"].tolist()
+
+
+def test_faults3_t04_scored_on_the_dashboard_reads_the_sheet_holding_the_models_columns(models_dir, trained_tiny):
+    """The Dashboard's "score it" upload asks for the model's text columns as the CLI does: the cover
+    sheet first (t04) preselects 'Reviews', and every one of its 80 rows is scored."""
+    from tests.test_page_dashboard import open_page as open_dashboard
+    from tests.test_page_dashboard import rows_shown, set_and_run
+
+    shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
+    at = open_dashboard()
+    set_and_run(at, "radio", "dash_source", "score")
+    data = (FAULTS3 / "t04_xlsx_cover_sheet_first.xlsx").read_bytes()
+    at.file_uploader(key="dash_score_upload").set_value(("t04.xlsx", data, "application/octet-stream")).run()
+    assert_clean(at)
+    assert at.selectbox(key="dash_score_upload_sheet").value == "Reviews"
+    at.button(key="dash_score_btn").click().run()
+    assert_clean(at)
+    assert rows_shown(at) == len(faults3_truth("t04_xlsx_cover_sheet_first.xlsx", "Reviews")[1]) == 80

@@ -98,10 +98,12 @@ def test_xlsx_upload_with_two_sheets_reads_the_chosen_sheet(models_dir):
     data = workbook_bytes({"Notes": [["read me: the data is on the next sheet"]], "Reviews": rows})
     at = open_train()
     put(at, "campaign.xlsx", data, XLSX_MIME)
-    # The first sheet is read until another is chosen; a picker offers both.
+    # The picker offers both and preselects the first sheet that looks like a table ("Notes" is one note).
     assert at.selectbox(key="train_upload_sheet").options == ["Notes", "Reviews"]
-    assert shown_file(at) is None  # "Notes" has a header but no data rows
-    assert "has a header row but no data rows" in texts(at.error)
+    assert at.selectbox(key="train_upload_sheet").value == "Reviews"
+    at.selectbox(key="train_upload_sheet").set_value("Notes").run()
+    assert shown_file(at) is None  # "Notes" has a header but no data rows, and the message names the other sheet
+    assert "has a header row but no data rows" in texts(at.error) and "'Reviews'" in texts(at.error)
     at.selectbox(key="train_upload_sheet").set_value("Reviews").run()
     assert not at.exception
     assert shown_file(at) == "campaign.xlsx"

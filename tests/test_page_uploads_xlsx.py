@@ -56,10 +56,10 @@ def test_a_workbook_that_is_not_one_is_refused_plainly(models_dir):
     assert any("Could not open campaign.xlsx as an Excel workbook" in e.value for e in at.error)
 
 
-def test_a_notes_sheet_on_the_train_page_asks_for_the_data_sheet_not_a_setting_error(models_dir):
-    """The newcomer walk: a workbook whose first sheet holds notes opened on it and said "Setting
-    'label_column' must be a column name; got ''". It now says what the sheet has and what to do,
-    and the data sheet then trains as usual."""
+def test_a_notes_sheet_first_on_the_train_page_preselects_the_data_sheet_and_names_both(models_dir):
+    """The newcomer walk: a workbook whose first sheet holds notes. The picker names both sheets and
+    preselects the first that looks like a table ('Reviews'); choosing the notes sheet says what it
+    has and what to do, never "Setting 'label_column' must be a column name"."""
     from tests.test_page_train import open_train, texts
 
     reviews = pd.DataFrame({"text": ["good", "bad"] * 10, "label": ["pos", "neg"] * 10})
@@ -67,9 +67,12 @@ def test_a_notes_sheet_on_the_train_page_asks_for_the_data_sheet_not_a_setting_e
     at = open_train()
     at.file_uploader(key="train_upload").set_value(("reviews.xlsx", data, XLSX)).run()
     assert not at.exception, [e.message for e in at.exception]
+    picker = at.selectbox(key="train_upload_sheet")
+    assert picker.options == ["About", "Reviews"] and picker.value == "Reviews"
+    assert "About, Reviews" in picker.help and "2 in this workbook" in picker.label
+    assert not at.error, texts(at.error)
+    assert at.selectbox(key="train_label_col").value == "label"
+    at.selectbox(key="train_upload_sheet").set_value("About").run()
     errors = texts(at.error)
     assert "has one column, 'note'; training needs at least two" in errors and "choose the data sheet" in errors
     assert "Setting 'label_column'" not in errors
-    at.selectbox(key="train_upload_sheet").set_value("Reviews").run()
-    assert not at.exception and not at.error, texts(at.error)
-    assert at.selectbox(key="train_label_col").value == "label"

@@ -239,6 +239,13 @@ def test_every_kind_core_reads_is_scored_on_ray_as_in_process(local_ray, tfidf_m
     rows = make_sentiment_frame(12, seed=5)[["text", "label"]]
     (folder / "c_book.xlsx").write_bytes(xlsx_bytes([["Exported rows"], ["text", "label"], *rows.values.tolist()]))
     (folder / "d_mac.csv").write_bytes(rows.to_csv(index=False, lineterminator="\r").encode())
+    from tests.test_reading_kinds import KINDS, build
+
+    written = 0
+    for i, kind in enumerate(KINDS):  # every kind of issue 27, as tests/test_reading_kinds.py builds it
+        name, data, kind_rows = build(kind)
+        (folder / f"k{i:02d}_{name}").write_bytes(data)
+        written += len(kind_rows)
     predict_ray(tfidf_model, folder, tmp_path / "ray.csv")
     model = load_folder(tfidf_model)
     expected = []
@@ -247,7 +254,7 @@ def test_every_kind_core_reads_is_scored_on_ray_as_in_process(local_ray, tfidf_m
         expected.append(pd.read_csv(tmp_path / f"{path.name}.csv", dtype=str, keep_default_na=False))
     got = pd.read_csv(tmp_path / "ray.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(got, pd.concat(expected, ignore_index=True))
-    assert len(got) == 60 + 60 + 12 + 12
+    assert len(got) == 60 + 60 + 12 + 12 + written
 
 
 @pytest.mark.parametrize("total,workers", [(150, 1), (4_000, 2), (20_000, 2), (50_000_000, 64), (0, 2)])

@@ -58,6 +58,7 @@ from core.data import ROW_NUMBERING
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.models.folder import atomic_write
 from core.multilabel import PREDICTED_LABELS
+from core.registry import model_path, read_info
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import show_progress
@@ -292,7 +293,9 @@ def choose_source() -> Source | None:
                 st.info("No saved model yet: train one on the **Train** page, or explore the sample.")
         else:
             st.caption(f"Scores every row with **{plain(model_name)}** (the active model is chosen in the sidebar).")
-            raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload", scoring=True)
+            # The model's text columns pick a workbook's sheet and header, as `python -m core predict` does.
+            reads = read_info(model_path(model_name)).text_columns or ()
+            raw_up = csv_upload("CSV or Excel file to score", key="dash_score_upload", scoring=True, columns=tuple(reads))
             if raw_up is not None and st.button("Score it", key="dash_score_btn", type="primary"):
                 from core.predict import predict_csv
 

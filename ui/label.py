@@ -29,6 +29,7 @@ from core.label_rounds import zeroshot_name
 from core.labeling import LabelStore, label_store, suspected_label_errors
 from core.multilabel import detect, join_tags, split_tags
 from core.registry import model_path, read_info
+from core.tag_review import suspected_tag_errors
 from ui.base_model_picker import base_model_picker
 from ui.downloads import download_button
 from ui.jobs import live_panel, resume_or_close, shown_job
@@ -337,7 +338,12 @@ def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
 
 def _review_suspects(store: LabelStore) -> None:
     """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors), with an
-    editor to correct them. Ranked once per state of the labels."""
+    editor to correct them. Ranked once per state of the labels. Several tags per row: per tag
+    (:func:`_review_suspect_tags`)."""
+    separator = tag_project(store, None)
+    if separator:
+        _review_suspect_tags(store, separator)
+        return
     n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
     labeled = store.labeled()
     stamp = (store.folder.name, (store.folder / "data.csv").stat().st_mtime, n)
@@ -371,6 +377,40 @@ def _review_suspects(store: LabelStore) -> None:
     edited = _label_editor(store, ranked, shown, None, store.classes(), key="label_suspect_editor")
     if st.button("Save corrected labels", key="label_suspect_save", icon=":material/save:"):
         ss["label_flash"] = f"Corrected {_save(store, edited, 'label_suspect_editor')} label(s)."
+        st.rerun()
+
+
+def _review_suspect_tags(store: LabelStore, separator: str) -> None:
+    """The review for a project with several tags per row: rows ranked by cleanlab's multi-label
+    quality, the tags that look wrong named per row (core.tag_review), a tag picker to correct them."""
+    n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
+    labeled = store.labeled()
+    stamp = ("tags", store.folder.name, (store.folder / "data.csv").stat().st_mtime, n)
+    if ss.get("label_suspect_stamp") != stamp:
+        try:
+            with st.spinner(f"Cross-checking the tags of {len(labeled):,} labelled rows…"):
+                ss["label_suspects"] = suspected_tag_errors(labeled, store.text_columns, store.label_column, n,
+                                                            separator=separator)
+        except ValueError as exc:
+            st.info(plain(exc))
+            return
+        ss["label_suspect_stamp"] = stamp
+    ranked = ss["label_suspects"]
+    st.caption(
+        "Several tags per row, checked tag by tag: a simple model trained on the other labelled rows (TF-IDF, "
+        "one yes/no per tag, cross-fitted) disagrees most with these rows' tags (cleanlab's multi-label quality). "
+        "\"suspect tags\": +tag looks missing, -tag looks wrong. Pick every tag that fits."
+    )
+    if not credible_label_model(ranked.attrs.get("agreement", 1.0), ranked.attrs.get("n_ranked", len(ranked)), 2):
+        st.warning(f"Treat this order as rough: the checking model tells each tag apart with only "
+                   f"{ranked.attrs.get('agreement', 0):.0%} balanced accuracy on rows it did not see. It gets sharper "
+                   "as more rows are labelled.")
+    shown = {"rank": ranked["rank"].astype(int), "given tags": ranked[store.label_column].astype(str),
+             "suspect tags": ranked["suspect_tags"].astype(str), "suggested": ranked["suggested_label"].astype(str)}
+    tags = sorted({t for label in store.classes() for t in split_tags(label, separator)})
+    edited = _label_editor(store, ranked, shown, None, tags, key="label_suspect_editor", several=True)
+    if st.button("Save corrected tags", key="label_suspect_save", icon=":material/save:"):
+        ss["label_flash"] = f"Corrected the tags of {_save(store, edited, 'label_suspect_editor')} row(s)."
         st.rerun()
 
 

@@ -164,7 +164,8 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         "Input", ["Upload a CSV", "A bundled sample"], key="predict_source", horizontal=True, label_visibility="collapsed"
     )
     if kind == "Upload a CSV":
-        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True)
+        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True,
+                            columns=tuple(model.input_columns))
         return (_saved_upload(upload), upload.name) if upload is not None else None
     if not SAMPLES:
         st.info("No bundled sample is installed.")
@@ -225,8 +226,8 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
 def fast_path_box(name: str, model: SavedModel) -> str | None:
     """The Fast checkbox where the model's fast-path check passed, the check's verdict where it
     did not, or a button to run the check. Returns the fast form to use ("int8", "bf16") or None."""
-    if not (model.fast_forms and model.task == "classification") or getattr(model, "multi_label", False):
-        return None  # several tags per row: the fast-path check compares single labels
+    if not (model.fast_forms and model.task == "classification"):
+        return None  # several tags per row are checked too: per tag decision (core.fastpath)
     folder = model_path(name)
     record = read_fast_path(folder)
     just_checked = st.session_state.pop("predict_fast_checked", None) == name

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.limits import ReadLimits, upload_limit_bytes, upload_limits_sentence
-from core.reading import JSON_SUFFIXES, TABLE_SUFFIXES, LoadedCsv, read_table, sheet_names
+from core.reading import JSON_SUFFIXES, TABLE_SUFFIXES, LoadedCsv, default_sheet, read_table, sheet_names
 from ui.account import team_settings
 from ui.markdown import plain
 
@@ -90,19 +90,25 @@ def _cached(key: str, what: str, ident, compute):
     return cached[1]
 
 
-def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
+def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> LoadedCsv:
     """The upload read as a table; a workbook with several sheets gets a "Sheet" picker first
-    (so a first sheet that cannot be read does not hide the others)."""
+    (so a first sheet that cannot be read does not hide the others). ``columns``: the columns the
+    page needs (the Predict page: the model's), which choose the preselected sheet and the header
+    as the CLI's do."""
     raw = upload.getvalue()
     limits = read_limits()
-    sheets = _cached(key, "sheets", upload.file_id, lambda: sheet_names(raw, upload.name, limits=limits))
+    sheets, first = _cached(key, "sheets", (upload.file_id, columns), lambda: (
+        sheet_names(raw, upload.name, limits=limits), default_sheet(raw, upload.name, columns=columns, limits=limits)))
     sheet = header_row = None
     if len(sheets) > 1:
         sheet = st.selectbox(
-            "Sheet",
+            f"Sheet ({len(sheets)} in this workbook)",
             sheets,
+            index=sheets.index(first) if first in sheets else 0,
             key=f"{key}_sheet",
-            help=f"{plain(upload.name)} has {len(sheets)} sheets; the first row of the chosen sheet is its header.",
+            help=f"{plain(upload.name)} has {len(sheets)} sheets: {plain(', '.join(sheets))}. Preselected: "
+                 f"{plain(first or sheets[0])}, the first "
+                 + (f"holding {plain(', '.join(columns))}." if columns else "whose top row looks like a table's header."),
         )
     if sheets:
         header_row = st.number_input(
@@ -110,16 +116,17 @@ def _read_chosen_sheet(key: str, upload) -> LoadedCsv:
             help="The sheet row (as Excel numbers it) holding the column names; 0: found (the first row, or the "
                  "first mostly-text row below a title block).",
         ) or None
-    return _cached(key, "read", (upload.file_id, sheet, header_row),
-                   lambda: read_table(raw, upload.name, sheet=sheet, header_row=header_row, limits=limits))
+    return _cached(key, "read", (upload.file_id, sheet, header_row, columns),
+                   lambda: read_table(raw, upload.name, sheet=sheet, header_row=header_row, columns=columns,
+                                      limits=limits))
 
 
 def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
     """Draw the uploader (CSV, TSV, TXT, XLSX) and return the table read, or None.
 
     None when no file is uploaded or it could not be read (the reason is shown with st.error).
-    A workbook with several sheets gets a "Sheet" picker (key ``<key>_sheet``); the first sheet
-    is read until another is chosen. The upload limits are stated under the uploader.
+    A workbook with several sheets gets a "Sheet" picker (key ``<key>_sheet``) naming them, preset
+    to the first sheet that looks like a table (core.reading.default_sheet). The upload limits are stated under the uploader.
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
     _limits_caption(scoring=False)
@@ -151,9 +158,12 @@ class SheetAsCsv:
         return memoryview(self.data)
 
 
-def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool = False):
+def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool = False, columns: tuple[str, ...] = ()):
     """Draw the uploader and return the file as CSV, or None; the upload limits are stated under
     it (``scoring``: the rows are scored in the browser, so that row limit is stated too).
+    ``columns``: the columns the page will read (a model's), as ``python -m core predict`` asks for
+    them: they pick a workbook's sheet and header, and formulas without saved results elsewhere are
+    a note, not a refusal.
 
     A CSV upload comes back as Streamlit's UploadedFile, unparsed (pages that read big files in
     chunks keep doing so). A workbook's sheet is read as :func:`table_upload` reads it (sheet
@@ -165,7 +175,7 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
     if upload is None or _is_plain_csv(upload):
         return upload
     try:
-        table = _read_chosen_sheet(key, upload)
+        table = _read_chosen_sheet(key, upload, tuple(columns))
     except ValueError as exc:
         st.error(plain(exc))
         return None
