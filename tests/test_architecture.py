@@ -189,3 +189,30 @@ def test_the_response_comparison_passes_no_fake_columns():
     for name in ("response.py", "training.py", "prepare.py", "fewshot.py"):
         assert "__marketune_" not in (ROOT / "core" / name).read_text(encoding="utf-8"), name
     assert "core.training" not in {t for t in core_import_graph()["core.fewshot"]}  # fits never import each other
+
+
+MAX_FUNCTION_LINES = 120
+
+
+def long_functions(folders: tuple[str, ...] = ("core", "ui"), limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
+    """{"path:function": lines} for every function (methods and nested ones too) longer than
+    ``limit`` lines, decorators and docstring included, read with ast."""
+    found = {}
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > limit:
+                        found[f"{path.relative_to(ROOT)}:{node.name}"] = lines
+    return found
+
+
+def test_the_long_function_finder_sees_a_long_function():
+    assert "core/response.py:train_response_models" in long_functions(("core",), limit=60)
+
+
+def test_no_function_in_core_or_ui_is_over_120_lines():
+    """One function, one job: a function that grows past 120 lines is split into named steps
+    (train_response_models became prepare, fit, calibrate, record and refit)."""
+    assert long_functions() == {}
