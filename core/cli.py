@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import METHODS
+from .files import json_default
+from .models.folder import is_model_folder
 
 
 def _add_profile_col(parser: argparse.ArgumentParser) -> None:
@@ -288,7 +290,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
         **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
-    }, default=_json_default), flush=True)
+    }, default=json_default), flush=True)
     return 0
 
 
@@ -331,7 +333,7 @@ def candidate_line(event: Any, out: Path, reported: set[tuple[str, str]]) -> Non
         reported.add((row["kind"], row["status"]))
         fields = ("kind", "score", "metric", "n_val", "seconds", "status", "leader", "saved", "note", "cv_score", "cv_n")
         print(json.dumps({"event": "candidate", **{k: row.get(k) for k in fields}, "model_dir": str(out) if row["saved"] else None},
-                         default=_json_default), flush=True)
+                         default=json_default), flush=True)
 
 
 def _train_response(args: argparse.Namespace) -> int:
@@ -393,7 +395,7 @@ def _train_response(args: argparse.Namespace) -> int:
         "recommendation": comp.recommendation,
         "metrics_note": chosen.metrics.get("refit_note", "Metrics are on the held-out test split."),
         "model_dir": str(out),
-    }, default=_json_default), flush=True)
+    }, default=json_default), flush=True)
     return 0
 
 
@@ -525,7 +527,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"note: {renamed_message(summary.renamed)}", file=sys.stderr)
     n_ood = getattr(summary, "n_out_of_distribution", None)
     if n_ood is not None:
-        from .check import ood_message
+        from .ood import ood_message
 
         print(f"note: {ood_message(n_ood, summary.n_rows)}", file=sys.stderr)
     print(json.dumps({
@@ -581,7 +583,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if unknown:
             metrics["labels_not_in_model"] = unknown
     metrics["rows_skipped"] = int(len(df) - int(np.sum(scored)))
-    print(json.dumps(metrics, default=_json_default))
+    print(json.dumps(metrics, default=json_default))
     return 0
 
 
@@ -620,7 +622,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .models.folder import METRICS, read_json
 
     folder = Path(args.model_dir)
-    if not (folder / "marketune.json").is_file():
+    if not is_model_folder(folder):
         raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
     if args.candidate:
         put_aside = switch_candidate(folder, args.candidate)
@@ -637,16 +639,6 @@ def cmd_choose(args: argparse.Namespace) -> int:
     if chosen:
         print(f"note: {chosen}", file=sys.stderr)
     return 0
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "base-models": cmd_base_models,
@@ -823,14 +815,14 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     print(json.dumps({"promoted": outcome.promoted, "version_kept": outcome.version, "sentence": outcome.sentence,
                       "delta": outcome.comparison["delta"], "ci": outcome.comparison["ci"],
                       "n_holdout": outcome.n_holdout, "n_new_eval": outcome.n_new_eval,
-                      "n_trained": outcome.n_trained}, default=_json_default))
+                      "n_trained": outcome.n_trained}, default=json_default))
     return 0
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
     from .versions import list_versions
 
-    print(json.dumps(list_versions(model_folder(args.model)), default=_json_default))
+    print(json.dumps(list_versions(model_folder(args.model)), default=json_default))
     return 0
 
 
@@ -871,7 +863,7 @@ def _classifier(name_or_folder: str):
     from .registry import load_model
 
     folder = Path(name_or_folder)
-    if (folder / "marketune.json").is_file():
+    if is_model_folder(folder):
         return load_folder(folder)
     return load_model(name_or_folder)
 
@@ -881,8 +873,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .export import to_csv_bytes
+    from .files import atomic_write
     from .generate import generator_info, suggest_rewrites
-    from .models.folder import atomic_write
 
     model = _classifier(args.model)
     result = suggest_rewrites(

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import atomic_write
 from .models import FastModel, SavedModel, load_folder
-from .models.folder import FAST_METHODS, atomic_write
+from .models.folder import FAST_METHODS, TEST_PREDICTIONS
 
 FAST_PATH_FILE = "fast_path.json"
 MIN_AGREEMENT = 0.99  # share of test rows whose fast label equals the fp32 label
@@ -81,7 +82,7 @@ def check_fast_path(model_folder: str | Path, model: SavedModel | None = None) -
         atomic_write(folder / FAST_PATH_FILE, json.dumps(record, indent=2).encode("utf-8"))
         return record
 
-    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
+    test = pd.read_csv(folder / TEST_PREDICTIONS, keep_default_na=False, na_values=[""])
     texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
     truth = np.asarray([str(v) for v in test["true_label"].tolist()], dtype=object)
 
@@ -233,7 +234,7 @@ def not_applicable(model: SavedModel, folder: Path) -> str:
         return f"the fast path applies to transformer models only (this is {type(model).__name__})"
     if model.task != "classification":
         return "the fast path is checked on labels; it is not offered for regression models"
-    path = folder / "test_predictions.csv"
+    path = folder / TEST_PREDICTIONS
     if not path.is_file():
         return "the model folder has no test_predictions.csv to check the fast path on"
     columns = pd.read_csv(path, nrows=0).columns

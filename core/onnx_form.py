@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, judge_form, timed_predict
+from .files import atomic_write
 from .models import SavedModel, load_folder
-from .models.folder import atomic_write
+from .models.folder import TEST_PREDICTIONS
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -150,7 +151,7 @@ def _export_network(model: Any, path: Path) -> None:
 def _test_split(folder: Path) -> tuple[list[str], np.ndarray]:
     import pandas as pd
 
-    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
+    test = pd.read_csv(folder / TEST_PREDICTIONS, keep_default_na=False, na_values=[""])
     texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
     return texts, np.asarray([str(v) for v in test["true_label"].tolist()], dtype=object)
 

@@ -164,9 +164,9 @@ class Scorer:
                  ood: bool = False, decimal_comma: dict[int, list[str]] | None = None, threads: int | None = None) -> None:
         import torch
 
-        from .check import OodReference
         from .fastpath import load_fast_model
         from .models import load_folder
+        from .ood import OodReference
 
         if threads:  # the actor's share of the cores: more would oversubscribe them (module docstring)
             torch.set_num_threads(threads)

@@ -78,8 +78,9 @@ import pandas as pd
 
 from .calibration import choose_calibrator, expected_calibration_error
 from .data import build_texts, format_value, split_indices
+from .files import atomic_folder, write_json
 from .models import SavedModel
-from .models.folder import atomic_folder, prediction_frame, write_json
+from .models.folder import is_model_folder, prediction_frame
 from .models.response import HYBRID, MODEL_LABELS, TABULAR, TEXT_SCORE_COLUMN, TRANSFORMER, ResponseModel, TextScorer
 from .models.tabular import TabularModel, infer_column_kinds
 from .progress import Cancel, TrainingCancelled, cancel_check
@@ -899,7 +900,7 @@ def deploy(comparison: ResponseComparison, which: str | None, name: str, *, root
 
 def _copy_model_folder(source: Path, folder: Path, *, overwrite: bool = False) -> Path:
     """Copy a saved model folder into place atomically (temporary copy, then rename)."""
-    if not (source / "marketune.json").is_file():
+    if not is_model_folder(source):
         raise ValueError(f"{source} is not a saved model folder (it lacks marketune.json)")
     if folder.exists() and not overwrite:
         raise ValueError(f"A model named '{folder.name}' already exists; choose another name.")

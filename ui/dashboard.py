@@ -55,8 +55,8 @@ from core.dashboard_view import (
     words_method,
 )
 from core.data import ROW_NUMBERING
+from core.files import atomic_write
 from core.limits import BROWSER_SCORING_MAX_ROWS
-from core.models.folder import atomic_write
 from core.multilabel import PREDICTED_LABELS
 from ui.downloads import download_button
 from ui.figures import inert

@@ -18,7 +18,6 @@ plus the common files of core.models.folder (kind "embedding"). Nothing is pickl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,16 +29,14 @@ from .fewshot import encode
 from .folder import (
     PREDICT_BATCH_SIZE,
     TorchModel,
-    atomic_folder,
     default_device,
     labels_of,
     manifest_of,
     metrics_table,
-    read_json,
     read_model_files,
+    read_own_files,
+    save_model_folder,
     softmax,
-    write_json,
-    write_model_files,
 )
 
 KIND = "embedding"
@@ -192,19 +189,15 @@ class EmbeddingClassifier(TorchModel):
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the folder atomically (temporary folder, then rename). The encoder is referenced,
         not copied; the probe embeddings are computed here unless already known."""
-        from safetensors.numpy import save_file
-
         if self.quantized:
             raise ValueError("A quantized model cannot be saved; save the full-precision model.")
         if self.probe is None:
             self.probe = self.embed(list(PROBE_TEXTS))
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
-            write_json(tmp / EMBEDDING_JSON, {"encoder": self.encoder, "estimator": self.estimator})
-            arrays = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept),
-                      "probe": np.ascontiguousarray(self.probe, dtype=np.float32)}
-            save_file(arrays, str(tmp / EMBEDDING_ARRAYS))
-            write_model_files(tmp, self, self.manifest(), model_card(self))
-        self.path = Path(folder)
+        arrays = {"coef": self.coef, "intercept": self.intercept, "probe": np.asarray(self.probe, dtype=np.float32)}
+        self.path = save_model_folder(
+            folder, self, model_card(self), overwrite=overwrite,
+            own_files={EMBEDDING_JSON: {"encoder": self.encoder, "estimator": self.estimator}, EMBEDDING_ARRAYS: arrays},
+        )
         return self.path
 
     @classmethod
@@ -215,20 +208,13 @@ class EmbeddingClassifier(TorchModel):
         is not installed here, or when that base model no longer embeds the probe sentences as it
         did at training (another or a rebuilt encoder: the linear model would read other vectors).
         """
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        if not (folder / EMBEDDING_ARRAYS).is_file():
-            raise ValueError(f"{folder} has no {EMBEDDING_ARRAYS}; the embedding model's weights are missing "
-                             "(other weight formats are never read).")
+        meta, arrays = read_own_files(folder, EMBEDDING_JSON, EMBEDDING_ARRAYS, "the embedding model")
         try:
-            meta = read_json(folder / EMBEDDING_JSON)
-            arrays = load_file(str(folder / EMBEDDING_ARRAYS))
             encoder, coef, intercept, probe = meta["encoder"], arrays["coef"], arrays["intercept"], arrays["probe"]
             reference = str(encoder["base_model"])
-        except (KeyError, TypeError, json.JSONDecodeError, SafetensorError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"{folder}: the embedding model's files are damaged ({exc})") from exc
         body, tokenizer, _ = load_encoder(reference, device)
         model = cls(body, tokenizer, task=found["task"], classes=found["classes"], coef=coef, intercept=intercept,

@@ -24,10 +24,10 @@ import pandas as pd
 
 from ..calibration import Calibrator
 from ..data import format_value
+from ..files import atomic_folder
 from .folder import (
     FORMAT_VERSION,
     SCHEMA,
-    atomic_folder,
     input_columns,
     manifest_of,
     read_calibration,
