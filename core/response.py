@@ -198,7 +198,7 @@ def cross_fit_text_scores(
     out = np.empty(len(df), dtype=np.float64)
     for fit_idx, score_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         scorer = TextScorer(text_columns, **scorer_params).fit(df.iloc[fit_idx], y[fit_idx])
-        out[score_idx] = scorer.score(df.iloc[score_idx])
+        out[score_idx] = scorer.predict_proba(df.iloc[score_idx])[:, 1]
     return out
 
 

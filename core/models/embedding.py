@@ -82,8 +82,8 @@ def encoder_reference(base: Any) -> str:
 class EmbeddingClassifier(TorchModel):
     """Frozen sentence embeddings (mean pooling, L2-normalised) + logistic regression or ridge.
 
-    Implements :class:`core.models.FastModel`. ``coef`` (k, d) and ``intercept`` (k,) give the
-    linear scores ``embeddings @ coef.T + intercept``: classification has one row per class in
+    Implements :class:`core.models.FastModel`. ``coef_`` (k, d) and ``intercept_`` (k,) give the
+    linear scores ``embeddings @ coef_.T + intercept_``: classification has one row per class in
     ``classes_`` order (probabilities are their softmax; a binary model stores rows (0, w) so the
     softmax equals scikit-learn's sigmoid), regression one row (the predicted value). ``encoder``
     holds ``base_model`` (reference), ``pooling``, ``normalization``, ``prefix`` and ``max_length``.
@@ -117,7 +117,7 @@ class EmbeddingClassifier(TorchModel):
         self.model, self.tokenizer = body, tokenizer
         self.task = task
         self.classes_ = np.array(list(classes), dtype=object)
-        self.coef, self.intercept = coef, intercept
+        self.coef_, self.intercept_ = coef, intercept
         self.schema = schema
         self.encoder = {"pooling": POOLING, "normalization": NORMALIZATION, "prefix": "", "max_length": 128, **encoder}
         self.estimator = estimator or {}
@@ -150,7 +150,7 @@ class EmbeddingClassifier(TorchModel):
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Linear scores (n, k) in float64."""
-        return self.embed(data, batch_size, on_batch).astype(np.float64) @ self.coef.T + self.intercept
+        return self.embed(data, batch_size, on_batch).astype(np.float64) @ self.coef_.T + self.intercept_
 
     def predict_proba(
         self,
@@ -193,7 +193,7 @@ class EmbeddingClassifier(TorchModel):
             raise ValueError("A quantized model cannot be saved; save the full-precision model.")
         if self.probe is None:
             self.probe = self.embed(list(PROBE_TEXTS))
-        arrays = {"coef": self.coef, "intercept": self.intercept, "probe": np.asarray(self.probe, dtype=np.float32)}
+        arrays = {"coef": self.coef_, "intercept": self.intercept_, "probe": np.asarray(self.probe, dtype=np.float32)}
         self.path = save_model_folder(
             folder, self, model_card(self), overwrite=overwrite,
             own_files={EMBEDDING_JSON: {"encoder": self.encoder, "estimator": self.estimator}, EMBEDDING_ARRAYS: arrays},

@@ -62,8 +62,8 @@ class FewShotClassifier(TorchModel):
         self.tokenizer = tokenizer
         self.classes_ = np.array(list(classes), dtype=object)
         # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
-        self.coef = np.asarray(coef, dtype=np.float64)
-        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64)
         self.schema = schema
         self.max_length = max_length
         self.training_config = training_config or {}
@@ -94,7 +94,7 @@ class FewShotClassifier(TorchModel):
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
-        return head_proba(self.embed(data, batch_size, on_batch), self.coef, self.intercept)
+        return head_proba(self.embed(data, batch_size, on_batch), self.coef_, self.intercept_)
 
     def predict(
         self,
@@ -110,7 +110,7 @@ class FewShotClassifier(TorchModel):
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
         self.path = save_model_folder(folder, self, model_card(self), overwrite=overwrite, write=self.save_network,
-                                      own_files={HEAD_FILE: {"coef": self.coef, "intercept": self.intercept}})
+                                      own_files={HEAD_FILE: {"coef": self.coef_, "intercept": self.intercept_}})
         return self.path
 
     def manifest(self) -> dict[str, Any]:

@@ -144,7 +144,7 @@ class TfidfClassifier(TextInputs):
         if task == "classification" and len(self.classes_) != len(intercept):
             raise ValueError(f"{len(self.classes_)} classes but {len(intercept)} rows of coefficients")
         self.blocks, self.idfs = blocks, [np.asarray(i, dtype=np.float64) for i in idfs]
-        self.coef, self.intercept = coef, intercept
+        self.coef_, self.intercept_ = coef, intercept
         self.schema = schema
         self.estimator = estimator or {}
         self.training_config = training_config or {}
@@ -229,10 +229,10 @@ class TfidfClassifier(TextInputs):
         """Linear scores X @ coef.T + intercept, shape (n, k)."""
         texts = self.texts_from(data)
         n, chunk = len(texts), max(int(batch_size), SCORE_CHUNK)
-        out = np.zeros((n, len(self.intercept)), dtype=np.float64)
+        out = np.zeros((n, len(self.intercept_)), dtype=np.float64)
         for start in range(0, n, chunk):
             X = self.features(texts[start : start + chunk])
-            out[start : start + chunk] = X @ self.coef.T + self.intercept
+            out[start : start + chunk] = X @ self.coef_.T + self.intercept_
             if on_batch:
                 on_batch(min(start + chunk, n), n)
         return out
@@ -274,7 +274,7 @@ class TfidfClassifier(TextInputs):
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
         arrays = {f"idf_{i}": idf for i, idf in enumerate(self.idfs)}
-        arrays.update(coef=self.coef, intercept=self.intercept)
+        arrays.update(coef=self.coef_, intercept=self.intercept_)
         self.path = save_model_folder(
             folder, self, model_card(self), overwrite=overwrite, write=self._write_thresholds,
             own_files={TFIDF_JSON: {"blocks": self.blocks, "estimator": self.estimator}, TFIDF_ARRAYS: arrays},

@@ -80,7 +80,7 @@ class ZeroShotClassifier(FewShotClassifier):
         """Write the folder atomically (temporary folder, then rename); JSON and safetensors only."""
         self.path = save_model_folder(
             folder, self, model_card(self), overwrite=overwrite, write=self.save_network,
-            own_files={HEAD_FILE: {"coef": self.coef, "intercept": self.intercept},
+            own_files={HEAD_FILE: {"coef": self.coef_, "intercept": self.intercept_},
                        PROTOTYPES_FILE: {"prototypes": self.prototypes}},
         )
         return self.path
