@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import METHODS
+from .config import METHODS, PRECISIONS, default_of, range_text
 from .files import json_default
 from .models.folder import is_model_folder
 
@@ -85,12 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "language, as the Train page does: minilm-en for English, multilingual-e5-small otherwise)")
     t.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="keep word embeddings fixed (default: the base model's preset)")
-    t.add_argument("--epochs", type=float, default=3.0)
+    # Defaults and ranges are TrainConfig's own (its field metadata), as on the Train page.
+    t.add_argument("--epochs", type=float, default=default_of("epochs"), help=f"{range_text('epochs')}")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 2e-3 LoRA, 2e-5 few-shot)")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--max-length", type=int, default=128)
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
+    t.add_argument("--batch-size", type=int, default=default_of("batch_size"), help=f"{range_text('batch_size')}")
+    t.add_argument("--max-length", type=int, default=default_of("max_length"), help=f"{range_text('max_length')}")
+    t.add_argument("--seed", type=int, default=default_of("seed"))
+    t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=default_of("class_weighting"),
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     t.add_argument("--multi-label", action="store_true",
@@ -98,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "each tag gets a sigmoid output and a threshold chosen on validation")
     t.add_argument("--label-sep", default=None, metavar="SEP",
                    help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in the data)")
-    t.add_argument("--max-train-seconds", type=float, default=None)
-    t.add_argument("--precision", choices=("auto", "fp32"), default="auto",
+    t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
+    t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
     t.add_argument("--refit", action="store_true",
                    help="retrain the chosen transformer on train + validation for the steps early stopping chose")

@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import choose_calibrator, expected_calibration_error
+from .config import FINE_TUNING_SETTINGS  # the TrainConfig fields a comparison's transformer may be given
 from .data import build_texts, format_value, split_indices
 from .files import atomic_folder, write_json
 from .models import SavedModel
@@ -831,22 +832,15 @@ def _transformer_rows(split: pd.Series, y: np.ndarray, max_train_rows: int | Non
     return keep
 
 
-TRANSFORMER_SETTINGS = frozenset({
-    "epochs", "learning_rate", "batch_size", "max_length", "warmup_fraction", "weight_decay", "class_weighting",
-    "evals_per_epoch", "early_stopping_patience", "max_train_seconds", "method", "freeze_embeddings", "lora_r",
-    "lora_alpha", "lora_dropout",
-})  # the TrainConfig fields a comparison's transformer may be given
-
-
 def _transformer_settings(base_model: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Full fine-tuning (a TextClassifier, whatever "auto" would pick for a small table), then the
     base model's preset (e.g. LoRA + frozen embeddings for multilingual-e5), then the caller's."""
     from .base_models import training_defaults
 
-    unknown = sorted(set(settings) - TRANSFORMER_SETTINGS)
+    unknown = sorted(set(settings) - FINE_TUNING_SETTINGS)
     if unknown:
-        raise ValueError(f"unknown transformer setting(s) {unknown}; allowed: {sorted(TRANSFORMER_SETTINGS)}")
-    preset = {k: v for k, v in training_defaults(base_model).items() if k in TRANSFORMER_SETTINGS}
+        raise ValueError(f"unknown transformer setting(s) {unknown}; allowed: {sorted(FINE_TUNING_SETTINGS)}")
+    preset = {k: v for k, v in training_defaults(base_model).items() if k in FINE_TUNING_SETTINGS}
     merged = {"method": "full", **preset, **settings}
     if merged["method"] not in ("full", "lora"):
         raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {merged['method']!r}")

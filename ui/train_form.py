@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -32,6 +33,7 @@ from core.columns import (
     suggest_text_columns,
     training_samples,
 )
+from core.config import default_of, form_range
 from core.data import read_table, suggest_task
 from core.registry import model_path
 from ui.account import queue_summary
@@ -58,20 +60,28 @@ METHOD_HELP = (
 )
 PRESETS = {  # quality/speed presets: epochs and tokens kept per text
     "Fast": {"train_epochs": 1.0, "train_max_length": 64},
-    "Balanced": {"train_epochs": 3.0, "train_max_length": 128},
+    "Balanced": {"train_epochs": default_of("epochs"), "train_max_length": default_of("max_length")},
     "Best": {"train_epochs": 5.0, "train_max_length": 128},
 }
+# The form's settings: widget key -> TrainConfig field; their defaults, and the number boxes'
+# bounds, are TrainConfig's own (field metadata, core.config.form_range), as in the CLI.
+SETTING_FIELDS = {
+    "train_epochs": "epochs",
+    "train_learning_rate": "learning_rate",
+    "train_batch_size": "batch_size",
+    "train_max_length": "max_length",
+    "train_method": "method",
+    "train_class_weighting": "class_weighting",
+    "train_refit": "refit_on_all_rows",
+    "train_val_fraction": "val_fraction",
+    "train_test_fraction": "test_fraction",
+    "train_seed": "seed",
+    "train_patience": "early_stopping_patience",
+}
 ADVANCED_DEFAULTS = {
-    "train_learning_rate": TrainConfig(method="full").effective_learning_rate,
+    **{key: default_of(name) for key, name in SETTING_FIELDS.items()},
+    "train_learning_rate": TrainConfig(method="full").effective_learning_rate,  # shown; sent only once typed
     "train_lr_custom": False,  # True once the user typed a learning rate (then it is sent as is)
-    "train_batch_size": 32,
-    "train_method": "auto",
-    "train_class_weighting": True,  # = TrainConfig's default
-    "train_refit": False,
-    "train_val_fraction": 0.1,
-    "train_test_fraction": 0.2,
-    "train_seed": 42,
-    "train_patience": 3,
     "train_preset": "Balanced",
     **PRESETS["Balanced"],
 }
@@ -432,54 +442,44 @@ def _advanced_settings() -> None:
             help="After choosing, retrain the transformer on the training and validation rows for the number of "
             "steps early stopping chose (takes about as long again). The test rows stay held out.",
         )
-        b.number_input("Epochs", 0.1, 100.0, step=0.5, key="train_epochs")
+        b.number_input("Epochs", *form_range("epochs"), step=0.5, key="train_epochs")
         b.number_input(
             "Learning rate",
-            1e-6,
-            0.5,
+            *form_range("learning_rate"),
             step=1e-5,
             format="%.1e",
             key="train_learning_rate",
             on_change=learning_rate_edited,
             help="Follows the method (its default) until you type one.",
         )
-        b.number_input("Batch size", 1, 4096, step=8, key="train_batch_size")
-        b.number_input("Max length (tokens per text)", 8, 8192, step=16, key="train_max_length")
-        c.number_input("Validation fraction", 0.01, 0.49, step=0.05, key="train_val_fraction")
-        c.number_input("Test fraction", 0.01, 0.49, step=0.05, key="train_test_fraction")
-        c.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
+        b.number_input("Batch size", *form_range("batch_size"), step=8, key="train_batch_size")
+        b.number_input("Max length (tokens per text)", *form_range("max_length"), step=16, key="train_max_length")
+        c.number_input("Validation fraction", *form_range("val_fraction"), step=0.05, key="train_val_fraction")
+        c.number_input("Test fraction", *form_range("test_fraction"), step=0.05, key="train_test_fraction")
+        c.number_input("Seed", *form_range("seed"), step=1, key="train_seed")
         c.number_input(
             "Early stopping patience",
-            1,
-            1000,
+            *form_range("early_stopping_patience"),
             step=1,
             key="train_patience",
             help="Stop after this many validation checks (2 per epoch) without improvement.",
         )
 
 
+def _typed(name: str, value: Any) -> Any:
+    """A widget's value as the type of TrainConfig's default for ``name`` (a number box may give 3 for 3.0)."""
+    default = default_of(name)
+    return type(default)(value) if isinstance(default, (bool, int, float)) else value
+
+
 def _config_from_state(cols: Columns, base_name: str) -> TrainConfig:
     """The TrainConfig of the form's choices; raises ``ValueError`` (TrainConfig's own check)."""
-    chosen = dict(
-        text_columns=cols.text_cols,
-        label_column=cols.label_col,
-        profile_columns=cols.profile_cols,
-        task=cols.task,
-        merge_label_variants=cols.merge_variants,
-        base_model=base_name,
-        method=ss["train_method"],
-        epochs=float(ss["train_epochs"]),
-        batch_size=int(ss["train_batch_size"]),
-        max_length=int(ss["train_max_length"]),
-        class_weighting=bool(ss["train_class_weighting"]),
-        refit_on_all_rows=bool(ss["train_refit"]),
-        val_fraction=float(ss["train_val_fraction"]),
-        test_fraction=float(ss["train_test_fraction"]),
-        seed=int(ss["train_seed"]),
-        early_stopping_patience=int(ss["train_patience"]),
-        multi_label=cols.multi_label,
-        label_sep=cols.label_sep,
-    )
+    chosen: dict[str, Any] = {
+        name: _typed(name, ss[key]) for key, name in SETTING_FIELDS.items() if key != "train_learning_rate"
+    }
+    chosen.update(text_columns=cols.text_cols, label_column=cols.label_col, profile_columns=cols.profile_cols,
+                  task=cols.task, merge_label_variants=cols.merge_variants, base_model=base_name,
+                  multi_label=cols.multi_label, label_sep=cols.label_sep)
     if ss.get("train_lr_custom"):
         chosen["learning_rate"] = float(ss["train_learning_rate"])
     # else no learning rate is sent: training uses the default of the method it runs
