@@ -65,7 +65,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from core import TrainConfig
-    from core.check import _base_model_embedder, check, label_quality
+    from core.check import check, label_quality
+    from core.ood import base_model_embedder
 
     df = pd.read_csv(DATA)
     texts = df["text"].astype(str).tolist()
@@ -83,7 +84,7 @@ def main() -> None:
     if args.cache and args.cache.is_file():
         embeddings = np.load(args.cache, allow_pickle=False)
     else:
-        embeddings = _base_model_embedder(config)(texts)
+        embeddings = base_model_embedder(config)(texts)
         print(f"MiniLM embeddings of {len(texts):,} texts: {time.perf_counter() - t0:.1f}s wall, "
               f"{time.process_time() - c0:.1f}s CPU")
         if args.cache:
@@ -120,12 +121,13 @@ def by_size(df: pd.DataFrame, sizes: list[int], seeds: list[int], cache: Path | 
     """Per subset size: the label model's out-of-fold balanced accuracy against the (noisy) labels,
     precision of the rows find_label_issues flags (flagged & flipped / flagged) and of the top k."""
     from core import TrainConfig
-    from core.check import MAX_FOLDS, _base_model_embedder, flag_label_issues, out_of_fold_proba
+    from core.check import MAX_FOLDS, flag_label_issues, out_of_fold_proba
+    from core.ood import base_model_embedder
 
     if cache and cache.is_file():
         embeddings = np.load(cache, allow_pickle=False)
     else:
-        embeddings = _base_model_embedder(TrainConfig(text_columns=("text",), label_column="label"))(
+        embeddings = base_model_embedder(TrainConfig(text_columns=("text",), label_column="label"))(
             df["text"].astype(str).tolist())
         if cache:
             np.save(cache, embeddings, allow_pickle=False)

@@ -250,11 +250,11 @@ def page_path(raw: pd.DataFrame, repeats: int) -> None:
 
     from core import dashboard_view as dash
 
-    cmap = dash.ColumnMap(
+    columns = dash.ColumnMap(
         label="predicted_label", confidence="confidence", date="date", segments=tuple(SEGMENTS), text="text"
     )
     t0 = clock()
-    prepared = dash.prepare(raw, cmap)
+    prepared = dash.prepare_dashboard(raw, columns)
     print(f"[page] prepare (once per file and mapping, cached): {since(t0)}")
     page_filters = {
         "none": dash.Filters(),
@@ -269,8 +269,8 @@ def page_path(raw: pd.DataFrame, repeats: int) -> None:
     for name, filters in page_filters.items():
 
         def change(f=filters):
-            view = dash.compute_view(prepared, cmap, filters=f, period=None, breakdown="region", watch_label="negative")
-            figs = dash.build_figures(view, prepared, cmap, "region")
+            view = dash.compute_view(prepared, columns, filters=f, period=None, breakdown="region", watch_label="negative")
+            figs = dash.build_figures(view, prepared, columns, "region")
             # st.plotly_chart sends each figure as JSON; time that too.
             size = sum(len(pio.to_json(fig, validate=False)) for fig in figs.values())
             return view, size
@@ -281,7 +281,7 @@ def page_path(raw: pd.DataFrame, repeats: int) -> None:
             f"JSON: {fmt(times)}; view {view.n_rows:,} rows, {size / 1e3:.0f} kB of JSON"
         )
         t0 = clock()
-        words = dash.words_for(prepared, cmap, view.mask)
+        words = dash.words_for(prepared, columns, view.mask)
         print(
             f"[page, {name} filter] distinctive words (first time for this filter state, "
             f"then cached; {dash.WORDS_MAX_TEXTS:,} texts sampled): "

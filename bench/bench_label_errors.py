@@ -117,7 +117,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     from core import TrainConfig
-    from core.check import encoder_embedder
+    from core.ood import encoder_embedder
 
     RESULTS.parent.mkdir(exist_ok=True)
     for name in args.sets:

@@ -48,9 +48,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from core.check import encoder_embedder
     from core.config import TrainConfig
     from core.data import build_texts, usable_rows
+    from core.ood import encoder_embedder
     from core.result import ood_reference
 
     uci = pd.read_csv(DATA / "uci_sentiment_labelled_sentences.csv").sample(frac=1.0, random_state=args.seed)

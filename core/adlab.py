@@ -291,11 +291,11 @@ def unlike_training(
     folder: str | None = None,
 ) -> np.ndarray | None:
     """(n,) bool: which of ``texts`` (as ad copy, with ``profile``) look unlike the texts the model
-    was trained on: the Predict page's out-of-distribution flag (core.check.OodReference: sentence
+    was trained on: the Predict page's out-of-distribution flag (core.ood.OodReference: sentence
     embeddings farther from the training texts than 99% of those are from each other), e.g. English
     ads for a model trained on Chinese reviews. None when the model has no such reference (it reads
     no text, or its folder has neither a saved reference nor test predictions to build one)."""
-    from .check import ood_available
+    from .ood import ood_available
     from .predict import model_texts, ood_reference
 
     where = folder or model.path

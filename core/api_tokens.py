@@ -28,7 +28,7 @@ from typing import Any
 
 import tomllib
 
-from .models.folder import atomic_write
+from .files import atomic_write
 from .workspace import (
     ID_PATTERN,
     PROJECT_ROOT,

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .models.folder import pause_point
+from .files import json_default, pause_point, to_json
 
 FORMAT_VERSION = 1
 LATEST = "latest.json"
@@ -77,7 +77,7 @@ def fingerprint(texts: Sequence[str], targets: np.ndarray, splits: dict[str, np.
     digest.update(np.ascontiguousarray(np.asarray(targets, dtype=np.float64)).tobytes())
     for name in sorted(splits):
         digest.update(name.encode() + np.ascontiguousarray(np.asarray(splits[name], dtype=np.int64)).tobytes())
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
+    digest.update(json.dumps(config, sort_keys=True, default=json_default).encode("utf-8"))
     return digest.hexdigest()
 
 
@@ -306,18 +306,7 @@ def set_rng(tensors: dict[str, Any], rest: dict[str, Any]) -> None:
 
 
 def _json_bytes(data: Any) -> bytes:
-    def default(value: Any) -> Any:
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, np.floating):
-            return float(value)
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, tuple):
-            return list(value)
-        return str(value)
-
-    return json.dumps(data, ensure_ascii=False, default=default).encode("utf-8")
+    return to_json(data).encode("utf-8")
 
 
 def _write_synced(path: Path, data: bytes) -> None:

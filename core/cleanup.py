@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import workspace
 from .jobs import ACTIVE_STATES, CHECKPOINT, FINAL_STATES, is_worker_alive, read_request
+from .models.folder import is_model_folder
 
 log = logging.getLogger("marketune.cleanup")
 
@@ -139,7 +140,7 @@ def _clean_models(root: Path, report: CleanupReport, now: float) -> None:
                 continue
             old = OLD_NAME.match(entry.name)
             target = root / old.group("name") if old else None
-            if target is not None and not target.exists() and (entry / "marketune.json").is_file():
+            if target is not None and not target.exists() and is_model_folder(entry):
                 try:
                     entry.rename(target)  # the save moved the old model aside and died before the swap
                     report.restored.append(target)

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import METHODS
+from .config import METHODS, PRECISIONS, default_of, range_text
+from .files import json_default
+from .models.folder import is_model_folder
 
 
 def _add_profile_col(parser: argparse.ArgumentParser) -> None:
@@ -84,12 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "language, as the Train page does: minilm-en for English, multilingual-e5-small otherwise)")
     t.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="keep word embeddings fixed (default: the base model's preset)")
-    t.add_argument("--epochs", type=float, default=3.0)
+    # Defaults and ranges are TrainConfig's own (its field metadata), as on the Train page.
+    t.add_argument("--epochs", type=float, default=default_of("epochs"), help=f"{range_text('epochs')}")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 full, 2e-3 LoRA, 2e-5 few-shot)")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--max-length", type=int, default=128)
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
+    t.add_argument("--batch-size", type=int, default=default_of("batch_size"), help=f"{range_text('batch_size')}")
+    t.add_argument("--max-length", type=int, default=default_of("max_length"), help=f"{range_text('max_length')}")
+    t.add_argument("--seed", type=int, default=default_of("seed"))
+    t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=default_of("class_weighting"),
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     t.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
@@ -98,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
     t.add_argument("--label-sep", default=None, metavar="SEP",
                    help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in the data)")
-    t.add_argument("--max-train-seconds", type=float, default=None)
-    t.add_argument("--precision", choices=("auto", "fp32"), default="auto",
+    t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
+    t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
     t.add_argument("--refit", action="store_true",
                    help="retrain the chosen transformer on train + validation for the steps early stopping chose")
@@ -290,7 +293,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
         **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
-    }, default=_json_default), flush=True)
+    }, default=json_default), flush=True)
     return 0
 
 
@@ -333,7 +336,7 @@ def candidate_line(event: Any, out: Path, reported: set[tuple[str, str]]) -> Non
         reported.add((row["kind"], row["status"]))
         fields = ("kind", "score", "metric", "n_val", "seconds", "status", "leader", "saved", "note", "cv_score", "cv_n")
         print(json.dumps({"event": "candidate", **{k: row.get(k) for k in fields}, "model_dir": str(out) if row["saved"] else None},
-                         default=_json_default), flush=True)
+                         default=json_default), flush=True)
 
 
 def _train_response(args: argparse.Namespace) -> int:
@@ -395,7 +398,7 @@ def _train_response(args: argparse.Namespace) -> int:
         "recommendation": comp.recommendation,
         "metrics_note": chosen.metrics.get("refit_note", "Metrics are on the held-out test split."),
         "model_dir": str(out),
-    }, default=_json_default), flush=True)
+    }, default=json_default), flush=True)
     return 0
 
 
@@ -536,7 +539,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"note: {renamed_message(summary.renamed)}", file=sys.stderr)
     n_ood = getattr(summary, "n_out_of_distribution", None)
     if n_ood is not None:
-        from .check import ood_message
+        from .ood import ood_message
 
         print(f"note: {ood_message(n_ood, summary.n_rows)}", file=sys.stderr)
     print(json.dumps({
@@ -592,7 +595,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if unknown:
             metrics["labels_not_in_model"] = unknown
     metrics["rows_skipped"] = int(len(df) - int(np.sum(scored)))
-    print(json.dumps(metrics, default=_json_default))
+    print(json.dumps(metrics, default=json_default))
     return 0
 
 
@@ -631,7 +634,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .models.folder import METRICS, read_json
 
     folder = Path(args.model_dir)
-    if not (folder / "marketune.json").is_file():
+    if not is_model_folder(folder):
         raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
     if args.candidate:
         put_aside = switch_candidate(folder, args.candidate)
@@ -648,16 +651,6 @@ def cmd_choose(args: argparse.Namespace) -> int:
     if chosen:
         print(f"note: {chosen}", file=sys.stderr)
     return 0
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "base-models": cmd_base_models,
@@ -889,14 +882,14 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     print(json.dumps({"promoted": outcome.promoted, "version_kept": outcome.version, "sentence": outcome.sentence,
                       "delta": outcome.comparison["delta"], "ci": outcome.comparison["ci"],
                       "n_holdout": outcome.n_holdout, "n_new_eval": outcome.n_new_eval,
-                      "n_trained": outcome.n_trained}, default=_json_default))
+                      "n_trained": outcome.n_trained}, default=json_default))
     return 0
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
     from .versions import list_versions
 
-    print(json.dumps(list_versions(model_folder(args.model)), default=_json_default))
+    print(json.dumps(list_versions(model_folder(args.model)), default=json_default))
     return 0
 
 
@@ -937,7 +930,7 @@ def _classifier(name_or_folder: str):
     from .registry import load_model
 
     folder = Path(name_or_folder)
-    if (folder / "marketune.json").is_file():
+    if is_model_folder(folder):
         return load_folder(folder)
     return load_model(name_or_folder)
 
@@ -947,8 +940,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .export import to_csv_bytes
+    from .files import atomic_write
     from .generate import generator_info, suggest_rewrites
-    from .models.folder import atomic_write
 
     model = _classifier(args.model)
     result = suggest_rewrites(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,26 @@ DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 2e-3, "fewshot": 2e-5}
 PRECISIONS = ("auto", "fp32")
 LABEL_SEPS = ("|", ";", ",", "json")  # how a multi-label cell joins its tags ("json": a JSON list)
 LABEL_SEP_NAMES = {"pipe": "|", "semicolon": ";", "comma": ","}
+
+
+def _setting(default: Any, low: float | None = None, high: float | None = None, *, bounds: str = "[]",
+             form: tuple[float, float] | None = None, fine_tuning: bool = True) -> Any:
+    """A TrainConfig field with its rule in its metadata, read by the check, the Train form and the CLI.
+
+    ``low``/``high``: the allowed range (None: unbounded on that side); ``bounds``: which ends are
+    included, "[]", "(]", "[)" or "()". ``form``: the closed (min, max) a form's number box offers
+    (defaults to (low, high); needed where an end is open or unbounded). ``fine_tuning``: how the
+    network is fine-tuned, the settings a response comparison passes to its transformer
+    (``FINE_TUNING_SETTINGS``).
+    """
+    metadata: dict[str, Any] = {"fine_tuning": fine_tuning}
+    if low is not None or high is not None:
+        metadata.update(range=(low, high), bounds=bounds)
+    if form is None and (bounds != "[]" or high is None) and low is not None:
+        raise TypeError(f"a setting with an open or unbounded end needs its form range; bounds {bounds!r}, high {high}")
+    if form or low is not None:
+        metadata["form"] = form or (low, high)
+    return field(default=default, metadata=metadata)
 
 
 class ConfigError(ValueError):
@@ -40,25 +61,31 @@ class TrainConfig:
     split_column: str | None = None  # optional column with train/validation/test per row
     task: str = "classification"  # "classification" (labels) or "regression" (a number)
     base_model: str = "minilm-en"  # catalog name, local HF folder, or hub id
-    method: str = "auto"  # "full", "lora" (merged on save), "fewshot", "embedding", or "auto" (chosen from the data)
-    epochs: float = 3.0  # passes over the training split (may be fractional)
-    learning_rate: float | None = None  # None: the method's default (1e-4 full, 2e-3 LoRA, 2e-5 few-shot)
-    batch_size: int = 32  # texts per optimizer step
-    max_length: int = 128  # tokens kept per text; longer texts are truncated
-    warmup_fraction: float = 0.1  # share of steps with a linearly rising learning rate
-    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    # "full", "lora" (merged on save), "fewshot", "embedding", or "auto" (chosen from the data)
+    method: str = _setting("auto")
+    epochs: float = _setting(3.0, 0, 100, bounds="(]", form=(0.1, 100.0))  # passes over the training split (may be fractional)
+    # None: the method's default (1e-4 full, 2e-3 LoRA, 2e-5 few-shot)
+    learning_rate: float | None = _setting(None, 0, 1, bounds="()", form=(1e-6, 0.5))
+    batch_size: int = _setting(32, 1, 4096)  # texts per optimizer step
+    max_length: int = _setting(128, 8, 8192)  # tokens kept per text; longer texts are truncated
+    warmup_fraction: float = _setting(0.1, 0, 1, bounds="[)", form=(0.0, 0.99))  # share of steps with a linearly rising learning rate
+    weight_decay: float = _setting(0.01, 0, 1, bounds="[)", form=(0.0, 0.99))  # AdamW decoupled weight decay
     # Weight the loss by inverse class frequency (sklearn's "balanced": n / (K * count)), so training
     # aims at macro-F1, the metric every verdict uses. On by default: full fine-tuning on 3 imbalanced
     # clothing classes 0.473 -> 0.648 macro-F1, few-shot on 600 Chinese reviews (70/30) 0.749 -> 0.759
     # (minority recall 0.58 -> 0.78); on balanced classes every weight is 1, so nothing changes (README).
-    class_weighting: bool = True
-    val_fraction: float = 0.1  # share of rows held out for early stopping
-    test_fraction: float = 0.2  # share of rows held out for the reported metrics
-    seed: int = 42  # fixes the split, the head's initialisation and the batch order
-    evals_per_epoch: int = 2  # validation passes per epoch (points on the live chart)
-    early_stopping_patience: int = 3  # evaluations without improvement before stopping
-    max_train_seconds: float | None = None  # stop training after this long (best model kept)
-    freeze_embeddings: bool = False  # keep word embeddings fixed (large vocabularies)
+    class_weighting: bool = _setting(True)
+    # share of rows held out for early stopping / for the reported metrics
+    val_fraction: float = _setting(0.1, 0, 0.5, bounds="()", form=(0.01, 0.49), fine_tuning=False)
+    test_fraction: float = _setting(0.2, 0, 0.5, bounds="()", form=(0.01, 0.49), fine_tuning=False)
+    # fixes the split, the head's initialisation and the batch order
+    seed: int = _setting(42, form=(0, 2**31 - 1), fine_tuning=False)  # any integer; a form offers these
+    evals_per_epoch: int = _setting(2, 1, 20)  # validation passes per epoch (points on the live chart)
+    # evaluations without improvement before stopping
+    early_stopping_patience: int = _setting(3, 1, None, form=(1, 1000))
+    # stop training after this long (best model kept)
+    max_train_seconds: float | None = _setting(None, 0, None, bounds="(]", form=(1.0, 7 * 24 * 3600.0))
+    freeze_embeddings: bool = _setting(False)  # keep word embeddings fixed (large vocabularies)
     # Fine-tuning's arithmetic on a CPU: "auto" runs the forward pass under bfloat16 autocast where
     # the CPU has native bf16 (AVX512-BF16 or AMX: core.training.cpu_has_bf16), fp32 elsewhere;
     # weights, optimizer state, loss, validation and the saved model stay fp32. "fp32" turns it off.
@@ -66,9 +93,9 @@ class TrainConfig:
     precision: str = "auto"
     # LoRA rank and scaling, measured with lr 2e-3 (README, issue 13): r=16 matched r=8 on balanced
     # UCI sentences (0.922 vs 0.923) and beat it on the imbalanced clothing classes (0.619 vs 0.585).
-    lora_r: int = 16  # LoRA rank
-    lora_alpha: int = 32  # LoRA scaling
-    lora_dropout: float = 0.1  # dropout on the LoRA path
+    lora_r: int = _setting(16, 1, 256)  # LoRA rank
+    lora_alpha: int = _setting(32, 1, None, form=(1, 1024))  # LoRA scaling
+    lora_dropout: float = _setting(0.1, 0, 1, bounds="[)", form=(0.0, 0.99))  # dropout on the LoRA path
     # Save TF-IDF + LR instead when the fine-tuned model does not score higher on validation
     # (core.evaluation.choose_saved_model); False always keeps the fine-tuned model.
     choose_simpler: bool = True
@@ -102,34 +129,17 @@ class TrainConfig:
         )
         _check(self.task in TASKS, "task", self.task, f"one of {TASKS}")
         _check(self.method in METHODS, "method", self.method, f"one of {METHODS}")
-        _check(0 < self.epochs <= 100, "epochs", self.epochs, "a number in (0, 100]")
-        if self.learning_rate is not None:
-            _check(0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "in (0, 1)")
-        _check(1 <= self.batch_size <= 4096, "batch_size", self.batch_size, "in [1, 4096]")
-        _check(8 <= self.max_length <= 8192, "max_length", self.max_length, "in [8, 8192]")
-        _check(0 <= self.warmup_fraction < 1, "warmup_fraction", self.warmup_fraction, "in [0, 1)")
-        _check(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
-        _check(0 < self.val_fraction < 0.5, "val_fraction", self.val_fraction, "in (0, 0.5)")
-        _check(0 < self.test_fraction < 0.5, "test_fraction", self.test_fraction, "in (0, 0.5)")
+        for spec in dataclasses.fields(self):  # the ranges in the fields' metadata (_setting)
+            value = getattr(self, spec.name)
+            if "range" in spec.metadata and value is not None:
+                _check(_in_range(value, spec.metadata), spec.name, value, range_text(spec.name))
         _check(
             self.val_fraction + self.test_fraction < 0.8,
             "test_fraction",
             self.test_fraction,
             "validation + test fractions below 0.8, so that something is left to train on",
         )
-        _check(1 <= self.evals_per_epoch <= 20, "evals_per_epoch", self.evals_per_epoch, "1-20")
-        _check(
-            self.early_stopping_patience >= 1,
-            "early_stopping_patience",
-            self.early_stopping_patience,
-            "at least 1",
-        )
-        if self.max_train_seconds is not None:
-            _check(self.max_train_seconds > 0, "max_train_seconds", self.max_train_seconds, "> 0")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
-        _check(1 <= self.lora_r <= 256, "lora_r", self.lora_r, "in [1, 256]")
-        _check(self.lora_alpha >= 1, "lora_alpha", self.lora_alpha, "at least 1")
-        _check(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "in [0, 1)")
         if self.label_sep is not None:  # the names --label-sep also takes, stored as the character
             object.__setattr__(self, "label_sep", LABEL_SEP_NAMES.get(str(self.label_sep).strip().lower(),
                                                                     str(self.label_sep).strip()))
@@ -208,6 +218,37 @@ def renamed_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
         else:
             out[new] = data.get(new, value)
     return out
+
+
+FINE_TUNING_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("fine_tuning"))
+
+
+def default_of(name: str) -> Any:
+    """TrainConfig's default for field ``name`` (the CLI's and the Train form's defaults)."""
+    return TrainConfig.__dataclass_fields__[name].default
+
+
+def form_range(name: str) -> tuple[float, float]:
+    """The closed (min, max) a form's number box offers for field ``name`` (from its metadata)."""
+    return TrainConfig.__dataclass_fields__[name].metadata["form"]
+
+
+def range_text(name: str) -> str:
+    """Field ``name``'s allowed range in words: "in (0, 100]", "at least 1", "above 0"."""
+    meta = TrainConfig.__dataclass_fields__[name].metadata
+    (low, high), bounds = meta["range"], meta["bounds"]
+    if high is None:
+        return f"at least {low}" if bounds[0] == "[" else f"above {low}"
+    return f"in {bounds[0]}{low}, {high}{bounds[1]}"
+
+
+def _in_range(value: Any, meta: Any) -> bool:
+    (low, high), bounds = meta["range"], meta["bounds"]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:  # NaN
+        return False
+    above = value >= low if bounds[0] == "[" else value > low
+    below = high is None or (value <= high if bounds[1] == "]" else value < high)
+    return above and below
 
 
 def _check(ok: bool, name: str, value: Any, expected: str) -> None:

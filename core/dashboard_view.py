@@ -1,5 +1,5 @@
 """The Dashboard page's computation, without Streamlit: what the user mapped and filtered
-(:class:`ColumnMap`, :class:`Filters`), the table made fast once (:func:`prepare`), and per
+(:class:`ColumnMap`, :class:`Filters`), the table made fast once (:func:`prepare_dashboard`), and per
 widget change everything the page shows (:func:`compute_view`, :func:`build_figures`,
 :func:`words_for`). Plain pandas over ``core.dashboard``, so bench/bench_dashboard.py times
 exactly what the page runs on a filter change; ui/dashboard.py only caches and renders.
@@ -79,17 +79,17 @@ class Filters:
     labels: tuple[str, ...] = ()
     min_confidence: float = 0.0
 
-    def mask(self, frame: pd.DataFrame, cmap: ColumnMap) -> np.ndarray | None:
+    def mask(self, frame: pd.DataFrame, columns: ColumnMap) -> np.ndarray | None:
         """Boolean row mask over ``frame`` (None when nothing is filtered)."""
         return filter_mask(
             frame,
-            self.date_range if cmap.date else None,
+            self.date_range if columns.date else None,
             {c: list(v) for c, v in self.segments if v},
             list(self.labels) or None,
-            self.min_confidence if cmap.confidence else None,
-            date_col=cmap.date,
-            label_col=cmap.label,
-            conf_col=cmap.confidence or "confidence",
+            self.min_confidence if columns.confidence else None,
+            date_col=columns.date,
+            label_col=columns.label,
+            conf_col=columns.confidence or "confidence",
         )
 
     def describe(self) -> list[str]:
@@ -114,7 +114,7 @@ class Filters:
 
 
 @dataclass
-class Prepared:
+class DashboardFrame:
     """A prediction table made fast to filter, and what the page's widgets need from it."""
 
     frame: pd.DataFrame  # prepare_frame output: parsed dates, categorical labels/segments
@@ -135,36 +135,36 @@ def _numeric_binary(values: list[Any]) -> bool:
     return nums in ({0.0, 1.0}, {-1.0, 1.0}, {-1.0, 0.0, 1.0})
 
 
-def prepare(raw: pd.DataFrame, cmap: ColumnMap) -> Prepared:
+def prepare_dashboard(raw: pd.DataFrame, columns: ColumnMap) -> DashboardFrame:
     """Parse dates and make categoricals once (``core.dashboard.prepare_frame``)."""
-    if cmap.confidence and not pd.api.types.is_numeric_dtype(raw[cmap.confidence]):
+    if columns.confidence and not pd.api.types.is_numeric_dtype(raw[columns.confidence]):
         raise ValueError(
-            f"The confidence column {cmap.confidence!r} should hold numbers between 0 and 1; "
-            f"found values such as {raw[cmap.confidence].dropna().astype(str).head(3).tolist()}."
+            f"The confidence column {columns.confidence!r} should hold numbers between 0 and 1; "
+            f"found values such as {raw[columns.confidence].dropna().astype(str).head(3).tolist()}."
         )
     frame, report = prepare_frame(
         raw,
-        label_col=cmap.label,
-        date_col=cmap.date,
-        segment_cols=list(cmap.segments),
-        dayfirst=cmap.dayfirst,
+        label_col=columns.label,
+        date_col=columns.date,
+        segment_cols=list(columns.segments),
+        dayfirst=columns.dayfirst,
     )
-    cats = list(frame[cmap.label].cat.categories)
+    cats = list(frame[columns.label].cat.categories)
     labels = [str(c) for c in cats]
-    if frame[cmap.label].isna().any():
+    if frame[columns.label].isna().any():
         labels.append(MISSING)
-    segment_values = {c: [str(v) for v in frame[c].cat.categories] for c in cmap.segments}
+    segment_values = {c: [str(v) for v in frame[c].cat.categories] for c in columns.segments}
     date_min = date_max = None
-    if cmap.date:
-        dates = frame[cmap.date]
+    if columns.date:
+        dates = frame[columns.date]
         if dates.notna().any():
             date_min, date_max = dates.min().date(), dates.max().date()
     numeric = _numeric_binary(cats)
-    sentiment = is_sentiment_like(cats, numeric_binary=numeric and cmap.one_is_positive)
-    return Prepared(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment)
+    sentiment = is_sentiment_like(cats, numeric_binary=numeric and columns.one_is_positive)
+    return DashboardFrame(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment)
 
 
-def auto_period(prepared: Prepared, filters: Filters) -> str:
+def auto_period(prepared: DashboardFrame, filters: Filters) -> str:
     """The time grain for the date span in view (filter range, else the data's span)."""
     start, end = prepared.date_min, prepared.date_max
     if filters.date_range:
@@ -198,8 +198,8 @@ class View:
 
 
 def compute_view(
-    prepared: Prepared,
-    cmap: ColumnMap,
+    prepared: DashboardFrame,
+    columns: ColumnMap,
     filters: Filters,
     period: str | None,
     breakdown: str | None,
@@ -215,48 +215,48 @@ def compute_view(
     rising share raises alerts (the negative label for sentiment).
     """
     frame = prepared.frame
-    mask = filters.mask(frame, cmap)
-    light = cmap.light_columns()
+    mask = filters.mask(frame, columns)
+    light = columns.light_columns()
     view = frame[light] if mask is None else frame.loc[mask, light]
     sentiment = prepared.sentiment
     out = View(
         mask=mask,
         n_rows=len(view),
-        kpis=kpis(view, cmap.label, cmap.confidence, sentiment),
-        kpis_all=kpis(frame[light], cmap.label, cmap.confidence, sentiment) if mask is not None else {},
+        kpis=kpis(view, columns.label, columns.confidence, sentiment),
+        kpis_all=kpis(frame[light], columns.label, columns.confidence, sentiment) if mask is not None else {},
         period=None,
         watch_label=watch_label,
     )
-    has_dates = cmap.date is not None and prepared.date_min is not None
+    has_dates = columns.date is not None and prepared.date_min is not None
     if has_dates:
         out.period = period or auto_period(prepared, filters)
-        out.share = label_share_over_time(view, cmap.date, cmap.label, out.period)
+        out.share = label_share_over_time(view, columns.date, columns.label, out.period)
     if breakdown:
         sort_by = sentiment[1] if sentiment else None
-        out.mix = label_mix_by_segment(view, breakdown, cmap.label, sort_by=sort_by)
+        out.mix = label_mix_by_segment(view, breakdown, columns.label, sort_by=sort_by)
         if has_dates and sentiment:
             out.heat = net_sentiment_heatmap(
                 view,
                 breakdown,
-                cmap.date,
+                columns.date,
                 out.period,
                 sentiment[0],
                 sentiment[1],
-                label_col=cmap.label,
+                label_col=columns.label,
                 with_counts=True,
             )
-    if has_dates and cmap.segments and watch_label is not None:
+    if has_dates and columns.segments and watch_label is not None:
         parts = []
-        for col in cmap.segments:
+        for col in columns.segments:
             a = negative_share_alerts(
                 view,
                 col,
-                cmap.date,
+                columns.date,
                 out.period,
                 watch_label,
                 alpha=alpha,
                 min_count=ALERT_MIN_COUNT,
-                label_col=cmap.label,
+                label_col=columns.label,
             )
             a.insert(0, "column", col)
             parts.append(a)
@@ -266,24 +266,24 @@ def compute_view(
                 ["flagged", "p_value"], ascending=[False, True], na_position="last", kind="stable"
             )
         out.alerts = alerts.reset_index(drop=True) if alerts is not None else None
-    if cmap.text:
-        extra = [c for c in (cmap.date, *cmap.segments) if c]
-        if cmap.confidence:
+    if columns.text:
+        extra = [c for c in (columns.date, *columns.segments) if c]
+        if columns.confidence:
             out.examples = top_examples(
-                frame, cmap.label, cmap.confidence, cmap.text, n=n_examples, columns=extra, mask=mask
+                frame, columns.label, columns.confidence, columns.text, n=n_examples, columns=extra, mask=mask
             )
         else:
             # No confidence to rank by: the first rows of each label (ties keep table order).
-            tmp = frame[[cmap.label, cmap.text, *extra]].assign(_rank=0.0)
-            out.examples = top_examples(tmp, cmap.label, "_rank", cmap.text, n=n_examples, columns=extra, mask=mask)
+            tmp = frame[[columns.label, columns.text, *extra]].assign(_rank=0.0)
+            out.examples = top_examples(tmp, columns.label, "_rank", columns.text, n=n_examples, columns=extra, mask=mask)
             for k in out.examples:
                 out.examples[k] = out.examples[k].drop(columns="_rank")
     return out
 
 
-def build_figures(view: View, prepared: Prepared, cmap: ColumnMap, breakdown: str | None) -> dict[str, go.Figure]:
+def build_figures(view: View, prepared: DashboardFrame, columns: ColumnMap, breakdown: str | None) -> dict[str, go.Figure]:
     """The plotly figures for a view, keyed share / mix / heat / confidence (when they apply)."""
-    order = list(prepared.frame[cmap.label].cat.categories)
+    order = list(prepared.frame[columns.label].cat.categories)
     colors = label_colors(order, prepared.sentiment)
     figs: dict[str, go.Figure] = {}
     if view.share is not None:
@@ -296,10 +296,10 @@ def build_figures(view: View, prepared: Prepared, cmap: ColumnMap, breakdown: st
         figs["heat"] = net_sentiment_heatmap_chart(
             *view.heat, title=f"Net sentiment by {breakdown} and {PERIOD_NAMES[view.period]} period"
         )
-    if cmap.confidence:
+    if columns.confidence:
         frame = prepared.frame
-        conf = frame[cmap.confidence]
-        labels = frame[cmap.label]
+        conf = frame[columns.confidence]
+        labels = frame[columns.label]
         if view.mask is not None:
             conf, labels = conf[view.mask], labels[view.mask]
         figs["confidence"] = confidence_histogram(conf, labels, colors=colors, label_order=order)
@@ -307,7 +307,7 @@ def build_figures(view: View, prepared: Prepared, cmap: ColumnMap, breakdown: st
 
 
 def words_for(
-    prepared: Prepared, cmap: ColumnMap, mask: np.ndarray | None, max_texts: int = WORDS_MAX_TEXTS, seed: int = 0
+    prepared: DashboardFrame, columns: ColumnMap, mask: np.ndarray | None, max_texts: int = WORDS_MAX_TEXTS, seed: int = 0
 ) -> dict[Any, pd.DataFrame]:
     """Distinctive words per label for the rows in ``mask`` (see core.dashboard).
 
@@ -317,7 +317,7 @@ def words_for(
     ``max_texts`` first: a uniform sample of a uniform sample, the same distribution.
     """
     frame = prepared.frame
-    codes = frame[cmap.label].cat.codes.to_numpy()
+    codes = frame[columns.label].cat.codes.to_numpy()
     rows = np.arange(len(frame)) if mask is None else np.flatnonzero(mask)
     rng = np.random.default_rng(seed)
     keep = []
@@ -326,17 +326,17 @@ def words_for(
         keep.append(idx if len(idx) <= max_texts else rng.choice(idx, max_texts, replace=False))
     take = np.sort(np.concatenate(keep)) if keep else rows[:0]
     return distinctive_words(
-        frame[cmap.text].iloc[take],
-        frame[cmap.label].iloc[take],
+        frame[columns.text].iloc[take],
+        frame[columns.label].iloc[take],
         top_n=WORDS_TOP_N,
         max_texts=max_texts,
         random_state=seed,
     )
 
 
-def words_figure(words: dict[Any, pd.DataFrame], prepared: Prepared, cmap: ColumnMap) -> go.Figure:
+def words_figure(words: dict[Any, pd.DataFrame], prepared: DashboardFrame, columns: ColumnMap) -> go.Figure:
     """Distinctive-words bars in the same label colours as the other charts."""
-    order = list(prepared.frame[cmap.label].cat.categories)
+    order = list(prepared.frame[columns.label].cat.categories)
     return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment))
 
 

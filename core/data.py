@@ -197,6 +197,36 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     Rows with no text in any text column, or no label, are dropped and counted in the report.
     """
     report = MappingReport(n_rows_in=len(df))
+    _check_columns_exist(df, config, report)
+    if report.errors:
+        return report
+
+    text_present = _text_present(df, config.text_columns)
+    _check_text_columns(df, config, report, text_present)
+    raw_label = df[config.label_column]
+    merge_case = getattr(config, "merge_label_variants", True)
+    label = clean_labels(raw_label, merge_case=merge_case)  # what training will see as classes
+    label_present = label.notna()
+    report.dropped["no text"] = int((~text_present).sum())
+    report.dropped["no label"] = int((text_present & ~label_present).sum())
+    keep = text_present & label_present
+    number = to_number(raw_label)
+
+    if config.task == "regression":
+        keep = _check_regression_labels(report, config, raw_label, number, keep)
+    elif getattr(config, "multi_label", False):
+        _check_tags(report, label[keep], config)
+    else:
+        _check_class_labels(report, config, raw_label, label, number[keep], keep, merge_case)
+    if config.split_column:
+        _check_split_values(df, config, keep, report)
+    report.n_rows_used = int(keep.sum())
+    report.dropped = {k: v for k, v in report.dropped.items() if v}
+    return report
+
+
+def _check_columns_exist(df: pd.DataFrame, config: TrainConfig, report: MappingReport) -> None:
+    """Errors for chosen columns that are not in ``df`` or hold two roles."""
     columns = set(df.columns)
     for name, kind in [(c, "text_columns") for c in config.text_columns] + [
         (c, "profile_columns") for c in config.profile_columns
@@ -215,10 +245,10 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     if config.split_column and config.split_column not in columns:
         report.errors.append(Problem("split_column", missing_columns_message(
             [config.split_column], df.columns, lead=f"Split column '{config.split_column}' is not in the file")))
-    if report.errors:
-        return report
 
-    text_present = _text_present(df, config.text_columns)
+
+def _check_text_columns(df: pd.DataFrame, config: TrainConfig, report: MappingReport, text_present: pd.Series) -> None:
+    """An error when most rows have no text; a warning when the "text" holds a few categories."""
     if text_present.mean() < 0.5:
         report.errors.append(
             Problem(
@@ -236,130 +266,130 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
             "text, so a language model has little to read. Use such columns as profile columns beside a real text "
             "column, or, with profile columns only, the Targeting page (gradient boosting on the profile).",
         ))
-    raw_label = df[config.label_column]
-    merge_case = getattr(config, "merge_label_variants", True)
-    label = clean_labels(raw_label, merge_case=merge_case)  # what training will see as classes
-    label_present = label.notna()
-    report.dropped["no text"] = int((~text_present).sum())
-    report.dropped["no label"] = int((text_present & ~label_present).sum())
-    keep = text_present & label_present
-    number = to_number(raw_label)
-    numeric = number[keep]
-    n_distinct = int(label[keep].nunique())
 
-    if config.task == "regression":
-        not_number = keep & number.isna()
-        report.dropped["label is not a number"] = int(not_number.sum())
-        # inf, -inf and 1e400 (read as inf) are numbers to pandas but no target to learn from.
-        infinite = keep & number.notna() & ~np.isfinite(number)
-        report.dropped["label is not a finite number"] = int(infinite.sum())
-        if infinite.any():
-            examples = sorted({str(v).strip() for v in raw_label[infinite]})[:5]
-            report.warnings.append(Problem(
-                "label_column",
-                f"{int(infinite.sum())} row(s) have a label that is not a finite number ({', '.join(examples)}) "
-                f"and are left out of training: {_row_numbers(infinite)}.",
-            ))
-        if not_number.any():
-            examples = list(dict.fromkeys(str(v).strip() for v in raw_label[not_number]))[:5]
-            comma = [v for v in examples if re.fullmatch(r"[+-]?\d[\d. ]*,\d+", v)]
-            why = (
-                f" Some use a decimal comma ({', '.join(comma[:3])}); a column is read with a decimal comma only "
-                "when every value in it parses that way, so fix the other values or save the file with decimal points."
-                if comma else ""
+
+def _check_regression_labels(
+    report: MappingReport, config: TrainConfig, raw_label: pd.Series, number: pd.Series, keep: pd.Series
+) -> pd.Series:
+    """Rows whose label is no finite number are dropped (named in a warning); returns the rows kept."""
+    not_number = keep & number.isna()
+    report.dropped["label is not a number"] = int(not_number.sum())
+    # inf, -inf and 1e400 (read as inf) are numbers to pandas but no target to learn from.
+    infinite = keep & number.notna() & ~np.isfinite(number)
+    report.dropped["label is not a finite number"] = int(infinite.sum())
+    if infinite.any():
+        examples = sorted({str(v).strip() for v in raw_label[infinite]})[:5]
+        report.warnings.append(Problem(
+            "label_column",
+            f"{int(infinite.sum())} row(s) have a label that is not a finite number ({', '.join(examples)}) "
+            f"and are left out of training: {_row_numbers(infinite)}.",
+        ))
+    if not_number.any():
+        examples = list(dict.fromkeys(str(v).strip() for v in raw_label[not_number]))[:5]
+        comma = [v for v in examples if re.fullmatch(r"[+-]?\d[\d. ]*,\d+", v)]
+        why = (
+            f" Some use a decimal comma ({', '.join(comma[:3])}); a column is read with a decimal comma only "
+            "when every value in it parses that way, so fix the other values or save the file with decimal points."
+            if comma else ""
+        )
+        report.warnings.append(Problem(
+            "label_column",
+            f"{int(not_number.sum())} row(s) have a label that is not a number ({', '.join(map(repr, examples))}) "
+            f"and are left out of training: {_row_numbers(not_number)}.{why}",
+        ))
+    keep &= number.notna() & np.isfinite(number.fillna(0))
+    if _looks_like_numeric_identifier(number[keep]):
+        report.errors.append(_identifier_problem(config.label_column, number[keep]))
+    elif int(keep.sum()) < 10:
+        report.errors.append(Problem(
+            "label_column",
+            f"Regression needs at least 10 rows with a numeric label; found {int(keep.sum())}."
+            + (" Values with a decimal comma were found; see the warning about them." if "decimal comma" in "".join(p.message for p in report.warnings) else ""),
+        ))
+    return keep
+
+
+def _check_class_labels(
+    report: MappingReport, config: TrainConfig, raw_label: pd.Series, label: pd.Series, numeric: pd.Series,
+    keep: pd.Series, merge_case: bool,
+) -> None:
+    """Class counts, and errors for identifiers, quantities, one class or classes too small to split."""
+    n_distinct = int(label[keep].nunique())
+    variants = label_variants(raw_label[keep], merge_case=merge_case)
+    if variants:
+        report.warnings.append(Problem("label_column", _variants_message(variants, merge_case)))
+    from .multilabel import detect  # tag lists trained as classes: every combination would be one
+
+    if (tag_lists := detect(raw_label[keep], config.label_column)) is not None:
+        report.warnings.append(Problem("label_column", tag_lists.sentence()))
+    counts = label[keep].value_counts()
+    report.class_counts = {str(k): int(v) for k, v in counts.items()}
+    n_not_number = int(numeric.isna().sum())
+    if numeric.notna().all() and _looks_like_numeric_identifier(numeric):
+        report.errors.append(_identifier_problem(config.label_column, numeric))
+    # Mostly numbers (a CTR column with a few 'n/a' or 'inf' cells is still a quantity).
+    elif len(numeric) and n_not_number <= MAX_NOT_NUMBER_SHARE * len(numeric) and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
+        report.suggested_task = "regression"
+        others = (f" ({n_not_number} of its values are not numbers; regression leaves those rows out and names them)"
+                  if n_not_number else "")
+        report.errors.append(
+            Problem(
+                "task",
+                f"Label column '{config.label_column}' holds numbers with {n_distinct} distinct "
+                f"values{others}; that looks like a quantity. Choose the regression task to predict it.",
             )
-            report.warnings.append(Problem(
-                "label_column",
-                f"{int(not_number.sum())} row(s) have a label that is not a number ({', '.join(map(repr, examples))}) "
-                f"and are left out of training: {_row_numbers(not_number)}.{why}",
-            ))
-        keep &= number.notna() & np.isfinite(number.fillna(0))
-        if _looks_like_numeric_identifier(number[keep]):
-            report.errors.append(_identifier_problem(config.label_column, number[keep]))
-        elif int(keep.sum()) < 10:
+        )
+    elif len(counts) < 2:
+        found = f"1 distinct value ({counts.index[0]!r})" if len(counts) else "no values"
+        report.errors.append(
+            Problem("label_column", f"Column '{config.label_column}' has {found}; training needs at least 2 classes.")
+        )
+    else:
+        small = counts[counts < MIN_ROWS_PER_CLASS]
+        if _looks_like_identifier(len(counts), len(small), int(keep.sum())):
+            # One message, not one per value: a column of ids or free text is the wrong column.
+            report.errors.append(_identifier_problem(config.label_column, label[keep], len(small)))
+            small = small.iloc[:0]
+        if len(small) == 1:
+            cls, n = next(iter(small.items()))
             report.errors.append(Problem(
                 "label_column",
-                f"Regression needs at least 10 rows with a numeric label; found {int(keep.sum())}."
-                + (" Values with a decimal comma were found; see the warning about them." if "decimal comma" in "".join(p.message for p in report.warnings) else ""),
+                f"Class {cls!r} has {n} row(s); each class needs at least "
+                f"{MIN_ROWS_PER_CLASS} (one each for training, validation and test).",
             ))
-    elif getattr(config, "multi_label", False):
-        _check_tags(report, label[keep], config)
-    else:
-        variants = label_variants(raw_label[keep], merge_case=merge_case)
-        if variants:
-            report.warnings.append(Problem("label_column", _variants_message(variants, merge_case)))
-        from .multilabel import detect  # tag lists trained as classes: every combination would be one
+        elif len(small):  # one message however many: a page of red boxes hides what to do
+            named = ", ".join(f"{c!r} ({n})" for c, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items())
+            more = f" and {len(small) - MAX_SMALL_CLASSES_LISTED} more" if len(small) > MAX_SMALL_CLASSES_LISTED else ""
+            report.errors.append(Problem(
+                "label_column",
+                f"{len(small)} classes have fewer than {MIN_ROWS_PER_CLASS} rows: {named}{more}. Each class "
+                f"needs at least {MIN_ROWS_PER_CLASS} (one each for training, validation and test); "
+                "add rows for them or merge them into other classes.",
+            ))
+        few = counts[(counts >= MIN_ROWS_PER_CLASS) & (counts < FEW_ROWS_PER_CLASS)]
+        if len(few) and len(small) == 0:
+            report.warnings.append(Problem(
+                "label_column",
+                f"Class(es) {', '.join(f'{c!r} ({n} rows)' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
+                f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
+                "test scores rest on one or two rows. Add rows for them if you can.",
+            ))
+        if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
+            report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
+    if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
+        report.warnings.append(
+            Problem("task", f"The label is numeric with {n_distinct} values; if it is a quantity (e.g. a rating), regression may suit it better.")
+        )
 
-        if (tag_lists := detect(raw_label[keep], config.label_column)) is not None:
-            report.warnings.append(Problem("label_column", tag_lists.sentence()))
-        counts = label[keep].value_counts()
-        report.class_counts = {str(k): int(v) for k, v in counts.items()}
-        n_not_number = int(numeric.isna().sum())
-        if numeric.notna().all() and _looks_like_numeric_identifier(numeric):
-            report.errors.append(_identifier_problem(config.label_column, numeric))
-        # Mostly numbers (a CTR column with a few 'n/a' or 'inf' cells is still a quantity).
-        elif len(numeric) and n_not_number <= MAX_NOT_NUMBER_SHARE * len(numeric) and n_distinct > MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
-            report.suggested_task = "regression"
-            others = (f" ({n_not_number} of its values are not numbers; regression leaves those rows out and names them)"
-                      if n_not_number else "")
-            report.errors.append(
-                Problem(
-                    "task",
-                    f"Label column '{config.label_column}' holds numbers with {n_distinct} distinct "
-                    f"values{others}; that looks like a quantity. Choose the regression task to predict it.",
-                )
-            )
-        elif len(counts) < 2:
-            found = f"1 distinct value ({counts.index[0]!r})" if len(counts) else "no values"
-            report.errors.append(
-                Problem("label_column", f"Column '{config.label_column}' has {found}; training needs at least 2 classes.")
-            )
-        else:
-            small = counts[counts < MIN_ROWS_PER_CLASS]
-            if _looks_like_identifier(len(counts), len(small), int(keep.sum())):
-                # One message, not one per value: a column of ids or free text is the wrong column.
-                report.errors.append(_identifier_problem(config.label_column, label[keep], len(small)))
-                small = small.iloc[:0]
-            if len(small) == 1:
-                cls, n = next(iter(small.items()))
-                report.errors.append(Problem(
-                    "label_column",
-                    f"Class {cls!r} has {n} row(s); each class needs at least "
-                    f"{MIN_ROWS_PER_CLASS} (one each for training, validation and test).",
-                ))
-            elif len(small):  # one message however many: a page of red boxes hides what to do
-                named = ", ".join(f"{c!r} ({n})" for c, n in small.iloc[:MAX_SMALL_CLASSES_LISTED].items())
-                more = f" and {len(small) - MAX_SMALL_CLASSES_LISTED} more" if len(small) > MAX_SMALL_CLASSES_LISTED else ""
-                report.errors.append(Problem(
-                    "label_column",
-                    f"{len(small)} classes have fewer than {MIN_ROWS_PER_CLASS} rows: {named}{more}. Each class "
-                    f"needs at least {MIN_ROWS_PER_CLASS} (one each for training, validation and test); "
-                    "add rows for them or merge them into other classes.",
-                ))
-            few = counts[(counts >= MIN_ROWS_PER_CLASS) & (counts < FEW_ROWS_PER_CLASS)]
-            if len(few) and len(small) == 0:
-                report.warnings.append(Problem(
-                    "label_column",
-                    f"Class(es) {', '.join(f'{c!r} ({n} rows)' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
-                    f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
-                    "test scores rest on one or two rows. Add rows for them if you can.",
-                ))
-            if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
-                report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
-        if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
-            report.warnings.append(
-                Problem("task", f"The label is numeric with {n_distinct} values; if it is a quantity (e.g. a rating), regression may suit it better.")
-            )
-    if config.split_column:
-        values = set(df.loc[keep, config.split_column].astype(str).str.strip().str.lower())
-        bad = sorted(values - set(SPLIT_NAMES))
-        if bad:
-            report.errors.append(Problem("split_column", f"Split column values must be {SPLIT_NAMES}; found {bad[:5]}."))
-        elif not {"train", "test"} <= values:
-            report.errors.append(Problem("split_column", "The split column needs at least 'train' and 'test' rows."))
-    report.n_rows_used = int(keep.sum())
-    report.dropped = {k: v for k, v in report.dropped.items() if v}
-    return report
+
+def _check_split_values(df: pd.DataFrame, config: TrainConfig, keep: pd.Series, report: MappingReport) -> None:
+    """The split column's values must be the split names, with train and test rows."""
+    values = set(df.loc[keep, config.split_column].astype(str).str.strip().str.lower())
+    bad = sorted(values - set(SPLIT_NAMES))
+    if bad:
+        report.errors.append(Problem("split_column", f"Split column values must be {SPLIT_NAMES}; found {bad[:5]}."))
+    elif not {"train", "test"} <= values:
+        report.errors.append(Problem("split_column", "The split column needs at least 'train' and 'test' rows."))
 
 
 def _looks_like_categories(column: pd.Series) -> bool:

@@ -251,115 +251,147 @@ def parse_dates(
     Work is done once per distinct value, so a million rows with a few thousand distinct
     dates take well under a second.
     """
-    n = len(series)
-    name = series.name
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
-        values = _in_range(series.to_numpy().astype("datetime64[us]"))
-        n_missing = int(series.isna().sum())
-        n_parsed = int((~np.isnat(values)).sum())
-        report = DateParseReport(
-            n_rows=n,
-            n_parsed=n_parsed,
-            n_missing=n_missing,
-            n_unparseable=n - n_parsed - n_missing,
-            kind="datetime",
-            kinds={"datetime": n_parsed},
-        )
-        return pd.Series(values, index=series.index, name=name), report
-
+        return _already_dates(series)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    n_u = len(uniques)
-    parsed_u = np.full(n_u, np.datetime64("NaT"), dtype="datetime64[us]")
-    kind_u = np.full(n_u, "", dtype=object)
-    missing_u = np.zeros(n_u, dtype=bool)
-    order_reason = ""
-    chosen_dayfirst: bool | None = None
-    notes: list[str] = []
-
     is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    if is_numeric:
-        vals = np.asarray(uniques, dtype=np.float64)
-        finite = np.isfinite(vals)
-        missing_u |= ~finite
-        v = vals[finite]
-        if len(v):
-            integral = np.all(v == np.round(v))
-            as_text = pd.Series(v.astype(np.int64).astype(str)) if integral else None
-            if as_text is not None and as_text.str.fullmatch(_RE_YYYYMMDD).all():
-                parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
-                parsed_u[finite] = parsed.to_numpy().astype("datetime64[us]")
-                kind_u[finite] = "yyyymmdd"
-            elif _excel_serials(v):
-                parsed_u[finite], kind_u[finite] = _from_excel(v), "excel-serial"
-                notes.append(EXCEL_NOTE)
-            else:
-                parsed_u[finite], kind_u[finite] = _from_unix(v)
-                if np.all(np.abs(v) < 1e8):
-                    notes.append("The numbers are too small to be unix timestamps.")
-    else:
-        u = pd.Series(uniques, dtype="object").astype(str).str.strip()
-        missing_u |= (u == "").to_numpy() | u.str.lower().isin(["nan", "nat", "none"]).to_numpy()
-        todo = ~missing_u
+    found = _parse_numbers(uniques) if is_numeric else _parse_strings(uniques, dayfirst)
+    return _broadcast(series, codes, uniques, found)
 
-        ymd = todo & u.str.contains(_RE_YMD, regex=True).to_numpy()
-        if ymd.any():
-            s = u[ymd].str.replace(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", r"\1-\2-\3", regex=True)
-            s = s.str.replace(r"^(\d{4})/(\d{1,2})$", r"\1-\2", regex=True)
-            if s.str.contains(_RE_TZ, regex=True).any():
-                notes.append("Timezone offsets were converted to UTC.")
-            p = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True).dt.tz_convert(None)
-            parsed_u[ymd] = p.to_numpy().astype("datetime64[us]")
-            kind_u[ymd] = "iso"
-            todo &= ~ymd
 
-        serial = todo & u.str.fullmatch(r"\d{5}(?:\.\d+)?").to_numpy()
-        if serial.any() and serial.sum() == todo.sum() and _excel_serials(u[serial].astype(float).to_numpy()):
-            parsed_u[serial] = _from_excel(u[serial].astype(float).to_numpy())
-            kind_u[serial] = "excel-serial"
+def _already_dates(series: pd.Series) -> tuple[pd.Series, DateParseReport]:
+    """A datetime64 column: only the range check (1900-2200) applies."""
+    n = len(series)
+    values = _in_range(series.to_numpy().astype("datetime64[us]"))
+    n_missing = int(series.isna().sum())
+    n_parsed = int((~np.isnat(values)).sum())
+    report = DateParseReport(
+        n_rows=n,
+        n_parsed=n_parsed,
+        n_missing=n_missing,
+        n_unparseable=n - n_parsed - n_missing,
+        kind="datetime",
+        kinds={"datetime": n_parsed},
+    )
+    return pd.Series(values, index=series.index, name=series.name), report
+
+
+@dataclass
+class _Found:
+    """What was read from each distinct value (arrays in the order of ``pd.factorize``'s uniques)."""
+
+    parsed: np.ndarray  # datetime64[us], NaT where not read
+    kind: np.ndarray  # "iso", "day-first", ... ("" where not read)
+    missing: np.ndarray  # bool: empty, NaN, "none"
+    notes: list[str] = field(default_factory=list)
+    dayfirst: bool | None = None
+    order_reason: str = ""
+
+    @classmethod
+    def empty(cls, n: int) -> _Found:
+        return cls(np.full(n, np.datetime64("NaT"), dtype="datetime64[us]"), np.full(n, "", dtype=object),
+                   np.zeros(n, dtype=bool))
+
+
+def _parse_numbers(uniques: Any) -> _Found:
+    """Numbers: YYYYMMDD, Excel serial days or unix timestamps, one reading for the column."""
+    found = _Found.empty(len(uniques))
+    parsed_u, kind_u, missing_u, notes = found.parsed, found.kind, found.missing, found.notes
+    vals = np.asarray(uniques, dtype=np.float64)
+    finite = np.isfinite(vals)
+    missing_u |= ~finite
+    v = vals[finite]
+    if len(v):
+        integral = np.all(v == np.round(v))
+        as_text = pd.Series(v.astype(np.int64).astype(str)) if integral else None
+        if as_text is not None and as_text.str.fullmatch(_RE_YYYYMMDD).all():
+            parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
+            parsed_u[finite] = parsed.to_numpy().astype("datetime64[us]")
+            kind_u[finite] = "yyyymmdd"
+        elif _excel_serials(v):
+            parsed_u[finite], kind_u[finite] = _from_excel(v), "excel-serial"
             notes.append(EXCEL_NOTE)
-            todo &= ~serial
+        else:
+            parsed_u[finite], kind_u[finite] = _from_unix(v)
+            if np.all(np.abs(v) < 1e8):
+                notes.append("The numbers are too small to be unix timestamps.")
+    return found
 
-        ymd8 = todo & u.str.fullmatch(_RE_YYYYMMDD).to_numpy()
-        if ymd8.any():
-            p = pd.to_datetime(u[ymd8], format="%Y%m%d", errors="coerce")
-            parsed_u[ymd8] = p.to_numpy().astype("datetime64[us]")
-            kind_u[ymd8] = "yyyymmdd"
-            todo &= ~ymd8
 
-        unix = todo & u.str.fullmatch(_RE_UNIX).to_numpy()
-        if unix.any():
-            parsed_u[unix], kind_u[unix] = _from_unix(u[unix].astype(float).to_numpy())
-            todo &= ~unix
+def _parse_strings(uniques: Any, dayfirst: bool | None) -> _Found:
+    """Text values, each classified: ISO, Excel serial, YYYYMMDD, unix, d/m/y or m/d/y (one order
+    per column), then month names through dateutil."""
+    found = _Found.empty(len(uniques))
+    parsed_u, kind_u, missing_u, notes = found.parsed, found.kind, found.missing, found.notes
+    u = pd.Series(uniques, dtype="object").astype(str).str.strip()
+    missing_u |= (u == "").to_numpy() | u.str.lower().isin(["nan", "nat", "none"]).to_numpy()
+    todo = ~missing_u
 
-        dmy = todo & (
-            u.str.fullmatch(_RE_DMY).to_numpy() | u.str.fullmatch(_RE_DMY_24H).to_numpy()
-        )
-        if dmy.any():
-            p, chosen_dayfirst, order_reason, note = _parse_dmy(u[dmy], dayfirst)
-            parsed_u[dmy] = p
-            kind_u[dmy] = "day-first" if chosen_dayfirst else "month-first"
-            if note:
-                notes.append(note)
-            todo &= ~dmy
+    ymd = todo & u.str.contains(_RE_YMD, regex=True).to_numpy()
+    if ymd.any():
+        s = u[ymd].str.replace(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", r"\1-\2-\3", regex=True)
+        s = s.str.replace(r"^(\d{4})/(\d{1,2})$", r"\1-\2", regex=True)
+        if s.str.contains(_RE_TZ, regex=True).any():
+            notes.append("Timezone offsets were converted to UTC.")
+        p = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True).dt.tz_convert(None)
+        parsed_u[ymd] = p.to_numpy().astype("datetime64[us]")
+        kind_u[ymd] = "iso"
+        todo &= ~ymd
 
-        # Only values naming a month go to dateutil: it would happily read "3" as the 3rd of
-        # the current month, which is silently wrong.
-        text = todo & u.str.contains(_RE_MONTH_NAME, regex=True).to_numpy()
-        text &= u.str.contains(r"\d", regex=True).to_numpy()
-        if text.any():
-            p = pd.to_datetime(
-                u[text],
-                format="mixed",
-                dayfirst=bool(chosen_dayfirst if dayfirst is None else dayfirst),
-                errors="coerce",
-                utc=True,
-            ).dt.tz_convert(None)
-            parsed_u[text] = p.to_numpy().astype("datetime64[us]")
-            kind_u[text] = "text"
+    serial = todo & u.str.fullmatch(r"\d{5}(?:\.\d+)?").to_numpy()
+    if serial.any() and serial.sum() == todo.sum() and _excel_serials(u[serial].astype(float).to_numpy()):
+        parsed_u[serial] = _from_excel(u[serial].astype(float).to_numpy())
+        kind_u[serial] = "excel-serial"
+        notes.append(EXCEL_NOTE)
+        todo &= ~serial
 
-    parsed_u = _in_range(parsed_u)
+    ymd8 = todo & u.str.fullmatch(_RE_YYYYMMDD).to_numpy()
+    if ymd8.any():
+        p = pd.to_datetime(u[ymd8], format="%Y%m%d", errors="coerce")
+        parsed_u[ymd8] = p.to_numpy().astype("datetime64[us]")
+        kind_u[ymd8] = "yyyymmdd"
+        todo &= ~ymd8
+
+    unix = todo & u.str.fullmatch(_RE_UNIX).to_numpy()
+    if unix.any():
+        parsed_u[unix], kind_u[unix] = _from_unix(u[unix].astype(float).to_numpy())
+        todo &= ~unix
+
+    dmy = todo & (
+        u.str.fullmatch(_RE_DMY).to_numpy() | u.str.fullmatch(_RE_DMY_24H).to_numpy()
+    )
+    if dmy.any():
+        p, found.dayfirst, found.order_reason, note = _parse_dmy(u[dmy], dayfirst)
+        parsed_u[dmy] = p
+        kind_u[dmy] = "day-first" if found.dayfirst else "month-first"
+        if note:
+            notes.append(note)
+        todo &= ~dmy
+
+    # Only values naming a month go to dateutil: it would happily read "3" as the 3rd of
+    # the current month, which is silently wrong.
+    text = todo & u.str.contains(_RE_MONTH_NAME, regex=True).to_numpy()
+    text &= u.str.contains(r"\d", regex=True).to_numpy()
+    if text.any():
+        p = pd.to_datetime(
+            u[text],
+            format="mixed",
+            dayfirst=bool(found.dayfirst if dayfirst is None else dayfirst),
+            errors="coerce",
+            utc=True,
+        ).dt.tz_convert(None)
+        parsed_u[text] = p.to_numpy().astype("datetime64[us]")
+        kind_u[text] = "text"
+    return found
+
+
+def _broadcast(series: pd.Series, codes: np.ndarray, uniques: Any, found: _Found) -> tuple[pd.Series, DateParseReport]:
+    """Per-row values and the report from what was read per distinct value."""
+    n, n_u = len(series), len(uniques)
+    missing_u, kind_u = found.missing, found.kind
+    parsed_u = _in_range(found.parsed)
     # Broadcast back to rows: code -1 (NaN in the input) picks the trailing NaT.
     values = np.append(parsed_u, np.datetime64("NaT"))[codes]
     counts_u = np.bincount(codes[codes >= 0], minlength=n_u)
@@ -383,9 +415,9 @@ def parse_dates(
         n_unparseable=n_unparseable,
         kind=kind,
         kinds=kinds,
-        dayfirst=chosen_dayfirst,
-        order_reason=order_reason,
+        dayfirst=found.dayfirst,
+        order_reason=found.order_reason,
         unparseable_examples=examples,
-        notes=tuple(notes),
+        notes=tuple(found.notes),
     )
-    return pd.Series(values, index=series.index, name=name), report
+    return pd.Series(values, index=series.index, name=series.name), report

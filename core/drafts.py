@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import workspace
-from .models.folder import atomic_write
+from .files import atomic_write
 from .workspace import validate_name
 
 MAX_DRAFT_BYTES = 2_000_000  # a page's draft is a few texts; anything larger is not one of ours

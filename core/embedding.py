@@ -91,7 +91,7 @@ def fit_embedding(
     # cores are busy: the 25 CV fits on 2,000 rows took 29 s with them and 0.9 s without (load 14).
     with threadpool_limits(limits=1):
         coef, intercept, estimator = _fit_linear(X, prepared.y[train_idx], prepared, config, groups)
-    model.coef, model.intercept, model.estimator = coef, intercept, estimator
+    model.coef_, model.intercept_, model.estimator = coef, intercept, estimator
     model.probe = model.embed(list(PROBE_TEXTS))
     model.training_config = {**prepared.training_config(config), "method": "embedding"}
     seconds = time.monotonic() - started

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import atomic_write
 from .models import FastModel, SavedModel, load_folder
-from .models.folder import FAST_METHODS, atomic_write
+from .models.folder import FAST_METHODS, TEST_PREDICTIONS
 
 FAST_PATH_FILE = "fast_path.json"
 MIN_AGREEMENT = 0.99  # share of test rows whose fast label equals the fp32 label
@@ -303,7 +304,7 @@ def not_applicable(model: SavedModel, folder: Path) -> str:
         return f"the fast path applies to transformer models only (this is {type(model).__name__})"
     if model.task != "classification":
         return "the fast path is checked on labels; it is not offered for regression models"
-    path = folder / "test_predictions.csv"
+    path = folder / TEST_PREDICTIONS
     if not path.is_file():
         return "the model folder has no test_predictions.csv to check the fast path on"
     columns = pd.read_csv(path, nrows=0).columns

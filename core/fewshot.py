@@ -305,7 +305,7 @@ def fit_and_score_fewshot(
         # stays as trained on train + validation); the reported numbers stay the held-out ones.
         if cancelled():
             raise TrainingCancelled("Training was cancelled; nothing was saved.")
-        model.coef, model.intercept = fit_head(encode(model.model, model.tokenizer, prepared.texts, config.max_length), y,
+        model.coef_, model.intercept_ = fit_head(encode(model.model, model.tokenizer, prepared.texts, config.max_length), y,
                                                len(classes), config.class_weighting, config.seed)
         refit_sentence = (
             f"The saved model's classification head was refitted on all {len(y):,} labelled rows (its encoder was "

@@ -46,6 +46,7 @@ from typing import Any
 
 import pandas as pd
 
+from .files import json_default
 from .progress import ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 
 GENERATOR_NAME = "SmolLM2-135M-Instruct"
@@ -167,7 +168,7 @@ class Rewrites(list):
         return pd.DataFrame(rows, columns=["name", "text", "score", "delta", "verdict", "rank", "seed", "top_words"])
 
     def to_json(self) -> str:
-        return json.dumps({"rewrites": [asdict(r) for r in self], **self.facts()}, ensure_ascii=False, default=float)
+        return json.dumps({"rewrites": [asdict(r) for r in self], **self.facts()}, ensure_ascii=False, default=json_default)
 
     @classmethod
     def from_json(cls, text: str) -> Rewrites:

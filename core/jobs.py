@@ -57,7 +57,8 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import lanes, limits, workspace
 from .config import TrainConfig
-from .models.folder import atomic_write
+from .files import atomic_write, to_json
+from .models.folder import is_model_folder
 from .registry import model_path, models_root, validate_name
 
 ACTIVE_STATES = ("queued", "running")
@@ -224,7 +225,7 @@ def resume_job(job_id: str, root: Path | None = None) -> str:
                                  "wait for it or delete that model before resuming this one.")
         models_dir = Path(request.get("models_dir") or models_root())
         saved_by_this_job = (folder / LEADER_SAVED).is_file()  # its best so far, saved before it stopped
-        if saves_model and (model_path(status.model_name, models_dir) / "marketune.json").is_file() and not (
+        if saves_model and is_model_folder(model_path(status.model_name, models_dir)) and not (
                 request.get("overwrite") or saved_by_this_job):
             raise ValueError(f"A model named '{status.model_name}' has been saved since this job started (perhaps by "
                              "this job, just before it stopped); open it on the Models page, or delete it to resume.")
@@ -539,7 +540,7 @@ def start_rewrite_job(
     check_request(base_copy, n, keep, avoid, max_chars)
     # The one resolver of names (a team server: the caller's own models, "team:<name>" ...).
     model_folder = model_path(model_name) if models_dir is None else model_path(model_name, models_dir)
-    if not (model_folder / "marketune.json").is_file():
+    if not is_model_folder(model_folder):
         raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
     rewrite = {"n": n, "model_folder": str(model_folder), "tone": tone, "keep_words": keep, "avoid_words": avoid,
                "max_chars": max_chars, "seed": int(seed), "positive_class": positive_class,
@@ -851,7 +852,7 @@ def write_state(folder: Path, state: str, **fields: Any) -> None:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"))  # never half a file
+    atomic_write(path, to_json(data).encode("utf-8"))  # never half a file
 
 
 def _read_json(path: Path) -> dict[str, Any]:

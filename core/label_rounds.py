@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import atomic_write
 from .labeling import LabelStore, uncertainty_ranking
-from .models.folder import atomic_write
 
 ROUNDS_FILE = "rounds.json"
 # From this many labels the page suggests "Train on the labelled rows" (the leaderboard: few-shot

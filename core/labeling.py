@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import workspace
 from .export import to_csv_bytes
-from .models.folder import atomic_write
+from .files import atomic_write
 from .reading import missing_columns_message
 from .registry import validate_name
 

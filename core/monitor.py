@@ -5,7 +5,7 @@ one JSON line to ``<model folder>/scoring_history.jsonl``: when, from where, row
 of rows flagged unlike the training data (when the flag was computed), the predicted-label mix and
 the mean confidence. Only counts are kept, never a row's text. The reference is the model's own
 held-out test split (``test_predictions.csv``: the same model's predictions on rows like its
-training data) and, for the flag, the rate the flag's threshold was set at (core.check.OOD_QUANTILE:
+training data) and, for the flag, the rate the flag's threshold was set at (core.ood.OOD_QUANTILE:
 1% of training texts lie beyond it).
 
 Three alarms, each a rule of thumb stated with its source:
@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .models.folder import TEST_PREDICTIONS
 
 HISTORY_FILE = "scoring_history.jsonl"
 PSI_ALARM = 0.25
@@ -120,10 +122,10 @@ def history(folder: str | Path) -> list[dict[str, Any]]:
 def reference(folder: str | Path) -> dict[str, Any]:
     """The training side: predicted-label mix and mean confidence on the model's test split
     (``{}`` when the folder has no test_predictions.csv with them), and the flag's expected rate."""
-    from .check import OOD_QUANTILE
+    from .ood import OOD_QUANTILE
 
     out: dict[str, Any] = {"share_unlike_training": round(1 - OOD_QUANTILE, 6)}
-    path = Path(folder) / "test_predictions.csv"
+    path = Path(folder) / TEST_PREDICTIONS
     if not path.is_file():
         return out
     test = pd.read_csv(path, keep_default_na=False, na_values=[""])

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, judge_form, read_test_split, score, tags_of, timed_predict
+from .files import atomic_write
 from .models import SavedModel, load_folder
-from .models.folder import atomic_write
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"

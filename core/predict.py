@@ -28,12 +28,12 @@ from .limits import ReadLimits, check_scoring_rows
 from .models import SavedModel
 from .multilabel import OUTPUT_SEP, PREDICTED_LABELS, tags_from_proba
 from .multilabel import prediction_columns as multilabel_columns
+from .ood import OOD_COLUMN
 from .progress import ProgressCallback, ProgressEvent
 from .reading import HEADER_ONLY, Stream, count_rows, missing_columns_message, open_stream, pandas_chunks
 
 CHUNK_ROWS = 5000
 ERROR_COLUMN = "prediction_error"
-OOD_COLUMN = "out_of_distribution"  # = core.check.OOD_COLUMN (not imported: check pulls in sklearn)
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def predict_frame(
     The appended columns are named by :func:`output_names`: ``predicted_label_2`` and so on
     where ``df`` already has a column of the usual name (kept untouched).
 
-    ``ood``: a :class:`core.check.OodReference` (or True: the saved model folder's,
+    ``ood``: a :class:`core.ood.OodReference` (or True: the saved model folder's,
     :func:`ood_reference`) appends ``out_of_distribution`` (bool) last: True where the row's
     model input is farther from the training texts than the reference's threshold; False for
     rows without text. None/False: no such column.
@@ -220,7 +220,7 @@ def model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
 
 
 def ood_reference(model: SavedModel, folder: str | Path | None = None) -> Any:
-    """The out-of-distribution reference (core.check.OodReference) of a loaded model whose saved
+    """The out-of-distribution reference (core.ood.OodReference) of a loaded model whose saved
     folder is ``folder`` (default: ``model.path``); built once from the folder's test
     predictions when training did not save one. None for a model that reads no text (tabular) or
     has none. Raises ValueError when neither ``folder`` nor ``model.path`` is known."""
@@ -229,7 +229,7 @@ def ood_reference(model: SavedModel, folder: str | Path | None = None) -> Any:
     folder = folder or model.path
     if folder is None:
         raise ValueError("The out-of-distribution flag needs the model's saved folder; pass it (or the reference).")
-    from .check import model_ood_reference
+    from .ood import model_ood_reference
 
     return model_ood_reference(folder)
 

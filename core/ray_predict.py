@@ -51,6 +51,8 @@ from __future__ import annotations
 import glob
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +165,9 @@ class Scorer:
                  ood: bool = False, decimal_comma: dict[int, list[str]] | None = None, threads: int | None = None) -> None:
         import torch
 
-        from .check import OodReference
         from .fastpath import load_fast_model
         from .models import load_folder
+        from .ood import OodReference
 
         if threads:  # the actor's share of the cores: more would oversubscribe them (module docstring)
             torch.set_num_threads(threads)
@@ -232,6 +234,60 @@ def _scoring_dataset(files: list[Path], needed: list[str], limits: ReadLimits | 
     return dataset, {"threads_per_actor": threads, "gpus_per_actor": gpus, "cpus_per_actor": cpus}
 
 
+def _open_alike(files: list[Path], needed: list[str], limits: ReadLimits | None) -> tuple[list[Any], list[list[str]]]:
+    """Every input file opened as in-process prediction reads it; they must share their columns."""
+    streams = [open_stream(path, columns=needed, limits=limits) for path in files]
+    columns = [list(stream.header) for stream in streams]
+    for path, found in zip(files, columns):
+        if found != columns[0]:
+            raise ValueError(f"All input files need the same columns: {files[0].name} has {columns[0]}, {path.name} has {found}.")
+    return streams, columns
+
+
+@dataclass
+class _InOrder:
+    """Writes the rows that come back from the actors to each file's temporary output, checking
+    that they arrive in file and row order (Ray's ``preserve_order``), and counts them."""
+
+    files: list[Path]
+    counts: list[int]  # data rows per input file
+    temps: list[Path]  # the temporary output of each input file
+    error_column: str
+    ood_column: str | None  # None: no out-of-distribution flag
+    formula_safe: bool
+    expected_file: int = 0
+    expected_row: int = 0
+    n_rows: int = 0
+    n_errors: int = 0
+    n_ood: int = 0
+    actors: set[int] = field(default_factory=set)
+    written: set[Path] = field(default_factory=set)
+    on_part: Callable[[pd.DataFrame], None] = lambda result: None  # each part written (the scoring history's tally)
+
+    def write(self, batch: pd.DataFrame) -> None:
+        for file_no, part in _plain(batch).groupby(FILE_ID, sort=False):
+            file_no = int(file_no)
+            while self.expected_file < file_no and self.expected_row == self.counts[self.expected_file]:
+                self.expected_file, self.expected_row = self.expected_file + 1, 0
+            rows = part[ROW_ID].to_numpy()
+            if file_no != self.expected_file or rows[0] != self.expected_row or (rows != range(rows[0], rows[0] + len(rows))).any():
+                raise RuntimeError(
+                    f"Rows came back out of order: expected row {self.expected_row} of {self.files[self.expected_file].name}, "
+                    f"got row {rows[0]} of {self.files[file_no].name}. Nothing was written."
+                )
+            self.expected_row += len(rows)
+            self.actors.update(part["__marketune_actor"].unique().tolist())
+            result = part.drop(columns=[FILE_ID, ROW_ID, "__marketune_actor"])
+            tmp = self.temps[file_no]
+            write_chunk(result, tmp, first=tmp not in self.written, formula_safe=self.formula_safe)
+            self.written.add(tmp)
+            self.n_rows += len(result)
+            self.n_errors += int((result[self.error_column] != "").sum())
+            if self.ood_column is not None:
+                self.n_ood += int(result[self.ood_column].astype(bool).sum())
+            self.on_part(result)
+
+
 def predict_ray(
     model_dir: str | Path,
     source: str | Path,
@@ -279,17 +335,12 @@ def predict_ray(
     import ray
 
     from .models import load_folder
-    from .monitor import ScoringTally, record
 
     started = time.monotonic()
     files = input_files(source)
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
     needed = [(column_map or {}).get(c, c) for c in model.input_columns]  # a workbook's header row is found by them
-    streams = [open_stream(path, columns=needed, limits=limits) for path in files]  # as in-process reads them
-    columns = [list(stream.header) for stream in streams]
-    for path, found in zip(files, columns):
-        if found != columns[0]:
-            raise ValueError(f"All input files need the same columns: {files[0].name} has {columns[0]}, {path.name} has {found}.")
+    streams, columns = _open_alike(files, needed, limits)
     check_columns(model, columns[0], column_map)
     reference = None
     if ood:
@@ -323,40 +374,23 @@ def predict_ray(
     else:
         targets = [output] * len(files)
     temps = {t: t.with_name(f".{t.name}.partial-{os.getpid()}") for t in targets}
-    written: set[Path] = set()
-    expected_file, expected_row, n_rows, n_errors, n_ood = 0, 0, 0, 0, 0
-    actors: set[int] = set()
+    from .monitor import ScoringTally, record
+
     tally = ScoringTally()
+    out = _InOrder(files, counts, [temps[t] for t in targets], error_column, names[OOD_COLUMN] if ood else None,
+                   formula_safe, on_part=lambda result: tally.add(result, names, model.task, ood))
     writing, executing = 0.0, time.monotonic()
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
             marks.setdefault("first_rows", time.monotonic() - executing)
             began = time.monotonic()
-            for file_no, part in _plain(batch).groupby(FILE_ID, sort=False):
-                file_no = int(file_no)
-                while expected_file < file_no and expected_row == counts[expected_file]:
-                    expected_file, expected_row = expected_file + 1, 0
-                rows = part[ROW_ID].to_numpy()
-                if file_no != expected_file or rows[0] != expected_row or (rows != range(rows[0], rows[0] + len(rows))).any():
-                    raise RuntimeError(
-                        f"Rows came back out of order: expected row {expected_row} of {files[expected_file].name}, "
-                        f"got row {rows[0]} of {files[file_no].name}. Nothing was written."
-                    )
-                expected_row += len(rows)
-                actors.update(part["__marketune_actor"].unique().tolist())
-                result = part.drop(columns=[FILE_ID, ROW_ID, "__marketune_actor"])
-                tmp = temps[targets[file_no]]
-                write_chunk(result, tmp, first=tmp not in written, formula_safe=formula_safe)
-                written.add(tmp)
-                n_rows += len(result)
-                n_errors += int((result[error_column] != "").sum())
-                if ood:
-                    n_ood += int(result[names[OOD_COLUMN]].astype(bool).sum())
-                tally.add(result, names, model.task, ood)
+            out.write(batch)
+            n_rows = out.n_rows
             writing += time.monotonic() - began
             if on_progress:
                 elapsed = time.monotonic() - started
                 on_progress(predict_event(n_rows, total, elapsed, elapsed / n_rows * (total - n_rows) if n_rows else None))
+        n_rows, n_errors, n_ood, actors, written = out.n_rows, out.n_errors, out.n_ood, out.actors, out.written
         if n_rows != total:
             raise RuntimeError(f"{n_rows:,} of {total:,} rows came back from the cluster; nothing was written.")
         _put_in_place(temps, written)

@@ -21,6 +21,7 @@ from . import workspace
 from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
 from .models.candidates import kept_kinds, switch_candidate
+from .models.folder import MANIFEST, METRICS, SCHEMA, TRAINING_CONFIG, is_model_folder
 from .workspace import NAME_PATTERN, validate_name
 
 # How pages name each kind of saved model (marketune.json's "kind") and each method; only the
@@ -120,7 +121,7 @@ def _infos(root: Path, prefix: str) -> list[ModelInfo]:
     infos = []
     for folder in root.iterdir():
         if (folder.is_dir() and not folder.is_symlink() and NAME_PATTERN.match(folder.name)
-                and (folder / "marketune.json").is_file()):
+                and is_model_folder(folder)):
             try:
                 info = read_info(folder)
             except (ValueError, json.JSONDecodeError, OSError):
@@ -138,8 +139,8 @@ def read_info(folder: Path) -> ModelInfo:
         path = folder / name
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
-    manifest, metrics, config = load("marketune.json"), load("metrics.json"), load("training_config.json")
-    schema = load("data_schema.json")
+    manifest, metrics, config = load(MANIFEST), load(METRICS), load(TRAINING_CONFIG)
+    schema = load(SCHEMA)
     return ModelInfo(
         name=folder.name,
         path=folder,
@@ -186,7 +187,7 @@ def delete_model(name: str, root: Path | None = None) -> None:
     """Delete a saved model's folder, the candidates kept in it included; ``ValueError`` if there
     is none or the caller may not."""
     folder = model_path(name, root, write=True)
-    if not (folder / "marketune.json").is_file():
+    if not is_model_folder(folder):
         raise ValueError(f"No saved model named {name!r}.")
     shutil.rmtree(folder)
 
@@ -199,7 +200,7 @@ def choose_candidate(name: str, kind: str, root: Path | None = None) -> ModelInf
     ModelInfo. Raises ``ValueError``: no such model, not the caller's to change (another person's,
     a read-only team model), or no such candidate (the message names the ones kept)."""
     folder = model_path(name, root, write=True)
-    if not (folder / "marketune.json").is_file():
+    if not is_model_folder(folder):
         raise ValueError(f"No saved model named {name!r}.")
     switch_candidate(folder, kind)
     return dataclasses.replace(read_info(folder), name=name)
@@ -233,14 +234,14 @@ def share_model(name: str) -> str:
     if workspace.SEP in name:
         raise ValueError(f"Only your own models can be shared; {name!r} is not one of them.")
     source = model_path(name)
-    if not (source / "marketune.json").is_file():
+    if not is_model_folder(source):
         raise ValueError(f"No saved model named {name!r}.")
     ref = f"{workspace.TEAM}{workspace.SEP}{name}"
     target = model_path(ref, write=True)  # refuses without a (writable) team workspace
     if target.exists():
         raise ValueError(f"The team already has a model named {name!r}; rename yours (train it under another name) "
                          "or ask whoever shared it to delete the team's copy.")
-    from .models.folder import atomic_folder
+    from .files import atomic_folder
 
     with atomic_folder(target) as tmp:
         for path in source.rglob("*"):

@@ -78,9 +78,11 @@ import numpy as np
 import pandas as pd
 
 from .calibration import choose_calibrator, expected_calibration_error
+from .config import FINE_TUNING_SETTINGS  # the TrainConfig fields a comparison's transformer may be given
 from .data import build_texts, format_value, split_indices
+from .files import atomic_folder, write_json
 from .models import SavedModel
-from .models.folder import atomic_folder, prediction_frame, write_json
+from .models.folder import is_model_folder, prediction_frame
 from .models.response import HYBRID, MODEL_LABELS, TABULAR, TEXT_SCORE_COLUMN, TRANSFORMER, ResponseModel, TextScorer
 from .models.tabular import TabularModel, infer_column_kinds
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
@@ -197,7 +199,7 @@ def cross_fit_text_scores(
     out = np.empty(len(df), dtype=np.float64)
     for fit_idx, score_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         scorer = TextScorer(text_columns, **scorer_params).fit(df.iloc[fit_idx], y[fit_idx])
-        out[score_idx] = scorer.score(df.iloc[score_idx])
+        out[score_idx] = scorer.predict_proba(df.iloc[score_idx])[:, 1]
     return out
 
 
@@ -426,12 +428,6 @@ def train_response_models(
     started = time.monotonic()
     cancelled = cancel_check(cancel)
     profile, text = list(profile_columns), list(text_columns)
-    _check_columns(df, profile, text, label_column)
-    if not (0 < val_fraction < 0.5 and 0 < test_fraction <= 0.5 and val_fraction + test_fraction < 0.8):
-        raise ValueError(
-            f"val_fraction must be in (0, 0.5) and test_fraction in (0, 0.5], together below 0.8; "
-            f"found {val_fraction} and {test_fraction}"
-        )
     run_transformer = include_transformer
     stages = (0.0, 0.08, 0.95) if run_transformer else (0.0, 0.45, 0.9)
 
@@ -444,18 +440,113 @@ def train_response_models(
             raise TrainingCancelled("Training was cancelled; nothing was saved.")
 
     report("prepare", 0.0, "Checking the table and splitting it")
+    rows = prepare_response_rows(df, profile, text, label_column, positive_class, column_kinds=column_kinds,
+                                 val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    setup = _Setup(profile, text, label_column, rows.positive, rows.column_kinds, seed, val_fraction, test_fraction,
+                   {"n_threads": 1, "random_state": seed, **dict(tabular_params or {})})
+    warnings = list(rows.warnings)
+    settings = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction, "base_model": base_model,
+                "tabular_params": setup.tabular_params, "transformer_settings": dict(transformer_settings or {}),
+                "transformer_max_train_rows": transformer_max_train_rows}
+    check_cancel()
+    report("tabular", stages[0] + 0.01, "Training the gradient-boosting baseline")
+    raw = {TABULAR: _fit_tabular_candidate(rows, setup)}
+    if text:  # the hybrid: trees on the profile + an out-of-fold text score
+        check_cancel()
+        report("hybrid", stages[1] * 0.3 if run_transformer else stages[1], "Training the hybrid (text score + gradient boosting)")
+        raw[HYBRID] = _fit_hybrid_candidate(rows, setup)
+    if run_transformer and deadline is not None and time.monotonic() >= deadline:
+        warnings.append("The transformer was left out: this server's time limit per job was reached before its turn.")
+    elif run_transformer:  # on the same split
+        check_cancel()
+        raw[TRANSFORMER] = _train_transformer(
+            rows.data, rows.y, rows.classes, rows.split, profile, text, label_column, base_model, seed,
+            transformer_settings or {}, transformer_max_train_rows, setup.common_config(),
+            lambda f, msg, ev: report("transformer", stages[1] + (stages[2] - stages[1]) * f, msg, ev),
+            cancel, deadline,
+        )
+        warnings += [f"Transformer: {w}" for w in raw[TRANSFORMER].pop("warnings", [])]
+    check_cancel()
+    report("calibrate", stages[2], "Calibrating on the validation split and scoring the test split")
+    candidates = _calibrate(raw, rows, seed)
+    recommended, reason = recommend_model({n: c.val_scores_raw for n, c in candidates.items()}, rows.labels("validation"), seed=seed)
+    _record_metrics(candidates, rows, recommended, reason, warnings)
+    if refit:
+        _refit_cheap_models(candidates, rows, setup, report, check_cancel)
+    for c in candidates.values():
+        c.metrics.setdefault("fitted_on_rows", int(c.metrics.get("train_rows", rows.split_sizes()["train"])))
+    settings["seconds_total"] = round(time.monotonic() - started, 2)
+    report("done", 1.0, "Done")
+    return ResponseComparison(
+        candidates=candidates, positive_class=rows.positive, negative_class=rows.negative, label_column=label_column,
+        profile_columns=profile, text_columns=text, column_kinds=rows.column_kinds, split=rows.split,
+        test_frame=rows.rows("test").copy(),  # every column (ids too: a target list needs them)
+        y_test=rows.labels("test"), y_val=rows.labels("validation"), recommended=recommended, recommendation=reason,
+        warnings=warnings, settings=settings,
+    )
+
+
+@dataclass(frozen=True)
+class ResponseRows:
+    """The rows a comparison uses and their one stratified split (``prepare_response_rows``)."""
+
+    data: pd.DataFrame  # the kept rows, every column, the input's index (unique)
+    y: np.ndarray  # 0/1 per kept row (1 = the positive class), shape (len(data),)
+    classes: list[str]  # [negative, positive]
+    column_kinds: dict[str, str]  # per profile column, in profile order
+    split: pd.Series  # "train"/"validation"/"test" per kept row (index = data's)
+    parts: dict[str, np.ndarray]  # positions in data of each part
+    warnings: list[str]  # the rows left out, said in words
+
+    @property
+    def negative(self) -> str:
+        return self.classes[0]
+
+    @property
+    def positive(self) -> str:
+        return self.classes[1]
+
+    def rows(self, part: str) -> pd.DataFrame:
+        return self.data.iloc[self.parts[part]]
+
+    def labels(self, part: str) -> np.ndarray:
+        return self.y[self.parts[part]]
+
+    def split_sizes(self) -> dict[str, int]:
+        return {name: int(len(self.parts[name])) for name in ("train", "validation", "test")}
+
+
+def prepare_response_rows(
+    df: pd.DataFrame,
+    profile: list[str],
+    text: list[str],
+    label_column: str,
+    positive_class: Any,
+    *,
+    column_kinds: Mapping[str, str] | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> ResponseRows:
+    """Check the columns and fractions, drop rows without a response or without any input
+    (counted in ``warnings``) and split the rest, stratified by response. Raises ``ValueError``
+    with what was expected and found (a column missing, too few rows of an outcome, ...)."""
+    _check_columns(df, profile, text, label_column)
+    if not (0 < val_fraction < 0.5 and 0 < test_fraction <= 0.5 and val_fraction + test_fraction < 0.8):
+        raise ValueError(
+            f"val_fraction must be in (0, 0.5) and test_fraction in (0, 0.5], together below 0.8; "
+            f"found {val_fraction} and {test_fraction}"
+        )
     warnings: list[str] = []
     if not df.index.is_unique:  # rows are matched by index label between the models
         df = df.reset_index(drop=True)
-    labels = _label_text(df[label_column])
-    has_label = (labels != "").to_numpy()
+    has_label = (_label_text(df[label_column]) != "").to_numpy()
     has_input = _has_any_input(df, [*profile, *text])
-    keep = has_label & has_input
     if (~has_label).sum():
         warnings.append(f"{int((~has_label).sum()):,} row(s) without a response value were left out.")
     if (has_label & ~has_input).sum():
         warnings.append(f"{int((has_label & ~has_input).sum()):,} row(s) with every profile and text cell empty were left out.")
-    data = df.loc[keep]
+    data = df.loc[has_label & has_input]
     y, positive, negative = response_labels(data[label_column], positive_class)
     classes = [negative, positive]
     counts = np.bincount(y, minlength=2)
@@ -476,99 +567,88 @@ def train_response_models(
     split = pd.Series("train", index=data.index, dtype=object)
     split.iloc[parts["validation"]] = "validation"
     split.iloc[parts["test"]] = "test"
-    tr, va, te = parts["train"], parts["validation"], parts["test"]
-    y_tr, y_va, y_te = y[tr], y[va], y[te]
-    if min(np.bincount(y_tr, minlength=2).min(), np.bincount(y_va, minlength=2).min()) < 1:
+    if min(np.bincount(y[parts["train"]], minlength=2).min(), np.bincount(y[parts["validation"]], minlength=2).min()) < 1:
         raise ValueError("the split left a part without responders; add rows or change the fractions")
-    tparams = {"n_threads": 1, "random_state": seed, **dict(tabular_params or {})}
-    settings = {
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "test_fraction": test_fraction,
-        "base_model": base_model,
-        "tabular_params": tparams,
-        "transformer_settings": dict(transformer_settings or {}),
-        "transformer_max_train_rows": transformer_max_train_rows,
-    }
-    schema_base = {"profile_columns": profile, "label_column": label_column, "positive_class": positive,
-                   "column_kinds": {c: kinds[c] for c in profile}}
-    common_config = {
-        "profile_columns": profile,
-        "text_columns": text,
-        "label_column": label_column,
-        "positive_class": positive,
-        "column_kinds": schema_base["column_kinds"],
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "test_fraction": test_fraction,
-    }
-    split_sizes = {"train": int(len(tr)), "validation": int(len(va)), "test": int(len(te))}
-    raw: dict[str, dict[str, Any]] = {}  # name -> {"model", "val", "test", "seconds"}
+    return ResponseRows(data, y, classes, {c: kinds[c] for c in profile}, split, parts, warnings)
 
-    # (b) the gradient-boosting baseline: seconds.
-    check_cancel()
-    report("tabular", stages[0] + 0.01, "Training the gradient-boosting baseline")
-    t0 = time.monotonic()
 
-    def fit_tabular(rows: pd.DataFrame, y_rows: np.ndarray) -> TabularModel:
-        return TabularModel(profile, kinds={c: kinds[c] for c in profile}, **tparams).fit(rows, y_rows)
+@dataclass(frozen=True)
+class _Setup:
+    """What every candidate of one comparison is fitted with."""
 
-    def fit_hybrid(rows: pd.DataFrame, y_rows: np.ndarray) -> tuple[TabularModel, TextScorer]:
-        oof = cross_fit_text_scores(rows, y_rows, text, seed=seed)
-        scorer = TextScorer(text).fit(rows, y_rows)
-        frame = rows[profile].copy()
-        frame[TEXT_SCORE_COLUMN] = oof
-        trees = TabularModel(profile, kinds={c: kinds[c] for c in profile}, extra_numeric=[TEXT_SCORE_COLUMN], **tparams)
-        return trees.fit(frame, y_rows), scorer
+    profile: list[str]
+    text: list[str]
+    label_column: str
+    positive: str
+    column_kinds: dict[str, str]
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    tabular_params: dict[str, Any]
 
-    tab = fit_tabular(data.iloc[tr], y_tr)
-    seconds = time.monotonic() - t0
-    raw[TABULAR] = {
-        "model": ResponseModel(TABULAR, tab, classes=classes, schema={**schema_base, "text_columns": [],
-                               "format": "profile columns as numbers and categories (core.models.tabular)"},
-                               training_config={"method": "gradient boosting", **common_config, "tabular_params": tparams}),
-        "val": tab.predict_proba(data.iloc[va])[:, 1],
-        "test": tab.predict_proba(data.iloc[te])[:, 1],
-        "seconds": seconds,
-    }
-
-    # (c) the hybrid: trees on the profile + an out-of-fold text score.
-    if text:
-        check_cancel()
-        report("hybrid", stages[1] * 0.3 if run_transformer else stages[1], "Training the hybrid (text score + gradient boosting)")
-        t0 = time.monotonic()
-        hyb_tab, scorer = fit_hybrid(data.iloc[tr], y_tr)
-        seconds = time.monotonic() - t0
-        hybrid = ResponseModel(
-            HYBRID, hyb_tab, classes=classes, text_scorer=scorer,
-            schema={**schema_base, "text_columns": text,
-                    "format": "profile columns (core.models.tabular) + P(response | text) from TF-IDF + logistic regression"},
-            training_config={"method": "gradient boosting + TF-IDF text score", **common_config, "tabular_params": tparams,
-                             "text_scorer": scorer.params(), "cross_fit_folds": CROSS_FIT_FOLDS},
-        )
-        raw[HYBRID] = {
-            "model": hybrid,
-            "val": hybrid.raw_scores(data.iloc[va]),
-            "test": hybrid.raw_scores(data.iloc[te]),
-            "seconds": seconds,
+    def common_config(self) -> dict[str, Any]:
+        """The training_config entries every saved candidate shares."""
+        return {
+            "profile_columns": self.profile,
+            "text_columns": self.text,
+            "label_column": self.label_column,
+            "positive_class": self.positive,
+            "column_kinds": self.column_kinds,
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
         }
 
-    # (a) the transformer, on the same split.
-    if run_transformer and deadline is not None and time.monotonic() >= deadline:
-        warnings.append("The transformer was left out: this server's time limit per job was reached before its turn.")
-    elif run_transformer:
-        check_cancel()
-        raw[TRANSFORMER] = _train_transformer(
-            data, y, classes, split, profile, text, label_column, base_model, seed,
-            transformer_settings or {}, transformer_max_train_rows, common_config,
-            lambda f, msg, ev: report("transformer", stages[1] + (stages[2] - stages[1]) * f, msg, ev),
-            cancel, deadline,
-        )
-        warnings += [f"Transformer: {w}" for w in raw[TRANSFORMER].pop("warnings", [])]
+    def schema(self, text: list[str], form: str) -> dict[str, Any]:
+        return {"profile_columns": self.profile, "label_column": self.label_column, "positive_class": self.positive,
+                "column_kinds": self.column_kinds, "text_columns": text, "format": form}
 
-    # Calibrate each on the validation rows; evaluate on the test rows.
-    check_cancel()
-    report("calibrate", stages[2], "Calibrating on the validation split and scoring the test split")
+    def fit_tabular(self, rows: pd.DataFrame, y: np.ndarray) -> TabularModel:
+        return TabularModel(self.profile, kinds=self.column_kinds, **self.tabular_params).fit(rows, y)
+
+    def fit_hybrid(self, rows: pd.DataFrame, y: np.ndarray) -> tuple[TabularModel, TextScorer]:
+        """Trees on the profile plus an out-of-fold text score, and the text scorer fitted on every row."""
+        oof = cross_fit_text_scores(rows, y, self.text, seed=self.seed)
+        scorer = TextScorer(self.text).fit(rows, y)
+        frame = rows[self.profile].copy()
+        frame[TEXT_SCORE_COLUMN] = oof
+        trees = TabularModel(self.profile, kinds=self.column_kinds, extra_numeric=[TEXT_SCORE_COLUMN], **self.tabular_params)
+        return trees.fit(frame, y), scorer
+
+
+def _fit_tabular_candidate(rows: ResponseRows, setup: _Setup) -> dict[str, Any]:
+    """The gradient-boosting baseline on the training rows (seconds): {"model", "val", "test", "seconds"}."""
+    t0 = time.monotonic()
+    tab = setup.fit_tabular(rows.rows("train"), rows.labels("train"))
+    seconds = time.monotonic() - t0
+    model = ResponseModel(
+        TABULAR, tab, classes=rows.classes,
+        schema=setup.schema([], "profile columns as numbers and categories (core.models.tabular)"),
+        training_config={"method": "gradient boosting", **setup.common_config(), "tabular_params": setup.tabular_params},
+    )
+    return {"model": model, "val": tab.predict_proba(rows.rows("validation"))[:, 1],
+            "test": tab.predict_proba(rows.rows("test"))[:, 1], "seconds": seconds}
+
+
+def _fit_hybrid_candidate(rows: ResponseRows, setup: _Setup) -> dict[str, Any]:
+    """The hybrid on the training rows: {"model", "val", "test", "seconds"}."""
+    t0 = time.monotonic()
+    hyb_tab, scorer = setup.fit_hybrid(rows.rows("train"), rows.labels("train"))
+    seconds = time.monotonic() - t0
+    form = "profile columns (core.models.tabular) + P(response | text) from TF-IDF + logistic regression"
+    hybrid = ResponseModel(
+        HYBRID, hyb_tab, classes=rows.classes, text_scorer=scorer, schema=setup.schema(setup.text, form),
+        training_config={"method": "gradient boosting + TF-IDF text score", **setup.common_config(),
+                         "tabular_params": setup.tabular_params, "text_scorer": scorer.params(),
+                         "cross_fit_folds": CROSS_FIT_FOLDS},
+    )
+    return {"model": hybrid, "val": hybrid.raw_scores(rows.rows("validation")),
+            "test": hybrid.raw_scores(rows.rows("test")), "seconds": seconds}
+
+
+def _calibrate(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, seed: int) -> dict[str, CandidateResult]:
+    """Calibrate each model on the validation rows and evaluate it on the test rows."""
+    y_va, y_te = rows.labels("validation"), rows.labels("test")
     candidates: dict[str, CandidateResult] = {}
     for name in (TRANSFORMER, TABULAR, HYBRID):
         if name not in raw:
@@ -586,21 +666,25 @@ def train_response_models(
             }
         )
         metrics.update(r.get("extra_metrics", {}))
-        calibration = {"positive_class": positive, "calibrator": calibrator.to_dict(), "method": info["method"],
-                       "reason": info["reason"], "fitted_on": f"validation split ({len(va)} rows)"}
         model = r["model"]
-        model.calibration = calibration
+        model.calibration = {"positive_class": rows.positive, "calibrator": calibrator.to_dict(), "method": info["method"],
+                             "reason": info["reason"], "fitted_on": f"validation split ({len(y_va)} rows)"}
         candidates[name] = CandidateResult(name, model, metrics, r["val"], r["test"], p_test)
-    recommended, reason = recommend_model({n: c.val_scores_raw for n, c in candidates.items()}, y_va, seed=seed)
+    return candidates
 
-    # Metrics as saved with each model (metrics.json): the usual blocks plus the comparison.
+
+def _record_metrics(
+    candidates: Mapping[str, CandidateResult], rows: ResponseRows, recommended: str, reason: str, warnings: list[str]
+) -> None:
+    """Metrics as saved with each model (metrics.json): the usual blocks plus the comparison."""
     summary = {
-        "positive_class": positive,
+        "positive_class": rows.positive,
         "models": {n: c.metrics for n, c in candidates.items()},
         "recommended": recommended,
         "recommendation": reason,
     }
-    test_index = data.index[te]
+    y_te, classes, split_sizes = rows.labels("test"), rows.classes, rows.split_sizes()
+    test_index = rows.data.index[rows.parts["test"]]
     for name, c in candidates.items():
         block = _classification_block(y_te, c.test_scores, classes)
         others = {MODEL_LABELS[o]: _classification_block(y_te, oc.test_scores, classes)
@@ -621,56 +705,41 @@ def train_response_models(
                 "model": block,
                 "baselines": others,
                 "split_sizes": split_sizes,
-                "n_rows_used": int(len(data)),
+                "n_rows_used": int(len(rows.data)),
                 "train_seconds": c.metrics["train_seconds"],
                 "warnings": warnings,
                 "response": {**summary, "deployed": name},
             }
             c.model.test_predictions = _test_predictions(test_index, y_te, c.test_scores, classes)
 
-    # Refit the cheap models on every labelled row, now that the comparison has measured them
-    # (what AutoML tools do): more rows give a better deployed model, and the numbers above stay
-    # the held-out ones of the fit on the training rows. Calibration stays the one fitted on the
-    # validation scores (the refit has the same settings, so its scores are on the same scale).
-    # The transformer is not refitted: another fine-tuning costs minutes.
-    if refit:
-        for name in (TABULAR, HYBRID):
-            if name not in candidates:
-                continue
-            check_cancel()
-            report("refit", 0.99, f"Refitting {MODEL_LABELS[name].lower()} on all {len(data):,} labelled rows")
-            model = candidates[name].model
-            if name == TABULAR:
-                model.tabular = fit_tabular(data, y)
-            else:
-                model.tabular, model.text_scorer = fit_hybrid(data, y)
-            note = refit_note(len(data), split_sizes)
-            model.training_config = {**model.training_config, "fitted_on_rows": int(len(data)), "refit_on_all_rows": True}
-            model.metrics = {**model.metrics, "fitted_on_rows": int(len(data)), "refit_note": note}
-            candidates[name].metrics.update({"fitted_on_rows": int(len(data)), "refit_note": note})
-    for c in candidates.values():
-        c.metrics.setdefault("fitted_on_rows", int(c.metrics.get("train_rows", split_sizes["train"])))
 
-    test_frame = data.iloc[te].copy()  # every column (ids too: a target list needs them)
-    settings["seconds_total"] = round(time.monotonic() - started, 2)
-    report("done", 1.0, "Done")
-    return ResponseComparison(
-        candidates=candidates,
-        positive_class=positive,
-        negative_class=negative,
-        label_column=label_column,
-        profile_columns=profile,
-        text_columns=text,
-        column_kinds=schema_base["column_kinds"],
-        split=split,
-        test_frame=test_frame,
-        y_test=y_te,
-        y_val=y_va,
-        recommended=recommended,
-        recommendation=reason,
-        warnings=warnings,
-        settings=settings,
-    )
+def _refit_cheap_models(
+    candidates: Mapping[str, CandidateResult],
+    rows: ResponseRows,
+    setup: _Setup,
+    report: Callable[[str, float, str], None],
+    check_cancel: Callable[[], None],
+) -> None:
+    """Refit the cheap models on every labelled row, now that the comparison has measured them
+    (what AutoML tools do): more rows give a better deployed model, and the numbers stay the
+    held-out ones of the fit on the training rows. Calibration stays the one fitted on the
+    validation scores (the refit has the same settings, so its scores are on the same scale).
+    The transformer is not refitted: another fine-tuning costs minutes."""
+    n_rows = int(len(rows.data))
+    note = refit_note(n_rows, rows.split_sizes())
+    for name in (TABULAR, HYBRID):
+        if name not in candidates:
+            continue
+        check_cancel()
+        report("refit", 0.99, f"Refitting {MODEL_LABELS[name].lower()} on all {n_rows:,} labelled rows")
+        model = candidates[name].model
+        if name == TABULAR:
+            model.tabular = setup.fit_tabular(rows.data, rows.y)
+        else:
+            model.tabular, model.text_scorer = setup.fit_hybrid(rows.data, rows.y)
+        model.training_config = {**model.training_config, "fitted_on_rows": n_rows, "refit_on_all_rows": True}
+        model.metrics = {**model.metrics, "fitted_on_rows": n_rows, "refit_note": note}
+        candidates[name].metrics.update({"fitted_on_rows": n_rows, "refit_note": note})
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -680,56 +749,24 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def _train_transformer(
-    data: pd.DataFrame,
-    y: np.ndarray,
-    classes: list[str],
-    split: pd.Series,
-    profile: list[str],
-    text: list[str],
-    label_column: str,
-    base_model: str,
-    seed: int,
-    settings: Mapping[str, Any],
-    max_train_rows: int | None,
-    common_config: dict[str, Any],
-    progress: Callable[[float, str, Any], None],
-    cancel: Cancel,
+    data: pd.DataFrame, y: np.ndarray, classes: list[str], split: pd.Series, profile: list[str], text: list[str],
+    label_column: str, base_model: str, seed: int, settings: Mapping[str, Any], max_train_rows: int | None,
+    common_config: dict[str, Any], progress: Callable[[float, str, Any], None], cancel: Cancel,
     deadline: float | None = None,
 ) -> dict[str, Any]:
     """Fine-tune on our split (core.training.fit_transformer). The input text is built exactly
     as ``TextClassifier`` builds it at prediction time from the schema the model is given
     (profile + text columns), so the deployed model reads the original columns."""
-    from .base_models import ensure_base_model, training_defaults
+    from .base_models import ensure_base_model
     from .config import TrainConfig
-    from .evaluation import evaluate
     from .prepare import BUILT_FORMAT, prepared_from_texts
     from .training import fit_transformer
 
     # A catalog model missing on this machine is built first (once), never replaced by another.
     ensure_base_model(base_model, on_progress=lambda fraction, message: progress(0.0, f"Building {base_model}: {message}", None))
     texts = build_texts(data, text, profile)
-    keep = np.ones(len(data), dtype=bool)
-    if max_train_rows is not None:
-        if int(max_train_rows) < 10:
-            raise ValueError(f"transformer_max_train_rows must be at least 10; found {max_train_rows}")
-        train_pos = np.flatnonzero(split.to_numpy() == "train")
-        if train_pos.size > max_train_rows:
-            from sklearn.model_selection import train_test_split
-
-            chosen, _ = train_test_split(train_pos, train_size=int(max_train_rows), stratify=y[train_pos], random_state=seed)
-            keep[np.setdiff1d(train_pos, chosen)] = False
-    allowed = {"epochs", "learning_rate", "batch_size", "max_length", "warmup_fraction", "weight_decay",
-               "class_weighting", "evals_per_epoch", "early_stopping_patience", "max_train_seconds", "method",
-               "freeze_embeddings", "lora_r", "lora_alpha", "lora_dropout"}
-    unknown = sorted(set(settings) - allowed)
-    if unknown:
-        raise ValueError(f"unknown transformer setting(s) {unknown}; allowed: {sorted(allowed)}")
-    # Full fine-tuning (a TextClassifier, whatever "auto" would pick for a small table), then the
-    # base model's preset (e.g. LoRA + frozen embeddings for multilingual-e5), then the caller's.
-    preset = {k: v for k, v in training_defaults(base_model).items() if k in allowed}
-    settings = {"method": "full", **preset, **settings}
-    if settings["method"] not in ("full", "lora"):
-        raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {settings['method']!r}")
+    keep = _transformer_rows(split, y, max_train_rows, seed)
+    settings = _transformer_settings(base_model, settings)
     schema = {"text_columns": text, "profile_columns": profile, "label_column": label_column,
               "positive_class": classes[1], "format": BUILT_FORMAT}  # profile columns are never empty here
     prepared = prepared_from_texts(
@@ -760,29 +797,62 @@ def _train_transformer(
     clf = fit_transformer(prepared, config, on_event, cancel, deadline=deadline)
     wall = time.monotonic() - t0
     progress(0.98, "Scoring the validation and test splits with the transformer", None)
-    pos = list(clf.classes_).index(classes[1])
+    facts = dict(clf.metrics)
+    val_scores, test_scores = _score_transformer(clf, prepared, texts, split, classes[1])
+    return {
+        "model": clf, "val": val_scores, "test": test_scores, "seconds": float(facts.get("train_seconds", wall)),
+        "warnings": list(prepared.warnings),
+        "extra_metrics": {"wall_seconds": round(wall, 2), "stopped_reason": facts.get("stopped_reason", "completed"),
+                          "train_rows": int(len(prepared.splits["train"])), "epochs": config.epochs},
+    }
+
+
+def _transformer_rows(split: pd.Series, y: np.ndarray, max_train_rows: int | None, seed: int) -> np.ndarray:
+    """Which rows the fine-tuning sees (bool per row): all, or a stratified sample of at most
+    ``max_train_rows`` training rows plus every validation and test row."""
+    keep = np.ones(len(split), dtype=bool)
+    if max_train_rows is not None:
+        if int(max_train_rows) < 10:
+            raise ValueError(f"transformer_max_train_rows must be at least 10; found {max_train_rows}")
+        train_pos = np.flatnonzero(split.to_numpy() == "train")
+        if train_pos.size > max_train_rows:
+            from sklearn.model_selection import train_test_split
+
+            chosen, _ = train_test_split(train_pos, train_size=int(max_train_rows), stratify=y[train_pos], random_state=seed)
+            keep[np.setdiff1d(train_pos, chosen)] = False
+    return keep
+
+
+def _transformer_settings(base_model: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Full fine-tuning (a TextClassifier, whatever "auto" would pick for a small table), then the
+    base model's preset (e.g. LoRA + frozen embeddings for multilingual-e5), then the caller's."""
+    from .base_models import training_defaults
+
+    unknown = sorted(set(settings) - FINE_TUNING_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown transformer setting(s) {unknown}; allowed: {sorted(FINE_TUNING_SETTINGS)}")
+    preset = {k: v for k, v in training_defaults(base_model).items() if k in FINE_TUNING_SETTINGS}
+    merged = {"method": "full", **preset, **settings}
+    if merged["method"] not in ("full", "lora"):
+        raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {merged['method']!r}")
+    return merged
+
+
+def _score_transformer(clf: Any, prepared: Any, texts: list[str], split: pd.Series, positive: str) -> tuple[np.ndarray, np.ndarray]:
+    """Uncalibrated P(positive) on the validation and the test rows; the model keeps its own
+    test numbers (before calibration) in ``metrics`` and ``test_predictions``."""
+    from .evaluation import evaluate
+
+    pos = list(clf.classes_).index(positive)
     val_mask, test_mask = split.to_numpy() == "validation", split.to_numpy() == "test"
     val_scores = clf.predict_proba([texts[i] for i in np.flatnonzero(val_mask)])[:, pos]
-    scored = evaluate(clf, prepared, prepared.splits["test"])  # its own test numbers, before calibration
-    facts = dict(clf.metrics)
-    clf.metrics, clf.test_predictions = {**facts, "task": prepared.task, "model": scored.metrics}, scored.predictions
-    test_index = data.index[test_mask]
-    test_scores = scored.predictions.set_index("row").reindex(test_index)[f"p_{classes[1]}"].to_numpy(dtype=np.float64)
+    scored = evaluate(clf, prepared, prepared.splits["test"])
+    clf.metrics, clf.test_predictions = {**clf.metrics, "task": prepared.task, "model": scored.metrics}, scored.predictions
+    test_index = split.index[test_mask]
+    test_scores = scored.predictions.set_index("row").reindex(test_index)[f"p_{positive}"].to_numpy(dtype=np.float64)
     if np.isnan(test_scores).any():  # cannot happen (every row has input) but never silently
         raise RuntimeError("the transformer did not score every test row")
-    return {
-        "model": clf,
-        "val": val_scores,
-        "test": test_scores,
-        "seconds": float(facts.get("train_seconds", wall)),
-        "warnings": list(prepared.warnings),
-        "extra_metrics": {
-            "wall_seconds": round(wall, 2),
-            "stopped_reason": facts.get("stopped_reason", "completed"),
-            "train_rows": int(len(prepared.splits["train"])),
-            "epochs": config.epochs,
-        },
-    }
+    return val_scores, test_scores
 
 
 # --------------------------------------------------------------------------------------------
@@ -815,7 +885,7 @@ def deploy(comparison: ResponseComparison, which: str | None, name: str, *, root
 
 def _copy_model_folder(source: Path, folder: Path, *, overwrite: bool = False) -> Path:
     """Copy a saved model folder into place atomically (temporary copy, then rename)."""
-    if not (source / "marketune.json").is_file():
+    if not is_model_folder(source):
         raise ValueError(f"{source} is not a saved model folder (it lacks marketune.json)")
     if folder.exists() and not overwrite:
         raise ValueError(f"A model named '{folder.name}' already exists; choose another name.")

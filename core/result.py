@@ -202,9 +202,9 @@ def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: An
 def ood_reference(texts: list[str], config: TrainConfig) -> Any:
     """The out-of-distribution reference of the rows trained on (``texts``: model inputs as the
     model reads them), embedded by the base model's frozen encoder; None when it cannot be built (a model
-    folder without one builds it later from its test predictions, core.check.model_ood_reference).
-    At most core.check.OOD_REFERENCE_ROWS texts are embedded, so this costs seconds."""
-    from .check import OodReference, ood_encoder
+    folder without one builds it later from its test predictions, core.ood.model_ood_reference).
+    At most core.ood.OOD_REFERENCE_ROWS texts are embedded, so this costs seconds."""
+    from .ood import OodReference, ood_encoder
 
     try:
         return OodReference.from_texts(texts, ood_encoder(config.base_model), seed=config.seed)

@@ -41,6 +41,7 @@ import pandas as pd
 from fastapi import Request  # module level: FastAPI reads the routes' annotations from this module's names
 
 from .models import SavedModel, load_folder
+from .models.folder import MANIFEST, METRICS
 from .monitor import ScoringTally, record
 from .predict import ERROR_COLUMN, OOD_COLUMN, output_names, predict_frame
 
@@ -211,8 +212,8 @@ def _plain(value: Any) -> Any:
 def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
     """What ``GET /model`` says: kind, task, classes, input columns, base model and the test
     metrics recorded at training (JSON files of the folder, nothing recomputed)."""
-    manifest = _json(folder / "marketune.json")
-    metrics = _json(folder / "metrics.json")
+    manifest = _json(folder / MANIFEST)
+    metrics = _json(folder / METRICS)
     headline = {k: v for k, v in metrics.get("model", {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
     return {
         "name": folder.name,

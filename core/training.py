@@ -27,7 +27,8 @@ from .base_models import base_model_source, resolve_base_model
 from .config import TrainConfig
 from .cpu import cpu_threads
 from .evaluation import classification_metrics, regression_metrics
-from .models.folder import pad_batch, pause_point, softmax
+from .files import pause_point
+from .models.folder import pad_batch, softmax
 from .models.transformer import TextClassifier
 from .prepare import Prepared
 from .progress import Cancel, Events, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check

@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import atomic_folder, write_json
 from .models.candidates import copy_tree, folder_lock
-from .models.folder import MANIFEST, atomic_folder, read_json, write_json
+from .models.folder import MANIFEST, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"
@@ -91,7 +92,7 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     from .data import build_texts
 
     folder = Path(model.path)
-    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / "test_predictions.csv"
+    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / TEST_PREDICTIONS
     if not path.is_file():
         raise ValueError(f"{folder.name} has no test_predictions.csv: there is no fixed holdout to compare a "
                          "challenger on. Train it again with this version of Marketune.")

@@ -30,6 +30,7 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import lanes
 from .config import TrainConfig
+from .files import atomic_write, json_default
 from .job_limits import JobLimits
 from .jobs import (
     CHECK_FILE,
@@ -43,7 +44,6 @@ from .jobs import (
     read_request,
     write_state,
 )
-from .models.folder import atomic_write
 from .progress import ProgressEvent, TrainingCancelled
 from .registry import model_path
 
@@ -69,7 +69,7 @@ def run(folder: Path) -> int:
     ended = False  # a final state was written: the data and checkpoint can go
 
     def log(event: dict[str, Any]) -> None:
-        events.write(json.dumps(event, ensure_ascii=False, default=float) + "\n")
+        events.write(json.dumps(event, ensure_ascii=False, default=json_default) + "\n")
         events.flush()
 
     def fail(state: str, message: str) -> None:
@@ -128,7 +128,7 @@ def _trim_events(folder: Path, response: bool) -> None:
                 kept.append(event)
             elif event.get("phase") in ("train", "evaluate") and int(event.get("step") or 0) > progress["step"]:
                 break
-    lines = "".join(json.dumps(e, ensure_ascii=False, default=float) + "\n" for e in kept)
+    lines = "".join(json.dumps(e, ensure_ascii=False, default=json_default) + "\n" for e in kept)
     atomic_write(path, lines.encode("utf-8"))
 
 

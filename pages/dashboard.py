@@ -37,29 +37,29 @@ if det["label"] is None:
         "holds the labels under Columns."
     )
 
-cmap = dash.column_form(raw, det, source.name)
+columns = dash.column_form(raw, det, source.name)
 # New mapping: filters chosen on other columns no longer apply.
-if st.session_state.get("dash_cmap") != cmap:
+if st.session_state.get("dash_cmap") != columns:
     for k in [k for k in st.session_state if str(k).startswith(("dash_f_", "dash_breakdown", "dash_watch"))]:
         del st.session_state[k]
-    st.session_state["dash_cmap"] = cmap
+    st.session_state["dash_cmap"] = columns
 try:
-    prep = dash.cached_prepare(source.key, cmap, raw)
+    prep = dash.cached_prepare(source.key, columns, raw)
 except ValueError as exc:
     st.error(plain(exc))
     st.stop()
 if prep.report is not None:
     r = prep.report
     (st.warning if r.n_unparseable else st.caption)(
-        f"Date column **{plain(cmap.date)}**: {plain(r.summary)}"
+        f"Date column **{plain(columns.date)}**: {plain(r.summary)}"
         + (
             " Unparseable dates are kept but left out of charts over time and excluded while a date range is set."
             if r.n_unparseable
             else ""
         )
     )
-if prep.numeric_labels and not cmap.one_is_positive:
+if prep.numeric_labels and not columns.one_is_positive:
     st.caption("The labels are numeric: tick *1 means positive* under Columns to see net sentiment.")
 
-choices = dash.filter_form(prep, cmap)
-dash.render_view(source, raw, prep, cmap, choices)
+choices = dash.filter_form(prep, columns)
+dash.render_view(source, raw, prep, columns, choices)

@@ -118,7 +118,7 @@ def test_the_models_wing_imports_only_the_ground_floor():
     core.base_models is the catalog lookup (it imports only core.words and, to build a model,
     core.multilingual, neither of which imports core): the embedding kind loads its frozen encoder
     through that one resolver instead of copying it into the folder."""
-    allowed = {"core.calibration", "core.data", "core.config", "core.progress", "core.base_models", "core.multilabel"}
+    allowed = {"core.calibration", "core.data", "core.config", "core.files", "core.progress", "core.base_models", "core.multilabel"}
     graph = core_import_graph()
     upward = {
         (module, target)
@@ -189,3 +189,64 @@ def test_the_response_comparison_passes_no_fake_columns():
     for name in ("response.py", "training.py", "prepare.py", "fewshot.py"):
         assert "__marketune_" not in (ROOT / "core" / name).read_text(encoding="utf-8"), name
     assert "core.training" not in {t for t in core_import_graph()["core.fewshot"]}  # fits never import each other
+
+
+MAX_FUNCTION_LINES = 120
+
+
+def long_functions(folders: tuple[str, ...] = ("core", "ui"), limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
+    """{"path:function": lines} for every function (methods and nested ones too) longer than
+    ``limit`` lines, decorators and docstring included, read with ast."""
+    found = {}
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > limit:
+                        found[f"{path.relative_to(ROOT)}:{node.name}"] = lines
+    return found
+
+
+def test_the_long_function_finder_sees_a_long_function():
+    assert "core/response.py:train_response_models" in long_functions(("core",), limit=60)
+
+
+def test_no_function_in_core_or_ui_is_over_120_lines():
+    """One function, one job: a function that grows past 120 lines is split into named steps
+    (train_response_models became prepare, fit, calibrate, record and refit)."""
+    assert long_functions() == {}
+
+
+def _core_and_ui_trees() -> list[tuple[Path, ast.AST]]:
+    return [(p, ast.parse(p.read_text(encoding="utf-8"))) for p in [*(ROOT / "core").rglob("*.py"), *(ROOT / "ui").rglob("*.py")]]
+
+
+def test_one_json_encoder():
+    """core.files.json_default is the one ``default=`` for JSON (there were five encoders: numpy
+    numbers became floats in one file and text in another); no JSONEncoder subclass either."""
+    offenders = []
+    for path, tree in _core_and_ui_trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any("JSONEncoder" in ast.unparse(b) for b in node.bases):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("dump", "dumps"):
+                for keyword in node.keywords:
+                    if keyword.arg in ("default", "cls") and ast.unparse(keyword.value) != "json_default":
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {keyword.arg}={ast.unparse(keyword.value)}")
+    assert offenders == []
+
+
+def test_the_model_folders_file_names_are_spelled_once():
+    """Every other module names a model folder's files by core.models.folder's constants
+    (or asks ``is_model_folder``/``stamp``), so a renamed file is one edit."""
+    from core.models import folder
+
+    names = {folder.MANIFEST, folder.SCHEMA, folder.TRAINING_CONFIG, folder.METRICS, folder.CALIBRATION,
+             folder.TEST_PREDICTIONS, folder.OOD_REFERENCE}
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.value}"
+        for path, tree in _core_and_ui_trees() if path.name != "folder.py"
+        for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in names
+    ]
+    assert offenders == []

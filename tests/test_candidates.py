@@ -129,7 +129,7 @@ def test_a_crash_while_switching_leaves_the_model_in_place(saved, monkeypatch, w
 
         monkeypatch.setattr(candidates_module.shutil, "copy", copy)
     else:
-        monkeypatch.setattr("core.models.folder.replace_folder", lambda tmp, folder: (_ for _ in ()).throw(OSError("killed")))
+        monkeypatch.setattr("core.files.replace_folder", lambda tmp, folder: (_ for _ in ()).throw(OSError("killed")))
     with pytest.raises(OSError):
         choose_candidate(NAME, "tfidf")
     assert files_of(saved) == before and isinstance(load_folder(saved), TextClassifier)

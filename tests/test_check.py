@@ -199,7 +199,7 @@ def _bag_of_words(vocab: list[str]):
 
 
 def test_ood_flags_rows_unlike_the_reference_and_survives_a_save(tmp_path):
-    from core.check import OodReference, model_ood_reference
+    from core.ood import OodReference, model_ood_reference
 
     train = make_sentiment_frame(200, seed=1)["text"].tolist()
     fresh = make_sentiment_frame(60, seed=99)["text"].tolist()  # same domain, new rows

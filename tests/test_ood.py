@@ -1,5 +1,5 @@
 """The out-of-distribution flag: rows unlike the training data, judged by embedding distance,
-with the threshold taken from the training data's own spread (core.check.OodReference), wired
+with the threshold taken from the training data's own spread (core.ood.OodReference), wired
 into training (saved with the model), core.predict and ``python -m core predict --ood``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import CHINESE, make_sentiment_frame
 
-from core.check import OOD_FILE, OodReference, model_ood_reference
+from core.ood import OOD_FILE, OodReference, model_ood_reference
 
 
 def _char_ngrams(texts: list[str]) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_training_saves_a_reference_and_the_cli_flag_writes_the_column(trained_t
     import sys
     from pathlib import Path
 
-    from core.check import encoder_embedder
+    from core.ood import encoder_embedder
     from core.predict import read_predictions
 
     result, folder = trained_tiny

@@ -208,7 +208,7 @@ def test_text_scores_for_training_rows_are_out_of_fold():
     n = 300
     df = pd.DataFrame({"note": [f"tok{i}x word{rng.integers(0, 3)}" for i in range(n)]})
     y = (rng.uniform(size=n) < 0.4).astype(int)
-    in_sample = TextScorer(["note"], C=100.0, min_df=1).fit(df, y).score(df)
+    in_sample = TextScorer(["note"], C=100.0, min_df=1).fit(df, y).predict_proba(df)[:, 1]
     assert roc_auc_score(y, in_sample) > 0.95
     oof = cross_fit_text_scores(df, y, ["note"], seed=0, C=100.0, min_df=1)
     assert roc_auc_score(y, oof) < 0.65
@@ -227,10 +227,11 @@ def test_text_scorer_matches_scikit_learn_and_survives_save_load(tmp_path, no_un
     ref = LogisticRegression(C=1.0, max_iter=2000).fit(vec.fit_transform(texts), y)
     new = campaign_table(50, seed=5)
     expected = ref.predict_proba(vec.transform(scorer.texts(new)))[:, 1]
-    np.testing.assert_allclose(scorer.score(new), expected, atol=1e-10)
+    np.testing.assert_allclose(scorer.predict_proba(new)[:, 1], expected, atol=1e-10)
+    np.testing.assert_allclose(scorer.predict_proba(new).sum(axis=1), 1.0)
     scorer.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text_scorer.json", "text_scorer.safetensors"]
-    np.testing.assert_array_equal(TextScorer.load(tmp_path).score(new), scorer.score(new))
+    np.testing.assert_array_equal(TextScorer.load(tmp_path).predict_proba(new), scorer.predict_proba(new))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from core import lanes, workspace
 from core.cleanup import CleanupReport, cleanup, server_folders
 from core.job_limits import JobLimits
 from core.jobs import JobStatus, QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue, wait_seconds
+from core.models.folder import is_model_folder
 from core.registry import list_models, model_path
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
 from ui.markdown import plain
@@ -183,7 +184,7 @@ def apply_model_link() -> None:
     del st.query_params[MODEL_PARAM]  # applied once: the sidebar's choice wins afterwards
     try:
         folder = model_path(ref)
-        if not (folder / "marketune.json").is_file():
+        if not is_model_folder(folder):
             where = "the team's workspace" if ref.startswith(f"{workspace.TEAM}:") else (
                 "that workspace" if ":" in ref else "your workspace")
             raise WorkspaceError(f"No saved model named {ref!r} in {where}.")

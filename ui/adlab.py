@@ -27,6 +27,7 @@ import streamlit as st
 from core import adlab, to_csv_bytes
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
 from core.drafts import load_draft, save_draft
+from core.models.folder import stamp
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -145,7 +146,7 @@ def _stamp(name: str) -> tuple[str, float]:
     """The model's folder and when it was last saved (part of every cache key): the folder, as
     two people's models may share a name on a team server and the caches serve every session."""
     folder = model_path(name)
-    return str(folder), (folder / "marketune.json").stat().st_mtime
+    return str(folder), stamp(folder)
 
 
 def _items(profile: dict[str, Any] | None) -> tuple:

@@ -1,7 +1,7 @@
 """Dashboard page helpers: reading and caching prediction tables, the per-interaction
 computation, and small Streamlit renderers.
 
-The computation (:func:`prepare`, :func:`compute_view`, :func:`build_figures`,
+The computation (:func:`prepare_dashboard`, :func:`compute_view`, :func:`build_figures`,
 :func:`words_for`) is plain pandas over ``core.dashboard`` so that bench/bench_dashboard.py
 times exactly what the page runs on a filter change. Only the ``cached_*`` wrappers and
 ``render_*`` functions touch Streamlit.
@@ -41,22 +41,22 @@ from core.dashboard_tags import (
 from core.dashboard_view import (
     PERIOD_NAMES,
     ColumnMap,
+    DashboardFrame,
     Filters,
-    Prepared,
     View,
     alert_method,
     auto_period,
     build_figures,
     compute_view,
     guess_text_column,
-    prepare,
+    prepare_dashboard,
     words_figure,
     words_for,
     words_method,
 )
 from core.data import ROW_NUMBERING
+from core.files import atomic_write
 from core.limits import BROWSER_SCORING_MAX_ROWS
-from core.models.folder import atomic_write
 from core.multilabel import PREDICTED_LABELS
 from core.registry import model_path, read_info
 from ui.downloads import download_button
@@ -100,15 +100,15 @@ def cached_detection(key: str, _raw: pd.DataFrame) -> dict[str, Any]:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Parsing dates and indexing the table…")
-def cached_prepare(key: str, cmap: ColumnMap, _raw: pd.DataFrame) -> Prepared:
-    return prepare(_raw, cmap)
+def cached_prepare(key: str, columns: ColumnMap, _raw: pd.DataFrame) -> DashboardFrame:
+    return prepare_dashboard(_raw, columns)
 
 
 @st.cache_data(max_entries=64, show_spinner="Finding distinctive words…")
 def cached_words(
-    key: str, cmap: ColumnMap, filters: Filters, _prepared: Prepared, _mask: np.ndarray | None
+    key: str, columns: ColumnMap, filters: Filters, _prepared: DashboardFrame, _mask: np.ndarray | None
 ) -> dict[Any, pd.DataFrame]:
-    return words_for(_prepared, cmap, _mask)
+    return words_for(_prepared, columns, _mask)
 
 
 def bytes_key(data: bytes) -> str:
@@ -206,7 +206,7 @@ def render_alerts(view: View, alpha: float) -> None:
         )
 
 
-def render_examples(examples: dict[Any, pd.DataFrame], cmap: ColumnMap) -> None:
+def render_examples(examples: dict[Any, pd.DataFrame], columns: ColumnMap) -> None:
     """One tab per label; each example an expander holding the full text and its columns."""
     if not examples:
         st.caption("No rows in view.")
@@ -215,13 +215,13 @@ def render_examples(examples: dict[Any, pd.DataFrame], cmap: ColumnMap) -> None:
     for tab, rows in zip(tabs, examples.values(), strict=True):
         with tab:
             for row in rows.to_dict("records"):
-                text = str(row[cmap.text])
+                text = str(row[columns.text])
                 short = text if len(text) <= 90 else text[:90].rsplit(" ", 1)[0] + " …"
-                conf = row.get(cmap.confidence) if cmap.confidence else None
+                conf = row.get(columns.confidence) if columns.confidence else None
                 head = f"{conf:.0%} · {plain(short)}" if conf is not None else plain(short)
                 with st.expander(head):
                     st.markdown(plain_lines(text))
-                    meta = [f"row {row['row']}"] + [f"{c}: {_fmt(row[c])}" for c in (cmap.date, *cmap.segments) if c]
+                    meta = [f"row {row['row']}"] + [f"{c}: {_fmt(row[c])}" for c in (columns.date, *columns.segments) if c]
                     st.caption(plain(" · ".join(meta)))
 
 
@@ -399,7 +399,7 @@ class Choices:
     watch: Any  # the label whose rising share raises alerts; None: no alerts
 
 
-def filter_form(prep: Prepared, cmap: ColumnMap) -> Choices:
+def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
     """Section 3: filters, time grain, breakdown and the label to watch."""
     with st.container(border=True):
         f1, f2, f3 = st.columns([2, 2, 1])
@@ -419,11 +419,11 @@ def filter_form(prep: Prepared, cmap: ColumnMap) -> Choices:
                 date_range = (start, end)
         labels = f2.multiselect("Labels", prep.labels, key="dash_f_labels", placeholder="All labels")
         min_conf = 0.0
-        if cmap.confidence:
+        if columns.confidence:
             min_conf = f3.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="dash_f_minconf")
         seg_filters = []
-        if cmap.segments:
-            for col, slot in zip(cmap.segments, st.columns(len(cmap.segments)), strict=True):
+        if columns.segments:
+            for col, slot in zip(columns.segments, st.columns(len(columns.segments)), strict=True):
                 chosen = slot.multiselect(plain(col), prep.segment_values[col], key=f"dash_f_seg_{col}", placeholder=f"All {col}")
                 seg_filters.append((col, tuple(chosen)))
     filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf))
@@ -441,14 +441,14 @@ def filter_form(prep: Prepared, cmap: ColumnMap) -> Choices:
             ),
         )
         period = None if period == "auto" else period
-    breakdown = v2.selectbox("Break down by", cmap.segments, key="dash_breakdown") if cmap.segments else None
+    breakdown = v2.selectbox("Break down by", columns.segments, key="dash_breakdown") if columns.segments else None
     watch = prep.sentiment[1] if prep.sentiment else None
-    if watch is None and prep.date_min is not None and cmap.segments:
+    if watch is None and prep.date_min is not None and columns.segments:
         watch = v3.selectbox("Alert when this label's share rises", prep.labels, key="dash_watch")
     return Choices(filters, period, breakdown, watch)
 
 
-def render_tags(raw: pd.DataFrame, prep: Prepared, cmap: ColumnMap, mask: Any, period: str) -> None:
+def render_tags(raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, mask: Any, period: str) -> None:
     """Several tags per row (``predicted_labels``): rows per tag, tags together, each tag over time."""
     labels = raw[PREDICTED_LABELS] if mask is None else raw.loc[np.asarray(mask), PREDICTED_LABELS]
     st.subheader("Tags")
@@ -457,17 +457,17 @@ def render_tags(raw: pd.DataFrame, prep: Prepared, cmap: ColumnMap, mask: Any, p
     left, right = st.columns(2)
     left.plotly_chart(inert(tag_counts_chart(tag_table(labels))), key="dash_chart_tags")
     right.plotly_chart(inert(cooccurrence_chart(cooccurrence(labels))), key="dash_chart_tags_together")
-    if cmap.date and period in ("D", "W", "M"):
-        dates = prep.frame.loc[labels.index, cmap.date]
+    if columns.date and period in ("D", "W", "M"):
+        dates = prep.frame.loc[labels.index, columns.date]
         st.plotly_chart(inert(tag_share_chart(tag_share_over_time(labels, dates, period))), key="dash_chart_tags_time")
 
 
-def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnMap, choices: Choices,
+def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, choices: Choices,
                 alpha: float = 0.05) -> None:
     """Sections 4 and 5: KPIs, alerts, charts, words, examples and the downloads."""
     filters, breakdown, key, name = choices.filters, choices.breakdown, source.key, source.name
-    view = compute_view(prep, cmap, filters, choices.period, breakdown, choices.watch, alpha)
-    figs = build_figures(view, prep, cmap, breakdown)
+    view = compute_view(prep, columns, filters, choices.period, breakdown, choices.watch, alpha)
+    figs = build_figures(view, prep, columns, breakdown)
     if filters.describe():
         st.caption("Filtered: " + plain(" · ".join(filters.describe())))
     render_kpis(view)
@@ -513,27 +513,27 @@ def render_view(source: Source, raw: pd.DataFrame, prep: Prepared, cmap: ColumnM
         elif prep.date_min is not None:
             st.caption("The net-sentiment heatmap needs sentiment labels (positive/negative).")
 
-    if cmap.text:
+    if columns.text:
         st.subheader("Distinctive words")
         # Words contrast labels, so the label filter picks which panels to show, not the texts.
         words_filters = Filters(filters.date_range, filters.segments, (), filters.min_confidence)
-        words_mask = view.mask if not filters.labels else words_filters.mask(prep.frame, cmap)
-        words = cached_words(key, cmap, words_filters, prep, words_mask)
+        words_mask = view.mask if not filters.labels else words_filters.mask(prep.frame, columns)
+        words = cached_words(key, columns, words_filters, prep, words_mask)
         if filters.labels:
             words = {lab: w for lab, w in words.items() if str(lab) in filters.labels}
-        figs["words"] = words_figure(words, prep, cmap)
+        figs["words"] = words_figure(words, prep, columns)
         note = (
             " With a label filter, the chosen labels are compared with all other labels in view." if filters.labels else ""
         )
         chart("words", "distinctive_words", words_method(words) + note)
         st.subheader("Examples with the highest confidence")
         st.caption(f"Click an example to read it in full. Rows are numbered as in the file ({ROW_NUMBERING}).")
-        render_examples(view.examples, cmap)
+        render_examples(view.examples, columns)
     else:
         st.caption("Map a text column to see distinctive words and examples.")
 
     if has_tags(raw.columns):
-        render_tags(raw, prep, cmap, view.mask, choices.period or auto_period(prep, filters))
+        render_tags(raw, prep, columns, view.mask, choices.period or auto_period(prep, filters))
 
     if "confidence" in figs:
         st.subheader("Model confidence")

@@ -27,6 +27,7 @@ from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
 from core.label_rounds import zeroshot_name
 from core.labeling import LabelStore, label_store, suspected_label_errors
+from core.models.folder import MANIFEST
 from core.multilabel import detect, join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
@@ -322,7 +323,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
 
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
     """The least-sure unlabelled rows for model ``name``, computed once per model version."""
-    stamp = (name, (model_path(name) / "marketune.json").stat().st_mtime, n)
+    stamp = (name, (model_path(name) / MANIFEST).stat().st_mtime, n)
     if ss.get("label_rank_stamp") != stamp:
         pool = store.unlabeled()
         if len(pool) > MAX_SCORED:

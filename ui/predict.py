@@ -18,13 +18,14 @@ import streamlit as st
 
 from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspace
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
-from core.check import ood_available, ood_message
 from core.columns import match_column
 from core.data import ROW_NUMBERING
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
 from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
+from core.models.folder import stamp
+from core.ood import ood_available, ood_message
 from core.predict import (
     PredictSummary,
     low_confidence_rows,
@@ -333,7 +334,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
                                                  on_progress=on_progress, ood=options.flag_ood, limits=read_limits(),
                                                  history="page")
         else:
-            runner = _fast_model(name, (str(folder), (folder / "marketune.json").stat().st_mtime), options.fast) if options.fast else model
+            runner = _fast_model(name, (str(folder), stamp(folder)), options.fast) if options.fast else model
             summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
                                   ood=ood_reference(model, folder) if options.flag_ood else None,
                                   max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster

@@ -28,6 +28,7 @@ from core.charts.evaluation import (
 )
 from core.data import ROW_NUMBERING
 from core.jobs import list_jobs
+from core.models.folder import TEST_PREDICTIONS
 from core.models.zeroshot import NEVER_TRAINED
 from ui.candidates import render_candidates
 from ui.figures import inert
@@ -43,7 +44,7 @@ def _read_predictions(path: str, mtime: float) -> pd.DataFrame:
 
 def load_test_predictions(folder: Path) -> pd.DataFrame | None:
     """The saved test rows with true and predicted labels, or None if the model has none."""
-    path = Path(folder) / "test_predictions.csv"
+    path = Path(folder) / TEST_PREDICTIONS
     if not path.is_file():
         return None
     return _read_predictions(str(path), path.stat().st_mtime)

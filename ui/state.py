@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core import list_models, load_folder, models_root, workspace
+from core.models.folder import is_model_folder, stamp
 from core.registry import model_path
 from ui.markdown import plain
 
@@ -154,9 +155,9 @@ def get_model(name: str):
     Cached by the folder the caller's workspace resolves ``name`` to, never by the name alone:
     two people's models may share a name on a team server."""
     folder = model_path(name)
-    if not (folder / "marketune.json").is_file():
+    if not is_model_folder(folder):
         raise ValueError(f"No saved model named {name!r} in {folder.parent}.")
-    return _load(str(folder), (folder / "marketune.json").stat().st_mtime)
+    return _load(str(folder), stamp(folder))
 
 
 def _sidebar_changed() -> None:

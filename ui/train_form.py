@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -32,6 +33,7 @@ from core.columns import (
     suggest_text_columns,
     training_samples,
 )
+from core.config import default_of, form_range
 from core.data import read_table, suggest_task
 from core.registry import model_path
 from ui.account import queue_summary
@@ -58,20 +60,28 @@ METHOD_HELP = (
 )
 PRESETS = {  # quality/speed presets: epochs and tokens kept per text
     "Fast": {"train_epochs": 1.0, "train_max_length": 64},
-    "Balanced": {"train_epochs": 3.0, "train_max_length": 128},
+    "Balanced": {"train_epochs": default_of("epochs"), "train_max_length": default_of("max_length")},
     "Best": {"train_epochs": 5.0, "train_max_length": 128},
 }
+# The form's settings: widget key -> TrainConfig field; their defaults, and the number boxes'
+# bounds, are TrainConfig's own (field metadata, core.config.form_range), as in the CLI.
+SETTING_FIELDS = {
+    "train_epochs": "epochs",
+    "train_learning_rate": "learning_rate",
+    "train_batch_size": "batch_size",
+    "train_max_length": "max_length",
+    "train_method": "method",
+    "train_class_weighting": "class_weighting",
+    "train_refit": "refit_on_all_rows",
+    "train_val_fraction": "val_fraction",
+    "train_test_fraction": "test_fraction",
+    "train_seed": "seed",
+    "train_patience": "early_stopping_patience",
+}
 ADVANCED_DEFAULTS = {
-    "train_learning_rate": TrainConfig(method="full").effective_learning_rate,
+    **{key: default_of(name) for key, name in SETTING_FIELDS.items()},
+    "train_learning_rate": TrainConfig(method="full").effective_learning_rate,  # shown; sent only once typed
     "train_lr_custom": False,  # True once the user typed a learning rate (then it is sent as is)
-    "train_batch_size": 32,
-    "train_method": "auto",
-    "train_class_weighting": True,  # = TrainConfig's default
-    "train_refit": False,
-    "train_val_fraction": 0.1,
-    "train_test_fraction": 0.2,
-    "train_seed": 42,
-    "train_patience": 3,
     "train_preset": "Balanced",
     **PRESETS["Balanced"],
 }
@@ -324,65 +334,16 @@ def _training_now(model_name: str) -> bool:
 def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | None, str]:
     """Section 3: base model, name, method and the advanced settings; returns the config to
     train with (None while the columns are not valid) and the model name."""
-    df, report, task, config = cols.df, cols.report, cols.task, None
-    text_cols, profile_cols, label_col = cols.text_cols, cols.profile_cols, cols.label_col
-    merge_variants = cols.merge_variants
+    df, report, config = cols.df, cols.report, None
     # ------------------------------------------------------------------------- 3. settings
     st.subheader("3. Settings")
     left, right = st.columns(2)
     with left:
-        sample_texts = build_texts(df.head(2000), text_cols, profile_cols) if report is not None and report.ok else []
+        sample_texts = build_texts(df.head(2000), cols.text_cols, cols.profile_cols) if report is not None and report.ok else []
         base_name = base_model_picker(sample_texts, key="train_base")
     with right:
-        model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
-        try:
-            validate_name(model_name)
-            if model_path(model_name).exists() and not _training_now(model_name):
-                raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
-        except ValueError as exc:
-            st.error(plain(exc))
-            problems.append(str(exc))
-        st.radio(
-            "Quality / speed",
-            list(PRESETS),
-            key="train_preset",
-            horizontal=True,
-            on_change=apply_preset,
-            help="Fast: 1 epoch, 64 tokens. Balanced: 3 epochs. Best: 5 epochs. Fine-tune them below.",
-        )
-        method = st.radio(
-            "Method",
-            list(METHODS),
-            format_func=METHODS.get,
-            key="train_method",
-            horizontal=True,
-            on_change=method_changed,
-            help=METHOD_HELP,
-        )
-        auto_pick = None
-        if report is not None and report.ok:
-            counts = report.class_counts if task == "classification" else {}
-            auto_pick, auto_reason = choose_method(
-                min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
-            )
-            if cols.multi_label:  # the few-shot head is single-label
-                auto_pick, auto_reason = "full", "Several tags per row: full fine-tuning."
-            if method == "auto":
-                st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {plain(auto_reason)}")
-        if method == "lora":
-            st.caption(
-                "LoRA trains small adapters instead of every weight (about 3% of them): less memory, a "
-                "little less accuracy. Measured on 3,000 reviews: 0.922 vs 0.927 macro-F1 for full "
-                "fine-tuning on balanced sentiment, 0.619 vs 0.648 on 3 imbalanced classes with class "
-                "weighting on (the default). The adapters are merged into the "
-                "saved model, so it predicts like any other."
-            )
-        if not ss.get("train_lr_custom"):
-            # The learning rate follows the method (auto: the one it will pick) until the user types one.
-            used = auto_pick if method == "auto" and auto_pick else method
-            ss["train_learning_rate"] = TrainConfig(
-                **{**training_defaults(base_name), "method": used}
-            ).effective_learning_rate
+        model_name = _model_name_input(problems)
+        _method_input(cols, base_name)
     try:
         workspace.current().check_base_model(base_name)
         if not needs_build(base_name):  # a catalog model not built yet: the job builds it first
@@ -392,6 +353,81 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
     limits = workspace.current().job_limits  # a team server's, set by its admin (none on a laptop)
     if limits.active:
         st.caption(limits.sentence())
+    _advanced_settings()
+    if report is not None:
+        try:
+            config = _config_from_state(cols, base_name)
+        except ValueError as exc:
+            st.error(plain(exc))
+            problems.append(str(exc))
+    if config is not None:  # refused here, before the click: core.jobs would refuse the job the same way
+        for problem in limits.problems(rows=len(df), epochs=config.epochs, max_length=config.max_length):
+            st.error(problem)
+            problems.append(problem)
+    return config, model_name
+
+
+def _model_name_input(problems: list[str]) -> str:
+    """The model name box; a name that is invalid or taken is said under it and added to ``problems``."""
+    model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
+    try:
+        validate_name(model_name)
+        if model_path(model_name).exists() and not _training_now(model_name):
+            raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
+    except ValueError as exc:
+        st.error(plain(exc))
+        problems.append(str(exc))
+    return model_name
+
+
+def _method_input(cols: Columns, base_name: str) -> None:
+    """The preset and method radios, what auto would pick, and the learning rate that follows the method."""
+    report, task = cols.report, cols.task
+    st.radio(
+        "Quality / speed",
+        list(PRESETS),
+        key="train_preset",
+        horizontal=True,
+        on_change=apply_preset,
+        help="Fast: 1 epoch, 64 tokens. Balanced: 3 epochs. Best: 5 epochs. Fine-tune them below.",
+    )
+    method = st.radio(
+        "Method",
+        list(METHODS),
+        format_func=METHODS.get,
+        key="train_method",
+        horizontal=True,
+        on_change=method_changed,
+        help=METHOD_HELP,
+    )
+    auto_pick = None
+    if report is not None and report.ok:
+        counts = report.class_counts if task == "classification" else {}
+        auto_pick, auto_reason = choose_method(
+            min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
+        )
+        if cols.multi_label:  # the few-shot head is single-label
+            auto_pick, auto_reason = "full", "Several tags per row: full fine-tuning."
+        if method == "auto":
+            st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {plain(auto_reason)}")
+    if method == "lora":
+        st.caption(
+            "LoRA trains small adapters instead of every weight (about 3% of them): less memory, a "
+            "little less accuracy. Measured on 3,000 reviews: 0.922 vs 0.927 macro-F1 for full "
+            "fine-tuning on balanced sentiment, 0.619 vs 0.648 on 3 imbalanced classes with class "
+            "weighting on (the default). The adapters are merged into the "
+            "saved model, so it predicts like any other."
+        )
+    if not ss.get("train_lr_custom"):
+        # The learning rate follows the method (auto: the one it will pick) until the user types one.
+        used = auto_pick if method == "auto" and auto_pick else method
+        ss["train_learning_rate"] = TrainConfig(
+            **{**training_defaults(base_name), "method": used}
+        ).effective_learning_rate
+
+
+def _advanced_settings() -> None:
+    """The advanced settings expander (the widgets keep their values in session state)."""
     with st.expander("Advanced settings"):
         a, b, c = st.columns(3)
         a.checkbox(
@@ -406,66 +442,50 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
             help="After choosing, retrain the transformer on the training and validation rows for the number of "
             "steps early stopping chose (takes about as long again). The test rows stay held out.",
         )
-        b.number_input("Epochs", 0.1, 100.0, step=0.5, key="train_epochs")
+        b.number_input("Epochs", *form_range("epochs"), step=0.5, key="train_epochs")
         b.number_input(
             "Learning rate",
-            1e-6,
-            0.5,
+            *form_range("learning_rate"),
             step=1e-5,
             format="%.1e",
             key="train_learning_rate",
             on_change=learning_rate_edited,
             help="Follows the method (its default) until you type one.",
         )
-        b.number_input("Batch size", 1, 4096, step=8, key="train_batch_size")
-        b.number_input("Max length (tokens per text)", 8, 8192, step=16, key="train_max_length")
-        c.number_input("Validation fraction", 0.01, 0.49, step=0.05, key="train_val_fraction")
-        c.number_input("Test fraction", 0.01, 0.49, step=0.05, key="train_test_fraction")
-        c.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
+        b.number_input("Batch size", *form_range("batch_size"), step=8, key="train_batch_size")
+        b.number_input("Max length (tokens per text)", *form_range("max_length"), step=16, key="train_max_length")
+        c.number_input("Validation fraction", *form_range("val_fraction"), step=0.05, key="train_val_fraction")
+        c.number_input("Test fraction", *form_range("test_fraction"), step=0.05, key="train_test_fraction")
+        c.number_input("Seed", *form_range("seed"), step=1, key="train_seed")
         c.number_input(
             "Early stopping patience",
-            1,
-            1000,
+            *form_range("early_stopping_patience"),
             step=1,
             key="train_patience",
             help="Stop after this many validation checks (2 per epoch) without improvement.",
         )
-    if report is not None:
-        try:
-            chosen = dict(
-                text_columns=text_cols,
-                label_column=label_col,
-                profile_columns=profile_cols,
-                task=task,
-                merge_label_variants=merge_variants,
-                base_model=base_name,
-                method=ss["train_method"],
-                epochs=float(ss["train_epochs"]),
-                batch_size=int(ss["train_batch_size"]),
-                max_length=int(ss["train_max_length"]),
-                class_weighting=bool(ss["train_class_weighting"]),
-                refit_on_all_rows=bool(ss["train_refit"]),
-                val_fraction=float(ss["train_val_fraction"]),
-                test_fraction=float(ss["train_test_fraction"]),
-                seed=int(ss["train_seed"]),
-                early_stopping_patience=int(ss["train_patience"]),
-                multi_label=cols.multi_label,
-                label_sep=cols.label_sep,
-            )
-            if ss.get("train_lr_custom"):
-                chosen["learning_rate"] = float(ss["train_learning_rate"])
-            # else no learning rate is sent: training uses the default of the method it runs
-            # (for auto, of the method auto picks), as the CLI does.
-            # The base model's preset (e.g. frozen embeddings for a large vocabulary) under the choices.
-            config = TrainConfig(**{**training_defaults(base_name), **chosen})
-        except ValueError as exc:
-            st.error(plain(exc))
-            problems.append(str(exc))
-    if config is not None:  # refused here, before the click: core.jobs would refuse the job the same way
-        for problem in limits.problems(rows=len(df), epochs=config.epochs, max_length=config.max_length):
-            st.error(problem)
-            problems.append(problem)
-    return config, model_name
+
+
+def _typed(name: str, value: Any) -> Any:
+    """A widget's value as the type of TrainConfig's default for ``name`` (a number box may give 3 for 3.0)."""
+    default = default_of(name)
+    return type(default)(value) if isinstance(default, (bool, int, float)) else value
+
+
+def _config_from_state(cols: Columns, base_name: str) -> TrainConfig:
+    """The TrainConfig of the form's choices; raises ``ValueError`` (TrainConfig's own check)."""
+    chosen: dict[str, Any] = {
+        name: _typed(name, ss[key]) for key, name in SETTING_FIELDS.items() if key != "train_learning_rate"
+    }
+    chosen.update(text_columns=cols.text_cols, label_column=cols.label_col, profile_columns=cols.profile_cols,
+                  task=cols.task, merge_label_variants=cols.merge_variants, base_model=base_name,
+                  multi_label=cols.multi_label, label_sep=cols.label_sep)
+    if ss.get("train_lr_custom"):
+        chosen["learning_rate"] = float(ss["train_learning_rate"])
+    # else no learning rate is sent: training uses the default of the method it runs
+    # (for auto, of the method auto picks), as the CLI does.
+    # The base model's preset (e.g. frozen embeddings for a large vocabulary) under the choices.
+    return TrainConfig(**{**training_defaults(base_name), **chosen})
 
 
 def start_section(df: pd.DataFrame, config: TrainConfig | None, model_name: str, problems: list[str]) -> None:

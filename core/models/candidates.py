@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .folder import MANIFEST, METRICS, atomic_folder, pause_alias, pause_point, read_json, replace_folder, write_json
+from ..files import atomic_folder, pause_alias, pause_point, replace_folder, write_json
+from .folder import MANIFEST, METRICS, read_json
 
 CANDIDATES = "candidates"
 CHOICE = "choice"  # the metrics.json key recording that a person chose the model in place over the rule's

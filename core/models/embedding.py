@@ -18,7 +18,6 @@ plus the common files of core.models.folder (kind "embedding"). Nothing is pickl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,16 +29,14 @@ from .fewshot import encode
 from .folder import (
     PREDICT_BATCH_SIZE,
     TorchModel,
-    atomic_folder,
     default_device,
     labels_of,
     manifest_of,
     metrics_table,
-    read_json,
     read_model_files,
+    read_own_files,
+    save_model_folder,
     softmax,
-    write_json,
-    write_model_files,
 )
 
 KIND = "embedding"
@@ -85,8 +82,8 @@ def encoder_reference(base: Any) -> str:
 class EmbeddingClassifier(TorchModel):
     """Frozen sentence embeddings (mean pooling, L2-normalised) + logistic regression or ridge.
 
-    Implements :class:`core.models.FastModel`. ``coef`` (k, d) and ``intercept`` (k,) give the
-    linear scores ``embeddings @ coef.T + intercept``: classification has one row per class in
+    Implements :class:`core.models.FastModel`. ``coef_`` (k, d) and ``intercept_`` (k,) give the
+    linear scores ``embeddings @ coef_.T + intercept_``: classification has one row per class in
     ``classes_`` order (probabilities are their softmax; a binary model stores rows (0, w) so the
     softmax equals scikit-learn's sigmoid), regression one row (the predicted value). ``encoder``
     holds ``base_model`` (reference), ``pooling``, ``normalization``, ``prefix`` and ``max_length``.
@@ -120,7 +117,7 @@ class EmbeddingClassifier(TorchModel):
         self.model, self.tokenizer = body, tokenizer
         self.task = task
         self.classes_ = np.array(list(classes), dtype=object)
-        self.coef, self.intercept = coef, intercept
+        self.coef_, self.intercept_ = coef, intercept
         self.schema = schema
         self.encoder = {"pooling": POOLING, "normalization": NORMALIZATION, "prefix": "", "max_length": 128, **encoder}
         self.estimator = estimator or {}
@@ -152,7 +149,7 @@ class EmbeddingClassifier(TorchModel):
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Linear scores (n, k) in float64."""
-        return self.embed(data, batch_size, on_batch).astype(np.float64) @ self.coef.T + self.intercept
+        return self.embed(data, batch_size, on_batch).astype(np.float64) @ self.coef_.T + self.intercept_
 
     def predict_proba(
         self,
@@ -191,19 +188,15 @@ class EmbeddingClassifier(TorchModel):
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the folder atomically (temporary folder, then rename). The encoder is referenced,
         not copied; the probe embeddings are computed here unless already known."""
-        from safetensors.numpy import save_file
-
         if self.quantized:
             raise ValueError("A quantized model cannot be saved; save the full-precision model.")
         if self.probe is None:
             self.probe = self.embed(list(PROBE_TEXTS))
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
-            write_json(tmp / EMBEDDING_JSON, {"encoder": self.encoder, "estimator": self.estimator})
-            arrays = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept),
-                      "probe": np.ascontiguousarray(self.probe, dtype=np.float32)}
-            save_file(arrays, str(tmp / EMBEDDING_ARRAYS))
-            write_model_files(tmp, self, self.manifest(), model_card(self))
-        self.path = Path(folder)
+        arrays = {"coef": self.coef_, "intercept": self.intercept_, "probe": np.asarray(self.probe, dtype=np.float32)}
+        self.path = save_model_folder(
+            folder, self, model_card(self), overwrite=overwrite,
+            own_files={EMBEDDING_JSON: {"encoder": self.encoder, "estimator": self.estimator}, EMBEDDING_ARRAYS: arrays},
+        )
         return self.path
 
     @classmethod
@@ -214,20 +207,13 @@ class EmbeddingClassifier(TorchModel):
         is not installed here, or when that base model no longer embeds the probe sentences as it
         did at training (another or a rebuilt encoder: the linear model would read other vectors).
         """
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        if not (folder / EMBEDDING_ARRAYS).is_file():
-            raise ValueError(f"{folder} has no {EMBEDDING_ARRAYS}; the embedding model's weights are missing "
-                             "(other weight formats are never read).")
+        meta, arrays = read_own_files(folder, EMBEDDING_JSON, EMBEDDING_ARRAYS, "the embedding model")
         try:
-            meta = read_json(folder / EMBEDDING_JSON)
-            arrays = load_file(str(folder / EMBEDDING_ARRAYS))
             encoder, coef, intercept, probe = meta["encoder"], arrays["coef"], arrays["intercept"], arrays["probe"]
             reference = str(encoder["base_model"])
-        except (KeyError, TypeError, json.JSONDecodeError, SafetensorError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"{folder}: the embedding model's files are damaged ({exc})") from exc
         body, tokenizer, _ = load_encoder(reference, device)
         model = cls(body, tokenizer, task=found["task"], classes=found["classes"], coef=coef, intercept=intercept,

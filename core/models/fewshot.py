@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .folder import (
+    NETWORK_WEIGHTS,
     PREDICT_BATCH_SIZE,
     TorchModel,
-    atomic_folder,
     default_device,
     device_of,
     labels_of,
@@ -26,7 +26,7 @@ from .folder import (
     metrics_table,
     pad_batch,
     read_model_files,
-    write_model_files,
+    save_model_folder,
 )
 
 KIND = "fewshot"
@@ -65,8 +65,8 @@ class FewShotClassifier(TorchModel):
         self.tokenizer = tokenizer
         self.classes_ = np.array(list(classes), dtype=object)
         # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
-        self.coef = np.asarray(coef, dtype=np.float64)
-        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64)
         self.schema = schema
         self.max_length = max_length
         self.training_config = training_config or {}
@@ -98,7 +98,7 @@ class FewShotClassifier(TorchModel):
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
-        return head_proba(self.embed(data, batch_size, on_batch), self.coef, self.intercept)
+        return head_proba(self.embed(data, batch_size, on_batch), self.coef_, self.intercept_)
 
     def predict(
         self,
@@ -113,14 +113,8 @@ class FewShotClassifier(TorchModel):
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
-        from safetensors.numpy import save_file
-
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
-            self.save_network(tmp)
-            head = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}
-            save_file(head, str(tmp / HEAD_FILE))
-            write_model_files(tmp, self, self.manifest(), model_card(self))
-        self.path = Path(folder)
+        self.path = save_model_folder(folder, self, model_card(self), overwrite=overwrite, write=self.save_network,
+                                      own_files={HEAD_FILE: {"coef": self.coef_, "intercept": self.intercept_}})
         return self.path
 
     def manifest(self) -> dict[str, Any]:
@@ -140,7 +134,7 @@ class FewShotClassifier(TorchModel):
 
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        for name in ("model.safetensors", HEAD_FILE):
+        for name in (NETWORK_WEIGHTS, HEAD_FILE):
             if not (folder / name).is_file():
                 raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
         body = AutoModel.from_pretrained(folder, use_safetensors=True)

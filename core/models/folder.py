@@ -12,21 +12,16 @@ unpickled). Every kind writes the same common files; its weights are its own::
     README.md             # model card
 
 A folder is written next to its destination under a temporary name and renamed into place at
-the end (:func:`atomic_folder`), so a reader never sees half a model and a failed save leaves
-the old one. Both helpers here write owner-only (folders 0700, files 0600), whatever the
-process's umask: a model and its test predictions are customer data. Also here: the device and batch helpers the two torch kinds share.
+the end (``core.files.atomic_folder``), so a reader never sees half a model and a failed save
+leaves the old one; it lands owner-only (folders 0700, files 0600): a model and its test
+predictions are customer data. Also here: the device and batch helpers the two torch kinds share.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +30,7 @@ import pandas as pd
 
 from ..config import renamed_keys
 from ..data import build_texts
+from ..files import atomic_folder, write_json
 
 FORMAT_VERSION = 1
 PREDICT_BATCH_SIZE = 64  # texts per forward pass when predicting
@@ -46,14 +42,22 @@ METRICS = "metrics.json"
 CALIBRATION = "calibration.json"
 TEST_PREDICTIONS = "test_predictions.csv"
 CARD = "README.md"
+NETWORK_WEIGHTS = "model.safetensors"  # a torch kind's network, as transformers' save_pretrained names it
+OOD_REFERENCE = "ood_reference.safetensors"  # optional: core.ood's out-of-distribution reference
 
 
 # ---------------------------------------------------------------------- JSON and folders
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented UTF-8 JSON; numpy numbers and arrays and paths become plain values."""
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default), encoding="utf-8")
+def is_model_folder(path: str | Path) -> bool:
+    """True when ``path`` is a folder with a Marketune manifest (a saved model of any kind)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def stamp(folder: str | Path) -> float:
+    """The manifest's modification time: it changes whenever the folder is saved again, so it
+    keys a cache of the loaded model. ``FileNotFoundError`` when there is no model there."""
+    return (Path(folder) / MANIFEST).stat().st_mtime
 
 
 def read_json(path: Path) -> Any:
@@ -61,103 +65,6 @@ def read_json(path: Path) -> Any:
     if not path.is_file():
         raise ValueError(f"{path.parent} is not a Marketune model folder: {path.name} is missing.")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON")
-
-
-def replace_folder(tmp: Path, folder: Path) -> None:
-    """Move a finished temporary folder into place; an old folder is replaced only at the end."""
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(folder)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it: no half-written files.
-    The file is owner-only (0600: ``mkstemp`` creates it so, and the rename keeps the mode)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-_PAUSE_ALIAS: dict[str, str] = {}
-
-
-@contextlib.contextmanager
-def pause_alias(point: str, alias: str) -> Iterator[None]:
-    """Within the block the test hook ``point`` answers to ``alias`` instead: a best-so-far save
-    (core.pipeline's leader) is "leader-save", so a test can stop at the final "model-save"."""
-    _PAUSE_ALIAS[point] = alias
-    try:
-        yield
-    finally:
-        _PAUSE_ALIAS.pop(point, None)
-
-
-def pause_point(*points: str) -> None:
-    """A test hook: when $MARKETUNE_TEST_PAUSE_AT is one of ``points``, say so on stderr and
-    sleep for an hour, so a test can kill the process at exactly this place. Points: ``step-<n>``
-    (before optimizer step n, core.training), ``checkpoint-write`` or ``checkpoint-write-<n>`` (the
-    step-n checkpoint's files written, the pointer to them not yet switched, core.checkpoint) and
-    ``model-save`` or ``leader-save`` (a final or a best-so-far model folder fully written beside
-    its destination, not yet renamed into place). Unset (always, outside tests): nothing happens."""
-    wanted = os.environ.get("MARKETUNE_TEST_PAUSE_AT")
-    if wanted and wanted in {_PAUSE_ALIAS.get(point, point) for point in points}:
-        print(f"MARKETUNE_TEST_PAUSE_AT: paused at {wanted} (pid {os.getpid()})", file=sys.stderr, flush=True)
-        time.sleep(3600)
-
-
-@contextlib.contextmanager
-def atomic_folder(folder: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary folder beside ``folder`` to write into; it replaces ``folder`` when the block
-    ends without an error and is removed when it raises (including KeyboardInterrupt). What
-    lands in place is owner-only: the folder and its subfolders 0700, its files 0600.
-
-    Raises ``ValueError`` when ``folder`` exists and ``overwrite`` is False.
-    """
-    folder = Path(folder)
-    if folder.exists() and not overwrite:
-        raise ValueError(f"{folder} already exists; choose another name or allow overwriting.")
-    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        yield tmp
-        owner_only(tmp)  # mkdtemp made tmp 0700; the writers inside (save_pretrained, to_csv) follow the umask
-        pause_point("model-save")
-        replace_folder(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def owner_only(folder: Path) -> None:
-    """Make ``folder`` and everything under it owner-only: folders 0700, files 0600 (links are
-    neither followed nor changed)."""
-    folder.chmod(0o700)
-    for parent, dirs, files in os.walk(folder):
-        for name in (*dirs, *files):
-            path = Path(parent, name)
-            if not path.is_symlink():
-                path.chmod(0o700 if name in dirs else 0o600)
 
 
 def manifest_of(model: Any, kind: str, **extra: Any) -> dict[str, Any]:
@@ -186,6 +93,53 @@ def write_model_files(
     if model.test_predictions is not None:
         model.test_predictions.to_csv(tmp / TEST_PREDICTIONS, index=False)
     (tmp / CARD).write_text(card, encoding="utf-8")
+
+
+def save_model_folder(
+    folder: str | Path,
+    model: Any,
+    card: str,
+    *,
+    overwrite: bool = False,
+    own_files: dict[str, Any] | None = None,
+    write: Callable[[Path], None] | None = None,
+    calibration: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s folder atomically (:func:`core.files.atomic_folder`): the kind's own files,
+    then the common ones (:func:`write_model_files` with ``model.manifest()`` and ``card``).
+
+    ``own_files`` maps a file name to its content: a ``{name: array}`` dict for a
+    ``.safetensors`` name (written C-contiguous), JSON-able data for any other name. ``write(tmp)``
+    writes what the kind writes itself (``save_pretrained``, thresholds). Returns ``Path(folder)``;
+    raises ``ValueError`` when ``folder`` exists and ``overwrite`` is False.
+    """
+    from safetensors.numpy import save_file
+
+    with atomic_folder(folder, overwrite=overwrite) as tmp:
+        if write is not None:
+            write(tmp)
+        for name, content in (own_files or {}).items():
+            if name.endswith(".safetensors"):
+                save_file({k: np.ascontiguousarray(v) for k, v in content.items()}, str(tmp / name))
+            else:
+                write_json(tmp / name, content)
+        write_model_files(tmp, model, model.manifest(), card, calibration)
+    return Path(folder)
+
+
+def read_own_files(folder: Path, json_name: str, arrays_name: str, what: str) -> tuple[Any, dict[str, np.ndarray]]:
+    """``(meta, arrays)``: a kind's own JSON file and safetensors file in ``folder``. Raises
+    ``ValueError`` naming ``what`` ("the TF-IDF model") when the weights are missing (no other
+    weight format is ever read) or either file is damaged."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not (folder / arrays_name).is_file():
+        raise ValueError(f"{folder} has no {arrays_name}; {what}'s weights are missing (other weight formats are never read).")
+    try:
+        return read_json(folder / json_name), load_file(str(folder / arrays_name))
+    except (json.JSONDecodeError, SafetensorError) as exc:
+        raise ValueError(f"{folder}: {what}'s files are damaged ({exc})") from exc
 
 
 def read_model_files(

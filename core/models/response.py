@@ -24,10 +24,10 @@ import pandas as pd
 
 from ..calibration import Calibrator
 from ..data import format_value
+from ..files import atomic_folder
 from .folder import (
     FORMAT_VERSION,
     SCHEMA,
-    atomic_folder,
     input_columns,
     manifest_of,
     read_calibration,
@@ -136,9 +136,9 @@ class TextScorer:
         self.intercept_ = float(clf.intercept_[0])
         return self
 
-    def score(self, df: pd.DataFrame) -> np.ndarray:
-        """P(response) from the text alone, shape ``(len(df),)``; empty text gets the
-        intercept's probability."""
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        """[P(no response), P(response)] from the text alone, shape ``(len(df), 2)`` (scikit-learn's
+        order: classes 0, 1); empty text gets the intercept's probability."""
         from scipy.special import expit
 
         if self.vocabulary_ is None:
@@ -146,7 +146,8 @@ class TextScorer:
         spec = {"analyzer": "word", "ngram_range": (1, self.ngram_max), "token_pattern": TOKEN_PATTERN,
                 "vocabulary": self.vocabulary_}  # sublinear tf, idf, l2 rows: tfidf_transform's defaults
         X = tfidf_transform(self.texts(df), spec, self.idf_)
-        return expit(X @ self.coef_ + self.intercept_)
+        p = expit(X @ self.coef_ + self.intercept_)
+        return np.column_stack([1.0 - p, p])
 
     def save(self, folder: Path) -> None:
         from safetensors.numpy import save_file
@@ -254,7 +255,7 @@ class ResponseModel:
         df = self._frame(data)
         if self.kind == HYBRID:
             df = df[self.schema["profile_columns"]].copy()
-            df[TEXT_SCORE_COLUMN] = self.text_scorer.score(data)
+            df[TEXT_SCORE_COLUMN] = self.text_scorer.predict_proba(data)[:, 1]
         return self.tabular.predict_proba(df)[:, 1]
 
     def predict_proba(self, data: pd.DataFrame, batch_size: int | None = None, on_batch: Any = None) -> np.ndarray:

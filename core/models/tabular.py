@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .folder import atomic_write
+from ..files import atomic_write
 
 __all__ = [
     "CATEGORICAL",

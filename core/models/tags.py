@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_json
 from ..multilabel import OUTPUT_SEP, PREDICTED_LABELS, sigmoid, tags_from_proba
-from .folder import read_json, write_json
+from .folder import read_json
 
 __all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "read_thresholds", "sigmoid", "tags_from_proba",
            "write_thresholds"]

@@ -19,7 +19,6 @@ plus the common files of core.models.folder (kind "tfidf").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,12 @@ import pandas as pd
 
 from .folder import (
     TextInputs,
-    atomic_folder,
     labels_of,
     manifest_of,
-    read_json,
     read_model_files,
+    read_own_files,
+    save_model_folder,
     softmax,
-    write_json,
-    write_model_files,
 )
 from .tags import read_thresholds, sigmoid, tags_from_proba, write_thresholds
 
@@ -147,7 +144,7 @@ class TfidfClassifier(TextInputs):
         if task == "classification" and len(self.classes_) != len(intercept):
             raise ValueError(f"{len(self.classes_)} classes but {len(intercept)} rows of coefficients")
         self.blocks, self.idfs = blocks, [np.asarray(i, dtype=np.float64) for i in idfs]
-        self.coef, self.intercept = coef, intercept
+        self.coef_, self.intercept_ = coef, intercept
         self.schema = schema
         self.estimator = estimator or {}
         self.training_config = training_config or {}
@@ -232,10 +229,10 @@ class TfidfClassifier(TextInputs):
         """Linear scores X @ coef.T + intercept, shape (n, k)."""
         texts = self.texts_from(data)
         n, chunk = len(texts), max(int(batch_size), SCORE_CHUNK)
-        out = np.zeros((n, len(self.intercept)), dtype=np.float64)
+        out = np.zeros((n, len(self.intercept_)), dtype=np.float64)
         for start in range(0, n, chunk):
             X = self.features(texts[start : start + chunk])
-            out[start : start + chunk] = X @ self.coef.T + self.intercept
+            out[start : start + chunk] = X @ self.coef_.T + self.intercept_
             if on_batch:
                 on_batch(min(start + chunk, n), n)
         return out
@@ -276,37 +273,31 @@ class TfidfClassifier(TextInputs):
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
-        from safetensors.numpy import save_file
-
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
-            write_json(tmp / TFIDF_JSON, {"blocks": self.blocks, "estimator": self.estimator})
-            arrays = {f"idf_{i}": idf for i, idf in enumerate(self.idfs)}
-            arrays.update(coef=np.ascontiguousarray(self.coef), intercept=self.intercept)
-            save_file(arrays, str(tmp / TFIDF_ARRAYS))
-            write_model_files(tmp, self, self.manifest(), model_card(self))
-            if self.thresholds is not None:
-                write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
-        self.path = Path(folder)
+        arrays = {f"idf_{i}": idf for i, idf in enumerate(self.idfs)}
+        arrays.update(coef=self.coef_, intercept=self.intercept_)
+        self.path = save_model_folder(
+            folder, self, model_card(self), overwrite=overwrite, write=self._write_thresholds,
+            own_files={TFIDF_JSON: {"blocks": self.blocks, "estimator": self.estimator}, TFIDF_ARRAYS: arrays},
+        )
         return self.path
+
+    def _write_thresholds(self, tmp: Path) -> None:
+        if self.thresholds is not None:
+            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
 
     @classmethod
     def load(cls, folder: str | Path, **_ignored: Any) -> TfidfClassifier:
         """Load a saved folder (JSON + safetensors only). Extra keyword arguments (``device``)
         are accepted for the common loader and ignored: this model runs on the CPU."""
-        from safetensors.numpy import load_file
-
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        if not (folder / TFIDF_ARRAYS).is_file():
-            raise ValueError(f"{folder} has no {TFIDF_ARRAYS}; the TF-IDF model's weights are missing.")
+        meta, arrays = read_own_files(folder, TFIDF_JSON, TFIDF_ARRAYS, "the TF-IDF model")
         try:
-            meta = read_json(folder / TFIDF_JSON)
-            arrays = load_file(str(folder / TFIDF_ARRAYS))
             blocks = meta["blocks"]
             idfs = [arrays[f"idf_{i}"] for i in range(len(blocks))]
             coef, intercept = arrays["coef"], arrays["intercept"]
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{folder}: the TF-IDF model files are damaged ({exc!r})") from exc
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{folder}: the TF-IDF model's files are damaged ({exc!r})") from exc
         model = cls(
             task=found["task"],
             classes=found["classes"],

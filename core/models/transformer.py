@@ -19,9 +19,9 @@ import pandas as pd
 
 from ..calibration import calibrate_proba
 from .folder import (
+    NETWORK_WEIGHTS,
     PREDICT_BATCH_SIZE,
     TorchModel,
-    atomic_folder,
     default_device,
     labels_of,
     manifest_of,
@@ -29,8 +29,8 @@ from .folder import (
     pad_batch,
     read_calibration,
     read_model_files,
+    save_model_folder,
     softmax,
-    write_model_files,
 )
 from .tags import read_thresholds, sigmoid, tags_from_proba, write_thresholds
 
@@ -166,13 +166,14 @@ class TextClassifier(TorchModel):
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
-            self.save_network(tmp)
-            write_model_files(tmp, self, self.manifest(), model_card(self), self.calibration)
-            if self.thresholds is not None:
-                write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
-        self.path = Path(folder)
+        self.path = save_model_folder(folder, self, model_card(self), overwrite=overwrite, write=self._write_network,
+                                      calibration=self.calibration)
         return self.path
+
+    def _write_network(self, tmp: Path) -> None:
+        self.save_network(tmp)
+        if self.thresholds is not None:
+            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
 
     def manifest(self) -> dict[str, Any]:
         return manifest_of(self, KIND, max_length=self.max_length, target_scale=list(self.target_scale))
@@ -184,8 +185,8 @@ class TextClassifier(TorchModel):
 
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        if not (folder / "model.safetensors").is_file():
-            raise ValueError(f"{folder} has no model.safetensors; refusing to load other weight formats.")
+        if not (folder / NETWORK_WEIGHTS).is_file():
+            raise ValueError(f"{folder} has no {NETWORK_WEIGHTS}; refusing to load other weight formats.")
         model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
         model.to(device or default_device())
         clf = cls(

@@ -20,11 +20,11 @@ import numpy as np
 
 from .fewshot import HEAD_FILE, FewShotClassifier
 from .folder import (
-    atomic_folder,
+    NETWORK_WEIGHTS,
     default_device,
     manifest_of,
     read_model_files,
-    write_model_files,
+    save_model_folder,
 )
 
 KIND = "zeroshot"
@@ -65,15 +65,11 @@ class ZeroShotClassifier(FewShotClassifier):
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the folder atomically (temporary folder, then rename); JSON and safetensors only."""
-        from safetensors.numpy import save_file
-
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
-            self.save_network(tmp)
-            head = {"coef": np.ascontiguousarray(self.coef), "intercept": np.ascontiguousarray(self.intercept)}
-            save_file(head, str(tmp / HEAD_FILE))
-            save_file({"prototypes": np.ascontiguousarray(self.prototypes)}, str(tmp / PROTOTYPES_FILE))
-            write_model_files(tmp, self, self.manifest(), model_card(self))
-        self.path = Path(folder)
+        self.path = save_model_folder(
+            folder, self, model_card(self), overwrite=overwrite, write=self.save_network,
+            own_files={HEAD_FILE: {"coef": self.coef_, "intercept": self.intercept_},
+                       PROTOTYPES_FILE: {"prototypes": self.prototypes}},
+        )
         return self.path
 
     def manifest(self) -> dict[str, Any]:
@@ -96,7 +92,7 @@ class ZeroShotClassifier(FewShotClassifier):
 
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        for name in ("model.safetensors", HEAD_FILE, PROTOTYPES_FILE):
+        for name in (NETWORK_WEIGHTS, HEAD_FILE, PROTOTYPES_FILE):
             if not (folder / name).is_file():
                 raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
         body = AutoModel.from_pretrained(folder, use_safetensors=True)
