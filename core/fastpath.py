@@ -204,7 +204,7 @@ def score(labels: np.ndarray, truth: np.ndarray, tags: list[str] | None = None) 
 def read_test_split(folder: Path) -> tuple[list[str], np.ndarray]:
     """(texts, truth) of the folder's test_predictions.csv: ``true_label`` per row, or for a
     multi-label model ``true_labels`` (tags joined by "|", "" for none)."""
-    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False, na_values=[""])
+    test = pd.read_csv(folder / TEST_PREDICTIONS, keep_default_na=False, na_values=[""])
     texts = ["" if pd.isna(t) else str(t) for t in test["text"].tolist()]
     column = "true_label" if "true_label" in test.columns else "true_labels"
     return texts, np.asarray(["" if pd.isna(v) else str(v) for v in test[column].tolist()], dtype=object)

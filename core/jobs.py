@@ -599,7 +599,7 @@ def start_retrain_job(model_name: str, data: pd.DataFrame, new: pd.DataFrame, *,
     from .versions import PART, check_inputs
 
     model_folder = model_path(model_name, write=True) if models_dir is None else model_path(model_name, models_dir)
-    if not (model_folder / "marketune.json").is_file():
+    if not is_model_folder(model_folder):
         raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
     current, needed = check_inputs(model_folder, data, new)
     both = pd.concat([data[needed].assign(**{PART: "old"}), new[needed].assign(**{PART: "new"})], ignore_index=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .api_tokens import TokenBook
+from .models.folder import MANIFEST, is_model_folder
 from .serve import ApiLimits, Served, bearer_token, build_api, unauthorized
 from .workspace import TeamSettings, WorkspaceError
 
@@ -27,7 +28,7 @@ MAX_MODELS = 4  # loaded at once: a MiniLM model holds ~100 MB of weights in mem
 def _stamp(folder: Path) -> tuple[int, int]:
     """Changes when the folder is replaced (atomic saves rename a new folder into place)."""
     stat = folder.stat()
-    manifest = folder / "marketune.json"
+    manifest = folder / MANIFEST
     return stat.st_ino, manifest.stat().st_mtime_ns if manifest.is_file() else 0
 
 
@@ -86,7 +87,7 @@ def create_team_app(settings: TeamSettings, *, model: str | None = None, limits:
             folder = book.workspace(holder).resolve_model(name)
         except WorkspaceError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
-        if not (folder / "marketune.json").is_file():
+        if not is_model_folder(folder):
             raise HTTPException(status_code=404, detail=f"No model {name!r} in the workspace of {holder.person or holder.workspace}; "
                                 "a token reaches only its holder's own models and the team's (team:NAME).")
         return cache.get(folder)

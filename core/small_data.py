@@ -58,17 +58,23 @@ def cross_fit(kind: str, fit: Callable[[Prepared], SavedModel], prepared: Prepar
     ``test`` are the out-of-fold predictions of all n rows (in row order), ``facts["cv"]`` the spread."""
     started, empty = time.monotonic(), np.array([], dtype=int)
     n, k = len(prepared.texts), len(prepared.classes)
-    pred, proba, per_fold = np.empty(n, dtype=object), np.zeros((n, k)), []
+    pred, proba, per_fold, runs = np.empty(n, dtype=object), np.zeros((n, k)), [], []
     for i, (train, scored) in enumerate(folds):
         on_fold(f"fold {i + 1}/{len(folds)}")
         model = fit(dataclasses.replace(prepared, splits={"train": train, "validation": empty, "test": scored}))
         fold = evaluate(model, prepared, scored)
         pred[scored], proba[scored] = fold.pred, fold.proba
         per_fold.append({"n_train": int(len(train)), "n_test": int(len(scored)), "metrics": fold.metrics})
+        runs.append(dict(getattr(model, "metrics", None) or {}))
     on_fold("every row")
     model = fit(dataclasses.replace(prepared, splits={"train": np.arange(n), "validation": empty, "test": empty}))
     oof = score_predictions(prepared, np.arange(n), pred, proba)
     facts = dict(getattr(model, "metrics", None) or {})
+    runs.append(dict(facts))
+    if all("steps_trained" in r and "total_steps" in r for r in runs):  # a trained kind: its steps over all k + 1 runs
+        facts.update(steps_trained=sum(int(r["steps_trained"]) for r in runs), total_steps=sum(int(r["total_steps"]) for r in runs))
+        if any(r.get("stopped_reason") == "time limit" for r in runs):
+            facts["stopped_reason"] = "time limit"
     facts["cv"] = {"k": len(folds), "folds": [{k_: f[k_] for k_ in ("n_train", "n_test")} for f in per_fold],
                    "model": fold_spread([f["metrics"] for f in per_fold])}
     return Fitted(kind, model, oof, oof, time.monotonic() - started, facts=facts,

@@ -117,7 +117,7 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
 def holdout_rows(folder: str | Path) -> int:
     """Rows of the fixed holdout a challenger of the model in ``folder`` is judged on (0: none)."""
     folder = Path(folder)
-    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / "test_predictions.csv"
+    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / TEST_PREDICTIONS
     if not path.is_file():
         return 0
     return len(pd.read_csv(path, usecols=[0]))

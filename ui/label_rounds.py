@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.label_rounds import BIAS_NOTE, TRAIN_AFTER_LABELS, gain_table, gain_words, rank_and_record, read_rounds
 from core.labeling import LabelStore, uncertainty_ranking
+from core.models.folder import stamp
 from core.registry import model_path, read_info
 from ui.markdown import plain
 from ui.state import get_model
@@ -23,7 +24,7 @@ def ranked_rows(store: LabelStore, name: str, pool: pd.DataFrame, n: int, *, own
     if not own:
         return uncertainty_ranking(model, pool, n)
     info = read_info(model_path(name))
-    version = f"{name}@{(model_path(name) / 'marketune.json').stat().st_mtime_ns}"
+    version = f"{name}@{stamp(model_path(name))}"
     return rank_and_record(store, model, pool, n, name=name, version=version, kind=info.kind, metrics=info.metrics)
 
 
