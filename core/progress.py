@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from .data import MappingReport
     from .models import SavedModel
 
-PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
+# "candidates": a change of the leaderboard (core.pipeline: a candidate started, finished, was
+# skipped, failed, stopped early or saved), its rows in ``ProgressEvent.leaderboard``.
+PHASES = ("prepare", "candidates", "train", "evaluate", "baselines", "test", "done")
+CANDIDATES_PHASE = "candidates"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ui.state import set_active_model
 POLL_SECONDS = 1.5
 PHASE_TEXT = {
     "prepare": "Loading the base model",
+    "candidates": "Comparing candidates",
     "train": "Training",
     "evaluate": "Training",
     "test": "Scoring the test rows",
@@ -175,7 +176,7 @@ def _live_panel(job_id: str) -> None:
     if status.cancel_requested:
         st.caption("Cancelling… the job stops within a few seconds; "
                    + ("no further candidate is trained." if saved else "nothing is saved."))
-    elif ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued"
+    elif ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", "candidates", None) or status.state == "queued"
           or pending_titles(rows)):  # candidates still to come: cancelling spares their time
         cancel_button(job_id, "train_cancel", "Cancel training", f"training **{plain(status.model_name)}**",
                       "trains no further candidate" if saved else "saves nothing")

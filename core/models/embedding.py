@@ -41,6 +41,7 @@ from .folder import (
     write_json,
     write_model_files,
 )
+from .tags import TagOutputs, sigmoid
 
 KIND = "embedding"
 EMBEDDING_JSON = "embedding.json"
@@ -82,7 +83,7 @@ def encoder_reference(base: Any) -> str:
     return base.name if base.name in CATALOG else base.location
 
 
-class EmbeddingClassifier(TorchModel):
+class EmbeddingClassifier(TagOutputs, TorchModel):
     """Frozen sentence embeddings (mean pooling, L2-normalised) + logistic regression or ridge.
 
     Implements :class:`core.models.FastModel`. ``coef`` (k, d) and ``intercept`` (k,) give the
@@ -90,6 +91,8 @@ class EmbeddingClassifier(TorchModel):
     ``classes_`` order (probabilities are their softmax; a binary model stores rows (0, w) so the
     softmax equals scikit-learn's sigmoid), regression one row (the predicted value). ``encoder``
     holds ``base_model`` (reference), ``pooling``, ``normalization``, ``prefix`` and ``max_length``.
+    Several tags per row (``estimator["multi_label"]``): one row per tag, a sigmoid each and a
+    threshold per tag (core.models.tags).
     """
 
     def __init__(
@@ -132,6 +135,10 @@ class EmbeddingClassifier(TorchModel):
         self.path = path
         self.quantized: str | bool = False
 
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.estimator.get("multi_label"))
+
     # ------------------------------------------------------------------ prediction
 
     def embed(
@@ -161,11 +168,14 @@ class EmbeddingClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Class probabilities (n, len(classes_)) in ``classes_`` order, rows summing to 1."""
+        """Class probabilities (n, len(classes_)) in ``classes_`` order, rows summing to 1;
+        multi-label: one independent probability per tag (a sigmoid of each tag's score)."""
         if self.task != "classification":
             raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
         scores = self.decision_function(data, batch_size, on_batch)
-        return softmax(scores) if len(scores) else np.zeros((0, len(self.classes_)))
+        if not len(scores):
+            return np.zeros((0, len(self.classes_)))
+        return sigmoid(scores) if self.multi_label else softmax(scores)
 
     def predict(
         self,
@@ -176,6 +186,8 @@ class EmbeddingClassifier(TorchModel):
         """Predicted labels (classification, array of str) or values (regression, float) (n,)."""
         if self.task == "regression":
             return self.decision_function(data, batch_size, on_batch)[:, 0]
+        if self.multi_label:
+            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
@@ -204,6 +216,7 @@ class EmbeddingClassifier(TorchModel):
                       "probe": np.ascontiguousarray(self.probe, dtype=np.float32)}
             save_file(arrays, str(tmp / EMBEDDING_ARRAYS))
             write_model_files(tmp, self, self.manifest(), model_card(self))
+            self.write_tags(tmp)
         self.path = Path(folder)
         return self.path
 
@@ -234,6 +247,7 @@ class EmbeddingClassifier(TorchModel):
         model = cls(body, tokenizer, task=found["task"], classes=found["classes"], coef=coef, intercept=intercept,
                     encoder=encoder, estimator=meta.get("estimator", {}), probe=probe, **common)
         check_probe(model, probe, folder)
+        model.read_tags(folder)
         return model
 
 
