@@ -58,7 +58,7 @@ import pandas as pd
 
 from .base_models import ensure_base_model, needs_build, resolve_base_model
 from .candidates import kind_name, kind_title
-from .checkpoint import LoopCheckpoint
+from .checkpoint import CheckpointMismatch, LoopCheckpoint
 from .config import TrainConfig
 from .evaluation import (
     FittedBaselines,
@@ -95,6 +95,11 @@ from .training import check_batch_split, fit_transformer, is_main_process, with_
 # rarely noise. bench/ measures the regret of the whole rule.
 STOP_AFTER_FRACTION = 0.4
 STOP_MARGIN = 0.05
+# What a candidate's fit fails with (bad rows for its method, a torch/CUDA error or out of memory,
+# a missing optional package, a disk that is full): after the first candidate, such a failure
+# costs that candidate only. Anything else (a cancel, an interrupt, a bug raised from a callback)
+# ends the training as before, and so does a checkpoint of another run (core.checkpoint.CheckpointMismatch).
+CANDIDATE_FAILURES = (ValueError, RuntimeError, MemoryError, ImportError, OSError)
 CV_BELOW_ROWS = 2000  # cross-validate the TF-IDF candidate below this many training + validation rows
 CV_FOLDS = 5
 
@@ -155,9 +160,9 @@ def train(
         hooks = _early_stop(config, fitted, leader, prepared)
         try:
             fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
-        except TrainingCancelled:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever stops one candidate must not cost the leader
+        except CheckpointMismatch:
+            raise  # the person's checkpoint, not the candidate: delete it or resume with the same data
+        except CANDIDATE_FAILURES as exc:
             if not fitted:
                 raise  # the first candidate failing is the training failing: nothing was saved
             # A later candidate that fails (too few rows per class for its cross-validation, out
@@ -180,9 +185,7 @@ def train(
     _check(cancel)
     try:
         refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
-    except TrainingCancelled:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the leader as fitted on the training rows is still whole
+    except CANDIDATE_FAILURES as exc:  # the leader as fitted on the training rows is still whole
         refitted = {"skipped": f"The refit on train + validation failed ({failure_note(exc)}); the saved model is "
                                f"{kind_name(leader, prepared.task)} as fitted on the training rows."}
     result = assemble_result(prepared, config, fitted, leader, baselines, board.rows(), started, reason, refitted=refitted,
