@@ -19,7 +19,9 @@ paired-bootstrap interval of the micro-F1 difference, and wall seconds (the fine
 ``train_seconds``; the whole run) with the load average (the machine is shared: no speed claims).
 
 Usage: nice -n 5 .venv/bin/python -m bench.bench_multilabel [--rows 3000] [--test-rows 2000]
-       [--epochs 3] [--max-length 64] [--max-train-seconds S] [--no-class-weighting]
+       [--epochs 3] [--max-length 64] [--max-train-seconds S] [--no-class-weighting] [--method auto --rule]
+``--method auto --rule``: the whole leaderboard with tags (TF-IDF one-vs-rest, frozen embeddings,
+few-shot on small data, or the fine-tune) and the rule's choice, each candidate's test micro-F1 recorded.
 Appends one JSON line to bench/results/bench_multilabel.jsonl.
 """
 
@@ -62,6 +64,11 @@ def main() -> None:
     parser.add_argument("--base-model", default="minilm-en")
     parser.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=True,
                         help="per-tag positive weights in the loss (and balanced TF-IDF) - the product default")
+    parser.add_argument("--method", default="full", choices=("full", "lora", "fewshot", "embedding", "auto"),
+                        help="the fine-tune ('full', as measured first) or 'auto' (few-shot on small data)")
+    parser.add_argument("--rule", action="store_true",
+                        help="let the choice rule pick among the candidates (choose_simpler=True) instead of "
+                             "keeping the requested model; every candidate's test micro-F1 is recorded either way")
     parser.add_argument("--max-train-seconds", type=float, default=None,
                         help="stop fine-tuning after this long (the best validation checkpoint is kept), for a shared machine")
     args = parser.parse_args()
@@ -70,8 +77,8 @@ def main() -> None:
 
     df = rows_for(args.rows, args.test_rows)
     config = TrainConfig(text_columns=("text",), label_column="labels", split_column="split", multi_label=True,
-                         base_model=args.base_model, method="full", epochs=args.epochs, max_length=args.max_length,
-                         choose_simpler=False, max_train_seconds=args.max_train_seconds,
+                         base_model=args.base_model, method=args.method, epochs=args.epochs, max_length=args.max_length,
+                         choose_simpler=args.rule, max_train_seconds=args.max_train_seconds,
                          class_weighting=args.class_weighting)
     load_before, started = load_avg(), time.monotonic()
     result = train(df, config, on_progress=lambda e: e.phase == "evaluate" and print(
@@ -85,11 +92,17 @@ def main() -> None:
         "epochs": args.epochs, "max_length": args.max_length, "base_model": args.base_model,
         "class_weighting": args.class_weighting, "max_train_seconds": args.max_train_seconds,
         "split_sizes": m["split_sizes"], "steps": m["steps"], "stopped_reason": m["stopped_reason"],
+        # "fine_tuned": the saved model (with --rule, the rule's choice, which need not be the fine-tune).
         "fine_tuned": {k: m["model"][k] for k in keys}, "tfidf_ovr": {k: m["baselines"]["tfidf_ovr"][k] for k in keys},
         "most_common_tag": {k: m["baselines"]["most_common_tag"][k] for k in keys},
         "per_tag_f1": {t: {"fine_tuned": m["model"]["per_tag"][t]["f1"], "tfidf_ovr": m["baselines"]["tfidf_ovr"]["per_tag"][t]["f1"],
                            "support": m["model"]["per_tag"][t]["support"]} for t in m["tags"]},
         "micro_f1_difference": {k: m["verdict"][k] for k in ("delta", "ci", "p_value")},
+        "method": args.method, "rule": args.rule, "method_chosen": m.get("method_chosen"), "saved_kind": m["saved_kind"],
+        "validation_micro_f1": m["validation"],  # every candidate on the same validation rows (the rule's basis)
+        "test_micro_f1": {**{k: v["micro_f1"] for k, v in (m.get("candidates") or {}).items()},
+                          m["saved_kind"]: (m.get("before_refit") or m["model"])["micro_f1"]},  # fitted on the training rows
+        "saved_test_micro_f1": m["model"]["micro_f1"],  # the saved model (refitted where the run refits)
         "train_seconds": m["train_seconds"], "wall_seconds": round(wall, 1), "load_before": load_before,
         "load_after": load_avg(),
     }

@@ -97,6 +97,12 @@ def read_progress(folder: str | Path | None) -> dict[str, Any] | None:
     return latest
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint that cannot continue this run (another format, data, settings or network): the
+    training fails with it, whatever candidate found it (core.pipeline does not treat it as that
+    candidate failing), so that the person deletes it or resumes with the same data."""
+
+
 def load(folder: str | Path | None) -> Checkpoint | None:
     """The checkpoint in ``folder``, or None when there is none. Raises ``ValueError`` when it
     was written by another format version."""
@@ -106,7 +112,7 @@ def load(folder: str | Path | None) -> Checkpoint | None:
     step_folder = Path(folder) / latest["folder"]
     state = json.loads((step_folder / "trainer.json").read_text(encoding="utf-8"))
     if state.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointMismatch(
             f"The checkpoint in {folder} has format {state.get('format_version')!r}; this version of Marketune "
             f"reads format {FORMAT_VERSION}. Delete it to start afresh."
         )
@@ -178,7 +184,7 @@ class LoopCheckpoint:
         saved = found.state
         if (saved["fingerprint"] != self.fingerprint or saved["total_steps"] != loop.total_steps
                 or saved["steps_per_epoch"] != loop.steps_per_epoch):
-            raise ValueError(
+            raise CheckpointMismatch(
                 f"The checkpoint in {self.folder} was written by a run on other data or with other settings "
                 f"(step {saved['step']} of {saved['total_steps']}), so it cannot continue this one. Resume with the "
                 "same data and settings, or delete the checkpoint to start afresh."
@@ -236,7 +242,7 @@ def load_trainable(params: dict[str, Any], weights: dict[str, Any], where: Any) 
     import torch
 
     if set(params) != set(weights) or any(params[n].shape != weights[n].shape for n in params):
-        raise ValueError(f"The checkpoint in {where} holds the weights of another network; delete it to start afresh.")
+        raise CheckpointMismatch(f"The checkpoint in {where} holds the weights of another network; delete it to start afresh.")
     with torch.no_grad():
         for name, value in weights.items():
             params[name].copy_(value.to(params[name].device))

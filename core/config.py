@@ -147,8 +147,6 @@ class TrainConfig:
         if self.multi_label:
             _check(self.task == "classification", "task", self.task,
                    "'classification' with several tags per row (multi_label)")
-            _check(self.method != "fewshot", "method", self.method,
-                   "'full', 'lora' or 'auto' with several tags per row (the few-shot head is single-label)")
         for name in ("choose_simpler", "refit_on_all_rows", "multi_label"):
             _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
 

@@ -151,6 +151,8 @@ def _fit_linear(X: np.ndarray, y: np.ndarray, prepared: Prepared, config: TrainC
     from sklearn.model_selection import GridSearchCV
 
     classification = prepared.classification
+    if prepared.multi_label:
+        return _fit_tags(X, y, prepared, config, groups)
     if classification and len(np.unique(y)) == 1:  # one class in the training rows: it always wins
         coef, intercept = np.zeros((len(prepared.classes), X.shape[1])), np.full(len(prepared.classes), -1e4)
         intercept[int(y[0])] = 0.0
@@ -178,6 +180,40 @@ def _fit_linear(X: np.ndarray, y: np.ndarray, prepared: Prepared, config: TrainC
         return np.atleast_2d(fitted.coef_).astype(np.float64), np.atleast_1d(fitted.intercept_).astype(np.float64), settings
     settings["class_weight"] = fitted.class_weight
     return *_class_rows(fitted, len(prepared.classes)), settings
+
+
+def _fit_tags(X: np.ndarray, Y: np.ndarray, prepared: Prepared, config: TrainConfig,
+              groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Several tags per row: one-vs-rest logistic regression on the embeddings (scikit-learn's
+    ``OneVsRestClassifier``; each tag's classes balanced with ``config.class_weighting``), C
+    chosen by k-fold CV on micro-F1 over C_GRID; (coef (k, d), intercept (k,), settings with
+    ``multi_label`` True). A tag constant on the training rows gets zero coefficients and an
+    intercept of +-20 (core.multilabel_training.tfidf_ovr_model's rule)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
+    from sklearn.multiclass import OneVsRestClassifier
+
+    weight = "balanced" if config.class_weighting else None
+    estimator = OneVsRestClassifier(LogisticRegression(max_iter=MAX_ITER, class_weight=weight))
+    k = min(CV_FOLDS, len(Y) // 2, len(np.unique(groups)) if groups is not None else CV_FOLDS)
+    folds = None if k < 2 else (list(GroupKFold(n_splits=k).split(X, Y, groups)) if groups is not None
+                                else KFold(n_splits=k, shuffle=True, random_state=config.seed))
+    best_score = None
+    if folds is not None:
+        search = GridSearchCV(estimator, {"estimator__C": list(C_GRID)}, cv=folds, scoring="f1_micro", refit=True)
+        search.fit(X, Y)
+        fitted, best_score, n_folds = search.best_estimator_, float(search.best_score_), search.n_splits_
+    else:
+        fitted, n_folds = estimator.fit(X, Y), 0
+    coef, intercept = np.zeros((Y.shape[1], X.shape[1])), np.zeros(Y.shape[1])
+    for j, one in enumerate(fitted.estimators_):
+        if hasattr(one, "coef_"):
+            coef[j], intercept[j] = np.ravel(one.coef_), float(np.ravel(one.intercept_)[0])
+        else:  # scikit-learn's constant predictor for a tag the training rows all have (or none has)
+            intercept[j] = 20.0 if float(np.ravel(one.y_)[0]) > 0 else -20.0
+    return coef, intercept, {"name": "OneVsRestClassifier(LogisticRegression)", "multi_label": True,
+                             "C": float(fitted.estimator.C), "grid": list(C_GRID), "cv_folds": int(n_folds),
+                             "cv_scoring": "f1_micro", "cv_score": best_score, "class_weight": weight}
 
 
 def _class_rows(fitted: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:

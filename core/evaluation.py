@@ -72,7 +72,10 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict
 
 
 def headline(metrics: dict[str, Any], task: str) -> float:
-    """The one number models are ranked by: macro-F1 (classification) or R² (regression)."""
+    """The one number models are ranked by: macro-F1 (classification), micro-F1 with several
+    tags per row (``metrics["multi_label"]``: core.multilabel.multilabel_metrics), or R² (regression)."""
+    if metrics.get("multi_label"):
+        return float(metrics["micro_f1"])
     return float(metrics["macro_f1"] if task == "classification" else metrics["r2"])
 
 
@@ -88,7 +91,8 @@ class Scored:
 
 def evaluate(model: Any, prepared: Prepared, positions: np.ndarray) -> Scored:
     """Score ``model`` (any saved kind: ``predict_proba``/``predict`` of a list of model inputs)
-    on the prepared rows at ``positions`` (m of them) against their labels."""
+    on the prepared rows at ``positions`` (m of them) against their labels (one class per row;
+    several tags per row: core.multilabel_training.score_tags)."""
     texts = prepared.texts_at(positions)
     if not prepared.classification:
         return score_predictions(prepared, positions, np.asarray(model.predict(texts), dtype=float), None)

@@ -200,18 +200,28 @@ def fit_fewshot(
                                   eta_s=elapsed / step * (steps - step), message=f"contrastive step {step}/{steps}"))
 
     transformers.set_seed(seed)
+    strata = None
+    if prepared.multi_label:  # batches balanced over each row's rarest tag; pairs sharing a tag are positives
+        from .multilabel import rarest_tag
+
+        strata = rarest_tag(prepared.y[rows], prepared.classes)
     ran = contrastive_finetune(
-        body, encoded, prepared.y[rows], pad_id=tokenizer.pad_token_id or 0, steps=steps, texts_per_step=texts_per_step,
+        body, encoded, prepared.y[rows], strata=strata, pad_id=tokenizer.pad_token_id or 0, steps=steps,
+        texts_per_step=texts_per_step,
         learning_rate=lr, weight_decay=config.weight_decay, seed=seed,
         freeze_embeddings=FREEZE_WORD_EMBEDDINGS or config.freeze_embeddings, freeze_layers=FROZEN_LAYERS,
         cancelled=cancel_check(cancel), on_step=on_step, max_seconds=max_seconds,
     )
     body.eval()
     events.emit(ProgressEvent("train", ran, steps, 1.0, elapsed_s=time.monotonic() - started, message="Fitting the classification head"))
-    coef, intercept = fit_head(encode(body, tokenizer, texts, config.max_length), prepared.y[rows], len(prepared.classes),
-                               config.class_weighting, config.seed)
+    embedded = encode(body, tokenizer, texts, config.max_length)
+    if prepared.multi_label:
+        coef, intercept = fit_tag_head(embedded, prepared.y[rows], config.class_weighting, config.seed)
+    else:
+        coef, intercept = fit_head(embedded, prepared.y[rows], len(prepared.classes), config.class_weighting, config.seed)
     clf = FewShotClassifier(body, tokenizer, classes=prepared.classes, coef=coef, intercept=intercept, schema=prepared.schema,
-                            max_length=config.max_length, training_config=prepared.training_config(config), base_model=base.name)
+                            max_length=config.max_length, training_config=prepared.training_config(config), base_model=base.name,
+                            multi_label=prepared.multi_label)
     clf.metrics = {
         "method": KIND, "steps": steps, "steps_trained": ran, "best_step": ran, "total_steps": steps,
         "stopped_reason": "completed" if ran >= steps else "time limit", "train_seconds": round(time.monotonic() - started, 2),
@@ -423,6 +433,7 @@ def contrastive_finetune(
     encoded: list[list[int]],
     labels: np.ndarray,
     *,
+    strata: np.ndarray | None = None,
     pad_id: int,
     steps: int,
     texts_per_step: int,
@@ -437,7 +448,10 @@ def contrastive_finetune(
 ) -> int:
     """Fine-tune ``body`` in place with the all-pairs cosine-similarity loss; returns steps run.
 
-    ``encoded``: token ids per text; ``labels``: class index per text (n,). Each step encodes
+    ``encoded``: token ids per text; ``labels``: class index per text (n,), or several tags per
+    row: the indicator matrix (n, k), a pair then being positive when its texts share a tag (as
+    SetFit's multi-label pairs), with ``strata`` (n,) the classes batches balance (each row's
+    rarest tag). Each step encodes
     a class-balanced batch of up to ``texts_per_step`` texts and minimises, over every pair
     (i < j) in it, ``(cos(e_i, e_j) - [y_i == y_j])^2``, with the positive and the negative
     pairs each carrying half the weight. ``on_step(step, loss)`` after every step.
@@ -457,7 +471,7 @@ def contrastive_finetune(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate
     )
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * steps), steps)
-    batches = BalancedBatches(labels, texts_per_step, seed)
+    batches = BalancedBatches(labels if strata is None else strata, texts_per_step, seed)
     device = device_of(body)
     body.train()
     started = time.monotonic()
@@ -494,13 +508,17 @@ def _below(name: str, layers: int) -> bool:
 def pair_loss(embeddings: Any, labels: Any) -> Any:
     """SetFit's CosineSimilarityLoss over all pairs of a batch, positives and negatives balanced.
 
-    ``embeddings``: (b, d) L2-normalised; ``labels``: (b,) class indices. A batch without
-    positive (or negative) pairs puts all the weight on the kind it has.
+    ``embeddings``: (b, d) L2-normalised; ``labels``: (b,) class indices, or (b, k) tag indicators
+    (a pair is positive when it shares a tag). A batch without positive (or negative) pairs puts
+    all the weight on the kind it has.
     """
     import torch
 
     cosine = embeddings @ embeddings.T
-    same = (labels[:, None] == labels[None, :]).to(cosine.dtype)
+    if labels.dim() == 2:
+        same = ((labels.float() @ labels.float().T) > 0).to(cosine.dtype)
+    else:
+        same = (labels[:, None] == labels[None, :]).to(cosine.dtype)
     upper = torch.triu(torch.ones_like(cosine), diagonal=1)
     pos, neg = same * upper, (1 - same) * upper
     n_pos, n_neg = pos.sum(), neg.sum()
@@ -564,6 +582,26 @@ def fit_head(
     else:
         full_coef[present], full_intercept[present] = coef, intercept
     return full_coef, full_intercept
+
+
+def fit_tag_head(embeddings: np.ndarray, Y: np.ndarray, balanced: bool = False, seed: int = 42
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Several tags per row: a logistic regression per tag on the embeddings (one-vs-rest), as
+    (coef (k, d), intercept (k,)) float64; a tag constant on these rows gets zero coefficients
+    and an intercept of +-20 (a probability of 1 or 0)."""
+    from sklearn.linear_model import LogisticRegression
+
+    Y = np.asarray(Y)
+    coef, intercept = np.zeros((Y.shape[1], embeddings.shape[1])), np.zeros(Y.shape[1])
+    for j in range(Y.shape[1]):
+        column = Y[:, j].astype(int)
+        if column.min() == column.max():
+            intercept[j] = 20.0 if column[0] else -20.0
+            continue
+        head = LogisticRegression(C=HEAD_C, max_iter=1000, class_weight="balanced" if balanced else None, random_state=seed)
+        head.fit(embeddings.astype(np.float64), column)
+        coef[j], intercept[j] = head.coef_[0], head.intercept_[0]
+    return coef, intercept
 
 
 # --------------------------------------------------------------------------- evaluation

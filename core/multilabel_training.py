@@ -1,27 +1,29 @@
-"""The tail of a multi-label fine-tuning run (several tags per row): thresholds chosen on
-validation, test metrics, TF-IDF one-vs-rest logistic regression on the same rows, and the honest
-comparison that chooses the model to save.
+"""Several tags per row on the leaderboard (core.pipeline): what differs from one class per row.
 
-``core.training.fit_transformer`` trains the sigmoid head with binary cross-entropy and hands its
-model here (:func:`finish_transformer`). The headline metric is micro-F1 (every (row, tag)
-decision counts once); macro-F1 (each tag counts once) is reported beside it.
+Every candidate kind learns one yes/no output per tag (TF-IDF and frozen embeddings: one-vs-rest
+logistic regression; few-shot: a one-vs-rest head; the fine-tune: a sigmoid head with binary
+cross-entropy, core.training). After each fit the pipeline chooses a threshold per tag on the
+validation rows (:func:`set_thresholds`, core.multilabel.choose_thresholds) and scores the model
+(:func:`score_tags`): micro-F1 is the headline the choice rule (core.evaluation.better_than)
+compares, every (row, tag) decision counting once; macro-F1 (each tag counts once) is reported
+beside it. This module also gives the TF-IDF one-vs-rest candidate and the always-the-most-common-
+tag baseline (:func:`tag_baselines`), its refit on every labelled row, and the verdict in the shape
+of core.evaluation.choose_saved_model's (:func:`tag_verdict`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
-from .evaluation import tfidf_features
+from .evaluation import FittedBaselines, Scored, tfidf_features
 from .models.tfidf import TfidfClassifier, vectorizer_spec
-from .multilabel import choose_thresholds, multilabel_metrics, tag_counts, tags_from_proba
+from .multilabel import choose_thresholds, multilabel_metrics, tags_from_proba
 from .prepare import Prepared
-from .progress import ProgressEvent, TrainResult
 
 HEADLINE = "micro_f1"  # the number the comparison and the verdict use
 TFIDF_GRID = (1.0, 4.0, 16.0)  # C of each tag's logistic regression, chosen on validation (as single-label)
@@ -118,98 +120,141 @@ def micro_f1_difference(Y: np.ndarray, A: np.ndarray, B: np.ndarray, seed: int) 
             "p_value": float((deltas <= 0).mean())}
 
 
-def verdict(val_scores: dict[str, float], test: dict[str, Any], *, allow_simpler: bool, useless: bool) -> dict[str, Any]:
-    """Which model to save, and why: the fine-tuned transformer unless TF-IDF one-vs-rest scores at
-    least as high on validation micro-F1 (and ``allow_simpler``); ``test`` is
-    :func:`micro_f1_difference` (transformer minus TF-IDF on the test rows)."""
-    transformer_wins = val_scores["transformer"] > val_scores["tfidf"] or not allow_simpler
-    chosen = "transformer" if transformer_wins else "tfidf"
-    ci = test.get("ci")
-    within_noise = bool(ci and ci[0] <= 0 <= ci[1])
-    ahead = val_scores["transformer"] > val_scores["tfidf"]
-    kept = ("the fine-tuned model scores higher and is kept." if ahead else
-            "the fine-tuned model is kept, as asked (the simpler model is not chosen in its place).")
-    reason = (f"Validation micro-F1: fine-tuned {val_scores['transformer']:.3f}, TF-IDF one-vs-rest "
-              f"{val_scores['tfidf']:.3f}; " + (kept if transformer_wins else
-                                                 "TF-IDF scores as high or higher, so the simpler model is saved."))
-    interval = f" (95% interval {ci[0]:+.3f} to {ci[1]:+.3f})" if ci else ""
-    sentence = (f"{reason} On the held-out test rows the fine-tuned model's micro-F1 is {test['delta']:+.3f} "
-                f"against TF-IDF one-vs-rest{interval}" + (", within noise." if within_noise else "."))
-    warning = ("The saved model does no better than always predicting the most common tag on the test rows (micro-F1)."
-               if useless else "")
-    return {"chosen": chosen, "candidate": "transformer", "reason": reason, "delta": test["delta"], "ci": ci,
-            "p_value": test.get("p_value"), "within_noise": within_noise, "useless": useless, "warning": warning,
-            "metric": HEADLINE, "sentence": sentence + (f" {warning}" if warning else "")}
+def score_tags(model: Any, prepared: Prepared, positions: np.ndarray) -> Scored:
+    """core.evaluation.evaluate for several tags per row: ``model``'s probabilities (m, k) on the
+    rows at ``positions``, its tags at or above its thresholds (``pred``: a boolean indicator
+    matrix (m, k)), :func:`core.multilabel.multilabel_metrics` against their true tags, and the
+    rows of test_predictions.csv (:func:`predictions_frame`)."""
+    texts, k = prepared.texts_at(positions), len(prepared.classes)
+    proba = np.asarray(model.predict_proba(texts), dtype=np.float64) if texts else np.zeros((0, k))
+    cut = model.thresholds if getattr(model, "thresholds", None) is not None else np.full(k, 0.5)
+    pred = proba >= np.asarray(cut)[None, :]
+    metrics = multilabel_metrics(prepared.y[positions], pred, prepared.classes)
+    return Scored(metrics, predictions_frame(prepared, positions, proba, cut), pred, proba)
 
 
-def finish_transformer(clf: Any, prepared: Prepared, config: TrainConfig, splits: dict[str, np.ndarray],
-                       history: list[ProgressEvent], emit: Callable[[ProgressEvent], None], *, warnings: list[str],
-                       step: int, total_steps: int, best_step: int, stopped_reason: str, train_seconds: float,
-                       started: float, device: str, base_model_source: dict[str, Any]) -> TrainResult:
-    """Thresholds, test metrics, TF-IDF one-vs-rest, the comparison and the result of a fine-tuned
-    multi-label model ``clf`` (core.models.TextClassifier with a sigmoid head). ``metrics["model"]``
-    holds :func:`core.multilabel.multilabel_metrics` of the saved model on the test rows;
-    ``metrics["baselines"]`` those of TF-IDF one-vs-rest ("tfidf_ovr") and of always predicting the
-    most common training tag ("most_common_tag"); the model not saved is kept as an alternative."""
-    def event(phase: str, message: str) -> None:
-        emit(ProgressEvent(phase, step, total_steps, step / max(1, total_steps), elapsed_s=time.monotonic() - started,
-                           message=message))
+def set_thresholds(model: Any, prepared: Prepared) -> None:
+    """Give a freshly fitted multi-label ``model`` its per-tag thresholds, chosen on the validation
+    rows (0.5 for a tag without a positive validation row, or without validation rows), and the
+    label separator of the training file (saved in thresholds.json)."""
+    val = prepared.splits["validation"]
+    if len(val):
+        model.thresholds = choose_thresholds(prepared.y[val], model.predict_proba(prepared.texts_at(val)))
+    else:
+        model.thresholds = np.full(len(prepared.classes), 0.5)
+    carry_tags(model, model, prepared)
 
-    tags, Y = prepared.classes, prepared.y
-    val_idx, test_idx = splits["validation"], splits["test"]
-    event("test", "Choosing a threshold per tag on validation and scoring the test split")
-    clf.label_sep = prepared.label_sep
-    clf.training_config = {**clf.training_config, "label_sep": prepared.label_sep}
-    val_proba = clf.predict_proba(prepared.texts_at(val_idx))
-    clf.thresholds = choose_thresholds(Y[val_idx], val_proba)
-    test_proba = clf.predict_proba(prepared.texts_at(test_idx))
-    pred = test_proba >= clf.thresholds
-    model_metrics = multilabel_metrics(Y[test_idx], pred, tags)
-    event("baselines", "Training TF-IDF one-vs-rest logistic regression on the same rows")
-    tfidf, c = fit_tfidf_ovr(prepared, config, splits)
-    tfidf_test = tfidf.predict_proba(prepared.texts_at(test_idx))
-    tfidf_pred = tfidf_test >= tfidf.thresholds
-    common = np.zeros((len(test_idx), len(tags)), dtype=bool)
-    common[:, int(np.argmax(Y[splits["train"]].sum(axis=0)))] = True
-    baselines = {"tfidf_ovr": {**multilabel_metrics(Y[test_idx], tfidf_pred, tags), "C": c},
-                 "most_common_tag": multilabel_metrics(Y[test_idx], common, tags)}
-    val_scores = {
-        "transformer": multilabel_metrics(Y[val_idx], val_proba >= clf.thresholds, tags)[HEADLINE],
-        "tfidf": multilabel_metrics(Y[val_idx], tfidf.predict_proba(prepared.texts_at(val_idx)) >= tfidf.thresholds,
-                                    tags)[HEADLINE],
-    } if len(val_idx) else {"transformer": 1.0, "tfidf": 0.0}
-    comparison = micro_f1_difference(Y[test_idx], pred, tfidf_pred, config.seed)
-    chosen_first = val_scores["transformer"] > val_scores["tfidf"] or not config.choose_simpler
-    saved_metrics = model_metrics if chosen_first else baselines["tfidf_ovr"]
-    useless = saved_metrics[HEADLINE] <= baselines["most_common_tag"][HEADLINE]
-    decided = verdict(val_scores, comparison, allow_simpler=config.choose_simpler, useless=useless)
-    if config.refit_on_all_rows:
-        warnings.append("The refit on train + validation is not done with several tags per row: the thresholds "
-                        "were chosen on the validation rows, so the model trained without them is saved.")
-    metrics = {
-        "task": prepared.task, "multi_label": True, "headline": HEADLINE, "label_sep": prepared.label_sep,
-        "tags": list(tags), "tag_counts": tag_counts(Y, tags),
-        "model": saved_metrics, "baselines": baselines,
-        "split_sizes": {k: int(len(v)) for k, v in splits.items()}, "n_rows_used": int(len(prepared.texts)),
-        "rows_dropped": prepared.report.dropped, "best_step": best_step, "steps": step, "total_steps": total_steps,
-        "stopped_reason": stopped_reason, "train_seconds": round(train_seconds, 2),
-        "train_texts_per_second": round(step * config.batch_size / max(train_seconds, 1e-9), 2),
-        "warnings": warnings, "device": device, "processes": 1, "base_model_source": base_model_source,
-        "verdict": decided, "saved_kind": decided["chosen"],
-    }
-    transformer_metrics = {**metrics, "model": model_metrics, "saved_kind": "transformer",
-                           "thresholds": dict(zip(tags, map(float, clf.thresholds)))}
-    tfidf_metrics = {**metrics, "model": baselines["tfidf_ovr"], "saved_kind": "tfidf",
-                     "thresholds": dict(zip(tags, map(float, tfidf.thresholds)))}
-    clf.metrics, clf.test_predictions = transformer_metrics, predictions_frame(prepared, test_idx, test_proba, clf.thresholds)
-    tfidf.metrics = tfidf_metrics
-    tfidf.test_predictions = predictions_frame(prepared, test_idx, tfidf_test, tfidf.thresholds)
-    saved, other = (clf, tfidf) if decided["chosen"] == "transformer" else (tfidf, clf)
-    if saved is tfidf:
-        tfidf.metrics["candidates"] = {"transformer": model_metrics}
-    event("done", "Done")
-    return TrainResult(saved, saved.metrics, history, prepared.report, warnings, stopped_reason,
-                       time.monotonic() - started, alternatives={("tfidf" if other is tfidf else "transformer"): other})
+
+def carry_tags(model: Any, source: Any, prepared: Prepared) -> None:
+    """``model`` (a refit) takes ``source``'s thresholds, chosen on validation by the copy fitted
+    on the training rows (the refit has no validation rows left to choose them on), and the label
+    separator."""
+    model.thresholds = np.asarray(source.thresholds, dtype=np.float64)
+    model.label_sep = prepared.label_sep
+    model.training_config = {**(model.training_config or {}), "label_sep": prepared.label_sep}
+
+
+def tag_baselines(prepared: Prepared, config: TrainConfig) -> FittedBaselines:
+    """The TF-IDF one-vs-rest candidate (:func:`fit_tfidf_ovr`, thresholds chosen on validation)
+    and the baseline of always predicting the most common training tag, scored on the test rows,
+    as core.evaluation.FittedBaselines: ``pipeline`` is the TF-IDF model (a TfidfClassifier),
+    ``param`` its C, ``val_pred``/``test_pred`` indicator matrices, ``constant`` the baseline's
+    indicator row (k,), ``metrics`` {"tfidf_ovr": ..., "most_common_tag": ...}."""
+    splits, Y, tags = prepared.splits, prepared.y, prepared.classes
+    model, c = fit_tfidf_ovr(prepared, config, splits)
+    val, test = score_tags(model, prepared, splits["validation"]), score_tags(model, prepared, splits["test"])
+    constant = np.zeros(len(tags), dtype=bool)
+    constant[int(np.argmax(Y[splits["train"]].sum(axis=0)))] = True
+    common = np.tile(constant, (len(splits["test"]), 1))
+    metrics = {"tfidf_ovr": {**test.metrics, "C": c}, "most_common_tag": multilabel_metrics(Y[splits["test"]], common, tags)}
+    return FittedBaselines("classification", model, float(c), val.pred, test.pred, test.proba, constant, metrics)
+
+
+def tfidf_ovr_refit(prepared: Prepared, config: TrainConfig, fitted: Any, c: float) -> TfidfClassifier:
+    """The TF-IDF one-vs-rest model refitted on every labelled row at the C chosen on validation,
+    with the thresholds of ``fitted`` (the copy fitted on the training rows)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if config.class_weighting else None)
+    model = tfidf_ovr_model(make_pipeline(tfidf_features(), OneVsRestClassifier(lr)).fit(prepared.texts, prepared.y),
+                            prepared, config)
+    carry_tags(model, fitted, prepared)
+    return model
+
+
+def tag_comparison(Y: np.ndarray, A: np.ndarray, B: np.ndarray, seed: int) -> dict[str, Any]:
+    """A paired comparison of predictions A and B (indicator matrices) on the same rows, in the
+    shape of core.evaluation.paired_bootstrap's: ``a``/``b`` micro-F1, ``delta`` (a - b), ``ci``
+    (95%, NaNs below 2 rows), ``p_value``, ``n``, ``within_noise``."""
+    tags = list(range(np.asarray(Y).shape[1]))
+    found = micro_f1_difference(Y, A, B, seed)
+    ci = found["ci"] or [float("nan"), float("nan")]
+    return {"a": multilabel_metrics(Y, A, tags)[HEADLINE], "b": multilabel_metrics(Y, B, tags)[HEADLINE],
+            "delta": found["delta"], "ci": ci, "p_value": found["p_value"], "n": int(len(Y)),
+            "within_noise": bool(ci[0] <= 0 <= ci[1]) if ci[0] == ci[0] else True}
+
+
+def useless_note(saved_micro_f1: float, baselines: FittedBaselines) -> str:
+    """The warning when a model does no better than always predicting the most common tag."""
+    if saved_micro_f1 > baselines.metrics["most_common_tag"][HEADLINE]:
+        return ""
+    return "The saved model does no better than always predicting the most common tag on the test rows (micro-F1)."
+
+
+def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any], leader: str, saved_test_pred: np.ndarray,
+                baselines: FittedBaselines) -> dict[str, Any]:
+    """core.result.choose_verdict for several tags per row: the leader (or, when TF-IDF leads, the
+    best-scoring other candidate) against TF-IDF one-vs-rest, by the same rule on validation
+    micro-F1 (core.evaluation.better_than; the settings' kept fine-tune wins), the test
+    comparison in numbers and words, and the saved model against the most common tag."""
+    from .candidates import kind_name, kind_title
+    from .evaluation import TIE_MARGIN, better_than, lead_in_words
+
+    s, Y, tfidf = prepared.splits, prepared.y, fitted["tfidf"]
+    others = [f for k, f in fitted.items() if k != "tfidf"]
+    rival = fitted[leader] if leader != "tfidf" else max(others, key=lambda f: f.score(prepared.task), default=None)
+    test_pred = saved_test_pred if rival is None or rival.kind == leader else rival.test.pred
+    val = tag_comparison(Y[s["validation"]], (rival or tfidf).val.pred, tfidf.val.pred, config.seed)
+    test = tag_comparison(Y[s["test"]], test_pred if rival is not None else tfidf.test.pred, tfidf.test.pred, config.seed + 1)
+    saved_score = (test["a"] if leader != "tfidf" else test["b"]) if rival is not None else test["b"]
+    warning = useless_note(saved_score, baselines)
+    tfidf_name = "TF-IDF one-vs-rest logistic regression"
+    if rival is None:
+        reason = f"{tfidf_name[0].upper()}{tfidf_name[1:]} is the only candidate scored so far, so it was saved."
+        return {"chosen": "tfidf_lr", "candidate": None, "alternative": "tfidf_lr", "chosen_on": "validation",
+                "reason": reason, "delta": None, "ci": None, "p_value": None, "within_noise": None, "metric": "micro-F1",
+                "validation": {"n": 0}, "test": {"n": 0}, "useless": bool(warning), "warning": warning,
+                "missed_classes": [], "sentence": f"{reason} {warning}".strip()}
+    basis, basis_name = (val, "validation") if val["n"] else (test, "test")
+    keep = leader != "tfidf"
+    title, name = kind_title(rival.kind, prepared.task), kind_name(rival.kind, prepared.task)
+    scores = f"micro-F1 {basis['a']:.2f} vs {basis['b']:.2f}, {lead_in_words(basis, prepared.task, basis_name)}"
+    if keep and better_than(basis):
+        reason = f"{title} scored higher than {tfidf_name} ({scores}), so it was saved."
+    elif keep:
+        reason = f"{title} did not score higher than {tfidf_name} ({scores}), but it was saved because the settings ask to keep it."
+    elif abs(basis["delta"]) <= TIE_MARGIN:
+        reason = f"{title} and {tfidf_name} scored the same within {TIE_MARGIN * 100:.1f} points ({scores}), so the simpler, faster TF-IDF model was saved."
+    else:
+        reason = f"{title} scored lower than {tfidf_name} ({scores}), so the simpler, faster TF-IDF model was saved."
+    on_test = (f" On the held-out test rows {name} is {lead_in_words(test, prepared.task, 'test')} against "
+               f"{tfidf_name} (micro-F1 {test['a']:.3f} vs {test['b']:.3f}).")
+    return {"chosen": rival.kind if keep else "tfidf_lr", "candidate": rival.kind, "alternative": "tfidf_lr",
+            "chosen_on": basis_name, "reason": reason, "delta": test["delta"], "ci": test["ci"], "p_value": test["p_value"],
+            "within_noise": test["within_noise"], "metric": "micro-F1",
+            "rule": f"the higher micro-F1 on {basis_name} is kept; TF-IDF when within {TIE_MARGIN:g} (a tie)",
+            "validation": val, "test": test, "useless": bool(warning), "warning": warning, "missed_classes": [],
+            "sentence": f"{reason}{on_test} {warning}".strip()}
+
+
+def own_tag_verdict(verdict: dict[str, Any], own_test: dict[str, Any], baselines: FittedBaselines) -> dict[str, Any]:
+    """The run's verdict as a kept candidate carries it: its usefulness warning is its own."""
+    warning = useless_note(float(own_test[HEADLINE]), baselines)
+    sentence = verdict.get("sentence", "").replace(verdict.get("warning") or "\0", "").strip()
+    return {**verdict, "useless": bool(warning), "warning": warning, "sentence": f"{sentence} {warning}".strip()}
+
 
 
 def per_tag_table(metrics: dict[str, Any]) -> pd.DataFrame:

@@ -21,9 +21,17 @@ is is said in words (:func:`core.evaluation.lead_in_words`), never used to overr
 Each time a candidate becomes the leader, ``on_leader(result)`` gets a complete
 :class:`TrainResult` (the leader, every other finished candidate as an alternative), so a job
 or the CLI can save the best so far while later candidates run. A fine-tune clearly behind the
-leader is stopped early (:class:`BehindTheLeader`). A ``ProgressEvent`` with the whole
-leaderboard (``leaderboard``: CandidateRow dicts) is sent whenever a candidate starts, finishes,
-is skipped or stopped early.
+leader is stopped early (:class:`BehindTheLeader`). A ``ProgressEvent`` of phase "candidates"
+with the whole leaderboard (``leaderboard``: CandidateRow dicts) is sent whenever a candidate
+starts, finishes, is skipped, fails or is stopped early. A candidate that fails once a leader
+exists (the fine-tune out of memory, say) is marked "failed" and named in the result's
+``failed_candidates`` and warnings; the leader saved so far stays. Only the first failing fails
+the training.
+
+Several tags per row (``prepared.multi_label``) run the same table: each kind learns a yes/no
+output per tag (one-vs-rest logistic regression on TF-IDF or frozen embeddings, a one-vs-rest
+few-shot head, a sigmoid fine-tune), gets a threshold per tag chosen on the validation rows, and
+is scored by micro-F1 (core.multilabel_training); the rule, the saves and the refit are the same.
 
 Every row the evidence allows: the choice is made on the validation split (the same rows for all
 candidates, so the comparison is paired). On small few-shot data (core.fewshot.is_small: the
@@ -53,10 +61,11 @@ import pandas as pd
 
 from .base_models import ensure_base_model, needs_build, resolve_base_model
 from .candidates import kind_name, kind_title
-from .checkpoint import LoopCheckpoint
+from .checkpoint import CheckpointMismatch, LoopCheckpoint
 from .config import TrainConfig
 from .evaluation import (
     FittedBaselines,
+    Scored,
     better_than,
     evaluate,
     fit_baselines,
@@ -66,8 +75,10 @@ from .evaluation import (
 from .fewshot import choose_method, fit_fewshot
 from .models import SavedModel
 from .models.tfidf import TfidfClassifier
+from .multilabel_training import carry_tags, score_tags, set_thresholds, tag_baselines, tag_comparison
 from .prepare import Prepared, prepare
 from .progress import (
+    CANDIDATES_PHASE,
     Cancel,
     CandidateRow,
     Events,
@@ -89,6 +100,11 @@ from .training import check_batch_split, fit_transformer, is_main_process, with_
 # rarely noise. bench/ measures the regret of the whole rule.
 STOP_AFTER_FRACTION = 0.4
 STOP_MARGIN = 0.05
+# What a candidate's fit fails with (bad rows for its method, a torch/CUDA error or out of memory,
+# a missing optional package, a disk that is full): after the first candidate, such a failure
+# costs that candidate only. Anything else (a cancel, an interrupt, a bug raised from a callback)
+# ends the training as before, and so does a checkpoint of another run (core.checkpoint.CheckpointMismatch).
+CANDIDATE_FAILURES = (ValueError, RuntimeError, MemoryError, ImportError, OSError)
 CV_BELOW_ROWS = 2000  # cross-validate the TF-IDF candidate below this many training + validation rows
 CV_FOLDS = 5
 
@@ -134,11 +150,10 @@ def train(
     prepared = with_validation(prepare(df, config), config)
     config, reason = _resolve_method(prepared, config)
     events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=reason))
-    if prepared.multi_label:
-        return _train_multi_label(prepared, config, events, cancel, checkpoint, deadline, started, reason)
-    folds = folds_for(prepared, config)  # small data: every candidate cross-validated on all rows (core.small_data)
-    events.emit(ProgressEvent("baselines", 0, 0, 0.0, message="Fitting TF-IDF + logistic regression and the baselines"))
-    baselines = _baselines(prepared) if folds is None else None  # from TF-IDF's out-of-fold predictions once it ran
+    folds = folds_for(prepared, config)  # small single-label data: every candidate cross-validated on all rows (core.small_data)
+    events.emit(ProgressEvent("baselines", 0, 0, 0.0, message="Fitting TF-IDF + logistic regression" + (
+        " (one-vs-rest: a yes/no per tag)" if prepared.multi_label else "") + " and the baselines"))
+    baselines = _baselines(prepared, config) if folds is None else None  # from TF-IDF's out-of-fold predictions once it ran
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
     view = prepared if folds is None else scored_view(prepared)  # the rows the candidates are scored on
     board = Leaderboard(events, view, table)
@@ -163,13 +178,15 @@ def train(
             else:
                 fitted[candidate.kind] = _cross_run(candidate, prepared, config, events, cancel, deadline, folds)
                 baselines = baselines or oof_baselines(prepared, fitted["tfidf"])
-        except (ValueError, RuntimeError) as exc:
-            requested = {"fewshot": "fewshot", "embedding": "embedding"}.get(config.method, "transformer")
-            if candidate.kind in ("tfidf", requested) or not fitted:
-                raise  # the candidate asked for (or the first) failing is the training failing
-            # An optional candidate that cannot fit these rows (too few per class for its
-            # cross-validation, say) is marked failed; the others are unaffected.
-            board.update(candidate.kind, status="failed", note=f"Could not be fitted: {str(exc).strip().splitlines()[0]}")
+        except CheckpointMismatch:
+            raise  # the person's checkpoint, not the candidate: delete it or resume with the same data
+        except CANDIDATE_FAILURES as exc:
+            if not fitted:
+                raise  # the first candidate failing is the training failing: nothing was saved
+            # A later candidate that fails (too few rows per class for its cross-validation, out
+            # of memory, the fine-tune itself) leaves the leader saved so far in place; the
+            # leaderboard, the result's warnings and the job's message name it.
+            board.update(candidate.kind, status="failed", note=failure_note(exc))
             continue
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
         board.finished(fitted[candidate.kind], leader)
@@ -183,8 +200,15 @@ def train(
             board.cross_validated(candidate.kind, cross_validated(prepared, baselines))
         ood = ood if ood is not None else ood_reference(prepared.texts, config)
     _check(cancel)
-    final = result(refitted=refit(prepared, config, fitted[leader], events, cancel, deadline) if folds is None
-                   else fitted[leader].refitted)  # cross-validated: the saved copy is already trained on every row
+    if folds is not None:
+        refitted = fitted[leader].refitted  # cross-validated: the saved copy is already trained on every row
+    else:
+        try:
+            refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
+        except CANDIDATE_FAILURES as exc:  # the leader as fitted on the training rows is still whole
+            refitted = {"skipped": f"The refit on train + validation failed ({failure_note(exc)}); the saved model is "
+                                   f"{kind_name(leader, prepared.task)} as fitted on the training rows."}
+    final = result(refitted=refitted)
     final.history = events.history
     events.emit(ProgressEvent("done", 0, 0, 1.0, metrics=final.metrics["model"], elapsed_s=time.monotonic() - started,
                               eta_s=0.0, message="Done", leaderboard=board.rows()))
@@ -202,10 +226,14 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
         if baselines is None:  # cross-validated (core.small_data): fitted on this run's training rows, C=1
             train = prepared.splits["train"]
             pipeline, param = tfidf_estimator(prepared.task, 1.0).fit(prepared.texts_at(train), prepared.labels[train]), 1.0
+            model = TfidfClassifier.from_pipeline(pipeline, task=prepared.task, classes=prepared.classes,
+                                                  schema=prepared.schema, training_config=prepared.training_config(config))
+        elif prepared.multi_label:  # tag_baselines' one-vs-rest model, a TfidfClassifier already
+            model, param = baselines.pipeline, baselines.param
         else:
-            pipeline, param = baselines.pipeline, baselines.param
-        model = TfidfClassifier.from_pipeline(pipeline, task=prepared.task, classes=prepared.classes,
-                                              schema=prepared.schema, training_config=prepared.training_config(config))
+            model, param = TfidfClassifier.from_pipeline(
+                baselines.pipeline, task=prepared.task, classes=prepared.classes, schema=prepared.schema,
+                training_config=prepared.training_config(config)), baselines.param
         # C (alpha), chosen on validation: the refit uses it; the fit's seconds count in its time.
         model.metrics = {"param": param, "fit_seconds": baseline_seconds}
         return model
@@ -236,6 +264,15 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
     return table
 
 
+def failure_note(exc: BaseException) -> str:
+    """A failed candidate's note, for people: "Could not be fitted: <the error's first line>"
+    (a ValueError is worded for people already; any other names its type)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if not isinstance(exc, ValueError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"Could not be fitted: {text}"
+
+
 def _sentence_encoder(config: TrainConfig) -> bool:
     from .base_models import is_sentence_encoder, resolve_base_model
 
@@ -264,10 +301,12 @@ def _run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: 
     started = time.monotonic()
     model = candidate.fit(prepared, config, events, cancel, deadline, hooks)
     _check(cancel)
+    if prepared.multi_label:  # every kind's per-tag thresholds, chosen on the same validation rows
+        set_thresholds(model, prepared)
     events.emit(ProgressEvent("test", 0, 0, 1.0, message=f"Scoring {kind_title(candidate.kind, prepared.task)} on the "
                               "validation and test rows"))
-    val = evaluate(model, prepared, prepared.splits["validation"])
-    test = evaluate(model, prepared, prepared.splits["test"])
+    val = score(model, prepared, prepared.splits["validation"])
+    test = score(model, prepared, prepared.splits["test"])
     _check(cancel)
     facts = dict(getattr(model, "metrics", None) or {})
     stopped = facts.get("stopped_reason") == BehindTheLeader.REASON
@@ -288,6 +327,14 @@ def _cross_run(candidate: Candidate, prepared: Prepared, config: TrainConfig, ev
         events.emit(ProgressEvent("train", 0, 0, 0.0, message=f"{title}: {which}"))
 
     return cross_fit(candidate.kind, fit, prepared, folds, on_fold)
+
+
+def score(model: SavedModel, prepared: Prepared, positions: np.ndarray) -> Scored:
+    """A candidate scored on the rows at ``positions``: core.evaluation.evaluate, or with several
+    tags per row core.multilabel_training.score_tags (its tags at its thresholds, micro-F1 first)."""
+    if prepared.multi_label:
+        return score_tags(model, prepared, positions)
+    return evaluate(model, prepared, positions)
 
 
 def choose_leader(fitted: list[Fitted], task: str, preferred: str | None = None) -> str:
@@ -344,7 +391,9 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
                     f"{len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them.")
         extra = {}
     _check(cancel)
-    return {"model": model, "test": evaluate(model, prepared, splits["test"]), "rows": int(len(both)),
+    if prepared.multi_label and model is not chosen.model:  # the thresholds chosen on validation go with it
+        carry_tags(model, chosen.model, prepared)
+    return {"model": model, "test": score(model, prepared, splits["test"]), "rows": int(len(both)),
             "sentence": sentence, **extra}
 
 
@@ -366,18 +415,18 @@ class BehindTheLeader:
 
     REASON = "behind the leader"
 
-    def __init__(self, leader_score: float, leader_title: str, task: str, n_val: int) -> None:
+    def __init__(self, leader_score: float, leader_title: str, task: str, n_val: int, metric: str = "") -> None:
         self.leader_score, self.leader_title, self.task, self.n_val = leader_score, leader_title, task, n_val
+        self.metric = metric or ("macro-F1" if task == "classification" else "R²")
 
     def on_evaluate(self, state: Any, loop: Any, event: Any) -> None:
         if state.step < STOP_AFTER_FRACTION * loop.total_steps or len(state.scores) < 2:
             return
         gap = self.leader_score - state.best_score
         if gap > STOP_MARGIN and state.evals_since_best >= 1:
-            metric = "macro-F1" if self.task == "classification" else "R²"
             size = f"{gap * 100:.1f} points" if self.task == "classification" else f"{gap:.3f}"
             state.stopped_reason = self.REASON
-            state.note = (f"Stopped early at step {state.step} of {loop.total_steps}: its best validation {metric} "
+            state.note = (f"Stopped early at step {state.step} of {loop.total_steps}: its best validation {self.metric} "
                           f"({state.best_score:.3f}) was {size} behind {self.leader_title} ({self.leader_score:.3f}) on "
                           f"{self.n_val:,} validation rows and no longer closing the gap.")
 
@@ -386,7 +435,21 @@ def _early_stop(config: TrainConfig, fitted: dict[str, Fitted], leader: str | No
     if leader is None or not config.choose_simpler:  # keep-the-fine-tune runs are never cut short
         return ()
     best = fitted[leader]
-    return (BehindTheLeader(best.score(prepared.task), kind_title(leader, prepared.task), prepared.task, len(best.val.pred)),)
+    score = best.score(prepared.task)
+    if prepared.multi_label:
+        # The fine-tune's evaluations cut every tag at 0.5 (its thresholds are chosen after it):
+        # so is the leader's score it is compared with here.
+        from .multilabel import multilabel_metrics
+
+        truth = prepared.y[prepared.splits["validation"]]
+        score = multilabel_metrics(truth, best.val.proba >= 0.5, prepared.classes)["micro_f1"]
+    return (BehindTheLeader(score, kind_title(leader, prepared.task), prepared.task, len(best.val.pred),
+                            metric=_metric_words(prepared)),)
+
+
+def _metric_words(prepared: Prepared) -> str:
+    """The headline's name for people: "micro-F1" (several tags per row), "macro-F1" or "R²"."""
+    return "micro-F1" if prepared.multi_label else "macro-F1" if prepared.classification else "R²"
 
 
 def _preferred(config: TrainConfig) -> str | None:
@@ -395,31 +458,8 @@ def _preferred(config: TrainConfig) -> str | None:
     return {"fewshot": "fewshot", "embedding": "embedding"}.get(config.method, "transformer")
 
 
-def _train_multi_label(prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
-                       checkpoint: str | Path | None, deadline: float | None, started: float, reason: str) -> TrainResult:
-    """Several tags per row: the fine-tune (sigmoid head) against TF-IDF one-vs-rest on the same
-    rows, thresholds per tag on validation (core.multilabel_training.finish_transformer). Not yet a
-    leaderboard: no best-so-far save, no embedding or few-shot candidate for tags."""
-    from .multilabel_training import finish_transformer
-
-    clf = fit_transformer(prepared, config, events, cancel, checkpoint=checkpoint, deadline=deadline)
-    _check(cancel)
-    loop = clf.metrics
-    result = finish_transformer(
-        clf, prepared, config, prepared.splits, events.history, events.emit, warnings=list(prepared.warnings),
-        step=loop["steps"], total_steps=loop["total_steps"], best_step=loop["best_step"],
-        stopped_reason=loop["stopped_reason"], train_seconds=loop["train_seconds"], started=started,
-        device=loop["device"], base_model_source=loop["base_model_source"])
-    result.note(method_chosen=config.method, method_reason=reason)
-    result.ood_reference = ood_reference(prepared.texts, config)
-    return result
-
-
 def _resolve_method(prepared: Prepared, config: TrainConfig) -> tuple[TrainConfig, str]:
     """``config`` with "auto" resolved (:func:`core.fewshot.choose_method`), and the reason in words."""
-    if config.method == "auto" and config.multi_label:  # the few-shot head is single-label
-        reason = "Several tags per row: full fine-tuning (the few-shot head learns one class per row)."
-        return config.replace(method="full", extra={**config.extra, "method_requested": "auto", "method_reason": reason}), reason
     if config.method != "auto":
         return config, f"Method '{config.method}', as chosen in the settings."
     counts = prepared.report.class_counts
@@ -428,8 +468,11 @@ def _resolve_method(prepared: Prepared, config: TrainConfig) -> tuple[TrainConfi
     return config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason}), reason
 
 
-def _baselines(prepared: Prepared) -> FittedBaselines:
-    """The majority/mean baseline and the TF-IDF candidate, fitted on the training rows (C or alpha chosen on validation)."""
+def _baselines(prepared: Prepared, config: TrainConfig) -> FittedBaselines:
+    """The majority/mean baseline and the TF-IDF candidate, fitted on the training rows (C or alpha
+    chosen on validation); several tags per row: core.multilabel_training.tag_baselines."""
+    if prepared.multi_label:
+        return tag_baselines(prepared, config)
     s, labels = prepared.splits, prepared.labels
     return fit_baselines(prepared.task, prepared.texts_at(s["train"]), labels[s["train"]], prepared.texts_at(s["validation"]),
                          labels[s["validation"]], prepared.texts_at(s["test"]), labels[s["test"]], prepared.classes)
@@ -443,7 +486,7 @@ def cross_validated(prepared: Prepared, baselines: FittedBaselines) -> tuple[flo
     from .evaluation import classification_metrics, regression_metrics, tfidf_estimator
 
     rows = np.sort(np.concatenate([prepared.splits["train"], prepared.splits["validation"]]))
-    if len(rows) >= CV_BELOW_ROWS:
+    if len(rows) >= CV_BELOW_ROWS or prepared.multi_label:  # per-tag thresholds need validation rows of their own
         return None
     y = prepared.labels[rows]
     if prepared.classification:
@@ -481,7 +524,7 @@ class Leaderboard:
 
     def __init__(self, events: Events, prepared: Prepared, table: list[Candidate]) -> None:
         self.events, self.prepared, self.task = events, prepared, prepared.task
-        self.metric = "macro_f1" if prepared.classification else "r2"
+        self.metric = "micro_f1" if prepared.multi_label else "macro_f1" if prepared.classification else "r2"
         self.fitted: dict[str, Fitted] = {}
         self._cv: dict[str, tuple[float, int]] = {}
         self._rows = {c.kind: CandidateRow(c.kind, kind_title(c.kind, self.task), metric=self.metric,
@@ -509,7 +552,7 @@ class Leaderboard:
         ahead = [f for f in self.fitted.values() if f.score(self.task) > fitted.score(self.task)]
         best = "The best so far." if not ahead else "Kept because the settings ask to keep it, though it scored lower."
         note = fitted.note or (best if fitted.kind == leader else self._lead(fitted, leader))
-        metric = "macro-F1" if self.metric == "macro_f1" else "R²"
+        metric = _metric_words(self.prepared)
         self.update(fitted.kind, status=fitted.status, score=score, n_val=len(fitted.val.pred),
                     seconds=round(fitted.seconds, 2), note=note.strip(),
                     message=f"{row.title}: validation {metric} {score:.3f}{' (leader)' if fitted.kind == leader else ''}")
@@ -537,9 +580,14 @@ class Leaderboard:
         from .evaluation import lead_in_words
 
         truth = self.prepared.labels[self.prepared.splits["validation"]]
-        comparison = paired_bootstrap(self.task, truth, fitted.val.pred, self.fitted[leader].val.pred, self.prepared.classes)
+        if self.prepared.multi_label:  # micro-F1, paired over rows
+            truth = self.prepared.y[self.prepared.splits["validation"]]
+            comparison = tag_comparison(truth, fitted.val.pred, self.fitted[leader].val.pred, 0)
+        else:
+            comparison = paired_bootstrap(self.task, truth, fitted.val.pred, self.fitted[leader].val.pred,
+                                          self.prepared.classes)
         words = lead_in_words(comparison, self.task, "out-of-fold" if self.prepared.out_of_fold else "validation")
         return f"{words[0].upper()}{words[1:]}, against {kind_name(leader, self.task)}."
 
     def _send(self, message: str) -> None:
-        self.events.emit(ProgressEvent("prepare", 0, 0, 0.0, message=message, leaderboard=self.rows()))
+        self.events.emit(ProgressEvent(CANDIDATES_PHASE, 0, 0, 0.0, message=message, leaderboard=self.rows()))

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
     from .data import MappingReport
     from .models import SavedModel
 
-# Training's phases; the other producers name theirs in their docstrings (core.response,
-# core.predict "predict", core.generate "load"/"write"/"score", core.check "check").
-PHASES = ("prepare", "train", "evaluate", "baselines", "test", "done")
+# Training's phases ("candidates": a change of the leaderboard, core.pipeline: a candidate started,
+# finished, was skipped, failed, stopped early or saved, its rows in ``ProgressEvent.leaderboard``);
+# the other producers name theirs in their docstrings (core.response, core.predict "predict",
+# core.generate "load"/"write"/"score", core.check "check").
+PHASES = ("prepare", "candidates", "train", "evaluate", "baselines", "test", "done")
+CANDIDATES_PHASE = "candidates"
 
 
 @dataclass(frozen=True)

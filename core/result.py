@@ -29,6 +29,7 @@ from .evaluation import (
 )
 from .models import SavedModel
 from .models.tfidf import TfidfClassifier
+from .multilabel import tag_counts
 from .prepare import Prepared
 from .progress import TrainResult
 
@@ -59,9 +60,14 @@ def tfidf_refit(prepared: Prepared, config: TrainConfig, fitted: Fitted) -> dict
     held-out test rows. Made once per run (kept in ``fitted.refitted``)."""
     if fitted.refitted is None:
         param = float(fitted.facts["param"])  # C or alpha, as chosen on validation
-        model = TfidfClassifier.from_pipeline(
-            tfidf_estimator(prepared.task, param).fit(prepared.texts, prepared.labels), task=prepared.task,
-            classes=prepared.classes, schema=prepared.schema, training_config=prepared.training_config(config))
+        if prepared.multi_label:  # one-vs-rest, with the thresholds chosen on validation
+            from .multilabel_training import tfidf_ovr_refit
+
+            model = tfidf_ovr_refit(prepared, config, fitted.model, param)
+        else:
+            model = TfidfClassifier.from_pipeline(
+                tfidf_estimator(prepared.task, param).fit(prepared.texts, prepared.labels), task=prepared.task,
+                classes=prepared.classes, schema=prepared.schema, training_config=prepared.training_config(config))
         name, splits, n = "C" if prepared.classification else "alpha", prepared.splits, len(prepared.texts)
         fitted.refitted = {"model": model, "test": None, "rows": int(n), "sentence": (
             f"The saved TF-IDF model was refitted on all {n:,} labelled rows (train + validation + test, {name}={param:g} "
@@ -80,7 +86,8 @@ def assemble_result(prepared: Prepared, config: TrainConfig, fitted: dict[str, F
     n_rows_used, rows_dropped, the fine-tune's steps/best_step/total_steps/stopped_reason and
     train_seconds (the only candidate's when there is no fine-tune), verdict, saved_kind,
     candidates ({kind: test metrics} of the others), validation ({kind: validation headline}),
-    leaderboard (``rows``), refit / refit_skipped / before_refit, method_chosen, method_reason."""
+    leaderboard (``rows``), failed_candidates ({kind: {"title", "note"}} of those that failed, said
+    in ``warnings`` too), refit / refit_skipped / before_refit, method_chosen, method_reason."""
     chosen = fitted[leader]
     if leader == "tfidf":
         refitted = tfidf_refit(prepared, config, chosen)
@@ -98,6 +105,7 @@ def assemble_result(prepared: Prepared, config: TrainConfig, fitted: dict[str, F
         if refitted.get("test") is not None:
             metrics["before_refit"] = chosen.test.metrics
     metrics["warnings"] = warnings
+    _tag_thresholds(metrics, saved)
     saved.metrics, saved.test_predictions = metrics, test.predictions
     alternatives = {kind: _kept(prepared, config, f, metrics, test.pred, baselines) for kind, f in fitted.items() if kind != leader}
     result = TrainResult(saved, metrics, [], prepared.report, warnings, metrics["stopped_reason"], time.monotonic() - started,
@@ -114,11 +122,19 @@ def _run_metrics(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitt
     facts = dict(fine.facts) if fine is not None else {}
     facts.pop("stop_note", None)
     warnings = list(prepared.warnings)
+    failed = {r["kind"]: {"title": r.get("title") or r["kind"], "note": r.get("note", "")}
+              for r in rows if r.get("status") == "failed"}
+    if failed:
+        warnings.append(failed_sentence(failed))
     if prepared.classification and len(splits["test"]) < 100:
-        warnings.append(f"The test split has only {len(splits['test'])} rows, so these numbers are rough; the "
-                        "leaderboard's note on TF-IDF gives a cross-validated score on the training + validation rows.")
+        cv = ("" if prepared.multi_label else "; the leaderboard's note on TF-IDF gives a cross-validated score on the "
+              "training + validation rows")
+        warnings.append(f"The test split has only {len(splits['test'])} rows, so these numbers are rough{cv}.")
+    tags = {"multi_label": True, "headline": "micro_f1", "label_sep": prepared.label_sep, "tags": list(prepared.classes),
+            "tag_counts": tag_counts(prepared.y, prepared.classes)} if prepared.multi_label else {}
     return {
         "task": task,
+        **tags,
         "baselines": baselines.metrics,
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
         "n_rows_used": int(len(prepared.texts)),
@@ -130,13 +146,29 @@ def _run_metrics(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitt
         "warnings": warnings,
         "validation": {k: f.score(task) for k, f in fitted.items()},
         "leaderboard": [dict(r) for r in rows],
+        "failed_candidates": failed,
     }
+
+
+def failed_sentence(failed: dict[str, dict[str, str]]) -> str:
+    """What a run with failed candidates says (``metrics["failed_candidates"]``: kind -> its
+    leaderboard title and note): "The fine-tuned transformer failed (...). The saved model is the
+    best of the candidates that finished."; "" when none failed."""
+    if not failed:
+        return ""
+    parts = [f"{v['title']} failed ({v['note'].removeprefix('Could not be fitted: ')})" for v in failed.values()]
+    return f"{'; '.join(parts)}. The saved model is the best of the candidates that finished."
 
 
 def choose_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitted], leader: str,
                    saved_test_pred: np.ndarray, baselines: FittedBaselines) -> dict[str, Any]:
     """core.evaluation.choose_saved_model of the leader (or, when TF-IDF leads, the best-scoring
-    other candidate) against TF-IDF on the same rows; a verdict of TF-IDF alone when nothing else ran."""
+    other candidate) against TF-IDF on the same rows; a verdict of TF-IDF alone when nothing else ran.
+    Several tags per row: core.multilabel_training.tag_verdict (micro-F1, the same rule)."""
+    if prepared.multi_label:
+        from .multilabel_training import tag_verdict
+
+        return tag_verdict(prepared, config, fitted, leader, saved_test_pred, baselines)
     s, labels, tfidf = prepared.splits, prepared.labels, fitted["tfidf"]
     test_true = labels[s["test"]]
     constant = [baselines.constant] * len(test_true)
@@ -177,10 +209,23 @@ def _kept(prepared: Prepared, config: TrainConfig, fitted: Fitted, metrics: dict
         model, own["refit"] = refit["model"], {"rows": refit["rows"], "sentence": refit["sentence"]}
     test_true = prepared.labels[prepared.splits["test"]]
     constant = [baselines.constant] * len(test_true)
-    own.update(model=fitted.test.metrics, saved_kind=fitted.kind, verdict=_own_verdict(
-        metrics["verdict"], prepared.task, prepared.classes, test_true, fitted.test.pred, saved_pred, constant, config.seed))
+    if prepared.multi_label:
+        from .multilabel_training import own_tag_verdict
+
+        verdict = own_tag_verdict(metrics["verdict"], fitted.test.metrics, baselines)
+    else:
+        verdict = _own_verdict(metrics["verdict"], prepared.task, prepared.classes, test_true, fitted.test.pred, saved_pred,
+                               constant, config.seed)
+    own.update(model=fitted.test.metrics, saved_kind=fitted.kind, verdict=verdict)
+    _tag_thresholds(own, model)
     model.metrics, model.test_predictions = own, fitted.test.predictions
     return model
+
+
+def _tag_thresholds(metrics: dict[str, Any], model: SavedModel) -> None:
+    """Several tags per row: the model's own per-tag thresholds in its metrics ({tag: threshold})."""
+    if metrics.get("multi_label") and getattr(model, "thresholds", None) is not None:
+        metrics["thresholds"] = {str(t): float(v) for t, v in zip(model.classes_, model.thresholds)}
 
 
 def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: Any, own_pred: Any, saved_pred: Any,

@@ -163,9 +163,11 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
     in the registry each time the leader changes (the whole folder with every finished candidate
     in ``candidates/``, renamed into place at once: usable on every page while later candidates
     run), then the final one; returns the state fields of "done" (``time_limit``, ``stopped_at``,
-    ``kept``: for :func:`run`'s message). Events are ``ProgressEvent.to_dict()``. A cancelled or
-    failed job takes away what it saved, unless it had replaced an older model of that name; one
-    killed (SIGKILL, a restart) keeps its best so far for the resume."""
+    ``kept``: for :func:`run`'s message). Events are ``ProgressEvent.to_dict()``. A cancelled job
+    takes away what it saved, unless it had replaced an older model of that name; one killed
+    (SIGKILL, a restart) keeps its best so far for the resume. A failure after a best so far
+    was saved keeps it (core.pipeline keeps the leader when a later candidate fails, naming the
+    failure in the job's message; any later failure ends "failed", naming it, with the model kept)."""
     from .pipeline import train
 
     cancel_file = folder / "cancel"
@@ -197,11 +199,17 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
                        checkpoint=folder / CHECKPOINT, deadline=deadline, on_leader=save)
     except TrainingCancelled:
         raise cancelled() from None
-    except Exception:  # not KeyboardInterrupt: an interrupted job keeps its best so far for the resume
-        # A failed job leaves what it found: its best so far goes (a retry may take the name again).
-        if saved and not existed:
-            shutil.rmtree(destination, ignore_errors=True)
-        raise
+    except Exception as exc:  # not KeyboardInterrupt: an interrupted job keeps its best so far for the resume
+        if not saved:
+            raise
+        # A best so far was saved: a complete model, usable on every page. It stays, and the
+        # failure is named (the pipeline keeps the leader when a later candidate fails; this is
+        # for whatever fails after that, e.g. the final save).
+        if not isinstance(exc, ValueError):
+            traceback.print_exc()
+        what = str(exc).strip() if isinstance(exc, ValueError) else f"Unexpected error ({type(exc).__name__}): {exc}."
+        raise ValueError(f"{what} The best model so far, saved while the job ran, stays usable as "
+                         f"{request['model_name']}.") from exc
     if cancel_file.exists():  # sent after training's last check
         raise cancelled()
     save(result, pause="model-save")
@@ -216,6 +224,10 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
         "verdict": verdict.get("sentence", ""),
         "warning": verdict.get("warning", ""),
     }
+    if metrics.get("failed_candidates"):  # the job ends "done" with the best of those that finished, saying so
+        from .result import failed_sentence
+
+        done["message"] = failed_sentence(metrics["failed_candidates"])
     if deadline is not None and result.stopped_reason == "time limit":
         done["time_limit"] = True
         done["stopped_at"] = (metrics.get("steps_trained", metrics.get("steps")), metrics.get("total_steps"))

@@ -183,7 +183,7 @@ def test_a_resumed_job_keeps_the_fine_tunes_events_up_to_its_checkpoint(tmp_path
     (folder / CHECKPOINT / "latest.json").write_text(json.dumps({"folder": step_folder.name, "step": 4, "total_steps": 8}))
 
     def board(status):
-        return {"phase": "prepare", "step": 0, "leaderboard": [{"kind": "tfidf", "status": "done"},
+        return {"phase": "candidates", "step": 0, "leaderboard": [{"kind": "tfidf", "status": "done"},
                                                                {"kind": "transformer", "status": status}]}
 
     embedding = [{"phase": "train", "step": s, "total_steps": 3} for s in (1, 2, 3)]

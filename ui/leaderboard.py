@@ -23,7 +23,7 @@ import streamlit as st
 from ui.markdown import plain
 
 Row = dict[str, Any]
-METRIC_WORDS = {"macro_f1": "macro-F1", "r2": "R²"}
+METRIC_WORDS = {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "r2": "R²"}
 PENDING = ("waiting", "running")  # statuses of candidates that may still replace the leader
 PREDICT_PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "predict.py")
 

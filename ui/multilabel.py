@@ -5,6 +5,8 @@ core/multilabel.py and core/multilabel_training.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 
@@ -45,9 +47,12 @@ def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -
     return bool(on), (found.separator if found is not None else None)
 
 
-def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False) -> None:
-    """The results of a model with several tags per row (``info.metrics["multi_label"]``)."""
-    from ui.results import render_verdict
+def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = ()) -> None:
+    """The results of a model with several tags per row (``info.metrics["multi_label"]``), with the
+    run's leaderboard and its kept candidates as for one class per row (ui.results)."""
+    from ui.candidates import render_candidates
+    from ui.leaderboard import saved_leaderboard
+    from ui.results import render_board, render_verdict
 
     metrics = info.metrics
     model, baselines = metrics.get("model") or {}, metrics.get("baselines") or {}
@@ -57,6 +62,9 @@ def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = Fals
                f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
                f"{split.get('test', 0):,} test rows")
     render_verdict(metrics, compact=compact)
+    if not compact:
+        render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
+        render_candidates(info, key)
     cards = st.columns(2 if compact else 4)
     delta = (model["micro_f1"] - tfidf["micro_f1"]) * 100 if "micro_f1" in tfidf and "micro_f1" in model else None
     cards[0].metric("Micro-F1 (headline)", f"{model.get('micro_f1', float('nan')):.3f}",

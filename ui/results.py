@@ -145,7 +145,7 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
         st.caption(plain(metrics["refit"]["sentence"]))
 
 
-def _render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
+def render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
     """The run's leaderboard, the model in the folder marked "in use" (it follows a switch to a
     kept candidate), and, while its training job still runs, which candidates may replace it."""
     if not rows:
@@ -180,7 +180,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     if metrics.get("multi_label"):  # several tags per row: its own numbers and views
         from ui.multilabel import render_multilabel_results
 
-        render_multilabel_results(info, key, compact=compact)
+        render_multilabel_results(info, key, compact=compact, leaderboard=leaderboard)
         return
     split = metrics.get("split_sizes") or {}
     facts = [f"**{info.task}**"]
@@ -201,7 +201,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
     render_verdict(metrics, compact=compact)
     if not compact:
-        _render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
+        render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
         render_candidates(info, key)
     render_headline(info, columns=2 if compact else 4)
     if not compact:

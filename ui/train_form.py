@@ -406,8 +406,6 @@ def _method_input(cols: Columns, base_name: str) -> None:
         auto_pick, auto_reason = choose_method(
             min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
         )
-        if cols.multi_label:  # the few-shot head is single-label
-            auto_pick, auto_reason = "full", "Several tags per row: full fine-tuning."
         if method == "auto":
             st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {plain(auto_reason)}")
     if method == "lora":

@@ -31,6 +31,7 @@ from ui.state import set_active_model
 
 PHASE_TEXT = {
     "prepare": "Loading the base model",
+    "candidates": "Comparing candidates",
     "train": "Training",
     "evaluate": "Training",
     "test": "Scoring the test rows",
@@ -79,7 +80,7 @@ def _leader_saved(status: JobStatus) -> bool:
 
 def _can_cancel(status: JobStatus) -> bool:
     """While there is training left to spare: a fine-tune running, or candidates still to come."""
-    return ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", None) or status.state == "queued"
+    return ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", "candidates", None) or status.state == "queued"
             or bool(pending_titles(latest_leaderboard(status.events))))
 
 

@@ -38,6 +38,7 @@ from .folder import (
     save_model_folder,
     softmax,
 )
+from .tags import TagOutputs, sigmoid
 
 KIND = "embedding"
 EMBEDDING_JSON = "embedding.json"
@@ -79,7 +80,7 @@ def encoder_reference(base: Any) -> str:
     return base.name if base.name in CATALOG else base.location
 
 
-class EmbeddingClassifier(TorchModel):
+class EmbeddingClassifier(TagOutputs, TorchModel):
     """Frozen sentence embeddings (mean pooling, L2-normalised) + logistic regression or ridge.
 
     Implements :class:`core.models.FastModel`. ``coef_`` (k, d) and ``intercept_`` (k,) give the
@@ -87,6 +88,8 @@ class EmbeddingClassifier(TorchModel):
     ``classes_`` order (probabilities are their softmax; a binary model stores rows (0, w) so the
     softmax equals scikit-learn's sigmoid), regression one row (the predicted value). ``encoder``
     holds ``base_model`` (reference), ``pooling``, ``normalization``, ``prefix`` and ``max_length``.
+    Several tags per row (``estimator["multi_label"]``): one row per tag, a sigmoid each and a
+    threshold per tag (core.models.tags).
     """
 
     def __init__(
@@ -129,6 +132,10 @@ class EmbeddingClassifier(TorchModel):
         self.path = path
         self.quantized: str | bool = False
 
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.estimator.get("multi_label"))
+
     # ------------------------------------------------------------------ prediction
 
     def embed(
@@ -157,11 +164,14 @@ class EmbeddingClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Class probabilities (n, len(classes_)) in ``classes_`` order, rows summing to 1."""
+        """Class probabilities (n, len(classes_)) in ``classes_`` order, rows summing to 1;
+        multi-label: one independent probability per tag (a sigmoid of each tag's score)."""
         if self.task != "classification":
             raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
         scores = self.decision_function(data, batch_size, on_batch)
-        return softmax(scores) if len(scores) else np.zeros((0, len(self.classes_)))
+        if not len(scores):
+            return np.zeros((0, len(self.classes_)))
+        return sigmoid(scores) if self.multi_label else softmax(scores)
 
     def predict(
         self,
@@ -172,6 +182,8 @@ class EmbeddingClassifier(TorchModel):
         """Predicted labels (classification, array of str) or values (regression, float) (n,)."""
         if self.task == "regression":
             return self.decision_function(data, batch_size, on_batch)[:, 0]
+        if self.multi_label:
+            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
@@ -194,7 +206,7 @@ class EmbeddingClassifier(TorchModel):
             self.probe = self.embed(list(PROBE_TEXTS))
         arrays = {"coef": self.coef_, "intercept": self.intercept_, "probe": np.asarray(self.probe, dtype=np.float32)}
         self.path = save_model_folder(
-            folder, self, model_card(self), overwrite=overwrite,
+            folder, self, model_card(self), overwrite=overwrite, write=self.write_tags,
             own_files={EMBEDDING_JSON: {"encoder": self.encoder, "estimator": self.estimator}, EMBEDDING_ARRAYS: arrays},
         )
         return self.path
@@ -219,6 +231,7 @@ class EmbeddingClassifier(TorchModel):
         model = cls(body, tokenizer, task=found["task"], classes=found["classes"], coef=coef, intercept=intercept,
                     encoder=encoder, estimator=meta.get("estimator", {}), probe=probe, **common)
         check_probe(model, probe, folder)
+        model.read_tags(folder)
         return model
 
 

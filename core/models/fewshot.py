@@ -28,16 +28,19 @@ from .folder import (
     read_model_files,
     save_model_folder,
 )
+from .tags import TagOutputs, sigmoid
 
 KIND = "fewshot"
 HEAD_FILE = "head.safetensors"
 
 
-class FewShotClassifier(TorchModel):
+class FewShotClassifier(TagOutputs, TorchModel):
     """A sentence encoder (mean pooling, L2-normalised) plus a logistic-regression head.
 
     Implements :class:`core.models.FastModel`: ``task`` is always "classification";
-    ``predict_proba`` columns follow ``classes_``; ``model`` is the encoder.
+    ``predict_proba`` columns follow ``classes_``; ``model`` is the encoder. ``multi_label``:
+    several tags per row, a one-vs-rest head (one row of ``coef`` per tag, a sigmoid each) and a
+    threshold per tag (core.models.tags; marketune.json says ``"multi_label": true``).
     """
 
     task = "classification"
@@ -60,7 +63,9 @@ class FewShotClassifier(TorchModel):
         test_predictions: pd.DataFrame | None = None,
         base_model: str = "",
         path: Path | None = None,
+        multi_label: bool = False,
     ) -> None:
+        self.multi_label = multi_label
         self.model = body
         self.tokenizer = tokenizer
         self.classes_ = np.array(list(classes), dtype=object)
@@ -97,8 +102,12 @@ class FewShotClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes_)), rows summing to 1."""
-        return head_proba(self.embed(data, batch_size, on_batch), self.coef_, self.intercept_)
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1; multi-label: one
+        independent probability per tag (a sigmoid of each tag's score)."""
+        embeddings = self.embed(data, batch_size, on_batch)
+        if self.multi_label:
+            return sigmoid(np.asarray(embeddings, dtype=np.float64) @ self.coef_.T + self.intercept_)
+        return head_proba(embeddings, self.coef_, self.intercept_)
 
     def predict(
         self,
@@ -106,14 +115,20 @@ class FewShotClassifier(TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Predicted labels, array of str."""
+        """Predicted labels, array of str (multi-label: each row's tags joined by "|")."""
+        if self.multi_label:
+            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the self-describing folder atomically (temporary folder, then rename)."""
-        self.path = save_model_folder(folder, self, model_card(self), overwrite=overwrite, write=self.save_network,
+        def write(tmp: Path) -> None:
+            self.save_network(tmp)
+            self.write_tags(tmp)
+
+        self.path = save_model_folder(folder, self, model_card(self), overwrite=overwrite, write=write,
                                       own_files={HEAD_FILE: {"coef": self.coef_, "intercept": self.intercept_}})
         return self.path
 
@@ -123,7 +138,8 @@ class FewShotClassifier(TorchModel):
             KIND,
             max_length=self.max_length,
             pooling="mean, L2-normalised",
-            head="logistic regression (head.safetensors: coef, intercept)",
+            head=("one-vs-rest " if self.multi_label else "") + "logistic regression (head.safetensors: coef, intercept)",
+            **({"multi_label": True} if self.multi_label else {}),
         )
 
     @classmethod
@@ -141,7 +157,7 @@ class FewShotClassifier(TorchModel):
         body.to(device or default_device())
         body.eval()
         head = load_file(str(folder / HEAD_FILE))
-        return cls(
+        model = cls(
             body,
             AutoTokenizer.from_pretrained(folder),
             classes=found["classes"],
@@ -149,8 +165,11 @@ class FewShotClassifier(TorchModel):
             intercept=head["intercept"],
             max_length=int(found.get("max_length", 128)),
             base_model=found.get("base_model", ""),
+            multi_label=bool(found.get("multi_label")),
             **common,
         )
+        model.read_tags(folder)
+        return model
 
 
 def head_proba(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ from ..files import write_json
 from ..multilabel import OUTPUT_SEP, PREDICTED_LABELS, sigmoid, tags_from_proba
 from .folder import read_json
 
-__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "read_thresholds", "sigmoid", "tags_from_proba",
-           "write_thresholds"]
+__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "TagOutputs", "read_thresholds", "sigmoid",
+           "tags_from_proba", "write_thresholds"]
 
 THRESHOLDS = "thresholds.json"
 
@@ -46,3 +46,31 @@ def read_thresholds(folder: Path, tags: Sequence[str]) -> dict[str, Any] | None:
     if [str(t) for t in found.get("tags", [])] != [str(t) for t in tags] or len(found.get("thresholds", [])) != len(tags):
         raise ValueError(f"{path}: its tags {found.get('tags')} are not the model's {list(map(str, tags))}.")
     return {**found, "thresholds": np.asarray(found["thresholds"], dtype=np.float64)}
+
+
+class TagOutputs:
+    """What a model kind with a one-vs-rest head (a yes/no per tag) shares when it is multi-label:
+    ``thresholds`` (k,) and ``label_sep``, the tags a row gets, and thresholds.json in its folder.
+    The kind says whether it is multi-label (``multi_label``)."""
+
+    thresholds: np.ndarray | None = None
+    label_sep: str | None = None
+    classes_: np.ndarray
+
+    def tags_of(self, proba: np.ndarray) -> np.ndarray:
+        """``predicted_labels`` of probabilities (n, k): the tags at or above their thresholds."""
+        thresholds = self.thresholds if self.thresholds is not None else np.full(len(self.classes_), 0.5)
+        return tags_from_proba(proba, self.classes_, thresholds)
+
+    def write_tags(self, tmp: Path) -> None:
+        """thresholds.json into the folder being saved, when the model has thresholds."""
+        if self.thresholds is not None:
+            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
+
+    def read_tags(self, folder: Path) -> bool:
+        """Take the folder's thresholds.json; False when it has none (a single-label folder)."""
+        tagged = read_thresholds(folder, self.classes_)
+        if tagged is None:
+            return False
+        self.thresholds, self.label_sep = tagged["thresholds"], tagged.get("label_sep")
+        return True
