@@ -7,8 +7,9 @@ The contract (core.models.SavedModel): a model saves into a folder whose marketu
 kind, loads back through ``load_folder`` as that kind's class, and gives the same probabilities;
 ``predict_proba`` is (n, len(classes_)) with rows summing to 1 (multi-label: each tag in [0, 1]),
 its columns in ``classes_`` order and ``predict`` consistent with it; the fast forms, where a kind
-has them, give nearly the same probabilities and refuse to be saved; a single-label transformer
-folder loads in ``transformers.pipeline("text-classification")`` with the same scores.
+has them, give nearly the same probabilities and refuse to be saved; the product's scoring path
+(core.predict.predict_frame) writes the same numbers; a single-label transformer folder loads in
+``transformers.pipeline("text-classification")`` with the same scores.
 
 Independent truths: the labels the tiny data gives away (a sentiment word per row, tags by words)
 for the column order; transformers' own pipeline; scikit-learn's ``type_of_target`` for the shape.
@@ -266,11 +267,28 @@ def check_transformers_pipeline_loads_it(model, folder, kind):
     np.testing.assert_allclose([o["score"] for o in out], ours.max(axis=1), atol=1e-5)
 
 
+def check_scores_through_predict_frame(model, folder, kind):
+    # The product's one scoring path (the Predict page, the CLI, the API, Ray): the loaded folder's
+    # p_<class> columns are its predict_proba, in classes_ order, and its labels its predict.
+    from core.predict import predict_frame
+
+    loaded = load_folder(folder)
+    probe = _probe_for(model)
+    out = predict_frame(loaded, probe)
+    assert len(out) == len(probe) and list(out.columns[: len(probe.columns)]) == list(probe.columns)
+    proba = loaded.predict_proba(probe)
+    columns = [f"p_{c}" for c in loaded.classes_]
+    np.testing.assert_allclose(out[columns].to_numpy(dtype=float), proba, rtol=0, atol=1e-6)
+    labels = "predicted_labels" if _is_multilabel(loaded) else "predicted_label"
+    assert out[labels].fillna("").astype(str).tolist() == [str(p) for p in loaded.predict(probe)]
+
+
 CHECKS = {
     "saves_and_loads_as_its_kind": lambda m, f, kind, learned: check_saves_and_loads_as_its_kind(m, f, kind),
     "proba_shape_and_range": lambda m, f, kind, learned: check_proba_shape_and_range(m, f, kind),
     "columns_follow_classes": check_columns_follow_classes,
     "fast_forms": lambda m, f, kind, learned: check_fast_forms(m, f, kind),
+    "scores_through_predict_frame": lambda m, f, kind, learned: check_scores_through_predict_frame(m, f, kind),
     "transformers_pipeline": lambda m, f, kind, learned: check_transformers_pipeline_loads_it(m, f, kind),
 }
 
