@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402 - after the path is set
 
-from tests.browser_utils import (  # noqa: E402
+from tests.browser.browser_utils import (  # noqa: E402
     CHROMIUM_ARGS,
     by_key,
     cancel_jobs,
