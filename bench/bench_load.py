@@ -50,7 +50,7 @@ import pandas as pd
 import psutil
 
 from bench import load_avg
-from tests.browser_utils import CHROMIUM_ARGS, ROOT, start_streamlit, stop_streamlit
+from tests.browser.browser_utils import CHROMIUM_ARGS, ROOT, start_streamlit, stop_streamlit
 
 SENTIMENT = ROOT / "sample_data" / "sentiment_reviews_en.csv"
 REVIEWS = ROOT / "sample_data" / "dashboard_clothing_predictions.csv"

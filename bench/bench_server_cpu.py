@@ -27,7 +27,7 @@ import psutil
 from playwright.sync_api import sync_playwright
 
 from bench import load_avg
-from tests.browser_utils import (
+from tests.browser.browser_utils import (
     CHROMIUM_ARGS,
     ROOT,
     by_key,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tests.browser_utils import (
+from tests.browser.browser_utils import (
     CHROMIUM_ARGS,
     ROOT,
     by_key,

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "actor, which gets core.ray_predict.rows_per_call rows per call)")
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
     p.add_argument("--raw", action="store_true", help="write every text exactly as read; by default a cell a "
-                   "spreadsheet would run as a formula (=, +, -, @ ...; see README) gets a leading apostrophe")
+                   "spreadsheet would run as a formula (=, +, -, @ ...; see docs/data.md) gets a leading apostrophe")
     p.add_argument("--ood", action="store_true", help="append an out_of_distribution column: True for rows unlike "
                    "the training data (sentence-embedding distance beyond the training texts' own spread)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",

@@ -69,8 +69,8 @@ def guard_network_exposure() -> None:
             f"This server listens on {where}, so anyone on the same network could open it, and "
             "sign-in is not configured. Marketune refuses to show customer files and models this "
             "way. Either start it on this machine only (`make run`, which listens on 127.0.0.1), "
-            "configure sign-in (an `[auth]` section in `.streamlit/secrets.toml`; README, \"Run it "
-            f"for a team\"), or set `{ALLOW_ENV}=1` if an open server is really intended."
+            "configure sign-in (an `[auth]` section in `.streamlit/secrets.toml`; see "
+            f"docs/team-server.md), or set `{ALLOW_ENV}=1` if an open server is really intended."
         )
         st.stop()
     if state == "open_allowed":

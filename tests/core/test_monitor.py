@@ -1,0 +1,105 @@
+"""The watch on drift (core/monitor.py): each scoring adds the counts of what it wrote; alarms
+follow their stated rules; the CLI, the API and the Models page show the same history.
+
+Truths: the prediction file itself (value counts, means of its columns), PSI by its formula.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from core.cli import main as cli_main
+from core.models import load_folder
+from core.monitor import HISTORY_FILE, PSI_ALARM, alarms, history, psi, report
+from core.predict import predict_csv
+from core.serve import create_app
+from tests.ui.test_page_models import open_models
+from tests.ui.test_page_train import figures, texts
+
+POSITIVE = ["great love it", "love great fast", "great great"]
+NEGATIVE = ["terrible broken", "awful refund terrible", "broken awful"]
+
+
+@pytest.fixture
+def folder(trained_tiny, models_dir):
+    copy = models_dir / "sentiment-tiny"
+    shutil.copytree(trained_tiny[1], copy)
+    (copy / HISTORY_FILE).unlink(missing_ok=True)  # other tests score with the session's model too
+    return copy
+
+
+def score(folder, rows, tmp_path, source="cli", name="in.csv"):
+    data, out = tmp_path / name, tmp_path / f"out-{name}"
+    pd.DataFrame({"text": rows}).to_csv(data, index=False)
+    predict_csv(load_folder(folder), data, out, ood=True, history=source)
+    return pd.read_csv(out, keep_default_na=False)
+
+
+def test_a_scoring_adds_the_counts_of_the_file_it_wrote(folder, tmp_path):
+    rows = POSITIVE * 10 + NEGATIVE * 5 + [""]
+    out = score(folder, rows, tmp_path)
+    [line] = history(folder)
+    scored = out[out["prediction_error"] == ""]
+    assert line["source"] == "cli" and line["rows"] == len(rows) and line["scored"] == len(rows) - 1
+    expected_mix = scored["predicted_label"].value_counts(normalize=True)
+    assert line["label_mix"] == pytest.approx(expected_mix.to_dict(), abs=1e-6)
+    assert line["mean_confidence"] == pytest.approx(scored["confidence"].astype(float).mean(), abs=1e-6)
+    flagged = scored["out_of_distribution"].astype(str).eq("True").mean()
+    assert line["share_unlike_training"] == pytest.approx(flagged, abs=1e-6)
+    assert oct((folder / HISTORY_FILE).stat().st_mode & 0o777) == "0o600"
+    assert "great" not in (folder / HISTORY_FILE).read_text()  # counts only, never a text
+
+
+def test_psi_by_its_formula_and_the_alarm_rules():
+    e, a = {"x": 0.5, "y": 0.5}, {"x": 0.9, "y": 0.1}
+    assert psi(e, a) == pytest.approx((0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5))
+    assert psi(e, e) == 0
+    ref = {"label_mix": e, "mean_confidence": 0.9, "share_unlike_training": 0.01}
+    calm = {"scored": 500, "label_mix": {"x": 0.52, "y": 0.48}, "mean_confidence": 0.88, "share_unlike_training": 0.02}
+    assert alarms(calm, ref) == []
+    shifted = {**calm, "label_mix": a, "mean_confidence": 0.7, "share_unlike_training": 0.3}
+    found = alarms(shifted, ref)
+    assert len(found) == 3 and "PSI" in found[0] and "'x' is 90%" in found[0]
+    assert alarms({**shifted, "scored": 49}, ref) == []  # too few rows to say anything
+    assert psi(e, a) > PSI_ALARM
+
+
+def test_cli_monitor_prints_the_history_and_fails_on_alarm_when_asked(folder, tmp_path, capsys):
+    score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="a.csv")
+    score(folder, NEGATIVE * 40, tmp_path, name="b.csv")  # only one label predicted: the mix moved
+    capsys.readouterr()
+    assert cli_main(["monitor", "--model", str(folder)]) == 0
+    printed = capsys.readouterr()
+    found = json.loads(printed.out)
+    assert found == json.loads(json.dumps(report(folder)))
+    assert len(found["history"]) == 2
+    expected_psi = psi(found["reference"]["label_mix"], found["history"][1]["label_mix"])
+    assert found["history"][1]["psi"] == pytest.approx(expected_psi, abs=1e-4)
+    assert expected_psi > PSI_ALARM and found["alarm"]  # all "negative" against a mixed test split
+    assert "alarm: the predicted-label mix moved" in printed.err
+    assert cli_main(["monitor", "--model", str(folder), "--fail-on-alarm"]) == 3
+
+
+def test_the_api_adds_its_traffic_when_it_stops(folder):
+    with TestClient(create_app(folder)) as client:
+        for _ in range(3):
+            assert client.post("/predict", json={"texts": POSITIVE + NEGATIVE}).status_code == 200
+    [line] = history(folder)  # written at shutdown (the minute had not passed)
+    assert line["source"] == "api" and line["scored"] == 18
+
+
+def test_models_page_draws_the_history_and_says_when_it_alarms(folder, tmp_path):
+    score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="a.csv")
+    score(folder, NEGATIVE * 20, tmp_path, name="b.csv")
+    at = open_models()
+    chart = next(f for f in figures(at) if any("PSI" in str(a.get("text")) for a in f["layout"].get("annotations", [])))
+    assert len(chart["data"][0]["x"]) == 2
+    assert report(folder)["alarm"]
+    warning = texts(at.warning)
+    assert "looks different" in warning and "PSI" in warning

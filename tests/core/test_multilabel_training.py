@@ -1,0 +1,279 @@
+"""Multi-label training end to end on tiny data: a sigmoid head, thresholds chosen on validation
+and saved, TF-IDF one-vs-rest as the comparison, predicted_labels in every prediction output."""
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from core.cli import main
+from core.config import TrainConfig
+from core.models import load_folder
+from core.multilabel import binarize, parse_labels
+from core.predict import output_task, predict_csv, predict_frame, read_predictions
+from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
+from tests.ui.test_page_label import labels_dir  # noqa: F401 - the Label page tests' project folder
+from tests.ui.test_page_predict import downloads  # noqa: F401 - the Predict page tests' download recorder
+
+
+def make_tagged_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Texts whose tags are given away by words: "pos" by a positive word, "neg" by a negative one,
+    both when both are there, "other" when neither is."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words, tags = [rng.choice(NEUTRAL) for _ in range(3)], []
+        if i % 3 != 2:
+            words.append(rng.choice(POSITIVE))
+            tags.append("pos")
+        if i % 2 == 0:
+            words.append(rng.choice(NEGATIVE))
+            tags.append("neg")
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "tags": " | ".join(tags or ["other"])})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, tmp_path_factory):
+    from core.pipeline import train
+
+    config = TrainConfig(base_model=str(tiny_model_dir), label_column="tags", method="full", multi_label=True,
+                         epochs=4, batch_size=16, learning_rate=3e-3, max_length=32, choose_simpler=False)
+    result = train(make_tagged_frame(), config)
+    return result, result.save(tmp_path_factory.mktemp("ml") / "tagged")
+
+
+def test_the_saved_model_has_a_sigmoid_head_and_its_thresholds(trained):
+    result, folder = trained
+    model = load_folder(folder)
+    assert model.multi_label and list(model.classes_) == ["neg", "other", "pos"]
+    assert model.model.config.problem_type == "multi_label_classification"
+    saved = json.loads((folder / "thresholds.json").read_text())
+    assert saved["tags"] == ["neg", "other", "pos"] and saved["label_sep"] == "|"
+    assert np.allclose(model.thresholds, saved["thresholds"])
+    proba = model.predict_proba(["great love it", "bad hate this"])
+    assert proba.shape == (2, 3) and ((proba >= 0) & (proba <= 1)).all()
+    assert result.metrics["headline"] == "micro_f1" and "tfidf_ovr" in result.metrics["baselines"]
+    assert sorted(result.alternatives) == ["tfidf"]  # the TF-IDF one-vs-rest model is kept beside it
+
+
+def test_reported_metrics_are_scikit_learns_on_the_saved_test_predictions(trained):
+    result, _ = trained
+    frame = result.model.test_predictions
+    tags = list(result.model.classes_)
+    Y, _ = binarize(parse_labels(frame["true_labels"].tolist(), "|")[0], tags)
+    P, _ = binarize(parse_labels(frame["predicted_labels"].fillna("").tolist(), "|")[0], tags)
+    m = result.metrics["model"]
+    assert m["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(Y, P, average="macro", zero_division=0))
+    assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(Y, P))
+    assert m["n_rows"] == len(frame) == result.metrics["split_sizes"]["test"]
+
+
+def test_predicted_labels_agree_with_p_tag_and_thresholds(trained, tmp_path):
+    _, folder = trained
+    model = load_folder(folder)
+    df = pd.DataFrame({"text": ["great love", "bad hate great", "", "phone order"]})
+    out = predict_frame(model, df)
+    assert output_task(model) == "multi_label"
+    assert list(out.columns[1:]) == ["predicted_labels", "p_neg", "p_other", "p_pos", "prediction_error"]
+    for _, row in out.iloc[[0, 1, 3]].iterrows():
+        expected = [t for t, cut in zip(model.classes_, model.thresholds) if row[f"p_{t}"] >= cut]
+        assert row["predicted_labels"] == "|".join(expected)
+    assert out.loc[2, "predicted_labels"] == "" and out.loc[2, "prediction_error"] != ""
+    # The saved prediction file reads back the same (CSV, then typed as the pages and XLSX read it).
+    df.to_csv(tmp_path / "in.csv", index=False)
+    predict_csv(model, tmp_path / "in.csv", tmp_path / "out.csv")
+    back = read_predictions(tmp_path / "out.csv", "multi_label", list(model.classes_))
+    assert back["predicted_labels"].tolist() == out["predicted_labels"].tolist()
+    assert np.allclose(back["p_pos"].to_numpy(dtype=float), out["p_pos"].to_numpy(dtype=float), equal_nan=True)
+
+
+def test_the_tfidf_candidate_scores_as_its_scikit_learn_pipeline(trained):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from core.evaluation import tfidf_features
+    from core.multilabel_training import tfidf_ovr_model
+    from core.prepare import prepare
+
+    config = TrainConfig(label_column="tags", multi_label=True)
+    prepared = prepare(make_tagged_frame(), config)
+    pipe = make_pipeline(tfidf_features(), OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=2000)))
+    pipe.fit(prepared.texts, prepared.y)
+    model = tfidf_ovr_model(pipe, prepared, config)
+    texts = ["great love it", "bad hate", "phone"]
+    assert np.allclose(model.predict_proba(texts), pipe.predict_proba(texts))
+
+
+def test_cli_round_trip_with_lora(tiny_model_dir, tmp_path, capsys):
+    data = tmp_path / "tagged.csv"
+    frame = make_tagged_frame(90, seed=1)
+    frame["tags"] = [json.dumps(t.split(" | ")) for t in frame["tags"]]  # JSON lists this time
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model"
+    code = main(["train", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--out", str(out),
+                 "--base-model", str(tiny_model_dir), "--method", "lora", "--multi-label", "--epochs", "1",
+                 "--batch-size", "16", "--max-length", "32", "--quiet"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "micro_f1" in printed["model"] and "tfidf_ovr" in printed["baselines"]
+    assert json.loads((out / "thresholds.json").read_text())["label_sep"] == "json"
+    assert main(["predict", "--model", str(out), "--data", str(data), "--out", str(tmp_path / "pred.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "pred.csv", keep_default_na=False)
+    assert {"predicted_labels", "p_neg", "p_other", "p_pos"} <= set(scored.columns)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--data", str(data), "--label-col", "tags"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = load_folder(out)
+    Y, _ = binarize(parse_labels(frame["tags"].tolist(), "json")[0], list(model.classes_))
+    P, _ = binarize(parse_labels(scored["predicted_labels"].tolist(), "|")[0], list(model.classes_))
+    assert evaluated["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
+
+
+def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
+    from tests.ui.test_page_train import open_train, tiny_settings, upload
+
+    at = upload(open_train(), make_tagged_frame(60), "tagged.csv")
+    if at.selectbox(key="train_label_col").value != "tags":
+        at.selectbox(key="train_label_col").set_value("tags").run()
+    assert any("several tags per row" in i.value for i in at.info)
+    assert at.checkbox(key="train_multi_label").value is True
+    at = tiny_settings(at, tiny_model_dir)
+    at.button(key="train_start").click().run()
+    (_, config, _), = sent_requests
+    assert config.multi_label and config.label_sep == "|" and config.label_column == "tags"
+    at.checkbox(key="train_multi_label").set_value(False).run()  # untick: one class per combination again
+    assert not at.exception
+
+
+def test_results_view_shows_multi_label_numbers_and_a_per_tag_confusion(trained, models_dir):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.test_page_train import ROOT, figures
+
+    result, folder = trained
+    shutil.copytree(folder, models_dir / "tagged")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/models.py").run()
+    at.selectbox(key="models_open").set_value("tagged").run()
+    assert not at.exception
+    cards = {m.label: m.value for m in at.metric}
+    assert float(cards["Micro-F1 (headline)"]) == pytest.approx(result.metrics["model"]["micro_f1"], abs=5e-4)
+    assert {"Macro-F1", "Hamming loss", "Subset accuracy"} <= set(cards)
+    per_tag = next(d.value for d in at.dataframe if "threshold" in d.value.columns)
+    assert sorted(per_tag["tag"]) == ["neg", "other", "pos"]
+    tag = at.selectbox(key="models_inspect_tag_cm").value
+    counts = result.metrics["model"]["per_tag"][tag]
+    heatmap = next(f for f in figures(at) if f["data"][0]["type"] == "heatmap")
+    assert np.asarray(heatmap["data"][0]["z"]).tolist() == [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
+
+
+def test_check_cli_names_a_list_like_label_column(tmp_path, capsys):
+    data = tmp_path / "tagged.csv"
+    make_tagged_frame(60).to_csv(data, index=False)
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
+                 "--out", str(tmp_path / "ISSUES.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "Label column 'tags' looks like several tags per row" in err and "--multi-label" in err
+
+
+def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
+    from core.check import check
+
+    df = make_tagged_frame(240, seed=2)
+    flipped = [0, 6, 12, 18, 24, 30]  # rows with "pos" and "neg" (i % 6 == 0): drop "neg" from their label
+    truth = df.loc[flipped, "tags"].tolist()
+    df.loc[flipped, "tags"] = "pos"
+    report = check(df, TrainConfig(label_column="tags", multi_label=True, label_sep="|"), features="tfidf")
+    errors = report.issues[report.issues["issue"] == "label_error"].set_index("row")
+    found = [r for r in flipped if r in errors.index]
+    assert len(found) >= len(flipped) // 2, errors
+    for r in found:
+        assert sorted(errors.loc[r, "suggested_label"].split("|")) == sorted(truth[flipped.index(r)].split(" | "))
+    assert len(errors) <= len(flipped) + 6  # few rows flagged that were not flipped
+
+
+def test_predict_page_scores_tags_and_offers_them_in_csv_and_xlsx(trained, models_dir,
+                                                                  downloads):  # noqa: F811 - the fixture
+    import io
+    import shutil
+
+    from tests.ui.test_page_predict import fetch, open_page, upload
+
+    made = downloads
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained[1], models_dir / "tagged")
+    at = upload(open_page(), pd.DataFrame({"text": ["great love bad", "phone order", ""]}))
+    at.selectbox(key="predict_model").set_value("tagged").run()
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    preview = next(d.value for d in at.dataframe if "predicted_labels" in d.value.columns)
+    model = load_folder(models_dir / "tagged")
+    for _, row in preview.iloc[:2].iterrows():
+        assert row["predicted_labels"] == "|".join(
+            t for t, cut in zip(model.classes_, model.thresholds) if row[f"p_{t}"] >= cut)
+    xlsx = pd.read_excel(io.BytesIO(fetch(made, ".xlsx")), keep_default_na=False)
+    assert xlsx["predicted_labels"].tolist() == preview["predicted_labels"].fillna("").tolist()
+    csv = pd.read_csv(io.BytesIO(fetch(made, ".csv")), keep_default_na=False)
+    assert list(csv.columns)[:6] == ["text", "predicted_labels", "p_neg", "p_other", "p_pos", "prediction_error"]
+
+
+def test_ad_copy_lab_scores_each_tag_and_measures_its_margin_on_that_tag(trained):
+    from core.adlab import model_inputs, score_texts, score_variants, uncertainty_margin
+
+    model = trained[0].model
+    texts = ["great love it", "bad awful", "phone order"]
+    for j, tag in enumerate(model.classes_):  # each tag is a success class of its own: P(tag), not a softmax share
+        scores = score_texts(model, model_inputs(model, texts), positive_class=tag)
+        assert np.allclose(scores, model.predict_proba(texts)[:, j])
+    margin = uncertainty_margin(model, "pos")
+    assert margin.n_test == len(model.test_predictions) and margin.value is not None
+    ranked = score_variants(model, "phone order", ["great phone order"], positive_class="neg", margin=margin)
+    assert set(ranked["variant"]) == {"Base", "V1"}
+
+
+def test_label_page_ranks_by_the_most_doubtful_tag_and_saves_several_tags(trained, models_dir,
+                                                                          labels_dir):  # noqa: F811 - the fixture
+    import shutil
+
+    from core.labeling import label_store, uncertainty_ranking
+    from tests.ui.test_page_label import open_label
+
+    frame = make_tagged_frame(60, seed=4).rename(columns={"tags": "label"})
+    frame.loc[30:, "label"] = ""
+    store = label_store("tags").create(frame, ["text"], "label")
+    shutil.copytree(trained[1], models_dir / "label-tags")  # the project's model of an earlier round
+    model = load_folder(models_dir / "label-tags")
+    ranked = uncertainty_ranking(model, store.unlabeled(), n=10, diversity=False)
+    proba = model.predict_proba(ranked["text"].tolist())
+    assert np.allclose(ranked["margin"], np.abs(proba - model.thresholds).min(axis=1))
+    assert ranked["margin"].is_monotonic_increasing
+    at = open_label()
+    at.selectbox(key="label_project").set_value("tags").run()
+    assert not at.exception, at.exception
+    view = at.data_editor(key="label_editor").value
+    first, second = int(view["row"].iloc[0]), int(view["row"].iloc[1])
+    at.session_state["label_editor"] = {"edited_rows": {0: {"label": ["neg", "pos"]}, 1: {"label": ["other"]}},
+                                        "added_rows": [], "deleted_rows": []}
+    at.button(key="label_save").click().run()
+    assert not at.exception, at.exception
+    saved = label_store("tags").frame()["label"]
+    assert saved[first] == "neg|pos" and saved[second] == "other"  # joined by the project's own separator
+
+
+def test_the_live_chart_follows_validation_micro_f1(trained):
+    from core.charts.evaluation import training_curve_chart
+
+    events = [e.to_dict() for e in trained[0].history]
+    chart = training_curve_chart(events)
+    assert chart.data[1].name == "Validation micro-F1"
+    assert list(chart.data[1].y) == pytest.approx([e["metrics"]["micro_f1"] for e in events if e["phase"] == "evaluate"])

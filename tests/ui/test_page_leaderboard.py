@@ -1,0 +1,223 @@
+"""The Train page's leaderboard (issue 26) in AppTest: a job whose events carry the leaderboard
+(written as core.worker writes them: one ProgressEvent.to_dict() per line) shows each candidate's
+score and status as it finishes, says "usable now" only once a saved leader exists, says why a
+candidate was stopped early, and the finished view (Train and Models pages) lists the candidates,
+the one in use following a "Use ... instead" switch. Job folders and model folders are written
+here (JSON only, no training), so each test takes about a second."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.jobs import jobs_root, write_state
+from core.progress import CandidateRow, ProgressEvent
+from core.registry import model_path
+from tests.ui.test_page_models import open_models, regression_folder
+from tests.ui.test_page_train import frame_with, open_train, texts
+
+NAME = "reviews-board"
+JOB = "20260102-000000-board1"
+NOTE = "12 points behind the leader after 2 evaluations"
+
+
+def rows(stage: int) -> list[CandidateRow]:
+    """The leaderboard after ``stage`` candidates finished (0: the first one is running)."""
+    tfidf = CandidateRow("tfidf", "TF-IDF + logistic regression", "running")
+    embedding = CandidateRow("embedding", "Frozen-encoder embeddings + LR")
+    transformer = CandidateRow("transformer", "Fine-tuned transformer")
+    if stage >= 1:
+        tfidf = CandidateRow("tfidf", tfidf.title, "done", 0.8123, "macro_f1", 210, 3.4, leader=True, saved=True)
+        embedding = CandidateRow("embedding", embedding.title, "stopped early", 0.6917, "macro_f1", 210, 41.0, NOTE)
+        transformer = CandidateRow("transformer", transformer.title, "running")
+    if stage >= 2:
+        tfidf = CandidateRow("tfidf", tfidf.title, "done", 0.8123, "macro_f1", 210, 3.4)
+        transformer = CandidateRow("transformer", transformer.title, "done", 0.8561, "macro_f1", 210, 65.0,
+                                   leader=True, saved=True)
+    return [tfidf, embedding, transformer]
+
+
+def write_events(folder: Path, *boards: list[CandidateRow]) -> None:
+    """events.jsonl as core.worker's log() writes it; a step event without a leaderboard last,
+    as the fine-tune sends between candidate changes."""
+    events = [ProgressEvent("prepare", 0, 0, 0.0)]
+    events += [ProgressEvent("train", 0, 0, 0.0, leaderboard=tuple(r.to_dict() for r in board)) for board in boards]
+    events.append(ProgressEvent("train", 3, 40, 0.2, loss=0.7, elapsed_s=50.0, eta_s=200.0))
+    with open(folder / "events.jsonl", "w", encoding="utf-8") as handle:
+        for event in events:
+            handle.write(json.dumps(event.to_dict(), ensure_ascii=False, default=float) + "\n")
+
+
+def job_folder(state: str, pid: int | None = None, created: float | None = None) -> Path:
+    folder = jobs_root() / JOB
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "request.json").write_text(json.dumps({"model_name": NAME, "created": created or time.time() - 60,
+                                                     "config": {}}))
+    write_state(folder, state, message="Training")
+    if pid:
+        (folder / "pid").write_text(str(pid))
+    return folder
+
+
+def model_folder(kind: str, board: list[CandidateRow] | None, useless: bool = False) -> Path:
+    """A saved model (JSON and CSV only) of ``kind``; its metrics record ``board`` when given."""
+    folder = regression_folder(model_path(NAME))
+    manifest = json.loads((folder / "marketune.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    manifest.update(kind=kind, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    metrics.update(saved_kind=kind, verdict={"useless": useless, "warning": "It predicts one value for every row.",
+                                             "sentence": "Kept by the rule."})
+    if board is not None:
+        metrics["leaderboard"] = [r.to_dict() for r in board]
+    (folder / "marketune.json").write_text(json.dumps(manifest))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+@pytest.fixture
+def worker(models_dir):
+    """A stand-in worker: a sleeping process whose command line names the job (core.jobs._alive)."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", JOB])
+    yield sleeper.pid
+    sleeper.kill()
+    sleeper.wait()
+
+
+def words(elements) -> str:
+    """The elements' texts without the page's own bold markers."""
+    return texts(elements).replace("**", "")
+
+
+def other_model() -> None:
+    """A usable model saved before the job: the one the sidebar makes active by itself."""
+    regression_folder(model_path("older-model"))
+
+
+def active(at) -> str | None:
+    return at.session_state["active_model"] if "active_model" in at.session_state else None
+
+
+def board_of(at) -> dict[str, dict]:
+    return frame_with(at, "validation score").set_index("candidate").to_dict("index")
+
+
+def test_the_table_fills_in_and_usable_now_appears_only_with_a_saved_leader(worker):
+    other_model()
+    folder = job_folder("running", worker)
+    write_events(folder, rows(0))
+    at = open_train()
+    board = board_of(at)
+    assert list(board) == ["TF-IDF + logistic regression", "Frozen-encoder embeddings + LR", "Fine-tuned transformer"]
+    assert board["TF-IDF + logistic regression"]["status"] == "running"
+    assert board["Fine-tuned transformer"]["status"] == "waiting"
+    progress = at.get("progress")[0].proto.text
+    assert progress.startswith("TF-IDF + logistic regression (candidate 1 of 3) · Training · step 3/40"), progress
+    assert "usable now" not in texts(at.success) and not at.main.get("page_link")
+    assert active(at) == "older-model"
+
+    model_folder("tfidf", None)  # the pipeline saved its leader, then wrote the event
+    write_events(folder, rows(0), rows(1))
+    at.run()
+    assert not at.exception, at.exception
+    tfidf = board_of(at)["TF-IDF + logistic regression"]
+    assert (tfidf["validation score"], tfidf["scored on"], tfidf["time"], tfidf["status"]) == (
+        "0.812", "macro-F1, 210 rows", "3 s", "done")
+    assert tfidf["standing"] == "leader, in use"
+    embedding = board_of(at)["Frozen-encoder embeddings + LR"]
+    assert (embedding["validation score"], embedding["status"], embedding["note"]) == ("0.692", "stopped early", NOTE)
+    assert "Frozen-encoder embeddings + LR was stopped early: " + NOTE in words(at.info)
+    ready = words(at.success)
+    assert f"TF-IDF + logistic regression is saved as {NAME} and usable now" in ready
+    assert "Fine-tuned transformer may replace it if it scores better" in ready
+    assert [link.proto.label for link in at.main.get("page_link")] == ["Use it on **Predict**"]
+    assert active(at) == NAME  # Predict opens on it
+    at.button(key="train_cancel").click().run()
+    assert "stops within a few seconds and trains no further candidate" in texts(at.warning)
+
+
+def test_a_saved_leader_no_better_than_guessing_is_not_called_usable(worker):
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("tfidf", None, useless=True)
+    write_events(folder, rows(1))
+    at = open_train()
+    assert "usable now" not in texts(at.success) and not at.main.get("page_link")
+    assert "not usable: It predicts one value for every row." in texts(at.warning)
+    assert active(at) == "older-model"
+
+
+def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(models_dir):
+    folder = job_folder("done")
+    write_events(folder, rows(0), rows(1), rows(2))
+    saved = model_folder("transformer", rows(2))
+    (saved / "candidates" / "tfidf").mkdir(parents=True)  # the kept candidate, its metrics as training notes them
+    (saved / "candidates" / "tfidf" / "marketune.json").write_text(json.dumps({"kind": "tfidf", "task": "regression"}))
+    (saved / "candidates" / "tfidf" / "metrics.json").write_text((saved / "metrics.json").read_text())
+    write_state(folder, "done", message="Saved", model_path=str(saved))
+    at = open_train()
+    at.button(key=f"train_show_{JOB}").click().run()
+    board = board_of(at)
+    assert {k: (v["validation score"], v["status"]) for k, v in board.items()} == {
+        "TF-IDF + logistic regression": ("0.812", "done"),
+        "Frozen-encoder embeddings + LR": ("0.692", "stopped early"),
+        "Fine-tuned transformer": ("0.856", "done"),
+    }
+    assert board["Fine-tuned transformer"]["standing"] == "leader, in use"
+    assert "##### Candidates" in texts(at.markdown)
+
+    at.button(key="train_results_use_tfidf").click().run()
+    at.button(key="train_results_use_confirm").click().run()
+    assert not at.exception, at.exception
+    board = board_of(at)  # the rule's leader stays the leader; the model in use is the person's choice
+    assert (board["Fine-tuned transformer"]["standing"], board["TF-IDF + logistic regression"]["standing"]) == (
+        "leader", "in use")
+
+    models = open_models()
+    models.selectbox(key="models_open").set_value(NAME).run()
+    assert board_of(models)["TF-IDF + logistic regression"]["standing"] == "in use"
+
+
+def test_without_a_leaderboard_in_the_metrics_the_last_event_is_shown(models_dir):
+    folder = job_folder("done")
+    write_events(folder, rows(0), rows(1))
+    saved = model_folder("tfidf", None)
+    write_state(folder, "done", message="Saved", model_path=str(saved))
+    at = open_train()
+    at.button(key=f"train_show_{JOB}").click().run()
+    board = board_of(at)
+    assert board["TF-IDF + logistic regression"]["validation score"] == "0.812"
+    assert board["Fine-tuned transformer"]["status"] == "not finished"  # the job is over
+    assert not [f for f in at.dataframe if "validation score" in f.value.columns][1:]  # one table, not two
+
+
+def test_a_cancelled_job_says_its_saved_leader_stays_usable(models_dir):
+    folder = job_folder("cancelled")
+    write_events(folder, rows(0), rows(1))
+    model_folder("tfidf", None)
+    at = open_train()
+    at.button(key=f"train_show_{JOB}").click().run()
+    assert "nothing was saved" not in texts(at.warning) and "nothing more was trained" in texts(at.warning)
+    assert f"TF-IDF + logistic regression, saved while the job ran, stays usable as {NAME}" in words(at.info)
+    assert board_of(at)["TF-IDF + logistic regression"]["validation score"] == "0.812"
+
+
+def test_the_models_page_says_while_the_job_runs_what_may_replace_the_model(worker):
+    folder = job_folder("running", worker)
+    write_events(folder, rows(1))
+    model_folder("tfidf", rows(1))  # the leader saved mid-run, its metrics recording the board so far
+    at = open_models()
+    at.selectbox(key="models_open").set_value(NAME).run()
+    board = board_of(at)
+    assert (board["TF-IDF + logistic regression"]["standing"], board["Fine-tuned transformer"]["status"]) == (
+        "leader, in use", "running")
+    assert "still running: Fine-tuned transformer may replace this model" in texts(at.caption)
+
+    write_state(folder, "failed", message="Out of memory")  # the job ended: nothing will replace it
+    at.run()
+    assert board_of(at)["Fine-tuned transformer"]["status"] == "not finished"
+    assert "still running" not in texts(at.caption)

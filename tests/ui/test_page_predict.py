@@ -1,0 +1,366 @@
+"""AppTest of the Predict page with the tiny trained model in a temporary registry."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import torch
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+import core.fastpath as fastpath
+from core.fastpath import FAST_PATH_FILE
+from core.models import TextClassifier
+from core.predict import predict_csv
+from tests.ui.test_page_train import texts as shown_text
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120
+
+
+@pytest.fixture
+def registry(models_dir, trained_tiny):
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained_tiny[1], models_dir / "tiny-sentiment")
+    return models_dir
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """{file_name: bytes or a callable returning them}, for every download button the page made.
+
+    AppTest drops its media manager after each run, so the files are recorded as they are made.
+    """
+    made: dict = {}
+    deferred, static = MediaFileManager.add_deferred, MediaFileManager.add
+
+    def record_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        made[file_name] = data_callable
+        return deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    def record_static(self, path_or_data, mimetype, coordinates, file_name=None, **kwargs):
+        made[file_name] = path_or_data
+        return static(self, path_or_data, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
+    monkeypatch.setattr(MediaFileManager, "add", record_static)
+    return made
+
+
+def fetch(downloads: dict, suffix: str) -> bytes:
+    names = [n for n in downloads if n and n.endswith(suffix)]
+    assert len(names) == 1, f"expected one download ending {suffix}; have {sorted(map(str, downloads))}"
+    data = downloads[names[0]]
+    return data() if callable(data) else data
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/predict.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def upload(at: AppTest, frame: pd.DataFrame, name: str = "new_rows.csv") -> AppTest:
+    at.file_uploader(key="predict_upload").set_value((name, frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+NEW_ROWS = pd.DataFrame({
+    "id": range(1, 9),
+    "text": ["great phone", "awful service", "", "=HYPERLINK(\"x\")", "love it, really\nlove it", "bad", "the best",
+             "worst order"],
+})
+
+
+def test_page_without_models_points_to_training(models_dir):
+    at = open_page()
+    assert any("No saved model yet" in i.value for i in at.info)
+
+
+def test_upload_run_preview_charts_downloads_and_review(registry):
+    at = open_page()
+    assert at.selectbox(key="predict_model").value == "tiny-sentiment"
+    assert at.button(key="predict_run").disabled  # nothing to predict yet
+    upload(at, NEW_ROWS)
+    assert at.selectbox(key="predict_map_text").value == "text"  # pre-filled from the saved schema
+    assert not at.button(key="predict_run").disabled
+
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+    path = Path(at.session_state["last_prediction_path"])
+    result = pd.read_csv(path, keep_default_na=False)
+    assert len(result) == len(NEW_ROWS)
+    assert result["id"].tolist() == list(range(1, 9))
+    assert result["text"][3] == "=HYPERLINK(\"x\")"  # the saved file keeps the text exactly
+    assert result["predicted_label"][2] == "" and result["prediction_error"][2]
+    assert any("8 rows from **new\\_rows.csv**" in s.value for s in at.success)  # escaped: ui/markdown.py
+    assert any("1 row(s) without usable input" in w.value for w in at.warning)
+    assert not any("Every row was scored" in c.value for c in at.caption)
+
+    previews = [d.value for d in at.dataframe if "predicted_label" in d.value.columns]
+    assert previews, "no preview table"
+    preview = previews[0]
+    assert {"predicted_label", "confidence", "p_negative", "p_positive", "prediction_error"} <= set(preview.columns)
+    assert len(preview) == 8 and preview["confidence"].dtype == float
+    assert preview["predicted_label"][2] == "" and preview["text"].notna().all()  # empty cells show empty
+
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    assert at.download_button(key="predict_download_csv").label == "Download CSV"
+    assert at.download_button(key="predict_download_xlsx").label == "Download Excel (.xlsx)"
+
+    at.slider(key="predict_conf_threshold").set_value(1.0)
+    at.run()
+    low = [d.value for d in at.dataframe if "row" in d.value.columns]
+    assert len(low) == 1 and len(low[0]) == 7  # every row with a prediction is below 100%
+    assert low[0]["confidence"].is_monotonic_increasing
+    assert at.download_button(key="predict_download_low")
+    at.slider(key="predict_conf_threshold").set_value(0.0)
+    at.run()
+    assert not [d for d in at.dataframe if "row" in d.value.columns]
+    assert any("0 row(s) (0.0%) have confidence below 0%" in c.value for c in at.caption)
+
+
+def test_missing_column_is_explained_and_can_be_mapped(registry):
+    at = open_page()
+    upload(at, NEW_ROWS.rename(columns={"text": "review"}))
+    assert "trained on column(s) 'text', which this file" in shown_text(at.warning)
+    assert at.selectbox(key="predict_map_text").value == "— choose a column —"
+    assert at.button(key="predict_run").disabled
+    assert any("Choose a column for 'text' to predict" in e.value for e in at.error)
+
+    at.selectbox(key="predict_map_text").set_value("review")
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    result = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+    assert list(result.columns[:2]) == ["id", "review"] and len(result) == 8
+
+
+def test_bundled_sample_runs(registry):
+    at = open_page()
+    at.radio(key="predict_source").set_value("A bundled sample")
+    at.run()
+    default = at.selectbox(key="predict_sample").value  # a sample that has the model's columns
+    assert "text" in pd.read_csv(ROOT / "sample_data" / default, nrows=0).columns
+    at.selectbox(key="predict_sample").set_value("sentiment_reviews_en.csv")
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    result = pd.read_csv(at.session_state["last_prediction_path"], usecols=["predicted_label"])
+    assert len(result) == 3000
+    assert any(c.value.startswith("Every row was scored: the `prediction_error` column") for c in at.caption)
+
+
+def test_fast_checkbox_only_when_the_check_passed(registry):
+    folder = registry / "tiny-sentiment"
+    at = open_page()
+    assert not [c for c in at.checkbox if c.key == "predict_fast"]
+    assert at.button(key="predict_check_fast")  # no record yet: offer to run the check
+
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": False, "method": None, "candidates": {},
+                                                     "reason": "labels agree on 90.0% of test rows",
+                                                     "torch_version": torch.__version__}))
+    at.run()
+    assert not [c for c in at.checkbox if c.key == "predict_fast"]
+    assert any("No fast form is offered: labels agree on 90.0%" in c.value for c in at.caption)
+
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "method": "bf16", "candidates": {}, "reason": "ok",
+                                                     "agreement": 1.0, "speedup": 1.8, "accuracy_fp32": 0.9,
+                                                     "accuracy_fast": 0.9, "torch_version": torch.__version__}))
+    at.run()
+    assert at.checkbox(key="predict_fast").label == "Fast (bfloat16 weights, 1.8x)"
+    at.checkbox(key="predict_fast").check()
+    upload(at, NEW_ROWS)
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert any("(fast, bf16)" in s.value for s in at.success)
+    assert len(pd.read_csv(at.session_state["last_prediction_path"])) == 8
+
+
+def _independent_fast_verdict(folder: Path) -> bool:
+    """Whether a fast form should be offered, computed here from both forms' own labels on the
+    test split (agreement >= 99%, accuracy drop < 0.5 points; speed fixed by the caller)."""
+    test = pd.read_csv(folder / "test_predictions.csv")
+    texts, truth = test["text"].tolist(), test["true_label"].astype(str).to_numpy()
+    fp32 = TextClassifier.load(folder).predict(texts).astype(str)
+    offered = False
+    for method in ("int8", "bf16"):
+        fast = TextClassifier.load(folder).quantize(method).predict(texts).astype(str)
+        offered |= bool(np.mean(fast == fp32) >= 0.99 and np.mean(fp32 == truth) - np.mean(fast == truth) < 0.005)
+    return offered
+
+
+def test_check_button_runs_the_check_and_says_what_it_found(registry, monkeypatch):
+    # Each fast form takes 1 s against 2 s for fp32, so only the labels decide.
+    monkeypatch.setattr(fastpath, "timed_predict", lambda m, texts: (
+        1.0 if m.quantized else 2.0, np.asarray(m.predict(texts), dtype=str).astype(object)))
+    expected = _independent_fast_verdict(registry / "tiny-sentiment")
+    at = open_page()
+    at.button(key="predict_check_fast").click()
+    at.run()
+    assert not at.exception
+    assert (registry / "tiny-sentiment" / FAST_PATH_FILE).is_file()
+    offered = [c for c in at.checkbox if c.key == "predict_fast"]
+    assert bool(offered) == expected
+    said = [m.value for m in (*at.success, *at.info) if m.value.startswith("Fast-path check done.")]
+    assert len(said) == 1
+    n_rows = len(pd.read_csv(registry / "tiny-sentiment" / "test_predictions.csv"))
+    if expected:
+        assert "A fast form is offered:" in said[0] and "2.0x faster" in said[0] and f"{n_rows:,} test rows" in said[0]
+    else:
+        assert "No fast form is offered: on the" in said[0] and "changed" in said[0]
+
+
+def test_fast_box_changes_which_model_scores_the_rows(registry):
+    """With Fast ticked the file holds the bf16 form's probabilities, without it fp32's."""
+    folder = registry / "tiny-sentiment"
+    (folder / FAST_PATH_FILE).write_text(json.dumps({"passed": True, "method": "bf16", "candidates": {}, "reason": "ok",
+                                                     "agreement": 1.0, "speedup": 1.8, "accuracy_fp32": 0.9,
+                                                     "accuracy_fast": 0.9, "n_rows": 40,
+                                                     "torch_version": torch.__version__}))
+    texts = NEW_ROWS["text"].tolist()
+    usable = [t for t in texts if t]
+    fp32 = TextClassifier.load(folder).predict_proba(usable)
+    bf16 = TextClassifier.load(folder).quantize("bf16").predict_proba(usable)
+    assert np.abs(fp32 - bf16).max() > 1e-4  # the two forms are distinguishable
+
+    at = open_page()
+    upload(at, NEW_ROWS)
+    got = {}
+    for ticked in (True, False):
+        at.checkbox(key="predict_fast").set_value(ticked)
+        at.run()
+        at.button(key="predict_run").click()
+        at.run()
+        assert not at.exception and not at.error
+        out = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+        got[ticked] = out.loc[out["text"] != "", ["p_negative", "p_positive"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(got[True], bf16, atol=1e-6)
+    np.testing.assert_allclose(got[False], fp32, atol=1e-6)
+
+
+# ------------------------------------------------------------------ what is shown and downloaded
+
+FORMULA_ROWS = pd.read_csv("/work/shared/data/faults/r13_formula_cells.csv", dtype=str, keep_default_na=False)
+# Whether each r13 text is formula-like (written out by hand, not computed by the code under test).
+R13_FORMULA = [True, True, True, True, True, True, False, True, False, True]
+EXTRA = [("@united thanks for the help", False), ("@SUM(A1)", True), ("+1+1", True), ("-3.5", False),
+         ("great phone", False)]
+
+
+def test_page_shows_raw_text_and_downloads_neutralise_only_formula_cells(registry, downloads):
+    frame = pd.DataFrame({
+        "text": [*FORMULA_ROWS["text"], *(t for t, _ in EXTRA)],
+        "customer": [*FORMULA_ROWS["customer"], *("c" for _ in EXTRA)],
+    })
+    formula = R13_FORMULA + [f for _, f in EXTRA]
+    at = open_page()
+    at.file_uploader(key="predict_upload").set_value(
+        ("tweets.csv", frame.to_csv(index=False, lineterminator="\r\n").encode(), "text/csv"))
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error
+
+    preview = next(d.value for d in at.dataframe if "predicted_label" in d.value.columns)
+    assert preview["text"].tolist() == frame["text"].tolist()  # shown exactly as uploaded
+    at.slider(key="predict_conf_threshold").set_value(1.0)
+    at.run()
+    low = next(d.value for d in at.dataframe if "row" in d.value.columns)
+    assert low["text"].tolist() == [frame["text"][r] for r in low["row"]]  # rows counted from 0
+
+    names = sorted(n for n in downloads if n)
+    full = next(n for n in names if n.startswith("predictions-") and n.endswith(".csv"))
+    raw = downloads[full]()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with io.StringIO(raw.decode("utf-8-sig"), newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:2] == ["text", "customer"]
+    for (text, is_formula), row in zip(zip(frame["text"], formula, strict=True), rows[1:], strict=True):
+        assert row[0] == ("'" + text if is_formula else text), text
+    assert rows[1][1] == "'=1+1" and rows[2][1] == "cust1"
+    confidence = rows[0].index("confidence")
+    assert all(0.0 <= float(r[confidence]) <= 1.0 for r in rows[1:])  # numbers, not "'0.93"
+
+    low_csv = downloads["low_confidence_rows.csv"]()  # made when clicked, like every download
+    low_rows = list(csv.reader(io.StringIO(low_csv.decode("utf-8-sig"), newline="")))
+    text_at = low_rows[0].index("text")
+    for row in low_rows[1:]:
+        text = frame["text"][int(row[0])]
+        assert row[text_at] == ("'" + text if formula[int(row[0])] else text)
+
+    sheet = openpyxl.load_workbook(io.BytesIO(fetch(downloads, ".xlsx"))).active
+    cells = [row[0] for row in sheet.iter_rows(min_row=2, max_col=1)]
+    assert [c.value for c in cells] == frame["text"].tolist()  # exact text, no apostrophe
+    assert all(c.data_type == "s" for c in cells)
+
+
+def test_unparseable_upload_shows_an_error_not_a_traceback(registry):
+    at = open_page()
+    at.file_uploader(key="predict_upload").set_value(("bad.csv", b"id,text\n1,great\n2,a,b,c,d\n", "text/csv"))
+    at.run()
+    assert not at.exception
+    assert any("Could not read the start of the file" in e.value for e in at.error)
+    assert at.button(key="predict_run").disabled
+
+    late = b"id,text\n" + b"".join(b"%d,great\n" % i for i in range(20)) + b"21,a,b,c\n"
+    at.file_uploader(key="predict_upload").set_value(("late.csv", late, "text/csv"))
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception
+    assert any("Could not parse" in e.value for e in at.error)
+    assert "last_prediction_path" not in at.session_state
+
+
+def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
+    """With MARKETUNE_RAY_ADDRESS set, the page offers the cluster and hands the file to
+    core.ray_predict.predict_ray (spied here: the real Ray path is tests/test_ray_predict.py)."""
+    from core import ray_predict
+    from core.predict import PredictSummary
+
+    calls = []
+
+    def spy(model_dir, source, output, **kwargs):
+        calls.append({"model_dir": Path(model_dir), "address": kwargs["address"], "history": kwargs.get("history")})
+        from core.models import load_folder
+
+        summary = predict_csv(load_folder(model_dir), source, output)
+        return PredictSummary(summary.n_rows, summary.n_errors, summary.seconds, Path(output)), {"actors": 2}
+
+    at = open_page()
+    assert "predict_on_cluster" not in [c.key for c in at.checkbox]  # no cluster configured: nothing offered
+
+    monkeypatch.setenv("MARKETUNE_RAY_ADDRESS", "ray://head:10001")
+    monkeypatch.setattr(ray_predict, "predict_ray", spy)
+    upload(at, NEW_ROWS)
+    at.checkbox(key="predict_on_cluster").check()
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls and calls[0]["address"] == "ray://head:10001" and calls[0]["model_dir"].name == "tiny-sentiment"
+    assert calls[0]["history"] == "page"  # the cluster's scoring goes into the model's history, as in-process
+    assert any("on the Ray cluster (ray://head:10001)" in s.value for s in at.success)
+    result = pd.read_csv(Path(at.session_state["last_prediction_path"]), keep_default_na=False)
+    assert result["id"].tolist() == list(range(1, 9))

@@ -1,0 +1,80 @@
+"""Ad Copy Lab's "Suggest rewrites" (ui/rewrites.py) in AppTest: the request starts a rewrite job
+with the choices made; a running job shows progress and Cancel (which reaches the job); a finished
+job's rewrites are listed with the user's model's scores, and one click adds one to the variants."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.generate as generate
+import core.jobs as jobs
+import core.worker as worker
+from tests.core.test_generate import Scripted
+from tests.ui.test_page_ad_lab import PAGE
+
+
+@pytest.fixture
+def lab_model(models_dir, trained_tiny, monkeypatch):
+    shutil.copytree(trained_tiny[1], models_dir / "tiny")
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)  # the tests run the worker themselves
+    return "tiny"
+
+
+def open_lab(model: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["active_model"] = model
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_request_starts_a_job_with_the_choices(lab_model, monkeypatch):
+    asked = []
+    monkeypatch.setattr(jobs, "start_rewrite_job", lambda *a, **k: asked.append((a, k)) or "20260101-000000-abcdef")
+    at = open_lab(lab_model)
+    text = captions(at)
+    assert generate.GENERATOR_NAME in text and "Apache-2.0" in text and "never sent anywhere" in text
+    at.number_input(key="rw_n").set_value(3)
+    at.text_input(key="rw_tone").set_value("playful")
+    at.text_input(key="rw_keep").set_value("dress, summer")
+    at.button(key="rw_start").click()
+    at.run()
+    (base, name), options = asked[0]
+    assert name == lab_model and base == at.text_area(key="adlab_base").value
+    assert options["n"] == 3 and options["tone"] == "playful" and options["keep_words"] == "dress, summer"
+    assert options["max_chars"] is None and options["positive_class"] == at.selectbox(key="adlab_success").value
+
+
+def test_running_job_shows_progress_and_cancel_reaches_it(lab_model):
+    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2)
+    at = open_lab(lab_model)  # a new session finds the job (a reload, another page visited)
+    assert at.session_state["rw_job_id"] == job_id
+    at.button(key="rw_cancel").click()
+    at.run()
+    at.button(key="rw_cancel_yes").click()
+    at.run()
+    assert (jobs.jobs_root() / job_id / "cancel").exists()
+
+
+def test_finished_rewrites_are_scored_and_added_in_one_click(lab_model, monkeypatch):
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
+    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2, positive_class="positive")
+    worker.run(jobs.jobs_root() / job_id)
+    result = jobs.rewrite_result(job_id)
+    at = open_lab(lab_model)
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "love this great dress" in shown and "terrible awful dress" in shown
+    first = result[0]
+    assert f"{first.score:.1%}" in captions(at)  # the model's own score, as the lab formats it
+    at.button(key=f"rw_add_{first.name}").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert first.text in list(at.session_state["adlab_rows"]["text"])
+    assert at.button(key=f"rw_add_{first.name}").disabled  # already a variant

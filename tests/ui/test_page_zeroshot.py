@@ -1,0 +1,157 @@
+"""A zero-shot model through the pages: built from category names by a background job (kind
+"zeroshot") on the Train page (ui/zeroshot.py), then opened by Models (which says it was never
+trained on labels), Predict and Ad Copy Lab; the Label page's cold start, its preselected
+suggestions and the gain per round (ui/label_rounds.py).
+
+The tiny random BERT stands in for the base model (ui.zeroshot.choose_base_model is replaced),
+so the truths are what was saved and what the pages show, not accuracy (bench/bench_zeroshot.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.models import load_folder
+from core.models.zeroshot import NEVER_TRAINED
+from core.zeroshot import Options, build_zeroshot
+from tests.conftest import make_sentiment_frame
+from tests.ui.test_page_train import open_train, upload
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXTS = make_sentiment_frame(60, classes=3)["text"].tolist()
+
+
+@pytest.fixture
+def tiny_base(monkeypatch, tiny_model_dir):
+    import core.jobs
+    import ui.zeroshot
+
+    monkeypatch.setattr(ui.zeroshot, "choose_base_model", lambda texts, labels, chosen="auto": (str(tiny_model_dir), ""))
+    monkeypatch.setattr(core.jobs, "_launch_worker", lambda folder: None)  # the tests run the worker themselves
+
+
+def run_the_job(at: AppTest, key: str) -> None:
+    """The queued zero-shot job the page follows: progress and Cancel shown, then run to its end."""
+    import core.jobs as jobs
+    import core.worker as worker
+
+    job_id = at.session_state[key]
+    assert jobs.job_status(job_id).kind == "zeroshot" and at.button(key="zs_cancel")
+    assert at.get("progress") and any("built in the background" in c.value for c in at.caption)  # ui/jobs.py's panel
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    at.run()
+
+
+def test_train_page_builds_a_zero_shot_model_from_a_file_without_labels(models_dir, tiny_base):
+    at = open_train()
+    upload(at, pd.DataFrame({"review": TEXTS}))  # one column: training refuses it, zero-shot is for it
+    assert at.selectbox(key="zeroshot_text_col").value == "review"
+    at.text_input(key="zeroshot_labels").set_value("great").run()
+    assert any("at least 2 category names" in e.value for e in at.error)
+    assert at.button(key="zeroshot_build").disabled
+    at.text_input(key="zeroshot_labels").set_value("great, bad").run()
+    at.text_area(key="zeroshot_descriptions").set_value("bad = awful and terrible").run()
+    at.text_input(key="zeroshot_name").set_value("reviews-zs").run()
+    assert not at.button(key="zeroshot_build").disabled
+    at.button(key="zeroshot_build").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run_the_job(at, "zeroshot_job_id")
+    assert any("Saved zero-shot model" in s.value for s in at.success)
+    model = load_folder(models_dir / "reviews-zs")
+    assert list(model.classes_) == ["great", "bad"] and model.zero_shot["descriptions"] == {"bad": "awful and terrible"}
+    assert json.loads((models_dir / "reviews-zs" / "marketune.json").read_text())["trained_on_labels"] is False
+    assert at.session_state["active_model"] == "reviews-zs"
+    at.button(key="zeroshot_build").click().run()  # the name is taken now: said, not overwritten
+    assert any("exists already" in e.value for e in at.error)
+
+
+@pytest.fixture
+def saved_zeroshot(models_dir, tiny_model_dir) -> str:
+    model = build_zeroshot(pd.DataFrame({"text": TEXTS}), "great, bad, service", base_model=str(tiny_model_dir),
+                           options=Options(self_training=False))
+    model.save(models_dir / "zs")
+    return "zs"
+
+
+def test_models_page_says_never_trained_on_labels(saved_zeroshot):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(NEVER_TRAINED in i.value for i in at.info)
+
+
+def test_predict_and_ad_copy_lab_use_it(saved_zeroshot, models_dir):
+    from tests.ui.test_page_predict import open_page as open_predict
+    from tests.ui.test_page_predict import upload as upload_predict
+
+    at = open_predict()
+    upload_predict(at, pd.DataFrame({"text": TEXTS[:6]}))
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    result = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+    model = load_folder(models_dir / saved_zeroshot)
+    assert list(result["predicted_label"]) == list(model.predict(TEXTS[:6]))
+    np.testing.assert_allclose(result[["p_great", "p_bad", "p_service"]].to_numpy(), model.predict_proba(TEXTS[:6]),
+                               atol=1e-4)
+
+    lab = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
+    lab.session_state["active_model"] = saved_zeroshot
+    lab.run()
+    assert not lab.exception and not lab.error, [e.value for e in [*lab.exception, *lab.error]]
+    scored = next(d.value for d in lab.dataframe if list(d.value.columns[:2]) == ["rank", "variant"])
+    assert len(scored) >= 2
+
+
+def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, tmp_path, monkeypatch, tiny_base):
+    from sklearn.metrics import f1_score
+
+    from core.labeling import label_store, uncertainty_ranking
+    from tests.ui.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    truth = make_sentiment_frame(60, classes=3)["label"].tolist()  # the people's labels, given row by row below
+    label_store("cold").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("cold").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Train a model on the labelled rows" in i.value for i in at.info)  # nothing ranks the rows yet
+    at.text_input(key="label_zs_labels").set_value("negative, neutral, positive").run()
+    at.button(key="label_zs_build").click().run()
+    run_the_job(at, "label_zs_job_id")
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any("preselected" in s.value for s in at.success)
+    folder = models_dir / "label-cold-zeroshot"
+    assert at.session_state["active_model"] == "label-cold-zeroshot"
+    editor = at.data_editor(key="label_editor").value
+    # The rows and suggestions are the zero-shot model's least-sure ranking, computed here independently,
+    # and each label is preselected with its suggestion.
+    zs = load_folder(folder)
+    expected = uncertainty_ranking(zs, label_store("cold").unlabeled(), len(editor))
+    assert list(editor["row"]) == list(expected.index)
+    assert list(editor["model says"]) == list(expected["predicted_label"]) == list(editor["label"])
+
+    # The person corrects every suggestion to the true label and saves: round 0 is scored on those rows.
+    rows = editor["row"].tolist()
+    at.session_state["label_editor"] = {"edited_rows": {i: {"label": truth[r]} for i, r in enumerate(rows)},
+                                        "added_rows": [], "deleted_rows": []}
+    at.button(key="label_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "vs previous round (same rows)" in d.value.columns)
+    assert table["rows labelled since"].tolist() == [len(rows)]
+    said = zs.predict(pd.DataFrame({"text": [TEXTS[r] for r in rows]}))
+    assert table["macro-F1 on them"].iloc[0] == pytest.approx(f1_score([truth[r] for r in rows], said, average="macro"))
+    assert table["vs previous round (same rows)"].iloc[0] == "first round"
+
+    # A reload (a new session, another active model): the project's zero-shot model still ranks its rows.
+    again = open_label()
+    again.session_state["active_model"] = None
+    again.selectbox(key="label_project").set_value("cold").run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert not set(again.data_editor(key="label_editor").value["row"]) & set(rows)  # the labelled rows left
