@@ -37,7 +37,7 @@ import pandas as pd
 
 from .files import atomic_folder, write_json
 from .models.candidates import copy_tree, folder_lock
-from .models.folder import MANIFEST, TEST_PREDICTIONS, read_json
+from .models.folder import MANIFEST, METRICS, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"
@@ -92,16 +92,20 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     from .data import build_texts
 
     folder = Path(model.path)
-    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / TEST_PREDICTIONS
-    if not path.is_file():
-        raise ValueError(f"{folder.name} has no test_predictions.csv: there is no fixed holdout to compare a "
-                         "challenger on. Train it again with this version of Marketune.")
-    test = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    path = holdout_path(folder)
     label_col = model.training_config.get("label_column")
-    texts = test["text"].astype(str).tolist()
-    truth = test["true_label"].astype(str).to_numpy(dtype=object)
-    n_holdout = len(texts)
     new = new[new[label_col].notna()]
+    if path is None:
+        if len(new) < 10 or not (folder / TEST_PREDICTIONS).is_file():
+            raise ValueError(f"{folder.name} has no rows it did not train on (its test rows are out-of-fold: every "
+                             "labelled row trained the saved model), and the new file has fewer than 10 labelled rows "
+                             "to hold out. Add more new labelled rows; a share of them judges the challenger.")
+        texts, truth = [], np.array([], dtype=object)
+    else:
+        test = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        texts = test["text"].astype(str).tolist()
+        truth = test["true_label"].astype(str).to_numpy(dtype=object)
+    n_holdout = len(texts)
     if len(new) >= 10:
         counts = new[label_col].astype(str).value_counts()
         stratify = new[label_col].astype(str) if counts.min() >= 2 else None
@@ -114,13 +118,23 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     return texts, truth, new_train, n_holdout
 
 
+def holdout_path(folder: str | Path) -> Path | None:
+    """The fixed holdout of the model in ``folder``: the last comparison's rows, else its test split;
+    None when there is none the model did not train on (no test rows, or out-of-fold ones: on small
+    data every labelled row trains the saved model, core.small_data)."""
+    folder = Path(folder)
+    if (folder / HOLDOUT).is_file():
+        return folder / HOLDOUT
+    metrics = read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
+    if not (folder / TEST_PREDICTIONS).is_file() or str(metrics.get("evaluation", "")).endswith("cross-validation"):
+        return None
+    return folder / TEST_PREDICTIONS
+
+
 def holdout_rows(folder: str | Path) -> int:
     """Rows of the fixed holdout a challenger of the model in ``folder`` is judged on (0: none)."""
-    folder = Path(folder)
-    path = folder / HOLDOUT if (folder / HOLDOUT).is_file() else folder / TEST_PREDICTIONS
-    if not path.is_file():
-        return 0
-    return len(pd.read_csv(path, usecols=[0]))
+    path = holdout_path(folder)
+    return 0 if path is None else len(pd.read_csv(path, usecols=[0]))
 
 
 def rule_in_words(folder: str | Path) -> str:
@@ -128,9 +142,11 @@ def rule_in_words(folder: str | Path) -> str:
     from .evaluation import TIE_MARGIN
 
     n = holdout_rows(folder)
+    holdout = (f"the fixed holdout ({n:,} rows) plus the other {NEW_EVAL_SHARE:.0%} of the new rows" if n else
+               f"the other {NEW_EVAL_SHARE:.0%} of the new rows (this model has no fixed holdout: every row it was "
+               "scored on also trained it, by cross-validation)")
     return (f"The challenger trains on the labelled rows plus {1 - NEW_EVAL_SHARE:.0%} of the new ones. Both models "
-            f"are then scored on the same rows, which neither trained on: the fixed holdout ({n:,} rows) plus the "
-            f"other {NEW_EVAL_SHARE:.0%} of the new rows. The challenger replaces the model in use only when its "
+            f"are then scored on the same rows, which neither trained on: {holdout}. The challenger replaces the model in use only when its "
             f"macro-F1 there is more than {TIE_MARGIN * 100:.1f} points higher (the leaderboard's rule); otherwise "
             "the model in use stays and the challenger is kept as a version that lost. Every version is kept.")
 

@@ -82,3 +82,22 @@ def test_refuses_files_without_the_model_columns(trained_tiny, tmp_path):
     shutil.copytree(trained_tiny[1], folder)
     with pytest.raises(ValueError, match=r"The new labelled rows lack \['label'\]"):
         challenge(folder, make_sentiment_frame(20), make_sentiment_frame(20).drop(columns="label"))
+
+
+def test_out_of_fold_test_rows_are_no_holdout_only_new_rows_judge(trained_tiny, tmp_path):
+    """A model scored by cross-validation (core.small_data) trained on every row its
+    test_predictions.csv holds: they cannot judge a challenger. Only the held-out share of the new
+    rows does, and the words say so; with too few new rows the retrain is refused."""
+    from core.versions import NEW_EVAL_SHARE, eval_rows, holdout_rows, rule_in_words
+
+    folder = tmp_path / "m"
+    shutil.copytree(trained_tiny[1], folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "evaluation": "3-fold cross-validation"}))
+    assert holdout_rows(folder) == 0 and "no fixed holdout" in rule_in_words(folder)
+    new = make_sentiment_frame(40, seed=5)
+    texts, truth, new_train, n_holdout = eval_rows(load_folder(folder), new, seed=0)
+    assert n_holdout == 0 and len(texts) == len(truth) == round(40 * NEW_EVAL_SHARE) and len(new_train) == 40 - len(texts)
+    assert set(texts) <= set(new["text"])  # only new rows judge
+    with pytest.raises(ValueError, match="out-of-fold"):
+        eval_rows(load_folder(folder), new.head(5), seed=0)
