@@ -32,9 +32,14 @@ KIND_NAMES = {
     "tfidf": "TF-IDF + logistic regression",
     "tabular": "gradient-boosted trees",
     "hybrid": "gradient-boosted trees + TF-IDF text score",
+    "embedding": "frozen-encoder embeddings + logistic regression",
+    "zeroshot": "zero-shot model",
 }
+# What built a kind whose run's method does not describe it (the run's "full" or "fewshot" was
+# another candidate's): said instead of METHOD_NAMES.
+KIND_METHODS = {"embedding": "encoder frozen, not fine-tuned", "zeroshot": "never trained on labels"}
 METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA adapters", "fewshot": "SetFit-style contrastive tuning + logistic regression"}
-BASE_MODEL_KINDS = ("transformer", "fewshot")
+BASE_MODEL_KINDS = ("transformer", "fewshot", "embedding", "zeroshot")
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class ModelInfo:
             kind = "TF-IDF + ridge regression"
         if self.base_model_used is None:
             return f"{kind} · no base model"
-        method = METHOD_NAMES.get(self.method, self.method)
+        method = KIND_METHODS.get(self.kind) or METHOD_NAMES.get(self.method, self.method)
         return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", method) if part)
 
     @property

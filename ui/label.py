@@ -247,7 +247,7 @@ def _show_model_summary(name: str) -> None:
     metrics = info.metrics
     # The method "auto" chose is the run's: a TF-IDF model saved in place of that few-shot model has
     # its own reason, the leaderboard's choice (the verdict), said for every model.
-    reasons = [metrics.get("method_reason") if info.base_model_used else None, (metrics.get("verdict") or {}).get("reason")]
+    reasons = [metrics.get("method_reason") if info.kind in ("fewshot", "transformer") else None, (metrics.get("verdict") or {}).get("reason")]
     facts = [info.describe(workspace.current().base_model_label), metrics.get("evaluation", "")]
     st.markdown(" · ".join([f"**{plain(name)}**"] + [plain(f) for f in facts if f]))
     for reason in filter(None, reasons):

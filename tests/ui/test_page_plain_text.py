@@ -136,7 +136,11 @@ def chart_strings(at: AppTest) -> set[str]:
     return found
 
 
-def test_train_page_upload_mapping_and_check_panel(models_dir):
+def test_train_page_upload_mapping_and_check_panel(models_dir, monkeypatch):
+    import core.jobs as jobs
+    import core.worker as worker
+
+    monkeypatch.setattr(jobs, "_launch_worker", worker.run)  # the check job runs at once, in this process
     rows = 40
     df = pd.DataFrame({
         LINK: [f"review number {i} about the {'good' if i % 2 else 'bad'} product" for i in range(rows)],

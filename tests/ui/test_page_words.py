@@ -134,7 +134,9 @@ def test_label_page_summary_and_editor_say_what_the_model_is_and_leave_labels_em
     assert (editor.value["text"] == rows.loc[editor.value["row"], "text"].to_numpy()).all()
     assert (rows.loc[editor.value["row"], "label"] == "").all()
     assert editor.proto.placeholder == ""  # an empty label is drawn empty, not "None"
-    assert np.all(editor.value["label"] == "")
+    # The label column holds the model's suggestion to accept or correct; nothing is ticked, so
+    # nothing is a label until the person says so (tests/ui/test_page_label.py saves only those).
+    assert (editor.value["label"] == editor.value["model says"]).all() and not editor.value["accept"].any()
 
 
 def open_ad_lab() -> AppTest:
@@ -296,3 +298,17 @@ def test_models_compare_table_shows_a_tfidf_model_without_the_fine_tunes_setting
     assert (table.loc["base model", NAME], table.loc["method", NAME], table.loc["epochs", NAME]) == ("none", "tfidf", "")
     assert (table.loc["base model", "lora-run"], table.loc["method", "lora-run"], table.loc["epochs", "lora-run"]) == (
         "minilm-en", "lora", "2")
+
+
+def test_embedding_and_zero_shot_models_name_their_base_model_and_what_built_them():
+    """Both run on a base model; neither was built by the run's fine-tuning method (walk finding:
+    "embedding · no base model")."""
+    from core.registry import ModelInfo
+
+    embedding = ModelInfo(name="e", path=None, kind="embedding", task="classification", base_model="minilm-en",
+                          method="full", classes=["a", "b"], n_rows=10, saved_at="", metrics={}, config={})
+    zeroshot = ModelInfo(name="z", path=None, kind="zeroshot", task="classification", base_model="minilm-en",
+                         method="zeroshot", classes=["a", "b"], n_rows=0, saved_at="", metrics={}, config={})
+    assert embedding.describe() == ("frozen-encoder embeddings + logistic regression · base model minilm-en · "
+                                    "encoder frozen, not fine-tuned")
+    assert zeroshot.describe() == "zero-shot model · base model minilm-en · never trained on labels"
