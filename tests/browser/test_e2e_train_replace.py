@@ -65,9 +65,13 @@ def test_replacing_the_upload_and_an_excel_sheet_never_shows_a_traceback(page, s
         assert_no_error(page)
     page.get_by_text("Auto will use").first.wait_for()  # the method auto picks, said before training
 
-    # An Excel workbook: the first sheet has no data rows; the picker offers the other one.
+    # An Excel workbook whose first sheet has no data rows: the picker preselects the sheet that
+    # looks like a table; the notes sheet, chosen, says what is wrong with it, and back again.
     upload(page, "train_upload", workbook)
     by_key(page, "train_upload_sheet").wait_for()
+    page.get_by_text("Excel sheet 'Reviews' (of 2)").first.wait_for()
+    page.get_by_text("60 rows").first.wait_for()
+    choose(page, "train_upload_sheet", "Notes")
     page.get_by_text("has a header row but no data rows").first.wait_for()
     choose(page, "train_upload_sheet", "Reviews")
     page.get_by_text("Excel sheet 'Reviews' (of 2)").first.wait_for()
