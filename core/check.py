@@ -484,7 +484,9 @@ def out_of_fold_proba(
     with threadpool_limits(limits=1):
         if mode in ("tfidf", "both"):
             x = tfidf if tfidf is not None else tfidf_features(texts)
-            model = LogisticRegression(C=4.0, max_iter=2000)
+            # tol 1e-3 (sklearn's default 1e-4): half the time on 3,000 GoEmotions comments (27.6 s vs 51.7 s
+            # per cross-fit at load 17) with the same top-5% precision (0.40 vs 0.41 with "both").
+            model = LogisticRegression(C=4.0, max_iter=2000, tol=1e-3)
             out.append(cross_val_predict(model, x, y, cv=cv, method="predict_proba"))
         if mode in ("embeddings", "both"):
             # C = 1 on L2-normalised embeddings: sklearn's default, within 1 point of the best C
@@ -607,7 +609,7 @@ def _tag_proba(tfidf: Any, Y: np.ndarray, mode: str, embeddings: np.ndarray | No
     out = []
     with threadpool_limits(limits=1):
         if mode in ("tfidf", "both") and tfidf is not None:
-            model = OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=2000))
+            model = OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=2000, tol=1e-3))
             out.append(cross_val_predict(model, tfidf, Y, cv=cv, method="predict_proba"))
         if mode in ("embeddings", "both") and embeddings is not None:
             model = OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=2000))

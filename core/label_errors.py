@@ -15,7 +15,7 @@ way and sees where the flipped rows land. From each copy:
   the list would catch);
 - ``eps``: the share of labels in the file that look like random flips, by the anchor rule of
   mixture-proportion estimation (Scott, Blanchard & Handy, COLT 2013; Elkan & Noto, KDD 2008):
-  at the top of a copy's ranking, where the first 20% of the planted flips land, the rows that
+  at the top of a copy's ranking, where the first 10% of the planted flips land, the rows that
   were not planted stand to the planted ones as the file's own errors stand to the planted
   (``eps = unplanted / ((n - m) * planted / m)``, counts pooled over the copies); correct rows
   that rank that high make it an over-estimate, chance in a small top region makes it noisy,
@@ -41,7 +41,7 @@ LIST_SHARE = 0.05  # the list: the most suspect 5% of the rows analysed (the ben
 PLANT_SHARE = 0.05  # labels flipped at random in each calibration copy
 MIN_PLANTED = 10  # at least this many flips per copy (where the rows allow), so the test has power
 COPIES = 3  # calibration copies: each costs one more out-of-fold fit
-ANCHOR_SHARE = 0.2  # the top region of a copy: where the first 20% of its planted flips land
+ANCHOR_SHARE = 0.1  # the top region of a copy: where the first 10% of its planted flips land
 MIN_ANCHOR = 5  # ... and at least this many of them
 ALPHA = 0.05  # the chance test's level
 # Below this expected precision the list is not shown: the ranking finds planted flips, but few of

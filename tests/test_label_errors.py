@@ -52,8 +52,8 @@ def test_the_stated_precision_is_close_to_the_share_of_listed_rows_that_are_wron
 def test_the_ranking_is_cleanlabs_self_confidence_most_suspect_first():
     from cleanlab.rank import get_label_quality_scores
 
-    given, _flipped, score = simulated(600, 4, 0.05, separation=2.5, seed=2)
-    ranking = calibrated_ranking(given, score, plant_class_flips, seed=0, copies=1)
+    given, _flipped, score = simulated(600, 4, 0.10, separation=2.5, seed=2)
+    ranking = calibrated_ranking(given, score, plant_class_flips, seed=0)
     rng = np.random.default_rng(2)  # the same features as inside simulated(): rebuild the probabilities
     truth = rng.integers(0, 4, 600)
     features = np.eye(4)[truth] * 2.5 + rng.normal(size=(600, 4))
