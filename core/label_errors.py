@@ -92,10 +92,11 @@ class Ranking:
             return (f"No row is called a label error: the label model finds planted flips ({tried}), but estimates "
                     f"that only about {self.precision:.0%} of its most suspect rows here are wrong labels, so these "
                     "labels look consistent.")
-        # "about": on public sets with planted flips the estimate was within 0.26 of the measured share
-        # (docs/measurements.md), so it is said in coarse words, with that margin.
+        # Coarse words with the measured margin: on public sets with planted flips the estimate was off by
+        # 0.13 on average and by up to 0.36 (docs/measurements.md, bench/bench_label_errors.py).
         return (f"{precision_words(self.precision).capitalize()} of the {self.k:,} suspected label errors are likely "
-                f"wrong labels (estimated {self.precision:.0%}, give or take 25 points; {tried}, "
+                f"wrong labels (estimated {self.precision:.0%}; on public data this estimate was off by 13 points on "
+                f"average, at worst 36; {tried}, "
                 f"{self.hits / max(self.expected_hits, 1e-9):.0f}x a random pick). The others are correct labels on "
                 "unusual rows: review before changing them.")
 

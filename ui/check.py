@@ -145,7 +145,7 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
         # (core.label_errors); the caption says what acting on the whole list trades.
         st.caption(
             f"Suspected label errors are rows to review, not proof: an estimated {report.label_error_precision:.0%} "
-            "of them (give or take 25 points) carry a wrong label. Dropping or relabelling them all also changes "
+            "of them carry a wrong label (a rough estimate, see above). Dropping or relabelling them all also changes "
             "the correct ones."
         )
     st.markdown("**Before training**")
