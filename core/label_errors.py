@@ -93,10 +93,11 @@ class Ranking:
                     f"that only about {self.precision:.0%} of its most suspect rows here are wrong labels, so these "
                     "labels look consistent.")
         # Coarse words with the measured margin: on public sets with planted flips the estimate was off by
-        # 0.13 on average and by up to 0.36 (docs/measurements.md, bench/bench_label_errors.py).
+        # 0.14 on average over 31 runs, 0.36 at worst on a clean set and 0.57 on a set with many wrong labels
+        # of its own (docs/measurements.md, bench/bench_label_errors.py, bench/bench_label_error_rates.py).
         return (f"{precision_words(self.precision).capitalize()} of the {self.k:,} suspected label errors are likely "
-                f"wrong labels (estimated {self.precision:.0%}; on public data this estimate was off by 13 points on "
-                f"average, at worst 36; {tried}, "
+                f"wrong labels (a rough estimate: {self.precision:.0%}; on public data it was off by 14 points on "
+                f"average; {tried}, "
                 f"{self.hits / max(self.expected_hits, 1e-9):.0f}x a random pick). The others are correct labels on "
                 "unusual rows: review before changing them.")
 
