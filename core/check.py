@@ -75,9 +75,10 @@ MAX_FOLDS = 5  # cross-fitting folds for the out-of-fold probabilities
 # 1500 3000`, seeds 0-2): at balanced accuracy below 0.75 (skill 0.5) at most 23% of the rows
 # cleanlab flags were flipped ones, often 0-15% (TF-IDF on 100-1,500 rows); from 0.80 (skill 0.6)
 # 30-54% were (TF-IDF on 3,000 rows; with sentence embeddings from 400 rows on). Below this skill
-# no row is called a label error and a note says why: a list of mostly correct labels called
-# wrong is worse than none. The skill is taken at the lower end of its 95% interval (a binomial
-# normal approximation over the rows), because on few rows the estimate itself is noise: a
+# the Label page (ui/label.py, core.labeling.suspected_label_errors) calls no row a label error
+# and says why: a list of mostly correct labels called wrong is worse than none. The data check
+# itself calibrates its list by planted flips instead (core.label_errors). The skill is taken at
+# the lower end of its 95% interval (a binomial normal approximation over the rows), because on few rows the estimate itself is noise: a
 # newcomer's 100-row file measured 0.83 with embeddings (lower bound 0.76) and all 8 rows cleanlab
 # flagged were labelled right; at 100 rows the bench found 5-23% of flags right.
 MIN_LABEL_MODEL_SKILL = 0.6
@@ -635,19 +636,6 @@ def credible_label_model(agreement: float, n_rows: int, n_classes: int) -> bool:
     of ``n_classes`` classes has learned enough for its disagreements to be called label errors:
     its skill at the lower end of the 95% interval is at least :data:`MIN_LABEL_MODEL_SKILL`."""
     return label_model_skill(agreement_lower_bound(agreement, n_rows), n_classes) >= MIN_LABEL_MODEL_SKILL
-
-
-def weak_label_model_note(agreement: float, n_rows: int, mode: str = "both") -> str:
-    """Why no label errors were flagged: the cross-checking model learned too little, or too few
-    rows show that it did."""
-    return (
-        f"Label errors were not flagged: a simple model trained on the other rows gets {agreement:.0%} of these "
-        f"{n_rows:,} labels right (balanced over classes; on this many rows it could be as low as "
-        f"{max(agreement_lower_bound(agreement, n_rows), 0):.0%}), too little to tell a wrong label from a hard row. "
-        "Measured with planted errors, most rows it would flag at this level are labelled correctly. More "
-        + ("labelled rows, or the sentence-embeddings option, make" if mode == "tfidf" else "labelled rows make")
-        + " the check sharper."
-    )
 
 
 def flag_label_issues(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

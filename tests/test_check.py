@@ -268,6 +268,16 @@ def test_no_label_error_is_claimed_when_the_label_model_cannot_tell():
     assert any(n.endswith("review before changing them.") and "likely wrong labels" in n for n in found.notes)
 
 
+def test_the_label_pages_skill_gate_rescales_agreement_and_needs_rows_to_show_it():
+    from core.check import MIN_LABEL_MODEL_SKILL, credible_label_model, label_model_skill
+
+    # An agreement that would pass on 3,000 rows does not on 100: too few rows to show the skill.
+    assert not credible_label_model(0.83, 100, 2)  # the newcomer's r02 run with MiniLM: 8 of 8 flags wrong
+    assert credible_label_model(0.855, 3000, 2) and not credible_label_model(0.797, 3000, 2)
+    assert label_model_skill(0.5, 2) == 0 and label_model_skill(0.8, 2) == pytest.approx(MIN_LABEL_MODEL_SKILL)
+    assert label_model_skill(1 / 3, 3) == pytest.approx(0) and label_model_skill(1.0, 3) == 1
+
+
 def test_the_check_starts_no_worker_processes(monkeypatch):
     # cleanlab's find_label_issues forks a Pool per core by default; forked from the threaded
     # Streamlit server, the children hung (~0.8 GB each) after every "Check data".
