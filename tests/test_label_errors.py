@@ -109,3 +109,19 @@ def test_planted_flips_change_exactly_the_rows_they_name():
 def test_precision_in_words():
     assert precision_words(0.5) == "about half" and precision_words(0.33) == "about 1 in 3"
     assert precision_words(0.95) == "nearly all" and precision_words(0.1) == "about 1 in 10"
+
+
+def test_the_checks_encoder_reads_e5_inputs_with_their_query_prefix(monkeypatch, tmp_path):
+    from core import TrainConfig
+    from core.base_models import BaseModel
+    from core.check import _base_model_embedder
+    from core.models import embedding, fewshot
+
+    seen: list[str] = []
+    # No model is loaded (none needs to be installed): only the name decides the prefix.
+    catalog = lambda ref, device=None: (None, None, BaseModel(ref, str(tmp_path), ("any",), "", True))  # noqa: E731
+    monkeypatch.setattr(embedding, "load_encoder", catalog)
+    monkeypatch.setattr(fewshot, "encode", lambda body, tok, texts, **_k: seen.extend(texts) or np.zeros((len(texts), 2)))
+    _base_model_embedder(TrainConfig(base_model="multilingual-e5-small"))(["很好"])
+    _base_model_embedder(TrainConfig(base_model="minilm-en"))(["good"])
+    assert seen == ["query: 很好", "good"]  # E5's model card: "query: " for classification; MiniLM: none
