@@ -61,7 +61,8 @@ class Ranking:
     ``precision``: expected share of the top-k rows whose label is wrong (0-1), None when the
     ranking is no better than chance (nothing listed then, nor below :data:`MIN_PRECISION`); ``p_value``: the chance test's; ``planted``: flips per copy;
     ``hits``: flips the copies' top-k held in all; ``expected_hits``: what a random pick would
-    hold; ``copies``; ``error_rate``: estimated share of labels that look like random flips.
+    hold; ``copies``; ``error_rate``: estimated share of labels that look like random flips;
+    ``k``: the list's length (LIST_SHARE of the rows, at least 1).
     """
 
     scores: np.ndarray
