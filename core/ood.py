@@ -50,11 +50,13 @@ def base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarray
     """texts -> (n, d) mean-pooled L2-normalised embeddings of ``config.base_model``, loaded
     with core's own loading (core.models.embedding.load_encoder + fewshot.encode, as the
     embedding model reads it). Raises ValueError/OSError when the base model is not installed."""
+    from .base_models import input_prefix
     from .cpu import cpu_threads
     from .models.embedding import load_encoder
     from .models.fewshot import encode
 
-    body, tokenizer, _ = load_encoder(config.base_model, device="cpu")
+    body, tokenizer, base = load_encoder(config.base_model, device="cpu")
+    prefix = input_prefix(base)  # "query: " for E5, as the embedding model reads it (core/embedding.py)
 
     def embed(texts: list[str]) -> np.ndarray:
         import torch
@@ -62,7 +64,8 @@ def base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarray
         before = torch.get_num_threads()
         torch.set_num_threads(cpu_threads())
         try:
-            return encode(body, tokenizer, texts, max_length=min(config.max_length, 128), batch_size=64)
+            return encode(body, tokenizer, texts, max_length=min(config.max_length, 128), batch_size=64,
+                          text_prefix=prefix)
         finally:
             torch.set_num_threads(before)
 

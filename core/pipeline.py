@@ -195,7 +195,7 @@ def train(
             board.saved(leader)
         # After the first save, so that the first usable model waits for neither: TF-IDF's
         # cross-validated score, and the OOD reference (seconds: the base encoder embeds the rows;
-        # a folder saved without one builds it when first asked, core.check.model_ood_reference).
+        # a folder saved without one builds it when first asked, core.ood.model_ood_reference).
         if candidate.kind == "tfidf" and folds is None:
             board.cross_validated(candidate.kind, cross_validated(prepared, baselines))
         ood = ood if ood is not None else ood_reference(prepared.texts, config)

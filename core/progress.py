@@ -146,7 +146,7 @@ class TrainResult:
     warnings: list[str]
     stopped_reason: str  # "completed", "early stopping", "time limit"
     elapsed_s: float
-    # The out-of-distribution reference (core.check.OodReference) of the training texts, or None
+    # The out-of-distribution reference (core.ood.OodReference) of the training texts, or None
     # when it could not be built (too few rows, encoder missing): written into the model folder.
     ood_reference: Any = None
     # The candidates not chosen, kept to be put in place later without retraining (kind -> model,

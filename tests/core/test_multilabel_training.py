@@ -190,16 +190,19 @@ def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
     from core.check import check
 
     df = make_tagged_frame(240, seed=2)
-    flipped = [0, 6, 12, 18, 24, 30]  # rows with "pos" and "neg" (i % 6 == 0): drop "neg" from their label
-    truth = df.loc[flipped, "tags"].tolist()
-    df.loc[flipped, "tags"] = "pos"
+    # 12 rows (5%) with one tag toggled at random: the wrong label the check's calibration plants too.
+    rng = np.random.default_rng(0)
+    flipped = sorted(rng.choice(len(df), 12, replace=False).tolist())
+    truth = {r: set(df.at[r, "tags"].split(" | ")) for r in flipped}
+    for r in flipped:
+        df.at[r, "tags"] = " | ".join(sorted(truth[r] ^ {str(rng.choice(["neg", "other", "pos"]))})) or "other"
     report = check(df, TrainConfig(label_column="tags", multi_label=True, label_sep="|"), features="tfidf")
     errors = report.issues[report.issues["issue"] == "label_error"].set_index("row")
     found = [r for r in flipped if r in errors.index]
-    assert len(found) >= len(flipped) // 2, errors
-    for r in found:
-        assert sorted(errors.loc[r, "suggested_label"].split("|")) == sorted(truth[flipped.index(r)].split(" | "))
-    assert len(errors) <= len(flipped) + 6  # few rows flagged that were not flipped
+    assert len(found) >= len(flipped) // 2, (errors, report.notes)
+    right = [r for r in found if set(errors.loc[r, "suggested_label"].split("|")) == truth[r]]
+    assert len(right) >= len(found) // 2, errors
+    assert report.label_error_precision is not None and len(errors) == 12  # the top 5% of 240 rows
 
 
 def test_predict_page_scores_tags_and_offers_them_in_csv_and_xlsx(trained, models_dir,
