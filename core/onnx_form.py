@@ -29,6 +29,8 @@ import numpy as np
 from .fastpath import MAX_ACCURACY_DROP, MIN_AGREEMENT, judge_form, read_test_split, score, tags_of, timed_predict
 from .files import atomic_write
 from .models import SavedModel, load_folder
+from .models.folder import MANIFEST, read_json
+from .registry import KIND_NAMES
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -85,6 +87,10 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
 
     folder = Path(folder)
     model = load_folder(folder)
+    kind = read_json(folder / MANIFEST).get("kind")
+    if kind != "transformer":  # embeddings, few-shot, zero-shot: their network has no classifier head to export
+        raise ValueError(f"ONNX export is for fine-tuned transformers; this is a {KIND_NAMES.get(kind, kind)} model "
+                         f"(kind '{kind}'). Score it as it is (`python -m core predict`), or train a fine-tune to export.")
     reason = not_applicable(model, folder)
     if reason or getattr(model, "tokenizer", None) is None:
         raise ValueError(f"ONNX export: {reason or 'this kind of model has no transformer network to export'}.")

@@ -241,3 +241,15 @@ def test_the_three_encoder_kinds_embed_prefix_plus_text_with_one_loop(tiny_model
     np.testing.assert_allclose(zero.embed(texts), prefixed, atol=1e-5)
     np.testing.assert_allclose(frozen.embed(texts), prefixed, atol=1e-5)
     assert np.abs(plain - prefixed).max() > 1e-3  # the prefix matters, so the checks above can fail
+
+
+def test_onnx_export_refuses_an_embedding_model_in_words(fitted, tmp_path):
+    """Walk finding: `export --format onnx` on an embedding model died with a TypeError from
+    BertModel.forward; it is refused up front, naming the kind, and the folder is left as it was."""
+    from core.onnx_form import export
+
+    folder = _copy(fitted[2], tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(ValueError, match=r"ONNX export is for fine-tuned transformers; this is a frozen-encoder"):
+        export(folder)
+    assert sorted(p.name for p in folder.iterdir()) == before
