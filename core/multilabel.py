@@ -30,6 +30,7 @@ __all__ = [
 JSON_LIST = "json"  # the separator name of JSON-list cells
 SEPARATORS = ("|", ";", ",")  # tried in this order; the first that fits is the column's
 MIN_SEVERAL_SHARE = 0.02  # a column is list-like when at least this share of its labelled rows holds 2+ tags
+MIXED_RECURRING_SHARE = 0.8  # "|" and ";" together: this share of the pieces must recur (a tag met once is allowed)
 MAX_TAG_CHARS = 40  # a tag is a short name; longer pieces are free text with commas in it
 MAX_TAG_WORDS = 4
 MAX_TAGS = 200  # more distinct pieces than this reads as free text, not a tag vocabulary
@@ -156,7 +157,11 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
         pieces = {t for c in holding for t in split_tags(c, separator)}
         alone = {c for c in distinct if not any(ch in c for ch in separator)}
         # A comma is common in free text: there the tags must also stand alone in some cells.
-        if all(counts[t] >= 2 for t in pieces) and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
+        # '|' and ';' together: a rare tag met once is no sign of free text (neither is common in
+        # prose), so most pieces recurring is enough (an exported set with a tag used once).
+        recurring = (sum(counts[t] >= 2 for t in pieces) >= MIXED_RECURRING_SHARE * len(pieces) if len(separator) > 1
+                     else all(counts[t] >= 2 for t in pieces))
+        if recurring and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
             return _found(column, separator, lists, len(cells))
     return None
 

@@ -136,3 +136,19 @@ def test_prepare_gives_an_indicator_matrix_and_every_tag_in_every_split():
     assert (prepared.y == Y).all()
     for positions in prepared.splits.values():
         assert (prepared.y[positions].sum(axis=0) > 0).all()
+
+
+def test_tags_joined_by_pipe_in_some_rows_and_semicolon_in_others_are_read_as_tags_with_a_rare_tag():
+    """Walk finding: 100 exported rows, some joined by '|', some by ';', one tag used once: every
+    piece is a tag (never 'joy;surprise' as a tag of its own)."""
+    rng = np.random.default_rng(0)
+    tags = ["joy", "anger", "neutral", "sadness", "surprise"]
+    cells = []
+    for i in range(99):
+        picked = sorted(set(rng.choice(tags, size=1 + i % 3)))
+        cells.append(("|" if i % 2 else ";").join(picked))
+    cells.append("joy;disgust")  # a tag met once
+    found = detect(pd.Series(cells), "labels")
+    assert found is not None and set(found.tags) == {*tags, "disgust"}
+    truth = [set(c.replace(";", "|").split("|")) for c in cells]
+    assert [set(t) for t in parse_labels(cells, found.separator)[0]] == truth
