@@ -32,6 +32,14 @@ def zero_shot_section(data: TrainData | None) -> None:
     """The section, below the training form: open by itself when the file has one column (a file
     of texts without labels, which training refuses)."""
     if data is None:
+        # The upload does not survive a page change, but the job does: coming back, its progress
+        # or its outcome is still shown here (a newcomer found an empty page and no model news).
+        if ss.get(TRAIN_JOB) is not None or ss.get("zeroshot_done"):
+            st.subheader(TITLE)
+            job_panel(TRAIN_JOB, _train_page_done, _not_a_label_project)
+            if ss.get("zeroshot_done"):
+                st.success(ss.pop("zeroshot_done"))
+                st.caption(NEVER_TRAINED)
         return
     df = data.frame
     with st.expander(TITLE, expanded=len(df.columns) == 1, icon=":material/label_off:"):

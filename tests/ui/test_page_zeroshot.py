@@ -71,6 +71,26 @@ def test_train_page_builds_a_zero_shot_model_from_a_file_without_labels(models_d
     assert any("exists already" in e.value for e in at.error)
 
 
+def test_the_job_is_still_shown_after_a_page_change_without_the_upload(models_dir, tiny_base):
+    """Walk finding: a newcomer left for Predict while the model was built and came back to an empty
+    Train page (the upload is gone after a page change). The job's outcome is shown there still."""
+    import core.jobs as jobs
+    import core.worker as worker
+
+    at = open_train()
+    upload(at, pd.DataFrame({"review": TEXTS}))
+    at.text_input(key="zeroshot_labels").set_value("great, bad").run()
+    at.text_input(key="zeroshot_name").set_value("away-zs").run()
+    at.button(key="zeroshot_build").click().run()
+    job_id = at.session_state["zeroshot_job_id"]
+    at.switch_page("pages/predict.py").run()
+    assert worker.run(jobs.jobs_root() / job_id) == 0  # it finishes while the person is elsewhere
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Saved zero-shot model away-zs" in s.value for s in at.success)
+    assert at.session_state["active_model"] == "away-zs"
+
+
 @pytest.fixture
 def saved_zeroshot(models_dir, tiny_model_dir) -> str:
     model = build_zeroshot(pd.DataFrame({"text": TEXTS}), "great, bad, service", base_model=str(tiny_model_dir),
