@@ -1280,11 +1280,15 @@ def _stream_header(path: Path, encoding: str, delimiter: str) -> list[str]:
         return [h.strip() for h in next(csv_rows(handle, delimiter=delimiter), [])]
 
 
+START_CHECK_BYTES = 1 << 16  # the start of a streamed CSV checked for values past the header
+
+
 def pandas_chunks(stream: Stream, chunk_rows: int, **kwargs: Any) -> Iterator[pd.DataFrame]:
     """The rows of ``stream`` as DataFrames of up to ``chunk_rows`` rows, every cell as text,
     only empty cells missing, column names stripped (as :func:`load_csv`). ``kwargs`` go to
     ``pandas.read_csv`` (``usecols``). Raises pandas' ``ParserError`` or ``UnicodeDecodeError``
     for a row that does not parse (the callers say where)."""
+    _refuse_values_past_header_at_start(stream)
     reader = _pandas_reader(stream, chunksize=chunk_rows, **kwargs)
     with reader:
         for chunk in reader:
@@ -1300,6 +1304,7 @@ def read_head(source: str | Path | Stream, n: int = 5, limits: ReadLimits | None
     against ``limits`` first (cell length, columns; a ``ReadLimitError``)."""
     stream = source if isinstance(source, Stream) else open_stream(
         source, sheet=sheet, header_row=header_row, limits=limits, check_rows=n + 1)
+    _refuse_values_past_header_at_start(stream)
     try:
         head = _pandas_reader(stream, nrows=n)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -1337,6 +1342,22 @@ def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, st
             sample = sample[: cut + 1]
     text, encoding = decode_bytes(sample)
     return encoding, sniff_delimiter(_line_ends(text)[0])
+
+
+def _refuse_values_past_header_at_start(stream: Stream) -> None:
+    """Refuse a streamed CSV whose first rows hold values past the header's columns, naming the row.
+    pandas takes a first data row with more fields than the header for an index column, and with
+    ``index_col=False`` drops the extra values with only a warning ("I love this phone, works great"
+    under a one-column header lost ", works great"); a later such row fails in pandas' own parser.
+    A row ending in empty extra fields (a trailing delimiter) is fine, as :func:`load_csv` has it."""
+    if not isinstance(stream.data, Path):  # read_table's own output: checked when it was read
+        return
+    with open(stream.data, "rb") as handle:
+        head = handle.read(START_CHECK_BYTES)
+    text = head.decode("utf-8-sig" if stream.encoding == "utf-8" else stream.encoding, errors="replace")
+    if len(head) == START_CHECK_BYTES:
+        text = text[: text.rfind("\n") + 1]  # whole lines only
+    _refuse_values_past_header(text, stream.delimiter, len(stream.header))
 
 
 def _pandas_reader(stream: Stream, **kwargs: Any) -> Any:

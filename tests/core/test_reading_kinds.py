@@ -211,3 +211,24 @@ def test_excel_serial_dates_read_as_dates_on_the_dashboard_whatever_the_file(kin
     assert "Excel serial dates" in shown and "too small" not in shown
     parsed, _ = parse_dates(cached_table(at.session_state["dash_upload_key"], b"")["date"])
     assert parsed.dt.date.tolist() == [datetime.date(1899, 12, 30) + datetime.timedelta(days=d) for d, _, _ in rows]
+
+
+def test_a_streamed_file_with_a_value_past_the_header_is_refused_like_a_loaded_one(tmp_path):
+    """Walk finding: `predict` read "I love this phone, works great,email" under `text,channel`
+    as text "I love this phone" (pandas took the extra field for an index and dropped one value,
+    with a warning only). Streaming now refuses it as loading does, naming the row; a trailing
+    empty field is still fine."""
+    from core import read_csv
+    from core.reading import open_stream, pandas_chunks
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,channel\nI love this phone, works great,email\nbad battery,social\n")
+    with pytest.raises(ValueError, match=r"Row 2 of the file has 3 fields but the header names 2") as streamed:
+        list(pandas_chunks(open_stream(bad), 100))
+    with pytest.raises(ValueError) as loaded:
+        read_csv(bad)
+    assert str(streamed.value) == str(loaded.value)
+    fine = tmp_path / "fine.csv"
+    fine.write_text("text,channel,\ngood phone,email,\nbad battery,social,\n")
+    rows = pd.concat(list(pandas_chunks(open_stream(fine), 100)))
+    assert rows["text"].tolist() == ["good phone", "bad battery"] and rows["channel"].tolist() == ["email", "social"]

@@ -320,10 +320,11 @@ def test_unparseable_upload_shows_an_error_not_a_traceback(registry):
     at.file_uploader(key="predict_upload").set_value(("bad.csv", b"id,text\n1,great\n2,a,b,c,d\n", "text/csv"))
     at.run()
     assert not at.exception
-    assert any("Could not read the start of the file" in e.value for e in at.error)
+    assert any("Row 3 of the file has 5 fields but the header names 2" in e.value for e in at.error)
     assert at.button(key="predict_run").disabled
 
-    late = b"id,text\n" + b"".join(b"%d,great\n" % i for i in range(20)) + b"21,a,b,c\n"
+    # Past the start the page checks (64 KB), a bad row is found while scoring, and named there.
+    late = b"id,text\n" + b"".join(b"%d,great review number %d\n" % (i, i) for i in range(4000)) + b"21,a,b,c\n"
     at.file_uploader(key="predict_upload").set_value(("late.csv", late, "text/csv"))
     at.run()
     at.button(key="predict_run").click()
