@@ -275,6 +275,10 @@ def _restore_draft() -> None:
     Train page finds its job), else the examples."""
     ss = st.session_state
     if DRAFT_SAVED in ss:
+        # Back from another page, Streamlit has dropped the text box's key (its page was not
+        # drawn): the base copy last kept comes back (a newcomer found it empty after a look at
+        # the Dashboard while rewrites were written).
+        ss.setdefault(BASE, ss[DRAFT_SAVED][0])
         return
     draft = load_draft(DRAFT_PAGE)
     base = draft.get("base") if isinstance(draft.get("base"), str) else EXAMPLE_BASE

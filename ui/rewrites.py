@@ -48,7 +48,13 @@ def render_suggestions(lab: Any, base: str, add: Callable[[list[str]], None]) ->
             _job_panel(lab, job_id, add)
 
 
+TYPED, KEPT = ("rw_tone", "rw_keep", "rw_avoid"), "rw_typed_kept"  # the words typed, kept past a page change
+
+
 def _request_form(lab: Any, base: str) -> None:
+    ss = st.session_state
+    for key, value in ss.get(KEPT, {}).items():  # Streamlit drops a widget's key when its page is not drawn
+        ss.setdefault(key, value)
     left, middle, right = st.columns(3)
     n = left.number_input("Rewrites", 1, MAX_ASKED, 5, key="rw_n",
                           help="About 15 s each on a laptop CPU, plus half a minute to load the model.")
@@ -58,6 +64,7 @@ def _request_form(lab: Any, base: str) -> None:
     left, right = st.columns(2)
     keep = left.text_input("Words to keep (comma-separated)", key="rw_keep")
     avoid = right.text_input("Words to avoid (comma-separated)", key="rw_avoid")
+    ss[KEPT] = {key: ss[key] for key in TYPED if key in ss}
     if st.button("Suggest rewrites", key="rw_start", icon=":material/edit_note:", disabled=not base.strip()):
         try:
             st.session_state[JOB_ID] = jobs.start_rewrite_job(  # looked up now: tests replace it

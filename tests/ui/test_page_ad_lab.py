@@ -481,3 +481,22 @@ def test_ads_unlike_the_training_texts_get_a_warning(registry):
     # The tiny test encoder has random weights: it tells Chinese from these texts well, not perfectly.
     assert len(named & {names[t] for t in chinese}) >= 3 and len(named & {names[t] for t in english}) <= 1
     assert int(warning.split(" of ")[0]) >= len(named) and f" of {len(names)} texts" in warning
+
+
+def test_the_base_copy_and_rewrite_settings_survive_a_visit_to_another_page(registry):
+    """Walk finding: after a look at the Dashboard while rewrites were written, the base copy, tone
+    and keep words were empty and the page said the base copy was empty (Streamlit clears the key
+    of a widget whose page is not drawn; the page puts back what it kept)."""
+    registry("sentiment")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/ad_lab.py").run()
+    at.text_area(key="adlab_base").set_value("Fresh summer sandals: comfy all day.").run()
+    at.text_input(key="rw_tone").set_value("playful").run()
+    at.text_input(key="rw_keep").set_value("sandals").run()
+    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("pages/ad_lab.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.text_area(key="adlab_base").value == "Fresh summer sandals: comfy all day."
+    assert at.text_input(key="rw_tone").value == "playful" and at.text_input(key="rw_keep").value == "sandals"
+    assert not any("base ad copy" in e.value for e in at.error)
