@@ -209,7 +209,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     main_rank = is_main_process()
     out = Path(args.out)
-    if out.exists() and not args.overwrite and not args.resume:  # a resumed run saved its best so far there
+    # Only rank 0 writes --out, so only rank 0 asks: under torchrun another rank may start after
+    # rank 0 has saved the best so far there (seen in CI: rank 1 refused rank 0's own TF-IDF save).
+    if main_rank and out.exists() and not args.overwrite and not args.resume:  # a resumed run saved its best so far there
         raise ValueError(f"{out} already exists; pass --overwrite to replace it.")
     checkpoint = checkpoint_folder(out)
     if args.resume and checkpoints.read_progress(checkpoint) is None:
