@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .evaluation import MODEL_NAMES, lead_in_words
+from .evaluation import MODEL_NAMES, headline, lead_in_words
 from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, rule_kind
 from .models.folder import MANIFEST, METRICS, read_json
 
@@ -73,10 +73,26 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
     lead = ""
     if side and isinstance(verdict.get(basis), dict) and verdict[basis].get("n"):
         lead = lead_in_words(_seen_from(verdict[basis], side), task, basis)
+    validation, test = _score(verdict.get("validation"), side), _score(verdict.get("test"), side)
+    if side is None:  # a third candidate, not in the verdict's pair: the run's own record of its scores
+        validation = _number((metrics.get("validation") or {}).get(kind))
+        test = _test_headline(metrics["model"] if in_place else (metrics.get("candidates") or {}).get(kind), task)
     return Candidate(
         kind=kind, name=kind_name(kind, task), title=kind_title(kind, task), in_place=in_place, metric=verdict.get("metric", "macro-F1"),
-        validation=_score(verdict.get("validation"), side), test=_score(verdict.get("test"), side), lead=lead, path=path,
+        validation=validation, test=test, lead=lead, path=path,
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and value == value else None
+
+
+def _test_headline(scores: dict[str, Any] | None, task: str) -> float | None:
+    """The headline (core.evaluation.headline) of a candidate's test metrics, None when not recorded."""
+    try:
+        return _number(headline(scores, task)) if isinstance(scores, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _score(comparison: dict[str, Any] | None, side: str | None) -> float | None:

@@ -89,6 +89,19 @@ def test_the_comparison_reads_the_verdict_from_each_side(saved):
         assert in_place.lead.startswith(f"level on {n} validation rows") and kept.lead == in_place.lead
 
 
+def test_a_third_candidate_outside_the_verdicts_pair_shows_the_runs_own_scores(saved):
+    """Newcomer screenshot: with embeddings in place and TF-IDF the verdict's other side, the kept
+    fine-tune read "no scores recorded" although the leaderboard had them. A candidate outside the
+    verdict's pair shows the run's own record: its validation score and its test metrics."""
+    metrics = json.loads((saved / "metrics.json").read_text())
+    metrics["validation"] = {**metrics.get("validation", {}), "embedding": 0.8125}
+    metrics["candidates"] = {**metrics.get("candidates", {}), "embedding": {"macro_f1": 0.75, "accuracy": 0.76}}
+    (saved / "metrics.json").write_text(json.dumps(metrics))
+    shutil.copytree(saved / "candidates" / "tfidf", saved / "candidates" / "embedding")
+    third = next(c for c in candidates_of(saved) if c.kind == "embedding")
+    assert (third.validation, third.test, third.lead) == (0.8125, 0.75, "")
+
+
 def test_the_switched_in_candidate_predicts_as_it_did_and_twice_gives_back_the_same_files(saved):
     before = files_of(saved)
     tfidf_proba = load_folder(saved / "candidates" / "tfidf").predict_proba(PROBE)
