@@ -88,9 +88,22 @@ class ModelInfo:
         return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", method) if part)
 
     @property
+    def multi_label(self) -> bool:
+        """Several tags per row (its metrics are multi-label ones: micro-F1 first)."""
+        return bool((self.metrics.get("model") or {}).get("multi_label") or self.config.get("multi_label"))
+
+    def what_it_predicts(self) -> str:
+        """"7 tags (several per row)", "3 classes" or "a number", for the pages that name it."""
+        if self.task != "classification":
+            return "a number"
+        return f"{len(self.classes)} tags (several per row)" if self.multi_label else f"{len(self.classes)} classes"
+
+    @property
     def headline(self) -> dict[str, float]:
         model = self.metrics.get("model", {})
         keys = ("accuracy", "macro_f1", "roc_auc") if self.task == "classification" else ("r2", "mae", "spearman")
+        if self.multi_label:
+            keys = ("micro_f1", "macro_f1", "hamming_loss")
         return {k: model[k] for k in keys if isinstance(model.get(k), (int, float))}
 
 

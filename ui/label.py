@@ -259,7 +259,8 @@ def _show_model_summary(name: str) -> None:
             c: st.column_config.NumberColumn(c, format="%.3f") for c in ("mean", "std", "min", "max")
         })
     elif isinstance(metrics.get("model", {}).get("macro_f1"), (int, float)):
-        st.caption(f"Test macro-F1 {metrics['model']['macro_f1']:.3f}")
+        headline = "micro_f1" if info.multi_label else "macro_f1"  # several tags per row: micro-F1 first
+        st.caption(f"Test {headline.replace('_f1', '-F1')} {metrics['model'][headline]:.3f}")
     render_warnings(info)
 
 

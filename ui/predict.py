@@ -153,7 +153,8 @@ def choose_model() -> tuple[str, SavedModel] | None:
         st.error(plain(exc))
         return None
     classes = [str(c) for c in model.classes_]
-    what = f"{len(classes)} classes: {', '.join(classes)}" if model.task == "classification" else "a number"
+    several = "tags (several per row)" if getattr(model, "multi_label", False) else "classes"
+    what = f"{len(classes)} {several}: {', '.join(classes)}" if model.task == "classification" else "a number"
     st.caption(f"Predicts {plain(what)} · reads {plain(', '.join(model.input_columns) or '(no columns)')}")
     return name, model
 

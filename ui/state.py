@@ -190,7 +190,7 @@ def render_sidebar() -> None:
         set_active_model(chosen, models)
         info = next(m for m in models if m.name == chosen)
         headline = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in info.headline.items())
-        labels = f" · {len(info.classes)} classes" if info.task == "classification" else ""
+        labels = f" · {info.what_it_predicts()}" if info.task == "classification" else ""
         st.caption(f"{info.task}{labels} · {plain(info.describe(workspace.current().base_model_label))}  \n{headline}")
         if (info.metrics.get("verdict") or {}).get("useless"):
             st.warning("This model is no better than guessing; see its results on the Models page.")

@@ -312,3 +312,19 @@ def test_embedding_and_zero_shot_models_name_their_base_model_and_what_built_the
     assert embedding.describe() == ("frozen-encoder embeddings + logistic regression · base model minilm-en · "
                                     "encoder frozen, not fine-tuned")
     assert zeroshot.describe() == "zero-shot model · base model minilm-en · never trained on labels"
+
+
+def test_a_multi_label_model_is_named_by_its_tags_and_micro_f1():
+    """walk-b: a model with 7 tags was described as "7 classes" with accuracy and macro-F1 first."""
+    from core.registry import ModelInfo
+
+    metrics = {"model": {"multi_label": True, "micro_f1": 0.48, "macro_f1": 0.39, "hamming_loss": 0.28,
+                         "subset_accuracy": 0.11}}
+    tags = ModelInfo(name="t", path=None, kind="tfidf", task="classification", base_model="tfidf-lr", method="full",
+                     classes=list("abcdefg"), n_rows=600, saved_at="", metrics=metrics, config={"multi_label": True})
+    assert tags.what_it_predicts() == "7 tags (several per row)"
+    assert tags.headline == {"micro_f1": 0.48, "macro_f1": 0.39, "hamming_loss": 0.28}
+    single = ModelInfo(name="s", path=None, kind="tfidf", task="classification", base_model="tfidf-lr", method="full",
+                       classes=["a", "b"], n_rows=10, saved_at="", metrics={"model": {"accuracy": 0.9, "macro_f1": 0.8}},
+                       config={})
+    assert single.what_it_predicts() == "2 classes" and single.headline == {"accuracy": 0.9, "macro_f1": 0.8}
