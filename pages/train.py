@@ -17,10 +17,9 @@ st.markdown("Upload a CSV or Excel file of texts with labels, check the columns,
 
 data = form.data_section()
 if data is not None and not form.refuse_too_few_columns(data):
-    problems: list[str] = []
-    columns = form.columns_section(data, problems)
-    config, model_name = form.settings_section(columns, problems)
-    form.start_section(columns.df, config, model_name, problems)
+    columns = form.columns_section(data)
+    settings = form.settings_section(columns)
+    form.start_section(columns.df, settings, problems=(*columns.problems, *settings.problems))
     form.remember_settings()
 
 zero_shot_section(data)  # no labels: a model from category names (ui/zeroshot.py)

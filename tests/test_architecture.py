@@ -250,3 +250,35 @@ def test_the_model_folders_file_names_are_spelled_once():
         for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in names
     ]
     assert offenders == []
+
+
+def handed_lists_filled(tree: ast.AST) -> list[str]:
+    """"function(parameter)" for every function that appends to, extends or adds (+=) to a list
+    it was handed, and every ``problems: list`` parameter (a form's problems are returned)."""
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        params = [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]
+        lists = {a.arg for a in params if a.annotation is not None and ast.unparse(a.annotation).startswith("list")}
+        found += [f"{fn.name}({a.arg})" for a in params if a.arg == "problems" and a.arg in lists]
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+                if node.func.value.id in {a.arg for a in params} and node.func.attr in ("append", "extend", "insert"):
+                    found.append(f"{fn.name}({node.func.value.id})")
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in lists:
+                found.append(f"{fn.name}({node.target.id})")
+    return sorted(set(found))
+
+
+def test_the_list_finder_sees_a_form_filling_a_handed_list():
+    source = "def section(data, problems: list[str]):\n    problems += ['x']\n\ndef other(out):\n    out.append(1)\n"
+    assert handed_lists_filled(ast.parse(source)) == ["other(out)", "section(problems)"]
+
+
+def test_ui_forms_return_their_problems():
+    """A form section returns what it found, problems included (ui.train_form.Columns/Settings),
+    and the page combines them; no section appends to a list it was handed."""
+    offenders = [f"{path.relative_to(ROOT)}:{name}" for folder in ("ui", "pages") for path in (ROOT / folder).rglob("*.py")
+                 for name in handed_lists_filled(ast.parse(path.read_text(encoding="utf-8")))]
+    assert offenders == []

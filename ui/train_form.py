@@ -195,10 +195,11 @@ def data_section() -> TrainData | None:
     return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class Columns:
     """Section 2's answers. ``df`` is the table after the data-health check (which may drop or
-    relabel rows); ``mapping`` is None while the choices do not make a valid TrainConfig."""
+    relabel rows); ``mapping`` is None while the choices do not make a valid TrainConfig;
+    ``problems``: what stops training, as said on the page."""
 
     df: pd.DataFrame
     text_cols: list[str]
@@ -210,6 +211,17 @@ class Columns:
     report: MappingReport | None
     multi_label: bool = False  # several tags per row (ui/multilabel.py)
     label_sep: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Section 3's answers: the config to train with (None while the columns are not valid), the
+    model name, and what stops training (each said on the page where it was found)."""
+
+    config: TrainConfig | None
+    model_name: str
+    problems: tuple[str, ...] = ()
 
 
 def refuse_too_few_columns(data: TrainData) -> bool:
@@ -226,9 +238,10 @@ def refuse_too_few_columns(data: TrainData) -> bool:
     return True
 
 
-def columns_section(data: TrainData, problems: list[str]) -> Columns:
-    """The preview and section 2: which columns to read and learn; appends to ``problems``."""
+def columns_section(data: TrainData) -> Columns:
+    """The preview and section 2: which columns to read and learn, and what is wrong with them."""
     mapping = report = None
+    problems: list[str] = []
     df = data.frame
     st.markdown(f"**{plain(data.name)}** · {len(df):,} rows · {len(df.columns)} columns · {plain(data.how_read)}")
     st.dataframe(df.head(20), key="train_preview", placeholder="")  # an empty cell shows empty, not "None"
@@ -315,7 +328,8 @@ def columns_section(data: TrainData, problems: list[str]) -> Columns:
                 st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {plain(report.summary())}.")
             elif report.ok:
                 st.caption(f"All {report.n_rows_used:,} rows are usable{after}.")
-    return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report, multi_label, label_sep)
+    return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report, multi_label, label_sep,
+                   tuple(problems))
 
 
 def _training_now(model_name: str) -> bool:
@@ -331,9 +345,8 @@ def _training_now(model_name: str) -> bool:
     return status.active and status.model_name == model_name
 
 
-def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | None, str]:
-    """Section 3: base model, name, method and the advanced settings; returns the config to
-    train with (None while the columns are not valid) and the model name."""
+def settings_section(cols: Columns) -> Settings:
+    """Section 3: base model, name, method and the advanced settings (:class:`Settings`)."""
     df, report, config = cols.df, cols.report, None
     # ------------------------------------------------------------------------- 3. settings
     st.subheader("3. Settings")
@@ -342,8 +355,9 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
         sample_texts = build_texts(df.head(2000), cols.text_cols, cols.profile_cols) if report is not None and report.ok else []
         base_name = base_model_picker(sample_texts, key="train_base")
     with right:
-        model_name = _model_name_input(problems)
+        model_name, name_problem = _model_name_input()
         _method_input(cols, base_name)
+    problems = [name_problem] if name_problem else []
     try:
         workspace.current().check_base_model(base_name)
         if not needs_build(base_name):  # a catalog model not built yet: the job builds it first
@@ -364,11 +378,12 @@ def settings_section(cols: Columns, problems: list[str]) -> tuple[TrainConfig | 
         for problem in limits.problems(rows=len(df), epochs=config.epochs, max_length=config.max_length):
             st.error(problem)
             problems.append(problem)
-    return config, model_name
+    return Settings(config, model_name, tuple(problems))
 
 
-def _model_name_input(problems: list[str]) -> str:
-    """The model name box; a name that is invalid or taken is said under it and added to ``problems``."""
+def _model_name_input() -> tuple[str, str]:
+    """The model name box and what is wrong with the name ("" when nothing): a name that is
+    invalid or taken is said under it."""
     model_name = st.text_input("Model name", key="train_model_name", max_chars=64)
     try:
         validate_name(model_name)
@@ -376,8 +391,8 @@ def _model_name_input(problems: list[str]) -> str:
             raise ValueError(f"A model named '{model_name}' already exists; choose another name.")
     except ValueError as exc:
         st.error(plain(exc))
-        problems.append(str(exc))
-    return model_name
+        return model_name, str(exc)
+    return model_name, ""
 
 
 def _method_input(cols: Columns, base_name: str) -> None:
@@ -486,8 +501,9 @@ def _config_from_state(cols: Columns, base_name: str) -> TrainConfig:
     return TrainConfig(**{**training_defaults(base_name), **chosen})
 
 
-def start_section(df: pd.DataFrame, config: TrainConfig | None, model_name: str, problems: list[str]) -> None:
-    """Section 4: the Train button (disabled while there are ``problems``)."""
+def start_section(df: pd.DataFrame, settings: Settings, problems: tuple[str, ...]) -> None:
+    """Section 4: the Train button (disabled while there are ``problems``: every section's)."""
+    config, model_name = settings.config, settings.model_name
     # ------------------------------------------------------------------------- 4. start
     queue = jobs.server_queue()  # every person's jobs of every kind: the counts the admin's table shows
     if queue:
