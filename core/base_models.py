@@ -366,8 +366,8 @@ def recommend_base_model(texts: Sequence[str], chosen: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------- training presets
 
-# Recipes per base model, measured in bench/bench_multilingual.py (Chinese reviews; see the
-# README). multilingual-e5-small: its 250k x 384 word-embedding matrix is 96M of the model's
+# Recipes per base model, measured in bench/bench_multilingual.py (Chinese reviews; docs/measurements.md,
+# "Chinese text"). multilingual-e5-small: its 250k x 384 word-embedding matrix is 96M of the model's
 # 118M parameters, so freezing it saves ~0.8 GB of AdamW state and a third of the step time,
 # and the embeddings of a multilingual vocabulary are better left as pretrained than nudged by
 # a few thousand texts of one language.

@@ -13,8 +13,9 @@ TASKS = ("classification", "regression")
 # "embedding": the base model's frozen sentence embeddings + logistic regression / ridge (core/embedding.py);
 # "auto": few-shot for small labelled sets, full fine-tuning otherwise (fewshot.choose_method).
 METHODS = ("full", "lora", "fewshot", "embedding", "auto")
-# Learning rates that measured well on this CPU (see README, bench/); LoRA trains far fewer
-# weights and needs a larger step; few-shot uses SetFit's body learning rate.
+# Learning rates that measured well on this CPU (docs/measurements.md, "Accuracy and training speed"
+# and "LoRA against full fine-tuning"); LoRA trains far fewer weights and needs a larger step;
+# few-shot uses SetFit's body learning rate.
 DEFAULT_LEARNING_RATE = {"full": 1e-4, "lora": 2e-3, "fewshot": 2e-5}
 PRECISIONS = ("auto", "fp32")
 LABEL_SEPS = ("|", ";", ",", "json")  # how a multi-label cell joins its tags ("json": a JSON list)
@@ -73,7 +74,8 @@ class TrainConfig:
     # Weight the loss by inverse class frequency (sklearn's "balanced": n / (K * count)), so training
     # aims at macro-F1, the metric every verdict uses. On by default: full fine-tuning on 3 imbalanced
     # clothing classes 0.473 -> 0.648 macro-F1, few-shot on 600 Chinese reviews (70/30) 0.749 -> 0.759
-    # (minority recall 0.58 -> 0.78); on balanced classes every weight is 1, so nothing changes (README).
+    # (minority recall 0.58 -> 0.78); on balanced classes every weight is 1, so nothing changes
+    # (docs/measurements.md, "LoRA against full fine-tuning").
     class_weighting: bool = _setting(True)
     # share of rows held out for early stopping / for the reported metrics
     val_fraction: float = _setting(0.1, 0, 0.5, bounds="()", form=(0.01, 0.49), fine_tuning=False)
@@ -89,10 +91,12 @@ class TrainConfig:
     # Fine-tuning's arithmetic on a CPU: "auto" runs the forward pass under bfloat16 autocast where
     # the CPU has native bf16 (AVX512-BF16 or AMX: core.training.cpu_has_bf16), fp32 elsewhere;
     # weights, optimizer state, loss, validation and the saved model stay fp32. "fp32" turns it off.
-    # Measured in bench/bench_bf16.py (README): faster at the same macro-F1 within noise.
+    # Measured in bench/bench_bf16.py (docs/measurements.md, "bf16 autocast for fine-tuning"):
+    # faster at the same macro-F1 within noise.
     precision: str = "auto"
-    # LoRA rank and scaling, measured with lr 2e-3 (README, issue 13): r=16 matched r=8 on balanced
-    # UCI sentences (0.922 vs 0.923) and beat it on the imbalanced clothing classes (0.619 vs 0.585).
+    # LoRA rank and scaling, measured with lr 2e-3 (docs/measurements.md, "LoRA against full
+    # fine-tuning", issue 13): r=16 matched r=8 on balanced UCI sentences (0.922 vs 0.923) and beat
+    # it on the imbalanced clothing classes (0.619 vs 0.585).
     lora_r: int = _setting(16, 1, 256)  # LoRA rank
     lora_alpha: int = _setting(32, 1, None, form=(1, 1024))  # LoRA scaling
     lora_dropout: float = _setting(0.1, 0, 1, bounds="[)", form=(0.0, 0.99))  # dropout on the LoRA path

@@ -2,8 +2,8 @@
 ask of it (rows, epochs, tokens per text), so that one person's job cannot hold everybody's
 queue for days.
 
-The admin sets them under ``[marketune]`` in `.streamlit/secrets.toml` (README, "Run it for a
-team"); ``core.workspace.TeamSettings`` reads them. The Train page states them and refuses
+The admin sets them under ``[marketune]`` in `.streamlit/secrets.toml` (docs/team-server.md,
+**Limits**, *Per job*); ``core.workspace.TeamSettings`` reads them. The Train page states them and refuses
 settings over them, ``core.jobs`` refuses a job over them before it is queued (every page's job
 goes through it), and the worker checks them again from the job's request.json (written by the
 server, never by a person) and stops training at the time limit the way early stopping does: the
@@ -22,8 +22,8 @@ from typing import Any
 KEYS = ("max_job_minutes", "max_rows", "max_epochs", "max_length")
 TEAM_DEFAULTS: dict[str, float | int] = {
     # Two hours of the trainer per job, counted from when the job gets it (waiting in the queue does
-    # not count): the measured default run on 5,000 long reviews took 525 s on 2 cores (README,
-    # "Accuracy and speed"), so real jobs of tens of thousands of rows finish well inside it, and a
+    # not count): the measured default run on 5,000 long reviews took 525 s on 2 cores (docs/measurements.md,
+    # "Accuracy and training speed"), so real jobs of tens of thousands of rows finish well inside it, and a
     # person with one job ahead of theirs waits at most this long for it.
     "max_job_minutes": 120,
     # 200,000 rows: 3 epochs over the training split of that many short texts take about 90 minutes

@@ -74,7 +74,7 @@ UNPACKED_BYTES_PER_CELL = 8
 SCAN_CHUNK_BYTES = 8 * MB
 
 # Rows the Predict page and the Dashboard score in the server's own process. Scoring runs in the
-# page's script thread on the shared server: at the measured 536 rows/s (fp32, 2 cores; README,
+# page's script thread on the shared server: at the measured 536 rows/s (fp32, 2 cores; docs/measurements.md,
 # "Batch prediction") 200,000 rows take about 6 minutes of the CPU everyone shares. More than that
 # belongs to the CLI (a process of its own, on any machine) or to a Ray cluster.
 BROWSER_SCORING_MAX_ROWS = 200_000

@@ -96,3 +96,42 @@ def test_every_cli_command_is_documented():
     cli_doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     missing = [name for name in sub.choices if f"python -m core {name}" not in cli_doc]
     assert missing == []
+
+
+# A comment or docstring citing the documentation: docs/<file>.md, "<words of one of its headings>".
+CITATION = re.compile(r'docs/([\w-]+\.md),\s*(?:#\s*)?(?:the\s+)?"([^"]+)"')
+
+
+def stale_citations(text: str, headings_of) -> list[str]:
+    """The citations in ``text`` that name no existing docs file or none of its headings, and every
+    README section cited as a source ("(README, ...)", "(README)": those sections moved to docs/)."""
+    stale = [f"README{m.group(1)}" for m in re.finditer(r"\bREADME([,)])", text)]
+    for name, words in CITATION.findall(text):
+        headings = headings_of(name)
+        words = " ".join(w for w in words.split() if w != "#")  # a section's name wrapped over two comment lines
+        if headings is None or not any(words.lower() in h.lower() for h in headings):
+            stale.append(f'docs/{name}, "{words}"')
+    return stale
+
+
+def _headings(name: str) -> list[str] | None:
+    path = ROOT / "docs" / name
+    return HEADING.findall(FENCE.sub("", path.read_text(encoding="utf-8"))) if path.is_file() else None
+
+
+def test_the_citation_checker_sees_a_moved_section():
+    text = ('# (README, "Batch prediction")\n# docs/data.md, "Limits"\n# docs/gone.md, "X"\n'
+            '# (docs/measurements.md,\n# "No such section")')
+    assert stale_citations(text, _headings) == ["README,", 'docs/gone.md, "X"', 'docs/measurements.md, "No such section"']
+
+
+def test_code_cites_the_docs_where_the_numbers_now_live():
+    """Comments and docstrings that give a number's source point at the docs/ file and section
+    that holds it (the README's measurements and operations moved to docs/ in issue 29)."""
+    stale = {}
+    for folder in ("core", "ui", "pages"):
+        for path in (ROOT / folder).rglob("*.py"):
+            found = stale_citations(path.read_text(encoding="utf-8"), _headings)
+            if found:
+                stale[str(path.relative_to(ROOT))] = found
+    assert stale == {}
