@@ -32,6 +32,7 @@ from core.models.folder import TEST_PREDICTIONS
 from core.models.zeroshot import NEVER_TRAINED
 from ui.candidates import render_candidates
 from ui.figures import inert
+from ui.jobs import duration
 from ui.leaderboard import pending_titles, render_leaderboard, saved_leaderboard
 from ui.markdown import plain
 
@@ -168,6 +169,18 @@ def render_warnings(info: ModelInfo) -> None:
             st.warning(plain(warning))
 
 
+def run_time(metrics: dict) -> str:
+    """The header's time, naming what it measures: the whole run (every candidate with its scoring,
+    and the refit: ``metrics["total_seconds"]``, core.result) where recorded; else the saved model's
+    own fit (``train_seconds``: for a fine-tune its training loop alone, which is why it once read
+    "trained in 141 s" beside a leaderboard row of 3:32); "" when neither is recorded."""
+    total, fit = metrics.get("total_seconds"), metrics.get("train_seconds")
+    if isinstance(total, (int, float)):
+        resumed = metrics.get("resumed_from_step")
+        return f"the whole run took {duration(total)}" + (f" since its resume at step {resumed:,}" if resumed else "")
+    return f"fitted in {duration(fit)}" if isinstance(fit, (int, float)) else ""
+
+
 def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = ()) -> None:
     """Everything about a saved model's test results.
 
@@ -194,9 +207,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         )
     if metrics.get("stopped_reason"):
         facts.append(f"stopped: {plain(metrics['stopped_reason'])}")
-    if isinstance(metrics.get("train_seconds"), (int, float)):
-        facts.append(f"trained in {metrics['train_seconds']:.0f} s")
-    st.caption(" · ".join(facts))
+    facts.append(run_time(metrics))
+    st.caption(" · ".join(f for f in facts if f))
     if info.kind == "zeroshot":  # no labels, so no test score: say it before any number (core.zeroshot)
         st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
     render_verdict(metrics, compact=compact)

@@ -125,3 +125,23 @@ def test_delete_asks_for_confirmation(two_models):
     assert "Deleted model **rating-model**" in texts(at.success)
     assert [m.name for m in list_models()] == ["sentiment-tiny"]
     assert frame_with(at, "base model")["name"].tolist() == ["sentiment-tiny"]
+
+
+def test_the_header_states_the_whole_runs_time_not_the_fine_tunes_loop(two_models):
+    """The result header's time is the whole run's (core.result's total_seconds): never shorter
+    than a candidate's time on the leaderboard. It used to print the fine-tune's training loop
+    alone ("trained in 141 s" beside the fine-tune's row of 3:32)."""
+    from ui.jobs import duration
+    from ui.results import run_time
+
+    saved = json.loads((two_models / "sentiment-tiny" / "metrics.json").read_text())
+    rows = {row["kind"]: row["seconds"] for row in saved["leaderboard"] if row.get("seconds") is not None}
+    assert saved["total_seconds"] >= max(rows.values())
+    assert rows["transformer"] >= saved["train_seconds"]  # the loop is part of the fine-tune's row
+    at = open_models()
+    at.selectbox(key="models_open").set_value("sentiment-tiny").run()
+    header = next(c for c in texts(at.caption).splitlines() if c.startswith("**classification**"))
+    assert f"the whole run took {duration(saved['total_seconds'])}" in header and "trained in" not in header
+    # A resumed run says where its time starts; a model without the run's time names its own fit.
+    assert run_time({"total_seconds": 245.2, "resumed_from_step": 40}) == "the whole run took 4:05 since its resume at step 40"
+    assert run_time({"train_seconds": 12.4}) == "fitted in 12 s" and run_time({}) == ""
