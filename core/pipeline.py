@@ -174,7 +174,7 @@ def train(
         hooks = _early_stop(config, fitted, leader, prepared)
         try:
             if folds is None:
-                fitted[candidate.kind] = _run(candidate, prepared, config, events, cancel, deadline, hooks)
+                fitted[candidate.kind] = fit_and_score(candidate, prepared, config, events, cancel, deadline, hooks)
             else:
                 fitted[candidate.kind] = _cross_run(candidate, prepared, config, events, cancel, deadline, folds)
                 baselines = baselines or oof_baselines(prepared, fitted["tfidf"])
@@ -295,15 +295,16 @@ def _embedding_candidate() -> Candidate:
     return Candidate("embedding", fit)
 
 
-def _run(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
-         deadline: float | None, hooks: tuple[Any, ...]) -> Fitted:
-    """Fit one candidate and score it on the validation and test rows."""
+def fit_and_score(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
+                  deadline: float | None, hooks: tuple[Any, ...]) -> Fitted:
+    """Fit one candidate and score it on the validation and test rows (also the response
+    comparison's fine-tune, core.response)."""
     started = time.monotonic()
     model = candidate.fit(prepared, config, events, cancel, deadline, hooks)
     _check(cancel)
     if prepared.multi_label:  # every kind's per-tag thresholds, chosen on the same validation rows
         set_thresholds(model, prepared)
-    events.emit(ProgressEvent("test", 0, 0, 1.0, message=f"Scoring {kind_title(candidate.kind, prepared.task)} on the "
+    events.emit(ProgressEvent("test", 0, 0, 1.0, message=f"Scoring {kind_name(candidate.kind, prepared.task)} on the "
                               "validation and test rows"))
     val = score(model, prepared, prepared.splits["validation"])
     test = score(model, prepared, prepared.splits["test"])

@@ -4,7 +4,8 @@
 of a campaign table (one row per customer contacted, profile columns, optional text columns, a
 response column) and reports them side by side on the same test rows:
 
-- ``"transformer"``: the core fine-tuning (``core.training.fit_transformer``) on text built from the row,
+- ``"transformer"``: the core fine-tuning (``core.training.fit_transformer``, run and scored by the training
+  pipeline's own step, ``core.pipeline.fit_and_score``) on text built from the row,
   ``"age: 41 | job: admin. | ... | review: ..."`` (profile fields first, empty cells left out;
   with no text column the profile fields alone are the input). It is trained on exactly our
   split (``core.prepare.prepared_from_texts``). Deployed, it is a normal ``TextClassifier`` (kind
@@ -85,7 +86,7 @@ from .models import SavedModel
 from .models.folder import is_model_folder, prediction_frame
 from .models.response import HYBRID, MODEL_LABELS, TABULAR, TEXT_SCORE_COLUMN, TRANSFORMER, ResponseModel, TextScorer
 from .models.tabular import TabularModel, infer_column_kinds
-from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
+from .progress import Cancel, Events, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 from .targeting import (
     gains_readout,
     lift_by_decile,
@@ -371,28 +372,16 @@ def _test_predictions(index: pd.Index, y: np.ndarray, p: np.ndarray, classes: li
 
 
 def train_response_models(
-    df: pd.DataFrame,
-    profile_columns: Sequence[str],
-    text_columns: Sequence[str] = (),
-    label_column: str = "y",
-    positive_class: Any = "yes",
-    base_model: str = "minilm-en",
-    on_progress: ProgressCallback | None = None,
-    cancel: Cancel = None,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    *,
-    include_transformer: bool = True,
-    transformer_settings: Mapping[str, Any] | None = None,
-    transformer_max_train_rows: int | None = None,
-    column_kinds: Mapping[str, str] | None = None,
-    tabular_params: Mapping[str, Any] | None = None,
-    refit: bool = True,
-    deadline: float | None = None,
+    df: pd.DataFrame, profile_columns: Sequence[str], text_columns: Sequence[str] = (), label_column: str = "y",
+    positive_class: Any = "yes", base_model: str = "minilm-en", on_progress: ProgressCallback | None = None,
+    cancel: Cancel = None, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, *,
+    include_transformer: bool = True, transformer_settings: Mapping[str, Any] | None = None,
+    transformer_max_train_rows: int | None = None, column_kinds: Mapping[str, str] | None = None,
+    tabular_params: Mapping[str, Any] | None = None, refit: bool = True, deadline: float | None = None,
 ) -> ResponseComparison:
     """Train the transformer, the gradient-boosting baseline and (with text columns) the hybrid
-    on one stratified split of ``df`` and compare them on its test rows.
+    on one stratified split of ``df`` and compare them on its test rows. The phases, in order:
+    ``prepare_response_rows``, ``fit_candidates``, ``compare`` (calibrate, recommend, refit).
 
     Args:
         df: one row per customer contacted.
@@ -414,72 +403,87 @@ def train_response_models(
         transformer_max_train_rows: fine-tune on at most this many training rows (a stratified
             sample; a "fast" mode); the other models use every training row.
         tabular_params: ``TabularModel`` arguments (default: scikit-learn's defaults, one thread).
-        refit: after the comparison, refit the gradient boosting and the hybrid (seconds) on
-            every labelled row with the same settings; their reported metrics stay the held-out
-            ones (``metrics["refit_note"]`` says so). The transformer is never refitted.
-        deadline: a ``time.monotonic()`` value (a server's per-job time limit) for the
-            transformer, the one slow model: its fine-tuning stops there with its best
-            checkpoint (``stopped_reason`` "time limit"), or it is left out, with a warning, when
-            the deadline has passed before its turn.
+        refit: refit the gradient boosting and the hybrid (seconds) on every labelled row; their
+            metrics stay the held-out ones (``metrics["refit_note"]``). The transformer is never refitted.
+        deadline: a ``time.monotonic()`` value (a server's per-job limit) for the transformer: its
+            fine-tuning stops there with its best checkpoint (``stopped_reason`` "time limit"), or it
+            is left out, with a warning, when the deadline has passed before its turn.
 
     Returns:
         A ``ResponseComparison``; its ``candidates`` hold calibrated models ready for ``deploy``.
     """
-    started = time.monotonic()
-    cancelled = cancel_check(cancel)
+    run = _Run(on_progress, cancel, include_transformer)
+    run.report("prepare", 0.0, "Checking the table and splitting it")
     profile, text = list(profile_columns), list(text_columns)
-    run_transformer = include_transformer
-    stages = (0.0, 0.08, 0.95) if run_transformer else (0.0, 0.45, 0.9)
-
-    def report(stage: str, fraction: float, message: str, event: ProgressEvent | None = None) -> None:
-        if on_progress is not None:
-            on_progress(dataclasses.replace(event or ProgressEvent(stage), phase=stage, fraction=fraction, message=message))
-
-    def check_cancel() -> None:
-        if cancelled():
-            raise TrainingCancelled("Training was cancelled; nothing was saved.")
-
-    report("prepare", 0.0, "Checking the table and splitting it")
     rows = prepare_response_rows(df, profile, text, label_column, positive_class, column_kinds=column_kinds,
                                  val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     setup = _Setup(profile, text, label_column, rows.positive, rows.column_kinds, seed, val_fraction, test_fraction,
-                   {"n_threads": 1, "random_state": seed, **dict(tabular_params or {})})
+                   {"n_threads": 1, "random_state": seed, **dict(tabular_params or {})}, base_model,
+                   dict(transformer_settings or {}), transformer_max_train_rows)
+    raw, warnings = fit_candidates(rows, setup, run, include_transformer=include_transformer, deadline=deadline)
+    return compare(raw, rows, setup, run, warnings, refit=refit)
+
+
+class _Run:
+    """One comparison's progress reports and cancel checks. ``stages``: where the candidates
+    start, the transformer starts and the calibration starts, as fractions of the whole run."""
+
+    def __init__(self, on_progress: ProgressCallback | None, cancel: Cancel, with_transformer: bool) -> None:
+        self.on_progress, self.cancel, self.cancelled = on_progress, cancel, cancel_check(cancel)
+        self.stages = (0.0, 0.08, 0.95) if with_transformer else (0.0, 0.45, 0.9)
+        self.started = time.monotonic()
+
+    def report(self, stage: str, fraction: float, message: str, event: ProgressEvent | None = None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(dataclasses.replace(event or ProgressEvent(stage), phase=stage, fraction=fraction, message=message))
+
+    def check_cancel(self) -> None:
+        if self.cancelled():
+            raise TrainingCancelled("Training was cancelled; nothing was saved.")
+
+
+def fit_candidates(rows: ResponseRows, setup: _Setup, run: _Run, *, include_transformer: bool,
+                   deadline: float | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Fit every candidate on the training rows, cheapest first, and score the validation and test
+    rows (uncalibrated). Returns ``({name: {"model", "val", "test", "seconds", ...}}, warnings)``."""
     warnings = list(rows.warnings)
-    settings = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction, "base_model": base_model,
-                "tabular_params": setup.tabular_params, "transformer_settings": dict(transformer_settings or {}),
-                "transformer_max_train_rows": transformer_max_train_rows}
-    check_cancel()
-    report("tabular", stages[0] + 0.01, "Training the gradient-boosting baseline")
+    run.check_cancel()
+    run.report("tabular", run.stages[0] + 0.01, "Training the gradient-boosting baseline")
     raw = {TABULAR: _fit_tabular_candidate(rows, setup)}
-    if text:  # the hybrid: trees on the profile + an out-of-fold text score
-        check_cancel()
-        report("hybrid", stages[1] * 0.3 if run_transformer else stages[1], "Training the hybrid (text score + gradient boosting)")
+    if setup.text:  # the hybrid: trees on the profile + an out-of-fold text score
+        run.check_cancel()
+        run.report("hybrid", run.stages[1] * 0.3 if include_transformer else run.stages[1],
+                   "Training the hybrid (text score + gradient boosting)")
         raw[HYBRID] = _fit_hybrid_candidate(rows, setup)
-    if run_transformer and deadline is not None and time.monotonic() >= deadline:
+    if include_transformer and deadline is not None and time.monotonic() >= deadline:
         warnings.append("The transformer was left out: this server's time limit per job was reached before its turn.")
-    elif run_transformer:  # on the same split
-        check_cancel()
-        raw[TRANSFORMER] = _train_transformer(
-            rows.data, rows.y, rows.classes, rows.split, profile, text, label_column, base_model, seed,
-            transformer_settings or {}, transformer_max_train_rows, setup.common_config(),
-            lambda f, msg, ev: report("transformer", stages[1] + (stages[2] - stages[1]) * f, msg, ev),
-            cancel, deadline,
-        )
+    elif include_transformer:  # on the same split
+        run.check_cancel()
+        raw[TRANSFORMER] = _fit_transformer_candidate(rows, setup, run, deadline)
         warnings += [f"Transformer: {w}" for w in raw[TRANSFORMER].pop("warnings", [])]
-    check_cancel()
-    report("calibrate", stages[2], "Calibrating on the validation split and scoring the test split")
-    candidates = _calibrate(raw, rows, seed)
-    recommended, reason = recommend_model({n: c.val_scores_raw for n, c in candidates.items()}, rows.labels("validation"), seed=seed)
+    return raw, warnings
+
+
+def compare(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, setup: _Setup, run: _Run, warnings: list[str], *,
+            refit: bool) -> ResponseComparison:
+    """Calibrate every candidate on the validation rows, recommend one (validation only), record
+    the test metrics each saved model keeps, and refit the cheap ones on every row (``refit``)."""
+    run.check_cancel()
+    run.report("calibrate", run.stages[2], "Calibrating on the validation split and scoring the test split")
+    candidates = _calibrate(raw, rows, setup.seed)
+    val_scores = {n: c.val_scores_raw for n, c in candidates.items()}
+    recommended, reason = recommend_model(val_scores, rows.labels("validation"), seed=setup.seed)
     _record_metrics(candidates, rows, recommended, reason, warnings)
     if refit:
-        _refit_cheap_models(candidates, rows, setup, report, check_cancel)
+        _refit_cheap_models(candidates, rows, setup, run)
     for c in candidates.values():
         c.metrics.setdefault("fitted_on_rows", int(c.metrics.get("train_rows", rows.split_sizes()["train"])))
-    settings["seconds_total"] = round(time.monotonic() - started, 2)
-    report("done", 1.0, "Done")
+    settings = {**setup.settings(), "seconds_total": round(time.monotonic() - run.started, 2)}
+    run.report("done", 1.0, "Done")
     return ResponseComparison(
-        candidates=candidates, positive_class=rows.positive, negative_class=rows.negative, label_column=label_column,
-        profile_columns=profile, text_columns=text, column_kinds=rows.column_kinds, split=rows.split,
+        candidates=candidates, positive_class=rows.positive, negative_class=rows.negative,
+        label_column=setup.label_column, profile_columns=setup.profile, text_columns=setup.text,
+        column_kinds=rows.column_kinds, split=rows.split,
         test_frame=rows.rows("test").copy(),  # every column (ids too: a target list needs them)
         y_test=rows.labels("test"), y_val=rows.labels("validation"), recommended=recommended, recommendation=reason,
         warnings=warnings, settings=settings,
@@ -585,6 +589,16 @@ class _Setup:
     val_fraction: float
     test_fraction: float
     tabular_params: dict[str, Any]
+    base_model: str = "minilm-en"  # the transformer's
+    transformer_settings: dict[str, Any] = field(default_factory=dict)
+    transformer_max_train_rows: int | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The comparison's settings as saved with it (``ResponseComparison.settings``)."""
+        return {"seed": self.seed, "val_fraction": self.val_fraction, "test_fraction": self.test_fraction,
+                "base_model": self.base_model, "tabular_params": self.tabular_params,
+                "transformer_settings": self.transformer_settings,
+                "transformer_max_train_rows": self.transformer_max_train_rows}
 
     def common_config(self) -> dict[str, Any]:
         """The training_config entries every saved candidate shares."""
@@ -717,8 +731,7 @@ def _refit_cheap_models(
     candidates: Mapping[str, CandidateResult],
     rows: ResponseRows,
     setup: _Setup,
-    report: Callable[[str, float, str], None],
-    check_cancel: Callable[[], None],
+    run: _Run,
 ) -> None:
     """Refit the cheap models on every labelled row, now that the comparison has measured them
     (what AutoML tools do): more rows give a better deployed model, and the numbers stay the
@@ -730,8 +743,8 @@ def _refit_cheap_models(
     for name in (TABULAR, HYBRID):
         if name not in candidates:
             continue
-        check_cancel()
-        report("refit", 0.99, f"Refitting {MODEL_LABELS[name].lower()} on all {n_rows:,} labelled rows")
+        run.check_cancel()
+        run.report("refit", 0.99, f"Refitting {MODEL_LABELS[name].lower()} on all {n_rows:,} labelled rows")
         model = candidates[name].model
         if name == TABULAR:
             model.tabular = setup.fit_tabular(rows.data, rows.y)
@@ -748,43 +761,50 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return roc_auc_score(y, s)
 
 
-def _train_transformer(
-    data: pd.DataFrame, y: np.ndarray, classes: list[str], split: pd.Series, profile: list[str], text: list[str],
-    label_column: str, base_model: str, seed: int, settings: Mapping[str, Any], max_train_rows: int | None,
-    common_config: dict[str, Any], progress: Callable[[float, str, Any], None], cancel: Cancel,
-    deadline: float | None = None,
-) -> dict[str, Any]:
-    """Fine-tune on our split (core.training.fit_transformer). The input text is built exactly
-    as ``TextClassifier`` builds it at prediction time from the schema the model is given
-    (profile + text columns), so the deployed model reads the original columns."""
+def _fit_transformer_candidate(rows: ResponseRows, setup: _Setup, run: _Run, deadline: float | None) -> dict[str, Any]:
+    """The fine-tune on our split, through the training pipeline's own step
+    (``core.pipeline.fit_and_score``: ``core.training.fit_transformer``, then the validation and
+    test rows scored by ``core.evaluation.evaluate``): {"model", "val", "test", "seconds", ...}.
+    The model keeps its own test numbers (before calibration) in ``metrics``/``test_predictions``."""
     from .base_models import ensure_base_model
-    from .config import TrainConfig
-    from .prepare import BUILT_FORMAT, prepared_from_texts
+    from .pipeline import Candidate, fit_and_score
     from .training import fit_transformer
 
-    # A catalog model missing on this machine is built first (once), never replaced by another.
-    ensure_base_model(base_model, on_progress=lambda fraction, message: progress(0.0, f"Building {base_model}: {message}", None))
-    texts = build_texts(data, text, profile)
-    keep = _transformer_rows(split, y, max_train_rows, seed)
-    settings = _transformer_settings(base_model, settings)
-    schema = {"text_columns": text, "profile_columns": profile, "label_column": label_column,
-              "positive_class": classes[1], "format": BUILT_FORMAT}  # profile columns are never empty here
-    prepared = prepared_from_texts(
-        [t for t, k in zip(texts, keep) if k], np.asarray(classes, dtype=object)[y[keep]], split.to_numpy()[keep],
-        index=data.index[keep], schema=schema, base_model=base_model,
-    )
-    config = TrainConfig(
-        # The settings of the fine-tuning; the columns it reads are the prepared schema's (a
-        # TrainConfig needs a text column, which a profile-only table does not have).
-        text_columns=tuple(text or profile),
-        label_column=label_column,
-        base_model=base_model,
-        seed=seed,
-        extra={"built_by": "core.response.train_response_models", **common_config, "transformer_max_train_rows": max_train_rows},
-        **{"choose_simpler": False, **dict(settings)},  # this comparison chooses among its own candidates
-    )
+    start, end = run.stages[1], run.stages[2]
 
-    def on_event(event: Any) -> None:
+    def progress(fraction: float, message: str, event: ProgressEvent | None = None) -> None:
+        run.report("transformer", start + (end - start) * fraction, message, event)
+
+    # A catalog model missing on this machine is built first (once), never replaced by another.
+    ensure_base_model(setup.base_model, on_progress=lambda _f, message: progress(0.0, f"Building {setup.base_model}: {message}"))
+    prepared, config = _transformer_inputs(rows, setup)
+    wall = {}
+
+    def fit(prepared: Any, config: Any, events: Events, cancel: Cancel, deadline: float | None, _hooks: Any) -> Any:
+        t0 = time.monotonic()
+        model = fit_transformer(prepared, config, events.emit, cancel, deadline=deadline)
+        wall["seconds"] = time.monotonic() - t0
+        return model
+
+    fitted = fit_and_score(Candidate(TRANSFORMER, fit), prepared, config, Events(_fine_tune_progress(progress)),
+                           run.cancel, deadline, ())
+    clf, pos = fitted.model, list(fitted.model.classes_).index(rows.positive)
+    clf.metrics, clf.test_predictions = {**clf.metrics, "task": prepared.task, "model": fitted.test.metrics}, fitted.test.predictions
+    if not prepared.index[prepared.splits["test"]].equals(rows.split.index[rows.split.to_numpy() == "test"]):
+        raise RuntimeError("the transformer did not score every test row")  # cannot happen, but never silently
+    return {
+        "model": clf, "val": fitted.val.proba[:, pos], "test": fitted.test.proba[:, pos],
+        "seconds": float(fitted.facts.get("train_seconds", wall["seconds"])), "warnings": list(prepared.warnings),
+        "extra_metrics": {"wall_seconds": round(wall["seconds"], 2),
+                          "stopped_reason": fitted.facts.get("stopped_reason", "completed"),
+                          "train_rows": int(len(prepared.splits["train"])), "epochs": config.epochs},
+    }
+
+
+def _fine_tune_progress(progress: Callable[..., None]) -> Callable[[ProgressEvent], None]:
+    """The fine-tune's events as the comparison's "transformer" progress (steps, time left)."""
+
+    def on_event(event: ProgressEvent) -> None:
         frac = event.step / event.total_steps if event.total_steps else 0.0
         if event.phase in ("test", "baselines", "done"):
             frac = 1.0
@@ -793,18 +813,37 @@ def _train_transformer(
             msg = f"Fine-tuning the transformer: step {event.step}/{event.total_steps}, about {math.ceil(event.eta_s)} s left"
         progress(0.97 * frac, msg, event)
 
-    t0 = time.monotonic()
-    clf = fit_transformer(prepared, config, on_event, cancel, deadline=deadline)
-    wall = time.monotonic() - t0
-    progress(0.98, "Scoring the validation and test splits with the transformer", None)
-    facts = dict(clf.metrics)
-    val_scores, test_scores = _score_transformer(clf, prepared, texts, split, classes[1])
-    return {
-        "model": clf, "val": val_scores, "test": test_scores, "seconds": float(facts.get("train_seconds", wall)),
-        "warnings": list(prepared.warnings),
-        "extra_metrics": {"wall_seconds": round(wall, 2), "stopped_reason": facts.get("stopped_reason", "completed"),
-                          "train_rows": int(len(prepared.splits["train"])), "epochs": config.epochs},
-    }
+    return on_event
+
+
+def _transformer_inputs(rows: ResponseRows, setup: _Setup) -> tuple[Any, Any]:
+    """The fine-tune's Prepared (our split; core.prepare.prepared_from_texts) and TrainConfig. The
+    input text is built exactly as ``TextClassifier`` builds it at prediction time from the schema
+    the model is given (profile + text columns), so the deployed model reads the original columns."""
+    from .config import TrainConfig
+    from .prepare import BUILT_FORMAT, prepared_from_texts
+
+    texts = build_texts(rows.data, setup.text, setup.profile)
+    keep = _transformer_rows(rows.split, rows.y, setup.transformer_max_train_rows, setup.seed)
+    settings = _transformer_settings(setup.base_model, setup.transformer_settings)
+    schema = {"text_columns": setup.text, "profile_columns": setup.profile, "label_column": setup.label_column,
+              "positive_class": rows.positive, "format": BUILT_FORMAT}  # profile columns are never empty here
+    prepared = prepared_from_texts(
+        [t for t, k in zip(texts, keep) if k], np.asarray(rows.classes, dtype=object)[rows.y[keep]],
+        rows.split.to_numpy()[keep], index=rows.data.index[keep], schema=schema, base_model=setup.base_model,
+    )
+    config = TrainConfig(
+        # The settings of the fine-tuning; the columns it reads are the prepared schema's (a
+        # TrainConfig needs a text column, which a profile-only table does not have).
+        text_columns=tuple(setup.text or setup.profile),
+        label_column=setup.label_column,
+        base_model=setup.base_model,
+        seed=setup.seed,
+        extra={"built_by": "core.response.train_response_models", **setup.common_config(),
+               "transformer_max_train_rows": setup.transformer_max_train_rows},
+        **{"choose_simpler": False, **settings},  # this comparison chooses among its own candidates
+    )
+    return prepared, config
 
 
 def _transformer_rows(split: pd.Series, y: np.ndarray, max_train_rows: int | None, seed: int) -> np.ndarray:
@@ -836,23 +875,6 @@ def _transformer_settings(base_model: str, settings: Mapping[str, Any]) -> dict[
     if merged["method"] not in ("full", "lora"):
         raise ValueError(f"the transformer in a response comparison is fine-tuned ('full' or 'lora'); found {merged['method']!r}")
     return merged
-
-
-def _score_transformer(clf: Any, prepared: Any, texts: list[str], split: pd.Series, positive: str) -> tuple[np.ndarray, np.ndarray]:
-    """Uncalibrated P(positive) on the validation and the test rows; the model keeps its own
-    test numbers (before calibration) in ``metrics`` and ``test_predictions``."""
-    from .evaluation import evaluate
-
-    pos = list(clf.classes_).index(positive)
-    val_mask, test_mask = split.to_numpy() == "validation", split.to_numpy() == "test"
-    val_scores = clf.predict_proba([texts[i] for i in np.flatnonzero(val_mask)])[:, pos]
-    scored = evaluate(clf, prepared, prepared.splits["test"])
-    clf.metrics, clf.test_predictions = {**clf.metrics, "task": prepared.task, "model": scored.metrics}, scored.predictions
-    test_index = split.index[test_mask]
-    test_scores = scored.predictions.set_index("row").reindex(test_index)[f"p_{positive}"].to_numpy(dtype=np.float64)
-    if np.isnan(test_scores).any():  # cannot happen (every row has input) but never silently
-        raise RuntimeError("the transformer did not score every test row")
-    return val_scores, test_scores
 
 
 # --------------------------------------------------------------------------------------------

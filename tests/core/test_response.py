@@ -307,6 +307,30 @@ def test_comparison_with_the_transformer_uses_one_split(full):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
+def test_the_transformers_scores_through_the_pipeline_match_its_own_predictions_and_scikit_learn(full):
+    """The fine-tune runs through core.pipeline.fit_and_score; what it recorded is checked against
+    the saved model's own predictions on the original columns and scikit-learn's metrics."""
+    import copy
+
+    from sklearn.metrics import accuracy_score, f1_score
+
+    df, comp, _ = full
+    tr = comp.candidates[TRANSFORMER]
+    uncalibrated = copy.copy(tr.model)
+    uncalibrated.calibration = None
+    yes = list(tr.model.classes_).index("yes")
+    val_rows = df.loc[comp.split.index[comp.split == "validation"]]
+    np.testing.assert_allclose(tr.val_scores_raw, uncalibrated.predict_proba(val_rows)[:, yes], atol=1e-5)
+    np.testing.assert_allclose(tr.test_scores_raw, uncalibrated.predict_proba(comp.test_frame)[:, yes], atol=1e-5)
+    assert tr.metrics["roc_auc_uncalibrated"] == pytest.approx(roc_auc_score(comp.y_test, tr.test_scores_raw))
+    assert tr.metrics["validation_roc_auc"] == pytest.approx(roc_auc_score(comp.y_val, tr.val_scores_raw))
+    names = np.where(comp.y_test == 1, "yes", "no")
+    picked = np.where(tr.test_scores_raw >= 0.5, "yes", "no")  # two classes: argmax is p >= 0.5 (no exact ties here)
+    raw = tr.model.metrics["model_uncalibrated"]
+    assert raw["accuracy"] == pytest.approx(accuracy_score(names, picked))
+    assert raw["macro_f1"] == pytest.approx(f1_score(names, picked, average="macro"))
+
+
 def test_deploy_every_kind_loads_back_identically_without_pickle(full, models_dir, no_unpickling):
     df, comp, _ = full
     sample = df.head(25)
