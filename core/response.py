@@ -662,6 +662,8 @@ def _fit_hybrid_candidate(rows: ResponseRows, setup: _Setup) -> dict[str, Any]:
 
 def _calibrate(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, seed: int) -> dict[str, CandidateResult]:
     """Calibrate each model on the validation rows and evaluate it on the test rows."""
+    from sklearn.metrics import roc_auc_score
+
     y_va, y_te = rows.labels("validation"), rows.labels("test")
     candidates: dict[str, CandidateResult] = {}
     for name in (TRANSFORMER, TABULAR, HYBRID):
@@ -675,7 +677,7 @@ def _calibrate(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, seed: int)
             {
                 "calibration_method": info["method"],
                 "calibration_reason": info["reason"],
-                "validation_roc_auc": float(_auc(y_va, r["val"])),
+                "validation_roc_auc": float(roc_auc_score(y_va, r["val"])),
                 "train_seconds": round(float(r["seconds"]), 2),
             }
         )
@@ -753,12 +755,6 @@ def _refit_cheap_models(
         model.training_config = {**model.training_config, "fitted_on_rows": n_rows, "refit_on_all_rows": True}
         model.metrics = {**model.metrics, "fitted_on_rows": n_rows, "refit_note": note}
         candidates[name].metrics.update({"fitted_on_rows": n_rows, "refit_note": note})
-
-
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return roc_auc_score(y, s)
 
 
 def _fit_transformer_candidate(rows: ResponseRows, setup: _Setup, run: _Run, deadline: float | None) -> dict[str, Any]:
