@@ -46,6 +46,8 @@ from .monitor import ScoringTally, record
 from .predict import ERROR_COLUMN, OOD_COLUMN, output_names, predict_frame
 
 TOKEN_ENV = "MARKETUNE_API_TOKEN"
+# The API's counts reach the model's scoring history once a minute of traffic (docs/serving.md).
+HISTORY_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -72,27 +74,42 @@ class MicroBatcher:
     call and splits the result: a request never waits for more than the batch ahead of it.
     """
 
-    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int, history_every_s: float = 60.0) -> None:
+    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int, history_every_s: float = HISTORY_EVERY_S,
+                 clock: Any = time.monotonic) -> None:
         self.model, self.ood, self.max_rows = model, ood, max_rows
-        self._waiting: queue.Queue[tuple[pd.DataFrame, Future]] = queue.Queue()
+        self._waiting: queue.Queue[tuple[pd.DataFrame, Future] | None] = queue.Queue()
         self.batches = 0  # passes made
-        # The API's scoring history (core.monitor): counts of the rows scored, one line per
-        # ``history_every_s`` seconds of traffic (a line per request would swamp the history).
-        self.tally, self.history_every_s, self._since = ScoringTally(), history_every_s, time.monotonic()
-        threading.Thread(target=self._run, name="marketune-api-batcher", daemon=True).start()
+        # The API's scoring history (core.monitor): the counts of the rows scored reach it at most
+        # ``history_every_s`` seconds after the first of them was scored (one line per interval of
+        # traffic: a line per request would swamp the history), and at :meth:`stop`. Only this
+        # batcher's thread counts and writes, so no row is lost or counted twice.
+        self.tally, self.history_every_s, self._clock = ScoringTally(), history_every_s, clock
+        self._since: float | None = None  # when the first row of the counts not yet written was scored
+        self._thread = threading.Thread(target=self._run, name="marketune-api-batcher", daemon=True)
+        self._thread.start()
 
     def submit(self, frame: pd.DataFrame) -> Future:
         future: Future = Future()
+        if not self._thread.is_alive():  # stopped: nobody would ever answer
+            future.set_exception(RuntimeError("The model is no longer served (the server is stopping)."))
+            return future
         self._waiting.put((frame, future))
         return future
 
-    def stop(self) -> None:
-        """Score what waits, write the counts, and end the thread (a model the server lets go)."""
+    def stop(self, wait_s: float | None = 30.0) -> None:
+        """Score what waits, write the counts, and end the thread (the server stops, or lets the
+        model go); waits up to ``wait_s`` seconds for it (None: does not wait)."""
         self._waiting.put(None)
+        if wait_s is not None and threading.current_thread() is not self._thread:
+            self._thread.join(wait_s)
 
     def _run(self) -> None:
         while True:
-            first = self._waiting.get()
+            try:  # wakes when the counts are due, even without traffic
+                first = self._waiting.get(timeout=self._until_due())
+            except queue.Empty:
+                self._flush_if_due()
+                continue
             if first is None:
                 self.flush()
                 return
@@ -111,6 +128,13 @@ class MicroBatcher:
             if stopping:
                 self.flush()
                 return
+            self._flush_if_due()
+
+    def _until_due(self) -> float | None:
+        """Seconds until the counts are due (None: nothing to write, wait for a request)."""
+        if self._since is None:
+            return None
+        return max(0.0, self.history_every_s - (self._clock() - self._since))
 
     def _score(self, batch: list[tuple[pd.DataFrame, Future]]) -> None:
         frames = [frame for frame, _ in batch]
@@ -133,13 +157,22 @@ class MicroBatcher:
     def _count(self, scored: pd.DataFrame, columns: pd.Index) -> None:
         names = output_names(self.model, list(columns), ood=self.ood is not None)
         self.tally.add(scored, names, self.model.task, self.ood is not None)
-        if time.monotonic() - self._since >= self.history_every_s:
+        if self._since is None and self.tally.n_rows:
+            self._since = self._clock()
+
+    def _flush_if_due(self) -> None:
+        due = self._until_due()
+        if due is not None and due <= 0:
             self.flush()
 
     def flush(self) -> None:
-        """Write the counts so far as one history line (nothing when no row was scored)."""
-        record(getattr(self.model, "path", None), self.tally, "api")
-        self.tally, self._since = ScoringTally(), time.monotonic()
+        """Write the counts so far as one history line (nothing when no row was scored). Called
+        by the batcher's own thread (the one that counts)."""
+        try:
+            record(getattr(self.model, "path", None), self.tally, "api")
+        except Exception:  # noqa: BLE001 - the history never stops the serving
+            pass
+        self.tally, self._since = ScoringTally(), None
 
 
 def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) -> pd.DataFrame:
@@ -308,7 +341,7 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
     async def lifespan(_app):
         yield
         for served in all_served():
-            served.batcher.flush()  # the last minute's counts are not lost when the server stops
+            served.batcher.stop()  # the last minute's counts are written (by the batcher's thread) before the end
 
     app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
 
