@@ -43,7 +43,7 @@ from fastapi import Request  # module level: FastAPI reads the routes' annotatio
 from .models import SavedModel, load_folder
 from .models.folder import MANIFEST, METRICS
 from .monitor import ScoringTally, record
-from .predict import ERROR_COLUMN, OOD_COLUMN, output_names, predict_frame
+from .predict import ERROR_COLUMN, MULTI_LABEL, OOD_COLUMN, output_names, output_task, predict_frame
 
 TOKEN_ENV = "MARKETUNE_API_TOKEN"
 # The API's counts reach the model's scoring history once a minute of traffic (docs/serving.md).
@@ -175,6 +175,41 @@ class MicroBatcher:
         self.tally, self._since = ScoringTally(), None
 
 
+# The OpenAPI schema of /predict (the body is read as a dict so that a malformed one gets
+# request_frame's message, not a validator's): what may be sent, and what comes back.
+PREDICT_REQUEST = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "oneOf": [
+        {"type": "object", "required": ["texts"], "title": "Texts",
+         "properties": {"texts": {"type": "array", "items": {"type": "string"},
+                                  "description": "one text per row (a model that reads one text column)"}}},
+        {"type": "object", "required": ["rows"], "title": "Rows",
+         "properties": {"rows": {"type": "array", "items": {"type": "object"},
+                                 "description": "one {column: value} per row, the model's input columns"}}},
+    ]}}}}}
+
+
+def _answer_models() -> Any:
+    """(Prediction, Predictions): the answer's schema (pydantic models, read by FastAPI)."""
+    from pydantic import BaseModel, Field
+
+    class Prediction(BaseModel):
+        """One row's answer: the fields of its model's task, ``ood`` on every one, or ``error``."""
+
+        label: Any = Field(None, description="the predicted class (a classifier)")
+        labels: list[str] | None = Field(None, description="the tags at or above their thresholds (several per row)")
+        confidence: float | None = Field(None, description="the predicted class's probability, 0-1")
+        probabilities: dict[str, float] | None = Field(None, description="each class's (or tag's) probability, 0-1")
+        value: float | None = Field(None, description="the predicted number (a regression model)")
+        ood: bool | None = Field(None, description="True when the row is unlike the training data (core/ood.py, as "
+                                 "`python -m core predict --ood` writes it); null for a model that reads no text")
+        error: str | None = Field(None, description="why the row got no prediction (no text)")
+
+    class Predictions(BaseModel):
+        predictions: list[Prediction]
+
+    return Prediction, Predictions
+
+
 def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) -> pd.DataFrame:
     """The rows of one ``/predict`` body as a frame of the model's input columns.
 
@@ -217,23 +252,36 @@ def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) ->
 
 def predictions(model: SavedModel, scored: pd.DataFrame, columns: list[str], ood: bool) -> list[dict[str, Any]]:
     """One JSON-ready dict per row of ``scored`` (``predict_frame``'s output for a frame with
-    ``columns``): the numbers as predict_frame computed them, NaN never sent."""
+    ``columns``): the numbers as predict_frame computed them, NaN never sent.
+
+    A classifier: ``{"label", "confidence", "probabilities": {class: p}, "ood"}``; several tags per
+    row: ``{"labels": [tag, ...], "probabilities": {tag: p}, "ood"}`` (each tag's own probability;
+    the tags at or above their saved thresholds); regression: ``{"value", "ood"}``. ``"ood"`` is
+    every answer's: the out-of-distribution flag ``python -m core predict --ood`` writes (bool), or
+    None where the model has no reference (it reads no text: ``ood`` False). A row the model cannot
+    use is ``{"error": reason}``."""
+    from .multilabel import OUTPUT_SEP, PREDICTED_LABELS
+
     name = output_names(model, columns, ood=ood)
+    task = output_task(model)
     out = []
     for _, row in scored.iterrows():
         if row[name[ERROR_COLUMN]]:
             out.append({"error": str(row[name[ERROR_COLUMN]])})
             continue
-        if model.task == "regression":
+        if task == "regression":
             item: dict[str, Any] = {"value": float(row[name["predicted_value"]])}
+        elif task == MULTI_LABEL:
+            joined = str(row[name[PREDICTED_LABELS]] or "")
+            item = {"labels": joined.split(OUTPUT_SEP) if joined else [],
+                    "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_}}
         else:
             item = {
                 "label": _plain(row[name["predicted_label"]]),
                 "confidence": float(row[name["confidence"]]),
                 "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_},
             }
-        if ood:
-            item["ood"] = bool(row[name[OOD_COLUMN]])
+        item["ood"] = bool(row[name[OOD_COLUMN]]) if ood else None
         out.append(item)
     return out
 
@@ -366,7 +414,8 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
         served = served_for(request, model)
         return model_card(served.folder, served.model)
 
-    @app.post("/predict")
+    @app.post("/predict", response_model=_answer_models()[1], response_model_exclude_unset=True,
+              openapi_extra=PREDICT_REQUEST)
     def predict(request: Request, body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
         served = served_for(request, model)
         try:
