@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reading(t)
 
     p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
-    p.add_argument("--model", required=True, help="saved model folder")
+    p.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass (with --engine ray: inside each "
@@ -485,6 +485,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
                          "holding the model's columns and its header as found (run without --engine ray to choose them).")
+    args.model = str(model_folder(args.model))  # a name or a folder, as serve and export take it
     model = load_folder(args.model)
     if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
@@ -564,7 +565,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .models import load_folder
     from .predict import ERROR_COLUMN, check_columns, output_names, predict_frame
 
-    model = load_folder(args.model)  # any model kind (transformer, few-shot)
+    model = load_folder(model_folder(args.model))  # any model kind (transformer, few-shot), by name or folder
     loaded = _read(args, list(model.input_columns), label=args.label_col)
     df = loaded.frame
     check_columns(model, df.columns, sheet_hint=loaded.sheet_hint())
@@ -740,16 +741,12 @@ def _add_serve_parser(sub: Any) -> None:
 
 
 def model_folder(ref: str) -> Path:
-    """A model the command line names: an existing folder as typed, else a model name resolved in
-    this machine's models folder (core.workspace, the one resolver). ValueError when neither."""
-    if Path(ref).is_dir():
-        return Path(ref)
-    from .workspace import laptop
+    """A model the command line names: an existing model folder as typed, else a model name
+    resolved in this machine's models folder (core.registry.find_model, the one resolver).
+    ValueError when neither, listing the saved models."""
+    from .registry import find_model
 
-    folder = laptop().resolve_model(ref)
-    if not folder.is_dir():
-        raise ValueError(f"No model folder {ref!r} and no saved model of that name in {folder.parent}.")
-    return folder
+    return find_model(ref)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
