@@ -926,12 +926,8 @@ def _classifier(name_or_folder: str):
     """A saved model from its folder (as ``predict --model`` takes it) or its registry name
     (``core.registry``: the one resolver of names)."""
     from .models import load_folder
-    from .registry import load_model
 
-    folder = Path(name_or_folder)
-    if is_model_folder(folder):
-        return load_folder(folder)
-    return load_model(name_or_folder)
+    return load_folder(model_folder(name_or_folder))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

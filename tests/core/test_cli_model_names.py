@@ -1,5 +1,5 @@
 """`--model` takes a saved model's name or its folder, resolved by one function
-(core.registry.find_model) for predict, evaluate, serve and export, with one message for a name
+(core.registry.find_model) for predict, evaluate, serve, export, monitor and generate, with one message for a name
 that is neither. Truths: the CLI's own file for the folder typed, and the models saved in the test."""
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def test_an_unknown_name_gets_the_same_message_from_every_command(saved, tmp_pat
     commands = [["predict", "--model", "sentimnet", "--data", str(data), "--out", str(tmp_path / "o.csv")],
                 ["evaluate", "--model", "sentimnet", "--data", str(data), "--label-col", "label"],
                 ["serve", "--model", "sentimnet"],
-                ["export", "--model", "sentimnet"]]
+                ["export", "--model", "sentimnet"],
+                ["monitor", "--model", "sentimnet"],
+                ["generate", "--model", "sentimnet", "--text", "ad copy", "--out", str(tmp_path / "g.csv")]]
     errors = []
     for argv in commands:
         capsys.readouterr()
