@@ -45,6 +45,9 @@ NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the c
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
 # holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
 HOLDOUT = "holdout.csv"
+# A retrain job's phases after the training's own (core.progress.PHASES): the challenger is trained,
+# both models score the comparison rows, then the outcome is written (no cancel from there on).
+TRAINED_PHASE, COMPARE_PHASE, KEEP_PHASE = "trained", "compare", "keep"
 PART = "__marketune_part"  # in a retrain job's data.csv: "old" (the labelled rows) or "new" (the new labels)
 
 
@@ -185,7 +188,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     from .data import build_texts
     from .evaluation import better_than, compare_on_rows, lead_in_words
     from .pipeline import train
-    from .progress import TrainingCancelled
+    from .progress import ProgressEvent, TrainingCancelled
 
     folder = Path(folder)
     current, needed = check_inputs(folder, data, new)
@@ -196,8 +199,11 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     pool_texts = build_texts(pool, schema["text_columns"], schema.get("profile_columns", []))
     unseen = ~pd.Series(pool_texts).isin(set(texts)).to_numpy()  # the comparison rows stay unseen
     training = pool[unseen].reset_index(drop=True)
-    result = train(training, config, on_progress=on_progress, cancel=cancel, deadline=deadline)
+    report = _reporter(on_progress)
+    result = train(training, config, on_progress=report, cancel=cancel, deadline=deadline)
     challenger = result.model
+    report(ProgressEvent(COMPARE_PHASE, 0, len(texts), fraction=0.0,
+                         message=f"Comparing the challenger with the model in use on {len(texts):,} rows"))
     pred_new = np.asarray([str(v) for v in challenger.predict(texts)], dtype=object)
     pred_old = np.asarray([str(v) for v in current.predict(texts)], dtype=object)
     classes = sorted(set(truth) | set(pred_new) | set(pred_old))
@@ -213,8 +219,26 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
     if cancel is not None and cancel():
         raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
+    report(ProgressEvent(KEEP_PHASE, fraction=1.0, message=("Promoting the challenger" if promoted else
+                                                             "Keeping the challenger as a version that lost")
+                         + ": writing the versions (too late to cancel)"))
     version = _keep(folder, result, record, promoted, holdout)
     return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version)
+
+
+def _reporter(on_progress: Any) -> Any:
+    """``on_progress`` for the whole retrain: the training's own "done" is the challenger's, not
+    the job's (the comparison and the versions follow), so it is told as "trained"."""
+    from dataclasses import replace
+
+    def report(event: Any) -> None:
+        if on_progress is None:
+            return
+        if event.phase == "done":
+            event = replace(event, phase=TRAINED_PHASE, message="The challenger is trained; the comparison is next")
+        on_progress(event)
+
+    return report
 
 
 def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame) -> str:

@@ -12,7 +12,7 @@ import streamlit as st
 from core import jobs
 from core.jobs import job_status
 from core.registry import can_change
-from core.versions import holdout_rows, list_versions, rollback, rule_in_words
+from core.versions import KEEP_PHASE, holdout_rows, list_versions, rollback, rule_in_words
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 from ui.upload import table_upload
@@ -85,8 +85,11 @@ def _job(job_id: str, key: str) -> None:
 
 
 # The one job panel (ui/jobs.py): progress, the queue line, Cancel with confirmation.
+# Cancel only while it can still change nothing: not once the outcome is being written (KEEP_PHASE),
+# nor for a job that ended (its panel is replaced by the outcome: _job).
 PANEL = JobPanel(key="versions", what=lambda status: "the retraining", effect=lambda status: "changes nothing",
-                 note="The challenger trains in the background: you can switch pages and come back.")
+                 note="The challenger trains in the background: you can switch pages and come back.",
+                 can_cancel=lambda status: status.active and (status.last_event or {}).get("phase") != KEEP_PHASE)
 
 
 def _versions(name: str, folder: Path, key: str) -> None:
