@@ -864,6 +864,8 @@ def _add_version_parsers(sub: Any) -> None:
     b = sub.add_parser("rollback", help="put a kept version back in place (the one in use is kept as a version)")
     b.add_argument("--model", required=True)
     b.add_argument("--to", default=None, metavar="VERSION", help="e.g. v2 (default: the newest replaced one)")
+    b.add_argument("--anyway", action="store_true", help="put back a challenger that lost its comparison "
+                   "(refused without it; its score against the model in use is printed either way)")
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -893,9 +895,19 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from .versions import rollback
+    """Says the version's score against the model in use on the same rows (core.versions.rollback_risk)
+    first; a challenger that lost its comparison is put back only with --anyway."""
+    from .versions import list_versions, rollback, rollback_risk
 
-    put = rollback(model_folder(args.model), args.to)
+    folder = model_folder(args.model)
+    version = args.to or rollback(folder, None, dry_run=True)
+    risk = rollback_risk(folder, version)
+    print(risk.sentence.replace("**", ""), file=sys.stderr)
+    status = {v["version"]: v.get("status") for v in list_versions(folder)}.get(version)
+    if status == "challenger, not promoted" and not args.anyway:
+        raise ValueError(f"{version} is a challenger that lost its comparison (above); nothing was changed. "
+                         "Add --anyway to put it in place all the same.")
+    put = rollback(folder, version)
     print(f"{put} is in place again; the model that was in use is kept as a version", file=sys.stderr)
     return 0
 

@@ -280,9 +280,59 @@ def _write_holdout(folder: Path, holdout: pd.DataFrame) -> None:
     holdout.to_csv(path, index=False)
 
 
-def rollback(folder: str | Path, version: str | None = None) -> str:
+# version.json's "status" of a version that lost a comparison: a challenger that scored worse, or
+# a model a better challenger replaced.
+LOST = {"challenger, not promoted": "was not promoted: it scored worse than the model then in use",
+        "replaced by a better challenger": "was replaced: a challenger scored better"}
+
+
+@dataclass
+class RollbackRisk:
+    """What putting a kept version back would mean, said before it is done (:func:`rollback_risk`)."""
+
+    version: str
+    lost: bool  # it lost its comparison (LOST): the page and the CLI ask to confirm
+    sentence: str  # for people: how it lost, and its score against the model in use on the same rows
+    comparison: dict[str, Any] | None  # compare_on_rows of the version (a) vs the model in use (b); None: no rows
+
+
+def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
+    """Score ``version`` and the model in use in ``folder`` on the same rows - the fixed holdout
+    of the model in use (:func:`holdout_path`: rows it never trained on, and the kept versions'
+    comparison rows) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
+    the version lost its comparison (its version.json). Raises ValueError for a version not kept.
+    Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
+    from .evaluation import compare_on_rows, lead_in_words
+    from .models import load_folder
+
+    folder = Path(folder)
+    kept = {v["version"]: v for v in list_versions(folder)}
+    if version not in kept:
+        raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {', '.join(kept) or 'none'}.")
+    info = kept[version]
+    how = LOST.get(str(info.get("status")))
+    then = (info.get("comparison") or {}).get("delta")
+    then = "" if then is None else f" ({then * 100:+.1f} macro-F1 points for the challenger then)"
+    said = f"**{version}** {how}{then}." if how else f"**{version}**: {info.get('status') or 'a kept version'}."
+    path = holdout_path(folder)
+    if path is None:
+        return RollbackRisk(version, bool(how), f"{said} There are no rows both can be scored on now.", None)
+    rows = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    texts, truth = rows["text"].astype(str).tolist(), rows["true_label"].astype(str).to_numpy(dtype=object)
+    pred_version = np.asarray([str(v) for v in load_folder(folder / VERSIONS / version).predict(texts)], dtype=object)
+    pred_current = np.asarray([str(v) for v in load_folder(folder).predict(texts)], dtype=object)
+    classes = sorted(set(truth) | set(pred_version) | set(pred_current))
+    comparison = compare_on_rows("classification", truth, pred_version, pred_current, classes)
+    scores = (f"On the {len(texts):,} rows of the fixed holdout it scores macro-F1 {comparison['a']:.3f} against "
+              f"{comparison['b']:.3f} for the model in use: {lead_in_words(comparison, 'classification', 'shared')}.")
+    return RollbackRisk(version, bool(how), f"{said} {scores}", comparison)
+
+
+def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = False) -> str:
     """Put ``version`` (default: the newest replaced one) back in place; the model in use becomes a
-    new version. Returns the version put in place. ValueError naming the kept versions otherwise."""
+    new version. Returns the version put in place (``dry_run``: the one that would be, nothing
+    changed). ValueError naming the kept versions otherwise. A version that lost its comparison is
+    put back all the same: the page and the CLI say so first (:func:`rollback_risk`) and ask."""
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
@@ -293,11 +343,16 @@ def rollback(folder: str | Path, version: str | None = None) -> str:
     if version not in {v["version"] for v in kept}:
         found = ", ".join(v["version"] for v in kept) or "none"
         raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {found}.")
+    if dry_run:
+        return version
     with folder_lock(folder):
         aside = _next_version(folder)
         with atomic_folder(folder, overwrite=True) as tmp:
             copy_tree(folder / VERSIONS / version, tmp)
             (tmp / VERSION_FILE).unlink(missing_ok=True)
+            if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
+                (tmp / HOLDOUT).unlink(missing_ok=True)
+                _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
             copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
             copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
             write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"rolled back to {version}",

@@ -16,11 +16,12 @@ from streamlit.testing.v1 import AppTest
 from core import jobs as core_jobs
 from core.jobs import list_jobs, read_events
 from core.models import load_folder
-from core.versions import COMPARE_PHASE, KEEP_PHASE, VERSIONS, list_versions
+from core.versions import COMPARE_PHASE, KEEP_PHASE, VERSION_FILE, VERSIONS, list_versions
 from tests.conftest import make_sentiment_frame
 from tests.core.test_versions import holdout_accuracy
 from tests.ui.test_page_models import ROOT
 from tests.ui.test_page_train import frame_with, texts
+from tests.ui.test_page_train import texts as texts_of
 
 
 @pytest.fixture
@@ -122,6 +123,36 @@ def test_the_panel_names_the_comparison_and_offers_no_cancel_once_it_cannot_or_t
     assert core_jobs.job_status(job_id).state == "done"
     assert not _cancel_buttons(at) and not at.get("progress")
     assert "was promoted" in texts(at.success)
+
+
+def test_rolling_forward_to_a_losing_challenger_says_so_with_both_scores_and_asks(models_dir, trained_tiny,
+                                                                                  flipped_model):
+    """A challenger kept because it lost (here: the negated model as v1 of the good one): the
+    question says it was not promoted, with its macro-F1 and the model in use's on the same rows.
+    Truth: scikit-learn's macro-F1 of each folder's own predictions on the holdout rows."""
+    from sklearn.metrics import f1_score
+
+    good = models_dir / "good"
+    shutil.copytree(trained_tiny[1], good)
+    shutil.copytree(flipped_model, good / VERSIONS / "v1")
+    (good / VERSIONS / "v1" / VERSION_FILE).write_text(json.dumps({
+        "status": "challenger, not promoted", "sentence": "The challenger was not promoted: 40.0 points behind."}))
+    shutil.rmtree(flipped_model)  # one model on the page
+    test = pd.read_csv(good / "test_predictions.csv", keep_default_na=False)
+    texts, truth = test["text"].astype(str).tolist(), test["true_label"].astype(str)
+    v1, in_use = (f1_score(truth, [str(p) for p in load_folder(f).predict(texts)], average="macro")
+                  for f in (good / VERSIONS / "v1", good))
+    at = open_versions()
+    at.button(key="models_versions_rollback").click().run()
+    assert not at.exception, at.exception
+    warning = texts_of(at.warning)
+    assert "**v1** was not promoted: it scored worse" in warning and f"macro-F1 {v1:.3f} against {in_use:.3f}" in warning
+    assert "anyway" in warning
+    assert at.button(key="models_versions_confirm").label == "Yes, roll back anyway"
+    assert holdout_accuracy(good) == 1.0  # asked, nothing done yet
+    at.button(key="models_versions_confirm").click().run()
+    assert "**v1** is in place again" in texts_of(at.success)
+    assert holdout_accuracy(good) < 1.0  # the losing challenger is in place, as asked
 
 
 def test_a_table_without_the_label_is_refused_before_any_job(flipped_model):
