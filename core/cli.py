@@ -902,7 +902,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     folder = model_folder(args.model)
     version = args.to or rollback(folder, None, dry_run=True)
     risk = rollback_risk(folder, version)
-    print(risk.sentence.replace("**", ""), file=sys.stderr)
+    print(risk.sentence, file=sys.stderr)
     status = {v["version"]: v.get("status") for v in list_versions(folder)}.get(version)
     if status == "challenger, not promoted" and not args.anyway:
         raise ValueError(f"{version} is a challenger that lost its comparison (above); nothing was changed. "

@@ -313,7 +313,7 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     how = LOST.get(str(info.get("status")))
     then = (info.get("comparison") or {}).get("delta")
     then = "" if then is None else f" ({then * 100:+.1f} macro-F1 points for the challenger then)"
-    said = f"**{version}** {how}{then}." if how else f"**{version}**: {info.get('status') or 'a kept version'}."
+    said = f"{version} {how}{then}." if how else f"{version}: {info.get('status') or 'a kept version'}."
     path = holdout_path(folder)
     if path is None:
         return RollbackRisk(version, bool(how), f"{said} There are no rows both can be scored on now.", None)
