@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reading(t)
 
     p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
-    p.add_argument("--model", required=True, help="saved model folder")
+    p.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass (with --engine ray: inside each "
@@ -485,6 +485,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
                          "holding the model's columns and its header as found (run without --engine ray to choose them).")
+    args.model = str(model_folder(args.model))  # a name or a folder, as serve and export take it
     model = load_folder(args.model)
     if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
@@ -564,7 +565,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .models import load_folder
     from .predict import ERROR_COLUMN, check_columns, output_names, predict_frame
 
-    model = load_folder(args.model)  # any model kind (transformer, few-shot)
+    model = load_folder(model_folder(args.model))  # any model kind (transformer, few-shot), by name or folder
     loaded = _read(args, list(model.input_columns), label=args.label_col)
     df = loaded.frame
     check_columns(model, df.columns, sheet_hint=loaded.sheet_hint())
@@ -740,16 +741,12 @@ def _add_serve_parser(sub: Any) -> None:
 
 
 def model_folder(ref: str) -> Path:
-    """A model the command line names: an existing folder as typed, else a model name resolved in
-    this machine's models folder (core.workspace, the one resolver). ValueError when neither."""
-    if Path(ref).is_dir():
-        return Path(ref)
-    from .workspace import laptop
+    """A model the command line names: an existing model folder as typed, else a model name
+    resolved in this machine's models folder (core.registry.find_model, the one resolver).
+    ValueError when neither, listing the saved models."""
+    from .registry import find_model
 
-    folder = laptop().resolve_model(ref)
-    if not folder.is_dir():
-        raise ValueError(f"No model folder {ref!r} and no saved model of that name in {folder.parent}.")
-    return folder
+    return find_model(ref)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -867,6 +864,8 @@ def _add_version_parsers(sub: Any) -> None:
     b = sub.add_parser("rollback", help="put a kept version back in place (the one in use is kept as a version)")
     b.add_argument("--model", required=True)
     b.add_argument("--to", default=None, metavar="VERSION", help="e.g. v2 (default: the newest replaced one)")
+    b.add_argument("--anyway", action="store_true", help="put back a challenger that lost its comparison "
+                   "(refused without it; its score against the model in use is printed either way)")
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -896,9 +895,19 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from .versions import rollback
+    """Says the version's score against the model in use on the same rows (core.versions.rollback_risk)
+    first; a challenger that lost its comparison is put back only with --anyway."""
+    from .versions import list_versions, rollback, rollback_risk
 
-    put = rollback(model_folder(args.model), args.to)
+    folder = model_folder(args.model)
+    version = args.to or rollback(folder, None, dry_run=True)
+    risk = rollback_risk(folder, version)
+    print(risk.sentence, file=sys.stderr)
+    status = {v["version"]: v.get("status") for v in list_versions(folder)}.get(version)
+    if status == "challenger, not promoted" and not args.anyway:
+        raise ValueError(f"{version} is a challenger that lost its comparison (above); nothing was changed. "
+                         "Add --anyway to put it in place all the same.")
+    put = rollback(folder, version)
     print(f"{put} is in place again; the model that was in use is kept as a version", file=sys.stderr)
     return 0
 
@@ -929,12 +938,8 @@ def _classifier(name_or_folder: str):
     """A saved model from its folder (as ``predict --model`` takes it) or its registry name
     (``core.registry``: the one resolver of names)."""
     from .models import load_folder
-    from .registry import load_model
 
-    folder = Path(name_or_folder)
-    if is_model_folder(folder):
-        return load_folder(folder)
-    return load_model(name_or_folder)
+    return load_folder(model_folder(name_or_folder))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

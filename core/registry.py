@@ -122,6 +122,41 @@ def model_path(name: str, root: Path | None = None, *, write: bool = False) -> P
     return workspace.current().resolve_model(name, write=write)
 
 
+def find_model(ref: str | Path) -> Path:
+    """The folder of the saved model a person names where a path or a name may be typed (the
+    command line's ``--model`` of predict, evaluate, serve, export, monitor, retrain...): an
+    existing model folder as typed, else a model name resolved in the caller's workspace
+    (:func:`model_path`, the one resolver: ``team:<name>`` and the workspace rules hold).
+
+    Raises ValueError, one message everywhere: a folder that holds no saved model, or a name
+    that is neither a folder nor a saved model (:func:`unknown_model_message`, listing the names)."""
+    path = Path(ref)
+    if is_model_folder(path):
+        return path
+    try:
+        folder = model_path(str(ref))
+    except ValueError:  # not a name at all (a path that does not exist, a name outside the rules)
+        folder = None
+    if folder is not None and is_model_folder(folder):
+        return folder
+    if path.is_dir():
+        raise ValueError(f"{ref} is a folder but not a saved Marketune model (it has no {MANIFEST}), and no saved "
+                         "model has that name.")
+    raise ValueError(unknown_model_message(str(ref)))
+
+
+def unknown_model_message(ref: str) -> str:
+    """"No saved model named 'x' ...": the names the caller can use (the first 20), and where."""
+    try:
+        names, area = [m.name for m in list_models()], workspace.current().models
+    except ValueError as exc:  # a team server's caller who is not signed in: say why, list nothing
+        return f"No model folder {ref!r}, and the saved models cannot be listed: {exc}"
+    listed = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return (f"No saved model named {ref!r} and no model folder at that path. "
+            + (f"Saved models (in {area}): {listed}." if names else f"There is no saved model yet (in {area}).")
+            + " Give one of these names, or the path of a model folder.")
+
+
 def list_models(root: Path | None = None) -> list[ModelInfo]:
     """All complete model folders, newest first. Half-written (temporary) folders are skipped.
 

@@ -43,9 +43,11 @@ from fastapi import Request  # module level: FastAPI reads the routes' annotatio
 from .models import SavedModel, load_folder
 from .models.folder import MANIFEST, METRICS
 from .monitor import ScoringTally, record
-from .predict import ERROR_COLUMN, OOD_COLUMN, output_names, predict_frame
+from .predict import ERROR_COLUMN, MULTI_LABEL, OOD_COLUMN, output_names, output_task, predict_frame
 
 TOKEN_ENV = "MARKETUNE_API_TOKEN"
+# The API's counts reach the model's scoring history once a minute of traffic (docs/serving.md).
+HISTORY_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -72,27 +74,42 @@ class MicroBatcher:
     call and splits the result: a request never waits for more than the batch ahead of it.
     """
 
-    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int, history_every_s: float = 60.0) -> None:
+    def __init__(self, model: SavedModel, *, ood: Any, max_rows: int, history_every_s: float = HISTORY_EVERY_S,
+                 clock: Any = time.monotonic) -> None:
         self.model, self.ood, self.max_rows = model, ood, max_rows
-        self._waiting: queue.Queue[tuple[pd.DataFrame, Future]] = queue.Queue()
+        self._waiting: queue.Queue[tuple[pd.DataFrame, Future] | None] = queue.Queue()
         self.batches = 0  # passes made
-        # The API's scoring history (core.monitor): counts of the rows scored, one line per
-        # ``history_every_s`` seconds of traffic (a line per request would swamp the history).
-        self.tally, self.history_every_s, self._since = ScoringTally(), history_every_s, time.monotonic()
-        threading.Thread(target=self._run, name="marketune-api-batcher", daemon=True).start()
+        # The API's scoring history (core.monitor): the counts of the rows scored reach it at most
+        # ``history_every_s`` seconds after the first of them was scored (one line per interval of
+        # traffic: a line per request would swamp the history), and at :meth:`stop`. Only this
+        # batcher's thread counts and writes, so no row is lost or counted twice.
+        self.tally, self.history_every_s, self._clock = ScoringTally(), history_every_s, clock
+        self._since: float | None = None  # when the first row of the counts not yet written was scored
+        self._thread = threading.Thread(target=self._run, name="marketune-api-batcher", daemon=True)
+        self._thread.start()
 
     def submit(self, frame: pd.DataFrame) -> Future:
         future: Future = Future()
+        if not self._thread.is_alive():  # stopped: nobody would ever answer
+            future.set_exception(RuntimeError("The model is no longer served (the server is stopping)."))
+            return future
         self._waiting.put((frame, future))
         return future
 
-    def stop(self) -> None:
-        """Score what waits, write the counts, and end the thread (a model the server lets go)."""
+    def stop(self, wait_s: float | None = 30.0) -> None:
+        """Score what waits, write the counts, and end the thread (the server stops, or lets the
+        model go); waits up to ``wait_s`` seconds for it (None: does not wait)."""
         self._waiting.put(None)
+        if wait_s is not None and threading.current_thread() is not self._thread:
+            self._thread.join(wait_s)
 
     def _run(self) -> None:
         while True:
-            first = self._waiting.get()
+            try:  # wakes when the counts are due, even without traffic
+                first = self._waiting.get(timeout=self._until_due())
+            except queue.Empty:
+                self._flush_if_due()
+                continue
             if first is None:
                 self.flush()
                 return
@@ -111,6 +128,13 @@ class MicroBatcher:
             if stopping:
                 self.flush()
                 return
+            self._flush_if_due()
+
+    def _until_due(self) -> float | None:
+        """Seconds until the counts are due (None: nothing to write, wait for a request)."""
+        if self._since is None:
+            return None
+        return max(0.0, self.history_every_s - (self._clock() - self._since))
 
     def _score(self, batch: list[tuple[pd.DataFrame, Future]]) -> None:
         frames = [frame for frame, _ in batch]
@@ -133,13 +157,57 @@ class MicroBatcher:
     def _count(self, scored: pd.DataFrame, columns: pd.Index) -> None:
         names = output_names(self.model, list(columns), ood=self.ood is not None)
         self.tally.add(scored, names, self.model.task, self.ood is not None)
-        if time.monotonic() - self._since >= self.history_every_s:
+        if self._since is None and self.tally.n_rows:
+            self._since = self._clock()
+
+    def _flush_if_due(self) -> None:
+        due = self._until_due()
+        if due is not None and due <= 0:
             self.flush()
 
     def flush(self) -> None:
-        """Write the counts so far as one history line (nothing when no row was scored)."""
-        record(getattr(self.model, "path", None), self.tally, "api")
-        self.tally, self._since = ScoringTally(), time.monotonic()
+        """Write the counts so far as one history line (nothing when no row was scored). Called
+        by the batcher's own thread (the one that counts)."""
+        try:
+            record(getattr(self.model, "path", None), self.tally, "api")
+        except Exception:  # noqa: BLE001 - the history never stops the serving
+            pass
+        self.tally, self._since = ScoringTally(), None
+
+
+# The OpenAPI schema of /predict (the body is read as a dict so that a malformed one gets
+# request_frame's message, not a validator's): what may be sent, and what comes back.
+PREDICT_REQUEST = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "oneOf": [
+        {"type": "object", "required": ["texts"], "title": "Texts",
+         "properties": {"texts": {"type": "array", "items": {"type": "string"},
+                                  "description": "one text per row (a model that reads one text column)"}}},
+        {"type": "object", "required": ["rows"], "title": "Rows",
+         "properties": {"rows": {"type": "array", "items": {"type": "object"},
+                                 "description": "one {column: value} per row, the model's input columns"}}},
+    ]}}}}}
+
+
+def _answer_models() -> Any:
+    """(Prediction, Predictions): the answer's schema (pydantic models, read by FastAPI)."""
+    from pydantic import BaseModel, Field
+
+    class Prediction(BaseModel):
+        """One row's answer: the fields of its model's task, ``ood`` on every one, or ``error``."""
+
+        label: Any = Field(None, description="the predicted class (a classifier)")
+        labels: list[str] | None = Field(None, description="the tags at or above their thresholds (several per row)")
+        confidence: float | None = Field(None, description="the predicted class's probability, 0-1")
+        probabilities: dict[str, float] | None = Field(None, description="each class's (or tag's) probability, 0-1")
+        value: float | None = Field(None, description="the predicted number (a regression model)")
+        ood: bool | None = Field(None, description="True when the row is unlike the training data (core/ood.py, as "
+                                 "`python -m core predict --ood` writes it); null for a model that reads no text")
+        error: str | None = Field(None, description="why the row got no prediction (no text)")
+
+    class Predictions(BaseModel):
+        predictions: list[Prediction]
+
+    return Prediction, Predictions
 
 
 def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) -> pd.DataFrame:
@@ -184,23 +252,36 @@ def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) ->
 
 def predictions(model: SavedModel, scored: pd.DataFrame, columns: list[str], ood: bool) -> list[dict[str, Any]]:
     """One JSON-ready dict per row of ``scored`` (``predict_frame``'s output for a frame with
-    ``columns``): the numbers as predict_frame computed them, NaN never sent."""
+    ``columns``): the numbers as predict_frame computed them, NaN never sent.
+
+    A classifier: ``{"label", "confidence", "probabilities": {class: p}, "ood"}``; several tags per
+    row: ``{"labels": [tag, ...], "probabilities": {tag: p}, "ood"}`` (each tag's own probability;
+    the tags at or above their saved thresholds); regression: ``{"value", "ood"}``. ``"ood"`` is
+    every answer's: the out-of-distribution flag ``python -m core predict --ood`` writes (bool), or
+    None where the model has no reference (it reads no text: ``ood`` False). A row the model cannot
+    use is ``{"error": reason}``."""
+    from .multilabel import OUTPUT_SEP, PREDICTED_LABELS
+
     name = output_names(model, columns, ood=ood)
+    task = output_task(model)
     out = []
     for _, row in scored.iterrows():
         if row[name[ERROR_COLUMN]]:
             out.append({"error": str(row[name[ERROR_COLUMN]])})
             continue
-        if model.task == "regression":
+        if task == "regression":
             item: dict[str, Any] = {"value": float(row[name["predicted_value"]])}
+        elif task == MULTI_LABEL:
+            joined = str(row[name[PREDICTED_LABELS]] or "")
+            item = {"labels": joined.split(OUTPUT_SEP) if joined else [],
+                    "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_}}
         else:
             item = {
                 "label": _plain(row[name["predicted_label"]]),
                 "confidence": float(row[name["confidence"]]),
                 "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_},
             }
-        if ood:
-            item["ood"] = bool(row[name[OOD_COLUMN]])
+        item["ood"] = bool(row[name[OOD_COLUMN]]) if ood else None
         out.append(item)
     return out
 
@@ -308,7 +389,7 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
     async def lifespan(_app):
         yield
         for served in all_served():
-            served.batcher.flush()  # the last minute's counts are not lost when the server stops
+            served.batcher.stop()  # the last minute's counts are written (by the batcher's thread) before the end
 
     app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
 
@@ -333,7 +414,8 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
         served = served_for(request, model)
         return model_card(served.folder, served.model)
 
-    @app.post("/predict")
+    @app.post("/predict", response_model=_answer_models()[1], response_model_exclude_unset=True,
+              openapi_extra=PREDICT_REQUEST)
     def predict(request: Request, body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
         served = served_for(request, model)
         try:

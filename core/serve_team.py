@@ -48,13 +48,13 @@ class ModelCache:
                 self._loaded.move_to_end(folder)
                 return found[1]
             if found is not None:
-                found[1].batcher.stop()  # the old version's counts are written to its history first
+                found[1].batcher.stop(wait_s=None)  # its thread writes the old version's counts; not waited for under the lock
             served = Served.load(folder, self.limits)
             self._loaded[folder] = (stamp, served)
             self._loaded.move_to_end(folder)
             while len(self._loaded) > self.max_models:
                 _, (_, old) = self._loaded.popitem(last=False)
-                old.batcher.stop()
+                old.batcher.stop(wait_s=None)
             return served
 
     def all(self) -> list[Served]:

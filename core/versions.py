@@ -45,6 +45,9 @@ NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the c
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
 # holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
 HOLDOUT = "holdout.csv"
+# A retrain job's phases after the training's own (core.progress.PHASES): the challenger is trained,
+# both models score the comparison rows, then the outcome is written (no cancel from there on).
+TRAINED_PHASE, COMPARE_PHASE, KEEP_PHASE = "trained", "compare", "keep"
 PART = "__marketune_part"  # in a retrain job's data.csv: "old" (the labelled rows) or "new" (the new labels)
 
 
@@ -185,7 +188,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     from .data import build_texts
     from .evaluation import better_than, compare_on_rows, lead_in_words
     from .pipeline import train
-    from .progress import TrainingCancelled
+    from .progress import ProgressEvent, TrainingCancelled
 
     folder = Path(folder)
     current, needed = check_inputs(folder, data, new)
@@ -196,8 +199,11 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     pool_texts = build_texts(pool, schema["text_columns"], schema.get("profile_columns", []))
     unseen = ~pd.Series(pool_texts).isin(set(texts)).to_numpy()  # the comparison rows stay unseen
     training = pool[unseen].reset_index(drop=True)
-    result = train(training, config, on_progress=on_progress, cancel=cancel, deadline=deadline)
+    report = _reporter(on_progress)
+    result = train(training, config, on_progress=report, cancel=cancel, deadline=deadline)
     challenger = result.model
+    report(ProgressEvent(COMPARE_PHASE, 0, len(texts), fraction=0.0,
+                         message=f"Comparing the challenger with the model in use on {len(texts):,} rows"))
     pred_new = np.asarray([str(v) for v in challenger.predict(texts)], dtype=object)
     pred_old = np.asarray([str(v) for v in current.predict(texts)], dtype=object)
     classes = sorted(set(truth) | set(pred_new) | set(pred_old))
@@ -213,8 +219,26 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
     if cancel is not None and cancel():
         raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
+    report(ProgressEvent(KEEP_PHASE, fraction=1.0, message=("Promoting the challenger" if promoted else
+                                                             "Keeping the challenger as a version that lost")
+                         + ": writing the versions (too late to cancel)"))
     version = _keep(folder, result, record, promoted, holdout)
     return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version)
+
+
+def _reporter(on_progress: Any) -> Any:
+    """``on_progress`` for the whole retrain: the training's own "done" is the challenger's, not
+    the job's (the comparison and the versions follow), so it is told as "trained"."""
+    from dataclasses import replace
+
+    def report(event: Any) -> None:
+        if on_progress is None:
+            return
+        if event.phase == "done":
+            event = replace(event, phase=TRAINED_PHASE, message="The challenger is trained; the comparison is next")
+        on_progress(event)
+
+    return report
 
 
 def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame) -> str:
@@ -256,9 +280,59 @@ def _write_holdout(folder: Path, holdout: pd.DataFrame) -> None:
     holdout.to_csv(path, index=False)
 
 
-def rollback(folder: str | Path, version: str | None = None) -> str:
+# version.json's "status" of a version that lost a comparison: a challenger that scored worse, or
+# a model a better challenger replaced.
+LOST = {"challenger, not promoted": "was not promoted: it scored worse than the model then in use",
+        "replaced by a better challenger": "was replaced: a challenger scored better"}
+
+
+@dataclass
+class RollbackRisk:
+    """What putting a kept version back would mean, said before it is done (:func:`rollback_risk`)."""
+
+    version: str
+    lost: bool  # it lost its comparison (LOST): the page and the CLI ask to confirm
+    sentence: str  # for people: how it lost, and its score against the model in use on the same rows
+    comparison: dict[str, Any] | None  # compare_on_rows of the version (a) vs the model in use (b); None: no rows
+
+
+def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
+    """Score ``version`` and the model in use in ``folder`` on the same rows - the fixed holdout
+    of the model in use (:func:`holdout_path`: rows it never trained on, and the kept versions'
+    comparison rows) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
+    the version lost its comparison (its version.json). Raises ValueError for a version not kept.
+    Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
+    from .evaluation import compare_on_rows, lead_in_words
+    from .models import load_folder
+
+    folder = Path(folder)
+    kept = {v["version"]: v for v in list_versions(folder)}
+    if version not in kept:
+        raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {', '.join(kept) or 'none'}.")
+    info = kept[version]
+    how = LOST.get(str(info.get("status")))
+    then = (info.get("comparison") or {}).get("delta")
+    then = "" if then is None else f" ({then * 100:+.1f} macro-F1 points for the challenger then)"
+    said = f"{version} {how}{then}." if how else f"{version}: {info.get('status') or 'a kept version'}."
+    path = holdout_path(folder)
+    if path is None:
+        return RollbackRisk(version, bool(how), f"{said} There are no rows both can be scored on now.", None)
+    rows = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    texts, truth = rows["text"].astype(str).tolist(), rows["true_label"].astype(str).to_numpy(dtype=object)
+    pred_version = np.asarray([str(v) for v in load_folder(folder / VERSIONS / version).predict(texts)], dtype=object)
+    pred_current = np.asarray([str(v) for v in load_folder(folder).predict(texts)], dtype=object)
+    classes = sorted(set(truth) | set(pred_version) | set(pred_current))
+    comparison = compare_on_rows("classification", truth, pred_version, pred_current, classes)
+    scores = (f"On the {len(texts):,} rows of the fixed holdout it scores macro-F1 {comparison['a']:.3f} against "
+              f"{comparison['b']:.3f} for the model in use: {lead_in_words(comparison, 'classification', 'shared')}.")
+    return RollbackRisk(version, bool(how), f"{said} {scores}", comparison)
+
+
+def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = False) -> str:
     """Put ``version`` (default: the newest replaced one) back in place; the model in use becomes a
-    new version. Returns the version put in place. ValueError naming the kept versions otherwise."""
+    new version. Returns the version put in place (``dry_run``: the one that would be, nothing
+    changed). ValueError naming the kept versions otherwise. A version that lost its comparison is
+    put back all the same: the page and the CLI say so first (:func:`rollback_risk`) and ask."""
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
@@ -269,11 +343,16 @@ def rollback(folder: str | Path, version: str | None = None) -> str:
     if version not in {v["version"] for v in kept}:
         found = ", ".join(v["version"] for v in kept) or "none"
         raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {found}.")
+    if dry_run:
+        return version
     with folder_lock(folder):
         aside = _next_version(folder)
         with atomic_folder(folder, overwrite=True) as tmp:
             copy_tree(folder / VERSIONS / version, tmp)
             (tmp / VERSION_FILE).unlink(missing_ok=True)
+            if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
+                (tmp / HOLDOUT).unlink(missing_ok=True)
+                _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
             copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
             copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
             write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"rolled back to {version}",

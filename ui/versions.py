@@ -11,8 +11,9 @@ import streamlit as st
 
 from core import jobs
 from core.jobs import job_status
+from core.models.folder import stamp
 from core.registry import can_change
-from core.versions import holdout_rows, list_versions, rollback, rule_in_words
+from core.versions import KEEP_PHASE, RollbackRisk, holdout_rows, list_versions, rollback, rollback_risk, rule_in_words
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 from ui.upload import table_upload
@@ -85,8 +86,11 @@ def _job(job_id: str, key: str) -> None:
 
 
 # The one job panel (ui/jobs.py): progress, the queue line, Cancel with confirmation.
+# Cancel only while it can still change nothing: not once the outcome is being written (KEEP_PHASE),
+# nor for a job that ended (its panel is replaced by the outcome: _job).
 PANEL = JobPanel(key="versions", what=lambda status: "the retraining", effect=lambda status: "changes nothing",
-                 note="The challenger trains in the background: you can switch pages and come back.")
+                 note="The challenger trains in the background: you can switch pages and come back.",
+                 can_cancel=lambda status: status.active and (status.last_event or {}).get("phase") != KEEP_PHASE)
 
 
 def _versions(name: str, folder: Path, key: str) -> None:
@@ -108,10 +112,17 @@ def _versions(name: str, folder: Path, key: str) -> None:
     if button.button("Roll back…", key=f"{key}_rollback", icon=":material/history:"):
         ss[pending] = version
     if ss.get(pending) in {v["version"] for v in kept}:
-        st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? The model in use is kept as a new "
-                   "version, so this can be undone the same way.")
+        risk = _risk(folder, ss[pending], key)
+        undo = "The model in use is kept as a new version, so this can be undone the same way."
+        if risk is None or not risk.lost:
+            st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? "
+                       + (f"{plain(risk.sentence)} " if risk else "") + undo)
+        else:  # a version that lost its comparison: say so, with its score now, before it is put back
+            st.warning(f"{plain(risk.sentence)} Put it back in place of the model in use anyway? {undo}",
+                       icon=":material/warning:")
         yes, no, _ = st.columns([1, 1, 4])
-        if yes.button("Yes, roll back", key=f"{key}_confirm", type="primary"):
+        label = "Yes, roll back anyway" if risk is not None and risk.lost else "Yes, roll back"
+        if yes.button(label, key=f"{key}_confirm", type="primary"):
             try:
                 put = rollback(folder, ss.pop(pending))
             except ValueError as exc:
@@ -122,5 +133,25 @@ def _versions(name: str, folder: Path, key: str) -> None:
         if no.button("Cancel", key=f"{key}_cancel"):
             ss.pop(pending, None)
             st.rerun()
+    else:
+        ss.pop(f"{key}_risk", None)
     if ss.get(f"{key}_done"):
         st.success(f"**{plain(ss.pop(f'{key}_done'))}** is in place again; the model that was in use is kept as a version.")
+
+
+def _risk(folder: Path, version: str, key: str) -> RollbackRisk | None:
+    """:func:`core.versions.rollback_risk`, computed once per asked rollback (it scores both models);
+    None, with the reason shown, when it cannot be computed (the question is still asked)."""
+    ss = st.session_state
+    asked = (str(folder), version, stamp(folder))  # a retrain or rollback since: computed again
+    found = ss.get(f"{key}_risk")
+    if found is not None and found[0] == asked:
+        return found[1]
+    try:
+        with st.spinner(f"Scoring {version} and the model in use on the same rows…"):
+            risk = rollback_risk(folder, version)
+    except (ValueError, OSError) as exc:
+        st.error(f"Could not compare {plain(version)} with the model in use: {plain(exc)}")
+        return None
+    ss[f"{key}_risk"] = (asked, risk)
+    return risk

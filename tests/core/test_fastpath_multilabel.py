@@ -124,3 +124,34 @@ def test_the_onnx_form_of_a_multi_label_model_keeps_its_sigmoid_per_tag(folder):
     assert onnx_model.multi_label
     np.testing.assert_allclose(onnx_model.predict_proba(texts), torch_model.predict_proba(texts), atol=1e-4)
     assert list(onnx_model.predict(texts)) == list(torch_model.predict(texts))
+
+
+def test_the_api_answers_tags_and_ood_as_the_cli_writes_them_in_both_forms(folder, tmp_path):
+    """Several tags per row through `POST /predict`: ``labels``, each tag's probability and ``ood``
+    equal the CLI's file (`predict --ood`), with the saved weights and then the checked ONNX form
+    (`predict --fast --ood`), which serve uses once exported."""
+    from fastapi.testclient import TestClient
+
+    from core.onnx_form import export
+    from core.serve import create_app
+
+    texts = ["great love it", "bad hate this", "ok then", "qwerty zxcv 12345 !!!", ""]
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": texts}).to_csv(data, index=False)
+    for fast in ([], ["--fast"]):
+        if fast:
+            export(folder)
+        out = tmp_path / f"out{len(fast)}.csv"
+        assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--ood", *fast]) == 0
+        expected = pd.read_csv(out, keep_default_na=False)
+        got = TestClient(create_app(folder)).post("/predict", json={"texts": texts}).json()["predictions"]
+        assert len(got) == len(texts)
+        for (_, row), answer in zip(expected.iterrows(), got):
+            if row["prediction_error"]:
+                assert answer == {"error": row["prediction_error"]}
+                continue
+            assert answer["labels"] == ([] if not row["predicted_labels"] else row["predicted_labels"].split("|"))
+            for tag, p in answer["probabilities"].items():
+                assert p == pytest.approx(float(row[f"p_{tag}"]), abs=1e-5)
+            assert answer["ood"] is (str(row["out_of_distribution"]) == "True")
+            assert set(answer) == {"labels", "probabilities", "ood"}

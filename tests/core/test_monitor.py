@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from core.cli import main as cli_main
 from core.models import load_folder
 from core.monitor import HISTORY_FILE, PSI_ALARM, alarms, history, psi, report
 from core.predict import predict_csv
-from core.serve import create_app
+from core.serve import MicroBatcher, create_app
 from tests.ui.test_page_models import open_models
 from tests.ui.test_page_train import figures, texts
 
@@ -92,6 +93,46 @@ def test_the_api_adds_its_traffic_when_it_stops(folder):
             assert client.post("/predict", json={"texts": POSITIVE + NEGATIVE}).status_code == 200
     [line] = history(folder)  # written at shutdown (the minute had not passed)
     assert line["source"] == "api" and line["scored"] == 18
+
+
+def test_the_api_writes_its_counts_each_interval_without_losing_or_double_counting(folder):
+    """A tiny interval stands for the minute: the counts reach the history while the server runs
+    (no request after them, no shutdown), then what came after at the stop; each row once.
+    Truth: the rows sent, and the labels the API answered."""
+    model = load_folder(folder)
+    batcher = MicroBatcher(model, ood=None, max_rows=100, history_every_s=0.2)
+    first = batcher.submit(pd.DataFrame({"text": POSITIVE + NEGATIVE})).result(30)
+    deadline = time.monotonic() + 10
+    while not history(folder) and time.monotonic() < deadline:  # written by the batcher's timer alone
+        time.sleep(0.05)
+    [line] = history(folder)
+    assert line["source"] == "api" and line["scored"] == 6
+    answered = first["predicted_label"].astype(str).value_counts(normalize=True).to_dict()
+    assert line["label_mix"] == pytest.approx(answered)
+    time.sleep(0.4)  # an interval without traffic writes nothing more
+    assert len(history(folder)) == 1
+    batcher.submit(pd.DataFrame({"text": NEGATIVE + ["ok"]})).result(30)
+    batcher.stop()  # the server stops before the interval ends: the rest is written once
+    assert [h["scored"] for h in history(folder)] == [6, 4]
+    assert sum(h["scored"] for h in history(folder)) == 10
+
+
+def test_the_api_waits_the_interval_before_it_writes(folder):
+    """With a clock the test moves, a line is written only once the interval has passed."""
+    now = [0.0]
+    batcher = MicroBatcher(load_folder(folder), ood=None, max_rows=100, history_every_s=60, clock=lambda: now[0])
+    batcher.submit(pd.DataFrame({"text": POSITIVE})).result(30)
+    now[0] = 30.0  # (the batcher then waits 30 real seconds at most: the next request comes first)
+    batcher.submit(pd.DataFrame({"text": NEGATIVE})).result(30)  # the batcher looks at the clock after each pass
+    assert history(folder) == []
+    now[0] = 60.5
+    batcher.submit(pd.DataFrame({"text": POSITIVE})).result(30)
+    deadline = time.monotonic() + 10
+    while not history(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [h["scored"] for h in history(folder)] == [9]
+    batcher.stop()
+    assert [h["scored"] for h in history(folder)] == [9]  # nothing left to write, nothing written twice
 
 
 def test_models_page_draws_the_history_and_says_when_it_alarms(folder, tmp_path):

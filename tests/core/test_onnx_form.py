@@ -89,3 +89,18 @@ def test_export_refuses_a_model_without_a_network(tmp_path, sentiment_df):
     model.save(tmp_path / "tfidf")
     with pytest.raises(ValueError, match="ONNX export"):
         export(tmp_path / "tfidf")
+
+
+def test_the_api_on_the_onnx_form_answers_ood_as_predict_fast_writes_it(folder, tmp_path):
+    data, out = tmp_path / "in.csv", tmp_path / "onnx.csv"
+    texts = [*TEXTS, "qwerty zxcv 12345 !!!"]
+    pd.DataFrame({"text": texts}).to_csv(data, index=False)
+    export(folder)
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--fast", "--ood"]) == 0
+    expected = pd.read_csv(out)
+    client = TestClient(create_app(folder))
+    assert client.get("/model").json()["form"] == "onnx"
+    got = client.post("/predict", json={"texts": texts}).json()["predictions"]
+    assert [a["label"] for a in got] == expected["predicted_label"].tolist()
+    assert [a["ood"] for a in got] == [str(v) == "True" for v in expected["out_of_distribution"]]
+    np.testing.assert_allclose([a["confidence"] for a in got], expected["confidence"], atol=1e-5)

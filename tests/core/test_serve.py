@@ -50,6 +50,30 @@ def test_answers_equal_the_cli_for_the_same_rows(client, folder, tmp_path):
         assert prediction["ood"] == (str(row["out_of_distribution"]) == "True")
 
 
+def test_the_openapi_schema_names_every_answer_field(client):
+    schema = client.get("/openapi.json").json()
+    answer = schema["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["$ref"].endswith("/Predictions")
+    fields = schema["components"]["schemas"]["Prediction"]["properties"]
+    assert {"label", "labels", "confidence", "probabilities", "value", "ood", "error"} <= set(fields)
+    sent = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [option["required"] for option in sent["oneOf"]] == [["texts"], ["rows"]]
+    got = client.post("/predict", json={"texts": TEXTS[:2]}).json()["predictions"]
+    assert all(set(a) == {"label", "confidence", "probabilities", "ood"} for a in got)  # no null fields sent
+
+
+def test_a_model_without_an_ood_reference_answers_ood_null():
+    from types import SimpleNamespace
+
+    from core.serve import predictions
+
+    model = SimpleNamespace(task="classification", classes_=["neg", "pos"], multi_label=False)
+    scored = pd.DataFrame({"predicted_label": ["pos"], "confidence": [0.8], "p_neg": [0.2], "p_pos": [0.8],
+                           "prediction_error": [""]})
+    assert predictions(model, scored, [], ood=False) == [
+        {"label": "pos", "confidence": 0.8, "probabilities": {"neg": 0.2, "pos": 0.8}, "ood": None}]
+
+
 def test_rows_form_gives_the_same_answers_as_texts(client):
     by_text = client.post("/predict", json={"texts": TEXTS[:3]}).json()
     by_row = client.post("/predict", json={"rows": [{"text": t} for t in TEXTS[:3]]}).json()

@@ -10,10 +10,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from core.cli import main as cli_main
 from core.models import load_folder
-from core.versions import VERSIONS, challenge, list_versions, rollback
+from core.versions import VERSIONS, challenge, list_versions, rollback, rollback_risk
 from tests.conftest import make_sentiment_frame
 
 
@@ -75,6 +76,25 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
     with pytest.raises(ValueError, match="no replaced version"):
         rollback(folder)
+
+    # Rolling forward to the challenger that lost: said with both scores on the same rows, and refused
+    # without --anyway. Truth: scikit-learn's macro-F1 of each folder's own predictions on holdout.csv.
+    holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)
+    texts, truth = holdout["text"].astype(str).tolist(), holdout["true_label"].astype(str)
+    expected = [f1_score(truth, np.asarray(load_folder(f).predict(texts), dtype=str), average="macro")
+                for f in (folder / VERSIONS / "v1", folder)]
+    risk = rollback_risk(folder, "v1")
+    assert risk.lost and "was not promoted" in risk.sentence
+    assert [risk.comparison["a"], risk.comparison["b"]] == pytest.approx(expected)
+    assert f"macro-F1 {expected[0]:.3f} against {expected[1]:.3f}" in risk.sentence
+    capsys.readouterr()
+    assert cli_main(["rollback", "--model", str(folder), "--to", "v1"]) == 2
+    err = capsys.readouterr().err
+    assert f"macro-F1 {expected[0]:.3f} against {expected[1]:.3f}" in err and "--anyway" in err
+    assert (folder / "model.safetensors").read_bytes() == weights  # refused: nothing changed
+    assert cli_main(["rollback", "--model", str(folder), "--to", "v1", "--anyway"]) == 0
+    assert (folder / "model.safetensors").read_bytes() != weights
+    assert pd.read_csv(folder / "holdout.csv", keep_default_na=False).equals(holdout)  # the holdout stays fixed
 
 
 def test_refuses_files_without_the_model_columns(trained_tiny, tmp_path):

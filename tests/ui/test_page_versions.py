@@ -13,13 +13,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import list_jobs
+from core import jobs as core_jobs
+from core.jobs import list_jobs, read_events
 from core.models import load_folder
-from core.versions import VERSIONS, list_versions
+from core.versions import COMPARE_PHASE, KEEP_PHASE, VERSION_FILE, VERSIONS, list_versions
 from tests.conftest import make_sentiment_frame
 from tests.core.test_versions import holdout_accuracy
 from tests.ui.test_page_models import ROOT
 from tests.ui.test_page_train import frame_with, texts
+from tests.ui.test_page_train import texts as texts_of
 
 
 @pytest.fixture
@@ -67,6 +69,8 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
         time.sleep(1)
     [job] = list_jobs(kind="retrain")
     assert job.state == "done", job.message
+    phases = [e["phase"] for e in read_events(core_jobs.jobs_root() / job.id)]
+    assert "done" not in phases and phases[-3:] == ["trained", COMPARE_PHASE, KEEP_PHASE]  # never "Done" mid-job
     at.run()
     assert "was promoted" in texts(at.success)
     assert holdout_accuracy(flipped_model) > before  # the model in place is the better one
@@ -80,6 +84,75 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
     assert "**v1** is in place again" in texts(at.success)
     assert holdout_accuracy(flipped_model) == pytest.approx(before)
     assert (flipped_model / VERSIONS / "v2").is_dir()
+
+
+def _log(folder, **event) -> None:
+    with open(folder / "events.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"step": 0, "total_steps": 0, "time": time.time(), **event}) + "\n")
+
+
+def _cancel_buttons(at: AppTest) -> list:
+    return [b for b in at.button if b.key and b.key.startswith("versions_cancel")]
+
+
+def test_the_panel_names_the_comparison_and_offers_no_cancel_once_it_cannot_or_the_job_ended(flipped_model,
+                                                                                               monkeypatch):
+    """Walk finding: the tab read "Done" with Cancel after the training, while the comparison ran
+    and after the job ended. Truth: the job's own state and events, written here as the worker writes them."""
+    monkeypatch.setattr(core_jobs, "_launch_worker", lambda folder: None)  # the test plays the worker
+    job_id = core_jobs.start_retrain_job("sentiment", make_sentiment_frame(40, seed=1), make_sentiment_frame(20, seed=2))
+    folder = core_jobs.jobs_root() / job_id
+    core_jobs.write_state(folder, "running", message="Training a challenger")
+    _log(folder, phase=COMPARE_PHASE, fraction=0.0, message="Comparing the challenger with the model in use on 30 rows")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.session_state["versions_jobs"] = {"sentiment": job_id}
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    assert any("Comparing the challenger" in str(bar.proto.text) for bar in at.get("progress"))
+    assert _cancel_buttons(at)  # the comparison can still be stopped: nothing is written before its end
+
+    _log(folder, phase=KEEP_PHASE, fraction=1.0, message="Promoting the challenger: writing the versions "
+                                                          "(too late to cancel)")
+    at.run()
+    assert any("too late to cancel" in str(bar.proto.text) for bar in at.get("progress"))
+    assert not _cancel_buttons(at)
+
+    core_jobs.write_state(folder, "done", message="The challenger was promoted: +3.0 points.", promoted=True)
+    at.run()
+    assert core_jobs.job_status(job_id).state == "done"
+    assert not _cancel_buttons(at) and not at.get("progress")
+    assert "was promoted" in texts(at.success)
+
+
+def test_rolling_forward_to_a_losing_challenger_says_so_with_both_scores_and_asks(models_dir, trained_tiny,
+                                                                                  flipped_model):
+    """A challenger kept because it lost (here: the negated model as v1 of the good one): the
+    question says it was not promoted, with its macro-F1 and the model in use's on the same rows.
+    Truth: scikit-learn's macro-F1 of each folder's own predictions on the holdout rows."""
+    from sklearn.metrics import f1_score
+
+    good = models_dir / "good"
+    shutil.copytree(trained_tiny[1], good)
+    shutil.copytree(flipped_model, good / VERSIONS / "v1")
+    (good / VERSIONS / "v1" / VERSION_FILE).write_text(json.dumps({
+        "status": "challenger, not promoted", "sentence": "The challenger was not promoted: 40.0 points behind."}))
+    shutil.rmtree(flipped_model)  # one model on the page
+    test = pd.read_csv(good / "test_predictions.csv", keep_default_na=False)
+    texts, truth = test["text"].astype(str).tolist(), test["true_label"].astype(str)
+    v1, in_use = (f1_score(truth, [str(p) for p in load_folder(f).predict(texts)], average="macro")
+                  for f in (good / VERSIONS / "v1", good))
+    at = open_versions()
+    at.button(key="models_versions_rollback").click().run()
+    assert not at.exception, at.exception
+    warning = texts_of(at.warning)
+    assert "v1 was not promoted: it scored worse" in warning and "*" not in warning.split("v1 was not", 1)[1] and f"macro-F1 {v1:.3f} against {in_use:.3f}" in warning
+    assert "anyway" in warning
+    assert at.button(key="models_versions_confirm").label == "Yes, roll back anyway"
+    assert holdout_accuracy(good) == 1.0  # asked, nothing done yet
+    at.button(key="models_versions_confirm").click().run()
+    assert "**v1** is in place again" in texts_of(at.success)
+    assert holdout_accuracy(good) < 1.0  # the losing challenger is in place, as asked
 
 
 def test_a_table_without_the_label_is_refused_before_any_job(flipped_model):
