@@ -182,7 +182,7 @@ def suspected_label_errors(
     texts = [" | ".join(str(v) for v in r) for r in rows[list(text_columns)].fillna("").astype(str).itertuples(index=False)]
     classes = np.array(sorted(kept), dtype=object)
     y = np.searchsorted(classes, labels.loc[rows.index].to_numpy(dtype=object))
-    ranking, proba = rank_class_errors(texts, y, "tfidf", None, seed, k=min(n, len(y)))
+    ranking, proba = rank_class_errors(texts, y, "tfidf", None, seed, k=min(n, max(1, len(y) // 2)))
     order = ranking.listed
     out = rows.iloc[order].copy()
     out["suggested_label"] = classes[proba[order].argmax(axis=1)]

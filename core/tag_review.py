@@ -59,7 +59,8 @@ def suspected_tag_errors(labeled_df: pd.DataFrame, text_columns: Sequence[str], 
     # adjust_pred_probs: cleanlab's correction for class imbalance. Tags are often rare (and a "none
     # of these" tag is hard for a linear model); without it the rows of the rarest tag fill the top
     # (planted wrong tags in the top 8: 1-2 of 8 without, 4-8 with; tests/core/test_tag_review.py's data, 4 seeds).
-    ranking, proba = rank_tag_errors(texts, Y, "tfidf", None, seed, folds, k=min(n, len(rows)), adjust_pred_probs=True)
+    ranking, proba = rank_tag_errors(texts, Y, "tfidf", None, seed, folds, k=min(n, max(1, len(rows) // 2)),
+                                     adjust_pred_probs=True)
     given = [list(np.flatnonzero(row)) for row in Y]
     scores = get_label_quality_scores_per_class(given, proba, adjust_pred_probs=True)  # (n, k); documented as a list of k (n,) arrays
     per_tag = np.column_stack(scores) if isinstance(scores, list) else np.asarray(scores)

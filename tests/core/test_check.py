@@ -295,6 +295,9 @@ def test_the_label_page_uses_the_checks_calibrated_ranking_and_claims_nothing_wh
     quiet = suspected_label_errors(r02, ["text"], "label", n=5)
     assert len(quiet) == 0 and quiet.attrs["precision"] is None
     assert quiet.attrs["note"].startswith("No row is called a label error")
+    # 40 clean rows: too few to say how many suspects are wrong (the estimate said 47-75% there), so none is listed.
+    tiny = suspected_label_errors(make_sentiment_frame(40, seed=2)[["text", "label"]], ["text"], "label", n=20)
+    assert len(tiny) == 0 and "40 rows are too few" in tiny.attrs["note"]
 
 
 def test_the_check_starts_no_worker_processes(monkeypatch):

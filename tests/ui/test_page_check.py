@@ -152,8 +152,8 @@ def test_label_page_lists_no_suspect_when_the_checking_model_cannot_tell(models_
     from tests.ui.test_page_label import open_label
 
     monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
-    df = make_sentiment_frame(60, seed=4)[["text", "label"]]
-    df["label"] = np.random.default_rng(0).permutation(["positive", "negative"] * 30)  # labels unrelated to text
+    df = make_sentiment_frame(120, seed=4)[["text", "label"]]
+    df["label"] = np.random.default_rng(0).permutation(["positive", "negative"] * 60)  # labels unrelated to text
     label_store("coin").create(pd.concat([df, df[["text"]].head(5).assign(label="")], ignore_index=True), ["text"], "label")
     at = open_label()
     at.selectbox(key="label_project").set_value("coin").run()
