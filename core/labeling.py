@@ -161,8 +161,10 @@ def suspected_label_errors(
     No saved model is needed: the data check's own ranking (core.label_errors.rank_class_errors:
     out-of-fold probabilities of TF-IDF + logistic regression fitted on the other labelled rows,
     cleanlab's self-confidence label quality), calibrated by flips planted in copies of these
-    labels. Rows are listed only when that ranking beats chance and its expected precision is at
-    least core.label_errors.MIN_PRECISION; otherwise the frame is empty and its note says why.
+    labels (4 cross-fits). Rows are listed only when that ranking beats chance, at least
+    core.label_errors.MIN_ROWS rows are ranked and the lower bound of its expected precision is
+    at least core.label_errors.MIN_PRECISION; otherwise the frame is empty and its note says why.
+    At most half the ranked rows are listed.
     Returns those rows (original index, all columns) plus ``suggested_label`` (the out-of-fold
     likeliest class), ``label_probability`` (out-of-fold probability of the given label, 0-1),
     ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and ``rank``;

@@ -31,8 +31,9 @@ def suspected_tag_errors(labeled_df: pd.DataFrame, text_columns: Sequence[str], 
     decision looks wrong, e.g. "+price, -delivery": + missing, - given but unlikely; the least
     likely one when none crosses 0.5), ``suggested_label`` (the given tags with the suspect ones
     flipped, written with the project's separator), ``suspect_score`` (1 - cleanlab's row quality,
-    0-1, higher = more suspect) and ``rank``; no rows when the ranking is no better than chance or
-    its expected precision is below core.label_errors.MIN_PRECISION. ``attrs``: ``note`` (the
+    0-1, higher = more suspect) and ``rank``; no rows when the ranking is no better than chance, the
+    rows are fewer than core.label_errors.MIN_ROWS or its expected precision's lower bound is below
+    core.label_errors.MIN_PRECISION; at most half the rows are listed. ``attrs``: ``note`` (the
     sentence to show: expected precision in words, or why nothing is listed), ``precision`` (0-1 or
     None), ``n_ranked`` (rows) and ``tags``.
     Raises ``ValueError`` when fewer than two tags have 2 labelled rows each, or fewer than 4 rows
