@@ -53,7 +53,7 @@ MIN_PRECISION = 0.1
 LOWER_LEVEL = 0.9  # ... judged on the one-sided 90% lower bound of the estimate (see calibrated_ranking)
 # Below this many rows nothing is listed: the copies would need more than 10% of the labels flipped to hold
 # MIN_PLANTED flips, and the estimate said 47-75% where 0-15% of the list was wrong (40 synthetic sentiment
-# rows, 0 or 3 flipped, 6 seeds; 31-62% for 10-15% on 60 rows; round 5).
+# rows, 0 or 3 flipped, 6 seeds; 30-62% for 10-15% on 60 rows; round 5).
 MIN_ROWS = 100
 
 
