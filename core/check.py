@@ -7,9 +7,10 @@ issue kind:
 
 - ``label_error``: the given label disagrees with out-of-fold probabilities of a cheap model
   (logistic regression on TF-IDF word and character n-grams, plus, with ``features="both"``,
-  on frozen sentence embeddings of the base model). ``cleanlab`` decides which rows are
-  issues (``find_label_issues``, confident learning) and ranks them
-  (``get_label_quality_scores``, self-confidence); ``score`` = 1 - label quality.
+  on frozen sentence embeddings of the base model), ranked by ``cleanlab``'s
+  ``get_label_quality_scores`` (self-confidence); the top 5% are listed when planted flips show
+  the ranking beats chance, with their expected precision (core.label_errors);
+  ``score`` = 1 - label quality.
 - ``exact_duplicate``: same text after normalising case, Unicode form, invisible characters,
   whitespace, URLs, @mentions and digits; every copy after the first is flagged.
 - ``conflicting_duplicate``: such a group whose copies carry different labels (every copy is
@@ -31,7 +32,6 @@ line is not a row). Nothing here imports Streamlit.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import unicodedata
@@ -47,6 +47,10 @@ from .data import clean_label, missing_columns_message
 from .data import normalise_for_duplicates as normalise_text  # one duplicate key for the split and the check
 from .duplicates import NEAR_DUPLICATE_COSINE as NEAR_DUPLICATE_COSINE  # re-exported: the check documents it
 from .duplicates import near_duplicate_groups  # one near-duplicate method for the split and the check
+from .label_models import MAX_FOLDS as MAX_FOLDS  # re-exported: the benches read them here
+from .label_models import out_of_fold_proba as out_of_fold_proba
+from .label_models import tag_proba as tag_proba
+from .label_models import tfidf_features as tfidf_features
 from .ood import OUTLIER_K, base_model_embedder, nearest_distances
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
 
@@ -68,20 +72,6 @@ FEATURES = ("auto", "tfidf", "embeddings", "both")
 # s = 1/0.37037 - 1 = 1.7, the default rule of cleanlab's Datalab outlier issue
 # (OutlierIssueManager.DEFAULT_THRESHOLDS["features"]); k = 10 is Datalab's default too.
 OUTLIER_IQR_SCALE = 1 / 0.37037 - 1
-MAX_FOLDS = 5  # cross-fitting folds for the out-of-fold probabilities
-# The label model must have learned the labels before its disagreements mean anything. Its skill =
-# out-of-fold balanced accuracy rescaled so that chance (1/K) is 0 and perfect is 1. Measured on
-# the UCI sentences with 5% of labels flipped (`python -m bench.bench_check --sizes 100 200 400 800
-# 1500 3000`, seeds 0-2): at balanced accuracy below 0.75 (skill 0.5) at most 23% of the rows
-# cleanlab flags were flipped ones, often 0-15% (TF-IDF on 100-1,500 rows); from 0.80 (skill 0.6)
-# 30-54% were (TF-IDF on 3,000 rows; with sentence embeddings from 400 rows on). Below this skill
-# the Label page (ui/label.py, core.labeling.suspected_label_errors) calls no row a label error
-# and says why: a list of mostly correct labels called wrong is worse than none. The data check
-# itself calibrates its list by planted flips instead (core.label_errors). The skill is taken at
-# the lower end of its 95% interval (a binomial normal approximation over the rows), because on few rows the estimate itself is noise: a
-# newcomer's 100-row file measured 0.83 with embeddings (lower bound 0.76) and all 8 rows cleanlab
-# flagged were labelled right; at 100 rows the bench found 5-23% of flags right.
-MIN_LABEL_MODEL_SKILL = 0.6
 
 _SPACE = re.compile(r"\s+")
 # Zero-width and other invisible format characters that spreadsheets and web forms leave behind.
@@ -477,54 +467,6 @@ def distance_threshold(mean_distances: np.ndarray) -> float:
 # --------------------------------------------------------------------------- label errors
 
 
-def out_of_fold_proba(
-    texts: list[str], y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int, folds: int = MAX_FOLDS,
-    *, tfidf: Any = None,
-) -> np.ndarray:
-    """Out-of-fold class probabilities (n, n_classes) from logistic regression, cross-fitted with
-    stratified ``folds``. ``y``: integer codes 0..K-1, every class with >= ``folds`` rows.
-    mode "tfidf": TF-IDF word 1-2-grams + char_wb 2-5-grams; "embeddings": the given (n, d)
-    embeddings; "both": the mean of the two probabilities. ``tfidf``: the (n, v) TF-IDF matrix of
-    ``texts`` when already built (:func:`tfidf_features`), so calibration copies reuse it.
-
-    The TF-IDF vocabulary and weights are fitted once on all texts: they read no labels, so no
-    label leaks across folds, and the copies :mod:`core.label_errors` ranks cost one LR fit each.
-    Fits run on one BLAS/OpenMP thread: on the shared 2-core machine at load 14 one logistic
-    regression on 3,000 x 384 embeddings took 14.9 s with the default threads and 0.5 s with one.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from threadpoolctl import threadpool_limits
-
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = []
-    with threadpool_limits(limits=1):
-        if mode in ("tfidf", "both"):
-            x = tfidf if tfidf is not None else tfidf_features(texts)
-            # tol 1e-3 (sklearn's default 1e-4): half the time on 3,000 GoEmotions comments (27.6 s vs 51.7 s
-            # per cross-fit at load 17) with the same top-5% precision (0.40 vs 0.41 with "both").
-            model = LogisticRegression(C=4.0, max_iter=2000, tol=1e-3)
-            out.append(cross_val_predict(model, x, y, cv=cv, method="predict_proba"))
-        if mode in ("embeddings", "both"):
-            # C = 1 on L2-normalised embeddings: sklearn's default, within 1 point of the best C
-            # measured on the UCI sentences (bench/bench_check.py); 0.3-10 measured again in round 4.
-            model = LogisticRegression(C=1.0, max_iter=2000)
-            out.append(cross_val_predict(model, embeddings, y, cv=cv, method="predict_proba"))
-    return np.mean(out, axis=0)
-
-
-def tfidf_features(texts: list[str]) -> Any:
-    """(n, v) sparse TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf), fitted on ``texts``."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_union
-
-    features = make_union(
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
-    )
-    return features.fit_transform(np.asarray(texts, dtype=object))
-
-
 def _label_errors(
     texts: list[str], labels: pd.Series, has_text: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int
 ) -> tuple[pd.DataFrame, str, int, str, float | None]:
@@ -533,7 +475,7 @@ def _label_errors(
     (core.label_errors.calibrated_ranking): its top 5% are listed, with their expected precision
     in the note, when it beats chance, and nothing is listed otherwise. suggested label = the
     out-of-fold most likely class."""
-    from .label_errors import calibrated_ranking, plant_class_flips, self_confidence_suspicion
+    from .label_errors import rank_class_errors
 
     given = labels.astype(str).to_numpy()
     usable = has_text & (given != "")
@@ -549,21 +491,11 @@ def _label_errors(
     idx = np.flatnonzero(usable)
     classes = np.array(sorted(kept_classes), dtype=object)
     y = np.searchsorted(classes, given[idx])
-    rows_texts = [texts[i] for i in idx]
     emb = embeddings[idx] if embeddings is not None else None
-    tfidf = tfidf_features(rows_texts) if mode in ("tfidf", "both") else None
-    probas: list[np.ndarray] = []
-
-    def score(codes: np.ndarray) -> np.ndarray:
-        folds = int(min(MAX_FOLDS, np.bincount(codes).min()))
-        proba = out_of_fold_proba(rows_texts, codes, mode, emb, seed, folds, tfidf=tfidf)
-        probas.append(proba)  # the first call scores the data itself
-        return self_confidence_suspicion(codes, proba)
-
-    ranking = calibrated_ranking(y, score, plant_class_flips, seed=seed)
+    ranking, proba = rank_class_errors([texts[i] for i in idx], y, mode, emb, seed)
     note = " ".join(filter(None, [note, ranking.note()]))
     where = ranking.listed
-    suggested = classes[probas[0][where].argmax(axis=1)]
+    suggested = classes[proba[where].argmax(axis=1)]
     return _issues(idx[where], "label_error", ranking.scores[where], suggested), mode, len(idx), note, ranking.precision
 
 
@@ -579,7 +511,7 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     ranking beats chance. The suggested label is the row's tags with the tag whose given value the
     model finds least likely toggled (written with the column's own separator). Tags on fewer than
     2 rows are left out of the check."""
-    from .label_errors import calibrated_ranking, plant_tag_flips, tag_suspicion
+    from .label_errors import rank_tag_errors
     from .multilabel import binarize, join_tags, parse_labels
 
     present = raw_labels.notna().to_numpy() & has_text
@@ -591,74 +523,16 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     if len(tags) < 2 or folds < 2:
         return _empty(), "none", 0, "Label errors need at least two tags with two labelled rows each.", None
     Y, tags = binarize(lists, tags)
-    rows_texts = [texts[i] for i in idx]
     emb = embeddings[idx] if embeddings is not None else None
-    tfidf = tfidf_features(rows_texts) if mode in ("tfidf", "both") else None
-    probas: list[np.ndarray] = []
-
-    def score(matrix: np.ndarray) -> np.ndarray:
-        proba = _tag_proba(tfidf, matrix.astype(int), mode, emb, seed, folds)
-        probas.append(proba)
-        return tag_suspicion(matrix, proba)
-
-    ranking = calibrated_ranking(Y.astype(int), score, plant_tag_flips, seed=seed)
+    ranking, proba = rank_tag_errors([texts[i] for i in idx], Y, mode, emb, seed, folds)
     where = ranking.listed
     suggested = []
     for i in where:
         row = Y[i].astype(bool)
-        row[np.argmax(np.abs(probas[0][i] - row))] ^= True  # toggle the least likely given value
+        row[np.argmax(np.abs(proba[i] - row))] ^= True  # toggle the least likely given value
         suggested.append(join_tags([t for t, on in zip(tags, row) if on], separator))
     return (_issues(idx[where], "label_error", ranking.scores[where], suggested), mode, len(idx),
             ranking.note("tags"), ranking.precision)
-
-
-def tag_proba(texts: list[str], Y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int,
-              folds: int) -> np.ndarray:
-    """Out-of-fold per-tag probabilities (n, k) of ``texts`` (:func:`_tag_proba` on their TF-IDF
-    features; core.tag_review ranks the Label page's rows with it)."""
-    return _tag_proba(tfidf_features(texts) if mode in ("tfidf", "both") else None, Y, mode, embeddings, seed, folds)
-
-
-def _tag_proba(tfidf: Any, Y: np.ndarray, mode: str, embeddings: np.ndarray | None, seed: int,
-               folds: int) -> np.ndarray:
-    """Out-of-fold per-tag probabilities (n, k): one-vs-rest logistic regression on the TF-IDF
-    matrix, on the embeddings, or the mean of both (``mode``), cross-fitted over ``folds``
-    shuffled folds, on one BLAS thread (see :func:`out_of_fold_proba`)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.multiclass import OneVsRestClassifier
-    from threadpoolctl import threadpool_limits
-
-    cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = []
-    with threadpool_limits(limits=1):
-        if mode in ("tfidf", "both") and tfidf is not None:
-            model = OneVsRestClassifier(LogisticRegression(C=4.0, max_iter=2000, tol=1e-3))
-            out.append(cross_val_predict(model, tfidf, Y, cv=cv, method="predict_proba"))
-        if mode in ("embeddings", "both") and embeddings is not None:
-            model = OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=2000))
-            out.append(cross_val_predict(model, embeddings, Y, cv=cv, method="predict_proba"))
-    return np.mean(out, axis=0)
-
-
-def label_model_skill(agreement: float, n_classes: int) -> float:
-    """Out-of-fold balanced accuracy rescaled: 0 = chance (1 / ``n_classes``), 1 = every label
-    learned; compared with :data:`MIN_LABEL_MODEL_SKILL`."""
-    chance = 1.0 / max(2, n_classes)
-    return (agreement - chance) / (1.0 - chance)
-
-
-def agreement_lower_bound(agreement: float, n_rows: int) -> float:
-    """The lower end of the 95% interval of an agreement (0-1) measured on ``n_rows`` rows
-    (normal approximation to the binomial: agreement - 1.96 * sqrt(a (1 - a) / n))."""
-    return agreement - 1.96 * math.sqrt(max(agreement * (1.0 - agreement), 0.0) / max(n_rows, 1))
-
-
-def credible_label_model(agreement: float, n_rows: int, n_classes: int) -> bool:
-    """Whether a label model with out-of-fold balanced accuracy ``agreement`` on ``n_rows`` rows
-    of ``n_classes`` classes has learned enough for its disagreements to be called label errors:
-    its skill at the lower end of the 95% interval is at least :data:`MIN_LABEL_MODEL_SKILL`."""
-    return label_model_skill(agreement_lower_bound(agreement, n_rows), n_classes) >= MIN_LABEL_MODEL_SKILL
 
 
 def flag_label_issues(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -156,20 +156,24 @@ def diverse_order(order: np.ndarray, texts: list[str], n: int, threshold: float 
 def suspected_label_errors(
     labeled_df: pd.DataFrame, text_columns: list[str] | tuple[str, ...], label_column: str, n: int = 20, *, seed: int = 42
 ) -> pd.DataFrame:
-    """The ``n`` labelled rows whose label looks most wrong, most suspect first.
+    """The ``n`` labelled rows whose label looks most wrong, most suspect first, or none at all.
 
-    No saved model is needed: out-of-fold probabilities of TF-IDF + logistic regression fitted on
-    the other labelled rows (core.check, cross-fitted), ranked by cleanlab's self-confidence label
-    quality. Returns those rows (original index, all columns) plus ``suggested_label`` (the
-    out-of-fold likeliest class), ``label_probability`` (out-of-fold probability of the given
-    label, 0-1), ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and
-    ``rank``; ``attrs["agreement"]``: the cross-checking model's out-of-fold balanced accuracy
-    on the given labels (0-1; near 1 / n_classes it learned little, and its order is rough) and
-    ``attrs["n_ranked"]`` / ``attrs["n_classes"]``: rows and classes it ranked (for
-    :func:`core.check.credible_label_model`). Rows of a class with fewer than 2 labelled rows are not ranked. Raises
-    ``ValueError`` when fewer than two classes have 2 labelled rows each.
+    No saved model is needed: the data check's own ranking (core.label_errors.rank_class_errors:
+    out-of-fold probabilities of TF-IDF + logistic regression fitted on the other labelled rows,
+    cleanlab's self-confidence label quality), calibrated by flips planted in copies of these
+    labels (4 cross-fits). Rows are listed only when that ranking beats chance, at least
+    core.label_errors.MIN_ROWS rows are ranked and the lower bound of its expected precision is
+    at least core.label_errors.MIN_PRECISION; otherwise the frame is empty and its note says why.
+    At most half the ranked rows are listed.
+    Returns those rows (original index, all columns) plus ``suggested_label`` (the out-of-fold
+    likeliest class), ``label_probability`` (out-of-fold probability of the given label, 0-1),
+    ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and ``rank``;
+    ``attrs``: ``note`` (the sentence to show: expected precision in words, or why nothing is
+    listed), ``precision`` (expected share of the listed rows that are wrong, 0-1, or None) and
+    ``n_ranked`` (rows ranked). Rows of a class with fewer than 2 labelled rows are not ranked.
+    Raises ``ValueError`` when fewer than two classes have 2 labelled rows each.
     """
-    from .check import MAX_FOLDS, flag_label_issues, out_of_fold_proba
+    from .label_errors import rank_class_errors
 
     labels = _clean_labels(labeled_df[label_column])
     counts = labels[labels != ""].value_counts()
@@ -180,18 +184,14 @@ def suspected_label_errors(
     texts = [" | ".join(str(v) for v in r) for r in rows[list(text_columns)].fillna("").astype(str).itertuples(index=False)]
     classes = np.array(sorted(kept), dtype=object)
     y = np.searchsorted(classes, labels.loc[rows.index].to_numpy(dtype=object))
-    proba = out_of_fold_proba(texts, y, "tfidf", None, seed, int(min(MAX_FOLDS, counts[kept].min())))
-    _flagged, quality, agreement = flag_label_issues(y, proba)
-    suspect = 1.0 - quality
-    order = np.argsort(-suspect, kind="stable")[:n]
+    ranking, proba = rank_class_errors(texts, y, "tfidf", None, seed, k=min(n, max(1, len(y) // 2)))
+    order = ranking.listed
     out = rows.iloc[order].copy()
     out["suggested_label"] = classes[proba[order].argmax(axis=1)]
     out["label_probability"] = proba[order, y[order]]
-    out["suspect_score"] = suspect[order]
+    out["suspect_score"] = ranking.scores[order]
     out["rank"] = np.arange(1, len(order) + 1)
-    out.attrs["agreement"] = agreement  # how well the cross-checking model learned these labels
-    out.attrs["n_ranked"] = len(y)
-    out.attrs["n_classes"] = len(classes)
+    out.attrs.update(note=ranking.note(), precision=ranking.precision, n_ranked=len(y))
     return out
 
 

@@ -4,10 +4,11 @@ The Label page's review (ui/label.py) asks which labelled rows to look at again.
 per row that is core.labeling.suspected_label_errors; with several tags per row a row is rarely
 wrong as a whole: one tag is missing or one is too many. So each (row, tag) decision is scored
 against out-of-fold probabilities of a one-vs-rest TF-IDF logistic regression fitted on the other
-labelled rows (core.check.tag_proba, the data check's own), with cleanlab's multi-label scores:
-``get_label_quality_scores`` ranks the rows, ``get_label_quality_scores_per_class`` says which tag
-of a row looks wrong (its self-confidence: p of the tag when given, 1 - p when not, both with
-cleanlab's class-imbalance adjustment).
+labelled rows, with cleanlab's multi-label scores: the data check's own calibrated ranking
+(core.label_errors.rank_tag_errors: rows ranked by ``get_label_quality_scores``, listed only when
+the ranking finds tags toggled on purpose in copies of the data better than chance) and
+``get_label_quality_scores_per_class`` to say which tag of a row looks wrong (its self-confidence:
+p of the tag when given, 1 - p when not, both with cleanlab's class-imbalance adjustment).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SUSPECT_BELOW = 0.5  # a tag decision whose out-of-fold self-confidence is below
 
 def suspected_tag_errors(labeled_df: pd.DataFrame, text_columns: Sequence[str], label_column: str, n: int = 20, *,
                          separator: str | None = None, seed: int = 42) -> pd.DataFrame:
-    """The ``n`` labelled rows whose tags look most wrong, most suspect first.
+    """The ``n`` labelled rows whose tags look most wrong, most suspect first, or none at all.
 
     ``labeled_df``: the labelled rows (original index kept); ``label_column`` holds each row's tags
     joined by ``separator`` (None: the one core.multilabel.detect finds, else "|"). Tags on fewer
@@ -30,16 +31,18 @@ def suspected_tag_errors(labeled_df: pd.DataFrame, text_columns: Sequence[str], 
     decision looks wrong, e.g. "+price, -delivery": + missing, - given but unlikely; the least
     likely one when none crosses 0.5), ``suggested_label`` (the given tags with the suspect ones
     flipped, written with the project's separator), ``suspect_score`` (1 - cleanlab's row quality,
-    0-1, higher = more suspect) and ``rank``. ``attrs``: ``agreement`` (the cross-checking model's
-    out-of-fold balanced accuracy averaged over the tags, 0-1), ``n_ranked`` (rows), ``n_classes``
-    (2: each tag is a yes/no, for core.check.credible_label_model) and ``tags``.
+    0-1, higher = more suspect) and ``rank``; no rows when the ranking is no better than chance, the
+    rows are fewer than core.label_errors.MIN_ROWS or its expected precision's lower bound is below
+    core.label_errors.MIN_PRECISION; at most half the rows are listed. ``attrs``: ``note`` (the
+    sentence to show: expected precision in words, or why nothing is listed), ``precision`` (0-1 or
+    None), ``n_ranked`` (rows) and ``tags``.
     Raises ``ValueError`` when fewer than two tags have 2 labelled rows each, or fewer than 4 rows
     are labelled (two folds of two).
     """
-    from cleanlab.multilabel_classification.rank import get_label_quality_scores, get_label_quality_scores_per_class
-    from sklearn.metrics import balanced_accuracy_score
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores_per_class
 
-    from .check import MAX_FOLDS, tag_proba
+    from .label_errors import rank_tag_errors
+    from .label_models import MAX_FOLDS
     from .multilabel import binarize, join_tags, parse_labels
 
     raw = labeled_df[label_column]
@@ -54,15 +57,15 @@ def suspected_tag_errors(labeled_df: pd.DataFrame, text_columns: Sequence[str], 
                          f"{len(rows)} labelled row(s).")
     Y, tags = binarize(lists, tags)
     texts = [" | ".join(str(v) for v in r) for r in rows[list(text_columns)].fillna("").astype(str).itertuples(index=False)]
-    proba = tag_proba(texts, Y.astype(int), "tfidf", None, seed, folds)
-    given = [list(np.flatnonzero(row)) for row in Y]
     # adjust_pred_probs: cleanlab's correction for class imbalance. Tags are often rare (and a "none
     # of these" tag is hard for a linear model); without it the rows of the rarest tag fill the top
-    # (planted wrong tags in the top 8: 1-2 of 8 without, 4-8 with; tests/test_tag_review.py's data, 4 seeds).
-    quality = get_label_quality_scores(given, proba, adjust_pred_probs=True)
+    # (planted wrong tags in the top 8: 1-2 of 8 without, 4-8 with; tests/core/test_tag_review.py's data, 4 seeds).
+    ranking, proba = rank_tag_errors(texts, Y, "tfidf", None, seed, folds, k=min(n, max(1, len(rows) // 2)),
+                                     adjust_pred_probs=True)
+    given = [list(np.flatnonzero(row)) for row in Y]
     scores = get_label_quality_scores_per_class(given, proba, adjust_pred_probs=True)  # (n, k); documented as a list of k (n,) arrays
     per_tag = np.column_stack(scores) if isinstance(scores, list) else np.asarray(scores)
-    order = np.argsort(-(1.0 - quality), kind="stable")[:n]
+    order = ranking.listed
     out = rows.iloc[order].copy()
     marks, suggested = [], []
     for i in order:
@@ -73,11 +76,7 @@ def suspected_tag_errors(labeled_df: pd.DataFrame, text_columns: Sequence[str], 
         suggested.append(join_tags([t for t, on in zip(tags, flipped) if on], separator))
     out["suspect_tags"] = marks
     out["suggested_label"] = suggested
-    out["suspect_score"] = 1.0 - quality[order]
+    out["suspect_score"] = ranking.scores[order]
     out["rank"] = np.arange(1, len(order) + 1)
-    out.attrs["agreement"] = float(np.mean([balanced_accuracy_score(Y[:, j], proba[:, j] >= 0.5)
-                                            for j in range(len(tags))]))
-    out.attrs["n_ranked"] = len(rows)
-    out.attrs["n_classes"] = 2
-    out.attrs["tags"] = tags
+    out.attrs.update(note=ranking.note("tags"), precision=ranking.precision, n_ranked=len(rows), tags=tags)
     return out

@@ -21,7 +21,6 @@ import streamlit as st
 
 from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name, workspace  # jobs.*: tests replace them
 from core.base_models import training_defaults
-from core.check import credible_label_model
 from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
@@ -339,9 +338,9 @@ def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
 
 
 def _review_suspects(store: LabelStore) -> None:
-    """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors), with an
-    editor to correct them. Ranked once per state of the labels. Several tags per row: per tag
-    (:func:`_review_suspect_tags`)."""
+    """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors: the data
+    check's calibrated ranking, core.label_errors), with an editor to correct them. Ranked once per
+    state of the labels. Several tags per row: per tag (:func:`_review_suspect_tags`)."""
     separator = tag_project(store, None)
     if separator:
         _review_suspect_tags(store, separator)
@@ -358,19 +357,12 @@ def _review_suspects(store: LabelStore) -> None:
             return
         ss["label_suspect_stamp"] = stamp
     ranked = ss["label_suspects"]
-    agreement, n_ranked = ranked.attrs.get("agreement", 1.0), ranked.attrs.get("n_ranked", len(ranked))
+    if not _suspects_note(ranked):
+        return
     st.caption(
         "Most suspect first: a simple model trained on the other labelled rows (TF-IDF, cross-fitted) "
         "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
     )
-    if not credible_label_model(agreement, n_ranked, ranked.attrs.get("n_classes", 2)):
-        # The order is still the best guess, but most rows near the top may well be right: say so,
-        # and show ranks rather than a percentage that reads like certainty.
-        st.warning(
-            f"Treat this order as rough: the checking model gets only {agreement:.0%} of the {n_ranked:,} labels "
-            "right on rows it did not see, so many rows near the top are probably labelled correctly. It gets "
-            "sharper as more rows are labelled."
-        )
     shown = {
         "rank": ranked["rank"].astype(int),
         "given label": ranked[store.label_column].astype(str),
@@ -398,15 +390,13 @@ def _review_suspect_tags(store: LabelStore, separator: str) -> None:
             return
         ss["label_suspect_stamp"] = stamp
     ranked = ss["label_suspects"]
+    if not _suspects_note(ranked):
+        return
     st.caption(
         "Several tags per row, checked tag by tag: a simple model trained on the other labelled rows (TF-IDF, "
         "one yes/no per tag, cross-fitted) disagrees most with these rows' tags (cleanlab's multi-label quality). "
         "\"suspect tags\": +tag looks missing, -tag looks wrong. Pick every tag that fits."
     )
-    if not credible_label_model(ranked.attrs.get("agreement", 1.0), ranked.attrs.get("n_ranked", len(ranked)), 2):
-        st.warning(f"Treat this order as rough: the checking model tells each tag apart with only "
-                   f"{ranked.attrs.get('agreement', 0):.0%} balanced accuracy on rows it did not see. It gets sharper "
-                   "as more rows are labelled.")
     shown = {"rank": ranked["rank"].astype(int), "given tags": ranked[store.label_column].astype(str),
              "suspect tags": ranked["suspect_tags"].astype(str), "suggested": ranked["suggested_label"].astype(str)}
     tags = sorted({t for label in store.classes() for t in split_tags(label, separator)})
@@ -414,6 +404,17 @@ def _review_suspect_tags(store: LabelStore, separator: str) -> None:
     if st.button("Save corrected tags", key="label_suspect_save", icon=":material/save:"):
         ss["label_flash"] = f"Corrected the tags of {_save(store, edited, 'label_suspect_editor')} row(s)."
         st.rerun()
+
+
+def _suspects_note(ranked: pd.DataFrame) -> bool:
+    """Say how many of the suspects are likely wrong (core.label_errors' calibrated estimate, in
+    words), or why none is listed; True when there are rows to show."""
+    note = ranked.attrs.get("note", "")
+    if not len(ranked):
+        st.info(note)  # no claims where the checking model cannot tell a wrong label from a hard row
+        return False
+    st.markdown(plain(note))
+    return True
 
 
 def tag_project(store: LabelStore, model) -> str | None:

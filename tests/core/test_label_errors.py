@@ -126,3 +126,17 @@ def test_the_checks_encoder_reads_e5_inputs_with_their_query_prefix(monkeypatch,
     base_model_embedder(TrainConfig(base_model="multilingual-e5-small"))(["很好"])
     base_model_embedder(TrainConfig(base_model="minilm-en"))(["good"])
     assert seen == ["query: 很好", "good"]  # E5's model card: "query: " for classification; MiniLM: none
+
+
+def test_the_poisson_lower_bound_covers_the_mean_as_often_as_it_claims():
+    from core.label_errors import LOWER_LEVEL, poisson_lower
+
+    # Independent truth: simulated Poisson counts with known means; the bound stays at or below the mean
+    # in at least LOWER_LEVEL of the draws (exact bound: a little more, counts are whole numbers).
+    rng = np.random.default_rng(0)
+    for mean in (0.5, 3.0, 12.0, 40.0):
+        counts = rng.poisson(mean, 4000)
+        bounds = {c: poisson_lower(c) for c in np.unique(counts)}
+        covered = np.mean([bounds[c] <= mean for c in counts])
+        assert LOWER_LEVEL <= covered <= 0.97, (mean, covered)
+    assert poisson_lower(0) == 0.0 and 0 < poisson_lower(1) < 1 < poisson_lower(10) < 10

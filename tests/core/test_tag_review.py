@@ -57,8 +57,19 @@ def test_the_rows_with_a_planted_wrong_tag_come_first_naming_that_tag():
         assert set(row["suggested_label"].split("|")) == set(clean.at[i, "label"].split(" | ")), row
     assert ranked["suspect_score"].is_monotonic_decreasing and ranked["rank"].tolist() == list(range(1, 9))
     assert ranked.attrs["tags"] == ["neg", "other", "pos"] and ranked.attrs["n_ranked"] == 240
+    assert ranked.attrs["precision"] is not None and "likely wrong labels" in ranked.attrs["note"]
     with pytest.raises(ValueError, match="two tags with 2 labelled rows"):
         suspected_tag_errors(noisy.assign(label="pos"), ["text"], "label")
+
+
+def test_no_row_is_listed_where_the_tags_are_unrelated_to_the_text():
+    # The calibration (core.label_errors): tags toggled on purpose in copies land in the top no more
+    # often than in a random pick, so nothing is claimed, and the note says why.
+    df = tagged(120, seed=3)
+    df["label"] = df["label"].sample(frac=1.0, random_state=0).to_numpy()  # tags shuffled away from their texts
+    ranked = suspected_tag_errors(df, ["text"], "label", n=10)
+    assert len(ranked) == 0 and ranked.attrs["precision"] is None
+    assert ranked.attrs["note"].startswith("No row is called a label error") and "tags flipped on purpose" in ranked.attrs["note"]
 
 
 def test_the_label_page_reviews_a_tag_project_per_tag_and_saves_the_picked_tags(labels_dir):  # noqa: F811
