@@ -280,6 +280,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"verdict: {verdict['sentence']}", file=sys.stderr)
     if verdict.get("useless"):
         print(f"warning: NOT USABLE: {verdict.get('warning', '')}", file=sys.stderr)
+    elif verdict.get("caution"):  # several tags per row: worse than a constant guess on Hamming loss
+        print(f"warning: {verdict['caution']}", file=sys.stderr)
     print(json.dumps({
         "model": m["model"],
         "baselines": m["baselines"],
@@ -292,7 +294,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "saved_kind": m.get("saved_kind", ""),
         **({"candidates": m["candidates"]} if "candidates" in m else {}),  # the fine-tuned model, when not saved
         "kept_candidates": sorted(result.alternatives),  # in MODEL_DIR/candidates/; `choose` puts one in place
-        "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
+        "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "caution",
+                                                  "sentence")},
         **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
     }, default=json_default), flush=True)

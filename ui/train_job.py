@@ -159,6 +159,9 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
                 f"it, marked as no better than guessing).{note}"
             )
         why = f" {plain(verdict['reason'])}" if verdict.get("reason") else ""
+        if verdict.get("caution"):  # usable (made active), but never a plain success: the caution says why
+            return "warning", (f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model, "
+                               f"but: {plain(verdict['caution'])}{why}{note}")
         return "success", f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model.{why}{note}"
     if status.state == "failed":
         return "error", f"Training **{plain(status.model_name)}** failed: {plain(status.message)}"
@@ -207,7 +210,7 @@ def _outcome(status: JobStatus) -> None:
     if status.state != "done":
         render_leaderboard(rows, "train_leaderboard_end", ended=True)
     if status.state == "done":
-        useless = kind == "warning"
+        useless = bool(((info.metrics if info else {}).get("verdict") or {}).get("useless"))  # a caution stays usable
         if ss.get("train_activated") != status.id:
             ss["train_activated"] = status.id
             ss["train_bump_name"] = True  # the page offers a fresh name for the next model
