@@ -29,15 +29,7 @@ import streamlit as st
 from core import read_table, to_csv_bytes, workspace
 from core.charts.dashboard import figure_to_html, summary_report_html
 from core.columns import detect_prediction_columns
-from core.dashboard_tags import (
-    cooccurrence,
-    cooccurrence_chart,
-    has_tags,
-    tag_counts_chart,
-    tag_share_chart,
-    tag_share_over_time,
-    tag_table,
-)
+from core.dashboard_tags import cooccurrence, cooccurrence_chart, tag_counts_chart, tag_table
 from core.dashboard_view import (
     PERIOD_NAMES,
     ColumnMap,
@@ -417,7 +409,10 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
             end = picked[1] if len(picked) > 1 else None
             if (start, end) != (prep.date_min, prep.date_max):
                 date_range = (start, end)
-        labels = f2.multiselect("Labels", prep.labels, key="dash_f_labels", placeholder="All labels")
+        tags = prep.tags is not None  # several tags per row: the filter keeps rows carrying any chosen tag
+        labels = f2.multiselect("Tags" if tags else "Labels", prep.labels, key="dash_f_labels",
+                                placeholder="All tags" if tags else "All labels",
+                                help="Rows carrying any of the chosen tags." if tags else None)
         min_conf = 0.0
         if columns.confidence:
             min_conf = f3.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="dash_f_minconf")
@@ -444,22 +439,25 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
     breakdown = v2.selectbox("Break down by", columns.segments, key="dash_breakdown") if columns.segments else None
     watch = prep.sentiment[1] if prep.sentiment else None
     if watch is None and prep.date_min is not None and columns.segments:
-        watch = v3.selectbox("Alert when this label's share rises", prep.labels, key="dash_watch")
+        options = list(map(str, prep.tags.columns)) if prep.tags is not None else prep.labels
+        watch = v3.selectbox(f"Alert when this {'tag' if prep.tags is not None else 'label'}'s share rises", options,
+                             key="dash_watch")
     return Choices(filters, period, breakdown, watch)
 
 
-def render_tags(raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, mask: Any, period: str) -> None:
-    """Several tags per row (``predicted_labels``): rows per tag, tags together, each tag over time."""
+TAGS_COUNTED = ("Several tags per row (the model's `predicted_labels`): every chart counts each tag, so a row tagged "
+                "`price|delivery` counts in the bar of `price` and in the bar of `delivery`; shares are of rows and "
+                "add up to more than 100%. A combination of tags is never a label of its own.")
+
+
+def render_tags(raw: pd.DataFrame, mask: Any) -> None:
+    """Several tags per row (``predicted_labels``): rows per tag and the tags that occur together."""
     labels = raw[PREDICTED_LABELS] if mask is None else raw.loc[np.asarray(mask), PREDICTED_LABELS]
     st.subheader("Tags")
-    st.caption("Each row may carry several tags (the model's `predicted_labels`); the label charts above count "
-               "each combination as one label, these count each tag.")
+    st.caption("Rows per tag (a row counts once for each of its tags) and how often two tags are given to the same row.")
     left, right = st.columns(2)
     left.plotly_chart(inert(tag_counts_chart(tag_table(labels))), key="dash_chart_tags")
     right.plotly_chart(inert(cooccurrence_chart(cooccurrence(labels))), key="dash_chart_tags_together")
-    if columns.date and period in ("D", "W", "M"):
-        dates = prep.frame.loc[labels.index, columns.date]
-        st.plotly_chart(inert(tag_share_chart(tag_share_over_time(labels, dates, period))), key="dash_chart_tags_time")
 
 
 def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, choices: Choices,
@@ -471,6 +469,8 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     if filters.describe():
         st.caption("Filtered: " + plain(" · ".join(filters.describe())))
     render_kpis(view)
+    if prep.tags is not None:
+        st.caption(TAGS_COUNTED)
     if view.n_rows == 0:
         st.warning("No rows match the filters. Widen them to see charts.")
         return
@@ -525,6 +525,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
         note = (
             " With a label filter, the chosen labels are compared with all other labels in view." if filters.labels else ""
         )
+        note += " A text with several tags counts under each of them." if prep.tags is not None else ""
         chart("words", "distinctive_words", words_method(words) + note)
         st.subheader("Examples with the highest confidence")
         st.caption(f"Click an example to read it in full. Rows are numbered as in the file ({ROW_NUMBERING}).")
@@ -532,8 +533,8 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     else:
         st.caption("Map a text column to see distinctive words and examples.")
 
-    if has_tags(raw.columns):
-        render_tags(raw, prep, columns, view.mask, choices.period or auto_period(prep, filters))
+    if prep.tags is not None:
+        render_tags(raw, view.mask)
 
     if "confidence" in figs:
         st.subheader("Model confidence")
