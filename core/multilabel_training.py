@@ -249,7 +249,7 @@ def baseline_notes(saved: dict[str, Any], baselines: dict[str, dict[str, Any]]) 
     loss_fails = [k for k, m in known.items() if "hamming_loss" in m and loss >= float(m["hamming_loss"])]
     caution = "" if not loss_fails else (
         f"Its Hamming loss{rows} is {loss:.3f}, no better than "
-        + " or ".join(f"{_baseline_name(k, known[k])} ({float(known[k]['hamming_loss']):.3f})" for k in loss_fails)
+        + " or ".join(f"the {float(known[k]['hamming_loss']):.3f} of {_baseline_name(k, known[k])}" for k in loss_fails)
         + ": it makes at least as many wrong (row, tag) decisions as that constant guess, giving rows tags they do "
         "not have or missing tags they do. Check the per-tag table (precision shows tags given too often); more "
         "labelled rows usually help most.")

@@ -74,3 +74,20 @@ def test_a_caution_is_a_warning_on_the_train_page_but_the_model_stays_active():
     kind, text = outcome_message(done, {"verdict": {"useless": False, "caution": caution, "reason": "Kept."}})
     assert kind == "warning" and "0.300" in text and "now the active model" in text
     assert outcome_message(done, {"verdict": {"useless": False, "reason": "Kept."}})[0] == "success"
+
+
+def test_the_results_view_shows_the_caution_as_a_warning_not_a_plain_verdict():
+    from streamlit.testing.v1 import AppTest
+
+    def view():
+        from ui.results import render_verdict
+
+        render_verdict({"saved_kind": "tfidf", "task": "classification", "verdict": {
+            "useless": False, "reason": "TF-IDF was saved.", "sentence": "TF-IDF was saved. Its Hamming loss is 0.281.",
+            "caution": "Its Hamming loss on the 119 test rows is 0.281, no better than the 0.160 of each tag's most "
+                       "common value (here: no tag at all)."}})
+
+    at = AppTest.from_function(view).run()
+    assert not at.exception
+    assert len(at.warning) == 1 and "0.281, no better than the 0.160 of each tag's" in at.warning[0].value
+    assert not at.success
