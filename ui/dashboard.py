@@ -50,13 +50,14 @@ from core.data import ROW_NUMBERING
 from core.files import atomic_write
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.multilabel import PREDICTED_LABELS
+from core.reading import LoadedCsv
 from core.registry import model_path, read_info
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import show_progress
 from ui.markdown import plain, plain_lines
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
-from ui.upload import csv_upload, read_limits
+from ui.upload import csv_upload, how_read_line, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "sample_data" / "dashboard_clothing_predictions.csv"
@@ -79,11 +80,25 @@ MAX_ROWS = 2_000_000
 
 
 @st.cache_resource(max_entries=3, show_spinner="Reading the prediction file…")
-def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
-    """The raw table, read once per ``key`` (content hash or path+size+mtime)."""
+def cached_reading(key: str, _source: bytes | str) -> LoadedCsv:
+    """The file as read (table and notes), once per ``key`` (content hash or path+size+mtime)."""
     limit = MAX_FILE_BYTES if isinstance(_source, str) else None
     # core.reading's reader, as every entry point reads a file (a CSV, or what csv_upload made of another kind).
-    return read_table(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits()).frame
+    return read_table(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits())
+
+
+def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
+    """The raw table of :func:`cached_reading`."""
+    return cached_reading(key, _source).frame
+
+
+def reading_note(source: Source) -> None:
+    """How the file was read, in the Train page's words (ui.upload.how_read_line), when reading
+    it changed something (repeated header rows dropped, CR line ends, ...). A workbook, JSON or
+    compressed upload was said by csv_upload already (its CSV has nothing more to note)."""
+    loaded = cached_reading(source.key, source.data)
+    if loaded.notes:
+        st.caption(how_read_line(source.name, loaded.describe(), len(loaded.frame), len(loaded.frame.columns)))
 
 
 @st.cache_resource(max_entries=3)

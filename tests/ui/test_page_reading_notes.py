@@ -70,3 +70,16 @@ def test_predict_says_which_sheet_and_header_row_it_read(models_dir, trained_tin
     at = predict_page(models_dir, trained_tiny[1], "export.xlsx", data)
     assert f"header read from row {header_at} of sheet 'Export'" in texts(at.caption)
     assert at.number_input(key="predict_upload_header_row").value == header_at
+
+
+def test_the_dashboard_says_how_a_joined_prediction_file_was_read():
+    from tests.ui.test_page_dashboard import open_page, set_and_run
+
+    data, repeated_at = _joined_csv()
+    data = data.replace(b"text,label", b"text,predicted_label")
+    at = open_page()
+    set_and_run(at, "radio", "dash_source", "upload")
+    at.file_uploader(key="dash_upload").set_value(("joined.csv", data, "text/csv")).run()
+    assert_clean(at)
+    expected = read_table(data, "joined.csv").describe()
+    assert f"repeated header row(s) dropped (line {repeated_at})" in expected and expected in texts(at.caption)
