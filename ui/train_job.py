@@ -107,7 +107,7 @@ def _live_leaderboard(status: JobStatus) -> None:
     rows = latest_leaderboard(status.events)
     if not rows:
         return
-    warning, readable = "", False
+    warning, readable, verdict = "", False, {}
     if ready_line(rows, status.model_name) is not None:
         try:
             verdict = read_info(model_path(status.model_name)).metrics.get("verdict") or {}
@@ -115,7 +115,8 @@ def _live_leaderboard(status: JobStatus) -> None:
         except (ValueError, OSError):  # being replaced right now: the next poll reads it
             verdict = {}
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
-    usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning)
+    usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
+                         caution=verdict.get("caution") or "")
     if usable and readable and st.session_state.get("train_interim_active") != status.id:
         st.session_state["train_interim_active"] = status.id
         set_active_model(status.model_name)
