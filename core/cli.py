@@ -15,6 +15,7 @@ from typing import Any
 from .config import METHODS, PRECISIONS, default_of, range_text
 from .files import json_default
 from .models.folder import is_model_folder
+from .reading import POSITION_NUMBERING
 
 
 def _add_profile_col(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +31,8 @@ def _add_reading(parser: argparse.ArgumentParser) -> None:
                         help="Excel workbook: the sheet to read (default: the first holding the columns asked for; "
                              "messages name the others)")
     parser.add_argument("--header-row", type=int, default=None, metavar="N",
-                        help="the row (Excel's row number; CSV: the line) holding the column names, when a title "
-                             "block sits above them (default: found)")
+                        help=f"the row holding the column names ({POSITION_NUMBERING}), when a title block sits "
+                             "above them (default: found)")
 
 
 def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label: str | None = None):
@@ -42,7 +43,7 @@ def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label:
     from .reading import read_table
 
     if args.header_row is not None and args.header_row < 1:
-        raise ValueError(f"--header-row counts from 1 (the first row); got {args.header_row}.")
+        raise ValueError(f"--header-row counts from 1 ({POSITION_NUMBERING}); got {args.header_row}.")
     loaded = read_table(args.data, Path(args.data).name, sheet=args.sheet, header_row=args.header_row,
                         columns=[c for c in [label, *columns] if c])
     for note in loaded.notes if say else ():  # how the file was read (stray bytes, decimal commas, a title block)
@@ -280,6 +281,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"verdict: {verdict['sentence']}", file=sys.stderr)
     if verdict.get("useless"):
         print(f"warning: NOT USABLE: {verdict.get('warning', '')}", file=sys.stderr)
+    elif verdict.get("caution"):  # several tags per row: worse than a constant guess on Hamming loss
+        print(f"warning: {verdict['caution']}", file=sys.stderr)
     print(json.dumps({
         "model": m["model"],
         "baselines": m["baselines"],
@@ -292,7 +295,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "saved_kind": m.get("saved_kind", ""),
         **({"candidates": m["candidates"]} if "candidates" in m else {}),  # the fine-tuned model, when not saved
         "kept_candidates": sorted(result.alternatives),  # in MODEL_DIR/candidates/; `choose` puts one in place
-        "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "sentence")},
+        "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "caution",
+                                                  "sentence")},
         **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
         "model_dir": str(out),
     }, default=json_default), flush=True)

@@ -67,7 +67,7 @@ def _check_period(period: str) -> None:
         raise ValueError(f"period must be 'D', 'W' or 'M'; got {period!r}")
 
 
-def _period_codes(dates: pd.Series, period: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
+def period_codes(dates: pd.Series, period: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Integer period index per row (-1 for NaT) and the start of every period in between.
 
     The periods form a dense, gap-free range from the first to the last date so that empty
@@ -130,7 +130,7 @@ def _codes(series: pd.Series, as_str: bool) -> tuple[np.ndarray, list]:
         codes = codes.astype(np.int64)
         cats = list(uniques)
     if as_str:
-        cats = [_display(c) for c in cats]
+        cats = [display_value(c) for c in cats]
     if (codes < 0).any():
         if MISSING in cats:
             codes = np.where(codes < 0, cats.index(MISSING), codes)
@@ -140,7 +140,7 @@ def _codes(series: pd.Series, as_str: bool) -> tuple[np.ndarray, list]:
     return codes, cats
 
 
-def _display(value: Any) -> str:
+def display_value(value: Any) -> str:
     """How a segment value is shown (and matched back from a page's selection)."""
     # Integer segments with gaps arrive as floats (33.0); show them as people wrote them.
     if isinstance(value, float) and value.is_integer():
@@ -162,7 +162,7 @@ def _match_values(series: pd.Series, values: Iterable[Any]) -> np.ndarray:
     wanted_str = {str(v) for v in wanted}
     codes, cats = _codes(series, as_str=False)
     keep = np.array(
-        [c in wanted or _display(c) in wanted_str or str(c) in wanted_str for c in cats],
+        [c in wanted or display_value(c) in wanted_str or str(c) in wanted_str for c in cats],
         dtype=bool,
     )
     return keep[codes] if len(cats) else np.zeros(len(series), dtype=bool)
@@ -460,7 +460,7 @@ def label_share_over_time(
     """
     if period is None:
         period = choose_period(df[date_col])
-    pcodes, starts = _period_codes(df[date_col], period)
+    pcodes, starts = period_codes(df[date_col], period)
     lcodes, cats = _codes(df[label_col], as_str=False)
     counts = _bincount2(pcodes, len(starts), lcodes, len(cats))
     total = counts.sum(axis=1, keepdims=True)
@@ -564,7 +564,7 @@ def net_sentiment_heatmap(
     """
     if period is None:
         period = choose_period(df[date_col])
-    pcodes, starts = _period_codes(df[date_col], period)
+    pcodes, starts = period_codes(df[date_col], period)
     scodes, scats = _codes(df[segment_col], as_str=True)
     lcodes, lcats = _codes(df[label_col], as_str=False)
     pos = _cat_index(lcats, positive)
@@ -628,7 +628,7 @@ def negative_share_alerts(
                "p_adjusted", "flagged", "test", "prev_period", "latest_period"]
     if period is None:
         period = choose_period(df[date_col])
-    pcodes, starts = _period_codes(df[date_col], period)
+    pcodes, starts = period_codes(df[date_col], period)
     if len(starts) == 0:
         return pd.DataFrame(columns=columns)
     latest = len(starts) - 1

@@ -3,6 +3,11 @@
 widget change everything the page shows (:func:`compute_view`, :func:`build_figures`,
 :func:`words_for`). Plain pandas over ``core.dashboard``, so bench/bench_dashboard.py times
 exactly what the page runs on a filter change; ui/dashboard.py only caches and renders.
+
+With several tags per row (the label column is ``predicted_labels``, tags joined by "|") every
+chart counts each tag: a row tagged "price|delivery" counts in the bar of "price" and in the bar
+of "delivery", shares are of rows (so they add up to more than 100%), the label filter keeps rows
+carrying any chosen tag (core.dashboard_tags); a combination is never a label of its own.
 """
 
 from __future__ import annotations
@@ -37,7 +42,18 @@ from .dashboard import (
     prepare_frame,
     top_examples,
 )
+from .dashboard_tags import (
+    NO_TAG,
+    tag_examples,
+    tag_filter_mask,
+    tag_kpis,
+    tag_matrix,
+    tag_mix_tidy,
+    tag_share_tidy,
+    tag_texts,
+)
 from .dates import DateParseReport
+from .multilabel import PREDICTED_LABELS
 from .words import distinctive_words
 
 PERIOD_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
@@ -125,6 +141,9 @@ class DashboardFrame:
     date_max: dt.date | None
     numeric_labels: bool  # the labels are {0, 1}-like: offer "1 means positive"
     sentiment: tuple[Any, Any] | None  # (positive, negative) label, None if not sentiment
+    # Several tags per row: one bool column per tag (rows of ``frame``; core.dashboard_tags.tag_matrix),
+    # and ``labels`` are the tags; None for one label per row.
+    tags: pd.DataFrame | None = None
 
 
 def _numeric_binary(values: list[Any]) -> bool:
@@ -159,6 +178,11 @@ def prepare_dashboard(raw: pd.DataFrame, columns: ColumnMap) -> DashboardFrame:
         dates = frame[columns.date]
         if dates.notna().any():
             date_min, date_max = dates.min().date(), dates.max().date()
+    if columns.label == PREDICTED_LABELS:  # several tags per row: each tag is a label, never a combination
+        tags = tag_matrix(frame[columns.label].astype(object)).set_axis(frame.index)
+        none = len(tags.columns) == 0 or not tags.any(axis=1).all()
+        return DashboardFrame(frame, report, [*map(str, tags.columns), *([NO_TAG] if none else [])], segment_values,
+                              date_min, date_max, False, None, tags)
     numeric = _numeric_binary(cats)
     sentiment = is_sentiment_like(cats, numeric_binary=numeric and columns.one_is_positive)
     return DashboardFrame(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment)
@@ -214,6 +238,8 @@ def compute_view(
     ``period=None`` picks one from the span in view. ``watch_label`` is the label whose
     rising share raises alerts (the negative label for sentiment).
     """
+    if prepared.tags is not None:
+        return _tag_view(prepared, columns, filters, period, breakdown, watch_label, alpha, n_examples)
     frame = prepared.frame
     mask = filters.mask(frame, columns)
     light = columns.light_columns()
@@ -246,26 +272,7 @@ def compute_view(
                 with_counts=True,
             )
     if has_dates and columns.segments and watch_label is not None:
-        parts = []
-        for col in columns.segments:
-            a = negative_share_alerts(
-                view,
-                col,
-                columns.date,
-                out.period,
-                watch_label,
-                alpha=alpha,
-                min_count=ALERT_MIN_COUNT,
-                label_col=columns.label,
-            )
-            a.insert(0, "column", col)
-            parts.append(a)
-        alerts = pd.concat(parts, ignore_index=True) if parts else None
-        if alerts is not None:
-            alerts = alerts.sort_values(
-                ["flagged", "p_value"], ascending=[False, True], na_position="last", kind="stable"
-            )
-        out.alerts = alerts.reset_index(drop=True) if alerts is not None else None
+        out.alerts = _alerts(view, columns, out.period, watch_label, alpha, columns.label)
     if columns.text:
         extra = [c for c in (columns.date, *columns.segments) if c]
         if columns.confidence:
@@ -281,17 +288,63 @@ def compute_view(
     return out
 
 
+def _alerts(view: pd.DataFrame, columns: ColumnMap, period: str, watch: Any, alpha: float, label_col: str) -> pd.DataFrame | None:
+    """core.dashboard.negative_share_alerts of ``watch`` in every segment column, flagged first."""
+    parts = []
+    for col in columns.segments:
+        a = negative_share_alerts(view, col, columns.date, period, watch, alpha=alpha, min_count=ALERT_MIN_COUNT,
+                                  label_col=label_col)
+        a.insert(0, "column", col)
+        parts.append(a)
+    if not parts:
+        return None
+    alerts = pd.concat(parts, ignore_index=True)
+    alerts = alerts.sort_values(["flagged", "p_value"], ascending=[False, True], na_position="last", kind="stable")
+    return alerts.reset_index(drop=True)
+
+
+def _tag_view(prepared: DashboardFrame, columns: ColumnMap, filters: Filters, period: str | None, breakdown: str | None,
+              watch: Any, alpha: float, n_examples: int) -> View:
+    """:func:`compute_view` with several tags per row: each tag counted in every row carrying it
+    (core.dashboard_tags); the label filter keeps rows with any chosen tag; alerts watch one tag."""
+    frame, Y = prepared.frame, prepared.tags
+    masks = [m for m in (Filters(filters.date_range, filters.segments, (), filters.min_confidence).mask(frame, columns),
+                         tag_filter_mask(Y, filters.labels)) if m is not None]
+    mask = np.logical_and.reduce(masks) if masks else None
+    light = columns.light_columns()
+    view, rows = (frame[light], Y) if mask is None else (frame.loc[mask, light], Y[mask])
+    kpis_all = {**kpis(frame[light], columns.label, columns.confidence, None), **tag_kpis(Y)} if mask is not None else {}
+    out = View(mask=mask, n_rows=len(view), kpis={**kpis(view, columns.label, columns.confidence, None), **tag_kpis(rows)},
+               kpis_all=kpis_all, period=None, watch_label=watch)
+    has_dates = columns.date is not None and prepared.date_min is not None
+    if has_dates:
+        out.period = period or auto_period(prepared, filters)
+        out.share = tag_share_tidy(rows, view[columns.date], out.period)
+    if breakdown:
+        out.mix = tag_mix_tidy(rows, view[breakdown])
+    if has_dates and columns.segments and watch in Y.columns:  # rows carrying the watched tag vs the rest
+        marked = view.assign(_tag=np.where(rows[watch].to_numpy(), str(watch), "other"))
+        out.alerts = _alerts(marked, columns, out.period, str(watch), alpha, "_tag")
+    if columns.text:
+        extra = [c for c in (columns.date, *columns.segments) if c]
+        out.examples = tag_examples(frame, Y, columns.text, n_examples, extra, mask)
+    return out
+
+
 def build_figures(view: View, prepared: DashboardFrame, columns: ColumnMap, breakdown: str | None) -> dict[str, go.Figure]:
     """The plotly figures for a view, keyed share / mix / heat / confidence (when they apply)."""
-    order = list(prepared.frame[columns.label].cat.categories)
+    tags = prepared.tags is not None
+    order = list(prepared.tags.columns) if tags else list(prepared.frame[columns.label].cat.categories)
     colors = label_colors(order, prepared.sentiment)
     figs: dict[str, go.Figure] = {}
+    what = "each tag (share of rows carrying it)" if tags else "each label"
     if view.share is not None:
         figs["share"] = label_share_chart(
-            view.share, label_order=order, colors=colors, title=f"Share of each label, {PERIOD_NAMES[view.period]}"
+            view.share, label_order=order, colors=colors, title=f"Share of {what}, {PERIOD_NAMES[view.period]}"
         )
     if view.mix is not None:
-        figs["mix"] = segment_mix_chart(view.mix, label_order=order, colors=colors, title=f"Label mix by {breakdown}")
+        figs["mix"] = segment_mix_chart(view.mix, label_order=order, colors=colors, stacked=not tags,
+                                        title=f"{'Tags' if tags else 'Label mix'} by {breakdown}")
     if view.heat is not None:
         figs["heat"] = net_sentiment_heatmap_chart(
             *view.heat, title=f"Net sentiment by {breakdown} and {PERIOD_NAMES[view.period]} period"
@@ -317,8 +370,12 @@ def words_for(
     ``max_texts`` first: a uniform sample of a uniform sample, the same distribution.
     """
     frame = prepared.frame
-    codes = frame[columns.label].cat.codes.to_numpy()
     rows = np.arange(len(frame)) if mask is None else np.flatnonzero(mask)
+    if prepared.tags is not None:  # each tag's rows against the other tags' rows (a row counts under each of its tags)
+        texts, tags = tag_texts(frame[columns.text], prepared.tags, rows, max_texts, seed)
+        return distinctive_words(texts, tags, top_n=WORDS_TOP_N, max_texts=max_texts * max(1, len(prepared.tags.columns)),
+                                 random_state=seed)
+    codes = frame[columns.label].cat.codes.to_numpy()
     rng = np.random.default_rng(seed)
     keep = []
     for code in np.unique(codes[rows]):
@@ -336,7 +393,7 @@ def words_for(
 
 def words_figure(words: dict[Any, pd.DataFrame], prepared: DashboardFrame, columns: ColumnMap) -> go.Figure:
     """Distinctive-words bars in the same label colours as the other charts."""
-    order = list(prepared.frame[columns.label].cat.categories)
+    order = list(prepared.tags.columns) if prepared.tags is not None else list(prepared.frame[columns.label].cat.categories)
     return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment))
 
 

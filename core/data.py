@@ -20,6 +20,7 @@ from .config import TrainConfig
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS  # noqa: F401 (re-exported: core.data.DEFAULT_MAX_BYTES)
 from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the rest, as callers import them)
     DELIMITERS,
+    POSITION_NUMBERING,
     STRAY_BYTE_ERRORS,
     TABLE_SUFFIXES,
     WORKBOOK_SUFFIXES,
@@ -177,7 +178,8 @@ def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
 # How Marketune numbers a table's data rows, everywhere (messages, ISSUES.csv, the check's table,
 # Predict's review table, the Label page, the Dashboard): from 0, the row's position in the table as
 # read (pandas' index), so a number in a message finds the same row in every table and in the CLI's
-# output. Pages say so with ROW_NUMBERING.
+# output. Pages say so with ROW_NUMBERING. A position in the file itself (the header's sheet row, a
+# CSV line, "--header-row N") is numbered as Excel and editors number them: POSITION_NUMBERING.
 ROW_NUMBERING = "0 = the first row after the header"
 
 

@@ -119,27 +119,50 @@ def _estimate_response(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
     return Estimate(seconds, fine_tunes=True)
 
 
+def _label_counts(config: dict[str, Any], df: pd.DataFrame) -> tuple[pd.Series, int]:
+    """(rows per class, labelled rows), counted as training counts them (core.data.validate_mapping,
+    on the raw cells: the rows training drops are few): several tags per row (``multi_label``) count
+    rows per tag (core.multilabel.parse_labels with the job's ``label_sep``), never per combination
+    of tags ("anger|joy" is no class of its own)."""
+    label = config.get("label_column", TrainConfig.label_column)
+    if label not in df.columns:
+        return pd.Series(dtype=int), 0
+    cells = df[label].dropna()
+    cells = cells[cells.astype(str).str.strip() != ""]
+    if not config.get("multi_label"):
+        return cells.astype(str).value_counts(), len(cells)
+    from .multilabel import parse_labels
+
+    try:
+        lists, _ = parse_labels(cells.tolist(), config.get("label_sep"))
+    except ValueError:  # the job will refuse its data: counted as one class per cell
+        return cells.astype(str).value_counts(), len(cells)
+    return pd.Series([t for tags in lists for t in tags], dtype=object).value_counts(), len(cells)
+
+
 def _method(config: dict[str, Any], df: pd.DataFrame) -> str:
-    """The method a training job runs: "auto" decided as core.fewshot.choose_method will decide it
-    (on the raw label counts: the rows training drops are few)."""
+    """The method a training job runs: "auto" decided as core.pipeline decides it
+    (core.fewshot.choose_method on :func:`_label_counts`)."""
     method = config.get("method", "auto")
     if method != "auto":
         return method
-    label = config.get("label_column", TrainConfig.label_column)
-    counts = df[label].dropna().astype(str).value_counts() if label in df.columns else pd.Series(dtype=int)
+    counts, n = _label_counts(config, df)
     if counts.empty:
         return "full"  # the job will fail on its data; the long lane is the safe guess
-    return fewshot.choose_method(int(counts.min()), int(counts.sum()), task=config.get("task", "classification"),
+    return fewshot.choose_method(int(counts.min()), n, task=config.get("task", "classification"),
                                  n_classes=len(counts))[0]
 
 
 def _fewshot_seconds(config: dict[str, Any], df: pd.DataFrame) -> float:
     """Few-shot training: a fixed number of contrastive steps per run (one run, or one per
-    cross-validation fold plus the final one on small data), and every row encoded once per run."""
-    label = config.get("label_column", TrainConfig.label_column)
-    counts = df[label].dropna().astype(str).value_counts() if label in df.columns else pd.Series([len(df)])
-    n, smallest = int(counts.sum()), int(counts.min()) if len(counts) else 0
-    cv = not config.get("split_column") and (smallest < fewshot.CV_MIN_PER_CLASS or n < fewshot.CV_MIN_ROWS)
+    cross-validation fold plus the final one on small data with one class per row: several tags
+    per row are never cross-validated, core.small_data), and every row encoded once per run."""
+    counts, n = _label_counts(config, df)
+    if counts.empty:
+        counts, n = pd.Series([len(df)]), len(df)
+    smallest = int(counts.min())
+    cv = not config.get("split_column") and not config.get("multi_label") and (
+        smallest < fewshot.CV_MIN_PER_CLASS or n < fewshot.CV_MIN_ROWS)
     runs = fewshot.cv_folds(n, smallest) + 1 if cv else 1
     steps = fewshot.CV_STEPS if cv else fewshot.FEWSHOT_STEPS
     per_run = steps * FEWSHOT_STEP_SECONDS + n / SCORE_ROWS_PER_SECOND

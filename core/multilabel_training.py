@@ -6,9 +6,12 @@ cross-entropy, core.training). After each fit the pipeline chooses a threshold p
 validation rows (:func:`set_thresholds`, core.multilabel.choose_thresholds) and scores the model
 (:func:`score_tags`): micro-F1 is the headline the choice rule (core.evaluation.better_than)
 compares, every (row, tag) decision counting once; macro-F1 (each tag counts once) is reported
-beside it. This module also gives the TF-IDF one-vs-rest candidate and the always-the-most-common-
-tag baseline (:func:`tag_baselines`), its refit on every labelled row, and the verdict in the shape
-of core.evaluation.choose_saved_model's (:func:`tag_verdict`).
+beside it. This module also gives the TF-IDF one-vs-rest candidate and the two constant baselines
+(:func:`tag_baselines`: always the most common tag; each tag's most common value, scikit-learn's
+DummyClassifier), its refit on every labelled row, and the verdict in the shape of
+core.evaluation.choose_saved_model's (:func:`tag_verdict`): the saved model must beat both
+baselines on micro-F1 to be usable, and a Hamming loss no better than theirs is said, never green
+(:func:`baseline_notes`).
 """
 
 from __future__ import annotations
@@ -166,8 +169,28 @@ def tag_baselines(prepared: Prepared, config: TrainConfig) -> FittedBaselines:
     constant = np.zeros(len(tags), dtype=bool)
     constant[int(np.argmax(Y[splits["train"]].sum(axis=0)))] = True
     common = np.tile(constant, (len(splits["test"]), 1))
-    metrics = {"tfidf_ovr": {**test.metrics, "C": c}, "most_common_tag": multilabel_metrics(Y[splits["test"]], common, tags)}
+    metrics = {"tfidf_ovr": {**test.metrics, "C": c}, "most_common_tag": multilabel_metrics(Y[splits["test"]], common, tags),
+               MOST_FREQUENT: most_frequent_per_tag(Y[splits["train"]], Y[splits["test"]], tags)}
     return FittedBaselines("classification", model, float(c), val.pred, test.pred, test.proba, constant, metrics)
+
+
+MOST_FREQUENT = "most_frequent_per_tag"  # metrics["baselines"] key of DummyClassifier(strategy="most_frequent")
+BASELINE_NAMES = {"most_common_tag": "always the most common tag", MOST_FREQUENT: "each tag's most common value"}
+
+
+def most_frequent_per_tag(Y_train: np.ndarray, Y_test: np.ndarray, tags: Sequence[str]) -> dict[str, Any]:
+    """:func:`core.multilabel.multilabel_metrics` on the test rows of scikit-learn's
+    ``DummyClassifier(strategy="most_frequent")`` fitted on the training rows' indicator matrix:
+    each tag predicted for every row when more than half the training rows carry it, else for
+    none (with sparse tags: no tag at all, whose Hamming loss is the share of (row, tag) pairs that
+    carry a tag). ``predicts``: the tags it gives every row ([] for none)."""
+    from sklearn.dummy import DummyClassifier
+
+    Y_train, Y_test = np.asarray(Y_train).astype(int), np.asarray(Y_test).astype(int)
+    dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(Y_train), 1)), Y_train)
+    pred = np.asarray(dummy.predict(np.zeros((len(Y_test), 1)))).reshape(len(Y_test), -1)
+    row = np.asarray(dummy.predict(np.zeros((1, 1)))).reshape(-1)
+    return {**multilabel_metrics(Y_test, pred, tags), "predicts": [str(t) for t, on in zip(tags, row) if on]}
 
 
 def tfidf_ovr_refit(prepared: Prepared, config: TrainConfig, fitted: Any, c: float) -> TfidfClassifier:
@@ -196,11 +219,41 @@ def tag_comparison(Y: np.ndarray, A: np.ndarray, B: np.ndarray, seed: int) -> di
             "within_noise": bool(ci[0] <= 0 <= ci[1]) if ci[0] == ci[0] else True}
 
 
-def useless_note(saved_micro_f1: float, baselines: FittedBaselines) -> str:
-    """The warning when a model does no better than always predicting the most common tag."""
-    if saved_micro_f1 > baselines.metrics["most_common_tag"][HEADLINE]:
-        return ""
-    return "The saved model does no better than always predicting the most common tag on the test rows (micro-F1)."
+def _baseline_name(key: str, metrics: dict[str, Any]) -> str:
+    """"always the most common tag", or "each tag's most common value (here: no tag at all)"."""
+    name = BASELINE_NAMES.get(key, key)
+    if key == MOST_FREQUENT and "predicts" in metrics:
+        tags = metrics["predicts"]
+        name += f" (here: {'always ' + ', '.join(repr(t) for t in tags) if tags else 'no tag at all'})"
+    return name
+
+
+def baseline_notes(saved: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """``(warning, caution)`` for the saved model's test metrics ``saved`` against the constant
+    baselines (``metrics["baselines"]``: "most_common_tag" and :data:`MOST_FREQUENT`; a model saved
+    before the latter existed is judged on the former alone).
+
+    ``warning`` (the model is not usable): its micro-F1 is not above every baseline's. ``caution``
+    (usable, but never shown as a plain success): its Hamming loss, the share of wrong (row, tag)
+    decisions, is not below every baseline's. Each names the baseline(s) it fails to beat, with
+    both numbers; "" when it beats them all."""
+    n = int(saved.get("n_rows") or 0)
+    rows = f" on the {n:,} test rows" if n else " on the test rows"
+    known = {k: m for k, m in baselines.items() if k in BASELINE_NAMES and HEADLINE in m}
+    f1_fails = [k for k, m in known.items() if float(saved.get(HEADLINE, 0.0)) <= float(m[HEADLINE])]
+    warning = "" if not f1_fails else (
+        f"The saved model does no better than {' or '.join(_baseline_name(k, known[k]) for k in f1_fails)}{rows} "
+        f"(micro-F1 {float(saved.get(HEADLINE, 0.0)):.3f} vs "
+        f"{' and '.join(f'{float(known[k][HEADLINE]):.3f}' for k in f1_fails)}).")
+    loss = float(saved.get("hamming_loss", 1.0))
+    loss_fails = [k for k, m in known.items() if "hamming_loss" in m and loss >= float(m["hamming_loss"])]
+    caution = "" if not loss_fails else (
+        f"Its Hamming loss{rows} is {loss:.3f}, no better than "
+        + " or ".join(f"the {float(known[k]['hamming_loss']):.3f} of {_baseline_name(k, known[k])}" for k in loss_fails)
+        + ": it makes at least as many wrong (row, tag) decisions as that constant guess, giving rows tags they do "
+        "not have or missing tags they do. Check the per-tag table (precision shows tags given too often); more "
+        "labelled rows usually help most.")
+    return warning, caution
 
 
 def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any], leader: str, saved_test_pred: np.ndarray,
@@ -218,15 +271,14 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     test_pred = saved_test_pred if rival is None or rival.kind == leader else rival.test.pred
     val = tag_comparison(Y[s["validation"]], (rival or tfidf).val.pred, tfidf.val.pred, config.seed)
     test = tag_comparison(Y[s["test"]], test_pred if rival is not None else tfidf.test.pred, tfidf.test.pred, config.seed + 1)
-    saved_score = (test["a"] if leader != "tfidf" else test["b"]) if rival is not None else test["b"]
-    warning = useless_note(saved_score, baselines)
+    warning, caution = baseline_notes(multilabel_metrics(Y[s["test"]], saved_test_pred, prepared.classes), baselines.metrics)
     tfidf_name = "TF-IDF one-vs-rest logistic regression"
     if rival is None:
         reason = f"{tfidf_name[0].upper()}{tfidf_name[1:]} is the only candidate scored so far, so it was saved."
         return {"chosen": "tfidf_lr", "candidate": None, "alternative": "tfidf_lr", "chosen_on": "validation",
                 "reason": reason, "delta": None, "ci": None, "p_value": None, "within_noise": None, "metric": "micro-F1",
                 "validation": {"n": 0}, "test": {"n": 0}, "useless": bool(warning), "warning": warning,
-                "missed_classes": [], "sentence": f"{reason} {warning}".strip()}
+                "caution": caution, "missed_classes": [], "sentence": f"{reason} {warning or caution}".strip()}
     basis, basis_name = (val, "validation") if val["n"] else (test, "test")
     keep = leader != "tfidf"
     title, name = kind_title(rival.kind, prepared.task), kind_name(rival.kind, prepared.task)
@@ -245,15 +297,18 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
             "chosen_on": basis_name, "reason": reason, "delta": test["delta"], "ci": test["ci"], "p_value": test["p_value"],
             "within_noise": test["within_noise"], "metric": "micro-F1",
             "rule": f"the higher micro-F1 on {basis_name} is kept; TF-IDF when within {TIE_MARGIN:g} (a tie)",
-            "validation": val, "test": test, "useless": bool(warning), "warning": warning, "missed_classes": [],
-            "sentence": f"{reason}{on_test} {warning}".strip()}
+            "validation": val, "test": test, "useless": bool(warning), "warning": warning, "caution": caution,
+            "missed_classes": [], "sentence": f"{reason}{on_test} {warning or caution}".strip()}
 
 
 def own_tag_verdict(verdict: dict[str, Any], own_test: dict[str, Any], baselines: FittedBaselines) -> dict[str, Any]:
     """The run's verdict as a kept candidate carries it: its usefulness warning is its own."""
-    warning = useless_note(float(own_test[HEADLINE]), baselines)
-    sentence = verdict.get("sentence", "").replace(verdict.get("warning") or "\0", "").strip()
-    return {**verdict, "useless": bool(warning), "warning": warning, "sentence": f"{sentence} {warning}".strip()}
+    warning, caution = baseline_notes(own_test, baselines.metrics)
+    sentence = verdict.get("sentence", "")
+    for said in (verdict.get("warning"), verdict.get("caution")):
+        sentence = sentence.replace(said, "") if said else sentence
+    return {**verdict, "useless": bool(warning), "warning": warning, "caution": caution,
+            "sentence": f"{sentence.strip()} {warning or caution}".strip()}
 
 
 

@@ -403,8 +403,16 @@ def predict_ray(
     facts = {"seconds": {k: round(v, 2) for k, v in marks.items()}, "actors": len(actors), **resources,
              "files": len(files)}
     renamed = renamed_columns(model, columns[0], ood=ood)
-    summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None)
+    summary = PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed, n_ood if ood else None,
+                             _notes(files, streams))
     return summary, facts
+
+
+def _notes(files: list[Path], streams: list[Any]) -> tuple[str, ...]:
+    """How each file was read (core.reading's notes), as predict_csv reports them; each prefixed by
+    its file's name when a folder of files was scored."""
+    return tuple(f"{path.name}: {note}" if len(files) > 1 else note
+                 for path, stream in zip(files, streams) for note in stream.notes)
 
 
 def _put_in_place(temps: dict[Path, Path], written: set[Path]) -> None:

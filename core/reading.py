@@ -82,20 +82,18 @@ class LoadedCsv:
     # Repairs made while reading, in words for the user (stray bytes, an empty trailing column,
     # decimal-comma numbers); empty for a clean file.
     notes: tuple[str, ...] = ()
+    # Where the header was read (numbered as :data:`POSITION_NUMBERING` says): a workbook's sheet
+    # row, found or asked for; a CSV's line when one was asked for (``header_row``); else None.
+    header_row: int | None = None
 
     @property
     def is_workbook(self) -> bool:
         return self.sheet is not None
 
     def describe(self) -> str:
-        """How the file was read, in words: "encoding utf-8 · delimiter comma" or "sheet 'Q3'"."""
-        if self.is_workbook:
-            of = f" (of {len(self.sheets)})" if len(self.sheets) > 1 else ""
-            return " · ".join([f"Excel sheet '{self.sheet}'{of}", *self.notes])
-        if not self.delimiter:  # JSON: the notes say which kind
-            return " · ".join([f"encoding {self.encoding}", *self.notes])
-        name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter, repr(self.delimiter))
-        return " · ".join([f"encoding {self.encoding}", f"delimiter {name}", *self.notes])
+        """How the file was read, in words: "encoding utf-8 · delimiter comma" or "sheet 'Q3'"
+        (:func:`describe_reading`)."""
+        return describe_reading(self.encoding, self.delimiter, self.notes, self.sheet, self.sheets)
 
     def require(self, columns: Sequence[str], lead: str = "") -> None:
         """Raise ``ValueError`` when the table lacks any of ``columns``: the message lists the
@@ -113,6 +111,26 @@ class LoadedCsv:
         others = ", ".join(repr(s) for s in self.sheets if s != self.sheet)
         return (f" Read from sheet {self.sheet!r}; the workbook's other sheet(s): {others} (choose one with "
                 "--sheet NAME, or the Sheet picker on the page).")
+
+
+# How a position in a person's file is numbered in every message, the CLI's --header-row and the
+# pages' "Header row" box: a sheet's rows as Excel shows them, a CSV's lines as an editor does.
+# (Rows of the table read are counted otherwise: core.data.ROW_NUMBERING, 0 = the first row after the header.)
+POSITION_NUMBERING = "1 = the first row of the sheet, as Excel numbers it, or the first line of a CSV"
+
+
+def describe_reading(encoding: str, delimiter: str, notes: Sequence[str] = (), sheet: str | None = None,
+                     sheets: Sequence[str] = ()) -> str:
+    """How a file was read, in words, as every page shows it next to the file: "encoding utf-8 ·
+    delimiter comma", or "Excel sheet 'Q3' (of 2)", then every note (a title block skipped,
+    repeated header rows dropped, merged cells spread, unpacked from gzip, ...)."""
+    if sheet is not None:
+        of = f" (of {len(sheets)})" if len(sheets) > 1 else ""
+        return " · ".join([f"Excel sheet '{sheet}'{of}", *notes])
+    if not delimiter:  # JSON: the notes say which kind
+        return " · ".join([f"encoding {encoding}", *notes])
+    name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
+    return " · ".join([f"encoding {encoding}", f"delimiter {name}", *notes])
 
 
 LoadedTable = LoadedCsv  # the same record for CSV and workbook uploads
@@ -522,7 +540,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     # make them; text columns (and mixed ones) keep each cell's own value.
     frame = frame.infer_objects().reset_index(drop=True)
     return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
-                     n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes))
+                     n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top))
 
 
 def _default_sheet(book: pd.ExcelFile, sheets: tuple[str, ...], columns: Sequence[str]) -> tuple[str, str]:
@@ -847,7 +865,8 @@ def load_csv(
         frame[c] = decimal_comma_floats(frame[c])
     if converted:
         notes.append(f"decimal comma read as a decimal point in {converted}")
-    return LoadedCsv(frame=frame, encoding=encoding, delimiter=delimiter, n_bytes=len(raw), notes=tuple(notes))
+    return LoadedCsv(frame=frame, encoding=encoding, delimiter=delimiter, n_bytes=len(raw), notes=tuple(notes),
+                     header_row=header_row)
 
 
 _LONE_CR = re.compile(r"\r(?!\n)")
@@ -1199,7 +1218,7 @@ class Stream:
     .zip, CR-only line ends, repeated header rows, UTF-16) it is UTF-8 comma-separated bytes of
     the table :func:`read_table` read, within the read limits. ``header``: the column names
     (stripped); ``notes``: read_table's notes (empty for a streamed file); ``sheet``/``sheets``
-    as :class:`LoadedCsv`.
+    as :class:`LoadedCsv`; :meth:`describe`: how it was read, in words.
     """
 
     path: Path
@@ -1210,6 +1229,15 @@ class Stream:
     notes: tuple[str, ...] = ()
     sheet: str | None = None
     sheets: tuple[str, ...] = ()
+    # How the file itself was read, when it is not streamed as it is (a workbook's "xlsx", a
+    # CSV's own encoding and delimiter): ``encoding``/``delimiter`` above are those of ``data``.
+    read_as: tuple[str, str] | None = None
+
+    def describe(self) -> str:
+        """How the file was read, in the words the Train page uses for a table read whole
+        (:func:`describe_reading`: encoding and delimiter, or the sheet, then every note)."""
+        encoding, delimiter = self.read_as or (self.encoding, self.delimiter)
+        return describe_reading(encoding, delimiter, self.notes, self.sheet, self.sheets)
 
 
 # Encodings pandas streams as load_csv decodes them (their line-break bytes are plain ASCII).
@@ -1248,7 +1276,7 @@ def open_stream(
     loaded = read_table(path, path.name, sheet=sheet, header_row=header_row, columns=columns, limits=limits)
     data = loaded.frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
     return Stream(path, data, "utf-8", ",", tuple(str(c) for c in loaded.frame.columns), loaded.notes,
-                  loaded.sheet, loaded.sheets)
+                  loaded.sheet, loaded.sheets, (loaded.encoding, loaded.delimiter))
 
 
 def _streams_as_read(path: Path, encoding: str, delimiter: str, block: int = 8 << 20) -> bool:

@@ -24,6 +24,7 @@ try:
 except ValueError as exc:
     st.error(plain(exc))
     st.stop()
+dash.reading_note(source)  # repeated header rows dropped, ...: as Train and Predict say it
 det = dash.cached_detection(source.key, raw)
 # New file: forget the mapping and filters chosen for the previous one.
 if st.session_state.get("dash_loaded") != source.key:

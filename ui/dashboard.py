@@ -29,15 +29,7 @@ import streamlit as st
 from core import read_table, to_csv_bytes, workspace
 from core.charts.dashboard import figure_to_html, summary_report_html
 from core.columns import detect_prediction_columns
-from core.dashboard_tags import (
-    cooccurrence,
-    cooccurrence_chart,
-    has_tags,
-    tag_counts_chart,
-    tag_share_chart,
-    tag_share_over_time,
-    tag_table,
-)
+from core.dashboard_tags import cooccurrence, cooccurrence_chart, tag_counts_chart, tag_table
 from core.dashboard_view import (
     PERIOD_NAMES,
     ColumnMap,
@@ -58,13 +50,14 @@ from core.data import ROW_NUMBERING
 from core.files import atomic_write
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.multilabel import PREDICTED_LABELS
+from core.reading import LoadedCsv
 from core.registry import model_path, read_info
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import show_progress
 from ui.markdown import plain, plain_lines
 from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
-from ui.upload import csv_upload, read_limits
+from ui.upload import csv_upload, how_read_line, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = ROOT / "sample_data" / "dashboard_clothing_predictions.csv"
@@ -87,11 +80,25 @@ MAX_ROWS = 2_000_000
 
 
 @st.cache_resource(max_entries=3, show_spinner="Reading the prediction file…")
-def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
-    """The raw table, read once per ``key`` (content hash or path+size+mtime)."""
+def cached_reading(key: str, _source: bytes | str) -> LoadedCsv:
+    """The file as read (table and notes), once per ``key`` (content hash or path+size+mtime)."""
     limit = MAX_FILE_BYTES if isinstance(_source, str) else None
     # core.reading's reader, as every entry point reads a file (a CSV, or what csv_upload made of another kind).
-    return read_table(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits()).frame
+    return read_table(_source, max_bytes=limit, max_rows=MAX_ROWS, limits=read_limits())
+
+
+def cached_table(key: str, _source: bytes | str) -> pd.DataFrame:
+    """The raw table of :func:`cached_reading`."""
+    return cached_reading(key, _source).frame
+
+
+def reading_note(source: Source) -> None:
+    """How the file was read, in the Train page's words (ui.upload.how_read_line), when reading
+    it changed something (repeated header rows dropped, CR line ends, ...). A workbook, JSON or
+    compressed upload was said by csv_upload already (its CSV has nothing more to note)."""
+    loaded = cached_reading(source.key, source.data)
+    if loaded.notes:
+        st.caption(how_read_line(source.name, loaded.describe(), len(loaded.frame), len(loaded.frame.columns)))
 
 
 @st.cache_resource(max_entries=3)
@@ -417,7 +424,10 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
             end = picked[1] if len(picked) > 1 else None
             if (start, end) != (prep.date_min, prep.date_max):
                 date_range = (start, end)
-        labels = f2.multiselect("Labels", prep.labels, key="dash_f_labels", placeholder="All labels")
+        tags = prep.tags is not None  # several tags per row: the filter keeps rows carrying any chosen tag
+        labels = f2.multiselect("Tags" if tags else "Labels", prep.labels, key="dash_f_labels",
+                                placeholder="All tags" if tags else "All labels",
+                                help="Rows carrying any of the chosen tags." if tags else None)
         min_conf = 0.0
         if columns.confidence:
             min_conf = f3.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="dash_f_minconf")
@@ -444,22 +454,25 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
     breakdown = v2.selectbox("Break down by", columns.segments, key="dash_breakdown") if columns.segments else None
     watch = prep.sentiment[1] if prep.sentiment else None
     if watch is None and prep.date_min is not None and columns.segments:
-        watch = v3.selectbox("Alert when this label's share rises", prep.labels, key="dash_watch")
+        options = list(map(str, prep.tags.columns)) if prep.tags is not None else prep.labels
+        watch = v3.selectbox(f"Alert when this {'tag' if prep.tags is not None else 'label'}'s share rises", options,
+                             key="dash_watch")
     return Choices(filters, period, breakdown, watch)
 
 
-def render_tags(raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, mask: Any, period: str) -> None:
-    """Several tags per row (``predicted_labels``): rows per tag, tags together, each tag over time."""
+TAGS_COUNTED = ("Several tags per row (the model's `predicted_labels`): every chart counts each tag, so a row tagged "
+                "`price|delivery` counts in the bar of `price` and in the bar of `delivery`; shares are of rows and "
+                "add up to more than 100%. A combination of tags is never a label of its own.")
+
+
+def render_tags(raw: pd.DataFrame, mask: Any) -> None:
+    """Several tags per row (``predicted_labels``): rows per tag and the tags that occur together."""
     labels = raw[PREDICTED_LABELS] if mask is None else raw.loc[np.asarray(mask), PREDICTED_LABELS]
     st.subheader("Tags")
-    st.caption("Each row may carry several tags (the model's `predicted_labels`); the label charts above count "
-               "each combination as one label, these count each tag.")
+    st.caption("Rows per tag (a row counts once for each of its tags) and how often two tags are given to the same row.")
     left, right = st.columns(2)
     left.plotly_chart(inert(tag_counts_chart(tag_table(labels))), key="dash_chart_tags")
     right.plotly_chart(inert(cooccurrence_chart(cooccurrence(labels))), key="dash_chart_tags_together")
-    if columns.date and period in ("D", "W", "M"):
-        dates = prep.frame.loc[labels.index, columns.date]
-        st.plotly_chart(inert(tag_share_chart(tag_share_over_time(labels, dates, period))), key="dash_chart_tags_time")
 
 
 def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, choices: Choices,
@@ -471,6 +484,8 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     if filters.describe():
         st.caption("Filtered: " + plain(" · ".join(filters.describe())))
     render_kpis(view)
+    if prep.tags is not None:
+        st.caption(TAGS_COUNTED)
     if view.n_rows == 0:
         st.warning("No rows match the filters. Widen them to see charts.")
         return
@@ -525,6 +540,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
         note = (
             " With a label filter, the chosen labels are compared with all other labels in view." if filters.labels else ""
         )
+        note += " A text with several tags counts under each of them." if prep.tags is not None else ""
         chart("words", "distinctive_words", words_method(words) + note)
         st.subheader("Examples with the highest confidence")
         st.caption(f"Click an example to read it in full. Rows are numbered as in the file ({ROW_NUMBERING}).")
@@ -532,8 +548,8 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     else:
         st.caption("Map a text column to see distinctive words and examples.")
 
-    if has_tags(raw.columns):
-        render_tags(raw, prep, columns, view.mask, choices.period or auto_period(prep, filters))
+    if prep.tags is not None:
+        render_tags(raw, view.mask)
 
     if "confidence" in figs:
         st.subheader("Model confidence")

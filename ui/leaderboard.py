@@ -135,10 +135,12 @@ def stopped_lines(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "") -> bool:
+def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "") -> bool:
     """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
     with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
-    than guessing (then said instead of "usable now"). Returns whether a usable saved leader exists."""
+    than guessing (then said instead of "usable now"); ``caution``: its verdict's caution (several
+    tags per row: no better than a constant guess on Hamming loss), which makes the line a warning.
+    Returns whether a usable saved leader exists."""
     render_leaderboard(rows, key)
     for line in stopped_lines(rows):
         st.info(line, icon=":material/timer_off:")
@@ -149,6 +151,9 @@ def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: s
         st.warning(f"The best model so far is saved as **{plain(model_name)}**, but it is not usable: "
                    f"{plain(not_usable)}", icon=":material/warning:")
         return False
-    st.success(line, icon=":material/check_circle:")
+    if caution:
+        st.warning(f"{line} {plain(caution)}", icon=":material/warning:")
+    else:
+        st.success(line, icon=":material/check_circle:")
     st.page_link(PREDICT_PAGE, label="Use it on **Predict**", icon=":material/online_prediction:")
     return True

@@ -13,7 +13,7 @@ import streamlit as st
 from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
 from core.multilabel import ListLabels, detect
-from core.multilabel_training import headline_row, per_tag_table
+from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from ui.figures import inert
 from ui.markdown import plain
 
@@ -80,7 +80,7 @@ def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = Fals
         return
     for warning in metrics.get("warnings") or []:
         st.warning(plain(warning))
-    names = {"tfidf_ovr": "TF-IDF one-vs-rest", "most_common_tag": "always the most common tag"}
+    names = {"tfidf_ovr": "TF-IDF one-vs-rest", **BASELINE_NAMES}
     table = [headline_row("saved model", model), *(headline_row(names.get(k, k), v) for k, v in baselines.items())]
     st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_ml_compare")
     _per_tag(metrics, key)

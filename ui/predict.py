@@ -45,7 +45,7 @@ from ui.figures import inert
 from ui.jobs import show_progress
 from ui.markdown import plain
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
-from ui.upload import csv_upload, read_limits
+from ui.upload import SheetAsCsv, csv_upload, how_read_line, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
@@ -168,7 +168,12 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
     if kind == "Upload a CSV":
         upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True,
                             columns=tuple(model.input_columns))
-        return (_saved_upload(upload), upload.name) if upload is not None else None
+        if upload is None:
+            return None
+        path = _saved_upload(upload)
+        if not isinstance(upload, SheetAsCsv):  # a CSV as uploaded (csv_upload said how it read any other kind)
+            _how_read_caption(path, upload.name)
+        return path, upload.name
     if not SAMPLES:
         st.info("No bundled sample is installed.")
         return None
@@ -177,7 +182,26 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         "Sample file", [*fitting, *(n for n in SAMPLES if n not in fitting)], key="predict_sample",
         format_func=lambda n: n if n in fitting else f"{n} (lacks the model's columns)",
     )
+    _how_read_caption(SAMPLES[sample], sample)
     return SAMPLES[sample], sample
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _how_read(path: str, mtime: float) -> str | None:
+    """How scoring reads the file (core.reading.Stream.describe: encoding, delimiter and every
+    note, e.g. repeated header rows dropped); None when it cannot be read (file_columns says why)."""
+    try:
+        return open_stream(path, limits=read_limits(), check_rows=PREVIEW_ROWS).describe()
+    except ValueError:
+        return None
+
+
+def _how_read_caption(path: Path, name: str) -> None:
+    """The line the Train page shows above its preview (ui.upload.how_read_line), for the file to score."""
+    how = _how_read(str(path), path.stat().st_mtime)
+    if how is not None:
+        n_rows, refused = _row_count(str(path), path.stat().st_mtime)
+        st.caption(how_read_line(name, how, None if refused else n_rows))
 
 
 def file_columns(source: Path) -> list[str] | None:

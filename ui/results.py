@@ -128,6 +128,8 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
         return
     if verdict.get("useless"):
         st.warning(f"**Not usable:** {plain(verdict.get('warning', ''))}", icon=":material/warning:")
+    elif verdict.get("caution"):  # usable, but worse than a constant guess on another measure (several tags per row)
+        st.warning(f"**Worse than a constant guess on one measure:** {plain(verdict['caution'])}", icon=":material/warning:")
     if compact:
         return
     saved = SAVED_NAMES.get(metrics.get("saved_kind", "")) or next(  # a newer kind: its leaderboard title

@@ -42,7 +42,7 @@ from ui.figures import inert
 from ui.markdown import plain
 from ui.multilabel import multi_label_toggle
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
-from ui.upload import table_upload
+from ui.upload import how_read_line, table_upload
 
 SAMPLES = training_samples(Path(__file__).resolve().parent.parent / "sample_data")
 METHODS = {  # what the Method radio offers, in words
@@ -243,7 +243,7 @@ def columns_section(data: TrainData) -> Columns:
     mapping = report = None
     problems: list[str] = []
     df = data.frame
-    st.markdown(f"**{plain(data.name)}** · {len(df):,} rows · {len(df.columns)} columns · {plain(data.how_read)}")
+    st.markdown(how_read_line(data.name, data.how_read, len(df), len(df.columns)))  # as Predict and the Dashboard
     st.dataframe(df.head(20), key="train_preview", placeholder="")  # an empty cell shows empty, not "None"
     with st.expander("Column summary"):
         st.dataframe(

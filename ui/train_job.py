@@ -107,7 +107,7 @@ def _live_leaderboard(status: JobStatus) -> None:
     rows = latest_leaderboard(status.events)
     if not rows:
         return
-    warning, readable = "", False
+    warning, readable, verdict = "", False, {}
     if ready_line(rows, status.model_name) is not None:
         try:
             verdict = read_info(model_path(status.model_name)).metrics.get("verdict") or {}
@@ -115,7 +115,8 @@ def _live_leaderboard(status: JobStatus) -> None:
         except (ValueError, OSError):  # being replaced right now: the next poll reads it
             verdict = {}
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
-    usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning)
+    usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
+                         caution=verdict.get("caution") or "")
     if usable and readable and st.session_state.get("train_interim_active") != status.id:
         st.session_state["train_interim_active"] = status.id
         set_active_model(status.model_name)
@@ -159,6 +160,9 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
                 f"it, marked as no better than guessing).{note}"
             )
         why = f" {plain(verdict['reason'])}" if verdict.get("reason") else ""
+        if verdict.get("caution"):  # usable (made active), but never a plain success: the caution says why
+            return "warning", (f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model, "
+                               f"but: {plain(verdict['caution'])}{why}{note}")
         return "success", f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model.{why}{note}"
     if status.state == "failed":
         return "error", f"Training **{plain(status.model_name)}** failed: {plain(status.message)}"
@@ -207,7 +211,7 @@ def _outcome(status: JobStatus) -> None:
     if status.state != "done":
         render_leaderboard(rows, "train_leaderboard_end", ended=True)
     if status.state == "done":
-        useless = kind == "warning"
+        useless = bool(((info.metrics if info else {}).get("verdict") or {}).get("useless"))  # a caution stays usable
         if ss.get("train_activated") != status.id:
             ss["train_activated"] = status.id
             ss["train_bump_name"] = True  # the page offers a fresh name for the next model

@@ -1,8 +1,10 @@
 """One upload widget for tables (CSV, Excel, JSON, gzip/zip of those) that every page uses.
 
 ``table_upload`` draws the file uploader, a sheet picker only when the workbook has several
-sheets, a "Header row" box for a workbook (0: found, as core.reading finds it), and the
-reading error if any; it returns the parsed table (``core.reading.read_table``). Pages that
+sheets, a "Header row" box for a workbook (showing the row core.reading found the header in, until
+another is typed), how the file was read (:func:`how_read_line`, core.reading's notes: the words
+the Train, Predict and Dashboard pages show alike), and the reading error if any; it returns the
+parsed table (``core.reading.read_table``). Pages that
 stream a big CSV from disk (Predict, the Dashboard) use ``csv_upload`` instead: CSV uploads come
 back as their own bytes, unparsed; any other kind comes back as the CSV of the table read.
 """
@@ -15,7 +17,15 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.limits import ReadLimits, upload_limit_bytes, upload_limits_sentence
-from core.reading import JSON_SUFFIXES, TABLE_SUFFIXES, LoadedCsv, default_sheet, read_table, sheet_names
+from core.reading import (
+    JSON_SUFFIXES,
+    POSITION_NUMBERING,
+    TABLE_SUFFIXES,
+    LoadedCsv,
+    default_sheet,
+    read_table,
+    sheet_names,
+)
 from ui.account import team_settings
 from ui.markdown import plain
 
@@ -29,7 +39,7 @@ class TableUpload:
 
     name: str
     file_id: str
-    ident: str  # "upload:<file_id>", "upload:<file_id>:<sheet>" or "upload:<file_id>:<sheet>:row<n>"
+    ident: str  # "upload:<file_id>" or, for a workbook, "upload:<file_id>:<sheet>:row<header row read>"
     table: LoadedCsv
 
     @property
@@ -92,14 +102,14 @@ def _cached(key: str, what: str, ident, compute):
 
 def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> LoadedCsv:
     """The upload read as a table; a workbook with several sheets gets a "Sheet" picker first
-    (so a first sheet that cannot be read does not hide the others). ``columns``: the columns the
-    page needs (the Predict page: the model's), which choose the preselected sheet and the header
-    as the CLI's do."""
+    (so a first sheet that cannot be read does not hide the others), and a workbook a "Header row"
+    box (:func:`_header_row_box`). ``columns``: the columns the page needs (the Predict page: the
+    model's), which choose the preselected sheet and the header as the CLI's do."""
     raw = upload.getvalue()
     limits = read_limits()
     sheets, first = _cached(key, "sheets", (upload.file_id, columns), lambda: (
         sheet_names(raw, upload.name, limits=limits), default_sheet(raw, upload.name, columns=columns, limits=limits)))
-    sheet = header_row = None
+    sheet = None
     if len(sheets) > 1:
         sheet = st.selectbox(
             f"Sheet ({len(sheets)} in this workbook)",
@@ -110,15 +120,59 @@ def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> Loade
                  f"{plain(first or sheets[0])}, the first "
                  + (f"holding {plain(', '.join(columns))}." if columns else "whose top row looks like a table's header."),
         )
-    if sheets:
-        header_row = st.number_input(
-            "Header row", min_value=0, value=0, step=1, key=f"{key}_header_row",
-            help="The sheet row (as Excel numbers it) holding the column names; 0: found (the first row, or the "
-                 "first mostly-text row below a title block).",
-        ) or None
-    return _cached(key, "read", (upload.file_id, sheet, header_row, columns),
-                   lambda: read_table(raw, upload.name, sheet=sheet, header_row=header_row, columns=columns,
-                                      limits=limits))
+    where = (upload.file_id, sheet, columns)
+    header_row = _asked_header_row(key, where) if sheets else None
+    error = table = None
+    try:
+        table = _cached(key, "read", (upload.file_id, sheet, header_row, columns),
+                        lambda: read_table(raw, upload.name, sheet=sheet, header_row=header_row, columns=columns,
+                                           limits=limits))
+    except ValueError as exc:
+        error = exc
+    if sheets:  # drawn after the read, so that it shows the row the read found
+        _header_row_box(key, where, header_row, table)
+    if error is not None:
+        raise error
+    return table
+
+
+def _asked_header_row(key: str, where: tuple) -> int | None:
+    """The header row the person typed in the "Header row" box for this file and sheet (``where``),
+    or None: found by core.reading. A new file or sheet starts at found again; a typed number equal
+    to the one found is the found header."""
+    box, found = f"{key}_header_row", st.session_state.get(f"{key}_header_found")
+    if found is None or found[0] != where:
+        st.session_state.pop(box, None)
+        return None
+    asked = st.session_state.get(box)
+    return None if asked is None or int(asked) == found[1] else int(asked)
+
+
+def _header_row_box(key: str, where: tuple, asked: int | None, table: LoadedCsv | None) -> None:
+    """The "Header row" box of a workbook, showing the sheet row the header was read from: the
+    one core.reading found (its note says so too) until the person types another. Numbered as
+    every message numbers a file's rows (core.reading.POSITION_NUMBERING)."""
+    box = f"{key}_header_row"
+    if asked is None:  # found: the box follows what the read found (empty when the read failed)
+        found = table.header_row if table is not None else None
+        st.session_state[f"{key}_header_found"] = (where, found)
+        st.session_state[box] = found
+    st.number_input(
+        "Header row", min_value=1, value=None, step=1, key=box, placeholder="found",
+        help=f"The sheet row holding the column names ({POSITION_NUMBERING}). It shows the row found: the first "
+             "row, or the first row holding the columns needed or mostly text below a title block. Type another to "
+             "read the header from there; clear it to find it again.",
+    )
+
+
+def how_read_line(name: str, how_read: str, n_rows: int | None = None, n_columns: int | None = None) -> str:
+    """Markdown: "**reviews.xlsx** · 300 rows · 2 columns · Excel sheet 'Reviews' (of 2) · header read
+    from row 3 ...": a file and how it was read (``how_read``: core.reading's ``describe()`` of a
+    LoadedCsv or a Stream, its notes included), as the Train, Predict and Dashboard pages show it."""
+    parts = [f"**{plain(name)}**"]
+    parts += [f"{n_rows:,} rows"] if n_rows is not None else []
+    parts += [f"{n_columns:,} columns"] if n_columns is not None else []
+    return " · ".join([*parts, plain(how_read)])
 
 
 def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
@@ -138,8 +192,7 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
         st.error(plain(exc))
         return None
     ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
-    header_row = st.session_state.get(f"{key}_header_row")
-    ident += f":row{header_row}" if header_row else ""  # another header row: another table
+    ident += f":row{table.header_row}" if table.is_workbook and table.header_row else ""  # another header: another table
     return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
 
 
@@ -179,8 +232,7 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
     except ValueError as exc:
         st.error(plain(exc))
         return None
-    for note in table.notes:  # how it was read: a title block skipped, merged cells spread, unpacked
-        st.caption(plain(note))
+    st.caption(how_read_line(upload.name, table.describe(), len(table.frame), len(table.frame.columns)))
     file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}" if table.is_workbook else f"{upload.file_id}-table"
     data = _cached(key, "csv", file_id, lambda: table.frame.to_csv(index=False).encode("utf-8"))
     return SheetAsCsv(name=upload.name, file_id=file_id, data=data)

@@ -124,8 +124,11 @@ def segment_mix_chart(
     label_order: Sequence[Any] | None = None,
     colors: Mapping[Any, str] | None = None,
     title: str = "Label mix by segment",
+    stacked: bool = True,
 ) -> go.Figure:
     """Horizontal 100% stacked bars: one bar per segment, one trace per label (x = share).
+    ``stacked=False``: bars side by side (several tags per row: the shares of rows carrying each
+    tag add up to more than 100%, so stacking would mislead).
 
     ``mix_df`` is ``core.dashboard.label_mix_by_segment`` output; its segment order is kept,
     first segment on top. Hover shows the count and segment size.
@@ -156,12 +159,13 @@ def segment_mix_chart(
         )
     fig.update_layout(
         title=title,
-        barmode="stack",
-        xaxis={"title": "Share of rows", "tickformat": ".0%", "range": [0, 1]},
+        barmode="stack" if stacked else "group",
+        xaxis={"title": "Share of rows" if stacked else "Share of rows carrying each tag", "tickformat": ".0%",
+               "range": [0, 1]},
         yaxis={"categoryorder": "array", "categoryarray": segments, "autorange": "reversed",
                "type": "category"},
-        legend_title_text="Label",
-        height=max(300, 28 * len(segments) + 140),
+        legend_title_text="Label" if stacked else "Tag",
+        height=max(300, (28 if stacked else 12 * len(labels) + 16) * len(segments) + 140),
     )
     return fig
 

@@ -2,12 +2,12 @@
 against plain Python over the same cells, and drawn on the page."""
 
 import itertools
+import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from core.dashboard_tags import NO_TAG, cooccurrence, tag_share_over_time, tag_table
+from core.dashboard_tags import NO_TAG, cooccurrence, tag_table
 
 CELLS = ["price|delivery", "price", "", "delivery|quality", None, "price|quality", "quality", "price|delivery"]
 
@@ -30,14 +30,47 @@ def test_cooccurrence_counts_rows_with_both_tags():
         assert matrix.loc[a, b] == sum(a in s and b in s for s in _sets())
 
 
-def test_share_over_time_per_week():
-    dates = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-08", "2024-01-09", "2024-01-10",
-                                      None, "2024-01-16", "2024-01-17"]))
-    share = tag_share_over_time(pd.Series(CELLS), dates, "W")
-    weeks = dates.dt.to_period("W").dt.start_time
-    for week in share.index:
-        rows = [s for s, w in zip(_sets(), weeks) if w == week]
-        assert share.loc[week, "price"] == pytest.approx(np.mean(["price" in s for s in rows]))
+def _frame(n_copies: int = 5) -> pd.DataFrame:
+    cells = [c or "" for c in CELLS] * n_copies
+    return pd.DataFrame({"review": [f"text {i}" for i in range(len(cells))],
+                         "created": pd.date_range("2024-01-01", periods=len(cells), freq="D"),
+                         "channel": [["web", "app", "store"][i % 3] for i in range(len(cells))],
+                         "predicted_labels": cells})
+
+
+def _view(df: pd.DataFrame, labels: tuple[str, ...] = ()):
+    from core.dashboard_view import ColumnMap, Filters, compute_view, prepare_dashboard
+
+    columns = ColumnMap(label="predicted_labels", date="created", segments=("channel",), text="review")
+    prepared = prepare_dashboard(df, columns)
+    return prepared, compute_view(prepared, columns, Filters(labels=labels), "W", "channel", "price")
+
+
+def test_the_main_numbers_count_each_tag_in_every_row_that_carries_it():
+    df = _frame()
+    sets = [set(c.split("|")) if c else set() for c in df["predicted_labels"]]
+    prepared, view = _view(df)
+    assert prepared.labels[:3] == ["price", "delivery", "quality"] and NO_TAG in prepared.labels
+    assert not any("|" in lab for lab in prepared.labels)  # never a combination
+    for tag in ("price", "delivery", "quality"):  # KPI cards: rows carrying the tag, share of all rows
+        assert view.kpis["label_counts"][tag] == sum(tag in s for s in sets)
+        assert view.kpis["label_shares"][tag] == pytest.approx(sum(tag in s for s in sets) / len(df))
+    weeks = df["created"].dt.to_period("W").dt.start_time
+    for row in view.share.itertuples():  # over time: rows of the week carrying the tag / rows of the week
+        rows = [s for s, w in zip(sets, weeks) if w == row.period]
+        assert (row.count, row.total) == (sum(row.label in s for s in rows), len(rows))
+    for row in view.mix.itertuples():  # by segment: the same per channel
+        rows = [s for s, c in zip(sets, df["channel"]) if c == row.segment]
+        assert row.share == pytest.approx(sum(row.label in s for s in rows) / len(rows))
+    assert set(view.examples) == {"price", "delivery", "quality"}
+
+
+def test_the_tag_filter_keeps_rows_carrying_any_chosen_tag():
+    df = _frame()
+    sets = [set(c.split("|")) if c else set() for c in df["predicted_labels"]]
+    _, view = _view(df, ("delivery", NO_TAG))
+    assert view.mask.tolist() == ["delivery" in s or not s for s in sets]
+    assert view.kpis["label_counts"]["price"] == sum("price" in s and ("delivery" in s or not s) for s in sets)
 
 
 def test_the_dashboard_draws_the_tag_charts_for_a_multi_label_file():
@@ -54,5 +87,12 @@ def test_the_dashboard_draws_the_tag_charts_for_a_multi_label_file():
     set_and_run(at, "radio", "dash_source", "upload")
     at.file_uploader(key="dash_upload").set_value(("tags.csv", df.to_csv(index=False).encode(), "text/csv")).run()
     assert not at.exception, [e.message for e in at.exception]
-    titles = " ".join(c.proto.spec for c in at.get("plotly_chart"))
-    assert "Rows per tag" in titles and "Tags that occur together" in titles and "per tag over time" in titles
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = " ".join(str(f["layout"].get("title", {}).get("text")) for f in specs)
+    assert "Rows per tag" in titles and "Tags that occur together" in titles and "Share of each tag" in titles
+    share = next(f for f in specs if str(f["layout"].get("title", {}).get("text")).startswith("Share of each tag"))
+    assert sorted(t["name"] for t in share["data"]) == ["delivery", "price", "quality"]  # one line per tag, no combination
+    assert "counts in the bar of `price` and in the bar of `delivery`" in " ".join(c.value for c in at.caption)
+    cards = {m.label: m.value for m in at.metric}
+    price = sum("price" in (c or "") for c in CELLS) / len(CELLS)
+    assert cards["Share price"] == f"{price:.1%}"

@@ -280,3 +280,21 @@ def test_the_live_chart_follows_validation_micro_f1(trained):
     chart = training_curve_chart(events)
     assert chart.data[1].name == "Validation micro-F1"
     assert list(chart.data[1].y) == pytest.approx([e["metrics"]["micro_f1"] for e in events if e["phase"] == "evaluate"])
+
+
+def test_the_verdict_judges_the_saved_model_against_both_constant_baselines(trained):
+    from core.multilabel_training import MOST_FREQUENT
+
+    result, _ = trained
+    frame = result.model.test_predictions
+    tags = list(result.model.classes_)
+    Y, _ = binarize(parse_labels(frame["true_labels"].tolist(), "|")[0], tags)
+    P, _ = binarize(parse_labels(frame["predicted_labels"].fillna("").tolist(), "|")[0], tags)
+    dummy = result.metrics["baselines"][MOST_FREQUENT]
+    guess = np.tile([t in dummy["predicts"] for t in tags], (len(Y), 1))
+    assert dummy["hamming_loss"] == pytest.approx(skm.hamming_loss(Y, guess))
+    verdict = result.metrics["verdict"]
+    worse = skm.hamming_loss(Y, P) >= min(b["hamming_loss"] for k, b in result.metrics["baselines"].items() if k != "tfidf_ovr")
+    assert bool(verdict["caution"]) == worse  # said whenever a constant guess makes no more wrong (row, tag) decisions
+    if worse and not verdict["useless"]:
+        assert verdict["caution"] in verdict["sentence"]

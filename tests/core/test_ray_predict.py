@@ -246,14 +246,16 @@ def test_every_kind_core_reads_is_scored_on_ray_as_in_process(local_ray, tfidf_m
         name, data, kind_rows = build(kind)
         (folder / f"k{i:02d}_{name}").write_bytes(data)
         written += len(kind_rows)
-    predict_ray(tfidf_model, folder, tmp_path / "ray.csv")
+    summary, _ = predict_ray(tfidf_model, folder, tmp_path / "ray.csv")
     model = load_folder(tfidf_model)
-    expected = []
+    expected, notes = [], []
     for path in input_files(folder):
-        predict_csv(model, path, tmp_path / f"{path.name}.csv")
+        in_process = predict_csv(model, path, tmp_path / f"{path.name}.csv")
         expected.append(pd.read_csv(tmp_path / f"{path.name}.csv", dtype=str, keep_default_na=False))
+        notes += [f"{path.name}: {note}" for note in in_process.notes]
     got = pd.read_csv(tmp_path / "ray.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(got, pd.concat(expected, ignore_index=True))
+    assert list(summary.notes) == notes and any("title block" in n for n in notes)  # said as in-process says them
     assert len(got) == 60 + 60 + 12 + 12 + written
 
 

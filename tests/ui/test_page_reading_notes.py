@@ -1,0 +1,85 @@
+"""How a file was read is said alike on the Train and Predict pages (ui.upload.how_read_line over
+core.reading's describe(): the sheet, a title block skipped, repeated header rows dropped), and the
+Train page's "Header row" box shows the row the header was found in, numbered as the note numbers it.
+Truths: the rows as written by the test (openpyxl's own sheet, the CSV's own lines)."""
+
+from __future__ import annotations
+
+import io
+
+from core.reading import read_table
+from tests.core.test_faults import review_rows, xlsx_bytes
+from tests.ui.test_faults_pages import assert_clean, everything_shown, predict_page
+from tests.ui.test_page_train import open_train, texts
+from tests.ui.test_page_train_data import put
+
+
+def _titled_workbook(n: int = 8) -> tuple[bytes, int]:
+    """A sheet with a title block above its header; (bytes, the header's row as Excel numbers it)."""
+    sheet = [["Quarterly review export"], ["Exported 2024-07-01"], [], ["text", "label"], *review_rows(n)]
+    return xlsx_bytes(sheet), _excel_row_of(xlsx_bytes(sheet), ["text", "label"])
+
+
+def _excel_row_of(data: bytes, header: list[str]) -> int:
+    """The 1-based row openpyxl numbers the header in (as Excel shows it)."""
+    from openpyxl import load_workbook
+
+    for number, row in enumerate(load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True), start=1):
+        if [c for c in row if c is not None] == header:
+            return number
+    raise AssertionError("header not written")
+
+
+def _joined_csv(n: int = 12) -> tuple[bytes, int]:
+    """Two exports joined: the header again inside the file; (bytes, the repeated header's line number)."""
+    rows = review_rows(n)
+    lines = ["text,label", *[f'"{t}",{lab}' for t, lab in rows[: n // 2]], "text,label",
+             *[f'"{t}",{lab}' for t, lab in rows[n // 2:]]]
+    return ("\n".join(lines) + "\n").encode(), lines.index("text,label", 1) + 1
+
+
+def test_the_header_row_box_shows_the_row_the_note_names(models_dir):
+    data, header_at = _titled_workbook()
+    at = put(open_train(), "export.xlsx", data)
+    assert_clean(at)
+    assert header_at == 4 and at.number_input(key="train_upload_header_row").value == header_at
+    line = next(m for m in texts(at.markdown).splitlines() if m.startswith("**export.xlsx**"))
+    assert f"header read from row {header_at} of sheet 'Export'" in line
+    assert at.session_state["train_data"].frame.columns.tolist() == ["text", "label"]
+    at.number_input(key="train_upload_header_row").set_value(header_at + 1).run()  # a person's choice is kept
+    assert_clean(at)
+    assert at.number_input(key="train_upload_header_row").value == header_at + 1
+    assert at.session_state["train_data"].frame.columns.tolist() == [str(c) for c in review_rows(8)[0]]
+    at.number_input(key="train_upload_header_row").set_value(None).run()  # cleared: found again
+    assert at.number_input(key="train_upload_header_row").value == header_at
+
+
+def test_predict_says_how_a_joined_export_was_read_as_train_does(models_dir, trained_tiny):
+    data, repeated_at = _joined_csv()
+    expected = read_table(data, "joined.csv").describe()  # the one reading module's words
+    assert f"repeated header row(s) dropped (line {repeated_at})" in expected
+    train = put(open_train(), "joined.csv", data)
+    assert expected in texts(train.markdown)
+    at = predict_page(models_dir, trained_tiny[1], "joined.csv", data)
+    shown = everything_shown(at)
+    assert expected in shown and f"**joined.csv** · {len(review_rows(12))} rows" in texts(at.caption)
+
+
+def test_predict_says_which_sheet_and_header_row_it_read(models_dir, trained_tiny):
+    data, header_at = _titled_workbook()
+    at = predict_page(models_dir, trained_tiny[1], "export.xlsx", data)
+    assert f"header read from row {header_at} of sheet 'Export'" in texts(at.caption)
+    assert at.number_input(key="predict_upload_header_row").value == header_at
+
+
+def test_the_dashboard_says_how_a_joined_prediction_file_was_read():
+    from tests.ui.test_page_dashboard import open_page, set_and_run
+
+    data, repeated_at = _joined_csv()
+    data = data.replace(b"text,label", b"text,predicted_label")
+    at = open_page()
+    set_and_run(at, "radio", "dash_source", "upload")
+    at.file_uploader(key="dash_upload").set_value(("joined.csv", data, "text/csv")).run()
+    assert_clean(at)
+    expected = read_table(data, "joined.csv").describe()
+    assert f"repeated header row(s) dropped (line {repeated_at})" in expected and expected in texts(at.caption)
