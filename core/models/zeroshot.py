@@ -45,8 +45,8 @@ SCORES_UNCHECKED = (
 
 
 def unchecked_scores_note(model: Any) -> str | None:
-    """:data:`SCORES_UNCHECKED` for a zero-shot model, None for every other kind (their scores were
-    checked on held-out labelled rows). For the pages that show a model's scores."""
+    """:data:`SCORES_UNCHECKED` for a zero-shot model, None for every other kind (all trained on
+    labelled rows). Called by the pages that show a model's scores (Predict, Ad Copy Lab)."""
     return SCORES_UNCHECKED if isinstance(model, ZeroShotClassifier) else None
 
 
