@@ -20,7 +20,9 @@ being difflib's ratio on the normalised texts (core.generate.normalise: lower-ca
 punctuation); ``near_copies_kept``: kept rewrites at similarity >= 0.8 to the base;
 ``meaning_kept``: mean cosine similarity of each kept rewrite to its base in all-MiniLM-L6-v2's
 mean-pooled embeddings (core.ood.encoder_embedder("minilm-en")), a check that distinct wording did
-not cost the topic (about 0.2 between unrelated review titles, 1 for the same text).
+not cost the topic (about 0.2 between unrelated review titles, 1 for the same text);
+``meaning_kept_real`` the same over the kept rewrites that are no near-copy (a near-copy scores
+near 1 and flatters a run that keeps them), ``real_rewrites`` their number.
 ``--rescore FILE...`` recomputes these for the JSON lines of earlier runs (results or printed output).
 
 The machine is shared: the load averages are recorded with every number. One line per headline and
@@ -28,8 +30,8 @@ a summary line go to bench/results/generate.jsonl (``--label`` names the run, e.
 
 ``--threads`` also times greedy generation with 1 and with 2 torch threads.
 
-Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--max-chars 80] [--threads]
-       [--label NAME]
+Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--skip 0] [--max-chars 80]
+       [--threads] [--label NAME] [--temperature T] [--top-p P] [--repetition-penalty R] | --rescore FILE...
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ def rescore(files: list[str]) -> int:
         texts = [(r["base"], t) for r in lines for t in r["rewrites"]]
         pairs = [p for r in lines for p in itertools.combinations(r["rewrites"], 2)]
         meaning = [meaning_kept(r["base"], r["rewrites"]) for r in lines if r["rewrites"]]
+        # the same over real rewrites only: a near-copy kept scores near 1 and flatters a run that keeps them
+        real = [(r["base"], [t for t in r["rewrites"] if similarity(t, r["base"]) < 0.8]) for r in lines]
+        real_meaning = [meaning_kept(b, ts) for b, ts in real if ts]
         attempts = sum(r["attempts"] for r in lines)
         print(json.dumps({"label": label, "headlines": len(lines), "asked": sum(r["n"] for r in lines),
                           "kept": sum(r["kept"] for r in lines), "attempts": attempts,
@@ -124,6 +129,8 @@ def rescore(files: list[str]) -> int:
                           "distinct_between": round(float(np.mean([1 - similarity(a, b) for a, b in pairs])), 3),
                           "near_copies_kept": sum(similarity(t, b) >= 0.8 for b, t in texts),
                           "meaning_kept": round(float(np.mean(meaning)), 3) if meaning else None,
+                          "real_rewrites": sum(len(ts) for _, ts in real),
+                          "meaning_kept_real": round(float(np.mean(real_meaning)), 3) if real_meaning else None,
                           "tokens_per_s": round(sum(r["tokens"] for r in lines) / sum(r["generation_s"] for r in lines), 2),
                           "s_per_kept_rewrite": round(sum(r["wall_s"] for r in lines) / max(sum(r["kept"] for r in lines), 1), 1),
                           "loads": [r["load_before"] for r in lines]}))
@@ -147,6 +154,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--headlines", type=int, default=3)
     parser.add_argument("--max-chars", type=int, default=80)
+    parser.add_argument("--skip", type=int, default=0, help="start after this many held-out titles (a fresh set)")
     parser.add_argument("--train-rows", type=int, default=3000)
     parser.add_argument("--threads", action="store_true", help="also time greedy generation with 1 and 2 torch threads")
     parser.add_argument("--label", default="", help="a name for this run in the results (e.g. before, after)")
@@ -164,7 +172,7 @@ def main() -> int:
         if value is not None:  # write_rewrites reads them at each call
             setattr(generate, name, value)
     sampling = {"temperature": generate.TEMPERATURE, "top_p": generate.TOP_P,
-                "repetition_penalty": generate.REPETITION_PENALTY}
+                "repetition_penalty": getattr(generate, "REPETITION_PENALTY", None)}  # None: a version without it
     print(f"sampling: {sampling}")
     from core.cpu import cpu_threads
     from core.generate import generator_info, load_generator, suggest_rewrites
@@ -186,7 +194,7 @@ def main() -> int:
               "echoes_dropped": 0, "near_copies_kept": 0}
     from_base, between = [], []
     with out.open("a", encoding="utf-8") as fh:
-        for base in held["title"].head(args.headlines):
+        for base in held["title"].iloc[args.skip:args.skip + args.headlines]:
             before, t0 = load_avg(), time.perf_counter()
             result = suggest_rewrites(base, args.n, classifier=model, max_chars=args.max_chars, seed=0)
             wall = time.perf_counter() - t0
