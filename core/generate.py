@@ -12,9 +12,9 @@ The generator
     file or a transformers folder with a chat template). Speed: docs/measurements.md.
 
 How rewrites are written (:func:`write_rewrites`)
-    One chat prompt (system: write ad copy, one line only; two worked examples whose rewrites share
-    no wording with their base; user: "in different words", the tone, the words to keep or avoid,
-    the length limit, then the base copy), sampled with temperature and top-p (:data:`TEMPERATURE`,
+    One chat prompt (system: write ad copy, one line only; two worked examples that keep their
+    product's words and change the rest; user: "keep what it says about the product; change the
+    wording", the tone, the words to keep or avoid, the length limit, then the base copy), sampled with temperature and top-p (:data:`TEMPERATURE`,
     :data:`TOP_P`; :data:`REPETITION_PENALTY` is off: why, beside them), one seed per
     attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is reproducible. Each reply
     is cut to its first line and stripped of quotes, list marks and labels ("Ad 1:"), then dropped
@@ -62,11 +62,11 @@ GENERATOR_ENV = "MARKETUNE_GENERATOR"
 MAX_REWRITES = 20
 MIN_MAX_CHARS = 10
 # Sampling. The walk's "12 of 17 attempts echoed the base" came from the prompt (one example, "Ad
-# copy:"), not from the sampling: with the prompt below, temperature 0.8 / top-p 0.9 gave 15 real
-# rewrites of 15 asked on three held-out review titles. A repetition penalty (transformers applies it
-# to every token already in the sequence, the prompt's base copy included) made the wording more
-# distinct still but lost the topic: the MiniLM similarity of rewrite to base fell from 0.55 to 0.45
-# (1.1) and 0.35 (1.2, temperature 0.9). bench/bench_generate.py, docs/measurements.md.
+# copy:") and the filters (a near-copy was kept), not from the sampling. With an "in other words"
+# prompt a repetition penalty (transformers applies it to every token already in the sequence, the
+# prompt's base copy included) made the wording more distinct still but lost the topic: the MiniLM
+# similarity of rewrite to base fell from 0.55 (none) to 0.45 (1.1) and 0.35 (1.2, temperature 0.9)
+# on three held-out review titles. bench/bench_generate.py, docs/measurements.md.
 TEMPERATURE = 0.8
 TOP_P = 0.9
 REPETITION_PENALTY = 1.0  # none (see above); bench_generate --repetition-penalty tries others
@@ -79,14 +79,13 @@ TRIES_PER_SLOT = 4  # attempts per rewrite asked for before that rewrite is give
 # fall below it. The same threshold tells two kept rewrites apart.
 NEAR_COPY = 0.8
 # Worked examples (base, rewrite): a 135M model otherwise answers with a label ("Ad 1:"), repeats the
-# instructions, or copies the base; two examples whose rewrites share no wording with their base show
-# what "in other words" means.
-EXAMPLES = (("Fresh coffee, roasted every morning.", "Wake up to beans roasted at sunrise."),
-            ("Comfortable running shoes for long distances.", "Go the extra mile on cushioned soles."))
+# instructions, or copies the base. Each rewrite keeps its base's product words and changes the rest:
+# examples sharing no wording with their base (measured too) taught it to leave the topic.
+EXAMPLES = (("Fresh coffee, roasted every morning.", "Coffee roasted at sunrise, fresh in your cup."),
+            ("Comfortable running shoes for long distances.", "Run farther in shoes that stay comfortable."))
 EXAMPLE = EXAMPLES[0]
-# A rewrite of another ad using these copied an example (an ad about coffee or shoes may use them).
-EXAMPLE_WORDS = ("coffee", "roasted", "cup", "noon", "beans", "sunrise", "running shoes", "extra mile", "cushioned",
-                 "soles")
+# A rewrite of another ad using these copied an example (an ad about coffee or running may use them).
+EXAMPLE_WORDS = ("coffee", "roasted", "cup", "noon", "sunrise", "running shoes", "run", "runner", "run farther")
 SYSTEM_PROMPT = (
     "You are an advertising copywriter. Reply with the new ad line only: one line, in the same language as the "
     "original, no quotes, no explanations."
@@ -324,7 +323,7 @@ def load_generator(source: str | Path | None = None) -> ChatGenerator:
 
 def _asks(tone: str | None, keep_words: Sequence[str], avoid_words: Sequence[str], max_chars: int | None) -> str:
     asks = ["Write one new ad line for the same product" + (f" in a {tone.strip()} tone" if tone and tone.strip() else "")
-            + ", in different words. Keep the meaning."]
+            + ". Keep what it says about the product; change the wording."]
     if keep_words:
         asks.append("Keep these words: " + ", ".join(keep_words) + ".")
     if avoid_words:
