@@ -10,17 +10,35 @@ TfidfClassifier) fitted on ``--train-rows`` titles of /work/shared/data/womens_c
 from rows it never saw (titles standing in for ad headlines; its held-out accuracy is printed for
 orientation only). Torch threads: core.cpu.cpu_threads (1 on a busy machine).
 
+Quality of the writing (issue 30: "12 of 17 attempts echoed the base copy"), counted here rather
+than read from the generator's own filters, so that a change of filter cannot flatter itself:
+``delivered`` (share of the requested rewrites that came back), ``copy_share`` (share of attempts
+dropped as the base again or a near-copy of it), ``echo_share`` (share dropped as talk about the
+task), ``distinct_from_base`` (mean 1 - similarity of each kept rewrite to the base) and
+``distinct_between`` (mean 1 - similarity between two kept rewrites of the same base), similarity
+being difflib's ratio on the normalised texts (core.generate.normalise: lower-cased, no
+punctuation); ``near_copies_kept``: kept rewrites at similarity >= 0.8 to the base;
+``meaning_kept``: mean cosine similarity of each kept rewrite to its base in all-MiniLM-L6-v2's
+mean-pooled embeddings (core.ood.encoder_embedder("minilm-en")), a check that distinct wording did
+not cost the topic (about 0.2 between unrelated review titles, 1 for the same text);
+``meaning_kept_real`` the same over the kept rewrites that are no near-copy (a near-copy scores
+near 1 and flatters a run that keeps them), ``real_rewrites`` their number.
+``--rescore FILE...`` recomputes these for the JSON lines of earlier runs (results or printed output).
+
 The machine is shared: the load averages are recorded with every number. One line per headline and
-a summary line go to bench/results/generate.jsonl.
+a summary line go to bench/results/generate.jsonl (``--label`` names the run, e.g. "before").
 
 ``--threads`` also times greedy generation with 1 and with 2 torch threads.
 
-Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--max-chars 80] [--threads]
+Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--skip 0] [--max-chars 80]
+       [--threads] [--label NAME] [--temperature T] [--top-p P] [--repetition-penalty R] | --rescore FILE...
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import itertools
 import json
 import sys
 import time
@@ -72,14 +90,90 @@ def thread_check(chat, tokens: int = 24) -> dict[str, float]:
     return speeds
 
 
+def similarity(a: str, b: str) -> float:
+    """difflib's ratio (2 x matching characters / both lengths) of the normalised texts, 0..1."""
+    from core.generate import normalise
+
+    return difflib.SequenceMatcher(None, normalise(a), normalise(b)).ratio()
+
+
+def meaning_kept(base: str, texts: list[str]) -> float | None:
+    """Mean cosine similarity of ``texts`` to ``base`` in MiniLM's sentence embeddings (module docstring)."""
+    if not texts:
+        return None
+    from core.ood import encoder_embedder
+
+    emb = np.asarray(encoder_embedder("minilm-en")([base, *texts]), dtype=float)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return round(float((emb[1:] @ emb[0]).mean()), 3)
+
+
+def rescore(files: list[str]) -> int:
+    """Print, per run label, the quality measures recomputed from the per-headline lines of ``files``."""
+    rows = [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.startswith("{")]
+    for label in dict.fromkeys(r.get("label", "") for r in rows):
+        lines = [r for r in rows if r.get("bench") == "generate" and r.get("label", "") == label]
+        texts = [(r["base"], t) for r in lines for t in r["rewrites"]]
+        pairs = [p for r in lines for p in itertools.combinations(r["rewrites"], 2)]
+        meaning = [meaning_kept(r["base"], r["rewrites"]) for r in lines if r["rewrites"]]
+        # the same over real rewrites only: a near-copy kept scores near 1 and flatters a run that keeps them
+        real = [(r["base"], [t for t in r["rewrites"] if similarity(t, r["base"]) < 0.8]) for r in lines]
+        real_meaning = [meaning_kept(b, ts) for b, ts in real if ts]
+        attempts = sum(r["attempts"] for r in lines)
+        print(json.dumps({"label": label, "headlines": len(lines), "asked": sum(r["n"] for r in lines),
+                          "kept": sum(r["kept"] for r in lines), "attempts": attempts,
+                          "delivered": round(sum(r["kept"] for r in lines) / max(sum(r["n"] for r in lines), 1), 3),
+                          "copy_share": round(sum(r["copies_dropped"] for r in lines) / max(attempts, 1), 3),
+                          "echo_share": round(sum(r["echoes_dropped"] for r in lines) / max(attempts, 1), 3),
+                          "distinct_from_base": round(float(np.mean([1 - similarity(t, b) for b, t in texts])), 3),
+                          "distinct_between": round(float(np.mean([1 - similarity(a, b) for a, b in pairs])), 3),
+                          "near_copies_kept": sum(similarity(t, b) >= 0.8 for b, t in texts),
+                          "meaning_kept": round(float(np.mean(meaning)), 3) if meaning else None,
+                          "real_rewrites": sum(len(ts) for _, ts in real),
+                          "meaning_kept_real": round(float(np.mean(real_meaning)), 3) if real_meaning else None,
+                          "tokens_per_s": round(sum(r["tokens"] for r in lines) / sum(r["generation_s"] for r in lines), 2),
+                          "s_per_kept_rewrite": round(sum(r["wall_s"] for r in lines) / max(sum(r["kept"] for r in lines), 1), 1),
+                          "loads": [r["load_before"] for r in lines]}))
+    return 0
+
+
+COPIES = ("same_as_base", "near_copy")  # the drop reasons that mean "the base copy again, or nearly"
+
+
+def quality(base: str, texts: list[str], dropped: dict[str, int], attempts: int) -> dict[str, float | int | None]:
+    """The writing's quality measures for one base (module docstring)."""
+    pairs = list(itertools.combinations(texts, 2))
+    return {"copies_dropped": sum(dropped.get(r, 0) for r in COPIES), "echoes_dropped": dropped.get("echo", 0),
+            "distinct_from_base": round(float(np.mean([1 - similarity(t, base) for t in texts])), 3) if texts else None,
+            "distinct_between": round(float(np.mean([1 - similarity(a, b) for a, b in pairs])), 3) if pairs else None,
+            "near_copies_kept": sum(similarity(t, base) >= 0.8 for t in texts), "meaning_kept": meaning_kept(base, texts)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--headlines", type=int, default=3)
     parser.add_argument("--max-chars", type=int, default=80)
+    parser.add_argument("--skip", type=int, default=0, help="start after this many held-out titles (a fresh set)")
     parser.add_argument("--train-rows", type=int, default=3000)
     parser.add_argument("--threads", action="store_true", help="also time greedy generation with 1 and 2 torch threads")
+    parser.add_argument("--label", default="", help="a name for this run in the results (e.g. before, after)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (default core.generate.TEMPERATURE)")
+    parser.add_argument("--top-p", type=float, help="nucleus sampling's p (default core.generate.TOP_P)")
+    parser.add_argument("--repetition-penalty", type=float, help="default core.generate.REPETITION_PENALTY")
+    parser.add_argument("--rescore", nargs="+", metavar="FILE", help="only recompute the measures of earlier runs' lines")
     args = parser.parse_args()
+    if args.rescore:
+        return rescore(args.rescore)
+    import core.generate as generate
+
+    for name, value in (("TEMPERATURE", args.temperature), ("TOP_P", args.top_p),
+                        ("REPETITION_PENALTY", args.repetition_penalty)):
+        if value is not None:  # write_rewrites reads them at each call
+            setattr(generate, name, value)
+    sampling = {"temperature": generate.TEMPERATURE, "top_p": generate.TOP_P,
+                "repetition_penalty": getattr(generate, "REPETITION_PENALTY", None)}  # None: a version without it
+    print(f"sampling: {sampling}")
     from core.cpu import cpu_threads
     from core.generate import generator_info, load_generator, suggest_rewrites
 
@@ -96,13 +190,17 @@ def main() -> int:
         print(f"greedy speed by torch threads: {threads}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "generate.jsonl"
-    totals = {"tokens": 0, "generation_s": 0.0, "attempts": 0, "kept": 0, "wall_s": 0.0}
+    totals = {"tokens": 0, "generation_s": 0.0, "attempts": 0, "kept": 0, "wall_s": 0.0, "copies_dropped": 0,
+              "echoes_dropped": 0, "near_copies_kept": 0}
+    from_base, between = [], []
     with out.open("a", encoding="utf-8") as fh:
-        for base in held["title"].head(args.headlines):
+        for base in held["title"].iloc[args.skip:args.skip + args.headlines]:
             before, t0 = load_avg(), time.perf_counter()
             result = suggest_rewrites(base, args.n, classifier=model, max_chars=args.max_chars, seed=0)
             wall = time.perf_counter() - t0
-            row = {"bench": "generate", "base": base, "n": args.n, "kept": len(result), "attempts": result.attempts,
+            texts = [r.text for r in result]
+            row = {"bench": "generate", "label": args.label, **sampling, "base": base, "n": args.n, "kept": len(result),
+                   "attempts": result.attempts, **quality(base, texts, result.dropped, result.attempts),
                    "dropped": result.dropped, "tokens": result.tokens, "generation_s": round(result.generation_s, 2),
                    "tokens_per_s": round(result.tokens / result.generation_s, 2) if result.generation_s else None,
                    "s_per_attempt": round(result.generation_s / max(result.attempts, 1), 2),
@@ -111,11 +209,21 @@ def main() -> int:
                    "rewrites": [r.text for r in result], "threads": cpu_threads(),
                    "load_before": before, "load_after": load_avg(), "time": time.time()}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
             print(json.dumps(row, ensure_ascii=False))
-            for key in ("tokens", "generation_s", "attempts", "kept"):
+            for key in ("tokens", "generation_s", "attempts", "kept", "copies_dropped", "echoes_dropped", "near_copies_kept"):
                 totals[key] += row[key]
             totals["wall_s"] += wall
-        summary = {"bench": "generate-summary", "generator": info["name"], "megabytes": info["megabytes"],
+            from_base += [1 - similarity(t, base) for t in texts]
+            between += [1 - similarity(a, b) for a, b in itertools.combinations(texts, 2)]
+        attempts = max(totals["attempts"], 1)
+        summary = {"bench": "generate-summary", "label": args.label, **sampling, "generator": info["name"], "megabytes": info["megabytes"],
+                   "delivered": round(totals["kept"] / (args.headlines * args.n), 3),
+                   "copy_share": round(totals["copies_dropped"] / attempts, 3),
+                   "echo_share": round(totals["echoes_dropped"] / attempts, 3),
+                   "distinct_from_base": round(float(np.mean(from_base)), 3) if from_base else None,
+                   "distinct_between": round(float(np.mean(between)), 3) if between else None,
+                   "near_copies_kept": totals["near_copies_kept"], "kept": totals["kept"], "attempts": totals["attempts"],
                    "load_s": round(load_s, 1), "headlines": args.headlines, "n": args.n, "max_chars": args.max_chars,
                    "tokens_per_s": round(totals["tokens"] / max(totals["generation_s"], 1e-9), 2),
                    "s_per_attempt": round(totals["generation_s"] / max(totals["attempts"], 1), 2),

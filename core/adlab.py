@@ -21,7 +21,9 @@ How sure is the model? (:func:`uncertainty_margin`)
     "no clear difference", and a variant's rank counts only the texts that beat it by at least
     the margin (texts the model cannot tell apart share a rank). It is a yardstick for "the
     model cannot tell these apart", not a significance test; it is one number per model and
-    positive class, in score units.
+    positive class, in score units. Without it (no saved test rows; a zero-shot model, which had
+    no labelled rows to test on) no variant is called "better" or "worse": the verdict says only
+    "higher" or "lower", with "uncertainty unknown" (:data:`UNKNOWN_VERDICTS`).
 
 Attributions (:func:`explain`)
     Leave-one-word-out occlusion: each word is deleted from the text in turn and the text is
@@ -57,6 +59,7 @@ from .words import UNSPACED_RANGES
 
 __all__ = [
     "ATTRIBUTION_METHOD",
+    "UNKNOWN_VERDICTS",
     "Margin",
     "best_ad_per_segment",
     "default_positive_class",
@@ -82,6 +85,8 @@ ATTRIBUTION_METHOD = (
     "character is one unit."
 )
 MIN_TEST_ROWS = 10  # fewer test rows than this: the margin is not measured
+# Verdicts when the margin is unknown: a difference is stated, never called better or worse.
+UNKNOWN_VERDICTS = {1: "higher (uncertainty unknown)", -1: "lower (uncertainty unknown)", 0: "same score"}
 ROWS_PER_BIN = 30  # aim for at least this many test rows per calibration bin
 MAX_BINS = 10
 MAX_EXPLAIN_UNITS = 400  # more words than this would take long; the model truncates anyway
@@ -230,6 +235,11 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
     ``predicted_value``. Without them (or with fewer than 10 test rows) ``value`` is None.
     """
     index = _positive_index(model, positive_class)
+    from .models.zeroshot import ZeroShotClassifier
+
+    if isinstance(model, ZeroShotClassifier):
+        return Margin(None, 0, 0, None, None, "This zero-shot model was never checked against labelled rows, so "
+                      "its uncertainty cannot be estimated: a difference between two scores may be noise.")
     tp = getattr(model, "test_predictions", None)
     if index is None:
         needed = ["true_value", "predicted_value"]
@@ -327,7 +337,8 @@ def score_variants(
     plain rank by score, ties sharing),
     ``delta`` (score − base score), ``no_clear_difference`` (|delta| < the model's margin;
     False for the base and when the margin is unknown), ``verdict`` ("base", "better",
-    "worse" or "no clear difference") and ``near_best`` (within the margin of the top score).
+    "worse" or "no clear difference"; with the margin unknown one of :data:`UNKNOWN_VERDICTS`)
+    and ``near_best`` (within the margin of the top score).
     ``df.attrs`` holds ``margin`` (Margin.to_dict()), ``positive_class`` and ``base_score``.
     All scored in one predict call.
     """
@@ -359,9 +370,12 @@ def score_variants(
     m = margin.value
     unclear = np.abs(delta) < m if m is not None else np.zeros(len(texts), dtype=bool)
     unclear[0] = False
-    verdict = np.where(
-        unclear, "no clear difference", np.where(delta >= 0, "better", "worse")
-    ).astype(object)
+    if m is None:  # no stated uncertainty: a difference is not called better or worse
+        verdict = np.array([UNKNOWN_VERDICTS[int(np.sign(d))] for d in delta], dtype=object)
+    else:
+        verdict = np.where(
+            unclear, "no clear difference", np.where(delta >= 0, "better", "worse")
+        ).astype(object)
     verdict[0] = "base"
     df = pd.DataFrame(
         {

@@ -12,16 +12,19 @@ The generator
     file or a transformers folder with a chat template). Speed: docs/measurements.md.
 
 How rewrites are written (:func:`write_rewrites`)
-    One chat prompt (system: write ad copy, one line only; one worked example; user: the base
-    copy, the tone, the words to keep or avoid, the length limit), sampled with temperature and
-    top-p, one seed per attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is
-    reproducible. Each reply is cut to its first line and stripped of quotes, list marks and
-    labels ("Ad 1:"), then dropped when it is empty, about the task rather than an ad (the
-    instructions or the example repeated), cut off at the token limit, over ``max_chars``, the
-    base again, a duplicate of one already kept (compared lower-cased, without punctuation or
-    extra spaces), in another language than the base (``core.base_models.language_mix``: English, CJK, another Latin-script language
-    or another script), missing a word to keep, or holding a word to avoid. It tries at most
-    ``max_attempts`` times (default ``3 n + 2``) and says how many it dropped and why.
+    One chat prompt (system: write ad copy, one line only; two worked examples that keep their
+    product's words and change the rest; user: "keep what it says about the product; change the
+    wording", the tone, the words to keep or avoid, the length limit, then the base copy), sampled with temperature and top-p (:data:`TEMPERATURE`,
+    :data:`TOP_P`; :data:`REPETITION_PENALTY` is off: why, beside them), one seed per
+    attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is reproducible. Each reply
+    is cut to its first line and stripped of quotes, list marks and labels ("Ad 1:"), then dropped
+    when it is empty, about the task rather than an ad (the instructions or an example repeated),
+    cut off at the token limit, over ``max_chars``, the base again, a near-copy of the base (the
+    base inside it, or :func:`similarity` at least :data:`NEAR_COPY`), a duplicate or near-copy of
+    one already kept, in another language than the base (``core.base_models.language_mix``:
+    English, CJK, another Latin-script language or another script), missing a word to keep, or
+    holding a word to avoid. It tries at most ``max_attempts`` times (default
+    :data:`TRIES_PER_SLOT` per rewrite asked for) and says how many it dropped and why.
 
 How they are scored (:func:`suggest_rewrites`)
     ``core.adlab.score_variants`` (score, change against the base, the model's uncertainty
@@ -31,6 +34,7 @@ How they are scored (:func:`suggest_rewrites`)
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import json
@@ -57,13 +61,34 @@ GENERATOR_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GENERATOR_ENV = "MARKETUNE_GENERATOR"
 MAX_REWRITES = 20
 MIN_MAX_CHARS = 10
-TEMPERATURE = 0.8  # sampling: varied enough that attempts differ, low enough to stay on topic
+# Sampling. The walk's "12 of 17 attempts echoed the base" came from the prompt (one example, "Ad
+# copy:") and the filters (a near-copy was kept), not from the sampling. With an "in other words"
+# prompt a repetition penalty (transformers applies it to every token already in the sequence, the
+# prompt's base copy included) made the wording more distinct still but lost the topic: the MiniLM
+# similarity of rewrite to base fell from 0.55 (none) to 0.45 (1.1) and 0.35 (1.2, temperature 0.9)
+# on three held-out review titles. bench/bench_generate.py, docs/measurements.md.
+TEMPERATURE = 0.8
 TOP_P = 0.9
-EXAMPLE = ("Fresh coffee, roasted every morning.", "Roasted this morning, in your cup by noon.")  # (base, rewrite)
-EXAMPLE_WORDS = ("coffee", "roasted", "cup", "noon")  # a rewrite of another ad using these copied the example
+REPETITION_PENALTY = 1.0  # none (see above); bench_generate --repetition-penalty tries others
+TRIES_PER_SLOT = 4  # attempts per rewrite asked for before that rewrite is given up (n x 4 at most)
+# A reply whose normalised text is at least this similar to the base copy's (difflib's ratio: 2 x the
+# matching characters / both lengths) is a near-copy, not a rewrite: on the review titles used as ad
+# copy, changing one or two words of a 20-60 character line ("Runs small and so cute" for "Runs small
+# but so cute", 0.86; a plural, 0.98; "The" added, 0.94) stays above 0.8, while rewrites that change
+# the wording ("The perfect jeans, with a terrible zipper." for "Great jeans, terrible zipper", 0.72)
+# fall below it. The same threshold tells two kept rewrites apart.
+NEAR_COPY = 0.8
+# Worked examples (base, rewrite): a 135M model otherwise answers with a label ("Ad 1:"), repeats the
+# instructions, or copies the base. Each rewrite keeps its base's product words and changes the rest:
+# examples sharing no wording with their base (measured too) taught it to leave the topic.
+EXAMPLES = (("Fresh coffee, roasted every morning.", "Coffee roasted at sunrise, fresh in your cup."),
+            ("Comfortable running shoes for long distances.", "Run farther in shoes that stay comfortable."))
+EXAMPLE = EXAMPLES[0]
+# A rewrite of another ad using these copied an example (an ad about coffee or running may use them).
+EXAMPLE_WORDS = ("coffee", "roasted", "cup", "noon", "sunrise", "running shoes", "run", "runner", "run farther")
 SYSTEM_PROMPT = (
-    "You are an advertising copywriter. Reply with the rewritten ad copy only: one line, in the "
-    "same language as the original, no quotes, no explanations."
+    "You are an advertising copywriter. Reply with the new ad line only: one line, in the same language as the "
+    "original, no quotes, no explanations."
 )
 # Why a reply was dropped, in words (the keys are what Rewrites.dropped counts).
 REASONS = {
@@ -72,7 +97,8 @@ REASONS = {
     "unfinished": "cut off at the token limit",
     "too_long": "over the length limit",
     "same_as_base": "the base copy again",
-    "duplicate": "a duplicate of another rewrite",
+    "near_copy": "a near-copy of the base (a word or two changed, or words added to it)",
+    "duplicate": "a duplicate or near-copy of another rewrite",
     "other_language": "in another language than the base",
     "missing_keep_word": "missing a word to keep",
     "has_avoid_word": "holding a word to avoid",
@@ -94,7 +120,8 @@ class Generation:
     finished: bool = True
 
 
-# A generator: (chat messages, seed=, max_new_tokens=, temperature=, top_p=, cancel=) -> Generation.
+# A generator: (chat messages, seed=, max_new_tokens=, temperature=, top_p=, repetition_penalty=, cancel=)
+# -> Generation.
 Generator = Callable[..., Generation]
 
 
@@ -104,7 +131,8 @@ class Rewrite:
 
     ``score``: P(positive class) or the predicted value; ``delta``: score minus the base's;
     ``verdict``: "better", "worse" or "no clear difference" (within the model's uncertainty
-    margin); ``rank``: 1 + the texts (base included) scoring clearly higher;
+    margin), or, where that margin is unknown (a zero-shot model), "higher"/"lower (uncertainty
+    unknown)" (``core.adlab.UNKNOWN_VERDICTS``); ``rank``: 1 + the texts (base included) scoring clearly higher;
     ``words``: (word, start, end, attribution) per unit of ``text`` (``core.adlab.explain``;
     empty when not explained); ``seed``: the sampling seed that wrote it."""
 
@@ -244,7 +272,8 @@ class ChatGenerator:
         self.name = GENERATOR_NAME if source.name == GENERATOR_FILE else source.name
 
     def __call__(self, messages: list[dict[str, str]], *, seed: int, max_new_tokens: int, temperature: float = TEMPERATURE,
-                 top_p: float = TOP_P, cancel: Callable[[], bool] | None = None) -> Generation:
+                 top_p: float = TOP_P, repetition_penalty: float = REPETITION_PENALTY,
+                 cancel: Callable[[], bool] | None = None) -> Generation:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -270,7 +299,7 @@ class ChatGenerator:
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(**inputs, do_sample=True, temperature=temperature, top_p=top_p,
-                                      max_new_tokens=max_new_tokens, stopping_criteria=StoppingCriteriaList([_Stop()]),
+                                      repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, stopping_criteria=StoppingCriteriaList([_Stop()]),
                                       pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         new = out[0, inputs["input_ids"].shape[1]:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
@@ -293,7 +322,8 @@ def load_generator(source: str | Path | None = None) -> ChatGenerator:
 
 
 def _asks(tone: str | None, keep_words: Sequence[str], avoid_words: Sequence[str], max_chars: int | None) -> str:
-    asks = ["Rewrite this ad copy" + (f" in a {tone.strip()} tone" if tone and tone.strip() else "") + "."]
+    asks = ["Write one new ad line for the same product" + (f" in a {tone.strip()} tone" if tone and tone.strip() else "")
+            + ". Keep what it says about the product; change the wording."]
     if keep_words:
         asks.append("Keep these words: " + ", ".join(keep_words) + ".")
     if avoid_words:
@@ -304,13 +334,14 @@ def _asks(tone: str | None, keep_words: Sequence[str], avoid_words: Sequence[str
 
 def build_messages(base_copy: str, *, tone: str | None = None, keep_words: Sequence[str] = (),
                    avoid_words: Sequence[str] = (), max_chars: int | None = None) -> list[dict[str, str]]:
-    """The chat messages asking for one rewrite of ``base_copy``: the system prompt, one worked
-    example (:data:`EXAMPLE`: a 135M model otherwise often answers with a label such as "Ad 1:"
-    or repeats the instructions), then the request."""
-    return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": _asks(None, (), (), None) + f"\n\nAd copy: {EXAMPLE[0]}"},
-            {"role": "assistant", "content": EXAMPLE[1]},
-            {"role": "user", "content": _asks(tone, keep_words, avoid_words, max_chars) + f"\n\nAd copy: {base_copy.strip()}"}]
+    """The chat messages asking for one rewrite of ``base_copy``: the system prompt, the worked
+    examples (:data:`EXAMPLES`), then the request, the base copy on its own line after "Original:"."""
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for base, rewrite in EXAMPLES:
+        messages += [{"role": "user", "content": _asks(None, (), (), None) + f"\nOriginal: {base}"},
+                     {"role": "assistant", "content": rewrite}]
+    asks = _asks(tone, keep_words, avoid_words, max_chars)
+    return [*messages, {"role": "user", "content": f"{asks}\nOriginal: {base_copy.strip()}"}]
 
 
 # "Ad 1:", "Rewritten ad copy:", "Headline:" ... before the rewrite itself; list marks "- ", "1. ".
@@ -318,7 +349,7 @@ _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s
                    r"tagline|version|option|rewrite|answer|output)(?:\s*\d+)?\s*:\s*)", re.IGNORECASE)
 # Words about the task rather than the product: a reply using them (when the base does not) talks
 # about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
-TASK_WORDS = ("rewrite", "rewritten", "rewriting", "rephrase", "ad copy", "ad creative", "copywriter", "original",
+TASK_WORDS = ("rewrite", "rewritten", "rewriting", "rephrase", "ad copy", "ad creative", "ad line", "copywriter", "original",
               "explanation", "explanations", "quotes", "instructions")
 _QUOTES = "\"'“”‘’「」『』«»"
 
@@ -337,6 +368,12 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", str(text)).lower()
     kept = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text)
     return " ".join(kept.split())
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts are, 0..1: difflib's ratio (2 x matching characters / both lengths) of the
+    texts, normalised (:func:`normalise`) (a character-level measure, so it works for Chinese too)."""
+    return difflib.SequenceMatcher(None, normalise(a), normalise(b)).ratio()
 
 
 def language_of(text: str) -> str | None:
@@ -367,9 +404,9 @@ def has_word(text: str, word: str) -> bool:
 
 def is_echo(text: str, base_copy: str) -> bool:
     """Whether a reply is about the task rather than an ad: it is (part of) the system prompt or
-    the example, or it uses a word of the example (:data:`EXAMPLE_WORDS`) or of the task
+    an example, or it uses a word of the examples (:data:`EXAMPLE_WORDS`) or of the task
     (:data:`TASK_WORDS`) that the base copy does not."""
-    said = normalise(" ".join([SYSTEM_PROMPT, *EXAMPLE, _asks(None, (), (), None)]))
+    said = normalise(" ".join([SYSTEM_PROMPT, *(t for pair in EXAMPLES for t in pair), _asks(None, (), (), None)]))
     if normalise(text) in said:
         return True
     # The example's own words ("fresh coffee by noon" on a dress ad; an ad about coffee may use
@@ -391,7 +428,9 @@ def drop_reason(reply: Generation, text: str, *, base_copy: str, kept: Sequence[
         return "too_long"
     if normalise(text) == normalise(base_copy):
         return "same_as_base"
-    if normalise(text) in {normalise(k) for k in kept}:
+    if normalise(base_copy) in normalise(text) or similarity(text, base_copy) >= NEAR_COPY:
+        return "near_copy"
+    if any(similarity(text, k) >= NEAR_COPY for k in kept):
         return "duplicate"
     if base_language is not None and language_of(text) not in (base_language, None):
         return "other_language"
@@ -438,8 +477,9 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
     """Up to ``n`` distinct rewrites of ``base_copy`` as (text, seed), and the run's facts
     (``dropped``, ``attempts``, ``tokens``, ``generation_s``, ``time_limit``). See the module
     docstring for the filters. Fewer than ``n`` come back when ``max_attempts`` (default
-    ``3 n + 2``) run out, or when ``deadline`` (a ``time.monotonic()`` value: a server's time
-    limit) passes (``time_limit`` True).
+    ``TRIES_PER_SLOT x n``: several tries per rewrite asked for, pooled, so tries an early rewrite did
+    not need go to later ones) run out, or when ``deadline`` (a ``time.monotonic()`` value: a
+    server's time limit) passes (``time_limit`` True).
 
     Raises ValueError for a bad request, :class:`GeneratorUnavailable` when the model is missing,
     ``core.TrainingCancelled`` when ``cancel`` (a function or an Event) is set between or during attempts.
@@ -452,7 +492,7 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
         report(rewrite_event("load", 0.0, f"Loading {GENERATOR_NAME} (once per process)"))
         generator = load_generator()
     messages = build_messages(base_copy, tone=tone, keep_words=keep, avoid_words=avoid, max_chars=max_chars)
-    budget = max_attempts or 3 * n + 2
+    budget = max_attempts or TRIES_PER_SLOT * n
     # Tokens: about 4 characters each in English, one or more per Chinese character.
     max_new_tokens = min(128, max(32, (max_chars or 2 * len(base_copy)) // 2))
     base_language = language_of(base_copy)
@@ -468,7 +508,7 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
         report(rewrite_event("write", 0.1 + 0.8 * len(kept) / n, f"Writing rewrite {len(kept) + 1} of {n} "
                                f"(attempt {attempts + 1} of at most {budget})", len(kept), attempts, dict(dropped)))
         reply = generator(messages, seed=seed + attempts, max_new_tokens=max_new_tokens, temperature=TEMPERATURE,
-                          top_p=TOP_P, cancel=stop)
+                          top_p=TOP_P, repetition_penalty=REPETITION_PENALTY, cancel=stop)
         if isinstance(reply, str):
             reply = Generation(reply)
         if stop():

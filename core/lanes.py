@@ -66,10 +66,11 @@ LOAD_SECONDS = 10.0
 FEWSHOT_STEP_SECONDS = 0.6
 # Suggested rewrites with SmolLM2-135M (core/generate.py; bench/bench_generate.py, docs/measurements.md):
 # loading the 4-bit file took 20-35 s at load 4-5 (53-78 s at load 11-13), one attempt 3.1-5.6 s
-# (about 15 tokens at 3-4 tokens/s, load 11-13), and 1.9-2.7 attempts were made per rewrite kept.
+# (about 15 tokens at 3-4 tokens/s, load 11-13), and 1.9-2.7 attempts were made per rewrite kept;
+# since near-copies of the base are refused (round 5), 2.8-3.4 attempts per rewrite kept.
 GENERATOR_LOAD_SECONDS = 30.0
 REWRITE_ATTEMPT_SECONDS = 5.0
-ATTEMPTS_PER_REWRITE = 2.5
+ATTEMPTS_PER_REWRITE = 3.0
 # The data check (core/check.py): TF-IDF cross-fitting and the near-duplicate search about 5 ms a
 # row; the base model's sentence embeddings about 13 ms of CPU a short text more ("about 40 s of CPU
 # for 3,000 short texts", ui/check.py), rounded up, plus loading the encoder.
@@ -191,7 +192,7 @@ def _estimate_rewrite(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
     """Suggested rewrites (core.generate): the generator's load, then about
     :data:`ATTEMPTS_PER_REWRITE` attempts per rewrite kept (the filters drop the rest), each
     :data:`REWRITE_ATTEMPT_SECONDS`; scoring them with the user's model is seconds. It fine-tunes
-    nothing, so up to 7 rewrites go to the short lane and 8 or more to the long one."""
+    nothing, so up to 6 rewrites go to the short lane and 7 or more to the long one."""
     n = int(request["rewrite"].get("n") or 5)
     return Estimate(GENERATOR_LOAD_SECONDS + n * ATTEMPTS_PER_REWRITE * REWRITE_ATTEMPT_SECONDS, fine_tunes=False)
 

@@ -89,7 +89,7 @@ from .progress import (
     cancel_check,
 )
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
-from .small_data import Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
+from .small_data import FoldEvents, Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
 from .training import check_batch_split, fit_transformer, is_main_process, with_validation
 
 # Early stop of a fine-tune behind the leader (BehindTheLeader). Chosen, not fitted: by 40% of
@@ -320,14 +320,13 @@ def _cross_run(candidate: Candidate, prepared: Prepared, config: TrainConfig, ev
     """Fit one candidate on each fold and on every row, scored out of fold (core.small_data.cross_fit)."""
     title = kind_title(candidate.kind, prepared.task)
 
+    fold_events = FoldEvents(events, title, len(folds), len(prepared.texts))  # its messages name the fold
+
     def fit(run: Prepared) -> SavedModel:
         _check(cancel)
-        return candidate.fit(run, config, events, cancel, deadline, ())
+        return candidate.fit(run, config, fold_events, cancel, deadline, ())
 
-    def on_fold(which: str) -> None:
-        events.emit(ProgressEvent("train", 0, 0, 0.0, message=f"{title}: {which}"))
-
-    return cross_fit(candidate.kind, fit, prepared, folds, on_fold)
+    return cross_fit(candidate.kind, fit, prepared, folds, fold_events)
 
 
 def score(model: SavedModel, prepared: Prepared, positions: np.ndarray) -> Scored:

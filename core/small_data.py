@@ -12,7 +12,8 @@ candidate is scored on the same folds, so the comparison stays paired and core.p
 (core.evaluation.better_than) chooses on n rows instead of n/10.
 
 :func:`scored_view` gives core.pipeline a :class:`Prepared` whose validation and test splits
-are every row (where the out-of-fold predictions sit), :func:`cross_fit` runs one candidate,
+are every row (where the out-of-fold predictions sit), :func:`cross_fit` runs one candidate
+(its progress naming the fold, :class:`FoldEvents`),
 :func:`oof_baselines` makes the majority class and TF-IDF the baselines of the verdict, and
 :func:`describe` rewrites the split facts of the result in those terms.
 """
@@ -31,6 +32,7 @@ from .evaluation import FittedBaselines, classification_metrics, evaluate, fold_
 from .fewshot import cross_validation_folds, is_small
 from .models import SavedModel
 from .prepare import Prepared
+from .progress import Events, ProgressEvent
 from .result import Fitted
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -51,22 +53,58 @@ def scored_view(prepared: Prepared) -> Prepared:
                                out_of_fold=True)
 
 
+class FoldEvents(Events):
+    """A candidate's progress events during cross-validation, passed on to ``events`` with the fold
+    they belong to named ("Few-shot: fold 2 of 5 · contrastive step 10/40") and their fraction put
+    within the whole run (k folds and the fit on every row, equal parts). A trainer counts its steps
+    afresh for every fit, so without the fold its count (and its bar) would seem to go backwards
+    k times (the Label page's retrain, seen in a newcomer walk). ``metrics["fold"]`` of each event
+    names the fit: "fold 2 of 5" or "final fit on all 14 rows (after 5 folds)"."""
+
+    def __init__(self, events: Events, title: str, k: int, n_rows: int) -> None:
+        super().__init__(events.emit)
+        self.title, self.k, self.n_rows = title, k, n_rows
+        self.part = 0  # 0..k-1: fold part + 1; k: the fit on every row
+
+    def label(self) -> str:
+        if self.part < self.k:
+            return f"{self.title}: fold {self.part + 1} of {self.k}"
+        return f"{self.title}: final fit on all {self.n_rows:,} rows (after {self.k} folds)"
+
+    def start(self, part: int) -> None:
+        """Fit ``part`` begins (0..k-1: a fold; k: the fit on every row)."""
+        self.part = part
+        self.emit(ProgressEvent("train", 0, 0, 0.0, message=""))
+
+    def emit(self, event: ProgressEvent) -> None:
+        """``event`` with the fit named in its message and in ``metrics["fold"]`` (the Train and Label
+        pages' bar reads it there), its fraction the share of the whole cross-validation done."""
+        label = self.label()
+        super().emit(dataclasses.replace(
+            event, message=f"{label} · {event.message}" if event.message else label,
+            metrics={**event.metrics, "fold": label.split(": ", 1)[1]},
+            fraction=(self.part + event.fraction) / (self.k + 1)))
+
+
 def cross_fit(kind: str, fit: Callable[[Prepared], SavedModel], prepared: Prepared, folds: Folds,
-              on_fold: Callable[[str], None] = lambda message: None) -> Fitted:
+              events: FoldEvents | None = None) -> Fitted:
     """Fit ``fit(run)`` (a model trained on ``run.splits["train"]``) on each fold's training rows and on
     every row; returns the :class:`Fitted` whose model is the all-rows copy and whose ``val`` and
-    ``test`` are the out-of-fold predictions of all n rows (in row order), ``facts["cv"]`` the spread."""
+    ``test`` are the out-of-fold predictions of all n rows (in row order), ``facts["cv"]`` the spread.
+    ``events`` (the ones ``fit`` reports to) is told where each fit starts."""
     started, empty = time.monotonic(), np.array([], dtype=int)
     n, k = len(prepared.texts), len(prepared.classes)
     pred, proba, per_fold, runs = np.empty(n, dtype=object), np.zeros((n, k)), [], []
     for i, (train, scored) in enumerate(folds):
-        on_fold(f"fold {i + 1}/{len(folds)}")
+        if events is not None:
+            events.start(i)
         model = fit(dataclasses.replace(prepared, splits={"train": train, "validation": empty, "test": scored}))
         fold = evaluate(model, prepared, scored)
         pred[scored], proba[scored] = fold.pred, fold.proba
         per_fold.append({"n_train": int(len(train)), "n_test": int(len(scored)), "metrics": fold.metrics})
         runs.append(dict(getattr(model, "metrics", None) or {}))
-    on_fold("every row")
+    if events is not None:
+        events.start(len(folds))
     model = fit(dataclasses.replace(prepared, splits={"train": np.arange(n), "validation": empty, "test": empty}))
     oof = score_predictions(prepared, np.arange(n), pred, proba)
     facts = dict(getattr(model, "metrics", None) or {})

@@ -28,6 +28,7 @@ from core import adlab, to_csv_bytes
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
 from core.drafts import load_draft, save_draft
 from core.models.folder import stamp
+from core.models.zeroshot import unchecked_scores_note
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -346,6 +347,8 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
     """Base copy + variants in, sorted table, bar chart and CSV export out. Returns the
     scored table (``core.adlab.score_variants``) or None when nothing could be scored."""
     _restore_draft()
+    if note := unchecked_scores_note(lab.model):  # typed variants and suggested rewrites alike
+        st.info(plain(note), icon=":material/label_off:")
     base = st.text_area("Base ad copy (what you run today)", key=BASE, height=80)
     _variant_inputs()
     _keep_draft(base, current_texts())
@@ -360,7 +363,8 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
     render_unlike_training(lab, scored)
     margin = lab.margin
     if margin.value is None:
-        st.warning(plain(margin.note) + " Differences are shown without the 'no clear difference' check.")
+        st.warning(plain(margin.note) + " So no variant is called better or worse: the table says only whether it "
+                   "scores higher or lower than the base, and a small difference may be noise.")
     else:
         st.caption(f"Model uncertainty: ±{lab.fmt(margin.value)}. {plain(margin.note)}")
     unclear = int(scored["no_clear_difference"].sum())

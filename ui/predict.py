@@ -25,6 +25,7 @@ from core.fastpath import check_fast_path, describe_check, fast_path_allowed, qu
 from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
 from core.models.folder import stamp
+from core.models.zeroshot import unchecked_scores_note
 from core.ood import ood_available, ood_message
 from core.predict import (
     PredictSummary,
@@ -156,6 +157,8 @@ def choose_model() -> tuple[str, SavedModel] | None:
     several = "tags (several per row)" if getattr(model, "multi_label", False) else "classes"
     what = f"{len(classes)} {several}: {', '.join(classes)}" if model.task == "classification" else "a number"
     st.caption(f"Predicts {plain(what)} · reads {plain(', '.join(model.input_columns) or '(no columns)')}")
+    if note := unchecked_scores_note(model):  # a zero-shot model (issue 30)
+        st.info(plain(note), icon=":material/label_off:")
     return name, model
 
 

@@ -18,6 +18,7 @@ import streamlit as st
 from core import jobs
 from core.generate import Rewrite, generator_info, generator_source
 from core.jobs import job_status, rewrite_result
+from core.models.zeroshot import unchecked_scores_note
 from ui.jobs import JobPanel, follow_job, live_panel
 from ui.markdown import plain
 
@@ -107,6 +108,8 @@ def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]],
         st.error(plain(exc))
         return
     st.caption(f"Rewrites of “{plain(result.base_copy)}”. {plain(message)}")
+    if note := unchecked_scores_note(lab.model):  # said again beside the scores it is about
+        st.caption(plain(note))
     if result.positive_class not in (None, lab.success):
         st.caption(f"Scored as P({plain(result.positive_class)}); the lab now scores another outcome.")
     if not result:

@@ -59,6 +59,9 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     latest = steps[-1]
     step, total = int(latest["step"]), int(latest["total_steps"])
     eta = latest.get("eta_s") if last.get("phase") in ("train", "evaluate") else None
+    fold = (latest.get("metrics") or {}).get("fold")
+    if fold:  # small data, cross-validated: each fit counts its steps afresh (core.small_data.FoldEvents)
+        return float(latest.get("fraction") or 0.0), f"{phase} · {fold} · step {step}/{total} · elapsed {elapsed}"
     line = f"{phase} · step {step}/{total} · epoch {float(latest.get('epoch') or 0):.2f} · elapsed {elapsed}"
     if eta is not None:
         line += f" · about {duration(eta)} left"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..adlab import is_word
+from ..adlab import UNKNOWN_VERDICTS, is_word
 
 __all__ = ["attribution_bar_chart", "targeting_heatmap", "variants_bar_chart"]
 
@@ -27,6 +27,8 @@ VERDICT_COLORS = {
     "better": BETTER_COLOR,
     "worse": WORSE_COLOR,
     "no clear difference": UNCLEAR_COLOR,
+    # the model's uncertainty is unknown (core.adlab.UNKNOWN_VERDICTS): grey, never called better or worse
+    **dict.fromkeys(UNKNOWN_VERDICTS.values(), UNCLEAR_COLOR),
 }
 
 

@@ -37,6 +37,18 @@ NEVER_TRAINED = (
     " a few dozen rows and train a model to measure it."
 )
 
+# Said once where its scores are read (Predict, Ad Copy Lab: core.models.zeroshot.unchecked_scores_note).
+SCORES_UNCHECKED = (
+    "Zero-shot model: its scores come from how similar a text is to the category names (and their"
+    " descriptions), and they were never checked against labelled rows, so how far to trust them is unknown."
+)
+
+
+def unchecked_scores_note(model: Any) -> str | None:
+    """:data:`SCORES_UNCHECKED` for a zero-shot model, None for every other kind (all trained on
+    labelled rows). Called by the pages that show a model's scores (Predict, Ad Copy Lab)."""
+    return SCORES_UNCHECKED if isinstance(model, ZeroShotClassifier) else None
+
 
 class ZeroShotClassifier(FewShotClassifier):
     """A frozen sentence encoder (mean pooling, L2-normalised) and a linear head from label names.

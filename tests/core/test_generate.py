@@ -29,8 +29,11 @@ KEPT_1 = "A great summer dress that fits."
 KEPT_2 = "Love this dress: great fit all summer."
 REPLIES = [  # (reply, why it is dropped, or None: kept as the cleaned text)
     ("great DRESS for summer — true to size!", "same_as_base"),
+    ("Great dresses for summer, true to size.", "near_copy"),  # one word changed
+    ("Great dress for summer, true to size, love it!", "near_copy"),  # the base with words added
     (f'Rewrite: "{KEPT_1}"', None),
-    ("a great summer dress, that fits", "duplicate"),
+    ("a great summer dress, that fit", "duplicate"),  # a near-copy of KEPT_1
+    ("A great summer dress that fits!!", "duplicate"),  # KEPT_1 again (exclamation marks aside)
     ("夏天最好的连衣裙，尺码标准。", "other_language"),
     ("This great dress is " + "very " * 30 + "long.", "too_long"),
     (Generation("A great dress that goes on and on and", finished=False), "unfinished"),
@@ -56,7 +59,7 @@ class Scripted:
         self.messages = None
         self.on_call = on_call
 
-    def __call__(self, messages, *, seed, max_new_tokens, temperature, top_p, cancel=None):
+    def __call__(self, messages, *, seed, max_new_tokens, temperature, top_p, repetition_penalty, cancel=None):
         if self.on_call:
             self.on_call(len(self.seeds))
         self.seeds.append(seed)
@@ -85,11 +88,22 @@ def test_filters_drop_copies_duplicates_foreign_long_and_word_rules():
     assert facts["tokens"] == 7 * (len(REPLIES) - 1) and facts["generation_s"] == pytest.approx(0.5 * (len(REPLIES) - 1))
 
 
+def test_near_copies_are_measured_by_the_share_of_matching_characters():
+    """similarity is 2 x matching characters / both lengths (difflib's ratio), counted here by hand
+    on texts whose matches are plain; at NEAR_COPY (0.8) a reply is a near-copy, below it a rewrite."""
+    assert generate.similarity("Sale!", "sale") == 1.0  # normalised: case and punctuation aside
+    assert generate.similarity("abcd", "abce") == pytest.approx(2 * 3 / 8)
+    base = "aaaaaaaaaa"  # 10 characters; 8 kept of 10 -> 2 * 8 / 20 = 0.8, 7 of 10 -> 0.7
+    fake = Scripted(["aaaaaaaabb", "aaaaaaabbb"])
+    kept, facts = write_rewrites(base, 1, generator=fake, max_attempts=2)
+    assert [t for t, _ in kept] == ["aaaaaaabbb"] and facts["dropped"] == {"near_copy": 1}
+
+
 def test_attempts_are_bounded_and_requests_checked():
     fake = Scripted([BASE])  # only ever the base again
     kept, facts = write_rewrites(BASE, 3, generator=fake)
-    assert kept == [] and facts["attempts"] == 3 * 3 + 2 == len(fake.seeds)
-    assert facts["dropped"] == {"same_as_base": 11}
+    assert kept == [] and facts["attempts"] == 3 * generate.TRIES_PER_SLOT == len(fake.seeds)
+    assert facts["dropped"] == {"same_as_base": 3 * generate.TRIES_PER_SLOT}
     for bad, words in [(dict(n=0), "1 to 20"), (dict(n=21), "1 to 20"), (dict(max_chars=3), "at least 10"),
                        (dict(keep_words=["Sale"], avoid_words=["sale"]), "both words to keep and words to avoid")]:
         with pytest.raises(ValueError, match=words):

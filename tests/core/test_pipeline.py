@@ -210,7 +210,8 @@ def test_small_data_scores_every_candidate_out_of_fold_on_every_row(tiny_model_d
     df = make_sentiment_frame(30, classes=3)
     config = tiny(tiny_model_dir, method="fewshot")
     saves: list[str] = []
-    result = pipeline.train(df, config, on_leader=lambda r: saves.append(r.metrics["saved_kind"]))
+    events: list = []
+    result = pipeline.train(df, config, on_leader=lambda r: saves.append(r.metrics["saved_kind"]), on_progress=events.append)
     m = result.metrics
     prepared = prepare(df, config)
     folds = cross_validation_folds(prepared, config.seed)
@@ -224,3 +225,24 @@ def test_small_data_scores_every_candidate_out_of_fold_on_every_row(tiny_model_d
     assert set(result.alternatives) == {"tfidf", "fewshot"} - {m["saved_kind"]}
     assert m["refit"]["rows"] == 30 and len(result.model.predict_proba(prepared.texts)) == 30  # trained on every row
     assert "out-of-fold rows" in m["verdict"]["reason"]
+    fold_progress_is_named(events, len(folds), 30)
+
+
+def fold_progress_is_named(events: list, k: int, n: int) -> None:
+    """The few-shot candidate's step counter restarts for each of the k folds and the final fit:
+    every step event names its fit, in order, and the bar the Train and Label pages draw from
+    the events (ui.train_job.progress_text) says the fold and never goes backwards."""
+    from core.jobs import JobStatus
+    from ui.train_job import progress_text
+
+    at = [i for i, e in enumerate(events) if e.phase == "train" and e.total_steps and e.message.startswith("The few-shot")]
+    steps = [events[i] for i in at]
+    restarts = 1 + sum(b.step < a.step for a, b in zip(steps, steps[1:]))
+    assert restarts == k + 1  # independent count: where the trainer's own step counter went back
+    names = list(dict.fromkeys(e.metrics["fold"] for e in steps))
+    assert names == [f"fold {i} of {k}" for i in range(1, k + 1)] + [f"final fit on all {n} rows (after {k} folds)"]
+    dicts = [e.to_dict() for e in events]
+    shown = [progress_text(JobStatus(id="x", state="running", model_name="m", created=0.0, events=dicts[:i + 1]), now=1.0)
+             for i in at]
+    assert [f for f, _ in shown] == sorted(f for f, _ in shown)  # the bar never goes back
+    assert f"fold 2 of {k} · step" in shown[len(shown) // (k + 1) + 1][1]

@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.models import load_folder
-from core.models.zeroshot import NEVER_TRAINED
+from core.models.zeroshot import NEVER_TRAINED, SCORES_UNCHECKED
 from core.zeroshot import Options, build_zeroshot
 from tests.conftest import make_sentiment_frame
 from tests.ui.test_page_train import open_train, upload
@@ -121,12 +121,60 @@ def test_predict_and_ad_copy_lab_use_it(saved_zeroshot, models_dir):
     np.testing.assert_allclose(result[["p_great", "p_bad", "p_service"]].to_numpy(), model.predict_proba(TEXTS[:6]),
                                atol=1e-4)
 
+    assert any(SCORES_UNCHECKED in i.value for i in at.info)  # Predict says where the scores come from
+
     lab = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
     lab.session_state["active_model"] = saved_zeroshot
     lab.run()
     assert not lab.exception and not lab.error, [e.value for e in [*lab.exception, *lab.error]]
     scored = next(d.value for d in lab.dataframe if list(d.value.columns[:2]) == ["rank", "variant"])
     assert len(scored) >= 2
+    unchecked_words_and_no_better(lab, model, scored)
+
+
+def unchecked_words_and_no_better(lab: AppTest, model, scored: pd.DataFrame) -> None:
+    """Ad Copy Lab on a zero-shot model: it says where the scores come from and that its uncertainty
+    cannot be estimated, and calls no variant better or worse: each verdict only says higher or lower,
+    as the model's own probabilities (computed here without core.adlab) say."""
+    from core.adlab import UNKNOWN_VERDICTS
+
+    assert any(SCORES_UNCHECKED in i.value for i in lab.info)
+    assert any("cannot be estimated" in w.value and "no variant is called better or worse" in w.value
+               for w in lab.warning)
+    success = lab.selectbox(key="adlab_success").value
+    column = list(model.classes_).index(success)
+    direct = dict(zip(scored["text"], model.predict_proba(list(scored["text"]))[:, column]))
+    base = direct[lab.text_area(key="adlab_base").value]
+    for text, verdict in zip(scored["text"], scored["verdict"]):
+        if verdict != "base":
+            assert verdict == UNKNOWN_VERDICTS[int(np.sign(round(direct[text] - base, 12)))]
+    assert not {"better", "worse"} & set(scored["verdict"])
+
+
+def test_suggested_rewrites_of_a_zero_shot_model_are_not_called_better(saved_zeroshot, models_dir, monkeypatch):
+    import core.generate as generate
+    import core.jobs as jobs
+    import core.worker as worker
+    from core.adlab import UNKNOWN_VERDICTS
+    from tests.core.test_generate import Scripted
+
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
+    job_id = jobs.start_rewrite_job("the dress is very", saved_zeroshot, n=2)
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    result = jobs.rewrite_result(job_id)
+    model = load_folder(models_dir / saved_zeroshot)
+    column = list(model.classes_).index(result.positive_class)
+    base = model.predict_proba(["the dress is very"])[0, column]
+    for rewrite in result:  # the verdict follows the sign of the model's own score change
+        change = model.predict_proba([rewrite.text])[0, column] - base
+        assert rewrite.verdict == UNKNOWN_VERDICTS[int(np.sign(round(change, 12)))]
+    lab = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
+    lab.session_state["active_model"] = saved_zeroshot
+    lab.run()
+    assert not lab.exception, [e.value for e in lab.exception]
+    captions = "\n".join(c.value for c in lab.caption)
+    assert SCORES_UNCHECKED in captions and "uncertainty unknown" in captions and "better)" not in captions and "worse)" not in captions
 
 
 def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, tmp_path, monkeypatch, tiny_base):
