@@ -491,6 +491,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          "holding the model's columns and its header as found (run without --engine ray to choose them).")
     args.model = str(model_folder(args.model))  # a name or a folder, as serve and export take it
     model = load_folder(args.model)
+    from .models.zeroshot import unchecked_scores_note
+
+    if (unchecked := unchecked_scores_note(model)) is not None:  # said where Predict says it
+        print(f"note: {unchecked}", file=sys.stderr)
     if args.fast and model.base_model.startswith("tfidf"):
         # Training may save TF-IDF in place of a transformer; it is already fast, so a script
         # that always passes --fast keeps working.

@@ -16,7 +16,7 @@ import pytest
 
 from core.cli import main
 from core.models import load_folder
-from core.models.zeroshot import NEVER_TRAINED, ZeroShotClassifier
+from core.models.zeroshot import NEVER_TRAINED, SCORES_UNCHECKED, ZeroShotClassifier
 from core.zeroshot import Options, build_zeroshot, confident_rows, parse_descriptions, parse_labels
 from tests.conftest import make_sentiment_frame
 
@@ -112,6 +112,7 @@ def test_cli_round_trip_then_predict(tmp_path, tiny_model_dir, capsys):
     assert main(["predict", "--model", str(out), "--data", str(data), "--out", str(tmp_path / "pred.csv")]) == 0
     written = pd.read_csv(tmp_path / "pred.csv")
     assert list(written["predicted_label"]) == list(model.predict(TEXTS))
+    assert SCORES_UNCHECKED in capsys.readouterr().err  # the CLI says what Predict's page says
 
 
 @pytest.mark.parametrize("labels, words", [("complaint", "at least 2"), ("a, b, A ", "repeats"), (",", "at least 2")])
