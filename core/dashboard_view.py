@@ -394,7 +394,8 @@ def words_for(
 def words_figure(words: dict[Any, pd.DataFrame], prepared: DashboardFrame, columns: ColumnMap) -> go.Figure:
     """Distinctive-words bars in the same label colours as the other charts."""
     order = list(prepared.tags.columns) if prepared.tags is not None else list(prepared.frame[columns.label].cat.categories)
-    return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment))
+    title = "Most distinctive words per tag" if prepared.tags is not None else "Most distinctive words per label"
+    return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment), title=title)
 
 
 def words_method(words: dict[Any, pd.DataFrame], max_texts: int = WORDS_MAX_TEXTS) -> str:

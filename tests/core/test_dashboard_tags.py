@@ -96,3 +96,15 @@ def test_the_dashboard_draws_the_tag_charts_for_a_multi_label_file():
     cards = {m.label: m.value for m in at.metric}
     price = sum("price" in (c or "") for c in CELLS) / len(CELLS)
     assert cards["Share price"] == f"{price:.1%}"
+
+
+def test_the_words_chart_is_titled_per_tag_for_tags_and_per_label_otherwise():
+    from core.dashboard_view import ColumnMap, prepare_dashboard, words_figure
+
+    df = _frame()
+    words = {"price": pd.DataFrame({"word": ["cheap"], "z_score": [2.0], "count": [3]})}
+    prepared, _ = _view(df)
+    assert words_figure(words, prepared, ColumnMap(label="predicted_labels")).layout.title.text.endswith("per tag")
+    single = df.assign(label=df["predicted_labels"].str.split("|").str[0].replace("", "none"))
+    columns = ColumnMap(label="label", date="created", segments=("channel",), text="review")
+    assert words_figure(words, prepare_dashboard(single, columns), columns).layout.title.text.endswith("per label")
