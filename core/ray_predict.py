@@ -34,9 +34,10 @@ actor call, plus ``bench/bench_ray_predict.py``):
   the two cores. Actors now set torch's threads to cores / workers (cluster actors: 1).
 - Arrow -> pandas (``_plain``): 2 ms per 2,000 rows; the CSV write in the driver: 0.1 s for
   4,000 rows. Neither matters. The read tasks (0.25 CPU each) overlap the actors' start.
-- Result, 20,000 rows, 2 workers, same run (load 2.4-2.6): in-process 217 rows/s; Ray 262 rows/s
-  without ``ray.init`` (1.21x), 250 with it (1.15x); labels agree 100%, rows complete and in
-  order by id. ``python -m bench.bench_ray_predict --rows 20000``; to be rerun on an idle machine.
+- Result, 20,000 rows, 2 workers, same run, idle machine (2026-12-06): in-process 206 rows/s;
+  Ray 271 rows/s without ``ray.init`` (1.31x), 260 with it (1.26x); labels agree 100%, rows
+  complete and in order by id. ``python -m bench.bench_ray_predict --rows 20000``
+  (docs/measurements.md, "Ray scoring vs in-process").
 - Left: one 2,000-row CSV through the CLI with ``--workers 2`` was scored by one actor
   (``facts["actors"] == 1``) while the other idled; smaller read chunks did not change it (Ray
   Data coalesces a read task's output into one block; an actor takes several blocks in flight).
