@@ -28,3 +28,18 @@ def test_the_train_chart_counts_rows_carrying_each_tag():
     assert list(bar["customdata"]) == pytest.approx([counts[t] / len(df) for t in bar["x"]])  # shares of rows
     assert sum(bar["customdata"]) > 1 and charts[0]["layout"]["yaxis"]["title"]["text"] == "Rows carrying the tag"
     assert ROWS_PER_TAG_NOTE.format(n=len(df)) in texts(at.caption)
+
+
+def test_the_dashboard_never_presets_the_breakdown_to_a_column_of_tag_lists():
+    from tests.ui.test_page_dashboard import open_page, set_and_run
+
+    df = _frame()
+    at = open_page()
+    set_and_run(at, "radio", "dash_source", "upload")
+    at.file_uploader(key="dash_upload").set_value(("tags.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    assert_clean(at)
+    box = at.selectbox(key="dash_breakdown")
+    assert "labels" in box.options and box.value != "labels"
+    box.set_value("labels").run()  # chosen: split into its tags, and said so
+    assert_clean(at)
+    assert "'labels' holds several tags per row: it is split into its tags" in texts(at.caption)
