@@ -148,16 +148,15 @@ def tag_examples(frame: pd.DataFrame, Y: pd.DataFrame, text_col: str, n: int, co
     return out
 
 
-def tag_texts(texts: pd.Series, Y: pd.DataFrame, positions: np.ndarray, max_texts: int, seed: int) -> tuple[pd.Series, pd.Series]:
-    """(texts, tags) for distinctive words per tag: each row at ``positions`` once per tag it carries
-    (at most ``max_texts`` per tag, a uniform random sample), so each tag's texts are set against
-    all texts of the other tags."""
+def tag_sample(Y: pd.DataFrame, positions: np.ndarray, max_texts: int, seed: int) -> np.ndarray:
+    """Sorted row positions (each once) for distinctive words per tag: of the rows at ``positions``,
+    up to ``max_texts`` carrying each tag and up to ``max_texts`` carrying none (a uniform random
+    sample where there are more), so a rare tag keeps all its rows."""
     rng = np.random.default_rng(seed)
-    take, tags = [], []
-    for tag in Y.columns:
-        idx = positions[Y[tag].to_numpy()[positions]]
-        idx = idx if len(idx) <= max_texts else np.sort(rng.choice(idx, max_texts, replace=False))
-        take.append(idx)
-        tags += [str(tag)] * len(idx)
-    idx = np.concatenate(take) if take else np.array([], dtype=int)
-    return texts.iloc[idx].reset_index(drop=True), pd.Series(tags, dtype=object)
+    carried = Y.to_numpy(dtype=bool)[positions]
+    strata = [carried[:, j] for j in range(carried.shape[1])] + [~carried.any(axis=1)]
+    take = [np.asarray(positions[:0], dtype=int)]
+    for inside in strata:
+        idx = positions[inside]
+        take.append(idx if len(idx) <= max_texts else rng.choice(idx, max_texts, replace=False))
+    return np.unique(np.concatenate(take)).astype(int)

@@ -13,6 +13,7 @@ carrying any chosen tag (core.dashboard_tags); a combination is never a label of
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +50,17 @@ from .dashboard_tags import (
     tag_kpis,
     tag_matrix,
     tag_mix_tidy,
+    tag_sample,
     tag_share_tidy,
-    tag_texts,
 )
 from .dates import DateParseReport
-from .multilabel import PREDICTED_LABELS
-from .words import distinctive_words
+from .multilabel import PREDICTED_LABELS, detect, split_tags
+from .words import distinctive_words, distinctive_words_per_tag
 
 PERIOD_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
 WORDS_MAX_TEXTS = 10_000  # texts sampled for distinctive words (stratified per label)
 WORDS_TOP_N = 12
+WORDS_MIN_ROWS = 5  # a tag carried by fewer rows in view gets no panel: its "distinctive" words are one text's words
 ALERT_MIN_COUNT = 20  # rows a segment needs in both periods to be tested
 N_EXAMPLES = 5
 
@@ -144,6 +146,15 @@ class DashboardFrame:
     # Several tags per row: one bool column per tag (rows of ``frame``; core.dashboard_tags.tag_matrix),
     # and ``labels`` are the tags; None for one label per row.
     tags: pd.DataFrame | None = None
+    # Segment columns holding several tags per row (e.g. the person's own ground-truth ``labels``,
+    # "anger|joy"): column -> separator (core.multilabel.detect). A breakdown by one counts each row
+    # under each of its tags (:func:`split_breakdown`), never a combination as a segment of its own.
+    list_segments: dict[str, str] = field(default_factory=dict)
+
+    def breakdown_options(self, segments: Sequence[str]) -> list[str]:
+        """``segments`` in the order the "Break down by" box offers them: plain columns first, so
+        that a column of tag lists is never the default."""
+        return [c for c in segments if c not in self.list_segments] + [c for c in segments if c in self.list_segments]
 
 
 def _numeric_binary(values: list[Any]) -> bool:
@@ -178,14 +189,37 @@ def prepare_dashboard(raw: pd.DataFrame, columns: ColumnMap) -> DashboardFrame:
         dates = frame[columns.date]
         if dates.notna().any():
             date_min, date_max = dates.min().date(), dates.max().date()
+    listed = _list_segments(frame, columns.segments)
     if columns.label == PREDICTED_LABELS:  # several tags per row: each tag is a label, never a combination
         tags = tag_matrix(frame[columns.label].astype(object)).set_axis(frame.index)
         none = len(tags.columns) == 0 or not tags.any(axis=1).all()
         return DashboardFrame(frame, report, [*map(str, tags.columns), *([NO_TAG] if none else [])], segment_values,
-                              date_min, date_max, False, None, tags)
+                              date_min, date_max, False, None, tags, listed)
     numeric = _numeric_binary(cats)
     sentiment = is_sentiment_like(cats, numeric_binary=numeric and columns.one_is_positive)
-    return DashboardFrame(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment)
+    return DashboardFrame(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment, None, listed)
+
+
+LIST_DETECT_ROWS = 20_000  # rows of a segment column looked at to tell a column of tag lists
+
+
+def _list_segments(frame: pd.DataFrame, segments: Sequence[str]) -> dict[str, str]:
+    """Segment column -> separator, for the columns core.multilabel.detect reads as tag lists
+    (on a random sample of :data:`LIST_DETECT_ROWS` rows)."""
+    sample = frame if len(frame) <= LIST_DETECT_ROWS else frame.sample(LIST_DETECT_ROWS, random_state=0)
+    found = {c: detect(sample[c].astype(object), c) for c in segments}
+    return {c: f.separator for c, f in found.items() if f is not None}
+
+
+def split_breakdown(view: pd.DataFrame, column: str, separator: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """(``view`` with a row per (row, tag of ``column``), the positions in ``view`` those rows
+    came from): a row tagged "anger|joy" counts under "anger" and under "joy"; a row without a tag
+    once, as missing. ``column`` holds tags joined by ``separator`` (core.multilabel.split_tags)."""
+    lists = [split_tags(v, separator) or [None] for v in view[column].astype(object)]
+    positions = np.repeat(np.arange(len(view)), [len(t) for t in lists])
+    out = view.iloc[positions].copy()
+    out[column] = pd.Series([t for tags in lists for t in tags], index=out.index, dtype=object)
+    return out, positions
 
 
 def auto_period(prepared: DashboardFrame, filters: Filters) -> str:
@@ -259,10 +293,13 @@ def compute_view(
         out.share = label_share_over_time(view, columns.date, columns.label, out.period)
     if breakdown:
         sort_by = sentiment[1] if sentiment else None
-        out.mix = label_mix_by_segment(view, breakdown, columns.label, sort_by=sort_by)
+        split = view
+        if breakdown in prepared.list_segments:  # a row counts under each of its tags
+            split = split_breakdown(view, breakdown, prepared.list_segments[breakdown])[0]
+        out.mix = label_mix_by_segment(split, breakdown, columns.label, sort_by=sort_by)
         if has_dates and sentiment:
             out.heat = net_sentiment_heatmap(
-                view,
+                split,
                 breakdown,
                 columns.date,
                 out.period,
@@ -320,7 +357,10 @@ def _tag_view(prepared: DashboardFrame, columns: ColumnMap, filters: Filters, pe
     if has_dates:
         out.period = period or auto_period(prepared, filters)
         out.share = tag_share_tidy(rows, view[columns.date], out.period)
-    if breakdown:
+    if breakdown in prepared.list_segments:  # a row counts under each of the breakdown column's tags
+        split, positions = split_breakdown(view, breakdown, prepared.list_segments[breakdown])
+        out.mix = tag_mix_tidy(rows.iloc[positions], split[breakdown])
+    elif breakdown:
         out.mix = tag_mix_tidy(rows, view[breakdown])
     if has_dates and columns.segments and watch in Y.columns:  # rows carrying the watched tag vs the rest
         marked = view.assign(_tag=np.where(rows[watch].to_numpy(), str(watch), "other"))
@@ -371,10 +411,9 @@ def words_for(
     """
     frame = prepared.frame
     rows = np.arange(len(frame)) if mask is None else np.flatnonzero(mask)
-    if prepared.tags is not None:  # each tag's rows against the other tags' rows (a row counts under each of its tags)
-        texts, tags = tag_texts(frame[columns.text], prepared.tags, rows, max_texts, seed)
-        return distinctive_words(texts, tags, top_n=WORDS_TOP_N, max_texts=max_texts * max(1, len(prepared.tags.columns)),
-                                 random_state=seed)
+    if prepared.tags is not None:  # each tag's rows against the rows not carrying it (each row once)
+        take = tag_sample(prepared.tags, rows, max_texts, seed)
+        return distinctive_words_per_tag(frame[columns.text].iloc[take], prepared.tags.iloc[take], top_n=WORDS_TOP_N)
     codes = frame[columns.label].cat.codes.to_numpy()
     rng = np.random.default_rng(seed)
     keep = []
@@ -391,25 +430,48 @@ def words_for(
     )
 
 
+def words_panels(words: dict[Any, pd.DataFrame], prepared: DashboardFrame) -> tuple[dict[Any, pd.DataFrame], str]:
+    """(the words to draw, a caption naming what is left out). With several tags per row, a tag
+    carried by fewer than :data:`WORDS_MIN_ROWS` rows in view, or without any word that sets its
+    rows apart, is named in the caption instead of drawn as empty axes; one label per row: all."""
+    if prepared.tags is None:
+        return words, ""
+    few = {t: f.attrs.get("n_texts", 0) for t, f in words.items() if f.attrs.get("n_texts", 0) < WORDS_MIN_ROWS}
+    none = [t for t, f in words.items() if t not in few and f.empty]
+    parts = []
+    if few:
+        named = ", ".join(f"{t} ({n:,} row{'s' if n != 1 else ''})" for t, n in few.items())
+        parts.append(f"Too few rows to find words for (a tag needs at least {WORDS_MIN_ROWS} rows in view): {named}.")
+    if none:
+        parts.append(f"No word sets these tags' rows apart: {', '.join(map(str, none))}.")
+    return {t: f for t, f in words.items() if t not in few and t not in none}, " ".join(parts)
+
+
 def words_figure(words: dict[Any, pd.DataFrame], prepared: DashboardFrame, columns: ColumnMap) -> go.Figure:
-    """Distinctive-words bars in the same label colours as the other charts."""
-    order = list(prepared.tags.columns) if prepared.tags is not None else list(prepared.frame[columns.label].cat.categories)
-    title = "Most distinctive words per tag" if prepared.tags is not None else "Most distinctive words per label"
-    return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment), title=title)
+    """Distinctive-words bars in the same label colours as the other charts; with several tags
+    per row, a panel for every tag in ``words`` (filter them with :func:`words_panels` first)."""
+    tags = prepared.tags is not None
+    order = list(prepared.tags.columns) if tags else list(prepared.frame[columns.label].cat.categories)
+    title = "Most distinctive words per tag" if tags else "Most distinctive words per label"
+    return distinctive_words_chart(words, colors=label_colors(order, prepared.sentiment), title=title,
+                                   **({"max_labels": max(1, len(words))} if tags else {}))
 
 
-def words_method(words: dict[Any, pd.DataFrame], max_texts: int = WORDS_MAX_TEXTS) -> str:
-    """How the words were found, in a sentence or two."""
+def words_method(words: dict[Any, pd.DataFrame], max_texts: int = WORDS_MAX_TEXTS, tags: bool = False) -> str:
+    """How the words were found, in a sentence or two (``tags``: several tags per row)."""
     lang = next((f.attrs.get("language") for f in words.values()), "en")
     how = {
         "en": "English words with common stop words removed (negations such as “didn't” kept)",
         "zh": "Chinese words as the jieba segmenter cuts them (function words such as 的 left out) plus Latin words",
         "other": "words of two or more letters, no stop-word list",
     }.get(lang, "words")
+    against = ("each tag's rows against the rows not carrying it (a row counts for each of its tags)" if tags
+               else "each label's texts against all other texts")
+    sample = (f"Up to {max_texts:,} rows of each tag are sampled" if tags
+              else f"Up to {max_texts:,} texts are sampled, each label getting an equal share")
     return (
         "Weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn "
-        f"2008): each label's texts against all other texts; bars are z-scores. Tokens: {how}."
-        f" Up to {max_texts:,} texts are sampled, each label getting an equal share."
+        f"2008): {against}; bars are z-scores. Tokens: {how}. {sample}."
     )
 
 

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "JSON_LIST", "SEPARATORS", "ListLabels", "binarize", "choose_thresholds", "detect", "joined", "multilabel_metrics",
-    "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba", "tag_counts",
+    "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "choose_thresholds", "detect", "joined",
+    "multilabel_metrics", "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba",
+    "tag_counts",
 ]
 
 JSON_LIST = "json"  # the separator name of JSON-list cells
@@ -37,6 +38,9 @@ MAX_TAGS = 200  # more distinct pieces than this reads as free text, not a tag v
 THRESHOLD_FALLBACK = 0.5  # a tag with no positive validation row keeps the usual cut
 OUTPUT_SEP = "|"  # predicted_labels joins tags with this, whatever the training file used
 PREDICTED_LABELS = "predicted_labels"
+# Under a chart of rows per tag (Train, Predict): what its bars and shares count, in one set of words.
+ROWS_PER_TAG_NOTE = ("Each bar counts the rows carrying that tag, and its share is of all {n:,} rows: a row with two "
+                     "tags counts in both bars, so the shares add up to more than 100%.")
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

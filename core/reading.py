@@ -507,7 +507,8 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     notes = [default_note] if default_note else []
     top = _header_position(cells, header_row, columns, where)
     if top != cells.index[0]:
-        notes.append(f"header read from row {top} of sheet {chosen!r}; the {_count_rows_above(cells, top)} row(s) "
+        # Every sheet row above the header, blank ones included (rows numbered as Excel shows them).
+        notes.append(f"header read from row {top} of sheet {chosen!r}; the {top - 1} row(s) "
                      "above it (a title block) skipped (--header-row N or 'Header row' on the page chooses another)")
     cells = cells.loc[top:]
     cells, merged = _spread_merged(cells, extras.merged, top)
@@ -586,10 +587,6 @@ def _table_like(rows: list[list[Any]]) -> bool:
         if len(names) >= 2 and len(names) == len(filled):
             return True
     return False
-
-
-def _count_rows_above(cells: pd.DataFrame, top: int) -> int:
-    return int((cells.index < top).sum())
 
 
 def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Sequence[str], where: str) -> int:

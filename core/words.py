@@ -198,8 +198,7 @@ def distinctive_words(
     else:
         codes, uniques = pd.factorize(lab, sort=True)
         codes, cats = codes.astype(np.int64), list(uniques)
-    empty = pd.DataFrame({"word": pd.Series(dtype=object), "z_score": pd.Series(dtype=float),
-                          "count": pd.Series(dtype=np.int64)})
+    empty = _empty_words()
     if len(t) == 0:
         return {}
     # Per-label sample: shuffle, rank within label, keep the first `cap` of each label.
@@ -234,29 +233,94 @@ def distinctive_words(
     n_texts = np.bincount(codes, minlength=len(cats))
     y_all = y.sum(axis=0)
     a = prior_scale * y_all
-    a0 = a.sum()
-    n_all = y_all.sum()
     result: dict[Any, pd.DataFrame] = {}
     for i, label in enumerate(cats):
         if n_texts[i] == 0:
             continue
-        yi = y[i]
-        yr = y_all - yi
-        ni, nr = yi.sum(), n_all - yi.sum()
-        frame = empty.copy()
-        if nr > 0 and ni > 0:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                delta = np.log((yi + a) / (ni + a0 - yi - a)) - np.log(
-                    (yr + a) / (nr + a0 - yr - a)
-                )
-                z = delta / np.sqrt(1.0 / (yi + a) + 1.0 / (yr + a))
-            good = (yi >= min_count) & np.isfinite(z) & (z > 0)
-            idx = np.flatnonzero(good)
-            idx = idx[np.argsort(-z[idx], kind="stable")][:top_n]
-            frame = pd.DataFrame(
-                {"word": vocab[idx], "z_score": z[idx], "count": yi[idx].astype(np.int64)}
-            )
+        frame = _top_words(y[i], y_all - y[i], a, vocab, top_n, min_count, empty)
         frame.attrs["language"] = lang
         frame.attrs["n_texts"] = int(n_texts[i])
         result[label] = frame
+    return result
+
+
+def _empty_words() -> pd.DataFrame:
+    return pd.DataFrame({"word": pd.Series(dtype=object), "z_score": pd.Series(dtype=float),
+                         "count": pd.Series(dtype=np.int64)})
+
+
+def _top_words(yi: np.ndarray, yr: np.ndarray, a: np.ndarray, vocab: np.ndarray, top_n: int, min_count: int,
+               empty: pd.DataFrame) -> pd.DataFrame:
+    """The ``top_n`` words of positive z (Monroe et al. 2008, eq. 22; see :func:`distinctive_words`)
+    for word counts ``yi`` of one group against ``yr`` of the rest, prior pseudo-counts ``a``
+    (all shape (vocab,)); words counted fewer than ``min_count`` times in the group are skipped."""
+    a0 = a.sum()
+    ni, nr = yi.sum(), yr.sum()
+    if nr <= 0 or ni <= 0:
+        return empty.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.log((yi + a) / (ni + a0 - yi - a)) - np.log((yr + a) / (nr + a0 - yr - a))
+        z = delta / np.sqrt(1.0 / (yi + a) + 1.0 / (yr + a))
+    good = (yi >= min_count) & np.isfinite(z) & (z > 0)
+    idx = np.flatnonzero(good)
+    idx = idx[np.argsort(-z[idx], kind="stable")][:top_n]
+    return pd.DataFrame({"word": vocab[idx], "z_score": z[idx], "count": yi[idx].astype(np.int64)})
+
+
+def distinctive_words_per_tag(
+    texts: pd.Series | Sequence[str],
+    indicator: pd.DataFrame,
+    top_n: int = 15,
+    language: Literal["auto", "en", "zh", "other"] = "auto",
+    min_count: int = 2,
+    prior_scale: float = 1.0,
+) -> dict[str, pd.DataFrame]:
+    """Words that most distinguish the rows carrying each tag from the rows not carrying it, for
+    several tags per row.
+
+    ``indicator``: one bool column per tag, a row per text (``texts`` in the same order; the
+    multi-label indicator matrix Y of ``core.multilabel``). Each text is counted once: for tag j
+    the group is the rows with Y[:, j] true and the rest the rows with it false, so a row tagged
+    "joy|surprise" is in the group of both tags and in the rest of every other tag. The prior is
+    the word counts of all rows (each once), as in :func:`distinctive_words`, whose method, tokens
+    (``language``), ``top_n``, ``min_count`` and ``prior_scale`` these are. The caller samples.
+
+    Returns ``{tag: DataFrame(word, z_score, count)}`` for every tag with at least one non-empty
+    text, in ``indicator``'s column order; ``count`` is the word's count in the tag's rows; a tag
+    that every row carries has nothing to contrast (empty frame). ``attrs``: ``language``,
+    ``n_texts`` (rows carrying the tag). ``ValueError`` when the lengths differ.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    t = pd.Series(texts).reset_index(drop=True)
+    if len(t) != len(indicator):
+        raise ValueError(f"texts and tag rows differ in length: {len(t)} vs {len(indicator)}")
+    Y = indicator.to_numpy(dtype=bool)
+    ok = (t.notna() & (t.astype(str).str.strip() != "")).to_numpy()
+    t, Y = t[ok].astype(str), Y[ok]
+    n_texts = Y.sum(axis=0)
+    tags = [str(c) for c in indicator.columns]
+    if len(t) == 0:
+        return {}
+    lang = detect_language(t.tolist()) if language == "auto" else language
+    if lang not in ("en", "zh", "other"):
+        raise ValueError(f"language must be 'auto', 'en', 'zh' or 'other'; got {language!r}")
+    vec = CountVectorizer(analyzer=_make_analyzer(lang))
+    try:
+        x = vec.fit_transform(t.tolist())  # (rows, vocab) word counts, each row once
+        vocab = np.asarray(vec.get_feature_names_out(), dtype=object)
+    except ValueError:  # empty vocabulary: only stop words / digits
+        x, vocab = None, np.array([], dtype=object)
+    if x is not None:
+        y_all = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
+        y_in = np.asarray((x.T @ Y.astype(np.float64)).T, dtype=np.float64)  # (tags, vocab): counts in each tag's rows
+    result: dict[str, pd.DataFrame] = {}
+    for j, tag in enumerate(tags):
+        if n_texts[j] == 0:
+            continue
+        frame = (_top_words(y_in[j], y_all - y_in[j], prior_scale * y_all, vocab, top_n, min_count, _empty_words())
+                 if x is not None else _empty_words())
+        frame.attrs["language"] = lang
+        frame.attrs["n_texts"] = int(n_texts[j])
+        result[tag] = frame
     return result

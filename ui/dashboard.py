@@ -45,6 +45,7 @@ from core.dashboard_view import (
     words_figure,
     words_for,
     words_method,
+    words_panels,
 )
 from core.data import ROW_NUMBERING
 from core.files import atomic_write
@@ -451,7 +452,11 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
             ),
         )
         period = None if period == "auto" else period
-    breakdown = v2.selectbox("Break down by", columns.segments, key="dash_breakdown") if columns.segments else None
+    breakdown = None
+    if columns.segments:  # a column of tag lists (e.g. the ground-truth "labels") is offered last, never preset
+        options = prep.breakdown_options(columns.segments)
+        breakdown = v2.selectbox("Break down by", options, key="dash_breakdown", placeholder="Choose a column",
+                                 index=None if options[0] in prep.list_segments else 0)
     watch = prep.sentiment[1] if prep.sentiment else None
     if watch is None and prep.date_min is not None and columns.segments:
         options = list(map(str, prep.tags.columns)) if prep.tags is not None else prep.labels
@@ -463,6 +468,10 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
 TAGS_COUNTED = ("Several tags per row (the model's `predicted_labels`): every chart counts each tag, so a row tagged "
                 "`price|delivery` counts in the bar of `price` and in the bar of `delivery`; shares are of rows and "
                 "add up to more than 100%. A combination of tags is never a label of its own.")
+
+
+SPLIT_BREAKDOWN = ("'{column}' holds several tags per row: it is split into its tags, so a row tagged \"anger|joy\" "
+                   "counts under \"anger\" and under \"joy\" (a combination is never a bar of its own).")
 
 
 def render_tags(raw: pd.DataFrame, mask: Any) -> None:
@@ -518,7 +527,8 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
         )
     if "mix" in figs:
         st.subheader(f"By {plain(breakdown)}")
-        chart("mix", f"label_mix_by_{breakdown}")
+        chart("mix", f"label_mix_by_{breakdown}", SPLIT_BREAKDOWN.format(column=breakdown)
+              if breakdown in prep.list_segments else None)
         if "heat" in figs:
             chart(
                 "heat",
@@ -536,12 +546,13 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
         words = cached_words(key, columns, words_filters, prep, words_mask)
         if filters.labels:
             words = {lab: w for lab, w in words.items() if str(lab) in filters.labels}
-        figs["words"] = words_figure(words, prep, columns)
+        drawn, left_out = words_panels(words, prep)  # several tags: too-rare tags named, not drawn empty
+        figs["words"] = words_figure(drawn, prep, columns)
         note = (
             " With a label filter, the chosen labels are compared with all other labels in view." if filters.labels else ""
         )
-        note += " A text with several tags counts under each of them." if prep.tags is not None else ""
-        chart("words", "distinctive_words", words_method(words) + note)
+        chart("words", "distinctive_words", words_method(words, tags=prep.tags is not None) + note
+              + (f" {left_out}" if left_out else ""))
         st.subheader("Examples with the highest confidence")
         st.caption(f"Click an example to read it in full. Rows are numbered as in the file ({ROW_NUMBERING}).")
         render_examples(view.examples, columns)

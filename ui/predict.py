@@ -26,6 +26,7 @@ from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
 from core.models.folder import stamp
 from core.models.zeroshot import unchecked_scores_note
+from core.multilabel import ROWS_PER_TAG_NOTE
 from core.ood import ood_available, ood_message
 from core.predict import (
     PredictSummary,
@@ -190,21 +191,23 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _how_read(path: str, mtime: float) -> str | None:
+def _how_read(path: str, mtime: float) -> tuple[str, int] | None:
     """How scoring reads the file (core.reading.Stream.describe: encoding, delimiter and every
-    note, e.g. repeated header rows dropped); None when it cannot be read (file_columns says why)."""
+    note, e.g. repeated header rows dropped) and its number of columns; None when it cannot be
+    read (file_columns says why)."""
     try:
-        return open_stream(path, limits=read_limits(), check_rows=PREVIEW_ROWS).describe()
+        stream = open_stream(path, limits=read_limits(), check_rows=PREVIEW_ROWS)
     except ValueError:
         return None
+    return stream.describe(), len(stream.header)
 
 
 def _how_read_caption(path: Path, name: str) -> None:
     """The line the Train page shows above its preview (ui.upload.how_read_line), for the file to score."""
-    how = _how_read(str(path), path.stat().st_mtime)
-    if how is not None:
+    read = _how_read(str(path), path.stat().st_mtime)
+    if read is not None:
         n_rows, refused = _row_count(str(path), path.stat().st_mtime)
-        st.caption(how_read_line(name, how, None if refused else n_rows))
+        st.caption(how_read_line(name, read[0], None if refused else n_rows, read[1]))
 
 
 def file_columns(source: Path) -> list[str] | None:
@@ -421,9 +424,11 @@ def render_result() -> None:
     overview = _overview(str(path), path.stat().st_mtime, result.task, result.classes)
     if result.task == "classification":
         _review(result, overview, number_format)
-    elif result.task == "multi_label":  # rows given each tag ("" : none passed its threshold)
-        st.plotly_chart(inert(prediction_distribution(overview.label_counts, list(result.classes))),
+    elif result.task == "multi_label":  # rows given each tag ("" : none passed its threshold), shares of rows
+        scored = overview.n_rows - overview.n_errors
+        st.plotly_chart(inert(prediction_distribution(overview.label_counts, list(result.classes), n_rows=scored)),
                         key="predict_dist_chart")
+        st.caption(ROWS_PER_TAG_NOTE.format(n=scored))
     else:
         st.plotly_chart(inert(value_histogram(overview.hist_edges, overview.hist_counts["all"])), key="predict_value_chart")
     _downloads(result)

@@ -35,6 +35,7 @@ from core.columns import (
 )
 from core.config import default_of, form_range
 from core.data import read_table, suggest_task
+from core.multilabel import ROWS_PER_TAG_NOTE
 from core.registry import model_path
 from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
@@ -320,7 +321,11 @@ def columns_section(data: TrainData) -> Columns:
                     summary.error(f"After the data check's changes: {plain(problem.message)}")
         with summary:
             after = " after the data check's changes" if df is not data.frame else ""
-            if report.class_counts and task == "classification":
+            if report.class_counts and task == "classification" and multi_label:  # rows carrying each tag
+                st.plotly_chart(inert(label_distribution_chart(report.class_counts, n_rows=report.n_rows_used)),
+                                key="train_label_chart")
+                st.caption(ROWS_PER_TAG_NOTE.format(n=report.n_rows_used))
+            elif report.class_counts and task == "classification":
                 st.plotly_chart(inert(label_distribution_chart(report.class_counts)), key="train_label_chart")
             elif task == "regression" and label_col:
                 st.plotly_chart(inert(target_histogram_chart(df[label_col])), key="train_label_chart")

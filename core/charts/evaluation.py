@@ -60,11 +60,18 @@ def _finite(value: Any) -> float | None:
 # ------------------------------------------------------------------------- before training
 
 
-def label_distribution_chart(class_counts: Mapping[Any, int], title: str = "Label distribution") -> go.Figure:
-    """Bar chart of rows per class (x = class as text, y = row count), in the given order."""
+def label_distribution_chart(class_counts: Mapping[Any, int], title: str = "Label distribution",
+                             n_rows: int | None = None) -> go.Figure:
+    """Bar chart of rows per class (x = class as text, y = row count), in the given order; the
+    text and ``customdata`` are each bar's share 0..1 of all the bars' rows.
+
+    ``n_rows`` given (several tags per row, ``class_counts`` = rows carrying each tag): the bars
+    are rows carrying each tag and the shares are of ``n_rows`` rows, so a row with two tags counts
+    in both bars and the shares add up to more than 100%; axis and title say so."""
     labels = [str(k) for k in class_counts]
     counts = [int(v) for v in class_counts.values()]
-    total = sum(counts) or 1
+    total = (n_rows if n_rows is not None else sum(counts)) or 1
+    of = " of rows" if n_rows is not None else ""
     fig = go.Figure(
         go.Bar(
             x=labels,
@@ -73,10 +80,14 @@ def label_distribution_chart(class_counts: Mapping[Any, int], title: str = "Labe
             text=[f"{c / total:.0%}" for c in counts],
             textposition="outside",
             customdata=[c / total for c in counts],
-            hovertemplate="%{x}: %{y:,} rows (%{customdata:.1%})<extra></extra>",
+            hovertemplate=f"%{{x}}: %{{y:,}} rows (%{{customdata:.1%}}{of})<extra></extra>",
         )
     )
-    fig.update_layout(title=title, xaxis_title="Label", yaxis_title="Rows", xaxis_type="category")
+    if n_rows is not None:
+        fig.update_layout(title=f"Rows carrying each tag (of {n_rows:,} rows; a row with several tags counts in each)",
+                          xaxis_title="Tag", yaxis_title="Rows carrying the tag", xaxis_type="category")
+    else:
+        fig.update_layout(title=title, xaxis_title="Label", yaxis_title="Rows", xaxis_type="category")
     fig.update_layout(margin={"t": 50, "b": 40}, height=320)
     return fig
 

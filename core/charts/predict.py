@@ -26,12 +26,15 @@ def _colors(labels: Sequence[str]) -> dict[str, str]:
 
 
 def prediction_distribution(
-    label_counts: Mapping[str, int], classes: Sequence[str] | None = None
+    label_counts: Mapping[str, int], classes: Sequence[str] | None = None, n_rows: int | None = None
 ) -> go.Figure:
     """Bar chart of rows per predicted label, in ``classes`` order (others after, by count).
 
     The empty label (rows without a prediction) is shown last as "(no prediction)" when it
-    has rows. Bar ``x`` holds the labels, ``y`` the row counts, ``customdata`` the shares 0..1.
+    has rows. Bar ``x`` holds the labels, ``y`` the row counts, ``customdata`` the shares 0..1
+    of all the bars' rows. ``n_rows`` given (several tags per row: ``label_counts`` = rows given
+    each tag, "" rows given none): shares are of ``n_rows`` rows, so a row with two tags counts in
+    both bars and the shares add up to more than 100%; axis and title say so.
     """
     order = [str(c) for c in (classes or [])]
     extra = sorted((k for k in label_counts if k not in order and k != ""), key=lambda k: -label_counts[k])
@@ -42,8 +45,9 @@ def prediction_distribution(
         labels.append(NO_PREDICTION)
         counts.append(int(label_counts[""]))
         colors.append(_NO_PREDICTION_COLOR)
-    total = sum(counts) or 1
+    total = (n_rows if n_rows is not None else sum(counts)) or 1
     shares = [c / total for c in counts]
+    tags = n_rows is not None
     fig = go.Figure(
         go.Bar(
             x=labels,
@@ -52,13 +56,14 @@ def prediction_distribution(
             customdata=shares,
             text=[f"{s:.1%}" for s in shares],
             textposition="outside",
-            hovertemplate="%{x}: %{y:,} rows (%{customdata:.1%})<extra></extra>",
+            hovertemplate=f"%{{x}}: %{{y:,}} rows (%{{customdata:.1%}}{' of rows' if tags else ''})<extra></extra>",
         )
     )
     fig.update_layout(
-        title="Predicted labels",
-        xaxis_title="predicted label",
-        yaxis_title="rows",
+        title=(f"Rows given each tag (of {n_rows:,} rows; a row with several tags counts in each)" if tags
+               else "Predicted labels"),
+        xaxis_title="predicted tag" if tags else "predicted label",
+        yaxis_title="rows given the tag" if tags else "rows",
         xaxis_type="category",  # labels like "0"/"1" must not become a numeric axis
         margin=dict(t=50, b=40, l=50, r=20),
         height=340,

@@ -1,0 +1,45 @@
+"""The Train page's label chart for several tags per row: rows carrying each tag and their share of
+rows (a row with two tags counts in both bars), the axis and the caption saying so. Truth: plain
+Python counts over the label cells the test writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from core.multilabel import ROWS_PER_TAG_NOTE
+from tests.core.test_tag_words_and_shares import _frame
+from tests.ui.test_faults_pages import assert_clean
+from tests.ui.test_page_train import figures, open_train, texts
+from tests.ui.test_page_train_data import put
+
+
+def test_the_train_chart_counts_rows_carrying_each_tag():
+    df = _frame()[["text", "labels"]]
+    at = put(open_train(), "tags.csv", df.to_csv(index=False).encode())
+    assert_clean(at)
+    assert at.checkbox(key="train_multi_label").value  # ticked for the user: the column holds tag lists
+    charts = [f for f in figures(at) if str(f["layout"].get("title", {}).get("text", "")).startswith("Rows carrying")]
+    assert charts, "no chart of rows per tag"
+    bar = charts[0]["data"][0]
+    counts = Counter(t for cell in df["labels"] for t in cell.split("|"))
+    assert dict(zip(bar["x"], bar["y"])) == dict(counts)
+    assert list(bar["customdata"]) == pytest.approx([counts[t] / len(df) for t in bar["x"]])  # shares of rows
+    assert sum(bar["customdata"]) > 1 and charts[0]["layout"]["yaxis"]["title"]["text"] == "Rows carrying the tag"
+    assert ROWS_PER_TAG_NOTE.format(n=len(df)) in texts(at.caption)
+
+
+def test_the_dashboard_never_presets_the_breakdown_to_a_column_of_tag_lists():
+    from tests.ui.test_page_dashboard import open_page, set_and_run
+
+    df = _frame()
+    at = open_page()
+    set_and_run(at, "radio", "dash_source", "upload")
+    at.file_uploader(key="dash_upload").set_value(("tags.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    assert_clean(at)
+    box = at.selectbox(key="dash_breakdown")
+    assert "labels" in box.options and box.value != "labels"
+    box.set_value("labels").run()  # chosen: split into its tags, and said so
+    assert_clean(at)
+    assert "'labels' holds several tags per row: it is split into its tags" in texts(at.caption)
