@@ -495,15 +495,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if (unchecked := unchecked_scores_note(model)) is not None:  # said where Predict says it
         print(f"note: {unchecked}", file=sys.stderr)
-    if args.fast and model.base_model.startswith("tfidf"):
-        # Training may save TF-IDF in place of a transformer; it is already fast, so a script
-        # that always passes --fast keeps working.
-        print("fast path: not needed, this is a TF-IDF model (already fast)", file=sys.stderr)
+    if args.fast and not getattr(model, "fast_forms", ()):
+        # Training may save TF-IDF or trees in place of a transformer; they have no faster form and
+        # are already fast, so a script that always passes --fast keeps working - and is told so.
+        from .models.folder import MANIFEST, read_json
+        from .registry import KIND_NAMES
+
+        kind = read_json(Path(args.model) / MANIFEST).get("kind")
+        print(f"fast path: not needed, this is a {KIND_NAMES.get(kind, kind)} model: it has no faster form "
+              "(already fast); scored as it is", file=sys.stderr)
+        args.fast = False
     elif args.fast and (onnx := _onnx_form(args.model)) is not None:
         model = onnx
     elif args.fast:
-        if not model.fast_forms:
-            raise ValueError("--fast is only available for transformer models.")
         from .fastpath import check_fast_path, read_fast_path
 
         record = read_fast_path(args.model)
@@ -871,7 +875,8 @@ def _add_version_parsers(sub: Any) -> None:
     v.add_argument("--model", required=True)
     b = sub.add_parser("rollback", help="put a kept version back in place (the one in use is kept as a version)")
     b.add_argument("--model", required=True)
-    b.add_argument("--to", default=None, metavar="VERSION", help="e.g. v2 (default: the newest replaced one)")
+    b.add_argument("--to", default=None, metavar="VERSION",
+                   help="e.g. v2 (default: the newest version that was in use before: replaced, or rolled back from)")
     b.add_argument("--anyway", action="store_true", help="put back a challenger that lost its comparison "
                    "(refused without it; its score against the model in use is printed either way)")
 
@@ -905,14 +910,15 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Says the version's score against the model in use on the same rows (core.versions.rollback_risk)
     first; a challenger that lost its comparison is put back only with --anyway."""
-    from .versions import list_versions, rollback, rollback_risk
+    from .versions import NOT_PROMOTED, list_versions, rollback, rollback_risk
 
     folder = model_folder(args.model)
     version = args.to or rollback(folder, None, dry_run=True)
     risk = rollback_risk(folder, version)
     print(risk.sentence, file=sys.stderr)
-    status = {v["version"]: v.get("status") for v in list_versions(folder)}.get(version)
-    if status == "challenger, not promoted" and not args.anyway:
+    # its latest comparison, carried through any rollbacks since (core.versions.carried_comparison)
+    outcome = {v["version"]: v.get("outcome") for v in list_versions(folder)}.get(version)
+    if outcome == NOT_PROMOTED and not args.anyway:
         raise ValueError(f"{version} is a challenger that lost its comparison (above); nothing was changed. "
                          "Add --anyway to put it in place all the same.")
     put = rollback(folder, version)

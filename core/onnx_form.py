@@ -89,7 +89,7 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
     model = load_folder(folder)
     kind = read_json(folder / MANIFEST).get("kind")
     if kind != "transformer":  # embeddings, few-shot, zero-shot: their network has no classifier head to export
-        raise ValueError(f"ONNX export is for fine-tuned transformers; this is a {KIND_NAMES.get(kind, kind)} model "
+        raise ValueError(f"ONNX export is for fine-tuned transformers; this model is a {KIND_NAMES.get(kind, kind)} "
                          f"(kind '{kind}'). Score it as it is (`python -m core predict`), or train a fine-tune to export.")
     reason = not_applicable(model, folder)
     if reason or getattr(model, "tokenizer", None) is None:

@@ -219,7 +219,13 @@ def ood_available(folder: str | Path) -> bool:
 def ood_message(n_flagged: int, n_rows: int) -> str:
     """The sentence the Predict page and the CLI show: "12% of rows (120 of 1,000) look unlike ..."."""
     share = n_flagged / n_rows if n_rows else 0.0
-    return (f"{share:.0%} of rows ({n_flagged:,} of {n_rows:,}) look unlike the training data: their sentence "
+    # A nonzero count never reads "0%" (1 of 200 is "under 1%"), nor a partial one "100%".
+    said = f"{share:.0%}"
+    if n_flagged and said == "0%":
+        said = "under 1%"
+    elif n_flagged < n_rows and said == "100%":
+        said = "over 99%"
+    return (f"{said} of rows ({n_flagged:,} of {n_rows:,}) look unlike the training data: their sentence "
             f"embeddings are farther from the training texts than 99% of the training texts are from each other "
             f"(column `{OOD_COLUMN}`). The model's predictions for them are less trustworthy.")
 

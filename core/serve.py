@@ -16,6 +16,11 @@ rule the app follows (ui/serving.py). Limits: rows per request and characters pe
 the limit and what was sent, the server keeps serving), and the request body's size (checked from
 Content-Length before it is read).
 
+The model answering is the one in the folder now: a retrain's promotion or a rollback replaces the
+folder, and the next request loads the new model and swaps it in whole (model, ``/model``'s card,
+the scoring history the counts go to; :class:`ModelCache`); the counts the old one made reach its
+own history under ``versions/``.
+
 Requests are batched under load (:class:`MicroBatcher`): while the model scores one batch, the
 requests that arrive wait together and are scored as the next single batch, so 20 concurrent
 clients cost a few forward passes rather than 20.
@@ -30,6 +35,7 @@ import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -66,6 +72,40 @@ class RequestTooLarge(ValueError):
     """A request over an :class:`ApiLimits` bound (413)."""
 
 
+class ServingStopped(RuntimeError):
+    """The batcher was stopped: a newer version of the model is served by another (ask again)."""
+
+
+def folder_stamp(folder: str | Path) -> tuple[int, int]:
+    """Changes whenever the model in ``folder`` is replaced: a save, a retrain's promotion and a
+    rollback all rename a new folder into place (new inode) with a freshly written manifest. Two
+    ``stat`` calls: cheap enough for every request. ``OSError`` while no folder is there."""
+    folder = Path(folder)
+    return folder.stat().st_ino, (folder / MANIFEST).stat().st_mtime_ns
+
+
+def history_home(folder: str | Path | None, manifest: dict[str, Any] | None) -> Path | None:
+    """Where the model loaded from ``folder`` with ``manifest`` (its marketune.json) lives now: the
+    folder while it is still in place, else the kept version under ``versions/`` that carries the
+    same manifest (a promotion or a rollback moved it there, history and all); None once it is
+    gone (its counts are then dropped rather than written into another model's history).
+    ``manifest`` None: ``folder`` as it is."""
+    if folder is None or manifest is None:
+        return None if folder is None else Path(folder)
+    from .versions import VERSIONS
+
+    folder = Path(folder)
+    kept = folder / VERSIONS
+    versions = sorted(kept.glob("v*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0, reverse=True)
+    for place in (folder, *versions):
+        try:
+            if _json(place / MANIFEST) == manifest:
+                return place
+        except (OSError, ValueError):  # mid-swap or damaged: not this one
+            continue
+    return None
+
+
 class MicroBatcher:
     """Scores frames for many concurrent requests in few passes.
 
@@ -75,9 +115,15 @@ class MicroBatcher:
     """
 
     def __init__(self, model: SavedModel, *, ood: Any, max_rows: int, history_every_s: float = HISTORY_EVERY_S,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Any = time.monotonic, folder: str | Path | None = None,
+                 manifest: dict[str, Any] | None = None) -> None:
         self.model, self.ood, self.max_rows = model, ood, max_rows
+        # Whose history the counts go to: the model loaded from ``folder`` with ``manifest``, wherever it
+        # is when they are written (:func:`history_home`: a retrain or a rollback moves it to versions/).
+        self.folder = folder if folder is not None else getattr(model, "path", None)
+        self.manifest = manifest
         self._waiting: queue.Queue[tuple[pd.DataFrame, Future] | None] = queue.Queue()
+        self._lock, self._stopping = threading.Lock(), False  # no request is queued behind the stop
         self.batches = 0  # passes made
         # The API's scoring history (core.monitor): the counts of the rows scored reach it at most
         # ``history_every_s`` seconds after the first of them was scored (one line per interval of
@@ -90,16 +136,20 @@ class MicroBatcher:
 
     def submit(self, frame: pd.DataFrame) -> Future:
         future: Future = Future()
-        if not self._thread.is_alive():  # stopped: nobody would ever answer
-            future.set_exception(RuntimeError("The model is no longer served (the server is stopping)."))
-            return future
-        self._waiting.put((frame, future))
+        with self._lock:
+            if self._stopping or not self._thread.is_alive():  # stopped: nobody would ever answer
+                future.set_exception(ServingStopped("This model is no longer served (the server is stopping, or "
+                                                    "a newer version replaced it)."))
+                return future
+            self._waiting.put((frame, future))
         return future
 
     def stop(self, wait_s: float | None = 30.0) -> None:
         """Score what waits, write the counts, and end the thread (the server stops, or lets the
         model go); waits up to ``wait_s`` seconds for it (None: does not wait)."""
-        self._waiting.put(None)
+        with self._lock:
+            self._stopping = True
+            self._waiting.put(None)
         if wait_s is not None and threading.current_thread() is not self._thread:
             self._thread.join(wait_s)
 
@@ -169,7 +219,8 @@ class MicroBatcher:
         """Write the counts so far as one history line (nothing when no row was scored). Called
         by the batcher's own thread (the one that counts)."""
         try:
-            record(getattr(self.model, "path", None), self.tally, "api")
+            if self.tally.n_rows:
+                record(history_home(self.folder, self.manifest), self.tally, "api")
         except Exception:  # noqa: BLE001 - the history never stops the serving
             pass
         self.tally, self._since = ScoringTally(), None
@@ -214,8 +265,10 @@ def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) ->
     """The rows of one ``/predict`` body as a frame of the model's input columns.
 
     ``{"texts": [str, ...]}`` needs a model that reads exactly one column (its text column);
-    ``{"rows": [{column: value}, ...]}`` any model. Raises :class:`RequestTooLarge` over
-    ``limits`` and ``ValueError`` (422) for any other shape, naming what was expected and found.
+    ``{"rows": [{column: value}, ...]}`` any model; a row that leaves a column out reads it as an
+    empty cell (a row without text then gets its own error, :func:`predictions`). Raises
+    :class:`RequestTooLarge` over ``limits`` and ``ValueError`` (422) for any other shape or a
+    column no row has, naming what was expected and found.
     """
     if not isinstance(body, dict) or ("texts" in body) == ("rows" in body):
         found = sorted(body) if isinstance(body, dict) else type(body).__name__
@@ -232,13 +285,16 @@ def request_frame(model: SavedModel, body: dict[str, Any], limits: ApiLimits) ->
         records = body["rows"]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise ValueError('"rows" must be a list of objects, one per row: {column: value}.')
-        for i, record in enumerate(records):  # other keys are ignored, as the CLI ignores other columns
-            absent = [c for c in columns if c not in record]
-            if absent:  # the one missing-columns message: the keys found and the closest match
-                from .reading import missing_columns_message
+        # Other keys are ignored, as the CLI ignores other columns. A key some rows leave out is an
+        # empty cell there, as in a CSV (a row without text gets its own error); a key NO row has is
+        # a misnamed column: the one missing-columns message, with the keys found and the closest match.
+        sent = sorted({key for record in records for key in record})
+        absent = [c for c in columns if c not in sent]
+        if records and absent:
+            from .reading import missing_columns_message
 
-                raise ValueError(missing_columns_message(absent, list(record),
-                                                         lead=f"Row {i} lacks {absent}; the model reads {columns}"))
+            raise ValueError(missing_columns_message(absent, sent, lead=f"No row has {absent}; the model reads "
+                                                                     f"{columns}"))
     if len(records) > limits.max_rows:
         raise RequestTooLarge(f"{len(records):,} rows sent; at most {limits.max_rows:,} per request "
                               "(split the rows, or score a file with `python -m core predict`).")
@@ -330,13 +386,16 @@ def check_exposure(host: str, token: str | None) -> None:
 
 @dataclass
 class Served:
-    """One model as the API serves it: the loaded model, its out-of-distribution reference and
-    the batcher that scores its requests."""
+    """One model as the API serves it, swapped whole when the folder changes: the loaded model, its
+    out-of-distribution reference, its card (``GET /model``), its manifest (whose history the
+    counts go to) and the batcher that scores its requests."""
 
     folder: Path
     model: SavedModel
     ood: Any
     batcher: MicroBatcher
+    card: dict[str, Any]
+    manifest: dict[str, Any]
 
     @classmethod
     def load(cls, folder: str | Path, limits: ApiLimits) -> Served:
@@ -344,21 +403,67 @@ class Served:
         from .predict import ood_reference
 
         folder = Path(folder)
-        # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
-        # test rows), else the saved model as it is.
-        model = load_onnx(folder) or load_folder(folder)
-        ood = ood_reference(model, folder)
-        return cls(folder, model, ood, MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows))
+        for _ in range(3):  # a folder replaced while it was read is read again
+            manifest = _json(folder / MANIFEST)
+            # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
+            # test rows), else the saved model as it is.
+            model = load_onnx(folder) or load_folder(folder)
+            ood = ood_reference(model, folder)
+            card = model_card(folder, model)
+            if _json(folder / MANIFEST) == manifest:
+                break
+        batcher = MicroBatcher(model, ood=ood, max_rows=limits.max_batch_rows, folder=folder, manifest=manifest)
+        return cls(folder, model, ood, batcher, card, manifest)
+
+
+class ModelCache:
+    """The models loaded now, by folder, each reloaded when its folder changes on disk
+    (:func:`folder_stamp`: a retrain's promotion or a rollback replaces it) and swapped whole
+    (model, card, history); least recently used let go first beyond ``max_models``."""
+
+    def __init__(self, limits: ApiLimits, max_models: int) -> None:
+        self.limits, self.max_models = limits, max_models
+        self._loaded: OrderedDict[Path, tuple[tuple[int, int], Served]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, folder: Path) -> Served:
+        with self._lock:  # one load per folder, even when its first requests come at once
+            found = self._loaded.get(folder)
+            try:
+                stamp = folder_stamp(folder)
+            except OSError:  # between the two renames of a swap: the loaded model answers until the new one is in
+                if found is not None:
+                    return found[1]
+                raise
+            if found is not None and found[0] == stamp:
+                self._loaded.move_to_end(folder)
+                return found[1]
+            served = Served.load(folder, self.limits)
+            if found is not None:  # its thread scores what it holds and writes the counts to that model's history
+                found[1].batcher.stop(wait_s=None)
+            self._loaded[folder] = (stamp, served)
+            self._loaded.move_to_end(folder)
+            while len(self._loaded) > self.max_models:
+                _, (_, old) = self._loaded.popitem(last=False)
+                old.batcher.stop(wait_s=None)
+            return served
+
+    def all(self) -> list[Served]:
+        with self._lock:
+            return [served for _, served in self._loaded.values()]
 
 
 def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimits | None = None) -> Any:
     """The FastAPI app serving the model saved in ``folder``; ``token``: the bearer token every
     request must carry (None: no token needed, loopback only - :func:`check_exposure`).
-    A ``?model=NAME`` naming another model gets 404."""
+    A ``?model=NAME`` naming another model gets 404. A retrain's promotion or a rollback in the
+    folder is picked up by the next request: answers, ``/model`` and the scoring history follow."""
     from fastapi import HTTPException
 
     limits = limits or ApiLimits()
-    served = Served.load(folder, limits)
+    folder = Path(folder)
+    cache = ModelCache(limits, max_models=1)
+    first = cache.get(folder)  # loaded now: a broken model fails at start, not at the first request
 
     def authorize(request: Any) -> Any:
         if token is not None and not hmac.compare_digest(bearer_token(request).encode(), token.encode()):
@@ -366,14 +471,14 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
         return None
 
     def served_for(_request: Any, name: str | None) -> Served:
-        if name not in (None, "", served.folder.name):
-            raise HTTPException(status_code=404, detail=f"This server serves the model '{served.folder.name}' only; "
+        if name not in (None, "", folder.name):
+            raise HTTPException(status_code=404, detail=f"This server serves the model '{folder.name}' only; "
                                 f"found ?model={name}.")
-        return served
+        return cache.get(folder)
 
-    app = build_api(limits, authorize, served_for, lambda: [served],
-                    f"Predictions of the saved model '{served.folder.name}' ({served.model.task}).")
-    app.state.batcher = served.batcher
+    app = build_api(limits, authorize, served_for, cache.all,
+                    f"Predictions of the saved model '{folder.name}' ({first.model.task}).")
+    app.state.models = cache
     return app
 
 
@@ -411,33 +516,39 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
 
     @app.get("/model")
     def card(request: Request, model: str | None = None) -> dict[str, Any]:
-        served = served_for(request, model)
-        return model_card(served.folder, served.model)
+        return served_for(request, model).card
 
     @app.post("/predict", response_model=_answer_models()[1], response_model_exclude_unset=True,
               openapi_extra=PREDICT_REQUEST)
     def predict(request: Request, body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
-        served = served_for(request, model)
-        try:
-            frame = request_frame(served.model, body, limits)
-        except RequestTooLarge as exc:
-            raise HTTPException(status_code=413, detail=str(exc)) from None
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
-        if frame.empty:
-            return {"predictions": []}
-        try:
-            scored = served.batcher.submit(frame).result()
-        except ValueError as exc:  # the model refused these rows (a column it needs is missing...)
-            raise HTTPException(status_code=422, detail=str(exc)) from None
-        return {"predictions": predictions(served.model, scored, list(frame.columns), served.ood is not None)}
+        for _ in range(3):  # a newer version replaced the model between the lookup and the scoring: ask it
+            served = served_for(request, model)
+            try:
+                frame = request_frame(served.model, body, limits)
+            except RequestTooLarge as exc:
+                raise HTTPException(status_code=413, detail=str(exc)) from None
+            except ValueError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from None
+            if frame.empty:
+                return {"predictions": []}
+            try:
+                scored = served.batcher.submit(frame).result()
+            except ServingStopped:
+                continue
+            except ValueError as exc:  # the model refused these rows (a column it needs is missing...)
+                raise HTTPException(status_code=422, detail=str(exc)) from None
+            # the answer is read with the model that scored it (its classes), even if a newer one is in place now
+            return {"predictions": predictions(served.model, scored, list(frame.columns), served.ood is not None)}
+        raise HTTPException(status_code=503, detail="The model is being replaced right now; ask again.")
 
     return app
 
 
 def bearer_token(request: Any) -> str:
-    sent = request.headers.get("authorization", "")
-    return sent[len("Bearer "):].strip() if sent.startswith("Bearer ") else ""
+    """The token of ``Authorization: Bearer <token>``; the scheme's case does not matter (RFC 7235:
+    "bearer" is "Bearer"). "" when none is sent."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def unauthorized() -> Any:

@@ -12,54 +12,14 @@ core/serve.py's. A model is loaded on its first request and again when its folde
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from .api_tokens import TokenBook
-from .models.folder import MANIFEST, is_model_folder
-from .serve import ApiLimits, Served, bearer_token, build_api, unauthorized
+from .models.folder import is_model_folder
+from .serve import ApiLimits, ModelCache, Served, bearer_token, build_api, unauthorized
 from .workspace import TeamSettings, WorkspaceError
 
 MAX_MODELS = 4  # loaded at once: a MiniLM model holds ~100 MB of weights in memory
-
-
-def _stamp(folder: Path) -> tuple[int, int]:
-    """Changes when the folder is replaced (atomic saves rename a new folder into place)."""
-    stat = folder.stat()
-    manifest = folder / MANIFEST
-    return stat.st_ino, manifest.stat().st_mtime_ns if manifest.is_file() else 0
-
-
-class ModelCache:
-    """The models loaded now, by folder; least recently used let go first."""
-
-    def __init__(self, limits: ApiLimits, max_models: int = MAX_MODELS) -> None:
-        self.limits, self.max_models = limits, max_models
-        self._loaded: OrderedDict[Path, tuple[tuple[int, int], Served]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, folder: Path) -> Served:
-        with self._lock:  # one load per folder, even when its first requests come at once
-            stamp = _stamp(folder)
-            found = self._loaded.get(folder)
-            if found is not None and found[0] == stamp:
-                self._loaded.move_to_end(folder)
-                return found[1]
-            if found is not None:
-                found[1].batcher.stop(wait_s=None)  # its thread writes the old version's counts; not waited for under the lock
-            served = Served.load(folder, self.limits)
-            self._loaded[folder] = (stamp, served)
-            self._loaded.move_to_end(folder)
-            while len(self._loaded) > self.max_models:
-                _, (_, old) = self._loaded.popitem(last=False)
-                old.batcher.stop(wait_s=None)
-            return served
-
-    def all(self) -> list[Served]:
-        with self._lock:
-            return [served for _, served in self._loaded.values()]
 
 
 def create_team_app(settings: TeamSettings, *, model: str | None = None, limits: ApiLimits | None = None,

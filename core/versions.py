@@ -40,7 +40,15 @@ from .models.candidates import copy_tree, folder_lock
 from .models.folder import MANIFEST, METRICS, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
-VERSION_FILE = "version.json"
+VERSION_FILE = "version.json"  # in versions/vN: why it is kept (replaced, lost, rolled back from)
+# In every model folder a retrain touched, in use or kept: the model's latest comparison - its
+# "outcome" (OUTCOMES), the numbers and the sentence. It travels with the model's files through
+# promotions and rollbacks, so a version that lost still says so after a round trip.
+COMPARISON_FILE = "comparison.json"
+PROMOTED, NOT_PROMOTED, REPLACED = "promoted", "challenger, not promoted", "replaced by a better challenger"
+KEPT_OVER = "kept: the challenger was not better"
+OUTCOMES = (PROMOTED, NOT_PROMOTED, REPLACED, KEPT_OVER)
+ROLLED_BACK = "rolled back to "  # version.json's status of a model a rollback set aside, + the version put back
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
 # holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
@@ -65,7 +73,9 @@ class Challenge:
 
 
 def list_versions(folder: str | Path) -> list[dict[str, Any]]:
-    """The kept versions, oldest first: ``{"version", "kind", "saved_at", "status", "macro_f1"...}``."""
+    """The kept versions, oldest first: ``{"version", "kind", "saved_at", "status", "at"}`` (why and
+    when it was set aside) and, for a model that took part in a comparison, ``"outcome"`` (one of
+    OUTCOMES: its latest, wherever it has been since), ``"comparison"`` and ``"sentence"``."""
     root = Path(folder) / VERSIONS
     if not root.is_dir():
         return []
@@ -73,8 +83,19 @@ def list_versions(folder: str | Path) -> list[dict[str, Any]]:
     for path in sorted((p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file()), key=_number):
         info = read_json(path / VERSION_FILE) if (path / VERSION_FILE).is_file() else {}
         manifest = read_json(path / MANIFEST)
-        out.append({"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"), **info})
+        out.append({"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
+                    **(carried_comparison(path) or {}), **info})
     return out
+
+
+def carried_comparison(path: str | Path) -> dict[str, Any] | None:
+    """The latest comparison of the model in ``path`` (its COMPARISON_FILE; a version kept before
+    that file existed: its version.json when that says an outcome); None when it took part in none."""
+    path = Path(path)
+    if (path / COMPARISON_FILE).is_file():
+        return read_json(path / COMPARISON_FILE)
+    info = read_json(path / VERSION_FILE) if (path / VERSION_FILE).is_file() else {}
+    return {**info, "outcome": info["status"]} if info.get("status") in OUTCOMES else None
 
 
 def _number(path: Path) -> int:
@@ -253,11 +274,14 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.challenger-", dir=folder.parent))
         try:
             saved = result.save(staging / "model")
+            # Each side carries its outcome in its own files (COMPARISON_FILE): it travels with the model.
             if not promoted:
                 with atomic_folder(folder, overwrite=True) as tmp:
                     copy_tree(folder, tmp)
                     copy_tree(saved, tmp / VERSIONS / version)
-                    write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": "challenger, not promoted"})
+                    write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": NOT_PROMOTED})
+                    write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": NOT_PROMOTED})
+                    write_json(tmp / COMPARISON_FILE, {**record, "outcome": KEPT_OVER})
                     _write_holdout(tmp, holdout)
                 return version
             with atomic_folder(folder, overwrite=True) as tmp:
@@ -265,8 +289,9 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
                 if (folder / VERSIONS).is_dir():
                     copy_tree(folder / VERSIONS, tmp / VERSIONS)
-                write_json(tmp / VERSIONS / version / VERSION_FILE,
-                           {**record, "status": "replaced by a better challenger"})
+                write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": REPLACED})
+                write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": REPLACED})
+                write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED})
                 _write_holdout(tmp, holdout)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -280,10 +305,10 @@ def _write_holdout(folder: Path, holdout: pd.DataFrame) -> None:
     holdout.to_csv(path, index=False)
 
 
-# version.json's "status" of a version that lost a comparison: a challenger that scored worse, or
-# a model a better challenger replaced.
-LOST = {"challenger, not promoted": "was not promoted: it scored worse than the model then in use",
-        "replaced by a better challenger": "was replaced: a challenger scored better"}
+# The outcomes of a model that lost its latest comparison: a challenger that scored worse, or a
+# model a better challenger replaced (list_versions' "outcome", wherever the model has been since).
+LOST = {NOT_PROMOTED: "was not promoted: it scored worse than the model then in use",
+        REPLACED: "was replaced: a challenger scored better"}
 
 
 @dataclass
@@ -300,7 +325,8 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     """Score ``version`` and the model in use in ``folder`` on the same rows - the fixed holdout
     of the model in use (:func:`holdout_path`: rows it never trained on, and the kept versions'
     comparison rows) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
-    the version lost its comparison (its version.json). Raises ValueError for a version not kept.
+    the version lost its latest comparison (:func:`carried_comparison`, through any rollbacks
+    since). Raises ValueError for a version not kept.
     Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
     from .evaluation import compare_on_rows, lead_in_words
     from .models import load_folder
@@ -310,10 +336,11 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     if version not in kept:
         raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {', '.join(kept) or 'none'}.")
     info = kept[version]
-    how = LOST.get(str(info.get("status")))
+    how = LOST.get(str(info.get("outcome")))
     then = (info.get("comparison") or {}).get("delta")
     then = "" if then is None else f" ({then * 100:+.1f} macro-F1 points for the challenger then)"
-    said = f"{version} {how}{then}." if how else f"{version}: {info.get('status') or 'a kept version'}."
+    since = "" if info.get("status") in OUTCOMES or not info.get("status") else f"; since then: {info['status']}"
+    said = f"{version} {how}{then}{since}." if how else f"{version}: {info.get('status') or 'a kept version'}."
     path = holdout_path(folder)
     if path is None:
         return RollbackRisk(version, bool(how), f"{said} There are no rows both can be scored on now.", None)
@@ -329,17 +356,22 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
 
 
 def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = False) -> str:
-    """Put ``version`` (default: the newest replaced one) back in place; the model in use becomes a
-    new version. Returns the version put in place (``dry_run``: the one that would be, nothing
-    changed). ValueError naming the kept versions otherwise. A version that lost its comparison is
-    put back all the same: the page and the CLI say so first (:func:`rollback_risk`) and ask."""
+    """Put ``version`` (default: the newest kept version that was in use before: replaced by a
+    challenger, or rolled back from) back in place; the model in use becomes a new version; each
+    carries its latest comparison (COMPARISON_FILE) along. Returns the version put in place
+    (``dry_run``: the one that would be, nothing changed). ValueError naming the kept versions
+    otherwise. A version that lost its comparison is put back all the same: the page and the CLI
+    say so first (:func:`rollback_risk`) and ask."""
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
-        replaced = [v["version"] for v in kept if v.get("status") == "replaced by a better challenger"]
-        if not replaced:
-            raise ValueError(f"{folder.name} keeps no replaced version to roll back to.")
-        version = replaced[-1]
+        in_use_before = [v["version"] for v in kept if v.get("status") == REPLACED
+                         or str(v.get("status", "")).startswith(ROLLED_BACK)]
+        if not in_use_before:
+            found = ", ".join(f"{v['version']} ({v.get('status') or 'kept'})" for v in kept) or "none"
+            raise ValueError(f"{folder.name} keeps no version that was in use before (kept: {found}); name the "
+                             "version to put back.")
+        version = in_use_before[-1]
     if version not in {v["version"] for v in kept}:
         found = ", ".join(v["version"] for v in kept) or "none"
         raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {found}.")
@@ -348,13 +380,16 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     with folder_lock(folder):
         aside = _next_version(folder)
         with atomic_folder(folder, overwrite=True) as tmp:
+            carried = carried_comparison(folder / VERSIONS / version)  # read before its version.json goes
             copy_tree(folder / VERSIONS / version, tmp)
             (tmp / VERSION_FILE).unlink(missing_ok=True)
+            if carried is not None and not (tmp / COMPARISON_FILE).is_file():  # kept before the file existed
+                write_json(tmp / COMPARISON_FILE, {k: v for k, v in carried.items() if k != "status"})
             if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
                 (tmp / HOLDOUT).unlink(missing_ok=True)
                 _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
             copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
             copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
-            write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"rolled back to {version}",
+            write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"{ROLLED_BACK}{version}",
                                                                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return version

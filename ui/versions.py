@@ -36,7 +36,7 @@ def render_versions(name: str, folder: Path, task: str, key: str) -> None:
 def _retrain(name: str, folder: Path, key: str) -> None:
     st.subheader("Retrain with new labels")
     st.markdown(plain(rule_in_words(folder)))
-    job_id = st.session_state.get(JOBS, {}).get(name)
+    job_id = _job_of(name)
     if job_id:
         _job(job_id, key)
     if not holdout_rows(folder):
@@ -50,6 +50,19 @@ def _retrain(name: str, folder: Path, key: str) -> None:
         "Upload both tables first." if old is None or new is None else None)
     if st.button("Retrain with new labels", key=f"{key}_start", type="primary", disabled=why is not None, help=why):
         _start(name, old.table.frame, new.table.frame)
+
+
+def _job_of(name: str) -> str | None:
+    """The retrain job of model ``name`` this session follows; else (a new browser session, another
+    tab, a restarted server) its latest retrain still queued or running in the job store, which
+    is then followed to its end as if started here - as the Train page finds its jobs
+    (ui.jobs.follow_job); a newer one started elsewhere replaces one that ended. None when there is none."""
+    followed = st.session_state.setdefault(JOBS, {})
+    if not followed.get(name) or not _active(followed[name]):
+        running = [j for j in jobs.list_jobs(kind="retrain") if j.active and j.model_name == name]
+        if running:
+            followed[name] = running[-1].id
+    return followed.get(name)
 
 
 def _start(name: str, old: pd.DataFrame, new: pd.DataFrame) -> None:

@@ -250,6 +250,6 @@ def test_onnx_export_refuses_an_embedding_model_in_words(fitted, tmp_path):
 
     folder = _copy(fitted[2], tmp_path)
     before = sorted(p.name for p in folder.iterdir())
-    with pytest.raises(ValueError, match=r"ONNX export is for fine-tuned transformers; this is a frozen-encoder"):
+    with pytest.raises(ValueError, match=r"transformers; this model is a frozen-encoder embeddings \+ logistic regression \(kind 'embedding'\)\."):
         export(folder)
     assert sorted(p.name for p in folder.iterdir()) == before

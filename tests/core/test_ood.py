@@ -225,3 +225,15 @@ def test_ad_copy_lab_flags_ads_unlike_the_training_texts_as_predict_does(trained
     (bare / OOD_FILE).unlink()
     (bare / "test_predictions.csv").unlink()
     assert unlike_training(load_folder(bare), texts) is None
+
+
+def test_the_share_never_reads_0_percent_for_a_count_above_zero():
+    """Walk finding: the CLI's note read "0% of rows (1 of 200)". Truth: the counts themselves."""
+    from core.ood import ood_message
+
+    assert ood_message(1, 200).startswith("under 1% of rows (1 of 200) look unlike")
+    assert ood_message(0, 200).startswith("0% of rows (0 of 200)")
+    assert ood_message(199, 200).startswith("over 99% of rows (199 of 200)")
+    assert ood_message(1, 2000).startswith("under 1% of rows (1 of 2,000)")
+    assert ood_message(200, 200).startswith("100% of rows")
+    assert ood_message(24, 200).startswith(f"{24 / 200:.0%} of rows (24 of 200)")

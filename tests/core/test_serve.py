@@ -80,6 +80,18 @@ def test_rows_form_gives_the_same_answers_as_texts(client):
     assert by_text == by_row
 
 
+def test_a_row_that_leaves_the_text_out_gets_its_own_error_the_others_their_answers(client):
+    """As the docs say: a row without text gets {"error"} in its place (the same as an empty text,
+    the CLI's empty cell); a column no row has is a misnamed one (422, closest key named)."""
+    answer = client.post("/predict", json={"rows": [{"text": TEXTS[0]}, {"other": "x"}, {"text": TEXTS[1]}]})
+    assert answer.status_code == 200, answer.text
+    got = answer.json()["predictions"]
+    alone = client.post("/predict", json={"texts": [TEXTS[0], "", TEXTS[1]]}).json()["predictions"]
+    assert "error" in alone[1] and got == alone
+    misnamed = client.post("/predict", json={"rows": [{"Text": "hi"}, {"Text": "ho"}]})
+    assert misnamed.status_code == 422 and "'text' -> 'Text'" in misnamed.json()["detail"]
+
+
 def test_health_and_card(client, folder):
     assert client.get("/health").json() == {"status": "ok", "model": folder.name}
     card = client.get("/model").json()
@@ -118,6 +130,10 @@ def test_token_required_when_set(folder):
     assert secured.get("/health").status_code == 401
     ok = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+    for scheme in ("bearer", "BEARER"):  # RFC 7235: the scheme name is case-insensitive
+        lower = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": f"{scheme} s3cret"})
+        assert lower.status_code == 200, scheme
+    assert secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Basic s3cret"}).status_code == 401
 
 
 def test_beyond_loopback_needs_a_token():

@@ -287,7 +287,7 @@ def test_fast_path_is_not_offered_and_cli_fast_is_a_no_op(tmp_path, capsys):
     out = pd.read_csv(tmp_path / "o.csv")
     truth = pipe.predict_proba(df["text"])
     assert out["p_positive"].to_numpy() == pytest.approx(truth[:, 1], abs=1e-9)
-    assert "not needed" in capsys.readouterr().err
+    assert "not needed, this is a TF-IDF + logistic regression model: it has no faster form" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ training

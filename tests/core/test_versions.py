@@ -58,6 +58,20 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert set(versions) == {"v2"} and versions["v2"]["status"] == "rolled back to v1"
     assert holdout_accuracy(flipped / VERSIONS / "v2") == pytest.approx(after)
 
+    # Each model's comparison travels with it: the challenger set aside keeps its "promoted", and the
+    # replaced model, rolled in and out again, still says it lost (rollback_risk warns).
+    delta = outcome.comparison["delta"]
+    assert versions["v2"]["outcome"] == "promoted" and versions["v2"]["sentence"] == outcome.sentence
+    assert rollback(flipped) == "v2"  # the default undoes the last change: the model in use before it
+    [v3] = list_versions(flipped)
+    assert v3["version"] == "v3" and v3["status"] == "rolled back to v2"
+    assert v3["outcome"] == "replaced by a better challenger" and v3["comparison"]["delta"] == pytest.approx(delta)
+    assert holdout_accuracy(flipped / VERSIONS / "v3") == pytest.approx(before)  # the flipped model, aside again
+    risk = rollback_risk(flipped, "v3")
+    assert risk.lost and "was replaced" in risk.sentence and "rolled back to v2" in risk.sentence
+    assert f"{delta * 100:+.1f} macro-F1 points" in risk.sentence
+    assert risk.comparison["a"] < risk.comparison["b"]  # and it still scores worse on the same rows
+
 
 def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(trained_tiny, tmp_path, capsys):
     folder = tmp_path / "sentiment"
@@ -74,7 +88,7 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert printed["promoted"] is False and printed["version_kept"] == "v1"
     assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
-    with pytest.raises(ValueError, match="no replaced version"):
+    with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v1 \(challenger, not promoted"):
         rollback(folder)
 
     # Rolling forward to the challenger that lost: said with both scores on the same rows, and refused
@@ -95,6 +109,14 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert cli_main(["rollback", "--model", str(folder), "--to", "v1", "--anyway"]) == 0
     assert (folder / "model.safetensors").read_bytes() != weights
     assert pd.read_csv(folder / "holdout.csv", keep_default_na=False).equals(holdout)  # the holdout stays fixed
+
+    # Rolled out again, the losing challenger still needs --anyway: its outcome travelled with it.
+    assert cli_main(["rollback", "--model", str(folder)]) == 0  # the default: the model in use before
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert {v["version"]: v["outcome"] for v in list_versions(folder)} == {"v3": "challenger, not promoted"}
+    capsys.readouterr()
+    assert cli_main(["rollback", "--model", str(folder), "--to", "v3"]) == 2
+    assert "was not promoted" in capsys.readouterr().err and (folder / "model.safetensors").read_bytes() == weights
 
 
 def test_refuses_files_without_the_model_columns(trained_tiny, tmp_path):
@@ -121,3 +143,4 @@ def test_out_of_fold_test_rows_are_no_holdout_only_new_rows_judge(trained_tiny, 
     assert set(texts) <= set(new["text"])  # only new rows judge
     with pytest.raises(ValueError, match="out-of-fold"):
         eval_rows(load_folder(folder), new.head(5), seed=0)
+

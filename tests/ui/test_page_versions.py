@@ -168,3 +168,23 @@ def test_a_model_without_versions_says_what_a_retrain_keeps(flipped_model):
     at = open_versions()
     assert any("No earlier version yet" in c.value for c in at.caption)
     assert not [b for b in at.button if b.key == "models_versions_rollback"]
+
+
+def test_a_new_browser_session_finds_the_running_retrain_in_the_job_store(flipped_model, monkeypatch):
+    """Walk finding: the tab opened in a new browser session while a retrain ran showed no progress,
+    no Cancel, no sign of the job. Truth: the job's own state and events, written here as the worker
+    writes them; the session starts with nothing of it."""
+    monkeypatch.setattr(core_jobs, "_launch_worker", lambda folder: None)  # the test plays the worker
+    job_id = core_jobs.start_retrain_job("sentiment", make_sentiment_frame(40, seed=1), make_sentiment_frame(20, seed=2))
+    folder = core_jobs.jobs_root() / job_id
+    core_jobs.write_state(folder, "running", message="Training a challenger")
+    _log(folder, phase=COMPARE_PHASE, fraction=0.0, message="Comparing the challenger with the model in use on 30 rows")
+    at = open_versions()  # a fresh session: no job id in its state
+    assert not at.exception, at.exception
+    assert any("Comparing the challenger" in str(bar.proto.text) for bar in at.get("progress"))
+    assert _cancel_buttons(at)
+    assert at.button(key="models_versions_start").disabled  # no second retrain of the same model
+
+    core_jobs.write_state(folder, "done", message="The challenger was promoted: +3.0 points.", promoted=True)
+    at.run()  # followed to its end as if started in this session
+    assert "was promoted" in texts(at.success) and not at.get("progress")
