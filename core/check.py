@@ -91,7 +91,8 @@ class DataReport:
     the label-error model read; ``seconds``: wall time; ``notes``: sentences for the user;
     ``label_error_precision``: the expected share (0-1) of the most suspect 5% of rows whose label
     is wrong, measured with planted flips (core.label_errors), None where the ranking was no
-    better than chance or labels were not checked.
+    better than chance or too weak for the estimate to hold (core.label_errors.MIN_SKILL) or
+    labels were not checked.
     """
 
     issues: pd.DataFrame
@@ -496,7 +497,7 @@ def _label_errors(
     note = " ".join(filter(None, [note, ranking.note()]))
     where = ranking.listed
     suggested = classes[proba[where].argmax(axis=1)]
-    return _issues(idx[where], "label_error", ranking.scores[where], suggested), mode, len(idx), note, ranking.precision
+    return _issues(idx[where], "label_error", ranking.scores[where], suggested), mode, len(idx), note, ranking.stated_precision
 
 
 def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarray, mode: str,
@@ -532,7 +533,7 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
         row[np.argmax(np.abs(proba[i] - row))] ^= True  # toggle the least likely given value
         suggested.append(join_tags([t for t, on in zip(tags, row) if on], separator))
     return (_issues(idx[where], "label_error", ranking.scores[where], suggested), mode, len(idx),
-            ranking.note("tags"), ranking.precision)
+            ranking.note("tags"), ranking.stated_precision)
 
 
 def flag_label_issues(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -153,13 +153,36 @@ def diverse_order(order: np.ndarray, texts: list[str], n: int, threshold: float 
     return pool[picked]
 
 
+def label_model_features(
+    texts: list[str], embedder: Callable[[list[str]], np.ndarray] | None
+) -> tuple[str, np.ndarray | None, str]:
+    """What the label-error model reads, chosen as the data check's ``features="auto"`` chooses it
+    (core.check): ``("both", embeddings (n, d), "")`` when ``embedder`` (texts -> (n, d) sentence
+    embeddings, e.g. core.ood.encoder_embedder of the base model) gives them: TF-IDF and embeddings,
+    the two models' out-of-fold probabilities averaged (best measured, docs/measurements.md);
+    ``("tfidf", None, why)`` when it fails or gives a wrong shape (why: a sentence for people; "" when
+    ``embedder`` is None)."""
+    if embedder is None:
+        return "tfidf", None, ""
+    try:
+        embeddings = np.asarray(embedder(texts), dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - as the check's "auto": TF-IDF only, whatever broke
+        return "tfidf", None, f"Sentence embeddings were not available ({exc}); the label model read TF-IDF only."
+    if embeddings.ndim != 2 or len(embeddings) != len(texts):
+        return "tfidf", None, (f"Sentence embeddings came back as {embeddings.shape} for {len(texts)} texts; "
+                               "the label model read TF-IDF only.")
+    return "both", embeddings, ""
+
+
 def suspected_label_errors(
-    labeled_df: pd.DataFrame, text_columns: list[str] | tuple[str, ...], label_column: str, n: int = 20, *, seed: int = 42
+    labeled_df: pd.DataFrame, text_columns: list[str] | tuple[str, ...], label_column: str, n: int = 20, *,
+    seed: int = 42, embedder: Callable[[list[str]], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The ``n`` labelled rows whose label looks most wrong, most suspect first, or none at all.
 
     No saved model is needed: the data check's own ranking (core.label_errors.rank_class_errors:
-    out-of-fold probabilities of TF-IDF + logistic regression fitted on the other labelled rows,
+    out-of-fold probabilities of logistic regression fitted on the other labelled rows, on TF-IDF
+    and, with ``embedder``, on sentence embeddings too, as the check's "auto" (:func:`label_model_features`);
     cleanlab's self-confidence label quality), calibrated by flips planted in copies of these
     labels (4 cross-fits). Rows are listed only when that ranking beats chance, at least
     core.label_errors.MIN_ROWS rows are ranked and the lower bound of its expected precision is
@@ -168,9 +191,11 @@ def suspected_label_errors(
     Returns those rows (original index, all columns) plus ``suggested_label`` (the out-of-fold
     likeliest class), ``label_probability`` (out-of-fold probability of the given label, 0-1),
     ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and ``rank``;
-    ``attrs``: ``note`` (the sentence to show: expected precision in words, or why nothing is
-    listed), ``precision`` (expected share of the listed rows that are wrong, 0-1, or None) and
-    ``n_ranked`` (rows ranked). Rows of a class with fewer than 2 labelled rows are not ranked.
+    ``attrs``: ``note`` (the sentence to show: expected precision, or why it or any row is not
+    given), ``precision`` (expected share of the listed rows that are wrong, 0-1, or None: also when
+    the ranking is too weak for the estimate, core.label_errors.MIN_SKILL), ``n_ranked`` (rows
+    ranked), ``label_model`` ("both" or "tfidf") and ``label_model_note`` (why not "both", or "").
+    Rows of a class with fewer than 2 labelled rows are not ranked.
     Raises ``ValueError`` when fewer than two classes have 2 labelled rows each.
     """
     from .label_errors import rank_class_errors
@@ -184,14 +209,16 @@ def suspected_label_errors(
     texts = [" | ".join(str(v) for v in r) for r in rows[list(text_columns)].fillna("").astype(str).itertuples(index=False)]
     classes = np.array(sorted(kept), dtype=object)
     y = np.searchsorted(classes, labels.loc[rows.index].to_numpy(dtype=object))
-    ranking, proba = rank_class_errors(texts, y, "tfidf", None, seed, k=min(n, max(1, len(y) // 2)))
+    mode, embeddings, why = label_model_features(texts, embedder)
+    ranking, proba = rank_class_errors(texts, y, mode, embeddings, seed, k=min(n, max(1, len(y) // 2)))
     order = ranking.listed
     out = rows.iloc[order].copy()
     out["suggested_label"] = classes[proba[order].argmax(axis=1)]
     out["label_probability"] = proba[order, y[order]]
     out["suspect_score"] = ranking.scores[order]
     out["rank"] = np.arange(1, len(order) + 1)
-    out.attrs.update(note=ranking.note(), precision=ranking.precision, n_ranked=len(y))
+    out.attrs.update(note=ranking.note(), precision=ranking.stated_precision, n_ranked=len(y), label_model=mode,
+                     label_model_note=why)
     return out
 
 
@@ -299,6 +326,21 @@ class LabelStore:
         labels = self.frame()[self.label_column]
         done = labels[labels != ""]
         return {"labeled": int(len(done)), "unlabeled": int((labels == "").sum()), **{str(k): int(v) for k, v in done.value_counts().items()}}
+
+    def label_counts(self) -> tuple[dict[str, int], str | None]:
+        """(labelled rows per label, the tag separator or None), most rows first. One label per row:
+        rows per class. Several tags per row (core.multilabel.detect finds a separator in the labels):
+        rows carrying each tag, so a row with two tags counts once for each and the counts add up to
+        more than the labelled rows; a combination such as "anger|joy" is no class of its own."""
+        from .multilabel import detect, split_tags
+
+        labels = self.frame()[self.label_column]
+        done = labels[labels != ""]
+        found = detect(done, self.label_column) if len(done) else None
+        if found is None:
+            return {str(k): int(v) for k, v in done.value_counts().items()}, None
+        tags = pd.Series([t for cell in done for t in dict.fromkeys(split_tags(cell, found.separator))], dtype=object)
+        return {str(k): int(v) for k, v in tags.value_counts().items()}, found.separator
 
     def classes(self) -> list[str]:
         labels = self.frame()[self.label_column]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import TrainConfig, jobs, load_csv, validate_mapping, validate_name, workspace  # jobs.*: tests replace them
+from core import TrainConfig, jobs, load_csv, ood, validate_mapping, validate_name, workspace  # tests patch jobs, ood
 from core.base_models import training_defaults
 from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
@@ -31,6 +31,7 @@ from core.multilabel import detect, join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
 from ui.base_model_picker import base_model_picker
+from ui.check import EMBEDDING_ROWS
 from ui.downloads import download_button
 from ui.jobs import live_panel, resume_or_close, shown_job
 from ui.label_rounds import ranked_rows
@@ -128,9 +129,12 @@ def project_summary(store: LabelStore) -> dict[str, int]:
     a.metric("Labelled", f"{counts['labeled']:,}")
     b.metric("Still to label", f"{counts['unlabeled']:,}")
     c.metric("Training rounds", store.meta.get("rounds", 0))
-    per_class = {k: v for k, v in counts.items() if k not in ("labeled", "unlabeled")}
-    if per_class:
-        st.caption("Labels so far: " + plain(", ".join(f"{k} {v}" for k, v in sorted(per_class.items()))))
+    per_label, separator = store.label_counts()  # several tags per row: rows per tag, not per combination
+    listed = plain(", ".join(f"{k} {v}" for k, v in sorted(per_label.items())))
+    if per_label and separator:
+        st.caption(f"Rows carrying each tag so far (a row with several tags counts once for each): {listed}")
+    elif per_label:
+        st.caption(f"Labels so far: {listed}")
     download_button("Download the labelled set (CSV)", store.export_csv, file_name=f"{store.folder.name}-labelled.csv",
                     mime="text/csv", key="label_download", icon=":material/download:")
     return counts
@@ -273,7 +277,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.info("Training is running; the rows to label appear when the model is saved.")
         return
     if counts["labeled"] and st.radio("Order", [LEAST_SURE, SUSPECTED], key="label_order", horizontal=True) == SUSPECTED:
-        _review_suspects(store)
+        _review_suspects(store, base_model)
         return
     if ranking_model is None:
         st.info("Train a model on the labelled rows (or use the active model) to see which rows to label next.")
@@ -337,21 +341,51 @@ def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
     return ranked[ranked.index.isin(store.unlabeled().index)]  # rows labelled since drop out
 
 
-def _review_suspects(store: LabelStore) -> None:
+def _suspect_embedder(base_model: str, n_rows: int):
+    """The sentence embeddings the label-error model reads besides TF-IDF, chosen as the data check
+    chooses them (ui/check.py: on up to EMBEDDING_ROWS rows; the base model's frozen encoder, or
+    core.ood's fallback encoder for a TF-IDF base): texts -> (n, d), or None above EMBEDDING_ROWS.
+    The encoder is loaded once per process (core.ood.encoder_embedder); the last embeddings are kept in
+    the session, so re-ranking after a correction (same texts, new labels) does not encode again."""
+    if n_rows > EMBEDDING_ROWS:
+        return None
+    encoder = ood.ood_encoder(base_model)
+
+    def embed(texts: list[str]):
+        key = (encoder, hash(tuple(texts)))
+        if (ss.get("label_suspect_embedded") or (None,))[0] != key:
+            ss["label_suspect_embedded"] = (key, ood.encoder_embedder(encoder)(texts))
+        return ss["label_suspect_embedded"][1]
+
+    return embed
+
+
+def _label_model_caption(ranked: pd.DataFrame, base_model: str) -> str:
+    """Which label model ranked the rows (the check's choice), for the captions under the note."""
+    if ranked.attrs.get("label_model") == "both":
+        return (f"TF-IDF and the sentence embeddings of {plain(ood.ood_encoder(base_model))}, averaged, cross-fitted, "
+                "as the data check")
+    why = (ranked.attrs.get("label_model_note")
+           or f"more than {EMBEDDING_ROWS:,} labelled rows: no embeddings, as in the data check")
+    return f"TF-IDF, cross-fitted; {plain(why).rstrip('.')}"
+
+
+def _review_suspects(store: LabelStore, base_model: str) -> None:
     """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors: the data
-    check's calibrated ranking, core.label_errors), with an editor to correct them. Ranked once per
-    state of the labels. Several tags per row: per tag (:func:`_review_suspect_tags`)."""
+    check's calibrated ranking and label model, core.label_errors), with an editor to correct them.
+    Ranked once per state of the labels. Several tags per row: per tag (:func:`_review_suspect_tags`)."""
     separator = tag_project(store, None)
     if separator:
-        _review_suspect_tags(store, separator)
+        _review_suspect_tags(store, separator, base_model)
         return
     n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
     labeled = store.labeled()
-    stamp = (store.folder.name, (store.folder / "data.csv").stat().st_mtime, n)
+    stamp = (store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
     if ss.get("label_suspect_stamp") != stamp:
         try:
             with st.spinner(f"Cross-checking {len(labeled):,} labelled rows…"):
-                ss["label_suspects"] = suspected_label_errors(labeled, store.text_columns, store.label_column, n)
+                ss["label_suspects"] = suspected_label_errors(labeled, store.text_columns, store.label_column, n,
+                                                              embedder=_suspect_embedder(base_model, len(labeled)))
         except ValueError as exc:
             st.info(plain(exc))
             return
@@ -359,8 +393,9 @@ def _review_suspects(store: LabelStore) -> None:
     ranked = ss["label_suspects"]
     if not _suspects_note(ranked):
         return
+    model = _label_model_caption(ranked, base_model)
     st.caption(
-        "Most suspect first: a simple model trained on the other labelled rows (TF-IDF, cross-fitted) "
+        f"Most suspect first: a simple model trained on the other labelled rows ({model}) "
         "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
     )
     shown = {
@@ -374,17 +409,18 @@ def _review_suspects(store: LabelStore) -> None:
         st.rerun()
 
 
-def _review_suspect_tags(store: LabelStore, separator: str) -> None:
+def _review_suspect_tags(store: LabelStore, separator: str, base_model: str) -> None:
     """The review for a project with several tags per row: rows ranked by cleanlab's multi-label
     quality, the tags that look wrong named per row (core.tag_review), a tag picker to correct them."""
     n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
     labeled = store.labeled()
-    stamp = ("tags", store.folder.name, (store.folder / "data.csv").stat().st_mtime, n)
+    stamp = ("tags", store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
     if ss.get("label_suspect_stamp") != stamp:
         try:
             with st.spinner(f"Cross-checking the tags of {len(labeled):,} labelled rows…"):
                 ss["label_suspects"] = suspected_tag_errors(labeled, store.text_columns, store.label_column, n,
-                                                            separator=separator)
+                                                            separator=separator,
+                                                            embedder=_suspect_embedder(base_model, len(labeled)))
         except ValueError as exc:
             st.info(plain(exc))
             return
@@ -392,9 +428,10 @@ def _review_suspect_tags(store: LabelStore, separator: str) -> None:
     ranked = ss["label_suspects"]
     if not _suspects_note(ranked):
         return
+    model = _label_model_caption(ranked, base_model)
     st.caption(
-        "Several tags per row, checked tag by tag: a simple model trained on the other labelled rows (TF-IDF, "
-        "one yes/no per tag, cross-fitted) disagrees most with these rows' tags (cleanlab's multi-label quality). "
+        f"Several tags per row, checked tag by tag: a simple model trained on the other labelled rows ({model}; "
+        "one yes/no per tag) disagrees most with these rows' tags (cleanlab's multi-label quality). "
         "\"suspect tags\": +tag looks missing, -tag looks wrong. Pick every tag that fits."
     )
     shown = {"rank": ranked["rank"].astype(int), "given tags": ranked[store.label_column].astype(str),

@@ -264,8 +264,12 @@ def test_no_label_error_is_claimed_when_the_label_model_cannot_tell():
     noisy, flipped = flip(make_sentiment_frame(240, seed=3), 12, seed=7)
     found = run_check(noisy, CONFIG, features="tfidf")
     assert len(set(found.rows("label_error")) & set(flipped)) >= 10
-    assert found.label_error_precision is not None and found.label_error_precision >= 0.5  # truth: 11 of 12
-    assert any(n.endswith("review before changing them.") and "likely wrong labels" in n for n in found.notes)
+    # A share is said only where the ranking is strong enough for it to hold (core.label_errors.MIN_SKILL),
+    # then near the truth (11 of 12 listed rows flipped here); else the note says it cannot be said.
+    truth = len(set(found.rows("label_error")) & set(flipped)) / found.counts["label_error"]
+    stated = found.label_error_precision
+    assert abs(stated - truth) <= 0.2 if stated is not None else any("cannot be said" in n for n in found.notes)
+    assert any(n.lower().endswith("review before changing them.") for n in found.notes)
 
 
 def test_the_label_page_uses_the_checks_calibrated_ranking_and_claims_nothing_where_it_cannot_tell():

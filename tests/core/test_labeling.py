@@ -145,3 +145,30 @@ def test_create_refuses_bad_input(tmp_path):
         label_store("../escape")
     fresh = LabelStore(tmp_path / "r").create(upload_frame().drop(columns="label"), ["text"], "label")
     assert fresh.counts()["unlabeled"] == 5
+
+
+def test_label_counts_are_per_class_or_per_tag(tmp_path):
+    single = LabelStore(tmp_path / "single").create(upload_frame(), ["text"], "label")
+    assert single.label_counts() == ({"positive": 1, "negative": 1}, None)
+    labels = ["anger|joy", "anger", "joy|disgust|anger", "", "joy", "disgust"]
+    frame = pd.DataFrame({"text": list("abcdef"), "label": labels})
+    tagged = LabelStore(tmp_path / "tags").create(frame, ["text"], "label")
+    per_tag, separator = tagged.label_counts()
+    truth = pd.Series([t for cell in labels if cell for t in cell.split("|")]).value_counts().to_dict()
+    assert separator == "|" and per_tag == truth == {"anger": 3, "joy": 3, "disgust": 2}
+
+
+def test_the_label_model_reads_embeddings_as_the_check_does_and_falls_back_to_tfidf():
+    from core.labeling import label_model_features
+
+    texts = ["good", "bad", "fine"]
+    mode, emb, why = label_model_features(texts, lambda t: np.eye(3)[: len(t)])
+    assert mode == "both" and emb.shape == (3, 3) and why == ""
+    assert label_model_features(texts, None) == ("tfidf", None, "")
+
+    def missing(t):
+        raise OSError("minilm-en is not installed")
+
+    mode, emb, why = label_model_features(texts, missing)
+    assert (mode, emb) == ("tfidf", None) and "minilm-en is not installed" in why and "TF-IDF only" in why
+    assert label_model_features(texts, lambda t: np.zeros((2, 4)))[0] == "tfidf"  # one vector short

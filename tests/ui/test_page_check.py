@@ -107,11 +107,33 @@ def test_no_changed_since_note_before_the_first_check(models_dir):
     assert "changed since the last check" not in texts(at.info)
 
 
+def bag_of_words_encoder(calls: list[str]):
+    """A stand-in for core.ood.encoder_embedder (no transformer in tests): word counts over the texts
+    it is given, L2-normalised; the encoder names asked for go to ``calls``."""
+    import numpy as np
+
+    def encoder(name: str):
+        calls.append(name)
+
+        def embed(texts: list[str]) -> np.ndarray:
+            vocab = {w: i for i, w in enumerate(sorted({w for t in texts for w in t.lower().split()}))}
+            x = np.full((len(texts), len(vocab) + 1), 1e-3, dtype=np.float32)
+            for row, t in enumerate(texts):
+                for w in t.lower().split():
+                    x[row, vocab[w]] += 1
+            return x / np.linalg.norm(x, axis=1, keepdims=True)
+        return embed
+    return encoder
+
+
 def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tmp_path, monkeypatch):
+    import core.ood
     from core.labeling import label_store
     from tests.ui.test_page_label import open_label
 
     monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    calls: list[str] = []
+    monkeypatch.setattr(core.ood, "encoder_embedder", bag_of_words_encoder(calls))
     df, _copies, flipped = planted()
     df = df.iloc[:120].copy()
     unlabelled = make_sentiment_frame(10, seed=5)[["text"]].assign(label="")
@@ -123,19 +145,17 @@ def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tm
     view = at.data_editor(key="label_suspect_editor").value
     assert len(view) == 20 and set(view["row"]) <= set(store.labeled().index)
     assert len(set(view["row"].head(6)) & set(flipped)) >= 4
-    # The expected precision in words, from the calibration (core.label_errors), with the number it rests on.
+    # The data check's label model: TF-IDF and the base model's sentence embeddings (here a stand-in).
+    assert calls == ["minilm-en"] and "TF-IDF and the sentence embeddings of minilm-en" in texts(at.caption)
+    # The expected precision, one number said once, from the calibration (core.label_errors).
     import re
 
-    from core.label_errors import precision_words
-
-    said = re.search(r"(\w[^.\n]*?) of the 20 suspected label errors are likely wrong labels \(a rough estimate: (\d+)%",
-                     texts(at.markdown))
-    assert said, texts(at.markdown)
-    assert said.group(1).lower() == precision_words(int(said.group(2)) / 100)
+    said = re.findall(r"(\d+)%", texts(at.markdown))
+    assert len(said) == 1 and "An estimated" in texts(at.markdown), texts(at.markdown)
     # Truth: 6 labels were flipped and 5-6 of them are among the 20 rows, so 25-30% of the list is wrong
     # (the estimate is rough: within 20 points here).
     truth = sum(r in flipped for r in view["row"]) / 20
-    assert truth >= 0.25 and abs(int(said.group(2)) / 100 - truth) <= 0.2
+    assert truth >= 0.25 and abs(int(said[0]) / 100 - truth) <= 0.2
     # Correct the top row in the editor and save: the store (on disk) has the new label.
     row, suggested = int(view["row"].iloc[0]), view["suggested"].iloc[0]
     at.session_state["label_suspect_editor"] = {"edited_rows": {0: {"label": suggested}}, "added_rows": [], "deleted_rows": []}
@@ -148,10 +168,12 @@ def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tm
 def test_label_page_lists_no_suspect_when_the_checking_model_cannot_tell(models_dir, tmp_path, monkeypatch):
     import numpy as np
 
+    import core.ood
     from core.labeling import label_store
     from tests.ui.test_page_label import open_label
 
     monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    monkeypatch.setattr(core.ood, "encoder_embedder", bag_of_words_encoder([]))
     df = make_sentiment_frame(120, seed=4)[["text", "label"]]
     df["label"] = np.random.default_rng(0).permutation(["positive", "negative"] * 60)  # labels unrelated to text
     label_store("coin").create(pd.concat([df, df[["text"]].head(5).assign(label="")], ignore_index=True), ["text"], "label")

@@ -64,3 +64,19 @@ def test_a_new_model_from_the_label_page_says_it_replaced_the_active_one(
     assert any(
         "The new model **label-demo** is now the active model instead of **spring-campaign**" in n for n in notes
     ), notes
+
+
+def test_a_multi_tag_project_counts_rows_per_tag_not_per_combination(labels_dir):  # noqa: F811
+    # GoEmotions-like labels joined by "|": "anger|joy" is two tags on one row, not a class.
+    labels = ["anger", "anger|disgust", "anger|joy", "joy", "joy", "disgust|anger|joy", "neutral", "anger", "", ""]
+    frame = pd.DataFrame({"text": [f"comment number {i}" for i in range(len(labels))], "label": labels})
+    label_store("emotions").create(frame, ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("emotions").run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    counts = next(c for c in captions if c.startswith("Rows carrying each tag so far"))
+    # Truth: pandas counts the rows carrying each tag.
+    truth = frame["label"][frame["label"] != ""].str.split("|").explode().value_counts()
+    assert counts.endswith(": " + ", ".join(f"{t} {truth[t]}" for t in sorted(truth.index)))
+    assert "anger 5" in counts and "|" not in counts and not any(c.startswith("Labels so far") for c in captions)
