@@ -89,7 +89,7 @@ def test_the_first_candidate_failing_is_the_training_failing(tiny_model_dir, mon
     def no_tfidf(*_args, **_kwargs):
         raise ValueError("TF-IDF cannot be fitted")
 
-    monkeypatch.setattr(pipeline, "_run", no_tfidf)
+    monkeypatch.setattr(pipeline, "fit_and_score", no_tfidf)
     saves = []
     with pytest.raises(ValueError, match="TF-IDF cannot be fitted"):
         pipeline.train(make_sentiment_frame(60), tiny(tiny_model_dir), on_leader=saves.append)
