@@ -14,7 +14,9 @@ latest job by its model name; one whose worker died is shown with **Resume** (co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -379,19 +381,9 @@ def _review_suspects(store: LabelStore, base_model: str) -> None:
         _review_suspect_tags(store, separator, base_model)
         return
     n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
-    labeled = store.labeled()
-    stamp = (store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
-    if ss.get("label_suspect_stamp") != stamp:
-        try:
-            with st.spinner(f"Cross-checking {len(labeled):,} labelled rows…"):
-                ss["label_suspects"] = suspected_label_errors(labeled, store.text_columns, store.label_column, n,
-                                                              embedder=_suspect_embedder(base_model, len(labeled)))
-        except ValueError as exc:
-            st.info(plain(exc))
-            return
-        ss["label_suspect_stamp"] = stamp
-    ranked = ss["label_suspects"]
-    if not _suspects_note(ranked):
+    ranked = _ranked_suspects(store, n, base_model, "", "", lambda labeled, embedder: suspected_label_errors(
+        labeled, store.text_columns, store.label_column, n, embedder=embedder))
+    if ranked is None or not _suspects_note(ranked):
         return
     model = _label_model_caption(ranked, base_model)
     st.caption(
@@ -409,24 +401,30 @@ def _review_suspects(store: LabelStore, base_model: str) -> None:
         st.rerun()
 
 
+
+def _ranked_suspects(store: LabelStore, n: int, base_model: str, kind: str, what: str,
+                     rank: Callable[[pd.DataFrame, Any], pd.DataFrame]) -> pd.DataFrame | None:
+    """``rank(labeled, embedder)``'s table, kept in the session until the labels, ``n`` or the base
+    model change (one cross-check per change, not per rerun); None (the reason shown) when it refuses."""
+    labeled = store.labeled()
+    stamp = (kind, store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
+    if ss.get("label_suspect_stamp") != stamp:
+        try:
+            with st.spinner(f"Cross-checking {what}{len(labeled):,} labelled rows…"):
+                ss["label_suspects"] = rank(labeled, _suspect_embedder(base_model, len(labeled)))
+        except ValueError as exc:
+            st.info(plain(exc))
+            return None
+        ss["label_suspect_stamp"] = stamp
+    return ss["label_suspects"]
+
 def _review_suspect_tags(store: LabelStore, separator: str, base_model: str) -> None:
     """The review for a project with several tags per row: rows ranked by cleanlab's multi-label
     quality, the tags that look wrong named per row (core.tag_review), a tag picker to correct them."""
     n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
-    labeled = store.labeled()
-    stamp = ("tags", store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
-    if ss.get("label_suspect_stamp") != stamp:
-        try:
-            with st.spinner(f"Cross-checking the tags of {len(labeled):,} labelled rows…"):
-                ss["label_suspects"] = suspected_tag_errors(labeled, store.text_columns, store.label_column, n,
-                                                            separator=separator,
-                                                            embedder=_suspect_embedder(base_model, len(labeled)))
-        except ValueError as exc:
-            st.info(plain(exc))
-            return
-        ss["label_suspect_stamp"] = stamp
-    ranked = ss["label_suspects"]
-    if not _suspects_note(ranked):
+    ranked = _ranked_suspects(store, n, base_model, "tags", "the tags of ", lambda labeled, embedder: suspected_tag_errors(
+        labeled, store.text_columns, store.label_column, n, separator=separator, embedder=embedder))
+    if ranked is None or not _suspects_note(ranked):
         return
     model = _label_model_caption(ranked, base_model)
     st.caption(
