@@ -277,12 +277,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoints.remove(checkpoint)
     m = result.metrics
     verdict = m.get("verdict") or {}
+    from .result import verdict_account, verdict_notice  # the verdict's words, as the pages say them: once
+
     if verdict.get("sentence"):
-        print(f"verdict: {verdict['sentence']}", file=sys.stderr)
-    if verdict.get("useless"):
-        print(f"warning: NOT USABLE: {verdict.get('warning', '')}", file=sys.stderr)
-    elif verdict.get("caution"):  # several tags per row: worse than a constant guess on Hamming loss
-        print(f"warning: {verdict['caution']}", file=sys.stderr)
+        print(f"verdict: {verdict_account(verdict)}", file=sys.stderr)
+    if (notice := verdict_notice(verdict)) is not None:
+        print(f"warning: {notice[0].upper()}: {notice[1]}", file=sys.stderr)
     print(json.dumps({
         "model": m["model"],
         "baselines": m["baselines"],

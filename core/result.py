@@ -33,6 +33,33 @@ from .multilabel import tag_counts
 from .prepare import Prepared
 from .progress import TrainResult
 
+# The headings of the one thing a run's verdict must say before anything else (verdict_notice).
+NOT_USABLE = "Not usable"
+CAUTION = "Worse than a constant guess on one measure"
+
+
+def verdict_notice(verdict: dict[str, Any]) -> tuple[str, str] | None:
+    """``(heading, words)`` a run's verdict (metrics.json's ``verdict``) must say before anything
+    else, or None: :data:`NOT_USABLE` with its ``warning`` (no better than guessing), else
+    :data:`CAUTION` with its ``caution`` (several tags per row: usable on micro-F1, but its Hamming
+    loss is no better than a constant guess's; core.multilabel_training.baseline_notes words it).
+    Every page and the CLI say it through this one function, once per view: beside it,
+    :func:`verdict_account` gives the rest of the verdict without these words."""
+    if verdict.get("useless"):
+        return NOT_USABLE, str(verdict.get("warning") or "")
+    if verdict.get("caution"):
+        return CAUTION, str(verdict["caution"])
+    return None
+
+
+def verdict_account(verdict: dict[str, Any]) -> str:
+    """The verdict's ``sentence`` (which model was saved and why) without its
+    :func:`verdict_notice` words, which are said apart, once."""
+    sentence, notice = str(verdict.get("sentence") or ""), verdict_notice(verdict)
+    if notice and notice[1]:
+        sentence = sentence.replace(notice[1], "")
+    return " ".join(sentence.split())
+
 
 @dataclass
 class Fitted:

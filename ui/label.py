@@ -38,7 +38,7 @@ from ui.downloads import download_button
 from ui.jobs import live_panel, resume_or_close, shown_job
 from ui.label_rounds import ranked_rows
 from ui.markdown import plain
-from ui.results import render_warnings
+from ui.results import notice_markdown, render_warnings
 from ui.state import active_model_name, get_model, set_active_model, train_data
 from ui.train_job import PANEL, outcome_message
 from ui.upload import table_upload
@@ -69,7 +69,10 @@ def start_training(store: LabelStore, base_model: str) -> None:
     report = validate_mapping(rows, config)
     if not report.ok:
         raise ValueError(" ".join(p.message for p in report.errors))
-    ss["label_job_id"] = jobs.start_job(rows, config, model_name_for(store.folder.name), overwrite=True)
+    name = model_name_for(store.folder.name)
+    before = (active_model_name(), model_path(name).exists())  # what the new model will take the place of
+    ss["label_job_id"] = jobs.start_job(rows, config, name, overwrite=True)
+    ss["label_job_before"] = (ss["label_job_id"], *before)
     ss["label_pending_source"] = TRAIN_SOURCE  # rank with the new model once it is saved
     store.note_round()
 
@@ -173,9 +176,9 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
                 st.rerun()
             except ValueError as exc:
                 st.error(plain(exc))
-    _show_job(store)
+    said = _show_job(store)
     if ranking_model and not is_training():
-        _show_model_summary(ranking_model)
+        _show_model_summary(ranking_model, notice_said=said == ranking_model)
     return ranking_model, base_model
 
 
@@ -204,39 +207,66 @@ def _interrupted(status: jobs.JobStatus) -> None:
     resume_or_close(status, "label", "Hide this job; the labels and any saved model stay.", rank_with_the_new_model)
 
 
-def _show_job(store: LabelStore) -> None:
-    """Progress of this project's training job, then its outcome (method chosen and why)."""
+def replaced_words(model_name: str, before: str | None, existed: bool | None) -> str:
+    """How the Label page's new model ``model_name`` took the active place: "instead of <before>"
+    (the model active when the job started), "in place of its previous version" only when that was
+    the project's own model and a version of it existed, "(there was none before)" when nothing was
+    active and the model is new; "" when this session did not see the job start (``existed``
+    None) and cannot tell."""
+    if before and before != model_name:
+        return f"instead of **{plain(before)}**"
+    if existed is None:
+        return ""
+    if before == model_name and existed:
+        return "in place of its previous version"
+    return "(there was none before)" if not before else ""
+
+
+def _notice(name: str) -> str:
+    """The saved model's verdict notice (ui.results.notice_markdown; "" when none or unreadable)."""
+    try:
+        return notice_markdown(read_info(model_path(name)).metrics.get("verdict") or {})
+    except (ValueError, OSError):  # being replaced right now
+        return ""
+
+
+def _show_job(store: LabelStore) -> str | None:
+    """Progress of this project's training job, then its outcome (method chosen and why). Returns
+    the model whose verdict notice the outcome said (so the summary below does not say it again)."""
     # Only the project's latest job: an older interrupted run resumed after a newer one finished
     # would replace the newer model (trained on more labels).
     own = model_name_for(store.folder.name)
     status = shown_job("train", key="label", match=lambda job: job.model_name == own, latest_only=True)
     if status is None:
-        return
+        return None
     job_id = status.id
     if status.active:
         live_panel(job_id, PANEL)
-        return
+        return None
     if status.state == "interrupted":
         _interrupted(status)
-        return
-    kind, text = outcome_message(status)
+        return None
+    kind, text = outcome_message(status)  # no metrics: this page makes every trained model active
+    notice = _notice(status.model_name) if status.state == "done" else ""
+    if notice:  # said once, here; as on the Train page (a newcomer saw micro-F1 here without it)
+        kind, text = "warning", f"{text} {notice}"
     getattr(st, kind)(text)
     if status.state == "done" and ss.get("label_activated") != job_id:
         ss["label_activated"] = job_id
-        ss["label_replaced_active"] = (job_id, active_model_name())
+        started = ss.get("label_job_before")  # the live leaderboard may have made it active already
+        before = started[1:] if started and started[0] == job_id else (active_model_name(), None)
+        ss["label_replaced_active"] = (job_id, *before)
         set_active_model(status.model_name)
         st.rerun()  # so the sidebar shows the new active model
     replaced = ss.get("label_replaced_active")
     if status.state == "done" and replaced and replaced[0] == job_id:
-        before = replaced[1]
-        was = f"instead of **{plain(before)}**" if before != status.model_name else "in place of its previous version"
-        if not before:
-            was = "(there was none before)"
+        was = replaced_words(status.model_name, *replaced[1:])
         st.info(
-            f"The new model **{plain(status.model_name)}** is now the active model {was}: Predict, Ad Copy Lab, "
-            "the Dashboard and Targeting use it from now on. Choose another one in the sidebar to switch back.",
+            f"The new model **{plain(status.model_name)}** is now the active model{' ' + was if was else ''}: Predict, "
+            "Ad Copy Lab, the Dashboard and Targeting use it from now on. Choose another one in the sidebar to switch back.",
             icon=":material/swap_horiz:",
         )
+    return status.model_name if notice else None
 
 
 def is_training() -> bool:
@@ -247,7 +277,9 @@ def is_training() -> bool:
         return False
 
 
-def _show_model_summary(name: str) -> None:
+def _show_model_summary(name: str, *, notice_said: bool = False) -> None:
+    """The ranking model in a few lines: what it is, why it was chosen, its test score and (unless
+    ``notice_said`` by the job's outcome above) its verdict's notice beside that score."""
     info = read_info(model_path(name))
     metrics = info.metrics
     # The method "auto" chose is the run's: a TF-IDF model saved in place of that few-shot model has
@@ -265,7 +297,12 @@ def _show_model_summary(name: str) -> None:
         })
     elif isinstance(metrics.get("model", {}).get("macro_f1"), (int, float)):
         headline = "micro_f1" if info.multi_label else "macro_f1"  # several tags per row: micro-F1 first
-        st.caption(f"Test {headline.replace('_f1', '-F1')} {metrics['model'][headline]:.3f}")
+        loss = metrics["model"].get("hamming_loss") if info.multi_label else None
+        st.caption(f"Test {headline.replace('_f1', '-F1')} {metrics['model'][headline]:.3f}"
+                   + (f" · Hamming loss {loss:.3f}" if isinstance(loss, (int, float)) else ""))
+    notice = notice_markdown(metrics.get("verdict") or {})
+    if notice and not notice_said:
+        st.warning(notice, icon=":material/warning:")
     render_warnings(info)
 
 

@@ -47,9 +47,11 @@ def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -
     return bool(on), (found.separator if found is not None else None)
 
 
-def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = ()) -> None:
+def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = (),
+                              notice_above: bool = False) -> None:
     """The results of a model with several tags per row (``info.metrics["multi_label"]``), with the
-    run's leaderboard and its kept candidates as for one class per row (ui.results)."""
+    run's leaderboard and its kept candidates as for one class per row (ui.results;
+    ``notice_above``: as render_verdict's)."""
     from ui.candidates import render_candidates
     from ui.leaderboard import saved_leaderboard
     from ui.results import render_board, render_verdict
@@ -61,7 +63,7 @@ def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = Fals
     st.caption(f"**several tags per row** · {len(info.classes)} tags · {plain(info.method)} · "
                f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
                f"{split.get('test', 0):,} test rows")
-    render_verdict(metrics, compact=compact)
+    render_verdict(metrics, compact=compact, notice_above=notice_above)
     if not compact:
         render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
         render_candidates(info, key)

@@ -30,6 +30,7 @@ from core.data import ROW_NUMBERING
 from core.jobs import list_jobs
 from core.models.folder import TEST_PREDICTIONS
 from core.models.zeroshot import NEVER_TRAINED
+from core.result import verdict_account, verdict_notice
 from ui.candidates import render_candidates
 from ui.figures import inert
 from ui.jobs import duration
@@ -119,17 +120,24 @@ SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + l
                "embedding": "frozen-encoder embeddings + logistic regression"}
 
 
-def render_verdict(metrics: dict, *, compact: bool = False) -> None:
+def notice_markdown(verdict: dict) -> str:
+    """core.result.verdict_notice as the pages write it, "**heading:** words"; "" when there is none."""
+    notice = verdict_notice(verdict)
+    return f"**{notice[0]}:** {plain(notice[1])}".strip() if notice else ""
+
+
+def render_verdict(metrics: dict, *, compact: bool = False, notice_above: bool = False) -> None:
     """Which model was saved and why, in words (``metrics["verdict"]``), with a warning banner
-    when the saved model is no better than guessing. Models saved before verdicts existed show
-    nothing."""
+    when the saved model is no better than guessing, or (several tags per row) than a constant
+    guess on Hamming loss (:func:`notice_markdown`). ``notice_above``: the page said that notice
+    just above (the Train page's outcome), so it is not said again. The account below never
+    repeats it (core.result.verdict_account). Models saved before verdicts existed show nothing."""
     verdict = metrics.get("verdict") or {}
     if not verdict:
         return
-    if verdict.get("useless"):
-        st.warning(f"**Not usable:** {plain(verdict.get('warning', ''))}", icon=":material/warning:")
-    elif verdict.get("caution"):  # usable, but worse than a constant guess on another measure (several tags per row)
-        st.warning(f"**Worse than a constant guess on one measure:** {plain(verdict['caution'])}", icon=":material/warning:")
+    notice = notice_markdown(verdict)
+    if notice and not notice_above:
+        st.warning(notice, icon=":material/warning:")
     if compact:
         return
     saved = SAVED_NAMES.get(metrics.get("saved_kind", "")) or next(  # a newer kind: its leaderboard title
@@ -139,10 +147,10 @@ def render_verdict(metrics: dict, *, compact: bool = False) -> None:
         saved = saved.replace("logistic regression", "ridge regression")
     chosen = choice_sentence(metrics)
     if chosen:  # a person put this candidate in place: say so first, then the rule's own account
-        rest = verdict.get("sentence", "").removeprefix(verdict.get("reason", "")).strip()
+        rest = verdict_account(verdict).removeprefix(verdict.get("reason", "")).strip()
         st.markdown(f"**Model in place: {saved}, your choice.** {plain(chosen)} {plain(rest)}".strip())
     else:
-        sentence = plain(verdict.get("sentence", ""))
+        sentence = plain(verdict_account(verdict))
         st.markdown(f"**Saved model: {saved}.** {sentence}" if saved else sentence)
     if (metrics.get("refit") or {}).get("sentence"):
         st.caption(plain(metrics["refit"]["sentence"]))
@@ -183,19 +191,21 @@ def run_time(metrics: dict) -> str:
     return f"fitted in {duration(fit)}" if isinstance(fit, (int, float)) else ""
 
 
-def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = ()) -> None:
+def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = (),
+                   notice_above: bool = False) -> None:
     """Everything about a saved model's test results.
 
     ``key`` prefixes every widget key (two models can be shown on one page). ``compact``
     leaves out the per-class table, the ROC curve, the mistakes and the leaderboard (for
     side-by-side views). The leaderboard is the one the model's metrics record
     (``metrics["leaderboard"]``), else ``leaderboard`` (the Train page: its job's last event).
+    ``notice_above``: the verdict's notice was said just above (render_verdict).
     """
     metrics = info.metrics
     if metrics.get("multi_label"):  # several tags per row: its own numbers and views
         from ui.multilabel import render_multilabel_results
 
-        render_multilabel_results(info, key, compact=compact, leaderboard=leaderboard)
+        render_multilabel_results(info, key, compact=compact, leaderboard=leaderboard, notice_above=notice_above)
         return
     split = metrics.get("split_sizes") or {}
     facts = [f"**{info.task}**"]
@@ -213,7 +223,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     st.caption(" · ".join(f for f in facts if f))
     if info.kind == "zeroshot":  # no labels, so no test score: say it before any number (core.zeroshot)
         st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
-    render_verdict(metrics, compact=compact)
+    render_verdict(metrics, compact=compact, notice_above=notice_above)
     if not compact:
         render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
         render_candidates(info, key)

@@ -26,7 +26,7 @@ from ui.figures import inert
 from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, recent_jobs, resume_button, shown_job
 from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
-from ui.results import render_results
+from ui.results import notice_markdown, render_results
 from ui.state import set_active_model
 
 PHASE_TEXT = {
@@ -156,16 +156,19 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
         verdict = (metrics or {}).get("verdict") or {}
         # What was unusual about the run, e.g. that it stopped at the server's time limit per job.
         note = f" {plain(status.message)}" if status.message and status.message != jobs.SAVED else ""
+        # The verdict's notice is said here, the page's most visible place, and not again below
+        # (render_results(notice_above=True)): one run, one caution (a newcomer read it three times).
+        notice = notice_markdown(verdict)
         if verdict.get("useless"):
             return "warning", (
-                f"Model **{plain(status.model_name)}** was saved, but it is not usable: {plain(verdict.get('warning', ''))} "
+                f"Model **{plain(status.model_name)}** was saved. {notice} "
                 "It was **not** made the active model (while no usable model is saved, the sidebar still lists "
                 f"it, marked as no better than guessing).{note}"
             )
         why = f" {plain(verdict['reason'])}" if verdict.get("reason") else ""
-        if verdict.get("caution"):  # usable (made active), but never a plain success: the caution says why
-            return "warning", (f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model, "
-                               f"but: {plain(verdict['caution'])}{why}{note}")
+        if notice:  # usable (made active), but never a plain success: the caution says why
+            return "warning", (f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model. "
+                               f"{notice}{why}{note}")
         return "success", f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model.{why}{note}"
     if status.state == "failed":
         return "error", f"Training **{plain(status.model_name)}** failed: {plain(status.message)}"
@@ -229,7 +232,7 @@ def _outcome(status: JobStatus) -> None:
         if problem:
             st.error(problem)
         elif info is not None:
-            render_results(info, key="train_results", leaderboard=rows)
+            render_results(info, key="train_results", leaderboard=rows, notice_above=True)  # said in the outcome
     resumable = status.state == "interrupted" and status.resumable
     if resumable:
         resume, left, right = st.columns([1, 1, 4])

@@ -82,15 +82,18 @@ def test_the_results_view_shows_the_caution_as_a_warning_not_a_plain_verdict():
     def view():
         from ui.results import render_verdict
 
+        caution = ("Its Hamming loss on the 119 test rows is 0.281, no better than the 0.160 of each tag's most "
+                   "common value (here: no tag at all).")
         render_verdict({"saved_kind": "tfidf", "task": "classification", "verdict": {
-            "useless": False, "reason": "TF-IDF was saved.", "sentence": "TF-IDF was saved. Its Hamming loss is 0.281.",
-            "caution": "Its Hamming loss on the 119 test rows is 0.281, no better than the 0.160 of each tag's most "
-                       "common value (here: no tag at all)."}})
+            "useless": False, "reason": "TF-IDF was saved.", "sentence": f"TF-IDF was saved. {caution}",
+            "caution": caution}})
 
     at = AppTest.from_function(view).run()
     assert not at.exception
     assert len(at.warning) == 1 and "0.281, no better than the 0.160 of each tag's" in at.warning[0].value
     assert not at.success
+    account = " ".join(m.value for m in at.markdown)  # which model was saved and why, without the caution again
+    assert "TF-IDF was saved." in account and "0.281" not in account
 
 
 def test_the_live_leaderboard_line_is_a_warning_when_the_saved_leader_has_a_caution():

@@ -80,3 +80,48 @@ def test_a_multi_tag_project_counts_rows_per_tag_not_per_combination(labels_dir)
     truth = frame["label"][frame["label"] != ""].str.split("|").explode().value_counts()
     assert counts.endswith(": " + ", ".join(f"{t} {truth[t]}" for t in sorted(truth.index)))
     assert "anger 5" in counts and "|" not in counts and not any(c.startswith("Labels so far") for c in captions)
+
+
+def test_a_tags_model_trained_here_says_its_caution_once_and_replaces_only_what_it_replaced(
+    labels_dir, models_dir, monkeypatch  # noqa: F811
+):
+    """The Label page's training of a several-tags project: the saved model's Hamming-loss caution
+    (ui.results.notice_markdown, the Train page's words) is said once, in the outcome, and beside
+    the test micro-F1 in a later session; "in place of its previous version" only for a retrain."""
+    import streamlit as st
+
+    from tests.ui.test_page_verdict import save_cautioned_tags_model
+
+    labels = ["joy", "anger|joy", "fear", "anger", "joy|fear", "anger"] * 6
+    label_store("tags").create(pd.DataFrame({"text": [f"comment {i} about things" for i in range(36)],
+                                             "label": labels}), ["text"], "label")
+    said = {}
+
+    def start_job(df, config, name, **kwargs):  # the job saves the model and, as the live leaderboard
+        said["first"] = save_cautioned_tags_model(name)  # does, makes its first saved candidate active
+        st.session_state["active_model"] = name
+        said["job"] = f"job-{len(said)}"
+        return said["job"]
+
+    monkeypatch.setattr(core.jobs, "start_job", start_job)
+    monkeypatch.setattr(core.jobs, "job_status", lambda job_id: JobStatus(
+        id=job_id, state="done", model_name="label-tags", created=time.time()))
+    at = open_label()
+    at.selectbox(key="label_project").set_value("tags").run()
+    for retrain in (False, True):
+        at.button(key="label_train").click().run()
+        assert not at.exception, at.exception
+        page = [*at.warning, *at.markdown, *at.caption, *at.info, *at.success]
+        assert " ".join(str(e.value) for e in page).count(said["first"]) == 1
+        assert said["first"] in at.warning[0].value and "trained and saved" in at.warning[0].value
+        notes = " ".join(i.value for i in at.info)
+        assert ("in place of its previous version" in notes) == retrain, notes
+        assert ("(there was none before)" in notes) != retrain, notes
+
+    later = open_label()  # a later session: no job shown, the caution beside the score
+    later.selectbox(key="label_project").set_value("tags").run()
+    assert not later.exception, later.exception
+    assert any(c.value.startswith("Test micro-F1") for c in later.caption)
+    page = [*later.warning, *later.markdown, *later.caption, *later.info, *later.success]
+    assert " ".join(str(e.value) for e in page).count(said["first"]) == 1
+    assert any(said["first"] in w.value for w in later.warning)

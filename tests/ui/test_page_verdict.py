@@ -86,9 +86,60 @@ def test_one_class_model_gets_a_warning_and_is_not_made_active(models_dir):
     at = _show("20260101-000000-bbbbbb")
     assert not at.success or "flat-model" not in texts(at.success)  # never announced as a success
     warning = texts(at.warning)
-    assert "not usable" in warning and "'negative' for every one of the 200 test rows" in warning
+    assert "Not usable" in warning and "'negative' for every one of the 200 test rows" in warning
     assert at.session_state["active_model"] == "older-model"  # the newest model, but not made active
-    assert "Not usable" in warning  # the results' banner too
+    said = texts([*at.warning, *at.markdown, *at.caption, *at.info])
+    assert said.count("'negative' for every one of the 200 test rows") == 1  # once: in the outcome, at the top
     at.button(key="train_use_anyway").click().run()
     assert at.session_state["active_model"] == "flat-model"
     assert json.loads((model_path("flat-model") / "metrics.json").read_text())["verdict"]["useless"]
+
+
+
+def save_cautioned_tags_model(name: str) -> str:
+    """A real TF-IDF one-vs-rest model folder ``name`` whose verdict has a caution computed from
+    known predictions that over-tag (micro-F1 above the constant guesses, a Hamming loss worse than
+    "no tag at all"). Returns the caution's first clause, "Its Hamming loss on the 20 test rows is
+    0.xxx, no better than ...", checked against scikit-learn's hamming_loss."""
+    from sklearn.metrics import hamming_loss
+
+    from core import TrainConfig
+    from core.multilabel import multilabel_metrics
+    from core.multilabel_training import MOST_FREQUENT, baseline_notes, fit_tfidf_ovr, most_frequent_per_tag
+    from core.prepare import prepare
+    from tests.core.test_multilabel_training import make_tagged_frame
+
+    config = TrainConfig(label_column="tags", multi_label=True)
+    prepared = prepare(make_tagged_frame(60), config)
+    model, _ = fit_tfidf_ovr(prepared, config, prepared.splits)
+    rng = np.random.default_rng(0)
+    truth = rng.random((40, 3)) < 0.2
+    over = np.where(rng.random(truth.shape) < 0.6, True, truth).astype(int)  # many tags a row does not have
+    baselines = {MOST_FREQUENT: most_frequent_per_tag(truth[:20], truth[20:], prepared.classes)}
+    saved = multilabel_metrics(truth[20:], over[20:], prepared.classes)
+    warning, caution = baseline_notes(saved, baselines)
+    assert not warning and f"{hamming_loss(truth[20:], over[20:]):.3f}" in caution  # the truth: scikit-learn's
+    reason = "TF-IDF one-vs-rest logistic regression is the only candidate scored so far, so it was saved."
+    model.metrics = {"task": "classification", "multi_label": True, "model": saved, "baselines": baselines,
+                     "split_sizes": {"train": 40, "validation": 20, "test": 20}, "saved_kind": "tfidf",
+                     "verdict": {"useless": False, "warning": "", "caution": caution, "reason": reason,
+                                 "sentence": f"{reason} {caution}"}}
+    model.save(model_path(name), overwrite=model_path(name).exists())
+    return caution.split(":")[0]
+
+
+def test_a_multi_label_caution_is_said_once_on_the_train_pages_result(models_dir):
+    """The caution is the outcome's, at the top (the most visible place); the results below (the
+    verdict's banner and its account) do not repeat it. The code before this said it three times."""
+    first = save_cautioned_tags_model("tags-model")
+    folder = jobs_root() / "20260101-000000-cccccc"
+    folder.mkdir(parents=True)
+    (folder / "request.json").write_text(json.dumps({"model_name": "tags-model", "created": time.time(), "config": {}}))
+    write_state(folder, "done", message="Saved", model_path=str(model_path("tags-model")))
+    at = _show("20260101-000000-cccccc")
+    said = texts([*at.warning, *at.markdown, *at.caption, *at.info, *at.success])
+    assert said.count(first) == 1, said
+    assert first in texts(at.warning[:1]) and "is now the active model" in texts(at.warning[:1])  # at the top
+    markdown = texts(at.markdown)
+    assert "Saved model: TF-IDF + logistic regression." in markdown and "only candidate scored so far" in markdown
+    assert at.session_state["active_model"] == "tags-model"  # a caution stays usable
