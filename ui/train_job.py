@@ -22,6 +22,7 @@ from core import jobs
 from core.charts.evaluation import training_curve_chart
 from core.jobs import JobStatus
 from core.registry import model_path, read_info
+from core.result import verdict_notice
 from ui.figures import inert
 from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, recent_jobs, resume_button, shown_job
 from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
@@ -159,9 +160,9 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
         # The verdict's notice is said here, the page's most visible place, and not again below
         # (render_results(notice_above=True)): one run, one caution (a newcomer read it three times).
         notice = notice_markdown(verdict)
-        if verdict.get("useless"):
+        if verdict.get("useless"):  # core.result.verdict_notice's words, in this sentence
             return "warning", (
-                f"Model **{plain(status.model_name)}** was saved. {notice} "
+                f"Model **{plain(status.model_name)}** was saved, but it is not usable: {plain(verdict_notice(verdict)[1])} "
                 "It was **not** made the active model (while no usable model is saved, the sidebar still lists "
                 f"it, marked as no better than guessing).{note}"
             )

@@ -86,7 +86,7 @@ def test_one_class_model_gets_a_warning_and_is_not_made_active(models_dir):
     at = _show("20260101-000000-bbbbbb")
     assert not at.success or "flat-model" not in texts(at.success)  # never announced as a success
     warning = texts(at.warning)
-    assert "Not usable" in warning and "'negative' for every one of the 200 test rows" in warning
+    assert "not usable" in warning and "'negative' for every one of the 200 test rows" in warning
     assert at.session_state["active_model"] == "older-model"  # the newest model, but not made active
     said = texts([*at.warning, *at.markdown, *at.caption, *at.info])
     assert said.count("'negative' for every one of the 200 test rows") == 1  # once: in the outcome, at the top
