@@ -33,8 +33,8 @@ def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool)
     since, the gain on the same rows), and a nudge to train once a few dozen rows are labelled."""
     if counts["labeled"] >= TRAIN_AFTER_LABELS and not has_own_model:
         st.info(f"You have {counts['labeled']} labels: press **Train on the labelled rows**. The leaderboard tries "
-                "few-shot while the labels are few (fine-tuning later) and keeps the best; its suggestions replace the "
-                "category names'.", icon=":material/trending_up:")
+                "few-shot while the labels are few (fine-tuning later) and keeps the best, whose suggestions are then the "
+                "ones shown below.", icon=":material/trending_up:")
     if not read_rounds(store):
         return
     table = gain_table(store)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import jobs  # jobs.*: looked up at the call, tests replace them
 from core.columns import suggest_text_columns
-from core.label_rounds import zeroshot_name
+from core.label_rounds import TRAIN_AFTER_LABELS, zeroshot_name
 from core.models.zeroshot import NEVER_TRAINED
 from core.registry import model_path
 from core.zeroshot import choose_base_model, parse_descriptions, parse_labels
@@ -153,7 +153,9 @@ def label_cold_start(store, own_model_exists: bool) -> None:
     project's unlabelled rows (a background job), which then ranks the rows least sure first with
     its suggestion preselected in each row's label. Shown until the project has trained its own
     model; after a few dozen labels "Train on the labelled rows" takes over (the leaderboard:
-    few-shot, then fine-tuning), and ui/label_rounds.py shows the gain at each step."""
+    few-shot, then fine-tuning), and ui/label_rounds.py shows the gain at each step. So the box is
+    shown only while the project has fewer labels than that (core.label_rounds.TRAIN_AFTER_LABELS),
+    or while its zero-shot job runs (its progress and Cancel are here)."""
     if own_model_exists:
         return
     name = zeroshot_name(store.folder.name)
@@ -161,7 +163,12 @@ def label_cold_start(store, own_model_exists: bool) -> None:
         built = model_path(name).exists()
     except ValueError:  # a project name that makes no model name: nothing to offer
         return
-    expanded = not (built or store.counts()["labeled"]) or bool(ss.get(LABEL_JOB))
+    labelled = store.counts()["labeled"]
+    running = ss.get(LABEL_JOB) is not None or any(
+        job.active and job.model_name == name for job in jobs.list_jobs(kind="zeroshot"))
+    if labelled >= TRAIN_AFTER_LABELS and not running:  # enough labels: training takes over (a newcomer saw it at 300)
+        return
+    expanded = not (built or labelled) or running
     with st.expander(TITLE, expanded=expanded, icon=":material/label_off:"):
         st.caption("A model from your category names suggests a label for every row and ranks them least sure "
                    "first; accept or correct them below, then train on your labels.")

@@ -125,3 +125,31 @@ def test_a_tags_model_trained_here_says_its_caution_once_and_replaces_only_what_
     page = [*later.warning, *later.markdown, *later.caption, *later.info, *later.success]
     assert " ".join(str(e.value) for e in page).count(said["first"]) == 1
     assert any(said["first"] in w.value for w in later.warning)
+
+
+def test_the_cold_start_box_shows_only_while_the_labels_are_too_few_for_training(labels_dir):  # noqa: F811
+    """"No labels yet?" is offered while the project has fewer labels than the page asks before it
+    suggests training (core.label_rounds.TRAIN_AFTER_LABELS), not with 300 (a newcomer saw it there);
+    the training nudge has no stray quote."""
+    from core.label_rounds import TRAIN_AFTER_LABELS
+    from ui.zeroshot import TITLE
+
+    texts = [f"review number {i}" for i in range(320)]
+    label_store("few").create(pd.DataFrame({"text": texts, "label": ""}), ["text"], "label")
+    label_store("many").create(pd.DataFrame({"text": texts, "label": ["yes", "no"] * 150 + [""] * 20}), ["text"], "label")
+    store = label_store("few")
+    store.set_labels({i: ("yes" if i % 2 else "no") for i in range(TRAIN_AFTER_LABELS - 1)})
+    for project, shown in (("few", True), ("many", False)):
+        frame = label_store(project).frame()
+        labelled = int((frame["label"].astype(str).str.strip() != "").sum())  # counted here, by pandas
+        assert (labelled < TRAIN_AFTER_LABELS) == shown
+        at = open_label()
+        at.selectbox(key="label_project").set_value(project).run()
+        assert not at.exception, at.exception
+        assert any(e.label == TITLE for e in at.expander) == shown, [e.label for e in at.expander]
+    assert any("You have 300 labels" in i.value for i in at.info)
+    assert not any("'" in i.value for i in at.info if "You have" in i.value)
+    store.set_labels({TRAIN_AFTER_LABELS - 1: "yes"})  # one more label: training takes over
+    at = open_label()
+    at.selectbox(key="label_project").set_value("few").run()
+    assert not any(e.label == TITLE for e in at.expander)
