@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -96,19 +96,28 @@ class Filters:
     segments: tuple[tuple[str, tuple[str, ...]], ...] = ()
     labels: tuple[str, ...] = ()
     min_confidence: float = 0.0
+    # Segment columns of tag lists, (column, separator) (DashboardFrame.list_segments): their chosen
+    # values are tags, and a row passes when it carries any of them (tag_segment_mask).
+    tag_segments: tuple[tuple[str, str], ...] = ()
 
     def mask(self, frame: pd.DataFrame, columns: ColumnMap) -> np.ndarray | None:
         """Boolean row mask over ``frame`` (None when nothing is filtered)."""
-        return filter_mask(
+        listed = dict(self.tag_segments)
+        mask = filter_mask(
             frame,
             self.date_range if columns.date else None,
-            {c: list(v) for c, v in self.segments if v},
+            {c: list(v) for c, v in self.segments if v and c not in listed},
             list(self.labels) or None,
             self.min_confidence if columns.confidence else None,
             date_col=columns.date,
             label_col=columns.label,
             conf_col=columns.confidence or "confidence",
         )
+        for col, values in self.segments:
+            if values and col in listed:
+                found = tag_segment_mask(frame[col], values, listed[col])
+                mask = found if mask is None else mask & found
+        return mask
 
     def describe(self) -> list[str]:
         """One line per active filter, for the report and the page."""
@@ -190,6 +199,7 @@ def prepare_dashboard(raw: pd.DataFrame, columns: ColumnMap) -> DashboardFrame:
         if dates.notna().any():
             date_min, date_max = dates.min().date(), dates.max().date()
     listed = _list_segments(frame, columns.segments)
+    segment_values.update({c: segment_tags(frame[c], sep) for c, sep in listed.items()})  # each tag, never "a|b"
     if columns.label == PREDICTED_LABELS:  # several tags per row: each tag is a label, never a combination
         tags = tag_matrix(frame[columns.label].astype(object)).set_axis(frame.index)
         none = len(tags.columns) == 0 or not tags.any(axis=1).all()
@@ -198,6 +208,20 @@ def prepare_dashboard(raw: pd.DataFrame, columns: ColumnMap) -> DashboardFrame:
     numeric = _numeric_binary(cats)
     sentiment = is_sentiment_like(cats, numeric_binary=numeric and columns.one_is_positive)
     return DashboardFrame(frame, report, labels, segment_values, date_min, date_max, numeric, sentiment, None, listed)
+
+
+def tag_segment_mask(column: pd.Series, tags: Sequence[str], separator: str) -> np.ndarray:
+    """Rows of a categorical segment column of tag lists (prepare_frame's; missing values are
+    the category MISSING) that carry any of ``tags``: "anger|joy" passes a filter on "joy"."""
+    wanted = {str(t) for t in tags}
+    keep = np.array([bool(wanted.intersection(split_tags(c, separator))) for c in column.cat.categories], dtype=bool)
+    codes = column.cat.codes.to_numpy()
+    return keep[codes] & (codes >= 0) if len(keep) else np.zeros(len(column), dtype=bool)
+
+
+def segment_tags(column: pd.Series, separator: str) -> list[str]:
+    """The tags a categorical segment column of tag lists carries, sorted (its filter's choices)."""
+    return sorted({t for c in column.cat.categories for t in split_tags(c, separator)})
 
 
 LIST_DETECT_ROWS = 20_000  # rows of a segment column looked at to tell a column of tag lists
@@ -345,7 +369,7 @@ def _tag_view(prepared: DashboardFrame, columns: ColumnMap, filters: Filters, pe
     """:func:`compute_view` with several tags per row: each tag counted in every row carrying it
     (core.dashboard_tags); the label filter keeps rows with any chosen tag; alerts watch one tag."""
     frame, Y = prepared.frame, prepared.tags
-    masks = [m for m in (Filters(filters.date_range, filters.segments, (), filters.min_confidence).mask(frame, columns),
+    masks = [m for m in (replace(filters, labels=()).mask(frame, columns),
                          tag_filter_mask(Y, filters.labels)) if m is not None]
     mask = np.logical_and.reduce(masks) if masks else None
     light = columns.light_columns()

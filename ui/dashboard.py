@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -437,7 +437,7 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
             for col, slot in zip(columns.segments, st.columns(len(columns.segments)), strict=True):
                 chosen = slot.multiselect(plain(col), prep.segment_values[col], key=f"dash_f_seg_{col}", placeholder=f"All {col}")
                 seg_filters.append((col, tuple(chosen)))
-    filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf))
+    filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf), tuple(prep.list_segments.items()))
 
     v1, v2, v3 = st.columns(3)
     period = None
@@ -541,7 +541,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     if columns.text:
         st.subheader("Distinctive words")
         # Words contrast labels, so the label filter picks which panels to show, not the texts.
-        words_filters = Filters(filters.date_range, filters.segments, (), filters.min_confidence)
+        words_filters = replace(filters, labels=())
         words_mask = view.mask if not filters.labels else words_filters.mask(prep.frame, columns)
         words = cached_words(key, columns, words_filters, prep, words_mask)
         if filters.labels:

@@ -90,6 +90,25 @@ def test_a_breakdown_by_a_column_of_tag_lists_counts_each_row_under_each_tag():
         assert (row.segment_total, row.count) == (len(carrying), sum(lab == row.label for lab in carrying))
 
 
+def test_the_segment_filter_of_a_column_of_tag_lists_offers_each_tag_and_keeps_rows_carrying_one():
+    from core.dashboard_view import ColumnMap, Filters, compute_view, prepare_dashboard
+
+    df = _frame()
+    truth = [set(t.split("|")) for t in df["labels"]]
+    assert any(len(s) > 1 for s in truth)  # the column has combinations ("joy|surprise")
+    for columns in (ColumnMap(label="predicted_labels", text="text", segments=("labels", "channel")),  # tags
+                    ColumnMap(label="label", text="text", segments=("labels", "channel"))):  # one label per row
+        frame = df.assign(label=df["predicted_labels"].str.split("|").str[0])
+        prepared = prepare_dashboard(frame, columns)
+        assert prepared.segment_values["labels"] == sorted({t for s in truth for t in s})  # each tag, no "a|b"
+        assert prepared.segment_values["channel"] == ["app", "web"]  # a plain column as before
+        filters = Filters(segments=(("labels", ("surprise", "fear")), ("channel", ("web",))),
+                          tag_segments=tuple(prepared.list_segments.items()))
+        view = compute_view(prepared, columns, filters, None, None)
+        expected = [bool(s & {"surprise", "fear"}) and c == "web" for s, c in zip(truth, df["channel"])]
+        assert view.mask.tolist() == expected and view.n_rows == sum(expected)
+
+
 def test_train_and_predict_charts_count_rows_carrying_each_tag():
     from core.charts.evaluation import label_distribution_chart
     from core.charts.predict import prediction_distribution
