@@ -1,19 +1,24 @@
-"""Several tags per row on the pages: the Train page's suggestion and toggle, and the results
+"""Several tags per row on the pages: the Train page's suggestion and toggle, the results
 view of a multi-label model (micro/macro-F1, Hamming loss, subset accuracy, the comparison with
-TF-IDF one-vs-rest, a per-tag table and a per-tag confusion view). Computation is in
-core/multilabel.py and core/multilabel_training.py."""
+TF-IDF one-vs-rest, a per-tag table and a per-tag confusion view), and Predict's per-tag cut-offs.
+Computation is in core/multilabel.py, core/multilabel_training.py and core/models/tags.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
+from core.export import to_csv_bytes
+from core.models.tags import THRESHOLDS, cut_offs_frame, read_thresholds
 from core.multilabel import ListLabels, detect
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
+from core.registry import model_path
+from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain
 
@@ -117,3 +122,36 @@ def _mistakes(info: ModelInfo, key: str) -> None:
     st.markdown(f"##### Test rows whose tags were not all right ({len(wrong):,} of {len(predictions):,})")
     if len(wrong):
         st.dataframe(wrong.head(MISTAKE_ROWS), hide_index=True, key=f"{key}_ml_mistakes")
+
+
+CUT_OFFS_NOTE = ("Each `p_<tag>` column is the model's probability that the row carries that tag, each tag on its "
+                 "own (a row's probabilities need not add up to 1). A tag is in `predicted_labels` when its "
+                 "probability is **at or above its cut-off** below, chosen per tag on the validation rows when "
+                 "the model was trained; no tag passing its cut-off leaves `predicted_labels` empty.")
+
+
+def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed: Mapping[str, str]) -> None:
+    """Predict's per-tag cut-offs, said once under a multi-label result: what the ``p_<tag>``
+    columns of the scored file ``output`` mean, a small table (core.models.tags.cut_offs_frame, from
+    the model's thresholds.json; ``renamed``: the prediction columns the run renamed) and the same
+    table as its own CSV download. Its own file because a CSV holds one table: a note line would
+    break the predictions for every reader, and a cut-off column per tag would repeat one number on
+    every row. A model saved again after the file was scored is said instead of numbers that may
+    not be the ones used."""
+    st.markdown("##### Cut-offs per tag")
+    try:
+        folder = model_path(model_name)
+        saved = folder / THRESHOLDS
+        if saved.is_file() and saved.stat().st_mtime > output.stat().st_mtime:
+            raise ValueError("saved again since")
+        found = read_thresholds(folder, tags)
+    except (ValueError, OSError):  # replaced, removed or retagged since the run
+        st.caption(f"**{plain(model_name)}** was saved again (or removed) after this file was scored, so its cut-offs "
+                   "now may not be the ones used: score the file again to see them.")
+        return
+    frame = cut_offs_frame(tags, None if found is None else found["thresholds"], renamed)
+    st.caption(CUT_OFFS_NOTE)
+    st.dataframe(frame, hide_index=True, key="predict_cut_offs", column_config={
+        "cut_off": st.column_config.NumberColumn("cut_off", format="%.3f")})
+    download_button("Download the cut-offs (CSV)", lambda: to_csv_bytes(frame), file_name=f"{output.stem}-cut-offs.csv",
+                    mime="text/csv", key="predict_download_cut_offs", icon=":material/download:")

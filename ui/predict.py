@@ -46,6 +46,7 @@ from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import show_progress
 from ui.markdown import plain
+from ui.multilabel import render_cut_offs
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
 from ui.upload import SheetAsCsv, csv_upload, how_read_line, read_limits
 
@@ -429,6 +430,7 @@ def render_result() -> None:
         st.plotly_chart(inert(prediction_distribution(overview.label_counts, list(result.classes), n_rows=scored)),
                         key="predict_dist_chart")
         st.caption(ROWS_PER_TAG_NOTE.format(n=scored))
+        render_cut_offs(result.model, result.classes, path, done.renamed)  # ui/multilabel.py: said once, here
     else:
         st.plotly_chart(inert(value_histogram(overview.hist_edges, overview.hist_counts["all"])), key="predict_value_chart")
     _downloads(result)

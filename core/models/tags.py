@@ -13,7 +13,7 @@ A folder without that file is a single-label model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..files import write_json
 from ..multilabel import OUTPUT_SEP, PREDICTED_LABELS, sigmoid, tags_from_proba
 from .folder import read_json
 
-__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "TagOutputs", "read_thresholds", "sigmoid",
+__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "TagOutputs", "cut_offs_frame", "read_thresholds", "sigmoid",
            "tags_from_proba", "write_thresholds"]
 
 THRESHOLDS = "thresholds.json"
@@ -46,6 +46,21 @@ def read_thresholds(folder: Path, tags: Sequence[str]) -> dict[str, Any] | None:
     if [str(t) for t in found.get("tags", [])] != [str(t) for t in tags] or len(found.get("thresholds", [])) != len(tags):
         raise ValueError(f"{path}: its tags {found.get('tags')} are not the model's {list(map(str, tags))}.")
     return {**found, "thresholds": np.asarray(found["thresholds"], dtype=np.float64)}
+
+
+def cut_offs_frame(tags: Sequence[Any], thresholds: np.ndarray | None, columns: Mapping[str, str] | None = None):
+    """The per-tag cut-offs as a table a spreadsheet reads: one row per tag, ``tag``,
+    ``probability_column`` (its ``p_<tag>`` column in a prediction file; ``columns``: the ones
+    core.predict renamed because the file had them already, old -> new) and ``cut_off`` (the tag
+    is in ``predicted_labels`` when that probability is at or above it; 0.5 for every tag when the
+    model has no thresholds, as core.predict does)."""
+    import pandas as pd
+
+    cuts = np.full(len(tags), 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    columns = columns or {}
+    return pd.DataFrame({"tag": [str(t) for t in tags],
+                         "probability_column": [columns.get(f"p_{t}", f"p_{t}") for t in tags],
+                         "cut_off": cuts})
 
 
 class TagOutputs:

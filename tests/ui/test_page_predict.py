@@ -365,3 +365,29 @@ def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
     assert any("on the Ray cluster (ray://head:10001)" in s.value for s in at.success)
     result = pd.read_csv(Path(at.session_state["last_prediction_path"]), keep_default_na=False)
     assert result["id"].tolist() == list(range(1, 9))
+
+
+def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_file(models_dir, downloads):
+    """Several tags per row: the page states each tag's cut-off (the model's thresholds.json) once,
+    and the cut-offs download lets a spreadsheet user redo predicted_labels from the p_<tag> columns
+    of the predictions download."""
+    from tests.ui.test_page_verdict import save_cautioned_tags_model
+
+    save_cautioned_tags_model("tags-model")
+    saved = json.loads((models_dir / "tags-model" / "thresholds.json").read_text())
+    at = open_page()
+    at.selectbox(key="predict_model").set_value("tags-model").run()
+    texts = ["great love it", "bad hate this awful", "phone order today", "love it but awful delivery", ""]
+    upload(at, pd.DataFrame({"text": texts}))
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    table = next(d.value for d in at.dataframe if "cut_off" in d.value.columns)
+    assert table["tag"].tolist() == saved["tags"] and table["cut_off"].tolist() == pytest.approx(saved["thresholds"])
+    assert sum("at or above its cut-off" in c.value for c in at.caption) == 1 and len(table) == 3
+    cuts = pd.read_csv(io.BytesIO(fetch(downloads, "-cut-offs.csv")), encoding="utf-8-sig")
+    name = next(n for n in downloads if n.endswith(".csv") and not n.endswith("-cut-offs.csv"))  # Download CSV
+    scored = pd.read_csv(io.BytesIO(fetch(downloads, name)), encoding="utf-8-sig", keep_default_na=False)
+    assert list(cuts.columns) == ["tag", "probability_column", "cut_off"] and set(cuts["probability_column"]) <= set(scored)
+    for _, row in scored[scored["text"] != ""].iterrows():  # the spreadsheet user's own check, row by row
+        given = [t for t, col, cut in cuts.itertuples(index=False) if float(row[col]) >= cut]
+        assert row["predicted_labels"] == "|".join(given)
