@@ -128,7 +128,8 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert not at.exception, at.exception
     assert label_store("demo").frame().loc[next_row, "label"] == "negative"
     assert label_store("demo").meta["rounds"] == 1
-    poll(at, lambda at: any("trained and saved" in s.value for s in at.success))
+    # A success, or a warning when the tiny model's verdict has a notice (said in the outcome since).
+    poll(at, lambda at: any("trained and saved" in s.value for s in [*at.success, *at.warning]))
     poll(at, lambda at: bool(at.data_editor))  # the new model ranks the rows left
     summary = " ".join(m.value for m in at.markdown)
     # 29 labels: few-shot and TF-IDF, each cross-validated on every labelled row; the rule keeps
