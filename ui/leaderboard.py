@@ -139,7 +139,8 @@ def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: s
     """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
     with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
     than guessing (then said instead of "usable now"); ``caution``: its verdict's caution (several
-    tags per row: no better than a constant guess on Hamming loss), which makes the line a warning.
+    tags per row: no better than a constant guess on Hamming loss) as Markdown in the words every
+    view uses (ui.results.notice_markdown), which makes the line a warning.
     Returns whether a usable saved leader exists."""
     render_leaderboard(rows, key)
     for line in stopped_lines(rows):
@@ -152,7 +153,7 @@ def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: s
                    f"{plain(not_usable)}", icon=":material/warning:")
         return False
     if caution:
-        st.warning(f"{line} {plain(caution)}", icon=":material/warning:")
+        st.warning(f"{line} {caution}", icon=":material/warning:")
     else:
         st.success(line, icon=":material/check_circle:")
     st.page_link(PREDICT_PAGE, label="Use it on **Predict**", icon=":material/online_prediction:")

@@ -120,7 +120,7 @@ def _live_leaderboard(status: JobStatus) -> None:
             verdict = {}
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
     usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
-                         caution=verdict.get("caution") or "")
+                         caution="" if verdict.get("useless") else notice_markdown(verdict))
     if usable and readable and st.session_state.get("train_interim_active") != status.id:
         st.session_state["train_interim_active"] = status.id
         set_active_model(status.model_name)

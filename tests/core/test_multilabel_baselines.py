@@ -103,16 +103,18 @@ def test_the_live_leaderboard_line_is_a_warning_when_the_saved_leader_has_a_caut
         import streamlit as st
 
         from ui.leaderboard import render_live
+        from ui.results import notice_markdown
 
         rows = [{"kind": "tfidf", "title": "TF-IDF + logistic regression", "status": "done", "saved": True,
                  "leader": True, "score": 0.5, "metric": "micro_f1"}]
         link = st.page_link  # no pages in a one-function app: the link is not what is tested here
         st.page_link = lambda *args, **kwargs: None
         try:
-            render_live(rows, "tags", "live", caution="Its Hamming loss on the 24 test rows is 0.389.")
+            render_live(rows, "tags", "live", caution=notice_markdown({"caution": "Its Hamming loss on the 24 test rows is 0.389."}))
         finally:
             st.page_link = link
 
     at = AppTest.from_function(live).run()
     assert not at.exception
     assert not at.success and "usable now" in at.warning[0].value and "0.389" in at.warning[0].value
+    assert "**Worse than a constant guess on one measure:**" in at.warning[0].value  # the words every view uses
