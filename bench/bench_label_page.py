@@ -7,7 +7,7 @@ bench_label_errors' goemo3), 20 labels flipped at random per seed. The Label pag
 (core.label_errors.rank_class_errors, k = 20) runs with TF-IDF only and with TF-IDF + MiniLM embeddings
 ("both", the check's "auto"). Reported per run: the ranking's skill on the copies' planted flips
 (core.label_errors.Ranking.skill), hits / chance, the raw estimate of the list's precision, the share the
-page states (None under core.label_errors.MIN_SKILL) and the measured share of the list that are this
+page states (None under core.label_errors.MIN_AUC) and the measured share of the list that are this
 bench's flips (planted only: a lower bound, the sets have wrong labels of their own).
 
     nice -n 5 /work/main/.venv/bin/python -m bench.bench_label_page [--sets uci goemo3] [--seeds 0 1 2 3]
