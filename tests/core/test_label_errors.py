@@ -234,3 +234,18 @@ def test_the_label_page_on_300_real_sentences_with_20_flipped_states_no_share_it
         assert not percents and "cannot be said" in ranked.attrs["note"], ranked.attrs["note"]
     else:  # said once, and near the truth (the measured margin on public data: 12 points on average)
         assert percents == [f"{stated:.0%}"[:-1]] and abs(stated - measured) <= 0.2, (stated, measured)
+
+
+def test_the_share_is_also_said_as_the_nearest_plain_fraction():
+    from core.label_errors import Ranking, share_in_words
+
+    # Independent truth: the fraction nearest to the share, by exact arithmetic over the fractions named.
+    named = {"about one in ten": 1 / 10, "about one in five": 1 / 5, "about one in four": 1 / 4,
+             "about one in three": 1 / 3, "about half": 1 / 2, "about two in three": 2 / 3,
+             "about three in four": 3 / 4, "about nine in ten": 9 / 10, "nearly all": 1.0}
+    for share in np.linspace(0.1, 1.0, 91):
+        words = share_in_words(share)
+        assert abs(named[words] - share) == pytest.approx(min(abs(f - share) for f in named.values())), (share, words)
+    note = Ranking(np.zeros(300), np.arange(20), 0.53, 0.01, 15, 30, 3.0, 3, 0.1, 20, auc=0.95).note()
+    assert note.startswith("An estimated 53% of the 20 suspected label errors, about half, are likely wrong labels")
+
