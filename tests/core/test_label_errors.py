@@ -118,15 +118,15 @@ def test_a_share_is_stated_only_where_the_ranking_is_strong_and_then_near_the_tr
     assert len(ranking.listed) == 20
     measured = np.isin(ranking.listed, flipped).mean()  # the truth only this test knows
     percent = re.search(r"An estimated (\d+)% of the 20 suspected", ranking.note())
-    if ranking.auc < MIN_AUC:
+    if ranking.auc_lower < MIN_AUC:
         assert ranking.stated_precision is None and percent is None and "cannot be said" in ranking.note()
         assert not re.search(r"\d+%", ranking.note())  # no number that reads like a share
     else:
         assert percent and abs(int(percent.group(1)) / 100 - measured) <= 0.2, (percent, measured)
     if separation == 4.0:  # an easy model: strong enough to say the share
-        assert ranking.auc >= MIN_AUC and ranking.stated_precision is not None
+        assert ranking.auc_lower >= MIN_AUC and ranking.stated_precision is not None
     if separation == 1.0:  # a weak one: its raw estimate is far above the truth (0.84 for 0.40), and nothing is said
-        assert ranking.auc < MIN_AUC and ranking.stated_precision is None and ranking.precision - measured > 0.3
+        assert ranking.auc_lower < MIN_AUC and ranking.stated_precision is None and ranking.precision - measured > 0.3
 
 
 def test_a_strong_ranking_of_a_file_with_many_wrong_labels_of_its_own_states_its_share():
@@ -136,7 +136,7 @@ def test_a_strong_ranking_of_a_file_with_many_wrong_labels_of_its_own_states_its
     given, flipped, score = simulated(2000, 3, 0.10, separation=5.0, seed=1)
     ranking = calibrated_ranking(given, score, plant_class_flips, seed=0)
     measured = np.isin(ranking.listed, flipped).mean()  # the truth only this test knows
-    assert ranking.skill < 0.45 <= MIN_AUC <= ranking.auc
+    assert ranking.skill < 0.45 and ranking.auc_lower >= MIN_AUC
     assert ranking.stated_precision is not None and abs(ranking.stated_precision - measured) <= 0.15
 
 
@@ -168,16 +168,35 @@ def test_the_auc_is_sklearns_roc_auc_of_the_planted_flips_in_each_copy_averaged(
     assert len(seen) == ranking.copies == 3 and ranking.auc == pytest.approx(truth)
 
 
-def test_the_share_is_said_from_the_auc_not_the_skill():
+def test_the_share_is_said_from_the_aucs_lower_bound_not_the_skill():
     from core.label_errors import Ranking
 
-    def ranking(hits: int, auc: float | None) -> Ranking:
-        return Ranking(np.zeros(300), np.arange(20), 0.5, 0.01, 15, hits, 3.0, 3, 0.1, 20, auc=auc)
+    def ranking(hits: int, auc: float | None, n: int = 300, planted: int = 15) -> Ranking:
+        return Ranking(np.zeros(n), np.arange(20), 0.5, 0.01, planted, hits, 3.0, 3, 0.1, 20, auc=auc)
 
     assert ranking(3, 0.5).skill == 0 and ranking(45, 1.0).skill == 1
     assert ranking(7, 0.6).skill == pytest.approx(4 / 42)  # the newcomer's file: 7 of 45 where 3 by chance
-    assert ranking(45, 0.6).stated_precision is None and ranking(7, MIN_AUC).stated_precision == 0.5
+    assert ranking(45, 0.6).stated_precision is None and ranking(7, 0.97).stated_precision == 0.5
     assert ranking(45, None).stated_precision is None  # no copy, no AUC: nothing said
+    # The same AUC is surer with more planted flips: said on 3,000 rows (150 a copy), not on 300 (15).
+    assert ranking(7, 0.9, n=3000, planted=150).auc_lower >= MIN_AUC > ranking(7, 0.9).auc_lower
+
+
+def test_the_aucs_lower_bound_uses_a_standard_error_that_matches_simulated_aucs():
+    from sklearn.metrics import roc_auc_score
+
+    from core.label_errors import AUC_Z, Ranking
+
+    # Independent truth: the spread of sklearn's ROC AUC over 300 draws of a binormal ranking (m planted rows
+    # scored N(1.8, 1), the others N(0, 1)), against the standard error Ranking.auc_lower implies for one copy:
+    # Hanley & McNeil's is conservative here (1.1-1.6 times the spread), never narrower.
+    rng = np.random.default_rng(0)
+    for m, others in ((15, 285), (150, 2850)):
+        labels = np.r_[np.ones(m), np.zeros(others)]
+        aucs = [roc_auc_score(labels, np.r_[rng.normal(1.8, 1, m), rng.normal(0, 1, others)]) for _ in range(300)]
+        one_copy = Ranking(np.zeros(m + others), np.arange(20), 0.5, 0.01, m, 30, 3.0, 1, 0.1, 20, auc=float(np.mean(aucs)))
+        se = (one_copy.auc - one_copy.auc_lower) / AUC_Z
+        assert 1.0 <= se / np.std(aucs) <= 1.7, (m, se, np.std(aucs))
 
 
 def test_the_checks_encoder_reads_e5_inputs_with_their_query_prefix(monkeypatch, tmp_path):
