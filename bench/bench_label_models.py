@@ -121,7 +121,11 @@ def rankings(y: np.ndarray, proba: np.ndarray, planted: np.ndarray, members: lis
 
 
 def main() -> None:
+    import warnings
+
     from core.label_models import tfidf_features
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # LogisticRegressionCV's notes on scikit-learn 1.10
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--sets", nargs="+", default=["goemo3", "clothing3", "uci"])

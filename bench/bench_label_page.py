@@ -55,7 +55,9 @@ def main() -> None:
         df = load(name).sample(args.rows, random_state=0)
         texts = df["text"].tolist()
         t0 = time.perf_counter()
-        if args.cache is not None:  # rows of load(name), in the sample's order
+        if "both" not in args.modes:
+            emb = None
+        elif args.cache is not None:  # rows of load(name), in the sample's order
             emb = np.load(args.cache / f"{name}.npy", allow_pickle=False)[df.index.to_numpy()]
         else:
             emb = encoder_embedder("minilm-en")(texts)
