@@ -8,8 +8,12 @@ seed, out-of-fold probabilities (5 stratified folds, the seed's shuffle) of:
 - ``cat``: the same on both embeddings side by side;
 - ``tfidf``: logistic regression (C=4, tol 1e-3) on the check's TF-IDF (core.label_models.tfidf_features);
 - ``knn25``: 25 nearest neighbours on the MiniLM embeddings (cosine, distance-weighted);
+- ``embcv`` / ``e5cv`` (round 6): logistic regression on the embeddings with C chosen per outer fold by
+  inner 5-fold cross-validation on log loss (scikit-learn's LogisticRegressionCV, C in 0.1-10);
 
-and the means of some of them ("emb+tfidf" is what the check runs). Each is ranked by cleanlab's
+and the means of some of them ("emb+tfidf" is what the check runs); round 6 adds ``<combo>:clean``: the
+combination refitted per fold without the 10% most suspect rows of its first pass (a cleaner training
+set; every row still scored out of fold). Each is ranked by cleanlab's
 ``get_label_quality_scores`` with ``self_confidence``, ``normalized_margin`` (both with and without
 ``adjust_pred_probs``, suffix ``A``) and ``confidence_weighted_entropy``; for several models also by
 cleanlab's ``get_label_quality_ensemble_scores`` (``ens``, members weighted by accuracy). Reported: the
@@ -38,28 +42,56 @@ from bench.bench_label_errors import flip, load
 
 RESULTS = Path(__file__).parent / "results" / "label_models.jsonl"
 COMBOS = {"emb+tfidf": ["emb", "tfidf"], "emb+knn25": ["emb", "knn25"], "emb+tfidf+knn25": ["emb", "tfidf", "knn25"],
-          "emb+e5": ["emb", "e5"], "emb+e5+tfidf": ["emb", "e5", "tfidf"], "cat+tfidf": ["cat", "tfidf"]}
+          "emb+e5": ["emb", "e5"], "emb+e5+tfidf": ["emb", "e5", "tfidf"], "cat+tfidf": ["cat", "tfidf"],
+          "embcv+tfidf": ["embcv", "tfidf"], "embcv+e5cv+tfidf": ["embcv", "e5cv", "tfidf"], "e5+tfidf": ["e5", "tfidf"]}
+CLEANED = ("emb+tfidf", "emb+e5+tfidf", "e5")  # refitted without their first pass's most suspect rows
+CLEAN_SHARE = 0.10
+
+
+def estimator(model: str):
+    """The scikit-learn classifier behind a label model's name (see the module doc)."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if model == "tfidf":
+        return LogisticRegression(C=4.0, max_iter=2000, tol=1e-3)
+    if model.startswith("knn"):
+        return KNeighborsClassifier(n_neighbors=int(model[3:]), metric="cosine", weights="distance")
+    if model.endswith("cv"):
+        return LogisticRegressionCV(Cs=[0.1, 0.3, 1.0, 3.0, 10.0], cv=5, scoring="neg_log_loss", max_iter=2000)
+    return LogisticRegression(C=1.0, max_iter=2000)
+
+
+def cleaned(x_by_model: dict, parts: list[str], y: np.ndarray, seed: int, first: np.ndarray) -> np.ndarray:
+    """Out-of-fold probabilities of ``parts`` averaged, each fold's model fitted without the CLEAN_SHARE most
+    suspect rows of the first pass (``first``: its (n, K) probabilities)."""
+    from cleanlab.rank import get_label_quality_scores
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    keep = np.ones(len(y), dtype=bool)
+    keep[np.argsort(get_label_quality_scores(y, first), kind="stable")[:round(CLEAN_SHARE * len(y))]] = False
+    out = np.zeros_like(first)
+    with threadpool_limits(limits=1):
+        for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+            train = train[keep[train]]
+            for model in parts:
+                fitted = estimator(model).fit(x_by_model[model][train], y[train])
+                out[test] += fitted.predict_proba(x_by_model[model][test]) / len(parts)
+    return out
 
 
 def oof(cache: Path, name: str, seed: int, model: str, y: np.ndarray, x) -> tuple[np.ndarray, float]:
     """Out-of-fold probabilities (n, K) of one label model, from the cache when there; (proba, seconds)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.neighbors import KNeighborsClassifier
     from threadpoolctl import threadpool_limits
 
     cached = cache / f"oof_{name}_{seed}_{model}.npy"
     if cached.is_file():
         return np.load(cached, allow_pickle=False), 0.0
-    if model == "tfidf":
-        estimator = LogisticRegression(C=4.0, max_iter=2000, tol=1e-3)
-    elif model.startswith("knn"):
-        estimator = KNeighborsClassifier(n_neighbors=int(model[3:]), metric="cosine", weights="distance")
-    else:
-        estimator = LogisticRegression(C=1.0, max_iter=2000)
     t0 = time.perf_counter()
     with threadpool_limits(limits=1):
-        proba = cross_val_predict(estimator, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+        proba = cross_val_predict(estimator(model), x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
                                   method="predict_proba")
     np.save(cached, proba, allow_pickle=False)
     return proba, time.perf_counter() - t0
@@ -89,7 +121,11 @@ def rankings(y: np.ndarray, proba: np.ndarray, planted: np.ndarray, members: lis
 
 
 def main() -> None:
+    import warnings
+
     from core.label_models import tfidf_features
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # LogisticRegressionCV's notes on scikit-learn 1.10
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--sets", nargs="+", default=["goemo3", "clothing3", "uci"])
@@ -108,12 +144,22 @@ def main() -> None:
             features["cat"] = np.hstack([features["emb"], features["e5"]])
         features["tfidf"] = tfidf_features(df["text"].tolist())
         features["knn25"] = features["emb"]
+        features["embcv"] = features["emb"]
+        if "e5" in features:
+            features["e5cv"] = features["e5"]
         for seed in args.seeds:
             y, planted = flip(truth, len(classes), 0.05, seed)
             probas, seconds = {}, {}
             for model, x in features.items():
                 probas[model], seconds[model] = oof(args.cache, name, seed, model, y, x)
             combos = {m: [m] for m in probas} | {c: p for c, p in COMBOS.items() if all(m in probas for m in p)}
+            for combo in CLEANED:
+                if combo in combos:
+                    t0 = time.perf_counter()
+                    probas[combo + ":clean"] = cleaned(features, combos[combo], y, seed,
+                                                       np.mean([probas[m] for m in combos[combo]], axis=0))
+                    seconds[combo + ":clean"] = time.perf_counter() - t0 + sum(seconds[m] for m in combos[combo])
+                    combos[combo + ":clean"] = [combo + ":clean"]
             for combo, parts in combos.items():
                 proba = np.mean([probas[m] for m in parts], axis=0)
                 row = {"set": name, "seed": seed, "model": combo, "accuracy": round(float((proba.argmax(1) == y).mean()), 3),

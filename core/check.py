@@ -91,7 +91,7 @@ class DataReport:
     the label-error model read; ``seconds``: wall time; ``notes``: sentences for the user;
     ``label_error_precision``: the expected share (0-1) of the most suspect 5% of rows whose label
     is wrong, measured with planted flips (core.label_errors), None where the ranking was no
-    better than chance or too weak for the estimate to hold (core.label_errors.MIN_SKILL) or
+    better than chance or too weak for the estimate to hold (core.label_errors.MIN_AUC) or
     labels were not checked.
     """
 

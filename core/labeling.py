@@ -193,7 +193,7 @@ def suspected_label_errors(
     ``suspect_score`` (1 - cleanlab's label quality; higher = more suspect) and ``rank``;
     ``attrs``: ``note`` (the sentence to show: expected precision, or why it or any row is not
     given), ``precision`` (expected share of the listed rows that are wrong, 0-1, or None: also when
-    the ranking is too weak for the estimate, core.label_errors.MIN_SKILL), ``n_ranked`` (rows
+    the ranking is too weak for the estimate, core.label_errors.MIN_AUC), ``n_ranked`` (rows
     ranked), ``label_model`` ("both" or "tfidf") and ``label_model_note`` (why not "both", or "").
     Rows of a class with fewer than 2 labelled rows are not ranked.
     Raises ``ValueError`` when fewer than two classes have 2 labelled rows each.

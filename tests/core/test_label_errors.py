@@ -11,7 +11,7 @@ from scipy.stats import hypergeom
 
 from core.label_errors import (
     ALPHA,
-    MIN_SKILL,
+    MIN_AUC,
     calibrated_ranking,
     chance_p_value,
     plant_class_flips,
@@ -75,6 +75,7 @@ def test_a_model_that_knows_nothing_lists_nothing():
 
     ranking = calibrated_ranking(given, score, plant_class_flips, seed=0)
     assert not ranking.credible and len(ranking.listed) == 0 and ranking.p_value >= ALPHA
+    assert abs(ranking.auc - 0.5) < 0.1 and ranking.stated_precision is None  # chance, and no share said
     assert "cannot tell a wrong label from a hard row" in ranking.note()
 
 
@@ -117,25 +118,85 @@ def test_a_share_is_stated_only_where_the_ranking_is_strong_and_then_near_the_tr
     assert len(ranking.listed) == 20
     measured = np.isin(ranking.listed, flipped).mean()  # the truth only this test knows
     percent = re.search(r"An estimated (\d+)% of the 20 suspected", ranking.note())
-    if ranking.skill < MIN_SKILL:
+    if ranking.auc_lower < MIN_AUC:
         assert ranking.stated_precision is None and percent is None and "cannot be said" in ranking.note()
+        assert not re.search(r"\d+%", ranking.note())  # no number that reads like a share
     else:
         assert percent and abs(int(percent.group(1)) / 100 - measured) <= 0.2, (percent, measured)
     if separation == 4.0:  # an easy model: strong enough to say the share
-        assert ranking.skill >= MIN_SKILL and ranking.stated_precision is not None
+        assert ranking.auc_lower >= MIN_AUC and ranking.stated_precision is not None
     if separation == 1.0:  # a weak one: its raw estimate is far above the truth (0.84 for 0.40), and nothing is said
-        assert ranking.skill < MIN_SKILL and ranking.stated_precision is None and ranking.precision - measured > 0.3
+        assert ranking.auc_lower < MIN_AUC and ranking.stated_precision is None and ranking.precision - measured > 0.3
 
 
-def test_the_skill_is_zero_at_chance_and_one_when_every_flip_is_on_top():
+def test_a_strong_ranking_of_a_file_with_many_wrong_labels_of_its_own_states_its_share():
+    # 2,000 rows, 10% of them wrong labels of the file's own, a label model that separates them well: they
+    # take the top places from the copies' planted flips, so round 5's skill (planted hits in the top k
+    # against chance) fell to about 0.3 and no share was said; the AUC holds and the share is said, near the truth.
+    given, flipped, score = simulated(2000, 3, 0.10, separation=5.0, seed=1)
+    ranking = calibrated_ranking(given, score, plant_class_flips, seed=0)
+    measured = np.isin(ranking.listed, flipped).mean()  # the truth only this test knows
+    assert ranking.skill < 0.45 and ranking.auc_lower >= MIN_AUC
+    assert ranking.stated_precision is not None and abs(ranking.stated_precision - measured) <= 0.15
+
+
+def test_the_auc_is_sklearns_roc_auc_of_the_planted_flips_in_each_copy_averaged():
+    from sklearn.metrics import roc_auc_score
+
+    from core.label_errors import planted_auc
+
+    rng = np.random.default_rng(7)
+    scores, is_planted = rng.integers(0, 5, 200).astype(float), rng.random(200) < 0.1  # many ties
+    assert planted_auc(scores, is_planted) == pytest.approx(roc_auc_score(is_planted, scores))
+    given, _flipped, score = simulated(400, 3, 0.05, separation=2.0, seed=8)
+    seen = []  # each copy's scores and planted rows, recorded for the independent computation
+
+    def plant(y, m, r):
+        copy, rows = plant_class_flips(y, m, r)
+        seen.append(rows)
+        return copy, rows
+
+    def recorded(codes):
+        out = score(codes)
+        if len(seen) > len(seen_scores):
+            seen_scores.append(out)
+        return out
+
+    seen_scores: list[np.ndarray] = []
+    ranking = calibrated_ranking(given, recorded, plant, seed=0)
+    truth = np.mean([roc_auc_score(np.isin(np.arange(400), rows), s) for rows, s in zip(seen, seen_scores, strict=True)])
+    assert len(seen) == ranking.copies == 3 and ranking.auc == pytest.approx(truth)
+
+
+def test_the_share_is_said_from_the_aucs_lower_bound_not_the_skill():
     from core.label_errors import Ranking
 
-    def ranking(hits: int) -> Ranking:
-        return Ranking(np.zeros(300), np.arange(20), 0.5, 0.01, 15, hits, 3.0, 3, 0.1, 20)
+    def ranking(hits: int, auc: float | None, n: int = 300, planted: int = 15) -> Ranking:
+        return Ranking(np.zeros(n), np.arange(20), 0.5, 0.01, planted, hits, 3.0, 3, 0.1, 20, auc=auc)
 
-    assert ranking(3).skill == 0 and ranking(45).skill == 1
-    assert ranking(7).skill == pytest.approx(4 / 42)  # the newcomer's file: 7 of 45 where 3 by chance
-    assert ranking(7).stated_precision is None and ranking(45).stated_precision == 0.5
+    assert ranking(3, 0.5).skill == 0 and ranking(45, 1.0).skill == 1
+    assert ranking(7, 0.6).skill == pytest.approx(4 / 42)  # the newcomer's file: 7 of 45 where 3 by chance
+    assert ranking(45, 0.6).stated_precision is None and ranking(7, 0.97).stated_precision == 0.5
+    assert ranking(45, None).stated_precision is None  # no copy, no AUC: nothing said
+    # The same AUC is surer with more planted flips: said on 3,000 rows (150 a copy), not on 300 (15).
+    assert ranking(7, 0.9, n=3000, planted=150).auc_lower >= MIN_AUC > ranking(7, 0.9).auc_lower
+
+
+def test_the_aucs_lower_bound_uses_a_standard_error_that_matches_simulated_aucs():
+    from sklearn.metrics import roc_auc_score
+
+    from core.label_errors import AUC_Z, Ranking
+
+    # Independent truth: the spread of sklearn's ROC AUC over 300 draws of a binormal ranking (m planted rows
+    # scored N(1.8, 1), the others N(0, 1)), against the standard error Ranking.auc_lower implies for one copy:
+    # Hanley & McNeil's is conservative here (1.1-1.6 times the spread), never narrower.
+    rng = np.random.default_rng(0)
+    for m, others in ((15, 285), (150, 2850)):
+        labels = np.r_[np.ones(m), np.zeros(others)]
+        aucs = [roc_auc_score(labels, np.r_[rng.normal(1.8, 1, m), rng.normal(0, 1, others)]) for _ in range(300)]
+        one_copy = Ranking(np.zeros(m + others), np.arange(20), 0.5, 0.01, m, 30, 3.0, 1, 0.1, 20, auc=float(np.mean(aucs)))
+        se = (one_copy.auc - one_copy.auc_lower) / AUC_Z
+        assert 1.0 <= se / np.std(aucs) <= 1.7, (m, se, np.std(aucs))
 
 
 def test_the_checks_encoder_reads_e5_inputs_with_their_query_prefix(monkeypatch, tmp_path):
@@ -192,3 +253,18 @@ def test_the_label_page_on_300_real_sentences_with_20_flipped_states_no_share_it
         assert not percents and "cannot be said" in ranked.attrs["note"], ranked.attrs["note"]
     else:  # said once, and near the truth (the measured margin on public data: 12 points on average)
         assert percents == [f"{stated:.0%}"[:-1]] and abs(stated - measured) <= 0.2, (stated, measured)
+
+
+def test_the_share_is_also_said_as_the_nearest_plain_fraction():
+    from core.label_errors import Ranking, share_in_words
+
+    # Independent truth: the fraction nearest to the share, by exact arithmetic over the fractions named.
+    named = {"about one in ten": 1 / 10, "about one in five": 1 / 5, "about one in four": 1 / 4,
+             "about one in three": 1 / 3, "about half": 1 / 2, "about two in three": 2 / 3,
+             "about three in four": 3 / 4, "about nine in ten": 9 / 10, "nearly all": 1.0}
+    for share in np.linspace(0.1, 1.0, 91):
+        words = share_in_words(share)
+        assert abs(named[words] - share) == pytest.approx(min(abs(f - share) for f in named.values())), (share, words)
+    note = Ranking(np.zeros(300), np.arange(20), 0.53, 0.01, 15, 30, 3.0, 3, 0.1, 20, auc=0.95).note()
+    assert note.startswith("An estimated 53% of the 20 suspected label errors, about half, are likely wrong labels")
+
