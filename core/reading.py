@@ -1313,14 +1313,22 @@ def find_title_block(text: str) -> TitleBlock | None:
 
     A header is looked for within the first MAX_HEADER_SEARCH_ROWS lines, for each delimiter:
     a line of two or more distinct names (non-empty, not numbers), with lines above it that
-    each have fewer filled fields, and rows below it no wider (one at least as wide). It is
+    each have fewer filled fields, and rows below it no wider (most as wide). It is
     :attr:`TitleBlock.sure` only when the lines above are clearly not the table: each has fewer
     fields than the header (or none), is one line (no quoted line break), there are at most
     MAX_TITLE_LINES of them, every row below (up to 50) has the header's width, and a header of
-    two columns has a blank line above it or ten rows below. When several delimiters qualify,
-    the one :func:`sniff_delimiter` finds from the header line down is kept."""
+    two columns has a blank line above it or ten rows below. A likely header with a single line
+    right above it is not named (that line may be the header, with an empty name). When several
+    delimiters qualify, the one :func:`sniff_delimiter` finds from the header line down is kept."""
     sample = text[:_SAMPLE_CHARS].lstrip("\ufeff")
     truncated = len(text) > _SAMPLE_CHARS
+    usual = _sniff_table(sample)
+    records = _records(sample, usual, truncated, 51)
+    if records and _names(records[0][2]):
+        width = len(records[0][2])
+        rows = [r for _, _, r in records[1:] if r]
+        if 2 * sum(len(r) == width for r in rows) >= len(rows):
+            return None  # the first line names the columns, as wide as most rows below: an ordinary file
     found = [b for d in DELIMITERS if (b := _title_block_for(sample, d, truncated)) is not None]
     for wanted in (True, False):
         for block in (b for b in found if b.sure is wanted):
@@ -1328,6 +1336,25 @@ def find_title_block(text: str) -> TitleBlock | None:
             if _sniff_table(rest) == block.delimiter:
                 return block
     return None
+
+
+def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *,
+                    limits: ReadLimits | None = None) -> TitleBlock | None:
+    """The title block above a CSV's header (:func:`find_title_block`, sure or not), judged from
+    the file's first MB (also inside a .gz or a .zip): what makes a page show its "Header row"
+    box for a CSV. None for a workbook, JSON, a CSV whose first line is its header, or a file
+    that cannot be read (the read says why)."""
+    limits = read_limits(limits)
+    try:
+        raw, name, _ = unpack(_read_bytes(source, limits), name, limits)
+    except ValueError:
+        return None
+    if raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or _looks_like_json(raw, name) or not raw.strip():
+        return None
+    sample = raw[: 1 << 20]
+    if len(raw) > len(sample):
+        sample = sample[: max(sample.rfind(b"\n"), sample.rfind(b"\r")) + 1] or sample
+    return find_title_block(_line_ends(decode_bytes(sample)[0])[0])
 
 
 def _records(sample: str, delimiter: str, truncated: bool, limit: int) -> list[tuple[int, int, list[str]]]:
@@ -1381,14 +1408,16 @@ def _title_block_for(sample: str, delimiter: str, truncated: bool) -> TitleBlock
             continue  # nothing above but blank lines (pandas skips those), or a line above as full as the header
 
         fits = [len(row) >= width and not any(v.strip() for v in row[width:]) for row in below]
-        if not any(fits) or any(v.strip() for row in below for v in row[width:]):
-            continue  # no row as wide as the header, or a row wider: not this table's header
+        if 2 * sum(fits) <= len(fits) or any(v.strip() for row in below for v in row[width:]):
+            continue  # most rows below narrower than the header, or one wider: not this table's header
         lines = [f for f in filled if f]
         # Two columns under lines of one field is also a one-column file with a comma in some rows;
         # taken for a title block only with a blank line between, or ten rows below to go by.
         apart = not filled[-1] or width >= 3 or len(below) >= 10
         sure = (apart and all(len(f) < width for _, _, f in above) and len(lines) <= MAX_TITLE_LINES
                 and all(a == b for a, b, _ in above) and all(fits))
+        if not sure and filled[-1] and len(lines) < 2:
+            continue  # one line right above, as wide as the header: as likely a header with an empty name ("text,")
         return TitleBlock(start, delimiter, sure, tuple(v.strip() for v in fields if v.strip()),
                           tuple(f"{delimiter} ".join(v.strip() for v in f) for f in lines), len(above) - len(lines))
     return None
