@@ -271,11 +271,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                    on_leader=on_leader)
     if not main_rank:  # rank 0 saves and reports
         return 0
-    for warning in result.warnings:
+    m = result.metrics
+    # The metrics' warnings: under cross-validation (core.small_data.describe) they no longer speak of
+    # a small test split, as every row was scored out of fold (the verdict says so, once).
+    for warning in m.get("warnings", result.warnings):
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite or args.resume or saved["any"])
     checkpoints.remove(checkpoint)
-    m = result.metrics
     verdict = m.get("verdict") or {}
     if verdict.get("sentence"):
         print(f"verdict: {verdict['sentence']}", file=sys.stderr)
