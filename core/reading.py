@@ -871,14 +871,16 @@ def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, 
                 index_col=False,
             )
     except pd.errors.ParserError as exc:
+        # pandas numbers the lines of the text it was given: count the lines skipped above the header too.
+        found = re.sub(r"(?<=in line )(\d+)", lambda m: str(int(m.group(1)) + (header_row or 1) - 1), _first_line(exc))
         raise ValueError(
-            f"Could not parse the file as CSV with delimiter {delimiter!r}: {_first_line(exc)}. "
+            f"Could not parse the file as CSV with delimiter {delimiter!r}: {found}. "
             "Check that every row has the same number of fields and quotes are closed."
         ) from None
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         # pandas dropped fields beyond the header: fine when they are all empty (a trailing
         # delimiter), data loss otherwise.
-        _refuse_values_past_header(text, delimiter, len(header))
+        _refuse_values_past_header(text, delimiter, len(header), (header_row or 1) - 1)
         notes.append("every row's extra trailing delimiter ignored")
     frame.columns = [str(c).strip() for c in frame.columns]
     # A header that ends with delimiters too gives unnamed columns; drop the ones with no value.
@@ -947,8 +949,9 @@ def repeated_headers_note(lines: Sequence[int], offset: int = 0) -> str:
     return f"{len(numbers)} repeated header row(s) dropped (line {shown}): the file looks like several exports joined"
 
 
-def _refuse_values_past_header(text: str, delimiter: str, n_header: int) -> None:
-    for line_no, row in enumerate(csv_rows(io.StringIO(text), delimiter=delimiter), start=1):
+def _refuse_values_past_header(text: str, delimiter: str, n_header: int, skipped: int = 0) -> None:
+    """Refuse a row of ``text`` (from the header on; ``skipped`` lines above it in the file) with values past the header's columns."""
+    for line_no, row in enumerate(csv_rows(io.StringIO(text), delimiter=delimiter), start=1 + skipped):
         extra = [v for v in row[n_header:] if v.strip()]
         if extra:
             raise ValueError(
@@ -1313,10 +1316,10 @@ def find_title_block(text: str) -> TitleBlock | None:
 
     A header is looked for within the first MAX_HEADER_SEARCH_ROWS lines, for each delimiter:
     a line of two or more distinct names (non-empty, not numbers), with lines above it that
-    each have fewer filled fields, and rows below it no wider (most as wide). It is
+    each have fewer filled fields, and most rows below it as wide. It is
     :attr:`TitleBlock.sure` only when the lines above are clearly not the table: each has fewer
     fields than the header (or none), is one line (no quoted line break), there are at most
-    MAX_TITLE_LINES of them, every row below (up to 50) has the header's width, and a header of
+    MAX_TITLE_LINES of them, every row below (up to 50) has the header's width (none wider), and a header of
     two columns has a blank line above it or ten rows below. A likely header with a single line
     right above it is not named (that line may be the header, with an empty name). When several
     delimiters qualify, the one :func:`sniff_delimiter` finds from the header line down is kept."""
@@ -1408,14 +1411,15 @@ def _title_block_for(sample: str, delimiter: str, truncated: bool) -> TitleBlock
             continue  # nothing above but blank lines (pandas skips those), or a line above as full as the header
 
         fits = [len(row) >= width and not any(v.strip() for v in row[width:]) for row in below]
-        if 2 * sum(fits) <= len(fits) or any(v.strip() for row in below for v in row[width:]):
-            continue  # most rows below narrower than the header, or one wider: not this table's header
+        if 2 * sum(fits) <= len(fits):
+            continue  # most rows below narrower than the header: not this table's header
         lines = [f for f in filled if f]
         # Two columns under lines of one field is also a one-column file with a comma in some rows;
         # taken for a title block only with a blank line between, or ten rows below to go by.
         apart = not filled[-1] or width >= 3 or len(below) >= 10
         sure = (apart and all(len(f) < width for _, _, f in above) and len(lines) <= MAX_TITLE_LINES
-                and all(a == b for a, b, _ in above) and all(fits))
+                and all(a == b for a, b, _ in above) and all(fits)
+                and not any(v.strip() for row in below for v in row[width:]))  # no row wider
         if not sure and filled[-1] and len(lines) < 2:
             continue  # one line right above, as wide as the header: as likely a header with an empty name ("text,")
         return TitleBlock(start, delimiter, sure, tuple(v.strip() for v in fields if v.strip()),
@@ -1627,7 +1631,7 @@ def _refuse_values_past_header_at_start(stream: Stream) -> None:
         text = text[: text.rfind("\n") + 1]  # whole lines only
     if stream.skip_lines:
         text = text.split("\n", stream.skip_lines)[-1]  # from the header's line on
-    _refuse_values_past_header(text, stream.delimiter, len(stream.header))
+    _refuse_values_past_header(text, stream.delimiter, len(stream.header), stream.skip_lines)
 
 
 def _pandas_reader(stream: Stream, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ from core.reading import (
     csv_title_block,
     find_title_block,
     open_stream,
+    pandas_chunks,
     read_table,
     sniff_delimiter,
 )
@@ -151,3 +152,22 @@ def test_a_title_block_with_short_rows_fails_naming_the_fix():
     with pytest.raises(ValueError, match=r"Expected 1 fields.*--header-row 3.*'Header row' box"):
         read_table(data, "t.csv")
     assert table_rows(read_table(data, header_row=3).frame) == by_hand(data, 2)
+
+
+def test_a_row_with_values_past_the_header_is_named_by_its_line_in_the_file(tmp_path):
+    """Below a title block, the row refused is numbered as the file's line, by the whole read and
+    the stream alike; a wider row among the first ones makes the block unsure (the fix named)."""
+    ok = "".join(f"fine {i},positive\n" for i in range(60))
+    data = (WALK_C + ok + "one more, with a comma,positive\n").encode()
+    line = data.decode().splitlines().index("one more, with a comma,positive") + 1  # as an editor numbers it
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=f"Expected 2 fields in line {line}, saw 3"):
+        read_table(data, "t.csv")
+    with pytest.raises(ValueError, match=f"^Row {line} of the file has 3 fields"):
+        list(pandas_chunks(open_stream(path), 10))
+    early = (WALK_C + "one more, with a comma,positive\n" + ok).encode()
+    with pytest.raises(ValueError, match=r"Expected 1 fields in line 4.*--header-row 4"):
+        read_table(early, "t.csv")
+    with pytest.raises(ValueError, match="Expected 2 fields in line 7, saw 3"):  # the file's line
+        read_table(early, "t.csv", header_row=4)
