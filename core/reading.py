@@ -1319,8 +1319,8 @@ def find_title_block(text: str) -> TitleBlock | None:
     each have fewer filled fields, and most rows below it as wide. It is
     :attr:`TitleBlock.sure` only when the lines above are clearly not the table: each has fewer
     fields than the header (or none), is one line (no quoted line break), there are at most
-    MAX_TITLE_LINES of them, every row below (up to 50) has the header's width (none wider), and a header of
-    two columns has a blank line above it or ten rows below. A likely header with a single line
+    MAX_TITLE_LINES of them, every row below (up to 50) has the header's width (none wider),
+    and a header of two columns has a blank line above it or ten rows below. A likely header with a single line
     right above it is not named (that line may be the header, with an empty name). When several
     delimiters qualify, the one :func:`sniff_delimiter` finds from the header line down is kept."""
     sample = text[:_SAMPLE_CHARS].lstrip("\ufeff")
@@ -1409,23 +1409,20 @@ def _title_block_for(sample: str, delimiter: str, truncated: bool) -> TitleBlock
         filled = [[v for v in f if v.strip()] for _, _, f in above]
         if not below or not any(filled) or any(len(v) >= width for v in filled):
             continue  # nothing above but blank lines (pandas skips those), or a line above as full as the header
-
         fits = [len(row) >= width and not any(v.strip() for v in row[width:]) for row in below]
         if 2 * sum(fits) <= len(fits):
-            continue  # most rows below narrower than the header: not this table's header
+            continue  # most rows below not of the header's width: not this table's header
         lines = [f for f in filled if f]
         # Two columns under lines of one field is also a one-column file with a comma in some rows;
         # taken for a title block only with a blank line between, or ten rows below to go by.
         apart = not filled[-1] or width >= 3 or len(below) >= 10
         sure = (apart and all(len(f) < width for _, _, f in above) and len(lines) <= MAX_TITLE_LINES
-                and all(a == b for a, b, _ in above) and all(fits)
-                and not any(v.strip() for row in below for v in row[width:]))  # no row wider
+                and all(a == b for a, b, _ in above) and all(fits))
         if not sure and filled[-1] and len(lines) < 2:
             continue  # one line right above, as wide as the header: as likely a header with an empty name ("text,")
         return TitleBlock(start, delimiter, sure, tuple(v.strip() for v in fields if v.strip()),
                           tuple(f"{delimiter} ".join(v.strip() for v in f) for f in lines), len(above) - len(lines))
     return None
-
 
 
 # --------------------------------------------------------------------------- files read in chunks
