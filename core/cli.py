@@ -272,9 +272,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not main_rank:  # rank 0 saves and reports
         return 0
     m = result.metrics
-    # The metrics' warnings: under cross-validation (core.small_data.describe) they no longer speak of
-    # a small test split, as every row was scored out of fold (the verdict says so, once).
-    for warning in m.get("warnings", result.warnings):
+    for warning in m.get("warnings", result.warnings):  # cross-validated: no small-test-split one (small_data.describe)
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite or args.resume or saved["any"])
     checkpoints.remove(checkpoint)
