@@ -271,11 +271,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                    on_leader=on_leader)
     if not main_rank:  # rank 0 saves and reports
         return 0
-    for warning in result.warnings:
+    m = result.metrics
+    for warning in m.get("warnings", result.warnings):  # cross-validated: no small-test-split one (small_data.describe)
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite or args.resume or saved["any"])
     checkpoints.remove(checkpoint)
-    m = result.metrics
     verdict = m.get("verdict") or {}
     from .result import verdict_account, verdict_notice  # the verdict's words, as the pages say them: once
 

@@ -358,7 +358,7 @@ def _sheet_hint(stream: Stream) -> str:
     from .reading import LoadedCsv
 
     return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=0, sheet=stream.sheet,
-                     sheets=stream.sheets).sheet_hint()
+                     sheets=stream.sheets, header_hint=stream.header_hint).sheet_hint()
 
 
 def decimal_comma_columns(model: Any, source: str | Path | Stream, column_map: dict[str, str] | None = None) -> list[str]:

@@ -83,8 +83,12 @@ class LoadedCsv:
     # decimal-comma numbers); empty for a clean file.
     notes: tuple[str, ...] = ()
     # Where the header was read (numbered as :data:`POSITION_NUMBERING` says): a workbook's sheet
-    # row, found or asked for; a CSV's line when one was asked for (``header_row``); else None.
+    # row, found or asked for; a CSV's line, asked for (``header_row``) or found below a title
+    # block (:func:`find_title_block`); None for a CSV read from its first line.
     header_row: int | None = None
+    # A CSV read from line 1 below which a likely header was seen (TitleBlock.hint): the sentence
+    # every missing-column message ends with; "" otherwise.
+    header_hint: str = ""
 
     @property
     def is_workbook(self) -> bool:
@@ -105,7 +109,11 @@ class LoadedCsv:
 
     def sheet_hint(self) -> str:
         """" Read from sheet 'About' of its 2 sheets ('About', 'Reviews'): ..." for a workbook with
-        several sheets; "" otherwise (a message's tail naming where the table came from)."""
+        several sheets, " The header was read from line 1, but line 4 looks like ..." for a CSV
+        with a likely header below line 1 (:attr:`header_hint`); "" otherwise (a message's tail
+        naming where the table came from and how to choose another)."""
+        if self.header_hint:
+            return f" {self.header_hint}"
         if not self.is_workbook or len(self.sheets) < 2:
             return ""
         others = ", ".join(repr(s) for s in self.sheets if s != self.sheet)
@@ -778,7 +786,10 @@ def load_csv(
     Only empty cells count as missing (a review saying "NA" stays text). Raises ``ValueError``
     for an empty file, a header without rows, binary content (e.g. an .xlsx renamed .csv),
     duplicate column names, or more bytes/rows than the limits. ``header_row``: the line
-    (1-based) holding the header; the lines above it are skipped.
+    (1-based) holding the header; the lines above it are skipped. Without it, a title block
+    above the header (:func:`find_title_block`: "Report title", a blank line, then the header)
+    is skipped with a note naming its lines, as a workbook's is; a likely header below line 1
+    that is not sure is named (a note, :attr:`LoadedCsv.header_hint`, and every error here).
 
     ``limits`` as :func:`read_table`: the longest cell and the widest row are checked in one
     cheap scan of the bytes (:func:`core.limits.check_csv_bytes`) before pandas parses anything.
@@ -790,16 +801,46 @@ def load_csv(
         raise ValueError("The file is empty: expected a header row and at least one data row.")
     _refuse_binary(raw)
     decoded = decode_report(raw)
-    text, encoding = decoded.text, decoded.encoding
     notes = [decoded.note] if decoded.note else []
-    text, line_note = _line_ends(text)
+    text, line_note = _line_ends(decoded.text)
     notes += [line_note] if line_note else []
-    if header_row is not None and header_row > 1:
-        lines = text.split("\n")
-        if header_row > len(lines) or not lines[header_row - 1].strip():
-            raise ValueError(f"Line {header_row} of the file is empty or past its end, so it cannot be the header.")
-        text = "\n".join(lines[header_row - 1:])
-        notes.append(f"header read from line {header_row}; the {header_row - 1} line(s) above it skipped")
+    text, header_row, hint = _skip_to_header(text, header_row, notes)
+    try:
+        loaded = _parse_csv(raw, text, decoded, header_row, notes, limits)
+    except ReadLimitError:
+        raise
+    except ValueError as exc:  # the lines above may be a title block: say how to choose the header
+        raise ValueError(f"{exc} {hint}" if hint else str(exc)) from None
+    return dataclasses.replace(loaded, header_hint=hint) if hint else loaded
+
+
+def _skip_to_header(text: str, header_row: int | None, notes: list[str]) -> tuple[str, int | None, str]:
+    """(``text`` from its header line on, the header's line or None for line 1, a hint for
+    error messages): the line asked for (``header_row``), else the line below a title block
+    :func:`find_title_block` is sure of; a likely one it is not sure of is named in a note and
+    in the hint. The lines skipped are said in ``notes`` (appended to)."""
+    block = None
+    if header_row is None:
+        block = find_title_block(text)
+        if block is None:
+            return text, None, ""
+        if not block.sure:
+            notes.append(block.hint().rstrip("."))
+            return text, None, block.hint()
+        header_row = block.header_line
+    lines = text.split("\n")
+    if header_row > len(lines) or not lines[header_row - 1].strip():
+        raise ValueError(f"Line {header_row} of the file is empty or past its end, so it cannot be the header.")
+    if header_row > 1:
+        notes.append(block.note() if block is not None and header_row == block.header_line
+                     else f"header read from line {header_row}; the {header_row - 1} line(s) above it skipped")
+    return "\n".join(lines[header_row - 1:]), header_row, ""
+
+
+def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, notes: list[str],
+               limits: ReadLimits) -> LoadedCsv:
+    """:func:`load_csv`'s table from ``text``, whose first line is the header (``header_row``: its line in the file)."""
+    encoding, max_rows = decoded.encoding, limits.max_rows
     delimiter = sniff_delimiter(text)
     text, repeated = drop_repeated_headers(text, delimiter)
     if repeated:
@@ -830,14 +871,16 @@ def load_csv(
                 index_col=False,
             )
     except pd.errors.ParserError as exc:
+        # pandas numbers the lines of the text it was given: count the lines skipped above the header too.
+        found = re.sub(r"(?<=in line )(\d+)", lambda m: str(int(m.group(1)) + (header_row or 1) - 1), _first_line(exc))
         raise ValueError(
-            f"Could not parse the file as CSV with delimiter {delimiter!r}: {_first_line(exc)}. "
+            f"Could not parse the file as CSV with delimiter {delimiter!r}: {found}. "
             "Check that every row has the same number of fields and quotes are closed."
         ) from None
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
         # pandas dropped fields beyond the header: fine when they are all empty (a trailing
         # delimiter), data loss otherwise.
-        _refuse_values_past_header(text, delimiter, len(header))
+        _refuse_values_past_header(text, delimiter, len(header), (header_row or 1) - 1)
         notes.append("every row's extra trailing delimiter ignored")
     frame.columns = [str(c).strip() for c in frame.columns]
     # A header that ends with delimiters too gives unnamed columns; drop the ones with no value.
@@ -906,8 +949,9 @@ def repeated_headers_note(lines: Sequence[int], offset: int = 0) -> str:
     return f"{len(numbers)} repeated header row(s) dropped (line {shown}): the file looks like several exports joined"
 
 
-def _refuse_values_past_header(text: str, delimiter: str, n_header: int) -> None:
-    for line_no, row in enumerate(csv_rows(io.StringIO(text), delimiter=delimiter), start=1):
+def _refuse_values_past_header(text: str, delimiter: str, n_header: int, skipped: int = 0) -> None:
+    """Refuse a row of ``text`` (from the header on; ``skipped`` lines above it in the file) with values past the header's columns."""
+    for line_no, row in enumerate(csv_rows(io.StringIO(text), delimiter=delimiter), start=1 + skipped):
         extra = [v for v in row[n_header:] if v.strip()]
         if extra:
             raise ValueError(
@@ -1152,6 +1196,8 @@ def _utf8_with_strays(raw: bytes, encoding: str) -> Decoded:
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter (one of ``DELIMITERS``) that splits the header and the first lines alike.
+    Lines above the header that look like a title block (:func:`find_title_block`) are not
+    taken for the header: the delimiter is judged from the header line down.
 
     csv.Sniffer guesses from character counts, so one tab inside a cell of a one-column file
     made it pick tab, and pandas then failed on the rows with a stray tab. A guess is kept only
@@ -1160,6 +1206,12 @@ def sniff_delimiter(text: str) -> str:
     When no delimiter fits, the first guess that splits the header is used (its parse error then
     names the bad row); a header no delimiter splits is one column, read with the comma.
     """
+    block = find_title_block(text)
+    return block.delimiter if block is not None else _sniff_table(text)
+
+
+def _sniff_table(text: str) -> str:
+    """:func:`sniff_delimiter` for ``text`` whose first line is taken for the header."""
     sample = text[:65536]
     truncated = len(text) > len(sample)
     candidates = []
@@ -1202,6 +1254,176 @@ def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
+# --------------------------------------------------------------------------- a CSV's title block
+
+MAX_TITLE_LINES = 8  # non-blank lines a CSV's title block may have for its header to be found without asking
+_SAMPLE_CHARS = 65536  # the start of a CSV judged for its delimiter and title block
+
+
+@dataclass(frozen=True)
+class TitleBlock:
+    """Lines above a CSV's header that look like a title block ("Report title", "generated
+    2026", a blank line, then ``text,label``), as :func:`find_title_block` found them.
+
+    ``header_line``: the header's line (numbered as :data:`POSITION_NUMBERING` says);
+    ``delimiter``: the table's; ``columns``: the names on that line; ``above``: the non-blank
+    lines above it, as written; ``n_blank``: the blank lines among them. ``sure``: every line
+    above has fewer fields than the header (blank lines allowed; at most MAX_TITLE_LINES of
+    them) and every row below has the header's width, so the header is read from there (a
+    note says so, :meth:`note`). Otherwise the line is only a likely header: the file is read
+    from its first line, and notes and error messages say how to choose it (:meth:`hint`).
+    """
+
+    header_line: int
+    delimiter: str
+    sure: bool
+    columns: tuple[str, ...]
+    above: tuple[str, ...]
+    n_blank: int = 0
+
+    def _above_in_words(self) -> str:
+        shown = [repr(_clip(line)) for line in self.above[:3]]
+        shown += [f"{len(self.above) - 3} more"] if len(self.above) > 3 else []
+        shown += [f"{self.n_blank} blank"] if self.n_blank else []
+        return ", ".join(shown)
+
+    def note(self) -> str:
+        """The note of a header found below a title block, in the workbook's words: "header read
+        from line 4; the 3 line(s) above it (a title block: 'Report title', 'generated 2026',
+        1 blank) skipped (...)"."""
+        return (f"header read from line {self.header_line}; the {self.header_line - 1} line(s) above it (a title "
+                f"block: {self._above_in_words()}) skipped (--header-row N or 'Header row' on the page chooses another)")
+
+    def hint(self) -> str:
+        """What to do when the header is only likely (not :attr:`sure`): a sentence naming the
+        line, what it holds, what lies above it, and the two ways to choose it."""
+        names = ", ".join(repr(_clip(c)) for c in self.columns[:6]) + (" ..." if len(self.columns) > 6 else "")
+        return (f"The header was read from line 1, but line {self.header_line} looks like the header ({names}) below "
+                f"{self.header_line - 1} line(s) that look like a title block ({self._above_in_words()}): if the "
+                f"column names are on line {self.header_line}, choose it with --header-row {self.header_line} "
+                f"(python -m core) or type {self.header_line} in the 'Header row' box on the page.")
+
+
+def _clip(text: str, n: int = 40) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def find_title_block(text: str) -> TitleBlock | None:
+    """The title block above a CSV's header, judged from the start of ``text`` (decoded, LF or
+    CRLF line ends), or None when the first line is the header (an ordinary file, a
+    one-column file, a file whose first line names its columns even if some rows are short).
+
+    A header is looked for within the first MAX_HEADER_SEARCH_ROWS lines, for each delimiter:
+    a line of two or more distinct names (non-empty, not numbers), with lines above it that
+    each have fewer filled fields, and most rows below it as wide. It is
+    :attr:`TitleBlock.sure` only when the lines above are clearly not the table: each has fewer
+    fields than the header (or none), is one line (no quoted line break), there are at most
+    MAX_TITLE_LINES of them, every row below (up to 50) has the header's width (none wider),
+    and a header of two columns has a blank line above it or ten rows below. A likely header with a single line
+    right above it is not named (that line may be the header, with an empty name). When several
+    delimiters qualify, the one :func:`sniff_delimiter` finds from the header line down is kept."""
+    sample = text[:_SAMPLE_CHARS].lstrip("\ufeff")
+    truncated = len(text) > _SAMPLE_CHARS
+    usual = _sniff_table(sample)
+    records = _records(sample, usual, truncated, 51)
+    if records and _names(records[0][2]):
+        width = len(records[0][2])
+        rows = [r for _, _, r in records[1:] if r]
+        if 2 * sum(len(r) == width for r in rows) >= len(rows):
+            return None  # the first line names the columns, as wide as most rows below: an ordinary file
+    found = [b for d in DELIMITERS if (b := _title_block_for(sample, d, truncated)) is not None]
+    for wanted in (True, False):
+        for block in (b for b in found if b.sure is wanted):
+            rest = "\n".join(sample.split("\n")[block.header_line - 1:])
+            if _sniff_table(rest) == block.delimiter:
+                return block
+    return None
+
+
+def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *,
+                    limits: ReadLimits | None = None) -> TitleBlock | None:
+    """The title block above a CSV's header (:func:`find_title_block`, sure or not), judged from
+    the file's first MB (also inside a .gz or a .zip): what makes a page show its "Header row"
+    box for a CSV. None for a workbook, JSON, a CSV whose first line is its header, or a file
+    that cannot be read (the read says why)."""
+    limits = read_limits(limits)
+    try:
+        raw, name, _ = unpack(_read_bytes(source, limits), name, limits)
+    except ValueError:
+        return None
+    if raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or _looks_like_json(raw, name) or not raw.strip():
+        return None
+    sample = raw[: 1 << 20]
+    if len(raw) > len(sample):
+        sample = sample[: max(sample.rfind(b"\n"), sample.rfind(b"\r")) + 1] or sample
+    return find_title_block(_line_ends(decode_bytes(sample)[0])[0])
+
+
+def _records(sample: str, delimiter: str, truncated: bool, limit: int) -> list[tuple[int, int, list[str]]]:
+    """(first line, last line, fields) of the first ``limit`` records of ``sample`` (a blank line: no fields)."""
+    records: list[tuple[int, int, list[str]]] = []
+    reader = csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter)
+    try:
+        for fields in reader:
+            start = records[-1][1] + 1 if records else 1
+            records.append((start, reader.line_num, fields))
+            if len(records) >= limit:
+                break
+    except csv.Error:
+        return []
+    if truncated and len(records) < limit and len(records) > 1:
+        records.pop()  # the sample may end inside the last record
+    return records
+
+
+def _names(fields: list[str]) -> bool:
+    """True for a header's fields: two or more distinct names, none empty or a number (trailing empty fields aside)."""
+    names = list(fields)
+    while names and not names[-1].strip():
+        names.pop()
+    stripped = [n.strip() for n in names]
+    if len(stripped) < 2 or not all(stripped) or len(set(stripped)) < len(stripped):
+        return False
+    return not any(_is_number(n) for n in stripped)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def _title_block_for(sample: str, delimiter: str, truncated: bool) -> TitleBlock | None:
+    records = _records(sample, delimiter, truncated, MAX_HEADER_SEARCH_ROWS + 51)
+    if not records or _names(records[0][2]):
+        return None  # the first line names the columns: an ordinary file
+    for k in range(1, min(len(records), MAX_HEADER_SEARCH_ROWS)):
+        start, _, fields = records[k]
+        if not _names(fields):
+            continue
+        width = len(fields)
+        above, below = records[:k], [r[2] for r in records[k + 1: k + 51] if r[2]]
+        filled = [[v for v in f if v.strip()] for _, _, f in above]
+        if not below or not any(filled) or any(len(v) >= width for v in filled):
+            continue  # nothing above but blank lines (pandas skips those), or a line above as full as the header
+        fits = [len(row) >= width and not any(v.strip() for v in row[width:]) for row in below]
+        if 2 * sum(fits) <= len(fits):
+            continue  # most rows below not of the header's width: not this table's header
+        lines = [f for f in filled if f]
+        # Two columns under lines of one field is also a one-column file with a comma in some rows;
+        # taken for a title block only with a blank line between, or ten rows below to go by.
+        apart = not filled[-1] or width >= 3 or len(below) >= 10
+        sure = (apart and all(len(f) < width for _, _, f in above) and len(lines) <= MAX_TITLE_LINES
+                and all(a == b for a, b, _ in above) and all(fits))
+        if not sure and filled[-1] and len(lines) < 2:
+            continue  # one line right above, as wide as the header: as likely a header with an empty name ("text,")
+        return TitleBlock(start, delimiter, sure, tuple(v.strip() for v in fields if v.strip()),
+                          tuple(f"{delimiter} ".join(v.strip() for v in f) for f in lines), len(above) - len(lines))
+    return None
+
 
 # --------------------------------------------------------------------------- files read in chunks
 
@@ -1229,6 +1451,11 @@ class Stream:
     # How the file itself was read, when it is not streamed as it is (a workbook's "xlsx", a
     # CSV's own encoding and delimiter): ``encoding``/``delimiter`` above are those of ``data``.
     read_as: tuple[str, str] | None = None
+    # A streamed CSV's title block: the lines above its header, skipped (find_title_block).
+    skip_lines: int = 0
+    # Where the header was read and what to do about a likely one, as LoadedCsv.header_row/header_hint.
+    header_row: int | None = None
+    header_hint: str = ""
 
     def describe(self) -> str:
         """How the file was read, in the words the Train page uses for a table read whole
@@ -1264,31 +1491,40 @@ def open_stream(
         head = handle.read(64)
     plain = not head.startswith((_ZIP_MAGIC, _OLE_MAGIC, _GZIP_MAGIC)) and not _looks_like_json(head, path.name)
     if plain and header_row is None and not path.name.lower().endswith(".xls"):
-        encoding, delimiter = sniff_file(path)
-        if encoding in _STREAMED_ENCODINGS and _streams_as_read(path, encoding, delimiter):
+        text, encoding = _file_start(path)
+        block = find_title_block(text)  # a title block above the header: streamed from the header's line
+        delimiter = block.delimiter if block is not None else _sniff_table(text)
+        skip = block.header_line - 1 if block is not None else 0
+        if ((block is None or block.sure) and encoding in _STREAMED_ENCODINGS
+                and _streams_as_read(path, encoding, delimiter, skip)):
             check_csv_file(path, encoding, delimiter, limits, stop_after_rows=check_rows)
-            header = _stream_header(path, encoding, delimiter)
+            header = _stream_header(path, encoding, delimiter, skip)
             refuse_duplicate_names(header)
-            return Stream(path, path, encoding, delimiter, tuple(header))
+            return Stream(path, path, encoding, delimiter, tuple(header), (block.note(),) if block else (),
+                          skip_lines=skip, header_row=block.header_line if block else None)
     loaded = read_table(path, path.name, sheet=sheet, header_row=header_row, columns=columns, limits=limits)
     data = loaded.frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
     return Stream(path, data, "utf-8", ",", tuple(str(c) for c in loaded.frame.columns), loaded.notes,
-                  loaded.sheet, loaded.sheets, (loaded.encoding, loaded.delimiter))
+                  loaded.sheet, loaded.sheets, (loaded.encoding, loaded.delimiter), header_row=loaded.header_row,
+                  header_hint=loaded.header_hint)
 
 
-def _streams_as_read(path: Path, encoding: str, delimiter: str, block: int = 8 << 20) -> bool:
+def _streams_as_read(path: Path, encoding: str, delimiter: str, skip: int = 0, block: int = 8 << 20) -> bool:
     """True when pandas streaming ``path`` gives load_csv's rows: its line ends are LF or CRLF
-    (judged on the first block) and no line after the first repeats the header line (one pass
-    over the bytes)."""
+    (judged on the first block) and no line after the header (line ``skip`` + 1) repeats it
+    (one pass over the bytes)."""
     with open(path, "rb") as handle:
         sample = handle.read(block)
         text = sample.decode(encoding, errors="replace")
         if _line_ends(text)[1]:
             return False
-        first = text.partition("\n")[0]
-        key = _header_key(first)
+        lines = sample.split(b"\n", skip + 1)
+        if len(lines) <= skip:
+            return True
+        key = _header_key(lines[skip].decode(encoding, errors="replace"))
         if delimiter not in key:
             return True
+        sample = sample[sum(len(line) + 1 for line in lines[:skip]):]  # from the header's line on
         pattern = re.compile(rb"\n(?:\xef\xbb\xbf)?[ \t]*" + re.escape(key.encode(encoding)) + rb"[ \t]*\r?(?:\n|$)")
         tail = b""
         while sample:
@@ -1300,8 +1536,10 @@ def _streams_as_read(path: Path, encoding: str, delimiter: str, block: int = 8 <
     return True
 
 
-def _stream_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+def _stream_header(path: Path, encoding: str, delimiter: str, skip: int = 0) -> list[str]:
     with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace", newline="") as handle:
+        for _ in range(skip):  # a title block's lines: one line each (find_title_block)
+            handle.readline()
         return [h.strip() for h in next(csv_rows(handle, delimiter=delimiter), [])]
 
 
@@ -1356,6 +1594,12 @@ def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, st
     The sample is cut at its last line break so a multi-byte character (UTF-8 Chinese, say) is
     never split, which would make UTF-8 fail and the text be mistaken for GB18030.
     """
+    text, encoding = _file_start(source, sample_bytes)
+    return encoding, sniff_delimiter(text)
+
+
+def _file_start(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
+    """(text, encoding) of a CSV file's first ``sample_bytes``, cut at a line break, CR line ends made LF."""
     with open(source, "rb") as handle:
         sample = handle.read(sample_bytes + 1)
     if not sample.strip():
@@ -1366,7 +1610,7 @@ def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, st
         if cut > 0:
             sample = sample[: cut + 1]
     text, encoding = decode_bytes(sample)
-    return encoding, sniff_delimiter(_line_ends(text)[0])
+    return _line_ends(text)[0], encoding
 
 
 def _refuse_values_past_header_at_start(stream: Stream) -> None:
@@ -1382,7 +1626,9 @@ def _refuse_values_past_header_at_start(stream: Stream) -> None:
     text = head.decode("utf-8-sig" if stream.encoding == "utf-8" else stream.encoding, errors="replace")
     if len(head) == START_CHECK_BYTES:
         text = text[: text.rfind("\n") + 1]  # whole lines only
-    _refuse_values_past_header(text, stream.delimiter, len(stream.header))
+    if stream.skip_lines:
+        text = text.split("\n", stream.skip_lines)[-1]  # from the header's line on
+    _refuse_values_past_header(text, stream.delimiter, len(stream.header), stream.skip_lines)
 
 
 def _pandas_reader(stream: Stream, **kwargs: Any) -> Any:
@@ -1403,5 +1649,6 @@ def _pandas_reader(stream: Stream, **kwargs: Any) -> Any:
         index_col=False,
         # A UTF-8 file with a stray cp1252 byte: that byte alone is read as cp1252.
         encoding_errors=STRAY_BYTE_ERRORS if encoding.startswith("utf-8") else "strict",
+        skiprows=stream.skip_lines or None,  # a title block: one line per row (find_title_block)
         **kwargs,
     )

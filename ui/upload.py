@@ -1,8 +1,8 @@
 """One upload widget for tables (CSV, Excel, JSON, gzip/zip of those) that every page uses.
 
 ``table_upload`` draws the file uploader, a sheet picker only when the workbook has several
-sheets, a "Header row" box for a workbook (showing the row core.reading found the header in, until
-another is typed), how the file was read (:func:`how_read_line`, core.reading's notes: the words
+sheets, a "Header row" box for a workbook or a CSV with a title block above its header (showing
+the row core.reading found the header in, until another is typed), how the file was read (:func:`how_read_line`, core.reading's notes: the words
 the Train, Predict and Dashboard pages show alike), and the reading error if any; it returns the
 parsed table (``core.reading.read_table``). Pages that
 stream a big CSV from disk (Predict, the Dashboard) use ``csv_upload`` instead: CSV uploads come
@@ -22,6 +22,7 @@ from core.reading import (
     POSITION_NUMBERING,
     TABLE_SUFFIXES,
     LoadedCsv,
+    csv_title_block,
     default_sheet,
     read_table,
     sheet_names,
@@ -121,7 +122,8 @@ def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> Loade
                  + (f"holding {plain(', '.join(columns))}." if columns else "whose top row looks like a table's header."),
         )
     where = (upload.file_id, sheet, columns)
-    header_row = _asked_header_row(key, where) if sheets else None
+    boxed = bool(sheets) or _has_title_block(key, upload)
+    header_row = _asked_header_row(key, where) if boxed else None
     error = table = None
     try:
         table = _cached(key, "read", (upload.file_id, sheet, header_row, columns),
@@ -129,11 +131,18 @@ def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> Loade
                                            limits=limits))
     except ValueError as exc:
         error = exc
-    if sheets:  # drawn after the read, so that it shows the row the read found
+    if boxed:  # drawn after the read, so that it shows the row the read found
         _header_row_box(key, where, header_row, table)
     if error is not None:
         raise error
     return table
+
+
+def _has_title_block(key: str, upload) -> bool:
+    """True for a CSV with lines above its header that look like a title block (core.reading.
+    csv_title_block): it gets the "Header row" box a workbook has, and is read whole as one."""
+    return _cached(key, "titled", upload.file_id,
+                   lambda: not _is_workbook(upload) and csv_title_block(upload.getvalue(), upload.name) is not None)
 
 
 def _asked_header_row(key: str, where: tuple) -> int | None:
@@ -149,9 +158,9 @@ def _asked_header_row(key: str, where: tuple) -> int | None:
 
 
 def _header_row_box(key: str, where: tuple, asked: int | None, table: LoadedCsv | None) -> None:
-    """The "Header row" box of a workbook, showing the sheet row the header was read from: the
-    one core.reading found (its note says so too) until the person types another. Numbered as
-    every message numbers a file's rows (core.reading.POSITION_NUMBERING)."""
+    """The "Header row" box of a workbook or a titled CSV, showing the sheet row or line the header
+    was read from: the one core.reading found (its note says so too) until the person types
+    another. Numbered as every message numbers a file's rows (core.reading.POSITION_NUMBERING)."""
     box = f"{key}_header_row"
     if asked is None:  # found: the box follows what the read found (empty when the read failed)
         found = table.header_row if table is not None else None
@@ -159,9 +168,9 @@ def _header_row_box(key: str, where: tuple, asked: int | None, table: LoadedCsv 
         st.session_state[box] = found
     st.number_input(
         "Header row", min_value=1, value=None, step=1, key=box, placeholder="found",
-        help=f"The sheet row holding the column names ({POSITION_NUMBERING}). It shows the row found: the first "
-             "row, or the first row holding the columns needed or mostly text below a title block. Type another to "
-             "read the header from there; clear it to find it again.",
+        help=f"The sheet row or CSV line holding the column names ({POSITION_NUMBERING}). It shows the row found: "
+             "the first row, or the first row holding the columns needed or mostly text below a title block. Type "
+             "another to read the header from there; clear it to find it again.",
     )
 
 
@@ -192,7 +201,7 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
         st.error(plain(exc))
         return None
     ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
-    ident += f":row{table.header_row}" if table.is_workbook and table.header_row else ""  # another header: another table
+    ident += f":row{table.header_row}" if table.header_row else ""  # another header: another table
     return TableUpload(name=upload.name, file_id=upload.file_id, ident=ident, table=table)
 
 
@@ -219,13 +228,14 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
     a note, not a refusal.
 
     A CSV upload comes back as Streamlit's UploadedFile, unparsed (pages that read big files in
-    chunks keep doing so). A workbook's sheet is read as :func:`table_upload` reads it (sheet
+    chunks keep doing so), unless a title block sits above its header: then it is read as a
+    workbook is, with the "Header row" box. A workbook's sheet is read as :func:`table_upload` reads it (sheet
     picker included) and comes back as a :class:`SheetAsCsv` of UTF-8 CSV bytes with the same
     ``name``, ``file_id``, ``getvalue()`` and ``getbuffer()``, so the page reads it like any CSV.
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
     _limits_caption(scoring=scoring)
-    if upload is None or _is_plain_csv(upload):
+    if upload is None or (_is_plain_csv(upload) and not _has_title_block(key, upload)):
         return upload
     try:
         table = _read_chosen_sheet(key, upload, tuple(columns))
@@ -234,5 +244,6 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
         return None
     st.caption(how_read_line(upload.name, table.describe(), len(table.frame), len(table.frame.columns)))
     file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}" if table.is_workbook else f"{upload.file_id}-table"
+    file_id += f"-row{table.header_row}" if table.header_row else ""  # another header: another table
     data = _cached(key, "csv", file_id, lambda: table.frame.to_csv(index=False).encode("utf-8"))
     return SheetAsCsv(name=upload.name, file_id=file_id, data=data)

@@ -75,12 +75,14 @@ def build(kind: str) -> tuple[str, bytes, list[list[str]]]:
                                                   "Reviews": [HEADER, *rows]})),
         "title block": ("titled.xlsx", xlsx_bytes([["Q3 review export"], ["Exported", datetime.datetime(2024, 5, 1)],
                                                    [], HEADER, *rows])),
+        # walk-c: a CSV, not a workbook, with a title block (read right by every entry point, issue 27)
+        "title block (csv)": ("title.csv", ("Report title\ngenerated 2026\n\n" + csv_text(rows)).encode()),
     }[kind]
     return *data, rows
 
 
 KINDS = ["xlsx", "CR-only line ends", "gzip", "zip", "JSON", "JSON Lines", "several sheets", "title block",
-         "merged label cells", "concatenated, BOM and repeated header"]
+         "title block (csv)", "merged label cells", "concatenated, BOM and repeated header"]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 
+import pandas as pd
+
 from core.reading import read_table
 from tests.core.test_faults import review_rows, xlsx_bytes
 from tests.ui.test_faults_pages import assert_clean, predict_page
@@ -84,3 +86,59 @@ def test_the_dashboard_says_how_a_joined_prediction_file_was_read():
     assert_clean(at)
     expected = read_table(data, "joined.csv").describe()
     assert f"repeated header row(s) dropped (line {repeated_at})" in expected and expected in texts(at.caption)
+
+
+def _titled_csv(n: int = 12, padded: bool = False) -> tuple[bytes, int]:
+    """Walk-c's file: a CSV (not a workbook) with a title block; (bytes, the header's line).
+    ``padded``: the title lines padded to the table's width, as Excel's Save as CSV writes them."""
+    pad = "," if padded else ""
+    lines = [f"Report title{pad}", f"generated 2026{pad}", pad, "text,label",
+             *[f'"{t}",{lab}' for t, lab in review_rows(n)]]
+    return ("\n".join(lines) + "\n").encode(), lines.index("text,label") + 1
+
+
+def _by_hand(data: bytes, header_at: int) -> list[list[str]]:
+    """The rows pandas reads with the lines above the header skipped by hand."""
+    frame = pd.read_csv(io.BytesIO(data), skiprows=header_at - 1, dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["text", "label"]
+    return frame.values.tolist()
+
+
+def test_a_titled_csv_on_the_train_page_reads_every_row_and_shows_the_header_row_box(models_dir):
+    data, header_at = _titled_csv()
+    at = put(open_train(), "title.csv", data)
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert at.session_state["train_data"].frame.astype(str).values.tolist() == _by_hand(data, header_at)
+    assert at.number_input(key="train_upload_header_row").value == header_at
+    line = next(m for m in texts(at.markdown).splitlines() if m.startswith("**title.csv**"))
+    assert f"header read from line {header_at}; the {header_at - 1} line(s) above it (a title block" in line
+    at.number_input(key="train_upload_header_row").set_value(1).run()  # a person's choice is read as asked
+    assert_clean(at)
+    assert "Expected 1 fields in line 4, saw 2" in texts(at.error)  # "Report title" as the header: refused
+    assert at.number_input(key="train_upload_header_row").value == 1
+    at.number_input(key="train_upload_header_row").set_value(None).run()  # cleared: found again
+    assert at.number_input(key="train_upload_header_row").value == header_at and not at.error
+
+
+def test_a_padded_title_csv_on_the_train_page_names_the_header_row_box_and_reads_it(models_dir):
+    data, header_at = _titled_csv(padded=True)
+    at = put(open_train(), "padded.csv", data)
+    assert_clean(at)
+    line = next(m for m in texts(at.markdown).splitlines() if m.startswith("**padded.csv**"))
+    assert f"line {header_at} looks like the header" in line and "'Header row' box" in line
+    at.number_input(key="train_upload_header_row").set_value(header_at).run()
+    assert_clean(at)
+    assert at.session_state["train_data"].frame.astype(str).values.tolist() == _by_hand(data, header_at)
+
+
+def test_predict_scores_every_row_of_a_titled_csv_and_says_so(models_dir, trained_tiny):
+    from tests.ui.test_faults_pages import run_prediction
+
+    data, header_at = _titled_csv()
+    at = predict_page(models_dir, trained_tiny[1], "title.csv", data)
+    assert not at.error, texts(at.error)
+    assert f"header read from line {header_at}" in texts(at.caption)
+    assert at.number_input(key="predict_upload_header_row").value == header_at
+    out = run_prediction(at)
+    assert out[["text", "label"]].values.tolist() == _by_hand(data, header_at)  # count in = count out
