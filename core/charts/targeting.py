@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import require_columns
+from . import BASELINE_COLOR, diagonal, require_columns
 
 __all__ = ["gains_chart", "lift_chart", "profit_chart", "reliability_chart"]
 
 MODEL_COLOR = "#1f77b4"
-BASELINE_COLOR = "#7f7f7f"
 HIGHLIGHT_COLOR = "#d62728"
 CALIBRATED_COLOR = "#2ca02c"
 
@@ -39,16 +38,7 @@ def gains_chart(gains_df: pd.DataFrame, title: str = "Cumulative gains") -> go.F
             hovertemplate="Contact %{x:.0%} → reach %{y:.0%} of responders<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, 1.0],
-            y=[0.0, 1.0],
-            mode="lines",
-            name="Random",
-            line={"color": BASELINE_COLOR, "dash": "dash"},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(diagonal("Random"))
     fig.update_layout(
         title=title,
         xaxis={"title": "Customers contacted", "tickformat": ".0%", "range": [0, 1]},
@@ -149,16 +139,7 @@ def reliability_chart(
     if compare is not None:
         require_columns(compare, cols, "reliability_chart (compare)")
         fig.add_trace(_reliability_trace(compare, compare_name, CALIBRATED_COLOR))
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, 1.0],
-            y=[0.0, 1.0],
-            mode="lines",
-            name="Perfect calibration",
-            line={"color": BASELINE_COLOR, "dash": "dash"},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(diagonal("Perfect calibration"))
     fig.update_layout(
         title=title,
         xaxis={"title": "Predicted probability", "tickformat": ".0%", "range": [0, 1]},
