@@ -391,6 +391,9 @@ class Scoring:
             self.state = "done"
 
 
+ENDED = Scoring("", "", 0.0, threading.Event(), state="done")  # what the panel reads once the page took the run
+
+
 def _start(work: Callable[[], None]) -> None:
     """Run ``work`` in a thread that outlives this script run (tests run it at once)."""
     threading.Thread(target=work, name="marketune-predict", daemon=True).start()
@@ -408,15 +411,8 @@ PANEL = JobPanel(key="predict", what=lambda status: f"scoring with **{plain(stat
                  note="It runs on this server: you can switch pages and come back for the result.",
                  effect=lambda status: "keeps no predictions", line=_line,
                  cancelling=lambda status: "Cancelling… no predictions are kept.",
-                 status_of=lambda job_id: _scoring(job_id).status(), cancel=lambda job_id: _scoring(job_id).stop.set())
-
-
-def _scoring(job_id: str) -> Scoring:
-    """The session's run ``job_id``; one that ended already when the page has moved on (the panel then reruns the page)."""
-    scoring = st.session_state.get(RUN)
-    if scoring is None or scoring.id != job_id:
-        return Scoring(job_id, "", time.time(), threading.Event(), state="done")
-    return scoring
+                 status_of=lambda job_id: st.session_state.get(RUN, ENDED).status(),
+                 cancel=lambda job_id: st.session_state.get(RUN, ENDED).stop.set())
 
 
 def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[str, str], options: RunOptions) -> None:
