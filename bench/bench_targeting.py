@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from core.response import train_response_models
+from core.response import ResponseSetup, train_response_models
 
 DATA = Path("/work/shared/data")
 
@@ -96,20 +96,19 @@ def run(name: str, args: argparse.Namespace) -> dict:
             last[0] = now
 
     t0 = time.monotonic()
-    comp = train_response_models(
-        df,
+    setup = ResponseSetup(
         spec["profile"],
         spec["text"],
         spec["label"],
         spec["positive"],
         base_model=args.base_model,
-        on_progress=progress,
         seed=args.seed,
         val_fraction=args.n_train * 0.2 / (args.n_train + args.n_test),
         test_fraction=args.n_test / (args.n_train + args.n_test),
         include_transformer=not args.no_transformer,
         transformer_settings={"epochs": args.epochs},
     )
+    comp = train_response_models(df, setup, on_progress=progress)
     total = time.monotonic() - t0
     table = comp.table().drop(columns=["key"])
     # The raw scores, so that calibration or metrics can be re-examined without retraining.

@@ -163,7 +163,7 @@ def comparison_bench(args: argparse.Namespace) -> None:
     from core.columns import suggest_setup
     from core.models import load_folder
     from core.models.tabular import infer_column_kinds
-    from core.response import load_comparison, train_response_models
+    from core.response import ResponseSetup, load_comparison, train_response_models
 
     df = pd.read_csv(args.csv).drop(columns=["duration"])
     given, hidden = train_test_split(df, test_size=args.hidden_fraction, stratify=df["y"], random_state=args.seed)
@@ -202,7 +202,8 @@ def comparison_bench(args: argparse.Namespace) -> None:
         results["saved_model_on_hidden_rows"] = hidden_metrics(saved.predict_proba(hidden)[:, 1])
     results["load_after"] = load_avg()
 
-    no_refit = train_response_models(given, setup["profile_columns"], [], "y", "yes", include_transformer=False, refit=False)
+    no_refit = train_response_models(given, ResponseSetup(setup["profile_columns"], [], "y", "yes", include_transformer=False,
+                                                                refit=False))
     results["training_split_fit_on_hidden_rows"] = hidden_metrics(
         no_refit.candidates["tabular"].model.predict_proba(hidden)[:, 1])
     categorical = [c for c, k in infer_column_kinds(given, setup["profile_columns"]).items() if k == "categorical"]

@@ -350,7 +350,7 @@ def _train_response(args: argparse.Namespace) -> int:
     ``core.response`` on the profile (``--profile-col``) columns; saves the recommended model
     (refitted on every labelled row) in ``--out`` and prints the comparison as one JSON line."""
     from .columns import suggest_setup
-    from .response import train_response_models, transformer_base_model
+    from .response import ResponseSetup, train_response_models, transformer_base_model
 
     if args.resume:
         print("note: the response comparison keeps no checkpoint; it starts again from the beginning", file=sys.stderr)
@@ -382,10 +382,9 @@ def _train_response(args: argparse.Namespace) -> int:
             return
         print(f"[{p.phase}] {p.fraction:.0%} {p.message}", flush=True)
 
-    comp = train_response_models(
-        df, profile, args.text_cols, args.label_col, positive, base_model=base_model, on_progress=on_progress,
-        seed=args.seed, include_transformer=args.with_transformer, transformer_settings=settings,
-    )
+    setup = ResponseSetup(profile, args.text_cols, args.label_col, positive, base_model, seed=args.seed,
+                          include_transformer=args.with_transformer, transformer_settings=settings)
+    comp = train_response_models(df, setup, on_progress=on_progress)
     for warning in comp.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     chosen = comp.candidates[comp.recommended]

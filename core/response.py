@@ -371,57 +371,29 @@ def _test_predictions(index: pd.Index, y: np.ndarray, p: np.ndarray, classes: li
     return prediction_frame(index, None, names[y], names[(p >= 0.5).astype(int)], np.column_stack([1.0 - p, p]), classes)
 
 
-def train_response_models(
-    df: pd.DataFrame, profile_columns: Sequence[str], text_columns: Sequence[str] = (), label_column: str = "y",
-    positive_class: Any = "yes", base_model: str = "minilm-en", on_progress: ProgressCallback | None = None,
-    cancel: Cancel = None, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, *,
-    include_transformer: bool = True, transformer_settings: Mapping[str, Any] | None = None,
-    transformer_max_train_rows: int | None = None, column_kinds: Mapping[str, str] | None = None,
-    tabular_params: Mapping[str, Any] | None = None, refit: bool = True, deadline: float | None = None,
-) -> ResponseComparison:
+def train_response_models(df: pd.DataFrame, setup: ResponseSetup, *, on_progress: ProgressCallback | None = None,
+                          cancel: Cancel = None, deadline: float | None = None) -> ResponseComparison:
     """Train the transformer, the gradient-boosting baseline and (with text columns) the hybrid
-    on one stratified split of ``df`` and compare them on its test rows. The phases, in order:
+    on one stratified split of ``df`` (one row per customer contacted) and compare them on its
+    test rows, as ``setup`` (a :class:`ResponseSetup`) asks. The phases, in order:
     ``prepare_response_rows``, ``fit_candidates``, ``compare`` (calibrate, recommend, refit).
 
-    Args:
-        df: one row per customer contacted.
-        profile_columns: numeric/categorical columns (at least one); kinds are inferred by
-            ``core.models.tabular.infer_column_kinds`` unless given in ``column_kinds``.
-        text_columns: optional free-text columns (reviews, tickets, notes).
-        label_column, positive_class: the response column and the value that means "responded";
-            any other value is a non-response.
-        base_model: the transformer's base model (catalog name or local folder).
-        on_progress: called with a ProgressEvent per stage (its ``phase``) and training step
-            (phase "transformer", the fine-tune's step fields kept); ``fraction`` of the whole run.
-        cancel: a callable returning True (or an Event) to stop; raises ``TrainingCancelled``.
-        seed: fixes the split, the cross-fit folds and the transformer's training.
-        val_fraction, test_fraction: shares of rows for calibration/model choice and for the
-            reported metrics (stratified by response).
-        include_transformer: False skips the (slow) transformer.
-        transformer_settings: ``TrainConfig`` fields for the transformer (epochs, batch_size,
-            learning_rate, max_length, max_train_seconds, ...).
-        transformer_max_train_rows: fine-tune on at most this many training rows (a stratified
-            sample; a "fast" mode); the other models use every training row.
-        tabular_params: ``TabularModel`` arguments (default: scikit-learn's defaults, one thread).
-        refit: refit the gradient boosting and the hybrid (seconds) on every labelled row; their
-            metrics stay the held-out ones (``metrics["refit_note"]``). The transformer is never refitted.
-        deadline: a ``time.monotonic()`` value (a server's per-job limit) for the transformer: its
-            fine-tuning stops there with its best checkpoint (``stopped_reason`` "time limit"), or it
-            is left out, with a warning, when the deadline has passed before its turn.
+    ``on_progress`` is called with a ProgressEvent per stage (its ``phase``) and training step
+    (phase "transformer", the fine-tune's step fields kept), ``fraction`` of the whole run;
+    ``cancel``, a callable returning True (or an Event), stops it with ``TrainingCancelled``;
+    ``deadline``, a ``time.monotonic()`` value (a server's per-job limit), bounds the transformer:
+    its fine-tuning stops there with its best checkpoint (``stopped_reason`` "time limit"), or it
+    is left out, with a warning, when the deadline has passed before its turn.
 
-    Returns:
-        A ``ResponseComparison``; its ``candidates`` hold calibrated models ready for ``deploy``.
+    Returns a ``ResponseComparison``; its ``candidates`` hold calibrated models ready for
+    ``deploy``. Raises ``ValueError`` (what was expected and found) for a table that does not fit.
     """
-    run = _Run(on_progress, cancel, include_transformer)
+    run = _Run(on_progress, cancel, setup.include_transformer)
     run.report("prepare", 0.0, "Checking the table and splitting it")
-    profile, text = list(profile_columns), list(text_columns)
-    rows = prepare_response_rows(df, profile, text, label_column, positive_class, column_kinds=column_kinds,
-                                 val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    setup = _Setup(profile, text, label_column, rows.positive, rows.column_kinds, seed, val_fraction, test_fraction,
-                   {"n_threads": 1, "random_state": seed, **dict(tabular_params or {})}, base_model,
-                   dict(transformer_settings or {}), transformer_max_train_rows)
-    raw, warnings = fit_candidates(rows, setup, run, include_transformer=include_transformer, deadline=deadline)
-    return compare(raw, rows, setup, run, warnings, refit=refit)
+    rows = prepare_response_rows(df, setup)
+    setup = setup.resolved(rows)
+    raw, warnings = fit_candidates(rows, setup, run, deadline=deadline)
+    return compare(raw, rows, setup, run, warnings)
 
 
 class _Run:
@@ -442,11 +414,11 @@ class _Run:
             raise TrainingCancelled("Training was cancelled; nothing was saved.")
 
 
-def fit_candidates(rows: ResponseRows, setup: _Setup, run: _Run, *, include_transformer: bool,
+def fit_candidates(rows: ResponseRows, setup: ResponseSetup, run: _Run, *,
                    deadline: float | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Fit every candidate on the training rows, cheapest first, and score the validation and test
     rows (uncalibrated). Returns ``({name: {"model", "val", "test", "seconds", ...}}, warnings)``."""
-    warnings = list(rows.warnings)
+    warnings, include_transformer = list(rows.warnings), setup.include_transformer
     run.check_cancel()
     run.report("tabular", run.stages[0] + 0.01, "Training the gradient-boosting baseline")
     raw = {TABULAR: _fit_tabular_candidate(rows, setup)}
@@ -464,17 +436,17 @@ def fit_candidates(rows: ResponseRows, setup: _Setup, run: _Run, *, include_tran
     return raw, warnings
 
 
-def compare(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, setup: _Setup, run: _Run, warnings: list[str], *,
-            refit: bool) -> ResponseComparison:
+def compare(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, setup: ResponseSetup, run: _Run,
+            warnings: list[str]) -> ResponseComparison:
     """Calibrate every candidate on the validation rows, recommend one (validation only), record
-    the test metrics each saved model keeps, and refit the cheap ones on every row (``refit``)."""
+    the test metrics each saved model keeps, and refit the cheap ones on every row (``setup.refit``)."""
     run.check_cancel()
     run.report("calibrate", run.stages[2], "Calibrating on the validation split and scoring the test split")
     candidates = _calibrate(raw, rows, setup.seed)
     val_scores = {n: c.val_scores_raw for n, c in candidates.items()}
     recommended, reason = recommend_model(val_scores, rows.labels("validation"), seed=setup.seed)
     _record_metrics(candidates, rows, recommended, reason, warnings)
-    if refit:
+    if setup.refit:
         _refit_cheap_models(candidates, rows, setup, run)
     for c in candidates.values():
         c.metrics.setdefault("fitted_on_rows", int(c.metrics.get("train_rows", rows.split_sizes()["train"])))
@@ -520,27 +492,13 @@ class ResponseRows:
         return {name: int(len(self.parts[name])) for name in ("train", "validation", "test")}
 
 
-def prepare_response_rows(
-    df: pd.DataFrame,
-    profile: list[str],
-    text: list[str],
-    label_column: str,
-    positive_class: Any,
-    *,
-    column_kinds: Mapping[str, str] | None,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-) -> ResponseRows:
-    """Check the columns and fractions, drop rows without a response or without any input
-    (counted in ``warnings``) and split the rest, stratified by response. Raises ``ValueError``
-    with what was expected and found (a column missing, too few rows of an outcome, ...)."""
+def prepare_response_rows(df: pd.DataFrame, setup: ResponseSetup) -> ResponseRows:
+    """Check ``setup``'s columns against the table, drop rows without a response or without any
+    input (counted in ``warnings``) and split the rest, stratified by response. Raises
+    ``ValueError`` with what was expected and found (a column missing, too few rows of an outcome, ...)."""
+    profile, text, label_column = setup.profile, setup.text, setup.label_column
+    val_fraction, test_fraction, seed = setup.val_fraction, setup.test_fraction, setup.seed
     _check_columns(df, profile, text, label_column)
-    if not (0 < val_fraction < 0.5 and 0 < test_fraction <= 0.5 and val_fraction + test_fraction < 0.8):
-        raise ValueError(
-            f"val_fraction must be in (0, 0.5) and test_fraction in (0, 0.5], together below 0.8; "
-            f"found {val_fraction} and {test_fraction}"
-        )
     warnings: list[str] = []
     if not df.index.is_unique:  # rows are matched by index label between the models
         df = df.reset_index(drop=True)
@@ -551,7 +509,7 @@ def prepare_response_rows(
     if (has_label & ~has_input).sum():
         warnings.append(f"{int((has_label & ~has_input).sum()):,} row(s) with every profile and text cell empty were left out.")
     data = df.loc[has_label & has_input]
-    y, positive, negative = response_labels(data[label_column], positive_class)
+    y, positive, negative = response_labels(data[label_column], setup.positive_class)
     classes = [negative, positive]
     counts = np.bincount(y, minlength=2)
     if counts.min() < 3:
@@ -561,12 +519,7 @@ def prepare_response_rows(
         )
     if counts[1] < 30:
         warnings.append(f"Only {int(counts[1])} responders: every number here is very uncertain.")
-    kinds = infer_column_kinds(data, profile)
-    if column_kinds:
-        unknown = [c for c in column_kinds if c not in profile]
-        if unknown:
-            raise ValueError(f"column kinds given for {unknown}, which are not profile columns")
-        kinds.update(column_kinds)
+    kinds = {**infer_column_kinds(data, profile), **setup.column_kinds}
     parts = split_indices(np.asarray(classes, dtype=object)[y], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     split = pd.Series("train", index=data.index, dtype=object)
     split.iloc[parts["validation"]] = "validation"
@@ -577,21 +530,78 @@ def prepare_response_rows(
 
 
 @dataclass(frozen=True)
-class _Setup:
-    """What every candidate of one comparison is fitted with."""
+class ResponseSetup:
+    """What a response comparison is asked to do (``train_response_models``), checked when made
+    (``ValueError``, worded for people); the checks against the table are ``prepare_response_rows``'.
 
-    profile: list[str]
-    text: list[str]
-    label_column: str
-    positive: str
-    column_kinds: dict[str, str]
-    seed: int
-    val_fraction: float
-    test_fraction: float
-    tabular_params: dict[str, Any]
-    base_model: str = "minilm-en"  # the transformer's
-    transformer_settings: dict[str, Any] = field(default_factory=dict)
+    ``profile_columns``: numeric/categorical columns (at least one); their kinds are inferred by
+    ``core.models.tabular.infer_column_kinds`` unless given in ``column_kinds``. ``text_columns``:
+    optional free-text columns (reviews, tickets, notes). ``label_column``, ``positive_class``: the
+    response column and the value that means "responded"; any other value is a non-response.
+    ``base_model``: the transformer's (catalog name or local folder). ``seed`` fixes the split, the
+    cross-fit folds and the transformer's training. ``val_fraction``, ``test_fraction``: shares of
+    rows for calibration/model choice and for the reported metrics (stratified by response).
+    ``include_transformer``: False skips the (slow) transformer. ``transformer_settings``:
+    ``TrainConfig`` fields for it (epochs, batch_size, learning_rate, max_length,
+    max_train_seconds, ...; ``core.config.FINE_TUNING_SETTINGS``). ``transformer_max_train_rows``:
+    fine-tune on at most this many training rows (a stratified sample; a "fast" mode); the other
+    models use every training row. ``tabular_params``: ``TabularModel`` arguments (default:
+    scikit-learn's defaults, one thread). ``refit``: refit the gradient boosting and the hybrid
+    (seconds) on every labelled row; their metrics stay the held-out ones (``refit_note``); the
+    transformer is never refitted.
+
+    After preparation (:meth:`resolved`) ``positive_class`` holds the class's text, ``column_kinds``
+    every profile column's kind and ``tabular_params`` the arguments the trees get.
+    """
+
+    profile_columns: Sequence[str]
+    text_columns: Sequence[str] = ()
+    label_column: str = "y"
+    positive_class: Any = "yes"
+    base_model: str = "minilm-en"
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    include_transformer: bool = True
+    transformer_settings: Mapping[str, Any] = field(default_factory=dict)
     transformer_max_train_rows: int | None = None
+    column_kinds: Mapping[str, str] = field(default_factory=dict)
+    tabular_params: Mapping[str, Any] = field(default_factory=dict)
+    refit: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("profile_columns", "text_columns"):  # tuples: a frozen setup's columns cannot change
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        for name in ("transformer_settings", "column_kinds", "tabular_params"):
+            object.__setattr__(self, name, dict(getattr(self, name) or {}))
+        if not (0 < self.val_fraction < 0.5 and 0 < self.test_fraction <= 0.5 and self.val_fraction + self.test_fraction < 0.8):
+            raise ValueError(
+                f"val_fraction must be in (0, 0.5) and test_fraction in (0, 0.5], together below 0.8; "
+                f"found {self.val_fraction} and {self.test_fraction}"
+            )
+        unknown = [c for c in self.column_kinds if c not in self.profile_columns]
+        if unknown:
+            raise ValueError(f"column kinds given for {unknown}, which are not profile columns")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ResponseSetup:
+        """A setup from a job's request (``core.jobs.start_response_job``); other keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+
+    def resolved(self, rows: ResponseRows) -> ResponseSetup:
+        """This setup with what preparing ``rows`` found: the positive class's text, every profile
+        column's kind and the trees' arguments (one thread, the seed, then ``tabular_params``)."""
+        return dataclasses.replace(self, positive_class=rows.positive, column_kinds=rows.column_kinds,
+                                   tabular_params={"n_threads": 1, "random_state": self.seed, **self.tabular_params})
+
+    @property
+    def profile(self) -> list[str]:
+        return list(self.profile_columns)
+
+    @property
+    def text(self) -> list[str]:
+        return list(self.text_columns)
 
     def settings(self) -> dict[str, Any]:
         """The comparison's settings as saved with it (``ResponseComparison.settings``)."""
@@ -606,7 +616,7 @@ class _Setup:
             "profile_columns": self.profile,
             "text_columns": self.text,
             "label_column": self.label_column,
-            "positive_class": self.positive,
+            "positive_class": self.positive_class,
             "column_kinds": self.column_kinds,
             "seed": self.seed,
             "val_fraction": self.val_fraction,
@@ -614,7 +624,7 @@ class _Setup:
         }
 
     def schema(self, text: list[str], form: str) -> dict[str, Any]:
-        return {"profile_columns": self.profile, "label_column": self.label_column, "positive_class": self.positive,
+        return {"profile_columns": self.profile, "label_column": self.label_column, "positive_class": self.positive_class,
                 "column_kinds": self.column_kinds, "text_columns": text, "format": form}
 
     def fit_tabular(self, rows: pd.DataFrame, y: np.ndarray) -> TabularModel:
@@ -630,7 +640,7 @@ class _Setup:
         return trees.fit(frame, y), scorer
 
 
-def _fit_tabular_candidate(rows: ResponseRows, setup: _Setup) -> dict[str, Any]:
+def _fit_tabular_candidate(rows: ResponseRows, setup: ResponseSetup) -> dict[str, Any]:
     """The gradient-boosting baseline on the training rows (seconds): {"model", "val", "test", "seconds"}."""
     t0 = time.monotonic()
     tab = setup.fit_tabular(rows.rows("train"), rows.labels("train"))
@@ -644,7 +654,7 @@ def _fit_tabular_candidate(rows: ResponseRows, setup: _Setup) -> dict[str, Any]:
             "test": tab.predict_proba(rows.rows("test"))[:, 1], "seconds": seconds}
 
 
-def _fit_hybrid_candidate(rows: ResponseRows, setup: _Setup) -> dict[str, Any]:
+def _fit_hybrid_candidate(rows: ResponseRows, setup: ResponseSetup) -> dict[str, Any]:
     """The hybrid on the training rows: {"model", "val", "test", "seconds"}."""
     t0 = time.monotonic()
     hyb_tab, scorer = setup.fit_hybrid(rows.rows("train"), rows.labels("train"))
@@ -732,7 +742,7 @@ def _record_metrics(
 def _refit_cheap_models(
     candidates: Mapping[str, CandidateResult],
     rows: ResponseRows,
-    setup: _Setup,
+    setup: ResponseSetup,
     run: _Run,
 ) -> None:
     """Refit the cheap models on every labelled row, now that the comparison has measured them
@@ -757,7 +767,7 @@ def _refit_cheap_models(
         candidates[name].metrics.update({"fitted_on_rows": n_rows, "refit_note": note})
 
 
-def _fit_transformer_candidate(rows: ResponseRows, setup: _Setup, run: _Run, deadline: float | None) -> dict[str, Any]:
+def _fit_transformer_candidate(rows: ResponseRows, setup: ResponseSetup, run: _Run, deadline: float | None) -> dict[str, Any]:
     """The fine-tune on our split, through the training pipeline's own step
     (``core.pipeline.fit_and_score``: ``core.training.fit_transformer``, then the validation and
     test rows scored by ``core.evaluation.evaluate``): {"model", "val", "test", "seconds", ...}.
@@ -812,7 +822,7 @@ def _fine_tune_progress(progress: Callable[..., None]) -> Callable[[ProgressEven
     return on_event
 
 
-def _transformer_inputs(rows: ResponseRows, setup: _Setup) -> tuple[Any, Any]:
+def _transformer_inputs(rows: ResponseRows, setup: ResponseSetup) -> tuple[Any, Any]:
     """The fine-tune's Prepared (our split; core.prepare.prepared_from_texts) and TrainConfig. The
     input text is built exactly as ``TextClassifier`` builds it at prediction time from the schema
     the model is given (profile + text columns), so the deployed model reads the original columns."""

@@ -246,21 +246,14 @@ def _compare(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Calla
     there with its best checkpoint, or is left out when the deadline passed before its turn. The
     comparison of what was trained is still complete and honest (every candidate scored on the
     same held-out rows), so the job ends "done", its message saying what the time limit cut."""
-    from .response import TRANSFORMER, deploy, save_comparison, train_response_models
+    from .response import TRANSFORMER, ResponseSetup, deploy, save_comparison, train_response_models
 
     def on_progress(event: ProgressEvent) -> None:
         log({**event.to_dict(), "time": time.time()})
     cancel_file = folder / "cancel"
     r = request["response"]
-    comparison = train_response_models(
-        df, r["profile_columns"], r["text_columns"], r["label_column"], r["positive_class"],
-        base_model=r.get("base_model", "minilm-en"), on_progress=on_progress, cancel=cancel_file.exists,
-        seed=int(r.get("seed", 0)), include_transformer=bool(r.get("include_transformer")),
-        transformer_settings=r.get("transformer_settings") or None,
-        transformer_max_train_rows=r.get("transformer_max_train_rows"),
-        column_kinds=r.get("column_kinds") or None,
-        deadline=deadline,
-    )
+    comparison = train_response_models(df, ResponseSetup.from_dict({"include_transformer": False, **r}),
+                                       on_progress=on_progress, cancel=cancel_file.exists, deadline=deadline)
     # A cancel that arrives after the last model is trained still means "save nothing".
     if cancel_file.exists():
         raise TrainingCancelled("Cancelled; nothing was saved.")

@@ -6,8 +6,10 @@ every ``POLL_SECONDS`` and draws the bar from its latest ``ProgressEvent``, the 
 Cancel, confirmed; when it ends, or another job the page drew changes state, the page reruns),
 :func:`resume_or_close` and :func:`recent_jobs`. Widget and session keys start with the page's
 ``key``: ``<key>_cancel`` (``_yes``, ``_no``), ``<key>_resume``, ``<key>_dismiss``,
-``<key>_show_<id>``, ``<key>_job_id``, ``<key>_dismissed``. Inline runs (Predict, the Dashboard's
-scoring) draw their ProgressEvents with :func:`show_progress`.
+``<key>_show_<id>``, ``<key>_job_id``, ``<key>_dismissed``. Predict's scoring, a thread of the
+server rather than a queued job, gives the panel its own status and cancel (``JobPanel.status_of``,
+``JobPanel.cancel``). Inline runs (the Dashboard's scoring) draw their ProgressEvents with
+:func:`show_progress`.
 """
 
 from __future__ import annotations
@@ -131,11 +133,12 @@ def shown_job(kind: str, *, key: str, **options: Any) -> JobStatus | None:
         return None
 
 
-def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "saves nothing") -> None:
+def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "saves nothing",
+                  cancel: Callable[[str], None] | None = None) -> None:
     """Cancel, confirmed: the first click asks "Cancel <what>? It stops within a few seconds and
     <effect>; ..." with **Yes, cancel** (key ``<key>_yes``) and **No, keep it** (``<key>_no``);
-    only the first sends the cancel (``core.jobs.cancel_job``, looked up at the click: tests
-    replace it). Callbacks, so the fragment's next run already draws the new state."""
+    only the first sends the cancel (``cancel(job_id)``, by default ``core.jobs.cancel_job``, looked
+    up at the click: tests replace it). Callbacks, so the fragment's next run already draws the new state."""
     ss = st.session_state
     asking, problem = f"{key}_asking", f"{key}_problem"
 
@@ -148,7 +151,7 @@ def cancel_button(job_id: str, key: str, label: str, what: str, effect: str = "s
     def send() -> None:
         ss.pop(asking, None)
         try:
-            jobs.cancel_job(job_id)
+            (cancel or jobs.cancel_job)(job_id)
         except ValueError as exc:
             ss[problem] = str(exc)
 
@@ -176,6 +179,9 @@ class JobPanel:
     line: Callable[[JobStatus], tuple[float, str]] = progress_line  # (fraction, line) of the bar
     extra: Callable[[JobStatus], None] | None = None  # drawn under the note (Train: the leaderboard, the chart)
     can_cancel: Callable[[JobStatus], bool] | None = None  # None: always while active
+    # A run that is not a queued job (Predict's scoring thread): its status by id, and how to stop it.
+    status_of: Callable[[str], JobStatus] | None = None  # None: core.jobs.job_status
+    cancel: Callable[[str], None] | None = None  # None: core.jobs.cancel_job
 
 
 def live_panel(job_id: str, panel: JobPanel) -> None:
@@ -186,7 +192,7 @@ def live_panel(job_id: str, panel: JobPanel) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def _live_panel(job_id: str, panel: JobPanel) -> None:
     """Progress bar, the page's note and extras, and Cancel, refreshed every ``POLL_SECONDS``."""
-    status = jobs.job_status(job_id)
+    status = (panel.status_of or jobs.job_status)(job_id)
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
     rerun_if_page_is_stale()
@@ -200,7 +206,8 @@ def _live_panel(job_id: str, panel: JobPanel) -> None:
     if status.cancel_requested:
         st.caption(panel.cancelling(status))
     elif panel.can_cancel is None or panel.can_cancel(status):
-        cancel_button(job_id, f"{panel.key}_cancel", panel.cancel_label, panel.what(status), panel.effect(status))
+        cancel_button(job_id, f"{panel.key}_cancel", panel.cancel_label, panel.what(status), panel.effect(status),
+                      panel.cancel)
 
 
 DISCARD_HELP = ("Delete what this interrupted run kept to resume (its copy of the data and its checkpoint). "

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from ui.jobs import duration
 from ui.markdown import plain
 
 Row = dict[str, Any]
@@ -47,13 +48,6 @@ def saved_leaderboard(metrics: dict[str, Any] | None) -> list[Row]:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value else None
-
-
-def _seconds_words(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
 def in_use_index(rows: Sequence[Row], in_use_kind: str | None) -> int | None:
@@ -89,7 +83,8 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
             "standing": ", ".join(standing),
             "validation score": f"{score:.3f}" if score is not None else "",
             "scored on": f"{metric}, {n_val:,} rows" if score is not None and n_val else (metric if score is not None else ""),
-            "time": _seconds_words(_number(row.get("seconds"))) or ("running…" if status == "running" else ""),
+            "time": duration(seconds) if (seconds := _number(row.get("seconds"))) is not None else (
+                "running…" if status == "running" else ""),
             "status": status,
             "note": str(row.get("note") or ""),
         })

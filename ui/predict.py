@@ -10,18 +10,21 @@ file, never a whole giant table, and the downloads are built only when clicked.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from core import list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspace
+from core import lanes, list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspace
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.columns import match_column
 from core.data import ROW_NUMBERING
 from core.export import neutralise_csv_file
 from core.fastpath import check_fast_path, describe_check, fast_path_allowed, quantized_copy, read_fast_path
+from core.jobs import JobStatus
 from core.limits import BROWSER_SCORING_MAX_ROWS, check_scoring_rows
 from core.models import SavedModel
 from core.models.folder import stamp
@@ -39,12 +42,12 @@ from core.predict import (
     read_predictions,
     renamed_message,
 )
-from core.progress import ProgressEvent
+from core.progress import ProgressEvent, TrainingCancelled
 from core.reading import count_rows, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
-from ui.jobs import show_progress
+from ui.jobs import JobPanel, live_panel, progress_line
 from ui.markdown import plain
 from ui.multilabel import render_cut_offs
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
@@ -53,6 +56,7 @@ from ui.upload import SheetAsCsv, csv_upload, how_read_line, read_limits
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
 RESULT = "predict_result"  # a Result: the last run of this session
+RUN = "predict_scoring"  # a Scoring: the run this session started, until the page has shown how it ended
 XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
 XLSX_MAX_ROWS = 100_000  # openpyxl: ~1 s and ~3.5 MB of memory per 1,000 rows (measured): CSV only above
 PREVIEW_ROWS = 100
@@ -347,47 +351,132 @@ def run_options(name: str, model: SavedModel) -> RunOptions:
     return RunOptions(fast, cluster if on_cluster else None, flag_ood)
 
 
-def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[str, str], options: RunOptions) -> None:
-    """Score ``rows`` (file, name) into this session's folder with a progress bar; the Result
-    goes to session state (the previous result's file is removed), an error is shown."""
-    source, source_name = rows
-    folder = model_path(name)
-    out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    bar = st.progress(0.0, text="Counting rows…")
+@dataclass
+class Scoring:
+    """One press of Predict, scored in a thread of this server (:func:`run`): it goes on while the
+    person uses other pages, and the page shows it in the one job panel (ui/jobs.py) until it ends."""
 
-    def on_progress(event: ProgressEvent) -> None:
-        show_progress(bar, event)
+    id: str
+    model: str
+    created: float
+    stop: threading.Event
+    state: str = "running"  # then "done", "cancelled" or "failed" (core.jobs' words)
+    message: str = ""  # why it failed
+    event: dict | None = None  # the latest ProgressEvent, as a dict
+    result: Result | None = None
 
-    cluster = options.cluster
-    try:
-        if cluster is not None:
-            summary, _ = ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
-                                                 fast=bool(options.fast), column_map=column_map,
-                                                 on_progress=on_progress, ood=options.flag_ood, limits=read_limits(),
-                                                 history="page")
+    def status(self, _job_id: str = "") -> JobStatus:
+        """What the job panel reads (core.jobs.JobStatus)."""
+        return JobStatus(self.id, self.state, self.model, self.created, self.message,
+                         events=[self.event] if self.event else [], kind="predict", lane=lanes.SHORT,
+                         cancel_requested=self.stop.is_set() and self.state == "running")
+
+    def score(self, work: Callable[[Callable[[ProgressEvent], None]], PredictSummary],
+              finish: Callable[[PredictSummary], Result]) -> None:
+        """Run ``work(on_progress)``; a cancel stops it at the next chunk (core.predict writes the
+        scored file only when it is complete, so nothing is left half-written)."""
+        def on_progress(event: ProgressEvent) -> None:
+            if self.stop.is_set():
+                raise TrainingCancelled("Cancelled; no predictions were kept.")
+            self.event = event.to_dict()
+
+        try:
+            self.result = finish(work(on_progress))
+        except TrainingCancelled:
+            self.state = "cancelled"
+        except (ValueError, RuntimeError) as exc:
+            self.state, self.message = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug, but the page must still say the run ended
+            self.state, self.message = "failed", f"Unexpected error ({type(exc).__name__}): {exc}"
         else:
-            runner = _fast_model(name, (str(folder), stamp(folder)), options.fast) if options.fast else model
-            summary = predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
-                                  ood=ood_reference(model, folder) if options.flag_ood else None,
-                                  max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster
-                                  limits=read_limits(), history="page")
-    except (ValueError, RuntimeError) as exc:
-        bar.empty()
-        st.error(plain(exc))
+            self.state = "done"
+
+
+ENDED = Scoring("", "", 0.0, threading.Event(), state="done")  # what the panel reads once the page took the run
+
+
+def _start(work: Callable[[], None]) -> None:
+    """Run ``work`` in a thread that outlives this script run (tests run it at once)."""
+    threading.Thread(target=work, name="marketune-predict", daemon=True).start()
+
+
+def _line(status: JobStatus) -> tuple[float, str]:
+    """The panel's bar: the jobs' line plus the time left, when the scoring knows it."""
+    fraction, line = progress_line(status)
+    eta = (status.last_event or {}).get("eta_s")
+    return fraction, line + (f" · about {duration(eta)} left" if eta is not None and fraction < 1 else "")
+
+
+# The one job panel (ui/jobs.py): progress, Cancel with confirmation; the status is the thread's.
+PANEL = JobPanel(key="predict", what=lambda status: f"scoring with **{plain(status.model_name)}**",
+                 note="It runs on this server: you can switch pages and come back for the result.",
+                 effect=lambda status: "keeps no predictions", line=_line,
+                 cancelling=lambda status: "Cancelling… no predictions are kept.",
+                 status_of=lambda job_id: st.session_state.get(RUN, ENDED).status(),
+                 cancel=lambda job_id: st.session_state.get(RUN, ENDED).stop.set())
+
+
+def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[str, str], options: RunOptions) -> None:
+    """Start scoring ``rows`` (file, name) into this session's folder (:class:`Scoring`, in
+    ``st.session_state[RUN]``); :func:`render_result` follows it. Everything that reads the
+    session (its folder, the limits, the fast model) is read here, before the thread starts."""
+    if (running := st.session_state.get(RUN)) is not None and running.state == "running":
+        st.warning("A file is still being scored: wait for it, or cancel it below, before starting another.")
         return
-    previous = st.session_state.get(RESULT)
-    if previous and previous.summary.output.parent == _session_dir() and previous.summary.output != out:
-        previous.summary.output.unlink(missing_ok=True)
-    st.session_state[LAST_PREDICTION_KEY] = str(out)
-    st.session_state[RESULT] = Result(
-        summary, name, output_task(model), tuple(str(c) for c in model.classes_), source_name, options.fast,
-        f"the Ray cluster ({cluster})" if cluster is not None else "",
-    )
-    bar.progress(1.0, text=f"Predicted {summary.n_rows:,} rows in {duration(summary.seconds)}")
+    source, source_name = rows
+    folder, cluster, limits = model_path(name), options.cluster, read_limits()
+    out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    runner = _fast_model(name, (str(folder), stamp(folder)), options.fast) if options.fast and cluster is None else model
+
+    def work(on_progress: Callable[[ProgressEvent], None]) -> PredictSummary:
+        if cluster is not None:
+            return ray_predict.predict_ray(folder, source, out, address=None if cluster == "local" else cluster,
+                                           fast=bool(options.fast), column_map=column_map, on_progress=on_progress,
+                                           ood=options.flag_ood, limits=limits, history="page")[0]
+        return predict_csv(runner, source, out, column_map=column_map, chunk_rows=1000, on_progress=on_progress,
+                           ood=ood_reference(model, folder) if options.flag_ood else None,
+                           max_rows=BROWSER_SCORING_MAX_ROWS,  # more: the CLI or the cluster
+                           limits=limits, history="page")
+
+    def finish(summary: PredictSummary) -> Result:
+        return Result(summary, name, output_task(model), tuple(str(c) for c in model.classes_), source_name,
+                      options.fast, f"the Ray cluster ({cluster})" if cluster is not None else "")
+
+    scoring = Scoring(f"predict-{time.time_ns()}", name, time.time(), threading.Event())
+    st.session_state[RUN] = scoring
+    _start(lambda: scoring.score(work, finish))
+
+
+def _follow_run() -> bool:
+    """The run this session started: its live panel while it scores (True: nothing else to show
+    yet); once it ended, its result becomes the page's (the previous result's file is removed) or
+    what stopped it is said, once."""
+    scoring: Scoring | None = st.session_state.get(RUN)
+    if scoring is None:
+        return False
+    if scoring.state == "running":
+        live_panel(scoring.id, PANEL)
+        return True
+    st.session_state.pop(RUN)
+    if scoring.state == "cancelled":
+        st.warning("Scoring was cancelled; no predictions were kept.")
+    elif scoring.state == "failed":
+        st.error(plain(scoring.message))
+    elif scoring.result is not None:
+        previous = st.session_state.get(RESULT)
+        out = scoring.result.summary.output
+        if previous and previous.summary.output.parent == _session_dir() and previous.summary.output != out:
+            previous.summary.output.unlink(missing_ok=True)
+        st.session_state[LAST_PREDICTION_KEY] = str(out)
+        st.session_state[RESULT] = scoring.result
+    return False
 
 
 def render_result() -> None:
-    """The last run's summary, notes, preview, charts, low-confidence review and downloads."""
+    """The running scoring's panel, or the last run's summary, notes, preview, charts,
+    low-confidence review and downloads."""
+    if _follow_run():
+        return
     result: Result | None = st.session_state.get(RESULT)
     if result is None or not result.summary.output.is_file():
         return

@@ -6,13 +6,12 @@ Pure functions: DataFrames from ``core.adlab`` in, a ``go.Figure`` out. Probabil
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from ..adlab import UNKNOWN_VERDICTS, is_word
+from . import require_columns
 
 __all__ = ["attribution_bar_chart", "targeting_heatmap", "variants_bar_chart"]
 
@@ -30,14 +29,6 @@ VERDICT_COLORS = {
     # the model's uncertainty is unknown (core.adlab.UNKNOWN_VERDICTS): grey, never called better or worse
     **dict.fromkeys(UNKNOWN_VERDICTS.values(), UNCLEAR_COLOR),
 }
-
-
-def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} needs a pandas DataFrame; found {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} needs column(s) {missing}; found {list(df.columns)}")
 
 
 def _percent_format(values: np.ndarray, signed: bool = False) -> str:
@@ -67,7 +58,7 @@ def variants_bar_chart(
     no clear difference grey). When ``margin`` is given, a shaded band shows base score ±
     margin: bars ending inside it are within the model's uncertainty of the base.
     """
-    _require(scored, ["variant", "text", "score", "delta", "verdict"], "variants_bar_chart")
+    require_columns(scored, ["variant", "text", "score", "delta", "verdict"], "variants_bar_chart")
     df = scored.sort_values("score", ascending=False, kind="stable")
     base = df.loc[df["verdict"] == "base", "score"]
     fmt = ".1%" if probability else ".4g"
@@ -122,7 +113,7 @@ def attribution_bar_chart(
     """The ``top`` words with the largest |attribution|, largest at the top; green pushes the
     score up, red down. ``explanation`` is ``core.adlab.explain`` output. Trace 0: bars with
     y = "word" labels (a repeated word gets its occurrence: "the #2"), x = attribution."""
-    _require(explanation, ["word", "start", "attribution"], "attribution_bar_chart")
+    require_columns(explanation, ["word", "start", "attribution"], "attribution_bar_chart")
     # Punctuation and symbol runs are not words (core.adlab.is_word): not listed here.
     words = explanation[explanation["word"].map(is_word)] if len(explanation) else explanation
     df = words.assign(_abs=words["attribution"].abs())
@@ -194,7 +185,7 @@ def targeting_heatmap(
         )
     )
     if best is not None:
-        _require(best, ["segment", "best_ad"], "targeting_heatmap")
+        require_columns(best, ["segment", "best_ad"], "targeting_heatmap")
         fig.add_trace(
             go.Scatter(
                 x=best["best_ad"].astype(str).tolist(),

@@ -22,6 +22,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..columns import NEUTRAL_SENTIMENT
+from . import require_columns
 
 __all__ = [
     "confidence_histogram",
@@ -37,14 +38,6 @@ __all__ = [
 POSITIVE_COLOR = "#2ca02c"
 NEGATIVE_COLOR = "#d62728"
 NEUTRAL_COLOR = "#7f7f7f"
-
-
-def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} needs a pandas DataFrame; found {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} needs column(s) {missing}; found {list(df.columns)}")
 
 
 def label_colors(
@@ -87,7 +80,7 @@ def label_share_chart(
     ``share_df`` is ``core.dashboard.label_share_over_time`` output. Periods without rows have
     a NaN share and show as a gap, not as zero. Hover shows the count and the period's total.
     """
-    _require(share_df, ["period", "label", "count", "total", "share"], "label_share_chart")
+    require_columns(share_df, ["period", "label", "count", "total", "share"], "label_share_chart")
     labels = _ordered_labels(share_df["label"], label_order)
     colors = dict(colors or label_colors(labels))
     fig = go.Figure()
@@ -133,7 +126,7 @@ def segment_mix_chart(
     ``mix_df`` is ``core.dashboard.label_mix_by_segment`` output; its segment order is kept,
     first segment on top. Hover shows the count and segment size.
     """
-    _require(mix_df, ["segment", "label", "count", "segment_total", "share"],
+    require_columns(mix_df, ["segment", "label", "count", "segment_total", "share"],
              "segment_mix_chart")
     labels = _ordered_labels(mix_df["label"], label_order)
     segments = list(dict.fromkeys(mix_df["segment"]))
@@ -249,7 +242,7 @@ def distinctive_words_chart(
     longest = 1
     for i, lab in enumerate(labels):
         frame = words[lab]
-        _require(frame, ["word", "z_score", "count"], "distinctive_words_chart")
+        require_columns(frame, ["word", "z_score", "count"], "distinctive_words_chart")
         longest = max(longest, len(frame))
         r, c = divmod(i, n_cols)
         fig.add_trace(

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from . import BASELINE_COLOR, diagonal
+
 __all__ = [
     "Headline",
     "baseline_comparison_chart",
@@ -37,7 +39,6 @@ __all__ = [
 ]
 
 MODEL_COLOR = "#1f77b4"
-BASELINE_COLOR = "#7f7f7f"
 LOSS_COLOR = "#ff7f0e"
 MAX_CURVE_POINTS = 1000  # a loss curve longer than this is thinned (the figure goes to the browser)
 MAX_SCATTER_POINTS = 5000
@@ -460,16 +461,7 @@ def roc_curve_chart(is_positive: Sequence[bool], scores: Sequence[float], positi
             hovertemplate="threshold %{customdata:.2f}: FPR %{x:.1%}, TPR %{y:.1%}<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            mode="lines",
-            name="Chance",
-            line={"color": BASELINE_COLOR, "dash": "dash"},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(diagonal("Chance"))
     fig.update_layout(
         title=f"ROC curve (positive class: {positive_label})",
         xaxis={"title": "False positive rate", "tickformat": ".0%", "range": [0, 1]},

@@ -6,26 +6,17 @@ shares (0..1) are shown as percentages; the data stays in 0..1 so tests can read
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from . import BASELINE_COLOR, diagonal, require_columns
+
 __all__ = ["gains_chart", "lift_chart", "profit_chart", "reliability_chart"]
 
 MODEL_COLOR = "#1f77b4"
-BASELINE_COLOR = "#7f7f7f"
 HIGHLIGHT_COLOR = "#d62728"
 CALIBRATED_COLOR = "#2ca02c"
-
-
-def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{what} needs a pandas DataFrame; found {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} needs column(s) {missing}; found {list(df.columns)}")
 
 
 def gains_chart(gains_df: pd.DataFrame, title: str = "Cumulative gains") -> go.Figure:
@@ -34,7 +25,7 @@ def gains_chart(gains_df: pd.DataFrame, title: str = "Cumulative gains") -> go.F
     ``gains_df`` is ``core.targeting.gains_curve`` output. Trace 0 is the model, trace 1 the
     random baseline (the diagonal).
     """
-    _require(gains_df, ["share_contacted", "share_responders"], "gains_chart")
+    require_columns(gains_df, ["share_contacted", "share_responders"], "gains_chart")
     x = gains_df["share_contacted"].to_numpy(dtype=float)
     fig = go.Figure()
     fig.add_trace(
@@ -47,16 +38,7 @@ def gains_chart(gains_df: pd.DataFrame, title: str = "Cumulative gains") -> go.F
             hovertemplate="Contact %{x:.0%} → reach %{y:.0%} of responders<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, 1.0],
-            y=[0.0, 1.0],
-            mode="lines",
-            name="Random",
-            line={"color": BASELINE_COLOR, "dash": "dash"},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(diagonal("Random"))
     fig.update_layout(
         title=title,
         xaxis={"title": "Customers contacted", "tickformat": ".0%", "range": [0, 1]},
@@ -73,7 +55,7 @@ def lift_chart(lift_df: pd.DataFrame, title: str = "Lift by decile") -> go.Figur
     ``lift_df`` is ``core.targeting.lift_by_decile`` output. Trace 0: bars of ``lift``;
     trace 1: ``cumulative_lift`` line (if present).
     """
-    _require(lift_df, ["decile", "lift", "response_rate"], "lift_chart")
+    require_columns(lift_df, ["decile", "lift", "response_rate"], "lift_chart")
     deciles = lift_df["decile"].to_numpy()
     fig = go.Figure()
     fig.add_trace(
@@ -151,22 +133,13 @@ def reliability_chart(
     diagonal of perfect calibration. Marker size grows with the bin count.
     """
     cols = ["mean_predicted", "observed_rate"]
-    _require(table, cols, "reliability_chart")
+    require_columns(table, cols, "reliability_chart")
     fig = go.Figure()
     fig.add_trace(_reliability_trace(table, name, MODEL_COLOR))
     if compare is not None:
-        _require(compare, cols, "reliability_chart (compare)")
+        require_columns(compare, cols, "reliability_chart (compare)")
         fig.add_trace(_reliability_trace(compare, compare_name, CALIBRATED_COLOR))
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, 1.0],
-            y=[0.0, 1.0],
-            mode="lines",
-            name="Perfect calibration",
-            line={"color": BASELINE_COLOR, "dash": "dash"},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(diagonal("Perfect calibration"))
     fig.update_layout(
         title=title,
         xaxis={"title": "Predicted probability", "tickformat": ".0%", "range": [0, 1]},
@@ -188,7 +161,7 @@ def profit_chart(
     ``core.targeting.best_cutoff(...)``. Trace 0 is the profit line; trace 1 (if ``best_k`` is
     given) a single marker at ``(best_k, profit at best_k)``.
     """
-    _require(profit_df, ["k", "expected_profit"], "profit_chart")
+    require_columns(profit_df, ["k", "expected_profit"], "profit_chart")
     k = profit_df["k"].to_numpy()
     profit = profit_df["expected_profit"].to_numpy(dtype=float)
     fig = go.Figure()

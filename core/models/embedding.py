@@ -30,15 +30,13 @@ from .folder import (
     PREDICT_BATCH_SIZE,
     TorchModel,
     default_device,
-    labels_of,
     manifest_of,
     metrics_table,
     read_model_files,
     read_own_files,
     save_model_folder,
-    softmax,
 )
-from .tags import TagOutputs, sigmoid
+from .tags import LinearHead
 
 KIND = "embedding"
 EMBEDDING_JSON = "embedding.json"
@@ -80,7 +78,7 @@ def encoder_reference(base: Any) -> str:
     return base.name if base.name in CATALOG else base.location
 
 
-class EmbeddingClassifier(TagOutputs, TorchModel):
+class EmbeddingClassifier(LinearHead, TorchModel):
     """Frozen sentence embeddings (mean pooling, L2-normalised) + logistic regression or ridge.
 
     Implements :class:`core.models.FastModel`. ``coef_`` (k, d) and ``intercept_`` (k,) give the
@@ -157,34 +155,6 @@ class EmbeddingClassifier(TagOutputs, TorchModel):
     ) -> np.ndarray:
         """Linear scores (n, k) in float64."""
         return self.embed(data, batch_size, on_batch).astype(np.float64) @ self.coef_.T + self.intercept_
-
-    def predict_proba(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Class probabilities (n, len(classes_)) in ``classes_`` order, rows summing to 1;
-        multi-label: one independent probability per tag (a sigmoid of each tag's score)."""
-        if self.task != "classification":
-            raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
-        scores = self.decision_function(data, batch_size, on_batch)
-        if not len(scores):
-            return np.zeros((0, len(self.classes_)))
-        return sigmoid(scores) if self.multi_label else softmax(scores)
-
-    def predict(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Predicted labels (classification, array of str) or values (regression, float) (n,)."""
-        if self.task == "regression":
-            return self.decision_function(data, batch_size, on_batch)[:, 0]
-        if self.multi_label:
-            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
 

@@ -13,7 +13,7 @@ A folder without that file is a single-label model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ import numpy as np
 
 from ..files import write_json
 from ..multilabel import OUTPUT_SEP, PREDICTED_LABELS, sigmoid, tags_from_proba
-from .folder import read_json
+from .folder import PREDICT_BATCH_SIZE, labels_of, read_json, softmax
 
-__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "TagOutputs", "cut_offs_frame", "read_thresholds", "sigmoid",
+__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "LinearHead", "TagOutputs", "cut_offs_frame", "read_thresholds",
+           "sigmoid",
            "tags_from_proba", "write_thresholds"]
 
 THRESHOLDS = "thresholds.json"
@@ -89,3 +90,35 @@ class TagOutputs:
             return False
         self.thresholds, self.label_sep = tagged["thresholds"], tagged.get("label_sep")
         return True
+
+
+class LinearHead(TagOutputs):
+    """The outputs of a kind whose head is linear scores, ``decision_function`` (n, k) (the TF-IDF
+    and the frozen-embedding kinds): probabilities and labels, single-label or multi-label."""
+
+    task: str
+    multi_label: bool
+
+    def decision_function(self, data: Any, batch_size: int, on_batch: Callable[[int, int], None] | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, data: Any, batch_size: int = PREDICT_BATCH_SIZE,
+                      on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes_)), rows summing to 1 (softmax of the scores);
+        multi-label: one independent probability per tag (sigmoid of each tag's score)."""
+        if self.task != "classification":
+            raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
+        scores = self.decision_function(data, batch_size, on_batch)
+        if not len(scores):
+            return np.zeros((0, len(self.classes_)))
+        return sigmoid(scores) if self.multi_label else softmax(scores)
+
+    def predict(self, data: Any, batch_size: int = PREDICT_BATCH_SIZE,
+                on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Predicted labels (classification, array of str; multi-label: each row's tags joined by
+        "|") or values (regression, float), shape (n,)."""
+        if self.task == "regression":
+            return self.decision_function(data, batch_size, on_batch)[:, 0]
+        if self.multi_label:
+            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
+        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))

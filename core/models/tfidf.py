@@ -28,14 +28,12 @@ import pandas as pd
 
 from .folder import (
     TextInputs,
-    labels_of,
     manifest_of,
     read_model_files,
     read_own_files,
     save_model_folder,
-    softmax,
 )
-from .tags import read_thresholds, sigmoid, tags_from_proba, write_thresholds
+from .tags import LinearHead
 
 KIND = "tfidf"
 TFIDF_JSON = "tfidf.json"
@@ -105,7 +103,7 @@ def tfidf_transform(texts: Sequence[str], spec: dict[str, Any], idf: np.ndarray)
 # ---------------------------------------------------------------------- the saved model
 
 
-class TfidfClassifier(TextInputs):
+class TfidfClassifier(LinearHead, TextInputs):
     """TF-IDF features + logistic regression (classification) or ridge (regression).
 
     Implements :class:`core.models.SavedModel` (and ``texts_from`` as the transformer does);
@@ -153,9 +151,7 @@ class TfidfClassifier(TextInputs):
         self.path = path
         self.base_model = "tfidf-lr" if task == "classification" else "tfidf-ridge"
         # Several tags per row: one-vs-rest logistic regression (estimator["multi_label"]), a
-        # sigmoid per tag and a threshold per tag (core.models.tags).
-        self.thresholds: np.ndarray | None = None
-        self.label_sep: str | None = None
+        # sigmoid per tag and a threshold per tag (core.models.tags: thresholds, label_sep).
 
     @property
     def multi_label(self) -> bool:
@@ -237,35 +233,6 @@ class TfidfClassifier(TextInputs):
                 on_batch(min(start + chunk, n), n)
         return out
 
-    def predict_proba(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = SCORE_CHUNK,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes_)), rows summing to 1 (softmax of the scores);
-        multi-label: one independent probability per tag (sigmoid of each tag's score)."""
-        if self.task != "classification":
-            raise ValueError("This is a regression model: it predicts a number, not class probabilities.")
-        scores = self.decision_function(data, batch_size, on_batch)
-        if not len(scores):
-            return np.zeros((0, len(self.classes_)))
-        return sigmoid(scores) if self.multi_label else softmax(scores)
-
-    def predict(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = SCORE_CHUNK,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Predicted labels (classification, array of str) or values (regression, float)."""
-        if self.task == "regression":
-            return self.decision_function(data, batch_size, on_batch)[:, 0]
-        if self.multi_label:
-            thresholds = self.thresholds if self.thresholds is not None else np.full(len(self.classes_), 0.5)
-            return tags_from_proba(self.predict_proba(data, batch_size, on_batch), self.classes_, thresholds)
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
-
     # ------------------------------------------------------------------ persistence
 
     def manifest(self) -> dict[str, Any]:
@@ -276,14 +243,10 @@ class TfidfClassifier(TextInputs):
         arrays = {f"idf_{i}": idf for i, idf in enumerate(self.idfs)}
         arrays.update(coef=self.coef_, intercept=self.intercept_)
         self.path = save_model_folder(
-            folder, self, model_card(self), overwrite=overwrite, write=self._write_thresholds,
+            folder, self, model_card(self), overwrite=overwrite, write=self.write_tags,
             own_files={TFIDF_JSON: {"blocks": self.blocks, "estimator": self.estimator}, TFIDF_ARRAYS: arrays},
         )
         return self.path
-
-    def _write_thresholds(self, tmp: Path) -> None:
-        if self.thresholds is not None:
-            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
 
     @classmethod
     def load(cls, folder: str | Path, **_ignored: Any) -> TfidfClassifier:
@@ -308,9 +271,7 @@ class TfidfClassifier(TextInputs):
             estimator=meta.get("estimator", {}),
             **common,
         )
-        tagged = read_thresholds(folder, model.classes_)
-        if tagged is not None:
-            model.thresholds, model.label_sep = tagged["thresholds"], tagged.get("label_sep")
+        model.read_tags(folder)
         return model
 
 

@@ -32,12 +32,12 @@ from .folder import (
     save_model_folder,
     softmax,
 )
-from .tags import read_thresholds, sigmoid, tags_from_proba, write_thresholds
+from .tags import TagOutputs, sigmoid
 
 KIND = "transformer"
 
 
-class TextClassifier(TorchModel):
+class TextClassifier(TagOutputs, TorchModel):
     """A text classifier (or regressor) following scikit-learn's conventions.
 
     ``classes_`` holds the label strings; ``predict_proba`` columns follow that order.
@@ -158,8 +158,7 @@ class TextClassifier(TorchModel):
             mean, std = self.target_scale
             return raw * std + mean
         if self.multi_label:
-            thresholds = self.thresholds if self.thresholds is not None else np.full(len(self.classes_), 0.5)
-            return tags_from_proba(self.predict_proba(data, batch_size, on_batch), self.classes_, thresholds)
+            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
         return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
@@ -172,8 +171,7 @@ class TextClassifier(TorchModel):
 
     def _write_network(self, tmp: Path) -> None:
         self.save_network(tmp)
-        if self.thresholds is not None:
-            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
+        self.write_tags(tmp)
 
     def manifest(self) -> dict[str, Any]:
         return manifest_of(self, KIND, max_length=self.max_length, target_scale=list(self.target_scale))
@@ -200,9 +198,7 @@ class TextClassifier(TorchModel):
             **common,
         )
         clf.calibration = read_calibration(folder)
-        tagged = read_thresholds(folder, clf.classes_)
-        if tagged is not None:
-            clf.thresholds, clf.label_sep = tagged["thresholds"], tagged.get("label_sep")
+        clf.read_tags(folder)
         return clf
 
 

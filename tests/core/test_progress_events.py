@@ -18,7 +18,7 @@ from core.generate import suggest_rewrites
 from core.predict import predict_csv
 from core.prepare import prepare
 from core.progress import ProgressEvent
-from core.response import train_response_models
+from core.response import ResponseSetup, train_response_models
 from tests.conftest import make_sentiment_frame
 from tests.core.test_generate import BASE, REPLIES, FakeModel, Scripted
 from tests.core.test_response import campaign_table
@@ -66,8 +66,8 @@ def test_fewshot_cross_validation_sends_sound_events(tiny_model_dir):
 
 def test_comparison_sends_sound_events():
     events: list = []
-    train_response_models(campaign_table(240), ["age", "segment", "channel"], ["review"], "y", "yes",
-                          include_transformer=False, on_progress=events.append)
+    train_response_models(campaign_table(240), ResponseSetup(["age", "segment", "channel"], ["review"], "y", "yes",
+                                                             include_transformer=False), on_progress=events.append)
     assert_sound(events, {"prepare", "tabular", "hybrid", "calibrate", "done"})
     assert [e.fraction for e in events] == sorted(e.fraction for e in events)  # one bar for the whole run
     assert events[-1].fraction == 1.0

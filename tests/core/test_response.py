@@ -4,6 +4,7 @@ save/load of every kind, scoring lists and the CLI on a tabular model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import subprocess
@@ -20,6 +21,7 @@ from core.models import load_folder
 from core.models.response import HYBRID, TABULAR, TRANSFORMER, ResponseModel, TextScorer
 from core.registry import load_model
 from core.response import (
+    ResponseSetup,
     cross_fit_text_scores,
     deploy,
     positive_class_of,
@@ -75,9 +77,9 @@ def no_unpickling(monkeypatch):
 def quick() -> tuple:
     """Tabular + hybrid (no transformer) on 800 rows."""
     df = campaign_table(800, seed=1)
-    comp = train_response_models(
-        df, ["age", "segment", "channel"], ["review"], "y", "yes", include_transformer=False, val_fraction=0.25, test_fraction=0.3
-    )
+    comp = train_response_models(df, ResponseSetup(
+        ["age", "segment", "channel"], ["review"], "y", "yes", include_transformer=False, val_fraction=0.25, test_fraction=0.3
+    ))
     return df, comp
 
 
@@ -86,18 +88,9 @@ def full(tiny_model_dir) -> tuple:
     """All three kinds, the transformer being the tiny random BERT (tiny settings)."""
     df = campaign_table(240, seed=2)
     events = []
-    comp = train_response_models(
-        df,
-        ["age", "segment"],
-        ["review"],
-        "y",
-        "yes",
-        base_model=str(tiny_model_dir),
-        on_progress=events.append,
-        val_fraction=0.25,
-        test_fraction=0.3,
-        transformer_settings=TINY,
-    )
+    setup = ResponseSetup(["age", "segment"], ["review"], "y", "yes", base_model=str(tiny_model_dir), val_fraction=0.25,
+                          test_fraction=0.3, transformer_settings=TINY)
+    comp = train_response_models(df, setup, on_progress=events.append)
     return df, comp, events
 
 
@@ -131,7 +124,33 @@ def test_response_labels_names_and_numbers():
 def test_bad_requests_raise_value_errors(kwargs, message):
     args = {"profile_columns": ["age", "segment"], "text_columns": [], "positive_class": "yes", **kwargs}
     with pytest.raises(ValueError, match=message):
-        train_response_models(campaign_table(60), label_column="y", include_transformer=False, **args)
+        train_response_models(campaign_table(60), ResponseSetup(label_column="y", include_transformer=False, **args))
+
+
+def test_the_setup_is_frozen_checked_when_made_and_read_from_a_job_request():
+    setup = ResponseSetup(["age"], ["review"], "y", "yes", column_kinds={"age": "numeric"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setup.seed = 1
+    assert setup.profile_columns == ("age",) and setup.profile == ["age"]
+    with pytest.raises(ValueError, match="test_fraction"):
+        ResponseSetup(["age"], val_fraction=0.4, test_fraction=0.45)
+    with pytest.raises(ValueError, match="not profile columns"):
+        ResponseSetup(["age"], column_kinds={"segment": "categorical"})
+    request = {"profile_columns": ["age"], "text_columns": [], "label_column": "y", "positive_class": "yes",
+               "include_transformer": False, "data_name": "sample", "transformer_max_train_rows": None}
+    assert ResponseSetup.from_dict(request) == ResponseSetup(["age"], (), "y", "yes", include_transformer=False)
+
+
+def test_scores_are_those_saved_before_the_setup_object(quick):
+    """The comparison's scores with ResponseSetup equal those of the 17-argument version it
+    replaced (tests/data/response_scores_before_setup.json, saved from main at 9e5942f)."""
+    _df, comp = quick
+    before = json.loads((ROOT / "tests" / "data" / "response_scores_before_setup.json").read_text())
+    assert comp.recommended == before["recommended"] and set(comp.candidates) == set(before["candidates"])
+    for name, scores in before["candidates"].items():
+        for field, values in scores.items():
+            np.testing.assert_allclose(getattr(comp.candidates[name], field), values, atol=1e-9, err_msg=f"{name} {field}")
+        assert comp.candidates[name].metrics["roc_auc"] == pytest.approx(before["roc_auc"][name], abs=1e-12)
 
 
 def test_too_few_responders_is_explained():
@@ -139,7 +158,7 @@ def test_too_few_responders_is_explained():
     df["y"] = "no"
     df.loc[:1, "y"] = "yes"
     with pytest.raises(ValueError, match="at least 3 rows of each outcome"):
-        train_response_models(df, ["age"], (), "y", "yes", include_transformer=False)
+        train_response_models(df, ResponseSetup(["age"], (), "y", "yes", include_transformer=False))
 
 
 def test_rows_without_label_or_inputs_are_dropped_and_counted():
@@ -147,7 +166,7 @@ def test_rows_without_label_or_inputs_are_dropped_and_counted():
     df["age"] = df["age"].fillna(40.0)
     df.loc[:4, "y"] = None
     df.loc[5:7, ["age", "segment"]] = None
-    comp = train_response_models(df, ["age", "segment"], (), "y", "yes", include_transformer=False)
+    comp = train_response_models(df, ResponseSetup(["age", "segment"], (), "y", "yes", include_transformer=False))
     assert len(comp.split) == 300 - 5 - 3
     assert any("without a response" in w for w in comp.warnings)
     assert any("every profile and text cell empty" in w for w in comp.warnings)
@@ -242,10 +261,10 @@ def test_text_scorer_matches_scikit_learn_and_survives_save_load(tmp_path, no_un
 def test_calibration_in_the_pipeline_fixes_an_overconfident_model():
     df = campaign_table(1500, seed=6)
     overfit = {"max_iter": 300, "learning_rate": 1.0, "min_samples_leaf": 1, "max_leaf_nodes": 63, "early_stopping": False}
-    comp = train_response_models(
-        df, ["age", "segment", "channel"], ["review"], "y", "yes", include_transformer=False, tabular_params=overfit,
+    comp = train_response_models(df, ResponseSetup(
+        ["age", "segment", "channel"], ["review"], "y", "yes", include_transformer=False, tabular_params=overfit,
         val_fraction=0.3, test_fraction=0.3, refit=False,  # the held-out fit itself is checked here
-    )
+    ))
     for c in comp.candidates.values():
         m = c.metrics
         assert m["ece_uncalibrated"] == pytest.approx(expected_calibration_error(comp.y_test, c.test_scores_raw))
@@ -441,7 +460,7 @@ def test_chosen_cheap_models_are_refitted_on_every_labelled_row(quick, models_di
 
 def test_refit_can_be_turned_off():
     df = campaign_table(300, seed=9)
-    comp = train_response_models(df, ["age", "segment"], [], "y", "yes", include_transformer=False, refit=False)
+    comp = train_response_models(df, ResponseSetup(["age", "segment"], [], "y", "yes", include_transformer=False, refit=False))
     c = comp.candidates[TABULAR]
     np.testing.assert_allclose(c.model.predict_proba(comp.test_frame)[:, 1], c.test_scores, atol=1e-12)
     assert "refit_note" not in c.metrics and c.metrics["fitted_on_rows"] == int((comp.split == "train").sum())
@@ -531,7 +550,7 @@ def test_response_model_load_refuses_other_kinds_and_damaged_files(quick, tmp_pa
 def test_a_table_with_repeated_index_labels_is_handled():
     df = campaign_table(300, seed=11)
     df.index = [i // 2 for i in range(len(df))]  # e.g. two files concatenated
-    comp = train_response_models(df, ["age", "segment"], ["review"], "y", "yes", include_transformer=False)
+    comp = train_response_models(df, ResponseSetup(["age", "segment"], ["review"], "y", "yes", include_transformer=False))
     assert comp.split.index.is_unique and len(comp.split) == 300
     assert len(comp.test_frame) == comp.y_test.size
 
@@ -556,8 +575,8 @@ def test_the_transformer_is_fitted_on_the_comparisons_own_rows_without_fake_colu
     monkeypatch.setattr(core.training, "fit_transformer", spy)
     monkeypatch.setattr(core.pipeline, "prepare", lambda *a, **k: pytest.fail("the comparison must not call prepare()"))
     df = campaign_table(120, seed=3)
-    comp = train_response_models(df, ["age", "segment"], ["review"], "y", "yes", base_model=str(tiny_model_dir),
-                                 transformer_settings={**TINY, "epochs": 1}, transformer_max_train_rows=50)
+    comp = train_response_models(df, ResponseSetup(["age", "segment"], ["review"], "y", "yes", base_model=str(tiny_model_dir),
+                                                   transformer_settings={**TINY, "epochs": 1}, transformer_max_train_rows=50))
     prepared, model = seen["prepared"], comp.candidates[TRANSFORMER].model
     # The model inputs are the rows' own columns, "age: 41 | segment: gold | review: ...", and the split is ours.
     assert prepared.texts == build_texts(df.loc[prepared.index], ["review"], ["age", "segment"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.response import deploy, train_response_models
+from core.response import ResponseSetup, deploy, train_response_models
 from tests.core.test_response import campaign_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def saved_models(trained_tiny, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("active-models")
     shutil.copytree(trained_tiny[1], root / "sentiment")
     comp = train_response_models(
-        campaign_table(400, seed=3), ["age", "segment", "channel"], [], "y", "yes", include_transformer=False
+        campaign_table(400, seed=3), ResponseSetup(["age", "segment", "channel"], [], "y", "yes", include_transformer=False)
     )
     deploy(comp, "tabular", "bank-gb", root=root)
     return root

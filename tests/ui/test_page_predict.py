@@ -391,3 +391,40 @@ def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_fi
     for _, row in scored[scored["text"] != ""].iterrows():  # the spreadsheet user's own check, row by row
         given = [t for t, col, cut in cuts.itertuples(index=False) if float(row[col]) >= cut]
         assert row["predicted_labels"] == "|".join(given)
+
+
+def test_a_running_scoring_shows_the_job_panel_survives_a_page_change_and_cancels_after_confirming(
+        registry, monkeypatch):
+    """Held: the scoring thread has not run yet. The page shows the one job panel (ui/jobs.py), a
+    second Predict is refused, the panel is there again after visiting another page, and Cancel
+    asks first; the confirmed cancel stops the scoring at its first chunk and keeps no file."""
+    import ui.predict
+
+    held = []
+    monkeypatch.setattr(ui.predict, "_start", held.append)
+    at = open_page()
+    upload(at, NEW_ROWS)
+    at.button(key="predict_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(held) == 1
+    assert any("switch pages and come back" in c.value for c in at.caption)
+    assert at.button(key="predict_cancel").label == "Cancel"
+    assert not [s for s in at.success if "rows from" in s.value]  # no result yet
+    at.button(key="predict_run").click().run()
+    assert len(held) == 1 and any("still being scored" in w.value for w in at.warning)
+
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/predict.py").run()
+    assert at.button(key="predict_cancel").label == "Cancel"  # still followed after the page change
+
+    at.button(key="predict_cancel").click().run()
+    assert any("Cancel scoring with" in w.value for w in at.warning)  # asked first
+    scoring = at.session_state[ui.predict.RUN]
+    assert not scoring.stop.is_set()
+    at.button(key="predict_cancel_yes").click().run()
+    assert scoring.stop.is_set()
+    held[0]()  # the thread runs now: it stops at the first chunk
+    at.run()
+    assert any("Scoring was cancelled" in w.value for w in at.warning)
+    assert "last_prediction_path" not in at.session_state
+    assert not list(Path(scoring_folder := at.session_state["predict_tmp_dir"]).glob("predictions-*")), scoring_folder

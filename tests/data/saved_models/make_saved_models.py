@@ -31,7 +31,7 @@ from conftest import make_sentiment_frame, make_tiny_bert  # noqa: E402
 
 from core import TfidfClassifier, TrainConfig, build_texts, train, train_fewshot  # noqa: E402
 from core.evaluation import tfidf_estimator  # noqa: E402
-from core.response import train_response_models  # noqa: E402
+from core.response import ResponseSetup, train_response_models  # noqa: E402
 
 
 def frame(n: int, seed: int):
@@ -80,11 +80,11 @@ def main() -> None:
                                                          classes=["negative", "positive"], schema=schema),
                            TEXT_INPUTS)
 
-        comparison = train_response_models(
-            frame(160, seed=1), ["age", "channel"], ["text"], "label", "positive", base_model=base,
+        comparison = train_response_models(frame(160, seed=1), ResponseSetup(
+            ["age", "channel"], ["text"], "label", "positive", base_model=base,
             transformer_settings={"epochs": 10, "early_stopping_patience": 100, "max_length": 32, "batch_size": 16, "learning_rate": 3e-3},
             tabular_params={"max_iter": 5, "min_samples_leaf": 5}, refit=False,
-        )
+        ))
         models["transformer-calibrated"] = (comparison.candidates["transformer"].model, RESPONSE_INPUTS)
         models["tabular"] = (comparison.candidates["tabular"].model, RESPONSE_INPUTS)
         models["hybrid"] = (comparison.candidates["hybrid"].model, RESPONSE_INPUTS)
