@@ -90,9 +90,45 @@ def list_versions(folder: str | Path) -> list[dict[str, Any]]:
     for path in sorted((p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file()), key=_number):
         info = read_json(path / VERSION_FILE) if (path / VERSION_FILE).is_file() else {}
         manifest = read_json(path / MANIFEST)
-        out.append({"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
-                    **(carried_comparison(path) or {}), **info})
+        entry = {"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
+                 **(carried_comparison(path) or {}), **info}
+        out.append({**entry, "own_words": own_words(entry)})
     return out
+
+
+def in_use(folder: str | Path) -> dict[str, Any]:
+    """The model in use, as :func:`list_versions` gives a kept one: ``{"version"}`` (its stable
+    name; "" when never numbered), ``"saved_at"``, its latest comparison and ``"own_words"``."""
+    folder = Path(folder)
+    entry = {"version": version_name(folder) or "", "saved_at": read_json(folder / MANIFEST).get("saved_at"),
+             **(carried_comparison(folder) or {})}
+    return {**entry, "own_words": own_words(entry)}
+
+
+# A comparison from the side of the model that carries it: the record is the challenger's (a = the
+# challenger, b = the model then in use), so a model that was in use sees it turned round (sign -1).
+SIDES = {PROMOTED: (1, "Promoted: this model was {lead}, against the model then in use."),
+         NOT_PROMOTED: (1, "Not promoted: this model was {lead}, against the model then in use."),
+         REPLACED: (-1, "Replaced: this model was {lead}, against the challenger that took its place."),
+         KEPT_OVER: (-1, "Kept in use (the challenger was not better by more than the margin): this model was "
+                         "{lead}, against that challenger.")}
+
+
+def own_words(entry: dict[str, Any]) -> str:
+    """The latest comparison of a model (``entry``: :func:`list_versions`' or :func:`in_use`'s) in
+    words from its own side - a model kept over a challenger reads "ahead", not the challenger's
+    "behind". "" when it took part in none."""
+    from .evaluation import lead_in_words
+
+    side = SIDES.get(str(entry.get("outcome")))
+    comparison = entry.get("comparison") or {}
+    if side is None or comparison.get("delta") is None or not comparison.get("n"):
+        return ""
+    sign, words = side
+    low, high = comparison.get("ci") or (float("nan"), float("nan"))
+    mine = {"delta": sign * comparison["delta"], "n": comparison["n"],
+            "ci": (low, high) if sign > 0 else (-high, -low)}
+    return words.format(lead=lead_in_words(mine, "classification", "shared"))
 
 
 def carried_comparison(path: str | Path) -> dict[str, Any] | None:
@@ -278,11 +314,15 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     classes = sorted(set(truth) | set(pred_new) | set(pred_old))
     comparison = compare_on_rows("classification", truth, pred_new, pred_old, classes, seed=seed)
     promoted = better_than(comparison)
-    basis = f"{n_holdout:,} holdout + {len(texts) - n_holdout:,} new"
+    basis = f"{n_holdout:,} holdout + {len(texts) - n_holdout:,} new"  # "rows" follows: a sum, always plural
     lead = lead_in_words(comparison, "classification", "shared")
+    n_new = len(texts) - n_holdout
     sentence = (f"The challenger {'was promoted' if promoted else 'was not promoted'}: {lead} ({basis} rows, "
                 "neither model trained on them). " + ("" if promoted else "The model in use stays; the challenger is "
-                                                       "kept under versions/ and can be put in place by hand."))
+                                                       "kept under versions/ and can be put in place by hand. ")
+                # the holdout grows whoever wins (eval_rows): said here, where the outcome is read
+                + (f"The {n_new:,} new {'row' if n_new == 1 else 'rows'} of this comparison now join the fixed "
+                   f"holdout ({len(texts):,} rows), so the next challenger is judged on them too." if n_new else ""))
     record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")}, "sentence": sentence,
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
