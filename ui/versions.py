@@ -145,7 +145,9 @@ def _versions(name: str, folder: Path, key: str) -> None:
         ss[pending] = version
     if ss.get(pending) in {v["version"] for v in kept}:
         risk = _risk(folder, ss[pending], key)
-        undo = "The model in use is kept as a new version, so this can be undone the same way."
+        name = in_use(folder)["version"]
+        undo = (f"The model in use is kept as {'**' + plain(name) + '**' if name else 'a version'} (numbers never "
+                "change), so this can be undone the same way.")
         if risk is None or not risk.lost:
             st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? "
                        + (f"{plain(risk.sentence)} " if risk else "") + undo)

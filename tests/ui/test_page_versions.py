@@ -92,7 +92,7 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
     assert table["comparison"].tolist()[1].startswith(f"Replaced: this model was {lead} behind")
 
     at.button(key="models_versions_rollback").click().run()
-    assert "kept as a new version" in texts(at.warning)
+    assert "The model in use is kept as **v2** (numbers never change)" in texts(at.warning)
     assert holdout_accuracy(flipped_model) > before  # asked, not done yet
     at.button(key="models_versions_confirm").click().run()
     assert "**v1** is in place again" in texts(at.success)
