@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..monitor import CONFIDENCE_DROP_ALARM, OOD_ALARM, PSI_ALARM
@@ -25,11 +26,14 @@ def drift_chart(report: dict[str, Any]) -> go.Figure:
         groups.setdefault(str(line["version"]), []).append(line)
     in_use = f"{report.get('version') or 'model'} (in use)"
     groups[in_use] = report["history"]
-    for name, lines in groups.items():
+    palette = qualitative.Plotly
+    for i, (name, lines) in enumerate(groups.items()):
         at = [line["at"] for line in lines]
+        color = palette[i % len(palette)]  # one colour per version, in all three panels
         for row, field in ((1, "share_unlike_training"), (2, "psi"), (3, "mean_confidence")):
             fig.add_trace(go.Scatter(x=at, y=[line.get(field) for line in lines], mode="lines+markers", name=name,
-                                     legendgroup=name, showlegend=row == 1), row=row, col=1)
+                                     legendgroup=name, showlegend=row == 1, line={"color": color},
+                                     marker={"color": color}), row=row, col=1)
     fig.add_hline(y=OOD_ALARM, line_dash="dash", line_color="firebrick", row=1, col=1)
     fig.add_hline(y=PSI_ALARM, line_dash="dash", line_color="firebrick", row=2, col=1)
     if ref.get("mean_confidence") is not None:
