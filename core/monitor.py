@@ -170,11 +170,31 @@ def alarms(line: dict[str, Any], ref: dict[str, Any]) -> list[str]:
 
 def report(folder: str | Path) -> dict[str, Any]:
     """What ``python -m core monitor`` prints and the Models page draws: the reference, each
-    history line with its alarms, and the last line's alarms (``"alarm"``: any of them)."""
+    history line with its alarms, and the last line's alarms (``"alarm"``: any of them), all of
+    the model in use; ``"earlier"``: the scorings of its kept versions (``versions/vN``, each line
+    with its ``"version"``, alarms against that version's own test split), oldest first."""
+    from .versions import VERSIONS, version_name
+
     ref = reference(folder)
-    lines = [{**line, "alarms": alarms(line, ref), "psi": _psi_of(line, ref)} for line in history(folder)]
+    lines = _judged(history(folder), ref)
     last = lines[-1]["alarms"] if lines else []
-    return {"model": Path(folder).name, "reference": ref, "history": lines, "alarm": bool(last), "last_alarms": last}
+    earlier = []
+    kept = Path(folder) / VERSIONS
+    for path in sorted(kept.glob("v*")) if kept.is_dir() else []:
+        if path.is_dir() and (path / HISTORY_FILE).is_file():
+            name = version_name(path) or path.name
+            earlier += [{**line, "version": name} for line in _judged(history(path), reference(path))]
+    return {"model": Path(folder).name, "version": version_name(folder) or "", "reference": ref, "history": lines,
+            "alarm": bool(last), "last_alarms": last, "earlier": sorted(earlier, key=lambda line: str(line.get("at")))}
+
+
+def _judged(lines: list[dict[str, Any]], ref: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**line, "alarms": alarms(line, ref), "psi": _psi_of(line, ref)} for line in lines]
+
+
+def rows_words(n: int) -> str:
+    """"1 row", "1,234 rows"."""
+    return f"{n:,} row{'' if n == 1 else 's'}"
 
 
 def _psi_of(line: dict[str, Any], ref: dict[str, Any]) -> float | None:

@@ -16,10 +16,15 @@ is not lost either: it is kept under ``versions/`` as a challenger that lost.
 
 Versions live inside the model folder::
 
-    <model>/                       # the version in use
+    <model>/                       # the version in use (version_name.json: which one, e.g. v2)
         versions/
             v1/                    # an earlier version (complete model folder), version.json says
-            v2/                    # when it was replaced or why it lost, and its comparison
+            v3/                    # when it was replaced or why it lost, and its comparison
+            history.jsonl          # one line per event: promoted, kept aside, rolled back
+
+Each model gets its number once, when it first takes part in a retrain (the model in use then is
+v1 unless it has one, each challenger the next free number), and keeps it: v3 stays v3 whether it
+is in use or kept, and a rollback adds an event to the history instead of renaming anything.
 
 :func:`rollback` puts a kept version back in place (the one in use becomes a version too), with
 the same build-beside-and-rename as core.models.candidates: a crash leaves the old folder or the new.
@@ -48,6 +53,8 @@ COMPARISON_FILE = "comparison.json"
 PROMOTED, NOT_PROMOTED, REPLACED = "promoted", "challenger, not promoted", "replaced by a better challenger"
 KEPT_OVER = "kept: the challenger was not better"
 OUTCOMES = (PROMOTED, NOT_PROMOTED, REPLACED, KEPT_OVER)
+NAME_FILE = "version_name.json"  # in every numbered model folder, in use or kept: {"version": "v3"}, never changed
+HISTORY = "history.jsonl"  # in versions/: {"at", "event"} per promotion, kept challenger and rollback
 ROLLED_BACK = "rolled back to "  # version.json's status of a model a rollback set aside, + the version put back
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
@@ -83,9 +90,45 @@ def list_versions(folder: str | Path) -> list[dict[str, Any]]:
     for path in sorted((p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).is_file()), key=_number):
         info = read_json(path / VERSION_FILE) if (path / VERSION_FILE).is_file() else {}
         manifest = read_json(path / MANIFEST)
-        out.append({"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
-                    **(carried_comparison(path) or {}), **info})
+        entry = {"version": path.name, "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
+                 **(carried_comparison(path) or {}), **info}
+        out.append({**entry, "own_words": own_words(entry)})
     return out
+
+
+def in_use(folder: str | Path) -> dict[str, Any]:
+    """The model in use, as :func:`list_versions` gives a kept one: ``{"version"}`` (its stable
+    name; "" when never numbered), ``"saved_at"``, its latest comparison and ``"own_words"``."""
+    folder = Path(folder)
+    entry = {"version": version_name(folder) or "", "saved_at": read_json(folder / MANIFEST).get("saved_at"),
+             **(carried_comparison(folder) or {})}
+    return {**entry, "own_words": own_words(entry)}
+
+
+# A comparison from the side of the model that carries it: the record is the challenger's (a = the
+# challenger, b = the model then in use), so a model that was in use sees it turned round (sign -1).
+SIDES = {PROMOTED: (1, "Promoted: this model was {lead}, against the model then in use."),
+         NOT_PROMOTED: (1, "Not promoted: this model was {lead}, against the model then in use."),
+         REPLACED: (-1, "Replaced: this model was {lead}, against the challenger that took its place."),
+         KEPT_OVER: (-1, "Kept in use (the challenger was not better by more than the margin): this model was "
+                         "{lead}, against that challenger.")}
+
+
+def own_words(entry: dict[str, Any]) -> str:
+    """The latest comparison of a model (``entry``: :func:`list_versions`' or :func:`in_use`'s) in
+    words from its own side - a model kept over a challenger reads "ahead", not the challenger's
+    "behind". "" when it took part in none."""
+    from .evaluation import lead_in_words
+
+    side = SIDES.get(str(entry.get("outcome")))
+    comparison = entry.get("comparison") or {}
+    if side is None or comparison.get("delta") is None or not comparison.get("n"):
+        return ""
+    sign, words = side
+    low, high = comparison.get("ci") or (float("nan"), float("nan"))
+    mine = {"delta": sign * comparison["delta"], "n": comparison["n"],
+            "ci": (low, high) if sign > 0 else (-high, -low)}
+    return words.format(lead=lead_in_words(mine, "classification", "shared"))
 
 
 def carried_comparison(path: str | Path) -> dict[str, Any] | None:
@@ -102,9 +145,50 @@ def _number(path: Path) -> int:
     return int(path.name[1:]) if path.name[1:].isdigit() else 0
 
 
-def _next_version(folder: Path) -> str:
+def version_name(path: str | Path) -> str | None:
+    """The stable version name of the model in ``path`` ("v3"); None for a model never numbered
+    (no retrain yet, or kept before names were: its folder name under versions/ is its name)."""
+    file = Path(path) / NAME_FILE
+    return str(read_json(file).get("version")) if file.is_file() else None
+
+
+def _next_version(folder: Path, *also: str) -> str:
+    """The next free number: above every kept version, the model in use's and ``also``'s."""
     taken = [_number(p) for p in (folder / VERSIONS).glob("v*")] if (folder / VERSIONS).is_dir() else []
+    taken += [_number(Path(name)) for name in (version_name(folder), *also) if name]
     return f"v{max(taken, default=0) + 1}"
+
+
+def history_events(folder: str | Path) -> list[dict[str, Any]]:
+    """The model's version events, oldest first: ``{"at", "event"}`` (a damaged line is skipped)."""
+    import json
+
+    path = Path(folder) / VERSIONS / HISTORY
+    if not path.is_file():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def _add_event(folder: Path, event: str) -> None:
+    """Append ``event`` to the history of the model folder being built (``folder``: the new one)."""
+    import json
+
+    path = folder / VERSIONS / HISTORY
+    path.parent.mkdir(exist_ok=True)
+    before = path.read_text(encoding="utf-8") if path.is_file() else ""
+    path.unlink(missing_ok=True)  # a hard-linked copy (core.models.candidates.copy_tree) is never written through
+    path.write_text(before + json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event}) + "\n",
+                    encoding="utf-8")
+
+
+def _name(folder: Path, name: str) -> None:
+    write_json(folder / NAME_FILE, {"version": name})
 
 
 def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.ndarray, pd.DataFrame, int]:
@@ -230,11 +314,15 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     classes = sorted(set(truth) | set(pred_new) | set(pred_old))
     comparison = compare_on_rows("classification", truth, pred_new, pred_old, classes, seed=seed)
     promoted = better_than(comparison)
-    basis = f"{n_holdout:,} holdout + {len(texts) - n_holdout:,} new"
+    basis = f"{n_holdout:,} holdout + {len(texts) - n_holdout:,} new"  # "rows" follows: a sum, always plural
     lead = lead_in_words(comparison, "classification", "shared")
+    n_new = len(texts) - n_holdout
     sentence = (f"The challenger {'was promoted' if promoted else 'was not promoted'}: {lead} ({basis} rows, "
                 "neither model trained on them). " + ("" if promoted else "The model in use stays; the challenger is "
-                                                       "kept under versions/ and can be put in place by hand."))
+                                                       "kept under versions/ and can be put in place by hand. ")
+                # the holdout grows whoever wins (eval_rows): said here, where the outcome is read
+                + (f"The {n_new:,} new {'row' if n_new == 1 else 'rows'} of this comparison now join the fixed "
+                   f"holdout ({len(texts):,} rows), so the next challenger is judged on them too." if n_new else ""))
     record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")}, "sentence": sentence,
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
@@ -270,7 +358,9 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
     import tempfile
 
     with folder_lock(folder):
-        version = _next_version(folder)
+        current = version_name(folder) or _next_version(folder)  # numbered once: the first retrain's is v1
+        challenger = _next_version(folder, current)
+        version = challenger if not promoted else current
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.challenger-", dir=folder.parent))
         try:
             saved = result.save(staging / "model")
@@ -282,6 +372,9 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                     write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": NOT_PROMOTED})
                     write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": NOT_PROMOTED})
                     write_json(tmp / COMPARISON_FILE, {**record, "outcome": KEPT_OVER})
+                    _name(tmp, current)
+                    _name(tmp / VERSIONS / challenger, challenger)
+                    _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use")
                     _write_holdout(tmp, holdout)
                 return version
             with atomic_folder(folder, overwrite=True) as tmp:
@@ -289,9 +382,13 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
                 if (folder / VERSIONS).is_dir():
                     copy_tree(folder / VERSIONS, tmp / VERSIONS)
-                write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": REPLACED})
+                write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": REPLACED,
+                                                                     "set_aside": time.time()})
                 write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": REPLACED})
                 write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED})
+                _name(tmp, challenger)
+                _name(tmp / VERSIONS / current, current)
+                _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}")
                 _write_holdout(tmp, holdout)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -365,8 +462,9 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
-        in_use_before = [v["version"] for v in kept if v.get("status") == REPLACED
-                         or str(v.get("status", "")).startswith(ROLLED_BACK)]
+        # the last one set aside (by when), not the highest number: numbers are given once, in order of birth
+        in_use_before = [v["version"] for v in sorted(kept, key=lambda v: v.get("set_aside", 0))
+                         if v.get("status") == REPLACED or str(v.get("status", "")).startswith(ROLLED_BACK)]
         if not in_use_before:
             found = ", ".join(f"{v['version']} ({v.get('status') or 'kept'})" for v in kept) or "none"
             raise ValueError(f"{folder.name} keeps no version that was in use before (kept: {found}); name the "
@@ -378,11 +476,12 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     if dry_run:
         return version
     with folder_lock(folder):
-        aside = _next_version(folder)
+        aside = version_name(folder) or _next_version(folder)  # the model in use keeps its number, kept now
         with atomic_folder(folder, overwrite=True) as tmp:
             carried = carried_comparison(folder / VERSIONS / version)  # read before its version.json goes
             copy_tree(folder / VERSIONS / version, tmp)
             (tmp / VERSION_FILE).unlink(missing_ok=True)
+            _name(tmp, version)  # a version kept before names were: its folder's name is its name
             if carried is not None and not (tmp / COMPARISON_FILE).is_file():  # kept before the file existed
                 write_json(tmp / COMPARISON_FILE, {k: v for k, v in carried.items() if k != "status"})
             if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
@@ -391,5 +490,8 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
             copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
             copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
             write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"{ROLLED_BACK}{version}",
-                                                               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                                                               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                               "set_aside": time.time()})
+            _name(tmp / VERSIONS / aside, aside)
+            _add_event(tmp, f"rolled back: {version} put in place of {aside}")
     return version

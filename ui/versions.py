@@ -13,7 +13,17 @@ from core import jobs
 from core.jobs import job_status
 from core.models.folder import stamp
 from core.registry import can_change
-from core.versions import KEEP_PHASE, RollbackRisk, holdout_rows, list_versions, rollback, rollback_risk, rule_in_words
+from core.versions import (
+    KEEP_PHASE,
+    RollbackRisk,
+    history_events,
+    holdout_rows,
+    in_use,
+    list_versions,
+    rollback,
+    rollback_risk,
+    rule_in_words,
+)
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 from ui.upload import table_upload
@@ -112,9 +122,18 @@ def _versions(name: str, folder: Path, key: str) -> None:
     if not kept:
         st.caption("No earlier version yet: a retrain keeps the model it replaces (or the challenger that lost) here.")
         return
-    rows = [{"version": v["version"], "what happened": v.get("status", ""), "saved": v.get("saved_at", ""),
-             "comparison": v.get("sentence", "")} for v in reversed(kept)]
+    current = in_use(folder)
+    # Each model's latest comparison from its own side (core.versions.own_words): a winner reads "ahead".
+    rows = [{"version": current["version"] or "(unnumbered)", "what happened": "in use", "saved": current["saved_at"],
+             "comparison": current["own_words"]}]
+    rows += [{"version": v["version"], "what happened": v.get("status", ""), "saved": v.get("saved_at", ""),
+              "comparison": v["own_words"]} for v in reversed(kept)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
+    events = history_events(folder)
+    if events:
+        with st.expander(f"History ({len(events)} event{'s' if len(events) != 1 else ''}): numbers never change; "
+                         "a rollback is an event"):
+            st.markdown("\n".join(f"- `{plain(e.get('at', ''))}` {plain(e.get('event', ''))}" for e in reversed(events)))
     if not can_change(name):
         return
     ss = st.session_state
@@ -126,7 +145,9 @@ def _versions(name: str, folder: Path, key: str) -> None:
         ss[pending] = version
     if ss.get(pending) in {v["version"] for v in kept}:
         risk = _risk(folder, ss[pending], key)
-        undo = "The model in use is kept as a new version, so this can be undone the same way."
+        name = in_use(folder)["version"]
+        undo = (f"The model in use is kept as {'**' + plain(name) + '**' if name else 'a version'} (numbers never "
+                "change), so this can be undone the same way.")
         if risk is None or not risk.lost:
             st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? "
                        + (f"{plain(risk.sentence)} " if risk else "") + undo)

@@ -144,3 +144,27 @@ def test_models_page_draws_the_history_and_says_when_it_alarms(folder, tmp_path)
     assert report(folder)["alarm"]
     warning = texts(at.warning)
     assert "looks different" in warning and "PSI" in warning
+
+
+def test_use_over_time_shows_earlier_versions_scorings_marked_by_version(folder, tmp_path):
+    """Walk finding: after a promotion the chart showed only the model in place, the earlier scorings
+    sat unseen in versions/vN. Truth: each file's own lines (share unlike training, mean confidence)."""
+    from core.versions import VERSIONS
+
+    score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="a.csv")
+    score(folder, NEGATIVE * 20, tmp_path, name="b.csv")
+    kept = folder / VERSIONS / "v1"
+    shutil.copytree(folder, kept)  # as a promotion leaves it: the replaced model and its history under versions/
+    (folder / HISTORY_FILE).unlink()
+    score(folder, POSITIVE[:1], tmp_path, name="c.csv")  # one row: "1 row", no alarm below 50
+    found = report(folder)
+    truth = [json.loads(line) for line in (kept / HISTORY_FILE).read_text().splitlines()]
+    assert [line["version"] for line in found["earlier"]] == ["v1", "v1"] and len(found["history"]) == 1
+    assert [line["mean_confidence"] for line in found["earlier"]] == [line["mean_confidence"] for line in truth]
+    at = open_models()
+    chart = next(f for f in figures(at) if any("PSI" in str(a.get("text")) for a in f["layout"].get("annotations", [])))
+    series = {trace["name"]: trace for trace in chart["data"] if trace["yaxis"] in ("y3",)}
+    assert set(series) == {"v1", "model (in use)"}
+    assert list(series["v1"]["y"]) == [line["mean_confidence"] for line in truth]
+    assert "The last scoring had 1 row;" in texts(at.info)
+    assert "and 2 of earlier versions (v1)" in " ".join(c.value for c in at.caption)

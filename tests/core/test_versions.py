@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 
 from core.cli import main as cli_main
 from core.models import load_folder
-from core.versions import VERSIONS, challenge, list_versions, rollback, rollback_risk
+from core.versions import VERSIONS, challenge, history_events, list_versions, rollback, rollback_risk, version_name
 from tests.conftest import make_sentiment_frame
 
 
@@ -50,6 +50,7 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert after > before  # the model in place now is the better one, on rows neither trained on
     [kept] = list_versions(flipped)
     assert kept["version"] == "v1" and kept["status"] == "replaced by a better challenger"
+    assert version_name(flipped) == "v2" and version_name(flipped / VERSIONS / "v1") == "v1"
     assert holdout_accuracy(flipped / VERSIONS / "v1") == pytest.approx(before)
 
     assert rollback(flipped) == "v1"
@@ -63,11 +64,15 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     delta = outcome.comparison["delta"]
     assert versions["v2"]["outcome"] == "promoted" and versions["v2"]["sentence"] == outcome.sentence
     assert rollback(flipped) == "v2"  # the default undoes the last change: the model in use before it
-    [v3] = list_versions(flipped)
-    assert v3["version"] == "v3" and v3["status"] == "rolled back to v2"
-    assert v3["outcome"] == "replaced by a better challenger" and v3["comparison"]["delta"] == pytest.approx(delta)
-    assert holdout_accuracy(flipped / VERSIONS / "v3") == pytest.approx(before)  # the flipped model, aside again
-    risk = rollback_risk(flipped, "v3")
+    # Numbers are stable: the flipped model is v1 wherever it is, the challenger v2; no v3 appears.
+    [v1] = list_versions(flipped)
+    assert v1["version"] == "v1" and v1["status"] == "rolled back to v2" and version_name(flipped) == "v2"
+    assert v1["outcome"] == "replaced by a better challenger" and v1["comparison"]["delta"] == pytest.approx(delta)
+    assert holdout_accuracy(flipped / VERSIONS / "v1") == pytest.approx(before)  # the flipped model, aside again
+    assert [e["event"] for e in history_events(flipped)] == [
+        "v2 (a challenger) was promoted in place of v1", "rolled back: v1 put in place of v2",
+        "rolled back: v2 put in place of v1"]
+    risk = rollback_risk(flipped, "v1")
     assert risk.lost and "was replaced" in risk.sentence and "rolled back to v2" in risk.sentence
     assert f"{delta * 100:+.1f} macro-F1 points" in risk.sentence
     assert risk.comparison["a"] < risk.comparison["b"]  # and it still scores worse on the same rows
@@ -85,10 +90,10 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     noisy.to_csv(new, index=False)
     assert cli_main(["retrain", "--model", str(folder), "--data", str(data), "--new", str(new)]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["promoted"] is False and printed["version_kept"] == "v1"
+    assert printed["promoted"] is False and printed["version_kept"] == "v2"  # the model in use is v1
     assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
-    with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v1 \(challenger, not promoted"):
+    with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v2 \(challenger, not promoted"):
         rollback(folder)
 
     # Rolling forward to the challenger that lost: said with both scores on the same rows, and refused
@@ -96,26 +101,26 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)
     texts, truth = holdout["text"].astype(str).tolist(), holdout["true_label"].astype(str)
     expected = [f1_score(truth, np.asarray(load_folder(f).predict(texts), dtype=str), average="macro")
-                for f in (folder / VERSIONS / "v1", folder)]
-    risk = rollback_risk(folder, "v1")
+                for f in (folder / VERSIONS / "v2", folder)]
+    risk = rollback_risk(folder, "v2")
     assert risk.lost and "was not promoted" in risk.sentence
     assert [risk.comparison["a"], risk.comparison["b"]] == pytest.approx(expected)
     assert f"macro-F1 {expected[0]:.3f} against {expected[1]:.3f}" in risk.sentence
     capsys.readouterr()
-    assert cli_main(["rollback", "--model", str(folder), "--to", "v1"]) == 2
+    assert cli_main(["rollback", "--model", str(folder), "--to", "v2"]) == 2
     err = capsys.readouterr().err
     assert f"macro-F1 {expected[0]:.3f} against {expected[1]:.3f}" in err and "--anyway" in err
     assert (folder / "model.safetensors").read_bytes() == weights  # refused: nothing changed
-    assert cli_main(["rollback", "--model", str(folder), "--to", "v1", "--anyway"]) == 0
+    assert cli_main(["rollback", "--model", str(folder), "--to", "v2", "--anyway"]) == 0
     assert (folder / "model.safetensors").read_bytes() != weights
     assert pd.read_csv(folder / "holdout.csv", keep_default_na=False).equals(holdout)  # the holdout stays fixed
 
     # Rolled out again, the losing challenger still needs --anyway: its outcome travelled with it.
     assert cli_main(["rollback", "--model", str(folder)]) == 0  # the default: the model in use before
     assert (folder / "model.safetensors").read_bytes() == weights
-    assert {v["version"]: v["outcome"] for v in list_versions(folder)} == {"v3": "challenger, not promoted"}
+    assert {v["version"]: v["outcome"] for v in list_versions(folder)} == {"v2": "challenger, not promoted"}
     capsys.readouterr()
-    assert cli_main(["rollback", "--model", str(folder), "--to", "v3"]) == 2
+    assert cli_main(["rollback", "--model", str(folder), "--to", "v2"]) == 2
     assert "was not promoted" in capsys.readouterr().err and (folder / "model.safetensors").read_bytes() == weights
 
 

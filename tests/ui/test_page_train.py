@@ -355,3 +355,22 @@ def test_progress_text_reads_the_latest_step():
     nothing_ahead = JobStatus(id="z", state="queued", model_name="m", created=1000.0, queue_position=0,
                               lane="short", wait_s=0.0)
     assert progress_text(nothing_ahead, now=1003.0)[1] == "Queued for the short-job lane (next) · waiting 3 s"
+
+
+def test_recent_jobs_list_retrains_with_their_kind(models_dir):
+    """Walk finding: a retrain started on the Models page was missing from the Train page's recent
+    jobs. Truth: the job store as written here (kinds, names, states), newest first."""
+    now = time.time()
+    _fake_job("20000101-000001-trained", "done", None, now - 120, "first")
+    _fake_job("20000101-000002-retrain", "done", None, now - 60, "first")
+    request = jobs_root() / "20000101-000002-retrain" / "request.json"
+    request.write_text(json.dumps({**json.loads(request.read_text()), "kind": "retrain"}))
+    _fake_job("20000101-000003-zeroshot", "done", None, now - 30, "other")  # no training kind: not listed
+    request = jobs_root() / "20000101-000003-zeroshot" / "request.json"
+    request.write_text(json.dumps({**json.loads(request.read_text()), "kind": "zeroshot"}))
+    at = open_train()
+    lines = [m.value for m in at.expander[-1].markdown] if at.expander else []
+    assert [re.sub(r"^`[^`]+` ", "", line) for line in lines] == [
+        "**first** — retrain with new labels (Models page, Versions tab), done", "**first** — training, done"]
+    shows = [b.key for b in at.button if b.key and b.key.startswith("train_show_")]
+    assert shows == ["train_show_20000101-000001-trained"]  # a retrain is followed on the Models page

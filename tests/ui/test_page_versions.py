@@ -11,6 +11,7 @@ import time
 
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 from streamlit.testing.v1 import AppTest
 
 from core import jobs as core_jobs
@@ -73,17 +74,33 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
     assert "done" not in phases and phases[-3:] == ["trained", COMPARE_PHASE, KEEP_PHASE]  # never "Done" mid-job
     at.run()
     assert "was promoted" in texts(at.success)
+    # The comparison's new rows join the fixed holdout: said where the outcome is read, and the rule counts them.
+    assert f"The 12 new rows of this comparison now join the fixed holdout ({n_test + 12:,} rows)" in texts(at.success)
+    assert f"fixed holdout ({n_test + 12:,} rows)" in " ".join(m.value for m in at.markdown)
     assert holdout_accuracy(flipped_model) > before  # the model in place is the better one
     assert [v["status"] for v in list_versions(flipped_model)] == ["replaced by a better challenger"]
-    assert frame_with(at, "what happened")["what happened"].tolist() == ["replaced by a better challenger"]
+    table = frame_with(at, "what happened")
+    assert table["what happened"].tolist() == ["in use", "replaced by a better challenger"]
+    assert table["version"].tolist() == ["v2", "v1"]
+    # Each side's comparison in its own words. Truth: scikit-learn's macro-F1 of each model on the
+    # comparison rows (holdout.csv), the winner's lead in points.
+    rows = pd.read_csv(flipped_model / "holdout.csv", keep_default_na=False)
+    f1 = [f1_score(rows["true_label"].astype(str), [str(p) for p in load_folder(f).predict(rows["text"].astype(str).tolist())],
+                   average="macro") for f in (flipped_model, flipped_model / VERSIONS / "v1")]
+    lead = f"{abs(f1[0] - f1[1]) * 100:.1f} points"
+    assert f1[0] > f1[1] and table["comparison"].tolist()[0].startswith(f"Promoted: this model was {lead} ahead")
+    assert table["comparison"].tolist()[1].startswith(f"Replaced: this model was {lead} behind")
 
     at.button(key="models_versions_rollback").click().run()
-    assert "kept as a new version" in texts(at.warning)
+    assert "The model in use is kept as **v2** (numbers never change)" in texts(at.warning)
     assert holdout_accuracy(flipped_model) > before  # asked, not done yet
     at.button(key="models_versions_confirm").click().run()
     assert "**v1** is in place again" in texts(at.success)
     assert holdout_accuracy(flipped_model) == pytest.approx(before)
     assert (flipped_model / VERSIONS / "v2").is_dir()
+    table = frame_with(at, "what happened")  # numbers stay: v1 in use again, v2 kept; the rollback is an event
+    assert table["version"].tolist() == ["v1", "v2"] and table["what happened"].tolist() == ["in use", "rolled back to v1"]
+    assert "rolled back: v1 put in place of v2" in " ".join(m.value for m in at.markdown)
 
 
 def _log(folder, **event) -> None:
