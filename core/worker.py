@@ -368,6 +368,23 @@ def _check(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
     return {"message": f"Checked {report.n_rows:,} rows: {flagged:,} flagged.", "flagged": flagged}
 
 
+# How much lower a worker runs than the server that started it (os.nice's increment). A fine-tune's
+# torch threads fill every core; at equal priority the Streamlit server then got about a third of
+# one core, and a page opened while a job ran sat with grey placeholders for over a minute while
+# its JavaScript files trickled out (issue 31's walk, r6-serve's probe: 40 of those files took
+# 1.2 s with no job and up to 27 s with one). At +5 the kernel's weights (1024 vs 335 per thread)
+# give the server most of a core when it needs one; when it is idle the worker still gets all.
+WORKER_NICENESS = 5
+
+
+def lower_priority() -> int:
+    """Lower this process's CPU priority by :data:`WORKER_NICENESS` (POSIX nice; capped at 19 by
+    the kernel; a no-op where os.nice does not exist). Returns the niceness now."""
+    if not hasattr(os, "nice"):
+        return 0
+    return os.nice(WORKER_NICENESS)
+
+
 # request.json's kind -> what runs it
 RUNNERS = {"train": _train, "response": _compare, "rewrite": _rewrite, "zeroshot": _zeroshot, "retrain": _retrain,
            "check": _check}
@@ -382,4 +399,5 @@ if __name__ == "__main__":
     # by that process: on a laptop the server keeps the default umask, and core.jobs.start_job
     # (the core API) also runs from scripts and notebooks, whose umask nobody chose.
     os.umask(0o077)
+    lower_priority()
     sys.exit(run(Path(sys.argv[1])))

@@ -1,4 +1,6 @@
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +107,18 @@ def test_second_job_waits_in_queue(models_dir, tiny_model_dir):
     cancel_job(first)
     assert wait_for(second, {"done", "failed"}).state == "done"
     assert wait_for(first, {"cancelled", "done"}).state == "cancelled"
+
+
+def test_a_worker_runs_below_the_server_that_started_it():
+    """core.worker.lower_priority: the worker's niceness is the starter's + WORKER_NICENESS (the
+    kernel caps it at 19), read back by os.getpriority in the child, not by the function itself."""
+    import subprocess
+    import sys
+
+    from core.worker import WORKER_NICENESS
+
+    code = ("import os; from core.worker import lower_priority; lower_priority(); "
+            "print(os.getpriority(os.PRIO_PROCESS, 0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert int(out.stdout.strip()) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
