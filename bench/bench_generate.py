@@ -23,7 +23,9 @@ mean-pooled embeddings (core.ood.encoder_embedder("minilm-en")), a check that di
 not cost the topic (about 0.2 between unrelated review titles, 1 for the same text);
 ``meaning_kept_real`` the same over the kept rewrites that are no near-copy (a near-copy scores
 near 1 and flatters a run that keeps them), ``real_rewrites`` their number.
-``--rescore FILE...`` recomputes these for the JSON lines of earlier runs (results or printed output).
+``--rescore FILE...`` recomputes these for the JSON lines of earlier runs (results or printed output),
+and ``refiltered_now``: what the filters of this checkout would do with the rewrites those runs kept
+(kept, repaired, or dropped and why: :func:`refilter`).
 
 The machine is shared: the load averages are recorded with every number. One line per headline and
 a summary line go to bench/results/generate.jsonl (``--label`` names the run, e.g. "before").
@@ -133,8 +135,31 @@ def rescore(files: list[str]) -> int:
                           "meaning_kept_real": round(float(np.mean(real_meaning)), 3) if real_meaning else None,
                           "tokens_per_s": round(sum(r["tokens"] for r in lines) / sum(r["generation_s"] for r in lines), 2),
                           "s_per_kept_rewrite": round(sum(r["wall_s"] for r in lines) / max(sum(r["kept"] for r in lines), 1), 1),
-                          "loads": [r["load_before"] for r in lines]}))
+                          "loads": [r["load_before"] for r in lines], "refiltered_now": refilter(lines)}))
     return 0
+
+
+def refilter(lines: list[dict]) -> dict[str, int]:
+    """How the shipped filters (core.generate: the repair of a phrase said twice, then drop_reason and
+    the meaning check) would treat the rewrites an earlier run kept: reason -> count ("kept": kept
+    as written, "repaired": kept once a repeated phrase is said once), over the JSON lines ``lines``."""
+    from core.generate import MIN_MEANING, Generation, collapse_repeats, drop_reason, language_of, meaning_scorer
+
+    counts: dict[str, int] = {}
+    for r in lines:
+        kept: list[str] = []
+        cosine = meaning_scorer(r["base"])
+        for text in r["rewrites"]:
+            fixed = collapse_repeats(text, r["base"])
+            why = drop_reason(Generation(fixed), fixed, base_copy=r["base"], kept=kept, keep_words=(), avoid_words=(),
+                              max_chars=r.get("max_chars", 80), base_language=language_of(r["base"]))
+            if why is None and cosine is not None and cosine(fixed) < MIN_MEANING:
+                why = "off_meaning"
+            if why is None:
+                kept.append(fixed)
+                why = "repaired" if fixed != text else "kept"
+            counts[why] = counts.get(why, 0) + 1
+    return counts
 
 
 COPIES = ("same_as_base", "near_copy")  # the drop reasons that mean "the base copy again, or nearly"

@@ -127,14 +127,57 @@ def _validation_key(task: str) -> tuple[str, str]:
     return ("macro_f1", "Validation macro-F1") if task == "classification" else ("r2", "Validation R²")
 
 
+# One colour per fit when a run trains several (cross-validation's folds, then the fit on every row).
+FIT_COLORS = (LOSS_COLOR, "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def loss_series(events: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[tuple[int, float]]]]:
+    """The training loss by optimizer step, one series per fit: [(name, [(step, loss), ...])].
+
+    A run that trains several models counts each one's steps from 0 again: cross-validation
+    (core.small_data.FoldEvents names the fit in ``metrics["fold"]``: "fold 2 of 5", then "final
+    fit on all 14 rows (after 5 folds)") and the refit on train + validation (core.pipeline.refit;
+    no name, its step count goes back). Drawn as one line, each restart would be a saw-tooth tooth;
+    so a new series begins where the fit's name changes or the step goes back. Names: the fold's,
+    else "first fit" for the first and "refit" for a later one. Series with
+    no loss value are left out; each is thinned to its share of ``MAX_CURVE_POINTS`` (first and
+    last points kept)."""
+    runs: list[tuple[str | None, list[tuple[int, float]]]] = []
+    for event in events:
+        if event.get("phase") != "train":
+            continue
+        fold, step = (event.get("metrics") or {}).get("fold"), int(event.get("step") or 0)
+        points = runs[-1][1] if runs else None
+        if points is None or fold != runs[-1][0] or (points and step < points[-1][0]):
+            runs.append((fold, []))
+        loss = _finite(event.get("loss"))
+        if loss is not None:
+            runs[-1][1].append((step, loss))
+    runs = [(fold, points) for fold, points in runs if points]
+    budget = MAX_CURVE_POINTS // max(len(runs), 1)
+    series = []
+    for i, (fold, points) in enumerate(runs):
+        if len(points) > budget:
+            keep = np.unique(np.linspace(0, len(points) - 1, budget).round().astype(int))
+            points = [points[j] for j in keep]
+        series.append((str(fold) if fold else "first fit" if i == 0 else "refit", points))
+    return series
+
+
 def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None = None) -> go.Figure:
-    """Training loss (trace 0, left axis) and the validation metric (trace 1, right axis) by
-    optimizer step, from progress events (``ProgressEvent.to_dict()`` dicts).
+    """Training loss (traces 0..k-1, one per fit: :func:`loss_series`; left axis) and the
+    validation metric (the last trace, right axis) by optimizer step, from progress events
+    (``ProgressEvent.to_dict()`` dicts).
 
     Loss comes from "train" events (a running mean over recent steps), the metric from
     "evaluate" events: macro-F1 for classification, R² for regression (``task=None``: told
     apart by which of the two the evaluation metrics hold). Long runs are thinned to at most
-    ``MAX_CURVE_POINTS`` loss points (the first and last are always kept).
+    ``MAX_CURVE_POINTS`` loss points (the first and last of each fit are always kept).
+
+    Several fits (cross-validation's folds and its final fit on every row, or a refit) share one
+    step axis, each fit's line counted from step 0, rather than one continuous axis: each fold
+    trains a fresh copy of the base model on other rows, so its loss starts high again; on one
+    axis the lines lie over each other, and a fold that learns differently stands out.
     """
     if task is None:
         evaluated = [e.get("metrics") or {} for e in events if e.get("phase") == "evaluate"]
@@ -144,24 +187,21 @@ def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None =
     key, metric_name = _validation_key(task)
     if any("micro_f1" in (e.get("metrics") or {}) for e in events if e.get("phase") == "evaluate"):
         key, metric_name = "micro_f1", "Validation micro-F1"  # several tags per row: what early stopping follows
-    loss = [(int(e["step"]), _finite(e.get("loss"))) for e in events if e.get("phase") == "train"]
-    loss = [(s, v) for s, v in loss if v is not None]
-    if len(loss) > MAX_CURVE_POINTS:
-        keep = np.unique(np.linspace(0, len(loss) - 1, MAX_CURVE_POINTS).round().astype(int))
-        loss = [loss[i] for i in keep]
+    series = loss_series(events) or [("Training loss", [])]
     val = [(int(e["step"]), _finite((e.get("metrics") or {}).get(key))) for e in events if e.get("phase") == "evaluate"]
     val = [(s, v) for s, v in val if v is not None]
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=[s for s, _ in loss],
-            y=[v for _, v in loss],
-            mode="lines",
-            name="Training loss",
-            line={"color": LOSS_COLOR},
-            hovertemplate="step %{x}: loss %{y:.3f}<extra></extra>",
+    for i, (name, points) in enumerate(series):
+        fig.add_trace(
+            go.Scatter(
+                x=[s for s, _ in points],
+                y=[v for _, v in points],
+                mode="lines",
+                name="Training loss" if len(series) == 1 else f"Loss, {name}",
+                line={"color": FIT_COLORS[i % len(FIT_COLORS)]},
+                hovertemplate=(name + ", " if len(series) > 1 else "") + "step %{x}: loss %{y:.3f}<extra></extra>",
+            )
         )
-    )
     fig.add_trace(
         go.Scatter(
             x=[s for s, _ in val],
@@ -173,14 +213,18 @@ def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None =
             hovertemplate="step %{x}: %{y:.3f}<extra></extra>",
         )
     )
+    loss = [p for _, points in series for p in points]
     total = max((int(e.get("total_steps") or 0) for e in events), default=0)
     # An explicit loss range from 0 to a little above the highest point: left to autorange
     # (with the overlaid metric axis and the live updates) the first, highest losses were drawn
     # above the top of the plot.
     top = max((v for _, v in loss), default=0.0)
     loss_range = [min(0.0, min(v for _, v in loss)), top * 1.08 if top > 0 else 1.0] if loss else None
+    last_step = max((s for s, _ in loss), default=0)
+    step_title = ("Optimizer step, from 0 in each fit (each fold trains a fresh copy of the base model)"
+                  if len(series) > 1 else "Optimizer step")
     fig.update_layout(
-        xaxis={"title": "Optimizer step", "range": [0, max(total, loss[-1][0] if loss else 0)] if total else None},
+        xaxis={"title": step_title, "range": [0, max(total, last_step)] if total else None},
         yaxis={"title": "Training loss", "range": loss_range, "autorange": False if loss else True},
         yaxis2={
             "title": metric_name,

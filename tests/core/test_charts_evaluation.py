@@ -265,3 +265,41 @@ def test_model_comparison_frame_columns_per_model():
     assert frame.loc["epochs"].tolist() == ["3", "1"]
     assert frame.loc["learning rate", "a"] == "0.0001"
     assert frame.loc["class weighting", "a"] == "yes"
+
+
+def test_training_curve_chart_draws_one_loss_line_per_cross_validation_fit():
+    # The producer's own wrapper (core.small_data.FoldEvents) names each fit; each fit counts its
+    # steps from 1 again, as fit_fewshot does, and ends with a step event that has no loss.
+    from core.progress import Events, ProgressEvent
+    from core.small_data import FoldEvents
+
+    sink = Events()
+    folds = FoldEvents(sink, "Few-shot", 3, 24)
+    losses = {part: [round(2.0 - 0.1 * part - 0.2 * step, 3) for step in range(1, 6)] for part in range(4)}
+    for part in range(4):
+        folds.start(part)
+        for step, loss in enumerate(losses[part], start=1):
+            folds.emit(ProgressEvent("train", step, 5, step / 5, loss, message=f"contrastive step {step}/5"))
+        folds.emit(ProgressEvent("train", 5, 5, 1.0, message="Fitting the classification head"))
+    fig = training_curve_chart([e.to_dict() for e in sink.history])
+    lines = fig.data[:-1]
+    assert [t.name for t in lines] == ["Loss, fold 1 of 3", "Loss, fold 2 of 3", "Loss, fold 3 of 3",
+                                       "Loss, final fit on all 24 rows (after 3 folds)"]
+    for part, line in enumerate(lines):
+        assert list(line.x) == [1, 2, 3, 4, 5]  # each fit on the shared step axis, none going back
+        assert list(line.y) == pytest.approx(losses[part])
+    assert len({t.line.color for t in lines}) == 4
+    assert fig.data[-1].name == "Validation macro-F1" and fig.data[-1].yaxis == "y2"
+    assert "each fold" in fig.layout.xaxis.title.text
+    assert list(fig.layout.xaxis.range) == [0, 5]
+
+
+def test_training_curve_chart_starts_a_new_line_where_an_unnamed_fit_restarts():
+    # A fine-tune, then the refit on train + validation (core.pipeline.refit: a step-less event, then step 1 again).
+    events = [{"phase": "train", "step": s, "total_steps": 4, "loss": 1.0 / s} for s in range(1, 5)]
+    events += [{"phase": "train", "step": 0, "total_steps": 0, "loss": None, "message": "Refitting"}]
+    events += [{"phase": "train", "step": s, "total_steps": 3, "loss": 0.5 / s} for s in range(1, 4)]
+    fig = training_curve_chart(events)
+    assert [t.name for t in fig.data[:-1]] == ["Loss, first fit", "Loss, refit"]
+    assert [list(t.x) for t in fig.data[:-1]] == [[1, 2, 3, 4], [1, 2, 3]]
+    assert fig.layout.xaxis.title.text != "Optimizer step"

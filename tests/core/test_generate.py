@@ -35,7 +35,8 @@ REPLIES = [  # (reply, why it is dropped, or None: kept as the cleaned text)
     ("a great summer dress, that fit", "duplicate"),  # a near-copy of KEPT_1
     ("A great summer dress that fits!!", "duplicate"),  # KEPT_1 again (exclamation marks aside)
     ("夏天最好的连衣裙，尺码标准。", "other_language"),
-    ("This great dress is " + "very " * 30 + "long.", "too_long"),
+    ("This great dress is soft, light, airy, bright, warm, cool, sleek, smart, chic, bold, calm, crisp and long.",
+     "too_long"),
     (Generation("A great dress that goes on and on and", finished=False), "unfinished"),
     ("The perfect summer outfit, true to size.", "missing_keep_word"),
     ("A cheap dress for great summer days.", "has_avoid_word"),
@@ -312,3 +313,54 @@ def test_interrupted_rewrite_job_resumes_although_its_model_exists(saved_classif
     assert launched == [jobs.jobs_root() / job_id]
     (jobs.jobs_root() / job_id / "pid").unlink()  # as a just-started worker, before its pid is written
     assert jobs.job_status(job_id).state == "queued"
+
+
+# Odd rewrites SmolLM2 wrote and the filters kept before round 6 (bench_generate, titles 1-12 of the
+# held-out review titles), each beside a rewrite of the same base that must stay.
+def test_a_phrase_said_twice_in_a_row_is_said_once_unless_the_base_says_it_twice():
+    assert generate.collapse_repeats("Fancy top, strange fit strange fit.", "Nice top strange fit") == "Fancy top, strange fit."
+    assert generate.collapse_repeats("Don't flare at bottom, don't flare at bottom.",
+                                     "Doesn't flare at bottom") == "Don't flare at bottom."
+    assert generate.collapse_repeats("A-line for more, more for more.", "More of an a-line than straight") == "A-line for more."
+    for normal, base in (("Funny, strange-fit top, nice.", "Nice top strange fit"),
+                         ("Love, love, love it!", "Love, love, love!")):  # the base's own repetition stays
+        assert generate.collapse_repeats(normal, base) == normal
+
+
+def test_a_word_said_twice_and_the_bases_words_reordered_are_dropped():
+    fake = Scripted(["Fancy top, strange fit strange fit.", "Nice top weird fit, strange fit top.",
+                     "Funny, strange-fit top, nice."])
+    kept, facts = write_rewrites("Nice top strange fit", 2, generator=fake, max_attempts=3, check_meaning=False)
+    # the first, repaired to "Fancy top, strange fit.", is one word from the base; the second says "fit" twice
+    assert [t for t, _ in kept] == ["Funny, strange-fit top, nice."]
+    assert facts["dropped"] == {"near_copy": 1, "repeats_word": 1}
+    kept, _ = write_rewrites("More of an a-line than straight", 1, generator=Scripted(["A-line for more, more for more."]),
+                             max_attempts=1, check_meaning=False)
+    assert [t for t, _ in kept] == ["A-line for more."]  # repaired, then kept
+    for odd, base in (("More than straight, but straight on the point.", "More of an a-line than straight"),
+                      ("So stylish, if only by putting your own little butt on your butt.",
+                       "So stylish....if only by butt were flatter")):
+        assert generate.repeated_word(odd, base) is not None
+    assert generate.repeated_word("Love those pants, only they're so nice.", "Love these pants until i washed them") is None
+    fake = Scripted(["In person, better.", "The best in person."])
+    kept, facts = write_rewrites("Better in person", 1, generator=fake, max_attempts=2, check_meaning=False)
+    assert [t for t, _ in kept] == ["The best in person."] and facts["dropped"] == {"reordered": 1}
+    assert generate.reorders_base("Comfortable and easy.", "Easy and comfortable")
+
+
+def test_rewrites_far_from_the_bases_meaning_are_dropped_in_english():
+    # Independent truth: the cosine recomputed here from the encoder's embeddings with numpy.
+    from core.ood import encoder_embedder
+
+    cases = {"Better in person": ("Cruelty-free, by choice.", "The best in person."),
+             "Best for tallettes": ("To top-quality, for top-tier brands.", "Tallettes are the best."),
+             "Easy and comfortable": ("Unlikely to conquer, but easy to love.", "Simple and easy-to-use.")}
+    embed = encoder_embedder(generate.MEANING_ENCODER)
+    for base, (odd, normal) in cases.items():
+        vectors = np.asarray(embed([base, odd, normal]), dtype=float)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        cosine = generate.meaning_scorer(base)
+        assert [cosine(odd), cosine(normal)] == pytest.approx(list(vectors[1:] @ vectors[0]), abs=1e-5)
+        kept, facts = write_rewrites(base, 1, generator=Scripted([odd, normal]), max_attempts=2)
+        assert [t for t, _ in kept] == [normal] and facts["dropped"] == {"off_meaning": 1}
+    assert generate.meaning_scorer("这条连衣裙很舒服，夏天穿正好。") is None  # the encoder reads English only

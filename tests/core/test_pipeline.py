@@ -246,3 +246,11 @@ def fold_progress_is_named(events: list, k: int, n: int) -> None:
              for i in at]
     assert [f for f, _ in shown] == sorted(f for f, _ in shown)  # the bar never goes back
     assert f"fold 2 of {k} · step" in shown[len(shown) // (k + 1) + 1][1]
+    # The live loss chart (ui.train_job): one line per fit, never a line that goes back to step 1.
+    from core.charts.evaluation import training_curve_chart
+
+    lines = training_curve_chart(dicts).data[:-1]
+    assert [t.name for t in lines] == [f"Loss, {name}" for name in names]
+    with_loss = [e for e in steps if e.loss is not None]
+    assert [x for t in lines for x in t.x] == [e.step for e in with_loss]  # every point, in order, none lost
+    assert all(list(t.x) == sorted(t.x) for t in lines)
