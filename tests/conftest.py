@@ -91,6 +91,14 @@ def sent_requests(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def predict_scores_at_once(monkeypatch):
+    """Predict scores in a thread of the server (ui.predict.Scoring); an AppTest draws no polling
+    fragment, so in every test (tests/ui and the core tests that open the Predict page) the scoring
+    runs in the click's own script run and its rerun shows the result."""
+    monkeypatch.setattr("ui.predict._start", lambda work: work())
+
+
+@pytest.fixture(autouse=True)
 def _umask_restored():
     """A team server sets its process's umask to 077 (ui/account.py), and an AppTest runs the app
     in this process: each test ends with the umask it started with."""
