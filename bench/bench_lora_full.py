@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def run(name: str, rows: int, seed: int, method: str, overrides: dict) -> dict:
     def on_event(event) -> None:
         if event.phase == "evaluate":
             evaluations.append((event.step, round(event.metrics["macro_f1"], 3), round(event.metrics["accuracy"], 3)))
+            print(f"{name} seed {seed} {method}: step {event.step}, validation macro-F1 / accuracy "
+                  f"{evaluations[-1][1]} / {evaluations[-1][2]}", file=sys.stderr, flush=True)
 
     load_before, started = os.getloadavg(), time.monotonic()
     model = fit_transformer(prepared, config, on_event)
