@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-length", type=int, default=default_of("max_length"), help=f"{range_text('max_length')}")
     t.add_argument("--seed", type=int, default=default_of("seed"))
     t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=default_of("class_weighting"),
-                   help="balance the classes in training, rare as much as common (default on; --no-class-weighting: every row counts the same)")
+                   help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     t.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
                    help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON lists; "

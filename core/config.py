@@ -71,14 +71,10 @@ class TrainConfig:
     max_length: int = _setting(128, 8, 8192)  # tokens kept per text; longer texts are truncated
     warmup_fraction: float = _setting(0.1, 0, 1, bounds="[)", form=(0.0, 0.99))  # share of steps with a linearly rising learning rate
     weight_decay: float = _setting(0.01, 0, 1, bounds="[)", form=(0.0, 0.99))  # AdamW decoupled weight decay
-    # Balance the classes, so training aims at macro-F1, the metric every verdict uses: linear heads
-    # (TF-IDF, embeddings, few-shot) weight rows by inverse class frequency (sklearn's "balanced":
-    # n / (K * count)); fine-tuning adds the log class priors to the logits in its loss (logit
-    # adjustment, core.training._loss_fn: the same balanced aim, without 15x weights on a rare class's
-    # rows, under which fine-tunes sat on the rarest class for their first evaluations, docs/measurements.md,
-    # "Fine-tunes on the imbalanced clothing ratings"). On by default: full fine-tuning on 3 imbalanced
-    # clothing classes 0.473 -> 0.648 macro-F1 (weights), few-shot on 600 Chinese reviews (70/30)
-    # 0.749 -> 0.759 (minority recall 0.58 -> 0.78); on balanced classes nothing changes
+    # Weight the loss by inverse class frequency (sklearn's "balanced": n / (K * count)), so training
+    # aims at macro-F1, the metric every verdict uses. On by default: full fine-tuning on 3 imbalanced
+    # clothing classes 0.473 -> 0.648 macro-F1, few-shot on 600 Chinese reviews (70/30) 0.749 -> 0.759
+    # (minority recall 0.58 -> 0.78); on balanced classes every weight is 1, so nothing changes
     # (docs/measurements.md, "LoRA against full fine-tuning").
     class_weighting: bool = _setting(True)
     # share of rows held out for early stopping / for the reported metrics

@@ -442,13 +442,14 @@ def _evaluate(model, loader, accelerator, classification: bool, classes, target_
 class _RowLoss:
     """Per-row losses, and the batch total they are divided by to give the batch mean.
 
-    Cross-entropy (with ``logit_adjustment``, the log class priors, added to the logits first: see
-    :func:`_loss_fn`) or, for regression, squared error. Per-row losses let a batch run in slices
-    (MAX_TOKENS_PER_PASS) with exactly the gradient of the whole batch.
+    Cross-entropy (class-weighted: each row's loss times its class weight, normalised by the
+    batch's total weight, as torch's weighted mean does) or, for regression, squared error.
+    Per-row losses let a batch run in slices (MAX_TOKENS_PER_PASS) with exactly the gradient
+    of the whole batch.
     """
 
-    def __init__(self, regression: bool, pos_weight: Any = None, logit_adjustment: Any = None) -> None:
-        self.regression, self.pos_weight, self.logit_adjustment = regression, pos_weight, logit_adjustment
+    def __init__(self, regression: bool, class_weight: Any = None, pos_weight: Any = None) -> None:
+        self.regression, self.class_weight, self.pos_weight = regression, class_weight, pos_weight
 
     def __call__(self, logits, target):
         import torch
@@ -458,25 +459,15 @@ class _RowLoss:
                 logits, target.float(), pos_weight=self.pos_weight, reduction="none").mean(dim=1)
         if self.regression:
             return torch.nn.functional.mse_loss(logits[:, 0].float(), target.float(), reduction="none")
-        if self.logit_adjustment is not None:
-            logits = logits + self.logit_adjustment
-        return torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        return torch.nn.functional.cross_entropy(logits, target, weight=self.class_weight, reduction="none")
 
-    def total_weight(self, target) -> float:
-        return float(len(target))
+    def total_weight(self, target) -> Any:
+        if self.class_weight is None or self.regression or target.ndim == 2:
+            return float(len(target))
+        return self.class_weight[target].sum()
 
 
 def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device, *, multi_label: bool = False) -> _RowLoss:
-    """The training loss. With ``config.class_weighting`` (one class per row) the classes are balanced
-    by logit adjustment (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021, eq. 10):
-    cross-entropy of ``logits + log(prior)``, the priors being the training rows' class shares. Its
-    minimiser's raw logits are those of the balanced (equal-prior) posterior, the aim of weights
-    n / (K * count) (scikit-learn's "balanced", used here before), so the saved model's probabilities
-    and argmax aim at macro-F1 alike, and on balanced classes it is plain cross-entropy. Measured on
-    1,000 clothing reviews (docs/measurements.md, "Fine-tunes on the imbalanced clothing ratings"):
-    with those weights the loss stayed at log K for the first evaluation and every validation row
-    went to the rarest class (macro-F1 0.016 of 5 ratings, 0.07 of 3 classes); with logit adjustment
-    0.242 and 0.136, and 0.642 at the second evaluation of 3 classes."""
     import torch
 
     if config.task == "regression":
@@ -486,11 +477,11 @@ def _loss_fn(config: TrainConfig, train_y: np.ndarray, n_classes: int, device, *
 
         weight = torch.tensor(pos_weight(train_y), device=device) if config.class_weighting else None
         return _RowLoss(regression=False, pos_weight=weight)
-    if not config.class_weighting:
-        return _RowLoss(regression=False)
-    counts = np.maximum(np.bincount(train_y.astype(int), minlength=n_classes), 1).astype(float)
-    prior = torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32, device=device)
-    return _RowLoss(regression=False, logit_adjustment=prior)
+    weight = None
+    if config.class_weighting:
+        counts = np.bincount(train_y.astype(int), minlength=n_classes).astype(float)
+        weight = torch.tensor(len(train_y) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+    return _RowLoss(regression=False, class_weight=weight)
 
 
 def _param_groups(model, weight_decay: float):

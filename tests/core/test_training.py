@@ -128,8 +128,8 @@ def test_chinese_text_with_english_model_warns(tiny_model_dir, monkeypatch):
     assert any("English-only" in w for w in result.warnings)
 
 
-@pytest.mark.parametrize("regression,balanced", [(False, False), (False, True), (True, False)])
-def test_a_batch_run_in_token_slices_gives_the_whole_batch_gradient(tiny_model_dir, regression, balanced):
+@pytest.mark.parametrize("regression,weighted", [(False, False), (False, True), (True, False)])
+def test_a_batch_run_in_token_slices_gives_the_whole_batch_gradient(tiny_model_dir, regression, weighted):
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -142,8 +142,7 @@ def test_a_batch_run_in_token_slices_gives_the_whole_batch_gradient(tiny_model_d
     attention = torch.ones_like(ids)
     attention[3:, 9:] = 0  # some padding
     targets = torch.randn(7) if regression else torch.tensor([0, 1, 2, 2, 2, 0, 2])
-    adjustment = torch.log(torch.tensor([0.6, 0.3, 0.1])) if balanced else None
-    loss_fn = _RowLoss(regression, logit_adjustment=adjustment)
+    loss_fn = _RowLoss(regression, None if regression or not weighted else torch.tensor([3.0, 2.0, 0.5]))
 
     def gradient(max_tokens):
         model.zero_grad()
@@ -155,11 +154,11 @@ def test_a_batch_run_in_token_slices_gives_the_whole_batch_gradient(tiny_model_d
     assert [(s.start, s.stop) for s in _slices(7, 12, 30)] == [(0, 2), (2, 4), (4, 6), (6, 7)]
     whole, sliced = gradient(10_000), gradient(30)
     assert torch.allclose(whole, sliced, atol=1e-6)
-    # and the whole-batch loss is torch's own mean (of the adjusted logits)
+    # and the whole-batch loss is torch's own (weighted) mean
     model.zero_grad()
     logits = model(input_ids=ids, attention_mask=attention).logits
     expected = (torch.nn.functional.mse_loss(logits[:, 0], targets) if regression
-                else torch.nn.functional.cross_entropy(logits + (0 if adjustment is None else adjustment), targets))
+                else torch.nn.functional.cross_entropy(logits, targets, weight=loss_fn.class_weight))
     assert torch.isclose(loss_fn(logits, targets).sum() / loss_fn.total_weight(targets), expected)
 
 
@@ -195,47 +194,3 @@ def test_train_prepares_and_validates_the_data_once(tiny_model_dir, monkeypatch,
     result = train(make_sentiment_frame(rows), config)
     assert result.metrics["method_chosen"] == chosen
     assert calls == {"prepare": 1, "validate_mapping": 1}
-
-
-def test_class_balancing_adds_the_log_class_priors_to_the_logits():
-    """With class weighting on, the loss is cross-entropy of logits + log(class share) (logit
-    adjustment), checked against the formula computed by hand; off, plain cross-entropy."""
-    import torch
-
-    from core.training import _loss_fn
-
-    y = np.array([0] * 14 + [1] * 4 + [2] * 2)
-    logits = torch.tensor([[0.2, -1.0, 0.5], [1.5, 0.3, -0.2], [0.0, 0.0, 0.0]])
-    target = torch.tensor([2, 1, 0])
-    for weighting, shift in ((True, np.log(np.array([14, 4, 2]) / 20)), (False, np.zeros(3))):
-        loss_fn = _loss_fn(TrainConfig(class_weighting=weighting), y, 3, "cpu")
-        z = logits.numpy() + shift
-        by_hand = np.log(np.exp(z).sum(axis=1)) - z[np.arange(3), target.numpy()]
-        assert np.allclose(loss_fn(logits, target).numpy(), by_hand, atol=1e-6)
-        assert loss_fn.total_weight(target) == 3  # every row counts once: a batch's mean
-
-
-@pytest.mark.parametrize("weighting", [True, False])
-def test_class_balanced_loss_learns_equal_priors_where_the_input_says_nothing(weighting):
-    """The logit-adjusted loss's minimiser is the balanced posterior (Menon et al. 2021): with no
-    information in the input, raw probabilities 1/K for every class, as scikit-learn's "balanced"
-    weights give; without class weighting, the training rows' class shares."""
-    import torch
-
-    from core.training import _loss_fn
-
-    y = torch.tensor([0] * 14 + [1] * 4 + [2] * 2)
-    loss_fn = _loss_fn(TrainConfig(class_weighting=weighting), y.numpy(), 3, "cpu")
-    bias = torch.zeros(3, requires_grad=True)
-    optimizer = torch.optim.LBFGS([bias], max_iter=200, tolerance_grad=1e-10, tolerance_change=1e-12)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = loss_fn(bias.expand(len(y), 3), y).sum() / loss_fn.total_weight(y)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    expected = np.full(3, 1 / 3) if weighting else np.bincount(y.numpy()) / len(y)
-    assert np.allclose(torch.softmax(bias, 0).detach().numpy(), expected, atol=1e-4)
-
