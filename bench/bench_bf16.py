@@ -1,12 +1,20 @@
 """bf16 autocast against fp32 for fine-tuning on this CPU, in one run on the same rows.
 
     python -m bench.bench_bf16 [--data FILE --text-col text --label-col label] [--rows 2000] [--seeds 0]
+                               [--keep-transformer]
 
 For each seed: a stratified sample of ``--rows`` rows, then the product's default full fine-tuning
 twice on the same split, ``precision="fp32"`` and ``precision="auto"`` (bfloat16 autocast where the
 CPU has native bf16, core.training.cpu_has_bf16), alternating which goes first. Prints training
 texts/s, wall seconds and test macro-F1 of each, and their ratio. Speed claims need an idle
 machine (the load is printed); accuracy does not.
+
+Each run also prints the fine-tune's ``stopped_reason``, ``best_step`` and ``steps``: with the
+default ``choose_simpler`` the leaderboard may stop the fine-tune "behind the leader" after 40% of
+its steps (core.pipeline.BehindTheLeader), and on the imbalanced clothing ratings that can fall in
+the fine-tune's early dip to one class, so both precisions score near one class whatever their
+arithmetic. ``--keep-transformer`` (``choose_simpler=False``) lets the fine-tune run to its own end,
+the accuracy comparison bf16 needs there.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ def main() -> None:
     parser.add_argument("--label-col", default="rating")
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--keep-transformer", action="store_true", help="choose_simpler=False: no stop behind the leader")
     args = parser.parse_args()
     from sklearn.model_selection import train_test_split
 
@@ -44,13 +53,14 @@ def main() -> None:
         order = ("fp32", "auto") if seed % 2 == 0 else ("auto", "fp32")
         results = {}
         for precision in order:
-            config = TrainConfig(method="full", seed=seed, precision=precision)
+            config = TrainConfig(method="full", seed=seed, precision=precision, choose_simpler=not args.keep_transformer)
             started = time.monotonic()
             metrics = train(rows, config).metrics
             results[precision] = {"texts_per_s": metrics["train_texts_per_second"], "train_s": metrics["train_seconds"],
                                   "wall_s": round(time.monotonic() - started, 1),
                                   "macro_f1": round(metrics["candidates"]["transformer"]["macro_f1"]
-                                                    if "candidates" in metrics else metrics["model"]["macro_f1"], 4)}
+                                                    if "candidates" in metrics else metrics["model"]["macro_f1"], 4),
+                                  **{k: metrics.get(k) for k in ("stopped_reason", "best_step", "steps")}}
         ratio = results["auto"]["texts_per_s"] / results["fp32"]["texts_per_s"]
         print(json.dumps({"seed": seed, "rows": len(rows), **results, "speedup": round(ratio, 2),
                           "load_after": os.getloadavg()}))
