@@ -163,8 +163,6 @@ class SoftVoteClassifier(TextInputs):
         meta = {"voting": "soft", "members": list(self.members), "weights": [float(w) for w in self.weights]}
         self.path = save_model_folder(folder, self, model_card(self), overwrite=overwrite, write=write_members,
                                       own_files={SOFTVOTE_JSON: meta})
-        for kind, member in self.members.items():
-            member.path = self.path / MEMBERS / kind
         return self.path
 
     @classmethod
