@@ -194,3 +194,50 @@ def test_onnx_export_refuses_it_in_words(members, tmp_path):
     folder = SoftVoteClassifier({"tfidf": tfidf, "embedding": embedding}, schema=prepared.schema).save(tmp_path / "v")
     with pytest.raises(ValueError, match=r"ONNX export is for fine-tuned transformers; this model is a soft vote"):
         export(folder)
+
+
+@pytest.fixture(scope="module")
+def saved_vote(members, tmp_path_factory):
+    prepared, tfidf, embedding = members
+    vote = SoftVoteClassifier({"tfidf": tfidf, "embedding": embedding}, schema=prepared.schema)
+    return vote, vote.save(tmp_path_factory.mktemp("softvote") / "vote")
+
+
+def test_cli_api_and_ray_actor_answer_with_the_members_mean(saved_vote, tmp_path):
+    """The CLI's predict, the HTTP API and the Ray actor (core.ray_predict.Scorer, called as Ray calls it)
+    all give the members' averaged probabilities."""
+    from fastapi.testclient import TestClient
+
+    from core.cli import main
+    from core.ray_predict import FILE_ID, ROW_ID, Scorer
+    from core.serve import create_app
+
+    vote, folder = saved_vote
+    texts = ["great phone", "awful service", "the box arrived", "love it"]
+    truth = sum(m.predict_proba(texts) for m in vote.members.values()) / 2
+    columns = [f"p_{c}" for c in vote.classes_]
+    data, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": texts}).to_csv(data, index=False)
+    assert main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out)]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)[columns].to_numpy(), truth, atol=1e-6)
+    answer = TestClient(create_app(folder)).post("/predict", json={"texts": texts}).json()["predictions"]
+    np.testing.assert_allclose([[a["probabilities"][c] for c in vote.classes_] for a in answer], truth, atol=1e-6)
+    batch = pd.DataFrame({"text": texts, FILE_ID: 0, ROW_ID: range(len(texts))})
+    np.testing.assert_allclose(Scorer(str(folder), False, None, 64)(batch)[columns].to_numpy(), truth, atol=1e-6)
+
+
+def test_predict_page_scores_with_a_soft_vote(saved_vote, models_dir):
+    from tests.ui.test_page_predict import NEW_ROWS, open_page, upload
+
+    vote, folder = saved_vote
+    shutil.copytree(folder, models_dir / "vote-model")
+    at = open_page()
+    assert at.selectbox(key="predict_model").value == "vote-model"
+    assert any("soft vote of TF-IDF + LR and" in c.value for c in at.caption), [c.value for c in at.caption]
+    upload(at, NEW_ROWS)
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    result = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+    scored = (result["text"] != "").to_numpy()
+    assert result.loc[scored, "predicted_label"].astype(str).tolist() == [str(v) for v in vote.predict(NEW_ROWS)[scored]]
