@@ -26,7 +26,7 @@ from tests.conftest import make_sentiment_frame
 
 
 def _config(tiny_model_dir, **changes) -> TrainConfig:
-    return TrainConfig(base_model=str(tiny_model_dir), max_length=32, method="embedding", **changes)
+    return TrainConfig(**{"base_model": str(tiny_model_dir), "max_length": 32, "method": "embedding", **changes})
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +241,30 @@ def test_predict_page_scores_with_a_soft_vote(saved_vote, models_dir):
     result = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
     scored = (result["text"] != "").to_numpy()
     assert result.loc[scored, "predicted_label"].astype(str).tolist() == [str(v) for v in vote.predict(NEW_ROWS)[scored]]
+
+
+def test_on_small_data_it_is_chosen_on_the_members_out_of_fold_probabilities(tiny_model_dir, monkeypatch):
+    """Small data (core.small_data): every candidate scored out of fold on all rows; the vote's score is
+    the macro-F1 of the mean of the members' out-of-fold p_<class> columns (their saved predictions)."""
+    from core import pipeline, train
+
+    monkeypatch.setattr(pipeline, "_sentence_encoder", lambda _config: True)  # the tiny BERT as an encoder
+
+    def no_fewshot(*_args, **_kwargs):  # small data runs the few-shot method; its fit is not under test here
+        raise ValueError("not under test")
+
+    monkeypatch.setattr(pipeline, "fit_fewshot", no_fewshot)
+    df = make_sentiment_frame(45, seed=6, classes=3)
+    result = train(df, _config(tiny_model_dir, method="fewshot"))
+    rows = {r["kind"]: r for r in result.metrics["leaderboard"]}
+    assert rows["softvote"]["status"] == "done" and rows["softvote"]["n_val"] == len(df)
+
+    def of(kind):
+        return (result.model if result.metrics["saved_kind"] == kind else result.alternatives[kind]).test_predictions
+
+    classes = sorted(df["label"].unique())
+    mean = sum(of(k)[[f"p_{c}" for c in classes]].to_numpy() for k in ("tfidf", "embedding")) / 2
+    truth = of("tfidf")["true_label"].astype(str)
+    assert rows["softvote"]["score"] == pytest.approx(
+        f1_score(truth, np.asarray(classes)[mean.argmax(axis=1)], average="macro"), abs=1e-9)
+    assert result.metrics["evaluation"].endswith("cross-validation")
