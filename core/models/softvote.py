@@ -93,7 +93,7 @@ class SoftVoteClassifier(TextInputs):
         embedding = self.members.get("embedding")
         self.base_model = str(embedding.base_model) if embedding is not None else "tfidf-lr"
 
-    multi_label = False
+    multi_label = False  # one class per row (core.softvote leaves several tags per row out)
 
     # ------------------------------------------------------------------ fast forms (the encoder's)
 
@@ -173,7 +173,8 @@ class SoftVoteClassifier(TextInputs):
         folder = Path(folder)
         _, common = read_model_files(folder, (KIND,))
         meta = read_json(folder / SOFTVOTE_JSON)
-        kinds, weights = meta.get("members") if isinstance(meta, dict) else None, meta.get("weights") if isinstance(meta, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        kinds, weights = meta.get("members"), meta.get("weights")
         if not isinstance(kinds, list) or not all(isinstance(k, str) and k in MEMBER_KINDS for k in kinds):
             raise ValueError(f"{folder}: {SOFTVOTE_JSON} names members {kinds!r}; a soft vote holds only "
                              f"{sorted(MEMBER_KINDS)}.")
