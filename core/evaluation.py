@@ -318,6 +318,7 @@ MODEL_NAMES = {
     "transformer": "the fine-tuned transformer",
     "fewshot": "the few-shot model",
     "embedding": "frozen-encoder embeddings + logistic regression",
+    "softvote": "the soft vote (TF-IDF + LR averaged with embeddings + LR)",
     "tfidf_lr": "TF-IDF + logistic regression",
     "tfidf_ridge": "TF-IDF + ridge regression",
     "majority": "always predicting the most common label",

@@ -6,6 +6,8 @@
   regression), its C (alpha) chosen on validation (core.evaluation.fit_baselines);
 - ``embedding``: the frozen base encoder's embeddings + logistic regression (core.embedding,
   classification; skipped, saying so, where that module is not installed);
+- ``softvote``: the mean of TF-IDF's and the embeddings' class probabilities (core.softvote; no
+  fit of its own, single-label classification where the embeddings run);
 - ``fewshot``: contrastive few-shot (core.fewshot.fit_fewshot) where the data is small
   (core.fewshot.choose_method's threshold, or method "fewshot");
 - ``transformer``: fine-tuning, full or LoRA (core.training.fit_transformer), where the data
@@ -42,7 +44,7 @@ fewer than ``CV_BELOW_ROWS`` training + validation rows, the TF-IDF candidate is
 out-of-fold score reported beside its validation score (``cv_score``, ``cv_n``), as a second,
 larger sample, but not used to choose (the other candidates have no out-of-fold predictions).
 The chosen model is then refitted on more rows: TF-IDF on every labelled row (cheap; its
-numbers stay those of the copy fitted on the training rows), few-shot and embeddings on train +
+numbers stay those of the copy fitted on the training rows), few-shot, embeddings and the soft vote's two members on train +
 validation, the fine-tune on train + validation for its best step count when
 ``config.refit_on_all_rows``. The test rows are never used to fit or choose.
 """
@@ -117,6 +119,9 @@ class Candidate:
     kind: str
     fit: Callable[..., SavedModel] | None
     skip: str = ""
+    # True: ``fit(fitted, view, folds)`` builds a Fitted from the candidates already run (the soft
+    # vote, core.softvote.combine) instead of fitting a model.
+    combines: bool = False
 
 
 def train(
@@ -173,7 +178,9 @@ def train(
         board.update(candidate.kind, status="running")
         hooks = _early_stop(config, fitted, leader, prepared)
         try:
-            if folds is None:
+            if candidate.combines:
+                fitted[candidate.kind] = candidate.fit(fitted, view, folds)
+            elif folds is None:
                 fitted[candidate.kind] = fit_and_score(candidate, prepared, config, events, cancel, deadline, hooks)
             else:
                 fitted[candidate.kind] = _cross_run(candidate, prepared, config, events, cancel, deadline, folds)
@@ -255,6 +262,7 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
         table.append(_embedding_candidate() if config.method == "embedding" or _sentence_encoder(config) else Candidate(
             "embedding", None, "The base model is not a sentence encoder: its frozen embeddings are not used as "
             "features (it is fine-tuned instead)."))
+        table.append(_soft_vote_candidate(prepared, table[-1].fit is not None))
         table.append(Candidate("fewshot", fewshot) if config.method == "fewshot" else Candidate(
             "fewshot", None, f"Few-shot is for small data sets; method '{config.method}' was chosen."))
     why_not = ("Few-shot was chosen for this data size instead of fine-tuning." if config.method == "fewshot"
@@ -293,6 +301,14 @@ def _embedding_candidate() -> Candidate:
         return fit_embedding(prepared, config, events.emit, cancel)
 
     return Candidate("embedding", fit)
+
+
+def _soft_vote_candidate(prepared: Prepared, embedding_runs: bool) -> Candidate:
+    """TF-IDF's and the embeddings' probabilities averaged (core.softvote), or skipped saying why."""
+    from .softvote import combine, skip_reason
+
+    why = skip_reason(prepared, embedding_runs)
+    return Candidate("softvote", None, why) if why else Candidate("softvote", combine, combines=True)
 
 
 def fit_and_score(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
@@ -398,7 +414,11 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
 
 
 def _refit_other(chosen: Fitted, more: Prepared, config: TrainConfig, events: Events, cancel: Cancel) -> SavedModel:
-    """A candidate kind this module does not fit itself (embeddings), refitted with its table's fit."""
+    """A candidate kind this module does not fit itself (embeddings, the soft vote), refitted with its table's fit."""
+    if chosen.kind == "softvote":
+        from .softvote import refit_vote
+
+        return refit_vote(more, config, chosen, events, cancel)
     candidate = _embedding_candidate()
     if candidate.fit is None or candidate.kind != chosen.kind:
         return chosen.model

@@ -33,13 +33,15 @@ KIND_NAMES = {
     "tabular": "gradient-boosted trees",
     "hybrid": "gradient-boosted trees + TF-IDF text score",
     "embedding": "frozen-encoder embeddings + logistic regression",
+    "softvote": "soft vote of TF-IDF + LR and embeddings + LR",
     "zeroshot": "zero-shot model",
 }
 # What built a kind whose run's method does not describe it (the run's "full" or "fewshot" was
 # another candidate's): said instead of METHOD_NAMES.
-KIND_METHODS = {"embedding": "encoder frozen, not fine-tuned", "zeroshot": "never trained on labels"}
+KIND_METHODS = {"embedding": "encoder frozen, not fine-tuned", "softvote": "probabilities averaged, encoder frozen",
+                "zeroshot": "never trained on labels"}
 METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA adapters", "fewshot": "SetFit-style contrastive tuning + logistic regression"}
-BASE_MODEL_KINDS = ("transformer", "fewshot", "embedding", "zeroshot")
+BASE_MODEL_KINDS = ("transformer", "fewshot", "embedding", "softvote", "zeroshot")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class ModelInfo:
             kind = "TF-IDF + ridge regression"
         if self.base_model_used is None:
             return f"{kind} · no base model"
+        if self.kind == "softvote":  # its base model is its embedding member's: "... and multilingual-e5-small embeddings + LR"
+            kind = f"soft vote of TF-IDF + LR and {base_label(self.base_model) or '?'} embeddings + LR"
         method = KIND_METHODS.get(self.kind) or METHOD_NAMES.get(self.method, self.method)
         return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", method) if part)
 

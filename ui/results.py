@@ -117,7 +117,8 @@ def render_confusion_matrix(info: ModelInfo, key: str) -> None:
 
 
 SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + logistic regression", "fewshot": "the few-shot model",
-               "embedding": "frozen-encoder embeddings + logistic regression"}
+               "embedding": "frozen-encoder embeddings + logistic regression",
+               "softvote": "the soft vote (TF-IDF + LR averaged with embeddings + LR)"}
 
 
 def notice_markdown(verdict: dict) -> str:

@@ -7,6 +7,8 @@ Kinds (the ``kind`` in a folder's marketune.json) and their classes:
 - "embedding": :class:`EmbeddingClassifier` (core.models.embedding), a frozen base encoder's
   embeddings + logistic regression / ridge (the encoder referenced, not copied);
 - "tfidf": :class:`TfidfClassifier` (core.models.tfidf), TF-IDF + logistic regression / ridge;
+- "softvote": :class:`SoftVoteClassifier` (core.models.softvote), the mean of a TF-IDF and an
+  embedding model's class probabilities (scikit-learn's soft voting);
 - "zeroshot": :class:`ZeroShotClassifier` (core.models.zeroshot), a frozen encoder + a head from
   category names (core.zeroshot), never trained on labels;
 - "tabular" and "hybrid": :class:`ResponseModel` (core.models.response), gradient-boosted trees
@@ -31,12 +33,13 @@ from .embedding import EmbeddingClassifier
 from .fewshot import FewShotClassifier
 from .folder import MANIFEST
 from .response import ResponseModel
+from .softvote import SoftVoteClassifier
 from .tfidf import TfidfClassifier
 from .transformer import TextClassifier
 from .zeroshot import ZeroShotClassifier
 
-__all__ = ["KINDS", "EmbeddingClassifier", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "TextClassifier",
-           "TfidfClassifier", "ZeroShotClassifier", "load_folder"]
+__all__ = ["KINDS", "EmbeddingClassifier", "FastModel", "FewShotClassifier", "ResponseModel", "SavedModel", "SoftVoteClassifier",
+           "TextClassifier", "TfidfClassifier", "ZeroShotClassifier", "load_folder"]
 
 
 @runtime_checkable
@@ -97,6 +100,7 @@ KINDS: dict[str, type] = {
     "fewshot": FewShotClassifier,
     "embedding": EmbeddingClassifier,
     "tfidf": TfidfClassifier,
+    "softvote": SoftVoteClassifier,
     "zeroshot": ZeroShotClassifier,
     "tabular": ResponseModel,
     "hybrid": ResponseModel,

@@ -184,7 +184,9 @@ def test_cli_method_embedding_trains_compares_and_predicts(tiny_model_dir, tmp_p
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert result["saved_kind"] == "embedding" and result["method_chosen"] == "embedding"
     assert json.loads((out / "marketune.json").read_text())["kind"] == "embedding"
-    assert result["kept_candidates"] == ["tfidf"] and (out / "candidates" / "tfidf" / "tfidf.safetensors").is_file()
+    # Kept beside it: TF-IDF and the soft vote of the two (core.softvote), each a complete folder.
+    assert result["kept_candidates"] == ["softvote", "tfidf"] and (out / "candidates" / "tfidf" / "tfidf.safetensors").is_file()
+    assert json.loads((out / "candidates" / "softvote" / "marketune.json").read_text())["kind"] == "softvote"
     # The verdict compares it with TF-IDF on the same test rows as the saved predictions.
     saved = pd.read_csv(out / "test_predictions.csv", keep_default_na=False)
     assert len(saved) == result["split_sizes"]["test"] == result["model"]["n"]

@@ -1,6 +1,6 @@
 """One contract for every saved-model kind, as scikit-learn's ``parametrize_with_checks`` runs one
 set of checks over every estimator: each check below is run on each kind (tfidf, transformer full
-and LoRA, few-shot, embedding, zero-shot, the response kinds tabular and hybrid, and the
+and LoRA, few-shot, embedding, the soft vote of TF-IDF and embeddings, zero-shot, the response kinds tabular and hybrid, and the
 multi-label forms of transformer and TF-IDF), built from the tiny fixtures of tests/conftest.py.
 
 The contract (core.models.SavedModel): a model saves into a folder whose marketune.json names its
@@ -96,6 +96,21 @@ def _embedding(ctx):
     return fit_embedding(prepare(make_sentiment_frame(90, seed=1), config), config)
 
 
+def _softvote(ctx):
+    """The soft vote of a TF-IDF and an embedding model fitted on the same rows (core.softvote's members)."""
+    from core.embedding import fit_embedding
+    from core.evaluation import tfidf_estimator
+    from core.models import SoftVoteClassifier, TfidfClassifier
+    from core.prepare import prepare
+
+    config = _config(ctx.tiny)
+    prepared = prepare(make_sentiment_frame(90, seed=1), config)
+    train = prepared.splits["train"]
+    pipeline = tfidf_estimator("classification", 4.0).fit(prepared.texts_at(train), prepared.labels[train])
+    tfidf = TfidfClassifier.from_pipeline(pipeline, task="classification", classes=prepared.classes, schema=prepared.schema)
+    return SoftVoteClassifier({"tfidf": tfidf, "embedding": fit_embedding(prepared, config)}, schema=prepared.schema)
+
+
 def _zeroshot(ctx):
     from core.zeroshot import build_zeroshot
 
@@ -121,6 +136,7 @@ BUILDERS: dict[str, tuple[Callable, str, bool]] = {
     "transformer-lora": (_lora, "transformer", True),
     "fewshot": (_fewshot, "fewshot", True),
     "embedding": (_embedding, "embedding", True),
+    "softvote": (_softvote, "softvote", True),
     "zeroshot": (_zeroshot, "zeroshot", False),  # a random tiny encoder knows no category names
     "tabular": (_saved_fixture("tabular"), "tabular", False),
     "hybrid": (_saved_fixture("hybrid"), "hybrid", False),
