@@ -237,7 +237,7 @@ def test_cancel_asks_to_confirm_and_the_page_follows_jobs_that_end(models_dir, w
     (other / "state.json").write_text(json.dumps({"state": "done"}))
     assert at.session_state[SEEN] != jobs_stamp()
     at.run()  # the rerun the fragment asks for: the Recent list now reads "done"
-    assert any("**first** — done" in m.value for m in at.markdown)
+    assert any("**first** — training, done" in m.value for m in at.markdown)
     assert at.session_state[SEEN] == jobs_stamp()
 
 

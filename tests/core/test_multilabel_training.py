@@ -226,7 +226,8 @@ def test_predict_page_scores_tags_and_offers_them_in_csv_and_xlsx(trained, model
             t for t, cut in zip(model.classes_, model.thresholds) if row[f"p_{t}"] >= cut)
     xlsx = pd.read_excel(io.BytesIO(fetch(made, ".xlsx")), keep_default_na=False)
     assert xlsx["predicted_labels"].tolist() == preview["predicted_labels"].fillna("").tolist()
-    csv = pd.read_csv(io.BytesIO(fetch(made, ".csv")), keep_default_na=False)
+    scored = next(n for n in made if n.endswith(".csv") and not n.endswith("-cut-offs.csv"))  # not the cut-offs file
+    csv = pd.read_csv(io.BytesIO(fetch(made, scored)), keep_default_na=False)
     assert list(csv.columns)[:6] == ["text", "predicted_labels", "p_neg", "p_other", "p_pos", "prediction_error"]
 
 

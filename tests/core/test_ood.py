@@ -181,7 +181,7 @@ def registry(models_dir, trained_tiny):
 def test_predict_page_flags_by_default_and_says_what_share(registry):
     from pathlib import Path
 
-    from test_page_predict import open_page, upload
+    from tests.ui.test_page_predict import open_page, upload
 
     at = open_page()
     rows = pd.DataFrame({"text": [*make_sentiment_frame(10, seed=8)["text"], *_chinese(10, seed=9)]})
