@@ -434,7 +434,10 @@ def _evaluate(model, loader, accelerator, classification: bool, classes, target_
         proba = softmax(logits)
         names = np.asarray(classes, dtype=object)
         result = classification_metrics(names[target.astype(int)], names[proba.argmax(axis=1)], classes, proba)
-        return {k: result[k] for k in ("accuracy", "macro_f1", "weighted_f1") if k in result}
+        # How many classes the network gives at all: 1 while it has not started to separate them
+        # (core.pipeline.BehindTheLeader does not judge a fine-tune in that state).
+        return {**{k: result[k] for k in ("accuracy", "macro_f1", "weighted_f1") if k in result},
+                "predicted_classes": int(np.unique(proba.argmax(axis=1)).size)}
     mean, std = target_scale
     return regression_metrics(target * std + mean, logits[:, 0] * std + mean)
 

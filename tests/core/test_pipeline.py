@@ -118,10 +118,21 @@ def test_the_saved_model_is_the_rules_choice_no_candidate_is_lost_and_the_best_s
     assert final["tfidf"]["cv_n"] == len(val_rows) + len(prepare(df, config).splits["train"])
 
 
-def test_a_hopeless_fine_tune_is_stopped_early_and_the_leader_stays_saved(tiny_model_dir, tmp_path):
+def test_a_hopeless_fine_tune_is_stopped_early_and_the_leader_stays_saved(tiny_model_dir, tmp_path, monkeypatch):
+    import core.training
+
     df = make_sentiment_frame(160)
     # A learning rate of 1e-9: the fine-tune cannot move from chance, TF-IDF gets every row.
     config = tiny(tiny_model_dir, epochs=10, learning_rate=1e-9, evals_per_epoch=2)
+    # This tiny network gives every row one class at every evaluation: not judged against the
+    # leader (BehindTheLeader), so its own patience ends it, and TF-IDF stays the saved model.
+    alone = pipeline.train(df, config)
+    assert {e.metrics["predicted_classes"] for e in alone.history if e.phase == "evaluate"} == {1}
+    assert alone.metrics["saved_kind"] == "tfidf"
+    assert {r["kind"]: r for r in alone.metrics["leaderboard"]}["transformer"]["status"] == "done"
+    # Made to report two classes, the same run is judged: stopped early behind the leader.
+    evaluate = core.training._evaluate
+    monkeypatch.setattr(core.training, "_evaluate", lambda *a: {**evaluate(*a), "predicted_classes": 2})
     folder = tmp_path / "model"
     result = pipeline.train(df, config, on_leader=lambda r: r.save(folder, overwrite=folder.exists()))
     rows = {r["kind"]: r for r in result.metrics["leaderboard"]}
@@ -254,3 +265,36 @@ def fold_progress_is_named(events: list, k: int, n: int) -> None:
     with_loss = [e for e in steps if e.loss is not None]
     assert [x for t in lines for x in t.x] == [e.step for e in with_loss]  # every point, in order, none lost
     assert all(list(t.x) == sorted(t.x) for t in lines)
+
+
+def test_a_fine_tune_giving_every_row_one_class_is_not_stopped_for_being_behind():
+    """BehindTheLeader: the same evaluation, far behind the leader and not closing, stops the
+    fine-tune when it gives two classes and not when it gives one (not started to separate them);
+    the class count comes from core.training._evaluate, checked against np.unique of its argmax."""
+    import types
+
+    from core.training import LoopState, _evaluate
+
+    def judged(predicted_classes: int) -> str:
+        state = LoopState(started=0.0, train_started=0.0, step=40, best_score=0.07, evals_since_best=1,
+                          scores=[(11, 0.07), (22, 0.07), (33, 0.07), (40, 0.07)])
+        event = types.SimpleNamespace(metrics={"macro_f1": 0.07, "predicted_classes": predicted_classes})
+        pipeline.BehindTheLeader(0.60, "TF-IDF", "classification", 100).on_evaluate(
+            state, types.SimpleNamespace(total_steps=66), event)
+        return state.stopped_reason
+
+    assert judged(2) == pipeline.BehindTheLeader.REASON
+    assert judged(1) == "completed"
+
+    torch = pytest.importorskip("torch")
+
+    class Tied(torch.nn.Module):  # logits that favour class 2 for every row, as a collapsed network's do
+        def forward(self, input_ids, attention_mask):
+            return types.SimpleNamespace(logits=torch.tensor([[0.0, 0.1, 0.2]]).repeat(len(input_ids), 1))
+
+    rows = [(torch.zeros(4, 3, dtype=torch.long), torch.ones(4, 3), torch.tensor([0, 1, 2, 0]))]
+    loader = type("Loader", (), {"__iter__": lambda self: iter(rows), "dataset": range(4)})()
+    accelerator = types.SimpleNamespace(gather_for_metrics=lambda pair: pair)
+    val = _evaluate(Tied(), loader, accelerator, True, ["a", "b", "c"], (0.0, 1.0))
+    assert val["predicted_classes"] == np.unique(np.full(4, 2)).size == 1
+    assert val["macro_f1"] == pytest.approx(f1_score([0, 1, 2, 0], [2, 2, 2, 2], average="macro"))
