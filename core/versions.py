@@ -277,7 +277,27 @@ def check_inputs(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame) -> t
                              f"'{label}'; found {list(frame.columns)}.")
     if new[label].notna().sum() == 0:
         raise ValueError(f"The new rows have no label in '{label}': label some rows first.")
+    if not getattr(current, "multi_label", False):
+        for name, frame in (("The labelled rows", data), ("The new labelled rows", new)):
+            _refuse_unknown_labels(name, frame[label], current.classes_, label)
     return current, needed
+
+
+def _refuse_unknown_labels(name: str, labels: pd.Series, classes: Any, column: str) -> None:
+    """A challenger is compared with the model in use on the same classes: a label the model does not
+    have ("positive" for a 0/1 model) would train a model of other classes, be scored against it on
+    rows it can never get right, and join the fixed holdout for good. ValueError naming each unknown
+    label with its row count and the model's classes. Labels compare as text (a CSV reads 0 as "0")."""
+    known = {str(c) for c in classes}
+    given = labels.dropna().map(str)
+    unknown = given[~given.isin(known)].value_counts()
+    if unknown.empty:
+        return
+    found = ", ".join(f"'{v}' ({n:,} row{'s' if n != 1 else ''})" for v, n in unknown.head(5).items())
+    more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+    raise ValueError(f"{name} have labels in '{column}' that the model does not know: {found}{more}. Expected only "
+                     f"the model's classes: {', '.join(sorted(known))}. Relabel those rows with the model's classes, "
+                     "or train a new model on the Train page to add a class.")
 
 
 def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_progress=None, cancel=None,

@@ -131,6 +131,25 @@ def test_refuses_files_without_the_model_columns(trained_tiny, tmp_path):
         challenge(folder, make_sentiment_frame(20), make_sentiment_frame(20).drop(columns="label"))
 
 
+def test_refuses_new_rows_with_labels_the_model_does_not_know_and_changes_nothing(trained_tiny, tmp_path):
+    """walk-f: "positive"/"negative" rows for a model of other classes trained a challenger of more
+    classes, promoted it and joined the holdout. Refused before anything runs; the folder unchanged."""
+    folder = tmp_path / "m"
+    shutil.copytree(trained_tiny[1], folder)
+    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+    classes = sorted(str(c) for c in load_folder(folder).classes_)
+    new = make_sentiment_frame(20)
+    new.loc[:5, "label"] = "great"  # 6 rows
+    new.loc[6:6, "label"] = "awful"  # 1 row
+    assert not {"great", "awful"} & set(classes)
+    with pytest.raises(ValueError) as refused:
+        challenge(folder, make_sentiment_frame(20), new)
+    message = str(refused.value)
+    assert "The new labelled rows have labels in 'label' that the model does not know" in message
+    assert "'great' (6 rows)" in message and "'awful' (1 row)" in message and ", ".join(classes) in message
+    assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+
+
 def test_out_of_fold_test_rows_are_no_holdout_only_new_rows_judge(trained_tiny, tmp_path):
     """A model scored by cross-validation (core.small_data) trained on every row its
     test_predictions.csv holds: they cannot judge a challenger. Only the held-out share of the new
