@@ -428,3 +428,28 @@ def test_a_running_scoring_shows_the_job_panel_survives_a_page_change_and_cancel
     assert any("Scoring was cancelled" in w.value for w in at.warning)
     assert "last_prediction_path" not in at.session_state
     assert not list(Path(scoring_folder := at.session_state["predict_tmp_dir"]).glob("predictions-*")), scoring_folder
+
+
+def test_the_panel_bar_moves_once_per_chunk_of_a_1000_row_file(registry, monkeypatch):
+    """walk-f: a 1,000-row file sat at "Starting" for its whole run (one chunk of 1,000). The page
+    scores in chunks of PAGE_CHUNK_ROWS; the panel reads the latest event, so the fractions it can
+    show are counted here from the events the scoring sends, against rows / chunk size."""
+    import ui.predict
+
+    fractions = []
+    scoring = ui.predict.predict_csv
+
+    def counted(*args, on_progress, **kwargs):
+        def record(event):
+            fractions.append(event.fraction)
+            on_progress(event)
+        return scoring(*args, on_progress=record, **kwargs)
+
+    monkeypatch.setattr(ui.predict, "predict_csv", counted)
+    at = open_page()
+    rows = pd.DataFrame({"text": [f"order number {i} was great" if i % 2 else f"item {i} broke" for i in range(1000)]})
+    upload(at, rows)
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    below_one = sorted({round(f, 3) for f in fractions if 0 < f < 1})
+    assert len(below_one) >= 1000 // ui.predict.PAGE_CHUNK_ROWS - 1, fractions
