@@ -233,6 +233,7 @@ def test_predict_page_scores_with_a_soft_vote(saved_vote, models_dir):
     shutil.copytree(folder, models_dir / "vote-model")
     at = open_page()
     assert at.selectbox(key="predict_model").value == "vote-model"
+    print("CAPTIONS", [c.value for c in at.caption], [e.value for e in at.error], [m.value for m in at.sidebar.markdown])
     assert any("soft vote of TF-IDF + LR and" in c.value for c in at.caption), [c.value for c in at.caption]
     upload(at, NEW_ROWS)
     at.button(key="predict_run").click()
