@@ -956,7 +956,7 @@ def _refuse_values_past_header(text: str, delimiter: str, n_header: int, skipped
         if extra:
             raise ValueError(
                 f"Row {line_no} of the file has {len(row)} fields but the header names {n_header} "
-                f"columns; the extra value(s) {extra[:3]} have no column. Add a name for them to the "
+                f"column{'s' if n_header != 1 else ''}; the extra value(s) {extra[:3]} have no column. Add a name for them to the "
                 "header row or remove them."
             )
 

@@ -179,8 +179,8 @@ def how_read_line(name: str, how_read: str, n_rows: int | None = None, n_columns
     from row 3 ...": a file and how it was read (``how_read``: core.reading's ``describe()`` of a
     LoadedCsv or a Stream, its notes included), as the Train, Predict and Dashboard pages show it."""
     parts = [f"**{plain(name)}**"]
-    parts += [f"{n_rows:,} rows"] if n_rows is not None else []
-    parts += [f"{n_columns:,} columns"] if n_columns is not None else []
+    parts += [f"{n_rows:,} row{'s' if n_rows != 1 else ''}"] if n_rows is not None else []
+    parts += [f"{n_columns:,} column{'s' if n_columns != 1 else ''}"] if n_columns is not None else []
     return " · ".join([*parts, plain(how_read)])
 
 

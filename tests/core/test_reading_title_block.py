@@ -107,7 +107,7 @@ def test_a_one_column_file_with_commas_is_not_taken_for_a_title_block():
     data = b"text\nI love this phone, works great\nTerrible service, never again\nThe food was okay I guess\n"
     block = find_title_block(data.decode())
     assert block is None
-    with pytest.raises(ValueError, match=r"^Row 2 of the file has 2 fields but the header names 1 columns[^:]*$"):
+    with pytest.raises(ValueError, match=r"^Row 2 of the file has 2 fields but the header names 1 column;[^:]*$"):
         read_table(data, "three.csv")
 
 

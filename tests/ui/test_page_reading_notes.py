@@ -142,3 +142,12 @@ def test_predict_scores_every_row_of_a_titled_csv_and_says_so(models_dir, traine
     assert at.number_input(key="predict_upload_header_row").value == header_at
     out = run_prediction(at)
     assert out[["text", "label"]].values.tolist() == _by_hand(data, header_at)  # count in = count out
+
+
+def test_the_file_line_says_one_row_and_one_column_in_the_singular():
+    """walk-e/walk-f: "1 rows · 1 columns" on Predict; the counts are the caller's, the words follow them."""
+    from ui.upload import how_read_line
+
+    assert "**a.csv** · 1 row · 1 column · " in how_read_line("a.csv", "UTF-8", 1, 1)
+    assert "**a.csv** · 2 rows · 3 columns · " in how_read_line("a.csv", "UTF-8", 2, 3)
+    assert "**a.csv** · 0 rows · 1,200 columns · " in how_read_line("a.csv", "UTF-8", 0, 1200)
