@@ -45,6 +45,20 @@ def to_json(data: Any, *, indent: int | None = None, sort_keys: bool = False) ->
     return json.dumps(data, indent=indent, ensure_ascii=False, sort_keys=sort_keys, default=json_default)
 
 
+def read_json_lines(path: Path) -> list[Any]:
+    """The JSON values of a JSON Lines file, in file order; [] when it does not exist. A line that
+    is not JSON (a damaged or half-written line) is skipped, so one bad line loses only itself."""
+    if not path.is_file():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented UTF-8 JSON (plain write: inside an :func:`atomic_folder`)."""
     path.write_text(to_json(data, indent=2), encoding="utf-8")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import read_json_lines
 from .models.folder import TEST_PREDICTIONS
 
 HISTORY_FILE = "scoring_history.jsonl"
@@ -107,16 +108,7 @@ def record(folder: str | Path | None, tally: ScoringTally, source: str) -> dict[
 
 def history(folder: str | Path) -> list[dict[str, Any]]:
     """The folder's scoring lines, oldest first (a damaged line is skipped)."""
-    path = Path(folder) / HISTORY_FILE
-    if not path.is_file():
-        return []
-    lines = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        try:
-            lines.append(json.loads(raw))
-        except json.JSONDecodeError:
-            continue
-    return lines
+    return read_json_lines(Path(folder) / HISTORY_FILE)
 
 
 def reference(folder: str | Path) -> dict[str, Any]:

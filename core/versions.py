@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_folder, write_json
+from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
 from .models.folder import MANIFEST, METRICS, TEST_PREDICTIONS, read_json
 
@@ -161,18 +161,7 @@ def _next_version(folder: Path, *also: str) -> str:
 
 def history_events(folder: str | Path) -> list[dict[str, Any]]:
     """The model's version events, oldest first: ``{"at", "event"}`` (a damaged line is skipped)."""
-    import json
-
-    path = Path(folder) / VERSIONS / HISTORY
-    if not path.is_file():
-        return []
-    found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return found
+    return read_json_lines(Path(folder) / VERSIONS / HISTORY)
 
 
 def _add_event(folder: Path, event: str) -> None:

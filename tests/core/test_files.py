@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.files import atomic_write, json_default, to_json
+from core.files import atomic_write, json_default, read_json_lines, to_json
 from core.models.folder import read_own_files
 
 
@@ -54,3 +54,12 @@ def test_a_kinds_own_files_missing_or_damaged_are_refused_by_name(tmp_path):
     (tmp_path / "k.safetensors").write_bytes(b"\x00" * 5)
     with pytest.raises(ValueError, match="the test model's files are damaged"):
         read_own_files(tmp_path, "k.json", "k.safetensors", "the test model")
+
+
+def test_read_json_lines_keeps_every_good_line_in_order_and_skips_a_damaged_one(tmp_path):
+    good = [{"at": 1, "event": "a"}, [1, 2], "text", {"at": 3}]
+    lines = [json.dumps(good[0]), json.dumps(good[1]), '{"at": 2, "ev', json.dumps(good[2]), json.dumps(good[3])]
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert read_json_lines(path) == [json.loads(line) for line in lines if line != '{"at": 2, "ev'] == good
+    assert read_json_lines(tmp_path / "absent.jsonl") == []
