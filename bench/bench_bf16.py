@@ -15,19 +15,25 @@ its steps (core.pipeline.BehindTheLeader), and on the imbalanced clothing rating
 the fine-tune's early dip to one class, so both precisions score near one class whatever their
 arithmetic. ``--keep-transformer`` (``choose_simpler=False``) lets the fine-tune run to its own end,
 the accuracy comparison bf16 needs there.
+
+``--unbucketed`` adds a third run, fp32 with the batches drawn as before length grouping (shuffled
+rows cut into batches, each padded to its longest text), so the printed ``speedup_vs_before`` is
+bf16 with length grouping against the training loop the issue started from, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from core import TrainConfig, train
+from core import TrainConfig, train, training
 from core.training import cpu_has_bf16
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv"
@@ -41,6 +47,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--keep-transformer", action="store_true", help="choose_simpler=False: no stop behind the leader")
+    parser.add_argument("--unbucketed", action="store_true", help="add fp32 with random (not length-grouped) batches")
     args = parser.parse_args()
     from sklearn.model_selection import train_test_split
 
@@ -51,19 +58,48 @@ def main() -> None:
         rows, _ = train_test_split(frame, train_size=args.rows, stratify=frame["label"], random_state=seed)
         rows = rows.reset_index(drop=True)
         order = ("fp32", "auto") if seed % 2 == 0 else ("auto", "fp32")
+        if args.unbucketed:
+            order = ("fp32-unbucketed", *order)
         results = {}
-        for precision in order:
+        for run in order:
+            precision = run.split("-")[0]
             config = TrainConfig(method="full", seed=seed, precision=precision, choose_simpler=not args.keep_transformer)
             started = time.monotonic()
-            metrics = train(rows, config).metrics
-            results[precision] = {"texts_per_s": metrics["train_texts_per_second"], "train_s": metrics["train_seconds"],
+            with _random_batches(run.endswith("unbucketed")):
+                metrics = train(rows, config).metrics
+            results[run] = {"texts_per_s": metrics["train_texts_per_second"], "train_s": metrics["train_seconds"],
                                   "wall_s": round(time.monotonic() - started, 1),
-                                  "macro_f1": round(metrics["candidates"]["transformer"]["macro_f1"]
-                                                    if "candidates" in metrics else metrics["model"]["macro_f1"], 4),
+                                  # The fine-tune's test score: under "candidates" unless it was saved.
+                                  "macro_f1": round(metrics.get("candidates", {}).get("transformer", metrics["model"])
+                                                    ["macro_f1"], 4),
                                   **{k: metrics.get(k) for k in ("stopped_reason", "best_step", "steps")}}
         ratio = results["auto"]["texts_per_s"] / results["fp32"]["texts_per_s"]
+        before = results.get("fp32-unbucketed", {}).get("texts_per_s")
         print(json.dumps({"seed": seed, "rows": len(rows), **results, "speedup": round(ratio, 2),
+                          "speedup_vs_before": round(results["auto"]["texts_per_s"] / before, 2) if before else None,
                           "load_after": os.getloadavg()}))
+
+
+@contextlib.contextmanager
+def _random_batches(on: bool):
+    """While on, training batches are shuffled rows cut in order (no length grouping), as before."""
+    if not on:
+        yield
+        return
+
+    class RandomBatches(training.LengthGroupedBatches):
+        def __iter__(self):
+            if not self.shuffle:
+                yield from super().__iter__()
+                return
+            order = np.random.default_rng(self.seed + self.epoch).permutation(len(self.lengths))
+            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+
+    saved, training.LengthGroupedBatches = training.LengthGroupedBatches, RandomBatches
+    try:
+        yield
+    finally:
+        training.LengthGroupedBatches = saved
 
 
 if __name__ == "__main__":
