@@ -695,7 +695,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Writes ISSUES.csv and prints a summary; exits 0 whenever the check ran, whatever it found."""
     from .check import check
     from .config import TrainConfig
-    from .data import validate_mapping
+    from .data import ROW_NUMBERING, validate_mapping
+    from .multilabel import LIST_LABELS_LEAD
 
     df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
@@ -707,13 +708,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.
         mapping = validate_mapping(df, config)
+        said = LIST_LABELS_LEAD.format(column=config.label_column)  # tag lists: said once, just above
         for problem in [*mapping.errors, *mapping.warnings]:
-            print(f"note: {problem.message}", file=sys.stderr)
+            if not problem.message.startswith(said):
+                print(f"note: {problem.message}", file=sys.stderr)
     report = check(df, config, features=args.features,
                    on_progress=lambda e: print(f"[check] {e.fraction:4.0%} {e.message}", file=sys.stderr, flush=True))
     Path(args.out).write_bytes(report.to_csv_bytes())
     print(report.summary())
-    print(f"wrote {len(report.issues):,} line(s) for {len(report.rows()):,} row(s) to {args.out}")
+    # Said once: the rows in ISSUES.csv count from 0, as in every message and page (core.data.ROW_NUMBERING).
+    print(f"wrote {len(report.issues):,} line(s) for {len(report.rows()):,} row(s) to {args.out}; its 'row' column "
+          f"numbers the data rows from 0 ({ROW_NUMBERING})")
     return 0
 
 

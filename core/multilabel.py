@@ -59,6 +59,11 @@ def tags_from_proba(proba: np.ndarray, tags: Sequence[str], thresholds: np.ndarr
     return np.array([OUTPUT_SEP.join(n for n, on in zip(names, row) if on) for row in chosen], dtype=object)
 
 
+# How every sentence about a label column of tag lists starts (ListLabels.finding), so a page
+# can tell core.data's warning of it from others (ui/multilabel.py says it in the page's words).
+LIST_LABELS_LEAD = "Label column '{column}' looks like several tags per row:"
+
+
 @dataclass(frozen=True)
 class ListLabels:
     """What :func:`detect` found in a label column (``separator``: "|", ";", "," or "json")."""
@@ -69,16 +74,22 @@ class ListLabels:
     share_several: float  # share of labelled rows with two or more tags (0..1)
     n_rows: int  # labelled rows looked at
 
-    def sentence(self) -> str:
-        """One line for the Train page and ``check``: what was found and what to do."""
+    def finding(self) -> str:
+        """What was found, without what to do: "Label column 'tags' looks like several tags per row:
+        tags joined by '|', 5 tags ('price', ...); 40% of its 200 labelled rows have two or more."."""
         joined_by = ("JSON lists" if self.separator == JSON_LIST
                      else f"tags joined by {' or '.join(repr(c) for c in self.separator)}")
         shown = ", ".join(repr(t) for t in self.tags[:8]) + (f" and {len(self.tags) - 8} more" if len(self.tags) > 8 else "")
-        return (f"Label column '{self.column}' looks like several tags per row: {joined_by}, {len(self.tags)} tags "
-                f"({shown}); {self.share_several:.0%} of its {self.n_rows:,} labelled rows have two or more. Train "
-                f"with several tags per row (multi-label: the Train page's toggle, or `--multi-label"
-                f"{'' if self.separator in ('|', '|;') else f' --label-sep {self.separator!r}'}`) so that each tag is "
-                "learned on its own; otherwise every combination becomes a class of its own.")
+        return (f"{LIST_LABELS_LEAD.format(column=self.column)} {joined_by}, {len(self.tags)} tags "
+                f"({shown}); {self.share_several:.0%} of its {self.n_rows:,} labelled rows have two or more.")
+
+    def sentence(self) -> str:
+        """One line for ``check`` and the API: what was found and what to do (the Train page says
+        the second part in its own words, ui/multilabel.py)."""
+        sep = "" if self.separator in ("|", "|;") else f" --label-sep {self.separator!r}"
+        return (f"{self.finding()} Train with several tags per row (multi-label: the Train page's toggle, or "
+                f"`--multi-label{sep}`) so that each tag is learned on its own; otherwise every combination becomes a "
+                "class of its own.")
 
 
 def split_tags(value: Any, separator: str) -> list[str]:

@@ -86,8 +86,10 @@ class LoadedCsv:
     # row, found or asked for; a CSV's line, asked for (``header_row``) or found below a title
     # block (:func:`find_title_block`); None for a CSV read from its first line.
     header_row: int | None = None
-    # A CSV read from line 1 below which a likely header was seen (TitleBlock.hint): the sentence
-    # every missing-column message ends with; "" otherwise.
+    # A CSV read from line 1 below which a likely header was seen (TitleBlock.hint), or that lacks
+    # the columns asked for under a line 1 naming none (header_not_found_hint): how to choose the
+    # header's line, the sentence every missing-column message ends with (advice, not a note;
+    # the pages show it on its own, in_page_words); "" otherwise.
     header_hint: str = ""
 
     @property
@@ -125,6 +127,29 @@ class LoadedCsv:
 # pages' "Header row" box: a sheet's rows as Excel shows them, a CSV's lines as an editor does.
 # (Rows of the table read are counted otherwise: core.data.ROW_NUMBERING, 0 = the first row after the header.)
 POSITION_NUMBERING = "1 = the first row of the sheet, as Excel numbers it, or the first line of a CSV"
+
+# How a person chooses the header's line, as core's messages say it (the CLI's and the page's way);
+# in_page_words() leaves the CLI's out for the pages, so a browser user is never told a flag.
+_ANOTHER_HEADER = "--header-row N or 'Header row' on the page chooses another"
+_PAGE_ANOTHER_HEADER = "the 'Header row' box chooses another"
+
+
+def _choose_header(line: int | str) -> str:
+    return f"choose it with --header-row {line} (python -m core) or type {line} in the 'Header row' box on the page"
+
+
+_CHOOSE_HEADER = re.compile(r"choose it with --header-row (\d+|N) \(python -m core\) or type \1 in the 'Header row' "
+                            r"box on the page")
+_CHOOSE_SHEET = re.compile(r"--sheet NAME,? or the Sheet picker(?: on the page)?")
+
+
+def in_page_words(text: str) -> str:
+    """A note or message of this module as the pages say it: the ways to choose the header's line
+    or the sheet without the CLI's ``--header-row N`` / ``--sheet NAME`` (the page's "Header row"
+    box and "Sheet" picker are drawn above the message)."""
+    text = _CHOOSE_HEADER.sub(lambda m: "type its line number in the 'Header row' box above" if m.group(1) == "N"
+                              else f"type {m.group(1)} in the 'Header row' box above", text)
+    return _CHOOSE_SHEET.sub("the Sheet picker above", text.replace(_ANOTHER_HEADER, _PAGE_ANOTHER_HEADER))
 
 
 def describe_reading(encoding: str, delimiter: str, notes: Sequence[str] = (), sheet: str | None = None,
@@ -250,7 +275,7 @@ def _read_kind(raw: bytes, name: str, sheet: str | None, header_row: int | None,
         return _read_workbook(raw, name, sheet, header_row, columns, limits, engine="openpyxl")
     if _looks_like_json(raw, name):
         return read_json(raw, name, limits=limits)
-    return load_csv(raw, limits=limits, header_row=header_row)
+    return load_csv(raw, limits=limits, header_row=header_row, columns=columns)
 
 
 def read_limits(limits: ReadLimits | None, max_bytes: int | None = None, max_rows: int | None = None) -> ReadLimits:
@@ -517,7 +542,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     if top != cells.index[0]:
         # Every sheet row above the header, blank ones included (rows numbered as Excel shows them).
         notes.append(f"header read from row {top} of sheet {chosen!r}; the {top - 1} row(s) "
-                     "above it (a title block) skipped (--header-row N or 'Header row' on the page chooses another)")
+                     f"above it (a title block) skipped ({_ANOTHER_HEADER})")
     cells = cells.loc[top:]
     cells, merged = _spread_merged(cells, extras.merged, top)
     if merged:
@@ -764,10 +789,12 @@ def read_csv(
     max_bytes: int | None = None,
     max_rows: int | None = None,
     limits: ReadLimits | None = None,
+    columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a person's file into a DataFrame: :func:`read_table`'s frame (CSV, workbook, JSON,
-    compressed), so the Python API reads a file as every other entry point does."""
-    return read_table(source, max_bytes=max_bytes, max_rows=max_rows, limits=limits).frame
+    compressed), so the Python API reads a file as every other entry point does (``columns``:
+    the columns the caller needs, which find the header below a title block, as there)."""
+    return read_table(source, max_bytes=max_bytes, max_rows=max_rows, limits=limits, columns=columns).frame
 
 
 def load_csv(
@@ -777,6 +804,7 @@ def load_csv(
     max_rows: int | None = None,
     limits: ReadLimits | None = None,
     header_row: int | None = None,
+    columns: Sequence[str] = (),
 ) -> LoadedCsv:
     """Read a CSV robustly: encoding (UTF-8 with/without BOM, GB18030/GBK, cp1252, Latin-1),
     delimiter (comma, semicolon, tab, pipe), line ends (LF, CRLF, or CR alone as Excel for Mac
@@ -787,9 +815,12 @@ def load_csv(
     for an empty file, a header without rows, binary content (e.g. an .xlsx renamed .csv),
     duplicate column names, or more bytes/rows than the limits. ``header_row``: the line
     (1-based) holding the header; the lines above it are skipped. Without it, a title block
-    above the header (:func:`find_title_block`: "Report title", a blank line, then the header)
-    is skipped with a note naming its lines, as a workbook's is; a likely header below line 1
-    that is not sure is named (a note, :attr:`LoadedCsv.header_hint`, and every error here).
+    above the header (:func:`find_title_block`: "Report title", a blank line, then the header;
+    with ``columns``, the columns the caller needs, the first line holding them all, as for a
+    workbook) is skipped with a note naming its lines; a likely header below line 1 that is not
+    sure, or ``columns`` missing from a line 1 that names no table's columns, is answered with
+    how to choose the header's line (:attr:`LoadedCsv.header_hint`, the end of every error here
+    and of every missing-column message).
 
     ``limits`` as :func:`read_table`: the longest cell and the widest row are checked in one
     cheap scan of the bytes (:func:`core.limits.check_csv_bytes`) before pandas parses anything.
@@ -804,28 +835,31 @@ def load_csv(
     notes = [decoded.note] if decoded.note else []
     text, line_note = _line_ends(decoded.text)
     notes += [line_note] if line_note else []
-    text, header_row, hint = _skip_to_header(text, header_row, notes)
+    text, header_row, hint = _skip_to_header(text, header_row, notes, columns)
     try:
         loaded = _parse_csv(raw, text, decoded, header_row, notes, limits)
     except ReadLimitError:
         raise
     except ValueError as exc:  # the lines above may be a title block: say how to choose the header
         raise ValueError(f"{exc} {hint}" if hint else str(exc)) from None
+    if header_row is None and not hint:
+        hint = header_not_found_hint(loaded.frame.columns, columns)
     return dataclasses.replace(loaded, header_hint=hint) if hint else loaded
 
 
-def _skip_to_header(text: str, header_row: int | None, notes: list[str]) -> tuple[str, int | None, str]:
+def _skip_to_header(text: str, header_row: int | None, notes: list[str],
+                    columns: Sequence[str] = ()) -> tuple[str, int | None, str]:
     """(``text`` from its header line on, the header's line or None for line 1, a hint for
     error messages): the line asked for (``header_row``), else the line below a title block
-    :func:`find_title_block` is sure of; a likely one it is not sure of is named in a note and
-    in the hint. The lines skipped are said in ``notes`` (appended to)."""
+    :func:`find_title_block` is sure of (``columns`` as there); a likely one it is not sure of is
+    named in the hint (advice, not how the file was read: not a note). The lines skipped are
+    said in ``notes`` (appended to)."""
     block = None
     if header_row is None:
-        block = find_title_block(text)
+        block = find_title_block(text, columns)
         if block is None:
             return text, None, ""
         if not block.sure:
-            notes.append(block.hint().rstrip("."))
             return text, None, block.hint()
         header_row = block.header_line
     lines = text.split("\n")
@@ -1292,7 +1326,7 @@ class TitleBlock:
         from line 4; the 3 line(s) above it (a title block: 'Report title', 'generated 2026',
         1 blank) skipped (...)"."""
         return (f"header read from line {self.header_line}; the {self.header_line - 1} line(s) above it (a title "
-                f"block: {self._above_in_words()}) skipped (--header-row N or 'Header row' on the page chooses another)")
+                f"block: {self._above_in_words()}) skipped ({_ANOTHER_HEADER})")
 
     def hint(self) -> str:
         """What to do when the header is only likely (not :attr:`sure`): a sentence naming the
@@ -1300,8 +1334,18 @@ class TitleBlock:
         names = ", ".join(repr(_clip(c)) for c in self.columns[:6]) + (" ..." if len(self.columns) > 6 else "")
         return (f"The header was read from line 1, but line {self.header_line} looks like the header ({names}) below "
                 f"{self.header_line - 1} line(s) that look like a title block ({self._above_in_words()}): if the "
-                f"column names are on line {self.header_line}, choose it with --header-row {self.header_line} "
-                f"(python -m core) or type {self.header_line} in the 'Header row' box on the page.")
+                f"column names are on line {self.header_line}, {_choose_header(self.header_line)}.")
+
+
+def header_not_found_hint(header: Sequence[Any], columns: Sequence[str]) -> str:
+    """For a CSV read from line 1 whose line 1 holds none of ``columns`` (the ones the caller
+    needs) and names no table's columns (one name, as a title line has): how to choose the
+    header's line; "" otherwise (a header of other names: the missing-column message's closest
+    match says more)."""
+    names, wanted = [str(h) for h in header], [str(c).strip() for c in columns if str(c).strip()]
+    if not wanted or any(c in names for c in wanted) or _names(names):
+        return ""
+    return f"If the column names are on a line below line 1 (under a title), {_choose_header('N')}."
 
 
 def _clip(text: str, n: int = 40) -> str:
@@ -1309,10 +1353,17 @@ def _clip(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def find_title_block(text: str) -> TitleBlock | None:
+def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | None:
     """The title block above a CSV's header, judged from the start of ``text`` (decoded, LF or
     CRLF line ends), or None when the first line is the header (an ordinary file, a
     one-column file, a file whose first line names its columns even if some rows are short).
+
+    ``columns``: the columns the caller needs (a model's inputs; train's text and label). When
+    given, the header is the first line within MAX_HEADER_SEARCH_ROWS holding every one of them,
+    as a workbook's is (:func:`_header_position`), however wide the lines above it: a one-column
+    file's title line is as wide as its header, and Excel pads title lines with delimiters. That
+    block is :attr:`TitleBlock.sure` when the lines above are at most MAX_TITLE_LINES, each one
+    line. When no line holds them all, the header is judged by the lines' widths as follows.
 
     A header is looked for within the first MAX_HEADER_SEARCH_ROWS lines, for each delimiter:
     a line of two or more distinct names (non-empty, not numbers), with lines above it that
@@ -1325,6 +1376,9 @@ def find_title_block(text: str) -> TitleBlock | None:
     delimiters qualify, the one :func:`sniff_delimiter` finds from the header line down is kept."""
     sample = text[:_SAMPLE_CHARS].lstrip("\ufeff")
     truncated = len(text) > _SAMPLE_CHARS
+    wanted = {str(c).strip() for c in columns if str(c).strip()}
+    if wanted and (held := _line_holding(sample, truncated, wanted)) is not None:
+        return held if held.header_line > 1 else None
     usual = _sniff_table(sample)
     records = _records(sample, usual, truncated, 51)
     if records and _names(records[0][2]):
@@ -1341,12 +1395,36 @@ def find_title_block(text: str) -> TitleBlock | None:
     return None
 
 
-def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *,
+def _line_holding(sample: str, truncated: bool, wanted: set[str]) -> TitleBlock | None:
+    """The first line within MAX_HEADER_SEARCH_ROWS whose fields hold every name in ``wanted``, for
+    any delimiter (the earliest line; on a tie, the delimiter :func:`_sniff_table` finds from that
+    line down), as a TitleBlock (``header_line`` 1: no title block); None when no line holds them."""
+    found: dict[str, tuple[int, list[tuple[int, int, list[str]]]]] = {}
+    for delimiter in DELIMITERS:
+        records = _records(sample, delimiter, truncated, MAX_HEADER_SEARCH_ROWS)
+        k = next((i for i, (_, _, fields) in enumerate(records) if wanted <= {v.strip() for v in fields}), None)
+        if k is not None:
+            found[delimiter] = (k, records)
+    if not found:
+        return None
+    line = min(records[k][0] for k, records in found.values())
+    tied = [d for d, (k, records) in found.items() if records[k][0] == line]
+    usual = _sniff_table("\n".join(sample.split("\n")[line - 1:]))
+    delimiter = usual if usual in tied else tied[0]
+    k, records = found[delimiter]
+    above = records[:k]
+    lines = [f for f in ([v.strip() for v in fields if v.strip()] for _, _, fields in above) if f]
+    sure = len(lines) <= MAX_TITLE_LINES and all(a == b for a, b, _ in above)
+    return TitleBlock(line, delimiter, sure, tuple(v.strip() for v in records[k][2] if v.strip()),
+                      tuple(f"{delimiter} ".join(f) for f in lines), len(above) - len(lines))
+
+
+def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *, columns: Sequence[str] = (),
                     limits: ReadLimits | None = None) -> TitleBlock | None:
-    """The title block above a CSV's header (:func:`find_title_block`, sure or not), judged from
-    the file's first MB (also inside a .gz or a .zip): what makes a page show its "Header row"
-    box for a CSV. None for a workbook, JSON, a CSV whose first line is its header, or a file
-    that cannot be read (the read says why)."""
+    """The title block above a CSV's header (:func:`find_title_block`, sure or not; ``columns``
+    as there), judged from the file's first MB (also inside a .gz or a .zip): what makes a page
+    show its "Header row" box for a CSV. None for a workbook, JSON, a CSV whose first line is its
+    header, or a file that cannot be read (the read says why)."""
     limits = read_limits(limits)
     try:
         raw, name, _ = unpack(_read_bytes(source, limits), name, limits)
@@ -1357,7 +1435,7 @@ def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *,
     sample = raw[: 1 << 20]
     if len(raw) > len(sample):
         sample = sample[: max(sample.rfind(b"\n"), sample.rfind(b"\r")) + 1] or sample
-    return find_title_block(_line_ends(decode_bytes(sample)[0])[0])
+    return find_title_block(_line_ends(decode_bytes(sample)[0])[0], columns)
 
 
 def _records(sample: str, delimiter: str, truncated: bool, limit: int) -> list[tuple[int, int, list[str]]]:
@@ -1480,10 +1558,11 @@ def open_stream(
     """``source`` made ready to read in chunks (:class:`Stream`), the rows as :func:`read_table`
     reads them. A plain CSV (LF or CRLF line ends, one header row, an ASCII-compatible
     encoding) is checked against ``limits`` (cell length, columns: one cheap scan; only the
-    first ``check_rows`` rows when given, for a preview) and streamed from disk; any other file
-    is read whole by :func:`read_table` (``sheet``, ``header_row``, ``columns`` as there), within
-    ``limits``. Raises ``ValueError`` (a ``ReadLimitError`` for a limit) for an empty file,
-    duplicate column names, or anything read_table refuses."""
+    first ``check_rows`` rows when given, for a preview) and streamed from disk, from the line
+    below its title block if any (``columns`` find it as :func:`find_title_block` does); any
+    other file is read whole by :func:`read_table` (``sheet``, ``header_row``, ``columns`` as
+    there), within ``limits``. Raises ``ValueError`` (a ``ReadLimitError`` for a limit) for an
+    empty file, duplicate column names, or anything read_table refuses."""
     path, limits = Path(source), limits or DEFAULT_READ_LIMITS
     if not path.is_file():
         raise ValueError(f"No such file: {path}")
@@ -1492,7 +1571,7 @@ def open_stream(
     plain = not head.startswith((_ZIP_MAGIC, _OLE_MAGIC, _GZIP_MAGIC)) and not _looks_like_json(head, path.name)
     if plain and header_row is None and not path.name.lower().endswith(".xls"):
         text, encoding = _file_start(path)
-        block = find_title_block(text)  # a title block above the header: streamed from the header's line
+        block = find_title_block(text, columns)  # a title block above the header: streamed from the header's line
         delimiter = block.delimiter if block is not None else _sniff_table(text)
         skip = block.header_line - 1 if block is not None else 0
         if ((block is None or block.sure) and encoding in _STREAMED_ENCODINGS
@@ -1501,7 +1580,8 @@ def open_stream(
             header = _stream_header(path, encoding, delimiter, skip)
             refuse_duplicate_names(header)
             return Stream(path, path, encoding, delimiter, tuple(header), (block.note(),) if block else (),
-                          skip_lines=skip, header_row=block.header_line if block else None)
+                          skip_lines=skip, header_row=block.header_line if block else None,
+                          header_hint="" if block else header_not_found_hint(header, columns))
     loaded = read_table(path, path.name, sheet=sheet, header_row=header_row, columns=columns, limits=limits)
     data = loaded.frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
     return Stream(path, data, "utf-8", ",", tuple(str(c) for c in loaded.frame.columns), loaded.notes,

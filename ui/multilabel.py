@@ -15,7 +15,7 @@ from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
 from core.export import to_csv_bytes
 from core.models.tags import THRESHOLDS, cut_offs_frame, read_thresholds
-from core.multilabel import ListLabels, detect
+from core.multilabel import LIST_LABELS_LEAD, ListLabels, detect
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from core.registry import model_path
 from ui.downloads import download_button
@@ -24,6 +24,7 @@ from ui.markdown import plain
 
 ss = st.session_state
 TOGGLE_KEY = "train_multi_label"
+AUTO_KEY = "train_multi_label_auto"  # ticked by the page, not (yet) by the person
 MISTAKE_ROWS = 200  # test rows shown whose predicted tags differ from the true ones
 
 
@@ -34,22 +35,41 @@ def _detect(values: pd.Series, column: str) -> ListLabels | None:
 
 def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -> tuple[bool, str | None]:
     """The Train page's "Several tags per row" checkbox under the label column, ticked for the
-    user when the column looks like lists (core.multilabel.detect; said in words). Returns
-    (multi-label on, the separator found or None)."""
+    user when the column looks like lists (core.multilabel.detect), and what that means said
+    once above it in the page's words: ticked (for the user, until they touch it), each tag is
+    learned on its own; unticked, every combination is a class (core.data's warning of the same
+    finding is left out of the page: :func:`said_by_toggle`). Returns (multi-label on, the
+    separator found or None)."""
     if not label_col or label_col not in df.columns:
         return False, None
     found = _detect(df[label_col], label_col)
     if ss.get("train_multi_label_for") != (data_key, label_col):  # a new file or label: suggest again
         ss["train_multi_label_for"] = (data_key, label_col)
-        ss[TOGGLE_KEY] = found is not None
-    if found is not None:
-        st.info(plain(found.sentence()) + " The box below was ticked for you.", icon=":material/sell:")
+        ss[TOGGLE_KEY] = ss[AUTO_KEY] = found is not None
+    if found is not None and ss.get(TOGGLE_KEY):
+        by = "was ticked for you" if ss.get(AUTO_KEY) else "is ticked"
+        st.info(plain(f"{found.finding()} The box below {by}: each tag is learned on its own. Untick it to train "
+                      "every combination of tags as a class of its own."), icon=":material/sell:")
+    elif found is not None:
+        st.warning(plain(f"{found.finding()} With the box below unticked, every combination of tags is trained as a "
+                         "class of its own; tick it to learn each tag on its own."), icon=":material/sell:")
     on = st.checkbox(
-        "Several tags per row (multi-label)", key=TOGGLE_KEY,
+        "Several tags per row (multi-label)", key=TOGGLE_KEY, on_change=_touched,
         help="Each row may carry several tags (e.g. 'price|delivery'): each tag gets its own yes/no output and a "
         "threshold chosen on the validation rows; predictions list every tag that passes its threshold.",
     )
     return bool(on), (found.separator if found is not None else None)
+
+
+def _touched() -> None:
+    ss[AUTO_KEY] = False  # the person's own choice from now on: no longer "ticked for you"
+
+
+def said_by_toggle(message: str, label_col: str | None) -> bool:
+    """True for core.data's warning that ``label_col`` holds tag lists (core.multilabel's
+    ListLabels.sentence, which names the CLI's flag): :func:`multi_label_toggle` says it on the
+    page in the page's words, so the page leaves this one out."""
+    return bool(label_col) and message.startswith(LIST_LABELS_LEAD.format(column=label_col))
 
 
 def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = (),

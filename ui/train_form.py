@@ -41,7 +41,7 @@ from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert
 from ui.markdown import plain
-from ui.multilabel import multi_label_toggle
+from ui.multilabel import multi_label_toggle, said_by_toggle
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
 from ui.upload import how_read_line, table_upload
 
@@ -307,7 +307,8 @@ def columns_section(data: TrainData) -> Columns:
         for problem in report.errors:
             slots.get(problem.field, label_slot).error(plain(problem.message))
         for problem in report.warnings:
-            slots.get(problem.field, label_slot).warning(plain(problem.message))
+            if not said_by_toggle(problem.message, label_col):  # the tick box says that one in the page's words
+                slots.get(problem.field, label_slot).warning(plain(problem.message))
         problems += [p.message for p in report.errors]
         summary = st.container()  # filled below, once the check panel has said which rows training gets
         if report.ok:  # the data-health check; may drop or relabel rows (ui/check.py)

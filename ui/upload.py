@@ -24,6 +24,7 @@ from core.reading import (
     LoadedCsv,
     csv_title_block,
     default_sheet,
+    in_page_words,
     read_table,
     sheet_names,
 )
@@ -104,8 +105,10 @@ def _cached(key: str, what: str, ident, compute):
 def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> LoadedCsv:
     """The upload read as a table; a workbook with several sheets gets a "Sheet" picker first
     (so a first sheet that cannot be read does not hide the others), and a workbook a "Header row"
-    box (:func:`_header_row_box`). ``columns``: the columns the page needs (the Predict page: the
-    model's), which choose the preselected sheet and the header as the CLI's do."""
+    box (:func:`_header_row_box`), with a warning under it when a CSV was read from line 1 but its
+    header likely lies below (core.reading's header_hint, in the page's words: the box, never the
+    CLI's flag). ``columns``: the columns the page needs (the Predict page: the model's), which
+    choose the preselected sheet and the header as the CLI's do."""
     raw = upload.getvalue()
     limits = read_limits()
     sheets, first = _cached(key, "sheets", (upload.file_id, columns), lambda: (
@@ -122,7 +125,7 @@ def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> Loade
                  + (f"holding {plain(', '.join(columns))}." if columns else "whose top row looks like a table's header."),
         )
     where = (upload.file_id, sheet, columns)
-    boxed = bool(sheets) or _has_title_block(key, upload)
+    boxed = bool(sheets) or _has_title_block(key, upload, columns)
     header_row = _asked_header_row(key, where) if boxed else None
     error = table = None
     try:
@@ -135,14 +138,17 @@ def _read_chosen_sheet(key: str, upload, columns: tuple[str, ...] = ()) -> Loade
         _header_row_box(key, where, header_row, table)
     if error is not None:
         raise error
+    if table.header_hint:  # read from line 1, the header likely below: said on its own, under the box
+        st.warning(plain(in_page_words(table.header_hint)), icon=":material/table_rows:")
     return table
 
 
-def _has_title_block(key: str, upload) -> bool:
+def _has_title_block(key: str, upload, columns: tuple[str, ...] = ()) -> bool:
     """True for a CSV with lines above its header that look like a title block (core.reading.
-    csv_title_block): it gets the "Header row" box a workbook has, and is read whole as one."""
-    return _cached(key, "titled", upload.file_id,
-                   lambda: not _is_workbook(upload) and csv_title_block(upload.getvalue(), upload.name) is not None)
+    csv_title_block; ``columns``: those the page needs, found as the CLI finds them): it gets the
+    "Header row" box a workbook has, and is read whole as one."""
+    return _cached(key, "titled", (upload.file_id, columns), lambda: not _is_workbook(upload) and csv_title_block(
+        upload.getvalue(), upload.name, columns=columns) is not None)
 
 
 def _asked_header_row(key: str, where: tuple) -> int | None:
@@ -181,7 +187,7 @@ def how_read_line(name: str, how_read: str, n_rows: int | None = None, n_columns
     parts = [f"**{plain(name)}**"]
     parts += [f"{n_rows:,} row{'s' if n_rows != 1 else ''}"] if n_rows is not None else []
     parts += [f"{n_columns:,} column{'s' if n_columns != 1 else ''}"] if n_columns is not None else []
-    return " · ".join([*parts, plain(how_read)])
+    return " · ".join([*parts, plain(in_page_words(how_read))])
 
 
 def table_upload(label: str, key: str, *, help: str | None = None) -> TableUpload | None:
@@ -198,7 +204,7 @@ def table_upload(label: str, key: str, *, help: str | None = None) -> TableUploa
     try:
         table = _read_chosen_sheet(key, upload)
     except ValueError as exc:
-        st.error(plain(exc))
+        st.error(plain(in_page_words(str(exc))))
         return None
     ident = f"upload:{upload.file_id}" + (f":{table.sheet}" if table.sheet is not None else "")
     ident += f":row{table.header_row}" if table.header_row else ""  # another header: another table
@@ -235,12 +241,12 @@ def csv_upload(label: str, key: str, *, help: str | None = None, scoring: bool =
     """
     upload = st.file_uploader(label, type=ACCEPTED, key=key, help=help)
     _limits_caption(scoring=scoring)
-    if upload is None or (_is_plain_csv(upload) and not _has_title_block(key, upload)):
+    if upload is None or (_is_plain_csv(upload) and not _has_title_block(key, upload, tuple(columns))):
         return upload
     try:
         table = _read_chosen_sheet(key, upload, tuple(columns))
     except ValueError as exc:
-        st.error(plain(exc))
+        st.error(plain(in_page_words(str(exc))))
         return None
     st.caption(how_read_line(upload.name, table.describe(), len(table.frame), len(table.frame.columns)))
     file_id = f"{upload.file_id}-sheet{table.sheets.index(table.sheet)}" if table.is_workbook else f"{upload.file_id}-table"

@@ -147,6 +147,11 @@ def test_cli_writes_issues_csv_whose_rows_point_at_the_file_rows(tmp_path, capsy
     assert code == 0
     printed = capsys.readouterr().out
     assert "label_error" in printed and "exact_duplicate" in printed
+    # walk-e: the rows count from 0, said once, on the line that names the file (the truth below: the
+    # file's data rows, whose first is the one after the header)
+    assert printed.count("0 = the first row after the header") == 1
+    assert printed.strip().splitlines()[-1].endswith("its 'row' column numbers the data rows from 0 "
+                                                    "(0 = the first row after the header)")
     issues = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
     assert list(issues.columns) == ISSUE_COLUMNS
     assert set(issues["issue"]) >= {"label_error", "exact_duplicate"}

@@ -184,6 +184,7 @@ def test_check_cli_names_a_list_like_label_column(tmp_path, capsys):
                  "--out", str(tmp_path / "ISSUES.csv")]) == 0
     err = capsys.readouterr().err
     assert "Label column 'tags' looks like several tags per row" in err and "--multi-label" in err
+    assert err.count("looks like several tags per row") == 1  # said once (walk-e)
 
 
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():

@@ -6,6 +6,7 @@ lines to skip given by hand, and the files' own lines."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ from core.reading import (
     read_table,
     sniff_delimiter,
 )
-from tests.core.test_faults import FAULTS, FAULTS3, run_cli, streamed, table_rows
+from tests.core.test_faults import FAULTS, FAULTS3, review_rows, run_cli, streamed, table_rows
 
 WALK_C = "Report title\ngenerated 2026\n\ntext,label\nhello there,positive\nbad thing,negative\n"
 
@@ -122,14 +123,16 @@ PADDED = "Report title,,\ngenerated 2026,,\n,,\ntext,label,channel\nhello,positi
 
 def test_a_padded_title_block_is_not_sure_and_every_message_names_the_fix(tmp_path, capsys):
     """Excel's Save as CSV pads the title lines to the table's width ("Report title,,"): such a
-    line is as wide as the header, so it is not skipped without asking; the note, the missing
-    column message and the CLI say which line looks like the header and how to choose it."""
+    line is as wide as the header, so without the columns asked for it is not skipped; the
+    missing column message and the CLI say which line looks like the header and how to choose
+    it (advice, not a note on how the file was read)."""
     data = PADDED.encode()
     block = csv_title_block(data, "padded.csv")
     assert block is not None and not block.sure and block.header_line == 4
     loaded = read_table(data, "padded.csv")
     assert list(loaded.frame.columns) == ["Report title", "Unnamed: 1", "Unnamed: 2"]  # as pandas reads it
-    assert any("line 4 looks like the header ('text', 'label', 'channel')" in n for n in loaded.notes)
+    assert "line 4 looks like the header ('text', 'label', 'channel')" in loaded.header_hint
+    assert not any("looks like" in n for n in loaded.notes)
     with pytest.raises(ValueError) as info:
         loaded.require(["text"])
     message = str(info.value)
@@ -138,8 +141,8 @@ def test_a_padded_title_block_is_not_sure_and_every_message_names_the_fix(tmp_pa
     assert table_rows(read_table(data, header_row=4).frame) == by_hand(data, 3)
     path = tmp_path / "padded.csv"
     path.write_bytes(data)
-    rc, _, err = run_cli(capsys, "train", "--data", str(path), "--text-col", "text", "--label-col", "label",
-                         "--out", str(tmp_path / "m"))
+    rc, _, err = run_cli(capsys, "train", "--data", str(path), "--text-col", "body", "--label-col", "label",
+                         "--out", str(tmp_path / "m"))  # 'body' is on no line: the header is not found
     assert rc == 2 and "--header-row 4" in err and "found ['Report title'" in err, err
     assert open_stream(path).header_hint == block.hint()  # predict's missing-column message ends with it
 
@@ -171,3 +174,130 @@ def test_a_row_with_values_past_the_header_is_named_by_its_line_in_the_file(tmp_
         read_table(early, "t.csv")
     with pytest.raises(ValueError, match="Expected 2 fields in line 7, saw 3"):  # the file's line
         read_table(early, "t.csv", header_row=4)
+
+
+# The common "text to score" file (walk-e's MAJOR): one column under a title line. Its title line is
+# as wide as its header, so only the columns asked for (the model's, --text-col/--label-col) find it.
+def _one_column(title: list[str], n: int = 12, newline: str = "\n", bom: str = "") -> tuple[bytes, int]:
+    """(bytes, lines above the header) of a one-column file to score, a quoted comma in some rows."""
+    rows = [f'"{t}"' if "," in t else t for t, _ in review_rows(n)]
+    return (bom + newline.join([*title, "text", *rows]) + newline).encode(), len(title)
+
+
+ONE_COLUMN = {
+    "title, blank": _one_column(["Q3 CRM export - to score", ""]),
+    "title, date, no blank": _one_column(["Q3 CRM export - to score", "generated 2026-10-02"]),
+    "BOM, CRLF, padded title": _one_column(["Q3 CRM export, to score", ",", ""], newline="\r\n", bom="\ufeff"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(ONE_COLUMN))
+def test_a_one_column_file_under_a_title_is_read_from_its_header_by_every_entry_point(shape, tmp_path, trained_tiny,
+                                                                                       capsys):
+    import core
+    from core.predict import predict_csv
+    from core.registry import load_folder
+
+    data, skip = ONE_COLUMN[shape]
+    truth = by_hand(data, skip)
+    assert truth[0] == ["text"] and len(truth[1]) == 12
+    path = tmp_path / "to_score.csv"
+    path.write_bytes(data)
+    assert find_title_block(data.decode("utf-8-sig")) is None  # by the lines' widths alone: not found
+    assert csv_title_block(data, path.name, columns=["text"]).header_line == skip + 1  # the pages' Header row box
+    read = {
+        "read_table": table_rows(read_table(path, columns=["text"]).frame),
+        "read_csv": table_rows(core.read_csv(path, columns=["text"])),
+        "load_csv": table_rows(core.load_csv(data, columns=["text"]).frame),
+        "stream (predict, Ray)": table_rows(streamed(path, columns=["text"])),
+    }
+    for entry, got in read.items():
+        assert got == truth, entry
+    stream = open_stream(path, columns=["text"])
+    assert isinstance(stream.data, Path) and stream.header_row == skip + 1 and count_rows(stream) == 12
+    assert stream.notes[0].startswith(f"header read from line {skip + 1}; the {skip} line(s) above it (a title block")
+    model = load_folder(trained_tiny[1])
+    summary = predict_csv(model, path, tmp_path / "api.csv")
+    assert summary.n_rows == 12 and pd.read_csv(tmp_path / "api.csv", dtype=str)["text"].tolist() == [
+        r[0] for r in truth[1]]
+    rc, stdout, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path),
+                              "--out", str(tmp_path / "cli.csv"))
+    assert rc == 0 and f"header read from line {skip + 1}" in err, err
+    assert pd.read_csv(tmp_path / "cli.csv", dtype=str)["text"].tolist() == [r[0] for r in truth[1]]
+
+
+def test_a_one_column_file_whose_header_is_not_found_names_header_row_and_what_was_read(tmp_path, trained_tiny,
+                                                                                         capsys):
+    """The model reads 'text'; the file's header says 'Review': no line holds the column, so the file
+    is read from line 1 and the message names what it found and how to choose the header's line."""
+    data = b"Q3 CRM export - to score\n\nReview\ngreat value\nslow delivery\n"
+    path = tmp_path / "to_score.csv"
+    path.write_bytes(data)
+    out = str(tmp_path / "o.csv")
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path), "--out", out)
+    assert rc == 2 and "found ['Q3 CRM export - to score']" in err and "--header-row N" in err, err
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path), "--out", out,
+                         "--header-row", "3")
+    assert rc == 2 and "found ['Review']" in err and "--header-row N" not in err, err  # the header asked for: read
+    with pytest.raises(ValueError, match=r"found \['Q3 CRM export - to score'\]\..*--header-row N"):
+        read_table(path, columns=["text"]).require(["text"])  # the Python API says the same
+
+
+def _padded(n: int = 12) -> tuple[bytes, int]:
+    """Excel's Save as CSV of a sheet with a title block: every title line padded to the table's width."""
+    lines = ["Q3 review export,,", "generated 2026-10-02,,", ",,", "text,label,channel",
+             *[f'"{t}",{lab},web' for t, lab in review_rows(n)]]
+    return ("\n".join(lines) + "\n").encode(), 3
+
+
+def test_a_padded_title_above_the_columns_asked_for_is_found_by_every_entry_point(tmp_path, trained_tiny, capsys):
+    data, skip = _padded()
+    truth = by_hand(data, skip)
+    path = tmp_path / "padded.csv"
+    path.write_bytes(data)
+    assert not find_title_block(data.decode()).sure  # by the widths alone: only likely
+    assert find_title_block(data.decode(), ["text", "label"]).sure
+    loaded = read_table(path, columns=["text", "label"])
+    assert table_rows(loaded.frame) == truth and loaded.header_row == 4 and not loaded.header_hint
+    assert loaded.notes == ("header read from line 4; the 3 line(s) above it (a title block: 'Q3 review export', "
+                            "'generated 2026-10-02', 1 blank) skipped (--header-row N or 'Header row' on the page "
+                            "chooses another)",)
+    assert table_rows(streamed(path, columns=["text"])) == truth
+    model = str(trained_tiny[1])
+    rc, _, err = run_cli(capsys, "predict", "--model", model, "--data", str(path), "--out", str(tmp_path / "o.csv"))
+    assert rc == 0, err
+    assert table_rows(pd.read_csv(tmp_path / "o.csv", dtype=str, keep_default_na=False)[truth[0]]) == truth
+    rc, stdout, err = run_cli(capsys, "evaluate", "--model", model, "--data", str(path), "--label-col", "label")
+    assert rc == 0 and json.loads(stdout.strip().splitlines()[-1])["rows_skipped"] == 0, err
+    rc, stdout, err = run_cli(capsys, "check", "--data", str(path), "--text-col", "text", "--label-col", "label",
+                              "--features", "tfidf", "--out", str(tmp_path / "ISSUES.csv"))
+    assert rc == 0 and "checked 12 row(s)" in stdout and "header read from line 4" in err, err
+
+
+def test_the_columns_asked_for_never_move_the_header_of_an_ordinary_file():
+    """Line 1 holds them: read from line 1, as without them (a repeated header inside, a data cell
+    named like a column, a one-column file)."""
+    for text in ("text,label\nhello,positive\ntext,label\nbye,negative\n", "text\nlabel\ntext\nfine\n",
+                 "label,text\npositive,text\n"):
+        assert find_title_block(text, ["text", "label"] if text.count(",") else ["text"]) is None
+    assert find_title_block("text\nfine\n", ["text", "label"]) is None  # not all held: by the widths (none)
+
+
+@pytest.mark.parametrize("path", sorted([*FAULTS.glob("*.csv"), *FAULTS3.glob("*.csv*")]), ids=lambda p: p.name)
+def test_no_fault_file_is_taken_for_a_titled_one_with_the_columns_asked_for(path):
+    header = read_table(path).frame.columns
+    for columns in (["text", "label"], ["text"], list(header[:2])):
+        assert csv_title_block(path, path.name, columns=columns) is None, columns
+
+
+def test_the_pages_words_name_the_boxes_never_a_flag():
+    from core.reading import in_page_words
+
+    data, _ = _padded()
+    hint = read_table(data, "padded.csv").header_hint
+    assert "--header-row 4 (python -m core)" in hint  # the CLI's and the API's words
+    page = in_page_words(hint)
+    assert page.endswith("if the column names are on line 4, type 4 in the 'Header row' box above.")
+    assert "--" not in in_page_words(read_table(WALK_C.encode(), "t.csv").notes[0])
+    not_found = read_table(b"Title\n\nReview\nok\n", "t.csv", columns=["text"]).header_hint
+    assert "--header-row N" in not_found and "--" not in in_page_words(not_found)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from core.reading import read_table
 from tests.core.test_faults import review_rows, xlsx_bytes
-from tests.ui.test_faults_pages import assert_clean, predict_page
+from tests.ui.test_faults_pages import assert_clean, everything_shown, predict_page
 from tests.ui.test_page_train import open_train, texts
 from tests.ui.test_page_train_data import put
 
@@ -113,6 +113,7 @@ def test_a_titled_csv_on_the_train_page_reads_every_row_and_shows_the_header_row
     assert at.number_input(key="train_upload_header_row").value == header_at
     line = next(m for m in texts(at.markdown).splitlines() if m.startswith("**title.csv**"))
     assert f"header read from line {header_at}; the {header_at - 1} line(s) above it (a title block" in line
+    assert line.endswith("skipped (the 'Header row' box chooses another)")  # the page's words, not the CLI's flag
     at.number_input(key="train_upload_header_row").set_value(1).run()  # a person's choice is read as asked
     assert_clean(at)
     assert "Expected 1 fields in line 4, saw 2" in texts(at.error)  # "Report title" as the header: refused
@@ -122,11 +123,17 @@ def test_a_titled_csv_on_the_train_page_reads_every_row_and_shows_the_header_row
 
 
 def test_a_padded_title_csv_on_the_train_page_names_the_header_row_box_and_reads_it(models_dir):
+    """walk-e: the likely header is said in its own warning under the Header row box, in the page's
+    words (the box, never the CLI's flag), not in the file line nor under another error."""
     data, header_at = _titled_csv(padded=True)
     at = put(open_train(), "padded.csv", data)
     assert_clean(at)
+    warning = texts(at.warning)
+    assert f"line {header_at} looks like the header ('text', 'label')" in warning
+    assert f"type {header_at} in the 'Header row' box above" in warning
+    assert "--header-row" not in everything_shown(at) and "python -m core" not in everything_shown(at)
     line = next(m for m in texts(at.markdown).splitlines() if m.startswith("**padded.csv**"))
-    assert f"line {header_at} looks like the header" in line and "'Header row' box" in line
+    assert "looks like the header" not in line  # said once
     at.number_input(key="train_upload_header_row").set_value(header_at).run()
     assert_clean(at)
     assert at.session_state["train_data"].frame.astype(str).values.tolist() == _by_hand(data, header_at)
@@ -142,6 +149,21 @@ def test_predict_scores_every_row_of_a_titled_csv_and_says_so(models_dir, traine
     assert at.number_input(key="predict_upload_header_row").value == header_at
     out = run_prediction(at)
     assert out[["text", "label"]].values.tolist() == _by_hand(data, header_at)  # count in = count out
+
+
+def test_predict_scores_every_row_of_a_one_column_titled_csv(models_dir, trained_tiny):
+    """walk-e's MAJOR: the common file to score, one column under a title line as wide as its
+    header, found by the model's column: the Header row box shows line 3 and every row is scored.
+    Truth: the texts the test wrote."""
+    from tests.ui.test_faults_pages import run_prediction
+
+    written = [t for t, _ in review_rows(12)]
+    data = ("\n".join(["Q3 CRM export - to score", "", "text", *[f'"{t}"' for t in written]]) + "\n").encode()
+    at = predict_page(models_dir, trained_tiny[1], "to_score.csv", data)
+    assert not at.error, texts(at.error)
+    assert at.number_input(key="predict_upload_header_row").value == 3
+    assert "header read from line 3" in texts(at.caption)
+    assert run_prediction(at)["text"].tolist() == written  # count in = count out, the title never scored
 
 
 def test_the_file_line_says_one_row_and_one_column_in_the_singular():
