@@ -2,8 +2,9 @@
 
 Train, Label, Targeting, Check data and Ad Copy Lab's rewrites use :func:`follow_job` (which job
 a page shows), :func:`live_panel` (while it is queued or running: a fragment re-reads its folder
-every ``POLL_SECONDS`` and draws the bar from its latest ``ProgressEvent``, the page's note and
-Cancel, confirmed; when it ends, or another job the page drew changes state, the page reruns),
+every ``JobPanel.poll_seconds``, ``POLL_SECONDS`` unless the page asks otherwise, and draws the bar
+from its latest ``ProgressEvent``, the page's note and Cancel, confirmed; when it ends, or another job
+the page drew changes state, the page reruns),
 :func:`resume_or_close` and :func:`recent_jobs`. Widget and session keys start with the page's
 ``key``: ``<key>_cancel`` (``_yes``, ``_no``), ``<key>_resume``, ``<key>_dismiss``,
 ``<key>_show_<id>``, ``<key>_job_id``, ``<key>_dismissed``. Predict's scoring, a thread of the
@@ -182,16 +183,23 @@ class JobPanel:
     # A run that is not a queued job (Predict's scoring thread): its status by id, and how to stop it.
     status_of: Callable[[str], JobStatus] | None = None  # None: core.jobs.job_status
     cancel: Callable[[str], None] | None = None  # None: core.jobs.cancel_job
+    poll_seconds: float = POLL_SECONDS  # how often the bar is redrawn while the job runs
+
+
+# One polling fragment per interval (st.fragment fixes run_every when it wraps the function).
+_POLLING: dict[float, Callable[[str, JobPanel], None]] = {}
 
 
 def live_panel(job_id: str, panel: JobPanel) -> None:
-    """The job's live panel (:func:`_live_panel`), called from the page's full run."""
-    follow(_live_panel, job_id, panel)
+    """The job's live panel (:func:`_live_panel`, redrawn every ``panel.poll_seconds``), called
+    from the page's full run."""
+    if panel.poll_seconds not in _POLLING:
+        _POLLING[panel.poll_seconds] = st.fragment(run_every=panel.poll_seconds)(_live_panel)
+    follow(_POLLING[panel.poll_seconds], job_id, panel)
 
 
-@st.fragment(run_every=POLL_SECONDS)
 def _live_panel(job_id: str, panel: JobPanel) -> None:
-    """Progress bar, the page's note and extras, and Cancel, refreshed every ``POLL_SECONDS``."""
+    """Progress bar, the page's note and extras, and Cancel: a fragment's body (:func:`live_panel`)."""
     status = (panel.status_of or jobs.job_status)(job_id)
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
