@@ -202,14 +202,6 @@ class FittedBaselines:
     constant: Any
     metrics: dict[str, dict[str, Any]]
 
-    @property
-    def tfidf_key(self) -> str:
-        return "tfidf_lr" if self.task == "classification" else "tfidf_ridge"
-
-    @property
-    def constant_key(self) -> str:
-        return "majority" if self.task == "classification" else "mean"
-
 
 def tfidf_estimator(task: str, param: float):
     """An unfitted TF-IDF pipeline: LR (class-balanced, C=param) or ridge (alpha=param)."""
