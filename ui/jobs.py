@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,10 +266,13 @@ def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed:
     close_button(close, status, prefix, close_help)
 
 
-def recent_jobs(kind: str, *, key: str, title: str) -> None:
-    """The last five jobs of ``kind`` in an expander called ``title``, each with its state (and
-    where an interrupted one stopped) and a Show button (``<key>_show_<id>``) that shows it."""
-    recent = list_jobs(kind=kind)[-5:]
+def recent_jobs(kinds: str | Mapping[str, str], *, key: str, title: str,
+                showable: Callable[[JobStatus], bool] = lambda job: True) -> None:
+    """The last five jobs of ``kinds`` (a kind, or {kind: its words}, said on each job's line) in
+    an expander called ``title``, each with its state (and where an interrupted one stopped) and,
+    when ``showable``, a Show button (``<key>_show_<id>``) that shows it."""
+    words = {kinds: ""} if isinstance(kinds, str) else kinds
+    recent = [job for job in list_jobs(kind=None) if job.kind in words][-5:]
     if not recent:
         return
     with st.expander(title):
@@ -277,7 +280,8 @@ def recent_jobs(kind: str, *, key: str, title: str) -> None:
             when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
             a, b = st.columns([4, 1])
             at = "" if job.checkpoint_step is None else f" at step {job.checkpoint_step} of {job.total_steps}"
-            a.markdown(f"`{when}` **{plain(job.model_name)}** — {job.state}{at}")
-            if b.button("Show", key=f"{key}_show_{job.id}"):
+            kind = f"{words[job.kind]}, " if words[job.kind] else ""
+            a.markdown(f"`{when}` **{plain(job.model_name)}** — {kind}{job.state}{at}")
+            if showable(job) and b.button("Show", key=f"{key}_show_{job.id}"):
                 st.session_state[f"{key}_job_id"] = job.id
                 st.rerun()
