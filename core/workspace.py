@@ -425,12 +425,6 @@ class Workspace:
             raise WorkspaceError("Only admins can see other people's workspaces.")
         return [(f.name, f) for f in all_workspace_folders(self.data_dir) if f.name != self.id]
 
-    def all_jobs_roots(self) -> list[Path]:
-        """Every jobs folder that shares this server's training queue (the caller's alone on a laptop)."""
-        if self.data_dir is None:
-            return [self.jobs]
-        return [f / "jobs" for f in all_workspace_folders(self.data_dir)]
-
     def jobs_of(self, workspace_id: str | None) -> Path:
         """The jobs folder of workspace ``workspace_id`` (None: the caller's own): another
         person's only for admins, else :class:`WorkspaceError` saying that one may act only on
