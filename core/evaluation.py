@@ -23,8 +23,6 @@ from .models.folder import prediction_frame
 if TYPE_CHECKING:
     from .prepare import Prepared
 
-REGRESSION_KEYS = ("mae", "rmse", "r2", "spearman")
-
 
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], proba: np.ndarray | None = None
