@@ -187,7 +187,8 @@ def _kept_upload(*, removed: bool) -> tuple[Path, str] | None:
         return None
     st.session_state[KEPT_SHOWN] = "kept"
     note, remove = st.columns([5, 1])
-    note.caption(f"Scoring **{plain(kept[1])}**, uploaded before you left this page; upload another to replace it.")
+    note.caption(f"Scoring **{plain(kept[1])}**, uploaded earlier (the box above empties when you switch pages); "
+                 "upload another to replace it.")
     if remove.button("Remove", key="predict_forget_upload", icon=":material/close:"):
         st.session_state.pop(KEPT, None)
         kept[0].unlink(missing_ok=True)

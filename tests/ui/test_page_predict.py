@@ -464,7 +464,7 @@ def test_the_upload_is_kept_after_a_page_change_until_it_is_removed(registry):
     at.switch_page("pages/predict.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.file_uploader(key="predict_upload").value is None  # the widget did empty
-    assert any("kept\\_rows.csv" in c.value and "before you left" in c.value for c in at.caption)
+    assert any("kept\\_rows.csv" in c.value and "uploaded earlier" in c.value for c in at.caption)
     assert not at.button(key="predict_run").disabled
     at.button(key="predict_run").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
@@ -472,14 +472,14 @@ def test_the_upload_is_kept_after_a_page_change_until_it_is_removed(registry):
     assert scored["id"].tolist() == NEW_ROWS["id"].tolist()  # the kept file, every row in its place
     at.button(key="predict_forget_upload").click().run()
     assert at.button(key="predict_run").disabled
-    assert not any("before you left" in c.value for c in at.caption)
+    assert not any("uploaded earlier" in c.value for c in at.caption)
 
     upload(at, NEW_ROWS, name="other.csv")  # removed with the uploader's ×: not offered again
     at.file_uploader(key="predict_upload").set_value(None).run()
     assert at.button(key="predict_run").disabled
     at.switch_page("pages/models.py").run()
     at.switch_page("pages/predict.py").run()
-    assert at.button(key="predict_run").disabled and not any("before you left" in c.value for c in at.caption)
+    assert at.button(key="predict_run").disabled and not any("uploaded earlier" in c.value for c in at.caption)
 
 
 def test_the_unlike_training_box_says_what_it_costs(registry):
