@@ -49,6 +49,38 @@ def precision_at_k(scores: np.ndarray, truth: np.ndarray) -> float:
     return len(set(top.tolist()) & set(truth.tolist())) / len(truth)
 
 
+def flag_label_issues(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(flagged (n,) bool, label quality (n,) 0-1, agreement) for integer labels ``y`` and
+    out-of-fold ``proba`` (n, K). ``agreement``: the label model's balanced accuracy against the
+    given labels, out of fold (0-1), i.e. how well it could learn them at all."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+    from sklearn.metrics import balanced_accuracy_score
+
+    # n_jobs=1: cleanlab's default starts a multiprocessing Pool (fork on Linux) with one process per
+    # core; forked from the threaded Streamlit server, its children hung on a lock, ~0.8 GB each,
+    # after every "Check data". One process costs nothing measurable here: the work is K classes.
+    flagged = find_label_issues(y, proba, filter_by="prune_by_noise_rate", n_jobs=1)
+    quality = get_label_quality_scores(y, proba, method="self_confidence")
+    return flagged, quality, float(balanced_accuracy_score(y, proba.argmax(axis=1)))
+
+
+def label_quality(texts: list[str], labels: list[str], *, mode: str = "tfidf", embeddings: np.ndarray | None = None,
+                  seed: int = 42) -> np.ndarray:
+    """1 - cleanlab's self-confidence label quality of every row (n,), from out-of-fold
+    probabilities: higher = more likely mislabelled. Every class needs >= 2 rows. (The ranking
+    core.check used before core.label_errors; kept here, where only this benchmark reads it.)"""
+    from cleanlab.rank import get_label_quality_scores
+
+    from core.check import MAX_FOLDS, out_of_fold_proba
+
+    classes = np.array(sorted(set(labels)), dtype=object)
+    y = np.searchsorted(classes, np.asarray(labels, dtype=object))
+    folds = int(min(MAX_FOLDS, np.bincount(y).min()))
+    proba = out_of_fold_proba(texts, y, mode, embeddings, seed, folds)
+    return 1.0 - get_label_quality_scores(y, proba, method="self_confidence")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -65,7 +97,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from core import TrainConfig
-    from core.check import check, label_quality
+    from core.check import check
     from core.ood import base_model_embedder
 
     df = pd.read_csv(DATA)
@@ -121,7 +153,7 @@ def by_size(df: pd.DataFrame, sizes: list[int], seeds: list[int], cache: Path | 
     """Per subset size: the label model's out-of-fold balanced accuracy against the (noisy) labels,
     precision of the rows find_label_issues flags (flagged & flipped / flagged) and of the top k."""
     from core import TrainConfig
-    from core.check import MAX_FOLDS, flag_label_issues, out_of_fold_proba
+    from core.check import MAX_FOLDS, out_of_fold_proba
     from core.ood import base_model_embedder
 
     if cache and cache.is_file():

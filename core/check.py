@@ -534,33 +534,3 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
         suggested.append(join_tags([t for t, on in zip(tags, row) if on], separator))
     return (_issues(idx[where], "label_error", ranking.scores[where], suggested), mode, len(idx),
             ranking.note("tags"), ranking.stated_precision)
-
-
-def flag_label_issues(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(flagged (n,) bool, label quality (n,) 0-1, agreement) for integer labels ``y`` and
-    out-of-fold ``proba`` (n, K). ``agreement``: the label model's balanced accuracy against the
-    given labels, out of fold (0-1), i.e. how well it could learn them at all."""
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
-    from sklearn.metrics import balanced_accuracy_score
-
-    # n_jobs=1: cleanlab's default starts a multiprocessing Pool (fork on Linux) with one process per
-    # core; forked from the threaded Streamlit server, its children hung on a lock, ~0.8 GB each,
-    # after every "Check data". One process costs nothing measurable here: the work is K classes.
-    flagged = find_label_issues(y, proba, filter_by="prune_by_noise_rate", n_jobs=1)
-    quality = get_label_quality_scores(y, proba, method="self_confidence")
-    return flagged, quality, float(balanced_accuracy_score(y, proba.argmax(axis=1)))
-
-
-def label_quality(texts: list[str], labels: list[str], *, mode: str = "tfidf", embeddings: np.ndarray | None = None,
-                  seed: int = 42) -> np.ndarray:
-    """1 - cleanlab's self-confidence label quality of every row (n,), from out-of-fold
-    probabilities: higher = more likely mislabelled. Every class needs >= 2 rows. The ranking
-    :func:`check` and the benchmark use."""
-    from cleanlab.rank import get_label_quality_scores
-
-    classes = np.array(sorted(set(labels)), dtype=object)
-    y = np.searchsorted(classes, np.asarray(labels, dtype=object))
-    folds = int(min(MAX_FOLDS, np.bincount(y).min()))
-    proba = out_of_fold_proba(texts, y, mode, embeddings, seed, folds)
-    return 1.0 - get_label_quality_scores(y, proba, method="self_confidence")

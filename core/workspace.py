@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from .base_models import CATALOG, HUB_ID
+from .files import atomic_write, to_json
 from .job_limits import NO_LIMITS, TEAM_LIMITS, JobLimits
 from .limits import DEFAULT_MAX_BYTES, MAX_CELL_CHARS, MAX_COLUMNS, MAX_UNPACKED_MB, MB, ReadLimits
 
@@ -424,12 +425,6 @@ class Workspace:
             raise WorkspaceError("Only admins can see other people's workspaces.")
         return [(f.name, f) for f in all_workspace_folders(self.data_dir) if f.name != self.id]
 
-    def all_jobs_roots(self) -> list[Path]:
-        """Every jobs folder that shares this server's training queue (the caller's alone on a laptop)."""
-        if self.data_dir is None:
-            return [self.jobs]
-        return [f / "jobs" for f in all_workspace_folders(self.data_dir)]
-
     def jobs_of(self, workspace_id: str | None) -> Path:
         """The jobs folder of workspace ``workspace_id`` (None: the caller's own): another
         person's only for admins, else :class:`WorkspaceError` saying that one may act only on
@@ -452,7 +447,7 @@ class Workspace:
             if not owner.is_file():
                 data = {"email": identity.email, "name": identity.name, "issuer": identity.issuer,
                         "subject": identity.subject, "created": time.time()}
-                _write_owner_only(owner, json.dumps(data, indent=2, ensure_ascii=False))
+                atomic_write(owner, to_json(data, indent=2).encode("utf-8"))  # 0600
         return self
 
 
@@ -466,18 +461,6 @@ def _hub_id(value: str) -> bool:
     """A hub id (owner/model) that is not also a path on this server (transformers would load the
     local folder first)."""
     return bool(HUB_ID.fullmatch(value)) and ".." not in value and not Path(value).exists()
-
-
-def _write_owner_only(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a 0600 temporary file beside it, renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _inside(path: Path, area: Path, ref: str) -> Path:
@@ -651,7 +634,7 @@ def _rehome_job(job: Path, old: Path, new: Path) -> None:
             continue
         if value.is_relative_to(old):
             data[key] = str(new / value.relative_to(old))
-            _write_owner_only(job / name, json.dumps(data, ensure_ascii=False))
+            atomic_write(job / name, to_json(data).encode("utf-8"))
 
 
 _session_lookup: Callable[[], Workspace] | None = None

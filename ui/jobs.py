@@ -2,8 +2,9 @@
 
 Train, Label, Targeting, Check data and Ad Copy Lab's rewrites use :func:`follow_job` (which job
 a page shows), :func:`live_panel` (while it is queued or running: a fragment re-reads its folder
-every ``POLL_SECONDS`` and draws the bar from its latest ``ProgressEvent``, the page's note and
-Cancel, confirmed; when it ends, or another job the page drew changes state, the page reruns),
+every ``JobPanel.poll_seconds``, ``POLL_SECONDS`` unless the page asks otherwise, and draws the bar
+from its latest ``ProgressEvent``, the page's note and Cancel, confirmed; when it ends, or another job
+the page drew changes state, the page reruns),
 :func:`resume_or_close` and :func:`recent_jobs`. Widget and session keys start with the page's
 ``key``: ``<key>_cancel`` (``_yes``, ``_no``), ``<key>_resume``, ``<key>_dismiss``,
 ``<key>_show_<id>``, ``<key>_job_id``, ``<key>_dismissed``. Predict's scoring, a thread of the
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,16 +183,23 @@ class JobPanel:
     # A run that is not a queued job (Predict's scoring thread): its status by id, and how to stop it.
     status_of: Callable[[str], JobStatus] | None = None  # None: core.jobs.job_status
     cancel: Callable[[str], None] | None = None  # None: core.jobs.cancel_job
+    poll_seconds: float = POLL_SECONDS  # how often the bar is redrawn while the job runs
+
+
+# One polling fragment per interval (st.fragment fixes run_every when it wraps the function).
+_POLLING: dict[float, Callable[[str, JobPanel], None]] = {}
 
 
 def live_panel(job_id: str, panel: JobPanel) -> None:
-    """The job's live panel (:func:`_live_panel`), called from the page's full run."""
-    follow(_live_panel, job_id, panel)
+    """The job's live panel (:func:`_live_panel`, redrawn every ``panel.poll_seconds``), called
+    from the page's full run."""
+    if panel.poll_seconds not in _POLLING:
+        _POLLING[panel.poll_seconds] = st.fragment(run_every=panel.poll_seconds)(_live_panel)
+    follow(_POLLING[panel.poll_seconds], job_id, panel)
 
 
-@st.fragment(run_every=POLL_SECONDS)
 def _live_panel(job_id: str, panel: JobPanel) -> None:
-    """Progress bar, the page's note and extras, and Cancel, refreshed every ``POLL_SECONDS``."""
+    """Progress bar, the page's note and extras, and Cancel: a fragment's body (:func:`live_panel`)."""
     status = (panel.status_of or jobs.job_status)(job_id)
     if not status.active:
         st.rerun()  # draw the outcome in the page body; this fragment stops polling
@@ -258,10 +266,13 @@ def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed:
     close_button(close, status, prefix, close_help)
 
 
-def recent_jobs(kind: str, *, key: str, title: str) -> None:
-    """The last five jobs of ``kind`` in an expander called ``title``, each with its state (and
-    where an interrupted one stopped) and a Show button (``<key>_show_<id>``) that shows it."""
-    recent = list_jobs(kind=kind)[-5:]
+def recent_jobs(kinds: str | Mapping[str, str], *, key: str, title: str,
+                showable: Callable[[JobStatus], bool] = lambda job: True) -> None:
+    """The last five jobs of ``kinds`` (a kind, or {kind: its words}, said on each job's line) in
+    an expander called ``title``, each with its state (and where an interrupted one stopped) and,
+    when ``showable``, a Show button (``<key>_show_<id>``) that shows it."""
+    words = {kinds: ""} if isinstance(kinds, str) else kinds
+    recent = [job for job in list_jobs(kind=None) if job.kind in words][-5:]
     if not recent:
         return
     with st.expander(title):
@@ -269,7 +280,8 @@ def recent_jobs(kind: str, *, key: str, title: str) -> None:
             when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
             a, b = st.columns([4, 1])
             at = "" if job.checkpoint_step is None else f" at step {job.checkpoint_step} of {job.total_steps}"
-            a.markdown(f"`{when}` **{plain(job.model_name)}** — {job.state}{at}")
-            if b.button("Show", key=f"{key}_show_{job.id}"):
+            kind = f"{words[job.kind]}, " if words[job.kind] else ""
+            a.markdown(f"`{when}` **{plain(job.model_name)}** — {kind}{job.state}{at}")
+            if showable(job) and b.button("Show", key=f"{key}_show_{job.id}"):
                 st.session_state[f"{key}_job_id"] = job.id
                 st.rerun()

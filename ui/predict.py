@@ -57,11 +57,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {p.name: p for p in sorted((ROOT / "sample_data").glob("*.csv"))}
 RESULT = "predict_result"  # a Result: the last run of this session
 RUN = "predict_scoring"  # a Scoring: the run this session started, until the page has shown how it ended
+UPLOAD = "predict_upload"  # the uploader's key
+KEPT = "predict_kept_upload"  # (file on disk, name): the last upload, scored after a page change emptied the uploader
+KEPT_SHOWN = "predict_kept_from"  # "uploader" while the uploader holds the kept file, "kept" once it emptied
 XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
 XLSX_MAX_ROWS = 100_000  # openpyxl: ~1 s and ~3.5 MB of memory per 1,000 rows (measured): CSV only above
 PREVIEW_ROWS = 100
 FAST_LABELS = {"int8": "int8 quantized", "bf16": "bfloat16 weights"}
 CHOOSE = "— choose a column —"
+# walk-f, 1,000 rows on the page: 91 s with the flag, 28 s without (load ~8, one run each).
+OOD_COST = ("Slower: every row also goes through a sentence encoder, a second pass over the file that can "
+            "take longer than the scoring itself (about 3 times as long in all, in one run of 1,000 rows). "
+            "Untick it when you only need the predictions.")
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,28 @@ def choose_model() -> tuple[str, SavedModel] | None:
     return name, model
 
 
+def _kept_upload(*, removed: bool) -> tuple[Path, str] | None:
+    """The file uploaded before the uploader emptied (Streamlit drops a widget's value when its
+    page is left), said with a Remove button; None when there is none, or when the person removed
+    it with the uploader's × (``removed``) or Remove."""
+    kept = st.session_state.get(KEPT)
+    if kept is not None and (removed or not kept[0].is_file()):
+        st.session_state.pop(KEPT, None)
+        kept = None
+    if kept is None:
+        return None
+    st.session_state[KEPT_SHOWN] = "kept"
+    note, remove = st.columns([5, 1])
+    note.caption(f"Scoring **{plain(kept[1])}**, uploaded earlier (the box above empties when you switch pages); "
+                 "upload another to replace it.")
+    if remove.button("Remove", key="predict_forget_upload", icon=":material/close:"):
+        st.session_state.pop(KEPT, None)
+        kept[0].unlink(missing_ok=True)
+        st.rerun()
+    _how_read_caption(*kept)
+    return kept
+
+
 def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
     """An upload or a bundled sample (those with the model's columns first): (file on disk, its
     name), or None while there is none."""
@@ -175,11 +204,13 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         "Input", ["Upload a CSV", "A bundled sample"], key="predict_source", horizontal=True, label_visibility="collapsed"
     )
     if kind == "Upload a CSV":
-        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key="predict_upload", scoring=True,
+        drawn = UPLOAD in st.session_state  # False on the first run after a page change emptied the uploader
+        upload = csv_upload("CSV or Excel file (a CSV is read in chunks)", key=UPLOAD, scoring=True,
                             columns=tuple(model.input_columns))
         if upload is None:
-            return None
+            return _kept_upload(removed=drawn and st.session_state.get(KEPT_SHOWN) == "uploader")
         path = _saved_upload(upload)
+        st.session_state[KEPT], st.session_state[KEPT_SHOWN] = (path, upload.name), "uploader"
         if not isinstance(upload, SheetAsCsv):  # a CSV as uploaded (csv_upload said how it read any other kind)
             _how_read_caption(path, upload.name)
         return path, upload.name
@@ -348,6 +379,8 @@ def run_options(name: str, model: SavedModel) -> RunOptions:
         "(in sentence-embedding space) than the training texts are from each other. Costs one pass of the "
         "small base encoder over the file.",
     )
+    if flag_ood:  # on by default, so say what it costs where it can be unticked
+        st.caption(OOD_COST)
     return RunOptions(fast, cluster if on_cluster else None, flag_ood)
 
 
@@ -413,13 +446,21 @@ def _line(status: JobStatus) -> tuple[float, str]:
     return fraction, line + (f" · about {duration(eta)} left" if eta is not None and fraction < 1 else "")
 
 
+# How often the panel redraws while a file is scored. The scoring is a thread of this server, so
+# each redraw (a fragment run that also re-reads the person's job list) takes the same process's
+# time: walk-f saw 300 rows take 26 s with the usual 1.5 s polling and 9 s with 6 s (load 12-17, one
+# run each, not measured idle). The bar moves once per chunk (PAGE_CHUNK_ROWS), several seconds
+# apart, so a redraw every 3 s still shows each step.
+PREDICT_POLL_SECONDS = 3.0
+
 # The one job panel (ui/jobs.py): progress, Cancel with confirmation; the status is the thread's.
 PANEL = JobPanel(key="predict", what=lambda status: f"scoring with **{plain(status.model_name)}**",
                  note="It runs on this server: you can switch pages and come back for the result.",
                  effect=lambda status: "keeps no predictions", line=_line,
                  cancelling=lambda status: "Cancelling… no predictions are kept.",
                  status_of=lambda job_id: st.session_state.get(RUN, ENDED).status(),
-                 cancel=lambda job_id: st.session_state.get(RUN, ENDED).stop.set())
+                 cancel=lambda job_id: st.session_state.get(RUN, ENDED).stop.set(),
+                 poll_seconds=PREDICT_POLL_SECONDS)
 
 
 def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[str, str], options: RunOptions) -> None:

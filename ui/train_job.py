@@ -24,7 +24,7 @@ from core.jobs import JobStatus
 from core.registry import model_path, read_info
 from core.result import verdict_notice
 from ui.figures import inert
-from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, resume_button, shown_job
+from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, recent_jobs, resume_button, shown_job
 from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import notice_markdown, render_results
@@ -272,26 +272,9 @@ def job_section() -> None:
             live_panel(status.id, PANEL)
         else:
             _outcome(status)
-    recent_training_jobs()
+    # Training jobs have a Show button here; a retrain is followed on the Models page.
+    recent_jobs(TRAINING_KINDS, key="train", title="Recent training jobs", showable=lambda job: job.kind == "train")
 
 
 # The kinds of job that train a model, as the Train page's recent list names them.
 TRAINING_KINDS = {"train": "training", "retrain": "retrain with new labels (Models page, Versions tab)"}
-
-
-def recent_training_jobs() -> None:
-    """The last five jobs that train a model - the Train page's own and the Models page's retrains -
-    each with its kind, state (and where an interrupted one stopped); a training job has a Show
-    button (``train_show_<id>``) that shows it here, a retrain is followed on the Models page."""
-    recent = [job for job in jobs.list_jobs(kind=None) if job.kind in TRAINING_KINDS][-5:]
-    if not recent:
-        return
-    with st.expander("Recent training jobs"):
-        for job in reversed(recent):
-            when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
-            a, b = st.columns([4, 1])
-            at = "" if job.checkpoint_step is None else f" at step {job.checkpoint_step} of {job.total_steps}"
-            a.markdown(f"`{when}` **{plain(job.model_name)}** — {TRAINING_KINDS[job.kind]}, {job.state}{at}")
-            if job.kind == "train" and b.button("Show", key=f"train_show_{job.id}"):
-                st.session_state["train_job_id"] = job.id
-                st.rerun()

@@ -142,15 +142,20 @@ class FewShotClassifier(TagOutputs, TorchModel):
             **({"multi_label": True} if self.multi_label else {}),
         )
 
+    # The kind in marketune.json and the files load() needs besides the common ones (the zero-shot
+    # kind, built on this one, names its own).
+    kind = KIND
+    weight_files: tuple[str, ...] = (NETWORK_WEIGHTS, HEAD_FILE)
+
     @classmethod
     def load(cls, folder: str | Path, *, device: str | None = None) -> FewShotClassifier:
-        """Load a saved folder. Only JSON and safetensors are read."""
+        """Load a saved folder. Only JSON and safetensors are read; ``ValueError`` when a file is missing."""
         from safetensors.numpy import load_file
         from transformers import AutoModel, AutoTokenizer
 
         folder = Path(folder)
-        found, common = read_model_files(folder, (KIND,))
-        for name in (NETWORK_WEIGHTS, HEAD_FILE):
+        found, common = read_model_files(folder, (cls.kind,))
+        for name in cls.weight_files:
             if not (folder / name).is_file():
                 raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
         body = AutoModel.from_pretrained(folder, use_safetensors=True)
@@ -165,11 +170,16 @@ class FewShotClassifier(TagOutputs, TorchModel):
             intercept=head["intercept"],
             max_length=int(found.get("max_length", 128)),
             base_model=found.get("base_model", ""),
-            multi_label=bool(found.get("multi_label")),
             **common,
+            **cls.own_arguments(folder, found),
         )
         model.read_tags(folder)
         return model
+
+    @classmethod
+    def own_arguments(cls, folder: Path, found: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments this kind alone reads from its folder (``found``: its manifest)."""
+        return {"multi_label": bool(found.get("multi_label"))}
 
 
 def head_proba(embeddings: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:

@@ -529,10 +529,6 @@ class TabularModel:
 
         return threadpool_limits(limits=int(self.n_threads), user_api="openmp")
 
-    @property
-    def is_fitted(self) -> bool:
-        return self._forest is not None
-
     def _check_fitted(self) -> None:
         if self._forest is None:
             raise ValueError("this TabularModel is not fitted yet; call fit(df, y) or load(folder)")

@@ -21,9 +21,7 @@ import numpy as np
 from .fewshot import HEAD_FILE, FewShotClassifier
 from .folder import (
     NETWORK_WEIGHTS,
-    default_device,
     manifest_of,
-    read_model_files,
     save_model_folder,
 )
 
@@ -96,34 +94,16 @@ class ZeroShotClassifier(FewShotClassifier):
             head="linear head from label names (head.safetensors: coef, intercept)",
         )
 
-    @classmethod
-    def load(cls, folder: str | Path, *, device: str | None = None) -> ZeroShotClassifier:
-        """Load a saved folder. Only JSON and safetensors are read; ``ValueError`` when a file is missing."""
-        from safetensors.numpy import load_file
-        from transformers import AutoModel, AutoTokenizer
+    kind = KIND
+    weight_files = (NETWORK_WEIGHTS, HEAD_FILE, PROTOTYPES_FILE)
 
-        folder = Path(folder)
-        found, common = read_model_files(folder, (KIND,))
-        for name in (NETWORK_WEIGHTS, HEAD_FILE, PROTOTYPES_FILE):
-            if not (folder / name).is_file():
-                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
-        body = AutoModel.from_pretrained(folder, use_safetensors=True)
-        body.to(device or default_device())
-        body.eval()
-        head = load_file(str(folder / HEAD_FILE))
-        return cls(
-            body,
-            AutoTokenizer.from_pretrained(folder),
-            prototypes=load_file(str(folder / PROTOTYPES_FILE))["prototypes"],
-            text_prefix=str(found.get("text_prefix", "")),
-            zero_shot=found.get("zero_shot", {}),
-            classes=found["classes"],
-            coef=head["coef"],
-            intercept=head["intercept"],
-            max_length=int(found.get("max_length", 128)),
-            base_model=found.get("base_model", ""),
-            **common,
-        )
+    @classmethod
+    def own_arguments(cls, folder: Path, found: dict[str, Any]) -> dict[str, Any]:
+        """The label prototypes, the text prefix and how the head was built (``FewShotClassifier.load``)."""
+        from safetensors.numpy import load_file
+
+        return {"prototypes": load_file(str(folder / PROTOTYPES_FILE))["prototypes"],
+                "text_prefix": str(found.get("text_prefix", "")), "zero_shot": found.get("zero_shot", {})}
 
 
 def model_card(clf: ZeroShotClassifier) -> str:

@@ -453,3 +453,60 @@ def test_the_panel_bar_moves_once_per_chunk_of_a_1000_row_file(registry, monkeyp
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     below_one = sorted({round(f, 3) for f in fractions if 0 < f < 1})
     assert len(below_one) >= 4, fractions  # the bar moves at least four times before the end
+
+
+def test_the_upload_is_kept_after_a_page_change_until_it_is_removed(registry):
+    """walk-f: the uploader empties when the page is left (Streamlit drops a widget's value); the
+    page keeps scoring the file uploaded before, says so, and drops it on Remove or the uploader's ×."""
+    at = open_page()
+    upload(at, NEW_ROWS, name="kept_rows.csv")
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/predict.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.file_uploader(key="predict_upload").value is None  # the widget did empty
+    assert any("kept\\_rows.csv" in c.value and "uploaded earlier" in c.value for c in at.caption)
+    assert not at.button(key="predict_run").disabled
+    at.button(key="predict_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    scored = pd.read_csv(at.session_state["last_prediction_path"], keep_default_na=False)
+    assert scored["id"].tolist() == NEW_ROWS["id"].tolist()  # the kept file, every row in its place
+    at.button(key="predict_forget_upload").click().run()
+    assert at.button(key="predict_run").disabled
+    assert not any("uploaded earlier" in c.value for c in at.caption)
+
+    upload(at, NEW_ROWS, name="other.csv")  # removed with the uploader's ×: not offered again
+    at.file_uploader(key="predict_upload").set_value(None).run()
+    assert at.button(key="predict_run").disabled
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/predict.py").run()
+    assert at.button(key="predict_run").disabled and not any("uploaded earlier" in c.value for c in at.caption)
+
+
+def test_the_unlike_training_box_says_what_it_costs(registry):
+    import ui.predict
+
+    at = open_page()
+    upload(at, NEW_ROWS)
+    box = at.checkbox(key="predict_ood")
+    assert box.value  # on by default
+    assert sum(ui.predict.OOD_COST == c.value for c in at.caption) == 1
+    box.uncheck().run()
+    assert not any(ui.predict.OOD_COST == c.value for c in at.caption)
+
+
+def test_the_scoring_panel_polls_at_its_own_interval(monkeypatch):
+    """The Predict panel is a fragment redrawn every PREDICT_POLL_SECONDS, the other pages' every
+    POLL_SECONDS (ui/jobs.py keeps one fragment per interval)."""
+    import ui.jobs
+    import ui.predict
+
+    made, followed = [], []
+    monkeypatch.setattr(ui.jobs, "_POLLING", {})
+    monkeypatch.setattr(ui.jobs.st, "fragment", lambda run_every: lambda body: made.append(run_every) or body)
+    monkeypatch.setattr(ui.jobs, "follow", lambda fragment, job_id, panel: followed.append((fragment, panel)))
+    other = ui.jobs.JobPanel(key="tg", what=str, note="")
+    for panel in (ui.predict.PANEL, other, ui.predict.PANEL):
+        ui.jobs.live_panel("job", panel)
+    assert made == [ui.predict.PREDICT_POLL_SECONDS, ui.jobs.POLL_SECONDS]  # one fragment per interval
+    assert ui.predict.PREDICT_POLL_SECONDS > ui.jobs.POLL_SECONDS
+    assert [f is ui.jobs._live_panel for f, _ in followed] == [True] * 3 and followed[0][1] is ui.predict.PANEL
