@@ -51,7 +51,7 @@ from core.data import ROW_NUMBERING
 from core.files import atomic_write
 from core.limits import BROWSER_SCORING_MAX_ROWS
 from core.multilabel import PREDICTED_LABELS
-from core.reading import LoadedCsv
+from core.reading import LoadedCsv, in_page_words
 from core.registry import model_path, read_info
 from ui.downloads import download_button
 from ui.figures import inert
@@ -331,7 +331,7 @@ def choose_source() -> Source | None:
                 except ValueError as exc:
                     if bar is not None:  # no empty "Scoring…" bar beside the refusal
                         bar.empty()
-                    st.error(plain(exc))
+                    st.error(plain(in_page_words(str(exc))))
                 finally:  # the upload's copy goes whether it was scored or refused: nothing left behind
                     if src is not None:
                         src.unlink(missing_ok=True)

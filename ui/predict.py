@@ -43,7 +43,7 @@ from core.predict import (
     renamed_message,
 )
 from core.progress import ProgressEvent, TrainingCancelled
-from core.reading import count_rows, open_stream, read_head
+from core.reading import count_rows, in_page_words, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -252,7 +252,7 @@ def file_columns(source: Path) -> list[str] | None:
     try:
         head = read_head(source, limits=read_limits())
     except ValueError as exc:
-        st.error(plain(exc))
+        st.error(plain(in_page_words(str(exc))))
         return None
     st.dataframe(head, hide_index=True, key="predict_input_head", placeholder="")
     return [str(c) for c in head.columns]
@@ -359,7 +359,7 @@ def too_many_rows(source: Path, options: RunOptions) -> bool:
             raise ValueError(refused)
         check_scoring_rows(n_rows, BROWSER_SCORING_MAX_ROWS)
     except ValueError as exc:
-        st.error(plain(exc))
+        st.error(plain(in_page_words(str(exc))))
         return True
     return False
 
@@ -508,7 +508,7 @@ def _follow_run() -> bool:
     if scoring.state == "cancelled":
         st.warning("Scoring was cancelled; no predictions were kept.")
     elif scoring.state == "failed":
-        st.error(plain(scoring.message))
+        st.error(plain(in_page_words(scoring.message)))
     elif scoring.result is not None:
         previous = st.session_state.get(RESULT)
         out = scoring.result.summary.output
