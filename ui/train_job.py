@@ -281,8 +281,11 @@ TRAINING_KINDS = {"train": "training", "retrain": "retrain with new labels (Mode
 
 def recent_training_jobs() -> None:
     """The last five jobs that train a model - the Train page's own and the Models page's retrains -
-    each with its kind, state (and where an interrupted one stopped); a training job has a Show
-    button (``train_show_<id>``) that shows it here, a retrain is followed on the Models page."""
+    each with its kind, state (a finished retrain: promoted or kept; where an interrupted one
+    stopped) and a Show button (``train_show_<id>``): a training job is shown here, a retrain's
+    outcome on the Models page's Versions tab."""
+    from core.versions import outcome_in_brief
+
     recent = [job for job in jobs.list_jobs(kind=None) if job.kind in TRAINING_KINDS][-5:]
     if not recent:
         return
@@ -291,7 +294,21 @@ def recent_training_jobs() -> None:
             when = dt.datetime.fromtimestamp(job.created).strftime("%Y-%m-%d %H:%M")
             a, b = st.columns([4, 1])
             at = "" if job.checkpoint_step is None else f" at step {job.checkpoint_step} of {job.total_steps}"
-            a.markdown(f"`{when}` **{plain(job.model_name)}** — {TRAINING_KINDS[job.kind]}, {job.state}{at}")
-            if job.kind == "train" and b.button("Show", key=f"train_show_{job.id}"):
-                st.session_state["train_job_id"] = job.id
-                st.rerun()
+            # a finished retrain says its outcome (promoted or kept), not just "done"
+            state = (job.kind == "retrain" and job.state == "done" and outcome_in_brief(job.message)) or job.state
+            a.markdown(f"`{when}` **{plain(job.model_name)}** — {TRAINING_KINDS[job.kind]}, {plain(state)}{at}")
+            if b.button("Show", key=f"train_show_{job.id}",
+                        help="Opens the Models page: the outcome is on its Versions tab" if job.kind == "retrain" else None):
+                _show(job)
+
+
+def _show(job: JobStatus) -> None:
+    """A training job is shown here; a retrain on the Models page's Versions tab (ui.versions follows it)."""
+    if job.kind != "retrain":
+        st.session_state["train_job_id"] = job.id
+        st.rerun()
+    from ui.versions import JOBS
+
+    st.session_state.setdefault(JOBS, {})[job.model_name] = job.id
+    st.session_state["models_open"] = job.model_name  # the Models page's model picker
+    st.switch_page("pages/models.py")
