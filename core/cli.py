@@ -646,13 +646,14 @@ def cmd_choose(args: argparse.Namespace) -> int:
     is an event of its version history), then the same lines."""
     from .candidates import candidates_of, choice_sentence
     from .models.folder import METRICS, read_json
+    from .registry import KIND_NAMES
     from .versions import choose
 
     folder = Path(args.model_dir)
     if not is_model_folder(folder):
         raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
     if args.candidate:
-        put_aside = choose(folder, args.candidate)
+        put_aside = choose(folder, args.candidate, kind_names=KIND_NAMES)
         print(f"{args.candidate} is now in place in {folder}; {put_aside} is kept as a candidate "
               f"(python -m core choose {folder} {put_aside} switches back); the swap is in the model's version "
               "history (python -m core versions)", file=sys.stderr)
@@ -908,6 +909,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     ``set_aside`` as local time text."""
     import time
 
+    from .registry import KIND_NAMES
     from .versions import list_versions, versions_in_words
 
     folder = model_folder(args.model)
@@ -916,7 +918,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
                 if isinstance(v.get("set_aside"), (int, float)) else v for v in list_versions(folder)]
         print(json.dumps(kept, default=json_default))
     else:
-        print("\n".join(versions_in_words(folder)))
+        print("\n".join(versions_in_words(folder, KIND_NAMES)))
     return 0
 
 

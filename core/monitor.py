@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from .files import read_json_lines
-from .models.folder import TEST_PREDICTIONS
+from .models.folder import SCORING_HISTORY, TEST_PREDICTIONS
 
-HISTORY_FILE = "scoring_history.jsonl"
+HISTORY_FILE = SCORING_HISTORY
 PSI_ALARM = 0.25
 OOD_ALARM = 0.10
 CONFIDENCE_DROP_ALARM = 0.10

@@ -39,6 +39,7 @@ the same build-beside-and-rename as core.models.candidates: a crash leaves the o
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,7 @@ import pandas as pd
 
 from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
-from .models.folder import MANIFEST, METRICS, TEST_PREDICTIONS, read_json
-from .monitor import HISTORY_FILE
+from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"  # in versions/vN: why it is kept (replaced, lost, rolled back from)
@@ -71,7 +71,7 @@ NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the c
 HOLDOUT = "holdout.csv"
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
 # (:func:`choose`) leaves these in place; a promotion or a rollback moves them with the version.
-MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, HISTORY_FILE)
+MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY)
 # The paired bootstrap's seed of every comparison of two versions (the retrain's and the rollback
 # dialog's): the same rows give the same interval, one number wherever it is said.
 COMPARE_SEED = 42  # the retrain's default seed, which its comparisons used before
@@ -574,20 +574,21 @@ def previous_version(folder: str | Path) -> str | None:
     return in_use_before[-1] if in_use_before else None
 
 
-def choose(folder: str | Path, kind: str, *, by: str = "person") -> str:
+def choose(folder: str | Path, kind: str, *, by: str = "person", kind_names: Mapping[str, str] | None = None) -> str:
     """Put the candidate ``kind`` kept with the model in ``folder`` in front ("Use ... instead",
     ``python -m core choose``; core.models.candidates.switch_candidate), the model in front among
     the candidates; the model's own files (MODEL_FILES: its versions, fixed holdout, scoring history
     and version number) stay where they are, and the swap is an event of its history, written in
-    the same atomic replace. Returns the kind put aside. ValueError naming the kept kinds."""
+    the same atomic replace (``kind_names``: how the event names each kind, core.registry.KIND_NAMES;
+    core.registry sits above this module). Returns the kind put aside. ValueError naming the kept kinds."""
     from .models.candidates import switch_candidate
-    from .registry import KIND_NAMES
 
     folder = Path(folder)
+    names = kind_names or {}
 
     def record(tmp: Path, aside: str) -> None:
         name = version_name(tmp)
-        chosen, before = (f"{KIND_NAMES.get(k, k)} ({k})" for k in (kind, aside))
+        chosen, before = (f"{names.get(k, k)} ({k})" for k in (kind, aside))
         _add_event(tmp, f"{name + ': ' if name else ''}the candidate {chosen} put in front in place of {before}, "
                         f"by hand; {aside} is kept as a candidate", action="swapped", in_use=name or "",
                    candidate=kind, kept_candidate=aside)
@@ -595,11 +596,11 @@ def choose(folder: str | Path, kind: str, *, by: str = "person") -> str:
     return switch_candidate(folder, kind, by=by, stay=MODEL_FILES, also=record)
 
 
-def versions_in_words(folder: str | Path) -> list[str]:
+def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None = None) -> list[str]:
     """What ``python -m core versions`` prints: one line per version, the one in use first, then the
     kept ones newest first (what happened, when, the rows its challenger trained on), then the
-    history, oldest first, with times as people read them."""
-    from .registry import KIND_NAMES
+    history, oldest first, with times as people read them. ``kind_names``: as for :func:`choose`."""
+    names = kind_names or {}
 
     def when(entry: dict[str, Any]) -> str:
         stamp = entry.get("set_aside")
@@ -611,12 +612,12 @@ def versions_in_words(folder: str | Path) -> list[str]:
                 "not held out, less any row whose text is in the holdout)" if isinstance(n, int) else "")
 
     current = in_use(folder)
-    lines = [f"{current['version'] or '(unnumbered)'}  in use  {KIND_NAMES.get(current['kind'], current['kind'])}, "
+    lines = [f"{current['version'] or '(unnumbered)'}  in use  {names.get(current['kind'], current['kind'])}, "
              f"saved {_readable(current.get('saved_at'))}"
              + (f". {current['own_words']}" if current["own_words"] else "") + trained(current)]
     for v in reversed(list_versions(folder)):
         lines.append(f"{v['version']}  {v.get('status') or 'kept'} ({when(v) or 'time not recorded'})  "
-                     f"{KIND_NAMES.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}"
+                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}"
                      + (f". {v['own_words']}" if v["own_words"] else "") + trained(v))
     events = history_events(folder)
     if events:

@@ -235,12 +235,13 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     candidates/<kind>/ (Versions then said "No earlier version", a retrain fell back to the test
     split). Truth: the bytes written in the test, and the history lines written in the test."""
     from core.monitor import history
+    from core.registry import KIND_NAMES
     from core.versions import choose, holdout_rows, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
     before, events = model_files(folder), history_events(folder)
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
-    assert choose(folder, "tfidf") == "transformer"
+    assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
     assert model_files(folder) == before  # versions, holdout, scoring history, number: byte for byte
     aside = folder / "candidates" / "transformer"

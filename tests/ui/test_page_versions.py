@@ -213,12 +213,13 @@ def test_the_rollback_picker_starts_at_the_version_in_use_before_and_a_swap_is_i
     """walk-f: right after a promotion the picker offered the challenger that lost (the highest number),
     and "Use ... instead" emptied the tab. Truth: the versions written in the test (v3 replaced v1;
     v2 lost) and the candidate put in front here."""
+    from core.registry import KIND_NAMES
     from core.versions import choose
     from tests.core.test_versions import with_versions
 
     folder = with_versions(trained_tiny, tmp_path)
     assert folder.parent == models_dir
-    choose(folder, "tfidf")
+    choose(folder, "tfidf", kind_names=KIND_NAMES)
     at = open_versions()
     picker = at.selectbox(key="models_versions_pick_v3")
     assert picker.value == "v1" and picker.options[0] == "v1 (in use before v3)" and "v2" in picker.options
