@@ -608,17 +608,17 @@ def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None =
 
     def trained(entry: dict[str, Any]) -> str:
         n = entry.get("n_trained")
-        return (f"; the challenger of that comparison trained on {n:,} rows (the labelled rows plus the new ones "
-                "not held out, less any row whose text is in the holdout)" if isinstance(n, int) else "")
+        return (f" The challenger of that comparison trained on {n:,} rows (the labelled rows plus the new ones "
+                "not held out, less any row whose text is in the holdout)." if isinstance(n, int) else "")
 
     current = in_use(folder)
     lines = [f"{current['version'] or '(unnumbered)'}  in use  {names.get(current['kind'], current['kind'])}, "
-             f"saved {_readable(current.get('saved_at'))}"
-             + (f". {current['own_words']}" if current["own_words"] else "") + trained(current)]
+             f"saved {_readable(current.get('saved_at'))}." + (f" {current['own_words']}" if current["own_words"] else "")
+             + trained(current)]
     for v in reversed(list_versions(folder)):
         lines.append(f"{v['version']}  {v.get('status') or 'kept'} ({when(v) or 'time not recorded'})  "
-                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}"
-                     + (f". {v['own_words']}" if v["own_words"] else "") + trained(v))
+                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}."
+                     + (f" {v['own_words']}" if v["own_words"] else "") + trained(v))
     events = history_events(folder)
     if events:
         lines += ["", "history:"] + [f"  {_readable(e.get('at'))}  {e.get('event', '')}" for e in events]
