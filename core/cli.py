@@ -642,18 +642,21 @@ def cmd_base_models(args: argparse.Namespace) -> int:
 def cmd_choose(args: argparse.Namespace) -> int:
     """``choose MODEL_DIR``: one line per candidate (the model in place first) with its validation
     and test scores and its lead in words. ``choose MODEL_DIR CANDIDATE``: put that kept candidate
-    in place (core.models.candidates.switch_candidate), then the same lines."""
+    in place (core.versions.choose: the model's versions, holdout and scoring history stay; the swap
+    is an event of its version history), then the same lines."""
     from .candidates import candidates_of, choice_sentence
-    from .models.candidates import switch_candidate
     from .models.folder import METRICS, read_json
+    from .registry import KIND_NAMES
+    from .versions import choose
 
     folder = Path(args.model_dir)
     if not is_model_folder(folder):
         raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
     if args.candidate:
-        put_aside = switch_candidate(folder, args.candidate)
+        put_aside = choose(folder, args.candidate, kind_names=KIND_NAMES)
         print(f"{args.candidate} is now in place in {folder}; {put_aside} is kept as a candidate "
-              f"(python -m core choose {folder} {put_aside} switches back)", file=sys.stderr)
+              f"(python -m core choose {folder} {put_aside} switches back); the swap is in the model's version "
+              "history (python -m core versions)", file=sys.stderr)
     found = candidates_of(folder)
     if not found:
         print(f"{folder.name} keeps no other candidate (models saved before candidates were kept, or by a trainer "
@@ -877,6 +880,7 @@ def _add_version_parsers(sub: Any) -> None:
     _add_reading(r)
     v = sub.add_parser("versions", help="list a model's kept versions (replaced models, challengers that lost)")
     v.add_argument("--model", required=True)
+    v.add_argument("--json", action="store_true", help="the kept versions as JSON (times as text) instead of words")
     b = sub.add_parser("rollback", help="put a kept version back in place (the one in use is kept as a version)")
     b.add_argument("--model", required=True)
     b.add_argument("--to", default=None, metavar="VERSION",
@@ -897,7 +901,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     outcome = challenge(folder, data, new, seed=args.seed,
                         on_progress=lambda e: print(f"[{e.phase}] {e.message}", file=sys.stderr, flush=True))
     print(outcome.sentence, file=sys.stderr)
-    print(json.dumps({"promoted": outcome.promoted, "version_kept": outcome.version, "sentence": outcome.sentence,
+    print(json.dumps({"promoted": outcome.promoted, "in_use": outcome.in_use, "version_kept": outcome.version,
+                      "sentence": outcome.sentence,
                       "delta": outcome.comparison["delta"], "ci": outcome.comparison["ci"],
                       "n_holdout": outcome.n_holdout, "n_new_eval": outcome.n_new_eval,
                       "n_trained": outcome.n_trained}, default=json_default))
@@ -905,16 +910,27 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from .versions import list_versions
+    """The versions in words (core.versions.versions_in_words), or ``--json``: list_versions with
+    ``set_aside`` as local time text."""
+    import time
 
-    print(json.dumps(list_versions(model_folder(args.model)), default=json_default))
+    from .registry import KIND_NAMES
+    from .versions import list_versions, versions_in_words
+
+    folder = model_folder(args.model)
+    if args.json:
+        kept = [{**v, "set_aside": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(v["set_aside"]))}
+                if isinstance(v.get("set_aside"), (int, float)) else v for v in list_versions(folder)]
+        print(json.dumps(kept, default=json_default))
+    else:
+        print("\n".join(versions_in_words(folder, KIND_NAMES)))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Says the version's score against the model in use on the same rows (core.versions.rollback_risk)
     first; a challenger that lost its comparison is put back only with --anyway."""
-    from .versions import NOT_PROMOTED, list_versions, rollback, rollback_risk
+    from .versions import NOT_PROMOTED, list_versions, previous_version, rollback, rollback_risk
 
     folder = model_folder(args.model)
     version = args.to or rollback(folder, None, dry_run=True)
@@ -926,7 +942,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise ValueError(f"{version} is a challenger that lost its comparison (above); nothing was changed. "
                          "Add --anyway to put it in place all the same.")
     put = rollback(folder, version)
-    print(f"{put} is in place again; the model that was in use is kept as a version", file=sys.stderr)
+    aside = previous_version(folder)  # the model that was in use: set aside last, numbered if it was not
+    print(f"rolled back from {aside} to {put}: {put} is in use now, {aside} is kept as a version (rollback --to "
+          f"{aside} undoes it)", file=sys.stderr)
     return 0
 
 

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from .files import read_json_lines
-from .models.folder import TEST_PREDICTIONS
+from .models.folder import SCORING_HISTORY, TEST_PREDICTIONS
 
-HISTORY_FILE = "scoring_history.jsonl"
+HISTORY_FILE = SCORING_HISTORY
 PSI_ALARM = 0.25
 OOD_ALARM = 0.10
 CONFIDENCE_DROP_ALARM = 0.10
@@ -55,10 +55,16 @@ class ScoringTally:
     confidence_sum: float = 0.0
     value_sum: float = 0.0  # regression: the predicted values' sum
     with_confidence: bool = False  # single-label classification: a confidence per row
+    # When the first and the last counted rows were scored (time.time()): the line is stamped with
+    # them, not with when it is written (the API writes its counts up to HISTORY_EVERY_S later).
+    first_at: float | None = None
+    last_at: float | None = None
 
     def add(self, result: pd.DataFrame, names: dict[str, str], task: str, with_flag: bool) -> None:
         """Count one chunk of :func:`core.predict.predict_frame`'s output (``names``: its
         :func:`core.predict.output_names`)."""
+        self.last_at = time.time()
+        self.first_at = self.first_at or self.last_at
         scored = result[names["prediction_error"]].astype(str) == ""
         self.n_rows += len(result)
         self.n_scored += int(scored.sum())
@@ -76,9 +82,13 @@ class ScoringTally:
             self.n_flagged += int(result.loc[scored, names["out_of_distribution"]].astype(bool).sum())
 
     def line(self, source: str) -> dict[str, Any]:
+        """The history line: ``"at"`` when its first row was scored, ``"until"`` its last (local
+        time, ISO 8601; both now for a tally that counted nothing), the counts as shares."""
         n = max(self.n_scored, 1)
+        stamp = "%Y-%m-%dT%H:%M:%S%z"
         return {
-            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "at": time.strftime(stamp, time.localtime(self.first_at)),
+            "until": time.strftime(stamp, time.localtime(self.last_at)),
             "source": source,
             "rows": self.n_rows,
             "scored": self.n_scored,

@@ -20,7 +20,7 @@ from typing import Any
 from . import workspace
 from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
-from .models.candidates import kept_kinds, switch_candidate
+from .models.candidates import kept_kinds
 from .models.folder import MANIFEST, METRICS, SCHEMA, TRAINING_CONFIG, is_model_folder
 from .workspace import NAME_PATTERN, validate_name
 
@@ -251,15 +251,19 @@ def delete_model(name: str, root: Path | None = None) -> None:
 
 def choose_candidate(name: str, kind: str, root: Path | None = None) -> ModelInfo:
     """Put the candidate ``kind`` kept in model ``name`` in its place, and the model in place among
-    the candidates (core.models.candidates.switch_candidate: no retraining, one atomic replace of
-    the folder; metrics.json records that a person chose it over the rule's choice, and when).
-    Every page and the CLI then predict with it under the same name. Returns the model's new
-    ModelInfo. Raises ``ValueError``: no such model, not the caller's to change (another person's,
-    a read-only team model), or no such candidate (the message names the ones kept)."""
+    the candidates (core.versions.choose: no retraining, one atomic replace of the folder;
+    metrics.json records that a person chose it over the rule's choice, and when). The model's
+    versions, fixed holdout, scoring history and version number stay in place, and the swap is
+    an event of its version history. Every page and the CLI then predict with it under the same
+    name. Returns the model's new ModelInfo. Raises ``ValueError``: no such model, not the
+    caller's to change (another person's, a read-only team model), or no such candidate (the
+    message names the ones kept)."""
+    from .versions import choose
+
     folder = model_path(name, root, write=True)
     if not is_model_folder(folder):
         raise ValueError(f"No saved model named {name!r}.")
-    switch_candidate(folder, kind)
+    choose(folder, kind, kind_names=KIND_NAMES)
     return dataclasses.replace(read_info(folder), name=name)
 
 

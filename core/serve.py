@@ -52,8 +52,11 @@ from .monitor import ScoringTally, record
 from .predict import ERROR_COLUMN, MULTI_LABEL, OOD_COLUMN, output_names, output_task, predict_frame
 
 TOKEN_ENV = "MARKETUNE_API_TOKEN"
-# The API's counts reach the model's scoring history once a minute of traffic (docs/serving.md).
-HISTORY_EVERY_S = 60.0
+# The API's counts reach the model's scoring history at most this many seconds after their first
+# row was scored (docs/serving.md); each line is stamped with when its rows were scored
+# (core.monitor.ScoringTally), not when it is written. 10 s: Use over time is at most that late,
+# and steady traffic writes at most 8,640 short lines a day (a minute, before, left it 60 s behind).
+HISTORY_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -87,22 +90,26 @@ def folder_stamp(folder: str | Path) -> tuple[int, int]:
 def history_home(folder: str | Path | None, manifest: dict[str, Any] | None) -> Path | None:
     """Where the model loaded from ``folder`` with ``manifest`` (its marketune.json) lives now: the
     folder while it is still in place, else the kept version under ``versions/`` that carries the
-    same manifest (a promotion or a rollback moved it there, history and all); None once it is
+    same manifest (a promotion or a rollback moved it there, history and all). A model a swap put
+    among its version's candidates ("Use ... instead") counts for that version: the scoring history
+    is the version's, whichever candidate is in front (core.versions.MODEL_FILES). None once it is
     gone (its counts are then dropped rather than written into another model's history).
     ``manifest`` None: ``folder`` as it is."""
     if folder is None or manifest is None:
         return None if folder is None else Path(folder)
+    from .models.candidates import CANDIDATES
     from .versions import VERSIONS
 
     folder = Path(folder)
     kept = folder / VERSIONS
     versions = sorted(kept.glob("v*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0, reverse=True)
     for place in (folder, *versions):
-        try:
-            if _json(place / MANIFEST) == manifest:
-                return place
-        except (OSError, ValueError):  # mid-swap or damaged: not this one
-            continue
+        for model in (place, *sorted((place / CANDIDATES).glob("*"))):
+            try:
+                if _json(model / MANIFEST) == manifest:
+                    return place
+            except (OSError, ValueError):  # mid-swap or damaged: not this one
+                continue
     return None
 
 
@@ -347,13 +354,17 @@ def _plain(value: Any) -> Any:
 
 
 def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
-    """What ``GET /model`` says: kind, task, classes, input columns, base model and the test
+    """What ``GET /model`` says: its version (the stable number core/versions.py gives it at its
+    first retrain; null before), kind, task, classes, input columns, base model and the test
     metrics recorded at training (JSON files of the folder, nothing recomputed)."""
+    from .versions import version_name
+
     manifest = _json(folder / MANIFEST)
     metrics = _json(folder / METRICS)
     headline = {k: v for k, v in metrics.get("model", {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
     return {
         "name": folder.name,
+        "version": version_name(folder),
         "kind": manifest.get("kind"),
         "task": model.task,
         "classes": [str(c) for c in model.classes_] if model.task != "regression" else [],

@@ -20,11 +20,17 @@ Versions live inside the model folder::
         versions/
             v1/                    # an earlier version (complete model folder), version.json says
             v3/                    # when it was replaced or why it lost, and its comparison
-            history.jsonl          # one line per event: promoted, kept aside, rolled back
+            history.jsonl          # one line per event: promoted, kept aside, rolled back, a candidate swapped in
+        holdout.csv, scoring_history.jsonl, version_name.json
 
 Each model gets its number once, when it first takes part in a retrain (the model in use then is
 v1 unless it has one, each challenger the next free number), and keeps it: v3 stays v3 whether it
 is in use or kept, and a rollback adds an event to the history instead of renaming anything.
+
+A version is a whole training run's folder, its kept candidates (core.models.candidates) included.
+:func:`choose` ("Use ... instead", ``python -m core choose``) puts one of those candidates in
+front: the version number, the versions, the fixed holdout and the scoring history belong to the
+model a person names and stay where they are (MODEL_FILES); the swap is an event of the history.
 
 :func:`rollback` puts a kept version back in place (the one in use becomes a version too), with
 the same build-beside-and-rename as core.models.candidates: a crash leaves the old folder or the new.
@@ -33,6 +39,7 @@ the same build-beside-and-rename as core.models.candidates: a crash leaves the o
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +49,7 @@ import pandas as pd
 
 from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
-from .models.folder import MANIFEST, METRICS, TEST_PREDICTIONS, read_json
+from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"  # in versions/vN: why it is kept (replaced, lost, rolled back from)
@@ -55,11 +62,19 @@ KEPT_OVER = "kept: the challenger was not better"
 OUTCOMES = (PROMOTED, NOT_PROMOTED, REPLACED, KEPT_OVER)
 NAME_FILE = "version_name.json"  # in every numbered model folder, in use or kept: {"version": "v3"}, never changed
 HISTORY = "history.jsonl"  # in versions/: {"at", "event"} per promotion, kept challenger and rollback
-ROLLED_BACK = "rolled back to "  # version.json's status of a model a rollback set aside, + the version put back
+# version.json's status of a model a rollback set aside: "set aside by a rollback from v3 to v1"
+# (before: "rolled back to v1", which read as if v3 had been rolled back to v1; still recognised).
+ROLLED_BACK, OLD_ROLLED_BACK = "set aside by a rollback", "rolled back to "
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
 # holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
 HOLDOUT = "holdout.csv"
+# What belongs to the model a person names, not to the candidate in front: a swap of candidates
+# (:func:`choose`) leaves these in place; a promotion or a rollback moves them with the version.
+MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY)
+# The paired bootstrap's seed of every comparison of two versions (the retrain's and the rollback
+# dialog's): the same rows give the same interval, one number wherever it is said.
+COMPARE_SEED = 42  # the retrain's default seed, which its comparisons used before
 # A retrain job's phases after the training's own (core.progress.PHASES): the challenger is trained,
 # both models score the comparison rows, then the outcome is written (no cancel from there on).
 TRAINED_PHASE, COMPARE_PHASE, KEEP_PHASE = "trained", "compare", "keep"
@@ -75,8 +90,9 @@ class Challenge:
     comparison: dict[str, Any]  # core.evaluation.compare_on_rows of challenger vs current
     n_holdout: int
     n_new_eval: int
-    n_trained: int
+    n_trained: int  # rows the challenger trained on: the labelled rows + the new ones not held out, less holdout texts
     version: str  # the versions/ entry written: the old model (promoted) or the challenger (not)
+    in_use: str = ""  # the version in use now: the challenger (promoted) or the model that stayed
 
 
 def list_versions(folder: str | Path) -> list[dict[str, Any]]:
@@ -98,9 +114,10 @@ def list_versions(folder: str | Path) -> list[dict[str, Any]]:
 
 def in_use(folder: str | Path) -> dict[str, Any]:
     """The model in use, as :func:`list_versions` gives a kept one: ``{"version"}`` (its stable
-    name; "" when never numbered), ``"saved_at"``, its latest comparison and ``"own_words"``."""
+    name; "" when never numbered), ``"kind"``, ``"saved_at"``, its latest comparison and ``"own_words"``."""
     folder = Path(folder)
-    entry = {"version": version_name(folder) or "", "saved_at": read_json(folder / MANIFEST).get("saved_at"),
+    manifest = read_json(folder / MANIFEST)
+    entry = {"version": version_name(folder) or "", "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
              **(carried_comparison(folder) or {})}
     return {**entry, "own_words": own_words(entry)}
 
@@ -164,16 +181,18 @@ def history_events(folder: str | Path) -> list[dict[str, Any]]:
     return read_json_lines(Path(folder) / VERSIONS / HISTORY)
 
 
-def _add_event(folder: Path, event: str) -> None:
-    """Append ``event`` to the history of the model folder being built (``folder``: the new one)."""
+def _add_event(folder: Path, event: str, **fields: Any) -> None:
+    """Append ``event`` (words) and ``fields`` (``action``: promoted, kept, rolled back, swapped;
+    ``in_use``: the version in use after it...) to the history of the model folder being built
+    (``folder``: the new one)."""
     import json
 
     path = folder / VERSIONS / HISTORY
     path.parent.mkdir(exist_ok=True)
     before = path.read_text(encoding="utf-8") if path.is_file() else ""
     path.unlink(missing_ok=True)  # a hard-linked copy (core.models.candidates.copy_tree) is never written through
-    path.write_text(before + json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event}) + "\n",
-                    encoding="utf-8")
+    line = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
+    path.write_text(before + json.dumps(line) + "\n", encoding="utf-8")
 
 
 def _name(folder: Path, name: str) -> None:
@@ -300,7 +319,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     columns; TrainingCancelled when cancelled before the outcome is written (nothing changes then)."""
     from .config import TrainConfig
     from .data import build_texts
-    from .evaluation import better_than, compare_on_rows, lead_in_words
+    from .evaluation import better_than, compare_on_rows
     from .pipeline import train
     from .progress import ProgressEvent, TrainingCancelled
 
@@ -321,18 +340,9 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     pred_new = np.asarray([str(v) for v in challenger.predict(texts)], dtype=object)
     pred_old = np.asarray([str(v) for v in current.predict(texts)], dtype=object)
     classes = sorted(set(truth) | set(pred_new) | set(pred_old))
-    comparison = compare_on_rows("classification", truth, pred_new, pred_old, classes, seed=seed)
+    comparison = compare_on_rows("classification", truth, pred_new, pred_old, classes, seed=COMPARE_SEED)
     promoted = better_than(comparison)
-    basis = f"{n_holdout:,} holdout + {len(texts) - n_holdout:,} new"  # "rows" follows: a sum, always plural
-    lead = lead_in_words(comparison, "classification", "shared")
-    n_new = len(texts) - n_holdout
-    sentence = (f"The challenger {'was promoted' if promoted else 'was not promoted'}: {lead} ({basis} rows, "
-                "neither model trained on them). " + ("" if promoted else "The model in use stays; the challenger is "
-                                                       "kept under versions/ and can be put in place by hand. ")
-                # the holdout grows whoever wins (eval_rows): said here, where the outcome is read
-                + (f"The {n_new:,} new {'row' if n_new == 1 else 'rows'} of this comparison now join the fixed "
-                   f"holdout ({len(texts):,} rows), so the next challenger is judged on them too." if n_new else ""))
-    record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")}, "sentence": sentence,
+    record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")},
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
     if cancel is not None and cancel():
@@ -340,8 +350,51 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     report(ProgressEvent(KEEP_PHASE, fraction=1.0, message=("Promoting the challenger" if promoted else
                                                              "Keeping the challenger as a version that lost")
                          + ": writing the versions (too late to cancel)"))
-    version = _keep(folder, result, record, promoted, holdout)
-    return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version)
+
+    def words(current: str, challenger: str) -> str:
+        return outcome_sentence(promoted, current, challenger, comparison, n_holdout, len(texts) - n_holdout)
+
+    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words)
+    return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version,
+                     in_use_now)
+
+
+# The first words of a retrain's outcome (:func:`outcome_sentence`): pages tell the two apart by them.
+PROMOTED_LEAD, KEPT_LEAD = "Promoted:", "Kept "
+
+
+def outcome_in_brief(sentence: str) -> str:
+    """"promoted: v3 now in use" or "kept v2: the challenger was not better", from a retrain's
+    :func:`outcome_sentence` (a job's message); "" for other words (a retrain of an older release)."""
+    import re
+
+    promoted = re.match(rf"{PROMOTED_LEAD} (\S+) is now in use", sentence)
+    if promoted:
+        return f"promoted: {promoted.group(1)} now in use"
+    kept = re.match(rf"{KEPT_LEAD}(\S+): the challenger", sentence)
+    return f"kept {kept.group(1)}: the challenger was not better" if kept else ""
+
+
+def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: dict[str, Any], n_holdout: int,
+                     n_new: int) -> str:
+    """A retrain's outcome for people, the version in use first: "Promoted: v3 is now in use in place
+    of v2. ..." or "Kept v2: the challenger (v3) was not better. ...", then the lead with its
+    interval, the rows it was judged on, and that the new rows now join the fixed holdout."""
+    from .evaluation import lead_in_words
+
+    lead = lead_in_words(comparison, "classification", "shared")
+    basis = f"{n_holdout:,} holdout + {n_new:,} new rows, neither model trained on them"  # a sum: always "rows"
+    if promoted:
+        head = (f"{PROMOTED_LEAD} {challenger} is now in use in place of {current}. The challenger was promoted: "
+                f"{lead} ({basis}); {current} is kept under versions/ (Roll back… puts it back).")
+    else:
+        head = (f"{KEPT_LEAD}{current}: the challenger ({challenger}) was not better, so it was not promoted: {lead} "
+                f"({basis}). {current} stays in use; {challenger} is kept under versions/ and can be put in place "
+                "by hand.")
+    total = n_holdout + n_new
+    grows = (f" The {n_new:,} new {'row' if n_new == 1 else 'rows'} of this comparison now join the fixed holdout "
+             f"({total:,} rows), so the next challenger is judged on them too." if n_new else "")
+    return head + grows  # the holdout grows whoever wins (eval_rows): said here, where the outcome is read
 
 
 def _reporter(on_progress: Any) -> Any:
@@ -359,10 +412,13 @@ def _reporter(on_progress: Any) -> Any:
     return report
 
 
-def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame) -> str:
+def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame,
+          words: Any) -> tuple[str, str, str]:
     """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
     place; not promoted, the challenger is saved under versions/. The model in place gets the
-    comparison rows as its holdout.csv (owner-only: customer text). Returns the version written."""
+    comparison rows as its holdout.csv (owner-only: customer text). ``words(current, challenger)``:
+    the outcome's sentence once the numbers are given (here, under the lock). Returns (the version
+    written under versions/, the version in use now, the sentence)."""
     import shutil
     import tempfile
 
@@ -370,6 +426,8 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
         current = version_name(folder) or _next_version(folder)  # numbered once: the first retrain's is v1
         challenger = _next_version(folder, current)
         version = challenger if not promoted else current
+        sentence = words(current, challenger)
+        record = {**record, "sentence": sentence}
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.challenger-", dir=folder.parent))
         try:
             saved = result.save(staging / "model")
@@ -383,9 +441,10 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                     write_json(tmp / COMPARISON_FILE, {**record, "outcome": KEPT_OVER})
                     _name(tmp, current)
                     _name(tmp / VERSIONS / challenger, challenger)
-                    _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use")
+                    _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use",
+                               action="kept", in_use=current, kept=challenger)
                     _write_holdout(tmp, holdout)
-                return version
+                return version, current, sentence
             with atomic_folder(folder, overwrite=True) as tmp:
                 copy_tree(saved, tmp)
                 copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
@@ -397,11 +456,12 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED})
                 _name(tmp, challenger)
                 _name(tmp / VERSIONS / current, current)
-                _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}")
+                _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",
+                           action="promoted", in_use=challenger, kept=current)
                 _write_holdout(tmp, holdout)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return version
+    return version, challenger, sentence
 
 
 def _write_holdout(folder: Path, holdout: pd.DataFrame) -> None:
@@ -455,7 +515,7 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     pred_version = np.asarray([str(v) for v in load_folder(folder / VERSIONS / version).predict(texts)], dtype=object)
     pred_current = np.asarray([str(v) for v in load_folder(folder).predict(texts)], dtype=object)
     classes = sorted(set(truth) | set(pred_version) | set(pred_current))
-    comparison = compare_on_rows("classification", truth, pred_version, pred_current, classes)
+    comparison = compare_on_rows("classification", truth, pred_version, pred_current, classes, seed=COMPARE_SEED)
     scores = (f"On the {len(texts):,} rows of the fixed holdout it scores macro-F1 {comparison['a']:.3f} against "
               f"{comparison['b']:.3f} for the model in use: {lead_in_words(comparison, 'classification', 'shared')}.")
     return RollbackRisk(version, bool(how), f"{said} {scores}", comparison)
@@ -471,14 +531,11 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
-        # the last one set aside (by when), not the highest number: numbers are given once, in order of birth
-        in_use_before = [v["version"] for v in sorted(kept, key=lambda v: v.get("set_aside", 0))
-                         if v.get("status") == REPLACED or str(v.get("status", "")).startswith(ROLLED_BACK)]
-        if not in_use_before:
+        version = previous_version(folder)
+        if version is None:
             found = ", ".join(f"{v['version']} ({v.get('status') or 'kept'})" for v in kept) or "none"
             raise ValueError(f"{folder.name} keeps no version that was in use before (kept: {found}); name the "
                              "version to put back.")
-        version = in_use_before[-1]
     if version not in {v["version"] for v in kept}:
         found = ", ".join(v["version"] for v in kept) or "none"
         raise ValueError(f"{folder.name} keeps no version {version!r}; kept: {found}.")
@@ -498,9 +555,77 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
                 _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
             copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
             copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
-            write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"{ROLLED_BACK}{version}",
+            write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"{ROLLED_BACK} from {aside} to {version}",
                                                                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                                                "set_aside": time.time()})
             _name(tmp / VERSIONS / aside, aside)
-            _add_event(tmp, f"rolled back: {version} put in place of {aside}")
+            _add_event(tmp, f"rolled back from {aside} to {version}: {version} is in use, {aside} is kept",
+                       action="rolled back", in_use=version, kept=aside)
     return version
+
+
+def previous_version(folder: str | Path) -> str | None:
+    """The kept version that was in use just before the model in use: the one set aside last (by
+    when: numbers are given once, in order of birth, so the highest may be a challenger that lost),
+    among those a promotion replaced or a rollback set aside. None when no kept version was ever in
+    use. :func:`rollback`'s default, and the Versions tab's first choice."""
+    in_use_before = [v["version"] for v in sorted(list_versions(folder), key=lambda v: v.get("set_aside", 0))
+                     if v.get("status") == REPLACED or str(v.get("status", "")).startswith((ROLLED_BACK, OLD_ROLLED_BACK))]
+    return in_use_before[-1] if in_use_before else None
+
+
+def choose(folder: str | Path, kind: str, *, by: str = "person", kind_names: Mapping[str, str] | None = None) -> str:
+    """Put the candidate ``kind`` kept with the model in ``folder`` in front ("Use ... instead",
+    ``python -m core choose``; core.models.candidates.switch_candidate), the model in front among
+    the candidates; the model's own files (MODEL_FILES: its versions, fixed holdout, scoring history
+    and version number) stay where they are, and the swap is an event of its history, written in
+    the same atomic replace (``kind_names``: how the event names each kind, core.registry.KIND_NAMES;
+    core.registry sits above this module). Returns the kind put aside. ValueError naming the kept kinds."""
+    from .models.candidates import switch_candidate
+
+    folder = Path(folder)
+    names = kind_names or {}
+
+    def record(tmp: Path, aside: str) -> None:
+        name = version_name(tmp)
+        chosen, before = (f"{names.get(k, k)} ({k})" for k in (kind, aside))
+        _add_event(tmp, f"{name + ': ' if name else ''}the candidate {chosen} put in front in place of {before}, "
+                        f"by hand; {aside} is kept as a candidate", action="swapped", in_use=name or "",
+                   candidate=kind, kept_candidate=aside)
+
+    return switch_candidate(folder, kind, by=by, stay=MODEL_FILES, also=record)
+
+
+def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None = None) -> list[str]:
+    """What ``python -m core versions`` prints: one line per version, the one in use first, then the
+    kept ones newest first (what happened, when, the rows its challenger trained on), then the
+    history, oldest first, with times as people read them. ``kind_names``: as for :func:`choose`."""
+    names = kind_names or {}
+
+    def when(entry: dict[str, Any]) -> str:
+        stamp = entry.get("set_aside")
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else _readable(entry.get("at"))
+
+    def trained(entry: dict[str, Any]) -> str:
+        n = entry.get("n_trained")
+        return (f" The challenger of that comparison trained on {n:,} rows (the labelled rows plus the new ones "
+                "not held out, less any row whose text is in the holdout)." if isinstance(n, int) else "")
+
+    current = in_use(folder)
+    lines = [f"{current['version'] or '(unnumbered)'}  in use  {names.get(current['kind'], current['kind'])}, "
+             f"saved {_readable(current.get('saved_at'))}." + (f" {current['own_words']}" if current["own_words"] else "")
+             + trained(current)]
+    for v in reversed(list_versions(folder)):
+        lines.append(f"{v['version']}  {v.get('status') or 'kept'} ({when(v) or 'time not recorded'})  "
+                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}."
+                     + (f" {v['own_words']}" if v["own_words"] else "") + trained(v))
+    events = history_events(folder)
+    if events:
+        lines += ["", "history:"] + [f"  {_readable(e.get('at'))}  {e.get('event', '')}" for e in events]
+    return lines
+
+
+def _readable(stamp: Any) -> str:
+    """"2026-12-07 01:58" from an ISO time ("2026-12-07T01:58:57+0000", as the files keep it); as is otherwise."""
+    text = str(stamp or "")
+    return text[:16].replace("T", " ") if len(text) >= 16 and text[10:11] == "T" else text

@@ -60,7 +60,8 @@ def _confirm(name: str, chosen: Candidate, current: Candidate, key: str) -> None
     st.warning(
         f"Put {chosen.name} in place of {current.name} "
         f"in model **{plain(name)}**? Every page and the CLI predict with it from now on, under the same name; "
-        f"{current.name} stays kept here, so you can switch back."
+        f"{current.name} stays kept here, so you can switch back. The model's versions, fixed holdout and "
+        "scoring history stay as they are; the swap is written in its history (Versions tab)."
     )
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, use it", key=f"{key}_use_confirm", type="primary"):
@@ -71,7 +72,8 @@ def _confirm(name: str, chosen: Candidate, current: Candidate, key: str) -> None
         else:
             ss.pop(f"{key}_use_pending", None)
             ss[f"{key}_switched"] = (f"Model **{plain(name)}** now predicts with {chosen.name}; "
-                                     f"{current.name} is kept as a candidate.")
+                                     f"{current.name} is kept as a candidate; the swap is in the model's history "
+                                     "(Versions tab).")
             st.rerun()
     if no.button("Cancel", key=f"{key}_use_cancel"):
         ss.pop(f"{key}_use_pending", None)

@@ -272,9 +272,28 @@ def job_section() -> None:
             live_panel(status.id, PANEL)
         else:
             _outcome(status)
-    # Training jobs have a Show button here; a retrain is followed on the Models page.
-    recent_jobs(TRAINING_KINDS, key="train", title="Recent training jobs", showable=lambda job: job.kind == "train")
+    # A training job is shown here; a retrain's Show opens its outcome on the Models page.
+    recent_jobs(TRAINING_KINDS, key="train", title="Recent training jobs", state=_state, show=_show)
 
 
 # The kinds of job that train a model, as the Train page's recent list names them.
 TRAINING_KINDS = {"train": "training", "retrain": "retrain with new labels (Models page, Versions tab)"}
+
+
+def _state(job: JobStatus) -> str:
+    """A finished retrain says its outcome (promoted or kept), not just "done"."""
+    from core.versions import outcome_in_brief
+
+    return (job.kind == "retrain" and job.state == "done" and outcome_in_brief(job.message)) or job.state
+
+
+def _show(job: JobStatus) -> None:
+    """A training job is shown here; a retrain on the Models page's Versions tab (ui.versions follows it)."""
+    if job.kind != "retrain":
+        st.session_state["train_job_id"] = job.id
+        st.rerun()
+    from ui.versions import JOBS
+
+    st.session_state.setdefault(JOBS, {})[job.model_name] = job.id
+    st.session_state["models_open"] = job.model_name  # the Models page's model picker
+    st.switch_page("pages/models.py")

@@ -12,7 +12,7 @@ import streamlit as st
 from core import jobs
 from core.jobs import job_status
 from core.models.folder import stamp
-from core.registry import can_change
+from core.registry import KIND_NAMES, can_change
 from core.versions import (
     KEEP_PHASE,
     RollbackRisk,
@@ -20,6 +20,7 @@ from core.versions import (
     holdout_rows,
     in_use,
     list_versions,
+    previous_version,
     rollback,
     rollback_risk,
     rule_in_words,
@@ -100,7 +101,7 @@ def _job(job_id: str, key: str) -> None:
     if status.active:
         live_panel(job_id, PANEL)
     elif status.state == "done":
-        promoted = "was promoted" in status.message
+        promoted = "was promoted" in status.message  # core.versions.outcome_sentence, and an older release's
         (st.success if promoted else st.info)(plain(status.message))
     elif status.state == "cancelled":
         st.warning("The retraining was cancelled; the model in use and its versions are unchanged.")
@@ -121,26 +122,38 @@ def _versions(name: str, folder: Path, key: str) -> None:
     kept = list_versions(folder)
     if not kept:
         st.caption("No earlier version yet: a retrain keeps the model it replaces (or the challenger that lost) here.")
-        return
-    current = in_use(folder)
-    # Each model's latest comparison from its own side (core.versions.own_words): a winner reads "ahead".
-    rows = [{"version": current["version"] or "(unnumbered)", "what happened": "in use", "saved": current["saved_at"],
-             "comparison": current["own_words"]}]
-    rows += [{"version": v["version"], "what happened": v.get("status", ""), "saved": v.get("saved_at", ""),
-              "comparison": v["own_words"]} for v in reversed(kept)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
-    events = history_events(folder)
+    else:
+        current = in_use(folder)
+        # Each model's latest comparison from its own side (core.versions.own_words): a winner reads "ahead".
+        rows = [{"version": current["version"] or "(unnumbered)", "what happened": "in use",
+                 "model": KIND_NAMES.get(current["kind"], current["kind"]), "saved": current["saved_at"],
+                 "comparison": current["own_words"]}]
+        rows += [{"version": v["version"], "what happened": v.get("status", ""),
+                  "model": KIND_NAMES.get(v.get("kind"), v.get("kind")), "saved": v.get("saved_at", ""),
+                  "comparison": v["own_words"]} for v in reversed(kept)]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
+    events = history_events(folder)  # a swap of candidates ("Use ... instead") is one too, with or without versions
     if events:
         with st.expander(f"History ({len(events)} event{'s' if len(events) != 1 else ''}): numbers never change; "
-                         "a rollback is an event"):
+                         "a rollback and a swap of candidates are events"):
             st.markdown("\n".join(f"- `{plain(e.get('at', ''))}` {plain(e.get('event', ''))}" for e in reversed(events)))
-    if not can_change(name):
-        return
+    if kept and can_change(name):
+        _rollback(folder, kept, key)
+
+
+def _rollback(folder: Path, kept: list[dict], key: str) -> None:
+    """The version picker (the version in use just before the current one first: core.versions.
+    previous_version), "Roll back…" and its confirmation."""
     ss = st.session_state
     pending = f"{key}_pending"
     choice, button, _ = st.columns([1, 1, 2])
-    version = choice.selectbox("Version", [v["version"] for v in reversed(kept)], key=f"{key}_pick",
-                               label_visibility="collapsed")
+    before = previous_version(folder)
+    options = [v["version"] for v in reversed(kept)]
+    options = ([before] if before in options else []) + [v for v in options if v != before]
+    now = in_use(folder)["version"] or "the model in use"
+    # Keyed on what is in use: after a promotion or a rollback the picker starts again at the default.
+    version = choice.selectbox("Version", options, key=f"{key}_pick_{now}", label_visibility="collapsed",
+                               format_func=lambda v: f"{v} (in use before {now})" if v == before else v)
     if button.button("Roll back…", key=f"{key}_rollback", icon=":material/history:"):
         ss[pending] = version
     if ss.get(pending) in {v["version"] for v in kept}:
@@ -162,7 +175,7 @@ def _versions(name: str, folder: Path, key: str) -> None:
             except ValueError as exc:
                 st.error(plain(exc))
             else:
-                ss[f"{key}_done"] = put
+                ss[f"{key}_done"] = (previous_version(folder), put)  # (set aside now, in use now)
                 st.rerun()
         if no.button("Cancel", key=f"{key}_cancel"):
             ss.pop(pending, None)
@@ -170,7 +183,9 @@ def _versions(name: str, folder: Path, key: str) -> None:
     else:
         ss.pop(f"{key}_risk", None)
     if ss.get(f"{key}_done"):
-        st.success(f"**{plain(ss.pop(f'{key}_done'))}** is in place again; the model that was in use is kept as a version.")
+        aside, put = ss.pop(f"{key}_done")
+        st.success(f"Rolled back from **{plain(aside)}** to **{plain(put)}**: {plain(put)} is in use now, "
+                   f"{plain(aside)} is kept as a version (Roll back… puts it back).")
 
 
 def _risk(folder: Path, version: str, key: str) -> RollbackRisk | None:

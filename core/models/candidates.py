@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +108,17 @@ def _write(model: Any, alternatives: Mapping[str, Any], target: Path, also: Call
     return written
 
 
-def switch_candidate(folder: str | Path, kind: str, *, by: str = "person") -> str:
+def switch_candidate(folder: str | Path, kind: str, *, by: str = "person", stay: Collection[str] = (),
+                     also: Callable[[Path, str], Any] | None = None) -> str:
     """Put the kept candidate ``kind`` in place of the model in ``folder``, and that model into
     ``candidates/<its kind>/``; returns the kind put aside. No retraining: the files move as they are.
+
+    ``stay``: top-level names that belong to the model a person names, not to whichever candidate
+    is in front (core.versions.MODEL_FILES: its versions, fixed holdout, scoring history, version
+    number): they stay in place through the swap, byte for byte. A candidate set aside before
+    this rule that carries one of them gives it back when the folder in place has none.
+    ``also(new_folder, put_aside_kind)`` runs on the swapped folder before it is renamed into
+    place (core.versions records the swap in the model's history there).
 
     metrics.json of the model in place records the choice when it is not the rule's
     (``{"choice": {"kind", "rule_kind", "by", "at"}}``; switching back to the rule's choice removes
@@ -128,16 +136,29 @@ def switch_candidate(folder: str | Path, kind: str, *, by: str = "person") -> st
             raise ValueError(f"{folder.name} keeps no candidate {kind!r}; the candidates kept are: {found}.")
         current = read_json(folder / MANIFEST).get("kind", "?")
         source = folder / CANDIDATES / kind
+        staying = [name for name in stay if (folder / name).exists()]
         with atomic_folder(folder, overwrite=True) as tmp:
-            copy_tree(source, tmp)
-            copy_tree(folder, tmp / CANDIDATES / current, skip=CANDIDATES)
+            copy_tree(source, tmp, skip=staying)
+            for name in staying:  # the model's own files: as they are, whichever candidate is in front
+                _copy_any(folder / name, tmp / name)
+            copy_tree(folder, tmp / CANDIDATES / current, skip=(CANDIDATES, *stay))
             for other in kept:
                 if other != kind:
                     copy_tree(folder / CANDIDATES / other, tmp / CANDIDATES / other)
             _record_choice(tmp, kind, by)
             _record_choice(tmp / CANDIDATES / current, None, by)
+            if also is not None:
+                also(tmp, current)
             # marketune.json is a fresh file (copied), so every cache keyed on its time reloads.
     return current
+
+
+def _copy_any(source: Path, target: Path) -> None:
+    """A folder (:func:`copy_tree`) or one file (copied with its mode: owner-only stays owner-only)."""
+    if source.is_dir():
+        copy_tree(source, target)
+    else:
+        shutil.copy(source, target)
 
 
 def _record_choice(folder: Path, kind: str | None, by: str) -> None:
@@ -158,14 +179,15 @@ def _record_choice(folder: Path, kind: str | None, by: str) -> None:
     write_json(path, metrics)
 
 
-def copy_tree(source: Path, target: Path, *, skip: str | None = None) -> None:
+def copy_tree(source: Path, target: Path, *, skip: str | Collection[str] | None = None) -> None:
     """Copy the files under ``source`` into ``target`` (created): weights (``*.safetensors``, never
     rewritten in place) as hard links where possible, everything else as fresh copies (new
     modification times: caches keyed on them see the change). Links are skipped, never followed
-    out of the folder, and so are hidden temporary files; ``skip`` is a name left out at the top level."""
+    out of the folder, and so are hidden temporary files; ``skip``: a name (or names) left out at the top level."""
+    skipped = {skip} if isinstance(skip, str) else set(skip or ())
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
-        if path.is_symlink() or path.name == skip or path.name.startswith("."):
+        if path.is_symlink() or path.name in skipped or path.name.startswith("."):
             continue
         if path.is_dir():
             copy_tree(path, target / path.name)

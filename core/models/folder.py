@@ -44,6 +44,7 @@ TEST_PREDICTIONS = "test_predictions.csv"
 CARD = "README.md"
 NETWORK_WEIGHTS = "model.safetensors"  # a torch kind's network, as transformers' save_pretrained names it
 OOD_REFERENCE = "ood_reference.safetensors"  # optional: core.ood's out-of-distribution reference
+SCORING_HISTORY = "scoring_history.jsonl"  # core.monitor's: one line of counts per scoring (named here for core.versions)
 
 
 # ---------------------------------------------------------------------- JSON and folders

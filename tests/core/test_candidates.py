@@ -117,7 +117,9 @@ def test_the_switched_in_candidate_predicts_as_it_did_and_twice_gives_back_the_s
     assert metrics["verdict"]["chosen"] == "transformer"  # the rule's numbers stay as they were
 
     choose_candidate(NAME, "transformer")
-    assert files_of(saved) == before
+    history = files_of(saved).pop("versions/history.jsonl")  # each swap is an event of the model's history
+    assert [json.loads(line)["action"] for line in history.decode().splitlines()] == ["swapped", "swapped"]
+    assert {k: v for k, v in files_of(saved).items() if k != "versions/history.jsonl"} == before
     assert not [p.name for p in saved.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 

@@ -135,6 +135,24 @@ def test_the_api_waits_the_interval_before_it_writes(folder):
     assert [h["scored"] for h in history(folder)] == [9]  # nothing left to write, nothing written twice
 
 
+def test_the_api_stamps_its_lines_with_when_the_rows_were_scored_not_when_they_are_written(folder):
+    """walk-f: API scorings reached Use over time up to a minute late, stamped at write time. Truth:
+    the clock read in the test around each request, and the write one and a half seconds later."""
+    from datetime import datetime
+
+    batcher = MicroBatcher(load_folder(folder), ood=None, max_rows=100, history_every_s=600)
+    started = time.time()
+    batcher.submit(pd.DataFrame({"text": POSITIVE})).result(30)
+    batcher.submit(pd.DataFrame({"text": NEGATIVE})).result(30)
+    answered = time.time()
+    time.sleep(1.5)
+    batcher.stop()  # written now, 1.5 s after the last row was scored
+    [line] = history(folder)
+    at, until = (datetime.strptime(line[k], "%Y-%m-%dT%H:%M:%S%z").timestamp() for k in ("at", "until"))
+    assert int(started) <= at <= until <= answered  # second precision: the floor of each time
+    assert line["scored"] == 6
+
+
 def test_models_page_draws_the_history_and_says_when_it_alarms(folder, tmp_path):
     score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="a.csv")
     score(folder, NEGATIVE * 20, tmp_path, name="b.csv")

@@ -60,6 +60,8 @@ def check_answers(client, place) -> None:
     metrics = json.loads((place / "metrics.json").read_text())
     assert card["test_metrics"]["macro_f1"] == pytest.approx(metrics["model"]["macro_f1"])
     assert card["saved_at"] == json.loads((place / "marketune.json").read_text())["saved_at"]
+    number = place / "version_name.json"  # the version's stable number, null before its first retrain
+    assert card["version"] == (json.loads(number.read_text())["version"] if number.is_file() else None)
 
 
 def api_rows(place) -> int:
@@ -89,3 +91,22 @@ def test_a_rollback_under_a_running_server_changes_the_answers_the_card_and_the_
     # the server stopped: the last counts reached the original's history, now in place again
     assert api_rows(folder) == 2 * len(TEXTS)
     assert api_rows(folder / VERSIONS / "v1") == len(TEXTS)  # the negated model's, kept again as v1 (stable numbers)
+
+
+def test_a_swap_of_candidates_under_a_running_server_keeps_the_counts_in_the_models_history(folder):
+    """ "Use ... instead" puts the model being served among the candidates: its counts still belong to
+    the model (core.versions.MODEL_FILES), not dropped and not written into candidates/. Truth: the
+    rows sent here, and the TF-IDF candidate's own probabilities."""
+    from core.versions import choose
+
+    app = create_app(folder)
+    with TestClient(app) as client:
+        check_answers(client, folder)
+        first = app.state.models.all()[0]
+        assert choose(folder, "tfidf") == "transformer"
+        check_answers(client, folder)  # the TF-IDF candidate answers now, and the card is its own
+        assert client.get("/model").json()["kind"] == "tfidf"
+        first.batcher.stop(wait_s=10)
+        assert api_rows(folder) == len(TEXTS)  # the transformer's scorings, in the model's history
+        assert not (folder / "candidates" / "transformer" / HISTORY_FILE).exists()
+    assert api_rows(folder) == 2 * len(TEXTS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,16 @@ from sklearn.metrics import f1_score
 
 from core.cli import main as cli_main
 from core.models import load_folder
-from core.versions import VERSIONS, challenge, history_events, list_versions, rollback, rollback_risk, version_name
+from core.versions import (
+    VERSIONS,
+    challenge,
+    history_events,
+    list_versions,
+    outcome_in_brief,
+    rollback,
+    rollback_risk,
+    version_name,
+)
 from tests.conftest import make_sentiment_frame
 
 
@@ -42,7 +52,8 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     n_test = len(pd.read_csv(flipped / "test_predictions.csv"))
     data, new = make_sentiment_frame(160, seed=1), make_sentiment_frame(40, seed=2)
     outcome = challenge(flipped, data, new)
-    assert outcome.promoted and "was promoted" in outcome.sentence
+    assert outcome.promoted and outcome.sentence.startswith("Promoted: v2 is now in use in place of v1.")
+    assert outcome.in_use == "v2" and outcome_in_brief(outcome.sentence) == "promoted: v2 now in use"
     assert outcome.n_holdout == n_test and outcome.n_new_eval == 12
     holdout = pd.read_csv(flipped / "holdout.csv")  # carried by the model in place: the next round's holdout
     assert len(holdout) == n_test + 12 and oct((flipped / "holdout.csv").stat().st_mode & 0o777) == "0o600"
@@ -56,7 +67,7 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert rollback(flipped) == "v1"
     assert holdout_accuracy(flipped) == pytest.approx(before)
     versions = {v["version"]: v for v in list_versions(flipped)}
-    assert set(versions) == {"v2"} and versions["v2"]["status"] == "rolled back to v1"
+    assert set(versions) == {"v2"} and versions["v2"]["status"] == "set aside by a rollback from v2 to v1"
     assert holdout_accuracy(flipped / VERSIONS / "v2") == pytest.approx(after)
 
     # Each model's comparison travels with it: the challenger set aside keeps its "promoted", and the
@@ -66,16 +77,22 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert rollback(flipped) == "v2"  # the default undoes the last change: the model in use before it
     # Numbers are stable: the flipped model is v1 wherever it is, the challenger v2; no v3 appears.
     [v1] = list_versions(flipped)
-    assert v1["version"] == "v1" and v1["status"] == "rolled back to v2" and version_name(flipped) == "v2"
+    assert v1["version"] == "v1" and v1["status"] == "set aside by a rollback from v1 to v2"
+    assert version_name(flipped) == "v2"
     assert v1["outcome"] == "replaced by a better challenger" and v1["comparison"]["delta"] == pytest.approx(delta)
     assert holdout_accuracy(flipped / VERSIONS / "v1") == pytest.approx(before)  # the flipped model, aside again
     assert [e["event"] for e in history_events(flipped)] == [
-        "v2 (a challenger) was promoted in place of v1", "rolled back: v1 put in place of v2",
-        "rolled back: v2 put in place of v1"]
+        "v2 (a challenger) was promoted in place of v1", "rolled back from v2 to v1: v1 is in use, v2 is kept",
+        "rolled back from v1 to v2: v2 is in use, v1 is kept"]
     risk = rollback_risk(flipped, "v1")
-    assert risk.lost and "was replaced" in risk.sentence and "rolled back to v2" in risk.sentence
+    assert risk.lost and "was replaced" in risk.sentence and "rollback from v1 to v2" in risk.sentence
     assert f"{delta * 100:+.1f} macro-F1 points" in risk.sentence
     assert risk.comparison["a"] < risk.comparison["b"]  # and it still scores worse on the same rows
+    # One computation, one number: the dialog's comparison of the same two models on the same rows
+    # (the holdout the retrain judged on, fixed since) is the retrain's seen from the other side.
+    assert risk.comparison["n"] == outcome.comparison["n"]
+    assert risk.comparison["delta"] == pytest.approx(-delta)
+    assert risk.comparison["ci"] == pytest.approx([-outcome.comparison["ci"][1], -outcome.comparison["ci"][0]])
 
 
 def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(trained_tiny, tmp_path, capsys):
@@ -90,7 +107,9 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     noisy.to_csv(new, index=False)
     assert cli_main(["retrain", "--model", str(folder), "--data", str(data), "--new", str(new)]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["promoted"] is False and printed["version_kept"] == "v2"  # the model in use is v1
+    assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
+    assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
+    assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
     assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
     with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v2 \(challenger, not promoted"):
@@ -112,7 +131,18 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert f"macro-F1 {expected[0]:.3f} against {expected[1]:.3f}" in err and "--anyway" in err
     assert (folder / "model.safetensors").read_bytes() == weights  # refused: nothing changed
     assert cli_main(["rollback", "--model", str(folder), "--to", "v2", "--anyway"]) == 0
+    assert "rolled back from v1 to v2: v2 is in use now, v1 is kept as a version" in capsys.readouterr().err
     assert (folder / "model.safetensors").read_bytes() != weights
+    # `versions` in words: the one in use first, times as people read them, n_trained explained.
+    assert cli_main(["versions", "--model", str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    aside = list_versions(folder)[0]
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(aside["set_aside"]))
+    assert lines[0].startswith("v2  in use  ")
+    assert lines[1].startswith(f"v1  set aside by a rollback from v1 to v2 ({when})")
+    assert f"trained on {printed['n_trained']:,} rows (the labelled rows plus the new ones" in lines[0]
+    assert not any(str(aside["set_aside"]) in line for line in lines)  # no raw timestamp
+    assert lines[-1].endswith("rolled back from v1 to v2: v2 is in use, v1 is kept")
     assert pd.read_csv(folder / "holdout.csv", keep_default_na=False).equals(holdout)  # the holdout stays fixed
 
     # Rolled out again, the losing challenger still needs --anyway: its outcome travelled with it.
@@ -168,3 +198,72 @@ def test_out_of_fold_test_rows_are_no_holdout_only_new_rows_judge(trained_tiny, 
     with pytest.raises(ValueError, match="out-of-fold"):
         eval_rows(load_folder(folder), new.head(5), seed=0)
 
+
+
+def with_versions(trained_tiny, tmp_path):
+    """The session's tiny model (a transformer in front, TF-IDF kept as a candidate) as a retrain
+    leaves it, written here: v3 in use, v1 replaced (set aside first), v2 a challenger that lost
+    (numbered after v1, set aside never), a fixed holdout, a scoring history and the event history."""
+    folder = tmp_path / "models" / "sentiment"
+    shutil.copytree(trained_tiny[1], folder)
+    for name, status in (("v1", {"status": "replaced by a better challenger", "set_aside": 1000.0}),
+                         ("v2", {"status": "challenger, not promoted"})):
+        kept = folder / VERSIONS / name
+        shutil.copytree(trained_tiny[1], kept)
+        (kept / "version.json").write_text(json.dumps(status))
+        (kept / "version_name.json").write_text(json.dumps({"version": name}))
+    (folder / "version_name.json").write_text(json.dumps({"version": "v3"}))
+    (folder / VERSIONS / "history.jsonl").write_text(
+        json.dumps({"at": "2026-01-01T00:00:00+0000", "event": "v2 (a challenger) was not promoted; v1 stays in use"})
+        + "\n" + json.dumps({"at": "2026-01-02T00:00:00+0000", "event": "v3 (a challenger) was promoted in place of v1"})
+        + "\n")
+    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
+    test[["text", "true_label"]].head(7).to_csv(folder / "holdout.csv", index=False)  # not the test split's size
+    (folder / "scoring_history.jsonl").write_text(json.dumps({"at": "2026-01-03T00:00:00+0000", "rows": 5}) + "\n")
+    return folder
+
+
+def model_files(folder) -> dict[str, bytes]:
+    """The bytes of what belongs to the model, not to the candidate in front (history.jsonl apart)."""
+    paths = [folder / "holdout.csv", folder / "scoring_history.jsonl", folder / "version_name.json",
+             *(p for p in sorted((folder / VERSIONS).rglob("*")) if p.is_file() and p.name != "history.jsonl")]
+    return {str(p.relative_to(folder)): p.read_bytes() for p in paths}
+
+
+def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_event(trained_tiny, tmp_path, capsys):
+    """walk-f: "Use ... instead" moved versions/, the holdout and the scoring history into
+    candidates/<kind>/ (Versions then said "No earlier version", a retrain fell back to the test
+    split). Truth: the bytes written in the test, and the history lines written in the test."""
+    from core.monitor import history
+    from core.registry import KIND_NAMES
+    from core.versions import choose, holdout_rows, previous_version
+
+    folder = with_versions(trained_tiny, tmp_path)
+    before, events = model_files(folder), history_events(folder)
+    tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
+    assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
+    assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
+    assert model_files(folder) == before  # versions, holdout, scoring history, number: byte for byte
+    aside = folder / "candidates" / "transformer"
+    assert not [n for n in ("versions", "holdout.csv", "scoring_history.jsonl", "version_name.json") if (aside / n).exists()]
+    assert holdout_rows(folder) == 7 and [line["rows"] for line in history(folder)] == [5]
+    assert [v["version"] for v in list_versions(folder)] == ["v1", "v2"] and version_name(folder) == "v3"
+    assert previous_version(folder) == "v1"  # a swap is no version change: the default still undoes the promotion
+    after = history_events(folder)
+    assert after[:2] == events and len(after) == 3 and after[2]["action"] == "swapped"
+    assert after[2]["event"].startswith("v3: the candidate TF-IDF + logistic regression (tfidf) put in front in place "
+                                        "of fine-tuned transformer (transformer)")
+    # Back with the CLI: the same files, one more event, and the candidate's own files as they were.
+    assert cli_main(["choose", str(folder), "transformer"]) == 0
+    assert "the swap is in the model's version history" in capsys.readouterr().err
+    assert model_files(folder) == before and len(history_events(folder)) == 4
+    assert not (folder / "candidates" / "tfidf" / VERSIONS).exists()
+
+
+def test_rollback_defaults_to_the_version_in_use_before_not_the_newest_number(trained_tiny, tmp_path):
+    """walk-f: right after a promotion "Roll back..." offered the challenger that lost (the highest
+    number kept). Truth: the history written in the test: v3 was promoted in place of v1."""
+    from core.versions import previous_version
+
+    folder = with_versions(trained_tiny, tmp_path)
+    assert previous_version(folder) == "v1" and rollback(folder, dry_run=True) == "v1"

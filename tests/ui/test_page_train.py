@@ -365,12 +365,35 @@ def test_recent_jobs_list_retrains_with_their_kind(models_dir):
     _fake_job("20000101-000002-retrain", "done", None, now - 60, "first")
     request = jobs_root() / "20000101-000002-retrain" / "request.json"
     request.write_text(json.dumps({**json.loads(request.read_text()), "kind": "retrain"}))
+    # as the worker writes a finished retrain's state (core.worker._retrain: the outcome's sentence)
+    from core.versions import outcome_sentence
+
+    sentence = outcome_sentence(False, "v1", "v2", {"delta": -0.02, "ci": [-0.05, 0.01], "n": 40}, 30, 10)
+    (jobs_root() / "20000101-000002-retrain" / "state.json").write_text(json.dumps({"state": "done",
+                                                                                  "message": sentence}))
     _fake_job("20000101-000003-zeroshot", "done", None, now - 30, "other")  # no training kind: not listed
     request = jobs_root() / "20000101-000003-zeroshot" / "request.json"
     request.write_text(json.dumps({**json.loads(request.read_text()), "kind": "zeroshot"}))
     at = open_train()
     lines = [m.value for m in at.expander[-1].markdown] if at.expander else []
     assert [re.sub(r"^`[^`]+` ", "", line) for line in lines] == [
-        "**first** — retrain with new labels (Models page, Versions tab), done", "**first** — training, done"]
+        "**first** — retrain with new labels (Models page, Versions tab), kept v1: the challenger was not better",
+        "**first** — training, done"]
     shows = [b.key for b in at.button if b.key and b.key.startswith("train_show_")]
-    assert shows == ["train_show_20000101-000001-trained"]  # a retrain is followed on the Models page
+    assert shows == ["train_show_20000101-000002-retrain", "train_show_20000101-000001-trained"]
+
+
+def test_show_on_a_finished_retrain_opens_its_outcome_on_the_models_page(models_dir, trained_tiny):
+    """walk-f: a finished retrain said "done" with no Show. Truth: the job's message written here."""
+    from core.versions import outcome_sentence
+
+    shutil.copytree(trained_tiny[1], models_dir / "first")
+    _fake_job("20000101-000002-retrain", "done", None, time.time() - 60, "first")
+    request = jobs_root() / "20000101-000002-retrain" / "request.json"
+    request.write_text(json.dumps({**json.loads(request.read_text()), "kind": "retrain"}))
+    sentence = outcome_sentence(True, "v1", "v2", {"delta": 0.2, "ci": [0.1, 0.3], "n": 40}, 30, 10)
+    (jobs_root() / "20000101-000002-retrain" / "state.json").write_text(json.dumps({"state": "done", "message": sentence}))
+    at = open_train()
+    at.button(key="train_show_20000101-000002-retrain").click().run()
+    assert not at.exception, at.exception
+    assert sentence.startswith("Promoted: v2 is now in use in place of v1.") and sentence in texts(at.success)

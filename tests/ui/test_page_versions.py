@@ -73,7 +73,7 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
     phases = [e["phase"] for e in read_events(core_jobs.jobs_root() / job.id)]
     assert "done" not in phases and phases[-3:] == ["trained", COMPARE_PHASE, KEEP_PHASE]  # never "Done" mid-job
     at.run()
-    assert "was promoted" in texts(at.success)
+    assert "Promoted: v2 is now in use in place of v1." in texts(at.success)
     # The comparison's new rows join the fixed holdout: said where the outcome is read, and the rule counts them.
     assert f"The 12 new rows of this comparison now join the fixed holdout ({n_test + 12:,} rows)" in texts(at.success)
     assert f"fixed holdout ({n_test + 12:,} rows)" in " ".join(m.value for m in at.markdown)
@@ -95,12 +95,13 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
     assert "The model in use is kept as **v2** (numbers never change)" in texts(at.warning)
     assert holdout_accuracy(flipped_model) > before  # asked, not done yet
     at.button(key="models_versions_confirm").click().run()
-    assert "**v1** is in place again" in texts(at.success)
+    assert "Rolled back from **v2** to **v1**: v1 is in use now" in texts(at.success)
     assert holdout_accuracy(flipped_model) == pytest.approx(before)
     assert (flipped_model / VERSIONS / "v2").is_dir()
     table = frame_with(at, "what happened")  # numbers stay: v1 in use again, v2 kept; the rollback is an event
-    assert table["version"].tolist() == ["v1", "v2"] and table["what happened"].tolist() == ["in use", "rolled back to v1"]
-    assert "rolled back: v1 put in place of v2" in " ".join(m.value for m in at.markdown)
+    assert table["version"].tolist() == ["v1", "v2"]
+    assert table["what happened"].tolist() == ["in use", "set aside by a rollback from v2 to v1"]
+    assert "rolled back from v2 to v1: v1 is in use, v2 is kept" in " ".join(m.value for m in at.markdown)
 
 
 def _log(folder, **event) -> None:
@@ -168,7 +169,7 @@ def test_rolling_forward_to_a_losing_challenger_says_so_with_both_scores_and_ask
     assert at.button(key="models_versions_confirm").label == "Yes, roll back anyway"
     assert holdout_accuracy(good) == 1.0  # asked, nothing done yet
     at.button(key="models_versions_confirm").click().run()
-    assert "**v1** is in place again" in texts_of(at.success)
+    assert "Rolled back from **v2** to **v1**: v1 is in use now, v2 is kept" in texts_of(at.success)  # numbered now
     assert holdout_accuracy(good) < 1.0  # the losing challenger is in place, as asked
 
 
@@ -205,3 +206,23 @@ def test_a_new_browser_session_finds_the_running_retrain_in_the_job_store(flippe
     core_jobs.write_state(folder, "done", message="The challenger was promoted: +3.0 points.", promoted=True)
     at.run()  # followed to its end as if started in this session
     assert "was promoted" in texts(at.success) and not at.get("progress")
+
+
+def test_the_rollback_picker_starts_at_the_version_in_use_before_and_a_swap_is_in_the_history(models_dir, trained_tiny,
+                                                                                               tmp_path):
+    """walk-f: right after a promotion the picker offered the challenger that lost (the highest number),
+    and "Use ... instead" emptied the tab. Truth: the versions written in the test (v3 replaced v1;
+    v2 lost) and the candidate put in front here."""
+    from core.registry import KIND_NAMES
+    from core.versions import choose
+    from tests.core.test_versions import with_versions
+
+    folder = with_versions(trained_tiny, tmp_path)
+    assert folder.parent == models_dir
+    choose(folder, "tfidf", kind_names=KIND_NAMES)
+    at = open_versions()
+    picker = at.selectbox(key="models_versions_pick_v3")
+    assert picker.value == "v1" and picker.options[0] == "v1 (in use before v3)" and "v2" in picker.options
+    table = frame_with(at, "what happened")
+    assert table["version"].tolist() == ["v3", "v2", "v1"] and table["model"].tolist()[0] == "TF-IDF + logistic regression"
+    assert "v3: the candidate TF-IDF + logistic regression (tfidf) put in front" in " ".join(m.value for m in at.markdown)
