@@ -76,6 +76,7 @@ from .evaluation import (
 )
 from .fewshot import choose_method, fit_fewshot
 from .models import SavedModel
+from .models.embedding import embedding_cache
 from .models.tfidf import TfidfClassifier
 from .multilabel_training import carry_tags, score_tags, set_thresholds, tag_baselines, tag_comparison
 from .prepare import Prepared, prepare
@@ -124,6 +125,7 @@ class Candidate:
     combines: bool = False
 
 
+@embedding_cache()  # each text embedded once per run by the frozen encoder (candidate, its scoring and refit, OOD)
 def train(
     df: pd.DataFrame,
     config: TrainConfig,
