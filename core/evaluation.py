@@ -503,6 +503,51 @@ def lead_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
     return f"{lead}; {sure} (95% interval {_points_text(low, task)} to {_points_text(high, task)})"
 
 
+def noise_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
+    """How sure a difference between two models is, as its own sentence, apart from which one is
+    kept (a lead is kept whether or not it is beyond noise, :func:`better_than`): "The difference is
+    within the noise of 210 validation rows (95% interval -1.2 to +20.0 points)." (with ", so
+    keeping the higher score is the better bet, not a sure one" when a lead is kept inside it),
+    "... beyond the noise of ...", or the reason no interval could be given; "" with no rows."""
+    low, high = comparison.get("ci") or (float("nan"), float("nan"))
+    if not comparison.get("n"):
+        return ""
+    if low != low or high != high:  # nan: no interval could be computed
+        return "No 95% interval could be given for the difference (too few rows per class)." if comparison.get(
+            "ci_note") else ""
+    interval = f"95% interval {_points_text(low, task)} to {_points_text(high, task)}"
+    if not low <= 0 <= high:
+        return f"The difference is beyond the noise of {comparison['n']:,} {basis} rows ({interval})."
+    bet = ", so keeping the higher score is the better bet, not a sure one" if abs(comparison["delta"]) > TIE_MARGIN else ""
+    return f"The difference is within the noise of {comparison['n']:,} {basis} rows ({interval}){bet}."
+
+
+def choice_reason(title: str, alt_name: str, basis: dict[str, Any], basis_name: str, task: str, metric: str,
+                  outcome: str) -> str:
+    """Why the verdict saved what it saved, for people: which model scored higher on the rows the
+    choice was made on and so was kept, then, as a sentence of its own (:func:`noise_in_words`), how
+    sure that difference is; a lead within noise is still kept and never called clearly better.
+
+    ``title``: the candidate at the start of a sentence; ``alt_name``: TF-IDF's name; ``basis``: the
+    :func:`paired_bootstrap` of the candidate minus TF-IDF on ``basis_name`` rows; ``outcome``:
+    "higher" (the candidate kept), "kept" (kept by the settings though not higher), "tie" or
+    "lower" (TF-IDF kept)."""
+    size = _points_text(abs(basis["delta"]), task).lstrip("+")
+    where = "ahead" if basis["delta"] > 0 else "behind" if basis["delta"] < 0 else "level"
+    scores = (f"{basis['a']:.2f} vs {basis['b']:.2f} {metric} on the {basis['n']:,} {basis_name} rows, "
+              + (f"{size} {where}" if where != "level" else "level"))
+    simpler = "so the simpler, faster TF-IDF model was saved"
+    reason = {
+        "higher": f"{title} scored higher than {alt_name} ({scores}), so it was kept.",
+        "kept": f"{title} did not score higher than {alt_name} ({scores}), but it was kept because the settings ask to keep it.",
+        "tie": f"{title} and {alt_name} scored the same within {_points_text(TIE_MARGIN, task).lstrip('+')} ({scores}), "
+               f"{simpler}.",
+        "lower": f"{title} scored lower than {alt_name} ({scores}), {simpler}.",
+    }[outcome]
+    noise = noise_in_words(basis, task, basis_name) if outcome != "tie" else ""
+    return f"{reason} {noise}".strip()
+
+
 def _metric_name(task: str) -> str:
     return "macro-F1" if task == "classification" else "R²"
 
@@ -746,19 +791,8 @@ def choose_saved_model(
     better = better_than(basis)
     keep = better or not allow_simpler
     chosen = candidate if keep else alternative
-    cand_title = cand_name[0].upper() + cand_name[1:]
-    scores = f"{basis['a']:.2f} vs {basis['b']:.2f} {metric}, {lead_in_words(basis, task, basis_name)}"
-    tie = abs(basis["delta"]) <= TIE_MARGIN
-    if better:
-        reason = f"{cand_title} scored higher than {alt_name} ({scores}), so it was saved."
-    elif keep:
-        reason = (f"{cand_title} did not score higher than {alt_name} ({scores}), but it was saved because the "
-                  "settings ask to keep it.")
-    elif tie:
-        reason = (f"{cand_title} and {alt_name} scored the same within {_points_text(TIE_MARGIN, task).lstrip('+')} "
-                  f"({scores}), so the simpler, faster TF-IDF model was saved.")
-    else:
-        reason = f"{cand_title} scored lower than {alt_name} ({scores}), so the simpler, faster TF-IDF model was saved."
+    outcome = "higher" if better else "kept" if keep else "tie" if abs(basis["delta"]) <= TIE_MARGIN else "lower"
+    reason = choice_reason(cand_name[0].upper() + cand_name[1:], alt_name, basis, basis_name, task, metric, outcome)
     verdict_test = _test_sentence(task, test, cand_name, alt_name, test_true, test_candidate, test_tfidf)
     if out_of_fold:
         verdict_test = (f"Every one of the {test['n']:,} rows was scored once, by a copy trained without it "

@@ -263,7 +263,7 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     micro-F1 (core.evaluation.better_than; the settings' kept fine-tune wins), the test
     comparison in numbers and words, and the saved model against the most common tag."""
     from .candidates import kind_name, kind_title
-    from .evaluation import TIE_MARGIN, better_than, lead_in_words
+    from .evaluation import TIE_MARGIN, better_than, choice_reason, lead_in_words
 
     s, Y, tfidf = prepared.splits, prepared.y, fitted["tfidf"]
     others = [f for k, f in fitted.items() if k != "tfidf"]
@@ -282,15 +282,8 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     basis, basis_name = (val, "validation") if val["n"] else (test, "test")
     keep = leader != "tfidf"
     title, name = kind_title(rival.kind, prepared.task), kind_name(rival.kind, prepared.task)
-    scores = f"micro-F1 {basis['a']:.2f} vs {basis['b']:.2f}, {lead_in_words(basis, prepared.task, basis_name)}"
-    if keep and better_than(basis):
-        reason = f"{title} scored higher than {tfidf_name} ({scores}), so it was saved."
-    elif keep:
-        reason = f"{title} did not score higher than {tfidf_name} ({scores}), but it was saved because the settings ask to keep it."
-    elif abs(basis["delta"]) <= TIE_MARGIN:
-        reason = f"{title} and {tfidf_name} scored the same within {TIE_MARGIN * 100:.1f} points ({scores}), so the simpler, faster TF-IDF model was saved."
-    else:
-        reason = f"{title} scored lower than {tfidf_name} ({scores}), so the simpler, faster TF-IDF model was saved."
+    outcome = ("higher" if better_than(basis) else "kept") if keep else "tie" if abs(basis["delta"]) <= TIE_MARGIN else "lower"
+    reason = choice_reason(title, tfidf_name, basis, basis_name, prepared.task, "micro-F1", outcome)
     on_test = (f" On the held-out test rows {name} is {lead_in_words(test, prepared.task, 'test')} against "
                f"{tfidf_name} (micro-F1 {test['a']:.3f} vs {test['b']:.3f}).")
     return {"chosen": rival.kind if keep else "tfidf_lr", "candidate": rival.kind, "alternative": "tfidf_lr",

@@ -52,24 +52,25 @@ def base_model_embedder(config: TrainConfig) -> Callable[[list[str]], np.ndarray
     embedding model reads it). Raises ValueError/OSError when the base model is not installed."""
     from .base_models import input_prefix
     from .cpu import cpu_threads
-    from .models.embedding import load_encoder
+    from .models.embedding import cached_embeddings, encoder_reference, load_encoder
     from .models.fewshot import encode
 
     body, tokenizer, base = load_encoder(config.base_model, device="cpu")
     prefix = input_prefix(base)  # "query: " for E5, as the embedding model reads it (core/embedding.py)
+    length = min(config.max_length, 128)
 
-    def embed(texts: list[str]) -> np.ndarray:
+    def encoded(texts: list[str]) -> np.ndarray:
         import torch
 
         before = torch.get_num_threads()
         torch.set_num_threads(cpu_threads())
         try:
-            return encode(body, tokenizer, texts, max_length=min(config.max_length, 128), batch_size=64,
-                          text_prefix=prefix)
+            return encode(body, tokenizer, texts, max_length=length, batch_size=64, text_prefix=prefix)
         finally:
             torch.set_num_threads(before)
 
-    return embed
+    # Inside a training run, the texts the embedding candidate already embedded are not encoded again.
+    return lambda texts: cached_embeddings((encoder_reference(base), prefix, length), texts, encoded)
 
 
 # --------------------------------------------------------------------------- out of distribution

@@ -17,7 +17,7 @@ Every candidate is fitted on the same training rows and scored on the same valid
 (core.evaluation.evaluate). The leader is chosen by the rule of core.evaluation: a later
 (costlier) candidate replaces the leader only when it scores more than ``TIE_MARGIN`` higher
 (:func:`core.evaluation.better_than`); within the margin the cheaper one stays. How sure a lead
-is is said in words (:func:`core.evaluation.lead_in_words`), never used to overrule it. With
+is is said in words (:func:`core.evaluation.noise_in_words`), never used to overrule it. With
 ``config.choose_simpler`` False the requested fine-tune is kept once it has run.
 
 Each time a candidate becomes the leader, ``on_leader(result)`` gets a complete
@@ -76,6 +76,7 @@ from .evaluation import (
 )
 from .fewshot import choose_method, fit_fewshot
 from .models import SavedModel
+from .models.embedding import embedding_cache
 from .models.tfidf import TfidfClassifier
 from .multilabel_training import carry_tags, score_tags, set_thresholds, tag_baselines, tag_comparison
 from .prepare import Prepared, prepare
@@ -124,6 +125,7 @@ class Candidate:
     combines: bool = False
 
 
+@embedding_cache()  # each text embedded once per run by the frozen encoder (candidate, its scoring and refit, OOD)
 def train(
     df: pd.DataFrame,
     config: TrainConfig,
@@ -161,7 +163,7 @@ def train(
     baselines = _baselines(prepared, config) if folds is None else None  # from TF-IDF's out-of-fold predictions once it ran
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
     view = prepared if folds is None else scored_view(prepared)  # the rows the candidates are scored on
-    board = Leaderboard(events, view, table)
+    board = Leaderboard(events, view, table, _preferred(config))
     fitted: dict[str, Fitted] = {}
     leader, ood = None, None
 
@@ -550,8 +552,9 @@ def _build_base_model(name: str, events: Events) -> None:
 class Leaderboard:
     """The candidates' rows as they stand; every change is sent as a ProgressEvent with all rows."""
 
-    def __init__(self, events: Events, prepared: Prepared, table: list[Candidate]) -> None:
+    def __init__(self, events: Events, prepared: Prepared, table: list[Candidate], preferred: str | None = None) -> None:
         self.events, self.prepared, self.task = events, prepared, prepared.task
+        self.preferred = preferred  # the kind the settings keep once it ran (choose_leader), or None
         self.metric = "micro_f1" if prepared.multi_label else "macro_f1" if prepared.classification else "r2"
         self.fitted: dict[str, Fitted] = {}
         self._cv: dict[str, tuple[float, int]] = {}
@@ -568,21 +571,17 @@ class Leaderboard:
 
     def finished(self, fitted: Fitted, leader: str) -> None:
         """``fitted`` has run: its score, time and note; the leader flag moves to ``leader`` (a new
-        leader is not saved yet: :meth:`saved` says when it is)."""
+        leader is not saved yet: :meth:`saved` says when it is), and every finished candidate's note
+        says again why it is or is not the one kept, against the leader as it now stands."""
         self.fitted[fitted.kind] = fitted
         for kind, row in self._rows.items():
-            if row.leader != (kind == leader):
-                # A former leader's note now says how it compares with the new one.
-                note = self._lead(self.fitted[kind], leader) if kind in self.fitted and kind != fitted.kind else row.note
-                self._rows[kind] = dataclasses.replace(row, leader=kind == leader, saved=False,
-                                                       note=note + self._cv_note(kind) if note != row.note else note)
+            if kind in self.fitted and kind != fitted.kind:
+                self._rows[kind] = dataclasses.replace(row, leader=kind == leader, saved=row.saved and kind == leader,
+                                                       note=self._why(self.fitted[kind], leader) + self._cv_note(kind))
         score, row = fitted.score(self.task), self._rows[fitted.kind]
-        ahead = [f for f in self.fitted.values() if f.score(self.task) > fitted.score(self.task)]
-        best = "The best so far." if not ahead else "Kept because the settings ask to keep it, though it scored lower."
-        note = fitted.note or (best if fitted.kind == leader else self._lead(fitted, leader))
         metric = _metric_words(self.prepared)
-        self.update(fitted.kind, status=fitted.status, score=score, n_val=len(fitted.val.pred),
-                    seconds=round(fitted.seconds, 2), note=note.strip(),
+        self.update(fitted.kind, status=fitted.status, score=score, n_val=len(fitted.val.pred), leader=fitted.kind == leader,
+                    seconds=round(fitted.seconds, 2), note=self._why(fitted, leader),
                     message=f"{row.title}: validation {metric} {score:.3f}{' (leader)' if fitted.kind == leader else ''}")
 
     def cross_validated(self, kind: str, cv: tuple[float, int] | None) -> None:
@@ -603,19 +602,43 @@ class Leaderboard:
     def saved(self, kind: str) -> None:
         self.update(kind, saved=True, message=f"{self._rows[kind].title}: saved as the best so far")
 
-    def _lead(self, fitted: Fitted, leader: str) -> str:
-        """How ``fitted`` compares with the leader on the same validation rows, in words."""
-        from .evaluation import lead_in_words
+    def _why(self, fitted: Fitted, leader: str) -> str:
+        """Why ``fitted`` is or is not the one kept, in plain words: the leader is "the best so far"
+        (or kept by the settings); one stopped early keeps its stop note (behind the leader at step k);
+        any other is behind the leader by so much on the same rows (and how sure that is,
+        core.evaluation.noise_in_words), tied with it (within TIE_MARGIN) so the cheaper one, run
+        first, stays, or ahead of it while the settings keep the requested model."""
+        from .evaluation import TIE_MARGIN, noise_in_words
 
-        truth = self.prepared.labels[self.prepared.splits["validation"]]
-        if self.prepared.multi_label:  # micro-F1, paired over rows
+        if fitted.kind == leader:
+            if leader == self.preferred and any(self._comparison(f, fitted)["delta"] > TIE_MARGIN
+                                                for f in self.fitted.values() if f is not fitted):
+                return "Kept because the settings ask to keep it, though it scored lower."
+            return "The best so far."
+        if fitted.note:  # stopped early: the note says at which step and by how much it trailed
+            return fitted.note
+        comparison = self._comparison(fitted, self.fitted[leader])
+        basis = "out-of-fold" if self.prepared.out_of_fold else "validation"
+        name, delta = kind_name(leader, self.task), comparison["delta"]
+        scores = (f"{comparison['a']:.3f} vs {comparison['b']:.3f} {_metric_words(self.prepared)} on the same "
+                  f"{comparison['n']:,} {basis} rows")
+        points = (lambda d: f"{d * 100:.1f} points") if self.task == "classification" else (lambda d: f"{d:.3f}")
+        order = list(self._rows)
+        if delta > TIE_MARGIN:
+            return f"Not saved: it scored higher than {name} ({scores}), but the settings ask to keep {name}."
+        if abs(delta) <= TIE_MARGIN and order.index(fitted.kind) > order.index(leader):
+            return (f"Not saved: tied with {name} ({scores}, within the tie margin of {points(TIE_MARGIN)}), so the "
+                    "cheaper one, run first, stays.")
+        return f"Not saved: {points(-delta)} behind {name} ({scores}). {noise_in_words(comparison, self.task, basis)}".strip()
+
+    def _comparison(self, fitted: Fitted, other: Fitted) -> dict[str, Any]:
+        """``fitted`` minus ``other`` on the same validation rows, paired (core.evaluation.paired_bootstrap;
+        several tags per row: micro-F1, core.multilabel_training.tag_comparison)."""
+        if self.prepared.multi_label:
             truth = self.prepared.y[self.prepared.splits["validation"]]
-            comparison = tag_comparison(truth, fitted.val.pred, self.fitted[leader].val.pred, 0)
-        else:
-            comparison = paired_bootstrap(self.task, truth, fitted.val.pred, self.fitted[leader].val.pred,
-                                          self.prepared.classes)
-        words = lead_in_words(comparison, self.task, "out-of-fold" if self.prepared.out_of_fold else "validation")
-        return f"{words[0].upper()}{words[1:]}, against {kind_name(leader, self.task)}."
+            return tag_comparison(truth, fitted.val.pred, other.val.pred, 0)
+        truth = self.prepared.labels[self.prepared.splits["validation"]]
+        return paired_bootstrap(self.task, truth, fitted.val.pred, other.val.pred, self.prepared.classes)
 
     def _send(self, message: str) -> None:
         self.events.emit(ProgressEvent(CANDIDATES_PHASE, 0, 0, 0.0, message=message, leaderboard=self.rows()))

@@ -18,7 +18,9 @@ plus the common files of core.models.folder (kind "embedding"). Nothing is pickl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,39 @@ PROBE_TEXTS = (
     "Terrible support, I want a refund.",
 )
 PROBE_TOLERANCE = 1e-3  # max absolute difference per coordinate of the L2-normalised probe embeddings
+# One training run embeds the same texts several times with the same frozen encoder: the embedding
+# candidate's training rows, its validation and test scoring, its refit on train + validation and
+# the OOD reference (core.result.ood_reference). Inside embedding_cache() each text is encoded once.
+_RUN_CACHE: ContextVar[dict[tuple, dict[str, np.ndarray]] | None] = ContextVar("embedding_cache", default=None)
+MAX_CACHED_TEXTS = 100_000  # per run: ~150 MB of float32 at d=384; texts beyond it are embedded, not kept
+
+
+@contextmanager
+def embedding_cache() -> Iterator[None]:
+    """A scope (one training run: core.pipeline.train is decorated with it) inside which
+    :func:`cached_embeddings` encodes each text once per encoder; nothing outlives it."""
+    token = _RUN_CACHE.set({})
+    try:
+        yield
+    finally:
+        _RUN_CACHE.reset(token)
+
+
+def cached_embeddings(key: tuple, texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """``embed(texts)`` (n, d): inside :func:`embedding_cache`, only the texts not yet embedded under
+    ``key`` (what fixes a text's vector: the encoder reference, input prefix, max length) are
+    passed to ``embed``, once each; outside it, ``embed(texts)`` itself. The rows returned are copies."""
+    cache = _RUN_CACHE.get()
+    if cache is None or not texts:
+        return embed(texts)
+    store = cache.setdefault(key, {})
+    missing = list(dict.fromkeys(t for t in texts if t not in store))
+    if missing:
+        fresh = dict(zip(missing, embed(missing)))
+        if sum(len(kept) for kept in cache.values()) + len(missing) > MAX_CACHED_TEXTS:
+            return np.stack([store[t] if t in store else fresh[t] for t in texts])
+        store.update(fresh)
+    return np.stack([store[t] for t in texts])
 
 
 def load_encoder(reference: str, device: str | None = None) -> tuple[Any, Any, Any]:
@@ -143,9 +178,12 @@ class EmbeddingClassifier(LinearHead, TorchModel):
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Sentence embeddings (n, d) float32, input order: the encoder's mean-pooled,
-        L2-normalised token states of ``prefix + text`` (at most ``max_length`` tokens)."""
-        return encode(self.model, self.tokenizer, self.texts_from(data), int(self.encoder["max_length"]), batch_size,
-                      on_batch, text_prefix=self.encoder["prefix"])
+        L2-normalised token states of ``prefix + text`` (at most ``max_length`` tokens); inside a
+        training run each text is encoded once (:func:`embedding_cache`; ``on_batch`` counts those)."""
+        length, prefix = int(self.encoder["max_length"]), self.encoder["prefix"]
+        key = (self.base_model, prefix, length, *((str(self.quantized),) if self.quantized else ()))
+        return cached_embeddings(key, self.texts_from(data), lambda texts: encode(
+            self.model, self.tokenizer, texts, length, batch_size, on_batch, text_prefix=prefix))
 
     def decision_function(
         self,

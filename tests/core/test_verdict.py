@@ -134,7 +134,7 @@ def test_choose_saved_model_keeps_the_better_scoring_model_and_prefers_tfidf_on_
     common = dict(val_true=y, test_true=y, test_constant=["neg"] * 200)
     win = choose_saved_model("classification", classes, candidate="transformer", val_candidate=good,
                              val_tfidf=fair, test_candidate=good, test_tfidf=fair, **common)
-    assert win["chosen"] == "transformer" and "scored higher" in win["reason"] and "beyond noise" in win["reason"]
+    assert win["chosen"] == "transformer" and "scored higher" in win["reason"] and "beyond the noise" in win["reason"]
     tie = choose_saved_model("classification", classes, candidate="transformer", val_candidate=fair,
                              val_tfidf=fair, test_candidate=fair, test_tfidf=fair, **common)
     assert tie["chosen"] == "tfidf_lr" and "within noise" in tie["sentence"]
@@ -164,7 +164,12 @@ def test_a_lead_within_noise_is_kept_and_its_uncertainty_said():
                                  val_tfidf=base, test_candidate=ahead, test_tfidf=base, **common)
     assert verdict["validation"]["lower_one_sided"] <= 0  # the old "clearly better" bar threw it away
     assert verdict["chosen"] == "transformer"
-    assert f"{delta * 100:.1f} points ahead on 200 validation rows; within noise" in verdict["reason"]
+    # Issue 26's walk: "10.2 points ahead; within noise ... so it was saved" read as a contradiction:
+    # the lead and the keeping come first, how sure it is in a sentence of its own, never "clearly".
+    first, second = verdict["reason"].split(" so it was kept. ", 1)
+    assert first.endswith(f"on the 200 validation rows, {delta * 100:.1f} points ahead),")
+    assert second.startswith("The difference is within the noise of 200 validation rows (95% interval ")
+    assert "better bet, not a sure one" in second and "clearly" not in verdict["reason"]
     behind = choose_saved_model("classification", classes, candidate="transformer", val_candidate=base,
                                 val_tfidf=ahead, test_candidate=base, test_tfidf=ahead, **common)
     assert behind["chosen"] == "tfidf_lr" and "scored lower" in behind["reason"]
@@ -496,4 +501,4 @@ def test_many_tiny_classes_get_no_interval_and_the_verdict_says_so():
     verdict = choose_saved_model("classification", classes, candidate="transformer", val_true=y, val_candidate=a,
                                  val_tfidf=b, test_true=y, test_candidate=a, test_tfidf=b, test_constant=[y[0]] * 100)
     assert "The 95% interval cannot be computed" in verdict["sentence"] and "nan" not in verdict["sentence"]
-    assert "no 95% interval (too few rows per class)" in verdict["reason"]
+    assert "No 95% interval could be given for the difference (too few rows per class)." in verdict["reason"]
