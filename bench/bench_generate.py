@@ -118,9 +118,9 @@ def batch_check(chat, tokens: int = 24, rounds: int = 2) -> dict[str, float]:
     for _ in range(rounds):
         for rows in (1, BATCH_SIZE):
             t0 = time.perf_counter()
+            batch = {key: value.repeat(rows, 1) for key, value in inputs.items()}  # greedy: no num_return_sequences
             with torch.inference_mode():
-                chat.model.generate(**inputs, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens,
-                                    num_return_sequences=rows)
+                chat.model.generate(**batch, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens)
             best[rows] = max(best.get(rows, 0.0), rows * tokens / (time.perf_counter() - t0))
     return {f"tokens_per_s_batch_{rows}": round(speed, 2) for rows, speed in best.items()} | {"threads": cpu_threads()}
 

@@ -76,10 +76,12 @@ TEMPERATURE = 0.8
 TOP_P = 0.9
 REPETITION_PENALTY = 1.0  # none (see above); bench_generate --repetition-penalty tries others
 TRIES_PER_SLOT = 4  # attempts per rewrite asked for before that rewrite is given up (n x 4 at most)
-# Round 7: replies are sampled BATCH_SIZE at a time (one pass per token for the batch: on a CPU a
-# 135M model's step costs little more for 4 rows than for 1), and the base copy itself is banned
-# from them, with the rewrites kept so far (BAN_BASE: transformers' bad_words_ids), since half the
-# attempts had given the base back ("same_as_base", or the base inside a longer line). bench_generate, docs/measurements.md.
+# Round 7: replies are sampled BATCH_SIZE at a time, one pass per token for the batch: greedy, 1 torch
+# thread, 4 rows wrote 8.4 tokens/s against 4.0 for 1 row, alternated in one process at load 8-9
+# (bench_generate --batch-check). The base copy (as written and without its final punctuation) and
+# the rewrites kept so far are banned from the replies (BAN_BASE: transformers' bad_words_ids): half
+# the attempts had given the base back ("same_as_base", or the base inside a longer line).
+# bench_generate, docs/measurements.md.
 BATCH_SIZE = 4
 BAN_BASE = True
 # A reply whose normalised text is at least this similar to the base copy's (difflib's ratio: 2 x the
@@ -320,13 +322,15 @@ class ChatGenerator:
                            top_p=top_p, repetition_penalty=repetition_penalty, cancel=cancel)[0]
 
     def banned_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token sequences the replies may not contain: each text as written, lower-cased and with a
-        capital first letter, at a line's start and after a space (the tokens differ). One-token
+        """Token sequences the replies may not contain: each text as written and without its final
+        punctuation, each lower-cased and with a capital first letter, at a line's start and after a
+        space (the tokens differ). One-token
         texts are left out: banning one token would ban the word everywhere."""
         seqs: dict[tuple[int, ...], None] = {}
         for text in texts:
             text = text.strip()
-            for form in dict.fromkeys((text, text.lower(), text[:1].upper() + text[1:])):
+            bare = text.rstrip(".!?…;:, ")  # "Confidence-booster" as well as "Confidence-booster!"
+            for form in dict.fromkeys(f for t in (text, bare) for f in (t, t.lower(), t[:1].upper() + t[1:])):
                 for spaced in (form, " " + form):
                     ids = tuple(self.tokenizer(spaced, add_special_tokens=False)["input_ids"])
                     if len(ids) >= 2:
@@ -424,7 +428,8 @@ _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s
 # Words about the task rather than the product: a reply using them (when the base does not) talks
 # about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
 TASK_WORDS = ("rewrite", "rewritten", "rewriting", "rephrase", "ad copy", "ad creative", "ad line", "copywriter", "original",
-              "explanation", "explanations", "quotes", "instructions")
+              "explanation", "explanations", "quotes", "instructions",
+              "characters")  # the length limit echoed: "Elegant blouse with no less than 80 characters." (round 7)
 _QUOTES = "\"'“”‘’「」『』«»"
 
 

@@ -394,6 +394,9 @@ def test_a_words_family_said_twice_a_content_stop_word_twice_and_a_dangling_end_
                                     max_chars=80, base_language="english") is None, text
     assert generate.same_family("sleeve", "sleeved") and generate.same_family("confident", "confidence")
     assert not generate.same_family("lose", "lovely") and not generate.same_family("beautiful", "beauty")
+    # the length limit echoed is talk about the task, unless the ad is about characters
+    assert generate.is_echo("Elegant blouse with no less than 80 characters.", "Beautiful blouse")
+    assert not generate.is_echo("A notebook with 80 characters per line.", "Notebook, 80 characters a line")
 
 
 class Batched(Scripted):
