@@ -30,10 +30,20 @@ and ``refiltered_now``: what the filters of this checkout would do with the rewr
 The machine is shared: the load averages are recorded with every number. One line per headline and
 a summary line go to bench/results/generate.jsonl (``--label`` names the run, e.g. "before").
 
-``--threads`` also times greedy generation with 1 and with 2 torch threads.
+``--threads`` also times greedy generation with 1 and with 2 torch threads; ``--batch-check`` times
+it with 1 and with ``BATCH_SIZE`` replies per pass (alternately, twice each, so a load change hits both).
+``--batch``, ``--tries`` and ``--no-ban`` set core.generate's BATCH_SIZE, TRIES_PER_SLOT and BAN_BASE
+for a run (to compare with the shipped values on the same titles).
+
+``--readings FILE`` (with ``--rescore``): one reader's verdicts on kept rewrites, JSON lines of
+{"base", "text", "reads_right"} (bench/generate_readings.jsonl); the rescore then says how many kept
+rewrites read right (``read_right`` of ``read``; ``unread``: kept rewrites the file has no verdict for),
+and ``refiltered_now`` splits what this checkout's filters drop into ``odd_dropped`` and
+``read_right_dropped``.
 
 Usage: nice -n 5 .venv/bin/python -m bench.bench_generate [--n 5] [--headlines 3] [--skip 0] [--max-chars 80]
-       [--threads] [--label NAME] [--temperature T] [--top-p P] [--repetition-penalty R] | --rescore FILE...
+       [--threads] [--batch-check] [--label NAME] [--temperature T] [--top-p P] [--repetition-penalty R]
+       [--batch B] [--tries T] [--no-ban] | --rescore FILE... [--readings FILE]
 """
 
 from __future__ import annotations
@@ -92,6 +102,29 @@ def thread_check(chat, tokens: int = 24) -> dict[str, float]:
     return speeds
 
 
+def batch_check(chat, tokens: int = 24, rounds: int = 2) -> dict[str, float]:
+    """Greedy tokens/s (all rows' tokens / seconds) of the loaded generator writing 1 and
+    ``core.generate.BATCH_SIZE`` replies per pass, ``tokens`` new tokens each, the two alternated
+    ``rounds`` times (best of each kept), with core.cpu.cpu_threads threads."""
+    import torch
+
+    from core.cpu import cpu_threads
+    from core.generate import BATCH_SIZE, build_messages
+
+    inputs = chat.tokenizer.apply_chat_template(build_messages("Our softest summer dress."), add_generation_prompt=True,
+                                                return_tensors="pt", return_dict=True)
+    torch.set_num_threads(cpu_threads())
+    best: dict[int, float] = {}
+    for _ in range(rounds):
+        for rows in (1, BATCH_SIZE):
+            t0 = time.perf_counter()
+            batch = {key: value.repeat(rows, 1) for key, value in inputs.items()}  # greedy: no num_return_sequences
+            with torch.inference_mode():
+                chat.model.generate(**batch, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens)
+            best[rows] = max(best.get(rows, 0.0), rows * tokens / (time.perf_counter() - t0))
+    return {f"tokens_per_s_batch_{rows}": round(speed, 2) for rows, speed in best.items()} | {"threads": cpu_threads()}
+
+
 def similarity(a: str, b: str) -> float:
     """difflib's ratio (2 x matching characters / both lengths) of the normalised texts, 0..1."""
     from core.generate import normalise
@@ -110,8 +143,25 @@ def meaning_kept(base: str, texts: list[str]) -> float | None:
     return round(float((emb[1:] @ emb[0]).mean()), 3)
 
 
-def rescore(files: list[str]) -> int:
+def load_readings(path: str | None) -> dict[tuple[str, str], bool]:
+    """(base, rewrite) -> reads right, from a JSON lines file of one reader's verdicts (module docstring)."""
+    if not path:
+        return {}
+    lines = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {(r["base"], r["text"]): bool(r["reads_right"]) for r in lines}
+
+
+def read_right(lines: list[dict], readings: dict[tuple[str, str], bool]) -> dict[str, float | int | None]:
+    """How many kept rewrites of ``lines`` read right by ``readings``, of those it has a verdict for."""
+    verdicts = [readings.get((r["base"], t)) for r in lines for t in r["rewrites"]]
+    read = [v for v in verdicts if v is not None]
+    return {"read_right": sum(read), "read": len(read), "unread": len(verdicts) - len(read),
+            "read_right_share": round(sum(read) / len(read), 3) if read else None}
+
+
+def rescore(files: list[str], readings_file: str | None = None) -> int:
     """Print, per run label, the quality measures recomputed from the per-headline lines of ``files``."""
+    readings = load_readings(readings_file)
     rows = [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.startswith("{")]
     for label in dict.fromkeys(r.get("label", "") for r in rows):
         lines = [r for r in rows if r.get("bench") == "generate" and r.get("label", "") == label]
@@ -135,14 +185,16 @@ def rescore(files: list[str]) -> int:
                           "meaning_kept_real": round(float(np.mean(real_meaning)), 3) if real_meaning else None,
                           "tokens_per_s": round(sum(r["tokens"] for r in lines) / sum(r["generation_s"] for r in lines), 2),
                           "s_per_kept_rewrite": round(sum(r["wall_s"] for r in lines) / max(sum(r["kept"] for r in lines), 1), 1),
-                          "loads": [r["load_before"] for r in lines], "refiltered_now": refilter(lines)}))
+                          "loads": [r["load_before"] for r in lines], **(read_right(lines, readings) if readings else {}),
+                          "refiltered_now": refilter(lines, readings)}))
     return 0
 
 
-def refilter(lines: list[dict]) -> dict[str, int]:
+def refilter(lines: list[dict], readings: dict[tuple[str, str], bool] | None = None) -> dict[str, int]:
     """How the shipped filters (core.generate: the repair of a phrase said twice, then drop_reason and
     the meaning check) would treat the rewrites an earlier run kept: reason -> count ("kept": kept
-    as written, "repaired": kept once a repeated phrase is said once), over the JSON lines ``lines``."""
+    as written, "repaired": kept once a repeated phrase is said once), over the JSON lines ``lines``;
+    with ``readings``, also ``odd_dropped`` and ``read_right_dropped`` (of the rewrites it has a verdict for)."""
     from core.generate import MIN_MEANING, Generation, collapse_repeats, drop_reason, language_of, meaning_scorer
 
     counts: dict[str, int] = {}
@@ -159,6 +211,10 @@ def refilter(lines: list[dict]) -> dict[str, int]:
                 kept.append(fixed)
                 why = "repaired" if fixed != text else "kept"
             counts[why] = counts.get(why, 0) + 1
+            verdict = (readings or {}).get((r["base"], text))
+            if verdict is not None and why not in ("kept", "repaired"):
+                key = "read_right_dropped" if verdict else "odd_dropped"
+                counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -186,18 +242,26 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, help="sampling temperature (default core.generate.TEMPERATURE)")
     parser.add_argument("--top-p", type=float, help="nucleus sampling's p (default core.generate.TOP_P)")
     parser.add_argument("--repetition-penalty", type=float, help="default core.generate.REPETITION_PENALTY")
+    parser.add_argument("--batch-check", action="store_true", help="also time greedy generation of 1 and BATCH_SIZE rows")
+    parser.add_argument("--batch", type=int, help="replies per pass (default core.generate.BATCH_SIZE)")
+    parser.add_argument("--tries", type=int, help="attempts per rewrite asked for (default core.generate.TRIES_PER_SLOT)")
+    parser.add_argument("--no-ban", action="store_true", help="let the generator write the base copy again (BAN_BASE off)")
     parser.add_argument("--rescore", nargs="+", metavar="FILE", help="only recompute the measures of earlier runs' lines")
+    parser.add_argument("--readings", metavar="FILE", help="with --rescore: one reader's verdicts (module docstring)")
     args = parser.parse_args()
     if args.rescore:
-        return rescore(args.rescore)
+        return rescore(args.rescore, args.readings)
     import core.generate as generate
 
     for name, value in (("TEMPERATURE", args.temperature), ("TOP_P", args.top_p),
-                        ("REPETITION_PENALTY", args.repetition_penalty)):
+                        ("REPETITION_PENALTY", args.repetition_penalty), ("BATCH_SIZE", args.batch),
+                        ("TRIES_PER_SLOT", args.tries), ("BAN_BASE", False if args.no_ban else None)):
         if value is not None:  # write_rewrites reads them at each call
             setattr(generate, name, value)
     sampling = {"temperature": generate.TEMPERATURE, "top_p": generate.TOP_P,
-                "repetition_penalty": getattr(generate, "REPETITION_PENALTY", None)}  # None: a version without it
+                "repetition_penalty": getattr(generate, "REPETITION_PENALTY", None),  # None: a version without it
+                "batch_size": getattr(generate, "BATCH_SIZE", 1), "tries_per_slot": generate.TRIES_PER_SLOT,
+                "ban_base": getattr(generate, "BAN_BASE", False)}
     print(f"sampling: {sampling}")
     from core.cpu import cpu_threads
     from core.generate import generator_info, load_generator, suggest_rewrites
@@ -213,6 +277,9 @@ def main() -> int:
     threads = {**thread_check(chat), "load": load_avg()} if args.threads else {}
     if threads:
         print(f"greedy speed by torch threads: {threads}")
+    if args.batch_check:
+        threads["batch_check"] = {**batch_check(chat), "load": load_avg()}
+        print(f"greedy speed by rows per pass: {threads['batch_check']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "generate.jsonl"
     totals = {"tokens": 0, "generation_s": 0.0, "attempts": 0, "kept": 0, "wall_s": 0.0, "copies_dropped": 0,

@@ -15,14 +15,17 @@ How rewrites are written (:func:`write_rewrites`)
     One chat prompt (system: write ad copy, one line only; two worked examples that keep their
     product's words and change the rest; user: "keep what it says about the product; change the
     wording", the tone, the words to keep or avoid, the length limit, then the base copy), sampled with temperature and top-p (:data:`TEMPERATURE`,
-    :data:`TOP_P`; :data:`REPETITION_PENALTY` is off: why, beside them), one seed per
-    attempt (``seed``, ``seed + 1``, ...), so attempts differ and a run is reproducible. Each reply
+    :data:`TOP_P`; :data:`REPETITION_PENALTY` is off: why, beside them), :data:`BATCH_SIZE` replies
+    per pass of the model, one seed per batch (``seed + attempts so far``), so batches differ and a
+    run is reproducible; the base copy and the rewrites kept so far are banned from the replies
+    (:data:`BAN_BASE`). Each reply
     is cut to its first line and stripped of quotes, list marks and labels ("Ad 1:"), then dropped
     when it is empty, about the task rather than an ad (the instructions or an example repeated),
     cut off at the token limit, over ``max_chars``, the base again, a near-copy of the base (the
     base inside it, or :func:`similarity` at least :data:`NEAR_COPY`), only the base's words
-    reordered or fewer, a duplicate or near-copy of one already kept, saying a word twice (after a
-    phrase said twice in a row is said once: :func:`collapse_repeats`), in another language than
+    reordered or fewer, a duplicate or near-copy of one already kept, saying a word (or a form of it:
+    :func:`same_family`) twice (after a phrase said twice in a row is said once:
+    :func:`collapse_repeats`), stopping mid-sentence (:func:`dangles`), in another language than
     the base (``core.base_models.language_mix``: English, CJK, another Latin-script language or
     another script), missing a word to keep, holding a word to avoid, or (English) far from the
     base's meaning (:func:`meaning_scorer`, :data:`MIN_MEANING`). It tries at most ``max_attempts`` times (default
@@ -73,6 +76,14 @@ TEMPERATURE = 0.8
 TOP_P = 0.9
 REPETITION_PENALTY = 1.0  # none (see above); bench_generate --repetition-penalty tries others
 TRIES_PER_SLOT = 4  # attempts per rewrite asked for before that rewrite is given up (n x 4 at most)
+# Round 7: replies are sampled BATCH_SIZE at a time, one pass per token for the batch: greedy, 1 torch
+# thread, 4 rows wrote 8.4 tokens/s against 4.0 for 1 row, alternated in one process at load 8-9
+# (bench_generate --batch-check). The base copy (as written and without its final punctuation) and
+# the rewrites kept so far are banned from the replies (BAN_BASE: transformers' bad_words_ids): half
+# the attempts had given the base back ("same_as_base", or the base inside a longer line).
+# bench_generate, docs/measurements.md.
+BATCH_SIZE = 4
+BAN_BASE = True
 # A reply whose normalised text is at least this similar to the base copy's (difflib's ratio: 2 x the
 # matching characters / both lengths) is a near-copy, not a rewrite: on the review titles used as ad
 # copy, changing one or two words of a 20-60 character line ("Runs small and so cute" for "Runs small
@@ -93,6 +104,20 @@ NEAR_COPY = 0.8
 # encoder reads English.
 MEANING_ENCODER = "minilm-en"
 MIN_MEANING = 0.41
+# Round 7 (bench_generate, docs/measurements.md): odd lines that passed those rules said a word's
+# family twice ("Lightly and light.", "Cute, but quick-witted pants lose shape quickly.", "a
+# short-sleeved sleeve") or a content word on scikit-learn's stop list twice ("Tiny top strange fit,
+# nice top weird."), or stopped mid-sentence ("... if only your butt were flatterin'..."). A word said
+# twice is odd in a one-line ad unless it is a function word: scikit-learn's English stop words less
+# the content words that list holds.
+_CONTENT_STOP_WORDS = frozenset({
+    "back", "bill", "bottom", "call", "cry", "describe", "detail", "empty", "fill", "find", "fire", "found", "front",
+    "full", "give", "interest", "keep", "made", "mill", "move", "name", "part", "put", "see", "serious", "show", "side",
+    "sincere", "system", "take", "thick", "thin", "top", "whole"})
+# A line ending with one of these is unfinished ("... with a", "... and the"); prepositions are not here: a
+# line may end with one ("Made for you to live in.", "Just what you were looking for.").
+DANGLING_WORDS = frozenset({"a", "an", "the", "and", "or", "nor", "but", "your", "my", "our", "their", "its", "whose",
+                            "very", "than", "if", "because", "while"})
 # Worked examples (base, rewrite): a 135M model otherwise answers with a label ("Ad 1:"), repeats the
 # instructions, or copies the base. Each rewrite keeps its base's product words and changes the rest:
 # examples sharing no wording with their base (measured too) taught it to leave the topic.
@@ -115,7 +140,8 @@ REASONS = {
     "near_copy": "a near-copy of the base (a word or two changed, or words added to it)",
     "duplicate": "a duplicate or near-copy of another rewrite",
     "reordered": "the base's own words, reordered or fewer",
-    "repeats_word": "a word said twice (\"strange fit strange fit\")",
+    "repeats_word": "a word said twice (\"strange fit strange fit\", \"lightly and light\")",
+    "dangling": "stops mid-sentence (\"...\" or a last word like \"and\", \"the\")",
     "off_meaning": "far from the base's meaning",
     "other_language": "in another language than the base",
     "missing_keep_word": "missing a word to keep",
@@ -152,7 +178,7 @@ class Rewrite:
     margin), or, where that margin is unknown (a zero-shot model), "higher"/"lower (uncertainty
     unknown)" (``core.adlab.UNKNOWN_VERDICTS``); ``rank``: 1 + the texts (base included) scoring clearly higher;
     ``words``: (word, start, end, attribution) per unit of ``text`` (``core.adlab.explain``;
-    empty when not explained); ``seed``: the sampling seed that wrote it."""
+    empty when not explained); ``seed``: the sampling seed of the batch that wrote it."""
 
     name: str
     text: str
@@ -292,6 +318,31 @@ class ChatGenerator:
     def __call__(self, messages: list[dict[str, str]], *, seed: int, max_new_tokens: int, temperature: float = TEMPERATURE,
                  top_p: float = TOP_P, repetition_penalty: float = REPETITION_PENALTY,
                  cancel: Callable[[], bool] | None = None) -> Generation:
+        return self.sample(messages, count=1, seed=seed, max_new_tokens=max_new_tokens, temperature=temperature,
+                           top_p=top_p, repetition_penalty=repetition_penalty, cancel=cancel)[0]
+
+    def banned_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token sequences the replies may not contain: each text as written and without its final
+        punctuation, each lower-cased and with a capital first letter, at a line's start and after a
+        space (the tokens differ). One-token
+        texts are left out: banning one token would ban the word everywhere."""
+        seqs: dict[tuple[int, ...], None] = {}
+        for text in texts:
+            text = text.strip()
+            bare = text.rstrip(".!?…;:, ")  # "Confidence-booster" as well as "Confidence-booster!"
+            for form in dict.fromkeys(f for t in (text, bare) for f in (t, t.lower(), t[:1].upper() + t[1:])):
+                for spaced in (form, " " + form):
+                    ids = tuple(self.tokenizer(spaced, add_special_tokens=False)["input_ids"])
+                    if len(ids) >= 2:
+                        seqs[ids] = None
+        return [list(s) for s in seqs]
+
+    def sample(self, messages: list[dict[str, str]], *, count: int, seed: int, max_new_tokens: int,
+               temperature: float = TEMPERATURE, top_p: float = TOP_P, repetition_penalty: float = REPETITION_PENALTY,
+               cancel: Callable[[], bool] | None = None, banned: Sequence[str] = ()) -> list[Generation]:
+        """``count`` replies sampled in one batch (one pass per token for all of them; ``seed``
+        seeds the batch), none containing a text of ``banned`` (:meth:`banned_ids`). Each reply's
+        ``seconds`` is its share of the batch's time."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -300,12 +351,13 @@ class ChatGenerator:
         tokenizer, start = self.tokenizer, None
 
         class _Stop(StoppingCriteria):
-            """After every token: stop on a cancel (within one token), or at the end of the first
-            line written (an ad is one line; the model tends to go on explaining itself)."""
+            """After every token, per reply: stop on a cancel (within one token), or at the end of
+            the first line written (an ad is one line; the model tends to go on explaining itself)."""
 
             def __call__(self, input_ids, scores, **kwargs):
-                text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True).strip()
-                return torch.full((input_ids.shape[0],), bool(cancel and cancel()) or "\n" in text, dtype=torch.bool)
+                cancelled = bool(cancel and cancel())
+                return torch.tensor([cancelled or "\n" in tokenizer.decode(row[start:], skip_special_tokens=True).strip()
+                                     for row in input_ids], dtype=torch.bool)
 
         # One thread on a busy machine: OpenMP threads waiting for a busy core spin (core/cpu.py);
         # measured here, 1 thread wrote 6.1 tokens/s and 2 threads 1.5 at load 5.
@@ -313,16 +365,24 @@ class ChatGenerator:
         inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                     return_dict=True)
         start = inputs["input_ids"].shape[1]
+        bad = self.banned_ids(banned) or None
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         torch.manual_seed(seed)
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(**inputs, do_sample=True, temperature=temperature, top_p=top_p,
-                                      repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens, stopping_criteria=StoppingCriteriaList([_Stop()]),
-                                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-        new = out[0, inputs["input_ids"].shape[1]:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        ended = bool(len(new)) and (int(new[-1]) == self.tokenizer.eos_token_id or "\n" in text)
-        return Generation(text, int(len(new)), time.perf_counter() - started, ended or len(new) < max_new_tokens)
+                                      repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
+                                      num_return_sequences=count, bad_words_ids=bad, pad_token_id=pad,
+                                      stopping_criteria=StoppingCriteriaList([_Stop()]))
+        seconds = (time.perf_counter() - started) / count
+        replies = []
+        for row in out[:, start:].tolist():
+            ends = [i for i, t in enumerate(row) if t in (self.tokenizer.eos_token_id, pad)]
+            new = row[:ends[0] + 1] if ends else row  # what this reply wrote (the rest pads the batch)
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            ended = bool(ends) or "\n" in text
+            replies.append(Generation(text, len(new), seconds, ended or len(new) < max_new_tokens))
+        return replies
 
 
 @functools.lru_cache(maxsize=1)
@@ -368,7 +428,8 @@ _LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|(?:(?:rewritten|new|revised)\s
 # Words about the task rather than the product: a reply using them (when the base does not) talks
 # about the rewriting ("Rewrite the ad with a mix of creative language") instead of doing it.
 TASK_WORDS = ("rewrite", "rewritten", "rewriting", "rephrase", "ad copy", "ad creative", "ad line", "copywriter", "original",
-              "explanation", "explanations", "quotes", "instructions")
+              "explanation", "explanations", "quotes", "instructions",
+              "characters")  # the length limit echoed: "Elegant blouse with no less than 80 characters." (round 7)
 _QUOTES = "\"'“”‘’「」『』«»"
 
 
@@ -460,14 +521,51 @@ def collapse_repeats(text: str, base_copy: str) -> str:
         text = text[:cut[0]] + text[cut[1]:]
 
 
-def repeated_word(text: str, base_copy: str) -> str | None:
-    """A word of ``text`` (three letters or more, not one of scikit-learn's English stop words) said
-    more often than in the base copy and at least twice, or None."""
+@functools.lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """Words that may come twice in a one-line ad: scikit-learn's English stop words less the
+    content words that list holds ("top", "bottom", "side", ...)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    counts, base = Counter(_words(text)), Counter(_words(base_copy))
-    return next((w for w, k in counts.items() if k >= 2 and k > base[w] and len(w) >= 3 and w not in ENGLISH_STOP_WORDS),
-                None)
+    return frozenset(ENGLISH_STOP_WORDS) - _CONTENT_STOP_WORDS
+
+
+def same_family(a: str, b: str) -> bool:
+    """Whether two normalised words are one word or forms of one ("light", "lighter", "lightly",
+    "lighthearted"; "flatter", "flattery"; "sleeve", "sleeved"; "confident", "confidence"): equal,
+    or the shorter (4 letters or more once a final "e" is dropped) begins the longer, or both are
+    6 letters or more and share their first 6."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    stem = short[:-1] if short.endswith("e") and len(short) > 4 else short
+    return (len(stem) >= 4 and long.startswith(stem)) or (len(short) >= 6 and short[:6] == long[:6])
+
+
+def repeated_word(text: str, base_copy: str) -> str | None:
+    """A word of ``text`` (three letters or more, not a function word: :func:`function_words`) whose
+    family (:func:`same_family`: "light" with "lighter", "quick" with "quickly") ``text`` says at
+    least twice and more often than the base copy does, or None."""
+    function = function_words()
+    words, base = ([w for w in _words(t) if len(w) >= 3 and w not in function] for t in (text, base_copy))
+    for w in dict.fromkeys(words):
+        said = sum(same_family(w, v) for v in words)
+        if said >= 2 and said > sum(same_family(w, v) for v in base):
+            return w
+    return None
+
+
+def dangles(text: str, base_copy: str) -> bool:
+    """Whether ``text`` stops mid-sentence: it ends with "..." (or "…") or with a word that needs
+    another after it ("and", "the", "with", "your", ...: :data:`DANGLING_WORDS`), where the base
+    copy does not end so ("So stylish if only you could have a..." cut short by the model)."""
+    def ending(line: str) -> tuple[bool, str]:
+        stripped = line.rstrip()
+        words = _words(stripped)
+        return stripped.endswith(("...", "…")), (words[-1] if words else "")
+
+    (dots, last), (base_dots, base_last) = ending(text), ending(base_copy)
+    return (dots and not base_dots) or (last in DANGLING_WORDS and last != base_last)
 
 
 def reorders_base(text: str, base_copy: str) -> bool:
@@ -519,6 +617,8 @@ def drop_reason(reply: Generation, text: str, *, base_copy: str, kept: Sequence[
         return "duplicate"
     if repeated_word(text, base_copy):
         return "repeats_word"
+    if dangles(text, base_copy):
+        return "dangling"
     if base_language is not None and language_of(text) not in (base_language, None):
         return "other_language"
     if any(not has_word(text, w) for w in keep_words):
@@ -588,6 +688,7 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
     kept: list[tuple[str, int]] = []
     dropped: Counter[str] = Counter()
     tokens, seconds, attempts, late = 0, 0.0, 0, False
+    batch: list[tuple[Generation, int]] = []  # replies written and not yet read, with their batch's seed
     meaning: Callable[[str], float] | None | bool = False  # False: not built yet
     while len(kept) < n and attempts < budget:
         if deadline is not None and time.monotonic() > deadline:
@@ -595,16 +696,19 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
             break
         if stop():
             raise TrainingCancelled("Cancelled; no rewrites were kept.")
-        report(rewrite_event("write", 0.1 + 0.8 * len(kept) / n, f"Writing rewrite {len(kept) + 1} of {n} "
-                               f"(attempt {attempts + 1} of at most {budget})", len(kept), attempts, dict(dropped)))
-        reply = generator(messages, seed=seed + attempts, max_new_tokens=max_new_tokens, temperature=TEMPERATURE,
-                          top_p=TOP_P, repetition_penalty=REPETITION_PENALTY, cancel=stop)
-        if isinstance(reply, str):
-            reply = Generation(reply)
-        if stop():
-            raise TrainingCancelled("Cancelled; no rewrites were kept.")
+        if not batch:
+            report(rewrite_event("write", 0.1 + 0.8 * len(kept) / n, f"Writing rewrite {len(kept) + 1} of {n} "
+                                   f"(attempt {attempts + 1} of at most {budget})", len(kept), attempts, dict(dropped)))
+            replies = _replies(generator, messages, seed=seed + attempts, count=min(BATCH_SIZE, budget - attempts),
+                               max_new_tokens=max_new_tokens, cancel=stop,
+                               banned=(base_copy, *(t for t, _ in kept)) if BAN_BASE else ())
+            if stop():
+                raise TrainingCancelled("Cancelled; no rewrites were kept.")
+            # the whole batch's tokens and time, its replies read or not
+            tokens, seconds = tokens + sum(r.n_tokens for r in replies), seconds + sum(r.seconds for r in replies)
+            batch = [(r, seed + attempts) for r in replies]
+        reply, reply_seed = batch.pop(0)
         attempts += 1
-        tokens, seconds = tokens + reply.n_tokens, seconds + reply.seconds
         text = collapse_repeats(clean_reply(reply.text), base_copy)
         reason = drop_reason(reply, text, base_copy=base_copy, kept=[t for t, _ in kept], keep_words=keep,
                              avoid_words=avoid, max_chars=max_chars, base_language=base_language)
@@ -614,9 +718,20 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
         if reason:
             dropped[reason] += 1
         else:
-            kept.append((text, seed + attempts - 1))
+            kept.append((text, reply_seed))
     return kept, {"dropped": dict(dropped), "attempts": attempts, "tokens": tokens, "generation_s": seconds,
                   "time_limit": late}
+
+
+def _replies(generator: Any, messages: list[dict[str, str]], *, seed: int, count: int, max_new_tokens: int,
+             cancel: Callable[[], bool], banned: Sequence[str]) -> list[Generation]:
+    """``count`` replies of a generator offering ``sample`` (:class:`ChatGenerator`: one batch,
+    ``banned`` texts never written), else one reply of a plain :data:`Generator` call."""
+    options = {"seed": seed, "max_new_tokens": max_new_tokens, "temperature": TEMPERATURE, "top_p": TOP_P,
+               "repetition_penalty": REPETITION_PENALTY, "cancel": cancel}
+    sample = getattr(generator, "sample", None)
+    replies = sample(messages, count=count, banned=banned, **options) if sample else [generator(messages, **options)]
+    return [Generation(r) if isinstance(r, str) else r for r in replies]
 
 
 def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class: str | None = None,

@@ -352,15 +352,93 @@ def test_rewrites_far_from_the_bases_meaning_are_dropped_in_english():
     # Independent truth: the cosine recomputed here from the encoder's embeddings with numpy.
     from core.ood import encoder_embedder
 
-    cases = {"Better in person": ("Cruelty-free, by choice.", "The best in person."),
-             "Best for tallettes": ("To top-quality, for top-tier brands.", "Tallettes are the best."),
-             "Easy and comfortable": ("Unlikely to conquer, but easy to love.", "Simple and easy-to-use.")}
+    cases = {"Better in person": ("Cruelty-free, by choice.", "The best in person.", "off_meaning"),
+             # "top" said twice: since round 7 dropped as a word said twice before its meaning is checked
+             "Best for tallettes": ("To top-quality, for top-tier brands.", "Tallettes are the best.", "repeats_word"),
+             "Easy and comfortable": ("Unlikely to conquer, but easy to love.", "Simple and easy-to-use.", "off_meaning")}
     embed = encoder_embedder(generate.MEANING_ENCODER)
-    for base, (odd, normal) in cases.items():
+    for base, (odd, normal, reason) in cases.items():
         vectors = np.asarray(embed([base, odd, normal]), dtype=float)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         cosine = generate.meaning_scorer(base)
         assert [cosine(odd), cosine(normal)] == pytest.approx(list(vectors[1:] @ vectors[0]), abs=1e-5)
         kept, facts = write_rewrites(base, 1, generator=Scripted([odd, normal]), max_attempts=2)
-        assert [t for t, _ in kept] == [normal] and facts["dropped"] == {"off_meaning": 1}
+        assert [t for t, _ in kept] == [normal] and facts["dropped"] == {reason: 1}
     assert generate.meaning_scorer("这条连衣裙很舒服，夏天穿正好。") is None  # the encoder reads English only
+
+
+# Odd rewrites that passed round 6's rules (bench_generate, titles 1-5 and 13-18; one reader's verdicts in
+# bench/generate_readings.jsonl), each with a rewrite of the same base that read right and must stay.
+def test_a_words_family_said_twice_a_content_stop_word_twice_and_a_dangling_end_are_dropped():
+    odd = {("Lightly and light.", "Swingy and light"): "repeats_word",
+           ("Cute, but quick-witted pants lose shape quickly.", "Cute pants but they lose shape quickly"): "repeats_word",
+           ("Cute, cushy pants with a short-sleeved sleeve, but they lose shape quickly.",
+            "Cute pants but they lose shape quickly"): "repeats_word",
+           ("So stylish with flattery, if only by a little butt were flatter.",
+            "So stylish....if only by butt were flatter"): "repeats_word",
+           ("Tiny top strange fit, nice top weird.", "Nice top strange fit"): "repeats_word",  # "top": a stop word
+           ("So stylish, if only you could have a...", "So stylish....if only by butt were flatter"): "dangling",
+           ("Soft, light and the", "Swingy and light"): "dangling"}
+    normal = {"Comfortable but quick to lose shape.": "Cute pants but they lose shape quickly",
+              "A fine, bright blouse that makes you feel beautiful.": "Beautiful blouse",
+              "Unusual yet adorable, perfect for everyday wear.": "Cute dress for everyday",
+              "Breathe light and swingy.": "Swingy and light",  # the base's own words once each
+              "A dress made for you to live in.": "Cute dress for everyday",  # a line may end with a preposition
+              "Love it, love it, love it!": "Love, love, love!",  # the base says it three times
+              "Comfortable top with great versatility.": "Great versatility top"}
+    for (text, base), reason in odd.items():
+        assert generate.drop_reason(Generation(text), text, base_copy=base, kept=[], keep_words=(), avoid_words=(),
+                                    max_chars=80, base_language="english") == reason, text
+    for text, base in normal.items():
+        assert generate.drop_reason(Generation(text), text, base_copy=base, kept=[], keep_words=(), avoid_words=(),
+                                    max_chars=80, base_language="english") is None, text
+    assert generate.same_family("sleeve", "sleeved") and generate.same_family("confident", "confidence")
+    assert not generate.same_family("lose", "lovely") and not generate.same_family("beautiful", "beauty")
+    # the length limit echoed is talk about the task, unless the ad is about characters
+    assert generate.is_echo("Elegant blouse with no less than 80 characters.", "Beautiful blouse")
+    assert not generate.is_echo("A notebook with 80 characters per line.", "Notebook, 80 characters a line")
+
+
+class Batched(Scripted):
+    """A Scripted generator that also offers ``sample`` (as ChatGenerator): records each batch's size and bans."""
+
+    def __init__(self, replies):
+        super().__init__(replies)
+        self.batches: list[tuple[int, int, tuple]] = []
+
+    def sample(self, messages, *, count, seed, banned=(), **options):
+        self.batches.append((count, seed, tuple(banned)))
+        return [self(messages, seed=seed, **options) for _ in range(count)]
+
+
+def test_replies_come_in_batches_with_the_base_and_kept_rewrites_banned(monkeypatch):
+    monkeypatch.setattr(generate, "BATCH_SIZE", 4)
+    fake = Batched([BASE, KEPT_1, BASE, BASE, BASE, KEPT_2])
+    kept, facts = write_rewrites(BASE, 2, generator=fake, max_attempts=7, check_meaning=False)
+    # batches of min(4, attempts left): 4 (seed 0), then 3 (seed 4) of which two are read before 2 are kept
+    assert [(c, s) for c, s, _ in fake.batches] == [(4, 0), (3, 4)]
+    assert [b for _, _, b in fake.batches] == [(BASE,), (BASE, KEPT_1)]  # the base, then the rewrites kept too
+    assert kept == [(KEPT_1, 0), (KEPT_2, 4)] and facts["attempts"] == 6
+    assert facts["dropped"] == {"same_as_base": 4} and facts["tokens"] == 7 * 7  # every reply written is counted
+    monkeypatch.setattr(generate, "BAN_BASE", False)
+    write_rewrites(BASE, 1, generator=(fake := Batched([KEPT_1])), max_attempts=2, check_meaning=False)
+    assert fake.batches == [(2, 0, ())]
+
+
+def test_chat_generator_batches_and_never_writes_a_banned_text(tmp_path, monkeypatch):
+    folder = make_tiny_chat_model(tmp_path / "tiny-chat")
+    monkeypatch.setenv(generate.GENERATOR_ENV, str(folder))
+    generate._load.cache_clear()
+    try:
+        chat = generate.load_generator()
+        messages = generate.build_messages(BASE)
+        free = chat.sample(messages, count=4, seed=3, max_new_tokens=12)
+        assert len(free) == 4 and all(1 <= r.n_tokens <= 12 for r in free)
+        assert free[0].text == chat.sample(messages, count=4, seed=3, max_new_tokens=12)[0].text  # seeded
+        # Independent truth: the words a free reply wrote, then banned, appear in no reply of the same seed.
+        words = max((r.text.split() for r in free), key=len)[:2]
+        assert len(words) == 2
+        banned = chat.sample(messages, count=4, seed=3, max_new_tokens=12, banned=[" ".join(words)])
+        assert all(f" {' '.join(words)} " not in f" {' '.join(r.text.split())} " for r in banned)
+    finally:
+        generate._load.cache_clear()
