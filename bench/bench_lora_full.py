@@ -10,7 +10,11 @@ defaults (``--set`` overrides any TrainConfig field, values parsed as JSON). Eac
 validation macro-F1 and accuracy at every evaluation (the trajectory shows a fine-tune falling to
 one class and whether it recovers), its best step, and its test macro-F1 (scikit-learn's, on the
 held-out test rows) with the count of each predicted class. Accuracy does not depend on the
-machine's load; the seconds do (the load is printed).
+machine's load; the seconds do (the load is printed). Each record also holds the date, the recipe
+(learning rate, epochs, LoRA rank/alpha/dropout), torch's threads and the process's peak memory (run
+one method per process to compare memory). With ``--out``, a LoRA run is also compared with the full
+fine-tune already in that file for the same set, rows and seed (the same sample and split), so LoRA
+variants can be tried one process at a time against one full run.
 
 Sets: ``clothing5`` the women's clothing reviews' 5 star ratings (56% five stars, 4% one star: the
 set bench_bf16 uses), ``clothing3`` the same folded into negative 1-2 / neutral 3 / positive 4-5 (as
@@ -23,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +61,7 @@ def load(name: str) -> pd.DataFrame:
 
 
 def run(name: str, rows: int, seed: int, method: str, overrides: dict) -> dict:
+    import torch
     from sklearn.metrics import f1_score
     from sklearn.model_selection import train_test_split
 
@@ -71,18 +78,25 @@ def run(name: str, rows: int, seed: int, method: str, overrides: dict) -> dict:
                   f"{evaluations[-1][1]} / {evaluations[-1][2]}", file=sys.stderr, flush=True)
 
     load_before, started = os.getloadavg(), time.monotonic()
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     model = fit_transformer(prepared, config, on_event)
     test = prepared.splits["test"]
     predicted = np.asarray(model.predict([prepared.texts[i] for i in test])).astype(str)
     truth = prepared.labels[test].astype(str)
     names, counts = np.unique(predicted, return_counts=True)
-    return {"set": name, "rows": rows, "seed": seed, "method": method, "set_overrides": overrides,
+    return {"set": name, "rows": rows, "seed": seed, "method": method, "set_overrides": overrides, "date": date,
+            "recipe": {"learning_rate": config.effective_learning_rate, "epochs": config.epochs,
+                       **({"lora_r": config.lora_r, "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout}
+                          if method == "lora" else {})},
+            "torch_threads": torch.get_num_threads(),
             "split": {k: len(v) for k, v in prepared.splits.items()}, "evaluations": evaluations,
             "best_step": model.metrics["best_step"], "steps": model.metrics["steps"],
             "stopped_reason": model.metrics["stopped_reason"],
             "test_macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
             "predicted": dict(zip(names.tolist(), counts.tolist())), "seconds": round(time.monotonic() - started, 1),
-            "load_before": [round(x, 1) for x in load_before], "load_after": [round(x, 1) for x in os.getloadavg()]}
+            "load_before": [round(x, 1) for x in load_before], "load_after": [round(x, 1) for x in os.getloadavg()],
+            # the process's peak resident memory so far (Linux reports KiB): one method per process to compare
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def main() -> None:
@@ -111,11 +125,17 @@ def main() -> None:
                 if args.out:
                     with open(args.out, "a", encoding="utf-8") as handle:
                         handle.write(json.dumps(record) + "\n")
-    by_run = {(r["set"], r["seed"], r["method"]): r["test_macro_f1"] for r in results}
-    for (name, seed, method), score in by_run.items():
-        if method == "lora" and (name, seed, "full") in by_run:
-            gap = (by_run[(name, seed, "full")] - score) * 100
-            print(f"{name} seed {seed}: full {by_run[(name, seed, 'full')]:.3f}, LoRA {score:.3f}, LoRA {gap:+.1f} points behind")
+    # Full runs from earlier invocations in --out (same set, rows and seed: the same sample and split)
+    # count too, so LoRA variants can be run one process at a time against one full fine-tune.
+    earlier = []
+    if args.out and Path(args.out).exists():
+        earlier = [json.loads(line) for line in Path(args.out).read_text(encoding="utf-8").splitlines() if line.strip()]
+    full = {(r["set"], r["seed"]): r["test_macro_f1"] for r in earlier + results
+            if r["method"] == "full" and r["rows"] == args.rows}
+    for r in results:
+        if r["method"] == "lora" and (r["set"], r["seed"]) in full:
+            score, gap = full[(r["set"], r["seed"])], (full[(r["set"], r["seed"])] - r["test_macro_f1"]) * 100
+            print(f"{r['set']} seed {r['seed']}: full {score:.3f}, LoRA {r['test_macro_f1']:.3f}, LoRA {gap:+.1f} points behind")
 
 
 if __name__ == "__main__":

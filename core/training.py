@@ -497,24 +497,32 @@ def _param_groups(model, weight_decay: float):
 
 
 def _with_lora(model, config: TrainConfig):
-    """Wrap ``model`` in LoRA adapters (peft); the classification head is trained in full.
+    """Wrap ``model`` in LoRA adapters (peft); the classification head and every LayerNorm are
+    trained in full.
 
     Adapters go on every linear layer of the encoder (attention query/key/value/output and
     both feed-forward layers). The head is ``classifier`` (added by peft for SEQ_CLS) plus
     BERT's ``pooler`` where the model has one: the pooler sits between the encoder and the
     classifier, is new (random) in multilingual-e5-small and was never tuned for the task in
     the others, so a low-rank update of it alone starved the head (see LORA_* in core/config.py).
+    The LayerNorms (found by type, so any encoder's names) add under 0.1% of the weights and let
+    each layer rescale and shift its features, which adapters alone reach only slowly at a few
+    hundred steps (docs/measurements.md, "LoRA defaults at 1,000 rows"). peft keeps a trained copy
+    of each ``modules_to_save`` module and ``merge_and_unload`` puts the copies in place.
     """
+    import torch
     from peft import LoraConfig, TaskType, get_peft_model
 
     head = [name for name, _ in model.named_modules() if name.split(".")[-1] == "pooler"][:1]
+    norms = sorted({name.split(".")[-1] for name, module in model.named_modules()
+                    if isinstance(module, torch.nn.LayerNorm)})
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=["query", "key", "value", "dense"],
-        modules_to_save=[name.split(".")[-1] for name in head] or None,
+        modules_to_save=[name.split(".")[-1] for name in head] + norms or None,
     )
     return get_peft_model(model, lora)
 

@@ -20,11 +20,17 @@ def _seq_cls(tiny_model_dir, num_labels=2):
 
 
 def test_with_lora_trains_the_whole_head_and_only_adapters_below(tiny_model_dir):
+    import torch
+
     from core.training import _with_lora
 
     plain = _seq_cls(tiny_model_dir)
     head_shapes = {n: tuple(p.shape) for n, p in plain.named_parameters() if n.startswith(("classifier.", "bert.pooler."))}
     assert set(head_shapes) == {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
+    # Every LayerNorm, found by type in the plain model (before peft wraps it in place): the truth.
+    norms = {n: tuple(p.shape) for n, p in plain.named_parameters()
+             if isinstance(plain.get_submodule(n.rsplit(".", 1)[0]), torch.nn.LayerNorm)}
+    assert len(norms) == 2 * (1 + 2 * plain.config.num_hidden_layers)  # embeddings' and 2 a layer; weight, bias
     model = _with_lora(plain, TrainConfig(method="lora"))
     trainable = {n: tuple(p.shape) for n, p in model.named_parameters() if p.requires_grad}
     # Every head parameter has a trainable, full-size copy (peft's modules_to_save) ...
@@ -32,17 +38,24 @@ def test_with_lora_trains_the_whole_head_and_only_adapters_below(tiny_model_dir)
         module = "classifier" if name.startswith("classifier.") else "bert.pooler"
         rest = name[len(module) + 1 :]
         assert trainable.get(f"base_model.model.{module}.modules_to_save.default.{rest}") == shape, name
-    # ... and below the head only LoRA matrices train: no encoder weight, no embedding.
+    # ... every LayerNorm too, each a full-size copy ...
+    for name, shape in norms.items():
+        module, rest = name.rsplit(".", 1)
+        assert trainable.get(f"base_model.model.{module}.modules_to_save.default.{rest}") == shape, name
+    # ... and below the head only LoRA matrices and those copies train: no encoder weight, no embedding.
     below = [n for n in trainable if "modules_to_save" not in n]
     assert below and all("lora_A" in n or "lora_B" in n for n in below)
-    for kind in ("query", "key", "value", "attention.output.dense", "intermediate.dense"):
-        assert any(f"{kind}.lora_A" in n for n in below), kind
+    assert len(trainable) == len(below) + len(head_shapes) + len(norms)
+    for kind in ("query", "key", "value", "attention.output.dense", "intermediate.dense", "0.output.dense"):
+        assert any(f"{kind}.lora_A" in n for n in below), kind  # "0.output": the feed-forward's second layer
 
 
 def test_lora_training_moves_the_pooler_and_merges_it(tiny_model_dir):
     import torch
 
-    base = _seq_cls(tiny_model_dir).bert.pooler.dense.weight.detach().clone()
+    plain = _seq_cls(tiny_model_dir)
+    base = plain.bert.pooler.dense.weight.detach().clone()
+    norm = plain.bert.encoder.layer[0].output.LayerNorm.weight.detach().clone()
     df = make_sentiment_frame(100)
     config = TrainConfig(
         base_model=str(tiny_model_dir), method="lora", epochs=2, batch_size=16, learning_rate=1e-2, max_length=32,
@@ -55,6 +68,8 @@ def test_lora_training_moves_the_pooler_and_merges_it(tiny_model_dir):
     # A full-rank update: every row of the pooler moved, not a rank-r slice of it.
     assert torch.linalg.matrix_rank(merged.bert.pooler.dense.weight.detach() - base) > config.lora_r
     assert float(moved.max()) > 1e-4
+    # The trained LayerNorm copies are merged in place of the base model's.
+    assert float((merged.bert.encoder.layer[0].output.LayerNorm.weight.detach() - norm).abs().max()) > 1e-4
 
 
 def test_lora_defaults_are_the_measured_recipe():
