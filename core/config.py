@@ -162,11 +162,6 @@ class TrainConfig:
         """
         return self.learning_rate or DEFAULT_LEARNING_RATE.get(self.method, DEFAULT_LEARNING_RATE["full"])
 
-    @property
-    def all_input_columns(self) -> tuple[str, ...]:
-        """Profile columns first, then text columns: the order the model input is built in."""
-        return self.profile_columns + self.text_columns
-
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)

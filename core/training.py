@@ -583,16 +583,6 @@ def _any_process(accelerator, flag: bool) -> bool:
     return bool(accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), "sum").item() > 0)
 
 
-def _same_as_main(accelerator, flag: bool) -> bool:
-    """Rank 0's ``flag``, in every process."""
-    if accelerator.num_processes == 1:
-        return bool(flag)
-    import torch
-    from accelerate.utils import broadcast
-
-    return bool(broadcast(torch.tensor([float(flag)], device=accelerator.device), from_process=0).item() > 0)
-
-
 def _batch_weight(accelerator, local_weight):
     """What each process divides its summed row losses by so that DDP's mean of the processes'
     gradients is the gradient of the whole batch's (weighted) mean loss: the batch's total weight
