@@ -135,7 +135,7 @@ def test_label_and_retrain_one_round(page, streamlit_app, tiny_model_dir, tmp_pa
     kept = json.loads((streamlit_app.models_dir / model / "metrics.json").read_text())["saved_kind"]
     title = "few-shot model · base model" if kept == "fewshot" else "TF-IDF + logistic regression · no base model"
     page.get_by_test_id("stMarkdown").filter(has_text=f"{model} · {title}").wait_for()
-    page.get_by_text(f"on {N_LABELLED} out-of-fold rows", exact=False).first.wait_for()
+    page.get_by_text(f"on the {N_LABELLED} out-of-fold rows", exact=False).first.wait_for()
     page.get_by_text("Macro-F1 across the cross-validation folds", exact=False).wait_for()
     expect(page.get_by_test_id("stSidebar").get_by_role("combobox")).to_have_value(model)
     assert metric(page, "Training rounds") == "1"
@@ -160,7 +160,7 @@ def test_label_and_retrain_one_round(page, streamlit_app, tiny_model_dir, tmp_pa
     assert metric(page, "Training rounds") == "2"
     wait_for_trained_model(page)
     expect(flash).to_have_count(0)  # once retrained, the page no longer says it is retraining
-    page.get_by_text(f"on {N_LABELLED + 2} out-of-fold rows", exact=False).first.wait_for(timeout=TRAIN_LIMIT_MS)  # the final model (a best-so-far one is saved first)
+    page.get_by_text(f"on the {N_LABELLED + 2} out-of-fold rows", exact=False).first.wait_for(timeout=TRAIN_LIMIT_MS)  # the final model (a best-so-far one is saved first)
     assert counts_shown(page) == (str(N_LABELLED + 2), str(N_TO_LABEL - 2), "2")  # up by the 2 labelled here
     assert store.meta["rounds"] == 2
     assert store.counts()["labeled"] == N_LABELLED + 2

@@ -142,7 +142,7 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert f"**label-demo** · {title}" in summary
     captions = " ".join(c.value for c in at.caption)
     assert "smallest class" in captions or expected == "tfidf"  # why few-shot ran (shown with a few-shot model)
-    assert "on 29 out-of-fold rows" in captions  # why this model was kept, on every labelled row
+    assert "on the 29 out-of-fold rows" in captions  # why this model was kept, on every labelled row
     assert at.session_state["active_model"] == "label-demo"
     assert len(at.data_editor(key="label_editor").value) == 20
 
