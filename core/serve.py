@@ -14,7 +14,8 @@ A bearer token (``Authorization: Bearer <token>``, from ``MARKETUNE_API_TOKEN`` 
 is required when one is set, and a server bound beyond loopback refuses to start without one: the
 rule the app follows (ui/serving.py). Limits: rows per request and characters per text (413 with
 the limit and what was sent, the server keeps serving), and the request body's size (checked from
-Content-Length before it is read).
+Content-Length before it is read, and counted as it arrives for a body sent without one, e.g.
+``Transfer-Encoding: chunked``: 413 once over, the rest is never read; :class:`BodyLimit`).
 
 The model answering is the one in the folder now: a retrain's promotion or a rollback replaces the
 folder, and the next request loads the new model and swaps it in whole (model, ``/model``'s card,
@@ -73,6 +74,46 @@ class ApiLimits:
 
 class RequestTooLarge(ValueError):
     """A request over an :class:`ApiLimits` bound (413)."""
+
+
+class BodyLimit:
+    """ASGI middleware: counts a request body's bytes as they are received and answers 413 once
+    the count passes ``max_bytes`` (raised from ``receive`` as an HTTPException, which FastAPI turns
+    into the answer), so a chunked body (no Content-Length) is never read whole into memory."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message.get("type") == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    from fastapi import HTTPException
+
+                    raise HTTPException(status_code=413, detail=f"The request body has over {self.max_bytes:,} "
+                                        f"bytes (read so far: {seen:,}); at most {self.max_bytes:,}.")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+class Guard:
+    """ASGI middleware: ``guard(scope, receive, send, inner)`` decides, ``inner`` is the app behind
+    a :class:`BodyLimit` of ``max_bytes``."""
+
+    def __init__(self, app: Any, guard: Any, max_bytes: int) -> None:
+        self.guard, self.inner = guard, BodyLimit(app, max_bytes)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.guard(scope, receive, send, self.inner)
 
 
 class ServingStopped(RuntimeError):
@@ -509,17 +550,27 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
 
     app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # the token and the body size, before any work
+    async def guard(scope: dict, receive: Any, send: Any, inner: Any) -> None:
+        """The token and the body size, before any work (a plain ASGI wrapper rather than
+        ``@app.middleware``: an HTTPException raised while the body is received reaches FastAPI
+        as itself, not inside a task group's ExceptionGroup)."""
+        if scope.get("type") != "http":
+            await inner(scope, receive, send)
+            return
+        request = Request(scope)  # headers and state only: the body is read by the route
         if request.url.path not in ("/docs", "/openapi.json"):
             denied = authorize(request)
             if denied is not None:
-                return denied
+                await denied(scope, receive, send)
+                return
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > limits.max_body_bytes:
-            return JSONResponse({"detail": f"The request body has {int(size):,} bytes; at most "
-                                 f"{limits.max_body_bytes:,}."}, status_code=413)
-        return await call_next(request)
+            await JSONResponse({"detail": f"The request body has {int(size):,} bytes; at most "
+                                f"{limits.max_body_bytes:,}."}, status_code=413)(scope, receive, send)
+            return
+        await inner(scope, receive, send)  # inner: BodyLimit counts a body without Content-Length
+
+    app.add_middleware(Guard, guard=guard, max_bytes=limits.max_body_bytes)
 
     @app.get("/health")
     def health(request: Request, model: str | None = None) -> dict[str, Any]:
