@@ -5,7 +5,8 @@ the old labelled rows plus most of the new ones, with the current model's settin
 the two on the same rows neither trained on:
 
 - the **fixed holdout**: the current model's own test split (``test_predictions.csv``), or after a
-  first challenge the rows of the last comparison (``holdout.csv``), and
+  challenger was promoted the rows of that comparison (``holdout.csv``; a challenger that is not
+  promoted leaves the holdout as it was: its new rows' labels may be what made it lose), and
 - a share of the **new labelled rows** held out for the comparison (``NEW_EVAL_SHARE``, stratified).
 
 Rows of ``--data``/``--new`` whose model input equals a holdout text are left out of the
@@ -354,7 +355,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     def words(current: str, challenger: str) -> str:
         return outcome_sentence(promoted, current, challenger, comparison, n_holdout, len(texts) - n_holdout)
 
-    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words)
+    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words, n_holdout)
     return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version,
                      in_use_now)
 
@@ -379,7 +380,8 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
                      n_new: int) -> str:
     """A retrain's outcome for people, the version in use first: "Promoted: v3 is now in use in place
     of v2. ..." or "Kept v2: the challenger (v3) was not better. ...", then the lead with its
-    interval, the rows it was judged on, and that the new rows now join the fixed holdout."""
+    interval, the rows it was judged on, and whether the new rows joined the fixed holdout (only when
+    the challenger was promoted: rows whose labels lost the comparison never judge later ones)."""
     from .evaluation import lead_in_words
 
     lead = lead_in_words(comparison, "classification", "shared")
@@ -392,9 +394,15 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
                 f"({basis}). {current} stays in use; {challenger} is kept under versions/ and can be put in place "
                 "by hand.")
     total = n_holdout + n_new
-    grows = (f" The {n_new:,} new {'row' if n_new == 1 else 'rows'} of this comparison now join the fixed holdout "
-             f"({total:,} rows), so the next challenger is judged on them too." if n_new else "")
-    return head + grows  # the holdout grows whoever wins (eval_rows): said here, where the outcome is read
+    rows = f"{n_new:,} new {'row' if n_new == 1 else 'rows'}"
+    if not n_new:
+        return head
+    if promoted:  # the holdout grows only with the rows of a comparison the challenger won (_keep)
+        return head + (f" The {rows} of this comparison now join the fixed holdout ({total:,} rows), so the next "
+                       "challenger is judged on them too.")
+    return head + (f" The {rows} of this comparison were not added to the fixed holdout (still {n_holdout:,} rows): "
+                   "the challenger trained on the others did not win, and their labels may disagree with the "
+                   "model's. Add more labelled rows, or check these labels, before the next retrain.")
 
 
 def _reporter(on_progress: Any) -> Any:
@@ -413,10 +421,11 @@ def _reporter(on_progress: Any) -> Any:
 
 
 def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame,
-          words: Any) -> tuple[str, str, str]:
+          words: Any, n_holdout: int) -> tuple[str, str, str]:
     """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
-    place; not promoted, the challenger is saved under versions/. The model in place gets the
-    comparison rows as its holdout.csv (owner-only: customer text). ``words(current, challenger)``:
+    place; not promoted, the challenger is saved under versions/. A promoted challenger gets the
+    comparison rows as its holdout.csv (owner-only: customer text); when it is not promoted the
+    fixed holdout stays as it was (its first ``n_holdout`` comparison rows, written as holdout.csv). ``words(current, challenger)``:
     the outcome's sentence once the numbers are given (here, under the lock). Returns (the version
     written under versions/, the version in use now, the sentence)."""
     import shutil
@@ -443,7 +452,11 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                     _name(tmp / VERSIONS / challenger, challenger)
                     _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use",
                                action="kept", in_use=current, kept=challenger)
-                    _write_holdout(tmp, holdout)
+                    # The fixed holdout stays as it was (written down, so a rollback keeps these very rows):
+                    # the new rows' labels lost the comparison (they may be wrong), and a holdout that took
+                    # them would judge every later model on them.
+                    if n_holdout:
+                        _write_holdout(tmp, holdout.iloc[:n_holdout])
                 return version, current, sentence
             with atomic_folder(folder, overwrite=True) as tmp:
                 copy_tree(saved, tmp)

@@ -19,6 +19,7 @@ from core.versions import (
     VERSIONS,
     challenge,
     history_events,
+    holdout_path,
     list_versions,
     outcome_in_brief,
     rollback,
@@ -100,6 +101,7 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     shutil.copytree(trained_tiny[1], folder)
     weights = (folder / "model.safetensors").read_bytes()
     assert holdout_accuracy(folder) == 1.0  # a model in use that cannot be beaten on the holdout
+    holdout_before = pd.read_csv(holdout_path(folder), keep_default_na=False)[["text", "true_label"]]
     data, new = tmp_path / "data.csv", tmp_path / "new.csv"
     make_sentiment_frame(160, seed=1).to_csv(data, index=False)
     noisy = make_sentiment_frame(40, seed=3)
@@ -110,14 +112,17 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
     assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
     assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
+    # The new rows, whose (flipped) labels lost, do not join the fixed holdout: its rows are the same.
+    holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)[["text", "true_label"]]
+    assert holdout.equals(holdout_before) and not set(holdout["text"]) & set(noisy["text"])
+    assert f"were not added to the fixed holdout (still {len(holdout_before):,} rows)" in printed["sentence"]
     assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
     with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v2 \(challenger, not promoted"):
         rollback(folder)
 
     # Rolling forward to the challenger that lost: said with both scores on the same rows, and refused
-    # without --anyway. Truth: scikit-learn's macro-F1 of each folder's own predictions on holdout.csv.
-    holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)
+    # without --anyway. Truth: scikit-learn's macro-F1 of each folder's own predictions on the holdout.
     texts, truth = holdout["text"].astype(str).tolist(), holdout["true_label"].astype(str)
     expected = [f1_score(truth, np.asarray(load_folder(f).predict(texts), dtype=str), average="macro")
                 for f in (folder / VERSIONS / "v2", folder)]
@@ -143,7 +148,7 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert f"trained on {printed['n_trained']:,} rows (the labelled rows plus the new ones" in lines[0]
     assert not any(str(aside["set_aside"]) in line for line in lines)  # no raw timestamp
     assert lines[-1].endswith("rolled back from v1 to v2: v2 is in use, v1 is kept")
-    assert pd.read_csv(folder / "holdout.csv", keep_default_na=False).equals(holdout)  # the holdout stays fixed
+    assert pd.read_csv(folder / "holdout.csv", keep_default_na=False)[["text", "true_label"]].equals(holdout)
 
     # Rolled out again, the losing challenger still needs --anyway: its outcome travelled with it.
     assert cli_main(["rollback", "--model", str(folder)]) == 0  # the default: the model in use before
