@@ -50,7 +50,7 @@ import pandas as pd
 
 from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
-from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, TEST_PREDICTIONS, read_json
+from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"  # in versions/vN: why it is kept (replaced, lost, rolled back from)
@@ -72,7 +72,7 @@ NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the c
 HOLDOUT = "holdout.csv"
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
 # (:func:`choose`) leaves these in place; a promotion or a rollback moves them with the version.
-MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY)
+MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY, SCORING_REFERENCES)
 # The paired bootstrap's seed of every comparison of two versions (the retrain's and the rollback
 # dialog's): the same rows give the same interval, one number wherever it is said.
 COMPARE_SEED = 42  # the retrain's default seed, which its comparisons used before
