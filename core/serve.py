@@ -396,7 +396,7 @@ def _plain(value: Any) -> Any:
 
 def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
     """What ``GET /model`` says: its version (the stable number core/versions.py gives it at its
-    first retrain; null before), kind, task, classes, input columns, base model and the test
+    first retrain; "v1" before, the number that retrain gives it), kind, task, classes, input columns, base model and the test
     metrics recorded at training (JSON files of the folder, nothing recomputed)."""
     from .versions import version_name
 
@@ -405,7 +405,7 @@ def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
     headline = {k: v for k, v in metrics.get("model", {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
     return {
         "name": folder.name,
-        "version": version_name(folder),
+        "version": version_name(folder) or "v1",
         "kind": manifest.get("kind"),
         "task": model.task,
         "classes": [str(c) for c in model.classes_] if model.task != "regression" else [],
@@ -431,7 +431,7 @@ def check_exposure(host: str, token: str | None) -> None:
         loopback = name == "localhost" or ip_address(name).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not token:
+    if not loopback and not (token or "").strip():
         raise ValueError(f"--host {host} reaches beyond this machine: set {TOKEN_ENV} (or --token-file) so every "
                          "request must carry 'Authorization: Bearer <token>', or serve on 127.0.0.1.")
 
@@ -514,6 +514,7 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
 
     limits = limits or ApiLimits()
     folder = Path(folder)
+    token = (token or "").strip() or None  # a blank token is none (bearer_token strips what is sent)
     cache = ModelCache(limits, max_models=1)
     first = cache.get(folder)  # loaded now: a broken model fails at start, not at the first request
 
@@ -628,7 +629,7 @@ def read_token(token_file: str | None) -> str | None:
         if not token or not token[0].strip():
             raise ValueError(f"{token_file} is empty; put the token on its first line.")
         return token[0].strip()
-    return os.environ.get(TOKEN_ENV) or None
+    return os.environ.get(TOKEN_ENV, "").strip() or None  # blank or whitespace: unset
 
 
 def serve(folder: str | Path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
