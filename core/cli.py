@@ -899,6 +899,12 @@ def _add_version_parsers(sub: Any) -> None:
                    "(refused without it; its score against the model in use is printed either way)")
 
 
+def _said_progress(event: Any) -> None:
+    """A retrain's progress on stderr: the events that say something (a step's event often has no words)."""
+    if str(event.message or "").strip():
+        print(f"[{event.phase}] {event.message}", file=sys.stderr, flush=True)
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
     from .models import load_folder
     from .versions import challenge
@@ -909,7 +915,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     data = _read(args, current.input_columns, label=label).frame
     new = _read(argparse.Namespace(**{**vars(args), "data": args.new}), current.input_columns, label=label).frame
     outcome = challenge(folder, data, new, seed=args.seed,
-                        on_progress=lambda e: print(f"[{e.phase}] {e.message}", file=sys.stderr, flush=True))
+                        on_progress=_said_progress)
     print(outcome.sentence, file=sys.stderr)
     print(json.dumps({"promoted": outcome.promoted, "in_use": outcome.in_use, "version_kept": outcome.version,
                       "sentence": outcome.sentence,

@@ -108,7 +108,10 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     noisy["label"] = noisy["label"].map({"positive": "negative", "negative": "positive"})  # wrong labels
     noisy.to_csv(new, index=False)
     assert cli_main(["retrain", "--model", str(folder), "--data", str(data), "--new", str(new)]) == 0
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out.strip().splitlines()[-1])
+    said = [line for line in captured.err.splitlines() if line.startswith("[")]
+    assert said and not [line for line in said if not line.split("]", 1)[1].strip()]  # no empty "[train] " lines
     assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
     assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
     assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
