@@ -617,7 +617,7 @@ def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None =
 
     def when(entry: dict[str, Any]) -> str:
         stamp = entry.get("set_aside")
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else _readable(entry.get("at"))
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else readable_time(entry.get("at"))
 
     def trained(entry: dict[str, Any]) -> str:
         n = entry.get("n_trained")
@@ -626,19 +626,20 @@ def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None =
 
     current = in_use(folder)
     lines = [f"{current['version'] or '(unnumbered)'}  in use  {names.get(current['kind'], current['kind'])}, "
-             f"saved {_readable(current.get('saved_at'))}." + (f" {current['own_words']}" if current["own_words"] else "")
+             f"saved {readable_time(current.get('saved_at'))}." + (f" {current['own_words']}" if current["own_words"] else "")
              + trained(current)]
     for v in reversed(list_versions(folder)):
         lines.append(f"{v['version']}  {v.get('status') or 'kept'} ({when(v) or 'time not recorded'})  "
-                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}."
+                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {readable_time(v.get('saved_at'))}."
                      + (f" {v['own_words']}" if v["own_words"] else "") + trained(v))
     events = history_events(folder)
     if events:
-        lines += ["", "history:"] + [f"  {_readable(e.get('at'))}  {e.get('event', '')}" for e in events]
+        lines += ["", "history:"] + [f"  {readable_time(e.get('at'))}  {e.get('event', '')}" for e in events]
     return lines
 
 
-def _readable(stamp: Any) -> str:
-    """"2026-12-07 01:58" from an ISO time ("2026-12-07T01:58:57+0000", as the files keep it); as is otherwise."""
+def readable_time(stamp: Any) -> str:
+    """"2026-12-07 01:58" from an ISO time ("2026-12-07T01:58:57+0000", as the files keep it); as is otherwise.
+    The CLI's ``versions`` and the Models page's Versions table and History say times so."""
     text = str(stamp or "")
     return text[:16].replace("T", " ") if len(text) >= 16 and text[10:11] == "T" else text
