@@ -68,11 +68,13 @@ HISTORY = "history.jsonl"  # in versions/: {"at", "event"} per promotion, kept c
 ROLLED_BACK, OLD_ROLLED_BACK = "set aside by a rollback", "rolled back to "
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
-# holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
+# holdout stays fixed across versions (and grows by the new rows of each round a challenger wins),
+# unseen by every version.
 HOLDOUT = "holdout.csv"
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
-# (:func:`choose`) leaves these in place; a promotion or a rollback moves them with the version.
-MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY, SCORING_REFERENCES)
+# (:func:`choose`) leaves these in place (the version's latest comparison among them: the swap is no
+# new comparison); a promotion or a rollback moves them with the version.
+MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY, SCORING_REFERENCES, COMPARISON_FILE)
 # The paired bootstrap's seed of every comparison of two versions (the retrain's and the rollback
 # dialog's): the same rows give the same interval, one number wherever it is said.
 COMPARE_SEED = 42  # the retrain's default seed, which its comparisons used before

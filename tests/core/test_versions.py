@@ -228,12 +228,16 @@ def with_versions(trained_tiny, tmp_path):
     test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
     test[["text", "true_label"]].head(7).to_csv(folder / "holdout.csv", index=False)  # not the test split's size
     (folder / "scoring_history.jsonl").write_text(json.dumps({"at": "2026-01-03T00:00:00+0000", "rows": 5}) + "\n")
+    (folder / "comparison.json").write_text(json.dumps({  # v3's comparison with v1, as a promotion writes it
+        "comparison": {"delta": 0.05, "ci": [0.01, 0.09], "n": 40, "within_noise": False},
+        "at": "2026-01-02T00:00:00+0000", "n_trained": 150, "outcome": "promoted"}))
     return folder
 
 
 def model_files(folder) -> dict[str, bytes]:
     """The bytes of what belongs to the model, not to the candidate in front (history.jsonl apart)."""
     paths = [folder / "holdout.csv", folder / "scoring_history.jsonl", folder / "version_name.json",
+             folder / "comparison.json",
              *(p for p in sorted((folder / VERSIONS).rglob("*")) if p.is_file() and p.name != "history.jsonl")]
     return {str(p.relative_to(folder)): p.read_bytes() for p in paths}
 
@@ -244,14 +248,15 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     split). Truth: the bytes written in the test, and the history lines written in the test."""
     from core.monitor import history
     from core.registry import KIND_NAMES
-    from core.versions import choose, holdout_rows, previous_version
+    from core.versions import choose, holdout_rows, in_use, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
     before, events = model_files(folder), history_events(folder)
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
     assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
-    assert model_files(folder) == before  # versions, holdout, scoring history, number: byte for byte
+    assert model_files(folder) == before  # versions, holdout, scoring history, number, comparison: byte for byte
+    assert in_use(folder)["own_words"].startswith("Promoted: this model was 5.0 points ahead")  # walk: blank after a swap
     aside = folder / "candidates" / "transformer"
     assert not [n for n in ("versions", "holdout.csv", "scoring_history.jsonl", "version_name.json") if (aside / n).exists()]
     assert holdout_rows(folder) == 7 and [line["rows"] for line in history(folder)] == [5]
