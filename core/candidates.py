@@ -75,8 +75,15 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
         lead = lead_in_words(_seen_from(verdict[basis], side), task, basis)
     validation, test = _score(verdict.get("validation"), side), _score(verdict.get("test"), side)
     if side is None:  # a third candidate, not in the verdict's pair: the run's own record of its scores
+        # After a swap the model in place is a candidate's own folder, whose metrics.json may not hold the
+        # run's record of the others: a kept candidate's own metrics.json has its test numbers ("model").
+        own = read_json(path / METRICS) if not in_place and (path / METRICS).is_file() else {}
         validation = _number((metrics.get("validation") or {}).get(kind))
+        if validation is None:
+            validation = _number((own.get("validation") or {}).get(kind))
         test = _test_headline(metrics["model"] if in_place else (metrics.get("candidates") or {}).get(kind), task)
+        if test is None and not in_place:
+            test = _test_headline(own.get("model"), task)
     return Candidate(
         kind=kind, name=kind_name(kind, task), title=kind_title(kind, task), in_place=in_place, metric=verdict.get("metric", "macro-F1"),
         validation=validation, test=test, lead=lead, path=path,

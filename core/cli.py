@@ -157,9 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_parser(sub)
     _add_export_parser(sub)
     m = sub.add_parser("monitor", help="a model's scoring history against its training data, with drift alarms")
-    m.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
-    m.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when the last scoring raised an alarm "
-                   "(for a scheduled check)")
+    m.add_argument("model_named", nargs="?", metavar="MODEL", help="the model, as --model says it (either form)")
+    m.add_argument("--model", help="saved model folder, or the name of a model in models/")
+    m.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when the latest scorings raised an alarm "
+                   "(the newest ones of the model in use pooled to at least 50 rows; for a scheduled check)")
     _add_version_parsers(sub)
     _add_generate_parser(sub)
     _add_zero_shot_parser(sub)
@@ -853,13 +854,22 @@ COMMANDS["export"] = cmd_export
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    """Prints the history as JSON (core.monitor.report) and, on stderr, the last scoring's alarms in words."""
-    from .monitor import report
+    """Prints the history as JSON (core.monitor.report) and, on stderr, the latest scorings' alarms in
+    words and which scorings they judge (the newest pooled to at least 50 rows)."""
+    from .monitor import MIN_ROWS_FOR_ALARM, report
 
-    found = report(model_folder(args.model))
+    if args.model and args.model_named and args.model != args.model_named:
+        raise ValueError(f"Two models named: '{args.model_named}' and --model '{args.model}'; name one.")
+    name = args.model or args.model_named
+    if not name:
+        raise ValueError("Name the model: python -m core monitor MODEL (or --model MODEL).")
+    found = report(model_folder(name))
     print(json.dumps(found))
     if not found["history"]:
         print("no scoring recorded yet: predict, the Predict page, the Dashboard and serve add to it", file=sys.stderr)
+    else:
+        print(f"judged on {found['last_in_words']}" + ("" if found["last_covers"]["rows"] >= MIN_ROWS_FOR_ALARM else
+              f": alarms need at least {MIN_ROWS_FOR_ALARM} rows"), file=sys.stderr)
     for alarm in found["last_alarms"]:
         print(f"alarm: {alarm}", file=sys.stderr)
     return 3 if args.fail_on_alarm and found["alarm"] else 0
@@ -889,6 +899,12 @@ def _add_version_parsers(sub: Any) -> None:
                    "(refused without it; its score against the model in use is printed either way)")
 
 
+def _said_progress(event: Any) -> None:
+    """A retrain's progress on stderr: the events that say something (a step's event often has no words)."""
+    if str(event.message or "").strip():
+        print(f"[{event.phase}] {event.message}", file=sys.stderr, flush=True)
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
     from .models import load_folder
     from .versions import challenge
@@ -899,7 +915,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     data = _read(args, current.input_columns, label=label).frame
     new = _read(argparse.Namespace(**{**vars(args), "data": args.new}), current.input_columns, label=label).frame
     outcome = challenge(folder, data, new, seed=args.seed,
-                        on_progress=lambda e: print(f"[{e.phase}] {e.message}", file=sys.stderr, flush=True))
+                        on_progress=_said_progress)
     print(outcome.sentence, file=sys.stderr)
     print(json.dumps({"promoted": outcome.promoted, "in_use": outcome.in_use, "version_kept": outcome.version,
                       "sentence": outcome.sentence,

@@ -15,11 +15,21 @@ Three alarms, each a rule of thumb stated with its source:
 - **Unlike the training data**: more than 10% of rows flagged, ten times the 1% the flag's
   threshold lets through on training-like text.
 - **Confidence**: mean confidence more than 10 points below the test split's.
-A batch of fewer than 50 scored rows raises no alarm: its mix says too little (it is still kept).
+Fewer than 50 scored rows raise no alarm: their mix says too little. The verdict of "now" pools the
+most recent scorings of the same model, newest first, until they hold at least 50 rows (an API
+writes a line per 10 s of traffic: four rows a request add up), and says how many scorings and rows
+it covers.
+
+Each line is judged against the reference of the model that scored it: the line names it
+(``"reference_id"``: version, kind and a fingerprint of its test-split numbers) and the folder keeps
+each such reference in ``scoring_references.json``, so putting a candidate in front ("Use ...
+instead") or rolling back never re-judges the scorings made before. A line written before lines
+named their model is judged against the model in use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -32,8 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import read_json_lines
-from .models.folder import SCORING_HISTORY, TEST_PREDICTIONS
+from .files import atomic_write, read_json_lines
+from .models.folder import MANIFEST, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS
 
 HISTORY_FILE = SCORING_HISTORY
 PSI_ALARM = 0.25
@@ -101,11 +111,13 @@ class ScoringTally:
 
 def record(folder: str | Path | None, tally: ScoringTally, source: str) -> dict[str, Any] | None:
     """Append ``tally`` as one line to ``folder``'s history (owner-only file); returns the line.
-    None (nothing written) for a model without a folder or a scoring of no rows. A history that
-    cannot be written (a read-only team folder) never fails the scoring: it is skipped."""
+    The line names the model that scored it (``"version"``, ``"kind"``, ``"reference_id"``) and its
+    reference is kept beside the history (:func:`references`). None (nothing written) for a model
+    without a folder or a scoring of no rows. A history that cannot be written (a read-only team
+    folder) never fails the scoring: it is skipped."""
     if folder is None or tally.n_rows == 0:
         return None
-    line = tally.line(source)
+    line = {**tally.line(source), **_scored_by(Path(folder))}
     path = Path(folder) / HISTORY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -116,27 +128,71 @@ def record(folder: str | Path | None, tally: ScoringTally, source: str) -> dict[
     return line
 
 
+def _scored_by(folder: Path) -> dict[str, Any]:
+    """The model in ``folder`` now: its version ("v1" before any retrain numbered it), kind, and the
+    id of its reference, which is added to the folder's references when new."""
+    from .models.folder import read_json
+    from .versions import version_name
+
+    ref = reference(folder)
+    try:
+        kind = str(read_json(folder / MANIFEST).get("kind") or "")
+    except (OSError, ValueError):
+        kind = ""
+    version = version_name(folder) or "v1"
+    digest = hashlib.sha1(json.dumps(ref, sort_keys=True).encode("utf-8")).hexdigest()[:10]
+    ref_id = f"{version}:{kind}:{digest}"
+    known = references(folder)
+    if ref_id not in known:
+        try:
+            atomic_write(folder / SCORING_REFERENCES,
+                         json.dumps({**known, ref_id: {**ref, "version": version, "kind": kind}}, indent=1).encode())
+        except OSError:
+            pass  # a read-only folder: the line is judged against the model in use, as before
+    return {"version": version, "kind": kind, "reference_id": ref_id}
+
+
+def references(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """The references of the models that scored the folder's lines, by ``reference_id``."""
+    try:
+        found = json.loads((Path(folder) / SCORING_REFERENCES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def history(folder: str | Path) -> list[dict[str, Any]]:
     """The folder's scoring lines, oldest first (a damaged line is skipped)."""
     return read_json_lines(Path(folder) / HISTORY_FILE)
 
 
+_REFERENCE_CACHE: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
 def reference(folder: str | Path) -> dict[str, Any]:
     """The training side: predicted-label mix and mean confidence on the model's test split
-    (``{}`` when the folder has no test_predictions.csv with them), and the flag's expected rate."""
+    (``{}`` when the folder has no test_predictions.csv with them), and the flag's expected rate.
+    Read once per version of the file (the API asks at each line it writes)."""
     from .ood import OOD_QUANTILE
 
     out: dict[str, Any] = {"share_unlike_training": round(1 - OOD_QUANTILE, 6)}
     path = Path(folder) / TEST_PREDICTIONS
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
         return out
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _REFERENCE_CACHE.get(str(path))
+    if cached is not None and cached[0] == key:
+        return dict(cached[1])
     test = pd.read_csv(path, keep_default_na=False, na_values=[""])
     if "predicted_label" in test and "confidence" in test and len(test):
         counts = test["predicted_label"].astype(str).value_counts(normalize=True)
         out["label_mix"] = {k: round(float(v), 6) for k, v in sorted(counts.items())}
         out["mean_confidence"] = round(float(test["confidence"].mean()), 6)
         out["rows"] = int(len(test))
-    return out
+    _REFERENCE_CACHE[str(path)] = (key, out)
+    return dict(out)
 
 
 def psi(expected: dict[str, float], actual: dict[str, float]) -> float:
@@ -172,26 +228,81 @@ def alarms(line: dict[str, Any], ref: dict[str, Any]) -> list[str]:
 
 def report(folder: str | Path) -> dict[str, Any]:
     """What ``python -m core monitor`` prints and the Models page draws: the reference, each
-    history line with its alarms, and the last line's alarms (``"alarm"``: any of them), all of
-    the model in use; ``"earlier"``: the scorings of its kept versions (``versions/vN``, each line
-    with its ``"version"``, alarms against that version's own test split), oldest first."""
+    history line with its alarms (against the reference of the model that scored it; ``"model_changed"``
+    where that model differs from the line before's), and the verdict of now: ``"last_alarms"``
+    (``"alarm"``: any) of the most recent scorings pooled (:func:`pooled`), ``"last_covers"`` and
+    ``"last_in_words"`` saying which; all of the model in use. ``"earlier"``: the scorings of its
+    kept versions (``versions/vN``, each line with its ``"version"``, alarms against that version's
+    own test split), oldest first."""
     from .versions import VERSIONS, version_name
 
     ref = reference(folder)
-    lines = _judged(history(folder), ref)
-    last = lines[-1]["alarms"] if lines else []
+    lines = _judged(history(folder), ref, references(folder))
+    last = pooled(lines, ref, references(folder))
     earlier = []
     kept = Path(folder) / VERSIONS
     for path in sorted(kept.glob("v*")) if kept.is_dir() else []:
         if path.is_dir() and (path / HISTORY_FILE).is_file():
             name = version_name(path) or path.name
-            earlier += [{**line, "version": name} for line in _judged(history(path), reference(path))]
-    return {"model": Path(folder).name, "version": version_name(folder) or "", "reference": ref, "history": lines,
-            "alarm": bool(last), "last_alarms": last, "earlier": sorted(earlier, key=lambda line: str(line.get("at")))}
+            earlier += [{**line, "version": name} for line in _judged(history(path), reference(path), references(path))]
+    return {"model": Path(folder).name, "version": version_name(folder) or "v1", "reference": ref, "history": lines,
+            "alarm": bool(last["alarms"]), "last_alarms": last["alarms"], "last_covers": last["covers"],
+            "last_in_words": last["words"], "earlier": sorted(earlier, key=lambda line: str(line.get("at")))}
 
 
-def _judged(lines: list[dict[str, Any]], ref: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{**line, "alarms": alarms(line, ref), "psi": _psi_of(line, ref)} for line in lines]
+def _judged(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    out, before = [], None
+    for line in lines:
+        own = (refs or {}).get(line.get("reference_id")) or ref  # the reference of the model that scored it
+        changed = before is not None and line.get("reference_id") != before
+        out.append({**line, "alarms": alarms(line, own), "psi": _psi_of(line, own), "model_changed": changed})
+        before = line.get("reference_id")
+    return out
+
+
+def pooled(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The verdict of now ("words": "the last 3 scorings pooled (72 rows)"): the newest lines of the same model (``reference_id``) pooled, newest first,
+    until they hold at least MIN_ROWS_FOR_ALARM scored rows, judged as one scoring (shares weighted by
+    rows) against that model's reference. ``{"alarms", "covers": {"scorings", "rows", "at", "until"},
+    "words"}``; no alarm when even all of them hold fewer rows."""
+    taken: list[dict[str, Any]] = []
+    for line in reversed(lines):
+        if taken and line.get("reference_id") != taken[0].get("reference_id"):
+            break
+        taken.append(line)
+        if sum(t.get("scored") or 0 for t in taken) >= MIN_ROWS_FOR_ALARM:
+            break
+    if not taken:
+        return {"alarms": [], "covers": {"scorings": 0, "rows": 0}, "words": ""}
+    taken.reverse()  # oldest first
+    merged = merge_lines(taken)
+    own = (refs or {}).get(taken[-1].get("reference_id")) or ref
+    n, rows = len(taken), merged["scored"]
+    what = "the last scoring" if n == 1 else f"the last {n:,} scorings"
+    words = f"{what} ({rows_words(rows)})" if n == 1 else f"{what} pooled ({rows_words(rows)})"
+    covers = {"scorings": n, "rows": rows, "at": taken[0].get("at"), "until": taken[-1].get("until") or taken[-1].get("at")}
+    return {"alarms": alarms(merged, own), "covers": covers, "words": words}
+
+
+def merge_lines(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several history lines as one: rows and scored rows summed, each share and mean weighted by
+    the scored rows of the lines that have it."""
+    scored = [max(int(line.get("scored") or 0), 0) for line in lines]
+
+    def weighted(field: str) -> float | None:
+        pairs = [(line[field], w) for line, w in zip(lines, scored) if line.get(field) is not None and w]
+        total = sum(w for _, w in pairs)
+        return round(sum(v * w for v, w in pairs) / total, 6) if total else None
+
+    mix: Counter = Counter()
+    for line, w in zip(lines, scored):
+        for label, share in (line.get("label_mix") or {}).items():
+            mix[label] += share * w
+    total = sum(scored)
+    return {"rows": sum(int(line.get("rows") or 0) for line in lines), "scored": total,
+            "share_unlike_training": weighted("share_unlike_training"),
+            "label_mix": {k: round(v / total, 6) for k, v in sorted(mix.items())} if total and mix else {},
+            "mean_confidence": weighted("mean_confidence"), "mean_value": weighted("mean_value")}
 
 
 def rows_words(n: int) -> str:

@@ -6,8 +6,9 @@ int8 by ONNX Runtime (``model.int8.onnx``: dynamic quantization of the MatMul we
 ``onnxruntime.quantization.quantize_dynamic``). Then it is checked on the model's own test split
 with the fast path's rule (core/fastpath.py): labels agree with the fp32 torch model on >= 99% of
 the rows and accuracy drops by less than 0.5 points (a multi-label model: each tag's decisions
-agree on >= 99% of the rows and micro-F1 drops by less than 0.5 points). A form that fails is removed and refused with
-the numbers; one that passes is recorded in ``onnx.json`` and used by ``python -m core predict
+agree on >= 99% of the rows and micro-F1 drops by less than 0.5 points). The new form is built and
+checked in a staging folder: one that fails is refused with the numbers and never replaces the form
+checked earlier (``model.onnx`` and ``onnx.json`` stay as they were); one that passes is moved in, is recorded in ``onnx.json`` and used by ``python -m core predict
 --fast`` and ``python -m core serve``. Speed is measured and reported (rows/s beside torch fp32 and
 bf16 in the same run) but not required: where ONNX is not faster the record says so.
 
@@ -19,6 +20,9 @@ are the same code whichever form runs.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -78,11 +82,9 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
          "opset": 17, "onnxruntime": version, "exported_at": str}
 
     Raises ValueError for a model that is not a transformer classifier or has no test split
-    (the check needs its rows), and when the exported form fails the check (its file removed,
-    the numbers in the message). The torch model and its folder are otherwise left as they were.
+    (the check needs its rows), and when the exported form fails the check (the numbers in the
+    message; a form checked earlier stays in use). The torch model and its folder are otherwise left as they were.
     """
-    import onnxruntime
-
     from .fastpath import not_applicable
 
     folder = Path(folder)
@@ -95,18 +97,42 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
     if reason or getattr(model, "tokenizer", None) is None:
         raise ValueError(f"ONNX export: {reason or 'this kind of model has no transformer network to export'}.")
     target = folder / (INT8_FILE if int8 else ONNX_FILE)
-    _export_network(model, folder / ONNX_FILE)
+    staging = Path(tempfile.mkdtemp(prefix=".onnx-new-", dir=folder))  # the new form is checked under here
+    try:
+        record = _export_and_check(model, folder, staging, target.name, int8)
+        if not record["passed"]:
+            earlier = read_record(folder)
+            kept = (f" The earlier checked form ({earlier['file']}) stays in use." if earlier else "")
+            raise ValueError(f"The ONNX form{' (int8)' if int8 else ''} was refused: {record['reason']} on the model's "
+                             f"{record['n_rows']:,} test rows. The model is unchanged; use it as it is.{kept}")
+        os.replace(staging / target.name, target)  # only a form that passed replaces what was there
+        for name in (ONNX_FILE, INT8_FILE):
+            if name != target.name:
+                (folder / name).unlink(missing_ok=True)  # only the form that was checked stays
+        atomic_write(folder / RECORD_FILE, json.dumps(record, indent=2).encode("utf-8"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return record
+
+
+def _export_and_check(model: Any, folder: Path, staging: Path, name: str, int8: bool) -> dict[str, Any]:
+    """Export ``model``'s network under ``staging`` (``name``: model.onnx or model.int8.onnx) and
+    check it on ``folder``'s test split; the record (``passed`` True or False)."""
+    import onnxruntime
+
+    _export_network(model, staging / ONNX_FILE)
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(folder / ONNX_FILE), str(target), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(staging / ONNX_FILE), str(staging / name), weight_type=QuantType.QInt8)
     texts, truth = read_test_split(folder)
     tags = tags_of(model)  # several tags per row: judged per tag decision, micro-F1 (core.fastpath)
     model.predict(texts[:8])
     seconds_fp32, labels_fp32 = timed_predict(model, texts)
-    onnx_model = with_onnx(load_folder(folder), target)
+    onnx_model = with_onnx(load_folder(folder), staging / name)
     onnx_model.predict(texts[:8])
     seconds_onnx, labels_onnx = timed_predict(onnx_model, texts)
+    del onnx_model  # its ONNX Runtime session lets go of the staged file before it is moved
     bf16 = load_folder(folder).quantize("bf16")
     bf16.predict(texts[:8])
     seconds_bf16, _ = timed_predict(bf16, texts)
@@ -114,13 +140,15 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
     # Speed is reported, not required: the export is for other runtimes as much as for speed.
     problems = [p for p in judged["reason"].split("; ") if p != "passed" and "faster" not in p]
     n = len(texts)
-    record = {
+    drop = judged["accuracy_drop_points"]
+    return {
         "passed": not problems,
-        "file": target.name,
+        "file": name,
         "reason": "; ".join(problems) or (
             f"{'each tag' if tags else 'labels'} agree{'s' if tags else ''} with the fp32 model on "
             f"{judged['agreement']:.1%} of {n:,} test rows{' or more' if tags else ''}; "
-            f"{'micro-F1' if tags else 'accuracy'} {judged['accuracy_drop_points']:+.2f} points lower"),
+            + (f"no {'micro-F1' if tags else 'accuracy'} drop" if round(drop, 1) <= 0 else
+               f"{'micro-F1' if tags else 'accuracy'} {drop:.1f} points lower")),
         "n_rows": n,
         "measure": "micro_f1" if tags else "accuracy",
         "agreement": judged["agreement"],
@@ -135,15 +163,6 @@ def export(folder: str | Path, *, int8: bool = False) -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if not record["passed"]:
-        for name in (ONNX_FILE, INT8_FILE, RECORD_FILE):
-            (folder / name).unlink(missing_ok=True)
-        raise ValueError(f"The ONNX form{' (int8)' if int8 else ''} was refused: {record['reason']} on the model's "
-                         f"{n:,} test rows. The model is unchanged; use it as it is.")
-    if int8:
-        (folder / ONNX_FILE).unlink(missing_ok=True)  # only the form that was checked stays
-    atomic_write(folder / RECORD_FILE, json.dumps(record, indent=2).encode("utf-8"))
-    return record
 
 
 def _export_network(model: Any, path: Path) -> None:

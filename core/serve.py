@@ -14,7 +14,8 @@ A bearer token (``Authorization: Bearer <token>``, from ``MARKETUNE_API_TOKEN`` 
 is required when one is set, and a server bound beyond loopback refuses to start without one: the
 rule the app follows (ui/serving.py). Limits: rows per request and characters per text (413 with
 the limit and what was sent, the server keeps serving), and the request body's size (checked from
-Content-Length before it is read).
+Content-Length before it is read, and counted as it arrives for a body sent without one, e.g.
+``Transfer-Encoding: chunked``: 413 once over, the rest is never read; :class:`BodyLimit`).
 
 The model answering is the one in the folder now: a retrain's promotion or a rollback replaces the
 folder, and the next request loads the new model and swaps it in whole (model, ``/model``'s card,
@@ -73,6 +74,46 @@ class ApiLimits:
 
 class RequestTooLarge(ValueError):
     """A request over an :class:`ApiLimits` bound (413)."""
+
+
+class BodyLimit:
+    """ASGI middleware: counts a request body's bytes as they are received and answers 413 once
+    the count passes ``max_bytes`` (raised from ``receive`` as an HTTPException, which FastAPI turns
+    into the answer), so a chunked body (no Content-Length) is never read whole into memory."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message.get("type") == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    from fastapi import HTTPException
+
+                    raise HTTPException(status_code=413, detail=f"The request body has over {self.max_bytes:,} "
+                                        f"bytes (read so far: {seen:,}); at most {self.max_bytes:,}.")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+class Guard:
+    """ASGI middleware: ``guard(scope, receive, send, inner)`` decides, ``inner`` is the app behind
+    a :class:`BodyLimit` of ``max_bytes``."""
+
+    def __init__(self, app: Any, guard: Any, max_bytes: int) -> None:
+        self.guard, self.inner = guard, BodyLimit(app, max_bytes)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.guard(scope, receive, send, self.inner)
 
 
 class ServingStopped(RuntimeError):
@@ -355,7 +396,7 @@ def _plain(value: Any) -> Any:
 
 def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
     """What ``GET /model`` says: its version (the stable number core/versions.py gives it at its
-    first retrain; null before), kind, task, classes, input columns, base model and the test
+    first retrain; "v1" before, the number that retrain gives it), kind, task, classes, input columns, base model and the test
     metrics recorded at training (JSON files of the folder, nothing recomputed)."""
     from .versions import version_name
 
@@ -364,7 +405,7 @@ def model_card(folder: Path, model: SavedModel) -> dict[str, Any]:
     headline = {k: v for k, v in metrics.get("model", {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
     return {
         "name": folder.name,
-        "version": version_name(folder),
+        "version": version_name(folder) or "v1",
         "kind": manifest.get("kind"),
         "task": model.task,
         "classes": [str(c) for c in model.classes_] if model.task != "regression" else [],
@@ -390,7 +431,7 @@ def check_exposure(host: str, token: str | None) -> None:
         loopback = name == "localhost" or ip_address(name).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not token:
+    if not loopback and not (token or "").strip():
         raise ValueError(f"--host {host} reaches beyond this machine: set {TOKEN_ENV} (or --token-file) so every "
                          "request must carry 'Authorization: Bearer <token>', or serve on 127.0.0.1.")
 
@@ -473,6 +514,7 @@ def create_app(folder: str | Path, *, token: str | None = None, limits: ApiLimit
 
     limits = limits or ApiLimits()
     folder = Path(folder)
+    token = (token or "").strip() or None  # a blank token is none (bearer_token strips what is sent)
     cache = ModelCache(limits, max_models=1)
     first = cache.get(folder)  # loaded now: a broken model fails at start, not at the first request
 
@@ -509,17 +551,27 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
 
     app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # the token and the body size, before any work
+    async def guard(scope: dict, receive: Any, send: Any, inner: Any) -> None:
+        """The token and the body size, before any work (a plain ASGI wrapper rather than
+        ``@app.middleware``: an HTTPException raised while the body is received reaches FastAPI
+        as itself, not inside a task group's ExceptionGroup)."""
+        if scope.get("type") != "http":
+            await inner(scope, receive, send)
+            return
+        request = Request(scope)  # headers and state only: the body is read by the route
         if request.url.path not in ("/docs", "/openapi.json"):
             denied = authorize(request)
             if denied is not None:
-                return denied
+                await denied(scope, receive, send)
+                return
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > limits.max_body_bytes:
-            return JSONResponse({"detail": f"The request body has {int(size):,} bytes; at most "
-                                 f"{limits.max_body_bytes:,}."}, status_code=413)
-        return await call_next(request)
+            await JSONResponse({"detail": f"The request body has {int(size):,} bytes; at most "
+                                f"{limits.max_body_bytes:,}."}, status_code=413)(scope, receive, send)
+            return
+        await inner(scope, receive, send)  # inner: BodyLimit counts a body without Content-Length
+
+    app.add_middleware(Guard, guard=guard, max_bytes=limits.max_body_bytes)
 
     @app.get("/health")
     def health(request: Request, model: str | None = None) -> dict[str, Any]:
@@ -577,7 +629,7 @@ def read_token(token_file: str | None) -> str | None:
         if not token or not token[0].strip():
             raise ValueError(f"{token_file} is empty; put the token on its first line.")
         return token[0].strip()
-    return os.environ.get(TOKEN_ENV) or None
+    return os.environ.get(TOKEN_ENV, "").strip() or None  # blank or whitespace: unset
 
 
 def serve(folder: str | Path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,

@@ -5,7 +5,8 @@ the old labelled rows plus most of the new ones, with the current model's settin
 the two on the same rows neither trained on:
 
 - the **fixed holdout**: the current model's own test split (``test_predictions.csv``), or after a
-  first challenge the rows of the last comparison (``holdout.csv``), and
+  challenger was promoted the rows of that comparison (``holdout.csv``; a challenger that is not
+  promoted leaves the holdout as it was: its new rows' labels may be what made it lose), and
 - a share of the **new labelled rows** held out for the comparison (``NEW_EVAL_SHARE``, stratified).
 
 Rows of ``--data``/``--new`` whose model input equals a holdout text are left out of the
@@ -49,7 +50,7 @@ import pandas as pd
 
 from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
-from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, TEST_PREDICTIONS, read_json
+from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS, read_json
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"  # in versions/vN: why it is kept (replaced, lost, rolled back from)
@@ -67,11 +68,13 @@ HISTORY = "history.jsonl"  # in versions/: {"at", "event"} per promotion, kept c
 ROLLED_BACK, OLD_ROLLED_BACK = "set aside by a rollback", "rolled back to "
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
 # The comparison rows of the last challenge (text, true_label), carried by the model in place: the
-# holdout stays fixed across versions (and grows by each round's new rows), unseen by every version.
+# holdout stays fixed across versions (and grows by the new rows of each round a challenger wins),
+# unseen by every version.
 HOLDOUT = "holdout.csv"
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
-# (:func:`choose`) leaves these in place; a promotion or a rollback moves them with the version.
-MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY)
+# (:func:`choose`) leaves these in place (the version's latest comparison among them: the swap is no
+# new comparison); a promotion or a rollback moves them with the version.
+MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY, SCORING_REFERENCES, COMPARISON_FILE)
 # The paired bootstrap's seed of every comparison of two versions (the retrain's and the rollback
 # dialog's): the same rows give the same interval, one number wherever it is said.
 COMPARE_SEED = 42  # the retrain's default seed, which its comparisons used before
@@ -354,7 +357,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     def words(current: str, challenger: str) -> str:
         return outcome_sentence(promoted, current, challenger, comparison, n_holdout, len(texts) - n_holdout)
 
-    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words)
+    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words, n_holdout)
     return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version,
                      in_use_now)
 
@@ -379,7 +382,8 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
                      n_new: int) -> str:
     """A retrain's outcome for people, the version in use first: "Promoted: v3 is now in use in place
     of v2. ..." or "Kept v2: the challenger (v3) was not better. ...", then the lead with its
-    interval, the rows it was judged on, and that the new rows now join the fixed holdout."""
+    interval, the rows it was judged on, and whether the new rows joined the fixed holdout (only when
+    the challenger was promoted: rows whose labels lost the comparison never judge later ones)."""
     from .evaluation import lead_in_words
 
     lead = lead_in_words(comparison, "classification", "shared")
@@ -392,9 +396,15 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
                 f"({basis}). {current} stays in use; {challenger} is kept under versions/ and can be put in place "
                 "by hand.")
     total = n_holdout + n_new
-    grows = (f" The {n_new:,} new {'row' if n_new == 1 else 'rows'} of this comparison now join the fixed holdout "
-             f"({total:,} rows), so the next challenger is judged on them too." if n_new else "")
-    return head + grows  # the holdout grows whoever wins (eval_rows): said here, where the outcome is read
+    rows = f"{n_new:,} new {'row' if n_new == 1 else 'rows'}"
+    if not n_new:
+        return head
+    if promoted:  # the holdout grows only with the rows of a comparison the challenger won (_keep)
+        return head + (f" The {rows} of this comparison now join the fixed holdout ({total:,} rows), so the next "
+                       "challenger is judged on them too.")
+    return head + (f" The {rows} of this comparison were not added to the fixed holdout (still {n_holdout:,} rows): "
+                   "the challenger trained on the others did not win, and their labels may disagree with the "
+                   "model's. Add more labelled rows, or check these labels, before the next retrain.")
 
 
 def _reporter(on_progress: Any) -> Any:
@@ -413,10 +423,11 @@ def _reporter(on_progress: Any) -> Any:
 
 
 def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame,
-          words: Any) -> tuple[str, str, str]:
+          words: Any, n_holdout: int) -> tuple[str, str, str]:
     """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
-    place; not promoted, the challenger is saved under versions/. The model in place gets the
-    comparison rows as its holdout.csv (owner-only: customer text). ``words(current, challenger)``:
+    place; not promoted, the challenger is saved under versions/. A promoted challenger gets the
+    comparison rows as its holdout.csv (owner-only: customer text); when it is not promoted the
+    fixed holdout stays as it was (its first ``n_holdout`` comparison rows, written as holdout.csv). ``words(current, challenger)``:
     the outcome's sentence once the numbers are given (here, under the lock). Returns (the version
     written under versions/, the version in use now, the sentence)."""
     import shutil
@@ -443,7 +454,11 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                     _name(tmp / VERSIONS / challenger, challenger)
                     _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use",
                                action="kept", in_use=current, kept=challenger)
-                    _write_holdout(tmp, holdout)
+                    # The fixed holdout stays as it was (written down, so a rollback keeps these very rows):
+                    # the new rows' labels lost the comparison (they may be wrong), and a holdout that took
+                    # them would judge every later model on them.
+                    if n_holdout:
+                        _write_holdout(tmp, holdout.iloc[:n_holdout])
                 return version, current, sentence
             with atomic_folder(folder, overwrite=True) as tmp:
                 copy_tree(saved, tmp)
@@ -604,7 +619,7 @@ def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None =
 
     def when(entry: dict[str, Any]) -> str:
         stamp = entry.get("set_aside")
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else _readable(entry.get("at"))
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else readable_time(entry.get("at"))
 
     def trained(entry: dict[str, Any]) -> str:
         n = entry.get("n_trained")
@@ -613,19 +628,20 @@ def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None =
 
     current = in_use(folder)
     lines = [f"{current['version'] or '(unnumbered)'}  in use  {names.get(current['kind'], current['kind'])}, "
-             f"saved {_readable(current.get('saved_at'))}." + (f" {current['own_words']}" if current["own_words"] else "")
+             f"saved {readable_time(current.get('saved_at'))}." + (f" {current['own_words']}" if current["own_words"] else "")
              + trained(current)]
     for v in reversed(list_versions(folder)):
         lines.append(f"{v['version']}  {v.get('status') or 'kept'} ({when(v) or 'time not recorded'})  "
-                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {_readable(v.get('saved_at'))}."
+                     f"{names.get(v.get('kind'), v.get('kind'))}, saved {readable_time(v.get('saved_at'))}."
                      + (f" {v['own_words']}" if v["own_words"] else "") + trained(v))
     events = history_events(folder)
     if events:
-        lines += ["", "history:"] + [f"  {_readable(e.get('at'))}  {e.get('event', '')}" for e in events]
+        lines += ["", "history:"] + [f"  {readable_time(e.get('at'))}  {e.get('event', '')}" for e in events]
     return lines
 
 
-def _readable(stamp: Any) -> str:
-    """"2026-12-07 01:58" from an ISO time ("2026-12-07T01:58:57+0000", as the files keep it); as is otherwise."""
+def readable_time(stamp: Any) -> str:
+    """"2026-12-07 01:58" from an ISO time ("2026-12-07T01:58:57+0000", as the files keep it); as is otherwise.
+    The CLI's ``versions`` and the Models page's Versions table and History say times so."""
     text = str(stamp or "")
     return text[:16].replace("T", " ") if len(text) >= 16 and text[10:11] == "T" else text

@@ -21,6 +21,7 @@ from core.versions import (
     in_use,
     list_versions,
     previous_version,
+    readable_time,
     rollback,
     rollback_risk,
     rule_in_words,
@@ -126,17 +127,17 @@ def _versions(name: str, folder: Path, key: str) -> None:
         current = in_use(folder)
         # Each model's latest comparison from its own side (core.versions.own_words): a winner reads "ahead".
         rows = [{"version": current["version"] or "(unnumbered)", "what happened": "in use",
-                 "model": KIND_NAMES.get(current["kind"], current["kind"]), "saved": current["saved_at"],
+                 "model": KIND_NAMES.get(current["kind"], current["kind"]), "saved": readable_time(current["saved_at"]),
                  "comparison": current["own_words"]}]
         rows += [{"version": v["version"], "what happened": v.get("status", ""),
-                  "model": KIND_NAMES.get(v.get("kind"), v.get("kind")), "saved": v.get("saved_at", ""),
+                  "model": KIND_NAMES.get(v.get("kind"), v.get("kind")), "saved": readable_time(v.get("saved_at", "")),
                   "comparison": v["own_words"]} for v in reversed(kept)]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
     events = history_events(folder)  # a swap of candidates ("Use ... instead") is one too, with or without versions
     if events:
         with st.expander(f"History ({len(events)} event{'s' if len(events) != 1 else ''}): numbers never change; "
                          "a rollback and a swap of candidates are events"):
-            st.markdown("\n".join(f"- `{plain(e.get('at', ''))}` {plain(e.get('event', ''))}" for e in reversed(events)))
+            st.markdown("\n".join(f"- `{plain(readable_time(e.get('at', '')))}` {plain(e.get('event', ''))}" for e in reversed(events)))
     if kept and can_change(name):
         _rollback(folder, kept, key)
 

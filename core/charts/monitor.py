@@ -24,7 +24,7 @@ def drift_chart(report: dict[str, Any]) -> go.Figure:
     groups: dict[str, list[dict[str, Any]]] = {}
     for line in report.get("earlier", []):
         groups.setdefault(str(line["version"]), []).append(line)
-    in_use = f"{report.get('version') or 'model'} (in use)"
+    in_use = f"{report.get('version') or 'v1'} (in use)"
     groups[in_use] = report["history"]
     palette = qualitative.Plotly
     for i, (name, lines) in enumerate(groups.items()):
@@ -34,6 +34,9 @@ def drift_chart(report: dict[str, Any]) -> go.Figure:
             fig.add_trace(go.Scatter(x=at, y=[line.get(field) for line in lines], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=row == 1, line={"color": color},
                                      marker={"color": color}), row=row, col=1)
+    for line in report["history"]:  # another model took over here (a candidate put in front, a rollback)
+        if line.get("model_changed"):
+            fig.add_vline(x=line["at"], line_dash="dot", line_color="gray")
     fig.add_hline(y=OOD_ALARM, line_dash="dash", line_color="firebrick", row=1, col=1)
     fig.add_hline(y=PSI_ALARM, line_dash="dash", line_color="firebrick", row=2, col=1)
     if ref.get("mean_confidence") is not None:

@@ -45,6 +45,7 @@ CARD = "README.md"
 NETWORK_WEIGHTS = "model.safetensors"  # a torch kind's network, as transformers' save_pretrained names it
 OOD_REFERENCE = "ood_reference.safetensors"  # optional: core.ood's out-of-distribution reference
 SCORING_HISTORY = "scoring_history.jsonl"  # core.monitor's: one line of counts per scoring (named here for core.versions)
+SCORING_REFERENCES = "scoring_references.json"  # core.monitor's: the reference of each model that scored a line
 
 
 # ---------------------------------------------------------------------- JSON and folders

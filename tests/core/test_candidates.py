@@ -102,6 +102,19 @@ def test_a_third_candidate_outside_the_verdicts_pair_shows_the_runs_own_scores(s
     assert (third.validation, third.test, third.lead) == (0.8125, 0.75, "")
 
 
+def test_after_a_swap_every_kept_candidate_keeps_its_test_number(saved):
+    """Walk finding: after "Use ... instead" the other candidates lost their test numbers (the model
+    put in front carries its own metrics.json, without the run's record of the others). Truth:
+    scikit-learn's macro-F1 of each folder's own test predictions."""
+    shutil.copytree(saved / "candidates" / "tfidf", saved / "candidates" / "embedding")  # a third kind kept
+    candidates_module.switch_candidate(saved, "tfidf")
+    found = {c.kind: c for c in candidates_of(saved)}
+    assert set(found) == {"tfidf", "transformer", "embedding"} and found["tfidf"].in_place
+    for kind, candidate in found.items():
+        where = saved if candidate.in_place else saved / "candidates" / kind
+        assert candidate.test == pytest.approx(macro_f1_of(where)), kind
+
+
 def test_the_switched_in_candidate_predicts_as_it_did_and_twice_gives_back_the_same_files(saved):
     before = files_of(saved)
     tfidf_proba = load_folder(saved / "candidates" / "tfidf").predict_proba(PROBE)

@@ -174,6 +174,7 @@ def test_use_over_time_shows_earlier_versions_scorings_marked_by_version(folder,
     kept = folder / VERSIONS / "v1"
     shutil.copytree(folder, kept)  # as a promotion leaves it: the replaced model and its history under versions/
     (folder / HISTORY_FILE).unlink()
+    (folder / "version_name.json").write_text(json.dumps({"version": "v2"}))  # the challenger promoted in place
     score(folder, POSITIVE[:1], tmp_path, name="c.csv")  # one row: "1 row", no alarm below 50
     found = report(folder)
     truth = [json.loads(line) for line in (kept / HISTORY_FILE).read_text().splitlines()]
@@ -182,7 +183,62 @@ def test_use_over_time_shows_earlier_versions_scorings_marked_by_version(folder,
     at = open_models()
     chart = next(f for f in figures(at) if any("PSI" in str(a.get("text")) for a in f["layout"].get("annotations", [])))
     series = {trace["name"]: trace for trace in chart["data"] if trace["yaxis"] in ("y3",)}
-    assert set(series) == {"v1", "model (in use)"}
+    assert set(series) == {"v1", "v2 (in use)"}
     assert list(series["v1"]["y"]) == [line["mean_confidence"] for line in truth]
     assert "The last scoring had 1 row;" in texts(at.info)
     assert "and 2 of earlier versions (v1)" in " ".join(c.value for c in at.caption)
+
+
+def test_small_scorings_add_up_to_an_alarm_and_a_small_one_hides_none(folder, tmp_path, capsys):
+    """Walk finding: an API's lines of 20-28 rows each never alarmed (each under the 50-row minimum),
+    and one small request hid an earlier alarm. Truth: the prediction files themselves (their label
+    mix pooled by pandas) and PSI by its formula against the test split's mix."""
+    outs = [score(folder, NEGATIVE * 6, tmp_path, name=f"s{i}.csv") for i in range(3)]  # 18 rows each
+    found = report(folder)
+    assert all(line["alarms"] == [] and line["scored"] < 50 for line in found["history"])  # none alone
+    pooled_rows = pd.concat(outs)
+    mix = pooled_rows["predicted_label"].astype(str).value_counts(normalize=True).to_dict()
+    test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
+    test_mix = test["predicted_label"].astype(str).value_counts(normalize=True).to_dict()
+    assert psi(test_mix, mix) > PSI_ALARM  # the three together moved the mix
+    assert found["alarm"] and "PSI" in found["last_alarms"][0]
+    assert found["last_covers"]["scorings"] == 3 and found["last_covers"]["rows"] == len(pooled_rows) == 54
+    assert found["last_in_words"] == "the last 3 scorings pooled (54 rows)"
+    capsys.readouterr()
+    assert cli_main(["monitor", "--model", str(folder), "--fail-on-alarm"]) == 3
+    assert "judged on the last 3 scorings pooled (54 rows)" in capsys.readouterr().err
+
+    score(folder, POSITIVE[:1], tmp_path, name="one.csv")  # one small request after the alarm
+    found = report(folder)
+    assert found["alarm"] and found["last_covers"] == {**found["last_covers"], "scorings": 4, "rows": 55}
+    assert cli_main(["monitor", str(folder), "--fail-on-alarm"]) == 3  # the model named as the issue wrote it
+
+
+def test_each_scoring_is_judged_against_the_model_that_scored_it(folder, tmp_path):
+    """Walk finding: after "Use ... instead" every earlier scoring was re-judged against the new
+    model's test split (9 of 14 lines became alarms). Truth: each model's own test_predictions.csv
+    (mean confidence, label mix by pandas), read in the test before and after the swap."""
+    from core.monitor import references
+    from core.registry import KIND_NAMES
+    from core.versions import choose
+
+    old_test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
+    score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="a.csv")
+    choose(folder, "tfidf", kind_names=KIND_NAMES)
+    new_test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
+    score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="b.csv")
+    lines = report(folder)["history"]
+    refs = references(folder)  # kept beside the history through the swap (core.versions.MODEL_FILES)
+    assert [line["kind"] for line in lines] == ["transformer", "tfidf"]
+    assert [line["model_changed"] for line in lines] == [False, True]
+    for line, test in zip(lines, (old_test, new_test)):
+        ref = refs[line["reference_id"]]
+        assert ref["mean_confidence"] == pytest.approx(test["confidence"].mean(), abs=1e-6)
+        test_mix = test["predicted_label"].astype(str).value_counts(normalize=True).to_dict()
+        assert line["psi"] == pytest.approx(psi(test_mix, line["label_mix"]), abs=1e-4)
+        fell = test["confidence"].mean() - line["mean_confidence"] > 0.10
+        assert any("mean confidence fell" in a for a in line["alarms"]) == fell
+
+
+def test_the_model_in_use_is_v1_before_any_retrain(folder):
+    assert report(folder)["version"] == "v1"

@@ -54,6 +54,26 @@ def test_a_form_that_disagrees_is_refused_and_removed(folder, monkeypatch):
     assert read_record(folder) is None and load_onnx(folder) is None
 
 
+def test_a_refused_form_leaves_the_earlier_checked_form_in_place_and_the_cli_exits_non_zero(folder, monkeypatch):
+    export(folder)  # the fp32 form passes
+    before = {name: (folder / name).read_bytes() for name in (ONNX_FILE, RECORD_FILE)}
+    real = core.onnx_form._export_network
+
+    def export_flipped(model, path):
+        model = copy.deepcopy(model)
+        model.model.classifier.weight.data.neg_()
+        model.model.classifier.bias.data.neg_()
+        real(model, path)
+
+    monkeypatch.setattr(core.onnx_form, "_export_network", export_flipped)
+    for args in (["--int8"], []):
+        assert cli_main(["export", "--model", str(folder), "--format", "onnx", *args]) != 0
+        assert {name: (folder / name).read_bytes() for name in before} == before
+        assert not (folder / INT8_FILE).exists()
+        assert not [p for p in folder.iterdir() if p.name.startswith(".onnx-new-")]  # no staging left behind
+    assert load_onnx(folder) is not None and read_record(folder)["file"] == ONNX_FILE
+
+
 def test_int8_either_passes_with_its_file_or_leaves_nothing(folder):
     try:
         record = export(folder, int8=True)

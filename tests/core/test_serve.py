@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.cli import main as cli_main
-from core.serve import ApiLimits, MicroBatcher, check_exposure, create_app, read_token
+from core.serve import ApiLimits, BodyLimit, MicroBatcher, check_exposure, create_app, read_token
 
 TEXTS = ["great fast delivery love it", "terrible broken refund", "ok fine", "", "awful awful awful"]
 
@@ -114,6 +114,40 @@ def test_body_over_the_byte_limit_is_413_before_it_is_read(folder):
     assert answer.status_code == 413 and "bytes" in answer.json()["detail"]
 
 
+def test_a_chunked_body_over_the_limit_is_413_and_the_server_keeps_serving(folder):
+    small = TestClient(create_app(folder, limits=ApiLimits(max_body_bytes=1000)))
+
+    def chunks():  # a generator body: httpx sends it chunked, with no Content-Length
+        yield b'{"texts": ['
+        for _ in range(100):
+            yield b'"' + b"a" * 50 + b'",'
+        yield b'"b"]}'
+
+    answer = small.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and "1,000" in answer.json()["detail"]
+    assert small.get("/health").status_code == 200
+    assert small.post("/predict", json={"texts": ["hello"]}).status_code == 200
+
+
+def test_the_body_limit_stops_reading_once_over():
+    import asyncio
+
+    pulled = []
+
+    async def receive():  # an endless chunked body, 100 bytes a message
+        pulled.append(1)
+        return {"type": "http.request", "body": b"x" * 100, "more_body": True}
+
+    async def app(scope, receive, send):  # reads the body the way a framework does: until no more
+        while (await receive()).get("more_body"):
+            pass
+
+    with pytest.raises(Exception) as caught:
+        asyncio.run(BodyLimit(app, max_bytes=1000)({"type": "http"}, receive, None))
+    assert caught.value.status_code == 413
+    assert len(pulled) == 11  # 1,100 bytes: the first message past 1,000, and none after
+
+
 @pytest.mark.parametrize("body", [{}, {"texts": "one string"}, {"rows": [1, 2]}, {"texts": [], "rows": []},
                                   {"rows": [{"other": "x"}]}])
 def test_malformed_bodies_are_422_with_what_was_expected(client, body):
@@ -150,6 +184,14 @@ def test_token_file_and_env(tmp_path, monkeypatch):
     assert read_token(None) is None
     monkeypatch.setenv("MARKETUNE_API_TOKEN", "from-env")
     assert read_token(None) == "from-env"
+    monkeypatch.setenv("MARKETUNE_API_TOKEN", "  from-env \n")
+    assert read_token(None) == "from-env"
+    monkeypatch.setenv("MARKETUNE_API_TOKEN", "   ")  # walk finding: whitespace started the server, then 401 always
+    assert read_token(None) is None
+    with pytest.raises(ValueError, match="reaches beyond this machine"):
+        check_exposure("0.0.0.0", read_token(None))
+    with pytest.raises(ValueError, match="reaches beyond this machine"):
+        check_exposure("0.0.0.0", "   ")
     (tmp_path / "t").write_text("from-file\n")
     assert read_token(str(tmp_path / "t")) == "from-file"
     (tmp_path / "empty").write_text("\n")

@@ -19,6 +19,7 @@ from core.versions import (
     VERSIONS,
     challenge,
     history_events,
+    holdout_path,
     list_versions,
     outcome_in_brief,
     rollback,
@@ -100,24 +101,31 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     shutil.copytree(trained_tiny[1], folder)
     weights = (folder / "model.safetensors").read_bytes()
     assert holdout_accuracy(folder) == 1.0  # a model in use that cannot be beaten on the holdout
+    holdout_before = pd.read_csv(holdout_path(folder), keep_default_na=False)[["text", "true_label"]]
     data, new = tmp_path / "data.csv", tmp_path / "new.csv"
     make_sentiment_frame(160, seed=1).to_csv(data, index=False)
     noisy = make_sentiment_frame(40, seed=3)
     noisy["label"] = noisy["label"].map({"positive": "negative", "negative": "positive"})  # wrong labels
     noisy.to_csv(new, index=False)
     assert cli_main(["retrain", "--model", str(folder), "--data", str(data), "--new", str(new)]) == 0
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out.strip().splitlines()[-1])
+    said = [line for line in captured.err.splitlines() if line.startswith("[")]
+    assert said and not [line for line in said if not line.split("]", 1)[1].strip()]  # no empty "[train] " lines
     assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
     assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
     assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
+    # The new rows, whose (flipped) labels lost, do not join the fixed holdout: its rows are the same.
+    holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)[["text", "true_label"]]
+    assert holdout.equals(holdout_before) and not set(holdout["text"]) & set(noisy["text"])
+    assert f"were not added to the fixed holdout (still {len(holdout_before):,} rows)" in printed["sentence"]
     assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
     with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v2 \(challenger, not promoted"):
         rollback(folder)
 
     # Rolling forward to the challenger that lost: said with both scores on the same rows, and refused
-    # without --anyway. Truth: scikit-learn's macro-F1 of each folder's own predictions on holdout.csv.
-    holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)
+    # without --anyway. Truth: scikit-learn's macro-F1 of each folder's own predictions on the holdout.
     texts, truth = holdout["text"].astype(str).tolist(), holdout["true_label"].astype(str)
     expected = [f1_score(truth, np.asarray(load_folder(f).predict(texts), dtype=str), average="macro")
                 for f in (folder / VERSIONS / "v2", folder)]
@@ -143,7 +151,7 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     assert f"trained on {printed['n_trained']:,} rows (the labelled rows plus the new ones" in lines[0]
     assert not any(str(aside["set_aside"]) in line for line in lines)  # no raw timestamp
     assert lines[-1].endswith("rolled back from v1 to v2: v2 is in use, v1 is kept")
-    assert pd.read_csv(folder / "holdout.csv", keep_default_na=False).equals(holdout)  # the holdout stays fixed
+    assert pd.read_csv(folder / "holdout.csv", keep_default_na=False)[["text", "true_label"]].equals(holdout)
 
     # Rolled out again, the losing challenger still needs --anyway: its outcome travelled with it.
     assert cli_main(["rollback", "--model", str(folder)]) == 0  # the default: the model in use before
@@ -220,12 +228,16 @@ def with_versions(trained_tiny, tmp_path):
     test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
     test[["text", "true_label"]].head(7).to_csv(folder / "holdout.csv", index=False)  # not the test split's size
     (folder / "scoring_history.jsonl").write_text(json.dumps({"at": "2026-01-03T00:00:00+0000", "rows": 5}) + "\n")
+    (folder / "comparison.json").write_text(json.dumps({  # v3's comparison with v1, as a promotion writes it
+        "comparison": {"delta": 0.05, "ci": [0.01, 0.09], "n": 40, "within_noise": False},
+        "at": "2026-01-02T00:00:00+0000", "n_trained": 150, "outcome": "promoted"}))
     return folder
 
 
 def model_files(folder) -> dict[str, bytes]:
     """The bytes of what belongs to the model, not to the candidate in front (history.jsonl apart)."""
     paths = [folder / "holdout.csv", folder / "scoring_history.jsonl", folder / "version_name.json",
+             folder / "comparison.json",
              *(p for p in sorted((folder / VERSIONS).rglob("*")) if p.is_file() and p.name != "history.jsonl")]
     return {str(p.relative_to(folder)): p.read_bytes() for p in paths}
 
@@ -236,14 +248,15 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     split). Truth: the bytes written in the test, and the history lines written in the test."""
     from core.monitor import history
     from core.registry import KIND_NAMES
-    from core.versions import choose, holdout_rows, previous_version
+    from core.versions import choose, holdout_rows, in_use, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
     before, events = model_files(folder), history_events(folder)
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
     assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
-    assert model_files(folder) == before  # versions, holdout, scoring history, number: byte for byte
+    assert model_files(folder) == before  # versions, holdout, scoring history, number, comparison: byte for byte
+    assert in_use(folder)["own_words"].startswith("Promoted: this model was 5.0 points ahead")  # walk: blank after a swap
     aside = folder / "candidates" / "transformer"
     assert not [n for n in ("versions", "holdout.csv", "scoring_history.jsonl", "version_name.json") if (aside / n).exists()]
     assert holdout_rows(folder) == 7 and [line["rows"] for line in history(folder)] == [5]

@@ -226,3 +226,8 @@ def test_the_rollback_picker_starts_at_the_version_in_use_before_and_a_swap_is_i
     table = frame_with(at, "what happened")
     assert table["version"].tolist() == ["v3", "v2", "v1"] and table["model"].tolist()[0] == "TF-IDF + logistic regression"
     assert "v3: the candidate TF-IDF + logistic regression (tfidf) put in front" in " ".join(m.value for m in at.markdown)
+    # Times as the CLI's `versions` prints them (walk: the table and History showed raw ISO stamps).
+    import re
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", str(t)) for t in table["saved"].tolist())
+    history = " ".join(m.value for m in at.markdown if m.value.startswith("- `"))
+    assert history and not re.search(r"\d\dT\d\d:\d\d", history) and "`2026-01-01 00:00`" in history
