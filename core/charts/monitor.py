@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
@@ -28,7 +29,7 @@ def drift_chart(report: dict[str, Any]) -> go.Figure:
     groups[in_use] = report["history"]
     palette = qualitative.Plotly
     for i, (name, lines) in enumerate(groups.items()):
-        at = [line["at"] for line in lines]
+        at = _utc([line["at"] for line in lines])
         color = palette[i % len(palette)]  # one colour per version, in all three panels
         for row, field in ((1, "share_unlike_training"), (2, "psi"), (3, "mean_confidence")):
             fig.add_trace(go.Scatter(x=at, y=[line.get(field) for line in lines], mode="lines+markers", name=name,
@@ -36,7 +37,7 @@ def drift_chart(report: dict[str, Any]) -> go.Figure:
                                      marker={"color": color}), row=row, col=1)
     for line in report["history"]:  # another model took over here (a candidate put in front, a rollback)
         if line.get("model_changed"):
-            fig.add_vline(x=line["at"], line_dash="dot", line_color="gray")
+            fig.add_vline(x=_utc([line["at"]])[0], line_dash="dot", line_color="gray")
     fig.add_hline(y=OOD_ALARM, line_dash="dash", line_color="firebrick", row=1, col=1)
     fig.add_hline(y=PSI_ALARM, line_dash="dash", line_color="firebrick", row=2, col=1)
     if ref.get("mean_confidence") is not None:
@@ -47,3 +48,9 @@ def drift_chart(report: dict[str, Any]) -> go.Figure:
     fig.update_yaxes(tickformat=".0%", row=3, col=1)
     fig.update_layout(height=560, showlegend=len(groups) > 1, margin={"t": 40, "b": 20})
     return fig
+
+
+def _utc(stamps: list[str]) -> list[Any]:
+    """History stamps ("2026-12-07T03:24:20+0000") as naive UTC datetimes: plotly.js reads no
+    UTC offset in a date string, so an axis of such strings is drawn as categories, unevenly spaced."""
+    return list(pd.to_datetime(stamps, utc=True).tz_convert(None).to_pydatetime())
