@@ -387,9 +387,12 @@ def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_fi
     cuts = pd.read_csv(io.BytesIO(fetch(downloads, "-cut-offs.csv")), encoding="utf-8-sig")
     name = next(n for n in downloads if n.endswith(".csv") and not n.endswith("-cut-offs.csv"))  # Download CSV
     scored = pd.read_csv(io.BytesIO(fetch(downloads, name)), encoding="utf-8-sig", keep_default_na=False)
-    assert list(cuts.columns) == ["tag", "probability_column", "cut_off"] and set(cuts["probability_column"]) <= set(scored)
+    assert list(cuts.columns) == ["tag", "probability_column", "cut_off", "note"]
+    assert set(cuts["probability_column"]) <= set(scored)
+    untold = set(saved.get("cannot_tell_yet") or [])
+    assert [isinstance(n, str) and "cannot tell yet" in n for n in cuts["note"]] == [t in untold for t in cuts["tag"]]
     for _, row in scored[scored["text"] != ""].iterrows():  # the spreadsheet user's own check, row by row
-        given = [t for t, col, cut in cuts.itertuples(index=False) if float(row[col]) >= cut]
+        given = [t for t, col, cut, _ in cuts.itertuples(index=False) if float(row[col]) >= cut]
         assert row["predicted_labels"] == "|".join(given)
 
 
