@@ -50,6 +50,7 @@ from ui.figures import inert
 from ui.jobs import JobPanel, live_panel, progress_line
 from ui.markdown import plain
 from ui.multilabel import render_cut_offs
+from ui.results import notice_markdown
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
 from ui.upload import SheetAsCsv, csv_upload, how_read_line, read_limits
 
@@ -170,6 +171,8 @@ def choose_model() -> tuple[str, SavedModel] | None:
     several = "tags (several per row)" if getattr(model, "multi_label", False) else "classes"
     what = f"{len(classes)} {several}: {', '.join(classes)}" if model.task == "classification" else "a number"
     st.caption(f"Predicts {plain(what)} · reads {plain(', '.join(model.input_columns) or '(no columns)')}")
+    if notice := notice_markdown((getattr(model, "metrics", None) or {}).get("verdict") or {}):
+        st.warning(notice)  # not usable, or (several tags) a Hamming loss no better than a constant guess
     if note := unchecked_scores_note(model):  # a zero-shot model (issue 30)
         st.info(plain(note), icon=":material/label_off:")
     return name, model

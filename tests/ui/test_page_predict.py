@@ -367,6 +367,25 @@ def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
     assert result["id"].tolist() == list(range(1, 9))
 
 
+def test_predict_says_a_tags_models_hamming_caution_once_and_not_for_a_model_without_one(registry):
+    """A multi-label model whose Hamming loss is no better than a constant guess (its first clause
+    checked against scikit-learn's hamming_loss) is cautioned under the model box, as the Models and
+    Label pages and the CLI do (core.result.verdict_notice)."""
+    from core.result import CAUTION
+    from tests.ui.test_page_verdict import save_cautioned_tags_model
+
+    first = save_cautioned_tags_model("tags-model")
+    at = open_page()
+    at.selectbox(key="predict_model").set_value("tags-model").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if first in w.value]
+    assert len(said) == 1 and said[0].startswith(f"**{CAUTION}:**")
+    others = [n for n in at.selectbox(key="predict_model").options if n != "tags-model"]
+    assert others, "the fixture model is listed beside it"
+    at.selectbox(key="predict_model").set_value(others[0]).run()
+    assert not any(first in w.value or CAUTION in w.value for w in at.warning)
+
+
 def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_file(models_dir, downloads):
     """Several tags per row: the page states each tag's cut-off (the model's thresholds.json) once,
     and the cut-offs download lets a spreadsheet user redo predicted_labels from the p_<tag> columns
