@@ -43,7 +43,7 @@ from core.predict import (
     renamed_message,
 )
 from core.progress import ProgressEvent, TrainingCancelled
-from core.reading import count_rows, in_page_words, open_stream, read_head
+from core.reading import HEADER_ONLY, count_rows, in_page_words, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -213,6 +213,9 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         if upload is None:
             return _kept_upload(removed=drawn and st.session_state.get(KEPT_SHOWN) == "uploader")
         path = _saved_upload(upload)
+        if _row_count(str(path), path.stat().st_mtime) == (0, ""):  # refused at upload, as Train and the CLI do
+            st.error(HEADER_ONLY)
+            return None
         st.session_state[KEPT], st.session_state[KEPT_SHOWN] = (path, upload.name), "uploader"
         if not isinstance(upload, SheetAsCsv):  # a CSV as uploaded (csv_upload said how it read any other kind)
             _how_read_caption(path, upload.name)

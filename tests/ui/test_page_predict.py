@@ -386,6 +386,21 @@ def test_predict_says_a_tags_models_hamming_caution_once_and_not_for_a_model_wit
     assert not any(first in w.value or CAUTION in w.value for w in at.warning)
 
 
+def test_a_header_only_file_is_refused_at_upload_and_predict_stays_disabled(registry):
+    """As the Train page and the CLI do: the refusal is said on upload, not only after pressing Predict."""
+    from core.reading import HEADER_ONLY
+
+    at = open_page()
+    at.file_uploader(key="predict_upload").set_value(("empty.csv", b"text\n", "text/csv"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [HEADER_ONLY]
+    assert at.button(key="predict_run").disabled
+    assert not any("empty.csv" in c.value for c in at.caption)  # no "0 rows · 1 column" line
+    upload(at, NEW_ROWS)  # a file with rows is taken as before
+    assert not at.error and not at.button(key="predict_run").disabled
+
+
 def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_file(models_dir, downloads):
     """Several tags per row: the page states each tag's cut-off (the model's thresholds.json) once,
     and the cut-offs download lets a spreadsheet user redo predicted_labels from the p_<tag> columns
