@@ -73,12 +73,14 @@ class ListLabels:
     tags: list[str]  # the tag vocabulary, most frequent first
     share_several: float  # share of labelled rows with two or more tags (0..1)
     n_rows: int  # labelled rows looked at
+    json_rows: int = 0  # cells written as JSON lists among joined ones (exports mix spellings; split_tags reads both)
 
     def finding(self) -> str:
         """What was found, without what to do: "Label column 'tags' looks like several tags per row:
         tags joined by '|', 5 tags ('price', ...); 40% of its 200 labelled rows have two or more."."""
         joined_by = ("JSON lists" if self.separator == JSON_LIST
-                     else f"tags joined by {' or '.join(repr(c) for c in self.separator)}")
+                     else f"tags joined by {' or '.join(repr(c) for c in self.separator)}"
+                     + (f", or JSON lists ({self.json_rows:,} rows)" if self.json_rows else ""))
         shown = ", ".join(repr(t) for t in self.tags[:8]) + (f" and {len(self.tags) - 8} more" if len(self.tags) > 8 else "")
         return (f"{LIST_LABELS_LEAD.format(column=self.column)} {joined_by}, {len(self.tags)} tags "
                 f"({shown}); {self.share_several:.0%} of its {self.n_rows:,} labelled rows have two or more.")
@@ -177,16 +179,17 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
         recurring = (sum(counts[t] >= 2 for t in pieces) >= MIXED_RECURRING_SHARE * len(pieces) if len(separator) > 1
                      else all(counts[t] >= 2 for t in pieces))
         if recurring and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
-            return _found(column, separator, lists, len(cells))
+            return _found(column, separator, lists, len(cells), int(json_like.sum()))
     return None
 
 
-def _found(column: str, separator: str, lists: list[list[str]], n_rows: int) -> ListLabels | None:
+def _found(column: str, separator: str, lists: list[list[str]], n_rows: int, json_rows: int = 0) -> ListLabels | None:
     several = sum(len(t) >= 2 for t in lists)
     if several == 0:
         return None  # one tag per row: an ordinary class column
     counts = Counter(t for tags in lists for t in tags)
-    return ListLabels(column, separator, [t for t, _ in counts.most_common()], several / max(1, len(lists)), n_rows)
+    return ListLabels(column, separator, [t for t, _ in counts.most_common()], several / max(1, len(lists)), n_rows,
+                      json_rows)
 
 
 def join_tags(tags: Sequence[str], separator: str) -> str:

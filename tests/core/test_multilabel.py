@@ -196,6 +196,17 @@ def test_tags_joined_by_pipe_in_some_rows_and_semicolon_in_others_are_read_as_ta
     assert [set(t) for t in parse_labels(cells, found.separator)[0]] == truth
 
 
+def test_the_finding_names_json_lists_when_some_rows_are_written_so():
+    """Walk finding: "tags joined by '|' or ';'" for a file where some rows are JSON lists."""
+    cells = ["joy|anger", "joy", "anger;neutral", '["joy", "neutral"]', "neutral", '["anger"]'] * 5
+    found = detect(pd.Series(cells), "labels")
+    n_json = sum(c.startswith("[") for c in cells)  # the truth, counted here
+    assert found is not None and found.json_rows == n_json == 10
+    assert f"or JSON lists ({n_json} rows)" in found.finding() and found.finding() in found.sentence()
+    plain = detect(pd.Series([c for c in cells if not c.startswith("[")]), "labels")
+    assert plain is not None and "JSON" not in plain.finding()
+
+
 def test_tags_the_model_cannot_tell_are_saved_and_said_in_the_cut_off_table_and_the_card(tmp_path):
     from types import SimpleNamespace
 
