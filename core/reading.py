@@ -183,7 +183,10 @@ def missing_columns_message(missing: Sequence[Any], found: Sequence[Any], *, lea
     another case or spacing, else :func:`difflib.get_close_matches`), e.g. "Column(s) ['text']
     are not in the file; found ['Text', 'channel']. Closest match: 'text' -> 'Text'."""
     found = [str(c) for c in found]
-    listed = found[:30] + ([f"... {len(found) - 30} more"] if len(found) > 30 else [])
+    # pandas names a header cell left empty "Unnamed: 1" (0-based): said as the column a person sees
+    shown = [f"(column {i + 1} has no name)" if _UNNAMED.fullmatch(c) else c for i, c in enumerate(found)]
+    listed = shown[:30] + ([f"... {len(found) - 30} more"] if len(found) > 30 else [])
+    found = [c for c in found if not _UNNAMED.fullmatch(c)]
     hints = []
     for name in missing:
         name = str(name)
@@ -193,6 +196,9 @@ def missing_columns_message(missing: Sequence[Any], found: Sequence[Any], *, lea
     lead = lead or f"Column(s) {[str(m) for m in missing]} are not in the file"
     closest = f" Closest match: {'; '.join(hints)}." if hints else ""
     return f"{lead}; found {listed}.{closest}"
+
+
+_UNNAMED = re.compile(r"Unnamed: \d+(?:\.\d+)?")  # pandas' name for a column whose header cell is empty
 
 
 def _closest(name: str, found: list[str]) -> list[str]:
@@ -263,7 +269,13 @@ def read_table(
     raw = _read_bytes(source, limits)
     raw, name, unpacked = unpack(raw, name, limits)
     loaded = _read_kind(raw, name, sheet, header_row, columns, limits)
-    return dataclasses.replace(loaded, notes=(*unpacked, *loaded.notes)) if unpacked else loaded
+    ignored = (sheet_ignored_note(sheet),) if sheet not in (None, _SHEETS_ONLY) and loaded.sheet is None else ()
+    return dataclasses.replace(loaded, notes=(*unpacked, *loaded.notes, *ignored)) if unpacked or ignored else loaded
+
+
+def sheet_ignored_note(sheet: str) -> str:
+    """The note for a sheet asked for (``--sheet``) in a file that is not a workbook."""
+    return f"sheet {sheet!r} was asked for, but a sheet applies to Excel workbooks only: this file was read as it is"
 
 
 def _read_kind(raw: bytes, name: str, sheet: str | None, header_row: int | None, columns: Sequence[str],
@@ -1579,7 +1591,8 @@ def open_stream(
             check_csv_file(path, encoding, delimiter, limits, stop_after_rows=check_rows)
             header = _stream_header(path, encoding, delimiter, skip)
             refuse_duplicate_names(header)
-            return Stream(path, path, encoding, delimiter, tuple(header), (block.note(),) if block else (),
+            notes = ((block.note(),) if block else ()) + ((sheet_ignored_note(sheet),) if sheet else ())
+            return Stream(path, path, encoding, delimiter, tuple(header), notes,
                           skip_lines=skip, header_row=block.header_line if block else None,
                           header_hint="" if block else header_not_found_hint(header, columns))
     loaded = read_table(path, path.name, sheet=sheet, header_row=header_row, columns=columns, limits=limits)
