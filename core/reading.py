@@ -91,6 +91,9 @@ class LoadedCsv:
     # header's line, the sentence every missing-column message ends with (advice, not a note;
     # the pages show it on its own, in_page_words); "" otherwise.
     header_hint: str = ""
+    # A workbook's other sheets and the names in their first non-blank row ((sheet, names), ...):
+    # a missing column's closest match there is named too (:meth:`require`).
+    other_headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_workbook(self) -> bool:
@@ -107,7 +110,21 @@ class LoadedCsv:
         workbook, the sheet read and its other sheets (how to choose one)."""
         missing = [c for c in dict.fromkeys(columns) if c and c not in self.frame.columns]
         if missing:
-            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.sheet_hint())
+            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.sheet_hint()
+                             + self.elsewhere(missing))
+
+    def elsewhere(self, missing: Sequence[str]) -> str:
+        """" Sheet 'Data' has 'label' (closest to 'Label')." for each missing column whose closest
+        match (:func:`missing_columns_message`'s rule) is in another sheet's first row; "" else."""
+        found = []
+        for name in missing:
+            for sheet, names in self.other_headers:
+                close = _closest(str(name), [n for n in names if not _UNNAMED.fullmatch(n)])
+                if close:
+                    same = "" if close[0] == str(name) else f" (closest to {str(name)!r})"
+                    found.append(f"Sheet {sheet!r} has {close[0]!r}{same}.")
+                    break
+        return (" " + " ".join(found)) if found else ""
 
     def sheet_hint(self) -> str:
         """" Read from sheet 'About' of its 2 sheets ('About', 'Reviews'): ..." for a workbook with
@@ -523,6 +540,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
                              sheets=sheets)
         if chosen not in sheets:
             raise ValueError(f"{what} has no sheet named {chosen!r}; its sheets are {listed}.")
+        other_headers = tuple((s, _first_row_names(book, s)) for s in sheets if s != chosen)
         where = f"sheet {chosen!r} of {what}" + (f" (its sheets: {listed})" if len(sheets) > 1 else "")
         numbers: list[int] = []
         try:
@@ -586,7 +604,14 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     # make them; text columns (and mixed ones) keep each cell's own value.
     frame = frame.infer_objects().reset_index(drop=True)
     return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
-                     n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top))
+                     n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top),
+                     other_headers=other_headers)
+
+
+def _first_row_names(book: pd.ExcelFile, name: str) -> tuple[str, ...]:
+    """The names in sheet ``name``'s first non-blank row (its header, most often); () when blank."""
+    rows = _first_rows(book, name)
+    return tuple(_cell_name(v) for v in rows[0] if not pd.isna(v)) if rows else ()
 
 
 def _default_sheet(book: pd.ExcelFile, sheets: tuple[str, ...], columns: Sequence[str]) -> tuple[str, str]:

@@ -565,6 +565,24 @@ def test_sheet_on_a_csv_is_said_to_apply_to_workbooks_only(tmp_path, trained_tin
     assert any("workbooks only" in n for n in read_table(path, sheet="Data").notes)
 
 
+def test_a_missing_column_names_its_closest_match_in_another_sheet(tmp_path, capsys):
+    """Walk finding: `--label-col Label` on a workbook whose sheet 'Data' has `label`: the message
+    named the sheets but not that 'Data' holds the column."""
+    path = tmp_path / "book.xlsx"
+    data = pd.DataFrame({"text": ["great", "awful", "fine", "bad"] * 5, "label": ["pos", "neg", "pos", "neg"] * 5})
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"About this file": ["exported by the shop"]}).to_excel(writer, sheet_name="About", index=False)
+        data.to_excel(writer, sheet_name="Data", index=False)
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--label-col", "Label",
+                         "--data", str(path), "--out", str(tmp_path / "o"))
+    assert rc == 2 and "Sheet 'Data' has 'label' (closest to 'Label')." in err, err
+    loaded = read_table(path, sheet="Data")
+    loaded.require(["text", "label"])  # the truth: the sheet the test wrote holds both
+    with pytest.raises(ValueError) as info:
+        loaded.require(["Text"])
+    assert "Closest match: 'Text' -> 'text'" in str(info.value) and "Sheet 'About' has" not in str(info.value)
+
+
 def test_faults3_t04_cover_sheet_first_reads_the_sheet_with_the_columns_and_names_the_sheets(tmp_path, trained_tiny,
                                                                                               capsys):
     """Without --sheet every command reads the first sheet holding the columns it needs ('Reviews',
