@@ -22,7 +22,7 @@ Usage: nice -n 5 .venv/bin/python -m bench.bench_multilabel [--rows 3000] [--tes
        [--epochs 3] [--max-length 64] [--max-train-seconds S] [--no-class-weighting] [--method auto --rule]
 ``--method auto --rule``: the whole leaderboard with tags (TF-IDF one-vs-rest, frozen embeddings,
 few-shot on small data, or the fine-tune) and the rule's choice, each candidate's test micro-F1 recorded.
-Appends one JSON line to bench/results/bench_multilabel.jsonl.
+Appends one JSON line to bench/results/bench_multilabel.jsonl (``--out`` for another file).
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def main() -> None:
                              "keeping the requested model; every candidate's test micro-F1 is recorded either way")
     parser.add_argument("--max-train-seconds", type=float, default=None,
                         help="stop fine-tuning after this long (the best validation checkpoint is kept), for a shared machine")
+    parser.add_argument("--out", type=Path, default=RAW, help="the JSON-lines file to append to")
     args = parser.parse_args()
     from core.config import TrainConfig
     from core.pipeline import train
@@ -103,11 +104,20 @@ def main() -> None:
         "test_micro_f1": {**{k: v["micro_f1"] for k, v in (m.get("candidates") or {}).items()},
                           m["saved_kind"]: (m.get("before_refit") or m["model"])["micro_f1"]},  # fitted on the training rows
         "saved_test_micro_f1": m["model"]["micro_f1"],  # the saved model (refitted where the run refits)
+        # Every candidate's test headline numbers (fitted on the training rows, its own cut-offs on validation),
+        # the constant "each tag's most common value" baseline, and the saved model's cut-offs: how many test
+        # rows each tag was given (against its support) and the tags it cannot yet tell (core.multilabel.cut_offs).
+        "test_candidates": {**{k: {q: v.get(q) for q in keys} for k, v in (m.get("candidates") or {}).items()},
+                            m["saved_kind"]: {q: (m.get("before_refit") or m["model"]).get(q) for q in keys}},
+        "most_frequent_per_tag": {k: m["baselines"].get("most_frequent_per_tag", {}).get(k) for k in keys},
+        "thresholds": m.get("thresholds"), "cannot_tell_yet": m.get("cannot_tell_yet"),
+        "thresholds_chosen_on": m.get("thresholds_chosen_on"),
+        "per_tag_given": {t: [m["model"]["per_tag"][t]["predicted"], m["model"]["per_tag"][t]["support"]] for t in m["tags"]},
         "train_seconds": m["train_seconds"], "wall_seconds": round(wall, 1), "load_before": load_before,
         "load_after": load_avg(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with RAW.open("a", encoding="utf-8") as f:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
     print(json.dumps(record, indent=2))
 

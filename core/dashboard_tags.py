@@ -54,10 +54,16 @@ def tag_counts_chart(table: pd.DataFrame) -> go.Figure:
 
 
 def cooccurrence_chart(matrix: pd.DataFrame) -> go.Figure:
-    """Heatmap of :func:`cooccurrence` (z: rows carrying both tags)."""
-    fig = go.Figure(go.Heatmap(z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), colorscale="Blues",
+    """Heatmap of :func:`cooccurrence` (z: rows carrying both tags, written in each cell). The
+    diagonal (each tag's own rows, the bar chart beside it) is left blank: it is many times any
+    pair and would take the whole colour scale, leaving the pairs pale."""
+    z = matrix.to_numpy(dtype=float).copy()
+    np.fill_diagonal(z, np.nan)
+    fig = go.Figure(go.Heatmap(z=z, x=list(matrix.columns), y=list(matrix.index), colorscale="Blues",
+                               texttemplate="%{z:,}", hoverongaps=False,
                                hovertemplate="%{y} and %{x}: %{z:,} rows<extra></extra>"))
-    return fig.update_layout(title="Tags that occur together", height=360 + 10 * len(matrix))
+    return fig.update_layout(title="Tags that occur together (rows with both; a tag with itself left out)",
+                             height=360 + 10 * len(matrix))
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ class Filters:
     # Segment columns of tag lists, (column, separator) (DashboardFrame.list_segments): their chosen
     # values are tags, and a row passes when it carries any of them (tag_segment_mask).
     tag_segments: tuple[tuple[str, str], ...] = ()
+    tags: bool = False  # several tags per row: ``labels`` are tags, said as "Tags: ..."
 
     def mask(self, frame: pd.DataFrame, columns: ColumnMap) -> np.ndarray | None:
         """Boolean row mask over ``frame`` (None when nothing is filtered)."""
@@ -129,7 +130,7 @@ class Filters:
             if values:
                 lines.append(f"{col}: {', '.join(values)}")
         if self.labels:
-            lines.append(f"Labels: {', '.join(self.labels)}")
+            lines.append(f"{'Tags' if self.tags else 'Labels'}: {', '.join(self.labels)}")
         if self.min_confidence:
             lines.append(f"Confidence ≥ {self.min_confidence:.0%}")
         return lines

@@ -327,20 +327,36 @@ class LabelStore:
         done = labels[labels != ""]
         return {"labeled": int(len(done)), "unlabeled": int((labels == "").sum()), **{str(k): int(v) for k, v in done.value_counts().items()}}
 
+    def tag_separator(self, labels: pd.Series | None = None) -> str | None:
+        """The separator of a project labelled with several tags per row, else None: the one the
+        Label page saved tags with (meta.json ``label_sep``, kept by :meth:`set_labels`), or the one
+        core.multilabel.detect finds in the labels (``labels``: the labelled cells, read when None).
+        The first is needed because detection wants tags that recur: a few first labels such as
+        "anger", "anger|neutral" read as two classes."""
+        if self.meta.get("label_sep"):
+            return str(self.meta["label_sep"])
+        from .multilabel import detect
+
+        if labels is None:
+            labels = self.frame()[self.label_column]
+            labels = labels[labels != ""]
+        found = detect(labels, self.label_column) if len(labels) else None
+        return found.separator if found is not None else None
+
     def label_counts(self) -> tuple[dict[str, int], str | None]:
         """(labelled rows per label, the tag separator or None), most rows first. One label per row:
-        rows per class. Several tags per row (core.multilabel.detect finds a separator in the labels):
-        rows carrying each tag, so a row with two tags counts once for each and the counts add up to
-        more than the labelled rows; a combination such as "anger|joy" is no class of its own."""
-        from .multilabel import detect, split_tags
+        rows per class. Several tags per row (:meth:`tag_separator`): rows carrying each tag, so a
+        row with two tags counts once for each and the counts add up to more than the labelled rows;
+        a combination such as "anger|joy" is no class of its own."""
+        from .multilabel import split_tags
 
         labels = self.frame()[self.label_column]
         done = labels[labels != ""]
-        found = detect(done, self.label_column) if len(done) else None
-        if found is None:
+        separator = self.tag_separator(done)
+        if separator is None:
             return {str(k): int(v) for k, v in done.value_counts().items()}, None
-        tags = pd.Series([t for cell in done for t in dict.fromkeys(split_tags(cell, found.separator))], dtype=object)
-        return {str(k): int(v) for k, v in tags.value_counts().items()}, found.separator
+        tags = pd.Series([t for cell in done for t in dict.fromkeys(split_tags(cell, separator))], dtype=object)
+        return {str(k): int(v) for k, v in tags.value_counts().items()}, separator
 
     def classes(self) -> list[str]:
         labels = self.frame()[self.label_column]
@@ -348,9 +364,11 @@ class LabelStore:
 
     # ------------------------------------------------------------------ writing
 
-    def set_labels(self, labels: Mapping[Any, Any] | pd.Series) -> int:
+    def set_labels(self, labels: Mapping[Any, Any] | pd.Series, *, tag_sep: str | None = None) -> int:
         """Record labels by row id ({row_id: label}); '' or None clears a label. Returns how many
-        rows changed. Unknown row ids raise ``ValueError`` (nothing is written then)."""
+        rows changed. Unknown row ids raise ``ValueError`` (nothing is written then). ``tag_sep``:
+        the labels are tags joined by it (several tags per row), kept in meta.json ``label_sep``
+        (:meth:`tag_separator`)."""
         labels = dict(labels.items()) if isinstance(labels, pd.Series) else dict(labels)
         df = self.frame()
         try:
@@ -363,9 +381,14 @@ class LabelStore:
         new = _clean_labels(pd.Series(list(labels.values()), index=ids))
         column = self.label_column
         changed = int((df.loc[new.index, column] != new).sum())
+        meta = self.meta
+        if tag_sep and meta.get("label_sep") != tag_sep:
+            meta["label_sep"] = tag_sep
+            if not changed:
+                _write_json(self.folder / "meta.json", meta)
         if changed:
             df.loc[new.index, column] = new
-            self._save(df.reset_index(), self.meta)
+            self._save(df.reset_index(), meta)
         return changed
 
     def append(self, rows: pd.DataFrame) -> list[int]:

@@ -151,7 +151,7 @@ def _method(config: dict[str, Any], df: pd.DataFrame) -> str:
     if counts.empty:
         return "full"  # the job will fail on its data; the long lane is the safe guess
     return fewshot.choose_method(int(counts.min()), n, task=config.get("task", "classification"),
-                                 n_classes=len(counts))[0]
+                                 n_classes=len(counts), tags=bool(config.get("multi_label")))[0]
 
 
 def _fewshot_seconds(config: dict[str, Any], df: pd.DataFrame) -> float:

@@ -3,7 +3,7 @@
 Every candidate kind learns one yes/no output per tag (TF-IDF and frozen embeddings: one-vs-rest
 logistic regression; few-shot: a one-vs-rest head; the fine-tune: a sigmoid head with binary
 cross-entropy, core.training). After each fit the pipeline chooses a threshold per tag on the
-validation rows (:func:`set_thresholds`, core.multilabel.choose_thresholds) and scores the model
+validation rows (:func:`set_thresholds`, core.multilabel.cut_offs) and scores the model
 (:func:`score_tags`): micro-F1 is the headline the choice rule (core.evaluation.better_than)
 compares, every (row, tag) decision counting once; macro-F1 (each tag counts once) is reported
 beside it. This module also gives the TF-IDF one-vs-rest candidate and the two constant baselines
@@ -25,7 +25,7 @@ import pandas as pd
 from .config import TrainConfig
 from .evaluation import FittedBaselines, Scored, tfidf_features
 from .models.tfidf import TfidfClassifier, vectorizer_spec
-from .multilabel import choose_thresholds, multilabel_metrics, tags_from_proba
+from .multilabel import cut_offs, multilabel_metrics, tags_from_proba
 from .prepare import Prepared
 
 HEADLINE = "micro_f1"  # the number the comparison and the verdict use
@@ -54,10 +54,8 @@ def fit_tfidf_ovr(prepared: Prepared, config: TrainConfig, splits: dict[str, np.
         if score > best_score:
             best, best_c, best_score = pipe, c, score
     model = tfidf_ovr_model(best, prepared, config)
-    if len(val_texts):
-        model.thresholds = choose_thresholds(Y[splits["validation"]], model.predict_proba(val_texts))
-    else:
-        model.thresholds = np.full(len(prepared.classes), 0.5)
+    give_cut_offs(model, Y[splits["validation"]], model.predict_proba(val_texts) if len(val_texts) else None,
+                  prepared.classes)
     return model, best_c
 
 
@@ -136,15 +134,28 @@ def score_tags(model: Any, prepared: Prepared, positions: np.ndarray) -> Scored:
     return Scored(metrics, predictions_frame(prepared, positions, proba, cut), pred, proba)
 
 
+def give_cut_offs(model: Any, Y_val: np.ndarray, P_val: np.ndarray | None, tags: Sequence[str]) -> None:
+    """``model.thresholds`` chosen on the validation rows by core.multilabel.cut_offs (each tag's
+    best F1 among the cut-offs with no more errors than never giving it; its docstring says why),
+    ``model.untold_tags`` (the tags no cut-off qualified for: given only above every validation
+    probability) and ``model.thresholds_chosen_on`` ("validation (N rows)"), all saved in
+    thresholds.json. Without validation rows: 0.5 for every tag, chosen on nothing."""
+    if P_val is None or not len(Y_val):
+        model.thresholds, model.untold_tags = np.full(len(tags), 0.5), []
+        model.thresholds_chosen_on = "none (no validation rows): 0.5 for every tag"
+        return
+    model.thresholds, untold = cut_offs(Y_val, P_val)
+    model.untold_tags = [str(t) for t, u in zip(tags, untold) if u]
+    model.thresholds_chosen_on = f"validation ({len(Y_val):,} rows)"
+
+
 def set_thresholds(model: Any, prepared: Prepared) -> None:
     """Give a freshly fitted multi-label ``model`` its per-tag thresholds, chosen on the validation
-    rows (0.5 for a tag without a positive validation row, or without validation rows), and the
-    label separator of the training file (saved in thresholds.json)."""
+    rows (:func:`give_cut_offs`), and the label separator of the training file (saved in
+    thresholds.json)."""
     val = prepared.splits["validation"]
-    if len(val):
-        model.thresholds = choose_thresholds(prepared.y[val], model.predict_proba(prepared.texts_at(val)))
-    else:
-        model.thresholds = np.full(len(prepared.classes), 0.5)
+    give_cut_offs(model, prepared.y[val], model.predict_proba(prepared.texts_at(val)) if len(val) else None,
+                  prepared.classes)
     carry_tags(model, model, prepared)
 
 
@@ -153,6 +164,8 @@ def carry_tags(model: Any, source: Any, prepared: Prepared) -> None:
     on the training rows (the refit has no validation rows left to choose them on), and the label
     separator."""
     model.thresholds = np.asarray(source.thresholds, dtype=np.float64)
+    model.untold_tags = list(getattr(source, "untold_tags", None) or [])
+    model.thresholds_chosen_on = getattr(source, "thresholds_chosen_on", "")
     model.label_sep = prepared.label_sep
     model.training_config = {**(model.training_config or {}), "label_sep": prepared.label_sep}
 

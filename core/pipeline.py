@@ -494,7 +494,7 @@ def _resolve_method(prepared: Prepared, config: TrainConfig) -> tuple[TrainConfi
         return config, f"Method '{config.method}', as chosen in the settings."
     counts = prepared.report.class_counts
     method, reason = choose_method(min(counts.values()) if counts else 0, prepared.report.n_rows_used,
-                                   task=config.task, n_classes=len(counts) or None)
+                                   task=config.task, n_classes=len(counts) or None, tags=prepared.multi_label)
     return config.replace(method=method, extra={**config.extra, "method_requested": "auto", "method_reason": reason}), reason
 
 

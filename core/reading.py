@@ -91,6 +91,9 @@ class LoadedCsv:
     # header's line, the sentence every missing-column message ends with (advice, not a note;
     # the pages show it on its own, in_page_words); "" otherwise.
     header_hint: str = ""
+    # A workbook's other sheets and the names in their first non-blank row ((sheet, names), ...):
+    # a missing column's closest match there is named too (:meth:`require`).
+    other_headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_workbook(self) -> bool:
@@ -107,7 +110,21 @@ class LoadedCsv:
         workbook, the sheet read and its other sheets (how to choose one)."""
         missing = [c for c in dict.fromkeys(columns) if c and c not in self.frame.columns]
         if missing:
-            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.sheet_hint())
+            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.sheet_hint()
+                             + self.elsewhere(missing))
+
+    def elsewhere(self, missing: Sequence[str]) -> str:
+        """" Sheet 'Data' has 'label' (closest to 'Label')." for each missing column whose closest
+        match (:func:`missing_columns_message`'s rule) is in another sheet's first row; "" else."""
+        found = []
+        for name in missing:
+            for sheet, names in self.other_headers:
+                close = _closest(str(name), [n for n in names if not _UNNAMED.fullmatch(n)])
+                if close:
+                    same = "" if close[0] == str(name) else f" (closest to {str(name)!r})"
+                    found.append(f"Sheet {sheet!r} has {close[0]!r}{same}.")
+                    break
+        return (" " + " ".join(found)) if found else ""
 
     def sheet_hint(self) -> str:
         """" Read from sheet 'About' of its 2 sheets ('About', 'Reviews'): ..." for a workbook with
@@ -183,7 +200,10 @@ def missing_columns_message(missing: Sequence[Any], found: Sequence[Any], *, lea
     another case or spacing, else :func:`difflib.get_close_matches`), e.g. "Column(s) ['text']
     are not in the file; found ['Text', 'channel']. Closest match: 'text' -> 'Text'."""
     found = [str(c) for c in found]
-    listed = found[:30] + ([f"... {len(found) - 30} more"] if len(found) > 30 else [])
+    # pandas names a header cell left empty "Unnamed: 1" (0-based): said as the column a person sees
+    shown = [f"(column {i + 1} has no name)" if _UNNAMED.fullmatch(c) else c for i, c in enumerate(found)]
+    listed = shown[:30] + ([f"... {len(found) - 30} more"] if len(found) > 30 else [])
+    found = [c for c in found if not _UNNAMED.fullmatch(c)]
     hints = []
     for name in missing:
         name = str(name)
@@ -193,6 +213,9 @@ def missing_columns_message(missing: Sequence[Any], found: Sequence[Any], *, lea
     lead = lead or f"Column(s) {[str(m) for m in missing]} are not in the file"
     closest = f" Closest match: {'; '.join(hints)}." if hints else ""
     return f"{lead}; found {listed}.{closest}"
+
+
+_UNNAMED = re.compile(r"Unnamed: \d+(?:\.\d+)?")  # pandas' name for a column whose header cell is empty
 
 
 def _closest(name: str, found: list[str]) -> list[str]:
@@ -263,7 +286,13 @@ def read_table(
     raw = _read_bytes(source, limits)
     raw, name, unpacked = unpack(raw, name, limits)
     loaded = _read_kind(raw, name, sheet, header_row, columns, limits)
-    return dataclasses.replace(loaded, notes=(*unpacked, *loaded.notes)) if unpacked else loaded
+    ignored = (sheet_ignored_note(sheet),) if sheet not in (None, _SHEETS_ONLY) and loaded.sheet is None else ()
+    return dataclasses.replace(loaded, notes=(*unpacked, *loaded.notes, *ignored)) if unpacked or ignored else loaded
+
+
+def sheet_ignored_note(sheet: str) -> str:
+    """The note for a sheet asked for (``--sheet``) in a file that is not a workbook."""
+    return f"sheet {sheet!r} was asked for, but a sheet applies to Excel workbooks only: this file was read as it is"
 
 
 def _read_kind(raw: bytes, name: str, sheet: str | None, header_row: int | None, columns: Sequence[str],
@@ -511,6 +540,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
                              sheets=sheets)
         if chosen not in sheets:
             raise ValueError(f"{what} has no sheet named {chosen!r}; its sheets are {listed}.")
+        other_headers = tuple((s, _first_row_names(book, s)) for s in sheets if s != chosen)
         where = f"sheet {chosen!r} of {what}" + (f" (its sheets: {listed})" if len(sheets) > 1 else "")
         numbers: list[int] = []
         try:
@@ -574,7 +604,14 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     # make them; text columns (and mixed ones) keep each cell's own value.
     frame = frame.infer_objects().reset_index(drop=True)
     return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
-                     n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top))
+                     n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top),
+                     other_headers=other_headers)
+
+
+def _first_row_names(book: pd.ExcelFile, name: str) -> tuple[str, ...]:
+    """The names in sheet ``name``'s first non-blank row (its header, most often); () when blank."""
+    rows = _first_rows(book, name)
+    return tuple(_cell_name(v) for v in rows[0] if not pd.isna(v)) if rows else ()
 
 
 def _default_sheet(book: pd.ExcelFile, sheets: tuple[str, ...], columns: Sequence[str]) -> tuple[str, str]:
@@ -1579,7 +1616,8 @@ def open_stream(
             check_csv_file(path, encoding, delimiter, limits, stop_after_rows=check_rows)
             header = _stream_header(path, encoding, delimiter, skip)
             refuse_duplicate_names(header)
-            return Stream(path, path, encoding, delimiter, tuple(header), (block.note(),) if block else (),
+            notes = ((block.note(),) if block else ()) + ((sheet_ignored_note(sheet),) if sheet else ())
+            return Stream(path, path, encoding, delimiter, tuple(header), notes,
                           skip_lines=skip, header_row=block.header_line if block else None,
                           header_hint="" if block else header_not_found_hint(header, columns))
     loaded = read_table(path, path.name, sheet=sheet, header_row=header_row, columns=columns, limits=limits)

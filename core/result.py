@@ -250,9 +250,13 @@ def _kept(prepared: Prepared, config: TrainConfig, fitted: Fitted, metrics: dict
 
 
 def _tag_thresholds(metrics: dict[str, Any], model: SavedModel) -> None:
-    """Several tags per row: the model's own per-tag thresholds in its metrics ({tag: threshold})."""
+    """Several tags per row: the model's own per-tag thresholds in its metrics ({tag: threshold}),
+    the tags it cannot yet tell (``cannot_tell_yet``, core.multilabel.cut_offs) and on which rows
+    they were chosen (``thresholds_chosen_on``)."""
     if metrics.get("multi_label") and getattr(model, "thresholds", None) is not None:
         metrics["thresholds"] = {str(t): float(v) for t, v in zip(model.classes_, model.thresholds)}
+        metrics["cannot_tell_yet"] = list(getattr(model, "untold_tags", None) or [])
+        metrics["thresholds_chosen_on"] = getattr(model, "thresholds_chosen_on", "") or ""
 
 
 def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: Any, own_pred: Any, saved_pred: Any,

@@ -437,7 +437,8 @@ def filter_form(prep: DashboardFrame, columns: ColumnMap) -> Choices:
             for col, slot in zip(columns.segments, st.columns(len(columns.segments)), strict=True):
                 chosen = slot.multiselect(plain(col), prep.segment_values[col], key=f"dash_f_seg_{col}", placeholder=f"All {col}")
                 seg_filters.append((col, tuple(chosen)))
-    filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf), tuple(prep.list_segments.items()))
+    filters = Filters(date_range, tuple(seg_filters), tuple(labels), float(min_conf), tuple(prep.list_segments.items()),
+                      tags=tags)
 
     v1, v2, v3 = st.columns(3)
     period = None

@@ -29,7 +29,7 @@ from core.evaluation import cv_summary_frame
 from core.label_rounds import zeroshot_name
 from core.labeling import LabelStore, label_store, suspected_label_errors
 from core.models.folder import MANIFEST
-from core.multilabel import detect, join_tags, split_tags
+from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
 from ui.base_model_picker import base_model_picker
@@ -62,9 +62,9 @@ def model_name_for(project: str) -> str:
 def start_training(store: LabelStore, base_model: str) -> None:
     """Queue a job on the labelled rows (method auto: few-shot while the labels are few)."""
     rows = store.labeled()[[*store.text_columns, store.label_column]].reset_index(drop=True)
-    tags = detect(rows[store.label_column], store.label_column)  # several tags per row: train them so
+    separator = store.tag_separator(rows[store.label_column])  # several tags per row: train them so
     config = TrainConfig(text_columns=store.text_columns, label_column=store.label_column,
-                         multi_label=tags is not None, label_sep=tags.separator if tags is not None else None,
+                         multi_label=separator is not None, label_sep=separator,
                          **{**training_defaults(base_model), "base_model": base_model, "method": "auto"})
     report = validate_mapping(rows, config)
     if not report.ok:
@@ -492,9 +492,9 @@ def _suspects_note(ranked: pd.DataFrame) -> bool:
 def tag_project(store: LabelStore, model) -> str | None:
     """The tag separator of a project labelled with several tags per row ("|" when the ranking
     model is multi-label and the labels so far show none), or None for one label per row."""
-    found = detect(store.labeled()[store.label_column], store.label_column) if store.classes() else None
+    found = store.tag_separator() if store.classes() or store.meta.get("label_sep") else None
     if found is not None:
-        return found.separator
+        return found
     return "|" if getattr(model, "multi_label", False) else None
 
 
@@ -542,4 +542,5 @@ def _save(store: LabelStore, edited: pd.DataFrame, key: str) -> int:
     touched = [store.label_column in changes.get(i, {}) or bool(changes.get(i, {}).get(ACCEPT)) for i in range(len(edited))]
     picked = {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
     ss.pop(key, None)
-    return store.set_labels(picked) if picked else 0
+    several = any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in edited[store.label_column])
+    return store.set_labels(picked, tag_sep=(tag_project(store, None) or "|") if several else None) if picked else 0

@@ -14,7 +14,7 @@ import streamlit as st
 from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
 from core.export import to_csv_bytes
-from core.models.tags import THRESHOLDS, cut_offs_frame, read_thresholds
+from core.models.tags import THRESHOLDS, UNTOLD_NOTE, cut_offs_frame, read_thresholds, untold_sentence
 from core.multilabel import LIST_LABELS_LEAD, ListLabels, detect
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from core.registry import model_path
@@ -121,6 +121,10 @@ def _per_tag(metrics: dict, key: str) -> None:
     thresholds = metrics.get("thresholds") or {}
     if thresholds:
         table.insert(1, "threshold", table["tag"].map(thresholds))
+        untold = set(metrics.get("cannot_tell_yet") or [])
+        if untold:
+            table.insert(2, "note", [UNTOLD_NOTE if t in untold else "" for t in table["tag"]])
+            st.caption(plain(untold_sentence(metrics["cannot_tell_yet"])))
     st.dataframe(table, hide_index=True, key=f"{key}_per_tag", column_config={
         name: st.column_config.NumberColumn(name, format="%.3f") for name in ("threshold", "precision", "recall", "f1")})
     if not len(table):
@@ -169,8 +173,11 @@ def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed:
         st.caption(f"**{plain(model_name)}** was saved again (or removed) after this file was scored, so its cut-offs "
                    "now may not be the ones used: score the file again to see them.")
         return
-    frame = cut_offs_frame(tags, None if found is None else found["thresholds"], renamed)
+    untold = (found or {}).get("cannot_tell_yet") or ()
+    frame = cut_offs_frame(tags, None if found is None else found["thresholds"], renamed, untold=untold)
     st.caption(CUT_OFFS_NOTE)
+    if untold:
+        st.caption(plain(untold_sentence(untold)))
     st.dataframe(frame, hide_index=True, key="predict_cut_offs", column_config={
         "cut_off": st.column_config.NumberColumn("cut_off", format="%.3f")})
     download_button("Download the cut-offs (CSV)", lambda: to_csv_bytes(frame), file_name=f"{output.stem}-cut-offs.csv",

@@ -43,13 +43,14 @@ from core.predict import (
     renamed_message,
 )
 from core.progress import ProgressEvent, TrainingCancelled
-from core.reading import count_rows, in_page_words, open_stream, read_head
+from core.reading import HEADER_ONLY, count_rows, in_page_words, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import JobPanel, live_panel, progress_line
 from ui.markdown import plain
 from ui.multilabel import render_cut_offs
+from ui.results import notice_markdown
 from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
 from ui.upload import SheetAsCsv, csv_upload, how_read_line, read_limits
 
@@ -170,6 +171,8 @@ def choose_model() -> tuple[str, SavedModel] | None:
     several = "tags (several per row)" if getattr(model, "multi_label", False) else "classes"
     what = f"{len(classes)} {several}: {', '.join(classes)}" if model.task == "classification" else "a number"
     st.caption(f"Predicts {plain(what)} · reads {plain(', '.join(model.input_columns) or '(no columns)')}")
+    if notice := notice_markdown((getattr(model, "metrics", None) or {}).get("verdict") or {}):
+        st.warning(notice)  # not usable, or (several tags) a Hamming loss no better than a constant guess
     if note := unchecked_scores_note(model):  # a zero-shot model (issue 30)
         st.info(plain(note), icon=":material/label_off:")
     return name, model
@@ -210,6 +213,9 @@ def choose_rows(model: SavedModel) -> tuple[Path, str] | None:
         if upload is None:
             return _kept_upload(removed=drawn and st.session_state.get(KEPT_SHOWN) == "uploader")
         path = _saved_upload(upload)
+        if _row_count(str(path), path.stat().st_mtime) == (0, ""):  # refused at upload, as Train and the CLI do
+            st.error(HEADER_ONLY)
+            return None
         st.session_state[KEPT], st.session_state[KEPT_SHOWN] = (path, upload.name), "uploader"
         if not isinstance(upload, SheetAsCsv):  # a CSV as uploaded (csv_upload said how it read any other kind)
             _how_read_caption(path, upload.name)

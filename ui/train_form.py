@@ -425,7 +425,8 @@ def _method_input(cols: Columns, base_name: str) -> None:
     if report is not None and report.ok:
         counts = report.class_counts if task == "classification" else {}
         auto_pick, auto_reason = choose_method(
-            min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None
+            min(counts.values()) if counts else 0, report.n_rows_used, task=task, n_classes=len(counts) or None,
+            tags=cols.multi_label,
         )
         if method == "auto":
             st.caption(f"Auto will use **{METHODS[auto_pick].lower()}** for this data. {plain(auto_reason)}")

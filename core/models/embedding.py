@@ -38,7 +38,7 @@ from .folder import (
     read_own_files,
     save_model_folder,
 )
-from .tags import LinearHead
+from .tags import LinearHead, card_lines
 
 KIND = "embedding"
 EMBEDDING_JSON = "embedding.json"
@@ -277,6 +277,7 @@ def model_card(model: EmbeddingClassifier) -> str:
     verdict = model.metrics.get("verdict") or {}
     if verdict.get("sentence"):
         lines += ["", verdict["sentence"]]
+    lines += card_lines(model)
     lines += ["", "Files: JSON + safetensors only (no pickle). Load with `core.load_folder(folder)`; the base model",
               "must be installed (it is checked against the probe embeddings in embedding.safetensors).", ""]
     return "\n".join(lines)

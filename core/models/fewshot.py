@@ -28,7 +28,7 @@ from .folder import (
     read_model_files,
     save_model_folder,
 )
-from .tags import TagOutputs, sigmoid
+from .tags import TagOutputs, card_lines, sigmoid
 
 KIND = "fewshot"
 HEAD_FILE = "head.safetensors"
@@ -266,6 +266,7 @@ def model_card(clf: FewShotClassifier) -> str:
         "",
         *metrics_table(clf.metrics, keys),
     ]
+    lines += card_lines(clf)
     lines += ["", *[f"- {w}" for w in clf.metrics.get("warnings", [])], ""]
     lines += [
         "Load with Marketune (`core.load_folder(folder)`). The encoder alone loads with",

@@ -3,10 +3,11 @@ the one rule that turns per-tag probabilities into ``predicted_labels``.
 
 A multi-label model's ``classes_`` are its tags; its ``predict_proba`` gives one independent
 probability per tag (sigmoid, rows need not sum to 1) and its ``thresholds`` (one per tag, chosen
-on validation by core.multilabel.choose_thresholds) decide which tags a row gets: tag j when
+on validation by core.multilabel.cut_offs) decide which tags a row gets: tag j when
 ``p_j >= thresholds[j]``. The folder keeps them in ``thresholds.json``::
 
-    {"tags": ["delivery", "price"], "thresholds": [0.42, 0.5], "label_sep": "|", "chosen_on": "..."}
+    {"tags": ["delivery", "price"], "thresholds": [0.42, 0.97], "label_sep": "|",
+     "chosen_on": "validation (59 rows)", "cannot_tell_yet": ["price"]}
 
 A folder without that file is a single-label model.
 """
@@ -23,7 +24,8 @@ from ..files import write_json
 from ..multilabel import OUTPUT_SEP, PREDICTED_LABELS, sigmoid, tags_from_proba
 from .folder import PREDICT_BATCH_SIZE, labels_of, read_json, softmax
 
-__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "LinearHead", "TagOutputs", "cut_offs_frame", "read_thresholds",
+__all__ = ["OUTPUT_SEP", "PREDICTED_LABELS", "THRESHOLDS", "LinearHead", "TagOutputs", "UNTOLD_NOTE", "card_lines", "cut_offs_frame",
+           "read_thresholds", "untold_sentence",
            "sigmoid",
            "tags_from_proba", "write_thresholds"]
 
@@ -31,10 +33,14 @@ THRESHOLDS = "thresholds.json"
 
 
 def write_thresholds(folder: Path, tags: Sequence[str], thresholds: np.ndarray, *, label_sep: str | None,
-                     chosen_on: str = "") -> None:
-    """Write ``thresholds.json`` into a model folder being saved (``folder``: its temporary copy)."""
+                     chosen_on: str = "", untold: Sequence[str] = ()) -> None:
+    """Write ``thresholds.json`` into a model folder being saved (``folder``: its temporary copy):
+    ``chosen_on`` says on which rows the cut-offs were chosen ("validation (59 rows)"), ``untold``
+    the tags the model cannot yet tell (core.multilabel.cut_offs: no cut-off made fewer errors
+    there than never giving the tag)."""
     write_json(folder / THRESHOLDS, {"tags": [str(t) for t in tags], "thresholds": [float(t) for t in thresholds],
-                                     "label_sep": label_sep, "chosen_on": chosen_on})
+                                     "label_sep": label_sep, "chosen_on": chosen_on,
+                                     "cannot_tell_yet": [str(t) for t in untold]})
 
 
 def read_thresholds(folder: Path, tags: Sequence[str]) -> dict[str, Any] | None:
@@ -49,19 +55,51 @@ def read_thresholds(folder: Path, tags: Sequence[str]) -> dict[str, Any] | None:
     return {**found, "thresholds": np.asarray(found["thresholds"], dtype=np.float64)}
 
 
-def cut_offs_frame(tags: Sequence[Any], thresholds: np.ndarray | None, columns: Mapping[str, str] | None = None):
+UNTOLD_NOTE = "cannot tell yet: given only above every validation probability"  # a cut-off table's note
+
+
+def untold_sentence(untold: Sequence[str]) -> str:
+    """Words for the tags a model cannot yet tell (core.multilabel.cut_offs), "" for none."""
+    if not untold:
+        return ""
+    names = ", ".join(repr(str(t)) for t in untold)
+    return (f"The model cannot yet tell {names}: on the validation rows every cut-off would have made more wrong "
+            "decisions than never giving the tag, so it gives the tag only to a row it scores above every validation "
+            "row (in practice: rarely or never). More labelled rows carrying the tag help.")
+
+
+def cut_offs_frame(tags: Sequence[Any], thresholds: np.ndarray | None, columns: Mapping[str, str] | None = None,
+                   untold: Sequence[str] = ()):
     """The per-tag cut-offs as a table a spreadsheet reads: one row per tag, ``tag``,
     ``probability_column`` (its ``p_<tag>`` column in a prediction file; ``columns``: the ones
-    core.predict renamed because the file had them already, old -> new) and ``cut_off`` (the tag
+    core.predict renamed because the file had them already, old -> new), ``cut_off`` (the tag
     is in ``predicted_labels`` when that probability is at or above it; 0.5 for every tag when the
-    model has no thresholds, as core.predict does)."""
+    model has no thresholds, as core.predict does) and ``note`` (:data:`UNTOLD_NOTE` for a tag in
+    ``untold``, the model's thresholds.json "cannot_tell_yet"; else "")."""
     import pandas as pd
 
     cuts = np.full(len(tags), 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-    columns = columns or {}
+    columns, untold = columns or {}, {str(t) for t in untold}
     return pd.DataFrame({"tag": [str(t) for t in tags],
                          "probability_column": [columns.get(f"p_{t}", f"p_{t}") for t in tags],
-                         "cut_off": cuts})
+                         "cut_off": cuts,
+                         "note": [UNTOLD_NOTE if str(t) in untold else "" for t in tags]})
+
+
+def card_lines(model: Any) -> list[str]:
+    """The model card's per-tag cut-offs of a multi-label ``model`` (on which rows they were chosen,
+    each tag's cut-off, the tags it cannot yet tell); [] for a model without thresholds."""
+    if getattr(model, "thresholds", None) is None:
+        return []
+    untold = list(getattr(model, "untold_tags", None) or [])
+    chosen_on = getattr(model, "thresholds_chosen_on", "") or "validation"
+    lines = ["", f"## Cut-offs per tag (chosen on {chosen_on})", "",
+             "A row gets a tag when its probability is at or above the tag's cut-off.", ""]
+    lines += [f"- {t}: {float(c):.3f}" + (f" ({UNTOLD_NOTE})" if str(t) in untold else "")
+              for t, c in zip(model.classes_, model.thresholds)]
+    if untold:
+        lines += ["", untold_sentence(untold)]
+    return lines
 
 
 class TagOutputs:
@@ -71,6 +109,8 @@ class TagOutputs:
 
     thresholds: np.ndarray | None = None
     label_sep: str | None = None
+    untold_tags: list[str] | None = None  # tags the model cannot yet tell (thresholds.json "cannot_tell_yet")
+    thresholds_chosen_on: str = ""  # "validation (N rows)"
     classes_: np.ndarray
 
     def tags_of(self, proba: np.ndarray) -> np.ndarray:
@@ -81,7 +121,8 @@ class TagOutputs:
     def write_tags(self, tmp: Path) -> None:
         """thresholds.json into the folder being saved, when the model has thresholds."""
         if self.thresholds is not None:
-            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep)
+            write_thresholds(tmp, self.classes_, self.thresholds, label_sep=self.label_sep,
+                             chosen_on=self.thresholds_chosen_on or "", untold=self.untold_tags or ())
 
     def read_tags(self, folder: Path) -> bool:
         """Take the folder's thresholds.json; False when it has none (a single-label folder)."""
@@ -89,6 +130,8 @@ class TagOutputs:
         if tagged is None:
             return False
         self.thresholds, self.label_sep = tagged["thresholds"], tagged.get("label_sep")
+        self.untold_tags = [str(t) for t in tagged.get("cannot_tell_yet") or []]
+        self.thresholds_chosen_on = str(tagged.get("chosen_on") or "")
         return True
 
 

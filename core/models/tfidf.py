@@ -33,7 +33,7 @@ from .folder import (
     read_own_files,
     save_model_folder,
 )
-from .tags import LinearHead
+from .tags import LinearHead, card_lines
 
 KIND = "tfidf"
 TFIDF_JSON = "tfidf.json"
@@ -306,5 +306,6 @@ def model_card(model: TfidfClassifier) -> str:
             keys = ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy")
         lines += ["", "## Held-out test results", ""]
         lines += [f"- {k}: {headline[k]:.4f}" for k in keys if isinstance(headline.get(k), (int, float))]
+    lines += card_lines(model)
     lines += ["", "Files: JSON + safetensors only (no pickle). Load with `core.registry.load_folder`."]
     return "\n".join(lines) + "\n"

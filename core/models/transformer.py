@@ -32,7 +32,7 @@ from .folder import (
     save_model_folder,
     softmax,
 )
-from .tags import TagOutputs, sigmoid
+from .tags import TagOutputs, card_lines, sigmoid
 
 KIND = "transformer"
 
@@ -243,6 +243,7 @@ def model_card(clf: TextClassifier) -> str:
     if clf.metrics.get("multi_label"):  # several tags per row: micro-F1 is the headline
         keys = ["micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
     lines += metrics_table(clf.metrics, keys)
+    lines += card_lines(clf)
     lines += [
         "",
         "Load with Marketune (`core.TextClassifier.load(folder)`) or, for classifiers on raw text,",

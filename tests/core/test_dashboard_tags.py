@@ -65,6 +65,30 @@ def test_the_main_numbers_count_each_tag_in_every_row_that_carries_it():
     assert set(view.examples) == {"price", "delivery", "quality"}
 
 
+def test_the_heatmap_shows_pairs_with_the_diagonal_left_blank_and_counts_written():
+    import numpy as np
+
+    from core.dashboard_tags import cooccurrence_chart
+
+    matrix = cooccurrence(pd.Series(CELLS))
+    trace = cooccurrence_chart(matrix).data[0]
+    z = np.asarray(trace.z, dtype=float)
+    for i, a in enumerate(matrix.index):
+        for j, b in enumerate(matrix.columns):
+            if i == j:
+                assert np.isnan(z[i, j])  # a tag with itself: its rows are the bar chart's
+            else:
+                assert z[i, j] == sum(a in s and b in s for s in _sets())
+    assert trace.texttemplate  # the counts are written in the cells
+
+
+def test_a_filter_on_tags_is_said_as_tags():
+    from core.dashboard_view import Filters
+
+    assert Filters(labels=("fear",), tags=True).describe() == ["Tags: fear"]
+    assert Filters(labels=("fear",)).describe() == ["Labels: fear"]
+
+
 def test_the_tag_filter_keeps_rows_carrying_any_chosen_tag():
     df = _frame()
     sets = [set(c.split("|")) if c else set() for c in df["predicted_labels"]]
@@ -96,6 +120,9 @@ def test_the_dashboard_draws_the_tag_charts_for_a_multi_label_file():
     cards = {m.label: m.value for m in at.metric}
     price = sum("price" in (c or "") for c in CELLS) / len(CELLS)
     assert cards["Share price"] == f"{price:.1%}"
+    at.multiselect(key="dash_f_labels").set_value(["delivery"]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Filtered: Tags: delivery" in [c.value for c in at.caption]
 
 
 def test_the_words_chart_is_titled_per_tag_for_tags_and_per_label_otherwise():

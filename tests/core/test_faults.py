@@ -551,6 +551,38 @@ def test_faults3_t04b_workbook_to_score_is_scored_as_train_reads_it(tmp_path, tr
     assert api["predicted_label"].tolist() == cli["predicted_label"].tolist()
 
 
+def test_sheet_on_a_csv_is_said_to_apply_to_workbooks_only(tmp_path, trained_tiny, capsys):
+    """Walk finding: `predict --data file.csv --sheet Data` ignored --sheet without a word."""
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"text": ["great product", "awful service", "fine"]}).to_csv(path, index=False)
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path),
+                         "--out", str(tmp_path / "with.csv"), "--sheet", "Data")
+    assert rc == 0 and "sheet 'Data' was asked for, but a sheet applies to Excel workbooks only" in err, err
+    rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path),
+                         "--out", str(tmp_path / "without.csv"))
+    assert rc == 0 and "workbooks only" not in err, err
+    assert pd.read_csv(tmp_path / "with.csv").equals(pd.read_csv(tmp_path / "without.csv"))
+    assert any("workbooks only" in n for n in read_table(path, sheet="Data").notes)
+
+
+def test_a_missing_column_names_its_closest_match_in_another_sheet(tmp_path, capsys):
+    """Walk finding: `--label-col Label` on a workbook whose sheet 'Data' has `label`: the message
+    named the sheets but not that 'Data' holds the column."""
+    path = tmp_path / "book.xlsx"
+    data = pd.DataFrame({"text": ["great", "awful", "fine", "bad"] * 5, "label": ["pos", "neg", "pos", "neg"] * 5})
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"About this file": ["exported by the shop"]}).to_excel(writer, sheet_name="About", index=False)
+        data.to_excel(writer, sheet_name="Data", index=False)
+    rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--label-col", "Label",
+                         "--data", str(path), "--out", str(tmp_path / "o"))
+    assert rc == 2 and "Sheet 'Data' has 'label' (closest to 'Label')." in err, err
+    loaded = read_table(path, sheet="Data")
+    loaded.require(["text", "label"])  # the truth: the sheet the test wrote holds both
+    with pytest.raises(ValueError) as info:
+        loaded.require(["Text"])
+    assert "Closest match: 'Text' -> 'text'" in str(info.value) and "Sheet 'About' has" not in str(info.value)
+
+
 def test_faults3_t04_cover_sheet_first_reads_the_sheet_with_the_columns_and_names_the_sheets(tmp_path, trained_tiny,
                                                                                               capsys):
     """Without --sheet every command reads the first sheet holding the columns it needs ('Reviews',
@@ -574,6 +606,11 @@ def test_faults3_t04_cover_sheet_first_reads_the_sheet_with_the_columns_and_name
     rc, _, err = run_cli(capsys, "check", "--features", "tfidf", "--text-col", "text", "--data", path, "--sheet", "About",
                          "--label-col", "label", "--out", str(tmp_path / "o"))
     assert rc == 2 and "'Reviews'" in err and "--sheet" in err and "'About this file'" in err, err
+    # the cover sheet's second header cell is empty (openpyxl, the truth): said so, not pandas' 'Unnamed: 1'
+    import openpyxl
+
+    first_row = next(openpyxl.load_workbook(path, read_only=True)["About"].iter_rows(max_row=1, values_only=True))
+    assert first_row[1] in (None, "") and "Unnamed" not in err and "(column 2 has no name)" in err, err
     with pytest.raises(ValueError, match="no sheet named 'Q3'; its sheets are \\['About', 'Reviews'\\]"):
         read_table(path, sheet="Q3")
 

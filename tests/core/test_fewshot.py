@@ -51,6 +51,13 @@ def test_auto_choice_at_the_threshold_boundaries():
     method, reason = choose_method(8, 24, n_classes=3)
     assert method == "fewshot" and "8 labelled rows" in reason and "3 classes" in reason
 
+    # several tags per row: the counts are rows carrying each tag, said as tags (walk: "13 labelled rows (600 rows
+    # across 7 classes)" for GoEmotions tags)
+    method, reason = choose_method(13, 600, n_classes=7, tags=True)
+    assert method == "fewshot" and "the smallest tag has 13 rows carrying it" in reason and "across 7 tags" in reason
+    assert "smallest class" not in reason and "classes)" not in reason
+    assert "every tag has more than" in choose_method(limit + 1, 2 * (limit + 1), tags=True)[1]
+
 
 def test_train_auto_dispatches_and_says_why(tiny_model_dir, monkeypatch):
     # Thresholds lowered so that both sides of the boundary train in seconds on the tiny model.

@@ -158,6 +158,25 @@ def test_label_counts_are_per_class_or_per_tag(tmp_path):
     assert separator == "|" and per_tag == truth == {"anger": 3, "joy": 3, "disgust": 2}
 
 
+def test_first_tags_saved_by_the_label_page_count_per_tag_before_detection_can_tell(tmp_path):
+    """The walk's case: "anger" three times and "anger|neutral" once read as two classes to
+    core.multilabel.detect (a tag must recur); tags saved as tags (``tag_sep``) count per tag."""
+    from core.multilabel import detect
+
+    frame = pd.DataFrame({"text": [f"comment {i}" for i in range(6)], "label": [""] * 6})
+    store = LabelStore(tmp_path / "first").create(frame, ["text"], "label")
+    picks = {0: "anger", 1: "anger", 2: "anger", 3: "anger|neutral"}
+    assert detect(pd.Series(list(picks.values())), "label") is None  # detection alone cannot tell yet
+    assert store.set_labels(picks, tag_sep="|") == 4
+    per_tag, separator = store.label_counts()
+    truth = pd.Series(list(picks.values())).str.split("|").explode().value_counts().to_dict()
+    assert separator == "|" and per_tag == truth == {"anger": 4, "neutral": 1}
+    assert LabelStore(tmp_path / "first").tag_separator() == "|"  # kept in meta.json for the next session
+    plain = LabelStore(tmp_path / "plain").create(frame, ["text"], "label")
+    plain.set_labels(picks)  # one label per row: "anger|neutral" stays a class of its own
+    assert plain.label_counts() == ({"anger": 3, "anger|neutral": 1}, None)
+
+
 def test_the_label_model_reads_embeddings_as_the_check_does_and_falls_back_to_tfidf():
     from core.labeling import label_model_features
 

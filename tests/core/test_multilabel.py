@@ -12,6 +12,7 @@ from core.config import ConfigError, TrainConfig
 from core.multilabel import (
     binarize,
     choose_thresholds,
+    cut_offs,
     detect,
     multilabel_metrics,
     parse_labels,
@@ -92,16 +93,57 @@ def test_metrics_are_scikit_learns():
         assert m["per_tag"][tag]["support"] == int(Y[:, j].sum())
 
 
-def test_thresholds_maximise_each_tags_f1_and_fall_back_without_positives():
+def _errors(y, pred):
+    return int((np.asarray(y, bool) != np.asarray(pred, bool)).sum())
+
+
+def test_thresholds_maximise_f1_among_cut_offs_no_worse_than_never_tagging():
     rng = np.random.default_rng(2)
     Y = rng.integers(0, 2, size=(40, 3))
     Y[:, 2] = 0  # no positive validation row for the third tag
     P = np.clip(Y * 0.3 + rng.random((40, 3)) * 0.7, 0, 1)
-    chosen = choose_thresholds(Y, P)
-    assert chosen[2] == 0.5
-    for j in range(2):  # brute force over every candidate cut: none beats the chosen one
-        best = max(skm.f1_score(Y[:, j], P[:, j] >= t) for t in np.unique(P[:, j]))
+    chosen, untold = cut_offs(Y, P)
+    assert list(choose_thresholds(Y, P)) == list(chosen)
+    # no positive row: never tagging makes no error, so every cut-off among the seen ones errs more
+    assert untold[2] and chosen[2] > P[:, 2].max() and chosen[2] >= 0.5
+    for j in range(2):  # brute force over every candidate cut whose errors (sklearn) are <= never-tag errors
+        never = _errors(Y[:, j], np.zeros(40))
+        fair = [t for t in np.unique(P[:, j]) if _errors(Y[:, j], P[:, j] >= t) <= never]
+        best = max(skm.f1_score(Y[:, j], P[:, j] >= t) for t in fair)
+        assert not untold[j]
         assert skm.f1_score(Y[:, j], P[:, j] >= chosen[j]) == pytest.approx(best)
+        assert _errors(Y[:, j], P[:, j] >= chosen[j]) <= never
+
+
+def test_a_weak_tag_is_not_given_to_every_row_and_a_strong_tag_keeps_its_f1_optimal_cut_off():
+    rng = np.random.default_rng(5)
+    n = 60
+    weak = np.zeros(n, int)
+    weak[:9] = 1  # 15% positives, probabilities unrelated to the truth, a tight band as a weak head gives
+    p_weak = rng.uniform(0.36, 0.45, n)
+    strong = (np.arange(n) % 3 == 0).astype(int)
+    p_strong = np.clip(np.where(strong == 1, 0.7, 0.3) + rng.normal(0, 0.12, n), 0.01, 0.99)
+    Y, P = np.c_[weak, strong], np.c_[p_weak, p_strong]
+    # the independent truth: the plain F1-optimal cut-off of each tag, by brute force with scikit-learn
+    f1_at = [{t: skm.f1_score(Y[:, j], P[:, j] >= t) for t in np.unique(P[:, j])} for j in range(2)]
+    f1_best = [max(f, key=lambda t: (f[t], t)) for f in f1_at]
+    assert (P[:, 0] >= f1_best[0]).mean() > 0.5  # the old rule would give the weak tag to most rows
+    assert _errors(Y[:, 0], P[:, 0] >= f1_best[0]) > _errors(Y[:, 0], np.zeros(n))
+    chosen, untold = cut_offs(Y, P)
+    assert (P[:, 0] >= chosen[0]).mean() < 0.5
+    for j in range(2):
+        assert _errors(Y[:, j], P[:, j] >= chosen[j]) <= _errors(Y[:, j], np.zeros(n))
+    if untold[0]:  # nothing qualified: the cut-off is above every probability seen, and at least 0.5
+        assert chosen[0] > P[:, 0].max() and chosen[0] >= 0.5 and not (P[:, 0] >= chosen[0]).any()
+    assert not untold[1] and chosen[1] == pytest.approx(f1_best[1])
+
+
+def test_a_tag_whose_top_rows_are_wrong_cannot_be_told():
+    Y = np.array([[0], [0], [1], [0], [0], [0]])
+    P = np.array([[0.9], [0.8], [0.7], [0.6], [0.2], [0.1]])  # any cut-off gives at least 2 wrong per right
+    chosen, untold = cut_offs(Y, P)
+    assert untold[0] and chosen[0] > 0.9
+    assert not (P[:, 0] >= chosen[0]).any()
 
 
 def test_predicted_labels_are_the_tags_at_or_above_their_threshold():
@@ -152,3 +194,33 @@ def test_tags_joined_by_pipe_in_some_rows_and_semicolon_in_others_are_read_as_ta
     assert found is not None and set(found.tags) == {*tags, "disgust"}
     truth = [set(c.replace(";", "|").split("|")) for c in cells]
     assert [set(t) for t in parse_labels(cells, found.separator)[0]] == truth
+
+
+def test_the_finding_names_json_lists_when_some_rows_are_written_so():
+    """Walk finding: "tags joined by '|' or ';'" for a file where some rows are JSON lists."""
+    cells = ["joy|anger", "joy", "anger;neutral", '["joy", "neutral"]', "neutral", '["anger"]'] * 5
+    found = detect(pd.Series(cells), "labels")
+    n_json = sum(c.startswith("[") for c in cells)  # the truth, counted here
+    assert found is not None and found.json_rows == n_json == 10
+    assert f"or JSON lists ({n_json} rows)" in found.finding() and found.finding() in found.sentence()
+    plain = detect(pd.Series([c for c in cells if not c.startswith("[")]), "labels")
+    assert plain is not None and "JSON" not in plain.finding()
+
+
+def test_tags_the_model_cannot_tell_are_saved_and_said_in_the_cut_off_table_and_the_card(tmp_path):
+    from types import SimpleNamespace
+
+    from core.models.tags import UNTOLD_NOTE, card_lines, cut_offs_frame, read_thresholds, write_thresholds
+
+    write_thresholds(tmp_path, ["joy", "surprise"], np.array([0.4, 0.61]), label_sep="|",
+                     chosen_on="validation (59 rows)", untold=["surprise"])
+    found = read_thresholds(tmp_path, ["joy", "surprise"])
+    assert found["cannot_tell_yet"] == ["surprise"] and found["chosen_on"] == "validation (59 rows)"
+    frame = cut_offs_frame(["joy", "surprise"], found["thresholds"], untold=found["cannot_tell_yet"])
+    assert list(frame["note"]) == ["", UNTOLD_NOTE]
+    model = SimpleNamespace(classes_=np.array(["joy", "surprise"]), thresholds=found["thresholds"],
+                            untold_tags=["surprise"], thresholds_chosen_on="validation (59 rows)")
+    lines = card_lines(model)
+    assert "- joy: 0.400" in lines and f"- surprise: 0.610 ({UNTOLD_NOTE})" in lines
+    assert any("cannot yet tell 'surprise'" in line for line in lines)
+    assert card_lines(SimpleNamespace(thresholds=None)) == []

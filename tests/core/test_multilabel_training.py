@@ -61,6 +61,19 @@ def test_the_saved_model_has_a_sigmoid_head_and_its_thresholds(trained):
     assert sorted(result.alternatives) == ["tfidf"]  # the TF-IDF one-vs-rest model is kept beside it
 
 
+def test_thresholds_json_says_where_the_cut_offs_were_chosen_and_which_tags_cannot_be_told(trained):
+    result, folder = trained
+    saved = json.loads((folder / "thresholds.json").read_text())
+    assert saved["chosen_on"] == f"validation ({result.metrics['split_sizes']['validation']:,} rows)"
+    model = load_folder(folder)
+    assert model.untold_tags == saved["cannot_tell_yet"] and set(saved["cannot_tell_yet"]) <= {"neg", "other", "pos"}
+    assert result.metrics["cannot_tell_yet"] == saved["cannot_tell_yet"]
+    card = (folder / "README.md").read_text()
+    assert f"Cut-offs per tag (chosen on {saved['chosen_on']})" in card
+    for tag, cut in zip(saved["tags"], saved["thresholds"]):
+        assert f"- {tag}: {cut:.3f}" in card
+
+
 def test_reported_metrics_are_scikit_learns_on_the_saved_test_predictions(trained):
     result, _ = trained
     frame = result.model.test_predictions

@@ -367,6 +367,40 @@ def test_run_on_the_cluster_when_one_is_configured(registry, monkeypatch):
     assert result["id"].tolist() == list(range(1, 9))
 
 
+def test_predict_says_a_tags_models_hamming_caution_once_and_not_for_a_model_without_one(registry):
+    """A multi-label model whose Hamming loss is no better than a constant guess (its first clause
+    checked against scikit-learn's hamming_loss) is cautioned under the model box, as the Models and
+    Label pages and the CLI do (core.result.verdict_notice)."""
+    from core.result import CAUTION
+    from tests.ui.test_page_verdict import save_cautioned_tags_model
+
+    first = save_cautioned_tags_model("tags-model")
+    at = open_page()
+    at.selectbox(key="predict_model").set_value("tags-model").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if first in w.value]
+    assert len(said) == 1 and said[0].startswith(f"**{CAUTION}:**")
+    others = [n for n in at.selectbox(key="predict_model").options if n != "tags-model"]
+    assert others, "the fixture model is listed beside it"
+    at.selectbox(key="predict_model").set_value(others[0]).run()
+    assert not any(first in w.value or CAUTION in w.value for w in at.warning)
+
+
+def test_a_header_only_file_is_refused_at_upload_and_predict_stays_disabled(registry):
+    """As the Train page and the CLI do: the refusal is said on upload, not only after pressing Predict."""
+    from core.reading import HEADER_ONLY
+
+    at = open_page()
+    at.file_uploader(key="predict_upload").set_value(("empty.csv", b"text\n", "text/csv"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [HEADER_ONLY]
+    assert at.button(key="predict_run").disabled
+    assert not any("empty.csv" in c.value for c in at.caption)  # no "0 rows · 1 column" line
+    upload(at, NEW_ROWS)  # a file with rows is taken as before
+    assert not at.error and not at.button(key="predict_run").disabled
+
+
 def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_file(models_dir, downloads):
     """Several tags per row: the page states each tag's cut-off (the model's thresholds.json) once,
     and the cut-offs download lets a spreadsheet user redo predicted_labels from the p_<tag> columns
@@ -387,9 +421,12 @@ def test_a_tags_models_cut_offs_are_stated_once_and_downloadable_as_their_own_fi
     cuts = pd.read_csv(io.BytesIO(fetch(downloads, "-cut-offs.csv")), encoding="utf-8-sig")
     name = next(n for n in downloads if n.endswith(".csv") and not n.endswith("-cut-offs.csv"))  # Download CSV
     scored = pd.read_csv(io.BytesIO(fetch(downloads, name)), encoding="utf-8-sig", keep_default_na=False)
-    assert list(cuts.columns) == ["tag", "probability_column", "cut_off"] and set(cuts["probability_column"]) <= set(scored)
+    assert list(cuts.columns) == ["tag", "probability_column", "cut_off", "note"]
+    assert set(cuts["probability_column"]) <= set(scored)
+    untold = set(saved.get("cannot_tell_yet") or [])
+    assert [isinstance(n, str) and "cannot tell yet" in n for n in cuts["note"]] == [t in untold for t in cuts["tag"]]
     for _, row in scored[scored["text"] != ""].iterrows():  # the spreadsheet user's own check, row by row
-        given = [t for t, col, cut in cuts.itertuples(index=False) if float(row[col]) >= cut]
+        given = [t for t, col, cut, _ in cuts.itertuples(index=False) if float(row[col]) >= cut]
         assert row["predicted_labels"] == "|".join(given)
 
 
