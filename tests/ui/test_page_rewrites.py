@@ -52,6 +52,17 @@ def test_request_starts_a_job_with_the_choices(lab_model, monkeypatch):
     assert options["max_chars"] is None and options["positive_class"] == at.selectbox(key="adlab_success").value
 
 
+def test_a_base_copy_not_in_english_is_refused_with_why_and_no_job_starts(lab_model):
+    at = open_lab(lab_model)
+    at.text_area(key="adlab_base").set_value("这款耳机音质很好，价格实惠，值得购买")
+    at.run()
+    at.button(key="rw_start").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("writes English only" in e.value for e in at.error), [e.value for e in at.error]
+    assert "rw_job_id" not in at.session_state and not jobs.list_jobs()
+
+
 def test_running_job_shows_progress_and_cancel_reaches_it(lab_model):
     job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2)
     at = open_lab(lab_model)  # a new session finds the job (a reload, another page visited)
