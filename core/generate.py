@@ -140,8 +140,9 @@ REASONS = {
     "near_copy": "a near-copy of the base (a word or two changed, or words added to it)",
     "duplicate": "a duplicate or near-copy of another rewrite",
     "reordered": "the base's own words, reordered or fewer",
-    "repeats_word": "a word said twice (\"strange fit strange fit\", \"lightly and light\")",
-    "dangling": "stops mid-sentence (\"...\" or a last word like \"and\", \"the\")",
+    # No quoted examples: people read them as what the generator wrote for them (round-7 walk).
+    "repeats_word": "a word said twice, or two forms of one word",
+    "dangling": "stops mid-sentence (ends in an ellipsis or on a joining word)",
     "off_meaning": "far from the base's meaning",
     "other_language": "in another language than the base",
     "missing_keep_word": "missing a word to keep",

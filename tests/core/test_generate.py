@@ -456,3 +456,12 @@ def test_chat_generator_batches_and_never_writes_a_banned_text(tmp_path, monkeyp
         assert all(f" {' '.join(words)} " not in f" {' '.join(r.text.split())} " for r in banned)
     finally:
         generate._load.cache_clear()
+
+
+def test_the_dropped_note_quotes_no_example_the_person_could_take_for_the_models_own_words():
+    """Round-7 walk: 'a word said twice ("strange fit strange fit", ...)' was read as what the model
+    wrote for the person's ad. The note says the reasons with their counts, and quotes nothing."""
+    result = generate.Rewrites(dropped={"repeats_word": 2, "dangling": 1}, attempts=5)
+    text = result.dropped_text()
+    assert text.startswith("dropped 3 of 5 attempts: 2 a word said twice") and "1 stops mid-sentence" in text
+    assert not any(q in reason for reason in generate.REASONS.values() for q in ('"', "“", "‘"))
