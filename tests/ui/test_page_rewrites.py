@@ -76,10 +76,14 @@ def test_running_job_shows_progress_and_cancel_reaches_it(lab_model):
 
 def test_finished_rewrites_are_scored_and_added_in_one_click(lab_model, monkeypatch):
     monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
-    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2, positive_class="positive")
+    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2, positive_class="positive", max_chars=70,
+                                    tone="warm", keep_words="dress")
     worker.run(jobs.jobs_root() / job_id)
     result = jobs.rewrite_result(job_id)
     at = open_lab(lab_model)
+    # A new session's form shows its defaults (no limit): the result says the limit it was written with.
+    assert at.number_input(key="rw_max_chars").value == 0
+    assert "(longest 70 characters, tone warm, keeping dress)" in captions(at)
     shown = "\n".join(m.value for m in at.markdown)
     assert "love this great dress" in shown and "terrible awful dress" in shown
     first = result[0]
