@@ -52,6 +52,9 @@ def test_train_page_builds_a_zero_shot_model_from_a_file_without_labels(models_d
     at = open_train()
     upload(at, pd.DataFrame({"review": TEXTS}))  # one column: training refuses it, zero-shot is for it
     assert at.selectbox(key="zeroshot_text_col").value == "review"
+    # Said as the way on, not as a red error right above it (round-7 walk).
+    assert not at.error, [e.value for e in at.error]
+    assert any("no labels" in i.value and "Start from your category names** below" in i.value for i in at.info)
     at.text_input(key="zeroshot_labels").set_value("great").run()
     assert any("at least 2 category names" in e.value for e in at.error)
     assert at.button(key="zeroshot_build").disabled
