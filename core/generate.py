@@ -701,7 +701,11 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
     stop = cancel_check(cancel)
     report = on_progress or (lambda progress: None)
     if generator is None:
-        report(rewrite_event("load", 0.0, f"Loading {GENERATOR_NAME} (once per process)"))
+        # Each request runs in a new worker process, so it loads the model afresh (20-55 s,
+        # docs/measurements.md), and loading cannot be interrupted: a cancel is seen once it ends
+        # (a walk waited 52 s after "stops within a few seconds").
+        report(rewrite_event("load", 0.0, f"Loading {GENERATOR_NAME} (each request loads it, 20-55 s; "
+                                          "a cancel takes effect once it is loaded)"))
         generator = load_generator()
     messages = build_messages(base_copy, tone=tone, keep_words=keep, avoid_words=avoid, max_chars=max_chars)
     budget = max_attempts or TRIES_PER_SLOT * n

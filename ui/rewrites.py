@@ -98,7 +98,10 @@ def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
         st.warning(f"Writing the rewrites was interrupted: {plain(status.message)} Ask again.")
 
 
-PANEL = JobPanel(key="rw", what=lambda status: "the rewrites", effect=lambda status: "keeps none of them",
+PANEL = JobPanel(key="rw", what=lambda status: "the rewrites",
+                 # The generator's loading cannot be interrupted (core.generate.write_rewrites).
+                 effect=lambda status: "keeps none of them (while the generator is still loading, up to about a "
+                                       "minute, it stops once the loading ends)",
                  note="The rewrites are written in the background: you can switch pages and come back.",
                  cancelling=lambda status: "Cancelling…")
 

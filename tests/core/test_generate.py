@@ -465,3 +465,14 @@ def test_the_dropped_note_quotes_no_example_the_person_could_take_for_the_models
     text = result.dropped_text()
     assert text.startswith("dropped 3 of 5 attempts: 2 a word said twice") and "1 stops mid-sentence" in text
     assert not any(q in reason for reason in generate.REASONS.values() for q in ('"', "“", "‘"))
+
+
+def test_the_loading_step_says_it_happens_for_each_request_and_holds_a_cancel(monkeypatch):
+    """Round-7 walk: "Loading ... (once per process)" came at every request (a new worker process
+    each time), and a cancel during it took 52 s after "stops within a few seconds"."""
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["A light summer dress that fits true to size."]))
+    events = []
+    write_rewrites(BASE, 1, on_progress=events.append, max_attempts=1, check_meaning=False)
+    loading = [e.message for e in events if e.phase == "load"]
+    assert len(loading) == 1 and "once per process" not in loading[0]
+    assert "each request" in loading[0] and "cancel takes effect once it is loaded" in loading[0]

@@ -69,6 +69,8 @@ def test_running_job_shows_progress_and_cancel_reaches_it(lab_model):
     assert at.session_state["rw_job_id"] == job_id
     at.button(key="rw_cancel").click()
     at.run()
+    # The generator's loading cannot be interrupted: the confirmation says so (a walk waited 52 s).
+    assert any("stops once the loading ends" in w.value for w in at.warning), [w.value for w in at.warning]
     at.button(key="rw_cancel_yes").click()
     at.run()
     assert (jobs.jobs_root() / job_id / "cancel").exists()
