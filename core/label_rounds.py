@@ -218,8 +218,9 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     from pathlib import Path
 
     from .evaluation import better_than, noise_in_words, paired_bootstrap
+    from .files import json_default
     from .models import load_folder
-    from .models.folder import stamp
+    from .models.folder import METRICS, TEST_PREDICTIONS, stamp
 
     trained, zeroshot = Path(trained), Path(zeroshot)
     version = stamp(trained)
@@ -230,13 +231,13 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
             return recorded
     except (OSError, ValueError, AttributeError):
         pass
-    predictions = trained / "test_predictions.csv"
+    predictions = trained / TEST_PREDICTIONS
     if not predictions.is_file():
         return None
     rows = pd.read_csv(predictions, dtype=str, keep_default_na=False)
     if not {"text", "true_label", "predicted_label"} <= set(rows.columns) or rows.empty:
         return None  # several tags per row, or a number: not compared here
-    metrics = json.loads((trained / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((trained / METRICS).read_text(encoding="utf-8"))
     out_of_fold = str(metrics.get("evaluation", "")).endswith("cross-validation")
     model = load_folder(zeroshot)
     if getattr(model, "multi_label", False):
@@ -268,7 +269,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     record = {"version": version, "zeroshot_version": stamp(zeroshot), "kept": "trained" if keep else "zeroshot",
               **names, "trained_macro_f1": found["a"], "zeroshot_macro_f1": found["b"], "n": n, "basis": basis,
               "comparison": {k: v for k, v in found.items()}, "sentence": " ".join(filter(None, [head, noise, rough]))}
-    atomic_write(path, json.dumps(record, ensure_ascii=False, default=float).encode("utf-8"))
+    atomic_write(path, json.dumps(record, ensure_ascii=False, default=json_default).encode("utf-8"))
     return record
 
 
