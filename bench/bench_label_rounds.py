@@ -16,6 +16,13 @@ Printed and written to bench/results/label_rounds.jsonl: per round the page's ta
 the rows labelled since, the gain on the same rows) beside each round's macro-F1 on the random
 held-out rows (scikit-learn), the check being whether the page's gain has the held-out gain's sign
 (the page's words come with a paired-bootstrap interval: read "within noise" as no sign).
+
+Round 7: ``--random-share S`` swaps that share of each round's least-sure rows for random other
+unlabelled rows; ``--first-train-only`` stops after the first training and prints the Label page's
+comparison of the trained model with the zero-shot model on the labelled rows
+(core.label_rounds.compare_with_zeroshot) beside both models' held-out macro-F1 (appended to
+bench/results/label_rounds_mix.jsonl): is the choice right, and is the labelled rows' score closer
+to the held-out one with random rows mixed in?
 """
 
 from __future__ import annotations
@@ -55,6 +62,11 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--max-train-seconds", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-share", type=float, default=0.0,
+                        help="share of each round's rows drawn at random from the unlabelled rows instead of the "
+                             "least sure (round 7: are the labelled rows then closer to representative?)")
+    parser.add_argument("--first-train-only", action="store_true",
+                        help="stop after the first training and its comparison with the zero-shot model")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-label-rounds-"))
@@ -80,6 +92,7 @@ def main() -> None:
     names = sorted(set(labels))
     started, load = time.time(), open("/proc/loadavg").read().split()[:3]
     heldout: list[float] = []
+    rng = np.random.default_rng(args.seed + 1)
 
     def use(name: str) -> None:
         """Rank with model ``name`` (recorded once per version) and label the least-sure rows."""
@@ -91,7 +104,12 @@ def main() -> None:
                                  kind=info.kind, metrics=info.metrics)
         if len(gain_table(store)) > recorded:  # a new round: its held-out score on the random rows
             heldout.append(float(f1_score(held_truth, model.predict(held), average="macro")))
-        store.set_labels({int(r): truth[int(r)] for r in ranked.index})
+        rows = list(ranked.index)
+        k = int(round(args.random_share * len(rows)))
+        if k:  # the least sure rows, with k of them swapped for random other unlabelled rows
+            others = store.unlabeled().index.difference(rows[: len(rows) - k])
+            rows = rows[: len(rows) - k] + list(rng.choice(np.asarray(others), size=k, replace=False))
+        store.set_labels({int(r): truth[int(r)] for r in rows})
 
     job = jobs.start_zeroshot_job(store.unlabeled(), "text", names, "zs", descriptions=descriptions, base_model=base)
     _wait(job)
@@ -102,6 +120,9 @@ def main() -> None:
                             "max_train_seconds": args.max_train_seconds})
     for rounds in (2, 1):
         _wait(jobs.start_job(store.labeled().reset_index(drop=True)[["text", "label"]], config, "own", overwrite=True))
+        if args.first_train_only:
+            _first_train_record(args, store, model_path, held, held_truth, heldout[0], time.time() - started, load)
+            return
         for _ in range(rounds):
             use("own")
     table = gain_table(store)
@@ -118,6 +139,30 @@ def main() -> None:
         for record in table.to_dict("records"):
             out.write(json.dumps({"set": args.set, "pool": args.pool, "heldout": args.heldout, "seconds": seconds,
                                   "load": load, **record}, default=float) + "\n")
+
+
+def _first_train_record(args, store, model_path, held, held_truth, zs_heldout, seconds, load) -> None:
+    """The page's comparison of the first trained model with the zero-shot model on the labelled
+    rows (core.label_rounds.compare_with_zeroshot), beside both models' macro-F1 on the random
+    held-out rows: was the choice right, and how far is each labelled-rows score from held-out?"""
+    from sklearn.metrics import f1_score
+
+    from core.label_rounds import compare_with_zeroshot
+    from core.models import load_folder
+
+    found = compare_with_zeroshot(store, model_path("own"), model_path("zs"))
+    own_heldout = float(f1_score(held_truth, load_folder(model_path("own")).predict(held), average="macro"))
+    right = "trained" if own_heldout > zs_heldout else "zeroshot"
+    record = {"set": args.set, "seed": args.seed, "random_share": args.random_share, "labels": found["n"],
+              "kept": found["kept"], "right_on_heldout": right,
+              "labelled_trained": round(found["trained_macro_f1"], 3), "labelled_zeroshot": round(found["zeroshot_macro_f1"], 3),
+              "heldout_trained": round(own_heldout, 3), "heldout_zeroshot": round(zs_heldout, 3),
+              "seconds": round(seconds, 1), "load": load}
+    print(json.dumps(record))
+    out = RESULTS.with_name("label_rounds_mix.jsonl")
+    out.parent.mkdir(exist_ok=True)
+    with out.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

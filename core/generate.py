@@ -140,8 +140,9 @@ REASONS = {
     "near_copy": "a near-copy of the base (a word or two changed, or words added to it)",
     "duplicate": "a duplicate or near-copy of another rewrite",
     "reordered": "the base's own words, reordered or fewer",
-    "repeats_word": "a word said twice (\"strange fit strange fit\", \"lightly and light\")",
-    "dangling": "stops mid-sentence (\"...\" or a last word like \"and\", \"the\")",
+    # No quoted examples: people read them as what the generator wrote for them (round-7 walk).
+    "repeats_word": "a word said twice, or two forms of one word",
+    "dangling": "stops mid-sentence (ends in an ellipsis or on a joining word)",
     "off_meaning": "far from the base's meaning",
     "other_language": "in another language than the base",
     "missing_keep_word": "missing a word to keep",
@@ -639,11 +640,33 @@ def words_list(words: Sequence[str] | str | None, what: str) -> list[str]:
     return out
 
 
+# Scripts the bundled generator does not write: a Chinese base copy gave 0 rewrites in 12 attempts
+# (7 of them in another language than the base; newcomer walk, round 7). Another Latin-script
+# language is not refused: its detection rests on accented letters, and "Café latte, 2 for 1" is
+# English ad copy (language_of says "other_latin" for it).
+NOT_WRITTEN = {"cjk": "Chinese, Japanese or Korean", "other_script": "a script other than the Latin alphabet"}
+
+
+def not_english(base_copy: str) -> None:
+    """ValueError (worded for people) when ``base_copy`` is written mostly in a script the
+    bundled generator does not write (:data:`NOT_WRITTEN`, by :func:`language_of`, the product's
+    language detection): it writes English only, so every try would be dropped."""
+    language = language_of(base_copy)
+    if language in NOT_WRITTEN:
+        raise ValueError(
+            f"The base copy is in {NOT_WRITTEN[language]}, and the bundled rewrite generator ({GENERATOR_NAME}) "
+            "writes English only: it cannot suggest rewrites of it. Write the variants yourself and score them "
+            "in the table above (or with `python -m core predict`)."
+        )
+
+
 def check_request(base_copy: Any, n: Any, keep: list[str], avoid: list[str], max_chars: Any) -> None:
-    """ValueError (worded for people) for an empty base copy, ``n`` outside 1..MAX_REWRITES, a
+    """ValueError (worded for people) for an empty base copy, one in a script the generator does
+    not write (:func:`not_english`), ``n`` outside 1..MAX_REWRITES, a
     length limit under MIN_MAX_CHARS, or a word both to keep and to avoid."""
     if not isinstance(base_copy, str) or not base_copy.strip():
         raise ValueError("Expected a base ad copy to rewrite; it is empty.")
+    not_english(base_copy)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REWRITES:
         raise ValueError(f"Expected the number of rewrites to be a whole number from 1 to {MAX_REWRITES}; got {n!r}.")
     if max_chars is not None and (not isinstance(max_chars, int) or max_chars < MIN_MAX_CHARS):
@@ -678,7 +701,11 @@ def write_rewrites(base_copy: str, n: int, *, tone: str | None = None, keep_word
     stop = cancel_check(cancel)
     report = on_progress or (lambda progress: None)
     if generator is None:
-        report(rewrite_event("load", 0.0, f"Loading {GENERATOR_NAME} (once per process)"))
+        # Each request runs in a new worker process, so it loads the model afresh (20-55 s,
+        # docs/measurements.md), and loading cannot be interrupted: a cancel is seen once it ends
+        # (a walk waited 52 s after "stops within a few seconds").
+        report(rewrite_event("load", 0.0, f"Loading {GENERATOR_NAME} (each request loads it, 20-55 s; "
+                                          "a cancel takes effect once it is loaded)"))
         generator = load_generator()
     messages = build_messages(base_copy, tone=tone, keep_words=keep, avoid_words=avoid, max_chars=max_chars)
     budget = max_attempts or TRIES_PER_SLOT * n

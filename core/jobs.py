@@ -620,6 +620,15 @@ def rewrite_result(job_id: str, root: Path | None = None):
     return Rewrites.from_json(path.read_text(encoding="utf-8"))
 
 
+def rewrite_request(job_id: str, root: Path | None = None) -> dict[str, Any]:
+    """What a rewrite job was asked for (n, tone, keep_words, avoid_words, max_chars, ...: the
+    ``rewrite`` part of its request.json); ``{}`` when the job or its request is gone."""
+    try:
+        return dict(_read_json(_job_folder(job_id, root) / "request.json").get("rewrite") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def start_check_job(df: pd.DataFrame, config: TrainConfig, *, features: str = "tfidf", data_name: str = "data",
                     root: Path | None = None, models_dir: Path | None = None) -> str:
     """Queue the data check of ``df`` as read by ``config`` (``core.check.check``: label errors,

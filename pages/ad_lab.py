@@ -46,7 +46,7 @@ except ValueError as exc:
     st.error(plain(exc))
     st.stop()
 
-label = model.schema.get("label_column", "the label")
+label = model.schema.get("label_column")  # None for a zero-shot model: built from category names, no label column
 if label == "recommended":  # most likely the sample: say what it is, where it is used
     st.info(SAMPLE_NOTE)
 
@@ -67,11 +67,12 @@ with left:
             classes,
             index=classes.index(adlab.default_positive_class(model)),
             key="adlab_success",
-            help=f"The score is the predicted probability of this value of '{plain(label)}'.",
+            help=f"The score is the predicted probability of this value of '{plain(label)}'." if label
+            else "The score is the predicted probability of this category.",
         )
-        score_label = f"P({label} = {success})"
+        score_label = f"P({label} = {success})" if label else f"P({success})"
     else:
-        success, score_label = None, f"predicted {label}"
+        success, score_label = None, f"predicted {label or 'value'}"
         st.markdown(f"Regression model: the score is the **predicted {plain(label)}** (higher is better).")
 with right:
     profile = {}

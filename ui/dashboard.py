@@ -57,7 +57,7 @@ from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import show_progress
 from ui.markdown import plain, plain_lines
-from ui.state import active_model_name, get_model, last_prediction_path, text_model_for_page
+from ui.state import active_model_name, get_model, last_prediction_model, last_prediction_path, text_model_for_page
 from ui.upload import csv_upload, how_read_line, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,6 +278,11 @@ def choose_source() -> Source | None:
         path = last_prediction_path()
         if path is not None:
             key, data, name = path_key(path), str(path), Path(path).name
+            # The model that scored the file, not the sidebar's: the two differ once the active model changes.
+            if scorer := last_prediction_model():
+                active = active_model_name()
+                st.caption(f"Predictions scored by **{plain(scorer)}** on the Predict page"
+                           + (f" (the active model is now **{plain(active)}**)." if active and active != scorer else "."))
         else:
             st.info(
                 "No prediction file yet in this session. Score a CSV on the **Predict** page, "

@@ -26,7 +26,7 @@ from core.base_models import training_defaults
 from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
-from core.label_rounds import zeroshot_name
+from core.label_rounds import compare_with_zeroshot, zeroshot_kept, zeroshot_name
 from core.labeling import LabelStore, label_store, suspected_label_errors
 from core.models.folder import MANIFEST
 from core.multilabel import join_tags, split_tags
@@ -168,6 +168,8 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
     else:
         cold = zeroshot_name(store.folder.name)  # the cold start's model ranks until the project trains its own
         ranking_model = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
+        if ranking_model == own_model and model_path(cold).exists() and zeroshot_kept(store, model_path(own_model)):
+            ranking_model = cold  # the trained model did not score higher than it (_zeroshot_choice)
         sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
         base_model = base_model_picker(sample, key="label_base")
         if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):
@@ -255,9 +257,21 @@ def _show_job(store: LabelStore) -> str | None:
         ss["label_activated"] = job_id
         started = ss.get("label_job_before")  # the live leaderboard may have made it active already
         before = started[1:] if started and started[0] == job_id else (active_model_name(), None)
-        ss["label_replaced_active"] = (job_id, *before)
-        set_active_model(status.model_name)
+        choice = _zeroshot_choice(store, status.model_name, *before)
+        ss["label_zeroshot_choice"] = (job_id, choice)
+        if choice is not None and choice["kept"] == "zeroshot":
+            set_active_model(choice["zeroshot"])  # it stays: the new model did not score higher
+        else:
+            ss["label_replaced_active"] = (job_id, *before)
+            set_active_model(status.model_name)
         st.rerun()  # so the sidebar shows the new active model
+    chosen = ss.get("label_zeroshot_choice")
+    if status.state == "done" and chosen and chosen[0] == job_id and chosen[1] is not None:
+        choice = chosen[1]
+        kept = choice["zeroshot"] if choice["kept"] == "zeroshot" else choice["trained"]
+        st.info(f"Kept in use: **{plain(kept)}**. {plain(choice['sentence'])}", icon=":material/balance:")
+        if choice["kept"] == "zeroshot":
+            return status.model_name if notice else None
     replaced = ss.get("label_replaced_active")
     if status.state == "done" and replaced and replaced[0] == job_id:
         was = replaced_words(status.model_name, *replaced[1:])
@@ -267,6 +281,20 @@ def _show_job(store: LabelStore) -> str | None:
             icon=":material/swap_horiz:",
         )
     return status.model_name if notice else None
+
+
+def _zeroshot_choice(store: LabelStore, trained: str, before: str | None, existed: bool | None) -> dict | None:
+    """When the project's model so far is its zero-shot model (the one active when the job started,
+    or the first model trained after the cold start), the comparison of the new model with it on
+    the labelled rows (core.label_rounds.compare_with_zeroshot); None otherwise."""
+    cold = zeroshot_name(store.folder.name)
+    if not model_path(cold).exists() or not (before == cold or existed is False):
+        return None
+    try:
+        return compare_with_zeroshot(store, model_path(trained), model_path(cold))
+    except (OSError, ValueError) as exc:  # a model being replaced: no comparison, said in the log
+        st.caption(f"The new model could not be compared with the zero-shot model: {plain(exc)}")
+        return None
 
 
 def is_training() -> bool:

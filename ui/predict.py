@@ -51,7 +51,7 @@ from ui.jobs import JobPanel, live_panel, progress_line
 from ui.markdown import plain
 from ui.multilabel import render_cut_offs
 from ui.results import notice_markdown
-from ui.state import LAST_PREDICTION_KEY, active_model_name, get_model
+from ui.state import LAST_PREDICTION_KEY, LAST_PREDICTION_MODEL_KEY, active_model_name, get_model
 from ui.upload import SheetAsCsv, csv_upload, how_read_line, read_limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,7 @@ RESULT = "predict_result"  # a Result: the last run of this session
 RUN = "predict_scoring"  # a Scoring: the run this session started, until the page has shown how it ended
 UPLOAD = "predict_upload"  # the uploader's key
 KEPT = "predict_kept_upload"  # (file on disk, name): the last upload, scored after a page change emptied the uploader
+FOLLOWED = "predict_model_followed"  # the active model the Model box last followed (choose_model)
 KEPT_SHOWN = "predict_kept_from"  # "uploader" while the uploader holds the kept file, "kept" once it emptied
 XLSX_SHEET_ROWS = 1_048_576  # Excel's hard limit, header row included
 XLSX_MAX_ROWS = 100_000  # openpyxl: ~1 s and ~3.5 MB of memory per 1,000 rows (measured): CSV only above
@@ -161,7 +162,16 @@ def choose_model() -> tuple[str, SavedModel] | None:
         return None
     names = [m.name for m in models]
     active = active_model_name()
-    name = st.selectbox("Model", names, index=names.index(active) if active in names else 0, key="predict_model")
+    # Streamlit keeps a keyed box's value across reruns, so a new active model (chosen in the
+    # sidebar, or by Train or Label) would leave the box on the old one and score with it while
+    # the sidebar names the new one. The box follows the active model whenever that changes; a
+    # model picked in the box itself stays until the active model changes again.
+    if active in names and st.session_state.get(FOLLOWED) != active:
+        st.session_state[FOLLOWED] = active
+        st.session_state["predict_model"] = active
+    if st.session_state.get("predict_model") not in names:  # deleted since, or a first visit
+        st.session_state["predict_model"] = active if active in names else names[0]
+    name = st.selectbox("Model", names, key="predict_model")
     try:
         model = get_model(name)
     except ValueError as exc:
@@ -521,6 +531,7 @@ def _follow_run() -> bool:
         if previous and previous.summary.output.parent == _session_dir() and previous.summary.output != out:
             previous.summary.output.unlink(missing_ok=True)
         st.session_state[LAST_PREDICTION_KEY] = str(out)
+        st.session_state[LAST_PREDICTION_MODEL_KEY] = scoring.result.model  # the Dashboard names it
         st.session_state[RESULT] = scoring.result
     return False
 

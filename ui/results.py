@@ -70,7 +70,10 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "base model": info.base_model_used or "none",  # TF-IDF, trees: none (issue 28)
                 "method": info.method,
                 "kept candidates": ", ".join(info.candidates) or None,  # core.models.candidates
-                "rows": info.n_rows,
+                # A zero-shot model learned from no labelled row but was built from the rows it read
+                # (its prototypes and self-training): "rows 0" read as an empty model (round-7 walk).
+                "rows": info.n_rows if info.metrics.get("trained_on_labels") is not False
+                else int(info.metrics.get("rows_read") or 0),
                 "saved": info.saved_at.replace("T", " ")[:16],
                 "accuracy": model.get("accuracy"),
                 "macro-F1": model.get("macro_f1"),

@@ -49,7 +49,9 @@ def render_suggestions(lab: Any, base: str, add: Callable[[list[str]], None]) ->
             _job_panel(lab, job_id, add)
 
 
-TYPED, KEPT = ("rw_tone", "rw_keep", "rw_avoid"), "rw_typed_kept"  # the words typed, kept past a page change
+# The choices typed, kept past a page change (the length limit too: it showed 0 beside rewrites
+# written with 70, round-7 walk).
+TYPED, KEPT = ("rw_n", "rw_tone", "rw_keep", "rw_avoid", "rw_max_chars"), "rw_typed_kept"
 
 
 def _request_form(lab: Any, base: str) -> None:
@@ -96,7 +98,10 @@ def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
         st.warning(f"Writing the rewrites was interrupted: {plain(status.message)} Ask again.")
 
 
-PANEL = JobPanel(key="rw", what=lambda status: "the rewrites", effect=lambda status: "keeps none of them",
+PANEL = JobPanel(key="rw", what=lambda status: "the rewrites",
+                 # The generator's loading cannot be interrupted (core.generate.write_rewrites).
+                 effect=lambda status: "keeps none of them (while the generator is still loading, up to about a "
+                                       "minute, it stops once the loading ends)",
                  note="The rewrites are written in the background: you can switch pages and come back.",
                  cancelling=lambda status: "Cancelling…")
 
@@ -107,7 +112,8 @@ def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]],
     except ValueError as exc:
         st.error(plain(exc))
         return
-    st.caption(f"Rewrites of “{plain(result.base_copy)}”. {plain(message)}")
+    st.caption(f"Rewrites of “{plain(result.base_copy)}” ({plain(asked_words(jobs.rewrite_request(job_id)))}). "
+               f"{plain(message)}")
     if note := unchecked_scores_note(lab.model):  # said again beside the scores it is about
         st.caption(plain(note))
     if result.positive_class not in (None, lab.success):
@@ -116,6 +122,19 @@ def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]],
         st.info("No rewrite passed the checks; try again, perhaps with fewer words to keep or a longer limit.")
     for rewrite in result:
         _suggestion(lab, rewrite, add)
+
+
+def asked_words(request: dict) -> str:
+    """The choices a rewrite job was made with, in words: "longest 70 characters, tone playful,
+    keeping dress" ("no length limit" when none); the form may show other values by now."""
+    limit = request.get("max_chars")
+    parts = [f"longest {limit} characters" if limit else "no length limit"]
+    if request.get("tone"):
+        parts.append(f"tone {request['tone']}")
+    for key, what in (("keep_words", "keeping"), ("avoid_words", "avoiding")):
+        if request.get(key):
+            parts.append(f"{what} {', '.join(request[key])}")
+    return ", ".join(parts)
 
 
 def _suggestion(lab: Any, rewrite: Rewrite, add: Callable[[list[str]], None]) -> None:

@@ -20,6 +20,7 @@ SIDEBAR_KEY = "sidebar_active_model"
 TEXT_KEY = "active_text_model"  # the last active model that reads text
 TARGETING_KEY = "targeting_model"  # the model Targeting saved last
 LAST_PREDICTION_KEY = "last_prediction_path"  # str: the CSV the Predict page wrote last (the Dashboard shows it)
+LAST_PREDICTION_MODEL_KEY = "last_prediction_model"  # str: the model that scored that CSV (the Dashboard names it)
 TRAIN_DATA_KEY = "train_data"  # TrainData: the table loaded on the Train page (the Label page offers it)
 
 
@@ -39,6 +40,11 @@ class TrainData:
 def train_data() -> TrainData | None:
     """The table loaded on the Train page in this session, if any."""
     return st.session_state.get(TRAIN_DATA_KEY)
+
+
+def last_prediction_model() -> str | None:
+    """The model that scored the Predict page's last file in this session (not always the active one)."""
+    return st.session_state.get(LAST_PREDICTION_MODEL_KEY)
 
 
 def last_prediction_path() -> Path | None:

@@ -44,6 +44,7 @@ from ui.markdown import plain
 from ui.multilabel import multi_label_toggle, said_by_toggle
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
 from ui.upload import how_read_line, table_upload
+from ui.zeroshot import TITLE as ZS_TITLE
 
 SAMPLES = training_samples(Path(__file__).resolve().parent.parent / "sample_data")
 METHODS = {  # what the Method radio offers, in words
@@ -234,6 +235,13 @@ def refuse_too_few_columns(data: TrainData) -> bool:
     found = f"one column, {plain(repr(str(df.columns[0])))}" if len(df.columns) else "no columns"
     sheet = " If this is a notes or cover sheet, choose the data sheet in the Sheet box above." if (
         "sheet" in data.how_read.lower()) else ""
+    if len(df.columns) == 1 and not sheet:
+        # Most likely texts without labels: the right path is the zero-shot section just below,
+        # so not a red error above it (round-7 walk).
+        st.info(f"**{plain(data.name)}** ({plain(data.how_read)}) has {found} and no labels, so there is nothing to "
+                f"train on yet. Build a model from your category names in **{ZS_TITLE}** below, or add a label "
+                "column to the file and upload it again.", icon=":material/info:")
+        return True
     st.error(f"**{plain(data.name)}** ({plain(data.how_read)}) has {found}; training needs at least two: the text "
              f"the model reads and the label it learns.{sheet}")
     return True

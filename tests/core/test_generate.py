@@ -119,11 +119,20 @@ def test_the_prompts_example_is_not_taken_for_a_rewrite_unless_the_ad_is_about_i
         assert generate.is_echo(reply, base) is not kept
 
 
-def test_chinese_base_keeps_chinese_rewrites_and_words():
-    fake = Scripted(["Best summer dress.", "夏天最好的连衣裙，尺码标准。", "舒适的夏季连衣裙"])
-    kept, facts = write_rewrites("这条连衣裙很舒服，夏天穿正好。", 2, keep_words=["连衣裙"], generator=fake)
-    assert [t for t, _ in kept] == ["夏天最好的连衣裙，尺码标准。", "舒适的夏季连衣裙"]
-    assert facts["dropped"] == {"other_language": 1}
+def test_a_base_copy_not_in_english_is_refused_before_any_attempt():
+    """Round-7 walk: a Chinese base copy gave 0 rewrites in 12 attempts (SmolLM2-135M writes
+    English). It is refused up front, the generator never called; accented Latin text is not."""
+    fake = Scripted(["夏天最好的连衣裙，尺码标准。"])
+    for base in ("这款耳机音质很好，价格实惠，值得购买", "Летняя распродажа платьев"):
+        with pytest.raises(ValueError, match="writes English only"):
+            write_rewrites(base, 2, generator=fake)
+    assert fake.seeds == []
+    fake = Scripted(["Fresh café latte, two for one today.", "夏天最好的连衣裙"])
+    kept, facts = write_rewrites("Café latte, 2 for 1", 1, generator=fake, max_attempts=2, check_meaning=False)
+    assert [t for t, _ in kept] == ["Fresh café latte, two for one today."]
+    fake = Scripted(["夏天最好的连衣裙，尺码标准。", "A light summer dress that fits true to size."])
+    kept, facts = write_rewrites(BASE, 1, generator=fake, max_attempts=2, check_meaning=False)
+    assert facts["dropped"] == {"other_language": 1}  # a reply in another language is still dropped
 
 
 def test_every_rewrite_carries_the_classifiers_own_score_and_words():
@@ -294,6 +303,11 @@ def test_cli_writes_the_scored_rewrites(saved_classifier, monkeypatch, tmp_path,
     monkeypatch.setattr(generate, "load_generator", REAL_LOAD_GENERATOR)
     assert main(["generate", "--model", str(saved_classifier), "--text", "x y", "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # A Chinese base copy is refused before the generator is loaded (the walk: 0 of 12 in Chinese).
+    monkeypatch.setattr(generate, "load_generator", lambda: pytest.fail("loaded the generator"))
+    assert main(["generate", "--model", "tiny", "--text", "这款耳机音质很好，价格实惠，值得购买", "--n", "3",
+                 "--out", str(tmp_path / "zh.csv")]) == 2
+    assert "writes English only" in capsys.readouterr().err and not (tmp_path / "zh.csv").exists()
 
 
 def _dead_pid() -> int:
@@ -442,3 +456,23 @@ def test_chat_generator_batches_and_never_writes_a_banned_text(tmp_path, monkeyp
         assert all(f" {' '.join(words)} " not in f" {' '.join(r.text.split())} " for r in banned)
     finally:
         generate._load.cache_clear()
+
+
+def test_the_dropped_note_quotes_no_example_the_person_could_take_for_the_models_own_words():
+    """Round-7 walk: 'a word said twice ("strange fit strange fit", ...)' was read as what the model
+    wrote for the person's ad. The note says the reasons with their counts, and quotes nothing."""
+    result = generate.Rewrites(dropped={"repeats_word": 2, "dangling": 1}, attempts=5)
+    text = result.dropped_text()
+    assert text.startswith("dropped 3 of 5 attempts: 2 a word said twice") and "1 stops mid-sentence" in text
+    assert not any(q in reason for reason in generate.REASONS.values() for q in ('"', "“", "‘"))
+
+
+def test_the_loading_step_says_it_happens_for_each_request_and_holds_a_cancel(monkeypatch):
+    """Round-7 walk: "Loading ... (once per process)" came at every request (a new worker process
+    each time), and a cancel during it took 52 s after "stops within a few seconds"."""
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["A light summer dress that fits true to size."]))
+    events = []
+    write_rewrites(BASE, 1, on_progress=events.append, max_attempts=1, check_meaning=False)
+    loading = [e.message for e in events if e.phase == "load"]
+    assert len(loading) == 1 and "once per process" not in loading[0]
+    assert "each request" in loading[0] and "cancel takes effect once it is loaded" in loading[0]

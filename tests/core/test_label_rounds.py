@@ -143,3 +143,91 @@ def test_the_label_page_shows_the_gain_and_warns_when_a_round_is_behind(tmp_path
     assert table["macro-F1 on them"].tolist() == pytest.approx([1.0, f1_score(truth, second, average="macro")])
     assert table["model"].tolist() == ["zero-shot model (category names)", "TF-IDF + logistic regression"]
     assert any("is behind round 0 on the same rows" in w.value and "on 12 labelled rows" in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------- the zero-shot model kept or replaced
+# Issue 30: a model trained on 29 labels replaced the zero-shot model without a comparison.
+# Truth: the macro-F1 of each model is worked out here with scikit-learn's f1_score on rows whose
+# labels and predictions the test writes itself; the zero-shot stand-in predicts by a fixed rule.
+
+
+class RuleZeroShot:
+    """A stand-in zero-shot model: "positive" when the text has "good" in it, else "negative"."""
+
+    multi_label = False
+
+    def predict(self, texts):
+        return ["positive" if "good" in t else "negative" for t in texts]
+
+
+def _trained_folder(tmp_path, truth, predicted, evaluation="5-fold cross-validation"):
+    import json
+
+    folder = tmp_path / "label-p"
+    folder.mkdir()
+    (folder / "marketune.json").write_text("{}")
+    (folder / "metrics.json").write_text(json.dumps({"evaluation": evaluation}))
+    texts = [f"row {i} {'good' if t == 'positive' else 'poor'}" for i, t in enumerate(truth)]
+    pd.DataFrame({"row": range(len(truth)), "text": texts, "true_label": truth,
+                  "predicted_label": predicted}).to_csv(folder / "test_predictions.csv", index=False)
+    return folder
+
+
+def _zeroshot_folder(tmp_path):
+    folder = tmp_path / "label-p-zeroshot"
+    folder.mkdir()
+    (folder / "marketune.json").write_text("{}")
+    return folder
+
+
+def test_a_trained_model_that_scores_lower_leaves_the_zero_shot_model_in_place(tmp_path, monkeypatch):
+    import core.models
+    from core.label_rounds import compare_with_zeroshot, zeroshot_kept
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    truth = ["positive"] * 10 + ["negative"] * 19
+    predicted = ["positive"] * 29  # the trained model says positive every time
+    trained = _trained_folder(tmp_path, truth, predicted)
+    store = LabelStore(tmp_path / "proj").create(pd.DataFrame({"text": ["a", "b"]}), ["text"], "label")
+    found = compare_with_zeroshot(store, trained, _zeroshot_folder(tmp_path))
+    assert found["kept"] == "zeroshot" and found["n"] == 29
+    assert found["trained_macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert found["zeroshot_macro_f1"] == pytest.approx(1.0)  # the rule is right on every row
+    words = found["sentence"]
+    assert f"{found['trained_macro_f1']:.2f} vs 1.00 macro-F1 on the same 29 labelled rows" in words
+    assert "zero-shot model stays" in words and "out of fold" in words
+    assert "least sure" in words and "rough" in words
+    assert zeroshot_kept(store, trained)
+
+    # Kept for this version: a second reading does not load the models again.
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: pytest.fail("compared again"))
+    assert compare_with_zeroshot(store, trained, tmp_path / "label-p-zeroshot")["kept"] == "zeroshot"
+
+
+def test_a_trained_model_that_scores_higher_takes_the_place_and_a_tie_keeps_the_zero_shot_one(tmp_path, monkeypatch):
+    import core.models
+    from core.label_rounds import compare_with_zeroshot, zeroshot_kept
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    store = LabelStore(tmp_path / "proj").create(pd.DataFrame({"text": ["a", "b"]}), ["text"], "label")
+    zeroshot = _zeroshot_folder(tmp_path)
+    truth = ["positive"] * 15 + ["negative"] * 15
+    trained = _trained_folder(tmp_path, truth, truth, evaluation="held-out test split")
+    # The zero-shot rule cannot read these texts: swap the words so it is wrong on every row.
+    rows = pd.read_csv(trained / "test_predictions.csv")
+    rows["text"] = rows["text"].str.replace("good", "XX").str.replace("poor", "good")
+    rows.to_csv(trained / "test_predictions.csv", index=False)
+    found = compare_with_zeroshot(store, trained, zeroshot)
+    assert found["kept"] == "trained" and found["basis"] == "held-out"
+    assert (found["trained_macro_f1"], found["zeroshot_macro_f1"]) == (pytest.approx(1.0), pytest.approx(0.0))
+    assert "takes its place" in found["sentence"] and not zeroshot_kept(store, trained)
+
+    # The same predictions as the zero-shot model's: a tie, and the model in place stays.
+    import shutil
+    import time
+
+    shutil.rmtree(trained)
+    time.sleep(0.01)
+    tie = _trained_folder(tmp_path, truth, RuleZeroShot().predict(
+        [f"row {i} {'good' if t == 'positive' else 'poor'}" for i, t in enumerate(truth)]))
+    assert compare_with_zeroshot(store, tie, zeroshot)["kept"] == "zeroshot" and zeroshot_kept(store, tie)

@@ -153,3 +153,62 @@ def test_the_cold_start_box_shows_only_while_the_labels_are_too_few_for_training
     at = open_label()
     at.selectbox(key="label_project").set_value("few").run()
     assert not any(e.label == TITLE for e in at.expander)
+
+
+def _cold_start_project(models_dir, folder, flip_trained: bool):
+    """A project whose model so far is its zero-shot model (a copy of the tiny model stands in for
+    it) and a newly trained label-demo whose test predictions are written here: the truth is the
+    zero-shot model's own prediction on each text (so it scores 1.0), the trained model's the
+    opposite (0.0) when ``flip_trained``; else the truth is the opposite and the trained model right."""
+    from core import load_folder
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(folder, models_dir / "label-demo-zeroshot")
+    shutil.copytree(folder, models_dir / "label-demo")
+    texts = [f"{w} product, {v} service" for w in ("great", "awful", "fine", "broken", "lovely") for v in ("kind", "rude")]
+    said = [str(p) for p in load_folder(models_dir / "label-demo-zeroshot").predict(texts)]
+    other = {"negative": "positive", "positive": "negative"}
+    opposite = [other[p] for p in said]
+    truth, predicted = (said, opposite) if flip_trained else (opposite, opposite)
+    pd.DataFrame({"row": range(len(texts)), "text": texts, "true_label": truth, "predicted_label": predicted}).to_csv(
+        models_dir / "label-demo" / "test_predictions.csv", index=False)
+    label_store("demo").create(pd.DataFrame({"text": texts, "label": truth}), ["text"], "label")
+
+
+def _finish_job(monkeypatch) -> object:
+    done = JobStatus(id="job-zs", state="done", model_name="label-demo", created=time.time())
+    monkeypatch.setattr(core.jobs, "job_status", lambda job_id: done)
+    at = open_label()
+    at.session_state["active_model"] = "label-demo-zeroshot"
+    at.selectbox(key="label_project").set_value("demo").run()
+    at.session_state["label_job_id"] = "job-zs"  # this session's job has just finished
+    at.session_state["label_job_before"] = ("job-zs", "label-demo-zeroshot", False)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_trained_model_below_the_zero_shot_one_leaves_it_active_and_both_scores_are_said(
+    labels_dir, models_dir, trained_tiny, monkeypatch  # noqa: F811
+):
+    """Issue 30's walk: the trained model replaced the zero-shot one without a comparison."""
+    _cold_start_project(models_dir, trained_tiny[1], flip_trained=True)
+    at = _finish_job(monkeypatch)
+    assert at.session_state["active_model"] == "label-demo-zeroshot"
+    notes = " ".join(i.value for i in at.info)
+    assert "Kept in use: **label-demo-zeroshot**" in notes, notes
+    assert "0.00 vs 1.00 macro-F1 on the same 10 labelled rows" in notes and "least sure" in notes
+    assert "is now the active model" not in notes
+    # The zero-shot model goes on picking the rows.
+    assert any(m.value.startswith("**label-demo-zeroshot**") for m in at.markdown)
+
+
+def test_a_trained_model_above_the_zero_shot_one_takes_its_place(
+    labels_dir, models_dir, trained_tiny, monkeypatch  # noqa: F811
+):
+    _cold_start_project(models_dir, trained_tiny[1], flip_trained=False)
+    at = _finish_job(monkeypatch)
+    assert at.session_state["active_model"] == "label-demo"
+    notes = " ".join(i.value for i in at.info)
+    assert "Kept in use: **label-demo**" in notes and "1.00 vs 0.00 macro-F1" in notes, notes
+    assert "The new model **label-demo** is now the active model instead of **label-demo-zeroshot**" in notes

@@ -547,3 +547,38 @@ def test_the_scoring_panel_polls_at_its_own_interval(monkeypatch):
     assert made == [ui.predict.PREDICT_POLL_SECONDS, ui.jobs.POLL_SECONDS]  # one fragment per interval
     assert ui.predict.PREDICT_POLL_SECONDS > ui.jobs.POLL_SECONDS
     assert [f is ui.jobs._live_panel for f, _ in followed] == [True] * 3 and followed[0][1] is ui.predict.PANEL
+
+
+def test_the_model_box_follows_a_new_active_model_and_the_dashboard_names_the_scorer(models_dir, trained_tiny):
+    """Walk finding: the sidebar switched to another model, the Predict page's box stayed on the
+    old one and scored with it, and the Dashboard showed the file under the sidebar's name."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("first-model", "second-model"):
+        shutil.copytree(trained_tiny[1], models_dir / name)
+    at = open_page()
+    before = at.selectbox(key="predict_model").value
+    other = "second-model" if before == "first-model" else "first-model"
+    # The sidebar box's on_change (ui.state._sidebar_changed) sets the active model; done here the
+    # same way, because AppTest leaves the sidebar empty after another AppTest ran in the process.
+    at.session_state["active_model"] = other
+    at.run()
+    assert at.selectbox(key="predict_model").value == other
+    upload(at, NEW_ROWS)
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(f"predicted by **{other}**" in s.value for s in at.success), [s.value for s in at.success]
+
+    # A model picked in the box itself stays while the active model does not change.
+    at.selectbox(key="predict_model").set_value(before)
+    at.run()
+    assert at.selectbox(key="predict_model").value == before
+    at.button(key="predict_run").click()
+    at.run()
+    assert any(f"predicted by **{before}**" in s.value for s in at.success)
+
+    at.switch_page("pages/dashboard.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"scored by **{before}**" in c.value and f"active model is now **{other}**" in c.value
+               for c in at.caption), [c.value for c in at.caption]

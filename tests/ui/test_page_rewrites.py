@@ -52,12 +52,25 @@ def test_request_starts_a_job_with_the_choices(lab_model, monkeypatch):
     assert options["max_chars"] is None and options["positive_class"] == at.selectbox(key="adlab_success").value
 
 
+def test_a_base_copy_not_in_english_is_refused_with_why_and_no_job_starts(lab_model):
+    at = open_lab(lab_model)
+    at.text_area(key="adlab_base").set_value("这款耳机音质很好，价格实惠，值得购买")
+    at.run()
+    at.button(key="rw_start").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("writes English only" in e.value for e in at.error), [e.value for e in at.error]
+    assert "rw_job_id" not in at.session_state and not jobs.list_jobs()
+
+
 def test_running_job_shows_progress_and_cancel_reaches_it(lab_model):
     job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2)
     at = open_lab(lab_model)  # a new session finds the job (a reload, another page visited)
     assert at.session_state["rw_job_id"] == job_id
     at.button(key="rw_cancel").click()
     at.run()
+    # The generator's loading cannot be interrupted: the confirmation says so (a walk waited 52 s).
+    assert any("stops once the loading ends" in w.value for w in at.warning), [w.value for w in at.warning]
     at.button(key="rw_cancel_yes").click()
     at.run()
     assert (jobs.jobs_root() / job_id / "cancel").exists()
@@ -65,10 +78,14 @@ def test_running_job_shows_progress_and_cancel_reaches_it(lab_model):
 
 def test_finished_rewrites_are_scored_and_added_in_one_click(lab_model, monkeypatch):
     monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
-    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2, positive_class="positive")
+    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2, positive_class="positive", max_chars=70,
+                                    tone="warm", keep_words="dress")
     worker.run(jobs.jobs_root() / job_id)
     result = jobs.rewrite_result(job_id)
     at = open_lab(lab_model)
+    # A new session's form shows its defaults (no limit): the result says the limit it was written with.
+    assert at.number_input(key="rw_max_chars").value == 0
+    assert "(longest 70 characters, tone warm, keeping dress)" in captions(at)
     shown = "\n".join(m.value for m in at.markdown)
     assert "love this great dress" in shown and "terrible awful dress" in shown
     first = result[0]

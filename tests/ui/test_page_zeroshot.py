@@ -52,6 +52,9 @@ def test_train_page_builds_a_zero_shot_model_from_a_file_without_labels(models_d
     at = open_train()
     upload(at, pd.DataFrame({"review": TEXTS}))  # one column: training refuses it, zero-shot is for it
     assert at.selectbox(key="zeroshot_text_col").value == "review"
+    # Said as the way on, not as a red error right above it (round-7 walk).
+    assert not at.error, [e.value for e in at.error]
+    assert any("no labels" in i.value and "Start from your category names** below" in i.value for i in at.info)
     at.text_input(key="zeroshot_labels").set_value("great").run()
     assert any("at least 2 category names" in e.value for e in at.error)
     assert at.button(key="zeroshot_build").disabled
@@ -105,6 +108,9 @@ def test_models_page_says_never_trained_on_labels(saved_zeroshot):
     at.switch_page("pages/models.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(NEVER_TRAINED in i.value for i in at.info)
+    # Built from len(TEXTS) rows read, none of them labelled: the table said "rows 0" (round-7 walk).
+    table = next(d.value for d in at.dataframe if "rows" in d.value.columns and "name" in d.value.columns)
+    assert table.set_index("name").loc[saved_zeroshot, "rows"] == len(TEXTS)
 
 
 def test_predict_and_ad_copy_lab_use_it(saved_zeroshot, models_dir):
@@ -129,7 +135,19 @@ def test_predict_and_ad_copy_lab_use_it(saved_zeroshot, models_dir):
     assert not lab.exception and not lab.error, [e.value for e in [*lab.exception, *lab.error]]
     scored = next(d.value for d in lab.dataframe if list(d.value.columns[:2]) == ["rank", "variant"])
     assert len(scored) >= 2
+    # A zero-shot model has no label column: the score is named by the category alone (the walk saw
+    # "P(None = positive)" on the score column and the chart's axis).
+    success = lab.selectbox(key="adlab_success").value
+    charts = [c.proto.spec for c in lab.get("plotly_chart")]
+    assert charts and any(f"P({success})" in spec for spec in charts)
+    assert not any("None =" in spec for spec in charts)
+    assert "None =" not in str(scored_column_config(lab))
     unchecked_words_and_no_better(lab, model, scored)
+
+
+def scored_column_config(lab: AppTest) -> str:
+    """The scored table's column settings (where the score column's title is), as text."""
+    return " ".join(str(d.proto) for d in lab.dataframe)
 
 
 def unchecked_words_and_no_better(lab: AppTest, model, scored: pd.DataFrame) -> None:
