@@ -59,7 +59,9 @@ def test_server_and_worker_killed_then_resume_on_a_new_server(page, streamlit_ap
         fill(page, "train_model_name", "resumed")
         click(page, "train_start")
         (job,) = list(jobs.iterdir())
-        wait_for_pause(job / "worker.log", "step-5", timeout=120)
+        # A bound, not a speed check: the worker runs at nice +5 (core.worker); step 5 took over 120 s
+        # under a load of 10-20 (round 7 suite) and 60 s for the whole test alone.
+        wait_for_pause(job / "worker.log", "step-5", timeout=300)
     finally:
         kill_streamlit(first.process)
     os.kill(int((job / "pid").read_text()), signal.SIGKILL)
