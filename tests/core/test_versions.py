@@ -280,3 +280,37 @@ def test_rollback_defaults_to_the_version_in_use_before_not_the_newest_number(tr
 
     folder = with_versions(trained_tiny, tmp_path)
     assert previous_version(folder) == "v1" and rollback(folder, dry_run=True) == "v1"
+
+
+def test_a_challenger_ahead_only_through_the_new_rows_labels_is_not_promoted():
+    """Wrong new labels (round 7 walk): the challenger agrees with them, so it leads on all the shared
+    rows while it is worse on the fixed holdout, whose labels judged every earlier version."""
+    from core.evaluation import TIE_MARGIN, compare_on_rows
+    from core.versions import outcome_sentence, promotes
+
+    rng = np.random.default_rng(0)
+    truth_holdout = rng.choice(["0", "1"], 120)
+    old_holdout = truth_holdout.copy()
+    old_holdout[:8] = np.where(old_holdout[:8] == "0", "1", "0")  # the model in use: 8 of 120 wrong
+    new_holdout = truth_holdout.copy()
+    new_holdout[:12] = np.where(new_holdout[:12] == "0", "1", "0")  # the challenger: 12 of 120 wrong
+    wrong_new = rng.choice(["0", "1"], 60)  # the new rows' (wrong) labels, which the challenger learned
+    old_new = np.where(wrong_new == "0", "1", "0")  # the model in use disagrees with every one of them
+    truth = np.concatenate([truth_holdout, wrong_new])
+    pred_new = np.concatenate([new_holdout, wrong_new])
+    pred_old = np.concatenate([old_holdout, old_new])
+    overall = compare_on_rows("classification", truth, pred_new, pred_old, ["0", "1"], seed=42)
+    fixed = compare_on_rows("classification", truth_holdout, new_holdout, old_holdout, ["0", "1"], seed=42)
+    # the independent truth: scikit-learn's macro-F1 of each model on each part
+    lead_all = f1_score(truth, pred_new, average="macro") - f1_score(truth, pred_old, average="macro")
+    lead_fixed = f1_score(truth_holdout, new_holdout, average="macro") - f1_score(truth_holdout, old_holdout,
+                                                                                   average="macro")
+    assert lead_all > TIE_MARGIN and lead_fixed < -TIE_MARGIN
+    assert overall["delta"] == pytest.approx(lead_all) and fixed["delta"] == pytest.approx(lead_fixed)
+    assert not promotes(overall, fixed)
+    assert promotes(overall, None)  # without a holdout (or without new rows) the one comparison decides
+    same = compare_on_rows("classification", truth_holdout, old_holdout, old_holdout, ["0", "1"], seed=42)
+    assert promotes(overall, same)  # level on the holdout: the new rows' lead decides
+    words = outcome_sentence(False, "v1", "v2", overall, 120, 60, fixed=fixed)
+    assert words.startswith("Kept v1: the challenger (v2) was not better")
+    assert "behind on 120 holdout rows" in words and "ahead on 180 shared rows" in words
