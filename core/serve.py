@@ -432,8 +432,13 @@ def check_exposure(host: str, token: str | None) -> None:
     except ValueError:
         loopback = False
     if not loopback and not (token or "").strip():
-        raise ValueError(f"--host {host} reaches beyond this machine: set {TOKEN_ENV} (or --token-file) so every "
-                         "request must carry 'Authorization: Bearer <token>', or serve on 127.0.0.1.")
+        # read_token reads a blank variable as unset: say it was blank, or "set it" reads as a mistake
+        blank = TOKEN_ENV in os.environ and not os.environ[TOKEN_ENV].strip()
+        raise ValueError(f"--host {host} reaches beyond this machine: "
+                         + (f"{TOKEN_ENV} is set but blank (spaces only); put the token in it"
+                            if blank else f"set {TOKEN_ENV}")
+                         + " (or --token-file) so every request must carry 'Authorization: Bearer <token>', or serve "
+                         "on 127.0.0.1.")
 
 
 @dataclass

@@ -190,10 +190,13 @@ def test_token_file_and_env(tmp_path, monkeypatch):
     assert read_token(None) == "from-env"
     monkeypatch.setenv("MARKETUNE_API_TOKEN", "   ")  # walk finding: whitespace started the server, then 401 always
     assert read_token(None) is None
-    with pytest.raises(ValueError, match="reaches beyond this machine"):
+    with pytest.raises(ValueError, match="reaches beyond this machine: MARKETUNE_API_TOKEN is set but blank"):
         check_exposure("0.0.0.0", read_token(None))
     with pytest.raises(ValueError, match="reaches beyond this machine"):
         check_exposure("0.0.0.0", "   ")
+    monkeypatch.delenv("MARKETUNE_API_TOKEN")
+    with pytest.raises(ValueError, match="reaches beyond this machine: set MARKETUNE_API_TOKEN"):
+        check_exposure("0.0.0.0", None)
     (tmp_path / "t").write_text("from-file\n")
     assert read_token(str(tmp_path / "t")) == "from-file"
     (tmp_path / "empty").write_text("\n")
