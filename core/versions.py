@@ -124,6 +124,10 @@ def in_use(folder: str | Path) -> dict[str, Any]:
     manifest = read_json(folder / MANIFEST)
     entry = {"version": version_name(folder) or "", "kind": manifest.get("kind"), "saved_at": manifest.get("saved_at"),
              **(carried_comparison(folder) or {})}
+    compared = entry.get("compared_kind")
+    if compared and compared != entry["kind"]:  # a candidate put in front after the retrain ("Use ... instead")
+        return {**entry, "own_words": f"Not compared: this candidate ({entry['kind']}) was put in front by hand "
+                                      f"after the last retrain, whose comparison was the {compared} model's."}
     return {**entry, "own_words": own_words(entry)}
 
 
@@ -479,7 +483,8 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                     copy_tree(saved, tmp / VERSIONS / version)
                     write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": NOT_PROMOTED})
                     write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": NOT_PROMOTED})
-                    write_json(tmp / COMPARISON_FILE, {**record, "outcome": KEPT_OVER})
+                    write_json(tmp / COMPARISON_FILE, {**record, "outcome": KEPT_OVER,
+                                                       "compared_kind": read_json(folder / MANIFEST).get("kind")})
                     _name(tmp, current)
                     _name(tmp / VERSIONS / challenger, challenger)
                     _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use",
@@ -498,7 +503,8 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": REPLACED,
                                                                      "set_aside": time.time()})
                 write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": REPLACED})
-                write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED})
+                write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED,
+                                                   "compared_kind": read_json(saved / MANIFEST).get("kind")})
                 _name(tmp, challenger)
                 _name(tmp / VERSIONS / current, current)
                 _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",

@@ -60,6 +60,8 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert len(holdout) == n_test + 12 and oct((flipped / "holdout.csv").stat().st_mode & 0o777) == "0o600"
     after = holdout_accuracy(flipped)
     assert after > before  # the model in place now is the better one, on rows neither trained on
+    kind = json.loads((flipped / "marketune.json").read_text())["kind"]  # the comparison names whose it is
+    assert json.loads((flipped / "comparison.json").read_text())["compared_kind"] == kind
     [kept] = list_versions(flipped)
     assert kept["version"] == "v1" and kept["status"] == "replaced by a better challenger"
     assert version_name(flipped) == "v2" and version_name(flipped / VERSIONS / "v1") == "v1"
@@ -230,7 +232,7 @@ def with_versions(trained_tiny, tmp_path):
     (folder / "scoring_history.jsonl").write_text(json.dumps({"at": "2026-01-03T00:00:00+0000", "rows": 5}) + "\n")
     (folder / "comparison.json").write_text(json.dumps({  # v3's comparison with v1, as a promotion writes it
         "comparison": {"delta": 0.05, "ci": [0.01, 0.09], "n": 40, "within_noise": False},
-        "at": "2026-01-02T00:00:00+0000", "n_trained": 150, "outcome": "promoted"}))
+        "at": "2026-01-02T00:00:00+0000", "n_trained": 150, "outcome": "promoted", "compared_kind": "transformer"}))
     return folder
 
 
@@ -256,7 +258,9 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
     assert model_files(folder) == before  # versions, holdout, scoring history, number, comparison: byte for byte
-    assert in_use(folder)["own_words"].startswith("Promoted: this model was 5.0 points ahead")  # walk: blank after a swap
+    # walk-m: the comparison kept through the swap was the transformer's, never TF-IDF's: said so, not shown as TF-IDF's
+    assert in_use(folder)["own_words"] == ("Not compared: this candidate (tfidf) was put in front by hand after the "
+                                           "last retrain, whose comparison was the transformer model's.")
     aside = folder / "candidates" / "transformer"
     assert not [n for n in ("versions", "holdout.csv", "scoring_history.jsonl", "version_name.json") if (aside / n).exists()]
     assert holdout_rows(folder) == 7 and [line["rows"] for line in history(folder)] == [5]
@@ -270,6 +274,7 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     assert cli_main(["choose", str(folder), "transformer"]) == 0
     assert "the swap is in the model's version history" in capsys.readouterr().err
     assert model_files(folder) == before and len(history_events(folder)) == 4
+    assert in_use(folder)["own_words"].startswith("Promoted: this model was 5.0 points ahead")  # its own again
     assert not (folder / "candidates" / "tfidf" / VERSIONS).exists()
 
 
