@@ -136,8 +136,8 @@ def in_use(folder: str | Path) -> dict[str, Any]:
 SIDES = {PROMOTED: (1, "Promoted: this model was {lead}, against the model then in use."),
          NOT_PROMOTED: (1, "Not promoted: this model was {lead}, against the model then in use."),
          REPLACED: (-1, "Replaced: this model was {lead}, against the challenger that took its place."),
-         KEPT_OVER: (-1, "Kept in use (the challenger was not better by more than the margin): this model was "
-                         "{lead}, against that challenger.")}
+         KEPT_OVER: (-1, "Kept in use (the challenger was not promoted): this model was {lead}, against that "
+                         "challenger.")}
 
 
 def own_words(entry: dict[str, Any]) -> str:
@@ -154,7 +154,13 @@ def own_words(entry: dict[str, Any]) -> str:
     low, high = comparison.get("ci") or (float("nan"), float("nan"))
     mine = {"delta": sign * comparison["delta"], "n": comparison["n"],
             "ci": (low, high) if sign > 0 else (-high, -low)}
-    return words.format(lead=lead_in_words(mine, "classification", "shared"))
+    said = words.format(lead=lead_in_words(mine, "classification", "shared"))
+    fixed = entry.get("holdout_comparison")
+    if fixed and fixed.get("n"):  # what kept the challenger out (promotes): its place on the holdout alone
+        low, high = fixed.get("ci") or (float("nan"), float("nan"))
+        alone = {"delta": sign * fixed["delta"], "n": fixed["n"], "ci": (low, high) if sign > 0 else (-high, -low)}
+        said = said[:-1] + f"; on the fixed holdout alone {lead_in_words(alone, 'classification', 'holdout')}."
+    return said
 
 
 def carried_comparison(path: str | Path) -> dict[str, Any] | None:
@@ -330,7 +336,7 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     columns; TrainingCancelled when cancelled before the outcome is written (nothing changes then)."""
     from .config import TrainConfig
     from .data import build_texts
-    from .evaluation import compare_on_rows
+    from .evaluation import better_than, compare_on_rows
     from .pipeline import train
     from .progress import ProgressEvent, TrainingCancelled
 
@@ -357,6 +363,8 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     promoted = promotes(comparison, fixed)
     record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")},
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
+    if not promoted and better_than(comparison):  # kept out by the holdout alone (promotes): say it later too
+        record["holdout_comparison"] = {k: fixed[k] for k in ("delta", "ci", "n", "within_noise")}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})
     if cancel is not None and cancel():
         raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
@@ -421,7 +429,7 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
                 f"{lead} ({basis}); {current} is kept under versions/ (Roll back… puts it back).")
     elif better_than(comparison) and fixed is not None:  # ahead overall, behind on the holdout alone (promotes)
         behind = lead_in_words(fixed, "classification", "holdout")
-        head = (f"{KEPT_LEAD}{current}: the challenger ({challenger}) was not better, so it was not promoted: it was "
+        head = (f"{KEPT_LEAD}{current}: the challenger ({challenger}) was not promoted: it was "
                 f"{lead} ({basis}), but {behind}, the rows whose labels judged every earlier version: the new rows' "
                 f"labels may disagree with the model's, and they made the challenger look better. {current} stays "
                 f"in use; {challenger} is kept under versions/ and can be put in place by hand.")

@@ -317,5 +317,15 @@ def test_a_challenger_ahead_only_through_the_new_rows_labels_is_not_promoted():
     same = compare_on_rows("classification", truth_holdout, old_holdout, old_holdout, ["0", "1"], seed=42)
     assert promotes(overall, same)  # level on the holdout: the new rows' lead decides
     words = outcome_sentence(False, "v1", "v2", overall, 120, 60, fixed=fixed)
-    assert words.startswith("Kept v1: the challenger (v2) was not better")
+    assert words.startswith("Kept v1: the challenger (v2) was not promoted: it was")
     assert "behind on 120 holdout rows" in words and "ahead on 180 shared rows" in words
+    # The version list says the same later, from each side (walk-n: it gave "not better by the margin")
+    from core.versions import KEPT_OVER, NOT_PROMOTED, own_words
+
+    kept = {"comparison": overall, "holdout_comparison": fixed}
+    challenger_words = own_words({**kept, "outcome": NOT_PROMOTED})
+    in_use_words = own_words({**kept, "outcome": KEPT_OVER})
+    assert "ahead on 180 shared rows" in challenger_words and "alone" in challenger_words
+    assert f"{abs(lead_fixed) * 100:.1f} points behind on 120 holdout rows" in challenger_words
+    assert in_use_words.startswith("Kept in use (the challenger was not promoted)")
+    assert f"{abs(lead_fixed) * 100:.1f} points ahead on 120 holdout rows" in in_use_words
