@@ -151,15 +151,16 @@ def own_words(entry: dict[str, Any]) -> str:
     if side is None or comparison.get("delta") is None or not comparison.get("n"):
         return ""
     sign, words = side
-    low, high = comparison.get("ci") or (float("nan"), float("nan"))
-    mine = {"delta": sign * comparison["delta"], "n": comparison["n"],
-            "ci": (low, high) if sign > 0 else (-high, -low)}
-    said = words.format(lead=lead_in_words(mine, "classification", "shared"))
+
+    def seen_from_here(record: dict[str, Any], basis: str) -> str:  # the record is the challenger's side
+        low, high = record.get("ci") or (float("nan"), float("nan"))
+        mine = {"delta": sign * record["delta"], "n": record["n"], "ci": (low, high) if sign > 0 else (-high, -low)}
+        return lead_in_words(mine, "classification", basis)
+
+    said = words.format(lead=seen_from_here(comparison, "shared"))
     fixed = entry.get("holdout_comparison")
     if fixed and fixed.get("n"):  # what kept the challenger out (promotes): its place on the holdout alone
-        low, high = fixed.get("ci") or (float("nan"), float("nan"))
-        alone = {"delta": sign * fixed["delta"], "n": fixed["n"], "ci": (low, high) if sign > 0 else (-high, -low)}
-        said = said[:-1] + f"; on the fixed holdout alone {lead_in_words(alone, 'classification', 'holdout')}."
+        said = said[:-1] + f"; on the fixed holdout alone {seen_from_here(fixed, 'holdout')}."
     return said
 
 
