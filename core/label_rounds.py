@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write
+from .files import atomic_write, to_json
 from .labeling import LabelStore, uncertainty_ranking
 
 ROUNDS_FILE = "rounds.json"
@@ -218,19 +218,14 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     from pathlib import Path
 
     from .evaluation import better_than, noise_in_words, paired_bootstrap
-    from .files import json_default
     from .models import load_folder
     from .models.folder import METRICS, TEST_PREDICTIONS, stamp
 
     trained, zeroshot = Path(trained), Path(zeroshot)
     version = stamp(trained)
-    path = store.folder / CHOICE_FILE
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-        if recorded.get("version") == version and recorded.get("zeroshot_version") == stamp(zeroshot):
-            return recorded
-    except (OSError, ValueError, AttributeError):
-        pass
+    recorded = _recorded_choice(store)
+    if recorded.get("version") == version and recorded.get("zeroshot_version") == stamp(zeroshot):
+        return recorded
     predictions = trained / TEST_PREDICTIONS
     if not predictions.is_file():
         return None
@@ -268,8 +263,8 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     noise = noise_in_words(found, "classification", basis)
     record = {"version": version, "zeroshot_version": stamp(zeroshot), "kept": "trained" if keep else "zeroshot",
               **names, "trained_macro_f1": found["a"], "zeroshot_macro_f1": found["b"], "n": n, "basis": basis,
-              "comparison": {k: v for k, v in found.items()}, "sentence": " ".join(filter(None, [head, noise, rough]))}
-    atomic_write(path, json.dumps(record, ensure_ascii=False, default=json_default).encode("utf-8"))
+              "comparison": dict(found), "sentence": " ".join(filter(None, [head, noise, rough]))}
+    atomic_write(store.folder / CHOICE_FILE, to_json(record).encode("utf-8"))
     return record
 
 
@@ -280,8 +275,14 @@ def zeroshot_kept(store: LabelStore, trained: Any) -> bool:
 
     from .models.folder import stamp
 
+    recorded = _recorded_choice(store)
+    return recorded.get("kept") == "zeroshot" and recorded.get("version") == stamp(Path(trained))
+
+
+def _recorded_choice(store: LabelStore) -> dict[str, Any]:
+    """The last :func:`compare_with_zeroshot` record of the project; {} when none can be read."""
     try:
         recorded = json.loads((store.folder / CHOICE_FILE).read_text(encoding="utf-8"))
-        return recorded.get("kept") == "zeroshot" and recorded.get("version") == stamp(Path(trained))
-    except (OSError, ValueError, AttributeError):
-        return False
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
