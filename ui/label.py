@@ -520,7 +520,7 @@ def _suspects_note(ranked: pd.DataFrame) -> bool:
 def tag_project(store: LabelStore, model) -> str | None:
     """The tag separator of a project labelled with several tags per row ("|" when the ranking
     model is multi-label and the labels so far show none), or None for one label per row."""
-    found = store.tag_separator() if store.classes() or store.meta.get("label_sep") else None
+    found = store.tag_separator()  # None when nothing is labelled yet
     if found is not None:
         return found
     return "|" if getattr(model, "multi_label", False) else None
