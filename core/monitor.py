@@ -236,9 +236,9 @@ def report(folder: str | Path) -> dict[str, Any]:
     own test split), oldest first."""
     from .versions import VERSIONS, version_name
 
-    ref = reference(folder)
-    lines = _judged(history(folder), ref, references(folder))
-    last = pooled(lines, ref, references(folder))
+    ref, refs = reference(folder), references(folder)
+    lines = _judged(history(folder), ref, refs)
+    last = pooled(lines, ref, refs)
     earlier = []
     kept = Path(folder) / VERSIONS
     for path in sorted(kept.glob("v*")) if kept.is_dir() else []:
@@ -250,17 +250,17 @@ def report(folder: str | Path) -> dict[str, Any]:
             "last_in_words": last["words"], "earlier": sorted(earlier, key=lambda line: str(line.get("at")))}
 
 
-def _judged(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def _judged(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any]) -> list[dict[str, Any]]:
     out, before = [], None
     for line in lines:
-        own = (refs or {}).get(line.get("reference_id")) or ref  # the reference of the model that scored it
+        own = refs.get(line.get("reference_id")) or ref  # the reference of the model that scored it
         changed = before is not None and line.get("reference_id") != before
         out.append({**line, "alarms": alarms(line, own), "psi": _psi_of(line, own), "model_changed": changed})
         before = line.get("reference_id")
     return out
 
 
-def pooled(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any] | None = None) -> dict[str, Any]:
+def pooled(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
     """The verdict of now ("words": "the last 3 scorings pooled (72 rows)"): the newest lines of the same model (``reference_id``) pooled, newest first,
     until they hold at least MIN_ROWS_FOR_ALARM scored rows, judged as one scoring (shares weighted by
     rows) against that model's reference. ``{"alarms", "covers": {"scorings", "rows", "at", "until"},
@@ -276,7 +276,7 @@ def pooled(lines: list[dict[str, Any]], ref: dict[str, Any], refs: dict[str, Any
         return {"alarms": [], "covers": {"scorings": 0, "rows": 0}, "words": ""}
     taken.reverse()  # oldest first
     merged = merge_lines(taken)
-    own = (refs or {}).get(taken[-1].get("reference_id")) or ref
+    own = refs.get(taken[-1].get("reference_id")) or ref
     n, rows = len(taken), merged["scored"]
     what = "the last scoring" if n == 1 else f"the last {n:,} scorings"
     words = f"{what} ({rows_words(rows)})" if n == 1 else f"{what} pooled ({rows_words(rows)})"
