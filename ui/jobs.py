@@ -267,12 +267,11 @@ def resume_or_close(status: JobStatus, prefix: str, close_help: str, on_resumed:
 
 
 def recent_jobs(kinds: str | Mapping[str, str], *, key: str, title: str,
-                showable: Callable[[JobStatus], bool] = lambda job: True,
                 state: Callable[[JobStatus], str] = lambda job: job.state,
                 show: Callable[[JobStatus], None] | None = None) -> None:
     """The last five jobs of ``kinds`` (a kind, or {kind: its words}, said on each job's line) in
     an expander called ``title``, each with its ``state`` words (and where an interrupted one
-    stopped) and, when ``showable``, a Show button (``<key>_show_<id>``) that shows it here
+    stopped) and a Show button (``<key>_show_<id>``) that shows it here
     (``<key>_job_id``) or calls ``show``."""
     words = {kinds: ""} if isinstance(kinds, str) else kinds
     recent = [job for job in list_jobs(kind=None) if job.kind in words][-5:]
@@ -285,7 +284,7 @@ def recent_jobs(kinds: str | Mapping[str, str], *, key: str, title: str,
             at = "" if job.checkpoint_step is None else f" at step {job.checkpoint_step} of {job.total_steps}"
             kind = f"{words[job.kind]}, " if words[job.kind] else ""
             a.markdown(f"`{when}` **{plain(job.model_name)}** — {kind}{plain(state(job))}{at}")
-            if showable(job) and b.button("Show", key=f"{key}_show_{job.id}"):
+            if b.button("Show", key=f"{key}_show_{job.id}"):
                 if show is not None:
                     show(job)
                     continue
