@@ -115,6 +115,8 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     said = [line for line in captured.err.splitlines() if line.startswith("[")]
     assert said and not [line for line in said if not line.split("]", 1)[1].strip()]  # no empty "[train] " lines
     assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
+    assert printed["n_review"] == 0 and printed["review_file"] == ""  # no new row joins the holdout: none set aside
+    assert not (folder / "holdout_review.csv").exists()
     assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
     assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
     # The new rows, whose (flipped) labels lost, do not join the fixed holdout: its rows are the same.
