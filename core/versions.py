@@ -463,16 +463,21 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
     interval, the rows it was judged on, and whether the new rows joined the fixed holdout (only when
     the challenger was promoted: rows whose labels lost the comparison never judge later ones).
     ``fixed``: the comparison on the holdout's rows alone (:func:`promotes`), said when it is what
-    kept the challenger out. ``n_review``: the
+    kept the challenger out. A promotion says that the challenger scored higher and so is in use,
+    then, in a sentence of its own, how sure that is (core.evaluation.noise_in_words: a lead within
+    noise is the better bet, not a sure one, as the leaderboard's verdict says it). ``n_review``: the
     promotion's new rows left out of the holdout, both models calling them otherwise
     (:func:`suspected_label_errors`), listed in ``review_file``."""
-    from .evaluation import better_than, lead_in_words
+    from .evaluation import better_than, lead_in_words, noise_in_words
 
     lead = lead_in_words(comparison, "classification", "shared")
     basis = f"{n_holdout:,} holdout + {n_new:,} new rows, neither model trained on them"  # a sum: always "rows"
     if promoted:
-        head = (f"{PROMOTED_LEAD} {challenger} is now in use in place of {current}. The challenger was promoted: "
-                f"{lead} ({basis}); {current} is kept under versions/ (Roll back… puts it back).")
+        ahead = lead.split(";")[0]  # "1.2 points ahead on 52 shared rows"; how sure, below in its own sentence
+        sure = noise_in_words(comparison, "classification", "shared")
+        head = (f"{PROMOTED_LEAD} {challenger} is now in use in place of {current}. The challenger scored higher, so "
+                f"it is in use: {ahead} ({basis})." + (f" {sure}" if sure else "")
+                + f" {current} is kept under versions/ (Roll back… puts it back).")
     elif better_than(comparison) and fixed is not None:  # ahead overall, behind on the holdout alone (promotes)
         behind = lead_in_words(fixed, "classification", "holdout")
         head = (f"{KEPT_LEAD}{current}: the challenger ({challenger}) was not promoted: it was "

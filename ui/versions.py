@@ -15,6 +15,7 @@ from core.models.folder import stamp
 from core.registry import KIND_NAMES, can_change
 from core.versions import (
     KEEP_PHASE,
+    PROMOTED_LEAD,
     RollbackRisk,
     history_events,
     holdout_rows,
@@ -102,7 +103,8 @@ def _job(job_id: str, key: str) -> None:
     if status.active:
         live_panel(job_id, PANEL)
     elif status.state == "done":
-        promoted = "was promoted" in status.message  # core.versions.outcome_sentence, and an older release's
+        # core.versions.outcome_sentence ("Promoted: ..."), and an older release's ("... was promoted: ...")
+        promoted = status.message.startswith(PROMOTED_LEAD) or "was promoted" in status.message
         (st.success if promoted else st.info)(plain(status.message))
     elif status.state == "cancelled":
         st.warning("The retraining was cancelled; the model in use and its versions are unchanged.")

@@ -331,3 +331,22 @@ def test_a_challenger_ahead_only_through_the_new_rows_labels_is_not_promoted():
     assert f"{abs(lead_fixed) * 100:.1f} points behind on 120 holdout rows" in challenger_words
     assert in_use_words.startswith("Kept in use (the challenger was not promoted)")
     assert f"{abs(lead_fixed) * 100:.1f} points ahead on 120 holdout rows" in in_use_words
+
+
+def test_a_promotion_within_noise_says_it_scored_higher_then_how_sure_in_a_sentence_of_its_own():
+    """Round 8 walk: "The challenger was promoted: 1.2 points ahead ...; within noise" read as
+    "promoted on noise". The verdict's way instead (core.evaluation.noise_in_words): it scored
+    higher, so it is in use; then how sure that is. The rule is unchanged (promotes)."""
+    from core.versions import outcome_sentence, promotes
+
+    within = {"delta": 0.012, "ci": (-0.010, 0.034), "n": 56, "within_noise": True}
+    said = outcome_sentence(True, "v1", "v2", within, 32, 24)
+    first, rest = said.split(" The difference is ", 1)
+    assert first == ("Promoted: v2 is now in use in place of v1. The challenger scored higher, so it is in use: 1.2 "
+                     "points ahead on 56 shared rows (32 holdout + 24 new rows, neither model trained on them).")
+    assert rest.startswith("within the noise of 56 shared rows (95% interval -1.0 points to +3.4 points), so keeping "
+                           "the higher score is the better bet, not a sure one. v1 is kept under versions/")
+    assert outcome_in_brief(said) == "promoted: v2 now in use"
+    beyond = {"delta": 0.05, "ci": (0.02, 0.08), "n": 56, "within_noise": False}
+    assert "The difference is beyond the noise of 56 shared rows" in outcome_sentence(True, "v1", "v2", beyond, 32, 24)
+    assert promotes(within, None)  # the rule itself: more than 0.5 points ahead, noise or not
