@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import jobs
+from core import jobs, to_csv_bytes
 from core.jobs import job_status
 from core.models.folder import stamp
 from core.registry import KIND_NAMES, can_change
 from core.versions import (
+    HOLDOUT_REVIEW,
     KEEP_PHASE,
     PROMOTED_LEAD,
     RollbackRisk,
@@ -23,10 +24,12 @@ from core.versions import (
     list_versions,
     previous_version,
     readable_time,
+    review_rows,
     rollback,
     rollback_risk,
     rule_in_words,
 )
+from ui.downloads import download_button
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 from ui.upload import table_upload
@@ -51,7 +54,8 @@ def _retrain(name: str, folder: Path, key: str) -> None:
     st.markdown(plain(rule_in_words(folder)))
     job_id = _job_of(name)
     if job_id:
-        _job(job_id, key)
+        _job(job_id, folder)
+    _review(name, folder, key)
     if not holdout_rows(folder):
         st.info("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
                 "Train it again with this version of Marketune.")
@@ -95,7 +99,7 @@ def _active(job_id: str) -> bool:
         return False
 
 
-def _job(job_id: str, key: str) -> None:
+def _job(job_id: str, folder: Path) -> None:
     try:
         status = job_status(job_id)
     except ValueError:  # its folder was removed
@@ -105,11 +109,38 @@ def _job(job_id: str, key: str) -> None:
     elif status.state == "done":
         # core.versions.outcome_sentence ("Promoted: ..."), and an older release's ("... was promoted: ...")
         promoted = status.message.startswith(PROMOTED_LEAD) or "was promoted" in status.message
-        (st.success if promoted else st.info)(plain(status.message))
+        # The rows set aside for review are listed and offered just below (_review), not at a server path.
+        said = status.message.replace(str(folder / HOLDOUT_REVIEW), "the list below (Rows to check)")
+        (st.success if promoted else st.info)(plain(said))
     elif status.state == "cancelled":
         st.warning("The retraining was cancelled; the model in use and its versions are unchanged.")
     else:
         st.error(f"The retraining did not finish: {plain(status.message)}")
+
+
+# The review file's columns as the page names them (core.versions.REVIEW_COLUMNS).
+REVIEW_NAMES = {"text": "text", "given_label": "label given", "model_in_use_predicted": "the model then in use said",
+                "challenger_predicted": "the challenger said", "retrain": "retrain"}
+
+
+def _review(name: str, folder: Path, key: str) -> None:
+    """The new labelled rows promotions left out of the fixed holdout because both models call them
+    otherwise (core.versions.review_rows): shown and offered for download, to be checked."""
+    rows = review_rows(folder)
+    if rows.empty:
+        return
+    n = len(rows)
+    them, were = ("them", "were") if n != 1 else ("it", "was")
+    with st.expander(f"Rows to check ({n:,}): left out of the fixed holdout, both models call {them} otherwise",
+                     icon=":material/fact_check:"):
+        st.markdown(f"{n:,} new labelled row{'s' if n != 1 else ''} {were} not added to the fixed holdout when a "
+                    f"challenger was promoted: the model then in use and the challenger both predict another label "
+                    f"than the one given, so the label may be wrong. Check these labels; correct the wrong ones and "
+                    f"add those rows to the next retrain's new labelled rows.")
+        st.dataframe(rows.rename(columns=REVIEW_NAMES), hide_index=True, key=f"{key}_review_table")
+        download_button("Download the rows to check (CSV)", lambda: to_csv_bytes(rows),
+                        file_name=f"{name.replace(':', '_')}_rows_to_check.csv", mime="text/csv",
+                        key=f"{key}_review_download", icon=":material/download:")
 
 
 # The one job panel (ui/jobs.py): progress, the queue line, Cancel with confirmation.
