@@ -165,7 +165,14 @@ def _versions(name: str, folder: Path, key: str) -> None:
         rows += [{"version": v["version"], "what happened": v.get("status", ""),
                   "model": KIND_NAMES.get(v.get("kind"), v.get("kind")), "saved": readable_time(v.get("saved_at", "")),
                   "comparison": v["own_words"]} for v in reversed(kept)]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table", column_config={
+            "comparison": st.column_config.TextColumn(width="large", help="Each comparison in full is below the table.")})
+        # A cell shows one line: each comparison in full, to be read (walk: the cell was cut off).
+        compared = [r for r in rows if r["comparison"]]
+        if compared:
+            with st.expander("Each version's comparison in full"):
+                st.markdown("\n".join(f"- **{plain(r['version'])}** ({plain(r['what happened'])}): {plain(r['comparison'])}"
+                                       for r in compared))
     events = history_events(folder)  # a swap of candidates ("Use ... instead") is one too, with or without versions
     if events:
         with st.expander(f"History ({len(events)} event{'s' if len(events) != 1 else ''}): numbers never change; "

@@ -273,3 +273,17 @@ def test_rows_set_aside_for_review_are_shown_offered_and_the_outcome_points_to_t
     assert table["the challenger said"].tolist() == ["positive", "negative"]
     assert [b for b in at.get("download_button") if "rows to check" in b.proto.label]
 
+
+def test_each_versions_comparison_is_readable_in_full(trained_tiny, tmp_path, models_dir):
+    """Walk finding: the Versions table's comparison cell was cut off. Truth: the comparison the test
+    wrote for v3 (core.versions.own_words of it, in full), listed under the table."""
+    from core.versions import in_use
+    from tests.core.test_versions import with_versions
+
+    folder = with_versions(trained_tiny, tmp_path)
+    assert folder.parent == models_dir
+    at = open_versions()
+    assert not at.exception, at.exception
+    [box] = [e for e in at.expander if e.label == "Each version's comparison in full"]
+    full = texts(box.markdown)
+    assert f"**v3** (in use): {in_use(folder)['own_words']}" in full
