@@ -672,7 +672,7 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
-        version = previous_version(folder)
+        version = previous_version(folder, kept)
         if version is None:
             found = ", ".join(f"{v['version']} ({v.get('status') or 'kept'})" for v in kept) or "none"
             raise ValueError(f"{folder.name} keeps no version that was in use before (kept: {found}); name the "
@@ -709,12 +709,14 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     return version
 
 
-def previous_version(folder: str | Path) -> str | None:
+def previous_version(folder: str | Path, kept: list[dict[str, Any]] | None = None) -> str | None:
     """The kept version that was in use just before the model in use: the one set aside last (by
     when: numbers are given once, in order of birth, so the highest may be a challenger that lost),
     among those a promotion replaced or a rollback set aside. None when no kept version was ever in
-    use. :func:`rollback`'s default, and the Versions tab's first choice."""
-    in_use_before = [v["version"] for v in sorted(list_versions(folder), key=lambda v: v.get("set_aside", 0))
+    use. :func:`rollback`'s default, and the Versions tab's first choice. ``kept``: :func:`list_versions`
+    of ``folder`` when the caller has it already (read otherwise)."""
+    kept = list_versions(folder) if kept is None else kept
+    in_use_before = [v["version"] for v in sorted(kept, key=lambda v: v.get("set_aside", 0))
                      if v.get("status") == REPLACED or str(v.get("status", "")).startswith((ROLLED_BACK, OLD_ROLLED_BACK))]
     return in_use_before[-1] if in_use_before else None
 

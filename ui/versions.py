@@ -179,19 +179,20 @@ def _versions(name: str, folder: Path, key: str) -> None:
                          "a rollback and a swap of candidates are events"):
             st.markdown("\n".join(f"- `{plain(readable_time(e.get('at', '')))}` {plain(e.get('event', ''))}" for e in reversed(events)))
     if kept and can_change(name):
-        _rollback(folder, kept, key)
+        _rollback(folder, kept, current["version"], key)
 
 
-def _rollback(folder: Path, kept: list[dict], key: str) -> None:
+def _rollback(folder: Path, kept: list[dict], current: str, key: str) -> None:
     """The version picker (the version in use just before the current one first: core.versions.
-    previous_version), "Roll back…" and its confirmation."""
+    previous_version), "Roll back…" and its confirmation. ``kept``: the versions as listed above,
+    ``current``: the version in use ("" when never numbered), read once per rerun."""
     ss = st.session_state
     pending = f"{key}_pending"
     choice, button, _ = st.columns([1, 1, 2])
-    before = previous_version(folder)
+    before = previous_version(folder, kept)
     options = [v["version"] for v in reversed(kept)]
     options = ([before] if before in options else []) + [v for v in options if v != before]
-    now = in_use(folder)["version"] or "the model in use"
+    now = current or "the model in use"
     # Keyed on what is in use: after a promotion or a rollback the picker starts again at the default.
     version = choice.selectbox("Version", options, key=f"{key}_pick_{now}", label_visibility="collapsed",
                                format_func=lambda v: f"{v} (in use before {now})" if v == before else v)
@@ -199,8 +200,7 @@ def _rollback(folder: Path, kept: list[dict], key: str) -> None:
         ss[pending] = version
     if ss.get(pending) in {v["version"] for v in kept}:
         risk = _risk(folder, ss[pending], key)
-        name = in_use(folder)["version"]
-        undo = (f"The model in use is kept as {'**' + plain(name) + '**' if name else 'a version'} (numbers never "
+        undo = (f"The model in use is kept as {'**' + plain(current) + '**' if current else 'a version'} (numbers never "
                 "change), so this can be undone the same way.")
         if risk is None or not risk.lost:
             st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? "
