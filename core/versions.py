@@ -494,12 +494,14 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
         return head
     if promoted and n_review:  # the rows both models call otherwise stay out (suspected_label_errors)
         joined = n_new - n_review
-        return head + (f" {joined:,} of the {rows} of this comparison now join the fixed holdout "
-                       f"({total - n_review:,} rows), so the next challenger is judged on them too. "
-                       f"{n_review:,} of the new rows {'was' if n_review == 1 else 'were'} not added to the fixed "
-                       f"holdout: both models call {'it' if n_review == 1 else 'them'} otherwise, so "
-                       f"{'its label' if n_review == 1 else 'their labels'} may be wrong; check these labels: "
-                       f"{review_file}. Correct the wrong ones and add those rows to the next retrain's new rows.")
+        grew = (f" {joined:,} of the {rows} of this comparison now join the fixed holdout ({total - n_review:,} rows), "
+                "so the next challenger is judged on them too." if joined else
+                f" None of the {rows} of this comparison joined the fixed holdout (still {n_holdout:,} rows).")
+        return head + grew + (f" {n_review:,} of the new rows {'was' if n_review == 1 else 'were'} not added to the "
+                              f"fixed holdout: both models call {'it' if n_review == 1 else 'them'} otherwise, so "
+                              f"{'its label' if n_review == 1 else 'their labels'} may be wrong; check these labels: "
+                              f"{review_file}. Correct the wrong ones and add those rows to the next retrain's new "
+                              "rows.")
     if promoted:  # the holdout grows only with the rows of a comparison the challenger won (_keep)
         return head + (f" The {rows} of this comparison now join the fixed holdout ({total:,} rows), so the next "
                        "challenger is judged on them too.")

@@ -241,7 +241,7 @@ def with_versions(trained_tiny, tmp_path):
 def model_files(folder) -> dict[str, bytes]:
     """The bytes of what belongs to the model, not to the candidate in front (history.jsonl apart)."""
     paths = [folder / "holdout.csv", folder / "scoring_history.jsonl", folder / "version_name.json",
-             folder / "comparison.json",
+             folder / "comparison.json", *[folder / "holdout_review.csv"][:(folder / "holdout_review.csv").is_file()],
              *(p for p in sorted((folder / VERSIONS).rglob("*")) if p.is_file() and p.name != "history.jsonl")]
     return {str(p.relative_to(folder)): p.read_bytes() for p in paths}
 
@@ -255,7 +255,9 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     from core.versions import choose, holdout_rows, in_use, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
+    (folder / "holdout_review.csv").write_text("text,given_label\nlove it,negative\n")  # rows set aside: the model's too
     before, events = model_files(folder), history_events(folder)
+    assert "holdout_review.csv" in before
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
     assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front

@@ -121,3 +121,20 @@ def test_a_promotion_sets_the_rows_both_models_call_otherwise_aside_for_review(l
     assert (folder / HOLDOUT_REVIEW).read_bytes() == review_bytes
     assert oct((folder / HOLDOUT_REVIEW).stat().st_mode & 0o777) == "0o600"
     assert rollback(folder) == "v2" and (folder / HOLDOUT_REVIEW).read_bytes() == review_bytes
+
+
+def test_the_outcome_counts_the_rows_set_aside_and_names_the_file():
+    from core.versions import outcome_sentence
+
+    ahead = {"delta": 0.05, "ci": (0.02, 0.08), "n": 40, "within_noise": False}
+    one = outcome_sentence(True, "v1", "v2", ahead, 30, 10, n_review=1, review_file="/m/holdout_review.csv")
+    assert "9 of the 10 new rows of this comparison now join the fixed holdout (39 rows)" in one
+    assert one.endswith("1 of the new rows was not added to the fixed holdout: both models call it otherwise, so its "
+                        "label may be wrong; check these labels: /m/holdout_review.csv. Correct the wrong ones and "
+                        "add those rows to the next retrain's new rows.")
+    every = outcome_sentence(True, "v1", "v2", ahead, 30, 10, n_review=10, review_file="/m/holdout_review.csv")
+    assert "None of the 10 new rows of this comparison joined the fixed holdout (still 30 rows)." in every
+    assert "10 of the new rows were not added to the fixed holdout: both models call them otherwise" in every
+    # Not promoted: no new row joins, none is set aside (the sentence says so as before).
+    kept = outcome_sentence(False, "v1", "v2", {**ahead, "delta": -0.05, "ci": (-0.08, -0.02)}, 30, 10)
+    assert "were not added to the fixed holdout (still 30 rows)" in kept and "check these labels:" not in kept
