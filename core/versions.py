@@ -529,7 +529,7 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
           words: Any, n_holdout: int, review: pd.DataFrame | None = None) -> tuple[str, str, str]:
     """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
     place; not promoted, the challenger is saved under versions/. A promoted challenger gets the
-    comparison rows as its holdout.csv (owner-only: customer text); when it is not promoted the
+    comparison rows less those set aside (``holdout``) as its holdout.csv (owner-only: customer text); when it is not promoted the
     fixed holdout stays as it was (its first ``n_holdout`` comparison rows, written as holdout.csv). ``words(current, challenger)``:
     the outcome's sentence once the numbers are given (here, under the lock). ``review``: the new
     comparison rows a promotion leaves out of ``holdout`` (:func:`suspected_label_errors`), added to
@@ -580,7 +580,8 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 _name(tmp / VERSIONS / current, current)
                 _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",
                            action="promoted", in_use=challenger, kept=current)
-                _write_holdout(tmp, holdout)
+                if len(holdout):  # none: every comparison row was new and set aside; a later retrain needs new rows
+                    _write_holdout(tmp, holdout)
                 if review is not None and len(review):
                     when = time.strftime("%Y-%m-%d %H:%M")
                     _add_review(tmp, folder, review.assign(retrain=f"{challenger} promoted in place of {current}, {when}"))
