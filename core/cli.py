@@ -921,7 +921,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                       "sentence": outcome.sentence,
                       "delta": outcome.comparison["delta"], "ci": outcome.comparison["ci"],
                       "n_holdout": outcome.n_holdout, "n_new_eval": outcome.n_new_eval,
-                      "n_trained": outcome.n_trained}, default=json_default))
+                      "n_trained": outcome.n_trained, "n_review": outcome.n_review,
+                      "review_file": outcome.review_file}, default=json_default))
     return 0
 
 

@@ -8,6 +8,9 @@ the two on the same rows neither trained on:
   challenger was promoted the rows of that comparison (``holdout.csv``; a challenger that is not
   promoted leaves the holdout as it was: its new rows' labels may be what made it lose), and
 - a share of the **new labelled rows** held out for the comparison (``NEW_EVAL_SHARE``, stratified).
+  When the challenger is promoted these join the fixed holdout, less the rows whose label both
+  models call otherwise (:func:`suspected_label_errors`: likely label errors, which would judge every
+  later challenger): those are listed for a person to check in ``holdout_review.csv`` instead.
 
 Rows of ``--data``/``--new`` whose model input equals a holdout text are left out of the
 challenger's training, so the holdout stays unseen. The rule is the leaderboard's
@@ -24,7 +27,7 @@ Versions live inside the model folder::
             v1/                    # an earlier version (complete model folder), version.json says
             v3/                    # when it was replaced or why it lost, and its comparison
             history.jsonl          # one line per event: promoted, kept aside, rolled back, a candidate swapped in
-        holdout.csv, scoring_history.jsonl, version_name.json
+        holdout.csv, holdout_review.csv, scoring_history.jsonl, version_name.json
 
 Each model gets its number once, when it first takes part in a retrain (the model in use then is
 v1 unless it has one, each challenger the next free number), and keeps it: v3 stays v3 whether it
@@ -73,10 +76,17 @@ NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the c
 # holdout stays fixed across versions (and grows by the new rows of each round a challenger wins),
 # unseen by every version.
 HOLDOUT = "holdout.csv"
+# The new comparison rows a promotion left out of the fixed holdout (:func:`suspected_label_errors`:
+# both models predict another label than the one given, so the label may be wrong), for a person to
+# check: owner-only like the holdout (customer text), one row per such row of every promotion since
+# (REVIEW_COLUMNS). Like the holdout it belongs to the model a person names: it stays through a swap
+# of candidates and a rollback, and grows with each promotion.
+HOLDOUT_REVIEW = "holdout_review.csv"
+REVIEW_COLUMNS = ("text", "given_label", "model_in_use_predicted", "challenger_predicted", "retrain")
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
 # (:func:`choose`) leaves these in place (the version's latest comparison among them: the swap is no
 # new comparison); a promotion or a rollback moves them with the version.
-MODEL_FILES = (VERSIONS, HOLDOUT, NAME_FILE, SCORING_HISTORY, SCORING_REFERENCES, COMPARISON_FILE)
+MODEL_FILES = (VERSIONS, HOLDOUT, HOLDOUT_REVIEW, NAME_FILE, SCORING_HISTORY, SCORING_REFERENCES, COMPARISON_FILE)
 # The paired bootstrap's seed of every comparison of two versions (the retrain's and the rollback
 # dialog's): the same rows give the same interval, one number wherever it is said.
 COMPARE_SEED = 42  # the retrain's default seed, which its comparisons used before
@@ -98,6 +108,11 @@ class Challenge:
     n_trained: int  # rows the challenger trained on: the labelled rows + the new ones not held out, less holdout texts
     version: str  # the versions/ entry written: the old model (promoted) or the challenger (not)
     in_use: str = ""  # the version in use now: the challenger (promoted) or the model that stayed
+    # Promoted: the new comparison rows left out of the fixed holdout, both models calling them
+    # otherwise (:func:`suspected_label_errors`), and the file that lists them (HOLDOUT_REVIEW;
+    # "" when there were none). Not promoted: 0 and "" (no new row joins the holdout then).
+    n_review: int = 0
+    review_file: str = ""
 
 
 def list_versions(folder: str | Path) -> list[dict[str, Any]]:
@@ -282,7 +297,10 @@ def rule_in_words(folder: str | Path) -> str:
             f"macro-F1 there is more than {TIE_MARGIN * 100:.1f} points higher (the leaderboard's rule)"
             + (f" and it is not more than {TIE_MARGIN * 100:.1f} points lower on the fixed holdout alone (the new "
                "rows judge with their own labels)" if n else "") + "; otherwise "
-            "the model in use stays and the challenger is kept as a version that lost. Every version is kept.")
+            "the model in use stays and the challenger is kept as a version that lost. Every version is kept. "
+            "When the challenger is promoted, its comparison's new rows join the fixed holdout and judge every "
+            "later challenger, except the rows whose label both models call otherwise: those may be labelled "
+            "wrong, so they are set aside in a file for you to check instead.")
 
 
 def check_inputs(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame) -> tuple[Any, list[str]]:
@@ -362,11 +380,19 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     fixed = (compare_on_rows("classification", truth[:n_holdout], pred_new[:n_holdout], pred_old[:n_holdout],
                              classes, seed=COMPARE_SEED) if n_holdout and len(texts) > n_holdout else None)
     promoted = promotes(comparison, fixed)
+    # The fixed holdout grows by the new comparison rows of a promotion, less those both models call
+    # otherwise (their labels may be wrong, and would judge every later challenger): set aside for review.
+    suspect = suspected_label_errors(truth[n_holdout:], pred_new[n_holdout:], pred_old[n_holdout:])
+    joins = np.concatenate([np.ones(n_holdout, dtype=bool), ~suspect])
+    review = pd.DataFrame({"text": np.asarray(texts, dtype=object)[n_holdout:][suspect],
+                           "given_label": truth[n_holdout:][suspect], "model_in_use_predicted": pred_old[n_holdout:][suspect],
+                           "challenger_predicted": pred_new[n_holdout:][suspect]})
+    n_review = len(review) if promoted else 0
     record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")},
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
     if not promoted and better_than(comparison):  # kept out by the holdout alone (promotes): say it later too
         record["holdout_comparison"] = {k: fixed[k] for k in ("delta", "ci", "n", "within_noise")}
-    holdout = pd.DataFrame({"text": texts, "true_label": truth})
+    holdout = pd.DataFrame({"text": texts, "true_label": truth})[joins].reset_index(drop=True)
     if cancel is not None and cancel():
         raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
     report(ProgressEvent(KEEP_PHASE, fraction=1.0, message=("Promoting the challenger" if promoted else
@@ -375,11 +401,27 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
 
     def words(current: str, challenger: str) -> str:
         return outcome_sentence(promoted, current, challenger, comparison, n_holdout, len(texts) - n_holdout,
-                                fixed=fixed)
+                                fixed=fixed, n_review=n_review, review_file=str(folder / HOLDOUT_REVIEW))
 
-    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words, n_holdout)
+    version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words, n_holdout,
+                                          review=review if n_review else None)
     return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version,
-                     in_use_now)
+                     in_use_now, n_review, str(folder / HOLDOUT_REVIEW) if n_review else "")
+
+
+def suspected_label_errors(truth: Any, pred_in_use: Any, pred_challenger: Any) -> np.ndarray:
+    """Which comparison rows both models call otherwise: True where the model in use and the
+    challenger each predict a label other than the given one (not necessarily the same one).
+    A promotion leaves these new rows out of the fixed holdout and lists them for review
+    (HOLDOUT_REVIEW): two models trained apart, one of them without these rows, agreeing against a
+    label is the sign of a wrong label that a walker's flipped rows showed. Labels compare as text."""
+    def text(values: Any) -> np.ndarray:
+        return np.asarray([str(v) for v in values], dtype=object)
+
+    truth, pred_in_use, pred_challenger = text(truth), text(pred_in_use), text(pred_challenger)
+    if not len(truth) == len(pred_in_use) == len(pred_challenger):
+        raise ValueError("The given labels and both models' predictions must be as many.")
+    return (pred_in_use != truth) & (pred_challenger != truth) if len(truth) else np.zeros(0, dtype=bool)
 
 
 def promotes(comparison: dict[str, Any], fixed: dict[str, Any] | None) -> bool:
@@ -414,20 +456,28 @@ def outcome_in_brief(sentence: str) -> str:
 
 
 def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: dict[str, Any], n_holdout: int,
-                     n_new: int, *, fixed: dict[str, Any] | None = None) -> str:
+                     n_new: int, *, fixed: dict[str, Any] | None = None, n_review: int = 0,
+                     review_file: str = "") -> str:
     """A retrain's outcome for people, the version in use first: "Promoted: v3 is now in use in place
     of v2. ..." or "Kept v2: the challenger (v3) was not better. ...", then the lead with its
     interval, the rows it was judged on, and whether the new rows joined the fixed holdout (only when
     the challenger was promoted: rows whose labels lost the comparison never judge later ones).
     ``fixed``: the comparison on the holdout's rows alone (:func:`promotes`), said when it is what
-    kept the challenger out."""
-    from .evaluation import better_than, lead_in_words
+    kept the challenger out. A promotion says that the challenger scored higher and so is in use,
+    then, in a sentence of its own, how sure that is (core.evaluation.noise_in_words: a lead within
+    noise is the better bet, not a sure one, as the leaderboard's verdict says it). ``n_review``: the
+    promotion's new rows left out of the holdout, both models calling them otherwise
+    (:func:`suspected_label_errors`), listed in ``review_file``."""
+    from .evaluation import better_than, lead_in_words, noise_in_words
 
     lead = lead_in_words(comparison, "classification", "shared")
     basis = f"{n_holdout:,} holdout + {n_new:,} new rows, neither model trained on them"  # a sum: always "rows"
     if promoted:
-        head = (f"{PROMOTED_LEAD} {challenger} is now in use in place of {current}. The challenger was promoted: "
-                f"{lead} ({basis}); {current} is kept under versions/ (Roll back… puts it back).")
+        ahead = lead.split(";")[0]  # "1.2 points ahead on 52 shared rows"; how sure, below in its own sentence
+        sure = noise_in_words(comparison, "classification", "shared")
+        head = (f"{PROMOTED_LEAD} {challenger} is now in use in place of {current}. The challenger scored higher, so "
+                f"it is in use: {ahead} ({basis})." + (f" {sure}" if sure else "")
+                + f" {current} is kept under versions/ (Roll back… puts it back).")
     elif better_than(comparison) and fixed is not None:  # ahead overall, behind on the holdout alone (promotes)
         behind = lead_in_words(fixed, "classification", "holdout")
         head = (f"{KEPT_LEAD}{current}: the challenger ({challenger}) was not promoted: it was "
@@ -442,6 +492,16 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
     rows = f"{n_new:,} new {'row' if n_new == 1 else 'rows'}"
     if not n_new:
         return head
+    if promoted and n_review:  # the rows both models call otherwise stay out (suspected_label_errors)
+        joined = n_new - n_review
+        grew = (f" {joined:,} of the {rows} of this comparison now join the fixed holdout ({total - n_review:,} rows), "
+                "so the next challenger is judged on them too." if joined else
+                f" None of the {rows} of this comparison joined the fixed holdout (still {n_holdout:,} rows).")
+        return head + grew + (f" {n_review:,} of the new rows {'was' if n_review == 1 else 'were'} not added to the "
+                              f"fixed holdout: both models call {'it' if n_review == 1 else 'them'} otherwise, so "
+                              f"{'its label' if n_review == 1 else 'their labels'} may be wrong; check these labels: "
+                              f"{review_file}. Correct the wrong ones and add those rows to the next retrain's new "
+                              "rows.")
     if promoted:  # the holdout grows only with the rows of a comparison the challenger won (_keep)
         return head + (f" The {rows} of this comparison now join the fixed holdout ({total:,} rows), so the next "
                        "challenger is judged on them too.")
@@ -466,13 +526,15 @@ def _reporter(on_progress: Any) -> Any:
 
 
 def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame,
-          words: Any, n_holdout: int) -> tuple[str, str, str]:
+          words: Any, n_holdout: int, review: pd.DataFrame | None = None) -> tuple[str, str, str]:
     """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
     place; not promoted, the challenger is saved under versions/. A promoted challenger gets the
-    comparison rows as its holdout.csv (owner-only: customer text); when it is not promoted the
+    comparison rows less those set aside (``holdout``) as its holdout.csv (owner-only: customer text); when it is not promoted the
     fixed holdout stays as it was (its first ``n_holdout`` comparison rows, written as holdout.csv). ``words(current, challenger)``:
-    the outcome's sentence once the numbers are given (here, under the lock). Returns (the version
-    written under versions/, the version in use now, the sentence)."""
+    the outcome's sentence once the numbers are given (here, under the lock). ``review``: the new
+    comparison rows a promotion leaves out of ``holdout`` (:func:`suspected_label_errors`), added to
+    the model's HOLDOUT_REVIEW (None: none). Returns (the version written under versions/, the
+    version in use now, the sentence)."""
     import shutil
     import tempfile
 
@@ -518,17 +580,39 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 _name(tmp / VERSIONS / current, current)
                 _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",
                            action="promoted", in_use=challenger, kept=current)
-                _write_holdout(tmp, holdout)
+                if len(holdout):  # none: every comparison row was new and set aside; a later retrain needs new rows
+                    _write_holdout(tmp, holdout)
+                if review is not None and len(review):
+                    when = time.strftime("%Y-%m-%d %H:%M")
+                    _add_review(tmp, folder, review.assign(retrain=f"{challenger} promoted in place of {current}, {when}"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return version, challenger, sentence
 
 
-def _write_holdout(folder: Path, holdout: pd.DataFrame) -> None:
-    path = folder / HOLDOUT
+def _write_holdout(folder: Path, holdout: pd.DataFrame, name: str = HOLDOUT) -> None:
+    """``holdout`` as ``folder/name`` (HOLDOUT, or HOLDOUT_REVIEW), owner-only: customer text."""
+    path = folder / name
     path.unlink(missing_ok=True)  # a hard-linked copy is never written through
     path.touch(mode=0o600)
     holdout.to_csv(path, index=False)
+
+
+def _add_review(tmp: Path, folder: Path, review: pd.DataFrame) -> None:
+    """The model's HOLDOUT_REVIEW in ``tmp`` (the folder being built): the rows ``folder``'s already
+    lists (earlier promotions' rows, not checked yet as far as anyone knows), then ``review``."""
+    before = review_rows(folder)
+    frame = pd.concat([before, review[list(REVIEW_COLUMNS)]], ignore_index=True) if len(before) else review
+    _write_holdout(tmp, frame[list(REVIEW_COLUMNS)], HOLDOUT_REVIEW)
+
+
+def review_rows(folder: str | Path) -> pd.DataFrame:
+    """The rows the model in ``folder`` set aside from its fixed holdout for a person to check
+    (HOLDOUT_REVIEW; REVIEW_COLUMNS), empty when none: the Models page shows and offers them."""
+    path = Path(folder) / HOLDOUT_REVIEW
+    if not path.is_file():
+        return pd.DataFrame(columns=list(REVIEW_COLUMNS))
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=str)
 
 
 # The outcomes of a model that lost its latest comparison: a challenger that scored worse, or a
@@ -591,7 +675,7 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     folder = Path(folder)
     kept = list_versions(folder)
     if version is None:
-        version = previous_version(folder)
+        version = previous_version(folder, kept)
         if version is None:
             found = ", ".join(f"{v['version']} ({v.get('status') or 'kept'})" for v in kept) or "none"
             raise ValueError(f"{folder.name} keeps no version that was in use before (kept: {found}); name the "
@@ -613,6 +697,10 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
             if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
                 (tmp / HOLDOUT).unlink(missing_ok=True)
                 _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
+            # So do the rows set aside from it for review: the version put back carries its own older copy.
+            (tmp / HOLDOUT_REVIEW).unlink(missing_ok=True)
+            if (folder / HOLDOUT_REVIEW).is_file():
+                _write_holdout(tmp, review_rows(folder), HOLDOUT_REVIEW)
             copy_tree(folder / VERSIONS, tmp / VERSIONS, skip=version)  # in place now, not kept twice
             copy_tree(folder, tmp / VERSIONS / aside, skip=VERSIONS)
             write_json(tmp / VERSIONS / aside / VERSION_FILE, {"status": f"{ROLLED_BACK} from {aside} to {version}",
@@ -624,12 +712,14 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
     return version
 
 
-def previous_version(folder: str | Path) -> str | None:
+def previous_version(folder: str | Path, kept: list[dict[str, Any]] | None = None) -> str | None:
     """The kept version that was in use just before the model in use: the one set aside last (by
     when: numbers are given once, in order of birth, so the highest may be a challenger that lost),
     among those a promotion replaced or a rollback set aside. None when no kept version was ever in
-    use. :func:`rollback`'s default, and the Versions tab's first choice."""
-    in_use_before = [v["version"] for v in sorted(list_versions(folder), key=lambda v: v.get("set_aside", 0))
+    use. :func:`rollback`'s default, and the Versions tab's first choice. ``kept``: :func:`list_versions`
+    of ``folder`` when the caller has it already (read otherwise)."""
+    kept = list_versions(folder) if kept is None else kept
+    in_use_before = [v["version"] for v in sorted(kept, key=lambda v: v.get("set_aside", 0))
                      if v.get("status") == REPLACED or str(v.get("status", "")).startswith((ROLLED_BACK, OLD_ROLLED_BACK))]
     return in_use_before[-1] if in_use_before else None
 

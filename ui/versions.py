@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import jobs
+from core import jobs, to_csv_bytes
 from core.jobs import job_status
 from core.models.folder import stamp
 from core.registry import KIND_NAMES, can_change
 from core.versions import (
+    HOLDOUT_REVIEW,
     KEEP_PHASE,
+    PROMOTED_LEAD,
     RollbackRisk,
     history_events,
     holdout_rows,
@@ -22,10 +24,12 @@ from core.versions import (
     list_versions,
     previous_version,
     readable_time,
+    review_rows,
     rollback,
     rollback_risk,
     rule_in_words,
 )
+from ui.downloads import download_button
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 from ui.upload import table_upload
@@ -50,7 +54,8 @@ def _retrain(name: str, folder: Path, key: str) -> None:
     st.markdown(plain(rule_in_words(folder)))
     job_id = _job_of(name)
     if job_id:
-        _job(job_id, key)
+        _job(job_id, folder)
+    _review(name, folder, key)
     if not holdout_rows(folder):
         st.info("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
                 "Train it again with this version of Marketune.")
@@ -94,7 +99,7 @@ def _active(job_id: str) -> bool:
         return False
 
 
-def _job(job_id: str, key: str) -> None:
+def _job(job_id: str, folder: Path) -> None:
     try:
         status = job_status(job_id)
     except ValueError:  # its folder was removed
@@ -102,12 +107,40 @@ def _job(job_id: str, key: str) -> None:
     if status.active:
         live_panel(job_id, PANEL)
     elif status.state == "done":
-        promoted = "was promoted" in status.message  # core.versions.outcome_sentence, and an older release's
-        (st.success if promoted else st.info)(plain(status.message))
+        # core.versions.outcome_sentence ("Promoted: ..."), and an older release's ("... was promoted: ...")
+        promoted = status.message.startswith(PROMOTED_LEAD) or "was promoted" in status.message
+        # The rows set aside for review are listed and offered just below (_review), not at a server path.
+        said = status.message.replace(str(folder / HOLDOUT_REVIEW), "the list below (Rows to check)")
+        (st.success if promoted else st.info)(plain(said))
     elif status.state == "cancelled":
         st.warning("The retraining was cancelled; the model in use and its versions are unchanged.")
     else:
         st.error(f"The retraining did not finish: {plain(status.message)}")
+
+
+# The review file's columns as the page names them (core.versions.REVIEW_COLUMNS).
+REVIEW_NAMES = {"text": "text", "given_label": "label given", "model_in_use_predicted": "the model then in use said",
+                "challenger_predicted": "the challenger said", "retrain": "retrain"}
+
+
+def _review(name: str, folder: Path, key: str) -> None:
+    """The new labelled rows promotions left out of the fixed holdout because both models call them
+    otherwise (core.versions.review_rows): shown and offered for download, to be checked."""
+    rows = review_rows(folder)
+    if rows.empty:
+        return
+    n = len(rows)
+    them, were = ("them", "were") if n != 1 else ("it", "was")
+    with st.expander(f"Rows to check ({n:,}): left out of the fixed holdout, both models call {them} otherwise",
+                     icon=":material/fact_check:"):
+        st.markdown(f"{n:,} new labelled row{'s' if n != 1 else ''} {were} not added to the fixed holdout when a "
+                    f"challenger was promoted: the model then in use and the challenger both predict another label "
+                    f"than the one given, so the label may be wrong. Check these labels; correct the wrong ones and "
+                    f"add those rows to the next retrain's new labelled rows.")
+        st.dataframe(rows.rename(columns=REVIEW_NAMES), hide_index=True, key=f"{key}_review_table")
+        download_button("Download the rows to check (CSV)", lambda: to_csv_bytes(rows),
+                        file_name=f"{name.replace(':', '_')}_rows_to_check.csv", mime="text/csv",
+                        key=f"{key}_review_download", icon=":material/download:")
 
 
 # The one job panel (ui/jobs.py): progress, the queue line, Cancel with confirmation.
@@ -132,26 +165,34 @@ def _versions(name: str, folder: Path, key: str) -> None:
         rows += [{"version": v["version"], "what happened": v.get("status", ""),
                   "model": KIND_NAMES.get(v.get("kind"), v.get("kind")), "saved": readable_time(v.get("saved_at", "")),
                   "comparison": v["own_words"]} for v in reversed(kept)]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table", column_config={
+            "comparison": st.column_config.TextColumn(width="large", help="Each comparison in full is below the table.")})
+        # A cell shows one line: each comparison in full, to be read (walk: the cell was cut off).
+        compared = [r for r in rows if r["comparison"]]
+        if compared:
+            with st.expander("Each version's comparison in full"):
+                st.markdown("\n".join(f"- **{plain(r['version'])}** ({plain(r['what happened'])}): {plain(r['comparison'])}"
+                                       for r in compared))
     events = history_events(folder)  # a swap of candidates ("Use ... instead") is one too, with or without versions
     if events:
         with st.expander(f"History ({len(events)} event{'s' if len(events) != 1 else ''}): numbers never change; "
                          "a rollback and a swap of candidates are events"):
             st.markdown("\n".join(f"- `{plain(readable_time(e.get('at', '')))}` {plain(e.get('event', ''))}" for e in reversed(events)))
     if kept and can_change(name):
-        _rollback(folder, kept, key)
+        _rollback(folder, kept, current["version"], key)
 
 
-def _rollback(folder: Path, kept: list[dict], key: str) -> None:
+def _rollback(folder: Path, kept: list[dict], current: str, key: str) -> None:
     """The version picker (the version in use just before the current one first: core.versions.
-    previous_version), "Roll back…" and its confirmation."""
+    previous_version), "Roll back…" and its confirmation. ``kept``: the versions as listed above,
+    ``current``: the version in use ("" when never numbered), read once per rerun."""
     ss = st.session_state
     pending = f"{key}_pending"
     choice, button, _ = st.columns([1, 1, 2])
-    before = previous_version(folder)
+    before = previous_version(folder, kept)
     options = [v["version"] for v in reversed(kept)]
     options = ([before] if before in options else []) + [v for v in options if v != before]
-    now = in_use(folder)["version"] or "the model in use"
+    now = current or "the model in use"
     # Keyed on what is in use: after a promotion or a rollback the picker starts again at the default.
     version = choice.selectbox("Version", options, key=f"{key}_pick_{now}", label_visibility="collapsed",
                                format_func=lambda v: f"{v} (in use before {now})" if v == before else v)
@@ -159,8 +200,7 @@ def _rollback(folder: Path, kept: list[dict], key: str) -> None:
         ss[pending] = version
     if ss.get(pending) in {v["version"] for v in kept}:
         risk = _risk(folder, ss[pending], key)
-        name = in_use(folder)["version"]
-        undo = (f"The model in use is kept as {'**' + plain(name) + '**' if name else 'a version'} (numbers never "
+        undo = (f"The model in use is kept as {'**' + plain(current) + '**' if current else 'a version'} (numbers never "
                 "change), so this can be undone the same way.")
         if risk is None or not risk.lost:
             st.warning(f"Put **{plain(ss[pending])}** back in place of the model in use? "

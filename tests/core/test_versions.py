@@ -115,6 +115,8 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     said = [line for line in captured.err.splitlines() if line.startswith("[")]
     assert said and not [line for line in said if not line.split("]", 1)[1].strip()]  # no empty "[train] " lines
     assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
+    assert printed["n_review"] == 0 and printed["review_file"] == ""  # no new row joins the holdout: none set aside
+    assert not (folder / "holdout_review.csv").exists()
     assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
     assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
     # The new rows, whose (flipped) labels lost, do not join the fixed holdout: its rows are the same.
@@ -239,7 +241,7 @@ def with_versions(trained_tiny, tmp_path):
 def model_files(folder) -> dict[str, bytes]:
     """The bytes of what belongs to the model, not to the candidate in front (history.jsonl apart)."""
     paths = [folder / "holdout.csv", folder / "scoring_history.jsonl", folder / "version_name.json",
-             folder / "comparison.json",
+             folder / "comparison.json", *[folder / "holdout_review.csv"][:(folder / "holdout_review.csv").is_file()],
              *(p for p in sorted((folder / VERSIONS).rglob("*")) if p.is_file() and p.name != "history.jsonl")]
     return {str(p.relative_to(folder)): p.read_bytes() for p in paths}
 
@@ -253,7 +255,9 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     from core.versions import choose, holdout_rows, in_use, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
+    (folder / "holdout_review.csv").write_text("text,given_label\nlove it,negative\n")  # rows set aside: the model's too
     before, events = model_files(folder), history_events(folder)
+    assert "holdout_review.csv" in before
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
     assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
@@ -329,3 +333,22 @@ def test_a_challenger_ahead_only_through_the_new_rows_labels_is_not_promoted():
     assert f"{abs(lead_fixed) * 100:.1f} points behind on 120 holdout rows" in challenger_words
     assert in_use_words.startswith("Kept in use (the challenger was not promoted)")
     assert f"{abs(lead_fixed) * 100:.1f} points ahead on 120 holdout rows" in in_use_words
+
+
+def test_a_promotion_within_noise_says_it_scored_higher_then_how_sure_in_a_sentence_of_its_own():
+    """Round 8 walk: "The challenger was promoted: 1.2 points ahead ...; within noise" read as
+    "promoted on noise". The verdict's way instead (core.evaluation.noise_in_words): it scored
+    higher, so it is in use; then how sure that is. The rule is unchanged (promotes)."""
+    from core.versions import outcome_sentence, promotes
+
+    within = {"delta": 0.012, "ci": (-0.010, 0.034), "n": 56, "within_noise": True}
+    said = outcome_sentence(True, "v1", "v2", within, 32, 24)
+    first, rest = said.split(" The difference is ", 1)
+    assert first == ("Promoted: v2 is now in use in place of v1. The challenger scored higher, so it is in use: 1.2 "
+                     "points ahead on 56 shared rows (32 holdout + 24 new rows, neither model trained on them).")
+    assert rest.startswith("within the noise of 56 shared rows (95% interval -1.0 points to +3.4 points), so keeping "
+                           "the higher score is the better bet, not a sure one. v1 is kept under versions/")
+    assert outcome_in_brief(said) == "promoted: v2 now in use"
+    beyond = {"delta": 0.05, "ci": (0.02, 0.08), "n": 56, "within_noise": False}
+    assert "The difference is beyond the noise of 56 shared rows" in outcome_sentence(True, "v1", "v2", beyond, 32, 24)
+    assert promotes(within, None)  # the rule itself: more than 0.5 points ahead, noise or not
