@@ -82,6 +82,23 @@ def test_create_a_project_from_an_upload(labels_dir):
     assert "Train a model" in " ".join(i.value for i in at.info)
 
 
+def test_a_one_column_upload_under_a_title_is_read_from_its_header_and_the_page_says_so(labels_dir):
+    """A first line "Export from Shop X, 2026-11-01", a blank line, then the header 'review': read from
+    line 3 (core.reading.header_below_title, as the other pages' uploads), and the page names the lines skipped."""
+    at = open_label()
+    rows = ["great fit", '"small, but nice"', "too long", "lovely colour"]
+    data = ("\n".join(["Export from Shop X, 2026-11-01", "", "review", *rows]) + "\n").encode()
+    at.file_uploader(key="label_upload").set_value(("export.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="label_text_col").options == ["review"]
+    assert at.selectbox(key="label_label_col").value == "(add a 'label' column)"
+    captions = " ".join(c.value for c in at.caption)
+    assert ("header read from line 3; the 2 line(s) above it (a title block: 'Export from Shop X, 2026-11-01', "
+            "1 blank) skipped (the 'Header row' box chooses another)") in captions, captions
+    assert "4 rows: 0 labelled, 4 to label." in captions
+    assert at.number_input(key="label_upload_header_row").value == 3
+
+
 def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     from core import TrainConfig
     from core.evaluation import TIE_MARGIN
