@@ -110,8 +110,14 @@ class LoadedCsv:
         workbook, the sheet read and its other sheets (how to choose one)."""
         missing = [c for c in dict.fromkeys(columns) if c and c not in self.frame.columns]
         if missing:
-            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.sheet_hint()
-                             + self.elsewhere(missing))
+            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.missing_hint(missing))
+
+    def missing_hint(self, missing: Sequence[str]) -> str:
+        """The tail of every message naming columns this table lacks (``missing``), however it was
+        read (whole here, or streamed: :meth:`Stream.missing_hint`): where the table came from and how
+        to choose another sheet or header line (:meth:`sheet_hint`), then each missing column's
+        closest match on another sheet (:meth:`elsewhere`)."""
+        return self.sheet_hint() + self.elsewhere(missing)
 
     def elsewhere(self, missing: Sequence[str]) -> str:
         """" Sheet 'Data' has 'label' (closest to 'Label')." for each missing column whose closest
@@ -1614,6 +1620,16 @@ class Stream:
     # Where the header was read and what to do about a likely one, as LoadedCsv.header_row/header_hint.
     header_row: int | None = None
     header_hint: str = ""
+    # A workbook's other sheets and their first rows' names, as LoadedCsv.other_headers.
+    other_headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def missing_hint(self, missing: Sequence[str]) -> str:
+        """The tail of a message naming columns the stream lacks: :meth:`LoadedCsv.missing_hint`'s,
+        the one a table read whole gives (the sheet read, the others, a missing column's closest match
+        on another sheet, how to choose the header's line)."""
+        return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=0, sheet=self.sheet,
+                         sheets=self.sheets, header_hint=self.header_hint,
+                         other_headers=self.other_headers).missing_hint(missing)
 
     def describe(self) -> str:
         """How the file was read, in the words the Train page uses for a table read whole
@@ -1667,7 +1683,7 @@ def open_stream(
     data = loaded.frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
     return Stream(path, data, "utf-8", ",", tuple(str(c) for c in loaded.frame.columns), loaded.notes,
                   loaded.sheet, loaded.sheets, (loaded.encoding, loaded.delimiter), header_row=loaded.header_row,
-                  header_hint=loaded.header_hint)
+                  header_hint=loaded.header_hint, other_headers=loaded.other_headers)
 
 
 def _streams_as_read(path: Path, encoding: str, delimiter: str, skip: int = 0, block: int = 8 << 20) -> bool:
