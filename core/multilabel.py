@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "choose_thresholds", "cut_offs", "detect", "joined",
+    "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "choose_thresholds", "cut_offs", "detect",
+    "first_labels_separator", "joined",
     "multilabel_metrics", "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba",
     "tag_counts",
 ]
@@ -181,6 +182,23 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
         if recurring and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
             return _found(column, separator, lists, len(cells), int(json_like.sum()))
     return None
+
+
+def first_labels_separator(values: pd.Series | Sequence[Any]) -> str | None:
+    """The tag separator of a few first labels (a labelling project's pre-labelled rows), or None:
+    :func:`detect`'s, else "|" (:data:`OUTPUT_SEP`, the separator the product writes tags with) when
+    at least MIN_SEVERAL_SHARE of the labelled cells join two or more tags by it and every piece is
+    a short tag (as detect's). Detection alone wants tags that recur, which a handful of rows such
+    as "food|price", "service" cannot show; "|" is rare enough in a class name to be read as tags."""
+    found = detect(values)
+    if found is not None:
+        return found.separator
+    cells = pd.Series(values, dtype=object).dropna().astype(str).str.strip()
+    cells = cells[cells != ""]
+    lists = [split_tags(c, OUTPUT_SEP) if OUTPUT_SEP in c else [] for c in cells]
+    several = sum(len(tags) >= 2 for tags in lists)
+    tag_like = all(_tag_like(t) for tags in lists for t in tags)
+    return OUTPUT_SEP if len(cells) and several >= max(1, MIN_SEVERAL_SHARE * len(cells)) and tag_like else None
 
 
 def _found(column: str, separator: str, lists: list[list[str]], n_rows: int, json_rows: int = 0) -> ListLabels | None:
