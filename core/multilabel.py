@@ -291,9 +291,8 @@ def cut_offs(Y_val: np.ndarray, P_val: np.ndarray, rates: np.ndarray | None = No
     at most ``rate + RATE_SAMPLING_Z * sqrt(rate * (1 - rate) / n)`` (the tag's rate plus two
     standard errors of a share of n rows; the limit widens as n shrinks and tightens as it grows):
     a best-F1 cut-off above the limit is raised to the lowest qualifying cut-off within it (where
-    none is, the rule above stands alone). Why: on 60 validation
-    rows the best-F1 cut-off of a frequent tag is picked among many noisy near-ties, most of them
-    low; the few-shot and embedding models of bench/bench_multilabel.py (600 GoEmotions rows, three
+    none is, the rule above stands alone). Why: on 60 validation rows the best-F1 cut-off of a
+    frequent tag is picked among many noisy near-ties, most of them low; the few-shot and embedding models of bench/bench_multilabel.py (600 GoEmotions rows, three
     draws, round 8 in docs/measurements.md) gave joy to 45-69% of new rows for 41-43% true and
     neutral to 46% for 33%. With the limit their Hamming loss fell (few-shot 0.151 -> 0.148,
     embeddings 0.158 -> 0.151, mean of the three draws) at about the same micro-F1 (0.503 -> 0.501,
