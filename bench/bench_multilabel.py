@@ -113,6 +113,11 @@ def main() -> None:
         "thresholds": m.get("thresholds"), "cannot_tell_yet": m.get("cannot_tell_yet"),
         "thresholds_chosen_on": m.get("thresholds_chosen_on"),
         "per_tag_given": {t: [m["model"]["per_tag"][t]["predicted"], m["model"]["per_tag"][t]["support"]] for t in m["tags"]},
+        # Every candidate's test rows given each tag against the tag's test rows (round 8: frequent tags over-given).
+        "per_tag_given_by_candidate": {
+            k: {t: [v["per_tag"][t]["predicted"], v["per_tag"][t]["support"]] for t in m["tags"]}
+            for k, v in {**(m.get("candidates") or {}), m["saved_kind"]: m.get("before_refit") or m["model"]}.items()
+            if "per_tag" in v},
         "train_seconds": m["train_seconds"], "wall_seconds": round(wall, 1), "load_before": load_before,
         "load_after": load_avg(),
     }

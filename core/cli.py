@@ -580,7 +580,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_folder(model_folder(args.model))  # any model kind (transformer, few-shot), by name or folder
     loaded = _read(args, list(model.input_columns), label=args.label_col)
     df = loaded.frame
-    check_columns(model, df.columns, sheet_hint=loaded.sheet_hint())
+    check_columns(model, df.columns, sheet_hint=loaded.missing_hint)
     label = df[args.label_col]
     keep = label.notna() & (label.astype(str).str.strip() != "")
     result = predict_frame(model, df.loc[keep])

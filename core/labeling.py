@@ -268,7 +268,10 @@ class LabelStore:
         """Start the project from ``df``: rows with an empty ``label_column`` are unlabelled.
 
         A missing ``label_column`` is added (all rows unlabelled). Raises ``ValueError`` when
-        the project exists (unless ``overwrite``) or a text column is missing.
+        the project exists (unless ``overwrite``) or a text column is missing. Pre-labelled rows with
+        several tags joined by one separator (core.multilabel.first_labels_separator) make it a
+        project of several tags per row from the start (meta.json ``label_sep``): counted and trained
+        per tag before any tag is saved on the page.
         """
         if self.exists and not overwrite:
             raise ValueError(f"A labelling project already exists in {self.folder}; open it or choose another name.")
@@ -286,6 +289,12 @@ class LabelStore:
         frame[label_column] = _clean_labels(frame[label_column])
         frame.insert(0, ROW_ID, np.arange(len(frame)))
         meta = {"text_columns": text_columns, "label_column": label_column, "created": time.time(), "rounds": 0}
+        from .multilabel import first_labels_separator
+
+        labelled = frame[label_column][frame[label_column] != ""]
+        separator = first_labels_separator(labelled) if len(labelled) else None
+        if separator:  # pre-labelled rows with several tags: a tag project from the start (counted, trained per tag)
+            meta["label_sep"] = separator
         self._save(frame, meta)
         return self
 
@@ -322,14 +331,16 @@ class LabelStore:
         return df[df[self.label_column] == ""]
 
     def counts(self) -> dict[str, int]:
-        """{"labeled": n, "unlabeled": n, "<class>": n, ...}."""
+        """{"labeled": n, "unlabeled": n, "<class or tag>": n, ...}: labelled rows per class, or per
+        tag in a project of several tags per row (:meth:`label_counts`)."""
         labels = self.frame()[self.label_column]
         done = labels[labels != ""]
-        return {"labeled": int(len(done)), "unlabeled": int((labels == "").sum()), **{str(k): int(v) for k, v in done.value_counts().items()}}
+        return {"labeled": int(len(done)), "unlabeled": int((labels == "").sum()), **self.label_counts()[0]}
 
     def tag_separator(self, labels: pd.Series | None = None) -> str | None:
         """The separator of a project labelled with several tags per row, else None: the one the
-        Label page saved tags with (meta.json ``label_sep``, kept by :meth:`set_labels`), or the one
+        Label page saved tags with or the project's pre-labelled rows were joined by (meta.json
+        ``label_sep``, kept by :meth:`set_labels` and :meth:`create`), or the one
         core.multilabel.detect finds in the labels (``labels``: the labelled cells, read when None).
         The first is needed because detection wants tags that recur: a few first labels such as
         "anger", "anger|neutral" read as two classes."""

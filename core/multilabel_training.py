@@ -55,7 +55,7 @@ def fit_tfidf_ovr(prepared: Prepared, config: TrainConfig, splits: dict[str, np.
             best, best_c, best_score = pipe, c, score
     model = tfidf_ovr_model(best, prepared, config)
     give_cut_offs(model, Y[splits["validation"]], model.predict_proba(val_texts) if len(val_texts) else None,
-                  prepared.classes)
+                  prepared.classes, training_rates(prepared))
     return model, best_c
 
 
@@ -134,9 +134,18 @@ def score_tags(model: Any, prepared: Prepared, positions: np.ndarray) -> Scored:
     return Scored(metrics, predictions_frame(prepared, positions, proba, cut), pred, proba)
 
 
-def give_cut_offs(model: Any, Y_val: np.ndarray, P_val: np.ndarray | None, tags: Sequence[str]) -> None:
+def training_rates(prepared: Prepared) -> np.ndarray | None:
+    """Each tag's share of the training rows (k,), which bounds how many validation rows a cut-off
+    may give it (core.multilabel.cut_offs); None without training rows."""
+    train = prepared.splits["train"]
+    return np.asarray(prepared.y[train], dtype=np.float64).mean(axis=0) if len(train) else None
+
+
+def give_cut_offs(model: Any, Y_val: np.ndarray, P_val: np.ndarray | None, tags: Sequence[str],
+                  rates: np.ndarray | None = None) -> None:
     """``model.thresholds`` chosen on the validation rows by core.multilabel.cut_offs (each tag's
-    best F1 among the cut-offs with no more errors than never giving it; its docstring says why),
+    best F1 among the cut-offs with no more errors than never giving it, and with ``rates``, each
+    tag's training share, on no more rows than the tag plausibly occurs on; its docstring says why),
     ``model.untold_tags`` (the tags no cut-off qualified for: given only above every validation
     probability) and ``model.thresholds_chosen_on`` ("validation (N rows)"), all saved in
     thresholds.json. Without validation rows: 0.5 for every tag, chosen on nothing."""
@@ -144,7 +153,7 @@ def give_cut_offs(model: Any, Y_val: np.ndarray, P_val: np.ndarray | None, tags:
         model.thresholds, model.untold_tags = np.full(len(tags), 0.5), []
         model.thresholds_chosen_on = "none (no validation rows): 0.5 for every tag"
         return
-    model.thresholds, untold = cut_offs(Y_val, P_val)
+    model.thresholds, untold = cut_offs(Y_val, P_val, rates)
     model.untold_tags = [str(t) for t, u in zip(tags, untold) if u]
     model.thresholds_chosen_on = f"validation ({len(Y_val):,} rows)"
 
@@ -155,7 +164,7 @@ def set_thresholds(model: Any, prepared: Prepared) -> None:
     thresholds.json)."""
     val = prepared.splits["validation"]
     give_cut_offs(model, prepared.y[val], model.predict_proba(prepared.texts_at(val)) if len(val) else None,
-                  prepared.classes)
+                  prepared.classes, training_rates(prepared))
     carry_tags(model, model, prepared)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,7 @@ def predict_frame(
     batch_size: int = 64,
     ood: Any = None,
     decimal_comma: Collection[str] = (),
-    sheet_hint: str = "",
+    sheet_hint: str | Callable[[list[str]], str] = "",
 ) -> pd.DataFrame:
     """``df`` with prediction columns appended (same rows, same order).
 
@@ -149,7 +149,8 @@ def predict_frame(
     floats for the model as training read them (core.data.DecimalCommaScan decides which;
     :func:`predict_csv` does). The columns written back keep the user's text.
 
-    ``sheet_hint``: appended to the missing-columns message (which sheet was read, and the others).
+    ``sheet_hint``: appended to the missing-columns message (which sheet was read, and the others),
+    as :func:`check_columns` takes it.
     """
     column_map = column_map or {}
     check_columns(model, df.columns, column_map, sheet_hint)
@@ -199,16 +200,20 @@ def predict_frame(
 
 
 def check_columns(model: Any, columns: Sequence[str] | pd.Index, column_map: dict[str, str] | None = None,
-                  sheet_hint: str = "") -> None:
+                  sheet_hint: str | Callable[[list[str]], str] = "") -> None:
     """Raise the one ``ValueError`` for a file that lacks a column the model reads: the columns
-    needed (and what they are mapped to), those found, the closest match, and ``sheet_hint``."""
+    needed (and what they are mapped to), those found, the closest match, and ``sheet_hint``: a
+    text, or the ``missing_hint`` of the file as read (core.reading's LoadedCsv or Stream: the
+    sheet read, the others, a missing column's closest match on another sheet), given the
+    columns missing, so a file streamed and one read whole say the same."""
     column_map = column_map or {}
     source = {needed: column_map.get(needed, needed) for needed in model.input_columns}
     absent = [f"{needed} (mapped to '{col}')" if col != needed else needed for needed, col in source.items() if col not in columns]
     if absent:
         missing = [col for col in source.values() if col not in columns]
+        tail = sheet_hint(missing) if callable(sheet_hint) else sheet_hint
         raise ValueError(missing_columns_message(
-            missing, columns, lead=f"The file lacks column(s) the model needs: {absent}") + sheet_hint)
+            missing, columns, lead=f"The file lacks column(s) the model needs: {absent}") + tail)
 
 
 def model_texts(model: SavedModel, inputs: pd.DataFrame) -> list[str]:
@@ -299,7 +304,7 @@ def predict_csv(
     source, output = Path(source), Path(output)
     started = time.monotonic()
     stream = open_stream(source, sheet=sheet, header_row=header_row, columns=_needed(model, column_map), limits=limits)
-    check_columns(model, stream.header, column_map, _sheet_hint(stream))
+    check_columns(model, stream.header, column_map, stream.missing_hint)
     if ood is True:
         ood = ood_reference(model)
     ood = ood or None
@@ -318,7 +323,7 @@ def predict_csv(
             if chunk.empty:
                 continue
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood,
-                                   decimal_comma=decimal_comma, sheet_hint=_sheet_hint(stream))
+                                   decimal_comma=decimal_comma, sheet_hint=stream.missing_hint)
             renamed = renamed_columns(model, chunk.columns, ood=ood is not None)
             names = output_names(model, chunk.columns, ood=ood is not None)
             n_errors += int((result[names[ERROR_COLUMN]] != "").sum())
@@ -352,13 +357,6 @@ def predict_csv(
 def _needed(model: Any, column_map: dict[str, str] | None) -> list[str]:
     """The file's column names the model reads (for finding a workbook's header row)."""
     return [(column_map or {}).get(c, c) for c in getattr(model, "input_columns", [])]
-
-
-def _sheet_hint(stream: Stream) -> str:
-    from .reading import LoadedCsv
-
-    return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=0, sheet=stream.sheet,
-                     sheets=stream.sheets, header_hint=stream.header_hint).sheet_hint()
 
 
 def decimal_comma_columns(model: Any, source: str | Path | Stream, column_map: dict[str, str] | None = None) -> list[str]:

@@ -342,7 +342,7 @@ def predict_ray(
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
     needed = [(column_map or {}).get(c, c) for c in model.input_columns]  # a workbook's header row is found by them
     streams, columns = _open_alike(files, needed, limits)
-    check_columns(model, columns[0], column_map)
+    check_columns(model, columns[0], column_map, streams[0].missing_hint)
     reference = None
     if ood:
         from .predict import ood_reference

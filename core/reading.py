@@ -110,8 +110,14 @@ class LoadedCsv:
         workbook, the sheet read and its other sheets (how to choose one)."""
         missing = [c for c in dict.fromkeys(columns) if c and c not in self.frame.columns]
         if missing:
-            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.sheet_hint()
-                             + self.elsewhere(missing))
+            raise ValueError(missing_columns_message(missing, self.frame.columns, lead=lead) + self.missing_hint(missing))
+
+    def missing_hint(self, missing: Sequence[str]) -> str:
+        """The tail of every message naming columns this table lacks (``missing``), however it was
+        read (whole here, or streamed: :meth:`Stream.missing_hint`): where the table came from and how
+        to choose another sheet or header line (:meth:`sheet_hint`), then each missing column's
+        closest match on another sheet (:meth:`elsewhere`)."""
+        return self.sheet_hint() + self.elsewhere(missing)
 
     def elsewhere(self, missing: Sequence[str]) -> str:
         """" Sheet 'Data' has 'label' (closest to 'Label')." for each missing column whose closest
@@ -664,7 +670,8 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
     asked for; else, within the first MAX_HEADER_SEARCH_ROWS rows, the first holding every one
     of ``columns`` (none: the first non-blank row); without ``columns``, the first whose cells
     are mostly non-empty text naming at least half of the table's columns, and two of them when
-    it has two or more (a title block above a header has one or two cells a row)."""
+    it has two or more (a title block above a header has one or two cells a row); a one-column
+    table's header below a title block and a blank row (:func:`header_below_title`) first."""
     if header_row is not None:
         if header_row not in cells.index:
             raise ValueError(f"Row {header_row} of {where} is empty or past the data, so it cannot be the header; "
@@ -678,6 +685,11 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
             if wanted <= found:
                 return int(number)
         return int(cells.index[0])  # not in this sheet: the caller's message lists what its first row holds
+    # A one-column table under a title block: found by the blank row between them, as in a CSV.
+    numbers, held = range(int(first.index[0]), int(first.index[-1]) + 1), dict(zip(first.index, names))
+    k = header_below_title([(n, sorted(held.get(n, ()))) for n in numbers])  # blank rows: none held
+    if k is not None:
+        return numbers[k]
     width = int(cells.notna().any().sum())
     for number, row in zip(first.index, first.itertuples(index=False)):
         # Mostly text and naming at least half of the table's columns: a title block's rows hold
@@ -1394,6 +1406,8 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
     """The title block above a CSV's header, judged from the start of ``text`` (decoded, LF or
     CRLF line ends), or None when the first line is the header (an ordinary file, a
     one-column file, a file whose first line names its columns even if some rows are short).
+    A one-column table under title lines and a blank line is found without ``columns`` too
+    (:func:`header_below_title`, the rule a sheet's rows follow as well).
 
     ``columns``: the columns the caller needs (a model's inputs; train's text and label). When
     given, the header is the first line within MAX_HEADER_SEARCH_ROWS holding every one of them,
@@ -1429,7 +1443,42 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
             rest = "\n".join(sample.split("\n")[block.header_line - 1:])
             if _sniff_table(rest) == block.delimiter:
                 return block
-    return None
+    return _one_column_title_block(sample, truncated)
+
+
+def _one_column_title_block(sample: str, truncated: bool) -> TitleBlock | None:
+    """A one-column table under a title block, found without the columns asked for (the Label and
+    Train pages ask none up front): :func:`header_below_title` on the sample's lines (a title line is
+    as wide as a one-column header, so only the blank line under the title tells them apart)."""
+    delimiter = _sniff_table(sample)
+    records = _records(sample, delimiter, truncated, MAX_HEADER_SEARCH_ROWS + 51)
+    rows = [(start, [v.strip() for v in fields if v.strip()]) for start, _, fields in records]
+    k = header_below_title(rows)
+    if k is None:
+        return None
+    above = [fields for _, fields in rows[:k]]
+    lines = [f"{delimiter} ".join(f) for f in above if f]
+    return TitleBlock(rows[k][0], delimiter, True, tuple(rows[k][1]), tuple(lines), len(above) - len(lines))
+
+
+def header_below_title(rows: Sequence[tuple[int, Sequence[str]]]) -> int | None:
+    """The position in ``rows`` of a one-column table's header below a title block, or None: the one
+    rule for CSV lines and sheet rows when no column is asked for (``rows``: (line or row number, its
+    non-empty cells) from the top, a blank one with none). A title block of at most MAX_TITLE_LINES
+    non-blank lines (of any width: "Export from Shop X, 2026-11-01"), then one or more blank lines,
+    then the header: one short name (at most 60 characters, not a number), with two or more rows of
+    one cell below it and no blank line among the next 50 (a one-column file whose rows are
+    separated by blank lines is read from its first line, as before)."""
+    first_blank = next((i for i, (_, cells) in enumerate(rows) if not cells), None)
+    if first_blank is None or first_blank == 0:
+        return None  # no blank line, or only blank lines above the first text (pandas skips those)
+    k = next((i for i in range(first_blank, min(len(rows), MAX_HEADER_SEARCH_ROWS)) if rows[i][1]), None)
+    if k is None or first_blank > MAX_TITLE_LINES:
+        return None
+    header, below = rows[k][1], [cells for _, cells in rows[k + 1:k + 51]]
+    if len(header) != 1 or len(header[0]) > 60 or _is_number(header[0]):
+        return None
+    return k if len(below) >= 2 and all(len(cells) == 1 for cells in below) else None
 
 
 def _line_holding(sample: str, truncated: bool, wanted: set[str]) -> TitleBlock | None:
@@ -1571,6 +1620,16 @@ class Stream:
     # Where the header was read and what to do about a likely one, as LoadedCsv.header_row/header_hint.
     header_row: int | None = None
     header_hint: str = ""
+    # A workbook's other sheets and their first rows' names, as LoadedCsv.other_headers.
+    other_headers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def missing_hint(self, missing: Sequence[str]) -> str:
+        """The tail of a message naming columns the stream lacks: :meth:`LoadedCsv.missing_hint`'s,
+        the one a table read whole gives (the sheet read, the others, a missing column's closest match
+        on another sheet, how to choose the header's line)."""
+        return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=0, sheet=self.sheet,
+                         sheets=self.sheets, header_hint=self.header_hint,
+                         other_headers=self.other_headers).missing_hint(missing)
 
     def describe(self) -> str:
         """How the file was read, in the words the Train page uses for a table read whole
@@ -1624,7 +1683,7 @@ def open_stream(
     data = loaded.frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
     return Stream(path, data, "utf-8", ",", tuple(str(c) for c in loaded.frame.columns), loaded.notes,
                   loaded.sheet, loaded.sheets, (loaded.encoding, loaded.delimiter), header_row=loaded.header_row,
-                  header_hint=loaded.header_hint)
+                  header_hint=loaded.header_hint, other_headers=loaded.other_headers)
 
 
 def _streams_as_read(path: Path, encoding: str, delimiter: str, skip: int = 0, block: int = 8 << 20) -> bool:

@@ -41,7 +41,7 @@ from ui.markdown import plain
 from ui.results import notice_markdown, render_warnings
 from ui.state import active_model_name, get_model, set_active_model, train_data
 from ui.train_job import PANEL, outcome_message
-from ui.upload import table_upload
+from ui.upload import how_read_line, table_upload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "label_reviews_unlabelled.csv"
 UPLOAD_SOURCE = "Upload a CSV or Excel file"
@@ -91,6 +91,8 @@ def new_project() -> None:
             key="label_upload",
         )
         df = uploaded.frame if uploaded is not None else None
+        if uploaded is not None:  # how it was read: a title block skipped above the header is named here
+            st.caption(how_read_line(uploaded.name, uploaded.table.describe(), len(df), len(df.columns)))
     elif source == SAMPLE_SOURCE:
         df = load_csv(SAMPLE).frame
         st.caption(

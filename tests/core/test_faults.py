@@ -583,6 +583,33 @@ def test_a_missing_column_names_its_closest_match_in_another_sheet(tmp_path, cap
     assert "Closest match: 'Text' -> 'text'" in str(info.value) and "Sheet 'About' has" not in str(info.value)
 
 
+def test_predicts_streamed_read_and_a_whole_read_name_another_sheets_closest_match_alike(tmp_path, trained_tiny,
+                                                                                           capsys):
+    """Walk finding: `predict` (the file streamed, core.reading.open_stream) did not name the other
+    sheet holding the model's column, while a table read whole (`evaluate`, read_table) did: both
+    now end their message with the one tail (core.reading.LoadedCsv.missing_hint)."""
+    from core.predict import predict_csv
+    from core.reading import open_stream
+
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"comment": ["hi", "yo"], "label": ["pos", "neg"]}).to_excel(writer, sheet_name="Sheet1", index=False)
+        pd.DataFrame({"Text": ["great", "awful"], "label": ["pos", "neg"]}).to_excel(writer, sheet_name="Reviews",
+                                                                                    index=False)
+    elsewhere = "Sheet 'Reviews' has 'Text' (closest to 'text')."
+    model = str(trained_tiny[1])  # reads the column 'text'
+    rc, _, err = run_cli(capsys, "predict", "--model", model, "--data", str(path), "--out", str(tmp_path / "o.csv"))
+    assert rc == 2 and "found ['comment', 'label']" in err and elsewhere in err, err
+    rc, _, err = run_cli(capsys, "evaluate", "--model", model, "--data", str(path), "--label-col", "label")
+    assert rc == 2 and "found ['comment', 'label']" in err and elsewhere in err, err
+    streamed, whole = open_stream(path, columns=["text"]), read_table(path, columns=["text"])
+    assert streamed.missing_hint(["text"]) == whole.missing_hint(["text"]) and elsewhere in whole.missing_hint(["text"])
+    from core.registry import load_folder
+
+    with pytest.raises(ValueError, match=re.escape(elsewhere)):  # the Python API, streamed as the CLI
+        predict_csv(load_folder(model), path, tmp_path / "api.csv")
+
+
 def test_faults3_t04_cover_sheet_first_reads_the_sheet_with_the_columns_and_names_the_sheets(tmp_path, trained_tiny,
                                                                                               capsys):
     """Without --sheet every command reads the first sheet holding the columns it needs ('Reviews',

@@ -177,6 +177,27 @@ def test_first_tags_saved_by_the_label_page_count_per_tag_before_detection_can_t
     assert plain.label_counts() == ({"anger": 3, "anger|neutral": 1}, None)
 
 
+def test_a_project_uploaded_with_a_few_tag_rows_counts_per_tag_from_the_start(tmp_path):
+    """Walk finding: three pre-labelled rows "food|price", "food", "service" counted "food|price" as a
+    label of its own until tags were saved on the page (detection wants tags that recur). The
+    project is a tag project from its creation: counted (and trained) per tag."""
+    from core.multilabel import detect
+
+    labels = ["food|price", "food", "service", "", "", ""]
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(6)], "label": labels})
+    assert detect(pd.Series(labels[:3]), "label") is None  # detection alone cannot tell yet
+    store = LabelStore(tmp_path / "tags").create(frame, ["text"], "label")
+    truth = pd.Series([t for cell in labels if cell for t in cell.split("|")]).value_counts().to_dict()
+    assert store.label_counts() == (truth, "|") and truth == {"food": 2, "price": 1, "service": 1}
+    assert store.counts() == {"labeled": 3, "unlabeled": 3, **truth}
+    assert LabelStore(tmp_path / "tags").meta["label_sep"] == "|"  # kept for the next session and the training
+    plain = LabelStore(tmp_path / "plain").create(frame.assign(label=["a", "b", "a", "", "", ""]), ["text"], "label")
+    assert plain.label_counts() == ({"a": 2, "b": 1}, None) and "label_sep" not in plain.meta
+    # One joined cell among many single labels (under core.multilabel.MIN_SEVERAL_SHARE) is no tag project.
+    rare = pd.DataFrame({"text": [f"r{i}" for i in range(60)], "label": ["a", "b"] * 29 + ["a|b", ""]})
+    assert LabelStore(tmp_path / "rare").create(rare, ["text"], "label").label_counts()[1] is None
+
+
 def test_the_label_model_reads_embeddings_as_the_check_does_and_falls_back_to_tfidf():
     from core.labeling import label_model_features
 

@@ -138,6 +138,35 @@ def test_a_weak_tag_is_not_given_to_every_row_and_a_strong_tag_keeps_its_f1_opti
     assert not untold[1] and chosen[1] == pytest.approx(f1_best[1])
 
 
+def test_with_training_rates_a_frequent_tag_is_not_given_to_more_rows_than_it_plausibly_has():
+    """Round 8: on 60 validation rows the best-F1 cut-off of a frequent tag can give it to far more
+    rows than carry it. With the tags' training rates the cut-off is raised to the lowest one giving
+    the tag at most rate + 2 standard errors of these rows (core.multilabel.RATE_SAMPLING_Z), never
+    breaking the rule that it makes no more errors than never giving the tag; a tag within the
+    limit keeps its best-F1 cut-off."""
+    from core.multilabel import RATE_SAMPLING_Z
+
+    rng = np.random.default_rng(8)
+    n = 60
+    y = (np.arange(n) % 5 < 2).astype(int)  # 40% of the rows, as joy on GoEmotions
+    p = np.clip(0.45 + 0.15 * y + rng.normal(0, 0.12, n), 0.01, 0.99)  # a weak head: wide overlap
+    strong = (np.arange(n) % 3 == 0).astype(int)
+    p_strong = np.clip(np.where(strong == 1, 0.8, 0.2) + rng.normal(0, 0.05, n), 0.01, 0.99)
+    Y, P = np.c_[y, strong], np.c_[p, p_strong]
+    rates = np.array([0.4, 1 / 3])
+    free, _ = cut_offs(Y, P)
+    limit = rates[0] + RATE_SAMPLING_Z * np.sqrt(rates[0] * (1 - rates[0]) / n)  # 0.526 of 60 rows: 31 rows
+    assert (P[:, 0] >= free[0]).mean() > limit  # without the rates: over-given (the walk's finding)
+    bounded, untold = cut_offs(Y, P, rates)
+    never = _errors(Y[:, 0], np.zeros(n))
+    # the independent truth, by brute force: the lowest seen cut-off within the limit and no worse than never tagging
+    fair = [t for t in np.unique(P[:, 0]) if (P[:, 0] >= t).mean() <= limit and _errors(Y[:, 0], P[:, 0] >= t) <= never]
+    assert not untold[0] and bounded[0] == pytest.approx(min(fair)) and bounded[0] > free[0]
+    assert (P[:, 0] >= bounded[0]).mean() <= limit
+    assert bounded[1] == free[1]  # the strong tag's best-F1 cut-off gives it no more rows than it has: kept
+    assert list(choose_thresholds(Y, P, rates)) == list(bounded)
+
+
 def test_a_tag_whose_top_rows_are_wrong_cannot_be_told():
     Y = np.array([[0], [0], [1], [0], [0], [0]])
     P = np.array([[0.9], [0.8], [0.7], [0.6], [0.2], [0.1]])  # any cut-off gives at least 2 wrong per right

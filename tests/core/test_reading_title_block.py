@@ -203,7 +203,8 @@ def test_a_one_column_file_under_a_title_is_read_from_its_header_by_every_entry_
     assert truth[0] == ["text"] and len(truth[1]) == 12
     path = tmp_path / "to_score.csv"
     path.write_bytes(data)
-    assert find_title_block(data.decode("utf-8-sig")) is None  # by the lines' widths alone: not found
+    found = find_title_block(data.decode("utf-8-sig"))  # without the columns: only a blank line under the title tells
+    assert (found.header_line if found else None) == (None if "no blank" in shape else skip + 1)
     assert csv_title_block(data, path.name, columns=["text"]).header_line == skip + 1  # the pages' Header row box
     read = {
         "read_table": table_rows(read_table(path, columns=["text"]).frame),
@@ -226,18 +227,69 @@ def test_a_one_column_file_under_a_title_is_read_from_its_header_by_every_entry_
     assert pd.read_csv(tmp_path / "cli.csv", dtype=str)["text"].tolist() == [r[0] for r in truth[1]]
 
 
+# A one-column file under a title block, read where no column is asked for (the Label and Train pages'
+# uploads): a title line, a blank line, then the header. The blank line is what tells the title from
+# the header (both are one field wide), in a CSV and on a sheet alike (core.reading.header_below_title).
+LABEL_EXPORT = ["Export from Shop X, 2026-11-01", "", "review", "great fit", '"small, but nice"', "too long",
+                "lovely colour"]
+
+
+def test_a_one_column_file_under_a_title_and_a_blank_line_is_found_without_the_columns():
+    data = ("\n".join(LABEL_EXPORT) + "\n").encode()
+    truth = by_hand(data, 2)
+    assert truth == (["review"], [("great fit",), ("small, but nice",), ("too long",), ("lovely colour",)])
+    block = csv_title_block(data, "export.csv")  # what gives the pages their "Header row" box
+    assert block is not None and block.sure and block.header_line == 3
+    loaded = read_table(data, "export.csv")
+    assert table_rows(loaded.frame) == truth and loaded.header_row == 3 and not loaded.header_hint
+    assert loaded.notes == ("header read from line 3; the 2 line(s) above it (a title block: 'Export from Shop X, "
+                            "2026-11-01', 1 blank) skipped (--header-row N or 'Header row' on the page chooses "
+                            "another)",)
+    assert table_rows(read_table(data, "export.csv", header_row=1).frame)[0] == ["Export from Shop X", "2026-11-01"]
+
+
+def test_a_one_column_sheet_under_a_title_and_a_blank_row_is_found_without_the_columns():
+    from tests.core.test_faults import xlsx_bytes
+
+    rows = [[v.strip('"')] if v else [] for v in LABEL_EXPORT]
+    loaded = read_table(xlsx_bytes(rows), "export.xlsx")
+    assert list(loaded.frame.columns) == ["review"] and loaded.header_row == 3
+    assert loaded.frame["review"].tolist() == ["great fit", "small, but nice", "too long", "lovely colour"]
+    assert loaded.notes[-1].startswith("header read from row 3 of sheet")
+
+
+NOT_A_TITLE = {
+    "no blank line under the first": "Export from Shop X\nreview\ngreat fit\ntoo long\n",
+    "blank lines among the rows": "review\ngreat\n\nawful\nfine\n\nok\n",
+    "one row below": "Export from Shop X\n\nreview\ngreat fit\n",
+    "a number below the blank line": "Export from Shop X\n\n2026\ngreat fit\ntoo long\n",
+    "nine title lines": "".join(f"note {i}\n" for i in range(9)) + "\nreview\ngreat fit\ntoo long\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(NOT_A_TITLE))
+def test_a_one_column_file_is_read_from_line_1_unless_a_blank_line_sets_a_short_title_apart(shape):
+    assert find_title_block(NOT_A_TITLE[shape]) is None
+    assert read_table(NOT_A_TITLE[shape].encode(), "plain.csv").header_row is None
+
+
 def test_a_one_column_file_whose_header_is_not_found_names_header_row_and_what_was_read(tmp_path, trained_tiny,
                                                                                          capsys):
-    """The model reads 'text'; the file's header says 'Review': no line holds the column, so the file
-    is read from line 1 and the message names what it found and how to choose the header's line."""
-    data = b"Q3 CRM export - to score\n\nReview\ngreat value\nslow delivery\n"
+    """The model reads 'text'; the file's header says 'Review' right under a title line (no blank line
+    between): no line holds the column, so the file is read from line 1 and the message names what it
+    found and how to choose the header's line. With a blank line under the title, 'Review' is found
+    (header_below_title) and named as what the file has."""
+    titled = b"Q3 CRM export - to score\n\nReview\ngreat value\nslow delivery\n"
+    with pytest.raises(ValueError, match=r"found \['Review'\]\.$"):
+        read_table(titled, "t.csv", columns=["text"]).require(["text"])
+    data = titled.replace(b"\n\n", b"\n", 1)
     path = tmp_path / "to_score.csv"
     path.write_bytes(data)
     out = str(tmp_path / "o.csv")
     rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path), "--out", out)
     assert rc == 2 and "found ['Q3 CRM export - to score']" in err and "--header-row N" in err, err
     rc, _, err = run_cli(capsys, "predict", "--model", str(trained_tiny[1]), "--data", str(path), "--out", out,
-                         "--header-row", "3")
+                         "--header-row", "2")
     assert rc == 2 and "found ['Review']" in err and "--header-row N" not in err, err  # the header asked for: read
     with pytest.raises(ValueError, match=r"found \['Q3 CRM export - to score'\]\..*--header-row N"):
         read_table(path, columns=["text"]).require(["text"])  # the Python API says the same

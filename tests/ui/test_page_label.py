@@ -82,6 +82,40 @@ def test_create_a_project_from_an_upload(labels_dir):
     assert "Train a model" in " ".join(i.value for i in at.info)
 
 
+def test_a_one_column_upload_under_a_title_is_read_from_its_header_and_the_page_says_so(labels_dir):
+    """A first line "Export from Shop X, 2026-11-01", a blank line, then the header 'review': read from
+    line 3 (core.reading.header_below_title, as the other pages' uploads), and the page names the lines skipped."""
+    at = open_label()
+    rows = ["great fit", '"small, but nice"', "too long", "lovely colour"]
+    data = ("\n".join(["Export from Shop X, 2026-11-01", "", "review", *rows]) + "\n").encode()
+    at.file_uploader(key="label_upload").set_value(("export.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="label_text_col").options == ["review"]
+    assert at.selectbox(key="label_label_col").value == "(add a 'label' column)"
+    captions = " ".join(c.value for c in at.caption)
+    assert ("header read from line 3; the 2 line(s) above it (a title block: 'Export from Shop X, 2026-11-01', "
+            "1 blank) skipped (the 'Header row' box chooses another)") in captions, captions
+    assert "4 rows: 0 labelled, 4 to label." in captions
+    assert at.number_input(key="label_upload_header_row").value == 3
+
+
+def test_an_upload_with_a_few_tag_rows_counts_per_tag_from_the_start(labels_dir):
+    """Three pre-labelled rows with tags joined by "|" (too few for detection to see tags recur): the
+    new project's counts are per tag on the first page run, before any tag is saved on the page."""
+    at = open_label()
+    labels = ["food|price", "food", "service", "", "", ""]
+    frame = pd.DataFrame({"text": [f"review number {i}" for i in range(6)], "label": labels})
+    at.file_uploader(key="label_upload").set_value(("tags.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
+    at.text_input(key="label_new_name").set_value("menu").run()
+    at.button(key="label_create").click().run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    truth = frame["label"][frame["label"] != ""].str.split("|").explode().value_counts()  # pandas' rows per tag
+    counts = next(c for c in captions if c.startswith("Rows carrying each tag so far"))
+    assert counts.endswith(": " + ", ".join(f"{t} {truth[t]}" for t in sorted(truth.index))), counts
+    assert "food 2" in counts and "food|price" not in " ".join(captions)
+
+
 def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     from core import TrainConfig
     from core.evaluation import TIE_MARGIN
