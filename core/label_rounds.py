@@ -63,8 +63,9 @@ RANDOM_SHARE = 0.5
 # labelled row, with the bias said). Chosen, not measured: under 10 rows a macro-F1 of 3 classes
 # rests on 3 rows or so per class.
 RANDOM_FLOOR = 10
-# Under this many rows the comparison's numbers are called rough (chosen: a 95% interval of a
-# macro-F1 difference on fewer rows is usually wider than 20 points, see docs/measurements.md).
+# Under this many rows the comparison's numbers are called rough. Chosen, not measured at 100: on 60
+# labelled rows the gain table's 95% paired-bootstrap interval of a macro-F1 difference was 30-37
+# points wide (docs/measurements.md, issue 30).
 ROUGH_BELOW = 100
 
 
@@ -268,19 +269,26 @@ def rows_to_train(store: LabelStore, model_name: str) -> pd.DataFrame:
     return labelled[[*store.text_columns, store.label_column]].reset_index(drop=True)
 
 
-def _reasons_of(store: LabelStore, model_name: str, positions: pd.Series) -> pd.Series:
-    """Why each test row of model ``model_name`` (``positions``: test_predictions.csv's ``row``,
-    the position in the table it trained on) was suggested; "least sure" where it cannot be told
-    (no record of that training, a position out of range, no reason saved)."""
+def _reasons_of(store: LabelStore, model_name: str, tested: pd.DataFrame) -> pd.Series:
+    """Why each test row of model ``model_name`` was suggested (``tested``: its test_predictions.csv,
+    ``row`` the position in the table it trained on, ``text`` its model input). A row counts as
+    what the store says only when :func:`rows_to_train` recorded that training and the row there
+    has the same model input (a later training, or labels saved since, cannot mislead it);
+    otherwise, and where no reason was saved, "least sure" (never a random check by mistake)."""
+    from .data import build_texts
+
     try:
         recorded = json.loads((store.folder / TRAINED_ROWS_FILE).read_text(encoding="utf-8"))
-        ids = list(recorded["rows"]) if recorded.get("model") == model_name else []
+        ids = [int(r) for r in recorded["rows"]] if recorded.get("model") == model_name else []
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         ids = []
+    where = pd.to_numeric(tested["row"], errors="coerce") if "row" in tested.columns else pd.Series(np.nan, tested.index)
     reasons = store.reasons()
-    where = pd.to_numeric(positions, errors="coerce")
-    return pd.Series([str(reasons.get(ids[int(p)], LEAST_SURE)) if p == p and 0 <= int(p) < len(ids) else LEAST_SURE
-                      for p in where], index=positions.index, dtype=object)
+    rows = [ids[int(p)] if p == p and 0 <= int(p) < len(ids) and ids[int(p)] in reasons.index else None for p in where]
+    known = sorted({r for r in rows if r is not None})
+    inputs = dict(zip(known, build_texts(store.frame().loc[known], store.text_columns))) if known else {}
+    return pd.Series([str(reasons[r]) if r is not None and inputs[r] == text else LEAST_SURE
+                      for r, text in zip(rows, tested["text"].astype(str))], index=tested.index, dtype=object)
 
 
 def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, seed: int = 0) -> dict[str, Any] | None:
@@ -329,7 +337,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     model = load_folder(zeroshot)
     if getattr(model, "multi_label", False):
         return None
-    reasons = _reasons_of(store, trained.name, rows["row"] if "row" in rows.columns else pd.Series([None] * len(rows)))
+    reasons = _reasons_of(store, trained.name, rows)
     checks = int((reasons == RANDOM_CHECK).sum())
     on_checks = checks >= RANDOM_FLOOR
     if on_checks:

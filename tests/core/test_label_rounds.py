@@ -396,3 +396,23 @@ def test_below_the_floor_of_random_checks_every_labelled_row_is_compared_with_th
     assert f"on the same {len(truth)} labelled rows" in words
     assert f"only {RANDOM_FLOOR - 1} of them were random checks, under the {RANDOM_FLOOR} needed" in words
     assert "least sure" in words and "favours the new model" in words
+
+
+def test_random_checks_are_told_only_from_the_training_that_made_the_model(tmp_path, monkeypatch):
+    """trained_rows.json of another training (other rows at those positions), or of another model:
+    no test row is taken for a random check, and the comparison falls back to every labelled row."""
+    import json
+
+    import core.models
+    from core.label_rounds import RANDOM_FLOOR, compare_with_zeroshot
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    store, trained, truth, *_ = _checks_project(tmp_path, n_checks=RANDOM_FLOOR + 2)
+    recorded = store.folder / "trained_rows.json"
+    rows = json.loads(recorded.read_text())["rows"]
+    recorded.write_text(json.dumps({"model": "label-p", "rows": rows[1:] + rows[:1]}))  # positions shifted by one
+    found = compare_with_zeroshot(store, trained, _zeroshot_folder(tmp_path))
+    assert found["rows_used"] == "all labelled" and found["random_checks"] == 0 and found["n"] == len(truth)
+    recorded.write_text(json.dumps({"model": "another-model", "rows": rows}))
+    (store.folder / "zeroshot_choice.json").unlink()
+    assert compare_with_zeroshot(store, trained, tmp_path / "label-p-zeroshot")["random_checks"] == 0
