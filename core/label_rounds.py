@@ -352,7 +352,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     how = ("the new model scored out of fold: each row by a copy trained without it" if out_of_fold
            else "the new model on labelled rows it did not train on")
     names = {"trained": trained.name, "zeroshot": zeroshot.name}
-    which = f"the same {n:,} random-check rows" if on_checks else f"the same {n:,} labelled rows"
+    which = f"the same {n:,} labelled rows picked at random" if on_checks else f"the same {n:,} labelled rows"
     scores = (f"{found['a']:.2f} vs {found['b']:.2f} macro-F1 on {which} ({how}; the zero-shot "
               "model as it is, it never saw a label)")
     head = (f"The new model {names['trained']} scored higher than the zero-shot model {names['zeroshot']} ({scores}), "
@@ -361,8 +361,8 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
             f"({scores}), so the zero-shot model stays the one in use.")
     check = " Check the new model's suggestions before trusting it." if keep else ""
     if on_checks:
-        rough = ("These rows were picked at random, not as the zero-shot model's least sure ones, so the comparison "
-                 "is fair to both models." + (f" Both numbers are rough: {n:,} rows is few.{check}" if n < ROUGH_BELOW else ""))
+        rough = (f"Only the random checks were compared ({n:,} of the labelled rows), not the rows picked as the "
+                 "zero-shot model's least sure, so the comparison is fair to both models." + (f" Both numbers are rough: {n:,} rows is few.{check}" if n < ROUGH_BELOW else ""))
     else:
         # bench_label_rounds --first-train-only (docs/measurements.md, round 7): the zero-shot model's
         # score on its own least-sure rows sat 0.06-0.24 below its held-out score, and this comparison

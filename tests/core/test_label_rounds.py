@@ -376,7 +376,7 @@ def test_the_zero_shot_model_is_compared_on_the_random_checks_alone_when_there_a
     assert found["zeroshot_macro_f1"] == pytest.approx(1.0)
     assert found["kept"] == "zeroshot"
     words = found["sentence"]
-    assert f"on the same {len(on)} random-check rows" in words and "fair to both models" in words
+    assert f"on the same {len(on)} labelled rows picked at random" in words and "fair to both models" in words
     assert "rough" in words and f"{len(on)} rows is few" in words
 
 
