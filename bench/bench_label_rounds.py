@@ -153,12 +153,22 @@ def _first_train_record(args, store, model_path, held, held_truth, zs_heldout, s
 
     found = compare_with_zeroshot(store, model_path("own"), model_path("zs"))
     own_heldout = float(f1_score(held_truth, load_folder(model_path("own")).predict(held), average="macro"))
+    # Beside it, what the page compared before round 8: every labelled row (test_predictions.csv).
+    from core.evaluation import better_than, paired_bootstrap
+
+    tested = pd.read_csv(model_path("own") / "test_predictions.csv", dtype=str, keep_default_na=False)
+    zs_said = [str(p) for p in load_folder(model_path("zs")).predict(tested["text"].tolist())]
+    truth, new = tested["true_label"].tolist(), tested["predicted_label"].tolist()
+    every = paired_bootstrap("classification", truth, new, zs_said, sorted(set(truth) | set(new) | set(zs_said)))
     right = "trained" if own_heldout > zs_heldout else "zeroshot"
     record = {"set": args.set, "seed": args.seed, "random_share": args.random_share,
               "labelled": store.counts()["labeled"], "random_checks": found.get("random_checks", 0),
               "compared_on": found.get("rows_used", "all labelled"), "labels": found["n"],
               "kept": found["kept"], "right_on_heldout": right, "keep_right": found["kept"] == right,
               "labelled_trained": round(found["trained_macro_f1"], 3), "labelled_zeroshot": round(found["zeroshot_macro_f1"], 3),
+              "interval": [None if v != v else round(100 * v, 1) for v in found["comparison"]["ci"]],
+              "all_rows": {"n": every["n"], "trained": round(every["a"], 3), "zeroshot": round(every["b"], 3),
+                           "kept": "trained" if better_than(every) else "zeroshot"},
               "heldout_trained": round(own_heldout, 3), "heldout_zeroshot": round(zs_heldout, 3),
               "seconds": round(seconds, 1), "load": load}
     print(json.dumps(record))
