@@ -365,7 +365,11 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     check = " Check the new model's suggestions before trusting it." if keep else ""
     if on_checks:
         rough = (f"Only the random checks were compared ({n:,} of the labelled rows), not the rows picked as the "
-                 "zero-shot model's least sure, so the comparison is fair to both models." + (f" Both numbers are rough: {n:,} rows is few.{check}" if n < ROUGH_BELOW else ""))
+                 "zero-shot model's least sure, so the comparison is fair to both models."
+                 # bench_label_rounds, round 8 (docs/measurements.md): 20 random checks of 40 labels, seeds 0-5.
+                 + (f" Both numbers are rough: {n:,} rows is few (in simulated sessions, a comparison on 20 such rows "
+                    "kept the model that was worse on other rows in 4 runs of 6, 2 of them by a hair)."
+                    f"{check}" if n < ROUGH_BELOW else ""))
     else:
         # bench_label_rounds --first-train-only (docs/measurements.md, round 7): the zero-shot model's
         # score on its own least-sure rows sat 0.06-0.24 below its held-out score, and this comparison
