@@ -399,7 +399,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
 
 
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
-    """The least-sure unlabelled rows for model ``name``, computed once per model version."""
+    """The unlabelled rows to label next for model ``name`` (its least sure and random checks, a
+    ``reason`` each), computed once per model version."""
     stamp = (name, (model_path(name) / MANIFEST).stat().st_mtime, n)
     if ss.get("label_rank_stamp") != stamp or "reason" not in ss.get("label_ranked", {}):
         pool = store.unlabeled()
