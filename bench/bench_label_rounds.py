@@ -17,8 +17,10 @@ the rows labelled since, the gain on the same rows) beside each round's macro-F1
 held-out rows (scikit-learn), the check being whether the page's gain has the held-out gain's sign
 (the page's words come with a paired-bootstrap interval: read "within noise" as no sign).
 
-Round 7: ``--random-share S`` swaps that share of each round's least-sure rows for random other
-unlabelled rows; ``--first-train-only`` stops after the first training and prints the Label page's
+Each round's rows are the product's own mix (core.label_rounds.suggest_rows: RANDOM_SHARE of them
+random checks, the rest the least sure), labelled with the reason saved as the Label page saves it;
+``--random-share S`` overrides the share (0: least-sure rows only, the product before round 8);
+``--first-train-only`` stops after the first training and prints the Label page's
 comparison of the trained model with the zero-shot model on the labelled rows
 (core.label_rounds.compare_with_zeroshot) beside both models' held-out macro-F1 (appended to
 bench/results/label_rounds_mix.jsonl): is the choice right, and is the labelled rows' score closer
@@ -62,9 +64,9 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--max-train-seconds", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--random-share", type=float, default=0.0,
+    parser.add_argument("--random-share", type=float, default=None,
                         help="share of each round's rows drawn at random from the unlabelled rows instead of the "
-                             "least sure (round 7: are the labelled rows then closer to representative?)")
+                             "least sure (default: the product's, core.label_rounds.RANDOM_SHARE)")
     parser.add_argument("--first-train-only", action="store_true",
                         help="stop after the first training and its comparison with the zero-shot model")
     args = parser.parse_args()
@@ -76,11 +78,13 @@ def main() -> None:
     from bench.bench_zeroshot import load_set
     from core import TrainConfig, jobs
     from core.base_models import training_defaults
-    from core.label_rounds import gain_table, gain_words, rank_and_record
+    from core.label_rounds import RANDOM_SHARE, gain_table, gain_words, rank_and_record, rows_to_train
     from core.labeling import LabelStore
     from core.models import load_folder
     from core.registry import model_path, read_info
 
+    if args.random_share is None:
+        args.random_share = RANDOM_SHARE  # what ships
     texts, labels, descriptions, base = load_set(args.set)
     order = np.random.default_rng(args.seed).permutation(len(texts))
     pool_i, held_i = order[: args.pool], order[args.pool : args.pool + args.heldout]
@@ -92,24 +96,20 @@ def main() -> None:
     names = sorted(set(labels))
     started, load = time.time(), open("/proc/loadavg").read().split()[:3]
     heldout: list[float] = []
-    rng = np.random.default_rng(args.seed + 1)
 
     def use(name: str) -> None:
-        """Rank with model ``name`` (recorded once per version) and label the least-sure rows."""
+        """Rank with model ``name`` (recorded once per version) and label the rows it suggests (the
+        least sure and the random checks), each with the reason it was suggested."""
         model = load_folder(model_path(name))
         version = f"{name}@{(model_path(name) / 'marketune.json').stat().st_mtime_ns}"
         info = read_info(model_path(name))
         recorded = len(gain_table(store))
         ranked = rank_and_record(store, model, store.unlabeled(), args.per_round, name=name, version=version,
-                                 kind=info.kind, metrics=info.metrics)
+                                 kind=info.kind, metrics=info.metrics, random_share=args.random_share,
+                                 seed=args.seed + 1 + store.counts()["labeled"])
         if len(gain_table(store)) > recorded:  # a new round: its held-out score on the random rows
             heldout.append(float(f1_score(held_truth, model.predict(held), average="macro")))
-        rows = list(ranked.index)
-        k = int(round(args.random_share * len(rows)))
-        if k:  # the least sure rows, with k of them swapped for random other unlabelled rows
-            others = store.unlabeled().index.difference(rows[: len(rows) - k])
-            rows = rows[: len(rows) - k] + list(rng.choice(np.asarray(others), size=k, replace=False))
-        store.set_labels({int(r): truth[int(r)] for r in rows})
+        store.set_labels({int(r): truth[int(r)] for r in ranked.index}, reasons=ranked["reason"])
 
     job = jobs.start_zeroshot_job(store.unlabeled(), "text", names, "zs", descriptions=descriptions, base_model=base)
     _wait(job)
@@ -119,7 +119,7 @@ def main() -> None:
                          **{**training_defaults(base), "base_model": base, "method": "auto",
                             "max_train_seconds": args.max_train_seconds})
     for rounds in (2, 1):
-        _wait(jobs.start_job(store.labeled().reset_index(drop=True)[["text", "label"]], config, "own", overwrite=True))
+        _wait(jobs.start_job(rows_to_train(store, "own"), config, "own", overwrite=True))
         if args.first_train_only:
             _first_train_record(args, store, model_path, held, held_truth, heldout[0], time.time() - started, load)
             return
@@ -142,9 +142,10 @@ def main() -> None:
 
 
 def _first_train_record(args, store, model_path, held, held_truth, zs_heldout, seconds, load) -> None:
-    """The page's comparison of the first trained model with the zero-shot model on the labelled
-    rows (core.label_rounds.compare_with_zeroshot), beside both models' macro-F1 on the random
-    held-out rows: was the choice right, and how far is each labelled-rows score from held-out?"""
+    """The page's comparison of the first trained model with the zero-shot model (core.label_rounds.
+    compare_with_zeroshot: on the random-check rows when there are enough, else on every labelled
+    row; ``compared_on`` says which, ``labelled_*`` are its scores), beside both models' macro-F1
+    on the random held-out rows: was the choice right, and how far is each score from held-out?"""
     from sklearn.metrics import f1_score
 
     from core.label_rounds import compare_with_zeroshot
@@ -152,10 +153,22 @@ def _first_train_record(args, store, model_path, held, held_truth, zs_heldout, s
 
     found = compare_with_zeroshot(store, model_path("own"), model_path("zs"))
     own_heldout = float(f1_score(held_truth, load_folder(model_path("own")).predict(held), average="macro"))
+    # Beside it, what the page compared before round 8: every labelled row (test_predictions.csv).
+    from core.evaluation import better_than, paired_bootstrap
+
+    tested = pd.read_csv(model_path("own") / "test_predictions.csv", dtype=str, keep_default_na=False)
+    zs_said = [str(p) for p in load_folder(model_path("zs")).predict(tested["text"].tolist())]
+    truth, new = tested["true_label"].tolist(), tested["predicted_label"].tolist()
+    every = paired_bootstrap("classification", truth, new, zs_said, sorted(set(truth) | set(new) | set(zs_said)))
     right = "trained" if own_heldout > zs_heldout else "zeroshot"
-    record = {"set": args.set, "seed": args.seed, "random_share": args.random_share, "labels": found["n"],
-              "kept": found["kept"], "right_on_heldout": right,
+    record = {"set": args.set, "seed": args.seed, "random_share": args.random_share,
+              "labelled": store.counts()["labeled"], "random_checks": found.get("random_checks", 0),
+              "compared_on": found.get("rows_used", "all labelled"), "labels": found["n"],
+              "kept": found["kept"], "right_on_heldout": right, "keep_right": found["kept"] == right,
               "labelled_trained": round(found["trained_macro_f1"], 3), "labelled_zeroshot": round(found["zeroshot_macro_f1"], 3),
+              "interval": [None if v != v else round(100 * v, 1) for v in found["comparison"]["ci"]],
+              "all_rows": {"n": every["n"], "trained": round(every["a"], 3), "zeroshot": round(every["b"], 3),
+                           "kept": "trained" if better_than(every) else "zeroshot"},
               "heldout_trained": round(own_heldout, 3), "heldout_zeroshot": round(zs_heldout, 3),
               "seconds": round(seconds, 1), "load": load}
     print(json.dumps(record))

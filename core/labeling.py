@@ -13,7 +13,11 @@ labelled when the model is unsure of them.
 ``.marketune/labels/<project>/``): ``data.csv`` (every row, its label or empty) and
 ``meta.json`` (columns, counts, times), both replaced atomically on every save, so labels
 survive a closed browser tab or a server restart. The folder is owner-only (0700, its files
-0600): the rows are customer data.
+0600): the rows are customer data. ``reasons.json`` records why each labelled row was suggested
+(:data:`LEAST_SURE` or :data:`RANDOM_CHECK`, core.label_rounds.suggest_rows), kept beside the
+labels rather than as a column of data.csv so the labelled set's CSV and columns stay the
+person's own; a labelled row with no reason recorded (a project older than the record, a row
+labelled in the file or before any suggestion) counts as least sure.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from .registry import validate_name
 # after one wash" vs "... two washes" 0.54, unrelated reviews 0.0-0.1.
 NEAR_DUPLICATE_COSINE = 0.6
 ROW_ID = "_row_id"  # the store's stable row key (not exported)
+# Why a row was suggested for labelling (core.label_rounds.suggest_rows), kept per labelled row.
+LEAST_SURE, RANDOM_CHECK = "least sure", "random check"
+REASONS_FILE = "reasons.json"
 
 
 def uncertainty_ranking(
@@ -296,6 +303,7 @@ class LabelStore:
         if separator:  # pre-labelled rows with several tags: a tag project from the start (counted, trained per tag)
             meta["label_sep"] = separator
         self._save(frame, meta)
+        (self.folder / REASONS_FILE).unlink(missing_ok=True)  # an overwritten project's reasons were other rows'
         return self
 
     # ------------------------------------------------------------------ reading
@@ -369,17 +377,31 @@ class LabelStore:
         tags = pd.Series([t for cell in done for t in dict.fromkeys(split_tags(cell, separator))], dtype=object)
         return {str(k): int(v) for k, v in tags.value_counts().items()}, separator
 
+    def reasons(self) -> pd.Series:
+        """Why each labelled row was suggested (index = row id, every labelled row): the reason
+        saved with its label (:meth:`set_labels`), :data:`LEAST_SURE` where none was recorded."""
+        labelled = self.labeled().index
+        try:
+            recorded = json.loads((self.folder / REASONS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = {}
+        recorded = recorded if isinstance(recorded, dict) else {}
+        return pd.Series([str(recorded.get(str(int(r)), LEAST_SURE)) for r in labelled], index=labelled, dtype=object)
+
     def classes(self) -> list[str]:
         labels = self.frame()[self.label_column]
         return sorted(set(labels[labels != ""]))
 
     # ------------------------------------------------------------------ writing
 
-    def set_labels(self, labels: Mapping[Any, Any] | pd.Series, *, tag_sep: str | None = None) -> int:
+    def set_labels(self, labels: Mapping[Any, Any] | pd.Series, *, tag_sep: str | None = None,
+                   reasons: Mapping[Any, str] | pd.Series | None = None) -> int:
         """Record labels by row id ({row_id: label}); '' or None clears a label. Returns how many
         rows changed. Unknown row ids raise ``ValueError`` (nothing is written then). ``tag_sep``:
         the labels are tags joined by it (several tags per row), kept in meta.json ``label_sep``
-        (:meth:`tag_separator`)."""
+        (:meth:`tag_separator`). ``reasons``: why rows were suggested ({row_id: LEAST_SURE or
+        RANDOM_CHECK}), kept with the labels of those rows (:meth:`reasons`); a cleared label
+        drops its row's reason, and a row labelled without one keeps the one it had."""
         labels = dict(labels.items()) if isinstance(labels, pd.Series) else dict(labels)
         df = self.frame()
         try:
@@ -400,7 +422,26 @@ class LabelStore:
         if changed:
             df.loc[new.index, column] = new
             self._save(df.reset_index(), meta)
+        self._keep_reasons(new, dict(reasons.items()) if isinstance(reasons, pd.Series) else dict(reasons or {}))
         return changed
+
+    def _keep_reasons(self, new: pd.Series, reasons: dict[Any, str]) -> None:
+        """reasons.json after labels ``new`` (row id -> label, '' = cleared) were saved."""
+        path = self.folder / REASONS_FILE
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = {}
+        recorded = recorded if isinstance(recorded, dict) else {}
+        before = dict(recorded)
+        given = {int(k): str(v) for k, v in reasons.items() if v}
+        for row, label in new.items():
+            if label == "":
+                recorded.pop(str(int(row)), None)
+            elif int(row) in given:
+                recorded[str(int(row))] = given[int(row)]
+        if recorded != before:
+            _write_json(path, recorded)
 
     def append(self, rows: pd.DataFrame) -> list[int]:
         """Add rows (missing columns left empty); returns their new row ids."""

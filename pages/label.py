@@ -21,8 +21,9 @@ NEW = "New project…"
 st.title("Label")
 st.markdown(
     "Label the rows the model is least sure about, retrain, and repeat: a few rounds of 20 "
-    "well-chosen labels usually help more than hundreds of random ones. Labels are saved on the "
-    "server as you go."
+    "well-chosen labels usually help more than hundreds of random ones. Each round also mixes in "
+    "some random rows, so that a new model and the one before it are scored fairly. Labels are "
+    "saved on the server as you go."
 )
 if "label_open" in st.session_state:  # a project was just created: open it
     st.session_state["label_project"] = st.session_state.pop("label_open")

@@ -26,8 +26,8 @@ from core.base_models import training_defaults
 from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
-from core.label_rounds import compare_with_zeroshot, zeroshot_kept, zeroshot_name
-from core.labeling import LabelStore, label_store, suspected_label_errors
+from core.label_rounds import compare_with_zeroshot, rows_to_train, zeroshot_kept, zeroshot_name
+from core.labeling import RANDOM_CHECK, LabelStore, label_store, suspected_label_errors
 from core.models.folder import MANIFEST
 from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
@@ -61,7 +61,8 @@ def model_name_for(project: str) -> str:
 
 def start_training(store: LabelStore, base_model: str) -> None:
     """Queue a job on the labelled rows (method auto: few-shot while the labels are few)."""
-    rows = store.labeled()[[*store.text_columns, store.label_column]].reset_index(drop=True)
+    name = model_name_for(store.folder.name)
+    rows = rows_to_train(store, name)  # which rows, kept: the comparison with the zero-shot model reads them
     separator = store.tag_separator(rows[store.label_column])  # several tags per row: train them so
     config = TrainConfig(text_columns=store.text_columns, label_column=store.label_column,
                          multi_label=separator is not None, label_sep=separator,
@@ -69,7 +70,6 @@ def start_training(store: LabelStore, base_model: str) -> None:
     report = validate_mapping(rows, config)
     if not report.ok:
         raise ValueError(" ".join(p.message for p in report.errors))
-    name = model_name_for(store.folder.name)
     before = (active_model_name(), model_path(name).exists())  # what the new model will take the place of
     ss["label_job_id"] = jobs.start_job(rows, config, name, overwrite=True)
     ss["label_job_before"] = (ss["label_job_id"], *before)
@@ -362,27 +362,33 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         return
     if ss.get("label_scored", 0) < counts["unlabeled"]:
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
+    checks = int((ranked["reason"] == RANDOM_CHECK).sum())
+    mixed = (f" {checks} of these {len(ranked)} rows were picked at random instead (\"random check\" under \"why "
+             "suggested\"), so the score that compares a newly trained model with this one is fair to both models."
+             if checks else "")
     st.caption(
-        "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate "
-        "texts are skipped so each row teaches the model something new. Each label is preselected with the "
-        "model's suggestion: correct the wrong ones and tick \"accept\" on the right ones; only those rows are saved."
+        "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate texts are skipped "
+        f"so each row teaches the model something new.{mixed} Each label is preselected with the model's suggestion: "
+        "correct the wrong ones and tick \"accept\" on the right ones; only those rows are saved."
     )
     model = get_model(ranking_model)
     tagged = tag_project(store, model)
     known = [t for label in store.classes() for t in split_tags(label, tagged)] if tagged else store.classes()
     classes = sorted(set(known) | {str(c) for c in model.classes_})
-    shown = {"model says": ranked["predicted_label"].astype(str), "sure": ranked["confidence"].astype(float)}
+    shown = {"why suggested": ranked["reason"].astype(str), "model says": ranked["predicted_label"].astype(str),
+             "sure": ranked["confidence"].astype(float)}
     if tagged:
         st.caption("Several tags per row: pick every tag that fits (\"sure\": how sure the model is of its most "
                    "doubtful tag).")
     edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor", several=bool(tagged),
                            suggested=None if tagged else ranked["predicted_label"].astype(str))
     left, right = st.columns(2)
+    why = ranked["reason"]  # saved with each label: the comparison with the zero-shot model reads it
     if left.button("Save labels", key="label_save", icon=":material/save:"):
-        ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor')} label(s)."
+        ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor', why)} label(s)."
         st.rerun()
     if right.button("Save and retrain", key="label_retrain", type="primary", icon=":material/refresh:"):
-        saved = _save(store, edited, "label_editor")
+        saved = _save(store, edited, "label_editor", why)
         try:
             start_training(store, base_model)
         except ValueError as exc:
@@ -395,9 +401,10 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
 
 
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
-    """The least-sure unlabelled rows for model ``name``, computed once per model version."""
+    """The unlabelled rows to label next for model ``name`` (its least sure and random checks, a
+    ``reason`` each), computed once per model version."""
     stamp = (name, (model_path(name) / MANIFEST).stat().st_mtime, n)
-    if ss.get("label_rank_stamp") != stamp:
+    if ss.get("label_rank_stamp") != stamp or "reason" not in ss.get("label_ranked", {}):
         pool = store.unlabeled()
         if len(pool) > MAX_SCORED:
             pool = pool.sample(MAX_SCORED, random_state=0)
@@ -557,9 +564,10 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
     )
 
 
-def _save(store: LabelStore, edited: pd.DataFrame, key: str) -> int:
+def _save(store: LabelStore, edited: pd.DataFrame, key: str, reasons: pd.Series | None = None) -> int:
     """Save the labels picked in editor ``key`` (blank picks skipped); returns how many changed.
-    The editor is reset: the saved rows leave it."""
+    ``reasons``: why each row was suggested (row id -> "least sure" / "random check"), saved with
+    its label. The editor is reset: the saved rows leave it."""
     def label(value) -> str:  # several tags per row come back as a list: joined as the project joins them
         if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
             tags = [str(t) for t in list(value) if str(t).strip()]
@@ -573,4 +581,6 @@ def _save(store: LabelStore, edited: pd.DataFrame, key: str) -> int:
     picked = {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
     ss.pop(key, None)
     several = any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in edited[store.label_column])
-    return store.set_labels(picked, tag_sep=(tag_project(store, None) or "|") if several else None) if picked else 0
+    why = {r: reasons[r] for r in picked if r in reasons.index} if reasons is not None else None
+    return store.set_labels(picked, tag_sep=(tag_project(store, None) or "|") if several else None,
+                            reasons=why) if picked else 0

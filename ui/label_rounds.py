@@ -4,11 +4,21 @@ and against the round before on the same rows. Widget keys start with ``label_ro
 
 from __future__ import annotations
 
+import zlib
+
 import pandas as pd
 import streamlit as st
 
-from core.label_rounds import BIAS_NOTE, TRAIN_AFTER_LABELS, gain_table, gain_words, rank_and_record, read_rounds
-from core.labeling import LabelStore, uncertainty_ranking
+from core.label_rounds import (
+    BIAS_NOTE,
+    TRAIN_AFTER_LABELS,
+    gain_table,
+    gain_words,
+    rank_and_record,
+    read_rounds,
+    suggest_rows,
+)
+from core.labeling import LabelStore
 from core.models.folder import stamp
 from core.registry import model_path, read_info
 from ui.markdown import plain
@@ -16,16 +26,20 @@ from ui.state import get_model
 
 
 def ranked_rows(store: LabelStore, name: str, pool: pd.DataFrame, n: int, *, own: bool) -> pd.DataFrame:
-    """The ``n`` least-sure rows of ``pool`` for saved model ``name``; when it is one of the
+    """The ``n`` rows of ``pool`` to label next for saved model ``name``: its least-sure rows mixed
+    with random checks (core.label_rounds.suggest_rows, ``reason`` per row); when it is one of the
     project's own models (``own``: its zero-shot or trained model) the ranking is recorded as a
     round the first time this version of it ranks. Another model (the active one, trained
-    elsewhere, perhaps on these very rows) ranks without being scored."""
+    elsewhere, perhaps on these very rows) ranks without being scored. The random rows are seeded
+    by the model's version and the labels so far: the same in every session until a label is saved."""
     model = get_model(name)
-    if not own:
-        return uncertainty_ranking(model, pool, n)
-    info = read_info(model_path(name))
     version = f"{name}@{stamp(model_path(name))}"
-    return rank_and_record(store, model, pool, n, name=name, version=version, kind=info.kind, metrics=info.metrics)
+    seed = zlib.crc32(f"{version}:{store.counts()['labeled']}".encode())
+    if not own:
+        return suggest_rows(model, pool, n, seed=seed)
+    info = read_info(model_path(name))
+    return rank_and_record(store, model, pool, n, name=name, version=version, kind=info.kind, metrics=info.metrics,
+                           seed=seed)
 
 
 def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool) -> None:

@@ -170,8 +170,9 @@ def label_cold_start(store, own_model_exists: bool) -> None:
         return
     expanded = not (built or labelled) or running
     with st.expander(TITLE, expanded=expanded, icon=":material/label_off:"):
-        st.caption("A model from your category names suggests a label for every row and ranks them least sure "
-                   "first; accept or correct them below, then train on your labels.")
+        st.caption("A model from your category names suggests a label for every row and picks the rows to label: "
+                   "the ones it is least sure of first, with some random rows mixed in as checks; accept or correct "
+                   "them below, then train on your labels.")
         if "label_zs_labels" not in ss and store.classes():
             ss["label_zs_labels"] = ", ".join(store.classes())
         labels = st.text_input("Categories, separated by commas", key="label_zs_labels",
@@ -201,5 +202,5 @@ def _label_page_done(status: jobs.JobStatus) -> None:
     set_active_model(status.model_name)
     ss["label_pending_source"] = "Train a model on the labelled rows"  # ui.label.TRAIN_SOURCE: the project's models
     ss["label_flash"] = (f"{plain(status.message)} Its suggestions are preselected in the label column, least sure "
-                         "rows first: accept or correct them, then save.")
+                         "rows first, with some random checks mixed in: accept or correct them, then save.")
     st.rerun()

@@ -53,7 +53,8 @@ def _truth(i: int) -> str:
 def test_suggestions_come_least_sure_first_with_the_models_own_label(store):
     model, pool = Scripted(1), store.unlabeled()
     ranked = rank_and_record(store, model, pool, 10, name="label-p-zeroshot", version="v0", kind="zeroshot",
-                             metrics={"trained_on_labels": False})
+                             metrics={"trained_on_labels": False}, random_share=0.0)  # least sure only
+    assert set(ranked["reason"]) == {"least sure"}
     proba = model.proba_of(pool["text"].tolist())
     top2 = np.sort(proba, axis=1)[:, ::-1]
     margin = pd.Series(top2[:, 0] - top2[:, 1], index=pool.index)
@@ -231,3 +232,187 @@ def test_a_trained_model_that_scores_higher_takes_the_place_and_a_tie_keeps_the_
     tie = _trained_folder(tmp_path, truth, RuleZeroShot().predict(
         [f"row {i} {'good' if t == 'positive' else 'poor'}" for i, t in enumerate(truth)]))
     assert compare_with_zeroshot(store, tie, zeroshot)["kept"] == "zeroshot" and zeroshot_kept(store, tie)
+
+
+# ---------------------------------------------------------------- random checks mixed into the suggestions
+# Round 8: the suggestions mix random rows with the least-sure ones, and each label keeps why its row
+# was suggested. Truth: the fake model's sureness is set per row here (row i: the likeliest class's
+# probability grows with i), so the least-sure rows are known without the product's ranking.
+
+
+class Graded:
+    """A two-class model whose sureness is set by the row: text "t<i> ..." -> P(first) = 0.5 + i / 2N."""
+
+    task, multi_label, input_columns = "classification", False, ["text"]
+
+    def __init__(self, n_rows: int) -> None:
+        self.n, self.classes_ = n_rows, np.array(["complaint", "praise"], dtype=object)
+
+    def texts_from(self, df):
+        return df["text"].astype(str).tolist()
+
+    def predict_proba(self, df, batch_size=64, on_batch=None):
+        i = np.array([int(t.split()[0][1:]) for t in self.texts_from(df)], dtype=float)
+        p = 0.5 + i / (2 * self.n)
+        return np.column_stack([p, 1 - p])
+
+
+def _graded_store(tmp_path, n=60):
+    # Distinct words per row: no text is a near-duplicate of another (the ranking would skip it).
+    texts = [f"t{i} alpha{i} beta{i} gamma{i}" for i in range(n)]
+    return LabelStore(tmp_path / "g").create(pd.DataFrame({"text": texts}), ["text"], "label")
+
+
+@pytest.mark.parametrize("share, n", [(0.5, 20), (0.25, 20), (0.5, 7)])
+def test_a_round_holds_the_asked_share_of_random_rows_and_they_are_not_the_least_sure(tmp_path, share, n):
+    from core.label_rounds import suggest_rows
+
+    store = _graded_store(tmp_path)
+    pool = store.unlabeled()
+    rows = suggest_rows(Graded(len(pool)), pool, n, random_share=share, seed=3)
+    k = int(round(share * n))
+    assert len(rows) == n and rows.index.is_unique and set(rows.index) <= set(pool.index)
+    assert (rows["reason"] == "random check").sum() == k and (rows["reason"] == "least sure").sum() == n - k
+    # Row i is the i-th least sure: the least-sure part is rows 0..n-k-1, in that order.
+    least = rows.index[rows["reason"] == "least sure"]
+    assert list(least) == list(range(n - k))
+    checks = rows.index[rows["reason"] == "random check"]
+    assert min(checks) >= n - k  # drawn from the other rows
+    assert max(checks) >= n  # not simply the next least sure ones (60 rows; this seed reaches past them)
+    # Spread among the least-sure rows, not all at the end, and ranked 1..n in the order shown.
+    assert list(rows["rank"]) == list(range(1, n + 1))
+    assert (rows["reason"].iloc[: (n + 1) // 2] == "random check").sum() >= k // 2
+    # Each random row carries the model's own label and sureness for it, as the least-sure rows do.
+    p = 0.5 + np.asarray(checks, dtype=float) / (2 * len(pool))
+    assert rows.loc[checks, "confidence"].tolist() == pytest.approx(np.maximum(p, 1 - p).tolist())
+    assert set(rows.loc[checks, "predicted_label"]) == {"complaint"}
+    # Another seed, other random rows; the same seed, the same ones.
+    assert set(suggest_rows(Graded(len(pool)), pool, n, random_share=share, seed=3).index) == set(rows.index)
+    if k >= 3:
+        assert set(suggest_rows(Graded(len(pool)), pool, n, random_share=share, seed=4).index) != set(rows.index)
+
+
+def test_the_product_mixes_half_random_rows_by_default(tmp_path):
+    from core.label_rounds import RANDOM_SHARE
+
+    store = _graded_store(tmp_path)
+    ranked = rank_and_record(store, Graded(60), store.unlabeled(), 20, name="zs", version="v", kind="zeroshot", metrics={})
+    assert RANDOM_SHARE == 0.5 and (ranked["reason"] == "random check").sum() == 10
+
+
+def test_the_reason_is_saved_with_the_label_and_survives_a_reload(tmp_path):
+    store = _graded_store(tmp_path, n=10)
+    assert store.reasons().empty  # nothing labelled yet
+    store.set_labels({0: "complaint", 1: "praise", 2: "praise"}, reasons={0: "least sure", 1: "random check"})
+    again = LabelStore(tmp_path / "g")  # another session reads it from disk
+    assert again.reasons().to_dict() == {0: "least sure", 1: "random check", 2: "least sure"}  # 2: none saved
+    # A correction without a reason keeps the row's reason; a cleared label drops it.
+    again.set_labels({1: "complaint"})
+    assert LabelStore(tmp_path / "g").reasons()[1] == "random check"
+    again.set_labels({1: ""})
+    again.set_labels({1: "praise"})
+    assert LabelStore(tmp_path / "g").reasons()[1] == "least sure"
+    # The labelled set's CSV stays the person's own columns.
+    assert list(pd.read_csv(__import__("io").BytesIO(again.export_csv())).columns) == ["text", "label"]
+
+
+def test_an_old_project_without_reasons_counts_every_label_as_least_sure(tmp_path):
+    store = _graded_store(tmp_path, n=10)
+    store.set_labels({3: "praise", 4: "complaint"})
+    assert not (store.folder / "reasons.json").exists()
+    assert store.reasons().to_dict() == {3: "least sure", 4: "least sure"}
+
+
+def _checks_project(tmp_path, n_checks: int, n_least: int = 20):
+    """A project whose labelled rows are ``n_checks`` random checks and ``n_least`` least-sure rows,
+    trained (rows_to_train records them), and a trained folder whose out-of-fold predictions are
+    wrong on half the random checks and right on every least-sure row. The zero-shot stand-in
+    (RuleZeroShot: "good" -> positive) is right on every random check and wrong on every least-sure row."""
+    import json
+
+    from core.label_rounds import rows_to_train
+
+    n = n_checks + n_least
+    truth = ["positive" if i % 2 else "negative" for i in range(n)]
+    check = [i % 3 == 0 for i in range(n)]  # checks spread among the rows
+    while sum(check) != n_checks:  # exactly n_checks of them
+        i = check.index(False) if sum(check) < n_checks else len(check) - 1 - check[::-1].index(True)
+        check[i] = not check[i]
+    # The rule reads "good": on a check the word matches the truth, on a least-sure row it is swapped.
+    texts = [f"row {i} {'good' if (t == 'positive') == c else 'poor'}" for i, (t, c) in enumerate(zip(truth, check))]
+    store = LabelStore(tmp_path / "proj").create(pd.DataFrame({"text": texts, "label": ""}), ["text"], "label")
+    store.set_labels(dict(enumerate(truth)), reasons={i: "random check" if c else "least sure" for i, c in enumerate(check)})
+    rows_to_train(store, "label-p")
+    # The trained model: right on every least-sure row, wrong on every other random check.
+    flip = {"positive": "negative", "negative": "positive"}
+    seen, predicted = 0, []
+    for t, c in zip(truth, check):
+        predicted.append(flip[t] if c and seen % 2 == 0 else t)
+        seen += c
+    folder = tmp_path / "label-p"
+    folder.mkdir()
+    (folder / "marketune.json").write_text("{}")
+    (folder / "metrics.json").write_text(json.dumps({"evaluation": "5-fold cross-validation"}))
+    pd.DataFrame({"row": range(n), "text": texts, "true_label": truth, "predicted_label": predicted}).to_csv(
+        folder / "test_predictions.csv", index=False)
+    return store, folder, truth, predicted, check, texts
+
+
+def test_the_zero_shot_model_is_compared_on_the_random_checks_alone_when_there_are_enough(tmp_path, monkeypatch):
+    import core.models
+    from core.label_rounds import RANDOM_FLOOR, compare_with_zeroshot
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    store, trained, truth, predicted, check, texts = _checks_project(tmp_path, n_checks=RANDOM_FLOOR + 2)
+    zs = RuleZeroShot().predict(texts)
+    on = [i for i, c in enumerate(check) if c]
+    # On every labelled row the trained model wins; on the random checks the zero-shot one does.
+    assert f1_score(truth, predicted, average="macro") > f1_score(truth, zs, average="macro")
+    found = compare_with_zeroshot(store, trained, _zeroshot_folder(tmp_path))
+    assert found["rows_used"] == "random checks" and found["n"] == len(on) == RANDOM_FLOOR + 2
+    assert found["random_checks"] == len(on)
+    assert found["trained_macro_f1"] == pytest.approx(f1_score([truth[i] for i in on], [predicted[i] for i in on],
+                                                               average="macro"))
+    assert found["zeroshot_macro_f1"] == pytest.approx(1.0)
+    assert found["kept"] == "zeroshot"
+    words = found["sentence"]
+    assert f"on the same {len(on)} labelled rows picked at random" in words and "fair to both models" in words
+    assert "rough" in words and f"{len(on)} rows is few" in words
+
+
+def test_below_the_floor_of_random_checks_every_labelled_row_is_compared_with_the_bias_said(tmp_path, monkeypatch):
+    import core.models
+    from core.label_rounds import RANDOM_FLOOR, compare_with_zeroshot
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    store, trained, truth, predicted, check, texts = _checks_project(tmp_path, n_checks=RANDOM_FLOOR - 1)
+    found = compare_with_zeroshot(store, trained, _zeroshot_folder(tmp_path))
+    zs = RuleZeroShot().predict(texts)
+    assert found["rows_used"] == "all labelled" and found["n"] == len(truth) and found["random_checks"] == RANDOM_FLOOR - 1
+    assert found["trained_macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert found["zeroshot_macro_f1"] == pytest.approx(f1_score(truth, zs, average="macro"))
+    assert found["kept"] == "trained"  # the least-sure rows tip it, as the sentence warns
+    words = found["sentence"]
+    assert f"on the same {len(truth)} labelled rows" in words
+    assert f"only {RANDOM_FLOOR - 1} of them were random checks, under the {RANDOM_FLOOR} needed" in words
+    assert "least sure" in words and "favours the new model" in words
+
+
+def test_random_checks_are_told_only_from_the_training_that_made_the_model(tmp_path, monkeypatch):
+    """trained_rows.json of another training (other rows at those positions), or of another model:
+    no test row is taken for a random check, and the comparison falls back to every labelled row."""
+    import json
+
+    import core.models
+    from core.label_rounds import RANDOM_FLOOR, compare_with_zeroshot
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    store, trained, truth, *_ = _checks_project(tmp_path, n_checks=RANDOM_FLOOR + 2)
+    recorded = store.folder / "trained_rows.json"
+    rows = json.loads(recorded.read_text())["rows"]
+    recorded.write_text(json.dumps({"model": "label-p", "rows": rows[1:] + rows[:1]}))  # positions shifted by one
+    found = compare_with_zeroshot(store, trained, _zeroshot_folder(tmp_path))
+    assert found["rows_used"] == "all labelled" and found["random_checks"] == 0 and found["n"] == len(truth)
+    recorded.write_text(json.dumps({"model": "another-model", "rows": rows}))
+    (store.folder / "zeroshot_choice.json").unlink()
+    assert compare_with_zeroshot(store, trained, tmp_path / "label-p-zeroshot")["random_checks"] == 0

@@ -132,8 +132,13 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert not at.exception, at.exception
     editor = at.data_editor(key="label_editor")
     view = editor.value
-    assert len(view) == 20 and list(view.columns) == ["row", "text", "model says", "sure", "accept", "label"]
+    assert len(view) == 20 and list(view.columns) == ["row", "text", "why suggested", "model says", "sure", "accept",
+                                                      "label"]
     assert set(view["row"]) <= set(store.unlabeled().index)
+    # Half the rows are random checks (core.label_rounds.RANDOM_SHARE), said once under the table.
+    assert view["why suggested"].value_counts().to_dict() == {"least sure": 10, "random check": 10}
+    assert sum("10 of these 20 rows were picked at random" in c.value and "fair to both models" in c.value
+               for c in at.caption) == 1
     assert view["sure"].is_monotonic_increasing or view["sure"].iloc[0] <= view["sure"].max()
     # Each label is preselected with the model's suggestion: correct the first three, accept the
     # fourth as it is, leave the other 16 alone (an untouched suggestion is not a label), save.
@@ -151,6 +156,9 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert fresh.labeled().loc[rows, "label"].tolist() == ["positive", "negative", "positive"]
     assert fresh.frame().loc[accepted, "label"] == view["model says"].iloc[3]
     assert set(untouched) <= set(fresh.unlabeled().index)
+    # Each saved label keeps why its row was suggested, read back from disk.
+    reasons = fresh.reasons()
+    assert [reasons[r] for r in [*rows, accepted]] == view["why suggested"].iloc[:4].tolist()
     assert not {*rows, accepted} & set(at.data_editor(key="label_editor").value["row"])  # labelled rows left the list
 
     # One click: save one more label and retrain on the tiny base model.

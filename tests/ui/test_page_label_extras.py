@@ -212,3 +212,24 @@ def test_a_trained_model_above_the_zero_shot_one_takes_its_place(
     notes = " ".join(i.value for i in at.info)
     assert "Kept in use: **label-demo**" in notes and "1.00 vs 0.00 macro-F1" in notes, notes
     assert "The new model **label-demo** is now the active model instead of **label-demo-zeroshot**" in notes
+
+
+def test_the_comparison_on_the_page_uses_the_random_checks_when_there_are_enough(
+    labels_dir, models_dir, trained_tiny, monkeypatch  # noqa: F811
+):
+    """Round 8: the 10 labelled rows were random checks (saved with their labels) and the training
+    recorded which rows it read, so the page compares on them alone and says it is fair to both."""
+    from core.label_rounds import RANDOM_FLOOR, rows_to_train
+
+    _cold_start_project(models_dir, trained_tiny[1], flip_trained=True)
+    store = label_store("demo")
+    store.set_labels({r: "" for r in store.labeled().index})  # labelled again below, each as a random check
+    truth = pd.read_csv(models_dir / "label-demo" / "test_predictions.csv")["true_label"]
+    store.set_labels(dict(enumerate(truth)), reasons={i: "random check" for i in range(len(truth))})
+    assert len(truth) == RANDOM_FLOOR and set(label_store("demo").reasons()) == {"random check"}
+    rows_to_train(store, "label-demo")
+    at = _finish_job(monkeypatch)
+    assert at.session_state["active_model"] == "label-demo-zeroshot"
+    notes = " ".join(i.value for i in at.info)
+    assert "0.00 vs 1.00 macro-F1 on the same 10 labelled rows picked at random" in notes, notes
+    assert "fair to both models" in notes and "needed to compare on random rows alone" not in notes

@@ -216,12 +216,20 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     folder = models_dir / "label-cold-zeroshot"
     assert at.session_state["active_model"] == "label-cold-zeroshot"
     editor = at.data_editor(key="label_editor").value
-    # The rows and suggestions are the zero-shot model's least-sure ranking, computed here independently,
-    # and each label is preselected with its suggestion.
+    # The least-sure rows and their suggestions are the zero-shot model's ranking, computed here
+    # independently; the other half are random checks among the other rows; each label is
+    # preselected with the model's suggestion.
     zs = load_folder(folder)
-    expected = uncertainty_ranking(zs, label_store("cold").unlabeled(), len(editor))
-    assert list(editor["row"]) == list(expected.index)
-    assert list(editor["model says"]) == list(expected["predicted_label"]) == list(editor["label"])
+    least = editor[editor["why suggested"] == "least sure"]
+    checks = editor[editor["why suggested"] == "random check"]
+    assert len(least) == len(checks) == len(editor) // 2
+    expected = uncertainty_ranking(zs, label_store("cold").unlabeled(), len(least))
+    assert list(least["row"]) == list(expected.index)
+    assert list(least["model says"]) == list(expected["predicted_label"])
+    assert not set(checks["row"]) & set(expected.index)
+    said_checks = zs.predict(pd.DataFrame({"text": [TEXTS[r] for r in checks["row"]]}))
+    assert list(checks["model says"]) == list(said_checks)
+    assert list(editor["model says"]) == list(editor["label"])
 
     # The person corrects every suggestion to the true label and saves: round 0 is scored on those rows.
     rows = editor["row"].tolist()
@@ -229,6 +237,7 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
                                         "added_rows": [], "deleted_rows": []}
     at.button(key="label_save").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    assert label_store("cold").reasons()[rows].tolist() == editor["why suggested"].tolist()  # kept with each label
     table = next(d.value for d in at.dataframe if "vs previous round (same rows)" in d.value.columns)
     assert table["rows labelled since"].tolist() == [len(rows)]
     said = zs.predict(pd.DataFrame({"text": [TEXTS[r] for r in rows]}))
