@@ -146,6 +146,7 @@ def main() -> None:
         # The saved model (refitted on train + validation where the run refits) against the copy fitted on
         # the training rows, whose per-tag cut-offs they both use (chosen on validation): issue 27.
         "refit_vs_training_rows": refit_comparison(m),
+        "refit": m.get("refit"), "refit_skipped": m.get("refit_skipped"),  # what the run says of its refit
         "seed": args.seed,
         "train_seconds": m["train_seconds"], "wall_seconds": round(wall, 1), "load_before": load_before,
         "load_after": load_avg(),
