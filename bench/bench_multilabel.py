@@ -22,6 +22,10 @@ Usage: nice -n 5 .venv/bin/python -m bench.bench_multilabel [--rows 3000] [--tes
        [--epochs 3] [--max-length 64] [--max-train-seconds S] [--no-class-weighting] [--method auto --rule]
 ``--method auto --rule``: the whole leaderboard with tags (TF-IDF one-vs-rest, frozen embeddings,
 few-shot on small data, or the fine-tune) and the rule's choice, each candidate's test micro-F1 recorded.
+``--seed N``: another draw of the rows (and training seed 42 + N). ``refit_vs_training_rows``: where
+the saved model was refitted on train + validation, it and the copy fitted on the training rows (whose
+validation cut-offs it carries) on the same test rows: Hamming loss, micro- and macro-F1, and per tag
+the share of test rows given it against the share carrying it, worst first (issue 27, round 8).
 Appends one JSON line to bench/results/bench_multilabel.jsonl (``--out`` for another file).
 """
 
