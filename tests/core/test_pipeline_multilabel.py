@@ -146,3 +146,75 @@ def test_a_failed_fine_tune_with_tags_keeps_tfidf_one_vs_rest(tiny_model_dir, tm
                             on_leader=lambda r: r.save(folder, overwrite=folder.exists()))
     assert result.metrics["saved_kind"] == "tfidf" and list(result.metrics["failed_candidates"]) == ["transformer"]
     check_tags(folder, "tfidf")
+
+
+def _counting(monkeypatch, target: str) -> list[int]:
+    """Wrap the fit at ``target`` (module.function): each call's number of training rows is recorded."""
+    import importlib
+
+    module_name, name = target.rsplit(".", 1)
+    module = importlib.import_module(module_name)
+    real, rows = getattr(module, name), []
+
+    def fit(prepared, *args, **kwargs):
+        rows.append(int(len(prepared.splits["train"])))
+        return real(prepared, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, fit)
+    return rows
+
+
+@pytest.mark.parametrize("method, fit", [("fewshot", "core.pipeline.fit_fewshot"), ("embedding", "core.embedding.fit_embedding")])
+def test_a_tagged_model_is_refitted_with_the_cut_offs_its_training_rows_copy_chose(method, fit, tiny_model_dir, tmp_path,
+                                                                                   monkeypatch):
+    """Issue 27, round 8: the few-shot and embeddings models with tags are refitted on train +
+    validation and carry the per-tag cut-offs chosen on validation by the copy fitted on the training
+    rows (measured against keeping that copy: docs/measurements.md, "Round 8: the refit of a
+    multi-label model"). Independent truth: the fit runs on the training rows, then on train +
+    validation; the saved cut-offs are core.multilabel.cut_offs of the first copy's own validation
+    probabilities; the test numbers of both are scikit-learn's on their own test predictions."""
+    from core.multilabel import cut_offs
+
+    monkeypatch.setattr(pipeline, "_sentence_encoder", lambda _config: True)  # the tiny BERT as an encoder
+    monkeypatch.setattr("core.fewshot.FEWSHOT_STEPS", 10)
+    rows = _counting(monkeypatch, fit)
+    copies = []  # the models whose thresholds were chosen on validation (the training-rows copies)
+    real_set = pipeline.set_thresholds
+
+    def set_thresholds(model, prepared):
+        copies.append(model)
+        return real_set(model, prepared)
+
+    monkeypatch.setattr(pipeline, "set_thresholds", set_thresholds)
+    df = make_tagged_frame(90)
+    config = tiny(tiny_model_dir, method=method, choose_simpler=False)
+    folder = tmp_path / "model"
+    result, _, _, truth = run(df, config, folder, monkeypatch)
+    prepared = prepare(df, config)
+    s, Y_test = prepared.splits, prepared.y[prepared.splits["test"]]
+    assert result.metrics["saved_kind"] == method
+    assert rows == [len(s["train"]), len(s["train"]) + len(s["validation"])]  # the candidate, then the refit
+    assert result.metrics["refit"]["rows"] == len(s["train"]) + len(s["validation"])
+    copy = next(m for m in copies if type(m).__name__ == type(result.model).__name__)
+    expected, _ = cut_offs(truth, np.asarray(copy.predict_proba(prepared.texts_at(s["validation"]))),
+                           prepared.y[s["train"]].mean(axis=0))
+    saved = load_folder(folder)
+    assert np.allclose(saved.thresholds, expected) and np.allclose(copy.thresholds, expected)
+    # Both scored on the same test rows at the same cut-offs: the saved (refitted) model and the copy (before_refit).
+    for model, key in ((saved, "model"), (copy, "before_refit")):
+        pred = np.asarray(model.predict_proba(prepared.texts_at(s["test"]))) >= np.asarray(expected)[None, :]
+        assert result.metrics[key]["micro_f1"] == pytest.approx(f1_score(Y_test, pred, average="micro", zero_division=0))
+        assert result.metrics[key]["hamming_loss"] == pytest.approx(float((pred != Y_test.astype(bool)).mean()))
+
+
+def test_a_single_label_embeddings_model_is_still_refitted_on_train_and_validation(tiny_model_dir, monkeypatch):
+    """The refit is unchanged for one label per row: the embeddings are fitted again on train + validation."""
+    monkeypatch.setattr(pipeline, "_sentence_encoder", lambda _config: True)
+    rows = _counting(monkeypatch, "core.embedding.fit_embedding")
+    df = make_tagged_frame(90).assign(tags=lambda d: d["tags"].str.split(" | ", regex=False).str[0])
+    config = tiny(tiny_model_dir, method="embedding", multi_label=False, choose_simpler=False)
+    result = pipeline.train(df, config)
+    s = prepare(df, config).splits
+    assert result.metrics["saved_kind"] == "embedding"
+    assert rows == [len(s["train"]), len(s["train"]) + len(s["validation"])]
+    assert result.metrics["refit"]["rows"] == len(s["train"]) + len(s["validation"]) and "before_refit" in result.metrics
