@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "choose_thresholds", "cut_offs", "detect",
+    "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "cut_offs", "detect",
     "first_labels_separator", "joined",
     "multilabel_metrics", "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba",
     "tag_counts",
@@ -327,11 +327,6 @@ def cut_offs(Y_val: np.ndarray, P_val: np.ndarray, rates: np.ndarray | None = No
                 best = within[-1]  # the lowest cut-off within the limit (rows sorted by falling probability)
         out[j] = float(p_sorted[last[best]])
     return out, untold
-
-
-def choose_thresholds(Y_val: np.ndarray, P_val: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
-    """The per-tag cut-offs of :func:`cut_offs` (its rule and reason are there), without the mask."""
-    return cut_offs(Y_val, P_val, rates)[0]
 
 
 def multilabel_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, tags: Sequence[str]) -> dict[str, Any]:
