@@ -490,13 +490,20 @@ def better_than(comparison: dict[str, Any]) -> bool:
     return bool(comparison["n"]) and comparison["delta"] > TIE_MARGIN
 
 
+def lead_size(comparison: dict[str, Any], task: str) -> str:
+    """How far a is from b in a :func:`paired_bootstrap` result, for people: "6.0 points ahead",
+    "2.5 points behind" (R² for numbers: "0.031 ahead"), or "level"."""
+    delta = comparison["delta"]
+    if not delta:
+        return "level"
+    return f"{_points_text(abs(delta), task).lstrip('+')} {'ahead' if delta > 0 else 'behind'}"
+
+
 def lead_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
     """How far apart two models are on ``basis`` rows and how sure that is, for people:
     "6.0 points ahead on 147 validation rows; within noise (95% interval -1.2 to +13.1 points)"."""
-    delta, (low, high) = comparison["delta"], comparison["ci"]
-    size = _points_text(abs(delta), task).lstrip("+")
-    where = "ahead" if delta > 0 else "behind"
-    lead = f"{size} {where} on {comparison['n']:,} {basis} rows" if delta else f"level on {comparison['n']:,} {basis} rows"
+    low, high = comparison["ci"]
+    lead = f"{lead_size(comparison, task)} on {comparison['n']:,} {basis} rows"
     if low != low or high != high:  # nan: no interval could be computed
         return f"{lead}; no 95% interval (too few rows per class)" if comparison.get("ci_note") else lead
     sure = "within noise" if low <= 0 <= high else "beyond noise"
@@ -532,10 +539,7 @@ def choice_reason(title: str, alt_name: str, basis: dict[str, Any], basis_name: 
     :func:`paired_bootstrap` of the candidate minus TF-IDF on ``basis_name`` rows; ``outcome``:
     "higher" (the candidate kept), "kept" (kept by the settings though not higher), "tie" or
     "lower" (TF-IDF kept)."""
-    size = _points_text(abs(basis["delta"]), task).lstrip("+")
-    where = "ahead" if basis["delta"] > 0 else "behind" if basis["delta"] < 0 else "level"
-    scores = (f"{basis['a']:.2f} vs {basis['b']:.2f} {metric} on the {basis['n']:,} {basis_name} rows, "
-              + (f"{size} {where}" if where != "level" else "level"))
+    scores = f"{basis['a']:.2f} vs {basis['b']:.2f} {metric} on the {basis['n']:,} {basis_name} rows, {lead_size(basis, task)}"
     simpler = "so the simpler, faster TF-IDF model was saved"
     reason = {
         "higher": f"{title} scored higher than {alt_name} ({scores}), so it was kept.",

@@ -468,12 +468,12 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
     noise is the better bet, not a sure one, as the leaderboard's verdict says it). ``n_review``: the
     promotion's new rows left out of the holdout, both models calling them otherwise
     (:func:`suspected_label_errors`), listed in ``review_file``."""
-    from .evaluation import better_than, lead_in_words, noise_in_words
+    from .evaluation import better_than, lead_in_words, lead_size, noise_in_words
 
     lead = lead_in_words(comparison, "classification", "shared")
     basis = f"{n_holdout:,} holdout + {n_new:,} new rows, neither model trained on them"  # a sum: always "rows"
-    if promoted:
-        ahead = lead.split(";")[0]  # "1.2 points ahead on 52 shared rows"; how sure, below in its own sentence
+    if promoted:  # how far ahead here; how sure, below in a sentence of its own
+        ahead = f"{lead_size(comparison, 'classification')} on {comparison['n']:,} shared rows"
         sure = noise_in_words(comparison, "classification", "shared")
         head = (f"{PROMOTED_LEAD} {challenger} is now in use in place of {current}. The challenger scored higher, so "
                 f"it is in use: {ahead} ({basis})." + (f" {sure}" if sure else "")
