@@ -699,8 +699,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Writes ISSUES.csv and prints a summary; exits 0 whenever the check ran, whatever it found."""
     from .check import check
     from .config import TrainConfig
-    from .data import ROW_NUMBERING, validate_mapping
-    from .multilabel import LIST_LABELS_LEAD
+    from .data import ROW_NUMBERING, TAG_LISTS, validate_mapping
 
     df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
@@ -712,9 +711,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.
         mapping = validate_mapping(df, config)
-        said = LIST_LABELS_LEAD.format(column=config.label_column)  # tag lists: said once, just above
         for problem in [*mapping.errors, *mapping.warnings]:
-            if not problem.message.startswith(said):
+            if problem.kind != TAG_LISTS:  # tag lists: said once, just above
                 print(f"note: {problem.message}", file=sys.stderr)
     report = check(df, config, features=args.features,
                    on_progress=lambda e: print(f"[check] {e.fraction:4.0%} {e.message}", file=sys.stderr, flush=True))

@@ -56,12 +56,18 @@ SPLIT_NAMES = ("train", "validation", "test")
 # --------------------------------------------------------------------------- column mapping
 
 
+TAG_LISTS = "tag_lists"  # Problem.kind of the warning that the label column holds several tags per row
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a mapping; ``field`` names the control it concerns."""
 
     field: str  # "text_columns", "label_column", "profile_columns", "split_column" or "task"
     message: str
+    # What it is about, where a caller says it in its own words instead: TAG_LISTS (the label
+    # column holds several tags per row; the Train page's tick box and the CLI's check say that).
+    kind: str = ""
 
 
 @dataclass
@@ -323,7 +329,7 @@ def _check_class_labels(
     from .multilabel import detect  # tag lists trained as classes: every combination would be one
 
     if (tag_lists := detect(raw_label[keep], config.label_column)) is not None:
-        report.warnings.append(Problem("label_column", tag_lists.sentence()))
+        report.warnings.append(Problem("label_column", tag_lists.sentence(), kind=TAG_LISTS))
     counts = label[keep].value_counts()
     report.class_counts = {str(k): int(v) for k, v in counts.items()}
     n_not_number = int(numeric.isna().sum())

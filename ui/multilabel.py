@@ -15,7 +15,7 @@ from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
 from core.export import to_csv_bytes
 from core.models.tags import THRESHOLDS, UNTOLD_NOTE, cut_offs_frame, read_thresholds, untold_sentence
-from core.multilabel import LIST_LABELS_LEAD, ListLabels, detect
+from core.multilabel import ListLabels, detect
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from core.registry import model_path
 from ui.downloads import download_button
@@ -38,7 +38,7 @@ def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -
     user when the column looks like lists (core.multilabel.detect), and what that means said
     once above it in the page's words: ticked (for the user, until they touch it), each tag is
     learned on its own; unticked, every combination is a class (core.data's warning of the same
-    finding is left out of the page: :func:`said_by_toggle`). Returns (multi-label on, the
+    finding, Problem.kind TAG_LISTS, is left out of the page). Returns (multi-label on, the
     separator found or None)."""
     if not label_col or label_col not in df.columns:
         return False, None
@@ -63,13 +63,6 @@ def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -
 
 def _touched() -> None:
     ss[AUTO_KEY] = False  # the person's own choice from now on: no longer "ticked for you"
-
-
-def said_by_toggle(message: str, label_col: str | None) -> bool:
-    """True for core.data's warning that ``label_col`` holds tag lists (core.multilabel's
-    ListLabels.sentence, which names the CLI's flag): :func:`multi_label_toggle` says it on the
-    page in the page's words, so the page leaves this one out."""
-    return bool(label_col) and message.startswith(LIST_LABELS_LEAD.format(column=label_col))
 
 
 def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = False, leaderboard: Sequence[dict] = (),

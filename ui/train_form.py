@@ -34,14 +34,14 @@ from core.columns import (
     training_samples,
 )
 from core.config import default_of, form_range
-from core.data import read_table, suggest_task
+from core.data import TAG_LISTS, read_table, suggest_task
 from core.multilabel import ROWS_PER_TAG_NOTE
 from core.registry import model_path
 from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert
 from ui.markdown import plain
-from ui.multilabel import multi_label_toggle, said_by_toggle
+from ui.multilabel import multi_label_toggle
 from ui.state import TRAIN_DATA_KEY, TrainData, train_data
 from ui.upload import how_read_line, table_upload
 from ui.zeroshot import TITLE as ZS_TITLE
@@ -315,7 +315,7 @@ def columns_section(data: TrainData) -> Columns:
         for problem in report.errors:
             slots.get(problem.field, label_slot).error(plain(problem.message))
         for problem in report.warnings:
-            if not said_by_toggle(problem.message, label_col):  # the tick box says that one in the page's words
+            if problem.kind != TAG_LISTS:  # the tick box says that one in the page's words
                 slots.get(problem.field, label_slot).warning(plain(problem.message))
         problems += [p.message for p in report.errors]
         summary = st.container()  # filled below, once the check panel has said which rows training gets

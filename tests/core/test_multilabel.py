@@ -250,3 +250,17 @@ def test_tags_the_model_cannot_tell_are_saved_and_said_in_the_cut_off_table_and_
     assert "- joy: 0.400" in lines and f"- surprise: 0.610 ({UNTOLD_NOTE})" in lines
     assert any("cannot yet tell 'surprise'" in line for line in lines)
     assert card_lines(SimpleNamespace(thresholds=None)) == []
+
+
+def test_the_mapping_marks_its_tag_list_warning_so_pages_and_the_cli_can_say_it_their_way():
+    from core.data import TAG_LISTS, validate_mapping
+
+    lists = _lists()
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(len(lists))], "topics": ["|".join(t) for t in lists]})
+    report = validate_mapping(frame, TrainConfig(text_columns=("text",), label_column="topics"))
+    tagged = [p for p in report.warnings if p.kind == TAG_LISTS]
+    assert len(tagged) == 1 and tagged[0].message == detect(frame["topics"], "topics").sentence()
+    assert all(p.kind == "" for p in report.warnings + report.errors if p is not tagged[0])  # any other keeps none
+    plain = validate_mapping(pd.DataFrame({"text": ["a", "b", "c", "d"] * 10, "label": ["x", "y"] * 20}),
+                             TrainConfig(text_columns=("text",), label_column="label"))
+    assert not [p for p in plain.warnings if p.kind == TAG_LISTS]
