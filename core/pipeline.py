@@ -566,6 +566,7 @@ class Leaderboard:
         self.metric = "micro_f1" if prepared.multi_label else "macro_f1" if prepared.classification else "r2"
         self.fitted: dict[str, Fitted] = {}
         self._cv: dict[str, tuple[float, int]] = {}
+        self._comparisons: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, other kind) -> _comparison
         self._rows = {c.kind: CandidateRow(c.kind, kind_title(c.kind, self.task), metric=self.metric,
                                            status="skipped" if c.fit is None else "waiting", note=c.skip) for c in table}
         self._send("Candidates: " + ", ".join(f"{r.title} ({r.status})" for r in self._rows.values()))
@@ -582,6 +583,7 @@ class Leaderboard:
         leader is not saved yet: :meth:`saved` says when it is), and every finished candidate's note
         says again why it is or is not the one kept, against the leader as it now stands."""
         self.fitted[fitted.kind] = fitted
+        self._comparisons = {k: v for k, v in self._comparisons.items() if fitted.kind not in k}  # a kind run again
         for kind, row in self._rows.items():
             if kind in self.fitted and kind != fitted.kind:
                 self._rows[kind] = dataclasses.replace(row, leader=kind == leader, saved=row.saved and kind == leader,
@@ -641,12 +643,18 @@ class Leaderboard:
 
     def _comparison(self, fitted: Fitted, other: Fitted) -> dict[str, Any]:
         """``fitted`` minus ``other`` on the same validation rows, paired (core.evaluation.paired_bootstrap;
-        several tags per row: micro-F1, core.multilabel_training.tag_comparison)."""
-        if self.prepared.multi_label:
-            truth = self.prepared.y[self.prepared.splits["validation"]]
-            return tag_comparison(truth, fitted.val.pred, other.val.pred, 0)
-        truth = self.prepared.labels[self.prepared.splits["validation"]]
-        return paired_bootstrap(self.task, truth, fitted.val.pred, other.val.pred, self.prepared.classes)
+        several tags per row: micro-F1, core.multilabel_training.tag_comparison). Worked out once per
+        pair: every finished candidate's note is written again against the leader each time one finishes."""
+        key = (fitted.kind, other.kind)
+        if key not in self._comparisons:
+            if self.prepared.multi_label:
+                truth = self.prepared.y[self.prepared.splits["validation"]]
+                self._comparisons[key] = tag_comparison(truth, fitted.val.pred, other.val.pred, 0)
+            else:
+                truth = self.prepared.labels[self.prepared.splits["validation"]]
+                self._comparisons[key] = paired_bootstrap(self.task, truth, fitted.val.pred, other.val.pred,
+                                                          self.prepared.classes)
+        return self._comparisons[key]
 
     def _send(self, message: str) -> None:
         self.events.emit(ProgressEvent(CANDIDATES_PHASE, 0, 0, 0.0, message=message, leaderboard=self.rows()))
