@@ -42,7 +42,7 @@ pytest_plugins = ["tests.browser.browser_utils"]  # the streamlit_app, chromium_
 PROJECT = "e2e-round"
 TRAIN_LIMIT_MS = 600_000  # a tiny few-shot job with 3-fold CV takes ~30-60 s; the machine may be busy
 ROW_PX = 35  # Glide's row height in Streamlit, the header row included
-LABEL_COLUMN = 5  # row, text, model says, sure, accept, label
+LABEL_COLUMN = 6  # row, text, why suggested, model says, sure, accept, label
 N_LABELLED, N_TO_LABEL = 12, 30
 
 
