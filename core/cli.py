@@ -54,6 +54,17 @@ def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label:
     return loaded
 
 
+def _add_tags(parser: argparse.ArgumentParser, default: str) -> None:
+    """--multi-label / --no-multi-label and --label-sep, for ``train`` and ``check`` (``default``:
+    what happens when neither is passed)."""
+    parser.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
+                        help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON "
+                             f"lists; {default}")
+    parser.add_argument("--label-sep", default=None, metavar="SEP",
+                        help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in "
+                             "the data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Marketune: fine-tune and use text models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -96,12 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=default_of("class_weighting"),
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
-    t.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
-                   help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON lists; "
-                        "each tag gets a sigmoid output and a threshold chosen on validation (default: refused when "
-                        "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
-    t.add_argument("--label-sep", default=None, metavar="SEP",
-                   help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in the data)")
+    _add_tags(t, "each tag gets a sigmoid output and a threshold chosen on validation (default: refused when "
+                 "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
     t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
     t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
@@ -413,11 +420,22 @@ def checkpoint_folder(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
 
-def _tags_checked(args: argparse.Namespace, df, say: bool):
-    """``df`` after the several-tags-per-row checks of ``train``: ``--label-sep`` needs
-    ``--multi-label``; a list-like label column is refused unless ``--multi-label`` or
-    ``--no-multi-label`` says what it is (as the Train page ticks its box for it), the joined
-    values named; with ``--no-multi-label`` it is named on stderr (``say``)."""
+def _tags_checked(args: argparse.Namespace, df, say: bool, unsaid: str = "refuse"):
+    """``df`` after the several-tags-per-row checks of ``train`` and ``check``: ``--label-sep``
+    needs ``--multi-label``; a list-like label column is refused unless ``--multi-label`` or
+    ``--no-multi-label`` says what it is (``unsaid`` "refuse", train's rule), or read as tags, as
+    the Train page ticks its box for it (``unsaid`` "detect", check's rule: ``args.multi_label``
+    set from core.multilabel.detect and said on stderr); with ``--no-multi-label`` it is named on
+    stderr (``say``)."""
+    if unsaid == "detect" and args.multi_label is None:
+        from .multilabel import detect
+
+        found = detect(df[args.label_col], args.label_col) if args.label_col in df.columns else None
+        args.multi_label = found is not None
+        if found is not None and say:
+            print(f"note: {found.finding()} Checked per tag, as the Train page does when it ticks 'Several tags per "
+                  "row' for you; pass --no-multi-label to check every combination of tags as a class of its own.",
+                  file=sys.stderr)
     if args.label_sep and not args.multi_label:
         raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
     if not args.multi_label and args.label_col in df.columns:
@@ -690,6 +708,8 @@ def _add_check_parser(sub: Any) -> None:
     c.add_argument("--base-model", default="minilm-en", help="whose sentence embeddings the check uses (--features)")
     c.add_argument("--features", choices=["auto", "tfidf", "embeddings", "both"], default="auto",
                    help="what the label-error model reads; auto: TF-IDF and the base model's embeddings when it loads")
+    _add_tags(c, "each tag is checked on its own (default: as the Train page, per tag when the label column looks "
+                 "like tag lists, said on stderr; --no-multi-label checks each combination as a class)")
     c.add_argument("--seed", type=int, default=42)
     c.add_argument("--out", required=True, help="ISSUES.csv to write (one line per flagged row and issue)")
     _add_reading(c)
@@ -702,11 +722,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .data import ROW_NUMBERING, TAG_LISTS, validate_mapping
 
     df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
+    # Several tags per row: checked per tag when the column looks like tag lists, as the Train page
+    # ticks its box (said on stderr); --no-multi-label names the finding and checks combinations.
+    df = _tags_checked(args, df, say=True, unsaid="detect")
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
-                         seed=args.seed)
-    if config.label_column in df.columns:  # several tags per row: say so before the single-label check
-        _list_labels(df, config.label_column, refuse=False, say=True)
+                         seed=args.seed, multi_label=bool(args.multi_label),
+                         label_sep=args.label_sep if args.multi_label else None)
     if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.

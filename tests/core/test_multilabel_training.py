@@ -194,10 +194,31 @@ def test_check_cli_names_a_list_like_label_column(tmp_path, capsys):
     data = tmp_path / "tagged.csv"
     make_tagged_frame(60).to_csv(data, index=False)
     assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
-                 "--out", str(tmp_path / "ISSUES.csv")]) == 0
+                 "--no-multi-label", "--out", str(tmp_path / "ISSUES.csv")]) == 0
     err = capsys.readouterr().err
     assert "Label column 'tags' looks like several tags per row" in err and "--multi-label" in err
     assert err.count("looks like several tags per row") == 1  # said once (walk-e)
+
+
+def test_check_cli_checks_tag_lists_per_tag_by_default_as_the_train_page_does(tmp_path, capsys):
+    from core.check import check
+
+    data = tmp_path / "tagged.csv"
+    df = make_tagged_frame(120)
+    df.to_csv(data, index=False)
+    out = tmp_path / "ISSUES.csv"
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Checked per tag" in err and "--no-multi-label" in err
+    cli = pd.read_csv(out, keep_default_na=False)
+    page = check(df, TrainConfig(label_column="tags", multi_label=True), features="tfidf").issues
+    assert (cli["issue"] == "label_error").sum() == (page["issue"] == "label_error").sum()
+    suggested = cli.loc[cli["issue"] == "label_error", "suggested_label"]
+    assert all({t.strip() for t in str(v).split("|")} - {""} <= {"pos", "neg", "other"} for v in suggested), suggested
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--no-multi-label",
+                 "--label-sep", "|", "--out", str(out)]) != 0
+    assert "pass --multi-label with it" in capsys.readouterr().err
 
 
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
