@@ -607,11 +607,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not scored.any():
         raise ValueError("No row has both text and a label to evaluate on.")
     if getattr(model, "multi_label", False):  # several tags per row: the cells parsed as training parsed them
-        from .multilabel import evaluate_tags
+        from .multilabel import evaluate_tags, file_separator, separator_words, unknown_tag_rows
 
         proba = result.loc[scored, [name[f"p_{c}"] for c in model.classes_]].to_numpy(dtype=float)
-        metrics = evaluate_tags(result.loc[scored, args.label_col].tolist(), proba, list(model.classes_),
-                                model.thresholds, model.label_sep)
+        values = result.loc[scored, args.label_col].tolist()
+        # The file's own separator (an export may write '; ' or JSON lists), else the model's.
+        separator = file_separator(values, model.label_sep, args.label_col)
+        if separator != model.label_sep:
+            print(f"note: the tags in '{args.label_col}' are read as {separator_words(separator)}, as found in this "
+                  f"file; the model was trained on {separator_words(model.label_sep)}.", file=sys.stderr)
+        metrics = evaluate_tags(values, proba, list(model.classes_), model.thresholds, separator)
+        if unknown := unknown_tag_rows(values, list(model.classes_), separator):
+            shown = ", ".join(f"'{t}' ({n:,} row{'s' if n != 1 else ''})" for t, n in list(unknown.items())[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            print(f"note: {len(unknown)} tag(s) in '{args.label_col}' are not ones the model learned, so they are left "
+                  f"out of the scores: {shown}{more}. The model knows {len(model.classes_)} tags: "
+                  f"{', '.join(repr(str(c)) for c in model.classes_[:10])}"
+                  f"{' ...' if len(model.classes_) > 10 else ''}.", file=sys.stderr)
     elif model.task == "regression":
         truth = to_number(result.loc[scored, args.label_col])
         ok = truth.notna() & np.isfinite(truth.fillna(0))

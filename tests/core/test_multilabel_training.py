@@ -149,6 +149,32 @@ def test_cli_round_trip_with_lora(tiny_model_dir, tmp_path, capsys):
     assert evaluated["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
 
 
+def test_evaluate_reads_the_files_own_separator_and_names_tags_the_model_lacks(trained, tmp_path, capsys):
+    frame = make_tagged_frame(60, seed=3)
+    lists = [t.split(" | ") for t in frame["tags"]]
+    written = {"pipe": ["|".join(t) for t in lists], "json": [json.dumps(t) for t in lists],
+               "semicolon": ["; ".join(t) for t in lists], "comma": [", ".join(t) for t in lists]}
+    results, notes = {}, {}
+    for name, cells in written.items():
+        data = tmp_path / f"{name}.csv"
+        frame.assign(tags=cells).to_csv(data, index=False)
+        capsys.readouterr()
+        assert main(["evaluate", "--model", str(trained[1]), "--data", str(data), "--label-col", "tags"]) == 0
+        out, notes[name] = capsys.readouterr()
+        results[name] = json.loads(out.strip().splitlines()[-1])
+    assert all(r == results["pipe"] for r in results.values()), results
+    assert "tags_not_in_model" not in results["pipe"]
+    assert "read as" not in notes["pipe"] and "read as tags joined by ';'" in notes["semicolon"]
+    assert "read as JSON lists" in notes["json"] and "trained on tags joined by '|'" in notes["comma"]
+    # A tag the model never learned: named on stderr with its rows, not only in a JSON key.
+    data = tmp_path / "extra.csv"
+    frame.assign(tags=[c + ("; price" if i < 4 else "") for i, c in enumerate(written["semicolon"])]).to_csv(data, index=False)
+    assert main(["evaluate", "--model", str(trained[1]), "--data", str(data), "--label-col", "tags"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["tags_not_in_model"] == ["price"]
+    assert "'price' (4 rows)" in err and "not ones the model learned" in err
+
+
 def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
     from tests.ui.test_page_train import open_train, tiny_settings, upload
 
