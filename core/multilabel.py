@@ -229,6 +229,33 @@ def parse_labels(values: Iterable[Any], separator: str | None = None) -> tuple[l
     return [split_tags(v, separator) for v in values], separator
 
 
+def merge_tag_case(tag_lists: Sequence[Sequence[str]]) -> tuple[list[list[str]], dict[str, list[str]]]:
+    """``(tag_lists with each tag spelled as the most frequent spelling of its kind, {spelling:
+    [other spellings]})``: tags that differ only in case are one tag ('Joy' and 'joy' merged per
+    tag, never per cell, so no new tag is made); ties: the spelling seen first. A row keeps each
+    merged tag once."""
+    counts = Counter(t for r in tag_lists for t in r)
+    best: dict[str, str] = {}
+    for spelling, n in counts.items():  # in order of first appearance
+        key = spelling.casefold()
+        if key not in best or n > counts[best[key]]:
+            best[key] = spelling
+    variants: dict[str, list[str]] = {}
+    for spelling in counts:
+        top = best[spelling.casefold()]
+        if spelling != top:
+            variants.setdefault(top, []).append(spelling)
+    merged = [list(dict.fromkeys(best[t.casefold()] for t in r)) for r in tag_lists]
+    return merged, variants
+
+
+def tag_variants_message(variants: dict[str, list[str]], column: str) -> str:
+    """What merging tags that differ only in case did, in plain words."""
+    listed = "; ".join(f"{', '.join(map(repr, found))} -> {canonical!r}" for canonical, found in variants.items())
+    return (f"Tags in '{column}' that differ only in case were read as one tag, each spelled as its most frequent "
+            f"spelling: {listed}. To keep them apart, untick 'Merge labels that differ only in case'.")
+
+
 def binarize(tag_lists: Sequence[Sequence[str]], tags: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """``(Y, tags)``: the indicator matrix (n, k) of 0/1 float32 and its tag order (``tags`` when
     given, else sorted) by scikit-learn's ``MultiLabelBinarizer``. Tags outside a given ``tags``

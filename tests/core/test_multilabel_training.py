@@ -175,6 +175,35 @@ def test_evaluate_reads_the_files_own_separator_and_names_tags_the_model_lacks(t
     assert "'price' (4 rows)" in err and "not ones the model learned" in err
 
 
+def capitalised(frame: pd.DataFrame, share: float = 0.2, seed: int = 0) -> pd.DataFrame:
+    """``frame`` with about ``share`` of its tags written capitalised ('pos' -> 'Pos'), per tag."""
+    rng = random.Random(seed)
+    return frame.assign(tags=["|".join(t.capitalize() if rng.random() < share else t for t in cell.split(" | "))
+                              for cell in frame["tags"]])
+
+
+def test_tags_that_differ_only_in_case_are_merged_per_tag_in_training_and_in_the_check(tiny_model_dir, tmp_path):
+    from core.check import check
+    from core.data import validate_mapping
+    from core.pipeline import train
+    from core.prepare import prepare
+
+    df = capitalised(make_tagged_frame(120, seed=4))
+    assert df["tags"].str.contains("Pos|Neg|Other").mean() > 0.2
+    config = TrainConfig(base_model=str(tiny_model_dir), label_column="tags", method="full", multi_label=True,
+                         epochs=1, batch_size=16, max_length=32, choose_simpler=False)
+    assert list(prepare(df, config).classes) == ["neg", "other", "pos"]
+    said = " ".join(p.message for p in validate_mapping(df, config).warnings)
+    assert "differ only in case were read as one tag" in said and "'Pos' -> 'pos'" in said
+    assert "'Pos|Neg'" not in said and "-> 'Neg|Pos'" not in said  # never whole cells
+    folder = train(df, config).save(tmp_path / "cased")
+    assert list(load_folder(folder).classes_) == ["neg", "other", "pos"]  # each tag learned once
+    issues = check(df, config, features="tfidf").issues
+    variants = issues[issues["issue"] == "label_variant"]
+    assert len(variants) == df["tags"].str.contains("Pos|Neg|Other").sum()
+    assert all(set(v.split("|")) <= {"pos", "neg", "other"} for v in variants["suggested_label"])
+
+
 def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
     from tests.ui.test_page_train import open_train, tiny_settings, upload
 
