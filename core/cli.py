@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
     p.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
     p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True,
+                   help="file to write: .csv (or any other name: CSV text) or .xlsx (an Excel workbook, text cells kept "
+                        "exactly)")
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass (with --engine ray: inside each "
                    "actor, which gets core.ray_predict.rows_per_call rows per call)")
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
@@ -504,6 +506,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.engine != "ray" and (args.ray_address or args.parts):
         raise ValueError("--ray-address and --parts need --engine ray.")
+    workbook = _out_kind(args.out) == "xlsx"
+    if workbook and args.engine == "ray":
+        raise ValueError(f"--out {args.out}: --engine ray writes CSV; name the output .csv, or run without "
+                         "--engine ray to write an Excel workbook.")
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
                          "holding the model's columns and its header as found (run without --engine ray to choose them).")
@@ -559,6 +565,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             model_batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
             formula_safe=not args.raw, ood=ood is not None, history="cli",
         )
+    elif workbook:  # scored into CSV beside it, then written as a workbook (core.export, as Predict's download)
+        summary = _predict_workbook(model, args, on_progress, ood)
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
                               formula_safe=not args.raw, ood=ood, sheet=args.sheet, header_row=args.header_row,
@@ -585,6 +593,50 @@ def cmd_predict(args: argparse.Namespace) -> int:
         **({"engine": "ray", **facts} if facts else {}),
     }))
     return 0
+
+
+# Output names predict refuses: they promise a format it does not write (CSV text under them misleads).
+NOT_WRITTEN = (".xls", ".xlsm", ".xlsb", ".ods", ".parquet", ".json", ".jsonl", ".feather", ".tsv")
+
+
+def _out_kind(out: str) -> str:
+    """"xlsx" or "csv" for ``predict --out``; a name promising another format is refused, naming
+    the supported ones."""
+    suffix = Path(out).suffix.lower()
+    if suffix == ".xlsx":
+        return "xlsx"
+    if suffix in NOT_WRITTEN:
+        raise ValueError(f"--out {out}: predict writes .csv (comma-separated text) or .xlsx (an Excel workbook), "
+                         f"not {suffix}; name the output file .csv or .xlsx.")
+    return "csv"
+
+
+def _predict_workbook(model: Any, args: argparse.Namespace, on_progress: Any, ood: Any) -> Any:
+    """``predict --out FILE.xlsx``: every row scored into a CSV beside it, read back typed
+    (core.predict.read_predictions) and written as a workbook whose text cells stay text
+    (core.export.to_xlsx_bytes: no formula runs, no apostrophe added); the CSV is removed."""
+    import dataclasses
+
+    from .export import to_xlsx_bytes
+    from .files import atomic_write
+    from .predict import output_task, predict_csv, read_predictions
+
+    out = Path(args.out)
+    scratch = out.with_name(f".{out.name}.csv.partial")
+    try:
+        summary = predict_csv(model, args.data, scratch, batch_size=args.batch_size, on_progress=on_progress,
+                              formula_safe=False, ood=ood, sheet=args.sheet, header_row=args.header_row,
+                              history="cli")
+        if summary.n_rows > EXCEL_MAX_ROWS:
+            raise ValueError(f"--out {out}: {summary.n_rows:,} rows do not fit in one Excel sheet "
+                             f"({EXCEL_MAX_ROWS:,} at most); name the output .csv.")
+        atomic_write(out, to_xlsx_bytes(read_predictions(scratch, output_task(model), list(getattr(model, "classes_", [])))))
+    finally:
+        scratch.unlink(missing_ok=True)
+    return dataclasses.replace(summary, output=out) if dataclasses.is_dataclass(summary) else summary
+
+
+EXCEL_MAX_ROWS = 1_048_575  # an Excel sheet's rows, less the header
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
