@@ -222,7 +222,11 @@ def check(
     parts: list[pd.DataFrame] = []
 
     progress(0.02, "label spellings")
-    canonical, variant_issues = _label_variants(spelled)
+    if getattr(config, "multi_label", False) and config.task == "classification":
+        # Several tags per row: spellings merged per tag ('Joy' -> 'joy'), as training merges them.
+        canonical, variant_issues = _tag_variants(spelled, config.label_sep)
+    else:
+        canonical, variant_issues = _label_variants(spelled)
     parts.append(variant_issues)
     labels = spelled.map(lambda v: _clean_label(canonical.get(v, v)))  # variants merged for the checks below
 
@@ -345,6 +349,34 @@ def _clean_label(value: Any, *, strip: bool = True) -> str:
 
 def _label_key(label: str) -> str:
     return _SPACE.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", label))).strip().casefold()
+
+
+def _tag_variants(raw_labels: pd.Series, separator: str | None) -> tuple[dict[str, str], pd.DataFrame]:
+    """Rows with a tag spelled otherwise than the most frequent spelling of that tag (case only),
+    several tags per row (core.multilabel.merge_tag_case): the suggested label is the row's tags so
+    spelled, written with the column's separator; score = 1 - the rarest such spelling's share.
+    Returns ({cell: that cell so spelled}, issues), as :func:`_label_variants`."""
+    from .multilabel import join_tags, merge_tag_case, parse_labels
+
+    present = np.flatnonzero(raw_labels.map(lambda v: bool(_clean_label(v))).to_numpy())
+    try:
+        lists, separator = parse_labels(raw_labels.iloc[present].tolist(), separator)
+    except ValueError:  # cells that do not parse: said by validate_mapping
+        return {}, _empty()
+    merged, variants = merge_tag_case(lists)
+    if not variants:
+        return {}, _empty()
+    counts = pd.Series([t for r in lists for t in r], dtype=object).value_counts()
+    kind = counts.groupby(counts.index.map(str.casefold)).sum()  # rows of each tag, all spellings
+    odd = {v for found in variants.values() for v in found}
+    rows, scores, suggested, canonical = [], [], [], {}
+    for i, tags, fixed in zip(present, lists, merged):
+        if odd & set(tags):
+            canonical[str(raw_labels.iloc[i])] = join_tags(fixed, separator)
+            rows.append(int(i))
+            scores.append(max(1.0 - counts[t] / kind[t.casefold()] for t in tags if t in odd))
+            suggested.append(join_tags(fixed, separator))
+    return canonical, _issues(rows, "label_variant", scores, suggested)
 
 
 def _label_variants(labels: pd.Series) -> tuple[dict[str, str], pd.DataFrame]:
@@ -513,11 +545,12 @@ def tag_label_errors(texts: list[str], raw_labels: pd.Series, has_text: np.ndarr
     model finds least likely toggled (written with the column's own separator). Tags on fewer than
     2 rows are left out of the check."""
     from .label_errors import rank_tag_errors
-    from .multilabel import binarize, join_tags, parse_labels
+    from .multilabel import binarize, join_tags, merge_tag_case, parse_labels
 
     present = raw_labels.notna().to_numpy() & has_text
     idx = np.flatnonzero(present)
     lists, separator = parse_labels(raw_labels.iloc[idx].tolist(), separator)
+    lists, _ = merge_tag_case(lists)  # 'Joy' and 'joy' one tag, as training reads them
     counts = pd.Series([t for r in lists for t in r], dtype=object).value_counts()
     tags = sorted(counts[counts >= 2].index)
     folds = min(MAX_FOLDS, len(idx) // 2)

@@ -54,6 +54,17 @@ def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label:
     return loaded
 
 
+def _add_tags(parser: argparse.ArgumentParser, default: str) -> None:
+    """--multi-label / --no-multi-label and --label-sep, for ``train`` and ``check`` (``default``:
+    what happens when neither is passed)."""
+    parser.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
+                        help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON "
+                             f"lists; {default}")
+    parser.add_argument("--label-sep", default=None, metavar="SEP",
+                        help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in "
+                             "the data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Marketune: fine-tune and use text models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -96,12 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=default_of("class_weighting"),
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
-    t.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
-                   help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON lists; "
-                        "each tag gets a sigmoid output and a threshold chosen on validation (default: refused when "
-                        "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
-    t.add_argument("--label-sep", default=None, metavar="SEP",
-                   help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in the data)")
+    _add_tags(t, "each tag gets a sigmoid output and a threshold chosen on validation (default: refused when "
+                 "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
     t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
     t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
@@ -120,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict every row of a CSV into a new CSV")
     p.add_argument("--model", required=True, help="saved model folder, or the name of a model in models/")
     p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True,
+                   help="file to write: .csv (or any other name: CSV text) or .xlsx (an Excel workbook, text cells kept "
+                        "exactly)")
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass (with --engine ray: inside each "
                    "actor, which gets core.ray_predict.rows_per_call rows per call)")
     p.add_argument("--fast", action="store_true", help="the faster int8 or bf16 form of the model, where its check on the test split passed")
@@ -413,11 +422,22 @@ def checkpoint_folder(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
 
-def _tags_checked(args: argparse.Namespace, df, say: bool):
-    """``df`` after the several-tags-per-row checks of ``train``: ``--label-sep`` needs
-    ``--multi-label``; a list-like label column is refused unless ``--multi-label`` or
-    ``--no-multi-label`` says what it is (as the Train page ticks its box for it), the joined
-    values named; with ``--no-multi-label`` it is named on stderr (``say``)."""
+def _tags_checked(args: argparse.Namespace, df, say: bool, unsaid: str = "refuse"):
+    """``df`` after the several-tags-per-row checks of ``train`` and ``check``: ``--label-sep``
+    needs ``--multi-label``; a list-like label column is refused unless ``--multi-label`` or
+    ``--no-multi-label`` says what it is (``unsaid`` "refuse", train's rule), or read as tags, as
+    the Train page ticks its box for it (``unsaid`` "detect", check's rule: ``args.multi_label``
+    set from core.multilabel.detect and said on stderr); with ``--no-multi-label`` it is named on
+    stderr (``say``)."""
+    if unsaid == "detect" and args.multi_label is None:
+        from .multilabel import detect
+
+        found = detect(df[args.label_col], args.label_col) if args.label_col in df.columns else None
+        args.multi_label = found is not None
+        if found is not None and say:
+            print(f"note: {found.finding()} Checked per tag, as the Train page does when it ticks 'Several tags per "
+                  "row' for you; pass --no-multi-label to check every combination of tags as a class of its own.",
+                  file=sys.stderr)
     if args.label_sep and not args.multi_label:
         raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
     if not args.multi_label and args.label_col in df.columns:
@@ -486,6 +506,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.engine != "ray" and (args.ray_address or args.parts):
         raise ValueError("--ray-address and --parts need --engine ray.")
+    workbook = _out_kind(args.out) == "xlsx"
+    if workbook and args.engine == "ray":
+        raise ValueError(f"--out {args.out}: --engine ray writes CSV; name the output .csv, or run without "
+                         "--engine ray to write an Excel workbook.")
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
                          "holding the model's columns and its header as found (run without --engine ray to choose them).")
@@ -541,6 +565,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             model_batch_size=args.batch_size, fast=args.fast, parts=args.parts, on_progress=on_progress,
             formula_safe=not args.raw, ood=ood is not None, history="cli",
         )
+    elif workbook:  # scored into CSV beside it, then written as a workbook (core.export, as Predict's download)
+        summary = _predict_workbook(model, args, on_progress, ood)
     else:
         summary = predict_csv(model, args.data, args.out, batch_size=args.batch_size, on_progress=on_progress,
                               formula_safe=not args.raw, ood=ood, sheet=args.sheet, header_row=args.header_row,
@@ -569,6 +595,50 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# Output names predict refuses: they promise a format it does not write (CSV text under them misleads).
+NOT_WRITTEN = (".xls", ".xlsm", ".xlsb", ".ods", ".parquet", ".json", ".jsonl", ".feather", ".tsv")
+
+
+def _out_kind(out: str) -> str:
+    """"xlsx" or "csv" for ``predict --out``; a name promising another format is refused, naming
+    the supported ones."""
+    suffix = Path(out).suffix.lower()
+    if suffix == ".xlsx":
+        return "xlsx"
+    if suffix in NOT_WRITTEN:
+        raise ValueError(f"--out {out}: predict writes .csv (comma-separated text) or .xlsx (an Excel workbook), "
+                         f"not {suffix}; name the output file .csv or .xlsx.")
+    return "csv"
+
+
+def _predict_workbook(model: Any, args: argparse.Namespace, on_progress: Any, ood: Any) -> Any:
+    """``predict --out FILE.xlsx``: every row scored into a CSV beside it, read back typed
+    (core.predict.read_predictions) and written as a workbook whose text cells stay text
+    (core.export.to_xlsx_bytes: no formula runs, no apostrophe added); the CSV is removed."""
+    import dataclasses
+
+    from .export import to_xlsx_bytes
+    from .files import atomic_write
+    from .predict import output_task, predict_csv, read_predictions
+
+    out = Path(args.out)
+    scratch = out.with_name(f".{out.name}.csv.partial")
+    try:
+        summary = predict_csv(model, args.data, scratch, batch_size=args.batch_size, on_progress=on_progress,
+                              formula_safe=False, ood=ood, sheet=args.sheet, header_row=args.header_row,
+                              history="cli")
+        if summary.n_rows > EXCEL_MAX_ROWS:
+            raise ValueError(f"--out {out}: {summary.n_rows:,} rows do not fit in one Excel sheet "
+                             f"({EXCEL_MAX_ROWS:,} at most); name the output .csv.")
+        atomic_write(out, to_xlsx_bytes(read_predictions(scratch, output_task(model), list(getattr(model, "classes_", [])))))
+    finally:
+        scratch.unlink(missing_ok=True)
+    return dataclasses.replace(summary, output=out) if dataclasses.is_dataclass(summary) else summary
+
+
+EXCEL_MAX_ROWS = 1_048_575  # an Excel sheet's rows, less the header
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -589,11 +659,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not scored.any():
         raise ValueError("No row has both text and a label to evaluate on.")
     if getattr(model, "multi_label", False):  # several tags per row: the cells parsed as training parsed them
-        from .multilabel import evaluate_tags
+        from .multilabel import evaluate_tags, file_separator, separator_words, unknown_tag_rows
 
         proba = result.loc[scored, [name[f"p_{c}"] for c in model.classes_]].to_numpy(dtype=float)
-        metrics = evaluate_tags(result.loc[scored, args.label_col].tolist(), proba, list(model.classes_),
-                                model.thresholds, model.label_sep)
+        values = result.loc[scored, args.label_col].tolist()
+        # The file's own separator (an export may write '; ' or JSON lists), else the model's.
+        separator = file_separator(values, model.label_sep, args.label_col)
+        if separator != model.label_sep:
+            print(f"note: the tags in '{args.label_col}' are read as {separator_words(separator)}, as found in this "
+                  f"file; the model was trained on {separator_words(model.label_sep)}.", file=sys.stderr)
+        metrics = evaluate_tags(values, proba, list(model.classes_), model.thresholds, separator)
+        if unknown := unknown_tag_rows(values, list(model.classes_), separator):
+            shown = ", ".join(f"'{t}' ({n:,} row{'s' if n != 1 else ''})" for t, n in list(unknown.items())[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            print(f"note: {len(unknown)} tag(s) in '{args.label_col}' are not ones the model learned, so they are left "
+                  f"out of the scores: {shown}{more}. The model knows {len(model.classes_)} tags: "
+                  f"{', '.join(repr(str(c)) for c in model.classes_[:10])}"
+                  f"{' ...' if len(model.classes_) > 10 else ''}.", file=sys.stderr)
     elif model.task == "regression":
         truth = to_number(result.loc[scored, args.label_col])
         ok = truth.notna() & np.isfinite(truth.fillna(0))
@@ -690,6 +772,8 @@ def _add_check_parser(sub: Any) -> None:
     c.add_argument("--base-model", default="minilm-en", help="whose sentence embeddings the check uses (--features)")
     c.add_argument("--features", choices=["auto", "tfidf", "embeddings", "both"], default="auto",
                    help="what the label-error model reads; auto: TF-IDF and the base model's embeddings when it loads")
+    _add_tags(c, "each tag is checked on its own (default: as the Train page, per tag when the label column looks "
+                 "like tag lists, said on stderr; --no-multi-label checks each combination as a class)")
     c.add_argument("--seed", type=int, default=42)
     c.add_argument("--out", required=True, help="ISSUES.csv to write (one line per flagged row and issue)")
     _add_reading(c)
@@ -702,11 +786,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .data import ROW_NUMBERING, TAG_LISTS, validate_mapping
 
     df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
+    # Several tags per row: checked per tag when the column looks like tag lists, as the Train page
+    # ticks its box (said on stderr); --no-multi-label names the finding and checks combinations.
+    df = _tags_checked(args, df, say=True, unsaid="detect")
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
-                         seed=args.seed)
-    if config.label_column in df.columns:  # several tags per row: say so before the single-label check
-        _list_labels(df, config.label_column, refuse=False, say=True)
+                         seed=args.seed, multi_label=bool(args.multi_label),
+                         label_sep=args.label_sep if args.multi_label else None)
     if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.

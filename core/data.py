@@ -213,7 +213,9 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
     _check_text_columns(df, config, report, text_present)
     raw_label = df[config.label_column]
     merge_case = getattr(config, "merge_label_variants", True)
-    label = clean_labels(raw_label, merge_case=merge_case)  # what training will see as classes
+    # What training will see as classes; several tags per row: case is merged per tag (_check_tags),
+    # never per cell, which would make new tags ('anger|joy' -> 'Anger|Joy').
+    label = clean_labels(raw_label, merge_case=merge_case and not getattr(config, "multi_label", False))
     label_present = label.notna()
     report.dropped["no text"] = int((~text_present).sum())
     report.dropped["no label"] = int((text_present & ~label_present).sum())
@@ -480,13 +482,17 @@ def _check_tags(report: MappingReport, labels: pd.Series, config: TrainConfig) -
     """The label checks of a multi-label mapping (several tags per row, core.multilabel): the
     cells parse, at least 2 tags, a warning for tags with fewer than MIN_ROWS_PER_CLASS rows
     (they are trained, but some split may hold none). ``report.class_counts``: rows per tag."""
-    from .multilabel import parse_labels
+    from .multilabel import merge_tag_case, parse_labels, tag_variants_message
 
     try:
         lists, separator = parse_labels(labels.tolist(), getattr(config, "label_sep", None))
     except ValueError as exc:
         report.errors.append(Problem("label_column", f"Label column '{config.label_column}': {exc}"))
         return
+    if getattr(config, "merge_label_variants", True):  # per tag, as core.prepare merges them
+        lists, variants = merge_tag_case(lists)
+        if variants:
+            report.warnings.append(Problem("label_column", tag_variants_message(variants, config.label_column)))
     counts = pd.Series([t for tags in lists for t in tags], dtype=object).value_counts()
     report.class_counts = {str(k): int(v) for k, v in counts.items()}
     if len(counts) < 2:
@@ -512,7 +518,9 @@ def usable_rows(df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
         label = to_number(df[config.label_column])
         keep &= label.notna() & np.isfinite(label.fillna(0))
     else:
-        label = clean_labels(df[config.label_column], merge_case=getattr(config, "merge_label_variants", True))
+        # Several tags per row: case merged per tag by core.prepare, not per cell here.
+        label = clean_labels(df[config.label_column], merge_case=getattr(config, "merge_label_variants", True)
+                             and not getattr(config, "multi_label", False))
         keep &= label.notna()
     rows = df.loc[keep].copy()
     rows[config.label_column] = label[keep]

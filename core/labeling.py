@@ -232,6 +232,42 @@ def suspected_label_errors(
 # --------------------------------------------------------------------------- the labelled set
 
 
+def _listed(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+class ModelFit:
+    """Whether a model's labels fit a labelling project's (the Label page's "Use the active model"):
+    ``shared`` the project's labels the model knows (compared ignoring case). It fits when the
+    project has no label yet, or the model knows at least half of the project's labels; an
+    unfitting model's suggestions are not pre-selected (a 7-emotion model would pre-fill
+    'neutral' in a food/price/service project)."""
+
+    def __init__(self, model_labels: list[str], project_labels: list[str]) -> None:
+        self.model_labels = [str(c) for c in model_labels]
+        self.project_labels = [str(c) for c in project_labels]
+        known = {c.casefold() for c in self.model_labels}
+        self.shared = [c for c in self.project_labels if c.casefold() in known]
+
+    @property
+    def fits(self) -> bool:
+        return not self.project_labels or 2 * len(self.shared) >= len(self.project_labels)
+
+    def sentence(self, model: str) -> str:
+        """What was expected and what was found, for a model that does not fit."""
+        knows = (f"it knows only {len(self.shared)} of this project's {len(self.project_labels)} labels "
+                 f"({_listed(self.shared)})" if self.shared else "it shares no label with this project")
+        return (f"The model '{model}' does not fit this project: it was trained on {_listed(self.model_labels)}, "
+                f"while this project labels {_listed(self.project_labels)}; {knows}. Its guesses are shown under "
+                "\"model says\" but not filled in as labels.")
+
+
+def model_fit(model_labels: Any, project_labels: Any) -> ModelFit:
+    """:class:`ModelFit` of a model's classes (or tags) against a project's labels (or tags)."""
+    return ModelFit(list(model_labels), list(project_labels))
+
+
 def labels_root() -> Path:
     """The caller's labelling projects: on a laptop $MARKETUNE_LABELS_DIR, or .marketune/labels
     in the project folder; on a team server the signed-in person's workspace (core.workspace)."""

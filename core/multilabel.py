@@ -229,6 +229,33 @@ def parse_labels(values: Iterable[Any], separator: str | None = None) -> tuple[l
     return [split_tags(v, separator) for v in values], separator
 
 
+def merge_tag_case(tag_lists: Sequence[Sequence[str]]) -> tuple[list[list[str]], dict[str, list[str]]]:
+    """``(tag_lists with each tag spelled as the most frequent spelling of its kind, {spelling:
+    [other spellings]})``: tags that differ only in case are one tag ('Joy' and 'joy' merged per
+    tag, never per cell, so no new tag is made); ties: the spelling seen first. A row keeps each
+    merged tag once."""
+    counts = Counter(t for r in tag_lists for t in r)
+    best: dict[str, str] = {}
+    for spelling, n in counts.items():  # in order of first appearance
+        key = spelling.casefold()
+        if key not in best or n > counts[best[key]]:
+            best[key] = spelling
+    variants: dict[str, list[str]] = {}
+    for spelling in counts:
+        top = best[spelling.casefold()]
+        if spelling != top:
+            variants.setdefault(top, []).append(spelling)
+    merged = [list(dict.fromkeys(best[t.casefold()] for t in r)) for r in tag_lists]
+    return merged, variants
+
+
+def tag_variants_message(variants: dict[str, list[str]], column: str) -> str:
+    """What merging tags that differ only in case did, in plain words."""
+    listed = "; ".join(f"{', '.join(map(repr, found))} -> {canonical!r}" for canonical, found in variants.items())
+    return (f"Tags in '{column}' that differ only in case were read as one tag, each spelled as its most frequent "
+            f"spelling: {listed}. To keep them apart, untick 'Merge labels that differ only in case'.")
+
+
 def binarize(tag_lists: Sequence[Sequence[str]], tags: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """``(Y, tags)``: the indicator matrix (n, k) of 0/1 float32 and its tag order (``tags`` when
     given, else sorted) by scikit-learn's ``MultiLabelBinarizer``. Tags outside a given ``tags``
@@ -372,12 +399,43 @@ def multilabel_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, tags: Sequence[st
     }
 
 
+def file_separator(values: Sequence[Any], model_separator: str | None, column: str = "label") -> str | None:
+    """How the tags of a file's label cells ``values`` are joined: what :func:`detect` finds in
+    them (an export may join them otherwise than the training file did: '; ', ', ', JSON lists),
+    else the model's ``model_separator``."""
+    found = detect(pd.Series(list(values), dtype=object), column)
+    return found.separator if found is not None else model_separator
+
+
+def separator_words(separator: str | None) -> str:
+    """"JSON lists" or "tags joined by '|'" (either character of "|;")."""
+    if separator == JSON_LIST:
+        return "JSON lists"
+    return f"tags joined by {' or '.join(repr(c) for c in (separator or OUTPUT_SEP))}"
+
+
+def known_spellings(lists: Sequence[Sequence[str]], tags: Sequence[str]) -> list[list[str]]:
+    """``lists`` with each tag that differs from one of the model's ``tags`` only in case written as the model's."""
+    known = {str(t) for t in tags}
+    by_case = {str(t).casefold(): str(t) for t in tags}
+    return [list(dict.fromkeys(t if t in known else by_case.get(t.casefold(), t) for t in r)) for r in lists]
+
+
+def unknown_tag_rows(values: Sequence[Any], tags: Sequence[str], separator: str | None) -> dict[str, int]:
+    """Tags of the label cells ``values`` (read with ``separator``) the model's ``tags`` lack, each
+    with the number of rows carrying it, most frequent first."""
+    lists = known_spellings(parse_labels(values, separator)[0], tags)
+    counts = Counter(t for r in lists for t in r if t not in {str(k) for k in tags})
+    return dict(counts.most_common())
+
+
 def evaluate_tags(values: Sequence[Any], proba: np.ndarray, tags: Sequence[str], thresholds: np.ndarray | None,
                   separator: str | None) -> dict[str, Any]:
     """:func:`multilabel_metrics` of a saved model's probabilities ``proba`` (n, k) against label
-    cells ``values`` (parsed with ``separator``, the training file's; found when None). Tags the
-    model does not know are listed in ``tags_not_in_model`` and left out of the scores."""
-    lists, _ = parse_labels(values, separator)
+    cells ``values`` (parsed with ``separator``; found when None). A tag that differs from one of
+    the model's only in case counts as it. Tags the model does not know are listed in
+    ``tags_not_in_model`` and left out of the scores."""
+    lists = known_spellings(parse_labels(values, separator)[0], tags)
     unknown = sorted({t for r in lists for t in r} - {str(t) for t in tags})
     Y, _ = binarize(lists, [str(t) for t in tags])
     cut = np.asarray(thresholds if thresholds is not None else np.full(len(tags), 0.5), dtype=np.float64)

@@ -28,7 +28,7 @@ from .data import (
     usable_rows,
     validate_mapping,
 )
-from .multilabel import binarize, joined, parse_labels, rarest_tag
+from .multilabel import binarize, joined, merge_tag_case, parse_labels, rarest_tag
 from .words import cjk_share
 
 __all__ = ["BUILT_FORMAT", "Prepared", "prepare", "prepared_from_texts"]
@@ -109,6 +109,8 @@ def prepare(df: pd.DataFrame, config: TrainConfig) -> Prepared:
     label_sep = strata = None
     if config.multi_label:
         tag_lists, label_sep = parse_labels(rows[config.label_column].tolist(), config.label_sep)
+        if getattr(config, "merge_label_variants", True):  # 'Joy' and 'joy' one tag (per tag, never per cell)
+            tag_lists, _ = merge_tag_case(tag_lists)
         y, classes = binarize(tag_lists, sorted({t for r in tag_lists for t in r}, key=natural_key))
         labels = joined(y, classes)
         strata = rarest_tag(y, classes)  # stratify on each row's rarest tag: every tag in every split

@@ -27,7 +27,7 @@ from core.columns import suggest_label_column, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
 from core.label_rounds import compare_with_zeroshot, rows_to_train, zeroshot_kept, zeroshot_name
-from core.labeling import RANDOM_CHECK, LabelStore, label_store, suspected_label_errors
+from core.labeling import RANDOM_CHECK, LabelStore, ModelFit, label_store, model_fit, suspected_label_errors
 from core.models.folder import MANIFEST
 from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
@@ -167,6 +167,16 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
             f"Ranking with **{plain(active)}**, the active model that reads text; retraining starts from {whose} "
             f"({plain(workspace.current().base_model_label(base_model))})."
         )
+        fit = _model_fit(store, active)
+        if not fit.fits:  # its labels are not this project's: its suggestions are not pre-selected
+            cold = zeroshot_name(store.folder.name)
+            own = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
+            offer = (f" Rank with this project's own model (**{plain(own)}**) instead: the button below." if own else
+                     " Pick \"Train a model on the labelled rows\" above to rank with a model of this project's labels.")
+            st.warning(plain(fit.sentence(active)) + offer, icon=":material/block:")
+            if own and st.button(f"Rank with {own}", key="label_use_own", icon=":material/swap_horiz:"):
+                ss["label_pending_source"] = TRAIN_SOURCE
+                st.rerun()
     else:
         cold = zeroshot_name(store.folder.name)  # the cold start's model ranks until the project trains its own
         ranking_model = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
@@ -184,6 +194,18 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
     if ranking_model and not is_training():
         _show_model_summary(ranking_model, notice_said=said == ranking_model)
     return ranking_model, base_model
+
+
+def _project_labels(store: LabelStore) -> list[str]:
+    """The project's labels so far (each tag once, several tags per row)."""
+    sep = store.tag_separator()
+    labels = store.classes()
+    return list(dict.fromkeys(t for label in labels for t in split_tags(label, sep))) if sep else labels
+
+
+def _model_fit(store: LabelStore, name: str) -> ModelFit:
+    """Whether model ``name``'s labels fit the project's (core.labeling.model_fit)."""
+    return model_fit(getattr(get_model(name), "classes_", []), _project_labels(store))
 
 
 def interrupted_text(status: jobs.JobStatus) -> str:
@@ -362,26 +384,29 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         return
     if ss.get("label_scored", 0) < counts["unlabeled"]:
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
+    fit = _model_fit(store, ranking_model)  # a model of other labels: its guesses shown, never pre-selected
     checks = int((ranked["reason"] == RANDOM_CHECK).sum())
     mixed = (f" {checks} of these {len(ranked)} rows were picked at random instead (\"random check\" under \"why "
              "suggested\"), so the score that compares a newly trained model with this one is fair to both models."
              if checks else "")
     st.caption(
         "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate texts are skipped "
-        f"so each row teaches the model something new.{mixed} Each label is preselected with the model's suggestion: "
-        "correct the wrong ones and tick \"accept\" on the right ones; only those rows are saved."
+        f"so each row teaches the model something new.{mixed} "
+        + ("Each label is preselected with the model's suggestion: correct the wrong ones and tick \"accept\" on the "
+           "right ones; only those rows are saved." if fit.fits else
+           "The labels are left empty: this model's labels are not this project's (see above); pick each one.")
     )
     model = get_model(ranking_model)
     tagged = tag_project(store, model)
     known = [t for label in store.classes() for t in split_tags(label, tagged)] if tagged else store.classes()
-    classes = sorted(set(known) | {str(c) for c in model.classes_})
+    classes = sorted(set(known) | ({str(c) for c in model.classes_} if fit.fits else set()))
     shown = {"why suggested": ranked["reason"].astype(str), "model says": ranked["predicted_label"].astype(str),
              "sure": ranked["confidence"].astype(float)}
     if tagged:
         st.caption("Several tags per row: pick every tag that fits (\"sure\": how sure the model is of its most "
                    "doubtful tag).")
     edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor", several=bool(tagged),
-                           suggested=None if tagged else ranked["predicted_label"].astype(str))
+                           suggested=None if tagged or not fit.fits else ranked["predicted_label"].astype(str))
     left, right = st.columns(2)
     why = ranked["reason"]  # saved with each label: the comparison with the zero-shot model reads it
     if left.button("Save labels", key="label_save", icon=":material/save:"):

@@ -55,3 +55,22 @@ def test_a_folder_without_a_model_is_named_as_such(saved, tmp_path):
     empty.mkdir()
     with pytest.raises(ValueError, match="is a folder but not a saved Marketune model"):
         find_model(str(empty))
+
+
+def test_predict_writes_a_real_workbook_for_xlsx_and_refuses_names_it_does_not_write(saved, tmp_path, capsys):
+    import zipfile
+
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": [*TEXTS, "=HYPERLINK(\"x\")"]}).to_csv(data, index=False)
+    assert cli_main(["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
+    assert cli_main(["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.xlsx")]) == 0
+    assert zipfile.is_zipfile(tmp_path / "p.xlsx") and not list(tmp_path.glob(".*partial"))
+    book = pd.read_excel(tmp_path / "p.xlsx", dtype={"text": str})
+    csv = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(book.columns) == list(csv.columns) and len(book) == 4
+    assert book["text"].iloc[-1] == "=HYPERLINK(\"x\")"  # kept exactly, as a text cell
+    assert list(book["predicted_label"].astype(str)) == list(csv["predicted_label"].astype(str))
+    capsys.readouterr()
+    assert cli_main(["predict", "--model", str(saved), "--data", str(data), "--out", str(tmp_path / "p.xls")]) != 0
+    err = capsys.readouterr().err
+    assert ".csv" in err and ".xlsx" in err and "not .xls" in err and not (tmp_path / "p.xls").exists()

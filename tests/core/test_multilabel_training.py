@@ -149,6 +149,61 @@ def test_cli_round_trip_with_lora(tiny_model_dir, tmp_path, capsys):
     assert evaluated["micro_f1"] == pytest.approx(skm.f1_score(Y, P, average="micro", zero_division=0))
 
 
+def test_evaluate_reads_the_files_own_separator_and_names_tags_the_model_lacks(trained, tmp_path, capsys):
+    frame = make_tagged_frame(60, seed=3)
+    lists = [t.split(" | ") for t in frame["tags"]]
+    written = {"pipe": ["|".join(t) for t in lists], "json": [json.dumps(t) for t in lists],
+               "semicolon": ["; ".join(t) for t in lists], "comma": [", ".join(t) for t in lists]}
+    results, notes = {}, {}
+    for name, cells in written.items():
+        data = tmp_path / f"{name}.csv"
+        frame.assign(tags=cells).to_csv(data, index=False)
+        capsys.readouterr()
+        assert main(["evaluate", "--model", str(trained[1]), "--data", str(data), "--label-col", "tags"]) == 0
+        out, notes[name] = capsys.readouterr()
+        results[name] = json.loads(out.strip().splitlines()[-1])
+    assert all(r == results["pipe"] for r in results.values()), results
+    assert "tags_not_in_model" not in results["pipe"]
+    assert "read as" not in notes["pipe"] and "read as tags joined by ';'" in notes["semicolon"]
+    assert "read as JSON lists" in notes["json"] and "trained on tags joined by '|'" in notes["comma"]
+    # A tag the model never learned: named on stderr with its rows, not only in a JSON key.
+    data = tmp_path / "extra.csv"
+    frame.assign(tags=[c + ("; price" if i < 4 else "") for i, c in enumerate(written["semicolon"])]).to_csv(data, index=False)
+    assert main(["evaluate", "--model", str(trained[1]), "--data", str(data), "--label-col", "tags"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["tags_not_in_model"] == ["price"]
+    assert "'price' (4 rows)" in err and "not ones the model learned" in err
+
+
+def capitalised(frame: pd.DataFrame, share: float = 0.2, seed: int = 0) -> pd.DataFrame:
+    """``frame`` with about ``share`` of its tags written capitalised ('pos' -> 'Pos'), per tag."""
+    rng = random.Random(seed)
+    return frame.assign(tags=["|".join(t.capitalize() if rng.random() < share else t for t in cell.split(" | "))
+                              for cell in frame["tags"]])
+
+
+def test_tags_that_differ_only_in_case_are_merged_per_tag_in_training_and_in_the_check(tiny_model_dir, tmp_path):
+    from core.check import check
+    from core.data import validate_mapping
+    from core.pipeline import train
+    from core.prepare import prepare
+
+    df = capitalised(make_tagged_frame(120, seed=4))
+    assert df["tags"].str.contains("Pos|Neg|Other").mean() > 0.2
+    config = TrainConfig(base_model=str(tiny_model_dir), label_column="tags", method="full", multi_label=True,
+                         epochs=1, batch_size=16, max_length=32, choose_simpler=False)
+    assert list(prepare(df, config).classes) == ["neg", "other", "pos"]
+    said = " ".join(p.message for p in validate_mapping(df, config).warnings)
+    assert "differ only in case were read as one tag" in said and "'Pos' -> 'pos'" in said
+    assert "'Pos|Neg'" not in said and "-> 'Neg|Pos'" not in said  # never whole cells
+    folder = train(df, config).save(tmp_path / "cased")
+    assert list(load_folder(folder).classes_) == ["neg", "other", "pos"]  # each tag learned once
+    issues = check(df, config, features="tfidf").issues
+    variants = issues[issues["issue"] == "label_variant"]
+    assert len(variants) == df["tags"].str.contains("Pos|Neg|Other").sum()
+    assert all(set(v.split("|")) <= {"pos", "neg", "other"} for v in variants["suggested_label"])
+
+
 def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
     from tests.ui.test_page_train import open_train, tiny_settings, upload
 
@@ -194,10 +249,31 @@ def test_check_cli_names_a_list_like_label_column(tmp_path, capsys):
     data = tmp_path / "tagged.csv"
     make_tagged_frame(60).to_csv(data, index=False)
     assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
-                 "--out", str(tmp_path / "ISSUES.csv")]) == 0
+                 "--no-multi-label", "--out", str(tmp_path / "ISSUES.csv")]) == 0
     err = capsys.readouterr().err
     assert "Label column 'tags' looks like several tags per row" in err and "--multi-label" in err
     assert err.count("looks like several tags per row") == 1  # said once (walk-e)
+
+
+def test_check_cli_checks_tag_lists_per_tag_by_default_as_the_train_page_does(tmp_path, capsys):
+    from core.check import check
+
+    data = tmp_path / "tagged.csv"
+    df = make_tagged_frame(120)
+    df.to_csv(data, index=False)
+    out = tmp_path / "ISSUES.csv"
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Checked per tag" in err and "--no-multi-label" in err
+    cli = pd.read_csv(out, keep_default_na=False)
+    page = check(df, TrainConfig(label_column="tags", multi_label=True), features="tfidf").issues
+    assert (cli["issue"] == "label_error").sum() == (page["issue"] == "label_error").sum()
+    suggested = cli.loc[cli["issue"] == "label_error", "suggested_label"]
+    assert all({t.strip() for t in str(v).split("|")} - {""} <= {"pos", "neg", "other"} for v in suggested), suggested
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--no-multi-label",
+                 "--label-sep", "|", "--out", str(out)]) != 0
+    assert "pass --multi-label with it" in capsys.readouterr().err
 
 
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():

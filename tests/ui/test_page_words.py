@@ -139,6 +139,35 @@ def test_label_page_summary_and_editor_say_what_the_model_is_and_leave_labels_em
     assert (editor.value["label"] == editor.value["model says"]).all() and not editor.value["accept"].any()
 
 
+def test_label_page_does_not_preselect_an_active_model_of_other_labels(models_dir, tmp_path, monkeypatch):
+    from core.labeling import model_fit
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    saved_tfidf(models_dir / NAME)  # a sentiment model: its classes are not food/price/service
+    texts = make_sentiment_frame(54)["text"]
+    topics = (["food", "price", "service"] * 8) + [""] * 30
+    rows = pd.DataFrame({"text": texts, "label": topics})
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/label.py").run()
+    at.file_uploader(key="label_upload").set_value(("rows.csv", rows.to_csv(index=False).encode(), "text/csv")).run()
+    at.text_input(key="label_new_name").set_value("topics").run()
+    at.button(key="label_create").click().run()
+    at.radio(key="label_model_source").set_value("Use the active model").run()
+    assert not at.exception, at.exception
+    said = " ".join(w.value for w in at.warning)
+    assert f"'{NAME}' does not fit this project" in said and "shares no label" in said, said
+    assert "'food', 'price', 'service'" in said
+    editor = next(d for d in at.dataframe if "label" in d.value.columns)
+    assert "accept" not in editor.value.columns and (editor.value["label"] == "").all()  # nothing pre-selected
+    assert "model says" in editor.value.columns  # its guesses still shown
+    # The rule: no shared label, or fewer than half the project's labels known, does not fit.
+    assert not model_fit(["anger", "joy", "neutral"], ["food", "price", "service"]).fits
+    assert not model_fit(["Food", "joy"], ["food", "price", "service"]).fits
+    assert model_fit(["food", "Price", "joy"], ["food", "price", "service"]).fits
+    assert model_fit(["anger"], []).fits  # a project with no label yet: nothing to compare
+
+
 def open_ad_lab() -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
     at.session_state["active_model"] = NAME
