@@ -554,7 +554,33 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
         for served in all_served():
             served.batcher.stop()  # the last minute's counts are written (by the batcher's thread) before the end
 
-    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
+    from fastapi import Depends
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.security import HTTPBearer
+    from starlette.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    # /docs works offline: Swagger UI's files are served from the swagger-ui-bundle package, not a CDN.
+    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description,
+                  docs_url=None, redoc_url=None)
+    app.mount(DOCS_STATIC, StaticFiles(directory=swagger_ui_path), name="docs-static")
+    # The bearer token in the schema (Swagger's Authorize button); the Guard below does the checking.
+    bearer = Depends(HTTPBearer(auto_error=False, scheme_name="bearer",
+                                description="The server's token: MARKETUNE_API_TOKEN or --token-file."))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=DOCS_OPENAPI, title="Marketune model API",
+                                   swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png")
+
+    @app.get(DOCS_OPENAPI, include_in_schema=False)
+    def docs_schema() -> JSONResponse:
+        # The bundled Swagger UI (4.15) renders OpenAPI 3.0 documents only: the same schema, labelled 3.0.3
+        # for it; /openapi.json stays as FastAPI writes it.
+        return JSONResponse({**app.openapi(), "openapi": "3.0.3"})
 
     async def guard(scope: dict, receive: Any, send: Any, inner: Any) -> None:
         """The token and the body size, before any work (a plain ASGI wrapper rather than
@@ -564,7 +590,7 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
             await inner(scope, receive, send)
             return
         request = Request(scope)  # headers and state only: the body is read by the route
-        if request.url.path not in ("/docs", "/openapi.json"):
+        if not is_open_path(request.url.path):
             denied = authorize(request)
             if denied is not None:
                 await denied(scope, receive, send)
@@ -582,12 +608,12 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
     def health(request: Request, model: str | None = None) -> dict[str, Any]:
         return {"status": "ok", "model": served_for(request, model).folder.name}
 
-    @app.get("/model")
+    @app.get("/model", dependencies=[bearer])
     def card(request: Request, model: str | None = None) -> dict[str, Any]:
         return served_for(request, model).card
 
     @app.post("/predict", response_model=_answer_models()[1], response_model_exclude_unset=True,
-              openapi_extra=PREDICT_REQUEST)
+              openapi_extra=PREDICT_REQUEST, dependencies=[bearer])
     def predict(request: Request, body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
         for _ in range(3):  # a newer version replaced the model between the lookup and the scoring: ask it
             served = served_for(request, model)
@@ -610,6 +636,15 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
         raise HTTPException(status_code=503, detail="The model is being replaced right now; ask again.")
 
     return app
+
+
+# Swagger UI's files (the swagger-ui-bundle package) and the schema it reads: open, like /docs and /openapi.json.
+DOCS_STATIC, DOCS_OPENAPI = "/docs-static", "/docs-openapi.json"
+
+
+def is_open_path(path: str) -> bool:
+    """A path every client may read without the token: the API's documentation and its files."""
+    return path in ("/docs", "/openapi.json", DOCS_OPENAPI) or path.startswith(DOCS_STATIC + "/")
 
 
 def bearer_token(request: Any) -> str:
