@@ -34,6 +34,7 @@ import json
 import math
 import os
 import queue
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -456,15 +457,20 @@ class Served:
 
     @classmethod
     def load(cls, folder: str | Path, limits: ApiLimits) -> Served:
-        from .onnx_form import load_onnx
+        from .onnx_form import load_onnx, onnx_or_torch, read_record
         from .predict import ood_reference
 
         folder = Path(folder)
         for _ in range(3):  # a folder replaced while it was read is read again
             manifest = _json(folder / MANIFEST)
             # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
-            # test rows), else the saved model as it is.
-            model = load_onnx(folder) or load_folder(folder)
+            # test rows) and measured it faster than the saved model as it is (torch fp32), else that.
+            record = read_record(folder)
+            use, why = onnx_or_torch(record, "torch_fp32")
+            if record is not None:
+                print(f"{folder.name}: {'the ONNX form runs' if use else 'the ONNX form is not used'}: {why}",
+                      file=sys.stderr, flush=True)
+            model = (load_onnx(folder) if use else None) or load_folder(folder)
             ood = ood_reference(model, folder)
             card = model_card(folder, model)
             if _json(folder / MANIFEST) == manifest:
