@@ -8,7 +8,8 @@ FastAPI + uvicorn (OpenAPI docs at ``/docs``):
   ``{"value", "ood"}`` for a regression model. The numbers are :func:`core.predict.predict_frame`'s,
   the same function ``python -m core predict`` writes its CSV with. A row the model cannot use
   (no text) gets ``{"error": ...}`` in its place, as the CLI's ``prediction_error`` column says.
-- ``GET /health``: ``{"status": "ok", "model": name}``; ``GET /model``: the model's card.
+- ``GET /health``: ``{"status": "ok"}`` without a token (load balancers' probes), ``{"status": "ok",
+  "model": name}`` with it (or on a server that needs none); a wrong token gets 401; ``GET /model``: the model's card.
 
 A bearer token (``Authorization: Bearer <token>``, from ``MARKETUNE_API_TOKEN`` or ``--token-file``)
 is required when one is set, and a server bound beyond loopback refuses to start without one: the
@@ -596,7 +597,9 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
             await inner(scope, receive, send)
             return
         request = Request(scope)  # headers and state only: the body is read by the route
-        if not is_open_path(request.url.path):
+        # /health without a token is a load balancer's probe: let in, it answers {"status": "ok"} only.
+        probe = request.url.path == "/health" and "authorization" not in request.headers
+        if not is_open_path(request.url.path) and not probe:
             denied = authorize(request)
             if denied is not None:
                 await denied(scope, receive, send)
@@ -612,6 +615,10 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
 
     @app.get("/health")
     def health(request: Request, model: str | None = None) -> dict[str, Any]:
+        """``{"status": "ok"}`` to anyone (a load balancer's probe); with the token (or on a server that
+        needs none) the model's name too. A wrong token gets 401."""
+        if "authorization" not in request.headers and authorize(request) is not None:
+            return {"status": "ok"}
         return {"status": "ok", "model": served_for(request, model).folder.name}
 
     @app.get("/model", dependencies=[bearer])

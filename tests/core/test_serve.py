@@ -163,7 +163,12 @@ def test_token_required_when_set(folder):
     assert secured.post("/predict", json={"texts": ["hi"]}).status_code == 401
     wrong = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert secured.get("/health").status_code == 401
+    # /health answers a load balancer's probe without the token, and names the model only with it.
+    probe = secured.get("/health")
+    assert probe.status_code == 200 and probe.json() == {"status": "ok"}
+    assert secured.get("/health", headers={"Authorization": "Bearer s3cret"}).json() == {"status": "ok", "model": folder.name}
+    assert secured.get("/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert secured.get("/model").status_code == 401  # the rest stays closed
     ok = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
     for scheme in ("bearer", "BEARER"):  # RFC 7235: the scheme name is case-insensitive
