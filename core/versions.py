@@ -339,7 +339,7 @@ def check_inputs(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame) -> t
 def _refuse_unknown_labels(name: str, labels: pd.Series, classes: Any, column: str) -> None:
     """A challenger is compared with the model in use on the same classes: a label the model does not
     have ("positive" for a 0/1 model) would train a model of other classes, be scored against it on
-    rows it can never get right, and join the fixed holdout for good. ValueError naming each unknown
+    rows it can never get right, and (a model without a fixed holdout) become its holdout for good. ValueError naming each unknown
     label with its row count and the model's classes. Labels compare as text (a CSV reads 0 as "0")."""
     known = {str(c) for c in classes}
     given = labels.dropna().map(str)
@@ -709,8 +709,8 @@ class RollbackRisk:
 
 def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     """Score ``version`` and the model in use in ``folder`` on the same rows - the fixed holdout
-    of the model in use (:func:`holdout_path`: rows it never trained on, and the kept versions'
-    comparison rows) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
+    of the model in use (:func:`holdout_path`: rows no kept version trained on, fixed across
+    retrains) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
     the version lost its latest comparison (:func:`carried_comparison`, through any rollbacks
     since). Raises ValueError for a version not kept.
     Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
