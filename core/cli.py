@@ -529,8 +529,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"fast path: not needed, this is a {KIND_NAMES.get(kind, kind)} model: it has no faster form "
               "(already fast); scored as it is", file=sys.stderr)
         args.fast = False
-    elif args.fast and (onnx := _onnx_form(args.model)) is not None:
-        model = onnx
+    elif args.fast and (onnx := _onnx_form(args.model, both_torch=True)) is not None:
+        model = onnx  # faster than every torch form the export measured: no torch check needed
     elif args.fast:
         from .fastpath import check_fast_path, read_fast_path
 
@@ -538,10 +538,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if record is None:  # checked once per model folder, then recorded in fast_path.json
             print("checking the fast path (int8, bf16) on the model's test split ...", file=sys.stderr, flush=True)
             record = check_fast_path(args.model, model)
-        if not record["passed"]:
+        # The ONNX form against the torch form that would run: the fast path's, else the full model.
+        torch_form = "torch_bf16" if record["passed"] and record["method"] == "bf16" else "torch_fp32"
+        onnx = _onnx_form(args.model, torch_form=torch_form, quiet_without=not record["passed"])
+        if onnx is not None:
+            model = onnx
+        elif not record["passed"]:
             raise ValueError(f"--fast is not offered for this model: {record['reason']}. Run without --fast.")
-        print(f"fast path: {record['method']} ({record['reason']})", file=sys.stderr)
-        model.quantize(record["method"])
+        else:
+            print(f"fast path: {record['method']} ({record['reason']})", file=sys.stderr)
+            model.quantize(record["method"])
 
     def on_progress(p) -> None:
         total = f"/{p.total_steps:,}" if p.total_steps else ""
@@ -923,15 +929,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _onnx_form(folder: str) -> Any:
-    """The model in its checked ONNX form (``python -m core export``), saying so; None without one."""
-    from .onnx_form import load_onnx, read_record
+def _onnx_form(folder: str, *, both_torch: bool = False, torch_form: str = "torch_fp32",
+               quiet_without: bool = False) -> Any:
+    """The model in its checked ONNX form (``python -m core export``) when its recorded rows/s beat
+    ``torch_form``'s (``both_torch``: beat both torch forms the export measured, else None without a
+    word), saying which form runs and why; None otherwise."""
+    from .onnx_form import load_onnx, onnx_or_torch, read_record
 
-    model = load_onnx(folder)
-    if model is not None:
-        record = read_record(folder)
-        print(f"fast path: ONNX Runtime, {record['file']} ({record['reason']})", file=sys.stderr)
-    return model
+    record = read_record(folder)
+    if record is None:
+        return None
+    if both_torch:
+        if not all(onnx_or_torch(record, form)[0] for form in ("torch_fp32", "torch_bf16")):
+            return None
+        use, why = onnx_or_torch(record, "torch_bf16")
+    else:
+        use, why = onnx_or_torch(record, torch_form)
+    if use:
+        print(f"fast path: ONNX Runtime, {record['file']} ({why}; {record['reason']})", file=sys.stderr)
+        return load_onnx(folder)
+    if not quiet_without:
+        print(f"fast path: the ONNX form is not used: {why}", file=sys.stderr)
+    return None
 
 
 COMMANDS["export"] = cmd_export

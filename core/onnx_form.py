@@ -8,9 +8,12 @@ with the fast path's rule (core/fastpath.py): labels agree with the fp32 torch m
 the rows and accuracy drops by less than 0.5 points (a multi-label model: each tag's decisions
 agree on >= 99% of the rows and micro-F1 drops by less than 0.5 points). The new form is built and
 checked in a staging folder: one that fails is refused with the numbers and never replaces the form
-checked earlier (``model.onnx`` and ``onnx.json`` stay as they were); one that passes is moved in, is recorded in ``onnx.json`` and used by ``python -m core predict
---fast`` and ``python -m core serve``. Speed is measured and reported (rows/s beside torch fp32 and
-bf16 in the same run) but not required: where ONNX is not faster the record says so.
+checked earlier (``model.onnx`` and ``onnx.json`` stay as they were); one that passes is moved in and
+recorded in ``onnx.json``. Speed is measured and recorded (rows/s beside torch fp32 and bf16 in the
+same run) but not required to pass: ``python -m core predict --fast`` and ``python -m core serve`` use
+the ONNX form only where its recorded rows/s beat the torch form they would use otherwise
+(:func:`onnx_or_torch`; a walk measured ONNX at 9.9 rows/s against torch bf16 at 28.2), and say which
+form runs and why.
 
 At prediction the ONNX session plugs into TextClassifier's one forward loop (:class:`OrtNetwork`
 stands where the torch network stood), so tokenisation, length bucketing, calibration and labels
@@ -190,6 +193,27 @@ def read_record(folder: str | Path) -> dict[str, Any] | None:
     if record.get("file") not in (ONNX_FILE, INT8_FILE) or not (folder / record["file"]).is_file():
         return None
     return record
+
+
+# The torch forms the export measures, as people read them.
+TORCH_FORMS = {"torch_fp32": "the full model (torch fp32)", "torch_bf16": "the bf16 fast path (torch)"}
+
+
+def onnx_or_torch(record: dict[str, Any] | None, torch_form: str, torch_rows_per_s: float | None = None) -> tuple[bool, str]:
+    """(use the ONNX form, why in words) for a path that would otherwise run ``torch_form``
+    (TORCH_FORMS' key; its speed: ``torch_rows_per_s`` when given, else the export's measurement of it).
+    ONNX runs only when its rows/s, measured at export in the same run, beat that form's."""
+    if record is None:
+        return False, "no checked ONNX form (python -m core export --format onnx makes one)"
+    rates = record.get("rows_per_s") or {}
+    onnx, other = rates.get("onnx"), torch_rows_per_s if torch_rows_per_s is not None else rates.get(torch_form)
+    name = TORCH_FORMS.get(torch_form, torch_form)
+    if onnx is None or other is None:
+        return False, f"the ONNX form's speed against {name} was not measured at export; export it again to compare"
+    said = f"ONNX Runtime scored {onnx:,.1f} rows/s at export, {name} {other:,.1f}"
+    if onnx > other:
+        return True, f"{said}: ONNX is faster"
+    return False, f"{said}: ONNX is not faster, so {name} runs"
 
 
 def with_onnx(model: SavedModel, path: str | Path) -> SavedModel:

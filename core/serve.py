@@ -8,7 +8,8 @@ FastAPI + uvicorn (OpenAPI docs at ``/docs``):
   ``{"value", "ood"}`` for a regression model. The numbers are :func:`core.predict.predict_frame`'s,
   the same function ``python -m core predict`` writes its CSV with. A row the model cannot use
   (no text) gets ``{"error": ...}`` in its place, as the CLI's ``prediction_error`` column says.
-- ``GET /health``: ``{"status": "ok", "model": name}``; ``GET /model``: the model's card.
+- ``GET /health``: ``{"status": "ok"}`` without a token (load balancers' probes), ``{"status": "ok",
+  "model": name}`` with it (or on a server that needs none); a wrong token gets 401; ``GET /model``: the model's card.
 
 A bearer token (``Authorization: Bearer <token>``, from ``MARKETUNE_API_TOKEN`` or ``--token-file``)
 is required when one is set, and a server bound beyond loopback refuses to start without one: the
@@ -34,6 +35,7 @@ import json
 import math
 import os
 import queue
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -456,15 +458,20 @@ class Served:
 
     @classmethod
     def load(cls, folder: str | Path, limits: ApiLimits) -> Served:
-        from .onnx_form import load_onnx
+        from .onnx_form import load_onnx, onnx_or_torch, read_record
         from .predict import ood_reference
 
         folder = Path(folder)
         for _ in range(3):  # a folder replaced while it was read is read again
             manifest = _json(folder / MANIFEST)
             # The checked ONNX form when `python -m core export` made one (same labels on >= 99% of the
-            # test rows), else the saved model as it is.
-            model = load_onnx(folder) or load_folder(folder)
+            # test rows) and measured it faster than the saved model as it is (torch fp32), else that.
+            record = read_record(folder)
+            use, why = onnx_or_torch(record, "torch_fp32")
+            if record is not None:
+                print(f"{folder.name}: {'the ONNX form runs' if use else 'the ONNX form is not used'}: {why}",
+                      file=sys.stderr, flush=True)
+            model = (load_onnx(folder) if use else None) or load_folder(folder)
             ood = ood_reference(model, folder)
             card = model_card(folder, model)
             if _json(folder / MANIFEST) == manifest:
@@ -554,7 +561,33 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
         for served in all_served():
             served.batcher.stop()  # the last minute's counts are written (by the batcher's thread) before the end
 
-    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description)
+    from fastapi import Depends
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.security import HTTPBearer
+    from starlette.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    # /docs works offline: Swagger UI's files are served from the swagger-ui-bundle package, not a CDN.
+    app = FastAPI(title="Marketune model API", version="1", lifespan=lifespan, description=description,
+                  docs_url=None, redoc_url=None)
+    app.mount(DOCS_STATIC, StaticFiles(directory=swagger_ui_path), name="docs-static")
+    # The bearer token in the schema (Swagger's Authorize button); the Guard below does the checking.
+    bearer = Depends(HTTPBearer(auto_error=False, scheme_name="bearer",
+                                description="The server's token: MARKETUNE_API_TOKEN or --token-file."))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=DOCS_OPENAPI, title="Marketune model API",
+                                   swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png")
+
+    @app.get(DOCS_OPENAPI, include_in_schema=False)
+    def docs_schema() -> JSONResponse:
+        # The bundled Swagger UI (4.15) renders OpenAPI 3.0 documents only: the same schema, labelled 3.0.3
+        # for it; /openapi.json stays as FastAPI writes it.
+        return JSONResponse({**app.openapi(), "openapi": "3.0.3"})
 
     async def guard(scope: dict, receive: Any, send: Any, inner: Any) -> None:
         """The token and the body size, before any work (a plain ASGI wrapper rather than
@@ -564,7 +597,9 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
             await inner(scope, receive, send)
             return
         request = Request(scope)  # headers and state only: the body is read by the route
-        if request.url.path not in ("/docs", "/openapi.json"):
+        # /health without a token is a load balancer's probe: let in, it answers {"status": "ok"} only.
+        probe = request.url.path == "/health" and "authorization" not in request.headers
+        if not is_open_path(request.url.path) and not probe:
             denied = authorize(request)
             if denied is not None:
                 await denied(scope, receive, send)
@@ -580,14 +615,18 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
 
     @app.get("/health")
     def health(request: Request, model: str | None = None) -> dict[str, Any]:
+        """``{"status": "ok"}`` to anyone (a load balancer's probe); with the token (or on a server that
+        needs none) the model's name too. A wrong token gets 401."""
+        if "authorization" not in request.headers and authorize(request) is not None:
+            return {"status": "ok"}
         return {"status": "ok", "model": served_for(request, model).folder.name}
 
-    @app.get("/model")
+    @app.get("/model", dependencies=[bearer])
     def card(request: Request, model: str | None = None) -> dict[str, Any]:
         return served_for(request, model).card
 
     @app.post("/predict", response_model=_answer_models()[1], response_model_exclude_unset=True,
-              openapi_extra=PREDICT_REQUEST)
+              openapi_extra=PREDICT_REQUEST, dependencies=[bearer])
     def predict(request: Request, body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
         for _ in range(3):  # a newer version replaced the model between the lookup and the scoring: ask it
             served = served_for(request, model)
@@ -610,6 +649,15 @@ def build_api(limits: ApiLimits, authorize: Any, served_for: Any, all_served: An
         raise HTTPException(status_code=503, detail="The model is being replaced right now; ask again.")
 
     return app
+
+
+# Swagger UI's files (the swagger-ui-bundle package) and the schema it reads: open, like /docs and /openapi.json.
+DOCS_STATIC, DOCS_OPENAPI = "/docs-static", "/docs-openapi.json"
+
+
+def is_open_path(path: str) -> bool:
+    """A path every client may read without the token: the API's documentation and its files."""
+    return path in ("/docs", "/openapi.json", DOCS_OPENAPI) or path.startswith(DOCS_STATIC + "/")
 
 
 def bearer_token(request: Any) -> str:

@@ -4,13 +4,19 @@
 the old labelled rows plus most of the new ones, with the current model's settings, and compares
 the two on the same rows neither trained on:
 
-- the **fixed holdout**: the current model's own test split (``test_predictions.csv``), or after a
-  challenger was promoted the rows of that comparison (``holdout.csv``; a challenger that is not
-  promoted leaves the holdout as it was: its new rows' labels may be what made it lose), and
-- a share of the **new labelled rows** held out for the comparison (``NEW_EVAL_SHARE``, stratified).
-  When the challenger is promoted these join the fixed holdout, less the rows whose label both
-  models call otherwise (:func:`suspected_label_errors`: likely label errors, which would judge every
-  later challenger): those are listed for a person to check in ``holdout_review.csv`` instead.
+- the **fixed holdout**: the current model's own test split (``test_predictions.csv``), written as
+  ``holdout.csv`` at the first retrain, and FIXED from then on: no retrain, promoted or not, adds a
+  row to it (a walker's weak model set aside 36% of the new rows as suspect with only 10% of labels
+  wrong, and removing rows both models get wrong inflated every later holdout score), and
+- a share of the **new labelled rows** held out for the comparison (``NEW_EVAL_SHARE``, stratified):
+  they judge only the comparison they are part of. Only a model with no fixed holdout at all
+  (cross-validated small data: every labelled row trained it) takes its first promotion's new
+  comparison rows as its holdout, less the rows whose label both models call otherwise.
+
+On every retrain, promoted or not, the new comparison rows both models call otherwise
+(:func:`suspected_label_errors`: likely label errors) are listed for a person to check in
+``holdout_review.csv``, and the outcome says how often the model in use disagrees with the new
+labels against how often it disagrees with the fixed holdout's.
 
 Rows of ``--data``/``--new`` whose model input equals a holdout text are left out of the
 challenger's training, so the holdout stays unseen. The rule is the leaderboard's
@@ -72,15 +78,15 @@ HISTORY = "history.jsonl"  # in versions/: {"at", "event"} per promotion, kept c
 # (before: "rolled back to v1", which read as if v3 had been rolled back to v1; still recognised).
 ROLLED_BACK, OLD_ROLLED_BACK = "set aside by a rollback", "rolled back to "
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
-# The comparison rows of the last challenge (text, true_label), carried by the model in place: the
-# holdout stays fixed across versions (and grows by the new rows of each round a challenger wins),
-# unseen by every version.
+# The fixed holdout (text, true_label), carried by the model in place: the model's test split (or, for a
+# model without one, its first promotion's new comparison rows less those both models call otherwise),
+# the same across versions and retrains, unseen by every version.
 HOLDOUT = "holdout.csv"
-# The new comparison rows a promotion left out of the fixed holdout (:func:`suspected_label_errors`:
-# both models predict another label than the one given, so the label may be wrong), for a person to
-# check: owner-only like the holdout (customer text), one row per such row of every promotion since
+# The new comparison rows both models call otherwise (:func:`suspected_label_errors`: both predict
+# another label than the one given, so the label may be wrong), for a person to check: owner-only like
+# the holdout (customer text), one row per such row of every retrain since, promoted or not
 # (REVIEW_COLUMNS). Like the holdout it belongs to the model a person names: it stays through a swap
-# of candidates and a rollback, and grows with each promotion.
+# of candidates and a rollback, and grows with each retrain.
 HOLDOUT_REVIEW = "holdout_review.csv"
 REVIEW_COLUMNS = ("text", "given_label", "model_in_use_predicted", "challenger_predicted", "retrain")
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
@@ -105,14 +111,14 @@ class Challenge:
     comparison: dict[str, Any]  # core.evaluation.compare_on_rows of challenger vs current
     n_holdout: int
     n_new_eval: int
-    n_trained: int  # rows the challenger trained on: the labelled rows + the new ones not held out, less holdout texts
+    n_trained: int  # rows the saved challenger learned from (its metrics: training split, or refit rows)
     version: str  # the versions/ entry written: the old model (promoted) or the challenger (not)
     in_use: str = ""  # the version in use now: the challenger (promoted) or the model that stayed
-    # Promoted: the new comparison rows left out of the fixed holdout, both models calling them
-    # otherwise (:func:`suspected_label_errors`), and the file that lists them (HOLDOUT_REVIEW;
-    # "" when there were none). Not promoted: 0 and "" (no new row joins the holdout then).
+    # The new comparison rows both models call otherwise (:func:`suspected_label_errors`), promoted
+    # or not, and the file that lists them (HOLDOUT_REVIEW; "" when there were none).
     n_review: int = 0
     review_file: str = ""
+    n_pool: int = 0  # rows that were the challenger's to learn from: labelled + new not held out, less holdout texts
 
 
 def list_versions(folder: str | Path) -> list[dict[str, Any]]:
@@ -266,7 +272,8 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
 
 
 def holdout_path(folder: str | Path) -> Path | None:
-    """The fixed holdout of the model in ``folder``: the last comparison's rows, else its test split;
+    """The fixed holdout of the model in ``folder``: holdout.csv (its test split, as the first retrain
+    wrote it, or for a model without one its first promotion's new comparison rows), else its test split;
     None when there is none the model did not train on (no test rows, or out-of-fold ones: on small
     data every labelled row trains the saved model, core.small_data)."""
     folder = Path(folder)
@@ -298,9 +305,11 @@ def rule_in_words(folder: str | Path) -> str:
             + (f" and it is not more than {TIE_MARGIN * 100:.1f} points lower on the fixed holdout alone (the new "
                "rows judge with their own labels)" if n else "") + "; otherwise "
             "the model in use stays and the challenger is kept as a version that lost. Every version is kept. "
-            "When the challenger is promoted, its comparison's new rows join the fixed holdout and judge every "
-            "later challenger, except the rows whose label both models call otherwise: those may be labelled "
-            "wrong, so they are set aside in a file for you to check instead.")
+            + ("The fixed holdout stays fixed: the new rows judge only this comparison and never join it. " if n else
+               "When the challenger is promoted, its comparison's new rows become the fixed holdout that judges "
+               "every later challenger, except the rows whose label both models call otherwise. ")
+            + "Whatever the outcome, the new rows both models call otherwise may be labelled wrong: they are listed "
+              "in a file for you to check.")
 
 
 def check_inputs(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame) -> tuple[Any, list[str]]:
@@ -330,7 +339,7 @@ def check_inputs(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame) -> t
 def _refuse_unknown_labels(name: str, labels: pd.Series, classes: Any, column: str) -> None:
     """A challenger is compared with the model in use on the same classes: a label the model does not
     have ("positive" for a 0/1 model) would train a model of other classes, be scored against it on
-    rows it can never get right, and join the fixed holdout for good. ValueError naming each unknown
+    rows it can never get right, and (a model without a fixed holdout) become its holdout for good. ValueError naming each unknown
     label with its row count and the model's classes. Labels compare as text (a CSV reads 0 as "0")."""
     known = {str(c) for c in classes}
     given = labels.dropna().map(str)
@@ -380,16 +389,22 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     fixed = (compare_on_rows("classification", truth[:n_holdout], pred_new[:n_holdout], pred_old[:n_holdout],
                              classes, seed=COMPARE_SEED) if n_holdout and len(texts) > n_holdout else None)
     promoted = promotes(comparison, fixed)
-    # The fixed holdout grows by the new comparison rows of a promotion, less those both models call
-    # otherwise (their labels may be wrong, and would judge every later challenger): set aside for review.
+    # The new comparison rows both models call otherwise (their labels may be wrong): listed for review
+    # on every retrain. The fixed holdout stays as it is; only a model without one takes its first
+    # promotion's new comparison rows, less these, as its holdout.
     suspect = suspected_label_errors(truth[n_holdout:], pred_new[n_holdout:], pred_old[n_holdout:])
-    joins = np.concatenate([np.ones(n_holdout, dtype=bool), ~suspect])
+    joins = np.concatenate([np.ones(n_holdout, dtype=bool),
+                            ~suspect if promoted and not n_holdout else np.zeros(len(suspect), dtype=bool)])
     review = pd.DataFrame({"text": np.asarray(texts, dtype=object)[n_holdout:][suspect],
                            "given_label": truth[n_holdout:][suspect], "model_in_use_predicted": pred_old[n_holdout:][suspect],
                            "challenger_predicted": pred_new[n_holdout:][suspect]})
-    n_review = len(review) if promoted else 0
+    n_review = len(review)
+    # How often the model in use disagrees with the labels: the new ones, and the fixed holdout's.
+    disagrees = (float(np.mean(pred_old[n_holdout:] != truth[n_holdout:])) if len(texts) > n_holdout else None,
+                 float(np.mean(pred_old[:n_holdout] != truth[:n_holdout])) if n_holdout else None)
+    trained = trained_rows(result.metrics, len(training))
     record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")},
-              "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": int(len(training))}
+              "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": trained["learned"], "trained": trained}
     if not promoted and better_than(comparison):  # kept out by the holdout alone (promotes): say it later too
         record["holdout_comparison"] = {k: fixed[k] for k in ("delta", "ci", "n", "within_noise")}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})[joins].reset_index(drop=True)
@@ -401,12 +416,43 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
 
     def words(current: str, challenger: str) -> str:
         return outcome_sentence(promoted, current, challenger, comparison, n_holdout, len(texts) - n_holdout,
-                                fixed=fixed, n_review=n_review, review_file=str(folder / HOLDOUT_REVIEW))
+                                fixed=fixed, n_review=n_review, review_file=str(folder / HOLDOUT_REVIEW),
+                                disagrees=disagrees, trained=trained)
 
     version, in_use_now, sentence = _keep(folder, result, record, promoted, holdout, words, n_holdout,
                                           review=review if n_review else None)
-    return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, len(training), version,
-                     in_use_now, n_review, str(folder / HOLDOUT_REVIEW) if n_review else "")
+    return Challenge(promoted, sentence, comparison, n_holdout, len(texts) - n_holdout, trained["learned"], version,
+                     in_use_now, n_review, str(folder / HOLDOUT_REVIEW) if n_review else "", len(training))
+
+
+def trained_rows(metrics: Mapping[str, Any], n_pool: int) -> dict[str, int]:
+    """The challenger's own split sizes (its metrics' ``split_sizes``; train() splits the rows it is
+    given again): ``{"train", "validation", "test", "refit" (0: none), "learned" (the rows the saved
+    model learned from: the refit's when it was refitted, else the training split's), "pool"}``."""
+    sizes = metrics.get("split_sizes") or {}
+    train_n, val_n, test_n = (int(sizes.get(k) or 0) for k in ("train", "validation", "test"))
+    refit = int((metrics.get("refit") or {}).get("rows") or 0)
+    return {"train": train_n, "validation": val_n, "test": test_n, "refit": refit,
+            "learned": refit or train_n or int(n_pool), "pool": int(n_pool)}
+
+
+def trained_in_words(trained: Mapping[str, Any]) -> str:
+    """"trained on 778 rows (111 more chose its settings and 222 checked it; all 1,111 were its to learn
+    from)", from :func:`trained_rows`; a refitted model: "trained on 889 rows (778, then again with the 111
+    that chose its settings; 222 checked it; ...)"."""
+    train_n, val_n, test_n, refit, pool = (int(trained.get(k) or 0) for k in ("train", "validation", "test", "refit", "pool"))
+    learned = refit or train_n or pool
+    if refit and refit != train_n:
+        parts = [f"{train_n:,}, then again with the {val_n:,} that chose its settings" if val_n and refit == train_n + val_n
+                 else f"{train_n:,}, then refitted on all {refit:,}"]
+        parts.append(f"{test_n:,} checked it" if test_n else "")
+    else:
+        checked = f"{test_n:,} checked it" if test_n else ""
+        chose = f"{val_n:,} more chose its settings" if val_n else ""
+        parts = [" and ".join(p for p in (chose, checked) if p)]
+    parts.append(f"all {pool:,} were its to learn from" if pool and pool != learned else "")
+    inside = "; ".join(p for p in parts if p)
+    return f"trained on {learned:,} rows" + (f" ({inside})" if inside else "")
 
 
 def suspected_label_errors(truth: Any, pred_in_use: Any, pred_challenger: Any) -> np.ndarray:
@@ -457,17 +503,20 @@ def outcome_in_brief(sentence: str) -> str:
 
 def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: dict[str, Any], n_holdout: int,
                      n_new: int, *, fixed: dict[str, Any] | None = None, n_review: int = 0,
-                     review_file: str = "") -> str:
+                     review_file: str = "", disagrees: tuple[float | None, float | None] = (None, None),
+                     trained: Mapping[str, Any] | None = None) -> str:
     """A retrain's outcome for people, the version in use first: "Promoted: v3 is now in use in place
     of v2. ..." or "Kept v2: the challenger (v3) was not better. ...", then the lead with its
-    interval, the rows it was judged on, and whether the new rows joined the fixed holdout (only when
-    the challenger was promoted: rows whose labels lost the comparison never judge later ones).
+    interval, the rows it was judged on, and that the fixed holdout stays as it was (the new rows judge
+    only this comparison; a model without a fixed holdout takes its first promotion's new rows, less
+    the ``n_review`` ones, as its holdout).
     ``fixed``: the comparison on the holdout's rows alone (:func:`promotes`), said when it is what
     kept the challenger out. A promotion says that the challenger scored higher and so is in use,
     then, in a sentence of its own, how sure that is (core.evaluation.noise_in_words: a lead within
     noise is the better bet, not a sure one, as the leaderboard's verdict says it). ``n_review``: the
-    promotion's new rows left out of the holdout, both models calling them otherwise
-    (:func:`suspected_label_errors`), listed in ``review_file``."""
+    new comparison rows both models call otherwise (:func:`suspected_label_errors`), listed in
+    ``review_file`` on every retrain. ``disagrees``: how often the model in use disagrees with the new
+    labels and with the fixed holdout's (None: no such rows). ``trained``: :func:`trained_rows`."""
     from .evaluation import better_than, lead_in_words, lead_size, noise_in_words
 
     lead = lead_in_words(comparison, "classification", "shared")
@@ -488,26 +537,35 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
         head = (f"{KEPT_LEAD}{current}: the challenger ({challenger}) was not better, so it was not promoted: {lead} "
                 f"({basis}). {current} stays in use; {challenger} is kept under versions/ and can be put in place "
                 "by hand.")
-    total = n_holdout + n_new
+    if trained:
+        head += f" The challenger {trained_in_words(trained)}."
     rows = f"{n_new:,} new {'row' if n_new == 1 else 'rows'}"
     if not n_new:
         return head
-    if promoted and n_review:  # the rows both models call otherwise stay out (suspected_label_errors)
+    if n_holdout:
+        said = (f" The fixed holdout stays as it was ({n_holdout:,} rows): the {rows} of this comparison judged only "
+                "this one and do not join it.")
+    elif promoted:  # no fixed holdout yet (cross-validated): the first promotion's new rows become it
         joined = n_new - n_review
-        grew = (f" {joined:,} of the {rows} of this comparison now join the fixed holdout ({total - n_review:,} rows), "
-                "so the next challenger is judged on them too." if joined else
-                f" None of the {rows} of this comparison joined the fixed holdout (still {n_holdout:,} rows).")
-        return head + grew + (f" {n_review:,} of the new rows {'was' if n_review == 1 else 'were'} not added to the "
-                              f"fixed holdout: both models call {'it' if n_review == 1 else 'them'} otherwise, so "
-                              f"{'its label' if n_review == 1 else 'their labels'} may be wrong; check these labels: "
-                              f"{review_file}. Correct the wrong ones and add those rows to the next retrain's new "
-                              "rows.")
-    if promoted:  # the holdout grows only with the rows of a comparison the challenger won (_keep)
-        return head + (f" The {rows} of this comparison now join the fixed holdout ({total:,} rows), so the next "
-                       "challenger is judged on them too.")
-    return head + (f" The {rows} of this comparison were not added to the fixed holdout (still {n_holdout:,} rows): "
-                   "the challenger trained on the others did not win, and their labels may disagree with the "
-                   "model's. Add more labelled rows, or check these labels, before the next retrain.")
+        said = (f" {joined:,} of the {rows} of this comparison are now the fixed holdout, so the next challenger is "
+                "judged on them." if joined else
+                f" None of the {rows} of this comparison became the fixed holdout: the next retrain's new rows judge.")
+    else:
+        said = ""
+    new_rate, fixed_rate = disagrees
+    if new_rate is not None:
+        said += f" The model in use disagrees with {new_rate:.0%} of your new labels"
+        if fixed_rate is not None:
+            said += f", against {fixed_rate:.0%} on the fixed holdout"
+            if new_rate > fixed_rate + 0.05:
+                said += ": some new labels may be wrong, or your texts have changed"
+        said += "."
+    if n_review:
+        one = n_review == 1
+        said += (f" {n_review:,} {'row' if one else 'rows'} both models call otherwise {'is' if one else 'are'} "
+                 f"listed to check: {review_file}. Correct the wrong labels and add those rows to the next retrain's "
+                 "new rows.")
+    return head + said
 
 
 def _reporter(on_progress: Any) -> Any:
@@ -528,12 +586,13 @@ def _reporter(on_progress: Any) -> Any:
 def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, holdout: pd.DataFrame,
           words: Any, n_holdout: int, review: pd.DataFrame | None = None) -> tuple[str, str, str]:
     """Write the outcome: promoted, the model in use moves to versions/ and the challenger takes its
-    place; not promoted, the challenger is saved under versions/. A promoted challenger gets the
-    comparison rows less those set aside (``holdout``) as its holdout.csv (owner-only: customer text); when it is not promoted the
-    fixed holdout stays as it was (its first ``n_holdout`` comparison rows, written as holdout.csv). ``words(current, challenger)``:
+    place; not promoted, the challenger is saved under versions/. Either way the fixed holdout stays
+    as it was (its first ``n_holdout`` comparison rows, as holdout.csv, owner-only: customer text; an
+    existing holdout.csv is copied byte for byte); only a model without one (``n_holdout`` 0) takes a
+    promotion's ``holdout`` (its new comparison rows less the suspect ones). ``words(current, challenger)``:
     the outcome's sentence once the numbers are given (here, under the lock). ``review``: the new
-    comparison rows a promotion leaves out of ``holdout`` (:func:`suspected_label_errors`), added to
-    the model's HOLDOUT_REVIEW (None: none). Returns (the version written under versions/, the
+    comparison rows both models call otherwise (:func:`suspected_label_errors`), added to the model's
+    HOLDOUT_REVIEW on every retrain (None: none). Returns (the version written under versions/, the
     version in use now, the sentence)."""
     import shutil
     import tempfile
@@ -560,11 +619,12 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                     _name(tmp / VERSIONS / challenger, challenger)
                     _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use",
                                action="kept", in_use=current, kept=challenger)
-                    # The fixed holdout stays as it was (written down, so a rollback keeps these very rows):
-                    # the new rows' labels lost the comparison (they may be wrong), and a holdout that took
-                    # them would judge every later model on them.
+                    # The fixed holdout stays as it was (written down, so a rollback keeps these very rows).
                     if n_holdout:
-                        _write_holdout(tmp, holdout.iloc[:n_holdout])
+                        _keep_holdout(tmp, folder, holdout.iloc[:n_holdout])
+                    if review is not None and len(review):
+                        when = time.strftime("%Y-%m-%d %H:%M")
+                        _add_review(tmp, folder, review.assign(retrain=f"{challenger} not promoted, {current} stays, {when}"))
                 return version, current, sentence
             with atomic_folder(folder, overwrite=True) as tmp:
                 copy_tree(saved, tmp)
@@ -580,7 +640,9 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
                 _name(tmp / VERSIONS / current, current)
                 _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",
                            action="promoted", in_use=challenger, kept=current)
-                if len(holdout):  # none: every comparison row was new and set aside; a later retrain needs new rows
+                if n_holdout:  # the fixed holdout stays fixed: the new rows judged this comparison only
+                    _keep_holdout(tmp, folder, holdout.iloc[:n_holdout])
+                elif len(holdout):  # no fixed holdout yet: the new rows less the suspect ones become it
                     _write_holdout(tmp, holdout)
                 if review is not None and len(review):
                     when = time.strftime("%Y-%m-%d %H:%M")
@@ -598,6 +660,19 @@ def _write_holdout(folder: Path, holdout: pd.DataFrame, name: str = HOLDOUT) -> 
     holdout.to_csv(path, index=False)
 
 
+def _keep_holdout(tmp: Path, folder: Path, rows: pd.DataFrame) -> None:
+    """The fixed holdout in ``tmp`` (the folder being built): ``folder``'s holdout.csv byte for byte when
+    it has one, else ``rows`` (its test split's) written as HOLDOUT."""
+    import shutil
+
+    if (folder / HOLDOUT).is_file():
+        (tmp / HOLDOUT).unlink(missing_ok=True)  # a hard-linked copy is never written through
+        shutil.copyfile(folder / HOLDOUT, tmp / HOLDOUT)
+        (tmp / HOLDOUT).chmod(0o600)
+    else:
+        _write_holdout(tmp, rows)
+
+
 def _add_review(tmp: Path, folder: Path, review: pd.DataFrame) -> None:
     """The model's HOLDOUT_REVIEW in ``tmp`` (the folder being built): the rows ``folder``'s already
     lists (earlier promotions' rows, not checked yet as far as anyone knows), then ``review``."""
@@ -607,8 +682,9 @@ def _add_review(tmp: Path, folder: Path, review: pd.DataFrame) -> None:
 
 
 def review_rows(folder: str | Path) -> pd.DataFrame:
-    """The rows the model in ``folder`` set aside from its fixed holdout for a person to check
-    (HOLDOUT_REVIEW; REVIEW_COLUMNS), empty when none: the Models page shows and offers them."""
+    """The new labelled rows both models called otherwise in the retrains of the model in ``folder``,
+    for a person to check (HOLDOUT_REVIEW; REVIEW_COLUMNS), empty when none: the Models page shows
+    and offers them."""
     path = Path(folder) / HOLDOUT_REVIEW
     if not path.is_file():
         return pd.DataFrame(columns=list(REVIEW_COLUMNS))
@@ -633,8 +709,8 @@ class RollbackRisk:
 
 def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     """Score ``version`` and the model in use in ``folder`` on the same rows - the fixed holdout
-    of the model in use (:func:`holdout_path`: rows it never trained on, and the kept versions'
-    comparison rows) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
+    of the model in use (:func:`holdout_path`: rows no kept version trained on, fixed across
+    retrains) - with the comparison's rule (macro-F1, paired bootstrap), and say whether
     the version lost its latest comparison (:func:`carried_comparison`, through any rollbacks
     since). Raises ValueError for a version not kept.
     Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
@@ -757,9 +833,11 @@ def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None =
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else readable_time(entry.get("at"))
 
     def trained(entry: dict[str, Any]) -> str:
-        n = entry.get("n_trained")
-        return (f" The challenger of that comparison trained on {n:,} rows (the labelled rows plus the new ones "
-                "not held out, less any row whose text is in the holdout)." if isinstance(n, int) else "")
+        if isinstance(entry.get("trained"), dict):  # its own split sizes (trained_rows)
+            return f" The challenger of that comparison {trained_in_words(entry['trained'])}."
+        n = entry.get("n_trained")  # a retrain of an older release: the rows it was given, split again
+        return (f" The challenger of that comparison was given {n:,} rows to learn from (some of them chose its "
+                "settings and checked it)." if isinstance(n, int) else "")
 
     current = in_use(folder)
     lines = [f"{current['version'] or '(unnumbered)'}  in use  {names.get(current['kind'], current['kind'])}, "

@@ -124,19 +124,19 @@ REVIEW_NAMES = {"text": "text", "given_label": "label given", "model_in_use_pred
 
 
 def _review(name: str, folder: Path, key: str) -> None:
-    """The new labelled rows promotions left out of the fixed holdout because both models call them
-    otherwise (core.versions.review_rows): shown and offered for download, to be checked."""
+    """The new labelled rows both models called otherwise in a retrain, promoted or not
+    (core.versions.review_rows): shown and offered for download, to be checked."""
     rows = review_rows(folder)
     if rows.empty:
         return
     n = len(rows)
-    them, were = ("them", "were") if n != 1 else ("it", "was")
-    with st.expander(f"Rows to check ({n:,}): left out of the fixed holdout, both models call {them} otherwise",
+    them = "them" if n != 1 else "it"
+    with st.expander(f"Rows to check ({n:,}): new labelled rows, both models call {them} otherwise",
                      icon=":material/fact_check:"):
-        st.markdown(f"{n:,} new labelled row{'s' if n != 1 else ''} {were} not added to the fixed holdout when a "
-                    f"challenger was promoted: the model then in use and the challenger both predict another label "
-                    f"than the one given, so the label may be wrong. Check these labels; correct the wrong ones and "
-                    f"add those rows to the next retrain's new labelled rows.")
+        st.markdown(f"In {n:,} new labelled row{'s' if n != 1 else ''} of your retrains, the model then in use and "
+                    f"its challenger both predicted another label than the one given, so the label may be wrong. "
+                    f"Check these labels; correct the wrong ones and add those rows to the next retrain's new "
+                    f"labelled rows.")
         st.dataframe(rows.rename(columns=REVIEW_NAMES), hide_index=True, key=f"{key}_review_table")
         download_button("Download the rows to check (CSV)", lambda: to_csv_bytes(rows),
                         file_name=f"{name.replace(':', '_')}_rows_to_check.csv", mime="text/csv",

@@ -134,6 +134,7 @@ def test_the_api_answers_tags_and_ood_as_the_cli_writes_them_in_both_forms(folde
 
     from core.onnx_form import export
     from core.serve import create_app
+    from tests.core.test_onnx_form import record_speeds
 
     texts = ["great love it", "bad hate this", "ok then", "qwerty zxcv 12345 !!!", ""]
     data = tmp_path / "in.csv"
@@ -141,6 +142,7 @@ def test_the_api_answers_tags_and_ood_as_the_cli_writes_them_in_both_forms(folde
     for fast in ([], ["--fast"]):
         if fast:
             export(folder)
+            record_speeds(folder, onnx=50.0, torch_fp32=20.0, torch_bf16=30.0)  # both paths run it when faster
         out = tmp_path / f"out{len(fast)}.csv"
         assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--ood", *fast]) == 0
         expected = pd.read_csv(out, keep_default_na=False)

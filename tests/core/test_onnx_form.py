@@ -27,6 +27,14 @@ def folder(trained_tiny, tmp_path):
     return copy
 
 
+def record_speeds(folder, **rows_per_s) -> None:
+    """Write the export's speed measurements (rows/s) into onnx.json, as an export on another machine might."""
+    import json
+
+    record = json.loads((folder / RECORD_FILE).read_text())
+    (folder / RECORD_FILE).write_text(json.dumps({**record, "rows_per_s": {**record["rows_per_s"], **rows_per_s}}))
+
+
 def test_export_gives_the_torch_models_probabilities(folder):
     record = export(folder)
     assert record["passed"] and record["file"] == ONNX_FILE and (folder / ONNX_FILE).is_file()
@@ -90,9 +98,10 @@ def test_predict_fast_and_serve_use_the_checked_form(folder, tmp_path, capsys):
     pd.DataFrame({"text": TEXTS}).to_csv(data, index=False)
     assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out_torch)]) == 0
     assert cli_main(["export", "--model", str(folder)]) == 0
+    record_speeds(folder, onnx=50.0, torch_fp32=20.0, torch_bf16=30.0)  # measured faster than both torch forms
     capsys.readouterr()
     assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out_onnx), "--fast"]) == 0
-    assert "ONNX Runtime" in capsys.readouterr().err
+    assert "fast path: ONNX Runtime, model.onnx (ONNX Runtime scored 50.0 rows/s at export" in capsys.readouterr().err
     a, b = pd.read_csv(out_torch), pd.read_csv(out_onnx)
     assert a["predicted_label"].tolist() == b["predicted_label"].tolist()
     np.testing.assert_allclose(a["confidence"], b["confidence"], atol=1e-4)
@@ -116,6 +125,7 @@ def test_the_api_on_the_onnx_form_answers_ood_as_predict_fast_writes_it(folder, 
     texts = [*TEXTS, "qwerty zxcv 12345 !!!"]
     pd.DataFrame({"text": texts}).to_csv(data, index=False)
     export(folder)
+    record_speeds(folder, onnx=50.0, torch_fp32=20.0, torch_bf16=30.0)
     assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--fast", "--ood"]) == 0
     expected = pd.read_csv(out)
     client = TestClient(create_app(folder))
@@ -124,3 +134,42 @@ def test_the_api_on_the_onnx_form_answers_ood_as_predict_fast_writes_it(folder, 
     assert [a["label"] for a in got] == expected["predicted_label"].tolist()
     assert [a["ood"] for a in got] == [str(v) == "True" for v in expected["out_of_distribution"]]
     np.testing.assert_allclose([a["confidence"] for a in got], expected["confidence"], atol=1e-5)
+
+
+def test_a_slower_onnx_form_is_not_used_and_the_reason_is_said(folder, tmp_path, capsys, monkeypatch):
+    """Walk: predict --fast and serve ran the ONNX form though the export measured it slower (ONNX 9.9
+    rows/s, torch bf16 28.2). Truth: the measurements recorded here, and the form each path reports."""
+    import core.fastpath
+    from core.onnx_form import onnx_or_torch
+
+    data, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(data, index=False)
+    export(folder)
+    record_speeds(folder, onnx=9.9, torch_fp32=12.0, torch_bf16=28.2)
+    assert onnx_or_torch(read_record(folder), "torch_bf16") == (False, (
+        "ONNX Runtime scored 9.9 rows/s at export, the bf16 fast path (torch) 28.2: ONNX is not faster, so the bf16 "
+        "fast path (torch) runs"))
+    # predict --fast with a bf16 fast path on record: bf16 runs, and the ONNX form's absence is explained.
+    monkeypatch.setattr(core.fastpath, "read_fast_path",
+                        lambda _folder: {"passed": True, "method": "bf16", "reason": "recorded in the test"})
+    capsys.readouterr()
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--fast"]) == 0
+    err = capsys.readouterr().err
+    assert "the ONNX form is not used: ONNX Runtime scored 9.9 rows/s at export, the bf16 fast path (torch) 28.2" in err
+    assert "fast path: bf16 (recorded in the test)" in err and "fast path: ONNX Runtime" not in err
+    # serve runs the saved model as it is unless ONNX beat it: 9.9 against 12.0, so the saved weights.
+    client = TestClient(create_app(folder))
+    assert client.get("/model").json()["form"] == "saved weights"
+    assert "the ONNX form is not used: ONNX Runtime scored 9.9 rows/s at export, the full model (torch fp32) 12.0" \
+        in capsys.readouterr().err
+    # Faster than the full model but not than bf16: serve takes ONNX, predict --fast keeps bf16.
+    record_speeds(folder, onnx=20.0)
+    assert TestClient(create_app(folder)).get("/model").json()["form"] == "onnx"
+    capsys.readouterr()
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--fast"]) == 0
+    assert "fast path: bf16" in capsys.readouterr().err
+    # Faster than the full model, no torch fast form passed: predict --fast takes ONNX.
+    monkeypatch.setattr(core.fastpath, "read_fast_path",
+                        lambda _folder: {"passed": False, "method": None, "reason": "bf16 agreed on 97%"})
+    assert cli_main(["predict", "--model", str(folder), "--data", str(data), "--out", str(out), "--fast"]) == 0
+    assert "the full model (torch fp32) 12.0: ONNX is faster" in capsys.readouterr().err

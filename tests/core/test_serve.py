@@ -163,7 +163,12 @@ def test_token_required_when_set(folder):
     assert secured.post("/predict", json={"texts": ["hi"]}).status_code == 401
     wrong = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert secured.get("/health").status_code == 401
+    # /health answers a load balancer's probe without the token, and names the model only with it.
+    probe = secured.get("/health")
+    assert probe.status_code == 200 and probe.json() == {"status": "ok"}
+    assert secured.get("/health", headers={"Authorization": "Bearer s3cret"}).json() == {"status": "ok", "model": folder.name}
+    assert secured.get("/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert secured.get("/model").status_code == 401  # the rest stays closed
     ok = secured.post("/predict", json={"texts": ["hi"]}, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
     for scheme in ("bearer", "BEARER"):  # RFC 7235: the scheme name is case-insensitive
@@ -250,3 +255,29 @@ def test_requests_waiting_behind_a_pass_are_scored_together(monkeypatch):
         assert future.result(5)["doubled"].tolist() == [2 * i, 2 * (i + 100)]
     assert calls == [1, 10]  # five requests of 2 rows: one pass
     assert batcher.batches == 2
+
+
+def test_the_docs_work_offline_and_declare_the_bearer_token(folder):
+    """Walk: /docs was a blank page offline (Swagger UI's JS/CSS from cdn.jsdelivr.net, a favicon from
+    fastapi.tiangolo.com). Truth: the HTML the server sends and the files it answers, with a token set
+    (the documentation is open, as before; the routes are not)."""
+    import re
+
+    client = TestClient(create_app(folder, token="s3cret"))
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls and not [u for u in urls if re.match(r"(?i)https?://", u)]  # nothing outside the server
+    assert not re.search(r"(?i)https?://(?!localhost|127\.0\.0\.1)", page.text)
+    for url in urls:  # every file the page loads answers, without the token
+        assert client.get(url).status_code == 200, url
+    js = client.get("/docs-static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": "The server's token: MARKETUNE_API_TOKEN or --token-file."}
+    for path, method in (("/predict", "post"), ("/model", "get")):
+        assert schema["paths"][path][method]["security"] == [{"bearer": []}]
+    assert client.get("/model").status_code == 401  # the Authorize button's token is what opens these
+    assert client.get("/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/docs-openapi.json").json()["paths"] == schema["paths"]

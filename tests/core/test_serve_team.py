@@ -49,6 +49,7 @@ def auth(token: str) -> dict[str, str]:
 def test_no_token_or_an_unknown_one_is_401(client, server):
     assert client.post("/predict?model=ana-model", json={"texts": ["hi"]}).status_code == 401
     assert client.get("/health", headers=auth("mkt_not-issued")).status_code == 401
+    assert client.get("/health").json() == {"status": "ok"}  # a load balancer's probe: no token, no model named
     assert client.get("/model?model=ana-model", headers={"Authorization": server[1]["ana"][1]}).status_code == 401
 
 

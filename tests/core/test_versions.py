@@ -56,8 +56,11 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert outcome.promoted and outcome.sentence.startswith("Promoted: v2 is now in use in place of v1.")
     assert outcome.in_use == "v2" and outcome_in_brief(outcome.sentence) == "promoted: v2 now in use"
     assert outcome.n_holdout == n_test and outcome.n_new_eval == 12
-    holdout = pd.read_csv(flipped / "holdout.csv")  # carried by the model in place: the next round's holdout
-    assert len(holdout) == n_test + 12 and oct((flipped / "holdout.csv").stat().st_mode & 0o777) == "0o600"
+    holdout = pd.read_csv(flipped / "holdout.csv")  # carried by the model in place: the old test split, fixed
+    assert len(holdout) == n_test and oct((flipped / "holdout.csv").stat().st_mode & 0o777) == "0o600"
+    test = pd.read_csv(flipped / VERSIONS / "v1" / "test_predictions.csv", keep_default_na=False)
+    assert holdout["text"].astype(str).tolist() == test["text"].astype(str).tolist()
+    assert f"The fixed holdout stays as it was ({n_test:,} rows)" in outcome.sentence
     after = holdout_accuracy(flipped)
     assert after > before  # the model in place now is the better one, on rows neither trained on
     kind = json.loads((flipped / "marketune.json").read_text())["kind"]  # the comparison names whose it is
@@ -91,11 +94,8 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
     assert risk.lost and "was replaced" in risk.sentence and "rollback from v1 to v2" in risk.sentence
     assert f"{delta * 100:+.1f} macro-F1 points" in risk.sentence
     assert risk.comparison["a"] < risk.comparison["b"]  # and it still scores worse on the same rows
-    # One computation, one number: the dialog's comparison of the same two models on the same rows
-    # (the holdout the retrain judged on, fixed since) is the retrain's seen from the other side.
-    assert risk.comparison["n"] == outcome.comparison["n"]
-    assert risk.comparison["delta"] == pytest.approx(-delta)
-    assert risk.comparison["ci"] == pytest.approx([-outcome.comparison["ci"][1], -outcome.comparison["ci"][0]])
+    # The dialog compares the two on the fixed holdout, which the retrain's new rows never joined.
+    assert risk.comparison["n"] == n_test == outcome.comparison["n"] - outcome.n_new_eval
 
 
 def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(trained_tiny, tmp_path, capsys):
@@ -115,14 +115,31 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     said = [line for line in captured.err.splitlines() if line.startswith("[")]
     assert said and not [line for line in said if not line.split("]", 1)[1].strip()]  # no empty "[train] " lines
     assert printed["promoted"] is False and printed["version_kept"] == "v2" and printed["in_use"] == "v1"
-    assert printed["n_review"] == 0 and printed["review_file"] == ""  # no new row joins the holdout: none set aside
-    assert not (folder / "holdout_review.csv").exists()
+    # Not promoted, the new rows both models call otherwise are listed to check all the same (walk: wrong
+    # new labels were invisible when nothing was promoted). Truth: the labels the test flipped.
+    review = pd.read_csv(folder / "holdout_review.csv", keep_default_na=False, dtype=str)
+    assert printed["n_review"] == len(review) > 0 and printed["review_file"] == str(folder / "holdout_review.csv")
+    wrong = dict(zip(noisy["text"], noisy["label"]))
+    assert all(wrong[t] == g for t, g in zip(review["text"], review["given_label"]))
+    assert review["retrain"].str.startswith("v2 not promoted, v1 stays, ").all()
+    assert f"{len(review)} rows both models call otherwise are listed to check: {folder / 'holdout_review.csv'}" in printed["sentence"]
+    # How often the model in use disagrees with the new labels, against the fixed holdout's. Truth: its own
+    # predictions of the comparison's new rows (the review's texts among them) and of the holdout.
+    texts_before = holdout_before["text"].astype(str).tolist()
+    on_holdout = np.mean(np.asarray(load_folder(folder).predict(texts_before), dtype=str)
+                         != holdout_before["true_label"].astype(str).to_numpy())
+    assert f"against {on_holdout:.0%} on the fixed holdout: some new labels may be wrong" in printed["sentence"]
     assert printed["sentence"].startswith("Kept v1: the challenger (v2) was not better")
     assert outcome_in_brief(printed["sentence"]) == "kept v1: the challenger was not better"
     # The new rows, whose (flipped) labels lost, do not join the fixed holdout: its rows are the same.
     holdout = pd.read_csv(folder / "holdout.csv", keep_default_na=False)[["text", "true_label"]]
     assert holdout.equals(holdout_before) and not set(holdout["text"]) & set(noisy["text"])
-    assert f"were not added to the fixed holdout (still {len(holdout_before):,} rows)" in printed["sentence"]
+    assert f"The fixed holdout stays as it was ({len(holdout_before):,} rows)" in printed["sentence"]
+    # The rows it trained on, from its own split sizes (train() splits what it is given again).
+    sizes = json.loads((folder / VERSIONS / "v2" / "metrics.json").read_text())
+    learned = (sizes.get("refit") or {}).get("rows") or sizes["split_sizes"]["train"]
+    assert printed["n_trained"] == learned
+    assert f"The challenger trained on {learned:,} rows (" in printed["sentence"]
     assert (folder / "model.safetensors").read_bytes() == weights  # the model in use is untouched
     assert list_versions(folder)[0]["status"] == "challenger, not promoted"
     with pytest.raises(ValueError, match=r"no version that was in use before \(kept: v2 \(challenger, not promoted"):
@@ -152,7 +169,7 @@ def test_a_challenger_that_is_not_better_is_kept_aside_and_nothing_changes(train
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(aside["set_aside"]))
     assert lines[0].startswith("v2  in use  ")
     assert lines[1].startswith(f"v1  set aside by a rollback from v1 to v2 ({when})")
-    assert f"trained on {printed['n_trained']:,} rows (the labelled rows plus the new ones" in lines[0]
+    assert f"trained on {printed['n_trained']:,} rows (" in lines[0]
     assert not any(str(aside["set_aside"]) in line for line in lines)  # no raw timestamp
     assert lines[-1].endswith("rolled back from v1 to v2: v2 is in use, v1 is kept")
     assert pd.read_csv(folder / "holdout.csv", keep_default_na=False)[["text", "true_label"]].equals(holdout)

@@ -74,24 +74,22 @@ def test_retrain_from_the_page_promotes_a_better_challenger_then_rolls_back(flip
     assert "done" not in phases and phases[-3:] == ["trained", COMPARE_PHASE, KEEP_PHASE]  # never "Done" mid-job
     at.run()
     assert "Promoted: v2 is now in use in place of v1." in texts(at.success)
-    # The comparison's new rows join the fixed holdout: said where the outcome is read, and the rule counts them;
-    # those both models call otherwise (here: rows the one-epoch challenger misses too) are set aside to check.
-    from core.versions import review_rows
-
-    aside = len(review_rows(flipped_model))
-    joined = (f"{12 - aside} of the 12 new rows of this comparison" if aside else "The 12 new rows of this comparison")
-    assert f"{joined} now join the fixed holdout ({n_test + 12 - aside:,} rows)" in texts(at.success)
-    assert f"fixed holdout ({n_test + 12 - aside:,} rows)" in " ".join(m.value for m in at.markdown)
-    assert len(pd.read_csv(flipped_model / "holdout.csv")) == n_test + 12 - aside
+    # The fixed holdout stays fixed: said where the outcome is read, and the rule still counts the test split;
+    # the new rows both models call otherwise (here: rows the one-epoch challenger misses too) are listed to check.
+    assert f"The fixed holdout stays as it was ({n_test:,} rows)" in texts(at.success)
+    assert f"fixed holdout ({n_test:,} rows)" in " ".join(m.value for m in at.markdown)
+    assert len(pd.read_csv(flipped_model / "holdout.csv")) == n_test
     assert holdout_accuracy(flipped_model) > before  # the model in place is the better one
     assert [v["status"] for v in list_versions(flipped_model)] == ["replaced by a better challenger"]
     table = frame_with(at, "what happened")
     assert table["what happened"].tolist() == ["in use", "replaced by a better challenger"]
     assert table["version"].tolist() == ["v2", "v1"]
     # Each side's comparison in its own words. Truth: scikit-learn's macro-F1 of each model on the
-    # comparison rows (holdout.csv and the rows set aside, with the labels given), the winner's lead in points.
-    rows = pd.concat([pd.read_csv(flipped_model / "holdout.csv", keep_default_na=False),
-                      review_rows(flipped_model).rename(columns={"given_label": "true_label"})], ignore_index=True)
+    # comparison rows (the fixed holdout and the job's share of the new rows, seed 42), the winner's lead in points.
+    from core.versions import eval_rows
+
+    compared, labels, _, _ = eval_rows(load_folder(flipped_model / VERSIONS / "v1"), make_sentiment_frame(40, seed=2), 42)
+    rows = pd.DataFrame({"text": compared, "true_label": labels})
     f1 = [f1_score(rows["true_label"].astype(str), [str(p) for p in load_folder(f).predict(rows["text"].astype(str).tolist())],
                    average="macro") for f in (flipped_model, flipped_model / VERSIONS / "v1")]
     lead = f"{abs(f1[0] - f1[1]) * 100:.1f} points"
@@ -240,10 +238,11 @@ def test_the_rollback_picker_starts_at_the_version_in_use_before_and_a_swap_is_i
     assert history and not re.search(r"\d\dT\d\d:\d\d", history) and "`2026-01-01 00:00`" in history
 
 
-def test_rows_set_aside_for_review_are_shown_offered_and_the_outcome_points_to_them(flipped_model, monkeypatch):
-    """Round 8: a promotion leaves the new rows both models call otherwise out of the fixed holdout
-    (core.versions.suspected_label_errors) and lists them in holdout_review.csv: the tab shows them
-    and offers them for download where the outcome is read, and the outcome names no server path.
+@pytest.mark.parametrize("promoted", [True, False])
+def test_rows_set_aside_for_review_are_shown_offered_and_the_outcome_points_to_them(flipped_model, monkeypatch, promoted):
+    """Round 8: every retrain, promoted or not, lists the new rows both models call otherwise
+    (core.versions.suspected_label_errors) in holdout_review.csv: the tab shows them and offers them
+    for download where the outcome is read, and the outcome names no server path.
     Truth: the file and the job's state, written here as the retrain writes them."""
     from core.versions import HOLDOUT_REVIEW
 
@@ -253,20 +252,23 @@ def test_rows_set_aside_for_review_are_shown_offered_and_the_outcome_points_to_t
     rows.to_csv(flipped_model / HOLDOUT_REVIEW, index=False)
     monkeypatch.setattr(core_jobs, "_launch_worker", lambda folder: None)  # the test plays the worker
     job_id = core_jobs.start_retrain_job("sentiment", make_sentiment_frame(40, seed=1), make_sentiment_frame(20, seed=2))
-    core_jobs.write_state(core_jobs.jobs_root() / job_id, "done", promoted=True, message=(
-        "Promoted: v2 is now in use in place of v1. The challenger scored higher, so it is in use: 3.0 points ahead. "
-        "2 of the new rows were not added to the fixed holdout: both models call them otherwise, so their labels may "
-        f"be wrong; check these labels: {flipped_model / HOLDOUT_REVIEW}. Correct the wrong ones."))
+    head = ("Promoted: v2 is now in use in place of v1. The challenger scored higher, so it is in use: 3.0 points ahead."
+            if promoted else "Kept v1: the challenger (v2) was not better, so it was not promoted: 3.0 points behind.")
+    core_jobs.write_state(core_jobs.jobs_root() / job_id, "done", promoted=promoted, message=(
+        f"{head} The model in use disagrees with 55% of your new labels, against 10% on the fixed holdout: some new "
+        f"labels may be wrong, or your texts have changed. 2 rows both models call otherwise are listed to check: "
+        f"{flipped_model / HOLDOUT_REVIEW}. Correct the wrong labels."))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     at.session_state["versions_jobs"] = {"sentiment": job_id}  # the session that started the retrain
     at.switch_page("pages/models.py").run()
     assert not at.exception, at.exception
-    said = texts(at.success)
-    assert "check these labels: the list below (Rows to check)." in said and str(flipped_model) not in said
+    said = texts(at.success if promoted else at.info)
+    assert "listed to check: the list below (Rows to check)." in said and str(flipped_model) not in said
+    assert "disagrees with 55% of your new labels, against 10% on the fixed holdout" in said
     [box] = [e for e in at.expander if e.label.startswith("Rows to check (2)")]
     assert "both models call them otherwise" in box.label
-    assert "the label may be wrong. Check these labels" in " ".join(m.value for m in box.markdown)
+    assert "so the label may be wrong. Check these labels" in " ".join(m.value for m in box.markdown)
     table = frame_with(at, "label given")
     assert table["text"].tolist() == ["I love it", "awful service"]
     assert table["label given"].tolist() == ["negative", "positive"]
