@@ -63,10 +63,11 @@ def model_reads(folder: str | Path) -> tuple[frozenset[str], str] | None:
     return read, f"it was trained on texts in {words} only"
 
 
-def language_warning(folder: str | Path | None, texts: Sequence[object]) -> str | None:
+def language_warning(folder: str | Path | None, texts: Sequence[object], of_rows: int | None = None) -> str | None:
     """A plain warning when at least ``WARN_SHARE`` of ``texts`` (those with letters; up to
     ``LANGUAGE_SAMPLE`` looked at) are in a language the saved model at ``folder`` does not read
-    (:func:`model_reads`), naming how many; None otherwise, or when that cannot be judged."""
+    (:func:`model_reads`), naming how many; None otherwise, or when that cannot be judged.
+    ``of_rows``: the rows of the whole file when ``texts`` are only its first ones (core.predict)."""
     if folder is None or not texts:
         return None
     try:
@@ -80,10 +81,16 @@ def language_warning(folder: str | Path | None, texts: Sequence[object]) -> str 
     unread = [k for k in kinds if k not in read]
     if not kinds or len(unread) / len(kinds) < WARN_SHARE:
         return None
-    main = max(set(unread), key=unread.count)
-    looked = "texts" if len(texts) <= LANGUAGE_SAMPLE else f"texts checked (a sample of the {len(texts):,})"
+    main = max(sorted(set(unread)), key=unread.count)
+    where = ""  # every text given was checked
+    if len(texts) > LANGUAGE_SAMPLE:
+        where = f"Of {len(kinds):,} texts checked (spread over all {len(texts):,}), "
+    elif of_rows is not None and of_rows > len(texts):
+        where = f"Of {len(kinds):,} texts checked (the first {len(texts):,} of the {of_rows:,} rows), "
+    count = f"{len(unread):,} ({len(unread) / len(kinds):.0%})" if where else \
+        f"{len(unread):,} of {len(kinds):,} texts ({len(unread) / len(kinds):.0%})"
     return (
-        f"{len(unread):,} of {len(kinds):,} {looked} ({len(unread) / len(kinds):.0%}) look like "
+        f"{where}{count} look like "
         f"{KIND_WORDS[main]}{' or another language' if len(set(unread)) > 1 else ''}, but {why}: "
         "its predictions for them are likely little better than guesses. Score such texts with a "
         "model trained on multilingual-e5-small (Train page), or check a sample of them by hand."

@@ -360,7 +360,7 @@ def predict_csv(
 
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed,
                           n_ood if ood is not None else None, stream.notes,
-                          language_warning(getattr(model, "path", None), language_texts))
+                          language_warning(getattr(model, "path", None), language_texts, of_rows=n_rows))
 
 
 def _chunk_texts(model: SavedModel, chunk: pd.DataFrame, column_map: dict[str, str] | None) -> list[str]:

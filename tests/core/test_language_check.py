@@ -42,6 +42,11 @@ def test_english_rows_on_an_english_model_and_any_rows_on_a_multilingual_one_are
     assert language_warning(saved(tmp_path, "transformer", "/models/my-bert"), CHINESE) is None
 
 
+def test_only_the_first_rows_of_a_long_file_are_said_to_be_checked(tmp_path):
+    warning = language_warning(saved(tmp_path, "transformer", "minilm-en"), CHINESE * 2, of_rows=5000)
+    assert warning.startswith("Of 10 texts checked (the first 10 of the 5,000 rows), 10 (100%) look like Chinese")
+
+
 def test_a_small_share_is_not_worth_a_warning(tmp_path):
     english_model = saved(tmp_path, "transformer", "minilm-en")
     assert language_warning(english_model, CHINESE[:1] + ENGLISH * 2) is None  # 1 of 11
