@@ -314,14 +314,26 @@ def _text_language(text: str) -> str | None:
     return "english"
 
 
-def language_mix(texts: Sequence[str], sample: int = LANGUAGE_SAMPLE) -> LanguageMix:
-    """Judge the language of up to ``sample`` texts spread evenly over ``texts``."""
+def _spread(texts: Sequence[str], sample: int) -> list[str]:
+    """Up to ``sample`` of ``texts``, spread evenly, as strings."""
     texts = list(texts)
     if len(texts) > sample:
         step = len(texts) / sample
         texts = [texts[int(i * step)] for i in range(sample)]
-    texts = ["" if t is None else str(t) for t in texts]
-    kinds = [k for k in map(_text_language, texts) if k is not None]
+    return ["" if t is None else str(t) for t in texts]
+
+
+def text_languages(texts: Sequence[str], sample: int = LANGUAGE_SAMPLE) -> list[str]:
+    """The language of each of up to ``sample`` texts spread evenly over ``texts`` that has
+    letters: 'english', 'cjk', 'other_script' or 'other_latin' (the check behind
+    :func:`language_mix`; core.language_check counts them)."""
+    return [k for k in map(_text_language, _spread(texts, sample)) if k is not None]
+
+
+def language_mix(texts: Sequence[str], sample: int = LANGUAGE_SAMPLE) -> LanguageMix:
+    """Judge the language of up to ``sample`` texts spread evenly over ``texts``."""
+    texts = _spread(texts, sample)
+    kinds = text_languages(texts, sample)
     n = len(kinds)
 
     def share(kind: str) -> float:

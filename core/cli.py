@@ -589,6 +589,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from .ood import ood_message
 
         print(f"note: {ood_message(n_ood, summary.n_rows)}", file=sys.stderr)
+    if language := getattr(summary, "language_warning", None):  # core.language_check: texts it does not read
+        print(f"warning: {language}", file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,
         "rows_without_prediction": summary.n_errors,

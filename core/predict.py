@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .base_models import LANGUAGE_SAMPLE
 from .data import DecimalCommaScan, decimal_comma_floats
 from .export import neutralise_formulas
 from .limits import ReadLimits, check_scoring_rows
@@ -48,6 +49,8 @@ class PredictSummary:
     n_out_of_distribution: int | None = None
     # How the file was read (core.reading's notes: a sheet's title block, merged cells, gzip...).
     notes: tuple[str, ...] = ()
+    # core.language_check's warning: many texts in a language the model does not read; None if not.
+    language_warning: str | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -318,10 +321,13 @@ def predict_csv(
     n_rows = n_errors = n_ood = 0
     renamed: dict[str, str] = {}
     tally = ScoringTally()
+    language_texts: list[str] = []  # the first texts scored, for core.language_check
     try:
         for chunk in pandas_chunks(stream, chunk_rows):
             if chunk.empty:
                 continue
+            if len(language_texts) < LANGUAGE_SAMPLE and (getattr(model, "schema", None) or {}).get("text_columns"):
+                language_texts += _chunk_texts(model, chunk, column_map)[: LANGUAGE_SAMPLE - len(language_texts)]
             result = predict_frame(model, chunk, column_map=column_map, batch_size=batch_size, ood=ood,
                                    decimal_comma=decimal_comma, sheet_hint=stream.missing_hint)
             renamed = renamed_columns(model, chunk.columns, ood=ood is not None)
@@ -350,8 +356,21 @@ def predict_csv(
         tmp.unlink(missing_ok=True)
     if history is not None:
         record(model.path, tally, history)
+    from .language_check import language_warning
+
     return PredictSummary(n_rows, n_errors, time.monotonic() - started, output, renamed,
-                          n_ood if ood is not None else None, stream.notes)
+                          n_ood if ood is not None else None, stream.notes,
+                          language_warning(getattr(model, "path", None), language_texts, of_rows=n_rows))
+
+
+def _chunk_texts(model: SavedModel, chunk: pd.DataFrame, column_map: dict[str, str] | None) -> list[str]:
+    """The model's input texts of a chunk of the file (its columns renamed by ``column_map``)."""
+    source = {needed: (column_map or {}).get(needed, needed) for needed in model.input_columns}
+    try:
+        inputs = pd.DataFrame({needed: chunk[column] for needed, column in source.items()})
+        return model_texts(model, inputs.fillna(""))
+    except (KeyError, ValueError, TypeError):
+        return []
 
 
 def _needed(model: Any, column_map: dict[str, str] | None) -> list[str]:

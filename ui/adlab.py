@@ -27,6 +27,7 @@ import streamlit as st
 from core import adlab, to_csv_bytes
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
 from core.drafts import load_draft, save_draft
+from core.language_check import language_warning
 from core.models.folder import stamp
 from core.models.zeroshot import unchecked_scores_note
 from core.registry import model_path
@@ -169,10 +170,17 @@ def _unlike(name, stamp, texts, profile, text_column) -> list[bool] | None:
     return None if flags is None else [bool(f) for f in flags]
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _language_warning(name, stamp, texts) -> str | None:
+    return language_warning(model_path(name), list(texts))
+
+
 def render_unlike_training(lab: Lab, scored: pd.DataFrame) -> None:
     """A warning naming the texts that look unlike the model's training texts (another language,
     another kind of text): their scores say little. Nothing when all look alike or the model has
     no reference. A reference that cannot be built (its encoder will not load) is logged, not shown."""
+    if language := _language_warning(lab.name, _stamp(lab.name), tuple(scored["text"])):  # base copy and variants
+        st.warning(plain(language), icon=":material/translate:")
     try:
         flags = _unlike(lab.name, _stamp(lab.name), tuple(scored["text"]), _items(lab.profile), lab.text_column)
     except (ValueError, OSError):

@@ -50,6 +50,7 @@ from core.dashboard_view import (
 from core.data import ROW_NUMBERING
 from core.files import atomic_write
 from core.limits import BROWSER_SCORING_MAX_ROWS
+from core.models.zeroshot import shares_note
 from core.multilabel import PREDICTED_LABELS
 from core.reading import LoadedCsv, in_page_words
 from core.registry import model_path, read_info
@@ -258,6 +259,7 @@ class Source:
     data: bytes | str
     name: str
     kind: str
+    model: str | None = None  # the saved model that scored it, where the page knows (Predict's, scored here)
 
 
 SOURCES = {
@@ -272,7 +274,7 @@ def choose_source() -> Source | None:
     """Section 1: which prediction file (the Predict page's result, an upload, a CSV scored now,
     or the sample); None with a message while there is none."""
     source = st.radio("Prediction file", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="dash_source")
-    key = data = None
+    key = data = scorer = None  # scorer: the saved model that scored the file, where known
     name = ""
     if source == "predict":
         path = last_prediction_path()
@@ -332,7 +334,7 @@ def choose_source() -> Source | None:
                         history="dashboard",
                         on_progress=lambda event: show_progress(bar, event),
                     )
-                    st.session_state["dash_scored"] = (str(out), raw_up.name)
+                    st.session_state["dash_scored"] = (str(out), raw_up.name, model_name)
                 except ValueError as exc:
                     if bar is not None:  # no empty "Scoring…" bar beside the refusal
                         bar.empty()
@@ -342,11 +344,11 @@ def choose_source() -> Source | None:
                         src.unlink(missing_ok=True)
             scored = st.session_state.get("dash_scored")
             if scored and Path(scored[0]).is_file():
-                key, data, name = path_key(scored[0]), scored[0], scored[1]
+                key, data, name, scorer = path_key(scored[0]), scored[0], scored[1], scored[2]
     else:
         key, data, name = path_key(SAMPLE_PATH), str(SAMPLE_PATH), SAMPLE_PATH.name
         st.info(SAMPLE_NOTE, icon=":material/science:")
-    return None if key is None else Source(key, data, name, source)
+    return None if key is None else Source(key, data, name, source, scorer)
 
 
 def column_form(raw: pd.DataFrame, det: dict[str, Any], name: str) -> ColumnMap:
@@ -490,6 +492,22 @@ def render_tags(raw: pd.DataFrame, mask: Any) -> None:
     right.plotly_chart(inert(cooccurrence_chart(cooccurrence(labels))), key="dash_chart_tags_together")
 
 
+def scorer_note(model: str | None) -> str | None:
+    """What to say above the numbers about the model that scored the file: a zero-shot model's
+    shares are rough (core.models.zeroshot.shares_note); None for other kinds or an unknown model."""
+    if not model:
+        return None
+    try:
+        return shares_note(read_info(model_path(model)).kind)
+    except (OSError, ValueError):  # deleted or renamed since it scored the file
+        return None
+
+
+def render_scorer_note(source: Source) -> None:
+    if note := scorer_note(source.model):
+        st.warning(note, icon=":material/balance:")
+
+
 def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns: ColumnMap, choices: Choices,
                 alpha: float = 0.05) -> None:
     """Sections 4 and 5: KPIs, alerts, charts, words, examples and the downloads."""
@@ -498,6 +516,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     figs = build_figures(view, prep, columns, breakdown)
     if filters.describe():
         st.caption("Filtered: " + plain(" · ".join(filters.describe())))
+    render_scorer_note(source)
     render_kpis(view)
     if prep.tags is not None:
         st.caption(TAGS_COUNTED)

@@ -49,6 +49,9 @@ SAMPLE_SOURCE = "Sample: clothing reviews, 570 of 600 unlabelled"
 NEW_LABEL_COLUMN = "(add a 'label' column)"
 TRAIN_SOURCE, ACTIVE_SOURCE = "Train a model on the labelled rows", "Use the active model"
 LEAST_SURE, SUSPECTED = "Least sure first (unlabelled rows)", "Suspected label errors first (labelled rows)"
+# Said under the rows when some are random checks: why their label starts empty (preselected_labels).
+RANDOM_CHECK_NOTE = ("The random checks start empty: they were picked at random to score the models fairly, "
+                     "so choose the label yourself.")
 MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
 ACCEPT = "accept"  # the editor's tick box: save the suggested label as it is
 ss = st.session_state
@@ -392,8 +395,9 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     st.caption(
         "Least sure first (smallest gap between the model's two likeliest labels); near-duplicate texts are skipped "
         f"so each row teaches the model something new.{mixed} "
-        + ("Each label is preselected with the model's suggestion: correct the wrong ones and tick \"accept\" on the "
-           "right ones; only those rows are saved." if fit.fits else
+        + ("Each least-sure row's label is preselected with the model's suggestion: correct the wrong ones and tick "
+           "\"accept\" on the right ones; only those rows are saved."
+           + (f" {RANDOM_CHECK_NOTE}" if checks else "") if fit.fits else
            "The labels are left empty: this model's labels are not this project's (see above); pick each one.")
     )
     model = get_model(ranking_model)
@@ -406,7 +410,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.caption("Several tags per row: pick every tag that fits (\"sure\": how sure the model is of its most "
                    "doubtful tag).")
     edited = _label_editor(store, ranked, shown, "sure", classes, key="label_editor", several=bool(tagged),
-                           suggested=None if tagged or not fit.fits else ranked["predicted_label"].astype(str))
+                           suggested=None if tagged or not fit.fits else preselected_labels(ranked))
     left, right = st.columns(2)
     why = ranked["reason"]  # saved with each label: the comparison with the zero-shot model reads it
     if left.button("Save labels", key="label_save", icon=":material/save:"):
@@ -558,6 +562,14 @@ def tag_project(store: LabelStore, model) -> str | None:
     if found is not None:
         return found
     return "|" if getattr(model, "multi_label", False) else None
+
+
+def preselected_labels(ranked: pd.DataFrame) -> pd.Series:
+    """The label each suggested row starts with in the editor: the model's suggestion for the rows
+    it is least sure of, empty for the random checks (issue 30). A preselected random check that is
+    saved only when corrected or ticked would keep the rows the model got wrong and drop the ones it
+    got right, so the comparison that reads them would be unfair to the model; empty, each needs a choice."""
+    return ranked["predicted_label"].astype(str).where(ranked["reason"] != RANDOM_CHECK, "")
 
 
 def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.Series], bar: str | None,

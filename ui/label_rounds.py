@@ -24,6 +24,14 @@ from core.registry import model_path, read_info
 from ui.markdown import plain
 from ui.state import get_model
 
+# Said above the table (issue 30): it and the verdict on the zero-shot model can disagree, because
+# they score different rows.
+GAIN_TABLE_NOTE = (
+    "Each row of this table scores a round's model on every row labelled after that round, the rows it "
+    "was least sure of included (the hardest for it). The verdict on which model was kept scores both "
+    "models on the random checks only, so the two can disagree."
+)
+
 
 def ranked_rows(store: LabelStore, name: str, pool: pd.DataFrame, n: int, *, own: bool) -> pd.DataFrame:
     """The ``n`` rows of ``pool`` to label next for saved model ``name``: its least-sure rows mixed
@@ -53,6 +61,7 @@ def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool)
         return
     table = gain_table(store)
     with st.expander("Gain per round", expanded=len(table) > 1, icon=":material/trending_up:"):
+        st.markdown(GAIN_TABLE_NOTE)
         shown = pd.DataFrame({
             "round": table["round"],
             "model": table["model"],
@@ -68,6 +77,9 @@ def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool)
             "macro-F1 on them": st.column_config.NumberColumn(format="%.3f"),
             "suggestions kept": st.column_config.NumberColumn(format="percent"),
             "its own score (macro-F1)": st.column_config.NumberColumn(format="%.3f"),
+            # Sentences, not numbers: wide enough to read without hovering (issue 30).
+            "vs previous round (same rows)": st.column_config.TextColumn(width="large"),
+            "how its own score was measured": st.column_config.TextColumn(width="large"),
         })
         last = table.iloc[-1]
         if last["same_rows"] and last["gain"] < 0 and not last["gain_high"] >= 0:  # behind, and not within noise

@@ -567,6 +567,8 @@ def render_result() -> None:
     if (n_ood := done.n_out_of_distribution) is not None:
         # A tenth of the file or more off the training ground is worth a warning, not a note.
         (st.warning if done.n_rows and n_ood / done.n_rows >= 0.1 else st.info)(plain(ood_message(n_ood, done.n_rows)))
+    if done.language_warning:  # many texts in a language the model does not read (core.language_check)
+        st.warning(plain(done.language_warning), icon=":material/translate:")
     st.caption(f"First {min(PREVIEW_ROWS, done.n_rows):,} rows:")
     preview = read_predictions(path, result.task, result.classes, nrows=PREVIEW_ROWS)
     text = preview.select_dtypes(include=["object", "string"]).columns

@@ -151,7 +151,7 @@ def _train_page_done(status: jobs.JobStatus) -> None:
 def label_cold_start(store, own_model_exists: bool) -> None:
     """The Label page before its first model: categories typed -> a zero-shot model on the
     project's unlabelled rows (a background job), which then ranks the rows least sure first with
-    its suggestion preselected in each row's label. Shown until the project has trained its own
+    its suggestion preselected in each least-sure row's label (random checks start empty). Shown until the project has trained its own
     model; after a few dozen labels "Train on the labelled rows" takes over (the leaderboard:
     few-shot, then fine-tuning), and ui/label_rounds.py shows the gain at each step. So the box is
     shown only while the project has fewer labels than that (core.label_rounds.TRAIN_AFTER_LABELS),
@@ -201,6 +201,7 @@ def _label_page_done(status: jobs.JobStatus) -> None:
     until the project has trained its own) and becomes the active model, for the other pages."""
     set_active_model(status.model_name)
     ss["label_pending_source"] = "Train a model on the labelled rows"  # ui.label.TRAIN_SOURCE: the project's models
-    ss["label_flash"] = (f"{plain(status.message)} Its suggestions are preselected in the label column, least sure "
-                         "rows first, with some random checks mixed in: accept or correct them, then save.")
+    ss["label_flash"] = (f"{plain(status.message)} Its suggestions are preselected in the label column for the rows "
+                         "it is least sure of (listed first): accept or correct them, then save. The random checks mixed "
+                         "in start empty: choose their label yourself.")
     st.rerun()

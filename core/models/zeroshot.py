@@ -41,6 +41,22 @@ SCORES_UNCHECKED = (
     " descriptions), and they were never checked against labelled rows, so how far to trust them is unknown."
 )
 
+# Said above the Dashboard's numbers when a zero-shot model scored the file (issue 30): measured
+# on GoEmotions 3-class, it predicted 35/36/30% where the truth was 21/35/44%, and net sentiment
+# read -5.0 where it was +23.4.
+SHARES_ROUGH = (
+    "These predictions come from a zero-shot model, which was never trained on labelled rows: its"
+    " category shares (and the net sentiment built from them) are rough and tend to be too even across"
+    " the categories. Check a sample of the rows, or label a few dozen rows on the Label page, before"
+    " trusting the shares."
+)
+
+
+def shares_note(kind: str) -> str | None:
+    """:data:`SHARES_ROUGH` for a zero-shot model's ``kind`` (a saved model's manifest kind), None
+    for every other kind. Called by the Dashboard, above the shares it shows."""
+    return SHARES_ROUGH if kind == KIND else None
+
 
 def unchecked_scores_note(model: Any) -> str | None:
     """:data:`SCORES_UNCHECKED` for a zero-shot model, None for every other kind (all trained on

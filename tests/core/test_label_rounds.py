@@ -144,6 +144,11 @@ def test_the_label_page_shows_the_gain_and_warns_when_a_round_is_behind(tmp_path
     assert table["macro-F1 on them"].tolist() == pytest.approx([1.0, f1_score(truth, second, average="macro")])
     assert table["model"].tolist() == ["zero-shot model (category names)", "TF-IDF + logistic regression"]
     assert any("is behind round 0 on the same rows" in w.value and "on 12 labelled rows" in w.value for w in at.warning)
+    # What the table compares, said above it (issue 30: it read as contradicting the verdict).
+    from ui.label_rounds import GAIN_TABLE_NOTE
+
+    assert any(m.value == GAIN_TABLE_NOTE for m in at.markdown)
+    assert "random checks only" in GAIN_TABLE_NOTE and "least sure of included" in GAIN_TABLE_NOTE
 
 
 # ---------------------------------------------------------------- the zero-shot model kept or replaced

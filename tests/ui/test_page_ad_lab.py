@@ -500,3 +500,24 @@ def test_the_base_copy_and_rewrite_settings_survive_a_visit_to_another_page(regi
     assert at.text_area(key="adlab_base").value == "Fresh summer sandals: comfy all day."
     assert at.text_input(key="rw_tone").value == "playful" and at.text_input(key="rw_keep").value == "sandals"
     assert not any("base ad copy" in e.value for e in at.error)
+
+
+def test_ads_in_a_language_the_base_model_does_not_read_get_a_warning(registry):
+    """Issue 30: Chinese variants for a model built on the English-only minilm-en are named, with
+    their count (core.language_check); the English base copy alone is not."""
+    from tests.core.test_ood import _chinese
+
+    folder = registry("sentiment") / "sentiment"
+    manifest = json.loads((folder / "marketune.json").read_text())
+    (folder / "marketune.json").write_text(json.dumps({**manifest, "base_model": "minilm-en"}))  # as if built on it
+    at = open_page("sentiment")
+    at.button(key="adlab_clear").click()
+    run(at)
+    at.text_area(key="adlab_base").set_value(make_sentiment_frame(1, seed=31)["text"].iloc[0])
+    run(at)
+    assert not [w for w in at.warning if "English only" in w.value]
+    at.text_area(key="adlab_paste").set_value("\n".join(_chinese(3, seed=32)))
+    at.button(key="adlab_add_lines").click()
+    run(at)
+    [warning] = [w.value for w in at.warning if "English only" in w.value]
+    assert warning.startswith("3 of 4 texts (75%) look like Chinese") and "minilm-en" in warning

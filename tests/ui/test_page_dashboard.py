@@ -417,3 +417,23 @@ def test_a_refused_file_to_score_leaves_no_copy_behind(models_dir, trained_tiny,
     assert not at.exception, [e.message for e in at.exception]
     assert any("20 characters" in e.value for e in at.error)
     assert predictions.is_dir() and list(predictions.iterdir()) == []
+
+
+def test_a_zero_shot_models_shares_are_said_to_be_rough_above_the_numbers(models_dir, tmp_path):
+    """Issue 30: a zero-shot model spreads rows too evenly over the categories (measured 35/36/30%
+    predicted vs 21/35/44% true), so the Dashboard says so above its shares; a trained model's file does not."""
+    import json
+
+    from core.models.zeroshot import SHARES_ROUGH
+
+    for name, kind in (("zero-shot-sentiment", "zeroshot"), ("trained-sentiment", "transformer")):
+        (models_dir / name).mkdir(parents=True)
+        (models_dir / name / "marketune.json").write_text(json.dumps({"kind": kind, "task": "classification",
+                                                                      "base_model": "minilm-en"}))
+    path = tmp_path / "scored.csv"
+    predictions_frame(n_weeks=2).to_csv(path, index=False)
+    at = open_page(last_prediction_path=str(path), last_prediction_model="zero-shot-sentiment")
+    assert [w.value for w in at.warning if "zero-shot" in w.value] == [SHARES_ROUGH]
+    assert "never trained on labelled rows" in SHARES_ROUGH and "Label page" in SHARES_ROUGH
+    at = open_page(last_prediction_path=str(path), last_prediction_model="trained-sentiment")
+    assert not [w for w in at.warning if "zero-shot" in w.value]

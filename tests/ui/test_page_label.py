@@ -19,6 +19,7 @@ from core.jobs import cancel_job, list_jobs
 from core.labeling import label_store
 from tests.conftest import make_sentiment_frame
 from tests.ui.test_page_targeting import interrupted_job
+from ui.label import RANDOM_CHECK_NOTE, preselected_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_TIME_LIMIT = 300  # seconds; a tiny few-shot job takes ~20-60 s, most of it importing torch
@@ -140,12 +141,23 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert sum("10 of these 20 rows were picked at random" in c.value and "fair to both models" in c.value
                for c in at.caption) == 1
     assert view["sure"].is_monotonic_increasing or view["sure"].iloc[0] <= view["sure"].max()
-    # Each label is preselected with the model's suggestion: correct the first three, accept the
-    # fourth as it is, leave the other 16 alone (an untouched suggestion is not a label), save.
-    assert view["label"].tolist() == view["model says"].tolist() and not view["accept"].any()
-    rows, accepted, untouched = view["row"].tolist()[:3], int(view["row"].iloc[3]), view["row"].tolist()[4:]
+    # Each least-sure row's label is preselected with the model's suggestion; a random check starts
+    # empty, so saving it takes a choice either way (issue 30: preselected, only the corrected ones
+    # were saved, which kept the rows the model got wrong). Said once under the table.
+    least = (view["why suggested"] == "least sure").to_numpy()
+    assert view["label"][least].tolist() == view["model says"][least].tolist() and not view["accept"].any()
+    assert (view["label"][~least] == "").all()
+    assert sum(RANDOM_CHECK_NOTE in c.value for c in at.caption) == 1
+    assert "picked at random to score the models fairly" in RANDOM_CHECK_NOTE and "choose the label yourself" in RANDOM_CHECK_NOTE
+    # Correct the first three, accept a least-sure row as it is, tick "accept" on an empty random
+    # check (nothing to save), leave the others alone (an untouched suggestion is not a label), save.
+    a = next(i for i in range(3, len(view)) if least[i])
+    empty_check = next(i for i in range(3, len(view)) if not least[i])
+    rows, accepted = view["row"].tolist()[:3], int(view["row"].iloc[a])
+    untouched = [r for i, r in enumerate(view["row"]) if i not in (0, 1, 2, a)]
     at.session_state["label_editor"] = {
-        "edited_rows": {0: {"label": "positive"}, 1: {"label": "negative"}, 2: {"label": "positive"}, 3: {"accept": True}},
+        "edited_rows": {0: {"label": "positive"}, 1: {"label": "negative"}, 2: {"label": "positive"}, a: {"accept": True},
+                        empty_check: {"accept": True}},
         "added_rows": [],
         "deleted_rows": [],
     }
@@ -154,11 +166,11 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
     assert "Saved 4 label(s)" in " ".join(s.value for s in at.success)
     fresh = label_store("demo")  # a new session reads the labels from disk
     assert fresh.labeled().loc[rows, "label"].tolist() == ["positive", "negative", "positive"]
-    assert fresh.frame().loc[accepted, "label"] == view["model says"].iloc[3]
+    assert fresh.frame().loc[accepted, "label"] == view["model says"].iloc[a]
     assert set(untouched) <= set(fresh.unlabeled().index)
     # Each saved label keeps why its row was suggested, read back from disk.
     reasons = fresh.reasons()
-    assert [reasons[r] for r in [*rows, accepted]] == view["why suggested"].iloc[:4].tolist()
+    assert [reasons[r] for r in [*rows, accepted]] == [view["why suggested"].iloc[i] for i in (0, 1, 2, a)]
     assert not {*rows, accepted} & set(at.data_editor(key="label_editor").value["row"])  # labelled rows left the list
 
     # One click: save one more label and retrain on the tiny base model.
@@ -224,3 +236,10 @@ def test_an_interrupted_training_is_found_by_its_model_name_and_resume_resumes_i
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == [refusal]
     assert label_store("spring").counts()["labeled"] == 24  # the labels are where they were
+
+
+def test_random_checks_start_empty_and_least_sure_rows_start_with_the_suggestion():
+    """Issue 30: the editor's label column (ui.label.preselected_labels), row by row."""
+    ranked = pd.DataFrame({"predicted_label": ["positive", "negative", "positive", "negative"],
+                           "reason": ["least sure", "random check", "random check", "least sure"]}, index=[7, 3, 9, 1])
+    assert preselected_labels(ranked).to_dict() == {7: "positive", 3: "", 9: "", 1: "negative"}

@@ -582,3 +582,28 @@ def test_the_model_box_follows_a_new_active_model_and_the_dashboard_names_the_sc
     assert not at.exception, [e.value for e in at.exception]
     assert any(f"scored by **{before}**" in c.value and f"active model is now **{other}**" in c.value
                for c in at.caption), [c.value for c in at.caption]
+
+
+def test_rows_in_a_language_the_base_model_does_not_read_are_named_in_a_warning(registry):
+    """Issue 30: Chinese rows (in a column mapped by hand) scored by a model built on the
+    English-only minilm-en get a warning with their count (core.language_check); English rows none."""
+    from tests.core.test_ood import _chinese
+
+    manifest_path = registry / "tiny-sentiment" / "marketune.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "base_model": "minilm-en"}))  # as if built on it
+    at = open_page()
+    rows = pd.DataFrame({"review": [*_chinese(6, seed=5), "great phone", "awful service"]})
+    upload(at, rows)
+    at.selectbox(key="predict_map_text").set_value("review")
+    at.run()
+    at.button(key="predict_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    [warning] = [w.value for w in at.warning if "English only" in w.value]
+    assert warning.startswith("6 of 8 texts (75%) look like Chinese") and "minilm-en" in warning
+    upload(at, NEW_ROWS, name="english.csv")
+    at.button(key="predict_run").click()
+    at.run()
+    assert "predictions-english-" in at.session_state["last_prediction_path"]  # scored, and
+    assert not [w for w in at.warning if "English only" in w.value]

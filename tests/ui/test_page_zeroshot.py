@@ -217,8 +217,8 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     assert at.session_state["active_model"] == "label-cold-zeroshot"
     editor = at.data_editor(key="label_editor").value
     # The least-sure rows and their suggestions are the zero-shot model's ranking, computed here
-    # independently; the other half are random checks among the other rows; each label is
-    # preselected with the model's suggestion.
+    # independently; the other half are random checks among the other rows; each least-sure label
+    # is preselected with the model's suggestion, each random check's starts empty (issue 30).
     zs = load_folder(folder)
     least = editor[editor["why suggested"] == "least sure"]
     checks = editor[editor["why suggested"] == "random check"]
@@ -229,7 +229,8 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     assert not set(checks["row"]) & set(expected.index)
     said_checks = zs.predict(pd.DataFrame({"text": [TEXTS[r] for r in checks["row"]]}))
     assert list(checks["model says"]) == list(said_checks)
-    assert list(editor["model says"]) == list(editor["label"])
+    assert list(least["model says"]) == list(least["label"]) and (checks["label"] == "").all()
+    assert any("random checks mixed in start empty" in s.value for s in at.success)
 
     # The person corrects every suggestion to the true label and saves: round 0 is scored on those rows.
     rows = editor["row"].tolist()

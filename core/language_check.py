@@ -1,0 +1,97 @@
+"""Does a saved model read the language of the texts it is asked to score? (issue 30)
+
+One warning for Predict, Ad Copy Lab and ``python -m core predict``: when a clear share of the
+texts to score is in a language the model's base model does not cover (Chinese rows for a model
+built on the English-only minilm-en, for example), their predictions are close to guesses.
+The language of each text is judged as the Train page judges its data
+(``core.base_models.text_languages``, the check behind ``language_mix``); nothing else is detected here.
+
+What a model reads: its base model's catalog languages (``core.base_models.CATALOG``: English
+only, or ~100 languages); a folder or hub id whose languages are unknown is not judged. A model
+built on no base model (TF-IDF) reads the languages of its training texts: those of its saved
+test rows (``test_predictions.csv``) when the folder has them, else it is not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from .base_models import BUNDLED_HUB_ID, CATALOG, LANGUAGE_SAMPLE, text_languages
+from .models.folder import TEST_PREDICTIONS
+
+WARN_SHARE = 0.2  # at least this share of the texts (with letters) in a language the model does not read
+TRAINED_SHARE = 0.05  # a language is part of the training texts from this share of them up
+KIND_WORDS = {
+    "english": "English",
+    "cjk": "Chinese, Japanese or Korean",
+    "other_script": "a non-Latin script such as Cyrillic or Arabic",
+    "other_latin": "a language other than English (Spanish, French, German, ...)",
+}
+
+
+def model_reads(folder: str | Path) -> tuple[frozenset[str], str] | None:
+    """The language kinds a saved model reads and why, in words; None when it reads every
+    language (a multilingual base model) or that is unknown (a model folder or hub id of the
+    user's, a TF-IDF model without saved test rows)."""
+    from .registry import read_info
+
+    folder = Path(folder)
+    info = read_info(folder)
+    base = info.base_model_used
+    if base is not None:
+        languages = ("en",) if base == BUNDLED_HUB_ID else CATALOG.get(base, (("unknown",), ""))[0]
+        if languages == ("en",):
+            return frozenset({"english"}), f"its base model '{base}' reads English only"
+        return None
+    path = folder / TEST_PREDICTIONS
+    if not path.is_file():
+        return None
+    try:
+        texts = pd.read_csv(path, keep_default_na=False, dtype=str, usecols=["text"])["text"].tolist()
+    except (ValueError, OSError, pd.errors.ParserError):
+        return None
+    kinds = text_languages(texts)
+    if not kinds:
+        return None
+    read = frozenset(k for k in set(kinds) if kinds.count(k) / len(kinds) >= TRAINED_SHARE)
+    if read == frozenset(KIND_WORDS):
+        return None
+    words = " and ".join(KIND_WORDS[k] for k in sorted(read))
+    return read, f"it was trained on texts in {words} only"
+
+
+def language_warning(folder: str | Path | None, texts: Sequence[object], of_rows: int | None = None) -> str | None:
+    """A plain warning when at least ``WARN_SHARE`` of ``texts`` (those with letters; up to
+    ``LANGUAGE_SAMPLE`` looked at) are in a language the saved model at ``folder`` does not read
+    (:func:`model_reads`), naming how many; None otherwise, or when that cannot be judged.
+    ``of_rows``: the rows of the whole file when ``texts`` are only its first ones (core.predict)."""
+    if folder is None or not texts:
+        return None
+    try:
+        reads = model_reads(folder)
+    except (OSError, ValueError):
+        return None
+    if reads is None:
+        return None
+    read, why = reads
+    kinds = text_languages(texts)
+    unread = [k for k in kinds if k not in read]
+    if not kinds or len(unread) / len(kinds) < WARN_SHARE:
+        return None
+    main = max(sorted(set(unread)), key=unread.count)
+    where = ""  # every text given was checked
+    if len(texts) > LANGUAGE_SAMPLE:
+        where = f"Of {len(kinds):,} texts checked (spread over all {len(texts):,}), "
+    elif of_rows is not None and of_rows > len(texts):
+        where = f"Of {len(kinds):,} texts checked (the first {len(texts):,} of the {of_rows:,} rows), "
+    count = f"{len(unread):,} ({len(unread) / len(kinds):.0%})" if where else \
+        f"{len(unread):,} of {len(kinds):,} texts ({len(unread) / len(kinds):.0%})"
+    return (
+        f"{where}{count} look like "
+        f"{KIND_WORDS[main]}{' or another language' if len(set(unread)) > 1 else ''}, but {why}: "
+        "its predictions for them are likely little better than guesses. Score such texts with a "
+        "model trained on multilingual-e5-small (Train page), or check a sample of them by hand."
+    )
