@@ -134,9 +134,15 @@ def test_label_page_summary_and_editor_say_what_the_model_is_and_leave_labels_em
     assert (editor.value["text"] == rows.loc[editor.value["row"], "text"].to_numpy()).all()
     assert (rows.loc[editor.value["row"], "label"] == "").all()
     assert editor.proto.placeholder == ""  # an empty label is drawn empty, not "None"
-    # The label column holds the model's suggestion to accept or correct; nothing is ticked, so
-    # nothing is a label until the person says so (tests/ui/test_page_label.py saves only those).
-    assert (editor.value["label"] == editor.value["model says"]).all() and not editor.value["accept"].any()
+    # The label column holds the model's suggestion to accept or correct on the least-sure rows and
+    # starts empty on the random checks (chosen by the person, so the comparison of models stays fair);
+    # nothing is ticked, so nothing is a label until the person says so (tests/ui/test_page_label.py).
+    from core.labeling import RANDOM_CHECK
+
+    random = editor.value["why suggested"] == RANDOM_CHECK
+    assert random.any() and (~random).any()
+    assert (editor.value.loc[~random, "label"] == editor.value.loc[~random, "model says"]).all()
+    assert (editor.value.loc[random, "label"].fillna("") == "").all() and not editor.value["accept"].any()
 
 
 def test_label_page_does_not_preselect_an_active_model_of_other_labels(models_dir, tmp_path, monkeypatch):
