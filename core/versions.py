@@ -238,7 +238,8 @@ def _name(folder: Path, name: str) -> None:
 
 def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.ndarray, pd.DataFrame, int]:
     """(texts, labels) of the comparison rows - the holdout, then the held-out share of ``new`` -
-    the rows of ``new`` left for training, and how many comparison rows are the holdout's.
+    the rows of ``new`` left for training, and how many comparison rows are the holdout's. Rows of
+    ``new`` whose model input is a holdout text are left out (they judge once, as holdout rows).
     Raises ValueError without a holdout to compare on."""
     from sklearn.model_selection import train_test_split
 
@@ -259,11 +260,15 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
         texts = test["text"].astype(str).tolist()
         truth = test["true_label"].astype(str).to_numpy(dtype=object)
     n_holdout = len(texts)
+    schema = model.schema
+    if texts:  # a new row that is a holdout row already judges there: not a second time (it never trains either)
+        again = pd.Series(build_texts(new, schema["text_columns"], schema.get("profile_columns", [])),
+                          index=new.index).isin(set(texts))
+        new = new[~again.to_numpy()]
     if len(new) >= 10:
         counts = new[label_col].astype(str).value_counts()
         stratify = new[label_col].astype(str) if counts.min() >= 2 else None
         new_train, new_eval = train_test_split(new, test_size=NEW_EVAL_SHARE, random_state=seed, stratify=stratify)
-        schema = model.schema
         texts += build_texts(new_eval, schema["text_columns"], schema.get("profile_columns", []))
         truth = np.concatenate([truth, new_eval[label_col].astype(str).to_numpy(dtype=object)])
     else:  # too few to split: all train the challenger, the holdout alone judges

@@ -369,3 +369,20 @@ def test_a_promotion_within_noise_says_it_scored_higher_then_how_sure_in_a_sente
     beyond = {"delta": 0.05, "ci": (0.02, 0.08), "n": 56, "within_noise": False}
     assert "The difference is beyond the noise of 56 shared rows" in outcome_sentence(True, "v1", "v2", beyond, 32, 24)
     assert promotes(within, None)  # the rule itself: more than 0.5 points ahead, noise or not
+
+
+def test_new_rows_that_are_holdout_rows_judge_once(trained_tiny, tmp_path):
+    """New labelled rows that repeat holdout rows are compared as holdout rows only: not again among
+    the new rows (a walk found 48 counted twice), and never trained on."""
+    from core.versions import eval_rows, holdout_path
+
+    folder = tmp_path / "m"
+    shutil.copytree(trained_tiny[1], folder)
+    holdout = pd.read_csv(holdout_path(folder), keep_default_na=False, na_values=[""])
+    fresh = make_sentiment_frame(40, seed=11)
+    repeated = pd.DataFrame({"text": holdout["text"].head(8), "label": holdout["true_label"].head(8)})
+    texts, truth, new_train, n_holdout = eval_rows(load_folder(folder), pd.concat([fresh, repeated], ignore_index=True), 0)
+    assert n_holdout == len(holdout) and texts[:n_holdout] == holdout["text"].astype(str).tolist()
+    new_part = texts[n_holdout:]
+    assert not set(new_part) & set(holdout["text"].astype(str)) and not set(new_train["text"]) & set(holdout["text"])
+    assert len(new_part) + len(new_train) == (~fresh["text"].isin(holdout["text"])).sum()
