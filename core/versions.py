@@ -89,6 +89,9 @@ HOLDOUT = "holdout.csv"
 # of candidates and a rollback, and grows with each retrain.
 HOLDOUT_REVIEW = "holdout_review.csv"
 REVIEW_COLUMNS = ("text", "given_label", "model_in_use_predicted", "challenger_predicted", "retrain")
+# Said in a retrain's outcome when the model in use disagrees with the new labels more than 5 points
+# more often than with the fixed holdout's (the Models page shows that sentence as a warning of its own).
+LABELS_DOUBT = "some new labels may be wrong, or your texts have changed"
 # What belongs to the model a person names, not to the candidate in front: a swap of candidates
 # (:func:`choose`) leaves these in place (the version's latest comparison among them: the swap is no
 # new comparison); a promotion or a rollback moves them with the version.
@@ -563,7 +566,7 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
         if fixed_rate is not None:
             said += f", against {fixed_rate:.0%} on the fixed holdout"
             if new_rate > fixed_rate + 0.05:
-                said += ": some new labels may be wrong, or your texts have changed"
+                said += f": {LABELS_DOUBT}"
         said += "."
     if n_review:
         one = n_review == 1

@@ -4,6 +4,7 @@ The logic is core/versions.py's; this module draws it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from core.registry import KIND_NAMES, can_change
 from core.versions import (
     HOLDOUT_REVIEW,
     KEEP_PHASE,
+    LABELS_DOUBT,
     PROMOTED_LEAD,
     RollbackRisk,
     history_events,
@@ -111,6 +113,10 @@ def _job(job_id: str, folder: Path) -> None:
         promoted = status.message.startswith(PROMOTED_LEAD) or "was promoted" in status.message
         # The rows set aside for review are listed and offered just below (_review), not at a server path.
         said = status.message.replace(str(folder / HOLDOUT_REVIEW), "the list below (Rows to check)")
+        # The doubt about the new labels is one clause deep in the outcome: said first, as a warning of its own.
+        doubt = next((part for part in re.split(r"(?<=\.) ", said) if LABELS_DOUBT in part), None)
+        if doubt:
+            st.warning(plain(doubt))
         (st.success if promoted else st.info)(plain(said))
     elif status.state == "cancelled":
         st.warning("The retraining was cancelled; the model in use and its versions are unchanged.")

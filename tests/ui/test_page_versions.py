@@ -266,6 +266,10 @@ def test_rows_set_aside_for_review_are_shown_offered_and_the_outcome_points_to_t
     said = texts(at.success if promoted else at.info)
     assert "listed to check: the list below (Rows to check)." in said and str(flipped_model) not in said
     assert "disagrees with 55% of your new labels, against 10% on the fixed holdout" in said
+    # the doubt about the new labels is said first, as a warning of its own (walk-r: easy to miss inside the outcome)
+    assert [w.value for w in at.warning if "labels may be wrong" in w.value] == [
+        "The model in use disagrees with 55% of your new labels, against 10% on the fixed holdout: some new labels "
+        "may be wrong, or your texts have changed."]
     [box] = [e for e in at.expander if e.label.startswith("Rows to check (2)")]
     assert "both models call them otherwise" in box.label
     assert "so the label may be wrong. Check these labels" in " ".join(m.value for m in box.markdown)
