@@ -349,7 +349,7 @@ def language_mix(texts: Sequence[str], sample: int = LANGUAGE_SAMPLE) -> Languag
     )
 
 
-def _languages_of(name: str) -> tuple[str, ...]:
+def catalog_languages(name: str) -> tuple[str, ...]:
     """Catalog languages without resolving (so a model not yet installed still answers)."""
     return CATALOG[name][0] if name in CATALOG else ("unknown",)
 
@@ -364,7 +364,7 @@ def recommend_base_model(texts: Sequence[str], chosen: str) -> tuple[str, str]:
     the multilingual model is installed yet; check with :func:`is_installed`.
     """
     chosen = (chosen or DEFAULT_BASE_MODEL).strip()
-    if _languages_of(chosen) != ("en",):
+    if catalog_languages(chosen) != ("en",):
         return chosen, ""
     mix = language_mix(texts)
     if mix.n_texts == 0 or mix.non_english < NON_ENGLISH_THRESHOLD:

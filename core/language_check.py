@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base_models import BUNDLED_HUB_ID, CATALOG, LANGUAGE_SAMPLE, text_languages
+from .base_models import BUNDLED_HUB_ID, LANGUAGE_SAMPLE, catalog_languages, text_languages
 from .models.folder import TEST_PREDICTIONS
 
 WARN_SHARE = 0.2  # at least this share of the texts (with letters) in a language the model does not read
@@ -42,7 +42,7 @@ def model_reads(folder: str | Path) -> tuple[frozenset[str], str] | None:
     info = read_info(folder)
     base = info.base_model_used
     if base is not None:
-        languages = ("en",) if base == BUNDLED_HUB_ID else CATALOG.get(base, (("unknown",), ""))[0]
+        languages = ("en",) if base == BUNDLED_HUB_ID else catalog_languages(base)
         if languages == ("en",):
             return frozenset({"english"}), f"its base model '{base}' reads English only"
         return None
