@@ -204,6 +204,28 @@ def test_tags_that_differ_only_in_case_are_merged_per_tag_in_training_and_in_the
     assert all(set(v.split("|")) <= {"pos", "neg", "other"} for v in variants["suggested_label"])
 
 
+def test_check_cli_first_tag_note_lists_the_merged_tags_and_the_spellings_merged(tmp_path, capsys):
+    """Issue 27: `check`'s note on a tag-list column names each tag once ('pos', never 'Pos' beside
+    it), as the check and training read them, and says which spellings were merged. Truth: the
+    test's own cells split and case-folded by hand."""
+    df = capitalised(make_tagged_frame(120, seed=4))
+    data = tmp_path / "cased.csv"
+    df.to_csv(data, index=False)
+    spellings = {t for cell in df["tags"] for t in cell.split("|")}
+    assert spellings > {"pos", "Pos"}  # both written
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
+                 "--out", str(tmp_path / "ISSUES.csv")]) == 0
+    note = next(line for line in capsys.readouterr().err.splitlines() if "looks like several tags per row" in line)
+    tags = {t.casefold() for t in spellings}
+    assert f"{len(tags)} tags (" in note, note
+    listed = note.split(" tags (", 1)[1].split(";")[0]  # the tags, before the spellings merged
+    for spelling in spellings:
+        if spelling != spelling.casefold():  # a rarer spelling: named as merged into the common one
+            assert f"'{spelling}' read as '{spelling.casefold()}'" in note, note
+            assert f"'{spelling}'" not in listed, note  # not listed as a tag of its own
+    assert all(f"'{t}'" in listed for t in tags)
+
+
 def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
     from tests.ui.test_page_train import open_train, tiny_settings, upload
 
