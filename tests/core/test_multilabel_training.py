@@ -298,6 +298,31 @@ def test_check_cli_checks_tag_lists_per_tag_by_default_as_the_train_page_does(tm
     assert "pass --multi-label with it" in capsys.readouterr().err
 
 
+def test_train_cli_trains_tag_lists_per_tag_by_default_as_check_does(tiny_model_dir, tmp_path, capsys):
+    """Issue 27: `train` without --multi-label on a label column of tag lists learns one output per tag
+    (check's rule, core.cli._tags_checked), saying so on stderr; --no-multi-label trains every
+    combination as a class of its own. Truth: the tags and combinations the test wrote."""
+    data = tmp_path / "tagged.csv"
+    frame = make_tagged_frame(90, seed=1)
+    frame.to_csv(data, index=False)
+    written = {t for cell in frame["tags"] for t in cell.split(" | ")}
+    common = ["--data", str(data), "--text-col", "text", "--label-col", "tags", "--base-model", str(tiny_model_dir),
+              "--method", "lora", "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet"]
+    assert main(["train", *common, "--out", str(tmp_path / "tags")]) == 0
+    err = capsys.readouterr().err
+    assert "Label column 'tags' looks like several tags per row" in err and "Trained per tag" in err, err
+    assert "pass --no-multi-label to train every combination" in err
+    model = load_folder(tmp_path / "tags")
+    assert output_task(model) == "multi_label" and sorted(map(str, model.classes_)) == sorted(written)
+    assert main(["train", *common, "--no-multi-label", "--out", str(tmp_path / "combos")]) == 0
+    err = capsys.readouterr().err
+    assert "Trained per tag" not in err and "looks like several tags per row" in err, err
+    combos = load_folder(tmp_path / "combos")
+    assert output_task(combos) == "classification"
+    classes = set(map(str, combos.classes_))
+    assert classes <= set(frame["tags"]) and any(" | " in c for c in classes)  # combinations, as written
+
+
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
     from core.check import check
 
