@@ -107,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weighting", action=argparse.BooleanOptionalAction, default=default_of("class_weighting"),
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
-    _add_tags(t, "each tag gets a sigmoid output and a threshold chosen on validation (default: refused when "
-                 "the label column looks like tag lists; --no-multi-label keeps each combination as a class)")
+    _add_tags(t, "each tag gets a sigmoid output and a threshold chosen on validation (default: as the Train "
+                 "page, per tag when the label column looks like tag lists, said on stderr; --no-multi-label keeps "
+                 "each combination as a class)")
     t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
     t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
@@ -238,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Any file the Train page reads, read as it reads it.
     loaded = _read(args, [*args.text_cols, *args.profile_cols, args.label_col, args.split_col], say=main_rank,
                    label=args.label_col)
-    df = _tags_checked(args, loaded.frame, say=main_rank)
+    df = _tags_checked(args, loaded.frame, say=main_rank, verb="train")
     task = _task_for(args, df, say=main_rank)
     base_model = _base_model_for(args, df, say=main_rank)
     # The base model's preset (e.g. frozen embeddings for multilingual-e5-small), under what the
@@ -422,45 +423,28 @@ def checkpoint_folder(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
 
-def _tags_checked(args: argparse.Namespace, df, say: bool, unsaid: str = "refuse"):
-    """``df`` after the several-tags-per-row checks of ``train`` and ``check``: ``--label-sep``
-    needs ``--multi-label``; a list-like label column is refused unless ``--multi-label`` or
-    ``--no-multi-label`` says what it is (``unsaid`` "refuse", train's rule), or read as tags, as
-    the Train page ticks its box for it (``unsaid`` "detect", check's rule: ``args.multi_label``
-    set from core.multilabel.detect and said on stderr); with ``--no-multi-label`` it is named on
-    stderr (``say``)."""
-    if unsaid == "detect" and args.multi_label is None:
-        from .multilabel import detect
+def _tags_checked(args: argparse.Namespace, df, say: bool, verb: str):
+    """``df`` after the several-tags-per-row checks of ``train`` and ``check`` (``verb``: "train" or
+    "check", for the words): ``--label-sep`` needs ``--multi-label``; without ``--multi-label`` or
+    ``--no-multi-label``, a list-like label column is read per tag, as the Train page ticks its box
+    for it (``args.multi_label`` set from core.multilabel.detect and said on stderr when ``say``);
+    with ``--no-multi-label`` the finding is named on stderr and each combination is a class."""
+    from .multilabel import detect
 
-        found = detect(df[args.label_col], args.label_col) if args.label_col in df.columns else None
+    asked = args.multi_label is True or args.label_col not in df.columns
+    found = None if asked else detect(df[args.label_col], args.label_col)
+    if args.multi_label is None:
         args.multi_label = found is not None
         if found is not None and say:
-            print(f"note: {found.finding()} Checked per tag, as the Train page does when it ticks 'Several tags per "
-                  "row' for you; pass --no-multi-label to check every combination of tags as a class of its own.",
+            done = {"train": "Trained", "check": "Checked"}[verb]
+            print(f"note: {found.finding()} {done} per tag, as the Train page does when it ticks 'Several tags per "
+                  f"row' for you; pass --no-multi-label to {verb} every combination of tags as a class of its own.",
                   file=sys.stderr)
+    elif not args.multi_label and found is not None and say:
+        print(f"note: {found.sentence()}", file=sys.stderr)
     if args.label_sep and not args.multi_label:
         raise ValueError("--label-sep says how several tags per row are joined; pass --multi-label with it.")
-    if not args.multi_label and args.label_col in df.columns:
-        _list_labels(df, args.label_col, refuse=args.multi_label is None, say=say)
     return df
-
-
-def _list_labels(df, column: str, *, refuse: bool, say: bool) -> None:
-    """When the label column looks like several tags per row (core.multilabel.detect): a refusal
-    naming joined values (``refuse``), else a note on stderr (``say``)."""
-    from .multilabel import detect, split_tags
-
-    found = detect(df[column], column)
-    if found is None:
-        return
-    if refuse:
-        values = df[column].dropna().astype(str)
-        joined = list(dict.fromkeys(v for v in values if len(split_tags(v, found.separator)) > 1))
-        raise ValueError(f"{found.sentence()} Without --multi-label, values such as "
-                         f"{', '.join(repr(v) for v in joined[:3])} would each be one class. Pass --multi-label "
-                         "(one output per tag), or --no-multi-label to keep every combination as a class of its own.")
-    if say:
-        print(f"note: {found.sentence()}", file=sys.stderr)
 
 
 def _task_for(args: argparse.Namespace, df, say: bool = True) -> str:
@@ -796,7 +780,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
     # Several tags per row: checked per tag when the column looks like tag lists, as the Train page
     # ticks its box (said on stderr); --no-multi-label names the finding and checks combinations.
-    df = _tags_checked(args, df, say=True, unsaid="detect")
+    df = _tags_checked(args, df, say=True, verb="check")
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed, multi_label=bool(args.multi_label),

@@ -33,6 +33,7 @@ from scipy.stats import false_discovery_control
 
 from .columns import NEGATIVE_SENTIMENT, NEUTRAL_SENTIMENT, POSITIVE_SENTIMENT
 from .dates import DateParseReport, parse_dates
+from .reading import missing_columns_message
 
 MISSING = "(missing)"
 OTHER = "(other)"
@@ -195,7 +196,7 @@ def prepare_frame(
     """
     for col in [label_col, date_col, *segment_cols]:
         if col is not None and col not in df.columns:
-            raise ValueError(f"column {col!r} not found; the table has {list(df.columns)}")
+            raise ValueError(missing_columns_message([col], df.columns, lead=f"Column {col!r} is not in the table"))
     out = df.copy(deep=False)
     report = None
     if date_col is not None:
@@ -696,7 +697,7 @@ def top_examples(
     """
     for col in (label_col, conf_col, text_col, *(columns or ())):
         if col not in df.columns:
-            raise ValueError(f"column {col!r} not found; the table has {list(df.columns)}")
+            raise ValueError(missing_columns_message([col], df.columns, lead=f"Column {col!r} is not in the table"))
     cols = [text_col, conf_col] + [c for c in (columns or ()) if c not in (text_col, conf_col)]
     conf = df[conf_col].to_numpy(dtype=np.float64, na_value=np.nan)
     conf = np.where(np.isnan(conf), -np.inf, conf)

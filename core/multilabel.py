@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,18 +71,25 @@ class ListLabels:
 
     column: str
     separator: str
-    tags: list[str]  # the tag vocabulary, most frequent first
+    tags: list[str]  # the tag vocabulary, most frequent first, spellings differing only in case merged
     share_several: float  # share of labelled rows with two or more tags (0..1)
     n_rows: int  # labelled rows looked at
     json_rows: int = 0  # cells written as JSON lists among joined ones (exports mix spellings; split_tags reads both)
+    # {tag in ``tags``: [its other spellings]}: merged per tag as training reads them (merge_tag_case)
+    merged: dict[str, list[str]] = field(default_factory=dict)
 
     def finding(self) -> str:
         """What was found, without what to do: "Label column 'tags' looks like several tags per row:
-        tags joined by '|', 5 tags ('price', ...); 40% of its 200 labelled rows have two or more."."""
+        tags joined by '|', 5 tags ('price', ...; 'Price' read as 'price', as training merges tags
+        that differ only in case); 40% of its 200 labelled rows have two or more."."""
         joined_by = ("JSON lists" if self.separator == JSON_LIST
                      else f"tags joined by {' or '.join(repr(c) for c in self.separator)}"
                      + (f", or JSON lists ({self.json_rows:,} rows)" if self.json_rows else ""))
         shown = ", ".join(repr(t) for t in self.tags[:8]) + (f" and {len(self.tags) - 8} more" if len(self.tags) > 8 else "")
+        if self.merged:
+            listed = [f"{' and '.join(map(repr, others))} read as {tag!r}" for tag, others in self.merged.items()]
+            shown += (f"; {', '.join(listed[:5])}{f' and {len(listed) - 5} more' if len(listed) > 5 else ''}, as "
+                      "training merges tags that differ only in case")
         return (f"{LIST_LABELS_LEAD.format(column=self.column)} {joined_by}, {len(self.tags)} tags "
                 f"({shown}); {self.share_several:.0%} of its {self.n_rows:,} labelled rows have two or more.")
 
@@ -205,9 +212,10 @@ def _found(column: str, separator: str, lists: list[list[str]], n_rows: int, jso
     several = sum(len(t) >= 2 for t in lists)
     if several == 0:
         return None  # one tag per row: an ordinary class column
-    counts = Counter(t for tags in lists for t in tags)
+    merged_lists, merged = merge_tag_case(lists)  # 'Price' and 'price' one tag, as training reads them
+    counts = Counter(t for tags in merged_lists for t in tags)
     return ListLabels(column, separator, [t for t, _ in counts.most_common()], several / max(1, len(lists)), n_rows,
-                      json_rows)
+                      json_rows, merged)
 
 
 def join_tags(tags: Sequence[str], separator: str) -> str:

@@ -685,9 +685,11 @@ def _header_position(cells: pd.DataFrame, header_row: int | None, columns: Seque
             if wanted <= found:
                 return int(number)
         return int(cells.index[0])  # not in this sheet: the caller's message lists what its first row holds
-    # A one-column table under a title block: found by the blank row between them, as in a CSV.
-    numbers, held = range(int(first.index[0]), int(first.index[-1]) + 1), dict(zip(first.index, names))
-    k = header_below_title([(n, sorted(held.get(n, ()))) for n in numbers])  # blank rows: none held
+    # A table under a title block and a blank row: the one rule a CSV follows too (header_below_title).
+    numbers = range(int(first.index[0]), int(first.index[-1]) + 1)
+    held = {n: ["" if pd.isna(v) else _cell_name(v) for v in row]
+            for n, row in zip(first.index, first.itertuples(index=False))}
+    k = header_below_title([(n, held.get(n, [])) for n in numbers])  # blank rows: no cells
     if k is not None:
         return numbers[k]
     width = int(cells.notna().any().sum())
@@ -1406,8 +1408,9 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
     """The title block above a CSV's header, judged from the start of ``text`` (decoded, LF or
     CRLF line ends), or None when the first line is the header (an ordinary file, a
     one-column file, a file whose first line names its columns even if some rows are short).
-    A one-column table under title lines and a blank line is found without ``columns`` too
-    (:func:`header_below_title`, the rule a sheet's rows follow as well).
+    Without ``columns`` too, and first: a table under a title block and a blank line (Excel's
+    "Save as CSV" pads both: "Q3 export,", ","), or a one-column table under title lines and a
+    blank line (:func:`header_below_title`, the rule a sheet's rows follow as well): sure.
 
     ``columns``: the columns the caller needs (a model's inputs; train's text and label). When
     given, the header is the first line within MAX_HEADER_SEARCH_ROWS holding every one of them,
@@ -1437,48 +1440,89 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
         rows = [r for _, _, r in records[1:] if r]
         if 2 * sum(len(r) == width for r in rows) >= len(rows):
             return None  # the first line names the columns, as wide as most rows below: an ordinary file
+    titled = _title_rows_block(sample, truncated)  # the one rule a sheet's rows follow too (sure)
+    if titled is not None and len(titled.columns) > 1:
+        return titled  # a padded title block above a wider table: read from the header's line
     found = [b for d in DELIMITERS if (b := _title_block_for(sample, d, truncated)) is not None]
     for wanted in (True, False):
         for block in (b for b in found if b.sure is wanted):
             rest = "\n".join(sample.split("\n")[block.header_line - 1:])
             if _sniff_table(rest) == block.delimiter:
                 return block
-    return _one_column_title_block(sample, truncated)
+    # A one-column table under a title: last, as a table of another delimiter (";") under a title
+    # with a comma reads as one column split by the comma.
+    return titled
 
 
-def _one_column_title_block(sample: str, truncated: bool) -> TitleBlock | None:
-    """A one-column table under a title block, found without the columns asked for (the Label and
-    Train pages ask none up front): :func:`header_below_title` on the sample's lines (a title line is
-    as wide as a one-column header, so only the blank line under the title tells them apart)."""
+def _title_rows_block(sample: str, truncated: bool) -> TitleBlock | None:
+    """A table under a title block found without the columns asked for (the Label and Train pages
+    ask none up front): :func:`header_below_title` on the sample's lines, split by the delimiter
+    :func:`_sniff_table` finds in the whole sample."""
     delimiter = _sniff_table(sample)
     records = _records(sample, delimiter, truncated, MAX_HEADER_SEARCH_ROWS + 51)
-    rows = [(start, [v.strip() for v in fields if v.strip()]) for start, _, fields in records]
+    rows = [(start, [v.strip() for v in fields]) for start, _, fields in records]
     k = header_below_title(rows)
     if k is None:
         return None
-    above = [fields for _, fields in rows[:k]]
+    above = [[v for v in fields if v] for _, fields in rows[:k]]
     lines = [f"{delimiter} ".join(f) for f in above if f]
-    return TitleBlock(rows[k][0], delimiter, True, tuple(rows[k][1]), tuple(lines), len(above) - len(lines))
+    return TitleBlock(rows[k][0], delimiter, True, tuple(v for v in rows[k][1] if v), tuple(lines),
+                      len(above) - len(lines))
 
 
 def header_below_title(rows: Sequence[tuple[int, Sequence[str]]]) -> int | None:
-    """The position in ``rows`` of a one-column table's header below a title block, or None: the one
-    rule for CSV lines and sheet rows when no column is asked for (``rows``: (line or row number, its
-    non-empty cells) from the top, a blank one with none). A title block of at most MAX_TITLE_LINES
-    non-blank lines (of any width: "Export from Shop X, 2026-11-01"), then one or more blank lines,
-    then the header: one short name (at most 60 characters, not a number), with two or more rows of
-    one cell below it and no blank line among the next 50 (a one-column file whose rows are
-    separated by blank lines is read from its first line, as before)."""
-    first_blank = next((i for i, (_, cells) in enumerate(rows) if not cells), None)
+    """The position in ``rows`` of a table's header below a title block, or None: the one rule for
+    CSV lines and sheet rows when no column is asked for (``rows``: (line or row number, its cells
+    as written, "" for an empty one) from the top, a blank line with none). Two shapes:
+
+    - a table of two or more columns under rows whose only non-empty cell is the first, or none:
+      Excel's "Save as CSV" pads a title "Q3 export" to as many cells as the table ("Q3 export,,"),
+      and a blank row to ",,". Found by :func:`_wide_header_below_title`.
+    - a one-column table: a title block of at most MAX_TITLE_LINES non-blank lines (of any width:
+      "Export from Shop X, 2026-11-01"), then one or more blank lines, then the header: one short
+      name (at most 60 characters, not a number), with two or more rows of one cell below it and no
+      blank line among the next 50 (a one-column file whose rows are separated by blank lines is
+      read from its first line, as before)."""
+    filled = [[c.strip() for c in cells if str(c).strip()] for _, cells in rows]
+    wide = _wide_header_below_title(rows, filled)
+    if wide is not None:
+        return wide
+    first_blank = next((i for i, cells in enumerate(filled) if not cells), None)
     if first_blank is None or first_blank == 0:
         return None  # no blank line, or only blank lines above the first text (pandas skips those)
-    k = next((i for i in range(first_blank, min(len(rows), MAX_HEADER_SEARCH_ROWS)) if rows[i][1]), None)
+    k = next((i for i in range(first_blank, min(len(rows), MAX_HEADER_SEARCH_ROWS)) if filled[i]), None)
     if k is None or first_blank > MAX_TITLE_LINES:
         return None
-    header, below = rows[k][1], [cells for _, cells in rows[k + 1:k + 51]]
+    header, below = filled[k], filled[k + 1:k + 51]
     if len(header) != 1 or len(header[0]) > 60 or _is_number(header[0]):
         return None
     return k if len(below) >= 2 and all(len(cells) == 1 for cells in below) else None
+
+
+def _wide_header_below_title(rows: Sequence[tuple[int, Sequence[str]]], filled: list[list[str]]) -> int | None:
+    """:func:`header_below_title`'s first shape. The header is the first row (within
+    MAX_HEADER_SEARCH_ROWS) with a non-empty cell past its first, when: the row right above it has
+    no value (a blank row sets the title apart: "review," over "great," over "bad,negative" is a
+    header with an empty name and its rows); the rows above hold 1 to MAX_TITLE_LINES titles and
+    each has as many cells as the header (Excel's padding; a one-column file with a comma in a
+    later row has not); its cells are two or more distinct names (none a number), trailing empty
+    cells aside; and the widest of the (up to 50) non-blank rows below ends in its last named
+    column, none past it."""
+    k = next((i for i, (_, cells) in enumerate(rows[:MAX_HEADER_SEARCH_ROWS])
+              if any(str(c).strip() for c in cells[1:])), None)
+    if not k or filled[k - 1]:
+        return None  # the first row is the header, or no blank row right above it
+    header = [str(c).strip() for c in rows[k][1]]
+    titles = [f for f in filled[:k] if f]
+    if not 1 <= len(titles) <= MAX_TITLE_LINES or any(cells and len(cells) != len(header) for _, cells in rows[:k]):
+        return None  # blank rows only (pandas skips those), or rows not padded as Excel pads them
+    while header and not header[-1]:
+        header.pop()
+    if not _names(header):
+        return None
+    ends = [max(i for i, c in enumerate(cells) if str(c).strip()) + 1 for _, cells in rows[k + 1:k + 51]
+            if any(str(c).strip() for c in cells)]
+    return k if ends and max(ends) == len(header) else None
 
 
 def _line_holding(sample: str, truncated: bool, wanted: set[str]) -> TitleBlock | None:

@@ -80,7 +80,7 @@ import pandas as pd
 
 from .calibration import choose_calibrator, expected_calibration_error
 from .config import FINE_TUNING_SETTINGS  # the TrainConfig fields a comparison's transformer may be given
-from .data import build_texts, format_value, split_indices
+from .data import build_texts, format_value, missing_columns_message, split_indices
 from .files import atomic_folder, write_json
 from .models import SavedModel
 from .models.folder import is_model_folder, prediction_frame
@@ -159,7 +159,7 @@ def _check_columns(
         raise ValueError("choose at least one profile column (age, job, region, past purchases, ...)")
     missing = [c for c in [*profile, *text, label] if c not in df.columns]
     if missing:
-        raise ValueError(f"column(s) {missing} are not in the table; it has {list(df.columns)[:30]}")
+        raise ValueError(missing_columns_message(missing, df.columns, lead=f"Column(s) {missing} are not in the table"))
     if label in profile or label in text:
         raise ValueError(f"the response column {label!r} cannot also be a profile or text column (it would give the answer away)")
     both = sorted(set(profile) & set(text))

@@ -33,4 +33,4 @@ too_many = column_map is not None and pred.too_many_rows(rows[0], options)  # sa
 if st.button("Predict", type="primary", key="predict_run", disabled=column_map is None or too_many,
              help=pred.predict_help(rows, column_map, too_many)):
     pred.run(name, model, rows, column_map, options)
-pred.render_result()
+pred.render_result(pred.choice_of(name, rows, column_map))  # a result shows only under what it scored

@@ -43,7 +43,7 @@ from core.predict import (
     renamed_message,
 )
 from core.progress import ProgressEvent, TrainingCancelled
-from core.reading import HEADER_ONLY, count_rows, in_page_words, open_stream, read_head
+from core.reading import HEADER_ONLY, count_rows, in_page_words, missing_columns_message, open_stream, read_head
 from core.registry import model_path
 from ui.downloads import download_button
 from ui.figures import inert
@@ -84,6 +84,15 @@ class Result:
     source: str  # the input file's name
     fast: str | None  # the fast form used ("int8", "bf16"), if any
     engine: str  # "" on this server, else where it ran, in words
+    choice: tuple = ()  # what was scored (:func:`choice_of`): shown only while the page's choice is the same
+
+
+def choice_of(name: str, rows: tuple[Path, str] | None, column_map: dict[str, str] | None) -> tuple:
+    """The choices a result belongs to: the model, the file scored and the column map. The file is
+    the one on disk, whose name holds the upload's id, the sheet and the header row read
+    (ui.upload.csv_upload's ``file_id``), so another file, sheet or header row is another choice."""
+    return (name, str(rows[0]) if rows else None,
+            None if column_map is None else tuple(sorted(column_map.items())))
 
 
 @dataclass(frozen=True)
@@ -280,13 +289,11 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
     column: file's column}, or None (with an error naming them) while any is unchosen. Box keys:
     ``<key>_<model column>``."""
     absent = missing_columns(model, columns)
-    if absent:
-        st.warning(
-            f"The model was trained on column(s) {plain(', '.join(repr(str(c)) for c in absent))}, which this "
-            "file does not have under "
-            "that name. Pick the file's column that holds the same kind of content for each; "
-            "columns that do not exist in the file cannot be predicted from."
-        )
+    if absent:  # the one missing-column message (the columns found, the closest match), then what to do here
+        lead = (f"The model was trained on column(s) {', '.join(repr(str(c)) for c in absent)}, which this file does "
+                "not have under that name")
+        st.warning(plain(missing_columns_message(absent, columns, lead=lead) + " Pick the file's column that holds the "
+                         "same kind of content for each; columns that do not exist in the file cannot be predicted from."))
     text_cols = set(model.schema.get("text_columns", []))
     boxes = st.columns(max(1, min(3, len(model.input_columns))))
     options = [CHOOSE, *columns]
@@ -488,6 +495,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
         return
     source, source_name = rows
     folder, cluster, limits = model_path(name), options.cluster, read_limits()
+    choice = choice_of(name, rows, column_map)
     out = _session_dir() / f"predictions-{Path(source_name).stem[:40] or 'file'}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     runner = _fast_model(name, (str(folder), stamp(folder)), options.fast) if options.fast and cluster is None else model
 
@@ -503,7 +511,7 @@ def run(name: str, model: SavedModel, rows: tuple[Path, str], column_map: dict[s
 
     def finish(summary: PredictSummary) -> Result:
         return Result(summary, name, output_task(model), tuple(str(c) for c in model.classes_), source_name,
-                      options.fast, f"the Ray cluster ({cluster})" if cluster is not None else "")
+                      options.fast, f"the Ray cluster ({cluster})" if cluster is not None else "", choice)
 
     scoring = Scoring(f"predict-{time.time_ns()}", name, time.time(), threading.Event())
     st.session_state[RUN] = scoring
@@ -536,13 +544,20 @@ def _follow_run() -> bool:
     return False
 
 
-def render_result() -> None:
+def render_result(choice: tuple) -> None:
     """The running scoring's panel, or the last run's summary, notes, preview, charts,
-    low-confidence review and downloads."""
+    low-confidence review and downloads, when it was scored from the page's ``choice``
+    (:func:`choice_of`); after another file, sheet, header row, column or model is chosen, a
+    caption says the result is hidden until Predict is pressed (it never shows under another file)."""
     if _follow_run():
         return
     result: Result | None = st.session_state.get(RESULT)
     if result is None or not result.summary.output.is_file():
+        return
+    if result.choice != choice:
+        st.caption(f"The last result (**{plain(result.source)}** scored by **{plain(result.model)}**) is hidden: the "
+                   "file, sheet, header row, columns or model chosen above changed since. Press Predict to score these "
+                   "rows.")
         return
     done, path = result.summary, result.summary.output
     st.subheader("3. Result")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..calibration import Calibrator
-from ..data import format_value
+from ..data import format_value, missing_columns_message
 from ..files import atomic_folder
 from .folder import (
     FORMAT_VERSION,
@@ -99,7 +99,7 @@ class TextScorer:
         """One string per row: the text columns' cells joined by a space (missing = empty)."""
         absent = [c for c in self.text_columns if c not in df.columns]
         if absent:
-            raise ValueError(f"the table lacks text column(s) {absent}")
+            raise ValueError(missing_columns_message(absent, df.columns, lead=f"The table lacks text column(s) {absent}"))
         parts = [df[c].map(format_value).astype(str).tolist() for c in self.text_columns]
         return [" ".join(p for p in row if p) for row in zip(*parts)]
 
@@ -247,7 +247,8 @@ class ResponseModel:
             )
         absent = [c for c in self.input_columns if c not in data.columns]
         if absent:
-            raise ValueError(f"the table lacks column(s) {absent} that the model needs; it has {list(data.columns)[:20]}")
+            raise ValueError(missing_columns_message(absent, data.columns,
+                                                     lead=f"The table lacks column(s) {absent} that the model needs"))
         return data
 
     def raw_scores(self, data: pd.DataFrame) -> np.ndarray:

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data import missing_columns_message
 from ..files import atomic_write
 
 __all__ = [
@@ -546,7 +547,8 @@ class TabularModel:
             raise TypeError(f"expected a pandas DataFrame; found {type(df).__name__}")
         absent = [c for c in self.columns_ if c not in df.columns]
         if absent:
-            raise ValueError(f"the table lacks column(s) {absent} that the model was trained on")
+            raise ValueError(missing_columns_message(absent, df.columns, lead=f"The table lacks column(s) {absent} that the "
+                                                                           "model was trained on"))
         X = np.empty((len(df), len(self.columns_)), dtype=np.float64)
         for j, c in enumerate(self.columns_):
             if self.kinds_[c] == NUMERIC:

@@ -664,11 +664,12 @@ def test_faults3_t01_joined_tags_read_as_written():
     assert read_table(FAULTS3 / "t01_multilabel_joined.csv").frame["topics"].tolist() == [r[1] for r in rows]
 
 
-def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_without_multi_label_is_refused(
+def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_per_tag_without_being_told(
         tmp_path, tiny_model_dir, capsys):
     """'|', '; ' and JSON lists in one column: each cell's tags as a person reads them (split here
-    by hand), three tags, never a tag 'movies; food'; `train` without --multi-label refuses naming a
-    joined value (the Train page ticks its box for it: tests/test_multilabel_training.py)."""
+    by hand), three tags, never a tag 'movies; food'; `train` without --multi-label learns them per
+    tag and says so, as `check` and the Train page do (tests/core/test_multilabel_training.py)."""
+    from core.models import load_folder
     from core.multilabel import detect, parse_labels
 
     _, rows = faults3_truth("t01_multilabel_joined.csv")
@@ -679,9 +680,10 @@ def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_without_mul
     assert parse_labels(cells)[0] == truth
     path = str(FAULTS3 / "t01_multilabel_joined.csv")
     rc, _, err = run_cli(capsys, "train", "--data", path, "--text-col", "text", "--label-col", "topics",
-                         "--base-model", str(tiny_model_dir), "--out", str(tmp_path / "m"))
-    assert rc == 2 and "'electronics|food'" in err and "--multi-label" in err and "--no-multi-label" in err, err
-    assert not (tmp_path / "m").exists()
+                         "--base-model", str(tiny_model_dir), "--method", "lora", "--epochs", "1", "--max-length", "32",
+                         "--quiet", "--out", str(tmp_path / "m"))
+    assert rc == 0 and "Trained per tag" in err and "--no-multi-label" in err, err
+    assert sorted(map(str, load_folder(tmp_path / "m").classes_)) == sorted({t for tags in truth for t in tags})
     # The Python API (and the Train page with its box unticked): trained as classes, but named.
     report = validate_mapping(read_table(path).frame, TrainConfig(text_columns=("text",), label_column="topics"))
     assert any("looks like several tags per row" in w.message for w in report.warnings)

@@ -204,6 +204,28 @@ def test_tags_that_differ_only_in_case_are_merged_per_tag_in_training_and_in_the
     assert all(set(v.split("|")) <= {"pos", "neg", "other"} for v in variants["suggested_label"])
 
 
+def test_check_cli_first_tag_note_lists_the_merged_tags_and_the_spellings_merged(tmp_path, capsys):
+    """Issue 27: `check`'s note on a tag-list column names each tag once ('pos', never 'Pos' beside
+    it), as the check and training read them, and says which spellings were merged. Truth: the
+    test's own cells split and case-folded by hand."""
+    df = capitalised(make_tagged_frame(120, seed=4))
+    data = tmp_path / "cased.csv"
+    df.to_csv(data, index=False)
+    spellings = {t for cell in df["tags"] for t in cell.split("|")}
+    assert spellings > {"pos", "Pos"}  # both written
+    assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--features", "tfidf",
+                 "--out", str(tmp_path / "ISSUES.csv")]) == 0
+    note = next(line for line in capsys.readouterr().err.splitlines() if "looks like several tags per row" in line)
+    tags = {t.casefold() for t in spellings}
+    assert f"{len(tags)} tags (" in note, note
+    listed = note.split(" tags (", 1)[1].split(";")[0]  # the tags, before the spellings merged
+    for spelling in spellings:
+        if spelling != spelling.casefold():  # a rarer spelling: named as merged into the common one
+            assert f"'{spelling}' read as '{spelling.casefold()}'" in note, note
+            assert f"'{spelling}'" not in listed, note  # not listed as a tag of its own
+    assert all(f"'{t}'" in listed for t in tags)
+
+
 def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_dir, tiny_model_dir, sent_requests):
     from tests.ui.test_page_train import open_train, tiny_settings, upload
 
@@ -274,6 +296,31 @@ def test_check_cli_checks_tag_lists_per_tag_by_default_as_the_train_page_does(tm
     assert main(["check", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--no-multi-label",
                  "--label-sep", "|", "--out", str(out)]) != 0
     assert "pass --multi-label with it" in capsys.readouterr().err
+
+
+def test_train_cli_trains_tag_lists_per_tag_by_default_as_check_does(tiny_model_dir, tmp_path, capsys):
+    """Issue 27: `train` without --multi-label on a label column of tag lists learns one output per tag
+    (check's rule, core.cli._tags_checked), saying so on stderr; --no-multi-label trains every
+    combination as a class of its own. Truth: the tags and combinations the test wrote."""
+    data = tmp_path / "tagged.csv"
+    frame = make_tagged_frame(90, seed=1)
+    frame.to_csv(data, index=False)
+    written = {t for cell in frame["tags"] for t in cell.split(" | ")}
+    common = ["--data", str(data), "--text-col", "text", "--label-col", "tags", "--base-model", str(tiny_model_dir),
+              "--method", "lora", "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet"]
+    assert main(["train", *common, "--out", str(tmp_path / "tags")]) == 0
+    err = capsys.readouterr().err
+    assert "Label column 'tags' looks like several tags per row" in err and "Trained per tag" in err, err
+    assert "pass --no-multi-label to train every combination" in err
+    model = load_folder(tmp_path / "tags")
+    assert output_task(model) == "multi_label" and sorted(map(str, model.classes_)) == sorted(written)
+    assert main(["train", *common, "--no-multi-label", "--out", str(tmp_path / "combos")]) == 0
+    err = capsys.readouterr().err
+    assert "Trained per tag" not in err and "looks like several tags per row" in err, err
+    combos = load_folder(tmp_path / "combos")
+    assert output_task(combos) == "classification"
+    classes = set(map(str, combos.classes_))
+    assert classes <= set(frame["tags"]) and any(" | " in c for c in classes)  # combinations, as written
 
 
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():

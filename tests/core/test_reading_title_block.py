@@ -118,33 +118,102 @@ def test_no_fault_file_is_taken_for_a_titled_one(path):
     assert not any("title block" in n for n in read_table(path).notes)
 
 
-PADDED = "Report title,,\ngenerated 2026,,\n,,\ntext,label,channel\nhello,positive,web\nbad,negative,email\n"
+# Excel's Save as CSV pads every title line to the table's width ("Report title,,"); with no blank
+# line between the title and the header, the title lines could be a header with empty names.
+PADDED = "Report title,,\ngenerated 2026,,\ntext,label,channel\nhello,positive,web\nbad,negative,email\n"
 
 
-def test_a_padded_title_block_is_not_sure_and_every_message_names_the_fix(tmp_path, capsys):
-    """Excel's Save as CSV pads the title lines to the table's width ("Report title,,"): such a
-    line is as wide as the header, so without the columns asked for it is not skipped; the
-    missing column message and the CLI say which line looks like the header and how to choose
-    it (advice, not a note on how the file was read)."""
+def test_a_padded_title_block_without_a_blank_line_is_not_sure_and_every_message_names_the_fix(tmp_path, capsys):
+    """A padded title line is as wide as the header, so without a blank (padded) line under the
+    title and without the columns asked for it is not skipped; the missing column message and the
+    CLI say which line looks like the header and how to choose it (advice, not a note on how the
+    file was read)."""
     data = PADDED.encode()
     block = csv_title_block(data, "padded.csv")
-    assert block is not None and not block.sure and block.header_line == 4
+    assert block is not None and not block.sure and block.header_line == 3
     loaded = read_table(data, "padded.csv")
     assert list(loaded.frame.columns) == ["Report title", "Unnamed: 1", "Unnamed: 2"]  # as pandas reads it
-    assert "line 4 looks like the header ('text', 'label', 'channel')" in loaded.header_hint
+    assert "line 3 looks like the header ('text', 'label', 'channel')" in loaded.header_hint
     assert not any("looks like" in n for n in loaded.notes)
     with pytest.raises(ValueError) as info:
         loaded.require(["text"])
     message = str(info.value)
     assert "found ['Report title', '(column 2 has no name)', '(column 3 has no name)']" in message  # not pandas' names
-    assert "--header-row 4" in message and "'Header row' box" in message  # the fix, on each surface
-    assert table_rows(read_table(data, header_row=4).frame) == by_hand(data, 3)
+    assert "--header-row 3" in message and "'Header row' box" in message  # the fix, on each surface
+    assert table_rows(read_table(data, header_row=3).frame) == by_hand(data, 2)
     path = tmp_path / "padded.csv"
     path.write_bytes(data)
     rc, _, err = run_cli(capsys, "train", "--data", str(path), "--text-col", "body", "--label-col", "label",
                          "--out", str(tmp_path / "m"))  # 'body' is on no line: the header is not found
-    assert rc == 2 and "--header-row 4" in err and "found ['Report title'" in err, err
+    assert rc == 2 and "--header-row 3" in err and "found ['Report title'" in err, err
     assert open_stream(path).header_hint == block.hint()  # predict's missing-column message ends with it
+
+
+def _save_as_csv(title: list[str], header: list[str], rows: list[list[str]]) -> bytes:
+    """A sheet saved by Excel as CSV: every line padded with commas to the table's width."""
+    width = len(header)
+    lines = [",".join([t, *[""] * (width - 1)]) for t in title] + [",".join(header)]
+    lines += [",".join(f'"{c}"' if "," in c else c for c in row) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+SAVED_AS_CSV = {  # (title lines as written, before padding; the header's width)
+    "issue 27: 'Q3 export,' then ','": (["Q3 export", ""], 2),
+    "title, date, blank; three columns": (["Q3 review export", "generated 2026-10-02", ""], 3),
+    "blank, title, blank": (["", "Q3 export", ""], 2),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SAVED_AS_CSV))
+def test_a_padded_title_block_above_a_blank_line_is_skipped_with_no_column_asked(shape, tmp_path):
+    """Excel's Save as CSV of a sheet with a title block: lines whose only value is the first cell (or
+    none), then the header. Read from the header by every reader without any column asked (the Train
+    page asks none up front), with the note the other paths give; truth: pandas with the lines
+    skipped by hand."""
+    import core
+
+    title, width = SAVED_AS_CSV[shape]
+    header = ["text", "label", "channel"][:width]
+    rows = [[t, lab, "web"][:width] for t, lab in review_rows(12)]
+    data = _save_as_csv(title, header, rows)
+    truth = by_hand(data, len(title))
+    assert truth == (header, [tuple(r) for r in rows])
+    loaded = read_table(data, "q3.csv")
+    assert table_rows(loaded.frame) == truth and loaded.header_row == len(title) + 1 and not loaded.header_hint
+    note = loaded.notes[0]
+    assert note.startswith(f"header read from line {len(title) + 1}; the {len(title)} line(s) above it (a title block")
+    assert note == read_table(data, "q3.csv", columns=header[:2]).notes[0]  # as where columns are asked for
+    assert table_rows(core.read_csv(data)) == truth and table_rows(core.load_csv(data).frame) == truth
+    path = tmp_path / "q3.csv"
+    path.write_bytes(data)
+    stream = open_stream(path)
+    assert stream.notes == (note,) and count_rows(stream) == 12 and table_rows(streamed(path)) == truth
+
+
+def test_the_same_padded_title_on_a_sheet_is_skipped_alike():
+    from tests.core.test_faults import xlsx_bytes
+
+    rows = [[t, lab] for t, lab in review_rows(6)]
+    loaded = read_table(xlsx_bytes([["Q3 export"], [], ["text", "label"], *rows]), "q3.xlsx")
+    assert loaded.header_row == 3 and table_rows(loaded.frame) == (["text", "label"], [tuple(r) for r in rows])
+
+
+GENUINE = {  # line 1 is the header; the title-like rows below it must not move it
+    "first data rows with empty trailing cells": "text,label\ngreat fit,\nlovely,\n,\nslow delivery,negative\n"
+                                                 "fine,positive\n",
+    "a header with an empty name over short rows": "review,\ngreat,\nfine,\nbad,negative\nok,positive\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(GENUINE))
+def test_a_file_whose_first_rows_have_empty_trailing_cells_is_read_from_line_1(shape):
+    text = GENUINE[shape]
+    block = find_title_block(text)
+    assert block is None or not block.sure  # at most advice ("line 4 looks like the header"), never a skip
+    loaded = read_table(text.encode(), "plain.csv")
+    assert loaded.header_row is None and not any("header" in n for n in loaded.notes), loaded.notes
+    truth = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)  # pandas from line 1
+    assert list(loaded.frame.columns)[0] == truth.columns[0] and len(loaded.frame) == len(truth)
 
 
 def test_a_title_block_with_short_rows_fails_naming_the_fix():
@@ -307,8 +376,9 @@ def test_a_padded_title_above_the_columns_asked_for_is_found_by_every_entry_poin
     truth = by_hand(data, skip)
     path = tmp_path / "padded.csv"
     path.write_bytes(data)
-    assert not find_title_block(data.decode()).sure  # by the widths alone: only likely
-    assert find_title_block(data.decode(), ["text", "label"]).sure
+    for asked in ((), ["text", "label"]):  # the padded title and blank line: found with or without the columns
+        block = find_title_block(data.decode(), asked)
+        assert block.sure and block.header_line == 4, asked
     loaded = read_table(path, columns=["text", "label"])
     assert table_rows(loaded.frame) == truth and loaded.header_row == 4 and not loaded.header_hint
     assert loaded.notes == ("header read from line 4; the 3 line(s) above it (a title block: 'Q3 review export', "
@@ -345,11 +415,10 @@ def test_no_fault_file_is_taken_for_a_titled_one_with_the_columns_asked_for(path
 def test_the_pages_words_name_the_boxes_never_a_flag():
     from core.reading import in_page_words
 
-    data, _ = _padded()
-    hint = read_table(data, "padded.csv").header_hint
-    assert "--header-row 4 (python -m core)" in hint  # the CLI's and the API's words
+    hint = read_table(PADDED.encode(), "padded.csv").header_hint
+    assert "--header-row 3 (python -m core)" in hint  # the CLI's and the API's words
     page = in_page_words(hint)
-    assert page.endswith("if the column names are on line 4, type 4 in the 'Header row' box above.")
+    assert page.endswith("if the column names are on line 3, type 3 in the 'Header row' box above.")
     assert "--" not in in_page_words(read_table(WALK_C.encode(), "t.csv").notes[0])
     not_found = read_table(b"Title\n\nReview\nok\n", "t.csv", columns=["text"]).header_hint
     assert "--header-row N" in not_found and "--" not in in_page_words(not_found)

@@ -154,6 +154,52 @@ def test_missing_column_is_explained_and_can_be_mapped(registry):
     assert list(result.columns[:2]) == ["id", "review"] and len(result) == 8
 
 
+def test_the_missing_column_warning_lists_the_columns_found_and_the_closest_match(registry):
+    """Issue 27: the page's missing-column message is the one every entry point gives (core.reading.
+    missing_columns_message). Truth: the columns the test wrote; 'text' is held by 'Review Text'."""
+    at = open_page()
+    upload(at, NEW_ROWS.rename(columns={"text": "Review Text"}))
+    warning = shown_text(at.warning)
+    assert "found ['id', 'Review Text']" in warning and "Closest match: 'text' -> 'Review Text'" in warning, warning
+    assert "Pick the file's column" in warning  # then what to do on this page
+
+
+def _two_sheets() -> bytes:
+    """A workbook whose sheets 'March' (3 rows) and 'April' (5 rows) both hold the model's 'text'."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for sheet, n in (("March", 3), ("April", 5)):
+            pd.DataFrame({"text": [f"great phone {i}" for i in range(n)], "note": [f"n{i}" for i in range(n)]}).to_excel(
+                writer, sheet_name=sheet, index=False)
+    return buffer.getvalue()
+
+
+def _result_shown(at: AppTest) -> list[str]:
+    return [s.value for s in at.success if "rows from" in s.value]
+
+
+def test_a_result_shows_only_under_the_file_sheet_and_columns_it_scored(registry):
+    """walk: after picking another sheet, the previous sheet's result stayed below the new picker.
+    A result is shown only while the file, sheet and column choice it scored are the page's."""
+    at = open_page()
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    at.file_uploader(key="predict_upload").set_value(("months.xlsx", _two_sheets(), xlsx)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="predict_upload_sheet").value == "March"
+    at.button(key="predict_run").click().run()
+    assert any("3 rows from" in s for s in _result_shown(at)), _result_shown(at)
+    at.selectbox(key="predict_upload_sheet").set_value("April").run()
+    assert not at.exception and not _result_shown(at), _result_shown(at)  # March's result is not April's
+    assert not [d for d in at.dataframe if "predicted_label" in d.value.columns]
+    assert any("is hidden" in c.value for c in at.caption)
+    at.button(key="predict_run").click().run()
+    assert any("5 rows from" in s for s in _result_shown(at)), _result_shown(at)
+    at.selectbox(key="predict_map_text").set_value("note").run()  # another column: not what was scored
+    assert not _result_shown(at)
+    at.selectbox(key="predict_map_text").set_value("text").run()  # back to what was scored: shown again
+    assert any("5 rows from" in s for s in _result_shown(at))
+
+
 def test_bundled_sample_runs(registry):
     at = open_page()
     at.radio(key="predict_source").set_value("A bundled sample")

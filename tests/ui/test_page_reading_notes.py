@@ -88,11 +88,12 @@ def test_the_dashboard_says_how_a_joined_prediction_file_was_read():
     assert f"repeated header row(s) dropped (line {repeated_at})" in expected and expected in texts(at.caption)
 
 
-def _titled_csv(n: int = 12, padded: bool = False) -> tuple[bytes, int]:
+def _titled_csv(n: int = 12, padded: bool = False, blank: bool = True) -> tuple[bytes, int]:
     """Walk-c's file: a CSV (not a workbook) with a title block; (bytes, the header's line).
-    ``padded``: the title lines padded to the table's width, as Excel's Save as CSV writes them."""
+    ``padded``: the title lines padded to the table's width, as Excel's Save as CSV writes them;
+    ``blank``: a blank line between the title block and the header."""
     pad = "," if padded else ""
-    lines = [f"Report title{pad}", f"generated 2026{pad}", pad, "text,label",
+    lines = [f"Report title{pad}", f"generated 2026{pad}", *([pad] if blank else []), "text,label",
              *[f'"{t}",{lab}' for t, lab in review_rows(n)]]
     return ("\n".join(lines) + "\n").encode(), lines.index("text,label") + 1
 
@@ -122,10 +123,28 @@ def test_a_titled_csv_on_the_train_page_reads_every_row_and_shows_the_header_row
     assert at.number_input(key="train_upload_header_row").value == header_at and not at.error
 
 
-def test_a_padded_title_csv_on_the_train_page_names_the_header_row_box_and_reads_it(models_dir):
-    """walk-e: the likely header is said in its own warning under the Header row box, in the page's
-    words (the box, never the CLI's flag), not in the file line nor under another error."""
+def test_a_padded_title_csv_on_the_train_page_is_read_from_its_header_with_no_column_asked(models_dir):
+    """Issue 27: Excel's Save as CSV of a sheet with a title block ("Report title,", ",", then the
+    header): the Train page, which asks no column up front, reads it from the header as Predict and
+    the CLI do, says which lines it skipped, and its Header row box shows the line. Truth: pandas
+    with those lines skipped by hand."""
     data, header_at = _titled_csv(padded=True)
+    assert header_at == 4
+    at = put(open_train(), "padded.csv", data)
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert "looks like the header" not in texts(at.warning)  # read from it, not advised about it
+    assert at.session_state["train_data"].frame.astype(str).values.tolist() == _by_hand(data, header_at)
+    assert at.number_input(key="train_upload_header_row").value == header_at
+    line = next(m for m in texts(at.markdown).splitlines() if m.startswith("**padded.csv**"))
+    assert f"header read from line {header_at}; the {header_at - 1} line(s) above it (a title block" in line
+
+
+def test_a_padded_title_csv_without_a_blank_line_names_the_header_row_box_and_reads_it(models_dir):
+    """walk-e: the likely header is said in its own warning under the Header row box, in the page's
+    words (the box, never the CLI's flag), not in the file line nor under another error (no blank
+    line under the padded title: line 1 may be a header with an empty name, so it is not skipped)."""
+    data, header_at = _titled_csv(padded=True, blank=False)
     at = put(open_train(), "padded.csv", data)
     assert_clean(at)
     warning = texts(at.warning)
