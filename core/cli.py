@@ -1114,7 +1114,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         avoid_words=args.avoid, max_chars=args.max_chars, seed=args.seed,
         on_progress=lambda p: print(f"[generate] {p.fraction:4.0%} {p.message}", file=sys.stderr, flush=True))
     base = pd.DataFrame([{"name": "Base", "text": args.text, "score": result.base_score, "delta": 0.0,
-                          "verdict": "base", "rank": None, "seed": None, "top_words": ""}])
+                          "verdict": "base", "rank": result.base_rank, "seed": None, "top_words": ""}])
     frame = pd.concat([base, result.to_frame()], ignore_index=True) if len(result) else base
     info = generator_info()
     frame = frame.assign(score_of=f"P({result.positive_class})" if result.positive_class else "predicted value",
