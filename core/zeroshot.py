@@ -230,7 +230,9 @@ def estimate_priors(
         raise ValueError(f"Expected probabilities of shape (rows, classes >= 2) with rows; got {proba.shape}.")
     k = proba.shape[1]
     priors = np.full(k, 1.0 / k)
-    for rounds in range(1, max_iter + 1):
+    rounds = 0
+    while rounds < max_iter:
+        rounds += 1
         weighted = proba * (priors * k)
         weighted /= weighted.sum(axis=1, keepdims=True)
         new = np.maximum(weighted.mean(axis=0), floor)
