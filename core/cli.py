@@ -590,7 +590,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         print(f"note: {ood_message(n_ood, summary.n_rows)}", file=sys.stderr)
     if language := getattr(summary, "language_warning", None):  # core.language_check: texts it does not read
-        print(f"warning: {language}", file=sys.stderr)
+        from .language_check import cli_words
+
+        print(f"warning: {cli_words(language)}", file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,
         "rows_without_prediction": summary.n_errors,
