@@ -13,7 +13,11 @@ from the same embeddings with core.zeroshot's own functions:
 - + descriptions: averaged with a one-line description per label;
 - + centred: each class's mean cosine over the pool subtracted;
 - + self-training (the product's default): logistic regression on the surest pool rows,
-  balanced per class; also at other shares of the rows (SELF_TRAIN_SHARE).
+  balanced per class; also at other shares of the rows (SELF_TRAIN_SHARE);
+- round 9, the pool's class shares estimated by EM (core.zeroshot.estimate_priors): the head's
+  scores shifted to them, the self-training rows picked in proportion to them, or both
+  (prior_variants). Each row records the predicted shares on the test rows against the true ones
+  (share_gap: half the sum of their absolute differences) and EM's estimate against the pool's.
 
 Sets (/work/shared/data): clothing3 (Women's clothing reviews, rating 1-2 / 3 / 4-5 as negative /
 neutral / positive); goemotions3 (the single-tag GoEmotions Reddit comments as negative = anger,
@@ -126,10 +130,15 @@ def run_set(name: str, pool_n: int, test_n: int, seed: int) -> list[dict]:
     templates = TEMPLATES[language]
     rows = []
 
+    true_shares = shares_of(truth, classes)
+
     def score(variant: str, coef: np.ndarray, intercept: np.ndarray, fit_s: float = 0.0, **extra) -> None:
         pred = np.array(classes, dtype=object)[head_proba(test_emb, coef, intercept).argmax(axis=1)]
+        predicted = shares_of(pred, classes)
         rows.append({"set": name, "variant": variant, "macro_f1": round(f1_score(truth, pred, average="macro"), 4),
-                     "accuracy": round(accuracy_score(truth, pred), 4), "fit_s": round(fit_s, 2), **extra})
+                     "accuracy": round(accuracy_score(truth, pred), 4), "fit_s": round(fit_s, 2),
+                     "predicted_shares": predicted, "true_shares": true_shares,
+                     "share_gap": round(0.5 * sum(abs(predicted[c] - true_shares[c]) for c in classes), 4), **extra})
 
     majority = pd.Series(truth).mode()[0]
     rows.append({"set": name, "variant": "majority class", "macro_f1": round(f1_score(truth, [majority] * len(truth), average="macro"), 4),
@@ -141,6 +150,7 @@ def run_set(name: str, pool_n: int, test_n: int, seed: int) -> list[dict]:
     score("templates + descriptions", *similarity_head(described, TEMPERATURE))
     score("templates, centred", *similarity_head(protos, TEMPERATURE, pool_emb))
     score("templates + descriptions, centred", *similarity_head(described, TEMPERATURE, pool_emb))
+    pool_shares = shares_of(labels.iloc[pool_idx].to_numpy(), classes)  # what EM should find (labels read to score only)
     for label, chosen in (("templates", protos), ("templates + descriptions", described)):
         base_head = similarity_head(chosen, TEMPERATURE, pool_emb)
         proba = head_proba(pool_emb, *base_head)
@@ -150,18 +160,67 @@ def run_set(name: str, pool_n: int, test_n: int, seed: int) -> list[dict]:
             if n:
                 score(f"{label}, centred, self-trained (share {share})", coef, intercept,
                       time.perf_counter() - started, rows_per_class=n)
+        prior_variants(label, chosen, base_head, pool_emb, pool_shares, score, seed)
     for row in rows:
         row.update(base_model=base, pool=len(pool), test=len(test), load_s=round(load_s, 1),
                    embed_pool_s=round(pool_s, 1), rows_per_s=round(len(pool) / pool_s, 1), seed=seed,
-                   loadavg=open("/proc/loadavg").read().split()[0])
+                   date=time.strftime("%Y-%m-%dT%H:%M"), loadavg=open("/proc/loadavg").read().split()[0])
     return rows
+
+
+def shares_of(values, classes: list[str]) -> dict[str, float]:
+    """Each class's share of ``values`` (class names), rounded to 4 places."""
+    values = pd.Series(np.asarray(values, dtype=object))
+    return {c: round(float((values == c).mean()), 4) for c in classes}
+
+
+def prior_variants(label: str, prototypes: np.ndarray, centred: tuple, pool_emb: np.ndarray, pool_shares: dict,
+                   score, seed: int) -> None:
+    """Round 9 (issue 30): the file's class shares estimated by EM (core.zeroshot.estimate_priors)
+    on the pool's probabilities, then (a) the head's scores shifted to them, (b) the self-training
+    rows picked in proportion to them, both, or EM on the balanced self-trained head's output."""
+    import core.zeroshot as zs
+    from core.models.fewshot import head_proba
+
+    def estimated(coef, intercept) -> tuple[np.ndarray, dict]:
+        priors, rounds = zs.estimate_priors(head_proba(pool_emb, coef, intercept))
+        return priors, {"em_priors": [round(float(p), 4) for p in priors], "em_rounds": rounds,
+                        "pool_shares": list(pool_shares.values())}
+
+    plain = zs.similarity_head(prototypes, zs.TEMPERATURE)
+    priors, facts = estimated(*plain)
+    score(f"{label}, EM-shifted (not centred)", plain[0], zs.shifted_intercept(plain[0], plain[1], priors), **facts)
+    priors, facts = estimated(*centred)
+    shifted = (centred[0], zs.shifted_intercept(centred[0], centred[1], priors))
+    score(f"{label}, centred, EM-shifted", *shifted, **facts)
+    started = time.perf_counter()
+    coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *centred), seed, priors=priors)
+    if n:
+        score(f"{label}, centred, self-trained in proportion to EM (labels not shifted)", coef, intercept,
+              time.perf_counter() - started, rows_per_class=n, **facts)
+    started = time.perf_counter()
+    coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *shifted), seed, priors=priors)
+    if n:
+        score(f"{label}, centred, EM-shifted, self-trained in proportion", coef, intercept,
+              time.perf_counter() - started, rows_per_class=n, **facts)
+    started = time.perf_counter()
+    coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *centred), seed)
+    if n:
+        after, after_facts = estimated(coef, intercept)
+        score(f"{label}, centred, self-trained, then EM-shifted", coef, zs.shifted_intercept(coef, intercept, after),
+              time.perf_counter() - started, rows_per_class=n, **after_facts)
+    started = time.perf_counter()
+    coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *shifted), seed)
+    if n:
+        score(f"{label}, centred, EM-shifted, self-trained balanced, EM-shifted again", coef,
+              zs.shifted_intercept(coef, intercept, priors), time.perf_counter() - started, rows_per_class=n, **facts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pool", type=int, default=2000, help="unlabelled rows (centring, self-training)")
     parser.add_argument("--test", type=int, default=1000, help="held-out rows scored")
-    parser.add_argument("--sets", nargs="+", default=["clothing3", "uci", "goemotions", "zh"])
+    parser.add_argument("--sets", nargs="+", default=["goemotions3", "uci", "goemotions", "clothing3", "zh"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +235,8 @@ def main() -> None:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         for row in rows:
-            print(f"{row['set']:<11} {row['variant']:<58} F1 {row['macro_f1']:.3f} acc {row['accuracy']:.3f} "
+            gap = f" share gap {row['share_gap']:.3f}" if "share_gap" in row else ""
+            print(f"{row['set']:<11} {row['variant']:<70} F1 {row['macro_f1']:.3f} acc {row['accuracy']:.3f}{gap} "
                   f"fit {row['fit_s']:.1f}s embed {row['embed_pool_s']}s/{row['pool']} rows load {row['loadavg']}", flush=True)
 
 

@@ -574,7 +574,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         print(f"note: {ood_message(n_ood, summary.n_rows)}", file=sys.stderr)
     if language := getattr(summary, "language_warning", None):  # core.language_check: texts it does not read
-        print(f"warning: {language}", file=sys.stderr)
+        from .language_check import cli_words
+
+        print(f"warning: {cli_words(language)}", file=sys.stderr)
     print(json.dumps({
         "rows": summary.n_rows,
         "rows_without_prediction": summary.n_errors,
@@ -1098,7 +1100,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         avoid_words=args.avoid, max_chars=args.max_chars, seed=args.seed,
         on_progress=lambda p: print(f"[generate] {p.fraction:4.0%} {p.message}", file=sys.stderr, flush=True))
     base = pd.DataFrame([{"name": "Base", "text": args.text, "score": result.base_score, "delta": 0.0,
-                          "verdict": "base", "rank": None, "seed": None, "top_words": ""}])
+                          "verdict": "base", "rank": result.base_rank, "seed": None, "top_words": ""}])
     frame = pd.concat([base, result.to_frame()], ignore_index=True) if len(result) else base
     info = generator_info()
     frame = frame.assign(score_of=f"P({result.positive_class})" if result.positive_class else "predicted value",

@@ -202,7 +202,8 @@ class Rewrites(list):
     ``dropped`` (reason -> count, keys of :data:`REASONS`), ``attempts``, ``tokens`` and
     ``generation_s`` (tokens generated and seconds spent generating, all attempts), ``base_score``,
     ``margin`` (``core.adlab.Margin.to_dict()``), ``positive_class``, ``generator`` and
-    ``time_limit`` (the server's time limit stopped the writing early) and ``base_copy``."""
+    ``time_limit`` (the server's time limit stopped the writing early), ``base_copy`` and
+    ``base_rank`` (the base's rank among the base and the rewrites, as each rewrite's ``rank``)."""
 
     def __init__(self, items=(), **facts: Any):
         super().__init__(items)
@@ -216,10 +217,12 @@ class Rewrites(list):
         self.generator: str = facts.get("generator", GENERATOR_NAME)
         self.time_limit: bool = bool(facts.get("time_limit", False))
         self.base_copy: str = facts.get("base_copy", "")
+        self.base_rank: int | None = facts.get("base_rank")
 
     def facts(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("dropped", "attempts", "tokens", "generation_s", "base_score",
-                                              "margin", "positive_class", "generator", "time_limit", "base_copy")}
+                                              "margin", "positive_class", "generator", "time_limit", "base_copy",
+                                              "base_rank")}
 
     def dropped_text(self) -> str:
         """E.g. "dropped 3 of 8 attempts: 2 a duplicate of another rewrite, 1 over the length limit"."""
@@ -231,10 +234,13 @@ class Rewrites(list):
 
     def to_frame(self) -> pd.DataFrame:
         """One row per rewrite: name, text, score, delta, verdict, rank, seed, top_words (the 3
-        words pushing the score up most, with their attributions)."""
+        words pushing the score up most, with their attributions; punctuation is not a word,
+        ``core.adlab.is_word``, as on the page)."""
+        from .adlab import is_word
+
         rows = []
         for r in self:
-            up = sorted((w for w in r.words if w[3] > 0), key=lambda w: -w[3])[:3]
+            up = sorted((w for w in r.words if w[3] > 0 and is_word(w[0])), key=lambda w: -w[3])[:3]
             rows.append({"name": r.name, "text": r.text, "score": r.score, "delta": r.delta, "verdict": r.verdict,
                          "rank": r.rank, "seed": r.seed,
                          "top_words": "; ".join(f"{w[0]} ({w[3]:+.3g})" for w in up)})
@@ -805,6 +811,7 @@ def suggest_rewrites(base_copy: str, n: int, *, classifier: Any, positive_class:
                              seeds[row.variant], words))
     report(rewrite_event("score", 1.0, f"Kept {len(items)} of {n} rewrites", len(items), facts["attempts"],
                            facts["dropped"]))
-    return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"],
+    base_rank = int(scored.loc[scored["is_base"], "rank"].iloc[0])
+    return Rewrites(items, **facts, base_copy=base_copy, base_score=scored.attrs["base_score"], base_rank=base_rank,
                     margin=scored.attrs["margin"], positive_class=scored.attrs["positive_class"],
                     generator=getattr(generator, "name", None) or generator_info()["name"])

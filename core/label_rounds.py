@@ -123,7 +123,9 @@ def suggest_rows(model: Any, pool: pd.DataFrame, n: int, *, random_share: float 
     (core.labeling.uncertainty_ranking, near-duplicates skipped), the random ones spread evenly
     among them. Columns as uncertainty_ranking's (``predicted_label``, ``confidence``, ``margin``,
     ``entropy``, ``rank`` 1..n in the order shown) plus ``reason``: ``"least sure"`` or
-    ``"random check"`` (core.labeling.LEAST_SURE / RANDOM_CHECK), saved with the label. A model
+    ``"random check"`` (core.labeling.LEAST_SURE / RANDOM_CHECK), saved with the label; for one
+    ``seed`` a larger ``n`` keeps every row a smaller one showed (the checks come from one seeded
+    order of the rows, whatever ``n``). A model
     with several tags per row gets least-sure rows only (its rows are never compared, see
     :func:`compare_with_zeroshot`). The model is asked for probabilities once."""
     remembered = model if isinstance(model, _Remembered) else _Remembered(model)
@@ -133,8 +135,11 @@ def suggest_rows(model: Any, pool: pd.DataFrame, n: int, *, random_share: float 
     ranked["reason"] = LEAST_SURE
     if not k or remembered.proba is None:
         return ranked
-    others = np.flatnonzero(~remembered.rows.isin(ranked.index))
-    pick = np.sort(np.random.default_rng(seed).choice(others, size=min(k, len(others)), replace=False))
+    # One seeded order of all the scored rows, whatever n: the checks are its first k rows that are
+    # not least sure, so asking for more rows per round keeps the checks already drawn (and fewer
+    # keeps a part of them) instead of drawing new ones (walk, round 9).
+    order = np.random.default_rng(seed).permutation(len(remembered.rows))
+    pick = np.sort(order[~remembered.rows[order].isin(ranked.index)][:k])
     proba = remembered.proba[pick]
     top2 = np.sort(proba, axis=1)[:, ::-1][:, :2]
     with np.errstate(divide="ignore", invalid="ignore"):

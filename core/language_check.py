@@ -93,5 +93,16 @@ def language_warning(folder: str | Path | None, texts: Sequence[object], of_rows
         f"{where}{count} look like "
         f"{KIND_WORDS[main]}{' or another language' if len(set(unread)) > 1 else ''}, but {why}: "
         "its predictions for them are likely little better than guesses. Score such texts with a "
-        "model trained on multilingual-e5-small (Train page), or check a sample of them by hand."
+        f"model trained on multilingual-e5-small {ON_THE_PAGE}, or check a sample of them by hand."
     )
+
+
+# Where the pages say to train such a model, and what `python -m core predict` says instead (a
+# newcomer at the CLI was sent to a page; round-9 walk).
+ON_THE_PAGE = "(Train page)"
+ON_THE_CLI = "(python -m core train --base-model multilingual-e5-small)"
+
+
+def cli_words(warning: str) -> str:
+    """:func:`language_warning`'s sentence as the CLI says it: the train flag instead of the page."""
+    return warning.replace(ON_THE_PAGE, ON_THE_CLI)

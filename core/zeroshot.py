@@ -52,6 +52,17 @@ SELF_TRAIN_SHARE = 0.5
 SELF_TRAIN_MIN_PER_CLASS = 5
 SELF_TRAIN_MAX_PER_CLASS = 500
 SELF_TRAIN_C = 1.0  # logistic regression's inverse regularisation (scikit-learn's default)
+# The file's class shares, estimated by EM (Saerens, Latinne & Decaestecker 2002, "Adjusting the
+# outputs of a classifier to new a priori probabilities: a simple procedure", Neural Computation
+# 14(1): 21-41). Measured in bench/bench_zeroshot.py and not used by build_zeroshot: on the zero-shot
+# head's probabilities the estimate missed the true shares (clothing3: 28/31/41 % for 11/12/77 %) and
+# no variant raised the mean macro-F1 over five sets by more than 0.002 (docs/measurements.md,
+# "Zero-shot models (issue 30)", round 9). A share is floored at PRIOR_FLOOR so no class is
+# estimated away entirely (then it could never be predicted again); the loop stops when no share
+# moves by PRIOR_TOL or after PRIOR_MAX_ITER rounds.
+PRIOR_FLOOR = 0.01
+PRIOR_TOL = 1e-6
+PRIOR_MAX_ITER = 100
 MAX_ROWS = 3000  # unlabelled rows embedded for centring and self-training (a random sample beyond)
 MAX_LENGTH = 128
 MAX_LABELS = 50
@@ -73,10 +84,17 @@ class Options:
 def parse_labels(text: str | Sequence[str]) -> list[str]:
     """Category names from "a, b, c" (commas, Chinese commas or new lines) or a list.
 
-    Raises ``ValueError`` for fewer than 2 names, empty or duplicate names (compared without
-    case and surrounding spaces), or more than MAX_LABELS."""
-    parts = re.split(r"[,，、\n]", text) if isinstance(text, str) else [str(t) for t in text]
-    labels = [p.strip() for p in parts if p.strip()]
+    Raises ``ValueError`` for fewer than 2 names, an empty name (two commas in a row, or one at
+    either end: "negative,,positive" is not taken for 2 classes), duplicate names (compared
+    without case and surrounding spaces), or more than MAX_LABELS."""
+    parts = re.split(r"[,，、\n]", text.strip()) if isinstance(text, str) else [str(t) for t in text]
+    labels = [p.strip() for p in parts]
+    empty = [i + 1 for i, label in enumerate(labels) if not label]
+    if empty and len(empty) < len(labels):  # all empty: "at least 2" below says what is missing
+        which = f"name {empty[0]} is" if len(empty) == 1 else f"names {', '.join(map(str, empty))} are"
+        raise ValueError(f"Category names cannot be empty; of the {len(labels)} separated by commas, {which} "
+                         f"empty (found {labels}). Remove the extra comma.")
+    labels = [label for label in labels if label]
     if len(labels) < 2:
         raise ValueError(f"A zero-shot model needs at least 2 category names, separated by commas "
                          f"(e.g. \"complaint, praise, question\"); found {len(labels)}: {labels}.")
@@ -198,31 +216,82 @@ def similarity_head(
     return coef, -centre / temperature
 
 
-def confident_rows(proba: np.ndarray, share: float = SELF_TRAIN_SHARE) -> tuple[np.ndarray, int]:
-    """Rows to pseudo-label: for each class the same number n of its surest rows (highest
-    probability among rows whose top class it is); n = ``share`` of the smallest class's count,
-    within SELF_TRAIN_MIN/MAX_PER_CLASS. Returns (row indices, n); n = 0 when a class has fewer
-    than SELF_TRAIN_MIN_PER_CLASS rows (then nothing is returned)."""
+def estimate_priors(
+    proba: np.ndarray, *, floor: float = PRIOR_FLOOR, tol: float = PRIOR_TOL, max_iter: int = PRIOR_MAX_ITER
+) -> tuple[np.ndarray, int]:
+    """The class shares (k,) of the rows behind ``proba`` (n, k), by EM (Saerens et al. 2002,
+    see PRIOR_FLOOR), for a model whose own training shares were equal (a zero-shot head): each
+    round re-weights every row's probabilities by share_c / (1/k), normalises them and takes their
+    mean per class as the new shares; each share is kept at ``floor`` or above (the result then
+    sums to 1 and may sit a little under ``floor``). Returns (shares, rounds run). Raises
+    ``ValueError`` for no rows or fewer than 2 columns."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[0] == 0 or proba.shape[1] < 2:
+        raise ValueError(f"Expected probabilities of shape (rows, classes >= 2) with rows; got {proba.shape}.")
+    k = proba.shape[1]
+    priors = np.full(k, 1.0 / k)
+    rounds = 0
+    while rounds < max_iter:
+        rounds += 1
+        weighted = proba * (priors * k)
+        weighted /= weighted.sum(axis=1, keepdims=True)
+        new = np.maximum(weighted.mean(axis=0), floor)
+        new /= new.sum()
+        moved = float(np.abs(new - priors).max())
+        priors = new
+        if moved < tol:
+            break
+    return priors, rounds
+
+
+def shifted_intercept(coef: np.ndarray, intercept: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """The intercept of a linear head trained for equal class shares, moved to ``priors`` (k,):
+    adding log(share_c * k) to class c's score multiplies its softmax probability by share_c / (1/k)
+    before normalising (Saerens et al.'s adjustment, exact for a linear head). A two-class
+    scikit-learn head (one row of ``coef``) scores class 1 against class 0: it moves by their difference."""
+    shift = np.log(np.asarray(priors, dtype=np.float64) * len(priors))
+    if np.asarray(coef).shape[0] == 1:
+        return np.asarray(intercept, dtype=np.float64) + (shift[1] - shift[0])
+    return np.asarray(intercept, dtype=np.float64) + shift
+
+
+def confident_rows(
+    proba: np.ndarray, share: float = SELF_TRAIN_SHARE, priors: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
+    """Rows to pseudo-label, the surest of each class (highest probability among rows whose top
+    class it is). ``priors`` None: the same number n for every class, ``share`` of the smallest
+    class's count. ``priors`` (k,): class c gets ``share`` * prior_c * rows (at most its own
+    count), so the pseudo-labels keep the file's estimated class shares. Counts above
+    SELF_TRAIN_MAX_PER_CLASS are scaled down together. Returns (row indices, smallest count);
+    0 and no rows when a class would get fewer than SELF_TRAIN_MIN_PER_CLASS."""
     top = proba.argmax(axis=1)
     counts = np.bincount(top, minlength=proba.shape[1])
-    n = min(SELF_TRAIN_MAX_PER_CLASS, int(np.ceil(share * counts.min())))
-    if n < SELF_TRAIN_MIN_PER_CLASS:
+    if priors is None:
+        per_class = np.full(proba.shape[1], int(np.ceil(share * counts.min())))
+    else:
+        per_class = np.minimum(np.ceil(share * np.asarray(priors) * len(proba)), counts)
+    if per_class.max() > SELF_TRAIN_MAX_PER_CLASS:
+        per_class = np.ceil(per_class * SELF_TRAIN_MAX_PER_CLASS / per_class.max())
+    per_class = per_class.astype(int)
+    if per_class.min() < SELF_TRAIN_MIN_PER_CLASS:
         return np.array([], dtype=int), 0
     chosen = []
     for k in range(proba.shape[1]):
         rows = np.flatnonzero(top == k)
-        chosen.append(rows[np.argsort(-proba[rows, k], kind="stable")[:n]])
-    return np.concatenate(chosen), n
+        chosen.append(rows[np.argsort(-proba[rows, k], kind="stable")[: per_class[k]]])
+    return np.concatenate(chosen), int(per_class.min())
 
 
 def self_trained_head(
-    embeddings: np.ndarray, proba: np.ndarray, seed: int = 0, share: float = SELF_TRAIN_SHARE
+    embeddings: np.ndarray, proba: np.ndarray, seed: int = 0, share: float = SELF_TRAIN_SHARE,
+    priors: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(coef, intercept, n per class) of a logistic regression fitted on :func:`confident_rows`
-    (``share``) pseudo-labelled by ``proba``'s top class; n = 0 (and empty arrays) when there are too few."""
+    """(coef, intercept, smallest rows per class) of a logistic regression fitted on
+    :func:`confident_rows` (``share``, ``priors``) pseudo-labelled by ``proba``'s top class; 0
+    (and empty arrays) when there are too few."""
     from sklearn.linear_model import LogisticRegression
 
-    rows, n = confident_rows(proba, share)
+    rows, n = confident_rows(proba, share, priors)
     if n == 0:
         return np.zeros((0, 0)), np.zeros(0), 0
     lr = LogisticRegression(C=SELF_TRAIN_C, max_iter=2000, random_state=seed)
@@ -231,6 +300,28 @@ def self_trained_head(
 
 
 # --------------------------------------------------------------------------- building a model
+
+
+def rows_to_read(data: pd.DataFrame | Sequence[str], text_columns: Sequence[str], seed: int) -> list[str]:
+    """The non-empty texts of ``data`` (a DataFrame's ``text_columns`` joined as training joins
+    them, or texts), at most MAX_ROWS (a ``seed``-ed sample beyond, in file order). Raises
+    ``ValueError`` for missing columns or no text at all."""
+    from .data import build_texts
+
+    if isinstance(data, pd.DataFrame):
+        missing = [c for c in text_columns if c not in data.columns]
+        if missing:
+            raise ValueError(f"Text column(s) {missing} not in the file; its columns are {list(data.columns)}.")
+        texts = build_texts(data, tuple(text_columns), ())
+    else:
+        texts = ["" if t is None else str(t) for t in data]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ValueError("The file has no text to read in the chosen column(s); a zero-shot model needs rows of text.")
+    if len(texts) > MAX_ROWS:
+        picked = np.random.default_rng(seed).choice(len(texts), MAX_ROWS, replace=False)
+        texts = [texts[i] for i in sorted(picked)]
+    return texts
 
 
 def build_zeroshot(
@@ -253,27 +344,12 @@ def build_zeroshot(
     Raises ``ValueError`` for bad names or descriptions (:func:`parse_labels`,
     :func:`parse_descriptions`), missing text columns or a file without any text.
     """
-    from .data import build_texts
-
     started = time.perf_counter()
     progress = on_progress or (lambda fraction, message: None)
     cancelled = cancel_check(cancel)
     names = parse_labels(labels)
     described = parse_descriptions(descriptions, names)
-    if isinstance(data, pd.DataFrame):
-        missing = [c for c in text_columns if c not in data.columns]
-        if missing:
-            raise ValueError(f"Text column(s) {missing} not in the file; its columns are {list(data.columns)}.")
-        texts = build_texts(data, tuple(text_columns), ())
-    else:
-        texts = ["" if t is None else str(t) for t in data]
-    texts = [t for t in texts if t.strip()]
-    if not texts:
-        raise ValueError("The file has no text to read in the chosen column(s); a zero-shot model needs rows of text.")
-    if len(texts) > MAX_ROWS:
-        picked = np.random.default_rng(seed).choice(len(texts), MAX_ROWS, replace=False)
-        texts = [texts[i] for i in sorted(picked)]
-
+    texts = rows_to_read(data, text_columns, seed)
     name, reason = choose_base_model(texts, names, base_model)
     progress(0.05, f"Loading the base model {name}")
     body, tokenizer, location = load_encoder(name)
@@ -281,7 +357,9 @@ def build_zeroshot(
     language = language_of(texts, names)
     templates = tuple(options.templates or TEMPLATES[language])
 
-    def embed(batch: list[str]) -> np.ndarray:
+    def embed(batch: list[str], rows: bool = False) -> np.ndarray:
+        """``rows``: the file's rows, reported as 10-90 % of the build; the category names'
+        few texts report nothing (a "Reading 5 of 5" before "Reading 64 of 600" went backwards)."""
         import torch
 
         from .cpu import cpu_threads
@@ -289,28 +367,30 @@ def build_zeroshot(
 
         before = torch.get_num_threads()
         torch.set_num_threads(cpu_threads())
+        report = (lambda done, total: progress(0.1 + 0.8 * done / total, f"Reading {done:,} of {total:,} rows")) \
+            if rows else None
         try:
-            return encode(body, tokenizer, batch, MAX_LENGTH, text_prefix=prefix,
-                          on_batch=lambda done, total: progress(0.1 + 0.8 * done / total, f"Reading {done:,} of {total:,} rows"))
+            return encode(body, tokenizer, batch, MAX_LENGTH, text_prefix=prefix, on_batch=report)
         finally:
             torch.set_num_threads(before)
 
+    progress(0.08, f"Reading the {len(names)} category names")
     prototypes = label_prototypes(embed, names, templates, described)
     embeddings = None
     if options.centre or options.self_training:
         if cancelled():
             raise TrainingCancelled("Cancelled before reading the rows.")
-        embeddings = embed(texts)
+        embeddings = embed(texts, rows=True)
     if cancelled():
         raise TrainingCancelled("Cancelled; nothing was saved.")
+    from .models.fewshot import head_proba
+
     coef, intercept = similarity_head(prototypes, options.temperature, embeddings if options.centre else None)
     method = "label-name similarity" + (", centred on the file's rows" if options.centre else "")
     self_training: dict[str, Any] = {}
     warnings: list[str] = []
     if options.self_training and embeddings is not None:
         progress(0.92, "Self-training on the surest rows")
-        from .models.fewshot import head_proba
-
         st_coef, st_intercept, n = self_trained_head(embeddings, head_proba(embeddings, coef, intercept), seed)
         if n:
             coef, intercept = st_coef, st_intercept

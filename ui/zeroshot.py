@@ -21,7 +21,7 @@ from core.registry import model_path
 from core.zeroshot import choose_base_model, parse_descriptions, parse_labels
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
-from ui.state import TrainData, set_active_model
+from ui.state import TrainData, active_model_name, set_active_model
 
 TRAIN_JOB, LABEL_JOB = "zeroshot_job_id", "label_zs_job_id"  # session keys: the job each section follows
 TITLE = "No labels yet? Start from your category names"
@@ -198,10 +198,14 @@ def label_cold_start(store, own_model_exists: bool) -> None:
 
 def _label_page_done(status: jobs.JobStatus) -> None:
     """The project's zero-shot model is saved: it ranks the rows (ui.label.model_section takes it
-    until the project has trained its own) and becomes the active model, for the other pages."""
+    until the project has trained its own) and becomes the active model, for the other pages: said,
+    with the model it replaced (a newcomer found Predict using it without having been told)."""
+    before = active_model_name()
     set_active_model(status.model_name)
+    was = f" instead of **{plain(before)}**" if before and before != status.model_name else ""
     ss["label_pending_source"] = "Train a model on the labelled rows"  # ui.label.TRAIN_SOURCE: the project's models
     ss["label_flash"] = (f"{plain(status.message)} Its suggestions are preselected in the label column for the rows "
                          "it is least sure of (listed first): accept or correct them, then save. The random checks mixed "
-                         "in start empty: choose their label yourself.")
+                         f"in start empty: choose their label yourself. It is now the active model{was} (sidebar): "
+                         "Predict, Dashboard and Ad Copy Lab use it until you choose another.")
     st.rerun()

@@ -299,6 +299,15 @@ def test_cli_writes_the_scored_rewrites(saved_classifier, monkeypatch, tmp_path,
     assert list(frame["name"])[0] == "Base" and len(frame) == 3
     np.testing.assert_allclose(frame["score"], _direct_scores(saved_classifier, list(frame["text"])), atol=1e-5)
     assert '"rewrites": 2' in capsys.readouterr().out
+    # Every row shown is ranked, the base too (round-9 walk: rewrites ranked 1, 2, 4 beside a base
+    # without one): 1 + the rows scoring at least the model's margin higher, recomputed from the scores.
+    from core.adlab import uncertainty_margin
+
+    margin = uncertainty_margin(load_folder(saved_classifier), "positive").value
+    scores = frame["score"].to_numpy()
+    ahead = scores[None, :] - scores[:, None]
+    expected = 1 + ((ahead >= margin) if margin is not None else (ahead > 0)).sum(axis=1)
+    assert frame["rank"].notna().all() and frame["rank"].astype(int).tolist() == expected.tolist()
     monkeypatch.setenv(generate.GENERATOR_ENV, str(tmp_path / "missing.gguf"))
     monkeypatch.setattr(generate, "load_generator", REAL_LOAD_GENERATOR)
     assert main(["generate", "--model", str(saved_classifier), "--text", "x y", "--out", str(out)]) == 2
@@ -308,6 +317,12 @@ def test_cli_writes_the_scored_rewrites(saved_classifier, monkeypatch, tmp_path,
     assert main(["generate", "--model", "tiny", "--text", "这款耳机音质很好，价格实惠，值得购买", "--n", "3",
                  "--out", str(tmp_path / "zh.csv")]) == 2
     assert "writes English only" in capsys.readouterr().err and not (tmp_path / "zh.csv").exists()
+
+
+def test_punctuation_is_not_listed_among_the_words_that_move_the_score():
+    words = (("Love", 0, 4, 0.3), (",", 4, 5, 0.5), ("this", 6, 10, -0.1), ("!!", 10, 12, 0.2), ("dress", 13, 18, 0.1))
+    rewrite = generate.Rewrite("R1", "Love, this!! dress", 0.9, 0.1, "better", 1, 0, words)
+    assert generate.Rewrites([rewrite]).to_frame()["top_words"].tolist() == ["Love (+0.3); dress (+0.1)"]
 
 
 def _dead_pid() -> int:

@@ -297,6 +297,19 @@ def test_a_round_holds_the_asked_share_of_random_rows_and_they_are_not_the_least
         assert set(suggest_rows(Graded(len(pool)), pool, n, random_share=share, seed=4).index) != set(rows.index)
 
 
+def test_more_rows_per_round_keep_the_random_checks_already_drawn(tmp_path):
+    """Walk finding (round 9): changing "Rows per round" drew new random checks. The least-sure rows
+    are rows 0..m-1 (Graded); every row shown for a smaller n must still be shown for a larger one."""
+    from core.label_rounds import suggest_rows
+
+    pool = _graded_store(tmp_path).unlabeled()
+    shown = {n: suggest_rows(Graded(len(pool)), pool, n, seed=5) for n in (6, 10, 20)}
+    for small, large in ((6, 10), (10, 20), (6, 20)):
+        checks = set(shown[small].index[shown[small]["reason"] == "random check"])
+        assert checks and checks <= set(shown[large].index), (small, large)
+        assert (shown[large]["reason"] == "random check").sum() == round(0.5 * large)
+
+
 def test_the_product_mixes_half_random_rows_by_default(tmp_path):
     from core.label_rounds import RANDOM_SHARE
 

@@ -88,4 +88,7 @@ def test_predict_csv_and_the_cli_carry_the_warning(trained_tiny, tmp_path, capsy
     assert predict_csv(trained_tiny[0].model, chinese, tmp_path / "out3.csv").language_warning is None
     capsys.readouterr()
     assert cli_main(["predict", "--model", str(folder), "--data", str(chinese), "--out", str(tmp_path / "o.csv")]) == 0
-    assert "warning: 5 of 5 texts (100%) look like Chinese" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "warning: 5 of 5 texts (100%) look like Chinese" in err
+    # CLI words on the CLI: the train flag, not a page (round-9 walk).
+    assert "--base-model multilingual-e5-small" in err and "page" not in err.split("warning:")[-1]

@@ -17,7 +17,15 @@ import pytest
 from core.cli import main
 from core.models import load_folder
 from core.models.zeroshot import NEVER_TRAINED, SCORES_UNCHECKED, ZeroShotClassifier
-from core.zeroshot import Options, build_zeroshot, confident_rows, parse_descriptions, parse_labels
+from core.zeroshot import (
+    Options,
+    build_zeroshot,
+    confident_rows,
+    estimate_priors,
+    parse_descriptions,
+    parse_labels,
+    shifted_intercept,
+)
 from tests.conftest import make_sentiment_frame
 
 TEXTS = make_sentiment_frame(60, classes=3)["text"].tolist()
@@ -84,6 +92,78 @@ def test_confident_rows_take_the_same_number_of_surest_rows_per_class():
     assert few_n == 0 and len(few_rows) == 0
 
 
+def _posteriors_from(priors: list[float], n: int, seed: int) -> np.ndarray:
+    """Rows drawn from 1-D Gaussians N(2c, 1) for class c with the given class shares, and the
+    posterior an equal-shares model gives them (Bayes' rule with uniform priors): what a zero-shot
+    head trained for balanced classes reports on a file whose true shares are ``priors``."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(len(priors), size=n, p=priors)
+    x = rng.normal(2.0 * y, 1.0)
+    means = 2.0 * np.arange(len(priors))
+    return _softmax(-0.5 * (x[:, None] - means[None, :]) ** 2)
+
+
+@pytest.mark.parametrize("priors", [[0.7, 0.2, 0.1], [0.05, 0.25, 0.7], [0.9, 0.1]])
+def test_em_recovers_the_class_shares_the_rows_were_drawn_with(priors):
+    proba = _posteriors_from(priors, 20_000, seed=1)
+    # The balanced model's own argmax shares are far from the truth (what made the bench's shares too even) ...
+    naive = np.bincount(proba.argmax(axis=1), minlength=len(priors)) / len(proba)
+    assert np.abs(naive - priors).max() > 0.04
+    # ... EM's estimate is within 0.02 of the shares the rows were drawn with.
+    estimate, rounds = estimate_priors(proba)
+    np.testing.assert_allclose(estimate, priors, atol=0.02)
+    assert estimate.sum() == pytest.approx(1.0) and rounds <= 100
+
+
+def test_em_is_a_no_op_on_balanced_rows_and_the_shift_is_bayes_rule():
+    proba = _posteriors_from([1 / 3] * 3, 20_000, seed=2)
+    estimate, _ = estimate_priors(proba)
+    np.testing.assert_allclose(estimate, [1 / 3] * 3, atol=0.02)
+    # The shifted head's probabilities are the old ones times the shares, renormalised (Bayes' rule),
+    # computed here from the logits without core's helper.
+    rng = np.random.default_rng(3)
+    emb, coef, intercept = rng.normal(size=(50, 4)), rng.normal(size=(3, 4)), rng.normal(size=3)
+    before = _softmax(emb @ coef.T + intercept)
+    after = _softmax(emb @ coef.T + shifted_intercept(coef, intercept, estimate))
+    expected = before * estimate / estimate.sum()
+    np.testing.assert_allclose(after, expected / expected.sum(axis=1, keepdims=True), atol=1e-9)
+    np.testing.assert_allclose(after, before, atol=0.05)  # balanced: almost nothing moves
+    skewed = np.array([0.6, 0.3, 0.1])
+    moved = _softmax(emb @ coef.T + shifted_intercept(coef, intercept, skewed))
+    expected = before * skewed
+    np.testing.assert_allclose(moved, expected / expected.sum(axis=1, keepdims=True), atol=1e-9)
+    # Two classes, scikit-learn's one-row head (sigmoid of class 1's score).
+    one = rng.normal(size=(1, 4))
+    p1 = 1 / (1 + np.exp(-(emb @ one.T + 0.3)[:, 0]))
+    q1 = 1 / (1 + np.exp(-(emb @ one.T + shifted_intercept(one, np.array([0.3]), np.array([0.8, 0.2])))[:, 0]))
+    np.testing.assert_allclose(q1, p1 * 0.2 / (p1 * 0.2 + (1 - p1) * 0.8), atol=1e-9)
+    with pytest.raises(ValueError, match="rows"):
+        estimate_priors(np.zeros((0, 3)))
+
+
+def test_confident_rows_in_proportion_to_the_shares():
+    rng = np.random.default_rng(0)
+    proba = _softmax(rng.normal(size=(600, 3)) * 3 + np.log([0.6, 0.3, 0.1]))
+    top = proba.argmax(axis=1)
+    counts = np.bincount(top)
+    rows, n = confident_rows(proba, share=0.5, priors=np.array([0.6, 0.3, 0.1]))
+    per_class = np.bincount(top[rows], minlength=3)
+    expected = np.minimum(np.ceil(0.5 * np.array([0.6, 0.3, 0.1]) * 600), counts)
+    assert list(per_class) == list(expected) and n == expected.min()
+    for k in range(3):  # the surest of each class
+        mine = np.flatnonzero(top == k)
+        assert set(rows[top[rows] == k]) == set(mine[np.argsort(-proba[mine, k])[: per_class[k]]])
+
+
+def test_progress_only_goes_forward(tiny_model_dir):
+    seen: list[tuple[float, str]] = []
+    build_zeroshot(TEXTS, "great, bad, service", base_model=str(tiny_model_dir),
+                   options=Options(templates=PLAIN.templates), on_progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0, seen
+    assert any(f"of {len(TEXTS)} rows" in m for _, m in seen)  # the rows' reading is reported
+
+
 def test_save_load_round_trip_says_it_was_never_trained_on_labels(built, tmp_path):
     folder = built.save(tmp_path / "zs")
     loaded = load_folder(folder)
@@ -115,7 +195,8 @@ def test_cli_round_trip_then_predict(tmp_path, tiny_model_dir, capsys):
     assert SCORES_UNCHECKED in capsys.readouterr().err  # the CLI says what Predict's page says
 
 
-@pytest.mark.parametrize("labels, words", [("complaint", "at least 2"), ("a, b, A ", "repeats"), (",", "at least 2")])
+@pytest.mark.parametrize("labels, words", [("complaint", "at least 2"), ("a, b, A ", "repeats"), (",", "at least 2"),
+                                           ("negative,,positive", "name 2 is empty"), ("a, b,", "name 3 is empty")])
 def test_refuses_fewer_than_two_or_duplicate_names(labels, words, tmp_path, capsys):
     with pytest.raises(ValueError, match=words):
         parse_labels(labels)

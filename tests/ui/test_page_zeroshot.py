@@ -231,6 +231,8 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     assert list(checks["model says"]) == list(said_checks)
     assert list(least["model says"]) == list(least["label"]) and (checks["label"] == "").all()
     assert any("random checks mixed in start empty" in s.value for s in at.success)
+    # It became the active model: said (round-9 walk: Predict used it without a word).
+    assert any("now the active model" in s.value and "Predict" in s.value for s in at.success)
 
     # The person corrects every suggestion to the true label and saves: round 0 is scored on those rows.
     rows = editor["row"].tolist()
