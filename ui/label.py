@@ -577,7 +577,8 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
                   suggested: pd.Series | None = None) -> pd.DataFrame:
     """An editor over ``ranked`` rows: the row number, the text, the read-only ``shown`` columns
     (``bar``, a 0..1 share, drawn as a bar; None: no bar) and a label column to pick from ``classes``,
-    empty or preselected with ``suggested`` (one label per row, to accept or correct)."""
+    empty or preselected with ``suggested`` (one label per row, to accept or correct); under it, how
+    many rows are picked and not saved yet (:func:`_picked_note`)."""
     text_col, label_col = store.text_columns[0], store.label_column
     empty = [[] for _ in range(len(ranked))] if several else [""] * len(ranked)
     # A suggestion is saved only when ticked or corrected (_save), never unread; the label stays the
@@ -589,7 +590,7 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
     })
     pick = (st.column_config.MultiselectColumn(label_col, options=classes, help="Pick every tag that fits")
             if several else st.column_config.SelectboxColumn(label_col, options=classes, help="Pick the right label"))
-    return st.data_editor(
+    edited = st.data_editor(
         view, key=key, hide_index=True, placeholder="", disabled=[c for c in view.columns if c not in (label_col, ACCEPT)],
         column_config={
             "row": st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})"),
@@ -599,12 +600,13 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
             **({bar: st.column_config.ProgressColumn(bar, min_value=0.0, max_value=1.0, format="percent")} if bar else {}),
         },
     )
+    _picked_note(store, edited, key)
+    return edited
 
 
-def _save(store: LabelStore, edited: pd.DataFrame, key: str, reasons: pd.Series | None = None) -> int:
-    """Save the labels picked in editor ``key`` (blank picks skipped); returns how many changed.
-    ``reasons``: why each row was suggested (row id -> "least sure" / "random check"), saved with
-    its label. The editor is reset: the saved rows leave it."""
+def _picked(store: LabelStore, edited: pd.DataFrame, key: str) -> dict[int, str]:
+    """The labels picked in editor ``key`` so far (row id -> label, blank picks skipped): what
+    :func:`_save` would save now."""
     def label(value) -> str:  # several tags per row come back as a list: joined as the project joins them
         if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
             tags = [str(t) for t in list(value) if str(t).strip()]
@@ -615,7 +617,24 @@ def _save(store: LabelStore, edited: pd.DataFrame, key: str, reasons: pd.Series 
     # A preselected suggestion left alone is not a label (it would teach the model its own guess).
     changes = {int(i): c for i, c in ((ss.get(key) or {}).get("edited_rows") or {}).items()}
     touched = [store.label_column in changes.get(i, {}) or bool(changes.get(i, {}).get(ACCEPT)) for i in range(len(edited))]
-    picked = {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
+    return {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
+
+
+def _picked_note(store: LabelStore, edited: pd.DataFrame, key: str) -> None:
+    """Say how many rows the Save buttons under editor ``key`` will save, counted from the edits the
+    server has received. Streamlit sends an editor's edits a moment (150 ms) after the last one, so
+    a pick shows here once it has arrived; a suggestion picked again unchanged is no edit and is not
+    counted (it needs "accept")."""
+    picked = len(_picked(store, edited, key))
+    if picked:
+        st.caption(f"{picked} row(s) picked, not saved yet.")
+
+
+def _save(store: LabelStore, edited: pd.DataFrame, key: str, reasons: pd.Series | None = None) -> int:
+    """Save the labels picked in editor ``key`` (blank picks skipped, :func:`_picked`); returns how
+    many changed. ``reasons``: why each row was suggested (row id -> "least sure" / "random check"),
+    saved with its label. The editor is reset: the saved rows leave it."""
+    picked = _picked(store, edited, key)
     ss.pop(key, None)
     several = any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in edited[store.label_column])
     why = {r: reasons[r] for r in picked if r in reasons.index} if reasons is not None else None

@@ -14,12 +14,14 @@ Use from a test module with ``pytest_plugins = ["tests.browser.browser_utils"]``
 - ``page``: a fresh browser tab (1400x1000) per test.
 
 Helpers find widgets by their ``key=``: Streamlit gives each keyed element's container the
-CSS class ``st-key-<key>`` (see :func:`by_key`).
+CSS class ``st-key-<key>`` (see :func:`by_key`). Each acts on a settled page (no script run going
+on, :func:`settle`) and waits for the run its action starts (:func:`wait_idle`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,11 +29,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -204,18 +208,58 @@ def by_key(page, key: str):
     return page.locator(f'.st-key-{key}:not([data-stale="true"])')
 
 
-def wait_idle(page, timeout: float = 60_000) -> None:
+# Streamlit's app root says at once whether a script run is going on (data-test-script-state:
+# "running", "notRunning", ...); its status widget ("Running...") shows only after a delay, so a
+# quick look for it (as wait_idle did) misses a run that starts late on a busy machine. This counts
+# the runs the page has seen end, so that a helper waits for the run its own action started.
+_RUNS_ENDED = """() => {
+  if (window.__marketuneRunsEnded === undefined) {
+    window.__marketuneRunsEnded = 0;
+    window.__marketuneStateChanged = performance.now();
+    new MutationObserver(records => {
+      for (const record of records) {
+        if (record.oldValue === 'running') window.__marketuneRunsEnded += 1;
+      }
+      window.__marketuneStateChanged = performance.now();
+    }).observe(document.documentElement, {subtree: true, attributes: true, attributeOldValue: true,
+                                          attributeFilter: ['data-test-script-state']});
+  }
+  return window.__marketuneRunsEnded;
+}"""
+_STATE = "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
+# Idle: no run going on for QUIET_MS. A script that calls st.rerun() ends one run and starts the next
+# at once; the pause lets that next run show before the page counts as idle.
+_IDLE = f"""([since, quiet]) => window.__marketuneRunsEnded > since && {_STATE} !== 'running'
+    && performance.now() - window.__marketuneStateChanged >= quiet"""
+_BUSY = f"([since]) => window.__marketuneRunsEnded > since || {_STATE} === 'running'"
+QUIET_MS = 300
+START_TIMEOUT_MS = 10_000  # for the run an interaction starts to begin (or none, when nothing changed)
+
+
+def runs_ended(page) -> int:
+    """How many script runs the page has seen end (counting from the first call on this document)."""
+    return page.evaluate(_RUNS_ENDED)
+
+
+def wait_idle(page, timeout: float = 60_000, since: int | None = None) -> None:
     """Wait until the script run triggered by the last interaction has finished.
 
-    Streamlit shows its status widget ("Running...") while a run takes a moment; a quick run
-    may never show it, so this waits briefly for it to appear, then for it to go.
+    ``since``: :func:`runs_ended` taken just before the interaction; then this waits (up to
+    START_TIMEOUT_MS) for a run to begin after it, and for the app to be idle. Without it, a run
+    that is going on now, or begins within 2 seconds, is waited for.
     """
-    status = page.get_by_test_id("stStatusWidget")
+    if since is None:
+        since = runs_ended(page)
+        start_timeout = 2_000
+    else:
+        if runs_ended(page) < since:  # a new document (the page was reloaded): its count began at 0
+            since = -1
+        start_timeout = START_TIMEOUT_MS
     try:
-        status.wait_for(state="visible", timeout=1_000)
-    except Exception:  # noqa: BLE001 - playwright's TimeoutError: the run was already over
-        pass
-    status.wait_for(state="hidden", timeout=timeout)
+        page.wait_for_function(_BUSY, arg=[since], timeout=start_timeout, polling=100)
+    except PlaywrightTimeoutError:  # no run began: the interaction changed nothing the script reads
+        return
+    page.wait_for_function(_IDLE, arg=[since, QUIET_MS], timeout=timeout, polling=100)
 
 
 def open_page(page, app: StreamlitApp, url_path: str = "") -> None:
@@ -233,40 +277,71 @@ def wait_ready(page) -> None:
     wait_idle(page)
 
 
+def settle(page, timeout: float = 60_000) -> None:
+    """Wait until no script run is going on (for QUIET_MS): a run still drawing the page replaces its
+    elements, so a list opened or a link clicked meanwhile can be detached under the pointer."""
+    runs_ended(page)
+    page.wait_for_function(_IDLE, arg=[-1, QUIET_MS], timeout=timeout, polling=100)
+
+
+def _interact(page, action: Callable[[], None]) -> None:
+    """Do ``action`` on a settled page, then wait for the script run it starts."""
+    settle(page)
+    since = runs_ended(page)
+    action()
+    wait_idle(page, since=since)
+
+
 def nav_to(page, title: str) -> None:
     """Go to a page by clicking its link (its st.Page title) in the sidebar navigation."""
     # Streamlit's own navigation (stSidebarNav) or the menu app.py draws when that is hidden.
-    page.get_by_test_id("stSidebar").get_by_role("link", name=title, exact=True).first.click()
-    wait_idle(page)
+    _interact(page, page.get_by_test_id("stSidebar").get_by_role("link", name=title, exact=True).first.click)
 
 
 def upload(page, key: str, path: Path) -> None:
     """Put a file into the st.file_uploader made with ``key`` through its real <input type=file>."""
-    by_key(page, key).locator('input[type="file"]').set_input_files(str(path))
-    wait_idle(page)
+    _interact(page, lambda: by_key(page, key).locator('input[type="file"]').set_input_files(str(path)))
 
 
-def choose(page, key: str, option: str) -> None:
-    """Pick ``option`` (its visible text, or the start of it) in the st.selectbox made with ``key``."""
+def choose(page, key: str, option: str, attempts: int = 3) -> None:
+    """Pick ``option`` (its visible text, or part of it) in the st.selectbox made with ``key``, and
+    check that the box shows it."""
     box = by_key(page, key).get_by_role("combobox")
-    box.click()
-    box.fill(option)  # filters the list down to the option (and opens it)
-    page.get_by_role("option").filter(has_text=option).first.click()
-    wait_idle(page)
+    chosen = re.compile(re.escape(option))
+    settle(page)
+    if chosen.search(box.input_value()):
+        return  # chosen already: picking it again starts no run
+    for attempt in range(attempts):
+        since = runs_ended(page)
+        box.click()
+        box.fill(option)  # filters the list down to the option (and opens it)
+        try:  # located afresh on each try: the list is drawn again whenever the box is
+            page.get_by_role("option").filter(has_text=option).first.click(timeout=15_000)
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")  # close the list and start over once the page is settled
+            settle(page)
+            continue
+        wait_idle(page, since=since)
+        break
+    expect(box).to_have_value(chosen, timeout=15_000)
 
 
 def fill(page, key: str, value: str) -> None:
     """Type into the st.text_input / st.number_input made with ``key`` and commit it (Enter)."""
     field = by_key(page, key).locator("input")
-    field.fill(value)
-    field.press("Enter")
-    wait_idle(page)
+
+    def type_and_commit() -> None:
+        field.fill(value)
+        field.press("Enter")
+
+    _interact(page, type_and_commit)
 
 
 def click(page, key: str) -> None:
     """Click the st.button made with ``key``."""
-    by_key(page, key).locator("button").first.click()
-    wait_idle(page)
+    _interact(page, by_key(page, key).locator("button").first.click)
 
 
 def screenshot(page, name: str, max_height: int = 8000) -> Path:

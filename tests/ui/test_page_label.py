@@ -161,6 +161,8 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
         "added_rows": [],
         "deleted_rows": [],
     }
+    at.run()  # the edits reach the server before the click: the page says what Save will save
+    assert "4 row(s) picked, not saved yet." in [c.value for c in at.caption]  # 3 corrected, 1 accepted
     at.button(key="label_save").click().run()
     assert not at.exception, at.exception
     assert "Saved 4 label(s)" in " ".join(s.value for s in at.success)
