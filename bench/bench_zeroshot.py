@@ -14,7 +14,7 @@ from the same embeddings with core.zeroshot's own functions:
 - + centred: each class's mean cosine over the pool subtracted;
 - + self-training (the product's default): logistic regression on the surest pool rows,
   balanced per class; also at other shares of the rows (SELF_TRAIN_SHARE);
-- round 9, the pool's class shares estimated by EM (core.zeroshot.estimate_priors): the head's
+- round 9, the pool's class shares estimated by EM (estimate_priors below): the head's
   scores shifted to them, the self-training rows picked in proportion to them, or both
   (prior_variants). Each row records the predicted shares on the test rows against the true ones
   (share_gap: half the sum of their absolute differences) and EM's estimate against the pool's.
@@ -55,6 +55,59 @@ EMOTIONS = {
     "sadness": "sad, disappointed or grieving", "surprise": "surprised, amazed or confused",
 }
 ZH = {"差评": "顾客不满意，抱怨质量差、服务差或发货慢。", "好评": "顾客满意，称赞质量好、服务好、物流快。"}
+
+
+
+# The file's class shares, estimated by EM (Saerens, Latinne & Decaestecker 2002, "Adjusting the
+# outputs of a classifier to new a priori probabilities: a simple procedure", Neural Computation
+# 14(1): 21-41). Measured here and not used by core.zeroshot.build_zeroshot (so it lives in the bench): on the zero-shot
+# head's probabilities the estimate missed the true shares (clothing3: 28/31/41 % for 11/12/77 %) and
+# no variant raised the mean macro-F1 over five sets by more than 0.002 (docs/measurements.md,
+# "Zero-shot models (issue 30)", round 9). A share is floored at PRIOR_FLOOR so no class is
+# estimated away entirely (then it could never be predicted again); the loop stops when no share
+# moves by PRIOR_TOL or after PRIOR_MAX_ITER rounds.
+PRIOR_FLOOR = 0.01
+PRIOR_TOL = 1e-6
+PRIOR_MAX_ITER = 100
+
+
+def estimate_priors(
+    proba: np.ndarray, *, floor: float = PRIOR_FLOOR, tol: float = PRIOR_TOL, max_iter: int = PRIOR_MAX_ITER
+) -> tuple[np.ndarray, int]:
+    """The class shares (k,) of the rows behind ``proba`` (n, k), by EM (Saerens et al. 2002,
+    see PRIOR_FLOOR), for a model whose own training shares were equal (a zero-shot head): each
+    round re-weights every row's probabilities by share_c / (1/k), normalises them and takes their
+    mean per class as the new shares; each share is kept at ``floor`` or above (the result then
+    sums to 1 and may sit a little under ``floor``). Returns (shares, rounds run). Raises
+    ``ValueError`` for no rows or fewer than 2 columns."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[0] == 0 or proba.shape[1] < 2:
+        raise ValueError(f"Expected probabilities of shape (rows, classes >= 2) with rows; got {proba.shape}.")
+    k = proba.shape[1]
+    priors = np.full(k, 1.0 / k)
+    rounds = 0
+    while rounds < max_iter:
+        rounds += 1
+        weighted = proba * (priors * k)
+        weighted /= weighted.sum(axis=1, keepdims=True)
+        new = np.maximum(weighted.mean(axis=0), floor)
+        new /= new.sum()
+        moved = float(np.abs(new - priors).max())
+        priors = new
+        if moved < tol:
+            break
+    return priors, rounds
+
+
+def shifted_intercept(coef: np.ndarray, intercept: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """The intercept of a linear head trained for equal class shares, moved to ``priors`` (k,):
+    adding log(share_c * k) to class c's score multiplies its softmax probability by share_c / (1/k)
+    before normalising (Saerens et al.'s adjustment, exact for a linear head). A two-class
+    scikit-learn head (one row of ``coef``) scores class 1 against class 0: it moves by their difference."""
+    shift = np.log(np.asarray(priors, dtype=np.float64) * len(priors))
+    if np.asarray(coef).shape[0] == 1:
+        return np.asarray(intercept, dtype=np.float64) + (shift[1] - shift[0])
+    return np.asarray(intercept, dtype=np.float64) + shift
 
 
 def load_set(name: str) -> tuple[pd.Series, pd.Series, dict[str, str], str]:
@@ -176,22 +229,22 @@ def shares_of(values, classes: list[str]) -> dict[str, float]:
 
 def prior_variants(label: str, prototypes: np.ndarray, centred: tuple, pool_emb: np.ndarray, pool_shares: dict,
                    score, seed: int) -> None:
-    """Round 9 (issue 30): the file's class shares estimated by EM (core.zeroshot.estimate_priors)
+    """Round 9 (issue 30): the file's class shares estimated by EM (estimate_priors below)
     on the pool's probabilities, then (a) the head's scores shifted to them, (b) the self-training
     rows picked in proportion to them, both, or EM on the balanced self-trained head's output."""
     import core.zeroshot as zs
     from core.models.fewshot import head_proba
 
     def estimated(coef, intercept) -> tuple[np.ndarray, dict]:
-        priors, rounds = zs.estimate_priors(head_proba(pool_emb, coef, intercept))
+        priors, rounds = estimate_priors(head_proba(pool_emb, coef, intercept))
         return priors, {"em_priors": [round(float(p), 4) for p in priors], "em_rounds": rounds,
                         "pool_shares": list(pool_shares.values())}
 
     plain = zs.similarity_head(prototypes, zs.TEMPERATURE)
     priors, facts = estimated(*plain)
-    score(f"{label}, EM-shifted (not centred)", plain[0], zs.shifted_intercept(plain[0], plain[1], priors), **facts)
+    score(f"{label}, EM-shifted (not centred)", plain[0], shifted_intercept(plain[0], plain[1], priors), **facts)
     priors, facts = estimated(*centred)
-    shifted = (centred[0], zs.shifted_intercept(centred[0], centred[1], priors))
+    shifted = (centred[0], shifted_intercept(centred[0], centred[1], priors))
     score(f"{label}, centred, EM-shifted", *shifted, **facts)
     started = time.perf_counter()
     coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *centred), seed, priors=priors)
@@ -207,13 +260,13 @@ def prior_variants(label: str, prototypes: np.ndarray, centred: tuple, pool_emb:
     coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *centred), seed)
     if n:
         after, after_facts = estimated(coef, intercept)
-        score(f"{label}, centred, self-trained, then EM-shifted", coef, zs.shifted_intercept(coef, intercept, after),
+        score(f"{label}, centred, self-trained, then EM-shifted", coef, shifted_intercept(coef, intercept, after),
               time.perf_counter() - started, rows_per_class=n, **after_facts)
     started = time.perf_counter()
     coef, intercept, n = zs.self_trained_head(pool_emb, head_proba(pool_emb, *shifted), seed)
     if n:
         score(f"{label}, centred, EM-shifted, self-trained balanced, EM-shifted again", coef,
-              zs.shifted_intercept(coef, intercept, priors), time.perf_counter() - started, rows_per_class=n, **facts)
+              shifted_intercept(coef, intercept, priors), time.perf_counter() - started, rows_per_class=n, **facts)
 
 
 def main() -> None:

@@ -52,17 +52,6 @@ SELF_TRAIN_SHARE = 0.5
 SELF_TRAIN_MIN_PER_CLASS = 5
 SELF_TRAIN_MAX_PER_CLASS = 500
 SELF_TRAIN_C = 1.0  # logistic regression's inverse regularisation (scikit-learn's default)
-# The file's class shares, estimated by EM (Saerens, Latinne & Decaestecker 2002, "Adjusting the
-# outputs of a classifier to new a priori probabilities: a simple procedure", Neural Computation
-# 14(1): 21-41). Measured in bench/bench_zeroshot.py and not used by build_zeroshot: on the zero-shot
-# head's probabilities the estimate missed the true shares (clothing3: 28/31/41 % for 11/12/77 %) and
-# no variant raised the mean macro-F1 over five sets by more than 0.002 (docs/measurements.md,
-# "Zero-shot models (issue 30)", round 9). A share is floored at PRIOR_FLOOR so no class is
-# estimated away entirely (then it could never be predicted again); the loop stops when no share
-# moves by PRIOR_TOL or after PRIOR_MAX_ITER rounds.
-PRIOR_FLOOR = 0.01
-PRIOR_TOL = 1e-6
-PRIOR_MAX_ITER = 100
 MAX_ROWS = 3000  # unlabelled rows embedded for centring and self-training (a random sample beyond)
 MAX_LENGTH = 128
 MAX_LABELS = 50
@@ -214,45 +203,6 @@ def similarity_head(
         return coef, np.zeros(len(prototypes))
     centre = (np.asarray(embeddings, dtype=np.float64) @ np.asarray(prototypes, dtype=np.float64).T).mean(axis=0)
     return coef, -centre / temperature
-
-
-def estimate_priors(
-    proba: np.ndarray, *, floor: float = PRIOR_FLOOR, tol: float = PRIOR_TOL, max_iter: int = PRIOR_MAX_ITER
-) -> tuple[np.ndarray, int]:
-    """The class shares (k,) of the rows behind ``proba`` (n, k), by EM (Saerens et al. 2002,
-    see PRIOR_FLOOR), for a model whose own training shares were equal (a zero-shot head): each
-    round re-weights every row's probabilities by share_c / (1/k), normalises them and takes their
-    mean per class as the new shares; each share is kept at ``floor`` or above (the result then
-    sums to 1 and may sit a little under ``floor``). Returns (shares, rounds run). Raises
-    ``ValueError`` for no rows or fewer than 2 columns."""
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or proba.shape[0] == 0 or proba.shape[1] < 2:
-        raise ValueError(f"Expected probabilities of shape (rows, classes >= 2) with rows; got {proba.shape}.")
-    k = proba.shape[1]
-    priors = np.full(k, 1.0 / k)
-    rounds = 0
-    while rounds < max_iter:
-        rounds += 1
-        weighted = proba * (priors * k)
-        weighted /= weighted.sum(axis=1, keepdims=True)
-        new = np.maximum(weighted.mean(axis=0), floor)
-        new /= new.sum()
-        moved = float(np.abs(new - priors).max())
-        priors = new
-        if moved < tol:
-            break
-    return priors, rounds
-
-
-def shifted_intercept(coef: np.ndarray, intercept: np.ndarray, priors: np.ndarray) -> np.ndarray:
-    """The intercept of a linear head trained for equal class shares, moved to ``priors`` (k,):
-    adding log(share_c * k) to class c's score multiplies its softmax probability by share_c / (1/k)
-    before normalising (Saerens et al.'s adjustment, exact for a linear head). A two-class
-    scikit-learn head (one row of ``coef``) scores class 1 against class 0: it moves by their difference."""
-    shift = np.log(np.asarray(priors, dtype=np.float64) * len(priors))
-    if np.asarray(coef).shape[0] == 1:
-        return np.asarray(intercept, dtype=np.float64) + (shift[1] - shift[0])
-    return np.asarray(intercept, dtype=np.float64) + shift
 
 
 def confident_rows(

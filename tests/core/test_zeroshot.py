@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.bench_zeroshot import estimate_priors, shifted_intercept  # measured there, not used by the product
 from core.cli import main
 from core.models import load_folder
 from core.models.zeroshot import NEVER_TRAINED, SCORES_UNCHECKED, ZeroShotClassifier
@@ -21,10 +22,8 @@ from core.zeroshot import (
     Options,
     build_zeroshot,
     confident_rows,
-    estimate_priors,
     parse_descriptions,
     parse_labels,
-    shifted_intercept,
 )
 from tests.conftest import make_sentiment_frame
 
