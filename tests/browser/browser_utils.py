@@ -328,6 +328,27 @@ def choose(page, key: str, option: str, attempts: int = 3) -> None:
     expect(box).to_have_value(chosen, timeout=15_000)
 
 
+def options_of(page, key: str, attempts: int = 3) -> list[str]:
+    """The visible texts of the options of the st.selectbox made with ``key`` (its list opened on a
+    settled page, read, then closed). ``.all()`` does not wait for the list to be drawn, and a run
+    that ends under the click closes it again: each try opens it afresh."""
+    box = by_key(page, key).get_by_role("combobox")
+    for attempt in range(attempts):
+        settle(page)
+        box.click()
+        try:
+            page.get_by_role("option").first.wait_for(timeout=15_000)
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+            if attempt == attempts - 1:
+                raise
+            continue
+        names = [o.inner_text().strip() for o in page.get_by_role("option").all()]
+        page.keyboard.press("Escape")
+        return names
+    return []
+
+
 def fill(page, key: str, value: str) -> None:
     """Type into the st.text_input / st.number_input made with ``key`` and commit it (Enter)."""
     field = by_key(page, key).locator("input")
