@@ -2,7 +2,7 @@
 the same rows (issue 26: "the final model at least as good as a plain fine-tune ... within 0.5 points").
 
     OMP_NUM_THREADS=1 nice -n 5 python -m bench.bench_plain_finetune [--rows 2000] [--sets uci emotions]
-        [--seeds 0 1] [--out FILE]
+        [--seeds 0 1] [--out FILE] [--config KEY=VALUE ...] [--plain-from FILE] [--trace]
 
 For each set (bench.bench_regret's sets and stratified sample) and seed:
 
@@ -17,19 +17,31 @@ The split is the product's (core.prepare.prepare + core.training.with_validation
 config), so both are scored on the very same test rows; the bench checks the count against the
 saved metrics. Prints one JSON line per run and the mean difference (points). Accuracy does not
 depend on the machine's load; the seconds do.
+
+Finding why the two differ (round 9): ``--config KEY=VALUE`` sets TrainConfig fields for the product
+run only (e.g. ``refit_on_all_rows=true``, ``precision=fp32``); ``--plain-from FILE`` takes the plain
+score of each (set, rows, seed) from an earlier run's JSON lines instead of training it again (it does
+not depend on the product's settings, only on the split, so settings that move the split are
+refused); ``--trace`` scores the fine-tune on the test rows at each of its validation passes
+(``trace``: [step, validation macro-F1, test macro-F1]; diagnosis only, never used to choose) and
+records what the loop did (best step, stop reason, refit).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
+import core.pipeline
+from bench import load_avg
 from bench.bench_regret import DATA, SETS, sample
 from core import TrainConfig, train
 from core.base_models import resolve_base_model
@@ -74,29 +86,160 @@ def plain_fine_tune(base_path: str, texts: list[str], labels: list[str], test_te
     return [classes[i] for i in np.asarray(logits).argmax(axis=1)]
 
 
-def run(name: str, rows: int, seed: int) -> dict:
+class TestTrace:
+    """A fit_transformer callback that scores the network on the test rows at each validation pass:
+    how the test score moves along the run, against the step early stopping keeps (diagnosis only)."""
+
+    def __init__(self, base_path: str, texts: list[str], truth: list[str], classes: list[str], max_length: int) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(base_path)
+        self.texts, self.truth, self.classes, self.max_length = texts, truth, classes, max_length
+        self.points: list[list[float]] = []
+        self.seconds = 0.0
+
+    def on_evaluate(self, state, loop, event) -> None:
+        import torch
+
+        started = time.monotonic()
+        model = loop.accelerator.unwrap_model(loop.model)
+        model.eval()  # the loop sets train mode again after its callbacks
+        predicted = []
+        with torch.inference_mode():  # fp32, no dropout, no random draw: training goes on unchanged
+            for i in range(0, len(self.texts), 64):
+                batch = self.tokenizer(self.texts[i : i + 64], truncation=True, max_length=self.max_length,
+                                       padding=True, return_tensors="pt")
+                predicted += model(**batch).logits.argmax(dim=1).tolist()
+        labels = [self.classes[i] for i in predicted]
+        test = f1_score(self.truth, labels, average="macro", labels=sorted(set(self.truth) | set(labels)))
+        self.points.append([state.step, round(state.scores[-1][1], 4), round(float(test), 4)])
+        self.seconds += time.monotonic() - started
+
+
+def _traced(trace: TestTrace):
+    """core.pipeline's fit_transformer with ``trace`` among its callbacks (the refit runs without
+    validation passes, so the trace stays the candidate's)."""
+    fit = core.pipeline.fit_transformer
+
+    def wrapped(*args, callbacks=(), **kwargs):
+        return fit(*args, callbacks=(*callbacks, trace), **kwargs)
+
+    return fit, wrapped
+
+
+def run(name: str, rows: int, seed: int, overrides: dict | None = None, plain_cache: dict | None = None,
+        trace: bool = False) -> dict:
     file, shape, base_model = SETS[name]
     df = sample(shape(pd.read_csv(DATA / file)), rows, seed)
-    config = TrainConfig(text_columns=("text",), label_column="label", base_model=base_model, seed=seed)
-    started = time.monotonic()
-    metrics = train(df, config).metrics
-    product_seconds = time.monotonic() - started
+    config = TrainConfig(text_columns=("text",), label_column="label", base_model=base_model, seed=seed,
+                         **(overrides or {}))
     prepared = with_validation(prepare(df, config), config)
     splits = prepared.splits
     learn = np.sort(np.concatenate([splits["train"], splits["validation"]]))
     test = splits["test"]
+    truth = [str(y) for y in prepared.labels[test]]
+    tracer = TestTrace(resolve_base_model(base_model).location, prepared.texts_at(test), truth,
+                       list(prepared.classes), config.max_length) if trace else None
+    if tracer is not None:
+        original, core.pipeline.fit_transformer = _traced(tracer)
+    try:
+        started = time.monotonic()
+        metrics = train(df, config).metrics
+        product_seconds = time.monotonic() - started - (tracer.seconds if tracer else 0.0)
+    finally:
+        if tracer is not None:
+            core.pipeline.fit_transformer = original
     if len(test) != metrics["split_sizes"]["test"]:
         raise RuntimeError(f"split mismatch: {len(test)} test rows here, {metrics['split_sizes']['test']} in the run")
+    cached = (plain_cache or {}).get((name, len(df), seed))
+    if cached is not None:
+        if cached["test_n"] != len(test) or cached["learn_n"] != len(learn):
+            raise RuntimeError(f"--plain-from: {name} seed {seed} had {cached['test_n']} test / {cached['learn_n']} "
+                               f"learning rows there, {len(test)} / {len(learn)} here")
+        plain, plain_seconds = float(cached["plain"]), None
+    else:
+        started = time.monotonic()
+        predicted = plain_fine_tune(resolve_base_model(base_model).location, prepared.texts_at(learn),
+                                    [str(y) for y in prepared.labels[learn]], prepared.texts_at(test), seed)
+        plain = float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth) | set(predicted))))
+        plain_seconds = round(time.monotonic() - started, 1)
+    product = float(metrics["model"]["macro_f1"])
+    fine = metrics["candidates"].get("transformer") or (metrics.get("before_refit") or metrics["model"]
+                                                        if metrics["saved_kind"] == "transformer" else None)
+    return {"set": name, "rows": len(df), "seed": seed, "test_n": len(test), "learn_n": len(learn),
+            "config": overrides or {}, "saved_kind": metrics["saved_kind"], "product": round(product, 4),
+            "plain": round(plain, 4), "plain_from": "cache" if cached is not None else "run",
+            "difference_points": round((product - plain) * 100, 2),
+            "fine_tune_test": round(float(fine["macro_f1"]), 4) if fine else None,
+            "validation": {k: round(v, 4) for k, v in metrics["validation"].items()},
+            "split_sizes": metrics["split_sizes"], "best_step": metrics["best_step"], "steps": metrics["steps"],
+            "total_steps": metrics["total_steps"], "stopped_reason": metrics["stopped_reason"],
+            "refit": metrics.get("refit"), "refit_skipped": metrics.get("refit_skipped"),
+            **({"trace": tracer.points} if tracer else {}),
+            "fine_tune_seconds": metrics.get("train_seconds"), "product_seconds": round(product_seconds, 1),
+            "plain_seconds": plain_seconds, "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def plain_again(name: str, rows: int, seed: int, plain_seed: int) -> dict:
+    """The plain fine-tune alone on seed ``seed``'s rows and split, with another training seed
+    (``plain_seed``: the head's initialisation and the batch order): how far the plain recipe
+    itself moves on the very same rows, the noise any product-minus-plain difference sits in."""
+    file, shape, base_model = SETS[name]
+    df = sample(shape(pd.read_csv(DATA / file)), rows, seed)
+    config = TrainConfig(text_columns=("text",), label_column="label", base_model=base_model, seed=seed)
+    prepared = with_validation(prepare(df, config), config)
+    learn = np.sort(np.concatenate([prepared.splits["train"], prepared.splits["validation"]]))
+    test = prepared.splits["test"]
     truth = [str(y) for y in prepared.labels[test]]
     started = time.monotonic()
     predicted = plain_fine_tune(resolve_base_model(base_model).location, prepared.texts_at(learn),
-                                [str(y) for y in prepared.labels[learn]], prepared.texts_at(test), seed)
+                                [str(y) for y in prepared.labels[learn]], prepared.texts_at(test), plain_seed)
     plain = float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth) | set(predicted))))
-    product = float(metrics["model"]["macro_f1"])
-    return {"set": name, "rows": len(df), "seed": seed, "test_n": len(test), "learn_n": len(learn),
-            "saved_kind": metrics["saved_kind"], "product": round(product, 4), "plain": round(plain, 4),
-            "difference_points": round((product - plain) * 100, 2), "product_seconds": round(product_seconds, 1),
-            "plain_seconds": round(time.monotonic() - started, 1)}
+    return {"set": name, "rows": len(df), "seed": seed, "plain_seed": plain_seed, "test_n": len(test),
+            "learn_n": len(learn), "plain": round(plain, 4), "plain_seconds": round(time.monotonic() - started, 1),
+            "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+# Settings that move the split: the plain score of another run cannot be reused with them.
+SPLIT_SETTINGS = ("val_fraction", "test_fraction", "seed", "split_column", "text_columns", "label_column")
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["precision=fp32", "refit_on_all_rows=true"]`` -> TrainConfig field values, typed like each
+    field's default (true/false for flags; a number or "none" where the default is None)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--config takes KEY=VALUE with KEY a TrainConfig field; got {pair!r}")
+        default = fields[key].default
+        if text.lower() == "none":
+            value = None
+        elif isinstance(default, bool):
+            if text.lower() not in ("true", "false"):
+                raise SystemExit(f"--config {key} takes true or false; got {text!r}")
+            value = text.lower() == "true"
+        elif default is None or isinstance(default, (int, float)):
+            value = float(text) if default is None or isinstance(default, float) else int(text)
+        else:
+            value = text
+        out[key] = value
+    TrainConfig(**out)  # a bad value is refused here, before any training, with the field's own message
+    return out
+
+
+def plain_scores(path: str | None, overrides: dict) -> dict:
+    """(set, rows, seed) -> an earlier run's record with a plain score, from the JSON lines at ``path``."""
+    if path is None:
+        return {}
+    moved = sorted(set(overrides) & set(SPLIT_SETTINGS))
+    if moved:
+        raise SystemExit(f"--plain-from cannot be used with {moved}: they change the split the plain run was scored on")
+    with open(path, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    return {(r["set"], r["rows"], r["seed"]): r for r in records if r.get("plain") is not None and r.get("plain_from", "run") == "run"
+            and "plain_seed" not in r}
 
 
 def main() -> None:
@@ -105,11 +248,31 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["uci", "emotions"], choices=list(SETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out", default=None, help="append each run as a JSON line to this file")
+    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="TrainConfig settings for the product run (e.g. precision=fp32 refit_on_all_rows=true)")
+    parser.add_argument("--plain-from", default=None, metavar="FILE",
+                        help="take the plain fine-tune's score from an earlier run's JSON lines (same set, rows, seed)")
+    parser.add_argument("--trace", action="store_true", help="score the fine-tune on the test rows at each validation pass")
+    parser.add_argument("--plain-seed", type=int, default=None, metavar="N",
+                        help="run only the plain fine-tune, on each seed's rows, with training seed N (its own noise)")
     args = parser.parse_args()
+    if args.plain_seed is not None:
+        for name in args.sets:
+            for seed in args.seeds:
+                record = {**plain_again(name, args.rows, seed, args.plain_seed), "load_after": load_avg()}
+                print(json.dumps(record), flush=True)
+                if args.out:
+                    with open(args.out, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(record) + "\n")
+        return
+    overrides = parse_settings(args.config)
+    cache = plain_scores(args.plain_from, overrides)
+    print(f"load before: {load_avg()}", flush=True)
     records = []
     for name in args.sets:
         for seed in args.seeds:
-            record = run(name, args.rows, seed)
+            record = run(name, args.rows, seed, overrides, cache, args.trace)
+            record["load_after"] = load_avg()
             records.append(record)
             print(json.dumps(record), flush=True)
             if args.out:
