@@ -937,7 +937,10 @@ def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, 
     header = next(csv_rows(io.StringIO(text), delimiter=delimiter), [])
     header = [h.strip() for h in header]
     if not any(header):
-        raise ValueError("The first row is empty: expected a header row naming the columns.")
+        line = header_row or 1
+        raise ValueError(f"{'The first row' if line == 1 else f'Line {line}, read as the header,'} names no column "
+                         f"(found {len(header)} empty name(s)): expected a header row naming the columns"
+                         f"{'' if line == 1 else '; choose another header row'}.")
     # Empty names are not duplicates: "text,label,," is a header with two trailing delimiters.
     refuse_duplicate_names(header)
     try:

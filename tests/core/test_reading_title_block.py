@@ -422,3 +422,18 @@ def test_the_pages_words_name_the_boxes_never_a_flag():
     assert "--" not in in_page_words(read_table(WALK_C.encode(), "t.csv").notes[0])
     not_found = read_table(b"Title\n\nReview\nok\n", "t.csv", columns=["text"]).header_hint
     assert "--header-row N" in not_found and "--" not in in_page_words(not_found)
+
+
+def test_a_chosen_header_line_without_names_is_named_in_the_refusal(tmp_path):
+    # walk-s: `check --header-row 2` on a file whose line 2 is ",," said "The first row is empty".
+    path = tmp_path / "padded.csv"
+    path.write_text("Q3 export,,\n,,\ntext,label,channel\ngood,pos,web\n", encoding="utf-8")
+    with pytest.raises(ValueError) as asked:
+        read_table(path, header_row=2)
+    assert "Line 2, read as the header, names no column" in str(asked.value)
+    assert "first row" not in str(asked.value)
+    # Line 1 asked (or nothing asked on a file that starts with an empty row of delimiters): the first row.
+    blank_first = tmp_path / "blank_first.csv"
+    blank_first.write_text(",,\ngood,pos,web\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="The first row names no column"):
+        read_table(blank_first, header_row=1)
