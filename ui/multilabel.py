@@ -33,15 +33,15 @@ def _detect(values: pd.Series, column: str) -> ListLabels | None:
     return detect(values, column)
 
 
-def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -> tuple[bool, str | None]:
+def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -> bool:
     """The Train page's "Several tags per row" checkbox under the label column, ticked for the
     user when the column looks like lists (core.multilabel.detect), and what that means said
     once above it in the page's words: ticked (for the user, until they touch it), each tag is
     learned on its own; unticked, every combination is a class (core.data's warning of the same
-    finding, Problem.kind TAG_LISTS, is left out of the page). Returns (multi-label on, the
-    separator found or None)."""
+    finding, Problem.kind TAG_LISTS, is left out of the page). Returns whether multi-label is on; the
+    separator is left to training to find, as the CLI without --label-sep leaves it."""
     if not label_col or label_col not in df.columns:
-        return False, None
+        return False
     found = _detect(df[label_col], label_col)
     if ss.get("train_multi_label_for") != (data_key, label_col):  # a new file or label: suggest again
         ss["train_multi_label_for"] = (data_key, label_col)
@@ -58,7 +58,7 @@ def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -
         help="Each row may carry several tags (e.g. 'price|delivery'): each tag gets its own yes/no output and a "
         "threshold chosen on the validation rows; predictions list every tag that passes its threshold.",
     )
-    return bool(on), (found.separator if found is not None else None)
+    return bool(on)
 
 
 def _touched() -> None:

@@ -194,6 +194,17 @@ def test_config_refuses_regression_with_several_tags_and_takes_few_shot():
         TrainConfig(label_sep="/")
 
 
+def test_every_separator_detection_gives_is_a_valid_setting():
+    """Walk finding (Train page): "|;" (rows joined either way) refused as label_sep."""
+    cells = ["joy|anger", "joy", "anger; neutral", '["joy", "neutral"]', "neutral", "sadness"] * 5
+    found = detect(pd.Series(cells), "labels")
+    assert found is not None and found.separator == "|;"
+    assert TrainConfig(multi_label=True, label_sep=found.separator).label_sep == "|;"
+    for bad in ("||", "|/", ";json"):
+        with pytest.raises(ConfigError):
+            TrainConfig(multi_label=True, label_sep=bad)
+
+
 def test_prepare_gives_an_indicator_matrix_and_every_tag_in_every_split():
     lists = _lists(90, seed=3)
     df = pd.DataFrame({"text": [f"row {i}" for i in range(90)], "label": ["; ".join(t) for t in lists]})
