@@ -24,7 +24,7 @@ import pandas as pd
 
 __all__ = [
     "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "cut_offs", "detect",
-    "first_labels_separator", "joined",
+    "first_labels_separator", "joined", "joined_values", "refusal",
     "multilabel_metrics", "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba",
     "tag_counts",
 ]
@@ -100,6 +100,24 @@ class ListLabels:
         return (f"{self.finding()} Train with several tags per row (multi-label: the Train page's toggle, or "
                 f"`--multi-label{sep}`) so that each tag is learned on its own; otherwise every combination becomes a "
                 "class of its own.")
+
+
+def joined_values(values: pd.Series | Sequence[Any], separator: str) -> Counter:
+    """{cell: rows} of the label cells holding several tags when read with ``separator`` (the
+    values a single-label model would train as classes of their own), most frequent first."""
+    cells = pd.Series(values, dtype=object).dropna().astype(str).str.strip()
+    return Counter(c for c in cells if len(split_tags(c, separator)) >= 2)
+
+
+def refusal(found: ListLabels, values: pd.Series | Sequence[Any], remedy: str) -> str:
+    """Why multi-label off is refused on a column :func:`detect` reads as tag lists, naming the
+    joined values (one rule for ``train --no-multi-label`` and the Train page's unticked box);
+    ``remedy``: what to do, in the caller's words."""
+    joined = joined_values(values, found.separator)
+    shown = ", ".join(repr(c) for c, _ in joined.most_common(5)) + (f" and {len(joined) - 5} more" if len(joined) > 5 else "")
+    return (f"Label column '{found.column}' holds several tags per row: {sum(joined.values()):,} rows join tags "
+            f"({shown}). With multi-label off each such value would be a class of its own (never a class called "
+            f"{next(iter(joined.most_common(1)))[0]!r}), so training one class per row is refused. {remedy}")
 
 
 def split_tags(value: Any, separator: str) -> list[str]:

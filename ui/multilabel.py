@@ -15,7 +15,7 @@ from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
 from core.export import to_csv_bytes
 from core.models.tags import THRESHOLDS, UNTOLD_NOTE, cut_offs_frame, read_thresholds, untold_sentence
-from core.multilabel import ListLabels, detect
+from core.multilabel import ListLabels, detect, refusal
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from core.registry import model_path
 from ui.downloads import download_button
@@ -33,32 +33,35 @@ def _detect(values: pd.Series, column: str) -> ListLabels | None:
     return detect(values, column)
 
 
-def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -> bool:
+def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -> tuple[bool, str | None]:
     """The Train page's "Several tags per row" checkbox under the label column, ticked for the
     user when the column looks like lists (core.multilabel.detect), and what that means said
     once above it in the page's words: ticked (for the user, until they touch it), each tag is
-    learned on its own; unticked, every combination is a class (core.data's warning of the same
-    finding, Problem.kind TAG_LISTS, is left out of the page). Returns whether multi-label is on; the
-    separator is left to training to find, as the CLI without --label-sep leaves it."""
+    learned on its own; unticked, training one class per row is refused naming the joined values,
+    as ``train --no-multi-label`` refuses it (core.data's warning of the same finding,
+    Problem.kind TAG_LISTS, is left out of the page). Returns (multi-label on, the refusal or None);
+    the separator is left to training to find, as the CLI without --label-sep leaves it."""
     if not label_col or label_col not in df.columns:
-        return False
+        return False, None
     found = _detect(df[label_col], label_col)
     if ss.get("train_multi_label_for") != (data_key, label_col):  # a new file or label: suggest again
         ss["train_multi_label_for"] = (data_key, label_col)
         ss[TOGGLE_KEY] = ss[AUTO_KEY] = found is not None
+    refused = None
     if found is not None and ss.get(TOGGLE_KEY):
         by = "was ticked for you" if ss.get(AUTO_KEY) else "is ticked"
-        st.info(plain(f"{found.finding()} The box below {by}: each tag is learned on its own. Untick it to train "
-                      "every combination of tags as a class of its own."), icon=":material/sell:")
-    elif found is not None:
-        st.warning(plain(f"{found.finding()} With the box below unticked, every combination of tags is trained as a "
-                         "class of its own; tick it to learn each tag on its own."), icon=":material/sell:")
+        st.info(plain(f"{found.finding()} The box below {by}: each tag is learned on its own (unticked, every "
+                      "combination of tags would be a class of its own, which is refused)."), icon=":material/sell:")
+    elif found is not None:  # refused as `train --no-multi-label` refuses it (core.multilabel.refusal)
+        refused = refusal(found, df[label_col], "Tick 'Several tags per row (multi-label)' below to learn each tag "
+                          "on its own.")
+        st.error(plain(refused), icon=":material/sell:")
     on = st.checkbox(
         "Several tags per row (multi-label)", key=TOGGLE_KEY, on_change=_touched,
         help="Each row may carry several tags (e.g. 'price|delivery'): each tag gets its own yes/no output and a "
         "threshold chosen on the validation rows; predictions list every tag that passes its threshold.",
     )
-    return bool(on)
+    return bool(on), refused
 
 
 def _touched() -> None:

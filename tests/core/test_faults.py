@@ -689,6 +689,19 @@ def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_per_tag_wit
     assert any("looks like several tags per row" in w.message for w in report.warnings)
 
 
+def test_faults3_t01_no_multi_label_is_refused_naming_the_joined_values(tmp_path, capsys):
+    """README: "when multi-label is off, a refusal naming the joined values; never a class called
+    electronics|food". Truth: the joined cells of the file, read with the csv module."""
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    joined = [r[1] for r in rows if r[1].startswith("[") or re.search(r"[|;]", r[1])]
+    rc, out, err = run_cli(capsys, "train", "--data", str(FAULTS3 / "t01_multilabel_joined.csv"), "--text-col", "text",
+                           "--label-col", "topics", "--no-multi-label", "--quiet", "--out", str(tmp_path / "m"))
+    assert rc != 0 and not (tmp_path / "m").exists()
+    assert f"{len(joined):,} rows join tags" in err and "refused" in err, err
+    assert "Drop --no-multi-label" in err and "--multi-label" in err
+    assert repr(max(set(joined), key=joined.count)) in err  # the commonest joined value, named
+
+
 def test_every_faults3_file_has_a_reading_test():
     covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
     assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered

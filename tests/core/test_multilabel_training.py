@@ -236,10 +236,12 @@ def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_
     assert at.checkbox(key="train_multi_label").value is True
     at = tiny_settings(at, tiny_model_dir)
     at.button(key="train_start").click().run()
-    (_, config, _), = sent_requests
-    assert config.multi_label and config.label_sep == "|" and config.label_column == "tags"
-    at.checkbox(key="train_multi_label").set_value(False).run()  # untick: one class per combination again
-    assert not at.exception
+    (sent, config, _), = sent_requests
+    # label_sep None, as `train` without --label-sep: training finds '|' (parse_labels, as the CLI's run).
+    assert config.multi_label and config.label_sep is None and config.label_column == "tags"
+    assert parse_labels(sent["tags"].tolist(), config.label_sep)[1] == "|"
+    at.checkbox(key="train_multi_label").set_value(False).run()  # untick: combinations as classes, refused
+    assert not at.exception and at.button(key="train_start").disabled
 
 
 def test_results_view_shows_multi_label_numbers_and_a_per_tag_confusion(trained, models_dir):
@@ -300,8 +302,8 @@ def test_check_cli_checks_tag_lists_per_tag_by_default_as_the_train_page_does(tm
 
 def test_train_cli_trains_tag_lists_per_tag_by_default_as_check_does(tiny_model_dir, tmp_path, capsys):
     """Issue 27: `train` without --multi-label on a label column of tag lists learns one output per tag
-    (check's rule, core.cli._tags_checked), saying so on stderr; --no-multi-label trains every
-    combination as a class of its own. Truth: the tags and combinations the test wrote."""
+    (check's rule, core.cli._tags_checked), saying so on stderr; --no-multi-label is refused, naming
+    the joined values (faults3 README: never a class called 'electronics|food'). Truth: the tags and combinations the test wrote."""
     data = tmp_path / "tagged.csv"
     frame = make_tagged_frame(90, seed=1)
     frame.to_csv(data, index=False)
@@ -314,13 +316,12 @@ def test_train_cli_trains_tag_lists_per_tag_by_default_as_check_does(tiny_model_
     assert "pass --no-multi-label to train every combination" in err
     model = load_folder(tmp_path / "tags")
     assert output_task(model) == "multi_label" and sorted(map(str, model.classes_)) == sorted(written)
-    assert main(["train", *common, "--no-multi-label", "--out", str(tmp_path / "combos")]) == 0
+    # --no-multi-label: refused, naming a joined value as written (never a class of combinations).
+    assert main(["train", *common, "--no-multi-label", "--out", str(tmp_path / "combos")]) != 0
     err = capsys.readouterr().err
-    assert "Trained per tag" not in err and "looks like several tags per row" in err, err
-    combos = load_folder(tmp_path / "combos")
-    assert output_task(combos) == "classification"
-    classes = set(map(str, combos.classes_))
-    assert classes <= set(frame["tags"]) and any(" | " in c for c in classes)  # combinations, as written
+    joined = frame["tags"][frame["tags"].str.contains(" | ", regex=False)].value_counts().index[0]
+    assert "refused" in err and repr(joined) in err and "--multi-label" in err, err
+    assert not (tmp_path / "combos").exists()
 
 
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():

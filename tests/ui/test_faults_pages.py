@@ -488,3 +488,18 @@ def test_faults3_t01_train_page_trains_mixed_separators_as_the_cli_does(models_d
     assert config.multi_label is True and config.label_sep is None  # as `python -m core train` without --label-sep
     lists, _ = parse_labels(frame["topics"].tolist(), config.label_sep)
     assert lists == t01_truth()
+
+
+def test_faults3_t01_train_page_unticked_refuses_naming_the_joined_values(models_dir, sent_requests):
+    """README: multi-label off is "a refusal naming the joined values; never a class called
+    electronics|food", on the page as with `train --no-multi-label` (the same core sentence)."""
+    rows = list(csv.reader(io.StringIO((FAULTS3 / "t01_multilabel_joined.csv").read_text("utf-8-sig"), newline="")))
+    joined = [r[1] for r in rows[1:] if r[1].startswith("[") or re.search(r"[|;]", r[1])]
+    at = put(open_train(), "t01.csv", (FAULTS3 / "t01_multilabel_joined.csv").read_bytes())
+    at.selectbox(key="train_label_col").set_value("topics").run()
+    at.checkbox(key="train_multi_label").uncheck().run()
+    assert_clean(at)
+    errors = texts(at.error)
+    assert f"{len(joined):,} rows join tags" in errors and "is refused" in errors, errors
+    assert repr(max(set(joined), key=joined.count)) in errors  # the commonest joined value, named
+    assert at.button(key="train_start").disabled and not sent_requests
