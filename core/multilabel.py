@@ -24,7 +24,7 @@ import pandas as pd
 
 __all__ = [
     "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "cut_offs", "detect",
-    "first_labels_separator", "joined", "joined_values", "refusal",
+    "first_labels_separator", "hidden_joins", "hidden_joins_sentence", "joined", "joined_values", "refusal",
     "multilabel_metrics", "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba",
     "tag_counts",
 ]
@@ -213,8 +213,39 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
             rows = [split_tags(c, separator) for c in cells if any(ch in c for ch in separator)]
             recurring = sum(all(folded[t.casefold()] >= 2 for t in r) for r in rows) >= MIXED_RECURRING_SHARE * len(rows)
         if recurring and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
+            if separator in ("|", ";") and hidden_joins(lists, separator):  # a few rows joined the other way: read both
+                separator = "|;"
+                lists = [split_tags(c, separator) for c in cells]
             return _found(column, separator, lists, len(cells), int(json_like.sum()))
     return None
+
+
+def hidden_joins(lists: Sequence[Sequence[str]], separator: str) -> Counter:
+    """{tag: rows} of the tags read with ``separator`` that another separator splits into tags
+    ('movies; food' read with '|'): by '|' or ';' always (rare in a tag name), by ',' when each
+    piece is a tag of its own elsewhere ('Home, Garden' alone stays one tag)."""
+    known = {t.casefold() for r in lists for t in r}
+    found: Counter = Counter()
+    for tags in lists:
+        for tag in tags:
+            for other in (o for o in SEPARATORS if o not in separator and o in tag):
+                pieces = [p.strip() for p in tag.split(other) if p.strip()]
+                if len(pieces) >= 2 and (other != "," or all(p.casefold() in known for p in pieces)):
+                    found[tag] += 1
+                    break
+    return found
+
+
+def hidden_joins_sentence(lists: Sequence[Sequence[str]], separator: str, column: str) -> str | None:
+    """What :func:`hidden_joins` found, in one sentence naming the values and their rows, or None."""
+    found = hidden_joins(lists, separator)
+    if not found:
+        return None
+    shown = ", ".join(f"{t!r} ({n} row{'s' * (n != 1)})" for t, n in found.most_common(5))
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return (f"Label column '{column}' split on {separator!r} leaves tags that another separator joins: {shown}{more}, "
+            f"{sum(found.values()):,} rows in all. Each is learned as one tag; to read its parts as tags, leave the "
+            "separator to be found (no --label-sep), or make the file use one separator.")
 
 
 def first_labels_separator(values: pd.Series | Sequence[Any]) -> str | None:

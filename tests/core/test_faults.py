@@ -702,6 +702,22 @@ def test_faults3_t01_no_multi_label_is_refused_naming_the_joined_values(tmp_path
     assert repr(max(set(joined), key=joined.count)) in err  # the commonest joined value, named
 
 
+def test_faults3_t01_a_given_separator_that_leaves_joined_tags_is_said_on_stderr(tmp_path, tiny_model_dir, capsys):
+    """Walk finding: `--multi-label --label-sep '|'` quietly made a tag 'movies; food'. Truth: the
+    cells joined by ';' only, read with the csv module and counted here."""
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    semi = [r[1] for r in rows if ";" in r[1] and "|" not in r[1] and not r[1].startswith("[")]
+    assert semi
+    rc, _, err = run_cli(capsys, "train", "--data", str(FAULTS3 / "t01_multilabel_joined.csv"), "--text-col", "text",
+                         "--label-col", "topics", "--multi-label", "--label-sep", "|", "--base-model", str(tiny_model_dir),
+                         "--method", "lora", "--epochs", "1", "--max-length", "32", "--quiet", "--out", str(tmp_path / "m"))
+    assert rc == 0, err
+    line = next(w for w in err.splitlines() if "another separator joins" in w)
+    for value in set(semi):
+        assert f"{value!r} ({semi.count(value)} row" in line, line
+    assert f"{len(semi):,} rows in all" in line
+
+
 def test_every_faults3_file_has_a_reading_test():
     covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
     assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered
