@@ -150,14 +150,16 @@ CUT_OFFS_NOTE = ("Each `p_<tag>` column is the model's probability that the row 
                  "the model was trained; no tag passing its cut-off leaves `predicted_labels` empty.")
 
 
-def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed: Mapping[str, str]) -> None:
+def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed: Mapping[str, str],
+                    given: Mapping[str, int] | None = None, n_rows: int = 0) -> None:
     """Predict's per-tag cut-offs, said once under a multi-label result: what the ``p_<tag>``
     columns of the scored file ``output`` mean, a small table (core.models.tags.cut_offs_frame, from
     the model's thresholds.json; ``renamed``: the prediction columns the run renamed) and the same
     table as its own CSV download. Its own file because a CSV holds one table: a note line would
     break the predictions for every reader, and a cut-off column per tag would repeat one number on
     every row. A model saved again after the file was scored is said instead of numbers that may
-    not be the ones used."""
+    not be the ones used. ``given``: rows given each tag in the scored file of ``n_rows`` rows (the
+    chart's counts), so that a tag the model cannot yet tell is said with the rows it still got."""
     st.markdown("##### Cut-offs per tag")
     try:
         folder = model_path(model_name)
@@ -173,7 +175,7 @@ def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed:
     frame = cut_offs_frame(tags, None if found is None else found["thresholds"], renamed, untold=untold)
     st.caption(CUT_OFFS_NOTE)
     if untold:
-        st.caption(plain(untold_sentence(untold)))
+        st.caption(plain(untold_sentence(untold, given, n_rows)))
     st.dataframe(frame, hide_index=True, key="predict_cut_offs", column_config={
         "cut_off": st.column_config.NumberColumn("cut_off", format="%.3f")})
     download_button("Download the cut-offs (CSV)", lambda: to_csv_bytes(frame), file_name=f"{output.stem}-cut-offs.csv",

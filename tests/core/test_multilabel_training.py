@@ -437,3 +437,42 @@ def test_the_verdict_judges_the_saved_model_against_both_constant_baselines(trai
     assert bool(verdict["caution"]) == worse  # said whenever a constant guess makes no more wrong (row, tag) decisions
     if worse and not verdict["useless"]:
         assert verdict["caution"] in verdict["sentence"]
+
+
+def test_predict_says_the_rows_a_tag_it_cannot_tell_still_got(trained, models_dir):
+    """Walk finding: "The model cannot yet tell 'surprise' ... (in practice: rarely or never)" beside
+    a chart giving 'surprise' to 14.7% of rows. The sentence now names the rows the file gave it;
+    truth: the scored file's own predicted_labels, counted here."""
+    import shutil
+
+    from tests.ui.test_page_predict import open_page
+    from tests.ui.test_page_train import texts
+
+    _, folder = trained
+    models_dir.mkdir(parents=True, exist_ok=True)
+    saved = shutil.copytree(folder, models_dir / "tagged")
+    cut = json.loads((saved / "thresholds.json").read_text())
+    cut["cannot_tell_yet"] = ["pos"]  # as a model whose validation rows could not settle 'pos'
+    (saved / "thresholds.json").write_text(json.dumps(cut))
+    at = open_page()
+    frame = make_tagged_frame(30, seed=5)[["text"]]
+    at.file_uploader(key="predict_upload").set_value(("new.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
+    at.button(key="predict_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    scored = pd.read_csv(at.session_state["last_prediction_path"], dtype=str, keep_default_na=False)
+    given = sum("pos" in cell.split("|") for cell in scored["predicted_labels"])
+    shown = texts(at.caption)
+    assert "rarely or never" not in shown
+    if given:
+        assert f"'pos' to {given:,} of {len(scored):,} rows ({given / len(scored):.1%})" in shown, shown
+    else:
+        assert "In this file no row was given it" in shown, shown
+
+
+def test_the_untold_sentence_promises_nothing_without_a_file():
+    from core.models.tags import untold_sentence
+
+    said = untold_sentence(["surprise"])
+    assert "cannot yet tell 'surprise'" in said and "rarely" not in said and "In this file" not in said
+    assert "no row was given any of them" in untold_sentence(["fear", "surprise"], {"joy": 5}, 10)
+    assert "'surprise' to 3 of 20 rows (15.0%)" in untold_sentence(["fear", "surprise"], {"surprise": 3}, 20)
