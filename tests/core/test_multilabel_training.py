@@ -476,3 +476,22 @@ def test_the_untold_sentence_promises_nothing_without_a_file():
     assert "cannot yet tell 'surprise'" in said and "rarely" not in said and "In this file" not in said
     assert "no row was given any of them" in untold_sentence(["fear", "surprise"], {"joy": 5}, 10)
     assert "'surprise' to 3 of 20 rows (15.0%)" in untold_sentence(["fear", "surprise"], {"surprise": 3}, 20)
+
+
+@pytest.mark.parametrize("odd", [["pos", "love"], ["POS", "neg"]])
+def test_evaluate_reads_a_file_with_one_odd_row_with_its_own_separator(trained, tmp_path, capsys, odd):
+    """Walk finding (issue 27): one row 'joy;love' in a '; '-joined file made evaluate read every
+    two-tag row as one unknown tag ('joy;neutral'). Truth: the same rows written with the model's
+    own '|' (read with it, as the tests above show), scored alike."""
+    frame = make_tagged_frame(60, seed=4)
+    lists = [t.split(" | ") for t in frame["tags"]]
+    lists[0] = odd  # a tag met once and never alone, or another case
+    results = {}
+    for name, join in {"pipe": "|", "semicolon": "; ", "tight": ";"}.items():
+        data = tmp_path / f"{name}.csv"
+        frame.assign(tags=[join.join(t) for t in lists]).to_csv(data, index=False)
+        capsys.readouterr()
+        assert main(["evaluate", "--model", str(trained[1]), "--data", str(data), "--label-col", "tags"]) == 0
+        results[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert results["semicolon"] == results["pipe"] == results["tight"]
+    assert not any(";" in t for t in results["semicolon"].get("tags_not_in_model", []))
