@@ -116,8 +116,8 @@ def refusal(found: ListLabels, values: pd.Series | Sequence[Any], remedy: str) -
     joined = joined_values(values, found.separator)
     shown = ", ".join(repr(c) for c, _ in joined.most_common(5)) + (f" and {len(joined) - 5} more" if len(joined) > 5 else "")
     return (f"Label column '{found.column}' holds several tags per row: {sum(joined.values()):,} rows join tags "
-            f"({shown}). With multi-label off each such value would be a class of its own (never a class called "
-            f"{next(iter(joined.most_common(1)))[0]!r}), so training one class per row is refused. {remedy}")
+            f"({shown}). With multi-label off each such value would be a class of its own (a class called "
+            f"{joined.most_common(1)[0][0]!r}), so training one class per row is refused. {remedy}")
 
 
 def split_tags(value: Any, separator: str) -> list[str]:
