@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight the loss by inverse class frequency (default on; --no-class-weighting: every row counts the same)")
     t.add_argument("--split-col", default=None, help="column with train/validation/test per row")
     _add_tags(t, "each tag gets a sigmoid output and a threshold chosen on validation (default: as the Train "
-                 "page, per tag when the label column looks like tag lists, said on stderr; --no-multi-label keeps "
-                 "each combination as a class)")
+                 "page, per tag when the label column looks like tag lists, said on stderr; --no-multi-label on such a "
+                 "column is refused, naming the joined values)")
     t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
     t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
@@ -428,7 +428,8 @@ def _tags_checked(args: argparse.Namespace, df, say: bool, verb: str):
     "check", for the words): ``--label-sep`` needs ``--multi-label``; without ``--multi-label`` or
     ``--no-multi-label``, a list-like label column is read per tag, as the Train page ticks its box
     for it (``args.multi_label`` set from core.multilabel.detect and said on stderr when ``say``);
-    with ``--no-multi-label`` the finding is named on stderr and each combination is a class."""
+    with ``--no-multi-label``, ``train`` refuses naming the joined values (core.multilabel.refusal, as
+    the Train page with its box unticked) and ``check`` names the finding and checks each combination."""
     from .multilabel import detect
 
     asked = args.multi_label is True or args.label_col not in df.columns
@@ -440,6 +441,11 @@ def _tags_checked(args: argparse.Namespace, df, say: bool, verb: str):
             print(f"note: {found.finding()} {done} per tag, as the Train page does when it ticks 'Several tags per "
                   f"row' for you; pass --no-multi-label to {verb} every combination of tags as a class of its own.",
                   file=sys.stderr)
+    elif not args.multi_label and found is not None and verb == "train":
+        from .multilabel import refusal
+
+        raise ValueError(refusal(found, df[args.label_col], "Drop --no-multi-label (the tags are then found and each "
+                                 "learned on its own) or pass --multi-label."))
     elif not args.multi_label and found is not None and say:
         print(f"note: {found.sentence()}", file=sys.stderr)
     if args.label_sep and not args.multi_label:

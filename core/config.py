@@ -151,7 +151,11 @@ class TrainConfig:
         if self.label_sep is not None:  # the names --label-sep also takes, stored as the character
             object.__setattr__(self, "label_sep", LABEL_SEP_NAMES.get(str(self.label_sep).strip().lower(),
                                                                     str(self.label_sep).strip()))
-        _check(self.label_sep in (None, *LABEL_SEPS), "label_sep", self.label_sep, f"one of {LABEL_SEPS} or None")
+        # Several characters ("|;", as core.multilabel.detect finds a column joined either way) are read on any of them.
+        combined = (isinstance(self.label_sep, str) and self.label_sep != "json" and len(self.label_sep) > 1
+                    and len(set(self.label_sep)) == len(self.label_sep) and set(self.label_sep) <= set("|;,"))
+        _check(self.label_sep in (None, *LABEL_SEPS) or combined, "label_sep", self.label_sep,
+               f"one of {LABEL_SEPS}, several of '|;,' together (e.g. '|;'), or None")
         if self.multi_label:
             _check(self.task == "classification", "task", self.task,
                    "'classification' with several tags per row (multi_label)")

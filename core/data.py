@@ -482,13 +482,15 @@ def _check_tags(report: MappingReport, labels: pd.Series, config: TrainConfig) -
     """The label checks of a multi-label mapping (several tags per row, core.multilabel): the
     cells parse, at least 2 tags, a warning for tags with fewer than MIN_ROWS_PER_CLASS rows
     (they are trained, but some split may hold none). ``report.class_counts``: rows per tag."""
-    from .multilabel import merge_tag_case, parse_labels, tag_variants_message
+    from .multilabel import hidden_joins_sentence, merge_tag_case, parse_labels, tag_variants_message
 
     try:
         lists, separator = parse_labels(labels.tolist(), getattr(config, "label_sep", None))
     except ValueError as exc:
         report.errors.append(Problem("label_column", f"Label column '{config.label_column}': {exc}"))
         return
+    if (hidden := hidden_joins_sentence(lists, separator, config.label_column)) is not None:
+        report.warnings.append(Problem("label_column", hidden))  # 'movies; food' read with '|': said, not hidden
     if getattr(config, "merge_label_variants", True):  # per tag, as core.prepare merges them
         lists, variants = merge_tag_case(lists)
         if variants:

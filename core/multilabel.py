@@ -24,7 +24,7 @@ import pandas as pd
 
 __all__ = [
     "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "cut_offs", "detect",
-    "first_labels_separator", "joined",
+    "first_labels_separator", "hidden_joins", "hidden_joins_sentence", "joined", "joined_values", "refusal",
     "multilabel_metrics", "parse_labels", "pos_weight", "prediction_columns", "sigmoid", "split_tags", "tags_from_proba",
     "tag_counts",
 ]
@@ -32,7 +32,7 @@ __all__ = [
 JSON_LIST = "json"  # the separator name of JSON-list cells
 SEPARATORS = ("|", ";", ",")  # tried in this order; the first that fits is the column's
 MIN_SEVERAL_SHARE = 0.02  # a column is list-like when at least this share of its labelled rows holds 2+ tags
-MIXED_RECURRING_SHARE = 0.8  # "|" and ";" together: this share of the pieces must recur (a tag met once is allowed)
+MIXED_RECURRING_SHARE = 0.8  # "|" or ";": this share of the rows holding one must split into recurring tags
 MAX_TAG_CHARS = 40  # a tag is a short name; longer pieces are free text with commas in it
 MAX_TAG_WORDS = 4
 MAX_TAGS = 200  # more distinct pieces than this reads as free text, not a tag vocabulary
@@ -102,6 +102,24 @@ class ListLabels:
                 "class of its own.")
 
 
+def joined_values(values: pd.Series | Sequence[Any], separator: str) -> Counter:
+    """{cell: rows} of the label cells holding several tags when read with ``separator`` (the
+    values a single-label model would train as classes of their own), most frequent first."""
+    cells = pd.Series(values, dtype=object).dropna().astype(str).str.strip()
+    return Counter(c for c in cells if len(split_tags(c, separator)) >= 2)
+
+
+def refusal(found: ListLabels, values: pd.Series | Sequence[Any], remedy: str) -> str:
+    """Why multi-label off is refused on a column :func:`detect` reads as tag lists, naming the
+    joined values (one rule for ``train --no-multi-label`` and the Train page's unticked box);
+    ``remedy``: what to do, in the caller's words."""
+    joined = joined_values(values, found.separator)
+    shown = ", ".join(repr(c) for c, _ in joined.most_common(5)) + (f" and {len(joined) - 5} more" if len(joined) > 5 else "")
+    return (f"Label column '{found.column}' holds several tags per row: {sum(joined.values()):,} rows join tags "
+            f"({shown}). With multi-label off each such value would be a class of its own (a class called "
+            f"{joined.most_common(1)[0][0]!r}), so training one class per row is refused. {remedy}")
+
+
 def split_tags(value: Any, separator: str) -> list[str]:
     """The tags of one cell, stripped, without empty pieces or repeats (first spelling kept).
 
@@ -153,8 +171,11 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
     ("|", ";", "," tried in order) fits when at least 2% of the cells hold s, every piece is short
     (at most 40 characters and 4 words), the pieces form a vocabulary of at most 200 tags, that
     vocabulary is smaller than the number of distinct cells, and the pieces of cells holding s
-    are tags that recur: each such piece also appears in 2+ rows (free text with commas in it has
-    pieces that are met once); for "," at least half of those pieces are also whole cells. A plain single-label column (no separator in it) gives None.
+    are tags that recur (free text has pieces that are met once; spellings differing in case
+    count as one): for "|" and ";" at least 80% of the rows holding s split into pieces each met
+    in 2+ rows (a tag met once or only in combination does not turn detection off); for "," every
+    such piece recurs and at least half of them are also whole cells. A plain single-label column
+    (no separator in it) gives None.
     """
     cells = pd.Series(values, dtype=object).dropna().astype(str).str.strip()
     cells = cells[cells != ""]
@@ -181,14 +202,50 @@ def detect(values: pd.Series | Sequence[Any], column: str = "label") -> ListLabe
             continue
         pieces = {t for c in holding for t in split_tags(c, separator)}
         alone = {c for c in distinct if not any(ch in c for ch in separator)}
-        # A comma is common in free text: there the tags must also stand alone in some cells.
-        # '|' and ';' together: a rare tag met once is no sign of free text (neither is common in
-        # prose), so most pieces recurring is enough (an exported set with a tag used once).
-        recurring = (sum(counts[t] >= 2 for t in pieces) >= MIXED_RECURRING_SHARE * len(pieces) if len(separator) > 1
-                     else all(counts[t] >= 2 for t in pieces))
+        folded = Counter(t.casefold() for tags in lists for t in tags)  # 'JOY' recurs when 'joy' does
+        # A comma is common in free text: there every piece must recur and the tags must also stand
+        # alone in some cells. '|' and ';' are rare in prose: a column is tag lists when most rows
+        # holding one split into recurring tags, so a tag met once or only in combination ('joy;
+        # love' among single tags) is no sign of free text.
+        if separator == ",":
+            recurring = all(folded[t.casefold()] >= 2 for t in pieces)
+        else:
+            rows = [split_tags(c, separator) for c in cells if any(ch in c for ch in separator)]
+            recurring = sum(all(folded[t.casefold()] >= 2 for t in r) for r in rows) >= MIXED_RECURRING_SHARE * len(rows)
         if recurring and (separator != "," or len(pieces & alone) * 2 >= len(pieces)):
+            if separator in ("|", ";") and hidden_joins(lists, separator):  # a few rows joined the other way: read both
+                separator = "|;"
+                lists = [split_tags(c, separator) for c in cells]
             return _found(column, separator, lists, len(cells), int(json_like.sum()))
     return None
+
+
+def hidden_joins(lists: Sequence[Sequence[str]], separator: str) -> Counter:
+    """{tag: rows} of the tags read with ``separator`` that another separator splits into tags
+    ('movies; food' read with '|'): by '|' or ';' always (rare in a tag name), by ',' when each
+    piece is a tag of its own elsewhere ('Home, Garden' alone stays one tag)."""
+    known = {t.casefold() for r in lists for t in r}
+    found: Counter = Counter()
+    for tags in lists:
+        for tag in tags:
+            for other in (o for o in SEPARATORS if o not in separator and o in tag):
+                pieces = [p.strip() for p in tag.split(other) if p.strip()]
+                if len(pieces) >= 2 and (other != "," or all(p.casefold() in known for p in pieces)):
+                    found[tag] += 1
+                    break
+    return found
+
+
+def hidden_joins_sentence(lists: Sequence[Sequence[str]], separator: str, column: str) -> str | None:
+    """What :func:`hidden_joins` found, in one sentence naming the values and their rows, or None."""
+    found = hidden_joins(lists, separator)
+    if not found:
+        return None
+    shown = ", ".join(f"{t!r} ({n} row{'s' * (n != 1)})" for t, n in found.most_common(5))
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return (f"Label column '{column}' split on {separator!r} leaves tags that another separator joins: {shown}{more}, "
+            f"{sum(found.values()):,} rows in all. Each is learned as one tag; to read its parts as tags, leave the "
+            "separator to be found (no --label-sep), or make the file use one separator.")
 
 
 def first_labels_separator(values: pd.Series | Sequence[Any]) -> str | None:
@@ -228,13 +285,22 @@ def join_tags(tags: Sequence[str], separator: str) -> str:
 
 
 def parse_labels(values: Iterable[Any], separator: str | None = None) -> tuple[list[list[str]], str]:
-    """``(tags per cell, separator used)``; ``separator`` None: the one :func:`detect` finds, or
-    "|" when it finds none (a column of single tags is a valid multi-label column too)."""
+    """``(tags per cell, separator used)``; ``separator`` None: the one :func:`detect` finds, else
+    the separator most cells hold (multi-label asked for by hand: 'fear; surprise' is two tags,
+    never one), else "|" (a column of single tags is a valid multi-label column too)."""
     values = list(values)
     if separator is None:
         found = detect(pd.Series(values, dtype=object))
-        separator = found.separator if found is not None else OUTPUT_SEP
+        separator = found.separator if found is not None else _most_held(values)
     return [split_tags(v, separator) for v in values], separator
+
+
+def _most_held(values: Sequence[Any]) -> str:
+    """The separator of :data:`SEPARATORS` held by the most cells (ties: the first), "|" when none is."""
+    cells = [str(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    held = {s: sum(s in c for c in cells) for s in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: held[s])  # max keeps the first of equals
+    return best if held[best] else OUTPUT_SEP
 
 
 def merge_tag_case(tag_lists: Sequence[Sequence[str]]) -> tuple[list[list[str]], dict[str, list[str]]]:

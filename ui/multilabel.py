@@ -15,7 +15,7 @@ from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
 from core.export import to_csv_bytes
 from core.models.tags import THRESHOLDS, UNTOLD_NOTE, cut_offs_frame, read_thresholds, untold_sentence
-from core.multilabel import ListLabels, detect
+from core.multilabel import ListLabels, detect, refusal
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from core.registry import model_path
 from ui.downloads import download_button
@@ -37,28 +37,31 @@ def multi_label_toggle(df: pd.DataFrame, label_col: str | None, data_key: str) -
     """The Train page's "Several tags per row" checkbox under the label column, ticked for the
     user when the column looks like lists (core.multilabel.detect), and what that means said
     once above it in the page's words: ticked (for the user, until they touch it), each tag is
-    learned on its own; unticked, every combination is a class (core.data's warning of the same
-    finding, Problem.kind TAG_LISTS, is left out of the page). Returns (multi-label on, the
-    separator found or None)."""
+    learned on its own; unticked, training one class per row is refused naming the joined values,
+    as ``train --no-multi-label`` refuses it (core.data's warning of the same finding,
+    Problem.kind TAG_LISTS, is left out of the page). Returns (multi-label on, the refusal or None);
+    the separator is left to training to find, as the CLI without --label-sep leaves it."""
     if not label_col or label_col not in df.columns:
         return False, None
     found = _detect(df[label_col], label_col)
     if ss.get("train_multi_label_for") != (data_key, label_col):  # a new file or label: suggest again
         ss["train_multi_label_for"] = (data_key, label_col)
         ss[TOGGLE_KEY] = ss[AUTO_KEY] = found is not None
+    refused = None
     if found is not None and ss.get(TOGGLE_KEY):
         by = "was ticked for you" if ss.get(AUTO_KEY) else "is ticked"
-        st.info(plain(f"{found.finding()} The box below {by}: each tag is learned on its own. Untick it to train "
-                      "every combination of tags as a class of its own."), icon=":material/sell:")
-    elif found is not None:
-        st.warning(plain(f"{found.finding()} With the box below unticked, every combination of tags is trained as a "
-                         "class of its own; tick it to learn each tag on its own."), icon=":material/sell:")
+        st.info(plain(f"{found.finding()} The box below {by}: each tag is learned on its own (unticked, every "
+                      "combination of tags would be a class of its own, which is refused)."), icon=":material/sell:")
+    elif found is not None:  # refused as `train --no-multi-label` refuses it (core.multilabel.refusal)
+        refused = refusal(found, df[label_col], "Tick 'Several tags per row (multi-label)' below to learn each tag "
+                          "on its own.")
+        st.error(plain(refused), icon=":material/sell:")
     on = st.checkbox(
         "Several tags per row (multi-label)", key=TOGGLE_KEY, on_change=_touched,
         help="Each row may carry several tags (e.g. 'price|delivery'): each tag gets its own yes/no output and a "
         "threshold chosen on the validation rows; predictions list every tag that passes its threshold.",
     )
-    return bool(on), (found.separator if found is not None else None)
+    return bool(on), refused
 
 
 def _touched() -> None:
@@ -147,14 +150,16 @@ CUT_OFFS_NOTE = ("Each `p_<tag>` column is the model's probability that the row 
                  "the model was trained; no tag passing its cut-off leaves `predicted_labels` empty.")
 
 
-def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed: Mapping[str, str]) -> None:
+def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed: Mapping[str, str],
+                    given: Mapping[str, int] | None = None, n_rows: int = 0) -> None:
     """Predict's per-tag cut-offs, said once under a multi-label result: what the ``p_<tag>``
     columns of the scored file ``output`` mean, a small table (core.models.tags.cut_offs_frame, from
     the model's thresholds.json; ``renamed``: the prediction columns the run renamed) and the same
     table as its own CSV download. Its own file because a CSV holds one table: a note line would
     break the predictions for every reader, and a cut-off column per tag would repeat one number on
     every row. A model saved again after the file was scored is said instead of numbers that may
-    not be the ones used."""
+    not be the ones used. ``given``: rows given each tag in the scored file of ``n_rows`` rows (the
+    chart's counts), so that a tag the model cannot yet tell is said with the rows it still got."""
     st.markdown("##### Cut-offs per tag")
     try:
         folder = model_path(model_name)
@@ -170,7 +175,7 @@ def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed:
     frame = cut_offs_frame(tags, None if found is None else found["thresholds"], renamed, untold=untold)
     st.caption(CUT_OFFS_NOTE)
     if untold:
-        st.caption(plain(untold_sentence(untold)))
+        st.caption(plain(untold_sentence(untold, given, n_rows)))
     st.dataframe(frame, hide_index=True, key="predict_cut_offs", column_config={
         "cut_off": st.column_config.NumberColumn("cut_off", format="%.3f")})
     download_button("Download the cut-offs (CSV)", lambda: to_csv_bytes(frame), file_name=f"{output.stem}-cut-offs.csv",

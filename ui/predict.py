@@ -600,7 +600,8 @@ def render_result(choice: tuple) -> None:
         st.plotly_chart(inert(prediction_distribution(overview.label_counts, list(result.classes), n_rows=scored)),
                         key="predict_dist_chart")
         st.caption(ROWS_PER_TAG_NOTE.format(n=scored))
-        render_cut_offs(result.model, result.classes, path, done.renamed)  # ui/multilabel.py: said once, here
+        render_cut_offs(result.model, result.classes, path, done.renamed,  # ui/multilabel.py: said once, here
+                        given=overview.label_counts, n_rows=scored)
     else:
         st.plotly_chart(inert(value_histogram(overview.hist_edges, overview.hist_counts["all"])), key="predict_value_chart")
     _downloads(result)

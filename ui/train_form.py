@@ -300,7 +300,9 @@ def columns_section(data: TrainData) -> Columns:
             "Merge labels that differ only in case", value=True, key="train_merge_label_variants",
             help="'positive', 'Positive' and 'POSITIVE' become one class, spelled as most rows spell it.",
         )
-        multi_label, label_sep = multi_label_toggle(df, label_col, data.key) if task == "classification" else (False, None)
+        multi_label, refused = multi_label_toggle(df, label_col, data.key) if task == "classification" else (False, None)
+        problems += [refused] if refused else []  # tag lists unticked: refused, as `train --no-multi-label`
+        label_sep = None  # as the CLI without --label-sep: training reads the separator(s) itself (core.multilabel.detect)
     slots = {"text_columns": text_slot, "profile_columns": profile_slot, "label_column": label_slot, "task": task_slot}
     try:
         mapping = TrainConfig(

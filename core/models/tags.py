@@ -58,14 +58,25 @@ def read_thresholds(folder: Path, tags: Sequence[str]) -> dict[str, Any] | None:
 UNTOLD_NOTE = "cannot tell yet: given only above every validation probability"  # a cut-off table's note
 
 
-def untold_sentence(untold: Sequence[str]) -> str:
-    """Words for the tags a model cannot yet tell (core.multilabel.cut_offs), "" for none."""
+def untold_sentence(untold: Sequence[str], given: Mapping[str, int] | None = None, n_rows: int = 0) -> str:
+    """Words for the tags a model cannot yet tell (core.multilabel.cut_offs), "" for none. The
+    cut-off is above every validation probability of the copy that chose it, which says nothing
+    of how often a new file passes it (a refit or other rows score higher): so no "rarely" is
+    promised, and with ``given`` ({tag: rows given it} of a scored file of ``n_rows`` rows) the
+    rows each such tag was given are said."""
     if not untold:
         return ""
     names = ", ".join(repr(str(t)) for t in untold)
-    return (f"The model cannot yet tell {names}: on the validation rows every cut-off would have made more wrong "
-            "decisions than never giving the tag, so it gives the tag only to a row it scores above every validation "
-            "row (in practice: rarely or never). More labelled rows carrying the tag help.")
+    said = (f"The model cannot yet tell {names}: on the validation rows every cut-off would have made more wrong "
+            "decisions than never giving the tag, so its cut-off was set above every validation row's probability of "
+            "it. More labelled rows carrying the tag help.")
+    if given is None or not n_rows:
+        return said
+    passed = {str(t): int(given.get(str(t), 0)) for t in untold if given.get(str(t), 0)}
+    if not passed:
+        return f"{said} In this file no row was given {'it' if len(untold) == 1 else 'any of them'}."
+    shares = ", ".join(f"{t!r} to {n:,} of {n_rows:,} rows ({n / n_rows:.1%})" for t, n in passed.items())
+    return f"{said} In this file the model still gave {shares}: read these tags with care."
 
 
 def cut_offs_frame(tags: Sequence[Any], thresholds: np.ndarray | None, columns: Mapping[str, str] | None = None,

@@ -689,6 +689,35 @@ def test_faults3_t01_all_three_spellings_read_as_tag_lists_and_train_per_tag_wit
     assert any("looks like several tags per row" in w.message for w in report.warnings)
 
 
+def test_faults3_t01_no_multi_label_is_refused_naming_the_joined_values(tmp_path, capsys):
+    """README: "when multi-label is off, a refusal naming the joined values; never a class called
+    electronics|food". Truth: the joined cells of the file, read with the csv module."""
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    joined = [r[1] for r in rows if r[1].startswith("[") or re.search(r"[|;]", r[1])]
+    rc, out, err = run_cli(capsys, "train", "--data", str(FAULTS3 / "t01_multilabel_joined.csv"), "--text-col", "text",
+                           "--label-col", "topics", "--no-multi-label", "--quiet", "--out", str(tmp_path / "m"))
+    assert rc != 0 and not (tmp_path / "m").exists()
+    assert f"{len(joined):,} rows join tags" in err and "refused" in err, err
+    assert "Drop --no-multi-label" in err and "--multi-label" in err
+    assert repr(max(set(joined), key=joined.count)) in err  # the commonest joined value, named
+
+
+def test_faults3_t01_a_given_separator_that_leaves_joined_tags_is_said_on_stderr(tmp_path, tiny_model_dir, capsys):
+    """Walk finding: `--multi-label --label-sep '|'` quietly made a tag 'movies; food'. Truth: the
+    cells joined by ';' only, read with the csv module and counted here."""
+    _, rows = faults3_truth("t01_multilabel_joined.csv")
+    semi = [r[1] for r in rows if ";" in r[1] and "|" not in r[1] and not r[1].startswith("[")]
+    assert semi
+    rc, _, err = run_cli(capsys, "train", "--data", str(FAULTS3 / "t01_multilabel_joined.csv"), "--text-col", "text",
+                         "--label-col", "topics", "--multi-label", "--label-sep", "|", "--base-model", str(tiny_model_dir),
+                         "--method", "lora", "--epochs", "1", "--max-length", "32", "--quiet", "--out", str(tmp_path / "m"))
+    assert rc == 0, err
+    line = next(w for w in err.splitlines() if "another separator joins" in w)
+    for value in set(semi):
+        assert f"{value!r} ({semi.count(value)} row" in line, line
+    assert f"{len(semi):,} rows in all" in line
+
+
 def test_every_faults3_file_has_a_reading_test():
     covered = {n for n, _ in READ_ALIKE} | {"t05_xlsx_formula_labels_no_cache.xlsx"}
     assert {p.name for p in FAULTS3.iterdir() if p.name != "README.md"} == covered

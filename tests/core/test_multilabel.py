@@ -13,6 +13,7 @@ from core.multilabel import (
     binarize,
     cut_offs,
     detect,
+    hidden_joins,
     multilabel_metrics,
     parse_labels,
     pos_weight,
@@ -194,6 +195,17 @@ def test_config_refuses_regression_with_several_tags_and_takes_few_shot():
         TrainConfig(label_sep="/")
 
 
+def test_every_separator_detection_gives_is_a_valid_setting():
+    """Walk finding (Train page): "|;" (rows joined either way) refused as label_sep."""
+    cells = ["joy|anger", "joy", "anger; neutral", '["joy", "neutral"]', "neutral", "sadness"] * 5
+    found = detect(pd.Series(cells), "labels")
+    assert found is not None and found.separator == "|;"
+    assert TrainConfig(multi_label=True, label_sep=found.separator).label_sep == "|;"
+    for bad in ("||", "|/", ";json"):
+        with pytest.raises(ConfigError):
+            TrainConfig(multi_label=True, label_sep=bad)
+
+
 def test_prepare_gives_an_indicator_matrix_and_every_tag_in_every_split():
     lists = _lists(90, seed=3)
     df = pd.DataFrame({"text": [f"row {i}" for i in range(90)], "label": ["; ".join(t) for t in lists]})
@@ -264,3 +276,48 @@ def test_the_mapping_marks_its_tag_list_warning_so_pages_and_the_cli_can_say_it_
     plain = validate_mapping(pd.DataFrame({"text": ["a", "b", "c", "d"] * 10, "label": ["x", "y"] * 20}),
                              TrainConfig(text_columns=("text",), label_column="label"))
     assert not [p for p in plain.warnings if p.kind == TAG_LISTS]
+
+
+def _goemotions_like(odd: str, n=400, seed=1):
+    """Cells as ge_semi_new.csv writes them: one or two emotions joined by '; ', one row replaced by ``odd``."""
+    rng = np.random.default_rng(seed)
+    emotions = ["joy", "neutral", "surprise", "anger", "sadness", "disgust", "fear"]
+    cells = ["; ".join(sorted(set(rng.choice(emotions, size=1 + (i % 5 == 0), replace=False)))) for i in range(n)]
+    cells[0] = odd
+    return cells
+
+
+@pytest.mark.parametrize("odd", ["joy; love", "JOY; anger", "JOY;anger", "joy;anger"])
+def test_one_row_with_a_tag_never_seen_alone_or_another_spelling_keeps_the_column_tag_lists(odd):
+    """Walk finding (issue 27): 'joy; love' (love met once, never alone) or 'JOY; anger' among
+    '; '-joined emotions turned detection off for the whole column (~20 combined classes)."""
+    cells = _goemotions_like(odd)
+    found = detect(pd.Series(cells), "labels")
+    assert found is not None and found.separator == ";"
+    truth = [[t.strip() for t in c.split(";")] for c in cells]  # the file's own spelling, split here
+    assert parse_labels(cells)[0] == truth
+    assert not any(";" in t for t in found.tags)
+
+
+def test_free_text_with_semicolons_is_still_not_tag_lists():
+    sentences = pd.Series([f"Arrived on day {i}; would buy again {i}" for i in range(30)] + ["good"] * 30)
+    assert detect(sentences) is None
+
+
+def test_multi_label_by_hand_splits_on_the_separator_the_cells_hold():
+    """Ticked by hand where detection finds nothing (no tag recurs): 'fear; surprise' is two tags."""
+    cells = ["fear; surprise", "joy", "anger; love", "calm"]
+    assert detect(pd.Series(cells)) is None
+    assert parse_labels(cells) == ([["fear", "surprise"], ["joy"], ["anger", "love"], ["calm"]], ";")
+    assert parse_labels(["a", "b"])[1] == "|"  # nothing joined: the product's own separator
+
+
+def test_a_few_rows_joined_the_other_way_are_read_with_both_separators():
+    """Walk finding: mostly '; ' with one 'joy|anger' row (under detect's 2% share for '|'):
+    read with both, never a tag 'joy|anger'; and a comma inside a tag name is left alone."""
+    cells = _goemotions_like("joy|anger")
+    found = detect(pd.Series(cells), "labels")
+    assert found is not None and found.separator == "|;" and "joy|anger" not in found.tags
+    assert parse_labels(cells)[0][0] == ["joy", "anger"]
+    assert not hidden_joins([["Home, Garden"], ["Toys", "Books"]], "|")
+    assert hidden_joins([["movies; food"], ["movies"], ["food"]], "|") == {"movies; food": 1}

@@ -236,10 +236,12 @@ def test_train_page_names_the_list_column_and_sends_a_multi_label_config(models_
     assert at.checkbox(key="train_multi_label").value is True
     at = tiny_settings(at, tiny_model_dir)
     at.button(key="train_start").click().run()
-    (_, config, _), = sent_requests
-    assert config.multi_label and config.label_sep == "|" and config.label_column == "tags"
-    at.checkbox(key="train_multi_label").set_value(False).run()  # untick: one class per combination again
-    assert not at.exception
+    (sent, config, _), = sent_requests
+    # label_sep None, as `train` without --label-sep: training finds '|' (parse_labels, as the CLI's run).
+    assert config.multi_label and config.label_sep is None and config.label_column == "tags"
+    assert parse_labels(sent["tags"].tolist(), config.label_sep)[1] == "|"
+    at.checkbox(key="train_multi_label").set_value(False).run()  # untick: combinations as classes, refused
+    assert not at.exception and at.button(key="train_start").disabled
 
 
 def test_results_view_shows_multi_label_numbers_and_a_per_tag_confusion(trained, models_dir):
@@ -300,8 +302,8 @@ def test_check_cli_checks_tag_lists_per_tag_by_default_as_the_train_page_does(tm
 
 def test_train_cli_trains_tag_lists_per_tag_by_default_as_check_does(tiny_model_dir, tmp_path, capsys):
     """Issue 27: `train` without --multi-label on a label column of tag lists learns one output per tag
-    (check's rule, core.cli._tags_checked), saying so on stderr; --no-multi-label trains every
-    combination as a class of its own. Truth: the tags and combinations the test wrote."""
+    (check's rule, core.cli._tags_checked), saying so on stderr; --no-multi-label is refused, naming
+    the joined values (faults3 README: never a class called 'electronics|food'). Truth: the tags and combinations the test wrote."""
     data = tmp_path / "tagged.csv"
     frame = make_tagged_frame(90, seed=1)
     frame.to_csv(data, index=False)
@@ -314,13 +316,12 @@ def test_train_cli_trains_tag_lists_per_tag_by_default_as_check_does(tiny_model_
     assert "pass --no-multi-label to train every combination" in err
     model = load_folder(tmp_path / "tags")
     assert output_task(model) == "multi_label" and sorted(map(str, model.classes_)) == sorted(written)
-    assert main(["train", *common, "--no-multi-label", "--out", str(tmp_path / "combos")]) == 0
+    # --no-multi-label: refused, naming a joined value as written (never a class of combinations).
+    assert main(["train", *common, "--no-multi-label", "--out", str(tmp_path / "combos")]) != 0
     err = capsys.readouterr().err
-    assert "Trained per tag" not in err and "looks like several tags per row" in err, err
-    combos = load_folder(tmp_path / "combos")
-    assert output_task(combos) == "classification"
-    classes = set(map(str, combos.classes_))
-    assert classes <= set(frame["tags"]) and any(" | " in c for c in classes)  # combinations, as written
+    joined = frame["tags"][frame["tags"].str.contains(" | ", regex=False)].value_counts().index[0]
+    assert "refused" in err and repr(joined) in err and "--multi-label" in err, err
+    assert not (tmp_path / "combos").exists()
 
 
 def test_data_check_flags_tags_that_were_flipped_and_suggests_the_right_ones():
@@ -436,3 +437,61 @@ def test_the_verdict_judges_the_saved_model_against_both_constant_baselines(trai
     assert bool(verdict["caution"]) == worse  # said whenever a constant guess makes no more wrong (row, tag) decisions
     if worse and not verdict["useless"]:
         assert verdict["caution"] in verdict["sentence"]
+
+
+def test_predict_says_the_rows_a_tag_it_cannot_tell_still_got(trained, models_dir):
+    """Walk finding: "The model cannot yet tell 'surprise' ... (in practice: rarely or never)" beside
+    a chart giving 'surprise' to 14.7% of rows. The sentence now names the rows the file gave it;
+    truth: the scored file's own predicted_labels, counted here."""
+    import shutil
+
+    from tests.ui.test_page_predict import open_page
+    from tests.ui.test_page_train import texts
+
+    _, folder = trained
+    models_dir.mkdir(parents=True, exist_ok=True)
+    saved = shutil.copytree(folder, models_dir / "tagged")
+    cut = json.loads((saved / "thresholds.json").read_text())
+    cut["cannot_tell_yet"] = ["pos"]  # as a model whose validation rows could not settle 'pos'
+    (saved / "thresholds.json").write_text(json.dumps(cut))
+    at = open_page()
+    frame = make_tagged_frame(30, seed=5)[["text"]]
+    at.file_uploader(key="predict_upload").set_value(("new.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
+    at.button(key="predict_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    scored = pd.read_csv(at.session_state["last_prediction_path"], dtype=str, keep_default_na=False)
+    given = sum("pos" in cell.split("|") for cell in scored["predicted_labels"])
+    shown = texts(at.caption)
+    assert "rarely or never" not in shown
+    if given:
+        assert f"'pos' to {given:,} of {len(scored):,} rows ({given / len(scored):.1%})" in shown, shown
+    else:
+        assert "In this file no row was given it" in shown, shown
+
+
+def test_the_untold_sentence_promises_nothing_without_a_file():
+    from core.models.tags import untold_sentence
+
+    said = untold_sentence(["surprise"])
+    assert "cannot yet tell 'surprise'" in said and "rarely" not in said and "In this file" not in said
+    assert "no row was given any of them" in untold_sentence(["fear", "surprise"], {"joy": 5}, 10)
+    assert "'surprise' to 3 of 20 rows (15.0%)" in untold_sentence(["fear", "surprise"], {"surprise": 3}, 20)
+
+
+@pytest.mark.parametrize("odd", [["pos", "love"], ["POS", "neg"]])
+def test_evaluate_reads_a_file_with_one_odd_row_with_its_own_separator(trained, tmp_path, capsys, odd):
+    """Walk finding (issue 27): one row 'joy;love' in a '; '-joined file made evaluate read every
+    two-tag row as one unknown tag ('joy;neutral'). Truth: the same rows written with the model's
+    own '|' (read with it, as the tests above show), scored alike."""
+    frame = make_tagged_frame(60, seed=4)
+    lists = [t.split(" | ") for t in frame["tags"]]
+    lists[0] = odd  # a tag met once and never alone, or another case
+    results = {}
+    for name, join in {"pipe": "|", "semicolon": "; ", "tight": ";"}.items():
+        data = tmp_path / f"{name}.csv"
+        frame.assign(tags=[join.join(t) for t in lists]).to_csv(data, index=False)
+        capsys.readouterr()
+        assert main(["evaluate", "--model", str(trained[1]), "--data", str(data), "--label-col", "tags"]) == 0
+        results[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert results["semicolon"] == results["pipe"] == results["tight"]
+    assert not any(";" in t for t in results["semicolon"].get("tags_not_in_model", []))

@@ -459,3 +459,47 @@ def test_faults3_t04_scored_on_the_dashboard_reads_the_sheet_holding_the_models_
     at.button(key="dash_score_btn").click().run()
     assert_clean(at)
     assert rows_shown(at) == len(faults3_truth("t04_xlsx_cover_sheet_first.xlsx", "Reviews")[1]) == 80
+
+
+def t01_truth() -> list[list[str]]:
+    """The tags of each row of t01 read by hand: a JSON list, else split on '|' or ';' (the README's spellings)."""
+    import json
+
+    rows = list(csv.reader(io.StringIO((FAULTS3 / "t01_multilabel_joined.csv").read_text("utf-8-sig"), newline="")))
+    at = rows[0].index("topics")
+    return [json.loads(r[at]) if r[at].startswith("[") else [t.strip() for t in re.split(r"[|;]", r[at]) if t.strip()]
+            for r in rows[1:]]
+
+
+def test_faults3_t01_train_page_trains_mixed_separators_as_the_cli_does(models_dir, sent_requests):
+    """Rows joined by '|', '; ' and JSON lists: no settings error under the label picker, Train
+    enabled, and the job gets the CLI's label_sep (None: training reads every spelling)."""
+    from core.multilabel import parse_labels
+
+    at = put(open_train(), "t01.csv", (FAULTS3 / "t01_multilabel_joined.csv").read_bytes())
+    at.selectbox(key="train_label_col").set_value("topics").run()
+    assert at.checkbox(key="train_multi_label").value
+    assert not [e for e in texts(at.error).splitlines() if "label_sep" in e], texts(at.error)
+    assert not at.button(key="train_start").disabled
+    at.text_input(key="train_model_name").set_value("t01-model").run()
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    (frame, config, _name), = sent_requests
+    assert config.multi_label is True and config.label_sep is None  # as `python -m core train` without --label-sep
+    lists, _ = parse_labels(frame["topics"].tolist(), config.label_sep)
+    assert lists == t01_truth()
+
+
+def test_faults3_t01_train_page_unticked_refuses_naming_the_joined_values(models_dir, sent_requests):
+    """README: multi-label off is "a refusal naming the joined values; never a class called
+    electronics|food", on the page as with `train --no-multi-label` (the same core sentence)."""
+    rows = list(csv.reader(io.StringIO((FAULTS3 / "t01_multilabel_joined.csv").read_text("utf-8-sig"), newline="")))
+    joined = [r[1] for r in rows[1:] if r[1].startswith("[") or re.search(r"[|;]", r[1])]
+    at = put(open_train(), "t01.csv", (FAULTS3 / "t01_multilabel_joined.csv").read_bytes())
+    at.selectbox(key="train_label_col").set_value("topics").run()
+    at.checkbox(key="train_multi_label").uncheck().run()
+    assert_clean(at)
+    errors = texts(at.error)
+    assert f"{len(joined):,} rows join tags" in errors and "is refused" in errors, errors
+    assert repr(max(set(joined), key=joined.count)) in errors  # the commonest joined value, named
+    assert at.button(key="train_start").disabled and not sent_requests

@@ -45,17 +45,19 @@ def test_the_dashboard_never_presets_the_breakdown_to_a_column_of_tag_lists():
     assert "'labels' holds several tags per row: it is split into its tags" in texts(at.caption)
 
 
-def test_unticking_several_tags_per_row_says_so_once_in_the_pages_words():
+def test_unticking_several_tags_per_row_is_refused_once_in_the_pages_words():
     """walk-e: unticked, the page no longer says "ticked for you", and the finding is said once
-    (core.data's warning of it, which names the CLI's flag, is left out of the page)."""
+    (core.data's warning of it, which names the CLI's flag, is left out of the page); issue 27
+    walk: unticked on tag lists, training combinations is refused (as `train --no-multi-label`)."""
     df = _frame()[["text", "labels"]]
     at = put(open_train(), "tags.csv", df.to_csv(index=False).encode())
     assert "The box below was ticked for you" in texts(at.info)
     at.checkbox(key="train_multi_label").uncheck().run()
     assert_clean(at)
-    shown = texts(at.info) + "\n" + texts(at.warning)
+    shown = texts(at.info) + "\n" + texts(at.warning) + "\n" + texts(at.error)
     assert "ticked for you" not in shown and "--multi-label" not in shown
-    assert shown.count("looks like several tags per row") == 1 and "With the box below unticked" in shown
+    assert shown.count("holds several tags per row") == 1 and "is refused" in texts(at.error)
+    assert at.button(key="train_start").disabled
     at.checkbox(key="train_multi_label").check().run()
     assert_clean(at)
     assert "The box below is ticked" in texts(at.info) and "ticked for you" not in texts(at.info)
