@@ -190,7 +190,10 @@ def test_suggested_rewrites_of_a_zero_shot_model_are_not_called_better(saved_zer
     lab = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
     lab.session_state["active_model"] = saved_zeroshot
     lab.run()
+    lab.text_area(key="adlab_base").set_value("the dress is very")  # the rewrites show under their base copy alone
+    lab.run()
     assert not lab.exception, [e.value for e in lab.exception]
+    assert any("love this great dress" in m.value for m in lab.markdown)
     captions = "\n".join(c.value for c in lab.caption)
     assert SCORES_UNCHECKED in captions and "uncertainty unknown" in captions and "better)" not in captions and "worse)" not in captions
 
