@@ -256,3 +256,24 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     again.selectbox(key="label_project").set_value("cold").run()
     assert not again.exception, [e.value for e in again.exception]
     assert not set(again.data_editor(key="label_editor").value["row"]) & set(rows)  # the labelled rows left
+
+
+def test_train_page_warns_before_building_on_a_base_model_that_does_not_read_the_texts(models_dir, monkeypatch):
+    """Round-9 walk: a zero-shot model built on the English-only minilm-en from Chinese texts put every
+    row in one class and nothing said so before `predict`. The form says it, through core.language_check,
+    for the base model the build will use (here minilm-en, as a mixed file can get); English texts: nothing."""
+    import ui.zeroshot
+
+    monkeypatch.setattr(ui.zeroshot, "choose_base_model", lambda texts, labels, chosen="auto": ("minilm-en", ""))
+    chinese = ["这家酒店的服务很好，房间也很干净", "物流太慢了，包装也坏了", "质量不错，价格便宜，值得购买"] * 4
+    at = open_train()
+    upload(at, pd.DataFrame({"review": chinese}))
+    at.text_input(key="zeroshot_labels").set_value("差评, 好评").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "English only" in w.value]
+    assert said and said[0].startswith("12 of 12 texts (100%) look like Chinese") and "minilm" in said[0]
+
+    at = open_train()
+    upload(at, pd.DataFrame({"review": TEXTS}))
+    at.text_input(key="zeroshot_labels").set_value("great, bad").run()
+    assert not [w.value for w in at.warning if "English only" in w.value]
