@@ -1092,8 +1092,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from .export import to_csv_bytes
     from .files import atomic_write
-    from .generate import generator_info, suggest_rewrites
+    from .generate import generator_info, not_english, suggest_rewrites
 
+    not_english(args.text, cli=True)  # refused in the CLI's words, before the model loads
     model = _classifier(args.model)
     result = suggest_rewrites(
         args.text, args.n, classifier=model, positive_class=args.success, tone=args.tone, keep_words=args.keep,

@@ -59,7 +59,7 @@ def test_a_base_copy_not_in_english_is_refused_with_why_and_no_job_starts(lab_mo
     at.button(key="rw_start").click()
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    assert any("writes English only" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("writes English only" in e.value and "table above" in e.value for e in at.error), [e.value for e in at.error]
     assert "rw_job_id" not in at.session_state and not jobs.list_jobs()
 
 
