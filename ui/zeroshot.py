@@ -155,6 +155,7 @@ def _train_page_done(status: jobs.JobStatus) -> None:
     set_active_model(status.model_name)
     ss["zeroshot_done"] = (f"{plain(status.message)} It is now the active model: use it on **Predict**, **Dashboard**, "
                            "**Ad Copy Lab** or **Label**.")
+    st.rerun()  # the sidebar, drawn before this, shows the new active model (it kept the old one until a page change)
 
 
 # --------------------------------------------------------------------------- the Label page's cold start

@@ -277,3 +277,35 @@ def test_train_page_warns_before_building_on_a_base_model_that_does_not_read_the
     upload(at, pd.DataFrame({"review": TEXTS}))
     at.text_input(key="zeroshot_labels").set_value("great, bad").run()
     assert not [w.value for w in at.warning if "English only" in w.value]
+
+
+def _sidebar_then_the_train_section() -> None:
+    """app.py's order: the sidebar is drawn before the page (AppTest runs a switched-to page without it)."""
+    from ui.state import render_sidebar
+    from ui.zeroshot import TRAIN_JOB, _not_a_label_project, _train_page_done, job_panel
+
+    render_sidebar()
+    job_panel(TRAIN_JOB, _train_page_done, _not_a_label_project)
+
+
+def test_the_sidebar_shows_the_new_zero_shot_model_in_the_run_that_says_it_is_active(models_dir, tiny_model_dir,
+                                                                                       monkeypatch):
+    """Walk: "It is now the active model" while the sidebar still showed the previous model until the
+    page changed."""
+    import core.jobs as jobs
+    import core.worker as worker
+
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    job_id = jobs.start_zeroshot_job(pd.DataFrame({"review": TEXTS}), "review", "great, bad", "older",
+                                     base_model=str(tiny_model_dir))
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    job_id = jobs.start_zeroshot_job(pd.DataFrame({"review": TEXTS}), "review", "great, bad", "reviews-zs",
+                                     base_model=str(tiny_model_dir))
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    at = AppTest.from_function(_sidebar_then_the_train_section, default_timeout=60)
+    at.session_state["active_model"] = "older"
+    at.session_state["zeroshot_job_id"] = job_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["active_model"] == "reviews-zs" and "It is now the active model" in at.session_state["zeroshot_done"]
+    assert at.sidebar.selectbox[0].value == "reviews-zs"
