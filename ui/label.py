@@ -367,6 +367,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     flash = ss.pop("label_flash", None)  # before the busy return: "retraining" is shown while it is true
     if flash:
         st.success(flash)
+    if failed := ss.pop("label_flash_error", None):
+        st.error(failed)
     if is_training():
         st.info("Training is running; the rows to label appear when the model is saved.")
         return
@@ -420,9 +422,9 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         saved = _save(store, edited, "label_editor", why)
         try:
             start_training(store, base_model)
-        except ValueError as exc:
-            st.error(f"Saved {saved} label(s), but training cannot start: {plain(exc)}")
-            return
+        except ValueError as exc:  # said after a rerun, so the counts above include the labels just saved (walk)
+            ss["label_flash_error"] = f"Saved {saved} label(s), but training cannot start: {plain(exc)}"
+            st.rerun()
         ss["label_flash"] = f"Saved {saved} label(s); retraining."
         st.rerun()
     where = "in your workspace on the server" if workspace.current().team_mode else f"in {plain(Path(store.folder))}"
