@@ -116,8 +116,11 @@ def _unread(reads: tuple[frozenset[str], str] | None, texts: Sequence[object], o
         where = f"Of {len(kinds):,} texts checked (spread over all {len(texts):,}), "
     elif of_rows is not None and of_rows > len(texts):
         where = f"Of {len(kinds):,} texts checked (the first {len(texts):,} of the {of_rows:,} rows), "
-    count = f"{len(unread):,} ({len(unread) / len(kinds):.0%})" if where else \
-        f"{len(unread):,} of {len(kinds):,} texts ({len(unread) / len(kinds):.0%})"
+    share = f"{len(unread) / len(kinds):.0%}"
+    if not where and len(kinds) < len(texts):  # "497 of 499 texts" for a 500-row file said nothing of the last one
+        none = len(texts) - len(kinds)
+        share += f"; the other {none:,} of the {len(texts):,} {'has' if none == 1 else 'have'} no letters to judge"
+    count = f"{len(unread):,} ({share})" if where else f"{len(unread):,} of {len(kinds):,} texts ({share})"
     other = " or another language" if len(set(unread)) > 1 else ""
     return f"{where}{count} look like {KIND_WORDS[main]}{other}, but {why}"
 

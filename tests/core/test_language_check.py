@@ -123,3 +123,13 @@ def test_a_zero_shot_build_on_an_english_base_model_from_chinese_texts_is_warned
     assert built == ["minilm-en"]
     assert "warning: 10 of 10 texts (100%) look like Chinese" in err and "--base-model multilingual-e5-small" in err
     assert err.index("warning:") < err.index("stopped here")
+
+
+def test_texts_without_letters_are_said_so_the_counts_add_up_to_every_row(tmp_path):
+    """Round-9 walk: "497 of 499 texts" for a 500-row file (one row was "3、"). The rows not judged are named."""
+    texts = CHINESE * 2 + ["3、", "42", ""]
+    warning = language_warning(saved(tmp_path, "transformer", "minilm-en"), texts)
+    judged = len(CHINESE) * 2  # the hand-written truth: 10 Chinese rows, 3 without a letter
+    assert warning.startswith(f"{judged} of {judged} texts (100%; the other 3 of the {len(texts)} have no letters to judge)")
+    assert language_warning(saved(tmp_path, "zeroshot", "minilm-en"), CHINESE + ["3、"]).startswith(
+        "5 of 5 texts (100%; the other 1 of the 6 has no letters to judge)")
