@@ -287,7 +287,7 @@ def _show_job(store: LabelStore) -> str | None:
         choice = _zeroshot_choice(store, status.model_name, *before)
         ss["label_zeroshot_choice"] = (job_id, choice)
         if choice is not None and choice["kept"] == "zeroshot":
-            set_active_model(choice["zeroshot"])  # it stays: the new model did not score higher
+            set_active_model(choice["zeroshot"])  # it stays: the new model did not score higher, or is not usable
         else:
             ss["label_replaced_active"] = (job_id, *before)
             set_active_model(status.model_name)
