@@ -1098,8 +1098,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from .export import to_csv_bytes
     from .files import atomic_write
-    from .generate import generator_info, suggest_rewrites
+    from .generate import generator_info, not_english, suggest_rewrites
 
+    not_english(args.text, cli=True)  # refused in the CLI's words, before the model loads
     model = _classifier(args.model)
     result = suggest_rewrites(
         args.text, args.n, classifier=model, positive_class=args.success, tone=args.tone, keep_words=args.keep,
@@ -1150,7 +1151,8 @@ def _add_zero_shot_parser(sub: Any) -> None:
 
 def cmd_zero_shot(args: argparse.Namespace) -> int:
     """Build, save and describe a zero-shot model; prints one JSON line (the model was never trained on labels)."""
-    from .zeroshot import Options, build_zeroshot, parse_descriptions, parse_labels
+    from .language_check import build_warning
+    from .zeroshot import Options, build_zeroshot, parse_descriptions, parse_labels, rows_to_read
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -1160,6 +1162,8 @@ def cmd_zero_shot(args: argparse.Namespace) -> int:
     df = _read(args, args.text_cols).frame
     if args.base_model == "auto":
         args.base_model = _base_model_for(args, df)
+    if language := build_warning(args.base_model, rows_to_read(df, args.text_cols, args.seed), cli=True):
+        print(f"warning: {language}", file=sys.stderr, flush=True)  # before the minutes of the build
     model = build_zeroshot(df, labels, text_columns=args.text_cols, descriptions=args.descriptions,
                            base_model=args.base_model, options=Options(self_training=not args.no_self_training),
                            seed=args.seed,

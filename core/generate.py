@@ -653,16 +653,23 @@ def words_list(words: Sequence[str] | str | None, what: str) -> list[str]:
 NOT_WRITTEN = {"cjk": "Chinese, Japanese or Korean", "other_script": "a script other than the Latin alphabet"}
 
 
-def not_english(base_copy: str) -> None:
+# Where the variants written by hand are scored: the Ad Copy Lab's table, or at the CLI `predict`
+# (the CLI said "the table above"; round-9 walk).
+SCORE_ON_THE_PAGE = "in the table above (or with `python -m core predict`)"
+SCORE_ON_THE_CLI = "with `python -m core predict --model MODEL --data VARIANTS.csv --out SCORED.csv`"
+
+
+def not_english(base_copy: str, *, cli: bool = False) -> None:
     """ValueError (worded for people) when ``base_copy`` is written mostly in a script the
     bundled generator does not write (:data:`NOT_WRITTEN`, by :func:`language_of`, the product's
-    language detection): it writes English only, so every try would be dropped."""
+    language detection): it writes English only, so every try would be dropped. ``cli``: where to
+    score variants written by hand, as the CLI says it."""
     language = language_of(base_copy)
     if language in NOT_WRITTEN:
         raise ValueError(
             f"The base copy is in {NOT_WRITTEN[language]}, and the bundled rewrite generator ({GENERATOR_NAME}) "
             "writes English only: it cannot suggest rewrites of it. Write the variants yourself and score them "
-            "in the table above (or with `python -m core predict`)."
+            f"{SCORE_ON_THE_CLI if cli else SCORE_ON_THE_PAGE}."
         )
 
 

@@ -58,7 +58,7 @@ from . import checkpoint as checkpoints
 from . import lanes, limits, workspace
 from .config import TrainConfig
 from .files import atomic_write, to_json
-from .models.folder import is_model_folder
+from .models.folder import is_model_folder, stamp
 from .registry import model_path, models_root, validate_name
 
 ACTIVE_STATES = ("queued", "running")
@@ -542,7 +542,9 @@ def start_rewrite_job(
     model_folder = model_path(model_name) if models_dir is None else model_path(model_name, models_dir)
     if not is_model_folder(model_folder):
         raise ValueError(f"No saved model named '{model_name}'; choose one on the Models page.")
-    rewrite = {"n": n, "model_folder": str(model_folder), "tone": tone, "keep_words": keep, "avoid_words": avoid,
+    # model_stamp: which save of the model scores them; the page shows them under that one alone (ui/rewrites.py).
+    rewrite = {"n": n, "model_folder": str(model_folder), "model_stamp": stamp(model_folder), "tone": tone,
+               "keep_words": keep, "avoid_words": avoid,
                "max_chars": max_chars, "seed": int(seed), "positive_class": positive_class,
                "profile": dict(profile or {}), "text_column": text_column}
     return _new_job("rewrite", pd.DataFrame({"text": [base_copy]}), model_name, {"rewrite": rewrite},

@@ -303,7 +303,10 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     """Whether a model trained on the labelled rows (folder ``trained``) takes the place of the
     project's zero-shot model (folder ``zeroshot``), on the product's rule: the higher macro-F1 on
     the same rows is kept (core.evaluation.better_than: more than TIE_MARGIN ahead), and on a tie
-    the model already in place, the zero-shot one, stays.
+    the model already in place, the zero-shot one, stays. A trained model whose own verdict is "Not
+    usable" (core.result.verdict_notice, what the page shows of it) never takes its place, however
+    it scored here: issue 30's walk, a not-usable model ahead 0.37 vs 0.28 on 7 random checks
+    replaced a zero-shot model that scored 0.49 against its 0.39 on all 600 rows' true labels.
 
     The rows are the trained model's own test rows (test_predictions.csv): every labelled row,
     each scored by a copy trained without it, when its run cross-validated (small data), else its
@@ -332,7 +335,8 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     trained, zeroshot = Path(trained), Path(zeroshot)
     version = stamp(trained)
     recorded = _recorded_choice(store)
-    if recorded.get("version") == version and recorded.get("zeroshot_version") == stamp(zeroshot):
+    if (recorded.get("version") == version and recorded.get("zeroshot_version") == stamp(zeroshot)
+            and "trained_not_usable" in recorded):  # a record from before the verdict was read: made again
         return recorded
     predictions = trained / TEST_PREDICTIONS
     if not predictions.is_file():
@@ -354,7 +358,8 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     truth, new = rows["true_label"].tolist(), rows["predicted_label"].tolist()
     classes = sorted(set(truth) | set(new) | set(zs_pred))
     found = paired_bootstrap("classification", truth, new, zs_pred, classes, seed=seed)
-    keep = better_than(found)
+    not_usable = _not_usable(metrics)  # its own verdict outranks a few rows of comparison
+    keep = better_than(found) and not not_usable
     n = found["n"]
     basis = "out-of-fold" if out_of_fold else "held-out"
     how = ("the new model scored out of fold: each row by a copy trained without it" if out_of_fold
@@ -363,7 +368,10 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     which = f"the same {n:,} labelled rows picked at random" if on_checks else f"the same {n:,} labelled rows"
     scores = (f"{found['a']:.2f} vs {found['b']:.2f} macro-F1 on {which} ({how}; the zero-shot "
               "model as it is, it never saw a label)")
-    head = (f"The new model {names['trained']} scored higher than the zero-shot model {names['zeroshot']} ({scores}), "
+    head = (f"The zero-shot model {names['zeroshot']} stays the one in use: the new model {names['trained']} is "
+            f"not usable by its own verdict, whatever it scored here ({scores}). Its verdict: {not_usable}. It stays "
+            "saved and is compared again after the next training." if not_usable else
+            f"The new model {names['trained']} scored higher than the zero-shot model {names['zeroshot']} ({scores}), "
             "so it takes its place." if keep else
             f"The new model {names['trained']} did not score higher than the zero-shot model {names['zeroshot']} "
             f"({scores}), so the zero-shot model stays the one in use.")
@@ -389,9 +397,20 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     record = {"version": version, "zeroshot_version": stamp(zeroshot), "kept": "trained" if keep else "zeroshot",
               **names, "trained_macro_f1": found["a"], "zeroshot_macro_f1": found["b"], "n": n, "basis": basis,
               "rows_used": "random checks" if on_checks else "all labelled", "random_checks": checks,
-              "comparison": dict(found), "sentence": " ".join(filter(None, [head, noise, rough]))}
+              "trained_not_usable": bool(not_usable), "comparison": dict(found), "sentence": " ".join(filter(None, [head, noise, rough]))}
     atomic_write(store.folder / CHOICE_FILE, to_json(record).encode("utf-8"))
     return record
+
+
+def _not_usable(metrics: dict[str, Any]) -> str:
+    """The words of the trained model's own "Not usable" verdict (core.result.verdict_notice, the
+    notice every page shows), without their final full stop; "" when its verdict is not that."""
+    from .result import NOT_USABLE, verdict_notice
+
+    notice = verdict_notice(metrics.get("verdict") or {})
+    if notice is None or notice[0] != NOT_USABLE:
+        return ""
+    return notice[1].strip().rstrip(".") or "no better than always guessing the same label"
 
 
 def zeroshot_kept(store: LabelStore, trained: Any) -> bool:

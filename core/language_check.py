@@ -42,10 +42,7 @@ def model_reads(folder: str | Path) -> tuple[frozenset[str], str] | None:
     info = read_info(folder)
     base = info.base_model_used
     if base is not None:
-        languages = ("en",) if base == BUNDLED_HUB_ID else catalog_languages(base)
-        if languages == ("en",):
-            return frozenset({"english"}), f"its base model '{base}' reads English only"
-        return None
+        return base_model_reads(base)
     path = folder / TEST_PREDICTIONS
     if not path.is_file():
         return None
@@ -63,6 +60,15 @@ def model_reads(folder: str | Path) -> tuple[frozenset[str], str] | None:
     return read, f"it was trained on texts in {words} only"
 
 
+def base_model_reads(base: str) -> tuple[frozenset[str], str] | None:
+    """:func:`model_reads` of a model built on the base model ``base`` (a catalog name, the bundled
+    hub id, or a folder or hub id of the user's: not judged)."""
+    languages = ("en",) if base == BUNDLED_HUB_ID else catalog_languages(base)
+    if languages == ("en",):
+        return frozenset({"english"}), f"its base model '{base}' reads English only"
+    return None
+
+
 def language_warning(folder: str | Path | None, texts: Sequence[object], of_rows: int | None = None) -> str | None:
     """A plain warning when at least ``WARN_SHARE`` of ``texts`` (those with letters; up to
     ``LANGUAGE_SAMPLE`` looked at) are in a language the saved model at ``folder`` does not read
@@ -74,7 +80,30 @@ def language_warning(folder: str | Path | None, texts: Sequence[object], of_rows
         reads = model_reads(folder)
     except (OSError, ValueError):
         return None
-    if reads is None:
+    found = _unread(reads, texts, of_rows)
+    if found is None:
+        return None
+    return (f"{found}: its predictions for them are likely little better than guesses. Score such texts with a "
+            f"model trained on multilingual-e5-small {ON_THE_PAGE}, or check a sample of them by hand.")
+
+
+def build_warning(base: str, texts: Sequence[object], *, cli: bool = False) -> str | None:
+    """:func:`language_warning` before a zero-shot model is built on the base model ``base`` from
+    ``texts`` (core.zeroshot.build_zeroshot: ``python -m core zero-shot``, the Train and Label
+    pages' zero-shot forms): a walk built one on minilm-en from Chinese reviews that put every row
+    in one class, and only ``predict`` warned. ``cli``: the fix as a flag, else as the pages have it."""
+    found = _unread(base_model_reads(base), texts, None)
+    if found is None:
+        return None
+    fix = ("build it with --base-model multilingual-e5-small" if cli else
+           "check a sample of its suggestions for them by hand")
+    return f"{found}: a zero-shot model built on it will sort them little better than by chance; {fix}."
+
+
+def _unread(reads: tuple[frozenset[str], str] | None, texts: Sequence[object], of_rows: int | None) -> str | None:
+    """"<how many> look like <language>, but <why>" (:func:`language_warning`'s first half) when at
+    least WARN_SHARE of ``texts`` are in a language outside ``reads``; None otherwise."""
+    if reads is None or not texts:
         return None
     read, why = reads
     kinds = text_languages(texts)
@@ -87,14 +116,13 @@ def language_warning(folder: str | Path | None, texts: Sequence[object], of_rows
         where = f"Of {len(kinds):,} texts checked (spread over all {len(texts):,}), "
     elif of_rows is not None and of_rows > len(texts):
         where = f"Of {len(kinds):,} texts checked (the first {len(texts):,} of the {of_rows:,} rows), "
-    count = f"{len(unread):,} ({len(unread) / len(kinds):.0%})" if where else \
-        f"{len(unread):,} of {len(kinds):,} texts ({len(unread) / len(kinds):.0%})"
-    return (
-        f"{where}{count} look like "
-        f"{KIND_WORDS[main]}{' or another language' if len(set(unread)) > 1 else ''}, but {why}: "
-        "its predictions for them are likely little better than guesses. Score such texts with a "
-        f"model trained on multilingual-e5-small {ON_THE_PAGE}, or check a sample of them by hand."
-    )
+    share = f"{len(unread) / len(kinds):.0%}"
+    if not where and len(kinds) < len(texts):  # "497 of 499 texts" for a 500-row file said nothing of the last one
+        none = len(texts) - len(kinds)
+        share += f"; the other {none:,} of the {len(texts):,} {'has' if none == 1 else 'have'} no letters to judge"
+    count = f"{len(unread):,} ({share})" if where else f"{len(unread):,} of {len(kinds):,} texts ({share})"
+    other = " or another language" if len(set(unread)) > 1 else ""
+    return f"{where}{count} look like {KIND_WORDS[main]}{other}, but {why}"
 
 
 # Where the pages say to train such a model, and what `python -m core predict` says instead (a

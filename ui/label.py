@@ -287,7 +287,7 @@ def _show_job(store: LabelStore) -> str | None:
         choice = _zeroshot_choice(store, status.model_name, *before)
         ss["label_zeroshot_choice"] = (job_id, choice)
         if choice is not None and choice["kept"] == "zeroshot":
-            set_active_model(choice["zeroshot"])  # it stays: the new model did not score higher
+            set_active_model(choice["zeroshot"])  # it stays: the new model did not score higher, or is not usable
         else:
             ss["label_replaced_active"] = (job_id, *before)
             set_active_model(status.model_name)
@@ -367,6 +367,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     flash = ss.pop("label_flash", None)  # before the busy return: "retraining" is shown while it is true
     if flash:
         st.success(flash)
+    if failed := ss.pop("label_flash_error", None):
+        st.error(failed)
     if is_training():
         st.info("Training is running; the rows to label appear when the model is saved.")
         return
@@ -420,9 +422,9 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         saved = _save(store, edited, "label_editor", why)
         try:
             start_training(store, base_model)
-        except ValueError as exc:
-            st.error(f"Saved {saved} label(s), but training cannot start: {plain(exc)}")
-            return
+        except ValueError as exc:  # said after a rerun, so the counts above include the labels just saved (walk)
+            ss["label_flash_error"] = f"Saved {saved} label(s), but training cannot start: {plain(exc)}"
+            st.rerun()
         ss["label_flash"] = f"Saved {saved} label(s); retraining."
         st.rerun()
     where = "in your workspace on the server" if workspace.current().team_mode else f"in {plain(Path(store.folder))}"

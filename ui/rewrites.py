@@ -11,6 +11,7 @@ While it runs a fragment polls it (progress bar and Cancel, ui.train_job's). Eve
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -18,7 +19,9 @@ import streamlit as st
 from core import jobs
 from core.generate import Rewrite, generator_info, generator_source
 from core.jobs import job_status, rewrite_result
+from core.models.folder import stamp
 from core.models.zeroshot import unchecked_scores_note
+from core.registry import model_path
 from ui.jobs import JobPanel, follow_job, live_panel
 from ui.markdown import plain
 
@@ -46,7 +49,7 @@ def render_suggestions(lab: Any, base: str, add: Callable[[list[str]], None]) ->
             return
         _request_form(lab, base)
         if job_id is not None:
-            _job_panel(lab, job_id, add)
+            _job_panel(lab, base, job_id, add)
 
 
 # The choices typed, kept past a page change (the length limit too: it showed 0 beside rewrites
@@ -80,7 +83,7 @@ def _request_form(lab: Any, base: str) -> None:
         st.rerun()
 
 
-def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
+def _job_panel(lab: Any, base: str, job_id: str, add: Callable[[list[str]], None]) -> None:
     try:
         status = job_status(job_id)
     except ValueError:  # its folder was removed
@@ -89,7 +92,7 @@ def _job_panel(lab: Any, job_id: str, add: Callable[[list[str]], None]) -> None:
     if status.active:
         live_panel(job_id, PANEL)
     elif status.state == "done":
-        _suggestions(lab, job_id, status.message, add)
+        _suggestions(lab, base, job_id, status.message, add)
     elif status.state == "cancelled":
         st.warning("The rewrites were cancelled; none were kept.")
     elif status.state == "failed":
@@ -106,22 +109,47 @@ PANEL = JobPanel(key="rw", what=lambda status: "the rewrites",
                  cancelling=lambda status: "Cancelling…")
 
 
-def _suggestions(lab: Any, job_id: str, message: str, add: Callable[[list[str]], None]) -> None:
+def _suggestions(lab: Any, base: str, job_id: str, message: str, add: Callable[[list[str]], None]) -> None:
     try:
         result = rewrite_result(job_id)
     except ValueError as exc:
         st.error(plain(exc))
         return
-    st.caption(f"Rewrites of “{plain(result.base_copy)}” ({plain(asked_words(jobs.rewrite_request(job_id)))}). "
-               f"{plain(message)}")
+    request = jobs.rewrite_request(job_id)
+    if other := made_for_another(lab, base, result, request):
+        st.caption(other)
+        return
+    st.caption(f"Rewrites of “{plain(result.base_copy)}” ({plain(asked_words(request))}). {plain(message)}")
     if note := unchecked_scores_note(lab.model):  # said again beside the scores it is about
         st.caption(plain(note))
-    if result.positive_class not in (None, lab.success):
-        st.caption(f"Scored as P({plain(result.positive_class)}); the lab now scores another outcome.")
     if not result:
         st.info("No rewrite passed the checks; try again, perhaps with fewer words to keep or a longer limit.")
     for rewrite in result:
         _suggestion(lab, rewrite, add)
+
+
+def made_for_another(lab: Any, base: str, result: Any, request: dict) -> str:
+    """"" when the rewrites ``result`` (of the job asked ``request``) were made for what the lab
+    shows now: the same model folder and save (its stamp), base copy and scored outcome; else the
+    caption that hides them. Walk of issue 30: after switching the model, the old P(1) scores showed
+    under the new model's class name with a "better" verdict, and another base copy."""
+    folder = model_path(lab.name)
+    try:
+        now = stamp(folder)
+    except FileNotFoundError:
+        now = None
+    made_in = str(request.get("model_folder") or "")
+    same_model = made_in == str(folder) and request.get("model_stamp", now) == now  # older jobs: the folder alone
+    same_base = result.base_copy.strip() == base.strip()
+    same_outcome = result.positive_class in (None, lab.success)
+    if same_model and same_base and same_outcome:
+        return ""
+    earlier = " (an earlier save)" if made_in == str(folder) and not same_model else ""
+    who = f"model **{plain(Path(made_in).name or 'unknown')}**{earlier}"
+    scored = f", scored as P({plain(result.positive_class)})" if result.positive_class is not None else ""
+    now_as = f", P({plain(lab.success)})" if lab.success is not None and not same_outcome else ""
+    return (f"Suggested rewrites made with {who} for “{plain(result.base_copy)}”{scored} are hidden: suggest again "
+            f"to score the base copy above with **{plain(lab.name)}**{now_as}.")
 
 
 def asked_words(request: dict) -> str:

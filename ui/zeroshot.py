@@ -16,6 +16,7 @@ import streamlit as st
 from core import jobs  # jobs.*: looked up at the call, tests replace them
 from core.columns import suggest_text_columns
 from core.label_rounds import TRAIN_AFTER_LABELS, zeroshot_name
+from core.language_check import build_warning
 from core.models.zeroshot import NEVER_TRAINED
 from core.registry import model_path
 from core.zeroshot import choose_base_model, parse_descriptions, parse_labels
@@ -67,6 +68,8 @@ def zero_shot_section(data: TrainData | None) -> None:
         problem = _problem(labels, descriptions)
         if problem and labels.strip():
             st.error(plain(problem))
+        elif not problem:
+            _language_note(df[text_col], labels)
         if st.button("Build zero-shot model", key="zeroshot_build", type="primary", disabled=bool(problem),
                      icon=":material/auto_awesome:"):
             _start(TRAIN_JOB, df[[text_col]], text_col, labels, descriptions, self_train, name)
@@ -83,6 +86,15 @@ def _problem(labels: str, descriptions: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def _language_note(column, labels: str) -> None:
+    """core.language_check's warning before the build, when the texts are in a language the base
+    model the build will pick does not read (the CLI says it too: ``python -m core zero-shot``)."""
+    texts = column.dropna().astype(str).head(2000).tolist()
+    base, _ = choose_base_model(texts, parse_labels(labels))  # as _start picks it
+    if warning := build_warning(base, texts):
+        st.warning(plain(warning), icon=":material/translate:")
 
 
 def _start(job_key: str, df, text_col: str, labels: str, descriptions: str, self_train: bool, name: str, *,
@@ -143,6 +155,7 @@ def _train_page_done(status: jobs.JobStatus) -> None:
     set_active_model(status.model_name)
     ss["zeroshot_done"] = (f"{plain(status.message)} It is now the active model: use it on **Predict**, **Dashboard**, "
                            "**Ad Copy Lab** or **Label**.")
+    st.rerun()  # the sidebar, drawn before this, shows the new active model (it kept the old one until a page change)
 
 
 # --------------------------------------------------------------------------- the Label page's cold start
@@ -182,6 +195,8 @@ def label_cold_start(store, own_model_exists: bool) -> None:
         problem = _problem(labels, descriptions)
         if problem and labels.strip():
             st.error(plain(problem))
+        elif not problem:
+            _language_note(store.unlabeled()[store.text_columns[0]], labels)
         if st.button("Suggest labels from these categories", key="label_zs_build", disabled=bool(problem),
                      icon=":material/auto_awesome:"):
             rows = store.unlabeled()

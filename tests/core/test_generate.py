@@ -316,7 +316,10 @@ def test_cli_writes_the_scored_rewrites(saved_classifier, monkeypatch, tmp_path,
     monkeypatch.setattr(generate, "load_generator", lambda: pytest.fail("loaded the generator"))
     assert main(["generate", "--model", "tiny", "--text", "这款耳机音质很好，价格实惠，值得购买", "--n", "3",
                  "--out", str(tmp_path / "zh.csv")]) == 2
-    assert "writes English only" in capsys.readouterr().err and not (tmp_path / "zh.csv").exists()
+    err = capsys.readouterr().err
+    assert "writes English only" in err and not (tmp_path / "zh.csv").exists()
+    # In the CLI's words: no page table to point at (round-9 walk), the predict command instead.
+    assert "table above" not in err and "python -m core predict --model MODEL --data VARIANTS.csv" in err
 
 
 def test_punctuation_is_not_listed_among_the_words_that_move_the_score():

@@ -434,3 +434,43 @@ def test_random_checks_are_told_only_from_the_training_that_made_the_model(tmp_p
     recorded.write_text(json.dumps({"model": "another-model", "rows": rows}))
     (store.folder / "zeroshot_choice.json").unlink()
     assert compare_with_zeroshot(store, trained, tmp_path / "label-p-zeroshot")["random_checks"] == 0
+
+
+def test_a_not_usable_trained_model_never_replaces_the_zero_shot_one_even_when_ahead(tmp_path, monkeypatch):
+    """Issue 30's walk: a model the page called "Not usable" replaced the zero-shot model because it
+    scored higher on a few random checks. Its own verdict (metrics.json's, the one the page shows)
+    outranks the comparison; the same model with a usable verdict still takes the place."""
+    import json
+
+    import core.models
+    from core.label_rounds import compare_with_zeroshot, zeroshot_kept
+    from core.result import verdict_notice
+
+    monkeypatch.setattr(core.models, "load_folder", lambda folder: RuleZeroShot())
+    store = LabelStore(tmp_path / "proj").create(pd.DataFrame({"text": ["a", "b"]}), ["text"], "label")
+    zeroshot = _zeroshot_folder(tmp_path)
+    truth = ["positive"] * 15 + ["negative"] * 15
+    trained = _trained_folder(tmp_path, truth, truth, evaluation="held-out test split")
+    rows = pd.read_csv(trained / "test_predictions.csv")  # the zero-shot rule is wrong on every row
+    rows["text"] = rows["text"].str.replace("good", "XX").str.replace("poor", "good")
+    rows.to_csv(trained / "test_predictions.csv", index=False)
+    warning = "This model could not be told apart from always predicting the most common label. Do not rely on it."
+    verdict = {"useless": True, "warning": warning, "sentence": warning}
+    (trained / "metrics.json").write_text(json.dumps({"evaluation": "held-out test split", "verdict": verdict}))
+    assert verdict_notice(verdict)[0] == "Not usable"  # the verdict the page shows for this model
+
+    found = compare_with_zeroshot(store, trained, zeroshot)
+    assert (found["trained_macro_f1"], found["zeroshot_macro_f1"]) == (pytest.approx(1.0), pytest.approx(0.0))
+    assert found["kept"] == "zeroshot" and zeroshot_kept(store, trained)
+    assert found["sentence"].startswith("The zero-shot model label-p-zeroshot stays the one in use")
+    assert "not usable by its own verdict" in found["sentence"] and "could not be told apart" in found["sentence"]
+    assert trained.is_dir()  # kept for later rounds
+
+    # A record made before the verdict was read is not trusted: the same model, usable, takes the place.
+    (trained / "metrics.json").write_text(json.dumps({"evaluation": "held-out test split", "verdict": {}}))
+    record = json.loads((store.folder / "zeroshot_choice.json").read_text())
+    record.pop("trained_not_usable")
+    record["kept"] = "trained"
+    (store.folder / "zeroshot_choice.json").write_text(json.dumps(record))
+    again = compare_with_zeroshot(store, trained, zeroshot)
+    assert again["kept"] == "trained" and "takes its place" in again["sentence"]

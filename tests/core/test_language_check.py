@@ -92,3 +92,44 @@ def test_predict_csv_and_the_cli_carry_the_warning(trained_tiny, tmp_path, capsy
     assert "warning: 5 of 5 texts (100%) look like Chinese" in err
     # CLI words on the CLI: the train flag, not a page (round-9 walk).
     assert "--base-model multilingual-e5-small" in err and "page" not in err.split("warning:")[-1]
+
+
+def test_a_zero_shot_build_on_an_english_base_model_from_chinese_texts_is_warned_before_it_runs(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    """Round-9 walk: `zero-shot --base-model minilm-en` on Chinese reviews built a model that put every row
+    in one class, and said nothing; only `predict` warned later. The same check, before the build."""
+    import core.zeroshot
+    from core.cli import main
+    from core.language_check import build_warning
+
+    warning = build_warning("minilm-en", CHINESE * 2 + ENGLISH)
+    assert warning is not None and warning.startswith("10 of 15 texts (67%) look like Chinese")
+    assert "minilm-en" in warning and "English only" in warning
+    assert build_warning("minilm-en", ENGLISH * 3) is None and build_warning("multilingual-e5-small", CHINESE) is None
+    assert "--base-model multilingual-e5-small" in build_warning("minilm-en", CHINESE, cli=True)
+
+    data = tmp_path / "zh.csv"
+    pd.DataFrame({"text": CHINESE * 2}).to_csv(data, index=False)
+    built = []
+
+    def build(*args, **kwargs):  # the build itself is not what is tested: stop before minutes of it
+        built.append(kwargs["base_model"])
+        raise ValueError("stopped here")
+
+    monkeypatch.setattr(core.zeroshot, "build_zeroshot", build)
+    assert main(["zero-shot", "--data", str(data), "--text-col", "text", "--labels", "差评,好评",
+                 "--base-model", "minilm-en", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert built == ["minilm-en"]
+    assert "warning: 10 of 10 texts (100%) look like Chinese" in err and "--base-model multilingual-e5-small" in err
+    assert err.index("warning:") < err.index("stopped here")
+
+
+def test_texts_without_letters_are_said_so_the_counts_add_up_to_every_row(tmp_path):
+    """Round-9 walk: "497 of 499 texts" for a 500-row file (one row was "3、"). The rows not judged are named."""
+    texts = CHINESE * 2 + ["3、", "42", ""]
+    warning = language_warning(saved(tmp_path, "transformer", "minilm-en"), texts)
+    judged = len(CHINESE) * 2  # the hand-written truth: 10 Chinese rows, 3 without a letter
+    assert warning.startswith(f"{judged} of {judged} texts (100%; the other 3 of the {len(texts)} have no letters to judge)")
+    assert language_warning(saved(tmp_path, "zeroshot", "minilm-en"), CHINESE + ["3、"]).startswith(
+        "5 of 5 texts (100%; the other 1 of the 6 has no letters to judge)")

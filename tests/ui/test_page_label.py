@@ -245,3 +245,33 @@ def test_random_checks_start_empty_and_least_sure_rows_start_with_the_suggestion
     ranked = pd.DataFrame({"predicted_label": ["positive", "negative", "positive", "negative"],
                            "reason": ["least sure", "random check", "random check", "least sure"]}, index=[7, 3, 9, 1])
     assert preselected_labels(ranked).to_dict() == {7: "positive", 3: "", 9: "", 1: "negative"}
+
+
+def test_save_and_retrain_that_cannot_start_still_counts_the_labels_it_saved(labels_dir, models_dir, tiny_model_dir,
+                                                                             monkeypatch):
+    """Walk: "Saved 4 label(s), but training cannot start" under tiles still showing the counts from
+    before the save. The counts follow the labels on disk (LabelStore, read afresh)."""
+    import ui.label
+    from core import TrainConfig
+    from core.fewshot import train_fewshot
+
+    store = label_store("demo").create(mixed_frame(), ["text"], "label")
+    config = TrainConfig(base_model=str(tiny_model_dir), max_length=32, learning_rate=1e-2, method="fewshot")
+    train_fewshot(store.labeled().reset_index(drop=True), config, steps=2).save(models_dir / "label-demo")
+
+    def refused(store, base_model):  # what refuses it is not the point here: a reason worded for people
+        raise ValueError("Expected at least 2 labels per class; found 1.")
+
+    monkeypatch.setattr(ui.label, "start_training", refused)
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    before = next(m.value for m in at.metric if m.label == "Labelled")
+    at.session_state["label_editor"] = {"edited_rows": {i: {"label": "positive"} for i in range(4)}, "added_rows": [],
+                                        "deleted_rows": []}
+    at.run()
+    at.button(key="label_retrain").click().run()
+    assert not at.exception, at.exception
+    assert any("Saved 4 label(s), but training cannot start: Expected at least 2" in e.value for e in at.error)
+    on_disk = label_store("demo").counts()["labeled"]
+    assert on_disk == int(before.replace(",", "")) + 4
+    assert next(m.value for m in at.metric if m.label == "Labelled") == f"{on_disk:,}"

@@ -59,7 +59,7 @@ def test_a_base_copy_not_in_english_is_refused_with_why_and_no_job_starts(lab_mo
     at.button(key="rw_start").click()
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    assert any("writes English only" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("writes English only" in e.value and "table above" in e.value for e in at.error), [e.value for e in at.error]
     assert "rw_job_id" not in at.session_state and not jobs.list_jobs()
 
 
@@ -83,6 +83,8 @@ def test_finished_rewrites_are_scored_and_added_in_one_click(lab_model, monkeypa
     worker.run(jobs.jobs_root() / job_id)
     result = jobs.rewrite_result(job_id)
     at = open_lab(lab_model)
+    at.text_area(key="adlab_base").set_value("the dress is very")  # shown under the base copy they rewrite
+    at.run()
     # A new session's form shows its defaults (no limit): the result says the limit it was written with.
     assert at.number_input(key="rw_max_chars").value == 0
     assert "(longest 70 characters, tone warm, keeping dress)" in captions(at)
@@ -95,3 +97,50 @@ def test_finished_rewrites_are_scored_and_added_in_one_click(lab_model, monkeypa
     assert not at.exception, [e.message for e in at.exception]
     assert first.text in list(at.session_state["adlab_rows"]["text"])
     assert at.button(key=f"rw_add_{first.name}").disabled  # already a variant
+
+
+def _rewrites_shown(at: AppTest) -> bool:
+    return any("love this great dress" in m.value for m in at.markdown)
+
+
+def test_rewrites_show_only_under_the_model_save_base_copy_and_outcome_they_were_made_for(lab_model, models_dir,
+                                                                                       monkeypatch):
+    """Walk of issue 30: after switching the active model, model A's P(1) scores showed under model B's
+    class name with a "better" verdict, and as rewrites of a base copy the box no longer held."""
+    import time
+
+    shutil.copytree(models_dir / lab_model, models_dir / "other")
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
+    job_id = jobs.start_rewrite_job("the dress is very", lab_model, n=2, positive_class="positive")
+    worker.run(jobs.jobs_root() / job_id)
+    at = open_lab(lab_model)
+    at.text_area(key="adlab_base").set_value("the dress is very")
+    at.run()
+    assert _rewrites_shown(at) and at.selectbox(key="adlab_success").value == "positive"
+
+    at.text_area(key="adlab_base").set_value("a new summer dress")  # another base copy
+    at.run()
+    assert not _rewrites_shown(at)
+    assert "made with model **tiny** for “the dress is very”" in captions(at) and "suggest again" in captions(at)
+
+    at.text_area(key="adlab_base").set_value("the dress is very")
+    at.selectbox(key="adlab_success").set_value("negative")  # another outcome
+    at.run()
+    assert not _rewrites_shown(at) and "scored as P(positive)" in captions(at) and "P(negative)" in captions(at)
+
+    other = AppTest.from_file(PAGE, default_timeout=120)  # the same session, the active model switched to another
+    other.session_state["active_model"] = "other"
+    other.session_state["rw_job_id"] = job_id
+    other.run()
+    other.text_area(key="adlab_base").set_value("the dress is very")
+    other.run()
+    assert not other.exception and not _rewrites_shown(other)
+    assert "made with model **tiny**" in captions(other) and "score the base copy above with **other**" in captions(other)
+
+    time.sleep(0.01)  # the same model saved again: its scores may differ
+    manifest = models_dir / lab_model / "marketune.json"
+    manifest.write_text(manifest.read_text())
+    again = open_lab(lab_model)
+    again.text_area(key="adlab_base").set_value("the dress is very")
+    again.run()
+    assert not _rewrites_shown(again) and "(an earlier save)" in captions(again)

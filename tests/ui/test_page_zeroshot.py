@@ -190,7 +190,10 @@ def test_suggested_rewrites_of_a_zero_shot_model_are_not_called_better(saved_zer
     lab = AppTest.from_file(str(ROOT / "pages" / "ad_lab.py"), default_timeout=60)
     lab.session_state["active_model"] = saved_zeroshot
     lab.run()
+    lab.text_area(key="adlab_base").set_value("the dress is very")  # the rewrites show under their base copy alone
+    lab.run()
     assert not lab.exception, [e.value for e in lab.exception]
+    assert any("love this great dress" in m.value for m in lab.markdown)
     captions = "\n".join(c.value for c in lab.caption)
     assert SCORES_UNCHECKED in captions and "uncertainty unknown" in captions and "better)" not in captions and "worse)" not in captions
 
@@ -253,3 +256,56 @@ def test_label_page_cold_start_suggests_labels_then_shows_the_gain(models_dir, t
     again.selectbox(key="label_project").set_value("cold").run()
     assert not again.exception, [e.value for e in again.exception]
     assert not set(again.data_editor(key="label_editor").value["row"]) & set(rows)  # the labelled rows left
+
+
+def test_train_page_warns_before_building_on_a_base_model_that_does_not_read_the_texts(models_dir, monkeypatch):
+    """Round-9 walk: a zero-shot model built on the English-only minilm-en from Chinese texts put every
+    row in one class and nothing said so before `predict`. The form says it, through core.language_check,
+    for the base model the build will use (here minilm-en, as a mixed file can get); English texts: nothing."""
+    import ui.zeroshot
+
+    monkeypatch.setattr(ui.zeroshot, "choose_base_model", lambda texts, labels, chosen="auto": ("minilm-en", ""))
+    chinese = ["这家酒店的服务很好，房间也很干净", "物流太慢了，包装也坏了", "质量不错，价格便宜，值得购买"] * 4
+    at = open_train()
+    upload(at, pd.DataFrame({"review": chinese}))
+    at.text_input(key="zeroshot_labels").set_value("差评, 好评").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "English only" in w.value]
+    assert said and said[0].startswith("12 of 12 texts (100%) look like Chinese") and "minilm" in said[0]
+
+    at = open_train()
+    upload(at, pd.DataFrame({"review": TEXTS}))
+    at.text_input(key="zeroshot_labels").set_value("great, bad").run()
+    assert not [w.value for w in at.warning if "English only" in w.value]
+
+
+def _sidebar_then_the_train_section() -> None:
+    """app.py's order: the sidebar is drawn before the page (AppTest runs a switched-to page without it)."""
+    from ui.state import render_sidebar
+    from ui.zeroshot import TRAIN_JOB, _not_a_label_project, _train_page_done, job_panel
+
+    render_sidebar()
+    job_panel(TRAIN_JOB, _train_page_done, _not_a_label_project)
+
+
+def test_the_sidebar_shows_the_new_zero_shot_model_in_the_run_that_says_it_is_active(models_dir, tiny_model_dir,
+                                                                                       monkeypatch):
+    """Walk: "It is now the active model" while the sidebar still showed the previous model until the
+    page changed."""
+    import core.jobs as jobs
+    import core.worker as worker
+
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    job_id = jobs.start_zeroshot_job(pd.DataFrame({"review": TEXTS}), "review", "great, bad", "older",
+                                     base_model=str(tiny_model_dir))
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    job_id = jobs.start_zeroshot_job(pd.DataFrame({"review": TEXTS}), "review", "great, bad", "reviews-zs",
+                                     base_model=str(tiny_model_dir))
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    at = AppTest.from_function(_sidebar_then_the_train_section, default_timeout=60)
+    at.session_state["active_model"] = "older"
+    at.session_state["zeroshot_job_id"] = job_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["active_model"] == "reviews-zs" and "It is now the active model" in at.session_state["zeroshot_done"]
+    assert at.sidebar.selectbox[0].value == "reviews-zs"
