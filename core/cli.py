@@ -55,7 +55,7 @@ def _read(args: argparse.Namespace, columns: list[str], say: bool = True, label:
 
 
 def _add_tags(parser: argparse.ArgumentParser, default: str) -> None:
-    """--multi-label / --no-multi-label and --label-sep, for ``train`` and ``check`` (``default``:
+    """--multi-label / --no-multi-label, --label-sep and --merge-label-case, for ``train`` and ``check`` (``default``:
     what happens when neither is passed)."""
     parser.add_argument("--multi-label", action=argparse.BooleanOptionalAction, default=None,
                         help="several tags per row: the label column holds tags joined by '|', ';' or ',' or JSON "
@@ -63,6 +63,11 @@ def _add_tags(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--label-sep", default=None, metavar="SEP",
                         help="with --multi-label: how the tags are joined: '|', ';', ',' or 'json' (default: found in "
                              "the data)")
+    parser.add_argument("--merge-label-case", action=argparse.BooleanOptionalAction,
+                        default=default_of("merge_label_variants"),
+                        help="labels or tags that differ only in case ('positive'/'Positive') are one, spelled as the "
+                             "most frequent (default on, as the Train page's 'Merge labels that differ only in case'); "
+                             "--no-merge-label-case keeps them apart")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +271,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         refit_on_all_rows=args.refit,
         choose_simpler=not args.keep_transformer,
+        merge_label_variants=args.merge_label_case,
         **preset,
     )
 
@@ -792,7 +798,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = TrainConfig(text_columns=tuple(args.text_cols), profile_columns=tuple(args.profile_cols),
                          label_column=args.label_col, task=_task_for(args, df), base_model=args.base_model,
                          seed=args.seed, multi_label=bool(args.multi_label),
-                         label_sep=args.label_sep if args.multi_label else None)
+                         label_sep=args.label_sep if args.multi_label else None,
+                         merge_label_variants=args.merge_label_case)
     if config.label_column in df.columns and all(c in df.columns for c in config.text_columns):
         # What training would say about these columns (rows it leaves out, label spellings, small
         # classes), so the check's output is never read without it.

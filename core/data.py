@@ -175,7 +175,7 @@ def clean_labels(series: pd.Series, *, merge_case: bool = True) -> pd.Series:
 def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
     listed = "; ".join(f"{', '.join(map(repr, found))} -> {canonical!r}" for canonical, found in variants.items())
     keep_apart = (
-        " To keep classes that differ in case apart, untick 'Merge labels that differ only in case'."
+        " To keep classes that differ in case apart, untick 'Merge labels that differ only in case' (CLI: --no-merge-label-case)."
         if merge_case else ""
     )
     return f"Labels that look like one class were read as one (case, spaces or invisible characters): {listed}.{keep_apart}"

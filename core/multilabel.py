@@ -327,7 +327,7 @@ def tag_variants_message(variants: dict[str, list[str]], column: str) -> str:
     """What merging tags that differ only in case did, in plain words."""
     listed = "; ".join(f"{', '.join(map(repr, found))} -> {canonical!r}" for canonical, found in variants.items())
     return (f"Tags in '{column}' that differ only in case were read as one tag, each spelled as its most frequent "
-            f"spelling: {listed}. To keep them apart, untick 'Merge labels that differ only in case'.")
+            f"spelling: {listed}. To keep them apart, untick 'Merge labels that differ only in case' (CLI: --no-merge-label-case).")
 
 
 def binarize(tag_lists: Sequence[Sequence[str]], tags: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:

@@ -495,3 +495,21 @@ def test_evaluate_reads_a_file_with_one_odd_row_with_its_own_separator(trained, 
         results[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert results["semicolon"] == results["pipe"] == results["tight"]
     assert not any(";" in t for t in results["semicolon"].get("tags_not_in_model", []))
+
+
+def test_cli_merge_label_case_flag_keeps_case_variants_apart_or_merges_them(tiny_model_dir, tmp_path, capsys):
+    """The CLI's own switch for the Train page's 'Merge labels that differ only in case' (walk-s: the
+    CLI's note told users to untick a page box). Truth: the tags the test wrote, case-folded or not."""
+    df = capitalised(make_tagged_frame(120, seed=4))
+    data = tmp_path / "cased.csv"
+    df.to_csv(data, index=False)
+    written = {t for cell in df["tags"] for t in cell.split("|")}
+    assert written > {"pos", "Pos"}
+    base = ["train", "--data", str(data), "--text-col", "text", "--label-col", "tags", "--base-model",
+            str(tiny_model_dir), "--method", "embedding", "--max-length", "32"]
+    assert main([*base, "--out", str(tmp_path / "merged")]) == 0
+    said = capsys.readouterr().err
+    assert "(CLI: --no-merge-label-case)" in said and "untick" in said  # both surfaces named
+    assert sorted(load_folder(tmp_path / "merged").classes_) == sorted({t.casefold() for t in written})
+    assert main([*base, "--no-merge-label-case", "--out", str(tmp_path / "apart")]) == 0
+    assert sorted(load_folder(tmp_path / "apart").classes_) == sorted(written)
