@@ -81,7 +81,8 @@ def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = Fals
     model, baselines = metrics.get("model") or {}, metrics.get("baselines") or {}
     tfidf = baselines.get("tfidf_ovr") or {}
     split = metrics.get("split_sizes") or {}
-    st.caption(f"**several tags per row** · {len(info.classes)} tags · {plain(info.method)} · "
+    # info.describe(): the kind actually saved (embeddings, TF-IDF, ...), not the method the run asked for
+    st.caption(f"**several tags per row** · {len(info.classes)} tags · {plain(info.describe())} · "
                f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
                f"{split.get('test', 0):,} test rows")
     render_verdict(metrics, compact=compact, notice_above=notice_above)
