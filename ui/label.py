@@ -275,7 +275,10 @@ def _show_job(store: LabelStore) -> str | None:
     if status.state == "interrupted":
         _interrupted(status)
         return None
-    kind, text = outcome_message(status)  # no metrics: this page makes every trained model active
+    chosen = ss.get("label_zeroshot_choice")  # the cold start's choice, once made for this job (below)
+    kept_zeroshot = bool(chosen and chosen[0] == job_id and chosen[1] and chosen[1]["kept"] == "zeroshot")
+    # no metrics: the notice is added below; made active unless the cold start kept its zero-shot model
+    kind, text = outcome_message(status, made_active=not kept_zeroshot)
     notice = _notice(status.model_name) if status.state == "done" else ""
     if notice:  # said once, here; as on the Train page (a newcomer saw micro-F1 here without it)
         kind, text = "warning", f"{text} {notice}"

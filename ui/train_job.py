@@ -145,14 +145,17 @@ def kept_before_the_end(status: JobStatus, rows: list[dict]) -> str | None:
             f"**{plain(status.model_name)}**.")
 
 
-def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str, str]:
+def outcome_message(status: JobStatus, metrics: dict | None = None, *, made_active: bool = True) -> tuple[str, str]:
     """(st element name, text) describing a finished job to people.
 
     ``metrics``: the saved model's metrics.json; its ``verdict`` says which model was saved
     and why, and whether it is any better than guessing. A model that is not (one class for
     everything, or within noise of the majority) gets a warning, never a success, and is not
-    made the active model.
+    made the active model. ``made_active`` False: the caller kept another model in use (the
+    Label page's zero-shot model), so the text does not say this one is active.
     """
+    active = ("it is now the active model" if made_active
+              else "it was **not** made the active model (the model in use stays; below)")
     if status.state == "done":
         verdict = (metrics or {}).get("verdict") or {}
         # What was unusual about the run, e.g. that it stopped at the server's time limit per job.
@@ -168,9 +171,9 @@ def outcome_message(status: JobStatus, metrics: dict | None = None) -> tuple[str
             )
         why = f" {plain(verdict['reason'])}" if verdict.get("reason") else ""
         if notice:  # usable (made active), but never a plain success: the caution says why
-            return "warning", (f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model. "
+            return "warning", (f"Model **{plain(status.model_name)}** is trained and saved; {active}. "
                                f"{notice}{why}{note}")
-        return "success", f"Model **{plain(status.model_name)}** is trained and saved; it is now the active model.{why}{note}"
+        return "success", f"Model **{plain(status.model_name)}** is trained and saved; {active}.{why}{note}"
     if status.state == "failed":
         return "error", f"Training **{plain(status.model_name)}** failed: {plain(status.message)}"
     if status.state == "cancelled":

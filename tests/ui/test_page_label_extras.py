@@ -199,6 +199,9 @@ def test_a_trained_model_below_the_zero_shot_one_leaves_it_active_and_both_score
     assert "Kept in use: **label-demo-zeroshot**" in notes, notes
     assert "0.00 vs 1.00 macro-F1 on the same 10 labelled rows" in notes and "least sure" in notes
     assert "is now the active model" not in notes
+    # walk-u: the job's outcome above said "it is now the active model" beside "Kept in use: zero-shot".
+    outcome = " ".join(e.value for e in [*at.success, *at.warning] if "is trained and saved" in e.value)
+    assert outcome and "it is now the active model" not in outcome and "was **not** made the active model" in outcome
     # The zero-shot model goes on picking the rows.
     assert any(m.value.startswith("**label-demo-zeroshot**") for m in at.markdown)
 
