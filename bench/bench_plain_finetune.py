@@ -24,7 +24,8 @@ score of each (set, rows, seed) from an earlier run's JSON lines instead of trai
 not depend on the product's settings, only on the split, so settings that move the split are
 refused); ``--trace`` scores the fine-tune on the test rows at each of its validation passes
 (``trace``: [step, validation macro-F1, test macro-F1]; diagnosis only, never used to choose) and
-records what the loop did (best step, stop reason, refit).
+records what the loop did (best step, stop reason, refit). ``--unbucketed`` (round 10) draws the product's
+batches as the Trainer does (shuffled rows cut in order) instead of grouped by length.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sklearn.metrics import f1_score
 
 import core.pipeline
 from bench import load_avg
+from bench.bench_bf16 import _random_batches
 from bench.bench_regret import DATA, SETS, sample
 from core import TrainConfig, train
 from core.base_models import resolve_base_model
@@ -127,10 +129,28 @@ def _traced(trace: TestTrace):
     return fit, wrapped
 
 
+def rest_of(frame: pd.DataFrame, sampled: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (as bench_regret.sample filters it) outside the sample: more held-out rows
+    for both runs, so a 0.5-point difference is not one or two test rows."""
+    frame = frame.dropna()
+    frame = frame[frame["text"].astype(str).str.strip() != ""]
+    frame = frame[frame["label"].isin(sampled["label"].unique())]
+    taken = sampled["text"].astype(str).value_counts()
+    left = frame.assign(_n=frame.groupby(frame["text"].astype(str)).cumcount())
+    left = left[left["_n"] >= left["text"].astype(str).map(taken).fillna(0)]  # a text sampled k times: its first k copies out
+    return left.drop(columns="_n").reset_index(drop=True)
+
+
+def _macro_f1(truth: list[str], predicted: list[str]) -> float:
+    return float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth) | set(predicted))))
+
+
 def run(name: str, rows: int, seed: int, overrides: dict | None = None, plain_cache: dict | None = None,
-        trace: bool = False) -> dict:
+        trace: bool = False, extra_test: bool = False) -> dict:
     file, shape, base_model = SETS[name]
-    df = sample(shape(pd.read_csv(DATA / file)), rows, seed)
+    frame = shape(pd.read_csv(DATA / file))
+    df = sample(frame, rows, seed)
+    extra = rest_of(frame, df) if extra_test else None
     config = TrainConfig(text_columns=("text",), label_column="label", base_model=base_model, seed=seed,
                          **(overrides or {}))
     prepared = with_validation(prepare(df, config), config)
@@ -144,7 +164,8 @@ def run(name: str, rows: int, seed: int, overrides: dict | None = None, plain_ca
         original, core.pipeline.fit_transformer = _traced(tracer)
     try:
         started = time.monotonic()
-        metrics = train(df, config).metrics
+        result = train(df, config)
+        metrics = result.metrics
         product_seconds = time.monotonic() - started - (tracer.seconds if tracer else 0.0)
     finally:
         if tracer is not None:
@@ -152,23 +173,41 @@ def run(name: str, rows: int, seed: int, overrides: dict | None = None, plain_ca
     if len(test) != metrics["split_sizes"]["test"]:
         raise RuntimeError(f"split mismatch: {len(test)} test rows here, {metrics['split_sizes']['test']} in the run")
     cached = (plain_cache or {}).get((name, len(df), seed))
-    if cached is not None:
+    if extra is not None and cached is not None and (cached.get("extra") or {}).get("plain") is None:
+        cached = None  # a line without the rows outside the sample: the plain run is needed again
+    extra_texts = [] if extra is None else extra["text"].astype(str).tolist()
+    if plain_cache is None:  # --no-plain: the product run only (compare with another run's plain lines)
+        plain, plain_seconds, plain_extra = float("nan"), None, float("nan")
+    elif cached is not None:
         if cached["test_n"] != len(test) or cached["learn_n"] != len(learn):
             raise RuntimeError(f"--plain-from: {name} seed {seed} had {cached['test_n']} test / {cached['learn_n']} "
                                f"learning rows there, {len(test)} / {len(learn)} here")
         plain, plain_seconds = float(cached["plain"]), None
+        plain_extra = (cached.get("extra") or {}).get("plain")
     else:
         started = time.monotonic()
         predicted = plain_fine_tune(resolve_base_model(base_model).location, prepared.texts_at(learn),
-                                    [str(y) for y in prepared.labels[learn]], prepared.texts_at(test), seed)
-        plain = float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth) | set(predicted))))
+                                    [str(y) for y in prepared.labels[learn]], prepared.texts_at(test) + extra_texts, seed)
+        predicted, plain_extra_predicted = predicted[:len(test)], predicted[len(test):]
+        plain = _macro_f1(truth, predicted)
+        plain_extra = _macro_f1(extra["label"].astype(str).tolist(), plain_extra_predicted) if extra is not None else None
         plain_seconds = round(time.monotonic() - started, 1)
     product = float(metrics["model"]["macro_f1"])
     fine = metrics["candidates"].get("transformer") or (metrics.get("before_refit") or metrics["model"]
                                                         if metrics["saved_kind"] == "transformer" else None)
-    return {"set": name, "rows": len(df), "seed": seed, "test_n": len(test), "learn_n": len(learn),
+    more = {}
+    if extra is not None:  # the saved model, its fine-tune and the plain one on the rows outside the sample
+        extra_truth = extra["label"].astype(str).tolist()
+        tuned = result.model if metrics["saved_kind"] == "transformer" else result.alternatives.get("transformer")
+        more = {"extra_n": len(extra),
+                "extra": {"product": round(_macro_f1(extra_truth, [str(v) for v in result.model.predict(extra_texts)]), 4),
+                          "plain": round(float(plain_extra), 4),
+                          "fine_tune": round(_macro_f1(extra_truth, [str(v) for v in tuned.predict(extra_texts)]), 4)
+                          if tuned is not None else None}}
+        more["extra"]["difference_points"] = round((more["extra"]["product"] - more["extra"]["plain"]) * 100, 2)
+    return {"set": name, "rows": len(df), "seed": seed, "test_n": len(test), "learn_n": len(learn), **more,
             "config": overrides or {}, "saved_kind": metrics["saved_kind"], "product": round(product, 4),
-            "plain": round(plain, 4), "plain_from": "cache" if cached is not None else "run",
+            "plain": round(plain, 4), "plain_from": "none" if plain_cache is None else "cache" if cached is not None else "run",
             "difference_points": round((product - plain) * 100, 2),
             "fine_tune_test": round(float(fine["macro_f1"]), 4) if fine else None,
             "validation": {k: round(v, 4) for k, v in metrics["validation"].items()},
@@ -253,6 +292,13 @@ def main() -> None:
     parser.add_argument("--plain-from", default=None, metavar="FILE",
                         help="take the plain fine-tune's score from an earlier run's JSON lines (same set, rows, seed)")
     parser.add_argument("--trace", action="store_true", help="score the fine-tune on the test rows at each validation pass")
+    parser.add_argument("--extra-test", action="store_true",
+                        help="also score the saved model, its fine-tune and a plain run (trained again) on the set's rows "
+                             "outside the sample")
+    parser.add_argument("--no-plain", action="store_true",
+                        help="run the product only (its lines carry plain NaN; compare with another run's plain lines)")
+    parser.add_argument("--unbucketed", action="store_true",
+                        help="product run with random batches (shuffled rows cut in order), as the Trainer draws them")
     parser.add_argument("--plain-seed", type=int, default=None, metavar="N",
                         help="run only the plain fine-tune, on each seed's rows, with training seed N (its own noise)")
     args = parser.parse_args()
@@ -266,12 +312,14 @@ def main() -> None:
                         handle.write(json.dumps(record) + "\n")
         return
     overrides = parse_settings(args.config)
-    cache = plain_scores(args.plain_from, overrides)
+    cache = None if args.no_plain else plain_scores(args.plain_from, overrides)
     print(f"load before: {load_avg()}", flush=True)
     records = []
     for name in args.sets:
         for seed in args.seeds:
-            record = run(name, args.rows, seed, overrides, cache, args.trace)
+            with _random_batches(args.unbucketed):
+                record = run(name, args.rows, seed, overrides, cache, args.trace, args.extra_test)
+            record["batches"] = "random" if args.unbucketed else "length-grouped"
             record["load_after"] = load_avg()
             records.append(record)
             print(json.dumps(record), flush=True)

@@ -73,6 +73,7 @@ class Loop:
     stop_at: int  # the step the loop stops at (total_steps, or a refit's best step)
     eval_every: int  # 0: no evaluation (a refit)
     loss_fn: Any = None  # _RowLoss
+    max_grad_norm: float | None = None  # TrainConfig.max_grad_norm
 
     def trainable(self) -> dict[str, Any]:
         net = self.accelerator.unwrap_model(self.model)
@@ -165,7 +166,7 @@ def fit_transformer(
                 min(steps[0], total_steps) if refit else total_steps,
                 0 if refit else max(1, steps_per_epoch // config.evals_per_epoch),
                 _loss_fn(config, prepared.y[prepared.splits["train"]], len(prepared.classes), accelerator.device,
-                         multi_label=prepared.multi_label))
+                         multi_label=prepared.multi_label), config.max_grad_norm)
     hooks = list(callbacks)
     if checkpoint is not None and not refit:  # a refit starts from the base model each time
         saver = checkpoint if isinstance(checkpoint, checkpoints.LoopCheckpoint) else checkpoints.LoopCheckpoint(checkpoint)
@@ -293,6 +294,8 @@ def _optimizer_step(loop: Loop, loss_fn: Any, autocast: Any, input_ids: Any, att
             loss = loss_fn(logits.float(), targets[part]).sum() / total_weight  # this slice's part of the batch mean
             accelerator.backward(loss)
         loss_value += float(loss.detach())
+    if loop.max_grad_norm:
+        accelerator.clip_grad_norm_(model.parameters(), loop.max_grad_norm)
     loop.optimizer.step()
     loop.scheduler.step()
     loop.optimizer.zero_grad(set_to_none=True)
@@ -305,8 +308,8 @@ def _evaluate_now(loop: Loop, state: LoopState, events: Events, config: TrainCon
     checkpoint is on disk before its "evaluate" event is sent), then send the event."""
     val, score = scorer(loop.model)
     state.scores.append((state.step, score))
-    if score > state.best_score:
-        state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
+    if _keeps(score, state.best_score, config):
+        state.best_score, state.best_step, state.evals_since_best = max(score, state.best_score), state.step, 0
         state.best_state = {n: p.detach().to("cpu", copy=True) for n, p in loop.trainable().items()}
     else:
         state.evals_since_best += 1
@@ -324,6 +327,14 @@ def _evaluate_now(loop: Loop, state: LoopState, events: Events, config: TrainCon
     loop.model.train()
 
 
+def _keeps(score: float, best_score: float, config: TrainConfig) -> bool:
+    """Whether weights scoring ``score`` on validation replace the kept ones: a new best, or a later
+    evaluation within ``config.checkpoint_tolerance`` of the best (the schedule's later weights, the
+    small gap being the validation rows' noise)."""
+    tolerance = config.checkpoint_tolerance
+    return score > best_score or (tolerance > 0 and score >= best_score - tolerance - 1e-9)
+
+
 def _best_network(loop: Loop, state: LoopState, scorer: _Scorer, config: TrainConfig) -> Any:
     """The network with its best validation weights (the current ones when the loop stopped between
     evaluations and they score higher), LoRA merged, in eval mode."""
@@ -331,7 +342,7 @@ def _best_network(loop: Loop, state: LoopState, scorer: _Scorer, config: TrainCo
 
     if loop.eval_every and state.step % loop.eval_every != 0 and state.step != loop.total_steps:
         _, score = scorer(loop.model)  # stopped between evaluations
-        if score > state.best_score or state.best_state is None:
+        if _keeps(score, state.best_score, config) or state.best_state is None:
             state.best_state, state.best_step = None, state.step  # the current weights are the best
     net = loop.accelerator.unwrap_model(loop.model)
     if state.best_state is not None:

@@ -194,3 +194,61 @@ def test_train_prepares_and_validates_the_data_once(tiny_model_dir, monkeypatch,
     result = train(make_sentiment_frame(rows), config)
     assert result.metrics["method_chosen"] == chosen
     assert calls == {"prepare": 1, "validate_mapping": 1}
+
+
+def _fit_with_scores(tiny_model_dir, monkeypatch, scores, **changes):
+    """The loop's facts when the validation scores are scripted (one per evaluation; one
+    evaluation per step: 70 training rows in batches of 16 are 5 steps an epoch)."""
+    from core import training
+    from core.prepare import prepare
+
+    script = iter(scores)
+
+    def scripted(self, model):
+        score = next(script)
+        return {"macro_f1": score}, score
+
+    monkeypatch.setattr(training._Scorer, "__call__", scripted)
+    config = tiny_config(tiny_model_dir, evals_per_epoch=5, **changes)
+    return training.fit_transformer(prepare(make_sentiment_frame(100), config), config).metrics
+
+
+@pytest.mark.parametrize("tolerance,kept", [(0.0, 2), (0.005, 5), (0.002, 3)])
+def test_the_weights_kept_are_the_latest_within_the_tolerance_of_the_best(tiny_model_dir, monkeypatch, tolerance, kept):
+    facts = _fit_with_scores(tiny_model_dir, monkeypatch, [0.80, 0.90, 0.899, 0.85, 0.895], epochs=1,
+                             early_stopping_patience=100, checkpoint_tolerance=tolerance)
+    assert (facts["steps"], facts["best_step"]) == (5, kept)
+
+
+@pytest.mark.parametrize("tolerance,stopped_at,kept", [(0.0, 4, 2), (0.005, 6, 4)])
+def test_an_evaluation_within_the_tolerance_resets_the_patience(tiny_model_dir, monkeypatch, tolerance, stopped_at, kept):
+    facts = _fit_with_scores(tiny_model_dir, monkeypatch, [0.80, 0.90, 0.85, 0.899, 0.85, 0.85, 0.99, 0.99], epochs=2,
+                             early_stopping_patience=2, checkpoint_tolerance=tolerance)
+    assert (facts["stopped_reason"], facts["steps"], facts["best_step"]) == ("early stopping", stopped_at, kept)
+
+
+@pytest.mark.parametrize("max_norm", [None, 0.01])
+def test_gradients_are_clipped_to_max_grad_norm_before_each_step(tiny_model_dir, monkeypatch, max_norm):
+    import accelerate
+    import torch
+
+    from core import training
+    from core.prepare import prepare
+
+    norms, original = [], accelerate.Accelerator.clip_grad_norm_
+
+    def recording(self, parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        total = original(self, parameters, max_norm, *args, **kwargs)  # the norm before clipping
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters if p.grad is not None]))
+        norms.append((float(total), float(after)))
+        return total
+
+    monkeypatch.setattr(accelerate.Accelerator, "clip_grad_norm_", recording)
+    config = tiny_config(tiny_model_dir, epochs=1, max_grad_norm=max_norm)
+    facts = training.fit_transformer(prepare(make_sentiment_frame(100), config), config).metrics
+    if max_norm is None:
+        assert norms == []
+    else:
+        assert len(norms) == facts["steps"] == 5
+        assert all(before > max_norm and after <= max_norm * 1.001 for before, after in norms)
