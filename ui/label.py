@@ -54,7 +54,22 @@ RANDOM_CHECK_NOTE = ("The random checks start empty: they were picked at random 
                      "so choose the label yourself.")
 MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
 ACCEPT = "accept"  # the editor's tick box: save the suggested label as it is
+# The open project and the rows per round, kept past a page change: Streamlit drops a widget's key
+# when its page is not drawn, and the page then opened on "New project…" with 20 rows (walk).
+KEPT = "label_kept"
 ss = st.session_state
+
+
+def restore_choices(projects: list[str]) -> None:
+    """Put the kept project (while it exists) and rows per round back before their widgets are drawn."""
+    for key, value in ss.get(KEPT, {}).items():
+        if key != "label_project" or value in projects:
+            ss.setdefault(key, value)
+
+
+def keep_choice(key: str) -> None:
+    """Keep widget ``key``'s value for :func:`restore_choices` after a page change."""
+    ss.setdefault(KEPT, {})[key] = ss[key]
 
 
 def model_name_for(project: str) -> str:
@@ -385,6 +400,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.success("Every row is labelled. Download the set above, or train the final model.")
         return
     n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
+    keep_choice("label_n")
     try:
         ranked = _ranked_rows(store, ranking_model, n)
     except ValueError as exc:

@@ -236,3 +236,35 @@ def test_the_comparison_on_the_page_uses_the_random_checks_when_there_are_enough
     notes = " ".join(i.value for i in at.info)
     assert "0.00 vs 1.00 macro-F1 on the same 10 labelled rows picked at random" in notes, notes
     assert "fair to both models" in notes and "needed to compare on random rows alone" not in notes
+
+
+def _ranked_project(models_dir, folder) -> None:
+    """Project "demo" (24 labelled rows, 30 to label) ranked by a copy of the tiny model as its own model."""
+    from tests.ui.test_page_label import mixed_frame
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(folder, models_dir / "label-demo")
+    label_store("demo").create(mixed_frame(), ["text"], "label")
+
+
+def test_the_open_project_and_rows_per_round_survive_a_page_change(
+    labels_dir, models_dir, trained_tiny  # noqa: F811
+):
+    """Walk: back from another page, the Label page opened on "New project…" with 20 rows per round."""
+    _ranked_project(models_dir, trained_tiny[1])
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    at.number_input(key="label_n").set_value(10).run()
+    assert len(at.data_editor(key="label_editor").value) == 10
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/label.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="label_project").value == "demo"
+    assert at.number_input(key="label_n").value == 10
+    assert len(at.data_editor(key="label_editor").value) == 10
+    # A choice made after coming back is the one kept next time.
+    at.selectbox(key="label_project").set_value("New project…").run()
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/label.py").run()
+    assert at.selectbox(key="label_project").value == "New project…"
