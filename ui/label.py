@@ -29,6 +29,7 @@ from core.evaluation import cv_summary_frame
 from core.label_rounds import compare_with_zeroshot, rows_to_train, zeroshot_kept, zeroshot_name
 from core.labeling import RANDOM_CHECK, LabelStore, ModelFit, label_store, model_fit, suspected_label_errors
 from core.models.folder import MANIFEST
+from core.monitor import rows_words
 from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
@@ -387,6 +388,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.success(flash)
     if failed := ss.pop("label_flash_error", None):
         st.error(failed)
+    if unsaved := ss.pop("label_flash_unsaved", None):  # rows ticked "accept" with nothing to accept
+        st.warning(unsaved, icon=":material/info:")
     if is_training():
         st.info("Training is running; the rows to label appear when the model is saved.")
         return
@@ -435,9 +438,11 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     left, right = st.columns(2)
     why = ranked["reason"]  # saved with each label: the comparison with the zero-shot model reads it
     if left.button("Save labels", key="label_save", icon=":material/save:"):
+        ss["label_flash_unsaved"] = accepted_without_label(store, edited, "label_editor")  # before _save resets it
         ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor', why)} label(s)."
         st.rerun()
     if right.button("Save and retrain", key="label_retrain", type="primary", icon=":material/refresh:"):
+        ss["label_flash_unsaved"] = accepted_without_label(store, edited, "label_editor")
         saved = _save(store, edited, "label_editor", why)
         try:
             start_training(store, base_model)
@@ -628,17 +633,40 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
 def _picked(store: LabelStore, edited: pd.DataFrame, key: str) -> dict[int, str]:
     """The labels picked in editor ``key`` so far (row id -> label, blank picks skipped): what
     :func:`_save` would save now."""
-    def label(value) -> str:  # several tags per row come back as a list: joined as the project joins them
-        if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-            tags = [str(t) for t in list(value) if str(t).strip()]
-            return join_tags(tags, tag_project(store, None) or "|")
-        return value if isinstance(value, str) else ""
-
     # Only rows the person touched: a label picked or corrected, or a suggestion ticked as right.
     # A preselected suggestion left alone is not a label (it would teach the model its own guess).
-    changes = {int(i): c for i, c in ((ss.get(key) or {}).get("edited_rows") or {}).items()}
+    changes = _changes(key)
     touched = [store.label_column in changes.get(i, {}) or bool(changes.get(i, {}).get(ACCEPT)) for i in range(len(edited))]
-    return {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
+    labels = [_label_value(store, v) for v in edited[store.label_column]]
+    return {int(r): v for r, v, t in zip(edited["row"], labels, touched) if t and v.strip()}
+
+
+def _changes(key: str) -> dict[int, dict]:
+    """The edits editor ``key`` has sent (row position -> {column: new value})."""
+    return {int(i): c for i, c in ((ss.get(key) or {}).get("edited_rows") or {}).items()}
+
+
+def _label_value(store: LabelStore, value) -> str:
+    """An editor label cell as the label saved (several tags per row come back as a list: joined as
+    the project joins them; an empty cell: "")."""
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        tags = [str(t) for t in list(value) if str(t).strip()]
+        return join_tags(tags, tag_project(store, None) or "|")
+    return value if isinstance(value, str) else ""
+
+
+def accepted_without_label(store: LabelStore, edited: pd.DataFrame, key: str) -> str:
+    """Why rows ticked "accept" in editor ``key`` with an empty label are not saved ("" when there are
+    none). A random check starts empty (:func:`preselected_labels`): it has no suggestion to accept,
+    and saving the model's guess for it would undo what starting empty is for, so the person picks."""
+    changes = _changes(key)
+    n = sum(bool(changes.get(i, {}).get(ACCEPT)) and not _label_value(store, v).strip()
+            for i, v in enumerate(edited[store.label_column]))
+    if not n:
+        return ""
+    return (f"{rows_words(n)} ticked \"{ACCEPT}\" {'has' if n == 1 else 'have'} no suggested label to accept (the random "
+            f"checks start empty) and {'is' if n == 1 else 'are'} not saved: pick {'its' if n == 1 else 'their'} label "
+            f"in the \"{plain(store.label_column)}\" column.")
 
 
 def _picked_note(store: LabelStore, edited: pd.DataFrame, key: str) -> None:
@@ -649,6 +677,8 @@ def _picked_note(store: LabelStore, edited: pd.DataFrame, key: str) -> None:
     picked = len(_picked(store, edited, key))
     if picked:
         st.caption(f"{picked} row(s) picked, not saved yet.")
+    if unsaved := accepted_without_label(store, edited, key):
+        st.warning(unsaved, icon=":material/info:")
 
 
 def _save(store: LabelStore, edited: pd.DataFrame, key: str, reasons: pd.Series | None = None) -> int:

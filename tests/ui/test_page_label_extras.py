@@ -268,3 +268,44 @@ def test_the_open_project_and_rows_per_round_survive_a_page_change(
     at.switch_page("pages/models.py").run()
     at.switch_page("pages/label.py").run()
     assert at.selectbox(key="label_project").value == "New project…"
+
+
+def ticked_notes(at) -> list[str]:
+    return [w.value for w in at.warning if 'ticked "accept"' in w.value]
+
+
+def test_accept_on_a_random_check_with_no_suggestion_says_why_it_is_not_saved(
+    labels_dir, models_dir, trained_tiny  # noqa: F811
+):
+    """Walk: "accept" ticked on random checks (empty labels: nothing suggested) saved nothing and said
+    nothing. They stay unsaved (their label is the person's own choice, issue 30), and the page says so,
+    before the click and after it; the accepted least-sure row is saved."""
+    _ranked_project(models_dir, trained_tiny[1])
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    view = at.data_editor(key="label_editor").value
+    checks = [i for i in range(len(view)) if view["why suggested"].iloc[i] == "random check"][:2]
+    least = next(i for i in range(len(view)) if view["why suggested"].iloc[i] == "least sure")
+    assert (view["label"].iloc[checks] == "").all() and view["label"].iloc[least] == view["model says"].iloc[least]
+    at.session_state["label_editor"] = {"edited_rows": {i: {"accept": True} for i in [*checks, least]},
+                                        "added_rows": [], "deleted_rows": []}
+    at.run()
+    said = ('2 rows ticked "accept" have no suggested label to accept (the random checks start empty) and are not '
+            'saved: pick their label in the "label" column.')
+    assert ticked_notes(at) == [said]
+    assert "1 row(s) picked, not saved yet." in [c.value for c in at.caption]
+    at.button(key="label_save").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Saved 1 label(s)."]
+    assert ticked_notes(at) == [said]  # said again under the saved count, once
+    store = label_store("demo")
+    assert store.frame().loc[int(view["row"].iloc[least]), "label"] == view["model says"].iloc[least]
+    assert {int(view["row"].iloc[i]) for i in checks} <= set(store.unlabeled().index)
+    # One such row: in the singular.
+    view = at.data_editor(key="label_editor").value
+    check = next(i for i in range(len(view)) if view["why suggested"].iloc[i] == "random check")
+    at.session_state["label_editor"] = {"edited_rows": {check: {"accept": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert ticked_notes(at) == [
+        '1 row ticked "accept" has no suggested label to accept (the random checks start empty) and is not saved: '
+        'pick its label in the "label" column.']
