@@ -404,11 +404,23 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         return
     n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
     keep_choice("label_n")
+    # A new round is scored (10-20 s): the last round's grid would stay on screen meanwhile, greyed
+    # out but still taking edits that the new rows then lose (walk). An empty slot takes its place
+    # at once; on the other runs a container, so that the grid is not redrawn on every edit.
+    scoring = _ranking_stale(store, ranking_model, n)
+    area = st.empty() if scoring else st.container()
     try:
         ranked = _ranked_rows(store, ranking_model, n)
     except ValueError as exc:
-        st.error(plain(exc))
+        area.error(plain(exc))
         return
+    with area.container() if scoring else area:
+        _round_rows(store, counts, ranked, ranking_model, base_model)
+
+
+def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame, ranking_model: str,
+                base_model: str) -> None:
+    """This round's rows (``ranked``, by ``ranking_model``) in the editor, with what they are and the Save buttons."""
     if ss.get("label_scored", 0) < counts["unlabeled"]:
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
     fit = _model_fit(store, ranking_model)  # a model of other labels: its guesses shown, never pre-selected
@@ -455,18 +467,27 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     st.caption(f"Labels are stored {where}.")
 
 
+def _rank_stamp(name: str, n: int) -> tuple:
+    """What the kept ranking depends on: the model, its version and the rows per round."""
+    return name, (model_path(name) / MANIFEST).stat().st_mtime, n
+
+
+def _ranking_stale(store: LabelStore, name: str, n: int) -> bool:
+    """Whether :func:`_ranked_rows` must score the rows again (a new model, version or ``n``)."""
+    return ss.get("label_rank_stamp") != _rank_stamp(name, n) or "reason" not in ss.get("label_ranked", {})
+
+
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
     """The unlabelled rows to label next for model ``name`` (its least sure and random checks, a
     ``reason`` each), computed once per model version."""
-    stamp = (name, (model_path(name) / MANIFEST).stat().st_mtime, n)
-    if ss.get("label_rank_stamp") != stamp or "reason" not in ss.get("label_ranked", {}):
+    if _ranking_stale(store, name, n):
         pool = store.unlabeled()
         if len(pool) > MAX_SCORED:
             pool = pool.sample(MAX_SCORED, random_state=0)
         own = name in (model_name_for(store.folder.name), zeroshot_name(store.folder.name))
         with st.spinner(f"Scoring {len(pool):,} unlabelled rows…"):
             ss["label_ranked"] = ranked_rows(store, name, pool, n, own=own)  # ui/label_rounds.py: rounds and gain
-        ss["label_rank_stamp"] = stamp
+        ss["label_rank_stamp"] = _rank_stamp(name, n)
         ss["label_scored"] = len(pool)
     ranked = ss["label_ranked"]
     return ranked[ranked.index.isin(store.unlabeled().index)]  # rows labelled since drop out

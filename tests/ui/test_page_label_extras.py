@@ -309,3 +309,50 @@ def test_accept_on_a_random_check_with_no_suggestion_says_why_it_is_not_saved(
     assert ticked_notes(at) == [
         '1 row ticked "accept" has no suggested label to accept (the random checks start empty) and is not saved: '
         'pick its label in the "label" column.']
+
+
+def test_the_last_rounds_grid_is_taken_off_the_page_while_a_new_round_is_scored(
+    labels_dir, models_dir, trained_tiny, monkeypatch  # noqa: F811
+):
+    """Walk: while a round was scored (10-20 s) the last round's grid stayed on screen, greyed out, and
+    still took clicks and edits. Every message the browser gets is recorded (Streamlit's own hook); when
+    the scoring starts, one must already have replaced the grid's place with something that is not an
+    editor. On a rerun that scores nothing the grid keeps its place, so an edit does not redraw it."""
+    from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+
+    import ui.label
+
+    sent: list = []
+
+    def record(msg) -> None:
+        if msg.HasField("delta") and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            kind = element.WhichOneof("type")
+            editor = kind == "dataframe" and "label_editor" in element.dataframe.id
+            sent.append((tuple(msg.metadata.delta_path), "editor" if editor else kind))
+
+    scoring, mark = ui.label.ranked_rows, ((), "scoring starts")
+    monkeypatch.setattr(ui.label, "ranked_rows", lambda *a, **k: sent.append(mark) or scoring(*a, **k))
+    monkeypatch.setattr(ForwardMsgQueue, "_before_enqueue_msg", staticmethod(record))
+    _ranked_project(models_dir, trained_tiny[1])
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    sent.clear()
+    at.run()  # the round just scored is listed above now ("Gain per round"): the page as it stays
+    assert mark not in sent
+    grid = next(path for path, kind in sent if kind == "editor")
+
+    sent.clear()
+    at.number_input(key="label_n").set_value(10).run()  # a new round: scored again
+    assert not at.exception, at.exception
+    before = sent[:sent.index(mark)]
+    assert any(grid[:len(path)] == path and kind != "editor" for path, kind in before), before
+    assert len(at.data_editor(key="label_editor").value) == 10
+    assert [path for path, kind in sent[sent.index(mark):] if kind == "editor"] == [grid]
+
+    sent.clear()
+    at.session_state["label_editor"] = {"edited_rows": {0: {"label": "positive"}}, "added_rows": [], "deleted_rows": []}
+    at.run()  # an edit: nothing to score, the grid stays where it is
+    assert mark not in sent
+    assert not any(grid[:len(path)] == path for path, kind in sent if path != grid), sent
+    assert [path for path, kind in sent if kind == "editor"] == [grid]
