@@ -29,10 +29,10 @@ from core.evaluation import cv_summary_frame
 from core.label_rounds import compare_with_zeroshot, rows_to_train, zeroshot_kept, zeroshot_name
 from core.labeling import RANDOM_CHECK, LabelStore, ModelFit, label_store, model_fit, suspected_label_errors
 from core.models.folder import MANIFEST
-from core.monitor import rows_words
 from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
+from core.words import rows_words
 from ui.base_model_picker import base_model_picker
 from ui.check import EMBEDDING_ROWS
 from ui.downloads import download_button
@@ -134,7 +134,7 @@ def new_project() -> None:
         label_col, n_labeled = "label", 0
     else:
         n_labeled = int((df[label_col].notna() & (df[label_col].astype(str).str.strip() != "")).sum())
-    st.caption(f"{len(df):,} rows: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
+    st.caption(f"{rows_words(len(df))}: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
     if not name:  # a disabled button says why (issue 28: it was greyed out with no reason)
         st.caption("Name the project above to create it.")
     if st.button("Create project", key="label_create", type="primary", disabled=not name,
@@ -425,7 +425,7 @@ def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame,
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
     fit = _model_fit(store, ranking_model)  # a model of other labels: its guesses shown, never pre-selected
     checks = int((ranked["reason"] == RANDOM_CHECK).sum())
-    mixed = (f" {checks} of these {len(ranked)} rows were picked at random instead (\"random check\" under \"why "
+    mixed = (f" {checks} of these {rows_words(len(ranked))} {'was' if checks == 1 else 'were'} picked at random instead (\"random check\" under \"why "
              "suggested\"), so the score that compares a newly trained model with this one is fair to both models."
              if checks else "")
     st.caption(
@@ -485,7 +485,7 @@ def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
         if len(pool) > MAX_SCORED:
             pool = pool.sample(MAX_SCORED, random_state=0)
         own = name in (model_name_for(store.folder.name), zeroshot_name(store.folder.name))
-        with st.spinner(f"Scoring {len(pool):,} unlabelled rows…"):
+        with st.spinner(f"Scoring {rows_words(len(pool), 'unlabelled')}…"):
             ss["label_ranked"] = ranked_rows(store, name, pool, n, own=own)  # ui/label_rounds.py: rounds and gain
         ss["label_rank_stamp"] = _rank_stamp(name, n)
         ss["label_scored"] = len(pool)
@@ -560,7 +560,7 @@ def _ranked_suspects(store: LabelStore, n: int, base_model: str, kind: str, what
     stamp = (kind, store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
     if ss.get("label_suspect_stamp") != stamp:
         try:
-            with st.spinner(f"Cross-checking {what}{len(labeled):,} labelled rows…"):
+            with st.spinner(f"Cross-checking {what}{rows_words(len(labeled), 'labelled')}…"):
                 ss["label_suspects"] = rank(labeled, _suspect_embedder(base_model, len(labeled)))
         except ValueError as exc:
             st.info(plain(exc))

@@ -35,9 +35,9 @@ from core.columns import (
 )
 from core.config import default_of, form_range
 from core.data import TAG_LISTS, read_table, suggest_task
-from core.monitor import rows_words
 from core.multilabel import ROWS_PER_TAG_NOTE
 from core.registry import model_path
+from core.words import rows_words
 from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert

@@ -356,3 +356,12 @@ def test_the_last_rounds_grid_is_taken_off_the_page_while_a_new_round_is_scored(
     assert mark not in sent
     assert not any(grid[:len(path)] == path for path, kind in sent if path != grid), sent
     assert [path for path, kind in sent if kind == "editor"] == [grid]
+
+
+def test_a_one_row_upload_is_counted_in_the_singular(labels_dir):  # noqa: F811
+    """Walk: "1 rows: 0 labelled, 1 to label." (core.words.rows_words, one plural rule for rows)."""
+    at = open_label()
+    data = b"review\nlovely colour\n"
+    at.file_uploader(key="label_upload").set_value(("one.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert "1 row: 0 labelled, 1 to label." in [c.value for c in at.caption]
