@@ -55,7 +55,7 @@ import pandas as pd
 from .calibration import equal_count_gaps
 from .columns import POSITIVE_NAMES
 from .models import SavedModel
-from .words import UNSPACED_RANGES
+from .words import UNSPACED_RANGES, rows_words
 
 __all__ = [
     "ATTRIBUTION_METHOD",
@@ -272,7 +272,7 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
             0,
             None,
             None,
-            f"Only {n} test rows were saved; too few to measure the model's uncertainty.",
+            f"Only {rows_words(n, 'test')} {'was' if n == 1 else 'were'} saved; too few to measure the model's uncertainty.",
         )
     n_bins, calibration, sampling = equal_count_gaps(
         y, s, binary=index is not None, rows_per_bin=ROWS_PER_BIN, max_bins=MAX_BINS

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .words import rows_words
+
 __all__ = [
     "PLATT_BELOW",
     "Calibrator",
@@ -359,7 +361,7 @@ def choose_calibrator(scores_val: np.ndarray, y_val: np.ndarray, *, seed: int = 
     y = np.asarray(y_val).astype(np.int64)
     n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
     if min(n_pos, n_neg) < PLATT_BELOW:
-        reason = f"Platt scaling: the validation split has only {min(n_pos, n_neg)} rows of its smaller class (isotonic needs more)"
+        reason = f"Platt scaling: the validation split has only {rows_words(min(n_pos, n_neg))} of its smaller class (isotonic needs more)"
         return fit_calibrator(s, y, "platt"), {"method": "platt", "reason": reason, "cv_ece": {}}
     cv_ece = {"none": expected_calibration_error(y, s)}
     for method in ("platt", "isotonic"):

@@ -53,6 +53,7 @@ from .label_models import tag_proba as tag_proba
 from .label_models import tfidf_features as tfidf_features
 from .ood import OUTLIER_K, base_model_embedder, nearest_distances
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
+from .words import rows_words
 
 ISSUE_KINDS = (
     "label_error",
@@ -134,7 +135,7 @@ class DataReport:
         suggested label written into ``label_column``. Returns (new frame, rows dropped, rows whose
         label changed). ``df`` itself is not changed."""
         if len(df) != self.n_rows:
-            raise ValueError(f"This check was run on {self.n_rows:,} rows; the data now has {len(df):,}. Run the check again.")
+            raise ValueError(f"This check was run on {rows_words(self.n_rows)}; the data now has {len(df):,}. Run the check again.")
         dropped = self.rows(*drop) if drop else []
         keep = np.ones(len(df), dtype=bool)
         keep[dropped] = False

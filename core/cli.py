@@ -16,6 +16,7 @@ from .config import METHODS, PRECISIONS, default_of, range_text
 from .files import json_default
 from .models.folder import is_model_folder
 from .reading import POSITION_NUMBERING
+from .words import rows_words
 
 
 def _add_profile_col(parser: argparse.ArgumentParser) -> None:
@@ -676,7 +677,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   f"file; the model was trained on {separator_words(model.label_sep)}.", file=sys.stderr)
         metrics = evaluate_tags(values, proba, list(model.classes_), model.thresholds, separator)
         if unknown := unknown_tag_rows(values, list(model.classes_), separator):
-            shown = ", ".join(f"'{t}' ({n:,} row{'s' if n != 1 else ''})" for t, n in list(unknown.items())[:10])
+            shown = ", ".join(f"'{t}' ({rows_words(n)})" for t, n in list(unknown.items())[:10])
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
             print(f"note: {len(unknown)} tag(s) in '{args.label_col}' are not ones the model learned, so they are left "
                   f"out of the scores: {shown}{more}. The model knows {len(model.classes_)} tags: "

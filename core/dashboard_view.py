@@ -55,7 +55,7 @@ from .dashboard_tags import (
 )
 from .dates import DateParseReport
 from .multilabel import PREDICTED_LABELS, detect, split_tags
-from .words import distinctive_words, distinctive_words_per_tag
+from .words import distinctive_words, distinctive_words_per_tag, rows_words
 
 PERIOD_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
 WORDS_MAX_TEXTS = 10_000  # texts sampled for distinctive words (stratified per label)
@@ -465,7 +465,7 @@ def words_panels(words: dict[Any, pd.DataFrame], prepared: DashboardFrame) -> tu
     none = [t for t, f in words.items() if t not in few and f.empty]
     parts = []
     if few:
-        named = ", ".join(f"{t} ({n:,} row{'s' if n != 1 else ''})" for t, n in few.items())
+        named = ", ".join(f"{t} ({rows_words(n)})" for t, n in few.items())
         parts.append(f"Too few rows to find words for (a tag needs at least {WORDS_MIN_ROWS} rows in view): {named}.")
     if none:
         parts.append(f"No word sets these tags' rows apart: {', '.join(map(str, none))}.")

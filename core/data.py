@@ -40,7 +40,7 @@ from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the 
     sniff_delimiter,
     to_number,
 )
-from .words import cjk_share  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
+from .words import cjk_share, rows_words  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
 
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20
@@ -364,7 +364,7 @@ def _check_class_labels(
             cls, n = next(iter(small.items()))
             report.errors.append(Problem(
                 "label_column",
-                f"Class {cls!r} has {n} row(s); each class needs at least "
+                f"Class {cls!r} has {rows_words(n)}; each class needs at least "
                 f"{MIN_ROWS_PER_CLASS} (one each for training, validation and test).",
             ))
         elif len(small):  # one message however many: a page of red boxes hides what to do
@@ -380,7 +380,7 @@ def _check_class_labels(
         if len(few) and len(small) == 0:
             report.warnings.append(Problem(
                 "label_column",
-                f"Class(es) {', '.join(f'{c!r} ({n} rows)' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
+                f"Class(es) {', '.join(f'{c!r} ({rows_words(n)})' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
                 f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
                 "test scores rest on one or two rows. Add rows for them if you can.",
             ))

@@ -48,6 +48,7 @@ from .models.fewshot import KIND, FewShotClassifier, encode, mean_pooled
 from .models.folder import default_device, device_of, pad_batch
 from .prepare import Prepared, prepare
 from .progress import Cancel, Events, ProgressCallback, ProgressEvent, TrainingCancelled, TrainResult, cancel_check
+from .words import rows_words
 
 # Contrastive stage. Calibrated with bench/bench_fewshot.py (sentiment_reviews_en.csv, minilm-en,
 # 3 seeds, 600 held-out rows; macro-F1 means at 8 rows per class):
@@ -311,7 +312,7 @@ def fit_and_score_fewshot(
         oof_rows.append(frame)
         emit(ProgressEvent("evaluate", done_steps, total_steps, done_steps / total_steps,
                            metrics={k: model_m[k] for k in ("accuracy", "macro_f1", "weighted_f1")},
-                           elapsed_s=time.monotonic() - started, message=f"{name}: macro-F1 {model_m['macro_f1']:.3f} on {len(test_idx)} rows"))
+                           elapsed_s=time.monotonic() - started, message=f"{name}: macro-F1 {model_m['macro_f1']:.3f} on {rows_words(len(test_idx))}"))
     train_seconds = time.monotonic() - train_started
     refit_sentence = None
     if len(plan) == 1 and len(plan[0][2]):

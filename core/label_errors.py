@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .words import rows_words
+
 LIST_SHARE = 0.05  # the list: the most suspect 5% of the rows analysed (the bench's "top 5%")
 PLANT_SHARE = 0.05  # labels flipped at random in each calibration copy
 MIN_PLANTED = 10  # at least this many flips per copy (where the rows allow), so the test has power
@@ -149,7 +151,8 @@ class Ranking:
         tried = (f"in {self.copies} copies of this data with {self.planted:,} {noun} flipped on purpose, the "
                  f"{self.k:,} most suspect rows held {self.hits:,} of the {self.copies * self.planted:,} flipped rows")
         if len(self.scores) < MIN_ROWS:
-            return (f"No row is called a label error: {len(self.scores):,} rows are too few to say how many of the most "
+            n = len(self.scores)
+            return (f"No row is called a label error: {rows_words(n)} {'is' if n == 1 else 'are'} too few to say how many of the most "
                     f"suspect ones are wrong labels (at least {MIN_ROWS} are needed; {tried}).")
         if not self.credible:
             return (f"No row is called a label error: {tried}, about what a random pick of rows holds "

@@ -38,6 +38,7 @@ import pandas as pd
 
 from .files import atomic_write, to_json
 from .labeling import LEAST_SURE, RANDOM_CHECK, LabelStore, uncertainty_ranking
+from .words import rows_words
 
 ROUNDS_FILE = "rounds.json"
 # From this many labels the page suggests "Train on the labelled rows" (the leaderboard: few-shot
@@ -98,7 +99,7 @@ def own_score(kind: str, metrics: dict[str, Any]) -> tuple[float | None, str]:
     value = (metrics.get("model") or {}).get("macro_f1")
     if isinstance(value, (int, float)):
         n = (metrics.get("split_sizes") or {}).get("test")
-        return float(value), f"held-out: {n} labelled rows it did not train on" if n else "held-out test split"
+        return float(value), f"held-out: {rows_words(n, 'labelled')} it did not train on" if n else "held-out test split"
     return None, "not measured"
 
 
@@ -365,7 +366,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     how = ("the new model scored out of fold: each row by a copy trained without it" if out_of_fold
            else "the new model on labelled rows it did not train on")
     names = {"trained": trained.name, "zeroshot": zeroshot.name}
-    which = f"the same {n:,} labelled rows picked at random" if on_checks else f"the same {n:,} labelled rows"
+    which = f"the same {rows_words(n, 'labelled')}" + (" picked at random" if on_checks else "")
     scores = (f"{found['a']:.2f} vs {found['b']:.2f} macro-F1 on {which} ({how}; the zero-shot "
               "model as it is, it never saw a label)")
     head = (f"The zero-shot model {names['zeroshot']} stays the one in use: the new model {names['trained']} is "
@@ -380,7 +381,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
         rough = (f"Only the random checks were compared ({n:,} of the labelled rows), not the rows picked as the "
                  "zero-shot model's least sure, so the comparison is fair to both models."
                  # bench_label_rounds, round 8 (docs/measurements.md): 20 random checks of 40 labels, seeds 0-5.
-                 + (f" Both numbers are rough: {n:,} rows is few (in simulated sessions, a comparison on 20 such rows "
+                 + (f" Both numbers are rough: {rows_words(n)} is few (in simulated sessions, a comparison on 20 such rows "
                     "kept the model that was worse on other rows in 4 runs of 6, 2 of them by a hair)."
                     f"{check}" if n < ROUGH_BELOW else ""))
     else:
@@ -389,7 +390,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
         # kept the new model in 4 runs of 6 where the zero-shot model was better on random rows.
         few = (f"only {checks} of them {'was a random check' if checks == 1 else 'were random checks'}" if checks
                else "none of them was a random check")
-        rough = (f"Both numbers are rough: {n:,} rows is few, and most rows were picked as the zero-shot model's least "
+        rough = (f"Both numbers are rough: {rows_words(n)} is few, and most rows were picked as the zero-shot model's least "
                  f"sure ones (harder for it than random rows; {few}, under the {RANDOM_FLOOR} needed to compare on "
                  "random rows alone), which favours the new model: in simulated sessions this comparison kept the new "
                  f"model in 4 runs of 6 where the zero-shot model was better on random rows.{check}")

@@ -44,6 +44,7 @@ import pandas as pd
 
 from .files import atomic_write, read_json_lines
 from .models.folder import MANIFEST, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS
+from .words import rows_words
 
 HISTORY_FILE = SCORING_HISTORY
 PSI_ALARM = 0.25
@@ -303,11 +304,6 @@ def merge_lines(lines: list[dict[str, Any]]) -> dict[str, Any]:
             "share_unlike_training": weighted("share_unlike_training"),
             "label_mix": {k: round(v / total, 6) for k, v in sorted(mix.items())} if total and mix else {},
             "mean_confidence": weighted("mean_confidence"), "mean_value": weighted("mean_value")}
-
-
-def rows_words(n: int) -> str:
-    """"1 row", "1,234 rows"."""
-    return f"{n:,} row{'' if n == 1 else 's'}"
 
 
 def _psi_of(line: dict[str, Any], ref: dict[str, Any]) -> float | None:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .words import rows_words
+
 __all__ = [
     "JSON_LIST", "ROWS_PER_TAG_NOTE", "SEPARATORS", "ListLabels", "binarize", "cut_offs", "detect",
     "first_labels_separator", "hidden_joins", "hidden_joins_sentence", "joined", "joined_values", "refusal",
@@ -84,7 +86,7 @@ class ListLabels:
         that differ only in case); 40% of its 200 labelled rows have two or more."."""
         joined_by = ("JSON lists" if self.separator == JSON_LIST
                      else f"tags joined by {' or '.join(repr(c) for c in self.separator)}"
-                     + (f", or JSON lists ({self.json_rows:,} rows)" if self.json_rows else ""))
+                     + (f", or JSON lists ({rows_words(self.json_rows)})" if self.json_rows else ""))
         shown = ", ".join(repr(t) for t in self.tags[:8]) + (f" and {len(self.tags) - 8} more" if len(self.tags) > 8 else "")
         if self.merged:
             listed = [f"{' and '.join(map(repr, others))} read as {tag!r}" for tag, others in self.merged.items()]
@@ -115,7 +117,9 @@ def refusal(found: ListLabels, values: pd.Series | Sequence[Any], remedy: str) -
     ``remedy``: what to do, in the caller's words."""
     joined = joined_values(values, found.separator)
     shown = ", ".join(repr(c) for c, _ in joined.most_common(5)) + (f" and {len(joined) - 5} more" if len(joined) > 5 else "")
-    return (f"Label column '{found.column}' holds several tags per row: {sum(joined.values()):,} rows join tags "
+    n_joined = sum(joined.values())
+    return (f"Label column '{found.column}' holds several tags per row: {rows_words(n_joined)} "
+            f"join{'s' if n_joined == 1 else ''} tags "
             f"({shown}). With multi-label off each such value would be a class of its own (a class called "
             f"{joined.most_common(1)[0][0]!r}), so training one class per row is refused. {remedy}")
 
@@ -241,10 +245,10 @@ def hidden_joins_sentence(lists: Sequence[Sequence[str]], separator: str, column
     found = hidden_joins(lists, separator)
     if not found:
         return None
-    shown = ", ".join(f"{t!r} ({n} row{'s' * (n != 1)})" for t, n in found.most_common(5))
+    shown = ", ".join(f"{t!r} ({rows_words(n)})" for t, n in found.most_common(5))
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     return (f"Label column '{column}' split on {separator!r} leaves tags that another separator joins: {shown}{more}, "
-            f"{sum(found.values()):,} rows in all. Each is learned as one tag; to read its parts as tags, leave the "
+            f"{rows_words(sum(found.values()))} in all. Each is learned as one tag; to read its parts as tags, leave the "
             "separator to be found (no --label-sep), or make the file use one separator.")
 
 

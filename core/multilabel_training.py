@@ -27,6 +27,7 @@ from .evaluation import FittedBaselines, Scored, tfidf_features
 from .models.tfidf import TfidfClassifier, vectorizer_spec
 from .multilabel import cut_offs, multilabel_metrics, tags_from_proba
 from .prepare import Prepared
+from .words import rows_words
 
 HEADLINE = "micro_f1"  # the number the comparison and the verdict use
 TFIDF_GRID = (1.0, 4.0, 16.0)  # C of each tag's logistic regression, chosen on validation (as single-label)
@@ -155,7 +156,7 @@ def give_cut_offs(model: Any, Y_val: np.ndarray, P_val: np.ndarray | None, tags:
         return
     model.thresholds, untold = cut_offs(Y_val, P_val, rates)
     model.untold_tags = [str(t) for t, u in zip(tags, untold) if u]
-    model.thresholds_chosen_on = f"validation ({len(Y_val):,} rows)"
+    model.thresholds_chosen_on = f"validation ({rows_words(len(Y_val))})"
 
 
 def set_thresholds(model: Any, prepared: Prepared) -> None:

@@ -92,6 +92,7 @@ from .targeting import (
     lift_by_decile,
     precision_recall_at,
 )
+from .words import rows_words
 
 __all__ = [
     "BUDGET_MODES",
@@ -694,7 +695,7 @@ def _calibrate(raw: Mapping[str, dict[str, Any]], rows: ResponseRows, seed: int)
         metrics.update(r.get("extra_metrics", {}))
         model = r["model"]
         model.calibration = {"positive_class": rows.positive, "calibrator": calibrator.to_dict(), "method": info["method"],
-                             "reason": info["reason"], "fitted_on": f"validation split ({len(y_va)} rows)"}
+                             "reason": info["reason"], "fitted_on": f"validation split ({rows_words(len(y_va))})"}
         candidates[name] = CandidateResult(name, model, metrics, r["val"], r["test"], p_test)
     return candidates
 

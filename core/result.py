@@ -32,6 +32,7 @@ from .models.tfidf import TfidfClassifier
 from .multilabel import tag_counts
 from .prepare import Prepared
 from .progress import TrainResult
+from .words import rows_words
 
 # The headings of the one thing a run's verdict must say before anything else (verdict_notice).
 NOT_USABLE = "Not usable"
@@ -156,7 +157,7 @@ def _run_metrics(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitt
     if prepared.classification and len(splits["test"]) < 100:
         cv = ("" if prepared.multi_label else "; the leaderboard's note on TF-IDF gives a cross-validated score on the "
               "training + validation rows")
-        warnings.append(f"The test split has only {len(splits['test'])} rows, so these numbers are rough{cv}.")
+        warnings.append(f"The test split has only {rows_words(len(splits['test']))}, so these numbers are rough{cv}.")
     tags = {"multi_label": True, "headline": "micro_f1", "label_sep": prepared.label_sep, "tags": list(prepared.classes),
             "tag_counts": tag_counts(prepared.y, prepared.classes)} if prepared.multi_label else {}
     return {

@@ -62,6 +62,7 @@ import pandas as pd
 from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
 from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS, read_json
+from .words import rows_words
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"  # in versions/vN: why it is kept (replaced, lost, rolled back from)
@@ -304,7 +305,7 @@ def rule_in_words(folder: str | Path) -> str:
     from .evaluation import TIE_MARGIN
 
     n = holdout_rows(folder)
-    holdout = (f"the fixed holdout ({n:,} rows) plus the other {NEW_EVAL_SHARE:.0%} of the new rows" if n else
+    holdout = (f"the fixed holdout ({rows_words(n)}) plus the other {NEW_EVAL_SHARE:.0%} of the new rows" if n else
                f"the other {NEW_EVAL_SHARE:.0%} of the new rows (this model has no fixed holdout: every row it was "
                "scored on also trained it, by cross-validation)")
     return (f"The challenger trains on the labelled rows plus {1 - NEW_EVAL_SHARE:.0%} of the new ones. Both models "
@@ -354,7 +355,7 @@ def _refuse_unknown_labels(name: str, labels: pd.Series, classes: Any, column: s
     unknown = given[~given.isin(known)].value_counts()
     if unknown.empty:
         return
-    found = ", ".join(f"'{v}' ({n:,} row{'s' if n != 1 else ''})" for v, n in unknown.head(5).items())
+    found = ", ".join(f"'{v}' ({rows_words(n)})" for v, n in unknown.head(5).items())
     more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
     raise ValueError(f"{name} have labels in '{column}' that the model does not know: {found}{more}. Expected only "
                      f"the model's classes: {', '.join(sorted(known))}. Relabel those rows with the model's classes, "
@@ -547,7 +548,7 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
                 "by hand.")
     if trained:
         head += f" The challenger {trained_in_words(trained)}."
-    rows = f"{n_new:,} new {'row' if n_new == 1 else 'rows'}"
+    rows = rows_words(n_new, "new")
     if not n_new:
         return head
     if n_holdout:
@@ -570,7 +571,7 @@ def outcome_sentence(promoted: bool, current: str, challenger: str, comparison: 
         said += "."
     if n_review:
         one = n_review == 1
-        said += (f" {n_review:,} {'row' if one else 'rows'} both models call otherwise {'is' if one else 'are'} "
+        said += (f" {rows_words(n_review)} both models call otherwise {'is' if one else 'are'} "
                  f"listed to check: {review_file}. Correct the wrong labels and add those rows to the next retrain's "
                  "new rows.")
     return head + said

@@ -30,6 +30,12 @@ UNSPACED_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0002000
 _CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
 
 
+def rows_words(n: int, what: str = "") -> str:
+    """A count of rows in words, singular for one: "1 row", "1,234 rows"; ``what`` goes before the
+    noun: "1 test row", "20 labelled rows". The one plural rule for rows on the pages and in messages."""
+    return f"{n:,} {what + ' ' if what else ''}row{'' if n == 1 else 's'}"
+
+
 def is_cjk(ch: str) -> bool:
     """True when the one character ``ch`` lies in :data:`CJK_RANGES` (letters, and the CJK
     punctuation such as "。" that sits among them: count letters with ``ch.isalpha()`` first)."""

@@ -46,6 +46,7 @@ from .jobs import (
 )
 from .progress import ProgressEvent, TrainingCancelled
 from .registry import model_path
+from .words import rows_words
 
 
 def run(folder: Path) -> int:
@@ -365,7 +366,7 @@ def _check(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
         raise TrainingCancelled("The data check was cancelled.")
     atomic_write(folder / CHECK_FILE, report.to_json().encode("utf-8"))
     flagged = len(report.rows())
-    return {"message": f"Checked {report.n_rows:,} rows: {flagged:,} flagged.", "flagged": flagged}
+    return {"message": f"Checked {rows_words(report.n_rows)}: {flagged:,} flagged.", "flagged": flagged}
 
 
 # How much lower a worker runs than the server that started it (os.nice's increment). A fine-tune's

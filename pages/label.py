@@ -25,9 +25,12 @@ st.markdown(
     "some random rows, so that a new model and the one before it are scored fairly. Labels are "
     "saved on the server as you go."
 )
+projects = list_projects()
+lab.restore_choices(projects)  # the project and rows per round chosen before a page change
 if "label_open" in st.session_state:  # a project was just created: open it
     st.session_state["label_project"] = st.session_state.pop("label_open")
-project = st.selectbox("Labelling project", [NEW, *list_projects()], key="label_project")
+project = st.selectbox("Labelling project", [NEW, *projects], key="label_project")
+lab.keep_choice("label_project")
 if project == NEW:
     lab.new_project()
     st.stop()

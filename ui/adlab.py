@@ -31,6 +31,7 @@ from core.language_check import language_warning
 from core.models.folder import stamp
 from core.models.zeroshot import unchecked_scores_note
 from core.registry import model_path
+from core.words import rows_words
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.markdown import plain
@@ -506,7 +507,7 @@ def _audience_segments(lab: Lab) -> pd.DataFrame | None:
                 "upload an audience CSV instead."
             )
             return None
-        st.caption(f"Segment sizes are counts among the model's {len(people):,} test rows.")
+        st.caption(f"Segment sizes are counts among the model's {rows_words(len(people), 'test')}.")
     else:
         audience = table_upload(
             "Audience CSV or Excel file: one row per customer, or one row per segment with a `size` column",

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import TrainConfig, jobs
 from core.check import ISSUE_KINDS, DataReport
+from core.words import rows_words
 from ui.downloads import download_button
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
@@ -156,7 +157,7 @@ def _job_report(job_id: str, ident: tuple, key: str) -> DataReport | None:
 def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -> pd.DataFrame:
     counts = report.counts
     st.caption(
-        f"Checked {report.n_rows:,} rows in {report.seconds:.0f} s (label errors from: {report.features})."
+        f"Checked {rows_words(report.n_rows)} in {report.seconds:.0f} s (label errors from: {report.features})."
     )
     for note in report.notes:
         st.info(plain(note))

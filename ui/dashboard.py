@@ -54,6 +54,7 @@ from core.models.zeroshot import shares_note
 from core.multilabel import PREDICTED_LABELS
 from core.reading import LoadedCsv, in_page_words
 from core.registry import model_path, read_info
+from core.words import rows_words
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import show_progress
@@ -154,7 +155,7 @@ def render_kpis(view: View, max_labels: int = 4) -> None:
     if k["avg_confidence"] is not None:
         cards.append(("Avg confidence", _pct(k["avg_confidence"]), None, "off"))
     for lab, share in list(k["label_shares"].items())[:max_labels]:
-        cards.append((f"Share {plain(lab)}", _pct(share), f"{k['label_counts'][lab]:,} rows", "off"))
+        cards.append((f"Share {plain(lab)}", _pct(share), rows_words(k['label_counts'][lab]), "off"))
     cols = st.columns(len(cards))
     for col, (name, value, delta, arrow) in zip(cols, cards, strict=True):
         col.metric(
@@ -185,7 +186,7 @@ def render_alerts(view: View, alpha: float) -> None:
     for row in flagged.itertuples():
         st.warning(
             f"**{plain(row.column)} = {plain(row.segment)}**: {what} rose from {row.prev_share:.1%} "
-            f"({row.n_prev:,} rows) to {row.latest_share:.1%} ({row.n_latest:,} rows); "
+            f"({rows_words(row.n_prev)}) to {row.latest_share:.1%} ({rows_words(row.n_latest)}); "
             f"adjusted p = {row.p_adjusted:.3g}.",
             icon=":material/trending_up:",
         )
@@ -356,7 +357,7 @@ def column_form(raw: pd.DataFrame, det: dict[str, Any], name: str) -> ColumnMap:
     (``core.columns.detect_prediction_columns``)."""
     cols = list(raw.columns)
     opt = [NONE, *cols]
-    with st.expander(f"Columns of **{plain(name)}** ({len(raw):,} rows)", expanded=det["label"] is None):
+    with st.expander(f"Columns of **{plain(name)}** ({rows_words(len(raw))})", expanded=det["label"] is None):
         c1, c2, c3, c4 = st.columns(4)
         label_col = c1.selectbox(
             "Predicted label", cols, index=cols.index(det["label"]) if det["label"] in cols else 0, key="dash_map_label"
@@ -548,7 +549,7 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
         chart(
             "share",
             "label_share_over_time",
-            f"{n_nodate:,} rows without a readable date are left out." if n_nodate else None,
+            f"{rows_words(n_nodate)} without a readable date {'is' if n_nodate == 1 else 'are'} left out." if n_nodate else None,
         )
     if "mix" in figs:
         st.subheader(f"By {plain(breakdown)}")

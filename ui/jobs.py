@@ -105,7 +105,8 @@ def follow_job(kind: str, *, key: str, match: Callable[[JobStatus], bool] | None
     a job started here, or else the latest interrupted one that can be resumed, not closed in this
     session (``<key>_dismissed``). ``latest_only``: look at the latest such job alone (an older
     interrupted run resumed after a newer one finished would replace the newer model);
-    ``done_too``: a finished job is shown too (its result is the page's)."""
+    ``done_too``: the latest job however it ended (done: its result is the page's; cancelled or
+    failed: said, never hidden behind an older job's result)."""
     ss = st.session_state
     if ss.get(f"{key}_job_id") is None:
         dismissed = ss.get(f"{key}_dismissed", set())
@@ -113,7 +114,7 @@ def follow_job(kind: str, *, key: str, match: Callable[[JobStatus], bool] | None
         if latest_only:
             found = found[-1:]
         found = [j for j in found if j.id not in dismissed]
-        shown = ([j for j in found if j.active or (done_too and j.state == "done")]
+        shown = ([j for j in found if j.active or done_too]
                  or [j for j in found if j.state == "interrupted" and j.resumable])
         if shown:
             ss[f"{key}_job_id"] = shown[-1].id

@@ -32,6 +32,7 @@ from core.models.folder import MANIFEST
 from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
+from core.words import rows_words
 from ui.base_model_picker import base_model_picker
 from ui.check import EMBEDDING_ROWS
 from ui.downloads import download_button
@@ -54,7 +55,22 @@ RANDOM_CHECK_NOTE = ("The random checks start empty: they were picked at random 
                      "so choose the label yourself.")
 MAX_SCORED = 2000  # unlabelled rows scored per round (a random sample beyond this): ~10-20 s on CPU
 ACCEPT = "accept"  # the editor's tick box: save the suggested label as it is
+# The open project and the rows per round, kept past a page change: Streamlit drops a widget's key
+# when its page is not drawn, and the page then opened on "New project…" with 20 rows (walk).
+KEPT = "label_kept"
 ss = st.session_state
+
+
+def restore_choices(projects: list[str]) -> None:
+    """Put the kept project (while it exists) and rows per round back before their widgets are drawn."""
+    for key, value in ss.get(KEPT, {}).items():
+        if key != "label_project" or value in projects:
+            ss.setdefault(key, value)
+
+
+def keep_choice(key: str) -> None:
+    """Keep widget ``key``'s value for :func:`restore_choices` after a page change."""
+    ss.setdefault(KEPT, {})[key] = ss[key]
 
 
 def model_name_for(project: str) -> str:
@@ -118,7 +134,7 @@ def new_project() -> None:
         label_col, n_labeled = "label", 0
     else:
         n_labeled = int((df[label_col].notna() & (df[label_col].astype(str).str.strip() != "")).sum())
-    st.caption(f"{len(df):,} rows: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
+    st.caption(f"{rows_words(len(df))}: {n_labeled:,} labelled, {len(df) - n_labeled:,} to label.")
     if not name:  # a disabled button says why (issue 28: it was greyed out with no reason)
         st.caption("Name the project above to create it.")
     if st.button("Create project", key="label_create", type="primary", disabled=not name,
@@ -372,6 +388,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.success(flash)
     if failed := ss.pop("label_flash_error", None):
         st.error(failed)
+    if unsaved := ss.pop("label_flash_unsaved", None):  # rows ticked "accept" with nothing to accept
+        st.warning(unsaved, icon=":material/info:")
     if is_training():
         st.info("Training is running; the rows to label appear when the model is saved.")
         return
@@ -385,16 +403,29 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         st.success("Every row is labelled. Download the set above, or train the final model.")
         return
     n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
+    keep_choice("label_n")
+    # A new round is scored (10-20 s): the last round's grid would stay on screen meanwhile, greyed
+    # out but still taking edits that the new rows then lose (walk). An empty slot takes its place
+    # at once; on the other runs a container, so that the grid is not redrawn on every edit.
+    scoring = _ranking_stale(store, ranking_model, n)
+    area = st.empty() if scoring else st.container()
     try:
         ranked = _ranked_rows(store, ranking_model, n)
     except ValueError as exc:
-        st.error(plain(exc))
+        area.error(plain(exc))
         return
+    with area.container() if scoring else area:
+        _round_rows(store, counts, ranked, ranking_model, base_model)
+
+
+def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame, ranking_model: str,
+                base_model: str) -> None:
+    """This round's rows (``ranked``, by ``ranking_model``) in the editor, with what they are and the Save buttons."""
     if ss.get("label_scored", 0) < counts["unlabeled"]:
         st.caption(f"Picked from a random sample of {ss['label_scored']:,} of the {counts['unlabeled']:,} unlabelled rows.")
     fit = _model_fit(store, ranking_model)  # a model of other labels: its guesses shown, never pre-selected
     checks = int((ranked["reason"] == RANDOM_CHECK).sum())
-    mixed = (f" {checks} of these {len(ranked)} rows were picked at random instead (\"random check\" under \"why "
+    mixed = (f" {checks} of these {rows_words(len(ranked))} {'was' if checks == 1 else 'were'} picked at random instead (\"random check\" under \"why "
              "suggested\"), so the score that compares a newly trained model with this one is fair to both models."
              if checks else "")
     st.caption(
@@ -419,9 +450,11 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     left, right = st.columns(2)
     why = ranked["reason"]  # saved with each label: the comparison with the zero-shot model reads it
     if left.button("Save labels", key="label_save", icon=":material/save:"):
+        ss["label_flash_unsaved"] = accepted_without_label(store, edited, "label_editor")  # before _save resets it
         ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor', why)} label(s)."
         st.rerun()
     if right.button("Save and retrain", key="label_retrain", type="primary", icon=":material/refresh:"):
+        ss["label_flash_unsaved"] = accepted_without_label(store, edited, "label_editor")
         saved = _save(store, edited, "label_editor", why)
         try:
             start_training(store, base_model)
@@ -434,18 +467,27 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     st.caption(f"Labels are stored {where}.")
 
 
+def _rank_stamp(name: str, n: int) -> tuple:
+    """What the kept ranking depends on: the model, its version and the rows per round."""
+    return name, (model_path(name) / MANIFEST).stat().st_mtime, n
+
+
+def _ranking_stale(store: LabelStore, name: str, n: int) -> bool:
+    """Whether :func:`_ranked_rows` must score the rows again (a new model, version or ``n``)."""
+    return ss.get("label_rank_stamp") != _rank_stamp(name, n) or "reason" not in ss.get("label_ranked", {})
+
+
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
     """The unlabelled rows to label next for model ``name`` (its least sure and random checks, a
     ``reason`` each), computed once per model version."""
-    stamp = (name, (model_path(name) / MANIFEST).stat().st_mtime, n)
-    if ss.get("label_rank_stamp") != stamp or "reason" not in ss.get("label_ranked", {}):
+    if _ranking_stale(store, name, n):
         pool = store.unlabeled()
         if len(pool) > MAX_SCORED:
             pool = pool.sample(MAX_SCORED, random_state=0)
         own = name in (model_name_for(store.folder.name), zeroshot_name(store.folder.name))
-        with st.spinner(f"Scoring {len(pool):,} unlabelled rows…"):
+        with st.spinner(f"Scoring {rows_words(len(pool), 'unlabelled')}…"):
             ss["label_ranked"] = ranked_rows(store, name, pool, n, own=own)  # ui/label_rounds.py: rounds and gain
-        ss["label_rank_stamp"] = stamp
+        ss["label_rank_stamp"] = _rank_stamp(name, n)
         ss["label_scored"] = len(pool)
     ranked = ss["label_ranked"]
     return ranked[ranked.index.isin(store.unlabeled().index)]  # rows labelled since drop out
@@ -518,7 +560,7 @@ def _ranked_suspects(store: LabelStore, n: int, base_model: str, kind: str, what
     stamp = (kind, store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
     if ss.get("label_suspect_stamp") != stamp:
         try:
-            with st.spinner(f"Cross-checking {what}{len(labeled):,} labelled rows…"):
+            with st.spinner(f"Cross-checking {what}{rows_words(len(labeled), 'labelled')}…"):
                 ss["label_suspects"] = rank(labeled, _suspect_embedder(base_model, len(labeled)))
         except ValueError as exc:
             st.info(plain(exc))
@@ -612,17 +654,40 @@ def _label_editor(store: LabelStore, ranked: pd.DataFrame, shown: dict[str, pd.S
 def _picked(store: LabelStore, edited: pd.DataFrame, key: str) -> dict[int, str]:
     """The labels picked in editor ``key`` so far (row id -> label, blank picks skipped): what
     :func:`_save` would save now."""
-    def label(value) -> str:  # several tags per row come back as a list: joined as the project joins them
-        if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-            tags = [str(t) for t in list(value) if str(t).strip()]
-            return join_tags(tags, tag_project(store, None) or "|")
-        return value if isinstance(value, str) else ""
-
     # Only rows the person touched: a label picked or corrected, or a suggestion ticked as right.
     # A preselected suggestion left alone is not a label (it would teach the model its own guess).
-    changes = {int(i): c for i, c in ((ss.get(key) or {}).get("edited_rows") or {}).items()}
+    changes = _changes(key)
     touched = [store.label_column in changes.get(i, {}) or bool(changes.get(i, {}).get(ACCEPT)) for i in range(len(edited))]
-    return {int(r): label(v) for r, v, t in zip(edited["row"], edited[store.label_column], touched) if t and label(v).strip()}
+    labels = [_label_value(store, v) for v in edited[store.label_column]]
+    return {int(r): v for r, v, t in zip(edited["row"], labels, touched) if t and v.strip()}
+
+
+def _changes(key: str) -> dict[int, dict]:
+    """The edits editor ``key`` has sent (row position -> {column: new value})."""
+    return {int(i): c for i, c in ((ss.get(key) or {}).get("edited_rows") or {}).items()}
+
+
+def _label_value(store: LabelStore, value) -> str:
+    """An editor label cell as the label saved (several tags per row come back as a list: joined as
+    the project joins them; an empty cell: "")."""
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        tags = [str(t) for t in list(value) if str(t).strip()]
+        return join_tags(tags, tag_project(store, None) or "|")
+    return value if isinstance(value, str) else ""
+
+
+def accepted_without_label(store: LabelStore, edited: pd.DataFrame, key: str) -> str:
+    """Why rows ticked "accept" in editor ``key`` with an empty label are not saved ("" when there are
+    none). A random check starts empty (:func:`preselected_labels`): it has no suggestion to accept,
+    and saving the model's guess for it would undo what starting empty is for, so the person picks."""
+    changes = _changes(key)
+    n = sum(bool(changes.get(i, {}).get(ACCEPT)) and not _label_value(store, v).strip()
+            for i, v in enumerate(edited[store.label_column]))
+    if not n:
+        return ""
+    return (f"{rows_words(n)} ticked \"{ACCEPT}\" {'has' if n == 1 else 'have'} no suggested label to accept (the random "
+            f"checks start empty) and {'is' if n == 1 else 'are'} not saved: pick {'its' if n == 1 else 'their'} label "
+            f"in the \"{plain(store.label_column)}\" column.")
 
 
 def _picked_note(store: LabelStore, edited: pd.DataFrame, key: str) -> None:
@@ -633,6 +698,8 @@ def _picked_note(store: LabelStore, edited: pd.DataFrame, key: str) -> None:
     picked = len(_picked(store, edited, key))
     if picked:
         st.caption(f"{picked} row(s) picked, not saved yet.")
+    if unsaved := accepted_without_label(store, edited, key):
+        st.warning(unsaved, icon=":material/info:")
 
 
 def _save(store: LabelStore, edited: pd.DataFrame, key: str, reasons: pd.Series | None = None) -> int:

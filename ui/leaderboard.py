@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.words import rows_words
 from ui.jobs import duration
 from ui.markdown import plain
 
@@ -82,7 +83,7 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
             "candidate": str(row.get("title") or row.get("kind") or "?"),
             "standing": ", ".join(standing),
             "validation score": f"{score:.3f}" if score is not None else "",
-            "scored on": f"{metric}, {n_val:,} rows" if score is not None and n_val else (metric if score is not None else ""),
+            "scored on": f"{metric}, {rows_words(n_val)}" if score is not None and n_val else (metric if score is not None else ""),
             "time": duration(seconds) if (seconds := _number(row.get("seconds"))) is not None else (
                 "running…" if status == "running" else ""),
             "status": status,

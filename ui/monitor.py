@@ -7,7 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.charts.monitor import drift_chart
-from core.monitor import MIN_ROWS_FOR_ALARM, report, rows_words
+from core.monitor import MIN_ROWS_FOR_ALARM, report
+from core.words import rows_words
 from ui.figures import inert
 from ui.markdown import plain
 

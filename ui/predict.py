@@ -45,6 +45,7 @@ from core.predict import (
 from core.progress import ProgressEvent, TrainingCancelled
 from core.reading import HEADER_ONLY, count_rows, in_page_words, missing_columns_message, open_stream, read_head
 from core.registry import model_path
+from core.words import rows_words
 from ui.downloads import download_button
 from ui.figures import inert
 from ui.jobs import JobPanel, live_panel, progress_line
@@ -562,7 +563,7 @@ def render_result(choice: tuple) -> None:
     done, path = result.summary, result.summary.output
     st.subheader("3. Result")
     st.success(
-        f"{done.n_rows:,} rows from **{plain(result.source)}** predicted by **{plain(result.model)}**"
+        f"{rows_words(done.n_rows)} from **{plain(result.source)}** predicted by **{plain(result.model)}**"
         f"{' (fast, ' + result.fast + ')' if result.fast else ''}"
         f"{' on ' + plain(result.engine) if result.engine else ''} in {duration(done.seconds)} ({done.rows_per_second:,.0f} rows/s"
         # The unlike-training check embeds every row with a sentence encoder: often most of the time.
@@ -584,7 +585,7 @@ def render_result(choice: tuple) -> None:
         (st.warning if done.n_rows and n_ood / done.n_rows >= 0.1 else st.info)(plain(ood_message(n_ood, done.n_rows)))
     if done.language_warning:  # many texts in a language the model does not read (core.language_check)
         st.warning(plain(done.language_warning), icon=":material/translate:")
-    st.caption(f"First {min(PREVIEW_ROWS, done.n_rows):,} rows:")
+    st.caption(f"First {rows_words(min(PREVIEW_ROWS, done.n_rows))}:")
     preview = read_predictions(path, result.task, result.classes, nrows=PREVIEW_ROWS)
     text = preview.select_dtypes(include=["object", "string"]).columns
     preview[text] = preview[text].fillna("")  # an empty cell shows empty, not as "None"

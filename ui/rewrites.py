@@ -10,6 +10,7 @@ While it runs a fragment polls it (progress bar and Cancel, ui.train_job's). Eve
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import streamlit as st
 
 from core import jobs
 from core.generate import Rewrite, generator_info, generator_source
-from core.jobs import job_status, rewrite_result
+from core.jobs import JobStatus, job_status, list_jobs, rewrite_result
 from core.models.folder import stamp
 from core.models.zeroshot import unchecked_scores_note
 from core.registry import model_path
@@ -91,14 +92,32 @@ def _job_panel(lab: Any, base: str, job_id: str, add: Callable[[list[str]], None
         return
     if status.active:
         live_panel(job_id, PANEL)
-    elif status.state == "done":
+        return
+    if status.state == "done":
         _suggestions(lab, base, job_id, status.message, add)
-    elif status.state == "cancelled":
+        return
+    if status.state == "cancelled":
         st.warning("The rewrites were cancelled; none were kept.")
     elif status.state == "failed":
         st.error(f"Writing the rewrites failed: {plain(status.message)}")
     else:
         st.warning(f"Writing the rewrites was interrupted: {plain(status.message)} Ask again.")
+    _earlier_suggestions(lab, base, status, add)
+
+
+ENDED = {"cancelled": "was cancelled", "failed": "failed", "interrupted": "was interrupted"}
+
+
+def _earlier_suggestions(lab: Any, base: str, status: JobStatus, add: Callable[[list[str]], None]) -> None:
+    """Under a rewrite job that ended without rewrites: the latest earlier finished job's for the same
+    model, said to be from that earlier run (walk: after a cancel they showed as if they were its result)."""
+    earlier = [j for j in list_jobs(kind="rewrite") if j.model_name == lab.name and j.state == "done" and j.created < status.created]
+    if not earlier:
+        return
+    when = dt.datetime.fromtimestamp(earlier[-1].created).strftime("%Y-%m-%d %H:%M")
+    st.caption(f"The rewrites below are from an earlier run (asked {when}), not from the one that "
+               f"{ENDED.get(status.state, 'ended')}.")
+    _suggestions(lab, base, earlier[-1].id, earlier[-1].message, add)
 
 
 PANEL = JobPanel(key="rw", what=lambda status: "the rewrites",

@@ -49,6 +49,7 @@ from core.targeting import (
     precision_recall_at,
     profit_curve,
 )
+from core.words import rows_words
 from ui.account import queue_summary
 from ui.downloads import download_button
 from ui.figures import inert
@@ -487,7 +488,7 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
     export = chosen
     st.session_state[TARGET_LIST] = export
     st.dataframe(export.head(100), hide_index=True, key="tg_list_preview", placeholder="")
-    st.caption(f"Showing the first {min(100, k):,} of {k:,} rows, best first.")
+    st.caption(f"Showing the first {min(100, k):,} of {rows_words(k)}, best first.")
     dl = st.columns(2)
     # Deferred: the files are made (formula-neutralised by core.export) only when clicked, so
     # moving a budget slider over a 45,000-row list does not rebuild an .xlsx on every rerun.

@@ -37,6 +37,7 @@ from core.config import default_of, form_range
 from core.data import TAG_LISTS, read_table, suggest_task
 from core.multilabel import ROWS_PER_TAG_NOTE
 from core.registry import model_path
+from core.words import rows_words
 from ui.account import queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert
@@ -332,7 +333,11 @@ def columns_section(data: TrainData) -> Columns:
                     summary.error(f"After the data check's changes: {plain(problem.message)}")
         with summary:
             after = " after the data check's changes" if df is not data.frame else ""
-            if report.class_counts and task == "classification" and multi_label:  # rows carrying each tag
+            if refused:  # tag lists, box unticked: no chart or count of the joined values as classes (walk)
+                st.caption(f"No classes are counted: while some labels join several tags, the "
+                           f"{rows_words(report.n_rows_used)}{after} cannot be used as one class each. Tick **Several "
+                           "tags per row (multi-label)** above to count and learn each tag on its own.")
+            elif report.class_counts and task == "classification" and multi_label:  # rows carrying each tag
                 st.plotly_chart(inert(label_distribution_chart(report.class_counts, n_rows=report.n_rows_used)),
                                 key="train_label_chart")
                 st.caption(ROWS_PER_TAG_NOTE.format(n=report.n_rows_used))
@@ -342,7 +347,7 @@ def columns_section(data: TrainData) -> Columns:
                 st.plotly_chart(inert(target_histogram_chart(df[label_col])), key="train_label_chart")
             if report.n_dropped:
                 st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {plain(report.summary())}.")
-            elif report.ok:
+            elif report.ok and not refused:
                 st.caption(f"All {report.n_rows_used:,} rows are usable{after}.")
     return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report, multi_label, label_sep,
                    tuple(problems))

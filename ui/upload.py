@@ -28,6 +28,7 @@ from core.reading import (
     read_table,
     sheet_names,
 )
+from core.words import rows_words
 from ui.account import team_settings
 from ui.markdown import plain
 
@@ -185,7 +186,7 @@ def how_read_line(name: str, how_read: str, n_rows: int | None = None, n_columns
     from row 3 ...": a file and how it was read (``how_read``: core.reading's ``describe()`` of a
     LoadedCsv or a Stream, its notes included), as the Train, Predict and Dashboard pages show it."""
     parts = [f"**{plain(name)}**"]
-    parts += [f"{n_rows:,} row{'s' if n_rows != 1 else ''}"] if n_rows is not None else []
+    parts += [rows_words(n_rows)] if n_rows is not None else []
     parts += [f"{n_columns:,} column{'s' if n_columns != 1 else ''}"] if n_columns is not None else []
     return " · ".join([*parts, plain(in_page_words(how_read))])
 

@@ -31,6 +31,7 @@ from core.versions import (
     rollback_risk,
     rule_in_words,
 )
+from core.words import rows_words
 from ui.downloads import download_button
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
@@ -139,7 +140,7 @@ def _review(name: str, folder: Path, key: str) -> None:
     them = "them" if n != 1 else "it"
     with st.expander(f"Rows to check ({n:,}): new labelled rows, both models call {them} otherwise",
                      icon=":material/fact_check:"):
-        st.markdown(f"In {n:,} new labelled row{'s' if n != 1 else ''} of your retrains, the model then in use and "
+        st.markdown(f"In {rows_words(n, 'new labelled')} of your retrains, the model then in use and "
                     f"its challenger both predicted another label than the one given, so the label may be wrong. "
                     f"Check these labels; correct the wrong ones and add those rows to the next retrain's new "
                     f"labelled rows.")

@@ -160,7 +160,9 @@ def test_mapping_single_class_label():
 def test_mapping_names_the_class_too_small():
     df = pd.DataFrame({"text": list("abcdefg"), "label": ["a"] * 5 + ["rare"] * 2})
     report = validate_mapping(df, TrainConfig())
-    assert any("Class 'rare' has 2 row(s)" in m for m in report.errors_for("label_column"))
+    assert any("Class 'rare' has 2 rows; each class needs at least 3" in m for m in report.errors_for("label_column"))
+    report = validate_mapping(df.iloc[:6], TrainConfig())  # one 'rare' row: in the singular (walk: "1 rows")
+    assert any("Class 'rare' has 1 row; each class needs at least 3" in m for m in report.errors_for("label_column"))
 
 
 def test_mapping_counts_dropped_rows():

@@ -16,6 +16,7 @@ from core.words import (
     detect_language,
     distinctive_words,
     is_cjk,
+    rows_words,
 )
 
 
@@ -106,3 +107,8 @@ def test_distinctive_words_samples_but_keeps_every_label():
     assert words["small"].attrs["n_texts"] == 30  # rare label keeps all its texts
     assert words["big"].attrs["n_texts"] == 470
     assert "sparkle" in set(words["small"]["word"])
+
+
+def test_rows_words_says_one_row_in_the_singular():
+    assert [rows_words(n) for n in (0, 1, 2, 1234)] == ["0 rows", "1 row", "2 rows", "1,234 rows"]
+    assert rows_words(1, "test") == "1 test row" and rows_words(20, "new labelled") == "20 new labelled rows"

@@ -236,3 +236,132 @@ def test_the_comparison_on_the_page_uses_the_random_checks_when_there_are_enough
     notes = " ".join(i.value for i in at.info)
     assert "0.00 vs 1.00 macro-F1 on the same 10 labelled rows picked at random" in notes, notes
     assert "fair to both models" in notes and "needed to compare on random rows alone" not in notes
+
+
+def _ranked_project(models_dir, folder) -> None:
+    """Project "demo" (24 labelled rows, 30 to label) ranked by a copy of the tiny model as its own model."""
+    from tests.ui.test_page_label import mixed_frame
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(folder, models_dir / "label-demo")
+    label_store("demo").create(mixed_frame(), ["text"], "label")
+
+
+def test_the_open_project_and_rows_per_round_survive_a_page_change(
+    labels_dir, models_dir, trained_tiny  # noqa: F811
+):
+    """Walk: back from another page, the Label page opened on "New project…" with 20 rows per round."""
+    _ranked_project(models_dir, trained_tiny[1])
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    at.number_input(key="label_n").set_value(10).run()
+    assert len(at.data_editor(key="label_editor").value) == 10
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/label.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="label_project").value == "demo"
+    assert at.number_input(key="label_n").value == 10
+    assert len(at.data_editor(key="label_editor").value) == 10
+    # A choice made after coming back is the one kept next time.
+    at.selectbox(key="label_project").set_value("New project…").run()
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/label.py").run()
+    assert at.selectbox(key="label_project").value == "New project…"
+
+
+def ticked_notes(at) -> list[str]:
+    return [w.value for w in at.warning if 'ticked "accept"' in w.value]
+
+
+def test_accept_on_a_random_check_with_no_suggestion_says_why_it_is_not_saved(
+    labels_dir, models_dir, trained_tiny  # noqa: F811
+):
+    """Walk: "accept" ticked on random checks (empty labels: nothing suggested) saved nothing and said
+    nothing. They stay unsaved (their label is the person's own choice, issue 30), and the page says so,
+    before the click and after it; the accepted least-sure row is saved."""
+    _ranked_project(models_dir, trained_tiny[1])
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    view = at.data_editor(key="label_editor").value
+    checks = [i for i in range(len(view)) if view["why suggested"].iloc[i] == "random check"][:2]
+    least = next(i for i in range(len(view)) if view["why suggested"].iloc[i] == "least sure")
+    assert (view["label"].iloc[checks] == "").all() and view["label"].iloc[least] == view["model says"].iloc[least]
+    at.session_state["label_editor"] = {"edited_rows": {i: {"accept": True} for i in [*checks, least]},
+                                        "added_rows": [], "deleted_rows": []}
+    at.run()
+    said = ('2 rows ticked "accept" have no suggested label to accept (the random checks start empty) and are not '
+            'saved: pick their label in the "label" column.')
+    assert ticked_notes(at) == [said]
+    assert "1 row(s) picked, not saved yet." in [c.value for c in at.caption]
+    at.button(key="label_save").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Saved 1 label(s)."]
+    assert ticked_notes(at) == [said]  # said again under the saved count, once
+    store = label_store("demo")
+    assert store.frame().loc[int(view["row"].iloc[least]), "label"] == view["model says"].iloc[least]
+    assert {int(view["row"].iloc[i]) for i in checks} <= set(store.unlabeled().index)
+    # One such row: in the singular.
+    view = at.data_editor(key="label_editor").value
+    check = next(i for i in range(len(view)) if view["why suggested"].iloc[i] == "random check")
+    at.session_state["label_editor"] = {"edited_rows": {check: {"accept": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert ticked_notes(at) == [
+        '1 row ticked "accept" has no suggested label to accept (the random checks start empty) and is not saved: '
+        'pick its label in the "label" column.']
+
+
+def test_the_last_rounds_grid_is_taken_off_the_page_while_a_new_round_is_scored(
+    labels_dir, models_dir, trained_tiny, monkeypatch  # noqa: F811
+):
+    """Walk: while a round was scored (10-20 s) the last round's grid stayed on screen, greyed out, and
+    still took clicks and edits. Every message the browser gets is recorded (Streamlit's own hook); when
+    the scoring starts, one must already have replaced the grid's place with something that is not an
+    editor. On a rerun that scores nothing the grid keeps its place, so an edit does not redraw it."""
+    from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+
+    import ui.label
+
+    sent: list = []
+
+    def record(msg) -> None:
+        if msg.HasField("delta") and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            kind = element.WhichOneof("type")
+            editor = kind == "dataframe" and "label_editor" in element.dataframe.id
+            sent.append((tuple(msg.metadata.delta_path), "editor" if editor else kind))
+
+    scoring, mark = ui.label.ranked_rows, ((), "scoring starts")
+    monkeypatch.setattr(ui.label, "ranked_rows", lambda *a, **k: sent.append(mark) or scoring(*a, **k))
+    monkeypatch.setattr(ForwardMsgQueue, "_before_enqueue_msg", staticmethod(record))
+    _ranked_project(models_dir, trained_tiny[1])
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    sent.clear()
+    at.run()  # the round just scored is listed above now ("Gain per round"): the page as it stays
+    assert mark not in sent
+    grid = next(path for path, kind in sent if kind == "editor")
+
+    sent.clear()
+    at.number_input(key="label_n").set_value(10).run()  # a new round: scored again
+    assert not at.exception, at.exception
+    before = sent[:sent.index(mark)]
+    assert any(grid[:len(path)] == path and kind != "editor" for path, kind in before), before
+    assert len(at.data_editor(key="label_editor").value) == 10
+    assert [path for path, kind in sent[sent.index(mark):] if kind == "editor"] == [grid]
+
+    sent.clear()
+    at.session_state["label_editor"] = {"edited_rows": {0: {"label": "positive"}}, "added_rows": [], "deleted_rows": []}
+    at.run()  # an edit: nothing to score, the grid stays where it is
+    assert mark not in sent
+    assert not any(grid[:len(path)] == path for path, kind in sent if path != grid), sent
+    assert [path for path, kind in sent if kind == "editor"] == [grid]
+
+
+def test_a_one_row_upload_is_counted_in_the_singular(labels_dir):  # noqa: F811
+    """Walk: "1 rows: 0 labelled, 1 to label." (core.words.rows_words, one plural rule for rows)."""
+    at = open_label()
+    data = b"review\nlovely colour\n"
+    at.file_uploader(key="label_upload").set_value(("one.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert "1 row: 0 labelled, 1 to label." in [c.value for c in at.caption]

@@ -5,6 +5,7 @@ job's rewrites are listed with the user's model's scores, and one click adds one
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -107,7 +108,6 @@ def test_rewrites_show_only_under_the_model_save_base_copy_and_outcome_they_were
                                                                                        monkeypatch):
     """Walk of issue 30: after switching the active model, model A's P(1) scores showed under model B's
     class name with a "better" verdict, and as rewrites of a base copy the box no longer held."""
-    import time
 
     shutil.copytree(models_dir / lab_model, models_dir / "other")
     monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
@@ -144,3 +144,31 @@ def test_rewrites_show_only_under_the_model_save_base_copy_and_outcome_they_were
     again.text_area(key="adlab_base").set_value("the dress is very")
     again.run()
     assert not _rewrites_shown(again) and "(an earlier save)" in captions(again)
+
+
+def test_a_cancelled_job_says_so_and_the_earlier_rewrites_are_said_to_be_earlier(lab_model, monkeypatch):
+    """Walk: after a cancel, a new session (a reload) showed the rewrites of the run before as if
+    they were the result, with no word of the cancel. The cancel is said, and the earlier rewrites
+    are shown as from the earlier run; in the session that cancelled too."""
+    monkeypatch.setattr(generate, "load_generator", lambda: Scripted(["love this great dress", "terrible awful dress"]))
+    earlier = jobs.start_rewrite_job("the dress is very", lab_model, n=2)
+    worker.run(jobs.jobs_root() / earlier)
+    time.sleep(1.1)  # job ids start with the second they were asked in: listed in order
+    cancelled = jobs.start_rewrite_job("the dress is very", lab_model, n=2)
+    jobs.cancel_job(cancelled)
+    worker.run(jobs.jobs_root() / cancelled)
+    assert jobs.job_status(cancelled).state == "cancelled"
+    for fresh in (True, False):
+        at = open_lab(lab_model)
+        if not fresh:  # this session asked for it and cancelled it
+            at.session_state["rw_job_id"] = cancelled
+        at.text_area(key="adlab_base").set_value("the dress is very")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert at.session_state["rw_job_id"] == cancelled
+        assert "The rewrites were cancelled; none were kept." in [w.value for w in at.warning]
+        lines = captions(at).splitlines()
+        said = next(i for i, c in enumerate(lines) if c.startswith("The rewrites below are from an earlier run (asked "))
+        assert lines[said].endswith("not from the one that was cancelled.")
+        assert lines[said + 1].startswith("Rewrites of “the dress is very”")  # the earlier run's own caption follows
+        assert _rewrites_shown(at)

@@ -61,3 +61,23 @@ def test_unticking_several_tags_per_row_is_refused_once_in_the_pages_words():
     at.checkbox(key="train_multi_label").check().run()
     assert_clean(at)
     assert "The box below is ticked" in texts(at.info) and "ticked for you" not in texts(at.info)
+
+
+def test_unticked_the_chart_and_the_row_count_do_not_call_the_joined_values_classes():
+    """Walk: unticked on tag lists (training refused, naming the joined values), the label chart drew
+    each joined combination as a class and the line under it said "All N rows are usable"."""
+    df = _frame()[["text", "labels"]]
+    at = put(open_train(), "tags.csv", df.to_csv(index=False).encode())
+    at.checkbox(key="train_multi_label").uncheck().run()
+    assert_clean(at)
+    assert "is refused" in texts(at.error)
+    joined = {cell for cell in df["labels"] if "|" in cell}
+    assert joined  # the truth: the file's cells that join tags
+    drawn = {str(x) for f in figures(at) for trace in f["data"] for x in trace.get("x", [])}
+    assert not drawn & joined, drawn & joined
+    captions = texts(at.caption)
+    assert "rows are usable" not in captions
+    assert (f"No classes are counted: while some labels join several tags, the {len(df):,} rows cannot be used as one "
+            "class each. Tick **Several tags per row (multi-label)** above") in captions, captions
+    at.checkbox(key="train_multi_label").check().run()  # ticked again: the rows per tag and the count are back
+    assert f"All {len(df):,} rows are usable." in texts(at.caption) and "No classes are counted" not in texts(at.caption)
