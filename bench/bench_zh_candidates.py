@@ -142,6 +142,7 @@ class Scorer:
         self.test = np.arange(rows.n, rows.n + len(y_test))
         self.folds = lambda: StratifiedKFold(5, shuffle=True, random_state=seed)
         self.cache: dict[tuple, tuple] = {}
+        self.keep_predictions = False
 
     def fit(self, name: str, fit_rows: np.ndarray) -> tuple:
         """(fitted estimator, C, CV macro-F1, out-of-fold probabilities on fit_rows at that C)."""
@@ -183,6 +184,8 @@ class Scorer:
                "held_tv": f1(self.y_test, mean(lambda m: self.proba(m, self.tv, self.test))),
                "held_all": f1(self.y_test, mean(lambda m: self.proba(m, self.all, self.test))),
                "C_all": [self.fit(m, self.all)[1] for m in self.members(name)]}
+        if self.keep_predictions:  # the all-rows copy's held-out classes, one character per row, for paired bootstraps
+            out["pred_all"] = "".join(str(int(i)) for i in mean(lambda m: self.proba(m, self.all, self.test)).argmax(axis=1))
         return out
 
 
@@ -200,6 +203,20 @@ def variant_name(record: dict, name: str) -> str:
     extra = "" if record.get("emb_scale", 1.0) == 1.0 or not name.startswith("concat_") else f" x{record['emb_scale']:g}"
     extra += "" if record.get("max_length", 128) == 128 else f" len{record['max_length']}"
     return name + extra
+
+
+def paired_bootstrap(truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """(macro-F1 of a minus b, 2.5th and 97.5th percentile of that difference over ``n_boot`` resamples of the rows), points."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(truth), len(truth))
+        deltas.append(f1_score(truth[idx], a[idx], average="macro") - f1_score(truth[idx], b[idx], average="macro"))
+    delta = f1_score(truth, a, average="macro") - f1_score(truth, b, average="macro")
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return 100 * delta, 100 * low, 100 * high
 
 
 def summary(path: Path, set_name: str) -> None:
@@ -231,6 +248,22 @@ def summary(path: Path, set_name: str) -> None:
         oof = np.mean([by_seed[s][n]["oof_all"] for s in seeds])
         print(f"| {n} | {cells} | {np.mean(pts):+.2f} ({min(pts):+.1f}..{max(pts):+.1f}) | {np.mean(tv):+.2f} | {oof:.3f} |")
     print()
+    pairs = [("concat_char", "vote_product"), ("concat_char", "emb"), ("vote_product", "emb"), ("vote_char", "emb")]
+    truth = {r["seed"]: np.array(list(r["truth"]), dtype=int) for r in lines if r["set"] == set_name and "truth" in r}
+    if truth:
+        print("| held out, all-rows copies (paired bootstrap over the 1,000 rows) | " + " | ".join(f"seed {s}" for s in seeds) + " |")
+        print("|---|" + "---|" * len(seeds))
+        for a, b in pairs:
+            cells = []
+            for s in seeds:
+                ca, cb = by_seed[s].get(a, {}), by_seed[s].get(b, {})
+                if s not in truth or "pred_all" not in ca or "pred_all" not in cb:
+                    cells.append("")
+                    continue
+                d, lo, hi = paired_bootstrap(truth[s], np.array(list(ca["pred_all"]), dtype=int), np.array(list(cb["pred_all"]), dtype=int))
+                cells.append(f"{d:+.1f} ({lo:+.1f}..{hi:+.1f})")
+            print(f"| {a} minus {b} | " + " | ".join(cells) + " |")
+        print()
     sets = {"product trio": ["tfidf_product", "emb", "vote_product"],
             "product trio + concat_char": ["tfidf_product", "emb", "vote_product", "concat_char"],
             "char trio": ["tfidf_char", "emb", "vote_char"],
@@ -274,6 +307,8 @@ def main() -> None:
                                  "vote_jieba_char", "concat_char", "concat_jieba_char"])
     parser.add_argument("--out", type=Path, default=RESULTS / "zh_candidates_r10.jsonl")
     parser.add_argument("--summary", action="store_true", help="only print the tables over the seeds in --out")
+    parser.add_argument("--predictions", action="store_true",
+                        help="also record each all-rows copy's held-out predictions (class positions) and the truth")
     args = parser.parse_args()
     if args.summary:
         summary(args.out, args.set)
@@ -292,10 +327,14 @@ def main() -> None:
     y = classes[np.asarray(prepared.y)]
     scorer = Scorer(Rows(texts, cached[0], test_texts, cached[1]), y, test["label"].astype(str).to_numpy(),
                     prepared.splits, args.seed, args.emb_scale)
+    scorer.keep_predictions = args.predictions
     record: dict = {"set": args.set, "seed": args.seed, "base_model": base_model, "train": args.train, "test": args.test,
                     "n_labelled": int(scorer.rows.n), "n_train": len(scorer.tr), "n_validation": len(scorer.va),
                     "emb_scale": args.emb_scale, "max_length": args.max_length, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "load_before": load_before, "candidates": {}, "seconds": {}}
+    if args.predictions:
+        order = list(np.unique(y))
+        record["truth"] = "".join(str(order.index(v)) for v in scorer.y_test)
     with threadpool_limits(limits=1):
         record["tfidf_char_yardstick"] = tfidf_run(
             __import__("sklearn.feature_extraction.text", fromlist=["TfidfVectorizer"]).TfidfVectorizer(
@@ -305,7 +344,7 @@ def main() -> None:
             t0 = time.monotonic()
             record["candidates"][name] = scorer.score(name)
             record["seconds"][name] = round(time.monotonic() - t0, 1)
-            print(name, record["candidates"][name], record["seconds"][name], flush=True)
+            print(name, {k: v for k, v in record["candidates"][name].items() if k != "pred_all"}, record["seconds"][name], flush=True)
     s = record["candidates"]
     rules = {}
     product = [c for c in ("tfidf_product", "emb", "vote_product") if c in s]
