@@ -219,7 +219,7 @@ def paired_bootstrap(truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: in
     return 100 * delta, 100 * low, 100 * high
 
 
-def summary(path: Path, set_name: str) -> None:
+def summary(path: Path, set_name: str, only: list[int] | None = None) -> None:
     """Tables over the seeds of ``path``'s lines for ``set_name``: every candidate held out (fitted on all rows and
     on train + validation) against the yardstick, and the choice rules, including the rules that also
     consider ``concat_char`` (the same rule, cheapest first: TF-IDF, embeddings, soft vote, concatenation)."""
@@ -229,7 +229,7 @@ def summary(path: Path, set_name: str) -> None:
     by_seed: dict[int, dict[str, dict]] = {}
     base: dict[int, float] = {}
     for r in lines:
-        if r["set"] != set_name:
+        if r["set"] != set_name or (only and r["seed"] not in only):
             continue
         base[r["seed"]] = r["tfidf_char_yardstick"]["macro_f1"]
         for name, c in r["candidates"].items():
@@ -249,7 +249,8 @@ def summary(path: Path, set_name: str) -> None:
         print(f"| {n} | {cells} | {np.mean(pts):+.2f} ({min(pts):+.1f}..{max(pts):+.1f}) | {np.mean(tv):+.2f} | {oof:.3f} |")
     print()
     pairs = [("concat_char", "vote_product"), ("concat_char", "emb"), ("vote_product", "emb"), ("vote_char", "emb")]
-    truth = {r["seed"]: np.array(list(r["truth"]), dtype=int) for r in lines if r["set"] == set_name and "truth" in r}
+    truth = {r["seed"]: np.array(list(r["truth"]), dtype=int) for r in lines
+             if r["set"] == set_name and "truth" in r and r["seed"] in seeds}
     if truth:
         print("| held out, all-rows copies (paired bootstrap over the 1,000 rows) | " + " | ".join(f"seed {s}" for s in seeds) + " |")
         print("|---|" + "---|" * len(seeds))
@@ -307,11 +308,12 @@ def main() -> None:
                                  "vote_jieba_char", "concat_char", "concat_jieba_char"])
     parser.add_argument("--out", type=Path, default=RESULTS / "zh_candidates_r10.jsonl")
     parser.add_argument("--summary", action="store_true", help="only print the tables over the seeds in --out")
+    parser.add_argument("--summary-seeds", type=int, nargs="+", default=None, help="--summary over these seeds only")
     parser.add_argument("--predictions", action="store_true",
                         help="also record each all-rows copy's held-out predictions (class positions) and the truth")
     args = parser.parse_args()
     if args.summary:
-        summary(args.out, args.set)
+        summary(args.out, args.set, args.summary_seeds)
         return
     from threadpoolctl import threadpool_limits
 
