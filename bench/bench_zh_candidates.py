@@ -35,7 +35,10 @@ Then the rules: ``today`` (TF-IDF, embeddings, soft vote in that order; a later 
 than core.evaluation.TIE_MARGIN ahead on validation; TF-IDF saved refitted on all rows, the others on
 train + validation, as core.pipeline does), ``oof`` (the same order and margin on ``oof_tv``) and
 variants. The yardstick is bench_embedding_rows': character TF-IDF + LR on all ``--train`` rows, C by
-5-fold CV (bench.bench_embedding.tfidf_run). One JSON line per seed to ``--out``.
+5-fold CV (bench.bench_embedding.tfidf_run). One JSON line per run to ``--out``; ``--predictions``
+adds each all-rows copy's held-out classes, and ``--summary [--summary-seeds ...]`` prints the tables of
+docs/measurements.md (round 10) from those lines: every candidate against the yardstick, paired
+bootstrap intervals between candidates, and every rule x candidate set x refit.
 """
 
 from __future__ import annotations
