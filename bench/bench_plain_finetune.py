@@ -219,23 +219,33 @@ def run(name: str, rows: int, seed: int, overrides: dict | None = None, plain_ca
             "plain_seconds": plain_seconds, "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-def plain_again(name: str, rows: int, seed: int, plain_seed: int) -> dict:
+def plain_again(name: str, rows: int, seed: int, plain_seed: int, *, train_only: bool = False,
+                extra_test: bool = False) -> dict:
     """The plain fine-tune alone on seed ``seed``'s rows and split, with another training seed
     (``plain_seed``: the head's initialisation and the batch order): how far the plain recipe
-    itself moves on the very same rows, the noise any product-minus-plain difference sits in."""
+    itself moves on the very same rows, the noise any product-minus-plain difference sits in.
+    ``train_only``: learn from the product's training split alone (not its validation rows): the
+    plain recipe on the rows the product's fine-tune sees, which separates the loop from the rows."""
     file, shape, base_model = SETS[name]
-    df = sample(shape(pd.read_csv(DATA / file)), rows, seed)
+    frame = shape(pd.read_csv(DATA / file))
+    df = sample(frame, rows, seed)
     config = TrainConfig(text_columns=("text",), label_column="label", base_model=base_model, seed=seed)
     prepared = with_validation(prepare(df, config), config)
-    learn = np.sort(np.concatenate([prepared.splits["train"], prepared.splits["validation"]]))
+    learn = prepared.splits["train"] if train_only else np.sort(np.concatenate([prepared.splits["train"],
+                                                                                prepared.splits["validation"]]))
     test = prepared.splits["test"]
     truth = [str(y) for y in prepared.labels[test]]
+    extra = rest_of(frame, df) if extra_test else None
+    extra_texts = [] if extra is None else extra["text"].astype(str).tolist()
     started = time.monotonic()
     predicted = plain_fine_tune(resolve_base_model(base_model).location, prepared.texts_at(learn),
-                                [str(y) for y in prepared.labels[learn]], prepared.texts_at(test), plain_seed)
-    plain = float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth) | set(predicted))))
-    return {"set": name, "rows": len(df), "seed": seed, "plain_seed": plain_seed, "test_n": len(test),
-            "learn_n": len(learn), "plain": round(plain, 4), "plain_seconds": round(time.monotonic() - started, 1),
+                                [str(y) for y in prepared.labels[learn]], prepared.texts_at(test) + extra_texts, plain_seed)
+    record = {"set": name, "rows": len(df), "seed": seed, "plain_seed": plain_seed, "test_n": len(test),
+              "learn_n": len(learn), "train_only": train_only, "plain": round(_macro_f1(truth, predicted[:len(test)]), 4)}
+    if extra is not None:
+        record.update(extra_n=len(extra), extra={"plain": round(_macro_f1(extra["label"].astype(str).tolist(),
+                                                                          predicted[len(test):]), 4)})
+    return {**record, "plain_seconds": round(time.monotonic() - started, 1),
             "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}
 
 
@@ -295,6 +305,8 @@ def main() -> None:
     parser.add_argument("--extra-test", action="store_true",
                         help="also score the saved model, its fine-tune and a plain run (trained again) on the set's rows "
                              "outside the sample")
+    parser.add_argument("--plain-train-only", action="store_true",
+                        help="with --plain-seed: the plain run learns from the product's training split only")
     parser.add_argument("--no-plain", action="store_true",
                         help="run the product only (its lines carry plain NaN; compare with another run's plain lines)")
     parser.add_argument("--unbucketed", action="store_true",
@@ -305,7 +317,8 @@ def main() -> None:
     if args.plain_seed is not None:
         for name in args.sets:
             for seed in args.seeds:
-                record = {**plain_again(name, args.rows, seed, args.plain_seed), "load_after": load_avg()}
+                record = {**plain_again(name, args.rows, seed, args.plain_seed, train_only=args.plain_train_only,
+                                        extra_test=args.extra_test), "load_after": load_avg()}
                 print(json.dumps(record), flush=True)
                 if args.out:
                     with open(args.out, "a", encoding="utf-8") as handle:
