@@ -111,7 +111,7 @@ def train_r07a(at, rows):
     lonely = [c for c in {row[1] for row in rows[1:]} if sum(row[1] == c for row in rows[1:]) == 1]
     assert lonely == ["neutral"]
     errors = texts(at.error)
-    assert "'neutral' has 1 row(s)" in errors
+    assert "'neutral' has 1 row;" in errors
     assert at.button(key="train_start").disabled
 
 
