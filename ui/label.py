@@ -41,7 +41,7 @@ from ui.label_rounds import ranked_rows
 from ui.markdown import plain
 from ui.results import notice_markdown, render_warnings
 from ui.state import active_model_name, get_model, set_active_model, train_data
-from ui.train_job import PANEL, outcome_message
+from ui.train_job import LABEL_PANEL, outcome_message
 from ui.upload import how_read_line, table_upload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "label_reviews_unlabelled.csv"
@@ -286,7 +286,7 @@ def _show_job(store: LabelStore) -> str | None:
         return None
     job_id = status.id
     if status.active:
-        live_panel(job_id, PANEL)
+        live_panel(job_id, LABEL_PANEL)
         return None
     if status.state == "interrupted":
         _interrupted(status)
@@ -383,13 +383,17 @@ def _show_model_summary(name: str, *, notice_said: bool = False) -> None:
 def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str | None, base_model: str) -> None:
     """The rows to label: least sure first (unlabelled rows, ranked by ``ranking_model``) or
     suspected label errors first (labelled rows), in an editor with Save (and retrain) buttons."""
+    # One slot for what the last click said, drawn or not: the elements below keep their places from
+    # one rerun to the next, so the empty slot that takes the last round's grid's place while a new
+    # round is scored lands on that grid (walk-v: after "Saved N labels" it landed above it).
+    said = st.container()
     flash = ss.pop("label_flash", None)  # before the busy return: "retraining" is shown while it is true
     if flash:
-        st.success(flash)
+        said.success(flash)
     if failed := ss.pop("label_flash_error", None):
-        st.error(failed)
+        said.error(failed)
     if unsaved := ss.pop("label_flash_unsaved", None):  # rows ticked "accept" with nothing to accept
-        st.warning(unsaved, icon=":material/info:")
+        said.warning(unsaved, icon=":material/info:")
     if is_training():
         st.info("Training is running; the rows to label appear when the model is saved.")
         return
@@ -402,7 +406,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     if counts["unlabeled"] == 0:
         st.success("Every row is labelled. Download the set above, or train the final model.")
         return
-    n = int(st.number_input("Rows per round", 5, 200, 20, step=5, key="label_n"))
+    ss.setdefault("label_n", 20)  # the value kept past a page change may be there (restore_choices): no value= beside it
+    n = int(st.number_input("Rows per round", 5, 200, step=5, key="label_n"))
     keep_choice("label_n")
     # A new round is scored (10-20 s): the last round's grid would stay on screen meanwhile, greyed
     # out but still taking edits that the new rows then lose (walk). An empty slot takes its place

@@ -7,6 +7,7 @@ import shutil
 import time
 
 import pandas as pd
+import pytest
 
 import core.jobs
 from core.jobs import JobStatus
@@ -311,8 +312,9 @@ def test_accept_on_a_random_check_with_no_suggestion_says_why_it_is_not_saved(
         'pick its label in the "label" column.']
 
 
+@pytest.mark.parametrize("said_before", [False, True])
 def test_the_last_rounds_grid_is_taken_off_the_page_while_a_new_round_is_scored(
-    labels_dir, models_dir, trained_tiny, monkeypatch  # noqa: F811
+    labels_dir, models_dir, trained_tiny, monkeypatch, said_before  # noqa: F811
 ):
     """Walk: while a round was scored (10-20 s) the last round's grid stayed on screen, greyed out, and
     still took clicks and edits. Every message the browser gets is recorded (Streamlit's own hook); when
@@ -338,6 +340,8 @@ def test_the_last_rounds_grid_is_taken_off_the_page_while_a_new_round_is_scored(
     at = open_label()
     at.selectbox(key="label_project").set_value("demo").run()
     sent.clear()
+    if said_before:  # walk-v: the grid drawn under "Saved N labels", then the next run without it
+        at.session_state["label_flash"] = "Saved 1 label."
     at.run()  # the round just scored is listed above now ("Gain per round"): the page as it stays
     assert mark not in sent
     grid = next(path for path, kind in sent if kind == "editor")
