@@ -13,6 +13,7 @@ which puts it back in the queue to continue from its last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 
@@ -71,9 +72,10 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     return min(1.0, step / total), line
 
 
-def _live_extras(status: JobStatus) -> None:
-    """Under the bar: the leaderboard so far and the live loss/metric chart."""
-    _live_leaderboard(status)
+def _live_extras(status: JobStatus, *, activate: bool = True) -> None:
+    """Under the bar: the leaderboard so far and the live loss/metric chart (``activate``: see
+    :func:`_live_leaderboard`)."""
+    _live_leaderboard(status, activate=activate)
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
         st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
 
@@ -102,12 +104,17 @@ PANEL = JobPanel(
     extra=_live_extras,
     can_cancel=_can_cancel,
 )
+# The Label page's: the same, but the model becomes active only once the job has ended (ui/label.py
+# compares it with the project's zero-shot model first; walk-v saw a rejected model active for a minute).
+LABEL_PANEL = dataclasses.replace(PANEL, extra=lambda status: _live_extras(status, activate=False))
 
 
-def _live_leaderboard(status: JobStatus) -> None:
+def _live_leaderboard(status: JobStatus, *, activate: bool = True) -> None:
     """The leaderboard so far and, once the best candidate so far is saved, "usable now" with a
     link to Predict. The first time a usable one is saved, it becomes the active model (as the
-    finished job's model does; one no better than guessing never does), so Predict opens on it."""
+    finished job's model does; one no better than guessing never does), so Predict opens on it;
+    not with ``activate`` False (the Label page: the finished job's model is compared with the
+    project's zero-shot model before either is made active)."""
     rows = latest_leaderboard(status.events)
     if not rows:
         return
@@ -121,7 +128,7 @@ def _live_leaderboard(status: JobStatus) -> None:
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
     usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
                          caution="" if verdict.get("useless") else notice_markdown(verdict))
-    if usable and readable and st.session_state.get("train_interim_active") != status.id:
+    if activate and usable and readable and st.session_state.get("train_interim_active") != status.id:
         st.session_state["train_interim_active"] = status.id
         set_active_model(status.model_name)
         st.rerun()  # the whole page: the sidebar shows the new active model

@@ -221,3 +221,38 @@ def test_the_models_page_says_while_the_job_runs_what_may_replace_the_model(work
     at.run()
     assert board_of(at)["Fine-tuned transformer"]["status"] == "not finished"
     assert "still running" not in texts(at.caption)
+
+
+def _panel_script():
+    """A page that shows the job's live panel: the Label page's (session flag "label") or the Train page's."""
+    import streamlit as st
+
+    from ui.jobs import live_panel
+    from ui.train_job import LABEL_PANEL, PANEL
+
+    st.session_state.setdefault("active_model", "older-model")
+    link = st.page_link  # pages/predict.py is not a page of this one-script app: the link drawn as a caption
+    st.page_link = lambda page, label=None, **_: st.caption(str(label))
+    try:
+        live_panel("20260102-000000-board1", LABEL_PANEL if st.session_state.get("label") else PANEL)
+    finally:
+        st.page_link = link
+
+
+@pytest.mark.parametrize("label_page,becomes_active", [(False, NAME), (True, "older-model")])
+def test_only_the_train_pages_panel_makes_the_saved_leader_active_before_the_end(worker, label_page, becomes_active):
+    """The Label page compares the finished job's model with the project's zero-shot model before
+    either is made active (ui/label.py): its panel must not switch the active model mid-job (walk-v:
+    a model later rejected was the active one for a minute)."""
+    from streamlit.testing.v1 import AppTest
+
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("tfidf", None)
+    write_events(folder, rows(0), rows(1))
+    at = AppTest.from_function(_panel_script, default_timeout=30)
+    at.session_state["label"] = label_page
+    at.run()
+    assert not at.exception, at.exception
+    assert f"TF-IDF + logistic regression is saved as {NAME} and usable now" in words(at.success)
+    assert active(at) == becomes_active
