@@ -30,10 +30,16 @@ UNSPACED_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U0002000
 _CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
 
 
+def counted(n: int, noun: str) -> str:
+    """A count in words, singular for one: counted(1, "label") -> "1 label", counted(1234, "label")
+    -> "1,234 labels" (regular nouns only). The one plural rule on the pages and in messages."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def rows_words(n: int, what: str = "") -> str:
     """A count of rows in words, singular for one: "1 row", "1,234 rows"; ``what`` goes before the
-    noun: "1 test row", "20 labelled rows". The one plural rule for rows on the pages and in messages."""
-    return f"{n:,} {what + ' ' if what else ''}row{'' if n == 1 else 's'}"
+    noun: "1 test row", "20 labelled rows" (:func:`counted`)."""
+    return counted(n, f"{what} row" if what else "row")
 
 
 def is_cjk(ch: str) -> bool:

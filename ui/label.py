@@ -32,7 +32,7 @@ from core.models.folder import MANIFEST
 from core.multilabel import join_tags, split_tags
 from core.registry import model_path, read_info
 from core.tag_review import suspected_tag_errors
-from core.words import rows_words
+from core.words import counted, rows_words
 from ui.base_model_picker import base_model_picker
 from ui.check import EMBEDDING_ROWS
 from ui.downloads import download_button
@@ -456,7 +456,7 @@ def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame,
     why = ranked["reason"]  # saved with each label: the comparison with the zero-shot model reads it
     if left.button("Save labels", key="label_save", icon=":material/save:"):
         ss["label_flash_unsaved"] = accepted_without_label(store, edited, "label_editor")  # before _save resets it
-        ss["label_flash"] = f"Saved {_save(store, edited, 'label_editor', why)} label(s)."
+        ss["label_flash"] = f"Saved {counted(_save(store, edited, 'label_editor', why), 'label')}."
         st.rerun()
     if right.button("Save and retrain", key="label_retrain", type="primary", icon=":material/refresh:"):
         ss["label_flash_unsaved"] = accepted_without_label(store, edited, "label_editor")
@@ -464,9 +464,9 @@ def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame,
         try:
             start_training(store, base_model)
         except ValueError as exc:  # said after a rerun, so the counts above include the labels just saved (walk)
-            ss["label_flash_error"] = f"Saved {saved} label(s), but training cannot start: {plain(exc)}"
+            ss["label_flash_error"] = f"Saved {counted(saved, 'label')}, but training cannot start: {plain(exc)}"
             st.rerun()
-        ss["label_flash"] = f"Saved {saved} label(s); retraining."
+        ss["label_flash"] = f"Saved {counted(saved, 'label')}; retraining."
         st.rerun()
     where = "in your workspace on the server" if workspace.current().team_mode else f"in {plain(Path(store.folder))}"
     st.caption(f"Labels are stored {where}.")
@@ -552,7 +552,7 @@ def _review_suspects(store: LabelStore, base_model: str) -> None:
     }
     edited = _label_editor(store, ranked, shown, None, store.classes(), key="label_suspect_editor")
     if st.button("Save corrected labels", key="label_suspect_save", icon=":material/save:"):
-        ss["label_flash"] = f"Corrected {_save(store, edited, 'label_suspect_editor')} label(s)."
+        ss["label_flash"] = f"Corrected {counted(_save(store, edited, 'label_suspect_editor'), 'label')}."
         st.rerun()
 
 
@@ -592,7 +592,7 @@ def _review_suspect_tags(store: LabelStore, separator: str, base_model: str) -> 
     tags = sorted({t for label in store.classes() for t in split_tags(label, separator)})
     edited = _label_editor(store, ranked, shown, None, tags, key="label_suspect_editor", several=True)
     if st.button("Save corrected tags", key="label_suspect_save", icon=":material/save:"):
-        ss["label_flash"] = f"Corrected the tags of {_save(store, edited, 'label_suspect_editor')} row(s)."
+        ss["label_flash"] = f"Corrected the tags of {rows_words(_save(store, edited, 'label_suspect_editor'))}."
         st.rerun()
 
 
@@ -702,7 +702,7 @@ def _picked_note(store: LabelStore, edited: pd.DataFrame, key: str) -> None:
     counted (it needs "accept")."""
     picked = len(_picked(store, edited, key))
     if picked:
-        st.caption(f"{picked} row(s) picked, not saved yet.")
+        st.caption(f"{rows_words(picked)} picked, not saved yet.")
     if unsaved := accepted_without_label(store, edited, key):
         st.warning(unsaved, icon=":material/info:")
 

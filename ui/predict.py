@@ -573,7 +573,7 @@ def render_result(choice: tuple) -> None:
         st.caption(f"The scored file was written to {plain(path)} on this server; download it below.")
     if done.n_errors:
         st.warning(
-            f"{done.n_errors:,} row(s) without usable input got an empty prediction and a note in "
+            f"{rows_words(done.n_errors)} without usable input got an empty prediction and a note in "
             "the `prediction_error` column; they are kept, in their place."
         )
     else:  # the column is always written (a stable layout for scripts), so say why it is empty
@@ -623,7 +623,7 @@ def _review(result: Result, overview, number_format: dict) -> None:
     low, n_low = _low_confidence(str(path), path.stat().st_mtime, result.classes, threshold)
     share = n_low / result.summary.n_rows if result.summary.n_rows else 0
     st.caption(
-        f"{n_low:,} row(s) ({share:.1%}) have confidence below {threshold:.0%}"
+        f"{rows_words(n_low)} ({share:.1%}) {'has' if n_low == 1 else 'have'} confidence below {threshold:.0%}"
         + (f"; the {len(low):,} least confident are shown, `row` is the row's number in the file "
            f"({ROW_NUMBERING})." if n_low else ".")
     )

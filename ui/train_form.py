@@ -346,7 +346,7 @@ def columns_section(data: TrainData) -> Columns:
             elif task == "regression" and label_col:
                 st.plotly_chart(inert(target_histogram_chart(df[label_col])), key="train_label_chart")
             if report.n_dropped:
-                st.info(f"{report.n_dropped:,} row(s) will be left out{after} — {plain(report.summary())}.")
+                st.info(f"{rows_words(report.n_dropped)} will be left out{after} — {plain(report.summary())}.")
             elif report.ok and not refused:
                 st.caption(f"All {report.n_rows_used:,} rows are usable{after}.")
     return Columns(df, text_cols, profile_cols, label_col, task, merge_variants, mapping, report, multi_label, label_sep,

@@ -97,7 +97,7 @@ def pick_in_cell(page, key: str, row: int, option: str, picked: int) -> None:
     expect(grid_cell(page, key, LABEL_COLUMN, row)).to_have_text(option)
     # The grid shows the pick at once, but Streamlit sends an editor's edits to the server 150 ms
     # after the last one (later on a busy machine): a button clicked before then saves without it.
-    page.get_by_text(f"{picked} row(s) picked, not saved yet.", exact=True).wait_for()
+    page.get_by_text(f"{picked} row{'' if picked == 1 else 's'} picked, not saved yet.", exact=True).wait_for()
     wait_idle(page)
 
 
@@ -165,7 +165,7 @@ def test_label_and_retrain_one_round(page, streamlit_app, tiny_model_dir, tmp_pa
     click(page, "label_retrain")
     assert store.frame().loc[rows, "label"].tolist() == labels
     running = page.get_by_text("Training is running; the rows to label appear when the model is saved.")
-    flash = page.get_by_text("Saved 2 label(s); retraining.", exact=True)
+    flash = page.get_by_text("Saved 2 labels; retraining.", exact=True)
     running.wait_for()
     flash.wait_for(timeout=5_000)  # said while it is true
     expect(running).to_be_visible()

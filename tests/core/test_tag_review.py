@@ -102,4 +102,4 @@ def test_the_label_page_reviews_a_tag_project_per_tag_and_saves_the_picked_tags(
     at.button(key="label_suspect_save").click().run()
     assert not at.exception, at.exception
     assert label_store("tags").frame().loc[first, "label"] == "neg|pos"  # the project's separator, "|"
-    assert "Corrected the tags of 1 row(s)" in texts(at.success)
+    assert "Corrected the tags of 1 row." in texts(at.success)

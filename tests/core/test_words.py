@@ -13,6 +13,7 @@ from core.words import (
     _zh_analyzer,
     chinese_words,
     cjk_share,
+    counted,
     detect_language,
     distinctive_words,
     is_cjk,
@@ -112,3 +113,4 @@ def test_distinctive_words_samples_but_keeps_every_label():
 def test_rows_words_says_one_row_in_the_singular():
     assert [rows_words(n) for n in (0, 1, 2, 1234)] == ["0 rows", "1 row", "2 rows", "1,234 rows"]
     assert rows_words(1, "test") == "1 test row" and rows_words(20, "new labelled") == "20 new labelled rows"
+    assert [counted(n, "label") for n in (0, 1, 2, 1234)] == ["0 labels", "1 label", "2 labels", "1,234 labels"]

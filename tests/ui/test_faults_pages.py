@@ -23,6 +23,7 @@ import pytest
 
 from core import load_csv, train
 from core.registry import load_folder
+from core.words import rows_words
 from tests.core.test_faults import FAULTS, csv_rows, tiny
 from tests.ui.test_page_predict import downloads  # noqa: F401 - a fixture used below
 from tests.ui.test_page_predict import open_page as open_predict
@@ -154,7 +155,7 @@ def train_regression(at, rows):
               for n in part.split(",")]
     assert sorted(listed) == bad[:10]
     assert "not a finite number" in warnings
-    assert f"{len(bad)} row(s) will be left out" in texts(at.info)
+    assert f"{rows_words(len(bad))} will be left out" in texts(at.info)
     assert not at.error, texts(at.error)
 
 

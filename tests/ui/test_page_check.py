@@ -165,7 +165,7 @@ def test_label_page_orders_labelled_rows_by_suspected_label_error(models_dir, tm
     at.button(key="label_suspect_save").click().run()
     assert not at.exception, at.exception
     assert label_store("noisy").frame().loc[row, "label"] == suggested
-    assert "Corrected 1 label(s)" in texts(at.success)
+    assert "Corrected 1 label." in texts(at.success)
 
 
 def test_label_page_lists_no_suspect_when_the_checking_model_cannot_tell(models_dir, tmp_path, monkeypatch):

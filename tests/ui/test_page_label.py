@@ -162,10 +162,10 @@ def test_label_save_and_retrain_loop(labels_dir, models_dir, tiny_model_dir):
         "deleted_rows": [],
     }
     at.run()  # the edits reach the server before the click: the page says what Save will save
-    assert "4 row(s) picked, not saved yet." in [c.value for c in at.caption]  # 3 corrected, 1 accepted
+    assert "4 rows picked, not saved yet." in [c.value for c in at.caption]  # 3 corrected, 1 accepted
     at.button(key="label_save").click().run()
     assert not at.exception, at.exception
-    assert "Saved 4 label(s)" in " ".join(s.value for s in at.success)
+    assert "Saved 4 labels." in " ".join(s.value for s in at.success)
     fresh = label_store("demo")  # a new session reads the labels from disk
     assert fresh.labeled().loc[rows, "label"].tolist() == ["positive", "negative", "positive"]
     assert fresh.frame().loc[accepted, "label"] == view["model says"].iloc[a]
@@ -271,7 +271,7 @@ def test_save_and_retrain_that_cannot_start_still_counts_the_labels_it_saved(lab
     at.run()
     at.button(key="label_retrain").click().run()
     assert not at.exception, at.exception
-    assert any("Saved 4 label(s), but training cannot start: Expected at least 2" in e.value for e in at.error)
+    assert any("Saved 4 labels, but training cannot start: Expected at least 2" in e.value for e in at.error)
     on_disk = label_store("demo").counts()["labeled"]
     assert on_disk == int(before.replace(",", "")) + 4
     assert next(m.value for m in at.metric if m.label == "Labelled") == f"{on_disk:,}"

@@ -294,10 +294,10 @@ def test_accept_on_a_random_check_with_no_suggestion_says_why_it_is_not_saved(
     said = ('2 rows ticked "accept" have no suggested label to accept (the random checks start empty) and are not '
             'saved: pick their label in the "label" column.')
     assert ticked_notes(at) == [said]
-    assert "1 row(s) picked, not saved yet." in [c.value for c in at.caption]
+    assert "1 row picked, not saved yet." in [c.value for c in at.caption]
     at.button(key="label_save").click().run()
     assert not at.exception, at.exception
-    assert [s.value for s in at.success] == ["Saved 1 label(s)."]
+    assert [s.value for s in at.success] == ["Saved 1 label."]
     assert ticked_notes(at) == [said]  # said again under the saved count, once
     store = label_store("demo")
     assert store.frame().loc[int(view["row"].iloc[least]), "label"] == view["model says"].iloc[least]

@@ -110,7 +110,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
     assert result["text"][3] == "=HYPERLINK(\"x\")"  # the saved file keeps the text exactly
     assert result["predicted_label"][2] == "" and result["prediction_error"][2]
     assert any("8 rows from **new\\_rows.csv**" in s.value for s in at.success)  # escaped: ui/markdown.py
-    assert any("1 row(s) without usable input" in w.value for w in at.warning)
+    assert any("1 row without usable input" in w.value for w in at.warning)
     assert not any("Every row was scored" in c.value for c in at.caption)
 
     previews = [d.value for d in at.dataframe if "predicted_label" in d.value.columns]
@@ -134,7 +134,7 @@ def test_upload_run_preview_charts_downloads_and_review(registry):
     at.slider(key="predict_conf_threshold").set_value(0.0)
     at.run()
     assert not [d for d in at.dataframe if "row" in d.value.columns]
-    assert any("0 row(s) (0.0%) have confidence below 0%" in c.value for c in at.caption)
+    assert any("0 rows (0.0%) have confidence below 0%" in c.value for c in at.caption)
 
 
 def test_missing_column_is_explained_and_can_be_mapped(registry):

@@ -177,7 +177,7 @@ def test_dropped_rows_counted_and_regression_suggested(models_dir):
     df.loc[:4, "text"] = ""
     df["spend"] = [float(i) * 1.5 for i in range(60)]
     at = upload(open_train(), df)
-    assert "5 row(s) will be left out" in texts(at.info)
+    assert "5 rows will be left out" in texts(at.info)
     at.selectbox(key="train_label_col").set_value("spend").run()
     assert at.radio(key="train_task").value == "regression"  # a number with many values
     assert not at.error
