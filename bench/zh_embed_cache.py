@@ -69,7 +69,8 @@ def main() -> None:
 
     from core.base_models import input_prefix
     from core.cpu import cpu_threads
-    from core.models.embedding import EmbeddingClassifier, encoder_reference, load_encoder
+    from core.models.embedding import load_encoder
+    from core.models.fewshot import encode
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="zh", choices=list(SETS))
@@ -91,13 +92,9 @@ def main() -> None:
     started, load_before = time.monotonic(), loadavg()
     body, tokenizer, base = load_encoder(config.base_model)
     torch.set_num_threads(cpu_threads())
-    encoder = {"base_model": encoder_reference(base), "prefix": input_prefix(base), "max_length": config.max_length}
-    dim = int(body.config.hidden_size)
-    model = EmbeddingClassifier(body, tokenizer, task=prepared.task, classes=prepared.classes,
-                                coef=np.zeros((len(prepared.classes), dim)), intercept=np.zeros(len(prepared.classes)),
-                                schema=prepared.schema, encoder=encoder)
-    X = model.embed(texts).astype(np.float32)
-    X_test = model.embed(test_texts).astype(np.float32)
+    # The embedding candidate's arithmetic (EmbeddingClassifier.embed calls this encode), without a head.
+    X, X_test = (encode(body, tokenizer, part, config.max_length, text_prefix=input_prefix(base)).astype(np.float32)
+                 for part in (texts, test_texts))
     args.cache.mkdir(parents=True, exist_ok=True)
     base_path = stem(args.cache, args.set, base_model, args.seed, args.train, args.test, args.max_length)
     np.save(f"{base_path}_X.npy", X)

@@ -412,7 +412,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
     # A new round is scored (10-20 s): the last round's grid would stay on screen meanwhile, greyed
     # out but still taking edits that the new rows then lose (walk). An empty slot takes its place
     # at once; on the other runs a container, so that the grid is not redrawn on every edit.
-    scoring = _ranking_stale(store, ranking_model, n)
+    scoring = _ranking_stale(ranking_model, n)
     area = st.empty() if scoring else st.container()
     try:
         ranked = _ranked_rows(store, ranking_model, n)
@@ -477,7 +477,7 @@ def _rank_stamp(name: str, n: int) -> tuple:
     return name, (model_path(name) / MANIFEST).stat().st_mtime, n
 
 
-def _ranking_stale(store: LabelStore, name: str, n: int) -> bool:
+def _ranking_stale(name: str, n: int) -> bool:
     """Whether :func:`_ranked_rows` must score the rows again (a new model, version or ``n``)."""
     return ss.get("label_rank_stamp") != _rank_stamp(name, n) or "reason" not in ss.get("label_ranked", {})
 
@@ -485,7 +485,7 @@ def _ranking_stale(store: LabelStore, name: str, n: int) -> bool:
 def _ranked_rows(store: LabelStore, name: str, n: int) -> pd.DataFrame:
     """The unlabelled rows to label next for model ``name`` (its least sure and random checks, a
     ``reason`` each), computed once per model version."""
-    if _ranking_stale(store, name, n):
+    if _ranking_stale(name, n):
         pool = store.unlabeled()
         if len(pool) > MAX_SCORED:
             pool = pool.sample(MAX_SCORED, random_state=0)
