@@ -25,7 +25,9 @@ not depend on the product's settings, only on the split, so settings that move t
 refused); ``--trace`` scores the fine-tune on the test rows at each of its validation passes
 (``trace``: [step, validation macro-F1, test macro-F1]; diagnosis only, never used to choose) and
 records what the loop did (best step, stop reason, refit). ``--unbucketed`` (round 10) draws the product's
-batches as the Trainer does (shuffled rows cut in order) instead of grouped by length.
+batches as the Trainer does (shuffled rows cut in order) instead of grouped by length. Round 10's
+``--refit-whole`` (a bench-only swap of the refit's steps for a whole schedule) became the product's
+refit in round 11 (core.pipeline._refit_steps) and was removed; its lines carry ``"refit_whole": true``.
 """
 
 from __future__ import annotations
@@ -127,23 +129,6 @@ def _traced(trace: TestTrace):
         return fit(*args, callbacks=(*callbacks, trace), **kwargs)
 
     return fit, wrapped
-
-
-def _refit_whole(fit):
-    """core.pipeline's fit_transformer with the refit (``steps`` given) run over a whole schedule planned
-    for the rows it learns from (``epochs`` passes over train + validation, as the plain recipe does)
-    instead of the kept step of the schedule planned for the training rows: what the refit would give
-    if it did not inherit a step chosen on 200 validation rows (a measurement, not the product's rule)."""
-    import math
-
-    def wrapped(prepared, config, *args, steps=None, **kwargs):
-        if steps is not None:
-            batches = math.ceil(len(prepared.splits["train"]) / config.batch_size)
-            whole = max(1, math.ceil(config.epochs * batches))
-            steps = (whole, whole)
-        return fit(prepared, config, *args, steps=steps, **kwargs)
-
-    return wrapped
 
 
 def rest_of(frame: pd.DataFrame, sampled: pd.DataFrame) -> pd.DataFrame:
@@ -324,8 +309,6 @@ def main() -> None:
                              "outside the sample")
     parser.add_argument("--plain-train-only", action="store_true",
                         help="with --plain-seed: the plain run learns from the product's training split only")
-    parser.add_argument("--refit-whole", action="store_true",
-                        help="with --config refit_on_all_rows=true: the refit runs a whole schedule on train + validation")
     parser.add_argument("--no-plain", action="store_true",
                         help="run the product only (its lines carry plain NaN; compare with another run's plain lines)")
     parser.add_argument("--unbucketed", action="store_true",
@@ -349,16 +332,11 @@ def main() -> None:
     records = []
     for name in args.sets:
         for seed in args.seeds:
-            original = core.pipeline.fit_transformer
-            if args.refit_whole:
-                core.pipeline.fit_transformer = _refit_whole(original)
-            try:
-                with _random_batches(args.unbucketed):
-                    record = run(name, args.rows, seed, overrides, cache, args.trace, args.extra_test)
-            finally:
-                core.pipeline.fit_transformer = original
+            with _random_batches(args.unbucketed):
+                record = run(name, args.rows, seed, overrides, cache, args.trace, args.extra_test)
             record["batches"] = "random" if args.unbucketed else "length-grouped"
-            record["refit_whole"] = args.refit_whole
+            # The effective setting, not only the overrides: its default changed in round 11.
+            record["refit_on_all_rows"] = TrainConfig(**overrides).refit_on_all_rows
             record["load_after"] = load_avg()
             records.append(record)
             print(json.dumps(record), flush=True)

@@ -119,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-train-seconds", type=float, default=default_of("max_train_seconds"))
     t.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
                    help="auto: bfloat16 autocast for fine-tuning on a CPU with native bf16 (default); fp32: off")
-    t.add_argument("--refit", action="store_true",
-                   help="retrain the chosen transformer on train + validation for the steps early stopping chose")
+    t.add_argument("--refit", action=argparse.BooleanOptionalAction, default=default_of("refit_on_all_rows"),
+                   help="after choosing, retrain the transformer on train + validation for the same epochs, as a plain "
+                        "fine-tune does (default on: about as long again, the model fitted on the training rows saved "
+                        "meanwhile); --no-refit saves the fine-tune on the training rows")
     t.add_argument("--keep-transformer", action="store_true",
                    help="save the requested model (the fine-tune, or --method embedding/fewshot) even when a cheaper "
                         "candidate scores as well or better on validation")

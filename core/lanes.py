@@ -181,10 +181,15 @@ def _estimate_train(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
         val_fraction=float(config.get("val_fraction", TrainConfig.val_fraction)),
         test_fraction=float(config.get("test_fraction", TrainConfig.test_fraction)),
         evals_per_epoch=int(config.get("evals_per_epoch", TrainConfig.evals_per_epoch)))
-    if config.get("max_train_seconds"):
-        tuning = min(tuning, float(config["max_train_seconds"]))
+    capped = bool(config.get("max_train_seconds")) and tuning > float(config["max_train_seconds"])
+    if capped:
+        tuning = float(config["max_train_seconds"])
     if config.get("refit_on_all_rows"):
-        tuning *= 2  # a second run on train + validation for the steps early stopping chose
+        # A second run (core.pipeline._refit_steps): a whole schedule on train + validation, longer
+        # than the first by the validation rows' share; cut by a time limit, at most the first again.
+        val = float(config.get("val_fraction", TrainConfig.val_fraction))
+        test = float(config.get("test_fraction", TrainConfig.test_fraction))
+        tuning *= 2 if capped else 1 + (1 - test) / max(1 - val - test, 0.05)
     return Estimate(LOAD_SECONDS + tuning + baselines, fine_tunes=True)
 
 

@@ -158,7 +158,7 @@ def fit_transformer(
     # split_batches (see _accelerator): the prepared loader has as many batches as this one, so the
     # steps, the schedule and the evaluation cadence are those of a single process.
     steps_per_epoch = len(train_loader)
-    total_steps = steps[1] if refit else max(1, math.ceil(config.epochs * steps_per_epoch))
+    total_steps = steps[1] if refit else planned_steps(len(prepared.splits["train"]), config)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.effective_learning_rate)
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, val_loader, scheduler)
@@ -403,6 +403,13 @@ def _slices(n_rows: int, length: int, max_tokens: int) -> list[slice]:
     """Row slices of a padded (n_rows, length) batch with at most ``max_tokens`` tokens each."""
     per_slice = max(1, max_tokens // max(1, length))
     return [slice(start, min(start + per_slice, n_rows)) for start in range(0, n_rows, per_slice)]
+
+
+def planned_steps(n_rows: int, config: TrainConfig) -> int:
+    """Optimizer steps of a whole fine-tune on ``n_rows`` training rows: ``config.epochs`` passes
+    of ``ceil(n_rows / config.batch_size)`` batches (the loader's batches, :class:`LengthGroupedBatches`),
+    at least 1."""
+    return max(1, math.ceil(config.epochs * math.ceil(n_rows / config.batch_size)))
 
 
 def _loader(encoded, y, positions, config: TrainConfig, pad_id: int, shuffle: bool):

@@ -474,8 +474,9 @@ def _advanced_settings() -> None:
         a.checkbox(
             "Refit on train + validation",
             key="train_refit",
-            help="After choosing, retrain the transformer on the training and validation rows for the number of "
-            "steps early stopping chose (takes about as long again). The test rows stay held out.",
+            help="After choosing, retrain the transformer on the training and validation rows for the same number "
+            "of epochs, as a plain fine-tune does (about as long again; the model trained on the training rows is "
+            "saved and usable meanwhile). The test rows stay held out.",
         )
         b.number_input("Epochs", *form_range("epochs"), step=0.5, key="train_epochs")
         b.number_input(

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import TrainConfig, jobs, lanes, workspace
 from core.jobs import first_in_line, job_status, jobs_root, queue_ahead, server_queue, start_job, start_response_job
+from core.response import estimate_transformer_seconds
 from core.workspace import TeamSettings
 from tests.conftest import make_sentiment_frame
 from tests.core.test_queue import ANA, BEN, BOSS, SETUP
@@ -257,3 +258,17 @@ def stale_page_script():
 def test_a_stale_page_reruns_once(models_dir):
     at = AppTest.from_function(stale_page_script, default_timeout=30).run()
     assert not at.exception and at.session_state["runs"] == 2
+
+
+def test_the_refit_adds_a_whole_schedule_on_train_plus_validation():
+    """refit_on_all_rows: a second fine-tune over a whole schedule on train + validation
+    (core.pipeline._refit_steps); at the default 10% validation, 20% test that is 80/70 of the first."""
+    df = make_sentiment_frame(1000)
+
+    def seconds(**settings) -> float:
+        return lanes.estimate({"kind": "train", "config": TrainConfig(method="full", **settings).to_dict()}, df).seconds
+
+    first = estimate_transformer_seconds(1000)  # the first fine-tune's share of the estimate
+    assert seconds() - seconds(refit_on_all_rows=False) == pytest.approx(first * 800 / 700)  # on by default
+    # Cut by the person's time limit, the refit runs at most as long again.
+    assert seconds(max_train_seconds=30) - seconds(refit_on_all_rows=False, max_train_seconds=30) == pytest.approx(30)

@@ -17,13 +17,19 @@ def test_train_end_to_end_with_progress(tiny_model_dir):
     df = make_sentiment_frame(100)
     events = []
     result = train(df, tiny_config(tiny_model_dir, early_stopping_patience=100), on_progress=events.append)
-    train_events = [e for e in events if e.phase == "train"]
-    # the fine-tune's steps (the leaderboard's other candidates report "train" progress of their own)
-    train_events = [e for e in train_events if e.total_steps == train_events[-1].total_steps]
-    steps = [e.step for e in train_events]
-    assert steps == list(range(1, len(steps) + 1))  # one event per optimizer step, increasing
-    assert steps[-1] == train_events[-1].total_steps
-    assert all(e.loss is not None and e.eta_s is not None for e in train_events)
+    # The fine-tune, then its refit on train + validation (on by default), each reporting its steps.
+    refit_at = next(i for i, e in enumerate(events) if e.message.startswith("Refitting on train + validation"))
+    fine_tune = [e for e in events[:refit_at] if e.phase == "train"]
+    # (the leaderboard's other candidates report "train" progress of their own)
+    fine_tune = [e for e in fine_tune if e.total_steps == fine_tune[-1].total_steps]
+    refit = [e for e in events[refit_at + 1:] if e.phase == "train"]
+    assert fine_tune[-1].total_steps == 2 * 5  # 2 epochs x ceil(70 training rows / 16)
+    assert refit[-1].total_steps == 2 * 5 == result.metrics["refit"]["steps"]  # 2 x ceil(80 / 16)
+    for run in (fine_tune, refit):
+        steps = [e.step for e in run]
+        assert steps == list(range(1, len(steps) + 1))  # one event per optimizer step, increasing
+        assert steps[-1] == run[-1].total_steps
+        assert all(e.loss is not None and e.eta_s is not None for e in run)
     assert any(e.phase == "evaluate" and "macro_f1" in e.metrics for e in events)
     assert events[-1].phase == "done"
     metrics = result.metrics

@@ -5,6 +5,7 @@ that cannot learn, refit, and cancels sent after training's last step."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from core.evaluation import (
     usefulness_check,
 )
 from core.models import TfidfClassifier, load_folder
+from core.pipeline import _refit_steps
 from core.registry import read_info
 from tests.conftest import make_sentiment_frame
 
@@ -335,13 +337,18 @@ def test_a_transformer_that_cannot_learn_is_replaced_by_tfidf(tiny_model_dir, tm
     assert own["model"]["macro_f1"] == pytest.approx(skm.f1_score(tp["true_label"], tp["predicted_label"], average="macro"))
 
 
-def test_kept_useless_transformer_is_flagged_and_refit_uses_best_step(tiny_model_dir):
+def test_kept_useless_transformer_is_flagged_and_refit_runs_a_whole_schedule(tiny_model_dir):
     df = make_sentiment_frame(120)
     events = []
-    result = train(df, tiny(tiny_model_dir, choose_simpler=False, refit_on_all_rows=True), on_progress=events.append)
+    config = tiny(tiny_model_dir, choose_simpler=False, refit_on_all_rows=True)
+    result = train(df, config, on_progress=events.append)
     m = result.metrics
     assert m["saved_kind"] == "transformer" and m["verdict"]["chosen"] == "transformer"
-    assert m["refit"]["steps"] == max(1, m["best_step"])
+    # A whole schedule on train + validation: epochs x batches of the rows it learns from.
+    rows = m["split_sizes"]["train"] + m["split_sizes"]["validation"]
+    assert m["refit"]["rows"] == rows
+    assert m["refit"]["steps"] == math.ceil(config.epochs * math.ceil(rows / config.batch_size))
+    assert f"for {m['refit']['steps']} steps" in m["refit"]["sentence"]
     assert any("Refitting on train + validation" in e.message for e in events)
     # The reported numbers are the refitted model's own, on the held-out test rows.
     tp = result.model.test_predictions
@@ -351,6 +358,17 @@ def test_kept_useless_transformer_is_flagged_and_refit_uses_best_step(tiny_model
     assert m["model"]["macro_f1"] == pytest.approx(skm.f1_score(tp["true_label"], truth, average="macro"))
     if len(set(truth)) == 1 or skm.f1_score(tp["true_label"], truth, average="macro") < 0.5:
         assert m["verdict"]["useless"] and m["verdict"]["warning"]
+
+
+def test_refit_after_a_time_limit_keeps_the_step_it_reached():
+    """Cut by the person's max_train_seconds, the refit runs to the fine-tune's best step of its
+    own schedule (about the time they allowed), not a whole new schedule."""
+    config = TrainConfig(epochs=3, batch_size=32, refit_on_all_rows=True)
+    facts = {"stopped_reason": "time limit", "best_step": 40, "steps": 50, "total_steps": 132}
+    assert _refit_steps(facts, 1600, config)[:2] == (40, 132)
+    done = {**facts, "stopped_reason": "early stopping"}
+    assert _refit_steps(done, 1600, config)[:2] == (150, 150)  # 3 x ceil(1600 / 32)
+    assert _refit_steps(done, 1601, TrainConfig(epochs=0.5, batch_size=32))[:2] == (26, 26)  # ceil(0.5 x 51)
 
 
 @pytest.mark.parametrize("phase", ["test", "baselines"])
