@@ -3,6 +3,7 @@ becomes the active one."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -369,3 +370,68 @@ def test_a_one_row_upload_is_counted_in_the_singular(labels_dir):  # noqa: F811
     at.file_uploader(key="label_upload").set_value(("one.csv", data, "text/csv")).run()
     assert not at.exception, at.exception
     assert "1 row: 0 labelled, 1 to label." in [c.value for c in at.caption]
+
+
+def _project_training(model_name: str, state: str, events: list[dict]) -> str:
+    """A training job of ``model_name`` that reads ``state`` ("queued" or "running": no pid file, a
+    worker just started) with ``events`` so far; returns its id."""
+    from core import jobs
+
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + "a1b2c3"
+    folder = jobs.jobs_root() / job_id
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_text("text,label\na,b\n")
+    (folder / "request.json").write_text(json.dumps({"kind": "train", "model_name": model_name, "lane": "short",
+                                                     "estimate_s": 60, "created": time.time() - 30, "config": {}}))
+    jobs.write_state(folder, state, message="Working")
+    (folder / "events.jsonl").write_text("".join(json.dumps({**e, "time": time.time()}) + "\n" for e in events))
+    return job_id
+
+
+@pytest.mark.parametrize("state", ["queued", "running"])
+def test_while_the_project_trains_the_page_says_so_instead_of_asking_for_training(labels_dir, state):  # noqa: F811
+    """Walk (r11): with a retrain of the project's model queued or running, the page still said "You
+    have 29 labels: press **Train on the labelled rows**", showed "Rows to label" twice and an empty
+    chart (a cross-validated TF-IDF candidate reports no loss). Now: it says the model is queued or
+    training and that the rows follow when it ends, each heading once, and words in the chart's
+    place until a step reports a loss, then the chart."""
+    from core import jobs
+    from ui.train_job import NO_CURVE_YET
+
+    texts = [f"review number {i}" for i in range(60)]
+    label_store("demo").create(pd.DataFrame({"text": texts, "label": ["yes", "no"] * 15 + [""] * 30}), ["text"], "label")
+    label_store("demo").set_labels({29: ""})  # 29 labels, as in the walk
+    board = [{"kind": "tfidf", "title": "TF-IDF + logistic regression", "status": "running"},
+             {"kind": "fewshot", "title": "Few-shot", "status": "waiting"}]
+    events = [] if state == "queued" else [
+        {"phase": "candidates", "step": 0, "total_steps": 0, "fraction": 0.05, "message": "Comparing", "leaderboard": board},
+        {"phase": "train", "step": 0, "total_steps": 0, "fraction": 0.05, "message": "TF-IDF: fold 1 of 5",
+         "metrics": {"fold": "fold 1 of 5"}},  # core.small_data.FoldEvents.start: a fit begins, no loss
+    ]
+    job_id = _project_training("label-demo", state, events)
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    assert not at.exception, at.exception
+    infos = [i.value for i in at.info]
+    assert not any("press **Train on the labelled rows**" in i for i in infos), infos
+    said = f"**label-demo** {'is queued' if state == 'queued' else 'is training'} on the labelled rows"
+    assert sum(said in i and "shown here when it finishes" in i for i in infos) == 1, infos
+    assert [s.value for s in at.subheader].count("Rows to label") == 1
+    assert [s.value for s in at.subheader].count("Model") == 1
+    assert not at.data_editor  # no rows to label while it trains
+    charts = at.get("plotly_chart")
+    captions = [c.value for c in at.caption]
+    if state == "queued":  # nothing trains yet: no chart, no words about one
+        assert not charts and NO_CURVE_YET not in captions
+        return
+    assert not charts and NO_CURVE_YET in captions
+    # The first step with a loss: the chart, and the words make way for it.
+    with open(jobs.jobs_root() / job_id / "events.jsonl", "a") as handle:
+        handle.write(json.dumps({"phase": "train", "step": 5, "total_steps": 40, "fraction": 0.2, "loss": 0.69,
+                                 "message": "Few-shot: fold 1 of 5", "metrics": {"fold": "fold 1 of 5"},
+                                 "time": time.time()}) + "\n")
+    at.run()
+    assert not at.exception, at.exception
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [point for trace in figure["data"] for point in trace.get("y", [])] == [0.69]
+    assert NO_CURVE_YET not in [c.value for c in at.caption]
