@@ -130,11 +130,12 @@ def test_a_tags_model_trained_here_says_its_caution_once_and_replaces_only_what_
 
 
 def test_the_cold_start_box_shows_only_while_the_labels_are_too_few_for_training(labels_dir):  # noqa: F811
-    """"No labels yet?" is offered while the project has fewer labels than the page asks before it
-    suggests training (core.label_rounds.TRAIN_AFTER_LABELS), not with 300 (a newcomer saw it there);
-    the training nudge has no stray quote."""
+    """The zero-shot start is offered (as its one-line link, the project having labels) while the
+    project has fewer labels than the page asks before it suggests training
+    (core.label_rounds.TRAIN_AFTER_LABELS), not with 300 (a newcomer saw it there); the training
+    nudge has no stray quote."""
     from core.label_rounds import TRAIN_AFTER_LABELS
-    from ui.zeroshot import TITLE
+    from ui.zeroshot import LABELLED_TITLE, TITLE
 
     texts = [f"review number {i}" for i in range(320)]
     label_store("few").create(pd.DataFrame({"text": texts, "label": ""}), ["text"], "label")
@@ -148,13 +149,46 @@ def test_the_cold_start_box_shows_only_while_the_labels_are_too_few_for_training
         at = open_label()
         at.selectbox(key="label_project").set_value(project).run()
         assert not at.exception, at.exception
-        assert any(e.label == TITLE for e in at.expander) == shown, [e.label for e in at.expander]
+        links = [b.label for b in at.button if b.key == "label_zs_link"]
+        assert links == ([f"{LABELLED_TITLE}…"] if shown else []), links
+        assert not any(e.label in (TITLE, LABELLED_TITLE) for e in at.expander), [e.label for e in at.expander]
     assert any("You have 300 labels" in i.value for i in at.info)
     assert not any("'" in i.value for i in at.info if "You have" in i.value)
     store.set_labels({TRAIN_AFTER_LABELS - 1: "yes"})  # one more label: training takes over
     at = open_label()
     at.selectbox(key="label_project").set_value("few").run()
-    assert not any(e.label == TITLE for e in at.expander)
+    assert not any(e.label in (TITLE, LABELLED_TITLE) for e in at.expander)
+    assert not any(b.key == "label_zs_link" for b in at.button)
+
+
+def test_the_no_labels_yet_box_gives_way_to_a_one_line_link_once_labels_are_saved(labels_dir):  # noqa: F811
+    """Walk (r11): "No labels yet?" stayed on the page, open, after labels were saved. With none it
+    is the open box; once the project has labels, one line (a link) in its place, which opens the
+    box again under a title that fits (the categories to type, the build button)."""
+    from ui.zeroshot import LABELLED_TITLE, TITLE
+
+    texts = [f"review number {i}" for i in range(40)]
+    label_store("fresh").create(pd.DataFrame({"text": texts, "label": ""}), ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("fresh").run()
+    assert not at.exception, at.exception
+    box = [e for e in at.expander if e.label == TITLE]
+    assert len(box) == 1 and box[0].proto.expanded and at.text_input(key="label_zs_labels")
+    assert not any(b.key == "label_zs_link" for b in at.button)
+
+    label_store("fresh").set_labels({0: "yes", 1: "no", 2: "yes"})  # labels saved (here, or in another tab)
+    at.run()
+    assert not at.exception, at.exception
+    assert not any(e.label in (TITLE, LABELLED_TITLE) for e in at.expander), [e.label for e in at.expander]
+    assert not any(t.key == "label_zs_labels" for t in at.text_input)
+    assert [b.label for b in at.button if b.key == "label_zs_link"] == [f"{LABELLED_TITLE}…"]
+
+    at.button(key="label_zs_link").click().run()  # the link opens the box, with what it needs
+    assert not at.exception, at.exception
+    opened = [e for e in at.expander if e.label == LABELLED_TITLE]
+    assert len(opened) == 1 and opened[0].proto.expanded
+    assert at.text_input(key="label_zs_labels").value == "no, yes"  # the project's labels so far
+    assert at.button(key="label_zs_build")
 
 
 def _cold_start_project(models_dir, folder, flip_trained: bool):
