@@ -469,3 +469,35 @@ def test_while_the_project_trains_the_page_says_so_instead_of_asking_for_trainin
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [point for trace in figure["data"] for point in trace.get("y", [])] == [0.69]
     assert NO_CURVE_YET not in [c.value for c in at.caption]
+
+
+def test_more_rows_per_round_on_the_page_keep_the_rows_shown_with_their_reasons(labels_dir, models_dir):  # noqa: F811
+    """Walk (r11), through the page: raising "Rows per round" from 10 to 30 changed the random checks
+    already shown. The project's own model (a TF-IDF stand-in for its zero-shot model, fitted here on
+    the labelled rows) ranks; the 10 rows first shown are the first 10 of the 30, same reasons."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from core.models.tfidf import TfidfClassifier
+    from core.prepare import _schema
+
+    words = ["good", "bad", "fine", "awful", "great", "poor", "lovely", "broken"]
+    texts = [f"{words[i % 8]} {words[(i * 3) % 8]} dress, size {i}" for i in range(200)]
+    labels = ["yes" if i % 8 in (0, 2, 4, 6) else "no" for i in range(20)] + [""] * 180
+    label_store("dresses").create(pd.DataFrame({"text": texts, "label": labels}), ["text"], "label")
+    fitted = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts[:20], labels[:20])
+    TfidfClassifier.from_pipeline(fitted, task="classification", classes=["no", "yes"],
+                                  schema=_schema(["text"], [], "label")).save(models_dir / "label-dresses-zeroshot")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("dresses").run()
+    at.number_input(key="label_n").set_value(10).run()
+    assert not at.exception, at.exception
+    small = at.data_editor(key="label_editor").value
+    at.number_input(key="label_n").set_value(30).run()
+    assert not at.exception, at.exception
+    large = at.data_editor(key="label_editor").value
+    assert len(small) == 10 and len(large) == 30
+    assert large["row"].head(10).tolist() == small["row"].tolist()
+    assert large["why suggested"].head(10).tolist() == small["why suggested"].tolist()
+    assert (small["why suggested"] == "random check").sum() == 5 and (large["why suggested"] == "random check").sum() == 15
