@@ -60,6 +60,7 @@ from .config import TrainConfig
 from .files import atomic_write, to_json
 from .models.folder import is_model_folder, stamp
 from .registry import model_path, models_root, validate_name
+from .words import counted
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
@@ -439,7 +440,7 @@ def check_job_limit(root: Path, max_jobs: int | None) -> None:
     active = len(_live_jobs(root))
     if active >= max_jobs:
         raise ValueError(
-            f"You already have {active} job(s) queued or running, and this server allows {max_jobs} per "
+            f"You already have {counted(active, 'job')} queued or running, and this server allows {max_jobs} per "
             "person at a time (training and targeting comparisons together), so that everybody's jobs "
             "get their turn. Wait for one to finish, or cancel one on the Train or Targeting page."
         )

@@ -61,7 +61,9 @@ BIAS_NOTE = (
 # on the 20 random checks of 40 labels it kept the right model in 2 runs of 6 (every labelled row:
 # the trained one 6 times, wrongly), so fairer but still noisy; and round 7's held-out gain for the
 # trained model from the mix did not repeat (seed 1: 0.365 against 0.406 with least-sure rows only).
-# Half: the share measured, not tuned.
+# Half: the share measured, not tuned. Those rounds drew the checks from the rows outside the least-sure
+# ones; since round 11 they are drawn from every scored row (suggest_rows: stable as "Rows per round"
+# grows), not measured again here.
 RANDOM_SHARE = 0.5
 # compare_with_zeroshot compares on the random-check rows alone from this many (fewer: on every
 # labelled row, with the bias said). Chosen, not measured: under 10 rows a macro-F1 of 3 classes
@@ -120,42 +122,56 @@ class _Remembered:
 def suggest_rows(model: Any, pool: pd.DataFrame, n: int, *, random_share: float = RANDOM_SHARE,
                  seed: int = 0) -> pd.DataFrame:
     """``n`` rows of ``pool`` to label: ``round(random_share * n)`` drawn at random (seeded by
-    ``seed``) from the rows with text, the rest the ones ``model`` is least sure of
-    (core.labeling.uncertainty_ranking, near-duplicates skipped), the random ones spread evenly
-    among them. Columns as uncertainty_ranking's (``predicted_label``, ``confidence``, ``margin``,
-    ``entropy``, ``rank`` 1..n in the order shown) plus ``reason``: ``"least sure"`` or
-    ``"random check"`` (core.labeling.LEAST_SURE / RANDOM_CHECK), saved with the label; for one
-    ``seed`` a larger ``n`` keeps every row a smaller one showed (the checks come from one seeded
-    order of the rows, whatever ``n``). A model
-    with several tags per row gets least-sure rows only (its rows are never compared, see
-    :func:`compare_with_zeroshot`). The model is asked for probabilities once."""
+    ``seed``) from the rows with text, whatever the model thinks of them, the rest the ones ``model``
+    is least sure of (core.labeling.uncertainty_ranking, near-duplicates skipped) among the rows not
+    drawn, the two kinds interleaved evenly. Columns as uncertainty_ranking's (``predicted_label``,
+    ``confidence``, ``margin``, ``entropy``, ``rank`` 1..n in the order shown) plus ``reason``:
+    ``"least sure"`` or ``"random check"`` (core.labeling.LEAST_SURE / RANDOM_CHECK), saved with the
+    label. For one ``seed`` a larger ``n`` keeps every row a smaller one showed, each with the same
+    reason and in the same order (the rows for ``n`` are the first ``n`` of one sequence, whatever
+    ``n``), so more rows per round adds rows below instead of turning a random check into a least-sure
+    row or drawing new checks. A model with several tags per row gets least-sure rows only (its rows
+    are never compared, see :func:`compare_with_zeroshot`). The model is asked for probabilities once."""
     remembered = model if isinstance(model, _Remembered) else _Remembered(model)
     several = getattr(model, "multi_label", False)
-    k = 0 if several else min(n, max(0, int(round(min(max(random_share, 0.0), 1.0) * n))))
-    ranked = uncertainty_ranking(remembered, pool, max(n - k, 1)).head(n - k).copy()
-    ranked["reason"] = LEAST_SURE
+    share = min(max(random_share, 0.0), 1.0)
+    k = 0 if several else min(n, max(0, int(round(share * n))))
+    # n candidates, not n - k: up to k of them may have been drawn as random checks before their turn.
+    ranked = uncertainty_ranking(remembered, pool, max(n, 1))
     if not k or remembered.proba is None:
-        return ranked
-    # One seeded order of all the scored rows, whatever n: the checks are its first k rows that are
-    # not least sure, so asking for more rows per round keeps the checks already drawn (and fewer
-    # keeps a part of them) instead of drawing new ones (walk, round 9).
-    order = np.random.default_rng(seed).permutation(len(remembered.rows))
-    pick = np.sort(order[~remembered.rows[order].isin(ranked.index)][:k])
-    proba = remembered.proba[pick]
+        return ranked.head(n - k).assign(reason=LEAST_SURE)
+    # One sequence, the same for every n: place i (1-based) holds a random check where the count of
+    # checks, round(share * i), goes up, else the next least-sure row; each kind passes over the rows
+    # the other took. Walk: with the checks drawn from the rows outside the least-sure ones of this n,
+    # a larger n made some checks already shown "least sure" and drew other checks in their place.
+    # Checks drawn from every scored row are also the fairer sample: the least-sure rows are not
+    # left out of them.
+    scored = remembered.rows
+    draws = iter(scored[np.random.default_rng(seed).permutation(len(scored))])
+    least = iter(ranked.index)
+    taken: dict[Any, str] = {}
+    for i in range(1, n + 1):
+        check = int(round(share * i)) > int(round(share * (i - 1)))
+        kinds = [(draws, RANDOM_CHECK), (least, LEAST_SURE)]
+        for source, reason in kinds if check else kinds[::-1]:  # the other kind when one has run out
+            row = next((r for r in source if r not in taken), None)
+            if row is not None:
+                taken[row] = reason
+                break
+        else:  # both ran out: every scored row is shown
+            break
+    chosen = list(taken)
+    proba = remembered.proba[scored.get_indexer(chosen)]
     top2 = np.sort(proba, axis=1)[:, ::-1][:, :2]
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.nansum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)
-    checks = pool.loc[remembered.rows[pick]].copy()
-    checks["predicted_label"] = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
-    checks["confidence"] = proba.max(axis=1)
-    checks["margin"] = top2[:, 0] - (top2[:, 1] if proba.shape[1] > 1 else 0.0)
-    checks["entropy"] = entropy / (np.log(proba.shape[1]) if proba.shape[1] > 1 else 1.0)
-    checks["reason"] = RANDOM_CHECK
-    # Spread evenly: the i-th of m rows of each kind sits at (i + 0.5) / m of the list, so a person
-    # who labels only the top of it still labels random checks.
-    place = np.concatenate([(np.arange(len(ranked)) + 0.5) / max(len(ranked), 1), (np.arange(len(checks)) + 0.5) / len(checks)])
-    out = pd.concat([ranked, checks]).iloc[np.argsort(place, kind="stable")]
+    out = pool.loc[chosen].copy()  # the same numbers uncertainty_ranking gives, for both kinds
+    out["predicted_label"] = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
+    out["confidence"] = proba.max(axis=1)
+    out["margin"] = top2[:, 0] - (top2[:, 1] if proba.shape[1] > 1 else 0.0)
+    out["entropy"] = entropy / (np.log(proba.shape[1]) if proba.shape[1] > 1 else 1.0)
     out["rank"] = np.arange(1, len(out) + 1)
+    out["reason"] = [taken[r] for r in chosen]
     return out
 
 

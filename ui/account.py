@@ -29,6 +29,7 @@ from core.job_limits import JobLimits
 from core.jobs import JobStatus, QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue, wait_seconds
 from core.models.folder import is_model_folder
 from core.registry import list_models, model_path
+from core.words import counted
 from core.workspace import Identity, TeamSettings, Workspace, WorkspaceError
 from ui.markdown import plain
 from ui.serving import sign_in_configured
@@ -289,8 +290,8 @@ def queued_message(ahead: list[QueueEntry], admin: bool, lane: str = lanes.LONG)
     estimates of the queued ones. Another person's job is named (owner and model) only for
     admins; everyone else reads "other people's"."""
     where = lanes.LANE_WORDS.get(lane, lane)
-    if not ahead:
-        return f"Waiting for {where}: your job is next and starts as soon as the lane is free."
+    if not ahead:  # nothing running in the lane either (the running job counts as ahead): it is free now
+        return f"Waiting for {where}: your job is next, with nothing ahead of it, so it starts in a moment."
     parts = [_entry_words(e, "your") for e in ahead if e.mine]
     others = [e for e in ahead if not e.mine]
     if admin:
@@ -299,11 +300,10 @@ def queued_message(ahead: list[QueueEntry], admin: bool, lane: str = lanes.LONG)
         parts = ["other people's"]
     elif others:
         parts.append(f"{len(others)} of other people's")
-    n = len(ahead)
     wait = wait_seconds([e.time_left_s for e in ahead])
     when = "the time is unknown" if wait is None else f"it starts in {duration_words(wait)}"
     return (
-        f"Waiting for {where}: {n} job{'s' if n != 1 else ''} ahead ({'; '.join(parts)}), so {when} "
+        f"Waiting for {where}: {counted(len(ahead), 'job')} ahead ({'; '.join(parts)}), so {when} "
         "(the running job's own estimate plus estimates for the others). Each lane runs one job at a time: "
         "fine-tunes in the long-job lane, short jobs (a Targeting comparison without the transformer, "
         "few-shot training on little data) in the short-job lane. You can leave this page meanwhile."
@@ -322,15 +322,19 @@ def queue_summary(queue: list[QueueEntry], lane: str | None = None, estimate_s: 
     for name in lanes.LANES:
         running = sum(e.lane == name and e.state == "running" for e in queue)
         waiting = sum(e.lane == name and e.state == "queued" for e in queue)
-        if running or waiting:
-            parts.append(f"{lanes.LANE_WORDS[name]} runs {running} job{'s' if running != 1 else ''}"
-                         + (f" with {waiting} waiting" if waiting else ""))
+        lane_words = lanes.LANE_WORDS[name]
+        if running:
+            parts.append(f"{lane_words} runs {counted(running, 'job')}" + (f" with {waiting} waiting" if waiting else ""))
+        elif waiting:
+            # Nothing runs, so the first waiting job is being started (its worker takes the free lane):
+            # "runs 0 jobs with 1 waiting" beside that job's own "(next)" read as a contradiction (walk).
+            parts.append(f"{lane_words} is starting {'its 1 waiting job' if waiting == 1 else f'the first of {waiting} waiting jobs'}")
         else:
-            parts.append(f"{lanes.LANE_WORDS[name]} is free")
+            parts.append(f"{lane_words} is free")
     where = "this server" if sign_in_configured() else "this computer"
     line = f"Jobs on {where} now: {'; '.join(parts)}."
     if lane is not None:
         ahead = sum(e.lane == lane for e in queue)
         line += (f" A new job would go to {lanes.LANE_WORDS[lane]} ({'estimated ' + duration_words(estimate_s) if estimate_s is not None else 'time unknown'} "
-                 f"on an idle machine), " + (f"behind {ahead} job{'s' if ahead != 1 else ''}." if ahead else "with nothing ahead."))
+                 f"on an idle machine), " + (f"behind {counted(ahead, 'job')}." if ahead else "with nothing ahead."))
     return line

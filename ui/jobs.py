@@ -26,6 +26,7 @@ import streamlit as st
 from core import jobs, lanes
 from core.jobs import JobStatus, list_jobs, server_queue
 from core.progress import ProgressEvent
+from core.words import counted
 from ui.account import duration_words, render_queue_position
 from ui.markdown import plain
 
@@ -44,7 +45,7 @@ def duration(seconds: float | None) -> str:
 def queue_words(ahead: int) -> str:
     """"2 jobs ahead" / "next": the jobs ahead of a queued one, the running job included. (A
     "position" counted from the waiting jobs alone disagreed with the admin's queue table.)"""
-    return f"{ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else "next"
+    return f"{counted(ahead, 'job')} ahead" if ahead else "next"
 
 
 def queued_line(status: JobStatus, elapsed: str) -> str:

@@ -210,7 +210,7 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
             except ValueError as exc:
                 st.error(plain(exc))
     said = _show_job(store)
-    if ranking_model and not is_training():
+    if ranking_model and training_job(store) is None:
         _show_model_summary(ranking_model, notice_said=said == ranking_model)
     return ranking_model, base_model
 
@@ -343,12 +343,21 @@ def _zeroshot_choice(store: LabelStore, trained: str, before: str | None, existe
         return None
 
 
-def is_training() -> bool:
-    """Whether this session's training job is still queued or running."""
-    try:
-        return ss.get("label_job_id") is not None and jobs.job_status(ss["label_job_id"]).active
-    except ValueError:  # the job's folder is gone (jobs cleaned up): nothing is running
-        return False
+def training_job(store: LabelStore) -> jobs.JobStatus | None:
+    """This project's training while it is queued or running, whichever session started it (found
+    by the model name the page trains, as :func:`_show_job` finds it); None when none is. Not the
+    session's last job: that may be another project's, opened before this one."""
+    own = model_name_for(store.folder.name)
+    active = [job for job in jobs.list_jobs(kind="train") if job.active and job.model_name == own]
+    return active[-1] if active else None
+
+
+def training_words(status: jobs.JobStatus) -> str:
+    """What the rows section says while the project's model trains: queued or training (the job's
+    state, as its progress bar says it), and that the rows and suggestions follow when it ends."""
+    state = "is queued" if status.state == "queued" else "is training"
+    return (f"**{plain(status.model_name)}** {state} on the labelled rows (its progress is under Model, above): the next "
+            "round's rows and the model's suggestions are shown here when it finishes.")
 
 
 def _show_model_summary(name: str, *, notice_said: bool = False) -> None:
@@ -394,8 +403,8 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         said.error(failed)
     if unsaved := ss.pop("label_flash_unsaved", None):  # rows ticked "accept" with nothing to accept
         said.warning(unsaved, icon=":material/info:")
-    if is_training():
-        st.info("Training is running; the rows to label appear when the model is saved.")
+    if (training := training_job(store)) is not None:
+        st.info(training_words(training), icon=":material/hourglass_top:")
         return
     if counts["labeled"] and st.radio("Order", [LEAST_SURE, SUSPECTED], key="label_order", horizontal=True) == SUSPECTED:
         _review_suspects(store, base_model)

@@ -50,10 +50,12 @@ def ranked_rows(store: LabelStore, name: str, pool: pd.DataFrame, n: int, *, own
                            seed=seed)
 
 
-def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool) -> None:
+def gain_section(store: LabelStore, counts: dict[str, int], has_own_model: bool, *, training: bool = False) -> None:
     """The rounds so far as a table (model, labels, its own score, how it did on the rows labelled
-    since, the gain on the same rows), and a nudge to train once a few dozen rows are labelled."""
-    if counts["labeled"] >= TRAIN_AFTER_LABELS and not has_own_model:
+    since, the gain on the same rows), and a nudge to train once a few dozen rows are labelled;
+    not while the project's model is ``training`` (queued or running): the rows section says so
+    (ui.label.training_words), and pressing Train again would only queue a second run."""
+    if counts["labeled"] >= TRAIN_AFTER_LABELS and not has_own_model and not training:
         st.info(f"You have {counts['labeled']} labels: press **Train on the labelled rows**. The leaderboard tries "
                 "few-shot while the labels are few (fine-tuning later) and keeps the best, whose suggestions are then the "
                 "ones shown below.", icon=":material/trending_up:")

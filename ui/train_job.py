@@ -72,12 +72,23 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     return min(1.0, step / total), line
 
 
+# Said in the live chart's place while no fit has reported a point to draw (_live_extras).
+NO_CURVE_YET = ("No training curve yet: no step has reported a loss or a validation score so far (a TF-IDF fit "
+                "has no steps); it is drawn once one does.")
+
+
 def _live_extras(status: JobStatus, *, activate: bool = True) -> None:
     """Under the bar: the leaderboard so far and the live loss/metric chart (``activate``: see
     :func:`_live_leaderboard`)."""
     _live_leaderboard(status, activate=activate)
     if any(e.get("phase") in ("train", "evaluate") for e in status.events):
-        st.plotly_chart(inert(training_curve_chart(status.events)), key="train_live_chart")
+        figure = training_curve_chart(status.events)
+        # A fit's first event carries no loss (a cross-validated TF-IDF candidate's are all like
+        # that): an empty frame of axes told the Label page's walker nothing, so say why instead.
+        if any(len(trace.x or ()) for trace in figure.data):
+            st.plotly_chart(inert(figure), key="train_live_chart")
+        else:
+            st.caption(NO_CURVE_YET)
 
 
 def _leader_saved(status: JobStatus) -> bool:

@@ -26,6 +26,10 @@ from ui.state import TrainData, active_model_name, set_active_model
 
 TRAIN_JOB, LABEL_JOB = "zeroshot_job_id", "label_zs_job_id"  # session keys: the job each section follows
 TITLE = "No labels yet? Start from your category names"
+# The Label page's box once the project has labels: "No labels yet?" is no longer true, and a box
+# left open above the rows was in the way (walk); one line offers it, the box under this title.
+LABELLED_TITLE = "Suggest labels from your category names"
+OPEN = "label_zs_open"  # session key: the project whose box the one-line link opened
 ss = st.session_state
 
 
@@ -168,7 +172,8 @@ def label_cold_start(store, own_model_exists: bool) -> None:
     model; after a few dozen labels "Train on the labelled rows" takes over (the leaderboard:
     few-shot, then fine-tuning), and ui/label_rounds.py shows the gain at each step. So the box is
     shown only while the project has fewer labels than that (core.label_rounds.TRAIN_AFTER_LABELS),
-    or while its zero-shot job runs (its progress and Cancel are here)."""
+    or while its zero-shot job runs (its progress and Cancel are here); once the project has labels,
+    as one line (a link that opens it) rather than the "No labels yet?" box."""
     if own_model_exists:
         return
     name = zeroshot_name(store.folder.name)
@@ -181,8 +186,17 @@ def label_cold_start(store, own_model_exists: bool) -> None:
         job.active and job.model_name == name for job in jobs.list_jobs(kind="zeroshot"))
     if labelled >= TRAIN_AFTER_LABELS and not running:  # enough labels: training takes over (a newcomer saw it at 300)
         return
-    expanded = not (built or labelled) or running
-    with st.expander(TITLE, expanded=expanded, icon=":material/label_off:"):
+    project = store.folder.name
+    if labelled and not running and ss.get(OPEN) != project:
+        def open_box() -> None:
+            ss[OPEN] = project
+
+        st.button(f"{LABELLED_TITLE}…", key="label_zs_link", type="tertiary", icon=":material/auto_awesome:",
+                  on_click=open_box, help="A model built from the category names you type suggests a label for every "
+                                          "row (zero-shot); type them again to rebuild it.")
+        return
+    expanded = not (built or labelled) or running or ss.get(OPEN) == project
+    with st.expander(LABELLED_TITLE if labelled else TITLE, expanded=expanded, icon=":material/label_off:"):
         st.caption("A model from your category names suggests a label for every row and picks the rows to label: "
                    "the ones it is least sure of first, with some random rows mixed in as checks; accept or correct "
                    "them below, then train on your labels.")
@@ -207,6 +221,7 @@ def label_cold_start(store, own_model_exists: bool) -> None:
             _start(LABEL_JOB, rows[[store.text_columns[0]]], store.text_columns[0], labels, descriptions, True, name,
                    overwrite=True)
             if ss.get(LABEL_JOB):
+                ss.pop(OPEN, None)  # the running job keeps the box shown; once built, the link again
                 st.rerun()
         job_panel(LABEL_JOB, _label_page_done, lambda job: job.model_name == name)
 

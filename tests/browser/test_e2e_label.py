@@ -164,7 +164,7 @@ def test_label_and_retrain_one_round(page, streamlit_app, tiny_model_dir, tmp_pa
     # Save and retrain: the labels are on disk at once, and a second job trains on 14 rows.
     click(page, "label_retrain")
     assert store.frame().loc[rows, "label"].tolist() == labels
-    running = page.get_by_text("Training is running; the rows to label appear when the model is saved.")
+    running = page.get_by_text("the next round's rows and the model's suggestions are shown here when it finishes", exact=False)
     flash = page.get_by_text("Saved 2 labels; retraining.", exact=True)
     running.wait_for()
     flash.wait_for(timeout=5_000)  # said while it is true

@@ -269,7 +269,7 @@ def _graded_store(tmp_path, n=60):
 
 
 @pytest.mark.parametrize("share, n", [(0.5, 20), (0.25, 20), (0.5, 7)])
-def test_a_round_holds_the_asked_share_of_random_rows_and_they_are_not_the_least_sure(tmp_path, share, n):
+def test_a_round_holds_the_asked_share_of_random_rows_and_the_least_sure_of_the_others(tmp_path, share, n):
     from core.label_rounds import suggest_rows
 
     store = _graded_store(tmp_path)
@@ -278,11 +278,11 @@ def test_a_round_holds_the_asked_share_of_random_rows_and_they_are_not_the_least
     k = int(round(share * n))
     assert len(rows) == n and rows.index.is_unique and set(rows.index) <= set(pool.index)
     assert (rows["reason"] == "random check").sum() == k and (rows["reason"] == "least sure").sum() == n - k
-    # Row i is the i-th least sure: the least-sure part is rows 0..n-k-1, in that order.
+    # Row i is the i-th least sure: the least-sure part is the first n-k rows of 0, 1, 2, ... that were
+    # not drawn as random checks (a check is drawn from every row, least sure or not), in that order.
     least = rows.index[rows["reason"] == "least sure"]
-    assert list(least) == list(range(n - k))
     checks = rows.index[rows["reason"] == "random check"]
-    assert min(checks) >= n - k  # drawn from the other rows
+    assert list(least) == [i for i in range(len(pool)) if i not in set(checks)][: n - k]
     assert max(checks) >= n  # not simply the next least sure ones (60 rows; this seed reaches past them)
     # Spread among the least-sure rows, not all at the end, and ranked 1..n in the order shown.
     assert list(rows["rank"]) == list(range(1, n + 1))
@@ -308,6 +308,24 @@ def test_more_rows_per_round_keep_the_random_checks_already_drawn(tmp_path):
         checks = set(shown[small].index[shown[small]["reason"] == "random check"])
         assert checks and checks <= set(shown[large].index), (small, large)
         assert (shown[large]["reason"] == "random check").sum() == round(0.5 * large)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_more_rows_per_round_keep_every_row_shown_with_its_reason_and_place(tmp_path, seed):
+    """Walk finding (r11): raising "Rows per round" turned random checks already shown into
+    "least sure" rows (a larger n's least-sure rows reached them) and drew other checks in their
+    place. Now the rows for a smaller n are the first rows for a larger one: same rows, same reason,
+    same order; and the counts of each kind are still round(0.5 n) checks and the rest least sure."""
+    from core.label_rounds import suggest_rows
+
+    pool = _graded_store(tmp_path).unlabeled()
+    shown = {n: suggest_rows(Graded(len(pool)), pool, n, seed=seed) for n in (5, 10, 20, 40)}
+    for small, large in ((5, 10), (10, 20), (20, 40), (5, 40)):
+        first = shown[large].iloc[:small]
+        assert list(first.index) == list(shown[small].index), (seed, small, large)
+        assert first["reason"].tolist() == shown[small]["reason"].tolist(), (seed, small, large)
+    for n, rows in shown.items():
+        assert (rows["reason"] == "random check").sum() == round(0.5 * n) and rows.index.is_unique
 
 
 def test_the_product_mixes_half_random_rows_by_default(tmp_path):

@@ -133,7 +133,7 @@ def test_the_per_person_limit_holds_across_both_kinds_of_job(server, tiny_model_
     assert ana.max_jobs == 2
     start_job(df, tiny(tiny_model_dir), "first")
     start_response_job(df, SETUP, "second")
-    message = "You already have 2 job(s) queued or running, and this server allows 2 per person"
+    message = "You already have 2 jobs queued or running, and this server allows 2 per person"
     with pytest.raises(ValueError, match=re.escape(message)):
         start_job(df, tiny(tiny_model_dir), "third")
     with pytest.raises(ValueError, match=re.escape(message)):

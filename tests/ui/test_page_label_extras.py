@@ -3,6 +3,7 @@ becomes the active one."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -129,11 +130,12 @@ def test_a_tags_model_trained_here_says_its_caution_once_and_replaces_only_what_
 
 
 def test_the_cold_start_box_shows_only_while_the_labels_are_too_few_for_training(labels_dir):  # noqa: F811
-    """"No labels yet?" is offered while the project has fewer labels than the page asks before it
-    suggests training (core.label_rounds.TRAIN_AFTER_LABELS), not with 300 (a newcomer saw it there);
-    the training nudge has no stray quote."""
+    """The zero-shot start is offered (as its one-line link, the project having labels) while the
+    project has fewer labels than the page asks before it suggests training
+    (core.label_rounds.TRAIN_AFTER_LABELS), not with 300 (a newcomer saw it there); the training
+    nudge has no stray quote."""
     from core.label_rounds import TRAIN_AFTER_LABELS
-    from ui.zeroshot import TITLE
+    from ui.zeroshot import LABELLED_TITLE, TITLE
 
     texts = [f"review number {i}" for i in range(320)]
     label_store("few").create(pd.DataFrame({"text": texts, "label": ""}), ["text"], "label")
@@ -147,13 +149,46 @@ def test_the_cold_start_box_shows_only_while_the_labels_are_too_few_for_training
         at = open_label()
         at.selectbox(key="label_project").set_value(project).run()
         assert not at.exception, at.exception
-        assert any(e.label == TITLE for e in at.expander) == shown, [e.label for e in at.expander]
+        links = [b.label for b in at.button if b.key == "label_zs_link"]
+        assert links == ([f"{LABELLED_TITLE}…"] if shown else []), links
+        assert not any(e.label in (TITLE, LABELLED_TITLE) for e in at.expander), [e.label for e in at.expander]
     assert any("You have 300 labels" in i.value for i in at.info)
     assert not any("'" in i.value for i in at.info if "You have" in i.value)
     store.set_labels({TRAIN_AFTER_LABELS - 1: "yes"})  # one more label: training takes over
     at = open_label()
     at.selectbox(key="label_project").set_value("few").run()
-    assert not any(e.label == TITLE for e in at.expander)
+    assert not any(e.label in (TITLE, LABELLED_TITLE) for e in at.expander)
+    assert not any(b.key == "label_zs_link" for b in at.button)
+
+
+def test_the_no_labels_yet_box_gives_way_to_a_one_line_link_once_labels_are_saved(labels_dir):  # noqa: F811
+    """Walk (r11): "No labels yet?" stayed on the page, open, after labels were saved. With none it
+    is the open box; once the project has labels, one line (a link) in its place, which opens the
+    box again under a title that fits (the categories to type, the build button)."""
+    from ui.zeroshot import LABELLED_TITLE, TITLE
+
+    texts = [f"review number {i}" for i in range(40)]
+    label_store("fresh").create(pd.DataFrame({"text": texts, "label": ""}), ["text"], "label")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("fresh").run()
+    assert not at.exception, at.exception
+    box = [e for e in at.expander if e.label == TITLE]
+    assert len(box) == 1 and box[0].proto.expanded and at.text_input(key="label_zs_labels")
+    assert not any(b.key == "label_zs_link" for b in at.button)
+
+    label_store("fresh").set_labels({0: "yes", 1: "no", 2: "yes"})  # labels saved (here, or in another tab)
+    at.run()
+    assert not at.exception, at.exception
+    assert not any(e.label in (TITLE, LABELLED_TITLE) for e in at.expander), [e.label for e in at.expander]
+    assert not any(t.key == "label_zs_labels" for t in at.text_input)
+    assert [b.label for b in at.button if b.key == "label_zs_link"] == [f"{LABELLED_TITLE}…"]
+
+    at.button(key="label_zs_link").click().run()  # the link opens the box, with what it needs
+    assert not at.exception, at.exception
+    opened = [e for e in at.expander if e.label == LABELLED_TITLE]
+    assert len(opened) == 1 and opened[0].proto.expanded
+    assert at.text_input(key="label_zs_labels").value == "no, yes"  # the project's labels so far
+    assert at.button(key="label_zs_build")
 
 
 def _cold_start_project(models_dir, folder, flip_trained: bool):
@@ -369,3 +404,100 @@ def test_a_one_row_upload_is_counted_in_the_singular(labels_dir):  # noqa: F811
     at.file_uploader(key="label_upload").set_value(("one.csv", data, "text/csv")).run()
     assert not at.exception, at.exception
     assert "1 row: 0 labelled, 1 to label." in [c.value for c in at.caption]
+
+
+def _project_training(model_name: str, state: str, events: list[dict]) -> str:
+    """A training job of ``model_name`` that reads ``state`` ("queued" or "running": no pid file, a
+    worker just started) with ``events`` so far; returns its id."""
+    from core import jobs
+
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + "a1b2c3"
+    folder = jobs.jobs_root() / job_id
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_text("text,label\na,b\n")
+    (folder / "request.json").write_text(json.dumps({"kind": "train", "model_name": model_name, "lane": "short",
+                                                     "estimate_s": 60, "created": time.time() - 30, "config": {}}))
+    jobs.write_state(folder, state, message="Working")
+    (folder / "events.jsonl").write_text("".join(json.dumps({**e, "time": time.time()}) + "\n" for e in events))
+    return job_id
+
+
+@pytest.mark.parametrize("state", ["queued", "running"])
+def test_while_the_project_trains_the_page_says_so_instead_of_asking_for_training(labels_dir, state):  # noqa: F811
+    """Walk (r11): with a retrain of the project's model queued or running, the page still said "You
+    have 29 labels: press **Train on the labelled rows**", showed "Rows to label" twice and an empty
+    chart (a cross-validated TF-IDF candidate reports no loss). Now: it says the model is queued or
+    training and that the rows follow when it ends, each heading once, and words in the chart's
+    place until a step reports a loss, then the chart."""
+    from core import jobs
+    from ui.train_job import NO_CURVE_YET
+
+    texts = [f"review number {i}" for i in range(60)]
+    label_store("demo").create(pd.DataFrame({"text": texts, "label": ["yes", "no"] * 15 + [""] * 30}), ["text"], "label")
+    label_store("demo").set_labels({29: ""})  # 29 labels, as in the walk
+    board = [{"kind": "tfidf", "title": "TF-IDF + logistic regression", "status": "running"},
+             {"kind": "fewshot", "title": "Few-shot", "status": "waiting"}]
+    events = [] if state == "queued" else [
+        {"phase": "candidates", "step": 0, "total_steps": 0, "fraction": 0.05, "message": "Comparing", "leaderboard": board},
+        {"phase": "train", "step": 0, "total_steps": 0, "fraction": 0.05, "message": "TF-IDF: fold 1 of 5",
+         "metrics": {"fold": "fold 1 of 5"}},  # core.small_data.FoldEvents.start: a fit begins, no loss
+    ]
+    job_id = _project_training("label-demo", state, events)
+    at = open_label()
+    at.selectbox(key="label_project").set_value("demo").run()
+    assert not at.exception, at.exception
+    infos = [i.value for i in at.info]
+    assert not any("press **Train on the labelled rows**" in i for i in infos), infos
+    said = f"**label-demo** {'is queued' if state == 'queued' else 'is training'} on the labelled rows"
+    assert sum(said in i and "shown here when it finishes" in i for i in infos) == 1, infos
+    assert [s.value for s in at.subheader].count("Rows to label") == 1
+    assert [s.value for s in at.subheader].count("Model") == 1
+    assert not at.data_editor  # no rows to label while it trains
+    charts = at.get("plotly_chart")
+    captions = [c.value for c in at.caption]
+    if state == "queued":  # nothing trains yet: no chart, no words about one
+        assert not charts and NO_CURVE_YET not in captions
+        return
+    assert not charts and NO_CURVE_YET in captions
+    # The first step with a loss: the chart, and the words make way for it.
+    with open(jobs.jobs_root() / job_id / "events.jsonl", "a") as handle:
+        handle.write(json.dumps({"phase": "train", "step": 5, "total_steps": 40, "fraction": 0.2, "loss": 0.69,
+                                 "message": "Few-shot: fold 1 of 5", "metrics": {"fold": "fold 1 of 5"},
+                                 "time": time.time()}) + "\n")
+    at.run()
+    assert not at.exception, at.exception
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [point for trace in figure["data"] for point in trace.get("y", [])] == [0.69]
+    assert NO_CURVE_YET not in [c.value for c in at.caption]
+
+
+def test_more_rows_per_round_on_the_page_keep_the_rows_shown_with_their_reasons(labels_dir, models_dir):  # noqa: F811
+    """Walk (r11), through the page: raising "Rows per round" from 10 to 30 changed the random checks
+    already shown. The project's own model (a TF-IDF stand-in for its zero-shot model, fitted here on
+    the labelled rows) ranks; the 10 rows first shown are the first 10 of the 30, same reasons."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from core.models.tfidf import TfidfClassifier
+    from core.prepare import _schema
+
+    words = ["good", "bad", "fine", "awful", "great", "poor", "lovely", "broken"]
+    texts = [f"{words[i % 8]} {words[(i * 3) % 8]} dress, size {i}" for i in range(200)]
+    labels = ["yes" if i % 8 in (0, 2, 4, 6) else "no" for i in range(20)] + [""] * 180
+    label_store("dresses").create(pd.DataFrame({"text": texts, "label": labels}), ["text"], "label")
+    fitted = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts[:20], labels[:20])
+    TfidfClassifier.from_pipeline(fitted, task="classification", classes=["no", "yes"],
+                                  schema=_schema(["text"], [], "label")).save(models_dir / "label-dresses-zeroshot")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("dresses").run()
+    at.number_input(key="label_n").set_value(10).run()
+    assert not at.exception, at.exception
+    small = at.data_editor(key="label_editor").value
+    at.number_input(key="label_n").set_value(30).run()
+    assert not at.exception, at.exception
+    large = at.data_editor(key="label_editor").value
+    assert len(small) == 10 and len(large) == 30
+    assert large["row"].head(10).tolist() == small["row"].tolist()
+    assert large["why suggested"].head(10).tolist() == small["why suggested"].tolist()
+    assert (small["why suggested"] == "random check").sum() == 5 and (large["why suggested"] == "random check").sum() == 15

@@ -82,6 +82,33 @@ def test_a_waiting_person_sees_the_position_and_names_only_when_admin():
     assert queued_message([], admin=False).startswith("Waiting for the long-job lane: your job is next")
 
 
+def test_the_queue_lines_say_what_they_count_in_agreeing_words():
+    """Walk (r11): a job's line read "Queued for the short-job lane (next)" while the queue line beside
+    it read "the short-job lane runs 0 jobs with 1 waiting", and "next and starts as soon as the lane
+    is free" of a lane that was free. One waiting job and nothing running: the lane is starting it;
+    the counts in words, singular for one (core.words.counted)."""
+    from dataclasses import replace
+
+    from ui.account import queue_summary, queued_message
+    from ui.jobs import queue_words
+
+    def lane(e: QueueEntry, name: str) -> QueueEntry:
+        return replace(e, lane=name)
+
+    starting = queue_summary([lane(entry("w", True), "short")], lane="short", estimate_s=30)
+    assert "the short-job lane is starting its 1 waiting job" in starting and "runs 0" not in starting
+    assert starting.endswith("behind 1 job.")  # the one waiting job is ahead of a new one
+    two = queue_summary([lane(entry("w", True), "short"), lane(entry("v", False), "short")])
+    assert "the short-job lane is starting the first of 2 waiting jobs" in two
+    busy = queue_summary([entry("r", True, "running"), entry("w", False)])
+    assert "the long-job lane runs 1 job with 1 waiting; the short-job lane is free" in busy
+    assert queue_words(0) == "next" and queue_words(1) == "1 job ahead" and queue_words(2) == "2 jobs ahead"
+    assert queued_message([entry("r", False, "running", left=30)], admin=False).startswith(
+        "Waiting for the long-job lane: 1 job ahead (other people's), so it starts in under a minute")
+    alone = queued_message([], admin=False, lane="short")
+    assert alone == "Waiting for the short-job lane: your job is next, with nothing ahead of it, so it starts in a moment."
+
+
 def test_an_admin_cancels_someones_job_from_the_models_page(team):  # noqa: F811
     data, ids = team
     ana = workspace.for_identity(Identity.from_claims(ANA), TeamSettings(data_dir=data))
