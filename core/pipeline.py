@@ -213,10 +213,12 @@ def train(
         refitted = fitted[leader].refitted  # cross-validated: the saved copy is already trained on every row
     else:
         try:
-            refitted = refit(prepared, config, fitted[leader], events, cancel, deadline)
+            refitted = refit(prepared, config, fitted[leader], events, cancel, deadline,
+                             on_start=lambda: board.refitting(leader, True))
         except CANDIDATE_FAILURES as exc:  # the leader as fitted on the training rows is still whole
             refitted = {"skipped": f"The refit on train + validation failed ({failure_note(exc)}); the saved model is "
                                    f"{kind_name(leader, prepared.task)} as fitted on the training rows."}
+        board.refitting(leader, False)
     final = result(refitted=refitted)
     final.history = events.history
     events.emit(ProgressEvent("done", 0, 0, 1.0, metrics=final.metrics["model"], elapsed_s=time.monotonic() - started,
@@ -369,10 +371,11 @@ def choose_leader(fitted: list[Fitted], task: str, preferred: str | None = None)
 
 
 def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Events, cancel: Cancel,
-          deadline: float | None) -> dict[str, Any] | None:
+          deadline: float | None, on_start: Callable[[], None] | None = None) -> dict[str, Any] | None:
     """The chosen model refitted on more rows (module doc): ``{"model", "test" (Scored, or None
     when the numbers stay the training-rows copy's), "sentence", "rows", "steps"?}``; None when
-    there is no refit (a fine-tune without ``config.refit_on_all_rows``, or one past ``deadline``)."""
+    there is no refit (a fine-tune without ``config.refit_on_all_rows``, or one past ``deadline``).
+    ``on_start()`` is called when a refit that takes a while (a fine-tune's, few-shot's) starts."""
     splits = prepared.splits
     both = np.sort(np.concatenate([splits["train"], splits["validation"]]))
     more = dataclasses.replace(prepared, splits={**splits, "train": both, "validation": np.array([], dtype=int)})
@@ -386,6 +389,8 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
         if deadline is not None and time.monotonic() + chosen.seconds / max(chosen.facts["steps"], 1) * steps > deadline:
             return {"skipped": "The refit on train + validation was skipped: it would have run past this server's time "
                                "limit per job. The saved transformer is the one trained on the training rows."}
+        if on_start is not None:
+            on_start()
         events.emit(ProgressEvent("train", 0, 0, 1.0, message=f"Refitting on train + validation for {steps} steps"))
         model = fit_transformer(more, config, events.emit, cancel, steps=(steps, schedule))
         sentence = (f"The saved transformer was retrained from {resolve_base_model(config.base_model).name} on the "
@@ -396,6 +401,8 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
         return {"skipped": f"The refit on train + validation was skipped: it would have run past this server's time limit "
                            f"per job. The saved model is {kind_name(chosen.kind, prepared.task)} trained on the training rows."}
     elif chosen.kind == "fewshot":
+        if on_start is not None:
+            on_start()
         events.emit(ProgressEvent("train", 0, 0, 1.0, message="Refitting the few-shot model on train + validation"))
         model = fit_fewshot(more, config, events.emit, cancel, deadline=deadline)
         sentence = (f"The saved few-shot model was retrained on the {len(both):,} training + validation rows; the "
@@ -591,6 +598,13 @@ class Leaderboard:
 
     def rows(self) -> tuple[dict[str, Any], ...]:
         return tuple(row.to_dict() for row in self._rows.values())
+
+    def refitting(self, kind: str, on: bool) -> None:
+        """``kind``, the saved leader, is (``on``) or no longer is being retrained on train + validation."""
+        if self._rows[kind].refitting != on:
+            self.update(kind, refitting=on, message=f"{self._rows[kind].title}: " + (
+                "retraining on train + validation; the copy saved so far stays usable meanwhile" if on
+                else "retraining on train + validation ended"))
 
     def update(self, kind: str, message: str = "", **changes: Any) -> None:
         self._rows[kind] = dataclasses.replace(self._rows[kind], **changes)

@@ -86,6 +86,9 @@ class CandidateRow:
     # train + validation (cv_n rows), reported beside ``score``; None when not cross-validated.
     cv_score: float | None = None
     cv_n: int = 0
+    # The saved leader is being retrained on train + validation (core.pipeline.refit): this copy
+    # stays saved and usable until the retrained one replaces it at the end of the job.
+    refitting: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

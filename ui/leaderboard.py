@@ -118,7 +118,10 @@ def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
     pending = pending_titles(rows)
     if pending:
         line += f"; {plain(' or '.join(pending))} may replace it if it scores better."
-    return line + ("" if pending else ".")
+    elif leader.get("refitting"):
+        line += ("; it is being retrained on the training + validation rows, and the retrained copy replaces it "
+                 "when the job ends.")
+    return line + ("" if pending or leader.get("refitting") else ".")
 
 
 def stopped_lines(rows: Sequence[Row]) -> list[str]:

@@ -95,6 +95,17 @@ def _leader_saved(status: JobStatus) -> bool:
     return ready_line(latest_leaderboard(status.events), status.model_name) is not None
 
 
+def _refitting(status: JobStatus) -> bool:
+    """The saved leader is being retrained on train + validation (the job's last step)."""
+    return any(row.get("refitting") for row in latest_leaderboard(status.events))
+
+
+def _cancel_effect(status: JobStatus) -> str:
+    if _refitting(status):
+        return "ends the retraining on train + validation (the model saved so far stays)"
+    return "trains no further candidate" if _leader_saved(status) else "saves nothing"
+
+
 def _can_cancel(status: JobStatus) -> bool:
     """While there is training left to spare: a fine-tune running, or candidates still to come."""
     return ((status.last_event or {}).get("phase") in ("train", "evaluate", "prepare", "candidates", None) or status.state == "queued"
@@ -108,7 +119,7 @@ PANEL = JobPanel(
     what=lambda status: f"training **{plain(status.model_name)}**",
     note="Training runs in the background: you can switch pages or close the tab and come back.",
     cancel_label="Cancel training",
-    effect=lambda status: "trains no further candidate" if _leader_saved(status) else "saves nothing",
+    effect=_cancel_effect,
     cancelling=lambda status: "Cancelling… the job stops within a few seconds; "
     + ("no further candidate is trained." if _leader_saved(status) else "nothing is saved."),
     line=lambda status: progress_text(status),

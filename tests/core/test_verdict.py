@@ -341,14 +341,22 @@ def test_kept_useless_transformer_is_flagged_and_refit_runs_a_whole_schedule(tin
     df = make_sentiment_frame(120)
     events = []
     config = tiny(tiny_model_dir, choose_simpler=False, refit_on_all_rows=True)
-    result = train(df, config, on_progress=events.append)
+    saves = []
+    result = train(df, config, on_progress=events.append, on_leader=saves.append)
     m = result.metrics
     assert m["saved_kind"] == "transformer" and m["verdict"]["chosen"] == "transformer"
+    assert saves[-1].metrics["saved_kind"] == "transformer" and "refit" not in saves[-1].metrics  # before the refit
     # A whole schedule on train + validation: epochs x batches of the rows it learns from.
     rows = m["split_sizes"]["train"] + m["split_sizes"]["validation"]
     assert m["refit"]["rows"] == rows
     assert m["refit"]["steps"] == math.ceil(config.epochs * math.ceil(rows / config.batch_size))
     assert f"for {m['refit']['steps']} steps" in m["refit"]["sentence"]
+    # The leaderboard says the saved fine-tune is being retrained while it is, and not after.
+    boards = [e.leaderboard for e in events if e.leaderboard]
+    flags = [next(r["refitting"] for r in board if r["kind"] == "transformer") for board in boards]
+    assert True in flags and not flags[-1] and not any(r["refitting"] for r in m["leaderboard"])
+    at = flags.index(True)
+    assert next(r for r in boards[at] if r["kind"] == "transformer")["saved"]  # usable while it is retrained
     assert any("Refitting on train + validation" in e.message for e in events)
     # The reported numbers are the refitted model's own, on the held-out test rows.
     tp = result.model.test_predictions

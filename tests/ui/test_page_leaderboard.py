@@ -7,6 +7,7 @@ here (JSON only, no training), so each test takes about a second."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -138,6 +139,22 @@ def test_the_table_fills_in_and_usable_now_appears_only_with_a_saved_leader(work
     assert active(at) == NAME  # Predict opens on it
     at.button(key="train_cancel").click().run()
     assert "stops within a few seconds and trains no further candidate" in texts(at.warning)
+
+
+def test_while_the_saved_fine_tune_is_refitted_the_page_says_it_stays_usable(worker):
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("transformer", None)  # the fine-tune on the training rows, saved as the leader
+    refitting = rows(2)
+    refitting[2] = dataclasses.replace(refitting[2], refitting=True)
+    write_events(folder, rows(0), rows(1), rows(2), refitting)
+    at = open_train()
+    assert not at.exception, at.exception
+    ready = words(at.success)
+    assert f"Fine-tuned transformer is saved as {NAME} and usable now" in ready
+    assert "being retrained on the training + validation rows, and the retrained copy replaces it when the job ends" in ready
+    at.button(key="train_cancel").click().run()
+    assert "ends the retraining on train + validation (the model saved so far stays)" in texts(at.warning)
 
 
 def test_a_saved_leader_no_better_than_guessing_is_not_called_usable(worker):
