@@ -433,8 +433,8 @@ def _refit_steps(facts: dict[str, Any], n_rows: int, config: TrainConfig) -> tup
 
     A whole schedule planned for those rows (``config.epochs`` passes, as a plain fine-tune runs),
     not the step early stopping kept on the training rows: that step is chosen on the validation
-    rows alone (about 200 at 2,000 rows), and one lucky evaluation can put it early (seed 2 of the
-    UCI review sentences kept step 66 of 132). Measured (docs/measurements.md "Round 11: the refit
+    rows alone (about 200 at 2,000 rows), and one lucky evaluation can put it early (seed 1 of the
+    UCI review sentences kept step 44 of 132). Measured (docs/measurements.md "Round 11: the refit
     over a whole schedule"): UCI review sentences, 2,000 rows, six seeds, 1,400 held-out rows each, the
     saved model minus a plain Trainer fine-tune on the same 1,600 rows was -0.93 points (standard
     error 0.45) without a refit and +0.27 (0.18) with this one. A fine-tune cut by the person's own time limit
