@@ -601,10 +601,11 @@ class Leaderboard:
 
     def refitting(self, kind: str, on: bool) -> None:
         """``kind``, the saved leader, is (``on``) or no longer is being retrained on train + validation."""
-        if self._rows[kind].refitting != on:
-            self.update(kind, refitting=on, message=f"{self._rows[kind].title}: " + (
-                "retraining on train + validation; the copy saved so far stays usable meanwhile" if on
-                else "retraining on train + validation ended"))
+        row = self._rows[kind]
+        if row.refitting != on:
+            meanwhile = "; the copy saved so far stays usable meanwhile" if row.saved else ""
+            self.update(kind, refitting=on, message=f"{row.title}: retraining on train + validation" + (
+                meanwhile if on else " ended"))
 
     def update(self, kind: str, message: str = "", **changes: Any) -> None:
         self._rows[kind] = dataclasses.replace(self._rows[kind], **changes)
