@@ -85,9 +85,12 @@ def _parsed(stdout: str, out: Path) -> dict:
     return {"lines": lines, "json_lines": json_lines, "metrics": json.loads(json_lines[-1]), "out": out}
 
 
-def _steps(lines: list[str]) -> list[tuple[int, int, float]]:
-    """(step, total steps, loss) of every "[train] step k/T ... loss L" line."""
-    found = [re.match(r"\[train\] step (\d+)/(\d+) .*loss ([\d.]+)", line) for line in lines]
+def _steps(lines: list[str], run: str = "fine-tune") -> list[tuple[int, int, float]]:
+    """(step, total steps, loss) of every "[train] step k/T ... loss L" line of ``run``: the
+    "fine-tune", or its "refit" on train + validation (on by default), which prints after it."""
+    at = next((i for i, line in enumerate(lines) if "Refitting on train + validation" in line), len(lines))
+    found = [re.match(r"\[train\] step (\d+)/(\d+) .*loss ([\d.]+)", line)
+             for line in (lines[:at] if run == "fine-tune" else lines[at:])]
     return [(int(m[1]), int(m[2]), float(m[3])) for m in found if m]
 
 
@@ -97,8 +100,9 @@ def test_rank_0_alone_prints_progress_and_one_json_line(runs):
     assert ddp["rank1_stdout"] == ""  # rank 1 trained (it had half of every batch) but printed nothing
     assert "warning:" not in ddp["rank1_stderr"] and "verdict:" not in ddp["rank1_stderr"]
     assert len(ddp["json_lines"]) == 1
-    steps = [s for s, _, _ in _steps(ddp["lines"])]
-    assert steps and len(steps) == len(set(steps))  # each progress line once
+    for run in ("fine-tune", "refit"):
+        steps = [s for s, _, _ in _steps(ddp["lines"], run)]
+        assert steps and len(steps) == len(set(steps))  # each progress line once
     assert sum(line.startswith("[done]") for line in ddp["lines"]) == 1
 
 
@@ -129,6 +133,10 @@ def test_two_processes_train_like_one(runs):
     expected_total = EPOCHS * math.ceil(n_train / BATCH)  # --batch-size rows per optimizer step
     # Every batch is shared out, not repeated: the same number of optimizer steps as one process.
     assert {t for _, t, _ in _steps(ddp["lines"])} == {t for _, t, _ in _steps(single["lines"])} == {expected_total}
+    # So is the refit's: a whole schedule on train + validation.
+    n_refit = n_train + single["metrics"]["split_sizes"]["validation"]
+    assert ({t for _, t, _ in _steps(ddp["lines"], "refit")} == {t for _, t, _ in _steps(single["lines"], "refit")}
+            == {EPOCHS * math.ceil(n_refit / BATCH)})
     # The loss printed is the mean over the ranks: at step 10 (ten steps on the same batches, dropout
     # draws aside) it matches one process's within 10%, where a sum over 2 ranks would be twice it.
     first_ddp, first_single = _steps(ddp["lines"])[0], _steps(single["lines"])[0]
