@@ -29,6 +29,7 @@ Only one-label-per-row projects get rounds (a model with several tags per row is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -147,7 +148,11 @@ def suggest_rows(model: Any, pool: pd.DataFrame, n: int, *, random_share: float 
     # Checks drawn from every scored row are also the fairer sample: the least-sure rows are not
     # left out of them.
     scored = remembered.rows
-    draws = iter(scored[np.random.default_rng(seed).permutation(len(scored))])
+    # The random order is a hash of (seed, row): the same relative order whatever rows the pool
+    # holds, so rows labelled since (gone from the pool) free their places and the rest stay (walk,
+    # round 11: a permutation of the pool's length reshuffled every check once three were saved).
+    order = [hashlib.blake2b(f"{seed}:{row}".encode(), digest_size=8).digest() for row in scored]
+    draws = iter(scored[np.argsort(np.array(order, dtype=object), kind="stable")])
     least = iter(ranked.index)
     taken: dict[Any, str] = {}
     for i in range(1, n + 1):

@@ -163,7 +163,8 @@ def train(
     baselines = _baselines(prepared, config) if folds is None else None  # from TF-IDF's out-of-fold predictions once it ran
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
     view = prepared if folds is None else scored_view(prepared)  # the rows the candidates are scored on
-    board = Leaderboard(events, view, table, _preferred(config))
+    board = Leaderboard(events, view, table, _preferred(config),
+                        refits=("transformer",) if config.refit_on_all_rows and folds is None else ())
     fitted: dict[str, Fitted] = {}
     leader, ood = None, None
 
@@ -391,7 +392,7 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
                                "limit per job. The saved transformer is the one trained on the training rows."}
         if on_start is not None:
             on_start()
-        events.emit(ProgressEvent("train", 0, 0, 1.0, message=f"Refitting on train + validation for {steps} steps"))
+        events.emit(ProgressEvent("train", 0, 0, 0.0, message=f"Refitting on train + validation for {steps} steps"))
         model = fit_transformer(more, config, events.emit, cancel, steps=(steps, schedule))
         sentence = (f"The saved transformer was retrained from {resolve_base_model(config.base_model).name} on the "
                     f"{len(both):,} training + validation rows for {steps} steps ({sentence}); the {len(splits['test']):,} "
@@ -403,7 +404,7 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
     elif chosen.kind == "fewshot":
         if on_start is not None:
             on_start()
-        events.emit(ProgressEvent("train", 0, 0, 1.0, message="Refitting the few-shot model on train + validation"))
+        events.emit(ProgressEvent("train", 0, 0, 0.0, message="Refitting the few-shot model on train + validation"))
         model = fit_fewshot(more, config, events.emit, cancel, deadline=deadline)
         sentence = (f"The saved few-shot model was retrained on the {len(both):,} training + validation rows; the "
                     f"{len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them.")
@@ -585,7 +586,8 @@ def _build_base_model(name: str, events: Events) -> None:
 class Leaderboard:
     """The candidates' rows as they stand; every change is sent as a ProgressEvent with all rows."""
 
-    def __init__(self, events: Events, prepared: Prepared, table: list[Candidate], preferred: str | None = None) -> None:
+    def __init__(self, events: Events, prepared: Prepared, table: list[Candidate], preferred: str | None = None,
+                 refits: tuple[str, ...] = ()) -> None:
         self.events, self.prepared, self.task = events, prepared, prepared.task
         self.preferred = preferred  # the kind the settings keep once it ran (choose_leader), or None
         self.metric = "micro_f1" if prepared.multi_label else "macro_f1" if prepared.classification else "r2"
@@ -593,7 +595,8 @@ class Leaderboard:
         self._cv: dict[str, tuple[float, int]] = {}
         self._comparisons: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, other kind) -> _comparison
         self._rows = {c.kind: CandidateRow(c.kind, kind_title(c.kind, self.task), metric=self.metric,
-                                           status="skipped" if c.fit is None else "waiting", note=c.skip) for c in table}
+                                           status="skipped" if c.fit is None else "waiting", note=c.skip,
+                                           refits=c.kind in refits and c.fit is not None) for c in table}
         self._send("Candidates: " + ", ".join(f"{r.title} ({r.status})" for r in self._rows.values()))
 
     def rows(self) -> tuple[dict[str, Any], ...]:

@@ -89,6 +89,9 @@ class CandidateRow:
     # The saved leader is being retrained on train + validation (core.pipeline.refit): this copy
     # stays saved and usable until the retrained one replaces it at the end of the job.
     refitting: bool = False
+    # Chosen, this candidate is retrained on train + validation after the others (a fine-tune with
+    # refit_on_all_rows, the default): said while it runs, so its ETA is not read as the job's end.
+    refits: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -39,10 +39,12 @@ def ranked_rows(store: LabelStore, name: str, pool: pd.DataFrame, n: int, *, own
     project's own models (``own``: its zero-shot or trained model) the ranking is recorded as a
     round the first time this version of it ranks. Another model (the active one, trained
     elsewhere, perhaps on these very rows) ranks without being scored. The random rows are seeded
-    by the model's version and the labels so far: the same in every session until a label is saved."""
+    by the model's version alone: the same in every session, and saving labels keeps the rows still
+    shown (the saved ones leave the pool, the next in the same random order fill in; walk, round 11:
+    with the label count in the seed every random check changed after each save)."""
     model = get_model(name)
     version = f"{name}@{stamp(model_path(name))}"
-    seed = zlib.crc32(f"{version}:{store.counts()['labeled']}".encode())
+    seed = zlib.crc32(version.encode())
     if not own:
         return suggest_rows(model, pool, n, seed=seed)
     info = read_info(model_path(name))

@@ -108,8 +108,10 @@ def pending_titles(rows: Sequence[Row]) -> list[str]:
 
 
 def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
-    """While the job runs: "<leader> is saved as <model> and usable now ...; <pending> may replace
-    it if it scores better", or None while no saved leader exists (Markdown, values escaped)."""
+    """While the job runs: "<leader> is saved as <model> and usable now .... <pending> may replace
+    it if it scores better" (and is then retrained, for a candidate that ``refits``), or "...; it is
+    being retrained on the training + validation rows ..." while the saved leader is ``refitting``;
+    None while no saved leader exists (Markdown, values escaped)."""
     leader = next((row for row in rows if row.get("saved") and row.get("leader")), None)
     if leader is None:
         return None
@@ -117,7 +119,9 @@ def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
             "on Predict, the Dashboard and Ad Copy Lab, and in the CLI")
     pending = pending_titles(rows)
     if pending:
-        line += f"; {plain(' or '.join(pending))} may replace it if it scores better."
+        line += f". {plain(' or '.join(pending))} may replace it if it scores better" + (
+            " (and is then retrained on train + validation, about as long again)."
+            if any(row.get("refits") for row in rows if row.get("status") in PENDING) else ".")
     elif leader.get("refitting"):
         line += ("; it is being retrained on the training + validation rows, and the retrained copy replaces it "
                  "when the job ends.")

@@ -54,8 +54,14 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     phase = PHASE_TEXT.get(last.get("phase", ""), "Starting the trainer")
     rows = latest_leaderboard(status.events)
     running = next((i for i, row in enumerate(rows) if row.get("status") == "running"), None)
+    refitting = next((row for row in rows if row.get("refitting")), None)
     if running is not None:
         phase = f"{rows[running].get('title') or rows[running].get('kind')} (candidate {running + 1} of {len(rows)}) · {phase}"
+    elif refitting is not None:  # the job's last step: its steps count afresh, the fine-tune's are done
+        phase = f"{refitting.get('title') or refitting.get('kind')}, retrained on train + validation (the last step) · {phase}"
+        start = next(i for i, e in enumerate(status.events)
+                     if any(row.get("refitting") for row in e.get("leaderboard") or ()))
+        steps = [e for e in status.events[start:] if e.get("total_steps")]
     if not steps:
         return 0.0, f"{phase} · elapsed {elapsed}"
     latest = steps[-1]
@@ -67,6 +73,8 @@ def progress_text(status: JobStatus, now: float | None = None) -> tuple[float, s
     line = f"{phase} · step {step}/{total} · epoch {float(latest.get('epoch') or 0):.2f} · elapsed {elapsed}"
     if eta is not None:
         line += f" · about {duration(eta)} left"
+        if running is not None and rows[running].get("refits"):
+            line += ", then about as long again to retrain it on train + validation if it wins"
     if last.get("message") and last.get("phase") == "evaluate":
         line += f" · {last['message']}"
     return min(1.0, step / total), line

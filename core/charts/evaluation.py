@@ -221,8 +221,9 @@ def training_curve_chart(events: Sequence[Mapping[str, Any]], task: str | None =
     top = max((v for _, v in loss), default=0.0)
     loss_range = [min(0.0, min(v for _, v in loss)), top * 1.08 if top > 0 else 1.0] if loss else None
     last_step = max((s for s, _ in loss), default=0)
-    step_title = ("Optimizer step, from 0 in each fit (each fold trains a fresh copy of the base model)"
-                  if len(series) > 1 else "Optimizer step")
+    folds = any(name not in ("first fit", "refit") for name, _ in series)
+    step_title = ("Optimizer step" if len(series) == 1 else "Optimizer step, from 0 in each fit (each " + (
+        "fold trains a fresh copy of the base model)" if folds else "refit trains a fresh copy on train + validation)"))
     fig.update_layout(
         xaxis={"title": step_title, "range": [0, max(total, last_step)] if total else None},
         yaxis={"title": "Training loss", "range": loss_range, "autorange": False if loss else True},

@@ -328,6 +328,28 @@ def test_more_rows_per_round_keep_every_row_shown_with_its_reason_and_place(tmp_
         assert (rows["reason"] == "random check").sum() == round(0.5 * n) and rows.index.is_unique
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rows_labelled_since_free_their_places_and_the_rest_stay(tmp_path, seed):
+    """Walk finding (round 11): after saving three labels, a larger "Rows per round" showed none of
+    the random checks still waiting. The pool loses the labelled rows; every row shown and still
+    unlabelled must stay for the same or a larger n, and a random check stays a random check (a
+    least-sure row may become one: a freed check place can fall before its turn)."""
+    from core.label_rounds import suggest_rows
+
+    pool = _graded_store(tmp_path).unlabeled()
+    before = suggest_rows(Graded(len(pool)), pool, 20, seed=seed)
+    checks = before.index[before["reason"] == "random check"]
+    labelled = [checks[0], checks[1], before.index[before["reason"] == "least sure"][0]]
+    rest = pool.drop(index=labelled)
+    for n in (20, 25):
+        after = suggest_rows(Graded(len(pool)), rest, n, seed=seed)
+        waiting = before.drop(index=labelled)
+        assert set(waiting.index) <= set(after.index), (seed, n)
+        still = waiting.index[waiting["reason"] == "random check"]
+        assert (after.loc[still, "reason"] == "random check").all(), (seed, n)
+        assert (after["reason"] == "random check").sum() == round(0.5 * n)
+
+
 def test_the_product_mixes_half_random_rows_by_default(tmp_path):
     from core.label_rounds import RANDOM_SHARE
 

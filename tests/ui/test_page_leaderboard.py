@@ -134,7 +134,7 @@ def test_the_table_fills_in_and_usable_now_appears_only_with_a_saved_leader(work
     assert "Frozen-encoder embeddings + LR was stopped early: " + NOTE in words(at.info)
     ready = words(at.success)
     assert f"TF-IDF + logistic regression is saved as {NAME} and usable now" in ready
-    assert "Fine-tuned transformer may replace it if it scores better" in ready
+    assert ". Fine-tuned transformer may replace it if it scores better." in ready
     assert [link.proto.label for link in at.main.get("page_link")] == ["Use it on **Predict**"]
     assert active(at) == NAME  # Predict opens on it
     at.button(key="train_cancel").click().run()
@@ -153,8 +153,28 @@ def test_while_the_saved_fine_tune_is_refitted_the_page_says_it_stays_usable(wor
     ready = words(at.success)
     assert f"Fine-tuned transformer is saved as {NAME} and usable now" in ready
     assert "being retrained on the training + validation rows, and the retrained copy replaces it when the job ends" in ready
+    # The bar counts the refit's own steps and names it (the fine-tune's 40 of 40 would read "done").
+    progress = at.get("progress")[0].proto.text
+    assert progress.startswith("Fine-tuned transformer, retrained on train + validation (the last step) · Training · "
+                               "step 3/40"), progress
     at.button(key="train_cancel").click().run()
     assert "ends the retraining on train + validation (the model saved so far stays)" in texts(at.warning)
+
+
+def test_a_fine_tune_that_refits_says_its_eta_is_not_the_end(worker):
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("tfidf", None)
+    board = rows(1)
+    board[2] = dataclasses.replace(board[2], refits=True)  # running, and retrained if it wins
+    write_events(folder, rows(0), board)
+    at = open_train()
+    assert not at.exception, at.exception
+    progress = at.get("progress")[0].proto.text
+    assert progress.startswith("Fine-tuned transformer (candidate 3 of 3) · Training · step 3/40"), progress
+    assert progress.endswith("about 3:20 left, then about as long again to retrain it on train + validation if it wins"), progress
+    assert ("Fine-tuned transformer may replace it if it scores better (and is then retrained on train + validation, "
+            "about as long again).") in words(at.success)
 
 
 def test_a_saved_leader_no_better_than_guessing_is_not_called_usable(worker):
