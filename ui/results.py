@@ -220,6 +220,9 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
             f"{split.get('test', 0):,} test rows"
+            # Refitted: the validation scores are the copy fitted on the training rows; the test ones the saved refit's.
+            + (f", then refitted on {refit['rows']:,} training + validation rows"
+               if isinstance(refit := metrics.get("refit"), dict) and refit.get("rows") else "")
         )
     if metrics.get("stopped_reason"):
         facts.append(f"stopped: {plain(metrics['stopped_reason'])}")

@@ -192,6 +192,9 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
     folder = job_folder("done")
     write_events(folder, rows(0), rows(1), rows(2))
     saved = model_folder("transformer", rows(2))
+    metrics = json.loads((saved / "metrics.json").read_text())
+    metrics["refit"] = {"rows": 1600, "steps": 150, "sentence": "The saved transformer was retrained ..."}
+    (saved / "metrics.json").write_text(json.dumps(metrics))
     (saved / "candidates" / "tfidf").mkdir(parents=True)  # the kept candidate, its metrics as training notes them
     (saved / "candidates" / "tfidf" / "marketune.json").write_text(json.dumps({"kind": "tfidf", "task": "regression"}))
     (saved / "candidates" / "tfidf" / "metrics.json").write_text((saved / "metrics.json").read_text())
@@ -206,6 +209,8 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
     }
     assert board["Fine-tuned transformer"]["standing"] == "leader, in use"
     assert "##### Candidates" in texts(at.markdown)
+    # The split says the saved model was refitted (its validation scores are the training-rows copy's).
+    assert any(", then refitted on 1,600 training + validation rows" in c.value for c in at.caption)
 
     at.button(key="train_results_use_tfidf").click().run()
     at.button(key="train_results_use_confirm").click().run()
