@@ -308,7 +308,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "baselines": m["baselines"],
         "split_sizes": m["split_sizes"],
         "stopped_reason": m["stopped_reason"],
-        "train_seconds": m["train_seconds"],
+        "train_seconds": m["train_seconds"],  # the saved model's own fit (a fine-tune's loop, not its refit)
+        "total_seconds": m.get("total_seconds"),  # the whole run: every candidate, the scoring and the refit
         "method_chosen": m.get("method_chosen", config.method),
         "method_reason": m.get("method_reason", ""),
         **({"cv": m["cv"]} if "cv" in m else {}),
@@ -317,7 +318,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "kept_candidates": sorted(result.alternatives),  # in MODEL_DIR/candidates/; `choose` puts one in place
         "verdict": {k: verdict.get(k) for k in ("chosen", "reason", "delta", "ci", "p_value", "within_noise", "useless", "caution",
                                                   "sentence")},
-        **({"refit": m["refit"]["sentence"]} if m.get("refit") else {}),
+        # {"rows", "steps"?, "sentence"} of the refit on more rows, or None (then the saved model is the copy
+        # fitted on split_sizes["train"] rows; refit_skipped says why where one was due).
+        "refit": m.get("refit"),
+        **({"refit_skipped": m["refit_skipped"]} if m.get("refit_skipped") else {}),
         "model_dir": str(out),
     }, default=json_default), flush=True)
     return 0

@@ -54,6 +54,14 @@ def test_cli_train_prints_progress_then_one_json_line(cli_model):
     assert metrics["saved_kind"] in finished and finished[metrics["saved_kind"]]["leader"]
     kept = sorted(set(finished) - {metrics["saved_kind"]})
     assert metrics["kept_candidates"] == kept == sorted(p.parent.name for p in (out / "candidates").glob("*/marketune.json"))
+    # The refit and the run's time, as the saved metrics record them (walk r11: the sentence alone, no total).
+    saved = json.loads((out / "metrics.json").read_text())
+    assert metrics["refit"] == saved.get("refit") and metrics["total_seconds"] == saved["total_seconds"]
+    assert metrics["total_seconds"] >= metrics["train_seconds"]
+    if metrics["refit"] is not None:  # every saved kind refits on these rows: TF-IDF on all 120, others on train + validation
+        split = metrics["split_sizes"]
+        assert metrics["refit"]["rows"] in (split["train"] + split["validation"], sum(split.values()))
+        assert metrics["refit"]["sentence"]
 
 
 def test_cli_predict_writes_rows_and_columns(cli_model):
