@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import fewshot
 from .config import TrainConfig
-from .response import FINE_TUNE_ROWS_PER_SECOND, SCORE_ROWS_PER_SECOND, estimate_transformer_seconds
+from .response import FINE_TUNE_ROWS_PER_SECOND, SCORE_ROWS_PER_SECOND, estimate_transformer_seconds, mean_tokens
 
 LONG, SHORT = "long", "short"
 LANES = (LONG, SHORT)
@@ -170,6 +170,16 @@ def _fewshot_seconds(config: dict[str, Any], df: pd.DataFrame) -> float:
     return LOAD_SECONDS + runs * per_run * _slowdown(config.get("base_model"))
 
 
+def _mean_tokens(config: dict[str, Any], df: pd.DataFrame) -> float | None:
+    """The training texts' mean length in tokens (core.response.mean_tokens: the text columns
+    joined as training joins them, roughly), or None where there are none to read."""
+    columns = [c for c in config.get("text_columns") or () if c in df.columns]
+    if not columns:
+        return None
+    texts = df[columns].head(1000).fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    return mean_tokens(texts, int(config.get("max_length", TrainConfig.max_length))) or None
+
+
 def _estimate_train(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
     config = request["config"]
     baselines = _comparison_seconds(len(df), True)  # TF-IDF + LR and the majority class on the same split
@@ -180,7 +190,8 @@ def _estimate_train(request: dict[str, Any], df: pd.DataFrame) -> Estimate:
         epochs=float(config.get("epochs", TrainConfig.epochs)),
         val_fraction=float(config.get("val_fraction", TrainConfig.val_fraction)),
         test_fraction=float(config.get("test_fraction", TrainConfig.test_fraction)),
-        evals_per_epoch=int(config.get("evals_per_epoch", TrainConfig.evals_per_epoch)))
+        evals_per_epoch=int(config.get("evals_per_epoch", TrainConfig.evals_per_epoch)),
+        mean_tokens=_mean_tokens(config, df))
     capped = bool(config.get("max_train_seconds")) and tuning > float(config["max_train_seconds"])
     if capped:
         tuning = float(config["max_train_seconds"])

@@ -101,6 +101,7 @@ __all__ = [
     "budget_selection",
     "deploy",
     "estimate_transformer_seconds",
+    "mean_tokens",
     "language_texts",
     "load_comparison",
     "save_comparison",
@@ -1146,6 +1147,26 @@ def transformer_base_model(df: pd.DataFrame, text_columns: Sequence[str]) -> tup
 # bench_multilingual.py. Unknown models are assumed as slow as the multilingual one.
 FINE_TUNE_ROWS_PER_SECOND = {"minilm-en": 20.0, "multilingual-e5-small": 8.0}
 SCORE_ROWS_PER_SECOND = 60.0  # forward passes only (validation and test scoring)
+# With the texts' length known (``mean_tokens``): a training row-pass of minilm-en costs
+# FINE_TUNE_MS_PER_TOKEN x (tokens + 2) ms on 2 idle cores (bf16 autocast, length-grouped batches),
+# a scoring pass a third of it. Fitted on the fine-tune candidates' seconds of bench_leaderboard's idle
+# runs (docs/measurements.md "Click to first usable model"): UCI sentences 17 tokens 44 s for 1,400 rows
+# x 3 epochs (0.48), 7 emotions 19 tokens 119-124 s for 3,500 x 3 (0.48), clothing reviews 76 tokens
+# 159 s (0.42) and 519 s (0.55); the 20 rows/s above is this at ~100 tokens. Round 11: the walk saw
+# "about 10 min" for a 2,000-sentence run that took under 2.
+FINE_TUNE_MS_PER_TOKEN = 0.48
+
+
+def mean_tokens(texts: Sequence[str], max_length: int = 128, sample: int = 1000) -> float:
+    """About how many tokens the texts have on average, without a tokenizer: a character outside
+    ASCII (Chinese, Japanese, ...) is about one token, four ASCII characters about one (minilm-en's
+    WordPiece on UCI sentences: 65 characters, 17 tokens; clothing reviews 305 and 76), each text
+    capped at ``max_length``; over the first ``sample`` texts. 0.0 for no texts."""
+    counts = []
+    for text in list(texts)[:sample]:
+        other = sum(1 for ch in text if ord(ch) > 127)
+        counts.append(min(max_length, (len(text) - other) / 4 + other + 2))  # + [CLS] and [SEP]
+    return float(np.mean(counts)) if counts else 0.0
 
 
 def estimate_transformer_seconds(
@@ -1157,11 +1178,14 @@ def estimate_transformer_seconds(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     evals_per_epoch: int = 2,
+    mean_tokens: float | None = None,
 ) -> float:
     """A rough estimate (seconds, on a laptop-class CPU) of the transformer's part of a response
-    comparison on ``n_rows`` labelled rows: fine-tuning ``epochs`` over the training rows (at most
-    ``max_train_rows``), ``evals_per_epoch`` validation passes per epoch and the test scoring.
-    It is a guide for the user's choice, not a promise: speed depends on the machine and its load.
+    comparison or a training on ``n_rows`` labelled rows: fine-tuning ``epochs`` over the training
+    rows (at most ``max_train_rows``), ``evals_per_epoch`` validation passes per epoch and the test
+    scoring. ``mean_tokens`` (:func:`mean_tokens` of the texts): the cost follows the texts' length
+    (FINE_TUNE_MS_PER_TOKEN); None: FINE_TUNE_ROWS_PER_SECOND's rows of ~100 tokens. It is a guide
+    for the user's choice, not a promise: speed depends on the machine and its load.
     """
     n_test = round(n_rows * test_fraction)
     n_val = round(n_rows * val_fraction)
@@ -1170,5 +1194,8 @@ def estimate_transformer_seconds(
         n_train = min(n_train, int(max_train_rows))
     speed = FINE_TUNE_ROWS_PER_SECOND.get(base_model, min(FINE_TUNE_ROWS_PER_SECOND.values()))
     slowdown = FINE_TUNE_ROWS_PER_SECOND["minilm-en"] / speed
-    scoring = (n_val * evals_per_epoch * max(1.0, epochs) + n_test + n_val) / (SCORE_ROWS_PER_SECOND / slowdown)
-    return n_train * epochs / speed + scoring
+    scored = n_val * evals_per_epoch * max(1.0, epochs) + n_test + n_val
+    if mean_tokens:
+        per_row = FINE_TUNE_MS_PER_TOKEN * mean_tokens / 1000 * slowdown  # mean_tokens counts [CLS] and [SEP]
+        return n_train * epochs * per_row + scored * per_row / 3
+    return n_train * epochs / speed + scored / (SCORE_ROWS_PER_SECOND / slowdown)
