@@ -306,11 +306,16 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     keep = leader != "tfidf"
     title, name = kind_title(rival.kind, prepared.task), kind_name(rival.kind, prepared.task)
     outcome = ("higher" if better_than(basis) else "kept") if keep else "tie" if abs(basis["delta"]) <= TIE_MARGIN else "lower"
-    reason = choice_reason(title, tfidf_name, basis, basis_name, prepared.task, "micro-F1", outcome)
+    from .result import kept_over
+
+    ahead = kept_over(prepared, config, fitted, leader) if basis_name == "validation" else None
+    ahead = {**ahead, "name": tfidf_name if ahead["kind"] == "tfidf" else ahead["name"], "n": int(val["n"])} if ahead else None
+    reason = choice_reason(title, tfidf_name, basis, basis_name, prepared.task, "micro-F1", outcome, ahead)
     on_test = (f" On the held-out test rows {name} is {lead_in_words(test, prepared.task, 'test')} against "
                f"{tfidf_name} (micro-F1 {test['a']:.3f} vs {test['b']:.3f}).")
     return {"chosen": rival.kind if keep else "tfidf_lr", "candidate": rival.kind, "alternative": "tfidf_lr",
-            "chosen_on": basis_name, "reason": reason, "delta": test["delta"], "ci": test["ci"], "p_value": test["p_value"],
+            "chosen_on": basis_name, "reason": reason, **({"settings_kept_over": ahead} if ahead else {}),
+            "delta": test["delta"], "ci": test["ci"], "p_value": test["p_value"],
             "within_noise": test["within_noise"], "metric": "micro-F1",
             "rule": f"the higher micro-F1 on {basis_name} is kept; TF-IDF when within {TIE_MARGIN:g} (a tie)",
             "validation": val, "test": test, "useless": bool(warning), "warning": warning, "caution": caution,
