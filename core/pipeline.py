@@ -81,6 +81,7 @@ from .models.tfidf import TfidfClassifier
 from .multilabel_training import carry_tags, score_tags, set_thresholds, tag_baselines, tag_comparison
 from .prepare import Prepared, prepare
 from .progress import (
+    BEST_SO_FAR,
     CANDIDATES_PHASE,
     Cancel,
     CandidateRow,
@@ -200,7 +201,9 @@ def train(
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
         board.finished(fitted[candidate.kind], leader)
         if leader == candidate.kind and on_leader is not None:
-            on_leader(result())
+            best = result()
+            best.metrics[BEST_SO_FAR] = {"job": None}  # not the final model: the caller's worker names its job
+            on_leader(best)
             board.saved(leader)
         # After the first save, so that the first usable model waits for neither: TF-IDF's
         # cross-validated score, and the OOD reference (seconds: the base encoder embeds the rows;
