@@ -510,11 +510,12 @@ def lead_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
     return f"{lead}; {sure} (95% interval {_points_text(low, task)} to {_points_text(high, task)})"
 
 
-def noise_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
+def noise_in_words(comparison: dict[str, Any], task: str, basis: str, *, bet: bool = True) -> str:
     """How sure a difference between two models is, as its own sentence, apart from which one is
     kept (a lead is kept whether or not it is beyond noise, :func:`better_than`): "The difference is
     within the noise of 210 validation rows (95% interval -1.2 to +20.0 points)." (with ", so
-    keeping the higher score is the better bet, not a sure one" when a lead is kept inside it),
+    keeping the higher score is the better bet, not a sure one" when a lead is kept inside it and
+    ``bet``; False where the higher score was not what decided the keeping),
     "... beyond the noise of ...", or the reason no interval could be given; "" with no rows."""
     low, high = comparison.get("ci") or (float("nan"), float("nan"))
     if not comparison.get("n"):
@@ -525,12 +526,12 @@ def noise_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
     interval = f"95% interval {_points_text(low, task)} to {_points_text(high, task)}"
     if not low <= 0 <= high:
         return f"The difference is beyond the noise of {comparison['n']:,} {basis} rows ({interval})."
-    bet = ", so keeping the higher score is the better bet, not a sure one" if abs(comparison["delta"]) > TIE_MARGIN else ""
+    bet = ", so keeping the higher score is the better bet, not a sure one" if bet and abs(comparison["delta"]) > TIE_MARGIN else ""
     return f"The difference is within the noise of {comparison['n']:,} {basis} rows ({interval}){bet}."
 
 
 def choice_reason(title: str, alt_name: str, basis: dict[str, Any], basis_name: str, task: str, metric: str,
-                  outcome: str) -> str:
+                  outcome: str, ahead: dict[str, Any] | None = None) -> str:
     """Why the verdict saved what it saved, for people: which model scored higher on the rows the
     choice was made on and so was kept, then, as a sentence of its own (:func:`noise_in_words`), how
     sure that difference is; a lead within noise is still kept and never called clearly better.
@@ -538,7 +539,14 @@ def choice_reason(title: str, alt_name: str, basis: dict[str, Any], basis_name: 
     ``title``: the candidate at the start of a sentence; ``alt_name``: TF-IDF's name; ``basis``: the
     :func:`paired_bootstrap` of the candidate minus TF-IDF on ``basis_name`` rows; ``outcome``:
     "higher" (the candidate kept), "kept" (kept by the settings though not higher), "tie" or
-    "lower" (TF-IDF kept)."""
+    "lower" (TF-IDF kept).
+
+    ``ahead`` (:func:`settings_kept_over`): the candidate kept by the settings ("higher" or "kept")
+    while another scored higher on the same rows, ``{"name", "score", "kept_score", "n"}``: the
+    sentence then says the settings, not the score, kept it, and names the best-scoring one with
+    its score beside the kept one's before the comparison with TF-IDF (a walk found "scored higher
+    than TF-IDF ..., so it was kept" beside a soft vote 4.5 points higher and a leaderboard note
+    saying it scored lower)."""
     scores = f"{basis['a']:.2f} vs {basis['b']:.2f} {metric} on the {basis['n']:,} {basis_name} rows, {lead_size(basis, task)}"
     simpler = "so the simpler, faster TF-IDF model was saved"
     reason = {
@@ -548,8 +556,27 @@ def choice_reason(title: str, alt_name: str, basis: dict[str, Any], basis_name: 
                f"{simpler}.",
         "lower": f"{title} scored lower than {alt_name} ({scores}), {simpler}.",
     }[outcome]
+    if ahead and outcome in ("higher", "kept"):
+        reason = (f"{title} was kept because the settings ask to keep it; {ahead['name']} scored higher: "
+                  f"{ahead['score']:.3f} vs {ahead['kept_score']:.3f} {metric} on the same {ahead['n']:,} {basis_name} rows.")
+        if ahead["name"] != alt_name:  # the comparison with TF-IDF the verdict's numbers carry
+            reason += f" Against {alt_name}: {scores}."
+        # The noise sentence is about TF-IDF's difference, and the higher score is not what kept it.
+        return f"{reason} {noise_in_words(basis, task, basis_name, bet=False)}".strip()
     noise = noise_in_words(basis, task, basis_name) if outcome != "tie" else ""
     return f"{reason} {noise}".strip()
+
+
+def settings_kept_over(scores: dict[str, float], kept: str, names: dict[str, str]) -> dict[str, Any] | None:
+    """The best-scoring candidate more than ``TIE_MARGIN`` above ``kept`` (the one the settings keep)
+    on the same validation rows, as :func:`choice_reason`'s ``ahead`` without ``n``:
+    ``{"kind", "name", "score", "kept_score"}``; None when none is. ``scores``: {kind: validation
+    macro-F1 / R²}; ``names``: {kind: name in a sentence}. The verdict and the leaderboard's note
+    name the same one."""
+    best = max((k for k in scores if k != kept), key=lambda k: scores[k], default=None)
+    if best is None or kept not in scores or not scores[best] - scores[kept] > TIE_MARGIN:
+        return None
+    return {"kind": best, "name": names.get(best, best), "score": float(scores[best]), "kept_score": float(scores[kept])}
 
 
 def _metric_name(task: str) -> str:
@@ -758,6 +785,7 @@ def choose_saved_model(
     class_weighting: bool | None = None,
     seed: int = 0,
     out_of_fold: bool = False,
+    ahead: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The verdict: which model to save, why, and how the two compare, in data and in words.
 
@@ -771,7 +799,9 @@ def choose_saved_model(
     - Choice, on the validation rows: the better-scoring model is kept (:func:`better_than`: more
       than ``TIE_MARGIN`` ahead in macro-F1/R²); on a tie the simpler TF-IDF model. How sure the
       lead is (the paired-bootstrap 95% interval) is said in words, and never overrules it.
-      ``allow_simpler=False`` always keeps the candidate (the choice is still reported).
+      ``allow_simpler=False`` always keeps the candidate (the choice is still reported); ``ahead``
+      (:func:`settings_kept_over`) names another candidate that scored higher, said in the reason
+      and kept as ``settings_kept_over``.
       Without validation rows the choice falls back to the test rows (said in ``reason``).
     - Report, on the test rows (never used for training or choosing the TF-IDF setting): the
       paired bootstrap 95% interval of the difference (:func:`paired_bootstrap`) and an exact
@@ -796,7 +826,8 @@ def choose_saved_model(
     keep = better or not allow_simpler
     chosen = candidate if keep else alternative
     outcome = "higher" if better else "kept" if keep else "tie" if abs(basis["delta"]) <= TIE_MARGIN else "lower"
-    reason = choice_reason(cand_name[0].upper() + cand_name[1:], alt_name, basis, basis_name, task, metric, outcome)
+    ahead = {**ahead, "n": int(val["n"])} if ahead and not allow_simpler and val["n"] else None
+    reason = choice_reason(cand_name[0].upper() + cand_name[1:], alt_name, basis, basis_name, task, metric, outcome, ahead)
     verdict_test = _test_sentence(task, test, cand_name, alt_name, test_true, test_candidate, test_tfidf)
     if out_of_fold:
         verdict_test = (f"Every one of the {test['n']:,} rows was scored once, by a copy trained without it "
@@ -819,6 +850,7 @@ def choose_saved_model(
         "alternative": alternative,
         "chosen_on": basis_name,
         "reason": reason,
+        **({"settings_kept_over": ahead} if ahead else {}),
         "delta": test["delta"],
         "ci": test["ci"],
         "p_value": test["p_value"],

@@ -464,6 +464,36 @@ def list_jobs(root: Path | None = None, *, with_events: bool = False, kind: str 
     return jobs
 
 
+@dataclass
+class BestSoFar:
+    """A saved model that is a training run's best so far (metrics.json's ``BEST_SO_FAR`` marker),
+    not its final model: ``job``, the job that saved it as its status now (None: saved outside a
+    job, e.g. the CLI, or its job folder is gone); ``running``: that job is queued or running, so
+    it will replace the model when it ends (with a later candidate or the refit on train + validation)."""
+
+    job: JobStatus | None
+    running: bool
+
+
+def best_so_far_job(metrics: dict[str, Any], root: Path | None = None) -> BestSoFar | None:
+    """:class:`BestSoFar` for a model saved mid-run (``metrics``: its metrics.json), None for a
+    run's final model. The job's state, not the marker, says whether it still runs: a job that
+    died or failed after the save leaves the marker behind (job_status says "interrupted" for a
+    worker that is gone)."""
+    from .progress import BEST_SO_FAR
+
+    marker = metrics.get(BEST_SO_FAR)
+    if not isinstance(marker, dict):
+        return None
+    job = None
+    if _valid_job_id(marker.get("job")):
+        try:
+            job = job_status(str(marker["job"]), root, with_events=False)
+        except (ValueError, OSError, json.JSONDecodeError, KeyError):  # removed since, or another person's
+            job = None
+    return BestSoFar(job, bool(job is not None and job.active))
+
+
 def start_response_job(
     df: pd.DataFrame,
     setup: dict[str, Any],

@@ -286,7 +286,7 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     micro-F1 (core.evaluation.better_than; the settings' kept fine-tune wins), the test
     comparison in numbers and words, and the saved model against the most common tag."""
     from .candidates import kind_name, kind_title
-    from .evaluation import TIE_MARGIN, better_than, choice_reason, lead_in_words
+    from .evaluation import TIE_MARGIN, better_than, choice_reason, lead_in_words, settings_kept_over
 
     s, Y, tfidf = prepared.splits, prepared.y, fitted["tfidf"]
     others = [f for k, f in fitted.items() if k != "tfidf"]
@@ -306,11 +306,18 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     keep = leader != "tfidf"
     title, name = kind_title(rival.kind, prepared.task), kind_name(rival.kind, prepared.task)
     outcome = ("higher" if better_than(basis) else "kept") if keep else "tie" if abs(basis["delta"]) <= TIE_MARGIN else "lower"
-    reason = choice_reason(title, tfidf_name, basis, basis_name, prepared.task, "micro-F1", outcome)
+    # As core.result.kept_over (not imported: core.result imports this module): the settings keep the
+    # leader while another scored higher on validation, named in the reason as the leaderboard's note does.
+    ahead = settings_kept_over({k: f.score(prepared.task) for k, f in fitted.items()}, leader,
+                               {k: tfidf_name if k == "tfidf" else kind_name(k, prepared.task) for k in fitted}) if (
+        not config.choose_simpler and keep and basis_name == "validation") else None
+    ahead = {**ahead, "n": int(val["n"])} if ahead else None
+    reason = choice_reason(title, tfidf_name, basis, basis_name, prepared.task, "micro-F1", outcome, ahead)
     on_test = (f" On the held-out test rows {name} is {lead_in_words(test, prepared.task, 'test')} against "
                f"{tfidf_name} (micro-F1 {test['a']:.3f} vs {test['b']:.3f}).")
     return {"chosen": rival.kind if keep else "tfidf_lr", "candidate": rival.kind, "alternative": "tfidf_lr",
-            "chosen_on": basis_name, "reason": reason, "delta": test["delta"], "ci": test["ci"], "p_value": test["p_value"],
+            "chosen_on": basis_name, "reason": reason, **({"settings_kept_over": ahead} if ahead else {}),
+            "delta": test["delta"], "ci": test["ci"], "p_value": test["p_value"],
             "within_noise": test["within_noise"], "metric": "micro-F1",
             "rule": f"the higher micro-F1 on {basis_name} is kept; TF-IDF when within {TIE_MARGIN:g} (a tie)",
             "validation": val, "test": test, "useless": bool(warning), "warning": warning, "caution": caution,

@@ -81,6 +81,7 @@ from .models.tfidf import TfidfClassifier
 from .multilabel_training import carry_tags, score_tags, set_thresholds, tag_baselines, tag_comparison
 from .prepare import Prepared, prepare
 from .progress import (
+    BEST_SO_FAR,
     CANDIDATES_PHASE,
     Cancel,
     CandidateRow,
@@ -201,7 +202,9 @@ def train(
         leader = choose_leader(list(fitted.values()), prepared.task, _preferred(config))
         board.finished(fitted[candidate.kind], leader)
         if leader == candidate.kind and on_leader is not None:
-            on_leader(result())
+            best = result()
+            best.metrics[BEST_SO_FAR] = {"job": None}  # not the final model: the caller's worker names its job
+            on_leader(best)
             board.saved(leader)
         # After the first save, so that the first usable model waits for neither: TF-IDF's
         # cross-validated score, and the OOD reference (seconds: the base encoder embeds the rows;
@@ -654,17 +657,21 @@ class Leaderboard:
         any other is behind the leader by so much on the same rows (and how sure that is,
         core.evaluation.noise_in_words), tied with it (within TIE_MARGIN) so the cheaper one, run
         first, stays, or ahead of it while the settings keep the requested model."""
-        from .evaluation import TIE_MARGIN, noise_in_words
+        from .evaluation import TIE_MARGIN, noise_in_words, settings_kept_over
 
+        basis = "out-of-fold" if self.prepared.out_of_fold else "validation"
         if fitted.kind == leader:
-            if leader == self.preferred and any(self._comparison(f, fitted)["delta"] > TIE_MARGIN
-                                                for f in self.fitted.values() if f is not fitted):
-                return "Kept because the settings ask to keep it, though it scored lower."
+            # The same one the verdict names (core.result.kept_over), so the two never disagree.
+            ahead = settings_kept_over({k: f.score(self.task) for k, f in self.fitted.items()}, leader,
+                                       {k: kind_name(k, self.task) for k in self.fitted}) if leader == self.preferred else None
+            if ahead:
+                return (f"Kept because the settings ask to keep it, though {ahead['name']} scored higher: "
+                        f"{ahead['score']:.3f} vs {ahead['kept_score']:.3f} {_metric_words(self.prepared)} on the same "
+                        f"{len(fitted.val.pred):,} {basis} rows.")
             return "The best so far."
         if fitted.note:  # stopped early: the note says at which step and by how much it trailed
             return fitted.note
         comparison = self._comparison(fitted, self.fitted[leader])
-        basis = "out-of-fold" if self.prepared.out_of_fold else "validation"
         name, delta = kind_name(leader, self.task), comparison["delta"]
         scores = (f"{comparison['a']:.3f} vs {comparison['b']:.3f} {_metric_words(self.prepared)} on the same "
                   f"{comparison['n']:,} {basis} rows")

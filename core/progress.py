@@ -12,6 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+# metrics.json's marker of a best so far saved while its run goes on (core.pipeline's on_leader
+# results carry it, the final result does not): {"job": the training job's id, or None outside a
+# job}. A page reads it (core.jobs.best_so_far_job) to say the model may still be replaced, since
+# its numbers otherwise read as a finished run's; a job that died leaves it, and says so.
+BEST_SO_FAR = "best_so_far"
+
 if TYPE_CHECKING:
     from pathlib import Path
 

@@ -24,6 +24,7 @@ from .evaluation import (
     below_majority_note,
     choose_saved_model,
     headline,
+    settings_kept_over,
     tfidf_estimator,
     usefulness_check,
 )
@@ -205,10 +206,22 @@ def choose_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fi
         return _alone(prepared, config, tfidf, constant)
     rival = fitted[leader] if leader != "tfidf" else max(others, key=lambda f: f.score(prepared.task))
     return choose_saved_model(
-        prepared.task, prepared.classes, candidate=rival.kind, val_true=labels[s["validation"]], val_candidate=rival.val.pred,
+        prepared.task, prepared.classes, ahead=kept_over(prepared, config, fitted, leader), candidate=rival.kind, val_true=labels[s["validation"]], val_candidate=rival.val.pred,
         val_tfidf=tfidf.val.pred, test_true=test_true, test_candidate=saved_test_pred if rival.kind == leader else rival.test.pred,
         test_tfidf=tfidf.test.pred, test_constant=constant, allow_simpler=config.choose_simpler or rival.kind != leader,
         class_weighting=config.class_weighting, seed=config.seed, out_of_fold=prepared.out_of_fold)
+
+
+def kept_over(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitted], leader: str) -> dict[str, Any] | None:
+    """The best-scoring candidate above ``leader`` on validation when the settings keep the leader
+    (``choose_simpler`` False: core.evaluation.settings_kept_over), for the verdict to say beside
+    the kept one; None otherwise."""
+    if config.choose_simpler or leader == "tfidf":
+        return None
+    from .candidates import kind_name
+
+    return settings_kept_over({k: f.score(prepared.task) for k, f in fitted.items()}, leader,
+                              {k: kind_name(k, prepared.task) for k in fitted})
 
 
 def _alone(prepared: Prepared, config: TrainConfig, tfidf: Fitted, constant: list[Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from .jobs import (
     read_request,
     write_state,
 )
-from .progress import ProgressEvent, TrainingCancelled
+from .progress import BEST_SO_FAR, ProgressEvent, TrainingCancelled
 from .registry import model_path
 from .words import rows_words
 
@@ -184,6 +184,8 @@ def _train(folder: Path, request: dict[str, Any], df: pd.DataFrame, log: Callabl
         if not cancel_file.exists():
             if not saved:
                 atomic_write(marker, json.dumps({"existed": existed}).encode("utf-8"))
+            if BEST_SO_FAR in result.metrics:  # a best so far: the page asks this job whether it still runs
+                result.metrics[BEST_SO_FAR]["job"] = folder.name
             # This job's own destination: replaced by each new leader, whatever the request said.
             result.save(destination, overwrite=saved or request.get("overwrite", False), pause=pause)
             saved = True

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import ModelInfo, can_change
 from core.candidates import Candidate, candidates_of
+from core.jobs import best_so_far_job
 from core.registry import choose_candidate
 from ui.markdown import plain
 
@@ -35,12 +36,20 @@ def render_candidates(info: ModelInfo, key: str) -> None:
         st.warning(plain(f"The candidates kept with this model could not be read: {exc}"))
         return
     st.markdown("##### Candidates")
+    found_job = best_so_far_job(info.metrics)
+    running = found_job is not None and found_job.running
     lines = []
     for candidate in found:
-        place = "**in place** (every page predicts with it)" if candidate.in_place else "kept"
+        place = ("**in place** (every page predicts with it until its training job replaces it)" if running else
+                 "**in place** (every page predicts with it)") if candidate.in_place else "kept"
         lead = f" — {candidate.lead}" if candidate.lead else ""
         lines.append(f"- {candidate.title}, {place}: {_scores(candidate)}{lead}")
     st.markdown("\n".join(lines))
+    if running:  # a swap now would be undone when the job saves its final model over this folder
+        st.caption("No candidate can be put in place while the training job that saved this model is still running: "
+                   "when it ends it replaces this model and these candidates with its final ones. Choose once it has "
+                   "ended.")
+        return
     if not can_change(info.name):
         st.caption("Only the model's owner can put another candidate in its place.")
         return

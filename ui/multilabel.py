@@ -75,7 +75,7 @@ def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = Fals
     ``notice_above``: as render_verdict's)."""
     from ui.candidates import render_candidates
     from ui.leaderboard import saved_leaderboard
-    from ui.results import render_board, render_verdict
+    from ui.results import render_best_so_far, render_board, render_verdict
 
     metrics = info.metrics
     model, baselines = metrics.get("model") or {}, metrics.get("baselines") or {}
@@ -85,6 +85,7 @@ def render_multilabel_results(info: ModelInfo, key: str, *, compact: bool = Fals
     st.caption(f"**several tags per row** · {len(info.classes)} tags · {plain(info.describe())} · "
                f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
                f"{split.get('test', 0):,} test rows")
+    render_best_so_far(info)
     render_verdict(metrics, compact=compact, notice_above=notice_above)
     if not compact:
         render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)

@@ -27,9 +27,10 @@ from core.charts.evaluation import (
     roc_inputs,
 )
 from core.data import ROW_NUMBERING
-from core.jobs import list_jobs
+from core.jobs import best_so_far_job, list_jobs
 from core.models.folder import TEST_PREDICTIONS
 from core.models.zeroshot import NEVER_TRAINED
+from core.progress import BEST_SO_FAR
 from core.result import verdict_account, verdict_notice
 from ui.candidates import render_candidates
 from ui.figures import inert
@@ -165,7 +166,9 @@ def render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
     kept candidate), and, while its training job still runs, which candidates may replace it."""
     if not rows:
         return
-    running = any(job.active and job.model_name == info.name for job in list_jobs())
+    found = best_so_far_job(info.metrics)
+    running = (found is not None and found.running) or any(job.active and job.model_name == info.name
+                                                            for job in list_jobs())
     render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.kind, ended=not running)
     pending = pending_titles(rows) if running else []
     if pending:
@@ -183,6 +186,33 @@ def render_warnings(info: ModelInfo) -> None:
             st.warning(plain(warning))
 
 
+def render_best_so_far(info: ModelInfo) -> None:
+    """Say that a model saved mid-run (core.jobs.best_so_far_job) is not its run's final model: while
+    its job is queued or running, that the job will replace it when it ends; once the job ended
+    without a final save (interrupted, failed, cancelled), that it stays as saved. Without it, a
+    walk read a best so far as a finished run ("stopped: completed", "in place") while the refit
+    ran 7 more minutes and changed its test score from 0.917 to 0.932. Nothing for a final model."""
+    found = best_so_far_job(info.metrics)
+    if found is None:
+        return
+    job = found.job
+    if found.running:
+        still = "still running" if job.state == "running" else "queued to go on"
+        st.info(f"**The best so far of a training job that is {still}.** It was saved while the job runs and every page "
+                "can use it now, but the job replaces it when it ends: with a later candidate if one scores higher, "
+                "or with this model retrained on train + validation. The numbers, the verdict and the time below may "
+                "change then.", icon=":material/hourglass_top:")
+    elif job is not None:
+        why = f" ({plain(job.state)}{': ' + plain(job.message) if job.message else ''})"
+        st.warning(f"**The best so far of a training job that ended without finishing**{why}. It was saved while the job "
+                   "ran and stays usable as it is, but no later candidate and no retraining on train + validation "
+                   "replaced it.")
+    else:
+        st.warning("**The best so far of a training run that had not finished when it was saved**, and its job is not "
+                   "found here (a command-line run, or a job removed since): if that run still goes on, its final model "
+                   "replaces this one; if it stopped, this stays as it was saved.")
+
+
 def run_time(metrics: dict) -> str:
     """The header's time, naming what it measures: the whole run (every candidate with its scoring,
     and the refit: ``metrics["total_seconds"]``, core.result) where recorded; else the saved model's
@@ -191,7 +221,10 @@ def run_time(metrics: dict) -> str:
     total, fit = metrics.get("total_seconds"), metrics.get("train_seconds")
     if isinstance(total, (int, float)):
         resumed = metrics.get("resumed_from_step")
-        return f"the whole run took {duration(total)}" + (f" since its resume at step {resumed:,}" if resumed else "")
+        since = f" since its resume at step {resumed:,}" if resumed else ""
+        if metrics.get(BEST_SO_FAR):  # saved mid-run (render_best_so_far): the run had not ended
+            return f"saved as the best so far {duration(total)} into the run{since}"
+        return f"the whole run took {duration(total)}{since}"
     return f"fitted in {duration(fit)}" if isinstance(fit, (int, float)) else ""
 
 
@@ -228,6 +261,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         facts.append(f"stopped: {plain(metrics['stopped_reason'])}")
     facts.append(run_time(metrics))
     st.caption(" · ".join(f for f in facts if f))
+    render_best_so_far(info)
     if info.kind == "zeroshot":  # no labels, so no test score: say it before any number (core.zeroshot)
         st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
     render_verdict(metrics, compact=compact, notice_above=notice_above)

@@ -122,3 +122,38 @@ def test_a_worker_runs_below_the_server_that_started_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(Path(__file__).resolve().parents[2]))
     assert int(out.stdout.strip()) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+
+
+def test_a_jobs_best_so_far_is_marked_with_its_job_and_the_final_save_drops_the_mark(models_dir, tiny_model_dir,
+                                                                                     monkeypatch):
+    """Round 11's walk: the Models page showed the best so far saved mid-run as a finished run. The
+    job's mid-run saves now carry metrics["best_so_far"] = {"job": its id}, which the page asks the
+    job about (core.jobs.best_so_far_job); the final save has none. Run in this process, as the
+    worker runs it, with the real pipeline and the refit after the last best so far."""
+    import json
+
+    import core.pipeline as pipeline
+    from core import jobs, worker
+    from core.jobs import best_so_far_job
+    from core.registry import model_path
+
+    monkeypatch.setattr(jobs, "_launch_worker", lambda folder: None)
+    real_train, seen = pipeline.train, []
+
+    def watched(df, config, **kwargs):  # what the registry holds right after each best-so-far save
+        save = kwargs["on_leader"]
+
+        def on_leader(result):
+            save(result)
+            seen.append(json.loads((model_path("marked") / "metrics.json").read_text()))
+        return real_train(df, config, **{**kwargs, "on_leader": on_leader})
+
+    monkeypatch.setattr(pipeline, "train", watched)
+    job_id = start_job(make_sentiment_frame(120), tiny(tiny_model_dir, epochs=1, refit_on_all_rows=True), "marked")
+    assert worker.run(jobs.jobs_root() / job_id) == 0
+    assert job_status(job_id).state == "done"
+    assert seen and all(m["best_so_far"] == {"job": job_id} for m in seen)
+    final = json.loads((model_path("marked") / "metrics.json").read_text())
+    assert "best_so_far" not in final and "refit" in final and best_so_far_job(final) is None
+    found = best_so_far_job(seen[-1])  # the marker left behind, read now: its job has ended
+    assert found is not None and found.job.id == job_id and not found.running

@@ -298,3 +298,39 @@ def test_only_the_train_pages_panel_makes_the_saved_leader_active_before_the_end
     assert not at.exception, at.exception
     assert f"TF-IDF + logistic regression is saved as {NAME} and usable now" in words(at.success)
     assert active(at) == becomes_active
+
+
+def test_a_best_so_far_says_its_running_job_may_replace_it_and_offers_no_swap_until_the_job_ends(worker, trained_tiny):
+    """Round 11's walk: mid-run, the Models page showed the best so far (saved by the job's on_leader,
+    core.worker) as a finished run ("stopped: completed · the whole run took 23:03", "in place") and
+    offered "Use ... instead", while the refit went on for 7 minutes and changed its test score. The
+    marker core.worker writes with a best so far (metrics["best_so_far"]) and the job's state say it."""
+    import shutil
+
+    from ui.jobs import duration
+
+    _, saved = trained_tiny  # a real saved fine-tune with TF-IDF kept beside it
+    folder = job_folder("running", worker)
+    write_events(folder, rows(2))
+    target = model_path(NAME)
+    shutil.copytree(saved, target)
+    metrics = json.loads((target / "metrics.json").read_text())
+    (target / "metrics.json").write_text(json.dumps({**metrics, "best_so_far": {"job": JOB}}))
+    swap = "models_inspect_use_tfidf"
+    at = open_models()
+    at.selectbox(key="models_open").set_value(NAME).run()
+    assert not at.exception, at.exception
+    assert "The best so far of a training job that is still running." in words(at.info)
+    assert "or with this model retrained on train + validation" in words(at.info)
+    header = texts(at.caption)
+    assert f"saved as the best so far {duration(metrics['total_seconds'])} into the run" in header
+    assert "the whole run took" not in header
+    assert "until its training job replaces it" in texts(at.markdown)
+    assert swap not in [b.key for b in at.button]
+    assert "No candidate can be put in place while the training job that saved this model is still running" in header
+
+    write_state(folder, "failed", message="Out of memory")  # the job died after the save: the model stays as it is
+    at.run()
+    assert "still running" not in words(at.info)
+    assert "ended without finishing (failed: Out of memory)" in words(at.warning)
+    assert swap in [b.key for b in at.button]  # nothing will replace it now: a swap is the person's to make
