@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import METHODS, PRECISIONS, default_of, range_text
+from .config import METHODS, PRECISIONS, TrainConfig, default_of, range_text
 from .files import json_default
 from .models.folder import is_model_folder
 from .reading import POSITION_NUMBERING
@@ -224,7 +224,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "(run it with plain `python -m core train`, not torchrun or accelerate launch)")
         return _train_response(args)
     from . import checkpoint as checkpoints
-    from .config import TrainConfig
     from .pipeline import train
 
     main_rank = is_main_process()
@@ -296,6 +295,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     result.save(out, overwrite=args.overwrite or args.resume or saved["any"])
     checkpoints.remove(checkpoint)
+    _report_training(result, config, out)
+    return 0
+
+
+def _report_training(result: Any, config: TrainConfig, out: Path) -> None:
+    """``train``'s end: the verdict and its notice on stderr, then the one JSON line of results."""
+    m = result.metrics
     verdict = m.get("verdict") or {}
     from .result import verdict_account, verdict_notice  # the verdict's words, as the pages say them: once
 
@@ -324,7 +330,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         **({"refit_skipped": m["refit_skipped"]} if m.get("refit_skipped") else {}),
         "model_dir": str(out),
     }, default=json_default), flush=True)
-    return 0
 
 
 def _train_printer(args: argparse.Namespace, out: Path, main_rank: bool) -> Any:
@@ -795,7 +800,6 @@ def _add_check_parser(sub: Any) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Writes ISSUES.csv and prints a summary; exits 0 whenever the check ran, whatever it found."""
     from .check import check
-    from .config import TrainConfig
     from .data import ROW_NUMBERING, TAG_LISTS, validate_mapping
 
     df = _read(args, [*args.text_cols, *args.profile_cols], label=args.label_col).frame
