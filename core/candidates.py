@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .evaluation import MODEL_NAMES, headline, lead_in_words
+from .evaluation import MODEL_NAMES, headline, lead_in_words, settings_kept_over
 from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, rule_kind
 from .models.folder import MANIFEST, METRICS, read_json
 
@@ -44,6 +44,16 @@ def kind_name(kind: str, task: str) -> str:
     """"the fine-tuned transformer", "TF-IDF + logistic regression" (ridge for regression), ..."""
     key = ("tfidf_lr" if task == "classification" else "tfidf_ridge") if kind == "tfidf" else kind
     return MODEL_NAMES.get(key, kind)
+
+
+def kept_over(fitted: dict[str, Any], leader: str, task: str, names: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The best-scoring candidate more than the tie margin above ``leader`` on the same validation
+    rows (core.evaluation.settings_kept_over), for a leader the settings keep: ``fitted`` maps kind
+    to a fitted candidate (``.score(task)``); ``names`` overrides :func:`kind_name` for some kinds.
+    The verdict (core.result, core.multilabel_training) and the leaderboard's note (core.pipeline)
+    name the same one through it."""
+    return settings_kept_over({k: f.score(task) for k, f in fitted.items()}, leader,
+                              {k: (names or {}).get(k) or kind_name(k, task) for k in fitted})
 
 
 def kind_title(kind: str, task: str) -> str:

@@ -38,7 +38,13 @@ import pandas as pd
 
 from . import fewshot
 from .config import TrainConfig
-from .response import FINE_TUNE_ROWS_PER_SECOND, SCORE_ROWS_PER_SECOND, estimate_transformer_seconds, mean_tokens
+from .response import (
+    FINE_TUNE_ROWS_PER_SECOND,
+    SCORE_ROWS_PER_SECOND,
+    estimate_transformer_seconds,
+    language_texts,
+    mean_tokens,
+)
 
 LONG, SHORT = "long", "short"
 LANES = (LONG, SHORT)
@@ -171,12 +177,9 @@ def _fewshot_seconds(config: dict[str, Any], df: pd.DataFrame) -> float:
 
 
 def _mean_tokens(config: dict[str, Any], df: pd.DataFrame) -> float | None:
-    """The training texts' mean length in tokens (core.response.mean_tokens: the text columns
-    joined as training joins them, roughly), or None where there are none to read."""
-    columns = [c for c in config.get("text_columns") or () if c in df.columns]
-    if not columns:
-        return None
-    texts = df[columns].head(1000).fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    """The training texts' mean length in tokens (core.response.mean_tokens of the text columns'
+    cells joined, core.response.language_texts), or None where there are none to read."""
+    texts = language_texts(df, config.get("text_columns") or (), n=1000)
     return mean_tokens(texts, int(config.get("max_length", TrainConfig.max_length))) or None
 
 

@@ -285,8 +285,8 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     best-scoring other candidate) against TF-IDF one-vs-rest, by the same rule on validation
     micro-F1 (core.evaluation.better_than; the settings' kept fine-tune wins), the test
     comparison in numbers and words, and the saved model against the most common tag."""
-    from .candidates import kind_name, kind_title
-    from .evaluation import TIE_MARGIN, better_than, choice_reason, lead_in_words, settings_kept_over
+    from .candidates import kept_over, kind_name, kind_title
+    from .evaluation import TIE_MARGIN, better_than, choice_reason, lead_in_words
 
     s, Y, tfidf = prepared.splits, prepared.y, fitted["tfidf"]
     others = [f for k, f in fitted.items() if k != "tfidf"]
@@ -306,10 +306,9 @@ def tag_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Any],
     keep = leader != "tfidf"
     title, name = kind_title(rival.kind, prepared.task), kind_name(rival.kind, prepared.task)
     outcome = ("higher" if better_than(basis) else "kept") if keep else "tie" if abs(basis["delta"]) <= TIE_MARGIN else "lower"
-    # As core.result.kept_over (not imported: core.result imports this module): the settings keep the
-    # leader while another scored higher on validation, named in the reason as the leaderboard's note does.
-    ahead = settings_kept_over({k: f.score(prepared.task) for k, f in fitted.items()}, leader,
-                               {k: tfidf_name if k == "tfidf" else kind_name(k, prepared.task) for k in fitted}) if (
+    # The settings keep the leader while another scored higher on validation: named in the reason,
+    # as the leaderboard's note names it.
+    ahead = kept_over(fitted, leader, prepared.task, {"tfidf": tfidf_name}) if (
         not config.choose_simpler and keep and basis_name == "validation") else None
     ahead = {**ahead, "n": int(val["n"])} if ahead else None
     reason = choice_reason(title, tfidf_name, basis, basis_name, prepared.task, "micro-F1", outcome, ahead)

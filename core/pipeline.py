@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .base_models import ensure_base_model, needs_build, resolve_base_model
-from .candidates import kind_name, kind_title
+from .candidates import kept_over, kind_name, kind_title
 from .checkpoint import CheckpointMismatch, LoopCheckpoint
 from .config import TrainConfig
 from .evaluation import (
@@ -657,13 +657,12 @@ class Leaderboard:
         any other is behind the leader by so much on the same rows (and how sure that is,
         core.evaluation.noise_in_words), tied with it (within TIE_MARGIN) so the cheaper one, run
         first, stays, or ahead of it while the settings keep the requested model."""
-        from .evaluation import TIE_MARGIN, noise_in_words, settings_kept_over
+        from .evaluation import TIE_MARGIN, noise_in_words
 
         basis = "out-of-fold" if self.prepared.out_of_fold else "validation"
         if fitted.kind == leader:
-            # The same one the verdict names (core.result.kept_over), so the two never disagree.
-            ahead = settings_kept_over({k: f.score(self.task) for k, f in self.fitted.items()}, leader,
-                                       {k: kind_name(k, self.task) for k in self.fitted}) if leader == self.preferred else None
+            # The same one the verdict names (core.candidates.kept_over), so the two never disagree.
+            ahead = kept_over(self.fitted, leader, self.task) if leader == self.preferred else None
             if ahead:
                 return (f"Kept because the settings ask to keep it, though {ahead['name']} scored higher: "
                         f"{ahead['score']:.3f} vs {ahead['kept_score']:.3f} {_metric_words(self.prepared)} on the same "

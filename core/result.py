@@ -24,7 +24,6 @@ from .evaluation import (
     below_majority_note,
     choose_saved_model,
     headline,
-    settings_kept_over,
     tfidf_estimator,
     usefulness_check,
 )
@@ -214,14 +213,13 @@ def choose_verdict(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fi
 
 def kept_over(prepared: Prepared, config: TrainConfig, fitted: dict[str, Fitted], leader: str) -> dict[str, Any] | None:
     """The best-scoring candidate above ``leader`` on validation when the settings keep the leader
-    (``choose_simpler`` False: core.evaluation.settings_kept_over), for the verdict to say beside
-    the kept one; None otherwise."""
+    (``choose_simpler`` False: core.candidates.kept_over), for the verdict to say beside the kept
+    one; None otherwise."""
     if config.choose_simpler or leader == "tfidf":
         return None
-    from .candidates import kind_name
+    from .candidates import kept_over as candidate_above
 
-    return settings_kept_over({k: f.score(prepared.task) for k, f in fitted.items()}, leader,
-                              {k: kind_name(k, prepared.task) for k in fitted})
+    return candidate_above(fitted, leader, prepared.task)
 
 
 def _alone(prepared: Prepared, config: TrainConfig, tfidf: Fitted, constant: list[Any]) -> dict[str, Any]:

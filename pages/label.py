@@ -40,7 +40,8 @@ counts = lab.project_summary(store)
 st.subheader("Model")
 label_cold_start(store, own_model_exists=lab.model_path(lab.model_name_for(project)).exists())  # ui/zeroshot.py
 ranking_model, base_model = lab.model_section(store)
+training = lab.training_job(store)  # after model_section, which may have just started one
 gain_section(store, counts, lab.model_path(lab.model_name_for(project)).exists(),  # ui/label_rounds.py
-             training=lab.training_job(store) is not None)
+             training=training is not None)
 st.subheader("Rows to label")
-lab.rows_section(store, counts, ranking_model, base_model)
+lab.rows_section(store, counts, ranking_model, base_model, training)

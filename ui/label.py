@@ -389,9 +389,11 @@ def _show_model_summary(name: str, *, notice_said: bool = False) -> None:
     render_warnings(info)
 
 
-def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str | None, base_model: str) -> None:
+def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str | None, base_model: str,
+                 training: jobs.JobStatus | None = None) -> None:
     """The rows to label: least sure first (unlabelled rows, ranked by ``ranking_model``) or
-    suspected label errors first (labelled rows), in an editor with Save (and retrain) buttons."""
+    suspected label errors first (labelled rows), in an editor with Save (and retrain) buttons;
+    ``training`` (:func:`training_job`): the project's model training, said instead of rows."""
     # One slot for what the last click said, drawn or not: the elements below keep their places from
     # one rerun to the next, so the empty slot that takes the last round's grid's place while a new
     # round is scored lands on that grid (walk-v: after "Saved N labels" it landed above it).
@@ -403,7 +405,7 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         said.error(failed)
     if unsaved := ss.pop("label_flash_unsaved", None):  # rows ticked "accept" with nothing to accept
         said.warning(unsaved, icon=":material/info:")
-    if (training := training_job(store)) is not None:
+    if training is not None:
         st.info(training_words(training), icon=":material/hourglass_top:")
         return
     if counts["labeled"] and st.radio("Order", [LEAST_SURE, SUSPECTED], key="label_order", horizontal=True) == SUSPECTED:

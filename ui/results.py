@@ -166,9 +166,7 @@ def render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
     kept candidate), and, while its training job still runs, which candidates may replace it."""
     if not rows:
         return
-    found = best_so_far_job(info.metrics)
-    running = (found is not None and found.running) or any(job.active and job.model_name == info.name
-                                                            for job in list_jobs())
+    running = any(job.active and job.model_name == info.name for job in list_jobs())  # the best so far's job too
     render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.kind, ended=not running)
     pending = pending_titles(rows) if running else []
     if pending:
