@@ -20,13 +20,11 @@ from .folder import (
     PREDICT_BATCH_SIZE,
     TorchModel,
     default_device,
-    device_of,
-    labels_of,
     manifest_of,
     metrics_table,
-    pad_batch,
     read_model_files,
     save_model_folder,
+    sorted_batches,
 )
 from .tags import TagOutputs, card_lines, sigmoid
 
@@ -108,17 +106,6 @@ class FewShotClassifier(TagOutputs, TorchModel):
         if self.multi_label:
             return sigmoid(np.asarray(embeddings, dtype=np.float64) @ self.coef_.T + self.intercept_)
         return head_proba(embeddings, self.coef_, self.intercept_)
-
-    def predict(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Predicted labels, array of str (multi-label: each row's tags joined by "|")."""
-        if self.multi_label:
-            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
 
@@ -212,29 +199,11 @@ def encode(
 
     Texts are sorted by length so each batch pads only to its own longest text.
     """
-    import torch
-
     if text_prefix:
         texts = [text_prefix + t for t in texts]
-    n = len(texts)
-    dim = int(body.config.hidden_size)
-    if n == 0:
-        return np.zeros((0, dim), dtype=np.float32)
-    ids = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    out = np.zeros((n, dim), dtype=np.float32)
-    device = device_of(body)
-    pad_id = tokenizer.pad_token_id or 0
-    was_training = body.training
-    body.eval()
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            rows = order[start : start + batch_size]
-            input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
-            emb = mean_pooled(body, input_ids.to(device), attention.to(device))
-            out[rows] = emb.float().cpu().numpy()
-            if on_batch:
-                on_batch(min(start + batch_size, n), n)
+    was_training = body.training  # contrastive training embeds between its steps: give its mode back
+    out = sorted_batches(body, tokenizer, texts, max_length, int(body.config.hidden_size),
+                         lambda ids, mask: mean_pooled(body, ids, mask), batch_size, on_batch)
     body.train(was_training)
     return out
 

@@ -9,7 +9,6 @@ scaling; calibration.json when a response comparison calibrated the model) plus
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,13 @@ from .folder import (
     PREDICT_BATCH_SIZE,
     TorchModel,
     default_device,
-    labels_of,
     manifest_of,
     metrics_table,
-    pad_batch,
     read_calibration,
     read_model_files,
     save_model_folder,
     softmax,
+    sorted_batches,
 )
 from .tags import TagOutputs, card_lines, sigmoid
 
@@ -95,37 +93,12 @@ class TextClassifier(TagOutputs, TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Raw model outputs (n, n_outputs), in input order.
-
-        Texts are tokenised without padding, sorted by length so each batch pads only to its
-        own longest text, run under ``torch.inference_mode``, and put back in input order.
-        """
-        import torch
-
-        n = len(texts)
-        n_out = int(self.model.config.num_labels)
-        if n == 0:
-            return np.zeros((0, n_out), dtype=np.float32)
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
-        ids = encoded["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((n, n_out), dtype=np.float32)
-        device = next(self.model.parameters()).device if not self.quantized else torch.device("cpu")
-        pad_id = self.tokenizer.pad_token_id or 0
-        self.model.eval()
-        # On a GPU, half precision roughly doubles throughput; on a CPU it would be slower.
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
-            for start in range(0, n, batch_size):
-                rows = order[start : start + batch_size]
-                input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
-                logits = self.model(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device)
-                ).logits
-                out[rows] = logits.float().cpu().numpy()
-                if on_batch:
-                    on_batch(min(start + batch_size, n), n)
-        return out
+        """Raw model outputs (n, n_outputs), in input order (:func:`core.models.folder.sorted_batches`,
+        bfloat16 on a GPU)."""
+        return sorted_batches(
+            self.model, self.tokenizer, texts, self.max_length, int(self.model.config.num_labels),
+            lambda ids, mask: self.model(input_ids=ids, attention_mask=mask).logits, batch_size, on_batch, autocast=True,
+        )
 
     def predict_proba(
         self,
@@ -145,21 +118,15 @@ class TextClassifier(TagOutputs, TorchModel):
             proba = calibrate_proba(proba, self.classes_, self.calibration)
         return proba
 
-    def predict(
+    def predict_values(
         self,
         data: pd.DataFrame | Sequence[str],
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Predicted labels (classification, array of str) or values (regression, float); for a
-        multi-label model each row's tags at or above their thresholds joined by "|" ("" for none)."""
-        if self.task == "regression":
-            raw = self._forward(self.texts_from(data), batch_size, on_batch)[:, 0]
-            mean, std = self.target_scale
-            return raw * std + mean
-        if self.multi_label:
-            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
+        """A regression model's predicted values (n,), float: the output put back on the target's scale."""
+        mean, std = self.target_scale
+        return self._forward(self.texts_from(data), batch_size, on_batch)[:, 0] * std + mean
 
     # ------------------------------------------------------------------ persistence
 
