@@ -19,7 +19,7 @@ from .folder import (
     NETWORK_WEIGHTS,
     PREDICT_BATCH_SIZE,
     TorchModel,
-    default_device,
+    keep_common,
     manifest_of,
     metrics_table,
     read_model_files,
@@ -70,13 +70,9 @@ class FewShotClassifier(TagOutputs, TorchModel):
         # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.intercept_ = np.asarray(intercept, dtype=np.float64)
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.max_length = max_length
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
         self.base_model = base_model
-        self.path = path
         self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
 
     @property
@@ -138,20 +134,15 @@ class FewShotClassifier(TagOutputs, TorchModel):
     def load(cls, folder: str | Path, *, device: str | None = None) -> FewShotClassifier:
         """Load a saved folder. Only JSON and safetensors are read; ``ValueError`` when a file is missing."""
         from safetensors.numpy import load_file
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         folder = Path(folder)
         found, common = read_model_files(folder, (cls.kind,))
-        for name in cls.weight_files:
-            if not (folder / name).is_file():
-                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
-        body = AutoModel.from_pretrained(folder, use_safetensors=True)
-        body.to(device or default_device())
-        body.eval()
+        body, tokenizer = cls.load_network(folder, AutoModel, cls.weight_files, device)
         head = load_file(str(folder / HEAD_FILE))
         model = cls(
             body,
-            AutoTokenizer.from_pretrained(folder),
+            tokenizer,
             classes=found["classes"],
             coef=head["coef"],
             intercept=head["intercept"],

@@ -178,6 +178,14 @@ def read_model_files(
     }
 
 
+def keep_common(model: Any, schema: dict[str, Any], training_config: dict[str, Any] | None,
+                metrics: dict[str, Any] | None, test_predictions: pd.DataFrame | None, path: Path | None) -> None:
+    """Set on ``model`` the constructor arguments every kind takes (:func:`read_model_files`'
+    ``common``): a missing training config or metrics becomes ``{}``."""
+    model.schema, model.test_predictions, model.path = schema, test_predictions, path
+    model.training_config, model.metrics = training_config or {}, metrics or {}
+
+
 def prediction_frame(index: Any, texts: Sequence[str] | None, true: Any, pred: Any, proba: np.ndarray | None,
                      classes: Sequence[str]) -> pd.DataFrame:
     """test_predictions.csv of the held-out rows: ``row`` (the input table's index), ``text`` (the
@@ -260,6 +268,21 @@ class TorchModel(TextInputs):
             self.model = fast_module(self.model, method)
             self.quantized = method
         return self
+
+    @staticmethod
+    def load_network(folder: Path, auto_class: Any, weight_files: Sequence[str], device: str | None) -> tuple[Any, Any]:
+        """``(network, tokenizer)`` of a saved folder: ``auto_class.from_pretrained`` from safetensors
+        only, in eval mode on ``device`` (default: :func:`default_device`). ``ValueError`` when one of
+        ``weight_files`` is missing: no other weight format is ever read."""
+        from transformers import AutoTokenizer
+
+        for name in weight_files:
+            if not (folder / name).is_file():
+                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
+        network = auto_class.from_pretrained(folder, use_safetensors=True)
+        network.to(device or default_device())
+        network.eval()
+        return network, AutoTokenizer.from_pretrained(folder)
 
     def save_network(self, tmp: Path) -> None:
         """Write the network and tokenizer (``save_pretrained``: config.json, model.safetensors,

@@ -29,6 +29,7 @@ from .folder import (
     FORMAT_VERSION,
     SCHEMA,
     input_columns,
+    keep_common,
     manifest_of,
     read_calibration,
     read_model_files,
@@ -223,12 +224,8 @@ class ResponseModel:
         self.tabular = tabular
         self.text_scorer = text_scorer
         self.classes_ = np.array([str(c) for c in classes], dtype=object)
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.calibration = calibration
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
-        self.training_config = training_config or {}
-        self.path = path
         self.base_model = "tfidf-lr + gradient boosting" if kind == HYBRID else "gradient boosting"
 
     @property

@@ -21,7 +21,7 @@ from .folder import (
     NETWORK_WEIGHTS,
     PREDICT_BATCH_SIZE,
     TorchModel,
-    default_device,
+    keep_common,
     manifest_of,
     metrics_table,
     read_calibration,
@@ -64,14 +64,10 @@ class TextClassifier(TagOutputs, TorchModel):
         self.tokenizer = tokenizer
         self.task = task
         self.classes_ = np.array(list(classes), dtype=object)
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.max_length = max_length
         self.target_scale = target_scale  # (mean, std): regression targets are standardised
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
         self.base_model = base_model
-        self.path = path
         self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
         # Optional calibration of a binary model's P(positive) (core.response writes it as
         # calibration.json: {"positive_class", "calibrator"}); applied in predict_proba.
@@ -146,17 +142,14 @@ class TextClassifier(TagOutputs, TorchModel):
     @classmethod
     def load(cls, folder: str | Path, *, device: str | None = None) -> TextClassifier:
         """Load a saved folder. Only JSON and safetensors are read (``use_safetensors=True``)."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        if not (folder / NETWORK_WEIGHTS).is_file():
-            raise ValueError(f"{folder} has no {NETWORK_WEIGHTS}; refusing to load other weight formats.")
-        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-        model.to(device or default_device())
+        model, tokenizer = cls.load_network(folder, AutoModelForSequenceClassification, (NETWORK_WEIGHTS,), device)
         clf = cls(
             model,
-            AutoTokenizer.from_pretrained(folder),
+            tokenizer,
             task=found["task"],
             classes=found["classes"],
             max_length=int(found.get("max_length", 128)),
