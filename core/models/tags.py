@@ -116,7 +116,8 @@ def card_lines(model: Any) -> list[str]:
 class TagOutputs:
     """What a model kind with a one-vs-rest head (a yes/no per tag) shares when it is multi-label:
     ``thresholds`` (k,) and ``label_sep``, the tags a row gets, and thresholds.json in its folder.
-    The kind says whether it is multi-label (``multi_label``)."""
+    The kind says whether it is multi-label (``multi_label``); ``predict`` serves it either way (and
+    a kind that regresses gives its ``predict_values``)."""
 
     thresholds: np.ndarray | None = None
     label_sep: str | None = None
