@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import product
 from typing import Any
 
@@ -217,14 +217,12 @@ class Margin:
     note: str  # one sentence for people
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "n_test": self.n_test,
-            "n_bins": self.n_bins,
-            "calibration_rms": self.calibration_rms,
-            "sampling_rms": self.sampling_rms,
-            "note": self.note,
-        }
+        return asdict(self)
+
+    @classmethod
+    def unmeasured(cls, note: str, n_test: int = 0) -> Margin:
+        """A margin that could not be measured on ``n_test`` test rows; ``note`` says why."""
+        return cls(None, n_test, 0, None, None, note)
 
 
 def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> Margin:
@@ -238,8 +236,8 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
     from .models.zeroshot import ZeroShotClassifier
 
     if isinstance(model, ZeroShotClassifier):
-        return Margin(None, 0, 0, None, None, "This zero-shot model was never checked against labelled rows, so "
-                      "its uncertainty cannot be estimated: a difference between two scores may be noise.")
+        return Margin.unmeasured("This zero-shot model was never checked against labelled rows, so "
+                                 "its uncertainty cannot be estimated: a difference between two scores may be noise.")
     tp = getattr(model, "test_predictions", None)
     if index is None:
         needed = ["true_value", "predicted_value"]
@@ -247,14 +245,7 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
         cls = str(model.classes_[index])
         needed = ["true_labels" if getattr(model, "multi_label", False) else "true_label", f"p_{cls}"]
     if tp is None or not set(needed) <= set(tp.columns):
-        return Margin(
-            None,
-            0,
-            0,
-            None,
-            None,
-            "The model has no saved test predictions, so its uncertainty is unknown.",
-        )
+        return Margin.unmeasured("The model has no saved test predictions, so its uncertainty is unknown.")
     if index is None:
         y = pd.to_numeric(tp["true_value"], errors="coerce").to_numpy(dtype=float)
         s = pd.to_numeric(tp["predicted_value"], errors="coerce").to_numpy(dtype=float)
@@ -266,14 +257,8 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
     y, s = y[ok], s[ok]
     n = len(y)
     if n < MIN_TEST_ROWS:
-        return Margin(
-            None,
-            n,
-            0,
-            None,
-            None,
-            f"Only {rows_words(n, 'test')} {'was' if n == 1 else 'were'} saved; too few to measure the model's uncertainty.",
-        )
+        return Margin.unmeasured(
+            f"Only {rows_words(n, 'test')} {'was' if n == 1 else 'were'} saved; too few to measure the model's uncertainty.", n)
     n_bins, calibration, sampling = equal_count_gaps(
         y, s, binary=index is not None, rows_per_bin=ROWS_PER_BIN, max_bins=MAX_BINS
     )

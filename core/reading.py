@@ -1054,14 +1054,17 @@ def _refuse_values_past_header(text: str, delimiter: str, n_header: int, skipped
 _DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?")
 
 
+def _commas_all_match(series: pd.Series, pattern: re.Pattern[str]) -> bool:
+    """Whether every non-empty value of ``series`` is ``pattern`` in full and at least one has a comma."""
+    present = series.dropna().astype(str).str.strip()
+    present = present[present != ""]
+    return bool(not present.empty and present.str.contains(",", regex=False).any() and present.str.fullmatch(pattern).all())
+
+
 def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
     """``series`` as floats when every non-empty value is a decimal-comma number and at least
     one has a comma (2,76 -> 2.76; 1.234,5 -> 1234.5); None when the column is not like that."""
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    if present.empty or not present.str.contains(",", regex=False).any():
-        return None
-    if not present.str.fullmatch(_DECIMAL_COMMA).all():
+    if not _commas_all_match(series, _DECIMAL_COMMA):
         return None
     return decimal_comma_floats(series)
 
@@ -1119,11 +1122,7 @@ _THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
 def _thousands_comma_numbers(series: pd.Series) -> pd.Series | None:
     """``series`` as floats when every non-empty value is a number with English thousands
     commas (1,234 or 12,345.6) and at least one has a comma; None otherwise."""
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    if present.empty or not present.str.contains(",", regex=False).any():
-        return None
-    if not present.str.fullmatch(_THOUSANDS_COMMA).all():
+    if not _commas_all_match(series, _THOUSANDS_COMMA):
         return None
     cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
     return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")

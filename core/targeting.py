@@ -65,6 +65,17 @@ def _check_money(value: float, name: str) -> float:
     return value
 
 
+def _with_responders(y_true: Any, scores: Any, needs: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(y, s, n_pos)``: 0/1 responses, finite scores of the same length and the number of
+    responders; ``ValueError`` when there is none (``needs``: "gains need", what says so)."""
+    y = as_binary(y_true)
+    s = as_scores(scores, y.size)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        raise ValueError(f"y_true has no responders (all 0); {needs} at least one 1")
+    return y, s, n_pos
+
+
 def _rank_desc(scores: np.ndarray) -> np.ndarray:
     """Row indices ordered by descending score; ties keep their original row order."""
     return np.argsort(-scores, kind="stable")
@@ -113,11 +124,7 @@ def gains_curve(y_true: Any, scores: Any) -> pd.DataFrame:
         group included; ``inf`` on the starting row). Tied scores form one step, so the straight
         line between two rows is the expected result of breaking the tie at random.
     """
-    y = as_binary(y_true)
-    s = as_scores(scores, y.size)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("y_true has no responders (all 0); gains need at least one 1")
+    y, s, n_pos = _with_responders(y_true, scores, "gains need")
     k, r, thr = _tie_group_points(y, s)
     return pd.DataFrame(
         {
@@ -205,11 +212,7 @@ def gains_readout(y_true: Any, scores: Any, share: float = 0.2) -> str:
     reached / share (contacting at random reaches ``share`` of responders).
     """
     share = _check_share(share)
-    y = as_binary(y_true)
-    s = as_scores(scores, y.size)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("y_true has no responders (all 0); gains need at least one 1")
+    y, s, n_pos = _with_responders(y_true, scores, "gains need")
     k_pts, r_pts, _ = _tie_group_points(y, s)
     reached = float(_expected_responders(k_pts, r_pts, np.array([share * y.size]))[0]) / n_pos
     return (
@@ -393,11 +396,7 @@ def precision_recall_at(
     given = [v is not None for v in (k, share, threshold)]
     if sum(given) != 1:
         raise ValueError("give exactly one of k, share or threshold")
-    y = as_binary(y_true)
-    s = as_scores(scores, y.size)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("y_true has no responders (all 0); recall needs at least one 1")
+    y, s, n_pos = _with_responders(y_true, scores, "recall needs")
     if k is not None:
         chosen = select_by_count(s, k)
     elif share is not None:

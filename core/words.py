@@ -195,8 +195,6 @@ def distinctive_words(
     single label has nothing to contrast: its frame is empty. Each frame's
     ``attrs`` hold ``language`` and ``n_texts`` (texts of that label used).
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-
     t = pd.Series(texts).reset_index(drop=True)
     lab = pd.Series(labels).reset_index(drop=True)
     if len(t) != len(lab):
@@ -227,15 +225,9 @@ def distinctive_words(
             cap = cap + int(spare // big.sum())
         keep = np.sort(perm[rank < cap])
         t, codes = t.iloc[keep], codes[keep]
-    lang = detect_language(t.tolist()) if language == "auto" else language
-    if lang not in ("en", "zh", "other"):
-        raise ValueError(f"language must be 'auto', 'en', 'zh' or 'other'; got {language!r}")
-    vec = CountVectorizer(analyzer=_make_analyzer(lang))
-    try:
-        x = vec.fit_transform(t.tolist())
-    except ValueError:  # empty vocabulary: only stop words / digits
+    lang, x, vocab = _word_counts(t.tolist(), language)
+    if x is None:
         return {c: empty.copy() for c in cats}
-    vocab = np.asarray(vec.get_feature_names_out(), dtype=object)
     from scipy import sparse
 
     onehot = sparse.csr_matrix(
@@ -254,6 +246,23 @@ def distinctive_words(
         frame.attrs["n_texts"] = int(n_texts[i])
         result[label] = frame
     return result
+
+
+def _word_counts(texts: list[str], language: str) -> tuple[str, Any, np.ndarray]:
+    """``(lang, x, vocab)``: the language read (detected when "auto"), the word counts (rows,
+    vocab) (scipy CSR) and the vocabulary; ``x`` is None and ``vocab`` empty when no word is left
+    (only stop words / digits). ``ValueError`` for a language other than auto, en, zh or other."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    lang = detect_language(texts) if language == "auto" else language
+    if lang not in ("en", "zh", "other"):
+        raise ValueError(f"language must be 'auto', 'en', 'zh' or 'other'; got {language!r}")
+    vec = CountVectorizer(analyzer=_make_analyzer(lang))
+    try:
+        x = vec.fit_transform(texts)
+    except ValueError:  # empty vocabulary: only stop words / digits
+        return lang, None, np.array([], dtype=object)
+    return lang, x, np.asarray(vec.get_feature_names_out(), dtype=object)
 
 
 def _empty_words() -> pd.DataFrame:
@@ -302,8 +311,6 @@ def distinctive_words_per_tag(
     that every row carries has nothing to contrast (empty frame). ``attrs``: ``language``,
     ``n_texts`` (rows carrying the tag). ``ValueError`` when the lengths differ.
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-
     t = pd.Series(texts).reset_index(drop=True)
     if len(t) != len(indicator):
         raise ValueError(f"texts and tag rows differ in length: {len(t)} vs {len(indicator)}")
@@ -314,15 +321,7 @@ def distinctive_words_per_tag(
     tags = [str(c) for c in indicator.columns]
     if len(t) == 0:
         return {}
-    lang = detect_language(t.tolist()) if language == "auto" else language
-    if lang not in ("en", "zh", "other"):
-        raise ValueError(f"language must be 'auto', 'en', 'zh' or 'other'; got {language!r}")
-    vec = CountVectorizer(analyzer=_make_analyzer(lang))
-    try:
-        x = vec.fit_transform(t.tolist())  # (rows, vocab) word counts, each row once
-        vocab = np.asarray(vec.get_feature_names_out(), dtype=object)
-    except ValueError:  # empty vocabulary: only stop words / digits
-        x, vocab = None, np.array([], dtype=object)
+    lang, x, vocab = _word_counts(t.tolist(), language)
     if x is not None:
         y_all = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
         y_in = np.asarray((x.T @ Y.astype(np.float64)).T, dtype=np.float64)  # (tags, vocab): counts in each tag's rows

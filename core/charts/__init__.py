@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
 BASELINE_COLOR = "#7f7f7f"  # what a model is measured against: chance, random, perfect calibration
+MODEL_COLOR = "#1f77b4"  # the model's own marks
 
 
 def require_columns(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
@@ -25,3 +27,10 @@ def diagonal(name: str) -> go.Scatter:
     in the legend ("Chance" for ROC, "Random" for gains, "Perfect calibration")."""
     return go.Scatter(x=[0.0, 1.0], y=[0.0, 1.0], mode="lines", name=name,
                       line={"color": BASELINE_COLOR, "dash": "dash"}, hoverinfo="skip")
+
+
+def model_curve(x: Any, y: Any, name: str, hovertemplate: str, **more: Any) -> go.Scatter:
+    """The model's curve (gains, ROC, profit): a thick line in ``MODEL_COLOR``, called ``name`` in
+    the legend; ``more`` are further ``go.Scatter`` properties (``customdata``)."""
+    return go.Scatter(x=x, y=y, mode="lines", name=name, line={"color": MODEL_COLOR, "width": 3},
+                      hovertemplate=hovertemplate, **more)

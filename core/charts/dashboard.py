@@ -96,10 +96,7 @@ def label_share_chart(
                 mode="lines+markers",
                 name=str(lab),
                 line={"color": colors.get(lab)},
-                hovertemplate=(
-                    "%{x|%Y-%m-%d}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})"
-                    "<extra>" + html.escape(str(lab)) + "</extra>"
-                ),
+                hovertemplate=_named_hover("%{x|%Y-%m-%d}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})", lab),
             )
         )
     fig.update_layout(
@@ -144,10 +141,7 @@ def segment_mix_chart(
                 orientation="h",
                 name=str(lab),
                 marker_color=colors.get(lab),
-                hovertemplate=(
-                    "%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})"
-                    "<extra>" + html.escape(str(lab)) + "</extra>"
-                ),
+                hovertemplate=_named_hover("%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})", lab),
             )
         )
     fig.update_layout(
@@ -314,10 +308,7 @@ def confidence_histogram(
                 customdata=edge_pairs,
                 name=str(name),
                 marker_color=colors.get(name),
-                hovertemplate=(
-                    "%{customdata[0]:.2f}-%{customdata[1]:.2f}: %{y:,} rows"
-                    "<extra>" + html.escape(str(name)) + "</extra>"
-                ),
+                hovertemplate=_named_hover("%{customdata[0]:.2f}-%{customdata[1]:.2f}: %{y:,} rows", name),
             )
         )
     fig.update_layout(
@@ -335,6 +326,11 @@ def confidence_histogram(
 def figure_to_html(fig: go.Figure) -> str:
     """A standalone HTML page of one figure with plotly.js inlined (~4.5 MB; works offline)."""
     return fig.to_html(full_html=True, include_plotlyjs=True, config={"displaylogo": False})
+
+
+def _named_hover(template: str, name: Any) -> str:
+    """``template`` with the trace's ``name`` (HTML-escaped: a label may hold ``<``) in the hover's side box."""
+    return template + "<extra>" + html.escape(str(name)) + "</extra>"
 
 
 def _fmt_pct(x: float | None) -> str:

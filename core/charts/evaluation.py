@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import BASELINE_COLOR, diagonal
+from . import BASELINE_COLOR, MODEL_COLOR, diagonal, model_curve
 
 __all__ = [
     "Headline",
@@ -38,7 +38,6 @@ __all__ = [
     "training_curve_chart",
 ]
 
-MODEL_COLOR = "#1f77b4"
 LOSS_COLOR = "#ff7f0e"
 MAX_CURVE_POINTS = 1000  # a loss curve longer than this is thinned (the figure goes to the browser)
 MAX_SCATTER_POINTS = 5000
@@ -495,17 +494,9 @@ def roc_curve_chart(is_positive: Sequence[bool], scores: Sequence[float], positi
     fpr, tpr, thresholds = roc_curve(truth, scores)
     auc = float(roc_auc_score(truth, scores))
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=fpr,
-            y=tpr,
-            mode="lines",
-            name=f"Model (AUC {auc:.3f})",
-            line={"color": MODEL_COLOR, "width": 3},
-            customdata=np.clip(thresholds, 0, 1),
-            hovertemplate="threshold %{customdata:.2f}: FPR %{x:.1%}, TPR %{y:.1%}<extra></extra>",
-        )
-    )
+    fig.add_trace(model_curve(fpr, tpr, f"Model (AUC {auc:.3f})",
+                              "threshold %{customdata:.2f}: FPR %{x:.1%}, TPR %{y:.1%}<extra></extra>",
+                              customdata=np.clip(thresholds, 0, 1)))
     fig.add_trace(diagonal("Chance"))
     fig.update_layout(
         title=f"ROC curve (positive class: {positive_label})",

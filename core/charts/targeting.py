@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import BASELINE_COLOR, diagonal, require_columns
+from . import BASELINE_COLOR, MODEL_COLOR, diagonal, model_curve, require_columns
 
 __all__ = ["gains_chart", "lift_chart", "profit_chart", "reliability_chart"]
 
-MODEL_COLOR = "#1f77b4"
 HIGHLIGHT_COLOR = "#d62728"
 CALIBRATED_COLOR = "#2ca02c"
 
@@ -28,16 +27,8 @@ def gains_chart(gains_df: pd.DataFrame, title: str = "Cumulative gains") -> go.F
     require_columns(gains_df, ["share_contacted", "share_responders"], "gains_chart")
     x = gains_df["share_contacted"].to_numpy(dtype=float)
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=gains_df["share_responders"].to_numpy(dtype=float),
-            mode="lines",
-            name="Model",
-            line={"color": MODEL_COLOR, "width": 3},
-            hovertemplate="Contact %{x:.0%} → reach %{y:.0%} of responders<extra></extra>",
-        )
-    )
+    fig.add_trace(model_curve(x, gains_df["share_responders"].to_numpy(dtype=float), "Model",
+                              "Contact %{x:.0%} → reach %{y:.0%} of responders<extra></extra>"))
     fig.add_trace(diagonal("Random"))
     fig.update_layout(
         title=title,
@@ -165,16 +156,7 @@ def profit_chart(
     k = profit_df["k"].to_numpy()
     profit = profit_df["expected_profit"].to_numpy(dtype=float)
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=k,
-            y=profit,
-            mode="lines",
-            name="Expected profit",
-            line={"color": MODEL_COLOR, "width": 3},
-            hovertemplate=f"%{{x}} contacts: {currency}%{{y:,.2f}}<extra></extra>",
-        )
-    )
+    fig.add_trace(model_curve(k, profit, "Expected profit", f"%{{x}} contacts: {currency}%{{y:,.2f}}<extra></extra>"))
     if best_k is not None:
         hit = np.flatnonzero(k == best_k)
         if hit.size == 0:

@@ -32,6 +32,7 @@ from .folder import (
     PREDICT_BATCH_SIZE,
     TorchModel,
     default_device,
+    keep_common,
     manifest_of,
     metrics_table,
     read_model_files,
@@ -154,15 +155,11 @@ class EmbeddingClassifier(LinearHead, TorchModel):
         self.task = task
         self.classes_ = np.array(list(classes), dtype=object)
         self.coef_, self.intercept_ = coef, intercept
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.encoder = {"pooling": POOLING, "normalization": NORMALIZATION, "prefix": "", "max_length": 128, **encoder}
         self.estimator = estimator or {}
         self.probe = probe
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
         self.base_model = str(self.encoder["base_model"])
-        self.path = path
         self.quantized: str | bool = False
 
     @property

@@ -19,14 +19,12 @@ from .folder import (
     NETWORK_WEIGHTS,
     PREDICT_BATCH_SIZE,
     TorchModel,
-    default_device,
-    device_of,
-    labels_of,
+    keep_common,
     manifest_of,
     metrics_table,
-    pad_batch,
     read_model_files,
     save_model_folder,
+    sorted_batches,
 )
 from .tags import TagOutputs, card_lines, sigmoid
 
@@ -72,13 +70,9 @@ class FewShotClassifier(TagOutputs, TorchModel):
         # coef: (1, d) for two classes (the positive class is classes_[1]), else (n_classes, d).
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.intercept_ = np.asarray(intercept, dtype=np.float64)
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.max_length = max_length
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
         self.base_model = base_model
-        self.path = path
         self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
 
     @property
@@ -108,17 +102,6 @@ class FewShotClassifier(TagOutputs, TorchModel):
         if self.multi_label:
             return sigmoid(np.asarray(embeddings, dtype=np.float64) @ self.coef_.T + self.intercept_)
         return head_proba(embeddings, self.coef_, self.intercept_)
-
-    def predict(
-        self,
-        data: pd.DataFrame | Sequence[str],
-        batch_size: int = PREDICT_BATCH_SIZE,
-        on_batch: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Predicted labels, array of str (multi-label: each row's tags joined by "|")."""
-        if self.multi_label:
-            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
 
     # ------------------------------------------------------------------ persistence
 
@@ -151,20 +134,15 @@ class FewShotClassifier(TagOutputs, TorchModel):
     def load(cls, folder: str | Path, *, device: str | None = None) -> FewShotClassifier:
         """Load a saved folder. Only JSON and safetensors are read; ``ValueError`` when a file is missing."""
         from safetensors.numpy import load_file
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         folder = Path(folder)
         found, common = read_model_files(folder, (cls.kind,))
-        for name in cls.weight_files:
-            if not (folder / name).is_file():
-                raise ValueError(f"{folder} has no {name}; refusing to load other weight formats.")
-        body = AutoModel.from_pretrained(folder, use_safetensors=True)
-        body.to(device or default_device())
-        body.eval()
+        body, tokenizer = cls.load_network(folder, AutoModel, cls.weight_files, device)
         head = load_file(str(folder / HEAD_FILE))
         model = cls(
             body,
-            AutoTokenizer.from_pretrained(folder),
+            tokenizer,
             classes=found["classes"],
             coef=head["coef"],
             intercept=head["intercept"],
@@ -212,29 +190,11 @@ def encode(
 
     Texts are sorted by length so each batch pads only to its own longest text.
     """
-    import torch
-
     if text_prefix:
         texts = [text_prefix + t for t in texts]
-    n = len(texts)
-    dim = int(body.config.hidden_size)
-    if n == 0:
-        return np.zeros((0, dim), dtype=np.float32)
-    ids = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    out = np.zeros((n, dim), dtype=np.float32)
-    device = device_of(body)
-    pad_id = tokenizer.pad_token_id or 0
-    was_training = body.training
-    body.eval()
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            rows = order[start : start + batch_size]
-            input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
-            emb = mean_pooled(body, input_ids.to(device), attention.to(device))
-            out[rows] = emb.float().cpu().numpy()
-            if on_batch:
-                on_batch(min(start + batch_size, n), n)
+    was_training = body.training  # contrastive training embeds between its steps: give its mode back
+    out = sorted_batches(body, tokenizer, texts, max_length, int(body.config.hidden_size),
+                         lambda ids, mask: mean_pooled(body, ids, mask), batch_size, on_batch)
     body.train(was_training)
     return out
 

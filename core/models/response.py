@@ -24,18 +24,18 @@ import pandas as pd
 
 from ..calibration import Calibrator
 from ..data import format_value, missing_columns_message
-from ..files import atomic_folder
 from .folder import (
     FORMAT_VERSION,
     SCHEMA,
     input_columns,
+    keep_common,
     manifest_of,
     read_calibration,
     read_model_files,
-    write_model_files,
+    save_model_folder,
 )
 from .tabular import TabularModel
-from .tfidf import tfidf_transform
+from .tfidf import tfidf_transform, vectorizer_spec
 
 TRANSFORMER, TABULAR, HYBRID = "transformer", "tabular", "hybrid"
 MODEL_LABELS = {
@@ -127,11 +127,8 @@ class TextScorer:
             ) from None
         clf = LogisticRegression(C=self.C, max_iter=2000)
         clf.fit(X, y)
-        vocab = vectorizer.vocabulary_
-        self.vocabulary_ = [None] * len(vocab)  # type: ignore[list-item]
-        for term, i in vocab.items():
-            self.vocabulary_[i] = term
-        self.idf_ = np.asarray(vectorizer.idf_, dtype=np.float64)
+        spec, self.idf_ = vectorizer_spec(vectorizer)
+        self.vocabulary_ = spec["vocabulary"]
         self.coef_ = np.asarray(clf.coef_[0], dtype=np.float64)
         self.intercept_ = float(clf.intercept_[0])
         return self
@@ -223,12 +220,8 @@ class ResponseModel:
         self.tabular = tabular
         self.text_scorer = text_scorer
         self.classes_ = np.array([str(c) for c in classes], dtype=object)
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.calibration = calibration
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
-        self.training_config = training_config or {}
-        self.path = path
         self.base_model = "tfidf-lr + gradient boosting" if kind == HYBRID else "gradient boosting"
 
     @property
@@ -281,12 +274,13 @@ class ResponseModel:
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the folder atomically (temporary folder, then rename). Returns the folder."""
-        with atomic_folder(folder, overwrite=overwrite) as tmp:
+        def write(tmp: Path) -> None:
             self.tabular.save(tmp)
             if self.text_scorer is not None:
                 self.text_scorer.save(tmp)
-            write_model_files(tmp, self, self.manifest(), _model_card(self), self.calibration)
-        self.path = Path(folder)
+
+        self.path = save_model_folder(folder, self, _model_card(self), overwrite=overwrite, write=write,
+                                      calibration=self.calibration)
         return self.path
 
     @classmethod

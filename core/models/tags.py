@@ -116,13 +116,32 @@ def card_lines(model: Any) -> list[str]:
 class TagOutputs:
     """What a model kind with a one-vs-rest head (a yes/no per tag) shares when it is multi-label:
     ``thresholds`` (k,) and ``label_sep``, the tags a row gets, and thresholds.json in its folder.
-    The kind says whether it is multi-label (``multi_label``)."""
+    The kind says whether it is multi-label (``multi_label``); ``predict`` serves it either way (and
+    a kind that regresses gives its ``predict_values``)."""
 
     thresholds: np.ndarray | None = None
     label_sep: str | None = None
     untold_tags: list[str] | None = None  # tags the model cannot yet tell (thresholds.json "cannot_tell_yet")
     thresholds_chosen_on: str = ""  # "validation (N rows)"
     classes_: np.ndarray
+    task: str
+    multi_label: bool
+
+    def predict_proba(self, data: Any, batch_size: int, on_batch: Callable[[int, int], None] | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_values(self, data: Any, batch_size: int, on_batch: Callable[[int, int], None] | None) -> np.ndarray:
+        """A regression model's predicted values (n,), float; only a kind that can regress has them."""
+        raise NotImplementedError
+
+    def predict(self, data: Any, batch_size: int = PREDICT_BATCH_SIZE,
+                on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Predicted labels (classification, array of str; multi-label: each row's tags at or above
+        their thresholds joined by "|", "" for none) or values (regression, float), shape (n,)."""
+        if self.task == "regression":
+            return self.predict_values(data, batch_size, on_batch)
+        proba = self.predict_proba(data, batch_size, on_batch)
+        return self.tags_of(proba) if self.multi_label else labels_of(self.classes_, proba)
 
     def tags_of(self, proba: np.ndarray) -> np.ndarray:
         """``predicted_labels`` of probabilities (n, k): the tags at or above their thresholds."""
@@ -150,9 +169,6 @@ class LinearHead(TagOutputs):
     """The outputs of a kind whose head is linear scores, ``decision_function`` (n, k) (the TF-IDF
     and the frozen-embedding kinds): probabilities and labels, single-label or multi-label."""
 
-    task: str
-    multi_label: bool
-
     def decision_function(self, data: Any, batch_size: int, on_batch: Callable[[int, int], None] | None) -> np.ndarray:
         raise NotImplementedError
 
@@ -167,12 +183,7 @@ class LinearHead(TagOutputs):
             return np.zeros((0, len(self.classes_)))
         return sigmoid(scores) if self.multi_label else softmax(scores)
 
-    def predict(self, data: Any, batch_size: int = PREDICT_BATCH_SIZE,
-                on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Predicted labels (classification, array of str; multi-label: each row's tags joined by
-        "|") or values (regression, float), shape (n,)."""
-        if self.task == "regression":
-            return self.decision_function(data, batch_size, on_batch)[:, 0]
-        if self.multi_label:
-            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
+    def predict_values(self, data: Any, batch_size: int = PREDICT_BATCH_SIZE,
+                       on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """A regression model's predicted values (n,): its one linear score per row."""
+        return self.decision_function(data, batch_size, on_batch)[:, 0]

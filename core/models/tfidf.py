@@ -28,6 +28,7 @@ import pandas as pd
 
 from .folder import (
     TextInputs,
+    keep_common,
     manifest_of,
     read_model_files,
     read_own_files,
@@ -143,12 +144,8 @@ class TfidfClassifier(LinearHead, TextInputs):
             raise ValueError(f"{len(self.classes_)} classes but {len(intercept)} rows of coefficients")
         self.blocks, self.idfs = blocks, [np.asarray(i, dtype=np.float64) for i in idfs]
         self.coef_, self.intercept_ = coef, intercept
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.estimator = estimator or {}
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
-        self.path = path
         self.base_model = "tfidf-lr" if task == "classification" else "tfidf-ridge"
         # Several tags per row: one-vs-rest logistic regression (estimator["multi_label"]), a
         # sigmoid per tag and a threshold per tag (core.models.tags: thresholds, label_sep).

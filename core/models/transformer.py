@@ -9,7 +9,6 @@ scaling; calibration.json when a response comparison calibrated the model) plus
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,14 @@ from .folder import (
     NETWORK_WEIGHTS,
     PREDICT_BATCH_SIZE,
     TorchModel,
-    default_device,
-    labels_of,
+    keep_common,
     manifest_of,
     metrics_table,
-    pad_batch,
     read_calibration,
     read_model_files,
     save_model_folder,
     softmax,
+    sorted_batches,
 )
 from .tags import TagOutputs, card_lines, sigmoid
 
@@ -66,14 +64,10 @@ class TextClassifier(TagOutputs, TorchModel):
         self.tokenizer = tokenizer
         self.task = task
         self.classes_ = np.array(list(classes), dtype=object)
-        self.schema = schema
+        keep_common(self, schema, training_config, metrics, test_predictions, path)
         self.max_length = max_length
         self.target_scale = target_scale  # (mean, std): regression targets are standardised
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
         self.base_model = base_model
-        self.path = path
         self.quantized: str | bool = False  # False, or the fast form in use: "int8" or "bf16"
         # Optional calibration of a binary model's P(positive) (core.response writes it as
         # calibration.json: {"positive_class", "calibrator"}); applied in predict_proba.
@@ -95,37 +89,12 @@ class TextClassifier(TagOutputs, TorchModel):
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Raw model outputs (n, n_outputs), in input order.
-
-        Texts are tokenised without padding, sorted by length so each batch pads only to its
-        own longest text, run under ``torch.inference_mode``, and put back in input order.
-        """
-        import torch
-
-        n = len(texts)
-        n_out = int(self.model.config.num_labels)
-        if n == 0:
-            return np.zeros((0, n_out), dtype=np.float32)
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
-        ids = encoded["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((n, n_out), dtype=np.float32)
-        device = next(self.model.parameters()).device if not self.quantized else torch.device("cpu")
-        pad_id = self.tokenizer.pad_token_id or 0
-        self.model.eval()
-        # On a GPU, half precision roughly doubles throughput; on a CPU it would be slower.
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
-            for start in range(0, n, batch_size):
-                rows = order[start : start + batch_size]
-                input_ids, attention = pad_batch([ids[i] for i in rows], pad_id)
-                logits = self.model(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device)
-                ).logits
-                out[rows] = logits.float().cpu().numpy()
-                if on_batch:
-                    on_batch(min(start + batch_size, n), n)
-        return out
+        """Raw model outputs (n, n_outputs), in input order (:func:`core.models.folder.sorted_batches`,
+        bfloat16 on a GPU)."""
+        return sorted_batches(
+            self.model, self.tokenizer, texts, self.max_length, int(self.model.config.num_labels),
+            lambda ids, mask: self.model(input_ids=ids, attention_mask=mask).logits, batch_size, on_batch, autocast=True,
+        )
 
     def predict_proba(
         self,
@@ -145,21 +114,15 @@ class TextClassifier(TagOutputs, TorchModel):
             proba = calibrate_proba(proba, self.classes_, self.calibration)
         return proba
 
-    def predict(
+    def predict_values(
         self,
         data: pd.DataFrame | Sequence[str],
         batch_size: int = PREDICT_BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Predicted labels (classification, array of str) or values (regression, float); for a
-        multi-label model each row's tags at or above their thresholds joined by "|" ("" for none)."""
-        if self.task == "regression":
-            raw = self._forward(self.texts_from(data), batch_size, on_batch)[:, 0]
-            mean, std = self.target_scale
-            return raw * std + mean
-        if self.multi_label:
-            return self.tags_of(self.predict_proba(data, batch_size, on_batch))
-        return labels_of(self.classes_, self.predict_proba(data, batch_size, on_batch))
+        """A regression model's predicted values (n,), float: the output put back on the target's scale."""
+        mean, std = self.target_scale
+        return self._forward(self.texts_from(data), batch_size, on_batch)[:, 0] * std + mean
 
     # ------------------------------------------------------------------ persistence
 
@@ -179,17 +142,14 @@ class TextClassifier(TagOutputs, TorchModel):
     @classmethod
     def load(cls, folder: str | Path, *, device: str | None = None) -> TextClassifier:
         """Load a saved folder. Only JSON and safetensors are read (``use_safetensors=True``)."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         folder = Path(folder)
         found, common = read_model_files(folder, (KIND,))
-        if not (folder / NETWORK_WEIGHTS).is_file():
-            raise ValueError(f"{folder} has no {NETWORK_WEIGHTS}; refusing to load other weight formats.")
-        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-        model.to(device or default_device())
+        model, tokenizer = cls.load_network(folder, AutoModelForSequenceClassification, (NETWORK_WEIGHTS,), device)
         clf = cls(
             model,
-            AutoTokenizer.from_pretrained(folder),
+            tokenizer,
             task=found["task"],
             classes=found["classes"],
             max_length=int(found.get("max_length", 128)),
