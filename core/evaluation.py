@@ -309,6 +309,7 @@ MODEL_NAMES = {
     "fewshot": "the few-shot model",
     "embedding": "frozen-encoder embeddings + logistic regression",
     "softvote": "the soft vote (TF-IDF + LR averaged with embeddings + LR)",
+    "softvote_ft": "the soft vote with the fine-tune (TF-IDF + LR, embeddings + LR and the fine-tuned transformer averaged)",
     "tfidf_lr": "TF-IDF + logistic regression",
     "tfidf_ridge": "TF-IDF + ridge regression",
     "majority": "always predicting the most common label",

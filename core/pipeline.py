@@ -11,7 +11,9 @@
 - ``fewshot``: contrastive few-shot (core.fewshot.fit_fewshot) where the data is small
   (core.fewshot.choose_method's threshold, or method "fewshot");
 - ``transformer``: fine-tuning, full or LoRA (core.training.fit_transformer), where the data
-  supports it (method "full"/"lora", or "auto" above the few-shot threshold).
+  supports it (method "full"/"lora", or "auto" above the few-shot threshold);
+- ``softvote_ft``: the soft vote with the fine-tune as a third member (core.softvote; no fit of its
+  own, where the soft vote and the fine-tune both ran).
 
 Every candidate is fitted on the same training rows and scored on the same validation rows
 (core.evaluation.evaluate). The leader is chosen by the rule of core.evaluation: a later
@@ -46,12 +48,14 @@ larger sample, but not used to choose (the other candidates have no out-of-fold 
 The chosen model is then refitted on more rows: TF-IDF on every labelled row (cheap; its
 numbers stay those of the copy fitted on the training rows), few-shot, embeddings and the soft vote's two members on train +
 validation, the fine-tune on train + validation over a whole schedule (:func:`_refit_steps`) when
-``config.refit_on_all_rows``. The test rows are never used to fit or choose.
+``config.refit_on_all_rows`` (in the vote with the fine-tune: its cheap members, and its fine-tuned
+member as a chosen fine-tune). The test rows are never used to fit or choose.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +97,7 @@ from .progress import (
     cancel_check,
 )
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
+from .softvote import WITH_FINE_TUNE
 from .small_data import FoldEvents, Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
 from .training import check_batch_split, fit_transformer, is_main_process, planned_steps, with_validation
 
@@ -122,8 +127,9 @@ class Candidate:
     fit: Callable[..., SavedModel] | None
     skip: str = ""
     # True: ``fit(fitted, view, folds)`` builds a Fitted from the candidates already run (the soft
-    # vote, core.softvote.combine) instead of fitting a model.
+    # votes, core.softvote.combine) instead of fitting a model.
     combines: bool = False
+    needs: tuple[str, ...] = ()  # the candidates a combining one averages: skipped, saying so, when one did not finish
 
 
 @embedding_cache()  # each text embedded once per run by the frozen encoder (candidate, its scoring and refit, OOD)
@@ -165,7 +171,7 @@ def train(
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
     view = prepared if folds is None else scored_view(prepared)  # the rows the candidates are scored on
     board = Leaderboard(events, view, table, _preferred(config),
-                        refits=("transformer",) if config.refit_on_all_rows and folds is None else ())
+                        refits=("transformer", WITH_FINE_TUNE) if config.refit_on_all_rows and folds is None else ())
     fitted: dict[str, Fitted] = {}
     leader, ood = None, None
 
@@ -179,6 +185,10 @@ def train(
         if candidate.fit is None:
             continue
         _check(cancel)
+        absent = [kind_name(k, prepared.task) for k in candidate.needs if k not in fitted]
+        if absent:  # a member failed: the vote was not built, it did not fail
+            board.update(candidate.kind, status="skipped", note=f"Not built: {' and '.join(absent)} did not finish.")
+            continue
         board.update(candidate.kind, status="running")
         hooks = _early_stop(config, fitted, leader, prepared)
         try:
@@ -277,6 +287,9 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
                else f"Method '{config.method}' was chosen in the settings.")
     table.append(Candidate("transformer", fine_tune if config.method in ("full", "lora") else None,
                            "" if config.method in ("full", "lora") else why_not))
+    if prepared.classification:
+        soft_vote_runs = next(c for c in table if c.kind == "softvote").fit is not None
+        table.append(_soft_vote_candidate(prepared, soft_vote_runs, WITH_FINE_TUNE, table[-1].fit is not None))
     return table
 
 
@@ -311,12 +324,16 @@ def _embedding_candidate() -> Candidate:
     return Candidate("embedding", fit)
 
 
-def _soft_vote_candidate(prepared: Prepared, embedding_runs: bool) -> Candidate:
-    """TF-IDF's and the embeddings' probabilities averaged (core.softvote), or skipped saying why."""
-    from .softvote import combine, skip_reason
+def _soft_vote_candidate(prepared: Prepared, members_run: bool, kind: str = "softvote", fine_tune_runs: bool = True) -> Candidate:
+    """TF-IDF's and the embeddings' probabilities averaged (core.softvote; ``kind`` WITH_FINE_TUNE: with
+    the fine-tune's too), or skipped saying why. ``members_run``: the embeddings (the soft vote, for
+    the vote with the fine-tune) run here."""
+    from .softvote import VOTES, combine, skip_reason
 
-    why = skip_reason(prepared, embedding_runs)
-    return Candidate("softvote", None, why) if why else Candidate("softvote", combine, combines=True)
+    why = skip_reason(prepared, members_run, kind, fine_tune_runs)
+    if why:
+        return Candidate(kind, None, why)
+    return Candidate(kind, functools.partial(combine, kind=kind), combines=True, needs=VOTES[kind])
 
 
 def fit_and_score(candidate: Candidate, prepared: Prepared, config: TrainConfig, events: Events, cancel: Cancel,
@@ -389,18 +406,17 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
     if chosen.kind == "transformer":
         if not config.refit_on_all_rows:
             return None
-        steps, schedule, sentence = _refit_steps(chosen.facts, len(both), config)
-        if deadline is not None and time.monotonic() + chosen.seconds / max(chosen.facts["steps"], 1) * steps > deadline:
-            return {"skipped": "The refit on train + validation was skipped: it would have run past this server's time "
-                               "limit per job. The saved transformer is the one trained on the training rows."}
-        if on_start is not None:
-            on_start()
-        events.emit(ProgressEvent("train", 0, 0, 0.0, message=f"Refitting on train + validation for {steps} steps"))
-        model = fit_transformer(more, config, events.emit, cancel, steps=(steps, schedule))
+        tuned = _refit_fine_tune(more, config, chosen.facts, chosen.seconds, events, cancel, deadline, on_start)
+        if isinstance(tuned, str):
+            return {"skipped": f"The refit on train + validation was skipped: {tuned}. The saved transformer is the one "
+                               "trained on the training rows."}
+        model, steps, why = tuned
         sentence = (f"The saved transformer was retrained from {resolve_base_model(config.base_model).name} on the "
-                    f"{len(both):,} training + validation rows for {steps} steps ({sentence}); the {len(splits['test']):,} "
+                    f"{len(both):,} training + validation rows for {steps} steps ({why}); the {len(splits['test']):,} "
                     "test rows stayed held out and the numbers shown are its score on them.")
         extra = {"steps": steps}
+    elif chosen.kind == WITH_FINE_TUNE:
+        model, sentence, extra = _refit_vote_with_fine_tune(prepared, more, config, chosen, events, cancel, deadline, on_start)
     elif deadline is not None and time.monotonic() + chosen.seconds > deadline:
         return {"skipped": f"The refit on train + validation was skipped: it would have run past this server's time limit "
                            f"per job. The saved model is {kind_name(chosen.kind, prepared.task)} trained on the training rows."}
@@ -432,6 +448,43 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
             "sentence": sentence, **extra}
 
 
+def _refit_fine_tune(more: Prepared, config: TrainConfig, facts: dict[str, Any], seconds: float, events: Events,
+                     cancel: Cancel, deadline: float | None, on_start: Callable[[], None] | None) -> tuple[SavedModel, int, str] | str:
+    """A fine-tune (``facts``, ``seconds``: the one fitted on the training rows) retrained on
+    ``more.splits["train"]`` over :func:`_refit_steps`: ``(model, steps, why those steps)``, or why
+    it was not (it would run past ``deadline``)."""
+    steps, schedule, why = _refit_steps(facts, len(more.splits["train"]), config)
+    if deadline is not None and time.monotonic() + seconds / max(int(facts.get("steps") or 0), 1) * steps > deadline:
+        return "it would have run past this server's time limit per job"
+    if on_start is not None:
+        on_start()
+    events.emit(ProgressEvent("train", 0, 0, 0.0, message=f"Refitting on train + validation for {steps} steps"))
+    return fit_transformer(more, config, events.emit, cancel, steps=(steps, schedule)), steps, why
+
+
+def _refit_vote_with_fine_tune(prepared: Prepared, more: Prepared, config: TrainConfig, chosen: Fitted, events: Events,
+                               cancel: Cancel, deadline: float | None,
+                               on_start: Callable[[], None] | None) -> tuple[SavedModel, str, dict[str, Any]]:
+    """The chosen vote with the fine-tune refitted: its fine-tuned member as a chosen fine-tune
+    (where ``config.refit_on_all_rows`` and the time limit allow; else the copy fitted on the
+    training rows stays), then its cheap members (core.softvote.refit_vote). ``(model, sentence, extra)``."""
+    from .softvote import refit_vote
+
+    n, n_test = len(more.splits["train"]), len(prepared.splits["test"])
+    tuned = (_refit_fine_tune(more, config, chosen.facts["fine_tune"], chosen.facts["fine_tune"]["seconds"], events,
+                              cancel, deadline, on_start)
+             if config.refit_on_all_rows else "the settings keep the fine-tune trained on the training rows")
+    events.emit(ProgressEvent("train", 0, 0, 0.0, message="Refitting TF-IDF and the embeddings on train + validation"))
+    model = refit_vote(more, config, chosen, events, cancel, fine_tune=None if isinstance(tuned, str) else tuned[0])
+    if isinstance(tuned, str):
+        tuned_words, extra = f"its fine-tuned member stayed the one trained on the training rows ({tuned})", {}
+    else:
+        tuned_words, extra = f"its fine-tuned member was retrained for {tuned[1]} steps ({tuned[2]})", {"steps": tuned[1]}
+    sentence = (f"The saved soft vote's TF-IDF and embedding members were refitted on the {n:,} training + validation "
+                f"rows and {tuned_words}; the {n_test:,} test rows stayed held out and the numbers shown are its score on them.")
+    return model, sentence, extra
+
+
 def _refit_steps(facts: dict[str, Any], n_rows: int, config: TrainConfig) -> tuple[int, int, str]:
     """The fine-tune's refit on ``n_rows`` train + validation rows: ``(steps, schedule_steps, why)``.
 
@@ -454,7 +507,7 @@ def _refit_steps(facts: dict[str, Any], n_rows: int, config: TrainConfig) -> tup
 
 def _refit_other(chosen: Fitted, more: Prepared, config: TrainConfig, events: Events, cancel: Cancel) -> SavedModel:
     """A candidate kind this module does not fit itself (embeddings, the soft vote), refitted with its table's fit."""
-    if chosen.kind == "softvote":
+    if chosen.kind == "softvote":  # the vote with the fine-tune is refitted by _refit_vote_with_fine_tune
         from .softvote import refit_vote
 
         return refit_vote(more, config, chosen, events, cancel)

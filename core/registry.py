@@ -22,6 +22,7 @@ from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
 from .models.candidates import kept_kinds
 from .models.folder import MANIFEST, METRICS, SCHEMA, TRAINING_CONFIG, is_model_folder
+from .models.softvote import members_in_words
 from .workspace import NAME_PATTERN, validate_name
 
 # How pages name each kind of saved model (marketune.json's "kind") and each method; only the
@@ -34,6 +35,7 @@ KIND_NAMES = {
     "hybrid": "gradient-boosted trees + TF-IDF text score",
     "embedding": "frozen-encoder embeddings + logistic regression",
     "softvote": "soft vote of TF-IDF + LR and embeddings + LR",
+    "softvote_ft": "soft vote of TF-IDF + LR, embeddings + LR and the fine-tuned transformer",  # a candidate's folder
     "zeroshot": "zero-shot model",
 }
 # What built a kind whose run's method does not describe it (the run's "full" or "fewshot" was
@@ -61,6 +63,7 @@ class ModelInfo:
     config: dict[str, Any]  # training_config.json
     text_columns: tuple[str, ...] | None = None  # data_schema.json's: () profile-only, None unknown
     candidates: tuple[str, ...] = ()  # kinds kept beside it in candidates/ (core.models.candidates)
+    members: tuple[str, ...] = ()  # a soft vote's member kinds, in voting order (marketune.json's "members")
 
     @property
     def reads_text(self) -> bool:
@@ -86,9 +89,13 @@ class ModelInfo:
             kind = "TF-IDF + ridge regression"
         if self.base_model_used is None:
             return f"{kind} · no base model"
-        if self.kind == "softvote":  # its base model is its embedding member's: "... and multilingual-e5-small embeddings + LR"
-            kind = f"soft vote of TF-IDF + LR and {base_label(self.base_model) or '?'} embeddings + LR"
         method = KIND_METHODS.get(self.kind) or METHOD_NAMES.get(self.method, self.method)
+        if self.kind == "softvote":  # its base model is its embedding member's: "... and multilingual-e5-small embeddings + LR"
+            members = list(self.members or ("tfidf", "embedding"))
+            kind = "soft vote of " + members_in_words(members).replace(
+                "embeddings + LR", f"{base_label(self.base_model) or '?'} embeddings + LR")
+            if "transformer" in members:  # the fine-tuned member was built by the run's method
+                method = f"probabilities averaged, encoder frozen for the embeddings, {METHOD_NAMES.get(self.method, self.method)} for the fine-tune"
         return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", method) if part)
 
     @property
@@ -212,6 +219,7 @@ def read_info(folder: Path) -> ModelInfo:
         config=config,
         text_columns=_text_columns(schema, config),
         candidates=tuple(kept_kinds(folder)),
+        members=tuple(m for m in manifest.get("members") or () if isinstance(m, str)),
     )
 
 

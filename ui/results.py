@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import ModelInfo, workspace
 from core.base_models import is_language_advice
-from core.candidates import choice_sentence
+from core.candidates import choice_sentence, kind_name
 from core.charts.evaluation import (
     baseline_comparison_chart,
     confusion_matrix_chart,
@@ -120,11 +120,6 @@ def render_confusion_matrix(info: ModelInfo, key: str) -> None:
     st.plotly_chart(inert(confusion_matrix_chart(cm["labels"], cm["matrix"], normalize=normalise)), key=f"{key}_cm")
 
 
-SAVED_NAMES = {"transformer": "the fine-tuned transformer", "tfidf": "TF-IDF + logistic regression", "fewshot": "the few-shot model",
-               "embedding": "frozen-encoder embeddings + logistic regression",
-               "softvote": "the soft vote (TF-IDF + LR averaged with embeddings + LR)"}
-
-
 def notice_markdown(verdict: dict) -> str:
     """core.result.verdict_notice as the pages write it, "**heading:** words"; "" when there is none."""
     notice = verdict_notice(verdict)
@@ -145,11 +140,10 @@ def render_verdict(metrics: dict, *, compact: bool = False, notice_above: bool =
         st.warning(notice, icon=":material/warning:")
     if compact:
         return
-    saved = SAVED_NAMES.get(metrics.get("saved_kind", "")) or next(  # a newer kind: its leaderboard title
-        (str(row.get("title")) for row in saved_leaderboard(metrics) if row.get("kind") == metrics.get("saved_kind")
-         and row.get("title")), "")
-    if metrics.get("saved_kind") in ("tfidf", "embedding") and metrics.get("task") == "regression":
-        saved = saved.replace("logistic regression", "ridge regression")
+    kind = str(metrics.get("saved_kind") or "")
+    saved = kind_name(kind, str(metrics.get("task") or "classification"))
+    if saved == kind:  # a kind without a name here: its leaderboard title
+        saved = next((str(row.get("title")) for row in saved_leaderboard(metrics) if row.get("kind") == kind and row.get("title")), "")
     chosen = choice_sentence(metrics)
     if chosen:  # a person put this candidate in place: say so first, then the rule's own account
         rest = verdict_account(verdict).removeprefix(verdict.get("reason", "")).strip()

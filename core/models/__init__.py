@@ -7,8 +7,8 @@ Kinds (the ``kind`` in a folder's marketune.json) and their classes:
 - "embedding": :class:`EmbeddingClassifier` (core.models.embedding), a frozen base encoder's
   embeddings + logistic regression / ridge (the encoder referenced, not copied);
 - "tfidf": :class:`TfidfClassifier` (core.models.tfidf), TF-IDF + logistic regression / ridge;
-- "softvote": :class:`SoftVoteClassifier` (core.models.softvote), the mean of a TF-IDF and an
-  embedding model's class probabilities (scikit-learn's soft voting);
+- "softvote": :class:`SoftVoteClassifier` (core.models.softvote), the mean of a TF-IDF, an
+  embedding and (with the fine-tune) a fine-tuned model's class probabilities (scikit-learn's soft voting);
 - "zeroshot": :class:`ZeroShotClassifier` (core.models.zeroshot), a frozen encoder + a head from
   category names (core.zeroshot), never trained on labels;
 - "tabular" and "hybrid": :class:`ResponseModel` (core.models.response), gradient-boosted trees

@@ -1,17 +1,19 @@
-"""The soft-vote model (kind "softvote"): the mean of two saved models' class probabilities.
+"""The soft-vote model (kind "softvote"): the mean of two or three saved models' class probabilities.
 
 scikit-learn's ``VotingClassifier(voting="soft")`` semantics: each member predicts class
 probabilities (n, k) in the same ``classes_`` order; the vote is their weighted mean (equal weights
 here) and the predicted class its argmax. The members are the leaderboard's TF-IDF + logistic
-regression and frozen-encoder embeddings + logistic regression (core.softvote builds it from them):
-one reads characters and words, the other the base model's sentence meaning, and their errors
-differ (issue 28: on 2,000 Chinese reviews the mean scored above either alone).
+regression and frozen-encoder embeddings + logistic regression, and in the vote with the fine-tune
+the fine-tuned transformer too (core.softvote builds both from the candidates): one reads
+characters and words, one the base model's sentence meaning, one a network tuned on the rows, and
+their errors differ (issue 28: on 2,000 Chinese reviews the mean scored above each alone).
 
 Folder layout::
 
     softvote.json          # voting "soft", the members' kinds in order, their weights
     members/tfidf/         # a complete TF-IDF model folder (core.models.tfidf)
     members/embedding/     # a complete embedding model folder (core.models.embedding)
+    members/transformer/   # the vote with the fine-tune: a complete fine-tuned transformer folder
 
 plus the common files of core.models.folder (kind "softvote"). Nothing is pickled: every member is
 JSON + safetensors, and only the member kinds in MEMBER_KINDS are ever read from ``members/``.
@@ -38,12 +40,15 @@ from .folder import (
     save_model_folder,
 )
 from .tfidf import TfidfClassifier
+from .transformer import TextClassifier
 
 KIND = "softvote"
 SOFTVOTE_JSON = "softvote.json"
 MEMBERS = "members"
 # The only kinds a soft vote's folder may hold, in the order they vote (a folder naming any other is refused).
-MEMBER_KINDS: dict[str, type] = {"tfidf": TfidfClassifier, "embedding": EmbeddingClassifier}
+MEMBER_KINDS: dict[str, type] = {"tfidf": TfidfClassifier, "embedding": EmbeddingClassifier, "transformer": TextClassifier}
+# How the model card and pages name each member.
+MEMBER_NAMES = {"tfidf": "TF-IDF + LR", "embedding": "embeddings + LR", "transformer": "the fine-tuned transformer"}
 
 
 class SoftVoteClassifier(TextInputs):
@@ -52,8 +57,9 @@ class SoftVoteClassifier(TextInputs):
     Implements :class:`core.models.SavedModel` (classification, one class per row). ``members``:
     ``{kind: model}`` for the kinds of MEMBER_KINDS, each with the same ``classes_`` in the same
     order and the same input columns; ``weights``: one per member (default equal), normalised to
-    sum to 1. ``base_model`` is the embedding member's encoder. The fast forms are the embedding
-    member's (int8/bf16 of its encoder; the TF-IDF member is fast already).
+    sum to 1. ``base_model`` is the embedding member's encoder (the fine-tuned transformer's base
+    model, where it is a member, is the same). The fast forms are those every network member has
+    (int8/bf16 of the encoder and of the fine-tuned network; the TF-IDF member is fast already).
     Raises ``ValueError`` for another member kind, fewer than two members or classes that differ.
     """
 
@@ -90,24 +96,33 @@ class SoftVoteClassifier(TextInputs):
         self.metrics = metrics or {}
         self.test_predictions = test_predictions
         self.path = path
-        embedding = self.members.get("embedding")
-        self.base_model = str(embedding.base_model) if embedding is not None else "tfidf-lr"
+        network = self.members.get("embedding") or self.members.get("transformer")
+        self.base_model = str(network.base_model) if network is not None else "tfidf-lr"
 
     multi_label = False  # one class per row (core.softvote leaves several tags per row out)
 
     # ------------------------------------------------------------------ fast forms (the encoder's)
 
     @property
+    def _networks(self) -> list[Any]:
+        return [m for kind, m in self.members.items() if kind != "tfidf"]
+
+    @property
     def fast_forms(self) -> tuple[str, ...]:
-        return tuple(getattr(self.members.get("embedding"), "fast_forms", ()))
+        networks = self._networks
+        if not networks:
+            return ()
+        return tuple(f for f in getattr(networks[0], "fast_forms", ()) if all(f in getattr(m, "fast_forms", ()) for m in networks))
 
     @property
     def quantized(self) -> str | bool:
-        return getattr(self.members.get("embedding"), "quantized", False)
+        return next((m.quantized for m in self._networks if getattr(m, "quantized", False)), False)
 
     def quantize(self, method: str = "int8") -> SoftVoteClassifier:
-        """The embedding member's encoder in the fast form ``method``, in place; it can no longer be saved."""
-        self.members["embedding"].quantize(method)
+        """Every network member (the encoder, the fine-tuned transformer) in the fast form ``method``,
+        in place; it can no longer be saved."""
+        for member in self._networks:
+            member.quantize(method)
         return self
 
     # ------------------------------------------------------------------ prediction
@@ -187,10 +202,16 @@ class SoftVoteClassifier(TextInputs):
         return cls(members, weights=weights, **common)
 
 
+def members_in_words(kinds: Sequence[str]) -> str:
+    """"TF-IDF + LR and embeddings + LR", "TF-IDF + LR, embeddings + LR and the fine-tuned transformer"."""
+    names = [MEMBER_NAMES.get(k, k) for k in kinds]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def model_card(model: SoftVoteClassifier) -> str:
     """README.md for the folder: what the vote is, its members, its held-out numbers."""
     lines = [
-        "# Marketune model: soft vote of TF-IDF + logistic regression and frozen-encoder embeddings + logistic regression",
+        f"# Marketune model: soft vote of {members_in_words(list(model.members))}",
         "",
         f"- Classes: {', '.join(map(str, model.classes_))}",
         f"- Members (probabilities averaged, weights {', '.join(f'{w:.2f}' for w in model.weights)}): "

@@ -47,7 +47,7 @@ def test_cli_train_prints_progress_then_one_json_line(cli_model):
     # One JSON line per candidate, before the final line: every kind of the leaderboard once, the
     # finished ones with their validation score; the saved one is the leader; the others are kept.
     rows = [json.loads(line) for line in lines[:-1] if line.startswith('{"event": "candidate"')]
-    assert sorted(r["kind"] for r in rows) == ["embedding", "fewshot", "softvote", "tfidf", "transformer"]
+    assert sorted(r["kind"] for r in rows) == ["embedding", "fewshot", "softvote", "softvote_ft", "tfidf", "transformer"]
     finished = {r["kind"]: r for r in rows if r["status"] in ("done", "stopped early")}
     assert "tfidf" in finished and all(0 <= r["score"] <= 1 and r["n_val"] > 0 and r["seconds"] >= 0 for r in finished.values())
     assert all(r["note"] for r in rows if r["status"] == "skipped")

@@ -121,5 +121,5 @@ def test_leaderboard_events_have_their_own_phase_and_the_page_names_it(tiny_mode
     running = next(e for e in boards if any(r["status"] == "running" for r in e.leaderboard))
     status = JobStatus(id="x", state="running", model_name="m", created=0.0, events=[running.to_dict()])
     assert progress_text(status, now=5.0)[1].startswith(
-        "TF-IDF + logistic regression (candidate 1 of 5) · Comparing candidates")
+        "TF-IDF + logistic regression (candidate 1 of 6) · Comparing candidates")
     assert pd.notna(boards[-1].leaderboard[0]["score"])

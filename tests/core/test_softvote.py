@@ -77,7 +77,7 @@ def test_weights_follow_scikit_learns_weighted_soft_vote(members):
                                           weights=[3, 1]), atol=1e-12)
 
 
-@pytest.mark.parametrize("members_json", [["tfidf", "../../elsewhere"], ["tfidf", "transformer"], "tfidf"])
+@pytest.mark.parametrize("members_json", [["tfidf", "../../elsewhere"], ["tfidf", "fewshot"], "tfidf"])
 def test_a_folder_naming_other_members_is_refused(members, tmp_path, members_json):
     prepared, tfidf, embedding = members
     folder = SoftVoteClassifier({"tfidf": tfidf, "embedding": embedding}, schema=prepared.schema).save(tmp_path / "v")

@@ -1,0 +1,139 @@
+"""The soft vote with the fine-tune (core.softvote's ``softvote_ft``): the leaderboard's last
+candidate, TF-IDF + LR, embeddings + LR and the fine-tuned transformer averaged.
+
+Independent truths: each member's own ``predict_proba`` on the validation rows recomputed from the
+data's split, averaged and scored here with scikit-learn's ``f1_score``; the refit's rows and steps
+worked out here from the split and ``planned_steps``' formula (epochs x batches); the saved folder
+loaded back and compared with its members' own probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from core.config import TrainConfig
+from core.models import SoftVoteClassifier, TextClassifier, load_folder
+from core.prepare import prepare
+from core.softvote import WITH_FINE_TUNE
+from core.training import with_validation
+from tests.conftest import make_sentiment_frame
+
+
+def _config(tiny_model_dir, **changes) -> TrainConfig:
+    return TrainConfig(**{"base_model": str(tiny_model_dir), "max_length": 32, "method": "full", "epochs": 1.0,
+                          "batch_size": 16, **changes})
+
+
+def _run(tiny_model_dir, take_vote: bool, **changes):
+    """The leaderboard on 3-class data with the tiny BERT counted as a sentence encoder (so the embeddings
+    and both votes run beside the fine-tune); ``take_vote``: the vote with the fine-tune is chosen whatever
+    its score (the choice rule is tested in test_softvote.py; the refit is under test here). Returns
+    (df, config, result, the candidates as fitted on the training rows)."""
+    from core import pipeline, train
+
+    patch, fitted = pytest.MonkeyPatch(), {}
+    patch.setattr(pipeline, "_sentence_encoder", lambda _config: True)
+    rule, assemble = pipeline.choose_leader, pipeline.assemble_result
+
+    def choose(done, task, preferred=None):
+        return WITH_FINE_TUNE if take_vote and any(f.kind == WITH_FINE_TUNE for f in done) else rule(done, task, preferred)
+
+    def capture(view, config, run, leader, *args, **kwargs):
+        fitted.update(run)
+        return assemble(view, config, run, leader, *args, **kwargs)
+
+    patch.setattr(pipeline, "choose_leader", choose)
+    patch.setattr(pipeline, "assemble_result", capture)
+    try:
+        df = make_sentiment_frame(240, seed=5, classes=3)
+        config = _config(tiny_model_dir, **changes)
+        return df, config, train(df, config), fitted
+    finally:
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def voted(tiny_model_dir):
+    return _run(tiny_model_dir, take_vote=True)
+
+
+def test_it_runs_last_and_scores_the_mean_of_its_three_members_on_the_validation_rows(voted):
+    df, config, result, fitted = voted
+    rows = {r["kind"]: r for r in result.metrics["leaderboard"]}
+    assert list(rows)[-2:] == ["transformer", WITH_FINE_TUNE] and rows[WITH_FINE_TUNE]["status"] == "done"
+    prepared = with_validation(prepare(df, config), config)  # the same split, recomputed from the data
+    val = prepared.splits["validation"]
+    texts = prepared.texts_at(val)
+    mean = sum(fitted[k].model.predict_proba(texts) for k in ("tfidf", "embedding", "transformer")) / 3
+    truth = f1_score(prepared.labels[val], np.asarray(prepared.classes)[mean.argmax(axis=1)], average="macro")
+    assert rows[WITH_FINE_TUNE]["score"] == pytest.approx(truth, abs=1e-6)
+    # Its time on the table is its members' (nothing is fitted again).
+    assert rows[WITH_FINE_TUNE]["seconds"] >= sum(rows[k]["seconds"] for k in ("tfidf", "embedding", "transformer")) - 0.05
+
+
+def test_chosen_every_member_is_refitted_on_train_and_validation_and_it_predicts_their_mean(voted):
+    df, config, result, fitted = voted
+    vote = result.model
+    assert result.metrics["saved_kind"] == WITH_FINE_TUNE and type(vote) is SoftVoteClassifier
+    assert list(vote.members) == ["tfidf", "embedding", "transformer"]
+    prepared = with_validation(prepare(df, config), config)
+    both = len(prepared.splits["train"]) + len(prepared.splits["validation"])
+    # The fine-tuned member: retrained over a whole schedule on train + validation (epochs x batches).
+    steps = math.ceil(config.epochs * math.ceil(both / config.batch_size))
+    assert result.metrics["refit"]["rows"] == both and result.metrics["refit"]["steps"] == steps
+    assert vote.members["transformer"] is not fitted["transformer"].model
+    assert isinstance(vote.members["transformer"], TextClassifier)
+    assert vote.members["embedding"].metrics["embedding"]["rows"] == both
+    assert "fine-tuned member was retrained for" in result.metrics["refit"]["sentence"]
+    texts = ["great phone", "awful broken thing", "the box arrived"]
+    truth = sum(m.predict_proba(texts) for m in vote.members.values()) / 3
+    np.testing.assert_allclose(vote.predict_proba(texts), truth, atol=1e-9)
+    # Its settings are the fine-tune's: a retrain runs the same leaderboard, the fine-tune included.
+    assert vote.training_config.get("method") == "full"
+
+
+def test_saved_it_loads_describes_itself_and_has_the_fast_forms_of_both_networks(voted, tmp_path):
+    from core.registry import read_info
+
+    _, _, result, _ = voted
+    folder = result.save(tmp_path / "m")
+    loaded = load_folder(folder)
+    texts = ["great phone", "awful broken thing", "the box arrived"]
+    np.testing.assert_allclose(loaded.predict_proba(texts), result.model.predict_proba(texts), atol=1e-5)
+    info = read_info(folder)
+    assert info.members == ("tfidf", "embedding", "transformer")
+    assert info.describe(lambda _base: "BASE") == (
+        "soft vote of TF-IDF + LR, BASE embeddings + LR and the fine-tuned transformer · base model BASE · "
+        "probabilities averaged, encoder frozen for the embeddings, full fine-tuning for the fine-tune")
+    assert "int8" in loaded.fast_forms
+    loaded.quantize("int8")
+    assert loaded.members["embedding"].quantized == "int8" and loaded.members["transformer"].quantized == "int8"
+    assert loaded.predict_proba(texts).shape == (3, 3)
+
+
+def test_without_the_fine_tune_it_is_skipped_saying_why_not_failed(tiny_model_dir, monkeypatch):
+    from core import training
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("core.pipeline.fit_transformer", broken)
+    _, _, result, _ = _run(tiny_model_dir, take_vote=False)
+    rows = {r["kind"]: r for r in result.metrics["leaderboard"]}
+    assert rows["transformer"]["status"] == "failed"
+    assert rows[WITH_FINE_TUNE]["status"] == "skipped"
+    assert "did not finish" in rows[WITH_FINE_TUNE]["note"] and "fine-tuned transformer" in rows[WITH_FINE_TUNE]["note"]
+    assert set(result.metrics["failed_candidates"]) == {"transformer"}
+    assert training.fit_transformer is not broken
+
+
+def test_it_is_not_in_the_table_where_the_fine_tune_does_not_run(tiny_model_dir):
+    from core.pipeline import candidate_table
+
+    config = _config(tiny_model_dir, method="embedding")
+    table = {c.kind: c for c in candidate_table(prepare(make_sentiment_frame(60, seed=1), config), config, None)}
+    assert table[WITH_FINE_TUNE].fit is None and "fine-tune does not run" in table[WITH_FINE_TUNE].skip
