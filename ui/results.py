@@ -205,7 +205,12 @@ def render_best_so_far(info: ModelInfo) -> None:
     if found is None:
         return
     job = found.job
-    if found.running:
+    if found.refitting:  # the job's last step: no candidate is left to run, only this model's retraining
+        st.info("**The best so far of a training job that is still running: it is being retrained on train + "
+                "validation, its last step.** Every page can use it now; when the job ends, this saved model is "
+                "replaced by its retrained copy. The numbers, the verdict and the time below may change then.",
+                icon=":material/hourglass_top:")
+    elif found.running:
         still = "still running" if job.state == "running" else "queued to go on"
         st.info(f"**The best so far of a training job that is {still}.** It was saved while the job runs and every page "
                 "can use it now, but the job replaces it when it ends: with a later candidate if one scores higher, "
