@@ -27,6 +27,7 @@ from core.charts.evaluation import (
     roc_inputs,
 )
 from core.data import ROW_NUMBERING
+from core.evaluation import scored_rows
 from core.jobs import best_so_far_job, list_jobs
 from core.models.folder import TEST_PREDICTIONS
 from core.models.zeroshot import NEVER_TRAINED
@@ -263,7 +264,10 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
     facts.append(plain(info.describe(workspace.current().base_model_label)))
-    if split:
+    if metrics.get("cv") and split:  # cross-validated on few labels: no row was held out as a test row
+        facts.append(f"{split.get('train', 0):,} labelled rows, each scored out of fold "
+                     f"({plain(metrics.get('evaluation') or 'cross-validation')}), then trained on all of them")
+    elif split:
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
             f"{split.get('test', 0):,} test rows"
@@ -314,6 +318,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         mistakes = mistakes_frame(predictions, info.task)
     except ValueError:
         return  # a model kind whose predictions file has other columns
+    rows = scored_rows(metrics).capitalize()  # "Out-of-fold rows" when cross-validated on few labels
     if info.task == "classification":
         wrong = int(
             (
@@ -321,9 +326,9 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
                 != predictions["predicted_label"].astype(str).str.strip()
             ).sum()
         )
-        st.markdown(f"##### Test rows the model got wrong ({wrong:,} of {len(predictions):,}), most confident first")
+        st.markdown(f"##### {rows} the model got wrong ({wrong:,} of {len(predictions):,}), most confident first")
     else:
-        st.markdown("##### Test rows with the largest errors")
+        st.markdown(f"##### {rows} with the largest errors")
     if len(mistakes):
         st.dataframe(
             mistakes,

@@ -185,3 +185,34 @@ def test_a_frozen_encoder_model_is_not_listed_as_full_fine_tuning(models_dir, fr
     compared = frame_with(at, "embeddings")
     assert not any("full" in compared.loc["method", name] for name in ("embeddings", "vote")), compared.loc["method"]
     assert not compared.loc["epochs"].any(), compared.loc["epochs"]  # the fine-tune's settings built neither
+
+
+def test_a_model_cross_validated_on_six_labels_counts_out_of_fold_rows_not_test_rows(models_dir, tiny_model_dir):
+    """Newcomer's walk: a model trained on 6 labelled rows said "6 training / 0 validation / 6 test
+    rows" and "predictions on the 6 test rows", though no row was held out: every one was scored out
+    of fold. Truth: the run's own split, every labelled row both trained on and scored (core.small_data)."""
+    import re
+
+    from core import TrainConfig, train
+    from tests.conftest import make_sentiment_frame
+
+    result = train(make_sentiment_frame(6), TrainConfig(base_model=str(tiny_model_dir), method="fewshot", epochs=1,
+                                                        max_length=32))
+    result.save(models_dir / "six")
+    metrics = json.loads((models_dir / "six" / "metrics.json").read_text())
+    assert metrics["split_sizes"]["train"] == metrics["split_sizes"]["test"] == 6 and metrics["cv"]["k"] >= 2
+    at = open_models()
+    at.selectbox(key="models_open").set_value("six").run()
+    assert not at.exception, at.exception
+    said = [e.value for kind in (at.markdown, at.caption, at.warning, at.info) for e in kind] + [m.proto.help for m in at.metric]
+    counted = [s for s in said if re.search(r"\b6 (held-out )?test rows|^##### Test rows", s)]
+    assert not counted, counted
+    assert any("6 labelled rows, each scored out of fold" in s for s in said)
+    assert any(s.startswith("##### Out-of-fold rows the model got wrong") for s in said)
+    assert any("6 out-of-fold rows" in s for s in said)  # the accuracy card's help at least
+    regression_folder(models_dir / "rating-model")  # a model with a held-out split still counts test rows
+    at.run()
+    at.selectbox(key="models_compare_a").set_value("six")
+    at.selectbox(key="models_compare_b").set_value("rating-model").run()
+    compared = frame_with(at, "six")
+    assert (compared.loc["test rows", "six"], compared.loc["test rows", "rating-model"]) == ("6 out of fold", "4")
