@@ -175,8 +175,14 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
         ss["label_model_source"] = ss.pop("label_pending_source")
     if model_path(own_model).exists() and "label_model_source" not in ss:
         ss["label_model_source"] = TRAIN_SOURCE
-    sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active != own_model else [])
-    if st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True) == ACTIVE_SOURCE:
+    project_ranker = _project_ranker(store, own_model)
+    # The active model is a choice of its own only when it is not the project's model that picks anyway
+    # (the cold start's zero-shot model is made active: two options would have named one model).
+    sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active not in (own_model, project_ranker) else [])
+    if ss.get("label_model_source") not in sources:
+        ss["label_model_source"] = TRAIN_SOURCE
+    if st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True,
+                format_func=lambda source: _source_words(source, project_ranker, own_model)) == ACTIVE_SOURCE:
         ranking_model = active
         info = read_info(model_path(active))
         base_model = info.config.get("base_model", "minilm-en")
@@ -197,10 +203,7 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
                 ss["label_pending_source"] = TRAIN_SOURCE
                 st.rerun()
     else:
-        cold = zeroshot_name(store.folder.name)  # the cold start's model ranks until the project trains its own
-        ranking_model = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
-        if ranking_model == own_model and model_path(cold).exists() and zeroshot_kept(store, model_path(own_model)):
-            ranking_model = cold  # the trained model did not score higher than it (_zeroshot_choice)
+        ranking_model = project_ranker
         sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
         base_model = base_model_picker(sample, key="label_base")
         if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):
@@ -213,6 +216,27 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
     if ranking_model and training_job(store) is None:
         _show_model_summary(ranking_model, notice_said=said == ranking_model)
     return ranking_model, base_model
+
+
+def _project_ranker(store: LabelStore, own_model: str) -> str | None:
+    """The project's model that picks the rows: its trained model, else (until it trains one, or when
+    the trained one did not score higher than it: _zeroshot_choice) its cold start's zero-shot model;
+    None when it has neither."""
+    cold = zeroshot_name(store.folder.name)
+    if model_path(own_model).exists() and not (model_path(cold).exists() and zeroshot_kept(store, model_path(own_model))):
+        return own_model
+    return cold if model_path(cold).exists() else None
+
+
+def _source_words(source: str, project_ranker: str | None, own_model: str) -> str:
+    """The radio's words for ``source``: the project's option names the model that picks with it (the
+    newcomer's walk: "Train a model" stood selected while the zero-shot model picked)."""
+    if source != TRAIN_SOURCE or project_ranker is None:
+        return source
+    if project_ranker == own_model:
+        return "This project's model, trained on the labelled rows"
+    return "This project's zero-shot model" + (" (it scored higher than the trained one)"
+                                               if model_path(own_model).exists() else " (until you train one)")
 
 
 def _project_labels(store: LabelStore) -> list[str]:

@@ -310,3 +310,29 @@ def test_the_sidebar_shows_the_new_zero_shot_model_in_the_run_that_says_it_is_ac
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["active_model"] == "reviews-zs" and "It is now the active model" in at.session_state["zeroshot_done"]
     assert at.sidebar.selectbox[0].value == "reviews-zs"
+
+
+def test_label_page_names_the_zero_shot_model_that_picks_the_rows(models_dir, tmp_path, monkeypatch, tiny_model_dir):
+    """Newcomer's walk: "Which model picks the rows" stood on "Train a model on the labelled rows" while
+    the project's zero-shot model picked them (and, active, was offered again as "Use the active
+    model"). Truth: the rows' "model says" are that zero-shot model's own predictions."""
+    from core.labeling import label_store
+    from tests.ui.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    label_store("cold").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
+    build_zeroshot(pd.DataFrame({"text": TEXTS}), "negative, neutral, positive", base_model=str(tiny_model_dir),
+                   options=Options(self_training=False)).save(models_dir / "label-cold-zeroshot")
+    for active in (None, "label-cold-zeroshot"):
+        at = open_label()
+        at.session_state["active_model"] = active
+        at.selectbox(key="label_project").set_value("cold").run()
+        assert not at.exception, [e.value for e in at.exception]
+        editor = at.data_editor(key="label_editor").value
+        said = load_folder(models_dir / "label-cold-zeroshot").predict(pd.DataFrame({"text": [TEXTS[r] for r in editor["row"]]}))
+        assert list(editor["model says"]) == list(said)  # the zero-shot model picks
+        radio = at.radio(key="label_model_source")
+        shown = radio.options[radio.index]
+        assert "zero-shot" in shown and "Train a model" not in shown, radio.options
+        assert radio.options == [shown], radio.options  # the active zero-shot model is not offered a second time
+
