@@ -455,7 +455,23 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         area.error(plain(exc))
         return
     with area.container() if scoring else area:
+        _round_left(ranked, n, counts)
         _round_rows(store, counts, ranked, ranking_model, base_model)
+
+
+def _round_left(ranked: pd.DataFrame, n: int, counts: dict[str, int]) -> None:
+    """Why the round shows fewer rows than "Rows per round" after some were saved (the newcomer's walk:
+    17 rows beside a setting of 20): the saved rows leave it and none comes in until the model picks
+    again, and a button to pick again now (the same model, so the rows still shown stay: ui.label_rounds.ranked_rows)."""
+    saved = len(ss.get("label_ranked", ())) - len(ranked)
+    if saved <= 0 or len(ranked) >= n or counts["unlabeled"] <= len(ranked):
+        return
+    st.caption(f"{len(ranked):,} of this round's {n:,} rows are left: the {counted(saved, 'row')} you labelled left it, "
+               "and no row comes in until the model picks again: when it is retrained (**Save and retrain**), or now "
+               f"with **Refill to {n:,} rows** (it scores the unlabelled rows again).")
+    if st.button(f"Refill to {n:,} rows", key="label_refill", icon=":material/playlist_add:"):
+        ss.pop("label_rank_stamp", None)  # _ranking_stale: the same model ranks the remaining rows again
+        st.rerun()
 
 
 def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame, ranking_model: str,

@@ -336,3 +336,35 @@ def test_label_page_names_the_zero_shot_model_that_picks_the_rows(models_dir, tm
         assert "zero-shot" in shown and "Train a model" not in shown, radio.options
         assert radio.options == [shown], radio.options  # the active zero-shot model is not offered a second time
 
+
+def test_a_round_with_saved_rows_says_why_it_is_short_and_refills_to_the_setting(models_dir, tmp_path, monkeypatch,
+                                                                                tiny_model_dir):
+    """Newcomer's walk: after saving 3 of a round's 20 rows the round showed 17 beside "Rows per round"
+    20, unexplained. Truth: the project's store (the rows saved, the rows still unlabelled)."""
+    from core.labeling import label_store
+    from tests.ui.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    truth = make_sentiment_frame(60, classes=3)["label"].tolist()
+    label_store("short").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
+    build_zeroshot(pd.DataFrame({"text": TEXTS}), "negative, neutral, positive", base_model=str(tiny_model_dir),
+                   options=Options(self_training=False)).save(models_dir / "label-short-zeroshot")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("short").run()
+    rows = at.data_editor(key="label_editor").value["row"].tolist()
+    assert len(rows) == at.number_input(key="label_n").value == 20
+    at.session_state["label_editor"] = {"edited_rows": {i: {"label": truth[rows[i]]} for i in range(3)},
+                                        "added_rows": [], "deleted_rows": []}
+    at.button(key="label_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = label_store("short")
+    assert store.counts()["labeled"] == 3 and store.counts()["unlabeled"] == 57
+    left = at.data_editor(key="label_editor").value["row"].tolist()
+    assert left == rows[3:]
+    assert any("17 of this round's 20 rows are left: the 3 rows you labelled left it" in c.value for c in at.caption)
+    at.button(key="label_refill").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    refilled = at.data_editor(key="label_editor").value["row"].tolist()
+    assert len(refilled) == 20 and set(rows[3:]) <= set(refilled)  # the rows still shown stay, three come in
+    assert not set(refilled) & set(store.labeled().index)
+    assert not any("rows are left" in c.value for c in at.caption)
