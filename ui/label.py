@@ -23,7 +23,7 @@ import streamlit as st
 
 from core import TrainConfig, jobs, load_csv, ood, validate_mapping, validate_name, workspace  # tests patch jobs, ood
 from core.base_models import training_defaults
-from core.columns import suggest_label_column, suggest_text_columns
+from core.columns import suggest_label_to_fill, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
 from core.label_rounds import compare_with_zeroshot, rows_to_train, zeroshot_kept, zeroshot_name
@@ -126,7 +126,7 @@ def new_project() -> None:
     texts = suggest_text_columns(df) or columns[:1]
     left, right = st.columns(2)
     text_col = left.selectbox("Text column", columns, index=columns.index(texts[0]), key="label_text_col")
-    label_guess = suggest_label_column(df, [text_col])
+    label_guess = suggest_label_to_fill(df, [text_col])  # None: a new, empty label column
     options = [c for c in columns if c != text_col] + [NEW_LABEL_COLUMN]
     label_col = right.selectbox("Label column", options, key="label_label_col",
                                 index=options.index(label_guess) if label_guess in options else len(options) - 1)
