@@ -154,6 +154,28 @@ def suggest_label_column(df: pd.DataFrame, exclude: list[str] | tuple[str, ...] 
     return candidates[-1] if candidates else None
 
 
+MAX_LABEL_LENGTH = 50  # characters: a longer value reads as text (a title, a sentence), not as a label
+
+
+def suggest_label_to_fill(df: pd.DataFrame, exclude: list[str] | tuple[str, ...] = ()) -> str | None:
+    """The column of a labelling project (the Label page) that holds its labels, or None: a new, empty
+    label column. Unlike :func:`suggest_label_column` (training, where some column must be the label),
+    a column is guessed only when it looks like labels: named like one (LABEL_NAMES; empty or with
+    short values), or with 2 to MAX_LABEL_CLASSES distinct short values AND rows still empty to label.
+    A newcomer's file of text and `source` (amazon, imdb, yelp on every row) was opened with `source`
+    as its labels: "2,000 labelled, 0 to label", before anything was labelled."""
+    candidates = [c for c in df.columns if c not in exclude]
+    filled = {c: non_empty(df[c]) for c in candidates}
+    short = {c: bool(df[c][filled[c]].astype(str).str.len().le(MAX_LABEL_LENGTH).all()) for c in candidates}
+    distinct = {c: df[c][filled[c]].nunique() for c in candidates}
+    for wanted in LABEL_NAMES:
+        for c in candidates:
+            if str(c).strip().lower() == wanted and short[c] and distinct[c] <= MAX_LABEL_CLASSES:
+                return c
+    partly = [c for c in candidates if short[c] and 2 <= distinct[c] <= MAX_LABEL_CLASSES and not filled[c].all()]
+    return min(partly, key=lambda c: (distinct[c], candidates.index(c))) if partly else None
+
+
 def default_model_name(stem: str, now: float | None = None) -> str:
     """A valid model name from a file name: ``<stem>-<YYYYMMDD-HHMM>`` with unsafe characters
     replaced by '-' (see ``core.validate_name``)."""

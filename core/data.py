@@ -382,7 +382,7 @@ def _check_class_labels(
                 "label_column",
                 f"Class(es) {', '.join(f'{c!r} ({rows_words(n)})' for c, n in few.iloc[:MAX_SMALL_CLASSES_LISTED].items())} "
                 f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
-                "test scores rest on one or two rows. Add rows for them if you can.",
+                "scores rest on very few rows. Add rows for them if you can.",
             ))
         if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
             report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))

@@ -10,7 +10,7 @@ Baselines are trained and scored on exactly the same split as the model:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -624,10 +624,25 @@ def permutation_p_value(
 GUESS_LEVEL = 0.05  # permutation p at or above this: not shown to beat guessing
 
 
+# The rows a model cross-validated on small data is scored on (core.small_data, core.fewshot: every
+# labelled row, scored once by a copy trained without it): no row was held out as a test row, so the
+# words that count them must not say "test rows".
+OUT_OF_FOLD_ROWS = "out-of-fold rows"
+OUT_OF_FOLD_NOTE = "cross-validated: each scored once, by a copy trained without it"
+
+
+def scored_rows(metrics: Mapping[str, Any]) -> str:
+    """What a saved model's numbers are measured on, in words: "out-of-fold rows" when they were
+    cross-validated (``metrics["cv"]``, written by core.small_data and core.fewshot), else "test rows"."""
+    return OUT_OF_FOLD_ROWS if metrics.get("cv") else "test rows"
+
+
 def usefulness_check(
-    task: str, test_true: Sequence, test_pred: Sequence, constant_pred: Sequence, classes: Sequence[str] = (), *, seed: int = 0
+    task: str, test_true: Sequence, test_pred: Sequence, constant_pred: Sequence, classes: Sequence[str] = (), *, seed: int = 0,
+    out_of_fold: bool = False,
 ) -> dict[str, Any]:
-    """Is the saved model any better than always guessing the same answer (on the test rows)?
+    """Is the saved model any better than always guessing the same answer (on the test rows, or with
+    ``out_of_fold`` on the cross-validated rows, which the message names as such)?
 
     ``useless`` is True when a classifier predicts one class for every test row (with more than
     one class present), when the paired-bootstrap interval of (model - majority/mean) on the
@@ -646,21 +661,22 @@ def usefulness_check(
     p_guess = permutation_p_value(task, test_true, test_pred, classes, seed=seed)
     useless = one_class or not beats or p_guess >= GUESS_LEVEL
     name, metric = MODEL_NAMES["majority" if task == "classification" else "mean"], _metric_name(task)
+    rows = f"{OUT_OF_FOLD_ROWS} ({OUT_OF_FOLD_NOTE})" if out_of_fold else "test rows"
     if one_class:
         message = (
-            f"This model predicts '{next(iter(predicted))}' for every one of the {comparison['n']:,} test rows: "
+            f"This model predicts '{next(iter(predicted))}' for every one of the {comparison['n']:,} {rows}: "
             f"it has learned nothing beyond {name}. Do not use it for decisions; try more labelled rows, "
             "another base model, or the few-shot method."
         )
     elif not beats:
         message = (
-            f"This model could not be told apart from {name} on the {comparison['n']:,} test rows "
+            f"This model could not be told apart from {name} on the {comparison['n']:,} {rows} "
             f"({metric} {comparison['a']:.2f} vs {comparison['b']:.2f}; the difference is within noise). "
             "Do not rely on it; more labelled rows usually help most."
         )
     elif p_guess >= GUESS_LEVEL:
         message = (
-            f"This model's predictions on the {comparison['n']:,} test rows are no better than guessing labels at "
+            f"This model's predictions on the {comparison['n']:,} {rows} are no better than guessing labels at "
             f"random in the same proportions ({metric} {comparison['a']:.2f}; permutation test p = {p_guess:.2f}). "
             "Do not rely on it; more labelled rows usually help most."
         )
@@ -840,9 +856,10 @@ def choose_saved_model(
             "an unbiased check."
         )
     missed = missed_classes(test_true, test_candidate) if task == "classification" else []
-    verdict_test += missed_classes_sentence(test_true, missed, cand_name, "the test rows", class_weighting)
+    verdict_test += missed_classes_sentence(test_true, missed, cand_name, f"the {OUT_OF_FOLD_ROWS}" if out_of_fold
+                                            else "the test rows", class_weighting)
     saved_test = test_candidate if chosen == candidate else test_tfidf
-    usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2)
+    usefulness = usefulness_check(task, test_true, saved_test, test_constant, classes, seed=seed + 2, out_of_fold=out_of_fold)
     if task == "classification" and not usefulness["useless"]:
         verdict_test += below_majority_note(test_true, saved_test, test_constant)
     return {

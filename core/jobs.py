@@ -469,10 +469,14 @@ class BestSoFar:
     """A saved model that is a training run's best so far (metrics.json's ``BEST_SO_FAR`` marker),
     not its final model: ``job``, the job that saved it as its status now (None: saved outside a
     job, e.g. the CLI, or its job folder is gone); ``running``: that job is queued or running, so
-    it will replace the model when it ends (with a later candidate or the refit on train + validation)."""
+    it will replace the model when it ends (with a later candidate or the refit on train + validation);
+    ``refitting``: the job is on its last step, retraining this saved leader on train + validation (the
+    leaderboard row's ``refitting`` flag, core.pipeline), so no later candidate is left to replace it:
+    its retrained copy will when the job ends."""
 
     job: JobStatus | None
     running: bool
+    refitting: bool = False
 
 
 def best_so_far_job(metrics: dict[str, Any], root: Path | None = None) -> BestSoFar | None:
@@ -491,7 +495,19 @@ def best_so_far_job(metrics: dict[str, Any], root: Path | None = None) -> BestSo
             job = job_status(str(marker["job"]), root, with_events=False)
         except (ValueError, OSError, json.JSONDecodeError, KeyError):  # removed since, or another person's
             job = None
-    return BestSoFar(job, bool(job is not None and job.active))
+    running = bool(job is not None and job.active)
+    return BestSoFar(job, running, running and _refitting(str(marker["job"]), root))
+
+
+def _refitting(job_id: str, root: Path | None) -> bool:
+    """Whether the job's latest leaderboard has its saved leader being retrained on train + validation."""
+    try:
+        events = read_events(_job_folder(job_id, root))
+    except (ValueError, OSError):
+        return False
+    board = next((event["leaderboard"] for event in reversed(events)
+                  if isinstance(event, dict) and isinstance(event.get("leaderboard"), list) and event["leaderboard"]), [])
+    return any(isinstance(row, dict) and row.get("refitting") and row.get("saved") for row in board)
 
 
 def start_response_job(

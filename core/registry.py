@@ -84,19 +84,32 @@ class ModelInfo:
         its base model (``base_label`` names it, e.g. ``Workspace.base_model_label``; "no base
         model" for kinds with none) and its method, e.g. "fine-tuned transformer · base model
         minilm-en · LoRA adapters" or "TF-IDF + logistic regression · no base model"."""
-        kind = KIND_NAMES.get(self.kind, self.kind)
-        if self.kind == "tfidf" and self.task == "regression":
-            kind = "TF-IDF + ridge regression"
+        kind = self.kind_words(base_label)
         if self.base_model_used is None:
             return f"{kind} · no base model"
-        method = KIND_METHODS.get(self.kind) or METHOD_NAMES.get(self.method, self.method)
+        return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", self.method_words)
+                          if part)
+
+    def kind_words(self, base_label: Callable[[str], str] = str) -> str:
+        """The saved model's kind in words (KIND_NAMES), as :meth:`describe` and the Models table name it."""
+        if self.kind == "tfidf" and self.task == "regression":
+            return "TF-IDF + ridge regression"
         if self.kind == "softvote":  # its base model is its embedding member's: "... and multilingual-e5-small embeddings + LR"
-            members = list(self.members or ("tfidf", "embedding"))
-            kind = "soft vote of " + members_in_words(members).replace(
+            return "soft vote of " + members_in_words(list(self.members or ("tfidf", "embedding"))).replace(
                 "embeddings + LR", f"{base_label(self.base_model) or '?'} embeddings + LR")
-            if "transformer" in members:  # the fine-tuned member was built by the run's method
-                method = f"probabilities averaged, encoder frozen for the embeddings, {METHOD_NAMES.get(self.method, self.method)} for the fine-tune"
-        return " · ".join(part for part in (kind, f"base model {base_label(self.base_model) or '?'}", method) if part)
+        return KIND_NAMES.get(self.kind, self.kind)
+
+    @property
+    def method_words(self) -> str:
+        """How the saved model was built, in words; "" for a kind on no base model (its kind says
+        it). KIND_METHODS first: ``method`` is the run's ("full" for an embeddings model saved
+        from a fine-tuning run), which did not build a frozen-encoder kind."""
+        if self.base_model_used is None:
+            return ""
+        if self.kind == "softvote" and "transformer" in self.members:  # the fine-tuned member was built by the run's method
+            return ("probabilities averaged, encoder frozen for the embeddings, "
+                    f"{METHOD_NAMES.get(self.method, self.method)} for the fine-tune")
+        return KIND_METHODS.get(self.kind) or METHOD_NAMES.get(self.method, self.method)
 
     @property
     def multi_label(self) -> bool:

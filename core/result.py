@@ -226,7 +226,8 @@ def _alone(prepared: Prepared, config: TrainConfig, tfidf: Fitted, constant: lis
     """The verdict while (or when) TF-IDF is the only candidate scored."""
     key = "tfidf_lr" if prepared.classification else "tfidf_ridge"
     test_true = prepared.labels[prepared.splits["test"]]
-    usefulness = usefulness_check(prepared.task, test_true, tfidf.test.pred, constant, prepared.classes, seed=config.seed + 2)
+    usefulness = usefulness_check(prepared.task, test_true, tfidf.test.pred, constant, prepared.classes, seed=config.seed + 2,
+                                  out_of_fold=prepared.out_of_fold)
     reason = f"{MODEL_NAMES[key][0].upper()}{MODEL_NAMES[key][1:]} is the only candidate scored so far, so it was saved."
     nothing = {"n": 0}
     return {"chosen": key, "candidate": None, "alternative": key, "chosen_on": "validation", "reason": reason,
@@ -276,7 +277,8 @@ def _own_verdict(verdict: dict[str, Any], task: str, classes: Any, test_true: An
     """The run's verdict as a kept candidate carries it: the same choice and comparison, with the
     usefulness check (and the note on accuracy below always guessing) of the candidate's own test
     predictions instead of the saved model's, so whichever is put in place is flagged for itself."""
-    usefulness = usefulness_check(task, test_true, own_pred, constant, classes, seed=seed + 2)
+    usefulness = usefulness_check(task, test_true, own_pred, constant, classes, seed=seed + 2,
+                                  out_of_fold=verdict.get("chosen_on") == "out-of-fold")
     sentence = verdict.get("sentence", "")
     if task == "classification":
         if not verdict.get("useless"):

@@ -35,7 +35,8 @@ if not models:
     render_admin_panel()  # admins on a team server: every workspace and the queue
     st.stop()
 
-st.caption(f"{len(models)} saved model(s), newest first. Metrics are on each model's own held-out test rows.")
+st.caption(f"{len(models)} saved model(s), newest first. Metrics are on each model's own held-out test rows; a model "
+           "trained on very few labels is cross-validated instead (every labelled row scored out of fold).")
 st.dataframe(
     models_frame(models),
     hide_index=True,

@@ -23,7 +23,7 @@ import streamlit as st
 
 from core import TrainConfig, jobs, load_csv, ood, validate_mapping, validate_name, workspace  # tests patch jobs, ood
 from core.base_models import training_defaults
-from core.columns import suggest_label_column, suggest_text_columns
+from core.columns import suggest_label_to_fill, suggest_text_columns
 from core.data import ROW_NUMBERING
 from core.evaluation import cv_summary_frame
 from core.label_rounds import compare_with_zeroshot, rows_to_train, zeroshot_kept, zeroshot_name
@@ -126,7 +126,7 @@ def new_project() -> None:
     texts = suggest_text_columns(df) or columns[:1]
     left, right = st.columns(2)
     text_col = left.selectbox("Text column", columns, index=columns.index(texts[0]), key="label_text_col")
-    label_guess = suggest_label_column(df, [text_col])
+    label_guess = suggest_label_to_fill(df, [text_col])  # None: a new, empty label column
     options = [c for c in columns if c != text_col] + [NEW_LABEL_COLUMN]
     label_col = right.selectbox("Label column", options, key="label_label_col",
                                 index=options.index(label_guess) if label_guess in options else len(options) - 1)
@@ -175,8 +175,14 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
         ss["label_model_source"] = ss.pop("label_pending_source")
     if model_path(own_model).exists() and "label_model_source" not in ss:
         ss["label_model_source"] = TRAIN_SOURCE
-    sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active != own_model else [])
-    if st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True) == ACTIVE_SOURCE:
+    project_ranker = _project_ranker(store, own_model)
+    # The active model is a choice of its own only when it is not the project's model that picks anyway
+    # (the cold start's zero-shot model is made active: two options would have named one model).
+    sources = [TRAIN_SOURCE] + ([ACTIVE_SOURCE] if active and active not in (own_model, project_ranker) else [])
+    if ss.get("label_model_source") not in sources:
+        ss["label_model_source"] = TRAIN_SOURCE
+    if st.radio("Which model picks the rows", sources, key="label_model_source", horizontal=True,
+                format_func=lambda source: _source_words(source, project_ranker, own_model)) == ACTIVE_SOURCE:
         ranking_model = active
         info = read_info(model_path(active))
         base_model = info.config.get("base_model", "minilm-en")
@@ -197,10 +203,7 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
                 ss["label_pending_source"] = TRAIN_SOURCE
                 st.rerun()
     else:
-        cold = zeroshot_name(store.folder.name)  # the cold start's model ranks until the project trains its own
-        ranking_model = own_model if model_path(own_model).exists() else cold if model_path(cold).exists() else None
-        if ranking_model == own_model and model_path(cold).exists() and zeroshot_kept(store, model_path(own_model)):
-            ranking_model = cold  # the trained model did not score higher than it (_zeroshot_choice)
+        ranking_model = project_ranker
         sample = store.labeled()[store.text_columns[0]].head(2000).tolist()
         base_model = base_model_picker(sample, key="label_base")
         if st.button("Train on the labelled rows", key="label_train", icon=":material/model_training:"):
@@ -213,6 +216,27 @@ def model_section(store: LabelStore) -> tuple[str | None, str]:
     if ranking_model and training_job(store) is None:
         _show_model_summary(ranking_model, notice_said=said == ranking_model)
     return ranking_model, base_model
+
+
+def _project_ranker(store: LabelStore, own_model: str) -> str | None:
+    """The project's model that picks the rows: its trained model, else (until it trains one, or when
+    the trained one did not score higher than it: _zeroshot_choice) its cold start's zero-shot model;
+    None when it has neither."""
+    cold = zeroshot_name(store.folder.name)
+    if model_path(own_model).exists() and not (model_path(cold).exists() and zeroshot_kept(store, model_path(own_model))):
+        return own_model
+    return cold if model_path(cold).exists() else None
+
+
+def _source_words(source: str, project_ranker: str | None, own_model: str) -> str:
+    """The radio's words for ``source``: the project's option names the model that picks with it (the
+    newcomer's walk: "Train a model" stood selected while the zero-shot model picked)."""
+    if source != TRAIN_SOURCE or project_ranker is None:
+        return source
+    if project_ranker == own_model:
+        return "This project's model, trained on the labelled rows"
+    return "This project's zero-shot model" + (" (it scored higher than the trained one)"
+                                               if model_path(own_model).exists() else " (until you train one)")
 
 
 def _project_labels(store: LabelStore) -> list[str]:
@@ -431,7 +455,23 @@ def rows_section(store: LabelStore, counts: dict[str, int], ranking_model: str |
         area.error(plain(exc))
         return
     with area.container() if scoring else area:
+        _round_left(ranked, n, counts)
         _round_rows(store, counts, ranked, ranking_model, base_model)
+
+
+def _round_left(ranked: pd.DataFrame, n: int, counts: dict[str, int]) -> None:
+    """Why the round shows fewer rows than "Rows per round" after some were saved (the newcomer's walk:
+    17 rows beside a setting of 20): the saved rows leave it and none comes in until the model picks
+    again, and a button to pick again now (the same model, so the rows still shown stay: ui.label_rounds.ranked_rows)."""
+    saved = len(ss.get("label_ranked", ())) - len(ranked)
+    if saved <= 0 or len(ranked) >= n or counts["unlabeled"] <= len(ranked):
+        return
+    st.caption(f"{len(ranked):,} of this round's {n:,} rows are left: the {counted(saved, 'row')} you labelled left it, "
+               "and no row comes in until the model picks again: when it is retrained (**Save and retrain**), or now "
+               f"with **Refill to {n:,} rows** (it scores the unlabelled rows again).")
+    if st.button(f"Refill to {n:,} rows", key="label_refill", icon=":material/playlist_add:"):
+        ss.pop("label_rank_stamp", None)  # _ranking_stale: the same model ranks the remaining rows again
+        st.rerun()
 
 
 def _round_rows(store: LabelStore, counts: dict[str, int], ranked: pd.DataFrame, ranking_model: str,

@@ -27,10 +27,12 @@ from core.charts.evaluation import (
     roc_inputs,
 )
 from core.data import ROW_NUMBERING
+from core.evaluation import scored_rows
 from core.jobs import best_so_far_job, list_jobs
 from core.models.folder import TEST_PREDICTIONS
 from core.models.zeroshot import NEVER_TRAINED
 from core.progress import BEST_SO_FAR
+from core.registry import KIND_METHODS
 from core.result import verdict_account, verdict_notice
 from ui.candidates import render_candidates
 from ui.figures import inert
@@ -56,6 +58,7 @@ def load_test_predictions(folder: Path) -> pd.DataFrame | None:
 def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
     """One row per saved model for the Models page table (numbers stay numbers)."""
     rows = []
+    base_label = workspace.current().base_model_label
     for info in infos:
         model = info.metrics.get("model") or {}
         tfidf = (info.metrics.get("baselines") or {}).get("tfidf_lr") or {}
@@ -68,8 +71,11 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "name": info.name,
                 "task": info.task,
                 "labels": labels if info.task == "classification" else "(a number)",
-                "base model": info.base_model_used or "none",  # TF-IDF, trees: none (issue 28)
-                "method": info.method,
+                # What the saved model is, as ModelInfo.describe says it on every other page: the run's
+                # method ("full") did not build an embeddings model or a soft vote saved from it.
+                "kind": info.kind_words(base_label),
+                "base model": base_label(info.base_model_used) if info.base_model_used else "none",  # TF-IDF, trees (issue 28)
+                "method": info.method_words or None,  # none for a kind on no base model: its kind says how it was built
                 "kept candidates": ", ".join(info.candidates) or None,  # core.models.candidates
                 # A zero-shot model learned from no labelled row but was built from the rows it read
                 # (its prototypes and self-training): "rows 0" read as an empty model (round-7 walk).
@@ -84,17 +90,23 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(rows)
-    # Hide metric columns that no listed model has (e.g. R² when every model is a classifier).
-    return frame.dropna(axis=1, how="all") if len(frame) else frame
+    # Hide metric columns that no listed model has (e.g. R² when every model is a classifier); the
+    # method column stays, empty where every listed kind runs on no base model.
+    empty = [column for column in frame if column != "method" and frame[column].isna().all()]
+    return frame.drop(columns=empty) if len(frame) else frame
 
 
 def compared_settings(info: ModelInfo) -> dict:
     """The settings the Models page compares (core.charts.evaluation.model_comparison_frame): the
-    run's config with the model's own base model and method. A model on no base model (TF-IDF saved
-    in place of a fine-tune) shows none of the fine-tune's settings, which did not build it."""
+    run's config with the model's own base model and method (ModelInfo.method_words). A model on no
+    base model (TF-IDF saved in place of a fine-tune) or on a frozen encoder (embeddings, soft vote)
+    shows none of the fine-tune's settings, which did not build it."""
     if info.base_model_used is None:
-        return {"base_model": "none", "method": info.method}
-    return {**info.config, "base_model": workspace.current().base_model_label(info.base_model), "method": info.method}
+        return {"base_model": "none", "method": info.kind_words()}
+    base = workspace.current().base_model_label(info.base_model)
+    if info.kind in KIND_METHODS:  # a frozen encoder (embeddings, soft vote, zero-shot): no fine-tune setting built it
+        return {"base_model": base, "method": info.method_words}
+    return {**info.config, "base_model": base, "method": info.method_words}
 
 
 def render_headline(info: ModelInfo, columns: int = 4) -> None:
@@ -188,7 +200,12 @@ def render_best_so_far(info: ModelInfo) -> None:
     if found is None:
         return
     job = found.job
-    if found.running:
+    if found.refitting:  # the job's last step: no candidate is left to run, only this model's retraining
+        st.info("**The best so far of a training job that is still running: it is being retrained on train + "
+                "validation, its last step.** Every page can use it now; when the job ends, this saved model is "
+                "replaced by its retrained copy. The numbers, the verdict and the time below may change then.",
+                icon=":material/hourglass_top:")
+    elif found.running:
         still = "still running" if job.state == "running" else "queued to go on"
         st.info(f"**The best so far of a training job that is {still}.** It was saved while the job runs and every page "
                 "can use it now, but the job replaces it when it ends: with a later candidate if one scores higher, "
@@ -241,7 +258,10 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
     facts.append(plain(info.describe(workspace.current().base_model_label)))
-    if split:
+    if metrics.get("cv") and split:  # cross-validated on few labels: no row was held out as a test row
+        facts.append(f"{split.get('train', 0):,} labelled rows, each scored out of fold "
+                     f"({plain(metrics.get('evaluation') or 'cross-validation')}), then trained on all of them")
+    elif split:
         facts.append(
             f"{split.get('train', 0):,} training / {split.get('validation', 0):,} validation / "
             f"{split.get('test', 0):,} test rows"
@@ -292,6 +312,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
         mistakes = mistakes_frame(predictions, info.task)
     except ValueError:
         return  # a model kind whose predictions file has other columns
+    rows = scored_rows(metrics).capitalize()  # "Out-of-fold rows" when cross-validated on few labels
     if info.task == "classification":
         wrong = int(
             (
@@ -299,9 +320,9 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
                 != predictions["predicted_label"].astype(str).str.strip()
             ).sum()
         )
-        st.markdown(f"##### Test rows the model got wrong ({wrong:,} of {len(predictions):,}), most confident first")
+        st.markdown(f"##### {rows} the model got wrong ({wrong:,} of {len(predictions):,}), most confident first")
     else:
-        st.markdown("##### Test rows with the largest errors")
+        st.markdown(f"##### {rows} with the largest errors")
     if len(mistakes):
         st.dataframe(
             mistakes,

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..evaluation import OUT_OF_FOLD_NOTE, scored_rows
 from . import BASELINE_COLOR, MODEL_COLOR, diagonal, model_curve
 
 __all__ = [
@@ -290,6 +291,9 @@ def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
     def get(source: Mapping[str, Any], key: str) -> float | None:
         return _finite((source or {}).get(key))
 
+    # Cross-validated on small data, the numbers are on every labelled row scored out of fold: no test row.
+    rows = scored_rows(metrics) + (f" ({OUT_OF_FOLD_NOTE})" if metrics.get("cv") else "")
+
     def fmt(value: float | None, pattern: str) -> str:
         return "n/a" if value is None else pattern.format(value)
 
@@ -305,7 +309,7 @@ def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
                 vs_majority,
                 # No green arrow for no gain: a model level with always guessing the common class.
                 delta_color="off" if vs_majority and vs_majority[1:].startswith("0.0 ") else "normal",
-                help=f"Share of the {n} test rows predicted right; delta vs always predicting the most common class.",
+                help=f"Share of the {n} {rows} predicted right; delta vs always predicting the most common class.",
             ),
             Headline(
                 "Macro-F1", fmt(f1, "{:.3f}"), help="F1 averaged over classes, each class counting equally (0-1)."
@@ -317,7 +321,7 @@ def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
                 help=(f"Macro-F1 points over a TF-IDF + logistic regression baseline ({fmt(tfidf, '{:.3f}')})."
                       if rival == "TF-IDF" else
                       f"Macro-F1 points over the fine-tuned transformer this model was chosen over ({fmt(tfidf, '{:.3f}')}), "
-                      "on the same test rows."),
+                      f"on the same {rows}."),
             ),
             Headline(
                 "Lift over majority",
@@ -339,7 +343,7 @@ def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
         Headline(
             "R²",
             fmt(r2, "{:.3f}"),
-            help="Share of the label's variance explained on the test rows (1 is perfect, 0 is the mean).",
+            help=f"Share of the label's variance explained on the {rows} (1 is perfect, 0 is the mean).",
         ),
         Headline(
             f"R² vs {rival}",
@@ -611,7 +615,8 @@ def model_comparison_frame(models: Sequence[tuple[str, str, Mapping[str, Any], M
             put("MAE", name, model.get("mae"), "{:.4g}")
             put("Spearman", name, model.get("spearman"), "{:.3f}")
             put("TF-IDF baseline R²", name, (base.get("tfidf_ridge") or {}).get("r2"), "{:.3f}")
-        put("test rows", name, model.get("n"), "{:.0f}")
+        n = model.get("n")  # cross-validated on few labels: every labelled row, scored out of fold, none held out
+        put("test rows", name, f"{n:,} out of fold" if metrics.get("cv") and isinstance(n, int) else n, "{:.0f}")
         put("rows used", name, metrics.get("n_rows_used"), "{:.0f}")
         put("training seconds", name, metrics.get("train_seconds"), "{:.0f}")
         for key in (

@@ -223,7 +223,7 @@ def test_models_page_switches_after_confirmation_and_the_active_model_follows(sa
     assert "now predicts with TF-IDF + logistic regression" in texts(at.success)
     assert "your choice" in texts(at.markdown) and "the rule had saved the fine-tuned transformer" in texts(at.markdown)
     table = frame_with(at, "base model").set_index("name")
-    assert (table.loc[NAME, "method"], table.loc[NAME, "kept candidates"]) == ("tfidf", "transformer")
+    assert (table.loc[NAME, "kind"], table.loc[NAME, "kept candidates"]) == ("TF-IDF + logistic regression", "transformer")
     assert at.session_state["active_model"] == NAME
     model = get_model(NAME)  # the model now in place, not the cached one
     assert isinstance(model, TfidfClassifier)

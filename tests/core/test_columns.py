@@ -70,3 +70,18 @@ def test_config_error_names_its_field():
         TrainConfig(text_columns=("t",), label_column="y", epochs=0)
     assert caught.value.field == "epochs" and isinstance(caught.value, ValueError)
     assert "Setting 'epochs' must be" in str(caught.value)
+
+
+def test_a_labelling_projects_label_column_is_guessed_only_where_it_looks_like_labels():
+    """The Label page's guess (core.columns.suggest_label_to_fill): labels are few short values, and a
+    project's label column has rows left to label unless it is named like one."""
+    from core.columns import suggest_label_to_fill
+
+    text = [f"review number {i} about the dress" for i in range(6)]
+    every_row = pd.DataFrame({"text": text, "source": ["amazon", "imdb", "yelp"] * 2})
+    assert suggest_label_to_fill(every_row, ["text"]) is None  # filled on every row: metadata, not labels to give
+    partly = every_row.assign(verdict=["yes", "", "no", "", "", "yes"])
+    assert suggest_label_to_fill(partly, ["text"]) == "verdict"
+    titles = every_row.assign(title=["A long title that reads as a sentence of its own, not a label", "", "x", "", "y", ""])
+    assert suggest_label_to_fill(titles, ["text"]) is None  # a value too long to be a label
+    assert suggest_label_to_fill(every_row.assign(label=""), ["text"]) == "label"  # named so, still all to label

@@ -528,3 +528,16 @@ def test_many_tiny_classes_get_no_interval_and_the_verdict_says_so():
                                  val_tfidf=b, test_true=y, test_candidate=a, test_tfidf=b, test_constant=[y[0]] * 100)
     assert "The 95% interval cannot be computed" in verdict["sentence"] and "nan" not in verdict["sentence"]
     assert "No 95% interval could be given for the difference (too few rows per class)." in verdict["reason"]
+
+
+def test_a_useless_cross_validated_model_names_its_out_of_fold_rows_not_test_rows():
+    """Scored by cross-validation (core.small_data), no row was held out: the warning counts the
+    rows as what they are. Truth: a model predicting one class for every row is useless either way."""
+    from core.evaluation import usefulness_check
+
+    truth, constant = ["a", "b", "a", "b", "a", "b"], ["a"] * 6
+    held_out = usefulness_check("classification", truth, constant, constant, ["a", "b"])
+    out_of_fold = usefulness_check("classification", truth, constant, constant, ["a", "b"], out_of_fold=True)
+    assert held_out["useless"] and out_of_fold["useless"]
+    assert "6 test rows" in held_out["message"]
+    assert "test rows" not in out_of_fold["message"] and "6 out-of-fold rows (cross-validated" in out_of_fold["message"]

@@ -275,3 +275,26 @@ def test_save_and_retrain_that_cannot_start_still_counts_the_labels_it_saved(lab
     on_disk = label_store("demo").counts()["labeled"]
     assert on_disk == int(before.replace(",", "")) + 4
     assert next(m.value for m in at.metric if m.label == "Labelled") == f"{on_disk:,}"
+
+
+def test_a_file_without_a_label_column_starts_a_new_empty_one(labels_dir):
+    """Newcomer's walk: a file of review texts and their `source` (amazon, imdb, yelp on every row)
+    opened with `source` as the label column: "2,000 labelled, 0 to label", before any label was
+    given. Truth: the bundled sentiment sample read as it ships, its `label` column dropped: no row
+    of it carries a label."""
+    sample = pd.read_csv(ROOT / "sample_data" / "sentiment_reviews_en.csv").head(2000)
+    unlabelled = sample.drop(columns=["label"])
+    assert list(unlabelled.columns) == ["text", "source"] and unlabelled["source"].notna().all()
+    at = open_label()
+    at.file_uploader(key="label_upload").set_value(("reviews.csv", unlabelled.to_csv(index=False).encode(),
+                                                    "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="label_text_col").value == "text"
+    assert at.selectbox(key="label_label_col").value == "(add a 'label' column)"
+    assert "2,000 rows: 0 labelled, 2,000 to label." in [c.value for c in at.caption]
+    # The same rows with their labels half given: that column is the label column, and it counts them.
+    half = sample.assign(label=sample["label"].where(sample.index % 2 == 0, ""))
+    at = open_label()
+    at.file_uploader(key="label_upload").set_value(("half.csv", half.to_csv(index=False).encode(), "text/csv")).run()
+    assert at.selectbox(key="label_label_col").value == "label"
+    assert "2,000 rows: 1,000 labelled, 1,000 to label." in [c.value for c in at.caption]

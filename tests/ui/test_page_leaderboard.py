@@ -334,3 +334,34 @@ def test_a_best_so_far_says_its_running_job_may_replace_it_and_offers_no_swap_un
     assert "still running" not in words(at.info)
     assert "ended without finishing (failed: Out of memory)" in words(at.warning)
     assert swap in [b.key for b in at.button]  # nothing will replace it now: a swap is the person's to make
+
+
+def test_a_best_so_far_being_refitted_says_its_retrained_copy_replaces_it(worker, trained_tiny):
+    """Newcomer's walk: while the job's last step retrained the saved leader on train + validation, the
+    Models page still said the job may replace it "with a later candidate", though none was left to
+    run. Truth: the job's latest leaderboard as core.pipeline writes it (every candidate ended, the
+    saved leader's row ``refitting``)."""
+    import dataclasses
+    import shutil
+
+    _, saved = trained_tiny
+    folder = job_folder("running", worker)
+    board = rows(2)
+    board[2] = dataclasses.replace(board[2], refitting=True)  # the saved leader, the fine-tune
+    write_events(folder, rows(1), board)
+    assert not [r for r in board if r.status in ("waiting", "running")]  # no candidate left to run
+    target = model_path(NAME)
+    shutil.copytree(saved, target)
+    metrics = json.loads((target / "metrics.json").read_text())
+    (target / "metrics.json").write_text(json.dumps({**metrics, "best_so_far": {"job": JOB}}))
+    at = open_models()
+    at.selectbox(key="models_open").set_value(NAME).run()
+    assert not at.exception, at.exception
+    said = words(at.info)
+    assert "is being retrained on train + validation" in said
+    assert "this saved model is replaced by its retrained copy" in said
+    assert "later candidate" not in said
+
+    write_events(folder, rows(1), rows(2))  # the refit not started yet: a later candidate may still come
+    at.run()
+    assert "later candidate" in words(at.info) and "retrained copy" not in words(at.info)

@@ -74,7 +74,7 @@ def test_lists_every_model_with_headline_metrics(two_models):
     assert set(table.index) == {"sentiment-tiny", "rating-model"}
     assert table.loc["sentiment-tiny", "task"] == "classification"
     assert table.loc["sentiment-tiny", "labels"] == "negative, positive"
-    assert table.loc["rating-model", "method"] == "lora"
+    assert table.loc["rating-model", "method"] == "LoRA adapters"  # its training_config.json's "lora", in words
     assert table.loc["rating-model", "R²"] == pytest.approx(0.7)
     assert table.loc["sentiment-tiny", "rows"] == 160
     assert table.loc["sentiment-tiny", "macro-F1"] > 0.5
@@ -107,7 +107,7 @@ def test_compare_two_models_side_by_side(two_models):
     at.selectbox(key="models_compare_b").set_value("rating-model").run()
     table = frame_with(at, "sentiment-tiny")
     assert list(table.columns) == ["sentiment-tiny", "rating-model"]
-    assert table.loc["method", "rating-model"] == "lora"
+    assert table.loc["method", "rating-model"] == "LoRA adapters"
     assert table.loc["R²", "rating-model"] == "0.700"
 
 
@@ -145,3 +145,74 @@ def test_the_header_states_the_whole_runs_time_not_the_fine_tunes_loop(two_model
     # A resumed run says where its time starts; a model without the run's time names its own fit.
     assert run_time({"total_seconds": 245.2, "resumed_from_step": 40}) == "the whole run took 4:05 since its resume at step 40"
     assert run_time({"train_seconds": 12.4}) == "fitted in 12 s" and run_time({}) == ""
+
+
+@pytest.fixture(scope="module")
+def frozen_encoder_run(tiny_model_dir, tmp_path_factory):
+    """A full fine-tuning run on a sentence encoder (the tiny BERT in the sentence-transformers
+    layout), saved with its kept candidates: its metrics.json says the method chosen was "full"."""
+    from core import TrainConfig, train
+    from tests.conftest import make_sentiment_frame
+
+    encoder = tmp_path_factory.mktemp("encoder") / "tiny-st"
+    shutil.copytree(tiny_model_dir, encoder)
+    (encoder / "modules.json").write_text("[]")  # core.base_models.is_sentence_encoder: the embedding candidates run
+    config = TrainConfig(base_model=str(encoder), method="full", epochs=1, max_length=32, batch_size=16)
+    return train(make_sentiment_frame(300), config).save(tmp_path_factory.mktemp("run") / "run")
+
+
+def test_a_frozen_encoder_model_is_not_listed_as_full_fine_tuning(models_dir, frozen_encoder_run):
+    """Newcomer's walk: an embeddings model and a soft vote put in place from a full fine-tuning run
+    were listed with method "full". Truth: the model each folder loads (core.models.load_folder),
+    whose encoder no training step touched, and the run's own config, which does say "full"."""
+    from core.models import EmbeddingClassifier, SoftVoteClassifier, load_folder
+    from core.registry import choose_candidate
+
+    for name, kind in (("embeddings", "embedding"), ("vote", "softvote")):
+        shutil.copytree(frozen_encoder_run, models_dir / name)
+        choose_candidate(name, kind, models_dir)
+        assert json.loads((models_dir / name / "metrics.json").read_text())["method_chosen"] == "full"  # the run's
+    assert isinstance(load_folder(models_dir / "embeddings"), EmbeddingClassifier)
+    assert isinstance(load_folder(models_dir / "vote"), SoftVoteClassifier)
+    at = open_models()
+    table = frame_with(at, "base model").set_index("name")
+    for name, kind in (("embeddings", "embeddings + logistic regression"), ("vote", "soft vote")):
+        assert kind in table.loc[name, "kind"]
+        assert table.loc[name, "base model"] != "none"
+        assert "full" not in table.loc[name, "method"] and "frozen" in table.loc[name, "method"], table.loc[name]
+    at.selectbox(key="models_compare_a").set_value("embeddings")
+    at.selectbox(key="models_compare_b").set_value("vote").run()
+    compared = frame_with(at, "embeddings")
+    assert not any("full" in compared.loc["method", name] for name in ("embeddings", "vote")), compared.loc["method"]
+    assert not compared.loc["epochs"].any(), compared.loc["epochs"]  # the fine-tune's settings built neither
+
+
+def test_a_model_cross_validated_on_six_labels_counts_out_of_fold_rows_not_test_rows(models_dir, tiny_model_dir):
+    """Newcomer's walk: a model trained on 6 labelled rows said "6 training / 0 validation / 6 test
+    rows" and "predictions on the 6 test rows", though no row was held out: every one was scored out
+    of fold. Truth: the run's own split, every labelled row both trained on and scored (core.small_data)."""
+    import re
+
+    from core import TrainConfig, train
+    from tests.conftest import make_sentiment_frame
+
+    result = train(make_sentiment_frame(6), TrainConfig(base_model=str(tiny_model_dir), method="fewshot", epochs=1,
+                                                        max_length=32))
+    result.save(models_dir / "six")
+    metrics = json.loads((models_dir / "six" / "metrics.json").read_text())
+    assert metrics["split_sizes"]["train"] == metrics["split_sizes"]["test"] == 6 and metrics["cv"]["k"] >= 2
+    at = open_models()
+    at.selectbox(key="models_open").set_value("six").run()
+    assert not at.exception, at.exception
+    said = [e.value for kind in (at.markdown, at.caption, at.warning, at.info) for e in kind] + [m.proto.help for m in at.metric]
+    counted = [s for s in said if re.search(r"\b6 (held-out )?test rows|^##### Test rows", s)]
+    assert not counted, counted
+    assert any("6 labelled rows, each scored out of fold" in s for s in said)
+    assert any(s.startswith("##### Out-of-fold rows the model got wrong") for s in said)
+    assert any("6 out-of-fold rows" in s for s in said)  # the accuracy card's help at least
+    regression_folder(models_dir / "rating-model")  # a model with a held-out split still counts test rows
+    at.run()
+    at.selectbox(key="models_compare_a").set_value("six")
+    at.selectbox(key="models_compare_b").set_value("rating-model").run()
+    compared = frame_with(at, "six")
+    assert (compared.loc["test rows", "six"], compared.loc["test rows", "rating-model"]) == ("6 out of fold", "4")

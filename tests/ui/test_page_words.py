@@ -108,7 +108,8 @@ def test_models_page_and_sidebar_describe_a_tfidf_model_as_tfidf(models_dir):
     assert any("only 30 rows" in w.value for w in at.warning)  # other warnings stay warnings
     assert "Lift over TF-IDF" not in [m.label for m in at.metric]
     table = frame_with(at, "base model").set_index("name")
-    assert (table.loc[NAME, "base model"], table.loc[NAME, "method"]) == ("none", "tfidf")
+    assert (table.loc[NAME, "kind"], table.loc[NAME, "base model"]) == ("TF-IDF + logistic regression", "none")
+    assert not table.loc[NAME, "method"]  # no base model, no fine-tuning method: not the run's "full"
     # Missing cells (no R², no candidates) show empty: Streamlit draws "None" unless told otherwise.
     shown = {d.proto.id: d.proto for d in at.dataframe}
     assert all(p.placeholder == "" for p in shown.values()), [p.placeholder for p in shown.values()]
@@ -330,9 +331,9 @@ def test_models_compare_table_shows_a_tfidf_model_without_the_fine_tunes_setting
     at.selectbox(key="models_compare_a").set_value(NAME).run()
     at.selectbox(key="models_compare_b").set_value("lora-run").run()
     table = next(d.value for d in at.dataframe if list(d.value.columns) == [NAME, "lora-run"])
-    assert (table.loc["base model", NAME], table.loc["method", NAME], table.loc["epochs", NAME]) == ("none", "tfidf", "")
+    assert (table.loc["base model", NAME], table.loc["method", NAME], table.loc["epochs", NAME]) == ("none", "TF-IDF + logistic regression", "")
     assert (table.loc["base model", "lora-run"], table.loc["method", "lora-run"], table.loc["epochs", "lora-run"]) == (
-        "minilm-en", "lora", "2")
+        "minilm-en", "LoRA adapters", "2")  # metrics.json's method_chosen "lora", in words
 
 
 def test_embedding_and_zero_shot_models_name_their_base_model_and_what_built_them():

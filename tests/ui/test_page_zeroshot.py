@@ -310,3 +310,61 @@ def test_the_sidebar_shows_the_new_zero_shot_model_in_the_run_that_says_it_is_ac
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["active_model"] == "reviews-zs" and "It is now the active model" in at.session_state["zeroshot_done"]
     assert at.sidebar.selectbox[0].value == "reviews-zs"
+
+
+def test_label_page_names_the_zero_shot_model_that_picks_the_rows(models_dir, tmp_path, monkeypatch, tiny_model_dir):
+    """Newcomer's walk: "Which model picks the rows" stood on "Train a model on the labelled rows" while
+    the project's zero-shot model picked them (and, active, was offered again as "Use the active
+    model"). Truth: the rows' "model says" are that zero-shot model's own predictions."""
+    from core.labeling import label_store
+    from tests.ui.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    label_store("cold").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
+    build_zeroshot(pd.DataFrame({"text": TEXTS}), "negative, neutral, positive", base_model=str(tiny_model_dir),
+                   options=Options(self_training=False)).save(models_dir / "label-cold-zeroshot")
+    for active in (None, "label-cold-zeroshot"):
+        at = open_label()
+        at.session_state["active_model"] = active
+        at.selectbox(key="label_project").set_value("cold").run()
+        assert not at.exception, [e.value for e in at.exception]
+        editor = at.data_editor(key="label_editor").value
+        said = load_folder(models_dir / "label-cold-zeroshot").predict(pd.DataFrame({"text": [TEXTS[r] for r in editor["row"]]}))
+        assert list(editor["model says"]) == list(said)  # the zero-shot model picks
+        radio = at.radio(key="label_model_source")
+        shown = radio.options[radio.index]
+        assert "zero-shot" in shown and "Train a model" not in shown, radio.options
+        assert radio.options == [shown], radio.options  # the active zero-shot model is not offered a second time
+
+
+def test_a_round_with_saved_rows_says_why_it_is_short_and_refills_to_the_setting(models_dir, tmp_path, monkeypatch,
+                                                                                tiny_model_dir):
+    """Newcomer's walk: after saving 3 of a round's 20 rows the round showed 17 beside "Rows per round"
+    20, unexplained. Truth: the project's store (the rows saved, the rows still unlabelled)."""
+    from core.labeling import label_store
+    from tests.ui.test_page_label import open_label
+
+    monkeypatch.setenv("MARKETUNE_LABELS_DIR", str(tmp_path / "labels"))
+    truth = make_sentiment_frame(60, classes=3)["label"].tolist()
+    label_store("short").create(pd.DataFrame({"text": TEXTS, "label": ""}), ["text"], "label")
+    build_zeroshot(pd.DataFrame({"text": TEXTS}), "negative, neutral, positive", base_model=str(tiny_model_dir),
+                   options=Options(self_training=False)).save(models_dir / "label-short-zeroshot")
+    at = open_label()
+    at.selectbox(key="label_project").set_value("short").run()
+    rows = at.data_editor(key="label_editor").value["row"].tolist()
+    assert len(rows) == at.number_input(key="label_n").value == 20
+    at.session_state["label_editor"] = {"edited_rows": {i: {"label": truth[rows[i]]} for i in range(3)},
+                                        "added_rows": [], "deleted_rows": []}
+    at.button(key="label_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = label_store("short")
+    assert store.counts()["labeled"] == 3 and store.counts()["unlabeled"] == 57
+    left = at.data_editor(key="label_editor").value["row"].tolist()
+    assert left == rows[3:]
+    assert any("17 of this round's 20 rows are left: the 3 rows you labelled left it" in c.value for c in at.caption)
+    at.button(key="label_refill").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    refilled = at.data_editor(key="label_editor").value["row"].tolist()
+    assert len(refilled) == 20 and set(rows[3:]) <= set(refilled)  # the rows still shown stay, three come in
+    assert not set(refilled) & set(store.labeled().index)
+    assert not any("rows are left" in c.value for c in at.caption)
