@@ -137,3 +137,33 @@ def test_it_is_not_in_the_table_where_the_fine_tune_does_not_run(tiny_model_dir)
     config = _config(tiny_model_dir, method="embedding")
     table = {c.kind: c for c in candidate_table(prepare(make_sentiment_frame(60, seed=1), config), config, None)}
     assert table[WITH_FINE_TUNE].fit is None and "fine-tune does not run" in table[WITH_FINE_TUNE].skip
+
+
+def test_the_rule_takes_the_vote_over_a_leader_it_adds_to_as_soon_as_it_scores_higher():
+    """Written out: a later candidate leads when more than the tie margin ahead; the vote with the fine-tune,
+    which averages the leader's own models with more, leads when ahead at all, except over TF-IDF."""
+    import pandas as pd
+
+    from core.evaluation import TIE_MARGIN, Scored
+    from core.pipeline import choose_leader
+    from core.result import Fitted
+
+    def fitted(kind: str, score: float, members: tuple[str, ...] = ()) -> Fitted:
+        scored = Scored({"macro_f1": score}, pd.DataFrame(), np.array(["a"] * 200, dtype=object), None)
+        return Fitted(kind, None, scored, scored, 1.0, facts={"members": list(members)} if members else {})
+
+    three = ("tfidf", "embedding", "transformer")
+    cheap = [fitted("tfidf", 0.775), fitted("embedding", 0.804), fitted("softvote", 0.814, ("tfidf", "embedding"))]
+    small = TIE_MARGIN * 0.9  # ahead, within the tie margin
+    assert choose_leader([*cheap, fitted("transformer", 0.792), fitted(WITH_FINE_TUNE, 0.814 + small, three)],
+                         "classification") == WITH_FINE_TUNE
+    assert choose_leader([*cheap, fitted("transformer", 0.792), fitted(WITH_FINE_TUNE, 0.814, three)],
+                         "classification") == "softvote"  # level: the leader stays
+    # The fine-tune leading: the vote averages it with more, so the same holds.
+    assert choose_leader([*cheap, fitted("transformer", 0.825), fitted(WITH_FINE_TUNE, 0.825 + small, three)],
+                         "classification") == WITH_FINE_TUNE
+    # TF-IDF leading keeps its margin (as the verdict against TF-IDF does).
+    assert choose_leader([fitted("tfidf", 0.80), fitted(WITH_FINE_TUNE, 0.80 + small, three)], "classification") == "tfidf"
+    # Any other later candidate still needs more than the margin.
+    assert choose_leader([fitted("tfidf", 0.70), fitted("embedding", 0.80), fitted("transformer", 0.80 + small)],
+                         "classification") == "embedding"
