@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .evaluation import MODEL_NAMES, headline, lead_in_words, settings_kept_over
-from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, rule_kind
+from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, leaderboard_kind, rule_kind
 from .models.folder import MANIFEST, METRICS, read_json
 
 
@@ -70,7 +70,7 @@ def candidates_of(folder: str | Path) -> list[Candidate]:
     if not kept:
         return []
     metrics = read_json(folder / METRICS)
-    in_place = read_json(folder / MANIFEST).get("kind", "?")
+    in_place = leaderboard_kind(read_json(folder / MANIFEST))
     found = [_candidate(in_place, metrics, folder, True)]
     return found + [_candidate(kind, metrics, folder / CANDIDATES / kind, False) for kind in kept]
 

@@ -20,7 +20,7 @@ from typing import Any
 from . import workspace
 from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
-from .models.candidates import kept_kinds
+from .models.candidates import kept_kinds, leaderboard_kind
 from .models.folder import MANIFEST, METRICS, SCHEMA, TRAINING_CONFIG, is_model_folder
 from .models.softvote import members_in_words
 from .workspace import NAME_PATTERN, validate_name
@@ -71,6 +71,12 @@ class ModelInfo:
         A folder that does not record its columns counts as reading text, as every kind but
         the profile-only response model does."""
         return self.text_columns is None or bool(self.text_columns)
+
+    @property
+    def candidate_kind(self) -> str:
+        """Its kind on the run's leaderboard (core.models.candidates.leaderboard_kind): ``kind``, or
+        "softvote_ft" for a soft vote with a fine-tuned member."""
+        return leaderboard_kind({"kind": self.kind, "members": self.members})
 
     @property
     def base_model_used(self) -> str | None:

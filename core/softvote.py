@@ -31,7 +31,7 @@ import numpy as np
 
 from .config import TrainConfig
 from .evaluation import classification_metrics, fold_spread, score_predictions, tfidf_estimator
-from .models.softvote import SoftVoteClassifier
+from .models.softvote import WITH_FINE_TUNE, SoftVoteClassifier  # WITH_FINE_TUNE: the candidate run after the fine-tune
 from .models.tfidf import TfidfClassifier
 from .prepare import Prepared
 from .progress import Cancel, Events
@@ -39,7 +39,6 @@ from .result import Fitted
 
 KIND = "softvote"
 MEMBERS = ("tfidf", "embedding")  # the candidates it averages, in the order they vote
-WITH_FINE_TUNE = "softvote_ft"  # the vote with the fine-tune: the candidate kind run after the fine-tune
 VOTES = {KIND: MEMBERS, WITH_FINE_TUNE: (*MEMBERS, "transformer")}
 
 

@@ -104,7 +104,7 @@ def compared_settings(info: ModelInfo) -> dict:
     if info.base_model_used is None:
         return {"base_model": "none", "method": info.kind_words()}
     base = workspace.current().base_model_label(info.base_model)
-    if info.kind in KIND_METHODS:  # a frozen encoder (embeddings, soft vote, zero-shot): no fine-tune setting built it
+    if info.kind in KIND_METHODS and "transformer" not in info.members:  # a frozen encoder (embeddings, soft vote, zero-shot): no fine-tune setting built it
         return {"base_model": base, "method": info.method_words}
     return {**info.config, "base_model": base, "method": info.method_words}
 
@@ -173,7 +173,7 @@ def render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
     if not rows:
         return
     running = any(job.active and job.model_name == info.name for job in list_jobs())  # the best so far's job too
-    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.kind, ended=not running)
+    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.candidate_kind, ended=not running)
     pending = pending_titles(rows) if running else []
     if pending:
         st.caption(f"Its training job is still running: {plain(' or '.join(pending))} may replace this model "

@@ -176,7 +176,7 @@ def kept_before_the_end(status: JobStatus, rows: list[dict]) -> str | None:
         when = dt.datetime.strptime(info.saved_at, "%Y-%m-%dT%H:%M:%S%z").timestamp()
     except (ValueError, OSError):  # no model folder (taken away when the job ended), or no date
         return None
-    if info.kind != saved.get("kind") or when < int(status.created):
+    if info.candidate_kind != saved.get("kind") or when < int(status.created):
         return None
     return (f"**{plain(saved.get('title') or saved.get('kind'))}**, saved while the job ran, stays usable as "
             f"**{plain(status.model_name)}**.")

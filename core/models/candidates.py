@@ -30,6 +30,7 @@ from typing import Any
 
 from ..files import atomic_folder, pause_alias, pause_point, replace_folder, write_json
 from .folder import MANIFEST, METRICS, read_json
+from .softvote import WITH_FINE_TUNE
 
 CANDIDATES = "candidates"
 CHOICE = "choice"  # the metrics.json key recording that a person chose the model in place over the rule's
@@ -41,6 +42,16 @@ def kept_kinds(folder: str | Path) -> list[str]:
     if not root.is_dir() or root.is_symlink():
         return []
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / MANIFEST).is_file())
+
+
+def leaderboard_kind(manifest: Mapping[str, Any]) -> str:
+    """The leaderboard's kind of a saved model (its ``candidates/<kind>/`` name) from its
+    marketune.json: the manifest's ``kind``, except a soft vote with a fine-tuned member, which is
+    the candidate "softvote_ft" (core.softvote) though it is saved as kind "softvote"."""
+    kind = str(manifest.get("kind") or "?")
+    if kind == "softvote" and "transformer" in (manifest.get("members") or ()):
+        return WITH_FINE_TUNE
+    return kind
 
 
 def kind_of_verdict_name(name: str | None) -> str | None:
@@ -134,7 +145,7 @@ def switch_candidate(folder: str | Path, kind: str, *, by: str = "person", stay:
         if kind not in kept:
             found = ", ".join(kept) if kept else "none"
             raise ValueError(f"{folder.name} keeps no candidate {kind!r}; the candidates kept are: {found}.")
-        current = read_json(folder / MANIFEST).get("kind", "?")
+        current = leaderboard_kind(read_json(folder / MANIFEST))
         source = folder / CANDIDATES / kind
         staying = [name for name in stay if (folder / name).exists()]
         with atomic_folder(folder, overwrite=True) as tmp:

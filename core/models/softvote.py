@@ -43,6 +43,7 @@ from .tfidf import TfidfClassifier
 from .transformer import TextClassifier
 
 KIND = "softvote"
+WITH_FINE_TUNE = "softvote_ft"  # the leaderboard's name of a soft vote with a fine-tuned member (core.softvote)
 SOFTVOTE_JSON = "softvote.json"
 MEMBERS = "members"
 # The only kinds a soft vote's folder may hold, in the order they vote (a folder naming any other is refused).

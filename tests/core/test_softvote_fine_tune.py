@@ -167,3 +167,63 @@ def test_the_rule_takes_the_vote_over_a_leader_it_adds_to_as_soon_as_it_scores_h
     # Any other later candidate still needs more than the margin.
     assert choose_leader([fitted("tfidf", 0.70), fitted("embedding", 0.80), fitted("transformer", 0.80 + small)],
                          "classification") == "embedding"
+
+
+def test_swapping_it_out_and_back_keeps_every_candidate_under_its_own_name(voted, tmp_path):
+    """Saved as kind "softvote" with three members, it is the candidate softvote_ft: set aside under that
+    name (not over the two-member soft vote kept beside it), and put back whole."""
+    from core.candidates import candidates_of
+    from core.models.candidates import kept_kinds, switch_candidate
+    from core.registry import read_info
+
+    _, _, result, _ = voted
+    folder = result.save(tmp_path / "m")
+    before = sorted(kept_kinds(folder))
+    assert WITH_FINE_TUNE not in before and "softvote" in before and read_info(folder).candidate_kind == WITH_FINE_TUNE
+    assert [c.kind for c in candidates_of(folder) if c.in_place] == [WITH_FINE_TUNE]
+    texts = ["great phone", "awful broken thing"]
+    vote_proba = load_folder(folder).predict_proba(texts)
+    two = load_folder(folder / "candidates" / "softvote")
+    assert switch_candidate(folder, "transformer") == WITH_FINE_TUNE
+    assert sorted(kept_kinds(folder)) == sorted([k for k in before if k != "transformer"] + [WITH_FINE_TUNE])
+    assert list(load_folder(folder / "candidates" / "softvote").members) == ["tfidf", "embedding"]
+    np.testing.assert_allclose(load_folder(folder / "candidates" / "softvote").predict_proba(texts), two.predict_proba(texts))
+    assert switch_candidate(folder, WITH_FINE_TUNE) == "transformer"
+    assert sorted(kept_kinds(folder)) == before
+    np.testing.assert_allclose(load_folder(folder).predict_proba(texts), vote_proba, atol=1e-6)
+
+
+def test_a_leaderboard_note_and_the_verdict_give_one_interval_for_one_comparison():
+    """The same pair on the same validation rows gets the same bootstrap resamples (the run's seed) in
+    the leaderboard's note and in the verdict (core.evaluation.choose_saved_model), so a person never
+    reads two intervals for one difference. Truth: the verdict's own interval, mirrored for the note
+    that reads TF-IDF minus the leader."""
+    import pandas as pd
+
+    from core.evaluation import Scored, choose_saved_model, classification_metrics
+    from core.pipeline import Candidate, Leaderboard
+    from core.progress import Events
+    from core.result import Fitted
+
+    config = TrainConfig(seed=7)
+    prepared = with_validation(prepare(make_sentiment_frame(1000, seed=3, classes=3), config), config)
+    truth = prepared.labels[prepared.splits["validation"]]
+    rng = np.random.default_rng(0)
+
+    def noisy(kind: str, right: float) -> Fitted:  # right about ``right`` of the rows, wrong at random elsewhere
+        pred = np.where(rng.random(len(truth)) < right, truth, rng.choice(prepared.classes, len(truth))).astype(object)
+        scored = Scored(classification_metrics(truth, pred, prepared.classes), pd.DataFrame(), pred, None)
+        return Fitted(kind, None, scored, scored, 1.0)
+
+    tfidf, tuned = noisy("tfidf", 0.6), noisy("transformer", 0.8)
+    board = Leaderboard(Events(None), prepared, [Candidate("tfidf", None), Candidate("transformer", None)], seed=config.seed)
+    board.finished(tfidf, "tfidf")
+    board.finished(tuned, "transformer")
+    verdict = choose_saved_model("classification", prepared.classes, candidate="transformer", val_true=truth,
+                                 val_candidate=tuned.val.pred, val_tfidf=tfidf.val.pred, test_true=truth,
+                                 test_candidate=tuned.val.pred, test_tfidf=tfidf.val.pred,
+                                 test_constant=[truth[0]] * len(truth), seed=config.seed)
+    low, high = verdict["validation"]["ci"]
+    assert low < high  # a real interval, not a degenerate one
+    note = next(r["note"] for r in board.rows() if r["kind"] == "tfidf")
+    assert f"95% interval {-high * 100:+.1f} points to {-low * 100:+.1f} points" in note, (note, verdict["validation"])
