@@ -172,7 +172,8 @@ def train(
     table = candidate_table(prepared, config, baselines, checkpoint, time.monotonic() - started)
     view = prepared if folds is None else scored_view(prepared)  # the rows the candidates are scored on
     board = Leaderboard(events, view, table, _preferred(config),
-                        refits=("transformer", WITH_FINE_TUNE) if config.refit_on_all_rows and folds is None else ())
+                        refits=("transformer", WITH_FINE_TUNE) if config.refit_on_all_rows and folds is None else (),
+                        seed=config.seed)
     fitted: dict[str, Fitted] = {}
     leader, ood = None, None
 
@@ -659,8 +660,9 @@ class Leaderboard:
     """The candidates' rows as they stand; every change is sent as a ProgressEvent with all rows."""
 
     def __init__(self, events: Events, prepared: Prepared, table: list[Candidate], preferred: str | None = None,
-                 refits: tuple[str, ...] = ()) -> None:
+                 refits: tuple[str, ...] = (), seed: int = 0) -> None:
         self.events, self.prepared, self.task = events, prepared, prepared.task
+        self.seed = seed  # the verdict's (config.seed): a pair it also compares gets the same resamples, so the same interval
         self.preferred = preferred  # the kind the settings keep once it ran (choose_leader), or None
         self.metric = "micro_f1" if prepared.multi_label else "macro_f1" if prepared.classification else "r2"
         self.fitted: dict[str, Fitted] = {}
@@ -760,11 +762,11 @@ class Leaderboard:
         if key not in self._comparisons:
             if self.prepared.multi_label:
                 truth = self.prepared.y[self.prepared.splits["validation"]]
-                self._comparisons[key] = tag_comparison(truth, fitted.val.pred, other.val.pred, 0)
+                self._comparisons[key] = tag_comparison(truth, fitted.val.pred, other.val.pred, self.seed)
             else:
                 truth = self.prepared.labels[self.prepared.splits["validation"]]
                 self._comparisons[key] = paired_bootstrap(self.task, truth, fitted.val.pred, other.val.pred,
-                                                          self.prepared.classes)
+                                                          self.prepared.classes, seed=self.seed)
         return self._comparisons[key]
 
     def _send(self, message: str) -> None:
