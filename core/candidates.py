@@ -140,6 +140,6 @@ def choice_sentence(metrics: dict[str, Any]) -> str:
     rule = choice.get("rule_kind") or rule_kind(metrics)
     when = str(choice.get("at", ""))[:16].replace("T", " ")
     reason = (metrics.get("verdict") or {}).get("reason", "")
-    chosen = kind_title(choice.get("kind", "?"), task)
+    chosen = kind_name(choice.get("kind", "?"), task)
     rule_text = f"; the rule had saved {kind_name(rule, task)}" if rule else ""
     return f"You chose {chosen}{f' ({when})' if when else ''}{rule_text}. {reason}".strip()

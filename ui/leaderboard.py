@@ -107,6 +107,11 @@ def pending_titles(rows: Sequence[Row]) -> list[str]:
     return [str(row.get("title") or row.get("kind")) for row in rows if row.get("status") in PENDING]
 
 
+def _mid_sentence(title: str) -> str:
+    """A title inside a sentence: "The soft vote ..." -> "the soft vote ..."; "TF-IDF ..." stays."""
+    return title[:1].lower() + title[1:] if title[1:2].islower() else title
+
+
 def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
     """While the job runs: "<leader> is saved as <model> and usable now .... <pending> may replace
     it if it scores better" (and is then retrained, for a candidate that ``refits``), or "...; it is
@@ -119,9 +124,12 @@ def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
             "on Predict, the Dashboard and Ad Copy Lab, and in the CLI")
     pending = pending_titles(rows)
     if pending:
-        line += f". {plain(' or '.join(pending))} may replace it if it scores better" + (
-            " (and is then retrained on train + validation, about as long again)."
-            if any(row.get("refits") for row in rows if row.get("status") in PENDING) else ".")
+        retrained = [_mid_sentence(str(row.get("title") or row.get("kind"))) for row in rows
+                     if row.get("status") in PENDING and row.get("refits")]
+        names = [pending[0], *map(_mid_sentence, pending[1:])]
+        line += f". {plain(' or '.join(names))} may replace it if it scores better" + (
+            f" ({plain(' or '.join(retrained))}, if saved, is then retrained on train + validation, about as long again)."
+            if retrained else ".")
     elif leader.get("refitting"):
         line += ("; it is being retrained on the training + validation rows, and the retrained copy replaces it "
                  "when the job ends.")

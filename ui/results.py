@@ -76,7 +76,8 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "kind": info.kind_words(base_label),
                 "base model": base_label(info.base_model_used) if info.base_model_used else "none",  # TF-IDF, trees (issue 28)
                 "method": info.method_words or None,  # none for a kind on no base model: its kind says how it was built
-                "kept candidates": ", ".join(info.candidates) or None,  # core.models.candidates
+                # core.models.candidates, named as the leaderboard names them (not by their folder names)
+                "kept candidates": "; ".join(kind_name(k, info.task) for k in info.candidates) or None,
                 # A zero-shot model learned from no labelled row but was built from the rows it read
                 # (its prototypes and self-training): "rows 0" read as an empty model (round-7 walk).
                 "rows": info.n_rows if info.metrics.get("trained_on_labels") is not False

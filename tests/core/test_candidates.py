@@ -210,7 +210,7 @@ def test_models_page_switches_after_confirmation_and_the_active_model_follows(sa
     at.selectbox(key="models_open").set_value(NAME).run()
     page = texts(at.markdown)
     assert "##### Candidates" in page and "in place" in page and "validation rows" in page
-    assert frame_with(at, "base model").set_index("name").loc[NAME, "kept candidates"] == "tfidf"
+    assert frame_with(at, "base model").set_index("name").loc[NAME, "kept candidates"] == "TF-IDF + logistic regression"
     at.button(key="models_inspect_use_tfidf").click().run()
     assert "Every page and the CLI predict with it" in texts(at.warning)
     at.button(key="models_inspect_use_cancel").click().run()
@@ -223,7 +223,7 @@ def test_models_page_switches_after_confirmation_and_the_active_model_follows(sa
     assert "now predicts with TF-IDF + logistic regression" in texts(at.success)
     assert "your choice" in texts(at.markdown) and "the rule had saved the fine-tuned transformer" in texts(at.markdown)
     table = frame_with(at, "base model").set_index("name")
-    assert (table.loc[NAME, "kind"], table.loc[NAME, "kept candidates"]) == ("TF-IDF + logistic regression", "transformer")
+    assert (table.loc[NAME, "kind"], table.loc[NAME, "kept candidates"]) == ("TF-IDF + logistic regression", "the fine-tuned transformer")
     assert at.session_state["active_model"] == NAME
     model = get_model(NAME)  # the model now in place, not the cached one
     assert isinstance(model, TfidfClassifier)

@@ -173,8 +173,8 @@ def test_a_fine_tune_that_refits_says_its_eta_is_not_the_end(worker):
     progress = at.get("progress")[0].proto.text
     assert progress.startswith("Fine-tuned transformer (candidate 3 of 3) · Training · step 3/40"), progress
     assert progress.endswith("about 3:20 left, then about as long again to retrain it on train + validation if it wins"), progress
-    assert ("Fine-tuned transformer may replace it if it scores better (and is then retrained on train + validation, "
-            "about as long again).") in words(at.success)
+    assert ("Fine-tuned transformer may replace it if it scores better (fine-tuned transformer, if saved, is then retrained "
+            "on train + validation, about as long again).") in words(at.success)
 
 
 def test_a_saved_leader_no_better_than_guessing_is_not_called_usable(worker):
@@ -365,3 +365,17 @@ def test_a_best_so_far_being_refitted_says_its_retrained_copy_replaces_it(worker
     write_events(folder, rows(1), rows(2))  # the refit not started yet: a later candidate may still come
     at.run()
     assert "later candidate" in words(at.info) and "retrained copy" not in words(at.info)
+
+
+def test_the_ready_line_names_the_pending_candidates_mid_sentence_and_only_the_retrained_ones_as_retrained():
+    """Two candidates waiting, one of them retrained if it wins: the walk read "... or The soft vote ... may
+    replace it (and is then retrained ...)" for candidates without a retraining."""
+    from ui.leaderboard import ready_line
+
+    board = [{"kind": "tfidf", "title": "TF-IDF + logistic regression", "status": "done", "leader": True, "saved": True},
+             {"kind": "softvote", "title": "The soft vote", "status": "waiting"},
+             {"kind": "transformer", "title": "The fine-tuned transformer", "status": "waiting", "refits": True}]
+    line = ready_line(board, "m")
+    assert "The soft vote or the fine-tuned transformer may replace it if it scores better" in line, line
+    assert "(the fine-tuned transformer, if saved, is then retrained on train + validation" in line, line
+    assert "soft vote, if saved" not in line
