@@ -158,8 +158,11 @@ def _live_leaderboard(status: JobStatus, *, activate: bool = True) -> None:
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
     usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
                          caution="" if verdict.get("useless") else notice_markdown(verdict))
-    if activate and usable and readable and st.session_state.get("train_interim_active") != status.id:
-        st.session_state["train_interim_active"] = status.id
+    # Once per saved leader, not once per job: the sidebar (drawn outside this fragment) describes the
+    # model in the folder, which a later leader replaces (the walk saw it name TF-IDF for the whole run).
+    marker = f"{status.id}:{next((r.get('kind') for r in rows if r.get('saved') and r.get('leader')), '')}"
+    if activate and usable and readable and st.session_state.get("train_interim_active") != marker:
+        st.session_state["train_interim_active"] = marker
         set_active_model(status.model_name)
         st.rerun()  # the whole page: the sidebar shows the new active model
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -379,3 +380,25 @@ def test_the_ready_line_names_the_pending_candidates_mid_sentence_and_only_the_r
     assert "The soft vote or the fine-tuned transformer may replace it if it scores better" in line, line
     assert "(the fine-tuned transformer, if saved, is then retrained on train + validation" in line, line
     assert "soft vote, if saved" not in line
+
+
+def test_each_newly_saved_leader_reruns_the_whole_page_so_the_sidebar_describes_it(worker):
+    """The sidebar is drawn outside the polling fragment: the walk saw it name the first saved leader (TF-IDF)
+    for the whole run while later leaders replaced the folder. A new saved leader makes the job's model
+    active again with a whole-page run (seen here as the active model set again after it was moved away)."""
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("tfidf", None)
+    write_events(folder, rows(0), rows(1))
+    at = open_train()
+    assert not at.exception, at.exception
+    assert active(at) == NAME
+    at.session_state["active_model"] = "older-model"  # moved away (the sidebar, another page)
+    at.run()
+    assert active(at) == "older-model"  # the same leader: no second activation
+    shutil.rmtree(model_path(NAME))  # the pipeline replaces the folder with its new leader
+    model_folder("transformer", None)
+    write_events(folder, rows(0), rows(1), rows(2))
+    at.run()
+    assert not at.exception, at.exception
+    assert active(at) == NAME
