@@ -313,8 +313,8 @@ def _evaluate_now(loop: Loop, state: LoopState, events: Events, config: TrainCon
         state.best_state = {n: p.detach().to("cpu", copy=True) for n, p in loop.trainable().items()}
     else:
         state.evals_since_best += 1
-    if state.evals_since_best >= config.early_stopping_patience:
-        state.stopped_reason = "early stopping"
+    if state.evals_since_best >= config.early_stopping_patience and state.step < loop.stop_at:
+        state.stopped_reason = "early stopping"  # not at the last evaluation: the schedule is complete there
     event = ProgressEvent("evaluate", state.step, loop.total_steps, state.step / loop.steps_per_epoch,
                           float(np.mean(state.recent_losses)), metrics=val, elapsed_s=time.monotonic() - state.started,
                           eta_s=eta, message=f"validation {_score_key(val, scorer.classification).replace('_f1', '-F1').replace('r2', 'R²')} {score:.3f}")

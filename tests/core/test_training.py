@@ -258,3 +258,14 @@ def test_gradients_are_clipped_to_max_grad_norm_before_each_step(tiny_model_dir,
     else:
         assert len(norms) == facts["steps"] == 5
         assert all(before > max_norm and after <= max_norm * 1.001 for before, after in norms)
+
+
+def test_patience_running_out_at_the_last_evaluation_is_a_completed_schedule(tiny_model_dir, monkeypatch):
+    """Every step ran: the walk read "stopped: early stopping" for a fine-tune that ran 33 of 33 steps
+    (its patience ran out at the last evaluation, where nothing was left to stop)."""
+    facts = _fit_with_scores(tiny_model_dir, monkeypatch, [0.80, 0.90, 0.85, 0.85, 0.85], epochs=1,
+                             early_stopping_patience=3)
+    assert (facts["stopped_reason"], facts["steps"], facts["best_step"]) == ("completed", 5, 2)
+    stopped = _fit_with_scores(tiny_model_dir, monkeypatch, [0.80, 0.90, 0.85, 0.85, 0.85, 0.85], epochs=2,
+                               early_stopping_patience=3)
+    assert (stopped["stopped_reason"], stopped["steps"]) == ("early stopping", 5)
