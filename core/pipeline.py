@@ -98,8 +98,8 @@ from .progress import (
     cancel_check,
 )
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
-from .softvote import WITH_FINE_TUNE
 from .small_data import FoldEvents, Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
+from .softvote import WITH_FINE_TUNE
 from .training import check_batch_split, fit_transformer, is_main_process, planned_steps, with_validation
 
 # Early stop of a fine-tune behind the leader (BehindTheLeader). Chosen, not fitted: by 40% of
