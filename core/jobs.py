@@ -505,9 +505,18 @@ def _refitting(job_id: str, root: Path | None) -> bool:
         events = read_events(_job_folder(job_id, root))
     except (ValueError, OSError):
         return False
-    board = next((event["leaderboard"] for event in reversed(events)
-                  if isinstance(event, dict) and isinstance(event.get("leaderboard"), list) and event["leaderboard"]), [])
-    return any(isinstance(row, dict) and row.get("refitting") and row.get("saved") for row in board)
+    return any(row.get("refitting") and row.get("saved") for row in latest_leaderboard(events))
+
+
+def latest_leaderboard(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the last event whose ``leaderboard`` is not empty (``[]`` when none is:
+    a job from before leaderboards, or one still preparing). Rows that are not dicts are dropped."""
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        board = event.get("leaderboard") if isinstance(event, dict) else None
+        if board:
+            rows = [row for row in board if isinstance(row, dict)]
+    return rows
 
 
 def start_response_job(

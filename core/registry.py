@@ -22,7 +22,7 @@ from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
 from .models.candidates import kept_kinds, leaderboard_kind
 from .models.folder import MANIFEST, METRICS, SCHEMA, TRAINING_CONFIG, is_model_folder
-from .models.softvote import members_in_words
+from .models.softvote import WITH_FINE_TUNE, members_in_words
 from .workspace import NAME_PATTERN, validate_name
 
 # How pages name each kind of saved model (marketune.json's "kind") and each method; only the
@@ -35,7 +35,7 @@ KIND_NAMES = {
     "hybrid": "gradient-boosted trees + TF-IDF text score",
     "embedding": "frozen-encoder embeddings + logistic regression",
     "softvote": "soft vote of TF-IDF + LR and embeddings + LR",
-    "softvote_ft": "soft vote of TF-IDF + LR, embeddings + LR and the fine-tuned transformer",  # a candidate's folder
+    WITH_FINE_TUNE: "soft vote of " + members_in_words(("tfidf", "embedding", "transformer")),  # a candidate's folder
     "zeroshot": "zero-shot model",
 }
 # What built a kind whose run's method does not describe it (the run's "full" or "fewshot" was
@@ -112,7 +112,7 @@ class ModelInfo:
         from a fine-tuning run), which did not build a frozen-encoder kind."""
         if self.base_model_used is None:
             return ""
-        if self.kind == "softvote" and "transformer" in self.members:  # the fine-tuned member was built by the run's method
+        if self.candidate_kind == WITH_FINE_TUNE:  # its fine-tuned member was built by the run's method
             return ("probabilities averaged, encoder frozen for the embeddings, "
                     f"{METHOD_NAMES.get(self.method, self.method)} for the fine-tune")
         return KIND_METHODS.get(self.kind) or METHOD_NAMES.get(self.method, self.method)

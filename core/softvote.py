@@ -7,7 +7,8 @@ and frozen-encoder embeddings + LR), averages the probabilities they already gav
 validation and test rows (or, on small data, the same out-of-fold rows, core.small_data), and scores
 that; its leaderboard time is theirs. The choice rule then treats it as any other candidate
 (core.pipeline.choose_leader: it runs after its members, so it must beat the leader by more than
-the tie margin). When it is chosen, :func:`refit_vote` refits the cheap members on train +
+the tie margin; the vote with the fine-tune, which averages the leader's own models with one more,
+needs only to score higher than a leader other than TF-IDF: core.pipeline.adds_to). When it is chosen, :func:`refit_vote` refits the cheap members on train +
 validation as the embedding candidate's own refit does (core.pipeline refits the fine-tuned member
 as it refits a chosen fine-tune), and the test rows stay held out.
 

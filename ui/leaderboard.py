@@ -13,7 +13,7 @@ and every value from a row that meets Markdown passes through :func:`ui.markdown
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,6 @@ Row = dict[str, Any]
 METRIC_WORDS = {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "r2": "R²"}
 PENDING = ("waiting", "running")  # statuses of candidates that may still replace the leader
 PREDICT_PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "predict.py")
-
-
-def latest_leaderboard(events: Iterable[dict[str, Any]]) -> list[Row]:
-    """The rows of the last event whose ``leaderboard`` is not empty (``[]`` when none is:
-    a job from before leaderboards, or one still preparing). Rows that are not dicts are dropped."""
-    rows: list[Row] = []
-    for event in events:
-        board = event.get("leaderboard") if isinstance(event, dict) else None
-        if board:
-            rows = [row for row in board if isinstance(row, dict)]
-    return rows
 
 
 def saved_leaderboard(metrics: dict[str, Any] | None) -> list[Row]:

@@ -30,6 +30,7 @@ from core.data import ROW_NUMBERING
 from core.evaluation import scored_rows
 from core.jobs import best_so_far_job, list_jobs
 from core.models.folder import TEST_PREDICTIONS
+from core.models.softvote import WITH_FINE_TUNE
 from core.models.zeroshot import NEVER_TRAINED
 from core.progress import BEST_SO_FAR
 from core.registry import KIND_METHODS
@@ -105,7 +106,7 @@ def compared_settings(info: ModelInfo) -> dict:
     if info.base_model_used is None:
         return {"base_model": "none", "method": info.kind_words()}
     base = workspace.current().base_model_label(info.base_model)
-    if info.kind in KIND_METHODS and "transformer" not in info.members:  # a frozen encoder (embeddings, soft vote, zero-shot): no fine-tune setting built it
+    if info.kind in KIND_METHODS and info.candidate_kind != WITH_FINE_TUNE:  # a frozen encoder only (embeddings, soft vote, zero-shot): no fine-tune setting built it
         return {"base_model": base, "method": info.method_words}
     return {**info.config, "base_model": base, "method": info.method_words}
 

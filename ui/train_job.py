@@ -21,12 +21,12 @@ import streamlit as st
 
 from core import jobs
 from core.charts.evaluation import training_curve_chart
-from core.jobs import JobStatus
+from core.jobs import JobStatus, latest_leaderboard
 from core.registry import model_path, read_info
 from core.result import verdict_notice
 from ui.figures import inert
 from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, recent_jobs, resume_button, shown_job
-from ui.leaderboard import latest_leaderboard, pending_titles, ready_line, render_leaderboard, render_live
+from ui.leaderboard import pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import notice_markdown, render_results
 from ui.state import set_active_model
