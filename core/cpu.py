@@ -32,3 +32,16 @@ def cpu_threads(adapt_to_load: bool = True) -> int:
     except OSError:  # not available on this platform
         load = 0.0
     return max(1, min(ceiling, cores - round(load)))
+
+
+def busy_load() -> tuple[float, int] | None:
+    """(1-minute load average, cores this process may use) when other work already keeps every core
+    busy (load >= cores), else None. The time estimates are an idle machine's: on the shared 2-core
+    machine a 2,000-row fine-tune estimated at 125 s took 144 s idle and 491 s at load 3-4
+    (bench/bench_estimates.py, docs/measurements.md), so a page says when the machine is busy."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+    cores = len(os.sched_getaffinity(0))
+    return (load, cores) if load >= cores else None

@@ -25,6 +25,7 @@ import streamlit as st
 
 from core import lanes, workspace
 from core.cleanup import CleanupReport, cleanup, server_folders
+from core.cpu import busy_load
 from core.job_limits import JobLimits
 from core.jobs import JobStatus, QueueEntry, cancel_job, list_jobs, queue_ahead, server_queue, wait_seconds
 from core.models.folder import is_model_folder
@@ -337,4 +338,8 @@ def queue_summary(queue: list[QueueEntry], lane: str | None = None, estimate_s: 
         ahead = sum(e.lane == lane for e in queue)
         line += (f" A new job would go to {lanes.LANE_WORDS[lane]} ({'estimated ' + duration_words(estimate_s) if estimate_s is not None else 'time unknown'} "
                  f"on an idle machine), " + (f"behind {counted(ahead, 'job')}." if ahead else "with nothing ahead."))
+        busy = busy_load()
+        if busy is not None:
+            line += (f" This machine is busy now (load average {busy[0]:.1f} on {counted(busy[1], 'core')}), "
+                     "so expect it to take longer.")
     return line

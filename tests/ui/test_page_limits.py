@@ -82,7 +82,7 @@ def test_a_waiting_person_sees_the_position_and_names_only_when_admin():
     assert queued_message([], admin=False).startswith("Waiting for the long-job lane: your job is next")
 
 
-def test_the_queue_lines_say_what_they_count_in_agreeing_words():
+def test_the_queue_lines_say_what_they_count_in_agreeing_words(monkeypatch):
     """Walk (r11): a job's line read "Queued for the short-job lane (next)" while the queue line beside
     it read "the short-job lane runs 0 jobs with 1 waiting", and "next and starts as soon as the lane
     is free" of a lane that was free. One waiting job and nothing running: the lane is starting it;
@@ -95,6 +95,7 @@ def test_the_queue_lines_say_what_they_count_in_agreeing_words():
     def lane(e: QueueEntry, name: str) -> QueueEntry:
         return replace(e, lane=name)
 
+    monkeypatch.setattr("core.cpu.os.getloadavg", lambda: (0.2, 0.2, 0.2))  # an idle machine: no busy clause
     starting = queue_summary([lane(entry("w", True), "short")], lane="short", estimate_s=30)
     assert "the short-job lane is starting its 1 waiting job" in starting and "runs 0" not in starting
     assert starting.endswith("behind 1 job.")  # the one waiting job is ahead of a new one
@@ -107,6 +108,21 @@ def test_the_queue_lines_say_what_they_count_in_agreeing_words():
         "Waiting for the long-job lane: 1 job ahead (other people's), so it starts in under a minute")
     alone = queued_message([], admin=False, lane="short")
     assert alone == "Waiting for the short-job lane: your job is next, with nothing ahead of it, so it starts in a moment."
+
+
+def test_the_estimate_says_when_the_machine_is_busy(monkeypatch):
+    """The estimate is an idle machine's (a 2,000-row fine-tune: 125 s estimated, 144 s idle, 491 s at
+    load 3-4; bench/bench_estimates.py): with every core already busy the line says so, with the load
+    and the cores it read; on an idle machine it says nothing more."""
+    from ui.account import queue_summary
+
+    monkeypatch.setattr("core.cpu.os.sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr("core.cpu.os.getloadavg", lambda: (3.96, 3.1, 2.2))
+    line = queue_summary([entry("r", True, "running")], lane="long", estimate_s=125)
+    assert "(estimated about 3 min on an idle machine), behind 1 job." in line
+    assert line.endswith("This machine is busy now (load average 4.0 on 2 cores), so expect it to take longer.")
+    monkeypatch.setattr("core.cpu.os.getloadavg", lambda: (1.9, 1.0, 1.0))  # under one task per core: not busy
+    assert "busy" not in queue_summary([entry("r", True, "running")], lane="long", estimate_s=125)
 
 
 def test_an_admin_cancels_someones_job_from_the_models_page(team):  # noqa: F811
