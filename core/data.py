@@ -19,25 +19,13 @@ import pandas as pd
 from .config import TrainConfig
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS  # noqa: F401 (re-exported: core.data.DEFAULT_MAX_BYTES)
 from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the rest, as callers import them)
-    DELIMITERS,
-    POSITION_NUMBERING,
-    STRAY_BYTE_ERRORS,
-    TABLE_SUFFIXES,
-    WORKBOOK_SUFFIXES,
     DecimalCommaScan,
-    Decoded,
-    LoadedCsv,
-    LoadedTable,
     decimal_comma_floats,
-    decode_bytes,
     decode_report,
     load_csv,
     missing_columns_message,
-    read_csv,
-    read_limits,
     read_table,
     sheet_names,
-    sniff_delimiter,
     to_number,
 )
 from .words import cjk_share, rows_words  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)

@@ -41,7 +41,7 @@ DEFAULT_MAX_BYTES = 200 * MB
 DEFAULT_MAX_ROWS = 2_000_000
 # The csv module refuses a cell over 131,072 characters unless told otherwise; a review export can
 # hold one (the r12 fault file: 150,000), and the limits here bound what is read, so every CSV
-# reader of core accepts any length (core.reading.csv_rows).
+# reader of core accepts any length (csv_rows).
 MAX_CSV_CELL = 2**31 - 1
 # Characters in one cell. The models read the first few hundred tokens of a text (a few thousand
 # characters), so a longer cell is almost always an export gone wrong (a log pasted into a cell,
@@ -246,6 +246,11 @@ class ReadLimits:
             f"characters per cell ({self.where('max_cell_chars')}). {hint or _CELL_HINT}"
         )
 
+    def rows_message(self, what: str) -> str:
+        """The refusal of a table (``what``: "The file", "Sheet 'Q3'") of more than ``max_rows`` rows."""
+        return (f"{what} has more than {self.max_rows:,} rows, the limit here ({self.where('max_rows')}); "
+                "split it or sample it before uploading.")
+
     def columns_message(self, found: str, row: int | None = None) -> str:
         """The refusal of a row of ``found`` columns (in words) on ``row`` (None: unknown)."""
         at = f" on row {row:,} (the header is row 1)" if row else ""
@@ -260,6 +265,14 @@ _CELL_HINT = (
     "A cell that long is usually an export gone wrong (a log or a whole document pasted into one cell, "
     "or a quote that is never closed); the models read only the first few thousand characters of a text."
 )
+
+
+def csv_rows(handle: Any, **kwargs: Any) -> Iterator[list[str]]:
+    """``csv.reader(handle, **kwargs)`` that accepts cells of any length (see MAX_CSV_CELL: the
+    byte, row and cell limits bound what is read, not the csv module's own 131,072)."""
+    if csv.field_size_limit() < MAX_CSV_CELL:
+        csv.field_size_limit(MAX_CSV_CELL)
+    return csv.reader(handle, **kwargs)
 
 
 def _count(value: int, partial: bool) -> str:
@@ -518,7 +531,7 @@ def check_csv_bytes(raw: bytes, text: str, encoding: str, delimiter: str, limits
         data = _chunks(raw)
     shape = scan_csv(data, delimiter, utf8=utf8, limits=limits)
     if not shape.regular and not _over(shape, limits):
-        shape = _exact_shape(_csv_module_rows(io.StringIO(text, newline=""), delimiter), limits)
+        shape = _exact_shape(csv_rows(io.StringIO(text, newline=""), delimiter=delimiter), limits)
     _raise_for(shape, limits)
 
 
@@ -526,13 +539,6 @@ def _chunks_utf8(text: str) -> Iterator[bytes]:
     size = SCAN_CHUNK_BYTES
     for start in range(0, len(text), size):
         yield text[start : start + size].encode("utf-8", errors="surrogatepass")
-
-
-def _csv_module_rows(handle: Any, delimiter: str) -> Iterator[list[str]]:
-    # core.reading.csv_rows is this reader; limits sits below reading, so it is not imported.
-    if csv.field_size_limit() < MAX_CSV_CELL:
-        csv.field_size_limit(MAX_CSV_CELL)
-    return csv.reader(handle, delimiter=delimiter)
 
 
 def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: ReadLimits = DEFAULT_READ_LIMITS, *,
@@ -549,7 +555,7 @@ def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: Read
         shape = scan_csv(chunks, delimiter, utf8=utf8, limits=limits, stop_after_rows=stop_after_rows)
     if not shape.regular and not _over(shape, limits):
         with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace", newline="") as text:
-            rows = _csv_module_rows(text, delimiter)
+            rows = csv_rows(text, delimiter=delimiter)
             if stop_after_rows is not None:
                 rows = (row for _, row in zip(range(stop_after_rows), rows))
             shape = _exact_shape(rows, limits)
@@ -696,10 +702,7 @@ def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str =
         if number % CHECKPOINT_ROWS == 0:
             limits.tick()
         if number > limits.max_rows + 1:
-            raise ReadLimitError(
-                f"{what} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-                "split it or sample it before uploading."
-            )
+            raise ReadLimitError(limits.rows_message(what))
         cells_read += len(row)  # what openpyxl built, trailing empty (formatted) cells included
         if cells_read > budget:
             raise ReadLimitError(_sheet_cells_message(what, number, len(row), limits))

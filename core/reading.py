@@ -40,13 +40,13 @@ import pandas as pd
 
 from .limits import (
     DEFAULT_READ_LIMITS,
-    MAX_CSV_CELL,
     ReadLimitError,
     ReadLimits,
     check_csv_bytes,
     check_csv_file,
     check_table,
     check_workbook,
+    csv_rows,
     sheet_rows,
 )
 from .words import CJK_RANGES
@@ -55,14 +55,6 @@ DELIMITERS = ",;\t|"
 # Text that decoded right as Chinese: CJK letters, CJK punctuation and full-width forms ("，").
 _CJK_TEXT = re.compile(f"[{CJK_RANGES}\uff00-\uffef]")
 HEADER_ONLY = "The file has a header row but no data rows."
-
-
-def csv_rows(handle: Any, **kwargs: Any) -> Iterator[list[str]]:
-    """``csv.reader(handle, **kwargs)`` that accepts cells of any length (see core.limits.MAX_CSV_CELL:
-    the byte, row and cell limits bound what is read, not the csv module's own 131,072)."""
-    if csv.field_size_limit() < MAX_CSV_CELL:
-        csv.field_size_limit(MAX_CSV_CELL)
-    return csv.reader(handle, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -189,7 +181,6 @@ def describe_reading(encoding: str, delimiter: str, notes: Sequence[str] = (), s
     return " · ".join([f"encoding {encoding}", f"delimiter {name}", *notes])
 
 
-LoadedTable = LoadedCsv  # the same record for CSV and workbook uploads
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 # What upload widgets accept: tables, JSON, and either of them compressed.
 TABLE_SUFFIXES = ("csv", "tsv", "txt", "xlsx", "xlsm", "xls", "json", "jsonl", "ndjson", "gz", "zip")
@@ -441,8 +432,7 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
     if not rows:
         raise ValueError(f"{what} holds no JSON objects: expected one object per row.")
     if len(rows) > limits.max_rows:
-        raise ReadLimitError(f"{what} has more than {limits.max_rows:,} rows, the limit here "
-                             f"({limits.where('max_rows')}); split it or sample it before uploading.")
+        raise ReadLimitError(limits.rows_message(what))
     names = list(dict.fromkeys(str(k) for row in rows for k in row))
     if len(names) > limits.max_columns:
         raise ReadLimitError(limits.columns_message(f"{len(names):,}"))
@@ -600,10 +590,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
                          + (f" The workbook's other sheet(s): {', '.join(repr(s) for s in sheets if s != chosen)} "
                             "(choose one with --sheet NAME or the Sheet picker)." if len(sheets) > 1 else ""))
     if len(body) > limits.max_rows:
-        raise ValueError(
-            f"Sheet {chosen!r} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-            "split it or sample it before uploading."
-        )
+        raise ValueError(limits.rows_message(f"Sheet {chosen!r}"))
     frame = body.iloc[:, keep].copy()
     frame.columns = header
     # Object columns of all-int or all-float cells become numeric columns as a CSV reader would
@@ -981,10 +968,7 @@ def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, 
     if len(frame) == 0:
         raise ValueError(HEADER_ONLY)
     if len(frame) > max_rows:
-        raise ValueError(
-            f"The file has more than {max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-            "split it or sample it before uploading."
-        )
+        raise ValueError(limits.rows_message("The file"))
     # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
     scan = DecimalCommaScan(delimiter)
     scan.add(frame)
@@ -1185,7 +1169,7 @@ def _refuse_binary(raw: bytes) -> None:
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ValueError("This is an old Excel (.xls) file, not a CSV. Save it as 'CSV UTF-8'.")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return  # UTF-16 text has NUL bytes but is text; decode_bytes handles it
+        return  # UTF-16 text has NUL bytes but is text; decode_report handles it
     control = sum(1 for b in head if b < 9 or 13 < b < 32)
     if b"\x00" in head or control > len(head) * 0.01:
         raise ValueError("The file looks binary (not text), so it is not a CSV.")
@@ -1226,12 +1210,6 @@ class Decoded:
             f"{self.stray_bytes} byte(s) on {len(self.stray_lines)} line(s) were not valid UTF-8 and were "
             f"read as Windows-1252 characters (line {lines}); check those rows"
         )
-
-
-def decode_bytes(raw: bytes) -> tuple[str, str]:
-    """Decode CSV bytes, returning (text, encoding name); see :func:`decode_report`."""
-    decoded = decode_report(raw)
-    return decoded.text, decoded.encoding
 
 
 def decode_report(raw: bytes) -> Decoded:
@@ -1564,10 +1542,7 @@ def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *, c
         return None
     if raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or _looks_like_json(raw, name) or not raw.strip():
         return None
-    sample = raw[: 1 << 20]
-    if len(raw) > len(sample):
-        sample = sample[: max(sample.rfind(b"\n"), sample.rfind(b"\r")) + 1] or sample
-    return find_title_block(_line_ends(decode_bytes(sample)[0])[0], columns)
+    return find_title_block(_start_text(raw)[0], columns)
 
 
 def _records(sample: str, delimiter: str, truncated: bool, limit: int) -> list[tuple[int, int, list[str]]]:
@@ -1811,29 +1786,28 @@ def count_rows(stream: Stream) -> int:
     return count
 
 
-def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV file, judged from its first ``sample_bytes``.
-
-    The sample is cut at its last line break so a multi-byte character (UTF-8 Chinese, say) is
-    never split, which would make UTF-8 fail and the text be mistaken for GB18030.
-    """
-    text, encoding = _file_start(source, sample_bytes)
-    return encoding, sniff_delimiter(text)
-
-
-def _file_start(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
-    """(text, encoding) of a CSV file's first ``sample_bytes``, cut at a line break, CR line ends made LF."""
+def _file_start(source: str | Path) -> tuple[str, str]:
+    """(text, encoding) of a CSV file's first :data:`_START_BYTES` (:func:`_start_text`)."""
     with open(source, "rb") as handle:
-        sample = handle.read(sample_bytes + 1)
+        sample = handle.read(_START_BYTES + 1)
     if not sample.strip():
         raise ValueError("The file is empty: expected a header row and data rows.")
-    if len(sample) > sample_bytes:
-        sample = sample[:sample_bytes]
+    return _start_text(sample)
+
+
+_START_BYTES = 1 << 20  # the start of a CSV judged for its encoding, delimiter and title block
+
+
+def _start_text(raw: bytes) -> tuple[str, str]:
+    """(text, encoding) of ``raw``'s first :data:`_START_BYTES`, CR line ends made LF. A longer
+    ``raw`` is cut at its last line break, so a multi-byte character (UTF-8 Chinese, say) is never
+    split, which would make UTF-8 fail and the text be mistaken for GB18030."""
+    if len(raw) > _START_BYTES:
+        sample = raw[:_START_BYTES]
         cut = max(sample.rfind(b"\n"), sample.rfind(b"\r"))
-        if cut > 0:
-            sample = sample[: cut + 1]
-    text, encoding = decode_bytes(sample)
-    return _line_ends(text)[0], encoding
+        raw = sample[: cut + 1] if cut > 0 else sample
+    decoded = decode_report(raw)
+    return _line_ends(decoded.text)[0], decoded.encoding
 
 
 def _refuse_values_past_header_at_start(stream: Stream) -> None:
