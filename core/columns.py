@@ -18,7 +18,7 @@ import pandas as pd
 
 from .data import format_value
 from .dates import parse_dates
-from .reading import csv_rows
+from .reading import csv_rows, non_empty
 
 # --------------------------------------------------------------------------------------------
 # Word lists (each once; matched case-insensitively against whole words of a name or value)
@@ -72,11 +72,6 @@ POSITIVE_NAMES = tuple(
 POSITIVE_SENTIMENT = frozenset({"positive", "pos", "+", "正面", "积极", "好评"})
 NEGATIVE_SENTIMENT = frozenset({"negative", "neg", "-", "负面", "消极", "差评"})
 NEUTRAL_SENTIMENT = frozenset({"neutral", "neu", "mixed", "none", "irrelevant", "中性"})
-
-
-def non_empty(series: pd.Series) -> pd.Series:
-    """True where a cell holds something other than nothing or whitespace."""
-    return series.notna() & (series.astype(str).str.strip() != "")
 
 
 def column_summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the 
     decode_report,
     load_csv,
     missing_columns_message,
+    non_empty,
     read_table,
     sheet_names,
     to_number,
@@ -393,8 +394,7 @@ def _check_split_values(df: pd.DataFrame, config: TrainConfig, keep: pd.Series, 
 def _looks_like_categories(column: pd.Series) -> bool:
     """True for a "text" column that holds a few short categories (a job title, a channel), not
     free text: 50+ non-empty rows, distinct values at most 5% of them, under 3 words on average."""
-    values = column.dropna().astype(str).str.strip()
-    values = values[values != ""]
+    values = column[non_empty(column)].astype(str).str.strip()
     if len(values) < 50:
         return False
     distinct = values.unique()
@@ -462,7 +462,7 @@ def _identifier_problem(column: str, values: pd.Series, n_small: int | None = No
 def _text_present(df: pd.DataFrame, text_columns: tuple[str, ...]) -> pd.Series:
     present = pd.Series(False, index=df.index)
     for col in text_columns:
-        present |= df[col].notna() & (df[col].astype(str).str.strip() != "")
+        present |= non_empty(df[col])
     return present
 
 

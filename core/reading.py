@@ -1038,19 +1038,21 @@ def _refuse_values_past_header(text: str, delimiter: str, n_header: int, skipped
 _DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?")
 
 
-def _commas_all_match(series: pd.Series, pattern: re.Pattern[str]) -> bool:
-    """Whether every non-empty value of ``series`` is ``pattern`` in full and at least one has a comma."""
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    return bool(not present.empty and present.str.contains(",", regex=False).any() and present.str.fullmatch(pattern).all())
+def non_empty(series: pd.Series) -> pd.Series:
+    """True where a cell holds something other than nothing or whitespace."""
+    return series.notna() & (series.astype(str).str.strip() != "")
 
 
-def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-empty value is a decimal-comma number and at least
-    one has a comma (2,76 -> 2.76; 1.234,5 -> 1234.5); None when the column is not like that."""
-    if not _commas_all_match(series, _DECIMAL_COMMA):
-        return None
-    return decimal_comma_floats(series)
+def _present(series: pd.Series) -> pd.Series:
+    """The non-empty cells of ``series`` (:func:`non_empty`) as stripped text."""
+    return series[non_empty(series)].astype(str).str.strip()
+
+
+def _floats(series: pd.Series, removed: str, comma: str) -> pd.Series:
+    """``series`` as floats once ``removed`` (a regex) is taken out of each cell and its comma
+    made ``comma``; empty cells and values that still do not parse become NaN."""
+    cleaned = series.astype(str).str.strip().str.replace(removed, "", regex=True).str.replace(",", comma, regex=False)
+    return pd.to_numeric(cleaned.where(non_empty(series)), errors="coerce")
 
 
 def decimal_comma_floats(series: pd.Series) -> pd.Series:
@@ -1058,8 +1060,7 @@ def decimal_comma_floats(series: pd.Series) -> pd.Series:
     comma made a point (2,76 -> 2.76; 1.234,5 -> 1234.5; 12 -> 12.0); empty cells and values
     that still do not parse become NaN. Which columns to read this way is
     :class:`DecimalCommaScan`'s decision."""
-    cleaned = series.astype(str).str.strip().str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
-    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
+    return _floats(series, r"[. \u00a0\u202f]", ".")
 
 
 @dataclass
@@ -1085,8 +1086,7 @@ class DecimalCommaScan:
         if self.delimiter == ",":
             return
         for column in frame.columns if columns is None else columns:
-            present = frame[column].dropna().astype(str).str.strip()
-            present = present[present != ""]
+            present = _present(frame[column])
             flags = self.seen.setdefault(str(column), [False, True, True])
             if present.empty or not (flags[1] or flags[2]):
                 continue
@@ -1103,15 +1103,6 @@ class DecimalCommaScan:
 _THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
 
 
-def _thousands_comma_numbers(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-empty value is a number with English thousands
-    commas (1,234 or 12,345.6) and at least one has a comma; None otherwise."""
-    if not _commas_all_match(series, _THOUSANDS_COMMA):
-        return None
-    cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
-    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
-
-
 def to_number(series: pd.Series) -> pd.Series:
     """A column as floats, NaN where a value is not a number (inf, -inf stay as they are).
 
@@ -1121,13 +1112,14 @@ def to_number(series: pd.Series) -> pd.Series:
     when every non-empty value parses that way. Text that is no number (n/a, NaN spelled out, free text) becomes NaN.
     """
     plain = pd.to_numeric(series, errors="coerce")
-    failed = plain.isna() & series.notna() & (series.astype(str).str.strip() != "")
-    if failed.any():
+    if (plain.isna() & non_empty(series)).any():
+        present = _present(series)
+        comma = present.str.contains(",", regex=False).any()
         # 1,234 and 12,345.6 read as English thousands; 2,76 and 1.234,5 as a decimal comma.
-        for parse in (_thousands_comma_numbers, _decimal_comma_numbers):
-            parsed = parse(series)
-            if parsed is not None:
-                return parsed
+        if comma and present.str.fullmatch(_THOUSANDS_COMMA).all():
+            return _floats(series, ",", "")
+        if comma and present.str.fullmatch(_DECIMAL_COMMA).all():
+            return decimal_comma_floats(series)
     return plain.astype(float)
 
 
