@@ -129,21 +129,13 @@ def label_variants(series: pd.Series, *, merge_case: bool = True) -> dict[str, l
     """
     raw = [v for v in series.tolist() if clean_label(v)]
     cleaned = [clean_label(v) for v in raw]
-    counts: dict[str, int] = {}
-    for c in cleaned:
-        counts[c] = counts.get(c, 0) + 1
-    groups: dict[str, list[str]] = {}  # key -> cleaned spellings in order of first appearance
-    for c in counts:
-        groups.setdefault(c.casefold() if merge_case else c, []).append(c)
-    canonical = {c: max(spellings, key=lambda x: counts[x]) for spellings in groups.values() for c in spellings}
-    variants: dict[str, list[str]] = {}
+    canonical = _canonical_spellings(pd.Series(cleaned, dtype=object), merge_case)
+    variants: dict[str, dict[str, None]] = {}  # canonical -> variants, in order of first appearance
     for value, c in zip(raw, cleaned):
-        spelled = value if isinstance(value, str) else clean_label(value)
+        spelled = value if isinstance(value, str) else c
         if spelled != canonical[c]:
-            found = variants.setdefault(canonical[c], [])
-            if spelled not in found:
-                found.append(spelled)
-    return variants
+            variants.setdefault(canonical[c], {})[spelled] = None
+    return {c: list(found) for c, found in variants.items()}
 
 
 def clean_labels(series: pd.Series, *, merge_case: bool = True) -> pd.Series:
@@ -151,14 +143,20 @@ def clean_labels(series: pd.Series, *, merge_case: bool = True) -> pd.Series:
     case variants spelled as their group's most frequent spelling; missing labels are NaN."""
     cleaned = series.map(clean_label)
     if merge_case:
-        counts = cleaned[cleaned != ""].value_counts(sort=False)
-        best: dict[str, str] = {}
-        for spelling, n in counts.items():
-            key = spelling.casefold()
-            if key not in best or n > counts[best[key]]:
-                best[key] = spelling
-        cleaned = cleaned.map(lambda c: best.get(c.casefold(), c) if c else c)
+        canonical = _canonical_spellings(cleaned, merge_case)
+        cleaned = cleaned.map(lambda c: canonical.get(c, c))
     return cleaned.where(cleaned != "", np.nan)
+
+
+def _canonical_spellings(cleaned: pd.Series, merge_case: bool) -> dict[str, str]:
+    """Each non-empty spelling of ``cleaned`` (labels as :func:`clean_label` gives them) -> its
+    class's spelling: the most frequent of the spellings equal to it (ignoring case with
+    ``merge_case``); ties: the one seen first."""
+    counts = cleaned[cleaned != ""].value_counts(sort=False).to_dict()
+    groups: dict[str, list[str]] = {}  # key -> spellings in order of first appearance
+    for spelling in counts:
+        groups.setdefault(spelling.casefold() if merge_case else spelling, []).append(spelling)
+    return {c: max(spellings, key=counts.get) for spellings in groups.values() for c in spellings}
 
 
 def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
@@ -227,15 +225,12 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
 def _check_columns_exist(df: pd.DataFrame, config: TrainConfig, report: MappingReport) -> None:
     """Errors for chosen columns that are not in ``df`` or hold two roles."""
     columns = set(df.columns)
-    for name, kind in [(c, "text_columns") for c in config.text_columns] + [
-        (c, "profile_columns") for c in config.profile_columns
-    ]:
+    roles = [("text_columns", c, "Column") for c in config.text_columns]
+    roles += [("profile_columns", c, "Column") for c in config.profile_columns]
+    for kind, name, what in [*roles, ("label_column", config.label_column, "Label column")]:
         if name not in columns:
             report.errors.append(Problem(kind, missing_columns_message(
-                [name], df.columns, lead=f"Column '{name}' is not in the file")))
-    if config.label_column not in columns:
-        report.errors.append(Problem("label_column", missing_columns_message(
-            [config.label_column], df.columns, lead=f"Label column '{config.label_column}' is not in the file")))
+                [name], df.columns, lead=f"{what} '{name}' is not in the file")))
     overlap = set(config.profile_columns) & (set(config.text_columns) | {config.label_column})
     if overlap:
         report.errors.append(

@@ -1338,6 +1338,16 @@ class TitleBlock:
     above: tuple[str, ...]
     n_blank: int = 0
 
+    @classmethod
+    def found(cls, header_line: int, delimiter: str, sure: bool, header: Sequence[str],
+              above: Sequence[Sequence[str]]) -> TitleBlock:
+        """The block whose header's fields are ``header`` and the lines above it ``above`` (each
+        line's fields: a blank line has none filled), the filled fields kept, stripped."""
+        filled = [[v.strip() for v in fields if v.strip()] for fields in above]
+        lines = tuple(f"{delimiter} ".join(f) for f in filled if f)
+        return cls(header_line, delimiter, sure, tuple(v.strip() for v in header if v.strip()), lines,
+                   len(filled) - len(lines))
+
     def _above_in_words(self) -> str:
         shown = [repr(_clip(line)) for line in self.above[:3]]
         shown += [f"{len(self.above) - 3} more"] if len(self.above) > 3 else []
@@ -1436,10 +1446,7 @@ def _title_rows_block(sample: str, truncated: bool) -> TitleBlock | None:
     k = header_below_title(rows)
     if k is None:
         return None
-    above = [[v for v in fields if v] for _, fields in rows[:k]]
-    lines = [f"{delimiter} ".join(f) for f in above if f]
-    return TitleBlock(rows[k][0], delimiter, True, tuple(v for v in rows[k][1] if v), tuple(lines),
-                      len(above) - len(lines))
+    return TitleBlock.found(rows[k][0], delimiter, True, rows[k][1], [fields for _, fields in rows[:k]])
 
 
 def header_below_title(rows: Sequence[tuple[int, Sequence[str]]]) -> int | None:
@@ -1514,11 +1521,9 @@ def _line_holding(sample: str, truncated: bool, wanted: set[str]) -> TitleBlock 
     usual = _sniff_table("\n".join(sample.split("\n")[line - 1:]))
     delimiter = usual if usual in tied else tied[0]
     k, records = found[delimiter]
-    above = records[:k]
-    lines = [f for f in ([v.strip() for v in fields if v.strip()] for _, _, fields in above) if f]
-    sure = len(lines) <= MAX_TITLE_LINES and all(a == b for a, b, _ in above)
-    return TitleBlock(line, delimiter, sure, tuple(v.strip() for v in records[k][2] if v.strip()),
-                      tuple(f"{delimiter} ".join(f) for f in lines), len(above) - len(lines))
+    block = TitleBlock.found(line, delimiter, False, records[k][2], [fields for _, _, fields in records[:k]])
+    sure = len(block.above) <= MAX_TITLE_LINES and all(a == b for a, b, _ in records[:k])
+    return dataclasses.replace(block, sure=sure)
 
 
 def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *, columns: Sequence[str] = (),
@@ -1597,8 +1602,7 @@ def _title_block_for(sample: str, delimiter: str, truncated: bool) -> TitleBlock
                 and all(a == b for a, b, _ in above) and all(fits))
         if not sure and filled[-1] and len(lines) < 2:
             continue  # one line right above, as wide as the header: as likely a header with an empty name ("text,")
-        return TitleBlock(start, delimiter, sure, tuple(v.strip() for v in fields if v.strip()),
-                          tuple(f"{delimiter} ".join(v.strip() for v in f) for f in lines), len(above) - len(lines))
+        return TitleBlock.found(start, delimiter, sure, fields, [f for _, _, f in above])
     return None
 
 
