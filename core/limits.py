@@ -178,14 +178,6 @@ class ReadLimitError(ValueError):
     where the limit is changed."""
 
 
-# The [marketune] setting that changes each limit on a server, and the constant the CLI uses.
-_SETTINGS = {
-    "max_cell_chars": "MAX_CELL_CHARS",
-    "max_columns": "MAX_COLUMNS",
-    "max_unpacked_mb": "MAX_UNPACKED_MB",
-}
-
-
 # Sheet rows between two calls of ReadLimits.checkpoint: openpyxl streams ~20,000 short rows a
 # second here, so a read that its page left stops within a tenth of a second or so.
 CHECKPOINT_ROWS = 2_000
@@ -227,7 +219,8 @@ class ReadLimits:
         return self.max_unpacked_bytes // UNPACKED_BYTES_PER_CELL
 
     def where(self, setting: str) -> str:
-        """Where the limit ``setting`` (e.g. "max_cell_chars") is changed, in words."""
+        """Where the limit ``setting`` (e.g. "max_cell_chars") is changed, in words: on a server the
+        [marketune] setting of that name, for the CLI the constant of that name in capitals."""
         if setting == "max_rows":  # not a server setting: core's own number
             return "it is DEFAULT_MAX_ROWS in core/limits.py"
         if setting == "max_bytes":
@@ -235,7 +228,7 @@ class ReadLimits:
                     else "it is DEFAULT_MAX_BYTES in core/limits.py")
         if self.from_server_settings:
             return f"an admin changes it with {setting} under [marketune] in .streamlit/secrets.toml"
-        return f"it is {_SETTINGS[setting]} in core/limits.py"
+        return f"it is {setting.upper()} in core/limits.py"
 
     def cell_message(self, found: str, row: int | None = None, hint: str = "") -> str:
         """The refusal of a cell of ``found`` characters (in words: "2,000,000", "at least

@@ -559,10 +559,8 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     extras = _sheet_extras(raw, chosen) if engine == "openpyxl" else _SheetExtras()
     cells = cells.dropna(how="all")  # blank rows, as a CSV reader skips blank lines
     if cells.empty:
-        others = [repr(s) for s in sheets if s != chosen]
         raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row."
-                         + (f" The workbook's other sheet(s): {', '.join(others)} (choose one with --sheet NAME "
-                            "or the Sheet picker)." if others else ""))
+                         + _other_sheets(sheets, chosen))
     notes = [default_note] if default_note else []
     top = _header_position(cells, header_row, columns, where)
     if top != cells.index[0]:
@@ -586,9 +584,7 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     refuse_duplicate_names(header, where)
     if body.empty:
         raise ValueError(f"Sheet {chosen!r} has a header row but no data rows"
-                         + (f" (row {top} is read as the header)" if top != 1 else "") + "."
-                         + (f" The workbook's other sheet(s): {', '.join(repr(s) for s in sheets if s != chosen)} "
-                            "(choose one with --sheet NAME or the Sheet picker)." if len(sheets) > 1 else ""))
+                         + (f" (row {top} is read as the header)" if top != 1 else "") + "." + _other_sheets(sheets, chosen))
     if len(body) > limits.max_rows:
         raise ValueError(limits.rows_message(f"Sheet {chosen!r}"))
     frame = body.iloc[:, keep].copy()
@@ -599,6 +595,12 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
                      n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top),
                      other_headers=other_headers)
+
+
+def _other_sheets(sheets: Sequence[str], chosen: str) -> str:
+    """" The workbook's other sheet(s): 'A', 'B' (choose one ...)." naming the sheets but ``chosen``; "" for none."""
+    others = ", ".join(repr(s) for s in sheets if s != chosen)
+    return f" The workbook's other sheet(s): {others} (choose one with --sheet NAME or the Sheet picker)." if others else ""
 
 
 def _first_row_names(book: pd.ExcelFile, name: str) -> tuple[str, ...]:
@@ -795,10 +797,7 @@ def _unsaved_formulas(unsaved: Sequence[tuple[int, int]], header: list[str], kee
     result (a workbook written by a script and never opened in Excel: the values would read as
     empty). When the caller named the ``columns`` it needs and none of those holds such a cell,
     a note naming the columns is returned instead; "" when there are none."""
-    by_column: dict[int, int] = {}
-    for row, column in unsaved:
-        if row > top and column - 1 in keep:
-            by_column[column - 1] = by_column.get(column - 1, 0) + 1
+    by_column = Counter(column - 1 for row, column in unsaved if row > top and column - 1 in keep)
     if not by_column:
         return ""
     names = [header[c] or f"Unnamed: {c}" for c in sorted(by_column)]
@@ -1773,13 +1772,10 @@ def read_head(source: str | Path | Stream, n: int = 5, limits: ReadLimits | None
 def count_rows(stream: Stream) -> int:
     """Data rows of ``stream`` (quoted newlines respected), for an honest progress bar; 0 when
     a row does not parse (the prediction pass reports it with its position)."""
-    count = 0
     try:
-        for chunk in pandas_chunks(stream, 200_000, usecols=[0]):
-            count += len(chunk)
+        return sum(len(chunk) for chunk in pandas_chunks(stream, 200_000, usecols=[0]))
     except (pd.errors.ParserError, UnicodeDecodeError):
         return 0
-    return count
 
 
 def _file_start(source: str | Path) -> tuple[str, str]:
