@@ -546,19 +546,15 @@ def build_texts(
     by ``" | "``, profile columns first, then text columns, in the given order; empty cells
     are left out. Example: ``"age: 34 | department: Dresses | review: Love it"``.
     """
-    missing = [c for c in [*profile_columns, *text_columns] if c not in df.columns]
+    columns = [*profile_columns, *text_columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(missing_columns_message(
-            missing, df.columns, lead=f"Column(s) {missing} are missing (the model needs {[*profile_columns, *text_columns]})"))
+            missing, df.columns, lead=f"Column(s) {missing} are missing (the model needs {columns})"))
+    values = [[format_value(v) for v in df[c].tolist()] for c in columns]
     if len(text_columns) == 1 and not profile_columns:
-        return [format_value(v) for v in df[text_columns[0]].tolist()]
-    columns = [*profile_columns, *text_columns]
-    values = [df[c].tolist() for c in columns]
-    texts = []
-    for row in zip(*values):
-        fields = [f"{name}: {format_value(v)}" for name, v in zip(columns, row) if format_value(v)]
-        texts.append(" | ".join(fields))
-    return texts
+        return values[0]
+    return [" | ".join(f"{name}: {v}" for name, v in zip(columns, row) if v) for row in zip(*values)]
 
 
 # --------------------------------------------------------------------------- splits

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import shutil
 import zipfile
@@ -517,21 +518,13 @@ def check_csv_bytes(raw: bytes, text: str, encoding: str, delimiter: str, limits
     split by ``delimiter``) has a cell over ``limits.max_cell_chars`` or a row over
     ``limits.max_columns`` fields; cheap (one NumPy pass, about 1 s per 200 MB), and it stops
     at the first chunk over a limit."""
-    utf8 = _BYTE_SAFE.get(encoding)
+    utf8, data = _BYTE_SAFE.get(encoding), _chunks(raw)
     if utf8 is None:
-        data, utf8 = _chunks_utf8(text), True
-    else:
-        data = _chunks(raw)
+        data, utf8 = _transcoded(data, encoding), True
     shape = scan_csv(data, delimiter, utf8=utf8, limits=limits)
     if not shape.regular and not _over(shape, limits):
         shape = _exact_shape(csv_rows(io.StringIO(text, newline=""), delimiter=delimiter), limits)
     _raise_for(shape, limits)
-
-
-def _chunks_utf8(text: str) -> Iterator[bytes]:
-    size = SCAN_CHUNK_BYTES
-    for start in range(0, len(text), size):
-        yield text[start : start + size].encode("utf-8", errors="surrogatepass")
 
 
 def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: ReadLimits = DEFAULT_READ_LIMITS, *,
@@ -548,10 +541,7 @@ def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: Read
         shape = scan_csv(chunks, delimiter, utf8=utf8, limits=limits, stop_after_rows=stop_after_rows)
     if not shape.regular and not _over(shape, limits):
         with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace", newline="") as text:
-            rows = csv_rows(text, delimiter=delimiter)
-            if stop_after_rows is not None:
-                rows = (row for _, row in zip(range(stop_after_rows), rows))
-            shape = _exact_shape(rows, limits)
+            shape = _exact_shape(itertools.islice(csv_rows(text, delimiter=delimiter), stop_after_rows), limits)
     _raise_for(shape, limits)
 
 

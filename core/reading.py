@@ -399,11 +399,11 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
     what = name or "the file"
     decoded = decode_report(raw)
     text = decoded.text.lstrip("\ufeff")
-    records: list[Any] = []
+    numbered: list[tuple[int, Any]] = []  # (item or line number, its value)
     try:
         if text.lstrip().startswith("["):
             try:
-                records = json.loads(text, object_pairs_hook=_unique_keys)
+                numbered = list(enumerate(json.loads(text, object_pairs_hook=_unique_keys), start=1))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"Could not read {what} as JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
                                  "Expected an array of objects ([{\"text\": ..., \"label\": ...}, ...]) or JSON Lines "
@@ -414,16 +414,15 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
                 if not line.strip():
                     continue
                 try:
-                    records.append((line_no, json.loads(line, object_pairs_hook=_unique_keys)))
+                    numbered.append((line_no, json.loads(line, object_pairs_hook=_unique_keys)))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"Line {line_no} of {what} is not valid JSON ({exc.msg}, column {exc.colno}); "
                                      "expected JSON Lines: one {\"text\": ..., \"label\": ...} object per line.") from None
-                if len(records) > limits.max_rows:
+                if len(numbered) > limits.max_rows:
                     break
             where = "line"
     except _DuplicateKey as exc:
         refuse_duplicate_names([str(exc), str(exc)], what)
-    numbered = list(enumerate(records, start=1)) if where == "item" else records
     for number, record in numbered:
         if not isinstance(record, dict):
             raise ValueError(f"{where.capitalize()} {number} of {what} is {type(record).__name__} JSON, not an object; "
