@@ -340,7 +340,8 @@ def _check_class_labels(
         )
     else:
         small = counts[counts < MIN_ROWS_PER_CLASS]
-        if _looks_like_identifier(len(counts), len(small), int(keep.sum())):
+        identifier = _looks_like_identifier(len(counts), len(small), int(keep.sum()))
+        if identifier:
             # One message, not one per value: a column of ids or free text is the wrong column.
             report.errors.append(_identifier_problem(config.label_column, label[keep], len(small)))
             small = small.iloc[:0]
@@ -368,7 +369,7 @@ def _check_class_labels(
                 f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
                 "scores rest on very few rows. Add rows for them if you can.",
             ))
-        if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
+        if len(counts) > 100 and not identifier:
             report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
     if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
         report.warnings.append(

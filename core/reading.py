@@ -919,8 +919,7 @@ def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, 
         check_csv_bytes(raw, text, encoding, delimiter, limits)
     else:  # line ends or rows changed: the scan reads the text as it will be parsed
         check_csv_bytes(text.encode("utf-8", errors="surrogatepass"), text, "utf-8", delimiter, limits)
-    header = next(csv_rows(io.StringIO(text), delimiter=delimiter), [])
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in next(csv_rows(io.StringIO(text), delimiter=delimiter), [])]
     if not any(header):
         line = header_row or 1
         raise ValueError(f"{'The first row' if line == 1 else f'Line {line}, read as the header,'} names no column "
@@ -1274,29 +1273,28 @@ def _sniff_table(text: str) -> str:
         candidates.append(csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter)
     except csv.Error:
         pass
-    scored = []
+    parsed = {}  # delimiter -> the sample's rows split by it
     for delimiter in DELIMITERS:
         try:  # newline="": a lone CR inside a quoted cell stays in its cell, as pandas reads it
-            rows = list(csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter))[:50]
+            parsed[delimiter] = list(csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter))
         except csv.Error:
             continue
-        widths = [len(r) for r in rows if r]
-        if not widths or max(widths) < 2:
-            continue
-        scored.append((widths.count(widths[0]) / len(widths) * widths[0], -DELIMITERS.index(delimiter), delimiter))
+    scored = []
+    for delimiter, rows in parsed.items():
+        widths = [len(r) for r in rows[:50] if r]
+        if widths and max(widths) >= 2:
+            scored.append((widths.count(widths[0]) / len(widths) * widths[0], -DELIMITERS.index(delimiter), delimiter))
     candidates += [d for *_, d in sorted(scored, reverse=True) if d not in candidates]
-    splits_header = [d for d in candidates if _delimiter_fits(sample, d, truncated) is not None]
-    fitting = [d for d in splits_header if _delimiter_fits(sample, d, truncated)]
+    fits = {d: _delimiter_fits(parsed[d], truncated) for d in candidates if d in parsed}
+    splits_header = [d for d in candidates if fits.get(d) is not None]
+    fitting = [d for d in splits_header if fits[d]]
     return (fitting or splits_header or [","])[0]
 
 
-def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None:
-    """None if ``delimiter`` does not split the header into 2+ fields; else whether the data
-    rows agree with it (no row wider than the header, or all rows of one width)."""
-    try:
-        rows = [r for r in csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter) if r]
-    except csv.Error:
-        return None
+def _delimiter_fits(rows: list[list[str]], truncated: bool) -> bool | None:
+    """None if ``rows`` (a sample split by a delimiter) do not split the header into 2+ fields;
+    else whether the data rows agree with it (no row wider than the header, or all rows of one width)."""
+    rows = [r for r in rows if r]
     if truncated and len(rows) > 2:
         rows = rows[:-1]  # the sample may end inside the last row
     rows = rows[:51]
