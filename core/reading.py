@@ -525,11 +525,9 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
         if not sheets:
             raise ValueError(f"{what} has no sheets.")
         listed = str(list(sheets))
-        default_note = ""
-        if sheet is None or sheet == _SHEETS_ONLY:
+        chosen, default_note = str(sheet), ""
+        if sheet in (None, _SHEETS_ONLY):
             chosen, default_note = _default_sheet(book, sheets, columns)
-        else:
-            chosen = str(sheet)
         if sheet == _SHEETS_ONLY:
             return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw), sheet=chosen,
                              sheets=sheets)
@@ -1742,8 +1740,7 @@ def pandas_chunks(stream: Stream, chunk_rows: int, **kwargs: Any) -> Iterator[pd
     ``pandas.read_csv`` (``usecols``). Raises pandas' ``ParserError`` or ``UnicodeDecodeError``
     for a row that does not parse (the callers say where)."""
     _refuse_values_past_header_at_start(stream)
-    reader = _pandas_reader(stream, chunksize=chunk_rows, **kwargs)
-    with reader:
+    with _pandas_reader(stream, chunksize=chunk_rows, **kwargs) as reader:
         for chunk in reader:
             chunk.columns = [str(c).strip() for c in chunk.columns]
             yield chunk
