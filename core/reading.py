@@ -19,6 +19,7 @@ was found, and what to do.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import difflib
@@ -432,12 +433,11 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
         raise ValueError(f"{what} holds no JSON objects: expected one object per row.")
     if len(rows) > limits.max_rows:
         raise ReadLimitError(limits.rows_message(what))
-    names = list(dict.fromkeys(str(k) for row in rows for k in row))
+    names = list(dict.fromkeys(k for row in rows for k in row))  # stripped and unique per object (_unique_keys)
     if len(names) > limits.max_columns:
         raise ReadLimitError(limits.columns_message(f"{len(names):,}"))
-    refuse_duplicate_names([n.strip() for n in names], what)
     values = [[_json_cell(row.get(n)) for n in names] for row in rows]
-    frame = pd.DataFrame(values, columns=[n.strip() for n in names], dtype=object)
+    frame = pd.DataFrame(values, columns=names, dtype=object)
     check_table(frame, limits)
     frame = frame.infer_objects()
     notes = [decoded.note] if decoded.note else []
@@ -860,7 +860,6 @@ def load_csv(
     cheap scan of the bytes (:func:`core.limits.check_csv_bytes`) before pandas parses anything.
     """
     limits = read_limits(limits, max_bytes, max_rows)
-    max_rows = limits.max_rows
     raw = _read_bytes(source, limits)
     if not raw.strip():
         raise ValueError("The file is empty: expected a header row and at least one data row.")
@@ -1211,23 +1210,19 @@ def decode_report(raw: bytes) -> Decoded:
         return _utf8_with_strays(raw[3:], "utf-8-sig")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return Decoded(raw.decode("utf-16"), "utf-16")
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         return Decoded(raw.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
     lenient = raw.decode("utf-8", errors="replace")
     n_bad = lenient.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
     n_valid_multibyte = sum(1 for ch in lenient if ord(ch) > 127 and ch != "\ufffd")
     if 0 < n_bad <= n_valid_multibyte:
         return _utf8_with_strays(raw, "utf-8")
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         text = raw.decode("gb18030")
         non_ascii = [ch for ch in text if ord(ch) > 127]
         # cp1252 bytes often decode as GB18030 too; believe it only if the result reads as CJK.
         if non_ascii and sum(bool(_CJK_TEXT.match(ch)) for ch in non_ascii) >= 0.7 * len(non_ascii):
             return Decoded(text, "gb18030")
-    except UnicodeDecodeError:
-        pass
     try:
         return Decoded(raw.decode("cp1252"), "cp1252")
     except UnicodeDecodeError:
@@ -1267,16 +1262,12 @@ def _sniff_table(text: str) -> str:
     sample = text[:65536]
     truncated = len(text) > len(sample)
     candidates = []
-    try:
+    with contextlib.suppress(csv.Error):
         candidates.append(csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter)
-    except csv.Error:
-        pass
     parsed = {}  # delimiter -> the sample's rows split by it
     for delimiter in DELIMITERS:
-        try:  # newline="": a lone CR inside a quoted cell stays in its cell, as pandas reads it
+        with contextlib.suppress(csv.Error):  # newline="": a lone CR in a quoted cell stays in it, as pandas reads it
             parsed[delimiter] = list(csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter))
-        except csv.Error:
-            continue
     scored = []
     for delimiter, rows in parsed.items():
         widths = [len(r) for r in rows[:50] if r]
