@@ -80,8 +80,7 @@ def column_summary(df: pd.DataFrame) -> pd.DataFrame:
     for name in df.columns:
         col = df[name]
         present = non_empty(col)
-        example = col[present].iloc[0] if present.any() else ""
-        example = str(example)
+        example = str(col[present].iloc[0]) if present.any() else ""
         rows.append(
             {
                 "column": str(name),

@@ -650,10 +650,8 @@ def _check_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ReadLi
                 scan.feed(chunk)
                 if scan.longest_text > limits.max_cell_chars or scan.most_cells > limits.max_columns:
                     stopped = part.read(1) != b""  # the rest is not read: what was found is a lower bound
-                    if not stopped:
-                        scan.feed(b"", final=True)
                     break
-            else:
+            if not stopped:
                 scan.feed(b"", final=True)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return  # a damaged or encrypted part: opening the workbook reports it
