@@ -1407,7 +1407,7 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
         rows = [r for _, _, r in records[1:] if r]
         if 2 * sum(len(r) == width for r in rows) >= len(rows):
             return None  # the first line names the columns, as wide as most rows below: an ordinary file
-    titled = _title_rows_block(sample, truncated)  # the one rule a sheet's rows follow too (sure)
+    titled = _title_rows_block(sample, usual, truncated)  # the one rule a sheet's rows follow too (sure)
     if titled is not None and len(titled.columns) > 1:
         return titled  # a padded title block above a wider table: read from the header's line
     found = [b for d in DELIMITERS if (b := _title_block_for(sample, d, truncated)) is not None]
@@ -1421,11 +1421,10 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
     return titled
 
 
-def _title_rows_block(sample: str, truncated: bool) -> TitleBlock | None:
+def _title_rows_block(sample: str, delimiter: str, truncated: bool) -> TitleBlock | None:
     """A table under a title block found without the columns asked for (the Label and Train pages
-    ask none up front): :func:`header_below_title` on the sample's lines, split by the delimiter
-    :func:`_sniff_table` finds in the whole sample."""
-    delimiter = _sniff_table(sample)
+    ask none up front): :func:`header_below_title` on the sample's lines, split by ``delimiter``
+    (the one :func:`_sniff_table` finds in the whole sample)."""
     records = _records(sample, delimiter, truncated, MAX_HEADER_SEARCH_ROWS + 51)
     rows = [(start, [v.strip() for v in fields]) for start, _, fields in records]
     k = header_below_title(rows)
