@@ -9,7 +9,7 @@ one file gives the same rows everywhere:
 - :func:`open_stream` makes a file ready to be read in chunks (:func:`pandas_chunks`), for
   prediction files too big to hold: a plain CSV is streamed from disk, any other kind is read
   whole by :func:`read_table` (under the read limits) and streamed from that;
-- :func:`csv_rows` is the csv-module reader (cells of any length).
+- :func:`csv_rows` (from core.limits, which reads CSV bytes too) is the csv-module reader (cells of any length).
 
 Every reader checks :class:`core.limits.ReadLimits` before the costly work, and raises
 ``ValueError`` with a message meant for the person who gave the file: what was expected, what
