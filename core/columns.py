@@ -18,7 +18,7 @@ import pandas as pd
 
 from .data import format_value
 from .dates import parse_dates
-from .reading import csv_rows
+from .reading import csv_rows, non_empty
 
 # --------------------------------------------------------------------------------------------
 # Word lists (each once; matched case-insensitively against whole words of a name or value)
@@ -74,19 +74,13 @@ NEGATIVE_SENTIMENT = frozenset({"negative", "neg", "-", "负面", "消极", "差
 NEUTRAL_SENTIMENT = frozenset({"neutral", "neu", "mixed", "none", "irrelevant", "中性"})
 
 
-def non_empty(series: pd.Series) -> pd.Series:
-    """True where a cell holds something other than nothing or whitespace."""
-    return series.notna() & (series.astype(str).str.strip() != "")
-
-
 def column_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per column: dtype, share of non-empty cells (0..1), distinct values, an example."""
     rows = []
     for name in df.columns:
         col = df[name]
         present = non_empty(col)
-        example = col[present].iloc[0] if present.any() else ""
-        example = str(example)
+        example = str(col[present].iloc[0]) if present.any() else ""
         rows.append(
             {
                 "column": str(name),

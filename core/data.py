@@ -19,25 +19,14 @@ import pandas as pd
 from .config import TrainConfig
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS  # noqa: F401 (re-exported: core.data.DEFAULT_MAX_BYTES)
 from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the rest, as callers import them)
-    DELIMITERS,
-    POSITION_NUMBERING,
-    STRAY_BYTE_ERRORS,
-    TABLE_SUFFIXES,
-    WORKBOOK_SUFFIXES,
     DecimalCommaScan,
-    Decoded,
-    LoadedCsv,
-    LoadedTable,
     decimal_comma_floats,
-    decode_bytes,
     decode_report,
     load_csv,
     missing_columns_message,
-    read_csv,
-    read_limits,
+    non_empty,
     read_table,
     sheet_names,
-    sniff_delimiter,
     to_number,
 )
 from .words import cjk_share, rows_words  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
@@ -140,21 +129,13 @@ def label_variants(series: pd.Series, *, merge_case: bool = True) -> dict[str, l
     """
     raw = [v for v in series.tolist() if clean_label(v)]
     cleaned = [clean_label(v) for v in raw]
-    counts: dict[str, int] = {}
-    for c in cleaned:
-        counts[c] = counts.get(c, 0) + 1
-    groups: dict[str, list[str]] = {}  # key -> cleaned spellings in order of first appearance
-    for c in counts:
-        groups.setdefault(c.casefold() if merge_case else c, []).append(c)
-    canonical = {c: max(spellings, key=lambda x: counts[x]) for spellings in groups.values() for c in spellings}
-    variants: dict[str, list[str]] = {}
+    canonical = _canonical_spellings(pd.Series(cleaned, dtype=object), merge_case)
+    variants: dict[str, dict[str, None]] = {}  # canonical -> variants, in order of first appearance
     for value, c in zip(raw, cleaned):
-        spelled = value if isinstance(value, str) else clean_label(value)
+        spelled = value if isinstance(value, str) else c
         if spelled != canonical[c]:
-            found = variants.setdefault(canonical[c], [])
-            if spelled not in found:
-                found.append(spelled)
-    return variants
+            variants.setdefault(canonical[c], {})[spelled] = None
+    return {c: list(found) for c, found in variants.items()}
 
 
 def clean_labels(series: pd.Series, *, merge_case: bool = True) -> pd.Series:
@@ -162,14 +143,20 @@ def clean_labels(series: pd.Series, *, merge_case: bool = True) -> pd.Series:
     case variants spelled as their group's most frequent spelling; missing labels are NaN."""
     cleaned = series.map(clean_label)
     if merge_case:
-        counts = cleaned[cleaned != ""].value_counts(sort=False)
-        best: dict[str, str] = {}
-        for spelling, n in counts.items():
-            key = spelling.casefold()
-            if key not in best or n > counts[best[key]]:
-                best[key] = spelling
-        cleaned = cleaned.map(lambda c: best.get(c.casefold(), c) if c else c)
+        canonical = _canonical_spellings(cleaned, merge_case)
+        cleaned = cleaned.map(lambda c: canonical.get(c, c))
     return cleaned.where(cleaned != "", np.nan)
+
+
+def _canonical_spellings(cleaned: pd.Series, merge_case: bool) -> dict[str, str]:
+    """Each non-empty spelling of ``cleaned`` (labels as :func:`clean_label` gives them) -> its
+    class's spelling: the most frequent of the spellings equal to it (ignoring case with
+    ``merge_case``); ties: the one seen first."""
+    counts = cleaned[cleaned != ""].value_counts(sort=False).to_dict()
+    groups: dict[str, list[str]] = {}  # key -> spellings in order of first appearance
+    for spelling in counts:
+        groups.setdefault(spelling.casefold() if merge_case else spelling, []).append(spelling)
+    return {c: max(spellings, key=counts.get) for spellings in groups.values() for c in spellings}
 
 
 def _variants_message(variants: dict[str, list[str]], merge_case: bool) -> str:
@@ -238,15 +225,12 @@ def validate_mapping(df: pd.DataFrame, config: TrainConfig) -> MappingReport:
 def _check_columns_exist(df: pd.DataFrame, config: TrainConfig, report: MappingReport) -> None:
     """Errors for chosen columns that are not in ``df`` or hold two roles."""
     columns = set(df.columns)
-    for name, kind in [(c, "text_columns") for c in config.text_columns] + [
-        (c, "profile_columns") for c in config.profile_columns
-    ]:
+    roles = [("text_columns", c, "Column") for c in config.text_columns]
+    roles += [("profile_columns", c, "Column") for c in config.profile_columns]
+    for kind, name, what in [*roles, ("label_column", config.label_column, "Label column")]:
         if name not in columns:
             report.errors.append(Problem(kind, missing_columns_message(
-                [name], df.columns, lead=f"Column '{name}' is not in the file")))
-    if config.label_column not in columns:
-        report.errors.append(Problem("label_column", missing_columns_message(
-            [config.label_column], df.columns, lead=f"Label column '{config.label_column}' is not in the file")))
+                [name], df.columns, lead=f"{what} '{name}' is not in the file")))
     overlap = set(config.profile_columns) & (set(config.text_columns) | {config.label_column})
     if overlap:
         report.errors.append(
@@ -356,7 +340,8 @@ def _check_class_labels(
         )
     else:
         small = counts[counts < MIN_ROWS_PER_CLASS]
-        if _looks_like_identifier(len(counts), len(small), int(keep.sum())):
+        identifier = _looks_like_identifier(len(counts), len(small), int(keep.sum()))
+        if identifier:
             # One message, not one per value: a column of ids or free text is the wrong column.
             report.errors.append(_identifier_problem(config.label_column, label[keep], len(small)))
             small = small.iloc[:0]
@@ -384,7 +369,7 @@ def _check_class_labels(
                 f"have fewer than {FEW_ROWS_PER_CLASS} rows: the model sees very few examples of them and their "
                 "scores rest on very few rows. Add rows for them if you can.",
             ))
-        if len(counts) > 100 and not _looks_like_identifier(len(counts), len(counts[counts < MIN_ROWS_PER_CLASS]), int(keep.sum())):
+        if len(counts) > 100 and not identifier:
             report.warnings.append(Problem("label_column", f"{len(counts)} classes is a lot; is '{config.label_column}' really a label?"))
     if numeric.notna().all() and 2 < n_distinct <= MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION:
         report.warnings.append(
@@ -405,8 +390,7 @@ def _check_split_values(df: pd.DataFrame, config: TrainConfig, keep: pd.Series, 
 def _looks_like_categories(column: pd.Series) -> bool:
     """True for a "text" column that holds a few short categories (a job title, a channel), not
     free text: 50+ non-empty rows, distinct values at most 5% of them, under 3 words on average."""
-    values = column.dropna().astype(str).str.strip()
-    values = values[values != ""]
+    values = column[non_empty(column)].astype(str).str.strip()
     if len(values) < 50:
         return False
     distinct = values.unique()
@@ -474,7 +458,7 @@ def _identifier_problem(column: str, values: pd.Series, n_small: int | None = No
 def _text_present(df: pd.DataFrame, text_columns: tuple[str, ...]) -> pd.Series:
     present = pd.Series(False, index=df.index)
     for col in text_columns:
-        present |= df[col].notna() & (df[col].astype(str).str.strip() != "")
+        present |= non_empty(df[col])
     return present
 
 
@@ -563,19 +547,15 @@ def build_texts(
     by ``" | "``, profile columns first, then text columns, in the given order; empty cells
     are left out. Example: ``"age: 34 | department: Dresses | review: Love it"``.
     """
-    missing = [c for c in [*profile_columns, *text_columns] if c not in df.columns]
+    columns = [*profile_columns, *text_columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(missing_columns_message(
-            missing, df.columns, lead=f"Column(s) {missing} are missing (the model needs {[*profile_columns, *text_columns]})"))
+            missing, df.columns, lead=f"Column(s) {missing} are missing (the model needs {columns})"))
+    values = [[format_value(v) for v in df[c].tolist()] for c in columns]
     if len(text_columns) == 1 and not profile_columns:
-        return [format_value(v) for v in df[text_columns[0]].tolist()]
-    columns = [*profile_columns, *text_columns]
-    values = [df[c].tolist() for c in columns]
-    texts = []
-    for row in zip(*values):
-        fields = [f"{name}: {format_value(v)}" for name, v in zip(columns, row) if format_value(v)]
-        texts.append(" | ".join(fields))
-    return texts
+        return values[0]
+    return [" | ".join(f"{name}: {v}" for name, v in zip(columns, row) if v) for row in zip(*values)]
 
 
 # --------------------------------------------------------------------------- splits

@@ -52,10 +52,8 @@ def read_json_lines(path: Path) -> list[Any]:
         return []
     found = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             found.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
     return found
 
 

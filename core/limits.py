@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import shutil
 import zipfile
@@ -41,7 +42,7 @@ DEFAULT_MAX_BYTES = 200 * MB
 DEFAULT_MAX_ROWS = 2_000_000
 # The csv module refuses a cell over 131,072 characters unless told otherwise; a review export can
 # hold one (the r12 fault file: 150,000), and the limits here bound what is read, so every CSV
-# reader of core accepts any length (core.reading.csv_rows).
+# reader of core accepts any length (csv_rows).
 MAX_CSV_CELL = 2**31 - 1
 # Characters in one cell. The models read the first few hundred tokens of a text (a few thousand
 # characters), so a longer cell is almost always an export gone wrong (a log pasted into a cell,
@@ -178,14 +179,6 @@ class ReadLimitError(ValueError):
     where the limit is changed."""
 
 
-# The [marketune] setting that changes each limit on a server, and the constant the CLI uses.
-_SETTINGS = {
-    "max_cell_chars": "MAX_CELL_CHARS",
-    "max_columns": "MAX_COLUMNS",
-    "max_unpacked_mb": "MAX_UNPACKED_MB",
-}
-
-
 # Sheet rows between two calls of ReadLimits.checkpoint: openpyxl streams ~20,000 short rows a
 # second here, so a read that its page left stops within a tenth of a second or so.
 CHECKPOINT_ROWS = 2_000
@@ -227,7 +220,8 @@ class ReadLimits:
         return self.max_unpacked_bytes // UNPACKED_BYTES_PER_CELL
 
     def where(self, setting: str) -> str:
-        """Where the limit ``setting`` (e.g. "max_cell_chars") is changed, in words."""
+        """Where the limit ``setting`` (e.g. "max_cell_chars") is changed, in words: on a server the
+        [marketune] setting of that name, for the CLI the constant of that name in capitals."""
         if setting == "max_rows":  # not a server setting: core's own number
             return "it is DEFAULT_MAX_ROWS in core/limits.py"
         if setting == "max_bytes":
@@ -235,7 +229,7 @@ class ReadLimits:
                     else "it is DEFAULT_MAX_BYTES in core/limits.py")
         if self.from_server_settings:
             return f"an admin changes it with {setting} under [marketune] in .streamlit/secrets.toml"
-        return f"it is {_SETTINGS[setting]} in core/limits.py"
+        return f"it is {setting.upper()} in core/limits.py"
 
     def cell_message(self, found: str, row: int | None = None, hint: str = "") -> str:
         """The refusal of a cell of ``found`` characters (in words: "2,000,000", "at least
@@ -245,6 +239,11 @@ class ReadLimits:
             f"This file has a cell of {found} characters{at}; the limit here is {self.max_cell_chars:,} "
             f"characters per cell ({self.where('max_cell_chars')}). {hint or _CELL_HINT}"
         )
+
+    def rows_message(self, what: str) -> str:
+        """The refusal of a table (``what``: "The file", "Sheet 'Q3'") of more than ``max_rows`` rows."""
+        return (f"{what} has more than {self.max_rows:,} rows, the limit here ({self.where('max_rows')}); "
+                "split it or sample it before uploading.")
 
     def columns_message(self, found: str, row: int | None = None) -> str:
         """The refusal of a row of ``found`` columns (in words) on ``row`` (None: unknown)."""
@@ -260,6 +259,14 @@ _CELL_HINT = (
     "A cell that long is usually an export gone wrong (a log or a whole document pasted into one cell, "
     "or a quote that is never closed); the models read only the first few thousand characters of a text."
 )
+
+
+def csv_rows(handle: Any, **kwargs: Any) -> Iterator[list[str]]:
+    """``csv.reader(handle, **kwargs)`` that accepts cells of any length (see MAX_CSV_CELL: the
+    byte, row and cell limits bound what is read, not the csv module's own 131,072)."""
+    if csv.field_size_limit() < MAX_CSV_CELL:
+        csv.field_size_limit(MAX_CSV_CELL)
+    return csv.reader(handle, **kwargs)
 
 
 def _count(value: int, partial: bool) -> str:
@@ -511,28 +518,13 @@ def check_csv_bytes(raw: bytes, text: str, encoding: str, delimiter: str, limits
     split by ``delimiter``) has a cell over ``limits.max_cell_chars`` or a row over
     ``limits.max_columns`` fields; cheap (one NumPy pass, about 1 s per 200 MB), and it stops
     at the first chunk over a limit."""
-    utf8 = _BYTE_SAFE.get(encoding)
+    utf8, data = _BYTE_SAFE.get(encoding), _chunks(raw)
     if utf8 is None:
-        data, utf8 = _chunks_utf8(text), True
-    else:
-        data = _chunks(raw)
+        data, utf8 = _transcoded(data, encoding), True
     shape = scan_csv(data, delimiter, utf8=utf8, limits=limits)
     if not shape.regular and not _over(shape, limits):
-        shape = _exact_shape(_csv_module_rows(io.StringIO(text, newline=""), delimiter), limits)
+        shape = _exact_shape(csv_rows(io.StringIO(text, newline=""), delimiter=delimiter), limits)
     _raise_for(shape, limits)
-
-
-def _chunks_utf8(text: str) -> Iterator[bytes]:
-    size = SCAN_CHUNK_BYTES
-    for start in range(0, len(text), size):
-        yield text[start : start + size].encode("utf-8", errors="surrogatepass")
-
-
-def _csv_module_rows(handle: Any, delimiter: str) -> Iterator[list[str]]:
-    # core.reading.csv_rows is this reader; limits sits below reading, so it is not imported.
-    if csv.field_size_limit() < MAX_CSV_CELL:
-        csv.field_size_limit(MAX_CSV_CELL)
-    return csv.reader(handle, delimiter=delimiter)
 
 
 def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: ReadLimits = DEFAULT_READ_LIMITS, *,
@@ -549,10 +541,7 @@ def check_csv_file(path: str | Path, encoding: str, delimiter: str, limits: Read
         shape = scan_csv(chunks, delimiter, utf8=utf8, limits=limits, stop_after_rows=stop_after_rows)
     if not shape.regular and not _over(shape, limits):
         with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace", newline="") as text:
-            rows = _csv_module_rows(text, delimiter)
-            if stop_after_rows is not None:
-                rows = (row for _, row in zip(range(stop_after_rows), rows))
-            shape = _exact_shape(rows, limits)
+            shape = _exact_shape(itertools.islice(csv_rows(text, delimiter=delimiter), stop_after_rows), limits)
     _raise_for(shape, limits)
 
 
@@ -661,10 +650,8 @@ def _check_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ReadLi
                 scan.feed(chunk)
                 if scan.longest_text > limits.max_cell_chars or scan.most_cells > limits.max_columns:
                     stopped = part.read(1) != b""  # the rest is not read: what was found is a lower bound
-                    if not stopped:
-                        scan.feed(b"", final=True)
                     break
-            else:
+            if not stopped:
                 scan.feed(b"", final=True)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return  # a damaged or encrypted part: opening the workbook reports it
@@ -696,10 +683,7 @@ def sheet_rows(sheet: Any, limits: ReadLimits = DEFAULT_READ_LIMITS, name: str =
         if number % CHECKPOINT_ROWS == 0:
             limits.tick()
         if number > limits.max_rows + 1:
-            raise ReadLimitError(
-                f"{what} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-                "split it or sample it before uploading."
-            )
+            raise ReadLimitError(limits.rows_message(what))
         cells_read += len(row)  # what openpyxl built, trailing empty (formatted) cells included
         if cells_read > budget:
             raise ReadLimitError(_sheet_cells_message(what, number, len(row), limits))

@@ -9,7 +9,7 @@ one file gives the same rows everywhere:
 - :func:`open_stream` makes a file ready to be read in chunks (:func:`pandas_chunks`), for
   prediction files too big to hold: a plain CSV is streamed from disk, any other kind is read
   whole by :func:`read_table` (under the read limits) and streamed from that;
-- :func:`csv_rows` is the csv-module reader (cells of any length).
+- :func:`csv_rows` (from core.limits, which reads CSV bytes too) is the csv-module reader (cells of any length).
 
 Every reader checks :class:`core.limits.ReadLimits` before the costly work, and raises
 ``ValueError`` with a message meant for the person who gave the file: what was expected, what
@@ -19,6 +19,7 @@ was found, and what to do.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import difflib
@@ -40,13 +41,13 @@ import pandas as pd
 
 from .limits import (
     DEFAULT_READ_LIMITS,
-    MAX_CSV_CELL,
     ReadLimitError,
     ReadLimits,
     check_csv_bytes,
     check_csv_file,
     check_table,
     check_workbook,
+    csv_rows,
     sheet_rows,
 )
 from .words import CJK_RANGES
@@ -55,14 +56,6 @@ DELIMITERS = ",;\t|"
 # Text that decoded right as Chinese: CJK letters, CJK punctuation and full-width forms ("，").
 _CJK_TEXT = re.compile(f"[{CJK_RANGES}\uff00-\uffef]")
 HEADER_ONLY = "The file has a header row but no data rows."
-
-
-def csv_rows(handle: Any, **kwargs: Any) -> Iterator[list[str]]:
-    """``csv.reader(handle, **kwargs)`` that accepts cells of any length (see core.limits.MAX_CSV_CELL:
-    the byte, row and cell limits bound what is read, not the csv module's own 131,072)."""
-    if csv.field_size_limit() < MAX_CSV_CELL:
-        csv.field_size_limit(MAX_CSV_CELL)
-    return csv.reader(handle, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -189,7 +182,6 @@ def describe_reading(encoding: str, delimiter: str, notes: Sequence[str] = (), s
     return " · ".join([f"encoding {encoding}", f"delimiter {name}", *notes])
 
 
-LoadedTable = LoadedCsv  # the same record for CSV and workbook uploads
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 # What upload widgets accept: tables, JSON, and either of them compressed.
 TABLE_SUFFIXES = ("csv", "tsv", "txt", "xlsx", "xlsm", "xls", "json", "jsonl", "ndjson", "gz", "zip")
@@ -408,11 +400,11 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
     what = name or "the file"
     decoded = decode_report(raw)
     text = decoded.text.lstrip("\ufeff")
-    records: list[Any] = []
+    numbered: list[tuple[int, Any]] = []  # (item or line number, its value)
     try:
         if text.lstrip().startswith("["):
             try:
-                records = json.loads(text, object_pairs_hook=_unique_keys)
+                numbered = list(enumerate(json.loads(text, object_pairs_hook=_unique_keys), start=1))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"Could not read {what} as JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
                                  "Expected an array of objects ([{\"text\": ..., \"label\": ...}, ...]) or JSON Lines "
@@ -423,16 +415,15 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
                 if not line.strip():
                     continue
                 try:
-                    records.append((line_no, json.loads(line, object_pairs_hook=_unique_keys)))
+                    numbered.append((line_no, json.loads(line, object_pairs_hook=_unique_keys)))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"Line {line_no} of {what} is not valid JSON ({exc.msg}, column {exc.colno}); "
                                      "expected JSON Lines: one {\"text\": ..., \"label\": ...} object per line.") from None
-                if len(records) > limits.max_rows:
+                if len(numbered) > limits.max_rows:
                     break
             where = "line"
     except _DuplicateKey as exc:
         refuse_duplicate_names([str(exc), str(exc)], what)
-    numbered = list(enumerate(records, start=1)) if where == "item" else records
     for number, record in numbered:
         if not isinstance(record, dict):
             raise ValueError(f"{where.capitalize()} {number} of {what} is {type(record).__name__} JSON, not an object; "
@@ -441,14 +432,12 @@ def read_json(source: str | Path | bytes, name: str = "", *, limits: ReadLimits 
     if not rows:
         raise ValueError(f"{what} holds no JSON objects: expected one object per row.")
     if len(rows) > limits.max_rows:
-        raise ReadLimitError(f"{what} has more than {limits.max_rows:,} rows, the limit here "
-                             f"({limits.where('max_rows')}); split it or sample it before uploading.")
-    names = list(dict.fromkeys(str(k) for row in rows for k in row))
+        raise ReadLimitError(limits.rows_message(what))
+    names = list(dict.fromkeys(k for row in rows for k in row))  # stripped and unique per object (_unique_keys)
     if len(names) > limits.max_columns:
         raise ReadLimitError(limits.columns_message(f"{len(names):,}"))
-    refuse_duplicate_names([n.strip() for n in names], what)
     values = [[_json_cell(row.get(n)) for n in names] for row in rows]
-    frame = pd.DataFrame(values, columns=[n.strip() for n in names], dtype=object)
+    frame = pd.DataFrame(values, columns=names, dtype=object)
     check_table(frame, limits)
     frame = frame.infer_objects()
     notes = [decoded.note] if decoded.note else []
@@ -536,11 +525,9 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
         if not sheets:
             raise ValueError(f"{what} has no sheets.")
         listed = str(list(sheets))
-        default_note = ""
-        if sheet is None or sheet == _SHEETS_ONLY:
+        chosen, default_note = str(sheet), ""
+        if sheet in (None, _SHEETS_ONLY):
             chosen, default_note = _default_sheet(book, sheets, columns)
-        else:
-            chosen = str(sheet)
         if sheet == _SHEETS_ONLY:
             return LoadedCsv(frame=pd.DataFrame(), encoding="", delimiter="", n_bytes=len(raw), sheet=chosen,
                              sheets=sheets)
@@ -569,10 +556,8 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     extras = _sheet_extras(raw, chosen) if engine == "openpyxl" else _SheetExtras()
     cells = cells.dropna(how="all")  # blank rows, as a CSV reader skips blank lines
     if cells.empty:
-        others = [repr(s) for s in sheets if s != chosen]
         raise ValueError(f"Sheet {chosen!r} is empty: expected a header row and at least one data row."
-                         + (f" The workbook's other sheet(s): {', '.join(others)} (choose one with --sheet NAME "
-                            "or the Sheet picker)." if others else ""))
+                         + _other_sheets(sheets, chosen))
     notes = [default_note] if default_note else []
     top = _header_position(cells, header_row, columns, where)
     if top != cells.index[0]:
@@ -596,14 +581,9 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     refuse_duplicate_names(header, where)
     if body.empty:
         raise ValueError(f"Sheet {chosen!r} has a header row but no data rows"
-                         + (f" (row {top} is read as the header)" if top != 1 else "") + "."
-                         + (f" The workbook's other sheet(s): {', '.join(repr(s) for s in sheets if s != chosen)} "
-                            "(choose one with --sheet NAME or the Sheet picker)." if len(sheets) > 1 else ""))
+                         + (f" (row {top} is read as the header)" if top != 1 else "") + "." + _other_sheets(sheets, chosen))
     if len(body) > limits.max_rows:
-        raise ValueError(
-            f"Sheet {chosen!r} has more than {limits.max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-            "split it or sample it before uploading."
-        )
+        raise ValueError(limits.rows_message(f"Sheet {chosen!r}"))
     frame = body.iloc[:, keep].copy()
     frame.columns = header
     # Object columns of all-int or all-float cells become numeric columns as a CSV reader would
@@ -612,6 +592,12 @@ def _read_workbook(raw: bytes, name: str, sheet: str | None, header_row: int | N
     return LoadedCsv(frame=frame, encoding=engine if engine != "openpyxl" else "xlsx", delimiter="",
                      n_bytes=len(raw), sheet=chosen, sheets=sheets, notes=tuple(notes), header_row=int(top),
                      other_headers=other_headers)
+
+
+def _other_sheets(sheets: Sequence[str], chosen: str) -> str:
+    """" The workbook's other sheet(s): 'A', 'B' (choose one ...)." naming the sheets but ``chosen``; "" for none."""
+    others = ", ".join(repr(s) for s in sheets if s != chosen)
+    return f" The workbook's other sheet(s): {others} (choose one with --sheet NAME or the Sheet picker)." if others else ""
 
 
 def _first_row_names(book: pd.ExcelFile, name: str) -> tuple[str, ...]:
@@ -808,10 +794,7 @@ def _unsaved_formulas(unsaved: Sequence[tuple[int, int]], header: list[str], kee
     result (a workbook written by a script and never opened in Excel: the values would read as
     empty). When the caller named the ``columns`` it needs and none of those holds such a cell,
     a note naming the columns is returned instead; "" when there are none."""
-    by_column: dict[int, int] = {}
-    for row, column in unsaved:
-        if row > top and column - 1 in keep:
-            by_column[column - 1] = by_column.get(column - 1, 0) + 1
+    by_column = Counter(column - 1 for row, column in unsaved if row > top and column - 1 in keep)
     if not by_column:
         return ""
     names = [header[c] or f"Unnamed: {c}" for c in sorted(by_column)]
@@ -877,7 +860,6 @@ def load_csv(
     cheap scan of the bytes (:func:`core.limits.check_csv_bytes`) before pandas parses anything.
     """
     limits = read_limits(limits, max_bytes, max_rows)
-    max_rows = limits.max_rows
     raw = _read_bytes(source, limits)
     if not raw.strip():
         raise ValueError("The file is empty: expected a header row and at least one data row.")
@@ -934,8 +916,7 @@ def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, 
         check_csv_bytes(raw, text, encoding, delimiter, limits)
     else:  # line ends or rows changed: the scan reads the text as it will be parsed
         check_csv_bytes(text.encode("utf-8", errors="surrogatepass"), text, "utf-8", delimiter, limits)
-    header = next(csv_rows(io.StringIO(text), delimiter=delimiter), [])
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in next(csv_rows(io.StringIO(text), delimiter=delimiter), [])]
     if not any(header):
         line = header_row or 1
         raise ValueError(f"{'The first row' if line == 1 else f'Line {line}, read as the header,'} names no column "
@@ -981,10 +962,7 @@ def _parse_csv(raw: bytes, text: str, decoded: Decoded, header_row: int | None, 
     if len(frame) == 0:
         raise ValueError(HEADER_ONLY)
     if len(frame) > max_rows:
-        raise ValueError(
-            f"The file has more than {max_rows:,} rows, the limit here ({limits.where('max_rows')}); "
-            "split it or sample it before uploading."
-        )
+        raise ValueError(limits.rows_message("The file"))
     # A ';'-separated export usually comes from a locale that writes 2,76 for 2.76.
     scan = DecimalCommaScan(delimiter)
     scan.add(frame)
@@ -1054,19 +1032,21 @@ def _refuse_values_past_header(text: str, delimiter: str, n_header: int, skipped
 _DECIMAL_COMMA = re.compile(r"[+-]?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?")
 
 
-def _commas_all_match(series: pd.Series, pattern: re.Pattern[str]) -> bool:
-    """Whether every non-empty value of ``series`` is ``pattern`` in full and at least one has a comma."""
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    return bool(not present.empty and present.str.contains(",", regex=False).any() and present.str.fullmatch(pattern).all())
+def non_empty(series: pd.Series) -> pd.Series:
+    """True where a cell holds something other than nothing or whitespace."""
+    return series.notna() & (series.astype(str).str.strip() != "")
 
 
-def _decimal_comma_numbers(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-empty value is a decimal-comma number and at least
-    one has a comma (2,76 -> 2.76; 1.234,5 -> 1234.5); None when the column is not like that."""
-    if not _commas_all_match(series, _DECIMAL_COMMA):
-        return None
-    return decimal_comma_floats(series)
+def _present(series: pd.Series) -> pd.Series:
+    """The non-empty cells of ``series`` (:func:`non_empty`) as stripped text."""
+    return series[non_empty(series)].astype(str).str.strip()
+
+
+def _floats(series: pd.Series, removed: str, comma: str) -> pd.Series:
+    """``series`` as floats once ``removed`` (a regex) is taken out of each cell and its comma
+    made ``comma``; empty cells and values that still do not parse become NaN."""
+    cleaned = series.astype(str).str.strip().str.replace(removed, "", regex=True).str.replace(",", comma, regex=False)
+    return pd.to_numeric(cleaned.where(non_empty(series)), errors="coerce")
 
 
 def decimal_comma_floats(series: pd.Series) -> pd.Series:
@@ -1074,8 +1054,7 @@ def decimal_comma_floats(series: pd.Series) -> pd.Series:
     comma made a point (2,76 -> 2.76; 1.234,5 -> 1234.5; 12 -> 12.0); empty cells and values
     that still do not parse become NaN. Which columns to read this way is
     :class:`DecimalCommaScan`'s decision."""
-    cleaned = series.astype(str).str.strip().str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
-    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
+    return _floats(series, r"[. \u00a0\u202f]", ".")
 
 
 @dataclass
@@ -1101,8 +1080,7 @@ class DecimalCommaScan:
         if self.delimiter == ",":
             return
         for column in frame.columns if columns is None else columns:
-            present = frame[column].dropna().astype(str).str.strip()
-            present = present[present != ""]
+            present = _present(frame[column])
             flags = self.seen.setdefault(str(column), [False, True, True])
             if present.empty or not (flags[1] or flags[2]):
                 continue
@@ -1119,15 +1097,6 @@ class DecimalCommaScan:
 _THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?|[+-]?\d+(\.\d+)?")
 
 
-def _thousands_comma_numbers(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-empty value is a number with English thousands
-    commas (1,234 or 12,345.6) and at least one has a comma; None otherwise."""
-    if not _commas_all_match(series, _THOUSANDS_COMMA):
-        return None
-    cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
-    return pd.to_numeric(cleaned.where(series.notna() & (series.astype(str).str.strip() != "")), errors="coerce")
-
-
 def to_number(series: pd.Series) -> pd.Series:
     """A column as floats, NaN where a value is not a number (inf, -inf stay as they are).
 
@@ -1137,13 +1106,14 @@ def to_number(series: pd.Series) -> pd.Series:
     when every non-empty value parses that way. Text that is no number (n/a, NaN spelled out, free text) becomes NaN.
     """
     plain = pd.to_numeric(series, errors="coerce")
-    failed = plain.isna() & series.notna() & (series.astype(str).str.strip() != "")
-    if failed.any():
+    if (plain.isna() & non_empty(series)).any():
+        present = _present(series)
+        comma = present.str.contains(",", regex=False).any()
         # 1,234 and 12,345.6 read as English thousands; 2,76 and 1.234,5 as a decimal comma.
-        for parse in (_thousands_comma_numbers, _decimal_comma_numbers):
-            parsed = parse(series)
-            if parsed is not None:
-                return parsed
+        if comma and present.str.fullmatch(_THOUSANDS_COMMA).all():
+            return _floats(series, ",", "")
+        if comma and present.str.fullmatch(_DECIMAL_COMMA).all():
+            return decimal_comma_floats(series)
     return plain.astype(float)
 
 
@@ -1185,7 +1155,7 @@ def _refuse_binary(raw: bytes) -> None:
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ValueError("This is an old Excel (.xls) file, not a CSV. Save it as 'CSV UTF-8'.")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return  # UTF-16 text has NUL bytes but is text; decode_bytes handles it
+        return  # UTF-16 text has NUL bytes but is text; decode_report handles it
     control = sum(1 for b in head if b < 9 or 13 < b < 32)
     if b"\x00" in head or control > len(head) * 0.01:
         raise ValueError("The file looks binary (not text), so it is not a CSV.")
@@ -1228,12 +1198,6 @@ class Decoded:
         )
 
 
-def decode_bytes(raw: bytes) -> tuple[str, str]:
-    """Decode CSV bytes, returning (text, encoding name); see :func:`decode_report`."""
-    decoded = decode_report(raw)
-    return decoded.text, decoded.encoding
-
-
 def decode_report(raw: bytes) -> Decoded:
     """Decode CSV bytes and say how.
 
@@ -1246,23 +1210,19 @@ def decode_report(raw: bytes) -> Decoded:
         return _utf8_with_strays(raw[3:], "utf-8-sig")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return Decoded(raw.decode("utf-16"), "utf-16")
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         return Decoded(raw.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
     lenient = raw.decode("utf-8", errors="replace")
     n_bad = lenient.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
     n_valid_multibyte = sum(1 for ch in lenient if ord(ch) > 127 and ch != "\ufffd")
     if 0 < n_bad <= n_valid_multibyte:
         return _utf8_with_strays(raw, "utf-8")
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         text = raw.decode("gb18030")
         non_ascii = [ch for ch in text if ord(ch) > 127]
         # cp1252 bytes often decode as GB18030 too; believe it only if the result reads as CJK.
         if non_ascii and sum(bool(_CJK_TEXT.match(ch)) for ch in non_ascii) >= 0.7 * len(non_ascii):
             return Decoded(text, "gb18030")
-    except UnicodeDecodeError:
-        pass
     try:
         return Decoded(raw.decode("cp1252"), "cp1252")
     except UnicodeDecodeError:
@@ -1302,33 +1262,28 @@ def _sniff_table(text: str) -> str:
     sample = text[:65536]
     truncated = len(text) > len(sample)
     candidates = []
-    try:
+    with contextlib.suppress(csv.Error):
         candidates.append(csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter)
-    except csv.Error:
-        pass
-    scored = []
+    parsed = {}  # delimiter -> the sample's rows split by it
     for delimiter in DELIMITERS:
-        try:  # newline="": a lone CR inside a quoted cell stays in its cell, as pandas reads it
-            rows = list(csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter))[:50]
-        except csv.Error:
-            continue
-        widths = [len(r) for r in rows if r]
-        if not widths or max(widths) < 2:
-            continue
-        scored.append((widths.count(widths[0]) / len(widths) * widths[0], -DELIMITERS.index(delimiter), delimiter))
+        with contextlib.suppress(csv.Error):  # newline="": a lone CR in a quoted cell stays in it, as pandas reads it
+            parsed[delimiter] = list(csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter))
+    scored = []
+    for delimiter, rows in parsed.items():
+        widths = [len(r) for r in rows[:50] if r]
+        if widths and max(widths) >= 2:
+            scored.append((widths.count(widths[0]) / len(widths) * widths[0], -DELIMITERS.index(delimiter), delimiter))
     candidates += [d for *_, d in sorted(scored, reverse=True) if d not in candidates]
-    splits_header = [d for d in candidates if _delimiter_fits(sample, d, truncated) is not None]
-    fitting = [d for d in splits_header if _delimiter_fits(sample, d, truncated)]
+    fits = {d: _delimiter_fits(parsed[d], truncated) for d in candidates if d in parsed}
+    splits_header = [d for d in candidates if fits.get(d) is not None]
+    fitting = [d for d in splits_header if fits[d]]
     return (fitting or splits_header or [","])[0]
 
 
-def _delimiter_fits(sample: str, delimiter: str, truncated: bool) -> bool | None:
-    """None if ``delimiter`` does not split the header into 2+ fields; else whether the data
-    rows agree with it (no row wider than the header, or all rows of one width)."""
-    try:
-        rows = [r for r in csv_rows(io.StringIO(sample, newline=""), delimiter=delimiter) if r]
-    except csv.Error:
-        return None
+def _delimiter_fits(rows: list[list[str]], truncated: bool) -> bool | None:
+    """None if ``rows`` (a sample split by a delimiter) do not split the header into 2+ fields;
+    else whether the data rows agree with it (no row wider than the header, or all rows of one width)."""
+    rows = [r for r in rows if r]
     if truncated and len(rows) > 2:
         rows = rows[:-1]  # the sample may end inside the last row
     rows = rows[:51]
@@ -1367,6 +1322,16 @@ class TitleBlock:
     columns: tuple[str, ...]
     above: tuple[str, ...]
     n_blank: int = 0
+
+    @classmethod
+    def found(cls, header_line: int, delimiter: str, sure: bool, header: Sequence[str],
+              above: Sequence[Sequence[str]]) -> TitleBlock:
+        """The block whose header's fields are ``header`` and the lines above it ``above`` (each
+        line's fields: a blank line has none filled), the filled fields kept, stripped."""
+        filled = [[v.strip() for v in fields if v.strip()] for fields in above]
+        lines = tuple(f"{delimiter} ".join(f) for f in filled if f)
+        return cls(header_line, delimiter, sure, tuple(v.strip() for v in header if v.strip()), lines,
+                   len(filled) - len(lines))
 
     def _above_in_words(self) -> str:
         shown = [repr(_clip(line)) for line in self.above[:3]]
@@ -1442,7 +1407,7 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
         rows = [r for _, _, r in records[1:] if r]
         if 2 * sum(len(r) == width for r in rows) >= len(rows):
             return None  # the first line names the columns, as wide as most rows below: an ordinary file
-    titled = _title_rows_block(sample, truncated)  # the one rule a sheet's rows follow too (sure)
+    titled = _title_rows_block(sample, usual, truncated)  # the one rule a sheet's rows follow too (sure)
     if titled is not None and len(titled.columns) > 1:
         return titled  # a padded title block above a wider table: read from the header's line
     found = [b for d in DELIMITERS if (b := _title_block_for(sample, d, truncated)) is not None]
@@ -1456,20 +1421,16 @@ def find_title_block(text: str, columns: Sequence[str] = ()) -> TitleBlock | Non
     return titled
 
 
-def _title_rows_block(sample: str, truncated: bool) -> TitleBlock | None:
+def _title_rows_block(sample: str, delimiter: str, truncated: bool) -> TitleBlock | None:
     """A table under a title block found without the columns asked for (the Label and Train pages
-    ask none up front): :func:`header_below_title` on the sample's lines, split by the delimiter
-    :func:`_sniff_table` finds in the whole sample."""
-    delimiter = _sniff_table(sample)
+    ask none up front): :func:`header_below_title` on the sample's lines, split by ``delimiter``
+    (the one :func:`_sniff_table` finds in the whole sample)."""
     records = _records(sample, delimiter, truncated, MAX_HEADER_SEARCH_ROWS + 51)
     rows = [(start, [v.strip() for v in fields]) for start, _, fields in records]
     k = header_below_title(rows)
     if k is None:
         return None
-    above = [[v for v in fields if v] for _, fields in rows[:k]]
-    lines = [f"{delimiter} ".join(f) for f in above if f]
-    return TitleBlock(rows[k][0], delimiter, True, tuple(v for v in rows[k][1] if v), tuple(lines),
-                      len(above) - len(lines))
+    return TitleBlock.found(rows[k][0], delimiter, True, rows[k][1], [fields for _, fields in rows[:k]])
 
 
 def header_below_title(rows: Sequence[tuple[int, Sequence[str]]]) -> int | None:
@@ -1544,11 +1505,9 @@ def _line_holding(sample: str, truncated: bool, wanted: set[str]) -> TitleBlock 
     usual = _sniff_table("\n".join(sample.split("\n")[line - 1:]))
     delimiter = usual if usual in tied else tied[0]
     k, records = found[delimiter]
-    above = records[:k]
-    lines = [f for f in ([v.strip() for v in fields if v.strip()] for _, _, fields in above) if f]
-    sure = len(lines) <= MAX_TITLE_LINES and all(a == b for a, b, _ in above)
-    return TitleBlock(line, delimiter, sure, tuple(v.strip() for v in records[k][2] if v.strip()),
-                      tuple(f"{delimiter} ".join(f) for f in lines), len(above) - len(lines))
+    block = TitleBlock.found(line, delimiter, False, records[k][2], [fields for _, _, fields in records[:k]])
+    sure = len(block.above) <= MAX_TITLE_LINES and all(a == b for a, b, _ in records[:k])
+    return dataclasses.replace(block, sure=sure)
 
 
 def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *, columns: Sequence[str] = (),
@@ -1564,10 +1523,7 @@ def csv_title_block(source: str | Path | bytes | io.IOBase, name: str = "", *, c
         return None
     if raw.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or _looks_like_json(raw, name) or not raw.strip():
         return None
-    sample = raw[: 1 << 20]
-    if len(raw) > len(sample):
-        sample = sample[: max(sample.rfind(b"\n"), sample.rfind(b"\r")) + 1] or sample
-    return find_title_block(_line_ends(decode_bytes(sample)[0])[0], columns)
+    return find_title_block(_start_text(raw)[0], columns)
 
 
 def _records(sample: str, delimiter: str, truncated: bool, limit: int) -> list[tuple[int, int, list[str]]]:
@@ -1630,8 +1586,7 @@ def _title_block_for(sample: str, delimiter: str, truncated: bool) -> TitleBlock
                 and all(a == b for a, b, _ in above) and all(fits))
         if not sure and filled[-1] and len(lines) < 2:
             continue  # one line right above, as wide as the header: as likely a header with an empty name ("text,")
-        return TitleBlock(start, delimiter, sure, tuple(v.strip() for v in fields if v.strip()),
-                          tuple(f"{delimiter} ".join(v.strip() for v in f) for f in lines), len(above) - len(lines))
+        return TitleBlock.found(start, delimiter, sure, fields, [f for _, _, f in above])
     return None
 
 
@@ -1775,8 +1730,7 @@ def pandas_chunks(stream: Stream, chunk_rows: int, **kwargs: Any) -> Iterator[pd
     ``pandas.read_csv`` (``usecols``). Raises pandas' ``ParserError`` or ``UnicodeDecodeError``
     for a row that does not parse (the callers say where)."""
     _refuse_values_past_header_at_start(stream)
-    reader = _pandas_reader(stream, chunksize=chunk_rows, **kwargs)
-    with reader:
+    with _pandas_reader(stream, chunksize=chunk_rows, **kwargs) as reader:
         for chunk in reader:
             chunk.columns = [str(c).strip() for c in chunk.columns]
             yield chunk
@@ -1802,38 +1756,34 @@ def read_head(source: str | Path | Stream, n: int = 5, limits: ReadLimits | None
 def count_rows(stream: Stream) -> int:
     """Data rows of ``stream`` (quoted newlines respected), for an honest progress bar; 0 when
     a row does not parse (the prediction pass reports it with its position)."""
-    count = 0
     try:
-        for chunk in pandas_chunks(stream, 200_000, usecols=[0]):
-            count += len(chunk)
+        return sum(len(chunk) for chunk in pandas_chunks(stream, 200_000, usecols=[0]))
     except (pd.errors.ParserError, UnicodeDecodeError):
         return 0
-    return count
 
 
-def sniff_file(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV file, judged from its first ``sample_bytes``.
-
-    The sample is cut at its last line break so a multi-byte character (UTF-8 Chinese, say) is
-    never split, which would make UTF-8 fail and the text be mistaken for GB18030.
-    """
-    text, encoding = _file_start(source, sample_bytes)
-    return encoding, sniff_delimiter(text)
-
-
-def _file_start(source: str | Path, sample_bytes: int = 1 << 20) -> tuple[str, str]:
-    """(text, encoding) of a CSV file's first ``sample_bytes``, cut at a line break, CR line ends made LF."""
+def _file_start(source: str | Path) -> tuple[str, str]:
+    """(text, encoding) of a CSV file's first :data:`_START_BYTES` (:func:`_start_text`)."""
     with open(source, "rb") as handle:
-        sample = handle.read(sample_bytes + 1)
+        sample = handle.read(_START_BYTES + 1)
     if not sample.strip():
         raise ValueError("The file is empty: expected a header row and data rows.")
-    if len(sample) > sample_bytes:
-        sample = sample[:sample_bytes]
+    return _start_text(sample)
+
+
+_START_BYTES = 1 << 20  # the start of a CSV judged for its encoding, delimiter and title block
+
+
+def _start_text(raw: bytes) -> tuple[str, str]:
+    """(text, encoding) of ``raw``'s first :data:`_START_BYTES`, CR line ends made LF. A longer
+    ``raw`` is cut at its last line break, so a multi-byte character (UTF-8 Chinese, say) is never
+    split, which would make UTF-8 fail and the text be mistaken for GB18030."""
+    if len(raw) > _START_BYTES:
+        sample = raw[:_START_BYTES]
         cut = max(sample.rfind(b"\n"), sample.rfind(b"\r"))
-        if cut > 0:
-            sample = sample[: cut + 1]
-    text, encoding = decode_bytes(sample)
-    return _line_ends(text)[0], encoding
+        raw = sample[: cut + 1] if cut > 0 else sample
+    decoded = decode_report(raw)
+    return _line_ends(decoded.text)[0], decoded.encoding
 
 
 def _refuse_values_past_header_at_start(stream: Stream) -> None:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core import TrainConfig, build_texts, load_csv, read_csv, split_indices, validate_mapping
-from core.data import cjk_share, decode_bytes
+from core.data import cjk_share, decode_report
 
 # ---------------------------------------------------------------- reading CSVs
 
@@ -134,9 +134,9 @@ def test_byte_limit_on_path(tmp_path):
 
 
 def test_decode_latin1_fallback():
-    text, encoding = decode_bytes(b"caf\xe9 \x81")  # 0x81 is undefined in cp1252
-    assert encoding == "latin-1"
-    assert text.startswith("café")
+    decoded = decode_report(b"caf\xe9 \x81")  # 0x81 is undefined in cp1252
+    assert decoded.encoding == "latin-1"
+    assert decoded.text.startswith("café")
 
 
 # ---------------------------------------------------------------- mapping validation

@@ -27,7 +27,7 @@ from core.predict import (
     prediction_overview,
     read_predictions,
 )
-from core.reading import read_head, sniff_file
+from core.reading import open_stream, read_head
 
 TEXTS = ["great phone", "awful service", "the dress was very bad", "love it", "worst order", "it is the best"]
 
@@ -325,7 +325,7 @@ def test_gbk_file_predicts_and_the_output_is_utf8(model, tmp_path):
     texts = ["质量很好，很喜欢", "服务差，失望，退货", "不错"]
     src = tmp_path / "gbk.csv"
     src.write_bytes(pd.DataFrame({"id": [1, 2, 3], "text": texts}).to_csv(index=False).encode("gbk"))
-    assert sniff_file(src)[0] == "gb18030"
+    assert open_stream(src).encoding == "gb18030"
     summary = predict_csv(model, src, tmp_path / "out.csv")
     out = pd.read_csv(tmp_path / "out.csv", encoding="utf-8")
     assert summary.n_rows == 3 and out["text"].tolist() == texts
@@ -336,11 +336,11 @@ def test_gbk_file_predicts_and_the_output_is_utf8(model, tmp_path):
 
 def test_utf8_sample_cut_inside_a_character_is_still_utf8(tmp_path):
     src = tmp_path / "zh.csv"
-    body = "text\n" + "".join(f"质量很好{i}\n" for i in range(50))
-    src.write_bytes(body.encode("utf-8"))
-    # Cut after "text\n质" + one byte of the next character: a naive decode fails as UTF-8.
-    assert sniff_file(src, sample_bytes=9)[0] == "utf-8"
-    assert sniff_file(src, sample_bytes=len("text\n质量很好0\n质".encode()) + 1)[0] == "utf-8"
+    # The first MB (the sample judged) ends one byte into "质": a naive decode fails as UTF-8.
+    head = b"text\n" + b"x\n" * ((1 << 20) // 2 - 3)
+    src.write_bytes(head + "质量很好\n好\n".encode())
+    assert len(head) == (1 << 20) - 1
+    assert open_stream(src).encoding == "utf-8"
 
 
 def test_semicolon_delimited_cp1252_file(model, tmp_path):
