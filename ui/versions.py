@@ -30,6 +30,7 @@ from core.versions import (
     rollback,
     rollback_risk,
     rule_in_words,
+    without_holdout,
 )
 from core.words import rows_words
 from ui.downloads import download_button
@@ -60,9 +61,10 @@ def _retrain(name: str, folder: Path, key: str) -> None:
         _job(job_id, folder)
     _review(name, folder, key)
     if not holdout_rows(folder):
-        st.info("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
-                "Train it again with this version of Marketune.")
-        return
+        why, judged = without_holdout(folder)
+        st.info(plain(why))
+        if not judged:
+            return
     old = table_upload("Labelled rows the model was trained on (CSV or Excel)", key=f"{key}_old")
     new = table_upload("New labelled rows", key=f"{key}_new")
     busy = bool(job_id) and _active(job_id)
