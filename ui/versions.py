@@ -55,16 +55,17 @@ def render_versions(name: str, folder: Path, task: str, key: str) -> None:
 
 def _retrain(name: str, folder: Path, key: str) -> None:
     st.subheader("Retrain with new labels")
-    st.markdown(plain(rule_in_words(folder)))
+    no_holdout, judged = ("", True) if holdout_rows(folder) else without_holdout(folder)
+    if judged:  # the rule of a comparison that cannot run would say untrue things
+        st.markdown(plain(rule_in_words(folder)))
     job_id = _job_of(name)
     if job_id:
         _job(job_id, folder)
     _review(name, folder, key)
-    if not holdout_rows(folder):
-        why, judged = without_holdout(folder)
-        st.info(plain(why))
-        if not judged:
-            return
+    if no_holdout:
+        st.info(plain(no_holdout))
+    if not judged:
+        return
     old = table_upload("Labelled rows the model was trained on (CSV or Excel)", key=f"{key}_old")
     new = table_upload("New labelled rows", key=f"{key}_new")
     busy = bool(job_id) and _active(job_id)

@@ -311,10 +311,12 @@ def test_a_cross_validated_model_says_why_it_has_no_fixed_holdout_and_new_rows_j
     assert f"scored by 5-fold cross-validation on its {n} labelled rows: too few to set test rows aside" in said
     assert f"at least {CV_MIN_ROWS:,} labelled rows, {CV_MIN_PER_CLASS} or more in each class" in said
     assert "Train it again with this version" not in said
+    assert "this model has no fixed holdout: every row it was scored on also trained it" in texts(at.markdown)
     assert "models_versions_new" in [u.key for u in at.get("file_uploader")]  # the new rows' share judges a challenger
 
     (flipped_model / "test_predictions.csv").unlink()  # as an older version saved it: no rows to judge on
     (flipped_model / "metrics.json").write_text(json.dumps(metrics))
     at = open_versions()
     assert "Train it again with this version of Marketune" in texts(at.info)
+    assert "by cross-validation" not in texts(at.markdown)  # the rule of a comparison that cannot run
     assert "models_versions_new" not in [u.key for u in at.get("file_uploader")]
