@@ -31,11 +31,17 @@ class Candidate:
     test: float | None  # its score on the held-out test rows
     lead: str  # against the other candidate, on the rows the rule chose on, in words ("" if unknown)
     path: Path
+    folds: int = 0  # k when the run was k-fold cross-validated (small data): both scores are then out-of-fold; 0: a split
 
     def line(self) -> str:
-        """One line for the CLI: kind, place, scores and the lead."""
-        scores = [f"{where} {self.metric} {value:.3f}" for where, value in (("validation", self.validation),
-                                                                          ("test", self.test)) if value is not None]
+        """One line for the CLI: kind, place, scores and the lead. A cross-validated run has no
+        validation or test rows: its one score is out-of-fold ("cross-validated macro-F1 0.812 (5 folds)")."""
+        if self.folds:
+            score = self.test if self.test is not None else self.validation
+            scores = [] if score is None else [f"cross-validated {self.metric} {score:.3f} ({self.folds} folds)"]
+        else:
+            scores = [f"{where} {self.metric} {value:.3f}" for where, value in (("validation", self.validation),
+                                                                              ("test", self.test)) if value is not None]
         place = "in place" if self.in_place else "kept"
         return "  ".join([f"{self.kind} ({place})", *scores, self.lead]).rstrip()
 
@@ -80,9 +86,11 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
     verdict = metrics.get("verdict") or {}
     side = {kind_of_verdict_name(verdict.get("candidate")): "a", kind_of_verdict_name(verdict.get("alternative")): "b"}.get(kind)
     basis = verdict.get("chosen_on", "validation")
+    # Out of fold (core.small_data): the comparison chosen on is kept as the verdict's "validation" one.
+    compared = verdict.get("validation" if basis == "out-of-fold" else basis)
     lead = ""
-    if side and isinstance(verdict.get(basis), dict) and verdict[basis].get("n"):
-        lead = lead_in_words(_seen_from(verdict[basis], side), task, basis)
+    if side and isinstance(compared, dict) and compared.get("n"):
+        lead = lead_in_words(_seen_from(compared, side), task, basis)
     validation, test = _score(verdict.get("validation"), side), _score(verdict.get("test"), side)
     if side is None:  # a third candidate, not in the verdict's pair: the run's own record of its scores
         # After a swap the model in place is a candidate's own folder, whose metrics.json may not hold the
@@ -96,7 +104,7 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
             test = _test_headline(own.get("model"), task)
     return Candidate(
         kind=kind, name=kind_name(kind, task), title=kind_title(kind, task), in_place=in_place, metric=verdict.get("metric", "macro-F1"),
-        validation=validation, test=test, lead=lead, path=path,
+        validation=validation, test=test, lead=lead, path=path, folds=int((metrics.get("cv") or {}).get("k") or 0),
     )
 
 

@@ -38,6 +38,9 @@ KIND_NAMES = {
     WITH_FINE_TUNE: "soft vote of " + members_in_words(("tfidf", "embedding", "transformer")),  # a candidate's folder
     "zeroshot": "zero-shot model",
 }
+# The Models table's short name of the kinds whose KIND_NAMES words list their members: a cell, not
+# a sentence (the full words are ModelInfo.describe's, said under the table for the model inspected).
+SHORT_KIND_NAMES = {"softvote": "soft vote", WITH_FINE_TUNE: "soft vote with the fine-tune"}
 # What built a kind whose run's method does not describe it (the run's "full" or "fewshot" was
 # another candidate's): said instead of METHOD_NAMES.
 KIND_METHODS = {"embedding": "encoder frozen, not fine-tuned", "softvote": "probabilities averaged, encoder frozen",

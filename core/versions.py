@@ -79,6 +79,7 @@ HISTORY = "history.jsonl"  # in versions/: {"at", "event"} per promotion, kept c
 # (before: "rolled back to v1", which read as if v3 had been rolled back to v1; still recognised).
 ROLLED_BACK, OLD_ROLLED_BACK = "set aside by a rollback", "rolled back to "
 NEW_EVAL_SHARE = 0.3  # of the new labelled rows, kept out of training for the comparison
+MIN_NEW_ROWS = 10  # new labelled rows needed to hold a share out (without a fixed holdout: to judge at all)
 # The fixed holdout (text, true_label), carried by the model in place: the model's test split (or, for a
 # model without one, its first promotion's new comparison rows less those both models call otherwise),
 # the same across versions and retrains, unseen by every version.
@@ -254,9 +255,9 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     label_col = model.training_config.get("label_column")
     new = new[new[label_col].notna()]
     if path is None:
-        if len(new) < 10 or not (folder / TEST_PREDICTIONS).is_file():
+        if len(new) < MIN_NEW_ROWS or not (folder / TEST_PREDICTIONS).is_file():
             raise ValueError(f"{folder.name} has no rows it did not train on (its test rows are out-of-fold: every "
-                             "labelled row trained the saved model), and the new file has fewer than 10 labelled rows "
+                             f"labelled row trained the saved model), and the new file has fewer than {MIN_NEW_ROWS} labelled rows "
                              "to hold out. Add more new labelled rows; a share of them judges the challenger.")
         texts, truth = [], np.array([], dtype=object)
     else:
@@ -269,7 +270,7 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
         again = pd.Series(build_texts(new, schema["text_columns"], schema.get("profile_columns", [])),
                           index=new.index).isin(set(texts))
         new = new[~again.to_numpy()]
-    if len(new) >= 10:
+    if len(new) >= MIN_NEW_ROWS:
         counts = new[label_col].astype(str).value_counts()
         stratify = new[label_col].astype(str) if counts.min() >= 2 else None
         new_train, new_eval = train_test_split(new, test_size=NEW_EVAL_SHARE, random_state=seed, stratify=stratify)
@@ -288,10 +289,36 @@ def holdout_path(folder: str | Path) -> Path | None:
     folder = Path(folder)
     if (folder / HOLDOUT).is_file():
         return folder / HOLDOUT
-    metrics = read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
-    if not (folder / TEST_PREDICTIONS).is_file() or str(metrics.get("evaluation", "")).endswith("cross-validation"):
+    if not (folder / TEST_PREDICTIONS).is_file() or _cross_validated(_metrics(folder)):
         return None
     return folder / TEST_PREDICTIONS
+
+
+def _metrics(folder: Path) -> dict[str, Any]:
+    return read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
+
+
+def _cross_validated(metrics: Mapping[str, Any]) -> bool:
+    """Whether a run scored its model out of fold (core.small_data: "5-fold cross-validation")."""
+    return str(metrics.get("evaluation", "")).endswith("cross-validation")
+
+
+def without_holdout(folder: str | Path) -> tuple[str, bool]:
+    """For the model in ``folder`` with no fixed holdout (:func:`holdout_rows` 0): why, in words, and
+    whether a challenger can still be judged (True: cross-validated, on the held-out share of the
+    new rows; False: saved by an older version without its test rows, nothing to judge on)."""
+    from .fewshot import CV_MIN_PER_CLASS, CV_MIN_ROWS
+
+    metrics = _metrics(Path(folder))
+    if not _cross_validated(metrics):
+        return ("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
+                "Train it again with this version of Marketune.", False)
+    n = int((metrics.get("split_sizes") or {}).get("train") or metrics.get("n_rows_used") or 0)
+    return (f"This model was scored by {metrics['evaluation']} on its {rows_words(n, 'labelled')}: too few to set "
+            "test rows aside, so there are no fixed rows to compare a challenger on, and only the held-out "
+            f"{NEW_EVAL_SHARE:.0%} of the new rows judges it (at least {MIN_NEW_ROWS} new labelled rows are needed). "
+            f"A model trained on at least {CV_MIN_ROWS:,} labelled rows, {CV_MIN_PER_CLASS} or more in each class, "
+            "keeps test rows that judge every challenger.", True)
 
 
 def holdout_rows(folder: str | Path) -> int:

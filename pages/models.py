@@ -43,6 +43,8 @@ st.dataframe(
     key="models_table",
     placeholder="",  # a missing number or candidate shows empty, not "None"
     column_config={
+        # A vote with the fine-tune's method is a sentence: cut to the column, in full under Inspect a model.
+        "method": st.column_config.TextColumn(width="medium"),
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "macro-F1": st.column_config.NumberColumn(format="%.3f"),
         "lift vs TF-IDF (pts)": st.column_config.NumberColumn(format="%+.1f"),

@@ -13,8 +13,8 @@ from core.registry import choose_candidate
 from ui.markdown import plain
 
 
-def _scores(candidate: Candidate, out_of_fold: bool = False) -> str:
-    if out_of_fold:  # cross-validated on few labels: its validation and test scores are the same out-of-fold rows'
+def _scores(candidate: Candidate) -> str:
+    if candidate.folds:  # cross-validated on few labels: its validation and test scores are the same out-of-fold rows'
         score = candidate.test if candidate.test is not None else candidate.validation
         return "no scores recorded" if score is None else f"out-of-fold {candidate.metric} **{score:.3f}**"
     parts = [f"{where} {candidate.metric} **{value:.3f}**" for where, value in
@@ -46,7 +46,7 @@ def render_candidates(info: ModelInfo, key: str) -> None:
         place = ("**in place** (every page predicts with it until its training job replaces it)" if running else
                  "**in place** (every page predicts with it)") if candidate.in_place else "kept"
         lead = f" — {candidate.lead}" if candidate.lead else ""
-        lines.append(f"- {candidate.title}, {place}: {_scores(candidate, bool(info.metrics.get('cv')))}{lead}")
+        lines.append(f"- {candidate.title}, {place}: {_scores(candidate)}{lead}")
     st.markdown("\n".join(lines))
     if running:  # a swap now would be undone when the job saves its final model over this folder
         st.caption("No candidate can be put in place while the training job that saved this model is still running: "

@@ -33,7 +33,7 @@ from core.models.folder import TEST_PREDICTIONS
 from core.models.softvote import WITH_FINE_TUNE
 from core.models.zeroshot import NEVER_TRAINED
 from core.progress import BEST_SO_FAR
-from core.registry import KIND_METHODS
+from core.registry import KIND_METHODS, SHORT_KIND_NAMES
 from core.result import verdict_account, verdict_notice
 from ui.candidates import render_candidates
 from ui.figures import inert
@@ -72,9 +72,10 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
                 "name": info.name,
                 "task": info.task,
                 "labels": labels if info.task == "classification" else "(a number)",
-                # What the saved model is, as ModelInfo.describe says it on every other page: the run's
-                # method ("full") did not build an embeddings model or a soft vote saved from it.
-                "kind": info.kind_words(base_label),
+                # What the saved model is, as ModelInfo.describe says it on every other page (the run's
+                # method, "full", did not build an embeddings model or a soft vote saved from it); a soft
+                # vote by its short name: its members are said under the table, for the model inspected.
+                "kind": SHORT_KIND_NAMES.get(info.candidate_kind) or info.kind_words(base_label),
                 "base model": base_label(info.base_model_used) if info.base_model_used else "none",  # TF-IDF, trees (issue 28)
                 "method": info.method_words or None,  # none for a kind on no base model: its kind says how it was built
                 # core.models.candidates, named as the leaderboard names them (not by their folder names)

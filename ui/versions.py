@@ -30,6 +30,7 @@ from core.versions import (
     rollback,
     rollback_risk,
     rule_in_words,
+    without_holdout,
 )
 from core.words import rows_words
 from ui.downloads import download_button
@@ -54,14 +55,16 @@ def render_versions(name: str, folder: Path, task: str, key: str) -> None:
 
 def _retrain(name: str, folder: Path, key: str) -> None:
     st.subheader("Retrain with new labels")
-    st.markdown(plain(rule_in_words(folder)))
+    no_holdout, judged = ("", True) if holdout_rows(folder) else without_holdout(folder)
+    if judged:  # the rule of a comparison that cannot run would say untrue things
+        st.markdown(plain(rule_in_words(folder)))
     job_id = _job_of(name)
     if job_id:
         _job(job_id, folder)
     _review(name, folder, key)
-    if not holdout_rows(folder):
-        st.info("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
-                "Train it again with this version of Marketune.")
+    if no_holdout:
+        st.info(plain(no_holdout))
+    if not judged:
         return
     old = table_upload("Labelled rows the model was trained on (CSV or Excel)", key=f"{key}_old")
     new = table_upload("New labelled rows", key=f"{key}_new")

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+from sklearn.metrics import f1_score
+
 from tests.conftest import make_sentiment_frame
 from tests.core.test_faults import run_cli
 
 
-def test_a_cross_validated_train_warns_of_no_test_split(tmp_path, tiny_model_dir, capsys):
+def test_a_cross_validated_train_warns_of_no_test_split_and_choose_says_cross_validated(tmp_path, tiny_model_dir, capsys):
     path = tmp_path / "small.csv"
     frame = make_sentiment_frame(30)
     frame.to_csv(path, index=False)
@@ -23,3 +26,14 @@ def test_a_cross_validated_train_warns_of_no_test_split(tmp_path, tiny_model_dir
     assert "test split" not in err, err  # no test split was held out
     said = [line for line in err.splitlines() if "cross-validation" in line or "scored once" in line]
     assert len(said) == 1 and said[0].startswith("verdict: "), err  # what the numbers rest on, said once
+
+    # `choose` names the candidates' scores for what they are: out-of-fold, with no validation or test rows.
+    rc, out, err = run_cli(capsys, "choose", str(tmp_path / "m"))
+    assert rc == 0, err
+    lines = out.splitlines()
+    k = result["cv"]["k"]
+    assert len(lines) == 2 and all("validation" not in line and "test" not in line for line in lines), lines
+    for line, folder in zip(lines, [tmp_path / "m", tmp_path / "m" / "candidates" / result["kept_candidates"][0]]):
+        scored = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
+        f1 = f1_score(scored["true_label"].astype(str), scored["predicted_label"].astype(str), average="macro")
+        assert f"cross-validated macro-F1 {f1:.3f} ({k} folds)  " in line and "on 30 out-of-fold rows" in line, line

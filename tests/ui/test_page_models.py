@@ -216,3 +216,28 @@ def test_a_model_cross_validated_on_six_labels_counts_out_of_fold_rows_not_test_
     at.selectbox(key="models_compare_b").set_value("rating-model").run()
     compared = frame_with(at, "six")
     assert (compared.loc["test rows", "six"], compared.loc["test rows", "rating-model"]) == ("6 out of fold", "4")
+
+
+def test_the_table_names_a_soft_vote_in_a_short_cell_and_its_members_under_it(models_dir):
+    """Newcomer walk: the soft vote with the fine-tune filled its "kind" cell with a sentence
+    ("soft vote of TF-IDF + LR, ... embeddings + LR and the fine-tuned transformer"). The table says
+    its short name, its method column is cut to a width, and nothing is lost: the full words
+    (ModelInfo.describe: members, base model, method) are said for the model inspected."""
+    from core.registry import read_info
+
+    folder = models_dir / "vote"
+    folder.mkdir(parents=True)
+    (folder / "marketune.json").write_text(json.dumps({
+        "kind": "softvote", "members": ["tfidf", "embedding", "transformer"], "task": "classification",
+        "classes": ["negative", "positive"], "base_model": "minilm-en", "saved_at": "2020-01-01T00:00:00+0000"}))
+    (folder / "metrics.json").write_text(json.dumps({"task": "classification", "n_rows_used": 200,
+                                                     "model": {"n": 40, "accuracy": 0.9, "macro_f1": 0.9}}))
+    (folder / "training_config.json").write_text(json.dumps({"method": "full"}))
+    at = open_models()
+    element = next(e for e in at.dataframe if "base model" in e.value.columns)
+    row = element.value.set_index("name").loc["vote"]
+    assert row["kind"] == "soft vote with the fine-tune", row["kind"]
+    assert json.loads(element.proto.columns)["method"]["width"] == "medium"  # a sentence, cut to the column
+    info = read_info(folder)
+    said = texts(at.caption)
+    assert info.describe() in said and info.method_words == row["method"] and "and the fine-tuned transformer" in said

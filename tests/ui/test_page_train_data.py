@@ -208,3 +208,28 @@ def test_a_stale_label_value_sent_with_the_replacement_file_does_not_break_the_p
     assert not at.exception, at.exception
     assert shown_file(at) == "second.csv"
     assert at.selectbox(key="train_label_col").value == "sentiment"
+
+
+def test_the_column_boxes_follow_a_second_file_with_other_columns(models_dir):
+    """Newcomer walk: with a label picked for file A, a file B with other columns must show B's own
+    suggested columns (core.columns), not keep A's choice or fail. Seen here: it does (ui.train_form's
+    _use_data sets the keyed boxes afresh for every new file); kept as a guard."""
+    from core.columns import suggest_label_column, suggest_text_columns
+    from core.data import suggest_task
+
+    a = pd.DataFrame({"text": [f"great thing {i}" if i % 2 else f"awful thing {i}" for i in range(30)],
+                      "note": [f"call {i}" for i in range(30)], "sentiment": ["pos", "neg"] * 15,
+                      "topic": ["price", "service", "delivery"] * 10})
+    b = pd.DataFrame({"review": [f"good item {i}" if i % 2 else f"bad item {i}" for i in range(30)],
+                      "rating": [5, 1] * 15, "channel": ["web", "app", "shop"] * 10})
+    at = put(open_train(), "a.csv", a.to_csv(index=False).encode())
+    at.selectbox(key="train_label_col").set_value("topic").run()  # the user's own choices, not the guesses
+    at.multiselect(key="train_text_cols").set_value(["note"]).run()
+    assert (at.selectbox(key="train_label_col").value, at.multiselect(key="train_text_cols").value) == ("topic", ["note"])
+
+    put(at, "b.csv", b.to_csv(index=False).encode())
+    text_b = suggest_text_columns(b)
+    assert at.multiselect(key="train_text_cols").value == text_b
+    label_b = suggest_label_column(b, text_b)
+    assert at.selectbox(key="train_label_col").value == label_b and at.selectbox(key="train_label_col").options == list(b.columns)
+    assert not at.error and at.radio(key="train_task").value == suggest_task(b, label_b)

@@ -293,3 +293,30 @@ def test_each_versions_comparison_is_readable_in_full(trained_tiny, tmp_path, mo
     [box] = [e for e in at.expander if e.label == "Each version's comparison in full"]
     full = texts(box.markdown)
     assert f"**v3** (in use): {in_use(folder)['own_words']}" in full
+
+
+def test_a_cross_validated_model_says_why_it_has_no_fixed_holdout_and_new_rows_judge(flipped_model):
+    """Newcomer walk: a model cross-validated on small data (core.small_data) read "no held-out test
+    rows saved ... Train it again with this version of Marketune", which would cross-validate it again.
+    It says what it was scored on and what would give it test rows, and its new rows can still judge a
+    challenger (core.versions.eval_rows); a model saved without test rows keeps the old advice."""
+    from core.fewshot import CV_MIN_PER_CLASS, CV_MIN_ROWS
+
+    metrics = json.loads((flipped_model / "metrics.json").read_text())
+    n = CV_MIN_ROWS // 5  # small data: fewer rows than the rule keeps test rows for
+    cv = {**metrics, "evaluation": "5-fold cross-validation", "split_sizes": {"train": n, "validation": 0, "test": n}}
+    (flipped_model / "metrics.json").write_text(json.dumps(cv))
+    at = open_versions()
+    said = texts(at.info)
+    assert f"scored by 5-fold cross-validation on its {n} labelled rows: too few to set test rows aside" in said
+    assert f"at least {CV_MIN_ROWS:,} labelled rows, {CV_MIN_PER_CLASS} or more in each class" in said
+    assert "Train it again with this version" not in said
+    assert "this model has no fixed holdout: every row it was scored on also trained it" in texts(at.markdown)
+    assert "models_versions_new" in [u.key for u in at.get("file_uploader")]  # the new rows' share judges a challenger
+
+    (flipped_model / "test_predictions.csv").unlink()  # as an older version saved it: no rows to judge on
+    (flipped_model / "metrics.json").write_text(json.dumps(metrics))
+    at = open_versions()
+    assert "Train it again with this version of Marketune" in texts(at.info)
+    assert "by cross-validation" not in texts(at.markdown)  # the rule of a comparison that cannot run
+    assert "models_versions_new" not in [u.key for u in at.get("file_uploader")]
