@@ -330,24 +330,11 @@ def is_sentiment_like(
     return None
 
 
-def net_sentiment(labels: pd.Series | np.ndarray | Sequence[Any], positive: Any, negative: Any
-                  ) -> float:
-    """(number positive - number negative) / number of rows, in [-1, 1]; NaN for no rows.
-
-    The denominator includes neutral (and any other) rows, like a net promoter score: a
-    table that is 90% neutral cannot have a net sentiment beyond +-0.1.
-    """
-    s = pd.Series(labels) if not isinstance(labels, pd.Series) else labels
-    if len(s) == 0:
-        return float("nan")
-    codes, cats = _codes(s, as_str=False)
-    counts = np.bincount(codes, minlength=len(cats))
-    return _net_from_counts(counts, cats, positive, negative)
-
-
 def _net_from_counts(counts: np.ndarray, cats: Sequence[Any], positive: Any, negative: Any,
                      axis: int = -1) -> Any:
-    """Net sentiment from counts whose last axis runs over ``cats``."""
+    """Net sentiment from counts whose last axis runs over ``cats``: (positive - negative) / all
+    rows, in [-1, 1], NaN for no rows. The denominator includes neutral (and any other) rows, like
+    a net promoter score: a table that is 90% neutral cannot have a net sentiment beyond +-0.1."""
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum(axis=axis)
     pos = _cat_index(cats, positive)
