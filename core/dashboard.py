@@ -63,18 +63,14 @@ def choose_period(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> Period:
     return "M"
 
 
-def _check_period(period: str) -> None:
-    if period not in ("D", "W", "M"):
-        raise ValueError(f"period must be 'D', 'W' or 'M'; got {period!r}")
-
-
 def period_codes(dates: pd.Series, period: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Integer period index per row (-1 for NaT) and the start of every period in between.
 
     The periods form a dense, gap-free range from the first to the last date so that empty
     periods show up as empty instead of being skipped on the time axis.
     """
-    _check_period(period)
+    if period not in ("D", "W", "M"):
+        raise ValueError(f"period must be 'D', 'W' or 'M'; got {period!r}")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     if not pd.api.types.is_datetime64_any_dtype(dates):
@@ -282,7 +278,6 @@ def filter_mask(
 # --------------------------------------------------------------------------------------------
 
 
-
 def is_sentiment_like(
     labels: Iterable[Any], numeric_binary: bool = False
 ) -> tuple[Any, Any] | None:
@@ -301,15 +296,12 @@ def is_sentiment_like(
     Returns the labels in their original form (e.g. ``"Positive"``, ``1``) so they match the
     data; None for fewer than two distinct labels. Missing values and "(missing)" are ignored.
     """
-    uniq = []
-    seen = set()
+    first: dict[str, Any] = {}  # each label's key (trimmed, lower case) and its first spelling
     for lab in labels:
         if lab is None or (isinstance(lab, float) and math.isnan(lab)) or lab == MISSING:
             continue
-        key = str(lab).strip().lower()
-        if key not in seen:
-            seen.add(key)
-            uniq.append((key, lab))
+        first.setdefault(str(lab).strip().lower(), lab)
+    uniq = list(first.items())
     if len(uniq) < 2:
         return None
     pos = [orig for key, orig in uniq if key in POSITIVE_SENTIMENT]
@@ -347,13 +339,9 @@ def _net_from_counts(counts: np.ndarray, cats: Sequence[Any], positive: Any, neg
 
 
 def _cat_index(cats: Sequence[Any], value: Any) -> int | None:
-    for i, c in enumerate(cats):
-        if c == value:
-            return i
-    for i, c in enumerate(cats):  # "1" on the page vs 1 in the data
-        if str(c) == str(value):
-            return i
-    return None
+    """Where ``value`` is in ``cats``, else where its text is ("1" on the page vs 1 in the data); None: nowhere."""
+    found = next((i for i, c in enumerate(cats) if c == value), None)
+    return found if found is not None else next((i for i, c in enumerate(cats) if str(c) == str(value)), None)
 
 
 # --------------------------------------------------------------------------------------------
