@@ -774,7 +774,6 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
             if carried is not None and not (tmp / COMPARISON_FILE).is_file():  # kept before the file existed
                 write_json(tmp / COMPARISON_FILE, {k: v for k, v in carried.items() if k != "status"})
             if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
-                (tmp / HOLDOUT).unlink(missing_ok=True)
                 _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
             # So do the rows set aside from it for review: the version put back carries its own older copy.
             (tmp / HOLDOUT_REVIEW).unlink(missing_ok=True)
