@@ -411,16 +411,7 @@ def label_share_over_time(
     total = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = counts / np.where(total > 0, total, np.nan)
-    n_p, n_l = counts.shape
-    out = pd.DataFrame(
-        {
-            "period": np.repeat(starts.to_numpy(), n_l),
-            "label": np.tile(np.array(cats, dtype=object), n_p),
-            "count": counts.ravel(),
-            "total": np.repeat(total.ravel(), n_l),
-            "share": share.ravel(),
-        }
-    )
+    out = _tidy("period", starts.to_numpy(), cats, counts, "total", total.ravel(), share)
     out.attrs["n_without_date"] = int((pcodes < 0).sum())
     out.attrs["period"] = period
     return out
@@ -474,16 +465,16 @@ def label_mix_by_segment(
         order = np.array(movable + [i for i in order if names[i] == OTHER], dtype=int)
     counts, totals, share = counts[order], totals[order], share[order]
     names = [names[i] for i in order]
-    n_s, n_l = counts.shape
-    return pd.DataFrame(
-        {
-            "segment": np.repeat(np.array(names, dtype=object), n_l),
-            "label": np.tile(np.array(lcats, dtype=object), n_s),
-            "count": counts.ravel(),
-            "segment_total": np.repeat(totals, n_l),
-            "share": share.ravel(),
-        }
-    )
+    return _tidy("segment", np.array(names, dtype=object), lcats, counts, "segment_total", totals, share)
+
+
+def _tidy(key: str, keys: np.ndarray, labels: list, counts: np.ndarray, total: str, totals: np.ndarray,
+          share: np.ndarray) -> pd.DataFrame:
+    """One row per (key, label) of the (len(keys), len(labels)) ``counts`` and ``share``, key by key:
+    columns ``key``, "label", "count", ``total`` (``totals``, one per key) and "share"."""
+    n_keys, n_labels = counts.shape
+    return pd.DataFrame({key: np.repeat(keys, n_labels), "label": np.tile(np.array(labels, dtype=object), n_keys),
+                         "count": counts.ravel(), total: np.repeat(totals, n_labels), "share": share.ravel()})
 
 
 def net_sentiment_heatmap(
