@@ -246,12 +246,8 @@ class _Forest:
         self.roots = a["tree_offsets"][:-1]
         self.tree_class = a["tree_class"]
         # A zero-row bitset array cannot be indexed even under a mask; one empty row is inert.
-        self.raw_bits = a["raw_left_cat_bitsets"]
-        if self.raw_bits.shape[0] == 0:
-            self.raw_bits = np.zeros((1, 8), dtype=np.uint32)
-        self.known_bits = a["known_cat_bitsets"]
-        if self.known_bits.shape[0] == 0:
-            self.known_bits = np.zeros((1, 8), dtype=np.uint32)
+        self.raw_bits, self.known_bits = (bits if bits.shape[0] else np.zeros((1, 8), dtype=np.uint32)
+                                          for bits in (a["raw_left_cat_bitsets"], a["known_cat_bitsets"]))
         self.f_idx_map = a["f_idx_map"]
 
     @classmethod
@@ -579,10 +575,7 @@ class TabularModel:
         if unknown:
             raise ValueError(f"kinds given for column(s) {unknown} that are not feature columns")
         to_infer = [c for c in columns if c not in self.kinds and c not in self.extra_numeric]
-        kinds = infer_column_kinds(df, to_infer)
-        kinds.update(self.kinds)
-        for c in self.extra_numeric:
-            kinds[c] = NUMERIC
+        kinds = {**infer_column_kinds(df, to_infer), **self.kinds, **dict.fromkeys(self.extra_numeric, NUMERIC)}
         for c in columns:
             if kinds[c] == NUMERIC and np.isnan(_encode_numeric(df[c])).all():
                 raise ValueError(f"column {c!r} is set to numeric but holds no numbers")
