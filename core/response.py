@@ -175,10 +175,8 @@ def _check_columns(
 
 
 def _has_any_input(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    present = np.zeros(len(df), dtype=bool)
-    for c in columns:
-        present |= (df[c].map(format_value).astype(str).str.strip() != "").to_numpy()
-    return present
+    """Per row: does any of ``columns`` hold a value (not empty once written as text)?"""
+    return df[columns].apply(lambda col: col.map(format_value).astype(str).str.strip() != "").any(axis=1).to_numpy()
 
 
 def cross_fit_text_scores(
