@@ -128,7 +128,7 @@ def _clean_job(folder: Path, report: CleanupReport, now: float, keep_seconds: fl
         return  # younger: its data.csv and checkpoint are what Resume needs
     if state in FINAL_STATES:
         for entry in _entries(folder):
-            if entry.name in ("data.csv", CHECKPOINT) or TEMP_NAME.match(entry.name):  # = jobs.removable_files
+            if entry.name in ("data.csv", CHECKPOINT) or TEMP_NAME.match(entry.name):  # kept only while resumable
                 _remove(entry, report, f"left by a {state} job")
 
 

@@ -16,6 +16,7 @@ from .config import METHODS, PRECISIONS, TrainConfig, default_of, range_text
 from .files import json_default
 from .models.folder import is_model_folder
 from .reading import POSITION_NUMBERING
+from .registry import find_model  # a model the command line names: a folder as typed, else a saved model's name
 from .words import rows_words
 
 
@@ -521,7 +522,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.engine == "ray" and (args.sheet or args.header_row):
         raise ValueError("--sheet and --header-row read one workbook; --engine ray reads each file's first sheet "
                          "holding the model's columns and its header as found (run without --engine ray to choose them).")
-    args.model = str(model_folder(args.model))  # a name or a folder, as serve and export take it
+    args.model = str(find_model(args.model))  # a name or a folder, as serve and export take it
     model = load_folder(args.model)
     from .models.zeroshot import unchecked_scores_note
 
@@ -665,7 +666,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .models import load_folder
     from .predict import ERROR_COLUMN, check_columns, output_names, predict_frame
 
-    model = load_folder(model_folder(args.model))  # any model kind (transformer, few-shot), by name or folder
+    model = load_folder(find_model(args.model))  # any model kind (transformer, few-shot), by name or folder
     loaded = _read(args, list(model.input_columns), label=args.label_col)
     df = loaded.frame
     check_columns(model, df.columns, sheet_hint=loaded.missing_hint)
@@ -862,15 +863,6 @@ def _add_serve_parser(sub: Any) -> None:
         parser.add_argument("--secrets", default=None, help="the team server's secrets.toml (default .streamlit/secrets.toml)")
 
 
-def model_folder(ref: str) -> Path:
-    """A model the command line names: an existing model folder as typed, else a model name
-    resolved in this machine's models folder (core.registry.find_model, the one resolver).
-    ValueError when neither, listing the saved models."""
-    from .registry import find_model
-
-    return find_model(ref)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import ApiLimits, check_exposure, read_token, serve
 
@@ -893,10 +885,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from .serve_ray import serve_ray
 
-        serve_ray(model_folder(args.model), host=args.host, port=args.port, token=token, limits=limits,
+        serve_ray(find_model(args.model), host=args.host, port=args.port, token=token, limits=limits,
                   replicas=args.replicas, cpus_per_replica=args.cpus_per_replica)
         return 0
-    serve(model_folder(args.model), host=args.host, port=args.port, token=token, limits=limits)
+    serve(find_model(args.model), host=args.host, port=args.port, token=token, limits=limits)
     return 0
 
 
@@ -936,7 +928,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .onnx_form import export
 
     print("exporting and checking on the model's test split ...", file=sys.stderr, flush=True)
-    record = export(model_folder(args.model), int8=args.int8)
+    record = export(find_model(args.model), int8=args.int8)
     print(json.dumps(record))
     return 0
 
@@ -978,7 +970,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     name = args.model or args.model_named
     if not name:
         raise ValueError("Name the model: python -m core monitor MODEL (or --model MODEL).")
-    found = report(model_folder(name))
+    found = report(find_model(name))
     print(json.dumps(found))
     if not found["history"]:
         print("no scoring recorded yet: predict, the Predict page, the Dashboard and serve add to it", file=sys.stderr)
@@ -1024,7 +1016,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from .models import load_folder
     from .versions import challenge
 
-    folder = model_folder(args.model)
+    folder = find_model(args.model)
     current = load_folder(folder)
     label = current.training_config.get("label_column")
     data = _read(args, current.input_columns, label=label).frame
@@ -1049,7 +1041,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     from .registry import KIND_NAMES
     from .versions import list_versions, versions_in_words
 
-    folder = model_folder(args.model)
+    folder = find_model(args.model)
     if args.json:
         kept = [{**v, "set_aside": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(v["set_aside"]))}
                 if isinstance(v.get("set_aside"), (int, float)) else v for v in list_versions(folder)]
@@ -1064,7 +1056,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     first; a challenger that lost its comparison is put back only with --anyway."""
     from .versions import NOT_PROMOTED, list_versions, previous_version, rollback, rollback_risk
 
-    folder = model_folder(args.model)
+    folder = find_model(args.model)
     version = args.to or rollback(folder, None, dry_run=True)
     risk = rollback_risk(folder, version)
     print(risk.sentence, file=sys.stderr)
@@ -1102,14 +1094,6 @@ def _add_generate_parser(sub: Any) -> None:
     g.add_argument("--out", required=True, help="CSV to write: one row per rewrite with its score")
 
 
-def _classifier(name_or_folder: str):
-    """A saved model from its folder (as ``predict --model`` takes it) or its registry name
-    (``core.registry``: the one resolver of names)."""
-    from .models import load_folder
-
-    return load_folder(model_folder(name_or_folder))
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     """Writes the scored rewrites (CSV, base first) and prints a JSON summary."""
     import pandas as pd
@@ -1117,9 +1101,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .export import to_csv_bytes
     from .files import atomic_write
     from .generate import generator_info, not_english, suggest_rewrites
+    from .models import load_folder
 
     not_english(args.text, cli=True)  # refused in the CLI's words, before the model loads
-    model = _classifier(args.model)
+    model = load_folder(find_model(args.model))  # a saved model folder, or its name
     result = suggest_rewrites(
         args.text, args.n, classifier=model, positive_class=args.success, tone=args.tone, keep_words=args.keep,
         avoid_words=args.avoid, max_chars=args.max_chars, seed=args.seed,

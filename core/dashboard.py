@@ -63,18 +63,14 @@ def choose_period(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> Period:
     return "M"
 
 
-def _check_period(period: str) -> None:
-    if period not in ("D", "W", "M"):
-        raise ValueError(f"period must be 'D', 'W' or 'M'; got {period!r}")
-
-
 def period_codes(dates: pd.Series, period: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Integer period index per row (-1 for NaT) and the start of every period in between.
 
     The periods form a dense, gap-free range from the first to the last date so that empty
     periods show up as empty instead of being skipped on the time axis.
     """
-    _check_period(period)
+    if period not in ("D", "W", "M"):
+        raise ValueError(f"period must be 'D', 'W' or 'M'; got {period!r}")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     if not pd.api.types.is_datetime64_any_dtype(dates):
@@ -282,7 +278,6 @@ def filter_mask(
 # --------------------------------------------------------------------------------------------
 
 
-
 def is_sentiment_like(
     labels: Iterable[Any], numeric_binary: bool = False
 ) -> tuple[Any, Any] | None:
@@ -301,15 +296,12 @@ def is_sentiment_like(
     Returns the labels in their original form (e.g. ``"Positive"``, ``1``) so they match the
     data; None for fewer than two distinct labels. Missing values and "(missing)" are ignored.
     """
-    uniq = []
-    seen = set()
+    first: dict[str, Any] = {}  # each label's key (trimmed, lower case) and its first spelling
     for lab in labels:
         if lab is None or (isinstance(lab, float) and math.isnan(lab)) or lab == MISSING:
             continue
-        key = str(lab).strip().lower()
-        if key not in seen:
-            seen.add(key)
-            uniq.append((key, lab))
+        first.setdefault(str(lab).strip().lower(), lab)
+    uniq = list(first.items())
     if len(uniq) < 2:
         return None
     pos = [orig for key, orig in uniq if key in POSITIVE_SENTIMENT]
@@ -330,24 +322,11 @@ def is_sentiment_like(
     return None
 
 
-def net_sentiment(labels: pd.Series | np.ndarray | Sequence[Any], positive: Any, negative: Any
-                  ) -> float:
-    """(number positive - number negative) / number of rows, in [-1, 1]; NaN for no rows.
-
-    The denominator includes neutral (and any other) rows, like a net promoter score: a
-    table that is 90% neutral cannot have a net sentiment beyond +-0.1.
-    """
-    s = pd.Series(labels) if not isinstance(labels, pd.Series) else labels
-    if len(s) == 0:
-        return float("nan")
-    codes, cats = _codes(s, as_str=False)
-    counts = np.bincount(codes, minlength=len(cats))
-    return _net_from_counts(counts, cats, positive, negative)
-
-
 def _net_from_counts(counts: np.ndarray, cats: Sequence[Any], positive: Any, negative: Any,
                      axis: int = -1) -> Any:
-    """Net sentiment from counts whose last axis runs over ``cats``."""
+    """Net sentiment from counts whose last axis runs over ``cats``: (positive - negative) / all
+    rows, in [-1, 1], NaN for no rows. The denominator includes neutral (and any other) rows, like
+    a net promoter score: a table that is 90% neutral cannot have a net sentiment beyond +-0.1."""
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum(axis=axis)
     pos = _cat_index(cats, positive)
@@ -360,13 +339,9 @@ def _net_from_counts(counts: np.ndarray, cats: Sequence[Any], positive: Any, neg
 
 
 def _cat_index(cats: Sequence[Any], value: Any) -> int | None:
-    for i, c in enumerate(cats):
-        if c == value:
-            return i
-    for i, c in enumerate(cats):  # "1" on the page vs 1 in the data
-        if str(c) == str(value):
-            return i
-    return None
+    """Where ``value`` is in ``cats``, else where its text is ("1" on the page vs 1 in the data); None: nowhere."""
+    found = next((i for i, c in enumerate(cats) if c == value), None)
+    return found if found is not None else next((i for i, c in enumerate(cats) if str(c) == str(value)), None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,16 +411,7 @@ def label_share_over_time(
     total = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = counts / np.where(total > 0, total, np.nan)
-    n_p, n_l = counts.shape
-    out = pd.DataFrame(
-        {
-            "period": np.repeat(starts.to_numpy(), n_l),
-            "label": np.tile(np.array(cats, dtype=object), n_p),
-            "count": counts.ravel(),
-            "total": np.repeat(total.ravel(), n_l),
-            "share": share.ravel(),
-        }
-    )
+    out = _tidy("period", starts.to_numpy(), cats, counts, "total", total.ravel(), share)
     out.attrs["n_without_date"] = int((pcodes < 0).sum())
     out.attrs["period"] = period
     return out
@@ -499,16 +465,16 @@ def label_mix_by_segment(
         order = np.array(movable + [i for i in order if names[i] == OTHER], dtype=int)
     counts, totals, share = counts[order], totals[order], share[order]
     names = [names[i] for i in order]
-    n_s, n_l = counts.shape
-    return pd.DataFrame(
-        {
-            "segment": np.repeat(np.array(names, dtype=object), n_l),
-            "label": np.tile(np.array(lcats, dtype=object), n_s),
-            "count": counts.ravel(),
-            "segment_total": np.repeat(totals, n_l),
-            "share": share.ravel(),
-        }
-    )
+    return _tidy("segment", np.array(names, dtype=object), lcats, counts, "segment_total", totals, share)
+
+
+def _tidy(key: str, keys: np.ndarray, labels: list, counts: np.ndarray, total: str, totals: np.ndarray,
+          share: np.ndarray) -> pd.DataFrame:
+    """One row per (key, label) of the (len(keys), len(labels)) ``counts`` and ``share``, key by key:
+    columns ``key``, "label", "count", ``total`` (``totals``, one per key) and "share"."""
+    n_keys, n_labels = counts.shape
+    return pd.DataFrame({key: np.repeat(keys, n_labels), "label": np.tile(np.array(labels, dtype=object), n_keys),
+                         "count": counts.ravel(), total: np.repeat(totals, n_labels), "share": share.ravel()})
 
 
 def net_sentiment_heatmap(

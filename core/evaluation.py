@@ -10,8 +10,9 @@ Baselines are trained and scored on exactly the same split as the model:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -349,6 +350,15 @@ def r2_rows(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return 1.0 - np.divide(sse, sst, out=np.ones(len(sst)), where=sst > 0)
 
 
+def _row_scorer(task: str, classes: Sequence[str], *values: Sequence) -> tuple[Callable, list[np.ndarray]]:
+    """The headline metric of each row of (B, n) arrays (macro-F1 over ``classes``, or R²) and
+    ``values`` as it reads them (class codes, or floats)."""
+    if task == "classification":
+        labels = [str(c) for c in classes]
+        return partial(macro_f1_rows, n_classes=len(labels)), [_codes(v, labels) for v in values]
+    return r2_rows, [np.asarray(v, dtype=float) for v in values]
+
+
 def paired_bootstrap(
     task: str,
     y_true: Sequence,
@@ -384,15 +394,7 @@ def paired_bootstrap(
     """
     n = len(y_true)
     nan = float("nan")
-    if task == "classification":
-        labels = [str(c) for c in classes]
-        t, a, b = (_codes(v, labels) for v in (y_true, pred_a, pred_b))
-
-        def score(tt, pp):
-            return macro_f1_rows(tt, pp, len(labels))
-    else:
-        t, a, b = (np.asarray(v, dtype=float) for v in (y_true, pred_a, pred_b))
-        score = r2_rows
+    score, (t, a, b) = _row_scorer(task, classes, y_true, pred_a, pred_b)
     if n == 0:
         return {"n": 0, "a": nan, "b": nan, "delta": nan, "ci": [nan, nan], "ci_note": "There are no rows.",
                 "p_a_better": nan, "lower_one_sided": nan, "n_resamples": 0, "confidence": confidence}
@@ -601,15 +603,7 @@ def permutation_p_value(
     n = len(y_true)
     if n == 0:
         return 1.0
-    if task == "classification":
-        labels = [str(c) for c in classes]
-        t, p = _codes(y_true, labels), _codes(pred, labels)
-
-        def score(tt, pp):
-            return macro_f1_rows(tt, pp, len(labels))
-    else:
-        t, p = np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float)
-        score = r2_rows
+    score, (t, p) = _row_scorer(task, classes, y_true, pred)
     observed = float(score(t, p)[0])
     rng = np.random.default_rng(seed)
     at_least = 0

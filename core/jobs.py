@@ -25,8 +25,8 @@ first checkpoint, just "interrupted") and :func:`resume_job` starts its worker a
 folder, back in the queue: fine-tuning continues from step k to the result an uninterrupted run
 gives; a few-shot fit or a response comparison starts again from the beginning. The job folder
 keeps ``data.csv`` and ``checkpoint/`` exactly while the job can still be resumed (active or
-interrupted); the worker deletes both when the job ends done, failed or cancelled.
-:func:`removable_files` names what a clean-up may delete.
+interrupted); the worker deletes both when the job ends done, failed or cancelled (core.cleanup
+deletes them where a worker died while tidying up).
 
 Four kinds of job share the folder layout, the queue and the states: "train" (``start_job``,
 ``core.pipeline.train``), "response" (``start_response_job``, the Targeting page's
@@ -246,17 +246,6 @@ def abandon_job(job_id: str, root: Path | None = None) -> None:
     if job_status(job_id, root, with_events=False).state == "interrupted":
         (folder / "data.csv").unlink(missing_ok=True)
         checkpoints.remove(folder / CHECKPOINT)
-
-
-def removable_files(job_id: str, root: Path | None = None) -> list[Path]:
-    """What a clean-up may delete in a job's folder: ``data.csv`` and ``checkpoint/`` of a job
-    that ended done, failed or cancelled (left behind only when its worker died while tidying
-    up). Nothing of an active or interrupted job: those files are what Resume needs; delete
-    the whole folder to give up on an interrupted job."""
-    folder = _job_folder(job_id, root)
-    if job_status(job_id, root, with_events=False).state not in ("done", "failed", "cancelled"):
-        return []
-    return [path for path in (folder / "data.csv", folder / CHECKPOINT) if path.exists()]
 
 
 @dataclass(frozen=True)

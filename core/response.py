@@ -175,10 +175,8 @@ def _check_columns(
 
 
 def _has_any_input(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    present = np.zeros(len(df), dtype=bool)
-    for c in columns:
-        present |= (df[c].map(format_value).astype(str).str.strip() != "").to_numpy()
-    return present
+    """Per row: does any of ``columns`` hold a value (not empty once written as text)?"""
+    return df[columns].apply(lambda col: col.map(format_value).astype(str).str.strip() != "").any(axis=1).to_numpy()
 
 
 def cross_fit_text_scores(
@@ -906,19 +904,18 @@ def deploy(comparison: ResponseComparison, which: str | None, name: str, *, root
         raise ValueError(f"A model named '{name}' already exists; choose another name.")
     candidate = comparison.candidates[which]
     if isinstance(candidate.model, Path):  # a comparison read back by load_comparison
-        return _copy_model_folder(candidate.model, folder, overwrite=overwrite)
+        return _copy_model_folder(candidate.model, folder)
     response = dict(candidate.model.metrics.get("response", {}))
     response["deployed"] = which
     candidate.model.metrics = {**candidate.model.metrics, "response": response}
     return candidate.model.save(folder, overwrite=overwrite)
 
 
-def _copy_model_folder(source: Path, folder: Path, *, overwrite: bool = False) -> Path:
-    """Copy a saved model folder into place atomically (temporary copy, then rename)."""
+def _copy_model_folder(source: Path, folder: Path) -> Path:
+    """Copy a saved model folder into place atomically (temporary copy, then rename), replacing
+    what is there (``deploy`` has refused a taken name already)."""
     if not is_model_folder(source):
         raise ValueError(f"{source} is not a saved model folder (it lacks marketune.json)")
-    if folder.exists() and not overwrite:
-        raise ValueError(f"A model named '{folder.name}' already exists; choose another name.")
     with atomic_folder(folder, overwrite=True) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
     return folder
@@ -942,7 +939,7 @@ def save_comparison(comparison: ResponseComparison, folder: str | Path) -> Path:
     for name, c in comparison.candidates.items():
         target = folder / CANDIDATES_DIR / name
         if isinstance(c.model, Path):
-            _copy_model_folder(c.model, target, overwrite=True)
+            _copy_model_folder(c.model, target)
         else:
             c.model.save(target, overwrite=True)
     comparison.test_frame.to_csv(folder / COMPARISON_TEST_FRAME, index=False)

@@ -640,52 +640,46 @@ def _keep(folder: Path, result: Any, record: dict[str, Any], promoted: bool, hol
         sentence = words(current, challenger)
         record = {**record, "sentence": sentence}
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.challenger-", dir=folder.parent))
+        in_use = challenger if promoted else current
         try:
             saved = result.save(staging / "model")
-            # Each side carries its outcome in its own files (COMPARISON_FILE): it travels with the model.
-            if not promoted:
-                with atomic_folder(folder, overwrite=True) as tmp:
+            with atomic_folder(folder, overwrite=True) as tmp:
+                if promoted:
+                    copy_tree(saved, tmp)
+                    copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
+                    if (folder / VERSIONS).is_dir():
+                        copy_tree(folder / VERSIONS, tmp / VERSIONS)
+                    status = {"status": REPLACED, "set_aside": time.time()}
+                else:
                     copy_tree(folder, tmp)
                     copy_tree(saved, tmp / VERSIONS / version)
-                    write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": NOT_PROMOTED})
-                    write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": NOT_PROMOTED})
-                    write_json(tmp / COMPARISON_FILE, {**record, "outcome": KEPT_OVER,
-                                                       "compared_kind": read_json(folder / MANIFEST).get("kind")})
-                    _name(tmp, current)
-                    _name(tmp / VERSIONS / challenger, challenger)
+                    status = {"status": NOT_PROMOTED}
+                # Each side carries its outcome in its own files (COMPARISON_FILE): it travels with the model.
+                write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, **status})
+                write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": status["status"]})
+                write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED if promoted else KEPT_OVER,
+                                                   "compared_kind": read_json(tmp / MANIFEST).get("kind")})
+                _name(tmp, in_use)
+                _name(tmp / VERSIONS / version, version)
+                if promoted:
+                    _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",
+                               action="promoted", in_use=challenger, kept=current)
+                    outcome = f"{challenger} promoted in place of {current}"
+                else:
                     _add_event(tmp, f"{challenger} (a challenger) was not promoted; {current} stays in use",
                                action="kept", in_use=current, kept=challenger)
-                    # The fixed holdout stays as it was (written down, so a rollback keeps these very rows).
-                    if n_holdout:
-                        _keep_holdout(tmp, folder, holdout.iloc[:n_holdout])
-                    if review is not None and len(review):
-                        when = time.strftime("%Y-%m-%d %H:%M")
-                        _add_review(tmp, folder, review.assign(retrain=f"{challenger} not promoted, {current} stays, {when}"))
-                return version, current, sentence
-            with atomic_folder(folder, overwrite=True) as tmp:
-                copy_tree(saved, tmp)
-                copy_tree(folder, tmp / VERSIONS / version, skip=VERSIONS)
-                if (folder / VERSIONS).is_dir():
-                    copy_tree(folder / VERSIONS, tmp / VERSIONS)
-                write_json(tmp / VERSIONS / version / VERSION_FILE, {**record, "status": REPLACED,
-                                                                     "set_aside": time.time()})
-                write_json(tmp / VERSIONS / version / COMPARISON_FILE, {**record, "outcome": REPLACED})
-                write_json(tmp / COMPARISON_FILE, {**record, "outcome": PROMOTED,
-                                                   "compared_kind": read_json(saved / MANIFEST).get("kind")})
-                _name(tmp, challenger)
-                _name(tmp / VERSIONS / current, current)
-                _add_event(tmp, f"{challenger} (a challenger) was promoted in place of {current}",
-                           action="promoted", in_use=challenger, kept=current)
-                if n_holdout:  # the fixed holdout stays fixed: the new rows judged this comparison only
+                    outcome = f"{challenger} not promoted, {current} stays"
+                # The fixed holdout stays as it was (written down, so a rollback keeps these very rows):
+                # the new rows judged this comparison only.
+                if n_holdout:
                     _keep_holdout(tmp, folder, holdout.iloc[:n_holdout])
-                elif len(holdout):  # no fixed holdout yet: the new rows less the suspect ones become it
+                elif promoted and len(holdout):  # no fixed holdout yet: the new rows less the suspect ones become it
                     _write_holdout(tmp, holdout)
                 if review is not None and len(review):
-                    when = time.strftime("%Y-%m-%d %H:%M")
-                    _add_review(tmp, folder, review.assign(retrain=f"{challenger} promoted in place of {current}, {when}"))
+                    _add_review(tmp, folder, review.assign(retrain=f"{outcome}, {time.strftime('%Y-%m-%d %H:%M')}"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return version, challenger, sentence
+    return version, in_use, sentence
 
 
 def _write_holdout(folder: Path, holdout: pd.DataFrame, name: str = HOLDOUT) -> None:
@@ -807,7 +801,6 @@ def rollback(folder: str | Path, version: str | None = None, *, dry_run: bool = 
             if carried is not None and not (tmp / COMPARISON_FILE).is_file():  # kept before the file existed
                 write_json(tmp / COMPARISON_FILE, {k: v for k, v in carried.items() if k != "status"})
             if (folder / HOLDOUT).is_file():  # the fixed holdout stays fixed, whichever version is in place
-                (tmp / HOLDOUT).unlink(missing_ok=True)
                 _write_holdout(tmp, pd.read_csv(folder / HOLDOUT, keep_default_na=False, na_values=[""]))
             # So do the rows set aside from it for review: the version put back carries its own older copy.
             (tmp / HOLDOUT_REVIEW).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ core.models.folder (with calibration.json) plus::
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,13 +88,8 @@ class TextScorer:
         self.intercept_: float = 0.0
 
     def params(self) -> dict[str, Any]:
-        return {
-            "text_columns": self.text_columns,
-            "C": self.C,
-            "ngram_max": self.ngram_max,
-            "min_df": self.min_df,
-            "max_features": self.max_features,
-        }
+        """Constructor arguments (JSON-ready), in the constructor's order."""
+        return {name: getattr(self, name) for name in inspect.signature(TextScorer).parameters}
 
     def texts(self, df: pd.DataFrame) -> list[str]:
         """One string per row: the text columns' cells joined by a space (missing = empty)."""

@@ -32,6 +32,7 @@ from .embedding import EmbeddingClassifier
 from .folder import (
     MANIFEST,
     TextInputs,
+    keep_common,
     labels_of,
     manifest_of,
     metrics_table,
@@ -92,11 +93,8 @@ class SoftVoteClassifier(TextInputs):
         self.weights = w / w.sum()
         self.task = "classification"
         self.classes_ = np.array([str(c) for c in first.classes_], dtype=object)
-        self.schema = schema if schema is not None else dict(first.schema)
-        self.training_config = training_config or {}
-        self.metrics = metrics or {}
-        self.test_predictions = test_predictions
-        self.path = path
+        keep_common(self, schema if schema is not None else dict(first.schema), training_config, metrics,
+                    test_predictions, path)
         network = self.members.get("embedding") or self.members.get("transformer")
         self.base_model = str(network.base_model) if network is not None else "tfidf-lr"
 

@@ -50,6 +50,7 @@ a scikit-learn upgrade changes them, and the version used is written into the JS
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -74,6 +75,9 @@ NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 MAX_DISTINCT_FOR_CATEGORY = 15  # numeric columns with at most this many values are categories
 MAX_CATEGORIES = 255  # scikit-learn's limit: categories must fit in its 255 bins
+# The constructor's arguments passed on as they are to HistGradientBoostingClassifier.
+_ESTIMATOR_PARAMS = ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization",
+                     "early_stopping", "random_state")
 
 FORMAT_NAME = "marketune-tabular-hgb"
 FORMAT_VERSION = 1
@@ -242,12 +246,8 @@ class _Forest:
         self.roots = a["tree_offsets"][:-1]
         self.tree_class = a["tree_class"]
         # A zero-row bitset array cannot be indexed even under a mask; one empty row is inert.
-        self.raw_bits = a["raw_left_cat_bitsets"]
-        if self.raw_bits.shape[0] == 0:
-            self.raw_bits = np.zeros((1, 8), dtype=np.uint32)
-        self.known_bits = a["known_cat_bitsets"]
-        if self.known_bits.shape[0] == 0:
-            self.known_bits = np.zeros((1, 8), dtype=np.uint32)
+        self.raw_bits, self.known_bits = (bits if bits.shape[0] else np.zeros((1, 8), dtype=np.uint32)
+                                          for bits in (a["raw_left_cat_bitsets"], a["known_cat_bitsets"]))
         self.f_idx_map = a["f_idx_map"]
 
     @classmethod
@@ -506,21 +506,8 @@ class TabularModel:
     # -- parameters -------------------------------------------------------------------------
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-ready)."""
-        return {
-            "columns": self.columns,
-            "kinds": self.kinds,
-            "extra_numeric": self.extra_numeric,
-            "max_iter": self.max_iter,
-            "learning_rate": self.learning_rate,
-            "max_leaf_nodes": self.max_leaf_nodes,
-            "min_samples_leaf": self.min_samples_leaf,
-            "l2_regularization": self.l2_regularization,
-            "early_stopping": self.early_stopping,
-            "max_categories": self.max_categories,
-            "random_state": self.random_state,
-            "n_threads": self.n_threads,
-        }
+        """Constructor arguments (JSON-ready), in the constructor's order."""
+        return {name: getattr(self, name) for name in inspect.signature(TabularModel).parameters}
 
     def _thread_limit(self) -> Any:
         """Context manager capping scikit-learn's OpenMP threads at ``n_threads`` (if set)."""
@@ -588,10 +575,7 @@ class TabularModel:
         if unknown:
             raise ValueError(f"kinds given for column(s) {unknown} that are not feature columns")
         to_infer = [c for c in columns if c not in self.kinds and c not in self.extra_numeric]
-        kinds = infer_column_kinds(df, to_infer)
-        kinds.update(self.kinds)
-        for c in self.extra_numeric:
-            kinds[c] = NUMERIC
+        kinds = {**infer_column_kinds(df, to_infer), **self.kinds, **dict.fromkeys(self.extra_numeric, NUMERIC)}
         for c in columns:
             if kinds[c] == NUMERIC and np.isnan(_encode_numeric(df[c])).all():
                 raise ValueError(f"column {c!r} is set to numeric but holds no numbers")
@@ -603,16 +587,8 @@ class TabularModel:
         self.vocabularies_ = vocabularies
         X = self._encode(df)
         is_cat = np.array([self.kinds_[c] == CATEGORICAL for c in columns])
-        est = HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            early_stopping=self.early_stopping,
-            categorical_features=is_cat if is_cat.any() else None,
-            random_state=self.random_state,
-        )
+        est = HistGradientBoostingClassifier(**{name: getattr(self, name) for name in _ESTIMATOR_PARAMS},
+                                             categorical_features=is_cat if is_cat.any() else None)
         with self._thread_limit():
             est.fit(X, labels)
         self._estimator = est

@@ -16,7 +16,6 @@ from core.dashboard import (
     label_mix_by_segment,
     label_share_over_time,
     negative_share_alerts,
-    net_sentiment,
     net_sentiment_heatmap,
     prepare_frame,
     top_examples,
@@ -120,12 +119,6 @@ def test_is_sentiment_like_is_conservative():
     assert is_sentiment_like(["-1", "0", "1"], numeric_binary=True) == ("1", "-1")
     assert is_sentiment_like(["positive"]) is None
     assert is_sentiment_like(["yes", "no"], numeric_binary=True) is None
-
-
-def test_net_sentiment_counts_neutral_in_denominator():
-    labels = pd.Series(["positive"] * 5 + ["negative"] * 2 + ["neutral"] * 3)
-    assert net_sentiment(labels, "positive", "negative") == pytest.approx(0.3)
-    assert np.isnan(net_sentiment(pd.Series([], dtype=object), "positive", "negative"))
 
 
 # --------------------------------------------------------------------------------------------
