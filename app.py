@@ -6,22 +6,11 @@ import streamlit as st
 
 from ui.account import apply_model_link, render_account, render_link_error, require_sign_in, startup_cleanup
 from ui.guard import page_guard
+from ui.routing import PAGES
 from ui.serving import guard_network_exposure
 from ui.state import render_sidebar
 
 ROOT = Path(__file__).resolve().parent
-
-# (file, title, icon); a page appears once its file exists.
-PAGES = [
-    ("pages/home.py", "Home", ":material/home:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
-    ("pages/predict.py", "Predict", ":material/batch_prediction:"),
-    ("pages/ad_lab.py", "Ad Copy Lab", ":material/campaign:"),
-    ("pages/dashboard.py", "Dashboard", ":material/monitoring:"),
-    ("pages/targeting.py", "Targeting", ":material/ads_click:"),
-    ("pages/label.py", "Label", ":material/label:"),
-    ("pages/models.py", "Models", ":material/inventory_2:"),
-]
 
 st.set_page_config(page_title="Marketune", page_icon=":material/tune:", layout="wide")
 # A server open to the network without sign-in stops here (ui/serving.py).
@@ -30,7 +19,7 @@ guard_network_exposure()
 startup_cleanup()
 pages = [
     st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"), url_path=Path(path).stem)
-    for path, title, icon in PAGES
+    for path, title, icon, _ in PAGES  # a page appears once its file exists
     if (ROOT / path).is_file()
 ]
 # Streamlit draws its own page list from the pages/ file names ("app", "ad lab", ...) on the

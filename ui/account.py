@@ -147,10 +147,7 @@ def require_sign_in() -> None:
     for provider in providers():
         label = f"Sign in with {provider.capitalize()}" if provider else "Sign in"
         if st.button(label, key=f"account_login_{provider or 'default'}", type="primary", icon=":material/login:"):
-            if provider:
-                st.login(provider)
-            else:
-                st.login()
+            st.login(provider)  # None: the provider written into [auth] itself
     st.stop()
 
 

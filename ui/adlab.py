@@ -18,13 +18,12 @@ import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core import adlab, to_csv_bytes
+from core import adlab
 from core.charts.adlab import attribution_bar_chart, targeting_heatmap, variants_bar_chart
 from core.drafts import load_draft, save_draft
 from core.language_check import language_warning
@@ -32,7 +31,7 @@ from core.models.folder import stamp
 from core.models.zeroshot import unchecked_scores_note
 from core.registry import model_path
 from core.words import rows_words
-from ui.downloads import download_button
+from ui.downloads import csv_download
 from ui.figures import inert
 from ui.markdown import plain
 from ui.rewrites import render_suggestions
@@ -409,13 +408,7 @@ def render_scoring(lab: Lab) -> pd.DataFrame | None:
     )
     st.plotly_chart(inert(chart), key="adlab_bar")
     export = scored.drop(columns=["is_base"]).assign(model=lab.name, score_meaning=lab.score_label)
-    download_button(
-        "Download variants with scores (CSV)",
-        partial(to_csv_bytes, export),
-        file_name="ad_variants_scored.csv",
-        mime="text/csv",
-        key="adlab_dl_variants",
-    )
+    csv_download("Download variants with scores (CSV)", export, file_name="ad_variants_scored.csv", key="adlab_dl_variants")
     return scored
 
 
@@ -610,22 +603,8 @@ def render_targeting(lab: Lab, scored: pd.DataFrame | None) -> None:
     if sizes is not None:
         matrix_out.insert(1, "size", sizes.to_numpy())
     left, right = st.columns(2)
-    download_button(
-        "Download the matrix (CSV)",
-        partial(to_csv_bytes, matrix_out),
-        file_name="targeting_matrix.csv",
-        mime="text/csv",
-        key="adlab_dl_matrix",
-        where=left,
-    )
-    download_button(
-        "Download the recommended assignment (CSV)",
-        partial(to_csv_bytes, assignment),
-        file_name="targeting_assignment.csv",
-        mime="text/csv",
-        key="adlab_dl_assignment",
-        where=right,
-    )
+    csv_download("Download the matrix (CSV)", matrix_out, file_name="targeting_matrix.csv", key="adlab_dl_matrix", where=left)
+    csv_download("Download the recommended assignment (CSV)", assignment, file_name="targeting_assignment.csv", key="adlab_dl_assignment", where=right)
 
 
 def _ad_order(name: str) -> tuple:

@@ -12,7 +12,7 @@ import streamlit as st
 from core import TrainConfig, jobs
 from core.check import ISSUE_KINDS, DataReport
 from core.words import rows_words
-from ui.downloads import download_button
+from ui.downloads import csv_download
 from ui.jobs import JobPanel, live_panel
 from ui.markdown import plain
 
@@ -185,14 +185,8 @@ def _show(df: pd.DataFrame, config: TrainConfig, report: DataReport, key: str) -
             "group": st.column_config.NumberColumn("group", help="first row of the duplicate group (-1: none)"),
         },
     )
-    download_button(
-        "Download ISSUES.csv",
-        report.to_csv_bytes,
-        file_name="ISSUES.csv",
-        mime="text/csv",
-        key=f"{key}_download",
-        icon=":material/download:",
-    )
+    csv_download("Download ISSUES.csv", report.issues, file_name="ISSUES.csv", key=f"{key}_download",
+                 icon=":material/download:")
     if counts["label_error"] and report.label_error_precision is not None:
         # The share said in words in the note above was measured on this data with planted flips
         # (core.label_errors); the caption says what acting on the whole list trades.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -239,11 +238,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return "no date" if pd.isna(value) else str(value.date())
     return str(value)
-
-
-def download(label: str, make: Callable[[], bytes], file_name: str, mime: str, key: str, **kwargs: Any) -> None:
-    """A download button whose file is made only when clicked (big tables stay cheap)."""
-    download_button(label, make, file_name=file_name, mime=mime, key=key, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,15 +527,9 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
         st.plotly_chart(inert(figs[which]), key=f"dash_chart_{which}")
         if caption:
             st.caption(plain(caption))
-        download(
-            "Chart as HTML",
-            lambda fig=figs[which]: figure_to_html(fig).encode("utf-8"),
-            f"{file_stem}.html",
-            "text/html",
-            key=f"dash_dl_{which}",
-            type="tertiary",
-            icon=":material/download:",
-        )
+        download_button("Chart as HTML", lambda fig=figs[which]: figure_to_html(fig).encode("utf-8"),
+                        file_name=f"{file_stem}.html", mime="text/html", key=f"dash_dl_{which}",
+                        type="tertiary", icon=":material/download:")
 
     if "share" in figs:
         st.subheader("Over time")
@@ -596,13 +584,9 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
     stem = Path(name).stem or "predictions"
     e1, e2 = st.columns(2)
     with e1:
-        download(
-            f"Filtered rows as CSV ({view.n_rows:,})",
-            lambda r=raw, m=view.mask: to_csv_bytes(r if m is None else r[m]),
-            f"{stem}_filtered.csv",
-            "text/csv",
-            key="dash_dl_csv",
-        )
+        download_button(f"Filtered rows as CSV ({view.n_rows:,})",
+                        lambda r=raw, m=view.mask: to_csv_bytes(r if m is None else r[m]),
+                        file_name=f"{stem}_filtered.csv", mime="text/csv", key="dash_dl_csv")
     with e2:
         notes = [f"File: {name}", *(filters.describe() or ["No filters"])]
         if source.kind == "sample":
@@ -614,14 +598,12 @@ def render_view(source: Source, raw: pd.DataFrame, prep: DashboardFrame, columns
             "words": "Distinctive words",
             "confidence": "Model confidence",
         }
-        download(
+        download_button(
             "One-page summary (HTML)",
             lambda k=view.kpis, f={titles[k]: f for k, f in figs.items()}, n=notes: summary_report_html(
                 k, f, title=f"Dashboard: {name}", notes=n
             ).encode("utf-8"),
-            f"{stem}_summary.html",
-            "text/html",
-            key="dash_dl_report",
+            file_name=f"{stem}_summary.html", mime="text/html", key="dash_dl_report",
         )
     st.caption(
         "A text cell that a spreadsheet would run as a formula (such as `=HYPERLINK(…)` or `@SUM(…)`; not "

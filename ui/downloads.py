@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 from streamlit import runtime
+
+from core.export import to_csv_bytes
 
 EXPIRE_S = 60  # the browser fetches the file right after the click; a minute is ample
 
@@ -60,3 +64,9 @@ def download_button(label: str, make: Callable[[], bytes | str], *, file_name: s
     click unless ``on_click`` says so; other keyword arguments go to Streamlit as they are."""
     (where or st).download_button(label, data=expiring(make), file_name=file_name, mime=mime, key=key,
                                   on_click=on_click, **kwargs)
+
+
+def csv_download(label: str, frame: pd.DataFrame, *, file_name: str, key: str, **kwargs: Any) -> None:
+    """:func:`download_button` of ``frame`` as CSV (core.export.to_csv_bytes: formula-like cells
+    made inert), made when clicked; keyword arguments as for :func:`download_button`."""
+    download_button(label, partial(to_csv_bytes, frame), file_name=file_name, mime="text/csv", key=key, **kwargs)

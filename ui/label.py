@@ -14,9 +14,7 @@ latest job by its model name; one whose worker died is shown with **Resume** (co
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -581,17 +579,28 @@ def _label_model_caption(ranked: pd.DataFrame, base_model: str) -> str:
 def _review_suspects(store: LabelStore, base_model: str) -> None:
     """The labelled rows whose label looks wrong (core.labeling.suspected_label_errors: the data
     check's calibrated ranking and label model, core.label_errors), with an editor to correct them.
-    Ranked once per state of the labels. Several tags per row: per tag (:func:`_review_suspect_tags`)."""
+    Ranked once per state of the labels. Several tags per row: rows ranked by cleanlab's multi-label
+    quality, the tags that look wrong named per row (core.tag_review), a tag picker to correct them."""
     separator = tag_project(store, None)
-    if separator:
-        _review_suspect_tags(store, separator, base_model)
-        return
     n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
-    ranked = _ranked_suspects(store, n, base_model, "", "", lambda labeled, embedder: suspected_label_errors(
-        labeled, store.text_columns, store.label_column, n, embedder=embedder))
+    ranked = _ranked_suspects(store, n, base_model, separator)
     if ranked is None or not _suspects_note(ranked):
         return
     model = _label_model_caption(ranked, base_model)
+    if separator:
+        st.caption(
+            f"Several tags per row, checked tag by tag: a simple model trained on the other labelled rows ({model}; "
+            "one yes/no per tag) disagrees most with these rows' tags (cleanlab's multi-label quality). "
+            "\"suspect tags\": +tag looks missing, -tag looks wrong. Pick every tag that fits."
+        )
+        shown = {"rank": ranked["rank"].astype(int), "given tags": ranked[store.label_column].astype(str),
+                 "suspect tags": ranked["suspect_tags"].astype(str), "suggested": ranked["suggested_label"].astype(str)}
+        tags = sorted({t for label in store.classes() for t in split_tags(label, separator)})
+        edited = _label_editor(store, ranked, shown, None, tags, key="label_suspect_editor", several=True)
+        if st.button("Save corrected tags", key="label_suspect_save", icon=":material/save:"):
+            ss["label_flash"] = f"Corrected the tags of {rows_words(_save(store, edited, 'label_suspect_editor'))}."
+            st.rerun()
+        return
     st.caption(
         f"Most suspect first: a simple model trained on the other labelled rows ({model}) "
         "disagrees most with these labels (cleanlab's label quality). Pick a new label where the old one is wrong."
@@ -607,44 +616,26 @@ def _review_suspects(store: LabelStore, base_model: str) -> None:
         st.rerun()
 
 
-
-def _ranked_suspects(store: LabelStore, n: int, base_model: str, kind: str, what: str,
-                     rank: Callable[[pd.DataFrame, Any], pd.DataFrame]) -> pd.DataFrame | None:
-    """``rank(labeled, embedder)``'s table, kept in the session until the labels, ``n`` or the base
-    model change (one cross-check per change, not per rerun); None (the reason shown) when it refuses."""
+def _ranked_suspects(store: LabelStore, n: int, base_model: str, separator: str | None) -> pd.DataFrame | None:
+    """The ``n`` labelled rows most likely mislabelled (core.labeling.suspected_label_errors; with a
+    tag ``separator``, core.tag_review.suspected_tag_errors), kept in the session until the labels,
+    ``n`` or the base model change (one cross-check per change, not per rerun); None (the reason
+    shown) when it refuses."""
     labeled = store.labeled()
-    stamp = (kind, store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
+    stamp = (separator, store.folder.name, (store.folder / "data.csv").stat().st_mtime, n, base_model)
     if ss.get("label_suspect_stamp") != stamp:
+        what = "the tags of " if separator else ""
+        args = (labeled, store.text_columns, store.label_column, n)
         try:
             with st.spinner(f"Cross-checking {what}{rows_words(len(labeled), 'labelled')}…"):
-                ss["label_suspects"] = rank(labeled, _suspect_embedder(base_model, len(labeled)))
+                embedder = _suspect_embedder(base_model, len(labeled))
+                ss["label_suspects"] = (suspected_tag_errors(*args, separator=separator, embedder=embedder) if separator
+                                        else suspected_label_errors(*args, embedder=embedder))
         except ValueError as exc:
             st.info(plain(exc))
             return None
         ss["label_suspect_stamp"] = stamp
     return ss["label_suspects"]
-
-def _review_suspect_tags(store: LabelStore, separator: str, base_model: str) -> None:
-    """The review for a project with several tags per row: rows ranked by cleanlab's multi-label
-    quality, the tags that look wrong named per row (core.tag_review), a tag picker to correct them."""
-    n = int(st.number_input("Rows to review", 5, 200, 20, step=5, key="label_suspect_n"))
-    ranked = _ranked_suspects(store, n, base_model, "tags", "the tags of ", lambda labeled, embedder: suspected_tag_errors(
-        labeled, store.text_columns, store.label_column, n, separator=separator, embedder=embedder))
-    if ranked is None or not _suspects_note(ranked):
-        return
-    model = _label_model_caption(ranked, base_model)
-    st.caption(
-        f"Several tags per row, checked tag by tag: a simple model trained on the other labelled rows ({model}; "
-        "one yes/no per tag) disagrees most with these rows' tags (cleanlab's multi-label quality). "
-        "\"suspect tags\": +tag looks missing, -tag looks wrong. Pick every tag that fits."
-    )
-    shown = {"rank": ranked["rank"].astype(int), "given tags": ranked[store.label_column].astype(str),
-             "suspect tags": ranked["suspect_tags"].astype(str), "suggested": ranked["suggested_label"].astype(str)}
-    tags = sorted({t for label in store.classes() for t in split_tags(label, separator)})
-    edited = _label_editor(store, ranked, shown, None, tags, key="label_suspect_editor", several=True)
-    if st.button("Save corrected tags", key="label_suspect_save", icon=":material/save:"):
-        ss["label_flash"] = f"Corrected the tags of {rows_words(_save(store, edited, 'label_suspect_editor'))}."
-        st.rerun()
 
 
 def _suspects_note(ranked: pd.DataFrame) -> bool:

@@ -13,12 +13,11 @@ import streamlit as st
 
 from core import ModelInfo
 from core.charts.evaluation import confusion_matrix_chart
-from core.export import to_csv_bytes
 from core.models.tags import THRESHOLDS, UNTOLD_NOTE, cut_offs_frame, read_thresholds, untold_sentence
 from core.multilabel import ListLabels, detect, refusal
 from core.multilabel_training import BASELINE_NAMES, headline_row, per_tag_table
 from core.registry import model_path
-from ui.downloads import download_button
+from ui.downloads import csv_download
 from ui.figures import inert
 from ui.markdown import plain
 
@@ -180,5 +179,5 @@ def render_cut_offs(model_name: str, tags: Sequence[str], output: Path, renamed:
         st.caption(plain(untold_sentence(untold, given, n_rows)))
     st.dataframe(frame, hide_index=True, key="predict_cut_offs", column_config={
         "cut_off": st.column_config.NumberColumn("cut_off", format="%.3f")})
-    download_button("Download the cut-offs (CSV)", lambda: to_csv_bytes(frame), file_name=f"{output.stem}-cut-offs.csv",
-                    mime="text/csv", key="predict_download_cut_offs", icon=":material/download:")
+    csv_download("Download the cut-offs (CSV)", frame, file_name=f"{output.stem}-cut-offs.csv",
+                 key="predict_download_cut_offs", icon=":material/download:")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import lanes, list_models, ray_predict, to_csv_bytes, to_xlsx_bytes, workspace
+from core import lanes, list_models, ray_predict, to_xlsx_bytes, workspace
 from core.charts.predict import confidence_histogram, prediction_distribution, value_histogram
 from core.columns import match_column
 from core.data import ROW_NUMBERING
@@ -46,7 +46,7 @@ from core.progress import ProgressEvent, TrainingCancelled
 from core.reading import HEADER_ONLY, count_rows, in_page_words, missing_columns_message, open_stream, read_head
 from core.registry import model_path
 from core.words import rows_words
-from ui.downloads import download_button
+from ui.downloads import csv_download, download_button
 from ui.figures import inert
 from ui.jobs import JobPanel, live_panel, progress_line
 from ui.markdown import plain
@@ -631,8 +631,7 @@ def _review(result: Result, overview, number_format: dict) -> None:
         row_help = st.column_config.NumberColumn("row", help=f"The row's position in the file ({ROW_NUMBERING})")
         st.dataframe(low, hide_index=True, column_config={**number_format, "row": row_help}, key="predict_low_table",
                      placeholder="")
-        download_button("Download these rows (CSV)", lambda: to_csv_bytes(low), file_name="low_confidence_rows.csv",
-                        mime="text/csv", key="predict_download_low")
+        csv_download("Download these rows (CSV)", low, file_name="low_confidence_rows.csv", key="predict_download_low")
 
 
 def _downloads(result: Result) -> None:

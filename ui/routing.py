@@ -22,6 +22,24 @@ import streamlit as st
 
 _rerouted = False  # once per server process: see use_app_router
 
+# The app's pages: (file, title, icon, what it is for: its line on the Home page). app.py routes to
+# each whose file exists; the Home page links to the others.
+PAGES = [
+    ("pages/home.py", "Home", ":material/home:", ""),  # the page of these lines
+    ("pages/train.py", "Train", ":material/model_training:",
+     "Upload a CSV, pick the text and label columns, fine-tune, see the metrics."),
+    ("pages/predict.py", "Predict", ":material/batch_prediction:",
+     "Score a new CSV with a saved model and download the result."),
+    ("pages/ad_lab.py", "Ad Copy Lab", ":material/campaign:",
+     "Compare ad copy variants, see which words matter, match ads to audiences."),
+    ("pages/dashboard.py", "Dashboard", ":material/monitoring:", "Label and sentiment trends over time and by segment."),
+    ("pages/targeting.py", "Targeting", ":material/ads_click:",
+     "Response models, gains and lift, and a target list within budget."),
+    ("pages/label.py", "Label", ":material/label:",
+     "Few labels? Label the rows the model is least sure about, then retrain."),
+    ("pages/models.py", "Models", ":material/inventory_2:", "Every saved model: metrics, comparison, download, delete."),
+]
+
 
 def use_app_router() -> None:
     """Rerun through app.py when Streamlit runs this page in its old pages/ mode; else nothing.

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import jobs, lanes, to_csv_bytes, to_xlsx_bytes, workspace
+from core import jobs, lanes, to_xlsx_bytes, workspace
 from core.calibration import reliability_table
 from core.charts.targeting import gains_chart, lift_chart, profit_chart, reliability_chart
 from core.data import format_value
@@ -51,7 +51,7 @@ from core.targeting import (
 )
 from core.words import rows_words
 from ui.account import queue_summary
-from ui.downloads import download_button
+from ui.downloads import csv_download, download_button
 from ui.figures import inert
 from ui.jobs import JobPanel, follow_job, live_panel, resume_or_close, shown_job
 from ui.jobs import recent_jobs as jobs_list
@@ -492,10 +492,8 @@ def render_budget(scored: pd.DataFrame, label_column: str | None, positive: str,
     dl = st.columns(2)
     # Deferred: the files are made (formula-neutralised by core.export) only when clicked, so
     # moving a budget slider over a 45,000-row list does not rebuild an .xlsx on every rerun.
-    download_button(
-        "Download CSV", lambda: to_csv_bytes(export), file_name="target_list.csv", mime="text/csv",
-        key="tg_download_csv", disabled=k == 0, where=dl[0], help=NO_ROWS if k == 0 else None,
-    )
+    csv_download("Download CSV", export, file_name="target_list.csv", key="tg_download_csv", disabled=k == 0,
+                 where=dl[0], help=NO_ROWS if k == 0 else None)
     if k <= XLSX_MAX_ROWS:
         download_button(
             "Download Excel (.xlsx)",
