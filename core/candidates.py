@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .evaluation import MODEL_NAMES, headline, lead_in_words, settings_kept_over
+from .evaluation import MODEL_NAMES, cross_validated_folds, headline, lead_in_words, settings_kept_over
 from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, leaderboard_kind, rule_kind
 from .models.folder import MANIFEST, METRICS, read_json
 
@@ -104,7 +104,7 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
             test = _test_headline(own.get("model"), task)
     return Candidate(
         kind=kind, name=kind_name(kind, task), title=kind_title(kind, task), in_place=in_place, metric=verdict.get("metric", "macro-F1"),
-        validation=validation, test=test, lead=lead, path=path, folds=int((metrics.get("cv") or {}).get("k") or 0),
+        validation=validation, test=test, lead=lead, path=path, folds=cross_validated_folds(metrics),
     )
 
 
