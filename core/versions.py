@@ -256,10 +256,9 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     label_col = model.training_config.get("label_column")
     new = new[new[label_col].notna()]
     if path is None:
-        if len(new) < MIN_NEW_ROWS or not (folder / TEST_PREDICTIONS).is_file():
-            raise ValueError(f"{folder.name} has no rows it did not train on (its test rows are out-of-fold: every "
-                             f"labelled row trained the saved model), and the new file has fewer than {MIN_NEW_ROWS} labelled rows "
-                             "to hold out. Add more new labelled rows; a share of them judges the challenger.")
+        why, judged = without_holdout(folder)
+        if not judged or len(new) < MIN_NEW_ROWS:
+            raise ValueError(f"{folder.name}: {why}" + (f" The new file has {rows_words(len(new), 'labelled')}." if judged else ""))
         texts, truth = [], np.array([], dtype=object)
     else:
         test = pd.read_csv(path, keep_default_na=False, na_values=[""])
