@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .evaluation import MODEL_NAMES, headline, lead_in_words, settings_kept_over
+from .evaluation import MODEL_NAMES, cross_validated_folds, headline, lead_in_words, settings_kept_over
 from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, leaderboard_kind, rule_kind
 from .models.folder import MANIFEST, METRICS, read_json
 
@@ -33,17 +33,20 @@ class Candidate:
     path: Path
     folds: int = 0  # k when the run was k-fold cross-validated (small data): both scores are then out-of-fold; 0: a split
 
-    def line(self) -> str:
-        """One line for the CLI: kind, place, scores and the lead. A cross-validated run has no
-        validation or test rows: its one score is out-of-fold ("cross-validated macro-F1 0.812 (5 folds)")."""
+    def scores(self, mark: str = "") -> list[str]:
+        """Its scores in words, each number between two ``mark`` (the pages' "**" sets it in bold):
+        ["validation macro-F1 0.812", "test macro-F1 0.790"], those recorded. A cross-validated run
+        has no validation or test rows: its one score is out-of-fold, ["cross-validated macro-F1 0.812 (5 folds)"]."""
         if self.folds:
             score = self.test if self.test is not None else self.validation
-            scores = [] if score is None else [f"cross-validated {self.metric} {score:.3f} ({self.folds} folds)"]
-        else:
-            scores = [f"{where} {self.metric} {value:.3f}" for where, value in (("validation", self.validation),
-                                                                              ("test", self.test)) if value is not None]
+            return [] if score is None else [f"cross-validated {self.metric} {mark}{score:.3f}{mark} ({self.folds} folds)"]
+        return [f"{where} {self.metric} {mark}{value:.3f}{mark}" for where, value in (("validation", self.validation),
+                                                                                    ("test", self.test)) if value is not None]
+
+    def line(self) -> str:
+        """One line for the CLI: kind, place, :meth:`scores` and the lead."""
         place = "in place" if self.in_place else "kept"
-        return "  ".join([f"{self.kind} ({place})", *scores, self.lead]).rstrip()
+        return "  ".join([f"{self.kind} ({place})", *self.scores(), self.lead]).rstrip()
 
 
 def kind_name(kind: str, task: str) -> str:
@@ -104,7 +107,7 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
             test = _test_headline(own.get("model"), task)
     return Candidate(
         kind=kind, name=kind_name(kind, task), title=kind_title(kind, task), in_place=in_place, metric=verdict.get("metric", "macro-F1"),
-        validation=validation, test=test, lead=lead, path=path, folds=int((metrics.get("cv") or {}).get("k") or 0),
+        validation=validation, test=test, lead=lead, path=path, folds=cross_validated_folds(metrics),
     )
 
 

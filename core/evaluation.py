@@ -625,10 +625,18 @@ OUT_OF_FOLD_ROWS = "out-of-fold rows"
 OUT_OF_FOLD_NOTE = "cross-validated: each scored once, by a copy trained without it"
 
 
+def cross_validated_folds(metrics: Mapping[str, Any]) -> int:
+    """k when a saved model (``metrics``: its metrics.json) was scored by k-fold cross-validation on
+    every labelled row (small data: core.small_data, core.fewshot; ``metrics["cv"]``): its
+    test_predictions.csv then holds out-of-fold rows, which also trained it. 0 when it was scored
+    on held-out test rows, or never."""
+    return int((metrics.get("cv") or {}).get("k") or 0)
+
+
 def scored_rows(metrics: Mapping[str, Any]) -> str:
     """What a saved model's numbers are measured on, in words: "out-of-fold rows" when they were
-    cross-validated (``metrics["cv"]``, written by core.small_data and core.fewshot), else "test rows"."""
-    return OUT_OF_FOLD_ROWS if metrics.get("cv") else "test rows"
+    cross-validated (:func:`cross_validated_folds`), else "test rows"."""
+    return OUT_OF_FOLD_ROWS if cross_validated_folds(metrics) else "test rows"
 
 
 def usefulness_check(

@@ -350,7 +350,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     """
     from pathlib import Path
 
-    from .evaluation import better_than, noise_in_words, paired_bootstrap
+    from .evaluation import better_than, cross_validated_folds, noise_in_words, paired_bootstrap
     from .models import load_folder
     from .models.folder import METRICS, TEST_PREDICTIONS, stamp
 
@@ -367,7 +367,7 @@ def compare_with_zeroshot(store: LabelStore, trained: Any, zeroshot: Any, *, see
     if not {"text", "true_label", "predicted_label"} <= set(rows.columns) or rows.empty:
         return None  # several tags per row, or a number: not compared here
     metrics = json.loads((trained / METRICS).read_text(encoding="utf-8"))
-    out_of_fold = str(metrics.get("evaluation", "")).endswith("cross-validation")
+    out_of_fold = bool(cross_validated_folds(metrics))
     model = load_folder(zeroshot)
     if getattr(model, "multi_label", False):
         return None

@@ -179,8 +179,9 @@ def train(
 
     def result(**extra: Any) -> TrainResult:
         done = assemble_result(view, config, fitted, leader, baselines, board.rows(), started, reason, ood_reference=ood, **extra)
-        if folds is not None:
-            describe(done.metrics, fitted, leader, len(prepared.texts), len(folds))
+        if folds is not None:  # the kept candidates were cross-validated too: their metrics say so as well
+            for kind, kept in {leader: done, **done.alternatives}.items():
+                describe(kept.metrics, fitted, kind, len(prepared.texts), len(folds))
         return done
 
     for candidate in table:

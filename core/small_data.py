@@ -131,13 +131,13 @@ def oof_baselines(prepared: Prepared, tfidf: Fitted) -> FittedBaselines:
                            tfidf.test.pred, tfidf.test.proba, constant, metrics)
 
 
-def describe(metrics: dict[str, Any], fitted: dict[str, Fitted], leader: str, n: int, k: int) -> None:
-    """Rewrite ``metrics`` (core.result.assemble_result's, in place) for out-of-fold scores: the
-    evaluation in words, split sizes, the fold spread of the saved model and TF-IDF, and no warning
-    about a small test split (every row was scored)."""
+def describe(metrics: dict[str, Any], fitted: dict[str, Fitted], kind: str, n: int, k: int) -> None:
+    """Rewrite ``metrics`` (core.result.assemble_result's, of the saved model or a kept candidate of
+    ``kind``, in place) for out-of-fold scores: the evaluation in words, split sizes, the fold spread
+    of ``kind`` and TF-IDF, and no warning about a small test split (every row was scored)."""
     metrics["evaluation"] = f"{k}-fold cross-validation"
     metrics["split_sizes"] = {"train": n, "validation": 0, "test": n}
-    cv = dict(fitted[leader].facts["cv"])
+    cv = dict(fitted[kind].facts["cv"])
     cv["baselines"] = {"tfidf_lr": fitted["tfidf"].facts["cv"]["model"]} if "tfidf" in fitted else {}
     cv["note"] = ("Each row was scored once, by a model trained without it; the numbers are pooled over the folds, "
                   "std is the sample standard deviation across folds. The saved model is trained on all rows.")

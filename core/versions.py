@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .evaluation import cross_validated_folds
 from .files import atomic_folder, read_json_lines, write_json
 from .models.candidates import copy_tree, folder_lock
 from .models.folder import MANIFEST, METRICS, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS, read_json
@@ -255,10 +256,9 @@ def eval_rows(model: Any, new: pd.DataFrame, seed: int) -> tuple[list[str], np.n
     label_col = model.training_config.get("label_column")
     new = new[new[label_col].notna()]
     if path is None:
-        if len(new) < MIN_NEW_ROWS or not (folder / TEST_PREDICTIONS).is_file():
-            raise ValueError(f"{folder.name} has no rows it did not train on (its test rows are out-of-fold: every "
-                             f"labelled row trained the saved model), and the new file has fewer than {MIN_NEW_ROWS} labelled rows "
-                             "to hold out. Add more new labelled rows; a share of them judges the challenger.")
+        why, judged = without_holdout(folder)
+        if not judged or len(new) < MIN_NEW_ROWS:
+            raise ValueError(f"{folder.name}: {why}" + (f" The new file has {rows_words(len(new), 'labelled')}." if judged else ""))
         texts, truth = [], np.array([], dtype=object)
     else:
         test = pd.read_csv(path, keep_default_na=False, na_values=[""])
@@ -289,18 +289,13 @@ def holdout_path(folder: str | Path) -> Path | None:
     folder = Path(folder)
     if (folder / HOLDOUT).is_file():
         return folder / HOLDOUT
-    if not (folder / TEST_PREDICTIONS).is_file() or _cross_validated(_metrics(folder)):
+    if not (folder / TEST_PREDICTIONS).is_file() or cross_validated_folds(_metrics(folder)):
         return None
     return folder / TEST_PREDICTIONS
 
 
 def _metrics(folder: Path) -> dict[str, Any]:
     return read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
-
-
-def _cross_validated(metrics: Mapping[str, Any]) -> bool:
-    """Whether a run scored its model out of fold (core.small_data: "5-fold cross-validation")."""
-    return str(metrics.get("evaluation", "")).endswith("cross-validation")
 
 
 def without_holdout(folder: str | Path) -> tuple[str, bool]:
@@ -310,11 +305,12 @@ def without_holdout(folder: str | Path) -> tuple[str, bool]:
     from .fewshot import CV_MIN_PER_CLASS, CV_MIN_ROWS
 
     metrics = _metrics(Path(folder))
-    if not _cross_validated(metrics):
+    k = cross_validated_folds(metrics)
+    if not k:
         return ("This model has no held-out test rows saved, so there is nothing fixed to compare a challenger on. "
                 "Train it again with this version of Marketune.", False)
     n = int((metrics.get("split_sizes") or {}).get("train") or metrics.get("n_rows_used") or 0)
-    return (f"This model was scored by {metrics['evaluation']} on its {rows_words(n, 'labelled')}: too few to set "
+    return (f"This model was scored by {k}-fold cross-validation on its {rows_words(n, 'labelled')}: too few to set "
             "test rows aside, so there are no fixed rows to compare a challenger on, and only the held-out "
             f"{NEW_EVAL_SHARE:.0%} of the new rows judges it (at least {MIN_NEW_ROWS} new labelled rows are needed). "
             f"A model trained on at least {CV_MIN_ROWS:,} labelled rows, {CV_MIN_PER_CLASS} or more in each class, "

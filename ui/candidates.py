@@ -13,15 +13,6 @@ from core.registry import choose_candidate
 from ui.markdown import plain
 
 
-def _scores(candidate: Candidate) -> str:
-    if candidate.folds:  # cross-validated on few labels: its validation and test scores are the same out-of-fold rows'
-        score = candidate.test if candidate.test is not None else candidate.validation
-        return "no scores recorded" if score is None else f"out-of-fold {candidate.metric} **{score:.3f}**"
-    parts = [f"{where} {candidate.metric} **{value:.3f}**" for where, value in
-             (("validation", candidate.validation), ("test", candidate.test)) if value is not None]
-    return ", ".join(parts) or "no scores recorded"
-
-
 def render_candidates(info: ModelInfo, key: str) -> None:
     """The model in place and each candidate kept in its folder, one line each, then a
     "Use <candidate> instead" button per kept one (for whoever may change the model). Nothing
@@ -45,8 +36,9 @@ def render_candidates(info: ModelInfo, key: str) -> None:
     for candidate in found:
         place = ("**in place** (every page predicts with it until its training job replaces it)" if running else
                  "**in place** (every page predicts with it)") if candidate.in_place else "kept"
+        scores = ", ".join(candidate.scores("**")) or "no scores recorded"
         lead = f" — {candidate.lead}" if candidate.lead else ""
-        lines.append(f"- {candidate.title}, {place}: {_scores(candidate)}{lead}")
+        lines.append(f"- {candidate.title}, {place}: {scores}{lead}")
     st.markdown("\n".join(lines))
     if running:  # a swap now would be undone when the job saves its final model over this folder
         st.caption("No candidate can be put in place while the training job that saved this model is still running: "

@@ -27,7 +27,7 @@ from core.charts.evaluation import (
     roc_inputs,
 )
 from core.data import ROW_NUMBERING
-from core.evaluation import scored_rows
+from core.evaluation import cross_validated_folds, scored_rows
 from core.jobs import best_so_far_job, list_jobs
 from core.models.folder import TEST_PREDICTIONS
 from core.models.softvote import WITH_FINE_TUNE
@@ -261,7 +261,7 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     if info.task == "classification":
         facts.append(f"{len(info.classes)} classes")
     facts.append(plain(info.describe(workspace.current().base_model_label)))
-    if metrics.get("cv") and split:  # cross-validated on few labels: no row was held out as a test row
+    if cross_validated_folds(metrics) and split:  # cross-validated on few labels: no row was held out as a test row
         facts.append(f"{split.get('train', 0):,} labelled rows, each scored out of fold "
                      f"({plain(metrics.get('evaluation') or 'cross-validation')}), then trained on all of them")
     elif split:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..evaluation import OUT_OF_FOLD_NOTE, scored_rows
+from ..evaluation import OUT_OF_FOLD_NOTE, cross_validated_folds, scored_rows
 from . import BASELINE_COLOR, MODEL_COLOR, diagonal, model_curve
 
 __all__ = [
@@ -292,7 +292,7 @@ def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
         return _finite((source or {}).get(key))
 
     # Cross-validated on small data, the numbers are on every labelled row scored out of fold: no test row.
-    rows = scored_rows(metrics) + (f" ({OUT_OF_FOLD_NOTE})" if metrics.get("cv") else "")
+    rows = scored_rows(metrics) + (f" ({OUT_OF_FOLD_NOTE})" if cross_validated_folds(metrics) else "")
 
     def fmt(value: float | None, pattern: str) -> str:
         return "n/a" if value is None else pattern.format(value)
@@ -616,7 +616,7 @@ def model_comparison_frame(models: Sequence[tuple[str, str, Mapping[str, Any], M
             put("Spearman", name, model.get("spearman"), "{:.3f}")
             put("TF-IDF baseline R²", name, (base.get("tfidf_ridge") or {}).get("r2"), "{:.3f}")
         n = model.get("n")  # cross-validated on few labels: every labelled row, scored out of fold, none held out
-        put("test rows", name, f"{n:,} out of fold" if metrics.get("cv") and isinstance(n, int) else n, "{:.0f}")
+        put("test rows", name, f"{n:,} out of fold" if cross_validated_folds(metrics) and isinstance(n, int) else n, "{:.0f}")
         put("rows used", name, metrics.get("n_rows_used"), "{:.0f}")
         put("training seconds", name, metrics.get("train_seconds"), "{:.0f}")
         for key in (

@@ -9,6 +9,7 @@ import json
 import pandas as pd
 from sklearn.metrics import f1_score
 
+from core.versions import holdout_path
 from tests.conftest import make_sentiment_frame
 from tests.core.test_faults import run_cli
 
@@ -37,3 +38,10 @@ def test_a_cross_validated_train_warns_of_no_test_split_and_choose_says_cross_va
         scored = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
         f1 = f1_score(scored["true_label"].astype(str), scored["predicted_label"].astype(str), average="macro")
         assert f"cross-validated macro-F1 {f1:.3f} ({k} folds)  " in line and "on 30 out-of-fold rows" in line, line
+        # The kept candidate is cross-validated like the model in place, and its metrics say so (they
+        # said neither, or the fine-tune's "cv" alone): its out-of-fold rows are no fixed holdout for
+        # a retrain once it is put in place (core.versions).
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["evaluation"] == f"{k}-fold cross-validation", folder
+        assert metrics["split_sizes"] == {"train": 30, "validation": 0, "test": 30} and metrics["cv"]["k"] == k, folder
+        assert holdout_path(folder) is None, folder

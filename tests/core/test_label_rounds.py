@@ -166,13 +166,14 @@ class RuleZeroShot:
         return ["positive" if "good" in t else "negative" for t in texts]
 
 
-def _trained_folder(tmp_path, truth, predicted, evaluation="5-fold cross-validation"):
+def _trained_folder(tmp_path, truth, predicted, folds=5):
     import json
 
     folder = tmp_path / "label-p"
     folder.mkdir()
     (folder / "marketune.json").write_text("{}")
-    (folder / "metrics.json").write_text(json.dumps({"evaluation": evaluation}))
+    cv = {"evaluation": f"{folds}-fold cross-validation", "cv": {"k": folds}} if folds else {"evaluation": "held-out test split"}
+    (folder / "metrics.json").write_text(json.dumps(cv))
     texts = [f"row {i} {'good' if t == 'positive' else 'poor'}" for i, t in enumerate(truth)]
     pd.DataFrame({"row": range(len(truth)), "text": texts, "true_label": truth,
                   "predicted_label": predicted}).to_csv(folder / "test_predictions.csv", index=False)
@@ -218,7 +219,7 @@ def test_a_trained_model_that_scores_higher_takes_the_place_and_a_tie_keeps_the_
     store = LabelStore(tmp_path / "proj").create(pd.DataFrame({"text": ["a", "b"]}), ["text"], "label")
     zeroshot = _zeroshot_folder(tmp_path)
     truth = ["positive"] * 15 + ["negative"] * 15
-    trained = _trained_folder(tmp_path, truth, truth, evaluation="held-out test split")
+    trained = _trained_folder(tmp_path, truth, truth, folds=0)
     # The zero-shot rule cannot read these texts: swap the words so it is wrong on every row.
     rows = pd.read_csv(trained / "test_predictions.csv")
     rows["text"] = rows["text"].str.replace("good", "XX").str.replace("poor", "good")
@@ -410,7 +411,7 @@ def _checks_project(tmp_path, n_checks: int, n_least: int = 20):
     folder = tmp_path / "label-p"
     folder.mkdir()
     (folder / "marketune.json").write_text("{}")
-    (folder / "metrics.json").write_text(json.dumps({"evaluation": "5-fold cross-validation"}))
+    (folder / "metrics.json").write_text(json.dumps({"evaluation": "5-fold cross-validation", "cv": {"k": 5}}))
     pd.DataFrame({"row": range(n), "text": texts, "true_label": truth, "predicted_label": predicted}).to_csv(
         folder / "test_predictions.csv", index=False)
     return store, folder, truth, predicted, check, texts
@@ -490,7 +491,7 @@ def test_a_not_usable_trained_model_never_replaces_the_zero_shot_one_even_when_a
     store = LabelStore(tmp_path / "proj").create(pd.DataFrame({"text": ["a", "b"]}), ["text"], "label")
     zeroshot = _zeroshot_folder(tmp_path)
     truth = ["positive"] * 15 + ["negative"] * 15
-    trained = _trained_folder(tmp_path, truth, truth, evaluation="held-out test split")
+    trained = _trained_folder(tmp_path, truth, truth, folds=0)
     rows = pd.read_csv(trained / "test_predictions.csv")  # the zero-shot rule is wrong on every row
     rows["text"] = rows["text"].str.replace("good", "XX").str.replace("poor", "good")
     rows.to_csv(trained / "test_predictions.csv", index=False)

@@ -212,20 +212,31 @@ def test_refuses_new_rows_with_labels_the_model_does_not_know_and_changes_nothin
 def test_out_of_fold_test_rows_are_no_holdout_only_new_rows_judge(trained_tiny, tmp_path):
     """A model scored by cross-validation (core.small_data) trained on every row its
     test_predictions.csv holds: they cannot judge a challenger. Only the held-out share of the new
-    rows does, and the words say so; with too few new rows the retrain is refused."""
-    from core.versions import NEW_EVAL_SHARE, eval_rows, holdout_rows, rule_in_words
+    rows does, and the words say so; with too few new rows the retrain is refused. Its metrics carry
+    the folds ("cv") alone, as a kept candidate's did when an earlier version saved it (no
+    "evaluation" sentence): they were taken for a fixed holdout."""
+    from core.versions import MIN_NEW_ROWS, NEW_EVAL_SHARE, eval_rows, holdout_rows, rule_in_words, without_holdout
 
     folder = tmp_path / "m"
     shutil.copytree(trained_tiny[1], folder)
     metrics = json.loads((folder / "metrics.json").read_text())
-    (folder / "metrics.json").write_text(json.dumps({**metrics, "evaluation": "3-fold cross-validation"}))
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "cv": {"k": 3}}))
     assert holdout_rows(folder) == 0 and "no fixed holdout" in rule_in_words(folder)
+    why, judged = without_holdout(folder)
+    assert judged and why.startswith("This model was scored by 3-fold cross-validation on its "), why
     new = make_sentiment_frame(40, seed=5)
     texts, truth, new_train, n_holdout = eval_rows(load_folder(folder), new, seed=0)
     assert n_holdout == 0 and len(texts) == len(truth) == round(40 * NEW_EVAL_SHARE) and len(new_train) == 40 - len(texts)
     assert set(texts) <= set(new["text"])  # only new rows judge
-    with pytest.raises(ValueError, match="out-of-fold"):
+    with pytest.raises(ValueError, match=rf"at least {MIN_NEW_ROWS} new labelled rows are needed\). .* The new file has 5 labelled rows\.$"):
         eval_rows(load_folder(folder), new.head(5), seed=0)
+    # Saved by an older version without its test rows (`python -m core retrain` reaches it): refused, in
+    # its own words; it read "its test rows are out-of-fold" like the cross-validated model's.
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "test_predictions.csv").unlink()
+    with pytest.raises(ValueError, match="^m: This model has no held-out test rows saved") as refused:
+        eval_rows(load_folder(folder), new, seed=0)
+    assert "out-of-fold" not in str(refused.value)
 
 
 

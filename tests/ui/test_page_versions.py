@@ -304,7 +304,7 @@ def test_a_cross_validated_model_says_why_it_has_no_fixed_holdout_and_new_rows_j
 
     metrics = json.loads((flipped_model / "metrics.json").read_text())
     n = CV_MIN_ROWS // 5  # small data: fewer rows than the rule keeps test rows for
-    cv = {**metrics, "evaluation": "5-fold cross-validation", "split_sizes": {"train": n, "validation": 0, "test": n}}
+    cv = {**metrics, "evaluation": "5-fold cross-validation", "cv": {"k": 5}, "split_sizes": {"train": n, "validation": 0, "test": n}}
     (flipped_model / "metrics.json").write_text(json.dumps(cv))
     at = open_versions()
     said = texts(at.info)
