@@ -49,6 +49,21 @@ class Candidate:
         return "  ".join([f"{self.kind} ({place})", *self.scores(), self.lead]).rstrip()
 
 
+def fitted_on(candidate: Candidate) -> str:
+    """The rows ``candidate``'s saved copy was fitted on, in words, from its own metrics.json:
+    "retrained on 1,600 labelled rows after the comparison" (core.pipeline's refit: the model in
+    place, and a kept TF-IDF on every labelled row) or "fitted on the 1,400 training rows only, as
+    the comparison left it" (a kept candidate: core.result keeps it as the leaderboard fitted it);
+    "" for a cross-validated run (every candidate's copy is fitted on every row) or unknown rows."""
+    metrics = read_json(candidate.path / METRICS) if (candidate.path / METRICS).is_file() else {}
+    refit, train = metrics.get("refit"), (metrics.get("split_sizes") or {}).get("train")
+    if candidate.folds:
+        return ""
+    if isinstance(refit, dict) and refit.get("rows"):
+        return f"retrained on {int(refit['rows']):,} labelled rows after the comparison"
+    return f"fitted on the {int(train):,} training rows only, as the comparison left it" if train else ""
+
+
 def kind_name(kind: str, task: str) -> str:
     """"the fine-tuned transformer", "TF-IDF + logistic regression" (ridge for regression), ..."""
     key = ("tfidf_lr" if task == "classification" else "tfidf_ridge") if kind == "tfidf" else kind

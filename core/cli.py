@@ -746,7 +746,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     and test scores and its lead in words. ``choose MODEL_DIR CANDIDATE``: put that kept candidate
     in place (core.versions.choose: the model's versions, holdout and scoring history stay; the swap
     is an event of its version history), then the same lines."""
-    from .candidates import candidates_of, choice_sentence
+    from .candidates import candidates_of, choice_sentence, fitted_on
     from .models.folder import METRICS, read_json
     from .registry import KIND_NAMES
     from .versions import choose
@@ -765,7 +765,8 @@ def cmd_choose(args: argparse.Namespace) -> int:
               "that compares none)", file=sys.stderr)
         return 0
     for candidate in found:
-        print(candidate.line())
+        rows = fitted_on(candidate)  # a kept candidate is not retrained after the comparison; the model in place may be
+        print(candidate.line() + (f"  ({rows})" if rows else ""))
     chosen = choice_sentence(read_json(folder / METRICS))
     if chosen:
         print(f"note: {chosen}", file=sys.stderr)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import ModelInfo, can_change
-from core.candidates import Candidate, candidates_of
+from core.candidates import Candidate, candidates_of, fitted_on
 from core.jobs import best_so_far_job
 from core.registry import choose_candidate
 from ui.markdown import plain
@@ -59,6 +59,16 @@ def render_candidates(info: ModelInfo, key: str) -> None:
         _confirm(info.name, chosen, current, key)
 
 
+def _rows_words(chosen: Candidate, current: Candidate) -> str:
+    """" The soft vote was fitted on the 280 training rows only, ...; the fine-tuned transformer was
+    retrained on 320 ..." where the two were fitted on different rows (a kept candidate is not
+    retrained after the comparison; the model in place may have been), else ""."""
+    words = fitted_on(chosen), fitted_on(current)
+    if not all(words) or words[0].startswith("retrained") == words[1].startswith("retrained"):
+        return ""
+    return f" {chosen.title} was {words[0]}; {current.name} was {words[1]}."
+
+
 def _confirm(name: str, chosen: Candidate, current: Candidate, key: str) -> None:
     ss = st.session_state
     st.warning(
@@ -66,6 +76,7 @@ def _confirm(name: str, chosen: Candidate, current: Candidate, key: str) -> None
         f"in model **{plain(name)}**? Every page and the CLI predict with it from now on, under the same name; "
         f"{current.name} stays kept here, so you can switch back. The model's versions, fixed holdout and "
         "scoring history stay as they are; the swap is written in its history (Versions tab)."
+        + _rows_words(chosen, current)
     )
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, use it", key=f"{key}_use_confirm", type="primary"):

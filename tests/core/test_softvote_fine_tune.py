@@ -227,3 +227,31 @@ def test_a_leaderboard_note_and_the_verdict_give_one_interval_for_one_comparison
     assert low < high  # a real interval, not a degenerate one
     note = next(r["note"] for r in board.rows() if r["kind"] == "tfidf")
     assert f"95% interval {-high * 100:+.1f} points to {-low * 100:+.1f} points" in note, (note, verdict["validation"])
+
+
+def test_the_swap_says_a_kept_candidate_was_not_retrained_as_the_model_in_place_was(voted, tmp_path, capsys):
+    """Walk (r12): a kept candidate is as the leaderboard fitted it on the training rows (core.result
+    keeps it so), while the vote in place was retrained on train + validation; putting the kept one in
+    place silently gave up the validation rows. The words come from each folder's own metrics; the
+    row counts here from the data's split, recomputed."""
+    from core.candidates import candidates_of, fitted_on
+    from ui.candidates import _rows_words
+
+    df, config, result, _ = voted
+    prepared = with_validation(prepare(df, config), config)
+    train, both = len(prepared.splits["train"]), len(prepared.splits["train"]) + len(prepared.splits["validation"])
+    folder = result.save(tmp_path / "m")
+    found = {c.kind: c for c in candidates_of(folder)}
+    in_place, kept = found[WITH_FINE_TUNE], found["transformer"]
+    assert fitted_on(in_place) == f"retrained on {both:,} labelled rows after the comparison"
+    assert fitted_on(kept) == f"fitted on the {train:,} training rows only, as the comparison left it"
+    assert _rows_words(kept, in_place) == (
+        f" The fine-tuned transformer was fitted on the {train:,} training rows only, as the comparison left it; "
+        f"{in_place.name} was retrained on {both:,} labelled rows after the comparison.")
+    assert fitted_on(found["tfidf"]) == f"retrained on {len(df):,} labelled rows after the comparison"  # every row
+    assert _rows_words(found["tfidf"], in_place) == ""  # both retrained: nothing to warn about
+    from core.cli import main  # the CLI's list says the same of each
+
+    assert main(["choose", str(folder)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("transformer (kept)"))
+    assert line.endswith(f"(fitted on the {train:,} training rows only, as the comparison left it)")
