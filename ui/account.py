@@ -335,8 +335,23 @@ def queue_summary(queue: list[QueueEntry], lane: str | None = None, estimate_s: 
         ahead = sum(e.lane == lane for e in queue)
         line += (f" A new job would go to {lanes.LANE_WORDS[lane]} ({'estimated ' + duration_words(estimate_s) if estimate_s is not None else 'time unknown'} "
                  f"on an idle machine), " + (f"behind {counted(ahead, 'job')}." if ahead else "with nothing ahead."))
-        busy = busy_load()
-        if busy is not None:
-            line += (f" This machine is busy now (load average {busy[0]:.1f} on {counted(busy[1], 'core')}), "
-                     "so expect it to take longer.")
+        line += busy_words()
     return line
+
+
+def estimate_line(estimate_s: float | None, what: str = "This job") -> str:
+    """The run time of a job not started yet, before anything is queued (a laptop's usual case):
+    "This training would take about 2 min on an idle machine." plus :func:`busy_words`; "" when unknown."""
+    if estimate_s is None:
+        return ""
+    return f"{what} would take {duration_words(estimate_s)} on an idle machine." + busy_words()
+
+
+def busy_words() -> str:
+    """" This machine is busy now (load average 4.0 on 2 cores), so expect it to take longer." when
+    other work already keeps every core busy (core.cpu.busy_load), else "": the estimates are an idle
+    machine's (a 2,000-row fine-tune: 144 s idle, 491 s at load 3-4; bench/bench_estimates.py)."""
+    busy = busy_load()
+    if busy is None:
+        return ""
+    return f" This machine is busy now (load average {busy[0]:.1f} on {counted(busy[1], 'core')}), so expect it to take longer."

@@ -50,7 +50,7 @@ from core.targeting import (
     profit_curve,
 )
 from core.words import rows_words
-from ui.account import queue_summary
+from ui.account import estimate_line, queue_summary
 from ui.downloads import csv_download, download_button
 from ui.figures import inert
 from ui.jobs import JobPanel, follow_job, live_panel, resume_or_close, shown_job
@@ -175,18 +175,19 @@ def start_comparison(df: pd.DataFrame, setup: dict[str, Any], name: str, *, use_
 
 def render_queue_line(df: pd.DataFrame, text: list[str], *, use_transformer: bool, fast: bool,
                       base_model: str) -> None:
-    """Under the start button, while any job is queued or running: the queue's lanes and where this
-    comparison would go (the short-job lane without the transformer: it does not wait for a fine-tune)."""
+    """Under the start button: how long the comparison would take on an idle machine; while any job is
+    queued or running, the queue's lanes and where it would go (the short-job lane without the
+    transformer: it does not wait for a fine-tune)."""
     queue = jobs.server_queue()
-    if not queue:
-        return
     request = {"kind": "response", "response": {
         "text_columns": list(text), "include_transformer": use_transformer, "base_model": base_model,
         "transformer_settings": FAST if (use_transformer and fast) else {},
         "transformer_max_train_rows": FAST_MAX_ROWS if (use_transformer and fast) else None}}
     minutes = workspace.current().job_limits.max_job_minutes
     cost = lanes.estimate(request, df, minutes * 60 if minutes else None)
-    st.caption(queue_summary(queue, cost.lane, cost.seconds))
+    line = queue_summary(queue, cost.lane, cost.seconds) if queue else estimate_line(cost.seconds, "This comparison")
+    if line:
+        st.caption(line)
 
 
 PANEL = JobPanel(key="tg", what=lambda status: f"the comparison **{plain(status.model_name)}**",

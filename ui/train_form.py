@@ -38,7 +38,7 @@ from core.data import TAG_LISTS, read_table, suggest_task
 from core.multilabel import ROWS_PER_TAG_NOTE
 from core.registry import model_path
 from core.words import rows_words
-from ui.account import queue_summary
+from ui.account import estimate_line, queue_summary
 from ui.base_model_picker import base_model_picker
 from ui.figures import inert
 from ui.markdown import plain
@@ -531,13 +531,15 @@ def start_section(df: pd.DataFrame, settings: Settings, problems: tuple[str, ...
     config, model_name = settings.config, settings.model_name
     # ------------------------------------------------------------------------- 4. start
     queue = jobs.server_queue()  # every person's jobs of every kind: the counts the admin's table shows
-    if queue:
-        lane = estimate = None
-        if config is not None and config.label_column in df.columns:
-            minutes = workspace.current().job_limits.max_job_minutes
-            cost = lanes.estimate({"kind": "train", "config": config.to_dict()}, df, minutes * 60 if minutes else None)
-            lane, estimate = cost.lane, cost.seconds
-        st.caption(queue_summary(queue, lane, estimate))
+    lane = estimate = None
+    if config is not None and config.label_column in df.columns:
+        minutes = workspace.current().job_limits.max_job_minutes
+        cost = lanes.estimate({"kind": "train", "config": config.to_dict()}, df, minutes * 60 if minutes else None)
+        lane, estimate = cost.lane, cost.seconds
+    # Before anything is queued the estimate still matters (walk: it showed only behind a running job).
+    line = queue_summary(queue, lane, estimate) if queue else estimate_line(estimate, "This training")
+    if line:
+        st.caption(line)
     if problems:
         st.caption("Fix the problems above to start training.")
     if st.button(

@@ -153,6 +153,17 @@ def test_upload_shows_preview_summary_and_suggested_mapping(models_dir):
     assert [h for h in headings if h[:2] in ("1.", "2.", "3.")] == ["1. Data", "2. Columns", "3. Settings"], headings
 
 
+def test_the_run_time_is_estimated_before_anything_is_queued(models_dir, monkeypatch):
+    """Walk (r13): the estimate showed only behind a running job ("A new job would go to ..."), so a
+    marketer on a laptop never saw how long their own training would take before pressing Train."""
+    monkeypatch.setattr("core.cpu.os.getloadavg", lambda: (0.1, 0.1, 0.1))
+    df = pd.DataFrame({"review_text": [f"text number {i}" for i in range(30)], "sentiment": ["pos", "neg", "neu"] * 10})
+    at = upload(open_train(), df)
+    (line,) = [c.value for c in at.caption if c.value.startswith("This training would take")]
+    assert re.fullmatch(r"This training would take (under a minute|about \d+ min) on an idle machine\.", line), line
+    assert not [c.value for c in at.caption if "Jobs on this computer" in c.value]  # nothing queued: no lanes
+
+
 def test_sample_button_loads_bundled_data(models_dir):
     at = open_train()
     at.button(key="train_sample_sentiment_reviews_en").click().run()
