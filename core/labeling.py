@@ -35,7 +35,7 @@ import pandas as pd
 
 from . import workspace
 from .export import to_csv_bytes
-from .files import atomic_write
+from .files import atomic_write, read_json_object
 from .reading import missing_columns_message
 from .registry import validate_name
 
@@ -417,11 +417,7 @@ class LabelStore:
         """Why each labelled row was suggested (index = row id, every labelled row): the reason
         saved with its label (:meth:`set_labels`), :data:`LEAST_SURE` where none was recorded."""
         labelled = self.labeled().index
-        try:
-            recorded = json.loads((self.folder / REASONS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = {}
-        recorded = recorded if isinstance(recorded, dict) else {}
+        recorded = read_json_object(self.folder / REASONS_FILE)
         return pd.Series([str(recorded.get(str(int(r)), LEAST_SURE)) for r in labelled], index=labelled, dtype=object)
 
     def classes(self) -> list[str]:
@@ -464,11 +460,7 @@ class LabelStore:
     def _keep_reasons(self, new: pd.Series, reasons: dict[Any, str]) -> None:
         """reasons.json after labels ``new`` (row id -> label, '' = cleared) were saved."""
         path = self.folder / REASONS_FILE
-        try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = {}
-        recorded = recorded if isinstance(recorded, dict) else {}
+        recorded = read_json_object(path)
         before = dict(recorded)
         given = {int(k): str(v) for k, v in reasons.items() if v}
         for row, label in new.items():

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write, read_json_lines
+from .files import atomic_write, read_json_lines, read_json_object
 from .models.folder import MANIFEST, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS
 from .words import rows_words
 
@@ -155,11 +155,7 @@ def _scored_by(folder: Path) -> dict[str, Any]:
 
 def references(folder: str | Path) -> dict[str, dict[str, Any]]:
     """The references of the models that scored the folder's lines, by ``reference_id``."""
-    try:
-        found = json.loads((Path(folder) / SCORING_REFERENCES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    return read_json_object(Path(folder) / SCORING_REFERENCES)
 
 
 def history(folder: str | Path) -> list[dict[str, Any]]:
