@@ -377,16 +377,13 @@ def predictions(model: SavedModel, scored: pd.DataFrame, columns: list[str], ood
             continue
         if task == "regression":
             item: dict[str, Any] = {"value": float(row[name["predicted_value"]])}
-        elif task == MULTI_LABEL:
-            joined = str(row[name[PREDICTED_LABELS]] or "")
-            item = {"labels": joined.split(OUTPUT_SEP) if joined else [],
-                    "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_}}
         else:
-            item = {
-                "label": _plain(row[name["predicted_label"]]),
-                "confidence": float(row[name["confidence"]]),
-                "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_},
-            }
+            if task == MULTI_LABEL:
+                joined = str(row[name[PREDICTED_LABELS]] or "")
+                item = {"labels": joined.split(OUTPUT_SEP) if joined else []}
+            else:
+                item = {"label": _plain(row[name["predicted_label"]]), "confidence": float(row[name["confidence"]])}
+            item["probabilities"] = {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_}
         item["ood"] = bool(row[name[OOD_COLUMN]]) if ood else None
         out.append(item)
     return out
