@@ -309,7 +309,8 @@ def predict_csv(
     from .monitor import ScoringTally, record
     source, output = Path(source), Path(output)
     started = time.monotonic()
-    stream = open_stream(source, sheet=sheet, header_row=header_row, columns=list(file_columns(model, column_map).values()), limits=limits)
+    stream = open_stream(source, sheet=sheet, header_row=header_row, limits=limits,
+                         columns=list(file_columns(model, column_map).values()))  # they find a workbook's header row
     check_columns(model, stream.header, column_map, stream.missing_hint)
     if ood is True:
         ood = ood_reference(model)
