@@ -3,14 +3,7 @@
 from .base_models import CATALOG, BaseModel, resolve_base_model
 from .check import DataReport, check
 from .config import ConfigError, TrainConfig
-from .data import (
-    MappingReport,
-    Problem,
-    build_texts,
-    cjk_share,
-    split_indices,
-    validate_mapping,
-)
+from .data import MappingReport, Problem, build_texts, split_indices, validate_mapping
 from .evaluation import baseline_metrics, classification_metrics, regression_metrics
 from .export import neutralise_formulas, to_csv_bytes, to_xlsx_bytes
 from .fewshot import choose_method, train_fewshot
@@ -31,6 +24,7 @@ from .registry import (
     validate_name,
     zip_model,
 )
+from .words import cjk_share
 
 # Analysis modules are reached as submodules (core.targeting, core.response, core.dashboard,
 # core.multilingual, ...) so that importing core stays light for the pages that need none.

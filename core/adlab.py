@@ -246,13 +246,12 @@ def uncertainty_margin(model: SavedModel, positive_class: str | None = None) -> 
         needed = ["true_labels" if getattr(model, "multi_label", False) else "true_label", f"p_{cls}"]
     if tp is None or not set(needed) <= set(tp.columns):
         return Margin.unmeasured("The model has no saved test predictions, so its uncertainty is unknown.")
+    s = pd.to_numeric(tp[needed[1]], errors="coerce").to_numpy(dtype=float)  # the score: a value or P(cls)
     if index is None:
         y = pd.to_numeric(tp["true_value"], errors="coerce").to_numpy(dtype=float)
-        s = pd.to_numeric(tp["predicted_value"], errors="coerce").to_numpy(dtype=float)
     else:
         y = ((tp["true_label"].astype(str).str.strip() == cls) if needed[0] == "true_label" else
              tp["true_labels"].fillna("").astype(str).str.split("|").map(lambda tags: cls in tags)).to_numpy(dtype=float)
-        s = pd.to_numeric(tp[f"p_{cls}"], errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(y) & np.isfinite(s)
     y, s = y[ok], s[ok]
     n = len(y)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
-from .data import clean_label, missing_columns_message
+from .data import clean_label
 from .data import normalise_for_duplicates as normalise_text  # one duplicate key for the split and the check
 from .duplicates import NEAR_DUPLICATE_COSINE as NEAR_DUPLICATE_COSINE  # re-exported: the check documents it
 from .duplicates import near_duplicate_groups  # one near-duplicate method for the split and the check
@@ -53,6 +53,7 @@ from .label_models import tag_proba as tag_proba
 from .label_models import tfidf_features as tfidf_features
 from .ood import OUTLIER_K, base_model_embedder, nearest_distances
 from .progress import Cancel, ProgressCallback, ProgressEvent, TrainingCancelled, cancel_check
+from .reading import missing_columns_message, to_number
 from .words import rows_words
 
 ISSUE_KINDS = (
@@ -413,8 +414,6 @@ def _label_variants(labels: pd.Series) -> tuple[dict[str, str], pd.DataFrame]:
 def _unusable(has_text: np.ndarray, labels: pd.Series, raw_labels: pd.Series, task: str) -> list[pd.DataFrame]:
     """The rows training leaves out, one kind per reason (the first that applies), so ISSUES.csv
     lists every row that needs the user's attention, not only the suspect ones."""
-    from .data import to_number
-
     no_label = has_text & (labels.astype(str).to_numpy() == "")
     found = [_issues(np.flatnonzero(~has_text), "no_text", 1.0), _issues(np.flatnonzero(no_label), "no_label", 1.0)]
     if task == "regression":

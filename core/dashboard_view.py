@@ -344,22 +344,19 @@ def compute_view(
         else:
             # No confidence to rank by: the first rows of each label (ties keep table order).
             tmp = frame[[columns.label, columns.text, *extra]].assign(_rank=0.0)
-            out.examples = top_examples(tmp, columns.label, "_rank", columns.text, n=n_examples, columns=extra, mask=mask)
-            for k in out.examples:
-                out.examples[k] = out.examples[k].drop(columns="_rank")
+            found = top_examples(tmp, columns.label, "_rank", columns.text, n=n_examples, columns=extra, mask=mask)
+            out.examples = {label: rows.drop(columns="_rank") for label, rows in found.items()}
     return out
 
 
-def _alerts(view: pd.DataFrame, columns: ColumnMap, period: str, watch: Any, alpha: float, label_col: str) -> pd.DataFrame | None:
-    """core.dashboard.negative_share_alerts of ``watch`` in every segment column, flagged first."""
+def _alerts(view: pd.DataFrame, columns: ColumnMap, period: str, watch: Any, alpha: float, label_col: str) -> pd.DataFrame:
+    """core.dashboard.negative_share_alerts of ``watch`` in every segment column (at least one), flagged first."""
     parts = []
     for col in columns.segments:
         a = negative_share_alerts(view, col, columns.date, period, watch, alpha=alpha, min_count=ALERT_MIN_COUNT,
                                   label_col=label_col)
         a.insert(0, "column", col)
         parts.append(a)
-    if not parts:
-        return None
     alerts = pd.concat(parts, ignore_index=True)
     alerts = alerts.sort_values(["flagged", "p_value"], ascending=[False, True], na_position="last", kind="stable")
     return alerts.reset_index(drop=True)

@@ -1,8 +1,8 @@
 """Checking a column mapping, label hygiene, building model inputs, splitting.
 
-Reading files is core/reading.py's (its public names are re-exported here, where most callers
-import them). Everything here is pure pandas/numpy and raises ``ValueError`` with a message
-meant for the person who uploaded the file: what was expected and what was found.
+Reading files is core/reading.py's. Everything here is pure pandas/numpy and raises
+``ValueError`` with a message meant for the person who uploaded the file: what was expected
+and what was found.
 """
 
 from __future__ import annotations
@@ -17,19 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
-from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS  # noqa: F401 (re-exported: core.data.DEFAULT_MAX_BYTES)
-from .reading import (  # noqa: F401 (re-exported: core.data.read_table and the rest, as callers import them)
-    DecimalCommaScan,
-    decimal_comma_floats,
-    decode_report,
-    load_csv,
-    missing_columns_message,
-    non_empty,
-    read_table,
-    sheet_names,
-    to_number,
-)
-from .words import cjk_share, rows_words  # noqa: F401 (cjk_share: re-exported, core.data.cjk_share)
+from .reading import missing_columns_message, non_empty, to_number
+from .words import rows_words
 
 # A numeric label with more distinct values than this is probably a quantity, not a class.
 MAX_CLASSES_BEFORE_SUGGESTING_REGRESSION = 20

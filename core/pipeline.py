@@ -418,6 +418,7 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
     splits = prepared.splits
     both = np.sort(np.concatenate([splits["train"], splits["validation"]]))
     more = dataclasses.replace(prepared, splits={**splits, "train": both, "validation": np.array([], dtype=int)})
+    held_out = f"the {len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them."
     if chosen.kind == "tfidf":
         events.emit(ProgressEvent("baselines", 0, 0, 1.0, message="Refitting TF-IDF on every labelled row"))
         return tfidf_refit(prepared, config, chosen)
@@ -430,8 +431,7 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
                                "trained on the training rows."}
         model, steps, why = tuned
         sentence = (f"The saved transformer was retrained from {resolve_base_model(config.base_model).name} on the "
-                    f"{len(both):,} training + validation rows for {steps} steps ({why}); the {len(splits['test']):,} "
-                    "test rows stayed held out and the numbers shown are its score on them.")
+                    f"{len(both):,} training + validation rows for {steps} steps ({why}); {held_out}")
         extra = {"steps": steps}
     elif chosen.kind == WITH_FINE_TUNE:
         model, sentence, extra = _refit_vote_with_fine_tune(prepared, more, config, chosen, events, cancel, deadline, on_start)
@@ -443,13 +443,11 @@ def refit(prepared: Prepared, config: TrainConfig, chosen: Fitted, events: Event
             on_start()
         events.emit(ProgressEvent("train", 0, 0, 0.0, message="Refitting the few-shot model on train + validation"))
         model = fit_fewshot(more, config, events.emit, cancel, deadline=deadline)
-        sentence = (f"The saved few-shot model was retrained on the {len(both):,} training + validation rows; the "
-                    f"{len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them.")
+        sentence = f"The saved few-shot model was retrained on the {len(both):,} training + validation rows; {held_out}"
         extra = {}
     else:
         model = _refit_other(chosen, more, config, events, cancel)
-        sentence = (f"The saved model was refitted on the {len(both):,} training + validation rows; the "
-                    f"{len(splits['test']):,} test rows stayed held out and the numbers shown are its score on them.")
+        sentence = f"The saved model was refitted on the {len(both):,} training + validation rows; {held_out}"
         extra = {}
     _check(cancel)
     # Several tags per row: the cut-offs chosen on validation for the copy fitted on the training rows go with

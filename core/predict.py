@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from .base_models import LANGUAGE_SAMPLE
-from .data import DecimalCommaScan, decimal_comma_floats
 from .export import neutralise_formulas
 from .limits import ReadLimits, check_scoring_rows
 from .models import SavedModel
@@ -31,7 +30,17 @@ from .multilabel import OUTPUT_SEP, PREDICTED_LABELS, tags_from_proba
 from .multilabel import prediction_columns as multilabel_columns
 from .ood import OOD_COLUMN
 from .progress import ProgressCallback, ProgressEvent
-from .reading import HEADER_ONLY, Stream, count_rows, missing_columns_message, open_stream, pandas_chunks
+from .reading import (
+    HEADER_ONLY,
+    DecimalCommaScan,
+    Stream,
+    count_rows,
+    decimal_comma_floats,
+    missing_columns_message,
+    non_empty,
+    open_stream,
+    pandas_chunks,
+)
 
 CHUNK_ROWS = 5000
 ERROR_COLUMN = "prediction_error"
@@ -149,21 +158,20 @@ def predict_frame(
     whose columns are named differently from the training data.
 
     ``decimal_comma``: columns of ``df`` whose text holds decimal-comma numbers (2,76), read as
-    floats for the model as training read them (core.data.DecimalCommaScan decides which;
+    floats for the model as training read them (core.reading.DecimalCommaScan decides which;
     :func:`predict_csv` does). The columns written back keep the user's text.
 
     ``sheet_hint``: appended to the missing-columns message (which sheet was read, and the others),
     as :func:`check_columns` takes it.
     """
-    column_map = column_map or {}
     check_columns(model, df.columns, column_map, sheet_hint)
-    source = {needed: column_map.get(needed, needed) for needed in model.input_columns}
+    source = file_columns(model, column_map)
     inputs = pd.DataFrame({needed: decimal_comma_floats(df[col]) if col in decimal_comma else _typed(df[col])
                            for needed, col in source.items()}, index=df.index)
     text_cols = model.schema.get("text_columns", [])
-    has_text = np.zeros(len(df), dtype=bool) if text_cols else np.ones(len(df), dtype=bool)
-    for col in text_cols:
-        has_text |= inputs[col].notna().to_numpy() & (inputs[col].astype(str).str.strip() != "").to_numpy()
+    has_text = np.ones(len(df), dtype=bool)
+    if text_cols:
+        has_text = inputs[text_cols].apply(non_empty).any(axis=1).to_numpy(dtype=bool)
     if ood is True:
         ood = ood_reference(model)
     out = df.copy()
@@ -175,22 +183,18 @@ def predict_frame(
         if len(usable):
             values[usable] = model.predict(usable_inputs, batch_size=batch_size)
         out[name["predicted_value"]] = values
-    elif output_task(model) == MULTI_LABEL:  # tags at or above their thresholds; p_<tag> each on its own
-        proba = np.full((len(df), len(model.classes_)), np.nan)
-        if len(usable):
-            proba[usable] = model.predict_proba(usable_inputs, batch_size=batch_size)
-        thresholds = model.thresholds if model.thresholds is not None else np.full(len(model.classes_), 0.5)
-        out[name[PREDICTED_LABELS]] = tags_from_proba(proba, model.classes_, thresholds)
-        for i, c in enumerate(model.classes_):
-            out[name[f"p_{c}"]] = proba[:, i]
     else:
         proba = np.full((len(df), len(model.classes_)), np.nan)
         if len(usable):
             proba[usable] = model.predict_proba(usable_inputs, batch_size=batch_size)
-        labels = np.full(len(df), "", dtype=object)
-        labels[usable] = np.asarray(model.classes_, dtype=object)[proba[usable].argmax(axis=1)]
-        out[name["predicted_label"]] = labels
-        out[name["confidence"]] = proba.max(axis=1) if len(df) else []  # NaN where there was no text
+        if output_task(model) == MULTI_LABEL:  # tags at or above their thresholds; p_<tag> each on its own
+            thresholds = model.thresholds if model.thresholds is not None else np.full(len(model.classes_), 0.5)
+            out[name[PREDICTED_LABELS]] = tags_from_proba(proba, model.classes_, thresholds)
+        else:
+            labels = np.full(len(df), "", dtype=object)
+            labels[usable] = np.asarray(model.classes_, dtype=object)[proba[usable].argmax(axis=1)]
+            out[name["predicted_label"]] = labels
+            out[name["confidence"]] = proba.max(axis=1) if len(df) else []  # NaN where there was no text
         for i, c in enumerate(model.classes_):
             out[name[f"p_{c}"]] = proba[:, i]
     out[name[ERROR_COLUMN]] = np.where(has_text, "", f"no text in {text_cols}")
@@ -209,8 +213,7 @@ def check_columns(model: Any, columns: Sequence[str] | pd.Index, column_map: dic
     text, or the ``missing_hint`` of the file as read (core.reading's LoadedCsv or Stream: the
     sheet read, the others, a missing column's closest match on another sheet), given the
     columns missing, so a file streamed and one read whole say the same."""
-    column_map = column_map or {}
-    source = {needed: column_map.get(needed, needed) for needed in model.input_columns}
+    source = file_columns(model, column_map)
     absent = [f"{needed} (mapped to '{col}')" if col != needed else needed for needed, col in source.items() if col not in columns]
     if absent:
         missing = [col for col in source.values() if col not in columns]
@@ -245,8 +248,8 @@ def ood_reference(model: SavedModel, folder: str | Path | None = None) -> Any:
 def _typed(series: pd.Series) -> pd.Series:
     """Numbers read as text become numbers again, so the model input is built as in training."""
     converted = pd.to_numeric(series, errors="coerce")
-    non_empty = series.notna() & (series.astype(str).str.strip() != "")
-    if non_empty.any() and converted[non_empty].notna().all():
+    filled = non_empty(series)
+    if filled.any() and converted[filled].notna().all():
         return converted
     return series
 
@@ -306,7 +309,8 @@ def predict_csv(
     from .monitor import ScoringTally, record
     source, output = Path(source), Path(output)
     started = time.monotonic()
-    stream = open_stream(source, sheet=sheet, header_row=header_row, columns=_needed(model, column_map), limits=limits)
+    stream = open_stream(source, sheet=sheet, header_row=header_row, limits=limits,
+                         columns=list(file_columns(model, column_map).values()))  # they find a workbook's header row
     check_columns(model, stream.header, column_map, stream.missing_hint)
     if ood is True:
         ood = ood_reference(model)
@@ -365,17 +369,17 @@ def predict_csv(
 
 def _chunk_texts(model: SavedModel, chunk: pd.DataFrame, column_map: dict[str, str] | None) -> list[str]:
     """The model's input texts of a chunk of the file (its columns renamed by ``column_map``)."""
-    source = {needed: (column_map or {}).get(needed, needed) for needed in model.input_columns}
     try:
-        inputs = pd.DataFrame({needed: chunk[column] for needed, column in source.items()})
+        inputs = pd.DataFrame({needed: chunk[column] for needed, column in file_columns(model, column_map).items()})
         return model_texts(model, inputs.fillna(""))
     except (KeyError, ValueError, TypeError):
         return []
 
 
-def _needed(model: Any, column_map: dict[str, str] | None) -> list[str]:
-    """The file's column names the model reads (for finding a workbook's header row)."""
-    return [(column_map or {}).get(c, c) for c in getattr(model, "input_columns", [])]
+def file_columns(model: Any, column_map: dict[str, str] | None) -> dict[str, str]:
+    """The file's column for each input column the model reads: its own name, or what
+    ``column_map`` maps it to (a file whose columns are named differently from the training data)."""
+    return {needed: (column_map or {}).get(needed, needed) for needed in model.input_columns}
 
 
 def decimal_comma_columns(model: Any, source: str | Path | Stream, column_map: dict[str, str] | None = None) -> list[str]:
@@ -388,7 +392,7 @@ def decimal_comma_columns(model: Any, source: str | Path | Stream, column_map: d
     if stream.delimiter == ",":
         return []
     header = list(stream.header)
-    wanted = [c for c in dict.fromkeys((column_map or {}).get(n, n) for n in model.input_columns) if c in header]
+    wanted = [c for c in dict.fromkeys(file_columns(model, column_map).values()) if c in header]
     if not wanted:
         return []
     scan = DecimalCommaScan(stream.delimiter)

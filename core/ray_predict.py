@@ -68,6 +68,7 @@ from .predict import (
     PredictSummary,
     check_columns,
     decimal_comma_columns,
+    file_columns,
     output_names,
     predict_event,
     renamed_columns,
@@ -340,7 +341,7 @@ def predict_ray(
     started = time.monotonic()
     files = input_files(source)
     model = load_folder(model_dir)  # fails here, clearly, before any cluster work
-    needed = [(column_map or {}).get(c, c) for c in model.input_columns]  # a workbook's header row is found by them
+    needed = list(file_columns(model, column_map).values())  # a workbook's header row is found by them
     streams, columns = _open_alike(files, needed, limits)
     check_columns(model, columns[0], column_map, streams[0].missing_hint)
     reference = None

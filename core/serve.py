@@ -30,6 +30,7 @@ clients cost a few forward passes rather than 20.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import math
@@ -245,10 +246,10 @@ class MicroBatcher:
                 future.set_exception(exc)
             return
         self.batches += 1
-        try:  # counted before anyone is answered, so a shutdown right after an answer writes it too
+        # Counted before anyone is answered, so a shutdown right after an answer writes it too;
+        # the history never stops the serving.
+        with contextlib.suppress(Exception):
             self._count(scored, frames[0].columns)
-        except Exception:  # noqa: BLE001 - the history never stops the serving
-            pass
         start = 0
         for frame, future in batch:
             future.set_result(scored.iloc[start:start + len(frame)].reset_index(drop=True))
@@ -268,11 +269,9 @@ class MicroBatcher:
     def flush(self) -> None:
         """Write the counts so far as one history line (nothing when no row was scored). Called
         by the batcher's own thread (the one that counts)."""
-        try:
+        with contextlib.suppress(Exception):  # the history never stops the serving
             if self.tally.n_rows:
                 record(history_home(self.folder, self.manifest), self.tally, "api")
-        except Exception:  # noqa: BLE001 - the history never stops the serving
-            pass
         self.tally, self._since = ScoringTally(), None
 
 
@@ -377,16 +376,13 @@ def predictions(model: SavedModel, scored: pd.DataFrame, columns: list[str], ood
             continue
         if task == "regression":
             item: dict[str, Any] = {"value": float(row[name["predicted_value"]])}
-        elif task == MULTI_LABEL:
-            joined = str(row[name[PREDICTED_LABELS]] or "")
-            item = {"labels": joined.split(OUTPUT_SEP) if joined else [],
-                    "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_}}
         else:
-            item = {
-                "label": _plain(row[name["predicted_label"]]),
-                "confidence": float(row[name["confidence"]]),
-                "probabilities": {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_},
-            }
+            if task == MULTI_LABEL:
+                joined = str(row[name[PREDICTED_LABELS]] or "")
+                item = {"labels": joined.split(OUTPUT_SEP) if joined else []}
+            else:
+                item = {"label": _plain(row[name["predicted_label"]]), "confidence": float(row[name["confidence"]])}
+            item["probabilities"] = {str(c): float(row[name[f"p_{c}"]]) for c in model.classes_}
         item["ood"] = bool(row[name[OOD_COLUMN]]) if ood else None
         out.append(item)
     return out

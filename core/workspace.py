@@ -47,6 +47,7 @@ workspace, and core functions also take explicit folders.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -558,10 +559,8 @@ def _create_key_file(path: Path) -> None:
             handle.write(secrets.token_hex(32) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        try:
+        with contextlib.suppress(FileExistsError):  # another process made it first: that one is the key
             os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process made it first: that one is the key
     finally:
         os.unlink(tmp)
 

@@ -34,8 +34,9 @@ from core.columns import (
     training_samples,
 )
 from core.config import default_of, form_range
-from core.data import TAG_LISTS, read_table, suggest_task
+from core.data import TAG_LISTS, suggest_task
 from core.multilabel import ROWS_PER_TAG_NOTE
+from core.reading import read_table
 from core.registry import model_path
 from core.words import rows_words
 from ui.account import estimate_line, queue_summary

@@ -96,9 +96,9 @@ def label_distribution_chart(class_counts: Mapping[Any, int], title: str = "Labe
 def target_histogram_chart(values: Sequence[float], bins: int = 30, title: str = "Label distribution") -> go.Figure:
     """Histogram of a numeric label, binned here with numpy (the figure holds ``bins`` bars,
     not one point per row). x = bin centres, y = row counts. Values are read as training reads a
-    regression label (core.data.to_number: decimal commas too); non-numbers and non-finite numbers
+    regression label (core.reading.to_number: decimal commas too); non-numbers and non-finite numbers
     (inf, which training drops) are left out."""
-    from ..data import to_number
+    from ..reading import to_number
 
     numbers = to_number(pd.Series(list(values), dtype=object)).to_numpy(dtype=float)
     numbers = numbers[np.isfinite(numbers)]

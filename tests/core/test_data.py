@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from core import TrainConfig, build_texts, load_csv, read_csv, split_indices, validate_mapping
-from core.data import cjk_share, decode_report
+from core.reading import decode_report
+from core.words import cjk_share
 
 # ---------------------------------------------------------------- reading CSVs
 

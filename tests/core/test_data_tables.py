@@ -12,7 +12,7 @@ import pytest
 from openpyxl import Workbook
 
 from core import TrainConfig, validate_mapping
-from core.data import read_table, sheet_names
+from core.reading import read_table, sheet_names
 
 
 def workbook(sheets: dict[str, list[list]]) -> bytes:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data import DecimalCommaScan, load_csv
 from core.predict import decimal_comma_columns, predict_csv
+from core.reading import DecimalCommaScan, load_csv
 from core.registry import load_folder
 from tests.core.test_cli import run_cli
 

@@ -23,17 +23,15 @@ from core import TrainConfig, train
 from core.cli import main as cli_main
 from core.data import (
     clean_label,
-    decode_report,
     duplicate_groups,
     label_variants,
-    load_csv,
     normalise_for_duplicates,
-    read_table,
     split_indices,
     usable_rows,
     validate_mapping,
 )
 from core.predict import output_names, predict_csv, predict_frame, read_predictions
+from core.reading import decode_report, load_csv, read_table
 from core.registry import load_folder
 
 FAULTS = Path(__file__).resolve().parents[1] / "data" / "faults"

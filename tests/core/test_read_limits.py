@@ -19,7 +19,6 @@ import core.data
 import core.limits
 import core.predict
 from core.cli import main as cli
-from core.data import load_csv, read_table, sheet_names
 from core.limits import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -30,7 +29,7 @@ from core.limits import (
     sheet_rows,
 )
 from core.predict import predict_csv
-from core.reading import count_rows, open_stream, read_head
+from core.reading import count_rows, load_csv, open_stream, read_head, read_table, sheet_names
 from core.workspace import TeamSettings, WorkspaceError
 from tests.ui.test_page_predict import registry  # noqa: F401 (a fixture)
 from tests.ui.test_page_train import texts

@@ -26,7 +26,7 @@ def test_file_watcher_is_off_for_the_app():
 
 
 def test_upload_limit_is_the_one_core_applies():
-    from core.data import DEFAULT_MAX_BYTES
+    from core.limits import DEFAULT_MAX_BYTES
 
     assert int(streamlit_setting("maxUploadSize")) * 1024 * 1024 == DEFAULT_MAX_BYTES
 

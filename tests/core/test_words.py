@@ -7,7 +7,7 @@ import re
 import stat
 
 from core.base_models import language_mix
-from core.data import decode_report
+from core.reading import decode_report
 from core.words import (
     UNSPACED_RANGES,
     _zh_analyzer,

@@ -14,9 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 import ui.predict
 from core import workspace
-from core.data import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from core.jobs import QueueEntry
-from core.limits import upload_limit_bytes
+from core.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, upload_limit_bytes
 from core.workspace import Identity, TeamSettings
 from tests.ui.test_page_account import ANA, BEN, BOSS, on_models_page, team, team_app  # noqa: F401 (team: fixture)
 from tests.ui.test_page_predict import open_page, registry, upload  # noqa: F401 (registry: fixture)
