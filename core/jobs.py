@@ -461,11 +461,15 @@ class BestSoFar:
     it will replace the model when it ends (with a later candidate or the refit on train + validation);
     ``refitting``: the job is on its last step, retraining this saved leader on train + validation (the
     leaderboard row's ``refitting`` flag, core.pipeline), so no later candidate is left to replace it:
-    its retrained copy will when the job ends."""
+    its retrained copy will when the job ends; ``leaderboard``: the running job's latest leaderboard
+    rows (:func:`latest_leaderboard`; [] when it does not run), newer than the rows saved with the model
+    (a walk read "waiting" and "the only candidate scored so far" on the Models page for candidates the
+    Train page had scored minutes before)."""
 
     job: JobStatus | None
     running: bool
     refitting: bool = False
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
 
 
 def best_so_far_job(metrics: dict[str, Any], root: Path | None = None) -> BestSoFar | None:
@@ -485,16 +489,16 @@ def best_so_far_job(metrics: dict[str, Any], root: Path | None = None) -> BestSo
         except (ValueError, OSError, json.JSONDecodeError, KeyError):  # removed since, or another person's
             job = None
     running = bool(job is not None and job.active)
-    return BestSoFar(job, running, running and _refitting(str(marker["job"]), root))
+    rows = _live_leaderboard(str(marker["job"]), root) if running else []
+    return BestSoFar(job, running, any(row.get("refitting") and row.get("saved") for row in rows), rows)
 
 
-def _refitting(job_id: str, root: Path | None) -> bool:
-    """Whether the job's latest leaderboard has its saved leader being retrained on train + validation."""
+def _live_leaderboard(job_id: str, root: Path | None) -> list[dict[str, Any]]:
+    """The job's latest leaderboard rows; [] when its events cannot be read."""
     try:
-        events = read_events(_job_folder(job_id, root))
+        return latest_leaderboard(read_events(_job_folder(job_id, root)))
     except (ValueError, OSError):
-        return False
-    return any(row.get("refitting") and row.get("saved") for row in latest_leaderboard(events))
+        return []
 
 
 def latest_leaderboard(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

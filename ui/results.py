@@ -28,7 +28,7 @@ from core.charts.evaluation import (
 )
 from core.data import ROW_NUMBERING
 from core.evaluation import cross_validated_folds, scored_rows
-from core.jobs import best_so_far_job, list_jobs
+from core.jobs import BestSoFar, best_so_far_job, list_jobs
 from core.models.folder import TEST_PREDICTIONS
 from core.models.softvote import WITH_FINE_TUNE
 from core.models.zeroshot import NEVER_TRAINED
@@ -193,13 +193,13 @@ def render_warnings(info: ModelInfo) -> None:
             st.warning(plain(warning))
 
 
-def render_best_so_far(info: ModelInfo) -> None:
+def render_best_so_far(info: ModelInfo, found: BestSoFar | None = None) -> None:
     """Say that a model saved mid-run (core.jobs.best_so_far_job) is not its run's final model: while
     its job is queued or running, that the job will replace it when it ends; once the job ended
     without a final save (interrupted, failed, cancelled), that it stays as saved. Without it, a
     walk read a best so far as a finished run ("stopped: completed", "in place") while the refit
     ran 7 more minutes and changed its test score from 0.917 to 0.932. Nothing for a final model."""
-    found = best_so_far_job(info.metrics)
+    found = found or best_so_far_job(info.metrics)
     if found is None:
         return
     job = found.job
@@ -272,16 +272,19 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
             + (f", then refitted on {refit['rows']:,} training + validation rows"
                if isinstance(refit := metrics.get("refit"), dict) and refit.get("rows") else "")
         )
-    if metrics.get("stopped_reason"):
+    live = best_so_far_job(metrics)
+    running = live is not None and live.running
+    if metrics.get("stopped_reason") and not running:  # a run that goes on has not stopped (walk: "stopped: completed")
         facts.append(f"stopped: {plain(metrics['stopped_reason'])}")
     facts.append(run_time(metrics))
     st.caption(" · ".join(f for f in facts if f))
-    render_best_so_far(info)
+    render_best_so_far(info, live)
     if info.kind == "zeroshot":  # no labels, so no test score: say it before any number (core.zeroshot)
         st.info(plain(metrics.get("evaluation") or NEVER_TRAINED), icon=":material/label_off:")
     render_verdict(metrics, compact=compact, notice_above=notice_above)
     if not compact:
-        render_board(info, saved_leaderboard(metrics) or list(leaderboard), key)
+        # While its job runs, the job's latest board: the one saved with this model is as it stood then.
+        render_board(info, (live.leaderboard if running else []) or saved_leaderboard(metrics) or list(leaderboard), key)
         render_candidates(info, key)
     render_headline(info, columns=2 if compact else 4)
     if not compact:

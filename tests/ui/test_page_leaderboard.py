@@ -326,6 +326,12 @@ def test_a_best_so_far_says_its_running_job_may_replace_it_and_offers_no_swap_un
     header = texts(at.caption)
     assert f"saved as the best so far {duration(metrics['total_seconds'])} into the run" in header
     assert "the whole run took" not in header
+    assert "stopped:" not in header  # the run goes on (walk r13: "stopped: completed" beside "still running")
+    # The board is the job's latest (rows(2), written above), not the one saved with the model: the
+    # walk read "waiting" for candidates the Train page had scored minutes before.
+    board = frame_with(at, "scored on").set_index("candidate")
+    assert board.loc["Frozen-encoder embeddings + LR", "note"] == NOTE
+    assert board.loc["Fine-tuned transformer", "status"] != "waiting"
     assert "until its training job replaces it" in texts(at.markdown)
     assert swap not in [b.key for b in at.button]
     assert "No candidate can be put in place while the training job that saved this model is still running" in header
