@@ -80,6 +80,18 @@ def test_lists_every_model_with_headline_metrics(two_models):
     assert table.loc["sentiment-tiny", "macro-F1"] > 0.5
 
 
+def test_the_numbers_come_before_the_long_words(two_models):
+    # At a laptop's width only the first columns show: the metrics a marketer compares come right after
+    # what the model is, and the long text columns (method, kept candidates) come last, set narrow.
+    at = open_models()
+    element = next(e for e in at.dataframe if "base model" in e.value.columns)
+    columns = list(element.value.columns)
+    assert columns[:6] == ["name", "kind", "macro-F1", "lift vs TF-IDF (pts)", "accuracy", "R²"], columns
+    assert columns[-3:] == ["base model", "method", "kept candidates"], columns
+    config = json.loads(element.proto.columns)
+    assert config["method"]["width"] == config["kept candidates"]["width"] == "medium"
+
+
 def test_inspect_shows_saved_metrics_confusion_matrix_and_mistakes(two_models):
     at = open_models()
     at.selectbox(key="models_open").set_value("sentiment-tiny").run()
