@@ -402,3 +402,24 @@ def test_each_newly_saved_leader_reruns_the_whole_page_so_the_sidebar_describes_
     at.run()
     assert not at.exception, at.exception
     assert active(at) == NAME
+
+
+def test_the_short_columns_are_never_cut_and_the_notes_are_said_in_full(worker):
+    # The walk: "standing" read "leader, in u…", "scored on" "macro-F1, 1…" and the note (a sentence)
+    # was always cut. The short columns get widths that fit their words; the notes are listed under
+    # the table in full, a stopped-early one once (in its own line while the job runs).
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("tfidf", None)
+    board = rows(1)
+    board[0] = dataclasses.replace(board[0], note="Its cross-validated macro-F1 is 0.801 on 260 rows.")
+    write_events(folder, rows(0), board)
+    at = open_train()
+    assert not at.exception, at.exception
+    element = next(e for e in at.dataframe if "validation score" in e.value.columns)
+    assert "note" not in list(element.proto.column_order) and "note" in element.value.columns
+    widths = {column: config.get("width") for column, config in json.loads(element.proto.columns).items()}
+    assert widths["standing"] >= 110 and widths["scored on"] >= 160, widths
+    said = texts(at.markdown)
+    assert "- **TF-IDF + logistic regression**: Its cross-validated macro-F1 is 0.801 on 260 rows." in said
+    assert NOTE not in said and f"Frozen-encoder embeddings + LR was stopped early: {NOTE}" in words(at.info)
