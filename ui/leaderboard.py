@@ -155,12 +155,14 @@ def stopped_lines(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "") -> bool:
+def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "",
+                in_use: str = "") -> bool:
     """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
     with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
     than guessing (then said instead of "usable now"); ``caution``: its verdict's caution (several
     tags per row: no better than a constant guess on Hamming loss) as Markdown in the words every
-    view uses (ui.results.notice_markdown), which makes the line a warning.
+    view uses (ui.results.notice_markdown), which makes the line a warning; ``in_use``: another
+    model that stays the active one (the line says so, and how to switch).
     Returns whether a usable saved leader exists."""
     render_leaderboard(rows, key, notes_said=("stopped early",))
     for line in stopped_lines(rows):
@@ -172,6 +174,9 @@ def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: s
         st.warning(f"The best model so far is saved as **{plain(model_name)}**, but it is not usable: "
                    f"{plain(not_usable)}", icon=":material/warning:")
         return False
+    if in_use:
+        line += (f" **{plain(in_use)}** stays the active model: choose **{plain(model_name)}** "
+                 "in the sidebar to make it the active one.")
     if caution:
         st.warning(f"{line} {caution}", icon=":material/warning:")
     else:
