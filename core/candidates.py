@@ -44,9 +44,10 @@ class Candidate:
                                                                                     ("test", self.test)) if value is not None]
 
     def line(self) -> str:
-        """One line for the CLI: kind, place, :meth:`scores` and the lead."""
+        """One line for the CLI: its name as the pages say it, place, the kind ``choose MODEL KIND``
+        takes, :meth:`scores` and the lead: "The few-shot model (kept) [kind: fewshot]  validation ..."."""
         place = "in place" if self.in_place else "kept"
-        return "  ".join([f"{self.kind} ({place})", *self.scores(), self.lead]).rstrip()
+        return "  ".join([f"{self.title} ({place}) [kind: {self.kind}]", *self.scores(), self.lead]).rstrip()
 
 
 def fitted_on(candidate: Candidate) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from .config import METHODS, PRECISIONS, TrainConfig, default_of, range_text
 from .files import json_default
-from .models.folder import is_model_folder
 from .reading import POSITION_NUMBERING
 from .registry import find_model  # a model the command line names: a folder as typed, else a saved model's name
 from .words import rows_words
@@ -169,9 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("name")
     install.add_argument("--if-missing", action="store_true", help="do nothing when it is already built")
     ch = sub.add_parser("choose", help="list a saved model's candidates, or put a kept one in its place (no retraining)")
-    ch.add_argument("model_dir", metavar="MODEL_DIR", help="saved model folder")
-    ch.add_argument("candidate", metavar="CANDIDATE", nargs="?",
-                    help="kind of the kept candidate to put in place (e.g. tfidf, transformer); without it, list them")
+    ch.add_argument("model", metavar="MODEL", help="saved model folder, or the name of a model in models/")
+    ch.add_argument("candidate", metavar="KIND", nargs="?",
+                    help="kind of the kept candidate to put in place, as the list says it in [kind: ...] (e.g. tfidf, "
+                         "transformer); without it, list them")
     _add_check_parser(sub)
     _add_serve_parser(sub)
     _add_export_parser(sub)
@@ -742,8 +742,8 @@ def cmd_base_models(args: argparse.Namespace) -> int:
 
 
 def cmd_choose(args: argparse.Namespace) -> int:
-    """``choose MODEL_DIR``: one line per candidate (the model in place first) with its validation
-    and test scores and its lead in words. ``choose MODEL_DIR CANDIDATE``: put that kept candidate
+    """``choose MODEL``: one line per candidate (the model in place first) with its validation
+    and test scores and its lead in words. ``choose MODEL KIND``: put that kept candidate
     in place (core.versions.choose: the model's versions, holdout and scoring history stay; the swap
     is an event of its version history), then the same lines."""
     from .candidates import candidates_of, choice_sentence, fitted_on
@@ -751,13 +751,11 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .registry import KIND_NAMES
     from .versions import choose
 
-    folder = Path(args.model_dir)
-    if not is_model_folder(folder):
-        raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
+    folder = find_model(args.model)  # a folder or a saved model's name, as every --model (the one resolver)
     if args.candidate:
         put_aside = choose(folder, args.candidate, kind_names=KIND_NAMES)
         print(f"{args.candidate} is now in place in {folder}; {put_aside} is kept as a candidate "
-              f"(python -m core choose {folder} {put_aside} switches back); the swap is in the model's version "
+              f"(python -m core choose {args.model} {put_aside} switches back); the swap is in the model's version "
               "history (python -m core versions)", file=sys.stderr)
     found = candidates_of(folder)
     if not found:

@@ -201,19 +201,26 @@ def missing_columns_message(missing: Sequence[Any], found: Sequence[Any], *, lea
     # pandas names a header cell left empty "Unnamed: 1" (0-based): said as the column a person sees
     shown = [f"(column {i + 1} has no name)" if _UNNAMED.fullmatch(c) else c for i, c in enumerate(found)]
     listed = shown[:30] + ([f"... {len(found) - 30} more"] if len(found) > 30 else [])
-    found = [c for c in found if not _UNNAMED.fullmatch(c)]
     hints = []
     for name in missing:
         name = str(name)
-        close = _closest(name, found)
+        close = closest_column(name, found)
         if close:
-            hints.append(f"'{name}' -> '{close[0]}'")
+            hints.append(f"'{name}' -> '{close}'")
     lead = lead or f"Column(s) {[str(m) for m in missing]} are not in the file"
     closest = f" Closest match: {'; '.join(hints)}." if hints else ""
     return f"{lead}; found {listed}.{closest}"
 
 
 _UNNAMED = re.compile(r"Unnamed: \d+(?:\.\d+)?")  # pandas' name for a column whose header cell is empty
+
+
+def closest_column(name: str, found: Sequence[Any]) -> str | None:
+    """The found column :func:`missing_columns_message` names as the closest match for ``name``
+    ("Closest match: 'text' -> 'Review Text'"), or None; a column with no header cell is none. The
+    Predict page preselects it, so what the message says and what the box shows agree."""
+    close = _closest(str(name), [str(c) for c in found if not _UNNAMED.fullmatch(str(c))])
+    return close[0] if close else None
 
 
 def _closest(name: str, found: list[str]) -> list[str]:

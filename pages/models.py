@@ -45,6 +45,7 @@ st.dataframe(
     column_config={
         # A vote with the fine-tune's method is a sentence: cut to the column, in full under Inspect a model.
         "method": st.column_config.TextColumn(width="medium"),
+        "kept candidates": st.column_config.TextColumn(width="medium"),  # a list of kinds: in full under Inspect
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "macro-F1": st.column_config.NumberColumn(format="%.3f"),
         "lift vs TF-IDF (pts)": st.column_config.NumberColumn(format="%+.1f"),

@@ -81,14 +81,34 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
     return pd.DataFrame(lines, columns=["candidate", "standing", "validation score", "scored on", "time", "status", "note"])
 
 
-def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = None, *, ended: bool = False) -> None:
-    """The leaderboard table (nothing for no rows). ``in_use_kind``: see :func:`in_use_index`;
-    ``ended``: see :func:`leaderboard_frame`."""
+# Widths that fit each short column's longest words ("leader, in use", "macro-F1, 1,234 rows"): left
+# to the grid's own sizing, the walk found them cut ("leader, in u…").
+COLUMN_WIDTHS = {"candidate": 260, "standing": 110, "validation score": 120, "scored on": 160, "time": 80, "status": 110}
+
+
+def note_lines(rows: Sequence[Row], skip: Sequence[str] = ()) -> list[str]:
+    """"**<candidate>**: <note>" for each row with a note whose status is not in ``skip`` (Markdown,
+    values escaped)."""
+    return [f"**{plain(row.get('title') or row.get('kind'))}**: {plain(row['note'])}"
+            for row in rows if row.get("note") and row.get("status") not in skip]
+
+
+def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = None, *, ended: bool = False,
+                       notes_said: Sequence[str] = ()) -> None:
+    """The leaderboard table (nothing for no rows), its notes in full below it. ``in_use_kind``: see
+    :func:`in_use_index`; ``ended``: see :func:`leaderboard_frame`; ``notes_said``: statuses whose
+    notes the caller says itself (render_live's stopped-early lines)."""
     if not rows:
         return
     st.markdown("##### Leaderboard")
-    st.dataframe(leaderboard_frame(rows, in_use_kind, ended=ended), hide_index=True, key=key,
-                 column_config={"note": st.column_config.TextColumn(width="large")})  # why: often a sentence
+    frame = leaderboard_frame(rows, in_use_kind, ended=ended)
+    # A note is often a sentence or two (a cross-validated score, why a candidate was not saved): cut
+    # to a cell it lost its point, so the notes are listed in full under the table instead.
+    st.dataframe(frame, hide_index=True, key=key, column_order=[c for c in frame.columns if c != "note"],
+                 column_config={column: st.column_config.TextColumn(width=width)
+                                for column, width in COLUMN_WIDTHS.items()})
+    if lines := note_lines(rows, notes_said):
+        st.markdown("Notes:\n" + "\n".join(f"- {line}" for line in lines))
 
 
 def pending_titles(rows: Sequence[Row]) -> list[str]:
@@ -135,14 +155,16 @@ def stopped_lines(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "") -> bool:
+def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "",
+                in_use: str = "") -> bool:
     """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
     with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
     than guessing (then said instead of "usable now"); ``caution``: its verdict's caution (several
     tags per row: no better than a constant guess on Hamming loss) as Markdown in the words every
-    view uses (ui.results.notice_markdown), which makes the line a warning.
+    view uses (ui.results.notice_markdown), which makes the line a warning; ``in_use``: another
+    model that stays the active one (the line says so, and how to switch).
     Returns whether a usable saved leader exists."""
-    render_leaderboard(rows, key)
+    render_leaderboard(rows, key, notes_said=("stopped early",))
     for line in stopped_lines(rows):
         st.info(line, icon=":material/timer_off:")
     line = ready_line(rows, model_name)
@@ -152,6 +174,9 @@ def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: s
         st.warning(f"The best model so far is saved as **{plain(model_name)}**, but it is not usable: "
                    f"{plain(not_usable)}", icon=":material/warning:")
         return False
+    if in_use:
+        line += (f" **{plain(in_use)}** stays the active model: choose **{plain(model_name)}** "
+                 "in the sidebar to make it the active one.")
     if caution:
         st.warning(f"{line} {caution}", icon=":material/warning:")
     else:

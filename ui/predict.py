@@ -43,7 +43,15 @@ from core.predict import (
     renamed_message,
 )
 from core.progress import ProgressEvent, TrainingCancelled
-from core.reading import HEADER_ONLY, count_rows, in_page_words, missing_columns_message, open_stream, read_head
+from core.reading import (
+    HEADER_ONLY,
+    closest_column,
+    count_rows,
+    in_page_words,
+    missing_columns_message,
+    open_stream,
+    read_head,
+)
 from core.registry import model_path
 from core.words import rows_words
 from ui.downloads import csv_download, download_button
@@ -290,17 +298,25 @@ def column_map_form(model: SavedModel, columns: list[str], *, key: str) -> dict[
     column: file's column}, or None (with an error naming them) while any is unchosen. Box keys:
     ``<key>_<model column>``."""
     absent = missing_columns(model, columns)
+    guesses = {needed: match_column(needed, columns) for needed in model.input_columns}
+    # The closest match the message names is preselected (the person can change it), unless two of the
+    # model's columns would get the same one: then neither is guessed.
+    closest = {needed: closest_column(needed, columns) for needed in absent}
+    taken = [c for c in [*guesses.values(), *closest.values()] if c]
+    guesses.update({needed: c for needed, c in closest.items() if c and taken.count(c) == 1})
     if absent:  # the one missing-column message (the columns found, the closest match), then what to do here
         lead = (f"The model was trained on column(s) {', '.join(repr(str(c)) for c in absent)}, which this file does "
                 "not have under that name")
-        st.warning(plain(missing_columns_message(absent, columns, lead=lead) + " Pick the file's column that holds the "
-                         "same kind of content for each; columns that do not exist in the file cannot be predicted from."))
+        pick = ("Check the column chosen below for each (the closest match is preselected), or pick the one"
+                if any(guesses[c] for c in absent) else "Pick the file's column")
+        st.warning(plain(missing_columns_message(absent, columns, lead=lead) + f" {pick} that holds the same kind "
+                         "of content; columns that do not exist in the file cannot be predicted from."))
     text_cols = set(model.schema.get("text_columns", []))
     boxes = st.columns(max(1, min(3, len(model.input_columns))))
     options = [CHOOSE, *columns]
     column_map: dict[str, str] = {}
     for i, needed in enumerate(model.input_columns):
-        guess = match_column(needed, columns)
+        guess = guesses[needed]
         kind = "text" if needed in text_cols else "profile"
         chosen = boxes[i % len(boxes)].selectbox(
             f"{plain(needed)} ({kind})", options, index=options.index(guess) if guess else 0, key=f"{key}_{needed}",

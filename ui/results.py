@@ -69,27 +69,29 @@ def models_frame(infos: Sequence[ModelInfo]) -> pd.DataFrame:
             lift = (model["macro_f1"] - tfidf["macro_f1"]) * 100
         rows.append(
             {
+                # The numbers a marketer compares come right after what the model is, so they show without
+                # scrolling sideways at a laptop's width; the long text columns (method, kept candidates) last.
                 "name": info.name,
-                "task": info.task,
-                "labels": labels if info.task == "classification" else "(a number)",
                 # What the saved model is, as ModelInfo.describe says it on every other page (the run's
                 # method, "full", did not build an embeddings model or a soft vote saved from it); a soft
                 # vote by its short name: its members are said under the table, for the model inspected.
                 "kind": SHORT_KIND_NAMES.get(info.candidate_kind) or info.kind_words(base_label),
-                "base model": base_label(info.base_model_used) if info.base_model_used else "none",  # TF-IDF, trees (issue 28)
-                "method": info.method_words or None,  # none for a kind on no base model: its kind says how it was built
-                # core.models.candidates, named as the leaderboard names them (not by their folder names)
-                "kept candidates": "; ".join(kind_name(k, info.task) for k in info.candidates) or None,
+                "macro-F1": model.get("macro_f1"),
+                "lift vs TF-IDF (pts)": lift,
+                "accuracy": model.get("accuracy"),
+                "R²": model.get("r2"),
+                "MAE": model.get("mae"),
+                "task": info.task,
+                "labels": labels if info.task == "classification" else "(a number)",
                 # A zero-shot model learned from no labelled row but was built from the rows it read
                 # (its prototypes and self-training): "rows 0" read as an empty model (round-7 walk).
                 "rows": info.n_rows if info.metrics.get("trained_on_labels") is not False
                 else int(info.metrics.get("rows_read") or 0),
                 "saved": info.saved_at.replace("T", " ")[:16],
-                "accuracy": model.get("accuracy"),
-                "macro-F1": model.get("macro_f1"),
-                "lift vs TF-IDF (pts)": lift,
-                "R²": model.get("r2"),
-                "MAE": model.get("mae"),
+                "base model": base_label(info.base_model_used) if info.base_model_used else "none",  # TF-IDF, trees (issue 28)
+                "method": info.method_words or None,  # none for a kind on no base model: its kind says how it was built
+                # core.models.candidates, named as the leaderboard names them (not by their folder names)
+                "kept candidates": "; ".join(kind_name(k, info.task) for k in info.candidates) or None,
             }
         )
     frame = pd.DataFrame(rows)

@@ -106,6 +106,16 @@ def set_active_model(name: str | None, models=None) -> None:
         st.session_state[TEXT_KEY] = name
 
 
+def other_active_model(name: str) -> str | None:
+    """The active model in this session when it is a saved model other than ``name``, else None: a
+    job's model saved mid-run does not replace the model the person is using (the walk saw the
+    sidebar switch silently to a new run's best-so-far)."""
+    current = st.session_state.get(ACTIVE_KEY)
+    if not current or current == name:
+        return None
+    return current if any(m.name == current for m in list_models()) else None
+
+
 def set_targeting_model(name: str) -> bool:
     """Targeting saved ``name``: it becomes the targeting model, and the active model too if it
     reads text. Returns whether it became the active model."""

@@ -29,7 +29,7 @@ from ui.jobs import JobPanel, close_button, duration, live_panel, queued_line, r
 from ui.leaderboard import pending_titles, ready_line, render_leaderboard, render_live
 from ui.markdown import plain
 from ui.results import notice_markdown, render_results
-from ui.state import set_active_model
+from ui.state import other_active_model, set_active_model
 
 PHASE_TEXT = {
     "prepare": "Loading the base model",
@@ -141,10 +141,11 @@ LABEL_PANEL = dataclasses.replace(PANEL, extra=lambda status: _live_extras(statu
 
 def _live_leaderboard(status: JobStatus, *, activate: bool = True) -> None:
     """The leaderboard so far and, once the best candidate so far is saved, "usable now" with a
-    link to Predict. The first time a usable one is saved, it becomes the active model (as the
-    finished job's model does; one no better than guessing never does), so Predict opens on it;
-    not with ``activate`` False (the Label page: the finished job's model is compared with the
-    project's zero-shot model before either is made active)."""
+    link to Predict. The first time a usable one is saved, it becomes the active model when no
+    other model is in use (one no better than guessing never does), so Predict opens on it; with
+    another in use, that one stays active until the person chooses (the line says how) or the job
+    ends (its outcome says it is made active). Never with ``activate`` False (the Label page: the
+    finished job's model is compared with the project's zero-shot model before either is made active)."""
     rows = latest_leaderboard(status.events)
     if not rows:
         return
@@ -156,12 +157,13 @@ def _live_leaderboard(status: JobStatus, *, activate: bool = True) -> None:
         except (ValueError, OSError):  # being replaced right now: the next poll reads it
             verdict = {}
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
+    in_use = other_active_model(status.model_name) if activate else None
     usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
-                         caution="" if verdict.get("useless") else notice_markdown(verdict))
+                         caution="" if verdict.get("useless") else notice_markdown(verdict), in_use=in_use or "")
     # Once per saved leader, not once per job: the sidebar (drawn outside this fragment) describes the
     # model in the folder, which a later leader replaces (the walk saw it name TF-IDF for the whole run).
     marker = f"{status.id}:{next((r.get('kind') for r in rows if r.get('saved') and r.get('leader')), '')}"
-    if activate and usable and readable and st.session_state.get("train_interim_active") != marker:
+    if activate and not in_use and usable and readable and st.session_state.get("train_interim_active") != marker:
         st.session_state["train_interim_active"] = marker
         set_active_model(status.model_name)
         st.rerun()  # the whole page: the sidebar shows the new active model

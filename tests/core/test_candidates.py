@@ -187,17 +187,23 @@ def test_listing_zip_and_cli_show_and_switch_the_candidates(saved, capsys):
 
     assert main(["choose", str(saved)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("transformer (in place)  validation macro-F1 ") and "validation rows" in lines[0]
+    assert lines[0].startswith("The fine-tuned transformer (in place) [kind: transformer]  validation macro-F1 ") and "validation rows" in lines[0]
     assert f"test macro-F1 {macro_f1_of(saved):.3f}" in lines[0]
-    assert lines[1].startswith("tfidf (kept)") and f"test macro-F1 {macro_f1_of(saved / 'candidates' / 'tfidf'):.3f}" in lines[1]
+    assert lines[1].startswith("TF-IDF + logistic regression (kept) [kind: tfidf]") and f"test macro-F1 {macro_f1_of(saved / 'candidates' / 'tfidf'):.3f}" in lines[1]
 
     assert main(["choose", str(saved), "tfidf"]) == 0
     out = capsys.readouterr()
-    assert out.out.splitlines()[0].startswith("tfidf (in place)") and "choose" in out.err
+    assert out.out.splitlines()[0].startswith("TF-IDF + logistic regression (in place) [kind: tfidf]") and "choose" in out.err
     assert "You chose TF-IDF + logistic regression" in out.err and "the rule had saved the fine-tuned transformer" in out.err
     assert isinstance(load_folder(saved), TfidfClassifier)
     assert main(["choose", str(saved), "nope"]) == 2
     assert "the candidates kept are: transformer" in capsys.readouterr().err
+    # A saved model's name works as a folder does (core.registry.find_model, as every --model), and
+    # switching back is said in the words the person typed.
+    assert main(["choose", NAME, "transformer"]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines()[0].startswith("The fine-tuned transformer (in place)")
+    assert f"python -m core choose {NAME} tfidf switches back" in out.err
     delete_model(NAME)  # the candidates go with the model
     assert not saved.exists() and list_models() == []
 

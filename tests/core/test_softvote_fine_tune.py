@@ -253,5 +253,5 @@ def test_the_swap_says_a_kept_candidate_was_not_retrained_as_the_model_in_place_
     from core.cli import main  # the CLI's list says the same of each
 
     assert main(["choose", str(folder)]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("transformer (kept)"))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("The fine-tuned transformer (kept) [kind: transformer]"))
     assert line.endswith(f"(fitted on the {train:,} training rows only, as the comparison left it)")

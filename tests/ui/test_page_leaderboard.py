@@ -137,7 +137,10 @@ def test_the_table_fills_in_and_usable_now_appears_only_with_a_saved_leader(work
     assert f"TF-IDF + logistic regression is saved as {NAME} and usable now" in ready
     assert ". Fine-tuned transformer may replace it if it scores better." in ready
     assert [link.proto.label for link in at.main.get("page_link")] == ["Use it on **Predict**"]
-    assert active(at) == NAME  # Predict opens on it
+    # The model the person had active stays so (the walk saw the sidebar switch silently to a new run's
+    # best-so-far); the line says so and how to switch.
+    assert active(at) == "older-model"
+    assert f"older-model stays the active model: choose {NAME} in the sidebar to make it the active one." in ready
     at.button(key="train_cancel").click().run()
     assert "stops within a few seconds and trains no further candidate" in texts(at.warning)
 
@@ -273,7 +276,6 @@ def _panel_script():
     from ui.jobs import live_panel
     from ui.train_job import LABEL_PANEL, PANEL
 
-    st.session_state.setdefault("active_model", "older-model")
     link = st.page_link  # pages/predict.py is not a page of this one-script app: the link drawn as a caption
     st.page_link = lambda page, label=None, **_: st.caption(str(label))
     try:
@@ -282,11 +284,14 @@ def _panel_script():
         st.page_link = link
 
 
-@pytest.mark.parametrize("label_page,becomes_active", [(False, NAME), (True, "older-model")])
-def test_only_the_train_pages_panel_makes_the_saved_leader_active_before_the_end(worker, label_page, becomes_active):
+@pytest.mark.parametrize("label_page,active_before,becomes_active",
+                         [(False, None, NAME), (False, "older-model", "older-model"), (True, None, None)])
+def test_only_the_train_pages_panel_makes_the_saved_leader_active_before_the_end(worker, label_page, active_before,
+                                                                                 becomes_active):
     """The Label page compares the finished job's model with the project's zero-shot model before
     either is made active (ui/label.py): its panel must not switch the active model mid-job (walk-v:
-    a model later rejected was the active one for a minute)."""
+    a model later rejected was the active one for a minute). The Train page's makes it active only
+    when no other model is: the one the person uses stays (the walk saw it replaced silently)."""
     from streamlit.testing.v1 import AppTest
 
     other_model()
@@ -295,6 +300,7 @@ def test_only_the_train_pages_panel_makes_the_saved_leader_active_before_the_end
     write_events(folder, rows(0), rows(1))
     at = AppTest.from_function(_panel_script, default_timeout=30)
     at.session_state["label"] = label_page
+    at.session_state["active_model"] = active_before
     at.run()
     assert not at.exception, at.exception
     assert f"TF-IDF + logistic regression is saved as {NAME} and usable now" in words(at.success)
@@ -390,21 +396,47 @@ def test_the_ready_line_names_the_pending_candidates_mid_sentence_and_only_the_r
 
 def test_each_newly_saved_leader_reruns_the_whole_page_so_the_sidebar_describes_it(worker):
     """The sidebar is drawn outside the polling fragment: the walk saw it name the first saved leader (TF-IDF)
-    for the whole run while later leaders replaced the folder. A new saved leader makes the job's model
-    active again with a whole-page run (seen here as the active model set again after it was moved away)."""
+    for the whole run while later leaders replaced the folder. While no other model is in use, a new saved
+    leader makes the job's model active with a whole-page run (seen here as the active model set again
+    after it named a model since deleted); a model the person moved to stays active."""
     other_model()
     folder = job_folder("running", worker)
     model_folder("tfidf", None)
     write_events(folder, rows(0), rows(1))
     at = open_train()
     assert not at.exception, at.exception
-    assert active(at) == NAME
-    at.session_state["active_model"] = "older-model"  # moved away (the sidebar, another page)
+    assert active(at) == NAME  # the newest model: the sidebar's default
+    at.session_state["active_model"] = "deleted-model"  # no saved model: none in use
     at.run()
-    assert active(at) == "older-model"  # the same leader: no second activation
+    assert active(at) == "deleted-model"  # the same leader: no second activation
     shutil.rmtree(model_path(NAME))  # the pipeline replaces the folder with its new leader
     model_folder("transformer", None)
     write_events(folder, rows(0), rows(1), rows(2))
     at.run()
     assert not at.exception, at.exception
     assert active(at) == NAME
+    at.session_state["active_model"] = "older-model"  # moved away (the sidebar, another page)
+    write_events(folder, rows(0), rows(1), rows(2), rows(1))  # a later leader is saved
+    at.run()
+    assert active(at) == "older-model"  # not taken back by the job
+
+
+def test_the_short_columns_are_never_cut_and_the_notes_are_said_in_full(worker):
+    # The walk: "standing" read "leader, in u…", "scored on" "macro-F1, 1…" and the note (a sentence)
+    # was always cut. The short columns get widths that fit their words; the notes are listed under
+    # the table in full, a stopped-early one once (in its own line while the job runs).
+    other_model()
+    folder = job_folder("running", worker)
+    model_folder("tfidf", None)
+    board = rows(1)
+    board[0] = dataclasses.replace(board[0], note="Its cross-validated macro-F1 is 0.801 on 260 rows.")
+    write_events(folder, rows(0), board)
+    at = open_train()
+    assert not at.exception, at.exception
+    element = next(e for e in at.dataframe if "validation score" in e.value.columns)
+    assert "note" not in list(element.proto.column_order) and "note" in element.value.columns
+    widths = {column: config.get("width") for column, config in json.loads(element.proto.columns).items()}
+    assert widths["standing"] >= 110 and widths["scored on"] >= 160, widths
+    said = texts(at.markdown)
+    assert "- **TF-IDF + logistic regression**: Its cross-validated macro-F1 is 0.801 on 260 rows." in said
+    assert NOTE not in said and f"Frozen-encoder embeddings + LR was stopped early: {NOTE}" in words(at.info)

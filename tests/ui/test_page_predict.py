@@ -161,7 +161,30 @@ def test_the_missing_column_warning_lists_the_columns_found_and_the_closest_matc
     upload(at, NEW_ROWS.rename(columns={"text": "Review Text"}))
     warning = shown_text(at.warning)
     assert "found ['id', 'Review Text']" in warning and "Closest match: 'text' -> 'Review Text'" in warning, warning
-    assert "Pick the file's column" in warning  # then what to do on this page
+    # The walk: the message named 'Review Text' while the box stayed on "choose a column" with a red
+    # error. The closest match is preselected (the person can change it), and the words say so.
+    assert "Check the column chosen below for each (the closest match is preselected)" in warning, warning
+    assert at.selectbox(key="predict_map_text").value == "Review Text"
+    assert not at.error and not at.button(key="predict_run").disabled
+
+
+def test_one_closest_match_for_two_model_columns_is_preselected_for_neither():
+    """Two of the model's columns whose closest match is the same file column: guessing it for both would
+    read one column twice, so both boxes wait for the person (and the words say to pick)."""
+    from streamlit.testing.v1 import AppTest
+
+    def form():
+        from types import SimpleNamespace
+
+        from ui.predict import column_map_form
+
+        model = SimpleNamespace(input_columns=["title", "titles"], schema={"text_columns": ["title", "titles"]})
+        column_map_form(model, ["id", "Ad Title"], key="m")
+
+    at = AppTest.from_function(form).run()
+    assert not at.exception, at.exception
+    assert [at.selectbox(key=f"m_{c}").value for c in ("title", "titles")] == ["— choose a column —"] * 2
+    assert "Pick the file's column" in shown_text(at.warning)
 
 
 def _two_sheets() -> bytes:
