@@ -378,8 +378,9 @@ def _chunk_texts(model: SavedModel, chunk: pd.DataFrame, column_map: dict[str, s
 
 def file_columns(model: Any, column_map: dict[str, str] | None) -> dict[str, str]:
     """The file's column for each input column the model reads: its own name, or what
-    ``column_map`` maps it to (a file whose columns are named differently from the training data)."""
-    return {needed: (column_map or {}).get(needed, needed) for needed in model.input_columns}
+    ``column_map`` maps it to (a file whose columns are named differently from the training data);
+    {} for an object without ``input_columns`` (the file is then checked before any model is used)."""
+    return {needed: (column_map or {}).get(needed, needed) for needed in getattr(model, "input_columns", ())}
 
 
 def decimal_comma_columns(model: Any, source: str | Path | Stream, column_map: dict[str, str] | None = None) -> list[str]:
