@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.candidates import board_note
 from core.words import rows_words
 from ui.jobs import duration
 from ui.markdown import plain
@@ -76,7 +77,7 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
             "time": duration(seconds) if (seconds := _number(row.get("seconds"))) is not None else (
                 "running…" if status == "running" else ""),
             "status": status,
-            "note": str(row.get("note") or ""),
+            "note": board_note(row, i == in_use),
         })
     return pd.DataFrame(lines, columns=["candidate", "standing", "validation score", "scored on", "time", "status", "note"])
 
