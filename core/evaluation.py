@@ -633,6 +633,12 @@ def cross_validated_folds(metrics: Mapping[str, Any]) -> int:
     return int((metrics.get("cv") or {}).get("k") or 0)
 
 
+def out_of_fold_title(folds: int, what: str) -> str:
+    """"out-of-fold macro-F1 (5-fold cross-validation)": what a chart or a table's column calls a
+    score of a cross-validated run (:func:`cross_validated_folds`), which has no test or validation rows."""
+    return f"out-of-fold {what} ({folds}-fold cross-validation)"
+
+
 def scored_rows(metrics: Mapping[str, Any]) -> str:
     """What a saved model's numbers are measured on, in words: "out-of-fold rows" when they were
     cross-validated (:func:`cross_validated_folds`), else "test rows"."""

@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from core.candidates import board_note
+from core.evaluation import out_of_fold_title
 from core.words import rows_words
 from ui.jobs import duration
 from ui.markdown import plain
@@ -55,12 +56,19 @@ def in_use_index(rows: Sequence[Row], in_use_kind: str | None) -> int | None:
     return saved[0] if saved else max(same, key=lambda i: _number(rows[i].get("score")) or float("-inf"))
 
 
-def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, ended: bool = False) -> pd.DataFrame:
+def score_column(folds: int = 0) -> str:
+    """The score column's name: "validation score", or for a run cross-validated in ``folds`` folds
+    (core.evaluation.cross_validated_folds; small data) "out-of-fold score (5-fold cross-validation)"."""
+    return out_of_fold_title(folds, "score") if folds else "validation score"
+
+
+def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, ended: bool = False,
+                      folds: int = 0) -> pd.DataFrame:
     """One line per candidate, in the order they ran, as text (a score 0.8123 reads "0.812"):
-    candidate, standing ("leader", "in use"), validation score, what it was scored on
+    candidate, standing ("leader", "in use"), score (:func:`score_column`), what it was scored on
     ("macro-F1, 210 rows"), time, status and note. ``ended``: the job is over, so a candidate
     the last snapshot has waiting or running reads "not finished"."""
-    in_use = in_use_index(rows, in_use_kind)
+    in_use, score_name = in_use_index(rows, in_use_kind), score_column(folds)
     lines = []
     for i, row in enumerate(rows):
         score = _number(row.get("score"))
@@ -72,23 +80,24 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
         lines.append({
             "candidate": str(row.get("title") or row.get("kind") or "?"),
             "standing": ", ".join(standing),
-            "validation score": f"{score:.3f}" if score is not None else "",
+            score_name: f"{score:.3f}" if score is not None else "",
             "scored on": f"{metric}, {rows_words(n_val)}" if score is not None and n_val else (metric if score is not None else ""),
             "time": duration(seconds) if (seconds := _number(row.get("seconds"))) is not None else (
                 "running…" if status == "running" else ""),
             "status": status,
             "note": board_note(row, i == in_use),
         })
-    return pd.DataFrame(lines, columns=["candidate", "standing", "validation score", "scored on", "time", "status", "note"])
+    return pd.DataFrame(lines, columns=["candidate", "standing", score_name, "scored on", "time", "status", "note"])
 
 
-def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = None, *, ended: bool = False) -> None:
+def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = None, *, ended: bool = False,
+                       folds: int = 0) -> None:
     """The leaderboard table (nothing for no rows). ``in_use_kind``: see :func:`in_use_index`;
-    ``ended``: see :func:`leaderboard_frame`."""
+    ``ended``, ``folds``: see :func:`leaderboard_frame`."""
     if not rows:
         return
     st.markdown("##### Leaderboard")
-    st.dataframe(leaderboard_frame(rows, in_use_kind, ended=ended), hide_index=True, key=key,
+    st.dataframe(leaderboard_frame(rows, in_use_kind, ended=ended, folds=folds), hide_index=True, key=key,
                  column_config={"note": st.column_config.TextColumn(width="large")})  # why: often a sentence
 
 
@@ -136,14 +145,15 @@ def stopped_lines(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "") -> bool:
+def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "",
+                folds: int = 0) -> bool:
     """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
     with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
     than guessing (then said instead of "usable now"); ``caution``: its verdict's caution (several
     tags per row: no better than a constant guess on Hamming loss) as Markdown in the words every
-    view uses (ui.results.notice_markdown), which makes the line a warning.
-    Returns whether a usable saved leader exists."""
-    render_leaderboard(rows, key)
+    view uses (ui.results.notice_markdown), which makes the line a warning. ``folds``: see
+    :func:`leaderboard_frame`. Returns whether a usable saved leader exists."""
+    render_leaderboard(rows, key, folds=folds)
     for line in stopped_lines(rows):
         st.info(line, icon=":material/timer_off:")
     line = ready_line(rows, model_name)

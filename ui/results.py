@@ -176,7 +176,8 @@ def render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
     if not rows:
         return
     running = any(job.active and job.model_name == info.name for job in list_jobs())  # the best so far's job too
-    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.candidate_kind, ended=not running)
+    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.candidate_kind, ended=not running,
+                       folds=cross_validated_folds(info.metrics))
     pending = pending_titles(rows) if running else []
     if pending:
         st.caption(f"Its training job is still running: {plain(' or '.join(pending))} may replace this model "

@@ -230,6 +230,23 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
     assert board_of(models)["TF-IDF + logistic regression"]["standing"] == "in use"
 
 
+def test_a_cross_validated_runs_board_calls_its_scores_out_of_fold_not_validation(models_dir):
+    """The newcomer walk's 150-row file: every candidate cross-validated (no validation or test
+    rows), yet the board's column said "validation score"."""
+    folder = job_folder("done")
+    write_events(folder, rows(0), rows(1), rows(2))
+    saved = model_folder("transformer", rows(2))
+    metrics = json.loads((saved / "metrics.json").read_text())
+    (saved / "metrics.json").write_text(json.dumps({**metrics, "cv": {"k": 5}}))
+    write_state(folder, "done", message="Saved", model_path=str(saved))
+    at = open_train()
+    at.button(key=f"train_show_{JOB}").click().run()
+    assert not at.exception, at.exception
+    board = frame_with(at, "out-of-fold score (5-fold cross-validation)").set_index("candidate")
+    assert board["out-of-fold score (5-fold cross-validation)"].to_dict()["Fine-tuned transformer"] == "0.856"
+    assert not [f for f in at.dataframe if "validation score" in f.value.columns]
+
+
 def test_without_a_leaderboard_in_the_metrics_the_last_event_is_shown(models_dir):
     folder = job_folder("done")
     write_events(folder, rows(0), rows(1))
