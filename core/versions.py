@@ -158,13 +158,16 @@ def in_use(folder: str | Path) -> dict[str, Any]:
     return {**entry, "own_words": own_words(entry)}
 
 
+# What a retrain keeps of a comparison (core.evaluation.compare_on_rows): "same" says the two
+# models predicted the same on every row, so that its 0-to-0 interval is not read as noise.
+RECORDED = ("delta", "ci", "n", "within_noise", "same")
 # A comparison from the side of the model that carries it: the record is the challenger's (a = the
 # challenger, b = the model then in use), so a model that was in use sees it turned round (sign -1).
-SIDES = {PROMOTED: (1, "Promoted: this model was {lead}, against the model then in use."),
-         NOT_PROMOTED: (1, "Not promoted: this model was {lead}, against the model then in use."),
-         REPLACED: (-1, "Replaced: this model was {lead}, against the challenger that took its place."),
-         KEPT_OVER: (-1, "Kept in use (the challenger was not promoted): this model was {lead}, against that "
-                         "challenger.")}
+# Each: (sign, what happened, the other model).
+SIDES = {PROMOTED: (1, "Promoted", "the model then in use"),
+         NOT_PROMOTED: (1, "Not promoted", "the model then in use"),
+         REPLACED: (-1, "Replaced", "the challenger that took its place"),
+         KEPT_OVER: (-1, "Kept in use (the challenger was not promoted)", "that challenger")}
 
 
 def own_words(entry: dict[str, Any]) -> str:
@@ -177,14 +180,19 @@ def own_words(entry: dict[str, Any]) -> str:
     comparison = entry.get("comparison") or {}
     if side is None or comparison.get("delta") is None or not comparison.get("n"):
         return ""
-    sign, words = side
+    sign, happened, other = side
 
     def seen_from_here(record: dict[str, Any], basis: str) -> str:  # the record is the challenger's side
         low, high = record.get("ci") or (float("nan"), float("nan"))
-        mine = {"delta": sign * record["delta"], "n": record["n"], "ci": (low, high) if sign > 0 else (-high, -low)}
+        # 0.0 - x, not -x: a level comparison must not read "-0.0".
+        mine = {"delta": 0.0 + sign * record["delta"], "n": record["n"], "same": record.get("same", False),
+                "ci": (low, high) if sign > 0 else (0.0 - high, 0.0 - low)}
         return lead_in_words(mine, "classification", basis)
 
-    said = words.format(lead=seen_from_here(comparison, "shared"))
+    if comparison.get("same"):  # not "level ...; within noise (0.0 to 0.0)": nothing told them apart
+        said = f"{happened}: this model and {other} predict the same label on all {comparison['n']:,} shared rows."
+    else:
+        said = f"{happened}: this model was {seen_from_here(comparison, 'shared')}, against {other}."
     fixed = entry.get("holdout_comparison")
     if fixed and fixed.get("n"):  # what kept the challenger out (promotes): its place on the holdout alone
         said = said[:-1] + f"; on the fixed holdout alone {seen_from_here(fixed, 'holdout')}."
@@ -435,10 +443,10 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     disagrees = (float(np.mean(pred_old[n_holdout:] != truth[n_holdout:])) if len(texts) > n_holdout else None,
                  float(np.mean(pred_old[:n_holdout] != truth[:n_holdout])) if n_holdout else None)
     trained = trained_rows(result.metrics, len(training))
-    record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")},
+    record = {"comparison": {k: comparison[k] for k in RECORDED},
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": trained["learned"], "trained": trained}
     if not promoted and better_than(comparison):  # kept out by the holdout alone (promotes): say it later too
-        record["holdout_comparison"] = {k: fixed[k] for k in ("delta", "ci", "n", "within_noise")}
+        record["holdout_comparison"] = {k: fixed[k] for k in RECORDED}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})[joins].reset_index(drop=True)
     if cancel is not None and cancel():
         raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
@@ -740,7 +748,7 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     the version lost its latest comparison (:func:`carried_comparison`, through any rollbacks
     since). Raises ValueError for a version not kept.
     Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
-    from .evaluation import compare_on_rows, lead_in_words
+    from .evaluation import compare_on_rows, lead_in_words, points_text
     from .models import load_folder
 
     folder = Path(folder)
@@ -750,7 +758,7 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     info = kept[version]
     how = LOST.get(str(info.get("outcome")))
     then = (info.get("comparison") or {}).get("delta")
-    then = "" if then is None else f" ({then * 100:+.1f} macro-F1 points for the challenger then)"
+    then = "" if then is None else f" ({points_text(then, 'classification')} of macro-F1 for the challenger then)"
     since = "" if info.get("status") in OUTCOMES or not info.get("status") else f"; since then: {info['status']}"
     said = f"{version} {how}{then}{since}." if how else f"{version}: {info.get('status') or 'a kept version'}."
     path = holdout_path(folder)

@@ -363,6 +363,39 @@ def test_a_challenger_ahead_only_through_the_new_rows_labels_is_not_promoted():
     assert f"{abs(lead_fixed) * 100:.1f} points ahead on 120 holdout rows" in in_use_words
 
 
+def test_two_models_that_predict_the_same_on_every_row_are_said_to_and_never_within_noise_or_minus_zero():
+    """Newcomer walk: a retrain whose challenger predicted the same as the model in use on all 92
+    shared rows read "level on 92 shared rows; within noise (95% interval +0.0 points to +0.0
+    points)", and the version list "-0.0 points to -0.0 points": an interval of 0 to 0 by
+    construction, not a measure of noise."""
+    from core.evaluation import compare_on_rows, points_text
+    from core.versions import KEPT_OVER, NOT_PROMOTED, RECORDED, outcome_sentence, own_words
+
+    rng = np.random.default_rng(0)
+    truth = rng.choice(["0", "1"], 92)
+    pred = truth.copy()
+    pred[:10] = np.where(pred[:10] == "0", "1", "0")  # both wrong on the same 10 rows
+    same = compare_on_rows("classification", truth, pred, pred.copy(), ["0", "1"], seed=42)
+    assert same["same"] and list(same["ci"]) == [0.0, 0.0]
+    said = outcome_sentence(False, "v1", "v2", same, 92, 0)
+    assert said.startswith("Kept v1: the challenger (v2) was not better, so it was not promoted: the two models predict "
+                           "the same label on all 92 shared rows (92 holdout + 0 new rows")
+    record = {"comparison": {k: same[k] for k in RECORDED}}  # as a retrain records it
+    assert own_words({**record, "outcome": NOT_PROMOTED}) == (
+        "Not promoted: this model and the model then in use predict the same label on all 92 shared rows.")
+    assert own_words({**record, "outcome": KEPT_OVER}) == ("Kept in use (the challenger was not promoted): this model "
+                                                          "and that challenger predict the same label on all 92 shared rows.")
+    # Models that differ, level or not, keep their interval; a signed zero never reads "-0.0".
+    other = pred.copy()
+    other[10:12] = np.where(other[10:12] == "0", "1", "0")
+    differ = compare_on_rows("classification", truth, other, pred, ["0", "1"], seed=42)
+    assert not differ["same"] and "within noise (95% interval" in own_words({"comparison": differ, "outcome": KEPT_OVER})
+    assert (points_text(-0.0, "classification"), points_text(-0.0004, "classification"), points_text(-0.0, "regression")) == (
+        "0.0 points", "0.0 points", "0.000")
+    level = {"delta": 0.0, "ci": [0.0, 0.0], "n": 92, "within_noise": True}  # recorded before "same" was
+    assert "-0.0" not in own_words({"comparison": level, "outcome": KEPT_OVER})
+
+
 def test_a_promotion_within_noise_says_it_scored_higher_then_how_sure_in_a_sentence_of_its_own():
     """Round 8 walk: "The challenger was promoted: 1.2 points ahead ...; within noise" read as
     "promoted on noise". The verdict's way instead (core.evaluation.noise_in_words): it scored
