@@ -328,6 +328,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     else:
         st.markdown(f"##### {rows} with the largest errors")
     if len(mistakes):
+        if "row" in mistakes.columns:  # said once, as Predict says it: a bare "row 255" leaves the counting unsaid
+            st.caption(f"`row` is the row's number in the training file ({ROW_NUMBERING}).")
         st.dataframe(
             mistakes,
             hide_index=True,
