@@ -92,7 +92,7 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
         "rolled back from v1 to v2: v2 is in use, v1 is kept"]
     risk = rollback_risk(flipped, "v1")
     assert risk.lost and "was replaced" in risk.sentence and "rollback from v1 to v2" in risk.sentence
-    assert f"{delta * 100:+.1f} macro-F1 points" in risk.sentence
+    assert f"{delta * 100:+.1f} points of macro-F1" in risk.sentence
     assert risk.comparison["a"] < risk.comparison["b"]  # and it still scores worse on the same rows
     # The dialog compares the two on the fixed holdout, which the retrain's new rows never joined.
     assert risk.comparison["n"] == n_test == outcome.comparison["n"] - outcome.n_new_eval
