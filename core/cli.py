@@ -748,14 +748,13 @@ def cmd_choose(args: argparse.Namespace) -> int:
     is an event of its version history), then the same lines."""
     from .candidates import candidates_of, choice_sentence, fitted_on
     from .models.folder import METRICS, read_json
-    from .registry import KIND_NAMES
     from .versions import choose
 
     folder = Path(args.model_dir)
     if not is_model_folder(folder):
         raise ValueError(f"{folder} is not a Marketune model folder (no marketune.json).")
     if args.candidate:
-        put_aside = choose(folder, args.candidate, kind_names=KIND_NAMES)
+        put_aside = choose(folder, args.candidate)
         print(f"{args.candidate} is now in place in {folder}; {put_aside} is kept as a candidate "
               f"(python -m core choose {folder} {put_aside} switches back); the swap is in the model's version "
               "history (python -m core versions)", file=sys.stderr)

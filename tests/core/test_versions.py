@@ -279,20 +279,19 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     candidates/<kind>/ (Versions then said "No earlier version", a retrain fell back to the test
     split). Truth: the bytes written in the test, and the history lines written in the test."""
     from core.monitor import history
-    from core.registry import KIND_NAMES
-    from core.versions import choose, holdout_rows, in_use, previous_version
+    from core.versions import HISTORY, choose, holdout_rows, in_use, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
     (folder / "holdout_review.csv").write_text("text,given_label\nlove it,negative\n")  # rows set aside: the model's too
     before, events = model_files(folder), history_events(folder)
     assert "holdout_review.csv" in before
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
-    assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
+    assert choose(folder, "tfidf") == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
     assert model_files(folder) == before  # versions, holdout, scoring history, number, comparison: byte for byte
     # walk-m: the comparison kept through the swap was the transformer's, never TF-IDF's: said so, not shown as TF-IDF's
-    assert in_use(folder)["own_words"] == ("Not compared: this candidate (tfidf) was put in front by hand after the "
-                                           "last retrain, whose comparison was the transformer model's.")
+    assert in_use(folder)["own_words"] == ("Not compared: you put TF-IDF + logistic regression in place after the "
+                                           "last retrain, whose comparison was of the fine-tuned transformer.")
     aside = folder / "candidates" / "transformer"
     assert not [n for n in ("versions", "holdout.csv", "scoring_history.jsonl", "version_name.json") if (aside / n).exists()]
     assert holdout_rows(folder) == 7 and [line["rows"] for line in history(folder)] == [5]
@@ -300,8 +299,15 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     assert previous_version(folder) == "v1"  # a swap is no version change: the default still undoes the promotion
     after = history_events(folder)
     assert after[:2] == events and len(after) == 3 and after[2]["action"] == "swapped"
-    assert after[2]["event"].startswith("v3: the candidate TF-IDF + logistic regression (tfidf) put in front in place "
-                                        "of fine-tuned transformer (transformer)")
+    # People's names only (newcomer walk: "the candidate ... (embedding) put in front in place of few-shot model (fewshot)").
+    assert after[2]["event"] == ("v3: you put TF-IDF + logistic regression in place of the fine-tuned transformer; the "
+                                 "fine-tuned transformer is kept as a candidate")
+    # A swap recorded in the older words reads the same, from the kinds its line records.
+    lines = (folder / VERSIONS / HISTORY).read_text().splitlines()
+    old = {**json.loads(lines[2]), "event": "v3: the candidate TF-IDF + logistic regression (tfidf) put in front in "
+                                             "place of fine-tuned transformer (transformer), by hand; transformer is kept"}
+    (folder / VERSIONS / HISTORY).write_text("\n".join([*lines[:2], json.dumps(old)]) + "\n")
+    assert history_events(folder) == after
     # Back with the CLI: the same files, one more event, and the candidate's own files as they were.
     assert cli_main(["choose", str(folder), "transformer"]) == 0
     assert "the swap is in the model's version history" in capsys.readouterr().err
