@@ -728,9 +728,9 @@ class Leaderboard:
         (or kept by the settings); one stopped early keeps its stop note (behind the leader at step k);
         any other is behind the leader by so much on the same rows (and how sure that is,
         core.evaluation.noise_in_words), tied with it (within TIE_MARGIN) so the cheaper one, run
-        first, stays, or ahead of it while the settings keep the requested model. Every candidate
-        that finished is saved beside the leader as a kept candidate (core.result's alternatives,
-        "Use ... instead"), so the note says "kept as a candidate", never "not saved"."""
+        first, stays, or ahead of it while the settings keep the requested model. "Not put in place"
+        (core.candidates.NOT_IN_PLACE), never "not saved": the job's end keeps every finished
+        candidate beside the leader (core.result's alternatives, "Use ... instead")."""
         from .evaluation import TIE_MARGIN, noise_in_words
 
         basis = "out-of-fold" if self.prepared.out_of_fold else "validation"

@@ -26,7 +26,7 @@ from tests.ui.test_page_train import frame_with, open_train, texts
 NAME = "reviews-board"
 JOB = "20260102-000000-board1"
 NOTE = "12 points behind the leader after 2 evaluations"
-BEHIND = "Kept as a candidate, not in place: 4.4 points behind the fine-tuned transformer."
+BEHIND = "Not put in place: 4.4 points behind the fine-tuned transformer."
 
 
 def rows(stage: int) -> list[CandidateRow]:
