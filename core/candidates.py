@@ -17,6 +17,21 @@ from .evaluation import MODEL_NAMES, cross_validated_folds, headline, lead_in_wo
 from .models.candidates import CANDIDATES, CHOICE, kept_kinds, kind_of_verdict_name, leaderboard_kind, rule_kind
 from .models.folder import MANIFEST, METRICS, read_json
 
+# The leaderboard's note on a finished candidate that is not the leader starts so (core.pipeline).
+# Not "Not saved": the job keeps it beside the model in place (the Candidates list's "Use ...
+# instead"). Not "Kept" either: a candidate that finished after the last save of a job cancelled
+# or stopped before its end is in no folder.
+NOT_IN_PLACE = "Not put in place: "
+# Its note once a person put it in place (core.versions.choose): the note written at training time
+# argues why it was not put in place, which the "in use" mark beside it now contradicts.
+CHOSEN_NOTE = "Now in use: you chose it instead of the leader."
+
+
+def board_note(row: dict[str, Any], in_use: bool) -> str:
+    """The note a leaderboard row shows: its own (core.pipeline), or :data:`CHOSEN_NOTE` for a row
+    that is not the leader but is the model in use (only a person's choice puts one there)."""
+    return CHOSEN_NOTE if in_use and not row.get("leader") else str(row.get("note") or "")
+
 
 @dataclass(frozen=True)
 class Candidate:

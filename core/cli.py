@@ -748,12 +748,11 @@ def cmd_choose(args: argparse.Namespace) -> int:
     is an event of its version history), then the same lines."""
     from .candidates import candidates_of, choice_sentence, fitted_on
     from .models.folder import METRICS, read_json
-    from .registry import KIND_NAMES
     from .versions import choose
 
     folder = find_model(args.model)  # a folder or a saved model's name, as every --model (the one resolver)
     if args.candidate:
-        put_aside = choose(folder, args.candidate, kind_names=KIND_NAMES)
+        put_aside = choose(folder, args.candidate)
         print(f"{args.candidate} is now in place in {folder}; {put_aside} is kept as a candidate "
               f"(python -m core choose {args.model} {put_aside} switches back); the swap is in the model's version "
               "history (python -m core versions)", file=sys.stderr)

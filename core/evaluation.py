@@ -389,8 +389,9 @@ def paired_bootstrap(
     Returns ``{"a", "b", "delta"}`` (on all rows), ``"ci"`` (the two-sided ``confidence``
     percentile interval of the difference), ``"ci_note"`` ('' when there is an interval),
     ``"p_a_better"`` (share of resamples where a is ahead), ``"lower_one_sided"`` at
-    :data:`CLEAR_LEVEL` (the ``1 - CLEAR_LEVEL`` quantile), ``"n"`` and ``"n_resamples"``.
-    Empty input gives NaNs.
+    :data:`CLEAR_LEVEL` (the ``1 - CLEAR_LEVEL`` quantile), ``"n"``, ``"n_resamples"`` and
+    ``"same"`` (True: a and b predict the same on every row, so their interval is 0 to 0 by
+    construction, not a measure of noise). Empty input gives NaNs.
     """
     n = len(y_true)
     nan = float("nan")
@@ -411,7 +412,7 @@ def paired_bootstrap(
     tail = (1 - confidence) / 2
     ci = [float(np.quantile(deltas, tail)), float(np.quantile(deltas, 1 - tail))]
     if not note and not ci[0] <= delta <= ci[1]:
-        note = (f"The resampled differences ({_points_text(ci[0], task)} to {_points_text(ci[1], task)}) do not "
+        note = (f"The resampled differences ({points_text(ci[0], task)} to {points_text(ci[1], task)}) do not "
                 "contain the difference on all rows, so no interval is given.")
     return {
         "n": int(n),
@@ -424,6 +425,7 @@ def paired_bootstrap(
         "lower_one_sided": nan if note else float(np.quantile(deltas, 1 - CLEAR_LEVEL)),
         "n_resamples": int(n_resamples),
         "confidence": confidence,
+        "same": [str(v) for v in pred_a] == [str(v) for v in pred_b],
     }
 
 
@@ -499,18 +501,30 @@ def lead_size(comparison: dict[str, Any], task: str) -> str:
     delta = comparison["delta"]
     if not delta:
         return "level"
-    return f"{_points_text(abs(delta), task).lstrip('+')} {'ahead' if delta > 0 else 'behind'}"
+    return f"{points_text(abs(delta), task).lstrip('+')} {'ahead' if delta > 0 else 'behind'}"
+
+
+def same_words(comparison: dict[str, Any], task: str, basis: str) -> str:
+    """"the two models predict the same label on all 92 shared rows" when they do
+    (:func:`paired_bootstrap`'s ``same``), else "": their zero-width interval then measures no noise."""
+    if not comparison.get("same") or not comparison.get("n"):
+        return ""
+    return f"the two models predict the same {'label' if task == 'classification' else 'value'} on all {comparison['n']:,} {basis} rows"
 
 
 def lead_in_words(comparison: dict[str, Any], task: str, basis: str) -> str:
     """How far apart two models are on ``basis`` rows and how sure that is, for people:
-    "6.0 points ahead on 147 validation rows; within noise (95% interval -1.2 to +13.1 points)"."""
+    "6.0 points ahead on 147 validation rows; within noise (95% interval -1.2 to +13.1 points)",
+    or :func:`same_words` when the two predict the same on every row."""
+    same = same_words(comparison, task, basis)
+    if same:
+        return same
     low, high = comparison["ci"]
     lead = f"{lead_size(comparison, task)} on {comparison['n']:,} {basis} rows"
     if low != low or high != high:  # nan: no interval could be computed
         return f"{lead}; no 95% interval (too few rows per class)" if comparison.get("ci_note") else lead
     sure = "within noise" if low <= 0 <= high else "beyond noise"
-    return f"{lead}; {sure} (95% interval {_points_text(low, task)} to {_points_text(high, task)})"
+    return f"{lead}; {sure} (95% interval {points_text(low, task)} to {points_text(high, task)})"
 
 
 def noise_in_words(comparison: dict[str, Any], task: str, basis: str, *, bet: bool = True) -> str:
@@ -526,7 +540,10 @@ def noise_in_words(comparison: dict[str, Any], task: str, basis: str, *, bet: bo
     if low != low or high != high:  # nan: no interval could be computed
         return "No 95% interval could be given for the difference (too few rows per class)." if comparison.get(
             "ci_note") else ""
-    interval = f"95% interval {_points_text(low, task)} to {_points_text(high, task)}"
+    same = same_words(comparison, task, basis)
+    if same:
+        return same[0].upper() + same[1:] + "."
+    interval = f"95% interval {points_text(low, task)} to {points_text(high, task)}"
     if not low <= 0 <= high:
         return f"The difference is beyond the noise of {comparison['n']:,} {basis} rows ({interval})."
     bet = ", so keeping the higher score is the better bet, not a sure one" if bet and abs(comparison["delta"]) > TIE_MARGIN else ""
@@ -555,7 +572,7 @@ def choice_reason(title: str, alt_name: str, basis: dict[str, Any], basis_name: 
     reason = {
         "higher": f"{title} scored higher than {alt_name} ({scores}), so it was kept.",
         "kept": f"{title} did not score higher than {alt_name} ({scores}), but it was kept because the settings ask to keep it.",
-        "tie": f"{title} and {alt_name} scored the same within {_points_text(TIE_MARGIN, task).lstrip('+')} ({scores}), "
+        "tie": f"{title} and {alt_name} scored the same within {points_text(TIE_MARGIN, task).lstrip('+')} ({scores}), "
                f"{simpler}.",
         "lower": f"{title} scored lower than {alt_name} ({scores}), {simpler}.",
     }[outcome]
@@ -586,8 +603,12 @@ def _metric_name(task: str) -> str:
     return "macro-F1" if task == "classification" else "R²"
 
 
-def _points_text(delta: float, task: str) -> str:
-    return f"{delta * 100:+.1f} points" if task == "classification" else f"{delta:+.3f}"
+def points_text(delta: float, task: str) -> str:
+    """"+1.2 points" (R²: "+0.012"); a difference that rounds to zero reads "0.0 points", never "-0.0"."""
+    value = round(delta * 100, 1) if task == "classification" else round(delta, 3)
+    if value == 0:  # -0.0 too: a signed zero would read as a loss
+        return "0.0 points" if task == "classification" else "0.000"
+    return f"{value:+.1f} points" if task == "classification" else f"{value:+.3f}"
 
 
 def permutation_p_value(
@@ -631,6 +652,12 @@ def cross_validated_folds(metrics: Mapping[str, Any]) -> int:
     test_predictions.csv then holds out-of-fold rows, which also trained it. 0 when it was scored
     on held-out test rows, or never."""
     return int((metrics.get("cv") or {}).get("k") or 0)
+
+
+def out_of_fold_title(folds: int, what: str) -> str:
+    """"out-of-fold macro-F1 (5-fold cross-validation)": what a chart or a table's column calls a
+    score of a cross-validated run (:func:`cross_validated_folds`), which has no test or validation rows."""
+    return f"out-of-fold {what} ({folds}-fold cross-validation)"
 
 
 def scored_rows(metrics: Mapping[str, Any]) -> str:
@@ -699,11 +726,11 @@ def _test_sentence(
         return "There were no test rows to compare the two on."
     metric = _metric_name(task)
     ahead = cand_name if test["delta"] > 0 else alt_name
-    interval = (f"95% interval {_points_text(test['ci'][0], task)} to {_points_text(test['ci'][1], task)}"
+    interval = (f"95% interval {points_text(test['ci'][0], task)} to {points_text(test['ci'][1], task)}"
                 if not test.get("ci_note") else "no 95% interval: too few rows per class")
     sentence = (
         f"On the {test['n']:,} held-out test rows: {metric} {test['a']:.2f} for {cand_name} vs {test['b']:.2f} "
-        f"for {alt_name} (higher is better; difference {_points_text(test['delta'], task)}, {interval}"
+        f"for {alt_name} (higher is better; difference {points_text(test['delta'], task)}, {interval}"
     )
     if task == "classification":
         # The verdict rests on the interval of the headline metric; the paired test looks at which

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from .base_models import ensure_base_model, needs_build, resolve_base_model
-from .candidates import kept_over, kind_name, kind_title
+from .candidates import NOT_IN_PLACE, kept_over, kind_name, kind_title
 from .checkpoint import CheckpointMismatch, LoopCheckpoint
 from .config import TrainConfig
 from .evaluation import (
@@ -722,11 +722,13 @@ class Leaderboard:
         self.update(kind, saved=True, message=f"{self._rows[kind].title}: saved as the best so far")
 
     def _why(self, fitted: Fitted, leader: str) -> str:
-        """Why ``fitted`` is or is not the one kept, in plain words: the leader is "the best so far"
+        """Why ``fitted`` is or is not the one put in place, in plain words: the leader is "the best so far"
         (or kept by the settings); one stopped early keeps its stop note (behind the leader at step k);
         any other is behind the leader by so much on the same rows (and how sure that is,
         core.evaluation.noise_in_words), tied with it (within TIE_MARGIN) so the cheaper one, run
-        first, stays, or ahead of it while the settings keep the requested model."""
+        first, stays, or ahead of it while the settings keep the requested model. "Not put in place"
+        (core.candidates.NOT_IN_PLACE), never "not saved": the job's end keeps every finished
+        candidate beside the leader (core.result's alternatives, "Use ... instead")."""
         from .evaluation import TIE_MARGIN, noise_in_words
 
         basis = "out-of-fold" if self.prepared.out_of_fold else "validation"
@@ -747,11 +749,11 @@ class Leaderboard:
         points = (lambda d: f"{d * 100:.1f} points") if self.task == "classification" else (lambda d: f"{d:.3f}")
         order = list(self._rows)
         if delta > TIE_MARGIN:
-            return f"Not saved: it scored higher than {name} ({scores}), but the settings ask to keep {name}."
+            return f"{NOT_IN_PLACE}it scored higher than {name} ({scores}), but the settings ask to keep {name}."
         if abs(delta) <= TIE_MARGIN and order.index(fitted.kind) > order.index(leader):
-            return (f"Not saved: tied with {name} ({scores}, within the tie margin of {points(TIE_MARGIN)}), so the "
+            return (f"{NOT_IN_PLACE}tied with {name} ({scores}, within the tie margin of {points(TIE_MARGIN)}), so the "
                     "cheaper one, run first, stays.")
-        return f"Not saved: {points(-delta)} behind {name} ({scores}). {noise_in_words(comparison, self.task, basis)}".strip()
+        return f"{NOT_IN_PLACE}{points(-delta)} behind {name} ({scores}). {noise_in_words(comparison, self.task, basis)}".strip()
 
     def _comparison(self, fitted: Fitted, other: Fitted) -> dict[str, Any]:
         """``fitted`` minus ``other`` on the same validation rows, paired (core.evaluation.paired_bootstrap;

@@ -293,7 +293,7 @@ def choose_candidate(name: str, kind: str, root: Path | None = None) -> ModelInf
     folder = model_path(name, root, write=True)
     if not is_model_folder(folder):
         raise ValueError(f"No saved model named {name!r}.")
-    choose(folder, kind, kind_names=KIND_NAMES)
+    choose(folder, kind)
     return dataclasses.replace(read_info(folder), name=name)
 
 

@@ -51,7 +51,7 @@ the same build-beside-and-rename as core.models.candidates: a crash leaves the o
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,18 +153,43 @@ def in_use(folder: str | Path) -> dict[str, Any]:
              **(carried_comparison(folder) or {})}
     compared = entry.get("compared_kind")
     if compared and compared != entry["kind"]:  # a candidate put in front after the retrain ("Use ... instead")
-        return {**entry, "own_words": f"Not compared: this candidate ({entry['kind']}) was put in front by hand "
-                                      f"after the last retrain, whose comparison was the {compared} model's."}
+        name = _people_name(folder)
+        return {**entry, "own_words": f"Not compared: you put {name(entry['kind'])} in place after the last retrain, "
+                                      f"whose comparison was of {name(compared)}."}
     return {**entry, "own_words": own_words(entry)}
 
 
+def _people_name(folder: Path) -> Callable[[Any], str]:
+    """kind -> its name for people in a sentence (core.candidates.kind_name, for the task of the model
+    in ``folder``): "the few-shot model", never "fewshot"."""
+    from .candidates import kind_name
+
+    metrics = read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
+    task = str(metrics.get("task") or "classification")
+    return lambda kind: kind_name(str(kind), task)
+
+
+def swap_sentence(folder: Path, event: Mapping[str, Any]) -> str:
+    """A swap of candidates (``event``: its history line, action "swapped") in people's words:
+    "v3: you put frozen-encoder embeddings + logistic regression in place of the few-shot model;
+    the few-shot model is kept as a candidate". Said from the line's fields, so a swap recorded
+    with the kinds' internal names reads the same."""
+    name = _people_name(folder)
+    chosen, aside = name(event.get("candidate")), name(event.get("kept_candidate"))
+    said = f"you put {chosen} in place of {aside}; {aside} is kept as a candidate"
+    return f"{event['in_use']}: {said}" if event.get("in_use") else said[:1].upper() + said[1:]
+
+
+# What a retrain keeps of a comparison (core.evaluation.compare_on_rows): "same" says the two
+# models predicted the same on every row, so that its 0-to-0 interval is not read as noise.
+RECORDED = ("delta", "ci", "n", "within_noise", "same")
 # A comparison from the side of the model that carries it: the record is the challenger's (a = the
 # challenger, b = the model then in use), so a model that was in use sees it turned round (sign -1).
-SIDES = {PROMOTED: (1, "Promoted: this model was {lead}, against the model then in use."),
-         NOT_PROMOTED: (1, "Not promoted: this model was {lead}, against the model then in use."),
-         REPLACED: (-1, "Replaced: this model was {lead}, against the challenger that took its place."),
-         KEPT_OVER: (-1, "Kept in use (the challenger was not promoted): this model was {lead}, against that "
-                         "challenger.")}
+# Each: (sign, what happened, the other model).
+SIDES = {PROMOTED: (1, "Promoted", "the model then in use"),
+         NOT_PROMOTED: (1, "Not promoted", "the model then in use"),
+         REPLACED: (-1, "Replaced", "the challenger that took its place"),
+         KEPT_OVER: (-1, "Kept in use (the challenger was not promoted)", "that challenger")}
 
 
 def own_words(entry: dict[str, Any]) -> str:
@@ -177,14 +202,19 @@ def own_words(entry: dict[str, Any]) -> str:
     comparison = entry.get("comparison") or {}
     if side is None or comparison.get("delta") is None or not comparison.get("n"):
         return ""
-    sign, words = side
+    sign, happened, other = side
 
     def seen_from_here(record: dict[str, Any], basis: str) -> str:  # the record is the challenger's side
         low, high = record.get("ci") or (float("nan"), float("nan"))
-        mine = {"delta": sign * record["delta"], "n": record["n"], "ci": (low, high) if sign > 0 else (-high, -low)}
+        # 0.0 - x, not -x: a level comparison must not read "-0.0".
+        mine = {"delta": 0.0 + sign * record["delta"], "n": record["n"], "same": record.get("same", False),
+                "ci": (low, high) if sign > 0 else (0.0 - high, 0.0 - low)}
         return lead_in_words(mine, "classification", basis)
 
-    said = words.format(lead=seen_from_here(comparison, "shared"))
+    if comparison.get("same"):  # not "level ...; within noise (0.0 to 0.0)": nothing told them apart
+        said = f"{happened}: this model and {other} predict the same label on all {comparison['n']:,} shared rows."
+    else:
+        said = f"{happened}: this model was {seen_from_here(comparison, 'shared')}, against {other}."
     fixed = entry.get("holdout_comparison")
     if fixed and fixed.get("n"):  # what kept the challenger out (promotes): its place on the holdout alone
         said = said[:-1] + f"; on the fixed holdout alone {seen_from_here(fixed, 'holdout')}."
@@ -220,8 +250,11 @@ def _next_version(folder: Path, *also: str) -> str:
 
 
 def history_events(folder: str | Path) -> list[dict[str, Any]]:
-    """The model's version events, oldest first: ``{"at", "event"}`` (a damaged line is skipped)."""
-    return read_json_lines(Path(folder) / VERSIONS / HISTORY)
+    """The model's version events, oldest first: ``{"at", "event"}`` (a damaged line is skipped); a
+    swap of candidates in the words of :func:`swap_sentence`, whatever words it was recorded with."""
+    events = read_json_lines(Path(folder) / VERSIONS / HISTORY)
+    return [{**e, "event": swap_sentence(Path(folder), e)} if e.get("action") == "swapped" and e.get("candidate")
+            and e.get("kept_candidate") else e for e in events]
 
 
 def _add_event(folder: Path, event: str, **fields: Any) -> None:
@@ -435,10 +468,10 @@ def challenge(folder: str | Path, data: pd.DataFrame, new: pd.DataFrame, *, on_p
     disagrees = (float(np.mean(pred_old[n_holdout:] != truth[n_holdout:])) if len(texts) > n_holdout else None,
                  float(np.mean(pred_old[:n_holdout] != truth[:n_holdout])) if n_holdout else None)
     trained = trained_rows(result.metrics, len(training))
-    record = {"comparison": {k: comparison[k] for k in ("delta", "ci", "n", "within_noise")},
+    record = {"comparison": {k: comparison[k] for k in RECORDED},
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_trained": trained["learned"], "trained": trained}
     if not promoted and better_than(comparison):  # kept out by the holdout alone (promotes): say it later too
-        record["holdout_comparison"] = {k: fixed[k] for k in ("delta", "ci", "n", "within_noise")}
+        record["holdout_comparison"] = {k: fixed[k] for k in RECORDED}
     holdout = pd.DataFrame({"text": texts, "true_label": truth})[joins].reset_index(drop=True)
     if cancel is not None and cancel():
         raise TrainingCancelled("Retraining was cancelled; the model in use and its versions are unchanged.")
@@ -740,7 +773,7 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     the version lost its latest comparison (:func:`carried_comparison`, through any rollbacks
     since). Raises ValueError for a version not kept.
     Loads both models and predicts the holdout: seconds for a small model on a laptop CPU."""
-    from .evaluation import compare_on_rows, lead_in_words
+    from .evaluation import compare_on_rows, lead_in_words, points_text
     from .models import load_folder
 
     folder = Path(folder)
@@ -750,7 +783,7 @@ def rollback_risk(folder: str | Path, version: str) -> RollbackRisk:
     info = kept[version]
     how = LOST.get(str(info.get("outcome")))
     then = (info.get("comparison") or {}).get("delta")
-    then = "" if then is None else f" ({then * 100:+.1f} macro-F1 points for the challenger then)"
+    then = "" if then is None else f" ({points_text(then, 'classification')} of macro-F1 for the challenger then)"
     since = "" if info.get("status") in OUTCOMES or not info.get("status") else f"; since then: {info['status']}"
     said = f"{version} {how}{then}{since}." if how else f"{version}: {info.get('status') or 'a kept version'}."
     path = holdout_path(folder)
@@ -825,24 +858,20 @@ def previous_version(folder: str | Path, kept: list[dict[str, Any]] | None = Non
     return in_use_before[-1] if in_use_before else None
 
 
-def choose(folder: str | Path, kind: str, *, by: str = "person", kind_names: Mapping[str, str] | None = None) -> str:
+def choose(folder: str | Path, kind: str, *, by: str = "person") -> str:
     """Put the candidate ``kind`` kept with the model in ``folder`` in front ("Use ... instead",
     ``python -m core choose``; core.models.candidates.switch_candidate), the model in front among
     the candidates; the model's own files (MODEL_FILES: its versions, fixed holdout, scoring history
     and version number) stay where they are, and the swap is an event of its history, written in
-    the same atomic replace (``kind_names``: how the event names each kind, core.registry.KIND_NAMES;
-    core.registry sits above this module). Returns the kind put aside. ValueError naming the kept kinds."""
+    the same atomic replace (in words: :func:`swap_sentence`). Returns the kind put aside.
+    ValueError naming the kept kinds."""
     from .models.candidates import switch_candidate
 
     folder = Path(folder)
-    names = kind_names or {}
 
     def record(tmp: Path, aside: str) -> None:
-        name = version_name(tmp)
-        chosen, before = (f"{names.get(k, k)} ({k})" for k in (kind, aside))
-        _add_event(tmp, f"{name + ': ' if name else ''}the candidate {chosen} put in front in place of {before}, "
-                        f"by hand; {aside} is kept as a candidate", action="swapped", in_use=name or "",
-                   candidate=kind, kept_candidate=aside)
+        fields = {"in_use": version_name(tmp) or "", "candidate": kind, "kept_candidate": aside}
+        _add_event(tmp, swap_sentence(tmp, fields), action="swapped", **fields)
 
     return switch_candidate(folder, kind, by=by, stay=MODEL_FILES, also=record)
 
@@ -850,7 +879,8 @@ def choose(folder: str | Path, kind: str, *, by: str = "person", kind_names: Map
 def versions_in_words(folder: str | Path, kind_names: Mapping[str, str] | None = None) -> list[str]:
     """What ``python -m core versions`` prints: one line per version, the one in use first, then the
     kept ones newest first (what happened, when, the rows its challenger trained on), then the
-    history, oldest first, with times as people read them. ``kind_names``: as for :func:`choose`."""
+    history, oldest first, with times as people read them. ``kind_names``: how a version's kind is
+    named (core.registry.KIND_NAMES; core.registry sits above this module)."""
     names = kind_names or {}
 
     def when(entry: dict[str, Any]) -> str:

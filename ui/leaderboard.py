@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.candidates import board_note
+from core.evaluation import out_of_fold_title
 from core.words import rows_words
 from ui.jobs import duration
 from ui.markdown import plain
@@ -54,12 +56,19 @@ def in_use_index(rows: Sequence[Row], in_use_kind: str | None) -> int | None:
     return saved[0] if saved else max(same, key=lambda i: _number(rows[i].get("score")) or float("-inf"))
 
 
-def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, ended: bool = False) -> pd.DataFrame:
+def score_column(folds: int = 0) -> str:
+    """The score column's name: "validation score", or for a run cross-validated in ``folds`` folds
+    (core.evaluation.cross_validated_folds; small data) "out-of-fold score (5-fold cross-validation)"."""
+    return out_of_fold_title(folds, "score") if folds else "validation score"
+
+
+def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, ended: bool = False,
+                      folds: int = 0) -> pd.DataFrame:
     """One line per candidate, in the order they ran, as text (a score 0.8123 reads "0.812"):
-    candidate, standing ("leader", "in use"), validation score, what it was scored on
+    candidate, standing ("leader", "in use"), score (:func:`score_column`), what it was scored on
     ("macro-F1, 210 rows"), time, status and note. ``ended``: the job is over, so a candidate
     the last snapshot has waiting or running reads "not finished"."""
-    in_use = in_use_index(rows, in_use_kind)
+    in_use, score_name = in_use_index(rows, in_use_kind), score_column(folds)
     lines = []
     for i, row in enumerate(rows):
         score = _number(row.get("score"))
@@ -71,43 +80,45 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
         lines.append({
             "candidate": str(row.get("title") or row.get("kind") or "?"),
             "standing": ", ".join(standing),
-            "validation score": f"{score:.3f}" if score is not None else "",
+            score_name: f"{score:.3f}" if score is not None else "",
             "scored on": f"{metric}, {rows_words(n_val)}" if score is not None and n_val else (metric if score is not None else ""),
             "time": duration(seconds) if (seconds := _number(row.get("seconds"))) is not None else (
                 "running…" if status == "running" else ""),
             "status": status,
-            "note": str(row.get("note") or ""),
+            "note": board_note(row, i == in_use),
         })
-    return pd.DataFrame(lines, columns=["candidate", "standing", "validation score", "scored on", "time", "status", "note"])
+    return pd.DataFrame(lines, columns=["candidate", "standing", score_name, "scored on", "time", "status", "note"])
 
 
 # Widths that fit each short column's longest words ("leader, in use", "macro-F1, 1,234 rows"): left
-# to the grid's own sizing, the walk found them cut ("leader, in u…").
-COLUMN_WIDTHS = {"candidate": 260, "standing": 110, "validation score": 120, "scored on": 160, "time": 80, "status": 110}
+# to the grid's own sizing, the walk found them cut ("leader, in u…"). The score column's name varies
+# (score_column): it takes SCORE_WIDTH.
+COLUMN_WIDTHS = {"candidate": 260, "standing": 110, "scored on": 160, "time": 80, "status": 110}
+SCORE_WIDTH = 120
 
 
-def note_lines(rows: Sequence[Row], skip: Sequence[str] = ()) -> list[str]:
-    """"**<candidate>**: <note>" for each row with a note whose status is not in ``skip`` (Markdown,
-    values escaped)."""
-    return [f"**{plain(row.get('title') or row.get('kind'))}**: {plain(row['note'])}"
-            for row in rows if row.get("note") and row.get("status") not in skip]
+def note_lines(frame: pd.DataFrame, skip: Sequence[str] = ()) -> list[str]:
+    """"**<candidate>**: <note>" for each line of :func:`leaderboard_frame` with a note whose status is
+    not in ``skip`` (Markdown, values escaped)."""
+    return [f"**{plain(line.candidate)}**: {plain(line.note)}" for line in frame.itertuples()
+            if line.note and line.status not in skip]
 
 
 def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = None, *, ended: bool = False,
-                       notes_said: Sequence[str] = ()) -> None:
+                       notes_said: Sequence[str] = (), folds: int = 0) -> None:
     """The leaderboard table (nothing for no rows), its notes in full below it. ``in_use_kind``: see
-    :func:`in_use_index`; ``ended``: see :func:`leaderboard_frame`; ``notes_said``: statuses whose
-    notes the caller says itself (render_live's stopped-early lines)."""
+    :func:`in_use_index`; ``ended``, ``folds``: see :func:`leaderboard_frame`; ``notes_said``: statuses
+    whose notes the caller says itself (render_live's stopped-early lines)."""
     if not rows:
         return
     st.markdown("##### Leaderboard")
-    frame = leaderboard_frame(rows, in_use_kind, ended=ended)
-    # A note is often a sentence or two (a cross-validated score, why a candidate was not saved): cut
-    # to a cell it lost its point, so the notes are listed in full under the table instead.
+    frame = leaderboard_frame(rows, in_use_kind, ended=ended, folds=folds)
+    widths = {**COLUMN_WIDTHS, score_column(folds): SCORE_WIDTH}
+    # A note is often a sentence or two (a cross-validated score, why a candidate was not put in place):
+    # cut to a cell it lost its point, so the notes are listed in full under the table instead.
     st.dataframe(frame, hide_index=True, key=key, column_order=[c for c in frame.columns if c != "note"],
-                 column_config={column: st.column_config.TextColumn(width=width)
-                                for column, width in COLUMN_WIDTHS.items()})
-    if lines := note_lines(rows, notes_said):
+                 column_config={column: st.column_config.TextColumn(width=width) for column, width in widths.items()})
+    if lines := note_lines(frame, notes_said):
         st.markdown("Notes:\n" + "\n".join(f"- {line}" for line in lines))
 
 
@@ -156,15 +167,15 @@ def stopped_lines(rows: Sequence[Row]) -> list[str]:
 
 
 def render_live(rows: Sequence[Row], model_name: str, key: str, *, not_usable: str = "", caution: str = "",
-                in_use: str = "") -> bool:
+                in_use: str = "", folds: int = 0) -> bool:
     """The running job's part: the table, the stopped-early lines, and the "ready to use now" line
     with a link to Predict. ``not_usable``: the saved model's verdict warning when it is no better
     than guessing (then said instead of "usable now"); ``caution``: its verdict's caution (several
     tags per row: no better than a constant guess on Hamming loss) as Markdown in the words every
     view uses (ui.results.notice_markdown), which makes the line a warning; ``in_use``: another
-    model that stays the active one (the line says so, and how to switch).
-    Returns whether a usable saved leader exists."""
-    render_leaderboard(rows, key, notes_said=("stopped early",))
+    model that stays the active one (the line says so, and how to switch); ``folds``: see
+    :func:`leaderboard_frame`. Returns whether a usable saved leader exists."""
+    render_leaderboard(rows, key, notes_said=("stopped early",), folds=folds)
     for line in stopped_lines(rows):
         st.info(line, icon=":material/timer_off:")
     line = ready_line(rows, model_name)

@@ -178,7 +178,8 @@ def render_board(info: ModelInfo, rows: Sequence[dict], key: str) -> None:
     if not rows:
         return
     running = any(job.active and job.model_name == info.name for job in list_jobs())  # the best so far's job too
-    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.candidate_kind, ended=not running)
+    render_leaderboard(rows, f"{key}_leaderboard", in_use_kind=info.candidate_kind, ended=not running,
+                       folds=cross_validated_folds(info.metrics))
     pending = pending_titles(rows) if running else []
     if pending:
         st.caption(f"Its training job is still running: {plain(' or '.join(pending))} may replace this model "
@@ -332,6 +333,8 @@ def render_results(info: ModelInfo, key: str, *, compact: bool = False, leaderbo
     else:
         st.markdown(f"##### {rows} with the largest errors")
     if len(mistakes):
+        if "row" in mistakes.columns:  # said once, as Predict says it: a bare "row 255" leaves the counting unsaid
+            st.caption(f"`row` is the row's number in the training file ({ROW_NUMBERING}).")
         st.dataframe(
             mistakes,
             hide_index=True,

@@ -21,6 +21,7 @@ import streamlit as st
 
 from core import jobs
 from core.charts.evaluation import training_curve_chart
+from core.evaluation import cross_validated_folds
 from core.jobs import JobStatus, latest_leaderboard
 from core.registry import model_path, read_info
 from core.result import verdict_notice
@@ -149,17 +150,18 @@ def _live_leaderboard(status: JobStatus, *, activate: bool = True) -> None:
     rows = latest_leaderboard(status.events)
     if not rows:
         return
-    warning, readable, verdict = "", False, {}
+    warning, readable, verdict, folds = "", False, {}, 0
     if ready_line(rows, status.model_name) is not None:
         try:
-            verdict = read_info(model_path(status.model_name)).metrics.get("verdict") or {}
-            readable = True
+            metrics = read_info(model_path(status.model_name)).metrics
+            verdict, folds, readable = metrics.get("verdict") or {}, cross_validated_folds(metrics), True
         except (ValueError, OSError):  # being replaced right now: the next poll reads it
             verdict = {}
         warning = (verdict.get("warning") or "it is no better than guessing.") if verdict.get("useless") else ""
     in_use = other_active_model(status.model_name) if activate else None
     usable = render_live(rows, status.model_name, "train_leaderboard", not_usable=warning,
-                         caution="" if verdict.get("useless") else notice_markdown(verdict), in_use=in_use or "")
+                         caution="" if verdict.get("useless") else notice_markdown(verdict), in_use=in_use or "",
+                         folds=folds)
     # Once per saved leader, not once per job: the sidebar (drawn outside this fragment) describes the
     # model in the folder, which a later leader replaces (the walk saw it name TF-IDF for the whole run).
     marker = f"{status.id}:{next((r.get('kind') for r in rows if r.get('saved') and r.get('leader')), '')}"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..evaluation import OUT_OF_FOLD_NOTE, cross_validated_folds, scored_rows
+from ..evaluation import OUT_OF_FOLD_NOTE, cross_validated_folds, out_of_fold_title, scored_rows
 from . import BASELINE_COLOR, MODEL_COLOR, diagonal, model_curve
 
 __all__ = [
@@ -368,7 +368,8 @@ def _headline_cards(metrics: Mapping[str, Any], task: str) -> list[Headline]:
 
 
 def baseline_comparison_chart(metrics: Mapping[str, Any], task: str) -> go.Figure:
-    """Horizontal bars of the headline metric (macro-F1 or R²) for the model and each baseline.
+    """Horizontal bars of the headline metric (macro-F1 or R²) for the model and each baseline, on
+    the same test rows (out of fold for a cross-validated run, which the title says).
 
     Trace 0 holds every bar: y = names (model first), x = scores.
     """
@@ -397,8 +398,10 @@ def baseline_comparison_chart(metrics: Mapping[str, Any], task: str) -> go.Figur
         )
     )
     label = "Macro-F1" if task == "classification" else "R²"
+    folds = cross_validated_folds(metrics)  # small data: every number is out of fold, there are no test rows
+    title = out_of_fold_title(folds, "macro-F1" if task == "classification" else "R²") if folds else f"{label} on the same test rows"
     fig.update_layout(
-        title=f"{label} on the same test rows",
+        title=title[:1].upper() + title[1:],
         xaxis_title=label,
         yaxis={"autorange": "reversed"},
         height=120 + 40 * len(names),

@@ -85,8 +85,10 @@ def test_the_comparison_reads_the_verdict_from_each_side(saved):
         ahead, behind = (in_place, kept) if verdict["validation"]["delta"] > 0 else (kept, in_place)
         assert ahead.lead.startswith(f"{gap:.1f} points ahead on {n} validation rows")
         assert behind.lead.startswith(f"{gap:.1f} points behind on {n} validation rows")
-    else:
-        assert in_place.lead.startswith(f"level on {n} validation rows") and kept.lead == in_place.lead
+    else:  # level; when the two predicted the same on every row, that is said instead of a 0-to-0 interval
+        level = (f"the two models predict the same label on all {n} validation rows" if verdict["validation"].get("same")
+                 else f"level on {n} validation rows")
+        assert in_place.lead.startswith(level) and kept.lead == in_place.lead
 
 
 def test_a_third_candidate_outside_the_verdicts_pair_shows_the_runs_own_scores(saved):

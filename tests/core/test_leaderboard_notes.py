@@ -1,5 +1,5 @@
-"""The leaderboard's note on each candidate says in plain words why it was not saved (issue 26's walk:
-the soft vote tied at 0.822 with the saved model and few-shot behind, with no reason given)."""
+"""The leaderboard's note on each candidate says in plain words why it was not put in place (never "not
+saved": the job keeps it as a candidate; issue 26's walk: the soft vote tied at 0.822 with the saved model and few-shot behind, with no reason given)."""
 
 from __future__ import annotations
 
@@ -48,14 +48,14 @@ def test_each_candidate_not_saved_says_why_against_the_leader_as_it_stands():
     board.finished(tfidf, "tfidf")
     board.finished(embedding, pipeline.choose_leader([tfidf, embedding], "classification"))
     tie = {row["kind"]: row for row in board.rows()}["embedding"]["note"]
-    assert tie.startswith(f"Not saved: tied with TF-IDF + logistic regression ({f_tfidf:.3f} vs {f_tfidf:.3f} macro-F1 "
+    assert tie.startswith(f"Not put in place: tied with TF-IDF + logistic regression ({f_tfidf:.3f} vs {f_tfidf:.3f} macro-F1 "
                           "on the same 200 validation rows, within the tie margin of 0.5 points), so the cheaper one")
     rows = _run(_board(("tfidf", "embedding", "softvote", "transformer")), [tfidf, embedding, vote, fine])
     assert rows["softvote"]["leader"] and rows["softvote"]["note"] == "The best so far."
     # The former leader's and the tied one's notes now measure them against the new leader.
     gap = f"{(f_vote - f_tfidf) * 100:.1f} points behind the soft vote"
     for kind in ("tfidf", "embedding"):
-        assert rows[kind]["note"].startswith(f"Not saved: {gap}") and not rows[kind]["leader"]
+        assert rows[kind]["note"].startswith(f"Not put in place: {gap}") and not rows[kind]["leader"]
         assert "noise of 200 validation rows (95% interval" in rows[kind]["note"]
     assert rows["transformer"]["note"] == stop  # where it stopped and by how much, as the fine-tune said it
 
@@ -65,7 +65,7 @@ def test_a_higher_candidate_not_saved_says_the_settings_keep_the_requested_one()
     fine, f_fine = _fitted("transformer", 50)
     rows = _run(_board(("tfidf", "transformer"), "transformer"), [tfidf, fine], preferred="transformer")
     assert rows["transformer"]["leader"] and "settings ask to keep it" in rows["transformer"]["note"]
-    assert rows["tfidf"]["note"] == (f"Not saved: it scored higher than the fine-tuned transformer ({f_tfidf:.3f} vs "
+    assert rows["tfidf"]["note"] == (f"Not put in place: it scored higher than the fine-tuned transformer ({f_tfidf:.3f} vs "
                                      f"{f_fine:.3f} macro-F1 on the same 200 validation rows), but the settings ask to "
                                      "keep the fine-tuned transformer.")
 

@@ -219,12 +219,11 @@ def test_each_scoring_is_judged_against_the_model_that_scored_it(folder, tmp_pat
     model's test split (9 of 14 lines became alarms). Truth: each model's own test_predictions.csv
     (mean confidence, label mix by pandas), read in the test before and after the swap."""
     from core.monitor import references
-    from core.registry import KIND_NAMES
     from core.versions import choose
 
     old_test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
     score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="a.csv")
-    choose(folder, "tfidf", kind_names=KIND_NAMES)
+    choose(folder, "tfidf")
     new_test = pd.read_csv(folder / "test_predictions.csv", keep_default_na=False)
     score(folder, POSITIVE * 20 + NEGATIVE * 20, tmp_path, name="b.csv")
     lines = report(folder)["history"]

@@ -92,7 +92,7 @@ def test_a_better_challenger_is_promoted_kept_and_rolled_back(flipped):
         "rolled back from v1 to v2: v2 is in use, v1 is kept"]
     risk = rollback_risk(flipped, "v1")
     assert risk.lost and "was replaced" in risk.sentence and "rollback from v1 to v2" in risk.sentence
-    assert f"{delta * 100:+.1f} macro-F1 points" in risk.sentence
+    assert f"{delta * 100:+.1f} points of macro-F1" in risk.sentence
     assert risk.comparison["a"] < risk.comparison["b"]  # and it still scores worse on the same rows
     # The dialog compares the two on the fixed holdout, which the retrain's new rows never joined.
     assert risk.comparison["n"] == n_test == outcome.comparison["n"] - outcome.n_new_eval
@@ -279,20 +279,19 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     candidates/<kind>/ (Versions then said "No earlier version", a retrain fell back to the test
     split). Truth: the bytes written in the test, and the history lines written in the test."""
     from core.monitor import history
-    from core.registry import KIND_NAMES
-    from core.versions import choose, holdout_rows, in_use, previous_version
+    from core.versions import HISTORY, choose, holdout_rows, in_use, previous_version
 
     folder = with_versions(trained_tiny, tmp_path)
     (folder / "holdout_review.csv").write_text("text,given_label\nlove it,negative\n")  # rows set aside: the model's too
     before, events = model_files(folder), history_events(folder)
     assert "holdout_review.csv" in before
     tfidf = load_folder(folder / "candidates" / "tfidf").predict(["love it", "awful"])
-    assert choose(folder, "tfidf", kind_names=KIND_NAMES) == "transformer"
+    assert choose(folder, "tfidf") == "transformer"
     assert list(load_folder(folder).predict(["love it", "awful"])) == list(tfidf)  # the candidate is in front
     assert model_files(folder) == before  # versions, holdout, scoring history, number, comparison: byte for byte
     # walk-m: the comparison kept through the swap was the transformer's, never TF-IDF's: said so, not shown as TF-IDF's
-    assert in_use(folder)["own_words"] == ("Not compared: this candidate (tfidf) was put in front by hand after the "
-                                           "last retrain, whose comparison was the transformer model's.")
+    assert in_use(folder)["own_words"] == ("Not compared: you put TF-IDF + logistic regression in place after the "
+                                           "last retrain, whose comparison was of the fine-tuned transformer.")
     aside = folder / "candidates" / "transformer"
     assert not [n for n in ("versions", "holdout.csv", "scoring_history.jsonl", "version_name.json") if (aside / n).exists()]
     assert holdout_rows(folder) == 7 and [line["rows"] for line in history(folder)] == [5]
@@ -300,8 +299,15 @@ def test_use_instead_leaves_the_versions_holdout_and_history_in_place_and_is_an_
     assert previous_version(folder) == "v1"  # a swap is no version change: the default still undoes the promotion
     after = history_events(folder)
     assert after[:2] == events and len(after) == 3 and after[2]["action"] == "swapped"
-    assert after[2]["event"].startswith("v3: the candidate TF-IDF + logistic regression (tfidf) put in front in place "
-                                        "of fine-tuned transformer (transformer)")
+    # People's names only (newcomer walk: "the candidate ... (embedding) put in front in place of few-shot model (fewshot)").
+    assert after[2]["event"] == ("v3: you put TF-IDF + logistic regression in place of the fine-tuned transformer; the "
+                                 "fine-tuned transformer is kept as a candidate")
+    # A swap recorded in the older words reads the same, from the kinds its line records.
+    lines = (folder / VERSIONS / HISTORY).read_text().splitlines()
+    old = {**json.loads(lines[2]), "event": "v3: the candidate TF-IDF + logistic regression (tfidf) put in front in "
+                                             "place of fine-tuned transformer (transformer), by hand; transformer is kept"}
+    (folder / VERSIONS / HISTORY).write_text("\n".join([*lines[:2], json.dumps(old)]) + "\n")
+    assert history_events(folder) == after
     # Back with the CLI: the same files, one more event, and the candidate's own files as they were.
     assert cli_main(["choose", str(folder), "transformer"]) == 0
     assert "the swap is in the model's version history" in capsys.readouterr().err
@@ -361,6 +367,39 @@ def test_a_challenger_ahead_only_through_the_new_rows_labels_is_not_promoted():
     assert f"{abs(lead_fixed) * 100:.1f} points behind on 120 holdout rows" in challenger_words
     assert in_use_words.startswith("Kept in use (the challenger was not promoted)")
     assert f"{abs(lead_fixed) * 100:.1f} points ahead on 120 holdout rows" in in_use_words
+
+
+def test_two_models_that_predict_the_same_on_every_row_are_said_to_and_never_within_noise_or_minus_zero():
+    """Newcomer walk: a retrain whose challenger predicted the same as the model in use on all 92
+    shared rows read "level on 92 shared rows; within noise (95% interval +0.0 points to +0.0
+    points)", and the version list "-0.0 points to -0.0 points": an interval of 0 to 0 by
+    construction, not a measure of noise."""
+    from core.evaluation import compare_on_rows, points_text
+    from core.versions import KEPT_OVER, NOT_PROMOTED, RECORDED, outcome_sentence, own_words
+
+    rng = np.random.default_rng(0)
+    truth = rng.choice(["0", "1"], 92)
+    pred = truth.copy()
+    pred[:10] = np.where(pred[:10] == "0", "1", "0")  # both wrong on the same 10 rows
+    same = compare_on_rows("classification", truth, pred, pred.copy(), ["0", "1"], seed=42)
+    assert same["same"] and list(same["ci"]) == [0.0, 0.0]
+    said = outcome_sentence(False, "v1", "v2", same, 92, 0)
+    assert said.startswith("Kept v1: the challenger (v2) was not better, so it was not promoted: the two models predict "
+                           "the same label on all 92 shared rows (92 holdout + 0 new rows")
+    record = {"comparison": {k: same[k] for k in RECORDED}}  # as a retrain records it
+    assert own_words({**record, "outcome": NOT_PROMOTED}) == (
+        "Not promoted: this model and the model then in use predict the same label on all 92 shared rows.")
+    assert own_words({**record, "outcome": KEPT_OVER}) == ("Kept in use (the challenger was not promoted): this model "
+                                                          "and that challenger predict the same label on all 92 shared rows.")
+    # Models that differ, level or not, keep their interval; a signed zero never reads "-0.0".
+    other = pred.copy()
+    other[10:12] = np.where(other[10:12] == "0", "1", "0")
+    differ = compare_on_rows("classification", truth, other, pred, ["0", "1"], seed=42)
+    assert not differ["same"] and "within noise (95% interval" in own_words({"comparison": differ, "outcome": KEPT_OVER})
+    assert (points_text(-0.0, "classification"), points_text(-0.0004, "classification"), points_text(-0.0, "regression")) == (
+        "0.0 points", "0.0 points", "0.000")
+    level = {"delta": 0.0, "ci": [0.0, 0.0], "n": 92, "within_noise": True}  # recorded before "same" was
+    assert "-0.0" not in own_words({"comparison": level, "outcome": KEPT_OVER})
 
 
 def test_a_promotion_within_noise_says_it_scored_higher_then_how_sure_in_a_sentence_of_its_own():

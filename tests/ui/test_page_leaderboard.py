@@ -26,6 +26,7 @@ from tests.ui.test_page_train import frame_with, open_train, texts
 NAME = "reviews-board"
 JOB = "20260102-000000-board1"
 NOTE = "12 points behind the leader after 2 evaluations"
+BEHIND = "Not put in place: 4.4 points behind the fine-tuned transformer."
 
 
 def rows(stage: int) -> list[CandidateRow]:
@@ -38,7 +39,7 @@ def rows(stage: int) -> list[CandidateRow]:
         embedding = CandidateRow("embedding", embedding.title, "stopped early", 0.6917, "macro_f1", 210, 41.0, NOTE)
         transformer = CandidateRow("transformer", transformer.title, "running")
     if stage >= 2:
-        tfidf = CandidateRow("tfidf", tfidf.title, "done", 0.8123, "macro_f1", 210, 3.4)
+        tfidf = CandidateRow("tfidf", tfidf.title, "done", 0.8123, "macro_f1", 210, 3.4, BEHIND)
         transformer = CandidateRow("transformer", transformer.title, "done", 0.8561, "macro_f1", 210, 65.0,
                                    leader=True, saved=True)
     return [tfidf, embedding, transformer]
@@ -212,6 +213,7 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
         "Fine-tuned transformer": ("0.856", "done"),
     }
     assert board["Fine-tuned transformer"]["standing"] == "leader, in use"
+    assert board["TF-IDF + logistic regression"]["note"] == BEHIND
     assert "##### Candidates" in texts(at.markdown)
     # The split says the saved model was refitted (its validation scores are the training-rows copy's).
     assert any(", then refitted on 1,600 training + validation rows" in c.value for c in at.caption)
@@ -222,10 +224,30 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
     board = board_of(at)  # the rule's leader stays the leader; the model in use is the person's choice
     assert (board["Fine-tuned transformer"]["standing"], board["TF-IDF + logistic regression"]["standing"]) == (
         "leader", "in use")
+    # Its note no longer argues it was not put in place: the "in use" mark beside it would contradict it.
+    assert board["TF-IDF + logistic regression"]["note"] == "Now in use: you chose it instead of the leader."
+    assert board["Frozen-encoder embeddings + LR"]["note"] == NOTE
 
     models = open_models()
     models.selectbox(key="models_open").set_value(NAME).run()
     assert board_of(models)["TF-IDF + logistic regression"]["standing"] == "in use"
+
+
+def test_a_cross_validated_runs_board_calls_its_scores_out_of_fold_not_validation(models_dir):
+    """The newcomer walk's 150-row file: every candidate cross-validated (no validation or test
+    rows), yet the board's column said "validation score"."""
+    folder = job_folder("done")
+    write_events(folder, rows(0), rows(1), rows(2))
+    saved = model_folder("transformer", rows(2))
+    metrics = json.loads((saved / "metrics.json").read_text())
+    (saved / "metrics.json").write_text(json.dumps({**metrics, "cv": {"k": 5}}))
+    write_state(folder, "done", message="Saved", model_path=str(saved))
+    at = open_train()
+    at.button(key=f"train_show_{JOB}").click().run()
+    assert not at.exception, at.exception
+    board = frame_with(at, "out-of-fold score (5-fold cross-validation)").set_index("candidate")
+    assert board["out-of-fold score (5-fold cross-validation)"].to_dict()["Fine-tuned transformer"] == "0.856"
+    assert not [f for f in at.dataframe if "validation score" in f.value.columns]
 
 
 def test_without_a_leaderboard_in_the_metrics_the_last_event_is_shown(models_dir):

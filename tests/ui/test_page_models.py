@@ -111,6 +111,9 @@ def test_regression_model_shows_predicted_vs_actual(two_models):
     scatter = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Predicted vs actual"))
     assert scatter["data"][0]["x"] == [1.0, 2.0, 3.0, 4.0]
     assert frame_with(at, "error")["row"].tolist()[0] == 2  # the largest error first
+    # How the rows are counted is said once on the table, in Predict's words (newcomer walk: a bare "row 255").
+    assert "`row` is the row's number in the training file (0 = the first row after the header)." in [
+        c.value for c in at.caption]
 
 
 def test_compare_two_models_side_by_side(two_models):
@@ -221,6 +224,9 @@ def test_a_model_cross_validated_on_six_labels_counts_out_of_fold_rows_not_test_
     assert not counted, counted
     assert any("6 labelled rows, each scored out of fold" in s for s in said)
     assert any(s.startswith("##### Out-of-fold rows the model got wrong") for s in said)
+    titles = [f["layout"]["title"]["text"] for f in figures(at) if f["layout"].get("title")]
+    assert f"Out-of-fold macro-F1 ({metrics['cv']['k']}-fold cross-validation)" in titles  # not "on the same test rows"
+    assert not [t for t in titles if "test rows" in t], titles
     assert any("6 out-of-fold rows" in s for s in said)  # the accuracy card's help at least
     # The candidates' scores in the CLI's words (core.candidates.Candidate.scores), not "out-of-fold macro-F1".
     lines = [line for s in said if not s.startswith("Notes:")  # the leaderboard's notes are the pipeline's words

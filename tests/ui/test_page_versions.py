@@ -218,19 +218,19 @@ def test_the_rollback_picker_starts_at_the_version_in_use_before_and_a_swap_is_i
     """walk-f: right after a promotion the picker offered the challenger that lost (the highest number),
     and "Use ... instead" emptied the tab. Truth: the versions written in the test (v3 replaced v1;
     v2 lost) and the candidate put in front here."""
-    from core.registry import KIND_NAMES
     from core.versions import choose
     from tests.core.test_versions import with_versions
 
     folder = with_versions(trained_tiny, tmp_path)
     assert folder.parent == models_dir
-    choose(folder, "tfidf", kind_names=KIND_NAMES)
+    choose(folder, "tfidf")
     at = open_versions()
     picker = at.selectbox(key="models_versions_pick_v3")
     assert picker.value == "v1" and picker.options[0] == "v1 (in use before v3)" and "v2" in picker.options
     table = frame_with(at, "what happened")
     assert table["version"].tolist() == ["v3", "v2", "v1"] and table["model"].tolist()[0] == "TF-IDF + logistic regression"
-    assert "v3: the candidate TF-IDF + logistic regression (tfidf) put in front" in " ".join(m.value for m in at.markdown)
+    assert "v3: you put TF-IDF + logistic regression in place of the fine-tuned transformer" in " ".join(
+        m.value for m in at.markdown)
     # Times as the CLI's `versions` prints them (walk: the table and History showed raw ISO stamps).
     import re
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", str(t)) for t in table["saved"].tolist())
