@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="fine-tune a model on a CSV and print test metrics as JSON")
+    t = sub.add_parser("train", help="train on a labelled CSV (the leaderboard: TF-IDF, embeddings, few-shot or fine-tuning; the best is saved) and print test metrics as JSON")
     t.add_argument("--data", required=True, help="training CSV")
     t.add_argument("--text-col", action="append", default=[], dest="text_cols",
                    help="text column (repeatable); without one, the profile columns go to the response comparison")
