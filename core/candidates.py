@@ -67,17 +67,23 @@ class Candidate:
 
 def fitted_on(candidate: Candidate) -> str:
     """The rows ``candidate``'s saved copy was fitted on, in words, from its own metrics.json:
-    "retrained on 1,600 labelled rows after the comparison" (core.pipeline's refit: the model in
-    place, and a kept TF-IDF on every labelled row) or "fitted on the 1,400 training rows only, as
+    "retrained on 1,600 labelled rows after the comparison" (core.pipeline's refit of the model in
+    place), "retrained on all 2,000 labelled rows ..., its 400 test rows included (...)" (TF-IDF, in
+    place or kept, is refitted on every labelled row: core.result.tfidf_refit) or "fitted on the 1,400 training rows only, as
     the comparison left it" (a kept candidate: core.result keeps it as the leaderboard fitted it);
     "" for a cross-validated run (every candidate's copy is fitted on every row) or unknown rows."""
     metrics = read_json(candidate.path / METRICS) if (candidate.path / METRICS).is_file() else {}
-    refit, train = metrics.get("refit"), (metrics.get("split_sizes") or {}).get("train")
+    refit, sizes = metrics.get("refit"), metrics.get("split_sizes") or {}
+    train, test = int(sizes.get("train") or 0), int(sizes.get("test") or 0)
     if candidate.folds:
         return ""
     if isinstance(refit, dict) and refit.get("rows"):
-        return f"retrained on {int(refit['rows']):,} labelled rows after the comparison"
-    return f"fitted on the {int(train):,} training rows only, as the comparison left it" if train else ""
+        rows = int(refit["rows"])
+        if test and rows >= sum(int(v or 0) for v in sizes.values()):  # TF-IDF's refit (core.result.tfidf_refit)
+            return (f"retrained on all {rows:,} labelled rows after the comparison, its {test:,} test rows included "
+                    f"(its test numbers are those of its copy fitted on the {train:,} training rows)")
+        return f"retrained on {rows:,} labelled rows after the comparison"
+    return f"fitted on the {train:,} training rows only, as the comparison left it" if train else ""
 
 
 def kind_name(kind: str, task: str) -> str:

@@ -62,9 +62,10 @@ def render_candidates(info: ModelInfo, key: str) -> None:
 def _rows_words(chosen: Candidate, current: Candidate) -> str:
     """" The soft vote was fitted on the 280 training rows only, ...; the fine-tuned transformer was
     retrained on 320 ..." where the two were fitted on different rows (a kept candidate is not
-    retrained after the comparison; the model in place may have been), else ""."""
+    retrained after the comparison; the model in place may have been; TF-IDF is refitted on every
+    row, its test rows included), else ""."""
     words = fitted_on(chosen), fitted_on(current)
-    if not all(words) or words[0].startswith("retrained") == words[1].startswith("retrained"):
+    if not all(words) or words[0] == words[1]:  # both on the same rows: nothing to weigh
         return ""
     return f" {chosen.title} was {words[0]}; {current.name} was {words[1]}."
 

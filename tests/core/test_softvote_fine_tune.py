@@ -248,8 +248,15 @@ def test_the_swap_says_a_kept_candidate_was_not_retrained_as_the_model_in_place_
     assert _rows_words(kept, in_place) == (
         f" The fine-tuned transformer was fitted on the {train:,} training rows only, as the comparison left it; "
         f"{in_place.name} was retrained on {both:,} labelled rows after the comparison.")
-    assert fitted_on(found["tfidf"]) == f"retrained on {len(df):,} labelled rows after the comparison"  # every row
-    assert _rows_words(found["tfidf"], in_place) == ""  # both retrained: nothing to warn about
+    # TF-IDF is refitted on every labelled row, its test rows included (walk r13: the swap said nothing of it).
+    test = len(prepared.splits["test"])
+    tfidf_words = (f"retrained on all {len(df):,} labelled rows after the comparison, its {test:,} test rows included "
+                   f"(its test numbers are those of its copy fitted on the {train:,} training rows)")
+    assert fitted_on(found["tfidf"]) == tfidf_words
+    assert _rows_words(found["tfidf"], in_place) == (
+        f" TF-IDF + logistic regression was {tfidf_words}; {in_place.name} was retrained on {both:,} labelled rows "
+        "after the comparison.")
+    assert _rows_words(in_place, in_place) == ""  # the same rows: nothing to weigh
     from core.cli import main  # the CLI's list says the same of each
 
     assert main(["choose", str(folder)]) == 0
