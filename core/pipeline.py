@@ -97,6 +97,7 @@ from .progress import (
     TrainResult,
     cancel_check,
 )
+from .registry import METHOD_NAMES
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
 from .small_data import FoldEvents, Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
 from .softvote import WITH_FINE_TUNE
@@ -284,10 +285,12 @@ def candidate_table(prepared: Prepared, config: TrainConfig, baselines: FittedBa
             "embedding", None, "The base model is not a sentence encoder: its frozen embeddings are not used as "
             "features (it is fine-tuned instead)."))
         table.append(_soft_vote_candidate(prepared, table[-1].fit is not None))
+        # In the settings' words (walk r13: "method 'full' was chosen" read as a code, and as if the data were large).
         table.append(Candidate("fewshot", fewshot) if config.method == "fewshot" else Candidate(
-            "fewshot", None, f"Few-shot is for small data sets; method '{config.method}' was chosen."))
+            "fewshot", None, f"Not run: this run uses {METHOD_NAMES.get(config.method, config.method)}; few-shot runs "
+            "when the method is few-shot (Auto picks it for small data)."))
     why_not = ("Few-shot was chosen for this data size instead of fine-tuning." if config.method == "fewshot"
-               else f"Method '{config.method}' was chosen in the settings.")
+               else f"Not run: this run uses {METHOD_NAMES.get(config.method, config.method)}, as the settings say.")
     table.append(Candidate("transformer", fine_tune if config.method in ("full", "lora") else None,
                            "" if config.method in ("full", "lora") else why_not))
     if prepared.classification:

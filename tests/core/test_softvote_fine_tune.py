@@ -139,6 +139,19 @@ def test_it_is_not_in_the_table_where_the_fine_tune_does_not_run(tiny_model_dir)
     assert table[WITH_FINE_TUNE].fit is None and "fine-tune does not run" in table[WITH_FINE_TUNE].skip
 
 
+def test_a_skipped_candidate_says_why_in_the_settings_words(tiny_model_dir):
+    """Walk (r13): "Few-shot is for small data sets; method 'full' was chosen." on 400 rows the page had
+    just called small enough for few-shot: the reason is the method, said as the settings name it."""
+    from core.pipeline import candidate_table
+
+    for method, words in (("full", "full fine-tuning"), ("embedding", "frozen embeddings + logistic regression")):
+        config = _config(tiny_model_dir, method=method)
+        table = {c.kind: c for c in candidate_table(prepare(make_sentiment_frame(60, seed=1), config), config, None)}
+        assert table["fewshot"].skip == (f"Not run: this run uses {words}; few-shot runs when the method is few-shot "
+                                         "(Auto picks it for small data).")
+        assert "'" not in table["fewshot"].skip and "small data sets" not in table["fewshot"].skip
+
+
 def test_the_rule_takes_the_vote_over_a_leader_it_adds_to_as_soon_as_it_scores_higher():
     """Written out: a later candidate leads when more than the tie margin ahead; the vote with the fine-tune,
     which averages the leader's own models with more, leads when ahead at all, except over TF-IDF."""
