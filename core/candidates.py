@@ -27,10 +27,25 @@ NOT_IN_PLACE = "Not put in place: "
 CHOSEN_NOTE = "Now in use: you chose it instead of the leader."
 
 
-def board_note(row: dict[str, Any], in_use: bool) -> str:
-    """The note a leaderboard row shows: its own (core.pipeline), or :data:`CHOSEN_NOTE` for a row
-    that is not the leader but is the model in use (only a person's choice puts one there)."""
-    return CHOSEN_NOTE if in_use and not row.get("leader") else str(row.get("note") or "")
+# The leader's note while the run goes on (core.pipeline). Once the run ended, or after a person put
+# another candidate in place, "so far" read as a run still going (walk r13): board_note says which.
+BEST_SO_FAR_NOTE = "The best so far."
+
+
+def board_note(row: dict[str, Any], in_use: bool, *, ended: bool = False, other_in_use: bool = False) -> str:
+    """The note a leaderboard row shows: its own (core.pipeline); :data:`CHOSEN_NOTE` for a row that
+    is not the leader but is the model in use (only a person's choice puts one there); for the
+    leader's "The best so far.", that a person put another in place (``other_in_use``) or, the run
+    having ``ended``, that the rule put it in place."""
+    note = str(row.get("note") or "")
+    if in_use and not row.get("leader"):
+        return CHOSEN_NOTE
+    if row.get("leader") and note == BEST_SO_FAR_NOTE:
+        if other_in_use:
+            return "The best: the rule's choice, but you put another candidate in place."
+        if ended:
+            return "The best: the rule put it in place."
+    return note
 
 
 @dataclass(frozen=True)

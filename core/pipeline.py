@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from .base_models import ensure_base_model, needs_build, resolve_base_model
-from .candidates import NOT_IN_PLACE, kept_over, kind_name, kind_title
+from .candidates import BEST_SO_FAR_NOTE, NOT_IN_PLACE, kept_over, kind_name, kind_title
 from .checkpoint import CheckpointMismatch, LoopCheckpoint
 from .config import TrainConfig
 from .evaluation import (
@@ -742,7 +742,7 @@ class Leaderboard:
                 return (f"Kept because the settings ask to keep it, though {ahead['name']} scored higher: "
                         f"{ahead['score']:.3f} vs {ahead['kept_score']:.3f} {_metric_words(self.prepared)} on the same "
                         f"{len(fitted.val.pred):,} {basis} rows.")
-            return "The best so far."
+            return BEST_SO_FAR_NOTE
         if fitted.note:  # stopped early: the note says at which step and by how much it trailed
             return fitted.note
         comparison = self._comparison(fitted, self.fitted[leader])

@@ -85,7 +85,7 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
             "time": duration(seconds) if (seconds := _number(row.get("seconds"))) is not None else (
                 "running…" if status == "running" else ""),
             "status": status,
-            "note": board_note(row, i == in_use),
+            "note": board_note(row, i == in_use, ended=ended, other_in_use=ended and in_use is not None and i != in_use),
         })
     return pd.DataFrame(lines, columns=["candidate", "standing", score_name, "scored on", "time", "status", "note"])
 

@@ -41,7 +41,7 @@ def rows(stage: int) -> list[CandidateRow]:
     if stage >= 2:
         tfidf = CandidateRow("tfidf", tfidf.title, "done", 0.8123, "macro_f1", 210, 3.4, BEHIND)
         transformer = CandidateRow("transformer", transformer.title, "done", 0.8561, "macro_f1", 210, 65.0,
-                                   leader=True, saved=True)
+                                   "The best so far.", leader=True, saved=True)
     return [tfidf, embedding, transformer]
 
 
@@ -213,6 +213,8 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
         "Fine-tuned transformer": ("0.856", "done"),
     }
     assert board["Fine-tuned transformer"]["standing"] == "leader, in use"
+    # The run ended: not "so far" (walk r13).
+    assert board["Fine-tuned transformer"]["note"] == "The best: the rule put it in place."
     assert board["TF-IDF + logistic regression"]["note"] == BEHIND
     assert "##### Candidates" in texts(at.markdown)
     # The split says the saved model was refitted (its validation scores are the training-rows copy's).
@@ -226,6 +228,7 @@ def test_the_finished_view_lists_the_candidates_and_in_use_follows_a_switch(mode
         "leader", "in use")
     # Its note no longer argues it was not put in place: the "in use" mark beside it would contradict it.
     assert board["TF-IDF + logistic regression"]["note"] == "Now in use: you chose it instead of the leader."
+    assert board["Fine-tuned transformer"]["note"] == "The best: the rule's choice, but you put another candidate in place."
     assert board["Frozen-encoder embeddings + LR"]["note"] == NOTE
 
     models = open_models()
