@@ -22,6 +22,7 @@ import streamlit as st
 
 from core.candidates import board_note
 from core.evaluation import out_of_fold_title
+from core.registry import SHORT_KIND_NAMES
 from core.words import rows_words
 from ui.jobs import duration
 from ui.markdown import plain
@@ -62,6 +63,17 @@ def score_column(folds: int = 0) -> str:
     return out_of_fold_title(folds, "score") if folds else "validation score"
 
 
+def title(row: Row) -> str:
+    """A candidate's name on the board: its row's title, but the two soft votes by their short names
+    (core.registry.SHORT_KIND_NAMES: "The soft vote with the fine-tune"): their titles list every
+    member, which the table cut ("The soft vote with the fine-tune (TF-IDF + LR, e...") and the
+    "may replace it" line repeated in nested brackets (walk r13); the members are on the Models page."""
+    kind = str(row.get("kind") or "")
+    if kind in SHORT_KIND_NAMES:
+        return "The " + SHORT_KIND_NAMES[kind]
+    return str(row.get("title") or kind or "?")
+
+
 def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, ended: bool = False,
                       folds: int = 0) -> pd.DataFrame:
     """One line per candidate, in the order they ran, as text (a score 0.8123 reads "0.812"):
@@ -78,7 +90,7 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
         status = str(row.get("status") or "")
         status = "not finished" if ended and status in PENDING else status
         lines.append({
-            "candidate": str(row.get("title") or row.get("kind") or "?"),
+            "candidate": title(row),
             "standing": ", ".join(standing),
             score_name: f"{score:.3f}" if score is not None else "",
             "scored on": f"{metric}, {rows_words(n_val)}" if score is not None and n_val else (metric if score is not None else ""),
@@ -93,7 +105,7 @@ def leaderboard_frame(rows: Sequence[Row], in_use_kind: str | None = None, *, en
 # Widths that fit each short column's longest words ("leader, in use", "macro-F1, 1,234 rows"): left
 # to the grid's own sizing, the walk found them cut ("leader, in u…"). The score column's name varies
 # (score_column): it takes SCORE_WIDTH.
-COLUMN_WIDTHS = {"candidate": 260, "standing": 110, "scored on": 160, "time": 80, "status": 110}
+COLUMN_WIDTHS = {"candidate": 300, "standing": 110, "scored on": 160, "time": 80, "status": 110}
 SCORE_WIDTH = 120
 
 
@@ -124,7 +136,7 @@ def render_leaderboard(rows: Sequence[Row], key: str, in_use_kind: str | None = 
 
 def pending_titles(rows: Sequence[Row]) -> list[str]:
     """The candidates still waiting or running, in their order."""
-    return [str(row.get("title") or row.get("kind")) for row in rows if row.get("status") in PENDING]
+    return [title(row) for row in rows if row.get("status") in PENDING]
 
 
 def _mid_sentence(title: str) -> str:
@@ -144,7 +156,7 @@ def ready_line(rows: Sequence[Row], model_name: str) -> str | None:
             "on Predict, the Dashboard and Ad Copy Lab, and in the CLI")
     pending = pending_titles(rows)
     if pending:
-        retrained = [_mid_sentence(str(row.get("title") or row.get("kind"))) for row in rows
+        retrained = [_mid_sentence(title(row)) for row in rows
                      if row.get("status") in PENDING and row.get("refits")]
         names = [pending[0], *map(_mid_sentence, pending[1:])]
         line += f". {plain(' or '.join(names))} may replace it if it scores better" + (
@@ -162,7 +174,7 @@ def stopped_lines(rows: Sequence[Row]) -> list[str]:
     for row in rows:
         if row.get("status") == "stopped early":
             why = f": {plain(row['note'])}" if row.get("note") else "."
-            lines.append(f"**{plain(row.get('title') or row.get('kind'))}** was stopped early{why}")
+            lines.append(f"**{plain(title(row))}** was stopped early{why}")
     return lines
 
 

@@ -465,3 +465,21 @@ def test_the_short_columns_are_never_cut_and_the_notes_are_said_in_full(worker):
     said = texts(at.markdown)
     assert "- **TF-IDF + logistic regression**: Its cross-validated macro-F1 is 0.801 on 260 rows." in said
     assert NOTE not in said and f"Frozen-encoder embeddings + LR was stopped early: {NOTE}" in words(at.info)
+
+
+def test_the_soft_votes_go_by_their_short_names_on_the_board():
+    """Walk (r13): at 1,400 px the table cut "The soft vote with the fine-tune (TF-IDF + LR, e..." so the two
+    votes could not be told apart, and the "may replace it" line repeated the long names in nested brackets.
+    The titles core.evaluation.MODEL_NAMES gives them, as the pipeline writes them into the rows."""
+    from core.evaluation import MODEL_NAMES
+    from ui.leaderboard import leaderboard_frame, ready_line
+
+    board = [{"kind": "tfidf", "title": "TF-IDF + logistic regression", "status": "done", "leader": True, "saved": True},
+             {"kind": "softvote", "title": MODEL_NAMES["softvote"].capitalize(), "status": "done", "score": 0.8},
+             {"kind": "transformer", "title": "The fine-tuned transformer", "status": "running", "refits": True},
+             {"kind": "softvote_ft", "title": MODEL_NAMES["softvote_ft"].capitalize(), "status": "waiting", "refits": True}]
+    assert leaderboard_frame(board)["candidate"].tolist() == [
+        "TF-IDF + logistic regression", "The soft vote", "The fine-tuned transformer", "The soft vote with the fine-tune"]
+    line = ready_line(board, "m")
+    assert "The fine-tuned transformer or the soft vote with the fine-tune may replace it" in line, line
+    assert "(" not in line.split("may replace it")[0] and "averaged" not in line, line
