@@ -145,7 +145,9 @@ def _candidate(kind: str, metrics: dict[str, Any], path: Path, in_place: bool) -
     compared = verdict.get("validation" if basis == "out-of-fold" else basis)
     lead = ""
     if side and isinstance(compared, dict) and compared.get("n"):
-        lead = lead_in_words(_seen_from(compared, side), task, basis)
+        # Named: in a list of several candidates "10.1 points ahead" did not say of which (walk r13).
+        other = kind_of_verdict_name(verdict.get("alternative" if side == "a" else "candidate"))
+        lead = f"against {kind_name(other or '?', task)}: {lead_in_words(_seen_from(compared, side), task, basis)}"
     validation, test = _score(verdict.get("validation"), side), _score(verdict.get("test"), side)
     if side is None:  # a third candidate, not in the verdict's pair: the run's own record of its scores
         # After a swap the model in place is a candidate's own folder, whose metrics.json may not hold the

@@ -81,14 +81,17 @@ def test_the_comparison_reads_the_verdict_from_each_side(saved):
     assert (in_place.validation, kept.validation) == (verdict["validation"]["a"], verdict["validation"]["b"])
     n = verdict["validation"]["n"]
     gap = abs(verdict["validation"]["delta"]) * 100
+    # Each lead names the model it is against (walk r13: "10.1 points ahead" in a list of several said not of which).
+    against = {in_place.kind: "against TF-IDF + logistic regression: ", kept.kind: "against the fine-tuned transformer: "}
     if gap:  # the two leads are the same gap, said from either side
         ahead, behind = (in_place, kept) if verdict["validation"]["delta"] > 0 else (kept, in_place)
-        assert ahead.lead.startswith(f"{gap:.1f} points ahead on {n} validation rows")
-        assert behind.lead.startswith(f"{gap:.1f} points behind on {n} validation rows")
+        assert ahead.lead.startswith(f"{against[ahead.kind]}{gap:.1f} points ahead on {n} validation rows")
+        assert behind.lead.startswith(f"{against[behind.kind]}{gap:.1f} points behind on {n} validation rows")
     else:  # level; when the two predicted the same on every row, that is said instead of a 0-to-0 interval
         level = (f"the two models predict the same label on all {n} validation rows" if verdict["validation"].get("same")
                  else f"level on {n} validation rows")
-        assert in_place.lead.startswith(level) and kept.lead == in_place.lead
+        assert in_place.lead.startswith(against["transformer"] + level)
+        assert kept.lead.startswith(against["tfidf"] + level)
 
 
 def test_a_third_candidate_outside_the_verdicts_pair_shows_the_runs_own_scores(saved):
