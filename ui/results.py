@@ -164,7 +164,10 @@ def render_verdict(metrics: dict, *, compact: bool = False, notice_above: bool =
     chosen = choice_sentence(metrics)
     if chosen:  # a person put this candidate in place: say so first, then the rule's own account
         rest = verdict_account(verdict).removeprefix(verdict.get("reason", "")).strip()
-        st.markdown(f"**Model in place: {saved}, your choice.** {plain(chosen)} {plain(rest)}".strip())
+        # The account compares the rule's pair, which may not hold the model now in place (walk r13: it
+        # argued for the model swapped out right under "your choice"): said as the run's, not as this model's.
+        rest = f"The run's own comparison, for the rule's choice: {plain(rest)}" if rest else ""
+        st.markdown(f"**Model in place: {saved}, your choice.** {plain(chosen)} {rest}".strip())
     else:
         sentence = plain(verdict_account(verdict))
         st.markdown(f"**Saved model: {saved}.** {sentence}" if saved else sentence)

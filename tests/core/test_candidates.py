@@ -233,6 +233,9 @@ def test_models_page_switches_after_confirmation_and_the_active_model_follows(sa
     assert isinstance(load_folder(saved), TfidfClassifier)
     assert "now predicts with TF-IDF + logistic regression" in texts(at.success)
     assert "your choice" in texts(at.markdown) and "the rule had saved the fine-tuned transformer" in texts(at.markdown)
+    # The rule's account below it is said as the run's (walk r13: it argued for the model swapped out).
+    account = next(m.value for m in at.markdown if "your choice" in m.value)
+    assert "The run's own comparison, for the rule's choice: " in account
     table = frame_with(at, "base model").set_index("name")
     assert (table.loc[NAME, "kind"], table.loc[NAME, "kept candidates"]) == ("TF-IDF + logistic regression", "the fine-tuned transformer")
     assert at.session_state["active_model"] == NAME
