@@ -51,6 +51,10 @@ class ConfigError(ValueError):
         self.field = field
 
 
+# The training methods in words (the Models page's method column, a skipped candidate's note).
+METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA adapters", "fewshot": "SetFit-style contrastive tuning + logistic regression",
+                "embedding": "frozen embeddings + logistic regression"}
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides how a model is trained. Bad values raise :class:`ConfigError`

@@ -69,7 +69,7 @@ import pandas as pd
 from .base_models import ensure_base_model, needs_build, resolve_base_model
 from .candidates import BEST_SO_FAR_NOTE, NOT_IN_PLACE, kept_over, kind_name, kind_title
 from .checkpoint import CheckpointMismatch, LoopCheckpoint
-from .config import TrainConfig
+from .config import METHOD_NAMES, TrainConfig
 from .evaluation import (
     FittedBaselines,
     Scored,
@@ -97,7 +97,6 @@ from .progress import (
     TrainResult,
     cancel_check,
 )
-from .registry import METHOD_NAMES
 from .result import Fitted, assemble_result, ood_reference, tfidf_refit
 from .small_data import FoldEvents, Folds, cross_fit, describe, folds_for, oof_baselines, scored_view
 from .softvote import WITH_FINE_TUNE

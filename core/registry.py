@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import workspace
+from .config import METHOD_NAMES
 from .export import neutralise_csv_file
 from .models import SavedModel, load_folder
 from .models.candidates import kept_kinds, leaderboard_kind
@@ -45,8 +46,6 @@ SHORT_KIND_NAMES = {"softvote": "soft vote", WITH_FINE_TUNE: "soft vote with the
 # another candidate's): said instead of METHOD_NAMES.
 KIND_METHODS = {"embedding": "encoder frozen, not fine-tuned", "softvote": "probabilities averaged, encoder frozen",
                 "zeroshot": "never trained on labels"}
-METHOD_NAMES = {"full": "full fine-tuning", "lora": "LoRA adapters", "fewshot": "SetFit-style contrastive tuning + logistic regression",
-                "embedding": "frozen embeddings + logistic regression"}
 BASE_MODEL_KINDS = ("transformer", "fewshot", "embedding", "softvote", "zeroshot")
 
 
