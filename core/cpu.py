@@ -27,11 +27,15 @@ def cpu_threads(adapt_to_load: bool = True) -> int:
         ceiling = cores
     if not adapt_to_load:
         return max(1, ceiling)
+    return max(1, min(ceiling, cores - round(_load() or 0.0)))
+
+
+def _load() -> float | None:
+    """The 1-minute load average; None where the platform has none."""
     try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        load = 0.0
-    return max(1, min(ceiling, cores - round(load)))
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def busy_load() -> tuple[float, int] | None:
@@ -39,9 +43,5 @@ def busy_load() -> tuple[float, int] | None:
     busy (load >= cores), else None. The time estimates are an idle machine's: on the shared 2-core
     machine a 2,000-row fine-tune estimated at 125 s took 144 s idle and 491 s at load 3-4
     (bench/bench_estimates.py, docs/measurements.md), so a page says when the machine is busy."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return None
-    cores = len(os.sched_getaffinity(0))
-    return (load, cores) if load >= cores else None
+    load, cores = _load(), len(os.sched_getaffinity(0))
+    return (load, cores) if load is not None and load >= cores else None

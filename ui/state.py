@@ -113,7 +113,11 @@ def other_active_model(name: str) -> str | None:
     current = st.session_state.get(ACTIVE_KEY)
     if not current or current == name:
         return None
-    return current if any(m.name == current for m in list_models()) else None
+    # One folder check, not list_models(): the live panel asks on every poll of a running job.
+    try:
+        return current if is_model_folder(model_path(current)) else None
+    except ValueError:  # a name no longer allowed here
+        return None
 
 
 def set_targeting_model(name: str) -> bool:
